@@ -1,0 +1,299 @@
+// Package store is pbxgate's embedded database: Badger v4 tuned for a 1 GB
+// Raspberry Pi, with a schema version, migrations, value-log GC on a ticker
+// and online backup/restore.
+//
+// Keys are namespaced by the package that owns them ("campaign/…",
+// "modem/…"); values are JSON unless a package needs otherwise. Packages use
+// Update and View with Badger transactions and the JSON helpers here.
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	badger "github.com/dgraph-io/badger/v4"
+	"github.com/dgraph-io/badger/v4/options"
+)
+
+// Sentinel errors callers branch on.
+var (
+	// ErrLocked: another pbxgate (or a backup/restore) has the directory open.
+	ErrLocked = errors.New("data directory is in use by another pbxgate process")
+	// ErrNotWritable: the directory cannot be created or written.
+	ErrNotWritable = errors.New("data directory is not writable")
+	// ErrNotFound: no value under the key.
+	ErrNotFound = badger.ErrKeyNotFound
+	// ErrNotEmpty: restore needs an empty data directory.
+	ErrNotEmpty = errors.New("data directory is not empty")
+	// ErrNewerSchema: the data was written by a newer pbxgate.
+	ErrNewerSchema = errors.New("data was written by a newer pbxgate")
+)
+
+// Txn is a Badger transaction; re-exported so callers need not import badger
+// for function signatures.
+type Txn = badger.Txn
+
+// Profile selects Badger's memory footprint.
+type Profile string
+
+const (
+	// Small keeps RSS around 64 MB for a Raspberry Pi with 1 GB.
+	Small Profile = "small"
+	// Default is Badger's own tuning (~250 MB RSS): for big boxes.
+	Default Profile = "default"
+)
+
+// Options configure Open.
+type Options struct {
+	Dir        string
+	Profile    Profile
+	SyncWrites bool
+	Logger     *slog.Logger
+	ReadOnly   bool
+}
+
+// Store is an open pbxgate database.
+type Store struct {
+	db  *badger.DB
+	log *slog.Logger
+	dir string
+}
+
+func badgerOptions(o Options) badger.Options {
+	bo := badger.DefaultOptions(o.Dir).
+		WithSyncWrites(o.SyncWrites).
+		WithLogger(badgerLogger{o.Logger}).
+		WithReadOnly(o.ReadOnly).
+		WithMetricsEnabled(false)
+	if o.Profile == Default {
+		return bo
+	}
+	// Small: a few MB of memtables and caches. ValueThreshold must stay
+	// under 15% of MemTableSize; NumCompactors must be 0 or >= 2.
+	return bo.
+		WithMemTableSize(8 << 20).
+		WithNumMemtables(2).
+		WithValueThreshold(1 << 10).
+		WithBaseTableSize(2 << 20).
+		WithNumLevelZeroTables(2).
+		WithNumLevelZeroTablesStall(6).
+		WithBlockCacheSize(8 << 20).
+		WithIndexCacheSize(4 << 20).
+		WithNumCompactors(2).
+		WithValueLogFileSize(64 << 20).
+		WithCompression(options.Snappy).
+		WithNumGoroutines(4)
+}
+
+// Open opens (creating if needed) the store in o.Dir.
+func Open(o Options) (*Store, error) {
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Profile == "" {
+		o.Profile = Small
+	}
+	if !o.ReadOnly {
+		if err := checkWritable(o.Dir); err != nil {
+			return nil, err
+		}
+	}
+	db, err := badger.Open(badgerOptions(o))
+	if err != nil {
+		if strings.Contains(err.Error(), "Another process is using this Badger database") {
+			return nil, fmt.Errorf("%w: %s (stop the running daemon, e.g. `systemctl stop pbxgate`, or use another data_dir)", ErrLocked, o.Dir)
+		}
+		return nil, fmt.Errorf("open store in %s: %w", o.Dir, err)
+	}
+	return &Store{db: db, log: o.Logger, dir: o.Dir}, nil
+}
+
+func checkWritable(dir string) error {
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return fmt.Errorf("%w: %s: %v (create it and give the pbxgate user write access)", ErrNotWritable, dir, err)
+	}
+	f, err := os.CreateTemp(dir, ".write-test-*")
+	if err != nil {
+		return fmt.Errorf("%w: %s: %v (give the pbxgate user write access)", ErrNotWritable, dir, err)
+	}
+	name := f.Name()
+	f.Close()
+	return os.Remove(name)
+}
+
+// Dir is the data directory.
+func (s *Store) Dir() string { return s.dir }
+
+// DB exposes Badger for iteration and sequences.
+func (s *Store) DB() *badger.DB { return s.db }
+
+// Close flushes and closes the store.
+func (s *Store) Close() error { return s.db.Close() }
+
+// Sync forces pending writes to disk, for callers that just acknowledged a
+// customer message when sync_writes is off.
+func (s *Store) Sync() error { return s.db.Sync() }
+
+// Update runs fn in a read-write transaction, retrying on conflict.
+func (s *Store) Update(fn func(txn *Txn) error) error {
+	for range 10 {
+		err := s.db.Update(fn)
+		if !errors.Is(err, badger.ErrConflict) {
+			return err
+		}
+	}
+	return s.db.Update(fn)
+}
+
+// View runs fn in a read-only transaction.
+func (s *Store) View(fn func(txn *Txn) error) error { return s.db.View(fn) }
+
+// GetJSON reads key into v. It returns ErrNotFound when absent.
+func GetJSON(txn *Txn, key string, v any) error {
+	item, err := txn.Get([]byte(key))
+	if err != nil {
+		return err
+	}
+	return item.Value(func(b []byte) error { return json.Unmarshal(b, v) })
+}
+
+// SetJSON writes v under key.
+func SetJSON(txn *Txn, key string, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Errorf("encode %s: %w", key, err)
+	}
+	return txn.Set([]byte(key), b)
+}
+
+// Each calls fn with every key and value under prefix, in key order, until fn
+// returns an error (io.EOF stops without error).
+func Each(txn *Txn, prefix string, fn func(key string, val []byte) error) error {
+	opts := badger.DefaultIteratorOptions
+	opts.Prefix = []byte(prefix)
+	it := txn.NewIterator(opts)
+	defer it.Close()
+	for it.Rewind(); it.Valid(); it.Next() {
+		item := it.Item()
+		err := item.Value(func(b []byte) error { return fn(string(item.Key()), b) })
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Count returns how many keys are under prefix (keys only, no values read).
+func Count(txn *Txn, prefix string) int {
+	opts := badger.DefaultIteratorOptions
+	opts.Prefix = []byte(prefix)
+	opts.PrefetchValues = false
+	it := txn.NewIterator(opts)
+	defer it.Close()
+	n := 0
+	for it.Rewind(); it.Valid(); it.Next() {
+		n++
+	}
+	return n
+}
+
+// RunGC runs value-log garbage collection every interval until ctx ends;
+// Badger never does it by itself.
+func (s *Store) RunGC(ctx context.Context, interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			n := 0
+			for s.db.RunValueLogGC(0.5) == nil {
+				n++
+			}
+			if n > 0 {
+				s.log.Info("store value-log GC reclaimed files", "rewritten", n)
+			}
+		}
+	}
+}
+
+// Size reports the LSM and value-log sizes in bytes.
+func (s *Store) Size() (lsm, vlog int64) { return s.db.Size() }
+
+// Backup writes a full online backup of the store to w (the daemon keeps
+// running). It returns the version the backup is consistent at.
+func (s *Store) Backup(w io.Writer) (uint64, error) {
+	return s.db.Backup(w, 0)
+}
+
+// Restore loads a backup made by Backup into dir, which must be empty or not
+// exist.
+func Restore(ctx context.Context, dir string, r io.Reader, logger *slog.Logger) error {
+	entries, err := os.ReadDir(dir)
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("restore: %w", err)
+	}
+	for _, e := range entries {
+		if !strings.HasPrefix(e.Name(), ".") {
+			return fmt.Errorf("%w: %s holds %s; restore only into an empty directory (move the old one away first)", ErrNotEmpty, dir, e.Name())
+		}
+	}
+	s, err := Open(Options{Dir: dir, Logger: logger, SyncWrites: false})
+	if err != nil {
+		return err
+	}
+	if err := s.db.Load(r, 256); err != nil {
+		s.Close()
+		return fmt.Errorf("restore: backup file is damaged or not a pbxgate backup: %w", err)
+	}
+	if err := s.db.Sync(); err != nil {
+		s.Close()
+		return err
+	}
+	return s.Close()
+}
+
+// BackupFile writes a backup to path atomically (temp file, fsync, rename).
+func (s *Store) BackupFile(path string) (uint64, error) {
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".backup-*")
+	if err != nil {
+		return 0, fmt.Errorf("backup: %w", err)
+	}
+	defer os.Remove(tmp.Name())
+	v, err := s.Backup(tmp)
+	if err == nil {
+		err = tmp.Sync()
+	}
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return 0, fmt.Errorf("backup: %w", err)
+	}
+	return v, os.Rename(tmp.Name(), path)
+}
+
+type badgerLogger struct{ l *slog.Logger }
+
+func (b badgerLogger) Errorf(f string, a ...any) {
+	b.l.Error(strings.TrimSpace(fmt.Sprintf(f, a...)), "component", "badger")
+}
+func (b badgerLogger) Warningf(f string, a ...any) {
+	b.l.Warn(strings.TrimSpace(fmt.Sprintf(f, a...)), "component", "badger")
+}
+func (b badgerLogger) Infof(f string, a ...any) {
+	b.l.Debug(strings.TrimSpace(fmt.Sprintf(f, a...)), "component", "badger")
+}
+func (b badgerLogger) Debugf(string, ...any) {}
