@@ -1,0 +1,82 @@
+// Package message holds the message types every channel (modem pool,
+// WhatsApp) and every user of a channel (campaigns, sessions, rules) share.
+package message
+
+import "time"
+
+// Kind of channel a message travels on.
+type Kind string
+
+const (
+	SMS      Kind = "sms"
+	WhatsApp Kind = "whatsapp"
+)
+
+// Status of an outbound message. The final ones are Delivered, Failed and
+// Unknown (the channel may or may not have sent it: e.g. a crash after the
+// modem took it, or a timed-out HTTP request). Sent becomes final when no
+// delivery report is expected.
+type Status string
+
+const (
+	Queued    Status = "queued"
+	Sending   Status = "sending"
+	Sent      Status = "sent"
+	Delivered Status = "delivered"
+	Read      Status = "read"
+	Failed    Status = "failed"
+	Unknown   Status = "unknown"
+)
+
+// Outbound is one message to send. ID is unique and chosen by the caller
+// (campaign/recipient, session/message); channels use it to make sending
+// idempotent: an ID they have seen is never sent twice.
+type Outbound struct {
+	ID      string `json:"id"`
+	Channel string `json:"channel"`          // configured channel name
+	Sender  string `json:"sender,omitempty"` // SIM/number pinned by the admin; empty: any healthy one
+	To      string `json:"to"`               // E.164, with +
+	Text    string `json:"text,omitempty"`
+	// DeliveryReport requests a status report (SMS) where the channel
+	// supports it.
+	DeliveryReport bool `json:"delivery_report,omitempty"`
+	// Ref is opaque correlation data echoed in StatusEvents.
+	Ref string `json:"ref,omitempty"`
+}
+
+// StatusEvent reports a change of an outbound message's status.
+type StatusEvent struct {
+	ID        string    `json:"id"` // Outbound.ID
+	Ref       string    `json:"ref,omitempty"`
+	Status    Status    `json:"status"`
+	Sender    string    `json:"sender,omitempty"`     // SIM/number that sent it
+	ChannelID string    `json:"channel_id,omitempty"` // wamid, SMS message references
+	Reason    string    `json:"reason,omitempty"`     // why it failed, for the admin
+	Code      string    `json:"code,omitempty"`       // channel error code (CMS 500, WA 131047)
+	Retryable bool      `json:"retryable,omitempty"`  // a later attempt may succeed
+	At        time.Time `json:"at"`
+}
+
+// Inbound is one message received from a contact, complete (long SMS
+// reassembled) and already stored by the channel.
+type Inbound struct {
+	ID        string    `json:"id"`      // unique (channel-specific: wamid, SIM+timestamp+ref)
+	Kind      Kind      `json:"kind"`    // sms or whatsapp
+	Channel   string    `json:"channel"` // configured channel name
+	Receiver  string    `json:"receiver"`
+	From      string    `json:"from"` // E.164 or WhatsApp user id
+	Name      string    `json:"name,omitempty"`
+	Text      string    `json:"text,omitempty"`
+	MediaType string    `json:"media_type,omitempty"`
+	MediaID   string    `json:"media_id,omitempty"`
+	At        time.Time `json:"at"`
+}
+
+// IsFinal reports whether no further status change is expected for s.
+func (s Status) IsFinal() bool {
+	switch s {
+	case Delivered, Read, Failed, Unknown:
+		return true
+	}
+	return false
+}
