@@ -1,0 +1,133 @@
+package modemsim
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+)
+
+// Handler serves the control API (see the package documentation).
+func (n *Network) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /modems", func(w http.ResponseWriter, r *http.Request) {
+		ms := n.Modems()
+		out := make([]Status, 0, len(ms))
+		for _, m := range ms {
+			out = append(out, m.Status())
+		}
+		writeJSON(w, http.StatusOK, out)
+	})
+	mux.HandleFunc("GET /modems/{imei}", n.withModem(func(w http.ResponseWriter, r *http.Request, m *Modem) {
+		writeJSON(w, http.StatusOK, m.Status())
+	}))
+	mux.HandleFunc("POST /modems/{imei}/inject", n.withModem(func(w http.ResponseWriter, r *http.Request, m *Modem) {
+		var msg InboundSMS
+		if !readJSON(w, r, &msg) {
+			return
+		}
+		if err := n.Inject(r.Context(), m.Number(), msg); err != nil {
+			writeError(w, http.StatusUnprocessableEntity, err)
+			return
+		}
+		writeJSON(w, http.StatusAccepted, map[string]string{"status": "queued", "to": m.Number()})
+	}))
+	mux.HandleFunc("GET /modems/{imei}/sent", n.withModem(func(w http.ResponseWriter, r *http.Request, m *Modem) {
+		writeJSON(w, http.StatusOK, m.Sent())
+	}))
+	mux.HandleFunc("GET /modems/{imei}/fault", n.withModem(func(w http.ResponseWriter, r *http.Request, m *Modem) {
+		writeJSON(w, http.StatusOK, m.Fault())
+	}))
+	mux.HandleFunc("PUT /modems/{imei}/fault", n.withModem(func(w http.ResponseWriter, r *http.Request, m *Modem) {
+		var f Fault
+		if !readJSON(w, r, &f) {
+			return
+		}
+		if err := f.validate(); err != nil {
+			writeError(w, http.StatusUnprocessableEntity, err)
+			return
+		}
+		m.SetFault(f)
+		writeJSON(w, http.StatusOK, m.Fault())
+	}))
+	mux.HandleFunc("POST /modems/{imei}/reboot", n.withModem(func(w http.ResponseWriter, r *http.Request, m *Modem) {
+		var req struct {
+			Down string `json:"down"`
+		}
+		if r.ContentLength != 0 && !readJSON(w, r, &req) {
+			return
+		}
+		down := time.Second
+		if req.Down != "" {
+			d, err := time.ParseDuration(req.Down)
+			if err != nil || d < 0 {
+				writeError(w, http.StatusBadRequest, fmt.Errorf(`"down" must be a duration like "2s": %q`, req.Down))
+				return
+			}
+			down = d
+		}
+		m.Reboot(down)
+		writeJSON(w, http.StatusAccepted, map[string]string{"status": "rebooting", "down": down.String()})
+	}))
+	return mux
+}
+
+func (f Fault) validate() error {
+	switch f.HangMode {
+	case "", HangUntilReset, HangUntilReopen, HangUntilReplug:
+	default:
+		return fmt.Errorf("hang_mode %q: use %q, %q or %q", f.HangMode, HangUntilReset, HangUntilReopen, HangUntilReplug)
+	}
+	total := 0.0
+	for code, p := range f.CMSErrors {
+		if code <= 0 || code > 555 {
+			return fmt.Errorf("cms_errors: %d is not a +CMS ERROR code (1..555)", code)
+		}
+		if p < 0 || p > 1 {
+			return fmt.Errorf("cms_errors[%d]: probability %v must be within 0..1", code, p)
+		}
+		total += p
+	}
+	if total > 1.000001 {
+		return fmt.Errorf("cms_errors: probabilities add up to %v, more than 1", total)
+	}
+	return nil
+}
+
+func (n *Network) withModem(h func(http.ResponseWriter, *http.Request, *Modem)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		imei := r.PathValue("imei")
+		m := n.ModemByIMEI(imei)
+		if m == nil {
+			writeError(w, http.StatusNotFound, fmt.Errorf("no simulated modem with IMEI %q (GET /modems lists them)", imei))
+			return
+		}
+		h(w, r, m)
+	}
+}
+
+func readJSON(w http.ResponseWriter, r *http.Request, v any) bool {
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<20))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			writeError(w, http.StatusRequestEntityTooLarge, err)
+			return false
+		}
+		writeError(w, http.StatusBadRequest, fmt.Errorf("invalid JSON body: %w", err))
+		return false
+	}
+	return true
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+func writeError(w http.ResponseWriter, code int, err error) {
+	writeJSON(w, code, map[string]string{"error": err.Error()})
+}

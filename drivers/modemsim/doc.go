@@ -1,0 +1,54 @@
+// Package modemsim simulates USB GSM/LTE modems well enough that a driver
+// cannot tell them from real ones over the wire.
+//
+// Each Modem serves AT commands on its own pty (Path, e.g. /dev/pts/7) in
+// raw mode, so a driver opens it with go.bug.st/serial exactly like
+// /dev/ttyUSB2. Modems share a Network, a simulated carrier: an SMS one
+// modem sends to another simulated SIM's number arrives there as
+// SMS-DELIVER; status reports come back when requested (TP-SRR); messages
+// from outside are injected with Network.Inject or the control API.
+//
+// # Wire behaviour
+//
+// Echo is on after power-on and ATZ (ATE0/ATE1). Command lines may chain
+// commands ("ATE0+CMEE=2;+CMGF=0"). Errors: "ERROR" for unknown commands,
+// +CME ERROR (numeric with AT+CMEE=1, text with AT+CMEE=2, plain ERROR with
+// 0) and +CMS ERROR (always numeric, as 27.005 prescribes) for SMS
+// commands. Supported: AT, ATZ, AT&F, ATE, ATV, ATI, +CGMI/+CGMM/+CGMR/
+// +CGSN/+GSN, +CIMI, +CNUM, the model's ICCID command (EC25 +QCCID, SIM7600
+// +CICCID/+CCID, SIM800 +CCID, E3372 ^ICCID with swapped digit pairs), the
+// model's PIN counter (+QPINC, +SPIC, ^CPIN), +CMEE, +CPIN (3 wrong PINs
+// lock to SIM PUK; PUK + new PIN unlocks), +CSQ, +CREG, +CGREG, +CEREG (not
+// on SIM800), +COPS, +CPMS, +CNMI, +CMGF, +CSCS, +CSMS, +CSCA, +CMGS (PDU
+// and text mode; "> " prompt, Ctrl-Z sends, ESC cancels), +CMGR, +CMGL,
+// +CMGD, +CNMA, +CUSD (OK, then the answer as +CUSD URC), +CFUN (1,1
+// reboots: the port vanishes and returns under a new path), +CPAS.
+//
+// Storage is real: SM, ME (and SR on EC25/SIM7600) with Config.StorageCapacity
+// slots each. EC25 numbers slots from 0, the others from 1. Inbound SMS
+// follow AT+CNMI: mt=1 stores in <mem3> and announces +CMTI, mt=2 routes
+// +CMT (PDU on the next line), ds=1 routes +CDS, ds=2 stores the report and
+// announces +CDSI. EC25 quirk: reports are stored in "SR" but announced as
+// +CDSI: "SM",<index>. A modem that cannot take a message (hung,
+// deregistered, SIM locked, storage full, rebooting, or port closed for
+// routed delivery) leaves it with the network, which delivers it as soon
+// as it can (e.g. after AT+CMGD frees a slot). Unsolicited lines are
+// dropped while no one has the port open, like a USB modem's.
+//
+// # Control API
+//
+// Network.Handler serves JSON over HTTP (cmd/modemsim serves it on
+// loopback):
+//
+//	GET  /modems                 list: identity, number, path, state, attached, storage use, pending, fault
+//	GET  /modems/{imei}          one modem's status
+//	POST /modems/{imei}/inject   InboundSMS JSON, e.g. {"from":"+4917012345","text":"Hallo","parts":3,"order":[2,0,1],"ucs2":true}
+//	GET  /modems/{imei}/sent     sent messages, decoded and reassembled, with per-part MR/ref/seq/encoding/SRR
+//	GET  /modems/{imei}/fault    current Fault
+//	PUT  /modems/{imei}/fault    replace the Fault, e.g. {"cms_errors":{"38":0.2},"deregistered":false,"hang":true,"hang_mode":"reopen"}
+//	POST /modems/{imei}/reboot   {"down":"2s"}: the port vanishes for that long (default 1s)
+//
+// States: online, deregistered, pin-required, puk-required, sim-blocked,
+// hung, rebooting, closed. Errors come back as {"error": "..."} with 400
+// (bad JSON), 404 (unknown IMEI) or 422 (valid JSON, unusable values).
+package modemsim

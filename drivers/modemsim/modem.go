@@ -1,0 +1,470 @@
+package modemsim
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/warthog618/sms/encoding/tpdu"
+)
+
+// Config describes one simulated modem and its SIM. Zero values get
+// defaults that look like a real device on a German network.
+type Config struct {
+	// Model selects identity strings and dialect: "EC25" (default),
+	// "SIM7600", "E3372", "SIM800".
+	Model string
+	// Identity. Number is the SIM's own E.164 number; the network delivers
+	// SMS addressed to it. Empty values are generated.
+	IMEI, ICCID, IMSI, Number, Operator string
+	// PIN: empty means no PIN is required; otherwise AT+CPIN? answers
+	// "SIM PIN" until it is entered and three wrong tries lock to "SIM PUK".
+	PIN string
+	// PUK unlocks a PUK-locked SIM (default "12345678"); ten wrong PUKs
+	// block the SIM for good.
+	PUK string
+	// StorageCapacity is the number of slots of each memory (SM, ME, SR),
+	// default 20.
+	StorageCapacity int
+	// SendLatency and SendJitter shape the +CMGS answer delay: latency plus
+	// a uniform random part in [0, jitter).
+	SendLatency, SendJitter time.Duration
+	// DeliveryReportDelay is how long after a part reached its recipient a
+	// requested status report arrives.
+	DeliveryReportDelay time.Duration
+	// ResetDowntime is how long the port is gone after AT+CFUN=1,1
+	// (default 200ms; real modems take 10-20s).
+	ResetDowntime time.Duration
+	// USSDDelay is the gap between OK and the +CUSD answer (default 20ms).
+	USSDDelay time.Duration
+	// CNMI overrides the model's power-on AT+CNMI setting.
+	CNMI *[5]int
+	// RSSI is the +CSQ signal value (0..31, 99 unknown); 0 means 20.
+	RSSI int
+	// OnPathChange, when set, is called with the new pty path after the port
+	// vanished ("" ) and when it came back.
+	OnPathChange func(path string)
+}
+
+// HangMode says what brings a hung modem back.
+type HangMode string
+
+// Hang modes.
+const (
+	// HangUntilReset: no answers, but AT+CFUN=1,1 is still taken (OK, reboot).
+	HangUntilReset HangMode = "reset"
+	// HangUntilReopen: nothing answers; closing and reopening the port
+	// (what a driver does after re-enumeration) or Reboot recovers it.
+	HangUntilReopen HangMode = "reopen"
+	// HangUntilReplug: only Reboot (someone pulls the stick) recovers it.
+	HangUntilReplug HangMode = "replug"
+)
+
+// Fault is run-time misbehaviour. The zero Fault is a healthy modem.
+type Fault struct {
+	// Hang stops the modem answering AT commands; see HangMode. A recovered
+	// hang clears Hang.
+	Hang     bool     `json:"hang,omitempty"`
+	HangMode HangMode `json:"hang_mode,omitempty"`
+	// CMSErrors maps a +CMS ERROR code to the probability that a send fails
+	// with it (e.g. 38 network out of order, 21 rejected, 28 unidentified
+	// subscriber, 500 unknown).
+	CMSErrors map[int]float64 `json:"cms_errors,omitempty"`
+	// Deregistered: +CREG/+CEREG stat 2 (searching), no operator, sends fail
+	// with +CMS ERROR: 331 and nothing is received until it is cleared.
+	Deregistered bool `json:"deregistered,omitempty"`
+	// StorageFull: inbound messages are not stored; the network keeps them
+	// and delivers when the fault is cleared.
+	StorageFull bool `json:"storage_full,omitempty"`
+	// URCMidCommand holds unsolicited lines back and emits them in the middle
+	// of the next command response (after its first info line or before its
+	// result code). MidCommandURC is an extra line emitted there every time
+	// (e.g. "RING"); empty means only real pending URCs.
+	URCMidCommand bool   `json:"urc_mid_command,omitempty"`
+	MidCommandURC string `json:"mid_command_urc,omitempty"`
+	// RouteDirect delivers inbound SMS as +CMT whatever AT+CNMI says.
+	RouteDirect bool `json:"route_direct,omitempty"`
+}
+
+// SentPart is one SMS-SUBMIT a modem accepted.
+type SentPart struct {
+	MR                    int       `json:"mr"`
+	ConcatRef             int       `json:"concat_ref,omitempty"`
+	Seq                   int       `json:"seq"`
+	Total                 int       `json:"total"`
+	Encoding              Encoding  `json:"encoding"`
+	StatusReportRequested bool      `json:"status_report_requested"`
+	Text                  string    `json:"text"`
+	PDU                   string    `json:"pdu"` // TPDU hex
+	Time                  time.Time `json:"time"`
+}
+
+// SentSMS is a message a modem sent, reassembled from its parts.
+type SentSMS struct {
+	To       string     `json:"to"`
+	Text     string     `json:"text"`
+	Complete bool       `json:"complete"`
+	Parts    []SentPart `json:"parts"` // ordered by Seq
+	Time     time.Time  `json:"time"`  // first part
+}
+
+// Modem states reported by Status.
+const (
+	StateOnline       = "online"
+	StateHung         = "hung"
+	StateRebooting    = "rebooting"
+	StateDeregistered = "deregistered"
+	StatePINRequired  = "pin-required"
+	StatePUKRequired  = "puk-required"
+	StateSIMBlocked   = "sim-blocked"
+	StateClosed       = "closed"
+)
+
+// Errors.
+var (
+	ErrClosed        = errors.New("modemsim: modem closed")
+	ErrUnknownNumber = errors.New("modemsim: no simulated modem has this number")
+	ErrDuplicate     = errors.New("modemsim: number or IMEI already in use")
+)
+
+type simState int
+
+const (
+	simReady simState = iota
+	simPIN
+	simPUK
+	simBlocked
+)
+
+// pendingPart is an SMS-DELIVER or status report the network holds for a
+// modem until it can take it.
+type pendingPart struct {
+	pdu      *tpdu.TPDU
+	report   bool
+	accepted func() // called (outside locks) once the modem took it
+}
+
+// Modem is a simulated modem serving AT commands on a pty.
+type Modem struct {
+	net   *Network
+	cfg   Config
+	model model
+	log   *slog.Logger
+
+	rebootReq chan time.Duration
+	wake      chan struct{}
+	cancel    context.CancelFunc
+	done      chan struct{}
+
+	mu        sync.Mutex
+	path      string
+	pathCh    chan struct{}
+	attached  func() bool
+	closed    bool
+	rebooting bool
+	rng       *rand.Rand
+
+	// AT session settings (reset on boot)
+	echo, verbose bool
+	cmee, cmgf    int
+	cscs          string
+	cnmi          [5]int
+	mem           [3]string
+	csms          int
+	creg, cereg   int
+	cfun          int
+	lastReg       int
+	cusd          int
+	ackPending    int // routed +CMT/+CDS awaiting AT+CNMA (AT+CSMS=1)
+
+	sim      simState
+	pin      string
+	pinTries int
+	pukTries int
+
+	mems    map[string]*memory
+	pending []*pendingPart
+	urcs    []string
+
+	sent   []*SentSMS
+	concat map[string]*SentSMS
+	mr     int
+
+	fault Fault
+}
+
+// Path is the pty slave a driver opens ("" while the modem reboots).
+func (m *Modem) Path() string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.path
+}
+
+// PathChanged returns a channel closed at the next change of Path.
+func (m *Modem) PathChanged() <-chan struct{} {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.pathCh
+}
+
+// WaitPath waits until Path is neither "" nor old and returns it.
+func (m *Modem) WaitPath(ctx context.Context, old string) (string, error) {
+	for {
+		m.mu.Lock()
+		p, ch, closed := m.path, m.pathCh, m.closed
+		m.mu.Unlock()
+		if p != "" && p != old {
+			return p, nil
+		}
+		if closed {
+			return "", ErrClosed
+		}
+		select {
+		case <-ctx.Done():
+			return "", ctx.Err()
+		case <-ch:
+		}
+	}
+}
+
+// setPath publishes a new path; notify calls Config.OnPathChange (not done
+// for the final close, which is no path change a user waits for).
+func (m *Modem) setPath(p string, notify bool) {
+	m.mu.Lock()
+	m.path = p
+	close(m.pathCh)
+	m.pathCh = make(chan struct{})
+	cb := m.cfg.OnPathChange
+	m.mu.Unlock()
+	if cb != nil && notify {
+		cb(p)
+	}
+}
+
+// Number is the SIM's own number.
+func (m *Modem) Number() string { return m.cfg.Number }
+
+// IMEI is the modem's IMEI.
+func (m *Modem) IMEI() string { return m.cfg.IMEI }
+
+// ICCID is the SIM's ICCID.
+func (m *Modem) ICCID() string { return m.cfg.ICCID }
+
+// IMSI is the SIM's IMSI.
+func (m *Modem) IMSI() string { return m.cfg.IMSI }
+
+// Model is the simulated model name.
+func (m *Modem) Model() string { return m.model.name }
+
+// Sent returns copies of the messages this modem sent, oldest first.
+func (m *Modem) Sent() []SentSMS {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := make([]SentSMS, len(m.sent))
+	for i, s := range m.sent {
+		out[i] = *s
+		out[i].Parts = append([]SentPart(nil), s.Parts...)
+	}
+	return out
+}
+
+// SetFault replaces the modem's faults.
+func (m *Modem) SetFault(f Fault) {
+	if f.Hang && f.HangMode == "" {
+		f.HangMode = HangUntilReset
+	}
+	m.mu.Lock()
+	m.fault = f
+	if f.CMSErrors != nil {
+		m.fault.CMSErrors = make(map[int]float64, len(f.CMSErrors))
+		for k, v := range f.CMSErrors {
+			m.fault.CMSErrors[k] = v
+		}
+	}
+	m.mu.Unlock()
+	m.kick()
+}
+
+// Fault returns the current faults.
+func (m *Modem) Fault() Fault {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.fault
+}
+
+// Reboot makes the port vanish (pty closed, path gone) for downFor and
+// come back, usually under a new path. It also recovers any hang.
+func (m *Modem) Reboot(downFor time.Duration) {
+	select {
+	case m.rebootReq <- downFor:
+	default: // a reboot is already on its way
+	}
+}
+
+// Close stops the modem and removes its port. Stored messages are lost.
+func (m *Modem) Close() error {
+	m.cancel()
+	<-m.done
+	m.net.remove(m)
+	return nil
+}
+
+// MemoryUse is the occupancy of one message memory.
+type MemoryUse struct {
+	Used  int `json:"used"`
+	Total int `json:"total"`
+}
+
+// Status is a snapshot of a modem for the control API.
+type Status struct {
+	IMEI     string               `json:"imei"`
+	ICCID    string               `json:"iccid"`
+	IMSI     string               `json:"imsi"`
+	Number   string               `json:"number"`
+	Model    string               `json:"model"`
+	Operator string               `json:"operator"`
+	Path     string               `json:"path"`
+	State    string               `json:"state"`
+	Attached bool                 `json:"attached"` // a driver has the port open
+	Storage  map[string]MemoryUse `json:"storage"`
+	Pending  int                  `json:"pending"` // held by the network
+	Sent     int                  `json:"sent"`
+	Fault    Fault                `json:"fault"`
+}
+
+// Status returns a snapshot of identity, state and storage use.
+func (m *Modem) Status() Status {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	st := Status{
+		IMEI: m.cfg.IMEI, ICCID: m.cfg.ICCID, IMSI: m.cfg.IMSI, Number: m.cfg.Number,
+		Model: m.model.name, Operator: m.cfg.Operator, Path: m.path, State: m.stateLocked(),
+		Storage: map[string]MemoryUse{}, Pending: len(m.pending), Sent: len(m.sent), Fault: m.fault,
+	}
+	if m.attached != nil {
+		st.Attached = m.attached()
+	}
+	for name, mem := range m.mems {
+		st.Storage[name] = MemoryUse{Used: mem.used(), Total: mem.total()}
+	}
+	return st
+}
+
+func (m *Modem) stateLocked() string {
+	switch {
+	case m.closed:
+		return StateClosed
+	case m.rebooting:
+		return StateRebooting
+	case m.fault.Hang:
+		return StateHung
+	case m.sim == simPIN:
+		return StatePINRequired
+	case m.sim == simPUK:
+		return StatePUKRequired
+	case m.sim == simBlocked:
+		return StateSIMBlocked
+	case !m.registeredLocked():
+		return StateDeregistered
+	}
+	return StateOnline
+}
+
+func (m *Modem) registeredLocked() bool {
+	return m.cfun == 1 && m.sim == simReady && !m.fault.Deregistered
+}
+
+// regStatLocked is the <stat> of +CREG/+CEREG.
+func (m *Modem) regStatLocked() int {
+	switch {
+	case m.registeredLocked():
+		return 1
+	case m.cfun == 1 && m.sim == simReady:
+		return 2 // searching
+	}
+	return 0
+}
+
+func (m *Modem) kick() {
+	select {
+	case m.wake <- struct{}{}:
+	default:
+	}
+}
+
+// bootLocked puts the session state to power-on values.
+func (m *Modem) bootLocked() {
+	m.echo, m.verbose = true, true
+	m.cmee, m.cmgf, m.csms = 0, 0, 0
+	m.cscs = "GSM"
+	m.cnmi = m.model.cnmiDefault
+	if m.cfg.CNMI != nil {
+		m.cnmi = *m.cfg.CNMI
+	}
+	m.mem = [3]string{"SM", "SM", "SM"}
+	m.creg, m.cereg = 0, 0
+	m.cfun = 1
+	m.urcs = nil
+	if m.sim == simReady && m.pin != "" {
+		m.sim = simPIN
+	}
+	m.lastReg = m.regStatLocked()
+}
+
+// enqueue hands parts to the modem; they are delivered when it can take them.
+func (m *Modem) enqueue(parts ...*pendingPart) error {
+	m.mu.Lock()
+	if m.closed {
+		m.mu.Unlock()
+		return ErrClosed
+	}
+	m.pending = append(m.pending, parts...)
+	m.mu.Unlock()
+	m.kick()
+	return nil
+}
+
+// recordSent files a submitted part under its message, reassembling
+// concatenated messages by (recipient, reference, total).
+func (m *Modem) recordSentLocked(to string, t *tpdu.TPDU, mr int, pduHex string, now time.Time) {
+	part := SentPart{
+		MR: mr, Seq: 1, Total: 1, Encoding: encodingOf(t),
+		StatusReportRequested: t.FirstOctet.SRR(), Text: textOf(t), PDU: pduHex, Time: now,
+	}
+	total, seq, ref, ok := t.UDH.ConcatInfo()
+	if !ok || total <= 1 {
+		m.sent = append(m.sent, &SentSMS{To: to, Text: part.Text, Complete: true, Parts: []SentPart{part}, Time: now})
+		return
+	}
+	part.ConcatRef, part.Seq, part.Total = ref, seq, total
+	key := fmt.Sprintf("%s/%d/%d", to, ref, total)
+	msg := m.concat[key]
+	if msg == nil {
+		msg = &SentSMS{To: to, Time: now}
+		m.concat[key] = msg
+		m.sent = append(m.sent, msg)
+	}
+	msg.Parts = append(msg.Parts, part)
+	sort.SliceStable(msg.Parts, func(i, j int) bool { return msg.Parts[i].Seq < msg.Parts[j].Seq })
+	if len(msg.Parts) == total {
+		delete(m.concat, key) // the reference may be reused by a later message
+		msg.Complete = true
+		segs := make([]*tpdu.TPDU, 0, total)
+		for _, p := range msg.Parts {
+			if t, err := decodeTPDUHex(p.PDU); err == nil {
+				segs = append(segs, t)
+			}
+		}
+		msg.Text = textOf(segs...)
+		return
+	}
+	msg.Text = ""
+	for _, p := range msg.Parts {
+		msg.Text += p.Text
+	}
+}

@@ -1,0 +1,443 @@
+package modemsim
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"math/rand"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/warthog618/sms/encoding/tpdu"
+)
+
+// Network is a simulated carrier shared by simulated modems: it delivers
+// what one modem sends to another modem's SIM number, holds messages for
+// modems that cannot take them (hung, deregistered, storage full, port
+// closed for routed delivery) and sends status reports.
+type Network struct {
+	log  *slog.Logger
+	smsc string
+	ussd map[string]string
+
+	mu      sync.Mutex
+	rng     *rand.Rand
+	modems  []*Modem
+	ref     byte
+	serial  int
+	timers  map[*time.Timer]struct{}
+	closed  bool
+	started time.Time
+}
+
+// NetworkOption configures a Network.
+type NetworkOption func(*Network)
+
+// WithLogger sets the logger (default: discard).
+func WithLogger(l *slog.Logger) NetworkOption { return func(n *Network) { n.log = l } }
+
+// WithSeed makes random choices (jitter, CMS error rolls, generated
+// identities) reproducible.
+func WithSeed(seed int64) NetworkOption {
+	return func(n *Network) { n.rng = rand.New(rand.NewSource(seed)) }
+}
+
+// WithUSSD sets the network's answer to a USSD code (e.g. "*100#").
+func WithUSSD(code, answer string) NetworkOption {
+	return func(n *Network) { n.ussd[code] = answer }
+}
+
+// WithSMSC sets the service centre number modems report (AT+CSCA?).
+func WithSMSC(number string) NetworkOption { return func(n *Network) { n.smsc = number } }
+
+// NewNetwork creates an empty simulated network.
+func NewNetwork(opts ...NetworkOption) *Network {
+	n := &Network{
+		log:  slog.New(slog.DiscardHandler),
+		smsc: "+491710760000",
+		ussd: map[string]string{
+			"*100#": "Ihr Guthaben beträgt 12,34 EUR",
+			"*101#": "Ihre Rufnummer: %NUMBER%",
+		},
+		rng:     rand.New(rand.NewSource(1)),
+		timers:  map[*time.Timer]struct{}{},
+		started: time.Now(),
+	}
+	for _, o := range opts {
+		o(n)
+	}
+	return n
+}
+
+func (n *Network) ussdAnswer(code string) (string, bool) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	a, ok := n.ussd[code]
+	return a, ok
+}
+
+// afterFunc runs f after d unless the network is closed first.
+func (n *Network) afterFunc(d time.Duration, f func()) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.closed {
+		return
+	}
+	var t *time.Timer
+	t = time.AfterFunc(d, func() {
+		n.mu.Lock()
+		_, live := n.timers[t]
+		delete(n.timers, t)
+		n.mu.Unlock()
+		if live {
+			f()
+		}
+	})
+	n.timers[t] = struct{}{}
+}
+
+// AddModem creates a modem and serves AT commands on a new pty until ctx
+// ends or the modem (or network) is closed.
+func (n *Network) AddModem(ctx context.Context, cfg Config) (*Modem, error) {
+	mdl, err := lookupModel(cfg.Model)
+	if err != nil {
+		return nil, err
+	}
+	n.mu.Lock()
+	if n.closed {
+		n.mu.Unlock()
+		return nil, ErrClosed
+	}
+	n.fillDefaultsLocked(&cfg)
+	for _, o := range n.modems {
+		if o.cfg.IMEI == cfg.IMEI || sameNumber(o.cfg.Number, cfg.Number) {
+			n.mu.Unlock()
+			return nil, fmt.Errorf("%w: %s / %s", ErrDuplicate, cfg.Number, cfg.IMEI)
+		}
+	}
+	seed := n.rng.Int63()
+	n.mu.Unlock()
+
+	m := &Modem{
+		net:       n,
+		cfg:       cfg,
+		model:     mdl,
+		log:       n.log.With("modem", cfg.IMEI),
+		rebootReq: make(chan time.Duration, 1),
+		wake:      make(chan struct{}, 1),
+		done:      make(chan struct{}),
+		pathCh:    make(chan struct{}),
+		rng:       rand.New(rand.NewSource(seed)),
+		mems:      map[string]*memory{},
+		concat:    map[string]*SentSMS{},
+		pin:       cfg.PIN,
+		pinTries:  3,
+		pukTries:  10,
+	}
+	for _, name := range mdl.memories {
+		m.mems[name] = newMemory(name, cfg.StorageCapacity)
+	}
+	if cfg.PIN != "" {
+		m.sim = simPIN
+	}
+	m.bootLocked()
+
+	p, err := openPort()
+	if err != nil {
+		return nil, err
+	}
+	m.path = p.path
+	mctx, cancel := context.WithCancel(ctx)
+	m.cancel = cancel
+
+	n.mu.Lock()
+	if n.closed {
+		n.mu.Unlock()
+		cancel()
+		p.close()
+		return nil, ErrClosed
+	}
+	n.modems = append(n.modems, m)
+	n.mu.Unlock()
+
+	go m.run(mctx, p)
+	return m, nil
+}
+
+func (n *Network) fillDefaultsLocked(cfg *Config) {
+	n.serial++
+	k := n.serial
+	if cfg.IMEI == "" {
+		cfg.IMEI = luhn(fmt.Sprintf("86%06d%06d", 123456, k))
+	}
+	if cfg.ICCID == "" {
+		cfg.ICCID = luhn(fmt.Sprintf("894902000%010d", k))
+	}
+	if cfg.IMSI == "" {
+		cfg.IMSI = fmt.Sprintf("26201%010d", k)
+	}
+	if cfg.Number == "" {
+		cfg.Number = fmt.Sprintf("+4915100%06d", k)
+	}
+	if cfg.Operator == "" {
+		cfg.Operator = "Telekom.de"
+	}
+	if cfg.PUK == "" {
+		cfg.PUK = "12345678"
+	}
+	if cfg.StorageCapacity <= 0 {
+		cfg.StorageCapacity = 20
+	}
+	if cfg.ResetDowntime <= 0 {
+		cfg.ResetDowntime = 200 * time.Millisecond
+	}
+	if cfg.USSDDelay <= 0 {
+		cfg.USSDDelay = 20 * time.Millisecond
+	}
+	if cfg.RSSI == 0 {
+		cfg.RSSI = 20
+	}
+}
+
+// luhn appends the Luhn check digit (IMEI, ICCID).
+func luhn(digits string) string {
+	sum := 0
+	for i := len(digits) - 1; i >= 0; i-- {
+		d := int(digits[i] - '0')
+		if (len(digits)-1-i)%2 == 0 {
+			d *= 2
+			if d > 9 {
+				d -= 9
+			}
+		}
+		sum += d
+	}
+	return digits + string(rune('0'+(10-sum%10)%10))
+}
+
+func digits(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r >= '0' && r <= '9' {
+			return r
+		}
+		return -1
+	}, s)
+}
+
+func sameNumber(a, b string) bool {
+	da, db := digits(a), digits(b)
+	return da != "" && da == db
+}
+
+// run is the modem's life: serve the port, and on a reboot close it, wait,
+// and come back on a new pty.
+func (m *Modem) run(ctx context.Context, p *ptyPort) {
+	defer close(m.done)
+	for {
+		down, reboot := m.serve(ctx, p)
+		p.close()
+		if !reboot {
+			m.mu.Lock()
+			m.closed = true
+			m.mu.Unlock()
+			m.setPath("", false)
+			return
+		}
+		m.mu.Lock()
+		m.rebooting = true
+		m.fault.Hang = false // a power cycle revives any hang
+		m.mu.Unlock()
+		m.setPath("", true)
+		if !sleep(ctx, down) {
+			m.mu.Lock()
+			m.closed = true
+			m.mu.Unlock()
+			m.setPath("", false) // wake WaitPath callers
+			return
+		}
+		np, err := openPort()
+		if err != nil {
+			m.log.Error("modemsim: cannot reopen pty after reboot", "err", err)
+			m.mu.Lock()
+			m.closed = true
+			m.mu.Unlock()
+			m.setPath("", false)
+			return
+		}
+		p = np
+		m.mu.Lock()
+		m.rebooting = false
+		m.bootLocked()
+		m.mu.Unlock()
+		m.setPath(p.path, true)
+	}
+}
+
+func (n *Network) remove(m *Modem) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	for i, o := range n.modems {
+		if o == m {
+			n.modems = append(n.modems[:i], n.modems[i+1:]...)
+			return
+		}
+	}
+}
+
+// Modems returns the network's modems in the order they were added.
+func (n *Network) Modems() []*Modem {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return append([]*Modem(nil), n.modems...)
+}
+
+// ModemByNumber finds the modem whose SIM has number.
+func (n *Network) ModemByNumber(number string) *Modem {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	for _, m := range n.modems {
+		if sameNumber(m.cfg.Number, number) {
+			return m
+		}
+	}
+	return nil
+}
+
+// ModemByIMEI finds a modem by IMEI.
+func (n *Network) ModemByIMEI(imei string) *Modem {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	for _, m := range n.modems {
+		if m.cfg.IMEI == imei {
+			return m
+		}
+	}
+	return nil
+}
+
+// Close stops every modem and pending timer.
+func (n *Network) Close() error {
+	n.mu.Lock()
+	n.closed = true
+	for t := range n.timers {
+		t.Stop()
+	}
+	n.timers = map[*time.Timer]struct{}{}
+	ms := append([]*Modem(nil), n.modems...)
+	n.mu.Unlock()
+	for _, m := range ms {
+		m.Close()
+	}
+	return nil
+}
+
+// InboundSMS is a message from outside the simulated network.
+type InboundSMS struct {
+	From string `json:"from"` // number ("+49…") or alphanumeric sender
+	Text string `json:"text"`
+	// UCS2 forces UCS-2 even when GSM-7 would do.
+	UCS2 bool `json:"ucs2,omitempty"`
+	// Parts forces a split into exactly this many concatenated parts
+	// (0: as few as needed).
+	Parts int `json:"parts,omitempty"`
+	// Order is the delivery order of the parts by 0-based index, e.g.
+	// [2,0,1]; empty means in order.
+	Order []int `json:"order,omitempty"`
+	// Class0 marks a flash message (DCS class 0).
+	Class0 bool `json:"class0,omitempty"`
+	// Time is the service centre time stamp (default now).
+	Time time.Time `json:"time,omitempty"`
+}
+
+// Inject delivers a message from outside to the modem whose number is to.
+// It returns once the network holds the parts; the modem takes them when
+// it can.
+func (n *Network) Inject(ctx context.Context, to string, msg InboundSMS) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if msg.From == "" {
+		return fmt.Errorf("modemsim: inbound SMS needs a sender (from)")
+	}
+	m := n.ModemByNumber(to)
+	if m == nil {
+		return fmt.Errorf("%w: %q", ErrUnknownNumber, to)
+	}
+	n.mu.Lock()
+	n.ref++
+	ref := n.ref
+	n.mu.Unlock()
+	scts := msg.Time
+	if scts.IsZero() {
+		scts = time.Now()
+	}
+	ts, err := encodeDeliver(deliverSpec{from: msg.From, text: msg.Text, ucs2: msg.UCS2, parts: msg.Parts,
+		class0: msg.Class0, ref: ref, scts: scts})
+	if err != nil {
+		return err
+	}
+	order, err := deliveryOrder(msg.Order, len(ts))
+	if err != nil {
+		return err
+	}
+	parts := make([]*pendingPart, 0, len(ts))
+	for _, i := range order {
+		parts = append(parts, &pendingPart{pdu: ts[i]})
+	}
+	return m.enqueue(parts...)
+}
+
+func deliveryOrder(order []int, n int) ([]int, error) {
+	if len(order) == 0 {
+		out := make([]int, n)
+		for i := range out {
+			out[i] = i
+		}
+		return out, nil
+	}
+	if len(order) != n {
+		return nil, fmt.Errorf("modemsim: order has %d entries but the message has %d parts", len(order), n)
+	}
+	seen := make([]bool, n)
+	for _, i := range order {
+		if i < 0 || i >= n || seen[i] {
+			return nil, fmt.Errorf("modemsim: order %v is not a permutation of 0..%d", order, n-1)
+		}
+		seen[i] = true
+	}
+	return order, nil
+}
+
+// routeSubmit carries a part a modem sent: to another simulated SIM as
+// SMS-DELIVER, and back to the sender as a status report when requested.
+func (n *Network) routeSubmit(from *Modem, t *tpdu.TPDU, mr int, at time.Time) {
+	to := t.DA.Number()
+	delay := from.cfg.DeliveryReportDelay
+	var report func()
+	if t.FirstOctet.SRR() {
+		report = func() {
+			n.afterFunc(delay, func() {
+				sr, err := statusReport(byte(mr), to, at, time.Now(), 0)
+				if err != nil {
+					n.log.Error("modemsim: status report", "err", err)
+					return
+				}
+				_ = from.enqueue(&pendingPart{pdu: sr, report: true})
+			})
+		}
+	}
+	target := n.ModemByNumber(to)
+	if target == nil {
+		if report != nil {
+			report()
+		}
+		return
+	}
+	d, err := deliverFromSubmit(t, from.cfg.Number, at)
+	if err != nil {
+		n.log.Error("modemsim: cannot build DELIVER", "err", err)
+		return
+	}
+	_ = target.enqueue(&pendingPart{pdu: d, accepted: report})
+}
