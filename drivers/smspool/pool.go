@@ -1,0 +1,636 @@
+// Package smspool turns pbxgate's modems (one SIM each) into SMS channels:
+// a persistent outbound queue in Badger, one worker per SIM that pulls from
+// it, per-SIM pacing (rate, random delay, daily and monthly caps, quiet
+// hours), failover to another SIM of the channel when a modem fails,
+// delivery reports matched to sent parts, and inbound messages stored and
+// reassembled before the modem may delete them.
+//
+// Every state change is stored before it takes effect. Status events and
+// inbound messages go through an outbox in the store, so a slow or failing
+// sink neither blocks the modems nor loses anything: they are delivered
+// at least once, in order, and again after a restart if the sink did not
+// take them.
+package smspool
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/pbxgate/pbxgate/gateway/config"
+	"github.com/pbxgate/pbxgate/gateway/message"
+	gsms "github.com/pbxgate/pbxgate/gateway/sms"
+	"github.com/pbxgate/pbxgate/gateway/store"
+)
+
+// Sentinel errors callers branch on.
+var (
+	// ErrUnknownChannel: Outbound.Channel names no configured SMS channel.
+	ErrUnknownChannel = errors.New("no such SMS channel")
+	// ErrUnknownSender: Outbound.Sender names no SIM of the channel.
+	ErrUnknownSender = errors.New("sender is not a SIM of the channel")
+	// ErrInvalid: the message cannot be sent as given (no ID, bad number,
+	// empty or too long text).
+	ErrInvalid = errors.New("invalid SMS")
+	// ErrNotFound: no message with that ID.
+	ErrNotFound = errors.New("no such SMS")
+	// ErrClosed: Run has ended.
+	ErrClosed = errors.New("SMS pool is stopped")
+)
+
+// Modem is what the pool needs from one modem (one SIM). drivers/modem
+// implements it.
+type Modem interface {
+	// Name is the configured name of the modem, the SIM's sender identity.
+	Name() string
+	// Send sends text (split into parts as needed) to the number to and
+	// returns the message reference of every part.
+	Send(ctx context.Context, to, text string, statusReport bool) (SendResult, error)
+	// Ready reports whether the modem can send now (registered, not hung).
+	Ready() bool
+}
+
+// SendResult is what a modem reports for a sent message.
+type SendResult struct {
+	MRs []int // TP-MR of every part, in order
+}
+
+// Sink receives status changes of outbound messages, at least once and in
+// order. An error makes the pool offer the event again later; it must be
+// idempotent by (ID, Status).
+type Sink interface {
+	Status(ctx context.Context, ev message.StatusEvent) error
+}
+
+// InboundSink receives complete inbound messages, at least once (by
+// Inbound.ID) and in order of completion. An error makes the pool offer the
+// message again later.
+type InboundSink interface {
+	Inbound(ctx context.Context, in message.Inbound) error
+}
+
+// SinkFunc adapts a function to Sink.
+type SinkFunc func(ctx context.Context, ev message.StatusEvent) error
+
+// Status calls f.
+func (f SinkFunc) Status(ctx context.Context, ev message.StatusEvent) error { return f(ctx, ev) }
+
+// InboundSinkFunc adapts a function to InboundSink.
+type InboundSinkFunc func(ctx context.Context, in message.Inbound) error
+
+// Inbound calls f.
+func (f InboundSinkFunc) Inbound(ctx context.Context, in message.Inbound) error { return f(ctx, in) }
+
+// Config configures a Pool. Store and Channels are required.
+type Config struct {
+	Store    *store.Store
+	Channels []config.SMSChannel
+	// Pacing per modem name (modems.devices[].pacing). A SIM without an
+	// entry is not paced.
+	Pacing map[string]config.Pacing
+	// Location is the time zone of quiet hours and of the daily/monthly
+	// cap reset (region.time_zone). Default: UTC.
+	Location *time.Location
+	// Now is the clock; tests inject one. Default: time.Now.
+	Now        func() time.Time
+	Logger     *slog.Logger
+	Registerer prometheus.Registerer // nil: no metrics
+	Sink       Sink                  // nil: status events are not reported
+	// InboundSink receives received SMS. nil: they are stored and kept in
+	// the outbox until a pool with an InboundSink runs.
+	InboundSink InboundSink
+
+	// MaxAttempts is how many SIMs a message is handed to before it fails
+	// with the last retryable error. Default 5.
+	MaxAttempts int
+	// RetryBackoff is how long a message waits after a retryable failure
+	// before another SIM takes it, and how long a failing sink waits.
+	// Default 5 s.
+	RetryBackoff time.Duration
+	// Recheck bounds how long an idle worker sleeps before it looks at its
+	// modem's health and the clock again. Default 1 s.
+	Recheck time.Duration
+	// SendTimeout bounds one Send, as a last resort behind the driver's
+	// own command timeouts. Default 5 min.
+	SendTimeout time.Duration
+	// ReassemblyTimeout is how long the parts of a long inbound SMS wait
+	// for the missing ones before the message is delivered with the gaps
+	// marked. Default 1 h.
+	ReassemblyTimeout time.Duration
+	// SeenTTL is how long received PDUs are remembered to drop duplicates
+	// (e.g. the same SMS seen as +CMT and again in SIM storage). Default 7 days.
+	SeenTTL time.Duration
+}
+
+func (c *Config) defaults() {
+	if c.Location == nil {
+		c.Location = time.UTC
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.MaxAttempts <= 0 {
+		c.MaxAttempts = 5
+	}
+	if c.RetryBackoff <= 0 {
+		c.RetryBackoff = 5 * time.Second
+	}
+	if c.Recheck <= 0 {
+		c.Recheck = time.Second
+	}
+	if c.SendTimeout <= 0 {
+		c.SendTimeout = 5 * time.Minute
+	}
+	if c.ReassemblyTimeout <= 0 {
+		c.ReassemblyTimeout = time.Hour
+	}
+	if c.SeenTTL <= 0 {
+		c.SeenTTL = 7 * 24 * time.Hour
+	}
+}
+
+// Pool sends and receives SMS over a set of modems grouped into channels.
+type Pool struct {
+	cfg Config
+	st  *store.Store
+	log *slog.Logger
+	met *metrics
+
+	seq atomic.Uint64
+
+	mu       sync.Mutex
+	channels []*channel
+	byName   map[string]*channel
+	sims     map[string]*sim
+	wake     chan struct{} // closed and replaced when work may be available
+	runCtx   context.Context
+	workers  sync.WaitGroup
+	stopped  bool
+
+	evWake chan struct{}
+	inWake chan struct{}
+
+	inMu    sync.Mutex     // one inbound PDU at a time: reassembly reads then writes
+	idLocks [64]sync.Mutex // serialise the state changes of one message
+}
+
+type channel struct {
+	name         string
+	sims         []string
+	maxPerMinute int
+	queue        []*item // ordered by seq
+}
+
+// item is a queued message as the scheduler sees it; the full record
+// stays in the store.
+type item struct {
+	id        string
+	channel   string
+	seq       uint64
+	sender    string
+	parts     int
+	notBefore time.Time
+	tried     []string
+}
+
+// sim is one SIM the pool knows of: configured in a channel, attached, or both.
+type sim struct {
+	name     string
+	modem    Modem // nil while detached
+	pc       *pacer
+	channels []*channel
+	cancel   context.CancelFunc
+	done     chan struct{}
+	busy     string // ID being sent
+	lastErr  string
+}
+
+// New opens the pool on cfg.Store: it loads the queue, marks messages a
+// crash left in "sending" as unknown (they may have gone out; they are not
+// resent blindly) and registers the metrics. Call Run to start sending.
+func New(cfg Config) (*Pool, error) {
+	cfg.defaults()
+	if cfg.Store == nil {
+		return nil, errors.New("smspool: Config.Store is required")
+	}
+	p := &Pool{
+		cfg:    cfg,
+		st:     cfg.Store,
+		log:    cfg.Logger,
+		byName: map[string]*channel{},
+		sims:   map[string]*sim{},
+		wake:   make(chan struct{}),
+		evWake: make(chan struct{}, 1),
+		inWake: make(chan struct{}, 1),
+	}
+	p.seq.Store(uint64(time.Now().UnixNano()))
+	for _, c := range cfg.Channels {
+		if _, dup := p.byName[c.Name]; dup {
+			return nil, fmt.Errorf("smspool: SMS channel %q is configured twice", c.Name)
+		}
+		ch := &channel{name: c.Name, sims: slices.Clone(c.Modems), maxPerMinute: c.MaxPerMinute}
+		p.channels = append(p.channels, ch)
+		p.byName[c.Name] = ch
+		for _, n := range c.Modems {
+			s, err := p.simLocked(n)
+			if err != nil {
+				return nil, err
+			}
+			s.channels = append(s.channels, ch)
+		}
+	}
+	for n := range cfg.Pacing {
+		if _, err := p.simLocked(n); err != nil {
+			return nil, err
+		}
+	}
+	if err := p.recover(); err != nil {
+		return nil, err
+	}
+	if err := p.loadCounters(); err != nil {
+		return nil, err
+	}
+	met, err := newMetrics(cfg.Registerer, p)
+	if err != nil {
+		return nil, err
+	}
+	p.met = met
+	return p, nil
+}
+
+// simLocked returns the sim named n, creating it with its pacing.
+func (p *Pool) simLocked(n string) (*sim, error) {
+	if s, ok := p.sims[n]; ok {
+		return s, nil
+	}
+	pc, err := newPacer(p.cfg.Pacing[n], uint64(len(p.sims))+uint64(time.Now().UnixNano()))
+	if err != nil {
+		return nil, fmt.Errorf("smspool: pacing of modem %q: %w", n, err)
+	}
+	s := &sim{name: n, pc: pc}
+	p.sims[n] = s
+	return s, nil
+}
+
+func (p *Pool) nextSeq() uint64 { return p.seq.Add(1) }
+
+func (p *Pool) idLock(id string) *sync.Mutex {
+	var h uint32 = 2166136261
+	for i := 0; i < len(id); i++ {
+		h = (h ^ uint32(id[i])) * 16777619
+	}
+	return &p.idLocks[h%uint32(len(p.idLocks))]
+}
+
+// recover loads the persisted queue into memory and turns "sending" into
+// "unknown".
+func (p *Pool) recover() error {
+	now := p.cfg.Now()
+	var maxSeq uint64
+	var sending []string
+	err := p.st.View(func(txn *store.Txn) error {
+		for _, prefix := range []string{keyEvents, keyInMsg} {
+			if err := store.Each(txn, prefix, func(k string, _ []byte) error {
+				if n, err := parseSeqKey(prefix, k); err == nil {
+					maxSeq = max(maxSeq, n)
+				}
+				return nil
+			}); err != nil {
+				return err
+			}
+		}
+		if err := store.Each(txn, keySending, func(k string, _ []byte) error {
+			sending = append(sending, k)
+			return nil
+		}); err != nil {
+			return err
+		}
+		return store.Each(txn, keyPending, func(k string, v []byte) error {
+			r, err := getRecord(txn, string(v))
+			if err != nil {
+				return fmt.Errorf("queued SMS %s: %w", v, err)
+			}
+			maxSeq = max(maxSeq, r.Seq)
+			ch := p.byName[r.Msg.Channel]
+			if ch == nil {
+				// The channel was removed from the configuration: keep the
+				// message stored and queued; it is sent when the channel
+				// returns. Tell the admin.
+				p.log.Warn("queued SMS waits for an SMS channel that is no longer configured; add it back to sms_channels or the message stays queued",
+					"id", r.Msg.ID, "channel", r.Msg.Channel)
+				return nil
+			}
+			ch.queue = append(ch.queue, newItem(&r))
+			return nil
+		})
+	})
+	if err != nil {
+		return fmt.Errorf("smspool: load queue: %w", err)
+	}
+	if s := p.seq.Load(); maxSeq >= s {
+		p.seq.Store(maxSeq + 1)
+	}
+	for _, ch := range p.channels {
+		slices.SortFunc(ch.queue, func(a, b *item) int { return cmpSeq(a.seq, b.seq) })
+	}
+	for _, k := range sending {
+		id := unescape(k[len(keySending):])
+		err := p.st.Update(func(txn *store.Txn) error {
+			r, err := getRecord(txn, id)
+			if err != nil {
+				return err
+			}
+			r.Status = message.Unknown
+			r.Reason = fmt.Sprintf("pbxgate stopped while SIM %s was sending this SMS; it may have gone out, so it is not sent again automatically", r.SIM)
+			r.UpdatedAt = now
+			if err := setRecord(txn, &r); err != nil {
+				return err
+			}
+			if err := txn.Delete([]byte(k)); err != nil {
+				return err
+			}
+			return p.addEvent(txn, &r, now)
+		})
+		if err != nil {
+			return fmt.Errorf("smspool: mark interrupted SMS %s unknown: %w", id, err)
+		}
+		p.log.Warn("SMS interrupted by a restart marked unknown", "id", id)
+	}
+	return nil
+}
+
+func cmpSeq(a, b uint64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+func newItem(r *record) *item {
+	parts := 1
+	if pl, err := gsms.PlanText(r.Msg.Text); err == nil {
+		parts = pl.Parts
+	}
+	return &item{id: r.Msg.ID, channel: r.Msg.Channel, seq: r.Seq, sender: r.Msg.Sender, parts: parts,
+		notBefore: r.NotBefore, tried: slices.Clone(r.Tried)}
+}
+
+// loadCounters mirrors today's and this month's cap counters of every
+// known SIM into its pacer.
+func (p *Pool) loadCounters() error {
+	now := p.cfg.Now().In(p.cfg.Location)
+	day, month := dayKey(now), monthKey(now)
+	return p.st.View(func(txn *store.Txn) error {
+		for n, s := range p.sims {
+			d, err := getInt(txn, countKey(n, day))
+			if err != nil {
+				return err
+			}
+			m, err := getInt(txn, countKey(n, month))
+			if err != nil {
+				return err
+			}
+			s.pc.count(day, month, d, m)
+		}
+		return nil
+	})
+}
+
+// Enqueue stores msg in the outbound queue of its channel and returns once
+// it is stored. It is idempotent by msg.ID: a message whose ID the pool
+// already has (queued, sent, failed …) is not queued again and nil is
+// returned. Channel may be empty when exactly one channel is configured.
+func (p *Pool) Enqueue(ctx context.Context, msg message.Outbound) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if msg.Channel == "" && len(p.channels) == 1 {
+		msg.Channel = p.channels[0].name
+	}
+	if err := p.validate(&msg); err != nil {
+		return err
+	}
+	now := p.cfg.Now()
+	r := record{Msg: msg, Status: message.Queued, QueuedAt: now, UpdatedAt: now}
+	created := false
+	err := p.st.Update(func(txn *store.Txn) error {
+		created = false
+		ok, err := exists(txn, msgKey(msg.ID))
+		if err != nil || ok {
+			return err
+		}
+		r.Seq = p.nextSeq()
+		if err := setRecord(txn, &r); err != nil {
+			return err
+		}
+		created = true
+		return txn.Set([]byte(seqKey(keyPending, r.Seq)), []byte(msg.ID))
+	})
+	if err != nil {
+		return fmt.Errorf("queue SMS %s: %w", msg.ID, err)
+	}
+	if !created {
+		return nil
+	}
+	p.mu.Lock()
+	p.insertLocked(newItem(&r))
+	p.mu.Unlock()
+	return nil
+}
+
+func (p *Pool) validate(msg *message.Outbound) error {
+	if msg.ID == "" {
+		return fmt.Errorf("%w: the message has no ID", ErrInvalid)
+	}
+	ch := p.byName[msg.Channel]
+	if ch == nil {
+		names := make([]string, len(p.channels))
+		for i, c := range p.channels {
+			names[i] = c.name
+		}
+		return fmt.Errorf("%w: %q (configured: %s)", ErrUnknownChannel, msg.Channel, strings.Join(names, ", "))
+	}
+	if !validNumber(msg.To) {
+		return fmt.Errorf("%w: recipient %q is not a phone number (digits with an optional leading +)", ErrInvalid, msg.To)
+	}
+	if msg.Text == "" {
+		return fmt.Errorf("%w: the message to %s has no text", ErrInvalid, msg.To)
+	}
+	if _, err := gsms.PlanText(msg.Text); err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalid, err)
+	}
+	if msg.Sender != "" && !slices.Contains(ch.sims, msg.Sender) && !validNumber(msg.Sender) {
+		return fmt.Errorf("%w: %q is neither a SIM of channel %s (%s) nor a phone number", ErrUnknownSender,
+			msg.Sender, ch.name, strings.Join(ch.sims, ", "))
+	}
+	return nil
+}
+
+func validNumber(s string) bool {
+	d := strings.TrimPrefix(s, "+")
+	if d == "" || len(d) > 20 {
+		return false
+	}
+	for _, c := range d {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// insertLocked puts it into its channel's queue in sequence order and wakes
+// the workers.
+func (p *Pool) insertLocked(it *item) {
+	ch := p.byName[it.channel]
+	if ch == nil {
+		return
+	}
+	i, _ := slices.BinarySearchFunc(ch.queue, it.seq, func(a *item, s uint64) int { return cmpSeq(a.seq, s) })
+	ch.queue = slices.Insert(ch.queue, i, it)
+	p.broadcastLocked()
+}
+
+func (p *Pool) broadcastLocked() {
+	close(p.wake)
+	p.wake = make(chan struct{})
+}
+
+// Attach adds a modem (at start-up or when it is plugged in). A modem with
+// the same name replaces the previous one, which finishes its current send.
+func (p *Pool) Attach(m Modem) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	s, err := p.simLocked(m.Name())
+	if err != nil {
+		return err
+	}
+	p.stopWorkerLocked(s)
+	s.modem = m
+	if p.runCtx != nil && !p.stopped {
+		p.startWorkerLocked(s)
+	}
+	p.broadcastLocked()
+	return nil
+}
+
+// Detach removes a modem (unplugged, shut down). Its queued work moves to
+// the channel's other SIMs; messages pinned to it wait for its return. A
+// send in progress finishes and is recorded.
+func (p *Pool) Detach(name string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	s := p.sims[name]
+	if s == nil || s.modem == nil {
+		return
+	}
+	p.stopWorkerLocked(s)
+	s.modem = nil
+	p.broadcastLocked()
+}
+
+func (p *Pool) startWorkerLocked(s *sim) {
+	ctx, cancel := context.WithCancel(p.runCtx)
+	s.cancel = cancel
+	s.done = make(chan struct{})
+	p.workers.Add(1)
+	go func(m Modem, done chan struct{}) {
+		defer p.workers.Done()
+		defer close(done)
+		p.work(ctx, s, m)
+	}(s.modem, s.done)
+}
+
+// stopWorkerLocked cancels s's worker without waiting: a send in progress
+// completes on its own (its context is detached from the worker's).
+func (p *Pool) stopWorkerLocked(s *sim) {
+	if s.cancel != nil {
+		s.cancel()
+		s.cancel = nil
+	}
+}
+
+// Run starts one worker per attached modem and the outboxes, and blocks
+// until ctx ends. Sends in progress are completed and recorded before Run
+// returns; queued messages stay queued for the next start.
+func (p *Pool) Run(ctx context.Context) error {
+	p.mu.Lock()
+	if p.runCtx != nil {
+		p.mu.Unlock()
+		return errors.New("smspool: Run called twice")
+	}
+	p.runCtx = ctx
+	for _, s := range p.sims {
+		if s.modem != nil {
+			p.startWorkerLocked(s)
+		}
+	}
+	p.mu.Unlock()
+
+	var bg sync.WaitGroup
+	bg.Add(2)
+	go func() { defer bg.Done(); p.runOutbox(ctx, keyEvents, p.evWake, p.deliverEvent) }()
+	go func() { defer bg.Done(); p.runReassemblyTimer(ctx) }()
+	if p.cfg.InboundSink != nil {
+		bg.Add(1)
+		go func() { defer bg.Done(); p.runOutbox(ctx, keyInMsg, p.inWake, p.deliverInbound) }()
+	}
+	p.kick(p.evWake)
+	p.kick(p.inWake)
+
+	<-ctx.Done()
+	p.mu.Lock()
+	p.stopped = true
+	for _, s := range p.sims {
+		p.stopWorkerLocked(s)
+	}
+	p.mu.Unlock()
+	p.workers.Wait()
+	bg.Wait()
+	return nil
+}
+
+func (p *Pool) kick(c chan struct{}) {
+	select {
+	case c <- struct{}{}:
+	default:
+	}
+}
+
+// Status returns the stored state of the message with the given ID.
+func (p *Pool) Status(id string) (Message, error) {
+	var r record
+	err := p.st.View(func(txn *store.Txn) error {
+		var err error
+		r, err = getRecord(txn, id)
+		return err
+	})
+	if errors.Is(err, store.ErrNotFound) {
+		return Message{}, fmt.Errorf("%w: %s", ErrNotFound, id)
+	}
+	if err != nil {
+		return Message{}, fmt.Errorf("read SMS %s: %w", id, err)
+	}
+	m := Message{Outbound: r.Msg, Status: r.Status, SIM: r.SIM, Attempts: r.Attempts, Parts: len(r.Parts),
+		Reason: r.Reason, Code: r.Code, QueuedAt: r.QueuedAt, UpdatedAt: r.UpdatedAt}
+	for _, pt := range r.Parts {
+		if pt.Status == gsms.Delivered {
+			m.Delivered++
+		}
+	}
+	return m, nil
+}

@@ -1,0 +1,399 @@
+package smspool
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/pbxgate/pbxgate/gateway/message"
+	"github.com/pbxgate/pbxgate/gateway/store"
+)
+
+func unescape(s string) string {
+	if u, err := url.PathUnescape(s); err == nil {
+		return u
+	}
+	return s
+}
+
+// work is the loop of one SIM: take the oldest message it may send when
+// its modem is ready and pacing allows, send it, record the outcome.
+func (p *Pool) work(ctx context.Context, s *sim, m Modem) {
+	for ctx.Err() == nil {
+		ready := m.Ready()
+		p.mu.Lock()
+		wake := p.wake
+		it, wait := p.nextLocked(s, ready)
+		p.mu.Unlock()
+		if it != nil {
+			p.send(ctx, s, m, it)
+			continue
+		}
+		if wait <= 0 || wait > p.cfg.Recheck {
+			wait = p.cfg.Recheck
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+		case <-wake:
+		case <-t.C:
+		}
+		t.Stop()
+	}
+}
+
+// nextLocked claims the next message s may send now, or says how long to
+// wait before asking again.
+func (p *Pool) nextLocked(s *sim, ready bool) (*item, time.Duration) {
+	if !ready {
+		return nil, p.cfg.Recheck
+	}
+	now := p.cfg.Now().In(p.cfg.Location)
+	if reason, until := s.pc.blocked(now); reason != "" {
+		return nil, until.Sub(now)
+	}
+	if w := s.pc.wait(now); w > 0 {
+		return nil, w
+	}
+	var best *item
+	var bestCh *channel
+	var bestIdx int
+	wait := p.cfg.Recheck
+	for _, ch := range s.channels {
+		for i, it := range ch.queue {
+			if best != nil && it.seq > best.seq {
+				break
+			}
+			if !p.eligibleLocked(s, ch, it) {
+				continue
+			}
+			if now.Before(it.notBefore) {
+				wait = min(wait, it.notBefore.Sub(now))
+				continue
+			}
+			best, bestCh, bestIdx = it, ch, i
+			break
+		}
+	}
+	if best == nil {
+		return nil, wait
+	}
+	bestCh.queue = slices.Delete(bestCh.queue, bestIdx, bestIdx+1)
+	s.busy = best.id
+	s.pc.took(now, best.parts)
+	return best, 0
+}
+
+// eligibleLocked: a pinned message goes only to its SIM; any other prefers
+// SIMs that have not failed it yet.
+func (p *Pool) eligibleLocked(s *sim, ch *channel, it *item) bool {
+	if it.sender != "" {
+		return s.matches(it.sender)
+	}
+	if !slices.Contains(it.tried, s.name) {
+		return true
+	}
+	// Every SIM of the channel failed it once: try again anywhere.
+	for _, n := range ch.sims {
+		if !slices.Contains(it.tried, n) {
+			return false
+		}
+	}
+	return true
+}
+
+// matches reports whether sender (a SIM name or number) means s.
+func (s *sim) matches(sender string) bool {
+	if sender == s.name {
+		return true
+	}
+	if s.modem == nil {
+		return false
+	}
+	if n, ok := s.modem.(interface{ Number() string }); ok {
+		if num := n.Number(); num != "" && sameNumber(num, sender) {
+			return true
+		}
+	}
+	return false
+}
+
+// sameNumber compares phone numbers by their digits; a national and an
+// international form match when one ends with the other (at least 7 digits).
+func sameNumber(a, b string) bool {
+	da, db := digits(a), digits(b)
+	if da == "" || db == "" {
+		return false
+	}
+	if da == db {
+		return true
+	}
+	if len(da) < len(db) {
+		da, db = db, da
+	}
+	return len(db) >= 7 && strings.HasSuffix(da, strings.TrimLeft(db, "0"))
+}
+
+func digits(s string) string {
+	var b strings.Builder
+	for _, c := range s {
+		if c >= '0' && c <= '9' {
+			b.WriteRune(c)
+		}
+	}
+	return b.String()
+}
+
+// send hands one claimed message to the modem and records the outcome.
+func (p *Pool) send(ctx context.Context, s *sim, m Modem, it *item) {
+	defer func() {
+		p.mu.Lock()
+		s.busy = ""
+		p.mu.Unlock()
+	}()
+	l := p.idLock(it.id)
+	l.Lock()
+	r, err := p.markSending(it, s.name)
+	l.Unlock()
+	if err != nil {
+		if errors.Is(err, errNotQueued) {
+			return
+		}
+		p.log.Error("cannot record SMS as sending; it stays queued", "id", it.id, "sim", s.name, "err", err)
+		it.notBefore = p.cfg.Now().Add(p.cfg.RetryBackoff)
+		p.mu.Lock()
+		p.insertLocked(it)
+		p.mu.Unlock()
+		return
+	}
+	p.kick(p.evWake)
+	// The send runs to its end even when the pool stops: cutting it off
+	// would leave the message in an unknown state for no reason.
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), p.cfg.SendTimeout)
+	res, sendErr := m.Send(sctx, r.Msg.To, r.Msg.Text, r.Msg.DeliveryReport)
+	cancel()
+
+	l.Lock()
+	defer l.Unlock()
+	switch {
+	case sendErr == nil:
+		err = p.markSent(&r, s.name, res)
+	default:
+		f := Classify(sendErr)
+		p.mu.Lock()
+		s.lastErr = f.Reason
+		p.mu.Unlock()
+		if f.Permanent || r.Attempts >= p.cfg.MaxAttempts {
+			err = p.markFailed(&r, s.name, f)
+		} else {
+			err = p.markRetry(&r, it, s.name, f)
+		}
+	}
+	if err != nil {
+		// The outcome could not be stored: the message stays "sending" in
+		// the store and becomes unknown at the next start, which is the
+		// truth as far as the pool can tell.
+		p.log.Error("cannot record SMS send result", "id", r.Msg.ID, "sim", s.name, "err", err)
+	}
+}
+
+var errNotQueued = errors.New("message is no longer queued")
+
+// markSending stores that the message is handed to SIM simName and counts it
+// against the SIM's caps, in one transaction, before the modem sees it.
+func (p *Pool) markSending(it *item, simName string) (record, error) {
+	now := p.cfg.Now()
+	local := now.In(p.cfg.Location)
+	day, month := dayKey(local), monthKey(local)
+	var r record
+	var dayN, monthN int
+	err := p.st.Update(func(txn *store.Txn) error {
+		var err error
+		if r, err = getRecord(txn, it.id); err != nil {
+			return err
+		}
+		if r.Status != message.Queued {
+			return errNotQueued
+		}
+		r.Status, r.SIM, r.Reason, r.Code, r.Retryable = message.Sending, simName, "", "", false
+		r.Attempts++
+		r.UpdatedAt = now
+		if err := setRecord(txn, &r); err != nil {
+			return err
+		}
+		if err := txn.Delete([]byte(seqKey(keyPending, r.Seq))); err != nil {
+			return err
+		}
+		if err := txn.Set([]byte(sendingKey(r.Msg.ID)), []byte(simName)); err != nil {
+			return err
+		}
+		if dayN, err = bump(txn, countKey(simName, day), it.parts); err != nil {
+			return err
+		}
+		if monthN, err = bump(txn, countKey(simName, month), it.parts); err != nil {
+			return err
+		}
+		return p.addEvent(txn, &r, now)
+	})
+	if err != nil {
+		return r, err
+	}
+	p.mu.Lock()
+	p.sims[simName].pc.count(day, month, dayN, monthN)
+	p.mu.Unlock()
+	return r, nil
+}
+
+func bump(txn *store.Txn, key string, n int) (int, error) {
+	v, err := getInt(txn, key)
+	if err != nil {
+		return 0, err
+	}
+	v += n
+	return v, store.SetJSON(txn, key, v)
+}
+
+// markSent stores the parts' message references for their status reports
+// and applies reports that arrived before this result.
+func (p *Pool) markSent(r *record, simName string, res SendResult) error {
+	now := p.cfg.Now()
+	var delivered, failed bool
+	err := p.st.Update(func(txn *store.Txn) error {
+		rr := *r
+		rr.Status, rr.UpdatedAt = message.Sent, now
+		rr.Parts = make([]part, len(res.MRs))
+		for i, mr := range res.MRs {
+			rr.Parts[i] = part{MR: mr}
+		}
+		if err := txn.Delete([]byte(sendingKey(rr.Msg.ID))); err != nil {
+			return err
+		}
+		if err := p.addEvent(txn, &rr, now); err != nil {
+			return err
+		}
+		if !rr.Msg.DeliveryReport {
+			*r = rr
+			return setRecord(txn, &rr)
+		}
+		sentAt := r.UpdatedAt // when it was handed to the modem
+		for i, mr := range res.MRs {
+			var o orphanReport
+			err := store.GetJSON(txn, orphanKey(simName, mr), &o)
+			if err == nil && !o.ReceivedAt.Before(sentAt) && sameNumber(o.Report.Recipient, rr.Msg.To) {
+				if err := txn.Delete([]byte(orphanKey(simName, mr))); err != nil {
+					return err
+				}
+				if err := p.applyReport(txn, &rr, i, o.Report, now); err != nil {
+					return err
+				}
+				continue
+			}
+			if err != nil && !errors.Is(err, store.ErrNotFound) {
+				return err
+			}
+			if err := store.SetJSON(txn, mrKey(simName, mr), mrRef{ID: rr.Msg.ID, Part: i, To: rr.Msg.To}); err != nil {
+				return err
+			}
+		}
+		delivered, failed = rr.Status == message.Delivered, rr.Status == message.Failed
+		*r = rr
+		return setRecord(txn, &rr)
+	})
+	if err != nil {
+		return err
+	}
+	p.met.sent.WithLabelValues(simName).Inc()
+	if delivered {
+		p.met.delivered.WithLabelValues(simName).Inc()
+	}
+	if failed {
+		p.met.failed.WithLabelValues(simName).Inc()
+	}
+	p.kick(p.evWake)
+	return nil
+}
+
+func (p *Pool) markFailed(r *record, simName string, f Failure) error {
+	now := p.cfg.Now()
+	err := p.st.Update(func(txn *store.Txn) error {
+		rr := *r
+		rr.Status, rr.Reason, rr.Code, rr.Retryable, rr.UpdatedAt = message.Failed, f.Reason, f.Code, !f.Permanent, now
+		if !f.Permanent {
+			rr.Reason = fmt.Sprintf("gave up after %d attempts: %s", rr.Attempts, f.Reason)
+		}
+		if err := txn.Delete([]byte(sendingKey(rr.Msg.ID))); err != nil {
+			return err
+		}
+		if err := setRecord(txn, &rr); err != nil {
+			return err
+		}
+		*r = rr
+		return p.addEvent(txn, &rr, now)
+	})
+	if err != nil {
+		return err
+	}
+	p.log.Warn("SMS failed", "id", r.Msg.ID, "sim", simName, "reason", r.Reason, "code", r.Code)
+	p.met.failed.WithLabelValues(simName).Inc()
+	p.kick(p.evWake)
+	return nil
+}
+
+// markRetry puts the message back into the queue at its old position for
+// another SIM (or, when pinned, the same SIM once it is back).
+func (p *Pool) markRetry(r *record, it *item, simName string, f Failure) error {
+	now := p.cfg.Now()
+	err := p.st.Update(func(txn *store.Txn) error {
+		rr := *r
+		rr.Status, rr.Reason, rr.Code, rr.Retryable, rr.UpdatedAt = message.Queued, f.Reason, f.Code, true, now
+		rr.NotBefore = now.Add(p.cfg.RetryBackoff)
+		if rr.Msg.Sender == "" && !slices.Contains(rr.Tried, simName) {
+			rr.Tried = append(rr.Tried, simName)
+		}
+		if err := txn.Delete([]byte(sendingKey(rr.Msg.ID))); err != nil {
+			return err
+		}
+		if err := setRecord(txn, &rr); err != nil {
+			return err
+		}
+		if err := txn.Set([]byte(seqKey(keyPending, rr.Seq)), []byte(rr.Msg.ID)); err != nil {
+			return err
+		}
+		*r = rr
+		return p.addEvent(txn, &rr, now)
+	})
+	if err != nil {
+		return err
+	}
+	p.log.Warn("SMS moved back to the queue after a modem error", "id", r.Msg.ID, "sim", simName, "reason", f.Reason)
+	p.met.retried.WithLabelValues(simName).Inc()
+	it.notBefore, it.tried = r.NotBefore, slices.Clone(r.Tried)
+	p.mu.Lock()
+	p.insertLocked(it)
+	p.mu.Unlock()
+	p.kick(p.evWake)
+	return nil
+}
+
+// addEvent puts the status of r into the outbox, in the transaction that
+// stores it.
+func (p *Pool) addEvent(txn *store.Txn, r *record, now time.Time) error {
+	if p.cfg.Sink == nil {
+		return nil
+	}
+	ev := message.StatusEvent{ID: r.Msg.ID, Ref: r.Msg.Ref, Status: r.Status, Sender: r.SIM,
+		Reason: r.Reason, Code: r.Code, Retryable: r.Retryable, At: now}
+	if len(r.Parts) > 0 {
+		mrs := make([]string, len(r.Parts))
+		for i, pt := range r.Parts {
+			mrs[i] = strconv.Itoa(pt.MR)
+		}
+		ev.ChannelID = "mr:" + strings.Join(mrs, ",")
+	}
+	return store.SetJSON(txn, seqKey(keyEvents, p.nextSeq()), ev)
+}
