@@ -1,0 +1,162 @@
+package modem
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/warthog618/modem/at"
+	"go.bug.st/serial"
+)
+
+// conn is one open port with its AT engine. A reopened port is a new conn.
+type conn struct {
+	port serial.Port
+	at   *at.AT
+	path string
+	once sync.Once
+}
+
+// dial opens the port (found by Locate, else Device) and starts the AT
+// engine with the indications pbxgate processes. Nothing is sent yet.
+func (m *Modem) dial(ctx context.Context) (*conn, error) {
+	path := m.cfg.Device
+	if m.cfg.Locate != nil {
+		p, err := m.cfg.Locate(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("%s: locate port: %w: %w", m.cfg.Name, ErrOffline, err)
+		}
+		path = p
+	}
+	if path == "" {
+		return nil, fmt.Errorf("%s: no device path configured or found: %w", m.cfg.Name, ErrOffline)
+	}
+	// No InitialStatusBits: setting DTR/RTS fails on ptys and USB modems
+	// do not need it. No read timeout: the at engine blocks in Read and
+	// learns about an unplugged modem from the read error.
+	p, err := serial.Open(path, &serial.Mode{BaudRate: m.cfg.Baud, DataBits: 8, Parity: serial.NoParity, StopBits: serial.OneStopBit})
+	if err != nil {
+		return nil, fmt.Errorf("%s: open %s: %w: %w", m.cfg.Name, path, ErrOffline, err)
+	}
+	c := &conn{port: p, path: path}
+	push := func(l []string) { m.events.push(l) }
+	c.at = at.New(p, at.WithTimeout(m.cfg.CommandTimeout),
+		at.WithIndication("+CMTI:", push),
+		at.WithIndication("+CDSI:", push),
+		at.WithIndication("+CMT:", push, at.WithTrailingLine),
+		at.WithIndication("+CDS:", push, at.WithTrailingLine),
+		at.WithIndication("+CUSD:", m.ussdIndication),
+	)
+	return c, nil
+}
+
+// close closes the port and waits (briefly) for the AT engine to stop.
+func (c *conn) close() error {
+	var err error
+	c.once.Do(func() {
+		err = c.port.Close()
+		select {
+		case <-c.at.Closed():
+		case <-time.After(2 * time.Second):
+		}
+	})
+	return err
+}
+
+// cmd runs one AT command (without the "AT") and returns its info lines
+// with unsolicited lines removed: warthog618/modem v0.4.0 forwards an
+// indication to its handler and also into the reply of the command that
+// was running when it arrived.
+func (c *conn) cmd(cmd string, timeout time.Duration) ([]string, error) {
+	info, err := c.at.Command(cmd, at.WithTimeout(timeout))
+	return filterURCs(cmd, info), commandErr(cmd, err)
+}
+
+// smsCmd runs a two-step command (AT+CMGS=<len>, prompt, PDU, Ctrl-Z).
+func (c *conn) smsCmd(cmd, pdu string, timeout time.Duration) ([]string, error) {
+	info, err := c.at.SMSCommand(cmd, pdu, at.WithTimeout(timeout))
+	return filterURCs(cmd, info), commandErr(cmd, err)
+}
+
+// command runs cmd on c for normal operation: a timeout asks Run to recover
+// the modem.
+func (m *Modem) command(c *conn, cmd string) ([]string, error) {
+	info, err := c.cmd(cmd, m.cfg.CommandTimeout)
+	if errors.Is(err, ErrTimeout) {
+		m.noteTimeout()
+	}
+	return info, err
+}
+
+func cmdID(cmd string) string {
+	if i := strings.IndexAny(cmd, "=?"); i >= 0 {
+		return cmd[:i]
+	}
+	return cmd
+}
+
+func filterURCs(cmd string, info []string) []string {
+	id := cmdID(cmd)
+	out := info[:0]
+	for _, l := range info {
+		if id != "" && strings.HasPrefix(l, id+":") {
+			out = append(out, l) // the command's own answer
+			continue
+		}
+		if isURC(l) {
+			continue
+		}
+		out = append(out, l)
+	}
+	return out
+}
+
+// isURC recognises unsolicited result codes of the supported modems.
+func isURC(l string) bool {
+	if strings.HasPrefix(l, "^") {
+		return true // Huawei status reports: ^RSSI, ^MODE, ^HCSQ, ^BOOT …
+	}
+	for _, p := range [...]string{
+		"+CMTI:", "+CDSI:", "+CMT:", "+CDS:", "+CUSD:", "+CBM:",
+		"RING", "+CRING:", "+CLIP:", "NO CARRIER",
+		"+CREG:", "+CEREG:", "+CGREG:", "+C5GREG:", "+CGEV:", "+CPIN:", "+CFUN:", "+CIEV:",
+		"+QIND:", "+QUSIM:", "+CPSI:", "+PACSP", "RDY", "SMS DONE", "PB DONE", "SMS Ready", "Call Ready",
+	} {
+		if strings.HasPrefix(l, p) {
+			return true
+		}
+	}
+	return false
+}
+
+// eventQueue buffers indications until Run processes them, one at a time:
+// the at package calls indication handlers on goroutines of their own and
+// must never block on us.
+type eventQueue struct {
+	mu     sync.Mutex
+	items  [][]string
+	signal chan struct{}
+}
+
+func newEventQueue() *eventQueue { return &eventQueue{signal: make(chan struct{}, 1)} }
+
+func (q *eventQueue) push(lines []string) {
+	q.mu.Lock()
+	q.items = append(q.items, lines)
+	q.mu.Unlock()
+	select {
+	case q.signal <- struct{}{}:
+	default:
+	}
+}
+
+func (q *eventQueue) take() [][]string {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	items := q.items
+	q.items = nil
+	return items
+}

@@ -1,0 +1,399 @@
+package modem
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/warthog618/modem/at"
+)
+
+// dialect is what initialisation learnt about the model.
+type dialect struct {
+	cereg    bool     // AT+CEREG is supported (LTE modems)
+	memories []string // AT+CPMS=? first list, e.g. SM ME SR
+	storage  string   // memory used for reading, writing and receiving
+	csms     bool     // AT+CSMS=1 took: routed messages need AT+CNMA
+}
+
+// Connect opens the port and initialises the modem within InitTimeout. On
+// success the modem is online; on failure the port is closed again and the
+// state tells why (pin_required, no_sim, …).
+func (m *Modem) Connect(ctx context.Context) error {
+	if m.isClosed() {
+		return ErrClosed
+	}
+	ctx, cancel := context.WithTimeout(ctx, m.cfg.InitTimeout)
+	defer cancel()
+	m.setState(StateRegistering)
+	c, err := m.dial(ctx)
+	if err != nil {
+		m.setState(StateOffline)
+		return err
+	}
+	if err := m.setup(ctx, c, 3); err != nil {
+		c.close()
+		m.setState(stateFor(err))
+		return err
+	}
+	m.mu.Lock()
+	if m.closed {
+		m.mu.Unlock()
+		c.close()
+		return ErrClosed
+	}
+	old := m.conn
+	m.conn = c
+	m.mu.Unlock()
+	if old != nil && old != c {
+		old.close()
+	}
+	m.setState(StateOnline)
+	m.log.Info("modem ready", "device", c.path, "model", m.Info().Model, "operator", m.Info().Operator)
+	return nil
+}
+
+func stateFor(err error) State {
+	switch {
+	case errors.Is(err, ErrWrongPIN), errors.Is(err, ErrPINRequired):
+		return StatePINRequired
+	case errors.Is(err, ErrPUKLocked):
+		return StatePUKLocked
+	case errors.Is(err, ErrNoSIM):
+		return StateNoSIM
+	case errors.Is(err, ErrNotRegistered):
+		return StateRegistering
+	case errors.Is(err, ErrTimeout):
+		return StateHung
+	}
+	return StateOffline
+}
+
+// setup brings a freshly opened (or recovering) modem into pbxgate's
+// settings. wakeTries bounds the attempts to get a first answer.
+func (m *Modem) setup(ctx context.Context, c *conn, wakeTries int) error {
+	name := m.cfg.Name
+	timeout := m.cfg.CommandTimeout
+	run := func(cmd string) ([]string, error) {
+		if err := ctx.Err(); err != nil {
+			return nil, fmt.Errorf("%s: initialisation: %w", name, ErrTimeout)
+		}
+		return c.cmd(cmd, timeout)
+	}
+
+	// Escape a half-finished AT+CMGS and turn echo off. A modem that just
+	// booted may miss the first attempts.
+	var err error
+	for i := 0; i < wakeTries; i++ {
+		if err = c.at.Init(at.WithCmds("E0"), at.WithTimeout(timeout)); err == nil || ctx.Err() != nil {
+			break
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("%s: no answer on %s: %w", name, c.path, commandErr("E0", err))
+	}
+	if _, err := run("+CMEE=1"); err != nil {
+		return fmt.Errorf("%s: enable error codes: %w", name, err)
+	}
+	if err := m.unlockSIM(ctx, run); err != nil {
+		return err
+	}
+	m.readIdentity(run, c.path)
+
+	var d dialect
+	if _, err := run("+CMGF=0"); err != nil {
+		return fmt.Errorf("%s: PDU mode: %w", name, err)
+	}
+	if err := m.selectStorage(run, &d); err != nil {
+		return err
+	}
+	if m.cfg.RouteDirect {
+		// Phase 2+ lets us acknowledge routed messages only once stored;
+		// without it the modem forgets a +CMT as soon as it printed it.
+		if _, err := run("+CSMS=1"); err == nil {
+			d.csms = true
+		}
+	}
+	if err := m.setIndications(run, d); err != nil {
+		return err
+	}
+	// GSM character set for USSD strings; long operator names.
+	_, _ = run(`+CSCS="GSM"`)
+	_, _ = run("+COPS=3,0")
+	if _, err := run("+CEREG?"); err == nil {
+		d.cereg = true
+	}
+	m.mu.Lock()
+	m.dialect = d
+	m.mu.Unlock()
+	return m.awaitRegistration(ctx, run, d)
+}
+
+type runFunc func(cmd string) ([]string, error)
+
+// unlockSIM answers the SIM's PIN request. The PIN is sent at most once per
+// Modem: a rejected PIN is never retried, so pbxgate cannot lock a SIM.
+func (m *Modem) unlockSIM(ctx context.Context, run runFunc) error {
+	name := m.cfg.Name
+	pinSent := false
+	for {
+		info, err := run("+CPIN?")
+		status := ""
+		switch code := cmeCode(err); {
+		case err == nil:
+		case code == 10:
+			return fmt.Errorf("%s: %w: insert a SIM card (CME 10)", name, ErrNoSIM)
+		case code == 13 || code == 15:
+			return fmt.Errorf("%s: %w: the SIM card failed or is not supported (CME %d)", name, ErrNoSIM, code)
+		case code == 12 || code == 262:
+			return fmt.Errorf("%s: %w (CME %d): unlock it with its PUK in a phone, then restart", name, ErrPUKLocked, code)
+		case code == 11:
+			status = "SIM PIN"
+		case code == 14:
+			if err := sleep(ctx, 300*time.Millisecond); err != nil {
+				return fmt.Errorf("%s: SIM stays busy: %w", name, ErrTimeout)
+			}
+			continue
+		default:
+			return fmt.Errorf("%s: SIM status: %w", name, err)
+		}
+		if status == "" {
+			status = firstAnswer(filterPrefix(info, "+CPIN"))
+		}
+		switch strings.ToUpper(status) {
+		case "READY":
+			return nil
+		case "SIM PIN":
+			m.mu.Lock()
+			refused := m.pinRefused
+			m.mu.Unlock()
+			switch {
+			case refused:
+				return fmt.Errorf("%s: %w; it was rejected before and is not tried again: fix modems.devices[].pin and restart", name, ErrWrongPIN)
+			case m.cfg.PIN == "":
+				return fmt.Errorf("%s: %w: set modems.devices[].pin", name, ErrPINRequired)
+			case pinSent:
+				// Accepted but the SIM still asks: do not send it again.
+				return fmt.Errorf("%s: %w: the SIM still asks for a PIN after it was entered", name, ErrPINRequired)
+			}
+			pinSent = true
+			// The PIN must not appear in logs; commands are not logged.
+			if _, err := run(fmt.Sprintf(`+CPIN="%s"`, m.cfg.PIN)); err != nil {
+				var ce *CommandError
+				if errors.As(err, &ce) {
+					m.mu.Lock()
+					m.pinRefused = true
+					m.mu.Unlock()
+					m.log.Error("SIM rejected the PIN; it will not be tried again", "error", ce.Kind+" "+ce.Text)
+					return fmt.Errorf("%s: %w (%s ERROR %s): fix modems.devices[].pin; pbxgate will not retry it to protect the SIM from a PUK lock", name, ErrWrongPIN, ce.Kind, ce.Text)
+				}
+				return fmt.Errorf("%s: entering the PIN: %w", name, err)
+			}
+		case "SIM PUK":
+			return fmt.Errorf("%s: %w: unlock it with its PUK in a phone, then restart", name, ErrPUKLocked)
+		default:
+			return fmt.Errorf("%s: %w: the SIM asks for %q", name, ErrPINRequired, status)
+		}
+	}
+}
+
+func filterPrefix(info []string, prefix string) []string {
+	var out []string
+	for _, l := range info {
+		if strings.HasPrefix(l, prefix+":") {
+			out = append(out, l)
+		}
+	}
+	if out == nil {
+		return info
+	}
+	return out
+}
+
+// readIdentity reads manufacturer, model, firmware, IMEI, IMSI, ICCID and
+// own number. Missing answers stay empty: identity is informative, except
+// the IMEI which discovery binds to.
+func (m *Modem) readIdentity(run runFunc, path string) {
+	one := func(cmd string) string {
+		info, err := run(cmd)
+		if err != nil {
+			return ""
+		}
+		return firstAnswer(info)
+	}
+	var in Info
+	in.Manufacturer = one("+CGMI")
+	in.Model = one("+CGMM")
+	in.Firmware = cleanRevision(one("+CGMR"))
+	in.IMEI = one("+CGSN")
+	in.IMSI = one("+CIMI")
+	for _, c := range iccidCommands(in.Manufacturer) {
+		if v := one(c); v != "" {
+			in.ICCID = cleanICCID(v, strings.HasPrefix(c, "^"))
+			break
+		}
+	}
+	if info, err := run("+CNUM"); err == nil {
+		if f := infoFields(info, "+CNUM"); len(f) >= 2 {
+			in.Number = f[1]
+		}
+	}
+	in.Device = path
+	in.Updated = time.Now()
+	m.mu.Lock()
+	keep := m.info
+	m.info = in
+	m.info.Operator, m.info.AccessTech = keep.Operator, keep.AccessTech
+	m.info.CSQ, m.info.SignalDBm, m.info.SignalBars, m.info.Registration = keep.CSQ, keep.SignalDBm, keep.SignalBars, keep.Registration
+	m.mu.Unlock()
+}
+
+// iccidCommands lists the vendor commands that read the ICCID, best first.
+func iccidCommands(manufacturer string) []string {
+	switch mf := strings.ToLower(manufacturer); {
+	case strings.Contains(mf, "quectel"):
+		return []string{"+QCCID", "+CCID"}
+	case strings.Contains(mf, "simcom"):
+		return []string{"+CICCID", "+CCID"}
+	case strings.Contains(mf, "huawei"):
+		return []string{"^ICCID?", "+CCID"}
+	}
+	return []string{"+CCID", "+QCCID", "+CICCID"}
+}
+
+// selectStorage picks where messages are stored: the modem's own memory
+// ("ME", usually larger) when it has one, else the SIM ("SM").
+func (m *Modem) selectStorage(run runFunc, d *dialect) error {
+	info, err := run("+CPMS=?")
+	if err == nil {
+		d.memories = parseMemories(info)
+	}
+	d.storage = "SM"
+	if slices.Contains(d.memories, "ME") {
+		d.storage = "ME"
+	}
+	if _, err := run(fmt.Sprintf(`+CPMS="%s","%s","%s"`, d.storage, d.storage, d.storage)); err != nil {
+		// Some SIM-only modems refuse the write memory; keep their default.
+		if _, err2 := run(fmt.Sprintf(`+CPMS="%s"`, d.storage)); err2 != nil {
+			return fmt.Errorf("%s: select message storage %s: %w", m.cfg.Name, d.storage, err)
+		}
+	}
+	return nil
+}
+
+// setIndications asks for new-message indications: stored (+CMTI/+CDSI)
+// by default, routed (+CMT/+CDS) with RouteDirect.
+func (m *Modem) setIndications(run runFunc, d dialect) error {
+	mt, ds := 1, 0
+	if m.cfg.RouteDirect {
+		mt = 2
+	}
+	if m.cfg.DeliveryReports {
+		ds = 2
+		if m.cfg.RouteDirect {
+			ds = 1
+		}
+	}
+	var err error
+	for _, mode := range []int{2, 1} {
+		if _, err = run(fmt.Sprintf("+CNMI=%d,%d,0,%d,0", mode, mt, ds)); err == nil {
+			return nil
+		}
+	}
+	return fmt.Errorf("%s: new message indications (AT+CNMI): %w", m.cfg.Name, err)
+}
+
+// awaitRegistration polls until the modem is registered (home or roaming).
+func (m *Modem) awaitRegistration(ctx context.Context, run runFunc, d dialect) error {
+	for {
+		stat, err := m.readRegistration(run, d)
+		if err != nil && ctx.Err() != nil {
+			return fmt.Errorf("%s: %w within %s; check antenna, coverage and that the SIM is active", m.cfg.Name, ErrNotRegistered, m.cfg.InitTimeout)
+		}
+		if err != nil {
+			return fmt.Errorf("%s: registration: %w", m.cfg.Name, err)
+		}
+		if registered(stat) {
+			m.readNetwork(run)
+			return nil
+		}
+		if sleep(ctx, 200*time.Millisecond) != nil {
+			return fmt.Errorf("%s: %w within %s (last status: %s); check antenna, coverage and that the SIM is active",
+				m.cfg.Name, ErrNotRegistered, m.cfg.InitTimeout, registrationName(stat))
+		}
+	}
+}
+
+// readRegistration reads CREG and, on LTE modems, CEREG; registered on
+// either counts (an LTE-only SIM never registers on CREG).
+func (m *Modem) readRegistration(run runFunc, d dialect) (int, error) {
+	best := 4
+	cmds := []string{"+CREG?"}
+	if d.cereg {
+		cmds = append(cmds, "+CEREG?")
+	}
+	for _, cmd := range cmds {
+		info, err := run(cmd)
+		if err != nil {
+			if errors.Is(err, ErrTimeout) || errors.Is(err, ErrOffline) {
+				return 0, err
+			}
+			continue
+		}
+		if stat, ok := parseRegistration(infoFields(info, cmdID(cmd))); ok {
+			if registered(stat) || best == 4 || stat == 3 {
+				best = stat
+			}
+			if registered(stat) {
+				break
+			}
+		}
+	}
+	m.mu.Lock()
+	m.info.Registration = registrationName(best)
+	m.mu.Unlock()
+	return best, nil
+}
+
+// readNetwork reads signal and operator.
+func (m *Modem) readNetwork(run runFunc) {
+	var csq, act = 99, -1
+	var op string
+	if info, err := run("+CSQ"); err == nil {
+		if f := infoFields(info, "+CSQ"); len(f) > 0 {
+			if v, ok := atoi(f[0]); ok {
+				csq = v
+			}
+		}
+	}
+	if info, err := run("+COPS?"); err == nil {
+		if f := infoFields(info, "+COPS"); len(f) >= 3 {
+			op = f[2]
+			if len(f) >= 4 {
+				if v, ok := atoi(f[3]); ok {
+					act = v
+				}
+			}
+		}
+	}
+	dbm, bars := signal(csq)
+	m.mu.Lock()
+	m.info.CSQ, m.info.SignalDBm, m.info.SignalBars = csq, dbm, bars
+	m.info.Operator, m.info.AccessTech = op, accessTech(act)
+	m.info.Updated = time.Now()
+	m.mu.Unlock()
+}
+
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}

@@ -1,0 +1,298 @@
+package modem
+
+import (
+	"context"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/pbxgate/pbxgate/gateway/sms"
+)
+
+// errEmptySlot: a storage index holds no message (already read and deleted).
+var errEmptySlot = errors.New("no message at this index")
+
+// errNoHandler keeps messages on the modem while nobody can store them.
+var errNoHandler = errors.New("no PDU handler: message left on the modem")
+
+// processEvents handles queued indications in arrival order of the queue.
+func (m *Modem) processEvents(ctx context.Context) {
+	for _, lines := range m.events.take() {
+		if ctx.Err() != nil {
+			return
+		}
+		m.processEvent(ctx, lines)
+	}
+}
+
+func (m *Modem) processEvent(ctx context.Context, lines []string) {
+	head := lines[0]
+	switch {
+	case strings.HasPrefix(head, "+CMTI:"), strings.HasPrefix(head, "+CDSI:"):
+		f := fields(strings.TrimSpace(head[6:]))
+		if len(f) < 2 {
+			m.log.Warn("malformed indication", "line", head)
+			return
+		}
+		idx, ok := atoi(f[1])
+		if !ok {
+			m.log.Warn("malformed indication", "line", head)
+			return
+		}
+		if strings.HasPrefix(head, "+CMTI:") {
+			if _, err := m.readStored(ctx, f[0], idx); err != nil && !errors.Is(err, errEmptySlot) {
+				m.log.Warn("new message not read yet; the next drain retries", "memory", f[0], "index", idx, "error", err)
+			}
+			return
+		}
+		m.readStatusReport(ctx, f[0], idx)
+	case strings.HasPrefix(head, "+CMT:"), strings.HasPrefix(head, "+CDS:"):
+		if len(lines) < 2 {
+			return
+		}
+		if err := m.dispatch(ctx, lines[1]); err != nil {
+			// Not acknowledged: the network delivers it again.
+			m.log.Warn("routed message not stored; not acknowledging it", "error", err)
+			return
+		}
+		m.acknowledge()
+	}
+}
+
+// acknowledge confirms a routed message (+CMT/+CDS) once it is stored.
+func (m *Modem) acknowledge() {
+	m.mu.Lock()
+	csms := m.dialect.csms
+	m.mu.Unlock()
+	if !csms {
+		return
+	}
+	c, err := m.current()
+	if err != nil {
+		return
+	}
+	m.opMu.Lock()
+	defer m.opMu.Unlock()
+	if _, err := m.command(c, "+CNMA"); err != nil {
+		m.log.Warn("acknowledging a routed message failed; the network may deliver it again", "error", err)
+	}
+}
+
+// readStatusReport reads a report announced by +CDSI. Quectel EC25 stores
+// reports in "SR" but announces them as "SM": when the announced slot holds
+// no report, the same index in SR is read too. A real message found in the
+// announced slot is processed like any other.
+func (m *Modem) readStatusReport(ctx context.Context, mem string, idx int) {
+	report, err := m.readStored(ctx, mem, idx)
+	if err != nil && !errors.Is(err, errEmptySlot) && cmsCode(err) != 321 {
+		m.log.Warn("status report not read yet; the next drain retries", "memory", mem, "index", idx, "error", err)
+		return
+	}
+	if report || mem == "SR" {
+		return
+	}
+	m.mu.Lock()
+	hasSR := false
+	for _, x := range m.dialect.memories {
+		hasSR = hasSR || x == "SR"
+	}
+	m.mu.Unlock()
+	if !hasSR {
+		return
+	}
+	if _, err := m.readStored(ctx, "SR", idx); err != nil && !errors.Is(err, errEmptySlot) {
+		m.log.Warn("status report not read from SR yet; the next drain retries", "index", idx, "error", err)
+	}
+}
+
+// withMemory runs f with mem selected for reading and deleting, then puts
+// the default storage back. The caller holds opMu.
+func (m *Modem) withMemory(c *conn, mem string, f func() error) error {
+	m.mu.Lock()
+	def := m.dialect.storage
+	m.mu.Unlock()
+	mem = strings.ToUpper(mem)
+	if mem == "" || mem == def {
+		return f()
+	}
+	if _, err := m.command(c, fmt.Sprintf(`+CPMS="%s"`, mem)); err != nil {
+		return fmt.Errorf("select memory %s: %w", mem, err)
+	}
+	ferr := f()
+	if _, err := m.command(c, fmt.Sprintf(`+CPMS="%s"`, def)); err != nil && ferr == nil {
+		ferr = fmt.Errorf("restore memory %s: %w", def, err)
+	}
+	return ferr
+}
+
+// readStored reads the message at mem/idx, hands it over and deletes it once
+// the handler stored it. report tells whether it was a status report.
+func (m *Modem) readStored(ctx context.Context, mem string, idx int) (report bool, err error) {
+	c, err := m.current()
+	if err != nil {
+		return false, err
+	}
+	var info []string
+	m.opMu.Lock()
+	err = m.withMemory(c, mem, func() error {
+		var err error
+		info, err = m.command(c, fmt.Sprintf("+CMGR=%d", idx))
+		return err
+	})
+	m.opMu.Unlock()
+	if err != nil {
+		return false, err
+	}
+	pdu := ""
+	for i, l := range info {
+		if strings.HasPrefix(l, "+CMGR:") && i+1 < len(info) {
+			pdu = info[i+1]
+			break
+		}
+	}
+	if pdu == "" {
+		return false, errEmptySlot
+	}
+	report = isReportHex(pdu)
+	if err := m.dispatch(ctx, pdu); err != nil {
+		return report, err
+	}
+	return report, m.deleteStored(c, mem, idx)
+}
+
+func (m *Modem) deleteStored(c *conn, mem string, idx int) error {
+	m.opMu.Lock()
+	defer m.opMu.Unlock()
+	err := m.withMemory(c, mem, func() error {
+		_, err := m.command(c, fmt.Sprintf("+CMGD=%d", idx))
+		return err
+	})
+	if err != nil {
+		m.log.Warn("stored message handled but not deleted; it may be handed over again", "memory", mem, "index", idx, "error", err)
+	}
+	return err
+}
+
+// isReportHex tells from a PDU line (with SMSC) whether it is a status report.
+func isReportHex(line string) bool {
+	raw, err := hex.DecodeString(strings.TrimSpace(line))
+	if err != nil {
+		return false
+	}
+	_, t, err := sms.SplitSMSC(raw)
+	return err == nil && sms.IsStatusReport(t)
+}
+
+// dispatch hands one received PDU line (hex, with SMSC address) to the
+// handlers. nil means it is stored and may be deleted or acknowledged.
+func (m *Modem) dispatch(ctx context.Context, line string) error {
+	raw, err := hex.DecodeString(strings.TrimSpace(line))
+	if err != nil {
+		return fmt.Errorf("PDU is not hex: %w", err)
+	}
+	_, t, err := sms.SplitSMSC(raw)
+	if err != nil {
+		return err
+	}
+	if sms.IsStatusReport(t) {
+		sr, err := sms.DecodeStatusReport(t)
+		if err != nil {
+			// Nothing in it can be matched to a message: drop it.
+			m.log.Warn("undecodable status report dropped", "error", err)
+			return nil
+		}
+		if m.h.StatusReport == nil {
+			return nil
+		}
+		return m.h.StatusReport(ctx, m.cfg.Name, sr)
+	}
+	if m.h.PDU == nil {
+		return errNoHandler
+	}
+	return m.h.PDU(ctx, m.cfg.Name, t)
+}
+
+// storedMessage is one entry of AT+CMGL.
+type storedMessage struct {
+	index, stat int
+	pdu         string
+}
+
+// parseCMGL pairs "+CMGL: <index>,<stat>,[<alpha>],<length>" headers with
+// the PDU line that follows each.
+func parseCMGL(info []string) []storedMessage {
+	var out []storedMessage
+	for i := 0; i < len(info); i++ {
+		if !strings.HasPrefix(info[i], "+CMGL:") || i+1 >= len(info) {
+			continue
+		}
+		f := fields(strings.TrimSpace(info[i][6:]))
+		idx, ok1 := 0, false
+		stat := 0
+		if len(f) >= 2 {
+			idx, ok1 = atoi(f[0])
+			stat, _ = atoi(f[1])
+		}
+		if ok1 && !strings.HasPrefix(info[i+1], "+CMGL:") {
+			out = append(out, storedMessage{index: idx, stat: stat, pdu: info[i+1]})
+			i++
+		}
+	}
+	return out
+}
+
+// drain reads every received message and report left in any memory (e.g.
+// stored while pbxgate was down, or whose indication was missed), hands
+// them over and deletes those stored. Sent or unsent drafts (stat 2, 3)
+// are not ours and stay.
+func (m *Modem) drain(ctx context.Context) {
+	c, err := m.current()
+	if err != nil {
+		return
+	}
+	m.mu.Lock()
+	mems := []string{m.dialect.storage}
+	for _, x := range m.dialect.memories {
+		if (x == "SM" || x == "ME" || x == "SR") && x != m.dialect.storage {
+			mems = append(mems, x)
+		}
+	}
+	m.mu.Unlock()
+	handled := 0
+	for _, mem := range mems {
+		if ctx.Err() != nil {
+			return
+		}
+		var info []string
+		m.opMu.Lock()
+		err := m.withMemory(c, mem, func() error {
+			var err error
+			info, err = m.command(c, "+CMGL=4")
+			return err
+		})
+		m.opMu.Unlock()
+		if err != nil {
+			m.log.Warn("listing stored messages failed", "memory", mem, "error", err)
+			if errors.Is(err, ErrTimeout) || errors.Is(err, ErrOffline) {
+				return
+			}
+			continue
+		}
+		for _, sm := range parseCMGL(info) {
+			if sm.stat > 1 || ctx.Err() != nil {
+				continue
+			}
+			if err := m.dispatch(ctx, sm.pdu); err != nil {
+				m.log.Warn("stored message not handed over; kept on the modem", "memory", mem, "index", sm.index, "error", err)
+				continue
+			}
+			if m.deleteStored(c, mem, sm.index) == nil {
+				handled++
+			}
+		}
+	}
+	if handled > 0 {
+		m.log.Info("drained stored messages", "count", handled)
+	}
+}

@@ -1,0 +1,191 @@
+package modem
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Run supervises the modem until ctx ends or Close is called: it connects
+// (with backoff) if needed, processes indications, drains storage on start
+// and every DrainInterval, polls signal/registration/operator every
+// PollInterval, and recovers a modem that stops answering (re-init, then
+// AT+CFUN=1,1, then port reopen) or vanishes (reopen with backoff). It
+// returns nil when stopped, or an error wrapping ErrWrongPIN, ErrPUKLocked
+// or ErrPINRequired, which need the administrator.
+func (m *Modem) Run(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() {
+		select {
+		case <-m.done:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	if _, err := m.current(); err != nil {
+		if err := m.reconnect(ctx); err != nil {
+			return m.stopErr(ctx, err)
+		}
+	}
+	m.drain(ctx)
+	poll := time.NewTicker(m.cfg.PollInterval)
+	defer poll.Stop()
+	drainT := time.NewTicker(m.cfg.DrainInterval)
+	defer drainT.Stop()
+	for {
+		var lost <-chan struct{}
+		if c, err := m.current(); err == nil {
+			lost = c.at.Closed()
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-m.events.signal:
+			m.processEvents(ctx)
+		case <-poll.C:
+			m.poll(ctx)
+		case <-drainT.C:
+			m.drain(ctx)
+		case <-m.hung:
+			if err := m.recover(ctx); err != nil {
+				return m.stopErr(ctx, err)
+			}
+		case <-lost:
+			m.log.Warn("modem port lost (unplugged or rebooting)")
+			m.dropConn(StateOffline)
+			if err := m.reconnect(ctx); err != nil {
+				return m.stopErr(ctx, err)
+			}
+		}
+	}
+}
+
+func (m *Modem) stopErr(ctx context.Context, err error) error {
+	if ctx.Err() != nil || m.isClosed() {
+		return nil
+	}
+	return err
+}
+
+// dropConn closes and forgets the current connection.
+func (m *Modem) dropConn(s State) {
+	m.mu.Lock()
+	c := m.conn
+	m.conn = nil
+	m.mu.Unlock()
+	if c != nil {
+		c.close()
+	}
+	m.setState(s)
+}
+
+// poll refreshes registration, signal and operator.
+func (m *Modem) poll(ctx context.Context) {
+	c, err := m.current()
+	if err != nil {
+		return
+	}
+	run := func(cmd string) ([]string, error) {
+		m.opMu.Lock()
+		defer m.opMu.Unlock()
+		return m.command(c, cmd)
+	}
+	m.mu.Lock()
+	d := m.dialect
+	m.mu.Unlock()
+	stat, err := m.readRegistration(run, d)
+	if err != nil {
+		return // a timeout already asked for recovery
+	}
+	m.readNetwork(run)
+	switch st := m.State(); {
+	case registered(stat) && st == StateRegistering:
+		m.setState(StateOnline)
+		m.drain(ctx) // the network may hold messages for us
+	case !registered(stat) && st == StateOnline:
+		m.log.Warn("lost network registration", "status", registrationName(stat))
+		m.setState(StateRegistering)
+	}
+}
+
+// recover escalates after a command timed out: re-initialise; if the modem
+// still does not answer, reset it (AT+CFUN=1,1) and reopen the port, which
+// may come back under another name (Locate finds it).
+func (m *Modem) recover(ctx context.Context) error {
+	c, err := m.current()
+	if err != nil {
+		return nil // already offline: the lost-port path reconnects
+	}
+	m.setState(StateHung)
+	m.log.Warn("modem stopped answering; re-initialising")
+	m.opMu.Lock()
+	sctx, cancel := context.WithTimeout(ctx, m.cfg.InitTimeout)
+	err = m.setup(sctx, c, 1)
+	cancel()
+	m.opMu.Unlock()
+	if err == nil {
+		m.setState(StateOnline)
+		m.drainHung()
+		m.drain(ctx)
+		return nil
+	}
+	if permanent(err) {
+		m.dropConn(stateFor(err))
+		return err
+	}
+	if !errors.Is(err, ErrTimeout) && !errors.Is(err, ErrOffline) {
+		// It answers but is not usable yet (no network, SIM busy): keep
+		// the port and let polling bring it back online.
+		m.log.Warn("modem answers again but is not ready", "error", err)
+		m.setState(stateFor(err))
+		m.drainHung()
+		return nil
+	}
+	m.setState(StateResetting)
+	m.log.Warn("modem still not answering; resetting it (AT+CFUN=1,1)")
+	m.opMu.Lock()
+	_, _ = c.cmd("+CFUN=1,1", m.cfg.CommandTimeout)
+	m.opMu.Unlock()
+	m.dropConn(StateResetting)
+	m.drainHung()
+	return m.reconnect(ctx)
+}
+
+// drainHung forgets timeouts reported before recovery finished.
+func (m *Modem) drainHung() {
+	select {
+	case <-m.hung:
+	default:
+	}
+}
+
+// reconnect reopens the port with backoff until the modem is initialised,
+// ctx ends or the SIM needs the administrator.
+func (m *Modem) reconnect(ctx context.Context) error {
+	backoff := m.cfg.ReopenBackoff
+	for attempt := 1; ; attempt++ {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		err := m.Connect(ctx)
+		if err == nil {
+			m.drainHung()
+			m.drain(ctx)
+			return nil
+		}
+		if permanent(err) || errors.Is(err, ErrClosed) {
+			m.log.Error("modem needs the administrator", "error", err)
+			return err
+		}
+		m.log.Warn("modem not available; retrying", "attempt", attempt, "in", backoff, "error", err)
+		if sleep(ctx, backoff) != nil {
+			return ctx.Err()
+		}
+		backoff = min(2*backoff, m.cfg.MaxReopenBackoff)
+	}
+}
+
+// String is the modem's name and state, for logs.
+func (m *Modem) String() string { return fmt.Sprintf("%s (%s)", m.cfg.Name, m.State()) }

@@ -1,0 +1,159 @@
+package modem
+
+import (
+	"context"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+	"unicode/utf16"
+
+	"github.com/pbxgate/pbxgate/gateway/sms"
+)
+
+// Send sends text to the number to (E.164 with +, or national digits) in PDU
+// mode, split into concatenated parts with a fresh reference as
+// sms.PlanText describes. statusReport requests a delivery report for every
+// part (match them by PartResult.MR and recipient).
+//
+// Errors are *SendError. When a later part fails, the result still lists
+// the parts already sent.
+func (m *Modem) Send(ctx context.Context, to, text string, statusReport bool) (SendResult, error) {
+	parts, err := m.enc.Submit(to, text, statusReport)
+	if err != nil {
+		return SendResult{}, &SendError{Reason: err.Error(), Err: err}
+	}
+	plan, _ := sms.PlanText(text)
+	res := SendResult{Encoding: plan.Encoding, Ref: parts[0].Ref}
+	for _, p := range parts {
+		if err := ctx.Err(); err != nil {
+			return res, &SendError{Reason: "cancelled before part " + fmt.Sprint(p.Seq), Retryable: true, Err: err}
+		}
+		mr, err := m.sendPart(p)
+		if err != nil {
+			se := sendErr(err)
+			if len(parts) > 1 {
+				se.Reason = fmt.Sprintf("part %d of %d: %s", p.Seq, p.Total, se.Reason)
+			}
+			return res, se
+		}
+		res.Parts = append(res.Parts, PartResult{Seq: p.Seq, MR: mr, At: time.Now()})
+	}
+	m.log.Debug("sms sent", "parts", len(parts), "encoding", res.Encoding)
+	return res, nil
+}
+
+func (m *Modem) sendPart(p sms.Part) (int, error) {
+	m.opMu.Lock()
+	defer m.opMu.Unlock()
+	c, err := m.ready()
+	if err != nil {
+		return 0, err
+	}
+	info, err := c.smsCmd(fmt.Sprintf("+CMGS=%d", p.Len()), p.PDU(), m.cfg.SendTimeout)
+	if err != nil {
+		if errors.Is(err, ErrTimeout) {
+			m.noteTimeout()
+		}
+		return 0, err
+	}
+	f := infoFields(info, "+CMGS")
+	if len(f) == 0 {
+		// Sent (OK) but no reference: delivery reports cannot be matched.
+		return -1, nil
+	}
+	mr, ok := atoi(f[0])
+	if !ok {
+		return -1, nil
+	}
+	return mr, nil
+}
+
+// USSD sends a USSD code (e.g. *100#) and returns the network's answer. A
+// session the network keeps open for a reply is closed again.
+func (m *Modem) USSD(ctx context.Context, code string) (string, error) {
+	code = strings.TrimSpace(code)
+	if code == "" || len(code) > 160 || strings.ContainsAny(code, "\"\r\n") {
+		return "", fmt.Errorf("%w: %q is not a USSD code like *100#", ErrUSSD, code)
+	}
+	m.opMu.Lock()
+	defer m.opMu.Unlock()
+	c, err := m.ready()
+	if err != nil {
+		return "", err
+	}
+	select { // an old, late answer is not ours
+	case <-m.ussd:
+	default:
+	}
+	if _, err := m.command(c, fmt.Sprintf(`+CUSD=1,"%s",15`, code)); err != nil {
+		return "", fmt.Errorf("%w: %w", ErrUSSD, err)
+	}
+	t := time.NewTimer(m.cfg.SendTimeout)
+	defer t.Stop()
+	var line string
+	select {
+	case <-ctx.Done():
+		_, _ = m.command(c, "+CUSD=2")
+		return "", ctx.Err()
+	case <-t.C:
+		_, _ = m.command(c, "+CUSD=2")
+		return "", fmt.Errorf("%w: no answer from the network within %s", ErrUSSD, m.cfg.SendTimeout)
+	case line = <-m.ussd:
+	}
+	f := fields(strings.TrimSpace(strings.TrimPrefix(line, "+CUSD:")))
+	status, _ := atoi(f[0])
+	text := ""
+	if len(f) >= 2 {
+		dcs := 15
+		if len(f) >= 3 {
+			if v, ok := atoi(f[2]); ok {
+				dcs = v
+			}
+		}
+		text = decodeUSSD(f[1], dcs)
+	}
+	switch status {
+	case 0, 2:
+		return text, nil
+	case 1:
+		// The network waits for a reply (menu); pbxgate only queries.
+		_, _ = m.command(c, "+CUSD=2")
+		return text, nil
+	case 4:
+		return text, fmt.Errorf("%w: operation not supported by the network", ErrUSSD)
+	case 5:
+		return text, fmt.Errorf("%w: network timed out", ErrUSSD)
+	}
+	return text, fmt.Errorf("%w: network answered with status %d", ErrUSSD, status)
+}
+
+func (m *Modem) ussdIndication(lines []string) {
+	select {
+	case m.ussd <- lines[0]:
+	default: // nobody asked, or an answer is already waiting
+	}
+}
+
+// decodeUSSD decodes the string of a +CUSD answer. With AT+CSCS="GSM" most
+// modems give text; UCS-2 answers (DCS 0x48, or 0x11 with a language
+// prefix) come as hex.
+func decodeUSSD(s string, dcs int) string {
+	ucs2 := dcs == 0x11 || dcs&0xCC == 0x48 || (dcs&0xF0 == 0x40 && dcs&0x0C == 0x08) || (dcs&0xF0 == 0x90 && dcs&0x0C == 0x08)
+	if !ucs2 {
+		return s
+	}
+	b, err := hex.DecodeString(s)
+	if err != nil || len(b)%2 != 0 {
+		return s
+	}
+	u := make([]uint16, len(b)/2)
+	for i := range u {
+		u[i] = uint16(b[2*i])<<8 | uint16(b[2*i+1])
+	}
+	if dcs == 0x11 && len(u) > 0 {
+		u = u[1:] // language indication
+	}
+	return string(utf16.Decode(u))
+}
