@@ -60,17 +60,19 @@ func mustCmd(t *testing.T, a *at.AT, cmd string) []string {
 	if err != nil {
 		t.Fatalf("AT%s: %v", cmd, err)
 	}
-	return dropURCs(info)
+	return dropURCs(cmd, info)
 }
 
 var urcPrefixes = []string{"+CMTI:", "+CDSI:", "+CMT:", "+CDS:", "+CUSD:", "+CREG:", "+CEREG:", "RING"}
 
-func dropURCs(info []string) []string {
+// dropURCs removes unsolicited lines, except the command's own answers
+// (+CREG? answers with +CREG: too).
+func dropURCs(cmd string, info []string) []string {
 	out := info[:0:0]
 next:
 	for _, l := range info {
 		for _, p := range urcPrefixes {
-			if strings.HasPrefix(l, p) {
+			if strings.HasPrefix(l, p) && !strings.HasPrefix(cmd+":", strings.TrimSuffix(p, ":")) {
 				continue next
 			}
 		}

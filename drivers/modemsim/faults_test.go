@@ -1,0 +1,220 @@
+package modemsim
+
+import (
+	"errors"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/warthog618/modem/at"
+)
+
+func cmdErr(a *at.AT, cmd string) error {
+	_, err := a.Command(cmd)
+	return err
+}
+
+func TestPINThenPUK(t *testing.T) {
+	t.Parallel()
+	n := newNet(t)
+	m := addModem(t, n, Config{Model: "EC25", PIN: "4711"})
+	a, _ := openAT(t, m.Path())
+	initAT(t, a)
+	mustCmd(t, a, "+CMEE=1")
+	if got := mustCmd(t, a, "+CPIN?"); got[0] != "+CPIN: SIM PIN" {
+		t.Fatalf("CPIN? = %q", got)
+	}
+	if err := cmdErr(a, "+CIMI"); err != at.CMEError("11") {
+		t.Fatalf("CIMI before PIN: %v, want CME 11", err)
+	}
+	if got := m.Status().State; got != StatePINRequired {
+		t.Fatalf("state %q", got)
+	}
+	for i := 0; i < 3; i++ {
+		if err := cmdErr(a, `+CPIN="0000"`); err != at.CMEError("16") {
+			t.Fatalf("wrong PIN %d: %v, want CME 16", i, err)
+		}
+		if i < 2 {
+			if got := mustCmd(t, a, "+QPINC?"); got[0] != `+QPINC: "SC",`+string(rune('2'-i))+`,10` {
+				t.Fatalf("QPINC after %d wrong = %q", i+1, got)
+			}
+		}
+	}
+	if got := mustCmd(t, a, "+CPIN?"); got[0] != "+CPIN: SIM PUK" {
+		t.Fatalf("after 3 wrong PINs CPIN? = %q", got)
+	}
+	if err := cmdErr(a, `+CPIN="4711"`); err != at.CMEError("12") {
+		t.Fatalf("PIN while PUK locked: %v, want CME 12", err)
+	}
+	if err := cmdErr(a, `+CPIN="12345678","1234"`); err != nil {
+		t.Fatalf("PUK: %v", err)
+	}
+	if got := mustCmd(t, a, "+CPIN?"); got[0] != "+CPIN: READY" {
+		t.Fatalf("after PUK CPIN? = %q", got)
+	}
+	// the new PIN is asked after a reset
+	mustCmd(t, a, "+CFUN=1,1")
+	path, err := m.WaitPath(t.Context(), m.Path())
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := openAT(t, path)
+	initAT(t, b)
+	if got := mustCmd(t, b, "+CPIN?"); got[0] != "+CPIN: SIM PIN" {
+		t.Fatalf("after reset CPIN? = %q", got)
+	}
+	mustCmd(t, b, `+CPIN="1234"`)
+	if got := mustCmd(t, b, "+CREG?"); got[0] != "+CREG: 0,1" {
+		t.Fatalf("CREG after PIN = %q", got)
+	}
+}
+
+func TestCMSErrors(t *testing.T) {
+	t.Parallel()
+	n := newNet(t)
+	m := addModem(t, n, Config{Model: "EC25"})
+	a, _ := openAT(t, m.Path())
+	initAT(t, a)
+	mustCmd(t, a, "+CMGF=0")
+	pdu := submitPDUs(t, "+491709999999", "hallo", 1, false)[0]
+	for _, code := range []int{38, 28} {
+		m.SetFault(Fault{CMSErrors: map[int]float64{code: 1}})
+		_, err := sendPDU(a, pdu)
+		if want := at.CMSError(strconv.Itoa(code)); err != want {
+			t.Fatalf("send with fault %d: %v, want %v", code, err, want)
+		}
+	}
+	m.SetFault(Fault{Deregistered: true})
+	if _, err := sendPDU(a, pdu); err != at.CMSError("331") {
+		t.Fatalf("deregistered send: %v, want CMS 331", err)
+	}
+	if got := mustCmd(t, a, "+CEREG?"); got[0] != "+CEREG: 0,2" {
+		t.Fatalf("deregistered CEREG? = %q", got)
+	}
+	if got := mustCmd(t, a, "+COPS?"); got[0] != "+COPS: 0" {
+		t.Fatalf("deregistered COPS? = %q", got)
+	}
+	m.SetFault(Fault{CMSErrors: map[int]float64{500: 0.5}})
+	ok, failed := 0, 0
+	for i := 0; i < 40; i++ {
+		_, err := sendPDU(a, pdu)
+		switch {
+		case err == nil:
+			ok++
+		case err == at.CMSError("500"):
+			failed++
+		default:
+			t.Fatalf("send %d: %v", i, err)
+		}
+	}
+	if ok == 0 || failed == 0 {
+		t.Fatalf("p=0.5 gave %d ok, %d failed", ok, failed)
+	}
+	if len(m.Sent()) != ok {
+		t.Fatalf("Sent() = %d, want only the %d accepted", len(m.Sent()), ok)
+	}
+}
+
+func TestHangRecoveredByReset(t *testing.T) {
+	t.Parallel()
+	n := newNet(t)
+	m := addModem(t, n, Config{Model: "EC25", ResetDowntime: 50 * time.Millisecond})
+	a, _ := openAT(t, m.Path(), at.WithTimeout(300*time.Millisecond))
+	initAT(t, a)
+	m.SetFault(Fault{Hang: true})
+	if err := cmdErr(a, "+CSQ"); !errors.Is(err, at.ErrDeadlineExceeded) {
+		t.Fatalf("hung CSQ: %v, want deadline exceeded", err)
+	}
+	if got := m.Status().State; got != StateHung {
+		t.Fatalf("state %q, want hung", got)
+	}
+	old := m.Path()
+	if err := cmdErr(a, "+CFUN=1,1"); err != nil {
+		t.Fatalf("CFUN=1,1 on a resettable hang: %v", err)
+	}
+	select {
+	case <-a.Closed():
+	case <-time.After(guard):
+		t.Fatal("port did not vanish after CFUN=1,1")
+	}
+	path, err := m.WaitPath(t.Context(), old)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := openAT(t, path)
+	initAT(t, b)
+	if got := mustCmd(t, b, "+CSQ"); got[0] != "+CSQ: 20,99" {
+		t.Fatalf("after reset CSQ = %q", got)
+	}
+	if m.Fault().Hang {
+		t.Fatal("hang not cleared by reset")
+	}
+}
+
+func TestHangNeedsReopen(t *testing.T) {
+	t.Parallel()
+	n := newNet(t)
+	m := addModem(t, n, Config{Model: "SIM800"})
+	a, p := openAT(t, m.Path(), at.WithTimeout(300*time.Millisecond))
+	initAT(t, a)
+	m.SetFault(Fault{Hang: true, HangMode: HangUntilReopen})
+	if err := cmdErr(a, "+CFUN=1,1"); !errors.Is(err, at.ErrDeadlineExceeded) {
+		t.Fatalf("CFUN=1,1 on a reopen hang: %v, want deadline exceeded", err)
+	}
+	p.Close()
+	waitFor(t, "detach seen", func() bool { return !m.Status().Attached })
+	b, _ := openAT(t, m.Path())
+	initAT(t, b)
+	if got := mustCmd(t, b, "+CGMM"); got[0] != "SIMCOM_SIM800L" {
+		t.Fatalf("after reopen CGMM = %q", got)
+	}
+}
+
+func TestHangNeedsReplug(t *testing.T) {
+	t.Parallel()
+	n := newNet(t)
+	m := addModem(t, n, Config{Model: "E3372"})
+	m.SetFault(Fault{Hang: true, HangMode: HangUntilReplug})
+	a, p := openAT(t, m.Path(), at.WithTimeout(200*time.Millisecond))
+	if err := a.Init(); !errors.Is(err, at.ErrDeadlineExceeded) {
+		t.Fatalf("init on hung modem: %v", err)
+	}
+	p.Close()
+	waitFor(t, "detach seen", func() bool { return !m.Status().Attached })
+	a, _ = openAT(t, m.Path(), at.WithTimeout(200*time.Millisecond))
+	if err := a.Init(); !errors.Is(err, at.ErrDeadlineExceeded) {
+		t.Fatalf("reopen must not cure a replug hang: %v", err)
+	}
+	old := m.Path()
+	m.Reboot(10 * time.Millisecond)
+	path, err := m.WaitPath(t.Context(), old)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := openAT(t, path)
+	initAT(t, b)
+}
+
+// TestURCMidCommand reads raw lines: a +CMTI and the configured extra line
+// arrive between a response's info line and its OK.
+func TestURCMidCommand(t *testing.T) {
+	t.Parallel()
+	n := newNet(t)
+	m := addModem(t, n, Config{Model: "EC25"})
+	a, _ := openAT(t, m.Path())
+	initAT(t, a)
+	m.SetFault(Fault{URCMidCommand: true, MidCommandURC: "RING"})
+	if err := n.Inject(t.Context(), m.Number(), InboundSMS{From: "+4930123", Text: "x"}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "message stored", func() bool { return m.Status().Storage["SM"].Used == 1 })
+	info, err := a.Command("+CSQ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"+CSQ: 20,99", `+CMTI: "SM",0`, "RING"}
+	if strings.Join(info, "|") != strings.Join(want, "|") {
+		t.Fatalf("info = %q, want %q", info, want)
+	}
+}

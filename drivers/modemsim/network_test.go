@@ -1,0 +1,294 @@
+package modemsim
+
+import (
+	"sort"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/warthog618/modem/at"
+	"github.com/warthog618/sms/encoding/tpdu"
+)
+
+// cmglPDUs parses a PDU-mode +CMGL answer into index -> TPDU.
+func cmglPDUs(t *testing.T, info []string) map[int]*tpdu.TPDU {
+	t.Helper()
+	out := map[int]*tpdu.TPDU{}
+	for i := 0; i < len(info); i++ {
+		rest, ok := strings.CutPrefix(info[i], "+CMGL: ")
+		if !ok {
+			continue
+		}
+		idx, err := strconv.Atoi(strings.Split(rest, ",")[0])
+		if err != nil || i+1 >= len(info) {
+			t.Fatalf("bad CMGL line %q", info[i])
+		}
+		out[idx] = decodePDU(t, info[i+1])
+		i++
+	}
+	return out
+}
+
+func TestStorageFullThenDrain(t *testing.T) {
+	t.Parallel()
+	n := newNet(t)
+	m := addModem(t, n, Config{Model: "SIM800", StorageCapacity: 3})
+	// nobody has the port open: 5 messages for 3 slots
+	for i := 0; i < 5; i++ {
+		if err := n.Inject(t.Context(), m.Number(), InboundSMS{From: "+4989" + strconv.Itoa(i), Text: "msg " + strconv.Itoa(i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, "SIM full", func() bool { st := m.Status(); return st.Storage["SM"].Used == 3 && st.Pending == 2 })
+	a, _ := openAT(t, m.Path())
+	initAT(t, a)
+	mustCmd(t, a, "+CMGF=0")
+	var texts []string
+	for round := 0; round < 2; round++ {
+		got := cmglPDUs(t, mustCmd(t, a, "+CMGL=4"))
+		if len(got) == 0 {
+			t.Fatalf("round %d: nothing stored", round)
+		}
+		for idx, p := range got {
+			texts = append(texts, decodeText(t, p))
+			mustCmd(t, a, "+CMGD="+strconv.Itoa(idx))
+		}
+		if round == 0 {
+			waitFor(t, "pending delivered after delete", func() bool { st := m.Status(); return st.Pending == 0 && st.Storage["SM"].Used == 2 })
+		}
+	}
+	sort.Strings(texts)
+	if strings.Join(texts, ",") != "msg 0,msg 1,msg 2,msg 3,msg 4" {
+		t.Fatalf("drained %q", texts)
+	}
+}
+
+func TestStorageFullFault(t *testing.T) {
+	t.Parallel()
+	n := newNet(t)
+	m := addModem(t, n, Config{Model: "EC25"})
+	m.SetFault(Fault{StorageFull: true})
+	if err := n.Inject(t.Context(), m.Number(), InboundSMS{From: "+4989", Text: "later"}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "held", func() bool { return m.Status().Pending == 1 })
+	m.SetFault(Fault{})
+	waitFor(t, "stored", func() bool { return m.Status().Storage["SM"].Used == 1 })
+}
+
+func TestModemToModemWithReports(t *testing.T) {
+	t.Parallel()
+	n := newNet(t)
+	sender := addModem(t, n, Config{Model: "EC25", DeliveryReportDelay: 10 * time.Millisecond})
+	recv := addModem(t, n, Config{Model: "SIM7600"})
+
+	cmt := make(lineCh, 8)
+	r, _ := openAT(t, recv.Path(), at.WithIndication("+CMT:", cmt.handler, at.WithTrailingLine))
+	initAT(t, r)
+	mustCmd(t, r, "+CMGF=0")
+	mustCmd(t, r, "+CNMI=2,2,0,0,0")
+
+	cdsi := make(lineCh, 8)
+	s, _ := openAT(t, sender.Path(), at.WithIndication("+CDSI:", cdsi.handler))
+	initAT(t, s)
+	mustCmd(t, s, "+CMGF=0")
+	mustCmd(t, s, "+CNMI=2,1,0,2,0")
+
+	text := strings.Repeat("Lange Nachricht mit Erweiterung [€]. ", 6)
+	pdus := submitPDUs(t, recv.Number(), text, 9, true)
+	mrs := map[int]bool{}
+	for _, p := range pdus {
+		mr, err := sendPDU(s, p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		mrs[mr] = true
+	}
+	// the receiver gets routed DELIVERs it can reassemble
+	parts := map[int]*tpdu.TPDU{}
+	for range pdus {
+		l := cmt.wait(t, "+CMT")
+		d := decodePDU(t, l[1])
+		if d.OA.Number() != sender.Number() {
+			t.Fatalf("OA %s, want %s", d.OA.Number(), sender.Number())
+		}
+		_, seq, _, _ := d.ConcatInfo()
+		parts[seq] = d
+	}
+	ordered := make([]*tpdu.TPDU, 0, len(parts))
+	for i := 1; i <= len(parts); i++ {
+		ordered = append(ordered, parts[i])
+	}
+	if got := decodeText(t, ordered...); got != text {
+		t.Fatalf("received %q, want %q", got, text)
+	}
+	// EC25: reports stored in SR but announced as "SM"
+	for range pdus {
+		mem, idx := indexOf(t, cdsi.wait(t, "+CDSI")[0])
+		if mem != "SM" {
+			t.Fatalf("CDSI memory %q, want the EC25 quirk SM", mem)
+		}
+		mustCmd(t, s, `+CPMS="SR"`)
+		info := mustCmd(t, s, "+CMGR="+strconv.Itoa(idx))
+		if len(info) != 2 {
+			t.Fatalf("CMGR in SR = %q", info)
+		}
+		sr := decodePDU(t, info[1])
+		if sr.SmsType() != tpdu.SmsStatusReport || sr.RA.Number() != recv.Number() || sr.ST != 0 || !mrs[int(sr.MR)] {
+			t.Fatalf("status report %+v", sr)
+		}
+		delete(mrs, int(sr.MR))
+		mustCmd(t, s, "+CMGD="+strconv.Itoa(idx))
+		mustCmd(t, s, `+CPMS="SM"`)
+	}
+	if sent := sender.Sent(); len(sent) != 1 || !sent[0].Complete || sent[0].Text != text || !sent[0].Parts[0].StatusReportRequested {
+		t.Fatalf("sender Sent() = %+v", sent)
+	}
+}
+
+func TestRoutedStatusReport(t *testing.T) {
+	t.Parallel()
+	n := newNet(t)
+	m := addModem(t, n, Config{Model: "SIM800"})
+	cds := make(lineCh, 2)
+	a, _ := openAT(t, m.Path(), at.WithIndication("+CDS:", cds.handler, at.WithTrailingLine))
+	initAT(t, a)
+	mustCmd(t, a, "+CMGF=0")
+	mustCmd(t, a, "+CNMI=2,1,0,1,0")
+	mr, err := sendPDU(a, submitPDUs(t, "+3312345678", "bonjour", 1, true)[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := cds.wait(t, "+CDS")
+	if !strings.HasPrefix(l[0], "+CDS: ") {
+		t.Fatalf("CDS line %q", l[0])
+	}
+	sr := decodePDU(t, l[1])
+	if int(sr.MR) != mr || sr.RA.Number() != "+3312345678" {
+		t.Fatalf("report mr %d ra %s, want %d +3312345678", sr.MR, sr.RA.Number(), mr)
+	}
+}
+
+func TestInjectOutOfOrderForcedParts(t *testing.T) {
+	t.Parallel()
+	n := newNet(t)
+	m := addModem(t, n, Config{Model: "E3372"})
+	cmti := make(lineCh, 8)
+	a, _ := openAT(t, m.Path(), at.WithIndication("+CMTI:", cmti.handler))
+	initAT(t, a)
+	mustCmd(t, a, "+CMGF=0")
+	mustCmd(t, a, "+CNMI=2,1,0,0,0")
+	text := "Kurz, aber in drei Teilen 😀"
+	if err := n.Inject(t.Context(), m.Number(), InboundSMS{From: "Amazon", Text: text, UCS2: true, Parts: 3, Order: []int{2, 0, 1}}); err != nil {
+		t.Fatal(err)
+	}
+	var seqs []int
+	parts := map[int]*tpdu.TPDU{}
+	for i := 0; i < 3; i++ {
+		_, idx := indexOf(t, cmti.wait(t, "+CMTI")[0])
+		info := mustCmd(t, a, "+CMGR="+strconv.Itoa(idx))
+		d := decodePDU(t, info[1])
+		total, seq, _, ok := d.ConcatInfo()
+		if !ok || total != 3 || d.OA.Number() != "Amazon" {
+			t.Fatalf("part %d: concat %v total %d from %q", i, ok, total, d.OA.Number())
+		}
+		if a, _ := d.Alphabet(); a != tpdu.AlphaUCS2 {
+			t.Fatalf("alphabet %v, want UCS2", a)
+		}
+		seqs = append(seqs, seq)
+		parts[seq] = d
+	}
+	if seqs[0] != 3 || seqs[1] != 1 || seqs[2] != 2 {
+		t.Fatalf("delivery order %v, want [3 1 2]", seqs)
+	}
+	if got := decodeText(t, parts[1], parts[2], parts[3]); got != text {
+		t.Fatalf("text %q, want %q", got, text)
+	}
+	if err := n.Inject(t.Context(), m.Number(), InboundSMS{From: "x", Text: "ab", Parts: 3}); err == nil {
+		t.Fatal("2 characters in 3 parts must fail")
+	}
+	if err := n.Inject(t.Context(), m.Number(), InboundSMS{From: "x", Text: "abc", Parts: 3, Order: []int{0, 0, 1}}); err == nil {
+		t.Fatal("order that is no permutation must fail")
+	}
+	if err := n.Inject(t.Context(), "+1555", InboundSMS{From: "x", Text: "abc"}); err == nil {
+		t.Fatal("unknown number must fail")
+	}
+}
+
+func TestUSSD(t *testing.T) {
+	t.Parallel()
+	n := newNet(t, WithUSSD("*102#", "Tarif: Flat"))
+	m := addModem(t, n, Config{Model: "EC25"})
+	cusd := make(lineCh, 2)
+	a, _ := openAT(t, m.Path(), at.WithIndication("+CUSD:", cusd.handler))
+	initAT(t, a)
+	mustCmd(t, a, `+CUSD=1,"*100#",15`)
+	if got := cusd.wait(t, "+CUSD")[0]; got != `+CUSD: 0,"Ihr Guthaben beträgt 12,34 EUR",15` {
+		t.Fatalf("CUSD = %q", got)
+	}
+	mustCmd(t, a, `+CUSD=1,"*102#",15`)
+	if got := cusd.wait(t, "+CUSD")[0]; got != `+CUSD: 0,"Tarif: Flat",15` {
+		t.Fatalf("CUSD = %q", got)
+	}
+	mustCmd(t, a, `+CUSD=1,"*999#",15`)
+	if got := cusd.wait(t, "+CUSD")[0]; got != `+CUSD: 4` {
+		t.Fatalf("unknown code CUSD = %q", got)
+	}
+}
+
+func TestRebootPathAndCallback(t *testing.T) {
+	t.Parallel()
+	n := newNet(t)
+	paths := make(chan string, 4)
+	m := addModem(t, n, Config{Model: "EC25", OnPathChange: func(p string) { paths <- p }})
+	a, _ := openAT(t, m.Path())
+	initAT(t, a)
+	m.Reboot(20 * time.Millisecond)
+	select {
+	case <-a.Closed():
+	case <-time.After(guard):
+		t.Fatal("port still open after Reboot")
+	}
+	if p := <-paths; p != "" {
+		t.Fatalf("first callback %q, want \"\" (gone)", p)
+	}
+	var back string
+	select {
+	case back = <-paths:
+	case <-time.After(guard):
+		t.Fatal("no path after reboot")
+	}
+	if back == "" || back != m.Path() {
+		t.Fatalf("callback path %q, Path() %q", back, m.Path())
+	}
+	b, _ := openAT(t, back)
+	initAT(t, b)
+	if got := mustCmd(t, b, "+CFUN?"); got[0] != "+CFUN: 1" {
+		t.Fatalf("CFUN? = %q", got)
+	}
+}
+
+func TestTextMode(t *testing.T) {
+	t.Parallel()
+	n := newNet(t)
+	m := addModem(t, n, Config{Model: "SIM800"})
+	a, _ := openAT(t, m.Path())
+	initAT(t, a)
+	mustCmd(t, a, "+CMGF=1")
+	if err := n.Inject(t.Context(), m.Number(), InboundSMS{From: "+4930111", Text: "Hallo Welt"}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "stored", func() bool { return m.Status().Storage["SM"].Used == 1 })
+	info := mustCmd(t, a, `+CMGL="ALL"`)
+	if len(info) != 2 || !strings.HasPrefix(info[0], `+CMGL: 1,"REC UNREAD","+4930111",,"`) || info[1] != "Hallo Welt" {
+		t.Fatalf("CMGL text = %q", info)
+	}
+	info, err := a.SMSCommand(`+CMGS="+4930222"`, "Antwort")
+	if err != nil || len(info) != 1 || !strings.HasPrefix(info[0], "+CMGS: ") {
+		t.Fatalf("text CMGS = %q %v", info, err)
+	}
+	if s := m.Sent(); len(s) != 1 || s[0].Text != "Antwort" || s[0].To != "+4930222" {
+		t.Fatalf("Sent = %+v", s)
+	}
+}
