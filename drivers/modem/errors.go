@@ -42,22 +42,37 @@ func permanent(err error) bool {
 	return errors.Is(err, ErrWrongPIN) || errors.Is(err, ErrPUKLocked) || errors.Is(err, ErrPINRequired)
 }
 
-// CommandError is an error result of an AT command: +CME ERROR, +CMS ERROR
-// or plain ERROR (Kind ""). Code is -1 when the modem answered in text.
+// CommandError is an error result of an AT command: +CME ERROR or plain
+// ERROR (Kind ""). Code is -1 when the modem answered in text.
 type CommandError struct {
 	Command string
-	Kind    string // "CME", "CMS" or ""
+	Kind    string // "CME" or ""
 	Code    int
 	Text    string
 }
 
 func (e *CommandError) Error() string {
-	switch e.Kind {
-	case "CME", "CMS":
-		return fmt.Sprintf("AT%s: +%s ERROR: %s", e.Command, e.Kind, e.Text)
+	if e.Kind == "CME" {
+		return fmt.Sprintf("AT%s: +CME ERROR: %s", e.Command, e.Text)
 	}
 	return fmt.Sprintf("AT%s: ERROR", e.Command)
 }
+
+// CMSError is a +CMS ERROR answer (SMS commands). Code is -1 when the modem
+// answered in text.
+type CMSError struct {
+	Command string
+	Code    int
+	Text    string
+}
+
+func (e *CMSError) Error() string {
+	reason, _, _ := CMSReason(e.Code)
+	return fmt.Sprintf("AT%s: +CMS ERROR: %s (%s)", e.Command, e.Text, reason)
+}
+
+// CMSCode is the +CMS ERROR code.
+func (e *CMSError) CMSCode() int { return e.Code }
 
 // commandErr translates the at package's errors.
 func commandErr(cmd string, err error) error {
@@ -76,7 +91,7 @@ func commandErr(cmd string, err error) error {
 	case errors.As(err, &cme):
 		return &CommandError{Command: cmd, Kind: "CME", Code: atoiOr(string(cme), -1), Text: string(cme)}
 	case errors.As(err, &cms):
-		return &CommandError{Command: cmd, Kind: "CMS", Code: atoiOr(string(cms), -1), Text: string(cms)}
+		return &CMSError{Command: cmd, Code: atoiOr(string(cms), -1), Text: string(cms)}
 	}
 	return fmt.Errorf("AT%s: %w", cmd, err)
 }
@@ -100,8 +115,8 @@ func cmeCode(err error) int {
 
 // cmsCode returns the +CMS ERROR code of err, or -1.
 func cmsCode(err error) int {
-	var ce *CommandError
-	if errors.As(err, &ce) && ce.Kind == "CMS" {
+	var ce *CMSError
+	if errors.As(err, &ce) {
 		return ce.Code
 	}
 	return -1
@@ -134,6 +149,13 @@ func (e *SendError) Error() string {
 }
 
 func (e *SendError) Unwrap() error { return e.Err }
+
+// Permanent reports that resending (on any SIM) cannot help.
+func (e *SendError) Permanent() bool { return !e.Retryable }
+
+// Uncertain reports that the modem may have sent the message although it
+// did not confirm it (MaybeSent).
+func (e *SendError) Uncertain() bool { return e.MaybeSent }
 
 // cmsInfo describes one +CMS ERROR code.
 type cmsInfo struct {

@@ -183,12 +183,13 @@ func (m *Modem) unlockSIM(ctx context.Context, run runFunc) error {
 			// The PIN must not appear in logs; commands are not logged.
 			if _, err := run(fmt.Sprintf(`+CPIN="%s"`, m.cfg.PIN)); err != nil {
 				var ce *CommandError
-				if errors.As(err, &ce) {
+				var cms *CMSError
+				if errors.As(err, &ce) || errors.As(err, &cms) {
 					m.mu.Lock()
 					m.pinRefused = true
 					m.mu.Unlock()
-					m.log.Error("SIM rejected the PIN; it will not be tried again", "error", ce.Kind+" "+ce.Text)
-					return fmt.Errorf("%s: %w (%s ERROR %s): fix modems.devices[].pin; pbxgate will not retry it to protect the SIM from a PUK lock", name, ErrWrongPIN, ce.Kind, ce.Text)
+					m.log.Error("SIM rejected the PIN; it will not be tried again", "error", err)
+					return fmt.Errorf("%s: %w (%v): fix modems.devices[].pin; pbxgate will not retry it to protect the SIM from a PUK lock", name, ErrWrongPIN, err)
 				}
 				return fmt.Errorf("%s: entering the PIN: %w", name, err)
 			}

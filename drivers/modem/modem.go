@@ -242,6 +242,22 @@ func (m *Modem) Info() Info {
 	return m.info
 }
 
+// Ready reports whether the modem can send now (online: registered, not
+// hung or recovering).
+func (m *Modem) Ready() bool { return m.State() == StateOnline }
+
+// Number is the SIM's own number as the SIM reports it (AT+CNUM), or "".
+func (m *Modem) Number() string { return m.Info().Number }
+
+// MRs lists the message reference of every part, in order.
+func (r SendResult) MRs() []int {
+	out := make([]int, len(r.Parts))
+	for i, p := range r.Parts {
+		out[i] = p.MR
+	}
+	return out
+}
+
 // LastConcatRef is the concatenation reference used last; persist it and
 // pass it back as Config.ConcatRef so references keep moving on after a
 // restart.
