@@ -1,0 +1,353 @@
+package campaign
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/pbxgate/pbxgate/gateway/message"
+	"github.com/pbxgate/pbxgate/gateway/store"
+)
+
+// dispatch sends the queued recipients of campaign id, in batches paced by
+// the campaign's throttle.
+//
+// Why a kill -9 at any moment loses no recipient and sends none twice:
+//
+//  1. A recipient is stored "queued" with the campaign. Nothing was handed
+//     to a channel; after a restart it is simply sent.
+//  2. Before Send, the batch is stored "sending" with its message ID
+//     (campaign-<id>-<seq>-<attempt>) in one transaction. A crash between
+//     that commit and the "sent" commit leaves it "sending": Send may not
+//     have been called, may have been in flight, or may have been accepted.
+//     On resume the same ID is handed to the channel again, and the channel
+//     contract (Send is idempotent by ID, stored before it returns) makes
+//     that a no-op if it already has it. A channel that cannot promise this
+//     across restarts (ResendSafety false) gets no second Send: the
+//     recipient is recorded "unknown" instead.
+//  3. "sent" is stored after the channel accepted the message; such a
+//     recipient is never handed over again. Retries only take "failed"
+//     recipients and use a new attempt number, hence a new ID.
+//  4. Exclusions (DNC list, blacklist) are stored in the same transaction
+//     as step 2 and are never sent.
+//
+// Because every step is a transaction that also updates the campaign's
+// counters, the counters always match the recipients.
+func (e *Engine) dispatch(ctx context.Context, id string) {
+	c, ch, todo, err := e.prepare(ctx, id)
+	if err != nil {
+		if !errors.Is(err, errNotSending) && ctx.Err() == nil {
+			e.stopFor(id, err.Error())
+		}
+		return
+	}
+	var info *TemplateInfo
+	if wa := c.Spec.Content.WhatsApp; wa != nil {
+		i, err := e.cfg.Templates.Template(ctx, wa.Template, wa.Language)
+		if err != nil {
+			e.stopFor(id, fmt.Sprintf("WhatsApp template %q (%s): %v", wa.Template, wa.Language, err))
+			return
+		}
+		if !strings.EqualFold(i.Status, "APPROVED") {
+			e.stopFor(id, fmt.Sprintf("WhatsApp template %q (%s) is now %s", wa.Template, wa.Language, i.Status))
+			return
+		}
+		info = &i
+	}
+	rate := c.Spec.Throttle
+	if rate == 0 {
+		rate = ch.MaxPerMinute()
+	}
+	lim := newLimiter(e.clock, rate)
+	for len(todo) > 0 {
+		n, err := lim.take(ctx, min(len(todo), e.cfg.BatchSize))
+		if err != nil {
+			return // stopped or shutting down; state is already stored
+		}
+		batch := todo[:n]
+		todo = todo[n:]
+		if err := e.sendBatch(ctx, c, ch, info, batch); err != nil {
+			if !errors.Is(err, errNotSending) && ctx.Err() == nil && e.runCtx.Err() == nil {
+				e.stopFor(id, err.Error())
+			}
+			return
+		}
+	}
+	e.finish(id)
+}
+
+// prepare loads what the dispatcher needs and settles recipients left
+// "sending" by an earlier run (see dispatch).
+func (e *Engine) prepare(ctx context.Context, id string) (*Campaign, Channel, []Recipient, error) {
+	e.mu.Lock()
+	cur := e.camps[id]
+	e.mu.Unlock()
+	if cur == nil || !sending(cur.State) {
+		return nil, nil, nil, errNotSending
+	}
+	c := cur.clone()
+	ch := e.cfg.Channels[c.Spec.Channel]
+	if ch == nil {
+		return nil, nil, nil, fmt.Errorf("channel %q is no longer configured; add it again or duplicate the campaign onto another channel", c.Spec.Channel)
+	}
+	var todo []Recipient
+	err := e.st.View(func(txn *store.Txn) error {
+		return store.Each(txn, recipKeyPrefix(id), func(_ string, v []byte) error {
+			var r Recipient
+			if err := jsonUnmarshal(v, &r); err != nil {
+				return err
+			}
+			if r.Status == RQueued || r.Status == RSending {
+				todo = append(todo, r)
+			}
+			return ctx.Err()
+		})
+	})
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("load recipients: %w", err)
+	}
+	if rs, ok := ch.(ResendSafety); ok && !rs.ResendSafe() {
+		var inflight []int
+		for _, r := range todo {
+			if r.Status == RSending {
+				inflight = append(inflight, r.Seq)
+			}
+		}
+		if len(inflight) > 0 {
+			now := e.clock.Now().UTC()
+			_, err := e.applyRecipients(id, true, inflight, func(_ *Campaign, r *Recipient) bool {
+				if r.Status != RSending {
+					return false
+				}
+				r.Status, r.DoneAt = RUnknown, now
+				r.Reason = "pbxgate stopped after handing the message to channel " + c.Spec.Channel + "; it may or may not have been sent"
+				return true
+			})
+			if err != nil {
+				return nil, nil, nil, err
+			}
+			todo = slicesDeleteFunc(todo, func(r Recipient) bool { return r.Status == RSending })
+		}
+	}
+	return c, ch, todo, nil
+}
+
+func slicesDeleteFunc(rs []Recipient, del func(Recipient) bool) []Recipient {
+	out := rs[:0]
+	for _, r := range rs {
+		if !del(r) {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+type sendResult struct {
+	seq       int
+	err       error // ErrRejected-wrapped: the recipient failed
+	sessionID string
+}
+
+// sendBatch does steps 2 and 3 of the argument in dispatch for one batch.
+func (e *Engine) sendBatch(ctx context.Context, c *Campaign, ch Channel, info *TemplateInfo, batch []Recipient) error {
+	// DNC and blacklist at send time, outside the engine lock (store reads).
+	excluded := map[int]string{}
+	for _, r := range batch {
+		if r.Status != RQueued {
+			continue
+		}
+		if len(c.Spec.DNCLists) > 0 && e.cfg.DNC != nil {
+			list, hit, err := e.cfg.DNC.Match(ctx, c.Spec.DNCLists, r.Number)
+			if err != nil {
+				return fmt.Errorf("do-not-contact check: %w", err)
+			}
+			if hit {
+				excluded[r.Seq] = "on do-not-contact list " + list
+				continue
+			}
+		}
+		if e.cfg.Blocker != nil {
+			if why, blocked := e.cfg.Blocker.Blocked(ctx, r.Number); blocked {
+				if why == "" {
+					why = "on the blacklist"
+				}
+				excluded[r.Seq] = why
+			}
+		}
+	}
+	seqs := make([]int, len(batch))
+	for i, r := range batch {
+		seqs[i] = r.Seq
+	}
+	now := e.clock.Now().UTC()
+	marked, err := e.applyRecipients(c.ID, true, seqs, func(cur *Campaign, r *Recipient) bool {
+		switch r.Status {
+		case RQueued:
+			if why, ok := excluded[r.Seq]; ok {
+				r.Status, r.Reason, r.DoneAt = RExcluded, why, now
+				return true
+			}
+			r.Status, r.Attempt, r.SendingAt = RSending, cur.Attempt, now
+			r.MsgID = msgID(cur.ID, r.Seq, cur.Attempt)
+			r.Reason, r.Code = "", ""
+			return true
+		case RSending:
+			return true // resume: hand the same ID over again
+		}
+		return false
+	})
+	if err != nil {
+		return err
+	}
+	var results []sendResult
+	var fatal error
+	for _, r := range marked {
+		if r.Status != RSending {
+			continue
+		}
+		res := sendResult{seq: r.Seq}
+		res.sessionID, res.err = e.sendOne(e.runCtx, c, ch, info, &r)
+		if res.err != nil && !errors.Is(res.err, ErrRejected) {
+			fatal = res.err
+			break
+		}
+		results = append(results, res)
+	}
+	if len(results) > 0 {
+		byseq := map[int]sendResult{}
+		rs := make([]int, 0, len(results))
+		for _, res := range results {
+			byseq[res.seq] = res
+			rs = append(rs, res.seq)
+		}
+		done := e.clock.Now().UTC()
+		if _, err := e.applyRecipients(c.ID, false, rs, func(_ *Campaign, r *Recipient) bool {
+			res := byseq[r.Seq]
+			if res.sessionID != "" {
+				r.SessionID = res.sessionID
+			}
+			if res.err != nil {
+				if !advances(r.Status, RFailed) {
+					return false
+				}
+				r.Status, r.Reason, r.DoneAt = RFailed, res.err.Error(), done
+				return true
+			}
+			if r.Status != RSending { // a status event already moved it on
+				return res.sessionID != ""
+			}
+			r.Status, r.SentAt = RSent, done
+			return true
+		}); err != nil {
+			return err
+		}
+	}
+	return fatal
+}
+
+// sendOne opens the session (session mode) and hands one message over.
+func (e *Engine) sendOne(ctx context.Context, c *Campaign, ch Channel, info *TemplateInfo, r *Recipient) (string, error) {
+	var sessionID string
+	if c.Spec.Mode == Session {
+		id, _, err := e.cfg.Sessions.OpenSession(ctx, SessionRequest{Channel: c.Spec.Channel, Sender: c.Spec.Sender, Contact: r.Number, Target: c.Spec.Target})
+		if err != nil {
+			if errors.Is(err, ErrRejected) {
+				return "", err
+			}
+			return "", fmt.Errorf("PBX session for %s: %w", r.Number, err)
+		}
+		sessionID = id
+	}
+	out := message.Outbound{ID: r.MsgID, Channel: c.Spec.Channel, Sender: c.Spec.Sender, To: r.Number, Ref: "campaign/" + c.ID}
+	if wa := c.Spec.Content.WhatsApp; wa != nil {
+		tm, preview, err := templateMessage(wa, info, r)
+		if err != nil {
+			return sessionID, fmt.Errorf("%w: %v", ErrRejected, err)
+		}
+		out.Text = preview
+		ts, ok := ch.(TemplateSender)
+		if !ok {
+			return sessionID, fmt.Errorf("channel %q cannot send WhatsApp templates", c.Spec.Channel)
+		}
+		if err := ts.SendTemplate(ctx, out, tm); err != nil {
+			return sessionID, chanErr(c, err)
+		}
+		return sessionID, nil
+	}
+	txt, err := render(c.Spec.Content.Text, r.Number, r.Vars)
+	if err != nil {
+		return sessionID, fmt.Errorf("%w: %v", ErrRejected, err)
+	}
+	out.Text, out.DeliveryReport = txt, true
+	if err := ch.Send(ctx, out); err != nil {
+		return sessionID, chanErr(c, err)
+	}
+	return sessionID, nil
+}
+
+func chanErr(c *Campaign, err error) error {
+	if errors.Is(err, ErrRejected) {
+		return err
+	}
+	return fmt.Errorf("channel %s: %w", c.Spec.Channel, err)
+}
+
+// HandleStatus applies a channel's status event to its recipient. Events
+// that do not belong to a campaign message return ErrUnknownStatus (the
+// caller routes them elsewhere); late or repeated events never move a
+// recipient backwards, and events of an earlier attempt are ignored.
+func (e *Engine) HandleStatus(_ context.Context, ev message.StatusEvent) error {
+	id, seq, attempt, ok := parseMsgID(ev.ID)
+	if !ok {
+		return fmt.Errorf("%w: %s", ErrUnknownStatus, ev.ID)
+	}
+	var to RecipientStatus
+	switch ev.Status {
+	case message.Sent:
+		to = RSent
+	case message.Delivered, message.Read:
+		to = RDelivered
+	case message.Failed:
+		to = RFailed
+	case message.Unknown:
+		to = RUnknown
+	default:
+		return nil // queued/sending: the recipient is already at least there
+	}
+	at := ev.At.UTC()
+	if ev.At.IsZero() {
+		at = e.clock.Now().UTC()
+	}
+	_, err := e.applyRecipients(id, false, []int{seq}, func(_ *Campaign, r *Recipient) bool {
+		if r.Attempt != attempt || r.MsgID != ev.ID {
+			return false
+		}
+		if ev.ChannelID != "" {
+			r.ChannelID = ev.ChannelID
+		}
+		if ev.Sender != "" {
+			r.Sender = ev.Sender
+		}
+		if !advances(r.Status, to) {
+			return false
+		}
+		r.Status = to
+		switch to {
+		case RSent:
+			r.SentAt = at
+		case RFailed, RUnknown:
+			r.Reason, r.Code, r.DoneAt = ev.Reason, ev.Code, at
+		case RDelivered:
+			r.DoneAt = at
+			if r.SentAt.IsZero() {
+				r.SentAt = at
+			}
+		}
+		return true
+	})
+	if errors.Is(err, ErrNotFound) || errors.Is(err, store.ErrNotFound) {
+		return fmt.Errorf("%w: %s (campaign deleted?)", ErrUnknownStatus, ev.ID)
+	}
+	return err
+}

@@ -1,0 +1,576 @@
+package campaign
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/pbxgate/pbxgate/gateway/recipients"
+	"github.com/pbxgate/pbxgate/gateway/store"
+)
+
+// Limits bound what the engine stores (the seeds: 1,000 × 1,000).
+type Limits struct {
+	MaxCampaigns  int // campaigns.max_campaigns
+	MaxRecipients int // campaigns.max_recipients
+}
+
+// Config wires an Engine.
+type Config struct {
+	Store      *store.Store
+	Channels   map[string]Channel // by Channel.Name()
+	Clock      Clock              // nil: the system clock
+	Logger     *slog.Logger
+	Registerer prometheus.Registerer // nil: no metrics
+	Limits     Limits
+	// Location is the default time zone of schedules (region.time_zone).
+	Location *time.Location
+	// Region is the default country of national numbers (region.default_country).
+	Region    string
+	Sessions  SessionOpener   // nil: send mode "session" is refused
+	Templates TemplateCatalog // nil: WhatsApp campaigns are refused
+	DNC       DNCLists        // nil: campaigns with DNC lists are refused
+	Blocker   Blocker         // nil: no global blacklist
+	// AutoResume resumes campaigns stopped by a restart (campaigns.auto_resume).
+	AutoResume bool
+	// BatchSize is how many recipients one store transaction moves (64).
+	BatchSize int
+}
+
+// Engine runs campaigns. All methods are safe for concurrent use.
+type Engine struct {
+	cfg   Config
+	st    *store.Store
+	clock Clock
+	log   *slog.Logger
+	m     *metrics
+
+	mu        sync.Mutex
+	camps     map[string]*Campaign
+	nextID    int
+	busy      map[string]string // channel -> campaign sending on it
+	runs      map[string]*run
+	runCtx    context.Context
+	wg        sync.WaitGroup
+	changed   chan struct{}
+	wake      chan struct{}
+	restarted []string
+}
+
+type run struct {
+	cancel   context.CancelFunc
+	done     chan struct{}
+	stopping bool // cancelled; may still be finishing a batch
+}
+
+const (
+	campPrefix  = "campaign/c/"
+	recipPrefix = "campaign/r/"
+	nextIDKey   = "campaign/meta/next_id"
+)
+
+func campKey(id string) []byte { return []byte(campPrefix + id) }
+func recipKeyPrefix(id string) string {
+	return recipPrefix + id + "/"
+}
+func recipKey(id string, seq int) []byte {
+	return []byte(recipKeyPrefix(id) + fmt.Sprintf("%07d", seq))
+}
+
+// msgID is the channel message ID of one recipient's attempt; a retry gets
+// a new ID so the channel's dedupe does not swallow it.
+func msgID(id string, seq, attempt int) string {
+	return fmt.Sprintf("campaign-%s-%d-%d", id, seq, attempt)
+}
+
+func parseMsgID(s string) (id string, seq, attempt int, ok bool) {
+	rest, found := strings.CutPrefix(s, "campaign-")
+	if !found {
+		return "", 0, 0, false
+	}
+	p := strings.Split(rest, "-")
+	if len(p) != 3 {
+		return "", 0, 0, false
+	}
+	seq, err1 := strconv.Atoi(p[1])
+	attempt, err2 := strconv.Atoi(p[2])
+	return p[0], seq, attempt, err1 == nil && err2 == nil
+}
+
+// New loads the campaigns from the store. Campaigns found running or
+// retrying were interrupted by a crash or restart: they are stopped with
+// reason "restart" here (resumed by Run when AutoResume is set).
+func New(cfg Config) (*Engine, error) {
+	if cfg.Store == nil {
+		return nil, errors.New("campaign: no store")
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = systemClock{}
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Location == nil {
+		cfg.Location = time.UTC
+	}
+	if cfg.Limits.MaxCampaigns <= 0 {
+		cfg.Limits.MaxCampaigns = 1000
+	}
+	if cfg.Limits.MaxRecipients <= 0 {
+		cfg.Limits.MaxRecipients = recipients.DefaultLimit
+	}
+	if cfg.BatchSize <= 0 {
+		cfg.BatchSize = 64
+	}
+	m, err := newMetrics(cfg.Registerer)
+	if err != nil {
+		return nil, err
+	}
+	e := &Engine{
+		cfg: cfg, st: cfg.Store, clock: cfg.Clock, log: cfg.Logger, m: m,
+		camps: map[string]*Campaign{}, busy: map[string]string{}, runs: map[string]*run{},
+		changed: make(chan struct{}), wake: make(chan struct{}, 1),
+	}
+	err = e.st.View(func(txn *store.Txn) error {
+		var n int
+		if err := store.GetJSON(txn, nextIDKey, &n); err != nil && !errors.Is(err, store.ErrNotFound) {
+			return err
+		}
+		e.nextID = n
+		return store.Each(txn, campPrefix, func(k string, v []byte) error {
+			c := new(Campaign)
+			if err := json.Unmarshal(v, c); err != nil {
+				return fmt.Errorf("campaign record %s is damaged: %w", k, err)
+			}
+			e.camps[c.ID] = c
+			if n, err := strconv.Atoi(c.ID); err == nil && n > e.nextID {
+				e.nextID = n
+			}
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, fmt.Errorf("load campaigns: %w", err)
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for _, id := range e.sortedIDs() {
+		cur := e.camps[id]
+		if !sending(cur.State) {
+			continue
+		}
+		c := cur.clone()
+		if err := e.transition(c, Stopped, "restart: pbxgate was restarted while the campaign was sending"); err != nil {
+			return nil, err
+		}
+		if err := e.save(c, nil); err != nil {
+			return nil, err
+		}
+		e.restarted = append(e.restarted, id)
+		e.log.Warn("campaign stopped by restart", "campaign", c.Spec.Name, "id", id, "done", c.Counts.Done(), "of", c.Recipients)
+	}
+	return e, nil
+}
+
+func (e *Engine) sortedIDs() []string {
+	ids := make([]string, 0, len(e.camps))
+	for id := range e.camps {
+		ids = append(ids, id)
+	}
+	sort.Slice(ids, func(i, j int) bool { return idLess(ids[i], ids[j]) })
+	return ids
+}
+
+func idLess(a, b string) bool {
+	if len(a) != len(b) {
+		return len(a) < len(b)
+	}
+	return a < b
+}
+
+func (c *Campaign) clone() *Campaign {
+	n := *c
+	n.History = slices.Clip(c.History)
+	return &n
+}
+
+// transition records a state change on c (not yet stored).
+func (e *Engine) transition(c *Campaign, to State, reason string) error {
+	if err := checkTransition(c, to); err != nil {
+		return err
+	}
+	now := e.clock.Now().UTC()
+	c.History = append(c.History, Transition{From: c.State, To: to, Reason: reason, At: now})
+	c.State, c.Reason, c.UpdatedAt = to, reason, now
+	if to == Pending {
+		c.PendingSince = now
+	}
+	e.m.transitions.WithLabelValues(string(to)).Inc()
+	return nil
+}
+
+// save stores c (and whatever extra writes) in one transaction, then makes
+// it the current version. e.mu must be held: the engine is the only writer
+// of campaign records, so no read-modify-write conflict is possible.
+func (e *Engine) save(c *Campaign, extra func(txn *store.Txn) error) error {
+	err := e.st.Update(func(txn *store.Txn) error {
+		if extra != nil {
+			if err := extra(txn); err != nil {
+				return err
+			}
+		}
+		return store.SetJSON(txn, string(campKey(c.ID)), c)
+	})
+	if err != nil {
+		return fmt.Errorf("store campaign %q: %w", c.Spec.Name, err)
+	}
+	e.camps[c.ID] = c
+	e.notifyLocked()
+	return nil
+}
+
+func (e *Engine) notifyLocked() {
+	close(e.changed)
+	e.changed = make(chan struct{})
+}
+
+// Changes returns a channel closed at the next change of any campaign or
+// recipient (for the portal's live view and for tests).
+func (e *Engine) Changes() <-chan struct{} {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.changed
+}
+
+func (e *Engine) poke() {
+	select {
+	case e.wake <- struct{}{}:
+	default:
+	}
+}
+
+// startLocked moves c to running (or retrying), or to pending when another
+// campaign is sending on its channel. The caller saves c and then calls
+// afterSave.
+func (e *Engine) startLocked(c *Campaign, retry bool, reason string) error {
+	to := Running
+	if retry {
+		to = Retrying
+	}
+	if holder := e.busy[c.Spec.Channel]; holder != "" && holder != c.ID {
+		to = Pending
+		reason = fmt.Sprintf("%s; waiting for campaign %q on channel %s", reason, e.camps[holder].Spec.Name, c.Spec.Channel)
+	}
+	c.Retry = retry
+	return e.transition(c, to, reason)
+}
+
+// afterSave applies the effects of c's new state: claim the channel and
+// start the dispatcher, or free the channel for the next pending campaign.
+func (e *Engine) afterSave(c *Campaign) {
+	if sending(c.State) {
+		e.busy[c.Spec.Channel] = c.ID
+		e.launchLocked(c.ID)
+		return
+	}
+	if r := e.runs[c.ID]; r != nil {
+		r.stopping = true
+		r.cancel()
+	}
+	if e.busy[c.Spec.Channel] == c.ID {
+		delete(e.busy, c.Spec.Channel)
+		e.activatePendingLocked(c.Spec.Channel)
+	}
+}
+
+// activatePendingLocked starts the longest-waiting pending campaign of ch.
+func (e *Engine) activatePendingLocked(ch string) {
+	if e.busy[ch] != "" {
+		return
+	}
+	var next *Campaign
+	for _, c := range e.camps {
+		if c.State != Pending || c.Spec.Channel != ch {
+			continue
+		}
+		if next == nil || c.PendingSince.Before(next.PendingSince) || (c.PendingSince.Equal(next.PendingSince) && idLess(c.ID, next.ID)) {
+			next = c
+		}
+	}
+	if next == nil {
+		return
+	}
+	c := next.clone()
+	if err := e.startLocked(c, c.Retry, "channel "+ch+" is free"); err != nil {
+		e.log.Error("start pending campaign", "campaign", c.Spec.Name, "err", err)
+		return
+	}
+	if err := e.save(c, nil); err != nil {
+		e.log.Error("start pending campaign", "campaign", c.Spec.Name, "err", err)
+		return
+	}
+	e.afterSave(c)
+}
+
+// launchLocked starts the dispatcher of id. A dispatcher still finishing
+// its last batch after a Stop is waited for, so one campaign never has two.
+// Before Run, Run launches it.
+func (e *Engine) launchLocked(id string) {
+	if e.runCtx == nil {
+		return
+	}
+	prev := e.runs[id]
+	if prev != nil && !prev.stopping {
+		return // already dispatching
+	}
+	ctx, cancel := context.WithCancel(e.runCtx)
+	r := &run{cancel: cancel, done: make(chan struct{})}
+	e.runs[id] = r
+	e.wg.Add(1)
+	go func() {
+		defer e.wg.Done()
+		defer close(r.done)
+		defer cancel()
+		if prev != nil {
+			<-prev.done
+		}
+		e.dispatch(ctx, id)
+		e.mu.Lock()
+		if e.runs[id] == r {
+			delete(e.runs, id)
+		}
+		e.mu.Unlock()
+	}()
+}
+
+// Run starts the campaigns that were waiting for it, resumes those stopped
+// by a restart when AutoResume is set, and fires scheduled campaigns at
+// their time until ctx ends; then it waits for the dispatchers to stop.
+func (e *Engine) Run(ctx context.Context) error {
+	e.mu.Lock()
+	if e.runCtx != nil {
+		e.mu.Unlock()
+		return errors.New("campaign engine is already running")
+	}
+	e.runCtx = ctx
+	for _, id := range e.sortedIDs() {
+		if c := e.camps[id]; sending(c.State) {
+			e.launchLocked(id)
+		}
+	}
+	if e.cfg.AutoResume {
+		for _, id := range e.restarted {
+			cur := e.camps[id]
+			if cur == nil || cur.State != Stopped {
+				continue
+			}
+			c := cur.clone()
+			if err := e.startLocked(c, c.Retry, "auto-resume after restart"); err != nil {
+				e.log.Error("auto-resume", "campaign", c.Spec.Name, "err", err)
+				continue
+			}
+			if err := e.save(c, nil); err != nil {
+				e.log.Error("auto-resume", "campaign", c.Spec.Name, "err", err)
+				continue
+			}
+			e.afterSave(c)
+		}
+	}
+	e.restarted = nil
+	chans := map[string]bool{}
+	for _, c := range e.camps {
+		if c.State == Pending {
+			chans[c.Spec.Channel] = true
+		}
+	}
+	for ch := range chans {
+		e.activatePendingLocked(ch)
+	}
+	e.mu.Unlock()
+
+	for {
+		next := e.fireDue()
+		var timer <-chan time.Time
+		if !next.IsZero() {
+			timer = e.clock.After(next.Sub(e.clock.Now()))
+		}
+		select {
+		case <-ctx.Done():
+			e.wg.Wait()
+			return nil
+		case <-timer:
+		case <-e.wake:
+		}
+	}
+}
+
+// fireDue starts scheduled campaigns whose time has come and returns the
+// next scheduled instant (zero when none).
+func (e *Engine) fireDue() time.Time {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	now := e.clock.Now()
+	var next time.Time
+	for _, id := range e.sortedIDs() {
+		cur := e.camps[id]
+		if cur.State != Scheduled {
+			continue
+		}
+		if cur.ScheduledAt.After(now) {
+			if next.IsZero() || cur.ScheduledAt.Before(next) {
+				next = cur.ScheduledAt
+			}
+			continue
+		}
+		c := cur.clone()
+		reason := "scheduled time " + cur.ScheduledAt.In(e.cfg.Location).Format("2006-01-02 15:04 MST")
+		if late := now.Sub(cur.ScheduledAt); late > time.Minute {
+			reason += fmt.Sprintf(" passed %s ago (pbxgate was not running)", late.Round(time.Minute))
+		}
+		if err := e.startLocked(c, false, reason); err != nil {
+			e.log.Error("start scheduled campaign", "campaign", c.Spec.Name, "err", err)
+			continue
+		}
+		if err := e.save(c, nil); err != nil {
+			e.log.Error("start scheduled campaign", "campaign", c.Spec.Name, "err", err)
+			continue
+		}
+		e.afterSave(c)
+	}
+	return next
+}
+
+// stopFor stops a sending campaign because of a system problem.
+func (e *Engine) stopFor(id, reason string) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	cur := e.camps[id]
+	if cur == nil || !sending(cur.State) {
+		return
+	}
+	c := cur.clone()
+	if err := e.transition(c, Stopped, reason); err != nil {
+		e.log.Error("stop campaign", "campaign", c.Spec.Name, "err", err)
+		return
+	}
+	if err := e.save(c, nil); err != nil {
+		e.log.Error("stop campaign", "campaign", c.Spec.Name, "err", err)
+		return
+	}
+	e.log.Warn("campaign stopped", "campaign", c.Spec.Name, "id", id, "reason", reason)
+	e.afterSave(c)
+}
+
+// finish completes a sending campaign once no recipient is queued or
+// sending.
+func (e *Engine) finish(id string) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	cur := e.camps[id]
+	if cur == nil || !sending(cur.State) || cur.Counts.Queued > 0 || cur.Counts.Sending > 0 {
+		return
+	}
+	c := cur.clone()
+	n := c.Counts
+	reason := fmt.Sprintf("all %d recipients done: %d sent, %d delivered, %d failed, %d excluded, %d unknown", c.Recipients, n.Sent, n.Delivered, n.Failed, n.Excluded, n.Unknown)
+	if err := e.transition(c, Completed, reason); err != nil {
+		e.log.Error("complete campaign", "campaign", c.Spec.Name, "err", err)
+		return
+	}
+	if err := e.save(c, nil); err != nil {
+		e.log.Error("complete campaign", "campaign", c.Spec.Name, "err", err)
+		return
+	}
+	e.log.Info("campaign completed", "campaign", c.Spec.Name, "id", id, "sent", n.Sent+n.Delivered, "failed", n.Failed, "excluded", n.Excluded)
+	e.afterSave(c)
+}
+
+var errNotSending = errors.New("campaign is no longer sending")
+
+// applyRecipients changes recipients of campaign id in one transaction
+// together with the campaign's counters. fn returns whether it changed r.
+// With requireSending, nothing happens unless the campaign is sending (the
+// dispatcher's check that a Stop has not been stored meanwhile).
+func (e *Engine) applyRecipients(id string, requireSending bool, seqs []int, fn func(c *Campaign, r *Recipient) bool) ([]Recipient, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	cur := e.camps[id]
+	if cur == nil {
+		return nil, ErrNotFound
+	}
+	if requireSending && !sending(cur.State) {
+		return nil, errNotSending
+	}
+	c := cur.clone()
+	var changed []Recipient
+	err := e.st.Update(func(txn *store.Txn) error {
+		c.Counts = cur.Counts
+		changed = changed[:0]
+		for _, seq := range seqs {
+			var r Recipient
+			if err := store.GetJSON(txn, string(recipKey(id, seq)), &r); err != nil {
+				return fmt.Errorf("recipient %d: %w", seq, err)
+			}
+			old := r.Status
+			if !fn(c, &r) {
+				continue
+			}
+			c.Counts.add(old, -1)
+			c.Counts.add(r.Status, 1)
+			if err := store.SetJSON(txn, string(recipKey(id, seq)), &r); err != nil {
+				return err
+			}
+			changed = append(changed, r)
+		}
+		if len(changed) == 0 {
+			return nil
+		}
+		c.UpdatedAt = e.clock.Now().UTC()
+		return store.SetJSON(txn, string(campKey(id)), c)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("store recipients of campaign %q: %w", cur.Spec.Name, err)
+	}
+	if len(changed) > 0 {
+		e.camps[id] = c
+		e.notifyLocked()
+		for _, r := range changed {
+			e.m.recipients.WithLabelValues(c.Spec.Channel, string(r.Status)).Inc()
+		}
+	}
+	return changed, nil
+}
+
+type metrics struct {
+	transitions *prometheus.CounterVec
+	recipients  *prometheus.CounterVec
+}
+
+func newMetrics(reg prometheus.Registerer) (*metrics, error) {
+	m := &metrics{
+		transitions: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "pbxgate_campaign_transitions_total", Help: "Campaign state changes by new state.",
+		}, []string{"state"}),
+		recipients: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "pbxgate_campaign_recipient_updates_total", Help: "Recipient status changes by channel and new status.",
+		}, []string{"channel", "status"}),
+	}
+	if reg != nil {
+		for _, c := range []prometheus.Collector{m.transitions, m.recipients} {
+			if err := reg.Register(c); err != nil {
+				return nil, fmt.Errorf("campaign metrics: %w", err)
+			}
+		}
+	}
+	return m, nil
+}

@@ -1,0 +1,342 @@
+// Package campaign runs bulk message campaigns (SMS and WhatsApp) with the
+// lifecycle of the vendor manuals: draft, scheduled, pending, running,
+// completed, stopped and retrying, persisted in Badger under "campaign/".
+//
+// The engine owns campaign and recipient state; channels (the modem pool,
+// the WhatsApp client) are reached through the small Channel interface
+// defined here and report back through (*Engine).HandleStatus.
+package campaign
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/pbxgate/pbxgate/gateway/message"
+)
+
+// Sentinel errors callers (the REST API) branch on.
+var (
+	ErrNotFound      = errors.New("campaign not found")
+	ErrNameTaken     = errors.New("campaign name already in use")
+	ErrLimit         = errors.New("campaign limit reached")
+	ErrInvalid       = errors.New("invalid campaign")
+	ErrTransition    = errors.New("not allowed in this campaign state")
+	ErrThrottle      = errors.New("throttle above the channel maximum")
+	ErrUnknownStatus = errors.New("status event for no campaign message")
+	// ErrRejected is wrapped by a channel's Send error when that one
+	// message can never be sent (bad number, content refused): the recipient
+	// fails with the reason and the campaign goes on. Any other Send error
+	// stops the campaign (channel gone, SIM caps or credit exhausted, token
+	// expired) so the admin can fix it and resume.
+	ErrRejected = errors.New("message rejected by the channel")
+)
+
+// Channel is one configured SMS channel or WhatsApp number, implemented by
+// adapters over the modem pool and the WhatsApp client (cmd/pbxgate).
+type Channel interface {
+	Name() string
+	Kind() message.Kind
+	// Send hands m to the channel, which stores it before returning nil.
+	// It must be idempotent by m.ID: a second Send with an ID the channel
+	// has seen must not transmit again (the restart argument in dispatch.go
+	// relies on it). Status changes come back through Engine.HandleStatus.
+	Send(ctx context.Context, m message.Outbound) error
+	// MaxPerMinute is the channel's highest rate; 0 means no limit.
+	MaxPerMinute() int
+}
+
+// TemplateSender is what a WhatsApp channel implements in addition to
+// Channel: campaigns send approved templates, never free text.
+type TemplateSender interface {
+	// SendTemplate is Send for a template message; m.Text holds the rendered
+	// preview for chat logs. Same idempotency contract as Send.
+	SendTemplate(ctx context.Context, m message.Outbound, t TemplateMessage) error
+}
+
+// SenderLister is optionally implemented by a channel to validate
+// Spec.Sender (SIMs of an SMS channel, the number of a WhatsApp channel).
+type SenderLister interface {
+	Senders() []string
+}
+
+// ResendSafety is optionally implemented by a channel whose idempotency by
+// ID does not survive a restart. When ResendSafe returns false, recipients
+// found in state sending after a crash are recorded unknown instead of being
+// handed to the channel again.
+type ResendSafety interface {
+	ResendSafe() bool
+}
+
+// SessionOpener attaches campaign messages to PBX chat sessions (send mode
+// "session"); the PBX work implements it.
+type SessionOpener interface {
+	// OpenSession returns the active session for the contact on the channel
+	// or creates one assigned to target. It must be idempotent per contact
+	// (a crash between OpenSession and Send leads to a second call).
+	OpenSession(ctx context.Context, r SessionRequest) (sessionID string, reused bool, err error)
+}
+
+// SessionRequest asks for a chat session for one recipient.
+type SessionRequest struct {
+	Channel string
+	Sender  string
+	Contact string // E.164
+	Target  Target
+}
+
+// TemplateCatalog is the synchronised list of WhatsApp templates.
+type TemplateCatalog interface {
+	Template(ctx context.Context, name, language string) (TemplateInfo, error)
+}
+
+// TemplateInfo is what the campaign needs to know about a template.
+type TemplateInfo struct {
+	Name     string
+	Language string
+	Status   string // APPROVED, PENDING, REJECTED, PAUSED, DISABLED
+	Category string
+	// Header is "", TEXT, IMAGE, VIDEO, DOCUMENT or LOCATION.
+	Header string
+	// Variables are the placeholders of the body (and text header) in
+	// order: "1", "2"… or named parameters.
+	Variables []string
+	Body      string // with {{1}} placeholders, for the preview
+}
+
+// DNCLists checks numbers against named do-not-contact lists;
+// *recipients.Lists implements it.
+type DNCLists interface {
+	Exists(ctx context.Context, name string) bool
+	Match(ctx context.Context, lists []string, number string) (list string, found bool, err error)
+}
+
+// Blocker is the global blacklist (opt-outs); recipients.Blocker has the
+// same shape.
+type Blocker interface {
+	Blocked(ctx context.Context, number string) (reason string, blocked bool)
+}
+
+// State of a campaign.
+type State string
+
+const (
+	Draft     State = "draft"
+	Scheduled State = "scheduled"
+	Pending   State = "pending" // another campaign runs on the same channel
+	Running   State = "running"
+	Completed State = "completed"
+	Stopped   State = "stopped" // by a system problem or the admin; Reason says which
+	Retrying  State = "retrying"
+)
+
+// SendMode: create/reuse a PBX session per contact, or send directly.
+type SendMode string
+
+const (
+	Direct  SendMode = "direct"
+	Session SendMode = "session"
+)
+
+// Target is where session-mode sessions are assigned.
+type Target struct {
+	Kind string `json:"kind"` // "extension" or "queue"
+	ID   string `json:"id"`
+}
+
+// When says when a campaign sends: "now", "scheduled" (Date, Time in
+// TimeZone) or "draft".
+type When struct {
+	Kind     string `json:"kind"`
+	Date     string `json:"date,omitempty"`      // 2006-01-02
+	Time     string `json:"time,omitempty"`      // 15:04
+	TimeZone string `json:"time_zone,omitempty"` // IANA, e.g. Europe/Berlin; empty: the configured one
+}
+
+// Content of a campaign message: SMS text or a WhatsApp template.
+type Content struct {
+	Text     string           `json:"text,omitempty"`
+	WhatsApp *WhatsAppContent `json:"whatsapp,omitempty"`
+}
+
+// WhatsAppContent is an approved template with its values.
+type WhatsAppContent struct {
+	Template string `json:"template"`
+	Language string `json:"language"`
+	// Values for every template variable; a value may itself contain
+	// recipient variables ("{{first_name}}").
+	Values map[string]string `json:"values,omitempty"`
+	Header *Header           `json:"header,omitempty"`
+}
+
+// Header fills a template's media or location header.
+type Header struct {
+	Type     string    `json:"type"` // image, video, document, location
+	MediaID  string    `json:"media_id,omitempty"`
+	MediaURL string    `json:"media_url,omitempty"`
+	Filename string    `json:"filename,omitempty"`
+	Location *Location `json:"location,omitempty"`
+}
+
+// Location is a location header, usually filled by ParseMapsURL.
+type Location struct {
+	Name      string  `json:"name,omitempty"`
+	Address   string  `json:"address,omitempty"`
+	Latitude  float64 `json:"latitude"`
+	Longitude float64 `json:"longitude"`
+}
+
+// TemplateMessage is one rendered template send.
+type TemplateMessage struct {
+	Name     string
+	Language string
+	Params   []Param
+	Header   *Header
+}
+
+// Param is one template variable with its rendered value.
+type Param struct {
+	Name  string
+	Value string
+}
+
+// Spec is everything the admin edits.
+type Spec struct {
+	Name     string   `json:"name"`
+	Channel  string   `json:"channel"`
+	Sender   string   `json:"sender,omitempty"`
+	Content  Content  `json:"content"`
+	Mode     SendMode `json:"mode"`
+	Target   Target   `json:"target,omitzero"`
+	Throttle int      `json:"throttle,omitempty"` // messages per minute; 0: the channel's maximum
+	DNCLists []string `json:"dnc_lists,omitempty"`
+	When     When     `json:"when"`
+}
+
+// Transition is one recorded state change.
+type Transition struct {
+	From   State     `json:"from"`
+	To     State     `json:"to"`
+	Reason string    `json:"reason"`
+	At     time.Time `json:"at"`
+}
+
+// Counts of recipients per status.
+type Counts struct {
+	Queued    int `json:"queued"`
+	Sending   int `json:"sending"`
+	Sent      int `json:"sent"`
+	Delivered int `json:"delivered"`
+	Failed    int `json:"failed"`
+	Excluded  int `json:"excluded"`
+	Unknown   int `json:"unknown"`
+}
+
+func (c *Counts) add(s RecipientStatus, d int) {
+	switch s {
+	case RQueued:
+		c.Queued += d
+	case RSending:
+		c.Sending += d
+	case RSent:
+		c.Sent += d
+	case RDelivered:
+		c.Delivered += d
+	case RFailed:
+		c.Failed += d
+	case RExcluded:
+		c.Excluded += d
+	case RUnknown:
+		c.Unknown += d
+	}
+}
+
+// Done is how many recipients the dispatcher is finished with.
+func (c Counts) Done() int { return c.Sent + c.Delivered + c.Failed + c.Excluded + c.Unknown }
+
+// Campaign is the stored campaign.
+type Campaign struct {
+	ID   string `json:"id"`
+	Spec Spec   `json:"spec"`
+	// State and Reason of the last transition.
+	State  State  `json:"state"`
+	Reason string `json:"reason,omitempty"`
+	// ScheduledAt is the instant a scheduled campaign fires (UTC).
+	ScheduledAt time.Time `json:"scheduled_at,omitzero"`
+	// Retry is true while the current pass re-sends failed recipients
+	// (pending and stopped campaigns remember which pass they were in).
+	Retry        bool         `json:"retry,omitempty"`
+	Attempt      int          `json:"attempt"` // 1 for the first pass, +1 per retry
+	Recipients   int          `json:"recipients"`
+	Duplicates   int          `json:"duplicates"` // removed at creation
+	Counts       Counts       `json:"counts"`
+	CreatedAt    time.Time    `json:"created_at"`
+	UpdatedAt    time.Time    `json:"updated_at"`
+	PendingSince time.Time    `json:"pending_since,omitzero"`
+	History      []Transition `json:"history,omitempty"`
+}
+
+// Progress is the share of recipients the dispatcher is done with, 0..1.
+func (c Campaign) Progress() float64 {
+	if c.Recipients == 0 {
+		return 1
+	}
+	return float64(c.Counts.Done()) / float64(c.Recipients)
+}
+
+// RecipientStatus is a recipient's state.
+type RecipientStatus string
+
+const (
+	RQueued    RecipientStatus = "queued"
+	RSending   RecipientStatus = "sending" // stored before Send; handed (or about to be) to the channel
+	RSent      RecipientStatus = "sent"    // the channel accepted it
+	RDelivered RecipientStatus = "delivered"
+	RFailed    RecipientStatus = "failed"
+	RExcluded  RecipientStatus = "excluded"
+	RUnknown   RecipientStatus = "unknown" // may or may not have been sent
+)
+
+// rank orders statuses so late or repeated events never move a recipient
+// backwards.
+func rank(s RecipientStatus) int {
+	switch s {
+	case RQueued:
+		return 0
+	case RSending:
+		return 1
+	case RSent:
+		return 2
+	case RDelivered, RFailed, RUnknown:
+		return 3
+	case RExcluded:
+		return 4
+	}
+	return -1
+}
+
+// advances reports whether a recipient in from may move to to.
+func advances(from, to RecipientStatus) bool {
+	if from == RUnknown && (to == RSent || to == RDelivered || to == RFailed) {
+		return true // late news about a message we lost track of
+	}
+	return rank(to) > rank(from)
+}
+
+// Recipient is one stored recipient of a campaign.
+type Recipient struct {
+	Seq       int               `json:"seq"`
+	Number    string            `json:"number"`
+	Vars      map[string]string `json:"vars,omitempty"`
+	Status    RecipientStatus   `json:"status"`
+	Reason    string            `json:"reason,omitempty"`
+	Code      string            `json:"code,omitempty"`
+	Attempt   int               `json:"attempt,omitempty"`
+	MsgID     string            `json:"msg_id,omitempty"`
+	SessionID string            `json:"session_id,omitempty"`
+	Sender    string            `json:"sender,omitempty"`
+	ChannelID string            `json:"channel_id,omitempty"`
+	SendingAt time.Time         `json:"sending_at,omitzero"`
+	SentAt    time.Time         `json:"sent_at,omitzero"`
+	DoneAt    time.Time         `json:"done_at,omitzero"`
+}
