@@ -4,39 +4,45 @@ import (
 	"context"
 	"errors"
 	"strconv"
+
+	"github.com/pbxgate/pbxgate/drivers/modem"
 )
 
 // Failure is what a Send error means for the message.
 type Failure struct {
-	// Permanent: no SIM will do better (e.g. CMS 21 "short message
-	// transfer rejected"); the message fails. Otherwise it moves to another
-	// SIM of its channel.
+	// Permanent: no SIM will do better (e.g. CMS 1 "unassigned number");
+	// the message fails.
 	Permanent bool
-	Reason    string
-	Code      string // "CMS 500" when the network or modem gave one
+	// MaybeSent: the modem took the message (or a part) but never answered.
+	// It may have gone out, so it is not sent again: it becomes unknown.
+	MaybeSent bool
+	// ModemFault: the fault lies with the SIM or modem, so another SIM may
+	// take the message at once; otherwise (network congestion) it waits
+	// RetryBackoff first.
+	ModemFault bool
+	Reason     string
+	Code       string // "CMS 500" when the network or modem gave one
 }
 
-// Classify maps an error from Modem.Send to a Failure. The driver's errors
-// say what they are through methods, so the pool does not depend on its
-// error types:
-//
-//	Permanent() bool  true: resending cannot help
-//	CMSCode() int     the +CMS ERROR code, reported as Code
-//
-// Anything else — a hung or vanished modem, a deregistered SIM, a timeout
-// — is a modem problem: another SIM may well succeed.
+// Classify maps an error from Modem.Send to a Failure. A *modem.SendError
+// says itself what it is; any other error (a timeout of the pool's own
+// SendTimeout, a driver bug) counts as a modem problem: another SIM may
+// well succeed.
 func Classify(err error) Failure {
-	f := Failure{Reason: err.Error()}
-	var perm interface{ Permanent() bool }
-	if errors.As(err, &perm) {
-		f.Permanent = perm.Permanent()
+	var se *modem.SendError
+	if errors.As(err, &se) {
+		f := Failure{Permanent: !se.Retryable && !se.MaybeSent, MaybeSent: se.MaybeSent,
+			ModemFault: se.ModemFault, Reason: se.Reason}
+		if se.CMS != 0 {
+			f.Code = "CMS " + strconv.Itoa(se.CMS)
+		}
+		return f
 	}
-	var cms interface{ CMSCode() int }
-	if errors.As(err, &cms) {
-		f.Code = "CMS " + strconv.Itoa(cms.CMSCode())
-	}
-	if errors.Is(err, context.DeadlineExceeded) && f.Code == "" {
-		f.Reason = "the modem did not finish sending in time: " + f.Reason
+	f := Failure{ModemFault: true, Reason: err.Error()}
+	if errors.Is(err, context.DeadlineExceeded) {
+		// The pool's SendTimeout cut the modem off mid-send.
+		f.MaybeSent = true
+		f.Reason = "the modem did not finish sending in time; the message may have gone out"
 	}
 	return f
 }

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pbxgate/pbxgate/drivers/modem"
 	"github.com/pbxgate/pbxgate/gateway/config"
 	"github.com/pbxgate/pbxgate/gateway/message"
 	gsms "github.com/pbxgate/pbxgate/gateway/sms"
@@ -26,9 +27,11 @@ func testLogger() *slog.Logger {
 	return slog.New(slog.DiscardHandler)
 }
 
-func openStore(t testing.TB, dir string) *store.Store {
+func openStore(t testing.TB, dir string) *store.Store { return openStoreSync(t, dir, false) }
+
+func openStoreSync(t testing.TB, dir string, sync bool) *store.Store {
 	t.Helper()
-	st, err := store.Open(store.Options{Dir: dir, Logger: testLogger()})
+	st, err := store.Open(store.Options{Dir: dir, Logger: testLogger(), SyncWrites: sync})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -204,7 +207,7 @@ func (f *fakeModem) setReady(v bool) {
 	f.mu.Unlock()
 }
 
-func (f *fakeModem) Send(ctx context.Context, to, text string, _ bool) (SendResult, error) {
+func (f *fakeModem) Send(ctx context.Context, to, text string, _ bool) (modem.SendResult, error) {
 	f.started <- text
 	f.mu.Lock()
 	gate, fail := f.gate, f.fail
@@ -213,17 +216,17 @@ func (f *fakeModem) Send(ctx context.Context, to, text string, _ bool) (SendResu
 		select {
 		case <-gate:
 		case <-ctx.Done():
-			return SendResult{}, ctx.Err()
+			return modem.SendResult{}, ctx.Err()
 		}
 	}
 	if fail != nil {
 		if err := fail(to, text); err != nil {
-			return SendResult{}, err
+			return modem.SendResult{}, err
 		}
 	}
 	pl, err := gsms.PlanText(text)
 	if err != nil {
-		return SendResult{}, err
+		return modem.SendResult{}, err
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -233,7 +236,7 @@ func (f *fakeModem) Send(ctx context.Context, to, text string, _ bool) (SendResu
 		s.MRs = append(s.MRs, f.mr)
 	}
 	f.sent = append(f.sent, s)
-	return SendResult{MRs: s.MRs}, nil
+	return sendResult(s.MRs...), nil
 }
 
 func (f *fakeModem) sentTexts() []string {
@@ -246,16 +249,23 @@ func (f *fakeModem) sentTexts() []string {
 	return out
 }
 
-// modemError is a Send error with the driver's classification methods.
-type modemError struct {
-	msg       string
-	permanent bool
-	cms       int
+func sendResult(mrs ...int) modem.SendResult {
+	var r modem.SendResult
+	for i, mr := range mrs {
+		r.Parts = append(r.Parts, modem.PartResult{Seq: i + 1, MR: mr})
+	}
+	return r
 }
 
-func (e *modemError) Error() string   { return e.msg }
-func (e *modemError) Permanent() bool { return e.permanent }
-func (e *modemError) CMSCode() int    { return e.cms }
+// Send errors as drivers/modem classifies them.
+func modemFault(reason string) error {
+	return &modem.SendError{Reason: reason, Retryable: true, ModemFault: true}
+}
+
+func cmsError(code int) error {
+	reason, retry, fault := modem.CMSReason(code)
+	return &modem.SendError{CMS: code, Reason: reason, Retryable: retry, ModemFault: fault}
+}
 
 // harness is a pool on a store in a directory, restartable.
 type harness struct {

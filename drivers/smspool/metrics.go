@@ -7,7 +7,7 @@ import (
 )
 
 type metrics struct {
-	sent, failed, delivered, retried, received *prometheus.CounterVec
+	sent, failed, delivered, retried, unknown, received *prometheus.CounterVec
 
 	queueDepth, blocked, simReady, simToday *prometheus.Desc
 	p                                       *Pool
@@ -23,6 +23,7 @@ func newMetrics(reg prometheus.Registerer, p *Pool) (*metrics, error) {
 		failed:    counter("failed_total", "SMS that failed for good (send error or delivery report), by SIM."),
 		delivered: counter("delivered_total", "SMS confirmed delivered by status report, by SIM."),
 		retried:   counter("moved_total", "SMS moved to another SIM (or back to the queue) after a modem error, by SIM that failed."),
+		unknown:   counter("unknown_total", "SMS that may or may not have gone out (modem stopped answering mid-send, or a crash), by SIM."),
 		received:  counter("received_total", "Received SMS PDUs stored (parts of long SMS count each), by SIM."),
 		queueDepth: prometheus.NewDesc("pbxgate_sms_queue_depth", "SMS queued for a SIM, by channel.",
 			[]string{"channel"}, nil),
@@ -36,7 +37,7 @@ func newMetrics(reg prometheus.Registerer, p *Pool) (*metrics, error) {
 	if reg == nil {
 		return m, nil
 	}
-	for _, c := range []prometheus.Collector{m.sent, m.failed, m.delivered, m.retried, m.received, m} {
+	for _, c := range []prometheus.Collector{m.sent, m.failed, m.delivered, m.retried, m.unknown, m.received, m} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("smspool: register metrics: %w", err)
 		}

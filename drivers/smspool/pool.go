@@ -25,6 +25,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/pbxgate/pbxgate/drivers/modem"
 	"github.com/pbxgate/pbxgate/gateway/config"
 	"github.com/pbxgate/pbxgate/gateway/message"
 	gsms "github.com/pbxgate/pbxgate/gateway/sms"
@@ -46,21 +47,18 @@ var (
 	ErrClosed = errors.New("SMS pool is stopped")
 )
 
-// Modem is what the pool needs from one modem (one SIM). drivers/modem
-// implements it.
+// Modem is what the pool needs from one modem (one SIM); *modem.Modem
+// implements it. A modem that also has Number() string (the SIM's own
+// number) can be chosen as sender by that number too.
 type Modem interface {
 	// Name is the configured name of the modem, the SIM's sender identity.
 	Name() string
-	// Send sends text (split into parts as needed) to the number to and
-	// returns the message reference of every part.
-	Send(ctx context.Context, to, text string, statusReport bool) (SendResult, error)
 	// Ready reports whether the modem can send now (registered, not hung).
 	Ready() bool
-}
-
-// SendResult is what a modem reports for a sent message.
-type SendResult struct {
-	MRs []int // TP-MR of every part, in order
+	// Send sends text (split into parts as needed) to the number to and
+	// reports the message reference of every part. Errors are
+	// *modem.SendError (see Classify).
+	Send(ctx context.Context, to, text string, statusReport bool) (modem.SendResult, error)
 }
 
 // Sink receives status changes of outbound messages, at least once and in

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/pbxgate/pbxgate/drivers/modem"
 	"github.com/pbxgate/pbxgate/gateway/message"
 	"github.com/pbxgate/pbxgate/gateway/store"
 )
@@ -188,9 +189,18 @@ func (p *Pool) send(ctx context.Context, s *sim, m Modem, it *item) {
 		p.mu.Lock()
 		s.lastErr = f.Reason
 		p.mu.Unlock()
-		if f.Permanent || r.Attempts >= p.cfg.MaxAttempts {
+		switch {
+		case f.MaybeSent:
+			err = p.markUnknown(&r, s.name, f)
+		case f.Permanent || r.Attempts >= p.cfg.MaxAttempts:
 			err = p.markFailed(&r, s.name, f)
-		} else {
+		default:
+			if n := len(res.Parts); n > 0 {
+				// The recipient's phone holds the first parts under a
+				// concatenation reference that will never complete; the
+				// whole message under a new reference is what they can read.
+				f.Reason = fmt.Sprintf("%s (%d part(s) had gone out; the whole message is sent again)", f.Reason, n)
+			}
 			err = p.markRetry(&r, it, s.name, f)
 		}
 	}
@@ -260,14 +270,15 @@ func bump(txn *store.Txn, key string, n int) (int, error) {
 
 // markSent stores the parts' message references for their status reports
 // and applies reports that arrived before this result.
-func (p *Pool) markSent(r *record, simName string, res SendResult) error {
+func (p *Pool) markSent(r *record, simName string, res modem.SendResult) error {
 	now := p.cfg.Now()
 	var delivered, failed bool
 	err := p.st.Update(func(txn *store.Txn) error {
 		rr := *r
 		rr.Status, rr.UpdatedAt = message.Sent, now
-		rr.Parts = make([]part, len(res.MRs))
-		for i, mr := range res.MRs {
+		mrs := res.MRs()
+		rr.Parts = make([]part, len(mrs))
+		for i, mr := range mrs {
 			rr.Parts[i] = part{MR: mr}
 		}
 		if err := txn.Delete([]byte(sendingKey(rr.Msg.ID))); err != nil {
@@ -281,7 +292,10 @@ func (p *Pool) markSent(r *record, simName string, res SendResult) error {
 			return setRecord(txn, &rr)
 		}
 		sentAt := r.UpdatedAt // when it was handed to the modem
-		for i, mr := range res.MRs {
+		for i, mr := range mrs {
+			if mr < 0 {
+				continue // the modem gave no reference: no report can be matched
+			}
 			var o orphanReport
 			err := store.GetJSON(txn, orphanKey(simName, mr), &o)
 			if err == nil && !o.ReceivedAt.Before(sentAt) && sameNumber(o.Report.Recipient, rr.Msg.To) {
@@ -344,6 +358,31 @@ func (p *Pool) markFailed(r *record, simName string, f Failure) error {
 	return nil
 }
 
+// markUnknown records that the message may or may not have gone out.
+func (p *Pool) markUnknown(r *record, simName string, f Failure) error {
+	now := p.cfg.Now()
+	err := p.st.Update(func(txn *store.Txn) error {
+		rr := *r
+		rr.Status, rr.Reason, rr.Code, rr.Retryable, rr.UpdatedAt = message.Unknown,
+			f.Reason+"; not sent again automatically to avoid a duplicate", f.Code, false, now
+		if err := txn.Delete([]byte(sendingKey(rr.Msg.ID))); err != nil {
+			return err
+		}
+		if err := setRecord(txn, &rr); err != nil {
+			return err
+		}
+		*r = rr
+		return p.addEvent(txn, &rr, now)
+	})
+	if err != nil {
+		return err
+	}
+	p.log.Warn("SMS may or may not have been sent", "id", r.Msg.ID, "sim", simName, "reason", f.Reason)
+	p.met.unknown.WithLabelValues(simName).Inc()
+	p.kick(p.evWake)
+	return nil
+}
+
 // markRetry puts the message back into the queue at its old position for
 // another SIM (or, when pinned, the same SIM once it is back).
 func (p *Pool) markRetry(r *record, it *item, simName string, f Failure) error {
@@ -351,7 +390,11 @@ func (p *Pool) markRetry(r *record, it *item, simName string, f Failure) error {
 	err := p.st.Update(func(txn *store.Txn) error {
 		rr := *r
 		rr.Status, rr.Reason, rr.Code, rr.Retryable, rr.UpdatedAt = message.Queued, f.Reason, f.Code, true, now
-		rr.NotBefore = now.Add(p.cfg.RetryBackoff)
+		rr.NotBefore = now
+		if !f.ModemFault {
+			// Network trouble (congestion) hits every SIM alike: wait a little.
+			rr.NotBefore = now.Add(p.cfg.RetryBackoff)
+		}
 		if rr.Msg.Sender == "" && !slices.Contains(rr.Tried, simName) {
 			rr.Tried = append(rr.Tried, simName)
 		}
