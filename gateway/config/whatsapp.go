@@ -21,17 +21,24 @@ type WhatsApp struct {
 	Throughput    int           `yaml:"messages_per_second"`
 	Tier          int           `yaml:"messaging_limit_tier"` // 250, 2000, 10000, 100000 or 0 (unlimited)
 	TemplateSync  time.Duration `yaml:"template_sync_interval"`
+	// RequestTimeout bounds one Cloud API request; a send that times out
+	// is recorded as unknown, never resent blindly.
+	RequestTimeout time.Duration `yaml:"request_timeout"`
+	// MediaMaxBytes limits inbound media downloads.
+	MediaMaxBytes int64 `yaml:"media_max_bytes"`
 	// Emulate starts the built-in Cloud API emulator (make run).
 	Emulate bool `yaml:"emulate"`
 }
 
 func defaultWhatsApp() WhatsApp {
 	return WhatsApp{
-		BaseURL:      "https://graph.facebook.com",
-		APIVersion:   "v23.0",
-		Throughput:   80,
-		Tier:         250,
-		TemplateSync: time.Hour,
+		BaseURL:        "https://graph.facebook.com",
+		APIVersion:     "v23.0",
+		Throughput:     80,
+		Tier:           250,
+		TemplateSync:   time.Hour,
+		RequestTimeout: 20 * time.Second,
+		MediaMaxBytes:  16 << 20,
 	}
 }
 
@@ -49,6 +56,15 @@ func (w *WhatsApp) validate(key string) Problems {
 	case 0, 250, 2000, 10000, 100000:
 	default:
 		add(key+".messaging_limit_tier", "%d is not a Meta tier; use 250, 2000, 10000, 100000 or 0 for unlimited", w.Tier)
+	}
+	if w.RequestTimeout < time.Second || w.RequestTimeout > 5*time.Minute {
+		add(key+".request_timeout", "%s is out of range 1s..5m", w.RequestTimeout)
+	}
+	if w.MediaMaxBytes < 1<<10 || w.MediaMaxBytes > 100<<20 {
+		add(key+".media_max_bytes", "%d is out of range 1024..104857600 (Meta's largest media is 100 MB)", w.MediaMaxBytes)
+	}
+	if w.TemplateSync != 0 && w.TemplateSync < time.Minute {
+		add(key+".template_sync_interval", "%s is too short; use at least 1m (or 0 to sync only on demand)", w.TemplateSync)
 	}
 	if !w.Enabled || w.Emulate {
 		return ps

@@ -1,0 +1,535 @@
+// Package whatsapp is pbxgate's WhatsApp Business Cloud API channel: a
+// client that sends text, media, location and template messages within
+// Meta's limits, a webhook handler that receives inbound messages and
+// statuses, and the bookkeeping that ties them to pbxgate's message IDs.
+//
+// Everything that must survive a restart lives in the store under "wa/":
+// sent-message records, the 24-hour service window per contact, the
+// messaging-limit tier count, the template copy and the webhook queue.
+package whatsapp
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/pbxgate/pbxgate/gateway/config"
+	"github.com/pbxgate/pbxgate/gateway/message"
+	"github.com/pbxgate/pbxgate/gateway/store"
+)
+
+// StatusSink receives status changes of sent messages (from webhooks). An
+// error leaves the notification queued; it is offered again later.
+type StatusSink interface {
+	HandleStatus(ctx context.Context, ev message.StatusEvent) error
+}
+
+// InboundSink receives messages from contacts, already stored.
+type InboundSink interface {
+	HandleInbound(ctx context.Context, in message.Inbound) error
+}
+
+// StatusFunc adapts a function to StatusSink.
+type StatusFunc func(ctx context.Context, ev message.StatusEvent) error
+
+// HandleStatus calls f.
+func (f StatusFunc) HandleStatus(ctx context.Context, ev message.StatusEvent) error {
+	return f(ctx, ev)
+}
+
+// InboundFunc adapts a function to InboundSink.
+type InboundFunc func(ctx context.Context, in message.Inbound) error
+
+// HandleInbound calls f.
+func (f InboundFunc) HandleInbound(ctx context.Context, in message.Inbound) error { return f(ctx, in) }
+
+// Options configure a Channel. OptionsFromConfig fills them from the
+// configuration file; zero tunables take the defaults noted.
+type Options struct {
+	Name              string // channel name in events; default "whatsapp"
+	BaseURL           string // https://graph.facebook.com or the emulator
+	APIVersion        string // v23.0
+	PhoneNumberID     string
+	BusinessAccountID string
+	Token             string
+	AppSecret         string
+	VerifyToken       string
+
+	MessagesPerSecond int // per-number throughput; default 80
+	// Tier is the messaging limit (unique users outside the service window
+	// per rolling 24 h): 250, 2000, 10000, 100000; 0 is unlimited.
+	Tier                 int
+	TemplateSyncInterval time.Duration // 0: only on demand
+
+	PairInterval     time.Duration // pair rate per recipient; default 6 s
+	PairBurst        int           // messages to one user before pacing; default 2
+	MaxAttempts      int           // tries per message for retryable errors; default 5
+	RequestTimeout   time.Duration // per HTTP request; default 20 s
+	MaxWebhookBody   int64         // bytes; default 1 MiB
+	MediaMaxBytes    int64         // inbound media download limit; default 16 MiB
+	SeenTTL          time.Duration // webhook de-duplication memory; default 8 days (Meta retries 7)
+	TemplatePageSize int           // templates per listing page; default 100
+
+	Store      *store.Store // required
+	HTTPClient *http.Client
+	Clock      Clock
+	Logger     *slog.Logger
+	Statuses   StatusSink
+	Inbound    InboundSink
+}
+
+// OptionsFromConfig maps the whatsapp section of the configuration.
+func OptionsFromConfig(c config.WhatsApp) Options {
+	return Options{
+		BaseURL:              c.BaseURL,
+		APIVersion:           c.APIVersion,
+		PhoneNumberID:        c.PhoneNumberID,
+		BusinessAccountID:    c.BusinessID,
+		Token:                c.Token.Reveal(),
+		AppSecret:            c.AppSecret.Reveal(),
+		VerifyToken:          c.VerifyToken.Reveal(),
+		MessagesPerSecond:    c.Throughput,
+		Tier:                 c.Tier,
+		TemplateSyncInterval: c.TemplateSync,
+		RequestTimeout:       c.RequestTimeout,
+		MediaMaxBytes:        c.MediaMaxBytes,
+	}
+}
+
+func (o *Options) defaults() {
+	if o.Name == "" {
+		o.Name = "whatsapp"
+	}
+	if o.APIVersion == "" {
+		o.APIVersion = "v23.0"
+	}
+	if o.MessagesPerSecond <= 0 {
+		o.MessagesPerSecond = 80
+	}
+	if o.PairInterval <= 0 {
+		o.PairInterval = 6 * time.Second
+	}
+	if o.PairBurst <= 0 {
+		o.PairBurst = 2
+	}
+	if o.MaxAttempts <= 0 {
+		o.MaxAttempts = 5
+	}
+	if o.RequestTimeout <= 0 {
+		o.RequestTimeout = 20 * time.Second
+	}
+	if o.MaxWebhookBody <= 0 {
+		o.MaxWebhookBody = 1 << 20
+	}
+	if o.MediaMaxBytes <= 0 {
+		o.MediaMaxBytes = 16 << 20
+	}
+	if o.SeenTTL <= 0 {
+		o.SeenTTL = 8 * 24 * time.Hour
+	}
+	if o.Clock == nil {
+		o.Clock = wallClock{}
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+}
+
+// Health is the channel's state for the portal and /readyz.
+type Health struct {
+	// State is "ok", "stopped" (needs the administrator) or "waiting" (a
+	// limit holds messages back; they go out by themselves later).
+	State string    `json:"state"`
+	Code  int       `json:"code,omitempty"` // Meta's error code that stopped it
+	Since time.Time `json:"since,omitzero"`
+	// Reason tells the administrator what happened and what to do.
+	Reason string `json:"reason,omitempty"`
+	// TierUsed counts unique users reached outside the service window in
+	// the last 24 h; TierLimit is the configured tier (0: unlimited).
+	TierUsed  int `json:"tier_used"`
+	TierLimit int `json:"tier_limit"`
+}
+
+// Record is what the store keeps about one sent message.
+type Record struct {
+	ID      string         `json:"id"`
+	Ref     string         `json:"ref,omitempty"`
+	To      string         `json:"to"`
+	Type    string         `json:"type"`
+	WAMID   string         `json:"wamid,omitempty"`
+	Status  message.Status `json:"status"`
+	Code    int            `json:"code,omitempty"`
+	Reason  string         `json:"reason,omitempty"`
+	Updated time.Time      `json:"updated"`
+}
+
+const (
+	keyOut   = "wa/out/"   // + our id → Record
+	keyWAMID = "wa/wamid/" // + wamid → our id
+	keyState = "wa/state"  // stopped Health, survives restarts
+)
+
+// Channel is the WhatsApp channel: Send/SendMessage for campaigns and
+// sessions, Webhook for Meta's notifications, Run for the background work.
+type Channel struct {
+	o         Options
+	client    *Client
+	log       *slog.Logger
+	clk       Clock
+	contacts  *contacts
+	templates *Templates
+	pace      *pacer
+	pairs     *pairLimiter
+	hook      *webhook
+
+	mu      sync.Mutex
+	stopped *Health // non-nil: stopped until Resume
+	waiting *LimitError
+}
+
+// New creates the channel. It loads the persisted state but starts nothing;
+// call Run.
+func New(o Options) (*Channel, error) {
+	o.defaults()
+	if o.Store == nil {
+		return nil, errors.New("whatsapp: no store")
+	}
+	if o.BaseURL == "" || o.PhoneNumberID == "" {
+		return nil, errors.New("whatsapp: base_url and phone_number_id are required")
+	}
+	if o.MessagesPerSecond > 1000 {
+		return nil, fmt.Errorf("whatsapp: %d messages per second is above Meta's maximum of 1000", o.MessagesPerSecond)
+	}
+	ch := &Channel{
+		o:      o,
+		client: newClient(o.BaseURL, o.APIVersion, o.PhoneNumberID, o.BusinessAccountID, o.Token, o.HTTPClient, o.RequestTimeout),
+		log:    o.Logger.With("channel", o.Name),
+		clk:    o.Clock,
+		pace:   newPacer(float64(o.MessagesPerSecond), 1),
+		pairs:  newPairLimiter(o.PairInterval, o.PairBurst),
+	}
+	var err error
+	if ch.contacts, err = newContacts(o.Store, o.Tier); err != nil {
+		return nil, err
+	}
+	if ch.templates, err = newTemplates(o.Store, ch.client, ch.log, o.Clock.Now); err != nil {
+		return nil, err
+	}
+	if o.TemplatePageSize > 0 {
+		ch.templates.pageSize = o.TemplatePageSize
+	}
+	var h Health
+	err = o.Store.View(func(txn *store.Txn) error { return store.GetJSON(txn, keyState, &h) })
+	switch {
+	case err == nil && h.State == "stopped":
+		ch.stopped = &h
+	case err != nil && !errors.Is(err, store.ErrNotFound):
+		return nil, fmt.Errorf("whatsapp: load state: %w", err)
+	}
+	ch.hook = newWebhook(ch)
+	return ch, nil
+}
+
+// Client returns the low-level API client (media upload and download).
+func (ch *Channel) Client() *Client { return ch.client }
+
+// Templates returns the local template copy.
+func (ch *Channel) Templates() *Templates { return ch.templates }
+
+// Webhook returns the handler for Meta's webhook (GET handshake, POST
+// notifications). Mount it at WebhookPath on the portal's server.
+func (ch *Channel) Webhook() http.Handler { return ch.hook }
+
+// WebhookPath is where the portal mounts Webhook; the callback URL to
+// paste into Meta's app settings is public_url + WebhookPath.
+const WebhookPath = "/webhooks/whatsapp"
+
+// Run processes stored webhook notifications and synchronises templates
+// until ctx ends.
+func (ch *Channel) Run(ctx context.Context) error {
+	var wg sync.WaitGroup
+	wg.Go(func() { ch.templates.run(ctx, ch.o.TemplateSyncInterval) })
+	wg.Go(func() { ch.hook.run(ctx) })
+	wg.Wait()
+	return nil
+}
+
+// Health returns the channel's state.
+func (ch *Channel) Health() Health {
+	now := ch.clk.Now()
+	h := Health{State: "ok", TierUsed: ch.contacts.tierUsage(now), TierLimit: ch.o.Tier}
+	ch.mu.Lock()
+	defer ch.mu.Unlock()
+	switch {
+	case ch.stopped != nil:
+		s := *ch.stopped
+		s.TierUsed, s.TierLimit = h.TierUsed, h.TierLimit
+		return s
+	case ch.waiting != nil && now.Before(ch.waiting.RetryAt):
+		h.State, h.Reason, h.Since = "waiting", ch.waiting.Error(), now
+	}
+	return h
+}
+
+// Resume clears a stop (after the administrator fixed the token or the
+// quality problem).
+func (ch *Channel) Resume() error {
+	ch.mu.Lock()
+	ch.stopped = nil
+	ch.mu.Unlock()
+	err := ch.o.Store.Update(func(txn *store.Txn) error { return txn.Delete([]byte(keyState)) })
+	ch.log.Info("whatsapp channel resumed")
+	return err
+}
+
+func (ch *Channel) stop(e *APIError) {
+	h := Health{State: "stopped", Code: e.Code, Since: ch.clk.Now(), Reason: e.Error()}
+	ch.mu.Lock()
+	ch.stopped = &h
+	ch.mu.Unlock()
+	if err := ch.o.Store.Update(func(txn *store.Txn) error { return store.SetJSON(txn, keyState, h) }); err != nil {
+		ch.log.Error("whatsapp: cannot store stopped state", "err", err)
+	}
+	ch.log.Error("whatsapp channel stopped; the administrator must act, then resume it", "code", e.Code, "reason", e.Error())
+}
+
+func (ch *Channel) stoppedErr() error {
+	ch.mu.Lock()
+	defer ch.mu.Unlock()
+	if ch.stopped == nil {
+		return nil
+	}
+	return fmt.Errorf("%w since %s: %s", ErrChannelStopped, ch.stopped.Since.UTC().Format(time.RFC3339), ch.stopped.Reason)
+}
+
+// InWindow reports whether free-form messages may be sent to contact now.
+func (ch *Channel) InWindow(contact string) (bool, error) {
+	to, err := ch.contacts.resolve(normalizeTo(contact))
+	if err != nil {
+		return false, err
+	}
+	return ch.contacts.inWindow(to, ch.clk.Now())
+}
+
+// Send sends an Outbound's text as a free-form message (sessions, replies
+// inside the service window). It returns the wamid.
+func (ch *Channel) Send(ctx context.Context, o message.Outbound) (string, error) {
+	return ch.send(ctx, o.ID, o.Ref, o.To, Text(o.Text))
+}
+
+// SendMessage sends m to recipient to (E.164 with or without +, or a
+// business-scoped user id seen in a webhook) under pbxgate's message id,
+// and returns the wamid.
+//
+// It waits for the throughput and pair-rate limits (until ctx ends),
+// retries retryable errors with backoff, and never sends an id twice: an
+// id already accepted returns its wamid again, one whose outcome is unknown
+// returns ErrUnknownOutcome. Errors: ErrInvalidMessage, ErrOutsideWindow,
+// ErrTemplate, ErrTierLimit (*LimitError with RetryAt), ErrChannelStopped,
+// ErrUnknownOutcome, or *APIError (ErrPermanent / ErrRetryable).
+// Statuses follow through the StatusSink.
+func (ch *Channel) SendMessage(ctx context.Context, id, to string, m Message) (string, error) {
+	return ch.send(ctx, id, "", to, m)
+}
+
+func (ch *Channel) send(ctx context.Context, id, ref, to string, m Message) (string, error) {
+	if id == "" {
+		return "", fmt.Errorf("%w: no message id", ErrInvalidMessage)
+	}
+	if err := ch.stoppedErr(); err != nil {
+		return "", err
+	}
+	to, err := ch.contacts.resolve(normalizeTo(to))
+	if err != nil {
+		return "", err
+	}
+	req, err := m.request(to, id)
+	if err != nil {
+		return "", err
+	}
+	prev, err := ch.record(id)
+	switch {
+	case err == nil && prev.WAMID != "":
+		return prev.WAMID, nil
+	case err == nil && (prev.Status == message.Sending || prev.Status == message.Unknown):
+		return "", fmt.Errorf("%w: message %s was handed to Meta before without an answer; check WhatsApp Manager before sending it again", ErrUnknownOutcome, id)
+	case err != nil && !errors.Is(err, store.ErrNotFound):
+		return "", err
+	}
+
+	now := ch.clk.Now()
+	inWin, err := ch.contacts.inWindow(to, now)
+	if err != nil {
+		return "", err
+	}
+	var tierAt time.Time
+	if m.freeForm() {
+		if !inWin {
+			return "", fmt.Errorf("%w (to %s)", ErrOutsideWindow, to)
+		}
+	} else {
+		if err := ch.templates.Check(ctx, m.Template); err != nil {
+			return "", err
+		}
+		if !inWin {
+			if err := ch.contacts.reserveTier(to, now); err != nil {
+				var le *LimitError
+				if errors.As(err, &le) {
+					ch.mu.Lock()
+					ch.waiting = le
+					ch.mu.Unlock()
+				}
+				return "", err
+			}
+			tierAt = now
+		}
+	}
+	wamid, err := ch.deliver(ctx, id, ref, to, req)
+	if err != nil && !tierAt.IsZero() && !errors.Is(err, ErrUnknownOutcome) {
+		ch.contacts.releaseTier(to, tierAt)
+	}
+	return wamid, err
+}
+
+// deliver paces, posts and retries one request.
+func (ch *Channel) deliver(ctx context.Context, id, ref, to string, req *SendRequest) (string, error) {
+	rec := Record{ID: id, Ref: ref, To: to, Type: req.Type, Status: message.Sending}
+	for attempt := 1; ; attempt++ {
+		if err := ch.pairs.wait(ctx, ch.clk, to); err != nil {
+			return "", err
+		}
+		if err := ch.pace.wait(ctx, ch.clk); err != nil {
+			return "", err
+		}
+		// Stored before the request: a crash during it leaves "sending",
+		// which a restart must treat as unknown, never as unsent.
+		rec.Updated = ch.clk.Now()
+		if err := ch.putRecord(rec); err != nil {
+			return "", err
+		}
+		resp, err := ch.client.PostMessage(ctx, req)
+		if err == nil {
+			wamid := resp.Messages[0].ID
+			if err := ch.accepted(id, wamid); err != nil {
+				ch.log.Error("whatsapp: message sent but not recorded", "id", id, "wamid", wamid, "err", err)
+			}
+			return wamid, nil
+		}
+		var apiErr *APIError
+		switch {
+		case errors.Is(err, ErrUnknownOutcome):
+			rec.Status, rec.Reason = message.Unknown, err.Error()
+			ch.putRecordLogged(rec)
+			ch.log.Warn("whatsapp send outcome unknown; not resent", "id", id, "err", err)
+			return "", err
+		case errors.As(err, &apiErr):
+			cls := apiErr.Class()
+			if cls == Stop {
+				ch.stop(apiErr)
+			}
+			if cls != Retry || attempt >= ch.o.MaxAttempts {
+				rec.Status, rec.Code, rec.Reason = message.Failed, apiErr.Code, apiErr.Error()
+				ch.putRecordLogged(rec)
+				if cls == Retry {
+					return "", fmt.Errorf("after %d attempts: %w", attempt, apiErr)
+				}
+				return "", apiErr
+			}
+			ch.log.Debug("whatsapp send refused, retrying", "id", id, "code", apiErr.Code, "attempt", attempt)
+			if err := ch.clk.Sleep(ctx, backoff(apiErr.Code, attempt)); err != nil {
+				rec.Status, rec.Reason = message.Failed, "cancelled while backing off: "+apiErr.Error()
+				ch.putRecordLogged(rec)
+				return "", err
+			}
+		case errors.Is(err, errNotSent):
+			if attempt >= ch.o.MaxAttempts || ctx.Err() != nil {
+				rec.Status, rec.Reason = message.Failed, err.Error()
+				ch.putRecordLogged(rec)
+				return "", fmt.Errorf("%w: Meta not reachable after %d attempts: %w", ErrRetryable, attempt, err)
+			}
+			if err := ch.clk.Sleep(ctx, backoff(0, attempt)); err != nil {
+				return "", err
+			}
+		default:
+			return "", err
+		}
+	}
+}
+
+// backoff is the wait before attempt+1: 1, 4, 16, 64 s for the pair rate
+// (Meta's advice for 131056), otherwise exponential from 1 s with ±25 %
+// jitter so many senders do not retry in step, capped at one minute.
+func backoff(code, attempt int) time.Duration {
+	if code == 131056 {
+		return time.Second << (2 * min(attempt-1, 3))
+	}
+	d := time.Second << min(attempt-1, 6)
+	d = min(d, time.Minute)
+	return time.Duration(float64(d) * (0.75 + rand.Float64()/2))
+}
+
+func (ch *Channel) record(id string) (Record, error) {
+	var r Record
+	err := ch.o.Store.View(func(txn *store.Txn) error { return store.GetJSON(txn, keyOut+id, &r) })
+	return r, err
+}
+
+// Record returns what the store knows about message id (store.ErrNotFound
+// if it was never handed to this channel).
+func (ch *Channel) Record(id string) (Record, error) { return ch.record(id) }
+
+func (ch *Channel) putRecord(r Record) error {
+	return ch.o.Store.Update(func(txn *store.Txn) error {
+		var cur Record
+		if err := store.GetJSON(txn, keyOut+r.ID, &cur); err == nil && cur.WAMID != "" {
+			return nil // a webhook already advanced it
+		}
+		return store.SetJSON(txn, keyOut+r.ID, r)
+	})
+}
+
+func (ch *Channel) putRecordLogged(r Record) {
+	if err := ch.putRecord(r); err != nil {
+		ch.log.Error("whatsapp: cannot store message state", "id", r.ID, "err", err)
+	}
+}
+
+// accepted stores the wamid of id. A status webhook may have been faster;
+// its status is kept.
+func (ch *Channel) accepted(id, wamid string) error {
+	return ch.o.Store.Update(func(txn *store.Txn) error {
+		var r Record
+		if err := store.GetJSON(txn, keyOut+id, &r); err != nil {
+			return err
+		}
+		r.WAMID = wamid
+		r.Updated = ch.clk.Now()
+		if err := store.SetJSON(txn, keyOut+id, r); err != nil {
+			return err
+		}
+		return txn.Set([]byte(keyWAMID+wamid), []byte(id))
+	})
+}
+
+// statusRank orders statuses so a late or repeated webhook never moves a
+// message backwards; failed and read are final.
+func statusRank(s message.Status) int {
+	switch s {
+	case message.Queued:
+		return 0
+	case message.Sending, message.Unknown:
+		return 1
+	case message.Sent:
+		return 2
+	case message.Delivered:
+		return 3
+	case message.Read, message.Failed:
+		return 4
+	}
+	return 0
+}

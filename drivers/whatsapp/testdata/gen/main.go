@@ -1,0 +1,103 @@
+// Command gen copies the request, response and webhook examples the tests
+// use out of Meta's OpenAPI description (facebook/openapi,
+// business-messaging-api_v23.0.yaml, MIT) into testdata as JSON, so the tests
+// never need the 1 MB YAML. It lives under testdata so `go build ./...` and
+// `go vet ./...` skip it. Run from the repository root:
+//
+//	go run ./drivers/whatsapp/testdata/gen ../shared/whatsapp/business-messaging-api_v23.0.yaml
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+)
+
+const out = "drivers/whatsapp/testdata"
+
+// Request examples for the message types the client builds.
+var requests = []string{
+	"Send Text Message",
+	"Send Reply to Text Message",
+	"Send Image Message by ID",
+	"Send Image Message by URL",
+	"Send Document Message by ID",
+	"Send Document Message by URL",
+	"Send Video Message by ID",
+	"Send Video Message by URL",
+	"Send Audio Message by ID",
+	"Send Audio Message by URL",
+	"Send Location Message",
+	"Send Message Template Text",
+	"Send Message Template Media",
+	"Send Message Template Interactive",
+	"Send Test Message",
+}
+
+func main() {
+	if len(os.Args) != 2 {
+		fmt.Fprintln(os.Stderr, "usage: gen PATH/business-messaging-api_v23.0.yaml")
+		os.Exit(2)
+	}
+	data, err := os.ReadFile(os.Args[1])
+	check(err)
+	var doc map[string]any
+	check(yaml.Unmarshal(data, &doc))
+	paths := doc["paths"].(map[string]any)
+
+	msgs := paths["/{Version}/{Phone-Number-ID}/messages"].(map[string]any)["post"].(map[string]any)
+	reqEx := dig(msgs, "requestBody", "content", "application/json", "examples").(map[string]any)
+	for _, name := range requests {
+		write("requests", name, dig(reqEx, name, "value"))
+	}
+	respEx := dig(msgs, "responses", "200", "content", "application/json", "examples").(map[string]any)
+	write("responses", "Send Message", dig(respEx, "Example response", "value"))
+
+	media := paths["/{Version}/{Media-ID}"].(map[string]any)["get"].(map[string]any)
+	write("responses", "Retrieve Media URL", dig(media, "responses", "200", "content", "application/json", "examples", "Retrieve Media URL", "value"))
+	upload := paths["/{Version}/{Phone-Number-ID}/media"].(map[string]any)["post"].(map[string]any)
+	write("responses", "Upload Media", dig(upload, "responses", "200", "content", "application/json", "examples", "Upload Image JSON", "value"))
+	tpl := paths["/{Version}/{WABA-ID}/message_templates"].(map[string]any)["get"].(map[string]any)
+	write("responses", "Message Templates", dig(tpl, "responses", "200", "content", "application/json", "examples", "Example response", "value"))
+
+	hooks := paths["/whatsapp/webhooks"].(map[string]any)["post"].(map[string]any)
+	for name, ex := range dig(hooks, "requestBody", "content", "application/json", "examples").(map[string]any) {
+		write("webhooks", name, ex.(map[string]any)["value"])
+	}
+}
+
+func dig(v any, keys ...string) any {
+	for _, k := range keys {
+		m, ok := v.(map[string]any)
+		if !ok {
+			panic(fmt.Sprintf("not a map at %q", k))
+		}
+		if v, ok = m[k]; !ok {
+			panic(fmt.Sprintf("no key %q", k))
+		}
+	}
+	return v
+}
+
+var nonWord = regexp.MustCompile(`[^a-z0-9]+`)
+
+func write(dir, name string, v any) {
+	b, err := json.MarshalIndent(v, "", "  ")
+	check(err)
+	file := strings.Trim(nonWord.ReplaceAllString(strings.ToLower(name), "_"), "_") + ".json"
+	p := filepath.Join(out, dir, file)
+	check(os.MkdirAll(filepath.Dir(p), 0o755))
+	check(os.WriteFile(p, append(b, '\n'), 0o644))
+}
+
+func check(err error) {
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "gen:", err)
+		os.Exit(1)
+	}
+}

@@ -1,0 +1,343 @@
+package waemu
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/url"
+	"regexp"
+	"strconv"
+	"strings"
+)
+
+// Template is a message template of the emulated WhatsApp Business
+// Account, in the shape GET /{waba-id}/message_templates lists it.
+type Template struct {
+	ID         string              `json:"id"`
+	Name       string              `json:"name"`
+	Language   string              `json:"language"`
+	Status     string              `json:"status"`
+	Category   string              `json:"category"`
+	Components []TemplateComponent `json:"components"`
+}
+
+// TemplateComponent is a HEADER, BODY, FOOTER or BUTTONS component.
+type TemplateComponent struct {
+	Type    string           `json:"type"`
+	Format  string           `json:"format,omitempty"`
+	Text    string           `json:"text,omitempty"`
+	Buttons []TemplateButton `json:"buttons,omitempty"`
+}
+
+// TemplateButton is a button of a BUTTONS component.
+type TemplateButton struct {
+	Type string `json:"type"`
+	Text string `json:"text"`
+	URL  string `json:"url,omitempty"`
+}
+
+// DefaultTemplates are the templates a new emulator has: Meta's sample
+// hello_world, the Fall Sale example from the OpenAPI file, media and
+// location headers, a dynamic URL button, and unusable ones (paused,
+// rejected) to exercise the errors.
+func DefaultTemplates() []Template {
+	body := func(t string) TemplateComponent { return TemplateComponent{Type: "BODY", Text: t} }
+	return []Template{
+		{ID: "1192339204654487", Name: "hello_world", Language: "en_US", Status: "APPROVED", Category: "UTILITY",
+			Components: []TemplateComponent{{Type: "HEADER", Format: "TEXT", Text: "Hello World"},
+				body("Welcome and congratulations!! This message demonstrates your ability to send a message notification from WhatsApp Business Platform’s Cloud API."),
+				{Type: "FOOTER", Text: "WhatsApp Business API Team"}}},
+		{ID: "920070352646140", Name: "2023_april_promo", Language: "en_US", Status: "APPROVED", Category: "MARKETING",
+			Components: []TemplateComponent{{Type: "HEADER", Format: "TEXT", Text: "Fall Sale"},
+				body("Hi {{1}}, our Fall Sale is on! Use promo code {{2}} Get an extra 25% off every order above $350!"),
+				{Type: "FOOTER", Text: "Not interested in any of our sales? Tap Stop Promotions"},
+				{Type: "BUTTONS", Buttons: []TemplateButton{{Type: "QUICK_REPLY", Text: "Stop promotions"}}}}},
+		{ID: "700000000000001", Name: "appointment_reminder", Language: "de", Status: "APPROVED", Category: "UTILITY",
+			Components: []TemplateComponent{{Type: "HEADER", Format: "TEXT", Text: "Termin {{1}}"},
+				body("Hallo {{1}}, Ihr Termin ist am {{2}} um {{3}}."),
+				{Type: "BUTTONS", Buttons: []TemplateButton{{Type: "URL", Text: "Verschieben", URL: "https://example.com/t/{{1}}"},
+					{Type: "QUICK_REPLY", Text: "Absagen"}}}}},
+		{ID: "700000000000002", Name: "appointment_reminder", Language: "en_US", Status: "APPROVED", Category: "UTILITY",
+			Components: []TemplateComponent{{Type: "HEADER", Format: "TEXT", Text: "Appointment {{1}}"},
+				body("Hello {{1}}, your appointment is on {{2}} at {{3}}."),
+				{Type: "BUTTONS", Buttons: []TemplateButton{{Type: "URL", Text: "Reschedule", URL: "https://example.com/t/{{1}}"},
+					{Type: "QUICK_REPLY", Text: "Cancel"}}}}},
+		{ID: "700000000000003", Name: "invoice_ready", Language: "de", Status: "APPROVED", Category: "UTILITY",
+			Components: []TemplateComponent{{Type: "HEADER", Format: "DOCUMENT"}, body("Ihre Rechnung {{1}} über {{2}} liegt bei.")}},
+		{ID: "700000000000004", Name: "new_collection", Language: "de", Status: "APPROVED", Category: "MARKETING",
+			Components: []TemplateComponent{{Type: "HEADER", Format: "IMAGE"}, body("Neu eingetroffen, {{1}}!")}},
+		{ID: "700000000000005", Name: "product_video", Language: "de", Status: "APPROVED", Category: "MARKETING",
+			Components: []TemplateComponent{{Type: "HEADER", Format: "VIDEO"}, body("So funktioniert es.")}},
+		{ID: "700000000000006", Name: "store_location", Language: "de", Status: "APPROVED", Category: "UTILITY",
+			Components: []TemplateComponent{{Type: "HEADER", Format: "LOCATION"}, body("Ihre Abholstation, {{1}}.")}},
+		{ID: "700000000000007", Name: "summer_sale", Language: "de", Status: "PAUSED", Category: "MARKETING",
+			Components: []TemplateComponent{body("Sommer-Sale: {{1}} % Rabatt!")}},
+		{ID: "700000000000008", Name: "old_offer", Language: "de", Status: "REJECTED", Category: "MARKETING",
+			Components: []TemplateComponent{body("Nur heute!")}},
+		{ID: "700000000000009", Name: "legacy_notice", Language: "de", Status: "DISABLED", Category: "UTILITY",
+			Components: []TemplateComponent{body("Hinweis.")}},
+	}
+}
+
+// SetTemplates replaces the account's templates.
+func (s *Server) SetTemplates(ts []Template) {
+	s.mu.Lock()
+	s.templates = append([]Template(nil), ts...)
+	s.mu.Unlock()
+}
+
+// AddTemplate adds or replaces (same name and language) a template.
+func (s *Server) AddTemplate(t Template) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for i, x := range s.templates {
+		if x.Name == t.Name && x.Language == t.Language {
+			s.templates[i] = t
+			return
+		}
+	}
+	s.templates = append(s.templates, t)
+}
+
+func (s *Server) listTemplates(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	limit := 25
+	if l := q.Get("limit"); l != "" {
+		n, err := strconv.Atoi(l)
+		if err != nil || n < 1 {
+			writeError(w, http.StatusBadRequest, 100, "OAuthException", "(#100) Param limit must be a positive number", "")
+			return
+		}
+		limit = min(n, 100)
+	}
+	start := 0
+	if a := q.Get("after"); a != "" {
+		b, err := base64.RawURLEncoding.DecodeString(a)
+		n, err2 := strconv.Atoi(string(b))
+		if err != nil || err2 != nil || n < 0 {
+			writeError(w, http.StatusBadRequest, 100, "OAuthException", "(#100) Invalid paging cursor", "")
+			return
+		}
+		start = n
+	}
+	s.mu.Lock()
+	all := append([]Template(nil), s.templates...)
+	s.mu.Unlock()
+	start = min(start, len(all))
+	end := min(start+limit, len(all))
+	cursor := func(n int) string { return base64.RawURLEncoding.EncodeToString([]byte(strconv.Itoa(n))) }
+	paging := map[string]any{"cursors": map[string]string{"before": cursor(start), "after": cursor(end)}}
+	if end < len(all) {
+		next := url.URL{Scheme: "http", Host: r.Host, Path: r.URL.Path}
+		nq := url.Values{"limit": {strconv.Itoa(limit)}, "after": {cursor(end)}}
+		next.RawQuery = nq.Encode()
+		paging["next"] = next.String()
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"data": all[start:end], "paging": paging})
+}
+
+var placeholderRE = regexp.MustCompile(`\{\{\s*([A-Za-z0-9_]+)\s*\}\}`)
+
+func countVars(s string) int {
+	seen := map[string]bool{}
+	for _, m := range placeholderRE.FindAllStringSubmatch(s, -1) {
+		seen[m[1]] = true
+	}
+	return len(seen)
+}
+
+type sentParam struct {
+	Type     string          `json:"type"`
+	Text     json.RawMessage `json:"text"`
+	Payload  string          `json:"payload"`
+	Currency *struct {
+		FallbackValue string `json:"fallback_value"`
+		Code          string `json:"code"`
+	} `json:"currency"`
+	DateTime *struct {
+		FallbackValue string `json:"fallback_value"`
+	} `json:"date_time"`
+	Image    *json.RawMessage `json:"image"`
+	Document *json.RawMessage `json:"document"`
+	Video    *json.RawMessage `json:"video"`
+	Location *json.RawMessage `json:"location"`
+}
+
+// validateTemplate checks a template send against the account's templates
+// like Meta does: name and translation exist, status allows sending, and
+// the parameters match the placeholders in number and format.
+func (s *Server) validateTemplate(raw json.RawMessage) *apiErr {
+	var t struct {
+		Name     string `json:"name"`
+		Language struct {
+			Code   string `json:"code"`
+			Policy string `json:"policy"`
+		} `json:"language"`
+		Components []struct {
+			Type       string      `json:"type"`
+			SubType    string      `json:"sub_type"`
+			Index      json.Number `json:"index"`
+			Parameters []sentParam `json:"parameters"`
+		} `json:"components"`
+	}
+	if err := json.Unmarshal(raw, &t); err != nil {
+		return badParam("template: %v", err)
+	}
+	if t.Name == "" || t.Language.Code == "" {
+		return refuse(100, "(#100) The parameter template['name'] and template['language']['code'] are required.", "")
+	}
+	s.mu.Lock()
+	var tpl *Template
+	nameExists := false
+	for i := range s.templates {
+		if s.templates[i].Name == t.Name {
+			nameExists = true
+			if s.templates[i].Language == t.Language.Code {
+				tpl = &s.templates[i]
+			}
+		}
+	}
+	var tc Template
+	if tpl != nil {
+		tc = *tpl
+	}
+	s.mu.Unlock()
+	if tpl == nil {
+		if nameExists {
+			return refuse(132001, "(#132001) Template name does not exist in the translation",
+				fmt.Sprintf("template name (%s) does not exist in %s", t.Name, t.Language.Code))
+		}
+		return refuse(132001, "(#132001) Template name does not exist in the translation",
+			fmt.Sprintf("template name (%s) does not exist", t.Name))
+	}
+	switch tc.Status {
+	case "APPROVED":
+	case "PAUSED":
+		return refuse(132015, "(#132015) Template is paused", "Template is paused due to low quality so it cannot be sent in a template message.")
+	case "DISABLED":
+		return refuse(132016, "(#132016) Template is disabled", "Template has been paused too many times due to low quality and is now permanently disabled.")
+	default:
+		return refuse(132001, "(#132001) Template name does not exist in the translation",
+			fmt.Sprintf("template %s (%s) is %s, not approved", tc.Name, tc.Language, tc.Status))
+	}
+	var header, body []sentParam
+	buttons := map[int][]sentParam{}
+	for _, c := range t.Components {
+		switch strings.ToLower(c.Type) {
+		case "header":
+			header = c.Parameters
+		case "body":
+			body = c.Parameters
+		case "button":
+			idx, err := strconv.Atoi(c.Index.String())
+			if err != nil {
+				return badParam("button index %q is not a number", c.Index)
+			}
+			buttons[idx] = c.Parameters
+		default:
+			return badParam("unknown template component type %q", c.Type)
+		}
+	}
+	mismatch := func(where string, want, got int) *apiErr {
+		return refuse(132000, "(#132000) Number of parameters does not match the expected number of params",
+			fmt.Sprintf("%s: number of localizable_params (%d) does not match the expected number of params (%d)", where, got, want))
+	}
+	for _, c := range tc.Components {
+		switch c.Type {
+		case "HEADER":
+			format := c.Format
+			if format == "" {
+				format = "TEXT"
+			}
+			want := 1
+			if format == "TEXT" {
+				want = countVars(c.Text)
+			}
+			if len(header) != want {
+				return mismatch("header", want, len(header))
+			}
+			if want == 1 {
+				p := header[0]
+				if !strings.EqualFold(p.Type, format) {
+					return refuse(132012, "(#132012) Parameter format does not match format in the created template",
+						fmt.Sprintf("header: Format mismatch, expected %s, received %s", format, strings.ToUpper(p.Type)))
+				}
+				if ae := checkParam(p); ae != nil {
+					return ae
+				}
+			}
+		case "BODY":
+			want := countVars(c.Text)
+			if len(body) != want {
+				return mismatch("body", want, len(body))
+			}
+			for _, p := range body {
+				if ae := checkParam(p); ae != nil {
+					return ae
+				}
+			}
+		case "BUTTONS":
+			for i, b := range c.Buttons {
+				if b.Type == "URL" && countVars(b.URL) > 0 {
+					if len(buttons[i]) != 1 {
+						return mismatch(fmt.Sprintf("button %d", i), 1, len(buttons[i]))
+					}
+				}
+			}
+		}
+	}
+	if len(header) > 0 && !hasComponent(tc, "HEADER") {
+		return mismatch("header", 0, len(header))
+	}
+	return nil
+}
+
+func hasComponent(t Template, typ string) bool {
+	for _, c := range t.Components {
+		if c.Type == typ {
+			return true
+		}
+	}
+	return false
+}
+
+func checkParam(p sentParam) *apiErr {
+	bad := func(details string) *apiErr {
+		return refuse(132012, "(#132012) Parameter format does not match format in the created template", details)
+	}
+	switch p.Type {
+	case "text":
+		var s string
+		if json.Unmarshal(p.Text, &s) != nil || strings.TrimSpace(s) == "" {
+			return refuse(131008, "(#131008) Required parameter is missing", "text parameter needs a non-empty text")
+		}
+	case "currency":
+		if p.Currency == nil || p.Currency.FallbackValue == "" || p.Currency.Code == "" {
+			return bad("currency parameter needs fallback_value and code")
+		}
+	case "date_time":
+		if p.DateTime == nil || p.DateTime.FallbackValue == "" {
+			return bad("date_time parameter needs fallback_value")
+		}
+	case "image":
+		if p.Image == nil {
+			return bad("image parameter without image")
+		}
+	case "document":
+		if p.Document == nil {
+			return bad("document parameter without document")
+		}
+	case "video":
+		if p.Video == nil {
+			return bad("video parameter without video")
+		}
+	case "location":
+		if p.Location == nil {
+			return bad("location parameter without location")
+		}
+	default:
+		return bad(fmt.Sprintf("parameter type %q is not valid here", p.Type))
+	}
+	return nil
+}

@@ -1,0 +1,467 @@
+package whatsapp
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	badger "github.com/dgraph-io/badger/v4"
+
+	"github.com/pbxgate/pbxgate/gateway/message"
+	"github.com/pbxgate/pbxgate/gateway/store"
+)
+
+const (
+	keyQueue = "wa/whq/"   // + ordered key → raw notification body
+	keyBad   = "wa/whbad/" // + same key → body that could not be parsed
+	keySeen  = "wa/seen/"  // + m/<wamid> or s/<wamid>/<status>, with TTL
+)
+
+// SignatureHeader carries Meta's HMAC-SHA256 of the raw body.
+const SignatureHeader = "X-Hub-Signature-256"
+
+// Sign returns the X-Hub-Signature-256 value for body: "sha256=" + hex
+// HMAC-SHA256 with the app secret.
+func Sign(appSecret string, body []byte) string {
+	m := hmac.New(sha256.New, []byte(appSecret))
+	m.Write(body)
+	return "sha256=" + hex.EncodeToString(m.Sum(nil))
+}
+
+// validSignature checks header against body in constant time.
+func validSignature(appSecret, header string, body []byte) bool {
+	hexSum, ok := strings.CutPrefix(header, "sha256=")
+	if !ok || appSecret == "" {
+		return false
+	}
+	got, err := hex.DecodeString(hexSum)
+	if err != nil {
+		return false
+	}
+	m := hmac.New(sha256.New, []byte(appSecret))
+	m.Write(body)
+	return hmac.Equal(got, m.Sum(nil))
+}
+
+// webhook stores verified notifications and processes them from the store,
+// so Meta gets its 200 quickly and nothing is lost in a crash.
+type webhook struct {
+	ch     *Channel
+	seq    atomic.Uint64
+	notify chan struct{}
+}
+
+func newWebhook(ch *Channel) *webhook {
+	return &webhook{ch: ch, notify: make(chan struct{}, 1)}
+}
+
+func (w *webhook) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
+	switch r.Method {
+	case http.MethodGet:
+		w.handshake(rw, r)
+	case http.MethodPost:
+		w.receive(rw, r)
+	default:
+		rw.Header().Set("Allow", "GET, POST")
+		http.Error(rw, "method not allowed", http.StatusMethodNotAllowed)
+	}
+}
+
+// handshake answers Meta's subscription check with the raw challenge.
+func (w *webhook) handshake(rw http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	token := q.Get("hub.verify_token")
+	want := w.ch.o.VerifyToken
+	if q.Get("hub.mode") != "subscribe" || want == "" ||
+		subtle.ConstantTimeCompare([]byte(token), []byte(want)) != 1 {
+		w.ch.log.Warn("whatsapp webhook verification refused: verify token does not match whatsapp.verify_token")
+		http.Error(rw, "verification failed", http.StatusForbidden)
+		return
+	}
+	rw.Header().Set("Content-Type", "text/plain")
+	rw.WriteHeader(http.StatusOK)
+	io.WriteString(rw, q.Get("hub.challenge"))
+}
+
+func (w *webhook) receive(rw http.ResponseWriter, r *http.Request) {
+	body, err := io.ReadAll(http.MaxBytesReader(rw, r.Body, w.ch.o.MaxWebhookBody))
+	if err != nil {
+		var mb *http.MaxBytesError
+		if errors.As(err, &mb) {
+			http.Error(rw, "notification too large", http.StatusRequestEntityTooLarge)
+			return
+		}
+		http.Error(rw, "cannot read body", http.StatusBadRequest)
+		return
+	}
+	if !validSignature(w.ch.o.AppSecret, r.Header.Get(SignatureHeader), body) {
+		w.ch.log.Warn("whatsapp webhook: missing or wrong signature; check whatsapp.app_secret", "remote", r.RemoteAddr)
+		http.Error(rw, "invalid signature", http.StatusUnauthorized)
+		return
+	}
+	// Time-ordered key: processing follows arrival order across restarts.
+	key := fmt.Sprintf("%s%020d-%08d", keyQueue, time.Now().UnixNano(), w.seq.Add(1)%1e8)
+	if err := w.ch.o.Store.Update(func(txn *store.Txn) error { return txn.Set([]byte(key), body) }); err != nil {
+		// Meta retries a non-200 answer, so nothing is lost.
+		w.ch.log.Error("whatsapp webhook: cannot store notification", "err", err)
+		http.Error(rw, "storage unavailable", http.StatusServiceUnavailable)
+		return
+	}
+	select {
+	case w.notify <- struct{}{}:
+	default:
+	}
+	rw.WriteHeader(http.StatusOK)
+}
+
+// run processes the stored queue until ctx ends. A notification whose sink
+// fails stays queued and is offered again after a pause.
+func (w *webhook) run(ctx context.Context) {
+	retry := time.NewTimer(0)
+	defer retry.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-w.notify:
+		case <-retry.C:
+		}
+		if err := w.drain(ctx); err != nil && ctx.Err() == nil {
+			w.ch.log.Warn("whatsapp webhook processing paused", "err", err)
+			retry.Reset(5 * time.Second)
+		}
+	}
+}
+
+// drain processes every queued notification in order.
+func (w *webhook) drain(ctx context.Context) error {
+	for ctx.Err() == nil {
+		var keys []string
+		var bodies [][]byte
+		err := w.ch.o.Store.View(func(txn *store.Txn) error {
+			return store.Each(txn, keyQueue, func(key string, val []byte) error {
+				keys = append(keys, key)
+				bodies = append(bodies, append([]byte(nil), val...))
+				if len(keys) == 256 {
+					return io.EOF
+				}
+				return nil
+			})
+		})
+		if err != nil {
+			return err
+		}
+		if len(keys) == 0 {
+			return nil
+		}
+		for i, key := range keys {
+			if err := w.process(ctx, key, bodies[i]); err != nil {
+				return err
+			}
+		}
+	}
+	return ctx.Err()
+}
+
+func (w *webhook) process(ctx context.Context, key string, body []byte) error {
+	p, err := ParseNotification(body)
+	if err != nil {
+		w.ch.log.Error("whatsapp webhook: unreadable notification kept for inspection", "key", key, "err", err)
+		return w.ch.o.Store.Update(func(txn *store.Txn) error {
+			if err := txn.Set([]byte(keyBad+strings.TrimPrefix(key, keyQueue)), body); err != nil {
+				return err
+			}
+			return txn.Delete([]byte(key))
+		})
+	}
+	for _, in := range p.Inbound {
+		if err := w.ch.handleInbound(ctx, in); err != nil {
+			return err
+		}
+	}
+	for _, st := range p.Statuses {
+		if err := w.ch.handleStatus(ctx, st); err != nil {
+			return err
+		}
+	}
+	return w.ch.o.Store.Update(func(txn *store.Txn) error { return txn.Delete([]byte(key)) })
+}
+
+// seen reports whether a de-duplication key was processed already.
+func (ch *Channel) seen(key string) (bool, error) {
+	err := ch.o.Store.View(func(txn *store.Txn) error {
+		_, err := txn.Get([]byte(keySeen + key))
+		return err
+	})
+	if errors.Is(err, store.ErrNotFound) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
+func (ch *Channel) markSeen(txn *store.Txn, key string) error {
+	return txn.SetEntry(badger.NewEntry([]byte(keySeen+key), nil).WithTTL(ch.o.SeenTTL))
+}
+
+func (ch *Channel) handleInbound(ctx context.Context, in InboundEvent) error {
+	dedupe := "m/" + in.Message.ID
+	if done, err := ch.seen(dedupe); err != nil || done {
+		return err
+	}
+	// Every message a user writes opens the service window, also those
+	// pbxgate cannot show (unsupported types); system notices do not.
+	err := ch.o.Store.Update(func(txn *store.Txn) error {
+		if in.WaID != "" && in.UserID != "" {
+			if err := txn.Set([]byte(keyUserID+in.UserID), []byte(in.WaID)); err != nil {
+				return err
+			}
+		}
+		if in.Type == "system" {
+			return nil
+		}
+		return ch.contacts.recordInbound(txn, in.Message.At, in.WaID, in.UserID)
+	})
+	if err != nil {
+		return err
+	}
+	if !in.Skip && ch.o.Inbound != nil {
+		m := in.Message
+		m.Channel = ch.o.Name
+		if err := ch.o.Inbound.HandleInbound(ctx, m); err != nil {
+			return fmt.Errorf("inbound %s: %w", m.ID, err)
+		}
+	}
+	return ch.o.Store.Update(func(txn *store.Txn) error { return ch.markSeen(txn, dedupe) })
+}
+
+func (ch *Channel) handleStatus(ctx context.Context, s WebhookStatus) error {
+	st := message.Status(s.Status)
+	switch st {
+	case message.Sent, message.Delivered, message.Read, message.Failed:
+	default:
+		ch.log.Debug("whatsapp webhook: ignoring status", "status", s.Status)
+		return nil
+	}
+	dedupe := "s/" + s.ID + "/" + s.Status
+	if done, err := ch.seen(dedupe); err != nil || done {
+		return err
+	}
+	ev := message.StatusEvent{Status: st, ChannelID: s.ID, Sender: ch.o.PhoneNumberID, At: parseUnix(s.Timestamp)}
+	if len(s.Errors) > 0 {
+		e := s.Errors[0]
+		ev.Code = strconv.Itoa(e.Code)
+		ev.Reason = strings.TrimSpace(e.Title + ": " + e.ErrorData.Details)
+		ev.Retryable = ClassifyCode(e.Code, 0, false) == Retry
+	}
+	var changed bool
+	err := ch.o.Store.Update(func(txn *store.Txn) error {
+		changed = false
+		id := s.BizOpaqueCallbackData
+		if id == "" {
+			item, err := txn.Get([]byte(keyWAMID + s.ID))
+			if errors.Is(err, store.ErrNotFound) {
+				return nil // not ours (another app on the number) or long gone
+			}
+			if err != nil {
+				return err
+			}
+			if err := item.Value(func(b []byte) error { id = string(b); return nil }); err != nil {
+				return err
+			}
+		}
+		var r Record
+		err := store.GetJSON(txn, keyOut+id, &r)
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			return err
+		}
+		if err != nil {
+			r = Record{ID: id, To: s.RecipientID}
+		}
+		ev.ID, ev.Ref = id, r.Ref
+		if statusRank(st) <= statusRank(r.Status) && r.Status != message.Unknown {
+			return nil
+		}
+		r.Status, r.WAMID, r.Updated = st, s.ID, ev.At
+		if ev.Code != "" {
+			r.Code, _ = strconv.Atoi(ev.Code)
+			r.Reason = ev.Reason
+		}
+		changed = true
+		if err := store.SetJSON(txn, keyOut+id, r); err != nil {
+			return err
+		}
+		return txn.Set([]byte(keyWAMID+s.ID), []byte(id))
+	})
+	if err != nil {
+		return err
+	}
+	if changed && ch.o.Statuses != nil {
+		if err := ch.o.Statuses.HandleStatus(ctx, ev); err != nil {
+			return fmt.Errorf("status %s of %s: %w", s.Status, ev.ID, err)
+		}
+	}
+	return ch.o.Store.Update(func(txn *store.Txn) error { return ch.markSeen(txn, dedupe) })
+}
+
+func parseUnix(s string) time.Time {
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil {
+		return time.Time{}
+	}
+	return time.Unix(n, 0).UTC()
+}
+
+// InboundEvent is one parsed inbound message with the sender's identities.
+type InboundEvent struct {
+	Message message.Inbound
+	WaID    string // phone-based WhatsApp id (may be empty for username users)
+	UserID  string // business-scoped user id (may be empty)
+	Type    string // Meta's message type
+	ReplyTo string // wamid the user replied or reacted to
+	// Skip: nothing to show (system notices, unsupported types); the
+	// message still opens the service window.
+	Skip bool
+}
+
+// Parsed is the content of one notification.
+type Parsed struct {
+	Inbound  []InboundEvent
+	Statuses []WebhookStatus
+	// Ignored counts changes of fields pbxgate does not handle (groups,
+	// account updates).
+	Ignored int
+}
+
+// ParseNotification decodes a webhook body. Fields other than "messages"
+// are counted as ignored; an object other than whatsapp_business_account
+// is an error.
+func ParseNotification(body []byte) (Parsed, error) {
+	var p Parsed
+	var n Notification
+	if err := json.Unmarshal(body, &n); err != nil {
+		return p, fmt.Errorf("notification is not JSON: %w", err)
+	}
+	if n.Object != "whatsapp_business_account" {
+		return p, fmt.Errorf("notification object %q is not whatsapp_business_account", n.Object)
+	}
+	for _, e := range n.Entry {
+		for _, c := range e.Changes {
+			if c.Field != "messages" {
+				p.Ignored++
+				continue
+			}
+			var v MessagesValue
+			if err := json.Unmarshal(c.Value, &v); err != nil {
+				return p, fmt.Errorf("messages change: %w", err)
+			}
+			names := map[string]WebhookContact{}
+			for _, ct := range v.Contacts {
+				names[ct.WaID] = ct
+				if ct.UserID != "" {
+					names[ct.UserID] = ct
+				}
+			}
+			receiver := v.Metadata.DisplayPhoneNumber
+			if receiver == "" {
+				receiver = v.Metadata.PhoneNumberID
+			}
+			for _, m := range v.Messages {
+				p.Inbound = append(p.Inbound, inboundEvent(m, names, receiver))
+			}
+			p.Statuses = append(p.Statuses, v.Statuses...)
+		}
+	}
+	return p, nil
+}
+
+func inboundEvent(m InboundMessage, contacts map[string]WebhookContact, receiver string) InboundEvent {
+	ev := InboundEvent{WaID: m.From, UserID: m.FromUser, Type: m.Type}
+	ct, ok := contacts[m.From]
+	if !ok && m.FromUser != "" {
+		ct, ok = contacts[m.FromUser]
+	}
+	if ok {
+		if ev.UserID == "" {
+			ev.UserID = ct.UserID
+		}
+		if ev.WaID == "" {
+			ev.WaID = ct.WaID
+		}
+	}
+	from := ev.UserID
+	if from == "" {
+		from = ev.WaID
+	}
+	if m.Context != nil {
+		ev.ReplyTo = m.Context.ID
+	}
+	in := message.Inbound{ID: m.ID, Kind: message.WhatsApp, Receiver: receiver, From: from,
+		Name: ct.Profile.Name, At: parseUnix(m.Timestamp)}
+	media := func(md *InboundMedia) {
+		if md == nil {
+			return
+		}
+		in.MediaType, in.MediaID, in.Text = m.Type, md.ID, md.Caption
+		if in.Text == "" {
+			in.Text = md.Filename
+		}
+	}
+	switch m.Type {
+	case "text":
+		if m.Text != nil {
+			in.Text = m.Text.Body
+		}
+	case "image":
+		media(m.Image)
+	case "document":
+		media(m.Document)
+	case "audio":
+		media(m.Audio)
+	case "video":
+		media(m.Video)
+	case "sticker":
+		media(m.Sticker)
+	case "location":
+		if l := m.Location; l != nil {
+			in.MediaType = "location"
+			in.Text = strings.TrimSpace(fmt.Sprintf("%s %s (%.6f,%.6f)", l.Name, l.Address, l.Latitude, l.Longitude))
+		}
+	case "button":
+		if m.Button != nil {
+			in.Text = m.Button.Text
+		}
+	case "interactive":
+		if it := m.Interactive; it != nil {
+			switch {
+			case it.ButtonReply != nil:
+				in.Text = it.ButtonReply.Title
+			case it.ListReply != nil:
+				in.Text = it.ListReply.Title
+			}
+		}
+	case "reaction":
+		if m.Reaction != nil {
+			in.Text = m.Reaction.Emoji
+			ev.ReplyTo = m.Reaction.MessageID
+		}
+	case "contacts":
+		in.Text = "[shared contact]"
+	case "order":
+		in.Text = "[order]"
+	default: // system, unsupported, unknown future types
+		ev.Skip = true
+	}
+	ev.Message = in
+	return ev
+}
