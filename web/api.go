@@ -1,0 +1,327 @@
+package web
+
+import (
+	_ "embed"
+	"errors"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/pbxgate/pbxgate/gateway/recipients"
+	"github.com/pbxgate/pbxgate/gateway/sms"
+	"github.com/pbxgate/pbxgate/gateway/users"
+)
+
+//go:embed openapi.json
+var openAPIDoc []byte
+
+const maxAPILimit = 500
+
+// page is the envelope of every list answer.
+type page[T any] struct {
+	Items  []T `json:"items"`
+	Total  int `json:"total"`
+	Offset int `json:"offset"`
+	Limit  int `json:"limit"`
+}
+
+func (s *server) apiRoutes(g *gin.RouterGroup) {
+	g.GET("/openapi.json", func(c *gin.Context) { c.Data(http.StatusOK, "application/json", openAPIDoc) })
+	g.GET("/me", func(c *gin.Context) { c.JSON(http.StatusOK, currentUser(c)) })
+	g.GET("/version", func(c *gin.Context) {
+		v := s.d.Version
+		c.JSON(http.StatusOK, gin.H{"version": v.Version, "commit": v.Commit, "build_date": v.BuildDate, "go_version": v.GoVersion, "platform": v.Platform})
+	})
+	g.GET("/status", s.apiStatus)
+	g.GET("/campaigns", s.apiCampaigns)
+	g.POST("/campaigns", s.apiCreateCampaign)
+	g.GET("/campaigns/:id", s.apiCampaign)
+	g.GET("/campaigns/:id/recipients", s.apiRecipients)
+	g.POST("/campaigns/:id/stop", s.apiCampaignAction("stop"))
+	g.POST("/campaigns/:id/retry", s.apiCampaignAction("retry"))
+	g.POST("/campaigns/:id/duplicate", s.apiCampaignAction("duplicate"))
+	admin := g.Group("", s.requireRole(users.RoleAdmin))
+	admin.GET("/users", func(c *gin.Context) {
+		list, err := s.d.Users.List(c.Request.Context())
+		if err != nil {
+			apiError(c, http.StatusInternalServerError, "internal", "listing users failed", "")
+			return
+		}
+		c.JSON(http.StatusOK, page[users.User]{Items: list, Total: len(list), Limit: len(list)})
+	})
+	admin.POST("/users", s.apiAddUser)
+}
+
+func pagination(c *gin.Context) (offset, limit int, ok bool) {
+	offset, limit = 0, 50
+	if v := c.Query("offset"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 {
+			apiError(c, http.StatusBadRequest, "invalid", "offset must be a number >= 0", "offset")
+			return 0, 0, false
+		}
+		offset = n
+	}
+	if v := c.Query("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > maxAPILimit {
+			apiError(c, http.StatusBadRequest, "invalid", "limit must be between 1 and 500", "limit")
+			return 0, 0, false
+		}
+		limit = n
+	}
+	return offset, limit, true
+}
+
+func (s *server) apiStatus(c *gin.Context) {
+	if s.d.Status == nil {
+		apiError(c, http.StatusServiceUnavailable, "unavailable", "channel status is not available in this build", "")
+		return
+	}
+	c.JSON(http.StatusOK, s.d.Status.Status(c.Request.Context()))
+}
+
+func (s *server) apiCampaignsReady(c *gin.Context) bool {
+	if s.d.Campaigns == nil {
+		apiError(c, http.StatusServiceUnavailable, "unavailable", "campaigns are not available in this build", "")
+		return false
+	}
+	return true
+}
+
+func (s *server) apiCampaigns(c *gin.Context) {
+	if !s.apiCampaignsReady(c) {
+		return
+	}
+	state, ok := parseState(c.Query("state"))
+	if !ok {
+		apiError(c, http.StatusBadRequest, "invalid", "state must be one of draft, scheduled, pending, running, completed, stopped, retrying", "state")
+		return
+	}
+	offset, limit, ok := pagination(c)
+	if !ok {
+		return
+	}
+	items, total, err := s.d.Campaigns.ListCampaigns(c.Request.Context(), CampaignQuery{State: state, Search: c.Query("q"), Offset: offset, Limit: limit})
+	if err != nil {
+		s.log.Error("api: list campaigns", "err", err)
+		apiError(c, http.StatusInternalServerError, "internal", "listing campaigns failed; see the pbxgate log", "")
+		return
+	}
+	if items == nil {
+		items = []CampaignSummary{}
+	}
+	c.JSON(http.StatusOK, page[CampaignSummary]{Items: items, Total: total, Offset: offset, Limit: limit})
+}
+
+func (s *server) apiCampaignErr(c *gin.Context, err error) {
+	var fe *FieldError
+	switch {
+	case errors.Is(err, ErrCampaignNotFound):
+		apiError(c, http.StatusNotFound, "not_found", "no campaign with this id", "")
+	case errors.Is(err, ErrCampaignState):
+		apiError(c, http.StatusConflict, "state", err.Error(), "")
+	case errors.As(err, &fe):
+		apiError(c, http.StatusUnprocessableEntity, cmpOr(fe.Code, "invalid"), fe.Message, fe.Field)
+	default:
+		s.log.Error("api: campaign", "err", err)
+		apiError(c, http.StatusInternalServerError, "internal", "campaign operation failed; see the pbxgate log", "")
+	}
+}
+
+func (s *server) apiCampaign(c *gin.Context) {
+	if !s.apiCampaignsReady(c) {
+		return
+	}
+	cd, err := s.d.Campaigns.Campaign(c.Request.Context(), c.Param("id"))
+	if err != nil {
+		s.apiCampaignErr(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, cd)
+}
+
+func (s *server) apiRecipients(c *gin.Context) {
+	if !s.apiCampaignsReady(c) {
+		return
+	}
+	offset, limit, ok := pagination(c)
+	if !ok {
+		return
+	}
+	items, total, err := s.d.Campaigns.CampaignRecipients(c.Request.Context(), c.Param("id"), offset, limit)
+	if err != nil {
+		s.apiCampaignErr(c, err)
+		return
+	}
+	if items == nil {
+		items = []RecipientResult{}
+	}
+	c.JSON(http.StatusOK, page[RecipientResult]{Items: items, Total: total, Offset: offset, Limit: limit})
+}
+
+func (s *server) apiCampaignAction(action string) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		if !s.apiCampaignsReady(c) {
+			return
+		}
+		ctx := c.Request.Context()
+		id := c.Param("id")
+		var err error
+		switch action {
+		case "stop":
+			err = s.d.Campaigns.StopCampaign(ctx, id)
+		case "retry":
+			err = s.d.Campaigns.RetryFailed(ctx, id)
+		case "duplicate":
+			id, err = s.d.Campaigns.DuplicateCampaign(ctx, id, currentUser(c).Name)
+		}
+		if err != nil {
+			s.apiCampaignErr(c, err)
+			return
+		}
+		cd, err := s.d.Campaigns.Campaign(ctx, id)
+		if err != nil {
+			s.apiCampaignErr(c, err)
+			return
+		}
+		code := http.StatusOK
+		if action == "duplicate" {
+			code = http.StatusCreated
+		}
+		c.JSON(code, cd)
+	}
+}
+
+// apiCampaignRequest is POST /api/v1/campaigns.
+type apiCampaignRequest struct {
+	Name          string    `json:"name"`
+	Channel       string    `json:"channel"`
+	Sender        string    `json:"sender"`
+	Numbers       []string  `json:"numbers"`
+	Text          string    `json:"text"`
+	Send          SendMode  `json:"send"`
+	ScheduleAt    time.Time `json:"schedule_at"`
+	RatePerMinute int       `json:"rate_per_minute"`
+	DNCLists      []string  `json:"dnc_lists"`
+}
+
+func (s *server) apiCreateCampaign(c *gin.Context) {
+	if !s.apiCampaignsReady(c) {
+		return
+	}
+	ctx := c.Request.Context()
+	var req apiCampaignRequest
+	c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, 4<<20)
+	if err := c.ShouldBindJSON(&req); err != nil {
+		apiError(c, http.StatusBadRequest, "bad_json", "request body is not valid JSON for a campaign: "+err.Error(), "")
+		return
+	}
+	fail := func(field, msg string) { apiError(c, http.StatusUnprocessableEntity, "invalid", msg, field) }
+	req.Name = strings.TrimSpace(req.Name)
+	if req.Name == "" || len([]rune(req.Name)) > maxNameLen {
+		fail("name", "name is required (at most 100 characters)")
+		return
+	}
+	senders, err := s.d.Campaigns.Senders(ctx)
+	if err != nil {
+		s.apiCampaignErr(c, err)
+		return
+	}
+	found := false
+	for _, sd := range senders {
+		found = found || (sd.Channel == req.Channel && sd.ID == req.Sender)
+	}
+	if !found {
+		fail("sender", "unknown channel/sender; GET /api/v1/status lists the channels")
+		return
+	}
+	res, err := recipients.ParsePaste(strings.Join(req.Numbers, "\n"), s.defaultCountry(), 0)
+	if errors.Is(err, recipients.ErrTooMany) {
+		fail("numbers", "too many recipients: at most 1000 per campaign")
+		return
+	}
+	if len(res.Invalid) > 0 {
+		fail("numbers", "invalid number: "+res.Invalid[0].String())
+		return
+	}
+	if len(res.Valid) == 0 {
+		fail("numbers", "give at least one recipient number")
+		return
+	}
+	if strings.TrimSpace(req.Text) == "" {
+		fail("text", "text is required")
+		return
+	}
+	if _, err := sms.PlanText(req.Text); err != nil {
+		fail("text", err.Error())
+		return
+	}
+	switch req.Send {
+	case "":
+		req.Send = SendDraft
+	case SendNow, SendDraft:
+	case SendSchedule:
+		if !req.ScheduleAt.After(s.d.Now()) {
+			fail("schedule_at", "schedule_at must be an RFC 3339 time in the future")
+			return
+		}
+	default:
+		fail("send", "send must be now, schedule or draft")
+		return
+	}
+	if req.RatePerMinute == 0 {
+		req.RatePerMinute = 30
+	}
+	if req.RatePerMinute < 1 || req.RatePerMinute > 1000 {
+		fail("rate_per_minute", "rate_per_minute must be between 1 and 1000")
+		return
+	}
+	id, err := s.d.Campaigns.CreateCampaign(ctx, CampaignInput{
+		Name: req.Name, Channel: req.Channel, Sender: req.Sender, Recipients: res.Valid, Text: req.Text,
+		Send: req.Send, ScheduleAt: req.ScheduleAt, RatePerMinute: req.RatePerMinute, DNCLists: req.DNCLists,
+		CreatedBy: currentUser(c).Name,
+	})
+	if err != nil {
+		s.apiCampaignErr(c, err)
+		return
+	}
+	cd, err := s.d.Campaigns.Campaign(ctx, id)
+	if err != nil {
+		s.apiCampaignErr(c, err)
+		return
+	}
+	c.JSON(http.StatusCreated, cd)
+}
+
+func (s *server) apiAddUser(c *gin.Context) {
+	var req struct {
+		Name     string     `json:"name"`
+		Password string     `json:"password"`
+		Role     users.Role `json:"role"`
+	}
+	if err := c.ShouldBindJSON(&req); err != nil {
+		apiError(c, http.StatusBadRequest, "bad_json", "request body is not valid JSON: "+err.Error(), "")
+		return
+	}
+	err := s.d.Users.Add(c.Request.Context(), req.Name, req.Password, req.Role)
+	switch {
+	case errors.Is(err, users.ErrExists):
+		apiError(c, http.StatusConflict, "exists", err.Error(), "name")
+	case errors.Is(err, users.ErrInvalidName):
+		apiError(c, http.StatusUnprocessableEntity, "invalid", err.Error(), "name")
+	case errors.Is(err, users.ErrWeakPassword):
+		apiError(c, http.StatusUnprocessableEntity, "weak_password", err.Error(), "password")
+	case errors.Is(err, users.ErrInvalidRole):
+		apiError(c, http.StatusUnprocessableEntity, "invalid", err.Error(), "role")
+	case err != nil:
+		apiError(c, http.StatusInternalServerError, "internal", "adding the user failed; see the pbxgate log", "")
+	default:
+		s.audit(c, "user.add", req.Name+" ("+string(req.Role)+")")
+		u, _ := s.d.Users.Get(c.Request.Context(), req.Name)
+		c.JSON(http.StatusCreated, u)
+	}
+}

@@ -1,0 +1,89 @@
+// pbxgate portal: progressive enhancements only; every page works without.
+(function () {
+  "use strict";
+
+  function fmt(tpl, args) {
+    return tpl.replace(/\{(\d+)\}/g, function (m, i) { return args[i] === undefined ? m : args[i]; });
+  }
+
+  // Live dashboard: refetch the server-rendered fragment.
+  function live(el) {
+    var url = el.getAttribute("data-live"), every = +el.getAttribute("data-interval") || 5000;
+    function tick() {
+      fetch(url, { credentials: "same-origin", headers: { "Accept": "text/html" } }).then(function (r) {
+        if (r.redirected || !r.ok) { return null; }
+        return r.text();
+      }).then(function (html) {
+        if (html !== null && html !== undefined) { el.innerHTML = html; }
+        setTimeout(tick, every);
+      }).catch(function () { setTimeout(tick, every * 2); });
+    }
+    setTimeout(tick, every);
+  }
+
+  // GSM 03.38 basic and extension tables, as in gateway/sms.
+  var GSM = "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà";
+  var EXT = "\f^{}\\[~]|€";
+
+  // plan mirrors sms.PlanText: encoding, parts and units left in the last
+  // part, never splitting a character across parts.
+  function plan(text) {
+    var chars = Array.from(text), gsm = true, i, c;
+    for (i = 0; i < chars.length; i++) {
+      c = chars[i];
+      if (GSM.indexOf(c) < 0 && EXT.indexOf(c) < 0) { gsm = false; break; }
+    }
+    var cost = function (ch) {
+      if (gsm) { return EXT.indexOf(ch) >= 0 ? 2 : 1; }
+      return ch.codePointAt(0) > 0xffff ? 2 : 1;
+    };
+    var single = gsm ? 160 : 70, multi = gsm ? 153 : 67, units = 0;
+    chars.forEach(function (ch) { units += cost(ch); });
+    if (units <= single) { return { gsm: gsm, chars: chars.length, parts: 1, left: single - units }; }
+    var parts = 1, used = 0;
+    chars.forEach(function (ch) {
+      var u = cost(ch);
+      if (used + u > multi) { parts++; used = 0; }
+      used += u;
+    });
+    return { gsm: gsm, chars: chars.length, parts: parts, left: multi - used };
+  }
+
+  function counter(area) {
+    var out = document.getElementById(area.getAttribute("data-counter"));
+    var preview = document.querySelector("[data-source='" + area.id + "']");
+    function update() {
+      var p = plan(area.value);
+      var enc = p.gsm ? out.getAttribute("data-gsm") : out.getAttribute("data-ucs");
+      out.textContent = fmt(out.getAttribute("data-tpl"), [p.chars, p.parts, enc, p.left]);
+      if (p.chars > +out.getAttribute("data-max")) { out.textContent += " – " + out.getAttribute("data-over"); out.classList.add("err"); }
+      else { out.classList.remove("err"); }
+      if (preview) { preview.textContent = area.value; }
+    }
+    area.addEventListener("input", update);
+    update();
+  }
+
+  // CSV preview: post the chosen file, show detected columns and bad rows.
+  function csvPreview(input) {
+    input.addEventListener("change", function () {
+      if (!input.files.length) { return; }
+      var form = input.form, fd = new FormData();
+      fd.append("csv", input.files[0]);
+      fetch(input.getAttribute("data-preview"), {
+        method: "POST", body: fd, credentials: "same-origin",
+        headers: { "X-CSRF-Token": form.elements.csrf_token.value }
+      }).then(function (r) { return r.text(); }).then(function (html) {
+        document.getElementById("csv-preview").innerHTML = html;
+      });
+    });
+  }
+
+  document.addEventListener("DOMContentLoaded", function () {
+    document.querySelectorAll("[data-live]").forEach(live);
+    document.querySelectorAll("textarea[data-counter]").forEach(counter);
+    document.querySelectorAll("input[data-preview]").forEach(csvPreview);
+    var r = document.querySelector("[data-refresh]");
+    if (r) { setTimeout(function () { location.reload(); }, +r.getAttribute("data-refresh")); }
+  });
+})();

@@ -1,0 +1,252 @@
+package web
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/pbxgate/pbxgate/gateway/users"
+	"github.com/pbxgate/pbxgate/web/i18n"
+)
+
+// formCookie carries the double-submit token of the forms shown before a
+// session exists (login, setup).
+const formCookie = "pbxgate_form"
+
+// formToken returns the request's form token, setting the cookie if new.
+func (s *server) formToken(c *gin.Context) string {
+	if v, err := c.Cookie(formCookie); err == nil && len(v) >= 32 {
+		return v
+	}
+	v := randomToken()
+	s.setCookie(c, &http.Cookie{Name: formCookie, Value: v, Path: "/"})
+	return v
+}
+
+// requireFormToken checks the double-submit token of pre-session forms.
+func (s *server) requireFormToken(c *gin.Context) {
+	ck, err := c.Cookie(formCookie)
+	if err != nil || !constantEqual(c.PostForm("form_token"), ck) {
+		s.renderError(c, http.StatusForbidden, "error.csrf")
+		return
+	}
+	c.Next()
+}
+
+func (s *server) loginPage(c *gin.Context) {
+	if _, _, err := s.sessions.fromRequest(c.Request.Context(), c.Request, s.d.Users); err == nil {
+		c.Redirect(http.StatusSeeOther, "/")
+		return
+	}
+	v := s.newView(c, "", "login.title", nil)
+	v.FormToken = s.formToken(c)
+	s.render(c, http.StatusOK, "login", v)
+}
+
+func (s *server) loginSubmit(c *gin.Context) {
+	name := strings.TrimSpace(c.PostForm("username"))
+	pw := c.PostForm("password")
+	v := s.newView(c, "", "login.title", nil)
+	v.FormToken = s.formToken(c)
+	v.Form["username"] = name
+
+	ipKey, userKey := "ip:"+c.ClientIP(), "user:"+name
+	wait := max(s.limiter.retryAfter(ipKey), s.limiter.retryAfter(userKey))
+	if wait > 0 {
+		mins := int(math.Ceil(wait.Minutes()))
+		c.Header("Retry-After", fmt.Sprint(int(math.Ceil(wait.Seconds()))))
+		v.Errors["form"] = v.T("login.rate_limited", mins)
+		s.log.Warn("login refused: too many failures", "user", name, "remote", c.ClientIP())
+		s.render(c, http.StatusTooManyRequests, "login", v)
+		return
+	}
+	u, err := s.d.Users.Authenticate(c.Request.Context(), name, pw)
+	if err != nil {
+		if !errors.Is(err, users.ErrBadCredentials) {
+			s.log.Error("login failed", "err", err)
+		}
+		s.limiter.fail(ipKey)
+		s.limiter.fail(userKey)
+		s.log.Warn("failed portal login", "user", name, "remote", c.ClientIP())
+		v.Errors["form"] = v.T("login.bad_credentials")
+		s.render(c, http.StatusUnauthorized, "login", v)
+		return
+	}
+	s.limiter.reset(userKey)
+	if err := s.startSession(c, u.Name); err != nil {
+		s.log.Error("create session", "err", err)
+		s.renderError(c, http.StatusInternalServerError, "error.internal")
+		return
+	}
+	s.log.Info("portal login", "user", u.Name, "remote", c.ClientIP())
+	c.Redirect(http.StatusSeeOther, "/")
+}
+
+func (s *server) startSession(c *gin.Context, user string) error {
+	id, _, err := s.sessions.create(user)
+	if err != nil {
+		return err
+	}
+	s.setCookie(c, &http.Cookie{Name: sessionCookie, Value: id, Path: "/", MaxAge: int(sessionMax.Seconds())})
+	return nil
+}
+
+func (s *server) logout(c *gin.Context) {
+	if sess := currentSession(c); sess != nil {
+		if err := s.sessions.delete(sess); err != nil {
+			s.log.Error("delete session", "err", err)
+		}
+	}
+	s.setCookie(c, &http.Cookie{Name: sessionCookie, Path: "/", MaxAge: -1})
+	c.Redirect(http.StatusSeeOther, "/login")
+}
+
+// setupData is the first-run form's context.
+type setupData struct {
+	// Generated: the daemon created "admin" with a password printed on its
+	// console; the form asks for it and for a new one.
+	Generated bool
+	Admin     string
+	Countries []string
+	Zones     []string
+}
+
+// Region choices offered at setup; any ISO code works in the config file.
+var setupCountries = []string{"DE", "AT", "CH", "LI", "LU", "NL", "BE", "FR", "IT", "PL", "CZ", "DK", "GB", "IE", "ES", "US"}
+
+var setupZones = []string{"Europe/Berlin", "Europe/Vienna", "Europe/Zurich", "Europe/Luxembourg", "Europe/Amsterdam",
+	"Europe/Brussels", "Europe/Paris", "Europe/Rome", "Europe/Warsaw", "Europe/Prague", "Europe/Copenhagen",
+	"Europe/London", "Europe/Dublin", "Europe/Madrid", "America/New_York", "UTC"}
+
+func (s *server) setupState(c *gin.Context) (setupData, error) {
+	d := setupData{Admin: users.FirstAdmin, Countries: setupCountries, Zones: setupZones}
+	list, err := s.d.Users.List(c.Request.Context())
+	if err != nil {
+		return d, err
+	}
+	for _, u := range list {
+		if u.Name == users.FirstAdmin && u.MustChangePassword {
+			d.Generated = true
+		}
+	}
+	return d, nil
+}
+
+func (s *server) setupView(c *gin.Context, data setupData) *view {
+	v := s.newView(c, "", "setup.title", data)
+	v.FormToken = s.formToken(c)
+	st := s.currentSettings()
+	v.Form["language"] = string(s.lang(c))
+	v.Form["country"] = s.defaultCountry()
+	v.Form["timezone"] = cmpOr(st.TimeZone, s.d.Location.String())
+	return v
+}
+
+func cmpOr(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
+}
+
+func (s *server) setupPage(c *gin.Context) {
+	if s.currentSettings().SetupDone {
+		c.Redirect(http.StatusSeeOther, "/login")
+		return
+	}
+	data, err := s.setupState(c)
+	if err != nil {
+		s.log.Error("setup state", "err", err)
+		s.renderError(c, http.StatusInternalServerError, "error.internal")
+		return
+	}
+	s.render(c, http.StatusOK, "setup", s.setupView(c, data))
+}
+
+func (s *server) setupSubmit(c *gin.Context) {
+	if s.currentSettings().SetupDone {
+		c.Redirect(http.StatusSeeOther, "/login")
+		return
+	}
+	ctx := c.Request.Context()
+	data, err := s.setupState(c)
+	if err != nil {
+		s.renderError(c, http.StatusInternalServerError, "error.internal")
+		return
+	}
+	v := s.setupView(c, data)
+	lang, langOK := i18n.Parse(c.PostForm("language"))
+	if langOK {
+		// Answer in the language just chosen.
+		v.lang = lang
+	}
+	for _, f := range []string{"language", "country", "timezone"} {
+		v.Form[f] = c.PostForm(f)
+	}
+	current, pw, pw2 := c.PostForm("current_password"), c.PostForm("password"), c.PostForm("password2")
+	country := strings.ToUpper(strings.TrimSpace(c.PostForm("country")))
+	tz := strings.TrimSpace(c.PostForm("timezone"))
+
+	if !langOK {
+		v.Errors["language"] = v.T("setup.err.language")
+	}
+	if len(country) != 2 || strings.Trim(country, "ABCDEFGHIJKLMNOPQRSTUVWXYZ") != "" {
+		v.Errors["country"] = v.T("setup.err.country")
+	}
+	if _, err := time.LoadLocation(tz); err != nil || tz == "" || tz == "Local" {
+		v.Errors["timezone"] = v.T("setup.err.timezone")
+	}
+	if len([]rune(pw)) < users.MinPasswordLength {
+		v.Errors["password"] = v.T("user.err.weak_password", users.MinPasswordLength)
+	} else if pw != pw2 {
+		v.Errors["password2"] = v.T("user.err.mismatch")
+	}
+	ipKey := "ip:" + c.ClientIP()
+	if data.Generated {
+		if wait := s.limiter.retryAfter(ipKey); wait > 0 {
+			v.Errors["current_password"] = v.T("login.rate_limited", int(math.Ceil(wait.Minutes())))
+		} else if _, err := s.d.Users.Authenticate(ctx, users.FirstAdmin, current); err != nil {
+			s.limiter.fail(ipKey)
+			v.Errors["current_password"] = v.T("setup.err.current")
+		} else if current == pw {
+			v.Errors["password"] = v.T("setup.err.same")
+		}
+	}
+	if len(v.Errors) > 0 {
+		s.render(c, http.StatusUnprocessableEntity, "setup", v)
+		return
+	}
+
+	if data.Generated {
+		err = s.d.Users.SetPassword(ctx, users.FirstAdmin, pw)
+	} else {
+		// No daemon-created admin (e.g. users were all removed from the
+		// store): setup creates it.
+		err = s.d.Users.Add(ctx, users.FirstAdmin, pw, users.RoleAdmin)
+	}
+	if err != nil {
+		s.log.Error("setup: admin password", "err", err)
+		v.Errors["password"] = v.T("error.internal")
+		s.render(c, http.StatusInternalServerError, "setup", v)
+		return
+	}
+	st := Settings{SetupDone: true, Language: string(lang), DefaultCountry: country, TimeZone: tz, Updated: s.d.Now().UTC()}
+	if err := s.saveSettings(st); err != nil {
+		s.log.Error("setup: save settings", "err", err)
+		s.renderError(c, http.StatusInternalServerError, "error.internal")
+		return
+	}
+	s.log.Info("first-run setup done", "language", st.Language, "default_country", country, "time_zone", tz)
+	s.setCookie(c, &http.Cookie{Name: langCookie, Value: string(lang), Path: "/", MaxAge: 365 * 24 * 3600})
+	if err := s.startSession(c, users.FirstAdmin); err != nil {
+		c.Redirect(http.StatusSeeOther, "/login")
+		return
+	}
+	s.flash(c, "setup.done")
+	c.Redirect(http.StatusSeeOther, "/")
+}

@@ -1,0 +1,509 @@
+package web
+
+import (
+	"context"
+	"encoding/csv"
+	"errors"
+	"fmt"
+	"io"
+	"mime/multipart"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/pbxgate/pbxgate/gateway/recipients"
+	"github.com/pbxgate/pbxgate/gateway/sms"
+)
+
+const (
+	campaignPageSize  = 50
+	recipientPageSize = 100
+	maxNameLen        = 100
+	// maxUpload bounds a campaign form with a CSV file; recipients.MaxFileSize
+	// bounds the file itself.
+	maxUpload = recipients.MaxFileSize + 1<<20
+)
+
+type campaignListData struct {
+	Items  []CampaignSummary
+	Total  int
+	Page   int
+	Pages  int
+	State  string
+	Search string
+	States []CampaignState
+	// PageURL builds the link of another page with the same filters.
+	PageURL func(page int) string
+}
+
+func pageParam(c *gin.Context) int {
+	p, err := strconv.Atoi(c.Query("page"))
+	if err != nil || p < 1 {
+		return 1
+	}
+	return p
+}
+
+func parseState(s string) (CampaignState, bool) {
+	for _, st := range CampaignStates() {
+		if string(st) == s {
+			return st, true
+		}
+	}
+	return "", s == ""
+}
+
+func (s *server) campaignsUnavailable(c *gin.Context) bool {
+	if s.d.Campaigns != nil {
+		return false
+	}
+	s.render(c, http.StatusOK, "unavailable", s.newView(c, "campaigns", "nav.campaigns", nil))
+	return true
+}
+
+func (s *server) campaignList(c *gin.Context) {
+	if s.campaignsUnavailable(c) {
+		return
+	}
+	state, _ := parseState(c.Query("state"))
+	search := strings.TrimSpace(c.Query("q"))
+	page := pageParam(c)
+	items, total, err := s.d.Campaigns.ListCampaigns(c.Request.Context(), CampaignQuery{
+		State: state, Search: search, Offset: (page - 1) * campaignPageSize, Limit: campaignPageSize})
+	if err != nil {
+		s.log.Error("list campaigns", "err", err)
+		s.renderError(c, http.StatusInternalServerError, "error.internal")
+		return
+	}
+	d := campaignListData{Items: items, Total: total, Page: page, State: string(state), Search: search,
+		States: CampaignStates(), Pages: max(1, (total+campaignPageSize-1)/campaignPageSize)}
+	d.PageURL = func(p int) string {
+		q := url.Values{}
+		if state != "" {
+			q.Set("state", string(state))
+		}
+		if search != "" {
+			q.Set("q", search)
+		}
+		q.Set("page", strconv.Itoa(p))
+		return "/campaigns?" + q.Encode()
+	}
+	s.render(c, http.StatusOK, "campaigns", s.newView(c, "campaigns", "nav.campaigns", d))
+}
+
+type campaignFormData struct {
+	Senders  []Sender
+	DNCLists []string
+	Selected map[string]bool // chosen DNC lists
+	Problems []recipients.Problem
+	Preview  *recipients.Preview
+	Valid    int
+	MaxChars int
+}
+
+func (s *server) campaignFormData(ctx context.Context) campaignFormData {
+	d := campaignFormData{Selected: map[string]bool{}, MaxChars: sms.MaxChars}
+	if senders, err := s.d.Campaigns.Senders(ctx); err == nil {
+		d.Senders = senders
+	} else {
+		s.log.Error("campaign senders", "err", err)
+	}
+	if lists, err := recipients.NewLists(s.d.Store).All(ctx); err == nil {
+		for _, l := range lists {
+			d.DNCLists = append(d.DNCLists, l.Name)
+		}
+	}
+	return d
+}
+
+func (s *server) campaignNew(c *gin.Context) {
+	if s.campaignsUnavailable(c) {
+		return
+	}
+	v := s.newView(c, "campaigns", "campaign.new.title", s.campaignFormData(c.Request.Context()))
+	v.Form["send"] = string(SendNow)
+	v.Form["rate"] = "30"
+	s.render(c, http.StatusOK, "campaign_new", v)
+}
+
+// campaignForm is a parsed, validated campaign form.
+type campaignForm struct {
+	in       CampaignInput
+	problems []recipients.Problem
+}
+
+// readCampaignForm validates the add form. errs maps field → catalog key
+// and arguments, translated by the caller.
+func (s *server) readCampaignForm(c *gin.Context, senders []Sender) (campaignForm, map[string]string, *view) {
+	v := s.newView(c, "campaigns", "campaign.new.title", nil)
+	errs := v.Errors
+	f := campaignForm{}
+	for _, k := range []string{"name", "sender", "numbers", "text", "send", "schedule_at", "rate", "skip_invalid"} {
+		v.Form[k] = c.PostForm(k)
+	}
+	in := &f.in
+	in.Name = strings.TrimSpace(c.PostForm("name"))
+	switch {
+	case in.Name == "":
+		errs["name"] = v.T("campaign.err.name_required")
+	case len([]rune(in.Name)) > maxNameLen:
+		errs["name"] = v.T("campaign.err.name_too_long", maxNameLen)
+	}
+
+	sender := c.PostForm("sender")
+	found := false
+	for _, sd := range senders {
+		if sd.Channel+"|"+sd.ID == sender {
+			in.Channel, in.Sender, found = sd.Channel, sd.ID, true
+		}
+	}
+	if !found {
+		errs["sender"] = v.T("campaign.err.sender")
+	}
+
+	region := s.defaultCountry()
+	var all recipients.Result
+	if text := strings.TrimSpace(c.PostForm("numbers")); text != "" {
+		res, err := recipients.ParsePaste(text, region, 0)
+		if errors.Is(err, recipients.ErrTooMany) {
+			errs["numbers"] = v.T("campaign.err.too_many", recipients.DefaultLimit)
+		} else if err != nil {
+			errs["numbers"] = err.Error()
+		}
+		all = res
+	}
+	if fh, err := c.FormFile("csv"); err == nil && fh.Size > 0 {
+		res, err := importCSVFile(fh, region)
+		switch {
+		case errors.Is(err, recipients.ErrTooMany):
+			errs["csv"] = v.T("campaign.err.too_many", recipients.DefaultLimit)
+		case errors.Is(err, recipients.ErrNoPhoneColumn):
+			errs["csv"] = v.T("campaign.err.csv_no_phone")
+		case errors.Is(err, errNotCSV):
+			errs["csv"] = v.T("campaign.err.csv_type")
+		case err != nil:
+			errs["csv"] = v.T("campaign.err.csv_read", err.Error())
+		}
+		all = mergeResults(all, res)
+	}
+	f.problems = all.Invalid
+	in.Recipients = all.Valid
+	if len(in.Recipients) > recipients.DefaultLimit {
+		errs["numbers"] = v.T("campaign.err.too_many", recipients.DefaultLimit)
+	}
+	if errs["numbers"] == "" && errs["csv"] == "" {
+		switch {
+		case len(f.problems) > 0 && c.PostForm("skip_invalid") == "":
+			errs["numbers"] = v.T("campaign.err.invalid_rows", len(f.problems))
+		case len(in.Recipients) == 0:
+			errs["numbers"] = v.T("campaign.err.no_recipients")
+		}
+	}
+
+	in.Text = c.PostForm("text")
+	if strings.TrimSpace(in.Text) == "" {
+		errs["text"] = v.T("campaign.err.text_required")
+	} else if _, err := sms.PlanText(in.Text); errors.Is(err, sms.ErrTooLong) {
+		errs["text"] = v.T("campaign.err.text_too_long", sms.MaxChars)
+	}
+
+	in.Send = SendMode(c.PostForm("send"))
+	switch in.Send {
+	case SendNow, SendDraft:
+	case SendSchedule:
+		at, err := time.ParseInLocation("2006-01-02T15:04", c.PostForm("schedule_at"), s.location())
+		switch {
+		case err != nil:
+			errs["schedule_at"] = v.T("campaign.err.schedule_format")
+		case !at.After(s.d.Now()):
+			errs["schedule_at"] = v.T("campaign.err.schedule_past")
+		}
+		in.ScheduleAt = at
+	default:
+		errs["send"] = v.T("campaign.err.send")
+	}
+
+	rate, err := strconv.Atoi(strings.TrimSpace(c.PostForm("rate")))
+	if err != nil || rate < 1 || rate > 1000 {
+		errs["rate"] = v.T("campaign.err.rate", 1, 1000)
+	}
+	in.RatePerMinute = rate
+	in.DNCLists = c.PostFormArray("dnc")
+	in.CreatedBy = currentUser(c).Name
+	return f, errs, v
+}
+
+var errNotCSV = errors.New("not a CSV file")
+
+func importCSVFile(fh *multipart.FileHeader, region string) (recipients.Result, error) {
+	r, err := openCSV(fh)
+	if err != nil {
+		return recipients.Result{}, err
+	}
+	defer r.Close()
+	return recipients.ImportCSV(r, recipients.CSVOptions{Region: region})
+}
+
+// openCSV opens an uploaded file after checking its size and that it is
+// text (browsers send text/csv, application/vnd.ms-excel or
+// application/octet-stream for .csv, so the content decides).
+func openCSV(fh *multipart.FileHeader) (multipart.File, error) {
+	if fh.Size > recipients.MaxFileSize {
+		return nil, fmt.Errorf("file is larger than %d MB", recipients.MaxFileSize>>20)
+	}
+	f, err := fh.Open()
+	if err != nil {
+		return nil, err
+	}
+	head := make([]byte, 512)
+	n, _ := io.ReadFull(f, head)
+	ct := http.DetectContentType(head[:n])
+	if !strings.HasPrefix(ct, "text/") {
+		f.Close()
+		return nil, errNotCSV
+	}
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return f, nil
+}
+
+// mergeResults joins typed numbers and a CSV import, counting a number in
+// both as a duplicate.
+func mergeResults(a, b recipients.Result) recipients.Result {
+	seen := map[string]bool{}
+	for _, r := range a.Valid {
+		seen[r.Number] = true
+	}
+	for _, r := range b.Valid {
+		if seen[r.Number] {
+			a.Duplicates = append(a.Duplicates, recipients.Duplicate{Line: r.Line, Number: r.Number})
+			continue
+		}
+		seen[r.Number] = true
+		a.Valid = append(a.Valid, r)
+	}
+	a.Invalid = append(a.Invalid, b.Invalid...)
+	a.Duplicates = append(a.Duplicates, b.Duplicates...)
+	return a
+}
+
+func (s *server) campaignCreate(c *gin.Context) {
+	if s.campaignsUnavailable(c) {
+		return
+	}
+	c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, maxUpload)
+	ctx := c.Request.Context()
+	fd := s.campaignFormData(ctx)
+	f, errs, v := s.readCampaignForm(c, fd.Senders)
+	fd.Problems = f.problems
+	fd.Valid = len(f.in.Recipients)
+	for _, l := range f.in.DNCLists {
+		fd.Selected[l] = true
+	}
+	v.Data = fd
+	if len(errs) == 0 {
+		id, err := s.d.Campaigns.CreateCampaign(ctx, f.in)
+		var fe *FieldError
+		switch {
+		case errors.As(err, &fe):
+			errs[formField(fe.Field)] = s.fieldMessage(v, fe)
+		case err != nil:
+			s.log.Error("create campaign", "err", err)
+			errs["form"] = v.T("error.internal")
+		default:
+			s.log.Info("campaign created", "id", id, "user", f.in.CreatedBy, "recipients", len(f.in.Recipients), "send", f.in.Send)
+			s.flash(c, "campaign.created_flash")
+			c.Redirect(http.StatusSeeOther, "/campaigns/"+url.PathEscape(id))
+			return
+		}
+	}
+	s.render(c, http.StatusUnprocessableEntity, "campaign_new", v)
+}
+
+// formField maps engine field names to the form's.
+func formField(f string) string {
+	switch f {
+	case "recipients":
+		return "numbers"
+	case "rate_per_minute":
+		return "rate"
+	}
+	return f
+}
+
+func (s *server) fieldMessage(v *view, fe *FieldError) string {
+	if key := "campaign.err." + fe.Code; fe.Code != "" && s.cat.Has(v.lang, key) {
+		return v.T(key)
+	}
+	return fe.Message
+}
+
+// campaignPreviewCSV answers the add form's script with the detected
+// columns, the first rows and the rows that will be rejected.
+func (s *server) campaignPreviewCSV(c *gin.Context) {
+	c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, maxUpload)
+	v := s.newView(c, "campaigns", "campaign.new.title", nil)
+	fd := campaignFormData{}
+	fh, err := c.FormFile("csv")
+	if err != nil {
+		v.Errors["csv"] = v.T("campaign.err.csv_missing")
+	} else {
+		region := s.defaultCountry()
+		if r, err := openCSV(fh); err != nil {
+			v.Errors["csv"] = v.T("campaign.err.csv_type")
+		} else {
+			p, perr := recipients.PreviewCSV(r, recipients.CSVOptions{Region: region}, 5)
+			r.Close()
+			fd.Preview = &p
+			if errors.Is(perr, recipients.ErrNoPhoneColumn) {
+				v.Errors["csv"] = v.T("campaign.err.csv_no_phone")
+			}
+			res, ierr := importCSVFile(fh, region)
+			if errors.Is(ierr, recipients.ErrTooMany) {
+				v.Errors["csv"] = v.T("campaign.err.too_many", recipients.DefaultLimit)
+			}
+			fd.Valid, fd.Problems = len(res.Valid), res.Invalid
+		}
+	}
+	v.Data = fd
+	s.renderTemplate(c, http.StatusOK, "campaign_new", "csvpreview", v)
+}
+
+type campaignDetailData struct {
+	C          CampaignDetail
+	Recipients []RecipientResult
+	Total      int
+	Page       int
+	Pages      int
+	CanStop    bool
+	CanRetry   bool
+}
+
+func canStop(st CampaignState) bool {
+	return st == StateRunning || st == StatePending || st == StateScheduled || st == StateRetrying
+}
+
+func canRetry(c CampaignSummary) bool {
+	return c.Failed > 0 && (c.State == StateCompleted || c.State == StateStopped)
+}
+
+func (s *server) campaignDetail(c *gin.Context) {
+	if s.campaignsUnavailable(c) {
+		return
+	}
+	ctx := c.Request.Context()
+	id := c.Param("id")
+	cd, err := s.d.Campaigns.Campaign(ctx, id)
+	if errors.Is(err, ErrCampaignNotFound) {
+		s.renderError(c, http.StatusNotFound, "campaign.err.not_found")
+		return
+	}
+	if err != nil {
+		s.log.Error("get campaign", "id", id, "err", err)
+		s.renderError(c, http.StatusInternalServerError, "error.internal")
+		return
+	}
+	page := pageParam(c)
+	rs, total, err := s.d.Campaigns.CampaignRecipients(ctx, id, (page-1)*recipientPageSize, recipientPageSize)
+	if err != nil {
+		s.log.Error("campaign recipients", "id", id, "err", err)
+		s.renderError(c, http.StatusInternalServerError, "error.internal")
+		return
+	}
+	d := campaignDetailData{C: cd, Recipients: rs, Total: total, Page: page,
+		Pages: max(1, (total+recipientPageSize-1)/recipientPageSize), CanStop: canStop(cd.State), CanRetry: canRetry(cd.CampaignSummary)}
+	s.render(c, http.StatusOK, "campaign_detail", s.newView(c, "campaigns", "campaign.detail.title", d))
+}
+
+// campaignAction runs stop, retry or duplicate and returns to the campaign.
+func (s *server) campaignAction(action string) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		if s.campaignsUnavailable(c) {
+			return
+		}
+		ctx := c.Request.Context()
+		id := c.Param("id")
+		user := currentUser(c).Name
+		target := id
+		var err error
+		switch action {
+		case "stop":
+			err = s.d.Campaigns.StopCampaign(ctx, id)
+		case "retry":
+			err = s.d.Campaigns.RetryFailed(ctx, id)
+		case "duplicate":
+			target, err = s.d.Campaigns.DuplicateCampaign(ctx, id, user)
+		}
+		switch {
+		case errors.Is(err, ErrCampaignNotFound):
+			s.renderError(c, http.StatusNotFound, "campaign.err.not_found")
+			return
+		case errors.Is(err, ErrCampaignState):
+			s.flash(c, "campaign.err.state")
+			target = id
+		case err != nil:
+			s.log.Error("campaign action", "action", action, "id", id, "err", err)
+			s.renderError(c, http.StatusInternalServerError, "error.internal")
+			return
+		default:
+			s.log.Info("campaign action", "action", action, "id", id, "user", user)
+			s.flash(c, "campaign.done."+action)
+		}
+		c.Redirect(http.StatusSeeOther, "/campaigns/"+url.PathEscape(target))
+	}
+}
+
+// campaignExport streams every recipient's result as CSV.
+func (s *server) campaignExport(c *gin.Context) {
+	if s.campaignsUnavailable(c) {
+		return
+	}
+	ctx := c.Request.Context()
+	id := c.Param("id")
+	cd, err := s.d.Campaigns.Campaign(ctx, id)
+	if errors.Is(err, ErrCampaignNotFound) {
+		s.renderError(c, http.StatusNotFound, "campaign.err.not_found")
+		return
+	}
+	if err != nil {
+		s.renderError(c, http.StatusInternalServerError, "error.internal")
+		return
+	}
+	c.Header("Content-Type", "text/csv; charset=utf-8")
+	c.Header("Content-Disposition", fmt.Sprintf("attachment; filename=%q", "campaign-"+sanitizeFilename(cd.ID)+".csv"))
+	w := csv.NewWriter(c.Writer)
+	_ = w.Write([]string{"number", "state", "attempts", "updated", "error"})
+	for off := 0; ; off += 500 {
+		rs, total, err := s.d.Campaigns.CampaignRecipients(ctx, id, off, 500)
+		if err != nil {
+			s.log.Error("export campaign", "id", id, "err", err)
+			panic(http.ErrAbortHandler) // a truncated file must not look complete
+		}
+		for _, r := range rs {
+			upd := ""
+			if !r.Updated.IsZero() {
+				upd = r.Updated.UTC().Format(time.RFC3339)
+			}
+			_ = w.Write([]string{r.Number, r.State, strconv.Itoa(r.Attempts), upd, r.Error})
+		}
+		if len(rs) == 0 || off+len(rs) >= total {
+			break
+		}
+	}
+	w.Flush()
+}
+
+func sanitizeFilename(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_' {
+			return r
+		}
+		return '_'
+	}, s)
+}

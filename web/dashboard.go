@@ -1,0 +1,69 @@
+package web
+
+import (
+	"context"
+	"net/http"
+
+	"github.com/gin-gonic/gin"
+)
+
+// dashboardData is the dashboard's live part.
+type dashboardData struct {
+	HasStatus    bool
+	Status       Status
+	HasCampaigns bool
+	Campaigns    []CampaignSummary // running, retrying and pending
+	MaxBucket    int
+	CampaignErr  bool
+}
+
+// activeStates are the campaigns the dashboard shows with progress bars.
+var activeStates = []CampaignState{StateRunning, StateRetrying, StatePending}
+
+func (s *server) dashboardData(ctx context.Context) dashboardData {
+	var d dashboardData
+	if s.d.Status != nil {
+		d.HasStatus = true
+		d.Status = s.d.Status.Status(ctx)
+		for _, b := range d.Status.History {
+			d.MaxBucket = max(d.MaxBucket, b.Sent+b.Failed)
+		}
+	}
+	if s.d.Campaigns != nil {
+		d.HasCampaigns = true
+		for _, st := range activeStates {
+			items, _, err := s.d.Campaigns.ListCampaigns(ctx, CampaignQuery{State: st, Limit: 50})
+			if err != nil {
+				s.log.Error("dashboard: list campaigns", "err", err)
+				d.CampaignErr = true
+				break
+			}
+			d.Campaigns = append(d.Campaigns, items...)
+		}
+	}
+	return d
+}
+
+func (s *server) dashboard(c *gin.Context) {
+	v := s.newView(c, "dashboard", "nav.dashboard", s.dashboardData(c.Request.Context()))
+	s.render(c, http.StatusOK, "dashboard", v)
+}
+
+// dashboardLive is the fragment the page's script fetches every few
+// seconds: the same HTML as the first render, so one template serves both.
+func (s *server) dashboardLive(c *gin.Context) {
+	v := s.newView(c, "dashboard", "nav.dashboard", s.dashboardData(c.Request.Context()))
+	s.renderTemplate(c, http.StatusOK, "dashboard", "live", v)
+}
+
+// simplePage renders a channel page from the status snapshot.
+func (s *server) simplePage(name string) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		var d dashboardData
+		if s.d.Status != nil {
+			d.HasStatus = true
+			d.Status = s.d.Status.Status(c.Request.Context())
+		}
+		s.render(c, http.StatusOK, name, s.newView(c, name, "nav."+name, d))
+	}
+}

@@ -1,0 +1,141 @@
+// Package i18n is the portal's translation catalog: one JSON file per
+// language, embedded in the binary, with the same keys in every language
+// (a test enforces it).
+package i18n
+
+import (
+	"embed"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+)
+
+// Lang is a supported language code.
+type Lang string
+
+const (
+	DE Lang = "de"
+	EN Lang = "en"
+)
+
+// Default is the language when nothing else matches: the seeds and the
+// target customers are German-speaking.
+const Default = DE
+
+// Supported returns every language the catalog has, in menu order.
+func Supported() []Lang { return []Lang{DE, EN} }
+
+//go:embed de.json en.json
+var files embed.FS
+
+// Catalog holds the messages of every language.
+type Catalog struct {
+	msgs map[Lang]map[string]string
+}
+
+// Load reads the embedded catalogs.
+func Load() (*Catalog, error) {
+	c := &Catalog{msgs: map[Lang]map[string]string{}}
+	for _, l := range Supported() {
+		b, err := files.ReadFile(string(l) + ".json")
+		if err != nil {
+			return nil, err
+		}
+		m := map[string]string{}
+		if err := json.Unmarshal(b, &m); err != nil {
+			return nil, fmt.Errorf("i18n: %s.json: %w", l, err)
+		}
+		c.msgs[l] = m
+	}
+	return c, nil
+}
+
+// T translates key into lang. Arguments replace {0}, {1}, … in order. A
+// missing key shows as the key itself, so a gap is visible, not blank.
+func (c *Catalog) T(lang Lang, key string, args ...any) string {
+	m, ok := c.msgs[lang]
+	if !ok {
+		m = c.msgs[Default]
+	}
+	s, ok := m[key]
+	if !ok {
+		return key
+	}
+	for i, a := range args {
+		s = strings.ReplaceAll(s, "{"+strconv.Itoa(i)+"}", fmt.Sprint(a))
+	}
+	return s
+}
+
+// Has reports whether lang has key.
+func (c *Catalog) Has(lang Lang, key string) bool {
+	_, ok := c.msgs[lang][key]
+	return ok
+}
+
+// Keys returns the sorted keys of lang.
+func (c *Catalog) Keys(lang Lang) []string {
+	keys := make([]string, 0, len(c.msgs[lang]))
+	for k := range c.msgs[lang] {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}
+
+// Parse returns the supported language named by s ("de", "en-GB", …).
+func Parse(s string) (Lang, bool) {
+	s = strings.ToLower(strings.TrimSpace(s))
+	if i := strings.IndexAny(s, "-_"); i > 0 {
+		s = s[:i]
+	}
+	for _, l := range Supported() {
+		if string(l) == s {
+			return l, true
+		}
+	}
+	return "", false
+}
+
+// Negotiate picks the language: an explicit choice (cookie) wins, then the
+// browser's Accept-Language in order of preference, then fallback.
+func Negotiate(choice, acceptLanguage string, fallback Lang) Lang {
+	if l, ok := Parse(choice); ok {
+		return l
+	}
+	type cand struct {
+		lang Lang
+		q    float64
+	}
+	var cands []cand
+	for part := range strings.SplitSeq(acceptLanguage, ",") {
+		tag, params, _ := strings.Cut(strings.TrimSpace(part), ";")
+		q := 1.0
+		if v, ok := strings.CutPrefix(strings.TrimSpace(params), "q="); ok {
+			if f, err := strconv.ParseFloat(v, 64); err == nil {
+				q = f
+			}
+		}
+		if l, ok := Parse(tag); ok && q > 0 {
+			cands = append(cands, cand{l, q})
+		}
+	}
+	slices.SortStableFunc(cands, func(a, b cand) int {
+		switch {
+		case a.q > b.q:
+			return -1
+		case a.q < b.q:
+			return 1
+		}
+		return 0
+	})
+	if len(cands) > 0 {
+		return cands[0].lang
+	}
+	if _, ok := Parse(string(fallback)); ok {
+		return fallback
+	}
+	return Default
+}

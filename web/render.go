@@ -1,0 +1,264 @@
+package web
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"embed"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"html/template"
+	"io/fs"
+	"net/http"
+	"path"
+	"strings"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/pbxgate/pbxgate/gateway/users"
+	"github.com/pbxgate/pbxgate/web/i18n"
+)
+
+//go:embed templates/*.html
+var templateFS embed.FS
+
+//go:embed assets
+var assetFS embed.FS
+
+// pages are the parsed templates: each page is the layout plus its own file.
+type pages struct {
+	byName map[string]*template.Template
+	// assetVersion busts browser caches when the embedded assets change.
+	assetVersion string
+}
+
+var templateFuncs = template.FuncMap{
+	"pct": func(part, total int) int {
+		if total <= 0 {
+			return 0
+		}
+		return part * 100 / total
+	},
+	"add":  func(a, b int) int { return a + b },
+	"sub":  func(a, b int) int { return a - b },
+	"mul":  func(a, b int) int { return a * b },
+	"join": strings.Join,
+}
+
+func loadPages() (*pages, error) {
+	base, err := template.New("layout.html").Funcs(templateFuncs).ParseFS(templateFS, "templates/layout.html")
+	if err != nil {
+		return nil, fmt.Errorf("web: layout template: %w", err)
+	}
+	names, err := fs.Glob(templateFS, "templates/*.html")
+	if err != nil {
+		return nil, err
+	}
+	p := &pages{byName: map[string]*template.Template{}}
+	for _, n := range names {
+		name := strings.TrimSuffix(path.Base(n), ".html")
+		if name == "layout" {
+			continue
+		}
+		t, err := template.Must(base.Clone()).ParseFS(templateFS, n)
+		if err != nil {
+			return nil, fmt.Errorf("web: template %s: %w", n, err)
+		}
+		p.byName[name] = t
+	}
+	h := sha256.New()
+	err = fs.WalkDir(assetFS, "assets", func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		b, err := assetFS.ReadFile(p)
+		h.Write(b)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	p.assetVersion = hex.EncodeToString(h.Sum(nil))[:10]
+	return p, nil
+}
+
+// view is what every template gets: translation, formatting and the
+// request's user, plus the page's own Data.
+type view struct {
+	cat  *i18n.Catalog
+	lang i18n.Lang
+	loc  *time.Location
+
+	User         users.User
+	LoggedIn     bool
+	CSRF         string
+	FormToken    string
+	Nav          string // active navigation entry
+	Title        string // catalog key
+	Path         string
+	AssetVersion string
+	Flash        string // catalog key
+	Errors       map[string]string
+	Form         map[string]string
+	Data         any
+}
+
+// T translates key in the request's language.
+func (v *view) T(key string, args ...any) string { return v.cat.T(v.lang, key, args...) }
+
+// Lang is the page language code.
+func (v *view) Lang() string { return string(v.lang) }
+
+// Langs lists the languages for the switcher.
+func (v *view) Langs() []string {
+	var out []string
+	for _, l := range i18n.Supported() {
+		out = append(out, string(l))
+	}
+	return out
+}
+
+// Time formats t in the portal's zone the way the reader expects.
+func (v *view) Time(t time.Time) string {
+	if t.IsZero() {
+		return "–"
+	}
+	if v.lang == i18n.DE {
+		return t.In(v.loc).Format("02.01.2006 15:04")
+	}
+	return t.In(v.loc).Format("2006-01-02 15:04")
+}
+
+// Err is the translated error for a form field, "" if none.
+func (v *view) Err(field string) string { return v.Errors[field] }
+
+// Val is the submitted value of a form field, for re-rendering.
+func (v *view) Val(field string) string { return v.Form[field] }
+
+// StateWord translates a status word from a driver ("word.<w>") and shows
+// unknown words as reported.
+func (v *view) StateWord(w string) string {
+	if w == "" {
+		return "–"
+	}
+	if key := "word." + w; v.cat.Has(v.lang, key) {
+		return v.T(key)
+	}
+	return w
+}
+
+// StateLabel is a campaign state's name in the seeds' words.
+func (v *view) StateLabel(st CampaignState) string { return v.T("state." + string(st)) }
+
+// RecipientState translates a recipient result state.
+func (v *view) RecipientState(st string) string {
+	if key := "rstate." + st; v.cat.Has(v.lang, key) {
+		return v.T(key)
+	}
+	return st
+}
+
+// IsAdmin reports whether the user may change settings.
+func (v *view) IsAdmin() bool { return v.User.Role == users.RoleAdmin }
+
+func (s *server) newView(c *gin.Context, nav, title string, data any) *view {
+	v := &view{
+		cat: s.cat, lang: s.lang(c), loc: s.location(),
+		Nav: nav, Title: title, Path: c.Request.URL.RequestURI(), AssetVersion: s.pages.assetVersion,
+		Data: data, Errors: map[string]string{}, Form: map[string]string{},
+	}
+	if u, ok := c.Get(ctxUser); ok {
+		v.User, _ = u.(users.User)
+		v.LoggedIn = true
+	}
+	if sess := currentSession(c); sess != nil {
+		v.CSRF = sess.CSRF
+	}
+	if f, err := c.Cookie(flashCookie); err == nil && s.cat.Has(v.lang, f) {
+		v.Flash = f
+		s.setCookie(c, &http.Cookie{Name: flashCookie, Path: "/", MaxAge: -1})
+	}
+	return v
+}
+
+const flashCookie = "pbxgate_flash"
+
+// flash shows a one-time message (catalog key) on the next page.
+func (s *server) flash(c *gin.Context, key string) {
+	s.setCookie(c, &http.Cookie{Name: flashCookie, Value: key, Path: "/", MaxAge: 60})
+}
+
+// render writes a page; template errors become a logged 500.
+func (s *server) render(c *gin.Context, code int, page string, v *view) {
+	s.renderTemplate(c, code, page, "page", v)
+}
+
+func (s *server) renderTemplate(c *gin.Context, code int, page, tmpl string, v *view) {
+	t, ok := s.pages.byName[page]
+	if !ok {
+		panic("web: no template " + page)
+	}
+	var buf bytes.Buffer
+	if err := t.ExecuteTemplate(&buf, tmpl, v); err != nil {
+		s.log.Error("render template", "page", page, "err", err)
+		c.String(http.StatusInternalServerError, "internal error; see the pbxgate log")
+		c.Abort()
+		return
+	}
+	h := c.Writer.Header()
+	h.Set("Content-Type", "text/html; charset=utf-8")
+	h.Set("Content-Security-Policy", "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; frame-ancestors 'none'; form-action 'self'")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Referrer-Policy", "same-origin")
+	h.Set("Cache-Control", "no-store")
+	c.Status(code)
+	_, _ = c.Writer.Write(buf.Bytes())
+}
+
+func (s *server) renderError(c *gin.Context, code int, key string) {
+	v := s.newView(c, "", "error.title", nil)
+	v.Data = key
+	s.render(c, code, "error", v)
+	c.Abort()
+}
+
+func (s *server) static(c *gin.Context) {
+	name := path.Clean("/" + c.Param("file"))
+	b, err := assetFS.ReadFile("assets" + name)
+	if err != nil {
+		c.Status(http.StatusNotFound)
+		return
+	}
+	ct := "application/octet-stream"
+	switch path.Ext(name) {
+	case ".css":
+		ct = "text/css; charset=utf-8"
+	case ".js":
+		ct = "text/javascript; charset=utf-8"
+	case ".svg":
+		ct = "image/svg+xml"
+	}
+	c.Header("Cache-Control", "public, max-age=86400")
+	c.Header("X-Content-Type-Options", "nosniff")
+	c.Data(http.StatusOK, ct, b)
+}
+
+// apiErrorBody is the one error shape of the API.
+func apiErrorBody(code, message, field string) gin.H {
+	e := gin.H{"code": code, "message": message}
+	if field != "" {
+		e["field"] = field
+	}
+	return gin.H{"error": e}
+}
+
+func apiError(c *gin.Context, status int, code, message, field string) {
+	c.AbortWithStatusJSON(status, apiErrorBody(code, message, field))
+}
+
+func writeJSONError(w http.ResponseWriter, status int, code, message, field string) {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(apiErrorBody(code, message, field))
+}

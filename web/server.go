@@ -1,0 +1,293 @@
+package web
+
+import (
+	"errors"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/pbxgate/pbxgate/gateway/store"
+	"github.com/pbxgate/pbxgate/gateway/users"
+	"github.com/pbxgate/pbxgate/web/i18n"
+)
+
+// server holds the portal's state; one per New.
+type server struct {
+	d        Deps
+	log      *slog.Logger
+	cat      *i18n.Catalog
+	pages    *pages
+	sessions *sessions
+	limiter  *loginLimiter
+
+	// settings are cached: every request checks SetupDone.
+	mu       sync.RWMutex
+	settings Settings
+}
+
+func newServer(d Deps) (*server, error) {
+	cat, err := i18n.Load()
+	if err != nil {
+		return nil, err
+	}
+	p, err := loadPages()
+	if err != nil {
+		return nil, err
+	}
+	s := &server{
+		d:        d,
+		log:      d.Logger,
+		cat:      cat,
+		pages:    p,
+		sessions: &sessions{st: d.Store, now: d.Now},
+		limiter:  newLoginLimiter(d.Now, 5, 15*time.Minute),
+	}
+	st, err := LoadSettings(d.Store)
+	if err != nil {
+		return nil, err
+	}
+	s.settings = st
+	return s, nil
+}
+
+func (s *server) handler() http.Handler {
+	// CrossOriginProtection rejects cross-site non-safe requests by
+	// Sec-Fetch-Site/Origin; the per-session token (requireCSRF) covers
+	// old browsers that send neither.
+	cop := http.NewCrossOriginProtection()
+	cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		writeJSONError(w, http.StatusForbidden, "csrf", "cross-origin request rejected", "")
+	}))
+	return cop.Handler(s.engine())
+}
+
+func (s *server) currentSettings() Settings {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.settings
+}
+
+func (s *server) saveSettings(st Settings) error {
+	if err := s.d.Store.Update(func(txn *store.Txn) error { return store.SetJSON(txn, settingsKey, st) }); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	s.settings = st
+	s.mu.Unlock()
+	return nil
+}
+
+// location is the portal's time zone for display and scheduling.
+func (s *server) location() *time.Location {
+	if tz := s.currentSettings().TimeZone; tz != "" {
+		if loc, err := time.LoadLocation(tz); err == nil {
+			return loc
+		}
+	}
+	return s.d.Location
+}
+
+func (s *server) defaultCountry() string {
+	if c := s.currentSettings().DefaultCountry; c != "" {
+		return c
+	}
+	return s.d.DefaultCountry
+}
+
+func (s *server) routes(e *gin.Engine) {
+	e.GET("/static/*file", s.static)
+	e.GET("/lang/:code", s.setLanguage)
+
+	e.GET("/setup", s.setupPage)
+	e.POST("/setup", s.requireFormToken, s.setupSubmit)
+	e.GET("/login", s.requireSetup, s.loginPage)
+	e.POST("/login", s.requireSetup, s.requireFormToken, s.loginSubmit)
+	e.POST("/logout", s.requireAuth(true), s.requireCSRF, s.logout)
+
+	p := e.Group("/", s.requireSetup, s.requireAuth(true), s.requireCSRF)
+	p.GET("/", s.dashboard)
+	p.GET("/dashboard/live", s.dashboardLive)
+	p.GET("/campaigns", s.campaignList)
+	p.GET("/campaigns/new", s.campaignNew)
+	p.POST("/campaigns/new", s.campaignCreate)
+	p.POST("/campaigns/preview-csv", s.campaignPreviewCSV)
+	p.GET("/campaigns/:id", s.campaignDetail)
+	p.GET("/campaigns/:id/export.csv", s.campaignExport)
+	p.POST("/campaigns/:id/stop", s.campaignAction("stop"))
+	p.POST("/campaigns/:id/retry", s.campaignAction("retry"))
+	p.POST("/campaigns/:id/duplicate", s.campaignAction("duplicate"))
+	p.GET("/modems", s.simplePage("modems"))
+	p.GET("/whatsapp", s.simplePage("whatsapp"))
+	p.GET("/pbx", s.simplePage("pbx"))
+	p.GET("/system", s.systemPage)
+	p.POST("/system/password", s.changeOwnPassword)
+	admin := p.Group("/system", s.requireRole(users.RoleAdmin))
+	admin.POST("/users", s.addUser)
+	admin.POST("/users/:name/delete", s.deleteUser)
+	admin.POST("/users/:name/role", s.setUserRole)
+	admin.POST("/settings", s.saveRegion)
+	p.POST("/system/tokens", s.createToken)
+	p.POST("/system/tokens/:id/revoke", s.revokeToken)
+
+	s.apiRoutes(e.Group("/api/v1", s.requireSetup, s.requireAuth(false), s.requireCSRF))
+
+	e.NoRoute(func(c *gin.Context) {
+		if isAPI(c) {
+			apiError(c, http.StatusNotFound, "not_found", "no such endpoint", "")
+			return
+		}
+		s.renderError(c, http.StatusNotFound, "error.not_found")
+	})
+}
+
+func isAPI(c *gin.Context) bool { return strings.HasPrefix(c.Request.URL.Path, "/api/") }
+
+// requireSetup sends everything to /setup until first-run setup is done.
+func (s *server) requireSetup(c *gin.Context) {
+	if s.currentSettings().SetupDone {
+		c.Next()
+		return
+	}
+	if isAPI(c) {
+		apiError(c, http.StatusServiceUnavailable, "setup_required", "finish first-run setup in the portal first", "")
+		return
+	}
+	c.Redirect(http.StatusSeeOther, "/setup")
+	c.Abort()
+}
+
+// Context keys.
+const (
+	ctxUser    = "pbxgate.user"
+	ctxSession = "pbxgate.session"
+)
+
+// requireAuth accepts a session cookie, or (API and metrics) a bearer token.
+// html decides whether a missing login redirects to /login or answers 401.
+func (s *server) requireAuth(html bool) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		ctx := c.Request.Context()
+		if h := c.GetHeader("Authorization"); h != "" {
+			tok, ok := strings.CutPrefix(h, "Bearer ")
+			if !ok {
+				apiError(c, http.StatusUnauthorized, "unauthorized", "use Authorization: Bearer <API token>", "")
+				return
+			}
+			u, err := s.d.Users.TokenUser(ctx, strings.TrimSpace(tok))
+			if err != nil {
+				apiError(c, http.StatusUnauthorized, "unauthorized", "unknown or revoked API token", "")
+				return
+			}
+			c.Set(ctxUser, u)
+			c.Next()
+			return
+		}
+		if sess, u, err := s.sessions.fromRequest(ctx, c.Request, s.d.Users); err == nil {
+			c.Set(ctxUser, u)
+			c.Set(ctxSession, sess)
+			c.Next()
+			return
+		} else if !errors.Is(err, errNoSession) {
+			s.log.Warn("session lookup failed", "err", err)
+		}
+		if html {
+			c.Redirect(http.StatusSeeOther, "/login")
+			c.Abort()
+			return
+		}
+		apiError(c, http.StatusUnauthorized, "unauthorized", "log in or send Authorization: Bearer <API token>", "")
+	}
+}
+
+func currentUser(c *gin.Context) users.User {
+	u, _ := c.Get(ctxUser)
+	uu, _ := u.(users.User)
+	return uu
+}
+
+func currentSession(c *gin.Context) *session {
+	v, _ := c.Get(ctxSession)
+	sess, _ := v.(*session)
+	return sess
+}
+
+// requireRole rejects users without role (admins pass every check).
+func (s *server) requireRole(role users.Role) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		u := currentUser(c)
+		if u.Role == role || u.Role == users.RoleAdmin {
+			c.Next()
+			return
+		}
+		if isAPI(c) {
+			apiError(c, http.StatusForbidden, "forbidden", "this needs the "+string(role)+" role", "")
+			return
+		}
+		s.renderError(c, http.StatusForbidden, "error.forbidden")
+	}
+}
+
+// requireCSRF checks the session's token on state-changing requests made
+// with a session cookie; bearer-token requests carry no ambient credentials
+// and need none.
+func (s *server) requireCSRF(c *gin.Context) {
+	switch c.Request.Method {
+	case http.MethodGet, http.MethodHead, http.MethodOptions:
+		c.Next()
+		return
+	}
+	sess := currentSession(c)
+	if sess == nil {
+		c.Next()
+		return
+	}
+	got := c.GetHeader("X-CSRF-Token")
+	if got == "" {
+		got = c.PostForm("csrf_token")
+	}
+	if !constantEqual(got, sess.CSRF) {
+		if isAPI(c) {
+			apiError(c, http.StatusForbidden, "csrf", "missing or wrong CSRF token; reload the page", "")
+			return
+		}
+		s.renderError(c, http.StatusForbidden, "error.csrf")
+		return
+	}
+	c.Next()
+}
+
+// lang is the request's language: cookie, then Accept-Language, then the
+// language chosen at setup.
+func (s *server) lang(c *gin.Context) i18n.Lang {
+	cookie, _ := c.Cookie(langCookie)
+	fallback := i18n.Lang(s.currentSettings().Language)
+	return i18n.Negotiate(cookie, c.GetHeader("Accept-Language"), fallback)
+}
+
+const langCookie = "pbxgate_lang"
+
+func (s *server) setLanguage(c *gin.Context) {
+	l, ok := i18n.Parse(c.Param("code"))
+	if !ok {
+		l = i18n.Default
+	}
+	s.setCookie(c, &http.Cookie{Name: langCookie, Value: string(l), Path: "/", MaxAge: 365 * 24 * 3600})
+	next := c.Query("next")
+	// Only local paths: never an open redirect.
+	if !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.Contains(next, "\\") {
+		next = "/"
+	}
+	c.Redirect(http.StatusSeeOther, next)
+}
+
+// setCookie sets HttpOnly, SameSite=Lax and (over TLS) Secure.
+func (s *server) setCookie(c *gin.Context, ck *http.Cookie) {
+	ck.HttpOnly = true
+	ck.SameSite = http.SameSiteLaxMode
+	ck.Secure = s.d.SecureCookies || c.Request.TLS != nil || c.GetHeader("X-Forwarded-Proto") == "https"
+	http.SetCookie(c.Writer, ck)
+}

@@ -1,0 +1,211 @@
+package web
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/pbxgate/pbxgate/gateway/recipients"
+)
+
+// StatusSource feeds the dashboard; the daemon assembles it from the modem
+// pool, the WhatsApp client and the SIP user agent. It is called on every
+// dashboard refresh (every few seconds per open browser), so it should
+// answer from memory.
+type StatusSource interface {
+	Status(ctx context.Context) Status
+}
+
+// Status is a snapshot of the gateway's channels.
+type Status struct {
+	Modems     []ModemStatus    `json:"modems"`
+	WhatsApp   []WhatsAppStatus `json:"whatsapp"`
+	SIP        []SIPStatus      `json:"sip"`
+	QueueDepth int              `json:"queue_depth"`
+	// History is sent/delivered/failed per interval, oldest first (e.g. 24
+	// hourly buckets), for the dashboard chart.
+	History []TrafficBucket `json:"history"`
+}
+
+// Health values color a status: "ok", "degraded" or "down".
+const (
+	HealthOK       = "ok"
+	HealthDegraded = "degraded"
+	HealthDown     = "down"
+)
+
+// ModemStatus is one modem/SIM.
+type ModemStatus struct {
+	ID     string `json:"id"`
+	Model  string `json:"model"`
+	Health string `json:"health"`
+	// State is a short machine word ("ready", "registering", "no_sim",
+	// "offline", …); the portal translates known words ("state.<word>").
+	State        string `json:"state"`
+	SignalBars   int    `json:"signal_bars"` // 0–5
+	Operator     string `json:"operator"`
+	Registration string `json:"registration"` // "home", "roaming", "searching", "denied", …
+	SIM          string `json:"sim"`          // ICCID tail or phone number
+	SentToday    int    `json:"sent_today"`
+	DailyCap     int    `json:"daily_cap"` // 0: no cap
+	Detail       string `json:"detail,omitempty"`
+}
+
+// WhatsAppStatus is one WhatsApp Business phone number.
+type WhatsAppStatus struct {
+	PhoneNumber string `json:"phone_number"`
+	Name        string `json:"name"`
+	Health      string `json:"health"`
+	State       string `json:"state"`
+	Tier        string `json:"tier"` // messaging limit tier, e.g. "TIER_1K"
+	OpenWindows int    `json:"open_windows"`
+	Detail      string `json:"detail,omitempty"`
+}
+
+// SIPStatus is one SIP registration/trunk to the PBX.
+type SIPStatus struct {
+	Name   string `json:"name"`
+	Server string `json:"server"`
+	Health string `json:"health"`
+	State  string `json:"state"` // "registered", "unregistered", "failed", …
+	Detail string `json:"detail,omitempty"`
+}
+
+// TrafficBucket counts messages in one interval.
+type TrafficBucket struct {
+	Start     time.Time `json:"start"`
+	Sent      int       `json:"sent"`
+	Delivered int       `json:"delivered"`
+	Failed    int       `json:"failed"`
+}
+
+// CampaignState is one of the seven campaign states of the seeds.
+type CampaignState string
+
+const (
+	StateDraft     CampaignState = "draft"     // Entwurf
+	StateScheduled CampaignState = "scheduled" // Geplant
+	StatePending   CampaignState = "pending"   // Ausstehend: another campaign runs
+	StateRunning   CampaignState = "running"   // Ausführung
+	StateCompleted CampaignState = "completed" // Vollendet
+	StateStopped   CampaignState = "stopped"   // Stoppen
+	StateRetrying  CampaignState = "retrying"  // Wiederholungsversuch
+)
+
+// CampaignStates lists the states in lifecycle order (filters, badges).
+func CampaignStates() []CampaignState {
+	return []CampaignState{StateDraft, StateScheduled, StatePending, StateRunning, StateCompleted, StateStopped, StateRetrying}
+}
+
+// CampaignSummary is one row of the campaign list.
+type CampaignSummary struct {
+	ID          string        `json:"id"`
+	Name        string        `json:"name"`
+	Channel     string        `json:"channel"` // "sms" or "whatsapp"
+	Sender      string        `json:"sender"`
+	State       CampaignState `json:"state"`
+	Total       int           `json:"total"`
+	Sent        int           `json:"sent"`
+	Delivered   int           `json:"delivered"`
+	Failed      int           `json:"failed"`
+	CreatedBy   string        `json:"created_by,omitempty"`
+	Created     time.Time     `json:"created"`
+	ScheduledAt time.Time     `json:"scheduled_at,omitzero"`
+	StartedAt   time.Time     `json:"started_at,omitzero"`
+	FinishedAt  time.Time     `json:"finished_at,omitzero"`
+}
+
+// Done is how many recipients have a final result.
+func (c CampaignSummary) Done() int { return c.Sent + c.Failed }
+
+// CampaignDetail is one campaign with its content and rules.
+type CampaignDetail struct {
+	CampaignSummary
+	Text          string   `json:"text"`
+	RatePerMinute int      `json:"rate_per_minute"`
+	DNCLists      []string `json:"dnc_lists,omitempty"`
+}
+
+// CampaignQuery filters and pages the campaign list.
+type CampaignQuery struct {
+	State  CampaignState // "" for all
+	Search string        // in the name, case-insensitive
+	Offset int
+	Limit  int
+}
+
+// RecipientResult is one recipient's outcome.
+type RecipientResult struct {
+	Number   string    `json:"number"`
+	State    string    `json:"state"` // "pending", "sent", "delivered", "failed", "skipped"
+	Error    string    `json:"error,omitempty"`
+	Attempts int       `json:"attempts"`
+	Updated  time.Time `json:"updated,omitzero"`
+}
+
+// SendMode is the seeds' Sendezeit.
+type SendMode string
+
+const (
+	SendNow      SendMode = "now"
+	SendSchedule SendMode = "schedule"
+	SendDraft    SendMode = "draft"
+)
+
+// CampaignInput creates a campaign; the portal has already normalised and
+// de-duplicated the recipients.
+type CampaignInput struct {
+	Name          string                 `json:"name"`
+	Channel       string                 `json:"channel"`
+	Sender        string                 `json:"sender"`
+	Recipients    []recipients.Recipient `json:"recipients"`
+	Text          string                 `json:"text"`
+	Send          SendMode               `json:"send"`
+	ScheduleAt    time.Time              `json:"schedule_at,omitzero"`
+	RatePerMinute int                    `json:"rate_per_minute"`
+	DNCLists      []string               `json:"dnc_lists,omitempty"`
+	CreatedBy     string                 `json:"-"`
+}
+
+// Sender is a selectable sending identity (a modem/SIM pool, a WhatsApp
+// number).
+type Sender struct {
+	Channel string `json:"channel"`
+	ID      string `json:"id"`
+	Label   string `json:"label"`
+}
+
+// CampaignService is what the campaign screens and API need from the
+// campaign engine.
+type CampaignService interface {
+	ListCampaigns(ctx context.Context, q CampaignQuery) (items []CampaignSummary, total int, err error)
+	Campaign(ctx context.Context, id string) (CampaignDetail, error)
+	CampaignRecipients(ctx context.Context, id string, offset, limit int) (items []RecipientResult, total int, err error)
+	// CreateCampaign returns the new ID; validation problems are
+	// *FieldError values.
+	CreateCampaign(ctx context.Context, in CampaignInput) (string, error)
+	StopCampaign(ctx context.Context, id string) error
+	// RetryFailed sends again to every failed recipient.
+	RetryFailed(ctx context.Context, id string) error
+	// DuplicateCampaign copies a campaign as a new draft.
+	DuplicateCampaign(ctx context.Context, id, by string) (string, error)
+	Senders(ctx context.Context) ([]Sender, error)
+}
+
+// ErrCampaignNotFound is returned for an unknown campaign ID.
+var ErrCampaignNotFound = errors.New("campaign not found")
+
+// ErrCampaignState is returned when an action does not fit the campaign's
+// state (stopping a completed campaign, retrying one without failures).
+var ErrCampaignState = errors.New("action not possible in the campaign's state")
+
+// FieldError is a validation problem with one input field. Code is a
+// catalog key suffix ("campaign.err.<Code>") so the portal can show it in
+// the user's language; Message is the English text for the API and logs.
+type FieldError struct {
+	Field   string
+	Code    string
+	Message string
+}
+
+func (e *FieldError) Error() string { return e.Field + ": " + e.Message }

@@ -1,0 +1,288 @@
+package web
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/pbxgate/pbxgate/gateway/store"
+	"github.com/pbxgate/pbxgate/gateway/users"
+)
+
+const auditPrefix = "audit/"
+
+// AuditEntry records one administrative change.
+type AuditEntry struct {
+	Time   time.Time `json:"time"`
+	User   string    `json:"user"`
+	Action string    `json:"action"`
+	Target string    `json:"target,omitempty"`
+}
+
+// audit records an administrative change in the log and the store.
+func (s *server) audit(c *gin.Context, action, target string) {
+	e := AuditEntry{Time: s.d.Now().UTC(), User: currentUser(c).Name, Action: action, Target: target}
+	s.log.Info("audit", "user", e.User, "action", action, "target", target, "remote", c.ClientIP())
+	// Big-endian-sortable key: newest last; the random suffix keeps two
+	// changes in the same nanosecond apart.
+	key := fmt.Sprintf("%s%020d-%s", auditPrefix, e.Time.UnixNano(), randomToken()[:6])
+	if err := s.d.Store.Update(func(txn *store.Txn) error { return store.SetJSON(txn, key, e) }); err != nil {
+		s.log.Error("audit log write failed", "err", err)
+	}
+}
+
+func (s *server) recentAudit(limit int) []AuditEntry {
+	var all []AuditEntry
+	_ = s.d.Store.View(func(txn *store.Txn) error {
+		return store.Each(txn, auditPrefix, func(_ string, val []byte) error {
+			var e AuditEntry
+			if jsonUnmarshal(val, &e) == nil {
+				all = append(all, e)
+			}
+			return nil
+		})
+	})
+	if len(all) > limit {
+		all = all[len(all)-limit:]
+	}
+	for i, j := 0, len(all)-1; i < j; i, j = i+1, j-1 {
+		all[i], all[j] = all[j], all[i]
+	}
+	return all
+}
+
+type systemData struct {
+	Users    []users.User
+	Tokens   []users.Token
+	NewToken string // plaintext, shown once
+	Version  VersionInfo
+	Settings Settings
+	Country  string
+	TimeZone string
+	Audit    []AuditEntry
+	Zones    []string
+}
+
+func (s *server) systemView(c *gin.Context) (*view, error) {
+	ctx := c.Request.Context()
+	u := currentUser(c)
+	d := systemData{Version: s.d.Version, Settings: s.currentSettings(), Country: s.defaultCountry(),
+		TimeZone: s.location().String(), Zones: setupZones}
+	var err error
+	owner := u.Name
+	if u.Role == users.RoleAdmin {
+		owner = ""
+		if d.Users, err = s.d.Users.List(ctx); err != nil {
+			return nil, err
+		}
+		d.Audit = s.recentAudit(50)
+	}
+	if d.Tokens, err = s.d.Users.ListTokens(ctx, owner); err != nil {
+		return nil, err
+	}
+	v := s.newView(c, "system", "nav.system", &d)
+	v.Form["role"] = string(users.RoleOperator)
+	return v, nil
+}
+
+func (s *server) systemPage(c *gin.Context) {
+	v, err := s.systemView(c)
+	if err != nil {
+		s.log.Error("system page", "err", err)
+		s.renderError(c, http.StatusInternalServerError, "error.internal")
+		return
+	}
+	s.render(c, http.StatusOK, "system", v)
+}
+
+// systemFail re-renders the system page with errs next to their fields.
+func (s *server) systemFail(c *gin.Context, code int, form map[string]string, errs func(v *view)) {
+	v, err := s.systemView(c)
+	if err != nil {
+		s.renderError(c, http.StatusInternalServerError, "error.internal")
+		return
+	}
+	for k, val := range form {
+		v.Form[k] = val
+	}
+	errs(v)
+	s.render(c, code, "system", v)
+}
+
+func (s *server) addUser(c *gin.Context) {
+	name := strings.TrimSpace(c.PostForm("new_name"))
+	role := users.Role(c.PostForm("role"))
+	err := s.d.Users.Add(c.Request.Context(), name, c.PostForm("new_password"), role)
+	if err != nil {
+		form := map[string]string{"new_name": name, "role": string(role)}
+		s.systemFail(c, http.StatusUnprocessableEntity, form, func(v *view) {
+			switch {
+			case errors.Is(err, users.ErrWeakPassword):
+				v.Errors["new_password"] = v.T("user.err.weak_password", users.MinPasswordLength)
+			case errors.Is(err, users.ErrExists):
+				v.Errors["new_name"] = v.T("user.err.exists")
+			case errors.Is(err, users.ErrInvalidName):
+				v.Errors["new_name"] = v.T("user.err.name")
+			case errors.Is(err, users.ErrInvalidRole):
+				v.Errors["role"] = v.T("user.err.role")
+			default:
+				s.log.Error("add user", "err", err)
+				v.Errors["new_name"] = v.T("error.internal")
+			}
+		})
+		return
+	}
+	s.audit(c, "user.add", name+" ("+string(role)+")")
+	s.flash(c, "user.added")
+	c.Redirect(http.StatusSeeOther, "/system")
+}
+
+func (s *server) userChange(c *gin.Context, action string, fn func(name string) error) {
+	name := c.Param("name")
+	err := fn(name)
+	switch {
+	case errors.Is(err, users.ErrLastAdmin):
+		s.flash(c, "user.err.last_admin")
+	case errors.Is(err, users.ErrNotFound):
+		s.flash(c, "user.err.not_found")
+	case errors.Is(err, users.ErrInvalidRole):
+		s.flash(c, "user.err.role")
+	case err != nil:
+		s.log.Error("user change", "action", action, "err", err)
+		s.renderError(c, http.StatusInternalServerError, "error.internal")
+		return
+	default:
+		s.audit(c, action, name)
+		s.flash(c, "user.changed")
+	}
+	c.Redirect(http.StatusSeeOther, "/system")
+}
+
+func (s *server) deleteUser(c *gin.Context) {
+	s.userChange(c, "user.delete", func(name string) error {
+		if err := s.d.Users.Delete(c.Request.Context(), name); err != nil {
+			return err
+		}
+		return s.sessions.deleteUser(name, nil)
+	})
+}
+
+func (s *server) setUserRole(c *gin.Context) {
+	s.userChange(c, "user.role", func(name string) error {
+		return s.d.Users.SetRole(c.Request.Context(), name, users.Role(c.PostForm("role")))
+	})
+}
+
+func (s *server) changeOwnPassword(c *gin.Context) {
+	u := currentUser(c)
+	ctx := c.Request.Context()
+	pw, pw2 := c.PostForm("password"), c.PostForm("password2")
+	fail := func(field, key string, args ...any) {
+		s.systemFail(c, http.StatusUnprocessableEntity, nil, func(v *view) { v.Errors[field] = v.T(key, args...) })
+	}
+	if _, err := s.d.Users.Authenticate(ctx, u.Name, c.PostForm("current_password")); err != nil {
+		fail("current_password", "setup.err.current")
+		return
+	}
+	if pw != pw2 {
+		fail("password2", "user.err.mismatch")
+		return
+	}
+	if err := s.d.Users.SetPassword(ctx, u.Name, pw); errors.Is(err, users.ErrWeakPassword) {
+		fail("password", "user.err.weak_password", users.MinPasswordLength)
+		return
+	} else if err != nil {
+		s.renderError(c, http.StatusInternalServerError, "error.internal")
+		return
+	}
+	// Other browsers logged in as this user must log in again.
+	if err := s.sessions.deleteUser(u.Name, currentSession(c)); err != nil {
+		s.log.Error("end other sessions", "err", err)
+	}
+	s.audit(c, "user.password", u.Name)
+	s.flash(c, "user.password_changed")
+	c.Redirect(http.StatusSeeOther, "/system")
+}
+
+func (s *server) saveRegion(c *gin.Context) {
+	country := strings.ToUpper(strings.TrimSpace(c.PostForm("country")))
+	tz := strings.TrimSpace(c.PostForm("timezone"))
+	form := map[string]string{"country": country, "timezone": tz}
+	if len(country) != 2 || strings.Trim(country, "ABCDEFGHIJKLMNOPQRSTUVWXYZ") != "" {
+		s.systemFail(c, http.StatusUnprocessableEntity, form, func(v *view) { v.Errors["country"] = v.T("setup.err.country") })
+		return
+	}
+	if _, err := time.LoadLocation(tz); err != nil || tz == "" || tz == "Local" {
+		s.systemFail(c, http.StatusUnprocessableEntity, form, func(v *view) { v.Errors["timezone"] = v.T("setup.err.timezone") })
+		return
+	}
+	st := s.currentSettings()
+	st.DefaultCountry, st.TimeZone, st.Updated = country, tz, s.d.Now().UTC()
+	if err := s.saveSettings(st); err != nil {
+		s.renderError(c, http.StatusInternalServerError, "error.internal")
+		return
+	}
+	s.audit(c, "settings.region", country+" "+tz)
+	s.flash(c, "settings.saved")
+	c.Redirect(http.StatusSeeOther, "/system")
+}
+
+func (s *server) createToken(c *gin.Context) {
+	u := currentUser(c)
+	label := strings.TrimSpace(c.PostForm("label"))
+	if label == "" || len(label) > 64 {
+		s.systemFail(c, http.StatusUnprocessableEntity, nil, func(v *view) { v.Errors["label"] = v.T("token.err.label") })
+		return
+	}
+	tok, err := s.d.Users.CreateToken(c.Request.Context(), u.Name, label)
+	if err != nil {
+		s.log.Error("create token", "err", err)
+		s.renderError(c, http.StatusInternalServerError, "error.internal")
+		return
+	}
+	s.audit(c, "token.create", label)
+	v, err := s.systemView(c)
+	if err != nil {
+		s.renderError(c, http.StatusInternalServerError, "error.internal")
+		return
+	}
+	// Shown once, in this response only (no-store), never stored in clear.
+	v.Data.(*systemData).NewToken = tok
+	s.render(c, http.StatusOK, "system", v)
+}
+
+func (s *server) revokeToken(c *gin.Context) {
+	u := currentUser(c)
+	ctx := c.Request.Context()
+	id := c.Param("id")
+	// Operators may revoke only their own tokens.
+	if u.Role != users.RoleAdmin {
+		toks, err := s.d.Users.ListTokens(ctx, u.Name)
+		if err != nil {
+			s.renderError(c, http.StatusInternalServerError, "error.internal")
+			return
+		}
+		own := false
+		for _, t := range toks {
+			own = own || t.ID == id
+		}
+		if !own {
+			s.renderError(c, http.StatusForbidden, "error.forbidden")
+			return
+		}
+	}
+	if err := s.d.Users.RevokeToken(ctx, id); errors.Is(err, users.ErrBadToken) {
+		s.flash(c, "token.err.not_found")
+	} else if err != nil {
+		s.renderError(c, http.StatusInternalServerError, "error.internal")
+		return
+	} else {
+		s.audit(c, "token.revoke", id)
+		s.flash(c, "token.revoked")
+	}
+	c.Redirect(http.StatusSeeOther, "/system")
+}

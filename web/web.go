@@ -1,0 +1,188 @@
+// Package web is pbxgate's HTTP face: liveness/readiness probes, Prometheus
+// metrics, the administrators' portal (server-rendered, German and English)
+// and the REST API under /api/v1. Everything except the probes, metrics,
+// login, first-run setup and the mounted webhooks requires authentication.
+package web
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/pbxgate/pbxgate/gateway/store"
+	"github.com/pbxgate/pbxgate/gateway/users"
+)
+
+// Deps is everything the web layer needs from the daemon. Store, Users and
+// Logger are required; nil services make their screens say "not available".
+type Deps struct {
+	Store  *store.Store
+	Users  *users.Service
+	Logger *slog.Logger
+	// Gatherer serves /metrics; nil disables the endpoint.
+	Gatherer prometheus.Gatherer
+	// MetricsRequireAuth puts /metrics behind login/bearer tokens (default:
+	// open, as usual for a Prometheus scraping a loopback or LAN address).
+	MetricsRequireAuth bool
+	// Ready reports readiness for /readyz; nil means always ready.
+	Ready   func(ctx context.Context) Readiness
+	Version VersionInfo
+	// Location and DefaultCountry are the defaults until first-run setup
+	// stores the administrator's choice.
+	Location       *time.Location
+	DefaultCountry string
+	// Status feeds the dashboard (modems, WhatsApp numbers, SIP).
+	Status StatusSource
+	// Campaigns backs the campaign screens and API.
+	Campaigns CampaignService
+	// Extra handlers are mounted as-is, without authentication (webhooks).
+	// A path ending in "/" also serves everything below it.
+	Extra map[string]http.Handler
+	// SecureCookies forces the Secure flag on cookies even for plain-HTTP
+	// requests (set it when a TLS proxy fronts pbxgate without
+	// X-Forwarded-Proto). Requests over TLS always get Secure cookies.
+	SecureCookies bool
+	// Now is the clock (tests); nil means time.Now.
+	Now func() time.Time
+}
+
+// VersionInfo describes the running build (System > About).
+type VersionInfo struct {
+	Version, Commit, BuildDate, GoVersion, Platform string
+}
+
+// Readiness is the /readyz answer.
+type Readiness struct {
+	Ready      bool        `json:"ready"`
+	Components []Component `json:"components"`
+}
+
+// Component is one part's readiness.
+type Component struct {
+	Name   string `json:"name"`
+	State  string `json:"state"` // "ok", "degraded" or "down"
+	Detail string `json:"detail,omitempty"`
+}
+
+// New builds the HTTP handler. It fails when a required dependency is
+// missing or the embedded templates do not parse.
+func New(d Deps) (http.Handler, error) {
+	if d.Store == nil || d.Users == nil {
+		return nil, errors.New("web: Store and Users are required")
+	}
+	if d.Logger == nil {
+		d.Logger = slog.New(slog.DiscardHandler)
+	}
+	if d.Location == nil {
+		d.Location = time.UTC
+	}
+	if d.DefaultCountry == "" {
+		d.DefaultCountry = "DE"
+	}
+	if d.Now == nil {
+		d.Now = time.Now
+	}
+	s, err := newServer(d)
+	if err != nil {
+		return nil, err
+	}
+	return s.handler(), nil
+}
+
+// gin keeps its mode in a package variable; release mode only silences gin's
+// own debug printing, so setting it once for the process is harmless.
+func init() { gin.SetMode(gin.ReleaseMode) }
+
+func (s *server) engine() *gin.Engine {
+	e := gin.New()
+	e.ContextWithFallback = true
+	e.RedirectTrailingSlash = false
+	e.HandleMethodNotAllowed = false
+	e.Use(s.logRequests, s.recovery)
+
+	e.GET("/healthz", func(c *gin.Context) {
+		c.JSON(http.StatusOK, gin.H{"status": "ok"})
+	})
+	e.GET("/readyz", s.readyz)
+	if s.d.Gatherer != nil {
+		metrics := gin.WrapH(promhttp.HandlerFor(s.d.Gatherer, promhttp.HandlerOpts{ErrorLog: slogPrinter{s.log}}))
+		if s.d.MetricsRequireAuth {
+			e.GET("/metrics", s.requireAuth(false), metrics)
+		} else {
+			e.GET("/metrics", metrics)
+		}
+	}
+	for path, h := range s.d.Extra {
+		wrapped := gin.WrapH(h)
+		if len(path) > 1 && path[len(path)-1] == '/' {
+			e.Any(path+"*rest", wrapped)
+		} else {
+			e.Any(path, wrapped)
+		}
+	}
+	s.routes(e)
+	return e
+}
+
+func (s *server) readyz(c *gin.Context) {
+	r := Readiness{Ready: true, Components: []Component{}}
+	if s.d.Ready != nil {
+		r = s.d.Ready(c.Request.Context())
+		if r.Components == nil {
+			r.Components = []Component{}
+		}
+	}
+	code := http.StatusOK
+	if !r.Ready {
+		code = http.StatusServiceUnavailable
+	}
+	c.JSON(code, r)
+}
+
+// logRequests logs every request at debug (probes and assets) or info.
+func (s *server) logRequests(c *gin.Context) {
+	start := time.Now()
+	c.Next()
+	path := c.Request.URL.Path
+	level := slog.LevelInfo
+	switch {
+	case path == "/healthz" || path == "/readyz" || path == "/metrics" || len(path) > 8 && path[:8] == "/static/":
+		level = slog.LevelDebug
+	case c.Writer.Status() >= 500:
+		level = slog.LevelError
+	}
+	// Only the path: query strings may carry search terms or numbers.
+	s.log.Log(c.Request.Context(), level, "http request",
+		"method", c.Request.Method, "path", path, "status", c.Writer.Status(),
+		"duration", time.Since(start).Round(time.Microsecond), "remote", c.ClientIP())
+}
+
+// recovery turns a panic into a 500 and a logged stack-free error, so one
+// broken screen never takes the daemon down.
+func (s *server) recovery(c *gin.Context) {
+	defer func() {
+		if v := recover(); v != nil {
+			if v == http.ErrAbortHandler {
+				panic(v)
+			}
+			s.log.Error("panic in HTTP handler", "path", c.Request.URL.Path, "panic", fmt.Sprint(v))
+			if !c.Writer.Written() {
+				c.AbortWithStatusJSON(http.StatusInternalServerError, apiErrorBody("internal", "internal error; see the pbxgate log", ""))
+			} else {
+				c.Abort()
+			}
+		}
+	}()
+	c.Next()
+}
+
+type slogPrinter struct{ log *slog.Logger }
+
+func (p slogPrinter) Println(v ...any) { p.log.Error("metrics", "err", fmt.Sprint(v...)) }
