@@ -326,8 +326,8 @@ func (e *Engine) activatePendingLocked(ch string) {
 // its last batch after a Stop is waited for, so one campaign never has two.
 // Before Run, Run launches it.
 func (e *Engine) launchLocked(id string) {
-	if e.runCtx == nil {
-		return
+	if e.runCtx == nil || e.runCtx.Err() != nil {
+		return // Run launches it (after a restart: stopped, see New)
 	}
 	prev := e.runs[id]
 	if prev != nil && !prev.stopping {

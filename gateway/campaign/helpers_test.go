@@ -190,7 +190,7 @@ func (c *testChannel) sends() []message.Outbound {
 }
 
 type env struct {
-	t      *testing.T
+	t      testing.TB
 	dir    string
 	st     *store.Store
 	e      *Engine
@@ -204,7 +204,7 @@ type env struct {
 func baseTime() time.Time { return time.Date(2026, 3, 20, 9, 0, 0, 0, time.UTC) }
 
 // newEnv opens a store in dir (t.TempDir() when empty) and starts an engine.
-func newEnv(t *testing.T, dir string, cfg Config, chans ...Channel) *env {
+func newEnv(t testing.TB, dir string, cfg Config, chans ...Channel) *env {
 	t.Helper()
 	if dir == "" {
 		dir = t.TempDir()

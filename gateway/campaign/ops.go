@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 
+	badger "github.com/dgraph-io/badger/v4"
+
 	"github.com/pbxgate/pbxgate/gateway/recipients"
 	"github.com/pbxgate/pbxgate/gateway/store"
 )
@@ -580,11 +582,16 @@ func (e *Engine) Recipients(ctx context.Context, id string, q RecipientQuery) (R
 	var p RecipientPage
 	err = e.st.View(func(txn *store.Txn) error {
 		if q.Status == "" {
-			// Seqs are 1..n: seek straight to the page.
+			// Seqs are 1..n in key order: seek straight to the page.
 			p.Total = c.Recipients
-			for seq := q.Offset + 1; seq <= c.Recipients && len(p.Items) < q.Limit; seq++ {
+			opts := badger.DefaultIteratorOptions
+			opts.Prefix = []byte(recipKeyPrefix(id))
+			opts.PrefetchValues = false
+			it := txn.NewIterator(opts)
+			defer it.Close()
+			for it.Seek(recipKey(id, q.Offset+1)); it.Valid() && len(p.Items) < q.Limit; it.Next() {
 				var r Recipient
-				if err := store.GetJSON(txn, string(recipKey(id, seq)), &r); err != nil {
+				if err := it.Item().Value(func(v []byte) error { return json.Unmarshal(v, &r) }); err != nil {
 					return err
 				}
 				p.Items = append(p.Items, r)
