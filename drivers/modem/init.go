@@ -17,6 +17,9 @@ type dialect struct {
 	memories []string // AT+CPMS=? first list, e.g. SM ME SR
 	storage  string   // memory used for reading, writing and receiving
 	csms     bool     // AT+CSMS=1 took: routed messages need AT+CNMA
+	// ussdPacked: Huawei sticks take and give USSD strings as hex of
+	// packed GSM 7-bit septets.
+	ussdPacked bool
 }
 
 // Connect opens the port and initialises the modem within InitTimeout. On
@@ -103,7 +106,7 @@ func (m *Modem) setup(ctx context.Context, c *conn, wakeTries int) error {
 	}
 	m.readIdentity(run, c.path)
 
-	var d dialect
+	d := dialect{ussdPacked: strings.Contains(strings.ToLower(m.Info().Manufacturer), "huawei")}
 	if _, err := run("+CMGF=0"); err != nil {
 		return fmt.Errorf("%s: PDU mode: %w", name, err)
 	}

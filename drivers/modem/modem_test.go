@@ -179,6 +179,12 @@ func (r *testRig) start(t *testing.T) *Modem {
 	if err != nil {
 		t.Fatalf("Open: %v", err)
 	}
+	r.run(t, m)
+	return m
+}
+
+// run runs m until the test ends.
+func (r *testRig) run(t *testing.T, m *Modem) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- m.Run(ctx) }()
@@ -189,7 +195,6 @@ func (r *testRig) start(t *testing.T) *Modem {
 		}
 		m.Close()
 	})
-	return m
 }
 
 func TestOpenReadsIdentity(t *testing.T) {
@@ -494,7 +499,16 @@ func TestURCsInTheMiddleOfCommands(t *testing.T) {
 
 func TestUSSD(t *testing.T) {
 	t.Parallel()
-	rig := newRig(t, modemsim.Config{Model: "E3372"}, modemsim.WithUSSD("*102#", "Ваш баланс 5 руб"))
+	for _, model := range []string{"EC25", "SIM7600"} {
+		t.Run(model, func(t *testing.T) {
+			t.Parallel()
+			testUSSD(t, model)
+		})
+	}
+}
+
+func testUSSD(t *testing.T, model string) {
+	rig := newRig(t, modemsim.Config{Model: model}, modemsim.WithUSSD("*102#", "Ваш баланс 5 руб"))
 	m := rig.start(t)
 	got, err := m.USSD(context.Background(), "*100#")
 	if err != nil || got != "Ihr Guthaben beträgt 12,34 EUR" {
@@ -503,6 +517,10 @@ func TestUSSD(t *testing.T) {
 	got, err = m.USSD(context.Background(), "*101#")
 	if err != nil || got != "Ihre Rufnummer: "+rig.sim.Number() {
 		t.Fatalf("USSD *101# = %q, %v", got, err)
+	}
+	got, err = m.USSD(context.Background(), "*102#")
+	if err != nil || got != "Ваш баланс 5 руб" {
+		t.Fatalf("USSD *102# = %q, %v", got, err)
 	}
 	if _, err := m.USSD(context.Background(), "*999#"); !errors.Is(err, ErrUSSD) {
 		t.Fatalf("unknown code: %v", err)
@@ -597,9 +615,14 @@ func TestHangRecovered(t *testing.T) {
 			rig := newRig(t, modemsim.Config{Model: "EC25"})
 			rig.cfg.CommandTimeout = time.Second
 			rig.cfg.SendTimeout = time.Second
-			m := rig.start(t)
+			m, err := Open(context.Background(), rig.cfg, rig.rec.handlers(t))
+			if err != nil {
+				t.Fatal(err)
+			}
+			// Hang before Run starts so the send is the first command
+			// that meets the hang.
 			rig.sim.SetFault(modemsim.Fault{Hang: true, HangMode: mode})
-			_, err := m.Send(context.Background(), "+4917012345678", "into the void", false)
+			_, err = m.Send(context.Background(), "+4917012345678", "into the void", false)
 			var se *SendError
 			if !errors.As(err, &se) || !se.MaybeSent || !errors.Is(err, ErrTimeout) {
 				t.Fatalf("send to hung modem: %v", err)
@@ -608,6 +631,7 @@ func TestHangRecovered(t *testing.T) {
 			if errors.As(err, &code) {
 				t.Fatalf("a timeout must not look like a CMS error: %v", err)
 			}
+			rig.run(t, m)
 			rig.rec.wait(t, "recovery", func() bool {
 				return rig.rec.sawState(StateHung) && rig.rec.states[len(rig.rec.states)-1] == StateOnline
 			})

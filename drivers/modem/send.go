@@ -9,6 +9,8 @@ import (
 	"time"
 	"unicode/utf16"
 
+	"github.com/warthog618/sms/encoding/gsm7"
+
 	"github.com/pbxgate/pbxgate/gateway/sms"
 )
 
@@ -87,7 +89,14 @@ func (m *Modem) USSD(ctx context.Context, code string) (string, error) {
 	case <-m.ussd:
 	default:
 	}
-	if _, err := m.command(c, fmt.Sprintf(`+CUSD=1,"%s",15`, code)); err != nil {
+	m.mu.Lock()
+	packed := m.dialect.ussdPacked
+	m.mu.Unlock()
+	arg := code
+	if packed {
+		arg = packUSSD(code)
+	}
+	if _, err := m.command(c, fmt.Sprintf(`+CUSD=1,"%s",15`, arg)); err != nil {
 		return "", fmt.Errorf("%w: %w", ErrUSSD, err)
 	}
 	t := time.NewTimer(m.cfg.SendTimeout)
@@ -112,7 +121,7 @@ func (m *Modem) USSD(ctx context.Context, code string) (string, error) {
 				dcs = v
 			}
 		}
-		text = decodeUSSD(f[1], dcs)
+		text = decodeUSSD(f[1], dcs, packed)
 	}
 	switch status {
 	case 0, 2:
@@ -136,13 +145,68 @@ func (m *Modem) ussdIndication(lines []string) {
 	}
 }
 
+// packUSSD encodes a USSD string the way Huawei sticks expect it: hex of
+// packed GSM 7-bit septets, 7 spare bits filled with CR (3GPP TS 23.038
+// §6.1.2.3.1). warthog618/sms v0.3.0's Pack7BitUSSD misplaces that fill
+// and corrupts the last character of some lengths, so it is not used.
+func packUSSD(s string) string {
+	septets, err := gsm7.Encode([]byte(s))
+	if err != nil {
+		return s
+	}
+	if len(septets)%8 == 7 {
+		septets = append(septets, '\r')
+	}
+	out := make([]byte, (len(septets)*7+7)/8)
+	for i, c := range septets {
+		bit := i * 7
+		idx, off := bit/8, bit%8
+		out[idx] |= c << off
+		if off > 1 {
+			out[idx+1] |= c >> (8 - off)
+		}
+	}
+	return strings.ToUpper(hex.EncodeToString(out))
+}
+
+// unpackUSSD unpacks GSM 7-bit septets. A CR filling exactly 7 spare bits
+// is padding (3GPP TS 23.038 §6.1.2.3.1), not text.
+func unpackUSSD(b []byte) []byte {
+	n := len(b) * 8 / 7
+	out := make([]byte, n)
+	for i := range n {
+		bit := i * 7
+		idx, off := bit/8, bit%8
+		v := uint16(b[idx]) >> off
+		if off > 1 && idx+1 < len(b) {
+			v |= uint16(b[idx+1]) << (8 - off)
+		}
+		out[i] = byte(v & 0x7f)
+	}
+	if n > 0 && len(b)*8%7 == 0 && (out[n-1] == '\r' || out[n-1] == 0) {
+		out = out[:n-1]
+	}
+	return out
+}
+
 // decodeUSSD decodes the string of a +CUSD answer. With AT+CSCS="GSM" most
 // modems give text; UCS-2 answers (DCS 0x48, or 0x11 with a language
-// prefix) come as hex.
-func decodeUSSD(s string, dcs int) string {
+// prefix) come as hex; Huawei sticks (packed) give hex of packed septets.
+func decodeUSSD(s string, dcs int, packed bool) string {
 	ucs2 := dcs == 0x11 || dcs&0xCC == 0x48 || (dcs&0xF0 == 0x40 && dcs&0x0C == 0x08) || (dcs&0xF0 == 0x90 && dcs&0x0C == 0x08)
 	if !ucs2 {
-		return s
+		if !packed {
+			return s
+		}
+		b, err := hex.DecodeString(s)
+		if err != nil {
+			return s
+		}
+		text, err := gsm7.Decode(unpackUSSD(b))
+		if err != nil {
+			return s
+		}
+		return string(text)
 	}
 	b, err := hex.DecodeString(s)
 	if err != nil || len(b)%2 != 0 {
