@@ -220,6 +220,7 @@ func New(o Options) (*Channel, error) {
 	if ch.templates, err = newTemplates(o.Store, ch.client, ch.log, o.Clock.Now); err != nil {
 		return nil, err
 	}
+	ch.templates.onStop = ch.stop
 	if o.TemplatePageSize > 0 {
 		ch.templates.pageSize = o.TemplatePageSize
 	}
@@ -317,9 +318,46 @@ func (ch *Channel) InWindow(contact string) (bool, error) {
 }
 
 // Send sends an Outbound's text as a free-form message (sessions, replies
-// inside the service window). It returns the wamid.
-func (ch *Channel) Send(ctx context.Context, o message.Outbound) (string, error) {
-	return ch.send(ctx, o.ID, o.Ref, o.To, Text(o.Text))
+// inside the service window). The record (and later the wamid) is stored
+// before it returns; Record(o.ID) reads it. Same rules as SendMessage.
+func (ch *Channel) Send(ctx context.Context, o message.Outbound) error {
+	_, err := ch.send(ctx, o.ID, o.Ref, o.To, Text(o.Text))
+	return err
+}
+
+// Name is the channel's configured name.
+func (ch *Channel) Name() string { return ch.o.Name }
+
+// Kind is message.WhatsApp.
+func (ch *Channel) Kind() message.Kind { return message.WhatsApp }
+
+// MaxPerMinute is the configured throughput per minute.
+func (ch *Channel) MaxPerMinute() int { return ch.o.MessagesPerSecond * 60 }
+
+// Senders lists the channel's one number (its phone-number id).
+func (ch *Channel) Senders() []string { return []string{ch.o.PhoneNumberID} }
+
+// ResendSafe is true: the id → wamid records are in the store, so a send
+// repeated after a restart is recognised and not transmitted again.
+func (ch *Channel) ResendSafe() bool { return true }
+
+// IsMessageError reports whether err concerns only that one message (bad
+// number, outside the window, template or content refused): the caller
+// fails it and goes on. Other errors (channel stopped, limits, Meta not
+// reachable, unknown outcome) concern the channel.
+func IsMessageError(err error) bool {
+	if errors.Is(err, ErrChannelStopped) || errors.Is(err, ErrTierLimit) || errors.Is(err, ErrUnknownOutcome) {
+		return false
+	}
+	return errors.Is(err, ErrInvalidMessage) || errors.Is(err, ErrOutsideWindow) ||
+		errors.Is(err, ErrTemplate) || errors.Is(err, ErrPermanent)
+}
+
+// SendTemplate sends template name in language lang with body variables
+// in order (and optional header and buttons) under pbxgate's id, with the
+// Outbound's id, ref and recipient; it returns the wamid.
+func (ch *Channel) SendTemplate(ctx context.Context, o message.Outbound, name, lang string, components ...TemplateComponent) (string, error) {
+	return ch.send(ctx, o.ID, o.Ref, o.To, TemplateMessage(name, lang, components...))
 }
 
 // SendMessage sends m to recipient to (E.164 with or without +, or a

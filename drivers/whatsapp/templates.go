@@ -52,6 +52,35 @@ type ButtonVar struct {
 	Params  int    `json:"params"`
 }
 
+// Variables lists the placeholders of the text header and the body in
+// order ("1", "2" … or names), for previews and campaign validation.
+func (t TemplateInfo) Variables() []string {
+	var out []string
+	for _, c := range t.Components {
+		typ := strings.ToUpper(c.Type)
+		if typ == "BODY" || (typ == "HEADER" && (c.Format == "" || strings.EqualFold(c.Format, "TEXT"))) {
+			seen := map[string]bool{}
+			for _, m := range placeholderRE.FindAllStringSubmatch(c.Text, -1) {
+				if !seen[m[1]] {
+					seen[m[1]] = true
+					out = append(out, m[1])
+				}
+			}
+		}
+	}
+	return out
+}
+
+// BodyText is the body with its {{n}} placeholders.
+func (t TemplateInfo) BodyText() string {
+	for _, c := range t.Components {
+		if strings.EqualFold(c.Type, "BODY") {
+			return c.Text
+		}
+	}
+	return ""
+}
+
 // Approved reports whether campaigns may use the template.
 func (t TemplateInfo) Approved() bool { return t.Status == "APPROVED" }
 
@@ -203,6 +232,8 @@ type Templates struct {
 	log      *slog.Logger
 	now      func() time.Time
 	pageSize int
+	// onStop is told about errors that must stop the channel (190).
+	onStop func(*APIError)
 
 	syncMu sync.Mutex // one sync at a time
 
@@ -298,6 +329,10 @@ func (t *Templates) setErr(err error) {
 	t.mu.Lock()
 	t.lastErr = err
 	t.mu.Unlock()
+	var ae *APIError
+	if errors.As(err, &ae) && ae.Class() == Stop && t.onStop != nil {
+		t.onStop(ae)
+	}
 }
 
 // Get returns the template name in language lang.

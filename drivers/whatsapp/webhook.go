@@ -435,7 +435,7 @@ func inboundEvent(m InboundMessage, contacts map[string]WebhookContact, receiver
 	case "location":
 		if l := m.Location; l != nil {
 			in.MediaType = "location"
-			in.Text = strings.TrimSpace(fmt.Sprintf("%s %s (%.6f,%.6f)", l.Name, l.Address, l.Latitude, l.Longitude))
+			in.Text = strings.Join(strings.Fields(fmt.Sprintf("%s %s (%.6f,%.6f)", l.Name, l.Address, l.Latitude, l.Longitude)), " ")
 		}
 	case "button":
 		if m.Button != nil {

@@ -287,12 +287,12 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) authorized(w http.ResponseWriter, r *http.Request) bool {
 	tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-	if !ok || tok == "" {
-		writeError(w, http.StatusUnauthorized, 190, "OAuthException", "An active access token must be used to query information about the current user.", "")
+	switch {
+	case !ok || tok == "":
+		s.reject(w, &apiErr{status: http.StatusUnauthorized, code: 190, msg: "An active access token must be used to query information about the current user."})
 		return false
-	}
-	if tok != s.o.Token {
-		writeError(w, http.StatusUnauthorized, 190, "OAuthException", "Error validating access token: The session has been invalidated because the user changed their password or Facebook has changed the session for security reasons.", "")
+	case tok != s.o.Token:
+		s.reject(w, &apiErr{status: http.StatusUnauthorized, code: 190, msg: "Error validating access token: The session has been invalidated because the user changed their password or Facebook has changed the session for security reasons."})
 		return false
 	}
 	return true
