@@ -86,10 +86,10 @@ func (e *Engine) validateContent(ctx context.Context, spec *Spec, ch Channel, rs
 			}
 			txt, err := render(spec.Content.Text, r.Number, r.Vars)
 			if err != nil {
-				return fmt.Errorf("%w: recipient %s: %v (add the column to the import or remove the placeholder)", ErrInvalid, r.Number, err)
+				return fmt.Errorf("%w: recipient %s: %v (add the column to the import or remove the placeholder)", ErrInvalid, who(r), err)
 			}
 			if _, err := sms.PlanText(txt); err != nil {
-				return fmt.Errorf("%w: recipient %s: %w", ErrInvalid, r.Number, err)
+				return fmt.Errorf("%w: recipient %s: %w", ErrInvalid, who(r), err)
 			}
 		}
 	case message.WhatsApp:
@@ -124,7 +124,7 @@ func (e *Engine) validateContent(ctx context.Context, spec *Spec, ch Channel, rs
 			}
 			for _, v := range info.Variables {
 				if _, err := render(wa.Values[v], r.Number, r.Vars); err != nil {
-					return fmt.Errorf("%w: recipient %s: template variable {{%s}}: %v", ErrInvalid, r.Number, v, err)
+					return fmt.Errorf("%w: recipient %s: template variable {{%s}}: %v", ErrInvalid, who(r), v, err)
 				}
 			}
 		}
@@ -132,6 +132,13 @@ func (e *Engine) validateContent(ctx context.Context, spec *Spec, ch Channel, rs
 		return fmt.Errorf("%w: channel %q has unknown kind %q", ErrInvalid, spec.Channel, ch.Kind())
 	}
 	return nil
+}
+
+func who(r Recipient) string {
+	if r.Line > 0 {
+		return fmt.Sprintf("%s (line %d)", r.Number, r.Line)
+	}
+	return r.Number
 }
 
 func checkHeader(kind string, h *Header) error {

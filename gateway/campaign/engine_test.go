@@ -370,8 +370,7 @@ func TestDNCAndBlacklistExcludedAtSendTime(t *testing.T) {
 	// The DNC lists live in the same store; the engine env opens it, so
 	// build the env first and the lists on its store.
 	ev := newEnv(t, dir, Config{Blocker: dncBlocker{rs[2].Number: "opted out (STOP)"}}, ch)
-	lists := recipients.NewLists(ev.st)
-	ev.e.cfg.DNC = lists
+	lists := recipients.NewLists(ev.st) // the engine's DNC lists live in the same store
 	spec := smsSpec("DNC", "sms-1", "draft")
 	spec.DNCLists = []string{"Sperrliste"}
 	if _, err := ev.e.Create(bg, spec, rs); err == nil || !strings.Contains(err.Error(), "Sperrliste") {
@@ -580,6 +579,17 @@ func TestLimitsAndValidation(t *testing.T) {
 			t.Errorf("%s: %v", want, err)
 		}
 	}
+	rs := numbers(2)
+	rs[1].Line = 7
+	if _, err := ev2.e.Create(bg, Spec{Name: "v7", Channel: "sms-1", Content: Content{Text: "Hi {{first_name}} aus {{city}}"}}, rs); err == nil ||
+		!strings.Contains(err.Error(), "+4915112000000") {
+		t.Errorf("missing variable names the recipient: %v", err)
+	}
+	rs[0].Vars["city"] = "Ulm"
+	if _, err := ev2.e.Create(bg, Spec{Name: "v8", Channel: "sms-1", Content: Content{Text: "Hi {{first_name}} aus {{city}}"}}, rs); err == nil ||
+		!strings.Contains(err.Error(), "+4915112000001 (line 7): no value for {{city}}") {
+		t.Errorf("missing variable names the line: %v", err)
+	}
 }
 
 type catalog map[string]TemplateInfo
@@ -717,5 +727,43 @@ func TestExportCSVAndRecipientPages(t *testing.T) {
 	p, _ = ev.e.Recipients(bg, c.ID, RecipientQuery{Status: RFailed})
 	if p.Total != 1 || p.Items[0].Number != rs[4].Number {
 		t.Errorf("failed page %+v", p)
+	}
+}
+
+func TestRetryWaitsBehindRunningCampaignAndUpdateSendsNow(t *testing.T) {
+	t.Parallel()
+	ch := newTestChannel("sms-1", newLedger())
+	rs := numbers(2)
+	ch.reject[rs[0].Number] = true
+	ev := newEnv(t, "", Config{}, ch)
+	a, _ := ev.e.Create(bg, smsSpec("A", "sms-1", "now"), rs)
+	ev.waitState(a.ID, Completed)
+	ch.mu.Lock()
+	ch.reject = map[string]bool{}
+	ch.blockAt = 2 // B's first message blocks
+	ch.mu.Unlock()
+	spec := smsSpec("B", "sms-1", "scheduled")
+	spec.When.Date, spec.When.Time = "2026-04-01", "10:00"
+	b, err := ev.e.Create(bg, spec, numbers(1))
+	if err != nil || b.State != Scheduled {
+		t.Fatalf("B %v %s", err, b.State)
+	}
+	spec.When = When{Kind: "now"}
+	if b, err = ev.e.Update(bg, b.ID, spec, nil); err != nil || b.State != Running {
+		t.Fatalf("update to now: %v %s", err, b.State)
+	}
+	<-ch.blocked
+	a, err = ev.e.RetryFailed(bg, a.ID)
+	if err != nil || a.State != Pending || !a.Retry {
+		t.Fatalf("retry behind B: %v %s", err, a.State)
+	}
+	close(ch.unblock)
+	ev.waitState(b.ID, Completed)
+	a = ev.waitState(a.ID, Completed)
+	if got := states(a); !slices.Equal(got, []State{Draft, Running, Completed, Pending, Retrying, Completed}) {
+		t.Errorf("history %v", got)
+	}
+	if a.Counts.Sent != 2 {
+		t.Errorf("counts %+v", a.Counts)
 	}
 }

@@ -224,6 +224,9 @@ func newEnv(t testing.TB, dir string, cfg Config, chans ...Channel) *env {
 		ev.clk, _ = cfg.Clock.(*fakeClock)
 	}
 	cfg.Store, cfg.Channels = st, ev.chans
+	if cfg.DNC == nil {
+		cfg.DNC = recipients.NewLists(st)
+	}
 	if cfg.Location == nil {
 		cfg.Location, _ = time.LoadLocation("Europe/Berlin")
 	}

@@ -328,6 +328,7 @@ type Recipient struct {
 	Seq       int               `json:"seq"`
 	Number    string            `json:"number"`
 	Vars      map[string]string `json:"vars,omitempty"`
+	Line      int               `json:"line,omitempty"` // line of the import it came from
 	Status    RecipientStatus   `json:"status"`
 	Reason    string            `json:"reason,omitempty"`
 	Code      string            `json:"code,omitempty"`

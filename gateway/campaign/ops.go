@@ -87,7 +87,7 @@ func (e *Engine) prepareRecipients(in []recipients.Recipient) ([]Recipient, int,
 	dups := 0
 	for _, r := range in {
 		n, err := recipients.Normalize(r.Number, e.cfg.Region)
-		rec := Recipient{Number: n, Vars: r.Vars, Status: RQueued}
+		rec := Recipient{Number: n, Vars: r.Vars, Line: r.Line, Status: RQueued}
 		if err != nil {
 			rec.Number, rec.Status, rec.Reason = strings.TrimSpace(r.Number), RExcluded, err.Error()
 		}
