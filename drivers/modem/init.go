@@ -182,6 +182,12 @@ func (m *Modem) unlockSIM(ctx context.Context, run runFunc) error {
 				// Accepted but the SIM still asks: do not send it again.
 				return fmt.Errorf("%s: %w: the SIM still asks for a PIN after it was entered", name, ErrPINRequired)
 			}
+			mf, _ := run("+CGMI") // identity is read after unlocking
+			if left, ok := pinTriesLeft(run, firstAnswer(mf)); ok && left < 2 {
+				// Someone already used up the other tries: one more wrong
+				// PIN would lock the SIM into PUK.
+				return fmt.Errorf("%s: %w: the SIM has only %d PIN attempt left; pbxgate will not risk a PUK lock: unlock the SIM in a phone, then restart", name, ErrPINRequired, left)
+			}
 			pinSent = true
 			// The PIN must not appear in logs; commands are not logged.
 			if _, err := run(fmt.Sprintf(`+CPIN="%s"`, m.cfg.PIN)); err != nil {
@@ -202,6 +208,45 @@ func (m *Modem) unlockSIM(ctx context.Context, run runFunc) error {
 			return fmt.Errorf("%s: %w: the SIM asks for %q", name, ErrPINRequired, status)
 		}
 	}
+}
+
+// pinTriesLeft asks the vendor command for the remaining PIN attempts.
+func pinTriesLeft(run runFunc, manufacturer string) (int, bool) {
+	type query struct {
+		cmd, prefix string
+		field       int
+	}
+	var qs []query
+	switch mf := strings.ToLower(manufacturer); {
+	case strings.Contains(mf, "quectel"):
+		qs = []query{{"+QPINC?", "+QPINC", 1}}
+	case strings.Contains(mf, "simcom"):
+		qs = []query{{"+SPIC", "+SPIC", 0}}
+	case strings.Contains(mf, "huawei"):
+		qs = []query{{"^CPIN?", "^CPIN", 1}}
+	}
+	qs = append(qs, query{`+CPINR="SIM PIN"`, "+CPINR", 1})
+	for _, q := range qs {
+		info, err := run(q.cmd)
+		if err != nil {
+			continue
+		}
+		for _, l := range info {
+			if !strings.HasPrefix(l, q.prefix+":") {
+				continue
+			}
+			f := fields(strings.TrimSpace(l[len(q.prefix)+1:]))
+			if q.prefix == "+QPINC" && (len(f) == 0 || f[0] != "SC") {
+				continue // the PIN2 line
+			}
+			if q.field < len(f) {
+				if n, ok := atoi(f[q.field]); ok {
+					return n, true
+				}
+			}
+		}
+	}
+	return 0, false
 }
 
 func filterPrefix(info []string, prefix string) []string {

@@ -548,7 +548,7 @@ func TestWrongPINNotRetried(t *testing.T) {
 		t.Fatalf("Run = %v, want ErrWrongPIN", err)
 	}
 	// Exactly one attempt was used: the SIM has 2 of 3 left.
-	if tries := pinTriesLeft(t, rig); tries != 2 {
+	if tries := simPINTries(t, rig); tries != 2 {
 		t.Fatalf("SIM has %d PIN tries left, want 2 (exactly one attempt)", tries)
 	}
 }
@@ -571,8 +571,9 @@ func TestPIN(t *testing.T) {
 	}
 }
 
-// pinTriesLeft asks the simulated EC25 through its port (AT+QPINC?).
-func pinTriesLeft(t *testing.T, rig *testRig) int {
+// pinTriesLeft asks the simulated modem through its port, optionally
+// entering wrong PINs first.
+func simPINTries(t *testing.T, rig *testRig, wrong ...string) int {
 	t.Helper()
 	m := New(rig.cfg, Handlers{})
 	defer m.Close()
@@ -581,19 +582,42 @@ func pinTriesLeft(t *testing.T, rig *testRig) int {
 		t.Fatal(err)
 	}
 	defer c.close()
-	if _, err := c.cmd("E0", 2*time.Second); err != nil {
+	run := func(cmd string) ([]string, error) { return c.cmd(cmd, 2*time.Second) }
+	if _, err := run("E0"); err != nil {
 		t.Fatal(err)
 	}
-	info, err := c.cmd("+QPINC?", 2*time.Second)
-	if err != nil {
-		t.Fatal(err)
+	for _, pin := range wrong {
+		if _, err := run(`+CPIN="` + pin + `"`); err == nil {
+			t.Fatalf("PIN %s accepted", pin)
+		}
 	}
-	f := infoFields(info, "+QPINC")
-	if len(f) < 2 {
-		t.Fatalf("AT+QPINC? = %q", info)
+	mf, _ := run("+CGMI")
+	n, ok := pinTriesLeft(run, firstAnswer(mf))
+	if !ok {
+		t.Fatal("no PIN counter")
 	}
-	n, _ := atoi(f[1])
 	return n
+}
+
+func TestPINNotRiskedOnLastTry(t *testing.T) {
+	t.Parallel()
+	for _, model := range []string{"EC25", "SIM7600", "E3372"} {
+		t.Run(model, func(t *testing.T) {
+			t.Parallel()
+			rig := newRig(t, modemsim.Config{Model: model, PIN: "1234"})
+			if left := simPINTries(t, rig, "0000", "1111"); left != 1 {
+				t.Fatalf("%d tries left after 2 wrong PINs", left)
+			}
+			rig.cfg.PIN = "1234" // even the right one is not risked
+			_, err := Open(context.Background(), rig.cfg, rig.rec.handlers(t))
+			if !errors.Is(err, ErrPINRequired) || !strings.Contains(err.Error(), "only 1") {
+				t.Fatalf("Open = %v", err)
+			}
+			if left := simPINTries(t, rig); left != 1 {
+				t.Fatalf("%d tries left, want 1 (no attempt)", left)
+			}
+		})
+	}
 }
 
 func TestNotRegistered(t *testing.T) {
