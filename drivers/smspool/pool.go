@@ -526,6 +526,15 @@ func (p *Pool) Attach(m Modem) error {
 	return nil
 }
 
+// HandleState is the driver's State handler (modem.Handlers.State): a
+// modem that comes online gets work at once instead of at the next
+// Recheck. It does not block.
+func (p *Pool) HandleState(name string, s modem.State) {
+	p.mu.Lock()
+	p.broadcastLocked()
+	p.mu.Unlock()
+}
+
 // Detach removes a modem (unplugged, shut down). Its queued work moves to
 // the channel's other SIMs; messages pinned to it wait for its return. A
 // send in progress finishes and is recorded.
