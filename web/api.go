@@ -42,6 +42,8 @@ func (s *server) apiRoutes(g *gin.RouterGroup) {
 	g.GET("/campaigns/:id/recipients", s.apiRecipients)
 	g.POST("/campaigns/:id/stop", s.apiCampaignAction("stop"))
 	g.POST("/campaigns/:id/retry", s.apiCampaignAction("retry"))
+	g.POST("/campaigns/:id/start", s.apiCampaignAction("start"))
+	g.POST("/campaigns/:id/resume", s.apiCampaignAction("resume"))
 	g.POST("/campaigns/:id/duplicate", s.apiCampaignAction("duplicate"))
 	admin := g.Group("", s.requireRole(users.RoleAdmin))
 	admin.GET("/users", func(c *gin.Context) {
@@ -174,6 +176,10 @@ func (s *server) apiCampaignAction(action string) gin.HandlerFunc {
 		switch action {
 		case "stop":
 			err = s.d.Campaigns.StopCampaign(ctx, id)
+		case "start":
+			err = s.d.Campaigns.StartCampaign(ctx, id)
+		case "resume":
+			err = s.d.Campaigns.ResumeCampaign(ctx, id)
 		case "retry":
 			err = s.d.Campaigns.RetryFailed(ctx, id)
 		case "duplicate":
@@ -273,16 +279,13 @@ func (s *server) apiCreateCampaign(c *gin.Context) {
 		fail("send", "send must be now, schedule or draft")
 		return
 	}
-	if req.RatePerMinute == 0 {
-		req.RatePerMinute = 30
-	}
-	if req.RatePerMinute < 1 || req.RatePerMinute > 1000 {
-		fail("rate_per_minute", "rate_per_minute must be between 1 and 1000")
+	if req.RatePerMinute < 0 || req.RatePerMinute > 1000 {
+		fail("rate_per_minute", "rate_per_minute must be between 1 and 1000, or 0 for the channel's maximum")
 		return
 	}
 	id, err := s.d.Campaigns.CreateCampaign(ctx, CampaignInput{
 		Name: req.Name, Channel: req.Channel, Sender: req.Sender, Recipients: res.Valid, Text: req.Text,
-		Send: req.Send, ScheduleAt: req.ScheduleAt, RatePerMinute: req.RatePerMinute, DNCLists: req.DNCLists,
+		Send: req.Send, ScheduleAt: req.ScheduleAt.In(s.location()), RatePerMinute: req.RatePerMinute, DNCLists: req.DNCLists,
 		CreatedBy: currentUser(c).Name,
 	})
 	if err != nil {

@@ -126,7 +126,6 @@ func (s *server) campaignNew(c *gin.Context) {
 	}
 	v := s.newView(c, "campaigns", "campaign.new.title", s.campaignFormData(c.Request.Context()))
 	v.Form["send"] = string(SendNow)
-	v.Form["rate"] = "30"
 	s.render(c, http.StatusOK, "campaign_new", v)
 }
 
@@ -227,11 +226,14 @@ func (s *server) readCampaignForm(c *gin.Context, senders []Sender) (campaignFor
 		errs["send"] = v.T("campaign.err.send")
 	}
 
-	rate, err := strconv.Atoi(strings.TrimSpace(c.PostForm("rate")))
-	if err != nil || rate < 1 || rate > 1000 {
-		errs["rate"] = v.T("campaign.err.rate", 1, 1000)
+	// Empty: the channel's own maximum (its per-SIM pacing).
+	if raw := strings.TrimSpace(c.PostForm("rate")); raw != "" {
+		rate, err := strconv.Atoi(raw)
+		if err != nil || rate < 1 || rate > 1000 {
+			errs["rate"] = v.T("campaign.err.rate", 1, 1000)
+		}
+		in.RatePerMinute = rate
 	}
-	in.RatePerMinute = rate
 	in.DNCLists = c.PostFormArray("dnc")
 	in.CreatedBy = currentUser(c).Name
 	return f, errs, v
@@ -383,6 +385,8 @@ type campaignDetailData struct {
 	Pages      int
 	CanStop    bool
 	CanRetry   bool
+	CanStart   bool
+	CanResume  bool
 }
 
 func canStop(st CampaignState) bool {
@@ -417,7 +421,8 @@ func (s *server) campaignDetail(c *gin.Context) {
 		return
 	}
 	d := campaignDetailData{C: cd, Recipients: rs, Total: total, Page: page,
-		Pages: max(1, (total+recipientPageSize-1)/recipientPageSize), CanStop: canStop(cd.State), CanRetry: canRetry(cd.CampaignSummary)}
+		Pages: max(1, (total+recipientPageSize-1)/recipientPageSize), CanStop: canStop(cd.State), CanRetry: canRetry(cd.CampaignSummary),
+		CanStart: cd.State == StateDraft || cd.State == StateScheduled, CanResume: cd.State == StateStopped}
 	s.render(c, http.StatusOK, "campaign_detail", s.newView(c, "campaigns", "campaign.detail.title", d))
 }
 
@@ -435,6 +440,10 @@ func (s *server) campaignAction(action string) gin.HandlerFunc {
 		switch action {
 		case "stop":
 			err = s.d.Campaigns.StopCampaign(ctx, id)
+		case "start":
+			err = s.d.Campaigns.StartCampaign(ctx, id)
+		case "resume":
+			err = s.d.Campaigns.ResumeCampaign(ctx, id)
 		case "retry":
 			err = s.d.Campaigns.RetryFailed(ctx, id)
 		case "duplicate":
@@ -477,6 +486,13 @@ func (s *server) campaignExport(c *gin.Context) {
 	}
 	c.Header("Content-Type", "text/csv; charset=utf-8")
 	c.Header("Content-Disposition", fmt.Sprintf("attachment; filename=%q", "campaign-"+sanitizeFilename(cd.ID)+".csv"))
+	if ex, ok := s.d.Campaigns.(CampaignExporter); ok {
+		if err := ex.ExportCampaignCSV(ctx, id, c.Writer); err != nil {
+			s.log.Error("export campaign", "id", id, "err", err)
+			panic(http.ErrAbortHandler) // a truncated file must not look complete
+		}
+		return
+	}
 	w := csv.NewWriter(c.Writer)
 	_ = w.Write([]string{"number", "state", "attempts", "updated", "error"})
 	for off := 0; ; off += 500 {

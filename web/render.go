@@ -159,6 +159,14 @@ func (v *view) RecipientState(st string) string {
 	return st
 }
 
+// ChannelLabel names a channel kind ("sms", "whatsapp").
+func (v *view) ChannelLabel(kind string) string {
+	if key := "channel." + kind; v.cat.Has(v.lang, key) {
+		return v.T(key)
+	}
+	return kind
+}
+
 // IsAdmin reports whether the user may change settings.
 func (v *view) IsAdmin() bool { return v.User.Role == users.RoleAdmin }
 

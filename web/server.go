@@ -119,6 +119,8 @@ func (s *server) routes(e *gin.Engine) {
 	p.GET("/campaigns/:id/export.csv", s.campaignExport)
 	p.POST("/campaigns/:id/stop", s.campaignAction("stop"))
 	p.POST("/campaigns/:id/retry", s.campaignAction("retry"))
+	p.POST("/campaigns/:id/start", s.campaignAction("start"))
+	p.POST("/campaigns/:id/resume", s.campaignAction("resume"))
 	p.POST("/campaigns/:id/duplicate", s.campaignAction("duplicate"))
 	p.GET("/modems", s.simplePage("modems"))
 	p.GET("/whatsapp", s.simplePage("whatsapp"))

@@ -3,6 +3,7 @@ package web
 import (
 	"context"
 	"errors"
+	"io"
 	"time"
 
 	"github.com/pbxgate/pbxgate/gateway/recipients"
@@ -101,22 +102,23 @@ func CampaignStates() []CampaignState {
 type CampaignSummary struct {
 	ID          string        `json:"id"`
 	Name        string        `json:"name"`
-	Channel     string        `json:"channel"` // "sms" or "whatsapp"
-	Sender      string        `json:"sender"`
+	Channel     string        `json:"channel"` // configured channel name
+	Kind        string        `json:"kind"`    // "sms" or "whatsapp"
+	Sender      string        `json:"sender,omitempty"`
 	State       CampaignState `json:"state"`
+	Reason      string        `json:"reason,omitempty"` // of the last state change, e.g. why it stopped
 	Total       int           `json:"total"`
-	Sent        int           `json:"sent"`
-	Delivered   int           `json:"delivered"`
+	Done        int           `json:"done"`      // recipients with a final result
+	Sent        int           `json:"sent"`      // accepted by the channel (delivered included)
+	Delivered   int           `json:"delivered"` // confirmed by a delivery report
 	Failed      int           `json:"failed"`
+	Excluded    int           `json:"excluded"` // do-not-contact or invalid
 	CreatedBy   string        `json:"created_by,omitempty"`
 	Created     time.Time     `json:"created"`
 	ScheduledAt time.Time     `json:"scheduled_at,omitzero"`
 	StartedAt   time.Time     `json:"started_at,omitzero"`
 	FinishedAt  time.Time     `json:"finished_at,omitzero"`
 }
-
-// Done is how many recipients have a final result.
-func (c CampaignSummary) Done() int { return c.Sent + c.Failed }
 
 // CampaignDetail is one campaign with its content and rules.
 type CampaignDetail struct {
@@ -167,10 +169,11 @@ type CampaignInput struct {
 	CreatedBy     string                 `json:"-"`
 }
 
-// Sender is a selectable sending identity (a modem/SIM pool, a WhatsApp
-// number).
+// Sender is a selectable sending identity: a configured channel and,
+// optionally, one SIM or number of it ("" lets the channel choose).
 type Sender struct {
 	Channel string `json:"channel"`
+	Kind    string `json:"kind"` // "sms" or "whatsapp"
 	ID      string `json:"id"`
 	Label   string `json:"label"`
 }
@@ -184,12 +187,23 @@ type CampaignService interface {
 	// CreateCampaign returns the new ID; validation problems are
 	// *FieldError values.
 	CreateCampaign(ctx context.Context, in CampaignInput) (string, error)
+	// StartCampaign sends a draft or scheduled campaign now.
+	StartCampaign(ctx context.Context, id string) error
 	StopCampaign(ctx context.Context, id string) error
+	// ResumeCampaign continues a stopped campaign.
+	ResumeCampaign(ctx context.Context, id string) error
 	// RetryFailed sends again to every failed recipient.
 	RetryFailed(ctx context.Context, id string) error
 	// DuplicateCampaign copies a campaign as a new draft.
 	DuplicateCampaign(ctx context.Context, id, by string) (string, error)
 	Senders(ctx context.Context) ([]Sender, error)
+}
+
+// CampaignExporter is optionally implemented by a CampaignService with its
+// own, richer CSV export; otherwise the portal writes one from
+// CampaignRecipients.
+type CampaignExporter interface {
+	ExportCampaignCSV(ctx context.Context, id string, w io.Writer) error
 }
 
 // ErrCampaignNotFound is returned for an unknown campaign ID.
