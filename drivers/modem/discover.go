@@ -135,6 +135,9 @@ func Identify(ctx context.Context, path string, baud int, timeout time.Duration)
 	if baud == 0 {
 		baud = 115200
 	}
+	if timeout <= 0 {
+		timeout = 10 * time.Second
+	}
 	if d, ok := ctx.Deadline(); ok && time.Until(d) < timeout {
 		timeout = max(time.Until(d), time.Millisecond)
 	}

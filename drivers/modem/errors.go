@@ -31,6 +31,8 @@ var (
 	// ErrNotReady: the modem is connected but not able to send now
 	// (registering, recovering from a hang).
 	ErrNotReady = errors.New("modem not ready")
+	// ErrWrongModem: the port answers with another IMEI than configured.
+	ErrWrongModem = errors.New("another modem is on this port")
 	// ErrClosed: Close was called.
 	ErrClosed = errors.New("modem closed")
 	// ErrUSSD: the network answered a USSD request with an error.

@@ -105,6 +105,9 @@ func (m *Modem) setup(ctx context.Context, c *conn, wakeTries int) error {
 		return err
 	}
 	m.readIdentity(run, c.path)
+	if want, got := m.cfg.IMEI, m.Info().IMEI; want != "" && got != want {
+		return fmt.Errorf("%s: %w: %s answers with IMEI %q, configured is %s", name, ErrWrongModem, c.path, got, want)
+	}
 
 	d := dialect{ussdPacked: strings.Contains(strings.ToLower(m.Info().Manufacturer), "huawei")}
 	if _, err := run("+CMGF=0"); err != nil {
@@ -297,6 +300,7 @@ func (m *Modem) readIdentity(run runFunc, path string) {
 	m.info = in
 	m.info.Operator, m.info.AccessTech = keep.Operator, keep.AccessTech
 	m.info.CSQ, m.info.SignalDBm, m.info.SignalBars, m.info.Registration = keep.CSQ, keep.SignalDBm, keep.SignalBars, keep.Registration
+	m.info.StorageUsed, m.info.StorageTotal = keep.StorageUsed, keep.StorageTotal
 	m.mu.Unlock()
 }
 
@@ -429,7 +433,17 @@ func (m *Modem) readNetwork(run runFunc) {
 		}
 	}
 	dbm, bars := signal(csq)
+	used, total := -1, -1
+	if info, err := run("+CPMS?"); err == nil {
+		if f := infoFields(info, "+CPMS"); len(f) >= 3 {
+			used, _ = atoi(f[1])
+			total, _ = atoi(f[2])
+		}
+	}
 	m.mu.Lock()
+	if total >= 0 {
+		m.info.StorageUsed, m.info.StorageTotal = used, total
+	}
 	m.info.CSQ, m.info.SignalDBm, m.info.SignalBars = csq, dbm, bars
 	m.info.Operator, m.info.AccessTech = op, accessTech(act)
 	m.info.Updated = time.Now()

@@ -32,6 +32,10 @@ type Config struct {
 	// e.g. by IMEI through Discover after the modem re-enumerated under a
 	// new ttyUSB number. It overrides Device.
 	Locate func(ctx context.Context) (string, error)
+	// IMEI, when set, is the modem expected on the port: a port answering
+	// with another IMEI (the ttyUSB numbers moved) is closed again with
+	// ErrWrongModem, and Locate is asked again on the next attempt.
+	IMEI string
 	// Baud is the UART speed (default 115200; USB modems ignore it).
 	Baud int
 	// PIN is entered when the SIM asks for one. A PIN the SIM rejects is
@@ -148,6 +152,9 @@ type Info struct {
 	CSQ        int `json:"csq"`
 	SignalDBm  int `json:"signal_dbm"`
 	SignalBars int `json:"signal_bars"`
+	// Message storage used and total (AT+CPMS?, the read memory).
+	StorageUsed  int `json:"storage_used"`
+	StorageTotal int `json:"storage_total"`
 	// Registration: "home", "roaming", "searching", "denied",
 	// "not_registered" or "unknown".
 	Registration string    `json:"registration"`

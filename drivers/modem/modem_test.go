@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/pbxgate/pbxgate/drivers/modemsim"
+	"github.com/pbxgate/pbxgate/gateway/config"
 	"github.com/pbxgate/pbxgate/gateway/sms"
 )
 
@@ -221,7 +222,45 @@ func TestOpenReadsIdentity(t *testing.T) {
 			if m.State() != StateOnline {
 				t.Fatalf("state %s", m.State())
 			}
+			if in.StorageTotal != 20 || in.StorageUsed != 0 {
+				t.Fatalf("storage %d/%d, want 0/20", in.StorageUsed, in.StorageTotal)
+			}
 		})
+	}
+}
+
+func TestIMEIBinding(t *testing.T) {
+	t.Parallel()
+	rig := newRig(t, modemsim.Config{Model: "EC25"})
+	other, err := rig.net.AddModem(context.Background(), modemsim.Config{Model: "SIM7600"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rig.cfg.IMEI = other.IMEI()
+	if _, err := Open(context.Background(), rig.cfg, rig.rec.handlers(t)); !errors.Is(err, ErrWrongModem) {
+		t.Fatalf("Open on another modem's port = %v, want ErrWrongModem", err)
+	}
+
+	// From the daemon configuration: the configured path is kept while it
+	// answers with the configured IMEI.
+	mods := config.Modems{Discover: true, CommandTimeout: 2 * time.Second, InitTimeout: 10 * time.Second, PollInterval: time.Hour}
+	cfg := ConfigFor(mods, config.ModemDevice{Name: "gsm2", Device: other.Path(), IMEI: other.IMEI(), PIN: "", DeliveryReports: true}, nil, nil)
+	if cfg.Name != "gsm2" || !cfg.DeliveryReports || cfg.CommandTimeout != 2*time.Second || cfg.Locate == nil {
+		t.Fatalf("ConfigFor = %+v", cfg)
+	}
+	m, err := Open(context.Background(), cfg, Handlers{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	if m.Info().IMEI != other.IMEI() || m.Info().Device != other.Path() {
+		t.Fatalf("bound to %+v", m.Info())
+	}
+	// The path now leads to another modem: discovery is asked instead
+	// (and finds no USB modem on a test machine).
+	moved := ConfigFor(mods, config.ModemDevice{Name: "gsm3", Device: rig.sim.Path(), IMEI: other.IMEI()}, nil, nil)
+	if p, err := moved.Locate(context.Background()); err == nil || p == rig.sim.Path() {
+		t.Fatalf("Locate = %q, %v: must not return a port with another IMEI", p, err)
 	}
 }
 
