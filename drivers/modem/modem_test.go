@@ -728,3 +728,53 @@ func TestUnplugAndReturn(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// Two modems on one network: 1,600 characters each way, reassembled from
+// their parts, with a delivery report for every part once delivered.
+func TestModemToModem(t *testing.T) {
+	t.Parallel()
+	a := newRig(t, modemsim.Config{Model: "EC25", DeliveryReportDelay: 5 * time.Millisecond})
+	sb, err := a.net.AddModem(context.Background(), modemsim.Config{Model: "SIM7600"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := &testRig{net: a.net, sim: sb, cfg: a.cfg, rec: newRecorder()}
+	b.cfg.Name = "gsm2"
+	b.cfg.Locate = func(context.Context) (string, error) { return sb.Path(), nil }
+	ma, mb := a.start(t), b.start(t)
+
+	texts := []struct {
+		from, to *Modem
+		rx       *testRig
+		text     string
+		sim      *modemsim.Modem
+	}{
+		{ma, mb, b, strings.Repeat("Grüße 😀 ж ", 160), a.sim},           // 1,600 UCS-2 characters
+		{mb, ma, a, strings.Repeat("A long € text ", 114) + "1234", sb}, // 1,600 GSM-7 characters
+	}
+	for _, tc := range texts {
+		if n := len([]rune(tc.text)); n != 1600 {
+			t.Fatalf("test text has %d characters", n)
+		}
+		res, err := tc.from.Send(context.Background(), tc.rx.sim.Number(), tc.text, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		plan, _ := sms.PlanText(tc.text)
+		tc.rx.rec.wait(t, "all parts", func() bool { return len(tc.rx.rec.pdus) == plan.Parts })
+		got := tc.rx.rec.texts(t)[tc.sim.Number()]
+		if len(got) != 1 || got[0] != tc.text {
+			t.Fatalf("received %d messages, want the 1,600-character text", len(got))
+		}
+		sender := a
+		if tc.from == mb {
+			sender = b
+		}
+		sender.rec.wait(t, "delivery reports", func() bool { return len(sender.rec.reports) == len(res.Parts) })
+		for _, sr := range sender.rec.reports {
+			if sr.Outcome != sms.Delivered || sr.Recipient != tc.rx.sim.Number() {
+				t.Fatalf("report %+v", sr)
+			}
+		}
+	}
+}
