@@ -1,0 +1,48 @@
+# pbxgate — `make run` starts the daemon with demo defaults, `make test` runs
+# every test. See README.md.
+
+GO       ?= go
+VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+COMMIT   ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
+DATE     ?= $(shell date -u +%Y-%m-%dT%H:%M:%SZ)
+PKG      := github.com/pbxgate/pbxgate
+LDFLAGS  := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT) -X main.buildDate=$(DATE)
+STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
+# Tests run with the race detector, which needs cgo; binaries never do.
+TESTFLAGS ?= -race -count=1 -timeout 40m
+BENCH    ?= .
+
+.PHONY: run test build lint dist bench clean
+
+## run: build and start the daemon with embedded defaults (./data, http://127.0.0.1:8080, simulated modems)
+run: build
+	./bin/pbxgate run --demo
+
+## test: the whole test suite
+test:
+	CGO_ENABLED=1 $(GO) test $(TESTFLAGS) ./...
+
+## build: the daemon and the modem simulator for this machine, into ./bin
+build:
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/ ./cmd/...
+
+## lint: go vet and staticcheck (fetched through the Go module proxy)
+lint:
+	$(GO) vet ./...
+	$(GO) run $(STATICCHECK) ./...
+
+## dist: static binaries for linux/amd64, linux/arm64 and linux/arm (v7) in ./dist
+dist:
+	@mkdir -p dist
+	CGO_ENABLED=0 GOOS=linux GOARCH=amd64 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o dist/pbxgate-linux-amd64 ./cmd/pbxgate
+	CGO_ENABLED=0 GOOS=linux GOARCH=arm64 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o dist/pbxgate-linux-arm64 ./cmd/pbxgate
+	CGO_ENABLED=0 GOOS=linux GOARCH=arm GOARM=7 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o dist/pbxgate-linux-armv7 ./cmd/pbxgate
+	CGO_ENABLED=0 GOOS=linux GOARCH=amd64 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o dist/modemsim-linux-amd64 ./cmd/modemsim
+	cd dist && sha256sum pbxgate-* modemsim-* > SHA256SUMS
+
+## bench: the benchmarks (see docs/benchmarks.md); BENCH=regexp selects
+bench:
+	$(GO) test -run '^$$' -bench '$(BENCH)' -benchmem ./...
+
+clean:
+	rm -rf bin dist

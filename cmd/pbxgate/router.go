@@ -1,0 +1,35 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"sync/atomic"
+
+	"github.com/pbxgate/pbxgate/gateway/campaign"
+	"github.com/pbxgate/pbxgate/gateway/message"
+)
+
+// statusRouter hands a channel's status events to whoever sent the message:
+// the campaign engine first; events it does not know belong to other senders
+// (CLI sends now, sessions later) and are only logged.
+type statusRouter struct {
+	log       *slog.Logger
+	campaigns atomic.Pointer[campaign.Engine] // set once the engine exists
+}
+
+var errNotStarted = errors.New("campaign engine not started yet")
+
+func (r *statusRouter) Status(ctx context.Context, ev message.StatusEvent) error {
+	e := r.campaigns.Load()
+	if e == nil {
+		// The pool keeps the event in its outbox and offers it again.
+		return errNotStarted
+	}
+	err := e.HandleStatus(ctx, ev)
+	if err == nil || !errors.Is(err, campaign.ErrUnknownStatus) {
+		return err
+	}
+	r.log.Debug("message status", "id", ev.ID, "status", ev.Status, "sender", ev.Sender, "reason", ev.Reason)
+	return nil
+}

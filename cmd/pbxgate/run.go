@@ -1,0 +1,322 @@
+package main
+
+import (
+	"context"
+	_ "embed"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	sddaemon "github.com/coreos/go-systemd/v22/daemon"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"golang.org/x/term"
+
+	"github.com/pbxgate/pbxgate/drivers/modem"
+	"github.com/pbxgate/pbxgate/gateway/campaign"
+	"github.com/pbxgate/pbxgate/gateway/config"
+	"github.com/pbxgate/pbxgate/gateway/store"
+	"github.com/pbxgate/pbxgate/gateway/users"
+	"github.com/pbxgate/pbxgate/web"
+)
+
+// demoConfig is what `make run` (pbxgate run --demo) starts with: data in
+// ./data, portal on 127.0.0.1:8080, simulated modems, no hardware, no root.
+//
+//go:embed demo.yaml
+var demoConfig []byte
+
+// migrations of the store's schema, in order. Version 1 is the first layout.
+var migrations = []store.Migration{
+	{Version: 1, Name: "initial layout"},
+}
+
+func cmdRun(ctx context.Context, env *cliEnv, args []string) error {
+	fs := newFlags(env, "run", "run [-c FILE | --demo] [--data DIR] [--listen ADDR]")
+	path := fs.String("c", config.DefaultPath, "configuration file")
+	demo := fs.Bool("demo", false, "run with embedded demo defaults: ./data, 127.0.0.1:8080, simulated modems")
+	dataDir := fs.String("data", "", "override data_dir")
+	listen := fs.String("listen", "", "override http.listen")
+	if err := parseFlags(env, fs, args); err != nil {
+		return err
+	}
+	var cfg config.Config
+	var err error
+	if *demo {
+		cfg, err = config.Parse(demoConfig, env.environ)
+	} else {
+		cfg, err = config.Load(*path, env.environ)
+	}
+	if err != nil {
+		return fmt.Errorf("%w\n(check it with: pbxgate config check -c %s)", err, *path)
+	}
+	if *dataDir != "" {
+		cfg.DataDir = *dataDir
+	}
+	if *listen != "" {
+		cfg.HTTP.Listen = *listen
+	}
+	d := &daemon{cfg: cfg, env: env, log: newLogger(cfg.Log, env.stderr)}
+	return d.run(ctx)
+}
+
+// newLogger builds the daemon's logger: text on a terminal, JSON otherwise
+// (journald and log shippers parse it), at the configured level.
+func newLogger(c config.Log, w io.Writer) *slog.Logger {
+	var level slog.Level
+	_ = level.UnmarshalText([]byte(c.Level))
+	opts := &slog.HandlerOptions{Level: level}
+	format := c.Format
+	if format == "auto" {
+		format = "json"
+		if f, ok := w.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+			format = "text"
+		}
+	}
+	if format == "text" {
+		return slog.New(slog.NewTextHandler(w, opts))
+	}
+	return slog.New(slog.NewJSONHandler(w, opts))
+}
+
+// daemon is one running pbxgate: it owns the store and every component.
+type daemon struct {
+	cfg   config.Config
+	env   *cliEnv
+	log   *slog.Logger
+	store *store.Store
+	users *users.Service
+	reg   *prometheus.Registry
+
+	sms       *smsStack
+	campaigns *campaign.Engine
+
+	wg sync.WaitGroup // long-running components
+}
+
+func (d *daemon) run(ctx context.Context) error {
+	start := time.Now()
+	b := currentBuild()
+	d.log.Info("pbxgate starting", "version", b.Version, "commit", b.Commit, "platform", b.Platform, "data_dir", d.cfg.DataDir)
+
+	st, err := store.Open(store.Options{Dir: d.cfg.DataDir, Profile: store.Profile(d.cfg.Store.Profile),
+		SyncWrites: d.cfg.Store.SyncWrites, Logger: d.log})
+	if err != nil {
+		return err
+	}
+	d.store = st
+	defer func() {
+		if err := st.Close(); err != nil {
+			d.log.Error("closing store", "err", err)
+		} else {
+			d.log.Info("store closed")
+		}
+	}()
+	if err := st.Migrate(migrations, d.backupBeforeMigration); err != nil {
+		return err
+	}
+
+	d.reg = prometheus.NewRegistry()
+	d.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	d.reg.MustRegister(newStoreCollector(st))
+
+	d.users = users.New(st)
+	if pw, created, err := d.users.EnsureAdmin(ctx); err != nil {
+		return fmt.Errorf("first-run admin: %w", err)
+	} else if created {
+		d.printFirstRun(pw)
+	}
+
+	// Components run until runCtx ends; the HTTP server stops first so no
+	// new work arrives while in-flight work finishes.
+	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancel()
+	d.goRun(runCtx, "store-gc", func(ctx context.Context) error {
+		st.RunGC(ctx, d.cfg.Store.GCInterval)
+		return nil
+	})
+
+	// Status events flow from the channels to the campaign engine; the
+	// router is built before either so neither needs the other.
+	router := &statusRouter{log: d.log}
+	d.sms, err = d.startSMS(runCtx, router)
+	if err != nil {
+		return err
+	}
+	defer d.sms.close()
+	channels := map[string]campaign.Channel{}
+	for _, c := range d.cfg.Channels {
+		channels[c.Name] = smsChannel{name: c.Name, max: c.MaxPerMinute, pool: d.sms.pool}
+	}
+	d.campaigns, err = campaign.New(campaign.Config{
+		Store:      st,
+		Channels:   channels,
+		Logger:     d.log.With("component", "campaign"),
+		Registerer: d.reg,
+		Limits:     campaign.Limits{MaxCampaigns: d.cfg.Campaign.MaxCampaigns, MaxRecipients: d.cfg.Campaign.MaxRecipients},
+		Location:   d.cfg.Location(),
+		Region:     d.cfg.Region.DefaultCountry,
+		AutoResume: d.cfg.Campaign.AutoResume,
+	})
+	if err != nil {
+		return err
+	}
+	router.campaigns.Store(d.campaigns)
+	d.goRun(runCtx, "campaigns", d.campaigns.Run)
+
+	handler, err := web.New(web.Deps{
+		Store:          st,
+		Users:          d.users,
+		Logger:         d.log,
+		Gatherer:       d.reg,
+		Ready:          d.readiness,
+		Version:        web.VersionInfo{Version: b.Version, Commit: b.Commit, BuildDate: b.BuildDate, GoVersion: b.GoVersion, Platform: b.Platform},
+		Location:       d.cfg.Location(),
+		DefaultCountry: d.cfg.Region.DefaultCountry,
+	})
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", d.cfg.HTTP.Listen)
+	if err != nil {
+		return fmt.Errorf("portal cannot listen on %s (http.listen): %w", d.cfg.HTTP.Listen, err)
+	}
+	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
+	serveErr := make(chan error, 2)
+	go func() { serveErr <- srv.Serve(ln) }()
+
+	ctl, err := d.startControl(runCtx)
+	if err != nil {
+		return err
+	}
+	go func() { serveErr <- ctl.serve() }()
+
+	d.log.Info("pbxgate ready", "portal", "http://"+ln.Addr().String()+"/", "startup", time.Since(start).Round(time.Millisecond).String())
+	_, _ = sddaemon.SdNotify(false, sddaemon.SdNotifyReady)
+	d.goRun(runCtx, "watchdog", d.watchdog)
+
+	select {
+	case <-ctx.Done():
+		d.log.Info("shutting down", "reason", "signal")
+	case err := <-serveErr:
+		d.log.Error("server failed, shutting down", "err", err)
+	}
+	_, _ = sddaemon.SdNotify(false, sddaemon.SdNotifyStopping)
+	return d.shutdown(srv, ctl, cancel)
+}
+
+// shutdown stops accepting requests, lets in-flight requests and work end
+// within shutdown_timeout, and leaves the store to be closed by run.
+func (d *daemon) shutdown(srv *http.Server, ctl *controlServer, cancel context.CancelFunc) error {
+	deadline := time.Now().Add(d.cfg.Shutdown)
+	sctx, scancel := context.WithDeadline(context.Background(), deadline)
+	defer scancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		d.log.Warn("portal requests still open at shutdown", "err", err)
+	}
+	ctl.shutdown(sctx)
+	cancel()
+	done := make(chan struct{})
+	go func() { d.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-sctx.Done():
+		d.log.Warn("components did not stop within shutdown_timeout; closing the store anyway", "timeout", d.cfg.Shutdown)
+	}
+	if err := d.store.Sync(); err != nil {
+		return fmt.Errorf("sync store: %w", err)
+	}
+	d.log.Info("pbxgate stopped")
+	return nil
+}
+
+// goRun runs a component until ctx ends, logging how it ended.
+func (d *daemon) goRun(ctx context.Context, name string, fn func(context.Context) error) {
+	d.wg.Add(1)
+	go func() {
+		defer d.wg.Done()
+		if err := fn(ctx); err != nil && !errors.Is(err, context.Canceled) {
+			d.log.Error("component stopped", "component", name, "err", err)
+		}
+	}()
+}
+
+// watchdog pings systemd's watchdog at half its interval while the store
+// answers, so a wedged daemon is restarted by systemd.
+func (d *daemon) watchdog(ctx context.Context) error {
+	interval, err := sddaemon.SdWatchdogEnabled(false)
+	if err != nil || interval == 0 {
+		return nil
+	}
+	t := time.NewTicker(interval / 2)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+			if _, err := d.store.SchemaVersion(); err != nil {
+				d.log.Error("store does not answer; withholding watchdog ping", "err", err)
+				continue
+			}
+			_, _ = sddaemon.SdNotify(false, sddaemon.SdNotifyWatchdog)
+		}
+	}
+}
+
+func (d *daemon) readiness(ctx context.Context) web.Readiness {
+	r := web.Readiness{Ready: true}
+	if _, err := d.store.SchemaVersion(); err != nil {
+		r.Ready = false
+		r.Components = append(r.Components, web.Component{Name: "store", State: "down", Detail: err.Error()})
+	} else {
+		r.Components = append(r.Components, web.Component{Name: "store", State: "ok"})
+	}
+	// A channel that cannot send right now degrades readiness but does not
+	// fail it: the daemon still stores and queues everything.
+	for _, c := range d.sms.pool.ChannelStates() {
+		comp := web.Component{Name: "sms_channel/" + c.Name, State: "ok"}
+		if c.Blocked != "" {
+			comp.State, comp.Detail = "degraded", c.Blocked
+		}
+		r.Components = append(r.Components, comp)
+	}
+	for _, m := range d.sms.modemViews() {
+		comp := web.Component{Name: "modem/" + m.Name, State: "ok"}
+		if m.State != modem.StateOnline {
+			comp.State, comp.Detail = "degraded", string(m.State)
+		}
+		r.Components = append(r.Components, comp)
+	}
+	return r
+}
+
+func (d *daemon) backupBeforeMigration(from, to int) error {
+	if !d.cfg.Store.BackupOnStart {
+		return nil
+	}
+	dir := filepath.Join(d.cfg.DataDir, "..", filepath.Base(d.cfg.DataDir)+"-backups")
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return err
+	}
+	path := filepath.Join(dir, fmt.Sprintf("pre-migration-v%d-to-v%d-%s.pbxbak", from, to, time.Now().UTC().Format("20060102T150405Z")))
+	if _, err := d.store.BackupFile(path); err != nil {
+		return err
+	}
+	d.log.Info("store backed up before migration", "file", path)
+	return nil
+}
+
+func (d *daemon) printFirstRun(password string) {
+	url := "http://" + d.cfg.HTTP.Listen + "/"
+	line := strings.Repeat("=", 64)
+	fmt.Fprintf(d.env.stdout, "\n%s\n  First run: portal user \"admin\" created.\n  Password (shown only this once): %s\n  Open %s, log in and change it.\n%s\n\n", line, password, url, line)
+}

@@ -1,0 +1,249 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/pbxgate/pbxgate/drivers/modem"
+	"github.com/pbxgate/pbxgate/drivers/modemsim"
+	"github.com/pbxgate/pbxgate/drivers/smspool"
+	"github.com/pbxgate/pbxgate/gateway/config"
+	"github.com/pbxgate/pbxgate/gateway/message"
+	"github.com/pbxgate/pbxgate/gateway/store"
+)
+
+// smsStack is the daemon's SMS side: the modems (real or simulated), their
+// supervisors and the pool that queues and paces messages over them.
+type smsStack struct {
+	pool *smspool.Pool
+	sim  *modemsim.Network // nil without simulated modems
+
+	mu     sync.Mutex
+	modems map[string]*modem.Modem
+}
+
+// simNumber is the phone number of the i-th simulated SIM (1-based).
+func simNumber(i int) string { return fmt.Sprintf("+491520000%04d", i) }
+
+// startSMS builds the pool and starts a supervisor per modem. Simulated
+// modems (modems.simulate) are named sim1, sim2 …
+func (d *daemon) startSMS(ctx context.Context, sink smspool.Sink) (*smsStack, error) {
+	mc := d.cfg.Modems
+	s := &smsStack{modems: map[string]*modem.Modem{}}
+	pacing := map[string]config.Pacing{}
+	devices := append([]config.ModemDevice(nil), mc.Devices...)
+
+	locate := map[string]func(context.Context) (string, error){}
+	if mc.Simulate > 0 {
+		s.sim = modemsim.NewNetwork()
+		for i := 1; i <= mc.Simulate; i++ {
+			m, err := s.sim.AddModem(ctx, modemsim.Config{
+				Model:               "EC25",
+				Number:              simNumber(i),
+				SendLatency:         300 * time.Millisecond,
+				SendJitter:          200 * time.Millisecond,
+				DeliveryReportDelay: 2 * time.Second,
+			})
+			if err != nil {
+				s.sim.Close()
+				return nil, fmt.Errorf("simulated modem %d: %w", i, err)
+			}
+			name := "sim" + strconv.Itoa(i)
+			devices = append(devices, config.ModemDevice{Name: name, Device: m.Path(), DeliveryReports: true})
+			// The simulator's pty changes path when the modem reboots.
+			locate[name] = func(context.Context) (string, error) {
+				if p := m.Path(); p != "" {
+					return p, nil
+				}
+				return "", modem.ErrOffline
+			}
+		}
+		d.log.Info("simulated modems started", "count", mc.Simulate)
+	}
+	channels := d.cfg.Channels
+	for _, dev := range devices {
+		pacing[dev.Name] = dev.Pacing
+	}
+
+	pool, err := smspool.New(smspool.Config{
+		Store:      d.store,
+		Channels:   channels,
+		Pacing:     pacing,
+		Location:   d.cfg.Location(),
+		Logger:     d.log.With("component", "smspool"),
+		Registerer: d.reg,
+		Sink:       sink,
+		// Inbound SMS stay stored in the pool's outbox until sessions and
+		// rules consume them (PBX and automation issues).
+	})
+	if err != nil {
+		if s.sim != nil {
+			s.sim.Close()
+		}
+		return nil, err
+	}
+	s.pool = pool
+	d.reg.MustRegister(newModemCollector(s))
+
+	for _, dev := range devices {
+		mcfg := modem.Config{
+			Name:            dev.Name,
+			Device:          dev.Device,
+			Baud:            dev.Baud,
+			PIN:             dev.PIN.Reveal(),
+			CommandTimeout:  mc.CommandTimeout,
+			InitTimeout:     mc.InitTimeout,
+			PollInterval:    mc.PollInterval,
+			DeliveryReports: dev.DeliveryReports,
+			ConcatRef:       d.loadConcatRef(dev.Name),
+			Logger:          d.log.With("component", "modem"),
+		}
+		if l, ok := locate[dev.Name]; ok {
+			mcfg.Locate = l
+		} else if dev.Device == "" && dev.IMEI != "" {
+			mcfg.Locate = modem.LocateIMEI(dev.IMEI, dev.Baud, mc.CommandTimeout, s.inUse)
+		}
+		m := modem.New(mcfg, modem.Handlers{
+			PDU:          pool.HandlePDU,
+			StatusReport: pool.HandleStatusReport,
+			State:        pool.HandleState,
+		})
+		s.mu.Lock()
+		s.modems[dev.Name] = m
+		s.mu.Unlock()
+		if err := pool.Attach(m); err != nil {
+			return nil, fmt.Errorf("modem %s: %w", dev.Name, err)
+		}
+		name := dev.Name
+		d.goRun(ctx, "modem "+name, func(ctx context.Context) error {
+			defer d.saveConcatRef(name, m)
+			err := m.Run(ctx)
+			if errors.Is(err, modem.ErrWrongPIN) || errors.Is(err, modem.ErrPUKLocked) || errors.Is(err, modem.ErrPINRequired) {
+				return fmt.Errorf("modem %s needs the administrator: %w (set modems.devices[].pin or %s)", name, err, config.ModemPINEnv(name))
+			}
+			return err
+		})
+	}
+	d.goRun(ctx, "smspool", pool.Run)
+	return s, nil
+}
+
+// inUse reports whether a port is open by one of our modems, so IMEI
+// discovery never writes to it.
+func (s *smsStack) inUse(path string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, m := range s.modems {
+		if m.Info().Device == path {
+			return true
+		}
+	}
+	return false
+}
+
+func (s *smsStack) close() {
+	if s.sim != nil {
+		s.sim.Close()
+	}
+}
+
+// modemView is one modem as the CLI, the portal and /metrics show it.
+type modemView struct {
+	Name  string      `json:"name"`
+	State modem.State `json:"state"`
+	Info  modem.Info  `json:"info"`
+}
+
+func (s *smsStack) modemViews() []modemView {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]modemView, 0, len(s.modems))
+	for name, m := range s.modems {
+		out = append(out, modemView{Name: name, State: m.State(), Info: m.Info()})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+func (s *smsStack) modem(name string) (*modem.Modem, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	m, ok := s.modems[name]
+	return m, ok
+}
+
+// The concatenation reference of long SMS must not repeat soon after a
+// restart (a recipient's phone would mix two messages' parts), so each
+// modem's last reference is kept in the store.
+func concatRefKey(name string) string { return "modem/" + name + "/concat_ref" }
+
+func (d *daemon) loadConcatRef(name string) uint8 {
+	var ref uint8
+	err := d.store.View(func(txn *store.Txn) error { return store.GetJSON(txn, concatRefKey(name), &ref) })
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		d.log.Warn("reading concatenation reference", "modem", name, "err", err)
+	}
+	return ref
+}
+
+func (d *daemon) saveConcatRef(name string, m *modem.Modem) {
+	ref := m.LastConcatRef()
+	if err := d.store.Update(func(txn *store.Txn) error { return store.SetJSON(txn, concatRefKey(name), ref) }); err != nil {
+		d.log.Warn("saving concatenation reference", "modem", name, "err", err)
+	}
+}
+
+// smsChannel is an SMS channel of the pool as the campaign engine sees it.
+type smsChannel struct {
+	name string
+	max  int
+	pool *smspool.Pool
+}
+
+func (c smsChannel) Name() string       { return c.name }
+func (c smsChannel) Kind() message.Kind { return message.SMS }
+func (c smsChannel) MaxPerMinute() int  { return c.max }
+func (c smsChannel) Send(ctx context.Context, m message.Outbound) error {
+	m.Channel = c.name
+	return c.pool.Enqueue(ctx, m)
+}
+
+// modemCollector exports each modem's state and signal at scrape time.
+type modemCollector struct {
+	s              *smsStack
+	online, signal *prometheus.Desc
+}
+
+func newModemCollector(s *smsStack) *modemCollector {
+	return &modemCollector{s: s,
+		online: prometheus.NewDesc("pbxgate_modem_online",
+			"1 when the modem is online (registered, answering), else 0.", []string{"modem", "state", "operator"}, nil),
+		signal: prometheus.NewDesc("pbxgate_modem_signal_dbm",
+			"Received signal strength of the modem in dBm.", []string{"modem"}, nil),
+	}
+}
+
+func (c *modemCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- c.online
+	ch <- c.signal
+}
+
+func (c *modemCollector) Collect(ch chan<- prometheus.Metric) {
+	for _, v := range c.s.modemViews() {
+		up := 0.0
+		if v.State == modem.StateOnline {
+			up = 1
+		}
+		ch <- prometheus.MustNewConstMetric(c.online, prometheus.GaugeValue, up, v.Name, string(v.State), v.Info.Operator)
+		if v.Info.SignalDBm != 0 {
+			ch <- prometheus.MustNewConstMetric(c.signal, prometheus.GaugeValue, float64(v.Info.SignalDBm), v.Name)
+		}
+	}
+}
