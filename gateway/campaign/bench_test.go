@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strconv"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -165,5 +166,70 @@ func BenchmarkDispatch(b *testing.B) {
 			}
 			b.ReportMetric(float64(sent)/busy.Seconds(), "msgs/s")
 		})
+	}
+}
+
+// BenchmarkHandleStatus: delivery reports applied to a 1,000-recipient
+// campaign, each stored with the recipient and the counters; "serial" is
+// one caller, "parallel" 32 concurrent callers (webhook handlers), which
+// the group commit batches. Run with -benchtime 1000x: each of the 1,000
+// recipients changes once (later events are no-ops that write nothing).
+func BenchmarkHandleStatus(b *testing.B) {
+	for _, sync := range []bool{false, true} {
+		for _, par := range []bool{false, true} {
+			name := fmt.Sprintf("sync_writes=%v/serial", sync)
+			if par {
+				name = fmt.Sprintf("sync_writes=%v/parallel", sync)
+			}
+			b.Run(name, func(b *testing.B) { benchStatus(b, sync, par) })
+		}
+	}
+}
+
+func benchStatus(b *testing.B, sync, par bool) {
+	st, err := store.Open(store.Options{Dir: b.TempDir(), SyncWrites: sync})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer st.Close()
+	e, err := New(Config{Store: st, Channels: map[string]Channel{"zero": zeroChannel{}}, Region: "DE"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- e.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	c, err := e.Create(ctx, smsSpec("status", "zero", "now"), numbers(1000))
+	if err != nil {
+		b.Fatal(err)
+	}
+	for {
+		ch := e.Changes()
+		if got, _ := e.Get(ctx, c.ID); got.State == Completed {
+			break
+		}
+		<-ch
+	}
+	var n atomic.Int64
+	event := func() {
+		i := int(n.Add(1))
+		ev := message.StatusEvent{ID: msgID(c.ID, i%1000+1, 1), Status: message.Delivered}
+		if err := e.HandleStatus(ctx, ev); err != nil {
+			b.Error(err)
+		}
+	}
+	b.ResetTimer()
+	if par {
+		b.SetParallelism(16) // × GOMAXPROCS goroutines
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				event()
+			}
+		})
+		return
+	}
+	for range b.N {
+		event()
 	}
 }

@@ -80,9 +80,9 @@ func (e *Engine) dispatch(ctx context.Context, id string) {
 // prepare loads what the dispatcher needs and settles recipients left
 // "sending" by an earlier run (see dispatch).
 func (e *Engine) prepare(ctx context.Context, id string) (*Campaign, Channel, []Recipient, error) {
-	e.mu.Lock()
+	e.mu.RLock()
 	cur := e.camps[id]
-	e.mu.Unlock()
+	e.mu.RUnlock()
 	if cur == nil || !sending(cur.State) {
 		return nil, nil, nil, errNotSending
 	}

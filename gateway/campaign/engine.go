@@ -55,7 +55,16 @@ type Engine struct {
 	log   *slog.Logger
 	m     *metrics
 
-	mu        sync.Mutex
+	// wmu serialises every change (store write plus its effects); the
+	// engine is the only writer of its keys, so a writer reads the current
+	// versions without conflicts. mu guards the maps readers see; it is held
+	// only to swap in new immutable *Campaign versions, never across a
+	// store commit, so Get and List do not wait for fsync.
+	wmu       sync.Mutex
+	mu        sync.RWMutex
+	gmu       sync.Mutex // guards gqueue and gleader (group commit)
+	gqueue    []*applyReq
+	gleader   bool
 	camps     map[string]*Campaign
 	nextID    int
 	busy      map[string]string // channel -> campaign sending on it
@@ -162,8 +171,8 @@ func New(cfg Config) (*Engine, error) {
 	if err != nil {
 		return nil, fmt.Errorf("load campaigns: %w", err)
 	}
-	e.mu.Lock()
-	defer e.mu.Unlock()
+	e.wmu.Lock()
+	defer e.wmu.Unlock()
 	for _, id := range e.sortedIDs() {
 		cur := e.camps[id]
 		if !sending(cur.State) {
@@ -234,12 +243,17 @@ func (e *Engine) save(c *Campaign, extra func(txn *store.Txn) error) error {
 	if err != nil {
 		return fmt.Errorf("store campaign %q: %w", c.Spec.Name, err)
 	}
-	e.camps[c.ID] = c
-	e.notifyLocked()
+	e.publish(c)
 	return nil
 }
 
-func (e *Engine) notifyLocked() {
+// publish makes c the current version (nil: only announce a change).
+func (e *Engine) publish(cs ...*Campaign) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for _, c := range cs {
+		e.camps[c.ID] = c
+	}
 	close(e.changed)
 	e.changed = make(chan struct{})
 }
@@ -247,8 +261,8 @@ func (e *Engine) notifyLocked() {
 // Changes returns a channel closed at the next change of any campaign or
 // recipient (for the portal's live view and for tests).
 func (e *Engine) Changes() <-chan struct{} {
-	e.mu.Lock()
-	defer e.mu.Unlock()
+	e.mu.RLock()
+	defer e.mu.RUnlock()
 	return e.changed
 }
 
@@ -345,11 +359,11 @@ func (e *Engine) launchLocked(id string) {
 			<-prev.done
 		}
 		e.dispatch(ctx, id)
-		e.mu.Lock()
+		e.wmu.Lock()
 		if e.runs[id] == r {
 			delete(e.runs, id)
 		}
-		e.mu.Unlock()
+		e.wmu.Unlock()
 	}()
 }
 
@@ -357,9 +371,9 @@ func (e *Engine) launchLocked(id string) {
 // by a restart when AutoResume is set, and fires scheduled campaigns at
 // their time until ctx ends; then it waits for the dispatchers to stop.
 func (e *Engine) Run(ctx context.Context) error {
-	e.mu.Lock()
+	e.wmu.Lock()
 	if e.runCtx != nil {
-		e.mu.Unlock()
+		e.wmu.Unlock()
 		return errors.New("campaign engine is already running")
 	}
 	e.runCtx = ctx
@@ -396,7 +410,7 @@ func (e *Engine) Run(ctx context.Context) error {
 	for ch := range chans {
 		e.activatePendingLocked(ch)
 	}
-	e.mu.Unlock()
+	e.wmu.Unlock()
 
 	for {
 		next := e.fireDue()
@@ -417,8 +431,8 @@ func (e *Engine) Run(ctx context.Context) error {
 // fireDue starts scheduled campaigns whose time has come and returns the
 // next scheduled instant (zero when none).
 func (e *Engine) fireDue() time.Time {
-	e.mu.Lock()
-	defer e.mu.Unlock()
+	e.wmu.Lock()
+	defer e.wmu.Unlock()
 	now := e.clock.Now()
 	var next time.Time
 	for _, id := range e.sortedIDs() {
@@ -452,8 +466,8 @@ func (e *Engine) fireDue() time.Time {
 
 // stopFor stops a sending campaign because of a system problem.
 func (e *Engine) stopFor(id, reason string) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
+	e.wmu.Lock()
+	defer e.wmu.Unlock()
 	cur := e.camps[id]
 	if cur == nil || !sending(cur.State) {
 		return
@@ -474,8 +488,8 @@ func (e *Engine) stopFor(id, reason string) {
 // finish completes a sending campaign once no recipient is queued or
 // sending.
 func (e *Engine) finish(id string) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
+	e.wmu.Lock()
+	defer e.wmu.Unlock()
 	cur := e.camps[id]
 	if cur == nil || !sending(cur.State) || cur.Counts.Queued > 0 || cur.Counts.Sending > 0 {
 		return
@@ -497,58 +511,130 @@ func (e *Engine) finish(id string) {
 
 var errNotSending = errors.New("campaign is no longer sending")
 
+// applyReq is one applyRecipients call waiting for a group commit.
+type applyReq struct {
+	id             string
+	requireSending bool
+	seqs           []int
+	fn             func(c *Campaign, r *Recipient) bool
+	changed        []Recipient
+	err            error
+	done           chan struct{}
+}
+
 // applyRecipients changes recipients of campaign id in one transaction
 // together with the campaign's counters. fn returns whether it changed r.
 // With requireSending, nothing happens unless the campaign is sending (the
 // dispatcher's check that a Stop has not been stored meanwhile).
+//
+// Concurrent calls (dispatchers of several channels, status events from
+// webhook handlers) are group-committed: the first caller becomes the
+// leader and commits everything queued meanwhile in one transaction, so
+// with sync_writes one fsync serves many updates.
 func (e *Engine) applyRecipients(id string, requireSending bool, seqs []int, fn func(c *Campaign, r *Recipient) bool) ([]Recipient, error) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	cur := e.camps[id]
-	if cur == nil {
-		return nil, ErrNotFound
+	req := &applyReq{id: id, requireSending: requireSending, seqs: seqs, fn: fn, done: make(chan struct{})}
+	e.gmu.Lock()
+	e.gqueue = append(e.gqueue, req)
+	if e.gleader {
+		e.gmu.Unlock()
+		<-req.done
+		return req.changed, req.err
 	}
-	if requireSending && !sending(cur.State) {
-		return nil, errNotSending
+	e.gleader = true
+	e.gmu.Unlock()
+	for {
+		e.gmu.Lock()
+		batch := e.gqueue
+		e.gqueue = nil
+		if len(batch) == 0 {
+			e.gleader = false
+			e.gmu.Unlock()
+			break
+		}
+		e.gmu.Unlock()
+		e.commitBatch(batch)
 	}
-	c := cur.clone()
-	var changed []Recipient
+	<-req.done
+	return req.changed, req.err
+}
+
+func (e *Engine) commitBatch(batch []*applyReq) {
+	e.wmu.Lock()
+	defer e.wmu.Unlock()
+	work := map[string]*Campaign{}
+	var dirty []*Campaign
 	err := e.st.Update(func(txn *store.Txn) error {
-		c.Counts = cur.Counts
-		changed = changed[:0]
-		for _, seq := range seqs {
-			var r Recipient
-			if err := store.GetJSON(txn, string(recipKey(id, seq)), &r); err != nil {
-				return fmt.Errorf("recipient %d: %w", seq, err)
+		clear(work)
+		dirty = dirty[:0]
+		for _, req := range batch {
+			req.changed, req.err = nil, nil
+			c := work[req.id]
+			if c == nil {
+				cur := e.camps[req.id]
+				if cur == nil {
+					req.err = ErrNotFound
+					continue
+				}
+				c = cur.clone()
+				work[req.id] = c
 			}
-			old := r.Status
-			if !fn(c, &r) {
+			if req.requireSending && !sending(c.State) {
+				req.err = errNotSending
 				continue
 			}
-			c.Counts.add(old, -1)
-			c.Counts.add(r.Status, 1)
-			if err := store.SetJSON(txn, string(recipKey(id, seq)), &r); err != nil {
+			for _, seq := range req.seqs {
+				var r Recipient
+				if err := store.GetJSON(txn, string(recipKey(req.id, seq)), &r); err != nil {
+					if errors.Is(err, store.ErrNotFound) {
+						req.err = fmt.Errorf("%w: recipient %d of campaign %s", ErrNotFound, seq, req.id)
+						break
+					}
+					return fmt.Errorf("recipient %d: %w", seq, err)
+				}
+				old := r.Status
+				if !req.fn(c, &r) {
+					continue
+				}
+				c.Counts.add(old, -1)
+				c.Counts.add(r.Status, 1)
+				if err := store.SetJSON(txn, string(recipKey(req.id, seq)), &r); err != nil {
+					return err
+				}
+				req.changed = append(req.changed, r)
+			}
+			if len(req.changed) > 0 && !slices.Contains(dirty, c) {
+				dirty = append(dirty, c)
+			}
+		}
+		now := e.clock.Now().UTC()
+		for _, c := range dirty {
+			c.UpdatedAt = now
+			if err := store.SetJSON(txn, string(campKey(c.ID)), c); err != nil {
 				return err
 			}
-			changed = append(changed, r)
 		}
-		if len(changed) == 0 {
-			return nil
-		}
-		c.UpdatedAt = e.clock.Now().UTC()
-		return store.SetJSON(txn, string(campKey(id)), c)
+		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("store recipients of campaign %q: %w", cur.Spec.Name, err)
-	}
-	if len(changed) > 0 {
-		e.camps[id] = c
-		e.notifyLocked()
-		for _, r := range changed {
-			e.m.recipients.WithLabelValues(c.Spec.Channel, string(r.Status)).Inc()
+		err = fmt.Errorf("store recipient updates: %w", err)
+		for _, req := range batch {
+			req.changed, req.err = nil, err
+			close(req.done)
 		}
+		return
 	}
-	return changed, nil
+	if len(dirty) > 0 {
+		e.publish(dirty...)
+	}
+	for _, req := range batch {
+		if len(req.changed) > 0 {
+			ch := work[req.id].Spec.Channel
+			for _, r := range req.changed {
+				e.m.recipients.WithLabelValues(ch, string(r.Status)).Inc()
+			}
+		}
+		close(req.done)
+	}
 }
 
 type metrics struct {

@@ -203,8 +203,8 @@ func (e *Engine) Create(ctx context.Context, spec Spec, rs []recipients.Recipien
 	if err := e.validateContent(ctx, &spec, ch, recs); err != nil {
 		return Campaign{}, err
 	}
-	e.mu.Lock()
-	defer e.mu.Unlock()
+	e.wmu.Lock()
+	defer e.wmu.Unlock()
 	if e.nameTakenLocked(spec.Name, "") {
 		return Campaign{}, fmt.Errorf("%w: %q; choose another name", ErrNameTaken, spec.Name)
 	}
@@ -256,8 +256,8 @@ func (e *Engine) Update(ctx context.Context, id string, spec Spec, rs []recipien
 	if err := e.validateContent(ctx, &spec, ch, recs); err != nil {
 		return Campaign{}, err
 	}
-	e.mu.Lock()
-	defer e.mu.Unlock()
+	e.wmu.Lock()
+	defer e.wmu.Unlock()
 	cur := e.camps[id]
 	if cur == nil {
 		return Campaign{}, fmt.Errorf("%w: %s", ErrNotFound, id)
@@ -311,8 +311,8 @@ func (e *Engine) allRecipients(id string) ([]Recipient, error) {
 // change runs op on a copy of campaign id under the lock, stores it (with
 // extra writes) and applies the new state's effects.
 func (e *Engine) change(id string, op func(c *Campaign) (extra func(*store.Txn) error, err error)) (Campaign, error) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
+	e.wmu.Lock()
+	defer e.wmu.Unlock()
 	cur := e.camps[id]
 	if cur == nil {
 		return Campaign{}, fmt.Errorf("%w: %s", ErrNotFound, id)
@@ -392,9 +392,9 @@ func (e *Engine) Resume(_ context.Context, id string) (Campaign, error) {
 // (state retrying, then completed). Each gets a new message ID.
 func (e *Engine) RetryFailed(_ context.Context, id string) (Campaign, error) {
 	var failed []Recipient
-	e.mu.Lock()
+	e.mu.RLock()
 	cur := e.camps[id]
-	e.mu.Unlock()
+	e.mu.RUnlock()
 	if cur == nil {
 		return Campaign{}, fmt.Errorf("%w: %s", ErrNotFound, id)
 	}
@@ -463,9 +463,9 @@ func (e *Engine) Duplicate(ctx context.Context, id string) (Campaign, error) {
 		if n > 1 {
 			spec.Name = fmt.Sprintf("%s (Kopie %d)", src.Spec.Name, n)
 		}
-		e.mu.Lock()
+		e.mu.RLock()
 		taken := e.nameTakenLocked(spec.Name, "")
-		e.mu.Unlock()
+		e.mu.RUnlock()
 		if !taken {
 			break
 		}
@@ -480,8 +480,8 @@ func (e *Engine) Duplicate(ctx context.Context, id string) (Campaign, error) {
 // Delete removes a campaign that is not sending or pending, with its
 // recipients.
 func (e *Engine) Delete(_ context.Context, id string) error {
-	e.mu.Lock()
-	defer e.mu.Unlock()
+	e.wmu.Lock()
+	defer e.wmu.Unlock()
 	c := e.camps[id]
 	if c == nil {
 		return fmt.Errorf("%w: %s", ErrNotFound, id)
@@ -498,16 +498,18 @@ func (e *Engine) Delete(_ context.Context, id string) error {
 	if err != nil {
 		return fmt.Errorf("delete campaign %q: %w", c.Spec.Name, err)
 	}
+	e.mu.Lock()
 	delete(e.camps, id)
-	e.notifyLocked()
+	e.mu.Unlock()
+	e.publish()
 	e.poke()
 	return nil
 }
 
 // Get returns campaign id with its history.
 func (e *Engine) Get(_ context.Context, id string) (Campaign, error) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
+	e.mu.RLock()
+	defer e.mu.RUnlock()
 	c := e.camps[id]
 	if c == nil {
 		return Campaign{}, fmt.Errorf("%w: %s", ErrNotFound, id)
@@ -538,7 +540,7 @@ func (e *Engine) List(_ context.Context, q ListQuery) ListPage {
 		q.Limit = 50
 	}
 	search := strings.ToLower(strings.TrimSpace(q.Search))
-	e.mu.Lock()
+	e.mu.RLock()
 	match := make([]*Campaign, 0, len(e.camps))
 	for _, c := range e.camps {
 		if (q.State == "" || c.State == q.State) && (q.Channel == "" || c.Spec.Channel == q.Channel) &&
@@ -546,7 +548,7 @@ func (e *Engine) List(_ context.Context, q ListQuery) ListPage {
 			match = append(match, c)
 		}
 	}
-	e.mu.Unlock()
+	e.mu.RUnlock()
 	sort.Slice(match, func(i, j int) bool { return idLess(match[j].ID, match[i].ID) })
 	p := ListPage{Total: len(match)}
 	for _, c := range match[min(q.Offset, len(match)):min(q.Offset+q.Limit, len(match))] {
