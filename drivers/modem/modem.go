@@ -116,7 +116,8 @@ type Handlers struct {
 	// StatusReport receives delivery reports; same contract as PDU. A nil
 	// StatusReport discards them.
 	StatusReport func(ctx context.Context, modem string, sr sms.StatusReport) error
-	// State is told about every state change. It must not block.
+	// State is told about every state change. It must not block and may
+	// be called from several goroutines.
 	State func(modem string, s State)
 }
 
