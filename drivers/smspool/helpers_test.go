@@ -284,7 +284,10 @@ func newHarness(t testing.TB, cfg Config) *harness {
 	if h.cfg.Channels == nil {
 		h.cfg.Channels = []config.SMSChannel{{Name: "main", Modems: []string{"a", "b", "c"}}}
 	}
-	h.cfg.Sink, h.cfg.InboundSink = h.ev, h.ev
+	if h.cfg.Sink == nil {
+		h.cfg.Sink = h.ev
+	}
+	h.cfg.InboundSink = h.ev
 	if h.cfg.Logger == nil {
 		h.cfg.Logger = testLogger()
 	}

@@ -112,18 +112,19 @@ func (p *Pool) HandlePDU(ctx context.Context, simName string, tpdu []byte) error
 // receiver names the channel and the receiving number of SIM simName for
 // inbound messages.
 func (p *Pool) receiver(simName string) (channel, receiver string) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
 	channel, receiver = simName, simName
-	s := p.sims[simName]
-	if s == nil {
-		return channel, receiver
+	p.mu.Lock()
+	var m Modem
+	if s := p.sims[simName]; s != nil {
+		if len(s.channels) > 0 {
+			channel = s.channels[0].name
+		}
+		m = s.modem
 	}
-	if len(s.channels) > 0 {
-		channel = s.channels[0].name
-	}
-	if n, ok := s.modem.(interface{ Number() string }); ok && n.Number() != "" {
-		receiver = n.Number()
+	p.mu.Unlock()
+	// Asked outside p.mu: the driver takes its own lock.
+	if n := numberOf(m); n != "" {
+		receiver = n
 	}
 	return channel, receiver
 }
@@ -226,8 +227,10 @@ func (p *Pool) flushGroup(txn *store.Txn, g inGroup, channel, receiver string) e
 			fmt.Fprintf(&b, "[part %d of %d missing]", i, g.Total)
 		}
 		in.Text = b.String()
-		p.log.Warn("long SMS delivered incomplete: parts did not arrive in time",
-			"sim", g.SIM, "parts", len(ds), "of", g.Total)
+		if len(ds) < g.Total {
+			p.log.Warn("long SMS delivered incomplete: parts did not arrive in time",
+				"sim", g.SIM, "parts", len(ds), "of", g.Total)
+		}
 	}
 	return p.addInbound(txn, in)
 }

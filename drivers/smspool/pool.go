@@ -212,6 +212,7 @@ type sim struct {
 	done     chan struct{}
 	busy     string // ID being sent
 	lastErr  string
+	number   string // the SIM's own number, as the modem last said
 }
 
 // New opens the pool on cfg.Store: it loads the queue, marks messages a
@@ -282,14 +283,6 @@ func (p *Pool) simLocked(n string) (*sim, error) {
 }
 
 func (p *Pool) nextSeq() uint64 { return p.seq.Add(1) }
-
-func (p *Pool) idLock(id string) *sync.Mutex {
-	var h uint32 = 2166136261
-	for i := 0; i < len(id); i++ {
-		h = (h ^ uint32(id[i])) * 16777619
-	}
-	return &p.idLocks[h%uint32(len(p.idLocks))]
-}
 
 // recover loads the persisted queue into memory and turns "sending" into
 // "unknown".
