@@ -45,6 +45,9 @@ func (e *Engine) dispatch(ctx context.Context, id string) {
 	var info *TemplateInfo
 	if wa := c.Spec.Content.WhatsApp; wa != nil {
 		i, err := e.cfg.Templates.Template(ctx, wa.Template, wa.Language)
+		if ctx.Err() != nil {
+			return
+		}
 		if err != nil {
 			e.stopFor(id, fmt.Sprintf("WhatsApp template %q (%s): %v", wa.Template, wa.Language, err))
 			return
@@ -90,6 +93,15 @@ func (e *Engine) prepare(ctx context.Context, id string) (*Campaign, Channel, []
 	ch := e.cfg.Channels[c.Spec.Channel]
 	if ch == nil {
 		return nil, nil, nil, fmt.Errorf("channel %q is no longer configured; add it again or duplicate the campaign onto another channel", c.Spec.Channel)
+	}
+	// The configuration may have changed since the campaign was created.
+	switch {
+	case c.Spec.Mode == Session && e.cfg.Sessions == nil:
+		return nil, nil, nil, errors.New("send mode \"session\" needs the PBX connection, which is not configured now")
+	case c.Spec.Content.WhatsApp != nil && e.cfg.Templates == nil:
+		return nil, nil, nil, errors.New("the WhatsApp template list is not available")
+	case len(c.Spec.DNCLists) > 0 && e.cfg.DNC == nil:
+		return nil, nil, nil, errors.New("the do-not-contact lists are not available; refusing to send without them")
 	}
 	var todo []Recipient
 	err := e.st.View(func(txn *store.Txn) error {
@@ -157,7 +169,7 @@ func (e *Engine) sendBatch(ctx context.Context, c *Campaign, ch Channel, info *T
 		if r.Status != RQueued {
 			continue
 		}
-		if len(c.Spec.DNCLists) > 0 && e.cfg.DNC != nil {
+		if len(c.Spec.DNCLists) > 0 {
 			list, hit, err := e.cfg.DNC.Match(ctx, c.Spec.DNCLists, r.Number)
 			if err != nil {
 				return fmt.Errorf("do-not-contact check: %w", err)

@@ -28,7 +28,7 @@ type Limits struct {
 // Config wires an Engine.
 type Config struct {
 	Store      *store.Store
-	Channels   map[string]Channel // by Channel.Name()
+	Channels   map[string]Channel // by Channel.Name(); not changed after New
 	Clock      Clock              // nil: the system clock
 	Logger     *slog.Logger
 	Registerer prometheus.Registerer // nil: no metrics
@@ -229,7 +229,7 @@ func (e *Engine) transition(c *Campaign, to State, reason string) error {
 }
 
 // save stores c (and whatever extra writes) in one transaction, then makes
-// it the current version. e.mu must be held: the engine is the only writer
+// it the current version. e.wmu must be held: the engine is the only writer
 // of campaign records, so no read-modify-write conflict is possible.
 func (e *Engine) save(c *Campaign, extra func(txn *store.Txn) error) error {
 	err := e.st.Update(func(txn *store.Txn) error {

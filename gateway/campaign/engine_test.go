@@ -767,3 +767,29 @@ func TestRetryWaitsBehindRunningCampaignAndUpdateSendsNow(t *testing.T) {
 		t.Errorf("counts %+v", a.Counts)
 	}
 }
+
+func TestDeletedDNCListStopsInsteadOfSending(t *testing.T) {
+	t.Parallel()
+	ch := newTestChannel("sms-1", newLedger())
+	ev := newEnv(t, "", Config{}, ch)
+	lists := recipients.NewLists(ev.st)
+	if _, _, err := lists.Import(bg, "Sperre", strings.NewReader("phone\n+4915199999999\n"), recipients.CSVOptions{Region: "DE"}); err != nil {
+		t.Fatal(err)
+	}
+	spec := smsSpec("Ohne Liste", "sms-1", "draft")
+	spec.DNCLists = []string{"Sperre"}
+	c, err := ev.e.Create(bg, spec, numbers(2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := lists.Delete(bg, "Sperre"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ev.e.SendNow(bg, c.ID); err != nil {
+		t.Fatal(err)
+	}
+	c = ev.waitState(c.ID, Stopped)
+	if !strings.Contains(c.Reason, `"Sperre"`) || len(ch.sends()) != 0 || c.Counts.Queued != 2 {
+		t.Errorf("reason %q, sends %d, counts %+v", c.Reason, len(ch.sends()), c.Counts)
+	}
+}

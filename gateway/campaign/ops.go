@@ -417,6 +417,9 @@ func (e *Engine) RetryFailed(_ context.Context, id string) (Campaign, error) {
 				failed = append(failed, r)
 			}
 		}
+		if len(failed) != c.Counts.Failed { // a status event came in meanwhile
+			return nil, fmt.Errorf("campaign %q changed while preparing the retry; try again", c.Spec.Name)
+		}
 		c.Attempt++
 		c.Counts.Queued += c.Counts.Failed
 		c.Counts.Failed = 0

@@ -226,13 +226,33 @@ func allDigits(ss []string) bool {
 	return true
 }
 
+// looksLikeHeader: no cell of the first row looks like a phone number
+// (valid or not), so an invalid number in the first row is reported as an
+// invalid row instead of being taken for a column name.
 func looksLikeHeader(fields []string, region string) bool {
 	for _, v := range fields {
+		if looksLikeNumber(v) {
+			return false
+		}
 		if _, err := Normalize(v, region); err == nil {
 			return false
 		}
 	}
 	return true
+}
+
+func looksLikeNumber(v string) bool {
+	digits, other := 0, 0
+	for _, r := range v {
+		switch {
+		case unicode.IsDigit(r):
+			digits++
+		case strings.ContainsRune("+-()/. ", r):
+		default:
+			other++
+		}
+	}
+	return digits >= 3 && other == 0
 }
 
 var phoneWords = []string{"phone", "tel", "mobil", "cell", "handy", "nummer", "number", "msisdn", "whatsapp", "dnc", "fon", "e164", "телефон", "номер"}

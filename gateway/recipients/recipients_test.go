@@ -115,6 +115,11 @@ func TestImportCSVNoHeaderAndChosenColumns(t *testing.T) {
 	if err != nil || len(res.Valid) != 2 || res.Valid[0].Vars["column_1"] != "Anna" {
 		t.Fatalf("no header: %+v %v", res, err)
 	}
+	// An invalid number in the first row is a reported row, not a header.
+	res, err = ImportCSV(strings.NewReader("12345\n+49301234567\n"), CSVOptions{Region: "DE"})
+	if err != nil || len(res.Valid) != 1 || len(res.Invalid) != 1 || res.Invalid[0].Line != 1 {
+		t.Fatalf("first row invalid: %+v %v", res, err)
+	}
 	// The seeds' DNC example: three phone columns chosen by name and index.
 	in := "Last Name, First Name,DNC_Home,DNC_Cell,DNC_Work\nSmith,Bill,317-153-4777,317-981-6233,317-333-2174\nThomas,Terry,424-999-2334,424-384-9993,424-973-8828\n"
 	res, err = ImportCSV(strings.NewReader(in), CSVOptions{Region: "US", PhoneColumns: []string{"dnc_home", "4", "DNC_Work"}})
