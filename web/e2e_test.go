@@ -1,0 +1,219 @@
+package web
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+)
+
+const chromiumPath = "/usr/bin/chromium"
+
+// TestBrowserEndToEnd drives the portal in real headless Chromium: first-run
+// setup with the console password, logout and login, a CSV import with a
+// bad row, an SMS campaign sent now that reaches Vollendet, retry of the
+// failed recipient, duplicate, and the language switch. Screenshots go to
+// testdata/artifacts/.
+func TestBrowserEndToEnd(t *testing.T) {
+	if _, err := os.Stat(chromiumPath); err != nil {
+		t.Skipf("SKIP: %s not found; install Debian's chromium (apt-get install chromium) to run the browser test", chromiumPath)
+	}
+	var env *testEnv
+	opt, ch, engine := withEngine(t, &env)
+	env = newEnv(t, opt)
+	// One recipient of the CSV is refused by the "network" until retried.
+	ch.setReject("+436641234567", true)
+
+	artifacts := filepath.Join("testdata", "artifacts")
+	if err := os.MkdirAll(artifacts, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	csvPath := filepath.Join(t.TempDir(), "empfaenger.csv")
+	if err := os.WriteFile(csvPath, []byte(testCSV), 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	allocOpts := []chromedp.ExecAllocatorOption{
+		chromedp.ExecPath(chromiumPath),
+		chromedp.Flag("headless", true),
+		chromedp.Flag("no-sandbox", true),
+		chromedp.Flag("disable-gpu", true),
+		chromedp.Flag("no-first-run", true),
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.Flag("lang", "de-DE"),
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.WindowSize(1280, 1000),
+	}
+	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), allocOpts...)
+	defer cancelAlloc()
+	bctx, cancelBrowser := chromedp.NewContext(actx, chromedp.WithLogf(t.Logf))
+	defer cancelBrowser()
+	// Start the browser on a context without a deadline (a deadline on
+	// the first call would bound the browser's life), then guard the flow.
+	if err := chromedp.Do(bctx); err != nil {
+		t.Fatalf("start %s: %v", chromiumPath, err)
+	}
+	// A failure guard for the whole flow, not a timing assertion.
+	ctx, cancel := context.WithTimeout(bctx, 90*time.Second)
+	defer cancel()
+
+	shot := func(name string) chromedp.Action[chromedp.Void] {
+		return chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+			buf, err := chromedp.FullScreenshot(90)(ctx, tg)
+			if err != nil {
+				return err
+			}
+			return os.WriteFile(filepath.Join(artifacts, name+".jpg"), buf, 0o644)
+		})
+	}
+	run := func(step string, actions ...chromedp.Action[chromedp.Void]) {
+		t.Helper()
+		if err := chromedp.Do(ctx, actions...); err != nil {
+			loc, _ := chromedp.Run(ctx, chromedp.Location())
+			body, _ := chromedp.Run(ctx, chromedp.OuterHTML(chromedp.CSS("body")))
+			_ = chromedp.Do(ctx, shot("failed-"+strings.ReplaceAll(step, " ", "-")))
+			t.Fatalf("%s: %v\nat %s\n%s", step, err, loc, body)
+		}
+	}
+	text := func(sel string) string {
+		t.Helper()
+		s, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(sel)))
+		if err != nil {
+			t.Fatalf("read %s: %v", sel, err)
+		}
+		return s
+	}
+	base := env.srv.URL
+
+	// First run: everything leads to setup, which asks for the console
+	// password and a new one.
+	run("setup page",
+		chromedp.Navigate(base+"/"),
+		chromedp.WaitVisible(chromedp.CSS("#setup-form")),
+		shot("01-setup"),
+		chromedp.SendKeys(chromedp.CSS("#current_password"), env.adminPassword),
+		chromedp.SendKeys(chromedp.CSS("#password"), "ein sicheres Passwort"),
+		chromedp.SendKeys(chromedp.CSS("#password2"), "ein sicheres Passwort"),
+		chromedp.SetValue(chromedp.CSS("#language"), "de"),
+		chromedp.Click(chromedp.CSS("#setup-submit")),
+		chromedp.WaitVisible(chromedp.CSS("#live")),
+		shot("02-dashboard"),
+	)
+	if s := text("main h1"); s != "Übersicht" {
+		t.Fatalf("dashboard title %q", s)
+	}
+
+	// Log out and in again.
+	run("logout/login",
+		chromedp.Click(chromedp.CSS("#logout")),
+		chromedp.WaitVisible(chromedp.CSS("#login-form")),
+		chromedp.SendKeys(chromedp.CSS("#username"), "admin"),
+		chromedp.SendKeys(chromedp.CSS("#password"), "ein sicheres Passwort"),
+		chromedp.Click(chromedp.CSS("#login-submit")),
+		chromedp.WaitVisible(chromedp.CSS("#live")),
+	)
+
+	// Messaging > Nachrichtenkampagne > Hinzufügen, CSV with a bad row.
+	run("campaign form",
+		chromedp.Click(chromedp.CSS("#nav-campaigns")),
+		chromedp.WaitVisible(chromedp.CSS("#campaign-add")),
+		chromedp.Click(chromedp.CSS("#campaign-add")),
+		chromedp.WaitVisible(chromedp.CSS("#campaign-form")),
+		chromedp.SendKeys(chromedp.CSS("#name"), "Frühlingsaktion"),
+		chromedp.SendKeys(chromedp.CSS("#numbers"), "+49 151 23456789"),
+		chromedp.SetUploadFiles(chromedp.CSS("#csv"), []string{csvPath}),
+		chromedp.WaitVisible(chromedp.CSS("#csv-problems")),
+		chromedp.SendKeys(chromedp.CSS("#text"), "Hallo! 20 % Rabatt – nur heute 😀"),
+	)
+	if s := text("#csv-problems"); !strings.Contains(s, "Zeile 3") {
+		t.Fatalf("CSV problems %q lack the bad line", s)
+	}
+	// The emoji switches to UCS-2; the counter says so live.
+	if s := text("#sms-counter"); !strings.Contains(s, "1 SMS-Teil") || !strings.Contains(s, "Unicode") {
+		t.Fatalf("counter %q", s)
+	}
+	run("save campaign",
+		shot("03-campaign-form"),
+		chromedp.Click(chromedp.CSS("#skip_invalid")),
+		chromedp.Click(chromedp.CSS("#campaign-save")),
+		chromedp.WaitVisible(chromedp.CSS("#campaign-detail")),
+		// The page refreshes itself while the campaign runs.
+		chromedp.WaitVisible(chromedp.CSS("#campaign-state.st-completed")),
+		shot("04-campaign-completed"),
+	)
+	if s := text("#campaign-state"); s != "Vollendet" {
+		t.Fatalf("state %q, want Vollendet", s)
+	}
+	if s := text("#campaign-counts"); !strings.Contains(s, "1 fehlgeschlagen") {
+		t.Fatalf("counts %q, want one failure", s)
+	}
+
+	// Retry the failed recipient once the network accepts it.
+	ch.setReject("+436641234567", false)
+	loc, err := chromedp.Run(ctx, chromedp.Location())
+	if err != nil {
+		t.Fatal(err)
+	}
+	run("retry",
+		chromedp.Click(chromedp.CSS("#campaign-retry")),
+		chromedp.WaitVisible(chromedp.CSS("#campaign-detail")),
+	)
+	id := strings.TrimPrefix(strings.TrimPrefix(loc, base), "/campaigns/")
+	deadline := time.After(30 * time.Second)
+	for {
+		changes := engine().Changes()
+		c, err := engine().Get(context.Background(), id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.State == "completed" && c.Counts.Failed == 0 {
+			break
+		}
+		select {
+		case <-changes:
+		case <-deadline:
+			t.Fatalf("retry did not finish: %+v", c.Counts)
+		}
+	}
+	run("after retry",
+		chromedp.Reload(),
+		chromedp.WaitVisible(chromedp.CSS("#campaign-state.st-completed")),
+		shot("05-after-retry"),
+	)
+	if s := text("#campaign-counts"); !strings.Contains(s, "0 fehlgeschlagen") {
+		t.Fatalf("counts after retry %q", s)
+	}
+
+	// Duplicate: a new draft.
+	run("duplicate",
+		chromedp.Click(chromedp.CSS("#campaign-duplicate")),
+		chromedp.WaitVisible(chromedp.CSS("#campaign-start")),
+		shot("06-duplicate"),
+	)
+	if s := text("#campaign-state"); s != "Entwurf" {
+		t.Fatalf("duplicate state %q", s)
+	}
+
+	// Switch to English.
+	run("language",
+		chromedp.Click(chromedp.CSS("#lang-en")),
+		chromedp.WaitVisible(chromedp.CSS("#campaign-start")),
+	)
+	if s := text("#campaign-state"); s != "Draft" {
+		t.Fatalf("English state %q", s)
+	}
+	run("list in English",
+		chromedp.Click(chromedp.CSS("#nav-campaigns")),
+		chromedp.WaitVisible(chromedp.CSS("#campaign-list")),
+		shot("07-list-en"),
+	)
+	if s := text("#campaign-list"); !strings.Contains(s, "Completed") || !strings.Contains(s, "Draft") {
+		t.Fatalf("list %q", s)
+	}
+}
