@@ -100,6 +100,12 @@ func (m *Modem) poll(ctx context.Context) {
 		return // a timeout already asked for recovery
 	}
 	m.readNetwork(run)
+	// Indications are switched off by some modems after an unacknowledged
+	// +CMT (3GPP TS 27.005 §3.4.4) or a SIM refresh; setting them again
+	// costs one command. Stored messages are drained anyway.
+	if err := m.setIndications(run, d); err != nil {
+		m.log.Warn("re-enabling new message indications failed", "error", err)
+	}
 	switch st := m.State(); {
 	case registered(stat) && st == StateRegistering:
 		m.setState(StateOnline)

@@ -9,8 +9,6 @@ import (
 	"time"
 	"unicode/utf16"
 
-	"github.com/warthog618/sms/encoding/gsm7"
-
 	"github.com/pbxgate/pbxgate/gateway/sms"
 )
 
@@ -150,8 +148,8 @@ func (m *Modem) ussdIndication(lines []string) {
 // §6.1.2.3.1). warthog618/sms v0.3.0's Pack7BitUSSD misplaces that fill
 // and corrupts the last character of some lengths, so it is not used.
 func packUSSD(s string) string {
-	septets, err := gsm7.Encode([]byte(s))
-	if err != nil {
+	septets, ok := sms.GSM7Septets(s)
+	if !ok {
 		return s
 	}
 	if len(septets)%8 == 7 {
@@ -202,11 +200,7 @@ func decodeUSSD(s string, dcs int, packed bool) string {
 		if err != nil {
 			return s
 		}
-		text, err := gsm7.Decode(unpackUSSD(b))
-		if err != nil {
-			return s
-		}
-		return string(text)
+		return sms.GSM7Text(unpackUSSD(b))
 	}
 	b, err := hex.DecodeString(s)
 	if err != nil || len(b)%2 != 0 {

@@ -3,8 +3,6 @@ package modem
 import (
 	"encoding/hex"
 	"testing"
-
-	"github.com/warthog618/sms/encoding/gsm7"
 )
 
 func TestUSSDPacking(t *testing.T) {
@@ -18,9 +16,8 @@ func TestUSSDPacking(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		got, err := gsm7.Decode(unpackUSSD(b))
-		if err != nil || string(got) != s {
-			t.Errorf("round trip %q = %q, %v", s, got, err)
+		if got := decodeUSSD(packUSSD(s), 15, true); got != s || len(b) != (len(s)*7+7)/8 {
+			t.Errorf("round trip %q = %q (%d octets)", s, got, len(b))
 		}
 	}
 }

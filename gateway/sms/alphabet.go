@@ -211,3 +211,24 @@ func pack7(dst []byte, septets []byte, fill int) []byte {
 	}
 	return dst
 }
+
+// GSM7Septets converts text to unpacked GSM 7-bit septets of the default
+// alphabet, extension-table characters as ESC + code (for USSD strings).
+// ok is false when text has a character GSM-7 cannot carry.
+func GSM7Septets(text string) (septets []byte, ok bool) {
+	out := make([]byte, 0, len(text))
+	for _, r := range text {
+		code, ext, ok := septet(r)
+		if !ok {
+			return nil, false
+		}
+		if ext {
+			out = append(out, gsmEscape)
+		}
+		out = append(out, code)
+	}
+	return out, true
+}
+
+// GSM7Text decodes unpacked GSM 7-bit septets of the default alphabet.
+func GSM7Text(septets []byte) string { return decodeSeptets(septets) }

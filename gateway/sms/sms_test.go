@@ -57,6 +57,20 @@ func TestAlphabetMatchesReference(t *testing.T) {
 	}
 }
 
+func TestGSM7Septets(t *testing.T) {
+	t.Parallel()
+	s, ok := GSM7Septets("A€@")
+	if !ok || string(s) != "A\x1b\x65\x00" {
+		t.Fatalf("GSM7Septets = %q, %v", s, ok)
+	}
+	if GSM7Text(s) != "A€@" {
+		t.Fatalf("GSM7Text = %q", GSM7Text(s))
+	}
+	if _, ok := GSM7Septets("ç"); ok {
+		t.Fatal("ç is not GSM-7")
+	}
+}
+
 func TestPlanText(t *testing.T) {
 	t.Parallel()
 	rep := strings.Repeat
