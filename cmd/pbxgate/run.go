@@ -181,6 +181,9 @@ func (d *daemon) run(ctx context.Context) error {
 		Version:        web.VersionInfo{Version: b.Version, Commit: b.Commit, BuildDate: b.BuildDate, GoVersion: b.GoVersion, Platform: b.Platform},
 		Location:       d.cfg.Location(),
 		DefaultCountry: d.cfg.Region.DefaultCountry,
+		Status:         dashboardStatus{d},
+		Campaigns:      web.EngineCampaigns(d.campaigns, channels),
+		Extra:          d.extraHandlers(),
 	})
 	if err != nil {
 		return err
@@ -313,6 +316,16 @@ func (d *daemon) backupBeforeMigration(from, to int) error {
 	}
 	d.log.Info("store backed up before migration", "file", path)
 	return nil
+}
+
+// extraHandlers are mounted on the portal's server without its login: the
+// simulator's control API in demo mode (loopback only) to inject SMS.
+func (d *daemon) extraHandlers() map[string]http.Handler {
+	extra := map[string]http.Handler{}
+	if d.sms.sim != nil {
+		extra["/sim/"] = http.StripPrefix("/sim", d.sms.sim.Handler())
+	}
+	return extra
 }
 
 func (d *daemon) printFirstRun(password string) {

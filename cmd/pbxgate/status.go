@@ -1,0 +1,57 @@
+package main
+
+import (
+	"context"
+
+	"github.com/pbxgate/pbxgate/drivers/modem"
+	"github.com/pbxgate/pbxgate/web"
+)
+
+// dashboardStatus assembles the portal's dashboard from the live parts of
+// the daemon; every call answers from memory.
+type dashboardStatus struct{ d *daemon }
+
+func (s dashboardStatus) Status(ctx context.Context) web.Status {
+	var st web.Status
+	sims := map[string]struct{ sent, cap int }{}
+	for _, c := range s.d.sms.pool.ChannelStates() {
+		st.QueueDepth += c.Queued
+		for _, sim := range c.SIMs {
+			sims[sim.Name] = struct{ sent, cap int }{sim.SentToday, sim.DailyCap}
+		}
+	}
+	for _, m := range s.d.sms.modemViews() {
+		ms := web.ModemStatus{
+			ID:           m.Name,
+			Model:        m.Info.Model,
+			State:        modemStateWord(m.State),
+			SignalBars:   m.Info.SignalBars,
+			Operator:     m.Info.Operator,
+			Registration: m.Info.Registration,
+			SIM:          m.Info.Number,
+			SentToday:    sims[m.Name].sent,
+			DailyCap:     sims[m.Name].cap,
+		}
+		if ms.SIM == "" && len(m.Info.ICCID) > 6 {
+			ms.SIM = "…" + m.Info.ICCID[len(m.Info.ICCID)-6:]
+		}
+		switch m.State {
+		case modem.StateOnline:
+			ms.Health = web.HealthOK
+		case modem.StateOffline, modem.StatePUKLocked, modem.StateNoSIM:
+			ms.Health = web.HealthDown
+		default:
+			ms.Health = web.HealthDegraded
+		}
+		st.Modems = append(st.Modems, ms)
+	}
+	return st
+}
+
+// modemStateWord maps the driver's states onto the portal's words.
+func modemStateWord(s modem.State) string {
+	if s == modem.StateOnline {
+		return "ready"
+	}
+	return string(s)
+}
