@@ -96,17 +96,22 @@ func (s *server) campaignList(c *gin.Context) {
 }
 
 type campaignFormData struct {
-	Senders  []Sender
-	DNCLists []string
-	Selected map[string]bool // chosen DNC lists
-	Problems []recipients.Problem
-	Preview  *recipients.Preview
-	Valid    int
-	MaxChars int
+	Senders    []Sender
+	DNCLists   []string
+	Phonebooks []string
+	Types      []recipients.NumberType
+	TypeOn     map[recipients.NumberType]bool
+	Selected   map[string]bool // chosen DNC lists
+	Problems   []recipients.Problem
+	Preview    *recipients.Preview
+	Valid      int
+	MaxChars   int
 }
 
 func (s *server) campaignFormData(ctx context.Context) campaignFormData {
-	d := campaignFormData{Selected: map[string]bool{}, MaxChars: sms.MaxChars}
+	d := campaignFormData{Selected: map[string]bool{}, MaxChars: sms.MaxChars,
+		Types:  []recipients.NumberType{recipients.Mobile, recipients.Work, recipients.Home, recipients.Other},
+		TypeOn: map[recipients.NumberType]bool{recipients.Mobile: true}}
 	if senders, err := s.d.Campaigns.Senders(ctx); err == nil {
 		d.Senders = senders
 	} else {
@@ -115,6 +120,11 @@ func (s *server) campaignFormData(ctx context.Context) campaignFormData {
 	if lists, err := recipients.NewLists(s.d.Store).All(ctx); err == nil {
 		for _, l := range lists {
 			d.DNCLists = append(d.DNCLists, l.Name)
+		}
+	}
+	if books, err := recipients.NewPhonebooks(s.d.Store).All(ctx); err == nil {
+		for _, b := range books {
+			d.Phonebooks = append(d.Phonebooks, b.Name)
 		}
 	}
 	return d
@@ -141,7 +151,7 @@ func (s *server) readCampaignForm(c *gin.Context, senders []Sender) (campaignFor
 	v := s.newView(c, "campaigns", "campaign.new.title", nil)
 	errs := v.Errors
 	f := campaignForm{}
-	for _, k := range []string{"name", "sender", "numbers", "text", "send", "schedule_at", "rate", "skip_invalid"} {
+	for _, k := range []string{"name", "sender", "numbers", "text", "send", "schedule_at", "rate", "skip_invalid", "phonebook"} {
 		v.Form[k] = c.PostForm(k)
 	}
 	in := &f.in
@@ -186,6 +196,26 @@ func (s *server) readCampaignForm(c *gin.Context, senders []Sender) (campaignFor
 			errs["csv"] = v.T("campaign.err.csv_type")
 		case err != nil:
 			errs["csv"] = v.T("campaign.err.csv_read", err.Error())
+		}
+		all = mergeResults(all, res)
+	}
+	// The seeds' third source: an existing phonebook, by number type.
+	if book := c.PostForm("phonebook"); book != "" {
+		var types []recipients.NumberType
+		for _, t := range c.PostFormArray("number_type") {
+			types = append(types, recipients.NumberType(t))
+		}
+		if len(types) == 0 {
+			errs["phonebook"] = v.T("campaign.err.number_type")
+		}
+		res, err := recipients.NewPhonebooks(s.d.Store).Select(c.Request.Context(), book, types, 0)
+		switch {
+		case errors.Is(err, recipients.ErrNoList):
+			errs["phonebook"] = v.T("campaign.err.phonebook")
+		case errors.Is(err, recipients.ErrTooMany):
+			errs["phonebook"] = v.T("campaign.err.too_many", recipients.DefaultLimit)
+		case err != nil:
+			errs["phonebook"] = err.Error()
 		}
 		all = mergeResults(all, res)
 	}
@@ -307,6 +337,12 @@ func (s *server) campaignCreate(c *gin.Context) {
 	fd.Valid = len(f.in.Recipients)
 	for _, l := range f.in.DNCLists {
 		fd.Selected[l] = true
+	}
+	if c.PostForm("phonebook") != "" {
+		fd.TypeOn = map[recipients.NumberType]bool{}
+		for _, t := range c.PostFormArray("number_type") {
+			fd.TypeOn[recipients.NumberType(t)] = true
+		}
 	}
 	v.Data = fd
 	if len(errs) == 0 {

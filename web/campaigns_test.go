@@ -16,6 +16,7 @@ import (
 
 	"github.com/pbxgate/pbxgate/gateway/campaign"
 	"github.com/pbxgate/pbxgate/gateway/message"
+	"github.com/pbxgate/pbxgate/gateway/recipients"
 )
 
 // reportingChannel stands in for the modem pool (which has its own tests
@@ -373,5 +374,40 @@ func TestCampaignAPI(t *testing.T) {
 	sc.login("admin", "admin password")
 	if r := sc.do("POST", "/api/v1/campaigns/"+id+"/duplicate", nil, nil); r.code != http.StatusForbidden || !strings.Contains(r.body, `"code":"csrf"`) {
 		t.Fatalf("session API without CSRF: %d %s", r.code, r.body)
+	}
+}
+
+func TestCampaignFromPhonebook(t *testing.T) {
+	t.Parallel()
+	var env *testEnv
+	opt, _, engine := withEngine(t, &env)
+	env = newEnv(t, opt)
+	book := "name;mobile;work\nAnna;0171 1234567;030 1234567\nBernd;0151 23456789;\n"
+	if _, err := recipients.NewPhonebooks(env.store).ImportCSV(context.Background(), "Kunden", strings.NewReader(book), recipients.CSVOptions{Region: "DE"}); err != nil {
+		t.Fatal(err)
+	}
+	c := env.client()
+	c.setup("admin password")
+	tok := c.csrf("/campaigns/new")
+	mustContain(t, c.body, `<option value="Kunden"`, "Number type")
+	base := map[string]string{"csrf_token": tok, "name": "Kunden", "sender": "gsm|", "phonebook": "Kunden", "text": "Hallo", "send": "draft"}
+	// No number type chosen: said next to the phonebook.
+	r := c.postMultipart("/campaigns/new", multipartForm{fields: base})
+	mustContain(t, r.body, "Choose at least one number type.")
+	var buf bytes.Buffer
+	w := multipart.NewWriter(&buf)
+	for k, v := range base {
+		w.WriteField(k, v)
+	}
+	w.WriteField("number_type", "mobile")
+	w.Close()
+	r = c.do("POST", "/campaigns/new", &buf, map[string]string{"Content-Type": w.FormDataContentType()})
+	m := idRE.FindStringSubmatch(r.location)
+	if r.code != http.StatusSeeOther || m == nil {
+		t.Fatalf("create from phonebook: %d %s", r.code, r.body)
+	}
+	camp, err := engine().Get(context.Background(), m[1])
+	if err != nil || camp.Recipients != 2 {
+		t.Fatalf("campaign from phonebook (mobile only) = %+v, %v", camp, err)
 	}
 }

@@ -56,13 +56,29 @@ func (s *server) dashboardLive(c *gin.Context) {
 	s.renderTemplate(c, http.StatusOK, "dashboard", "live", v)
 }
 
+// channelPage is a channel screen: the status snapshot plus, for WhatsApp,
+// the webhook settings.
+type channelPage struct {
+	dashboardData
+	WhatsApp   *WhatsAppSetup
+	WebhookURL string
+}
+
 // simplePage renders a channel page from the status snapshot.
 func (s *server) simplePage(name string) gin.HandlerFunc {
 	return func(c *gin.Context) {
-		var d dashboardData
+		var d channelPage
 		if s.d.Status != nil {
 			d.HasStatus = true
 			d.Status = s.d.Status.Status(c.Request.Context())
+		}
+		if name == "whatsapp" && s.d.WhatsApp != nil {
+			d.WhatsApp = s.d.WhatsApp
+			scheme := "http"
+			if c.Request.TLS != nil || c.GetHeader("X-Forwarded-Proto") == "https" {
+				scheme = "https"
+			}
+			d.WebhookURL = scheme + "://" + c.Request.Host + s.d.WhatsApp.WebhookPath
 		}
 		s.render(c, http.StatusOK, name, s.newView(c, name, "nav."+name, d))
 	}

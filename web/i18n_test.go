@@ -107,10 +107,13 @@ func TestEveryKeyUsedExists(t *testing.T) {
 	for _, a := range []string{"stop", "start", "resume", "retry", "duplicate"} {
 		used = append(used, "campaign.done."+a)
 	}
-	for _, a := range []string{"user.add", "user.delete", "user.role", "user.password", "settings.region", "token.create", "token.revoke"} {
+	for _, a := range []string{"user.add", "user.delete", "user.role", "user.password", "settings.region", "token.create", "token.revoke", "backup.download"} {
 		used = append(used, "audit."+a)
 	}
 	used = append(used, "role.admin", "role.operator", "channel.sms", "channel.whatsapp", "nav.modems", "nav.whatsapp", "nav.pbx")
+	for _, n := range []string{"mobile", "work", "home", "other"} {
+		used = append(used, "ntype."+n)
+	}
 	for _, r := range []string{"queued", "sending", "sent", "delivered", "failed", "excluded", "unknown"} {
 		used = append(used, "rstate."+r)
 	}

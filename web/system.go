@@ -286,3 +286,18 @@ func (s *server) revokeToken(c *gin.Context) {
 	}
 	c.Redirect(http.StatusSeeOther, "/system")
 }
+
+// backup streams an online backup of the store (System > Backup); restore
+// is `pbxgate restore` into an empty data directory with the daemon stopped.
+func (s *server) backup(c *gin.Context) {
+	name := "pbxgate-backup-" + s.d.Now().UTC().Format("20060102-150405") + ".badger"
+	s.audit(c, "backup.download", name)
+	c.Header("Content-Type", "application/octet-stream")
+	c.Header("Content-Disposition", fmt.Sprintf("attachment; filename=%q", name))
+	c.Header("Cache-Control", "no-store")
+	c.Status(http.StatusOK)
+	if _, err := s.d.Store.Backup(c.Writer); err != nil {
+		s.log.Error("portal backup failed", "err", err)
+		panic(http.ErrAbortHandler) // the client sees a broken download, not a short file
+	}
+}

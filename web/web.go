@@ -40,8 +40,12 @@ type Deps struct {
 	DefaultCountry string
 	// Status feeds the dashboard (modems, WhatsApp numbers, SIP).
 	Status StatusSource
-	// Campaigns backs the campaign screens and API.
+	// Campaigns backs the campaign screens and API (EngineCampaigns adapts
+	// the campaign engine).
 	Campaigns CampaignService
+	// WhatsApp is what the WhatsApp page shows for Meta's webhook settings;
+	// nil when the channel is not configured.
+	WhatsApp *WhatsAppSetup
 	// Extra handlers are mounted as-is, without authentication (webhooks).
 	// A path ending in "/" also serves everything below it.
 	Extra map[string]http.Handler
@@ -51,6 +55,18 @@ type Deps struct {
 	SecureCookies bool
 	// Now is the clock (tests); nil means time.Now.
 	Now func() time.Time
+}
+
+// WhatsAppSetup is the WhatsApp channel's configuration as the portal shows
+// it: the values an admin pastes into Meta's App Dashboard. The access token
+// is never passed in, only whether it is set.
+type WhatsAppSetup struct {
+	WebhookPath   string // where Extra mounts the webhook, e.g. "/webhooks/whatsapp"
+	VerifyToken   string // shown to admins only, to paste into Meta's webhook form
+	PhoneNumberID string
+	BusinessID    string
+	APIVersion    string
+	TokenSet      bool
 }
 
 // VersionInfo describes the running build (System > About).

@@ -7,6 +7,9 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+
+	"github.com/pbxgate/pbxgate/gateway/store"
+	"github.com/pbxgate/pbxgate/gateway/users"
 )
 
 func TestHealthReadyMetrics(t *testing.T) {
@@ -351,4 +354,63 @@ func TestLanguageSwitch(t *testing.T) {
 	if r := c.get("/lang/en?next=//evil.example/"); r.location != "/" {
 		t.Fatalf("open redirect: %s", r.location)
 	}
+}
+
+func TestBackupDownloadRestores(t *testing.T) {
+	t.Parallel()
+	env := newEnv(t)
+	admin := env.client()
+	admin.setup("admin password")
+	ctx := context.Background()
+	if err := env.users.Add(ctx, "olga", "operator password", "operator"); err != nil {
+		t.Fatal(err)
+	}
+	op := env.client()
+	op.login("olga", "operator password")
+	if r := op.get("/system/backup"); r.code != http.StatusForbidden {
+		t.Fatalf("operator backup: %d", r.code)
+	}
+	r := admin.get("/system/backup")
+	if r.code != http.StatusOK || !strings.Contains(r.header.Get("Content-Disposition"), "pbxgate-backup-") || len(r.body) == 0 {
+		t.Fatalf("backup: %d %v", r.code, r.header)
+	}
+	dir := t.TempDir() + "/restored"
+	if err := store.Restore(ctx, dir, strings.NewReader(r.body), nil); err != nil {
+		t.Fatal(err)
+	}
+	st, err := store.Open(store.Options{Dir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if _, err := users.New(st, users.WithParams(fastHash)).Authenticate(ctx, "olga", "operator password"); err != nil {
+		t.Fatalf("restored store lacks olga: %v", err)
+	}
+	mustContain(t, admin.get("/system").body, "Backup downloaded")
+}
+
+func TestWhatsAppSetupPage(t *testing.T) {
+	t.Parallel()
+	env := newEnv(t, func(d *Deps) {
+		d.WhatsApp = &WhatsAppSetup{WebhookPath: "/webhooks/whatsapp", VerifyToken: "verify-me-123", PhoneNumberID: "1234567890", TokenSet: true}
+	})
+	admin := env.client()
+	admin.setup("admin password")
+	r := admin.get("/whatsapp")
+	mustContain(t, r.body, env.srv.URL+"/webhooks/whatsapp", "verify-me-123", "1234567890", "set (hidden)")
+	if err := env.users.Add(context.Background(), "olga", "operator password", "operator"); err != nil {
+		t.Fatal(err)
+	}
+	op := env.client()
+	op.login("olga", "operator password")
+	r = op.get("/whatsapp")
+	if strings.Contains(r.body, "verify-me-123") {
+		t.Fatal("operator sees the verify token")
+	}
+	mustContain(t, r.body, "visible to administrators only")
+	// Without the channel the page says so.
+	env2 := newEnv(t)
+	c := env2.client()
+	c.setup("admin password")
+	mustContain(t, c.get("/whatsapp").body, "WhatsApp is not configured.")
 }
