@@ -3,7 +3,6 @@ package modem
 import (
 	"context"
 	"errors"
-	"fmt"
 	"time"
 )
 
@@ -13,7 +12,8 @@ import (
 // PollInterval, and recovers a modem that stops answering (re-init, then
 // AT+CFUN=1,1, then port reopen) or vanishes (reopen with backoff). It
 // returns nil when stopped, or an error wrapping ErrWrongPIN, ErrPUKLocked
-// or ErrPINRequired, which need the administrator.
+// or ErrPINRequired, which need the administrator. Call it once; do not
+// call Connect while it runs.
 func (m *Modem) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -192,6 +192,3 @@ func (m *Modem) reconnect(ctx context.Context) error {
 		backoff = min(2*backoff, m.cfg.MaxReopenBackoff)
 	}
 }
-
-// String is the modem's name and state, for logs.
-func (m *Modem) String() string { return fmt.Sprintf("%s (%s)", m.cfg.Name, m.State()) }
