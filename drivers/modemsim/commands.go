@@ -1,11 +1,13 @@
 package modemsim
 
 import (
+	"encoding/hex"
 	"fmt"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/warthog618/sms/encoding/gsm7"
 	"github.com/warthog618/sms/encoding/tpdu"
 )
 
@@ -712,16 +714,27 @@ func (s *session) cusd(c cmd) reply {
 		return errReply(m.cmeLocked(cmeNoNetwork))
 	}
 	code := p[1]
-	if m.cscs == "UCS2" {
+	switch {
+	case m.model.ussdPacked:
+		c, ok := unpackUSSD(code)
+		if !ok {
+			return errReply(m.cmeLocked(cmeBadParams))
+		}
+		code = c
+	case m.cscs == "UCS2":
 		code = fromUCS2Hex(code)
 	}
 	answer, known := m.net.ussdAnswer(code)
 	urc := "+CUSD: 4"
 	if known {
 		answer = strings.ReplaceAll(answer, "%NUMBER%", m.cfg.Number)
-		urc = fmt.Sprintf(`+CUSD: 0,"%s",15`, m.teText(answer))
-		if m.cscs == "UCS2" {
+		switch {
+		case m.model.ussdPacked:
+			urc = fmt.Sprintf(`+CUSD: 0,"%s",15`, packUSSD(answer))
+		case m.cscs == "UCS2":
 			urc = fmt.Sprintf(`+CUSD: 0,"%s",72`, m.teText(answer))
+		default:
+			urc = fmt.Sprintf(`+CUSD: 0,"%s",15`, answer)
 		}
 	}
 	delay := m.cfg.USSDDelay
@@ -760,4 +773,26 @@ func (m *Modem) addURC(line string) {
 	m.urcs = append(m.urcs, line)
 	m.mu.Unlock()
 	m.kick()
+}
+
+// packUSSD renders text as Huawei sends USSD: hex of packed GSM 7-bit.
+func packUSSD(text string) string {
+	septets, err := gsm7.Encode([]byte(text))
+	if err != nil {
+		septets, _ = gsm7.Encode([]byte("?"))
+	}
+	return strings.ToUpper(hex.EncodeToString(gsm7.Pack7BitUSSD(septets, 0)))
+}
+
+// unpackUSSD reads a Huawei-style packed hex USSD string.
+func unpackUSSD(s string) (string, bool) {
+	b, err := hex.DecodeString(s)
+	if err != nil {
+		return "", false
+	}
+	text, err := gsm7.Decode(gsm7.Unpack7BitUSSD(b, 0))
+	if err != nil {
+		return "", false
+	}
+	return string(text), true
 }

@@ -96,12 +96,12 @@ func TestControlAPI(t *testing.T) {
 		t.Fatalf("GET sent = %d %+v", code, sent)
 	}
 
-	old := m.Path()
+	boots := m.Boots()
 	if code := doJSON(t, "POST", mb+"/reboot", `{"down":"20ms"}`, &e); code != http.StatusAccepted {
 		t.Fatalf("reboot = %d %v", code, e)
 	}
-	if _, err := m.WaitPath(t.Context(), old); err != nil {
-		t.Fatal(err)
+	if p := waitBoot(t, m, boots); p != m.Path() {
+		t.Fatalf("WaitBoot %q, Path %q", p, m.Path())
 	}
 	if code := doJSON(t, "POST", mb+"/reboot", `{"down":"soon"}`, &e); code != http.StatusBadRequest {
 		t.Fatalf("bad duration = %d", code)

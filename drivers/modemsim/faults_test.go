@@ -54,11 +54,9 @@ func TestPINThenPUK(t *testing.T) {
 		t.Fatalf("after PUK CPIN? = %q", got)
 	}
 	// the new PIN is asked after a reset
+	boots := m.Boots()
 	mustCmd(t, a, "+CFUN=1,1")
-	path, err := m.WaitPath(t.Context(), m.Path())
-	if err != nil {
-		t.Fatal(err)
-	}
+	path := waitBoot(t, m, boots)
 	b, _ := openAT(t, path)
 	initAT(t, b)
 	if got := mustCmd(t, b, "+CPIN?"); got[0] != "+CPIN: SIM PIN" {
@@ -129,7 +127,7 @@ func TestHangRecoveredByReset(t *testing.T) {
 	if got := m.Status().State; got != StateHung {
 		t.Fatalf("state %q, want hung", got)
 	}
-	old := m.Path()
+	boots := m.Boots()
 	if err := cmdErr(a, "+CFUN=1,1"); err != nil {
 		t.Fatalf("CFUN=1,1 on a resettable hang: %v", err)
 	}
@@ -138,11 +136,7 @@ func TestHangRecoveredByReset(t *testing.T) {
 	case <-time.After(guard):
 		t.Fatal("port did not vanish after CFUN=1,1")
 	}
-	path, err := m.WaitPath(t.Context(), old)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, _ := openAT(t, path)
+	b, _ := openAT(t, waitBoot(t, m, boots))
 	initAT(t, b)
 	if got := mustCmd(t, b, "+CSQ"); got[0] != "+CSQ: 20,99" {
 		t.Fatalf("after reset CSQ = %q", got)
@@ -186,13 +180,9 @@ func TestHangNeedsReplug(t *testing.T) {
 	if err := a.Init(); !errors.Is(err, at.ErrDeadlineExceeded) {
 		t.Fatalf("reopen must not cure a replug hang: %v", err)
 	}
-	old := m.Path()
+	boots := m.Boots()
 	m.Reboot(10 * time.Millisecond)
-	path, err := m.WaitPath(t.Context(), old)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, _ := openAT(t, path)
+	b, _ := openAT(t, waitBoot(t, m, boots))
 	initAT(t, b)
 }
 
@@ -216,5 +206,49 @@ func TestURCMidCommand(t *testing.T) {
 	want := []string{"+CSQ: 20,99", `+CMTI: "SM",0`, "RING"}
 	if strings.Join(info, "|") != strings.Join(want, "|") {
 		t.Fatalf("info = %q, want %q", info, want)
+	}
+}
+
+func TestRegistrationURCs(t *testing.T) {
+	t.Parallel()
+	n := newNet(t)
+	m := addModem(t, n, Config{Model: "EC25"})
+	creg := make(lineCh, 4)
+	a, _ := openAT(t, m.Path(), at.WithIndication("+CREG:", creg.handler))
+	initAT(t, a)
+	mustCmd(t, a, "+CREG=1")
+	m.SetFault(Fault{Deregistered: true})
+	if got := creg.wait(t, "+CREG")[0]; got != "+CREG: 2" {
+		t.Fatalf("URC %q, want +CREG: 2", got)
+	}
+	if got := m.Status().State; got != StateDeregistered {
+		t.Fatalf("state %q", got)
+	}
+	if err := n.Inject(t.Context(), m.Number(), InboundSMS{From: "+491", Text: "held"}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "held while deregistered", func() bool { return m.Status().Pending == 1 })
+	m.SetFault(Fault{})
+	if got := creg.wait(t, "+CREG")[0]; got != "+CREG: 1" {
+		t.Fatalf("URC %q, want +CREG: 1", got)
+	}
+	waitFor(t, "delivered after registration", func() bool { return m.Status().Storage["SM"].Used == 1 })
+}
+
+func TestSubmitWithEchoOn(t *testing.T) {
+	t.Parallel()
+	n := newNet(t)
+	m := addModem(t, n, Config{Model: "SIM800"})
+	a, _ := openAT(t, m.Path())
+	// keep the power-on echo: warthog618's at swallows the echoed command and PDU
+	if err := a.Init(at.WithCmds("Z", "E1", "+CMGF=0")); err != nil {
+		t.Fatal(err)
+	}
+	mr, err := sendPDU(a, submitPDUs(t, "+4930", "echo", 1, false)[0])
+	if err != nil || mr != 0 {
+		t.Fatalf("send with echo: mr %d err %v", mr, err)
+	}
+	if s := m.Sent(); len(s) != 1 || s[0].Text != "echo" {
+		t.Fatalf("Sent = %+v", s)
 	}
 }

@@ -32,6 +32,12 @@ type model struct {
 	cnmiDefault  [5]int
 	// pinCounter is the vendor command that reports remaining PIN/PUK tries.
 	pinCounter string
+	// ussdPacked: USSD strings travel as hex of packed GSM 7-bit septets in
+	// both directions (Huawei sticks), not in the TE character set.
+	ussdPacked bool
+	// bootURCs are the lines the firmware prints when it has booted
+	// (Config.BootURCs); "%CPIN%" becomes the SIM state.
+	bootURCs []string
 }
 
 var models = map[string]model{
@@ -54,6 +60,7 @@ var models = map[string]model{
 		firstIndex:   0,
 		cnmiDefault:  [5]int{2, 1, 0, 0, 0},
 		pinCounter:   "+QPINC",
+		bootURCs:     []string{"RDY", "+CFUN: 1", "+CPIN: %CPIN%", "+QUSIM: 1", "+QIND: SMS DONE"},
 	},
 	"SIM7600": {
 		name:         "SIM7600",
@@ -75,6 +82,7 @@ var models = map[string]model{
 		firstIndex:   1,
 		cnmiDefault:  [5]int{2, 1, 0, 0, 0},
 		pinCounter:   "+SPIC",
+		bootURCs:     []string{"RDY", "+CPIN: %CPIN%", "SMS DONE", "PB DONE"},
 	},
 	"E3372": {
 		name:         "E3372",
@@ -95,6 +103,8 @@ var models = map[string]model{
 		firstIndex:  1,
 		cnmiDefault: [5]int{1, 1, 0, 0, 0},
 		pinCounter:  "^CPIN",
+		ussdPacked:  true,
+		bootURCs:    []string{"^SIMST: 1", "^SRVST: 2"},
 	},
 	"SIM800": {
 		name:         "SIM800",
@@ -113,6 +123,7 @@ var models = map[string]model{
 		firstIndex:  1,
 		cnmiDefault: [5]int{1, 1, 0, 0, 0},
 		pinCounter:  "+SPIC",
+		bootURCs:    []string{"RDY", "+CFUN: 1", "+CPIN: %CPIN%", "Call Ready", "SMS Ready"},
 	},
 }
 

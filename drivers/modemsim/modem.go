@@ -46,6 +46,10 @@ type Config struct {
 	CNMI *[5]int
 	// RSSI is the +CSQ signal value (0..31, 99 unknown); 0 means 20.
 	RSSI int
+	// BootURCs makes the modem print its firmware's start-up lines ("RDY",
+	// "+CPIN: READY", "SMS DONE" …) to the first opener after a reboot, as
+	// real modems do to a driver that reopens the port quickly.
+	BootURCs bool
 	// OnPathChange, when set, is called with the new pty path after the port
 	// vanished ("" ) and when it came back.
 	OnPathChange func(path string)
@@ -167,6 +171,7 @@ type Modem struct {
 	attached  func() bool
 	closed    bool
 	rebooting bool
+	boots     int
 	rng       *rand.Rand
 
 	// AT session settings (reset on boot)
@@ -212,13 +217,34 @@ func (m *Modem) PathChanged() <-chan struct{} {
 	return m.pathCh
 }
 
-// WaitPath waits until Path is neither "" nor old and returns it.
+// WaitPath waits until Path is neither "" nor old and returns it. After a
+// reboot the kernel may hand out the same /dev/pts number again (when no
+// one held the old one open): use WaitBoot to wait for the reboot itself.
 func (m *Modem) WaitPath(ctx context.Context, old string) (string, error) {
+	return m.wait(ctx, func() bool { return m.path != "" && m.path != old })
+}
+
+// Boots is the number of completed reboots (AT+CFUN=1,1, Reboot).
+func (m *Modem) Boots() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.boots
+}
+
+// WaitBoot waits until more than boots reboots completed and the port is
+// back, and returns its path:
+//
+//	b := m.Boots(); m.Reboot(time.Second); path, err := m.WaitBoot(ctx, b)
+func (m *Modem) WaitBoot(ctx context.Context, boots int) (string, error) {
+	return m.wait(ctx, func() bool { return m.boots > boots && m.path != "" })
+}
+
+func (m *Modem) wait(ctx context.Context, done func() bool) (string, error) {
 	for {
 		m.mu.Lock()
-		p, ch, closed := m.path, m.pathCh, m.closed
+		ok, p, ch, closed := done(), m.path, m.pathCh, m.closed
 		m.mu.Unlock()
-		if p != "" && p != old {
+		if ok {
 			return p, nil
 		}
 		if closed {

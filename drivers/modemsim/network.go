@@ -234,8 +234,8 @@ func sameNumber(a, b string) bool {
 // and come back on a new pty.
 func (m *Modem) run(ctx context.Context, p *ptyPort) {
 	defer close(m.done)
-	for {
-		down, reboot := m.serve(ctx, p)
+	for booted := false; ; booted = true {
+		down, reboot := m.serve(ctx, p, booted)
 		p.close()
 		if !reboot {
 			m.mu.Lock()
@@ -268,6 +268,7 @@ func (m *Modem) run(ctx context.Context, p *ptyPort) {
 		p = np
 		m.mu.Lock()
 		m.rebooting = false
+		m.boots++
 		m.bootLocked()
 		m.mu.Unlock()
 		m.setPath(p.path, true)

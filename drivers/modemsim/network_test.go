@@ -183,10 +183,17 @@ func TestInjectOutOfOrderForcedParts(t *testing.T) {
 	if err := n.Inject(t.Context(), m.Number(), InboundSMS{From: "Amazon", Text: text, UCS2: true, Parts: 3, Order: []int{2, 0, 1}}); err != nil {
 		t.Fatal(err)
 	}
-	var seqs []int
-	parts := map[int]*tpdu.TPDU{}
+	// at runs indication handlers in goroutines, so +CMTI order is lost;
+	// slots fill lowest first, so slot order is delivery order.
+	var idxs []int
 	for i := 0; i < 3; i++ {
 		_, idx := indexOf(t, cmti.wait(t, "+CMTI")[0])
+		idxs = append(idxs, idx)
+	}
+	sort.Ints(idxs)
+	var seqs []int
+	parts := map[int]*tpdu.TPDU{}
+	for i, idx := range idxs {
 		info := mustCmd(t, a, "+CMGR="+strconv.Itoa(idx))
 		d := decodePDU(t, info[1])
 		total, seq, _, ok := d.ConcatInfo()
@@ -250,8 +257,13 @@ func TestRebootPathAndCallback(t *testing.T) {
 	case <-time.After(guard):
 		t.Fatal("port still open after Reboot")
 	}
-	if p := <-paths; p != "" {
-		t.Fatalf("first callback %q, want \"\" (gone)", p)
+	select {
+	case p := <-paths:
+		if p != "" {
+			t.Fatalf("first callback %q, want \"\" (gone)", p)
+		}
+	case <-time.After(guard):
+		t.Fatal("no callback for the port going away")
 	}
 	var back string
 	select {
@@ -290,5 +302,40 @@ func TestTextMode(t *testing.T) {
 	}
 	if s := m.Sent(); len(s) != 1 || s[0].Text != "Antwort" || s[0].To != "+4930222" {
 		t.Fatalf("Sent = %+v", s)
+	}
+}
+
+func TestUSSDHuaweiPacked(t *testing.T) {
+	t.Parallel()
+	n := newNet(t, WithUSSD("*100#", "Guthaben 5,00 EUR"))
+	m := addModem(t, n, Config{Model: "E3372"})
+	cusd := make(lineCh, 2)
+	a, _ := openAT(t, m.Path(), at.WithIndication("+CUSD:", cusd.handler))
+	initAT(t, a)
+	if err := cmdErr(a, `+CUSD=1,"*100#",15`); err == nil {
+		t.Fatal("E3372 must reject a plain-text USSD string")
+	}
+	mustCmd(t, a, `+CUSD=1,"`+packUSSD("*100#")+`",15`)
+	line := cusd.wait(t, "+CUSD")[0]
+	hexText := strings.TrimSuffix(strings.TrimPrefix(line, `+CUSD: 0,"`), `",15`)
+	if got, ok := unpackUSSD(hexText); !ok || got != "Guthaben 5,00 EUR" {
+		t.Fatalf("CUSD %q decodes to %q", line, got)
+	}
+}
+
+func TestBootURCs(t *testing.T) {
+	t.Parallel()
+	n := newNet(t)
+	m := addModem(t, n, Config{Model: "SIM800", BootURCs: true})
+	boots := m.Boots()
+	m.Reboot(time.Millisecond)
+	p, err := serialOpen(waitBoot(t, m, boots))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	got := readUntil(t, p, "SMS Ready\r\n")
+	if got != "\r\nRDY\r\n\r\n+CFUN: 1\r\n\r\n+CPIN: READY\r\n\r\nCall Ready\r\n\r\nSMS Ready\r\n" {
+		t.Fatalf("boot lines %q", got)
 	}
 }

@@ -174,6 +174,9 @@ func encodeDeliver(d deliverSpec) ([]*tpdu.TPDU, error) {
 	if err != nil {
 		return nil, err
 	}
+	if len(chunks) > 255 {
+		return nil, fmt.Errorf("modemsim: %d parts, a concatenated SMS has at most 255: %w", len(chunks), ErrTooLong)
+	}
 	dcs := tpdu.DCS(0x00)
 	if alpha == tpdu.AlphaUCS2 {
 		dcs = tpdu.DcsUCS2Data

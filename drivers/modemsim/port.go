@@ -146,6 +146,36 @@ func (p *ptyPort) write(b []byte) {
 	}
 }
 
+// drain waits until the driver has read what we wrote (at most max), so
+// the OK of AT+CFUN=1,1 is not flushed away by the hangup of close. It
+// peeks at the slave's input queue through a second, non-blocking open.
+// Written bytes reach that queue asynchronously (the kernel's flip buffer),
+// so an empty queue only counts once it held data or after settle.
+func (p *ptyPort) drain(max time.Duration) {
+	const settle = 100 * time.Millisecond
+	fd, err := unix.Open(p.path, unix.O_RDONLY|unix.O_NOCTTY|unix.O_NONBLOCK, 0)
+	if err != nil {
+		// e.g. EBUSY: the driver holds the port exclusively and we are not root
+		time.Sleep(settle)
+		return
+	}
+	defer unix.Close(fd)
+	start := time.Now()
+	seen := false
+	for time.Since(start) < max {
+		n, err := unix.IoctlGetInt(fd, unix.TIOCINQ)
+		if err != nil {
+			return
+		}
+		if n > 0 {
+			seen = true
+		} else if seen || time.Since(start) >= settle {
+			return
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
 // close makes the port vanish: the driver's reads fail and the /dev/pts
 // path disappears.
 func (p *ptyPort) close() {

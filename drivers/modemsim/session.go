@@ -27,15 +27,23 @@ type session struct {
 	cmgsDA   string // text mode destination
 	pduBuf   []byte
 	wasOpen  bool
+	boot     []string // start-up lines for the first opener
 	rebootIn time.Duration
 	reboot   bool
 }
 
 // serve runs the session until the context ends or a reboot is due.
-func (m *Modem) serve(ctx context.Context, p *ptyPort) (downFor time.Duration, reboot bool) {
+// afterReboot says the firmware just started (for Config.BootURCs).
+func (m *Modem) serve(ctx context.Context, p *ptyPort, afterReboot bool) (downFor time.Duration, reboot bool) {
 	s := &session{m: m, p: p, ctx: ctx}
 	m.mu.Lock()
 	m.attached = p.attached.Load
+	if afterReboot && m.cfg.BootURCs {
+		cpin := map[simState]string{simReady: "READY", simPIN: "SIM PIN", simPUK: "SIM PUK", simBlocked: "SIM PUK"}[m.sim]
+		for _, l := range m.model.bootURCs {
+			s.boot = append(s.boot, strings.ReplaceAll(l, "%CPIN%", cpin))
+		}
+	}
 	m.mu.Unlock()
 	m.kick()
 	for {
@@ -51,6 +59,7 @@ func (m *Modem) serve(ctx context.Context, p *ptyPort) (downFor time.Duration, r
 		case <-m.wake:
 		}
 		if s.reboot {
+			p.drain(time.Second)
 			return s.rebootIn, true
 		}
 		s.deliverAndFlush()
@@ -64,6 +73,14 @@ func (s *session) attachChanged() {
 	if !open {
 		// A new opener starts with a clean input buffer and no prompt.
 		s.line, s.prompt, s.pduBuf = nil, false, nil
+	}
+	if open && len(s.boot) > 0 {
+		var b strings.Builder
+		for _, l := range s.boot {
+			b.WriteString("\r\n" + l + "\r\n")
+		}
+		s.boot = nil
+		s.write(b.String())
 	}
 	if !open && s.wasOpen {
 		// Closing the port is the driver's re-enumeration: it revives a

@@ -32,7 +32,7 @@ func addModem(t *testing.T, n *Network, cfg Config) *Modem {
 }
 
 // openAT opens the modem's pty like the driver does and wraps it in at.AT.
-func openAT(t *testing.T, path string, opts ...at.Option) (*at.AT, serial.Port) {
+func openAT(t testing.TB, path string, opts ...at.Option) (*at.AT, serial.Port) {
 	t.Helper()
 	p, err := serial.Open(path, &serial.Mode{BaudRate: 115200})
 	if err != nil {
@@ -160,6 +160,22 @@ func TestEchoAndErrors(t *testing.T) {
 	if got := readUntil(t, p, "ERROR\r\n"); got != "\r\nERROR\r\n" {
 		t.Fatalf("unknown command = %q", got)
 	}
+}
+
+// waitBoot waits (guarded) for the modem's next boot after boots.
+func waitBoot(t *testing.T, m *Modem, boots int) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), guard)
+	defer cancel()
+	p, err := m.WaitBoot(ctx, boots)
+	if err != nil {
+		t.Fatalf("waiting for reboot: %v", err)
+	}
+	return p
+}
+
+func serialOpen(path string) (serial.Port, error) {
+	return serial.Open(path, &serial.Mode{BaudRate: 115200})
 }
 
 // readUntil reads from r until the data ends with suffix (guarded).

@@ -66,7 +66,7 @@ func indexOf(t *testing.T, line string) (string, int) {
 }
 
 // submitPDUs encodes text as SMS-SUBMITs like a driver would.
-func submitPDUs(t *testing.T, to, text string, ref int, srr bool) []string {
+func submitPDUs(t testing.TB, to, text string, ref int, srr bool) []string {
 	t.Helper()
 	e := sms.NewEncoder(sms.AsSubmit, sms.To(to))
 	c := &sms.Counter{}
