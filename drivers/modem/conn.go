@@ -39,7 +39,7 @@ func (m *Modem) dial(ctx context.Context) (*conn, error) {
 	// learns about an unplugged modem from the read error.
 	p, err := serial.Open(path, &serial.Mode{BaudRate: m.cfg.Baud, DataBits: 8, Parity: serial.NoParity, StopBits: serial.OneStopBit})
 	if err != nil {
-		return nil, fmt.Errorf("%s: open %s: %w: %w", m.cfg.Name, path, ErrOffline, err)
+		return nil, fmt.Errorf("%s: open %s: %w: %w%s", m.cfg.Name, path, ErrOffline, err, busyHint(err))
 	}
 	c := &conn{port: p, path: path}
 	push := func(l []string) { m.events.push(l) }
@@ -51,6 +51,16 @@ func (m *Modem) dial(ctx context.Context) (*conn, error) {
 		at.WithIndication("+CUSD:", m.ussdIndication),
 	)
 	return c, nil
+}
+
+// busyHint explains a port someone else holds: go.bug.st/serial opens ports
+// exclusively (TIOCEXCL), and so does ModemManager's probing.
+func busyHint(err error) string {
+	var pe *serial.PortError
+	if errors.As(err, &pe) && pe.Code() == serial.PortBusy {
+		return ` (another program has the port open, often ModemManager: stop it or tag the modem with ENV{ID_MM_DEVICE_IGNORE}="1" in a udev rule)`
+	}
+	return ""
 }
 
 // close closes the port and waits (briefly) for the AT engine to stop.

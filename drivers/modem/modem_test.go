@@ -778,3 +778,4 @@ func TestModemToModem(t *testing.T) {
 		}
 	}
 }
+
