@@ -778,4 +778,3 @@ func TestModemToModem(t *testing.T) {
 		}
 	}
 }
-
