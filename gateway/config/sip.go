@@ -2,6 +2,8 @@ package config
 
 import (
 	"fmt"
+	"net/netip"
+	"strings"
 	"time"
 )
 
@@ -19,11 +21,70 @@ type SIP struct {
 	Password  Secret        `yaml:"password"`
 	Expiry    time.Duration `yaml:"register_expiry"`
 	// AllowFrom lists the PBX addresses (IP or CIDR) accepted in peer mode.
+	// In register mode an empty list accepts the registrar's addresses.
 	AllowFrom []string `yaml:"allow_from"`
+	// ContactHost is the address the PBX reaches pbxgate at (Contact and
+	// Via); empty: the listen address, or the local address towards the PBX.
+	ContactHost string `yaml:"contact_host"`
+	// PeerAddress is the PBX (host:port) MESSAGEs to extensions go to in
+	// peer mode.
+	PeerAddress string `yaml:"peer_address"`
+	// CustomerPrefix is stripped from the number an extension writes to
+	// (e.g. "9" when extensions dial 9+4917…).
+	CustomerPrefix string `yaml:"customer_prefix"`
+	// MaxBodyBytes splits longer chats into ordered "(1/3) " parts.
+	// Asterisk empties bodies over 1,023 bytes and RFC 3428 caps UDP at
+	// 1,300; 0 never splits (tcp/tls only).
+	MaxBodyBytes int `yaml:"max_body_bytes"`
+	// Sessions route customer conversations to extensions and queues.
+	Sessions Sessions `yaml:"sessions"`
+}
+
+// Sessions configures chat sessions (gateway/session).
+type Sessions struct {
+	// DefaultChannel is where an extension may start a conversation with a
+	// contact who has no open session ("": extensions only answer).
+	DefaultChannel string `yaml:"default_channel"`
+	// IdleTimeout closes sessions without messages (WhatsApp: at most 24h).
+	IdleTimeout time.Duration `yaml:"idle_timeout"`
+	// Routes: per channel, where inbound conversations go.
+	Routes []SessionRoute `yaml:"routes"`
+	Queues []MessageQueue `yaml:"queues"`
+}
+
+// SessionRoute sends a channel's new conversations to an extension ("201")
+// or a queue ("queue:support").
+type SessionRoute struct {
+	Channel  string `yaml:"channel"`
+	To       string `yaml:"to"`
+	Fallback string `yaml:"fallback"` // when the extension stays unreachable
+}
+
+// MessageQueue is a named group of extensions sharing conversations.
+type MessageQueue struct {
+	Name          string        `yaml:"name"`
+	Members       []string      `yaml:"members"`
+	Assignment    string        `yaml:"assignment"`   // manual, auto, none
+	Distribution  string        `yaml:"distribution"` // ringall, roundrobin, leastrecent
+	AnswerTimeout time.Duration `yaml:"answer_timeout"`
+	Fallback      string        `yaml:"fallback"` // extension or queue:<name>
+	// Hours: business hours, e.g. days [mon, tue, wed, thu, fri], open
+	// "09:00", close "17:00" (region.time_zone).
+	Hours      *BusinessHours `yaml:"hours"`
+	OutOfHours string         `yaml:"out_of_hours"` // destination outside hours
+	AutoReply  string         `yaml:"auto_reply"`   // text sent to the contact outside hours
+}
+
+// BusinessHours of a queue.
+type BusinessHours struct {
+	Days  []string `yaml:"days"`
+	Open  string   `yaml:"open"`
+	Close string   `yaml:"close"`
 }
 
 func defaultSIP() SIP {
-	return SIP{Mode: "register", Transport: "udp", Listen: "0.0.0.0:5070", Expiry: 5 * time.Minute}
+	return SIP{Mode: "register", Transport: "udp", Listen: "0.0.0.0:5070", Expiry: 5 * time.Minute,
+		MaxBodyBytes: 1000, Sessions: Sessions{IdleTimeout: 24 * time.Hour}}
 }
 
 func (s *SIP) validate(key string) Problems {
@@ -40,6 +101,69 @@ func (s *SIP) validate(key string) Problems {
 	case "udp", "tcp", "tls":
 	default:
 		add(key+".transport", "%q is not a transport; use udp, tcp or tls", s.Transport)
+	}
+	if s.MaxBodyBytes < 0 || s.MaxBodyBytes > 1300 && s.Transport == "udp" || s.MaxBodyBytes == 0 && s.Transport == "udp" {
+		add(key+".max_body_bytes", "%d does not fit UDP; use 1..1300 (1000 suits Asterisk), or transport tcp with 0", s.MaxBodyBytes)
+	}
+	if s.Sessions.IdleTimeout < time.Minute {
+		add(key+".sessions.idle_timeout", "%s is too short; use at least 1m (e.g. 24h)", s.Sessions.IdleTimeout)
+	}
+	queues := map[string]bool{}
+	for i, q := range s.Sessions.Queues {
+		k := fmt.Sprintf("%s.sessions.queues[%d]", key, i)
+		if q.Name == "" || queues[q.Name] {
+			add(k+".name", "%q must be a unique, non-empty name", q.Name)
+		}
+		queues[q.Name] = true
+		if len(q.Members) == 0 {
+			add(k+".members", "a queue needs at least one extension")
+		}
+		switch q.Assignment {
+		case "", "manual", "auto", "none":
+		default:
+			add(k+".assignment", "%q is not manual, auto or none", q.Assignment)
+		}
+		switch q.Distribution {
+		case "", "ringall", "roundrobin", "leastrecent":
+		default:
+			add(k+".distribution", "%q is not ringall, roundrobin or leastrecent", q.Distribution)
+		}
+		if h := q.Hours; h != nil {
+			for _, d := range h.Days {
+				if _, ok := Weekday(d); !ok {
+					add(k+".hours.days", "%q is not a day; use mon, tue, wed, thu, fri, sat, sun", d)
+				}
+			}
+			for _, t := range []string{h.Open, h.Close} {
+				if _, err := time.Parse("15:04", t); err != nil {
+					add(k+".hours", "%q is not a time of day; use HH:MM", t)
+				}
+			}
+		}
+	}
+	dest := func(k, v string, required bool) {
+		if v == "" {
+			if required {
+				add(k, "is required: an extension (201) or a queue (queue:support)")
+			}
+			return
+		}
+		if name, ok := strings.CutPrefix(v, "queue:"); ok && !queues[name] {
+			add(k, "no queue named %q in %s.sessions.queues", name, key)
+		}
+	}
+	for i, q := range s.Sessions.Queues {
+		k := fmt.Sprintf("%s.sessions.queues[%d]", key, i)
+		dest(k+".fallback", q.Fallback, false)
+		dest(k+".out_of_hours", q.OutOfHours, false)
+	}
+	for i, r := range s.Sessions.Routes {
+		k := fmt.Sprintf("%s.sessions.routes[%d]", key, i)
+		if r.Channel == "" {
+			add(k+".channel", "is required (an SMS channel or WhatsApp number name)")
+		}
+		dest(k+".to", r.To, true)
+		dest(k+".fallback", r.Fallback, false)
 	}
 	if err := checkListen(s.Listen); err != nil {
 		add(key+".listen", "%v", err)
@@ -61,5 +185,27 @@ func (s *SIP) validate(key string) Problems {
 	if s.Mode == "peer" && len(s.AllowFrom) == 0 {
 		add(key+".allow_from", "peer mode needs the PBX's address(es); requests from elsewhere are refused")
 	}
+	if s.Mode == "peer" && s.PeerAddress == "" {
+		add(key+".peer_address", "peer mode needs the PBX's address for messages to extensions (e.g. pbx.example.local:5060)")
+	}
+	for i, a := range s.AllowFrom {
+		if _, err := netip.ParsePrefix(a); err != nil {
+			if _, err := netip.ParseAddr(a); err != nil {
+				add(fmt.Sprintf("%s.allow_from[%d]", key, i), "%q is neither an IP address nor a CIDR (e.g. 192.0.2.10 or 198.51.100.0/24)", a)
+			}
+		}
+	}
 	return ps
+}
+
+// Weekday parses mon … sun (or full English names).
+func Weekday(s string) (time.Weekday, bool) {
+	s = strings.ToLower(s)
+	for d := time.Sunday; d <= time.Saturday; d++ {
+		name := strings.ToLower(d.String())
+		if s == name || s == name[:3] {
+			return d, true
+		}
+	}
+	return 0, false
 }

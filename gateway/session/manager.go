@@ -1,0 +1,921 @@
+package session
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/dgraph-io/badger/v4"
+
+	"github.com/pbxgate/pbxgate/gateway/campaign"
+	"github.com/pbxgate/pbxgate/gateway/message"
+	"github.com/pbxgate/pbxgate/gateway/store"
+)
+
+// Store keys.
+const (
+	keySession  = "session/s/"    // + id → Session
+	keyLog      = "session/log/"  // + id/seq → Entry
+	keyDelivery = "session/dlv/"  // + id/seq/ext → delivery
+	keyQueue    = "session/q/"    // + queue → queueState
+	keySeen     = "session/seen/" // + inbound ID (dedupe of at-least-once channels)
+	seenTTL     = 30 * 24 * time.Hour
+	outPrefix   = "ses-" // Outbound IDs: ses-<session>-<seq>
+)
+
+// delivery is one entry on its way to one extension.
+type delivery struct {
+	Key       string    `json:"key"`
+	Ext       string    `json:"ext"`
+	Chat      Chat      `json:"chat"`
+	Attempts  int       `json:"attempts"`
+	NextAt    time.Time `json:"next_at"`
+	LastError string    `json:"last_error,omitempty"`
+}
+
+type queueState struct {
+	Next int                  `json:"next"`           // round robin position
+	Last map[string]time.Time `json:"last,omitempty"` // last assignment per member
+}
+
+// Manager owns the sessions. All methods are safe for concurrent use.
+type Manager struct {
+	cfg    Config
+	st     *store.Store
+	clock  Clock
+	log    *slog.Logger
+	m      *metrics
+	chans  map[string]*Channel
+	queues map[string]*Queue
+
+	// mu serialises every change: the manager is the only writer of its
+	// keys, so store transactions never conflict.
+	mu       sync.Mutex
+	open     map[string]*Session // open sessions by ID
+	active   map[string]string   // channel \x00 contact → open session ID
+	dlv      map[string]*delivery
+	qstate   map[string]*queueState
+	inflight map[string]bool // delivery groups (session/ext) being attempted
+
+	kick chan struct{}
+	wg   sync.WaitGroup
+	sem  chan struct{}
+}
+
+// New loads the open sessions and pending deliveries from the store.
+func New(cfg Config) (*Manager, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	cfg.defaults()
+	met, err := newMetrics(cfg.Registerer)
+	if err != nil {
+		return nil, err
+	}
+	m := &Manager{cfg: cfg, st: cfg.Store, clock: cfg.Clock, log: cfg.Logger, m: met,
+		chans: map[string]*Channel{}, queues: map[string]*Queue{},
+		open: map[string]*Session{}, active: map[string]string{}, dlv: map[string]*delivery{},
+		qstate: map[string]*queueState{}, inflight: map[string]bool{},
+		kick: make(chan struct{}, 1), sem: make(chan struct{}, cfg.Parallel)}
+	for i := range m.cfg.Channels {
+		m.chans[m.cfg.Channels[i].Name] = &m.cfg.Channels[i]
+	}
+	for i := range m.cfg.Queues {
+		m.queues[m.cfg.Queues[i].Name] = &m.cfg.Queues[i]
+	}
+	err = m.st.View(func(txn *store.Txn) error {
+		if err := store.Each(txn, keySession, func(_ string, val []byte) error {
+			var s Session
+			if err := jsonUnmarshal(val, &s); err != nil {
+				return err
+			}
+			if s.State == Open {
+				m.open[s.ID] = &s
+				m.active[activeKey(s.Channel, s.Contact)] = s.ID
+			}
+			return nil
+		}); err != nil {
+			return err
+		}
+		if err := store.Each(txn, keyDelivery, func(_ string, val []byte) error {
+			var d delivery
+			if err := jsonUnmarshal(val, &d); err != nil {
+				return err
+			}
+			m.dlv[d.Key] = &d
+			return nil
+		}); err != nil {
+			return err
+		}
+		return store.Each(txn, keyQueue, func(k string, val []byte) error {
+			var q queueState
+			if err := jsonUnmarshal(val, &q); err != nil {
+				return err
+			}
+			m.qstate[strings.TrimPrefix(k, keyQueue)] = &q
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, fmt.Errorf("load sessions: %w", err)
+	}
+	m.m.open.Set(float64(len(m.open)))
+	m.m.pending.Set(float64(len(m.dlv)))
+	return m, nil
+}
+
+func activeKey(channel, contact string) string { return channel + "\x00" + contact }
+
+func newID(now time.Time) string {
+	var b [4]byte
+	_, _ = rand.Read(b[:])
+	return strconv.FormatInt(now.UnixMilli(), 36) + hex.EncodeToString(b[:])
+}
+
+func entryKey(id string, seq int) string { return fmt.Sprintf("%s%s/%08d", keyLog, id, seq) }
+
+func deliveryKey(id string, seq int, ext string) string {
+	return fmt.Sprintf("%s%s/%08d/%s", keyDelivery, id, seq, ext)
+}
+
+// change collects the writes of one operation: they go to the store in one
+// transaction, and only then to memory.
+type change struct {
+	sessions map[string]*Session
+	entries  []*entryWrite
+	puts     []*delivery
+	dels     []string
+	queues   map[string]*queueState
+	seen     string
+	sends    []pendingSend
+}
+
+type entryWrite struct {
+	session string
+	e       Entry
+}
+
+type pendingSend struct {
+	session string
+	seq     int
+	sender  Sender
+	out     message.Outbound
+}
+
+func newChange() *change {
+	return &change{sessions: map[string]*Session{}, queues: map[string]*queueState{}}
+}
+
+func (c *change) session(s *Session) { c.sessions[s.ID] = s }
+
+func (m *Manager) commit(c *change) error {
+	err := m.st.Update(func(txn *store.Txn) error {
+		for _, s := range c.sessions {
+			if err := store.SetJSON(txn, keySession+s.ID, s); err != nil {
+				return err
+			}
+		}
+		for _, w := range c.entries {
+			if err := store.SetJSON(txn, entryKey(w.session, w.e.Seq), w.e); err != nil {
+				return err
+			}
+		}
+		for _, d := range c.puts {
+			if err := store.SetJSON(txn, d.Key, d); err != nil {
+				return err
+			}
+		}
+		for _, k := range c.dels {
+			if err := txn.Delete([]byte(k)); err != nil {
+				return err
+			}
+		}
+		for name, q := range c.queues {
+			if err := store.SetJSON(txn, keyQueue+name, q); err != nil {
+				return err
+			}
+		}
+		if c.seen != "" {
+			if err := txn.SetEntry(badger.NewEntry([]byte(keySeen+c.seen), []byte{1}).WithTTL(seenTTL)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("store session change: %w", err)
+	}
+	for _, s := range c.sessions {
+		if s.State == Open {
+			m.open[s.ID] = s
+			m.active[activeKey(s.Channel, s.Contact)] = s.ID
+		} else {
+			delete(m.open, s.ID)
+			if m.active[activeKey(s.Channel, s.Contact)] == s.ID {
+				delete(m.active, activeKey(s.Channel, s.Contact))
+			}
+		}
+	}
+	for _, k := range c.dels {
+		delete(m.dlv, k)
+	}
+	for _, d := range c.puts {
+		m.dlv[d.Key] = d
+	}
+	for name, q := range c.queues {
+		m.qstate[name] = q
+	}
+	m.m.open.Set(float64(len(m.open)))
+	m.m.pending.Set(float64(len(m.dlv)))
+	if len(c.puts) > 0 {
+		m.wake()
+	}
+	return nil
+}
+
+func (m *Manager) wake() {
+	select {
+	case m.kick <- struct{}{}:
+	default:
+	}
+}
+
+// clone copies s so a failed commit leaves the in-memory session untouched.
+func (s *Session) clone() *Session {
+	n := *s
+	n.Offered = slices.Clone(s.Offered)
+	n.Tried = slices.Clone(s.Tried)
+	n.Timeline = slices.Clone(s.Timeline)
+	return &n
+}
+
+func (s *Session) event(at time.Time, op, by, detail string) {
+	s.Timeline = append(s.Timeline, Event{At: at, Op: op, By: by, Detail: detail})
+}
+
+func (s *Session) chat(e Entry) Chat {
+	return Chat{SessionID: s.ID, Seq: e.Seq, Contact: s.Contact, Name: s.Name, Channel: s.Channel, Kind: s.Kind, Text: e.Text, At: e.At}
+}
+
+func (m *Manager) qs(name string) *queueState {
+	q := m.qstate[name]
+	if q == nil {
+		return &queueState{Last: map[string]time.Time{}}
+	}
+	n := *q
+	n.Last = make(map[string]time.Time, len(q.Last))
+	for k, v := range q.Last {
+		n.Last[k] = v
+	}
+	return &n
+}
+
+// newSession creates a session routed to target (not yet stored).
+func (m *Manager) newSession(c *change, ch *Channel, sender, contact, name string, target Target, by string, now time.Time) *Session {
+	s := &Session{ID: newID(now), Channel: ch.Name, Kind: ch.Kind, Sender: sender, Contact: contact, Name: name,
+		State: Open, Created: now, LastActivity: now, NextSeq: 1}
+	s.event(now, "created", by, "")
+	m.assign(c, s, target, by, now)
+	c.session(s)
+	m.m.sessions.Inc()
+	return s
+}
+
+// assign routes s to target: an extension owns it at once, a queue offers
+// it to members per its distribution.
+func (m *Manager) assign(c *change, s *Session, target Target, by string, now time.Time) {
+	s.Target, s.Owner, s.PickedUp = target, "", false
+	s.Offered, s.Tried, s.Exhausted, s.OfferedAt = nil, nil, false, time.Time{}
+	if target.Kind == ToExtension {
+		s.Owner = target.ID
+		s.event(now, "assigned", by, target.ID)
+		return
+	}
+	q := m.queues[target.ID]
+	s.event(now, "assigned", by, target.String())
+	if q.Assignment == None {
+		s.Offered = slices.Clone(q.Members)
+		return
+	}
+	m.offer(c, s, q, now)
+}
+
+// offer offers s to the next member(s) of q not tried yet. It returns false
+// when every member was tried.
+func (m *Manager) offer(c *change, s *Session, q *Queue, now time.Time) bool {
+	var cands []string
+	for _, mem := range q.Members {
+		if !slices.Contains(s.Tried, mem) {
+			cands = append(cands, mem)
+		}
+	}
+	if len(cands) == 0 {
+		return false
+	}
+	st := c.queues[q.Name]
+	if st == nil {
+		st = m.qs(q.Name)
+	}
+	var pick []string
+	switch q.Distribution {
+	case RoundRobin:
+		for i := range len(q.Members) {
+			idx := (st.Next + i) % len(q.Members)
+			if mem := q.Members[idx]; slices.Contains(cands, mem) {
+				pick = []string{mem}
+				st.Next = idx + 1
+				break
+			}
+		}
+	case LeastRecent:
+		best := cands[0]
+		for _, mem := range cands[1:] {
+			if st.Last[mem].Before(st.Last[best]) {
+				best = mem
+			}
+		}
+		pick = []string{best}
+	default:
+		pick = cands
+	}
+	for _, p := range pick {
+		st.Last[p] = now
+	}
+	c.queues[q.Name] = st
+	s.Offered, s.OfferedAt = pick, now
+	if q.Assignment == Auto && len(pick) == 1 {
+		s.Owner = pick[0]
+		s.event(now, "assigned", "pbxgate", pick[0])
+	} else {
+		s.event(now, "offered", "pbxgate", strings.Join(pick, ","))
+	}
+	return true
+}
+
+// audience is who receives the session's messages now.
+func (m *Manager) audience(s *Session) []string {
+	if s.Owner != "" {
+		return []string{s.Owner}
+	}
+	return s.Offered
+}
+
+// queueDeliveries stores deliveries of e to every ext.
+func (m *Manager) queueDeliveries(c *change, s *Session, e Entry, exts []string, now time.Time) {
+	for _, ext := range exts {
+		k := deliveryKey(s.ID, e.Seq, ext)
+		if _, ok := m.dlv[k]; ok {
+			continue
+		}
+		c.puts = append(c.puts, &delivery{Key: k, Ext: ext, Chat: s.chat(e), NextAt: now})
+	}
+}
+
+func (m *Manager) appendEntry(c *change, s *Session, e Entry) Entry {
+	e.Seq = s.NextSeq
+	s.NextSeq++
+	c.entries = append(c.entries, &entryWrite{session: s.ID, e: e})
+	return e
+}
+
+// Inbound routes a contact's message to its session (creating one on the
+// channel's route) and queues it for the session's extensions. The message
+// is stored before Inbound returns; a repeated ID is ignored.
+func (m *Manager) Inbound(ctx context.Context, in message.Inbound) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	ch := m.chans[in.Channel]
+	if ch == nil {
+		return fmt.Errorf("%w: %q (add it to sip.session_channels)", ErrUnknownChannel, in.Channel)
+	}
+	if in.ID != "" {
+		dup := false
+		if err := m.st.View(func(txn *store.Txn) error {
+			_, err := txn.Get([]byte(keySeen + in.ID))
+			if err == nil {
+				dup = true
+				return nil
+			}
+			if errors.Is(err, badger.ErrKeyNotFound) {
+				return nil
+			}
+			return err
+		}); err != nil {
+			return fmt.Errorf("check inbound %s: %w", in.ID, err)
+		}
+		if dup {
+			return nil
+		}
+	}
+	now := m.clock.Now()
+	c := newChange()
+	c.seen = in.ID
+	var s *Session
+	if id, ok := m.active[activeKey(in.Channel, in.From)]; ok {
+		s = m.open[id].clone()
+		c.session(s)
+		if s.Sender == "" {
+			s.Sender = in.Receiver
+		}
+	} else {
+		target, autoReply := m.routeNew(ch, now)
+		s = m.newSession(c, ch, in.Receiver, in.From, in.Name, target, "contact", now)
+		if autoReply != "" {
+			m.autoReply(c, ch, s, autoReply, now)
+		}
+	}
+	if in.Name != "" {
+		s.Name = in.Name
+	}
+	s.LastActivity, s.LastInbound = now, now
+	e := m.appendEntry(c, s, Entry{Dir: In, At: now, Text: m.inboundText(s, in), MediaType: in.MediaType,
+		MediaID: in.MediaID, Status: "pending", InboundID: in.ID})
+	m.queueDeliveries(c, s, e, m.audience(s), now)
+	if err := m.commit(c); err != nil {
+		return err
+	}
+	m.m.messages.WithLabelValues(In).Inc()
+	m.sendAfterCommit(ctx, c)
+	return nil
+}
+
+// routeNew is where a new session from an inbound message goes, and the
+// auto-reply to send when a queue is out of hours.
+func (m *Manager) routeNew(ch *Channel, now time.Time) (Target, string) {
+	t := ch.Route
+	if t.Kind != ToQueue {
+		return t, ""
+	}
+	q := m.queues[t.ID]
+	if q.Hours == nil || q.Hours.Contains(now) {
+		return t, ""
+	}
+	if !q.OutOfHours.IsZero() {
+		t = q.OutOfHours
+	}
+	return t, q.AutoReply
+}
+
+func (m *Manager) autoReply(c *change, ch *Channel, s *Session, text string, now time.Time) {
+	s.AutoReplied = true
+	e := m.appendEntry(c, s, Entry{Dir: Out, At: now, Text: text, By: "pbxgate", Status: string(message.Queued)})
+	m.addSend(c, ch, s, &e)
+}
+
+func (m *Manager) addSend(c *change, ch *Channel, s *Session, e *Entry) {
+	e.OutboundID = fmt.Sprintf("%s%s-%d", outPrefix, s.ID, e.Seq)
+	c.entries[len(c.entries)-1].e.OutboundID = e.OutboundID
+	c.sends = append(c.sends, pendingSend{session: s.ID, seq: e.Seq, sender: ch.Sender,
+		out: message.Outbound{ID: e.OutboundID, Channel: s.Channel, Sender: s.Sender, To: s.Contact, Text: e.Text, Ref: "session/" + s.ID}})
+}
+
+// sendAfterCommit hands stored outbound entries to their channels; a
+// refusal is recorded on the entry and returned.
+func (m *Manager) sendAfterCommit(ctx context.Context, c *change) error {
+	var first error
+	for _, p := range c.sends {
+		if err := p.sender.Send(ctx, p.out); err != nil {
+			m.m.messages.WithLabelValues("out_failed").Inc()
+			m.setEntryStatus(p.session, p.seq, string(message.Failed), err.Error())
+			if first == nil {
+				first = fmt.Errorf("%s channel did not take the message: %w", p.out.Channel, err)
+			}
+			continue
+		}
+		m.m.messages.WithLabelValues(Out).Inc()
+	}
+	return first
+}
+
+func (m *Manager) inboundText(s *Session, in message.Inbound) string {
+	if in.MediaID == "" && in.MediaType == "" {
+		return in.Text
+	}
+	kind := in.MediaType
+	if kind == "" {
+		kind = "media"
+	}
+	link := fmt.Sprintf("%s/sessions/%s/media/%s", strings.TrimRight(m.cfg.PortalURL, "/"), s.ID, in.MediaID)
+	if in.Text != "" {
+		return fmt.Sprintf("%s\n[%s: %s]", in.Text, kind, link)
+	}
+	return fmt.Sprintf("[%s: %s]", kind, link)
+}
+
+// FromExtension handles a message an extension wrote to a contact: an agent
+// command, or a reply sent on the session's channel and sender. Without an
+// open session it opens one on the default channel when allowed.
+func (m *Manager) FromExtension(ctx context.Context, ext, contact, text string) error {
+	m.mu.Lock()
+	locked := true
+	defer func() {
+		if locked {
+			m.mu.Unlock()
+		}
+	}()
+	now := m.clock.Now()
+	c := newChange()
+	s, err := m.sessionFor(ext, contact)
+	cmd, arg, isCmd := parseCommand(text)
+	if err != nil {
+		if !errors.Is(err, ErrNoSession) || isCmd {
+			return err
+		}
+		if s, err = m.openFromExtension(c, ext, contact, now); err != nil {
+			return err
+		}
+	} else {
+		s = s.clone()
+	}
+	c.session(s)
+	if isCmd {
+		if err := m.command(c, s, ext, cmd, arg, now); err != nil {
+			return err
+		}
+		return m.commit(c)
+	}
+	m.pickUp(c, s, ext, now)
+	ch := m.chans[s.Channel]
+	e := m.appendEntry(c, s, Entry{Dir: Out, At: now, Text: text, By: ext, Status: string(message.Queued)})
+	s.AnsweredSeq, s.LastActivity = e.Seq, now
+	m.addSend(c, ch, s, &e)
+	if err := m.commit(c); err != nil {
+		return err
+	}
+	m.mu.Unlock()
+	locked = false
+	return m.sendAfterCommit(ctx, c)
+}
+
+// sessionFor finds the open session with contact that ext may answer.
+func (m *Manager) sessionFor(ext, contact string) (*Session, error) {
+	var best *Session
+	var refusal error
+	for _, s := range m.open {
+		if s.Contact != contact {
+			continue
+		}
+		if err := m.mayReply(s, ext); err != nil {
+			refusal = err
+			continue
+		}
+		if best == nil || s.LastActivity.After(best.LastActivity) {
+			best = s
+		}
+	}
+	if best != nil {
+		return best, nil
+	}
+	if refusal != nil {
+		return nil, refusal
+	}
+	return nil, ErrNoSession
+}
+
+func (m *Manager) mayReply(s *Session, ext string) error {
+	if s.Owner == ext {
+		return nil
+	}
+	if s.Target.Kind == ToExtension {
+		return fmt.Errorf("%w: %s has it", ErrNotYours, s.Owner)
+	}
+	q := m.queues[s.Target.ID]
+	if q == nil || !slices.Contains(q.Members, ext) {
+		return fmt.Errorf("%w: it belongs to queue %s, of which %s is not a member", ErrNotYours, s.Target.ID, ext)
+	}
+	if q.Assignment != None && s.PickedUp {
+		return fmt.Errorf("%w: %s picked it up", ErrNotYours, s.Owner)
+	}
+	return nil
+}
+
+// pickUp makes ext the owner when the assignment mode calls for it.
+func (m *Manager) pickUp(c *change, s *Session, ext string, now time.Time) {
+	if s.Target.Kind == ToQueue {
+		if q := m.queues[s.Target.ID]; q != nil && q.Assignment == None {
+			return
+		}
+	}
+	if s.PickedUp && s.Owner == ext {
+		return
+	}
+	s.Owner, s.PickedUp, s.Offered = ext, true, nil
+	s.event(now, "picked_up", ext, "")
+	// Other members no longer see this session: what they have not
+	// received yet is not theirs any more.
+	for k, d := range m.dlv {
+		if d.Chat.SessionID == s.ID && d.Ext != ext {
+			c.dels = append(c.dels, k)
+		}
+	}
+}
+
+func (m *Manager) openFromExtension(c *change, ext, contact string, now time.Time) (*Session, error) {
+	if m.cfg.DefaultChannel == "" {
+		return nil, fmt.Errorf("%w: extensions may only answer contacts who wrote first (no default channel configured)", ErrNoSession)
+	}
+	ch := m.chans[m.cfg.DefaultChannel]
+	if ch.Kind == message.WhatsApp {
+		return nil, fmt.Errorf("%w: %s has not written in the last 24 hours; start with a template campaign", ErrWindowClosed, contact)
+	}
+	return m.newSession(c, ch, "", contact, "", Target{Kind: ToExtension, ID: ext}, ext, now), nil
+}
+
+// parseCommand recognises agent commands: "/close", "/pickup",
+// "/transfer 201", "/transfer queue:support".
+func parseCommand(text string) (cmd, arg string, ok bool) {
+	t := strings.TrimSpace(text)
+	if !strings.HasPrefix(t, "/") || strings.HasPrefix(t, "//") {
+		return "", "", false
+	}
+	f := strings.Fields(t[1:])
+	if len(f) == 0 {
+		return "", "", false
+	}
+	cmd = strings.ToLower(f[0])
+	if len(f) > 1 {
+		arg = f[1]
+	}
+	return cmd, arg, true
+}
+
+func (m *Manager) command(c *change, s *Session, ext, cmd, arg string, now time.Time) error {
+	switch cmd {
+	case "close":
+		m.closeSession(c, s, ext, "closed by agent", now)
+		return nil
+	case "pickup":
+		m.pickUp(c, s, ext, now)
+		return nil
+	case "transfer":
+		t, err := m.parseTarget(arg)
+		if err != nil {
+			return err
+		}
+		return m.transfer(c, s, ext, t, now)
+	}
+	return fmt.Errorf("%w: /%s (use /close, /pickup, /transfer 201 or /transfer queue:support)", ErrBadCommand, cmd)
+}
+
+func (m *Manager) parseTarget(arg string) (Target, error) {
+	if arg == "" {
+		return Target{}, fmt.Errorf("%w: /transfer needs an extension or queue:<name>", ErrBadCommand)
+	}
+	if name, ok := strings.CutPrefix(arg, "queue:"); ok {
+		if m.queues[name] == nil {
+			return Target{}, fmt.Errorf("%w: queue %q", ErrUnknownTarget, name)
+		}
+		return Target{Kind: ToQueue, ID: name}, nil
+	}
+	for _, r := range arg {
+		if !(r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r == '_' || r == '-' || r == '.') {
+			return Target{}, fmt.Errorf("%w: %q is not an extension", ErrUnknownTarget, arg)
+		}
+	}
+	return Target{Kind: ToExtension, ID: arg}, nil
+}
+
+// transfer hands s to t; the new destination receives a note and what the
+// contact wrote since the last answer.
+func (m *Manager) transfer(c *change, s *Session, by string, t Target, now time.Time) error {
+	old := s.Owner
+	if old == "" {
+		old = s.Target.String()
+	}
+	backlog, err := m.backlog(s)
+	if err != nil {
+		return err
+	}
+	for k, d := range m.dlv {
+		if d.Chat.SessionID == s.ID {
+			c.dels = append(c.dels, k)
+		}
+	}
+	m.assign(c, s, t, by, now)
+	s.Timeline[len(s.Timeline)-1].Op = "transferred"
+	s.Timeline[len(s.Timeline)-1].Detail = old + " → " + t.String()
+	s.LastActivity = now
+	note := m.appendEntry(c, s, Entry{Dir: Note, At: now, Status: "pending",
+		Text: fmt.Sprintf("pbxgate: conversation with %s transferred to you by %s", s.Contact, by)})
+	m.queueDeliveries(c, s, note, m.audience(s), now)
+	for _, e := range backlog {
+		m.queueDeliveries(c, s, e, m.audience(s), now)
+	}
+	return nil
+}
+
+// backlog is what the contact wrote since the last answer, or the last
+// message when everything was answered (so a new agent has context).
+func (m *Manager) backlog(s *Session) ([]Entry, error) {
+	var all []Entry
+	err := m.st.View(func(txn *store.Txn) error {
+		return store.Each(txn, keyLog+s.ID+"/", func(_ string, val []byte) error {
+			var e Entry
+			if err := jsonUnmarshal(val, &e); err != nil {
+				return err
+			}
+			if e.Dir == In {
+				all = append(all, e)
+			}
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read chat log of %s: %w", s.ID, err)
+	}
+	var out []Entry
+	for _, e := range all {
+		if e.Seq > s.AnsweredSeq || len(e.DeliveredTo) == 0 {
+			out = append(out, e)
+		}
+	}
+	if len(out) == 0 && len(all) > 0 {
+		out = all[len(all)-1:]
+	}
+	return out, nil
+}
+
+func (m *Manager) closeSession(c *change, s *Session, by, detail string, now time.Time) {
+	s.State, s.ClosedAt = Closed, now
+	s.event(now, "closed", by, detail)
+	c.session(s)
+}
+
+// Close closes a session (portal).
+func (m *Manager) Close(ctx context.Context, id, by string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	s := m.open[id]
+	if s == nil {
+		return fmt.Errorf("%w: %s is not open", ErrNotFound, id)
+	}
+	c := newChange()
+	m.closeSession(c, s.clone(), by, "closed", m.clock.Now())
+	return m.commit(c)
+}
+
+// Transfer hands a session to an extension or queue (portal).
+func (m *Manager) Transfer(ctx context.Context, id, by string, t Target) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	s := m.open[id]
+	if s == nil {
+		return fmt.Errorf("%w: %s is not open", ErrNotFound, id)
+	}
+	if t.Kind == ToQueue && m.queues[t.ID] == nil {
+		return fmt.Errorf("%w: queue %q", ErrUnknownTarget, t.ID)
+	}
+	if t.Kind == "" {
+		t.Kind = ToExtension
+	}
+	s = s.clone()
+	c := newChange()
+	c.session(s)
+	if err := m.transfer(c, s, by, t, m.clock.Now()); err != nil {
+		return err
+	}
+	return m.commit(c)
+}
+
+// OpenSession implements campaign.SessionOpener: the open session with the
+// contact on the channel, or a new one assigned to the campaign's target.
+func (m *Manager) OpenSession(ctx context.Context, r campaign.SessionRequest) (string, bool, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if id, ok := m.active[activeKey(r.Channel, r.Contact)]; ok {
+		return id, true, nil
+	}
+	ch := m.chans[r.Channel]
+	if ch == nil {
+		return "", false, fmt.Errorf("%w: %q", ErrUnknownChannel, r.Channel)
+	}
+	t := Target{Kind: r.Target.Kind, ID: r.Target.ID}
+	switch {
+	case t.IsZero():
+		t = ch.Route
+	case t.Kind == ToQueue && m.queues[t.ID] == nil:
+		return "", false, fmt.Errorf("%w: %s: queue %q", campaign.ErrRejected, ErrUnknownTarget, t.ID)
+	case t.Kind != ToQueue:
+		t.Kind = ToExtension
+	}
+	c := newChange()
+	s := m.newSession(c, ch, r.Sender, r.Contact, "", t, "campaign", m.clock.Now())
+	if err := m.commit(c); err != nil {
+		return "", false, err
+	}
+	return s.ID, false, nil
+}
+
+// HandleStatus records a channel's status for a session's message; events
+// for other messages return ErrUnknownStatus.
+func (m *Manager) HandleStatus(ctx context.Context, ev message.StatusEvent) error {
+	rest, ok := strings.CutPrefix(ev.ID, outPrefix)
+	i := strings.LastIndexByte(rest, '-')
+	if !ok || i < 0 {
+		return ErrUnknownStatus
+	}
+	seq, err := strconv.Atoi(rest[i+1:])
+	if err != nil {
+		return ErrUnknownStatus
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.setEntryStatus(rest[:i], seq, string(ev.Status), ev.Reason)
+}
+
+func (m *Manager) setEntryStatus(id string, seq int, status, reason string) error {
+	return m.st.Update(func(txn *store.Txn) error {
+		var e Entry
+		if err := store.GetJSON(txn, entryKey(id, seq), &e); err != nil {
+			if errors.Is(err, store.ErrNotFound) {
+				return ErrUnknownStatus
+			}
+			return err
+		}
+		if message.Status(e.Status).IsFinal() && e.Status != string(message.Sent) {
+			return nil
+		}
+		e.Status, e.Reason = status, reason
+		return store.SetJSON(txn, entryKey(id, seq), e)
+	})
+}
+
+// Get returns a session.
+func (m *Manager) Get(id string) (Session, error) {
+	m.mu.Lock()
+	if s := m.open[id]; s != nil {
+		defer m.mu.Unlock()
+		return *s.clone(), nil
+	}
+	m.mu.Unlock()
+	var s Session
+	err := m.st.View(func(txn *store.Txn) error { return store.GetJSON(txn, keySession+id, &s) })
+	if errors.Is(err, store.ErrNotFound) {
+		return s, fmt.Errorf("%w: %s", ErrNotFound, id)
+	}
+	return s, err
+}
+
+// Log returns a session's chat log in order.
+func (m *Manager) Log(id string) ([]Entry, error) {
+	var out []Entry
+	err := m.st.View(func(txn *store.Txn) error {
+		return store.Each(txn, keyLog+id+"/", func(_ string, val []byte) error {
+			var e Entry
+			if err := jsonUnmarshal(val, &e); err != nil {
+				return err
+			}
+			out = append(out, e)
+			return nil
+		})
+	})
+	return out, err
+}
+
+// List returns sessions, newest first; openOnly limits it to open ones.
+// limit <= 0 means all.
+func (m *Manager) List(openOnly bool, limit int) ([]Session, error) {
+	var out []Session
+	if openOnly {
+		m.mu.Lock()
+		for _, s := range m.open {
+			out = append(out, *s.clone())
+		}
+		m.mu.Unlock()
+	} else if err := m.st.View(func(txn *store.Txn) error {
+		return store.Each(txn, keySession, func(_ string, val []byte) error {
+			var s Session
+			if err := jsonUnmarshal(val, &s); err != nil {
+				return err
+			}
+			out = append(out, s)
+			return nil
+		})
+	}); err != nil {
+		return nil, err
+	}
+	slices.SortFunc(out, func(a, b Session) int { return b.LastActivity.Compare(a.LastActivity) })
+	if limit > 0 && len(out) > limit {
+		out = out[:limit]
+	}
+	return out, nil
+}
+
+// Pending is how many deliveries to extensions wait (for the portal and
+// health checks).
+func (m *Manager) Pending() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return len(m.dlv)
+}
