@@ -70,7 +70,7 @@ func withEngine(t *testing.T, env **testEnv) (envOption, *reportingChannel, func
 		chans := map[string]campaign.Channel{"gsm": ch}
 		var err error
 		eng, err = campaign.New(campaign.Config{Store: d.Store, Channels: chans, Logger: slog.New(slog.DiscardHandler),
-			Location: time.UTC, Region: "DE"})
+			Location: time.UTC, Region: "DE", DNC: recipients.NewLists(d.Store)})
 		if err != nil {
 			t.Fatal(err)
 		}
