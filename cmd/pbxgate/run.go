@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"time"
@@ -204,6 +205,9 @@ func (d *daemon) run(ctx context.Context) error {
 
 	d.log.Info("pbxgate ready", "portal", "http://"+ln.Addr().String()+"/", "startup", time.Since(start).Round(time.Millisecond).String())
 	_, _ = sddaemon.SdNotify(false, sddaemon.SdNotifyReady)
+	// Start-up garbage (argon2's 19 MB for a first-run password, Badger's
+	// table loading) would otherwise stay resident for minutes on a 1 GB Pi.
+	debug.FreeOSMemory()
 	d.goRun(runCtx, "watchdog", d.watchdog)
 
 	select {
