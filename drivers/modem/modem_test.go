@@ -778,3 +778,34 @@ func TestModemToModem(t *testing.T) {
 		}
 	}
 }
+
+// A modem that restarts behind an open port comes back in text mode with
+// indications off; polling notices and initialises it again.
+func TestSettingsLostAreRestored(t *testing.T) {
+	t.Parallel()
+	rig := newRig(t, modemsim.Config{Model: "SIM800"})
+	rig.cfg.PollInterval = 30 * time.Millisecond
+	m := rig.start(t)
+	c, err := m.current()
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.opMu.Lock()
+	for _, cmd := range []string{"+CMGF=1", "+CNMI=0,0,0,0,0"} {
+		if _, err := c.cmd(cmd, time.Second); err != nil {
+			m.opMu.Unlock()
+			t.Fatal(err)
+		}
+	}
+	m.opMu.Unlock()
+	rig.rec.wait(t, "re-initialisation", func() bool {
+		return rig.rec.sawState(StateRegistering) && rig.rec.states[len(rig.rec.states)-1] == StateOnline && len(rig.rec.states) >= 4
+	})
+	if err := rig.net.Inject(context.Background(), rig.sim.Number(), modemsim.InboundSMS{From: "+4915100000003", Text: "after restart"}); err != nil {
+		t.Fatal(err)
+	}
+	rig.rec.wait(t, "message", func() bool { return len(rig.rec.pdus) == 1 })
+	if _, err := m.Send(context.Background(), "+4917012345678", "PDU mode again", false); err != nil {
+		t.Fatal(err)
+	}
+}

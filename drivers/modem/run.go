@@ -92,6 +92,16 @@ func (m *Modem) poll(ctx context.Context) {
 		defer m.opMu.Unlock()
 		return m.command(c, cmd)
 	}
+	// A modem that restarted without its port going away (a UART board
+	// after a brownout, a firmware watchdog) is back in text mode with
+	// power-on settings: initialise it again.
+	if info, err := run("+CMGF?"); err == nil {
+		if f := infoFields(info, "+CMGF"); len(f) > 0 && f[0] != "0" {
+			m.log.Warn("modem lost its settings (restarted?); initialising it again")
+			m.reinit(ctx, c)
+			return
+		}
+	}
 	m.mu.Lock()
 	d := m.dialect
 	m.mu.Unlock()
@@ -113,6 +123,26 @@ func (m *Modem) poll(ctx context.Context) {
 	case !registered(stat) && st == StateOnline:
 		m.log.Warn("lost network registration", "status", registrationName(stat))
 		m.setState(StateRegistering)
+	}
+}
+
+// reinit runs the initialisation again on the open port.
+func (m *Modem) reinit(ctx context.Context, c *conn) {
+	m.setState(StateRegistering)
+	m.opMu.Lock()
+	sctx, cancel := context.WithTimeout(ctx, m.cfg.InitTimeout)
+	err := m.setup(sctx, c, 1)
+	cancel()
+	m.opMu.Unlock()
+	switch {
+	case err == nil:
+		m.setState(StateOnline)
+		m.drain(ctx)
+	case errors.Is(err, ErrTimeout):
+		m.noteTimeout()
+	default:
+		m.log.Warn("re-initialisation failed", "error", err)
+		m.setState(stateFor(err))
 	}
 }
 
