@@ -109,7 +109,16 @@ func (m *Modem) setup(ctx context.Context, c *conn, wakeTries int) error {
 		return fmt.Errorf("%s: %w: %s answers with IMEI %q, configured is %s", name, ErrWrongModem, c.path, got, want)
 	}
 
-	d := dialect{ussdPacked: strings.Contains(strings.ToLower(m.Info().Manufacturer), "huawei")}
+	mf := strings.ToLower(m.Info().Manufacturer)
+	d := dialect{ussdPacked: strings.Contains(mf, "huawei")}
+	switch {
+	case strings.Contains(mf, "quectel"):
+		// Some firmware sends URCs (+CMTI…) to the PPP port by default.
+		_, _ = run(`+QURCCFG="urcport","usbat"`)
+	case strings.Contains(mf, "huawei"):
+		// Stop the periodic ^RSSI/^MODE/^HCSQ chatter on the AT port.
+		_, _ = run("^CURC=0")
+	}
 	if _, err := run("+CMGF=0"); err != nil {
 		return fmt.Errorf("%s: PDU mode: %w", name, err)
 	}
