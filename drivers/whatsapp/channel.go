@@ -210,8 +210,10 @@ func New(o Options) (*Channel, error) {
 		client: newClient(o.BaseURL, o.APIVersion, o.PhoneNumberID, o.BusinessAccountID, o.Token, o.HTTPClient, o.RequestTimeout),
 		log:    o.Logger.With("channel", o.Name),
 		clk:    o.Clock,
-		pace:   newPacer(float64(o.MessagesPerSecond), 1),
-		pairs:  newPairLimiter(o.PairInterval, o.PairBurst),
+		// 1 % headroom: network jitter can bunch requests up on their way,
+		// and Meta must never count more than the limit in a second.
+		pace:  newPacer(float64(o.MessagesPerSecond)*0.99, 1),
+		pairs: newPairLimiter(o.PairInterval, o.PairBurst),
 	}
 	var err error
 	if ch.contacts, err = newContacts(o.Store, o.Tier); err != nil {

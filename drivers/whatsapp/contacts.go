@@ -120,12 +120,13 @@ func (c *contacts) recordInbound(txn *store.Txn, at time.Time, keys ...string) e
 // reserveTier counts contact against the messaging limit for a
 // business-initiated message at now. It returns a LimitError when the tier
 // is used up; a contact already counted in the last 24 h costs nothing.
+// The count is reserved in memory under the lock and written to the store
+// after it, so parallel senders do not queue behind each other's writes.
 func (c *contacts) reserveTier(contact string, now time.Time) error {
 	if c.tier == 0 {
 		return nil
 	}
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	var expired []string
 	for k, t := range c.reached {
 		if now.Sub(t) >= tierWindow {
@@ -134,18 +135,23 @@ func (c *contacts) reserveTier(contact string, now time.Time) error {
 		}
 	}
 	if t, ok := c.reached[contact]; ok && now.Sub(t) < tierWindow {
+		c.mu.Unlock()
 		return c.deleteKeys(expired)
 	}
 	if len(c.reached) >= c.tier {
-		if err := c.deleteKeys(expired); err != nil {
-			return err
-		}
-		return &LimitError{
+		le := &LimitError{
 			err:     ErrTierLimit,
 			Reason:  fmt.Sprintf("%d unique users were reached outside the service window in the last 24 hours (tier %d)", len(c.reached), c.tier),
 			RetryAt: c.oldest().Add(tierWindow),
 		}
+		c.mu.Unlock()
+		if err := c.deleteKeys(expired); err != nil {
+			return err
+		}
+		return le
 	}
+	c.reached[contact] = now
+	c.mu.Unlock()
 	err := c.st.Update(func(txn *store.Txn) error {
 		for _, k := range expired {
 			if err := txn.Delete([]byte(keyTier + k)); err != nil {
@@ -155,9 +161,13 @@ func (c *contacts) reserveTier(contact string, now time.Time) error {
 		return txn.Set([]byte(keyTier+contact), unixNano(now))
 	})
 	if err != nil {
+		c.mu.Lock()
+		if t, ok := c.reached[contact]; ok && t.Equal(now) {
+			delete(c.reached, contact)
+		}
+		c.mu.Unlock()
 		return fmt.Errorf("store messaging-limit count: %w", err)
 	}
-	c.reached[contact] = now
 	return nil
 }
 

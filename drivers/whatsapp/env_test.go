@@ -2,9 +2,12 @@ package whatsapp_test
 
 import (
 	"context"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -130,6 +133,7 @@ type env struct {
 	hookSrv *httptest.Server
 	st      *store.Store
 	ch      *whatsapp.Channel
+	hookCh  atomic.Pointer[whatsapp.Channel] // what the webhook server calls; swapped on restart
 	opts    whatsapp.Options
 	sinks   *sinks
 	clock   *virtualClock // nil: wall clock
@@ -176,7 +180,7 @@ func newEnv(t testing.TB, cfg envConfig) *env {
 		PhoneNumberID: eff.PhoneNumberID, BusinessAccountID: eff.WABAID,
 		Token: eff.Token, AppSecret: eff.AppSecret, VerifyToken: "verify-me",
 		MessagesPerSecond: 1000, Tier: 0, RequestTimeout: 10 * time.Second,
-		Store: st, Statuses: e.sinks, Inbound: e.sinks,
+		Store: st, Statuses: e.sinks, Inbound: e.sinks, Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
 	}
 	if e.clock != nil {
 		e.opts.Clock = e.clock
@@ -186,7 +190,7 @@ func newEnv(t testing.TB, cfg envConfig) *env {
 	}
 	e.startChannel()
 	e.hookSrv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		e.ch.Webhook().ServeHTTP(w, r)
+		e.hookCh.Load().Webhook().ServeHTTP(w, r)
 	}))
 	e.emu.SetCallbackURL(e.hookSrv.URL + whatsapp.WebhookPath)
 	t.Cleanup(func() {
@@ -214,6 +218,7 @@ func (e *env) startChannel() {
 	done := make(chan struct{})
 	go func() { ch.Run(ctx); close(done) }()
 	e.ch = ch
+	e.hookCh.Store(ch)
 	e.stopCh = func() { cancel(); <-done }
 }
 

@@ -25,7 +25,7 @@ import (
 const (
 	keyQueue = "wa/whq/"   // + ordered key → raw notification body
 	keyBad   = "wa/whbad/" // + same key → body that could not be parsed
-	keySeen  = "wa/seen/"  // + m/<wamid> or s/<wamid>/<status>, with TTL
+	keySeen  = "wa/seen/"  // + m/<wamid> of processed inbound messages, with TTL
 )
 
 // SignatureHeader carries Meta's HMAC-SHA256 of the raw body.
@@ -144,7 +144,9 @@ func (w *webhook) run(ctx context.Context) {
 	}
 }
 
-// drain processes every queued notification in order.
+// drain processes every queued notification in order, in batches: the
+// store changes of a batch are committed in one transaction, so a burst of
+// status webhooks costs one write per batch instead of one per status.
 func (w *webhook) drain(ctx context.Context) error {
 	for ctx.Err() == nil {
 		var keys []string
@@ -165,37 +167,70 @@ func (w *webhook) drain(ctx context.Context) error {
 		if len(keys) == 0 {
 			return nil
 		}
+		b := &batch{seen: map[string]bool{}, recs: map[string]Record{}}
 		for i, key := range keys {
-			if err := w.process(ctx, key, bodies[i]); err != nil {
-				return err
+			if err := w.process(ctx, b, key, bodies[i]); err != nil {
+				// Keep what was handed to sinks so far; the failed
+				// notification stays queued.
+				return errors.Join(err, w.commit(b))
 			}
+		}
+		if err := w.commit(b); err != nil {
+			return err
 		}
 	}
 	return ctx.Err()
 }
 
-func (w *webhook) process(ctx context.Context, key string, body []byte) error {
+// batch collects the store changes of processed events until commit, and
+// lets later events in the batch see them (de-duplication, status rank).
+type batch struct {
+	changes []func(*store.Txn) error
+	seen    map[string]bool   // inbound de-duplication keys marked in this batch
+	recs    map[string]Record // records changed in this batch
+}
+
+func (w *webhook) commit(b *batch) error {
+	if len(b.changes) == 0 {
+		return nil
+	}
+	err := w.ch.o.Store.Update(func(txn *store.Txn) error {
+		for _, c := range b.changes {
+			if err := c(txn); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	b.changes = nil
+	return err
+}
+
+func (w *webhook) process(ctx context.Context, b *batch, key string, body []byte) error {
+	del := func(txn *store.Txn) error { return txn.Delete([]byte(key)) }
 	p, err := ParseNotification(body)
 	if err != nil {
 		w.ch.log.Error("whatsapp webhook: unreadable notification kept for inspection", "key", key, "err", err)
-		return w.ch.o.Store.Update(func(txn *store.Txn) error {
+		b.changes = append(b.changes, func(txn *store.Txn) error {
 			if err := txn.Set([]byte(keyBad+strings.TrimPrefix(key, keyQueue)), body); err != nil {
 				return err
 			}
-			return txn.Delete([]byte(key))
+			return del(txn)
 		})
+		return nil
 	}
 	for _, in := range p.Inbound {
-		if err := w.ch.handleInbound(ctx, in); err != nil {
+		if err := w.ch.handleInbound(ctx, b, in); err != nil {
 			return err
 		}
 	}
 	for _, st := range p.Statuses {
-		if err := w.ch.handleStatus(ctx, st); err != nil {
+		if err := w.ch.handleStatus(ctx, b, st); err != nil {
 			return err
 		}
 	}
-	return w.ch.o.Store.Update(func(txn *store.Txn) error { return txn.Delete([]byte(key)) })
+	b.changes = append(b.changes, del)
+	return nil
 }
 
 // seen reports whether a de-duplication key was processed already.
@@ -214,25 +249,15 @@ func (ch *Channel) markSeen(txn *store.Txn, key string) error {
 	return txn.SetEntry(badger.NewEntry([]byte(keySeen+key), nil).WithTTL(ch.o.SeenTTL))
 }
 
-func (ch *Channel) handleInbound(ctx context.Context, in InboundEvent) error {
+// handleInbound hands a message to the sink once: the seen mark, the
+// service window and the user-id mapping are written together after the
+// sink took it, so a crash in between offers it again (at least once).
+func (ch *Channel) handleInbound(ctx context.Context, b *batch, in InboundEvent) error {
 	dedupe := "m/" + in.Message.ID
-	if done, err := ch.seen(dedupe); err != nil || done {
-		return err
+	if b.seen[dedupe] {
+		return nil
 	}
-	// Every message a user writes opens the service window, also those
-	// pbxgate cannot show (unsupported types); system notices do not.
-	err := ch.o.Store.Update(func(txn *store.Txn) error {
-		if in.WaID != "" && in.UserID != "" {
-			if err := txn.Set([]byte(keyUserID+in.UserID), []byte(in.WaID)); err != nil {
-				return err
-			}
-		}
-		if in.Type == "system" {
-			return nil
-		}
-		return ch.contacts.recordInbound(txn, in.Message.At, in.WaID, in.UserID)
-	})
-	if err != nil {
+	if done, err := ch.seen(dedupe); err != nil || done {
 		return err
 	}
 	if !in.Skip && ch.o.Inbound != nil {
@@ -242,20 +267,37 @@ func (ch *Channel) handleInbound(ctx context.Context, in InboundEvent) error {
 			return fmt.Errorf("inbound %s: %w", m.ID, err)
 		}
 	}
-	return ch.o.Store.Update(func(txn *store.Txn) error { return ch.markSeen(txn, dedupe) })
+	b.seen[dedupe] = true
+	b.changes = append(b.changes, func(txn *store.Txn) error {
+		if in.WaID != "" && in.UserID != "" {
+			if err := txn.Set([]byte(keyUserID+in.UserID), []byte(in.WaID)); err != nil {
+				return err
+			}
+		}
+		// Every message a user writes opens the service window, also
+		// those pbxgate cannot show (unsupported types); system notices
+		// do not.
+		if in.Type != "system" {
+			if err := ch.contacts.recordInbound(txn, in.Message.At, in.WaID, in.UserID); err != nil {
+				return err
+			}
+		}
+		return ch.markSeen(txn, dedupe)
+	})
+	return nil
 }
 
-func (ch *Channel) handleStatus(ctx context.Context, s WebhookStatus) error {
+// handleStatus applies a status to the message's record and reports it.
+// The record's status rank is the de-duplication: a repeated or late
+// status changes nothing. The sink is called before the record moves, so a
+// crash in between offers the status again.
+func (ch *Channel) handleStatus(ctx context.Context, b *batch, s WebhookStatus) error {
 	st := message.Status(s.Status)
 	switch st {
 	case message.Sent, message.Delivered, message.Read, message.Failed:
 	default:
 		ch.log.Debug("whatsapp webhook: ignoring status", "status", s.Status)
 		return nil
-	}
-	dedupe := "s/" + s.ID + "/" + s.Status
-	if done, err := ch.seen(dedupe); err != nil || done {
-		return err
 	}
 	ev := message.StatusEvent{Status: st, ChannelID: s.ID, Sender: ch.o.PhoneNumberID, At: parseUnix(s.Timestamp)}
 	if len(s.Errors) > 0 {
@@ -264,10 +306,10 @@ func (ch *Channel) handleStatus(ctx context.Context, s WebhookStatus) error {
 		ev.Reason = strings.TrimSpace(e.Title + ": " + e.ErrorData.Details)
 		ev.Retryable = ClassifyCode(e.Code, 0, false) == Retry
 	}
-	var changed bool
-	err := ch.o.Store.Update(func(txn *store.Txn) error {
-		changed = false
-		id := s.BizOpaqueCallbackData
+	id := s.BizOpaqueCallbackData
+	var r Record
+	found := false
+	err := ch.o.Store.View(func(txn *store.Txn) error {
 		if id == "" {
 			item, err := txn.Get([]byte(keyWAMID + s.ID))
 			if errors.Is(err, store.ErrNotFound) {
@@ -280,38 +322,59 @@ func (ch *Channel) handleStatus(ctx context.Context, s WebhookStatus) error {
 				return err
 			}
 		}
-		var r Record
 		err := store.GetJSON(txn, keyOut+id, &r)
-		if err != nil && !errors.Is(err, store.ErrNotFound) {
-			return err
-		}
-		if err != nil {
-			r = Record{ID: id, To: s.RecipientID}
-		}
-		ev.ID, ev.Ref = id, r.Ref
-		if statusRank(st) <= statusRank(r.Status) && r.Status != message.Unknown {
+		if errors.Is(err, store.ErrNotFound) {
 			return nil
 		}
-		r.Status, r.WAMID, r.Updated = st, s.ID, ev.At
-		if ev.Code != "" {
-			r.Code, _ = strconv.Atoi(ev.Code)
-			r.Reason = ev.Reason
+		found = err == nil
+		return err
+	})
+	if err != nil || id == "" {
+		return err
+	}
+	if pending, ok := b.recs[id]; ok {
+		r, found = pending, true
+	}
+	if !found {
+		// The status beat the send's answer (or the record is gone):
+		// biz_opaque_callback_data still names our message.
+		r = Record{ID: id, To: s.RecipientID, Status: message.Sending}
+	}
+	if statusRank(st) <= statusRank(r.Status) && r.Status != message.Unknown {
+		return nil
+	}
+	ev.ID, ev.Ref = id, r.Ref
+	if ch.o.Statuses != nil {
+		if err := ch.o.Statuses.HandleStatus(ctx, ev); err != nil {
+			return fmt.Errorf("status %s of %s: %w", s.Status, id, err)
 		}
-		changed = true
-		if err := store.SetJSON(txn, keyOut+id, r); err != nil {
+	}
+	r.Status, r.WAMID = st, s.ID
+	b.recs[id] = r
+	b.changes = append(b.changes, func(txn *store.Txn) error {
+		var cur Record
+		err := store.GetJSON(txn, keyOut+id, &cur)
+		switch {
+		case errors.Is(err, store.ErrNotFound):
+			cur = Record{ID: id, Ref: r.Ref, To: r.To, Status: message.Sending}
+		case err != nil:
+			return err
+		}
+		// The send path may have written the record meanwhile: merge.
+		if statusRank(st) > statusRank(cur.Status) || cur.Status == message.Unknown {
+			cur.Status, cur.Updated = st, ev.At
+			if ev.Code != "" {
+				cur.Code, _ = strconv.Atoi(ev.Code)
+				cur.Reason = ev.Reason
+			}
+		}
+		cur.WAMID = s.ID
+		if err := store.SetJSON(txn, keyOut+id, cur); err != nil {
 			return err
 		}
 		return txn.Set([]byte(keyWAMID+s.ID), []byte(id))
 	})
-	if err != nil {
-		return err
-	}
-	if changed && ch.o.Statuses != nil {
-		if err := ch.o.Statuses.HandleStatus(ctx, ev); err != nil {
-			return fmt.Errorf("status %s of %s: %w", s.Status, ev.ID, err)
-		}
-	}
-	return ch.o.Store.Update(func(txn *store.Txn) error { return ch.markSeen(txn, dedupe) })
+	return nil
 }
 
 func parseUnix(s string) time.Time {
