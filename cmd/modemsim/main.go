@@ -27,8 +27,11 @@ import (
 )
 
 func main() {
-	if err := run(os.Args[1:], os.Stdout, os.Stderr); err != nil {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Stdout, os.Stderr); err != nil {
 		fmt.Fprintln(os.Stderr, "modemsim:", err)
+		stop()
 		os.Exit(1)
 	}
 }
@@ -86,7 +89,8 @@ func known(m string) bool {
 	return false
 }
 
-func run(args []string, stdout, stderr io.Writer) error {
+// run starts the modems and serves the control API until ctx ends.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	o, err := parseFlags(args, stderr)
 	if err != nil {
 		return err
@@ -96,9 +100,6 @@ func run(args []string, stdout, stderr io.Writer) error {
 		level = slog.LevelDebug
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
-
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
 
 	network := modemsim.NewNetwork(modemsim.WithLogger(log), modemsim.WithSeed(o.seed))
 	defer network.Close()

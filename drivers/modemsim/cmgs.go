@@ -180,6 +180,7 @@ func (m *Modem) deliverPending(attached bool) []func() {
 		}
 		if p.accepted != nil {
 			acc = append(acc, p.accepted)
+			p.accepted = nil // a redelivery (missing +CNMA) reports once
 		}
 	}
 	m.pending = keep
@@ -225,9 +226,7 @@ func (m *Modem) takeLocked(p *pendingPart, attached bool) bool {
 				m.urcs = append(m.urcs, fmt.Sprintf(`+CDS: 6,%d,"%s",%d,"%s","%s",%d`, t.MR, t.RA.Number(),
 					toa(t.RA.Number()), textTime(t.SCTS.Time), textTime(t.DT.Time), t.ST))
 			}
-			if m.csms == 1 {
-				m.ackPending++
-			}
+			m.awaitAckLocked(p)
 			return true
 		}
 		memName := m.model.statusMemory
@@ -262,9 +261,7 @@ func (m *Modem) takeLocked(p *pendingPart, attached bool) bool {
 			t := p.pdu
 			m.urcs = append(m.urcs, fmt.Sprintf(`+CMT: "%s",,"%s"`+"\r\n%s", t.OA.Number(), textTime(t.SCTS.Time), m.teText(textOf(t))))
 		}
-		if m.csms == 1 {
-			m.ackPending++
-		}
+		m.awaitAckLocked(p)
 		return true
 	}
 	slot, ok := m.storeLocked(m.mem[2], p.pdu)
@@ -286,4 +283,35 @@ func (m *Modem) storeLocked(memName string, t *tpdu.TPDU) (int, bool) {
 		return 0, false
 	}
 	return mem.put(&stored{stat: statRecUnread, pdu: t})
+}
+
+// awaitAckLocked starts the AT+CNMA timer for a routed part (AT+CSMS=1).
+func (m *Modem) awaitAckLocked(p *pendingPart) {
+	if m.csms != 1 {
+		return
+	}
+	m.unacked = append(m.unacked, p)
+	m.net.afterFunc(m.cfg.AckTimeout, func() { m.ackTimedOut(p) })
+}
+
+// ackTimedOut: the TE never acknowledged p. The network keeps it for a
+// later attempt and the modem stops routing (27.005 +CNMA).
+func (m *Modem) ackTimedOut(p *pendingPart) {
+	m.mu.Lock()
+	found := false
+	for i, u := range m.unacked {
+		if u == p {
+			m.unacked = append(m.unacked[:i:i], m.unacked[i+1:]...)
+			found = true
+			break
+		}
+	}
+	if found {
+		m.pending = append([]*pendingPart{p}, m.pending...)
+		m.cnmi[1], m.cnmi[3] = 0, 0
+	}
+	m.mu.Unlock()
+	if found {
+		m.kick()
+	}
 }

@@ -680,10 +680,10 @@ func (s *session) cnma(c cmd) reply {
 	if c.op == "=?" {
 		return reply{info: []string{"+CNMA: (0-2)"}, final: "OK"}
 	}
-	if m.ackPending == 0 {
+	if len(m.unacked) == 0 {
 		return errReply(cms(cmsNoAckExpected))
 	}
-	m.ackPending--
+	m.unacked = m.unacked[1:]
 	return okReply
 }
 

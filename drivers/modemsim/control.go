@@ -36,6 +36,13 @@ func (n *Network) Handler() http.Handler {
 	mux.HandleFunc("GET /modems/{imei}/sent", n.withModem(func(w http.ResponseWriter, r *http.Request, m *Modem) {
 		writeJSON(w, http.StatusOK, m.Sent())
 	}))
+	mux.HandleFunc("GET /modems/{imei}/stored", n.withModem(func(w http.ResponseWriter, r *http.Request, m *Modem) {
+		out := m.Stored()
+		if out == nil {
+			out = []StoredSMS{}
+		}
+		writeJSON(w, http.StatusOK, out)
+	}))
 	mux.HandleFunc("GET /modems/{imei}/fault", n.withModem(func(w http.ResponseWriter, r *http.Request, m *Modem) {
 		writeJSON(w, http.StatusOK, m.Fault())
 	}))

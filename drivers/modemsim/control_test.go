@@ -59,6 +59,11 @@ func TestControlAPI(t *testing.T) {
 		t.Fatalf("inject = %d %v", code, e)
 	}
 	waitFor(t, "two parts stored", func() bool { return m.Status().Storage["SM"].Used == 2 })
+	var stored []StoredSMS
+	if code := doJSON(t, "GET", mb+"/stored", "", &stored); code != 200 || len(stored) != 2 ||
+		stored[0].Seq != 2 || stored[1].Seq != 1 || stored[0].Text+stored[1].Text != "iH" {
+		t.Fatalf("GET stored = %d %+v", code, stored)
+	}
 	if code := doJSON(t, "POST", mb+"/inject", `{"from":"+4917","txt":"typo"}`, &e); code != http.StatusBadRequest || !strings.Contains(e["error"], "txt") {
 		t.Fatalf("unknown field = %d %v", code, e)
 	}

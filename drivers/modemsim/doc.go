@@ -44,8 +44,9 @@
 //	GET  /modems/{imei}          one modem's status
 //	POST /modems/{imei}/inject   InboundSMS JSON, e.g. {"from":"+4917012345","text":"Hallo","parts":3,"order":[2,0,1],"ucs2":true}
 //	GET  /modems/{imei}/sent     sent messages, decoded and reassembled, with per-part MR/ref/seq/encoding/SRR
+//	GET  /modems/{imei}/stored   messages in the modem's memories (memory, index, status, decoded text or report)
 //	GET  /modems/{imei}/fault    current Fault
-//	PUT  /modems/{imei}/fault    replace the Fault, e.g. {"cms_errors":{"38":0.2},"deregistered":false,"hang":true,"hang_mode":"reopen"}
+//	PUT  /modems/{imei}/fault    replace the Fault, e.g. {"cms_errors":{"38":0.2},"hang":true,"hang_mode":"reopen","report_status":70}
 //	POST /modems/{imei}/reboot   {"down":"2s"}: the port vanishes for that long (default 1s)
 //
 // States: online, deregistered, pin-required, puk-required, sim-blocked,

@@ -40,6 +40,11 @@ type Config struct {
 	// ResetDowntime is how long the port is gone after AT+CFUN=1,1
 	// (default 200ms; real modems take 10-20s).
 	ResetDowntime time.Duration
+	// AckTimeout applies with AT+CSMS=1: a routed +CMT/+CDS must be
+	// acknowledged with AT+CNMA within it (default 10s). Otherwise, as
+	// 27.005 prescribes, the network gets an error and retries later and the
+	// modem turns routing off (AT+CNMI <mt> and <ds> become 0).
+	AckTimeout time.Duration
 	// USSDDelay is the gap between OK and the +CUSD answer (default 20ms).
 	USSDDelay time.Duration
 	// CNMI overrides the model's power-on AT+CNMI setting.
@@ -93,6 +98,10 @@ type Fault struct {
 	MidCommandURC string `json:"mid_command_urc,omitempty"`
 	// RouteDirect delivers inbound SMS as +CMT whatever AT+CNMI says.
 	RouteDirect bool `json:"route_direct,omitempty"`
+	// ReportStatus is the TP-ST of status reports for this modem's sends:
+	// 0 delivered (default), e.g. 0x41 (65) incompatible destination or
+	// 0x46 (70) validity period expired for permanent failures.
+	ReportStatus uint8 `json:"report_status,omitempty"`
 }
 
 // SentPart is one SMS-SUBMIT a modem accepted.
@@ -185,7 +194,7 @@ type Modem struct {
 	cfun          int
 	lastReg       int
 	cusd          int
-	ackPending    int // routed +CMT/+CDS awaiting AT+CNMA (AT+CSMS=1)
+	unacked       []*pendingPart // routed +CMT/+CDS awaiting AT+CNMA (AT+CSMS=1)
 
 	sim      simState
 	pin      string
@@ -493,4 +502,48 @@ func (m *Modem) recordSentLocked(to string, t *tpdu.TPDU, mr int, pduHex string,
 	for _, p := range msg.Parts {
 		msg.Text += p.Text
 	}
+}
+
+// StoredSMS is one occupied slot of a modem's message memory.
+type StoredSMS struct {
+	Memory string `json:"memory"`
+	Index  int    `json:"index"` // as AT+CMGR takes it
+	Status string `json:"status"`
+	Type   string `json:"type"` // "deliver" or "status-report"
+	From   string `json:"from,omitempty"`
+	Text   string `json:"text,omitempty"`
+	// Concatenation info of a part of a long message.
+	ConcatRef int `json:"concat_ref,omitempty"`
+	Seq       int `json:"seq,omitempty"`
+	Total     int `json:"total,omitempty"`
+	// Status report fields.
+	MR        int    `json:"mr,omitempty"`
+	Recipient string `json:"recipient,omitempty"`
+	ST        int    `json:"st,omitempty"`
+}
+
+// Stored lists the messages in the modem's memories (SM, ME, SR).
+func (m *Modem) Stored() []StoredSMS {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []StoredSMS
+	for _, name := range m.model.memories {
+		for slot, st := range m.mems[name].slots {
+			if st == nil {
+				continue
+			}
+			e := StoredSMS{Memory: name, Index: slot + m.model.firstIndex, Status: statText[st.stat]}
+			t := st.pdu
+			if t.SmsType() == tpdu.SmsStatusReport {
+				e.Type, e.MR, e.Recipient, e.ST = "status-report", int(t.MR), t.RA.Number(), int(t.ST)
+			} else {
+				e.Type, e.From, e.Text = "deliver", t.OA.Number(), textOf(t)
+				if total, seq, ref, ok := t.UDH.ConcatInfo(); ok {
+					e.ConcatRef, e.Seq, e.Total = ref, seq, total
+				}
+			}
+			out = append(out, e)
+		}
+	}
+	return out
 }

@@ -192,6 +192,9 @@ func (n *Network) fillDefaultsLocked(cfg *Config) {
 	if cfg.ResetDowntime <= 0 {
 		cfg.ResetDowntime = 200 * time.Millisecond
 	}
+	if cfg.AckTimeout <= 0 {
+		cfg.AckTimeout = 10 * time.Second
+	}
 	if cfg.USSDDelay <= 0 {
 		cfg.USSDDelay = 20 * time.Millisecond
 	}
@@ -419,7 +422,8 @@ func (n *Network) routeSubmit(from *Modem, t *tpdu.TPDU, mr int, at time.Time) {
 	if t.FirstOctet.SRR() {
 		report = func() {
 			n.afterFunc(delay, func() {
-				sr, err := statusReport(byte(mr), to, at, time.Now(), 0)
+				st := from.Fault().ReportStatus
+				sr, err := statusReport(byte(mr), to, at, time.Now(), st)
 				if err != nil {
 					n.log.Error("modemsim: status report", "err", err)
 					return

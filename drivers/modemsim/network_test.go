@@ -339,3 +339,59 @@ func TestBootURCs(t *testing.T) {
 		t.Fatalf("boot lines %q", got)
 	}
 }
+
+func TestCNMAAcknowledgement(t *testing.T) {
+	t.Parallel()
+	n := newNet(t)
+	m := addModem(t, n, Config{Model: "EC25", AckTimeout: 100 * time.Millisecond})
+	cmt := make(lineCh, 4)
+	a, _ := openAT(t, m.Path(), at.WithIndication("+CMT:", cmt.handler, at.WithTrailingLine))
+	initAT(t, a)
+	mustCmd(t, a, "+CMGF=0")
+	mustCmd(t, a, "+CSMS=1")
+	mustCmd(t, a, "+CNMI=2,2,0,0,0")
+	if err := n.Inject(t.Context(), m.Number(), InboundSMS{From: "+4930", Text: "acked"}); err != nil {
+		t.Fatal(err)
+	}
+	cmt.wait(t, "+CMT")
+	mustCmd(t, a, "+CNMA")
+	if err := cmdErr(a, "+CNMA"); err != at.CMSError("340") {
+		t.Fatalf("CNMA without pending message: %v, want CMS 340", err)
+	}
+	if err := n.Inject(t.Context(), m.Number(), InboundSMS{From: "+4930", Text: "not acked"}); err != nil {
+		t.Fatal(err)
+	}
+	cmt.wait(t, "+CMT")
+	// no AT+CNMA: the network retries, the modem stops routing and stores it
+	waitFor(t, "stored after missing ack", func() bool { return m.Status().Storage["SM"].Used == 1 })
+	if got := mustCmd(t, a, "+CNMI?"); got[0] != "+CNMI: 2,0,0,0,0" {
+		t.Fatalf("CNMI after ack timeout = %q", got)
+	}
+	if st := m.Stored(); len(st) != 1 || st[0].Text != "not acked" {
+		t.Fatalf("Stored = %+v", st)
+	}
+}
+
+func TestFailedStatusReport(t *testing.T) {
+	t.Parallel()
+	n := newNet(t)
+	m := addModem(t, n, Config{Model: "SIM7600"})
+	m.SetFault(Fault{ReportStatus: 0x46})
+	cdsi := make(lineCh, 2)
+	a, _ := openAT(t, m.Path(), at.WithIndication("+CDSI:", cdsi.handler))
+	initAT(t, a)
+	mustCmd(t, a, "+CMGF=0")
+	mustCmd(t, a, "+CNMI=2,1,0,2,0")
+	mr, err := sendPDU(a, submitPDUs(t, "+4940123", "expire", 1, true)[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	mem, idx := indexOf(t, cdsi.wait(t, "+CDSI")[0])
+	if mem != "SR" {
+		t.Fatalf("SIM7600 announces %q, want SR", mem)
+	}
+	st := m.Stored()
+	if len(st) != 1 || st[0].Type != "status-report" || st[0].Index != idx || st[0].MR != mr || st[0].ST != 0x46 || st[0].Recipient != "+4940123" {
+		t.Fatalf("Stored = %+v (mr %d, idx %d)", st, mr, idx)
+	}
+}
