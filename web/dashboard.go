@@ -3,6 +3,8 @@ package web
 import (
 	"context"
 	"net/http"
+	"regexp"
+	"strings"
 
 	"github.com/gin-gonic/gin"
 )
@@ -62,16 +64,58 @@ type channelPage struct {
 	dashboardData
 	WhatsApp   *WhatsAppSetup
 	WebhookURL string
+	// USSD console (Modems page).
+	HasUSSD    bool
+	USSDModem  string
+	USSDAnswer string
+}
+
+func (s *server) channelData(c *gin.Context, name string) *channelPage {
+	d := &channelPage{HasUSSD: s.d.USSD != nil}
+	if s.d.Status != nil {
+		d.HasStatus = true
+		d.Status = s.d.Status.Status(c.Request.Context())
+	}
+	return d
+}
+
+var ussdRE = regexp.MustCompile(`^[*#][0-9*#]{1,30}#$`)
+
+// ussd runs a USSD code on one modem and shows the network's answer.
+func (s *server) ussd(c *gin.Context) {
+	d := s.channelData(c, "modems")
+	v := s.newView(c, "modems", "nav.modems", d)
+	modemName, code := strings.TrimSpace(c.PostForm("modem")), strings.TrimSpace(c.PostForm("code"))
+	v.Form["modem"], v.Form["code"] = modemName, code
+	switch {
+	case s.d.USSD == nil:
+		s.renderError(c, http.StatusNotFound, "error.not_found")
+		return
+	case modemName == "":
+		v.Errors["modem"] = v.T("ussd.err.modem")
+	case !ussdRE.MatchString(code):
+		v.Errors["code"] = v.T("ussd.err.code")
+	}
+	if len(v.Errors) > 0 {
+		s.render(c, http.StatusUnprocessableEntity, "modems", v)
+		return
+	}
+	s.audit(c, "modem.ussd", modemName+" "+code)
+	answer, err := s.d.USSD.USSD(c.Request.Context(), modemName, code)
+	if err != nil {
+		s.log.Warn("USSD failed", "modem", modemName, "err", err)
+		v.Errors["code"] = v.T("ussd.err.failed", err.Error())
+		s.render(c, http.StatusBadGateway, "modems", v)
+		return
+	}
+	d.USSDModem, d.USSDAnswer = modemName, answer
+	s.render(c, http.StatusOK, "modems", v)
 }
 
 // simplePage renders a channel page from the status snapshot.
 func (s *server) simplePage(name string) gin.HandlerFunc {
 	return func(c *gin.Context) {
-		var d channelPage
-		if s.d.Status != nil {
-			d.HasStatus = true
-			d.Status = s.d.Status.Status(c.Request.Context())
-		}
+		d := s.channelData(c, name)
 		if name == "whatsapp" && s.d.WhatsApp != nil {
 			d.WhatsApp = s.d.WhatsApp
 			scheme := "http"

@@ -28,6 +28,13 @@ type Status struct {
 	History []TrafficBucket `json:"history"`
 }
 
+// USSDRunner sends a USSD code (balance, tariff) through one modem for the
+// Modems page's console; the daemon looks the modem up by its configured
+// name.
+type USSDRunner interface {
+	USSD(ctx context.Context, modem, code string) (string, error)
+}
+
 // Health values color a status: "ok", "degraded" or "down".
 const (
 	HealthOK       = "ok"

@@ -40,6 +40,8 @@ type Deps struct {
 	DefaultCountry string
 	// Status feeds the dashboard (modems, WhatsApp numbers, SIP).
 	Status StatusSource
+	// USSD enables the admins' USSD console on the Modems page.
+	USSD USSDRunner
 	// Campaigns backs the campaign screens and API (EngineCampaigns adapts
 	// the campaign engine).
 	Campaigns CampaignService
