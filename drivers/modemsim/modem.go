@@ -124,6 +124,10 @@ type SentSMS struct {
 	Complete bool       `json:"complete"`
 	Parts    []SentPart `json:"parts"` // ordered by Seq
 	Time     time.Time  `json:"time"`  // first part
+	// Duplicates are parts sent again while the message was incomplete
+	// (same recipient, reference and sequence number): a driver bug or a
+	// retry after a lost +CMGS answer.
+	Duplicates []SentPart `json:"duplicates,omitempty"`
 }
 
 // Modem states reported by Status.
@@ -304,6 +308,7 @@ func (m *Modem) Sent() []SentSMS {
 	for i, s := range m.sent {
 		out[i] = *s
 		out[i].Parts = append([]SentPart(nil), s.Parts...)
+		out[i].Duplicates = append([]SentPart(nil), s.Duplicates...)
 	}
 	return out
 }
@@ -483,6 +488,12 @@ func (m *Modem) recordSentLocked(to string, t *tpdu.TPDU, mr int, pduHex string,
 		msg = &SentSMS{To: to, Time: now}
 		m.concat[key] = msg
 		m.sent = append(m.sent, msg)
+	}
+	for _, p := range msg.Parts {
+		if p.Seq == seq {
+			msg.Duplicates = append(msg.Duplicates, part)
+			return
+		}
 	}
 	msg.Parts = append(msg.Parts, part)
 	sort.SliceStable(msg.Parts, func(i, j int) bool { return msg.Parts[i].Seq < msg.Parts[j].Seq })

@@ -237,6 +237,7 @@ func sameNumber(a, b string) bool {
 // and come back on a new pty.
 func (m *Modem) run(ctx context.Context, p *ptyPort) {
 	defer close(m.done)
+	defer m.net.remove(m) // a closed modem has no number on the network
 	for booted := false; ; booted = true {
 		down, reboot := m.serve(ctx, p, booted)
 		p.close()

@@ -395,3 +395,39 @@ func TestFailedStatusReport(t *testing.T) {
 		t.Fatalf("Stored = %+v (mr %d, idx %d)", st, mr, idx)
 	}
 }
+
+func TestLongRoutedMessage(t *testing.T) {
+	t.Parallel()
+	n := newNet(t)
+	m := addModem(t, n, Config{Model: "EC25"})
+	cmt := make(lineCh, 32)
+	a, _ := openAT(t, m.Path(), at.WithIndication("+CMT:", cmt.handler, at.WithTrailingLine))
+	initAT(t, a)
+	mustCmd(t, a, "+CMGF=0")
+	mustCmd(t, a, "+CNMI=2,2,0,0,0")
+	text := strings.Repeat("Preis: 10€ [Rabatt] ", 80) // 1,600 characters, 240 of them need an escape
+	if err := n.Inject(t.Context(), m.Number(), InboundSMS{From: "+4930", Text: text}); err != nil {
+		t.Fatal(err)
+	}
+	parts := map[int]*tpdu.TPDU{}
+	total := -1
+	for total < 0 || len(parts) < total {
+		d := decodePDU(t, cmt.wait(t, "+CMT")[1])
+		tot, seq, _, ok := d.ConcatInfo()
+		if !ok {
+			t.Fatal("long message part without concatenation header")
+		}
+		total = tot
+		parts[seq] = d
+	}
+	ordered := make([]*tpdu.TPDU, 0, total)
+	for i := 1; i <= total; i++ {
+		ordered = append(ordered, parts[i])
+	}
+	if got := decodeText(t, ordered...); got != text {
+		t.Fatalf("reassembled %d chars, want %d", len([]rune(got)), len([]rune(text)))
+	}
+	if total != 13 { // 80 × 23 septets = 1,840 septets, 153 per part
+		t.Fatalf("%d parts, want 13", total)
+	}
+}

@@ -185,7 +185,9 @@ func (s *session) commandLine(line string) {
 	var all reply
 	for _, c := range cmds {
 		if c.name == "+CMGS" && (c.op == "=") {
-			s.respond(all) // nothing may follow +CMGS on the line
+			if len(all.info) > 0 {
+				s.respond(all) // info of earlier commands on the line
+			}
 			s.startCMGS(c)
 			return
 		}

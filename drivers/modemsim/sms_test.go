@@ -194,6 +194,20 @@ func TestSubmitMultipartUCS2(t *testing.T) {
 			t.Errorf("part %d = %+v", i, p)
 		}
 	}
+	// a part sent twice is visible, not silently merged
+	if _, err := sendPDU(a, pdus[1]); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := sendPDU(a, pdus[0]); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := sendPDU(a, pdus[0]); err != nil {
+		t.Fatal(err)
+	}
+	sent = m.Sent()
+	if len(sent) != 2 || sent[1].Complete || len(sent[1].Parts) != 2 || len(sent[1].Duplicates) != 1 || sent[1].Duplicates[0].Seq != 1 {
+		t.Fatalf("resent parts: %+v", sent[1:])
+	}
 	// a wrong length is rejected like a real modem does
 	l, h, _ := strings.Cut(pdus[0], ":")
 	n2, _ := strconv.Atoi(l)
