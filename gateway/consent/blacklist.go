@@ -1,0 +1,200 @@
+package consent
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/pbxgate/pbxgate/gateway/store"
+)
+
+// Direction says what a blacklist entry blocks.
+type Direction string
+
+// Directions of a blacklist entry.
+const (
+	Send    Direction = "send"    // pbxgate sends nothing to the contact
+	Receive Direction = "receive" // messages from the contact are ignored by the automation
+	Both    Direction = "both"
+)
+
+func (d Direction) covers(x Direction) bool { return d == Both || d == x }
+
+// Entry is one blacklist entry. Exactly one of Number and Prefix is set.
+type Entry struct {
+	ID        string    `json:"id"`
+	Number    string    `json:"number,omitempty"` // one contact
+	Prefix    string    `json:"prefix,omitempty"` // every number starting with it, e.g. +4919
+	Direction Direction `json:"direction"`
+	// Until is when a temporary block ends; zero: permanent.
+	Until   time.Time `json:"until,omitzero"`
+	Reason  string    `json:"reason,omitempty"`
+	Created time.Time `json:"created"`
+}
+
+func (e Entry) describe() string {
+	what := "blacklisted"
+	if e.Prefix != "" {
+		what = "blacklisted prefix " + e.Prefix
+	}
+	if e.Reason != "" {
+		what += ": " + e.Reason
+	}
+	if !e.Until.IsZero() {
+		what += " (until " + e.Until.UTC().Format(time.RFC3339) + ")"
+	}
+	return what
+}
+
+// Block adds an entry (ID and Created are filled in) and returns it.
+func (c *Consent) Block(_ context.Context, e Entry) (Entry, error) {
+	switch {
+	case e.Number == "" && e.Prefix == "":
+		return Entry{}, fmt.Errorf("%w: number or prefix: give one", ErrInvalidEntry)
+	case e.Number != "" && e.Prefix != "":
+		return Entry{}, fmt.Errorf("%w: number and prefix: give only one", ErrInvalidEntry)
+	}
+	if e.Direction == "" {
+		e.Direction = Both
+	}
+	if e.Direction != Send && e.Direction != Receive && e.Direction != Both {
+		return Entry{}, fmt.Errorf("%w: direction %q: use send, receive or both", ErrInvalidEntry, e.Direction)
+	}
+	for _, v := range []string{e.Number, e.Prefix} {
+		if v != "" && strings.IndexFunc(v, func(r rune) bool { return r >= '0' && r <= '9' }) < 0 {
+			return Entry{}, fmt.Errorf("%w: %w: %q has no digits", ErrInvalidEntry, ErrInvalidNumber, v)
+		}
+	}
+	now := c.now()
+	if !e.Until.IsZero() && !e.Until.After(now) {
+		return Entry{}, fmt.Errorf("%w: until %s is in the past", ErrInvalidEntry, e.Until.Format(time.RFC3339))
+	}
+	e.ID = newID()
+	e.Created = now
+	err := c.st.Update(func(txn *store.Txn) error { return store.SetJSON(txn, prefixBlock+e.ID, e) })
+	if err != nil {
+		return Entry{}, fmt.Errorf("consent: block: %w", err)
+	}
+	c.mu.Lock()
+	c.blocks[e.ID] = e
+	c.mu.Unlock()
+	return e, nil
+}
+
+// Unblock removes blacklist entry id.
+func (c *Consent) Unblock(_ context.Context, id string) error {
+	c.mu.RLock()
+	_, ok := c.blocks[id]
+	c.mu.RUnlock()
+	if !ok {
+		return fmt.Errorf("blacklist entry %q: %w", id, ErrNotFound)
+	}
+	if err := c.st.Update(func(txn *store.Txn) error { return txn.Delete([]byte(prefixBlock + id)) }); err != nil {
+		return fmt.Errorf("consent: unblock: %w", err)
+	}
+	c.mu.Lock()
+	delete(c.blocks, id)
+	c.mu.Unlock()
+	return nil
+}
+
+// Blacklist returns the entries still in force, oldest first. Expired
+// temporary entries are not returned (and no longer block).
+func (c *Consent) Blacklist(_ context.Context) []Entry {
+	now := c.now()
+	c.mu.RLock()
+	out := make([]Entry, 0, len(c.blocks))
+	for _, e := range c.blocks {
+		if e.active(now) {
+			out = append(out, e)
+		}
+	}
+	c.mu.RUnlock()
+	sort.Slice(out, func(i, j int) bool {
+		if !out[i].Created.Equal(out[j].Created) {
+			return out[i].Created.Before(out[j].Created)
+		}
+		return out[i].ID < out[j].ID
+	})
+	return out
+}
+
+// PurgeExpired deletes expired temporary entries from the store; the daemon
+// may call it now and then (expired entries already stop blocking at once).
+func (c *Consent) PurgeExpired(_ context.Context) (int, error) {
+	now := c.now()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var gone []string
+	for id, e := range c.blocks {
+		if !e.active(now) {
+			gone = append(gone, id)
+		}
+	}
+	err := c.st.Update(func(txn *store.Txn) error {
+		for _, id := range gone {
+			if err := txn.Delete([]byte(prefixBlock + id)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("consent: purge: %w", err)
+	}
+	for _, id := range gone {
+		delete(c.blocks, id)
+	}
+	return len(gone), nil
+}
+
+func (e Entry) active(now time.Time) bool { return e.Until.IsZero() || now.Before(e.Until) }
+
+// matchLocked finds an active entry for canonical number key and direction.
+func (c *Consent) matchLocked(key string, d Direction) (Entry, bool) {
+	now := c.now()
+	for _, e := range c.blocks {
+		if !e.Direction.covers(d) || !e.active(now) {
+			continue
+		}
+		if e.Number != "" && Canonical(e.Number) == key {
+			return e, true
+		}
+		if e.Prefix != "" && strings.HasPrefix(key, Canonical(e.Prefix)) {
+			return e, true
+		}
+	}
+	return Entry{}, false
+}
+
+func newID() string {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+func unmarshal(b []byte, v any) error {
+	if err := json.Unmarshal(b, v); err != nil {
+		return errors.Join(errors.New("corrupt consent record"), err)
+	}
+	return nil
+}
+
+// SendBlacklisted reports whether number is on the blacklist for sending
+// (opt-outs aside): replies to a contact's own message respect this, while
+// Blocked (opt-outs included) is for messages pbxgate starts.
+func (c *Consent) SendBlacklisted(_ context.Context, number string) (string, bool) {
+	key := Canonical(number)
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	if e, ok := c.matchLocked(key, Send); ok {
+		return e.describe(), true
+	}
+	return "", false
+}

@@ -1,0 +1,298 @@
+package consent
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/pbxgate/pbxgate/gateway/campaign"
+	"github.com/pbxgate/pbxgate/gateway/recipients"
+	"github.com/pbxgate/pbxgate/gateway/store"
+)
+
+// Both users of the blacklist see Consent through their own interface.
+var (
+	_ recipients.Blocker = (*Consent)(nil)
+	_ campaign.Blocker   = (*Consent)(nil)
+)
+
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *clock) add(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+func openStore(t *testing.T, dir string) *store.Store {
+	t.Helper()
+	st, err := store.Open(store.Options{Dir: dir, Profile: store.Small})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st
+}
+
+func newConsent(t *testing.T) (*Consent, *clock, string) {
+	t.Helper()
+	dir := t.TempDir()
+	st := openStore(t, dir)
+	t.Cleanup(func() { st.Close() })
+	clk := &clock{t: time.Date(2026, 3, 2, 10, 0, 0, 0, time.UTC)}
+	c, err := New(Config{Store: st, Now: clk.now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c, clk, dir
+}
+
+func TestStopWordsInEveryBuiltInLanguage(t *testing.T) {
+	t.Parallel()
+	c, _, _ := newConsent(t)
+	// As contacts type them: any case, padded, with punctuation.
+	for _, w := range []string{
+		"STOP", "stop", " Stop! ", "Stopp", "HALT", "abmelden", "Austragen.", "ABBESTELLEN", "kündigen", "KÜNDIGEN",
+		"unsubscribe", "Cancel", "end", "QUIT", "opt  out", "OPTOUT", "stopall",
+		"стоп", "СТОП", "Отписаться", "отписка", "стоп все",
+		"arrêt", "ARRET", "désabonner", "baja", "Alto", "cancelar", "basta", "disiscrivi",
+		"afmelden", "uitschrijven", "wypisz", "rezygnuję", "İptal", "iptal", "dur",
+	} {
+		if !c.IsStopWord(w) {
+			t.Errorf("%q is not recognised as opt-out", w)
+		}
+		if c.IsStartWord(w) {
+			t.Errorf("%q is taken as opt-in", w)
+		}
+	}
+	for _, w := range DefaultStopWords() {
+		if !c.IsStopWord(strings.ToLower(w)) {
+			t.Errorf("built-in %q not recognised in lower case", w)
+		}
+	}
+	for _, w := range []string{"stop the music", "please stop sending", "Stoppschild", "top", "", "   "} {
+		if c.IsStopWord(w) {
+			t.Errorf("%q is taken as opt-out: only the whole message counts", w)
+		}
+	}
+	for _, w := range []string{"START", "start", " Anmelden ", "старт", "Подписаться"} {
+		if !c.IsStartWord(w) {
+			t.Errorf("%q is not recognised as opt-in", w)
+		}
+	}
+}
+
+func TestConfiguredWordsReplaceDefaults(t *testing.T) {
+	t.Parallel()
+	st := openStore(t, t.TempDir())
+	defer st.Close()
+	c, err := New(Config{Store: st, StopWords: []string{"Schluss jetzt"}, StartWords: []string{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !c.IsStopWord("SCHLUSS   JETZT") || c.IsStopWord("STOP") || c.IsStartWord("START") {
+		t.Error("configured words do not replace the built-in ones")
+	}
+	if _, err := New(Config{Store: st, StopWords: []string{"stop"}, StartWords: []string{"STOP"}}); err == nil {
+		t.Error("a word that is both stop and start is accepted")
+	}
+}
+
+func TestOptOutBlocksUntilOptInAndSurvivesRestart(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	st := openStore(t, dir)
+	ctx := context.Background()
+	c, err := New(Config{Store: st})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, blocked := c.Blocked(ctx, "+49 151 1234567"); blocked {
+		t.Fatal("blocked before opting out")
+	}
+	if err := c.OptOut(ctx, "+491511234567", "stopp", "sms1"); err != nil {
+		t.Fatal(err)
+	}
+	// The same contact as WhatsApp writes it, and typed with 00.
+	for _, n := range []string{"491511234567", "0049 151 1234567", "+49-151-1234567"} {
+		if reason, blocked := c.Blocked(ctx, n); !blocked || !strings.Contains(reason, "opted out (stopp)") {
+			t.Errorf("%s: blocked=%v reason %q", n, blocked, reason)
+		}
+	}
+	if _, blocked := c.ReceiveBlocked(ctx, "+491511234567"); blocked {
+		t.Error("an opt-out must not stop the contact's own messages (they need to send START)")
+	}
+	st.Close()
+
+	st = openStore(t, dir)
+	defer st.Close()
+	c, err = New(Config{Store: st})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, blocked := c.Blocked(ctx, "+491511234567"); !blocked {
+		t.Fatal("opt-out lost on restart")
+	}
+	if was, err := c.OptIn(ctx, "491511234567"); err != nil || !was {
+		t.Fatalf("opt-in: %v %v", was, err)
+	}
+	if _, blocked := c.Blocked(ctx, "+491511234567"); blocked {
+		t.Error("still blocked after opting in")
+	}
+	if was, _ := c.OptIn(ctx, "+491511234567"); was {
+		t.Error("second opt-in reports an opt-out")
+	}
+}
+
+func TestTemporaryBlacklistExpires(t *testing.T) {
+	t.Parallel()
+	c, clk, _ := newConsent(t)
+	ctx := context.Background()
+	e, err := c.Block(ctx, Entry{Number: "+4930111", Direction: Both, Until: clk.now().Add(2 * time.Hour), Reason: "Beschwerde"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if reason, blocked := c.Blocked(ctx, "+4930111"); !blocked || !strings.Contains(reason, "Beschwerde") || !strings.Contains(reason, "until") {
+		t.Errorf("blocked=%v %q", blocked, reason)
+	}
+	if _, blocked := c.ReceiveBlocked(ctx, "4930111"); !blocked {
+		t.Error("both must block receiving")
+	}
+	clk.add(2*time.Hour - time.Second)
+	if _, blocked := c.Blocked(ctx, "+4930111"); !blocked {
+		t.Error("expired a second early")
+	}
+	clk.add(time.Second)
+	if _, blocked := c.Blocked(ctx, "+4930111"); blocked {
+		t.Error("still blocked at the expiry")
+	}
+	if len(c.Blacklist(ctx)) != 0 {
+		t.Error("expired entry still listed")
+	}
+	if n, err := c.PurgeExpired(ctx); err != nil || n != 1 {
+		t.Errorf("purge: %d %v", n, err)
+	}
+	if err := c.Unblock(ctx, e.ID); !errors.Is(err, ErrNotFound) {
+		t.Errorf("unblock purged entry: %v", err)
+	}
+}
+
+func TestBlacklistDirectionsAndPrefixes(t *testing.T) {
+	t.Parallel()
+	c, _, _ := newConsent(t)
+	ctx := context.Background()
+	if _, err := c.Block(ctx, Entry{Prefix: "+49900", Direction: Send}); err != nil {
+		t.Fatal(err)
+	}
+	recv, err := c.Block(ctx, Entry{Number: "+4917000000", Direction: Receive, Reason: "spam"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, b := c.Blocked(ctx, "+499001234"); !b {
+		t.Error("prefix does not block sending")
+	}
+	if _, b := c.ReceiveBlocked(ctx, "+499001234"); b {
+		t.Error("send-only prefix blocks receiving")
+	}
+	if _, b := c.Blocked(ctx, "+4990"); b {
+		t.Error("a shorter number matches a longer prefix")
+	}
+	if _, b := c.Blocked(ctx, "+4917000000"); b {
+		t.Error("receive-only entry blocks sending")
+	}
+	if r, b := c.ReceiveBlocked(ctx, "+4917000000"); !b || !strings.Contains(r, "spam") {
+		t.Error("receive entry does not block receiving")
+	}
+	if r, b := c.SendBlacklisted(ctx, "+499001"); !b || !strings.Contains(r, "prefix +49900") {
+		t.Errorf("SendBlacklisted: %v %q", b, r)
+	}
+	if err := c.Unblock(ctx, recv.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, b := c.ReceiveBlocked(ctx, "+4917000000"); b {
+		t.Error("unblocked number still blocked")
+	}
+	for _, bad := range []Entry{
+		{},
+		{Number: "+491", Prefix: "+49"},
+		{Number: "+491", Direction: "sideways"},
+		{Number: "abc"},
+		{Number: "+491", Until: time.Date(2020, 1, 1, 0, 0, 0, 0, time.UTC)},
+	} {
+		if _, err := c.Block(ctx, bad); !errors.Is(err, ErrInvalidEntry) {
+			t.Errorf("%+v accepted: %v", bad, err)
+		}
+	}
+}
+
+func TestGroupsJoinLeaveAndRecipientsSkipOptedOut(t *testing.T) {
+	t.Parallel()
+	c, _, _ := newConsent(t)
+	ctx := context.Background()
+	if _, err := c.CreateGroup(ctx, "Angebote", "Wochenangebote"); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Join(ctx, "Angebote", "+491511111111", "manual"); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Join(ctx, "Angebote", "491522222222", "click-to-chat"); err != nil { // WhatsApp id
+		t.Fatal(err)
+	}
+	if err := c.Join(ctx, "Angebote", "+491533333333", "keyword"); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Join(ctx, "Angebote", "+491533333333", "keyword"); err != nil {
+		t.Fatal("joining twice:", err)
+	}
+	if err := c.OptOut(ctx, "+491511111111", "STOP", "sms"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Block(ctx, Entry{Number: "+491533333333", Direction: Send}); err != nil {
+		t.Fatal(err)
+	}
+	send, excl, err := c.Recipients(ctx, "Angebote")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(send) != 1 || send[0].Number != "+491522222222" {
+		t.Errorf("recipients %+v", send)
+	}
+	if len(excl) != 2 || !strings.Contains(excl[0].Excluded+excl[1].Excluded, "opted out") || !strings.Contains(excl[0].Excluded+excl[1].Excluded, "blacklisted") {
+		t.Errorf("excluded %+v", excl)
+	}
+	// Joining by keyword is asking for messages: it ends an opt-out.
+	if err := c.Join(ctx, "Angebote", "+491511111111", "keyword"); err != nil {
+		t.Fatal(err)
+	}
+	if _, b := c.Blocked(ctx, "+491511111111"); b {
+		t.Error("keyword join did not end the opt-out")
+	}
+	if err := c.Leave(ctx, "Angebote", "491522222222"); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Leave(ctx, "Angebote", "491522222222"); err != nil {
+		t.Error("leaving twice:", err)
+	}
+	ms, _ := c.Members(ctx, "Angebote")
+	if len(ms) != 2 {
+		t.Errorf("members after leave: %+v", ms)
+	}
+	if err := c.Join(ctx, "Nope", "+491", "keyword"); !errors.Is(err, ErrNoGroup) {
+		t.Errorf("join missing group: %v", err)
+	}
+	if _, err := c.CreateGroup(ctx, "a/b", ""); !errors.Is(err, ErrInvalidGroup) {
+		t.Errorf("bad name: %v", err)
+	}
+	if err := c.DeleteGroup(ctx, "Angebote"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Members(ctx, "Angebote"); !errors.Is(err, ErrNoGroup) {
+		t.Errorf("deleted group: %v", err)
+	}
+}
