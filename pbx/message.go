@@ -1,0 +1,196 @@
+package pbx
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/emiago/sipgo"
+	"github.com/emiago/sipgo/sip"
+
+	"github.com/pbxgate/pbxgate/gateway/session"
+)
+
+const contentType = "text/plain;charset=UTF-8"
+
+// DeliverChat sends c to extension ext as one or more MESSAGE requests
+// (implements session.Deliverer). Parts go one after the other, each
+// after the previous was accepted, so they arrive in order. It returns an
+// error wrapping session.ErrUnreachable for 404, 408, 480, 503 and
+// timeouts, and ErrRefused for other refusals.
+func (g *Gateway) DeliverChat(ctx context.Context, ext string, c session.Chat) error {
+	select {
+	case <-g.ready:
+	case <-ctx.Done():
+		return fmt.Errorf("%w: SIP not started: %v", session.ErrUnreachable, ctx.Err())
+	}
+	parts := splitBody(c.Text, g.cfg.MaxBodyBytes)
+	for _, p := range parts {
+		if err := g.sendMessage(ctx, ext, c.Name, contactUser(c), p); err != nil {
+			g.m.out.WithLabelValues(outcome(err)).Inc()
+			return err
+		}
+	}
+	g.m.out.WithLabelValues("delivered").Inc()
+	g.m.parts.Add(float64(len(parts)))
+	return nil
+}
+
+func outcome(err error) string {
+	if errors.Is(err, session.ErrUnreachable) {
+		return "unreachable"
+	}
+	return "refused"
+}
+
+// sendMessage sends one MESSAGE from user (a customer) to ext.
+func (g *Gateway) sendMessage(ctx context.Context, ext, displayName, user, body string) error {
+	req := sip.NewRequest(sip.MESSAGE, g.pbxURI(ext))
+	req.SetTransport(g.transportParam())
+	from := &sip.FromHeader{DisplayName: displayName, Address: sip.Uri{Scheme: "sip", User: user, Host: g.domain}, Params: sip.NewParams()}
+	from.Params.Add("tag", sip.GenerateTagN(16))
+	to := &sip.ToHeader{Address: sip.Uri{Scheme: "sip", User: ext, Host: g.pbxHost}, Params: sip.NewParams()}
+	req.AppendHeader(from)
+	req.AppendHeader(to)
+	req.AppendHeader(sip.NewHeader("Content-Type", contentType))
+	req.SetBody([]byte(body))
+	res, err := g.client.Do(ctx, req)
+	if err == nil && (res.StatusCode == 401 || res.StatusCode == 407) && g.cfg.Username != "" {
+		res, err = g.client.DoDigestAuth(ctx, req, res, sipgo.DigestAuth{Username: g.cfg.Username, Password: g.cfg.Password.Reveal()})
+	}
+	if err != nil {
+		return fmt.Errorf("%w: MESSAGE to %s: %v", session.ErrUnreachable, ext, err)
+	}
+	switch {
+	case res.StatusCode == 200 || res.StatusCode == 202:
+		return nil
+	case res.StatusCode == 404 || res.StatusCode == 408 || res.StatusCode == 480 || res.StatusCode == 503 || res.StatusCode == 500:
+		return fmt.Errorf("%w: MESSAGE to %s: %d %s", session.ErrUnreachable, ext, res.StatusCode, res.Reason)
+	default:
+		return fmt.Errorf("%w: MESSAGE to %s: %d %s", ErrRefused, ext, res.StatusCode, res.Reason)
+	}
+}
+
+func (g *Gateway) onOptions(req *sip.Request, tx sip.ServerTransaction) {
+	if !g.allowed(req.Source()) {
+		g.refuse(req, tx, 403, "Forbidden", "address not in sip.allow_from")
+		return
+	}
+	res := sip.NewResponseFromRequest(req, 200, "OK", nil)
+	res.AppendHeader(sip.NewHeader("Allow", "MESSAGE, OPTIONS"))
+	res.AppendHeader(sip.NewHeader("Accept", "text/plain"))
+	_ = tx.Respond(res)
+}
+
+// onMessage takes a MESSAGE from an extension to a customer.
+func (g *Gateway) onMessage(req *sip.Request, tx sip.ServerTransaction) {
+	if !g.allowed(req.Source()) {
+		g.log.Warn("SIP request from an address not in sip.allow_from refused", "source", req.Source())
+		g.refuse(req, tx, 403, "Forbidden", "address not in sip.allow_from")
+		return
+	}
+	if ct := req.ContentType(); ct != nil && !strings.HasPrefix(strings.ToLower(strings.TrimSpace(ct.Value())), "text/plain") {
+		res := sip.NewResponseFromRequest(req, 415, "Unsupported Media Type", nil)
+		res.AppendHeader(sip.NewHeader("Accept", "text/plain"))
+		g.m.in.WithLabelValues("refused").Inc()
+		_ = tx.Respond(res)
+		return
+	}
+	ext := ""
+	if f := req.From(); f != nil {
+		ext = f.Address.User
+	}
+	user := req.Recipient.User
+	if user == "" {
+		if t := req.To(); t != nil {
+			user = t.Address.User
+		}
+	}
+	contact, ok := g.customer(user)
+	if !ok {
+		g.refuseAndTell(req, tx, ext, user, 404, "Not Found",
+			fmt.Sprintf("%q is not a customer number; write to +<country><number>", user))
+		return
+	}
+	box := g.sessions.Load()
+	if box == nil {
+		g.refuse(req, tx, 503, "Service Unavailable", "pbxgate is starting")
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	err := box.s.FromExtension(ctx, ext, contact, string(req.Body()))
+	if err == nil {
+		g.m.in.WithLabelValues("accepted").Inc()
+		_ = tx.Respond(sip.NewResponseFromRequest(req, 200, "OK", nil))
+		return
+	}
+	code, reason := 500, "Server Internal Error"
+	switch {
+	case errors.Is(err, session.ErrNoSession), errors.Is(err, session.ErrNotYours):
+		code, reason = 403, "Forbidden"
+	case errors.Is(err, session.ErrWindowClosed):
+		code, reason = 488, "Not Acceptable Here"
+	case errors.Is(err, session.ErrBadCommand), errors.Is(err, session.ErrUnknownTarget):
+		code, reason = 400, "Bad Request"
+	}
+	g.log.Info("message from extension refused", "ext", ext, "code", code, "err", err)
+	g.refuseAndTell(req, tx, ext, contact, code, reason, err.Error())
+}
+
+// customer turns the user part an extension wrote to into an E.164 number.
+func (g *Gateway) customer(user string) (string, bool) {
+	u, err := url.PathUnescape(user)
+	if err != nil {
+		return "", false
+	}
+	if g.cfg.CustomerPrefix != "" {
+		rest, ok := strings.CutPrefix(u, g.cfg.CustomerPrefix)
+		if !ok {
+			return "", false
+		}
+		u = rest
+	}
+	if rest, ok := strings.CutPrefix(u, "00"); ok {
+		u = "+" + rest
+	}
+	if !strings.HasPrefix(u, "+") || !allDigits(u[1:]) || len(u) < 8 || len(u) > 16 {
+		return "", false
+	}
+	return u, true
+}
+
+func (g *Gateway) refuse(req *sip.Request, tx sip.ServerTransaction, code int, reason, why string) {
+	res := sip.NewResponseFromRequest(req, code, reason, nil)
+	res.AppendHeader(sip.NewHeader("Warning", fmt.Sprintf("399 %s %q", g.domain, sanitize(why))))
+	g.m.in.WithLabelValues(strings.ToLower(strings.ReplaceAll(reason, " ", "_"))).Inc()
+	_ = tx.Respond(res)
+}
+
+// refuseAndTell answers with an error and, since many phones show no SIP
+// errors in their chat view, also sends the reason back as a chat.
+func (g *Gateway) refuseAndTell(req *sip.Request, tx sip.ServerTransaction, ext, from string, code int, reason, why string) {
+	g.refuse(req, tx, code, reason, why)
+	if ext == "" || from == "" {
+		return
+	}
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := g.sendMessage(ctx, ext, "pbxgate", from, "pbxgate: not sent: "+why); err != nil {
+			g.log.Debug("tell extension about refused message", "ext", ext, "err", err)
+		}
+	}()
+}
+
+func sanitize(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r == '"' || r == '\\' || r < 0x20 {
+			return '\''
+		}
+		return r
+	}, s)
+}

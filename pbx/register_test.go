@@ -1,0 +1,121 @@
+package pbx
+
+import (
+	"context"
+	"net"
+
+	"github.com/emiago/sipgo/sip"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// fromExt records what extensions wrote to customers.
+type fromExt struct {
+	mu  sync.Mutex
+	got chan string
+	err error
+}
+
+func (f *fromExt) FromExtension(_ context.Context, ext, contact, text string) error {
+	f.got <- ext + "|" + contact + "|" + text
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.err
+}
+
+// The gateway registers with digest auth (MD5 and SHA-256) and a MESSAGE
+// from an extension to a customer number reaches it through Kamailio.
+func TestRegisterDigest(t *testing.T) {
+	for _, algo := range []string{"MD5", "SHA-256"} {
+		t.Run(algo, func(t *testing.T) {
+			t.Parallel()
+			k := startKamailio(t, algo == "SHA-256")
+			if ch := challenge(t, k); !strings.Contains(ch, "algorithm="+algo) && (algo == "SHA-256" || strings.Contains(ch, "algorithm=SHA")) {
+				t.Fatalf("Kamailio's challenge %q is not %s", ch, algo)
+			}
+			g := runGateway(t, gatewayCfg(k, "udp"))
+			r := waitState(t, g, "registered")
+			if r.Code != 200 || r.Expires <= 0 {
+				t.Fatalf("registration %+v", r)
+			}
+			f := &fromExt{got: make(chan string, 1)}
+			g.SetSessions(f)
+			p := newPhone(t, "201", "127.0.0.1", k.addr)
+			res, err := p.send(k.addr, "+491701234567", "Hallo Kunde")
+			if err != nil || res.StatusCode != 200 {
+				t.Fatalf("MESSAGE to customer through Kamailio: %s", codeOf(res, err))
+			}
+			if got := <-f.got; got != "201|+491701234567|Hallo Kunde" {
+				t.Fatalf("gateway got %q", got)
+			}
+		})
+	}
+}
+
+// A wrong password leaves the registration failed with the registrar's
+// answer and a hint, and the gateway keeps retrying.
+func TestRegisterWrongPassword(t *testing.T) {
+	t.Parallel()
+	k := startKamailio(t, false)
+	c := gatewayCfg(k, "udp")
+	c.Password = "wrong"
+	g := runGateway(t, c)
+	r := waitState(t, g, "failed")
+	if r.Code != 401 || !strings.Contains(r.LastError, "sip.password") {
+		t.Fatalf("registration %+v, want 401 with a hint at sip.password", r)
+	}
+}
+
+// While the PBX is down the gateway backs off and registers once it is up.
+func TestRegisterWhenPBXComesUp(t *testing.T) {
+	t.Parallel()
+	port := freePort(t, "127.0.0.1")
+	c := gatewayCfg(&kamailio{addr: "127.0.0.1:" + strconv.Itoa(port)}, "udp")
+	g, err := New(Config{SIP: c, Logger: testLogger(), RetryMin: 20 * time.Millisecond, RetryMax: 100 * time.Millisecond,
+		RequestTimeout: 200 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- g.Run(ctx) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+		if r := g.Registration(); r.State != "unregistered" {
+			t.Errorf("after Run: %+v", r)
+		}
+	}()
+	r := waitState(t, g, "failed")
+	if !strings.Contains(r.LastError, "no response") {
+		t.Fatalf("registration while the PBX is down: %+v", r)
+	}
+	startKamailioOn(t, port, false)
+	waitState(t, g, "registered")
+}
+
+// challenge returns Kamailio's WWW-Authenticate for an unauthenticated
+// REGISTER.
+func challenge(t *testing.T, k *kamailio) string {
+	p := newPhone(t, "probe", "127.0.0.1", k.addr)
+	host, port, _ := net.SplitHostPort(k.addr)
+	pn, _ := strconv.Atoi(port)
+	aor := sip.Uri{Scheme: "sip", User: "probe", Host: host}
+	req := sip.NewRequest(sip.REGISTER, sip.Uri{Scheme: "sip", Host: host, Port: pn})
+	req.AppendHeader(&sip.FromHeader{Address: aor, Params: tagParams()})
+	req.AppendHeader(&sip.ToHeader{Address: aor, Params: sip.NewParams()})
+	req.AppendHeader(&sip.ContactHeader{Address: sip.Uri{Scheme: "sip", User: "probe", Host: host, Port: 9}})
+	req.SetBody(nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	res, err := p.client.Do(ctx, req)
+	if err != nil || res.StatusCode != 401 {
+		t.Fatalf("unauthenticated REGISTER: %s", codeOf(res, err))
+	}
+	return res.GetHeader("WWW-Authenticate").Value()
+}
