@@ -355,7 +355,6 @@ func waitState(t testing.TB, g *Gateway, state string) Registration {
 	}
 }
 
-
 func codeOf(res *sip.Response, err error) string {
 	if err != nil {
 		return fmt.Sprintf("error %v", err)

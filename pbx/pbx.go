@@ -367,4 +367,3 @@ func allDigits(s string) bool {
 	}
 	return s != ""
 }
-
