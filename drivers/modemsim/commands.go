@@ -101,6 +101,9 @@ func (s *session) exec(c cmd) reply {
 	if c.name == m.model.pinCounter {
 		return s.pinCounter(c)
 	}
+	if m.model.accepted(c.name) {
+		return okReply
+	}
 	h, ok := handlers[c.name]
 	if !ok {
 		return errReply("ERROR")
@@ -193,6 +196,22 @@ func init() {
 		"+CUSD": (*session).cusd,
 		"+CFUN": (*session).cfunCmd,
 		"+CPAS": func(*session, cmd) reply { return reply{info: []string{"+CPAS: 0"}, final: "OK"} },
+		"+CLIP": acceptOnly,
+		"+CRC":  acceptOnly,
+		"+CSDH": acceptOnly,
+		"+CMMS": intSetting("+CMMS", 0, 2, func(m *Modem) *int { return &m.cmms }),
+		"^CURC": func(s *session, c cmd) reply {
+			if s.m.model.periodicURC == "" {
+				return errReply("ERROR")
+			}
+			v := 0
+			if s.m.curc {
+				v = 1
+			}
+			r := intSetting("^CURC", 0, 1, func(*Modem) *int { return &v })(s, c)
+			s.m.curc = v == 1
+			return r
+		},
 		"+CMGS": func(s *session, c cmd) reply {
 			if c.op == "=?" {
 				return okReply
@@ -201,6 +220,9 @@ func init() {
 		},
 	}
 }
+
+// acceptOnly takes a setting the simulator does not model with OK.
+func acceptOnly(*session, cmd) reply { return okReply }
 
 func identity(f func(m *Modem) string) handler {
 	return func(s *session, c cmd) reply {

@@ -14,15 +14,27 @@
 // commands ("ATE0+CMEE=2;+CMGF=0"). Errors: "ERROR" for unknown commands,
 // +CME ERROR (numeric with AT+CMEE=1, text with AT+CMEE=2, plain ERROR with
 // 0) and +CMS ERROR (always numeric, as 27.005 prescribes) for SMS
-// commands. Supported: AT, ATZ, AT&F, ATE, ATV, ATI, +CGMI/+CGMM/+CGMR/
-// +CGSN/+GSN, +CIMI, +CNUM, the model's ICCID command (EC25 +QCCID, SIM7600
+// commands. Supported: AT, ATZ, AT&F, ATE, ATV, ATI, +CGMI, +CGMM, +CGMR,
+// +CGSN, +GSN, +CIMI, +CNUM, the model's ICCID command (EC25 +QCCID, SIM7600
 // +CICCID/+CCID, SIM800 +CCID, E3372 ^ICCID with swapped digit pairs), the
 // model's PIN counter (+QPINC, +SPIC, ^CPIN), +CMEE, +CPIN (3 wrong PINs
 // lock to SIM PUK; PUK + new PIN unlocks), +CSQ, +CREG, +CGREG, +CEREG (not
 // on SIM800), +COPS, +CPMS, +CNMI, +CMGF, +CSCS, +CSMS, +CSCA, +CMGS (PDU
 // and text mode; "> " prompt, Ctrl-Z sends, ESC cancels), +CMGR, +CMGL,
 // +CMGD, +CNMA, +CUSD (OK, then the answer as +CUSD URC), +CFUN (1,1
-// reboots: the port vanishes and returns under a new path), +CPAS.
+// reboots: the port vanishes and returns, often under a new path; see
+// WaitBoot), +CPAS, +CMMS, and with a plain OK +CLIP, +CRC, +CSDH and the
+// model's vendor settings (+QURCCFG/+QCFG, ^SYSCFGEX, +CSCLK …).
+//
+// Dialect differences: identity strings and ATI layout; E3372 takes and
+// answers USSD as hex of packed GSM 7-bit and repeats "^RSSI: n" (every
+// Config.PeriodicURCInterval) until AT^CURC=0; SIM800 has no +CEREG and
+// answers AT+CCID with the bare ICCID; with Config.BootURCs a rebooted
+// modem greets its first opener with its firmware's start-up lines.
+//
+// With AT+CSMS=1 routed +CMT/+CDS must be acknowledged by AT+CNMA within
+// Config.AckTimeout; otherwise the network retries later and the modem
+// sets <mt> and <ds> of +CNMI to 0 (27.005), so the message ends up stored.
 //
 // Storage is real: SM, ME (and SR on EC25/SIM7600) with Config.StorageCapacity
 // slots each. EC25 numbers slots from 0, the others from 1. Inbound SMS
@@ -34,6 +46,11 @@
 // routed delivery) leaves it with the network, which delivers it as soon
 // as it can (e.g. after AT+CMGD frees a slot). Unsolicited lines are
 // dropped while no one has the port open, like a USB modem's.
+//
+// Status reports carry the MR the modem answered in +CMGS and the
+// recipient; Fault.ReportStatus makes them report a failure (TP-ST).
+// Sent lists every accepted part, reassembled per message, and shows parts
+// sent twice as Duplicates.
 //
 // # Control API
 //

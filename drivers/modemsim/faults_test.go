@@ -252,3 +252,19 @@ func TestSubmitWithEchoOn(t *testing.T) {
 		t.Fatalf("Sent = %+v", s)
 	}
 }
+
+func TestHuaweiPeriodicRSSI(t *testing.T) {
+	t.Parallel()
+	n := newNet(t)
+	m := addModem(t, n, Config{Model: "E3372", PeriodicURCInterval: 20 * time.Millisecond})
+	rssi := make(lineCh, 64)
+	a, _ := openAT(t, m.Path(), at.WithIndication("^RSSI:", rssi.handler))
+	initAT(t, a)
+	if got := rssi.wait(t, "^RSSI")[0]; got != "^RSSI: 20" {
+		t.Fatalf("periodic URC %q", got)
+	}
+	mustCmd(t, a, "^CURC=0")
+	if got := mustCmd(t, a, "^CURC?"); len(got) != 1 || got[0] != "^CURC: 0" {
+		t.Fatalf("CURC? = %q", got)
+	}
+}

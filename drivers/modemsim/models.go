@@ -35,6 +35,11 @@ type model struct {
 	// ussdPacked: USSD strings travel as hex of packed GSM 7-bit septets in
 	// both directions (Huawei sticks), not in the TE character set.
 	ussdPacked bool
+	// periodicURC is a status line the firmware repeats until switched off
+	// (Huawei "^RSSI: %d", off with AT^CURC=0); %d is the RSSI.
+	periodicURC string
+	// accepts are vendor configuration commands the model takes with OK.
+	accepts []string
 	// bootURCs are the lines the firmware prints when it has booted
 	// (Config.BootURCs); "%CPIN%" becomes the SIM state.
 	bootURCs []string
@@ -60,6 +65,7 @@ var models = map[string]model{
 		firstIndex:   0,
 		cnmiDefault:  [5]int{2, 1, 0, 0, 0},
 		pinCounter:   "+QPINC",
+		accepts:      []string{"+QURCCFG", "+QINDCFG", "+QCFG"},
 		bootURCs:     []string{"RDY", "+CFUN: 1", "+CPIN: %CPIN%", "+QUSIM: 1", "+QIND: SMS DONE"},
 	},
 	"SIM7600": {
@@ -82,6 +88,7 @@ var models = map[string]model{
 		firstIndex:   1,
 		cnmiDefault:  [5]int{2, 1, 0, 0, 0},
 		pinCounter:   "+SPIC",
+		accepts:      []string{"+CATR", "+CNMP"},
 		bootURCs:     []string{"RDY", "+CPIN: %CPIN%", "SMS DONE", "PB DONE"},
 	},
 	"E3372": {
@@ -104,6 +111,8 @@ var models = map[string]model{
 		cnmiDefault: [5]int{1, 1, 0, 0, 0},
 		pinCounter:  "^CPIN",
 		ussdPacked:  true,
+		periodicURC: "^RSSI: %d",
+		accepts:     []string{"^SYSCFGEX", "^SYSCFG", "^NDISDUP"},
 		bootURCs:    []string{"^SIMST: 1", "^SRVST: 2"},
 	},
 	"SIM800": {
@@ -123,6 +132,7 @@ var models = map[string]model{
 		firstIndex:  1,
 		cnmiDefault: [5]int{1, 1, 0, 0, 0},
 		pinCounter:  "+SPIC",
+		accepts:     []string{"+CSCLK", "+CIURC"},
 		bootURCs:    []string{"RDY", "+CFUN: 1", "+CPIN: %CPIN%", "Call Ready", "SMS Ready"},
 	},
 }
@@ -161,4 +171,13 @@ func swapNibbles(s string) string {
 		b[i], b[i+1] = b[i+1], b[i]
 	}
 	return string(b)
+}
+
+func (m model) accepted(name string) bool {
+	for _, a := range m.accepts {
+		if a == name {
+			return true
+		}
+	}
+	return false
 }

@@ -55,6 +55,9 @@ type Config struct {
 	// "+CPIN: READY", "SMS DONE" …) to the first opener after a reboot, as
 	// real modems do to a driver that reopens the port quickly.
 	BootURCs bool
+	// PeriodicURCInterval paces the status lines some firmware repeats on
+	// its own (E3372 "^RSSI: n" until AT^CURC=0); 0 means 5s, negative off.
+	PeriodicURCInterval time.Duration
 	// OnPathChange, when set, is called with the new pty path after the port
 	// vanished ("" ) and when it came back.
 	OnPathChange func(path string)
@@ -198,6 +201,8 @@ type Modem struct {
 	cfun          int
 	lastReg       int
 	cusd          int
+	curc          bool // periodic status URCs on (Huawei ^CURC)
+	cmms          int
 	unacked       []*pendingPart // routed +CMT/+CDS awaiting AT+CNMA (AT+CSMS=1)
 
 	sim      simState
@@ -449,6 +454,8 @@ func (m *Modem) bootLocked() {
 	m.mem = [3]string{"SM", "SM", "SM"}
 	m.creg, m.cereg = 0, 0
 	m.cfun = 1
+	m.curc = true
+	m.cmms = 0
 	m.urcs = nil
 	if m.sim == simReady && m.pin != "" {
 		m.sim = simPIN

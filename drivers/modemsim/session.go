@@ -2,6 +2,7 @@ package modemsim
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"time"
 )
@@ -46,8 +47,24 @@ func (m *Modem) serve(ctx context.Context, p *ptyPort, afterReboot bool) (downFo
 	}
 	m.mu.Unlock()
 	m.kick()
+	var periodic <-chan time.Time
+	if m.model.periodicURC != "" && m.cfg.PeriodicURCInterval >= 0 {
+		every := m.cfg.PeriodicURCInterval
+		if every == 0 {
+			every = 5 * time.Second
+		}
+		t := time.NewTicker(every)
+		defer t.Stop()
+		periodic = t.C
+	}
 	for {
 		select {
+		case <-periodic:
+			m.mu.Lock()
+			if m.curc {
+				m.urcs = append(m.urcs, fmt.Sprintf(m.model.periodicURC, m.cfg.RSSI))
+			}
+			m.mu.Unlock()
 		case <-ctx.Done():
 			return 0, false
 		case d := <-m.rebootReq:

@@ -63,7 +63,7 @@ func mustCmd(t *testing.T, a *at.AT, cmd string) []string {
 	return dropURCs(cmd, info)
 }
 
-var urcPrefixes = []string{"+CMTI:", "+CDSI:", "+CMT:", "+CDS:", "+CUSD:", "+CREG:", "+CEREG:", "RING"}
+var urcPrefixes = []string{"^RSSI:", "+CMTI:", "+CDSI:", "+CMT:", "+CDS:", "+CUSD:", "+CREG:", "+CEREG:", "RING"}
 
 // dropURCs removes unsolicited lines, except the command's own answers
 // (+CREG? answers with +CREG: too).
