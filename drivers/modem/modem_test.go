@@ -844,3 +844,19 @@ func TestRoutedNotAcknowledgedIsRedelivered(t *testing.T) {
 		t.Fatalf("got %q", rig.rec.pdus[1].Text)
 	}
 }
+
+func TestFailedDeliveryReport(t *testing.T) {
+	t.Parallel()
+	rig := newRig(t, modemsim.Config{Model: "EC25", DeliveryReportDelay: 5 * time.Millisecond})
+	m := rig.start(t)
+	rig.sim.SetFault(modemsim.Fault{ReportStatus: 0x46})
+	res, err := m.Send(context.Background(), "+4917099999999", "expires", true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rig.rec.wait(t, "report", func() bool { return len(rig.rec.reports) == 1 })
+	sr := rig.rec.reports[0]
+	if sr.MR != res.Parts[0].MR || sr.Outcome != sms.Failed || sr.Status != 0x46 || !strings.Contains(sr.Reason, "validity") {
+		t.Fatalf("report %+v", sr)
+	}
+}
