@@ -202,3 +202,40 @@ func readUntil(t *testing.T, r io.Reader, suffix string) string {
 		return ""
 	}
 }
+
+// TestWireDetails drives the raw byte stream: numeric results, chained
+// commands, ESC cancelling a send, a bad PDU.
+func TestWireDetails(t *testing.T) {
+	t.Parallel()
+	n := newNet(t)
+	m := addModem(t, n, Config{Model: "SIM7600"})
+	p, err := serialOpen(m.Path())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	steps := []struct{ send, want string }{
+		{"ATE0+CMEE=2;+CSQ\r", "ATE0+CMEE=2;+CSQ\r\r\n+CSQ: 20,99\r\n\r\nOK\r\n"},
+		{"AT+CMGS=20\r", "\r\n> "},
+		{"0011\x1b", "\r\nOK\r\n"},
+		{"AT+CMGS=3\r", "\r\n+CMS ERROR: 304\r\n"},
+		{"AT+CMGS=8\r", "\r\n> "},
+		{"ZZ\x1a", "\r\n+CMS ERROR: 304\r\n"},
+		{"ATV0\r", "0\r"},
+		{"AT+NOPE\r", "4\r"},
+		{"AT+CPIN=\"1\"\r", "+CME ERROR: operation not allowed\r"},
+		{"ATV1\r", "\r\nOK\r\n"},
+		{"junk without prefix\rAT\r", "\r\nOK\r\n"},
+	}
+	for _, s := range steps {
+		if _, err := p.Write([]byte(s.send)); err != nil {
+			t.Fatal(err)
+		}
+		if got := readUntil(t, p, s.want); got != s.want {
+			t.Fatalf("%q: got %q, want %q", s.send, got, s.want)
+		}
+	}
+	if len(m.Sent()) != 0 {
+		t.Fatal("cancelled or bad sends were recorded")
+	}
+}
