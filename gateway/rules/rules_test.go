@@ -32,9 +32,9 @@ func TestKeywordTypesOrderAndContinue(t *testing.T) {
 		want []string
 	}{
 		{"Ich habe GEKÜNDIGT", []string{"Schade! (Ich habe GEKÜNDIGT)"}},
-		{"Was ist der Preis?", []string{"Preisliste folgt"}},               // continue, preis2 does not match
+		{"Was ist der Preis?", []string{"Preisliste folgt"}},                   // continue, preis2 does not match
 		{"Bitte die PREISLISTE", []string{"Preisliste folgt", "Auch als PDF"}}, // continue into the next match
-		{"Hallo", []string{"Das habe ich nicht verstanden"}},               // rest only when nothing fired
+		{"Hallo", []string{"Das habe ich nicht verstanden"}},                   // rest only when nothing fired
 	} {
 		v.out.replies = nil
 		res := v.handle(anna, c.text)
@@ -80,17 +80,17 @@ func TestTimeWindowAcrossMidnightAndDays(t *testing.T) {
 		want string
 	}{
 		{fri.Add(23 * time.Hour), "night"},
-		{fri.Add(24*time.Hour + 3*time.Hour), "night"},                 // Saturday 03:00 belongs to Friday's night
-		{fri.Add(24*time.Hour + 6*time.Hour), "closed"},                // end is exclusive
-		{fri.Add(3 * time.Hour), "closed"},                             // Friday 03:00 is Thursday's night
-		{fri.Add(-24*time.Hour + 23*time.Hour), "closed"},              // Thursday 23:00
-		{fri.Add(24*time.Hour + 23*time.Hour), "closed"},               // Saturday 23:00
-		{fri.Add(8 * time.Hour), "office"},                             // window start inclusive
+		{fri.Add(24*time.Hour + 3*time.Hour), "night"},    // Saturday 03:00 belongs to Friday's night
+		{fri.Add(24*time.Hour + 6*time.Hour), "closed"},   // end is exclusive
+		{fri.Add(3 * time.Hour), "closed"},                // Friday 03:00 is Thursday's night
+		{fri.Add(-24*time.Hour + 23*time.Hour), "closed"}, // Thursday 23:00
+		{fri.Add(24*time.Hour + 23*time.Hour), "closed"},  // Saturday 23:00
+		{fri.Add(8 * time.Hour), "office"},                // window start inclusive
 		{fri.Add(16*time.Hour + 59*time.Minute), "office"},
 		{fri.Add(17 * time.Hour), "closed"},
-		{fri.Add(3*24*time.Hour + 9*time.Hour), "office"},              // Monday
-		{fri.Add(2*24*time.Hour + 9*time.Hour), "closed"},              // Sunday
-		{time.Date(2026, 3, 6, 21, 30, 0, 0, time.UTC), "night"},       // 22:30 in Berlin: zones convert
+		{fri.Add(3*24*time.Hour + 9*time.Hour), "office"},        // Monday
+		{fri.Add(2*24*time.Hour + 9*time.Hour), "closed"},        // Sunday
+		{time.Date(2026, 3, 6, 21, 30, 0, 0, time.UTC), "night"}, // 22:30 in Berlin: zones convert
 	} {
 		v.out.replies = nil
 		v.handleIn(message.Inbound{ID: "w" + c.at.Format(time.RFC3339), Kind: message.SMS, Channel: "sms1", From: anna, Text: "hi", At: c.at})
