@@ -36,6 +36,16 @@ func Classify(err error) Failure {
 		if se.CMS != 0 {
 			f.Code = "CMS " + strconv.Itoa(se.CMS)
 		}
+		if !f.MaybeSent && se.CMS == 0 && (errors.Is(err, modem.ErrOffline) || errors.Is(err, modem.ErrClosed)) {
+			// The port vanished during AT+CMGS. The driver cannot tell
+			// whether that was before or after the modem took the PDU, and
+			// with a real network the wait for the answer (1-4 s) is most
+			// of the command: it may well have gone out. (The pool checked
+			// the modem was ready just before, so "offline before anything
+			// was written" is the rare case.)
+			f.MaybeSent = true
+			f.Reason = se.Reason + ": the modem went away during the send; the message may have gone out"
+		}
 		return f
 	}
 	f := Failure{ModemFault: true, Reason: err.Error()}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -657,5 +658,30 @@ func TestMaybeSentBecomesUnknown(t *testing.T) {
 	h.ev.final(t, "u2")
 	if got := b.sentTexts(); !slices.Equal(got, []string{"y"}) {
 		t.Fatalf("b sent %q; u1 must not be resent", got)
+	}
+}
+
+func TestClassify(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name string
+		err  error
+		want Failure
+	}{
+		{"permanent CMS", cmsError(1), Failure{Permanent: true, Code: "CMS 1"}},
+		{"congestion", cmsError(42), Failure{Code: "CMS 42"}},
+		{"no network", cmsError(331), Failure{ModemFault: true, Code: "CMS 331"}},
+		{"not ready", &modem.SendError{Reason: "x", Retryable: true, ModemFault: true, Err: modem.ErrNotReady}, Failure{ModemFault: true}},
+		{"port gone mid-send", &modem.SendError{Reason: "x", Retryable: true, ModemFault: true, Err: fmt.Errorf("AT+CMGS=23: %w", modem.ErrOffline)},
+			Failure{ModemFault: true, MaybeSent: true}},
+		{"timeout", &modem.SendError{Reason: "x", ModemFault: true, MaybeSent: true, Err: modem.ErrTimeout}, Failure{ModemFault: true, MaybeSent: true}},
+		{"pool timeout", context.DeadlineExceeded, Failure{ModemFault: true, MaybeSent: true}},
+		{"other", errors.New("boom"), Failure{ModemFault: true}},
+	} {
+		got := Classify(tc.err)
+		got.Reason = ""
+		if got != tc.want {
+			t.Errorf("%s: %+v, want %+v", tc.name, got, tc.want)
+		}
 	}
 }
