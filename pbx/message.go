@@ -27,7 +27,7 @@ func (g *Gateway) DeliverChat(ctx context.Context, ext string, c session.Chat) e
 	case <-ctx.Done():
 		return fmt.Errorf("%w: SIP not started: %v", session.ErrUnreachable, ctx.Err())
 	}
-	parts := splitBody(c.Text, g.cfg.MaxBodyBytes)
+	parts := splitBody(c.Text, g.bodyLimit(ext, c.Name, contactUser(c)))
 	for _, p := range parts {
 		if err := g.sendMessage(ctx, ext, c.Name, contactUser(c), p); err != nil {
 			g.m.out.WithLabelValues(outcome(err)).Inc()
@@ -46,8 +46,29 @@ func outcome(err error) string {
 	return "refused"
 }
 
-// sendMessage sends one MESSAGE from user (a customer) to ext.
-func (g *Gateway) sendMessage(ctx context.Context, ext, displayName, user, body string) error {
+// udpLimit is RFC 3261's bound for a request over UDP when the path MTU
+// is unknown (sipgo refuses larger ones).
+const udpLimit = 1300
+
+// bodyLimit is the most body bytes one MESSAGE may carry: the configured
+// limit and, over UDP, what fits in 1,300 bytes with the headers (plus room
+// for the Via sipgo fills in).
+func (g *Gateway) bodyLimit(ext, displayName, user string) int {
+	limit := g.cfg.MaxBodyBytes
+	if g.network != "udp" {
+		return limit
+	}
+	req := g.newMessage(ext, displayName, user, "")
+	// The headers sipgo adds when sending (Via, Call-ID, CSeq, …).
+	_ = sipgo.ClientRequestBuild(g.client, req)
+	fit := udpLimit - len(req.String()) - 64
+	if limit <= 0 || fit < limit {
+		return fit
+	}
+	return limit
+}
+
+func (g *Gateway) newMessage(ext, displayName, user, body string) *sip.Request {
 	req := sip.NewRequest(sip.MESSAGE, g.pbxURI(ext))
 	req.SetTransport(g.transportParam())
 	from := &sip.FromHeader{DisplayName: displayName, Address: sip.Uri{Scheme: "sip", User: user, Host: g.domain}, Params: sip.NewParams()}
@@ -57,6 +78,12 @@ func (g *Gateway) sendMessage(ctx context.Context, ext, displayName, user, body 
 	req.AppendHeader(to)
 	req.AppendHeader(sip.NewHeader("Content-Type", contentType))
 	req.SetBody([]byte(body))
+	return req
+}
+
+// sendMessage sends one MESSAGE from user (a customer) to ext.
+func (g *Gateway) sendMessage(ctx context.Context, ext, displayName, user, body string) error {
+	req := g.newMessage(ext, displayName, user, body)
 	res, err := g.client.Do(ctx, req)
 	if err == nil && (res.StatusCode == 401 || res.StatusCode == 407) && g.cfg.Username != "" {
 		res, err = g.client.DoDigestAuth(ctx, req, res, sipgo.DigestAuth{Username: g.cfg.Username, Password: g.cfg.Password.Reveal()})
