@@ -19,6 +19,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
@@ -46,6 +47,7 @@ type options struct {
 	pin         string
 	capacity    int
 	seed        int64
+	linkDir     string
 	verbose     bool
 }
 
@@ -62,6 +64,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&o.pin, "pin", "", "SIM PIN required by every modem (empty: none)")
 	fs.IntVar(&o.capacity, "capacity", 20, "message slots per memory (SM, ME, SR)")
 	fs.Int64Var(&o.seed, "seed", time.Now().UnixNano(), "random seed (jitter, error rolls)")
+	fs.StringVar(&o.linkDir, "link-dir", "", "keep DIR/modemN symlinks to the ptys (stable across reboots, like /dev/serial/by-id)")
 	fs.BoolVar(&o.verbose, "v", false, "debug logging")
 	if err := fs.Parse(args); err != nil {
 		return o, err
@@ -114,6 +117,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			SendJitter:          o.jitter,
 			DeliveryReportDelay: o.reportDelay,
 		}
+		if o.linkDir != "" {
+			cfg.Link = filepath.Join(o.linkDir, fmt.Sprintf("modem%d", i))
+		}
 		var m *modemsim.Modem
 		cfg.OnPathChange = func(path string) {
 			if path == "" {
@@ -126,7 +132,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		if err != nil {
 			return fmt.Errorf("start modem %d: %w", i, err)
 		}
-		fmt.Fprintf(stdout, "modem %d: %s number %s imei %s model %s\n", i, m.Path(), m.Number(), m.IMEI(), m.Model())
+		fmt.Fprintf(stdout, "modem %d: %s number %s imei %s model %s", i, m.Path(), m.Number(), m.IMEI(), m.Model())
+		if m.Link() != "" {
+			fmt.Fprintf(stdout, " link %s", m.Link())
+		}
+		fmt.Fprintln(stdout)
 	}
 	return serve(ctx, o.listen, network.Handler(), stdout)
 }

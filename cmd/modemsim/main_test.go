@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -31,8 +32,9 @@ func TestRunServesModemsAndAPI(t *testing.T) {
 	defer cancel()
 	pr, pw := io.Pipe()
 	done := make(chan error, 1)
+	links := t.TempDir()
 	go func() {
-		done <- run(ctx, []string{"-n", "2", "-model", "SIM800,E3372", "-listen", "127.0.0.1:0", "-seed", "1"}, pw, io.Discard)
+		done <- run(ctx, []string{"-n", "2", "-model", "SIM800,E3372", "-listen", "127.0.0.1:0", "-seed", "1", "-link-dir", links}, pw, io.Discard)
 		pw.Close()
 	}()
 	sc := bufio.NewScanner(pr)
@@ -46,7 +48,7 @@ func TestRunServesModemsAndAPI(t *testing.T) {
 		}
 	}
 	go io.Copy(io.Discard, pr)
-	if api == "" || len(lines) != 3 || !strings.Contains(lines[0], "/dev/pts/") || !strings.Contains(lines[1], "model E3372") {
+	if api == "" || len(lines) != 3 || !strings.Contains(lines[0], "/dev/pts/") || !strings.Contains(lines[1], "model E3372 link "+links+"/modem1") {
 		t.Fatalf("output %q", lines)
 	}
 	res, err := http.Get(api)
@@ -58,6 +60,9 @@ func TestRunServesModemsAndAPI(t *testing.T) {
 	res.Body.Close()
 	if err != nil || len(list) != 2 || list[0].Model != "SIM800" {
 		t.Fatalf("GET /modems: %v %+v", err, list)
+	}
+	if target, err := os.Readlink(links + "/modem0"); err != nil || target != list[0].Path {
+		t.Fatalf("link modem0 -> %q (%v), want %q", target, err, list[0].Path)
 	}
 	cancel()
 	select {

@@ -3,7 +3,8 @@
 //
 // Each Modem serves AT commands on its own pty (Path, e.g. /dev/pts/7) in
 // raw mode, so a driver opens it with go.bug.st/serial exactly like
-// /dev/ttyUSB2. Modems share a Network, a simulated carrier: an SMS one
+// /dev/ttyUSB2. Config.Link keeps a symlink to it that survives reboots,
+// like udev's /dev/serial/by-id names. Modems share a Network, a simulated carrier: an SMS one
 // modem sends to another simulated SIM's number arrives there as
 // SMS-DELIVER; status reports come back when requested (TP-SRR); messages
 // from outside are injected with Network.Inject or the control API.

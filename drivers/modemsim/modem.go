@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"math/rand"
+	"os"
 	"sort"
 	"sync"
 	"time"
@@ -58,6 +60,10 @@ type Config struct {
 	// PeriodicURCInterval paces the status lines some firmware repeats on
 	// its own (E3372 "^RSSI: n" until AT^CURC=0); 0 means 5s, negative off.
 	PeriodicURCInterval time.Duration
+	// Link, when set, is kept as a symlink to the current pty and removed
+	// while the port is gone, like udev's /dev/serial/by-id/ names: a path
+	// a driver can be configured with that survives reboots.
+	Link string
 	// OnPathChange, when set, is called with the new pty path after the port
 	// vanished ("" ) and when it came back.
 	OnPathChange func(path string)
@@ -279,6 +285,9 @@ func (m *Modem) wait(ctx context.Context, done func() bool) (string, error) {
 // setPath publishes a new path; notify calls Config.OnPathChange (not done
 // for the final close, which is no path change a user waits for).
 func (m *Modem) setPath(p string, notify bool) {
+	if err := m.updateLink(p); err != nil {
+		m.log.Error("modemsim: cannot update the stable link", "link", m.cfg.Link, "err", err)
+	}
 	m.mu.Lock()
 	m.path = p
 	close(m.pathCh)
@@ -289,6 +298,24 @@ func (m *Modem) setPath(p string, notify bool) {
 		cb(p)
 	}
 }
+
+// updateLink points Config.Link at the pty (like a udev
+// /dev/serial/by-id/ name) or removes it while the port is gone.
+func (m *Modem) updateLink(p string) error {
+	if m.cfg.Link == "" {
+		return nil
+	}
+	if err := os.Remove(m.cfg.Link); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	if p == "" {
+		return nil
+	}
+	return os.Symlink(p, m.cfg.Link)
+}
+
+// Link is Config.Link: a path that stays the same across reboots.
+func (m *Modem) Link() string { return m.cfg.Link }
 
 // Number is the SIM's own number.
 func (m *Modem) Number() string { return m.cfg.Number }

@@ -148,6 +148,10 @@ func (n *Network) AddModem(ctx context.Context, cfg Config) (*Modem, error) {
 		return nil, err
 	}
 	m.path = p.path
+	if err := m.updateLink(p.path); err != nil {
+		p.close()
+		return nil, fmt.Errorf("modemsim: link %s -> %s: %w", cfg.Link, p.path, err)
+	}
 	mctx, cancel := context.WithCancel(ctx)
 	m.cancel = cancel
 
@@ -156,6 +160,7 @@ func (n *Network) AddModem(ctx context.Context, cfg Config) (*Modem, error) {
 		n.mu.Unlock()
 		cancel()
 		p.close()
+		_ = m.updateLink("")
 		return nil, ErrClosed
 	}
 	n.modems = append(n.modems, m)

@@ -1,6 +1,7 @@
 package modemsim
 
 import (
+	"os"
 	"sort"
 	"strconv"
 	"strings"
@@ -429,5 +430,26 @@ func TestLongRoutedMessage(t *testing.T) {
 	}
 	if total != 13 { // 80 × 23 septets = 1,840 septets, 153 per part
 		t.Fatalf("%d parts, want 13", total)
+	}
+}
+
+func TestStableLink(t *testing.T) {
+	t.Parallel()
+	n := newNet(t)
+	link := t.TempDir() + "/ttyUSB2"
+	m := addModem(t, n, Config{Model: "EC25", Link: link})
+	a, _ := openAT(t, link)
+	initAT(t, a)
+	boots := m.Boots()
+	mustCmd(t, a, "+CFUN=1,1")
+	path := waitBoot(t, m, boots)
+	if target, err := os.Readlink(link); err != nil || target != path {
+		t.Fatalf("link -> %q (%v), want %q", target, err, path)
+	}
+	b, _ := openAT(t, link)
+	initAT(t, b)
+	m.Close()
+	if _, err := os.Lstat(link); !os.IsNotExist(err) {
+		t.Fatalf("link left behind after Close: %v", err)
 	}
 }
