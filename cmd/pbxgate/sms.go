@@ -93,22 +93,13 @@ func (d *daemon) startSMS(ctx context.Context, sink smspool.Sink) (*smsStack, er
 	d.reg.MustRegister(newModemCollector(s))
 
 	for _, dev := range devices {
-		mcfg := modem.Config{
-			Name:            dev.Name,
-			Device:          dev.Device,
-			Baud:            dev.Baud,
-			PIN:             dev.PIN.Reveal(),
-			CommandTimeout:  mc.CommandTimeout,
-			InitTimeout:     mc.InitTimeout,
-			PollInterval:    mc.PollInterval,
-			DeliveryReports: dev.DeliveryReports,
-			ConcatRef:       d.loadConcatRef(dev.Name),
-			Logger:          d.log.With("component", "modem"),
-		}
+		mcfg := modem.ConfigFor(mc, dev, s.inUse, d.log.With("component", "modem"))
+		// Skip ahead of the saved reference: up to a minute of references
+		// may have been used after the last save before a crash, and a SIM
+		// sends far fewer than 64 long messages a minute.
+		mcfg.ConcatRef = d.loadConcatRef(dev.Name) + 64
 		if l, ok := locate[dev.Name]; ok {
 			mcfg.Locate = l
-		} else if dev.Device == "" && dev.IMEI != "" {
-			mcfg.Locate = modem.LocateIMEI(dev.IMEI, dev.Baud, mc.CommandTimeout, s.inUse)
 		}
 		m := modem.New(mcfg, modem.Handlers{
 			PDU:          pool.HandlePDU,
@@ -122,8 +113,22 @@ func (d *daemon) startSMS(ctx context.Context, sink smspool.Sink) (*smsStack, er
 			return nil, fmt.Errorf("modem %s: %w", dev.Name, err)
 		}
 		name := dev.Name
+		d.goRun(ctx, "modem "+name+" concat-ref", func(ctx context.Context) error {
+			// Saved every minute and at the end, so a crash repeats at
+			// most a minute's worth of references.
+			t := time.NewTicker(time.Minute)
+			defer t.Stop()
+			for {
+				select {
+				case <-ctx.Done():
+					d.saveConcatRef(name, m)
+					return nil
+				case <-t.C:
+					d.saveConcatRef(name, m)
+				}
+			}
+		})
 		d.goRun(ctx, "modem "+name, func(ctx context.Context) error {
-			defer d.saveConcatRef(name, m)
 			err := m.Run(ctx)
 			if errors.Is(err, modem.ErrWrongPIN) || errors.Is(err, modem.ErrPUKLocked) || errors.Is(err, modem.ErrPINRequired) {
 				return fmt.Errorf("modem %s needs the administrator: %w (set modems.devices[].pin or %s)", name, err, config.ModemPINEnv(name))
