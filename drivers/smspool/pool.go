@@ -123,6 +123,9 @@ type Config struct {
 	// for the missing ones before the message is delivered with the gaps
 	// marked. Default 1 h.
 	ReassemblyTimeout time.Duration
+	// Retention is how long a sent or finished message is kept (its
+	// status, and its ID for idempotency). Default 90 days.
+	Retention time.Duration
 	// SeenTTL is how long received PDUs are remembered to drop duplicates
 	// (e.g. the same SMS seen as +CMT and again in SIM storage). Default 7 days.
 	SeenTTL time.Duration
@@ -152,6 +155,9 @@ func (c *Config) defaults() {
 	}
 	if c.ReassemblyTimeout <= 0 {
 		c.ReassemblyTimeout = time.Hour
+	}
+	if c.Retention <= 0 {
+		c.Retention = 90 * 24 * time.Hour
 	}
 	if c.SeenTTL <= 0 {
 		c.SeenTTL = 7 * 24 * time.Hour
@@ -345,7 +351,7 @@ func (p *Pool) recover() error {
 			r.Status = message.Unknown
 			r.Reason = fmt.Sprintf("pbxgate stopped while SIM %s was sending this SMS; it may have gone out, so it is not sent again automatically", r.SIM)
 			r.UpdatedAt = now
-			if err := setRecord(txn, &r); err != nil {
+			if err := p.setRecord(txn, &r); err != nil {
 				return err
 			}
 			if err := txn.Delete([]byte(k)); err != nil {
@@ -425,7 +431,7 @@ func (p *Pool) Enqueue(ctx context.Context, msg message.Outbound) error {
 			return err
 		}
 		r.Seq = p.nextSeq()
-		if err := setRecord(txn, &r); err != nil {
+		if err := p.setRecord(txn, &r); err != nil {
 			return err
 		}
 		created = true

@@ -685,3 +685,35 @@ func TestClassify(t *testing.T) {
 		}
 	}
 }
+
+func TestChannelHandle(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, Config{Channels: []config.SMSChannel{{Name: "main", Modems: []string{"a", "b"}, MaxPerMinute: 30}, {Name: "other", Modems: []string{"c"}}}})
+	if _, err := h.pool.Channel("nope"); !errors.Is(err, ErrUnknownChannel) {
+		t.Fatalf("Channel(nope) = %v", err)
+	}
+	ch, err := h.pool.Channel("main")
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := newFakeModem("a")
+	a.number = "+4917000000001"
+	h.attach(a)
+	h.run()
+	if ch.Name() != "main" || ch.Kind() != message.SMS || ch.MaxPerMinute() != 30 || !ch.ResendSafe() {
+		t.Fatalf("channel %s %s %d", ch.Name(), ch.Kind(), ch.MaxPerMinute())
+	}
+	if err := ch.Send(context.Background(), message.Outbound{ID: "h1", Channel: "other", To: "+491", Text: "x"}); err != nil {
+		t.Fatal(err)
+	}
+	if f := h.ev.final(t, "h1")["h1"]; f.Sender != "a" {
+		t.Fatalf("h1 = %+v (must go out on main, whatever m.Channel said)", f)
+	}
+	waitUntil(t, "number known", func() bool { return slices.Contains(ch.Senders(), "+4917000000001") })
+	if got := ch.Senders(); !slices.Equal(got, []string{"a", "b", "+4917000000001"}) {
+		t.Fatalf("senders %q", got)
+	}
+	if st := ch.State(); st.Name != "main" || len(st.SIMs) != 2 || st.Blocked != "" {
+		t.Fatalf("state %+v", st)
+	}
+}

@@ -119,7 +119,15 @@ func getRecord(txn *store.Txn, id string) (record, error) {
 	return r, err
 }
 
-func setRecord(txn *store.Txn, r *record) error { return store.SetJSON(txn, msgKey(r.Msg.ID), r) }
+// setRecord stores r. Once the pool is done with a message (sent, or
+// final) the record expires after Config.Retention: the store of an
+// appliance must not grow for ever, and an ID is not reused that late.
+func (p *Pool) setRecord(txn *store.Txn, r *record) error {
+	if r.Status == message.Queued || r.Status == message.Sending {
+		return store.SetJSON(txn, msgKey(r.Msg.ID), r)
+	}
+	return setTTL(txn, msgKey(r.Msg.ID), r, p.cfg.Retention)
+}
 
 func getInt(txn *store.Txn, key string) (int, error) {
 	var n int

@@ -62,7 +62,7 @@ func (p *Pool) HandleStatusReport(ctx context.Context, simName string, sr Status
 		if r.Status != before {
 			became = r.Status
 		}
-		return setRecord(txn, &r)
+		return p.setRecord(txn, &r)
 	})
 	if err != nil {
 		return fmt.Errorf("store status report MR %d from SIM %s: %w", sr.MR, simName, err)

@@ -36,7 +36,7 @@ func (p *Pool) work(ctx context.Context, s *sim, m Modem) {
 		p.mu.Lock()
 		s.number = number
 		wake := p.wake
-		it, wait := p.nextLocked(s, ready)
+		it, wait := p.nextLocked(ctx, s, ready)
 		p.mu.Unlock()
 		if it != nil {
 			sent = p.send(ctx, s, m, it, sent)
@@ -69,7 +69,10 @@ func numberOf(m Modem) string {
 
 // nextLocked claims the next message s may send now, or says how long to
 // wait before asking again.
-func (p *Pool) nextLocked(s *sim, ready bool) (*item, time.Duration) {
+func (p *Pool) nextLocked(ctx context.Context, s *sim, ready bool) (*item, time.Duration) {
+	if ctx.Err() != nil {
+		return nil, 0 // detached or replaced since the loop checked (under p.mu)
+	}
 	if !ready {
 		return nil, p.cfg.Recheck
 	}
@@ -255,7 +258,7 @@ func (p *Pool) markSending(it *item, simName string, prev *sentOutcome) (record,
 		r.Status, r.SIM, r.Reason, r.Code, r.Retryable = message.Sending, simName, "", "", false
 		r.Attempts++
 		r.UpdatedAt = now
-		if err := setRecord(txn, &r); err != nil {
+		if err := p.setRecord(txn, &r); err != nil {
 			return err
 		}
 		if err := txn.Delete([]byte(seqKey(keyPending, r.Seq))); err != nil {
@@ -284,14 +287,18 @@ func (p *Pool) markSending(it *item, simName string, prev *sentOutcome) (record,
 	return r, nil
 }
 
+// bump adds n to the counter under key. Counters expire long after their
+// day or month is over.
 func bump(txn *store.Txn, key string, n int) (int, error) {
 	v, err := getInt(txn, key)
 	if err != nil {
 		return 0, err
 	}
 	v += n
-	return v, store.SetJSON(txn, key, v)
+	return v, setTTL(txn, key, v, counterTTL)
 }
+
+const counterTTL = 400 * 24 * time.Hour
 
 // storeSent stores a successful send on its own (no next message to
 // combine it with). o may be nil.
@@ -367,7 +374,7 @@ func (p *Pool) applySent(txn *store.Txn, o *sentOutcome, now time.Time) (record,
 			}
 		}
 	}
-	return rr, setRecord(txn, &rr)
+	return rr, p.setRecord(txn, &rr)
 }
 
 func (p *Pool) markFailed(r *record, simName string, f Failure) error {
@@ -381,7 +388,7 @@ func (p *Pool) markFailed(r *record, simName string, f Failure) error {
 		if err := txn.Delete([]byte(sendingKey(rr.Msg.ID))); err != nil {
 			return err
 		}
-		if err := setRecord(txn, &rr); err != nil {
+		if err := p.setRecord(txn, &rr); err != nil {
 			return err
 		}
 		*r = rr
@@ -406,7 +413,7 @@ func (p *Pool) markUnknown(r *record, simName string, f Failure) error {
 		if err := txn.Delete([]byte(sendingKey(rr.Msg.ID))); err != nil {
 			return err
 		}
-		if err := setRecord(txn, &rr); err != nil {
+		if err := p.setRecord(txn, &rr); err != nil {
 			return err
 		}
 		*r = rr
@@ -439,7 +446,7 @@ func (p *Pool) markRetry(r *record, it *item, simName string, f Failure) error {
 		if err := txn.Delete([]byte(sendingKey(rr.Msg.ID))); err != nil {
 			return err
 		}
-		if err := setRecord(txn, &rr); err != nil {
+		if err := p.setRecord(txn, &rr); err != nil {
 			return err
 		}
 		if err := txn.Set([]byte(seqKey(keyPending, rr.Seq)), []byte(rr.Msg.ID)); err != nil {
