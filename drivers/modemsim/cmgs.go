@@ -247,7 +247,7 @@ func (m *Modem) takeLocked(p *pendingPart, attached bool) bool {
 		return true
 	}
 	route := (m.fault.RouteDirect || mt == 2 || mt == 3) && !isClass2(p.pdu)
-	if mt == 3 {
+	if mt == 3 && !m.fault.RouteDirect {
 		c, err := p.pdu.DCS.Class()
 		route = err == nil && c == tpdu.MClass3
 	}

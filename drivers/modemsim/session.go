@@ -31,6 +31,7 @@ type session struct {
 	boot     []string // start-up lines for the first opener
 	rebootIn time.Duration
 	reboot   bool
+	echoBuf  []byte // echoed input, written in one go before any other output
 }
 
 // serve runs the session until the context ends or a reboot is due.
@@ -83,7 +84,17 @@ func (m *Modem) serve(ctx context.Context, p *ptyPort, afterReboot bool) (downFo
 	}
 }
 
-func (s *session) write(str string) { s.p.write([]byte(str)) }
+func (s *session) write(str string) {
+	s.flushEcho()
+	s.p.write([]byte(str))
+}
+
+func (s *session) flushEcho() {
+	if len(s.echoBuf) > 0 {
+		s.p.write(s.echoBuf)
+		s.echoBuf = s.echoBuf[:0]
+	}
+}
 
 func (s *session) attachChanged() {
 	open := s.p.attached.Load()
@@ -112,6 +123,7 @@ func (s *session) attachChanged() {
 }
 
 func (s *session) input(b []byte) {
+	defer s.flushEcho()
 	for _, c := range b {
 		if s.reboot {
 			return
@@ -150,7 +162,7 @@ func (s *session) echo(str string) {
 	on := s.m.echo && !s.m.fault.Hang
 	s.m.mu.Unlock()
 	if on {
-		s.write(str)
+		s.echoBuf = append(s.echoBuf, str...)
 	}
 }
 
