@@ -100,6 +100,11 @@ func (p *Pool) HandlePDU(ctx context.Context, simName string, tpdu []byte) error
 		return fmt.Errorf("store SMS received on SIM %s: %w", simName, err)
 	}
 	if stored {
+		// The driver deletes the SMS from the SIM when this returns nil:
+		// make sure it is on disk even when sync_writes is off.
+		if err := p.st.Sync(); err != nil {
+			return fmt.Errorf("store SMS received on SIM %s: %w", simName, err)
+		}
 		p.met.received.WithLabelValues(simName).Inc()
 		p.kick(p.inWake)
 	}

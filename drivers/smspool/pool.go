@@ -62,15 +62,19 @@ type Modem interface {
 }
 
 // Sink receives status changes of outbound messages, at least once and in
-// order. An error makes the pool offer the event again later; it must be
-// idempotent by (ID, Status).
+// order, from one goroutine. Return an error only for a passing problem
+// (the consumer's store is busy): the pool offers the same event again
+// after RetryBackoff and holds the later ones back until it is taken. An
+// event the consumer does not care about (a message that is not its own)
+// must get nil. Handling must be idempotent by (ID, Status).
 type Sink interface {
 	Status(ctx context.Context, ev message.StatusEvent) error
 }
 
 // InboundSink receives complete inbound messages, at least once (by
-// Inbound.ID) and in order of completion. An error makes the pool offer the
-// message again later.
+// Inbound.ID) and in order of completion, from one goroutine. An error
+// makes the pool offer the message again after RetryBackoff, holding later
+// ones back, so return one only for a passing problem.
 type InboundSink interface {
 	Inbound(ctx context.Context, in message.Inbound) error
 }

@@ -48,11 +48,14 @@ func (p *Pool) HandleStatusReport(ctx context.Context, simName string, sr Status
 			return err
 		}
 		id = ref.ID
-		r, err := getRecord(txn, ref.ID)
-		if err != nil {
+		if err := txn.Delete([]byte(mrKey(simName, sr.MR))); err != nil {
 			return err
 		}
-		if err := txn.Delete([]byte(mrKey(simName, sr.MR))); err != nil {
+		r, err := getRecord(txn, ref.ID)
+		if errors.Is(err, store.ErrNotFound) {
+			return nil // the message outlived Retention; nothing to update
+		}
+		if err != nil {
 			return err
 		}
 		before := r.Status
