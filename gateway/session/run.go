@@ -22,7 +22,7 @@ func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }
 func (m *Manager) Run(ctx context.Context) error {
 	defer m.wg.Wait()
 	for {
-		next := m.sweep(ctx)
+		next, _ := m.sweep(ctx)
 		wait := time.Minute
 		if !next.IsZero() {
 			wait = min(wait, max(next.Sub(m.clock.Now()), time.Millisecond))
@@ -36,12 +36,14 @@ func (m *Manager) Run(ctx context.Context) error {
 	}
 }
 
-// sweep does what is due now and returns when something is due next.
-func (m *Manager) sweep(ctx context.Context) time.Time {
+// sweep does what is due now and returns when something is due next and
+// how many delivery groups it started.
+func (m *Manager) sweep(ctx context.Context) (time.Time, int) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	now := m.clock.Now()
 	var next time.Time
+	launched := 0
 	due := func(t time.Time) bool {
 		if !t.After(now) {
 			return true
@@ -89,6 +91,7 @@ func (m *Manager) sweep(ctx context.Context) time.Time {
 			continue
 		}
 		m.inflight[g] = true
+		launched++
 		batch := make([]delivery, len(ds))
 		for i, d := range ds {
 			batch[i] = *d
@@ -96,7 +99,7 @@ func (m *Manager) sweep(ctx context.Context) time.Time {
 		m.wg.Add(1)
 		go m.deliverGroup(ctx, g, batch)
 	}
-	return next
+	return next, launched
 }
 
 func (m *Manager) deliverGroup(ctx context.Context, g string, ds []delivery) {
