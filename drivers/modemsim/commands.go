@@ -341,6 +341,7 @@ func (s *session) cpin(c cmd) reply {
 				return errReply(m.cmeLocked(cmeWrongPassword))
 			}
 			m.sim, m.pinTries = simReady, 3
+			m.startSearchLocked()
 			return okReply
 		case simPUK:
 			if len(p) < 2 {
@@ -354,6 +355,7 @@ func (s *session) cpin(c cmd) reply {
 				return errReply(m.cmeLocked(cmeWrongPassword))
 			}
 			m.sim, m.pin, m.pinTries, m.pukTries = simReady, p[1], 3, 10
+			m.startSearchLocked()
 			return okReply
 		}
 		return errReply(m.cmeLocked(cmeSIMBlocked))
@@ -784,6 +786,9 @@ func (s *session) cfunCmd(c cmd) reply {
 	}
 	if rst == 1 {
 		return reply{final: "OK", after: func() { s.reboot, s.rebootIn = true, m.cfg.ResetDowntime }}
+	}
+	if fun == 1 && m.cfun != 1 {
+		m.startSearchLocked()
 	}
 	m.cfun = fun
 	return okReply

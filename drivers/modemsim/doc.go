@@ -33,6 +33,10 @@
 // answers AT+CCID with the bare ICCID; with Config.BootURCs a rebooted
 // modem greets its first opener with its firmware's start-up lines.
 //
+// Registration follows the SIM: no network while it is locked, then
+// Config.RegistrationDelay of searching (+CREG stat 2) after boot, PIN
+// entry or AT+CFUN=1; +CREG/+CEREG URCs report changes when enabled.
+//
 // With AT+CSMS=1 routed +CMT/+CDS must be acknowledged by AT+CNMA within
 // Config.AckTimeout; otherwise the network retries later and the modem
 // sets <mt> and <ds> of +CNMI to 0 (27.005), so the message ends up stored.

@@ -268,3 +268,28 @@ func TestHuaweiPeriodicRSSI(t *testing.T) {
 		t.Fatalf("CURC? = %q", got)
 	}
 }
+
+func TestRegistrationDelayAfterPIN(t *testing.T) {
+	t.Parallel()
+	n := newNet(t)
+	m := addModem(t, n, Config{Model: "SIM800", PIN: "1111", RegistrationDelay: 50 * time.Millisecond})
+	creg := make(lineCh, 4)
+	a, _ := openAT(t, m.Path(), at.WithIndication("+CREG:", creg.handler))
+	initAT(t, a)
+	mustCmd(t, a, "+CREG=1")
+	if got := mustCmd(t, a, "+CREG?"); got[0] != "+CREG: 1,0" {
+		t.Fatalf("locked SIM CREG? = %q", got)
+	}
+	mustCmd(t, a, `+CPIN="1111"`)
+	// the at package also hands "+CREG: 1,0" (the answer to AT+CREG?) to
+	// the +CREG: indication handler; URCs have one field
+	var urcs []string
+	for len(urcs) < 2 {
+		if l := creg.wait(t, "+CREG URC")[0]; !strings.Contains(l, ",") {
+			urcs = append(urcs, l)
+		}
+	}
+	if urcs[0] != "+CREG: 2" || urcs[1] != "+CREG: 1" {
+		t.Fatalf("after PIN %q, want searching then registered", urcs)
+	}
+}

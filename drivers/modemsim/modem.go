@@ -39,6 +39,9 @@ type Config struct {
 	// DeliveryReportDelay is how long after a part reached its recipient a
 	// requested status report arrives.
 	DeliveryReportDelay time.Duration
+	// RegistrationDelay is how long the modem searches (+CREG stat 2)
+	// after boot, PIN entry or AT+CFUN=1 before it is registered.
+	RegistrationDelay time.Duration
 	// ResetDowntime is how long the port is gone after AT+CFUN=1,1
 	// (default 200ms; real modems take 10-20s).
 	ResetDowntime time.Duration
@@ -209,6 +212,7 @@ type Modem struct {
 	cusd          int
 	curc          bool // periodic status URCs on (Huawei ^CURC)
 	cmms          int
+	searchUntil   time.Time      // registered only from then on
 	unacked       []*pendingPart // routed +CMT/+CDS awaiting AT+CNMA (AT+CSMS=1)
 
 	sim      simState
@@ -448,7 +452,17 @@ func (m *Modem) stateLocked() string {
 }
 
 func (m *Modem) registeredLocked() bool {
-	return m.cfun == 1 && m.sim == simReady && !m.fault.Deregistered
+	return m.cfun == 1 && m.sim == simReady && !m.fault.Deregistered && !time.Now().Before(m.searchUntil)
+}
+
+// startSearchLocked begins a network search that takes
+// Config.RegistrationDelay (after boot, PIN entry, AT+CFUN=1).
+func (m *Modem) startSearchLocked() {
+	if m.cfg.RegistrationDelay <= 0 {
+		return
+	}
+	m.searchUntil = time.Now().Add(m.cfg.RegistrationDelay)
+	m.net.afterFunc(m.cfg.RegistrationDelay, m.kick) // announce +CREG, deliver what waits
 }
 
 // regStatLocked is the <stat> of +CREG/+CEREG.
@@ -487,6 +501,7 @@ func (m *Modem) bootLocked() {
 	if m.sim == simReady && m.pin != "" {
 		m.sim = simPIN
 	}
+	m.startSearchLocked()
 	m.lastReg = m.regStatLocked()
 }
 
