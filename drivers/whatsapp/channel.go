@@ -205,6 +205,13 @@ func New(o Options) (*Channel, error) {
 	if o.MessagesPerSecond > 1000 {
 		return nil, fmt.Errorf("whatsapp: %d messages per second is above Meta's maximum of 1000", o.MessagesPerSecond)
 	}
+	if o.HTTPClient == nil {
+		// Parallel senders need as many idle connections; Go's default of
+		// two per host would dial for almost every message at 1000/s.
+		t := http.DefaultTransport.(*http.Transport).Clone()
+		t.MaxIdleConnsPerHost = 64
+		o.HTTPClient = &http.Client{Transport: t}
+	}
 	ch := &Channel{
 		o:      o,
 		client: newClient(o.BaseURL, o.APIVersion, o.PhoneNumberID, o.BusinessAccountID, o.Token, o.HTTPClient, o.RequestTimeout),

@@ -159,7 +159,7 @@ func benchSend(b *testing.B, limit, senders int) {
 func BenchmarkSendRate80(b *testing.B) { benchSend(b, 80, 8) }
 
 // BenchmarkSendRate1000 runs at the highest throughput, 1,000/s.
-func BenchmarkSendRate1000(b *testing.B) { benchSend(b, 1000, 32) }
+func BenchmarkSendRate1000(b *testing.B) { benchSend(b, 1000, 64) }
 
 // BenchmarkWebhookNotifications measures signed inbound notifications
 // accepted, stored and processed to the sink per second.

@@ -13,7 +13,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"sync/atomic"
+	"sync"
 	"time"
 
 	badger "github.com/dgraph-io/badger/v4"
@@ -58,12 +58,52 @@ func validSignature(appSecret, header string, body []byte) bool {
 // so Meta gets its 200 quickly and nothing is lost in a crash.
 type webhook struct {
 	ch     *Channel
-	seq    atomic.Uint64
 	notify chan struct{}
+
+	// Deleted queue keys stay behind as tombstones for a while; scanning
+	// past thousands of them on every drain would make a burst quadratic,
+	// so the worker seeks past what it processed. Keys are strictly
+	// increasing numbers; a key may commit after a larger one, so the
+	// cursor never passes a key still being written.
+	mu       sync.Mutex
+	lastKey  int64              // newest key handed out
+	inflight map[int64]struct{} // keys handed out, not yet committed
+	cursor   int64              // everything up to here is processed; only run's goroutine
 }
 
 func newWebhook(ch *Channel) *webhook {
-	return &webhook{ch: ch, notify: make(chan struct{}, 1)}
+	return &webhook{ch: ch, notify: make(chan struct{}, 1), inflight: map[int64]struct{}{}}
+}
+
+func queueKey(n int64) string { return fmt.Sprintf("%s%020d", keyQueue, n) }
+
+// begin hands out the next key: time-ordered, so processing follows arrival
+// order, also across restarts.
+func (w *webhook) begin() int64 {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	n := max(time.Now().UnixNano(), w.lastKey+1)
+	w.lastKey = n
+	w.inflight[n] = struct{}{}
+	return n
+}
+
+func (w *webhook) end(n int64) {
+	w.mu.Lock()
+	delete(w.inflight, n)
+	w.mu.Unlock()
+}
+
+// settled is the highest key below which every handed-out key is committed
+// (or abandoned).
+func (w *webhook) settled() int64 {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	s := w.lastKey
+	for k := range w.inflight {
+		s = min(s, k-1)
+	}
+	return s
 }
 
 func (w *webhook) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
@@ -110,9 +150,10 @@ func (w *webhook) receive(rw http.ResponseWriter, r *http.Request) {
 		http.Error(rw, "invalid signature", http.StatusUnauthorized)
 		return
 	}
-	// Time-ordered key: processing follows arrival order across restarts.
-	key := fmt.Sprintf("%s%020d-%08d", keyQueue, time.Now().UnixNano(), w.seq.Add(1)%1e8)
-	if err := w.ch.o.Store.Update(func(txn *store.Txn) error { return txn.Set([]byte(key), body) }); err != nil {
+	n := w.begin()
+	err = w.ch.o.Store.Update(func(txn *store.Txn) error { return txn.Set([]byte(queueKey(n)), body) })
+	w.end(n)
+	if err != nil {
 		// Meta retries a non-200 answer, so nothing is lost.
 		w.ch.log.Error("whatsapp webhook: cannot store notification", "err", err)
 		http.Error(rw, "storage unavailable", http.StatusServiceUnavailable)
@@ -151,15 +192,26 @@ func (w *webhook) drain(ctx context.Context) error {
 	for ctx.Err() == nil {
 		var keys []string
 		var bodies [][]byte
+		settled := w.settled() // before the read: all keys up to it are visible
 		err := w.ch.o.Store.View(func(txn *store.Txn) error {
-			return store.Each(txn, keyQueue, func(key string, val []byte) error {
-				keys = append(keys, key)
-				bodies = append(bodies, append([]byte(nil), val...))
-				if len(keys) == 256 {
-					return io.EOF
+			opts := badger.DefaultIteratorOptions
+			opts.Prefix = []byte(keyQueue)
+			it := txn.NewIterator(opts)
+			defer it.Close()
+			start := []byte(keyQueue)
+			if w.cursor > 0 {
+				start = []byte(queueKey(w.cursor + 1))
+			}
+			for it.Seek(start); it.Valid() && len(keys) < 256; it.Next() {
+				item := it.Item()
+				b, err := item.ValueCopy(nil)
+				if err != nil {
+					return err
 				}
-				return nil
-			})
+				keys = append(keys, string(item.KeyCopy(nil)))
+				bodies = append(bodies, b)
+			}
+			return nil
 		})
 		if err != nil {
 			return err
@@ -178,6 +230,8 @@ func (w *webhook) drain(ctx context.Context) error {
 		if err := w.commit(b); err != nil {
 			return err
 		}
+		last, _ := strconv.ParseInt(strings.TrimPrefix(keys[len(keys)-1], keyQueue), 10, 64)
+		w.cursor = min(last, settled)
 	}
 	return ctx.Err()
 }
