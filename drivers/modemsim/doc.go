@@ -65,6 +65,7 @@
 //	GET  /modems                 list: identity, number, path, state, attached, storage use, pending, fault
 //	GET  /modems/{imei}          one modem's status
 //	POST /modems/{imei}/inject   InboundSMS JSON, e.g. {"from":"+4917012345","text":"Hallo","parts":3,"order":[2,0,1],"ucs2":true}
+//	                             ("order":[0],"ref":7 then "order":[1,2],"ref":7 delivers one message in two goes)
 //	GET  /modems/{imei}/sent     sent messages, decoded and reassembled, with per-part MR/ref/seq/encoding/SRR
 //	GET  /modems/{imei}/stored   messages in the modem's memories (memory, index, status, decoded text or report)
 //	GET  /modems/{imei}/fault    current Fault

@@ -352,8 +352,12 @@ type InboundSMS struct {
 	// (0: as few as needed).
 	Parts int `json:"parts,omitempty"`
 	// Order is the delivery order of the parts by 0-based index, e.g.
-	// [2,0,1]; empty means in order.
+	// [2,0,1]; empty means all in order. Parts left out are not delivered:
+	// send them with a second Inject of the same text and Ref, e.g. to
+	// split a message across a driver restart.
 	Order []int `json:"order,omitempty"`
+	// Ref is the concatenation reference (1..255); 0 lets the network pick.
+	Ref int `json:"ref,omitempty"`
 	// Class0 marks a flash message (DCS class 0).
 	Class0 bool `json:"class0,omitempty"`
 	// Time is the service centre time stamp (default now).
@@ -374,10 +378,19 @@ func (n *Network) Inject(ctx context.Context, to string, msg InboundSMS) error {
 	if m == nil {
 		return fmt.Errorf("%w: %q", ErrUnknownNumber, to)
 	}
-	n.mu.Lock()
-	n.ref++
-	ref := n.ref
-	n.mu.Unlock()
+	if msg.Ref < 0 || msg.Ref > 255 {
+		return fmt.Errorf("modemsim: ref %d: a concatenation reference is 1..255", msg.Ref)
+	}
+	ref := byte(msg.Ref)
+	if ref == 0 {
+		n.mu.Lock()
+		n.ref++
+		if n.ref == 0 {
+			n.ref++
+		}
+		ref = n.ref
+		n.mu.Unlock()
+	}
 	scts := msg.Time
 	if scts.IsZero() {
 		scts = time.Now()
@@ -406,13 +419,10 @@ func deliveryOrder(order []int, n int) ([]int, error) {
 		}
 		return out, nil
 	}
-	if len(order) != n {
-		return nil, fmt.Errorf("modemsim: order has %d entries but the message has %d parts", len(order), n)
-	}
 	seen := make([]bool, n)
 	for _, i := range order {
 		if i < 0 || i >= n || seen[i] {
-			return nil, fmt.Errorf("modemsim: order %v is not a permutation of 0..%d", order, n-1)
+			return nil, fmt.Errorf("modemsim: order %v: part indices must be distinct and within 0..%d", order, n-1)
 		}
 		seen[i] = true
 	}

@@ -453,3 +453,31 @@ func TestStableLink(t *testing.T) {
 		t.Fatalf("link left behind after Close: %v", err)
 	}
 }
+
+func TestInjectPartsInTwoGoes(t *testing.T) {
+	t.Parallel()
+	n := newNet(t)
+	m := addModem(t, n, Config{Model: "SIM800"})
+	text := strings.Repeat("0123456789", 40) // 400 characters: 3 parts
+	if err := n.Inject(t.Context(), m.Number(), InboundSMS{From: "+4930", Text: text, Ref: 200, Order: []int{1}}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "first part", func() bool { return len(m.Stored()) == 1 })
+	if err := n.Inject(t.Context(), m.Number(), InboundSMS{From: "+4930", Text: text, Ref: 200, Order: []int{2, 0}}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "all parts", func() bool { return len(m.Stored()) == 3 })
+	var got [4]string
+	for _, st := range m.Stored() {
+		if st.ConcatRef != 200 || st.Total != 3 {
+			t.Fatalf("part %+v", st)
+		}
+		got[st.Seq] = st.Text
+	}
+	if got[1]+got[2]+got[3] != text {
+		t.Fatalf("parts do not make up the text: %q", got)
+	}
+	if err := n.Inject(t.Context(), m.Number(), InboundSMS{From: "+4930", Text: "x", Ref: 256}); err == nil {
+		t.Fatal("ref 256 accepted")
+	}
+}
