@@ -173,6 +173,9 @@ type phone struct {
 	addr   string
 	pbx    string
 	code   atomic.Int32 // response to MESSAGEs (default 200)
+	count  atomic.Int64 // MESSAGEs accepted
+	// countOnly: benchmarks count MESSAGEs instead of queueing them.
+	countOnly atomic.Bool
 	inbox  chan received
 	cancel context.CancelFunc
 	done   chan struct{}
@@ -197,6 +200,9 @@ func newPhone(t testing.TB, user, ip, pbx string) *phone {
 	p.srv.OnMessage(func(req *sip.Request, tx sip.ServerTransaction) {
 		code := int(p.code.Load())
 		if code == 200 {
+			p.count.Add(1)
+		}
+		if code == 200 && !p.countOnly.Load() {
 			r := received{Body: string(req.Body()), To: req.Recipient.User}
 			if f := req.From(); f != nil {
 				r.From, r.Display = f.Address.User, f.DisplayName
