@@ -176,9 +176,9 @@ type phone struct {
 	count  atomic.Int64 // MESSAGEs accepted
 	// countOnly: benchmarks count MESSAGEs instead of queueing them.
 	countOnly atomic.Bool
-	inbox  chan received
-	cancel context.CancelFunc
-	done   chan struct{}
+	inbox     chan received
+	cancel    context.CancelFunc
+	done      chan struct{}
 }
 
 // newPhone starts an extension listening on ip (UDP) that answers MESSAGEs
