@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/pbxgate/pbxgate/gateway/campaign"
+	"github.com/pbxgate/pbxgate/gateway/config"
 	"github.com/pbxgate/pbxgate/gateway/message"
 	"github.com/pbxgate/pbxgate/gateway/store"
 )
@@ -509,4 +510,23 @@ func hasOp(s Session, op, by string) bool {
 		}
 	}
 	return false
+}
+
+func TestFromConfig(t *testing.T) {
+	cs := config.Sessions{IdleTimeout: time.Hour,
+		Routes: []config.SessionRoute{{Channel: "sms", To: "queue:support", Fallback: "200"}},
+		Queues: []config.MessageQueue{{Name: "support", Members: []string{"201"}, Assignment: "auto",
+			Hours: &config.BusinessHours{Days: []string{"mon", "Friday"}, Open: "09:00", Close: "17:00"}}}}
+	qs, err := QueuesFromConfig(cs, time.UTC)
+	if err != nil || len(qs) != 1 || qs[0].Hours == nil || !slices.Equal(qs[0].Hours.Days, []time.Weekday{time.Monday, time.Friday}) {
+		t.Fatalf("queues %+v %v", qs, err)
+	}
+	chs, err := ChannelsFromConfig(cs, func(name string) (message.Kind, Sender, bool) { return message.SMS, &outbox{}, name == "sms" })
+	if err != nil || len(chs) != 1 || chs[0].Route != (Target{Kind: ToQueue, ID: "support"}) || chs[0].Fallback != (Target{Kind: ToExtension, ID: "200"}) {
+		t.Fatalf("channels %+v %v", chs, err)
+	}
+	cs.Routes[0].Channel = "nope"
+	if _, err := ChannelsFromConfig(cs, func(string) (message.Kind, Sender, bool) { return "", nil, false }); !errors.Is(err, ErrUnknownChannel) {
+		t.Fatalf("unknown channel: %v", err)
+	}
 }
