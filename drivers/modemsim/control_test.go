@@ -112,3 +112,27 @@ func TestControlAPI(t *testing.T) {
 		t.Fatalf("bad duration = %d", code)
 	}
 }
+
+func TestAddModemRejectsBadConfig(t *testing.T) {
+	t.Parallel()
+	n := newNet(t)
+	first := addModem(t, n, Config{Number: "+4915199999999"})
+	for _, cfg := range []Config{
+		{Model: "NOKIA3310"},
+		{Number: "+49 151 x"},
+		{IMSI: "262"},
+		{PIN: "12"},
+		{RSSI: 40},
+		{StorageCapacity: 300},
+		{Number: "4915199999999"},
+		{IMEI: first.IMEI()},
+	} {
+		if m, err := n.AddModem(t.Context(), cfg); err == nil {
+			m.Close()
+			t.Errorf("%+v accepted", cfg)
+		}
+	}
+	if len(n.Modems()) != 1 {
+		t.Fatalf("%d modems after rejected configs, want 1", len(n.Modems()))
+	}
+}

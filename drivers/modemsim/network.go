@@ -110,14 +110,15 @@ func (n *Network) AddModem(ctx context.Context, cfg Config) (*Modem, error) {
 		return nil, ErrClosed
 	}
 	n.fillDefaultsLocked(&cfg)
-	for _, o := range n.modems {
-		if o.cfg.IMEI == cfg.IMEI || sameNumber(o.cfg.Number, cfg.Number) {
-			n.mu.Unlock()
-			return nil, fmt.Errorf("%w: %s / %s", ErrDuplicate, cfg.Number, cfg.IMEI)
-		}
+	if err := n.checkUniqueLocked(cfg); err != nil {
+		n.mu.Unlock()
+		return nil, err
 	}
 	seed := n.rng.Int63()
 	n.mu.Unlock()
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
 
 	m := &Modem{
 		net:       n,
@@ -156,18 +157,53 @@ func (n *Network) AddModem(ctx context.Context, cfg Config) (*Modem, error) {
 	m.cancel = cancel
 
 	n.mu.Lock()
-	if n.closed {
+	err = ErrClosed
+	if !n.closed {
+		err = n.checkUniqueLocked(cfg) // again: AddModem may run concurrently
+	}
+	if err != nil {
 		n.mu.Unlock()
 		cancel()
 		p.close()
 		_ = m.updateLink("")
-		return nil, ErrClosed
+		return nil, err
 	}
 	n.modems = append(n.modems, m)
 	n.mu.Unlock()
 
 	go m.run(mctx, p)
 	return m, nil
+}
+
+func (n *Network) checkUniqueLocked(cfg Config) error {
+	for _, o := range n.modems {
+		if o.cfg.IMEI == cfg.IMEI || sameNumber(o.cfg.Number, cfg.Number) {
+			return fmt.Errorf("%w: number %s / IMEI %s", ErrDuplicate, cfg.Number, cfg.IMEI)
+		}
+	}
+	return nil
+}
+
+// validate rejects identities a real SIM or modem cannot have.
+func (cfg Config) validate() error {
+	allDigits := func(s string) bool { return s != "" && digits(s) == s }
+	switch {
+	case !isDialable(cfg.Number):
+		return fmt.Errorf("modemsim: number %q: use digits with an optional leading + (E.164, e.g. +4915112345678)", cfg.Number)
+	case !allDigits(cfg.IMEI) || len(cfg.IMEI) < 14 || len(cfg.IMEI) > 16:
+		return fmt.Errorf("modemsim: IMEI %q: use 15 digits", cfg.IMEI)
+	case !allDigits(cfg.IMSI) || len(cfg.IMSI) < 6 || len(cfg.IMSI) > 15:
+		return fmt.Errorf("modemsim: IMSI %q: use 6 to 15 digits (MCC, MNC, MSIN)", cfg.IMSI)
+	case !allDigits(cfg.ICCID) || len(cfg.ICCID) < 18 || len(cfg.ICCID) > 20:
+		return fmt.Errorf("modemsim: ICCID %q: use 18 to 20 digits", cfg.ICCID)
+	case cfg.StorageCapacity > 255:
+		return fmt.Errorf("modemsim: storage capacity %d: at most 255 slots per memory", cfg.StorageCapacity)
+	case cfg.RSSI < 0 || (cfg.RSSI > 31 && cfg.RSSI != 99):
+		return fmt.Errorf("modemsim: RSSI %d: use 0..31 or 99 (unknown)", cfg.RSSI)
+	case cfg.PIN != "" && (!allDigits(cfg.PIN) || len(cfg.PIN) < 4 || len(cfg.PIN) > 8):
+		return fmt.Errorf("modemsim: PIN %q: use 4 to 8 digits", cfg.PIN)
+	}
+	return nil
 }
 
 func (n *Network) fillDefaultsLocked(cfg *Config) {
