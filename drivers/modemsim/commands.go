@@ -15,6 +15,7 @@ import (
 const (
 	cmeNotAllowed    = 3
 	cmeNotSupported  = 4
+	cmeNoSIM         = 10
 	cmeSIMPINReq     = 11
 	cmeSIMPUKReq     = 12
 	cmeWrongPassword = 16
@@ -27,6 +28,7 @@ const (
 var cmeText = map[int]string{
 	cmeNotAllowed:    "operation not allowed",
 	cmeNotSupported:  "operation not supported",
+	cmeNoSIM:         "SIM not inserted",
 	cmeSIMPINReq:     "SIM PIN required",
 	cmeSIMPUKReq:     "SIM PUK required",
 	cmeWrongPassword: "incorrect password",
@@ -71,12 +73,14 @@ var okReply = reply{final: "OK"}
 // unlocked SIM, or "".
 func (m *Modem) simCheckLocked(smsCmd bool) string {
 	var cme, cmsc int
-	switch m.sim {
-	case simReady:
+	switch {
+	case m.fault.NoSIM:
+		cme, cmsc = cmeNoSIM, 310
+	case m.sim == simReady:
 		return ""
-	case simPIN:
+	case m.sim == simPIN:
 		cme, cmsc = cmeSIMPINReq, cmsSIMPINReq
-	case simPUK:
+	case m.sim == simPUK:
 		cme, cmsc = cmeSIMPUKReq, cmsSIMPUKReq
 	default:
 		cme, cmsc = cmeSIMBlocked, 310
@@ -95,6 +99,9 @@ func (s *session) exec(c cmd) reply {
 	if f, ok := m.model.iccid[c.name]; ok {
 		if c.op == "=?" {
 			return okReply
+		}
+		if m.fault.NoSIM {
+			return errReply(m.cmeLocked(cmeNoSIM))
 		}
 		return reply{info: []string{f(m.cfg.ICCID)}, final: "OK"}
 	}
@@ -319,6 +326,9 @@ func (s *session) cpin(c cmd) reply {
 	case "=?":
 		return okReply
 	case "?":
+		if m.fault.NoSIM {
+			return errReply(m.cmeLocked(cmeNoSIM))
+		}
 		st := map[simState]string{simReady: "READY", simPIN: "SIM PIN", simPUK: "SIM PUK"}[m.sim]
 		if m.sim == simBlocked {
 			return errReply(m.cmeLocked(cmeSIMBlocked))
@@ -328,6 +338,9 @@ func (s *session) cpin(c cmd) reply {
 		p := params(c.args)
 		if len(p) == 0 {
 			return errReply(m.cmeLocked(cmeBadParams))
+		}
+		if m.fault.NoSIM {
+			return errReply(m.cmeLocked(cmeNoSIM))
 		}
 		switch m.sim {
 		case simReady:

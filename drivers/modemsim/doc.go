@@ -72,7 +72,8 @@
 //	PUT  /modems/{imei}/fault    replace the Fault, e.g. {"cms_errors":{"38":0.2},"hang":true,"hang_mode":"reopen","report_status":70}
 //	POST /modems/{imei}/reboot   {"down":"2s"}: the port vanishes for that long (default 1s)
 //
-// States: online, deregistered, pin-required, puk-required, sim-blocked,
-// hung, rebooting, closed. Errors come back as {"error": "..."} with 400
-// (bad JSON), 404 (unknown IMEI) or 422 (valid JSON, unusable values).
+// States: online, deregistered, no-sim, pin-required, puk-required,
+// sim-blocked, hung, rebooting, closed. Errors come back as
+// {"error": "..."} with 400 (bad JSON), 404 (unknown IMEI) or 422 (valid
+// JSON, unusable values).
 package modemsim

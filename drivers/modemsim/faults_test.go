@@ -293,3 +293,28 @@ func TestRegistrationDelayAfterPIN(t *testing.T) {
 		t.Fatalf("after PIN %q, want searching then registered", urcs)
 	}
 }
+
+func TestNoSIM(t *testing.T) {
+	t.Parallel()
+	n := newNet(t)
+	m := addModem(t, n, Config{Model: "EC25"})
+	m.SetFault(Fault{NoSIM: true})
+	a, _ := openAT(t, m.Path())
+	initAT(t, a)
+	mustCmd(t, a, "+CMEE=2")
+	if err := cmdErr(a, "+CPIN?"); err != at.CMEError("SIM not inserted") {
+		t.Fatalf("CPIN? without SIM: %v", err)
+	}
+	if err := cmdErr(a, "+QCCID"); err != at.CMEError("SIM not inserted") {
+		t.Fatalf("QCCID without SIM: %v", err)
+	}
+	if err := cmdErr(a, "+CMGL=4"); err != at.CMSError("310") {
+		t.Fatalf("CMGL without SIM: %v", err)
+	}
+	if got := mustCmd(t, a, "+CREG?"); got[0] != "+CREG: 0,0" {
+		t.Fatalf("CREG? without SIM = %q", got)
+	}
+	if st := m.Status().State; st != StateNoSIM {
+		t.Fatalf("state %q", st)
+	}
+}

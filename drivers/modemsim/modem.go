@@ -110,6 +110,9 @@ type Fault struct {
 	MidCommandURC string `json:"mid_command_urc,omitempty"`
 	// RouteDirect delivers inbound SMS as +CMT whatever AT+CNMI says.
 	RouteDirect bool `json:"route_direct,omitempty"`
+	// NoSIM: the SIM is missing (+CME ERROR: 10, +CMS ERROR: 310, not
+	// registered).
+	NoSIM bool `json:"no_sim,omitempty"`
 	// ReportStatus is the TP-ST of status reports for this modem's sends:
 	// 0 delivered (default), e.g. 0x41 (65) incompatible destination or
 	// 0x46 (70) validity period expired for permanent failures.
@@ -151,6 +154,7 @@ const (
 	StatePINRequired  = "pin-required"
 	StatePUKRequired  = "puk-required"
 	StateSIMBlocked   = "sim-blocked"
+	StateNoSIM        = "no-sim"
 	StateClosed       = "closed"
 )
 
@@ -439,6 +443,8 @@ func (m *Modem) stateLocked() string {
 		return StateRebooting
 	case m.fault.Hang:
 		return StateHung
+	case m.fault.NoSIM:
+		return StateNoSIM
 	case m.sim == simPIN:
 		return StatePINRequired
 	case m.sim == simPUK:
@@ -452,7 +458,7 @@ func (m *Modem) stateLocked() string {
 }
 
 func (m *Modem) registeredLocked() bool {
-	return m.cfun == 1 && m.sim == simReady && !m.fault.Deregistered && !time.Now().Before(m.searchUntil)
+	return m.cfun == 1 && m.sim == simReady && !m.fault.NoSIM && !m.fault.Deregistered && !time.Now().Before(m.searchUntil)
 }
 
 // startSearchLocked begins a network search that takes
@@ -470,7 +476,7 @@ func (m *Modem) regStatLocked() int {
 	switch {
 	case m.registeredLocked():
 		return 1
-	case m.cfun == 1 && m.sim == simReady:
+	case m.cfun == 1 && m.sim == simReady && !m.fault.NoSIM:
 		return 2 // searching
 	}
 	return 0
