@@ -793,3 +793,29 @@ func TestDeletedDNCListStopsInsteadOfSending(t *testing.T) {
 		t.Errorf("reason %q, sends %d, counts %+v", c.Reason, len(ch.sends()), c.Counts)
 	}
 }
+
+func TestScheduledFiresIntoPendingWhenChannelBusy(t *testing.T) {
+	t.Parallel()
+	ch := newTestChannel("sms-1", newLedger())
+	ch.blockAt = 1
+	ev := newEnv(t, "", Config{}, ch)
+	spec := smsSpec("Später", "sms-1", "scheduled")
+	spec.When.Date, spec.When.Time = "2026-03-20", "11:00" // 10:00 UTC, an hour after baseTime
+	s, err := ev.e.Create(bg, spec, numbers(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, _ := ev.e.Create(bg, smsSpec("Jetzt", "sms-1", "now"), numbers(1))
+	<-ch.blocked
+	ev.clk.Advance(time.Hour)
+	got := ev.waitState(s.ID, Pending)
+	if !strings.Contains(got.Reason, "scheduled time 2026-03-20 11:00 CET") || !strings.Contains(got.Reason, `waiting for campaign "Jetzt"`) {
+		t.Errorf("reason %q", got.Reason)
+	}
+	close(ch.unblock)
+	ev.waitState(r.ID, Completed)
+	got = ev.waitState(s.ID, Completed)
+	if st := states(got); !slices.Equal(st, []State{Draft, Scheduled, Pending, Running, Completed}) {
+		t.Errorf("history %v", st)
+	}
+}

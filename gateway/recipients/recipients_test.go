@@ -311,3 +311,33 @@ func TestPhonebookVCardAndSelect(t *testing.T) {
 		t.Errorf("select work %+v", res)
 	}
 }
+
+// FuzzImportCSV: any input is either refused with an error or fully
+// accounted for, with line numbers inside the file.
+func FuzzImportCSV(f *testing.F) {
+	for _, s := range []string{
+		"phone,name\n+49301234567,Anna\n",
+		"\ufeffTelefon;Vorname\r\n0171 1234567;\"Bernd\"\r\n",
+		"a\tb\n\"x\ty\t+4930123\n",
+		"phone\n\"\n\"\"\n+4930 1234567\n",
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, in string) {
+		res, err := ImportCSV(strings.NewReader(in), CSVOptions{Region: "DE"})
+		if err != nil {
+			return
+		}
+		lines := len(splitLines([]byte(in)))
+		for _, p := range res.Invalid {
+			if p.Line < 1 || p.Line > lines || p.Reason == "" {
+				t.Fatalf("problem %+v outside 1..%d", p, lines)
+			}
+		}
+		for _, r := range res.Valid {
+			if r.Line < 1 || r.Line > lines || !strings.HasPrefix(r.Number, "+") {
+				t.Fatalf("recipient %+v", r)
+			}
+		}
+	})
+}
