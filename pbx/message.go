@@ -130,13 +130,15 @@ func (g *Gateway) onMessage(req *sip.Request, tx sip.ServerTransaction) {
 	if f := req.From(); f != nil {
 		ext = f.Address.User
 	}
+	// The number is in the request URI, or (a PBX that sends to our
+	// registered contact) in To.
 	user := req.Recipient.User
-	if user == "" {
-		if t := req.To(); t != nil {
-			user = t.Address.User
+	contact, ok := g.customer(user)
+	if t := req.To(); !ok && t != nil {
+		if c, tok := g.customer(t.Address.User); tok {
+			contact, ok = c, true
 		}
 	}
-	contact, ok := g.customer(user)
 	if !ok {
 		g.refuseAndTell(req, tx, ext, user, 404, "Not Found",
 			fmt.Sprintf("%q is not a customer number; write to +<country><number>", user))
