@@ -311,6 +311,10 @@ func (m *Modem) run(ctx context.Context, p *ptyPort) {
 			return
 		}
 		p = np
+		select {
+		case <-m.rebootReq: // asked for while it was down: already done
+		default:
+		}
 		m.mu.Lock()
 		m.rebooting = false
 		m.boots++

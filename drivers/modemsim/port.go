@@ -29,6 +29,7 @@ type ptyPort struct {
 
 	attached atomic.Bool
 	stop     atomic.Bool
+	stopCh   chan struct{} // closed with stop
 	done     chan struct{}
 
 	in     chan []byte   // bytes the driver wrote
@@ -64,6 +65,7 @@ func openPort() (*ptyPort, error) {
 		fd:     fd,
 		path:   path,
 		done:   make(chan struct{}),
+		stopCh: make(chan struct{}),
 		in:     make(chan []byte, 64),
 		attach: make(chan struct{}, 1),
 	}
@@ -103,8 +105,8 @@ func (p *ptyPort) readLoop() {
 				b := append([]byte(nil), buf[:k]...)
 				select {
 				case p.in <- b:
-				case <-time.After(time.Second):
-					// The modem loop is gone or wedged; drop like a UART overrun.
+				case <-p.stopCh:
+					return
 				}
 			}
 			if err != nil && !errors.Is(err, unix.EAGAIN) && !errors.Is(err, unix.EINTR) && !errors.Is(err, unix.EIO) {
@@ -181,6 +183,7 @@ func (p *ptyPort) drain(max time.Duration) {
 func (p *ptyPort) close() {
 	p.closed.Do(func() {
 		p.stop.Store(true)
+		close(p.stopCh)
 		<-p.done // never close the fd under a poll that might see it reused
 		p.master.Close()
 	})
