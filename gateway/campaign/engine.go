@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	badger "github.com/dgraph-io/badger/v4"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/pbxgate/pbxgate/gateway/recipients"
@@ -22,7 +23,7 @@ import (
 // Limits bound what the engine stores (the seeds: 1,000 × 1,000).
 type Limits struct {
 	MaxCampaigns  int // campaigns.max_campaigns
-	MaxRecipients int // campaigns.max_recipients
+	MaxRecipients int // campaigns.max_recipients; above ~10,000 needs store.profile default
 }
 
 // Config wires an Engine.
@@ -240,6 +241,11 @@ func (e *Engine) save(c *Campaign, extra func(txn *store.Txn) error) error {
 		}
 		return store.SetJSON(txn, string(campKey(c.ID)), c)
 	})
+	if errors.Is(err, badger.ErrTxnTooBig) {
+		// With store.profile small one transaction holds about 10,000
+		// recipients.
+		return fmt.Errorf("%w: campaign %q has too many recipients for one store transaction; lower campaigns.max_recipients or use store.profile default", ErrLimit, c.Spec.Name)
+	}
 	if err != nil {
 		return fmt.Errorf("store campaign %q: %w", c.Spec.Name, err)
 	}
