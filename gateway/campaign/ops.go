@@ -154,11 +154,13 @@ func countsOf(rs []Recipient) Counts {
 func (e *Engine) applyWhenLocked(c *Campaign) error {
 	switch c.Spec.When.Kind {
 	case "draft":
+		c.ScheduledAt = zeroTime
 		if c.State == Scheduled {
 			return e.transition(c, Draft, "saved as draft")
 		}
 		return nil
 	case "now":
+		c.ScheduledAt = zeroTime
 		return e.startLocked(c, false, "send now")
 	case "scheduled":
 		at, err := whenInstant(c.Spec.When, e.cfg.Location)
@@ -270,7 +272,6 @@ func (e *Engine) Update(ctx context.Context, id string, spec Spec, rs []recipien
 	}
 	c := cur.clone()
 	c.Spec = spec
-	c.ScheduledAt = cur.ScheduledAt
 	if err := e.applyWhenLocked(c); err != nil {
 		return Campaign{}, err
 	}
