@@ -76,18 +76,22 @@ func (e *Engine) Handle(ctx context.Context, in message.Inbound) (Result, error)
 	if rec.Finished {
 		return rec, nil
 	}
-	if reason, blocked := e.cs.ReceiveBlocked(ctx, in.From); blocked {
-		rec.Blocked = reason
-		return e.finish(rec)
-	}
 	vars := e.vars(ctx, in)
+	// STOP is honoured even from a number blacklisted for receiving: an
+	// opt-out must never be ignored.
 	switch {
 	case e.cs.IsStopWord(in.Text):
 		rec.Consent = "opt_out"
 		return e.runConsent(ctx, rec, vars, OptOutAction)
 	case e.cs.IsStartWord(in.Text):
-		rec.Consent = "opt_in"
-		return e.runConsent(ctx, rec, vars, OptInAction)
+		if _, blocked := e.cs.ReceiveBlocked(ctx, in.From); !blocked {
+			rec.Consent = "opt_in"
+			return e.runConsent(ctx, rec, vars, OptInAction)
+		}
+	}
+	if reason, blocked := e.cs.ReceiveBlocked(ctx, in.From); blocked {
+		rec.Blocked = reason
+		return e.finish(rec)
 	}
 	fired, err := e.fire(in, rec.Fired)
 	if err != nil {

@@ -119,7 +119,7 @@ func (c contacts) Contact(_ context.Context, n string) (Contact, bool, error) {
 }
 
 type env struct {
-	t   *testing.T
+	t   testing.TB
 	dir string
 	st  *store.Store
 	cs  *consent.Consent
@@ -131,7 +131,7 @@ type env struct {
 
 // newEnv opens a store in a temp dir and an engine with every part wired:
 // real HTTP forwarding (forward.HTTP), the outbox for channels.
-func newEnv(t *testing.T, mod ...func(*Config)) *env {
+func newEnv(t testing.TB, mod ...func(*Config)) *env {
 	t.Helper()
 	v := &env{t: t, dir: t.TempDir(), out: &outbox{},
 		clk: &fakeClock{t: time.Date(2026, 3, 2, 10, 0, 0, 0, berlin)}} // a Monday

@@ -22,13 +22,14 @@ func fold(s string, caseSensitive bool) string {
 type subject struct {
 	in     message.Inbound
 	folded string
+	canon  string // for regexp prefilters
 	minute int // minutes since local midnight
 	day    time.Weekday
 }
 
 func newSubject(in message.Inbound, loc *time.Location) subject {
 	t := in.At.In(loc)
-	return subject{in: in, folded: fold(in.Text, false), minute: t.Hour()*60 + t.Minute(), day: t.Weekday()}
+	return subject{in: in, folded: fold(in.Text, false), canon: canon(in.Text), minute: t.Hour()*60 + t.Minute(), day: t.Weekday()}
 }
 
 // applies reports whether c's limits (channel, kind, window, days) allow s.
@@ -70,7 +71,10 @@ func (c *compiled) matchesText(s *subject) bool {
 		return true
 	}
 	if c.re != nil {
-		return c.re.MatchString(s.in.Text)
+		if !c.req.allows(s.canon) {
+			return false
+		}
+		return c.run.MatchString(s.in.Text)
 	}
 	if c.CaseSensitive {
 		return strings.Contains(s.in.Text, c.folded)

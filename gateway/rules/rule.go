@@ -163,7 +163,9 @@ type Media struct {
 // compiled is a validated rule ready for matching.
 type compiled struct {
 	Rule
-	re       *regexp.Regexp
+	re       *regexp.Regexp // as the admin wrote it
+	run      *regexp.Regexp // the same test, cheaper (see matcher)
+	req      prefilter      // nil: always run it
 	folded   string // Pattern, case-folded, for contains
 	start    int    // window minutes since midnight
 	end      int
@@ -198,7 +200,10 @@ func compile(r Rule) (*compiled, error) {
 			if err != nil {
 				return nil, bad("pattern", "not a valid regular expression (Go RE2 syntax): %v", err)
 			}
-			c.re = re
+			c.re, c.run, c.req = re, matcher(r.Pattern), required(r.Pattern)
+			if c.run == nil {
+				c.run = re
+			}
 		default:
 			return nil, bad("match", "%q: use contains or regexp", r.Match)
 		}

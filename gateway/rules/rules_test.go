@@ -203,6 +203,17 @@ func TestReceiveBlacklistStopsRulesButKeepsMessage(t *testing.T) {
 	if err != nil || rec.Inbound.Text != "hello" || !rec.Finished {
 		t.Fatalf("message of a blocked sender lost: %+v %v", rec, err)
 	}
+	// An opt-out is honoured even from a blocked sender; START is not.
+	if res := v.handle("+491709999999", "START"); res.Blocked == "" || res.Consent != "" {
+		t.Errorf("START from a blocked sender: %+v", res)
+	}
+	if res := v.handle("+491709999999", "STOP"); res.Consent != "opt_out" {
+		t.Errorf("STOP from a blocked sender: %+v", res)
+	}
+	if _, optedOut := v.cs.OptedOut(ctx, "+491709999999"); !optedOut {
+		t.Error("STOP from a blocked sender ignored")
+	}
+	v.out.replies = nil
 	// Send-only blacklist: rules run, but no reply goes out.
 	if _, err := v.cs.Block(ctx, blockEntry("+49160", "send")); err != nil {
 		t.Fatal(err)
