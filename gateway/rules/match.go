@@ -23,7 +23,7 @@ type subject struct {
 	in     message.Inbound
 	folded string
 	canon  string // for regexp prefilters
-	minute int // minutes since local midnight
+	minute int    // minutes since local midnight
 	day    time.Weekday
 }
 

@@ -166,8 +166,8 @@ type compiled struct {
 	re       *regexp.Regexp // as the admin wrote it
 	run      *regexp.Regexp // the same test, cheaper (see matcher)
 	req      prefilter      // nil: always run it
-	folded   string // Pattern, case-folded, for contains
-	start    int    // window minutes since midnight
+	folded   string         // Pattern, case-folded, for contains
+	start    int            // window minutes since midnight
 	end      int
 	days     uint8 // bit per time.Weekday; 0: any
 	channels map[string]bool
