@@ -118,10 +118,10 @@ func TestHangRecoveredByReset(t *testing.T) {
 	t.Parallel()
 	n := newNet(t)
 	m := addModem(t, n, Config{Model: "EC25", ResetDowntime: 50 * time.Millisecond})
-	a, _ := openAT(t, m.Path(), at.WithTimeout(300*time.Millisecond))
+	a, _ := openAT(t, m.Path())
 	initAT(t, a)
 	m.SetFault(Fault{Hang: true})
-	if err := cmdErr(a, "+CSQ"); !errors.Is(err, at.ErrDeadlineExceeded) {
+	if _, err := a.Command("+CSQ", at.WithTimeout(300*time.Millisecond)); !errors.Is(err, at.ErrDeadlineExceeded) {
 		t.Fatalf("hung CSQ: %v, want deadline exceeded", err)
 	}
 	if got := m.Status().State; got != StateHung {
@@ -150,14 +150,14 @@ func TestHangNeedsReopen(t *testing.T) {
 	t.Parallel()
 	n := newNet(t)
 	m := addModem(t, n, Config{Model: "SIM800"})
-	a, p := openAT(t, m.Path(), at.WithTimeout(300*time.Millisecond))
+	a, p := openAT(t, m.Path())
 	initAT(t, a)
 	m.SetFault(Fault{Hang: true, HangMode: HangUntilReopen})
-	if err := cmdErr(a, "+CFUN=1,1"); !errors.Is(err, at.ErrDeadlineExceeded) {
+	if _, err := a.Command("+CFUN=1,1", at.WithTimeout(300*time.Millisecond)); !errors.Is(err, at.ErrDeadlineExceeded) {
 		t.Fatalf("CFUN=1,1 on a reopen hang: %v, want deadline exceeded", err)
 	}
 	p.Close()
-	waitFor(t, "detach seen", func() bool { return !m.Status().Attached })
+	waitFor(t, "hang cleared by closing the port", func() bool { return !m.Fault().Hang })
 	b, _ := openAT(t, m.Path())
 	initAT(t, b)
 	if got := mustCmd(t, b, "+CGMM"); got[0] != "SIMCOM_SIM800L" {
@@ -170,14 +170,14 @@ func TestHangNeedsReplug(t *testing.T) {
 	n := newNet(t)
 	m := addModem(t, n, Config{Model: "E3372"})
 	m.SetFault(Fault{Hang: true, HangMode: HangUntilReplug})
-	a, p := openAT(t, m.Path(), at.WithTimeout(200*time.Millisecond))
-	if err := a.Init(); !errors.Is(err, at.ErrDeadlineExceeded) {
+	a, p := openAT(t, m.Path())
+	if err := a.Init(at.WithTimeout(200 * time.Millisecond)); !errors.Is(err, at.ErrDeadlineExceeded) {
 		t.Fatalf("init on hung modem: %v", err)
 	}
 	p.Close()
 	waitFor(t, "detach seen", func() bool { return !m.Status().Attached })
-	a, _ = openAT(t, m.Path(), at.WithTimeout(200*time.Millisecond))
-	if err := a.Init(); !errors.Is(err, at.ErrDeadlineExceeded) {
+	a, _ = openAT(t, m.Path())
+	if err := a.Init(at.WithTimeout(200 * time.Millisecond)); !errors.Is(err, at.ErrDeadlineExceeded) {
 		t.Fatalf("reopen must not cure a replug hang: %v", err)
 	}
 	boots := m.Boots()

@@ -32,8 +32,8 @@ type ptyPort struct {
 	stopCh   chan struct{} // closed with stop
 	done     chan struct{}
 
-	in     chan []byte   // bytes the driver wrote
-	attach chan struct{} // signalled (cap 1) when attached changes
+	in     chan []byte // bytes the driver wrote
+	attach chan bool   // every change of attached, in order
 	closed sync.Once
 }
 
@@ -67,17 +67,10 @@ func openPort() (*ptyPort, error) {
 		done:   make(chan struct{}),
 		stopCh: make(chan struct{}),
 		in:     make(chan []byte, 64),
-		attach: make(chan struct{}, 1),
+		attach: make(chan bool, 8),
 	}
 	go p.readLoop()
 	return p, nil
-}
-
-func (p *ptyPort) signalAttach() {
-	select {
-	case p.attach <- struct{}{}:
-	default:
-	}
 }
 
 func (p *ptyPort) readLoop() {
@@ -121,9 +114,14 @@ func (p *ptyPort) readLoop() {
 	}
 }
 
+// setAttached records a change; the modem sees each transition, so a quick
+// close and reopen is not mistaken for nothing having happened.
 func (p *ptyPort) setAttached(v bool) {
 	if p.attached.Swap(v) != v {
-		p.signalAttach()
+		select {
+		case p.attach <- v:
+		case <-p.stopCh:
+		}
 	}
 }
 

@@ -72,8 +72,8 @@ func (m *Modem) serve(ctx context.Context, p *ptyPort, afterReboot bool) (downFo
 			return d, true
 		case b := <-p.in:
 			s.input(b)
-		case <-p.attach:
-			s.attachChanged()
+		case open := <-p.attach:
+			s.attachChanged(open)
 		case <-m.wake:
 		}
 		if s.reboot {
@@ -96,8 +96,7 @@ func (s *session) flushEcho() {
 	}
 }
 
-func (s *session) attachChanged() {
-	open := s.p.attached.Load()
+func (s *session) attachChanged(open bool) {
 	if !open {
 		// A new opener starts with a clean input buffer and no prompt.
 		s.line, s.prompt, s.pduBuf = nil, false, nil

@@ -39,7 +39,8 @@ func openAT(t testing.TB, path string, opts ...at.Option) (*at.AT, serial.Port) 
 		t.Fatalf("open %s: %v", path, err)
 	}
 	t.Cleanup(func() { p.Close() })
-	a := at.New(p, append([]at.Option{at.WithTimeout(2 * time.Second)}, opts...)...)
+	// generous: only a guard; tests that expect a timeout ask for a short one
+	a := at.New(p, append([]at.Option{at.WithTimeout(5 * time.Second)}, opts...)...)
 	return a, p
 }
 
