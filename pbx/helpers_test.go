@@ -176,6 +176,8 @@ type phone struct {
 	count  atomic.Int64 // MESSAGEs accepted
 	// countOnly: benchmarks count MESSAGEs instead of queueing them.
 	countOnly atomic.Bool
+	arrivals  atomic.Int32
+	failOn    atomic.Int32 // answer 480 to the MESSAGE arriving as number failOn
 	inbox     chan received
 	cancel    context.CancelFunc
 	done      chan struct{}
@@ -199,6 +201,9 @@ func newPhone(t testing.TB, user, ip, pbx string) *phone {
 		sipgo.WithClientConnectionAddr(p.addr), sipgo.WithClientLogger(testLogger()))
 	p.srv.OnMessage(func(req *sip.Request, tx sip.ServerTransaction) {
 		code := int(p.code.Load())
+		if n := p.arrivals.Add(1); n == p.failOn.Load() {
+			code = 480
+		}
 		if code == 200 {
 			p.count.Add(1)
 		}

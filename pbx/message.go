@@ -28,16 +28,35 @@ func (g *Gateway) DeliverChat(ctx context.Context, ext string, c session.Chat) e
 		return fmt.Errorf("%w: SIP not started: %v", session.ErrUnreachable, ctx.Err())
 	}
 	parts := splitBody(c.Text, g.bodyLimit(ext, c.Name, contactUser(c)))
-	for _, p := range parts {
-		if err := g.sendMessage(ctx, ext, c.Name, contactUser(c), p); err != nil {
+	// A retry after a failed part continues where it stopped, so the
+	// extension does not see the first parts twice.
+	key := partKey{session: c.SessionID, seq: c.Seq, ext: ext}
+	start := 0
+	if v, ok := g.partsDone.Load(key); ok && v.(partProgress).total == len(parts) {
+		start = v.(partProgress).done
+	}
+	for i := start; i < len(parts); i++ {
+		if err := g.sendMessage(ctx, ext, c.Name, contactUser(c), parts[i]); err != nil {
+			if len(parts) > 1 {
+				g.partsDone.Store(key, partProgress{done: i, total: len(parts)})
+			}
 			g.m.out.WithLabelValues(outcome(err)).Inc()
 			return err
 		}
 	}
+	g.partsDone.Delete(key)
 	g.m.out.WithLabelValues("delivered").Inc()
 	g.m.parts.Add(float64(len(parts)))
 	return nil
 }
+
+type partKey struct {
+	session string
+	seq     int
+	ext     string
+}
+
+type partProgress struct{ done, total int }
 
 func outcome(err error) string {
 	if errors.Is(err, session.ErrUnreachable) {
@@ -206,7 +225,9 @@ func (g *Gateway) refuseAndTell(req *sip.Request, tx sip.ServerTransaction, ext,
 	if ext == "" || from == "" {
 		return
 	}
+	g.bg.Add(1)
 	go func() {
+		defer g.bg.Done()
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		if err := g.sendMessage(ctx, ext, "pbxgate", from, "pbxgate: not sent: "+why); err != nil {

@@ -69,8 +69,10 @@ type Gateway struct {
 	pbxPort     int
 	allow       []netip.Prefix
 
-	sessions atomic.Pointer[sessionsBox]
-	ready    chan struct{}
+	sessions  atomic.Pointer[sessionsBox]
+	ready     chan struct{}
+	partsDone sync.Map       // partKey → partProgress of long chats
+	bg        sync.WaitGroup // refusal notices to extensions
 
 	regMu sync.Mutex
 	reg   Registration
@@ -271,6 +273,7 @@ func (g *Gateway) Run(ctx context.Context) error {
 		err = fmt.Errorf("sip listener stopped: %w", err)
 	}
 	wg.Wait()
+	g.bg.Wait()
 	g.closeListeners()
 	g.client.Close()
 	g.srv.Close()

@@ -94,3 +94,31 @@ func TestPeerDeliversThroughPBX(t *testing.T) {
 		t.Fatalf("chat to an unregistered extension: %v, want unreachable (404)", err)
 	}
 }
+
+// A long chat whose second part fails continues with that part on the
+// retry: the extension never sees a part twice.
+func TestRetryContinuesParts(t *testing.T) {
+	t.Parallel()
+	k := startKamailio(t, false)
+	g := runGateway(t, gatewayCfg(k, "udp"))
+	waitState(t, g, "registered")
+	p := newPhone(t, "201", "127.0.0.1", k.addr)
+	p.register(60)
+	p.failOn.Store(2)
+	c := session.Chat{SessionID: "s1", Seq: 1, Contact: customer, Text: strings.Repeat("Wort ", 500)}
+	err := g.DeliverChat(context.Background(), "201", c)
+	if !errors.Is(err, session.ErrUnreachable) {
+		t.Fatalf("first attempt: %v, want unreachable (480 on part 2)", err)
+	}
+	if err := g.DeliverChat(context.Background(), "201", c); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for range 3 {
+		got = append(got, p.next("part").Body[:6])
+	}
+	if strings.Join(got, "") != "(1/3) (2/3) (3/3) " {
+		t.Fatalf("parts arrived as %q", got)
+	}
+	p.none("no repeated part")
+}

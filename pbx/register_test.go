@@ -5,6 +5,8 @@ import (
 	"net"
 
 	"github.com/emiago/sipgo/sip"
+
+	"github.com/pbxgate/pbxgate/gateway/session"
 	"strconv"
 	"strings"
 	"sync"
@@ -118,4 +120,32 @@ func challenge(t *testing.T, k *kamailio) string {
 		t.Fatalf("unauthenticated REGISTER: %s", codeOf(res, err))
 	}
 	return res.GetHeader("WWW-Authenticate").Value()
+}
+
+// Over TCP the gateway registers (Contact ;transport=tcp), Kamailio reaches
+// it on that transport, and with max_body_bytes 0 a long text goes whole.
+func TestTCPWholeMessages(t *testing.T) {
+	t.Parallel()
+	k := startKamailio(t, false)
+	c := gatewayCfg(k, "tcp")
+	c.MaxBodyBytes = 0
+	g := runGateway(t, c)
+	waitState(t, g, "registered")
+	f := &fromExt{got: make(chan string, 1)}
+	g.SetSessions(f)
+	p := newPhone(t, "201", "127.0.0.1", k.addr)
+	p.register(60)
+	if res, err := p.send(k.addr, customer, "über TCP"); err != nil || res.StatusCode != 200 {
+		t.Fatalf("MESSAGE to the TCP gateway through Kamailio: %s", codeOf(res, err))
+	}
+	if got := <-f.got; got != "201|"+customer+"|über TCP" {
+		t.Fatalf("gateway got %q", got)
+	}
+	long := strings.Repeat("Grüße ", 400) // 2,800 bytes
+	if err := g.DeliverChat(context.Background(), "201", session.Chat{Contact: customer, Text: long}); err != nil {
+		t.Fatal(err)
+	}
+	if got := p.next("long chat"); got.Body != long {
+		t.Fatalf("extension got %d bytes, want the %d-byte text whole", len(got.Body), len(long))
+	}
 }
