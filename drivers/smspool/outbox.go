@@ -94,18 +94,6 @@ func (p *Pool) drainOutbox(ctx context.Context, prefix string, deliver func(cont
 	return ctx.Err()
 }
 
-func (p *Pool) deliverEvent(ctx context.Context, b []byte) error {
-	var ev message.StatusEvent
-	if err := json.Unmarshal(b, &ev); err != nil {
-		p.log.Error("damaged SMS status event dropped", "err", err)
-		return nil
-	}
-	if p.cfg.Sink == nil {
-		return nil
-	}
-	return p.cfg.Sink.Status(ctx, ev)
-}
-
 func (p *Pool) deliverInbound(ctx context.Context, b []byte) error {
 	var in message.Inbound
 	if err := json.Unmarshal(b, &in); err != nil {

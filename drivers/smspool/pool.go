@@ -186,7 +186,7 @@ type Pool struct {
 	workers  sync.WaitGroup
 	stopped  bool
 
-	evWake chan struct{}
+	events *eventQueue
 	inWake chan struct{}
 
 	inMu    sync.Mutex     // one inbound PDU at a time: reassembly reads then writes
@@ -240,7 +240,7 @@ func New(cfg Config) (*Pool, error) {
 		byName: map[string]*channel{},
 		sims:   map[string]*sim{},
 		wake:   make(chan struct{}),
-		evWake: make(chan struct{}, 1),
+		events: newEventQueue(),
 		inWake: make(chan struct{}, 1),
 	}
 	p.seq.Store(uint64(time.Now().UnixNano()))
@@ -263,6 +263,9 @@ func New(cfg Config) (*Pool, error) {
 		if _, err := p.simLocked(n); err != nil {
 			return nil, err
 		}
+	}
+	if err := p.events.load(p.st); err != nil {
+		return nil, fmt.Errorf("smspool: load status events: %w", err)
 	}
 	if err := p.recover(); err != nil {
 		return nil, err
@@ -347,7 +350,8 @@ func (p *Pool) recover() error {
 	}
 	for _, k := range sending {
 		id := unescape(k[len(keySending):])
-		err := p.st.Update(func(txn *store.Txn) error {
+		err := p.update(func(t *tx) error {
+			txn := t.Txn
 			r, err := getRecord(txn, id)
 			if err != nil {
 				return err
@@ -361,7 +365,7 @@ func (p *Pool) recover() error {
 			if err := txn.Delete([]byte(k)); err != nil {
 				return err
 			}
-			return p.addEvent(txn, &r, now)
+			return t.addEvent(&r, now)
 		})
 		if err != nil {
 			return fmt.Errorf("smspool: mark interrupted SMS %s unknown: %w", id, err)
@@ -592,14 +596,16 @@ func (p *Pool) Run(ctx context.Context) error {
 	p.mu.Unlock()
 
 	var bg sync.WaitGroup
-	bg.Add(2)
-	go func() { defer bg.Done(); p.runOutbox(ctx, keyEvents, p.evWake, p.deliverEvent) }()
+	bg.Add(1)
 	go func() { defer bg.Done(); p.runReassemblyTimer(ctx) }()
+	if p.cfg.Sink != nil {
+		bg.Add(1)
+		go func() { defer bg.Done(); p.runEvents(ctx) }()
+	}
 	if p.cfg.InboundSink != nil {
 		bg.Add(1)
 		go func() { defer bg.Done(); p.runOutbox(ctx, keyInMsg, p.inWake, p.deliverInbound) }()
 	}
-	p.kick(p.evWake)
 	p.kick(p.inWake)
 
 	<-ctx.Done()

@@ -35,7 +35,8 @@ func (p *Pool) HandleStatusReport(ctx context.Context, simName string, sr Status
 	now := p.cfg.Now()
 	var id string
 	var became message.Status
-	err := p.st.Update(func(txn *store.Txn) error {
+	err := p.update(func(t *tx) error {
+		txn := t.Txn
 		id, became = "", ""
 		var ref mrRef
 		err := store.GetJSON(txn, mrKey(simName, sr.MR), &ref)
@@ -59,7 +60,7 @@ func (p *Pool) HandleStatusReport(ctx context.Context, simName string, sr Status
 			return err
 		}
 		before := r.Status
-		if err := p.applyReport(txn, &r, ref.Part, sr, now); err != nil {
+		if err := p.applyReport(t, &r, ref.Part, sr, now); err != nil {
 			return err
 		}
 		if r.Status != before {
@@ -78,14 +79,13 @@ func (p *Pool) HandleStatusReport(ctx context.Context, simName string, sr Status
 	}
 	if became != "" {
 		p.log.Debug("SMS delivery report", "id", id, "sim", simName, "status", became)
-		p.kick(p.evWake)
 	}
 	return nil
 }
 
 // applyReport sets part i of r from sr and, when that decides the message,
 // its status (with an event in the outbox). The caller stores r.
-func (p *Pool) applyReport(txn *store.Txn, r *record, i int, sr StatusReport, now time.Time) error {
+func (p *Pool) applyReport(t *tx, r *record, i int, sr StatusReport, now time.Time) error {
 	if i < 0 || i >= len(r.Parts) || r.Parts[i].Status != "" {
 		return nil // duplicate report
 	}
@@ -110,5 +110,5 @@ func (p *Pool) applyReport(txn *store.Txn, r *record, i int, sr StatusReport, no
 		return nil
 	}
 	r.UpdatedAt = now
-	return p.addEvent(txn, r, now)
+	return t.addEvent(r, now)
 }

@@ -195,7 +195,6 @@ func (p *Pool) send(ctx context.Context, s *sim, m Modem, it *item, prev *sentOu
 		p.mu.Unlock()
 		return nil
 	}
-	p.kick(p.evWake)
 	// The send runs to its end even when the pool stops: cutting it off
 	// would leave the message in an unknown state for no reason.
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), p.cfg.SendTimeout)
@@ -242,10 +241,11 @@ func (p *Pool) markSending(it *item, simName string, prev *sentOutcome) (record,
 	var r record
 	var dayN, monthN int
 	var prevRec record
-	err := p.st.Update(func(txn *store.Txn) error {
+	err := p.update(func(t *tx) error {
+		txn := t.Txn
 		var err error
 		if prev != nil {
-			if prevRec, err = p.applySent(txn, prev, now); err != nil {
+			if prevRec, err = p.applySent(t, prev, now); err != nil {
 				return err
 			}
 		}
@@ -273,7 +273,7 @@ func (p *Pool) markSending(it *item, simName string, prev *sentOutcome) (record,
 		if monthN, err = bump(txn, countKey(simName, month), it.parts); err != nil {
 			return err
 		}
-		return p.addEvent(txn, &r, now)
+		return t.addEvent(&r, now)
 	})
 	if err != nil {
 		return r, err
@@ -307,9 +307,9 @@ func (p *Pool) storeSent(o *sentOutcome) {
 		return
 	}
 	var r record
-	err := p.st.Update(func(txn *store.Txn) error {
+	err := p.update(func(t *tx) error {
 		var err error
-		r, err = p.applySent(txn, o, p.cfg.Now())
+		r, err = p.applySent(t, o, p.cfg.Now())
 		return err
 	})
 	if err != nil {
@@ -329,13 +329,13 @@ func (p *Pool) countSent(simName string, st message.Status) {
 	case message.Failed:
 		p.met.failed.WithLabelValues(simName).Inc()
 	}
-	p.kick(p.evWake)
 }
 
 // applySent records a successful send in txn: the parts' message
 // references for their status reports, and reports that arrived before
 // this result. It returns the stored record.
-func (p *Pool) applySent(txn *store.Txn, o *sentOutcome, now time.Time) (record, error) {
+func (p *Pool) applySent(t *tx, o *sentOutcome, now time.Time) (record, error) {
+	txn := t.Txn
 	rr := o.r
 	rr.Status, rr.UpdatedAt = message.Sent, now
 	mrs := o.res.MRs()
@@ -346,7 +346,7 @@ func (p *Pool) applySent(txn *store.Txn, o *sentOutcome, now time.Time) (record,
 	if err := txn.Delete([]byte(sendingKey(rr.Msg.ID))); err != nil {
 		return rr, err
 	}
-	if err := p.addEvent(txn, &rr, now); err != nil {
+	if err := t.addEvent(&rr, now); err != nil {
 		return rr, err
 	}
 	if rr.Msg.DeliveryReport {
@@ -361,7 +361,7 @@ func (p *Pool) applySent(txn *store.Txn, o *sentOutcome, now time.Time) (record,
 				if err := txn.Delete([]byte(orphanKey(o.sim, mr))); err != nil {
 					return rr, err
 				}
-				if err := p.applyReport(txn, &rr, i, or.Report, now); err != nil {
+				if err := p.applyReport(t, &rr, i, or.Report, now); err != nil {
 					return rr, err
 				}
 				continue
@@ -379,7 +379,8 @@ func (p *Pool) applySent(txn *store.Txn, o *sentOutcome, now time.Time) (record,
 
 func (p *Pool) markFailed(r *record, simName string, f Failure) error {
 	now := p.cfg.Now()
-	err := p.st.Update(func(txn *store.Txn) error {
+	err := p.update(func(t *tx) error {
+		txn := t.Txn
 		rr := *r
 		rr.Status, rr.Reason, rr.Code, rr.Retryable, rr.UpdatedAt = message.Failed, f.Reason, f.Code, !f.Permanent, now
 		if !f.Permanent {
@@ -392,21 +393,21 @@ func (p *Pool) markFailed(r *record, simName string, f Failure) error {
 			return err
 		}
 		*r = rr
-		return p.addEvent(txn, &rr, now)
+		return t.addEvent(&rr, now)
 	})
 	if err != nil {
 		return err
 	}
 	p.log.Warn("SMS failed", "id", r.Msg.ID, "sim", simName, "reason", r.Reason, "code", r.Code)
 	p.met.failed.WithLabelValues(simName).Inc()
-	p.kick(p.evWake)
 	return nil
 }
 
 // markUnknown records that the message may or may not have gone out.
 func (p *Pool) markUnknown(r *record, simName string, f Failure) error {
 	now := p.cfg.Now()
-	err := p.st.Update(func(txn *store.Txn) error {
+	err := p.update(func(t *tx) error {
+		txn := t.Txn
 		rr := *r
 		rr.Status, rr.Reason, rr.Code, rr.Retryable, rr.UpdatedAt = message.Unknown,
 			f.Reason+"; not sent again automatically to avoid a duplicate", f.Code, false, now
@@ -417,14 +418,13 @@ func (p *Pool) markUnknown(r *record, simName string, f Failure) error {
 			return err
 		}
 		*r = rr
-		return p.addEvent(txn, &rr, now)
+		return t.addEvent(&rr, now)
 	})
 	if err != nil {
 		return err
 	}
 	p.log.Warn("SMS may or may not have been sent", "id", r.Msg.ID, "sim", simName, "reason", f.Reason)
 	p.met.unknown.WithLabelValues(simName).Inc()
-	p.kick(p.evWake)
 	return nil
 }
 
@@ -432,7 +432,8 @@ func (p *Pool) markUnknown(r *record, simName string, f Failure) error {
 // another SIM (or, when pinned, the same SIM once it is back).
 func (p *Pool) markRetry(r *record, it *item, simName string, f Failure) error {
 	now := p.cfg.Now()
-	err := p.st.Update(func(txn *store.Txn) error {
+	err := p.update(func(t *tx) error {
+		txn := t.Txn
 		rr := *r
 		rr.Status, rr.Reason, rr.Code, rr.Retryable, rr.UpdatedAt = message.Queued, f.Reason, f.Code, true, now
 		rr.NotBefore = now
@@ -453,7 +454,7 @@ func (p *Pool) markRetry(r *record, it *item, simName string, f Failure) error {
 			return err
 		}
 		*r = rr
-		return p.addEvent(txn, &rr, now)
+		return t.addEvent(&rr, now)
 	})
 	if err != nil {
 		return err
@@ -464,7 +465,6 @@ func (p *Pool) markRetry(r *record, it *item, simName string, f Failure) error {
 	p.mu.Lock()
 	p.insertLocked(it)
 	p.mu.Unlock()
-	p.kick(p.evWake)
 	return nil
 }
 

@@ -1,0 +1,220 @@
+package smspool
+
+import (
+	"context"
+	"encoding/json"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/pbxgate/pbxgate/gateway/message"
+	"github.com/pbxgate/pbxgate/gateway/store"
+)
+
+// Status events take an outbox in the store (smsq/events/<seq>) so none is
+// lost, but are handed to the Sink from memory: scanning the outbox for
+// every event would walk over the tombstones of all delivered ones, which
+// grows with the campaign (quadratic work on a Raspberry Pi).
+//
+// Order: an event's seq is taken inside the transaction that stores it.
+// Transactions commit in any order, so an event is handed over only when no
+// transaction holding a smaller seq is still open. Two events of one
+// message are always in seq order (the second transaction reads what the
+// first one wrote), so the Sink sees each message's changes in order.
+
+type queuedEvent struct {
+	seq uint64
+	ev  message.StatusEvent
+}
+
+type eventQueue struct {
+	mu       sync.Mutex
+	inflight map[uint64]struct{} // seqs of transactions not finished yet
+	ready    []queuedEvent       // committed, not yet handed over; by seq
+	wake     chan struct{}
+}
+
+func newEventQueue() *eventQueue {
+	return &eventQueue{inflight: map[uint64]struct{}{}, wake: make(chan struct{}, 1)}
+}
+
+// tx is a store transaction that may add status events.
+type tx struct {
+	*store.Txn
+	p   *Pool
+	evs []queuedEvent
+}
+
+// update runs fn in a transaction whose status events reach the Sink once
+// it committed (and never if it did not).
+func (p *Pool) update(fn func(t *tx) error) error {
+	t := &tx{p: p}
+	err := p.st.Update(func(txn *store.Txn) error {
+		p.events.release(t.evs, false) // a previous attempt lost a conflict
+		t.Txn, t.evs = txn, nil
+		return fn(t)
+	})
+	p.events.release(t.evs, err == nil)
+	return err
+}
+
+// addEvent stores the status of r in the outbox, in this transaction.
+func (t *tx) addEvent(r *record, now time.Time) error {
+	p := t.p
+	if p.cfg.Sink == nil {
+		return nil
+	}
+	ev := message.StatusEvent{ID: r.Msg.ID, Ref: r.Msg.Ref, Status: r.Status, Sender: r.SIM,
+		Reason: r.Reason, Code: r.Code, Retryable: r.Retryable, At: now}
+	if len(r.Parts) > 0 {
+		mrs := make([]string, len(r.Parts))
+		for i, pt := range r.Parts {
+			mrs[i] = strconv.Itoa(pt.MR)
+		}
+		ev.ChannelID = "mr:" + strings.Join(mrs, ",")
+	}
+	seq := p.events.alloc(p)
+	t.evs = append(t.evs, queuedEvent{seq: seq, ev: ev})
+	return store.SetJSON(t.Txn, seqKey(keyEvents, seq), ev)
+}
+
+// alloc takes a seq and marks it in flight, atomically: every seq handed
+// out before is in flight or finished when a later one exists.
+func (q *eventQueue) alloc(p *Pool) uint64 {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	seq := p.nextSeq()
+	q.inflight[seq] = struct{}{}
+	return seq
+}
+
+// release ends the transaction of evs: committed ones become ready.
+func (q *eventQueue) release(evs []queuedEvent, committed bool) {
+	if len(evs) == 0 {
+		return
+	}
+	q.mu.Lock()
+	for _, e := range evs {
+		delete(q.inflight, e.seq)
+		if committed {
+			i, _ := slices.BinarySearchFunc(q.ready, e.seq, func(a queuedEvent, s uint64) int { return cmpSeq(a.seq, s) })
+			q.ready = slices.Insert(q.ready, i, e)
+		}
+	}
+	q.mu.Unlock()
+	select {
+	case q.wake <- struct{}{}:
+	default:
+	}
+}
+
+// load puts the events a previous run left in the outbox first in line.
+func (q *eventQueue) load(st *store.Store) error {
+	var evs []queuedEvent
+	err := st.View(func(txn *store.Txn) error {
+		return store.Each(txn, keyEvents, func(k string, v []byte) error {
+			seq, err := parseSeqKey(keyEvents, k)
+			if err != nil {
+				return nil // not ours
+			}
+			var ev message.StatusEvent
+			if err := json.Unmarshal(v, &ev); err != nil {
+				return nil // damaged: delivered never; the key stays for inspection
+			}
+			evs = append(evs, queuedEvent{seq: seq, ev: ev})
+			return nil
+		})
+	})
+	if err != nil {
+		return err
+	}
+	q.mu.Lock()
+	q.ready = append(evs, q.ready...)
+	q.mu.Unlock()
+	return nil
+}
+
+// next returns up to n events that may be handed over now, oldest first.
+func (q *eventQueue) next(n int) []queuedEvent {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	var floor uint64 = 1<<64 - 1
+	for s := range q.inflight {
+		floor = min(floor, s)
+	}
+	k := 0
+	for k < len(q.ready) && k < n && q.ready[k].seq < floor {
+		k++
+	}
+	return slices.Clone(q.ready[:k])
+}
+
+// done drops the first k ready events (handed over). New events cannot
+// have slipped in front of them: their seqs were in flight when next ran.
+func (q *eventQueue) done(k int) {
+	q.mu.Lock()
+	q.ready = slices.Delete(q.ready, 0, k)
+	q.mu.Unlock()
+}
+
+// runEvents hands status events to the Sink until ctx ends.
+func (p *Pool) runEvents(ctx context.Context) {
+	q := p.events
+	for {
+		batch := q.next(outboxBatch)
+		delivered := 0
+		var err error
+		for _, e := range batch {
+			if err = p.cfg.Sink.Status(ctx, e.ev); err != nil {
+				break
+			}
+			delivered++
+		}
+		if delivered > 0 {
+			derr := p.st.Update(func(txn *store.Txn) error {
+				for _, e := range batch[:delivered] {
+					if err := txn.Delete([]byte(seqKey(keyEvents, e.seq))); err != nil {
+						return err
+					}
+				}
+				return nil
+			})
+			if derr != nil {
+				// Offered again after a restart: the Sink is idempotent.
+				p.log.Warn("cannot remove delivered SMS status events from the outbox", "err", derr)
+			}
+			q.done(delivered)
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		if err != nil {
+			p.log.Warn("SMS status consumer failed; offering the event again", "id", batch[delivered].ev.ID, "err", err)
+			if !sleepCtx(ctx, p.cfg.RetryBackoff) {
+				return
+			}
+			continue
+		}
+		if len(batch) == outboxBatch {
+			continue
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-q.wake:
+		}
+	}
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
