@@ -255,9 +255,15 @@ func (e *Engine) setRules(cs []*compiled) {
 
 // Save validates and stores r (a new ID when empty) and makes it live. The
 // error names the field and the reason (ErrInvalidRule, ErrNotWired).
-func (e *Engine) Save(_ context.Context, r Rule) (Rule, error) {
+// Secrets given as SecretMask keep their stored value. The returned rule
+// carries its secrets: show the portal r.Redacted().
+func (e *Engine) Save(ctx context.Context, r Rule) (Rule, error) {
 	if r.ID == "" {
 		r.ID = newID()
+	}
+	r, err := e.keepSecrets(ctx, r)
+	if err != nil {
+		return Rule{}, err
 	}
 	c, err := e.compile(r)
 	if err != nil {

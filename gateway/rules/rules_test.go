@@ -440,3 +440,29 @@ func TestRulesPersistAndDelete(t *testing.T) {
 		t.Errorf("prune: %d %v", n, err)
 	}
 }
+
+func TestSecretsMaskedAndKept(t *testing.T) {
+	t.Parallel()
+	v := newEnv(t)
+	ctx := context.Background()
+	r := v.save(Rule{Name: "crm", Keyword: Always, Actions: []Action{{Type: HTTPForward, URL: "https://crm.example.com/in", Secret: "s3cret"}}})
+	shown := r.Redacted()
+	if shown.Actions[0].Secret != SecretMask || r.Actions[0].Secret != "s3cret" {
+		t.Fatalf("redacted %+v original %+v", shown.Actions, r.Actions)
+	}
+	shown.Name = "crm renamed"
+	if _, err := v.e.Save(ctx, shown); err != nil {
+		t.Fatal(err)
+	}
+	got, _ := v.e.Get(ctx, r.ID)
+	if got.Name != "crm renamed" || got.Actions[0].Secret != "s3cret" {
+		t.Errorf("after saving the redacted rule: %+v", got)
+	}
+	shown.Actions[0].URL = "https://elsewhere.example.com/"
+	if _, err := v.e.Save(ctx, shown); !errors.Is(err, ErrInvalidRule) || !strings.Contains(err.Error(), "enter the secret again") {
+		t.Errorf("mask with a new URL: %v", err)
+	}
+	if _, err := v.e.Save(ctx, Rule{Name: "new", Keyword: Always, Actions: shown.Actions}); !errors.Is(err, ErrInvalidRule) {
+		t.Errorf("mask on a new rule: %v", err)
+	}
+}
