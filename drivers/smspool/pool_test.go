@@ -717,3 +717,30 @@ func TestChannelHandle(t *testing.T) {
 		t.Fatalf("state %+v", st)
 	}
 }
+
+// An event is handed over only when no transaction with a smaller seq is
+// still open, whatever order transactions finish in.
+func TestEventQueueOrder(t *testing.T) {
+	t.Parallel()
+	p := &Pool{}
+	q := newEventQueue()
+	a, b, c := q.alloc(p), q.alloc(p), q.alloc(p)
+	ev := func(seq uint64) queuedEvent { return queuedEvent{seq: seq, ev: message.StatusEvent{ID: fmt.Sprint(seq)}} }
+	q.release([]queuedEvent{ev(c)}, true)
+	if got := q.next(10); len(got) != 0 {
+		t.Fatalf("handed over %v while %d and %d are open", got, a, b)
+	}
+	q.release([]queuedEvent{ev(b)}, false) // lost a conflict: never handed over
+	if got := q.next(10); len(got) != 0 {
+		t.Fatalf("handed over %v while %d is open", got, a)
+	}
+	q.release([]queuedEvent{ev(a)}, true)
+	got := q.next(10)
+	if len(got) != 2 || got[0].seq != a || got[1].seq != c {
+		t.Fatalf("next = %v, want %d then %d", got, a, c)
+	}
+	q.done(1)
+	if got := q.next(10); len(got) != 1 || got[0].seq != c {
+		t.Fatalf("after done(1): %v", got)
+	}
+}
