@@ -466,3 +466,50 @@ func TestSecretsMaskedAndKept(t *testing.T) {
 		t.Errorf("mask on a new rule: %v", err)
 	}
 }
+
+func TestGroupKeywordRulesFromClickToChat(t *testing.T) {
+	t.Parallel()
+	v := newEnv(t)
+	ctx := context.Background()
+	if _, err := v.cs.CreateGroup(ctx, "Angebote", ""); err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range GroupKeywordRules("Angebote", "JOIN ANGEBOTE (1+1)", "LEAVE ANGEBOTE", "Willkommen!", "", 0) {
+		if _, err := v.e.Save(ctx, r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// As the prefilled keyword of a wa.me link arrives, with a stray space.
+	v.handle(anna, " join  angebote (1+1) ")
+	v.handle("+491700000002", "join angebote (1+1) bitte") // not the keyword
+	ms, _ := v.cs.Members(ctx, "Angebote")
+	if len(ms) != 1 || ms[0].Number != anna || !slices.Equal(v.out.texts(), []string{"Willkommen!"}) {
+		t.Fatalf("members %+v replies %q", ms, v.out.texts())
+	}
+	v.handle(anna, "Leave Angebote")
+	if ms, _ := v.cs.Members(ctx, "Angebote"); len(ms) != 0 {
+		t.Errorf("after leave: %+v", ms)
+	}
+}
+
+func TestConcurrentMessagesRespectTheLimit(t *testing.T) {
+	t.Parallel()
+	v := newEnv(t)
+	v.save(Rule{Name: "limited", Order: 1, Keyword: Always, Limit: &Limit{Count: 5, Period: Duration(time.Hour)}, Actions: answer("ok")})
+	ctx := context.Background()
+	errs := make(chan error, 20)
+	for i := 0; i < 20; i++ {
+		go func() {
+			_, err := v.e.Handle(ctx, message.Inbound{ID: "c" + itoa2(i), Kind: message.SMS, Channel: "sms1", From: anna, Text: "x", At: v.clk.Now()})
+			errs <- err
+		}()
+	}
+	for i := 0; i < 20; i++ {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := len(v.out.texts()); n != 5 {
+		t.Errorf("%d answers, want 5", n)
+	}
+}
