@@ -19,6 +19,8 @@ type Config struct {
 	Deliverer Deliverer
 	Channels  []Channel
 	Queues    []Queue
+	// Names looks up display names of contacts (optional).
+	Names Names
 	// DefaultChannel is where an extension may start a conversation with a
 	// contact that has no open session ("" : extensions may only answer).
 	DefaultChannel string

@@ -437,6 +437,8 @@ func (m *Manager) Inbound(ctx context.Context, in message.Inbound) error {
 	}
 	if in.Name != "" {
 		s.Name = in.Name
+	} else if s.Name == "" {
+		s.Name = m.nameOf(ctx, in.From)
 	}
 	s.LastActivity, s.LastInbound = now, now
 	e := m.appendEntry(c, s, Entry{Dir: In, At: now, Text: m.inboundText(s, in), MediaType: in.MediaType,
@@ -448,6 +450,14 @@ func (m *Manager) Inbound(ctx context.Context, in message.Inbound) error {
 	m.m.messages.WithLabelValues(In).Inc()
 	m.sendAfterCommit(ctx, c)
 	return nil
+}
+
+func (m *Manager) nameOf(ctx context.Context, number string) string {
+	if m.cfg.Names == nil {
+		return ""
+	}
+	name, _ := m.cfg.Names.NameOf(ctx, number)
+	return name
 }
 
 // routeNew is where a new session from an inbound message goes, and the
@@ -544,6 +554,9 @@ func (m *Manager) FromExtension(ctx context.Context, ext, contact, text string) 
 			return err
 		}
 		return m.commit(c)
+	}
+	if s.Kind == message.WhatsApp && now.Sub(s.LastInbound) >= 24*time.Hour {
+		return fmt.Errorf("%w: %s has not written in the last 24 hours; start with a template campaign", ErrWindowClosed, contact)
 	}
 	m.pickUp(c, s, ext, now)
 	ch := m.chans[s.Channel]

@@ -61,6 +61,12 @@ type SenderFunc func(ctx context.Context, out message.Outbound) error
 // Send calls f.
 func (f SenderFunc) Send(ctx context.Context, out message.Outbound) error { return f(ctx, out) }
 
+// Names finds a contact's display name (pbxgate's phonebooks, a remote
+// phonebook of the PBX) for chats that do not carry one.
+type Names interface {
+	NameOf(ctx context.Context, number string) (string, bool)
+}
+
 // Clock is the manager's time source; tests use a fake one.
 type Clock interface {
 	Now() time.Time

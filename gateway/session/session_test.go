@@ -530,3 +530,31 @@ func TestFromConfig(t *testing.T) {
 		t.Fatalf("unknown channel: %v", err)
 	}
 }
+
+type book map[string]string
+
+func (b book) NameOf(_ context.Context, n string) (string, bool) { v, ok := b[n]; return v, ok }
+
+// WhatsApp replies need the contact's message within 24 h; names come from
+// the phonebook when the channel has none.
+func TestWhatsAppWindowAndNames(t *testing.T) {
+	h := newHarness(t, Target{Kind: ToExtension, ID: "201"})
+	h.cfg.Names = book{"491700000009": "Erika Muster"}
+	h.st.Close()
+	h.open()
+	ctx := context.Background()
+	if err := h.m.Inbound(ctx, message.Inbound{ID: "w1", Kind: message.WhatsApp, Channel: "wa", From: "491700000009", Text: "Hi", At: h.clock.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	if s := h.only(""); s.Name != "Erika Muster" {
+		t.Fatalf("name %q", s.Name)
+	}
+	h.clock.Add(23 * time.Hour)
+	if err := h.m.FromExtension(ctx, "201", "491700000009", "Hallo"); err != nil {
+		t.Fatal(err)
+	}
+	h.clock.Add(time.Hour) // the reply keeps the session open; the window closed
+	if err := h.m.FromExtension(ctx, "201", "491700000009", "Noch da?"); !errors.Is(err, ErrWindowClosed) {
+		t.Fatalf("24 h after the contact's last message: %v, want ErrWindowClosed", err)
+	}
+}
