@@ -323,7 +323,10 @@ func (p *Pool) recover() error {
 		return store.Each(txn, keyPending, func(k string, v []byte) error {
 			r, err := getRecord(txn, string(v))
 			if err != nil {
-				return fmt.Errorf("queued SMS %s: %w", v, err)
+				// Start anyway: one unreadable message must not stop the
+				// gateway. The keys stay for inspection.
+				p.log.Error("queued SMS cannot be read; skipped", "id", string(v), "err", err)
+				return nil
 			}
 			maxSeq = max(maxSeq, r.Seq)
 			ch := p.byName[r.Msg.Channel]
@@ -353,6 +356,9 @@ func (p *Pool) recover() error {
 		err := p.update(func(t *tx) error {
 			txn := t.Txn
 			r, err := getRecord(txn, id)
+			if errors.Is(err, store.ErrNotFound) {
+				return txn.Delete([]byte(k)) // nothing left to mark
+			}
 			if err != nil {
 				return err
 			}
