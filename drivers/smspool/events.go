@@ -162,6 +162,8 @@ func (q *eventQueue) done(k int) {
 // runEvents hands status events to the Sink until ctx ends.
 func (p *Pool) runEvents(ctx context.Context) {
 	q := p.events
+	var lastFailed uint64
+	failures := 0
 	for {
 		batch := q.next(outboxBatch)
 		delivered := 0
@@ -191,7 +193,21 @@ func (p *Pool) runEvents(ctx context.Context) {
 			return
 		}
 		if err != nil {
-			p.log.Warn("SMS status consumer failed; offering the event again", "id", batch[delivered].ev.ID, "err", err)
+			failed := batch[delivered]
+			if failed.seq != lastFailed {
+				lastFailed, failures = failed.seq, 0
+			}
+			failures++
+			if failures >= sinkAttempts {
+				// One event the consumer never takes must not hold back all
+				// later ones for ever.
+				p.log.Error("SMS status event dropped: the consumer refused it every time",
+					"id", failed.ev.ID, "status", failed.ev.Status, "attempts", failures, "err", err)
+				p.dropEvent(failed.seq)
+				q.done(1)
+				continue
+			}
+			p.log.Warn("SMS status consumer failed; offering the event again", "id", failed.ev.ID, "err", err)
 			if !sleepCtx(ctx, p.cfg.RetryBackoff) {
 				return
 			}
@@ -205,6 +221,16 @@ func (p *Pool) runEvents(ctx context.Context) {
 			return
 		case <-q.wake:
 		}
+	}
+}
+
+// sinkAttempts is how often one status event is offered before it is
+// dropped (about 100 s with the default RetryBackoff).
+const sinkAttempts = 20
+
+func (p *Pool) dropEvent(seq uint64) {
+	if err := p.st.Update(func(txn *store.Txn) error { return txn.Delete([]byte(seqKey(keyEvents, seq))) }); err != nil {
+		p.log.Warn("cannot remove a dropped SMS status event from the outbox", "err", err)
 	}
 }
 

@@ -64,9 +64,10 @@ type Modem interface {
 // Sink receives status changes of outbound messages, at least once and in
 // order, from one goroutine. Return an error only for a passing problem
 // (the consumer's store is busy): the pool offers the same event again
-// after RetryBackoff and holds the later ones back until it is taken. An
-// event the consumer does not care about (a message that is not its own)
-// must get nil. Handling must be idempotent by (ID, Status).
+// after RetryBackoff and holds the later ones back until it is taken, up
+// to 20 times, then drops it with an error in the log. An event the
+// consumer does not care about (a message that is not its own) must get
+// nil. Handling must be idempotent by (ID, Status).
 type Sink interface {
 	Status(ctx context.Context, ev message.StatusEvent) error
 }

@@ -725,7 +725,9 @@ func TestEventQueueOrder(t *testing.T) {
 	p := &Pool{}
 	q := newEventQueue()
 	a, b, c := q.alloc(p), q.alloc(p), q.alloc(p)
-	ev := func(seq uint64) queuedEvent { return queuedEvent{seq: seq, ev: message.StatusEvent{ID: fmt.Sprint(seq)}} }
+	ev := func(seq uint64) queuedEvent {
+		return queuedEvent{seq: seq, ev: message.StatusEvent{ID: fmt.Sprint(seq)}}
+	}
 	q.release([]queuedEvent{ev(c)}, true)
 	if got := q.next(10); len(got) != 0 {
 		t.Fatalf("handed over %v while %d and %d are open", got, a, b)
@@ -742,5 +744,23 @@ func TestEventQueueOrder(t *testing.T) {
 	q.done(1)
 	if got := q.next(10); len(got) != 1 || got[0].seq != c {
 		t.Fatalf("after done(1): %v", got)
+	}
+}
+
+// An event the consumer refuses every time is dropped after a while
+// instead of holding back every later one.
+func TestPoisonEventDropped(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, Config{Channels: []config.SMSChannel{{Name: "main", Modems: []string{"a"}}}})
+	h.ev.mu.Lock()
+	h.ev.failNext = sinkAttempts // the first event (x-000 sending) is refused every time
+	h.ev.mu.Unlock()
+	h.attach(newFakeModem("a"))
+	h.enqueue(msgs(2, "x")...)
+	h.run()
+	h.ev.final(t, "x-000", "x-001")
+	st, _ := h.ev.snapshot()
+	if tr := trail(st, "x-000"); !slices.Equal(tr, []string{"sent@a"}) {
+		t.Fatalf("trail x-000 = %v, want the refused sending event dropped", tr)
 	}
 }
