@@ -1,6 +1,7 @@
 package modemsim
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -19,6 +20,33 @@ func (n *Network) Handler() http.Handler {
 		}
 		writeJSON(w, http.StatusOK, out)
 	})
+	mux.HandleFunc("POST /modems", func(w http.ResponseWriter, r *http.Request) {
+		var req addRequest
+		if !readJSON(w, r, &req) {
+			return
+		}
+		cfg, err := req.config()
+		if err != nil {
+			writeError(w, http.StatusUnprocessableEntity, err)
+			return
+		}
+		// The modem outlives the request: it runs until deleted or the
+		// network closes.
+		m, err := n.AddModem(context.WithoutCancel(r.Context()), cfg)
+		if err != nil {
+			code := http.StatusUnprocessableEntity
+			if errors.Is(err, ErrDuplicate) {
+				code = http.StatusConflict
+			}
+			writeError(w, code, err)
+			return
+		}
+		writeJSON(w, http.StatusCreated, m.Status())
+	})
+	mux.HandleFunc("DELETE /modems/{imei}", n.withModem(func(w http.ResponseWriter, r *http.Request, m *Modem) {
+		m.Close()
+		w.WriteHeader(http.StatusNoContent)
+	}))
 	mux.HandleFunc("GET /modems/{imei}", n.withModem(func(w http.ResponseWriter, r *http.Request, m *Modem) {
 		writeJSON(w, http.StatusOK, m.Status())
 	}))
@@ -78,6 +106,48 @@ func (n *Network) Handler() http.Handler {
 		writeJSON(w, http.StatusAccepted, map[string]string{"status": "rebooting", "down": down.String()})
 	}))
 	return mux
+}
+
+// addRequest is the body of POST /modems: Config with durations as text.
+type addRequest struct {
+	Model               string `json:"model"`
+	IMEI                string `json:"imei"`
+	ICCID               string `json:"iccid"`
+	IMSI                string `json:"imsi"`
+	Number              string `json:"number"`
+	Operator            string `json:"operator"`
+	PIN                 string `json:"pin"`
+	StorageCapacity     int    `json:"storage_capacity"`
+	SendLatency         string `json:"send_latency"`
+	SendJitter          string `json:"send_jitter"`
+	DeliveryReportDelay string `json:"delivery_report_delay"`
+	RegistrationDelay   string `json:"registration_delay"`
+	BootURCs            bool   `json:"boot_urcs"`
+	Link                string `json:"link"`
+}
+
+func (a addRequest) config() (Config, error) {
+	cfg := Config{Model: a.Model, IMEI: a.IMEI, ICCID: a.ICCID, IMSI: a.IMSI, Number: a.Number,
+		Operator: a.Operator, PIN: a.PIN, StorageCapacity: a.StorageCapacity, BootURCs: a.BootURCs, Link: a.Link}
+	for _, d := range []struct {
+		name, text string
+		to         *time.Duration
+	}{
+		{"send_latency", a.SendLatency, &cfg.SendLatency},
+		{"send_jitter", a.SendJitter, &cfg.SendJitter},
+		{"delivery_report_delay", a.DeliveryReportDelay, &cfg.DeliveryReportDelay},
+		{"registration_delay", a.RegistrationDelay, &cfg.RegistrationDelay},
+	} {
+		if d.text == "" {
+			continue
+		}
+		v, err := time.ParseDuration(d.text)
+		if err != nil || v < 0 {
+			return cfg, fmt.Errorf("%s %q: use a duration like \"300ms\"", d.name, d.text)
+		}
+		*d.to = v
+	}
+	return cfg, nil
 }
 
 func (f Fault) validate() error {

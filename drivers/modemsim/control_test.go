@@ -111,6 +111,24 @@ func TestControlAPI(t *testing.T) {
 	if code := doJSON(t, "POST", mb+"/reboot", `{"down":"soon"}`, &e); code != http.StatusBadRequest {
 		t.Fatalf("bad duration = %d", code)
 	}
+
+	// hot-plug and unplug
+	var st Status
+	if code := doJSON(t, "POST", base, `{"model":"E3372","number":"+4915200000001","send_latency":"5ms"}`, &st); code != http.StatusCreated || st.Model != "E3372" || st.Path == "" {
+		t.Fatalf("POST /modems = %d %+v", code, st)
+	}
+	if code := doJSON(t, "POST", base, `{"number":"+4915200000001"}`, &e); code != http.StatusConflict {
+		t.Fatalf("duplicate number = %d %v", code, e)
+	}
+	if code := doJSON(t, "POST", base, `{"send_latency":"fast"}`, &e); code != http.StatusUnprocessableEntity || !strings.Contains(e["error"], "send_latency") {
+		t.Fatalf("bad latency = %d %v", code, e)
+	}
+	if code := doJSON(t, "DELETE", base+"/"+st.IMEI, "", nil); code != http.StatusNoContent {
+		t.Fatalf("DELETE = %d", code)
+	}
+	if n.ModemByIMEI(st.IMEI) != nil || len(n.Modems()) != 2 {
+		t.Fatalf("unplugged modem still listed: %d modems", len(n.Modems()))
+	}
 }
 
 func TestAddModemRejectsBadConfig(t *testing.T) {

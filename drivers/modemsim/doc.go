@@ -63,6 +63,8 @@
 // loopback):
 //
 //	GET  /modems                 list: identity, number, path, state, attached, storage use, pending, fault
+//	POST /modems                 plug in a modem: {"model":"SIM800","number":"+4915112345678","pin":"1234","send_latency":"300ms"} (201, its status)
+//	DELETE /modems/{imei}        unplug it for good (204)
 //	GET  /modems/{imei}          one modem's status
 //	POST /modems/{imei}/inject   InboundSMS JSON, e.g. {"from":"+4917012345","text":"Hallo","parts":3,"order":[2,0,1],"ucs2":true}
 //	                             ("order":[0],"ref":7 then "order":[1,2],"ref":7 delivers one message in two goes)
