@@ -60,10 +60,10 @@ var (
 
 // Manifest describes a bundle. It is what the release key signs.
 type Manifest struct {
-	Format       int       `json:"format"`
-	Product      string    `json:"product"`
-	Version      string    `json:"version"`
-	Architecture string    `json:"architecture"`
+	Format       int    `json:"format"`
+	Product      string `json:"product"`
+	Version      string `json:"version"`
+	Architecture string `json:"architecture"`
 	// MinVersion is the oldest installed version this bundle may be applied
 	// on (e.g. because its store migrations assume an earlier one ran).
 	MinVersion string    `json:"min_version,omitempty"`
