@@ -10,6 +10,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/pbxgate/pbxgate/gateway/campaign"
 	"github.com/pbxgate/pbxgate/gateway/recipients"
 	"github.com/pbxgate/pbxgate/gateway/sms"
 	"github.com/pbxgate/pbxgate/gateway/users"
@@ -204,15 +205,18 @@ func (s *server) apiCampaignAction(action string) gin.HandlerFunc {
 
 // apiCampaignRequest is POST /api/v1/campaigns.
 type apiCampaignRequest struct {
-	Name          string    `json:"name"`
-	Channel       string    `json:"channel"`
-	Sender        string    `json:"sender"`
-	Numbers       []string  `json:"numbers"`
-	Text          string    `json:"text"`
-	Send          SendMode  `json:"send"`
-	ScheduleAt    time.Time `json:"schedule_at"`
-	RatePerMinute int       `json:"rate_per_minute"`
-	DNCLists      []string  `json:"dnc_lists"`
+	Name          string                    `json:"name"`
+	Channel       string                    `json:"channel"`
+	Sender        string                    `json:"sender"`
+	Numbers       []string                  `json:"numbers"`
+	Text          string                    `json:"text"`
+	WhatsApp      *campaign.WhatsAppContent `json:"whatsapp"`
+	Mode          string                    `json:"mode"`
+	Target        campaign.Target           `json:"target"`
+	Send          SendMode                  `json:"send"`
+	ScheduleAt    time.Time                 `json:"schedule_at"`
+	RatePerMinute int                       `json:"rate_per_minute"`
+	DNCLists      []string                  `json:"dnc_lists"`
 }
 
 func (s *server) apiCreateCampaign(c *gin.Context) {
@@ -258,12 +262,20 @@ func (s *server) apiCreateCampaign(c *gin.Context) {
 		fail("numbers", "give at least one recipient number")
 		return
 	}
-	if strings.TrimSpace(req.Text) == "" {
-		fail("text", "text is required")
-		return
+	if req.WhatsApp == nil {
+		if strings.TrimSpace(req.Text) == "" {
+			fail("text", "text is required (or whatsapp for a WhatsApp template campaign)")
+			return
+		}
+		if _, err := sms.PlanText(req.Text); err != nil {
+			fail("text", err.Error())
+			return
+		}
 	}
-	if _, err := sms.PlanText(req.Text); err != nil {
-		fail("text", err.Error())
+	switch req.Mode {
+	case "", string(campaign.Direct), string(campaign.Session):
+	default:
+		fail("mode", "mode must be direct or session")
 		return
 	}
 	switch req.Send {
@@ -285,6 +297,7 @@ func (s *server) apiCreateCampaign(c *gin.Context) {
 	}
 	id, err := s.d.Campaigns.CreateCampaign(ctx, CampaignInput{
 		Name: req.Name, Channel: req.Channel, Sender: req.Sender, Recipients: res.Valid, Text: req.Text,
+		WhatsApp: req.WhatsApp, Mode: req.Mode, Target: req.Target,
 		Send: req.Send, ScheduleAt: req.ScheduleAt.In(s.location()), RatePerMinute: req.RatePerMinute, DNCLists: req.DNCLists,
 		CreatedBy: currentUser(c).Name,
 	})

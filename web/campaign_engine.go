@@ -68,6 +68,9 @@ func (a *engineCampaigns) Campaign(ctx context.Context, id string) (CampaignDeta
 		return CampaignDetail{}, mapEngineErr(err)
 	}
 	d := CampaignDetail{CampaignSummary: summary(c), Text: c.Spec.Content.Text, RatePerMinute: c.Spec.Throttle, DNCLists: c.Spec.DNCLists}
+	if wa := c.Spec.Content.WhatsApp; wa != nil {
+		d.Template = wa.Template + " (" + wa.Language + ")"
+	}
 	d.Kind = a.kind(d.Channel)
 	return d, nil
 }
@@ -94,8 +97,11 @@ func (a *engineCampaigns) CampaignRecipients(ctx context.Context, id string, off
 func (a *engineCampaigns) CreateCampaign(ctx context.Context, in CampaignInput) (string, error) {
 	spec := campaign.Spec{
 		Name: in.Name, Channel: in.Channel, Sender: in.Sender,
-		Content: campaign.Content{Text: in.Text}, Mode: campaign.Direct,
+		Content: campaign.Content{Text: in.Text, WhatsApp: in.WhatsApp}, Mode: campaign.Direct,
 		Throttle: in.RatePerMinute, DNCLists: in.DNCLists,
+	}
+	if in.Mode == string(campaign.Session) {
+		spec.Mode, spec.Target = campaign.Session, in.Target
 	}
 	switch in.Send {
 	case SendNow:

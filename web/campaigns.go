@@ -15,6 +15,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/pbxgate/pbxgate/gateway/campaign"
 	"github.com/pbxgate/pbxgate/gateway/recipients"
 	"github.com/pbxgate/pbxgate/gateway/sms"
 )
@@ -106,6 +107,21 @@ type campaignFormData struct {
 	Preview    *recipients.Preview
 	Valid      int
 	MaxChars   int
+	// WhatsApp templates (approved ones) and the chosen one's key.
+	Templates []campaign.TemplateInfo
+	Template  string
+}
+
+// TemplateKey identifies a template translation in the form.
+func TemplateKey(t campaign.TemplateInfo) string { return t.Name + "|" + t.Language }
+
+func findTemplate(list []campaign.TemplateInfo, key string) (campaign.TemplateInfo, bool) {
+	for _, t := range list {
+		if TemplateKey(t) == key {
+			return t, true
+		}
+	}
+	return campaign.TemplateInfo{}, false
 }
 
 func (s *server) campaignFormData(ctx context.Context) campaignFormData {
@@ -120,6 +136,17 @@ func (s *server) campaignFormData(ctx context.Context) campaignFormData {
 	if lists, err := recipients.NewLists(s.d.Store).All(ctx); err == nil {
 		for _, l := range lists {
 			d.DNCLists = append(d.DNCLists, l.Name)
+		}
+	}
+	if s.d.Templates != nil {
+		if list, err := s.d.Templates.ListTemplates(ctx); err == nil {
+			for _, t := range list {
+				if strings.EqualFold(t.Status, "APPROVED") {
+					d.Templates = append(d.Templates, t)
+				}
+			}
+		} else {
+			s.log.Error("campaign form: WhatsApp templates", "err", err)
 		}
 	}
 	if books, err := recipients.NewPhonebooks(s.d.Store).All(ctx); err == nil {
@@ -147,11 +174,13 @@ type campaignForm struct {
 
 // readCampaignForm validates the add form. errs maps field → catalog key
 // and arguments, translated by the caller.
-func (s *server) readCampaignForm(c *gin.Context, senders []Sender) (campaignForm, map[string]string, *view) {
+func (s *server) readCampaignForm(c *gin.Context, fd campaignFormData) (campaignForm, map[string]string, *view) {
+	senders := fd.Senders
 	v := s.newView(c, "campaigns", "campaign.new.title", nil)
 	errs := v.Errors
 	f := campaignForm{}
-	for _, k := range []string{"name", "sender", "numbers", "text", "send", "schedule_at", "rate", "skip_invalid", "phonebook"} {
+	for _, k := range []string{"name", "sender", "numbers", "text", "send", "schedule_at", "rate", "skip_invalid", "phonebook",
+		"template", "mode", "target_kind", "target_id"} {
 		v.Form[k] = c.PostForm(k)
 	}
 	in := &f.in
@@ -164,10 +193,10 @@ func (s *server) readCampaignForm(c *gin.Context, senders []Sender) (campaignFor
 	}
 
 	sender := c.PostForm("sender")
-	found := false
+	found, kind := false, ""
 	for _, sd := range senders {
 		if sd.Channel+"|"+sd.ID == sender {
-			in.Channel, in.Sender, found = sd.Channel, sd.ID, true
+			in.Channel, in.Sender, kind, found = sd.Channel, sd.ID, sd.Kind, true
 		}
 	}
 	if !found {
@@ -233,11 +262,24 @@ func (s *server) readCampaignForm(c *gin.Context, senders []Sender) (campaignFor
 		}
 	}
 
-	in.Text = c.PostForm("text")
-	if strings.TrimSpace(in.Text) == "" {
-		errs["text"] = v.T("campaign.err.text_required")
-	} else if _, err := sms.PlanText(in.Text); errors.Is(err, sms.ErrTooLong) {
-		errs["text"] = v.T("campaign.err.text_too_long", sms.MaxChars)
+	if kind == "whatsapp" {
+		in.WhatsApp = s.readTemplateForm(c, v, fd.Templates)
+	} else {
+		in.Text = c.PostForm("text")
+		if strings.TrimSpace(in.Text) == "" {
+			errs["text"] = v.T("campaign.err.text_required")
+		} else if _, err := sms.PlanText(in.Text); errors.Is(err, sms.ErrTooLong) {
+			errs["text"] = v.T("campaign.err.text_too_long", sms.MaxChars)
+		}
+	}
+
+	in.Mode = string(campaign.Direct)
+	if c.PostForm("mode") == string(campaign.Session) {
+		in.Mode = string(campaign.Session)
+		in.Target = campaign.Target{Kind: c.PostForm("target_kind"), ID: strings.TrimSpace(c.PostForm("target_id"))}
+		if (in.Target.Kind != "extension" && in.Target.Kind != "queue") || in.Target.ID == "" {
+			errs["target_id"] = v.T("campaign.err.target")
+		}
 	}
 
 	in.Send = SendMode(c.PostForm("send"))
@@ -332,7 +374,8 @@ func (s *server) campaignCreate(c *gin.Context) {
 	c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, maxUpload)
 	ctx := c.Request.Context()
 	fd := s.campaignFormData(ctx)
-	f, errs, v := s.readCampaignForm(c, fd.Senders)
+	f, errs, v := s.readCampaignForm(c, fd)
+	fd.Template = c.PostForm("template")
 	fd.Problems = f.problems
 	fd.Valid = len(f.in.Recipients)
 	for _, l := range f.in.DNCLists {
@@ -345,6 +388,13 @@ func (s *server) campaignCreate(c *gin.Context) {
 		}
 	}
 	v.Data = fd
+	// "Load template" shows the chosen template's fields without judging
+	// the half-filled form.
+	if c.PostForm("load") != "" {
+		clear(errs)
+		s.render(c, http.StatusOK, "campaign_new", v)
+		return
+	}
 	if len(errs) == 0 {
 		id, err := s.d.Campaigns.CreateCampaign(ctx, f.in)
 		var fe *FieldError
@@ -558,4 +608,55 @@ func sanitizeFilename(s string) string {
 		}
 		return '_'
 	}, s)
+}
+
+// readTemplateForm reads the WhatsApp template, its variable values and its
+// header (media URL/ID or a Google Maps location), reporting problems
+// next to their fields.
+func (s *server) readTemplateForm(c *gin.Context, v *view, templates []campaign.TemplateInfo) *campaign.WhatsAppContent {
+	key := c.PostForm("template")
+	t, ok := findTemplate(templates, key)
+	if !ok {
+		v.Errors["template"] = v.T("campaign.err.template")
+		return nil
+	}
+	wa := &campaign.WhatsAppContent{Template: t.Name, Language: t.Language, Values: map[string]string{}}
+	for _, name := range t.Variables {
+		field := "var|" + key + "|" + name
+		val := strings.TrimSpace(c.PostForm(field))
+		v.Form[field] = val
+		if val == "" {
+			v.Errors[field] = v.T("campaign.err.var_required")
+		}
+		wa.Values[name] = val
+	}
+	switch h := strings.ToUpper(t.Header); h {
+	case "IMAGE", "VIDEO", "DOCUMENT":
+		field := "media|" + key
+		ref := strings.TrimSpace(c.PostForm(field))
+		v.Form[field] = ref
+		hdr := &campaign.Header{Type: strings.ToLower(h)}
+		switch {
+		case strings.HasPrefix(ref, "https://"):
+			hdr.MediaURL = ref
+		case ref != "" && strings.Trim(ref, "0123456789") == "":
+			hdr.MediaID = ref
+		default:
+			v.Errors[field] = v.T("campaign.err.media")
+		}
+		wa.Header = hdr
+	case "LOCATION":
+		mapsField, addrField := "maps|"+key, "address|"+key
+		v.Form[mapsField], v.Form[addrField] = c.PostForm(mapsField), c.PostForm(addrField)
+		loc, err := campaign.ParseMapsURL(strings.TrimSpace(c.PostForm(mapsField)))
+		if err != nil {
+			v.Errors[mapsField] = v.T("campaign.err.maps", err.Error())
+		}
+		loc.Address = strings.TrimSpace(c.PostForm(addrField))
+		if loc.Address == "" {
+			v.Errors[addrField] = v.T("campaign.err.address")
+		}
+		wa.Header = &campaign.Header{Type: "location", Location: &loc}
+	}
+	return wa
 }

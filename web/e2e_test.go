@@ -81,6 +81,24 @@ func TestBrowserEndToEnd(t *testing.T) {
 			t.Fatalf("%s: %v\nat %s\n%s", step, err, loc, body)
 		}
 	}
+	// A query can race the browser replacing the document right after a
+	// navigation ("Could not find node with given id"); such an action
+	// never reached the page, so it is safe to run again (bounded).
+	stable := func(a chromedp.Action[chromedp.Void]) chromedp.Action[chromedp.Void] {
+		return func(ctx context.Context, tg *chromedp.Target) (chromedp.Void, error) {
+			var err error
+			for range 3 {
+				if _, err = a(ctx, tg); err == nil || !strings.Contains(err.Error(), "node with given id") {
+					return chromedp.Void{}, err
+				}
+			}
+			return chromedp.Void{}, err
+		}
+	}
+	click := func(sel string) chromedp.Action[chromedp.Void] { return stable(chromedp.Click(chromedp.CSS(sel))) }
+	typeIn := func(sel, v string) chromedp.Action[chromedp.Void] {
+		return stable(chromedp.SendKeys(chromedp.CSS(sel), v))
+	}
 	text := func(sel string) string {
 		t.Helper()
 		s, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(sel)))
@@ -97,11 +115,11 @@ func TestBrowserEndToEnd(t *testing.T) {
 		chromedp.Navigate(base+"/"),
 		chromedp.WaitVisible(chromedp.CSS("#setup-form")),
 		shot("01-setup"),
-		chromedp.SendKeys(chromedp.CSS("#current_password"), env.adminPassword),
-		chromedp.SendKeys(chromedp.CSS("#password"), "ein sicheres Passwort"),
-		chromedp.SendKeys(chromedp.CSS("#password2"), "ein sicheres Passwort"),
-		chromedp.SetValue(chromedp.CSS("#language"), "de"),
-		chromedp.Click(chromedp.CSS("#setup-submit")),
+		typeIn("#current_password", env.adminPassword),
+		typeIn("#password", "ein sicheres Passwort"),
+		typeIn("#password2", "ein sicheres Passwort"),
+		stable(chromedp.SetValue(chromedp.CSS("#language"), "de")),
+		click("#setup-submit"),
 		chromedp.WaitVisible(chromedp.CSS("#live")),
 		shot("02-dashboard"),
 	)
@@ -111,25 +129,25 @@ func TestBrowserEndToEnd(t *testing.T) {
 
 	// Log out and in again.
 	run("logout/login",
-		chromedp.Click(chromedp.CSS("#logout")),
+		click("#logout"),
 		chromedp.WaitVisible(chromedp.CSS("#login-form")),
-		chromedp.SendKeys(chromedp.CSS("#username"), "admin"),
-		chromedp.SendKeys(chromedp.CSS("#password"), "ein sicheres Passwort"),
-		chromedp.Click(chromedp.CSS("#login-submit")),
+		typeIn("#username", "admin"),
+		typeIn("#password", "ein sicheres Passwort"),
+		click("#login-submit"),
 		chromedp.WaitVisible(chromedp.CSS("#live")),
 	)
 
 	// Messaging > Nachrichtenkampagne > Hinzufügen, CSV with a bad row.
 	run("campaign form",
-		chromedp.Click(chromedp.CSS("#nav-campaigns")),
+		click("#nav-campaigns"),
 		chromedp.WaitVisible(chromedp.CSS("#campaign-add")),
-		chromedp.Click(chromedp.CSS("#campaign-add")),
+		click("#campaign-add"),
 		chromedp.WaitVisible(chromedp.CSS("#campaign-form")),
-		chromedp.SendKeys(chromedp.CSS("#name"), "Frühlingsaktion"),
-		chromedp.SendKeys(chromedp.CSS("#numbers"), "+49 151 23456789"),
-		chromedp.SetUploadFiles(chromedp.CSS("#csv"), []string{csvPath}),
+		typeIn("#name", "Frühlingsaktion"),
+		typeIn("#numbers", "+49 151 23456789"),
+		stable(chromedp.SetUploadFiles(chromedp.CSS("#csv"), []string{csvPath})),
 		chromedp.WaitVisible(chromedp.CSS("#csv-problems")),
-		chromedp.SendKeys(chromedp.CSS("#text"), "Hallo! 20 % Rabatt – nur heute 😀"),
+		typeIn("#text", "Hallo! 20 % Rabatt – nur heute 😀"),
 	)
 	if s := text("#csv-problems"); !strings.Contains(s, "Zeile 3") {
 		t.Fatalf("CSV problems %q lack the bad line", s)
@@ -140,8 +158,8 @@ func TestBrowserEndToEnd(t *testing.T) {
 	}
 	run("save campaign",
 		shot("03-campaign-form"),
-		chromedp.Click(chromedp.CSS("#skip_invalid")),
-		chromedp.Click(chromedp.CSS("#campaign-save")),
+		click("#skip_invalid"),
+		click("#campaign-save"),
 		chromedp.WaitVisible(chromedp.CSS("#campaign-detail")),
 		// The page refreshes itself while the campaign runs.
 		chromedp.WaitVisible(chromedp.CSS("#campaign-state.st-completed")),
@@ -160,10 +178,7 @@ func TestBrowserEndToEnd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	run("retry",
-		chromedp.Click(chromedp.CSS("#campaign-retry")),
-		chromedp.WaitVisible(chromedp.CSS("#campaign-detail")),
-	)
+	run("retry", click("#campaign-retry"))
 	id := strings.TrimPrefix(strings.TrimPrefix(loc, base), "/campaigns/")
 	deadline := time.After(30 * time.Second)
 	for {
@@ -181,18 +196,26 @@ func TestBrowserEndToEnd(t *testing.T) {
 			t.Fatalf("retry did not finish: %+v", c.Counts)
 		}
 	}
-	run("after retry",
-		chromedp.Reload(),
-		chromedp.WaitVisible(chromedp.CSS("#campaign-state.st-completed")),
-		shot("05-after-retry"),
-	)
+	// The retrying page reloads itself every few seconds; a navigation of
+	// ours that meets one of those reloads is aborted by the browser, so
+	// navigate again until one lands (bounded).
+	for attempt := 1; ; attempt++ {
+		err := chromedp.Do(ctx, chromedp.Navigate(loc), chromedp.WaitVisible(chromedp.CSS("#campaign-state.st-completed")))
+		if err == nil {
+			break
+		}
+		if attempt == 3 || !strings.Contains(err.Error(), "ERR_ABORTED") {
+			t.Fatalf("open campaign after retry: %v", err)
+		}
+	}
+	run("after retry", shot("05-after-retry"))
 	if s := text("#campaign-counts"); !strings.Contains(s, "0 fehlgeschlagen") {
 		t.Fatalf("counts after retry %q", s)
 	}
 
 	// Duplicate: a new draft.
 	run("duplicate",
-		chromedp.Click(chromedp.CSS("#campaign-duplicate")),
+		click("#campaign-duplicate"),
 		chromedp.WaitVisible(chromedp.CSS("#campaign-start")),
 		shot("06-duplicate"),
 	)
@@ -202,14 +225,15 @@ func TestBrowserEndToEnd(t *testing.T) {
 
 	// Switch to English.
 	run("language",
-		chromedp.Click(chromedp.CSS("#lang-en")),
-		chromedp.WaitVisible(chromedp.CSS("#campaign-start")),
+		click("#lang-en"),
+		// The new page, not the German one still showing.
+		chromedp.WaitVisible(chromedp.CSS(`html[lang="en"] #campaign-start`)),
 	)
 	if s := text("#campaign-state"); s != "Draft" {
 		t.Fatalf("English state %q", s)
 	}
 	run("list in English",
-		chromedp.Click(chromedp.CSS("#nav-campaigns")),
+		click("#nav-campaigns"),
 		chromedp.WaitVisible(chromedp.CSS("#campaign-list")),
 		shot("07-list-en"),
 	)

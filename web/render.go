@@ -40,10 +40,12 @@ var templateFuncs = template.FuncMap{
 		}
 		return part * 100 / total
 	},
-	"add":  func(a, b int) int { return a + b },
-	"sub":  func(a, b int) int { return a - b },
-	"mul":  func(a, b int) int { return a * b },
-	"join": strings.Join,
+	"add":    func(a, b int) int { return a + b },
+	"sub":    func(a, b int) int { return a - b },
+	"mul":    func(a, b int) int { return a * b },
+	"join":   strings.Join,
+	"tplkey": TemplateKey,
+	"upper":  strings.ToUpper,
 }
 
 func loadPages() (*pages, error) {

@@ -6,6 +6,7 @@ import (
 	"io"
 	"time"
 
+	"github.com/pbxgate/pbxgate/gateway/campaign"
 	"github.com/pbxgate/pbxgate/gateway/recipients"
 )
 
@@ -131,6 +132,7 @@ type CampaignSummary struct {
 type CampaignDetail struct {
 	CampaignSummary
 	Text          string   `json:"text"`
+	Template      string   `json:"template,omitempty"` // WhatsApp: "name (language)"
 	RatePerMinute int      `json:"rate_per_minute"`
 	DNCLists      []string `json:"dnc_lists,omitempty"`
 }
@@ -161,19 +163,31 @@ const (
 	SendDraft    SendMode = "draft"
 )
 
+// TemplateSource lists the synchronised WhatsApp message templates for the
+// campaign form's template picker (the daemon converts whatsapp.Templates).
+type TemplateSource interface {
+	ListTemplates(ctx context.Context) ([]campaign.TemplateInfo, error)
+}
+
 // CampaignInput creates a campaign; the portal has already normalised and
 // de-duplicated the recipients.
 type CampaignInput struct {
-	Name          string                 `json:"name"`
-	Channel       string                 `json:"channel"`
-	Sender        string                 `json:"sender"`
-	Recipients    []recipients.Recipient `json:"recipients"`
-	Text          string                 `json:"text"`
-	Send          SendMode               `json:"send"`
-	ScheduleAt    time.Time              `json:"schedule_at,omitzero"`
-	RatePerMinute int                    `json:"rate_per_minute"`
-	DNCLists      []string               `json:"dnc_lists,omitempty"`
-	CreatedBy     string                 `json:"-"`
+	Name       string                 `json:"name"`
+	Channel    string                 `json:"channel"`
+	Sender     string                 `json:"sender"`
+	Recipients []recipients.Recipient `json:"recipients"`
+	// Text is an SMS campaign's message; WhatsApp campaigns send a template.
+	Text     string                    `json:"text"`
+	WhatsApp *campaign.WhatsAppContent `json:"whatsapp,omitempty"`
+	// Mode "session" attaches each message to a PBX chat session assigned
+	// to Target; "direct" (default) only sends.
+	Mode          string          `json:"mode,omitempty"`
+	Target        campaign.Target `json:"target,omitzero"`
+	Send          SendMode        `json:"send"`
+	ScheduleAt    time.Time       `json:"schedule_at,omitzero"`
+	RatePerMinute int             `json:"rate_per_minute"`
+	DNCLists      []string        `json:"dnc_lists,omitempty"`
+	CreatedBy     string          `json:"-"`
 }
 
 // Sender is a selectable sending identity: a configured channel and,

@@ -45,6 +45,8 @@ type Deps struct {
 	// Campaigns backs the campaign screens and API (EngineCampaigns adapts
 	// the campaign engine).
 	Campaigns CampaignService
+	// Templates feeds the WhatsApp template picker; nil hides it.
+	Templates TemplateSource
 	// WhatsApp is what the WhatsApp page shows for Meta's webhook settings;
 	// nil when the channel is not configured.
 	WhatsApp *WhatsAppSetup

@@ -79,7 +79,46 @@
     });
   }
 
+  // Show the content section of the chosen sender's kind (SMS text or a
+  // WhatsApp template).
+  function kindSections(sel) {
+    function update() {
+      var opt = sel.options[sel.selectedIndex], kind = opt ? opt.getAttribute("data-kind") : "";
+      document.querySelectorAll("[data-kind-section]").forEach(function (el) {
+        el.hidden = !!kind && el.getAttribute("data-kind-section") !== kind;
+      });
+    }
+    sel.addEventListener("change", update);
+    update();
+  }
+
+  // Show the chosen template's variables and preview its body live.
+  function templatePicker(sel) {
+    function update() {
+      document.querySelectorAll("[data-template]").forEach(function (el) {
+        el.hidden = el.getAttribute("data-template") !== sel.value;
+      });
+    }
+    sel.addEventListener("change", update);
+    update();
+    document.querySelectorAll("[data-template]").forEach(function (group) {
+      var body = group.querySelector(".tpl-body");
+      function render() {
+        var text = body.getAttribute("data-body");
+        group.querySelectorAll("[data-var]").forEach(function (inp) {
+          if (inp.value) { text = text.split("{{" + inp.getAttribute("data-var") + "}}").join(inp.value); }
+        });
+        body.textContent = text;
+      }
+      group.addEventListener("input", render);
+      render();
+    });
+  }
+
   document.addEventListener("DOMContentLoaded", function () {
+    var sender = document.getElementById("sender");
+    if (sender) { kindSections(sender); }
+    document.querySelectorAll("[data-template-picker]").forEach(templatePicker);
     document.querySelectorAll("[data-live]").forEach(live);
     document.querySelectorAll("textarea[data-counter]").forEach(counter);
     document.querySelectorAll("input[data-preview]").forEach(csvPreview);
