@@ -62,7 +62,8 @@ func (m *Modem) serve(ctx context.Context, p *ptyPort, afterReboot bool) (downFo
 		select {
 		case <-periodic:
 			m.mu.Lock()
-			if m.curc {
+			// a hung firmware prints nothing, and held lines must not pile up
+			if m.curc && !m.fault.Hang && len(m.urcs) < 32 {
 				m.urcs = append(m.urcs, fmt.Sprintf(m.model.periodicURC, m.cfg.RSSI))
 			}
 			m.mu.Unlock()
