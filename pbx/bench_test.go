@@ -3,6 +3,8 @@ package pbx
 import (
 	"context"
 	"fmt"
+	"os"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -13,7 +15,8 @@ import (
 )
 
 // BenchmarkMessageThroughKamailio sends MESSAGEs from the gateway through
-// Kamailio to a registered extension on loopback, 64 in flight, and checks
+// Kamailio to a registered extension on loopback, 64 in flight
+// (PBX_BENCH_INFLIGHT), and checks
 // that every one arrived.
 func BenchmarkMessageThroughKamailio(b *testing.B) {
 	k := startKamailio(b, false)
@@ -28,7 +31,11 @@ func BenchmarkMessageThroughKamailio(b *testing.B) {
 	var failed []error
 	b.ResetTimer()
 	start := time.Now()
-	for range 64 {
+	inflight := 64
+	if v, err := strconv.Atoi(os.Getenv("PBX_BENCH_INFLIGHT")); err == nil && v > 0 {
+		inflight = v
+	}
+	for range inflight {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()

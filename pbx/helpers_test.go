@@ -191,6 +191,7 @@ func newPhone(t testing.TB, user, ip, pbx string) *phone {
 	if err != nil {
 		t.Fatal(err)
 	}
+	_ = conn.(*net.UDPConn).SetReadBuffer(4 << 20)
 	p := &phone{t: t, user: user, conn: conn, addr: conn.LocalAddr().String(), pbx: pbx, inbox: make(chan received, 10000), done: make(chan struct{})}
 	p.code.Store(200)
 	p.ua, _ = sipgo.NewUA(sipgo.WithUserAgent("phone-"+user), sipgo.WithUserAgentHostname(ip))

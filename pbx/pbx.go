@@ -197,6 +197,9 @@ func (g *Gateway) listen() error {
 	case "udp":
 		g.udp, err = net.ListenPacket("udp", g.cfg.Listen)
 		if err == nil {
+			// Bursts of responses (many chats in flight) overflow the
+			// default buffer; a lost response costs a 500 ms retransmit.
+			_ = g.udp.(*net.UDPConn).SetReadBuffer(4 << 20)
 			g.localAddr = g.udp.LocalAddr().(*net.UDPAddr).AddrPort()
 		}
 	case "tcp":

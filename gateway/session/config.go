@@ -36,7 +36,7 @@ type Config struct {
 	MaxAttempts        int
 	// DeliveryTimeout bounds one delivery attempt (default 15 s).
 	DeliveryTimeout time.Duration
-	// Parallel bounds concurrent deliveries (default 32).
+	// Parallel bounds concurrent deliveries (default 16).
 	Parallel   int
 	Clock      Clock
 	Logger     *slog.Logger
@@ -194,7 +194,7 @@ func (c *Config) defaults() {
 		c.DeliveryTimeout = 15 * time.Second
 	}
 	if c.Parallel <= 0 {
-		c.Parallel = 32
+		c.Parallel = 16
 	}
 	if c.Clock == nil {
 		c.Clock = systemClock{}
