@@ -64,7 +64,14 @@ func (e *Engine) runAction(ctx context.Context, in message.Inbound, vars Vars, r
 		return o, nil
 	}
 	o.Detail = err.Error()
-	if !retryable(a.Type) || permanent(err) || attempt >= e.cfg.Retry.Attempts || ctx.Err() != nil && attempt > 1 {
+	if ctx.Err() != nil && retryable(a.Type) {
+		// Shutting down: not the action's fault, so the attempt does not
+		// count; it runs again after the restart.
+		o.Status, o.Attempts = Retrying, attempt-1
+		o.NextAt = o.At
+		return o, &Job{MsgID: in.ID, Rule: rule, RuleName: ruleName, Index: idx, Action: a, Attempts: attempt - 1, NextAt: o.NextAt}
+	}
+	if !retryable(a.Type) || permanent(err) || attempt >= e.cfg.Retry.Attempts {
 		o.Status = Failed
 		e.log.Warn("automation action failed", "msg", in.ID, "rule", ruleName, "action", a.Type, "attempts", attempt, "err", err)
 		return o, nil

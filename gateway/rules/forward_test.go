@@ -303,3 +303,33 @@ func TestRunRetriesInTheBackground(t *testing.T) {
 		t.Errorf("Run: %v", err)
 	}
 }
+
+func TestShutdownDuringAForwardKeepsItForLater(t *testing.T) {
+	t.Parallel()
+	started := make(chan struct{}, 1)
+	release := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		started <- struct{}{}
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	}))
+	defer srv.Close()
+	defer close(release)
+	v := newEnv(t)
+	v.save(Rule{Name: "crm", Order: 1, Keyword: Always, Actions: []Action{{Type: HTTPForward, URL: srv.URL}}})
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() { <-started; cancel() }()
+	res, err := v.e.Handle(ctx, message.Inbound{ID: "sd-1", Kind: message.SMS, Channel: "sms1", From: anna, Text: "x", At: v.clk.Now()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o := res.Outcomes[0]; o.Status != Retrying || o.Attempts != 0 {
+		t.Fatalf("interrupted forward: %+v", o)
+	}
+	jobs, _ := v.e.Pending(context.Background())
+	if len(jobs) != 1 || jobs[0].Attempts != 0 || jobs[0].NextAt.After(v.clk.Now()) {
+		t.Fatalf("jobs %+v", jobs)
+	}
+}

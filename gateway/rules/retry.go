@@ -92,12 +92,16 @@ func (e *Engine) retry(ctx context.Context, j Job) error {
 func (e *Engine) Run(ctx context.Context) error {
 	const idle = time.Minute // re-check now and then: the clock may jump
 	for {
-		if _, err := e.RetryDue(ctx); err != nil && ctx.Err() == nil {
+		_, err := e.RetryDue(ctx)
+		if err != nil && ctx.Err() == nil {
 			e.log.Error("automation retries", "err", err)
 		}
 		wait := idle
-		if jobs, err := e.Pending(ctx); err == nil && len(jobs) > 0 {
+		if jobs, perr := e.Pending(ctx); perr == nil && len(jobs) > 0 {
 			wait = min(max(jobs[0].NextAt.Sub(e.now()), 0), idle)
+		}
+		if err != nil {
+			wait = max(wait, time.Second) // a failing store: don't spin
 		}
 		t := time.NewTimer(wait)
 		select {
