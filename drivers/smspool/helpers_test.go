@@ -72,6 +72,9 @@ type events struct {
 	inbound []message.Inbound
 	// failNext makes the next n Status calls fail (sink unavailable).
 	failNext int
+	// refuseText makes Inbound refuse messages with this text, counting.
+	refuseText string
+	refused    int
 }
 
 func newEvents() *events { return &events{changed: make(chan struct{})} }
@@ -92,6 +95,12 @@ func (e *events) Status(_ context.Context, ev message.StatusEvent) error {
 func (e *events) Inbound(_ context.Context, in message.Inbound) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	if e.refuseText != "" && in.Text == e.refuseText {
+		e.refused++
+		close(e.changed)
+		e.changed = make(chan struct{})
+		return fmt.Errorf("consumer cannot take %q", in.Text)
+	}
 	e.inbound = append(e.inbound, in)
 	close(e.changed)
 	e.changed = make(chan struct{})

@@ -193,3 +193,34 @@ func TestInboundUndecodableAndStatusReportPDU(t *testing.T) {
 		t.Fatalf("%d orphan reports, want 1", n)
 	}
 }
+
+// A message the consumer keeps refusing stays stored and offered, without
+// holding back the ones behind it.
+func TestInboundRefusedDoesNotBlock(t *testing.T) {
+	t.Parallel()
+	h := inboundHarness(t, Config{})
+	h.ev.refuseText = "poison"
+	ctx := context.Background()
+	enc := gsms.NewEncoder(0)
+	for _, text := range []string{"poison", "after 1", "after 2"} {
+		if err := h.pool.HandlePDU(ctx, "a", deliverPDUs(t, enc, "+4915155555555", text)[0]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	h.run()
+	h.ev.waitFor(t, "the others", func(_ []message.StatusEvent, in []message.Inbound) bool { return len(in) == 2 })
+	h.ev.waitFor(t, "poison offered again", func([]message.StatusEvent, []message.Inbound) bool { return h.ev.refused > inboundAttempts })
+	_, in := h.ev.snapshot()
+	if in[0].Text != "after 1" || in[1].Text != "after 2" {
+		t.Fatalf("inbound = %+v", in)
+	}
+	// Taken messages leave the outbox after the consumer returned; the
+	// refused one stays.
+	waitUntil(t, "only the refused message left in the outbox", func() bool {
+		var n int
+		if err := h.st.View(func(txn *Txn) error { n = storeCount(txn, keyInMsg); return nil }); err != nil {
+			t.Fatal(err)
+		}
+		return n == 1
+	})
+}

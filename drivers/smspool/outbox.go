@@ -18,22 +18,26 @@ func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }
 // outboxBatch bounds one read of the outbox (and one delete transaction).
 const outboxBatch = 128
 
-// runOutbox hands the entries under prefix to deliver, oldest first, and
-// deletes each batch once delivered. A deliver error stops the batch; it is
-// retried after RetryBackoff.
-func (p *Pool) runOutbox(ctx context.Context, prefix string, wake <-chan struct{}, deliver func(context.Context, []byte) error) {
+// runInbound hands stored inbound messages to the InboundSink, oldest
+// first, and deletes each batch once taken. A refused message is offered
+// again after RetryBackoff; one refused inboundAttempts times in a row
+// goes to the back of the line so it does not hold back the others. None
+// is ever dropped. (Inbound volume is low, so the outbox is simply read
+// from the store.)
+func (p *Pool) runInbound(ctx context.Context) {
+	failures := map[string]int{}
 	for {
-		err := p.drainOutbox(ctx, prefix, deliver)
+		err := p.drainInbound(ctx, failures)
 		var retry <-chan time.Time
 		var t *time.Timer
 		if err != nil && ctx.Err() == nil {
-			p.log.Warn("cannot hand over SMS events; retrying", "outbox", prefix, "err", err)
+			p.log.Warn("inbound SMS consumer failed; offering the message again", "err", err)
 			t = time.NewTimer(p.cfg.RetryBackoff)
 			retry = t.C
 		}
 		select {
 		case <-ctx.Done():
-		case <-wake:
+		case <-p.inWake:
 		case <-retry:
 		}
 		if t != nil {
@@ -45,16 +49,19 @@ func (p *Pool) runOutbox(ctx context.Context, prefix string, wake <-chan struct{
 	}
 }
 
-func (p *Pool) drainOutbox(ctx context.Context, prefix string, deliver func(context.Context, []byte) error) error {
+// inboundAttempts: refusals in a row before a message goes to the back.
+const inboundAttempts = 3
+
+func (p *Pool) drainInbound(ctx context.Context, failures map[string]int) error {
 	type entry struct {
-		key []byte
+		key string
 		val []byte
 	}
 	for ctx.Err() == nil {
 		var batch []entry
 		err := p.st.View(func(txn *store.Txn) error {
-			return store.Each(txn, prefix, func(k string, v []byte) error {
-				batch = append(batch, entry{[]byte(k), append([]byte(nil), v...)})
+			return store.Each(txn, keyInMsg, func(k string, v []byte) error {
+				batch = append(batch, entry{k, append([]byte(nil), v...)})
 				if len(batch) == outboxBatch {
 					return io.EOF // stops Each without an error
 				}
@@ -70,24 +77,39 @@ func (p *Pool) drainOutbox(ctx context.Context, prefix string, deliver func(cont
 		done := 0
 		var derr error
 		for _, e := range batch {
-			if derr = deliver(ctx, e.val); derr != nil {
+			if derr = p.deliverInbound(ctx, e.val); derr != nil {
 				break
 			}
+			delete(failures, e.key)
 			done++
 		}
-		if done > 0 {
-			if err := p.st.Update(func(txn *store.Txn) error {
-				for _, e := range batch[:done] {
-					if err := txn.Delete(e.key); err != nil {
-						return err
-					}
+		err = p.st.Update(func(txn *store.Txn) error {
+			for _, e := range batch[:done] {
+				if err := txn.Delete([]byte(e.key)); err != nil {
+					return err
 				}
+			}
+			if derr == nil {
 				return nil
-			}); err != nil {
+			}
+			e := batch[done]
+			if failures[e.key]+1 < inboundAttempts {
+				return nil
+			}
+			// To the back of the line, under a new key.
+			if err := txn.Delete([]byte(e.key)); err != nil {
 				return err
 			}
+			return txn.Set([]byte(seqKey(keyInMsg, p.nextSeq())), e.val)
+		})
+		if err != nil {
+			return err
 		}
 		if derr != nil {
+			failures[batch[done].key]++
+			if failures[batch[done].key] >= inboundAttempts {
+				delete(failures, batch[done].key)
+			}
 			return derr
 		}
 	}

@@ -611,7 +611,7 @@ func (p *Pool) Run(ctx context.Context) error {
 	}
 	if p.cfg.InboundSink != nil {
 		bg.Add(1)
-		go func() { defer bg.Done(); p.runOutbox(ctx, keyInMsg, p.inWake, p.deliverInbound) }()
+		go func() { defer bg.Done(); p.runInbound(ctx) }()
 	}
 	p.kick(p.inWake)
 
