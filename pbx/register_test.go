@@ -149,3 +149,37 @@ func TestTCPWholeMessages(t *testing.T) {
 		t.Fatalf("extension got %d bytes, want the %d-byte text whole", len(got.Body), len(long))
 	}
 }
+
+// The gateway refreshes its registration before it expires and removes it
+// when it stops: Kamailio then answers 480 for customer numbers.
+func TestReRegisterAndUnregister(t *testing.T) {
+	t.Parallel()
+	k := startKamailio(t, false)
+	c := gatewayCfg(k, "udp")
+	c.Expiry = 2 * time.Second // Kamailio's min_expires is 1 s in the test config
+	g, err := New(Config{SIP: c, Logger: testLogger(), RetryMin: 50 * time.Millisecond, RetryMax: 500 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- g.Run(ctx) }()
+	if r := waitState(t, g, "registered"); r.Expires != 2*time.Second {
+		t.Fatalf("granted expiry %s, want 2s", r.Expires)
+	}
+	// Three refreshes take ~4.5 s; the registration never lapses meanwhile.
+	f := &fromExt{got: make(chan string, 10)}
+	g.SetSessions(f)
+	p := newPhone(t, "201", "127.0.0.1", k.addr)
+	waitFor(t, "three registrations", func() bool { return counter(g.m.registers.WithLabelValues("ok")) >= 3 })
+	if res, err := p.send(k.addr, customer, "still there?"); err != nil || res.StatusCode != 200 {
+		t.Fatalf("after refreshes: %s", codeOf(res, err))
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if res, err := p.send(k.addr, customer, "gone?"); err != nil || res.StatusCode != 480 {
+		t.Fatalf("after the gateway stopped: %s, want 480 (unregistered)", codeOf(res, err))
+	}
+}
