@@ -53,6 +53,12 @@ func permanent(err error) bool {
 // runAction performs attempt number attempt of a and returns its outcome
 // and, when it is to be retried, the job.
 func (e *Engine) runAction(ctx context.Context, in message.Inbound, vars Vars, rule, ruleName string, idx int, a Action, attempt int) (Outcome, *Job) {
+	o, job := e.attempt(ctx, in, vars, rule, ruleName, idx, a, attempt)
+	e.met.actions.WithLabelValues(string(a.Type), string(o.Status)).Inc()
+	return o, job
+}
+
+func (e *Engine) attempt(ctx context.Context, in message.Inbound, vars Vars, rule, ruleName string, idx int, a Action, attempt int) (Outcome, *Job) {
 	o := Outcome{Rule: rule, RuleName: ruleName, Index: idx, Action: a.Type, Attempts: attempt, At: e.now()}
 	detail, err := e.perform(ctx, in, vars, rule, idx, a)
 	switch {

@@ -12,6 +12,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/pbxgate/pbxgate/gateway/consent"
 	"github.com/pbxgate/pbxgate/gateway/message"
 	"github.com/pbxgate/pbxgate/gateway/store"
@@ -102,6 +104,8 @@ type Config struct {
 	Location *time.Location
 	Now      func() time.Time // nil: time.Now
 	Logger   *slog.Logger
+	// Registerer takes the automation's metrics; nil: none.
+	Registerer prometheus.Registerer
 	// StopReply and StartReply confirm an opt-out/opt-in by keyword
 	// ({placeholders} allowed); empty: the defaults below; "-": no reply.
 	StopReply, StartReply string
@@ -126,6 +130,7 @@ type Engine struct {
 	rules []*compiled // sorted by Order, ID
 	cntMu sync.Mutex  // serialises rate-limit counter updates
 	kick  chan struct{}
+	met   *metrics
 	// msgLocks serialise Handle and retries of one message (striped by
 	// ID), so neither overwrites the other's outcomes.
 	msgLocks [32]sync.Mutex
@@ -166,6 +171,11 @@ func New(cfg Config) (*Engine, error) {
 	if e.cfg.Retry.Attempts <= 0 {
 		e.cfg.Retry.Attempts = 8
 	}
+	met, err := newMetrics(cfg.Registerer)
+	if err != nil {
+		return nil, err
+	}
+	e.met = met
 	rs, err := e.Rules(context.Background())
 	if err != nil {
 		return nil, err

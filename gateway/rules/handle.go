@@ -198,6 +198,14 @@ func (e *Engine) saveWith(rec Record, job *Job) error {
 
 func (e *Engine) finish(rec Record) (Record, error) {
 	rec.Finished = true
+	result := "rules"
+	switch {
+	case rec.Blocked != "":
+		result = "blocked"
+	case rec.Consent != "":
+		result = rec.Consent
+	}
+	e.met.messages.WithLabelValues(result).Inc()
 	return rec, e.save(rec)
 }
 
