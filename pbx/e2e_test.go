@@ -316,3 +316,43 @@ func counter(c prometheus.Counter) float64 {
 	}
 	return m.GetCounter().GetValue()
 }
+
+// Queue modes through Kamailio: manual (both members see it, the first to
+// reply picks it up, the other is refused), none (both may reply).
+func TestE2EQueueModes(t *testing.T) {
+	for _, mode := range []string{session.Manual, session.None} {
+		t.Run(mode, func(t *testing.T) {
+			t.Parallel()
+			r := newRig(t, rigOpts{route: session.Target{Kind: session.ToQueue, ID: "team"},
+				queues: []session.Queue{{Name: "team", Members: []string{"201", "202"}, Assignment: mode}}})
+			p1 := newPhone(t, "201", "127.0.0.1", r.k.addr)
+			p2 := newPhone(t, "202", "127.0.0.1", r.k.addr)
+			p1.register(60)
+			p2.register(60)
+			r.sms(customer, "Wer hilft mir?", false)
+			for _, p := range []*phone{p1, p2} {
+				if got := p.nextFrom(customer, "offered to every member"); got.Body != "Wer hilft mir?" {
+					t.Fatalf("%s got %+v", p.user, got)
+				}
+			}
+			if res, err := p2.send(r.k.addr, customer, "Ich, 202."); err != nil || res.StatusCode != 200 {
+				t.Fatalf("202's reply: %s", codeOf(res, err))
+			}
+			r.waitSent(customer, "Ich, 202.")
+			res, err := p1.send(r.k.addr, customer, "Ich, 201.")
+			if mode == session.None {
+				if err != nil || res.StatusCode != 200 {
+					t.Fatalf("201's reply in mode none: %s", codeOf(res, err))
+				}
+				r.waitSent(customer, "Ich, 201.")
+				return
+			}
+			if err != nil || res.StatusCode != 403 {
+				t.Fatalf("201's reply after 202 picked up: %s, want 403", codeOf(res, err))
+			}
+			if w := res.GetHeader("Warning"); w == nil || !strings.Contains(w.Value(), "202 picked it up") {
+				t.Fatalf("403 without the reason: %v", res)
+			}
+		})
+	}
+}
