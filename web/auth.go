@@ -111,6 +111,9 @@ type setupData struct {
 	// Generated: the daemon created "admin" with a password printed on its
 	// console; the form asks for it and for a new one.
 	Generated bool
+	// Existing: users were created before the first start (pbxgate user
+	// add); an existing administrator confirms with their own password.
+	Existing  bool
 	Admin     string
 	Countries []string
 	Zones     []string
@@ -134,6 +137,7 @@ func (s *server) setupState(c *gin.Context) (setupData, error) {
 			d.Generated = true
 		}
 	}
+	d.Existing = !d.Generated && len(list) > 0
 	return d, nil
 }
 
@@ -185,7 +189,7 @@ func (s *server) setupSubmit(c *gin.Context) {
 		// Answer in the language just chosen.
 		v.lang = lang
 	}
-	for _, f := range []string{"language", "country", "timezone"} {
+	for _, f := range []string{"language", "country", "timezone", "username"} {
 		v.Form[f] = c.PostForm(f)
 	}
 	current, pw, pw2 := c.PostForm("current_password"), c.PostForm("password"), c.PostForm("password2")
@@ -201,12 +205,26 @@ func (s *server) setupSubmit(c *gin.Context) {
 	if _, err := time.LoadLocation(tz); err != nil || tz == "" || tz == "Local" {
 		v.Errors["timezone"] = v.T("setup.err.timezone")
 	}
-	if len([]rune(pw)) < users.MinPasswordLength {
-		v.Errors["password"] = v.T("user.err.weak_password", users.MinPasswordLength)
-	} else if pw != pw2 {
-		v.Errors["password2"] = v.T("user.err.mismatch")
+	if !data.Existing {
+		if len([]rune(pw)) < users.MinPasswordLength {
+			v.Errors["password"] = v.T("user.err.weak_password", users.MinPasswordLength)
+		} else if pw != pw2 {
+			v.Errors["password2"] = v.T("user.err.mismatch")
+		}
 	}
 	ipKey := "ip:" + c.ClientIP()
+	admin := users.FirstAdmin
+	if data.Existing {
+		admin = strings.TrimSpace(c.PostForm("username"))
+		if wait := s.limiter.retryAfter(ipKey); wait > 0 {
+			v.Errors["current_password"] = v.T("login.rate_limited", int(math.Ceil(wait.Minutes())))
+		} else if u, err := s.d.Users.Authenticate(ctx, admin, current); err != nil {
+			s.limiter.fail(ipKey)
+			v.Errors["current_password"] = v.T("login.bad_credentials")
+		} else if u.Role != users.RoleAdmin {
+			v.Errors["username"] = v.T("error.forbidden")
+		}
+	}
 	if data.Generated {
 		if wait := s.limiter.retryAfter(ipKey); wait > 0 {
 			v.Errors["current_password"] = v.T("login.rate_limited", int(math.Ceil(wait.Minutes())))
@@ -222,11 +240,14 @@ func (s *server) setupSubmit(c *gin.Context) {
 		return
 	}
 
-	if data.Generated {
+	switch {
+	case data.Generated:
 		err = s.d.Users.SetPassword(ctx, users.FirstAdmin, pw)
-	} else {
-		// No daemon-created admin (e.g. users were all removed from the
-		// store): setup creates it.
+	case data.Existing:
+		// The administrator keeps the password just proven.
+	default:
+		// No user at all (the daemon normally creates one before serving):
+		// setup creates the admin.
 		err = s.d.Users.Add(ctx, users.FirstAdmin, pw, users.RoleAdmin)
 	}
 	if err != nil {
@@ -243,7 +264,7 @@ func (s *server) setupSubmit(c *gin.Context) {
 	}
 	s.log.Info("first-run setup done", "language", st.Language, "default_country", country, "time_zone", tz)
 	s.setCookie(c, &http.Cookie{Name: langCookie, Value: string(lang), Path: "/", MaxAge: 365 * 24 * 3600})
-	if err := s.startSession(c, users.FirstAdmin); err != nil {
+	if err := s.startSession(c, admin); err != nil {
 		c.Redirect(http.StatusSeeOther, "/login")
 		return
 	}

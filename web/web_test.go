@@ -414,3 +414,41 @@ func TestWhatsAppSetupPage(t *testing.T) {
 	c.setup("admin password")
 	mustContain(t, c.get("/whatsapp").body, "WhatsApp is not configured.")
 }
+
+// TestSetupWithExistingUsers: users created with `pbxgate user add` before
+// the first start finish setup by logging in as an administrator.
+func TestSetupWithExistingUsers(t *testing.T) {
+	t.Parallel()
+	st, err := store.Open(store.Options{Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	us := users.New(st, users.WithParams(fastHash))
+	ctx := context.Background()
+	if err := us.Add(ctx, "root", "root password", users.RoleAdmin); err != nil {
+		t.Fatal(err)
+	}
+	if err := us.Add(ctx, "olga", "operator password", users.RoleOperator); err != nil {
+		t.Fatal(err)
+	}
+	env := newEnv(t, func(d *Deps) { d.Store, d.Users = st, us })
+	c := env.client()
+	r := c.get("/setup")
+	mustContain(t, r.body, "Users already exist", `id="username"`)
+	submit := func(user, pw string) resp {
+		c.get("/setup")
+		return c.post("/setup", url.Values{"form_token": {c.token(formRE)}, "username": {user}, "current_password": {pw},
+			"language": {"en"}, "country": {"DE"}, "timezone": {"Europe/Berlin"}})
+	}
+	if r := submit("olga", "operator password"); r.code != http.StatusUnprocessableEntity || !strings.Contains(r.body, "administrators only") {
+		t.Fatalf("operator finishing setup: %d", r.code)
+	}
+	if r := submit("root", "wrong password"); r.code != http.StatusUnprocessableEntity || !strings.Contains(r.body, "Wrong user name or password.") {
+		t.Fatalf("wrong password: %d", r.code)
+	}
+	if r := submit("root", "root password"); r.code != http.StatusSeeOther || r.location != "/" {
+		t.Fatalf("setup: %d %s", r.code, r.body)
+	}
+	mustContain(t, c.get("/").body, "root · Administrator")
+}
