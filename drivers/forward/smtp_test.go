@@ -235,3 +235,37 @@ func TestNewSMTPRejectsBadConfig(t *testing.T) {
 		}
 	}
 }
+
+// A server that accepts the connection and never speaks must not hold the
+// engine: the context ends the attempt, and it is retryable.
+func TestSMTPSilentServerEndsWithTheContext(t *testing.T) {
+	t.Parallel()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	conns := make(chan net.Conn, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err == nil {
+			conns <- c
+		}
+	}()
+	m, _ := NewSMTP(SMTPConfig{Host: "127.0.0.1", Port: ln.Addr().(*net.TCPAddr).Port, From: "gw@example.com", TLS: PlainOnly})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- m.Mail(ctx, []string{"a@example.com"}, "s", "b") }()
+	c := <-conns
+	defer c.Close()
+	cancel()
+	select {
+	case err := <-done:
+		var se *Error
+		if !errors.As(err, &se) || se.Permanent() {
+			t.Fatalf("got %v, want a retryable error", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Mail ignored the cancelled context")
+	}
+}
