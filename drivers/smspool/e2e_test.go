@@ -56,6 +56,7 @@ type simOpts struct {
 	latency       time.Duration
 	reportDelay   time.Duration
 	drainInterval time.Duration
+	timeout       time.Duration // command and send timeout (default 2 s / 5 s)
 }
 
 func newSimRig(t testing.TB, h *harness, names []string, o simOpts) *simRig {
@@ -81,6 +82,10 @@ func newSimRig(t testing.TB, h *harness, names []string, o simOpts) *simRig {
 	if o.drainInterval == 0 {
 		o.drainInterval = time.Hour
 	}
+	cmdTimeout, sendTimeout := 2*time.Second, 5*time.Second
+	if o.timeout > 0 {
+		cmdTimeout, sendTimeout = o.timeout, o.timeout
+	}
 	for i, n := range names {
 		model := "EC25"
 		if len(o.models) > 0 {
@@ -100,7 +105,7 @@ func newSimRig(t testing.TB, h *harness, names []string, o simOpts) *simRig {
 				}
 				return sim.WaitPath(ctx, "")
 			},
-			CommandTimeout: 2 * time.Second, InitTimeout: 10 * time.Second, SendTimeout: 5 * time.Second,
+			CommandTimeout: cmdTimeout, InitTimeout: 10 * time.Second, SendTimeout: sendTimeout,
 			PollInterval: time.Hour, DrainInterval: o.drainInterval,
 			ReopenBackoff: 20 * time.Millisecond, MaxReopenBackoff: 200 * time.Millisecond,
 			DeliveryReports: true, Logger: testLogger(),
@@ -414,5 +419,54 @@ func TestE2ELongInboundSplitByRestart(t *testing.T) {
 	_, in := h.ev.snapshot()
 	if len(in) != 2 || in[0].Text != text || in[0].From != "+4917099887766" || in[0].Receiver != to {
 		t.Fatalf("inbound = %+v", in)
+	}
+}
+
+// A modem that stops answering mid-run: what it was sending becomes unknown
+// (it may have gone out), its queue moves to the other SIM, the driver
+// recovers it by reset and a message pinned to it goes out after that.
+func TestE2EHangMidRun(t *testing.T) {
+	t.Parallel()
+	names := []string{"gsm1", "gsm2"}
+	h := newHarness(t, Config{Channels: []config.SMSChannel{{Name: "main", Modems: names}}})
+	r := newSimRig(t, h, names, simOpts{latency: 20 * time.Millisecond, timeout: time.Second})
+	r.attachAll()
+	batch := msgs(20, "h")
+	h.enqueue(batch...)
+	h.run()
+	h.ev.waitFor(t, "gsm1 busy", func(st []message.StatusEvent, _ []message.Inbound) bool {
+		n := 0
+		for _, ev := range st {
+			if ev.Status == message.Sent && ev.Sender == "gsm1" {
+				n++
+			}
+		}
+		return n >= 2
+	})
+	r.sims["gsm1"].SetFault(modemsim.Fault{Hang: true, HangMode: modemsim.HangUntilReset})
+	h.enqueue(message.Outbound{ID: "pinned", Channel: "main", Sender: "gsm1", To: "+4917612345678", Text: "after the hang"})
+	final := h.ev.final(t, append(ids(batch), "pinned")...)
+	sent := r.sentBy()
+	for _, m := range batch {
+		f := final[m.ID]
+		total := 0
+		for _, c := range sent[m.Text] {
+			total += c
+		}
+		switch f.Status {
+		case message.Sent:
+			if total != 1 || sent[m.Text][f.Sender] != 1 {
+				t.Errorf("%s (sent by %s) went out %v", m.ID, f.Sender, sent[m.Text])
+			}
+		case message.Unknown:
+			if f.Sender != "gsm1" || total > 1 {
+				t.Errorf("%s unknown (%s) but sent %v", m.ID, f.Reason, sent[m.Text])
+			}
+		default:
+			t.Errorf("%s ended %+v", m.ID, f)
+		}
+	}
+	if p := final["pinned"]; p.Status != message.Sent || p.Sender != "gsm1" || sent["after the hang"]["gsm1"] != 1 {
+		t.Fatalf("pinned = %+v, sent %v", p, sent["after the hang"])
 	}
 }
