@@ -764,3 +764,27 @@ func TestPoisonEventDropped(t *testing.T) {
 		t.Fatalf("trail x-000 = %v, want the refused sending event dropped", tr)
 	}
 }
+
+func TestPacerCapsResetByLocalDate(t *testing.T) {
+	t.Parallel()
+	loc := time.FixedZone("CET", 3600)
+	pc, err := newPacer(config.Pacing{DailyCap: 10, MonthlyCap: 30}, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Date(2026, 11, 30, 23, 30, 0, 0, loc)
+	pc.count(dayKey(now), monthKey(now), 5, 30)
+	reason, until := pc.blocked(now)
+	if reason != "monthly cap reached (30/30)" || !until.Equal(time.Date(2026, 12, 1, 0, 0, 0, 0, loc)) {
+		t.Fatalf("blocked = %q until %s", reason, until)
+	}
+	pc.count(dayKey(now), monthKey(now), 10, 12)
+	if reason, until = pc.blocked(now); reason != "daily cap reached (10/10)" || !until.Equal(time.Date(2026, 12, 1, 0, 0, 0, 0, loc)) {
+		t.Fatalf("blocked = %q until %s", reason, until)
+	}
+	// 23:30 UTC is already the next day in CET: the counters are the
+	// previous day's and do not block.
+	if reason, _ := pc.blocked(time.Date(2026, 11, 30, 23, 30, 0, 0, time.UTC).In(loc)); reason != "" {
+		t.Fatalf("next local day still blocked: %q", reason)
+	}
+}
