@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/url"
@@ -264,7 +265,7 @@ func (p *Pool) expireGroups() error {
 	err := p.st.View(func(txn *store.Txn) error {
 		return store.Each(txn, keyInGroup, func(_ string, v []byte) error {
 			var g inGroup
-			if err := jsonUnmarshal(v, &g); err != nil {
+			if err := json.Unmarshal(v, &g); err != nil {
 				return err
 			}
 			if now.Sub(g.FirstAt) >= p.cfg.ReassemblyTimeout {

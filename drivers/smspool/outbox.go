@@ -13,8 +13,6 @@ import (
 
 var errNoInboundSink = errors.New("no inbound sink configured")
 
-func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }
-
 // outboxBatch bounds one read of the outbox (and one delete transaction).
 const outboxBatch = 128
 

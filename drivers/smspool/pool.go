@@ -43,8 +43,6 @@ var (
 	ErrInvalid = errors.New("invalid SMS")
 	// ErrNotFound: no message with that ID.
 	ErrNotFound = errors.New("no such SMS")
-	// ErrClosed: Run has ended.
-	ErrClosed = errors.New("SMS pool is stopped")
 )
 
 // Modem is what the pool needs from one modem (one SIM); *modem.Modem
