@@ -83,6 +83,7 @@ func (c *Consent) Block(_ context.Context, e Entry) (Entry, error) {
 	}
 	c.mu.Lock()
 	c.blocks[e.ID] = e
+	c.indexLocked(e)
 	c.mu.Unlock()
 	return e, nil
 }
@@ -100,6 +101,7 @@ func (c *Consent) Unblock(_ context.Context, id string) error {
 	}
 	c.mu.Lock()
 	delete(c.blocks, id)
+	c.reindexLocked()
 	c.mu.Unlock()
 	return nil
 }
@@ -151,26 +153,53 @@ func (c *Consent) PurgeExpired(_ context.Context) (int, error) {
 	for _, id := range gone {
 		delete(c.blocks, id)
 	}
+	c.reindexLocked()
 	return len(gone), nil
 }
 
 func (e Entry) active(now time.Time) bool { return e.Until.IsZero() || now.Before(e.Until) }
 
-// matchLocked finds an active entry for canonical number key and direction.
+// matchLocked finds an active entry for canonical number key and direction:
+// the number itself, then every prefix of it.
 func (c *Consent) matchLocked(key string, d Direction) (Entry, bool) {
 	now := c.now()
-	for _, e := range c.blocks {
-		if !e.Direction.covers(d) || !e.active(now) {
-			continue
+	pick := func(es []Entry) (Entry, bool) {
+		for _, e := range es {
+			if e.Direction.covers(d) && e.active(now) {
+				return e, true
+			}
 		}
-		if e.Number != "" && Canonical(e.Number) == key {
-			return e, true
-		}
-		if e.Prefix != "" && strings.HasPrefix(key, Canonical(e.Prefix)) {
+		return Entry{}, false
+	}
+	if e, ok := pick(c.byNumber[key]); ok {
+		return e, true
+	}
+	if len(c.byPrefix) == 0 {
+		return Entry{}, false
+	}
+	for i := len(key); i > 0; i-- {
+		if e, ok := pick(c.byPrefix[key[:i]]); ok {
 			return e, true
 		}
 	}
 	return Entry{}, false
+}
+
+func (c *Consent) reindexLocked() {
+	c.byNumber, c.byPrefix = map[string][]Entry{}, map[string][]Entry{}
+	for _, e := range c.blocks {
+		c.indexLocked(e)
+	}
+}
+
+func (c *Consent) indexLocked(e Entry) {
+	if e.Number != "" {
+		k := Canonical(e.Number)
+		c.byNumber[k] = append(c.byNumber[k], e)
+	} else {
+		k := Canonical(e.Prefix)
+		c.byPrefix[k] = append(c.byPrefix[k], e)
+	}
 }
 
 func newID() string {

@@ -57,7 +57,10 @@ type Consent struct {
 	stop   wordSet
 	start  wordSet
 	mu     sync.RWMutex
-	blocks map[string]Entry // by ID; small, consulted for every message
+	blocks map[string]Entry // by ID
+	// index: canonical number or prefix -> entries, rebuilt on change;
+	// consulted for every message and every campaign recipient.
+	byNumber, byPrefix map[string][]Entry
 	opted  map[string]OptOut
 }
 
@@ -112,6 +115,7 @@ func New(cfg Config) (*Consent, error) {
 	if err != nil {
 		return nil, fmt.Errorf("consent: load: %w", err)
 	}
+	c.reindexLocked()
 	return c, nil
 }
 

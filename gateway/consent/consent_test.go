@@ -31,7 +31,7 @@ func (c *clock) add(d time.Duration) {
 	c.mu.Unlock()
 }
 
-func openStore(t *testing.T, dir string) *store.Store {
+func openStore(t testing.TB, dir string) *store.Store {
 	t.Helper()
 	st, err := store.Open(store.Options{Dir: dir, Profile: store.Small})
 	if err != nil {
