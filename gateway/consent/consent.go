@@ -61,7 +61,7 @@ type Consent struct {
 	// index: canonical number or prefix -> entries, rebuilt on change;
 	// consulted for every message and every campaign recipient.
 	byNumber, byPrefix map[string][]Entry
-	opted  map[string]OptOut
+	opted              map[string]OptOut
 }
 
 // New loads the blacklist and the opt-outs from the store.
