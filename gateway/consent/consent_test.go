@@ -125,6 +125,9 @@ func TestOptOutBlocksUntilOptInAndSurvivesRestart(t *testing.T) {
 			t.Errorf("%s: blocked=%v reason %q", n, blocked, reason)
 		}
 	}
+	if os := c.OptOuts(ctx); len(os) != 1 || os[0].Number != "491511234567" || os[0].Keyword != "stopp" || os[0].Channel != "sms1" {
+		t.Errorf("opt-outs %+v", os)
+	}
 	if _, blocked := c.ReceiveBlocked(ctx, "+491511234567"); blocked {
 		t.Error("an opt-out must not stop the contact's own messages (they need to send START)")
 	}
@@ -144,6 +147,9 @@ func TestOptOutBlocksUntilOptInAndSurvivesRestart(t *testing.T) {
 	}
 	if _, blocked := c.Blocked(ctx, "+491511234567"); blocked {
 		t.Error("still blocked after opting in")
+	}
+	if os := c.OptOuts(ctx); len(os) != 0 {
+		t.Errorf("opt-outs after opt-in: %+v", os)
 	}
 	if was, _ := c.OptIn(ctx, "+491511234567"); was {
 		t.Error("second opt-in reports an opt-out")
@@ -282,6 +288,12 @@ func TestGroupsJoinLeaveAndRecipientsSkipOptedOut(t *testing.T) {
 	ms, _ := c.Members(ctx, "Angebote")
 	if len(ms) != 2 {
 		t.Errorf("members after leave: %+v", ms)
+	}
+	if ok, err := c.HasGroup(ctx, "Angebote"); !ok || err != nil {
+		t.Errorf("HasGroup: %v %v", ok, err)
+	}
+	if ok, err := c.HasGroup(ctx, "Nope"); ok || err != nil {
+		t.Errorf("HasGroup(Nope): %v %v", ok, err)
 	}
 	if err := c.Join(ctx, "Nope", "+491", "keyword"); !errors.Is(err, ErrNoGroup) {
 		t.Errorf("join missing group: %v", err)

@@ -19,6 +19,27 @@ type Group struct {
 	Created     time.Time `json:"created"`
 }
 
+// Sources of a membership.
+const (
+	SourceKeyword     = "keyword"
+	SourceClickToChat = "click-to-chat"
+	SourceManual      = "manual"
+)
+
+// HasGroup reports whether group exists.
+func (c *Consent) HasGroup(_ context.Context, group string) (bool, error) {
+	found := false
+	err := c.st.View(func(txn *store.Txn) error {
+		_, err := txn.Get([]byte(prefixGroup + group))
+		if errors.Is(err, store.ErrNotFound) {
+			return nil
+		}
+		found = err == nil
+		return err
+	})
+	return found, err
+}
+
 // Member is one contact in a group.
 type Member struct {
 	Number string    `json:"number"` // as given when joining
@@ -124,7 +145,7 @@ func (c *Consent) Join(ctx context.Context, group, number, source string) error 
 	if err != nil {
 		return fmt.Errorf("consent: join %q: %w", group, err)
 	}
-	if source != "manual" {
+	if source != SourceManual {
 		_, err = c.OptIn(ctx, number)
 	}
 	return err

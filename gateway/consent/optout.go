@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sort"
 	"time"
 
 	"github.com/pbxgate/pbxgate/gateway/store"
@@ -71,4 +72,22 @@ func (c *Consent) OptedOut(_ context.Context, number string) (OptOut, bool) {
 	defer c.mu.RUnlock()
 	o, ok := c.opted[Canonical(number)]
 	return o, ok
+}
+
+// OptOuts returns every opted-out contact, most recent first (the portal's
+// list).
+func (c *Consent) OptOuts(_ context.Context) []OptOut {
+	c.mu.RLock()
+	out := make([]OptOut, 0, len(c.opted))
+	for _, o := range c.opted {
+		out = append(out, o)
+	}
+	c.mu.RUnlock()
+	sort.Slice(out, func(i, j int) bool {
+		if !out[i].At.Equal(out[j].At) {
+			return out[i].At.After(out[j].At)
+		}
+		return out[i].Number < out[j].Number
+	})
+	return out
 }

@@ -191,7 +191,7 @@ func (e *Engine) perform(ctx context.Context, in message.Inbound, vars Vars, rul
 		}
 		return "forwarded by SMS to " + a.Number, nil
 	case GroupAdd:
-		if err := e.cs.Join(ctx, a.Group, in.From, "keyword"); err != nil {
+		if err := e.cs.Join(ctx, a.Group, in.From, consent.SourceKeyword); err != nil {
 			return "", err
 		}
 		return "joined group " + a.Group, nil

@@ -275,6 +275,16 @@ func (e *Engine) Save(ctx context.Context, r Rule) (Rule, error) {
 	if err != nil {
 		return Rule{}, err
 	}
+	for i, a := range r.Actions {
+		if a.Type != GroupAdd && a.Type != GroupRemove || a.Group == "" {
+			continue
+		}
+		if ok, err := e.cs.HasGroup(ctx, a.Group); err != nil {
+			return Rule{}, fmt.Errorf("rules: save %q: %w", r.Name, err)
+		} else if !ok {
+			return Rule{}, fmt.Errorf("%w %q: actions[%d] (%s): group: no subscriber group %q; create it first", ErrInvalidRule, r.Name, i, a.Type, a.Group)
+		}
+	}
 	c, err := e.compile(r)
 	if err != nil {
 		return Rule{}, err

@@ -362,6 +362,7 @@ func TestBadRulesRejectedWithReasons(t *testing.T) {
 		{Rule{Name: "r", Keyword: Always, Actions: []Action{{Type: HTTPBot, URL: "ftp://x"}}}, "absolute http"},
 		{Rule{Name: "r", Keyword: Always, Actions: []Action{{Type: SMSForward}}}, "number: missing destination"},
 		{Rule{Name: "r", Keyword: Always, Actions: []Action{{Type: GroupAdd}}}, "group: missing"},
+		{Rule{Name: "r", Keyword: Always, Actions: []Action{{Type: GroupRemove, Group: "nope"}}}, `group: no subscriber group "nope"; create it first`},
 		{Rule{Name: "r", Keyword: Always, Actions: []Action{{Type: StartCampaign}}}, "campaign: missing"},
 		{Rule{Name: "r", Keyword: Always, Actions: []Action{{Type: EmailForward}}}, "to: missing destination e-mail"},
 		{Rule{Name: "r", Keyword: Always, Actions: []Action{{Type: EmailForward, To: []string{"nobody"}}}}, "not an e-mail address"},
