@@ -15,6 +15,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
@@ -579,4 +580,11 @@ func statusRank(s message.Status) int {
 		return 4
 	}
 	return 0
+}
+
+// WebhookSetup returns what the administrator pastes into Meta's app
+// settings (WhatsApp > Configuration): the callback URL under publicURL
+// (config http.public_url) and the verify token.
+func (ch *Channel) WebhookSetup(publicURL string) (callbackURL, verifyToken string) {
+	return strings.TrimRight(publicURL, "/") + WebhookPath, ch.o.VerifyToken
 }
