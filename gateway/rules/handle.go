@@ -350,9 +350,13 @@ func (e *Engine) Recent(_ context.Context, limit int) ([]Record, error) {
 	return out, err
 }
 
-// Prune deletes records of messages received before t (retention); rate
-// limit counters and pending retries are kept.
+// Prune deletes records of messages received before t (retention) and
+// rate-limit counters that no longer limit anything. Pending retries are
+// kept until they end.
 func (e *Engine) Prune(_ context.Context, before time.Time) (int, error) {
+	if err := e.pruneCounters(); err != nil {
+		return 0, err
+	}
 	n := 0
 	for {
 		var keys [][]byte
@@ -394,6 +398,57 @@ func (e *Engine) Prune(_ context.Context, before time.Time) (int, error) {
 func jsonUnmarshal(b []byte, v any) error {
 	if err := json.Unmarshal(b, v); err != nil {
 		return fmt.Errorf("corrupt rule record: %w", err)
+	}
+	return nil
+}
+
+// pruneCounters deletes counters of deleted or unlimited rules and those
+// whose firings have all left the rule's period.
+func (e *Engine) pruneCounters() error {
+	rules := e.byID()
+	now := e.now()
+	var stale []string
+	err := e.st.View(func(txn *store.Txn) error {
+		return store.Each(txn, prefixCounter, func(k string, v []byte) error {
+			id, _, _ := strings.Cut(strings.TrimPrefix(k, prefixCounter), "/")
+			c := rules[id]
+			if c == nil || c.Limit == nil {
+				stale = append(stale, k)
+				return nil
+			}
+			var ts []time.Time
+			if err := json.Unmarshal(v, &ts); err != nil {
+				stale = append(stale, k)
+				return nil
+			}
+			since := now.Add(-time.Duration(c.Limit.Period))
+			for _, t := range ts {
+				if t.After(since) {
+					return nil
+				}
+			}
+			stale = append(stale, k)
+			return nil
+		})
+	})
+	if err != nil {
+		return fmt.Errorf("rules: prune counters: %w", err)
+	}
+	e.cntMu.Lock()
+	defer e.cntMu.Unlock()
+	for len(stale) > 0 {
+		batch := stale[:min(len(stale), 1000)]
+		stale = stale[len(batch):]
+		if err := e.st.Update(func(txn *store.Txn) error {
+			for _, k := range batch {
+				if err := txn.Delete([]byte(k)); err != nil {
+					return err
+				}
+			}
+			return nil
+		}); err != nil {
+			return fmt.Errorf("rules: prune counters: %w", err)
+		}
 	}
 	return nil
 }

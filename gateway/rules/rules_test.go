@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/pbxgate/pbxgate/gateway/message"
+	"github.com/pbxgate/pbxgate/gateway/store"
 )
 
 const anna = "+491511234567"
@@ -436,9 +437,26 @@ func TestRulesPersistAndDelete(t *testing.T) {
 	if len(recs) != 2 || recs[0].Inbound.Text != "x" || recs[1].Inbound.Text != "x" {
 		t.Errorf("recent: %+v", recs)
 	}
+	counters := func() int {
+		n := 0
+		_ = v.st.View(func(txn *store.Txn) error { n = store.Count(txn, prefixCounter); return nil })
+		return n
+	}
+	v.save(Rule{Name: "limited", Order: 0, Keyword: Define, Match: Contains, Pattern: "z", Limit: &Limit{Count: 1, Period: Duration(2 * time.Hour)}, Actions: answer("z")})
+	v.handle(anna, "z")
+	if counters() != 1 { // Delete took the deleted rule's
+		t.Fatalf("counters before prune: %d", counters())
+	}
 	v.clk.Add(time.Hour)
-	if n, err := v.e.Prune(context.Background(), v.clk.Now()); err != nil || n != 3 {
+	if n, err := v.e.Prune(context.Background(), v.clk.Now()); err != nil || n != 4 {
 		t.Errorf("prune: %d %v", n, err)
+	}
+	if counters() != 1 {
+		t.Errorf("counters after prune: %d (the live one must stay)", counters())
+	}
+	v.clk.Add(time.Hour)
+	if _, err := v.e.Prune(context.Background(), v.clk.Now()); err != nil || counters() != 0 {
+		t.Errorf("counters after the period: %d %v", counters(), err)
 	}
 }
 
