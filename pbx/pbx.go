@@ -5,16 +5,19 @@
 // pbxgate either registers to the PBX with digest authentication (MD5 or
 // SHA-256), re-registering before expiry and backing off while the PBX is
 // down, or acts as a peer the PBX routes to by IP; requests from addresses
-// outside the allow-list are refused with 403.
+// outside the allow-list are refused with 403. Transports: UDP, TCP, TLS.
 package pbx
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/netip"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -115,12 +118,10 @@ func New(opts Config) (*Gateway, error) {
 	}
 	g := &Gateway{cfg: c, opts: opts, log: opts.Logger, ready: make(chan struct{})}
 	switch c.Transport {
-	case "udp", "tcp":
+	case "udp", "tcp", "tls":
 		g.network = c.Transport
-	case "tls":
-		return nil, errors.New("sip.transport tls is not supported yet; use tcp (or udp) towards the PBX")
 	default:
-		return nil, fmt.Errorf("sip.transport %q: use udp or tcp", c.Transport)
+		return nil, fmt.Errorf("sip.transport %q: use udp, tcp or tls", c.Transport)
 	}
 	var err error
 	g.allow, err = parseAllow(c.AllowFrom)
@@ -149,7 +150,13 @@ func New(opts Config) (*Gateway, error) {
 	if g.m, err = newMetrics(opts.Registerer); err != nil {
 		return nil, err
 	}
-	if err := g.listen(); err != nil {
+	var serverTLS, clientTLS *tls.Config
+	if g.network == "tls" {
+		if serverTLS, clientTLS, err = tlsConfigs(c, host); err != nil {
+			return nil, err
+		}
+	}
+	if err := g.listen(serverTLS); err != nil {
 		return nil, err
 	}
 	g.contactHost = c.ContactHost
@@ -161,7 +168,11 @@ func New(opts Config) (*Gateway, error) {
 	if g.domain == "" {
 		g.domain = g.contactHost
 	}
-	g.ua, err = sipgo.NewUA(sipgo.WithUserAgent(opts.UserAgent), sipgo.WithUserAgentHostname(g.domain))
+	uaOpts := []sipgo.UserAgentOption{sipgo.WithUserAgent(opts.UserAgent), sipgo.WithUserAgentHostname(g.domain)}
+	if clientTLS != nil {
+		uaOpts = append(uaOpts, sipgo.WithUserAgenTLSConfig(clientTLS))
+	}
+	g.ua, err = sipgo.NewUA(uaOpts...)
 	if err != nil {
 		g.closeListeners()
 		return nil, fmt.Errorf("sip user agent: %w", err)
@@ -191,7 +202,30 @@ func New(opts Config) (*Gateway, error) {
 	return g, nil
 }
 
-func (g *Gateway) listen() error {
+// tlsConfigs loads pbxgate's certificate (for the PBX connecting to us)
+// and the roots that verify the PBX.
+func tlsConfigs(c config.SIP, pbxHost string) (server, client *tls.Config, err error) {
+	cert, err := tls.LoadX509KeyPair(c.TLSCert, c.TLSKey)
+	if err != nil {
+		return nil, nil, fmt.Errorf("sip.tls_cert/tls_key: %w", err)
+	}
+	client = &tls.Config{ServerName: pbxHost, MinVersion: tls.VersionTLS12}
+	if c.TLSCA != "" {
+		pem, err := os.ReadFile(c.TLSCA)
+		if err != nil {
+			return nil, nil, fmt.Errorf("sip.tls_ca: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, nil, fmt.Errorf("sip.tls_ca %s: no PEM certificate in it", c.TLSCA)
+		}
+		client.RootCAs = pool
+	}
+	server = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	return server, client, nil
+}
+
+func (g *Gateway) listen(serverTLS *tls.Config) error {
 	var err error
 	switch g.network {
 	case "udp":
@@ -202,10 +236,13 @@ func (g *Gateway) listen() error {
 			_ = g.udp.(*net.UDPConn).SetReadBuffer(4 << 20)
 			g.localAddr = g.udp.LocalAddr().(*net.UDPAddr).AddrPort()
 		}
-	case "tcp":
+	case "tcp", "tls":
 		g.tcp, err = net.Listen("tcp", g.cfg.Listen)
 		if err == nil {
 			g.localAddr = g.tcp.Addr().(*net.TCPAddr).AddrPort()
+			if serverTLS != nil {
+				g.tcp = tls.NewListener(g.tcp, serverTLS)
+			}
 		}
 	}
 	if err != nil {
@@ -254,6 +291,8 @@ func (g *Gateway) Run(ctx context.Context) error {
 			serveErr <- g.srv.ServeUDP(g.udp)
 		case "tcp":
 			serveErr <- g.srv.ServeTCP(g.tcp)
+		case "tls":
+			serveErr <- g.srv.ServeTLS(g.tcp)
 		}
 	}()
 	if err := g.waitListening(ctx); err != nil {

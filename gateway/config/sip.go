@@ -36,6 +36,12 @@ type SIP struct {
 	// Asterisk empties bodies over 1,023 bytes and RFC 3428 caps UDP at
 	// 1,300; 0 never splits (tcp/tls only).
 	MaxBodyBytes int `yaml:"max_body_bytes"`
+	// TLSCert and TLSKey (PEM files) are pbxgate's certificate for transport
+	// tls; TLSCA (PEM) verifies the PBX's certificate (empty: the system's
+	// roots).
+	TLSCert string `yaml:"tls_cert"`
+	TLSKey  string `yaml:"tls_key"`
+	TLSCA   string `yaml:"tls_ca"`
 	// Sessions route customer conversations to extensions and queues.
 	Sessions Sessions `yaml:"sessions"`
 }
@@ -181,6 +187,9 @@ func (s *SIP) validate(key string) Problems {
 		if s.Expiry < 30*time.Second {
 			add(key+".register_expiry", "%s is too short; use at least 30s", s.Expiry)
 		}
+	}
+	if s.Transport == "tls" && (s.TLSCert == "" || s.TLSKey == "") {
+		add(key+".tls_cert", "transport tls needs tls_cert and tls_key (PEM files): the PBX connects to pbxgate over TLS too")
 	}
 	if s.Mode == "peer" && len(s.AllowFrom) == 0 {
 		add(key+".allow_from", "peer mode needs the PBX's address(es); requests from elsewhere are refused")
