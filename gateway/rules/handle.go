@@ -452,3 +452,15 @@ func (e *Engine) pruneCounters() error {
 	}
 	return nil
 }
+
+// Routed reports whether a rule handed the conversation to an extension or
+// queue (done, or being retried): the daemon then skips its default
+// session routing for this message.
+func (r *Record) Routed() bool {
+	for _, o := range r.Outcomes {
+		if o.Action == RouteTo && (o.Status == Done || o.Status == Retrying) {
+			return true
+		}
+	}
+	return false
+}

@@ -260,8 +260,11 @@ func TestLocalActions(t *testing.T) {
 	if ms, _ := v.cs.Members(ctx, "news"); len(ms) != 0 {
 		t.Errorf("still member: %+v", ms)
 	}
+	if res.Routed() {
+		t.Error("a join counts as routed")
+	}
 	res = v.handle(anna, "agent bitte")
-	if len(v.out.routes) != 1 || v.out.routes[0] != res.Inbound.ID+">queue:support" {
+	if !res.Routed() || len(v.out.routes) != 1 || v.out.routes[0] != res.Inbound.ID+">queue:support" {
 		t.Errorf("routes %v", v.out.routes)
 	}
 	res = v.handle(anna, "Notfall im Keller")
