@@ -207,3 +207,9 @@ func (v *env) handleIn(in message.Inbound) Result {
 }
 
 func answer(text string) []Action { return []Action{{Type: AutoAnswer, Text: text}} }
+
+// The forward drivers are the daemon's Mailer and Poster.
+var (
+	_ Mailer = (*forward.SMTP)(nil)
+	_ Poster = (*forward.HTTP)(nil)
+)
