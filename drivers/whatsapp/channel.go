@@ -10,6 +10,7 @@ package whatsapp
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -18,6 +19,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	badger "github.com/dgraph-io/badger/v4"
 
 	"github.com/pbxgate/pbxgate/gateway/config"
 	"github.com/pbxgate/pbxgate/gateway/message"
@@ -537,7 +540,7 @@ func (ch *Channel) putRecord(r Record) error {
 		if err := store.GetJSON(txn, keyOut+r.ID, &cur); err == nil && cur.WAMID != "" {
 			return nil // a webhook already advanced it
 		}
-		return store.SetJSON(txn, keyOut+r.ID, r)
+		return putRecordTxn(txn, r, "")
 	})
 }
 
@@ -557,11 +560,29 @@ func (ch *Channel) accepted(id, wamid string) error {
 		}
 		r.WAMID = wamid
 		r.Updated = ch.clk.Now()
-		if err := store.SetJSON(txn, keyOut+id, r); err != nil {
-			return err
-		}
-		return txn.Set([]byte(keyWAMID+wamid), []byte(id))
+		return putRecordTxn(txn, r, wamid)
 	})
+}
+
+// RecordTTL is how long sent-message records (id ↔ wamid, status) are
+// kept: past Meta's 7 days of webhook retries and 30 days of statuses,
+// bounded so a Raspberry Pi's store does not grow forever.
+const RecordTTL = 35 * 24 * time.Hour
+
+// putRecordTxn writes r (and the wamid → id mapping when wamid is set)
+// with RecordTTL.
+func putRecordTxn(txn *store.Txn, r Record, wamid string) error {
+	b, err := json.Marshal(r)
+	if err != nil {
+		return err
+	}
+	if err := txn.SetEntry(badger.NewEntry([]byte(keyOut+r.ID), b).WithTTL(RecordTTL)); err != nil {
+		return err
+	}
+	if wamid == "" {
+		return nil
+	}
+	return txn.SetEntry(badger.NewEntry([]byte(keyWAMID+wamid), []byte(r.ID)).WithTTL(RecordTTL))
 }
 
 // statusRank orders statuses so a late or repeated webhook never moves a

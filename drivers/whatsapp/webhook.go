@@ -423,10 +423,7 @@ func (ch *Channel) handleStatus(ctx context.Context, b *batch, s WebhookStatus) 
 			}
 		}
 		cur.WAMID = s.ID
-		if err := store.SetJSON(txn, keyOut+id, cur); err != nil {
-			return err
-		}
-		return txn.Set([]byte(keyWAMID+s.ID), []byte(id))
+		return putRecordTxn(txn, cur, s.ID)
 	})
 	return nil
 }
