@@ -44,6 +44,16 @@ type SIP struct {
 	TLSCA   string `yaml:"tls_ca"`
 	// Sessions route customer conversations to extensions and queues.
 	Sessions Sessions `yaml:"sessions"`
+	// RemotePhonebooks are phonebooks the phones already use (Yealink or
+	// Grandstream XML, CSV) that name contacts in chats.
+	RemotePhonebooks []RemotePhonebook `yaml:"remote_phonebooks"`
+}
+
+// RemotePhonebook is a phonebook behind a URL, refreshed periodically.
+type RemotePhonebook struct {
+	URL     Secret        `yaml:"url"`    // may hold user:password@
+	Format  string        `yaml:"format"` // auto, yealink, grandstream, csv
+	Refresh time.Duration `yaml:"refresh"`
 }
 
 // Sessions configures chat sessions (gateway/session).
@@ -170,6 +180,20 @@ func (s *SIP) validate(key string) Problems {
 		}
 		dest(k+".to", r.To, true)
 		dest(k+".fallback", r.Fallback, false)
+	}
+	for i, pb := range s.RemotePhonebooks {
+		k := fmt.Sprintf("%s.remote_phonebooks[%d]", key, i)
+		if u := pb.URL.Reveal(); !strings.HasPrefix(u, "http://") && !strings.HasPrefix(u, "https://") {
+			add(k+".url", "must be an http(s):// URL of the phonebook (e.g. https://pbx.example.lan/phonebook.xml)")
+		}
+		switch pb.Format {
+		case "", "auto", "yealink", "grandstream", "csv":
+		default:
+			add(k+".format", "%q is not auto, yealink, grandstream or csv", pb.Format)
+		}
+		if pb.Refresh != 0 && pb.Refresh < time.Minute {
+			add(k+".refresh", "%s is too short; use at least 1m (default 1h)", pb.Refresh)
+		}
 	}
 	if err := checkListen(s.Listen); err != nil {
 		add(key+".listen", "%v", err)
