@@ -29,10 +29,12 @@ func (l templateList) Template(_ context.Context, name, lang string) (campaign.T
 
 func (l templateList) ListTemplates(context.Context) ([]campaign.TemplateInfo, error) { return l, nil }
 
-// waChannel records template sends (the WhatsApp client has its own tests
-// against the Cloud API emulator).
+// waChannel records template sends and reports them delivered, as the
+// webhook would (the WhatsApp client has its own tests against the Cloud API
+// emulator).
 type waChannel struct {
 	mu   sync.Mutex
+	eng  *campaign.Engine
 	sent []campaign.TemplateMessage
 }
 
@@ -42,10 +44,14 @@ func (c *waChannel) MaxPerMinute() int  { return 0 }
 func (c *waChannel) Send(context.Context, message.Outbound) error {
 	return errors.New("free text is not allowed")
 }
-func (c *waChannel) SendTemplate(_ context.Context, _ message.Outbound, t campaign.TemplateMessage) error {
+func (c *waChannel) SendTemplate(_ context.Context, m message.Outbound, t campaign.TemplateMessage) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.sent = append(c.sent, t)
+	eng := c.eng
+	go func() {
+		_ = eng.HandleStatus(context.Background(), message.StatusEvent{ID: m.ID, Status: message.Delivered, At: time.Now()})
+	}()
 	return nil
 }
 
@@ -66,6 +72,9 @@ func TestWhatsAppTemplateCampaign(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		ch.mu.Lock()
+		ch.eng = eng
+		ch.mu.Unlock()
 		ctx, cancel := context.WithCancel(context.Background())
 		done := make(chan error, 1)
 		go func() { done <- eng.Run(ctx) }()
