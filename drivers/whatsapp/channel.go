@@ -78,6 +78,7 @@ type Options struct {
 	MediaMaxBytes    int64         // inbound media download limit; default 16 MiB
 	SeenTTL          time.Duration // webhook de-duplication memory; default 8 days (Meta retries 7)
 	TemplatePageSize int           // templates per listing page; default 100
+	WebhookRetry     time.Duration // pause after a sink refused a notification; default 5 s
 
 	Store      *store.Store // required
 	HTTPClient *http.Client
@@ -132,6 +133,9 @@ func (o *Options) defaults() {
 	}
 	if o.MediaMaxBytes <= 0 {
 		o.MediaMaxBytes = 16 << 20
+	}
+	if o.WebhookRetry <= 0 {
+		o.WebhookRetry = 5 * time.Second
 	}
 	if o.SeenTTL <= 0 {
 		o.SeenTTL = 8 * 24 * time.Hour

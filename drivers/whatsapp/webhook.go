@@ -180,7 +180,7 @@ func (w *webhook) run(ctx context.Context) {
 		}
 		if err := w.drain(ctx); err != nil && ctx.Err() == nil {
 			w.ch.log.Warn("whatsapp webhook processing paused", "err", err)
-			retry.Reset(5 * time.Second)
+			retry.Reset(w.ch.o.WebhookRetry)
 		}
 	}
 }

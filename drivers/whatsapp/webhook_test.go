@@ -3,6 +3,8 @@ package whatsapp_test
 import (
 	"bytes"
 	"context"
+	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/url"
@@ -11,6 +13,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/pbxgate/pbxgate/drivers/whatsapp"
 	"github.com/pbxgate/pbxgate/drivers/whatsapp/waemu"
@@ -340,5 +343,65 @@ func TestMediaLimits(t *testing.T) {
 	}
 	if _, err := e.ch.Client().DownloadMedia(ctx, "999", 1024, &buf); err == nil {
 		t.Error("unknown media downloaded")
+	}
+}
+
+// flakySink refuses the first n inbound messages, like a session store
+// that is briefly unavailable.
+type flakySink struct {
+	*sinks
+	mu     sync.Mutex
+	refuse int
+}
+
+func (f *flakySink) HandleInbound(ctx context.Context, in message.Inbound) error {
+	f.mu.Lock()
+	if f.refuse > 0 {
+		f.refuse--
+		f.mu.Unlock()
+		return errors.New("inbox unavailable")
+	}
+	f.mu.Unlock()
+	return f.sinks.HandleInbound(ctx, in)
+}
+
+// TestWebhookStoredFirst: a refusing sink keeps the notification queued
+// until it is taken, and notifications stored while no worker ran (a crash
+// after the 200) are processed after the restart.
+func TestWebhookStoredFirst(t *testing.T) {
+	t.Parallel()
+	var flaky *flakySink
+	e := newEnv(t, envConfig{ch: func(o *whatsapp.Options) {
+		o.WebhookRetry = 20 * time.Millisecond
+		flaky = &flakySink{sinks: o.Inbound.(*sinks), refuse: 2}
+		o.Inbound = flaky
+	}})
+	hook := e.hookSrv.URL + whatsapp.WebhookPath
+	body, wamid, _ := e.emu.InboundNotification(waemu.Inbound{From: "4917000000020", Type: "text", Text: "retry me"})
+	if code := postSigned(t, hook, e.opts.AppSecret, body); code != 200 {
+		t.Fatalf("HTTP %d", code)
+	}
+	e.sinks.waitFor(t, "the refused message", func() bool { return len(e.sinks.inbound) == 1 })
+	if e.sinks.inbound[0].ID != wamid || flaky.refuse != 0 {
+		t.Errorf("inbound %+v after %d refusals left", e.sinks.inbound[0], flaky.refuse)
+	}
+
+	// Stop the worker (as a crash would), accept notifications, restart.
+	e.stopCh()
+	for i := range 3 {
+		b, _, _ := e.emu.InboundNotification(waemu.Inbound{From: "4917000000021", Type: "text", Text: fmt.Sprint("queued ", i)})
+		if code := postSigned(t, hook, e.opts.AppSecret, b); code != 200 {
+			t.Fatalf("HTTP %d", code)
+		}
+	}
+	if n := queued(t, e.st); n != 3 {
+		t.Fatalf("%d notifications stored, want 3", n)
+	}
+	e.startChannel()
+	e.sinks.waitFor(t, "queued messages after restart", func() bool { return len(e.sinks.inbound) == 4 })
+	for i, in := range e.sinks.inbound[1:] {
+		if in.Text != fmt.Sprint("queued ", i) {
+			t.Errorf("message %d: %q (order must follow arrival)", i, in.Text)
+		}
 	}
 }
