@@ -40,7 +40,7 @@ type cliEnv struct {
 }
 
 func commands() []command {
-	return []command{
+	return append([]command{
 		{"run", "start the daemon", cmdRun},
 		{"version", "print version, commit, build date, Go version and platform", cmdVersion},
 		{"config", "check a configuration file: pbxgate config check [-c FILE]", cmdConfig},
@@ -50,7 +50,7 @@ func commands() []command {
 		{"modems", "show modems, their state, signal and operator, and the SMS channels", cmdModems},
 		{"ussd", "send a USSD code through a modem: pbxgate ussd MODEM CODE", cmdUSSD},
 		{"send", "send one SMS through the running daemon: pbxgate send CHANNEL NUMBER TEXT", cmdSend},
-	}
+	}, applianceCommands()...)
 }
 
 func main() {
