@@ -32,10 +32,14 @@ func TestMain(m *testing.M) {
 // fileChannel is a channel whose dedupe ledger is an append-only file, like
 // the modem pool's queue in its own store: an ID it has taken is never
 // transmitted again, across process deaths.
+//
+// Like a real channel it reports each message it took as sent, again when
+// the same ID comes back after a crash (its report may have been lost).
 type fileChannel struct {
 	mu   sync.Mutex
 	f    *os.File
 	seen map[string]bool
+	eng  *Engine
 }
 
 func openFileChannel(path string) (*fileChannel, error) {
@@ -67,18 +71,17 @@ func readLedger(path string) [][2]string {
 func (c *fileChannel) Name() string       { return "sms-1" }
 func (c *fileChannel) Kind() message.Kind { return message.SMS }
 func (c *fileChannel) MaxPerMinute() int  { return 0 }
-func (c *fileChannel) Send(_ context.Context, m message.Outbound) error {
+func (c *fileChannel) Send(ctx context.Context, m message.Outbound) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.seen[m.ID] {
-		return nil
+	if !c.seen[m.ID] {
+		// One write(2): a SIGKILL lands before or after it, never inside.
+		if _, err := c.f.WriteString(m.ID + " " + m.To + "\n"); err != nil {
+			return err
+		}
+		c.seen[m.ID] = true
 	}
-	// One write(2): a SIGKILL lands before or after it, never inside.
-	if _, err := c.f.WriteString(m.ID + " " + m.To + "\n"); err != nil {
-		return err
-	}
-	c.seen[m.ID] = true
-	return nil
+	return c.eng.HandleStatus(ctx, message.StatusEvent{ID: m.ID, Status: message.Sent, At: time.Now()})
 }
 
 func crashChild(dir string) int {
@@ -97,6 +100,7 @@ func crashChild(dir string) int {
 		fmt.Fprintln(os.Stderr, err)
 		return 2
 	}
+	ch.eng = e
 	ctx := context.Background()
 	go e.Run(ctx)
 	if p := e.List(ctx, ListQuery{}); p.Total == 0 {

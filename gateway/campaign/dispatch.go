@@ -26,9 +26,12 @@ import (
 //     that a no-op if it already has it. A channel that cannot promise this
 //     across restarts (ResendSafety false) gets no second Send: the
 //     recipient is recorded "unknown" instead.
-//  3. "sent" is stored after the channel accepted the message; such a
-//     recipient is never handed over again. Retries only take "failed"
-//     recipients and use a new attempt number, hence a new ID.
+//  3. When the channel accepted (stored) the message, AcceptedAt is stored;
+//     such a recipient is never handed over again and stays "sending" until
+//     the channel reports it sent, delivered, failed or unknown (a modem
+//     pool may hold it in its queue for a while: "accepted" is not "sent").
+//     Retries only take "failed" recipients and use a new attempt number,
+//     hence a new ID.
 //  4. Exclusions (DNC list, blacklist) are stored in the same transaction
 //     as step 2 and are never sent.
 //
@@ -77,7 +80,7 @@ func (e *Engine) dispatch(ctx context.Context, id string) {
 			return
 		}
 	}
-	e.finish(id)
+	e.finish(id, true)
 }
 
 // prepare loads what the dispatcher needs and settles recipients left
@@ -110,7 +113,7 @@ func (e *Engine) prepare(ctx context.Context, id string) (*Campaign, Channel, []
 			if err := jsonUnmarshal(v, &r); err != nil {
 				return err
 			}
-			if r.Status == RQueued || r.Status == RSending {
+			if r.Status == RQueued || (r.Status == RSending && r.AcceptedAt.IsZero()) {
 				todo = append(todo, r)
 			}
 			return ctx.Err()
@@ -246,10 +249,7 @@ func (e *Engine) sendBatch(ctx context.Context, c *Campaign, ch Channel, info *T
 				r.Status, r.Reason, r.DoneAt = RFailed, res.err.Error(), done
 				return true
 			}
-			if r.Status != RSending { // a status event already moved it on
-				return res.sessionID != ""
-			}
-			r.Status, r.SentAt = RSent, done
+			r.AcceptedAt = done
 			return true
 		}); err != nil {
 			return err
@@ -361,5 +361,10 @@ func (e *Engine) HandleStatus(_ context.Context, ev message.StatusEvent) error {
 	if errors.Is(err, ErrNotFound) || errors.Is(err, store.ErrNotFound) {
 		return fmt.Errorf("%w: %s (campaign deleted?)", ErrUnknownStatus, ev.ID)
 	}
-	return err
+	if err != nil {
+		return err
+	}
+	// The last channel report completes the campaign.
+	e.finish(id, false)
+	return nil
 }

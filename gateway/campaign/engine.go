@@ -492,12 +492,16 @@ func (e *Engine) stopFor(id, reason string) {
 }
 
 // finish completes a sending campaign once no recipient is queued or
-// sending.
-func (e *Engine) finish(id string) {
+// sending. A channel's report (byDispatcher false) leaves that to a
+// dispatcher still running, which may still be recording its last batch.
+func (e *Engine) finish(id string, byDispatcher bool) {
 	e.wmu.Lock()
 	defer e.wmu.Unlock()
 	cur := e.camps[id]
 	if cur == nil || !sending(cur.State) || cur.Counts.Queued > 0 || cur.Counts.Sending > 0 {
+		return
+	}
+	if !byDispatcher && e.runs[id] != nil {
 		return
 	}
 	c := cur.clone()

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -130,6 +131,10 @@ type testChannel struct {
 	unblock   chan struct{}
 	blocked   chan struct{} // closed when a call blocks
 	unsafe    bool          // ResendSafe false
+	// eng receives the channel's "sent" report for every accepted message,
+	// as a real channel reports once it transmitted; nil: no reports.
+	eng   atomic.Pointer[Engine]
+	quiet bool // accept without reporting (tests that emit statuses themselves)
 }
 
 func newTestChannel(name string, led *ledger) *testChannel {
@@ -169,6 +174,11 @@ func (c *testChannel) Send(ctx context.Context, m message.Outbound) error {
 		case <-c.unblock:
 		case <-ctx.Done():
 			return ctx.Err()
+		}
+	}
+	if e := c.eng.Load(); e != nil && !c.quiet {
+		if err := e.HandleStatus(ctx, message.StatusEvent{ID: m.ID, Status: message.Sent, Sender: c.name, At: time.Now()}); err != nil && ctx.Err() == nil {
+			return fmt.Errorf("report sent: %w", err)
 		}
 	}
 	return nil
@@ -238,6 +248,11 @@ func newEnv(t testing.TB, dir string, cfg Config, chans ...Channel) *env {
 	if err != nil {
 		st.Close()
 		t.Fatal(err)
+	}
+	for _, c := range chans {
+		if tc, ok := c.(*testChannel); ok {
+			tc.eng.Store(ev.e)
+		}
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	ev.cancel, ev.done = cancel, make(chan error, 1)

@@ -338,6 +338,10 @@ type Recipient struct {
 	Sender    string            `json:"sender,omitempty"`
 	ChannelID string            `json:"channel_id,omitempty"`
 	SendingAt time.Time         `json:"sending_at,omitzero"`
+	// AcceptedAt is when the channel accepted (stored) the message; from
+	// then on its status comes only from the channel's events, and it is
+	// never handed over again.
+	AcceptedAt time.Time `json:"accepted_at,omitzero"`
 	SentAt    time.Time         `json:"sent_at,omitzero"`
 	DoneAt    time.Time         `json:"done_at,omitzero"`
 }

@@ -21,6 +21,7 @@ import (
 
 	badger "github.com/dgraph-io/badger/v4"
 	"github.com/dgraph-io/badger/v4/options"
+	"github.com/dgraph-io/ristretto/v2/z"
 )
 
 // Sentinel errors callers branch on.
@@ -107,6 +108,15 @@ func Open(o Options) (*Store, error) {
 		}
 	}
 	db, err := badger.Open(badgerOptions(o))
+	// Badger formats wrapped errors with %+v, so only the text survives.
+	if err != nil && strings.Contains(err.Error(), z.NewFile.Error()) && !o.ReadOnly {
+		// A crash between creating a memtable or value-log file and its
+		// first write leaves it empty, and Badger's Open then fails with
+		// z.NewFile after sizing the file (dgraph-io/badger#2207). The
+		// file holds no data; the second Open reads it as empty.
+		o.Logger.Warn("store: recovering an empty log file left by a crash", "dir", o.Dir)
+		db, err = badger.Open(badgerOptions(o))
+	}
 	if err != nil {
 		if strings.Contains(err.Error(), "Another process is using this Badger database") {
 			return nil, fmt.Errorf("%w: %s (stop the running daemon, e.g. `systemctl stop pbxgate`, or use another data_dir)", ErrLocked, o.Dir)
