@@ -168,7 +168,17 @@ func New(opts Config) (*Gateway, error) {
 	if g.domain == "" {
 		g.domain = g.contactHost
 	}
-	uaOpts := []sipgo.UserAgentOption{sipgo.WithUserAgent(opts.UserAgent), sipgo.WithUserAgentHostname(g.domain)}
+	uaOpts := []sipgo.UserAgentOption{sipgo.WithUserAgent(opts.UserAgent), sipgo.WithUserAgentHostname(g.domain),
+		// sipgo logs to slog's default logger unless told otherwise.
+		sipgo.WithUserAgentTransportLayerOptions(sip.WithTransportLayerLogger(g.log)),
+		sipgo.WithUserAgentTransactionLayerOptions(sip.WithTransactionLayerLogger(g.log),
+			// Late answers to retransmitted requests: nothing to do.
+			sip.WithTransactionLayerUnhandledResponseHandler(func(r *sip.Response) {
+				g.log.Debug("late SIP response", "status", r.StatusCode, "source", r.Source())
+			}),
+			// A dropped TCP/TLS connection fails its transactions at once
+			// instead of after the 32 s timer.
+			sip.WithTransactionLayerTerminateOnConnClose())}
 	if clientTLS != nil {
 		uaOpts = append(uaOpts, sipgo.WithUserAgenTLSConfig(clientTLS))
 	}
