@@ -21,6 +21,7 @@ import (
 	"time"
 
 	badger "github.com/dgraph-io/badger/v4"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/pbxgate/pbxgate/gateway/config"
 	"github.com/pbxgate/pbxgate/gateway/message"
@@ -86,6 +87,8 @@ type Options struct {
 	Logger     *slog.Logger
 	Statuses   StatusSink
 	Inbound    InboundSink
+	// Registerer receives the channel's metrics; nil: not registered.
+	Registerer prometheus.Registerer
 }
 
 // OptionsFromConfig maps the whatsapp section of the configuration.
@@ -194,6 +197,7 @@ type Channel struct {
 	pace      *pacer
 	pairs     *pairLimiter
 	hook      *webhook
+	metrics   *metrics
 
 	mu      sync.Mutex
 	stopped *Health // non-nil: stopped until Resume
@@ -250,6 +254,9 @@ func New(o Options) (*Channel, error) {
 		return nil, fmt.Errorf("whatsapp: load state: %w", err)
 	}
 	ch.hook = newWebhook(ch)
+	if ch.metrics, err = newMetrics(ch, o.Registerer); err != nil {
+		return nil, err
+	}
 	return ch, nil
 }
 
@@ -470,6 +477,7 @@ func (ch *Channel) deliver(ctx context.Context, id, ref, to string, req *SendReq
 		resp, err := ch.client.PostMessage(ctx, req)
 		if err == nil {
 			wamid := resp.Messages[0].ID
+			ch.metrics.sent.Inc()
 			if err := ch.accepted(id, wamid); err != nil {
 				ch.log.Error("whatsapp: message sent but not recorded", "id", id, "wamid", wamid, "err", err)
 			}
@@ -483,6 +491,7 @@ func (ch *Channel) deliver(ctx context.Context, id, ref, to string, req *SendReq
 			ch.log.Warn("whatsapp send outcome unknown; not resent", "id", id, "err", err)
 			return "", err
 		case errors.As(err, &apiErr):
+			ch.metrics.sendError(apiErr.Code)
 			cls := apiErr.Class()
 			if cls == Stop {
 				ch.stop(apiErr)

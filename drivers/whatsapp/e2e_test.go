@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/pbxgate/pbxgate/drivers/whatsapp"
 	"github.com/pbxgate/pbxgate/drivers/whatsapp/waemu"
 	"github.com/pbxgate/pbxgate/gateway/message"
@@ -19,9 +21,12 @@ import (
 func TestCampaignEndToEnd(t *testing.T) {
 	t.Parallel()
 	const n = 1000
+	reg := prometheus.NewRegistry()
 	e := newEnv(t, envConfig{
 		emu: func(o *waemu.Options) { o.Throughput = 1000 },
-		ch:  func(o *whatsapp.Options) { o.MessagesPerSecond = 1000; o.Tier = 2000 },
+		ch: func(o *whatsapp.Options) {
+			o.MessagesPerSecond, o.Tier, o.Registerer = 1000, 2000, reg
+		},
 	})
 	ctx := context.Background()
 	ids := make(chan int)
@@ -101,6 +106,28 @@ func TestCampaignEndToEnd(t *testing.T) {
 	}
 	if h := e.ch.Health(); h.State != "ok" || h.TierUsed != n {
 		t.Errorf("health %+v, want ok with %d users counted against the tier", h, n)
+	}
+	got := map[string]float64{}
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		for _, m := range mf.GetMetric() {
+			key := mf.GetName()
+			for _, l := range m.GetLabel() {
+				if l.GetName() != "channel" {
+					key += "/" + l.GetValue()
+				}
+			}
+			got[key] = m.GetCounter().GetValue() + m.GetGauge().GetValue()
+		}
+	}
+	for k, v := range map[string]float64{"pbxgate_whatsapp_sent_total": n, "pbxgate_whatsapp_statuses_total/read": n,
+		"pbxgate_whatsapp_webhooks_total/stored": 3 * n, "pbxgate_whatsapp_tier_used": n, "pbxgate_whatsapp_stopped": 0} {
+		if got[k] != v {
+			t.Errorf("metric %s = %v, want %v", k, got[k], v)
+		}
 	}
 }
 

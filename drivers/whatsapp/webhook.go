@@ -139,6 +139,7 @@ func (w *webhook) receive(rw http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		var mb *http.MaxBytesError
 		if errors.As(err, &mb) {
+			w.ch.metrics.webhooks.WithLabelValues("too_large").Inc()
 			http.Error(rw, "notification too large", http.StatusRequestEntityTooLarge)
 			return
 		}
@@ -146,6 +147,7 @@ func (w *webhook) receive(rw http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !validSignature(w.ch.o.AppSecret, r.Header.Get(SignatureHeader), body) {
+		w.ch.metrics.webhooks.WithLabelValues("bad_signature").Inc()
 		w.ch.log.Warn("whatsapp webhook: missing or wrong signature; check whatsapp.app_secret", "remote", r.RemoteAddr)
 		http.Error(rw, "invalid signature", http.StatusUnauthorized)
 		return
@@ -155,10 +157,12 @@ func (w *webhook) receive(rw http.ResponseWriter, r *http.Request) {
 	w.end(n)
 	if err != nil {
 		// Meta retries a non-200 answer, so nothing is lost.
+		w.ch.metrics.webhooks.WithLabelValues("store_error").Inc()
 		w.ch.log.Error("whatsapp webhook: cannot store notification", "err", err)
 		http.Error(rw, "storage unavailable", http.StatusServiceUnavailable)
 		return
 	}
+	w.ch.metrics.webhooks.WithLabelValues("stored").Inc()
 	select {
 	case w.notify <- struct{}{}:
 	default:
@@ -320,6 +324,7 @@ func (ch *Channel) handleInbound(ctx context.Context, b *batch, in InboundEvent)
 		if err := ch.o.Inbound.HandleInbound(ctx, m); err != nil {
 			return fmt.Errorf("inbound %s: %w", m.ID, err)
 		}
+		ch.metrics.inbound.Inc()
 	}
 	b.seen[dedupe] = true
 	b.changes = append(b.changes, func(txn *store.Txn) error {
@@ -403,6 +408,7 @@ func (ch *Channel) handleStatus(ctx context.Context, b *batch, s WebhookStatus) 
 			return fmt.Errorf("status %s of %s: %w", s.Status, id, err)
 		}
 	}
+	ch.metrics.statuses.WithLabelValues(string(st)).Inc()
 	r.Status, r.WAMID = st, s.ID
 	b.recs[id] = r
 	b.changes = append(b.changes, func(txn *store.Txn) error {
