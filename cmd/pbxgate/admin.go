@@ -127,7 +127,7 @@ func cmdRestore(ctx context.Context, env *cliEnv, args []string) error {
 }
 
 func cmdUser(ctx context.Context, env *cliEnv, args []string) error {
-	const synopsis = "user add NAME [--role admin|operator] | user passwd NAME | user list   [-c FILE | --data DIR] [--password-stdin]"
+	const synopsis = "user add NAME [--role admin|operator] | user passwd NAME | user token NAME [--label L] | user list   [-c FILE | --data DIR] [--password-stdin]"
 	if len(args) == 0 {
 		return usageErr("%s", synopsis)
 	}
@@ -140,6 +140,7 @@ func cmdUser(ctx context.Context, env *cliEnv, args []string) error {
 	dir := dataDirFlags(env, fs)
 	role := fs.String("role", string(users.RoleAdmin), "role: admin or operator")
 	pwStdin := fs.Bool("password-stdin", false, "read the password from standard input instead of the terminal")
+	label := fs.String("label", "cli", "what the API token is for (user token)")
 	if err := parseFlags(env, fs, args); err != nil {
 		return err
 	}
@@ -164,6 +165,17 @@ func cmdUser(ctx context.Context, env *cliEnv, args []string) error {
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", x.Name, x.Role, x.Created.Local().Format(time.DateTime), last)
 		}
 		return tw.Flush()
+	case "token":
+		if fs.NArg() != 1 {
+			return usageErr("give the user name")
+		}
+		tok, err := u.token(ctx, fs.Arg(0), *label)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintln(env.stdout, tok)
+		fmt.Fprintln(env.stderr, "Bearer token for /api/v1 (shown only now): Authorization: Bearer <token>")
+		return nil
 	case "add", "passwd":
 		if fs.NArg() != 1 {
 			return usageErr("give the user name")
@@ -217,6 +229,15 @@ func (u userAccess) add(ctx context.Context, name, pw, role string) error {
 		err = u.direct(ctx, func(s *users.Service) error { return s.Add(ctx, name, pw, users.Role(role)) })
 	}
 	return err
+}
+
+func (u userAccess) token(ctx context.Context, name, label string) (string, error) {
+	var rep tokenReply
+	err := u.ctl.call(ctx, "POST", "/v1/users/"+name+"/tokens", tokenRequest{Label: label}, &rep)
+	if errors.Is(err, errDaemonNotRunning) {
+		err = u.direct(ctx, func(s *users.Service) (err error) { rep.Token, err = s.CreateToken(ctx, name, label); return err })
+	}
+	return rep.Token, err
 }
 
 func (u userAccess) passwd(ctx context.Context, name, pw string) error {

@@ -5,6 +5,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -144,18 +145,32 @@ func cmdBundle(ctx context.Context, env *cliEnv, args []string) error {
 }
 
 func cmdUpdate(ctx context.Context, env *cliEnv, args []string) error {
-	fs := newFlags(env, "update", "update [-c FILE] [--force] [--key FILE] BUNDLE")
+	fs := newFlags(env, "update", "update [-c FILE] [--force] [--key FILE] BUNDLE | update --spool DIR")
 	path := fs.String("c", config.DefaultPath, "configuration file (data_dir, http.listen)")
 	force := fs.Bool("force", false, "allow a downgrade or reinstall")
 	key := fs.String("key", defaultUpdateKeys, "trusted public key(s), PEM")
 	root := fs.String("root", defaultSystemRoot, "A/B slot directory")
 	unit := fs.String("unit", "pbxgate.service", "systemd unit to restart")
 	timeout := fs.Duration("health-timeout", 90*time.Second, "how long the new version has to answer /healthz")
+	spool := fs.String("spool", "", "apply DIR/"+spoolPending+" (uploaded in the portal) and write DIR/"+spoolResult)
 	if err := parseFlags(env, fs, args); err != nil {
 		return err
 	}
-	if fs.NArg() != 1 {
-		return usageErr("give the update bundle file, e.g. pbxgate update pbxgate-v1.4.0-arm64.pbxup")
+	bundlePath := ""
+	switch {
+	case *spool != "" && fs.NArg() == 0:
+		pending, processing := filepath.Join(*spool, spoolPending), filepath.Join(*spool, spoolProcessing)
+		if err := os.Rename(pending, processing); errors.Is(err, os.ErrNotExist) {
+			fmt.Fprintf(env.stdout, "no %s: nothing to do\n", pending)
+			return nil
+		} else if err != nil {
+			return err
+		}
+		bundlePath = processing
+	case *spool == "" && fs.NArg() == 1:
+		bundlePath = fs.Arg(0)
+	default:
+		return usageErr("give the update bundle file, e.g. pbxgate update pbxgate-v1.4.0-arm64.pbxup, or --spool DIR")
 	}
 	cfg, err := config.Load(*path, env.environ)
 	if err != nil {
@@ -182,7 +197,13 @@ func cmdUpdate(ctx context.Context, env *cliEnv, args []string) error {
 		Policy:        bundle.Policy{Keys: keys, Arch: bundle.Arch(), Force: *force},
 		RunningBinary: self, RunningVersion: version, Log: log,
 	}
-	res, err := update.Apply(ctx, opts, fs.Arg(0))
+	res, err := update.Apply(ctx, opts, bundlePath)
+	if *spool != "" {
+		os.Remove(bundlePath)
+		if werr := writeSpoolResult(*spool, res, err); werr != nil {
+			log.Error("writing the update result for the portal", "err", werr)
+		}
+	}
 	if err != nil {
 		if errors.Is(err, update.ErrRolledBack) && res.Backup != "" {
 			return fmt.Errorf("%w\n(the store was restored from %s)", err, res.Backup)
@@ -191,6 +212,45 @@ func cmdUpdate(ctx context.Context, env *cliEnv, args []string) error {
 	}
 	fmt.Fprintf(env.stdout, "updated pbxgate %s -> %s (slot %s); store backup: %s\n", res.From, res.To, res.Slot, res.Backup)
 	return nil
+}
+
+// The portal's upload contract: it writes the bundle to a temporary name in
+// the spool directory and renames it to spoolPending; pbxgate-update.path
+// starts `pbxgate update --spool`, which leaves spoolResult for the portal.
+const (
+	spoolPending    = "pending.pbxup"
+	spoolProcessing = "processing.pbxup"
+	spoolResult     = "result.json"
+)
+
+// spoolOutcome is spoolResult's content.
+type spoolOutcome struct {
+	Time       time.Time `json:"time"`
+	OK         bool      `json:"ok"`
+	RolledBack bool      `json:"rolled_back,omitempty"`
+	From       string    `json:"from,omitempty"`
+	To         string    `json:"to,omitempty"`
+	Slot       string    `json:"slot,omitempty"`
+	Backup     string    `json:"backup,omitempty"`
+	Error      string    `json:"error,omitempty"`
+}
+
+func writeSpoolResult(dir string, res update.Result, err error) error {
+	o := spoolOutcome{Time: time.Now().UTC(), OK: err == nil, RolledBack: errors.Is(err, update.ErrRolledBack),
+		From: res.From, To: res.To, Slot: res.Slot, Backup: res.Backup}
+	if err != nil {
+		o.Error = err.Error()
+	}
+	b, jerr := json.MarshalIndent(o, "", "  ")
+	if jerr != nil {
+		return jerr
+	}
+	// 0644: root writes it, the daemon (user pbxgate) shows it in the portal.
+	path := filepath.Join(dir, spoolResult)
+	if err := os.WriteFile(path+".tmp", append(b, '\n'), 0o644); err != nil {
+		return err
+	}
+	return os.Rename(path+".tmp", path)
 }
 
 // healthURL is the /healthz address for a listen address (a wildcard host

@@ -71,6 +71,15 @@ func (d *daemon) startControl(ctx context.Context) (*controlServer, error) {
 		}
 		writeControl(w, nil, d.users.SetPassword(r.Context(), r.PathValue("name"), req.Password))
 	})
+	mux.HandleFunc("POST /v1/users/{name}/tokens", func(w http.ResponseWriter, r *http.Request) {
+		var req tokenRequest
+		if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
+			writeControl(w, nil, err)
+			return
+		}
+		tok, err := d.users.CreateToken(r.Context(), r.PathValue("name"), req.Label)
+		writeControl(w, tokenReply{Token: tok}, err)
+	})
 	d.smsControlRoutes(mux)
 	return &controlServer{srv: &http.Server{Handler: mux, BaseContext: func(net.Listener) context.Context { return ctx }}, ln: ln, path: path}, nil
 }
@@ -92,6 +101,14 @@ type userRequest struct {
 	Name     string `json:"name"`
 	Password string `json:"password"`
 	Role     string `json:"role"`
+}
+
+type tokenRequest struct {
+	Label string `json:"label"`
+}
+
+type tokenReply struct {
+	Token string `json:"token"`
 }
 
 type controlError struct {

@@ -20,7 +20,7 @@ import (
 
 // These tests build the real binary and run it as a user would.
 
-var pbxgateBin string
+var pbxgateBin, modemsimBin string
 
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "pbxgate-bin-")
@@ -28,10 +28,11 @@ func TestMain(m *testing.M) {
 		panic(err)
 	}
 	pbxgateBin = filepath.Join(dir, "pbxgate")
-	build := exec.Command("go", "build", "-o", pbxgateBin, ".")
+	modemsimBin = filepath.Join(dir, "modemsim")
+	build := exec.Command("go", "build", "-o", dir, ".", "../modemsim")
 	build.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if out, err := build.CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "build pbxgate: %v\n%s", err, out)
+		fmt.Fprintf(os.Stderr, "build pbxgate and modemsim: %v\n%s", err, out)
 		os.Exit(1)
 	}
 	code := m.Run()

@@ -24,6 +24,7 @@ import (
 	"github.com/pbxgate/pbxgate/drivers/modem"
 	"github.com/pbxgate/pbxgate/gateway/campaign"
 	"github.com/pbxgate/pbxgate/gateway/config"
+	"github.com/pbxgate/pbxgate/gateway/recipients"
 	"github.com/pbxgate/pbxgate/gateway/store"
 	"github.com/pbxgate/pbxgate/gateway/users"
 	"github.com/pbxgate/pbxgate/web"
@@ -166,6 +167,7 @@ func (d *daemon) run(ctx context.Context) error {
 		Location:   d.cfg.Location(),
 		Region:     d.cfg.Region.DefaultCountry,
 		AutoResume: d.cfg.Campaign.AutoResume,
+		DNC:        recipients.NewLists(st),
 	})
 	if err != nil {
 		return err

@@ -14,6 +14,7 @@ import (
 	"github.com/pbxgate/pbxgate/drivers/modem"
 	"github.com/pbxgate/pbxgate/drivers/modemsim"
 	"github.com/pbxgate/pbxgate/drivers/smspool"
+	"github.com/pbxgate/pbxgate/gateway/campaign"
 	"github.com/pbxgate/pbxgate/gateway/config"
 	"github.com/pbxgate/pbxgate/gateway/message"
 	"github.com/pbxgate/pbxgate/gateway/store"
@@ -217,7 +218,12 @@ func (c smsChannel) Kind() message.Kind { return message.SMS }
 func (c smsChannel) MaxPerMinute() int  { return c.max }
 func (c smsChannel) Send(ctx context.Context, m message.Outbound) error {
 	m.Channel = c.name
-	return c.pool.Enqueue(ctx, m)
+	err := c.pool.Enqueue(ctx, m)
+	if errors.Is(err, smspool.ErrInvalid) || errors.Is(err, smspool.ErrUnknownSender) {
+		// Only this recipient fails; the campaign goes on.
+		return fmt.Errorf("%w: %w", campaign.ErrRejected, err)
+	}
+	return err
 }
 
 // modemCollector exports each modem's state and signal at scrape time.
