@@ -111,6 +111,10 @@ func TestEveryKeyUsedExists(t *testing.T) {
 		used = append(used, "audit."+a)
 	}
 	used = append(used, "role.admin", "role.operator", "channel.sms", "channel.whatsapp", "nav.modems", "nav.whatsapp", "nav.pbx")
+	for _, a := range []string{"close", "transfer"} {
+		used = append(used, "sessions.done."+a)
+	}
+	used = append(used, "sessions.state.open", "sessions.state.closed", "nav.sessions")
 	for _, n := range []string{"mobile", "work", "home", "other"} {
 		used = append(used, "ntype."+n)
 	}

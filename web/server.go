@@ -123,6 +123,7 @@ func (s *server) routes(e *gin.Engine) {
 	p.POST("/campaigns/:id/resume", s.campaignAction("resume"))
 	p.POST("/campaigns/:id/duplicate", s.campaignAction("duplicate"))
 	s.contactRoutes(p)
+	s.sessionRoutes(p)
 	p.GET("/modems", s.simplePage("modems"))
 	p.GET("/whatsapp", s.simplePage("whatsapp"))
 	p.GET("/pbx", s.simplePage("pbx"))

@@ -47,6 +47,8 @@ type Deps struct {
 	Campaigns CampaignService
 	// Templates feeds the WhatsApp template picker; nil hides it.
 	Templates TemplateSource
+	// Sessions backs the chat session screens (*session.Manager).
+	Sessions SessionService
 	// WhatsApp is what the WhatsApp page shows for Meta's webhook settings;
 	// nil when the channel is not configured.
 	WhatsApp *WhatsAppSetup

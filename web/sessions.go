@@ -1,0 +1,130 @@
+package web
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/gin-gonic/gin"
+
+	chat "github.com/pbxgate/pbxgate/gateway/session"
+)
+
+// SessionService is what the Sessions screens need from the chat session
+// manager; *session.Manager implements it.
+type SessionService interface {
+	List(openOnly bool, limit int) ([]chat.Session, error)
+	Get(id string) (chat.Session, error)
+	Log(id string) ([]chat.Entry, error)
+	Close(ctx context.Context, id, by string) error
+	Transfer(ctx context.Context, id, by string, t chat.Target) error
+}
+
+const sessionListLimit = 200
+
+type sessionListData struct {
+	Items []chat.Session
+	All   bool
+}
+
+type sessionDetailData struct {
+	S   chat.Session
+	Log []chat.Entry
+}
+
+func (s *server) sessionsUnavailable(c *gin.Context) bool {
+	if s.d.Sessions != nil {
+		return false
+	}
+	v := s.newView(c, "sessions", "nav.sessions", nil)
+	v.Data = "sessions.unavailable"
+	s.render(c, http.StatusOK, "unavailable", v)
+	return true
+}
+
+func (s *server) sessionList(c *gin.Context) {
+	if s.sessionsUnavailable(c) {
+		return
+	}
+	all := c.Query("all") == "1"
+	list, err := s.d.Sessions.List(!all, sessionListLimit)
+	if err != nil {
+		s.log.Error("list sessions", "err", err)
+		s.renderError(c, http.StatusInternalServerError, "error.internal")
+		return
+	}
+	s.render(c, http.StatusOK, "sessions", s.newView(c, "sessions", "nav.sessions", sessionListData{Items: list, All: all}))
+}
+
+func (s *server) sessionDetail(c *gin.Context) {
+	if s.sessionsUnavailable(c) {
+		return
+	}
+	id := c.Param("id")
+	sess, err := s.d.Sessions.Get(id)
+	if errors.Is(err, chat.ErrNotFound) {
+		s.renderError(c, http.StatusNotFound, "sessions.err.not_found")
+		return
+	}
+	if err != nil {
+		s.log.Error("get session", "err", err)
+		s.renderError(c, http.StatusInternalServerError, "error.internal")
+		return
+	}
+	entries, err := s.d.Sessions.Log(id)
+	if err != nil {
+		s.log.Error("session log", "err", err)
+		s.renderError(c, http.StatusInternalServerError, "error.internal")
+		return
+	}
+	s.render(c, http.StatusOK, "session_detail", s.newView(c, "sessions", "nav.sessions", sessionDetailData{S: sess, Log: entries}))
+}
+
+// sessionAction closes or transfers a session for the portal user; "by"
+// in the timeline names the portal user.
+func (s *server) sessionAction(action string) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		if s.sessionsUnavailable(c) {
+			return
+		}
+		ctx := c.Request.Context()
+		id := c.Param("id")
+		by := "portal:" + currentUser(c).Name
+		var err error
+		switch action {
+		case "close":
+			err = s.d.Sessions.Close(ctx, id, by)
+		case "transfer":
+			t := chat.ParseTarget(strings.TrimSpace(c.PostForm("target")))
+			if t.IsZero() {
+				s.flash(c, "sessions.err.target")
+				c.Redirect(http.StatusSeeOther, "/sessions/"+url.PathEscape(id))
+				return
+			}
+			err = s.d.Sessions.Transfer(ctx, id, by, t)
+		}
+		switch {
+		case errors.Is(err, chat.ErrNotFound):
+			s.flash(c, "sessions.err.closed")
+		case errors.Is(err, chat.ErrUnknownTarget):
+			s.flash(c, "sessions.err.target")
+		case err != nil:
+			s.log.Error("session action", "action", action, "err", err)
+			s.renderError(c, http.StatusInternalServerError, "error.internal")
+			return
+		default:
+			s.log.Info("session action", "action", action, "id", id, "user", by)
+			s.flash(c, "sessions.done."+action)
+		}
+		c.Redirect(http.StatusSeeOther, "/sessions/"+url.PathEscape(id))
+	}
+}
+
+func (s *server) sessionRoutes(p *gin.RouterGroup) {
+	p.GET("/sessions", s.sessionList)
+	p.GET("/sessions/:id", s.sessionDetail)
+	p.POST("/sessions/:id/close", s.sessionAction("close"))
+	p.POST("/sessions/:id/transfer", s.sessionAction("transfer"))
+}

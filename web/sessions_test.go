@@ -1,0 +1,82 @@
+package web
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/pbxgate/pbxgate/gateway/message"
+	chat "github.com/pbxgate/pbxgate/gateway/session"
+)
+
+// phones stands in for the PBX's SIP MESSAGE delivery to extensions.
+type phones struct {
+	mu  sync.Mutex
+	got map[string]int
+}
+
+func (p *phones) DeliverChat(_ context.Context, ext string, _ chat.Chat) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.got[ext]++
+	return nil
+}
+
+func TestSessionScreens(t *testing.T) {
+	t.Parallel()
+	var mgr *chat.Manager
+	env := newEnv(t, func(d *Deps) {
+		var err error
+		mgr, err = chat.New(chat.Config{Store: d.Store, Deliverer: &phones{got: map[string]int{}}, Logger: slog.New(slog.DiscardHandler),
+			Channels: []chat.Channel{{Name: "gsm", Kind: message.SMS, Route: chat.Target{Kind: "extension", ID: "201"},
+				Sender: chat.SenderFunc(func(context.Context, message.Outbound) error { return nil })}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- mgr.Run(ctx) }()
+		t.Cleanup(func() { cancel(); <-done })
+		d.Sessions = mgr
+	})
+	c := env.client()
+	c.setup("admin password")
+	mustContain(t, c.get("/sessions").body, "No sessions.")
+
+	err := mgr.Inbound(context.Background(), message.Inbound{ID: "in-1", Kind: message.SMS, Channel: "gsm", Receiver: "+4930123",
+		From: "+4915123456789", Text: "Ist mein Paket schon unterwegs?", At: time.Now()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	list, err := mgr.List(true, 0)
+	if err != nil || len(list) != 1 {
+		t.Fatalf("sessions = %v, %v", list, err)
+	}
+	id := list[0].ID
+	r := c.get("/sessions")
+	mustContain(t, r.body, "+4915123456789", "/sessions/"+id)
+	tok := c.csrf("/sessions/" + id)
+	mustContain(t, c.body, "Ist mein Paket schon unterwegs?", `id="session-timeline"`)
+
+	// Unknown queue: said, nothing changes.
+	r = c.post("/sessions/"+id+"/transfer", formVals("csrf_token", tok, "target", "queue:nope"))
+	if r.code != http.StatusSeeOther {
+		t.Fatalf("transfer to unknown queue: %d", r.code)
+	}
+	mustContain(t, c.get(r.location).body, "Unknown target")
+	r = c.post("/sessions/"+id+"/transfer", formVals("csrf_token", tok, "target", "202"))
+	mustContain(t, c.get(r.location).body, "Session transferred.", "portal:admin")
+	if s, _ := mgr.Get(id); s.Target.ID != "202" {
+		t.Fatalf("target after transfer = %+v", s.Target)
+	}
+	r = c.post("/sessions/"+id+"/close", formVals("csrf_token", tok))
+	mustContain(t, c.get(r.location).body, "Session closed.", "Closed")
+	if s, _ := mgr.Get(id); s.State != chat.Closed {
+		t.Fatalf("state after close = %s", s.State)
+	}
+	mustContain(t, c.get("/sessions").body, "No sessions.")
+	mustContain(t, c.get("/sessions?all=1").body, "+4915123456789")
+}
