@@ -156,7 +156,11 @@ func (d *daemon) run(ctx context.Context) error {
 	defer d.sms.close()
 	channels := map[string]campaign.Channel{}
 	for _, c := range d.cfg.Channels {
-		channels[c.Name] = smsChannel{name: c.Name, max: c.MaxPerMinute, pool: d.sms.pool}
+		ch, err := d.sms.pool.Channel(c.Name)
+		if err != nil {
+			return err
+		}
+		channels[c.Name] = smsChannel{ch}
 	}
 	d.campaigns, err = campaign.New(campaign.Config{
 		Store:      st,

@@ -206,19 +206,15 @@ func (d *daemon) saveConcatRef(name string, m *modem.Modem) {
 	}
 }
 
-// smsChannel is an SMS channel of the pool as the campaign engine sees it.
+// smsChannel is an SMS channel of the pool as the campaign engine sees it:
+// the pool's own channel view (senders, resend safety), with the pool's
+// errors about one message marked as that recipient's failure.
 type smsChannel struct {
-	name string
-	max  int
-	pool *smspool.Pool
+	*smspool.SMSChannel
 }
 
-func (c smsChannel) Name() string       { return c.name }
-func (c smsChannel) Kind() message.Kind { return message.SMS }
-func (c smsChannel) MaxPerMinute() int  { return c.max }
 func (c smsChannel) Send(ctx context.Context, m message.Outbound) error {
-	m.Channel = c.name
-	err := c.pool.Enqueue(ctx, m)
+	err := c.SMSChannel.Send(ctx, m)
 	if errors.Is(err, smspool.ErrInvalid) || errors.Is(err, smspool.ErrUnknownSender) {
 		// Only this recipient fails; the campaign goes on.
 		return fmt.Errorf("%w: %w", campaign.ErrRejected, err)
