@@ -461,12 +461,21 @@ func (ch *Channel) send(ctx context.Context, id, ref, to string, m Message) (str
 // deliver paces, posts and retries one request.
 func (ch *Channel) deliver(ctx context.Context, id, ref, to string, req *SendRequest) (string, error) {
 	rec := Record{ID: id, Ref: ref, To: to, Type: req.Type, Status: message.Sending}
+	// gaveUp records that a retry was abandoned: the earlier attempts were
+	// refused, so the message was not sent (and may be sent again).
+	gaveUp := func(attempt int, err error) (string, error) {
+		if attempt > 1 {
+			rec.Status, rec.Reason = message.Failed, "cancelled while waiting to retry: "+err.Error()
+			ch.putRecordLogged(rec)
+		}
+		return "", err
+	}
 	for attempt := 1; ; attempt++ {
 		if err := ch.pairs.wait(ctx, ch.clk, to); err != nil {
-			return "", err
+			return gaveUp(attempt, err)
 		}
 		if err := ch.pace.wait(ctx, ch.clk); err != nil {
-			return "", err
+			return gaveUp(attempt, err)
 		}
 		// Stored before the request: a crash during it leaves "sending",
 		// which a restart must treat as unknown, never as unsent.
@@ -506,9 +515,7 @@ func (ch *Channel) deliver(ctx context.Context, id, ref, to string, req *SendReq
 			}
 			ch.log.Debug("whatsapp send refused, retrying", "id", id, "code", apiErr.Code, "attempt", attempt)
 			if err := ch.clk.Sleep(ctx, backoff(apiErr.Code, attempt)); err != nil {
-				rec.Status, rec.Reason = message.Failed, "cancelled while backing off: "+apiErr.Error()
-				ch.putRecordLogged(rec)
-				return "", err
+				return gaveUp(attempt+1, err)
 			}
 		case errors.Is(err, errNotSent):
 			if attempt >= ch.o.MaxAttempts || ctx.Err() != nil {
@@ -517,7 +524,7 @@ func (ch *Channel) deliver(ctx context.Context, id, ref, to string, req *SendReq
 				return "", fmt.Errorf("%w: Meta not reachable after %d attempts: %w", ErrRetryable, attempt, err)
 			}
 			if err := ch.clk.Sleep(ctx, backoff(0, attempt)); err != nil {
-				return "", err
+				return gaveUp(attempt+1, err)
 			}
 		default:
 			return "", err

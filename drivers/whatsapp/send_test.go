@@ -467,3 +467,39 @@ func TestTemplateSyncPaging(t *testing.T) {
 		t.Errorf("last sync %v %v", last, err)
 	}
 }
+
+// cancellingClock cancels the send's context when it is asked to back off.
+type cancellingClock struct {
+	*virtualClock
+	cancel context.CancelFunc
+}
+
+func (c cancellingClock) Sleep(ctx context.Context, d time.Duration) error {
+	if d >= 500*time.Millisecond {
+		c.cancel()
+	}
+	return c.virtualClock.Sleep(ctx, d)
+}
+
+// TestCancelledRetryCanBeSentAgain: a send abandoned while backing off
+// after refusals was not sent, so the same id may be sent later (it is not
+// "unknown").
+func TestCancelledRetryCanBeSentAgain(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	e := newEnv(t, envConfig{virtual: true, ch: func(o *whatsapp.Options) {
+		o.Clock = cancellingClock{virtualClock: o.Clock.(*virtualClock), cancel: cancel}
+	}})
+	to := "4917100000009"
+	e.emu.FailNext(to, 130429)
+	if _, err := e.ch.SendMessage(ctx, "c1", to, promo("Jo")); !errors.Is(err, context.Canceled) {
+		t.Fatalf("err = %v", err)
+	}
+	if rec, _ := e.ch.Record("c1"); rec.Status != message.Failed {
+		t.Fatalf("record %+v, want failed", rec)
+	}
+	if _, err := e.ch.SendMessage(context.Background(), "c1", to, promo("Jo")); err != nil {
+		t.Fatalf("second send: %v", err)
+	}
+}
