@@ -82,7 +82,7 @@ func TestEmailForwardThroughSMTP(t *testing.T) {
 	if res.Outcomes[0].Status != Done {
 		t.Errorf("outcome %+v", res.Outcomes[0])
 	}
-	for _, want := range []string{"Subject: Neue Nachricht von Anna", "From: +491511234567 Anna", "R=C3=BCckruf bitte", "Received: 2026-03-02 10:00:00 (UTC+01:00)"} {
+	for _, want := range []string{"Subject: Neue Nachricht von Anna", "From: +4915112345678 Anna", "R=C3=BCckruf bitte", "Received: 2026-03-02 10:00:00 (UTC+01:00)"} {
 		if !strings.Contains(data, want) {
 			t.Errorf("mail lacks %q:\n%s", want, data)
 		}

@@ -140,7 +140,7 @@ func newEnv(t testing.TB, mod ...func(*Config)) *env {
 		HTTP:     forward.NewHTTP(forward.HTTPConfig{Timeout: 10 * time.Second}),
 		Location: berlin, Now: v.clk.Now,
 		Retry:    Retry{First: time.Minute, Max: 10 * time.Minute, Attempts: 4},
-		Contacts: contacts{"+491511234567": {ID: "c-42", Remark: "VIP", Nickname: "Anna", Fields: map[string]string{"first_name": "Anna", "City": "Köln"}}},
+		Contacts: contacts{"+4915112345678": {ID: "c-42", Remark: "VIP", Nickname: "Anna", Fields: map[string]string{"first_name": "Anna", "City": "Köln"}}},
 	}
 	for _, m := range mod {
 		m(&v.cfg)

@@ -12,7 +12,7 @@ import (
 	"github.com/pbxgate/pbxgate/gateway/store"
 )
 
-const anna = "+491511234567"
+const anna = "+4915112345678"
 
 func TestKeywordTypesOrderAndContinue(t *testing.T) {
 	t.Parallel()
