@@ -535,3 +535,28 @@ func TestConcurrentMessagesRespectTheLimit(t *testing.T) {
 		t.Errorf("%d answers, want 5", n)
 	}
 }
+
+func TestFailedReplyIsRetried(t *testing.T) {
+	t.Parallel()
+	v := newEnv(t)
+	v.save(Rule{Name: "a", Keyword: Always, Actions: answer("Danke {NICKNAME}")})
+	v.out.failReply = errors.New("modem pool: no SIM ready")
+	res := v.handle(anna, "hallo")
+	if o := res.Outcomes[0]; o.Status != Retrying || !strings.Contains(o.Detail, "no SIM ready") {
+		t.Fatalf("outcome %+v", o)
+	}
+	v.out.mu.Lock()
+	v.out.failReply = nil
+	v.out.mu.Unlock()
+	v.clk.Add(time.Minute)
+	if n, err := v.e.RetryDue(context.Background()); n != 1 || err != nil {
+		t.Fatalf("retry: %d %v", n, err)
+	}
+	if got := v.out.texts(); !slices.Equal(got, []string{"Danke Anna"}) {
+		t.Errorf("replies %q", got)
+	}
+	rec, _ := v.e.Record(context.Background(), res.Inbound.ID)
+	if o := rec.Outcomes[0]; o.Status != Done || o.Attempts != 2 {
+		t.Errorf("after retry %+v", o)
+	}
+}
