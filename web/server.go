@@ -124,6 +124,7 @@ func (s *server) routes(e *gin.Engine) {
 	p.POST("/campaigns/:id/duplicate", s.campaignAction("duplicate"))
 	s.contactRoutes(p)
 	s.sessionRoutes(p)
+	s.automationRoutes(p, s.requireRole(users.RoleAdmin))
 	p.GET("/modems", s.simplePage("modems"))
 	p.GET("/whatsapp", s.simplePage("whatsapp"))
 	p.GET("/pbx", s.simplePage("pbx"))

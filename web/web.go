@@ -49,6 +49,8 @@ type Deps struct {
 	Templates TemplateSource
 	// Sessions backs the chat session screens (*session.Manager).
 	Sessions SessionService
+	// Rules backs the Automation screens and the message log (*rules.Engine).
+	Rules RuleService
 	// WhatsApp is what the WhatsApp page shows for Meta's webhook settings;
 	// nil when the channel is not configured.
 	WhatsApp *WhatsAppSetup
