@@ -384,3 +384,44 @@ func newID() string {
 	_, _ = rand.Read(b[:])
 	return hex.EncodeToString(b[:])
 }
+
+// Reorder gives the rules in ids the orders 10, 20, 30… in that sequence
+// (the portal's drag and drop); rules not listed keep their order. Unknown
+// IDs are an error and change nothing.
+func (e *Engine) Reorder(_ context.Context, ids []string) error {
+	err := e.st.Update(func(txn *store.Txn) error {
+		for i, id := range ids {
+			var r Rule
+			if err := store.GetJSON(txn, prefixRule+id, &r); errors.Is(err, store.ErrNotFound) {
+				return fmt.Errorf("rule %q: %w", id, ErrNotFound)
+			} else if err != nil {
+				return err
+			}
+			r.Order = (i + 1) * 10
+			if err := store.SetJSON(txn, prefixRule+id, r); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	order := make(map[string]int, len(ids))
+	for i, id := range ids {
+		order[id] = (i + 1) * 10
+	}
+	e.mu.RLock()
+	cs := make([]*compiled, 0, len(e.rules))
+	for _, c := range e.rules {
+		if o, ok := order[c.ID]; ok {
+			cp := *c
+			cp.Order = o
+			c = &cp
+		}
+		cs = append(cs, c)
+	}
+	e.mu.RUnlock()
+	e.setRules(cs)
+	return nil
+}

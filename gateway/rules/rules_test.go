@@ -560,3 +560,26 @@ func TestFailedReplyIsRetried(t *testing.T) {
 		t.Errorf("after retry %+v", o)
 	}
 }
+
+func TestReorder(t *testing.T) {
+	t.Parallel()
+	v := newEnv(t)
+	a := v.save(Rule{Name: "a", Order: 1, Keyword: Always, Actions: answer("a")})
+	b := v.save(Rule{Name: "b", Order: 2, Keyword: Always, Actions: answer("b")})
+	v.handle(anna, "x")
+	if err := v.e.Reorder(context.Background(), []string{b.ID, a.ID}); err != nil {
+		t.Fatal(err)
+	}
+	v.handle(anna, "x")
+	if got := v.out.texts(); !slices.Equal(got, []string{"a", "b"}) {
+		t.Errorf("replies %q", got)
+	}
+	if err := v.e.Reorder(context.Background(), []string{a.ID, "nope"}); !errors.Is(err, ErrNotFound) {
+		t.Errorf("unknown id: %v", err)
+	}
+	v.restart()
+	rs, _ := v.e.Rules(context.Background())
+	if rs[0].ID != b.ID || rs[0].Order != 10 || rs[1].Order != 20 {
+		t.Errorf("after restart %+v", rs)
+	}
+}
