@@ -124,6 +124,8 @@ func (s *server) routes(e *gin.Engine) {
 	p.POST("/campaigns/:id/duplicate", s.campaignAction("duplicate"))
 	s.contactRoutes(p)
 	s.sessionRoutes(p)
+	p.GET("/clicktochat", s.clickToChat)
+	p.GET("/clicktochat/qr.png", s.clickToChatPNG)
 	s.automationRoutes(p, s.requireRole(users.RoleAdmin))
 	p.GET("/modems", s.simplePage("modems"))
 	p.GET("/whatsapp", s.simplePage("whatsapp"))

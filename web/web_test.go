@@ -452,3 +452,20 @@ func TestSetupWithExistingUsers(t *testing.T) {
 	}
 	mustContain(t, c.get("/").body, "root · Administrator")
 }
+
+func TestClickToChat(t *testing.T) {
+	t.Parallel()
+	env := newEnv(t)
+	c := env.client()
+	c.setup("admin password")
+	r := c.get("/clicktochat?kind=whatsapp&number=0171+1234567&text=JOIN+news")
+	mustContain(t, r.body, "https://wa.me/491711234567?text=JOIN", "data:image/svg+xml;base64,", `id="ctc-png"`)
+	r = c.get("/clicktochat/qr.png?kind=sms&number=%2B4917112345678&text=START")
+	if r.code != http.StatusOK || !strings.HasPrefix(r.body, "\x89PNG") {
+		t.Fatalf("qr png: %d %q", r.code, r.body[:min(8, len(r.body))])
+	}
+	r = c.get("/clicktochat?kind=sms&number=%2B4917112345678&text=START")
+	mustContain(t, r.body, `href="sms:+4917112345678`)
+	r = c.get("/clicktochat?kind=sms&number=abc")
+	mustContain(t, r.body, "Enter a valid phone number.")
+}

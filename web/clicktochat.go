@@ -1,0 +1,85 @@
+package web
+
+import (
+	"encoding/base64"
+	"html/template"
+	"net/http"
+	"strings"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/pbxgate/pbxgate/gateway/clicktochat"
+	"github.com/pbxgate/pbxgate/gateway/recipients"
+)
+
+type clickToChatData struct {
+	Link string
+	// Href is Link marked safe: html/template would blank the sms: scheme,
+	// and the link is built by clicktochat, not taken from the request.
+	Href template.URL
+	// QR is the SVG as a data: URL (the CSP allows data: images only).
+	QR template.URL
+	// Query is the form as a query string, for the PNG download.
+	Query string
+}
+
+// clickToChatLink builds the wa.me or sms: link from the form.
+func (s *server) clickToChatLink(c *gin.Context, v *view) string {
+	kind, number, text := c.Query("kind"), strings.TrimSpace(c.Query("number")), c.Query("text")
+	v.Form["kind"], v.Form["number"], v.Form["text"] = kind, number, text
+	if number == "" {
+		return ""
+	}
+	e164, err := recipients.Normalize(number, s.defaultCountry())
+	if err != nil {
+		v.Errors["number"] = v.T("clicktochat.err.number")
+		return ""
+	}
+	var link string
+	if kind == "sms" {
+		link, err = clicktochat.SMS(e164, text)
+	} else {
+		link, err = clicktochat.WhatsApp(e164, text)
+	}
+	if err != nil {
+		v.Errors["text"] = v.T("clicktochat.err.link", err.Error())
+		return ""
+	}
+	return link
+}
+
+func (s *server) clickToChat(c *gin.Context) {
+	d := &clickToChatData{}
+	v := s.newView(c, "clicktochat", "nav.clicktochat", d)
+	if v.Form["kind"] == "" {
+		v.Form["kind"] = "whatsapp"
+	}
+	if link := s.clickToChatLink(c, v); link != "" {
+		svg, err := clicktochat.SVG(link, clicktochat.Medium)
+		if err != nil {
+			v.Errors["text"] = v.T("clicktochat.err.link", err.Error())
+		} else {
+			d.Link, d.Href = link, template.URL(link)
+			d.QR = template.URL("data:image/svg+xml;base64," + base64.StdEncoding.EncodeToString(svg))
+			d.Query = c.Request.URL.RawQuery
+		}
+	}
+	s.render(c, http.StatusOK, "clicktochat", v)
+}
+
+// clickToChatPNG serves the QR code as a PNG download for print.
+func (s *server) clickToChatPNG(c *gin.Context) {
+	v := s.newView(c, "clicktochat", "nav.clicktochat", nil)
+	link := s.clickToChatLink(c, v)
+	if link == "" {
+		s.renderError(c, http.StatusBadRequest, "clicktochat.err.number")
+		return
+	}
+	png, err := clicktochat.PNG(link, clicktochat.Medium, 1024)
+	if err != nil {
+		s.renderError(c, http.StatusInternalServerError, "error.internal")
+		return
+	}
+	c.Header("Content-Disposition", `attachment; filename="click-to-chat.png"`)
+	c.Data(http.StatusOK, "image/png", png)
+}
