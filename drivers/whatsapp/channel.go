@@ -341,6 +341,10 @@ func (ch *Channel) InWindow(contact string) (bool, error) {
 	return ch.contacts.inWindow(to, ch.clk.Now())
 }
 
+// OpenWindows counts contacts who may receive free-form messages now (for
+// the portal's status page).
+func (ch *Channel) OpenWindows() (int, error) { return ch.contacts.openWindows(ch.clk.Now()) }
+
 // Send sends an Outbound's text as a free-form message (sessions, replies
 // inside the service window). The record (and later the wamid) is stored
 // before it returns; Record(o.ID) reads it. Same rules as SendMessage.

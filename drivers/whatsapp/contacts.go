@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -241,4 +242,23 @@ func (c *contacts) resolve(to string) (string, error) {
 		waID = to
 	}
 	return waID, err
+}
+
+// openWindows counts phone contacts (wa_id) whose service window is open
+// at now; user-id keys of the same contacts are not counted twice.
+func (c *contacts) openWindows(now time.Time) (int, error) {
+	n := 0
+	err := c.st.View(func(txn *store.Txn) error {
+		return store.Each(txn, keyWindow, func(key string, val []byte) error {
+			id := key[len(keyWindow):]
+			if id == "" || strings.Trim(id, "0123456789") != "" {
+				return nil
+			}
+			if t, err := parseUnixNano(val); err == nil && now.Sub(t) < ServiceWindow {
+				n++
+			}
+			return nil
+		})
+	})
+	return n, err
 }

@@ -300,6 +300,9 @@ func TestServiceWindow(t *testing.T) {
 	if ok, _ := e.ch.InWindow("+" + user); !ok {
 		t.Fatal("window not open after the user wrote")
 	}
+	if n, err := e.ch.OpenWindows(); n != 1 || err != nil {
+		t.Errorf("open windows %d %v, want 1", n, err)
+	}
 	if err := e.ch.Send(ctx, message.Outbound{ID: "w2", To: user, Text: "Hallo"}); err != nil {
 		t.Fatalf("inside window: %v", err)
 	}
@@ -310,6 +313,9 @@ func TestServiceWindow(t *testing.T) {
 	e.clock.Advance(2 * time.Minute)
 	if err := e.ch.Send(ctx, message.Outbound{ID: "w4", To: user, Text: "zu spät"}); !errors.Is(err, whatsapp.ErrOutsideWindow) {
 		t.Fatalf("24:01 later: %v", err)
+	}
+	if n, _ := e.ch.OpenWindows(); n != 0 {
+		t.Errorf("open windows %d after 24 h, want 0", n)
 	}
 	if _, err := e.ch.SendMessage(ctx, "w5", user, promo("Gus")); err != nil {
 		t.Fatalf("template outside window: %v", err)
