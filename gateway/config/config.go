@@ -43,6 +43,8 @@ type Config struct {
 	WhatsApp WhatsApp      `yaml:"whatsapp"`
 	SIP      SIP           `yaml:"sip"`
 	Campaign Campaign      `yaml:"campaigns"`
+	// Automation: keyword rules, opt-in/opt-out, forwards.
+	Automation Automation `yaml:"automation"`
 }
 
 // Log configures structured logging.
@@ -85,16 +87,17 @@ type Campaign struct {
 // Default returns the configuration used when a key is absent.
 func Default() Config {
 	return Config{
-		DataDir:  "/var/lib/pbxgate",
-		Log:      Log{Level: "info", Format: "auto"},
-		HTTP:     HTTP{Listen: "127.0.0.1:8080"},
-		Store:    Store{Profile: "small", GCInterval: 10 * time.Minute, SyncWrites: true, BackupOnStart: true},
-		Region:   Region{DefaultCountry: "DE", TimeZone: "Europe/Berlin"},
-		Shutdown: 10 * time.Second,
-		Modems:   defaultModems(),
-		WhatsApp: defaultWhatsApp(),
-		SIP:      defaultSIP(),
-		Campaign: Campaign{MaxCampaigns: 1000, MaxRecipients: 1000},
+		DataDir:    "/var/lib/pbxgate",
+		Log:        Log{Level: "info", Format: "auto"},
+		HTTP:       HTTP{Listen: "127.0.0.1:8080"},
+		Store:      Store{Profile: "small", GCInterval: 10 * time.Minute, SyncWrites: true, BackupOnStart: true},
+		Region:     Region{DefaultCountry: "DE", TimeZone: "Europe/Berlin"},
+		Shutdown:   10 * time.Second,
+		Modems:     defaultModems(),
+		WhatsApp:   defaultWhatsApp(),
+		SIP:        defaultSIP(),
+		Campaign:   Campaign{MaxCampaigns: 1000, MaxRecipients: 1000},
+		Automation: DefaultAutomation(),
 	}
 }
 
@@ -307,6 +310,7 @@ func (c *Config) validate() Problems {
 	ps = append(ps, validateChannels(c.Channels, &c.Modems)...)
 	ps = append(ps, c.WhatsApp.validate("whatsapp")...)
 	ps = append(ps, c.SIP.validate("sip")...)
+	ps = append(ps, c.Automation.Validate("automation")...)
 	return ps
 }
 

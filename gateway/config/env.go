@@ -12,6 +12,7 @@ const (
 	EnvWhatsAppAppSecret = "PBXGATE_WHATSAPP_APP_SECRET"
 	EnvWhatsAppVerify    = "PBXGATE_WHATSAPP_VERIFY_TOKEN"
 	EnvSIPPassword       = "PBXGATE_SIP_PASSWORD"
+	EnvSMTPPassword      = "PBXGATE_SMTP_PASSWORD"
 	// EnvModemPINPrefix + the modem's name in upper case with - replaced by
 	// _ (e.g. PBXGATE_MODEM_PIN_EC25_1) sets that modem's SIM PIN.
 	EnvModemPINPrefix = "PBXGATE_MODEM_PIN_"
@@ -33,6 +34,7 @@ func applyEnv(c *Config, env []string) {
 	set(&c.WhatsApp.AppSecret, EnvWhatsAppAppSecret)
 	set(&c.WhatsApp.VerifyToken, EnvWhatsAppVerify)
 	set(&c.SIP.Password, EnvSIPPassword)
+	set(&c.Automation.SMTP.Password, EnvSMTPPassword)
 	for i := range c.Modems.Devices {
 		set(&c.Modems.Devices[i].PIN, ModemPINEnv(c.Modems.Devices[i].Name))
 	}
