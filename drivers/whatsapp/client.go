@@ -227,6 +227,9 @@ func sumMatches(want string, sum []byte) bool {
 // TemplatePage returns one page of the account's templates.
 func (c *Client) TemplatePage(ctx context.Context, after string, limit int) (TemplatePage, error) {
 	var p TemplatePage
+	if c.wabaID == "" {
+		return p, errors.New("whatsapp.business_account_id is not set: templates cannot be synchronised (find it in WhatsApp Manager, Account tools)")
+	}
 	q := url.Values{}
 	q.Set("limit", fmt.Sprint(limit))
 	q.Set("fields", "id,name,language,status,category,components")

@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"net/url"
 	"regexp"
 	"time"
 )
@@ -42,7 +43,10 @@ func defaultWhatsApp() WhatsApp {
 	}
 }
 
-var digitsRE = regexp.MustCompile(`^\d+$`)
+var (
+	digitsRE     = regexp.MustCompile(`^\d+$`)
+	apiVersionRE = regexp.MustCompile(`^v\d+\.\d+$`)
+)
 
 func (w *WhatsApp) validate(key string) Problems {
 	var ps Problems
@@ -65,6 +69,15 @@ func (w *WhatsApp) validate(key string) Problems {
 	}
 	if w.TemplateSync != 0 && w.TemplateSync < time.Minute {
 		add(key+".template_sync_interval", "%s is too short; use at least 1m (or 0 to sync only on demand)", w.TemplateSync)
+	}
+	if u, err := url.Parse(w.BaseURL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+		add(key+".base_url", "%q is not an http(s) URL; use https://graph.facebook.com", w.BaseURL)
+	}
+	if !apiVersionRE.MatchString(w.APIVersion) {
+		add(key+".api_version", "%q is not a Graph API version such as v23.0", w.APIVersion)
+	}
+	if w.BusinessID != "" && !digitsRE.MatchString(w.BusinessID) {
+		add(key+".business_account_id", "must be the numeric WhatsApp Business Account ID (needed to synchronise templates)")
 	}
 	if !w.Enabled || w.Emulate {
 		return ps
