@@ -103,3 +103,40 @@ func TestAPIServesOpenAPIAndErrors(t *testing.T) {
 	pc.login("admin", "admin password")
 	mustContain(t, pc.get("/campaigns").body, "Campaigns are not available")
 }
+
+func TestAPITokens(t *testing.T) {
+	t.Parallel()
+	env := newEnv(t)
+	env.client().setup("admin password")
+	ctx := context.Background()
+	if err := env.users.Add(ctx, "olga", "operator password", "operator"); err != nil {
+		t.Fatal(err)
+	}
+	opTok, _ := env.users.CreateToken(ctx, "olga", "own")
+	adTok, _ := env.users.CreateToken(ctx, "admin", "admin's")
+	c := env.client()
+	op := map[string]string{"Authorization": "Bearer " + opTok, "Content-Type": "application/json"}
+	r := c.do("POST", "/api/v1/tokens", strings.NewReader(`{"label":"ci"}`), op)
+	var created struct{ Token string }
+	if err := json.Unmarshal([]byte(r.body), &created); err != nil || r.code != http.StatusCreated || !strings.HasPrefix(created.Token, "pbxg_") {
+		t.Fatalf("create token: %d %s", r.code, r.body)
+	}
+	r = c.do("GET", "/api/v1/tokens", nil, op)
+	if strings.Contains(r.body, "admin's") || !strings.Contains(r.body, `"label":"ci"`) {
+		t.Fatalf("operator token list: %s", r.body)
+	}
+	all, _ := env.users.ListTokens(ctx, "admin")
+	// An operator cannot revoke someone else's token.
+	if r := c.do("DELETE", "/api/v1/tokens/"+all[0].ID, nil, op); r.code != http.StatusNotFound {
+		t.Fatalf("revoke other's token: %d", r.code)
+	}
+	if _, err := env.users.TokenUser(ctx, adTok); err != nil {
+		t.Fatal("admin token was revoked by an operator")
+	}
+	if r := c.do("DELETE", "/api/v1/tokens/"+all[0].ID, nil, map[string]string{"Authorization": "Bearer " + adTok}); r.code != http.StatusNoContent {
+		t.Fatalf("admin revokes own token: %d", r.code)
+	}
+	if r := c.do("GET", "/api/v1/me", nil, map[string]string{"Authorization": "Bearer " + adTok}); r.code != http.StatusUnauthorized {
+		t.Fatalf("revoked token still works: %d", r.code)
+	}
+}

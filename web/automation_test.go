@@ -73,6 +73,11 @@ func TestAutomationScreens(t *testing.T) {
 	}
 	rep.mu.Unlock()
 
+	apiTok, _ := env.users.CreateToken(context.Background(), "admin", "api")
+	r = admin.do("POST", "/api/v1/rules/test", strings.NewReader(`{"text":"offen?","kind":"sms"}`),
+		map[string]string{"Authorization": "Bearer " + apiTok, "Content-Type": "application/json"})
+	mustContain(t, r.body, `"name":"Öffnungszeiten"`)
+
 	// A real inbound message shows in the log, searchable.
 	if _, err := eng.Handle(context.Background(), message.Inbound{ID: "m1", Kind: message.SMS, Channel: "gsm", From: "+4915123456789",
 		Text: "Seid ihr heute offen?", At: time.Now()}); err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -72,6 +73,18 @@ func TestSessionScreens(t *testing.T) {
 	if s, _ := mgr.Get(id); s.Target.ID != "202" {
 		t.Fatalf("target after transfer = %+v", s.Target)
 	}
+	// The API twin.
+	apiTok, _ := env.users.CreateToken(context.Background(), "admin", "api")
+	auth := map[string]string{"Authorization": "Bearer " + apiTok, "Content-Type": "application/json"}
+	r = c.do("GET", "/api/v1/sessions/"+id, nil, auth)
+	mustContain(t, r.body, `"log":[`, "Ist mein Paket schon unterwegs?")
+	r = c.do("POST", "/api/v1/sessions/"+id+"/transfer", strings.NewReader(`{"target":""}`), auth)
+	if r.code != http.StatusUnprocessableEntity || !strings.Contains(r.body, `"field":"target"`) {
+		t.Fatalf("api transfer without target: %d %s", r.code, r.body)
+	}
+	r = c.do("GET", "/api/v1/sessions?limit=1", nil, auth)
+	mustContain(t, r.body, `"total":1`, id)
+
 	r = c.post("/sessions/"+id+"/close", formVals("csrf_token", tok))
 	mustContain(t, c.get(r.location).body, "Session closed.", "Closed")
 	if s, _ := mgr.Get(id); s.State != chat.Closed {
