@@ -100,6 +100,7 @@ type daemon struct {
 
 	sms       *smsStack
 	campaigns *campaign.Engine
+	auto      *automation
 
 	wg sync.WaitGroup // long-running components
 }
@@ -149,10 +150,19 @@ func (d *daemon) run(ctx context.Context) error {
 	// Status events flow from the channels to the campaign engine; the
 	// router is built before either so neither needs the other.
 	router := &statusRouter{log: d.log}
-	d.sms, err = d.startSMS(runCtx, router)
+	out := &outbound{}
+	if len(d.cfg.Channels) > 0 {
+		out.defaultSMS = d.cfg.Channels[0].Name
+	}
+	d.auto, err = d.newAutomation(out)
 	if err != nil {
 		return err
 	}
+	d.sms, err = d.startSMS(runCtx, router, d.auto)
+	if err != nil {
+		return err
+	}
+	out.pool.Store(d.sms.pool)
 	defer d.sms.close()
 	channels := map[string]campaign.Channel{}
 	for _, c := range d.cfg.Channels {
@@ -172,11 +182,14 @@ func (d *daemon) run(ctx context.Context) error {
 		Region:     d.cfg.Region.DefaultCountry,
 		AutoResume: d.cfg.Campaign.AutoResume,
 		DNC:        recipients.NewLists(st),
+		Blocker:    d.auto.consent,
 	})
 	if err != nil {
 		return err
 	}
 	router.campaigns.Store(d.campaigns)
+	out.campaigns.Store(d.campaigns)
+	d.goRun(runCtx, "automation", func(ctx context.Context) error { return d.auto.run(ctx, d.cfg.Automation.Retention) })
 	d.goRun(runCtx, "campaigns", d.campaigns.Run)
 
 	handler, err := web.New(web.Deps{

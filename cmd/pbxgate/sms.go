@@ -35,7 +35,7 @@ func simNumber(i int) string { return fmt.Sprintf("+491520000%04d", i) }
 
 // startSMS builds the pool and starts a supervisor per modem. Simulated
 // modems (modems.simulate) are named sim1, sim2 …
-func (d *daemon) startSMS(ctx context.Context, sink smspool.Sink) (*smsStack, error) {
+func (d *daemon) startSMS(ctx context.Context, sink smspool.Sink, inbound smspool.InboundSink) (*smsStack, error) {
 	mc := d.cfg.Modems
 	s := &smsStack{modems: map[string]*modem.Modem{}}
 	pacing := map[string]config.Pacing{}
@@ -74,15 +74,14 @@ func (d *daemon) startSMS(ctx context.Context, sink smspool.Sink) (*smsStack, er
 	}
 
 	pool, err := smspool.New(smspool.Config{
-		Store:      d.store,
-		Channels:   channels,
-		Pacing:     pacing,
-		Location:   d.cfg.Location(),
-		Logger:     d.log.With("component", "smspool"),
-		Registerer: d.reg,
-		Sink:       sink,
-		// Inbound SMS stay stored in the pool's outbox until sessions and
-		// rules consume them (PBX and automation issues).
+		Store:       d.store,
+		Channels:    channels,
+		Pacing:      pacing,
+		Location:    d.cfg.Location(),
+		Logger:      d.log.With("component", "smspool"),
+		Registerer:  d.reg,
+		Sink:        sink,
+		InboundSink: inbound,
 	})
 	if err != nil {
 		if s.sim != nil {
