@@ -1,0 +1,105 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// An SMS "STOP" sent to a simulated SIM of the running daemon is answered
+// with the confirmation on the same SIM, and a campaign to that number then
+// excludes it as opted out.
+func TestInboundStopAnsweredAndExcludedFromCampaigns(t *testing.T) {
+	t.Parallel()
+	work := t.TempDir()
+	dataDir := filepath.Join(work, "data")
+	cfgPath := filepath.Join(work, "pbxgate.yaml")
+	cfg := fmt.Sprintf(`data_dir: %s
+log: {format: json}
+http: {listen: "127.0.0.1:0"}
+modems: {discover: false, simulate: 1}
+sms_channels: [{name: sms, modems: [sim1]}]
+`, dataDir)
+	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	p := startDaemon(t, cfgPath)
+	completeSetup(t, p)
+	out, stderr, code := runPbxgate(t, "", "user", "token", "admin", "--data", dataDir)
+	if code != 0 {
+		t.Fatal(stderr)
+	}
+	api := &apiClient{t: t, base: p.portal, token: strings.TrimSpace(out)}
+
+	var modems []struct {
+		IMEI   string `json:"imei"`
+		Number string `json:"number"`
+	}
+	getJSON(t, p.portal+"sim/modems", &modems)
+	if len(modems) != 1 {
+		t.Fatalf("simulated modems: %+v", modems)
+	}
+	imei := modems[0].IMEI
+	const customer = "+4917099887766"
+	resp, err := http.Post(p.portal+"sim/modems/"+imei+"/inject", "application/json",
+		strings.NewReader(`{"from":"`+customer+`","text":"  stopp "}`))
+	if err != nil || resp.StatusCode/100 != 2 {
+		t.Fatalf("inject: %v %v", err, resp)
+	}
+	resp.Body.Close()
+
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		var sent []struct {
+			To   string `json:"to"`
+			Text string `json:"text"`
+		}
+		getJSON(t, p.portal+"sim/modems/"+imei+"/sent", &sent)
+		if len(sent) > 0 {
+			if sent[0].To != customer || !strings.Contains(sent[0].Text, "START") {
+				t.Fatalf("confirmation: %+v", sent[0])
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no STOP confirmation sent within 20 s; log:\n%s", p.log())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+
+	body, _ := json.Marshal(map[string]any{"name": "Angebot", "channel": "sms", "numbers": []string{customer, "+4917011112222"},
+		"text": "Nur heute: 20 % Rabatt", "send": "now"})
+	var created struct {
+		ID string `json:"id"`
+	}
+	api.do("POST", "/api/v1/campaigns", body, &created)
+	for api.campaignState(created.ID) != "completed" {
+		if time.Now().After(deadline.Add(20 * time.Second)) {
+			t.Fatalf("campaign not completed: %s", api.campaignState(created.ID))
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	var page struct {
+		Items []struct {
+			Number string `json:"number"`
+			State  string `json:"state"`
+			Error  string `json:"error"`
+		} `json:"items"`
+	}
+	api.do("GET", "/api/v1/campaigns/"+created.ID+"/recipients", nil, &page)
+	got := map[string]string{}
+	for _, it := range page.Items {
+		got[it.Number] = it.State + " " + it.Error
+	}
+	if !strings.HasPrefix(got[customer], "excluded") || !strings.Contains(got[customer], "opted out") {
+		t.Errorf("opted-out customer: %q, want excluded (opted out)", got[customer])
+	}
+	if st := got["+4917011112222"]; !strings.HasPrefix(st, "sent") && !strings.HasPrefix(st, "delivered") {
+		t.Errorf("other recipient: %q", st)
+	}
+}
