@@ -2,6 +2,7 @@ package web
 
 import (
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -23,6 +24,8 @@ type server struct {
 	pages    *pages
 	sessions *sessions
 	limiter  *loginLimiter
+	// auditKeep is how many audit entries are kept.
+	auditKeep int
 
 	// settings are cached: every request checks SetupDone.
 	mu       sync.RWMutex
@@ -30,6 +33,9 @@ type server struct {
 }
 
 func newServer(d Deps) (*server, error) {
+	if err := gin.New().SetTrustedProxies(d.TrustedProxies); err != nil {
+		return nil, fmt.Errorf("web: trusted proxies: %w", err)
+	}
 	cat, err := i18n.Load()
 	if err != nil {
 		return nil, err
@@ -39,12 +45,13 @@ func newServer(d Deps) (*server, error) {
 		return nil, err
 	}
 	s := &server{
-		d:        d,
-		log:      d.Logger,
-		cat:      cat,
-		pages:    p,
-		sessions: &sessions{st: d.Store, now: d.Now},
-		limiter:  newLoginLimiter(d.Now, 5, 15*time.Minute),
+		d:         d,
+		log:       d.Logger,
+		cat:       cat,
+		pages:     p,
+		sessions:  &sessions{st: d.Store, now: d.Now},
+		limiter:   newLoginLimiter(d.Now, 5, 15*time.Minute),
+		auditKeep: defaultAuditKeep,
 	}
 	st, err := LoadSettings(d.Store)
 	if err != nil {

@@ -3,6 +3,7 @@ package web
 import (
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"strings"
 	"time"
@@ -13,7 +14,12 @@ import (
 	"github.com/pbxgate/pbxgate/gateway/users"
 )
 
-const auditPrefix = "audit/"
+const (
+	auditPrefix = "audit/"
+	// defaultAuditKeep bounds the audit log on a small SD card; the oldest
+	// entries go first (they are in the daemon's log as well).
+	defaultAuditKeep = 10000
+)
 
 // AuditEntry records one administrative change.
 type AuditEntry struct {
@@ -30,7 +36,30 @@ func (s *server) audit(c *gin.Context, action, target string) {
 	// Big-endian-sortable key: newest last; the random suffix keeps two
 	// changes in the same nanosecond apart.
 	key := fmt.Sprintf("%s%020d-%s", auditPrefix, e.Time.UnixNano(), randomToken()[:6])
-	if err := s.d.Store.Update(func(txn *store.Txn) error { return store.SetJSON(txn, key, e) }); err != nil {
+	err := s.d.Store.Update(func(txn *store.Txn) error {
+		if err := store.SetJSON(txn, key, e); err != nil {
+			return err
+		}
+		excess := store.Count(txn, auditPrefix) - s.auditKeep
+		if excess <= 0 {
+			return nil
+		}
+		var old []string
+		_ = store.Each(txn, auditPrefix, func(k string, _ []byte) error {
+			if len(old) == excess {
+				return io.EOF
+			}
+			old = append(old, k)
+			return nil
+		})
+		for _, k := range old {
+			if err := txn.Delete([]byte(k)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
 		s.log.Error("audit log write failed", "err", err)
 	}
 }

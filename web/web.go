@@ -61,6 +61,10 @@ type Deps struct {
 	// requests (set it when a TLS proxy fronts pbxgate without
 	// X-Forwarded-Proto). Requests over TLS always get Secure cookies.
 	SecureCookies bool
+	// TrustedProxies are the addresses (CIDRs) of reverse proxies whose
+	// X-Forwarded-For names the client; none by default, so a client cannot
+	// dodge the login rate limit by sending the header itself.
+	TrustedProxies []string
 	// Now is the clock (tests); nil means time.Now.
 	Now func() time.Time
 }
@@ -126,6 +130,8 @@ func init() { gin.SetMode(gin.ReleaseMode) }
 
 func (s *server) engine() *gin.Engine {
 	e := gin.New()
+	// Only fails for malformed CIDRs, which newServer has checked.
+	_ = e.SetTrustedProxies(s.d.TrustedProxies)
 	e.ContextWithFallback = true
 	e.RedirectTrailingSlash = false
 	e.HandleMethodNotAllowed = false

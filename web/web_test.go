@@ -3,10 +3,16 @@ package web
 import (
 	"context"
 	"encoding/json"
+	"fmt"
+	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/gin-gonic/gin"
 
 	"github.com/pbxgate/pbxgate/gateway/store"
 	"github.com/pbxgate/pbxgate/gateway/users"
@@ -183,6 +189,40 @@ func TestLoginLogoutAndRateLimit(t *testing.T) {
 		t.Fatalf("rate limit: %d", r.code)
 	}
 	mustContain(t, r.body, "Too many failed logins")
+
+	// A client cannot dodge the limit with its own X-Forwarded-For.
+	d := env.client()
+	for i := range 6 {
+		d.get("/login")
+		r = d.do("POST", "/login", strings.NewReader(url.Values{"form_token": {d.token(formRE)}, "username": {"nobody"}, "password": {"guess guess"}}.Encode()),
+			map[string]string{"Content-Type": "application/x-www-form-urlencoded", "X-Forwarded-For": fmt.Sprintf("10.0.0.%d", i)})
+	}
+	if r.code != http.StatusTooManyRequests {
+		t.Fatalf("X-Forwarded-For bypassed the rate limit: %d", r.code)
+	}
+}
+
+func TestAuditLogBounded(t *testing.T) {
+	t.Parallel()
+	st, err := store.Open(store.Options{Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	s, err := newServer(Deps{Store: st, Users: users.New(st, users.WithParams(fastHash)), Logger: slog.New(slog.DiscardHandler), Now: time.Now, Location: time.UTC})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.auditKeep = 3
+	c, _ := gin.CreateTestContext(httptest.NewRecorder())
+	c.Request = httptest.NewRequest("POST", "/", nil)
+	for i := range 5 {
+		s.audit(c, "user.add", fmt.Sprint("u", i))
+	}
+	got := s.recentAudit(10)
+	if len(got) != 3 || got[0].Target != "u4" || got[2].Target != "u2" {
+		t.Fatalf("audit = %+v, want the newest 3", got)
+	}
 }
 
 func TestSessionCookieFlags(t *testing.T) {
