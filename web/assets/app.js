@@ -122,7 +122,19 @@
     document.querySelectorAll("[data-live]").forEach(live);
     document.querySelectorAll("textarea[data-counter]").forEach(counter);
     document.querySelectorAll("input[data-preview]").forEach(csvPreview);
+    // Pages of running work reload themselves, but never while the user
+    // types into a form on them.
     var r = document.querySelector("[data-refresh]");
-    if (r) { setTimeout(function () { location.reload(); }, +r.getAttribute("data-refresh")); }
+    if (r) {
+      var every = +r.getAttribute("data-refresh"), dirty = false;
+      document.addEventListener("input", function () { dirty = true; });
+      var wait = function () {
+        setTimeout(function () {
+          var a = document.activeElement;
+          if (dirty || (a && /^(INPUT|TEXTAREA|SELECT)$/.test(a.tagName))) { wait(); } else { location.reload(); }
+        }, every);
+      };
+      wait();
+    }
   });
 })();
