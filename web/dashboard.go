@@ -2,11 +2,14 @@ package web
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"regexp"
 	"strings"
 
 	"github.com/gin-gonic/gin"
+
+	"github.com/pbxgate/pbxgate/gateway/campaign"
 )
 
 // dashboardData is the dashboard's live part.
@@ -64,6 +67,9 @@ type channelPage struct {
 	dashboardData
 	WhatsApp   *WhatsAppSetup
 	WebhookURL string
+	// WhatsApp templates (WhatsApp page).
+	Templates []campaign.TemplateInfo
+	CanSync   bool
 	// USSD console (Modems page).
 	HasUSSD    bool
 	USSDModem  string
@@ -116,6 +122,13 @@ func (s *server) ussd(c *gin.Context) {
 func (s *server) simplePage(name string) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		d := s.channelData(c, name)
+		if name == "whatsapp" && s.d.Templates != nil {
+			list, err := s.d.Templates.ListTemplates(c.Request.Context())
+			if err != nil {
+				s.log.Error("WhatsApp templates", "err", err)
+			}
+			d.Templates, d.CanSync = list, s.d.SyncTemplates != nil
+		}
 		if name == "whatsapp" && s.d.WhatsApp != nil {
 			d.WhatsApp = s.d.WhatsApp
 			scheme := "http"
@@ -126,4 +139,23 @@ func (s *server) simplePage(name string) gin.HandlerFunc {
 		}
 		s.render(c, http.StatusOK, name, s.newView(c, name, "nav."+name, d))
 	}
+}
+
+// syncTemplates fetches the WhatsApp templates from Meta now.
+func (s *server) syncTemplates(c *gin.Context) {
+	if s.d.SyncTemplates == nil {
+		s.renderError(c, http.StatusNotFound, "error.not_found")
+		return
+	}
+	if err := s.d.SyncTemplates(c.Request.Context()); err != nil {
+		s.log.Warn("WhatsApp template sync failed", "err", err)
+		if errors.Is(err, context.Canceled) {
+			return
+		}
+		s.flash(c, "whatsapp.sync_failed")
+	} else {
+		s.audit(c, "whatsapp.sync", "")
+		s.flash(c, "whatsapp.synced")
+	}
+	c.Redirect(http.StatusSeeOther, "/whatsapp")
 }

@@ -107,7 +107,7 @@ func TestEveryKeyUsedExists(t *testing.T) {
 	for _, a := range []string{"stop", "start", "resume", "retry", "duplicate"} {
 		used = append(used, "campaign.done."+a)
 	}
-	for _, a := range []string{"user.add", "user.delete", "user.role", "user.password", "settings.region", "token.create", "token.revoke", "backup.download", "contacts.import", "contacts.delete", "modem.ussd", "rule.save", "rule.delete"} {
+	for _, a := range []string{"user.add", "user.delete", "user.role", "user.password", "settings.region", "token.create", "token.revoke", "backup.download", "contacts.import", "contacts.delete", "modem.ussd", "rule.save", "rule.delete", "whatsapp.sync"} {
 		used = append(used, "audit."+a)
 	}
 	used = append(used, "role.admin", "role.operator", "channel.sms", "channel.whatsapp", "nav.modems", "nav.whatsapp", "nav.pbx")

@@ -146,6 +146,7 @@ func (s *server) routes(e *gin.Engine) {
 	admin.POST("/settings", s.saveRegion)
 	admin.GET("/backup", s.backup)
 	p.POST("/modems/ussd", s.requireRole(users.RoleAdmin), s.ussd)
+	p.POST("/whatsapp/sync", s.requireRole(users.RoleAdmin), s.syncTemplates)
 	p.POST("/system/tokens", s.createToken)
 	p.POST("/system/tokens/:id/revoke", s.revokeToken)
 

@@ -45,8 +45,12 @@ type Deps struct {
 	// Campaigns backs the campaign screens and API (EngineCampaigns adapts
 	// the campaign engine).
 	Campaigns CampaignService
-	// Templates feeds the WhatsApp template picker; nil hides it.
+	// Templates feeds the WhatsApp template picker and the WhatsApp page's
+	// template list; nil hides them.
 	Templates TemplateSource
+	// SyncTemplates fetches the templates from Meta now (whatsapp.Templates
+	// Sync); nil hides the button.
+	SyncTemplates func(ctx context.Context) error
 	// Sessions backs the chat session screens (*session.Manager).
 	Sessions SessionService
 	// Rules backs the Automation screens and the message log (*rules.Engine).

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -63,6 +64,7 @@ func TestWhatsAppTemplateCampaign(t *testing.T) {
 		{Name: "entwurf", Language: "de", Status: "PENDING", Body: "nicht freigegeben"},
 	}
 	ch := &waChannel{}
+	var syncs atomic.Int32
 	var eng *campaign.Engine
 	env := newEnv(t, func(d *Deps) {
 		chans := map[string]campaign.Channel{"wa": ch}
@@ -81,6 +83,7 @@ func TestWhatsAppTemplateCampaign(t *testing.T) {
 		t.Cleanup(func() { cancel(); <-done })
 		d.Campaigns = EngineCampaigns(eng, chans)
 		d.Templates = tpls
+		d.SyncTemplates = func(context.Context) error { syncs.Add(1); return nil }
 	})
 	c := env.client()
 	c.setup("admin password")
@@ -125,6 +128,15 @@ func TestWhatsAppTemplateCampaign(t *testing.T) {
 		t.Fatalf("sent templates = %+v", sent)
 	}
 	mustContain(t, c.get("/campaigns/"+m[1]).body, "angebot (de)", "WhatsApp")
+
+	// The WhatsApp page lists every template (pending too) and syncs.
+	tok = c.csrf("/whatsapp")
+	mustContain(t, c.body, `id="wa-templates"`, "entwurf", "PENDING")
+	r = c.post("/whatsapp/sync", formVals("csrf_token", tok))
+	if r.code != http.StatusSeeOther || syncs.Load() != 1 {
+		t.Fatalf("sync: %d, %d calls", r.code, syncs.Load())
+	}
+	mustContain(t, c.get("/whatsapp").body, "Templates synchronised.")
 }
 
 func copyMap(m map[string]string, kv ...string) map[string]string {
