@@ -9,6 +9,7 @@ import (
 
 	"github.com/pbxgate/pbxgate/drivers/forward"
 	"github.com/pbxgate/pbxgate/drivers/smspool"
+	"github.com/pbxgate/pbxgate/drivers/whatsapp"
 	"github.com/pbxgate/pbxgate/gateway/campaign"
 	"github.com/pbxgate/pbxgate/gateway/consent"
 	"github.com/pbxgate/pbxgate/gateway/message"
@@ -78,6 +79,11 @@ func (a *automation) Inbound(ctx context.Context, in message.Inbound) error {
 	return err
 }
 
+// HandleInbound is Inbound under the name the WhatsApp channel asks for.
+func (a *automation) HandleInbound(ctx context.Context, in message.Inbound) error {
+	return a.Inbound(ctx, in)
+}
+
 // run retries failed actions and prunes the message log daily.
 func (a *automation) run(ctx context.Context, retention time.Duration) error {
 	go func() {
@@ -103,6 +109,7 @@ func (a *automation) run(ctx context.Context, retention time.Duration) error {
 // set once they exist.
 type outbound struct {
 	pool       atomic.Pointer[smspool.Pool]
+	wa         atomic.Pointer[whatsapp.Channel]
 	campaigns  atomic.Pointer[campaign.Engine]
 	defaultSMS string // channel for SMS forwards of messages that came in on WhatsApp
 }
@@ -112,17 +119,20 @@ var errNotReady = errors.New("sending is not started yet")
 // Reply answers the contact on the SIM (channel and receiving number) the
 // message came in on.
 func (o *outbound) Reply(ctx context.Context, in message.Inbound, text string) error {
+	id := "reply-" + in.ID + "-" + randomID()
+	if in.Kind == message.WhatsApp {
+		wa := o.wa.Load()
+		if wa == nil {
+			return errNotReady
+		}
+		_, err := wa.SendMessage(ctx, id, in.From, whatsapp.Text(text))
+		return err
+	}
 	pool := o.pool.Load()
 	if pool == nil {
 		return errNotReady
 	}
-	if in.Kind != message.SMS {
-		return fmt.Errorf("replies on %s are not available yet", in.Kind)
-	}
-	return pool.Enqueue(ctx, message.Outbound{
-		ID:      "reply-" + in.ID + "-" + randomID(),
-		Channel: in.Channel, Sender: in.Receiver, To: in.From, Text: text,
-	})
+	return pool.Enqueue(ctx, message.Outbound{ID: id, Channel: in.Channel, Sender: in.Receiver, To: in.From, Text: text})
 }
 
 // SendSMS sends an SMS forward; its ID is stable across the rule's retries.

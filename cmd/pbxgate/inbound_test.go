@@ -103,3 +103,44 @@ sms_channels: [{name: sms, modems: [sim1]}]
 		t.Errorf("other recipient: %q", st)
 	}
 }
+
+// A WhatsApp customer's STOP (through the built-in Cloud API emulator and
+// the signed webhook) is confirmed with a free-text answer: the customer's
+// own message opened the 24-hour window.
+func TestWhatsAppStopConfirmedInsideServiceWindow(t *testing.T) {
+	t.Parallel()
+	work := t.TempDir()
+	cfgPath := filepath.Join(work, "pbxgate.yaml")
+	cfg := fmt.Sprintf("data_dir: %s\nlog: {format: json}\nhttp: {listen: \"127.0.0.1:0\"}\nmodems: {discover: false}\nwhatsapp: {enabled: true, emulate: true}\n", filepath.Join(work, "data"))
+	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	p := startDaemon(t, cfgPath)
+	resp, err := http.Post(p.portal+"waemu/_emu/inbound", "application/json",
+		strings.NewReader(`{"from":"4917055566677","name":"Erika","type":"text","text":"Abmelden"}`))
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("inject: %v %v", err, resp)
+	}
+	resp.Body.Close()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		var stats struct {
+			Accepted int            `json:"accepted"`
+			Rejected map[string]int `json:"rejected"`
+		}
+		getJSON(t, p.portal+"waemu/_emu/stats", &stats)
+		if len(stats.Rejected) > 0 {
+			t.Fatalf("the emulator refused the confirmation: %v", stats.Rejected)
+		}
+		if stats.Accepted == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no confirmation sent within 20 s; log:\n%s", p.log())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if strings.Contains(p.log(), "not sent") {
+		t.Errorf("log reports an unsent answer:\n%s", p.log())
+	}
+}

@@ -33,3 +33,8 @@ func (r *statusRouter) Status(ctx context.Context, ev message.StatusEvent) error
 	r.log.Debug("message status", "id", ev.ID, "status", ev.Status, "sender", ev.Sender, "reason", ev.Reason)
 	return nil
 }
+
+// HandleStatus is Status under the name the WhatsApp channel asks for.
+func (r *statusRouter) HandleStatus(ctx context.Context, ev message.StatusEvent) error {
+	return r.Status(ctx, ev)
+}

@@ -22,6 +22,8 @@ import (
 	"golang.org/x/term"
 
 	"github.com/pbxgate/pbxgate/drivers/modem"
+	"github.com/pbxgate/pbxgate/drivers/whatsapp"
+	"github.com/pbxgate/pbxgate/drivers/whatsapp/waemu"
 	"github.com/pbxgate/pbxgate/gateway/campaign"
 	"github.com/pbxgate/pbxgate/gateway/config"
 	"github.com/pbxgate/pbxgate/gateway/recipients"
@@ -101,6 +103,8 @@ type daemon struct {
 	sms       *smsStack
 	campaigns *campaign.Engine
 	auto      *automation
+	wa        *whatsapp.Channel // nil unless whatsapp.enabled
+	waemu     *waemu.Server     // the Cloud API emulator with whatsapp.emulate
 
 	wg sync.WaitGroup // long-running components
 }
@@ -147,6 +151,14 @@ func (d *daemon) run(ctx context.Context) error {
 		return nil
 	})
 
+	// Listen first: the WhatsApp emulator needs the portal's address for
+	// its webhooks, and a port in use should fail before anything starts.
+	ln, err := net.Listen("tcp", d.cfg.HTTP.Listen)
+	if err != nil {
+		return fmt.Errorf("portal cannot listen on %s (http.listen): %w", d.cfg.HTTP.Listen, err)
+	}
+	defer ln.Close()
+
 	// Status events flow from the channels to the campaign engine; the
 	// router is built before either so neither needs the other.
 	router := &statusRouter{log: d.log}
@@ -172,6 +184,16 @@ func (d *daemon) run(ctx context.Context) error {
 		}
 		channels[c.Name] = smsChannel{ch}
 	}
+	var templates campaign.TemplateCatalog
+	if d.cfg.WhatsApp.Enabled {
+		d.wa, err = d.startWhatsApp(runCtx, ln.Addr().String(), router, d.auto)
+		if err != nil {
+			return err
+		}
+		out.wa.Store(d.wa)
+		channels[d.wa.Name()] = waChannel{Channel: d.wa, statuses: router}
+		templates = waTemplates{d.wa}
+	}
 	d.campaigns, err = campaign.New(campaign.Config{
 		Store:      st,
 		Channels:   channels,
@@ -183,6 +205,7 @@ func (d *daemon) run(ctx context.Context) error {
 		AutoResume: d.cfg.Campaign.AutoResume,
 		DNC:        recipients.NewLists(st),
 		Blocker:    d.auto.consent,
+		Templates:  templates,
 	})
 	if err != nil {
 		return err
@@ -207,10 +230,6 @@ func (d *daemon) run(ctx context.Context) error {
 	})
 	if err != nil {
 		return err
-	}
-	ln, err := net.Listen("tcp", d.cfg.HTTP.Listen)
-	if err != nil {
-		return fmt.Errorf("portal cannot listen on %s (http.listen): %w", d.cfg.HTTP.Listen, err)
 	}
 	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
 	serveErr := make(chan error, 2)
@@ -315,6 +334,13 @@ func (d *daemon) readiness(ctx context.Context) web.Readiness {
 		}
 		r.Components = append(r.Components, comp)
 	}
+	if d.wa != nil {
+		comp := web.Component{Name: "whatsapp/" + d.wa.Name(), State: "ok"}
+		if h := d.wa.Health(); h.State != "ok" {
+			comp.State, comp.Detail = "degraded", h.Reason
+		}
+		r.Components = append(r.Components, comp)
+	}
 	for _, m := range d.sms.modemViews() {
 		comp := web.Component{Name: "modem/" + m.Name, State: "ok"}
 		if m.State != modem.StateOnline {
@@ -342,11 +368,20 @@ func (d *daemon) backupBeforeMigration(from, to int) error {
 }
 
 // extraHandlers are mounted on the portal's server without its login: the
-// simulator's control API in demo mode (loopback only) to inject SMS.
+// WhatsApp webhook, and in demo mode the simulators' control APIs to inject
+// customer messages (only with modems.simulate / whatsapp.emulate).
 func (d *daemon) extraHandlers() map[string]http.Handler {
 	extra := map[string]http.Handler{}
 	if d.sms.sim != nil {
 		extra["/sim/"] = http.StripPrefix("/sim", d.sms.sim.Handler())
+	}
+	if d.wa != nil {
+		extra[whatsapp.WebhookPath] = d.wa.Webhook()
+	}
+	if d.waemu != nil {
+		// Demo: inject WhatsApp customers' messages with
+		// POST /waemu/_emu/inbound (see drivers/whatsapp/waemu).
+		extra["/waemu/"] = http.StripPrefix("/waemu", d.waemu)
 	}
 	return extra
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 
 	"github.com/pbxgate/pbxgate/drivers/modem"
 	"github.com/pbxgate/pbxgate/web"
@@ -45,7 +46,39 @@ func (s dashboardStatus) Status(ctx context.Context) web.Status {
 		}
 		st.Modems = append(st.Modems, ms)
 	}
+	if wa := s.d.wa; wa != nil {
+		h := wa.Health()
+		open, _ := wa.OpenWindows()
+		ws := web.WhatsAppStatus{PhoneNumber: wa.Senders()[0], Name: wa.Name(), State: h.State,
+			OpenWindows: open, Detail: h.Reason, Tier: tierName(h.TierLimit)}
+		switch h.State {
+		case "ok":
+			ws.Health = web.HealthOK
+		case "stopped":
+			ws.Health = web.HealthDown
+		default:
+			ws.Health = web.HealthDegraded
+		}
+		st.WhatsApp = append(st.WhatsApp, ws)
+	}
 	return st
+}
+
+// tierName is Meta's name of a messaging-limit tier.
+func tierName(limit int) string {
+	switch limit {
+	case 0:
+		return "TIER_UNLIMITED"
+	case 250:
+		return "TIER_250"
+	case 2000:
+		return "TIER_2K"
+	case 10000:
+		return "TIER_10K"
+	case 100000:
+		return "TIER_100K"
+	}
+	return fmt.Sprint(limit)
 }
 
 // modemStateWord maps the driver's states onto the portal's words.

@@ -307,9 +307,12 @@ func (ch *Channel) markSeen(txn *store.Txn, key string) error {
 	return txn.SetEntry(badger.NewEntry([]byte(keySeen+key), nil).WithTTL(ch.o.SeenTTL))
 }
 
-// handleInbound hands a message to the sink once: the seen mark, the
-// service window and the user-id mapping are written together after the
-// sink took it, so a crash in between offers it again (at least once).
+// handleInbound hands a message to the sink once. The service window and
+// the user-id mapping are written before the sink sees the message, so an
+// automatic answer to it (STOP confirmation, keyword reply) may be free
+// text; writing them again on a redelivery changes nothing. The seen mark is
+// written after the sink took it, so a crash in between offers it again (at
+// least once).
 func (ch *Channel) handleInbound(ctx context.Context, b *batch, in InboundEvent) error {
 	dedupe := "m/" + in.Message.ID
 	if b.seen[dedupe] {
@@ -317,6 +320,23 @@ func (ch *Channel) handleInbound(ctx context.Context, b *batch, in InboundEvent)
 	}
 	if done, err := ch.seen(dedupe); err != nil || done {
 		return err
+	}
+	err := ch.o.Store.Update(func(txn *store.Txn) error {
+		if in.WaID != "" && in.UserID != "" {
+			if err := txn.Set([]byte(keyUserID+in.UserID), []byte(in.WaID)); err != nil {
+				return err
+			}
+		}
+		// Every message a user writes opens the service window, also
+		// those pbxgate cannot show (unsupported types); system notices
+		// do not.
+		if in.Type != "system" {
+			return ch.contacts.recordInbound(txn, in.Message.At, in.WaID, in.UserID)
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("inbound %s: %w", in.Message.ID, err)
 	}
 	if !in.Skip && ch.o.Inbound != nil {
 		m := in.Message
@@ -327,22 +347,7 @@ func (ch *Channel) handleInbound(ctx context.Context, b *batch, in InboundEvent)
 		ch.metrics.inbound.Inc()
 	}
 	b.seen[dedupe] = true
-	b.changes = append(b.changes, func(txn *store.Txn) error {
-		if in.WaID != "" && in.UserID != "" {
-			if err := txn.Set([]byte(keyUserID+in.UserID), []byte(in.WaID)); err != nil {
-				return err
-			}
-		}
-		// Every message a user writes opens the service window, also
-		// those pbxgate cannot show (unsupported types); system notices
-		// do not.
-		if in.Type != "system" {
-			if err := ch.contacts.recordInbound(txn, in.Message.At, in.WaID, in.UserID); err != nil {
-				return err
-			}
-		}
-		return ch.markSeen(txn, dedupe)
-	})
+	b.changes = append(b.changes, func(txn *store.Txn) error { return ch.markSeen(txn, dedupe) })
 	return nil
 }
 
