@@ -71,6 +71,7 @@ func (a *engineCampaigns) Campaign(ctx context.Context, id string) (CampaignDeta
 	if wa := c.Spec.Content.WhatsApp; wa != nil {
 		d.Template = wa.Template + " (" + wa.Language + ")"
 	}
+	d.Mode, d.Target, d.WhatsApp = string(c.Spec.Mode), c.Spec.Target, c.Spec.Content.WhatsApp
 	d.Kind = a.kind(d.Channel)
 	return d, nil
 }
@@ -94,7 +95,7 @@ func (a *engineCampaigns) CampaignRecipients(ctx context.Context, id string, off
 	return out, p.Total, nil
 }
 
-func (a *engineCampaigns) CreateCampaign(ctx context.Context, in CampaignInput) (string, error) {
+func specFrom(in CampaignInput) campaign.Spec {
 	spec := campaign.Spec{
 		Name: in.Name, Channel: in.Channel, Sender: in.Sender,
 		Content: campaign.Content{Text: in.Text, WhatsApp: in.WhatsApp}, Mode: campaign.Direct,
@@ -112,11 +113,24 @@ func (a *engineCampaigns) CreateCampaign(ctx context.Context, in CampaignInput) 
 		spec.When = campaign.When{Kind: "scheduled", Date: in.ScheduleAt.Format("2006-01-02"),
 			Time: in.ScheduleAt.Format("15:04"), TimeZone: zoneName(in.ScheduleAt.Location())}
 	}
-	c, err := a.e.Create(ctx, spec, in.Recipients)
+	return spec
+}
+
+func (a *engineCampaigns) CreateCampaign(ctx context.Context, in CampaignInput) (string, error) {
+	c, err := a.e.Create(ctx, specFrom(in), in.Recipients)
 	if err != nil {
 		return "", mapEngineErr(err)
 	}
 	return c.ID, nil
+}
+
+func (a *engineCampaigns) UpdateCampaign(ctx context.Context, id string, in CampaignInput, keepRecipients bool) error {
+	rs := in.Recipients
+	if keepRecipients {
+		rs = nil // the engine keeps the stored recipients
+	}
+	_, err := a.e.Update(ctx, id, specFrom(in), rs)
+	return mapEngineErr(err)
 }
 
 // zoneName is the IANA name of loc, or "" (the engine's zone) for the

@@ -110,6 +110,16 @@ type campaignFormData struct {
 	// WhatsApp templates (approved ones) and the chosen one's key.
 	Templates []campaign.TemplateInfo
 	Template  string
+	// EditID is the campaign being edited ("" when adding).
+	EditID string
+}
+
+// Action is where the form posts.
+func (d campaignFormData) Action() string {
+	if d.EditID != "" {
+		return "/campaigns/" + url.PathEscape(d.EditID) + "/edit"
+	}
+	return "/campaigns/new"
 }
 
 // TemplateKey identifies a template translation in the form.
@@ -257,7 +267,7 @@ func (s *server) readCampaignForm(c *gin.Context, fd campaignFormData) (campaign
 		switch {
 		case len(f.problems) > 0 && c.PostForm("skip_invalid") == "":
 			errs["numbers"] = v.T("campaign.err.invalid_rows", len(f.problems))
-		case len(in.Recipients) == 0:
+		case len(in.Recipients) == 0 && fd.EditID == "":
 			errs["numbers"] = v.T("campaign.err.no_recipients")
 		}
 	}
@@ -374,7 +384,11 @@ func (s *server) campaignCreate(c *gin.Context) {
 	c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, maxUpload)
 	ctx := c.Request.Context()
 	fd := s.campaignFormData(ctx)
+	fd.EditID = c.Param("id")
 	f, errs, v := s.readCampaignForm(c, fd)
+	if fd.EditID != "" {
+		v.Title = "campaign.edit.title"
+	}
 	fd.Template = c.PostForm("template")
 	fd.Problems = f.problems
 	fd.Valid = len(f.in.Recipients)
@@ -396,16 +410,26 @@ func (s *server) campaignCreate(c *gin.Context) {
 		return
 	}
 	if len(errs) == 0 {
-		id, err := s.d.Campaigns.CreateCampaign(ctx, f.in)
+		id, err := fd.EditID, error(nil)
+		if id == "" {
+			id, err = s.d.Campaigns.CreateCampaign(ctx, f.in)
+		} else {
+			err = s.d.Campaigns.UpdateCampaign(ctx, id, f.in, len(f.in.Recipients) == 0)
+		}
 		var fe *FieldError
 		switch {
+		case errors.Is(err, ErrCampaignNotFound):
+			s.renderError(c, http.StatusNotFound, "campaign.err.not_found")
+			return
+		case errors.Is(err, ErrCampaignState):
+			errs["form"] = v.T("campaign.err.state")
 		case errors.As(err, &fe):
 			errs[formField(fe.Field)] = s.fieldMessage(v, fe)
 		case err != nil:
 			s.log.Error("create campaign", "err", err)
 			errs["form"] = v.T("error.internal")
 		default:
-			s.log.Info("campaign created", "id", id, "user", f.in.CreatedBy, "recipients", len(f.in.Recipients), "send", f.in.Send)
+			s.log.Info("campaign saved", "id", id, "user", f.in.CreatedBy, "recipients", len(f.in.Recipients), "send", f.in.Send)
 			s.flash(c, "campaign.created_flash")
 			c.Redirect(http.StatusSeeOther, "/campaigns/"+url.PathEscape(id))
 			return
@@ -659,4 +683,52 @@ func (s *server) readTemplateForm(c *gin.Context, v *view, templates []campaign.
 		wa.Header = &campaign.Header{Type: "location", Location: &loc}
 	}
 	return wa
+}
+
+// campaignEdit shows the add form filled with a draft or scheduled
+// campaign; recipients stay unless new ones are given.
+func (s *server) campaignEdit(c *gin.Context) {
+	if s.campaignsUnavailable(c) {
+		return
+	}
+	ctx := c.Request.Context()
+	cd, err := s.d.Campaigns.Campaign(ctx, c.Param("id"))
+	if errors.Is(err, ErrCampaignNotFound) {
+		s.renderError(c, http.StatusNotFound, "campaign.err.not_found")
+		return
+	}
+	if err != nil {
+		s.renderError(c, http.StatusInternalServerError, "error.internal")
+		return
+	}
+	if cd.State != StateDraft && cd.State != StateScheduled {
+		s.flash(c, "campaign.err.state")
+		c.Redirect(http.StatusSeeOther, "/campaigns/"+url.PathEscape(cd.ID))
+		return
+	}
+	fd := s.campaignFormData(ctx)
+	fd.EditID = cd.ID
+	for _, l := range cd.DNCLists {
+		fd.Selected[l] = true
+	}
+	v := s.newView(c, "campaigns", "campaign.edit.title", fd)
+	v.Form["name"], v.Form["sender"], v.Form["text"] = cd.Name, cd.Channel+"|"+cd.Sender, cd.Text
+	v.Form["mode"], v.Form["target_kind"], v.Form["target_id"] = cd.Mode, cd.Target.Kind, cd.Target.ID
+	if cd.RatePerMinute > 0 {
+		v.Form["rate"] = strconv.Itoa(cd.RatePerMinute)
+	}
+	v.Form["send"] = string(SendDraft)
+	if cd.State == StateScheduled {
+		v.Form["send"] = string(SendSchedule)
+		v.Form["schedule_at"] = cd.ScheduledAt.In(s.location()).Format("2006-01-02T15:04")
+	}
+	if wa := cd.WhatsApp; wa != nil {
+		key := wa.Template + "|" + wa.Language
+		fd.Template = key
+		v.Data = fd
+		for k, val := range wa.Values {
+			v.Form["var|"+key+"|"+k] = val
+		}
+	}
+	s.render(c, http.StatusOK, "campaign_new", v)
 }

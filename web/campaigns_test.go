@@ -411,3 +411,41 @@ func TestCampaignFromPhonebook(t *testing.T) {
 		t.Fatalf("campaign from phonebook (mobile only) = %+v, %v", camp, err)
 	}
 }
+
+func TestCampaignEditDraft(t *testing.T) {
+	t.Parallel()
+	var env *testEnv
+	opt, _, engine := withEngine(t, &env)
+	env = newEnv(t, opt)
+	c := env.client()
+	c.setup("admin password")
+	tok := c.csrf("/campaigns/new")
+	r := c.postMultipart("/campaigns/new", multipartForm{fields: map[string]string{"csrf_token": tok, "name": "Entwurf A", "sender": "gsm|",
+		"numbers": "+4915123456789\n+4917112345678", "text": "erste Fassung", "send": "draft", "rate": "20"}})
+	m := idRE.FindStringSubmatch(r.location)
+	if r.code != http.StatusSeeOther || m == nil {
+		t.Fatalf("create draft: %d %s", r.code, r.body)
+	}
+	id := m[1]
+	r = c.get("/campaigns/" + id + "/edit")
+	mustContain(t, r.body, `action="/campaigns/`+id+`/edit"`, `value="Entwurf A"`, "erste Fassung", `value="20"`, "current ones stay")
+	// Empty text: the error is shown, nothing changes.
+	r = c.postMultipart("/campaigns/"+id+"/edit", multipartForm{fields: map[string]string{"csrf_token": tok, "name": "Entwurf B", "sender": "gsm|", "text": "", "send": "draft"}})
+	if r.code != http.StatusUnprocessableEntity {
+		t.Fatalf("invalid edit: %d", r.code)
+	}
+	r = c.postMultipart("/campaigns/"+id+"/edit", multipartForm{fields: map[string]string{"csrf_token": tok, "name": "Entwurf B", "sender": "gsm|", "text": "zweite Fassung", "send": "now"}})
+	if r.code != http.StatusSeeOther || r.location != "/campaigns/"+id {
+		t.Fatalf("edit: %d %s %s", r.code, r.location, r.body)
+	}
+	done := waitState(t, engine(), id, campaign.Completed)
+	if done.Spec.Name != "Entwurf B" || done.Spec.Content.Text != "zweite Fassung" || done.Recipients != 2 {
+		t.Fatalf("after edit: %+v", done)
+	}
+	// A completed campaign cannot be edited.
+	r = c.get("/campaigns/" + id + "/edit")
+	if r.code != http.StatusSeeOther {
+		t.Fatalf("edit completed: %d", r.code)
+	}
+	mustContain(t, c.get(r.location).body, "not possible in the campaign")
+}

@@ -124,6 +124,8 @@ func (s *server) routes(e *gin.Engine) {
 	p.POST("/campaigns/preview-csv", s.campaignPreviewCSV)
 	p.GET("/campaigns/:id", s.campaignDetail)
 	p.GET("/campaigns/:id/export.csv", s.campaignExport)
+	p.GET("/campaigns/:id/edit", s.campaignEdit)
+	p.POST("/campaigns/:id/edit", s.campaignCreate)
 	p.POST("/campaigns/:id/stop", s.campaignAction("stop"))
 	p.POST("/campaigns/:id/retry", s.campaignAction("retry"))
 	p.POST("/campaigns/:id/start", s.campaignAction("start"))

@@ -135,6 +135,10 @@ type CampaignDetail struct {
 	Template      string   `json:"template,omitempty"` // WhatsApp: "name (language)"
 	RatePerMinute int      `json:"rate_per_minute"`
 	DNCLists      []string `json:"dnc_lists,omitempty"`
+	// For the edit form.
+	Mode     string                    `json:"mode,omitempty"`
+	Target   campaign.Target           `json:"target,omitzero"`
+	WhatsApp *campaign.WhatsAppContent `json:"whatsapp,omitempty"`
 }
 
 // CampaignQuery filters and pages the campaign list.
@@ -210,6 +214,9 @@ type CampaignService interface {
 	CreateCampaign(ctx context.Context, in CampaignInput) (string, error)
 	// StartCampaign sends a draft or scheduled campaign now.
 	StartCampaign(ctx context.Context, id string) error
+	// UpdateCampaign edits a draft or scheduled campaign; in.Recipients
+	// replace the old ones unless keepRecipients.
+	UpdateCampaign(ctx context.Context, id string, in CampaignInput, keepRecipients bool) error
 	StopCampaign(ctx context.Context, id string) error
 	// ResumeCampaign continues a stopped campaign.
 	ResumeCampaign(ctx context.Context, id string) error

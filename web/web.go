@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -187,7 +188,8 @@ func (s *server) logRequests(c *gin.Context) {
 	path := c.Request.URL.Path
 	level := slog.LevelInfo
 	switch {
-	case path == "/healthz" || path == "/readyz" || path == "/metrics" || len(path) > 8 && path[:8] == "/static/":
+	// Probes, scrapes, assets and the dashboard's poll would drown the log.
+	case path == "/healthz" || path == "/readyz" || path == "/metrics" || path == "/dashboard/live" || strings.HasPrefix(path, "/static/"):
 		level = slog.LevelDebug
 	case c.Writer.Status() >= 500:
 		level = slog.LevelError
