@@ -144,3 +144,60 @@ func TestWhatsAppStopConfirmedInsideServiceWindow(t *testing.T) {
 		t.Errorf("log reports an unsent answer:\n%s", p.log())
 	}
 }
+
+// A WhatsApp template campaign through the running daemon and the Cloud API
+// emulator reaches completed, and the signed status webhooks move its
+// recipients on to read.
+func TestWhatsAppTemplateCampaignCompletesWithReadStatuses(t *testing.T) {
+	t.Parallel()
+	work := t.TempDir()
+	dataDir := filepath.Join(work, "data")
+	cfgPath := filepath.Join(work, "pbxgate.yaml")
+	cfg := fmt.Sprintf("data_dir: %s\nlog: {format: json}\nhttp: {listen: \"127.0.0.1:0\"}\nmodems: {discover: false}\nwhatsapp: {enabled: true, emulate: true}\n", dataDir)
+	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	p := startDaemon(t, cfgPath)
+	completeSetup(t, p)
+	out, stderr, code := runPbxgate(t, "", "user", "token", "admin", "--data", dataDir)
+	if code != 0 {
+		t.Fatal(stderr)
+	}
+	api := &apiClient{t: t, base: p.portal, token: strings.TrimSpace(out)}
+	var numbers []string
+	for i := range 20 {
+		numbers = append(numbers, fmt.Sprintf("+49170111%04d", i))
+	}
+	body, _ := json.Marshal(map[string]any{"name": "WA", "channel": "whatsapp", "sender": "106540352242922", "numbers": numbers,
+		"whatsapp": map[string]any{"template": "hello_world", "language": "en_US"}, "send": "now"})
+	var created struct {
+		ID string `json:"id"`
+	}
+	api.do("POST", "/api/v1/campaigns", body, &created)
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		var page struct {
+			Items []struct {
+				State string `json:"state"`
+				Error string `json:"error"`
+			} `json:"items"`
+		}
+		api.do("GET", "/api/v1/campaigns/"+created.ID+"/recipients?limit=100", nil, &page)
+		read := 0
+		for _, it := range page.Items {
+			if it.State == "failed" {
+				t.Fatalf("recipient failed: %s", it.Error)
+			}
+			if it.State == "delivered" {
+				read++
+			}
+		}
+		if read == len(numbers) && api.campaignState(created.ID) == "completed" {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after 60 s: %d of %d delivered/read, campaign %s", read, len(numbers), api.campaignState(created.ID))
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
