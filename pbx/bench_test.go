@@ -19,7 +19,7 @@ import (
 // (PBX_BENCH_INFLIGHT), and checks
 // that every one arrived.
 func BenchmarkMessageThroughKamailio(b *testing.B) {
-	k := startKamailio(b, false)
+	k := startKamailioShm(b, freePort(b, "127.0.0.1"), false, 512)
 	g := runGateway(b, gatewayCfg(k, "udp"))
 	waitState(b, g, "registered")
 	p := newPhone(b, "201", "127.0.0.1", k.addr)

@@ -64,6 +64,14 @@ func startKamailio(t testing.TB, sha256 bool) *kamailio {
 
 func startKamailioOn(t testing.TB, port int, sha256 bool) *kamailio {
 	t.Helper()
+	return startKamailioShm(t, port, sha256, 64)
+}
+
+// startKamailioShm sets Kamailio's shared memory: every transaction stays
+// in it for the wait timer (5 s), so thousands of MESSAGEs a second need
+// more than the 64 MB the tests use.
+func startKamailioShm(t testing.TB, port int, sha256 bool, shmMB int) *kamailio {
+	t.Helper()
 	bin, err := exec.LookPath("kamailio")
 	if err != nil {
 		for _, p := range []string{"/usr/sbin/kamailio", "/usr/local/sbin/kamailio"} {
@@ -77,7 +85,7 @@ func startKamailioOn(t testing.TB, port int, sha256 bool) *kamailio {
 	}
 	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
 	args := []string{"-f", "testdata/kamailio.cfg", "-DD", "-E", "-Y", t.TempDir(), "-P", t.TempDir() + "/k.pid",
-		"-m", "64", "-M", "8", "-l", "udp:" + addr, "-l", "tcp:" + addr}
+		"-m", strconv.Itoa(shmMB), "-M", "8", "-l", "udp:" + addr, "-l", "tcp:" + addr}
 	if sha256 {
 		args = append(args, "-A", "WITH_SHA256")
 	}
