@@ -2,6 +2,7 @@ package web
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -24,7 +25,17 @@ func TestBrowserEndToEnd(t *testing.T) {
 	}
 	var env *testEnv
 	opt, ch, engine := withEngine(t, &env)
-	env = newEnv(t, opt)
+	env = newEnv(t, opt, func(d *Deps) {
+		st := Status{QueueDepth: 3, SIP: []SIPStatus{{Name: "pbx", Server: "192.0.2.10:5060", Health: HealthOK, State: "registered"}}}
+		for i, bars := range []int{4, 2} {
+			st.Modems = append(st.Modems, ModemStatus{ID: fmt.Sprintf("sim%d", i+1), Model: "EC25", Health: HealthOK, State: "ready",
+				SignalBars: bars, Operator: "Telekom.de", Registration: "home", SIM: fmt.Sprintf("+49152000000%02d", i+1), SentToday: 40 * (i + 1), DailyCap: 500})
+		}
+		for h := range 24 {
+			st.History = append(st.History, TrafficBucket{Start: time.Date(2026, 11, 21, h, 0, 0, 0, time.UTC), Sent: 5 + h*3%17, Delivered: 4 + h*3%15, Failed: h % 4})
+		}
+		d.Status = staticStatus{st}
+	})
 	// One recipient of the CSV is refused by the "network" until retried.
 	ch.setReject("+436641234567", true)
 
