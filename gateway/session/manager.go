@@ -397,7 +397,7 @@ func (m *Manager) Inbound(ctx context.Context, in message.Inbound) error {
 	defer m.mu.Unlock()
 	ch := m.chans[in.Channel]
 	if ch == nil {
-		return fmt.Errorf("%w: %q (add it to sip.session_channels)", ErrUnknownChannel, in.Channel)
+		return fmt.Errorf("%w: %q (route it in sip.sessions.routes)", ErrUnknownChannel, in.Channel)
 	}
 	if in.ID != "" {
 		dup := false
