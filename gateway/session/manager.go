@@ -932,3 +932,32 @@ func (m *Manager) Pending() int {
 	defer m.mu.Unlock()
 	return len(m.dlv)
 }
+
+// Handles reports whether inbound messages of channel go to sessions (the
+// daemon hands other channels' messages elsewhere, e.g. to automation).
+func (m *Manager) Handles(channel string) bool { return m.chans[channel] != nil }
+
+// RetryNow makes deliveries waiting for ext due at once (the portal's
+// "retry" button, or a hint that the extension registered again). It
+// returns how many messages wait for ext.
+func (m *Manager) RetryNow(ext string) int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	now := m.clock.Now()
+	n := 0
+	for k, d := range m.dlv {
+		if d.Ext != ext {
+			continue
+		}
+		n++
+		if d.NextAt.After(now) {
+			nd := *d
+			nd.NextAt = now
+			m.dlv[k] = &nd // memory only: the stored time is a lower bound anyway
+		}
+	}
+	if n > 0 {
+		m.wake()
+	}
+	return n
+}

@@ -558,3 +558,21 @@ func TestWhatsAppWindowAndNames(t *testing.T) {
 		t.Fatalf("24 h after the contact's last message: %v, want ErrWindowClosed", err)
 	}
 }
+
+func TestRetryNowAndHandles(t *testing.T) {
+	h := newHarness(t, Target{Kind: ToExtension, ID: "201"})
+	if !h.m.Handles("sms") || h.m.Handles("nope") {
+		t.Fatal("Handles")
+	}
+	h.phones.setOffline("201", true)
+	h.inbound("sms", alice, "x")
+	h.settle() // attempt 1 fails; the next is 1 s away on the fake clock
+	h.phones.setOffline("201", false)
+	h.settle()
+	eq(t, "before RetryNow", h.phones.take("201"), nil)
+	if n := h.m.RetryNow("201"); n != 1 {
+		t.Fatalf("RetryNow = %d", n)
+	}
+	h.settle()
+	eq(t, "after RetryNow", h.phones.take("201"), []string{alice + ": x"})
+}
