@@ -145,6 +145,7 @@ func (s *server) routes(e *gin.Engine) {
 	admin.POST("/users", s.addUser)
 	admin.POST("/users/:name/delete", s.deleteUser)
 	admin.POST("/users/:name/role", s.setUserRole)
+	admin.POST("/users/:name/password", s.resetPassword)
 	admin.POST("/settings", s.saveRegion)
 	admin.GET("/backup", s.backup)
 	p.POST("/modems/ussd", s.requireRole(users.RoleAdmin), s.ussd)

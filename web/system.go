@@ -330,3 +330,30 @@ func (s *server) backup(c *gin.Context) {
 		panic(http.ErrAbortHandler) // the client sees a broken download, not a short file
 	}
 }
+
+// resetPassword lets an admin set another user's password (forgotten
+// passwords); the user's sessions end.
+func (s *server) resetPassword(c *gin.Context) {
+	name := c.Param("name")
+	field := "reset|" + name
+	err := s.d.Users.SetPassword(c.Request.Context(), name, c.PostForm("password"))
+	switch {
+	case errors.Is(err, users.ErrWeakPassword):
+		s.systemFail(c, http.StatusUnprocessableEntity, nil, func(v *view) {
+			v.Errors[field] = v.T("user.err.weak_password", users.MinPasswordLength)
+		})
+		return
+	case errors.Is(err, users.ErrNotFound):
+		s.flash(c, "user.err.not_found")
+	case err != nil:
+		s.renderError(c, http.StatusInternalServerError, "error.internal")
+		return
+	default:
+		if err := s.sessions.deleteUser(name, currentSession(c)); err != nil {
+			s.log.Error("end sessions after password reset", "err", err)
+		}
+		s.audit(c, "user.password", name)
+		s.flash(c, "user.password_reset")
+	}
+	c.Redirect(http.StatusSeeOther, "/system")
+}

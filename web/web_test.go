@@ -367,6 +367,22 @@ func TestRolesOnServer(t *testing.T) {
 	// Audit log records it.
 	r = admin.get("/system")
 	mustContain(t, r.body, "User added", "bob (operator)")
+	// An admin sets olga's password (forgotten): her session ends.
+	r = admin.post("/system/users/olga/password", url.Values{"csrf_token": {tok}, "password": {"short"}})
+	if r.code != http.StatusUnprocessableEntity || !strings.Contains(r.body, "at least 10 characters") {
+		t.Fatalf("weak reset: %d", r.code)
+	}
+	r = admin.post("/system/users/olga/password", url.Values{"csrf_token": {tok}, "password": {"new operator pw"}})
+	if r.code != http.StatusSeeOther {
+		t.Fatalf("reset: %d", r.code)
+	}
+	if r := op.get("/"); r.code != http.StatusSeeOther {
+		t.Fatalf("olga's session survived the reset: %d", r.code)
+	}
+	if _, err := env.users.Authenticate(ctx, "olga", "new operator pw"); err != nil {
+		t.Fatal(err)
+	}
+	op.login("olga", "new operator pw")
 	// Deleting olga ends her session at once.
 	r = admin.post("/system/users/olga/delete", url.Values{"csrf_token": {tok}})
 	if r.code != http.StatusSeeOther {
