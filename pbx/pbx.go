@@ -18,6 +18,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -71,6 +72,9 @@ type Gateway struct {
 	pbxHost     string // request-URI host of extensions
 	pbxPort     int
 	allow       []netip.Prefix
+	// allowRegistrar: requests from the registrar's addresses are allowed.
+	allowRegistrar bool
+	registrarIPs   atomic.Pointer[[]netip.Addr]
 
 	sessions  atomic.Pointer[sessionsBox]
 	ready     chan struct{}
@@ -137,16 +141,10 @@ func New(opts Config) (*Gateway, error) {
 		return nil, fmt.Errorf("sip: PBX address %q: %w", pbxAddr, err)
 	}
 	g.pbxHost, g.pbxPort = host, port
-	if c.Mode == "register" && len(g.allow) == 0 {
-		// Only the registrar may send us requests.
-		ips, err := net.DefaultResolver.LookupNetIP(context.Background(), "ip", host)
-		if err != nil {
-			return nil, fmt.Errorf("sip.registrar %q does not resolve (%w); set sip.allow_from to its addresses", host, err)
-		}
-		for _, ip := range ips {
-			g.allow = append(g.allow, netip.PrefixFrom(ip.Unmap(), ip.Unmap().BitLen()))
-		}
-	}
+	// Without an allow-list in register mode only the registrar may send
+	// us requests; its addresses are looked up before every REGISTER (DNS
+	// may not be up yet when pbxgate starts).
+	g.allowRegistrar = c.Mode == "register" && len(g.allow) == 0
 	if g.m, err = newMetrics(opts.Registerer); err != nil {
 		return nil, err
 	}
@@ -397,7 +395,28 @@ func (g *Gateway) allowed(source string) bool {
 			return true
 		}
 	}
+	if g.allowRegistrar {
+		if ips := g.registrarIPs.Load(); ips != nil {
+			return slices.Contains(*ips, ip)
+		}
+	}
 	return false
+}
+
+// resolveRegistrar refreshes the registrar's addresses for allowed.
+func (g *Gateway) resolveRegistrar(ctx context.Context) error {
+	if !g.allowRegistrar {
+		return nil
+	}
+	ips, err := net.DefaultResolver.LookupNetIP(ctx, "ip", g.pbxHost)
+	if err != nil {
+		return fmt.Errorf("sip.registrar %q does not resolve: %w", g.pbxHost, err)
+	}
+	for i := range ips {
+		ips[i] = ips[i].Unmap()
+	}
+	g.registrarIPs.Store(&ips)
+	return nil
 }
 
 func (g *Gateway) transportParam() string { return strings.ToUpper(g.network) }

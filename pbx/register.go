@@ -42,7 +42,12 @@ func (g *Gateway) registerLoop(ctx context.Context) {
 	backoff := g.opts.RetryMin
 	for {
 		g.setReg(Registration{State: "registering", Registrar: g.cfg.Registrar, Code: g.Registration().Code, LastError: g.Registration().LastError})
-		granted, code, err := r.register(ctx, g.cfg.Expiry)
+		var granted time.Duration
+		var code int
+		err := g.resolveRegistrar(ctx)
+		if err == nil {
+			granted, code, err = r.register(ctx, g.cfg.Expiry)
+		}
 		if ctx.Err() != nil {
 			break
 		}
