@@ -183,3 +183,25 @@ func TestReRegisterAndUnregister(t *testing.T) {
 		t.Fatalf("after the gateway stopped: %s, want 480 (unregistered)", codeOf(res, err))
 	}
 }
+
+// In register mode without allow_from only the registrar may send: a
+// MESSAGE straight from another address is refused.
+func TestRegisterModeOnlyRegistrar(t *testing.T) {
+	t.Parallel()
+	k := startKamailio(t, false)
+	g := runGateway(t, gatewayCfg(k, "udp"))
+	waitState(t, g, "registered")
+	f := &fromExt{got: make(chan string, 1)}
+	g.SetSessions(f)
+	p := newPhone(t, "201", "127.0.0.2", k.addr)
+	res, err := p.send(g.Addr().String(), customer, "direct")
+	if err != nil || res.StatusCode != 403 {
+		t.Fatalf("MESSAGE from a non-registrar address: %s, want 403", codeOf(res, err))
+	}
+	if res, err := p.send(k.addr, customer, "via PBX"); err != nil || res.StatusCode != 200 {
+		t.Fatalf("through the registrar: %s", codeOf(res, err))
+	}
+	if got := <-f.got; got != "201|"+customer+"|via PBX" {
+		t.Fatalf("sessions got %q", got)
+	}
+}
