@@ -107,13 +107,14 @@ func TestEveryKeyUsedExists(t *testing.T) {
 	for _, a := range []string{"stop", "start", "resume", "retry", "duplicate"} {
 		used = append(used, "campaign.done."+a)
 	}
-	for _, a := range []string{"user.add", "user.delete", "user.role", "user.password", "settings.region", "token.create", "token.revoke", "backup.download", "contacts.import", "contacts.delete", "modem.ussd", "rule.save", "rule.delete", "whatsapp.sync"} {
+	for _, a := range []string{"user.add", "user.delete", "user.role", "user.password", "settings.region", "token.create", "token.revoke", "backup.download", "contacts.import", "contacts.delete", "modem.ussd", "rule.save", "rule.delete", "whatsapp.sync", "blacklist.add", "blacklist.remove"} {
 		used = append(used, "audit."+a)
 	}
 	used = append(used, "role.admin", "role.operator", "channel.sms", "channel.whatsapp", "nav.modems", "nav.whatsapp", "nav.pbx")
 	for _, a := range []string{"close", "transfer"} {
 		used = append(used, "sessions.done."+a)
 	}
+	used = append(used, "blacklist.dir.both", "blacklist.dir.send", "blacklist.dir.receive", "nav.blacklist")
 	used = append(used, "automation.consent.opt_out", "automation.consent.opt_in", "nav.automation")
 	used = append(used, "sessions.state.open", "sessions.state.closed", "nav.sessions")
 	for _, n := range []string{"mobile", "work", "home", "other"} {

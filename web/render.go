@@ -45,6 +45,7 @@ var templateFuncs = template.FuncMap{
 	"mul":    func(a, b int) int { return a * b },
 	"join":   strings.Join,
 	"tplkey": TemplateKey,
+	"list3":  func(a, b, c string) []string { return []string{a, b, c} },
 	"upper":  strings.ToUpper,
 }
 

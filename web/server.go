@@ -136,6 +136,7 @@ func (s *server) routes(e *gin.Engine) {
 	p.GET("/clicktochat", s.clickToChat)
 	p.GET("/clicktochat/qr.png", s.clickToChatPNG)
 	s.automationRoutes(p, s.requireRole(users.RoleAdmin))
+	s.blacklistRoutes(p, s.requireRole(users.RoleAdmin))
 	p.GET("/modems", s.simplePage("modems"))
 	p.GET("/whatsapp", s.simplePage("whatsapp"))
 	p.GET("/pbx", s.simplePage("pbx"))

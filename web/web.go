@@ -56,6 +56,8 @@ type Deps struct {
 	Sessions SessionService
 	// Rules backs the Automation screens and the message log (*rules.Engine).
 	Rules RuleService
+	// Consent backs the blacklist and opt-out screen (*consent.Consent).
+	Consent ConsentService
 	// WhatsApp is what the WhatsApp page shows for Meta's webhook settings;
 	// nil when the channel is not configured.
 	WhatsApp *WhatsAppSetup

@@ -1,0 +1,116 @@
+package web
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/pbxgate/pbxgate/gateway/consent"
+)
+
+// ConsentService is what the blacklist and opt-out screens need;
+// *consent.Consent implements it.
+type ConsentService interface {
+	Blacklist(ctx context.Context) []consent.Entry
+	Block(ctx context.Context, e consent.Entry) (consent.Entry, error)
+	Unblock(ctx context.Context, id string) error
+	OptOuts(ctx context.Context) []consent.OptOut
+}
+
+type blacklistData struct {
+	Entries []consent.Entry
+	OptOuts []consent.OptOut
+}
+
+func (s *server) blacklistView(c *gin.Context) *view {
+	ctx := c.Request.Context()
+	d := blacklistData{Entries: s.d.Consent.Blacklist(ctx), OptOuts: s.d.Consent.OptOuts(ctx)}
+	v := s.newView(c, "blacklist", "nav.blacklist", d)
+	v.Form["direction"] = string(consent.Both)
+	return v
+}
+
+func (s *server) consentUnavailable(c *gin.Context) bool {
+	if s.d.Consent != nil {
+		return false
+	}
+	s.render(c, http.StatusOK, "unavailable", s.newView(c, "blacklist", "nav.blacklist", "blacklist.unavailable"))
+	return true
+}
+
+func (s *server) blacklistPage(c *gin.Context) {
+	if s.consentUnavailable(c) {
+		return
+	}
+	s.render(c, http.StatusOK, "blacklist", s.blacklistView(c))
+}
+
+func (s *server) blacklistAdd(c *gin.Context) {
+	if s.consentUnavailable(c) {
+		return
+	}
+	v := s.blacklistView(c)
+	for _, k := range []string{"entry", "direction", "reason", "days"} {
+		v.Form[k] = c.PostForm(k)
+	}
+	e := consent.Entry{Direction: consent.Direction(c.PostForm("direction")), Reason: strings.TrimSpace(c.PostForm("reason"))}
+	// A trailing "*" blocks a prefix (a whole range, e.g. +49900*).
+	entry := strings.TrimSpace(c.PostForm("entry"))
+	if p, ok := strings.CutSuffix(entry, "*"); ok {
+		e.Prefix = strings.TrimSpace(p)
+	} else {
+		e.Number = entry
+	}
+	if raw := strings.TrimSpace(c.PostForm("days")); raw != "" {
+		days, err := strconv.Atoi(raw)
+		if err != nil || days < 1 || days > 3650 {
+			v.Errors["days"] = v.T("blacklist.err.days")
+		}
+		e.Until = s.d.Now().Add(time.Duration(days) * 24 * time.Hour)
+	}
+	if entry == "" {
+		v.Errors["entry"] = v.T("blacklist.err.entry")
+	}
+	if len(v.Errors) == 0 {
+		saved, err := s.d.Consent.Block(c.Request.Context(), e)
+		switch {
+		case errors.Is(err, consent.ErrInvalidEntry):
+			v.Errors["entry"] = v.T("blacklist.err.invalid", err.Error())
+		case err != nil:
+			s.log.Error("blacklist add", "err", err)
+			v.Errors["entry"] = v.T("error.internal")
+		default:
+			s.audit(c, "blacklist.add", saved.Number+saved.Prefix+" ("+string(saved.Direction)+")")
+			s.flash(c, "blacklist.added")
+			c.Redirect(http.StatusSeeOther, "/blacklist")
+			return
+		}
+	}
+	s.render(c, http.StatusUnprocessableEntity, "blacklist", v)
+}
+
+func (s *server) blacklistRemove(c *gin.Context) {
+	if s.consentUnavailable(c) {
+		return
+	}
+	id := c.Param("id")
+	if err := s.d.Consent.Unblock(c.Request.Context(), id); err != nil {
+		s.log.Warn("blacklist remove", "err", err)
+		s.flash(c, "blacklist.err.not_found")
+	} else {
+		s.audit(c, "blacklist.remove", id)
+		s.flash(c, "blacklist.removed")
+	}
+	c.Redirect(http.StatusSeeOther, "/blacklist")
+}
+
+func (s *server) blacklistRoutes(p *gin.RouterGroup, admin gin.HandlerFunc) {
+	p.GET("/blacklist", s.blacklistPage)
+	p.POST("/blacklist", admin, s.blacklistAdd)
+	p.POST("/blacklist/:id/delete", admin, s.blacklistRemove)
+}
