@@ -46,3 +46,24 @@ bench:
 
 clean:
 	rm -rf bin dist
+
+# ---- appliance (docs/appliance.md) -------------------------------------
+IMAGE_SUITE ?= bookworm
+IMAGE_OUT   ?= dist/image
+
+.PHONY: deb image image-boot-test
+
+## deb: Debian packages for amd64, arm64 and armhf in ./dist (nfpm, firmware/deb)
+deb: dist
+	cd firmware/deb && for a in amd64:amd64 arm64:arm64 armhf:armv7; do \
+		$(GO) run . --arch $${a%%:*} --version '$(VERSION)' --binary ../../dist/pbxgate-linux-$${a##*:} --out ../../dist || exit 1; \
+	done
+	cd dist && sha256sum pbxgate_*.deb > SHA256SUMS.deb
+
+## image: Raspberry Pi (arm64) SD-card image in $(IMAGE_OUT) (root, mmdebstrap, qemu-user-static)
+image: deb
+	firmware/image/build.sh --suite $(IMAGE_SUITE) --deb dist/pbxgate_*_arm64.deb --out $(IMAGE_OUT)
+
+## image-boot-test: boot the image in qemu-system-aarch64 and wait for /healthz (slow, not in CI)
+image-boot-test:
+	firmware/image/boot-test.sh $(IMAGE_OUT)/pbxgate-rpi-arm64.img

@@ -297,3 +297,33 @@ func TestConcurrentUpdateRefused(t *testing.T) {
 		t.Fatalf("got %v", err)
 	}
 }
+
+// The image ships the drop-in pre-installed (its /etc is read-only), so it
+// must be byte for byte what EnsureDropIn would write.
+func TestImageDropInMatches(t *testing.T) {
+	b, err := os.ReadFile("../image/customize.sh")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := DropIn("/var/lib/pbxgate-system", "/etc/pbxgate/pbxgate.yaml")
+	start := bytes.Index(b, []byte("<<'UNIT'\n# Written by pbxgate update"))
+	if start < 0 {
+		t.Fatal("drop-in not found in customize.sh")
+	}
+	body := b[start+len("<<'UNIT'\n"):]
+	body = body[:bytes.Index(body, []byte("UNIT\n"))]
+	if string(body) != want {
+		t.Fatalf("customize.sh drop-in differs from update.DropIn:\n%s\nwant:\n%s", body, want)
+	}
+}
+
+func TestEnsureDropInUnchanged(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "pbxgate.service.d", "50-ab-slot.conf")
+	os.MkdirAll(filepath.Dir(path), 0o755)
+	os.WriteFile(path, []byte(DropIn("/var/lib/pbxgate-system", "/etc/pbxgate/pbxgate.yaml")), 0o644)
+	// Identical: nothing written, no systemctl needed.
+	changed, err := EnsureDropIn(context.Background(), path, "/var/lib/pbxgate-system", "/etc/pbxgate/pbxgate.yaml")
+	if err != nil || changed {
+		t.Fatalf("changed=%v err=%v", changed, err)
+	}
+}
