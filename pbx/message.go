@@ -222,7 +222,10 @@ func (g *Gateway) refuse(req *sip.Request, tx sip.ServerTransaction, code int, r
 // errors in their chat view, also sends the reason back as a chat.
 func (g *Gateway) refuseAndTell(req *sip.Request, tx sip.ServerTransaction, ext, from string, code int, reason, why string) {
 	g.refuse(req, tx, code, reason, why)
-	if ext == "" || from == "" {
+	// A phone that answers chats automatically must not start a loop of
+	// notices: none for echoed notices, at most one per extension, reason
+	// and noticeInterval.
+	if ext == "" || from == "" || strings.HasPrefix(string(req.Body()), noticePrefix) || !g.noticeDue(ext+"\x00"+why) {
 		return
 	}
 	g.bg.Add(1)
@@ -230,10 +233,29 @@ func (g *Gateway) refuseAndTell(req *sip.Request, tx sip.ServerTransaction, ext,
 		defer g.bg.Done()
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		if err := g.sendMessage(ctx, ext, "pbxgate", from, "pbxgate: not sent: "+why); err != nil {
+		if err := g.sendMessage(ctx, ext, "pbxgate", from, noticePrefix+why); err != nil {
 			g.log.Debug("tell extension about refused message", "ext", ext, "err", err)
 		}
 	}()
+}
+
+const (
+	noticePrefix   = "pbxgate: not sent: "
+	noticeInterval = 5 * time.Second
+)
+
+func (g *Gateway) noticeDue(key string) bool {
+	g.noticeMu.Lock()
+	defer g.noticeMu.Unlock()
+	now := time.Now()
+	if last, ok := g.noticed[key]; ok && now.Sub(last) < noticeInterval {
+		return false
+	}
+	if len(g.noticed) > 10000 { // bounded: forget old entries
+		clear(g.noticed)
+	}
+	g.noticed[key] = now
+	return true
 }
 
 func sanitize(s string) string {

@@ -80,6 +80,8 @@ type Gateway struct {
 	ready     chan struct{}
 	partsDone sync.Map       // partKey → partProgress of long chats
 	bg        sync.WaitGroup // refusal notices to extensions
+	noticeMu  sync.Mutex
+	noticed   map[string]time.Time // extension+reason → last refusal notice
 
 	regMu sync.Mutex
 	reg   Registration
@@ -120,7 +122,7 @@ func New(opts Config) (*Gateway, error) {
 	if opts.UserAgent == "" {
 		opts.UserAgent = "pbxgate"
 	}
-	g := &Gateway{cfg: c, opts: opts, log: opts.Logger, ready: make(chan struct{})}
+	g := &Gateway{cfg: c, opts: opts, log: opts.Logger, ready: make(chan struct{}), noticed: map[string]time.Time{}}
 	switch c.Transport {
 	case "udp", "tcp", "tls":
 		g.network = c.Transport

@@ -54,6 +54,12 @@ func TestPeerAllowListAndRefusals(t *testing.T) {
 		t.Fatalf("extension was told %+v", note)
 	}
 
+	// The same refusal again within seconds: answered, but no second
+	// notice (a phone answering chats automatically must not loop).
+	if res, err := p.send(gw, customer, "Hallo?"); err != nil || res.StatusCode != 403 {
+		t.Fatalf("repeated MESSAGE without a session: %s", codeOf(res, err))
+	}
+	<-f.got
 	res, err = p.send(gw, "hotline", "Hallo")
 	if err != nil || res.StatusCode != 404 {
 		t.Fatalf("MESSAGE to a non-number: %s, want 404", codeOf(res, err))
