@@ -311,6 +311,12 @@ func (o *Options) rollback(ctx context.Context, prev, backup string) error {
 		// one refuses: keep its data aside for diagnosis and restore the
 		// pre-update backup.
 		aside := fmt.Sprintf("%s.failed-update-%s", o.DataDir, time.Now().UTC().Format("20060102T150405Z"))
+		for i := 2; ; i++ {
+			if _, err := os.Lstat(aside); errors.Is(err, os.ErrNotExist) {
+				break
+			}
+			aside = fmt.Sprintf("%s.failed-update-%s-%d", o.DataDir, time.Now().UTC().Format("20060102T150405Z"), i)
+		}
 		if err := os.Rename(o.DataDir, aside); err != nil {
 			return fmt.Errorf("moving the failed version's store aside: %w", err)
 		}

@@ -261,6 +261,9 @@ func TestApplySwitchesAndRollsBack(t *testing.T) {
 	if _, err := Apply(ctx, opts, makeBundle(t, dir, priv, v1, "v1.0.0", arch)); !errors.Is(err, ErrRolledBack) {
 		t.Fatalf("forced downgrade across a schema change: %v", err)
 	}
+	if failed, _ := filepath.Glob(data + ".failed-update-*"); len(failed) != 2 {
+		t.Fatalf("each rollback keeps its own failed store: %v", failed)
+	}
 	// A forced reinstall of the running version works.
 	if res, err := Apply(ctx, opts, makeBundle(t, dir, priv, v11, "v1.1.0", arch)); err != nil || res.Slot != "a" {
 		t.Fatalf("forced reinstall: %+v %v", res, err)
