@@ -107,3 +107,38 @@ func TestHealthURL(t *testing.T) {
 		}
 	}
 }
+
+func TestUpdateSpoolRefusesBadUpload(t *testing.T) {
+	dir := t.TempDir()
+	pub := filepath.Join(dir, "release.pub")
+	if _, e, code := applianceCLI(t, "", nil, "bundle", "keygen", "--private", filepath.Join(dir, "release.key"), "--public", pub); code != 0 {
+		t.Fatal(e)
+	}
+	example, _ := os.ReadFile("../../gateway/config/pbxgate.example.yaml")
+	cfg := filepath.Join(dir, "pbxgate.yaml")
+	os.WriteFile(cfg, example, 0o640)
+	spool, root := filepath.Join(dir, "spool"), filepath.Join(dir, "system")
+	os.MkdirAll(spool, 0o750)
+	args := []string{"update", "-c", cfg, "--key", pub, "--root", root, "--spool", spool}
+
+	if out, e, code := applianceCLI(t, "", nil, args...); code != 0 || !strings.Contains(out, "nothing to do") {
+		t.Fatalf("empty spool: %d %s %s", code, out, e)
+	}
+	os.WriteFile(filepath.Join(spool, "pending.pbxup"), []byte("<html>upload went wrong</html>"), 0o640)
+	_, e, code := applianceCLI(t, "", nil, args...)
+	if code != 1 || !strings.Contains(e, "not a valid pbxgate update bundle") {
+		t.Fatalf("bad upload: %d %s", code, e)
+	}
+	res, err := os.ReadFile(filepath.Join(spool, "result.json"))
+	if err != nil || !strings.Contains(string(res), `"ok": false`) || !strings.Contains(string(res), "not a valid pbxgate update bundle") {
+		t.Fatalf("result.json: %s %v", res, err)
+	}
+	for _, name := range []string{"pending.pbxup", "processing.pbxup"} {
+		if _, err := os.Stat(filepath.Join(spool, name)); !os.IsNotExist(err) {
+			t.Fatalf("%s left in the spool", name)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(root, "current")); !os.IsNotExist(err) {
+		t.Fatal("refused upload touched the slots")
+	}
+}

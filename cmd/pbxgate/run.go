@@ -105,6 +105,7 @@ type daemon struct {
 	auto      *automation
 	wa        *whatsapp.Channel // nil unless whatsapp.enabled
 	waemu     *waemu.Server     // the Cloud API emulator with whatsapp.emulate
+	waSetup   *web.WhatsAppSetup
 
 	wg sync.WaitGroup // long-running components
 }
@@ -215,7 +216,7 @@ func (d *daemon) run(ctx context.Context) error {
 	d.goRun(runCtx, "automation", func(ctx context.Context) error { return d.auto.run(ctx, d.cfg.Automation.Retention) })
 	d.goRun(runCtx, "campaigns", d.campaigns.Run)
 
-	handler, err := web.New(web.Deps{
+	deps := web.Deps{
 		Store:          st,
 		Users:          d.users,
 		Logger:         d.log,
@@ -227,7 +228,16 @@ func (d *daemon) run(ctx context.Context) error {
 		Status:         dashboardStatus{d},
 		Campaigns:      web.EngineCampaigns(d.campaigns, channels),
 		Extra:          d.extraHandlers(),
-	})
+		USSD:           d.sms,
+		Rules:          d.auto.rules,
+		Consent:        d.auto.consent,
+		WhatsApp:       d.waSetup,
+	}
+	if d.wa != nil {
+		deps.Templates = waTemplates{d.wa}
+		deps.SyncTemplates = d.wa.Templates().Sync
+	}
+	handler, err := web.New(deps)
 	if err != nil {
 		return err
 	}

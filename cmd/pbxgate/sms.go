@@ -253,3 +253,12 @@ func (c *modemCollector) Collect(ch chan<- prometheus.Metric) {
 		}
 	}
 }
+
+// USSD runs a USSD code on the named modem (portal's USSD console).
+func (s *smsStack) USSD(ctx context.Context, name, code string) (string, error) {
+	m, ok := s.modem(name)
+	if !ok {
+		return "", fmt.Errorf("no modem named %q", name)
+	}
+	return m.USSD(ctx, code)
+}

@@ -11,6 +11,7 @@ import (
 	"github.com/pbxgate/pbxgate/drivers/whatsapp/waemu"
 	"github.com/pbxgate/pbxgate/gateway/campaign"
 	"github.com/pbxgate/pbxgate/gateway/message"
+	"github.com/pbxgate/pbxgate/web"
 )
 
 // startWhatsApp builds the WhatsApp channel; with whatsapp.emulate it first
@@ -44,6 +45,8 @@ func (d *daemon) startWhatsApp(ctx context.Context, portalAddr string, statuses 
 	if err != nil {
 		return nil, err
 	}
+	d.waSetup = &web.WhatsAppSetup{WebhookPath: whatsapp.WebhookPath, VerifyToken: opts.VerifyToken,
+		PhoneNumberID: opts.PhoneNumberID, BusinessID: opts.BusinessAccountID, APIVersion: opts.APIVersion, TokenSet: opts.Token != ""}
 	d.goRun(ctx, "whatsapp", ch.Run)
 	return ch, nil
 }
@@ -116,7 +119,8 @@ func (c waChannel) deliver(ctx context.Context, m message.Outbound, send func() 
 	}
 }
 
-// waTemplates is the synchronised template list as campaigns see it.
+// waTemplates is the synchronised template list as campaigns and the
+// portal see it.
 type waTemplates struct{ ch *whatsapp.Channel }
 
 func (t waTemplates) Template(_ context.Context, name, lang string) (campaign.TemplateInfo, error) {
@@ -124,6 +128,19 @@ func (t waTemplates) Template(_ context.Context, name, lang string) (campaign.Te
 	if !ok {
 		return campaign.TemplateInfo{}, fmt.Errorf("no WhatsApp template %q in language %q (synchronise the templates in the portal)", name, lang)
 	}
+	return templateInfo(info), nil
+}
+
+func (t waTemplates) ListTemplates(context.Context) ([]campaign.TemplateInfo, error) {
+	list := t.ch.Templates().List()
+	out := make([]campaign.TemplateInfo, len(list))
+	for i, info := range list {
+		out[i] = templateInfo(info)
+	}
+	return out, nil
+}
+
+func templateInfo(info whatsapp.TemplateInfo) campaign.TemplateInfo {
 	return campaign.TemplateInfo{Name: info.Name, Language: info.Language, Status: info.Status, Category: info.Category,
-		Header: info.Vars.HeaderFormat, Variables: info.Variables(), Body: info.BodyText()}, nil
+		Header: info.Vars.HeaderFormat, Variables: info.Variables(), Body: info.BodyText()}
 }
