@@ -28,6 +28,9 @@ type smsStack struct {
 
 	mu     sync.Mutex
 	modems map[string]*modem.Modem
+	// unconfigured are known modems' AT ports that discovery found but no
+	// modems.devices entry uses: shown so the installer can add them.
+	unconfigured []modem.Candidate
 }
 
 // simNumber is the phone number of the i-th simulated SIM (1-based).
@@ -137,7 +140,57 @@ func (d *daemon) startSMS(ctx context.Context, sink smspool.Sink, inbound smspoo
 		})
 	}
 	d.goRun(ctx, "smspool", pool.Run)
+	if mc.Discover {
+		d.goRun(ctx, "modem discovery", func(ctx context.Context) error { return d.discover(ctx, s, devices) })
+	}
 	return s, nil
+}
+
+// discover looks for known USB modems every poll interval and reports the
+// ones no modems.devices entry uses (configured modems are bound by path
+// or IMEI in their own supervisors).
+func (d *daemon) discover(ctx context.Context, s *smsStack, devices []config.ModemDevice) error {
+	configured := map[string]bool{}
+	for _, dev := range devices {
+		if dev.Device != "" {
+			configured[dev.Device] = true
+		}
+	}
+	reported := map[string]bool{}
+	t := time.NewTicker(d.cfg.Modems.PollInterval)
+	defer t.Stop()
+	for {
+		cands, err := modem.Discover(ctx)
+		if err != nil {
+			d.log.Debug("modem discovery", "err", err)
+		}
+		var found []modem.Candidate
+		for _, c := range cands {
+			if !c.ATPort || configured[c.Path] || s.inUse(c.Path) {
+				continue
+			}
+			found = append(found, c)
+			if !reported[c.Path] {
+				reported[c.Path] = true
+				d.log.Info("found a modem that is not configured; add it under modems.devices (by imei) to use it",
+					"path", c.Path, "model", c.Model, "vid", c.VID, "pid", c.PID, "serial", c.Serial)
+			}
+		}
+		s.mu.Lock()
+		s.unconfigured = found
+		s.mu.Unlock()
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+	}
+}
+
+func (s *smsStack) unconfiguredModems() []modem.Candidate {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]modem.Candidate(nil), s.unconfigured...)
 }
 
 // inUse reports whether a port is open by one of our modems, so IMEI

@@ -11,14 +11,16 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/pbxgate/pbxgate/drivers/modem"
 	"github.com/pbxgate/pbxgate/drivers/smspool"
 	"github.com/pbxgate/pbxgate/gateway/message"
 	"github.com/pbxgate/pbxgate/gateway/recipients"
 )
 
 type modemsReply struct {
-	Modems   []modemView            `json:"modems"`
-	Channels []smspool.ChannelState `json:"channels"`
+	Modems       []modemView            `json:"modems"`
+	Channels     []smspool.ChannelState `json:"channels"`
+	Unconfigured []modem.Candidate      `json:"unconfigured,omitempty"`
 }
 
 type ussdRequest struct {
@@ -44,7 +46,7 @@ type sendReply struct {
 
 func (d *daemon) smsControlRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /v1/modems", func(w http.ResponseWriter, r *http.Request) {
-		writeControl(w, modemsReply{Modems: d.sms.modemViews(), Channels: d.sms.pool.ChannelStates()}, nil)
+		writeControl(w, modemsReply{Modems: d.sms.modemViews(), Channels: d.sms.pool.ChannelStates(), Unconfigured: d.sms.unconfiguredModems()}, nil)
 	})
 	mux.HandleFunc("POST /v1/ussd", func(w http.ResponseWriter, r *http.Request) {
 		var req ussdRequest
@@ -139,7 +141,19 @@ func cmdModems(ctx context.Context, env *cliEnv, args []string) error {
 			fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\n", c.Name, c.Queued, s.Name, today, state)
 		}
 	}
-	return tw.Flush()
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if len(rep.Unconfigured) > 0 {
+		fmt.Fprintln(env.stdout, "\nFound but not configured (add under modems.devices to use):")
+		tw = tabwriter.NewWriter(env.stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "PATH\tMODEL\tUSB\tSERIAL")
+		for _, c := range rep.Unconfigured {
+			fmt.Fprintf(tw, "%s\t%s\t%s:%s\t%s\n", c.Path, c.Model, c.VID, c.PID, dash(c.Serial))
+		}
+		return tw.Flush()
+	}
+	return nil
 }
 
 func dash(s string) string {
