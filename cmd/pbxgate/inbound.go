@@ -22,6 +22,9 @@ import (
 type automation struct {
 	consent *consent.Consent
 	rules   *rules.Engine
+	// pbx, once started (sip.enabled), takes conversations that no rule
+	// consumed or routed: they go to the channel's session route.
+	pbx atomic.Pointer[pbxSide]
 }
 
 // newAutomation builds consent and the rules engine. Actions need the SMS
@@ -63,20 +66,46 @@ func (d *daemon) newAutomation(out *outbound) (*automation, error) {
 		}
 		rc.Mailer = m
 	}
+	au := &automation{consent: cs}
+	if d.cfg.SIP.Enabled {
+		rc.Router = lateRouter{au}
+	}
 	eng, err := rules.New(rc)
 	if err != nil {
 		return nil, err
 	}
-	return &automation{consent: cs, rules: eng}, nil
+	au.rules = eng
+	return au, nil
+}
+
+// lateRouter is the rules' route action before the PBX side exists.
+type lateRouter struct{ a *automation }
+
+func (r lateRouter) Route(ctx context.Context, in message.Inbound, kind, id string) error {
+	p := r.a.pbx.Load()
+	if p == nil {
+		return errNotReady
+	}
+	return p.Route(ctx, in, kind, id)
 }
 
 // Inbound takes every complete inbound message from a channel. The rules
 // engine stores it before its actions run, and redelivery after a crash
 // runs no action twice, so returning an error (the channel keeps the message
-// and offers it again) loses nothing.
+// and offers it again) loses nothing. A message that was not a STOP/START
+// keyword, not blocked and not routed by a rule goes to the PBX: the
+// channel's session route delivers it to an extension or queue (the session
+// manager ignores an ID it already has).
 func (a *automation) Inbound(ctx context.Context, in message.Inbound) error {
-	_, err := a.rules.Handle(ctx, in)
-	return err
+	rec, err := a.rules.Handle(ctx, in)
+	if err != nil {
+		return err
+	}
+	p := a.pbx.Load()
+	if p == nil || rec.Consent != "" || rec.Blocked != "" || rec.Routed() || !p.sessions.Handles(in.Channel) {
+		return nil
+	}
+	return p.sessions.Inbound(ctx, in)
 }
 
 // HandleInbound is Inbound under the name the WhatsApp channel asks for.

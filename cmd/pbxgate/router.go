@@ -8,14 +8,16 @@ import (
 
 	"github.com/pbxgate/pbxgate/gateway/campaign"
 	"github.com/pbxgate/pbxgate/gateway/message"
+	"github.com/pbxgate/pbxgate/gateway/session"
 )
 
 // statusRouter hands a channel's status events to whoever sent the message:
-// the campaign engine first; events it does not know belong to other senders
-// (CLI sends now, sessions later) and are only logged.
+// the campaign engine, then the chat sessions; others (CLI sends, automatic
+// answers) are only logged.
 type statusRouter struct {
 	log       *slog.Logger
 	campaigns atomic.Pointer[campaign.Engine] // set once the engine exists
+	sessions  atomic.Pointer[session.Manager] // set with sip.enabled
 }
 
 var errNotStarted = errors.New("campaign engine not started yet")
@@ -29,6 +31,12 @@ func (r *statusRouter) Status(ctx context.Context, ev message.StatusEvent) error
 	err := e.HandleStatus(ctx, ev)
 	if err == nil || !errors.Is(err, campaign.ErrUnknownStatus) {
 		return err
+	}
+	if m := r.sessions.Load(); m != nil {
+		err := m.HandleStatus(ctx, ev)
+		if err == nil || !errors.Is(err, session.ErrUnknownStatus) {
+			return err
+		}
 	}
 	r.log.Debug("message status", "id", ev.ID, "status", ev.Status, "sender", ev.Sender, "reason", ev.Reason)
 	return nil

@@ -27,6 +27,7 @@ import (
 	"github.com/pbxgate/pbxgate/gateway/campaign"
 	"github.com/pbxgate/pbxgate/gateway/config"
 	"github.com/pbxgate/pbxgate/gateway/recipients"
+	"github.com/pbxgate/pbxgate/gateway/session"
 	"github.com/pbxgate/pbxgate/gateway/store"
 	"github.com/pbxgate/pbxgate/gateway/users"
 	"github.com/pbxgate/pbxgate/web"
@@ -106,6 +107,7 @@ type daemon struct {
 	wa        *whatsapp.Channel // nil unless whatsapp.enabled
 	waemu     *waemu.Server     // the Cloud API emulator with whatsapp.emulate
 	waSetup   *web.WhatsAppSetup
+	pbx       *pbxSide // nil unless sip.enabled
 
 	wg sync.WaitGroup // long-running components
 }
@@ -186,6 +188,8 @@ func (d *daemon) run(ctx context.Context) error {
 		channels[c.Name] = smsChannel{ch}
 	}
 	var templates campaign.TemplateCatalog
+	var waSender session.Sender
+	waName := ""
 	if d.cfg.WhatsApp.Enabled {
 		d.wa, err = d.startWhatsApp(runCtx, ln.Addr().String(), router, d.auto)
 		if err != nil {
@@ -194,6 +198,17 @@ func (d *daemon) run(ctx context.Context) error {
 		out.wa.Store(d.wa)
 		channels[d.wa.Name()] = waChannel{Channel: d.wa, statuses: router}
 		templates = waTemplates{d.wa}
+		waSender, waName = d.wa, d.wa.Name()
+	}
+	var sessions campaign.SessionOpener
+	if d.cfg.SIP.Enabled {
+		d.pbx, err = d.startPBX(runCtx, d.sms.pool, waSender, waName)
+		if err != nil {
+			return err
+		}
+		d.auto.pbx.Store(d.pbx)
+		router.sessions.Store(d.pbx.sessions)
+		sessions = d.pbx.sessions
 	}
 	d.campaigns, err = campaign.New(campaign.Config{
 		Store:      st,
@@ -207,6 +222,7 @@ func (d *daemon) run(ctx context.Context) error {
 		DNC:        recipients.NewLists(st),
 		Blocker:    d.auto.consent,
 		Templates:  templates,
+		Sessions:   sessions,
 	})
 	if err != nil {
 		return err
@@ -232,6 +248,9 @@ func (d *daemon) run(ctx context.Context) error {
 		Rules:          d.auto.rules,
 		Consent:        d.auto.consent,
 		WhatsApp:       d.waSetup,
+	}
+	if d.pbx != nil {
+		deps.Sessions = d.pbx.sessions
 	}
 	if d.wa != nil {
 		deps.Templates = waTemplates{d.wa}
@@ -341,6 +360,13 @@ func (d *daemon) readiness(ctx context.Context) web.Readiness {
 		comp := web.Component{Name: "sms_channel/" + c.Name, State: "ok"}
 		if c.Blocked != "" {
 			comp.State, comp.Detail = "degraded", c.Blocked
+		}
+		r.Components = append(r.Components, comp)
+	}
+	if d.pbx != nil {
+		comp := web.Component{Name: "sip", State: "ok"}
+		if reg := d.pbx.gw.Registration(); reg.State != "registered" && reg.State != "disabled" {
+			comp.State, comp.Detail = "degraded", strings.TrimSpace(reg.State+" "+reg.LastError)
 		}
 		r.Components = append(r.Components, comp)
 	}

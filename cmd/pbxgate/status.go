@@ -46,6 +46,20 @@ func (s dashboardStatus) Status(ctx context.Context) web.Status {
 		}
 		st.Modems = append(st.Modems, ms)
 	}
+	if p := s.d.pbx; p != nil {
+		reg := p.gw.Registration()
+		ss := web.SIPStatus{Name: "PBX", Server: reg.Registrar, State: reg.State, Detail: reg.LastError}
+		switch reg.State {
+		case "registered", "disabled": // disabled: peer mode, nothing to register
+			ss.Health = web.HealthOK
+		case "failed":
+			ss.Health = web.HealthDown
+		default:
+			ss.Health = web.HealthDegraded
+		}
+		st.SIP = append(st.SIP, ss)
+		st.QueueDepth += p.sessions.Pending()
+	}
 	if wa := s.d.wa; wa != nil {
 		h := wa.Health()
 		open, _ := wa.OpenWindows()

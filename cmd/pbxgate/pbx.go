@@ -1,0 +1,101 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/pbxgate/pbxgate/drivers/smspool"
+	"github.com/pbxgate/pbxgate/gateway/message"
+	"github.com/pbxgate/pbxgate/gateway/session"
+	"github.com/pbxgate/pbxgate/pbx"
+	"github.com/pbxgate/pbxgate/pbx/phonebook"
+)
+
+// pbxSide is the PBX connection and the chat sessions it carries.
+type pbxSide struct {
+	gw       *pbx.Gateway
+	sessions *session.Manager
+}
+
+// startPBX joins the PBX over SIP (sip.enabled) and starts the session
+// manager that routes conversations to extensions and message queues.
+// Replies leave on the session's channel: an SMS channel of the pool or the
+// WhatsApp number.
+func (d *daemon) startPBX(ctx context.Context, pool *smspool.Pool, wa session.Sender, waName string) (*pbxSide, error) {
+	sc := d.cfg.SIP
+	gw, err := pbx.New(pbx.Config{SIP: sc, Logger: d.log.With("component", "sip"), Registerer: d.reg})
+	if err != nil {
+		return nil, err
+	}
+	sms := map[string]bool{}
+	for _, c := range d.cfg.Channels {
+		sms[c.Name] = true
+	}
+	chans, err := session.ChannelsFromConfig(sc.Sessions, func(name string) (message.Kind, session.Sender, bool) {
+		switch {
+		case sms[name]:
+			return message.SMS, session.SenderFunc(func(ctx context.Context, m message.Outbound) error {
+				m.Channel = name
+				return pool.Enqueue(ctx, m)
+			}), true
+		case wa != nil && name == waName:
+			return message.WhatsApp, wa, true
+		}
+		return "", nil, false
+	})
+	if err != nil {
+		return nil, fmt.Errorf("sip.sessions: %w", err)
+	}
+	queues, err := session.QueuesFromConfig(sc.Sessions, d.cfg.Location())
+	if err != nil {
+		return nil, fmt.Errorf("sip.sessions.queues: %w", err)
+	}
+	var books phonebook.Books
+	for _, pb := range sc.RemotePhonebooks {
+		r, err := phonebook.New(phonebook.Config{URL: pb.URL.Reveal(), Format: pb.Format, Refresh: pb.Refresh,
+			Region: d.cfg.Region.DefaultCountry, Logger: d.log.With("component", "phonebook")})
+		if err != nil {
+			return nil, fmt.Errorf("sip.remote_phonebooks: %w", err)
+		}
+		books = append(books, r)
+		d.goRun(ctx, "phonebook", r.Run)
+	}
+	mgr, err := session.New(session.Config{
+		Store: d.store, Deliverer: gw, Channels: chans, Queues: queues, Names: books,
+		DefaultChannel: sc.Sessions.DefaultChannel, PortalURL: d.cfg.HTTP.PublicURL,
+		Logger: d.log.With("component", "sessions"), Registerer: d.reg,
+	})
+	if err != nil {
+		return nil, err
+	}
+	gw.SetSessions(mgr)
+	d.goRun(ctx, "sessions", mgr.Run)
+	d.goRun(ctx, "sip", gw.Run)
+	return &pbxSide{gw: gw, sessions: mgr}, nil
+}
+
+// Route hands a conversation to an extension or queue for a rule's route
+// action: the message joins (or opens) the contact's session on its
+// channel, which is then transferred to the rule's target.
+func (p *pbxSide) Route(ctx context.Context, in message.Inbound, kind, id string) error {
+	if !p.sessions.Handles(in.Channel) {
+		return fmt.Errorf("channel %q has no session route (sip.sessions.routes)", in.Channel)
+	}
+	if err := p.sessions.Inbound(ctx, in); err != nil {
+		return err
+	}
+	open, err := p.sessions.List(true, 0)
+	if err != nil {
+		return err
+	}
+	for _, s := range open {
+		if s.Channel == in.Channel && s.Contact == in.From {
+			if s.Target == (session.Target{Kind: kind, ID: id}) {
+				return nil
+			}
+			return p.sessions.Transfer(ctx, s.ID, "automation", session.Target{Kind: kind, ID: id})
+		}
+	}
+	return errors.New("the session for the message was not found after routing it")
+}
