@@ -229,7 +229,7 @@ func TestE2EUnplugMidRun(t *testing.T) {
 	r.sims["gsm1"].Reboot(3 * time.Second) // pulled out mid-run
 	h.enqueue(message.Outbound{ID: "pinned", Channel: "main", Sender: "gsm1", To: "+4917612345678", Text: "only from gsm1"})
 
-	final := h.ev.final(t, ids(batch)...)
+	h.ev.final(t, ids(batch)...)
 	// Delivery reports come back through the modems for the ones that asked.
 	t.Cleanup(func() {
 		if t.Failed() {
@@ -249,7 +249,7 @@ func TestE2EUnplugMidRun(t *testing.T) {
 		}
 		return true
 	})
-	final = lastStatus(func() []message.StatusEvent { s, _ := h.ev.snapshot(); return s }())
+	final := lastStatus(func() []message.StatusEvent { s, _ := h.ev.snapshot(); return s }())
 	sent := r.sentBy()
 	perSIM := map[string]int{}
 	for _, m := range batch {

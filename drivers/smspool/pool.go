@@ -188,8 +188,7 @@ type Pool struct {
 	events *eventQueue
 	inWake chan struct{}
 
-	inMu    sync.Mutex     // one inbound PDU at a time: reassembly reads then writes
-	idLocks [64]sync.Mutex // serialise the state changes of one message
+	inMu sync.Mutex // one inbound PDU at a time: reassembly reads then writes
 }
 
 type channel struct {

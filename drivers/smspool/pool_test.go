@@ -515,12 +515,12 @@ func TestDeliveryReports(t *testing.T) {
 	if err := h.pool.HandleStatusReport(ctx, "a", rep(s2.MRs[0], "+4915122", 0x43)); err != nil {
 		t.Fatal(err)
 	}
-	final := h.ev.final(t, "d1", "d2")
+	h.ev.final(t, "d1", "d2")
 	h.ev.waitFor(t, "delivery outcomes", func(st []message.StatusEvent, _ []message.Inbound) bool {
 		l := lastStatus(st)
 		return l["d1"].Status == message.Delivered && l["d2"].Status == message.Failed
 	})
-	final = lastStatus(func() []message.StatusEvent { s, _ := h.ev.snapshot(); return s }())
+	final := lastStatus(func() []message.StatusEvent { s, _ := h.ev.snapshot(); return s }())
 	if d := final["d2"]; d.Code != "TP-ST 0x43" || !strings.Contains(d.Reason, "number not obtainable") {
 		t.Fatalf("d2 = %+v", d)
 	}

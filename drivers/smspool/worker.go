@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/url"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -466,22 +465,4 @@ func (p *Pool) markRetry(r *record, it *item, simName string, f Failure) error {
 	p.insertLocked(it)
 	p.mu.Unlock()
 	return nil
-}
-
-// addEvent puts the status of r into the outbox, in the transaction that
-// stores it.
-func (p *Pool) addEvent(txn *store.Txn, r *record, now time.Time) error {
-	if p.cfg.Sink == nil {
-		return nil
-	}
-	ev := message.StatusEvent{ID: r.Msg.ID, Ref: r.Msg.Ref, Status: r.Status, Sender: r.SIM,
-		Reason: r.Reason, Code: r.Code, Retryable: r.Retryable, At: now}
-	if len(r.Parts) > 0 {
-		mrs := make([]string, len(r.Parts))
-		for i, pt := range r.Parts {
-			mrs[i] = strconv.Itoa(pt.MR)
-		}
-		ev.ChannelID = "mr:" + strings.Join(mrs, ",")
-	}
-	return store.SetJSON(txn, seqKey(keyEvents, p.nextSeq()), ev)
 }

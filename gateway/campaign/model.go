@@ -342,6 +342,6 @@ type Recipient struct {
 	// then on its status comes only from the channel's events, and it is
 	// never handed over again.
 	AcceptedAt time.Time `json:"accepted_at,omitzero"`
-	SentAt    time.Time         `json:"sent_at,omitzero"`
-	DoneAt    time.Time         `json:"done_at,omitzero"`
+	SentAt     time.Time `json:"sent_at,omitzero"`
+	DoneAt     time.Time `json:"done_at,omitzero"`
 }

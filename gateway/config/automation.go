@@ -7,9 +7,7 @@ import (
 )
 
 // Automation configures the inbound automation (gateway/rules,
-// gateway/consent, drivers/forward). The lead wires it into Config as
-// `Automation Automation `yaml:"automation"`` with DefaultAutomation() and
-// Validate("automation").
+// gateway/consent, drivers/forward): the "automation" section.
 type Automation struct {
 	// StopWords and StartWords replace the built-in opt-out/opt-in
 	// keywords when given (omitted: STOP, STOPP, ABMELDEN, СТОП … built in).

@@ -403,9 +403,7 @@ func telType(params []string) NumberType {
 			continue
 		}
 		if strings.EqualFold(k, "TYPE") {
-			for _, t := range strings.Split(strings.Trim(v, `"`), ",") {
-				types = append(types, t)
-			}
+			types = append(types, strings.Split(strings.Trim(v, `"`), ",")...)
 		}
 	}
 	res := Other
