@@ -51,9 +51,13 @@ cat > "$R/etc/default/raspi-firmware" <<'CFG'
 ROOTPART=LABEL=pbxgate-root
 CONSOLES="ttyS1,115200 tty0"
 CFG
+# Run the kernel hook again now that it knows the root partition (it ran
+# when the kernel was installed, with the build host's view of /); it only
+# acts when told it is a configure.
 for k in "$R"/lib/modules/*; do
-	in_root /etc/kernel/postinst.d/z50-raspi-firmware "$(basename "$k")"
+	in_root env DEB_MAINT_PARAMS=configure /etc/kernel/postinst.d/z50-raspi-firmware "$(basename "$k")"
 done
+grep -q 'root=LABEL=pbxgate-root' "$R/boot/firmware/cmdline.txt" || { echo "customize: cmdline.txt lacks the root label" >&2; exit 1; }
 
 echo "-- file systems: read-only root, /var on the data partition"
 cat > "$R/etc/fstab" <<'FSTAB'
