@@ -1,0 +1,431 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+)
+
+const chromiumPath = "/usr/bin/chromium"
+
+// browserCSV is what an administrator exports from a spreadsheet: a header,
+// five German mobile numbers in the usual spellings and, on line 4, a row
+// whose number is not one.
+const browserCSV = "name;telefon\n" +
+	"Anna;0151 23456701\n" +
+	"Bernd;+49 160 9876543\n" +
+	"Kein;keine Nummer\n" +
+	"Carla;0172/3456789\n" +
+	"Dieter;0049 176 12345678\n" +
+	"Eva;01522 3344556\n"
+
+// browserRecipients are the CSV's valid numbers in E.164.
+var browserRecipients = []string{"+4915123456701", "+491609876543", "+491723456789", "+4917612345678", "+4915223344556"}
+
+// The emoji forces UCS-2; the text still fits one part (≤ 70 UTF-16 units).
+const browserText = "Frühlingsaktion: 20 % Rabatt, nur heute 🌷"
+
+// TestPortalEndToEndAgainstSimulatedModems drives the real daemon's portal
+// in headless Chromium, the way an administrator would: first-run setup with
+// the password the console printed, a CSV import with a bad row, an SMS
+// campaign sent now through two simulated modems, the detail page until it
+// shows Vollendet, then the simulator's own record of what each modem sent
+// (the real modem stack, AT commands over ptys, not a recording channel),
+// retry/duplicate and the switch to English. Screenshots go to
+// testdata/artifacts/.
+func TestPortalEndToEndAgainstSimulatedModems(t *testing.T) {
+	if _, err := os.Stat(chromiumPath); err != nil {
+		t.Skipf("SKIP: %s not found; install Debian's chromium (apt-get install chromium) to run the browser test", chromiumPath)
+	}
+	t.Parallel()
+
+	work := t.TempDir()
+	cfgPath := filepath.Join(work, "pbxgate.yaml")
+	cfg := fmt.Sprintf(`data_dir: %s
+log: {format: json}
+http: {listen: "127.0.0.1:0"}
+modems: {discover: false, simulate: 2}
+sms_channels: [{name: sms, modems: [sim1, sim2]}]
+`, filepath.Join(work, "data"))
+	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	p := startDaemon(t, cfgPath)
+	m := firstPasswordRE.FindStringSubmatch(p.stdout.String())
+	if m == nil {
+		t.Fatalf("no first-run password on stdout:\n%s", p.stdout.String())
+	}
+	consolePassword := m[1]
+	base := strings.TrimSuffix(p.portal, "/")
+
+	artifacts := filepath.Join("testdata", "artifacts")
+	if err := os.MkdirAll(artifacts, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	csvPath := filepath.Join(work, "empfaenger.csv")
+	if err := os.WriteFile(csvPath, []byte(browserCSV), 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	allocOpts := []chromedp.ExecAllocatorOption{
+		chromedp.ExecPath(chromiumPath),
+		chromedp.Flag("headless", true),
+		chromedp.Flag("no-sandbox", true),
+		chromedp.Flag("disable-gpu", true),
+		chromedp.Flag("no-first-run", true),
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.Flag("lang", "de-DE"),
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.WindowSize(1280, 1000),
+	}
+	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), allocOpts...)
+	defer cancelAlloc()
+	bctx, cancelBrowser := chromedp.NewContext(actx, chromedp.WithLogf(t.Logf))
+	defer cancelBrowser()
+	// Start the browser on a context without a deadline (a deadline on the
+	// first call would bound the browser's life), then guard the flow.
+	if err := chromedp.Do(bctx); err != nil {
+		t.Fatalf("start %s: %v", chromiumPath, err)
+	}
+	// A failure guard for the whole flow, not a timing assertion.
+	ctx, cancel := context.WithTimeout(bctx, 120*time.Second)
+	defer cancel()
+
+	shot := func(name string) chromedp.Action[chromedp.Void] {
+		return chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+			buf, err := chromedp.FullScreenshot(100)(ctx, tg)
+			if err != nil {
+				return err
+			}
+			return os.WriteFile(filepath.Join(artifacts, "daemon-"+name+".png"), buf, 0o644)
+		})
+	}
+	fail := func(step string, err error) {
+		t.Helper()
+		loc, _ := chromedp.Run(ctx, chromedp.Location())
+		body, _ := chromedp.Run(ctx, chromedp.OuterHTML(chromedp.CSS("body")))
+		_ = chromedp.Do(ctx, shot("failed-"+strings.ReplaceAll(step, " ", "-")))
+		t.Fatalf("%s: %v\nat %s\n%s\ndaemon log:\n%s", step, err, loc, body, p.log())
+	}
+	run := func(step string, actions ...chromedp.Action[chromedp.Void]) {
+		t.Helper()
+		if err := chromedp.Do(ctx, actions...); err != nil {
+			fail(step, err)
+		}
+	}
+	// A query can race the browser replacing the document right after a
+	// navigation ("Could not find node with given id"); such an action never
+	// reached the page, so it is safe to run again (bounded).
+	stable := func(a chromedp.Action[chromedp.Void]) chromedp.Action[chromedp.Void] {
+		return func(ctx context.Context, tg *chromedp.Target) (chromedp.Void, error) {
+			var err error
+			for range 3 {
+				if _, err = a(ctx, tg); err == nil || !strings.Contains(err.Error(), "node with given id") {
+					return chromedp.Void{}, err
+				}
+			}
+			return chromedp.Void{}, err
+		}
+	}
+	click := func(sel string) chromedp.Action[chromedp.Void] { return stable(chromedp.Click(chromedp.CSS(sel))) }
+	typeIn := func(sel, v string) chromedp.Action[chromedp.Void] {
+		return stable(chromedp.SendKeys(chromedp.CSS(sel), v))
+	}
+	setValue := func(sel, v string) chromedp.Action[chromedp.Void] {
+		return stable(chromedp.SetValue(chromedp.CSS(sel), v))
+	}
+	text := func(sel string) string {
+		t.Helper()
+		s, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(sel)))
+		if err != nil {
+			fail("read "+sel, err)
+		}
+		return strings.TrimSpace(s)
+	}
+	// watch polls the campaign page until cond (a JavaScript expression)
+	// holds. While the campaign sends, the page reloads itself; at rest the
+	// test reloads it, as a person presses F5, to see delivery reports that
+	// arrive after the campaign completed. 60 s is a failure guard only.
+	watch := func(step, cond string) {
+		t.Helper()
+		probe := `(() => {
+			const d = document.querySelector("#campaign-detail");
+			if (!d || document.readyState !== "complete") return "loading";
+			if (` + cond + `) return "ok";
+			return d.hasAttribute("data-refresh") ? "refreshing" : "rest";
+		})()`
+		deadline := time.Now().Add(60 * time.Second)
+		for {
+			st, err := chromedp.Run(ctx, chromedp.Evaluate[string](probe))
+			if err != nil && ctx.Err() != nil {
+				fail(step, err)
+			}
+			if st == "ok" {
+				return
+			}
+			if time.Now().After(deadline) {
+				fail(step, fmt.Errorf("not reached within 60 s: %s", cond))
+			}
+			run("poll", chromedp.Sleep(300*time.Millisecond))
+			if st == "rest" {
+				// A reload that meets a navigation fails; the next
+				// round looks at whatever page is there.
+				_ = chromedp.Do(ctx, chromedp.Reload())
+			}
+		}
+	}
+	const (
+		stateIs  = `document.querySelector("#campaign-state").textContent.trim() === %q`
+		countsIn = `document.querySelector("#campaign-counts").textContent.includes(%q)`
+	)
+
+	// First run: every page leads to setup, which asks for the password the
+	// console printed and a new one.
+	run("setup page",
+		chromedp.Navigate(base+"/campaigns"),
+		chromedp.WaitVisible(chromedp.CSS("#setup-form")),
+		shot("01-setup"),
+		typeIn("#current_password", consolePassword),
+		typeIn("#password", "ein sicheres Passwort"),
+		typeIn("#password2", "ein sicheres Passwort"),
+		setValue("#language", "de"),
+		setValue("#country", "DE"),
+		setValue("#timezone", "Europe/Berlin"),
+		// Marks this document, so the wait below knows when the answer to
+		// the submit has replaced it.
+		chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+			_, err := chromedp.Evaluate[bool](`document.body.dataset.before = "submit"; true`)(ctx, tg)
+			return err
+		}),
+		click("#setup-submit"),
+	)
+	// Setup signs the admin in; should it land on the login form instead,
+	// log in as a person would.
+	landed := ""
+	for landed == "" {
+		s, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.readyState !== "complete" || document.body.dataset.before ? "" :
+			document.querySelector("#live") ? "dashboard" : document.querySelector("#login-form") ? "login" :
+			document.querySelector("#setup-form") ? "setup" : "other"`))
+		switch {
+		case err == nil:
+			landed = s
+		case ctx.Err() != nil:
+			fail("after setup", err)
+		}
+		if landed == "" {
+			run("wait after setup", chromedp.Sleep(100*time.Millisecond))
+		}
+	}
+	switch landed {
+	case "setup", "other":
+		fail("setup", fmt.Errorf("setup was not accepted: %s page", landed))
+	}
+	if landed == "login" {
+		run("login",
+			typeIn("#username", "admin"),
+			typeIn("#password", "ein sicheres Passwort"),
+			click("#login-submit"),
+			chromedp.WaitVisible(chromedp.CSS("#live")),
+		)
+	}
+	run("dashboard", chromedp.WaitVisible(chromedp.CSS("#live")), shot("02-dashboard"))
+	if s := text("main h1"); s != "Übersicht" {
+		t.Fatalf("dashboard title %q, want the German Übersicht", s)
+	}
+
+	// Nachrichtenkampagne > Hinzufügen: CSV import with a bad row.
+	run("campaign form",
+		click("#nav-campaigns"),
+		chromedp.WaitVisible(chromedp.CSS("#campaign-add")),
+		shot("03-campaign-list"),
+		click("#campaign-add"),
+		chromedp.WaitVisible(chromedp.CSS("#campaign-form")),
+	)
+	senders, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](
+		`Array.from(document.querySelectorAll("#sender option")).map(o => o.value)`))
+	if err != nil {
+		fail("list senders", err)
+	}
+	sender := ""
+	for _, s := range senders {
+		if strings.HasPrefix(s, "sms|") {
+			sender = s
+			break
+		}
+	}
+	if sender == "" {
+		t.Fatalf("the sender list %q offers nothing of the channel sms", senders)
+	}
+	run("fill campaign",
+		typeIn("#name", "Frühlingsaktion"),
+		setValue("#sender", sender),
+		stable(chromedp.SetUploadFiles(chromedp.CSS("#csv"), []string{csvPath})),
+		chromedp.WaitVisible(chromedp.CSS("#csv-problems")),
+		typeIn("#text", browserText),
+	)
+	problems := text("#csv-problems")
+	if !strings.Contains(problems, "Zeile 4") || !strings.Contains(problems, "keine Nummer") {
+		t.Fatalf("CSV problems %q do not name line 4 and its input", problems)
+	}
+	if s := text("#csv-valid"); !strings.Contains(s, "5") {
+		t.Fatalf("CSV preview %q does not count 5 valid recipients", s)
+	}
+	if s := text("#sms-counter"); !strings.Contains(s, "1 SMS-Teil") || !strings.Contains(s, "Unicode") {
+		t.Fatalf("counter %q: want one part, Unicode (the emoji)", s)
+	}
+	run("send now",
+		click("#skip_invalid"),
+		click("#send-now"),
+		shot("04-campaign-form"),
+		click("#campaign-save"),
+		chromedp.WaitVisible(chromedp.CSS("#campaign-detail")),
+	)
+	detailURL, err := chromedp.Run(ctx, chromedp.Location())
+	if err != nil {
+		fail("detail location", err)
+	}
+	if !regexp.MustCompile(`/campaigns/[^/]+$`).MatchString(detailURL) {
+		fail("save campaign", fmt.Errorf("landed on %s, not a campaign's page", detailURL))
+	}
+
+	// Watch the detail page until the badge says Vollendet and the
+	// modems' delivery reports are in.
+	watch("watch campaign", fmt.Sprintf(stateIs, "Vollendet")+" && "+fmt.Sprintf(countsIn, "5 zugestellt"))
+	run("completed", chromedp.WaitVisible(chromedp.CSS("#campaign-state.st-completed")), shot("05-campaign-completed"))
+	counts := text("#campaign-counts")
+	if !strings.Contains(counts, "0 fehlgeschlagen") {
+		t.Errorf("counts %q, want no failure", counts)
+	}
+	if s := text("#recipient-list tbody"); strings.Count(s, "+49") != len(browserRecipients) {
+		t.Errorf("recipient list shows %d numbers, want %d:\n%s", strings.Count(s, "+49"), len(browserRecipients), s)
+	}
+
+	// The point of running the daemon: ask the simulated network what the
+	// modems really sent over their AT ports.
+	var modems []struct {
+		IMEI   string `json:"imei"`
+		Number string `json:"number"`
+	}
+	getJSON(t, p.portal+"sim/modems", &modems)
+	if len(modems) != 2 {
+		t.Fatalf("simulated modems: %+v, want 2", modems)
+	}
+	checkReceived := func(want int) {
+		t.Helper()
+		received := map[string][]string{}
+		perModem := map[string]int{}
+		for _, md := range modems {
+			var sent []struct {
+				To         string     `json:"to"`
+				Text       string     `json:"text"`
+				Complete   bool       `json:"complete"`
+				Duplicates []struct{} `json:"duplicates"`
+			}
+			getJSON(t, p.portal+"sim/modems/"+md.IMEI+"/sent", &sent)
+			for _, s := range sent {
+				if !s.Complete || len(s.Duplicates) > 0 {
+					t.Errorf("modem %s sent to %s: complete=%v, %d duplicate parts", md.Number, s.To, s.Complete, len(s.Duplicates))
+				}
+				received[s.To] = append(received[s.To], s.Text)
+				perModem[md.Number]++
+			}
+		}
+		for _, n := range browserRecipients {
+			got := received[n]
+			ok := len(got) == want
+			for _, text := range got {
+				ok = ok && text == browserText
+			}
+			if !ok {
+				t.Errorf("%s received %q, want %d× %q", n, got, want, browserText)
+			}
+		}
+		for n := range received {
+			if !slices.Contains(browserRecipients, n) {
+				t.Errorf("an SMS went to %s, which is not in the CSV: %q", n, received[n])
+			}
+		}
+		t.Logf("simulated modems sent: %v", perModem)
+	}
+	checkReceived(1)
+	if t.Failed() {
+		t.FailNow()
+	}
+
+	// Nothing failed, so retry is not offered; the copy is a new draft.
+	if n, _ := chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelectorAll("#campaign-retry").length`)); n > 0 {
+		t.Errorf("Fehlgeschlagene erneut senden is offered although nothing failed (%s)", counts)
+	}
+	run("duplicate",
+		click("#campaign-duplicate"),
+		chromedp.WaitVisible(chromedp.CSS("#campaign-start")),
+		shot("06-duplicate"),
+	)
+	if s := text("#campaign-state"); s != "Entwurf" {
+		t.Fatalf("duplicate's state %q, want Entwurf", s)
+	}
+	if loc, _ := chromedp.Run(ctx, chromedp.Location()); loc == detailURL {
+		t.Fatalf("duplicate stayed on the original campaign %s", loc)
+	}
+
+	// The network refuses the copy: every modem's status reports say
+	// "incompatible destination" (TP-ST 0x41), after the campaign completed.
+	setFault := func(body string) {
+		t.Helper()
+		for _, md := range modems {
+			req, _ := http.NewRequest(http.MethodPut, p.portal+"sim/modems/"+md.IMEI+"/fault", strings.NewReader(body))
+			req.Header.Set("Content-Type", "application/json")
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusOK {
+				t.Fatalf("PUT fault %s on %s: %s", body, md.Number, resp.Status)
+			}
+		}
+	}
+	setFault(`{"report_status": 65}`)
+	run("start copy", click("#campaign-start"))
+	watch("copy fails", fmt.Sprintf(stateIs, "Vollendet")+" && "+fmt.Sprintf(countsIn, "5 fehlgeschlagen")+
+		` && document.querySelector("#campaign-retry")`)
+	run("copy failed", shot("07-copy-failed"))
+
+	// The network accepts again: retry sends only the failed recipients.
+	setFault(`{}`)
+	run("retry", click("#campaign-retry"))
+	watch("retry", fmt.Sprintf(stateIs, "Vollendet")+" && "+fmt.Sprintf(countsIn, "5 zugestellt")+
+		" && "+fmt.Sprintf(countsIn, "0 fehlgeschlagen"))
+	run("after retry", shot("08-after-retry"))
+	// Once for the campaign, once refused for the copy, once its retry.
+	checkReceived(3)
+
+	// Switch to English on the copy's page, then the list.
+	run("language",
+		click("#lang-en"),
+		chromedp.WaitVisible(chromedp.CSS(`html[lang="en"] #campaign-detail`)),
+	)
+	if s := text("#campaign-state"); s != "Completed" {
+		t.Fatalf("English state %q, want Completed", s)
+	}
+	run("list in English",
+		click("#nav-campaigns"),
+		chromedp.WaitVisible(chromedp.CSS(`html[lang="en"] #campaign-list`)),
+		shot("09-list-en"),
+	)
+	list := text("#campaign-list")
+	if strings.Count(list, "Completed") != 2 || !strings.Contains(list, "Frühlingsaktion (Kopie)") {
+		t.Fatalf("English list %q: want the campaign and its copy, both Completed", list)
+	}
+}
