@@ -506,7 +506,9 @@ func (e *Engine) finish(id string, byDispatcher bool) {
 	}
 	c := cur.clone()
 	n := c.Counts
-	reason := fmt.Sprintf("all %d recipients done: %d sent, %d delivered, %d failed, %d excluded, %d unknown", c.Recipients, n.Sent, n.Delivered, n.Failed, n.Excluded, n.Unknown)
+	// The counts keep changing after completion (delivery reports), so the
+	// stored reason does not repeat them.
+	reason := fmt.Sprintf("all %d recipients handed over", c.Recipients)
 	if err := e.transition(c, Completed, reason); err != nil {
 		e.log.Error("complete campaign", "campaign", c.Spec.Name, "err", err)
 		return
