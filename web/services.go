@@ -251,3 +251,11 @@ type FieldError struct {
 }
 
 func (e *FieldError) Error() string { return e.Field + ": " + e.Message }
+
+// MediaSource fetches media contacts sent (WhatsApp pictures, documents)
+// into local files, for the links in chat sessions.
+type MediaSource interface {
+	// MediaFile returns the local path and MIME type of media id,
+	// downloading it first if needed.
+	MediaFile(ctx context.Context, id string) (path, mime string, err error)
+}

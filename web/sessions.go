@@ -127,4 +127,47 @@ func (s *server) sessionRoutes(p *gin.RouterGroup) {
 	p.GET("/sessions/:id", s.sessionDetail)
 	p.POST("/sessions/:id/close", s.sessionAction("close"))
 	p.POST("/sessions/:id/transfer", s.sessionAction("transfer"))
+	p.GET("/sessions/:id/media/:media", s.sessionMedia)
+}
+
+// sessionMedia serves a picture or document a contact sent in a session:
+// the link the extension got in its chat. Only media that appear in that
+// session's log are served, to logged-in users.
+func (s *server) sessionMedia(c *gin.Context) {
+	if s.sessionsUnavailable(c) {
+		return
+	}
+	if s.d.Media == nil {
+		s.renderError(c, http.StatusNotFound, "sessions.err.not_found")
+		return
+	}
+	id, mediaID := c.Param("id"), c.Param("media")
+	entries, err := s.d.Sessions.Log(id)
+	if errors.Is(err, chat.ErrNotFound) {
+		s.renderError(c, http.StatusNotFound, "sessions.err.not_found")
+		return
+	}
+	if err != nil {
+		s.log.Error("session log", "err", err)
+		s.renderError(c, http.StatusInternalServerError, "error.internal")
+		return
+	}
+	found := false
+	for _, e := range entries {
+		found = found || (e.MediaID != "" && e.MediaID == mediaID)
+	}
+	if !found {
+		s.renderError(c, http.StatusNotFound, "sessions.err.not_found")
+		return
+	}
+	path, mime, err := s.d.Media.MediaFile(c.Request.Context(), mediaID)
+	if err != nil {
+		s.log.Error("session media", "session", id, "media", mediaID, "err", err)
+		s.renderError(c, http.StatusBadGateway, "error.internal")
+		return
+	}
+	c.Header("Content-Type", mime)
+	c.Header("X-Content-Type-Options", "nosniff")
+	c.Header("Content-Disposition", "inline")
+	c.File(path)
 }

@@ -4,6 +4,8 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -92,4 +94,54 @@ func TestSessionScreens(t *testing.T) {
 	}
 	mustContain(t, c.get("/sessions").body, "No sessions.")
 	mustContain(t, c.get("/sessions?all=1").body, "+4915123456789")
+}
+
+// mediaDir serves media from files, like the daemon's WhatsApp download.
+type mediaDir struct{ dir string }
+
+func (m mediaDir) MediaFile(_ context.Context, id string) (string, string, error) {
+	return filepath.Join(m.dir, id+".jpg"), "image/jpeg", nil
+}
+
+// A picture a contact sent is served to logged-in users at the link the
+// extension got, and only media of that session are.
+func TestSessionMediaLink(t *testing.T) {
+	t.Parallel()
+	var mgr *chat.Manager
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "wa-media-1.jpg"), []byte("\xff\xd8\xff\xe0JFIF-bytes"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "other.jpg"), []byte("secret"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	env := newEnv(t, func(d *Deps) {
+		var err error
+		mgr, err = chat.New(chat.Config{Store: d.Store, Deliverer: &phones{got: map[string]int{}}, Logger: slog.New(slog.DiscardHandler),
+			Channels: []chat.Channel{{Name: "wa", Kind: message.WhatsApp, Route: chat.Target{Kind: "extension", ID: "201"},
+				Sender: chat.SenderFunc(func(context.Context, message.Outbound) error { return nil })}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		d.Sessions, d.Media = mgr, mediaDir{dir}
+	})
+	err := mgr.Inbound(context.Background(), message.Inbound{ID: "in-1", Kind: message.WhatsApp, Channel: "wa", Receiver: "1065",
+		From: "+4915123456789", MediaType: "image", MediaID: "wa-media-1", At: time.Now()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	list, _ := mgr.List(true, 0)
+	id := list[0].ID
+	c := env.client()
+	if r := c.get("/sessions/" + id + "/media/wa-media-1"); r.code == http.StatusOK {
+		t.Fatalf("media served before setup/login: %d", r.code)
+	}
+	c.setup("admin password")
+	r := c.get("/sessions/" + id + "/media/wa-media-1")
+	if r.code != http.StatusOK || !strings.Contains(r.body, "JFIF-bytes") {
+		t.Fatalf("media: %d %q", r.code, r.body)
+	}
+	if r := c.get("/sessions/" + id + "/media/other"); r.code != http.StatusNotFound {
+		t.Fatalf("media not in the session: %d, want 404", r.code)
+	}
 }

@@ -54,6 +54,9 @@ type Deps struct {
 	SyncTemplates func(ctx context.Context) error
 	// Sessions backs the chat session screens (*session.Manager).
 	Sessions SessionService
+	// Media serves the media of chat sessions (WhatsApp); nil: media links
+	// answer 404.
+	Media MediaSource
 	// Rules backs the Automation screens and the message log (*rules.Engine).
 	Rules RuleService
 	// Consent backs the blacklist and opt-out screen (*consent.Consent).

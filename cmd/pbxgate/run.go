@@ -253,6 +253,7 @@ func (d *daemon) run(ctx context.Context) error {
 		deps.Sessions = d.pbx.sessions
 	}
 	if d.wa != nil {
+		deps.Media = waMedia{ch: d.wa, dir: filepath.Join(d.cfg.DataDir, "media")}
 		deps.Templates = waTemplates{d.wa}
 		deps.SyncTemplates = d.wa.Templates().Sync
 	}

@@ -144,3 +144,15 @@ func templateInfo(info whatsapp.TemplateInfo) campaign.TemplateInfo {
 	return campaign.TemplateInfo{Name: info.Name, Language: info.Language, Status: info.Status, Category: info.Category,
 		Header: info.Vars.HeaderFormat, Variables: info.Variables(), Body: info.BodyText()}
 }
+
+// waMedia downloads media contacts sent into the data directory, for the
+// portal's links in chat sessions.
+type waMedia struct {
+	ch  *whatsapp.Channel
+	dir string
+}
+
+func (m waMedia) MediaFile(ctx context.Context, id string) (string, string, error) {
+	saved, err := m.ch.SaveMedia(ctx, id, m.dir)
+	return saved.Path, saved.MimeType, err
+}
