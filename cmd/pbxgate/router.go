@@ -18,11 +18,20 @@ type statusRouter struct {
 	log       *slog.Logger
 	campaigns atomic.Pointer[campaign.Engine] // set once the engine exists
 	sessions  atomic.Pointer[session.Manager] // set with sip.enabled
+	traffic   *traffic
 }
 
 var errNotStarted = errors.New("campaign engine not started yet")
 
 func (r *statusRouter) Status(ctx context.Context, ev message.StatusEvent) error {
+	err := r.route(ctx, ev)
+	if err == nil {
+		r.traffic.count(ev)
+	}
+	return err
+}
+
+func (r *statusRouter) route(ctx context.Context, ev message.StatusEvent) error {
 	e := r.campaigns.Load()
 	if e == nil {
 		// The pool keeps the event in its outbox and offers it again.

@@ -108,6 +108,7 @@ type daemon struct {
 	waemu     *waemu.Server     // the Cloud API emulator with whatsapp.emulate
 	waSetup   *web.WhatsAppSetup
 	pbx       *pbxSide // nil unless sip.enabled
+	traffic   traffic  // dashboard chart
 
 	wg sync.WaitGroup // long-running components
 }
@@ -164,7 +165,7 @@ func (d *daemon) run(ctx context.Context) error {
 
 	// Status events flow from the channels to the campaign engine; the
 	// router is built before either so neither needs the other.
-	router := &statusRouter{log: d.log}
+	router := &statusRouter{log: d.log, traffic: &d.traffic}
 	out := &outbound{}
 	if len(d.cfg.Channels) > 0 {
 		out.defaultSMS = d.cfg.Channels[0].Name

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/pbxgate/pbxgate/drivers/modem"
 	"github.com/pbxgate/pbxgate/web"
@@ -13,7 +14,7 @@ import (
 type dashboardStatus struct{ d *daemon }
 
 func (s dashboardStatus) Status(ctx context.Context) web.Status {
-	var st web.Status
+	st := web.Status{History: s.d.traffic.history(time.Now())}
 	sims := map[string]struct{ sent, cap int }{}
 	for _, c := range s.d.sms.pool.ChannelStates() {
 		st.QueueDepth += c.Queued
