@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -10,6 +11,34 @@ import (
 	"testing"
 	"time"
 )
+
+// onlySimIMEI returns the IMEI of the daemon's one simulated modem.
+func onlySimIMEI(t *testing.T, p *proc) string {
+	t.Helper()
+	var modems []struct {
+		IMEI string `json:"imei"`
+	}
+	getJSON(t, p.portal+"sim/modems", &modems)
+	if len(modems) != 1 {
+		t.Fatalf("simulated modems: %+v, want one", modems)
+	}
+	return modems[0].IMEI
+}
+
+// injectSMS makes the simulated network deliver an SMS from a customer to
+// the daemon's simulated modem imei.
+func injectSMS(t *testing.T, p *proc, imei, from, text string) {
+	t.Helper()
+	body, _ := json.Marshal(map[string]string{"from": from, "text": text})
+	resp, err := http.Post(p.portal+"sim/modems/"+imei+"/inject", "application/json", bytes.NewReader(body))
+	if err != nil {
+		t.Fatalf("inject: %v", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode/100 != 2 {
+		t.Fatalf("inject: %s", resp.Status)
+	}
+}
 
 // An SMS "STOP" sent to a simulated SIM of the running daemon is answered
 // with the confirmation on the same SIM, and a campaign to that number then
@@ -36,22 +65,9 @@ sms_channels: [{name: sms, modems: [sim1]}]
 	}
 	api := &apiClient{t: t, base: p.portal, token: strings.TrimSpace(out)}
 
-	var modems []struct {
-		IMEI   string `json:"imei"`
-		Number string `json:"number"`
-	}
-	getJSON(t, p.portal+"sim/modems", &modems)
-	if len(modems) != 1 {
-		t.Fatalf("simulated modems: %+v", modems)
-	}
-	imei := modems[0].IMEI
+	imei := onlySimIMEI(t, p)
 	const customer = "+4917099887766"
-	resp, err := http.Post(p.portal+"sim/modems/"+imei+"/inject", "application/json",
-		strings.NewReader(`{"from":"`+customer+`","text":"  stopp "}`))
-	if err != nil || resp.StatusCode/100 != 2 {
-		t.Fatalf("inject: %v %v", err, resp)
-	}
-	resp.Body.Close()
+	injectSMS(t, p, imei, customer, "  stopp ")
 
 	deadline := time.Now().Add(20 * time.Second)
 	for {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -113,18 +112,9 @@ sip:
 		t.Fatal(err)
 	}
 	p := startDaemon(t, cfgPath)
-	var modems []struct {
-		IMEI string `json:"imei"`
-	}
-	getJSON(t, p.portal+"sim/modems", &modems)
-	imei := modems[0].IMEI
+	imei := onlySimIMEI(t, p)
 	const customer = "+4917012345678"
-	resp, err := http.Post(p.portal+"sim/modems/"+imei+"/inject", "application/json",
-		strings.NewReader(`{"from":"`+customer+`","text":"Guten Tag, wann öffnen Sie morgen?"}`))
-	if err != nil || resp.StatusCode/100 != 2 {
-		t.Fatalf("inject: %v %v", err, resp)
-	}
-	resp.Body.Close()
+	injectSMS(t, p, imei, customer, "Guten Tag, wann öffnen Sie morgen?")
 
 	select {
 	case c := <-peer.inbox:
