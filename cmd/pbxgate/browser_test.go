@@ -60,11 +60,7 @@ sms_channels: [{name: sms, modems: [sim1, sim2]}]
 		t.Fatal(err)
 	}
 	p := startDaemon(t, cfgPath)
-	m := firstPasswordRE.FindStringSubmatch(p.stdout.String())
-	if m == nil {
-		t.Fatalf("no first-run password on stdout:\n%s", p.stdout.String())
-	}
-	consolePassword := m[1]
+	consolePassword := firstRunPassword(t, p)
 	base := strings.TrimSuffix(p.portal, "/")
 
 	artifacts := filepath.Join("testdata", "artifacts")

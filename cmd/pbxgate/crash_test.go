@@ -158,10 +158,7 @@ var (
 // API answers only afterwards.
 func completeSetup(t *testing.T, p *proc) {
 	t.Helper()
-	m := firstPasswordRE.FindStringSubmatch(p.stdout.String())
-	if m == nil {
-		t.Fatalf("no first-run password on stdout:\n%s", p.stdout.String())
-	}
+	pw := firstRunPassword(t, p)
 	jar, _ := cookiejar.New(nil)
 	c := &http.Client{Jar: jar}
 	resp, err := c.Get(p.portal + "setup")
@@ -174,7 +171,7 @@ func completeSetup(t *testing.T, p *proc) {
 	if tok == nil {
 		t.Fatalf("no form token on the setup page:\n%s", page)
 	}
-	form := url.Values{"form_token": {string(tok[1])}, "current_password": {m[1]},
+	form := url.Values{"form_token": {string(tok[1])}, "current_password": {pw},
 		"password": {"a new admin password"}, "password2": {"a new admin password"},
 		"language": {"de"}, "country": {"DE"}, "timezone": {"Europe/Berlin"}}
 	resp, err = c.PostForm(p.portal+"setup", form)
@@ -185,6 +182,23 @@ func completeSetup(t *testing.T, p *proc) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusOK || strings.Contains(string(body), `name="current_password"`) {
 		t.Fatalf("setup failed: %s\n%s", resp.Status, body)
+	}
+}
+
+// firstRunPassword is the admin password the daemon printed on stdout. The
+// daemon prints it before it logs "ready" on stderr, but the two pipes are
+// copied separately, so stdout may lag a little.
+func firstRunPassword(t *testing.T, p *proc) string {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		if m := firstPasswordRE.FindStringSubmatch(p.stdout.String()); m != nil {
+			return m[1]
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no first-run password on stdout:\n%s", p.stdout.String())
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
 

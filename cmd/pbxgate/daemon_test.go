@@ -183,9 +183,7 @@ func TestDaemonServesHealthReadyMetrics(t *testing.T) {
 	t.Parallel()
 	dataDir := filepath.Join(t.TempDir(), "data")
 	p := startDaemon(t, writeConfig(t, dataDir))
-	if !strings.Contains(p.stdout.String(), `portal user "admin" created`) {
-		t.Errorf("first run did not print the admin password; stdout:\n%s", p.stdout.String())
-	}
+	firstRunPassword(t, p)
 	for path, want := range map[string]string{
 		"healthz": `"status":"ok"`,
 		"readyz":  `"ready":true`,

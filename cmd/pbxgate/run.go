@@ -149,7 +149,12 @@ func (d *daemon) run(ctx context.Context) error {
 	// Components run until runCtx ends; the HTTP server stops first so no
 	// new work arrives while in-flight work finishes.
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	defer cancel()
+	// Also on an error during start-up: components stop before the store
+	// closes (Badger panics on a closed store).
+	defer func() {
+		cancel()
+		d.waitComponents(d.cfg.Shutdown)
+	}()
 	d.goRun(runCtx, "store-gc", func(ctx context.Context) error {
 		st.RunGC(ctx, d.cfg.Store.GCInterval)
 		return nil
@@ -300,18 +305,23 @@ func (d *daemon) shutdown(srv *http.Server, ctl *controlServer, cancel context.C
 	}
 	ctl.shutdown(sctx)
 	cancel()
-	done := make(chan struct{})
-	go func() { d.wg.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-sctx.Done():
-		d.log.Warn("components did not stop within shutdown_timeout; closing the store anyway", "timeout", d.cfg.Shutdown)
-	}
+	d.waitComponents(time.Until(deadline))
 	if err := d.store.Sync(); err != nil {
 		return fmt.Errorf("sync store: %w", err)
 	}
 	d.log.Info("pbxgate stopped")
 	return nil
+}
+
+// waitComponents waits up to timeout for the components to stop.
+func (d *daemon) waitComponents(timeout time.Duration) {
+	done := make(chan struct{})
+	go func() { d.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(timeout):
+		d.log.Warn("components did not stop within shutdown_timeout; closing the store anyway", "timeout", d.cfg.Shutdown)
+	}
 }
 
 // goRun runs a component until ctx ends, logging how it ended.
