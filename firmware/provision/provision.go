@@ -263,8 +263,37 @@ func setAdmin(ctx context.Context, dataDir, phc string) error {
 	if err != nil {
 		return fmt.Errorf("%w (stop pbxgate before applying a provisioning file)", err)
 	}
-	defer s.Close()
-	return users.New(s).SetPasswordHash(ctx, users.FirstAdmin, phc)
+	err = users.New(s).SetPasswordHash(ctx, users.FirstAdmin, phc)
+	if cerr := s.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return err
+	}
+	return chownLikeDir(dataDir)
+}
+
+// chownLikeDir gives every file under dir the owner of dir itself: apply
+// runs as root, the daemon as pbxgate, and systemd's StateDirectory= only
+// fixes ownership when the directory itself is wrong, not the files in it.
+func chownLikeDir(dir string) error {
+	if os.Geteuid() != 0 {
+		return nil
+	}
+	fi, err := os.Stat(dir)
+	if err != nil {
+		return err
+	}
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok {
+		return nil
+	}
+	return filepath.WalkDir(dir, func(path string, _ os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		return os.Lchown(path, int(st.Uid), int(st.Gid))
+	})
 }
 
 // secrets maps environment variable names to values.

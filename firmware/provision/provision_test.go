@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/pbxgate/pbxgate/gateway/config"
@@ -196,5 +197,38 @@ func TestWriteValidates(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(b.boot, FileName)); !os.IsNotExist(err) {
 		t.Fatal("invalid file written")
+	}
+}
+
+// Apply runs as root at first boot; the daemon's user must still own the
+// store files it creates.
+func TestApplyKeepsStoreOwner(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to chown")
+	}
+	b := newBox(t)
+	os.MkdirAll(b.data, 0o750)
+	const uid, gid = 4242, 4343
+	if err := os.Chown(b.data, uid, gid); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Write(b.boot, full(t)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Apply(context.Background(), b.boot, b.target); err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	filepath.WalkDir(b.data, func(path string, d os.DirEntry, err error) error {
+		fi, _ := d.Info()
+		st := fi.Sys().(*syscall.Stat_t)
+		if st.Uid != uid || st.Gid != gid {
+			t.Errorf("%s owned by %d:%d", path, st.Uid, st.Gid)
+		}
+		n++
+		return nil
+	})
+	if n < 3 {
+		t.Fatalf("store not created (%d entries)", n)
 	}
 }
