@@ -6,6 +6,11 @@ set -eu
 R=$1
 in_root() { chroot "$R" "$@"; }
 
+echo "-- initramfs (once; deferred by defer-initramfs.sh)"
+rm -f "$R/usr/sbin/update-initramfs"
+in_root dpkg-divert --quiet --local --rename --remove /usr/sbin/update-initramfs
+in_root update-initramfs -c -k all
+
 echo "-- pbxgate $PBXGATE_VERSION"
 cp "$PBXGATE_DEB" "$R/tmp/pbxgate.deb"
 in_root dpkg -i /tmp/pbxgate.deb
@@ -97,12 +102,25 @@ Before=pbxgate.service
 Type=oneshot
 ExecStart=/bin/mount -o remount,rw /
 ExecStart=-/usr/bin/systemd-machine-id-setup --commit
-ExecStart=/bin/sh -c 'dev=$(findmnt -no SOURCE /var); disk=/dev/$(lsblk -no PKNAME "$dev"); part=$(cat /sys/class/block/$(basename "$dev")/partition); growpart "$disk" "$part" || true; resize2fs "$dev"'
+ExecStart=/usr/local/sbin/pbxgate-grow-data
 ExecStopPost=-/bin/mount -o remount,ro /
 
 [Install]
 WantedBy=multi-user.target
 UNIT
+# A script, not sh -c in the unit: systemd would expand $dev itself.
+cat > "$R/usr/local/sbin/pbxgate-grow-data" <<'SH'
+#!/bin/sh
+# Grow the /var (data) partition and its file system to the end of the card.
+set -eu
+dev=$(findmnt -no SOURCE /var)
+disk=/dev/$(lsblk -no PKNAME "$dev")
+part=$(cat "/sys/class/block/$(basename "$dev")/partition")
+# growpart exits 1 when there is nothing to grow.
+growpart "$disk" "$part" || [ $? -eq 1 ]
+resize2fs "$dev"
+SH
+chmod 755 "$R/usr/local/sbin/pbxgate-grow-data"
 in_root systemctl enable pbxgate-firstboot.service
 
 echo "-- network: DHCP plus a fixed fallback address"
