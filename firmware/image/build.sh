@@ -60,6 +60,7 @@ export PBXGATE_DEB=$DEB PBXGATE_VERSION=$VERSION PBXGATE_UPDATE_KEY=$UPDATE_KEY 
 	PBXGATE_HOSTNAME=$HOSTNAME_DEFAULT PBXGATE_FALLBACK_ADDRESS=$FALLBACK_ADDRESS
 mmdebstrap --architectures=arm64 --variant=minbase --components=main,non-free-firmware \
 	--include=systemd-sysv,systemd-timesyncd,systemd-resolved,udev,kmod,iproute2,netbase,ca-certificates,openssh-server,avahi-daemon,cloud-guest-utils,fdisk,e2fsprogs,linux-image-arm64,raspi-firmware,firmware-brcm80211,initramfs-tools \
+	--essential-hook="$HERE/defer-initramfs.sh \"\$1\"" \
 	--customize-hook="$HERE/customize.sh \"\$1\"" \
 	"$SUITE" "$ROOT" "$MIRROR"
 
