@@ -96,29 +96,12 @@ func (l *Lists) replace(ctx context.Context, meta DNCList, items map[string][]by
 
 // Get returns the metadata of list name.
 func (l *Lists) Get(_ context.Context, name string) (DNCList, error) {
-	var m DNCList
-	err := l.st.View(func(txn *store.Txn) error { return store.GetJSON(txn, metaKey("dnc", name), &m) })
-	if errors.Is(err, store.ErrNotFound) {
-		return m, fmt.Errorf("%w: do-not-contact list %q", ErrNoList, name)
-	}
-	return m, err
+	return getMeta[DNCList](l.st, "dnc", "do-not-contact list", name)
 }
 
 // All returns every list, by name.
 func (l *Lists) All(ctx context.Context) ([]DNCList, error) {
-	var out []DNCList
-	err := l.st.View(func(txn *store.Txn) error {
-		return store.Each(txn, prefix+"dnc/", func(_ string, v []byte) error {
-			var m DNCList
-			if err := json.Unmarshal(v, &m); err != nil {
-				return err
-			}
-			out = append(out, m)
-			return ctx.Err()
-		})
-	})
-	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
-	return out, err
+	return allMeta(ctx, l.st, "dnc", func(m DNCList) string { return m.Name })
 }
 
 // Delete removes list name.
@@ -127,10 +110,42 @@ func (l *Lists) Delete(ctx context.Context, name string) error {
 	if err != nil {
 		return err
 	}
-	if err := l.st.Update(func(txn *store.Txn) error { return txn.Delete([]byte(metaKey("dnc", name))) }); err != nil {
+	return deleteList(ctx, l.st, "dnc", name, m.Gen)
+}
+
+// The metadata of named lists (do-not-contact lists, phonebooks) is stored
+// under metaKey(kind, name), their entries under itemPrefix(kind, name, gen).
+
+func getMeta[T any](st *store.Store, kind, what, name string) (T, error) {
+	var m T
+	err := st.View(func(txn *store.Txn) error { return store.GetJSON(txn, metaKey(kind, name), &m) })
+	if errors.Is(err, store.ErrNotFound) {
+		return m, fmt.Errorf("%w: %s %q", ErrNoList, what, name)
+	}
+	return m, err
+}
+
+func allMeta[T any](ctx context.Context, st *store.Store, kind string, name func(T) string) ([]T, error) {
+	var out []T
+	err := st.View(func(txn *store.Txn) error {
+		return store.Each(txn, prefix+kind+"/", func(_ string, v []byte) error {
+			var m T
+			if err := json.Unmarshal(v, &m); err != nil {
+				return err
+			}
+			out = append(out, m)
+			return ctx.Err()
+		})
+	})
+	sort.Slice(out, func(i, j int) bool { return name(out[i]) < name(out[j]) })
+	return out, err
+}
+
+func deleteList(ctx context.Context, st *store.Store, kind, name string, gen uint64) error {
+	if err := st.Update(func(txn *store.Txn) error { return txn.Delete([]byte(metaKey(kind, name))) }); err != nil {
 		return err
 	}
-	return deletePrefix(ctx, l.st, itemPrefix("dnc", name, m.Gen))
+	return deletePrefix(ctx, st, itemPrefix(kind, name, gen))
 }
 
 // Exists reports whether list name is stored (campaign validation).

@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"sort"
 	"strings"
 	"time"
 
@@ -249,29 +248,12 @@ func (p *Phonebooks) store(ctx context.Context, name, source string, entries []E
 
 // Get returns the metadata of phonebook name.
 func (p *Phonebooks) Get(_ context.Context, name string) (Phonebook, error) {
-	var m Phonebook
-	err := p.st.View(func(txn *store.Txn) error { return store.GetJSON(txn, metaKey("pb", name), &m) })
-	if errors.Is(err, store.ErrNotFound) {
-		return m, fmt.Errorf("%w: phonebook %q", ErrNoList, name)
-	}
-	return m, err
+	return getMeta[Phonebook](p.st, "pb", "phonebook", name)
 }
 
 // All returns every phonebook, by name.
 func (p *Phonebooks) All(ctx context.Context) ([]Phonebook, error) {
-	var out []Phonebook
-	err := p.st.View(func(txn *store.Txn) error {
-		return store.Each(txn, prefix+"pb/", func(_ string, v []byte) error {
-			var m Phonebook
-			if err := json.Unmarshal(v, &m); err != nil {
-				return err
-			}
-			out = append(out, m)
-			return ctx.Err()
-		})
-	})
-	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
-	return out, err
+	return allMeta(ctx, p.st, "pb", func(m Phonebook) string { return m.Name })
 }
 
 // Delete removes phonebook name.
@@ -280,10 +262,7 @@ func (p *Phonebooks) Delete(ctx context.Context, name string) error {
 	if err != nil {
 		return err
 	}
-	if err := p.st.Update(func(txn *store.Txn) error { return txn.Delete([]byte(metaKey("pb", name))) }); err != nil {
-		return err
-	}
-	return deletePrefix(ctx, p.st, itemPrefix("pb", name, m.Gen))
+	return deleteList(ctx, p.st, "pb", name, m.Gen)
 }
 
 // Entries returns the contacts of phonebook name in import order.
