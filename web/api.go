@@ -172,26 +172,12 @@ func (s *server) apiCampaignAction(action string) gin.HandlerFunc {
 		if !s.apiCampaignsReady(c) {
 			return
 		}
-		ctx := c.Request.Context()
-		id := c.Param("id")
-		var err error
-		switch action {
-		case "stop":
-			err = s.d.Campaigns.StopCampaign(ctx, id)
-		case "start":
-			err = s.d.Campaigns.StartCampaign(ctx, id)
-		case "resume":
-			err = s.d.Campaigns.ResumeCampaign(ctx, id)
-		case "retry":
-			err = s.d.Campaigns.RetryFailed(ctx, id)
-		case "duplicate":
-			id, err = s.d.Campaigns.DuplicateCampaign(ctx, id, currentUser(c).Name)
-		}
+		id, err := s.doCampaignAction(c, action, c.Param("id"))
 		if err != nil {
 			s.apiCampaignErr(c, err)
 			return
 		}
-		cd, err := s.d.Campaigns.Campaign(ctx, id)
+		cd, err := s.d.Campaigns.Campaign(c.Request.Context(), id)
 		if err != nil {
 			s.apiCampaignErr(c, err)
 			return

@@ -537,28 +537,32 @@ func (s *server) campaignDetail(c *gin.Context) {
 }
 
 // campaignAction runs stop, retry or duplicate and returns to the campaign.
+// doCampaignAction runs one of the campaign actions the detail page and the
+// API offer; it returns the campaign to show next (the copy for duplicate).
+func (s *server) doCampaignAction(c *gin.Context, action, id string) (string, error) {
+	ctx := c.Request.Context()
+	switch action {
+	case "stop":
+		return id, s.d.Campaigns.StopCampaign(ctx, id)
+	case "start":
+		return id, s.d.Campaigns.StartCampaign(ctx, id)
+	case "resume":
+		return id, s.d.Campaigns.ResumeCampaign(ctx, id)
+	case "retry":
+		return id, s.d.Campaigns.RetryFailed(ctx, id)
+	case "duplicate":
+		return s.d.Campaigns.DuplicateCampaign(ctx, id, currentUser(c).Name)
+	}
+	return id, fmt.Errorf("unknown campaign action %q", action)
+}
+
 func (s *server) campaignAction(action string) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		if s.campaignsUnavailable(c) {
 			return
 		}
-		ctx := c.Request.Context()
 		id := c.Param("id")
-		user := currentUser(c).Name
-		target := id
-		var err error
-		switch action {
-		case "stop":
-			err = s.d.Campaigns.StopCampaign(ctx, id)
-		case "start":
-			err = s.d.Campaigns.StartCampaign(ctx, id)
-		case "resume":
-			err = s.d.Campaigns.ResumeCampaign(ctx, id)
-		case "retry":
-			err = s.d.Campaigns.RetryFailed(ctx, id)
-		case "duplicate":
-			target, err = s.d.Campaigns.DuplicateCampaign(ctx, id, user)
-		}
+		target, err := s.doCampaignAction(c, action, id)
 		switch {
 		case errors.Is(err, ErrCampaignNotFound):
 			s.renderError(c, http.StatusNotFound, "campaign.err.not_found")
@@ -571,7 +575,7 @@ func (s *server) campaignAction(action string) gin.HandlerFunc {
 			s.renderError(c, http.StatusInternalServerError, "error.internal")
 			return
 		default:
-			s.log.Info("campaign action", "action", action, "id", id, "user", user)
+			s.log.Info("campaign action", "action", action, "id", id, "user", currentUser(c).Name)
 			s.flash(c, "campaign.done."+action)
 		}
 		c.Redirect(http.StatusSeeOther, "/campaigns/"+url.PathEscape(target))
