@@ -1,12 +1,14 @@
-// Package i18n is the portal's translation catalog: one JSON file per
-// language, embedded in the binary, with the same keys in every language
-// (a test enforces it).
+// Package i18n is the portal's translation catalog: JSON files per
+// language (<lang>.json for the screens, <lang>.<part>.json for parts such
+// as the reasons produced below the portal), embedded in the binary, with
+// the same keys in every language (a test enforces it).
 package i18n
 
 import (
 	"embed"
 	"encoding/json"
 	"fmt"
+	"io/fs"
 	"slices"
 	"strconv"
 	"strings"
@@ -27,7 +29,7 @@ const Default = DE
 // Supported returns every language the catalog has, in menu order.
 func Supported() []Lang { return []Lang{DE, EN} }
 
-//go:embed de.json en.json
+//go:embed *.json
 var files embed.FS
 
 // Catalog holds the messages of every language.
@@ -39,13 +41,29 @@ type Catalog struct {
 func Load() (*Catalog, error) {
 	c := &Catalog{msgs: map[Lang]map[string]string{}}
 	for _, l := range Supported() {
-		b, err := files.ReadFile(string(l) + ".json")
+		names, err := fs.Glob(files, string(l)+".*json")
 		if err != nil {
 			return nil, err
 		}
+		if !slices.Contains(names, string(l)+".json") {
+			return nil, fmt.Errorf("i18n: %s.json is missing", l)
+		}
 		m := map[string]string{}
-		if err := json.Unmarshal(b, &m); err != nil {
-			return nil, fmt.Errorf("i18n: %s.json: %w", l, err)
+		for _, name := range names {
+			b, err := files.ReadFile(name)
+			if err != nil {
+				return nil, err
+			}
+			part := map[string]string{}
+			if err := json.Unmarshal(b, &part); err != nil {
+				return nil, fmt.Errorf("i18n: %s: %w", name, err)
+			}
+			for k, v := range part {
+				if _, dup := m[k]; dup {
+					return nil, fmt.Errorf("i18n: %s: key %q is defined twice for %s", name, k, l)
+				}
+				m[k] = v
+			}
 		}
 		c.msgs[l] = m
 	}
