@@ -2,6 +2,7 @@ package web
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
 	"strings"
 
@@ -38,6 +39,7 @@ func (s *server) apiMoreRoutes(g *gin.RouterGroup) {
 	g.GET("/sessions/:id", s.apiSession)
 	g.POST("/sessions/:id/close", s.apiSessionAction("close"))
 	g.POST("/sessions/:id/transfer", s.apiSessionAction("transfer"))
+	g.POST("/sessions/:id/reply", s.apiSessionAction("reply"))
 
 	g.GET("/rules", s.apiRules)
 	g.POST("/rules/test", s.apiRuleTest)
@@ -109,9 +111,23 @@ func (s *server) apiSessionAction(action string) gin.HandlerFunc {
 		ctx := c.Request.Context()
 		id, by := c.Param("id"), "api:"+currentUser(c).Name
 		var err error
-		if action == "close" {
+		switch action {
+		case "close":
 			err = s.d.Sessions.Close(ctx, id, by)
-		} else {
+		case "reply":
+			var req struct {
+				Text string `json:"text"`
+			}
+			if err := c.ShouldBindJSON(&req); err != nil {
+				apiError(c, http.StatusBadRequest, "bad_json", `body must be {"text":"…"}`, "")
+				return
+			}
+			if strings.TrimSpace(req.Text) == "" || len([]rune(req.Text)) > maxReplyLen {
+				apiError(c, http.StatusUnprocessableEntity, "invalid", fmt.Sprintf("text must have 1 to %d characters", maxReplyLen), "text")
+				return
+			}
+			err = s.d.Sessions.Reply(ctx, id, by, req.Text)
+		default:
 			var req struct {
 				Target string `json:"target"`
 			}
@@ -131,6 +147,10 @@ func (s *server) apiSessionAction(action string) gin.HandlerFunc {
 			apiError(c, http.StatusNotFound, "not_found", "no open session with this id", "")
 		case errors.Is(err, chat.ErrUnknownTarget):
 			apiError(c, http.StatusUnprocessableEntity, "invalid", err.Error(), "target")
+		case errors.Is(err, chat.ErrWindowClosed):
+			apiError(c, http.StatusConflict, "window_closed", err.Error(), "")
+		case err != nil && action == "reply":
+			apiError(c, http.StatusBadGateway, "channel_refused", err.Error(), "")
 		case err != nil:
 			apiError(c, http.StatusInternalServerError, "internal", "the session action failed; see the pbxgate log", "")
 		default:

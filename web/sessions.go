@@ -20,7 +20,13 @@ type SessionService interface {
 	Log(id string) ([]chat.Entry, error)
 	Close(ctx context.Context, id, by string) error
 	Transfer(ctx context.Context, id, by string, t chat.Target) error
+	// Reply sends text to the session's contact for a portal or API user.
+	Reply(ctx context.Context, id, by, text string) error
 }
+
+// maxReplyLen bounds a reply typed in the portal or sent through the API
+// (an SMS of this length is ten parts; WhatsApp allows 4,096 characters).
+const maxReplyLen = 1600
 
 const sessionListLimit = 200
 
@@ -94,6 +100,14 @@ func (s *server) sessionAction(action string) gin.HandlerFunc {
 		by := "portal:" + currentUser(c).Name
 		var err error
 		switch action {
+		case "reply":
+			text := c.PostForm("text")
+			if strings.TrimSpace(text) == "" || len([]rune(text)) > maxReplyLen {
+				s.flash(c, "sessions.err.reply_length")
+				c.Redirect(http.StatusSeeOther, "/sessions/"+url.PathEscape(id))
+				return
+			}
+			err = s.d.Sessions.Reply(ctx, id, by, text)
 		case "close":
 			err = s.d.Sessions.Close(ctx, id, by)
 		case "transfer":
@@ -110,6 +124,13 @@ func (s *server) sessionAction(action string) gin.HandlerFunc {
 			s.flash(c, "sessions.err.closed")
 		case errors.Is(err, chat.ErrUnknownTarget):
 			s.flash(c, "sessions.err.target")
+		case errors.Is(err, chat.ErrWindowClosed):
+			s.flash(c, "sessions.err.window")
+		case err != nil && action == "reply":
+			// Stored, but the channel refused it: the chat log shows the
+			// entry as failed with the channel's reason.
+			s.log.Warn("portal reply not sent", "id", id, "err", err)
+			s.flash(c, "sessions.err.reply_failed")
 		case err != nil:
 			s.log.Error("session action", "action", action, "err", err)
 			s.renderError(c, http.StatusInternalServerError, "error.internal")
@@ -127,6 +148,7 @@ func (s *server) sessionRoutes(p *gin.RouterGroup) {
 	p.GET("/sessions/:id", s.sessionDetail)
 	p.POST("/sessions/:id/close", s.sessionAction("close"))
 	p.POST("/sessions/:id/transfer", s.sessionAction("transfer"))
+	p.POST("/sessions/:id/reply", s.sessionAction("reply"))
 	p.GET("/sessions/:id/media/:media", s.sessionMedia)
 }
 

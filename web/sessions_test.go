@@ -31,11 +31,18 @@ func (p *phones) DeliverChat(_ context.Context, ext string, _ chat.Chat) error {
 func TestSessionScreens(t *testing.T) {
 	t.Parallel()
 	var mgr *chat.Manager
+	var sentMu sync.Mutex
+	var sent []message.Outbound
 	env := newEnv(t, func(d *Deps) {
 		var err error
 		mgr, err = chat.New(chat.Config{Store: d.Store, Deliverer: &phones{got: map[string]int{}}, Logger: slog.New(slog.DiscardHandler),
 			Channels: []chat.Channel{{Name: "gsm", Kind: message.SMS, Route: chat.Target{Kind: "extension", ID: "201"},
-				Sender: chat.SenderFunc(func(context.Context, message.Outbound) error { return nil })}}})
+				Sender: chat.SenderFunc(func(_ context.Context, out message.Outbound) error {
+					sentMu.Lock()
+					defer sentMu.Unlock()
+					sent = append(sent, out)
+					return nil
+				})}}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -86,6 +93,41 @@ func TestSessionScreens(t *testing.T) {
 	}
 	r = c.do("GET", "/api/v1/sessions?limit=1", nil, auth)
 	mustContain(t, r.body, `"total":1`, id)
+
+	// An admin answers in the portal and through the API: both leave on
+	// the session's channel to the contact and show in the chat log.
+	r = c.post("/sessions/"+id+"/reply", formVals("csrf_token", tok, "text", "   "))
+	mustContain(t, c.get(r.location).body, "Write a reply of 1 to 1600 characters.")
+	r = c.post("/sessions/"+id+"/reply", formVals("csrf_token", tok))
+	if r.code != http.StatusSeeOther {
+		t.Fatalf("reply without text: %d", r.code)
+	}
+	r = c.post("/sessions/"+id+"/reply", formVals("text", "ohne Token"))
+	if r.code != http.StatusForbidden {
+		t.Fatalf("reply without CSRF token: %d, want 403", r.code)
+	}
+	r = c.post("/sessions/"+id+"/reply", formVals("csrf_token", tok, "text", "Ja, es ist unterwegs."))
+	mustContain(t, c.get(r.location).body, "Reply sent.", "Ja, es ist unterwegs.", "portal:admin", "replied")
+	r = c.do("POST", "/api/v1/sessions/"+id+"/reply", strings.NewReader(`{"text":""}`), auth)
+	if r.code != http.StatusUnprocessableEntity || !strings.Contains(r.body, `"field":"text"`) {
+		t.Fatalf("api reply without text: %d %s", r.code, r.body)
+	}
+	r = c.do("POST", "/api/v1/sessions/"+id+"/reply", strings.NewReader(`{"text":"Morgen früh."}`), auth)
+	if r.code != http.StatusOK {
+		t.Fatalf("api reply: %d %s", r.code, r.body)
+	}
+	sentMu.Lock()
+	var texts []string
+	for _, o := range sent {
+		if o.To != "+4915123456789" || o.Channel != "gsm" {
+			t.Errorf("reply went to %s on %s", o.To, o.Channel)
+		}
+		texts = append(texts, o.Text)
+	}
+	sentMu.Unlock()
+	if strings.Join(texts, "|") != "Ja, es ist unterwegs.|Morgen früh." {
+		t.Fatalf("sent %q, want the two replies", texts)
+	}
 
 	r = c.post("/sessions/"+id+"/close", formVals("csrf_token", tok))
 	mustContain(t, c.get(r.location).body, "Session closed.", "Closed")

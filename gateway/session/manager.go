@@ -801,6 +801,40 @@ func (m *Manager) Transfer(ctx context.Context, id, by string, t Target) error {
 	return m.commit(c)
 }
 
+// Reply sends text to the session's contact on its channel and sender for
+// a portal user (by, e.g. "portal:alice"): an admin answering in place of
+// an extension. The session keeps its owner; the timeline records who
+// answered. WhatsApp's 24-hour window applies as for extensions.
+func (m *Manager) Reply(ctx context.Context, id, by, text string) error {
+	if strings.TrimSpace(text) == "" {
+		return fmt.Errorf("%w: the reply is empty", ErrEmptyReply)
+	}
+	m.mu.Lock()
+	s := m.open[id]
+	if s == nil {
+		m.mu.Unlock()
+		return fmt.Errorf("%w: %s is not open", ErrNotFound, id)
+	}
+	now := m.clock.Now()
+	if s.Kind == message.WhatsApp && now.Sub(s.LastInbound) >= 24*time.Hour {
+		m.mu.Unlock()
+		return fmt.Errorf("%w: %s has not written in the last 24 hours; start with a template campaign", ErrWindowClosed, s.Contact)
+	}
+	s = s.clone()
+	c := newChange()
+	c.session(s)
+	e := m.appendEntry(c, s, Entry{Dir: Out, At: now, Text: text, By: by, Status: string(message.Queued)})
+	s.AnsweredSeq, s.LastActivity = e.Seq, now
+	s.event(now, "replied", by, "")
+	m.addSend(c, m.chans[s.Channel], s, &e)
+	if err := m.commit(c); err != nil {
+		m.mu.Unlock()
+		return err
+	}
+	m.mu.Unlock()
+	return m.sendAfterCommit(ctx, c)
+}
+
 // OpenSession implements campaign.SessionOpener: the open session with the
 // contact on the channel, or a new one assigned to the campaign's target.
 func (m *Manager) OpenSession(ctx context.Context, r campaign.SessionRequest) (string, bool, error) {

@@ -38,6 +38,8 @@ var (
 	ErrUnknownTarget = errors.New("no such extension or queue")
 	// ErrNotFound: no session with that ID.
 	ErrNotFound = errors.New("session not found")
+	// ErrEmptyReply: a reply without text.
+	ErrEmptyReply = errors.New("empty reply")
 	// ErrUnknownStatus: a status event for a message sessions did not send.
 	ErrUnknownStatus = errors.New("status event does not belong to a session")
 )

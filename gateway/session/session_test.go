@@ -576,3 +576,63 @@ func TestRetryNowAndHandles(t *testing.T) {
 	h.settle()
 	eq(t, "after RetryNow", h.phones.take("201"), []string{alice + ": x"})
 }
+
+// An admin answers from the portal: the text leaves on the session's
+// channel to the contact, the log and timeline name the portal user, the
+// owner stays, and the reply survives a restart.
+func TestPortalReply(t *testing.T) {
+	h := newHarness(t, Target{Kind: ToExtension, ID: "201"})
+	ctx := context.Background()
+	h.inbound("sms", alice, "Hallo, ist jemand da?")
+	h.settle()
+	s := h.only("")
+	if err := h.m.Reply(ctx, s.ID, "portal:admin", "  "); !errors.Is(err, ErrEmptyReply) {
+		t.Fatalf("empty reply: %v, want ErrEmptyReply", err)
+	}
+	if err := h.m.Reply(ctx, s.ID, "portal:admin", "Ja, hier ist der Empfang."); err != nil {
+		t.Fatal(err)
+	}
+	out := h.out.all()
+	if len(out) != 1 || out[0].To != alice || out[0].Channel != "sms" || out[0].Text != "Ja, hier ist der Empfang." {
+		t.Fatalf("sent %+v, want the reply to %s on sms", out, alice)
+	}
+	h.st.Close()
+	h.open()
+	log, err := h.m.Log(s.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	last := log[len(log)-1]
+	if last.Dir != Out || last.By != "portal:admin" || last.Text != "Ja, hier ist der Empfang." || last.OutboundID == "" {
+		t.Fatalf("last log entry %+v", last)
+	}
+	got, err := h.m.Get(s.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !hasOp(got, "replied", "portal:admin") || got.Owner != s.Owner {
+		t.Fatalf("timeline %+v owner %q (was %q)", got.Timeline, got.Owner, s.Owner)
+	}
+	if err := h.m.Close(ctx, s.ID, "portal:admin"); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.m.Reply(ctx, s.ID, "portal:admin", "Noch da?"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("reply to a closed session: %v, want ErrNotFound", err)
+	}
+}
+
+func TestPortalReplyWhatsAppWindow(t *testing.T) {
+	h := newHarness(t, Target{Kind: ToExtension, ID: "201"})
+	ctx := context.Background()
+	if err := h.m.Inbound(ctx, message.Inbound{ID: "w1", Kind: message.WhatsApp, Channel: "wa", From: "491700000009", Text: "Hi", At: h.clock.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	s := h.only("")
+	h.clock.Add(25 * time.Hour)
+	if err := h.m.Reply(ctx, s.ID, "portal:admin", "Hallo"); !errors.Is(err, ErrWindowClosed) {
+		t.Fatalf("25 h after the contact wrote: %v, want ErrWindowClosed", err)
+	}
+	if n := len(h.out.all()); n != 0 {
+		t.Fatalf("%d messages sent outside the window", n)
+	}
+}
