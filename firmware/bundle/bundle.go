@@ -330,6 +330,10 @@ func readSmall(tr *tar.Reader, name string) ([]byte, error) {
 		return nil, fmt.Errorf("%w: %s missing", ErrTruncated, name)
 	}
 	if err != nil {
+		// A header cut short is a truncated download, not a foreign file.
+		if te := tarErr(err); errors.Is(te, ErrTruncated) {
+			return nil, fmt.Errorf("reading %s: %w", name, te)
+		}
 		return nil, fmt.Errorf("%w (reading %s: %v)", ErrMalformed, name, tarErr(err))
 	}
 	if hdr.Name != name || hdr.Typeflag != tar.TypeReg || hdr.Size > maxManifest {

@@ -45,6 +45,20 @@ type Config struct {
 	Campaign Campaign      `yaml:"campaigns"`
 	// Automation: keyword rules, opt-in/opt-out, forwards.
 	Automation Automation `yaml:"automation"`
+	// Updates: firmware update uploads in the portal (appliance).
+	Updates Updates `yaml:"updates"`
+}
+
+// Updates configures the portal's firmware update upload. The daemon only
+// verifies an uploaded bundle and drops it into SpoolDir; the privileged
+// pbxgate-update.path/.service pair applies it (see docs/appliance.md).
+type Updates struct {
+	// SpoolDir is watched by pbxgate-update.path; empty or missing turns
+	// the upload off (installations without the appliance's units update
+	// with `pbxgate update FILE`).
+	SpoolDir string `yaml:"spool_dir"`
+	// Keys are the trusted release public keys (PEM), as for `pbxgate update`.
+	Keys string `yaml:"keys"`
 }
 
 // Log configures structured logging.
@@ -98,6 +112,7 @@ func Default() Config {
 		SIP:        defaultSIP(),
 		Campaign:   Campaign{MaxCampaigns: 1000, MaxRecipients: 1000},
 		Automation: DefaultAutomation(),
+		Updates:    Updates{SpoolDir: "/var/lib/pbxgate-updates", Keys: "/etc/pbxgate/update-keys.pem"},
 	}
 }
 
