@@ -9,6 +9,7 @@ package store
 
 import (
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -264,7 +265,7 @@ func Restore(ctx context.Context, dir string, r io.Reader, logger *slog.Logger) 
 	if err != nil {
 		return err
 	}
-	if err := s.db.Load(r, 256); err != nil {
+	if err := s.db.Load(&frameCheck{r: r}, 256); err != nil {
 		s.Close()
 		return fmt.Errorf("restore: backup file is damaged or not a pbxgate backup: %w", err)
 	}
@@ -273,6 +274,58 @@ func Restore(ctx context.Context, dir string, r io.Reader, logger *slog.Logger) 
 		return err
 	}
 	return s.Close()
+}
+
+// maxFrame bounds one record batch of a backup stream. Badger's Load
+// allocates whatever size a frame header claims (and panics or runs out of
+// memory on garbage), so frames are checked before it sees them; real
+// batches are a few MB.
+const maxFrame = 256 << 20
+
+var errNotBackup = errors.New("not a pbxgate backup (bad record framing)")
+
+// frameCheck passes a backup stream through, reading and checking each
+// frame's 8-byte little-endian length before Badger sees any of it.
+type frameCheck struct {
+	r      io.Reader
+	hdr    [8]byte
+	hdrOut int    // header bytes already handed out (8: none pending)
+	remain uint64 // body bytes left of the current frame
+}
+
+func (f *frameCheck) Read(p []byte) (int, error) {
+	if len(p) == 0 {
+		return 0, nil
+	}
+	if f.hdrOut == 0 && f.remain == 0 {
+		// A new frame: its whole header, checked, before anything else.
+		if _, err := io.ReadFull(f.r, f.hdr[:]); err != nil {
+			if errors.Is(err, io.ErrUnexpectedEOF) {
+				return 0, fmt.Errorf("%w: the file ends inside a record header", errNotBackup)
+			}
+			return 0, err // io.EOF: a clean end between frames
+		}
+		sz := binary.LittleEndian.Uint64(f.hdr[:])
+		if sz > maxFrame {
+			return 0, fmt.Errorf("%w: a record batch claims %d bytes", errNotBackup, sz)
+		}
+		f.remain = sz
+		f.hdrOut = 8
+	}
+	if f.hdrOut > 0 {
+		n := copy(p, f.hdr[8-f.hdrOut:])
+		f.hdrOut -= n
+		return n, nil
+	}
+	if uint64(len(p)) > f.remain {
+		p = p[:f.remain]
+	}
+	n, err := f.r.Read(p)
+	f.remain -= uint64(n)
+	if err == io.EOF && f.remain > 0 {
+		err = fmt.Errorf("%w: the file ends inside a record batch", errNotBackup)
+	}
+	return n, err
 }
 
 // BackupFile writes a backup to path atomically (temp file, fsync, rename).
