@@ -110,7 +110,7 @@ func (c waChannel) deliver(ctx context.Context, m message.Outbound, send func() 
 				continue
 			}
 		case errors.Is(err, whatsapp.ErrUnknownOutcome):
-			return c.statuses.Status(ctx, message.StatusEvent{ID: m.ID, Ref: m.Ref, Status: message.Unknown, Reason: err.Error(), At: time.Now()})
+			return c.statuses.Status(ctx, message.StatusEvent{ID: m.ID, Ref: m.Ref, Status: message.Unknown, Reason: err.Error(), ReasonCode: message.ReasonOf(err), At: time.Now()})
 		case whatsapp.IsMessageError(err):
 			return fmt.Errorf("%w: %w", campaign.ErrRejected, err)
 		default:

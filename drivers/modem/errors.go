@@ -7,6 +7,8 @@ import (
 	"strings"
 
 	"github.com/warthog618/modem/at"
+
+	"github.com/pbxgate/pbxgate/gateway/message"
 )
 
 // Errors callers branch on. Open, Connect and Run return them wrapped with
@@ -129,6 +131,8 @@ type SendError struct {
 	// CMS is the +CMS ERROR code, 0 when the failure was not a CMS error.
 	CMS    int
 	Reason string // for the administrator
+	// ReasonCode is Reason for translation; zero when there is none.
+	ReasonCode message.Reason
 	// Retryable: a later attempt may succeed (congestion, network trouble,
 	// a modem problem). Permanent errors (unknown number, barred, bad
 	// message) fail the same way every time.
@@ -312,16 +316,22 @@ func cmsTable(code int) (cmsInfo, bool) {
 func sendErr(err error) *SendError {
 	if code := cmsCode(err); code >= 0 {
 		reason, retry, fault := CMSReason(code)
-		return &SendError{CMS: code, Reason: reason, Retryable: retry, ModemFault: fault, Err: err}
+		return &SendError{CMS: code, Reason: reason, ReasonCode: CMSReasonCode(code), Retryable: retry, ModemFault: fault, Err: err}
 	}
 	switch {
 	case errors.Is(err, ErrTimeout):
-		return &SendError{Reason: "the modem did not answer; the message may have been sent", Retryable: false, ModemFault: true, MaybeSent: true, Err: err}
+		return &SendError{Reason: "the modem did not answer; the message may have been sent", ReasonCode: rNoAnswer.R(), Retryable: false, ModemFault: true, MaybeSent: true, Err: err}
 	case errors.Is(err, ErrOffline), errors.Is(err, ErrNotReady), errors.Is(err, ErrClosed):
-		return &SendError{Reason: err.Error(), Retryable: true, ModemFault: true, Err: err}
+		code := rOffline.R()
+		if errors.Is(err, ErrNotReady) {
+			code = rNotReady.R()
+		} else if errors.Is(err, ErrClosed) {
+			code = rClosed.R()
+		}
+		return &SendError{Reason: err.Error(), ReasonCode: code, Retryable: true, ModemFault: true, Err: err}
 	}
 	if cme := cmeCode(err); cme >= 0 {
-		return &SendError{Reason: fmt.Sprintf("modem error (CME %d)", cme), Retryable: true, ModemFault: true, Err: err}
+		return &SendError{Reason: fmt.Sprintf("modem error (CME %d)", cme), ReasonCode: rCME.R(cme), Retryable: true, ModemFault: true, Err: err}
 	}
-	return &SendError{Reason: err.Error(), Retryable: true, ModemFault: true, Err: err}
+	return &SendError{Reason: err.Error(), ReasonCode: rModemError.R(err), Retryable: true, ModemFault: true, Err: err}
 }

@@ -22,19 +22,20 @@ import (
 func (m *Modem) Send(ctx context.Context, to, text string, statusReport bool) (SendResult, error) {
 	parts, err := m.enc.Submit(to, text, statusReport)
 	if err != nil {
-		return SendResult{}, &SendError{Reason: err.Error(), Err: err}
+		return SendResult{}, &SendError{Reason: err.Error(), ReasonCode: rEncode.R(err), Err: err}
 	}
 	plan, _ := sms.PlanText(text)
 	res := SendResult{Encoding: plan.Encoding, Ref: parts[0].Ref}
 	for _, p := range parts {
 		if err := ctx.Err(); err != nil {
-			return res, &SendError{Reason: "cancelled before part " + fmt.Sprint(p.Seq), Retryable: true, Err: err}
+			return res, &SendError{Reason: "cancelled before part " + fmt.Sprint(p.Seq), ReasonCode: rCancelled.R(p.Seq), Retryable: true, Err: err}
 		}
 		mr, err := m.sendPart(p)
 		if err != nil {
 			se := sendErr(err)
 			if len(parts) > 1 {
 				se.Reason = fmt.Sprintf("part %d of %d: %s", p.Seq, p.Total, se.Reason)
+				se.ReasonCode = rPart.Wrap(se.ReasonCode, p.Seq, p.Total)
 			}
 			return res, se
 		}

@@ -67,7 +67,7 @@ func (t *tx) addEvent(r *record, now time.Time) error {
 		return nil
 	}
 	ev := message.StatusEvent{ID: r.Msg.ID, Ref: r.Msg.Ref, Status: r.Status, Sender: r.SIM,
-		Reason: r.Reason, Code: r.Code, Retryable: r.Retryable, At: now}
+		Reason: r.Reason, ReasonCode: r.ReasonCode, Code: r.Code, Retryable: r.Retryable, At: now}
 	if len(r.Parts) > 0 {
 		mrs := make([]string, len(r.Parts))
 		for i, pt := range r.Parts {

@@ -6,6 +6,7 @@ import (
 	"strconv"
 
 	"github.com/pbxgate/pbxgate/drivers/modem"
+	"github.com/pbxgate/pbxgate/gateway/message"
 )
 
 // Failure is what a Send error means for the message.
@@ -21,7 +22,8 @@ type Failure struct {
 	// RetryBackoff first.
 	ModemFault bool
 	Reason     string
-	Code       string // "CMS 500" when the network or modem gave one
+	ReasonCode message.Reason // Reason for translation
+	Code       string         // "CMS 500" when the network or modem gave one
 }
 
 // Classify maps an error from Modem.Send to a Failure. A *modem.SendError
@@ -32,7 +34,7 @@ func Classify(err error) Failure {
 	var se *modem.SendError
 	if errors.As(err, &se) {
 		f := Failure{Permanent: !se.Retryable && !se.MaybeSent, MaybeSent: se.MaybeSent,
-			ModemFault: se.ModemFault, Reason: se.Reason}
+			ModemFault: se.ModemFault, Reason: se.Reason, ReasonCode: se.ReasonCode}
 		if se.CMS != 0 {
 			f.Code = "CMS " + strconv.Itoa(se.CMS)
 		}
@@ -45,14 +47,16 @@ func Classify(err error) Failure {
 			// was written" is the rare case.)
 			f.MaybeSent = true
 			f.Reason = se.Reason + ": the modem went away during the send; the message may have gone out"
+			f.ReasonCode = rWentAway.Wrap(se.ReasonCode)
 		}
 		return f
 	}
-	f := Failure{ModemFault: true, Reason: err.Error()}
+	f := Failure{ModemFault: true, Reason: err.Error(), ReasonCode: rPoolError.R(err)}
 	if errors.Is(err, context.DeadlineExceeded) {
 		// The pool's SendTimeout cut the modem off mid-send.
 		f.MaybeSent = true
 		f.Reason = "the modem did not finish sending in time; the message may have gone out"
+		f.ReasonCode = rSendTimeout.R()
 	}
 	return f
 }

@@ -273,7 +273,7 @@ func modemFault(reason string) error {
 
 func cmsError(code int) error {
 	reason, retry, fault := modem.CMSReason(code)
-	return &modem.SendError{CMS: code, Reason: reason, Retryable: retry, ModemFault: fault}
+	return &modem.SendError{CMS: code, Reason: reason, ReasonCode: modem.CMSReasonCode(code), Retryable: retry, ModemFault: fault}
 }
 
 // harness is a pool on a store in a directory, restartable.

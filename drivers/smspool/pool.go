@@ -362,6 +362,7 @@ func (p *Pool) recover() error {
 			}
 			r.Status = message.Unknown
 			r.Reason = fmt.Sprintf("pbxgate stopped while SIM %s was sending this SMS; it may have gone out, so it is not sent again automatically", r.SIM)
+			r.ReasonCode = rStoppedSending.R(r.SIM)
 			r.UpdatedAt = now
 			if err := p.setRecord(txn, &r); err != nil {
 				return err
@@ -646,7 +647,7 @@ func (p *Pool) Status(id string) (Message, error) {
 		return Message{}, fmt.Errorf("read SMS %s: %w", id, err)
 	}
 	m := Message{Outbound: r.Msg, Status: r.Status, SIM: r.SIM, Attempts: r.Attempts, Parts: len(r.Parts),
-		Reason: r.Reason, Code: r.Code, QueuedAt: r.QueuedAt, UpdatedAt: r.UpdatedAt}
+		Reason: r.Reason, ReasonCode: r.ReasonCode, Code: r.Code, QueuedAt: r.QueuedAt, UpdatedAt: r.UpdatedAt}
 	for _, pt := range r.Parts {
 		if pt.Status == gsms.Delivered {
 			m.Delivered++

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -661,26 +662,34 @@ func TestMaybeSentBecomesUnknown(t *testing.T) {
 	}
 }
 
+// testOffline stands for a modem's reason code in TestClassify.
+var testOffline = message.NewCode("test.offline", 0)
+
 func TestClassify(t *testing.T) {
 	t.Parallel()
+	offline := testOffline.R()
 	for _, tc := range []struct {
 		name string
 		err  error
 		want Failure
+		code string // of the ReasonCode
 	}{
-		{"permanent CMS", cmsError(1), Failure{Permanent: true, Code: "CMS 1"}},
-		{"congestion", cmsError(42), Failure{Code: "CMS 42"}},
-		{"no network", cmsError(331), Failure{ModemFault: true, Code: "CMS 331"}},
-		{"not ready", &modem.SendError{Reason: "x", Retryable: true, ModemFault: true, Err: modem.ErrNotReady}, Failure{ModemFault: true}},
-		{"port gone mid-send", &modem.SendError{Reason: "x", Retryable: true, ModemFault: true, Err: fmt.Errorf("AT+CMGS=23: %w", modem.ErrOffline)},
-			Failure{ModemFault: true, MaybeSent: true}},
-		{"timeout", &modem.SendError{Reason: "x", ModemFault: true, MaybeSent: true, Err: modem.ErrTimeout}, Failure{ModemFault: true, MaybeSent: true}},
-		{"pool timeout", context.DeadlineExceeded, Failure{ModemFault: true, MaybeSent: true}},
-		{"other", errors.New("boom"), Failure{ModemFault: true}},
+		{"permanent CMS", cmsError(1), Failure{Permanent: true, Code: "CMS 1"}, "cms.1"},
+		{"congestion", cmsError(42), Failure{Code: "CMS 42"}, "cms.42"},
+		{"no network", cmsError(331), Failure{ModemFault: true, Code: "CMS 331"}, "cms.331"},
+		{"not ready", &modem.SendError{Reason: "x", Retryable: true, ModemFault: true, Err: modem.ErrNotReady}, Failure{ModemFault: true}, ""},
+		{"port gone mid-send", &modem.SendError{Reason: "x", ReasonCode: offline, Retryable: true, ModemFault: true, Err: fmt.Errorf("AT+CMGS=23: %w", modem.ErrOffline)},
+			Failure{ModemFault: true, MaybeSent: true}, "sms.went_away"},
+		{"timeout", &modem.SendError{Reason: "x", ModemFault: true, MaybeSent: true, Err: modem.ErrTimeout}, Failure{ModemFault: true, MaybeSent: true}, ""},
+		{"pool timeout", context.DeadlineExceeded, Failure{ModemFault: true, MaybeSent: true}, "sms.send_timeout"},
+		{"other", errors.New("boom"), Failure{ModemFault: true}, "sms.error"},
 	} {
 		got := Classify(tc.err)
-		got.Reason = ""
-		if got != tc.want {
+		if got.ReasonCode.Code != tc.code {
+			t.Errorf("%s: reason code %+v, want %q", tc.name, got.ReasonCode, tc.code)
+		}
+		got.Reason, got.ReasonCode = "", message.Reason{}
+		if !reflect.DeepEqual(got, tc.want) {
 			t.Errorf("%s: %+v, want %+v", tc.name, got, tc.want)
 		}
 	}

@@ -72,10 +72,12 @@ type record struct {
 	NotBefore time.Time `json:"not_before,omitzero"`
 	Parts     []part    `json:"parts,omitempty"`
 	Reason    string    `json:"reason,omitempty"`
-	Code      string    `json:"code,omitempty"`
-	Retryable bool      `json:"retryable,omitempty"`
-	QueuedAt  time.Time `json:"queued_at"`
-	UpdatedAt time.Time `json:"updated_at"`
+	// ReasonCode is Reason for translation (zero in records from before).
+	ReasonCode message.Reason `json:"reason_code,omitzero"`
+	Code       string         `json:"code,omitempty"`
+	Retryable  bool           `json:"retryable,omitempty"`
+	QueuedAt   time.Time      `json:"queued_at"`
+	UpdatedAt  time.Time      `json:"updated_at"`
 }
 
 // part is one SMS of a sent message, tracked for its status report.
@@ -108,9 +110,11 @@ type Message struct {
 	Parts     int            `json:"parts,omitempty"`
 	Delivered int            `json:"delivered_parts,omitempty"`
 	Reason    string         `json:"reason,omitempty"`
-	Code      string         `json:"code,omitempty"`
-	QueuedAt  time.Time      `json:"queued_at"`
-	UpdatedAt time.Time      `json:"updated_at"`
+	// ReasonCode is Reason for translation; zero when there is none.
+	ReasonCode message.Reason `json:"reason_code,omitzero"`
+	Code       string         `json:"code,omitempty"`
+	QueuedAt   time.Time      `json:"queued_at"`
+	UpdatedAt  time.Time      `json:"updated_at"`
 }
 
 func getRecord(txn *store.Txn, id string) (record, error) {

@@ -96,8 +96,10 @@ func (p *Pool) applyReport(t *tx, r *record, i int, sr StatusReport, now time.Ti
 	switch sr.Outcome {
 	case gsms.Failed:
 		r.Status, r.Reason, r.Code = message.Failed, "not delivered: "+sr.Reason, fmt.Sprintf("TP-ST 0x%02X", sr.Status)
+		r.ReasonCode = rNotDelivered.Wrap(tpstReason(sr.Status))
 		if len(r.Parts) > 1 {
 			r.Reason = fmt.Sprintf("part %d of %d not delivered: %s", i+1, len(r.Parts), sr.Reason)
+			r.ReasonCode = rPartUndelivered.Wrap(tpstReason(sr.Status), i+1, len(r.Parts))
 		}
 	case gsms.Delivered:
 		for _, pt := range r.Parts {

@@ -217,6 +217,7 @@ func (p *Pool) send(ctx context.Context, s *sim, m Modem, it *item, prev *sentOu
 			// concatenation reference that will never complete; the
 			// whole message under a new reference is what they can read.
 			f.Reason = fmt.Sprintf("%s (%d part(s) had gone out; the whole message is sent again)", f.Reason, n)
+			f.ReasonCode = rPartsResent.Wrap(f.ReasonCode, n)
 		}
 		err = p.markRetry(&r, it, s.name, f)
 	}
@@ -254,7 +255,7 @@ func (p *Pool) markSending(it *item, simName string, prev *sentOutcome) (record,
 		if r.Status != message.Queued {
 			return errNotQueued
 		}
-		r.Status, r.SIM, r.Reason, r.Code, r.Retryable = message.Sending, simName, "", "", false
+		r.Status, r.SIM, r.Reason, r.ReasonCode, r.Code, r.Retryable = message.Sending, simName, "", message.Reason{}, "", false
 		r.Attempts++
 		r.UpdatedAt = now
 		if err := p.setRecord(txn, &r); err != nil {
@@ -381,9 +382,10 @@ func (p *Pool) markFailed(r *record, simName string, f Failure) error {
 	err := p.update(func(t *tx) error {
 		txn := t.Txn
 		rr := *r
-		rr.Status, rr.Reason, rr.Code, rr.Retryable, rr.UpdatedAt = message.Failed, f.Reason, f.Code, !f.Permanent, now
+		rr.Status, rr.Reason, rr.ReasonCode, rr.Code, rr.Retryable, rr.UpdatedAt = message.Failed, f.Reason, f.ReasonCode, f.Code, !f.Permanent, now
 		if !f.Permanent {
 			rr.Reason = fmt.Sprintf("gave up after %d attempts: %s", rr.Attempts, f.Reason)
+			rr.ReasonCode = rGaveUp.Wrap(f.ReasonCode, rr.Attempts)
 		}
 		if err := txn.Delete([]byte(sendingKey(rr.Msg.ID))); err != nil {
 			return err
@@ -410,6 +412,7 @@ func (p *Pool) markUnknown(r *record, simName string, f Failure) error {
 		rr := *r
 		rr.Status, rr.Reason, rr.Code, rr.Retryable, rr.UpdatedAt = message.Unknown,
 			f.Reason+"; not sent again automatically to avoid a duplicate", f.Code, false, now
+		rr.ReasonCode = rNotResent.Wrap(f.ReasonCode)
 		if err := txn.Delete([]byte(sendingKey(rr.Msg.ID))); err != nil {
 			return err
 		}
@@ -434,7 +437,7 @@ func (p *Pool) markRetry(r *record, it *item, simName string, f Failure) error {
 	err := p.update(func(t *tx) error {
 		txn := t.Txn
 		rr := *r
-		rr.Status, rr.Reason, rr.Code, rr.Retryable, rr.UpdatedAt = message.Queued, f.Reason, f.Code, true, now
+		rr.Status, rr.Reason, rr.ReasonCode, rr.Code, rr.Retryable, rr.UpdatedAt = message.Queued, f.Reason, f.ReasonCode, f.Code, true, now
 		rr.NotBefore = now
 		if !f.ModemFault {
 			// Network trouble (congestion) hits every SIM alike: wait a little.

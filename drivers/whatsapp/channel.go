@@ -502,7 +502,7 @@ func (ch *Channel) deliver(ctx context.Context, id, ref, to string, req *SendReq
 			rec.Status, rec.Reason = message.Unknown, err.Error()
 			ch.putRecordLogged(rec)
 			ch.log.Warn("whatsapp send outcome unknown; not resent", "id", id, "err", err)
-			return "", err
+			return "", message.WithReason(err, unknownReason(err))
 		case errors.As(err, &apiErr):
 			ch.metrics.sendError(apiErr.Code)
 			cls := apiErr.Class()
@@ -513,7 +513,7 @@ func (ch *Channel) deliver(ctx context.Context, id, ref, to string, req *SendReq
 				rec.Status, rec.Code, rec.Reason = message.Failed, apiErr.Code, apiErr.Error()
 				ch.putRecordLogged(rec)
 				if cls == Retry {
-					return "", fmt.Errorf("after %d attempts: %w", attempt, apiErr)
+					return "", message.WithReason(fmt.Errorf("after %d attempts: %w", attempt, apiErr), rAfterAttempts.Wrap(apiErr.ReasonCode(), attempt))
 				}
 				return "", apiErr
 			}
@@ -525,7 +525,7 @@ func (ch *Channel) deliver(ctx context.Context, id, ref, to string, req *SendReq
 			if attempt >= ch.o.MaxAttempts || ctx.Err() != nil {
 				rec.Status, rec.Reason = message.Failed, err.Error()
 				ch.putRecordLogged(rec)
-				return "", fmt.Errorf("%w: Meta not reachable after %d attempts: %w", ErrRetryable, attempt, err)
+				return "", message.WithReason(fmt.Errorf("%w: Meta not reachable after %d attempts: %w", ErrRetryable, attempt, err), rUnreachable.R(attempt, err))
 			}
 			if err := ch.clk.Sleep(ctx, backoff(0, attempt)); err != nil {
 				return gaveUp(attempt+1, err)

@@ -368,6 +368,7 @@ func (ch *Channel) handleStatus(ctx context.Context, b *batch, s WebhookStatus) 
 		e := s.Errors[0]
 		ev.Code = strconv.Itoa(e.Code)
 		ev.Reason = strings.TrimSpace(e.Title + ": " + e.ErrorData.Details)
+		ev.ReasonCode = apiReason(e.Code, ev.Reason)
 		ev.Retryable = ClassifyCode(e.Code, 0, false) == Retry
 	}
 	id := s.BizOpaqueCallbackData

@@ -41,7 +41,7 @@ func (e *Engine) dispatch(ctx context.Context, id string) {
 	c, ch, todo, err := e.prepare(ctx, id)
 	if err != nil {
 		if !errors.Is(err, errNotSending) && ctx.Err() == nil {
-			e.stopFor(id, err.Error())
+			e.stopFor(id, err.Error(), message.ReasonOf(err))
 		}
 		return
 	}
@@ -52,11 +52,11 @@ func (e *Engine) dispatch(ctx context.Context, id string) {
 			return
 		}
 		if err != nil {
-			e.stopFor(id, fmt.Sprintf("WhatsApp template %q (%s): %v", wa.Template, wa.Language, err))
+			e.stopFor(id, fmt.Sprintf("WhatsApp template %q (%s): %v", wa.Template, wa.Language, err), rTemplateErr.R(wa.Template, wa.Language, err))
 			return
 		}
 		if !strings.EqualFold(i.Status, "APPROVED") {
-			e.stopFor(id, fmt.Sprintf("WhatsApp template %q (%s) is now %s", wa.Template, wa.Language, i.Status))
+			e.stopFor(id, fmt.Sprintf("WhatsApp template %q (%s) is now %s", wa.Template, wa.Language, i.Status), rTemplateState.R(wa.Template, wa.Language, i.Status))
 			return
 		}
 		info = &i
@@ -75,7 +75,7 @@ func (e *Engine) dispatch(ctx context.Context, id string) {
 		todo = todo[n:]
 		if err := e.sendBatch(ctx, c, ch, info, batch); err != nil {
 			if !errors.Is(err, errNotSending) && ctx.Err() == nil && e.runCtx.Err() == nil {
-				e.stopFor(id, err.Error())
+				e.stopFor(id, err.Error(), message.ReasonOf(err))
 			}
 			return
 		}
@@ -95,16 +95,16 @@ func (e *Engine) prepare(ctx context.Context, id string) (*Campaign, Channel, []
 	c := cur.clone()
 	ch := e.cfg.Channels[c.Spec.Channel]
 	if ch == nil {
-		return nil, nil, nil, fmt.Errorf("channel %q is no longer configured; add it again or duplicate the campaign onto another channel", c.Spec.Channel)
+		return nil, nil, nil, message.WithReason(fmt.Errorf("channel %q is no longer configured; add it again or duplicate the campaign onto another channel", c.Spec.Channel), rNoChannel.R(c.Spec.Channel))
 	}
 	// The configuration may have changed since the campaign was created.
 	switch {
 	case c.Spec.Mode == Session && e.cfg.Sessions == nil:
-		return nil, nil, nil, errors.New("send mode \"session\" needs the PBX connection, which is not configured now")
+		return nil, nil, nil, message.WithReason(errors.New("send mode \"session\" needs the PBX connection, which is not configured now"), rNoPBX.R())
 	case c.Spec.Content.WhatsApp != nil && e.cfg.Templates == nil:
-		return nil, nil, nil, errors.New("the WhatsApp template list is not available")
+		return nil, nil, nil, message.WithReason(errors.New("the WhatsApp template list is not available"), rNoTemplates.R())
 	case len(c.Spec.DNCLists) > 0 && e.cfg.DNC == nil:
-		return nil, nil, nil, errors.New("the do-not-contact lists are not available; refusing to send without them")
+		return nil, nil, nil, message.WithReason(errors.New("the do-not-contact lists are not available; refusing to send without them"), rNoDNC.R())
 	}
 	var todo []Recipient
 	err := e.st.View(func(txn *store.Txn) error {
@@ -137,6 +137,7 @@ func (e *Engine) prepare(ctx context.Context, id string) (*Campaign, Channel, []
 				}
 				r.Status, r.DoneAt = RUnknown, now
 				r.Reason = "pbxgate stopped after handing the message to channel " + c.Spec.Channel + "; it may or may not have been sent"
+				r.ReasonCode = rInFlight.R(c.Spec.Channel)
 				return true
 			})
 			if err != nil {
@@ -167,7 +168,11 @@ type sendResult struct {
 // sendBatch does steps 2 and 3 of the argument in dispatch for one batch.
 func (e *Engine) sendBatch(ctx context.Context, c *Campaign, ch Channel, info *TemplateInfo, batch []Recipient) error {
 	// DNC and blacklist at send time, outside the engine lock (store reads).
-	excluded := map[int]string{}
+	type exclusion struct {
+		text string
+		code message.Reason
+	}
+	excluded := map[int]exclusion{}
 	for _, r := range batch {
 		if r.Status != RQueued {
 			continue
@@ -175,19 +180,29 @@ func (e *Engine) sendBatch(ctx context.Context, c *Campaign, ch Channel, info *T
 		if len(c.Spec.DNCLists) > 0 {
 			list, hit, err := e.cfg.DNC.Match(ctx, c.Spec.DNCLists, r.Number)
 			if err != nil {
-				return fmt.Errorf("do-not-contact check: %w", err)
+				return message.WithReason(fmt.Errorf("do-not-contact check: %w", err), rDNCCheck.R(err))
 			}
 			if hit {
-				excluded[r.Seq] = "on do-not-contact list " + list
+				excluded[r.Seq] = exclusion{"on do-not-contact list " + list, rDNC.R(list)}
 				continue
 			}
 		}
 		if e.cfg.Blocker != nil {
-			if why, blocked := e.cfg.Blocker.Blocked(ctx, r.Number); blocked {
+			var (
+				why     string
+				code    message.Reason
+				blocked bool
+			)
+			if rb, ok := e.cfg.Blocker.(ReasonBlocker); ok {
+				why, code, blocked = rb.BlockedReason(ctx, r.Number)
+			} else {
+				why, blocked = e.cfg.Blocker.Blocked(ctx, r.Number)
+			}
+			if blocked {
 				if why == "" {
-					why = "on the blacklist"
+					why, code = "on the blacklist", rBlacklist.R()
 				}
-				excluded[r.Seq] = why
+				excluded[r.Seq] = exclusion{why, code}
 			}
 		}
 	}
@@ -200,12 +215,12 @@ func (e *Engine) sendBatch(ctx context.Context, c *Campaign, ch Channel, info *T
 		switch r.Status {
 		case RQueued:
 			if why, ok := excluded[r.Seq]; ok {
-				r.Status, r.Reason, r.DoneAt = RExcluded, why, now
+				r.Status, r.Reason, r.ReasonCode, r.DoneAt = RExcluded, why.text, why.code, now
 				return true
 			}
 			r.Status, r.Attempt, r.SendingAt = RSending, cur.Attempt, now
 			r.MsgID = msgID(cur.ID, r.Seq, cur.Attempt)
-			r.Reason, r.Code = "", ""
+			r.Reason, r.ReasonCode, r.Code = "", message.Reason{}, ""
 			return true
 		case RSending:
 			return true // resume: hand the same ID over again
@@ -246,7 +261,7 @@ func (e *Engine) sendBatch(ctx context.Context, c *Campaign, ch Channel, info *T
 				if !advances(r.Status, RFailed) {
 					return false
 				}
-				r.Status, r.Reason, r.DoneAt = RFailed, res.err.Error(), done
+				r.Status, r.Reason, r.ReasonCode, r.DoneAt = RFailed, res.err.Error(), failReason(res.err), done
 				return true
 			}
 			r.AcceptedAt = done
@@ -267,7 +282,7 @@ func (e *Engine) sendOne(ctx context.Context, c *Campaign, ch Channel, info *Tem
 			if errors.Is(err, ErrRejected) {
 				return "", err
 			}
-			return "", fmt.Errorf("PBX session for %s: %w", r.Number, err)
+			return "", message.WithReason(fmt.Errorf("PBX session for %s: %w", r.Number, err), rPBXSession.R(r.Number, err))
 		}
 		sessionID = id
 	}
@@ -275,12 +290,12 @@ func (e *Engine) sendOne(ctx context.Context, c *Campaign, ch Channel, info *Tem
 	if wa := c.Spec.Content.WhatsApp; wa != nil {
 		tm, preview, err := templateMessage(wa, info, r)
 		if err != nil {
-			return sessionID, fmt.Errorf("%w: %v", ErrRejected, err)
+			return sessionID, message.WithReason(fmt.Errorf("%w: %v", ErrRejected, err), rRender.R(err))
 		}
 		out.Text = preview
 		ts, ok := ch.(TemplateSender)
 		if !ok {
-			return sessionID, fmt.Errorf("channel %q cannot send WhatsApp templates", c.Spec.Channel)
+			return sessionID, message.WithReason(fmt.Errorf("channel %q cannot send WhatsApp templates", c.Spec.Channel), rNoTemplateSend.R(c.Spec.Channel))
 		}
 		if err := ts.SendTemplate(ctx, out, tm); err != nil {
 			return sessionID, chanErr(c, err)
@@ -289,7 +304,7 @@ func (e *Engine) sendOne(ctx context.Context, c *Campaign, ch Channel, info *Tem
 	}
 	txt, err := render(c.Spec.Content.Text, r.Number, r.Vars)
 	if err != nil {
-		return sessionID, fmt.Errorf("%w: %v", ErrRejected, err)
+		return sessionID, message.WithReason(fmt.Errorf("%w: %v", ErrRejected, err), rRender.R(err))
 	}
 	out.Text, out.DeliveryReport = txt, true
 	if err := ch.Send(ctx, out); err != nil {
@@ -302,7 +317,11 @@ func chanErr(c *Campaign, err error) error {
 	if errors.Is(err, ErrRejected) {
 		return err
 	}
-	return fmt.Errorf("channel %s: %w", c.Spec.Channel, err)
+	code := rChannelErr.Wrap(message.ReasonOf(err), c.Spec.Channel)
+	if code.IsZero() {
+		code = rChannelText.R(c.Spec.Channel, err)
+	}
+	return message.WithReason(fmt.Errorf("channel %s: %w", c.Spec.Channel, err), code)
 }
 
 // HandleStatus applies a channel's status event to its recipient. Events
@@ -349,7 +368,7 @@ func (e *Engine) HandleStatus(_ context.Context, ev message.StatusEvent) error {
 		case RSent:
 			r.SentAt = at
 		case RFailed, RUnknown:
-			r.Reason, r.Code, r.DoneAt = ev.Reason, ev.Code, at
+			r.Reason, r.ReasonCode, r.Code, r.DoneAt = ev.Reason, ev.ReasonCode, ev.Code, at
 		case RDelivered:
 			r.DoneAt = at
 			if r.SentAt.IsZero() {

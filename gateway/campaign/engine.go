@@ -16,6 +16,7 @@ import (
 	badger "github.com/dgraph-io/badger/v4"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/pbxgate/pbxgate/gateway/message"
 	"github.com/pbxgate/pbxgate/gateway/recipients"
 	"github.com/pbxgate/pbxgate/gateway/store"
 )
@@ -180,7 +181,7 @@ func New(cfg Config) (*Engine, error) {
 			continue
 		}
 		c := cur.clone()
-		if err := e.transition(c, Stopped, "restart: pbxgate was restarted while the campaign was sending"); err != nil {
+		if err := e.transition(c, Stopped, "restart: pbxgate was restarted while the campaign was sending", rRestart.R()); err != nil {
 			return nil, err
 		}
 		if err := e.save(c, nil); err != nil {
@@ -215,13 +216,13 @@ func (c *Campaign) clone() *Campaign {
 }
 
 // transition records a state change on c (not yet stored).
-func (e *Engine) transition(c *Campaign, to State, reason string) error {
+func (e *Engine) transition(c *Campaign, to State, reason string, code message.Reason) error {
 	if err := checkTransition(c, to); err != nil {
 		return err
 	}
 	now := e.clock.Now().UTC()
-	c.History = append(c.History, Transition{From: c.State, To: to, Reason: reason, At: now})
-	c.State, c.Reason, c.UpdatedAt = to, reason, now
+	c.History = append(c.History, Transition{From: c.State, To: to, Reason: reason, ReasonCode: code, At: now})
+	c.State, c.Reason, c.ReasonCode, c.UpdatedAt = to, reason, code, now
 	if to == Pending {
 		c.PendingSince = now
 	}
@@ -282,7 +283,7 @@ func (e *Engine) poke() {
 // startLocked moves c to running (or retrying), or to pending when another
 // campaign is sending on its channel. The caller saves c and then calls
 // afterSave.
-func (e *Engine) startLocked(c *Campaign, retry bool, reason string) error {
+func (e *Engine) startLocked(c *Campaign, retry bool, reason string, code message.Reason) error {
 	to := Running
 	if retry {
 		to = Retrying
@@ -290,9 +291,10 @@ func (e *Engine) startLocked(c *Campaign, retry bool, reason string) error {
 	if holder := e.busy[c.Spec.Channel]; holder != "" && holder != c.ID {
 		to = Pending
 		reason = fmt.Sprintf("%s; waiting for campaign %q on channel %s", reason, e.camps[holder].Spec.Name, c.Spec.Channel)
+		code = rWaiting.Wrap(code, e.camps[holder].Spec.Name, c.Spec.Channel)
 	}
 	c.Retry = retry
-	return e.transition(c, to, reason)
+	return e.transition(c, to, reason, code)
 }
 
 // afterSave applies the effects of c's new state: claim the channel and
@@ -331,7 +333,7 @@ func (e *Engine) activatePendingLocked(ch string) {
 		return
 	}
 	c := next.clone()
-	if err := e.startLocked(c, c.Retry, "channel "+ch+" is free"); err != nil {
+	if err := e.startLocked(c, c.Retry, "channel "+ch+" is free", rChannelFree.R(ch)); err != nil {
 		e.log.Error("start pending campaign", "campaign", c.Spec.Name, "err", err)
 		return
 	}
@@ -395,7 +397,7 @@ func (e *Engine) Run(ctx context.Context) error {
 				continue
 			}
 			c := cur.clone()
-			if err := e.startLocked(c, c.Retry, "auto-resume after restart"); err != nil {
+			if err := e.startLocked(c, c.Retry, "auto-resume after restart", rAutoResume.R()); err != nil {
 				e.log.Error("auto-resume", "campaign", c.Spec.Name, "err", err)
 				continue
 			}
@@ -453,11 +455,13 @@ func (e *Engine) fireDue() time.Time {
 			continue
 		}
 		c := cur.clone()
-		reason := "scheduled time " + cur.ScheduledAt.In(e.cfg.Location).Format("2006-01-02 15:04 MST")
+		when := cur.ScheduledAt.In(e.cfg.Location).Format("2006-01-02 15:04 MST")
+		reason, code := "scheduled time "+when, rScheduledTime.R(when)
 		if late := now.Sub(cur.ScheduledAt); late > time.Minute {
 			reason += fmt.Sprintf(" passed %s ago (pbxgate was not running)", late.Round(time.Minute))
+			code = rScheduledLate.R(when, late.Round(time.Minute))
 		}
-		if err := e.startLocked(c, false, reason); err != nil {
+		if err := e.startLocked(c, false, reason, code); err != nil {
 			e.log.Error("start scheduled campaign", "campaign", c.Spec.Name, "err", err)
 			continue
 		}
@@ -471,7 +475,7 @@ func (e *Engine) fireDue() time.Time {
 }
 
 // stopFor stops a sending campaign because of a system problem.
-func (e *Engine) stopFor(id, reason string) {
+func (e *Engine) stopFor(id, reason string, code message.Reason) {
 	e.wmu.Lock()
 	defer e.wmu.Unlock()
 	cur := e.camps[id]
@@ -479,7 +483,7 @@ func (e *Engine) stopFor(id, reason string) {
 		return
 	}
 	c := cur.clone()
-	if err := e.transition(c, Stopped, reason); err != nil {
+	if err := e.transition(c, Stopped, reason, code); err != nil {
 		e.log.Error("stop campaign", "campaign", c.Spec.Name, "err", err)
 		return
 	}
@@ -509,7 +513,7 @@ func (e *Engine) finish(id string, byDispatcher bool) {
 	// The counts keep changing after completion (delivery reports), so the
 	// stored reason does not repeat them.
 	reason := fmt.Sprintf("all %d recipients handed over", c.Recipients)
-	if err := e.transition(c, Completed, reason); err != nil {
+	if err := e.transition(c, Completed, reason, rCompleted.R(c.Recipients)); err != nil {
 		e.log.Error("complete campaign", "campaign", c.Spec.Name, "err", err)
 		return
 	}

@@ -215,10 +215,12 @@ type Spec struct {
 
 // Transition is one recorded state change.
 type Transition struct {
-	From   State     `json:"from"`
-	To     State     `json:"to"`
-	Reason string    `json:"reason"`
-	At     time.Time `json:"at"`
+	From   State  `json:"from"`
+	To     State  `json:"to"`
+	Reason string `json:"reason"`
+	// ReasonCode is Reason for translation (zero: show Reason).
+	ReasonCode message.Reason `json:"reason_code,omitzero"`
+	At         time.Time      `json:"at"`
 }
 
 // Counts of recipients per status.
@@ -259,8 +261,9 @@ type Campaign struct {
 	ID   string `json:"id"`
 	Spec Spec   `json:"spec"`
 	// State and Reason of the last transition.
-	State  State  `json:"state"`
-	Reason string `json:"reason,omitempty"`
+	State      State          `json:"state"`
+	Reason     string         `json:"reason,omitempty"`
+	ReasonCode message.Reason `json:"reason_code,omitzero"`
 	// ScheduledAt is the instant a scheduled campaign fires (UTC).
 	ScheduledAt time.Time `json:"scheduled_at,omitzero"`
 	// Retry is true while the current pass re-sends failed recipients
@@ -325,19 +328,21 @@ func advances(from, to RecipientStatus) bool {
 
 // Recipient is one stored recipient of a campaign.
 type Recipient struct {
-	Seq       int               `json:"seq"`
-	Number    string            `json:"number"`
-	Vars      map[string]string `json:"vars,omitempty"`
-	Line      int               `json:"line,omitempty"` // line of the import it came from
-	Status    RecipientStatus   `json:"status"`
-	Reason    string            `json:"reason,omitempty"`
-	Code      string            `json:"code,omitempty"`
-	Attempt   int               `json:"attempt,omitempty"`
-	MsgID     string            `json:"msg_id,omitempty"`
-	SessionID string            `json:"session_id,omitempty"`
-	Sender    string            `json:"sender,omitempty"`
-	ChannelID string            `json:"channel_id,omitempty"`
-	SendingAt time.Time         `json:"sending_at,omitzero"`
+	Seq    int               `json:"seq"`
+	Number string            `json:"number"`
+	Vars   map[string]string `json:"vars,omitempty"`
+	Line   int               `json:"line,omitempty"` // line of the import it came from
+	Status RecipientStatus   `json:"status"`
+	Reason string            `json:"reason,omitempty"`
+	// ReasonCode is Reason for translation (zero: show Reason).
+	ReasonCode message.Reason `json:"reason_code,omitzero"`
+	Code       string         `json:"code,omitempty"` // the channel's error code (CMS 38, WA 131047)
+	Attempt    int            `json:"attempt,omitempty"`
+	MsgID      string         `json:"msg_id,omitempty"`
+	SessionID  string         `json:"session_id,omitempty"`
+	Sender     string         `json:"sender,omitempty"`
+	ChannelID  string         `json:"channel_id,omitempty"`
+	SendingAt  time.Time      `json:"sending_at,omitzero"`
 	// AcceptedAt is when the channel accepted (stored) the message; from
 	// then on its status comes only from the channel's events, and it is
 	// never handed over again.

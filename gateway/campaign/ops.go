@@ -12,6 +12,7 @@ import (
 
 	badger "github.com/dgraph-io/badger/v4"
 
+	"github.com/pbxgate/pbxgate/gateway/message"
 	"github.com/pbxgate/pbxgate/gateway/recipients"
 	"github.com/pbxgate/pbxgate/gateway/store"
 )
@@ -89,7 +90,7 @@ func (e *Engine) prepareRecipients(in []recipients.Recipient) ([]Recipient, int,
 		n, err := recipients.Normalize(r.Number, e.cfg.Region)
 		rec := Recipient{Number: n, Vars: r.Vars, Line: r.Line, Status: RQueued}
 		if err != nil {
-			rec.Number, rec.Status, rec.Reason = strings.TrimSpace(r.Number), RExcluded, err.Error()
+			rec.Number, rec.Status, rec.Reason, rec.ReasonCode = strings.TrimSpace(r.Number), RExcluded, err.Error(), message.ReasonOf(err)
 		}
 		if seen[rec.Number] {
 			dups++
@@ -156,12 +157,12 @@ func (e *Engine) applyWhenLocked(c *Campaign) error {
 	case "draft":
 		c.ScheduledAt = zeroTime
 		if c.State == Scheduled {
-			return e.transition(c, Draft, "saved as draft")
+			return e.transition(c, Draft, "saved as draft", rDraft.R())
 		}
 		return nil
 	case "now":
 		c.ScheduledAt = zeroTime
-		return e.startLocked(c, false, "send now")
+		return e.startLocked(c, false, "send now", rSendNow.R())
 	case "scheduled":
 		at, err := whenInstant(c.Spec.When, e.cfg.Location)
 		if err != nil {
@@ -171,13 +172,15 @@ func (e *Engine) applyWhenLocked(c *Campaign) error {
 			return fmt.Errorf("%w: the send time %s is in the past; choose a later time or send now", ErrInvalid, at.In(e.cfg.Location).Format("2006-01-02 15:04 MST"))
 		}
 		c.ScheduledAt = at
-		reason := "scheduled for " + c.Spec.When.Date + " " + c.Spec.When.Time + " " + zoneName(c.Spec.When, e.cfg.Location.String())
+		zone := zoneName(c.Spec.When, e.cfg.Location.String())
+		reason := "scheduled for " + c.Spec.When.Date + " " + c.Spec.When.Time + " " + zone
 		if c.State == Scheduled {
-			c.History = append(c.History, Transition{From: Scheduled, To: Scheduled, Reason: "re" + reason, At: e.clock.Now().UTC()})
-			c.Reason = "re" + reason
+			code := rRescheduledFor.R(c.Spec.When.Date, c.Spec.When.Time, zone)
+			c.History = append(c.History, Transition{From: Scheduled, To: Scheduled, Reason: "re" + reason, ReasonCode: code, At: e.clock.Now().UTC()})
+			c.Reason, c.ReasonCode = "re"+reason, code
 			return nil
 		}
-		return e.transition(c, Scheduled, reason)
+		return e.transition(c, Scheduled, reason, rScheduledFor.R(c.Spec.When.Date, c.Spec.When.Time, zone))
 	}
 	return nil
 }
@@ -216,10 +219,10 @@ func (e *Engine) Create(ctx context.Context, spec Spec, rs []recipients.Recipien
 	now := e.clock.Now().UTC()
 	id := strconv.Itoa(e.nextID + 1)
 	c := &Campaign{
-		ID: id, Spec: spec, State: Draft, Reason: "created", Attempt: 1,
+		ID: id, Spec: spec, State: Draft, Reason: "created", ReasonCode: rCreated.R(), Attempt: 1,
 		Recipients: len(recs), Duplicates: dups, Counts: countsOf(recs),
 		CreatedAt: now, UpdatedAt: now,
-		History: []Transition{{To: Draft, Reason: "created", At: now}},
+		History: []Transition{{To: Draft, Reason: "created", ReasonCode: rCreated.R(), At: now}},
 	}
 	if err := e.applyWhenLocked(c); err != nil {
 		return Campaign{}, err
@@ -350,7 +353,7 @@ func (e *Engine) SendNow(_ context.Context, id string) (Campaign, error) {
 			return nil, checkTransition(c, Running)
 		}
 		c.Spec.When = When{Kind: "now"}
-		return nil, e.startLocked(c, false, "send now")
+		return nil, e.startLocked(c, false, "send now", rSendNow.R())
 	})
 }
 
@@ -360,7 +363,7 @@ func (e *Engine) SaveDraft(_ context.Context, id string) (Campaign, error) {
 		if c.State == Draft {
 			return nil, nil
 		}
-		if err := e.transition(c, Draft, "saved as draft"); err != nil {
+		if err := e.transition(c, Draft, "saved as draft", rDraft.R()); err != nil {
 			return nil, err
 		}
 		c.Spec.When, c.ScheduledAt = When{Kind: "draft"}, zeroTime
@@ -375,7 +378,7 @@ func (e *Engine) Stop(_ context.Context, id, reason string) (Campaign, error) {
 		reason = "stopped by the administrator"
 	}
 	return e.change(id, func(c *Campaign) (func(*store.Txn) error, error) {
-		return nil, e.transition(c, Stopped, reason)
+		return nil, e.transition(c, Stopped, reason, stopCode(reason))
 	})
 }
 
@@ -385,7 +388,7 @@ func (e *Engine) Resume(_ context.Context, id string) (Campaign, error) {
 		if c.State != Stopped {
 			return nil, fmt.Errorf("%w: campaign %q is %s; only stopped campaigns can be resumed", ErrTransition, c.Spec.Name, c.State)
 		}
-		return nil, e.startLocked(c, c.Retry, "resumed")
+		return nil, e.startLocked(c, c.Retry, "resumed", rResumed.R())
 	})
 }
 
@@ -413,7 +416,7 @@ func (e *Engine) RetryFailed(_ context.Context, id string) (Campaign, error) {
 		failed = failed[:0]
 		for _, r := range all {
 			if r.Status == RFailed {
-				r.Status, r.Reason, r.Code, r.MsgID = RQueued, "", "", ""
+				r.Status, r.Reason, r.ReasonCode, r.Code, r.MsgID = RQueued, "", message.Reason{}, "", ""
 				r.SendingAt, r.SentAt, r.DoneAt = zeroTime, zeroTime, zeroTime
 				failed = append(failed, r)
 			}
@@ -424,7 +427,7 @@ func (e *Engine) RetryFailed(_ context.Context, id string) (Campaign, error) {
 		c.Attempt++
 		c.Counts.Queued += c.Counts.Failed
 		c.Counts.Failed = 0
-		if err := e.startLocked(c, true, fmt.Sprintf("retry %d failed recipients", len(failed))); err != nil {
+		if err := e.startLocked(c, true, fmt.Sprintf("retry %d failed recipients", len(failed)), rRetry.R(len(failed))); err != nil {
 			return nil, err
 		}
 		return func(txn *store.Txn) error {

@@ -46,15 +46,18 @@ type Outbound struct {
 
 // StatusEvent reports a change of an outbound message's status.
 type StatusEvent struct {
-	ID        string    `json:"id"` // Outbound.ID
-	Ref       string    `json:"ref,omitempty"`
-	Status    Status    `json:"status"`
-	Sender    string    `json:"sender,omitempty"`     // SIM/number that sent it
-	ChannelID string    `json:"channel_id,omitempty"` // wamid, SMS message references
-	Reason    string    `json:"reason,omitempty"`     // why it failed, for the admin
-	Code      string    `json:"code,omitempty"`       // channel error code (CMS 500, WA 131047)
-	Retryable bool      `json:"retryable,omitempty"`  // a later attempt may succeed
-	At        time.Time `json:"at"`
+	ID        string `json:"id"` // Outbound.ID
+	Ref       string `json:"ref,omitempty"`
+	Status    Status `json:"status"`
+	Sender    string `json:"sender,omitempty"`     // SIM/number that sent it
+	ChannelID string `json:"channel_id,omitempty"` // wamid, SMS message references
+	Reason    string `json:"reason,omitempty"`     // why it failed, for the admin
+	// ReasonCode is Reason for translation; zero when the channel gave
+	// none (show Reason as it is).
+	ReasonCode Reason    `json:"reason_code,omitzero"`
+	Code       string    `json:"code,omitempty"`      // channel error code (CMS 500, WA 131047)
+	Retryable  bool      `json:"retryable,omitempty"` // a later attempt may succeed
+	At         time.Time `json:"at"`
 }
 
 // Inbound is one message received from a contact, complete (long SMS

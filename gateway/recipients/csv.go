@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"unicode"
+
+	"github.com/pbxgate/pbxgate/gateway/message"
 )
 
 // MaxFileSize bounds an uploaded CSV or vCard file; 1,000 recipients with a
@@ -143,14 +145,14 @@ func parseRecord(s string, delim rune) ([]string, error) {
 	return cr.Read()
 }
 
-func csvReason(err error) string {
+func csvReason(err error) (string, message.Reason) {
 	switch {
 	case errors.Is(err, csv.ErrBareQuote):
-		return `a " appears inside a field that is not quoted; quote the whole field ("…") and double the inner quote ("")`
+		return `a " appears inside a field that is not quoted; quote the whole field ("…") and double the inner quote ("")`, rCSVBareQuote.R()
 	case errors.Is(err, csv.ErrQuote):
-		return `a quoted field is not closed (or has text after its closing "); check the quotes on this line`
+		return `a quoted field is not closed (or has text after its closing "); check the quotes on this line`, rCSVOpenQuote.R()
 	}
-	return err.Error()
+	return err.Error(), rCSVOther.R(err.Error())
 }
 
 // maxJoin bounds how many physical lines one quoted field may span; beyond it
@@ -184,7 +186,8 @@ func parseFile(b []byte, o CSVOptions) (*csvFile, error) {
 			}
 		}
 		if err != nil {
-			f.broken = append(f.broken, Problem{Line: i + 1, Input: lines[i], Reason: csvReason(err)})
+			why, code := csvReason(err)
+			f.broken = append(f.broken, Problem{Line: i + 1, Input: lines[i], Reason: why, ReasonCode: code})
 			continue
 		}
 		if want == 0 {
@@ -412,13 +415,14 @@ func ImportCSV(r io.Reader, o CSVOptions) (Result, error) {
 			hasNumber = true
 			n, err := Normalize(rec.fields[i], o.Region)
 			if err != nil {
-				c.invalid(Problem{Line: rec.line, Column: colName(col), Input: rec.fields[i], Reason: err.Error()})
+				c.invalid(Problem{Line: rec.line, Column: colName(col), Input: rec.fields[i], Reason: err.Error(), ReasonCode: message.ReasonOf(err)})
 				continue
 			}
 			c.add(Recipient{Number: n, Vars: vars, Line: rec.line})
 		}
 		if !hasNumber {
-			c.invalid(Problem{Line: rec.line, Input: strings.Join(rec.fields, string(f.delim)), Reason: "no phone number in " + strings.Join(phoneNames, ", ")})
+			c.invalid(Problem{Line: rec.line, Input: strings.Join(rec.fields, string(f.delim)), Reason: "no phone number in " + strings.Join(phoneNames, ", "),
+				ReasonCode: rCSVNoNumber.R(strings.Join(phoneNames, ", "))})
 		}
 	}
 	sortProblems(c.res.Invalid)

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+
+	"github.com/pbxgate/pbxgate/gateway/message"
 )
 
 // DefaultLimit is the seeds' limit of recipients per campaign.
@@ -26,6 +28,8 @@ type Problem struct {
 	Column string `json:"column,omitempty"` // CSV column, when known
 	Input  string `json:"input"`
 	Reason string `json:"reason"`
+	// ReasonCode is Reason for translation (zero: show Reason).
+	ReasonCode message.Reason `json:"reason_code,omitzero"`
 }
 
 func (p Problem) String() string {
@@ -111,7 +115,7 @@ func ParsePaste(text, region string, limit int) (Result, error) {
 			for _, tok := range strings.Fields(part) {
 				n, err := Normalize(tok, region)
 				if err != nil {
-					c.invalid(Problem{Line: lineNo, Input: tok, Reason: err.Error()})
+					c.invalid(Problem{Line: lineNo, Input: tok, Reason: err.Error(), ReasonCode: message.ReasonOf(err)})
 					continue
 				}
 				c.add(Recipient{Number: n, Line: lineNo})

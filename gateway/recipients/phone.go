@@ -26,21 +26,21 @@ var ErrInvalidNumber = errors.New("invalid phone number")
 func Normalize(number, region string) (string, error) {
 	raw := strings.TrimSpace(number)
 	if raw == "" {
-		return "", fmt.Errorf("%w: empty", ErrInvalidNumber)
+		return "", numberErr(fmt.Errorf("%w: empty", ErrInvalidNumber), rNumberEmpty.R())
 	}
 	digits := 0
 	for _, r := range raw {
 		if unicode.IsDigit(r) {
 			digits++
 		} else if unicode.IsLetter(r) {
-			return "", fmt.Errorf("%w: %q is not a number (contains %q)", ErrInvalidNumber, raw, r)
+			return "", numberErr(fmt.Errorf("%w: %q is not a number (contains %q)", ErrInvalidNumber, raw, r), rNumberLetters.R(raw, string(r)))
 		}
 	}
 	if digits == 0 {
-		return "", fmt.Errorf("%w: %q is not a number", ErrInvalidNumber, raw)
+		return "", numberErr(fmt.Errorf("%w: %q is not a number", ErrInvalidNumber, raw), rNumberNotNumber.R(raw))
 	}
 	if digits < 5 {
-		return "", fmt.Errorf("%w: %q is too short", ErrInvalidNumber, raw)
+		return "", numberErr(fmt.Errorf("%w: %q is too short", ErrInvalidNumber, raw), rNumberTooShort.R(raw))
 	}
 	region = strings.ToUpper(region)
 	num, err := phonenumbers.Parse(raw, region)
@@ -48,33 +48,35 @@ func Normalize(number, region string) (string, error) {
 		switch {
 		case errors.Is(err, phonenumbers.ErrInvalidCountryCode):
 			if !strings.HasPrefix(raw, "+") && !strings.HasPrefix(raw, "00") {
-				return "", fmt.Errorf("%w: %q is a national number and no default region is set (configure region.default_country or write it as +<country code>…)", ErrInvalidNumber, raw)
+				return "", numberErr(fmt.Errorf("%w: %q is a national number and no default region is set (configure region.default_country or write it as +<country code>…)", ErrInvalidNumber, raw), rNumberNoRegion.R(raw))
 			}
-			return "", fmt.Errorf("%w: %q has an unknown country code", ErrInvalidNumber, raw)
+			return "", numberErr(fmt.Errorf("%w: %q has an unknown country code", ErrInvalidNumber, raw), rNumberCountry.R(raw))
 		case errors.Is(err, phonenumbers.ErrTooShortNSN), errors.Is(err, phonenumbers.ErrTooShortAfterIDD):
-			return "", fmt.Errorf("%w: %q is too short", ErrInvalidNumber, raw)
+			return "", numberErr(fmt.Errorf("%w: %q is too short", ErrInvalidNumber, raw), rNumberTooShort.R(raw))
 		case errors.Is(err, phonenumbers.ErrNumTooLong):
-			return "", fmt.Errorf("%w: %q is too long", ErrInvalidNumber, raw)
+			return "", numberErr(fmt.Errorf("%w: %q is too long", ErrInvalidNumber, raw), rNumberTooLong.R(raw))
 		default:
-			return "", fmt.Errorf("%w: %q is not a number", ErrInvalidNumber, raw)
+			return "", numberErr(fmt.Errorf("%w: %q is not a number", ErrInvalidNumber, raw), rNumberNotNumber.R(raw))
 		}
 	}
 	switch phonenumbers.IsPossibleNumberWithReason(num) {
 	case phonenumbers.TOO_SHORT:
-		return "", fmt.Errorf("%w: %q is too short", ErrInvalidNumber, raw)
+		return "", numberErr(fmt.Errorf("%w: %q is too short", ErrInvalidNumber, raw), rNumberTooShort.R(raw))
 	case phonenumbers.TOO_LONG:
-		return "", fmt.Errorf("%w: %q is too long", ErrInvalidNumber, raw)
+		return "", numberErr(fmt.Errorf("%w: %q is too long", ErrInvalidNumber, raw), rNumberTooLong.R(raw))
 	case phonenumbers.INVALID_COUNTRY_CODE:
-		return "", fmt.Errorf("%w: %q has an unknown country code", ErrInvalidNumber, raw)
+		return "", numberErr(fmt.Errorf("%w: %q has an unknown country code", ErrInvalidNumber, raw), rNumberCountry.R(raw))
 	case phonenumbers.INVALID_LENGTH, phonenumbers.IS_POSSIBLE_LOCAL_ONLY:
-		return "", fmt.Errorf("%w: %q has the wrong number of digits", ErrInvalidNumber, raw)
+		return "", numberErr(fmt.Errorf("%w: %q has the wrong number of digits", ErrInvalidNumber, raw), rNumberLength.R(raw))
 	}
 	if !phonenumbers.IsValidNumber(num) {
 		r := phonenumbers.GetRegionCodeForNumber(num)
+		code := rNumberRegion.R(raw, r)
 		if r == "" || r == "ZZ" {
 			r = fmt.Sprintf("country code +%d", num.GetCountryCode())
+			code = rNumberCC.R(raw, fmt.Sprintf("+%d", num.GetCountryCode()))
 		}
-		return "", fmt.Errorf("%w: %q is not a valid number for %s", ErrInvalidNumber, raw, r)
+		return "", numberErr(fmt.Errorf("%w: %q is not a valid number for %s", ErrInvalidNumber, raw, r), code)
 	}
 	return phonenumbers.Format(num, phonenumbers.E164), nil
 }

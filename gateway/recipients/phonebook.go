@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/pbxgate/pbxgate/gateway/message"
 	"github.com/pbxgate/pbxgate/gateway/store"
 )
 
@@ -165,7 +166,7 @@ func (p *Phonebooks) ImportCSV(ctx context.Context, name string, r io.Reader, o 
 			case c.Phone:
 				n, err := Normalize(v, o.Region)
 				if err != nil {
-					out.Invalid = append(out.Invalid, Problem{Line: rec.line, Column: colName(c), Input: v, Reason: err.Error()})
+					out.Invalid = append(out.Invalid, Problem{Line: rec.line, Column: colName(c), Input: v, Reason: err.Error(), ReasonCode: message.ReasonOf(err)})
 					continue
 				}
 				e.Numbers = append(e.Numbers, PhoneNumber{Type: typeOfHeader(c.Header), Number: n})
@@ -181,7 +182,7 @@ func (p *Phonebooks) ImportCSV(ctx context.Context, name string, r io.Reader, o 
 			e.Name = strings.TrimSpace(e.FirstName + " " + e.LastName)
 		}
 		if len(e.Numbers) == 0 {
-			out.Invalid = append(out.Invalid, Problem{Line: rec.line, Input: strings.Join(rec.fields, string(f.delim)), Reason: "no valid phone number"})
+			out.Invalid = append(out.Invalid, Problem{Line: rec.line, Input: strings.Join(rec.fields, string(f.delim)), Reason: "no valid phone number", ReasonCode: rCSVNoValidNumber.R()})
 			continue
 		}
 		entries = append(entries, e)
@@ -343,7 +344,7 @@ func parseVCards(b []byte, region string) ([]Entry, []Problem) {
 				cur.Name = strings.TrimSpace(cur.FirstName + " " + cur.LastName)
 			}
 			if len(cur.Numbers) == 0 {
-				problems = append(problems, Problem{Line: cur.Line, Input: cur.Name, Reason: "contact has no valid phone number"})
+				problems = append(problems, Problem{Line: cur.Line, Input: cur.Name, Reason: "contact has no valid phone number", ReasonCode: rVCardNoNumber.R()})
 			} else {
 				entries = append(entries, *cur)
 			}
@@ -364,7 +365,7 @@ func parseVCards(b []byte, region string) ([]Entry, []Problem) {
 			}
 			n, err := Normalize(num, region)
 			if err != nil {
-				problems = append(problems, Problem{Line: ln.line, Input: value, Reason: err.Error()})
+				problems = append(problems, Problem{Line: ln.line, Input: value, Reason: err.Error(), ReasonCode: message.ReasonOf(err)})
 				continue
 			}
 			cur.Numbers = append(cur.Numbers, PhoneNumber{Type: telType(parts[1:]), Number: n})

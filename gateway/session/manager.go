@@ -497,7 +497,7 @@ func (m *Manager) sendAfterCommit(ctx context.Context, c *change) error {
 	for _, p := range c.sends {
 		if err := p.sender.Send(ctx, p.out); err != nil {
 			m.m.messages.WithLabelValues("out_failed").Inc()
-			m.setEntryStatus(p.session, p.seq, string(message.Failed), err.Error())
+			m.setEntryStatus(p.session, p.seq, string(message.Failed), err.Error(), message.ReasonOf(err))
 			if first == nil {
 				first = fmt.Errorf("%s channel did not take the message: %w", p.out.Channel, err)
 			}
@@ -878,10 +878,10 @@ func (m *Manager) HandleStatus(ctx context.Context, ev message.StatusEvent) erro
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	return m.setEntryStatus(rest[:i], seq, string(ev.Status), ev.Reason)
+	return m.setEntryStatus(rest[:i], seq, string(ev.Status), ev.Reason, ev.ReasonCode)
 }
 
-func (m *Manager) setEntryStatus(id string, seq int, status, reason string) error {
+func (m *Manager) setEntryStatus(id string, seq int, status, reason string, code message.Reason) error {
 	return m.st.Update(func(txn *store.Txn) error {
 		var e Entry
 		if err := store.GetJSON(txn, entryKey(id, seq), &e); err != nil {
@@ -893,7 +893,7 @@ func (m *Manager) setEntryStatus(id string, seq int, status, reason string) erro
 		if message.Status(e.Status).IsFinal() && e.Status != string(message.Sent) {
 			return nil
 		}
-		e.Status, e.Reason = status, reason
+		e.Status, e.Reason, e.ReasonCode = status, reason, code
 		return store.SetJSON(txn, entryKey(id, seq), e)
 	})
 }

@@ -194,7 +194,9 @@ type Entry struct {
 	DeliveredTo []string `json:"delivered_to,omitempty"`
 	OutboundID  string   `json:"outbound_id,omitempty"`
 	Reason      string   `json:"reason,omitempty"`
-	InboundID   string   `json:"inbound_id,omitempty"`
+	// ReasonCode is Reason for translation (zero: show Reason).
+	ReasonCode message.Reason `json:"reason_code,omitzero"`
+	InboundID  string         `json:"inbound_id,omitempty"`
 }
 
 // Chat is what an extension receives.
