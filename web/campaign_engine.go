@@ -26,7 +26,7 @@ type engineCampaigns struct {
 func summary(c campaign.Campaign) CampaignSummary {
 	s := CampaignSummary{
 		ID: c.ID, Name: c.Spec.Name, Channel: c.Spec.Channel, Sender: c.Spec.Sender,
-		State: CampaignState(c.State), Reason: c.Reason, Total: c.Recipients, Done: c.Counts.Done(),
+		State: CampaignState(c.State), Reason: c.Reason, ReasonCode: c.ReasonCode, Total: c.Recipients, Done: c.Counts.Done(),
 		Sent: c.Counts.Sent + c.Counts.Delivered, Delivered: c.Counts.Delivered, Failed: c.Counts.Failed,
 		Excluded: c.Counts.Excluded, Created: c.CreatedAt, ScheduledAt: c.ScheduledAt,
 	}
@@ -90,7 +90,7 @@ func (a *engineCampaigns) CampaignRecipients(ctx context.Context, id string, off
 		if upd.IsZero() {
 			upd = r.SendingAt
 		}
-		out = append(out, RecipientResult{Number: r.Number, State: string(r.Status), Error: r.Reason, Attempts: r.Attempt, Updated: upd})
+		out = append(out, RecipientResult{Number: r.Number, State: string(r.Status), Error: r.Reason, ErrorCode: r.ReasonCode, Attempts: r.Attempt, Updated: upd})
 	}
 	return out, p.Total, nil
 }

@@ -11,11 +11,15 @@ import (
 	"io/fs"
 	"net/http"
 	"path"
+	"regexp"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/pbxgate/pbxgate/gateway/message"
 	"github.com/pbxgate/pbxgate/gateway/users"
 	"github.com/pbxgate/pbxgate/web/i18n"
 )
@@ -169,6 +173,43 @@ func (v *view) ChannelLabel(kind string) string {
 	}
 	return kind
 }
+
+// Reason translates a reason code from below the portal (a rejected
+// number, an excluded or failed recipient, a campaign's state change) with
+// the catalog's "reason.<code>" keys; the translated cause of a wrapping
+// code fills the placeholder after its arguments. Records without a code
+// (stored before codes existed) or with a code the catalog lacks show
+// fallback, the English text.
+func (v *view) Reason(r message.Reason, fallback string) string {
+	if s, ok := v.reason(r, 0); ok {
+		return s
+	}
+	return fallback
+}
+
+func (v *view) reason(r message.Reason, depth int) (string, bool) {
+	key := "reason." + r.Code
+	if r.Code == "" || depth > 8 || !v.cat.Has(v.lang, key) {
+		return "", false
+	}
+	args := r.Args
+	if r.Cause != nil {
+		cause, ok := v.reason(*r.Cause, depth+1)
+		if !ok {
+			return "", false
+		}
+		args = append(slices.Clip(args), cause)
+	}
+	// One pass, so an argument holding "{1}" (a CSV cell) stays as it is.
+	return placeholder.ReplaceAllStringFunc(v.T(key), func(p string) string {
+		if i, err := strconv.Atoi(p[1 : len(p)-1]); err == nil && i < len(args) {
+			return args[i]
+		}
+		return p
+	}), true
+}
+
+var placeholder = regexp.MustCompile(`\{\d+\}`)
 
 // IsAdmin reports whether the user may change settings.
 func (v *view) IsAdmin() bool { return v.User.Role == users.RoleAdmin }

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/pbxgate/pbxgate/gateway/campaign"
+	"github.com/pbxgate/pbxgate/gateway/message"
 	"github.com/pbxgate/pbxgate/gateway/recipients"
 )
 
@@ -108,24 +109,26 @@ func CampaignStates() []CampaignState {
 
 // CampaignSummary is one row of the campaign list.
 type CampaignSummary struct {
-	ID          string        `json:"id"`
-	Name        string        `json:"name"`
-	Channel     string        `json:"channel"` // configured channel name
-	Kind        string        `json:"kind"`    // "sms" or "whatsapp"
-	Sender      string        `json:"sender,omitempty"`
-	State       CampaignState `json:"state"`
-	Reason      string        `json:"reason,omitempty"` // of the last state change, e.g. why it stopped
-	Total       int           `json:"total"`
-	Done        int           `json:"done"`      // recipients with a final result
-	Sent        int           `json:"sent"`      // accepted by the channel (delivered included)
-	Delivered   int           `json:"delivered"` // confirmed by a delivery report
-	Failed      int           `json:"failed"`
-	Excluded    int           `json:"excluded"` // do-not-contact or invalid
-	CreatedBy   string        `json:"created_by,omitempty"`
-	Created     time.Time     `json:"created"`
-	ScheduledAt time.Time     `json:"scheduled_at,omitzero"`
-	StartedAt   time.Time     `json:"started_at,omitzero"`
-	FinishedAt  time.Time     `json:"finished_at,omitzero"`
+	ID      string        `json:"id"`
+	Name    string        `json:"name"`
+	Channel string        `json:"channel"` // configured channel name
+	Kind    string        `json:"kind"`    // "sms" or "whatsapp"
+	Sender  string        `json:"sender,omitempty"`
+	State   CampaignState `json:"state"`
+	Reason  string        `json:"reason,omitempty"` // of the last state change, e.g. why it stopped
+	// ReasonCode is Reason for translation (zero: show Reason).
+	ReasonCode  message.Reason `json:"reason_code,omitzero"`
+	Total       int            `json:"total"`
+	Done        int            `json:"done"`      // recipients with a final result
+	Sent        int            `json:"sent"`      // accepted by the channel (delivered included)
+	Delivered   int            `json:"delivered"` // confirmed by a delivery report
+	Failed      int            `json:"failed"`
+	Excluded    int            `json:"excluded"` // do-not-contact or invalid
+	CreatedBy   string         `json:"created_by,omitempty"`
+	Created     time.Time      `json:"created"`
+	ScheduledAt time.Time      `json:"scheduled_at,omitzero"`
+	StartedAt   time.Time      `json:"started_at,omitzero"`
+	FinishedAt  time.Time      `json:"finished_at,omitzero"`
 }
 
 // CampaignDetail is one campaign with its content and rules.
@@ -151,11 +154,13 @@ type CampaignQuery struct {
 
 // RecipientResult is one recipient's outcome.
 type RecipientResult struct {
-	Number   string    `json:"number"`
-	State    string    `json:"state"` // "pending", "sent", "delivered", "failed", "skipped"
-	Error    string    `json:"error,omitempty"`
-	Attempts int       `json:"attempts"`
-	Updated  time.Time `json:"updated,omitzero"`
+	Number string `json:"number"`
+	State  string `json:"state"` // "pending", "sent", "delivered", "failed", "skipped"
+	Error  string `json:"error,omitempty"`
+	// ErrorCode is Error for translation (zero: show Error).
+	ErrorCode message.Reason `json:"error_code,omitzero"`
+	Attempts  int            `json:"attempts"`
+	Updated   time.Time      `json:"updated,omitzero"`
 }
 
 // SendMode is the seeds' Sendezeit.
