@@ -57,6 +57,7 @@ func (s *server) apiRoutes(g *gin.RouterGroup) {
 		c.JSON(http.StatusOK, page[users.User]{Items: list, Total: len(list), Limit: len(list)})
 	})
 	admin.POST("/users", s.apiAddUser)
+	s.systemMoreAPIRoutes(admin)
 }
 
 func pagination(c *gin.Context) (offset, limit int, ok bool) {

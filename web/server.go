@@ -149,6 +149,7 @@ func (s *server) routes(e *gin.Engine) {
 	admin.POST("/users/:name/password", s.resetPassword)
 	admin.POST("/settings", s.saveRegion)
 	admin.GET("/backup", s.backup)
+	s.systemMoreRoutes(admin)
 	p.POST("/modems/ussd", s.requireRole(users.RoleAdmin), s.ussd)
 	p.POST("/whatsapp/sync", s.requireRole(users.RoleAdmin), s.syncTemplates)
 	p.POST("/system/tokens", s.createToken)
@@ -267,7 +268,24 @@ func (s *server) requireCSRF(c *gin.Context) {
 		return
 	}
 	got := c.GetHeader("X-CSRF-Token")
+	if got == "" && streamingUpload(c) {
+		// Firmware and backup uploads are streamed to disk by their
+		// handlers; parsing the form here would spool them first.
+		got = c.Query("csrf_token")
+	}
 	if got == "" {
+		// Reading the token parses the form: bound it before that.
+		c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, maxUpload)
+		var err error
+		if strings.HasPrefix(c.ContentType(), "multipart/") {
+			err = c.Request.ParseMultipartForm(32 << 20)
+		} else {
+			err = c.Request.ParseForm()
+		}
+		if tooLarge := (*http.MaxBytesError)(nil); errors.As(err, &tooLarge) {
+			s.renderError(c, http.StatusRequestEntityTooLarge, "error.too_large")
+			return
+		}
 		got = c.PostForm("csrf_token")
 	}
 	if !constantEqual(got, sess.CSRF) {

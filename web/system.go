@@ -94,6 +94,10 @@ type systemData struct {
 	TimeZone string
 	Audit    []AuditEntry
 	Zones    []string
+	// Admin-only: firmware update, restore.
+	Update           *updateView
+	RestoreAvailable bool
+	RestorePending   bool
 }
 
 func (s *server) systemView(c *gin.Context) (*view, error) {
@@ -109,6 +113,10 @@ func (s *server) systemView(c *gin.Context) (*view, error) {
 			return nil, err
 		}
 		d.Audit = s.recentAudit(50)
+		d.Update = s.updateView()
+		if s.d.Restore != nil {
+			d.RestoreAvailable, d.RestorePending = true, s.d.Restore.RestorePending()
+		}
 	}
 	if d.Tokens, err = s.d.Users.ListTokens(ctx, owner); err != nil {
 		return nil, err
@@ -317,7 +325,8 @@ func (s *server) revokeToken(c *gin.Context) {
 }
 
 // backup streams an online backup of the store (System > Backup); restore
-// is `pbxgate restore` into an empty data directory with the daemon stopped.
+// is the upload next to it (system_more.go) or `pbxgate restore` into an
+// empty data directory with the daemon stopped.
 func (s *server) backup(c *gin.Context) {
 	name := "pbxgate-backup-" + s.d.Now().UTC().Format("20060102-150405") + ".badger"
 	s.audit(c, "backup.download", name)

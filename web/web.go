@@ -64,6 +64,18 @@ type Deps struct {
 	// WhatsApp is what the WhatsApp page shows for Meta's webhook settings;
 	// nil when the channel is not configured.
 	WhatsApp *WhatsAppSetup
+	// Logs are the daemon's recent log records (System > Logs); nil hides
+	// the page's content.
+	Logs LogSource
+	// Updates takes firmware bundles uploaded in System (appliance); nil:
+	// the card explains `pbxgate update FILE`.
+	Updates UpdateSpool
+	// Restore loads an uploaded backup for the next start; nil hides the
+	// upload.
+	Restore RestoreStager
+	// Restart restarts the daemon (after a restore upload); nil: the admin
+	// restarts it.
+	Restart func(reason string)
 	// Extra handlers are mounted as-is, without authentication (webhooks).
 	// A path ending in "/" also serves everything below it.
 	Extra map[string]http.Handler

@@ -49,6 +49,16 @@ type proc struct {
 	portal string   // http://127.0.0.1:port/
 	done   chan error
 	ready  chan struct{}
+	// readies counts "pbxgate ready" lines: more than one after a
+	// restart in place (portal restore).
+	readies int
+}
+
+// readyCount returns how often the daemon logged ready, and its portal.
+func (p *proc) readyCount() (int, string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.readies, p.portal
 }
 
 // lockedBuffer is a bytes.Buffer the daemon's output goroutine and the test
@@ -131,8 +141,13 @@ func launch(cfgPath string, extra ...string) (*proc, error) {
 			if json.Unmarshal([]byte(line), &rec) == nil && rec.Msg == "pbxgate ready" {
 				p.mu.Lock()
 				p.portal = rec.Portal
+				p.readies++
 				p.mu.Unlock()
-				close(ready)
+				select {
+				case <-ready: // ready again after a restart in place
+				default:
+					close(ready)
+				}
 			}
 		}
 		p.done <- p.cmd.Wait()

@@ -24,8 +24,11 @@ import (
 	"github.com/pbxgate/pbxgate/drivers/modem"
 	"github.com/pbxgate/pbxgate/drivers/whatsapp"
 	"github.com/pbxgate/pbxgate/drivers/whatsapp/waemu"
+	"github.com/pbxgate/pbxgate/firmware/bundle"
+	"github.com/pbxgate/pbxgate/firmware/spool"
 	"github.com/pbxgate/pbxgate/gateway/campaign"
 	"github.com/pbxgate/pbxgate/gateway/config"
+	"github.com/pbxgate/pbxgate/gateway/logbuf"
 	"github.com/pbxgate/pbxgate/gateway/recipients"
 	"github.com/pbxgate/pbxgate/gateway/session"
 	"github.com/pbxgate/pbxgate/gateway/store"
@@ -69,8 +72,14 @@ func cmdRun(ctx context.Context, env *cliEnv, args []string) error {
 	if *listen != "" {
 		cfg.HTTP.Listen = *listen
 	}
-	d := &daemon{cfg: cfg, env: env, log: newLogger(cfg.Log, env.stderr)}
-	return d.run(ctx)
+	logs := logbuf.New(logKeep)
+	d := &daemon{cfg: cfg, env: env, logs: logs, restart: make(chan string, 1),
+		log: slog.New(logs.Handler(newLogger(cfg.Log, env.stderr).Handler()))}
+	err = d.run(ctx)
+	if errors.Is(err, errRestart) {
+		return reexec()
+	}
+	return err
 }
 
 // newLogger builds the daemon's logger: text on a terminal, JSON otherwise
@@ -109,6 +118,8 @@ type daemon struct {
 	waSetup   *web.WhatsAppSetup
 	pbx       *pbxSide // nil unless sip.enabled
 	traffic   traffic  // dashboard chart
+	logs      *logbuf.Ring
+	restart   chan string // requestRestart
 
 	wg sync.WaitGroup // long-running components
 }
@@ -118,6 +129,11 @@ func (d *daemon) run(ctx context.Context) error {
 	b := currentBuild()
 	d.log.Info("pbxgate starting", "version", b.Version, "commit", b.Commit, "platform", b.Platform, "data_dir", d.cfg.DataDir)
 
+	// A backup uploaded in the portal takes effect here, before the
+	// store opens (see store.StageRestore).
+	if _, err := store.ApplyStagedRestore(d.cfg.DataDir, d.log); err != nil {
+		return fmt.Errorf("applying the restored backup in %s: %w", d.cfg.DataDir, err)
+	}
 	st, err := store.Open(store.Options{Dir: d.cfg.DataDir, Profile: store.Profile(d.cfg.Store.Profile),
 		SyncWrites: d.cfg.Store.SyncWrites, Logger: d.log})
 	if err != nil {
@@ -254,6 +270,11 @@ func (d *daemon) run(ctx context.Context) error {
 		Rules:          d.auto.rules,
 		Consent:        d.auto.consent,
 		WhatsApp:       d.waSetup,
+		Logs:           d.logs,
+		Updates: spool.Spool{Dir: d.cfg.Updates.SpoolDir, Keys: d.cfg.Updates.Keys,
+			Installed: b.Version, Arch: bundle.Arch()},
+		Restore: restoreStager{d},
+		Restart: d.requestRestart,
 	}
 	if d.pbx != nil {
 		deps.Sessions = d.pbx.sessions
@@ -284,14 +305,25 @@ func (d *daemon) run(ctx context.Context) error {
 	debug.FreeOSMemory()
 	d.goRun(runCtx, "watchdog", d.watchdog)
 
+	var restart error
 	select {
 	case <-ctx.Done():
 		d.log.Info("shutting down", "reason", "signal")
 	case err := <-serveErr:
 		d.log.Error("server failed, shutting down", "err", err)
+	case reason := <-d.restart:
+		d.log.Info("restarting", "reason", reason)
+		restart = errRestart
 	}
-	_, _ = sddaemon.SdNotify(false, sddaemon.SdNotifyStopping)
-	return d.shutdown(srv, ctl, cancel)
+	if restart != nil {
+		notifyReloading()
+	} else {
+		_, _ = sddaemon.SdNotify(false, sddaemon.SdNotifyStopping)
+	}
+	if err := d.shutdown(srv, ctl, cancel); err != nil {
+		return err
+	}
+	return restart
 }
 
 // shutdown stops accepting requests, lets in-flight requests and work end

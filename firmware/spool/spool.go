@@ -174,3 +174,30 @@ func (c ctxReader) Read(p []byte) (int, error) {
 	}
 	return c.r.Read(p)
 }
+
+// MaxBundleSize bounds an uploaded bundle (a pbxgate binary is ~30 MB).
+const MaxBundleSize = 256 << 20
+
+// Spool is the portal's view of one spool directory.
+type Spool struct {
+	Dir       string // updates.spool_dir
+	Keys      string // trusted public keys (PEM file)
+	Installed string // the running version
+	Arch      string // this machine's (bundle.Arch())
+}
+
+// Status reads the spool directory.
+func (s Spool) Status() (State, error) { return Status(s.Dir) }
+
+// Stage verifies an uploaded bundle against the trusted keys, this
+// machine's architecture and the running version, and hands it over.
+func (s Spool) Stage(ctx context.Context, r io.Reader) (bundle.Manifest, error) {
+	if err := usable(s.Dir); err != nil {
+		return bundle.Manifest{}, err
+	}
+	keys, err := bundle.LoadPublicKeys(s.Keys)
+	if err != nil {
+		return bundle.Manifest{}, fmt.Errorf("%w (%v)", bundle.ErrNoKeys, err)
+	}
+	return Stage(ctx, s.Dir, r, MaxBundleSize, bundle.Policy{Keys: keys, Arch: s.Arch, Installed: s.Installed})
+}

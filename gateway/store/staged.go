@@ -77,6 +77,11 @@ func HasStagedRestore(dataDir string) bool {
 	return err == nil
 }
 
+// DiscardStagedRestore drops a staged restore (before the restart).
+func DiscardStagedRestore(dataDir string) error {
+	return os.RemoveAll(filepath.Join(dataDir, stagedDir))
+}
+
 // ApplyStagedRestore replaces the store's files in dataDir with a staged
 // restore, if one is complete; the store must not be open. It reports
 // whether it did. Files that are not the database's (media, sockets) stay.

@@ -115,7 +115,22 @@
     });
   }
 
+  // After a restore: wait until the restarted daemon answers, then go on.
+  function waitReady(el) {
+    var url = el.getAttribute("data-wait-ready"), then = el.getAttribute("data-then");
+    var start = Date.now(), down = false;
+    var poll = function () {
+      fetch(url, { cache: "no-store" }).then(function (r) {
+        if (r.ok && (down || Date.now() - start > 8000)) { location.href = then; return; }
+        if (!r.ok) { down = true; }
+        setTimeout(poll, 1000);
+      }, function () { down = true; setTimeout(poll, 1000); });
+    };
+    setTimeout(poll, 1000);
+  }
+
   document.addEventListener("DOMContentLoaded", function () {
+    document.querySelectorAll("[data-wait-ready]").forEach(waitReady);
     var sender = document.getElementById("sender");
     if (sender) { kindSections(sender); }
     document.querySelectorAll("[data-template-picker]").forEach(templatePicker);

@@ -1,0 +1,117 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// A backup restored from the portal's API: the daemon checks it, saves the
+// current data, restarts in place (same PID, same address) into the
+// backup's data, and the saved file holds what was replaced.
+func TestRestoreUploadRestartsIntoBackup(t *testing.T) {
+	t.Parallel()
+	work := t.TempDir()
+	dataDir := filepath.Join(work, "data")
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	cfg := fmt.Sprintf("data_dir: %s\nlog:\n  format: json\nhttp:\n  listen: %s\nmodems:\n  discover: false\nshutdown_timeout: 5s\nupdates:\n  spool_dir: \"\"\n", dataDir, addr)
+	cfgPath := filepath.Join(work, "pbxgate.yaml")
+	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	p := startDaemon(t, cfgPath)
+	completeSetup(t, p)
+	cli := func(stdin string, args ...string) string {
+		t.Helper()
+		out, stderr, code := runPbxgate(t, stdin, append(args, "--data", dataDir)...)
+		if code != 0 {
+			t.Fatalf("pbxgate %s: %s", strings.Join(args, " "), stderr)
+		}
+		return out
+	}
+	cli("a long enough password\n", "user", "add", "carla", "--role", "operator", "--password-stdin")
+	backup := filepath.Join(work, "gw.pbxbak")
+	cli("", "backup", backup)
+	cli("another long password\n", "user", "add", "dora", "--role", "operator", "--password-stdin")
+	token := strings.TrimSpace(cli("", "user", "token", "admin"))
+
+	post := func(body []byte) (int, string) {
+		req, _ := http.NewRequest("POST", "http://"+addr+"/api/v1/system/restore", bytes.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+token)
+		req.Header.Set("Content-Type", "application/octet-stream")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	// Not a backup: refused, nothing restarts.
+	if code, body := post([]byte("name;phone\nAnna;0171 1234567\n")); code != http.StatusUnprocessableEntity || !strings.Contains(body, "restore_invalid") {
+		t.Fatalf("CSV as backup: %d %s", code, body)
+	}
+	data, err := os.ReadFile(backup)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pid := p.cmd.Process.Pid
+	code, body := post(data)
+	if code != http.StatusAccepted || !strings.Contains(body, "before-restore-") {
+		t.Fatalf("restore: %d %s", code, body)
+	}
+
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		if n, portal := p.readyCount(); n >= 2 {
+			if portal != "http://"+addr+"/" {
+				t.Fatalf("portal moved to %s after the restart", portal)
+			}
+			break
+		}
+		select {
+		case err := <-p.done:
+			t.Fatalf("daemon exited instead of restarting: %v\n%s", err, p.log())
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("daemon not ready again within 20 s:\n%s", p.log())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if p.cmd.Process.Pid != pid || p.cmd.ProcessState != nil {
+		t.Fatal("the daemon is not the same process after the restart")
+	}
+	if !strings.Contains(p.log(), "store restored from the uploaded backup") {
+		t.Fatalf("no restore in the log:\n%s", p.log())
+	}
+	users := cli("", "user", "list")
+	if !strings.Contains(users, "carla") || strings.Contains(users, "dora") {
+		t.Fatalf("users after the restore:\n%s", users)
+	}
+	// The replaced data was saved first: dora is in that file.
+	saved, _ := filepath.Glob(filepath.Join(work, "data-backups", "before-restore-*.pbxbak"))
+	if len(saved) != 1 {
+		t.Fatalf("saved backups: %v", saved)
+	}
+	old := filepath.Join(work, "old")
+	if _, stderr, code := runPbxgate(t, "", "restore", "--data", old, saved[0]); code != 0 {
+		t.Fatalf("restore the saved data: %s", stderr)
+	}
+	if out, _, _ := runPbxgate(t, "", "user", "list", "--data", old); !strings.Contains(out, "dora") {
+		t.Fatalf("saved data lacks the replaced user:\n%s", out)
+	}
+	p.stop(t)
+}
