@@ -326,6 +326,9 @@ func TestSendRejectsBadInput(t *testing.T) {
 		if !errors.As(err, &se) || se.Retryable {
 			t.Fatalf("Send(%q, %d chars) = %v, want permanent SendError", tc.to, len(tc.text), err)
 		}
+		if se.ReasonCode.Code != "modem.encode" || len(se.ReasonCode.Args) != 1 || se.ReasonCode.Args[0] != se.Reason {
+			t.Fatalf("Send(%q, %d chars): reason code %+v for %q", tc.to, len(tc.text), se.ReasonCode, se.Reason)
+		}
 	}
 	if n := len(rig.sim.Sent()); n != 0 {
 		t.Fatalf("modem sent %d messages", n)
@@ -354,6 +357,10 @@ func TestCMSErrors(t *testing.T) {
 		}
 		if se.CMS != tc.code || se.Retryable != tc.retryable || se.ModemFault != tc.fault || se.Reason == "" || se.MaybeSent {
 			t.Fatalf("CMS %d: %+v", tc.code, se)
+		}
+		// The portal translates the reason by its code.
+		if want := fmt.Sprintf("cms.%d", tc.code); se.ReasonCode.Code != want || len(se.ReasonCode.Args) != 0 {
+			t.Fatalf("CMS %d: reason code %+v, want %s", tc.code, se.ReasonCode, want)
 		}
 		// The pool classifies through methods, not types.
 		var code interface{ CMSCode() int }
@@ -695,6 +702,9 @@ func TestHangRecovered(t *testing.T) {
 			var se *SendError
 			if !errors.As(err, &se) || !se.MaybeSent || !errors.Is(err, ErrTimeout) {
 				t.Fatalf("send to hung modem: %v", err)
+			}
+			if se.ReasonCode.Code != "modem.no_answer" {
+				t.Fatalf("send to hung modem: reason code %+v", se.ReasonCode)
 			}
 			var code interface{ CMSCode() int }
 			if errors.As(err, &code) {

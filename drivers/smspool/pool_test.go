@@ -159,6 +159,9 @@ func TestFailoverAndPermanentFailure(t *testing.T) {
 	if p := final["p1"]; p.Status != message.Failed || p.Code != "CMS 30" || !strings.Contains(p.Reason, "unknown subscriber") || p.Retryable {
 		t.Errorf("p1 = %+v, want failed with CMS 30", p)
 	}
+	if p := final["p1"]; p.ReasonCode.Code != "cms.30" {
+		t.Errorf("p1 reason code = %+v, want cms.30 for the portal's translation", p.ReasonCode)
+	}
 	if got := a.sentTexts(); len(got) != 0 {
 		t.Errorf("a sent %q", got)
 	}
@@ -185,6 +188,10 @@ func TestGivesUpAfterMaxAttempts(t *testing.T) {
 	f := h.ev.final(t, "c1")["c1"]
 	if f.Status != message.Failed || !f.Retryable || f.Code != "CMS 42" || !strings.Contains(f.Reason, "3 attempts") {
 		t.Fatalf("c1 = %+v", f)
+	}
+	// "gave up after 3 attempts: network congestion" as code 3 around cms.42.
+	if rc := f.ReasonCode; rc.Code != "sms.gave_up" || !slices.Equal(rc.Args, []string{"3"}) || rc.Cause == nil || rc.Cause.Code != "cms.42" {
+		t.Fatalf("c1 reason code = %+v", rc)
 	}
 	st, _ := h.ev.snapshot()
 	tr := trail(st, "c1")

@@ -198,8 +198,8 @@ func TestRestartStopsCampaignAndResumeLosesNothing(t *testing.T) {
 				got = ev2.waitState(c.ID, Completed)
 			} else {
 				got = ev2.get(c.ID)
-				if got.State != Stopped || !strings.HasPrefix(got.Reason, "restart") {
-					t.Fatalf("after restart: %s %q", got.State, got.Reason)
+				if got.State != Stopped || !strings.HasPrefix(got.Reason, "restart") || got.ReasonCode.Code != "campaign.restart" {
+					t.Fatalf("after restart: %s %q %+v", got.State, got.Reason, got.ReasonCode)
 				}
 				if got.Counts.Sending == 0 {
 					t.Errorf("expected recipients left sending, counts %+v", got.Counts)
@@ -448,6 +448,9 @@ func TestStopResumeAndChannelFailure(t *testing.T) {
 	if err != nil || c.State != Stopped || c.Reason != "stopped by the administrator" {
 		t.Fatalf("stop: %v %s", err, c.State)
 	}
+	if c.ReasonCode.Code != "campaign.stopped_admin" || c.History[len(c.History)-1].ReasonCode.Code != "campaign.stopped_admin" {
+		t.Errorf("stop reason code %+v", c.ReasonCode)
+	}
 	close(ch.unblock)
 	ev.waitFor("in-flight batch recorded", func() bool { return ev.get(c.ID).Counts.Sent == 2 })
 	if got := ev.get(c.ID).Counts; got.Queued != 2 {
@@ -463,6 +466,10 @@ func TestStopResumeAndChannelFailure(t *testing.T) {
 	c = ev.waitFor2(c.ID, func(c Campaign) bool { return c.State == Stopped && strings.Contains(c.Reason, "credit") })
 	if !strings.Contains(c.Reason, "channel sms-1: SIM credit exhausted") {
 		t.Errorf("reason %q", c.Reason)
+	}
+	// An uncoded channel error: the code keeps the channel and the text.
+	if rc := c.ReasonCode; rc.Code != "campaign.channel_error_text" || len(rc.Args) != 2 || rc.Args[0] != "sms-1" || rc.Args[1] != "SIM credit exhausted" {
+		t.Errorf("reason code %+v", rc)
 	}
 	ch.mu.Lock()
 	ch.fail = nil

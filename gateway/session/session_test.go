@@ -501,7 +501,23 @@ func TestDedupeMediaStatus(t *testing.T) {
 	if len(log) != 2 || log[1].Status != string(message.Delivered) {
 		t.Fatalf("log %+v", log)
 	}
+	// A failure keeps the channel's reason and its code for the portal.
+	if err := h.m.FromExtension(ctx, "201", "491700000009", "Noch was"); err != nil {
+		t.Fatal(err)
+	}
+	out = h.out.all()
+	fail := testFailCode.R("38")
+	if err := h.m.HandleStatus(ctx, message.StatusEvent{ID: out[len(out)-1].ID, Status: message.Failed, Reason: "network out of order", ReasonCode: fail}); err != nil {
+		t.Fatal(err)
+	}
+	log, _ = h.m.Log(s.ID)
+	if last := log[len(log)-1]; last.Status != string(message.Failed) || last.Reason != "network out of order" || last.ReasonCode.Code != "test.session_fail" || len(last.ReasonCode.Args) != 1 {
+		t.Fatalf("failed entry %+v", last)
+	}
 }
+
+// testFailCode stands for a channel's reason code.
+var testFailCode = message.NewCode("test.session_fail", 1)
 
 func hasOp(s Session, op, by string) bool {
 	for _, e := range s.Timeline {
