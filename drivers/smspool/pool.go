@@ -475,17 +475,17 @@ func (p *Pool) validate(msg *message.Outbound) error {
 		return fmt.Errorf("%w: %q (configured: %s)", ErrUnknownChannel, msg.Channel, strings.Join(names, ", "))
 	}
 	if !validNumber(msg.To) {
-		return fmt.Errorf("%w: recipient %q is not a phone number (digits with an optional leading +)", ErrInvalid, msg.To)
+		return message.WithReason(fmt.Errorf("%w: recipient %q is not a phone number (digits with an optional leading +)", ErrInvalid, msg.To), rInvalidTo.R(msg.To))
 	}
 	if msg.Text == "" {
-		return fmt.Errorf("%w: the message to %s has no text", ErrInvalid, msg.To)
+		return message.WithReason(fmt.Errorf("%w: the message to %s has no text", ErrInvalid, msg.To), rNoText.R(msg.To))
 	}
 	if _, err := gsms.PlanText(msg.Text); err != nil {
-		return fmt.Errorf("%w: %w", ErrInvalid, err)
+		return message.WithReason(fmt.Errorf("%w: %w", ErrInvalid, err), rUnencodable.R(err))
 	}
 	if msg.Sender != "" && !slices.Contains(ch.sims, msg.Sender) && !validNumber(msg.Sender) {
-		return fmt.Errorf("%w: %q is neither a SIM of channel %s (%s) nor a phone number", ErrUnknownSender,
-			msg.Sender, ch.name, strings.Join(ch.sims, ", "))
+		return message.WithReason(fmt.Errorf("%w: %q is neither a SIM of channel %s (%s) nor a phone number", ErrUnknownSender,
+			msg.Sender, ch.name, strings.Join(ch.sims, ", ")), rUnknownSender.R(msg.Sender, ch.name, strings.Join(ch.sims, ", ")))
 	}
 	return nil
 }

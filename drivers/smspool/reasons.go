@@ -22,6 +22,10 @@ var (
 	rPartUndelivered = message.NewWrapCode("sms.part_not_delivered", 2) // part, parts
 	rTPSTPermanent   = message.NewCode("tpst.permanent", 1)             // TP-ST, hex
 	rTPSTStopped     = message.NewCode("tpst.stopped", 1)               // TP-ST, hex
+	rInvalidTo       = message.NewCode("sms.invalid_to", 1)             // number
+	rNoText          = message.NewCode("sms.no_text", 1)                // number
+	rUnencodable     = message.NewCode("sms.unencodable", 1)            // the encoder's text
+	rUnknownSender   = message.NewCode("sms.unknown_sender", 3)         // sender, channel, SIMs
 	tpstCodes        = map[int]message.Code{}
 )
 
