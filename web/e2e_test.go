@@ -3,6 +3,8 @@ package web
 import (
 	"context"
 	"fmt"
+	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -10,6 +12,10 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+
+	"github.com/pbxgate/pbxgate/gateway/logbuf"
+	"github.com/pbxgate/pbxgate/gateway/message"
+	chat "github.com/pbxgate/pbxgate/gateway/session"
 )
 
 const chromiumPath = "/usr/bin/chromium"
@@ -17,13 +23,16 @@ const chromiumPath = "/usr/bin/chromium"
 // TestBrowserEndToEnd drives the portal in real headless Chromium: first-run
 // setup with the console password, logout and login, a CSV import with a
 // bad row, an SMS campaign sent now that reaches Vollendet, retry of the
-// failed recipient, duplicate, and the language switch. Screenshots go to
+// failed recipient, duplicate, the language switch, an admin's reply in a
+// chat session, and the System page with its logs. Screenshots go to
 // testdata/artifacts/.
 func TestBrowserEndToEnd(t *testing.T) {
 	if _, err := os.Stat(chromiumPath); err != nil {
 		t.Skipf("SKIP: %s not found; install Debian's chromium (apt-get install chromium) to run the browser test", chromiumPath)
 	}
 	var env *testEnv
+	var sessions *chat.Manager
+	replies := make(chan message.Outbound, 4)
 	opt, ch, engine := withEngine(t, &env)
 	env = newEnv(t, opt, func(d *Deps) {
 		st := Status{QueueDepth: 3, SIP: []SIPStatus{{Name: "pbx", Server: "192.0.2.10:5060", Health: HealthOK, State: "registered"}}}
@@ -35,7 +44,29 @@ func TestBrowserEndToEnd(t *testing.T) {
 			st.History = append(st.History, TrafficBucket{Start: time.Date(2026, 11, 21, h, 0, 0, 0, time.UTC), Sent: 5 + h*3%17, Delivered: 4 + h*3%15, Failed: h % 4})
 		}
 		d.Status = staticStatus{st}
+		ring := logbuf.New(200)
+		d.Logs = ring
+		d.Logger = slog.New(ring.Handler(slog.NewTextHandler(io.Discard, nil)))
+		mgr, err := chat.New(chat.Config{Store: d.Store, Deliverer: &phones{got: map[string]int{}}, Logger: d.Logger,
+			Channels: []chat.Channel{{Name: "gsm", Kind: message.SMS, Route: chat.Target{Kind: "extension", ID: "201"},
+				Sender: chat.SenderFunc(func(_ context.Context, out message.Outbound) error {
+					replies <- out
+					return nil
+				})}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		d.Sessions = mgr
+		sessions = mgr
+		rctx, stop := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- mgr.Run(rctx) }()
+		t.Cleanup(func() { stop(); <-done })
 	})
+	if err := sessions.Inbound(context.Background(), message.Inbound{ID: "in-1", Kind: message.SMS, Channel: "gsm", Receiver: "+4930123",
+		From: "+4915123456789", Text: "Ist mein Paket schon unterwegs?", At: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
 	// One recipient of the CSV is refused by the "network" until retried.
 	ch.setReject("+436641234567", true)
 
@@ -250,5 +281,40 @@ func TestBrowserEndToEnd(t *testing.T) {
 	)
 	if s := text("#campaign-list"); !strings.Contains(s, "Completed") || !strings.Contains(s, "Draft") {
 		t.Fatalf("list %q", s)
+	}
+
+	// An admin answers a customer's chat from the portal.
+	run("session reply",
+		click("#nav-sessions"),
+		click(".grid a[href^='/sessions/']"),
+		chromedp.WaitVisible(chromedp.CSS("#reply-text")),
+		typeIn("#reply-text", "Ja, es ist heute unterwegs."),
+		click("#session-reply"),
+		chromedp.WaitVisible(chromedp.CSS(".flash")),
+		shot("08-session-reply"),
+	)
+	if s := text("#chat-log"); !strings.Contains(s, "Ja, es ist heute unterwegs.") {
+		t.Fatalf("chat log after the reply: %q", s)
+	}
+	select {
+	case out := <-replies:
+		if out.To != "+4915123456789" || out.Text != "Ja, es ist heute unterwegs." {
+			t.Fatalf("reply sent as %+v", out)
+		}
+	default:
+		t.Fatal("the reply did not reach the channel")
+	}
+
+	// System: backup/restore, firmware update, then the log.
+	run("system and logs",
+		chromedp.Navigate(base+"/system"),
+		chromedp.WaitVisible(chromedp.CSS("#update-card")),
+		shot("09-system"),
+		click("#logs-link"),
+		chromedp.WaitVisible(chromedp.CSS("#log-table")),
+		shot("10-logs"),
+	)
+	if s := text("#log-table"); !strings.Contains(s, "session action") {
+		t.Fatalf("log page lacks the reply's log line: %q", s)
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/gin-gonic/gin"
 
@@ -18,6 +19,7 @@ import (
 	"github.com/pbxgate/pbxgate/firmware/spool"
 	"github.com/pbxgate/pbxgate/gateway/logbuf"
 	"github.com/pbxgate/pbxgate/gateway/store"
+	"github.com/pbxgate/pbxgate/web/i18n"
 )
 
 // LogSource is the daemon's recent log (*logbuf.Ring).
@@ -174,6 +176,14 @@ func (s *server) apiLogs(c *gin.Context) {
 	}
 	recs := s.logRecords(lvl, strings.TrimSpace(c.Query("q")), limit)
 	c.JSON(http.StatusOK, page[logbuf.Record]{Items: nonNil(recs), Total: len(recs), Limit: limit})
+}
+
+// TimeSec is Time with seconds, for log lines.
+func (v *view) TimeSec(t time.Time) string {
+	if v.lang == i18n.DE {
+		return t.In(v.loc).Format("02.01.2006 15:04:05")
+	}
+	return t.In(v.loc).Format("2006-01-02 15:04:05")
 }
 
 // ---- firmware update ----

@@ -210,6 +210,10 @@ func (s *server) logRequests(c *gin.Context) {
 		level = slog.LevelDebug
 	case c.Writer.Status() >= 500:
 		level = slog.LevelError
+	// Page views would crowd the actions out of the log (System > Logs
+	// keeps the last 2,000 records); changes and refusals stay at info.
+	case (c.Request.Method == http.MethodGet || c.Request.Method == http.MethodHead) && c.Writer.Status() < 400:
+		level = slog.LevelDebug
 	}
 	// Only the path: query strings may carry search terms or numbers.
 	s.log.Log(c.Request.Context(), level, "http request",
