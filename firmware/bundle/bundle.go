@@ -12,6 +12,7 @@ package bundle
 
 import (
 	"archive/tar"
+	"bufio"
 	"bytes"
 	"crypto/ed25519"
 	"crypto/sha256"
@@ -235,7 +236,15 @@ func read(r io.Reader, p Policy, sink sinkFunc) (Manifest, error) {
 	if len(p.Keys) == 0 {
 		return m, ErrNoKeys
 	}
-	tr := tar.NewReader(r)
+	// A bundle's first bytes are its manifest's name: anything else (an
+	// HTML error page, a zip) is not a bundle, however short; only a
+	// file that starts right can be a truncated one.
+	br := bufio.NewReader(r)
+	head, _ := br.Peek(len(manifestName))
+	if len(head) > 0 && !bytes.HasPrefix([]byte(manifestName), head) {
+		return m, fmt.Errorf("%w (it does not start with %s)", ErrMalformed, manifestName)
+	}
+	tr := tar.NewReader(br)
 	mj, err := readSmall(tr, manifestName)
 	if err != nil {
 		return m, err
