@@ -58,6 +58,7 @@ func (s *server) apiRoutes(g *gin.RouterGroup) {
 	})
 	admin.POST("/users", s.apiAddUser)
 	s.systemMoreAPIRoutes(admin)
+	s.pbxAPIRoutes(admin)
 }
 
 func pagination(c *gin.Context) (offset, limit int, ok bool) {

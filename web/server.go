@@ -139,7 +139,7 @@ func (s *server) routes(e *gin.Engine) {
 	s.blacklistRoutes(p, s.requireRole(users.RoleAdmin))
 	p.GET("/modems", s.simplePage("modems"))
 	p.GET("/whatsapp", s.simplePage("whatsapp"))
-	p.GET("/pbx", s.simplePage("pbx"))
+	s.pbxRoutes(p)
 	p.GET("/system", s.systemPage)
 	p.POST("/system/password", s.changeOwnPassword)
 	admin := p.Group("/system", s.requireRole(users.RoleAdmin))

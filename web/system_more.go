@@ -322,8 +322,12 @@ func (s *server) apiUploadUpdate(c *gin.Context) {
 
 // ---- restore ----
 
-// restartPage is shown while the daemon restarts into a restored store.
+// restartData is the page shown while the daemon restarts (restore, PBX
+// settings): Message is its catalog key, Then where the page goes when
+// the daemon answers again.
 type restartData struct {
+	Message string
+	Then    string
 	SavedTo string
 }
 
@@ -389,7 +393,7 @@ func (s *server) uploadRestore(c *gin.Context) {
 		return
 	}
 	s.audit(c, "restore.upload", part.FileName())
-	s.render(c, http.StatusOK, "restarting", s.newView(c, "system", "restore.title", restartData{SavedTo: saved}))
+	s.render(c, http.StatusOK, "restarting", s.newView(c, "system", "restore.title", restartData{Message: "restore.done", Then: "/login", SavedTo: saved}))
 	s.restartAfterResponse(c, "restore")
 }
 

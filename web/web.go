@@ -73,6 +73,9 @@ type Deps struct {
 	// Restore loads an uploaded backup for the next start; nil hides the
 	// upload.
 	Restore RestoreStager
+	// PBX lets admins change the PBX connection and routing on the PBX
+	// page; nil: the page only shows the status.
+	PBX PBXSettings
 	// Restart restarts the daemon (after a restore upload); nil: the admin
 	// restarts it.
 	Restart func(reason string)

@@ -10,7 +10,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 )
 
 // A backup restored from the portal's API: the daemon checks it, saves the
@@ -73,23 +72,8 @@ func TestRestoreUploadRestartsIntoBackup(t *testing.T) {
 		t.Fatalf("restore: %d %s", code, body)
 	}
 
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		if n, portal := p.readyCount(); n >= 2 {
-			if portal != "http://"+addr+"/" {
-				t.Fatalf("portal moved to %s after the restart", portal)
-			}
-			break
-		}
-		select {
-		case err := <-p.done:
-			t.Fatalf("daemon exited instead of restarting: %v\n%s", err, p.log())
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("daemon not ready again within 20 s:\n%s", p.log())
-		}
-		time.Sleep(50 * time.Millisecond)
+	if portal := waitReadies(t, p, 2); portal != "http://"+addr+"/" {
+		t.Fatalf("portal moved to %s after the restart", portal)
 	}
 	if p.cmd.Process.Pid != pid || p.cmd.ProcessState != nil {
 		t.Fatal("the daemon is not the same process after the restart")

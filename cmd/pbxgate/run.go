@@ -73,7 +73,7 @@ func cmdRun(ctx context.Context, env *cliEnv, args []string) error {
 		cfg.HTTP.Listen = *listen
 	}
 	logs := logbuf.New(logKeep)
-	d := &daemon{cfg: cfg, env: env, logs: logs, restart: make(chan string, 1),
+	d := &daemon{cfg: cfg, fileCfg: cfg, env: env, logs: logs, restart: make(chan string, 1),
 		log: slog.New(logs.Handler(newLogger(cfg.Log, env.stderr).Handler()))}
 	err = d.run(ctx)
 	if errors.Is(err, errRestart) {
@@ -103,12 +103,16 @@ func newLogger(c config.Log, w io.Writer) *slog.Logger {
 
 // daemon is one running pbxgate: it owns the store and every component.
 type daemon struct {
-	cfg   config.Config
-	env   *cliEnv
-	log   *slog.Logger
-	store *store.Store
-	users *users.Service
-	reg   *prometheus.Registry
+	cfg config.Config
+	// fileCfg is the configuration file's (cfg plus what the portal
+	// changed, e.g. PBX settings, is what runs).
+	fileCfg       config.Config
+	sipFromPortal bool
+	env           *cliEnv
+	log           *slog.Logger
+	store         *store.Store
+	users         *users.Service
+	reg           *prometheus.Registry
 
 	sms       *smsStack
 	campaigns *campaign.Engine
@@ -150,6 +154,8 @@ func (d *daemon) run(ctx context.Context) error {
 	if err := st.Migrate(migrations, d.backupBeforeMigration); err != nil {
 		return err
 	}
+
+	d.applyPortalSIP()
 
 	d.reg = prometheus.NewRegistry()
 	d.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -225,9 +231,20 @@ func (d *daemon) run(ctx context.Context) error {
 	var sessions campaign.SessionOpener
 	if d.cfg.SIP.Enabled {
 		d.pbx, err = d.startPBX(runCtx, d.sms.pool, waSender, waName)
+		if err != nil && d.sipFromPortal {
+			// The admin's settings must not keep the gateway down.
+			d.log.Error("the PBX settings saved in the portal do not start; using the configuration file's", "err", err)
+			d.cfg.SIP, d.sipFromPortal = d.fileCfg.SIP, false
+			d.pbx, err = nil, nil
+			if d.cfg.SIP.Enabled {
+				d.pbx, err = d.startPBX(runCtx, d.sms.pool, waSender, waName)
+			}
+		}
 		if err != nil {
 			return err
 		}
+	}
+	if d.pbx != nil {
 		d.auto.pbx.Store(d.pbx)
 		router.sessions.Store(d.pbx.sessions)
 		sessions = d.pbx.sessions
@@ -274,6 +291,7 @@ func (d *daemon) run(ctx context.Context) error {
 		Updates: spool.Spool{Dir: d.cfg.Updates.SpoolDir, Keys: d.cfg.Updates.Keys,
 			Installed: b.Version, Arch: bundle.Arch()},
 		Restore: restoreStager{d},
+		PBX:     pbxSettings{d},
 		Restart: d.requestRestart,
 	}
 	if d.pbx != nil {

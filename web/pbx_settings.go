@@ -1,0 +1,456 @@
+package web
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/pbxgate/pbxgate/gateway/config"
+	"github.com/pbxgate/pbxgate/gateway/users"
+)
+
+// PBXSettings is the PBX connection and routing an administrator edits on
+// the PBX page; the daemon validates a change against its whole
+// configuration, stores it (gateway/settings) and restarts to apply it.
+type PBXSettings interface {
+	// SIP returns the settings the next start uses, whether they were
+	// changed in the portal, and by whom and when.
+	SIP() (s config.SIP, changed bool, by string, at time.Time)
+	// SaveSIP validates and stores s; a config.Problems error names the
+	// keys (sip.registrar, sip.sessions.queues[0].members, …).
+	SaveSIP(ctx context.Context, s config.SIP, by string) error
+	// ResetSIP returns to the configuration file's settings.
+	ResetSIP(ctx context.Context, by string) error
+	// Channels are the channel names routes can name.
+	Channels() []string
+}
+
+// pbxPageData is the PBX page: status for everyone, the form for admins.
+type pbxPageData struct {
+	*channelPage
+	Editable bool
+	Changed  bool
+	// Choices of the selects.
+	Transports, Assignments, Distributions []string
+	By       string
+	At       time.Time
+	F        pbxForm
+}
+
+type pbxForm struct {
+	Enabled                                     bool
+	Mode, Transport, Listen, Domain, Registrar  string
+	Username                                    string
+	PasswordSet                                 bool
+	Expiry, AllowFrom, ContactHost, PeerAddress string
+	CustomerPrefix, MaxBodyBytes                string
+	DefaultChannel, IdleTimeout                 string
+	Channels                                    []string
+	Routes                                      []routeRow
+	Queues                                      []queueRow
+}
+
+type routeRow struct{ Channel, To, Fallback string }
+
+type queueRow struct {
+	Name, Members, Assignment, Distribution, AnswerTimeout, Fallback string
+	Days, Open, Close, OutOfHours, AutoReply                         string
+}
+
+// fmtDur shows a duration as an admin types it ("2m", "24h", "1h30m").
+func fmtDur(d time.Duration) string {
+	if d == 0 {
+		return ""
+	}
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = s[:len(s)-2]
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = s[:len(s)-2]
+	}
+	return s
+}
+
+func formFromSIP(s config.SIP, channels []string) pbxForm {
+	f := pbxForm{Enabled: s.Enabled, Mode: s.Mode, Transport: s.Transport, Listen: s.Listen, Domain: s.Domain,
+		Registrar: s.Registrar, Username: s.Username, PasswordSet: s.Password != "", Expiry: fmtDur(s.Expiry),
+		AllowFrom: strings.Join(s.AllowFrom, ", "), ContactHost: s.ContactHost, PeerAddress: s.PeerAddress,
+		CustomerPrefix: s.CustomerPrefix, MaxBodyBytes: strconv.Itoa(s.MaxBodyBytes),
+		DefaultChannel: s.Sessions.DefaultChannel, IdleTimeout: fmtDur(s.Sessions.IdleTimeout), Channels: channels}
+	for _, ch := range channels {
+		row := routeRow{Channel: ch}
+		for _, r := range s.Sessions.Routes {
+			if r.Channel == ch {
+				row.To, row.Fallback = r.To, r.Fallback
+			}
+		}
+		f.Routes = append(f.Routes, row)
+	}
+	for _, q := range s.Sessions.Queues {
+		row := queueRow{Name: q.Name, Members: strings.Join(q.Members, ", "), Assignment: q.Assignment, Distribution: q.Distribution,
+			AnswerTimeout: fmtDur(q.AnswerTimeout), Fallback: q.Fallback, OutOfHours: q.OutOfHours, AutoReply: q.AutoReply}
+		if q.Hours != nil {
+			row.Days, row.Open, row.Close = strings.Join(q.Hours.Days, ", "), q.Hours.Open, q.Hours.Close
+		}
+		f.Queues = append(f.Queues, row)
+	}
+	// One empty row to add a queue.
+	f.Queues = append(f.Queues, queueRow{})
+	return f
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, p := range strings.FieldsFunc(s, func(r rune) bool { return r == ',' || r == ' ' || r == ';' }) {
+		out = append(out, p)
+	}
+	return out
+}
+
+// sipFromForm applies the submitted form to cur (keeping what the form
+// does not show: TLS files, remote phonebooks). Fields that do not parse
+// are returned as errors keyed by form field.
+func sipFromForm(c *gin.Context, cur config.SIP, channels []string) (config.SIP, pbxForm, map[string]string) {
+	errs := map[string]string{}
+	s := cur
+	f := pbxForm{Enabled: c.PostForm("enabled") == "on", Mode: c.PostForm("mode"), Transport: c.PostForm("transport"),
+		Listen: strings.TrimSpace(c.PostForm("listen")), Domain: strings.TrimSpace(c.PostForm("domain")),
+		Registrar: strings.TrimSpace(c.PostForm("registrar")), Username: strings.TrimSpace(c.PostForm("username")),
+		PasswordSet: cur.Password != "", Expiry: strings.TrimSpace(c.PostForm("expiry")),
+		AllowFrom: strings.TrimSpace(c.PostForm("allow_from")), ContactHost: strings.TrimSpace(c.PostForm("contact_host")),
+		PeerAddress: strings.TrimSpace(c.PostForm("peer_address")), CustomerPrefix: strings.TrimSpace(c.PostForm("customer_prefix")),
+		MaxBodyBytes: strings.TrimSpace(c.PostForm("max_body_bytes")), DefaultChannel: c.PostForm("default_channel"),
+		IdleTimeout: strings.TrimSpace(c.PostForm("idle_timeout")), Channels: channels}
+	s.Enabled, s.Mode, s.Transport, s.Listen, s.Domain = f.Enabled, f.Mode, f.Transport, f.Listen, f.Domain
+	s.Registrar, s.Username, s.AllowFrom, s.ContactHost = f.Registrar, f.Username, splitList(f.AllowFrom), f.ContactHost
+	s.PeerAddress, s.CustomerPrefix, s.Sessions.DefaultChannel = f.PeerAddress, f.CustomerPrefix, f.DefaultChannel
+	if pw := c.PostForm("password"); pw != "" {
+		s.Password = config.Secret(pw)
+	} else if c.PostForm("password_clear") == "on" {
+		s.Password = ""
+	}
+	dur := func(field, v string, dst *time.Duration) {
+		if v == "" {
+			*dst = 0
+			return
+		}
+		d, err := time.ParseDuration(v)
+		if err != nil || d < 0 {
+			errs[field] = "pbx.err.duration"
+			return
+		}
+		*dst = d
+	}
+	dur("expiry", f.Expiry, &s.Expiry)
+	dur("idle_timeout", f.IdleTimeout, &s.Sessions.IdleTimeout)
+	if n, err := strconv.Atoi(f.MaxBodyBytes); err != nil {
+		errs["max_body_bytes"] = "pbx.err.number"
+	} else {
+		s.MaxBodyBytes = n
+	}
+	s.Sessions.Routes = nil
+	for _, ch := range channels {
+		row := routeRow{Channel: ch, To: strings.TrimSpace(c.PostForm("route_to|" + ch)), Fallback: strings.TrimSpace(c.PostForm("route_fallback|" + ch))}
+		f.Routes = append(f.Routes, row)
+		if row.To != "" || row.Fallback != "" {
+			s.Sessions.Routes = append(s.Sessions.Routes, config.SessionRoute{Channel: ch, To: row.To, Fallback: row.Fallback})
+		}
+	}
+	s.Sessions.Queues = nil
+	n, _ := strconv.Atoi(c.PostForm("queues"))
+	for i := 0; i < n && i < 100; i++ {
+		p := func(k string) string { return strings.TrimSpace(c.PostForm(fmt.Sprintf("q%d_%s", i, k))) }
+		row := queueRow{Name: p("name"), Members: p("members"), Assignment: p("assignment"), Distribution: p("distribution"),
+			AnswerTimeout: p("answer_timeout"), Fallback: p("fallback"), Days: p("days"), Open: p("open"), Close: p("close"),
+			OutOfHours: p("out_of_hours"), AutoReply: p("auto_reply")}
+		if p("delete") == "on" || (row == queueRow{Assignment: row.Assignment, Distribution: row.Distribution}) {
+			continue // removed, or the empty add-row left alone
+		}
+		f.Queues = append(f.Queues, row)
+		q := config.MessageQueue{Name: row.Name, Members: splitList(row.Members), Assignment: row.Assignment,
+			Distribution: row.Distribution, Fallback: row.Fallback, OutOfHours: row.OutOfHours, AutoReply: row.AutoReply}
+		dur(fmt.Sprintf("q%d.answer_timeout", len(f.Queues)-1), row.AnswerTimeout, &q.AnswerTimeout)
+		if row.Days != "" || row.Open != "" || row.Close != "" {
+			q.Hours = &config.BusinessHours{Days: splitList(row.Days), Open: row.Open, Close: row.Close}
+		}
+		s.Sessions.Queues = append(s.Sessions.Queues, q)
+	}
+	f.Queues = append(f.Queues, queueRow{})
+	return s, f, errs
+}
+
+var (
+	queueKeyRE = regexp.MustCompile(`^sip\.sessions\.queues\[(\d+)\]\.([a-z_]+)`)
+	routeKeyRE = regexp.MustCompile(`^sip\.sessions\.routes\[(\d+)\]\.([a-z_]+)`)
+)
+
+// problemField maps a configuration key to the form field it belongs to.
+func problemField(key string, s config.SIP) string {
+	if m := queueKeyRE.FindStringSubmatch(key); m != nil {
+		return "q" + m[1] + "." + m[2]
+	}
+	if m := routeKeyRE.FindStringSubmatch(key); m != nil {
+		i, _ := strconv.Atoi(m[1])
+		if i < len(s.Sessions.Routes) {
+			return "route_" + m[2] + "|" + s.Sessions.Routes[i].Channel
+		}
+	}
+	k := strings.TrimPrefix(key, "sip.")
+	k = strings.TrimPrefix(k, "sessions.")
+	switch k {
+	case "register_expiry":
+		return "expiry"
+	}
+	return k
+}
+
+func (s *server) pbxPageData(c *gin.Context) *pbxPageData {
+	d := &pbxPageData{channelPage: s.channelData(c, "pbx"), Transports: []string{"udp", "tcp", "tls"},
+		Assignments: []string{"manual", "auto", "none"}, Distributions: []string{"ringall", "roundrobin", "leastrecent"}}
+	if s.d.PBX != nil && currentUser(c).Role == users.RoleAdmin {
+		sip, changed, by, at := s.d.PBX.SIP()
+		d.Editable, d.Changed, d.By, d.At = true, changed, by, at
+		d.F = formFromSIP(sip, s.d.PBX.Channels())
+	}
+	return d
+}
+
+func (s *server) pbxPage(c *gin.Context) {
+	s.render(c, http.StatusOK, "pbx", s.newView(c, "pbx", "nav.pbx", s.pbxPageData(c)))
+}
+
+func (s *server) savePBX(c *gin.Context) {
+	if s.d.PBX == nil {
+		s.renderError(c, http.StatusNotFound, "error.not_found")
+		return
+	}
+	cur, _, _, _ := s.d.PBX.SIP()
+	sip, form, errs := sipFromForm(c, cur, s.d.PBX.Channels())
+	var err error
+	if len(errs) == 0 {
+		err = s.d.PBX.SaveSIP(c.Request.Context(), sip, currentUser(c).Name)
+	}
+	var ps config.Problems
+	if len(errs) > 0 || errors.As(err, &ps) {
+		d := s.pbxPageData(c)
+		d.F = form
+		v := s.newView(c, "pbx", "nav.pbx", d)
+		for field, key := range errs {
+			v.Errors[field] = v.T(key)
+		}
+		for _, p := range ps {
+			f := problemField(p.Key, sip)
+			if v.Errors[f] == "" {
+				v.Errors[f] = v.T("pbx.err.invalid", p.Msg)
+			}
+		}
+		v.Errors["form"] = v.T("pbx.err.form")
+		s.render(c, http.StatusUnprocessableEntity, "pbx", v)
+		return
+	}
+	if err != nil {
+		s.log.Error("saving PBX settings", "err", err)
+		s.renderError(c, http.StatusInternalServerError, "error.internal")
+		return
+	}
+	s.audit(c, "pbx.settings", sip.Registrar+sip.PeerAddress)
+	s.render(c, http.StatusOK, "restarting", s.newView(c, "pbx", "nav.pbx", restartData{Message: "pbx.saved", Then: "/pbx"}))
+	s.restartAfterResponse(c, "PBX settings changed")
+}
+
+func (s *server) resetPBX(c *gin.Context) {
+	if s.d.PBX == nil {
+		s.renderError(c, http.StatusNotFound, "error.not_found")
+		return
+	}
+	if err := s.d.PBX.ResetSIP(c.Request.Context(), currentUser(c).Name); err != nil {
+		s.log.Error("resetting PBX settings", "err", err)
+		s.renderError(c, http.StatusInternalServerError, "error.internal")
+		return
+	}
+	s.audit(c, "pbx.reset", "")
+	s.render(c, http.StatusOK, "restarting", s.newView(c, "pbx", "nav.pbx", restartData{Message: "pbx.reset_done", Then: "/pbx"}))
+	s.restartAfterResponse(c, "PBX settings reset")
+}
+
+// pbxJSON is the API's shape of the PBX settings.
+type pbxJSON struct {
+	Enabled        bool        `json:"enabled"`
+	Mode           string      `json:"mode"`
+	Transport      string      `json:"transport"`
+	Listen         string      `json:"listen"`
+	Domain         string      `json:"domain"`
+	Registrar      string      `json:"registrar"`
+	Username       string      `json:"username"`
+	Password       *string     `json:"password,omitempty"` // PUT only; absent keeps it
+	PasswordSet    bool        `json:"password_set"`
+	RegisterExpiry string      `json:"register_expiry"`
+	AllowFrom      []string    `json:"allow_from"`
+	ContactHost    string      `json:"contact_host"`
+	PeerAddress    string      `json:"peer_address"`
+	CustomerPrefix string      `json:"customer_prefix"`
+	MaxBodyBytes   int         `json:"max_body_bytes"`
+	DefaultChannel string      `json:"default_channel"`
+	IdleTimeout    string      `json:"idle_timeout"`
+	Routes         []routeJSON `json:"routes"`
+	Queues         []queueJSON `json:"queues"`
+	// GET only.
+	ChangedInPortal bool       `json:"changed_in_portal"`
+	ChangedBy       string     `json:"changed_by,omitempty"`
+	ChangedAt       *time.Time `json:"changed_at,omitempty"`
+}
+
+type routeJSON struct {
+	Channel  string `json:"channel"`
+	To       string `json:"to"`
+	Fallback string `json:"fallback,omitempty"`
+}
+
+type queueJSON struct {
+	Name          string   `json:"name"`
+	Members       []string `json:"members"`
+	Assignment    string   `json:"assignment,omitempty"`
+	Distribution  string   `json:"distribution,omitempty"`
+	AnswerTimeout string   `json:"answer_timeout,omitempty"`
+	Fallback      string   `json:"fallback,omitempty"`
+	Days          []string `json:"days,omitempty"`
+	Open          string   `json:"open,omitempty"`
+	Close         string   `json:"close,omitempty"`
+	OutOfHours    string   `json:"out_of_hours,omitempty"`
+	AutoReply     string   `json:"auto_reply,omitempty"`
+}
+
+func toJSON(s config.SIP) pbxJSON {
+	j := pbxJSON{Enabled: s.Enabled, Mode: s.Mode, Transport: s.Transport, Listen: s.Listen, Domain: s.Domain,
+		Registrar: s.Registrar, Username: s.Username, PasswordSet: s.Password != "", RegisterExpiry: fmtDur(s.Expiry),
+		AllowFrom: nonNil(s.AllowFrom), ContactHost: s.ContactHost, PeerAddress: s.PeerAddress, CustomerPrefix: s.CustomerPrefix,
+		MaxBodyBytes: s.MaxBodyBytes, DefaultChannel: s.Sessions.DefaultChannel, IdleTimeout: fmtDur(s.Sessions.IdleTimeout),
+		Routes: []routeJSON{}, Queues: []queueJSON{}}
+	for _, r := range s.Sessions.Routes {
+		j.Routes = append(j.Routes, routeJSON(r))
+	}
+	for _, q := range s.Sessions.Queues {
+		qj := queueJSON{Name: q.Name, Members: q.Members, Assignment: q.Assignment, Distribution: q.Distribution,
+			AnswerTimeout: fmtDur(q.AnswerTimeout), Fallback: q.Fallback, OutOfHours: q.OutOfHours, AutoReply: q.AutoReply}
+		if q.Hours != nil {
+			qj.Days, qj.Open, qj.Close = q.Hours.Days, q.Hours.Open, q.Hours.Close
+		}
+		j.Queues = append(j.Queues, qj)
+	}
+	return j
+}
+
+// fromJSON applies a PUT body to cur; bad durations are problems.
+func fromJSON(j pbxJSON, cur config.SIP) (config.SIP, config.Problems) {
+	var ps config.Problems
+	dur := func(key, v string) time.Duration {
+		if v == "" {
+			return 0
+		}
+		d, err := time.ParseDuration(v)
+		if err != nil || d < 0 {
+			ps = append(ps, config.Problem{Key: key, Msg: fmt.Sprintf("%q is not a duration (e.g. 90s, 2m, 24h)", v)})
+		}
+		return d
+	}
+	s := cur
+	s.Enabled, s.Mode, s.Transport, s.Listen, s.Domain = j.Enabled, j.Mode, j.Transport, j.Listen, j.Domain
+	s.Registrar, s.Username, s.AllowFrom, s.ContactHost = j.Registrar, j.Username, j.AllowFrom, j.ContactHost
+	s.PeerAddress, s.CustomerPrefix, s.MaxBodyBytes = j.PeerAddress, j.CustomerPrefix, j.MaxBodyBytes
+	if j.Password != nil {
+		s.Password = config.Secret(*j.Password)
+	}
+	s.Expiry = dur("sip.register_expiry", j.RegisterExpiry)
+	s.Sessions.DefaultChannel = j.DefaultChannel
+	s.Sessions.IdleTimeout = dur("sip.sessions.idle_timeout", j.IdleTimeout)
+	s.Sessions.Routes, s.Sessions.Queues = nil, nil
+	for _, r := range j.Routes {
+		s.Sessions.Routes = append(s.Sessions.Routes, config.SessionRoute(r))
+	}
+	for i, q := range j.Queues {
+		mq := config.MessageQueue{Name: q.Name, Members: q.Members, Assignment: q.Assignment, Distribution: q.Distribution,
+			AnswerTimeout: dur(fmt.Sprintf("sip.sessions.queues[%d].answer_timeout", i), q.AnswerTimeout),
+			Fallback: q.Fallback, OutOfHours: q.OutOfHours, AutoReply: q.AutoReply}
+		if len(q.Days) > 0 || q.Open != "" || q.Close != "" {
+			mq.Hours = &config.BusinessHours{Days: q.Days, Open: q.Open, Close: q.Close}
+		}
+		s.Sessions.Queues = append(s.Sessions.Queues, mq)
+	}
+	return s, ps
+}
+
+func (s *server) apiPBXReady(c *gin.Context) bool {
+	if s.d.PBX == nil {
+		apiError(c, http.StatusServiceUnavailable, "unavailable", "PBX settings are not available in this installation", "")
+		return false
+	}
+	return true
+}
+
+// apiPBXSettings shows the PBX settings (the password only as set/unset).
+func (s *server) apiPBXSettings(c *gin.Context) {
+	if !s.apiPBXReady(c) {
+		return
+	}
+	sip, changed, by, at := s.d.PBX.SIP()
+	j := toJSON(sip)
+	j.ChangedInPortal, j.ChangedBy = changed, by
+	if changed {
+		j.ChangedAt = &at
+	}
+	c.JSON(http.StatusOK, j)
+}
+
+// apiSavePBXSettings replaces the PBX settings and restarts the daemon to
+// apply them (202).
+func (s *server) apiSavePBXSettings(c *gin.Context) {
+	if !s.apiPBXReady(c) {
+		return
+	}
+	var j pbxJSON
+	if err := c.ShouldBindJSON(&j); err != nil {
+		apiError(c, http.StatusBadRequest, "bad_json", "body must be the object GET /api/v1/pbx/settings returns: "+err.Error(), "")
+		return
+	}
+	cur, _, _, _ := s.d.PBX.SIP()
+	sip, ps := fromJSON(j, cur)
+	var err error
+	if len(ps) == 0 {
+		err = s.d.PBX.SaveSIP(c.Request.Context(), sip, currentUser(c).Name)
+	} else {
+		err = ps
+	}
+	if errors.As(err, &ps) {
+		apiError(c, http.StatusUnprocessableEntity, "invalid", ps[0].Msg, ps[0].Key)
+		return
+	}
+	if err != nil {
+		apiError(c, http.StatusInternalServerError, "internal", "saving the PBX settings failed; see the pbxgate log", "")
+		return
+	}
+	s.audit(c, "pbx.settings", sip.Registrar+sip.PeerAddress)
+	c.JSON(http.StatusAccepted, gin.H{"restarting": s.d.Restart != nil})
+	s.restartAfterResponse(c, "PBX settings changed")
+}
+
+// pbxRoutes: the page for everyone, changes for admins.
+func (s *server) pbxRoutes(p *gin.RouterGroup) {
+	p.GET("/pbx", s.pbxPage)
+	admin := p.Group("/pbx", s.requireRole(users.RoleAdmin))
+	admin.POST("/settings", s.savePBX)
+	admin.POST("/settings/reset", s.resetPBX)
+}
+
+// pbxAPIRoutes are the admin-only API twins.
+func (s *server) pbxAPIRoutes(apiAdmin *gin.RouterGroup) {
+	apiAdmin.GET("/pbx/settings", s.apiPBXSettings)
+	apiAdmin.PUT("/pbx/settings", s.apiSavePBXSettings)
+}
