@@ -13,6 +13,7 @@ import (
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/pbxgate/pbxgate/gateway/config"
 	"github.com/pbxgate/pbxgate/gateway/logbuf"
 	"github.com/pbxgate/pbxgate/gateway/message"
 	chat "github.com/pbxgate/pbxgate/gateway/session"
@@ -58,6 +59,7 @@ func TestBrowserEndToEnd(t *testing.T) {
 		}
 		d.Sessions = mgr
 		sessions = mgr
+		d.PBX = storedPBX{st: d.Store, file: config.Default().SIP}
 		rctx, stop := context.WithCancel(context.Background())
 		done := make(chan error, 1)
 		go func() { done <- mgr.Run(rctx) }()
@@ -102,7 +104,7 @@ func TestBrowserEndToEnd(t *testing.T) {
 		t.Fatalf("start %s: %v", chromiumPath, err)
 	}
 	// A failure guard for the whole flow, not a timing assertion.
-	ctx, cancel := context.WithTimeout(bctx, 90*time.Second)
+	ctx, cancel := context.WithTimeout(bctx, 180*time.Second)
 	defer cancel()
 
 	shot := func(name string) chromedp.Action[chromedp.Void] {
@@ -316,5 +318,18 @@ func TestBrowserEndToEnd(t *testing.T) {
 	)
 	if s := text("#log-table"); !strings.Contains(s, "session action") {
 		t.Fatalf("log page lacks the reply's log line: %q", s)
+	}
+
+	// PBX settings: a queue with a member missing is refused at the field.
+	run("pbx settings",
+		chromedp.Navigate(base+"/pbx"),
+		chromedp.WaitVisible(chromedp.CSS("#pbx-form")),
+		typeIn("#q0_name", "support"),
+		click("#pbx-save"),
+		chromedp.WaitVisible(chromedp.CSS("#pbx-form .err")),
+		shot("11-pbx-settings"),
+	)
+	if s := text("#queue-0"); !strings.Contains(s, "a queue needs at least one extension") {
+		t.Fatalf("queue without members: %q", s)
 	}
 }
