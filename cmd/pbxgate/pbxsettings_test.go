@@ -52,38 +52,72 @@ func freePort(t *testing.T, network string) string {
 	return ln.Addr().String()
 }
 
+// restartable is a daemon on a fixed portal address (a restart in place
+// must come back there), set up, with an admin API token.
+type restartable struct {
+	t                    *testing.T
+	p                    *proc
+	addr, dataDir, token string
+}
+
+func startRestartable(t *testing.T) *restartable {
+	t.Helper()
+	work := t.TempDir()
+	r := &restartable{t: t, addr: freePort(t, "tcp"), dataDir: filepath.Join(work, "data")}
+	cfg := fmt.Sprintf("data_dir: %s\nlog:\n  format: json\nhttp:\n  listen: %s\nmodems:\n  discover: false\nshutdown_timeout: 5s\nupdates:\n  spool_dir: \"\"\n", r.dataDir, r.addr)
+	cfgPath := filepath.Join(work, "pbxgate.yaml")
+	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r.p = startDaemon(t, cfgPath)
+	completeSetup(t, r.p)
+	r.token = strings.TrimSpace(r.cli("", "user", "token", "admin"))
+	return r
+}
+
+// cli runs a pbxgate command on the daemon's data directory.
+func (r *restartable) cli(stdin string, args ...string) string {
+	r.t.Helper()
+	out, stderr, code := runPbxgate(r.t, stdin, append(args, "--data", r.dataDir)...)
+	if code != 0 {
+		r.t.Fatalf("pbxgate %s: %s", strings.Join(args, " "), stderr)
+	}
+	return out
+}
+
+// call sends an API request with the admin token.
+func (r *restartable) call(method, path, contentType string, body []byte) (int, string) {
+	r.t.Helper()
+	req, _ := http.NewRequest(method, "http://"+r.addr+path, bytes.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+r.token)
+	req.Header.Set("Content-Type", contentType)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+// restarted waits for the n-th ready and checks the portal stayed put.
+func (r *restartable) restarted(n int) {
+	r.t.Helper()
+	if portal := waitReadies(r.t, r.p, n); portal != "http://"+r.addr+"/" {
+		r.t.Fatalf("portal moved to %s after the restart", portal)
+	}
+}
+
 // PBX settings saved through the API take effect after the in-place
 // restart; settings that cannot start (port taken) do not keep the
 // gateway down: the configuration file's apply and the log says why.
 func TestPBXSettingsFromPortalApplyAfterRestart(t *testing.T) {
 	t.Parallel()
-	work := t.TempDir()
-	dataDir := filepath.Join(work, "data")
-	addr := freePort(t, "tcp")
-	cfg := fmt.Sprintf("data_dir: %s\nlog:\n  format: json\nhttp:\n  listen: %s\nmodems:\n  discover: false\nshutdown_timeout: 5s\n", dataDir, addr)
-	cfgPath := filepath.Join(work, "pbxgate.yaml")
-	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	p := startDaemon(t, cfgPath)
-	completeSetup(t, p)
-	out, stderr, code := runPbxgate(t, "", "user", "token", "admin", "--data", dataDir)
-	if code != 0 {
-		t.Fatal(stderr)
-	}
-	token := strings.TrimSpace(out)
+	r := startRestartable(t)
+	p, addr := r.p, r.addr
 	call := func(method, path, body string) (int, string) {
 		t.Helper()
-		req, _ := http.NewRequest(method, "http://"+addr+path, bytes.NewReader([]byte(body)))
-		req.Header.Set("Authorization", "Bearer "+token)
-		req.Header.Set("Content-Type", "application/json")
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, string(b)
+		return r.call(method, path, "application/json", []byte(body))
 	}
 	readyz := func() string {
 		resp, err := http.Get("http://" + addr + "/readyz")
@@ -104,9 +138,7 @@ func TestPBXSettingsFromPortalApplyAfterRestart(t *testing.T) {
 	if code, body := call("PUT", "/api/v1/pbx/settings", peer); code != http.StatusAccepted {
 		t.Fatalf("save: %d %s", code, body)
 	}
-	if portal := waitReadies(t, p, 2); portal != "http://"+addr+"/" {
-		t.Fatalf("portal moved to %s", portal)
-	}
+	r.restarted(2)
 	if rz := readyz(); !strings.Contains(rz, `"sip"`) {
 		t.Fatalf("no SIP after saving the PBX settings: %s", rz)
 	}
@@ -123,7 +155,7 @@ func TestPBXSettingsFromPortalApplyAfterRestart(t *testing.T) {
 	if code, body := call("PUT", "/api/v1/pbx/settings", fmt.Sprintf(`{"enabled":true,"mode":"peer","transport":"udp","listen":%q,"peer_address":"127.0.0.1:5999","allow_from":["127.0.0.1"],"max_body_bytes":1000,"idle_timeout":"24h"}`, taken.LocalAddr().String())); code != http.StatusAccepted {
 		t.Fatalf("save busy port: %d %s", code, body)
 	}
-	waitReadies(t, p, 3)
+	r.restarted(3)
 	if !strings.Contains(p.log(), "do not start; using the configuration file's") {
 		t.Fatalf("no fallback in the log:\n%s", p.log())
 	}

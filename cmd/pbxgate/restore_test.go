@@ -1,10 +1,6 @@
 package main
 
 import (
-	"bytes"
-	"fmt"
-	"io"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -17,46 +13,15 @@ import (
 // backup's data, and the saved file holds what was replaced.
 func TestRestoreUploadRestartsIntoBackup(t *testing.T) {
 	t.Parallel()
-	work := t.TempDir()
-	dataDir := filepath.Join(work, "data")
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	cfg := fmt.Sprintf("data_dir: %s\nlog:\n  format: json\nhttp:\n  listen: %s\nmodems:\n  discover: false\nshutdown_timeout: 5s\nupdates:\n  spool_dir: \"\"\n", dataDir, addr)
-	cfgPath := filepath.Join(work, "pbxgate.yaml")
-	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	p := startDaemon(t, cfgPath)
-	completeSetup(t, p)
-	cli := func(stdin string, args ...string) string {
-		t.Helper()
-		out, stderr, code := runPbxgate(t, stdin, append(args, "--data", dataDir)...)
-		if code != 0 {
-			t.Fatalf("pbxgate %s: %s", strings.Join(args, " "), stderr)
-		}
-		return out
-	}
+	r := startRestartable(t)
+	p, cli, work := r.p, r.cli, t.TempDir()
 	cli("a long enough password\n", "user", "add", "carla", "--role", "operator", "--password-stdin")
 	backup := filepath.Join(work, "gw.pbxbak")
 	cli("", "backup", backup)
 	cli("another long password\n", "user", "add", "dora", "--role", "operator", "--password-stdin")
-	token := strings.TrimSpace(cli("", "user", "token", "admin"))
-
 	post := func(body []byte) (int, string) {
-		req, _ := http.NewRequest("POST", "http://"+addr+"/api/v1/system/restore", bytes.NewReader(body))
-		req.Header.Set("Authorization", "Bearer "+token)
-		req.Header.Set("Content-Type", "application/octet-stream")
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, string(b)
+		t.Helper()
+		return r.call("POST", "/api/v1/system/restore", "application/octet-stream", body)
 	}
 	// Not a backup: refused, nothing restarts.
 	if code, body := post([]byte("name;phone\nAnna;0171 1234567\n")); code != http.StatusUnprocessableEntity || !strings.Contains(body, "restore_invalid") {
@@ -72,9 +37,7 @@ func TestRestoreUploadRestartsIntoBackup(t *testing.T) {
 		t.Fatalf("restore: %d %s", code, body)
 	}
 
-	if portal := waitReadies(t, p, 2); portal != "http://"+addr+"/" {
-		t.Fatalf("portal moved to %s after the restart", portal)
-	}
+	r.restarted(2)
 	if p.cmd.Process.Pid != pid || p.cmd.ProcessState != nil {
 		t.Fatal("the daemon is not the same process after the restart")
 	}
@@ -86,7 +49,7 @@ func TestRestoreUploadRestartsIntoBackup(t *testing.T) {
 		t.Fatalf("users after the restore:\n%s", users)
 	}
 	// The replaced data was saved first: dora is in that file.
-	saved, _ := filepath.Glob(filepath.Join(work, "data-backups", "before-restore-*.pbxbak"))
+	saved, _ := filepath.Glob(filepath.Join(filepath.Dir(r.dataDir), "data-backups", "before-restore-*.pbxbak"))
 	if len(saved) != 1 {
 		t.Fatalf("saved backups: %v", saved)
 	}
