@@ -64,6 +64,12 @@ mmdebstrap --architectures=arm64 --variant=minbase --components=main,non-free-fi
 	--customize-hook="$HERE/customize.sh \"\$1\"" \
 	"$SUITE" "$ROOT" "$MIRROR"
 
+# mmdebstrap empties /etc/machine-id after the hooks. Empty makes systemd
+# generate an ID but not treat the boot as the first one; "uninitialized"
+# does both, which pbxgate-firstboot.service (ConditionFirstBoot=yes:
+# commit the ID, grow the data partition) depends on.
+echo uninitialized > "$ROOT/etc/machine-id"
+
 echo "== file systems"
 BOOT_MB=256
 DATA_MB=256
@@ -83,7 +89,9 @@ MTOOLS_SKIP_CHECK=1 mcopy -s -i "$WORK/boot.vfat" "$WORK/boot/"* ::/
 truncate -s ${ROOT_MB}M "$WORK/root.ext4"
 mkfs.ext4 -q -L pbxgate-root -d "$ROOT" "$WORK/root.ext4"
 truncate -s ${DATA_MB}M "$WORK/data.ext4"
-mkfs.ext4 -q -L pbxgate-data -d "$WORK/var" "$WORK/data.ext4"
+# 4 KiB blocks: mke2fs would pick 1 KiB for 256 MiB ("small"), and the
+# file system keeps its block size when it grows to fill the card.
+mkfs.ext4 -q -b 4096 -L pbxgate-data -d "$WORK/var" "$WORK/data.ext4"
 
 echo "== image"
 IMG=$OUT/pbxgate-rpi-arm64.img

@@ -73,8 +73,12 @@ LABEL=pbxgate-data  /var            ext4   noatime,nodev,nosuid              0 2
 LABEL=PBXBOOT       /boot/firmware  vfat   noatime,umask=0077,nofail         0 2
 tmpfs               /tmp            tmpfs  nodev,nosuid,size=64M             0 0
 FSTAB
-# Each device gets its own machine ID at first boot (committed below).
+# Each device gets its own machine ID at first boot (committed below;
+# build.sh writes "uninitialized" again after mmdebstrap empties the file).
 echo uninitialized > "$R/etc/machine-id"
+# The first boot must never wait for input on a console nobody watches
+# (it is skipped anyway while / is read-only).
+in_root systemctl mask systemd-firstboot.service
 rm -f "$R/var/lib/dbus/machine-id"
 install -d "$R/etc/systemd/journald.conf.d"
 cat > "$R/etc/systemd/journald.conf.d/pbxgate.conf" <<'CFG'
@@ -86,7 +90,12 @@ CFG
 
 # Provisioning writes /etc: root is writable only while it runs.
 install -d "$R/etc/systemd/system/pbxgate-provision.service.d"
+# After pbxgate-firstboot: both remount / and the one finishing first must
+# not turn / read-only under the other.
 cat > "$R/etc/systemd/system/pbxgate-provision.service.d/10-remount.conf" <<'UNIT'
+[Unit]
+After=pbxgate-firstboot.service
+
 [Service]
 ExecStartPre=/bin/mount -o remount,rw /
 ExecStopPost=-/bin/mount -o remount,ro /
