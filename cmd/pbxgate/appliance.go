@@ -5,7 +5,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -18,6 +17,7 @@ import (
 
 	"github.com/pbxgate/pbxgate/firmware/bundle"
 	"github.com/pbxgate/pbxgate/firmware/provision"
+	"github.com/pbxgate/pbxgate/firmware/spool"
 	"github.com/pbxgate/pbxgate/firmware/update"
 	"github.com/pbxgate/pbxgate/gateway/config"
 	"github.com/pbxgate/pbxgate/gateway/users"
@@ -152,14 +152,14 @@ func cmdUpdate(ctx context.Context, env *cliEnv, args []string) error {
 	root := fs.String("root", defaultSystemRoot, "A/B slot directory")
 	unit := fs.String("unit", "pbxgate.service", "systemd unit to restart")
 	timeout := fs.Duration("health-timeout", 90*time.Second, "how long the new version has to answer /healthz")
-	spool := fs.String("spool", "", "apply DIR/"+spoolPending+" (uploaded in the portal) and write DIR/"+spoolResult)
+	spoolDir := fs.String("spool", "", "apply DIR/"+spool.Pending+" (uploaded in the portal) and write DIR/"+spool.ResultFile)
 	if err := parseFlags(env, fs, args); err != nil {
 		return err
 	}
 	bundlePath := ""
 	switch {
-	case *spool != "" && fs.NArg() == 0:
-		pending, processing := filepath.Join(*spool, spoolPending), filepath.Join(*spool, spoolProcessing)
+	case *spoolDir != "" && fs.NArg() == 0:
+		pending, processing := filepath.Join(*spoolDir, spool.Pending), filepath.Join(*spoolDir, spool.Processing)
 		if err := os.Rename(pending, processing); errors.Is(err, os.ErrNotExist) {
 			fmt.Fprintf(env.stdout, "no %s: nothing to do\n", pending)
 			return nil
@@ -167,7 +167,7 @@ func cmdUpdate(ctx context.Context, env *cliEnv, args []string) error {
 			return err
 		}
 		bundlePath = processing
-	case *spool == "" && fs.NArg() == 1:
+	case *spoolDir == "" && fs.NArg() == 1:
 		bundlePath = fs.Arg(0)
 	default:
 		return usageErr("give the update bundle file, e.g. pbxgate update pbxgate-v1.4.0-arm64.pbxup, or --spool DIR")
@@ -198,9 +198,9 @@ func cmdUpdate(ctx context.Context, env *cliEnv, args []string) error {
 		RunningBinary: self, RunningVersion: version, Log: log,
 	}
 	res, err := update.Apply(ctx, opts, bundlePath)
-	if *spool != "" {
+	if *spoolDir != "" {
 		os.Remove(bundlePath)
-		if werr := writeSpoolResult(*spool, res, err); werr != nil {
+		if werr := writeSpoolResult(*spoolDir, res, err); werr != nil {
 			log.Error("writing the update result for the portal", "err", werr)
 		}
 	}
@@ -214,43 +214,15 @@ func cmdUpdate(ctx context.Context, env *cliEnv, args []string) error {
 	return nil
 }
 
-// The portal's upload contract: it writes the bundle to a temporary name in
-// the spool directory and renames it to spoolPending; pbxgate-update.path
-// starts `pbxgate update --spool`, which leaves spoolResult for the portal.
-const (
-	spoolPending    = "pending.pbxup"
-	spoolProcessing = "processing.pbxup"
-	spoolResult     = "result.json"
-)
-
-// spoolOutcome is spoolResult's content.
-type spoolOutcome struct {
-	Time       time.Time `json:"time"`
-	OK         bool      `json:"ok"`
-	RolledBack bool      `json:"rolled_back,omitempty"`
-	From       string    `json:"from,omitempty"`
-	To         string    `json:"to,omitempty"`
-	Slot       string    `json:"slot,omitempty"`
-	Backup     string    `json:"backup,omitempty"`
-	Error      string    `json:"error,omitempty"`
-}
-
+// writeSpoolResult leaves the outcome for the portal (firmware/spool has
+// the upload side of the contract).
 func writeSpoolResult(dir string, res update.Result, err error) error {
-	o := spoolOutcome{Time: time.Now().UTC(), OK: err == nil, RolledBack: errors.Is(err, update.ErrRolledBack),
+	o := spool.Result{Time: time.Now().UTC(), OK: err == nil, RolledBack: errors.Is(err, update.ErrRolledBack),
 		From: res.From, To: res.To, Slot: res.Slot, Backup: res.Backup}
 	if err != nil {
 		o.Error = err.Error()
 	}
-	b, jerr := json.MarshalIndent(o, "", "  ")
-	if jerr != nil {
-		return jerr
-	}
-	// 0644: root writes it, the daemon (user pbxgate) shows it in the portal.
-	path := filepath.Join(dir, spoolResult)
-	if err := os.WriteFile(path+".tmp", append(b, '\n'), 0o644); err != nil {
-		return err
-	}
-	return os.Rename(path+".tmp", path)
+	return spool.WriteResult(dir, o)
 }
 
 // healthURL is the /healthz address for a listen address (a wildcard host
