@@ -1,6 +1,7 @@
 package smspool
 
 import (
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"strconv"
@@ -188,4 +189,56 @@ func (pc *pacer) took(now time.Time, parts int) {
 // count mirrors the persisted cap counters after a send was recorded.
 func (pc *pacer) count(day, month string, dayN, monthN int) {
 	pc.day, pc.month, pc.dayN, pc.monthN = day, month, dayN, monthN
+}
+
+// ErrUnknownSIM: SetPacing names no SIM the pool knows.
+var ErrUnknownSIM = errors.New("no such SIM")
+
+// SetPacing replaces the pacing of SIM name while the pool runs (an
+// administrator changed it in the portal). What the SIM already sent today
+// and this month still counts against the new caps, and a send already
+// held back by the old random delay waits at most the new delay_max. A SIM
+// that now may send (a cap was raised, quiet hours removed) starts at once.
+func (p *Pool) SetPacing(name string, cfg config.Pacing) error {
+	q, err := parseQuietHours(cfg.QuietHours)
+	if err != nil {
+		return fmt.Errorf("pacing of modem %q: %w", name, err)
+	}
+	if cfg.PerMinute < 0 || cfg.DailyCap < 0 || cfg.MonthlyCap < 0 || cfg.DelayMin < 0 {
+		return fmt.Errorf("pacing of modem %q: limits and delays must not be negative", name)
+	}
+	if cfg.DelayMax < cfg.DelayMin {
+		return fmt.Errorf("pacing of modem %q: delay_max %s is shorter than delay_min %s", name, cfg.DelayMax, cfg.DelayMin)
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	s := p.sims[name]
+	if s == nil {
+		return fmt.Errorf("%w: %q", ErrUnknownSIM, name)
+	}
+	pc := s.pc
+	if pc.cfg.PerMinute > 0 {
+		// Settle the bucket at the old rate before the new one applies.
+		pc.refill(p.cfg.Now())
+	}
+	pc.cfg, pc.quiet = cfg, q
+	if cfg.PerMinute == 0 {
+		pc.tokens, pc.refilled = 1, time.Time{}
+	}
+	if lim := p.cfg.Now().Add(cfg.DelayMax); pc.nextAt.After(lim) {
+		pc.nextAt = lim
+	}
+	p.broadcastLocked()
+	return nil
+}
+
+// Pacing returns the pacing SIM name runs with now.
+func (p *Pool) Pacing(name string) (config.Pacing, bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	s := p.sims[name]
+	if s == nil {
+		return config.Pacing{}, false
+	}
+	return s.pc.cfg, true
 }
