@@ -177,6 +177,10 @@ func (d *daemon) run(ctx context.Context) error {
 		cancel()
 		d.waitComponents(d.cfg.Shutdown)
 	}()
+	if err := d.traffic.load(st); err != nil {
+		d.log.Warn("dashboard chart: saved hours not readable; starting empty", "err", err)
+	}
+	d.goRun(runCtx, "traffic", func(ctx context.Context) error { return d.traffic.run(ctx, st, time.Minute) })
 	d.goRun(runCtx, "store-gc", func(ctx context.Context) error {
 		st.RunGC(ctx, d.cfg.Store.GCInterval)
 		return nil

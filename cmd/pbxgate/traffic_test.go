@@ -1,10 +1,12 @@
 package main
 
 import (
+	"context"
 	"testing"
 	"time"
 
 	"github.com/pbxgate/pbxgate/gateway/message"
+	"github.com/pbxgate/pbxgate/gateway/store"
 )
 
 func TestTrafficHistoryBuckets(t *testing.T) {
@@ -37,5 +39,40 @@ func TestTrafficHistoryBuckets(t *testing.T) {
 	}
 	if total != 5 {
 		t.Errorf("counted %d events in the day, want 5 (the one 25 h ago and the queued one do not count)", total)
+	}
+}
+
+// The chart survives a restart: saved at shutdown, loaded at start.
+func TestTrafficSurvivesRestart(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	st, err := store.Open(store.Options{Dir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	var tr traffic
+	tr.count(message.StatusEvent{Status: message.Sent, At: now})
+	tr.count(message.StatusEvent{Status: message.Failed, At: now.Add(-2 * time.Hour)})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- tr.run(ctx, st, time.Hour) }()
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+
+	if st, err = store.Open(store.Options{Dir: dir}); err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	var again traffic
+	if err := again.load(st); err != nil {
+		t.Fatal(err)
+	}
+	h := again.history(now)
+	if h[23].Sent != 1 || h[21].Failed != 1 {
+		t.Fatalf("after restart: this hour %+v, two hours ago %+v", h[23], h[21])
 	}
 }
