@@ -348,7 +348,7 @@ func (o *Options) waitHealthy(ctx context.Context) error {
 	defer cancel()
 	t := time.NewTicker(o.PollInterval)
 	defer t.Stop()
-	last := errors.New("no answer yet")
+	var last error
 	var exited <-chan struct{}
 	if w, ok := o.Service.(ExitWatcher); ok {
 		exited = w.Exited()
