@@ -16,6 +16,7 @@ import (
 	"net/textproto"
 	"net/url"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -121,40 +122,98 @@ func (c *Client) PostMessage(ctx context.Context, r *SendRequest) (*SendResponse
 }
 
 // UploadMedia uploads a file (multipart: file, type, messaging_product) and
-// returns the media id to send it by.
+// returns its media id. The file is streamed from r, not held in memory;
+// when r can seek, its remaining size gives the request a Content-Length.
 func (c *Client) UploadMedia(ctx context.Context, filename, mimeType string, r io.Reader) (string, error) {
-	var buf bytes.Buffer
-	mw := multipart.NewWriter(&buf)
+	var head bytes.Buffer
+	mw := multipart.NewWriter(&head)
 	_ = mw.WriteField("messaging_product", "whatsapp")
 	_ = mw.WriteField("type", mimeType)
 	h := textproto.MIMEHeader{}
 	h.Set("Content-Disposition", fmt.Sprintf(`form-data; name="file"; filename=%q`, filename))
 	h.Set("Content-Type", mimeType)
-	fw, err := mw.CreatePart(h)
+	if _, err := mw.CreatePart(h); err != nil {
+		return "", err
+	}
+	prefix := bytes.Clone(head.Bytes())
+	head.Reset()
+	if err := mw.Close(); err != nil { // writes only the closing boundary
+		return "", err
+	}
+	suffix := bytes.Clone(head.Bytes())
+	size := remaining(r)
+	rr := &readErr{r: r}
+	req, err := http.NewRequest(http.MethodPost, c.base+"/"+c.phoneID+"/media",
+		io.MultiReader(bytes.NewReader(prefix), rr, bytes.NewReader(suffix)))
 	if err != nil {
 		return "", err
 	}
-	if _, err := io.Copy(fw, r); err != nil {
-		return "", fmt.Errorf("read media: %w", err)
-	}
-	if err := mw.Close(); err != nil {
-		return "", err
-	}
-	req, err := http.NewRequest(http.MethodPost, c.base+"/"+c.phoneID+"/media", &buf)
-	if err != nil {
-		return "", err
+	req.ContentLength = -1
+	if size >= 0 {
+		req.ContentLength = int64(len(prefix)) + size + int64(len(suffix))
 	}
 	req.Header.Set("Content-Type", mw.FormDataContentType())
 	var out struct {
 		ID string `json:"id"`
 	}
 	if err := c.do(ctx, req, &out); err != nil {
+		if rerr := rr.err(); rerr != nil {
+			// Reading the file failed (or the caller's limit cut it off):
+			// Meta got an incomplete request and cannot have stored it.
+			return "", fmt.Errorf("read media: %w", rerr)
+		}
 		return "", fmt.Errorf("upload media: %w", err)
 	}
 	if out.ID == "" {
 		return "", errors.New("upload media: answer has no id")
 	}
 	return out.ID, nil
+}
+
+// remaining is how many bytes r still has when it can seek, else -1.
+func remaining(r io.Reader) int64 {
+	s, ok := r.(io.Seeker)
+	if !ok {
+		return -1
+	}
+	cur, err := s.Seek(0, io.SeekCurrent)
+	if err != nil {
+		return -1
+	}
+	end, err := s.Seek(0, io.SeekEnd)
+	if err != nil {
+		return -1
+	}
+	if _, err := s.Seek(cur, io.SeekStart); err != nil {
+		return -1
+	}
+	return end - cur
+}
+
+// readErr remembers the first read error of the file being uploaded (the
+// transport may still be reading when the answer arrives, hence the lock).
+type readErr struct {
+	r   io.Reader
+	mu  sync.Mutex
+	bad error
+}
+
+func (e *readErr) Read(p []byte) (int, error) {
+	n, err := e.r.Read(p)
+	if err != nil && err != io.EOF {
+		e.mu.Lock()
+		if e.bad == nil {
+			e.bad = err
+		}
+		e.mu.Unlock()
+	}
+	return n, err
+}
+
+func (e *readErr) err() error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.bad
 }
 
 // MediaInfo returns a media object's metadata and its short-lived URL.

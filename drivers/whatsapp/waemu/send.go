@@ -126,6 +126,8 @@ func injected(code int) *apiErr {
 		e.msg, e.status = "Something went wrong", http.StatusInternalServerError
 	case 131026:
 		e.msg = "Message undeliverable"
+	case 131053:
+		e.msg = "(#131053) Media upload error"
 	}
 	return e
 }

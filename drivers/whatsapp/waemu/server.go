@@ -53,18 +53,19 @@ type Options struct {
 type Server struct {
 	o Options
 
-	mu        sync.Mutex
-	callback  string
-	templates []Template
-	media     map[string]*mediaObject
-	inbound   map[string]time.Time // wa_id → last inbound message
-	bucket    float64              // throughput tokens
-	bucketAt  time.Time
-	pairs     map[string]time.Time // recipient → GCRA theoretical arrival time
-	failNext  map[string][]int     // recipient → error codes for the next sends
-	failAsync map[string]int       // recipient → code of a failed status
-	sent      []Sent
-	stats     Stats
+	mu          sync.Mutex
+	callback    string
+	templates   []Template
+	media       map[string]*mediaObject
+	inbound     map[string]time.Time // wa_id → last inbound message
+	bucket      float64              // throughput tokens
+	bucketAt    time.Time
+	pairs       map[string]time.Time // recipient → GCRA theoretical arrival time
+	failNext    map[string][]int     // recipient → error codes for the next sends
+	failAsync   map[string]int       // recipient → code of a failed status
+	failUploads []int                // error codes for the next media uploads
+	sent        []Sent
+	stats       Stats
 
 	queue    chan statusJob
 	inflight sync.WaitGroup
