@@ -26,6 +26,9 @@ func TestMain(m *testing.M) {
 	if dir := os.Getenv(crashChildEnv); dir != "" {
 		os.Exit(crashChild(dir))
 	}
+	if dir := os.Getenv(resumeChildEnv); dir != "" {
+		os.Exit(resumeChild(dir))
+	}
 	os.Exit(m.Run())
 }
 

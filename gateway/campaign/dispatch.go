@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/pbxgate/pbxgate/gateway/message"
 	"github.com/pbxgate/pbxgate/gateway/store"
@@ -34,6 +35,10 @@ import (
 //     hence a new ID.
 //  4. Exclusions (DNC list, blacklist) are stored in the same transaction
 //     as step 2 and are never sent.
+//  5. A clean stop (Run's context ends) hands nothing more over: the
+//     recipients of the batch not yet handed over go back to "queued", and
+//     the one whose Send was cut off stays "sending" (case 2). The next
+//     start resumes the campaign by itself (cleanstop.go).
 //
 // Because every step is a transaction that also updates the campaign's
 // counters, the counters always match the recipients.
@@ -211,6 +216,9 @@ func (e *Engine) sendBatch(ctx context.Context, c *Campaign, ch Channel, info *T
 		seqs[i] = r.Seq
 	}
 	now := e.clock.Now().UTC()
+	// fresh: recipients this batch moved from queued to sending (written by
+	// the committing goroutine before applyRecipients returns).
+	fresh := map[int]bool{}
 	marked, err := e.applyRecipients(c.ID, true, seqs, func(cur *Campaign, r *Recipient) bool {
 		switch r.Status {
 		case RQueued:
@@ -218,6 +226,7 @@ func (e *Engine) sendBatch(ctx context.Context, c *Campaign, ch Channel, info *T
 				r.Status, r.Reason, r.ReasonCode, r.DoneAt = RExcluded, why.text, why.code, now
 				return true
 			}
+			fresh[r.Seq] = true
 			r.Status, r.Attempt, r.SendingAt = RSending, cur.Attempt, now
 			r.MsgID = msgID(cur.ID, r.Seq, cur.Attempt)
 			r.Reason, r.ReasonCode, r.Code = "", message.Reason{}, ""
@@ -232,17 +241,34 @@ func (e *Engine) sendBatch(ctx context.Context, c *Campaign, ch Channel, info *T
 	}
 	var results []sendResult
 	var fatal error
-	for _, r := range marked {
+	// When the batch ends early (pbxgate is stopping, or a channel error
+	// stops the campaign), the recipients it took from the queue and never
+	// handed over go back to it: a restart or Resume then neither has to
+	// guess about them (ResendSafety) nor hands them over twice. The one
+	// whose Send failed stays "sending": it may have reached the channel.
+	var untouched []int
+	for i, r := range marked {
 		if r.Status != RSending {
 			continue
 		}
-		res := sendResult{seq: r.Seq}
-		res.sessionID, res.err = e.sendOne(e.runCtx, c, ch, info, &r)
-		if res.err != nil && !errors.Is(res.err, ErrRejected) {
-			fatal = res.err
-			break
+		rest := marked[i:]
+		if err := e.runCtx.Err(); err != nil {
+			fatal = err
+		} else {
+			res := sendResult{seq: r.Seq}
+			res.sessionID, res.err = e.sendOne(e.runCtx, c, ch, info, &r)
+			if res.err == nil || errors.Is(res.err, ErrRejected) {
+				results = append(results, res)
+				continue
+			}
+			fatal, rest = res.err, marked[i+1:]
 		}
-		results = append(results, res)
+		for _, u := range rest {
+			if u.Status == RSending && fresh[u.Seq] {
+				untouched = append(untouched, u.Seq)
+			}
+		}
+		break
 	}
 	if len(results) > 0 {
 		byseq := map[int]sendResult{}
@@ -265,6 +291,17 @@ func (e *Engine) sendBatch(ctx context.Context, c *Campaign, ch Channel, info *T
 				return true
 			}
 			r.AcceptedAt = done
+			return true
+		}); err != nil {
+			return err
+		}
+	}
+	if len(untouched) > 0 {
+		if _, err := e.applyRecipients(c.ID, false, untouched, func(_ *Campaign, r *Recipient) bool {
+			if r.Status != RSending || !r.AcceptedAt.IsZero() {
+				return false
+			}
+			r.Status, r.SendingAt, r.MsgID = RQueued, time.Time{}, ""
 			return true
 		}); err != nil {
 			return err

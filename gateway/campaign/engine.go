@@ -76,6 +76,10 @@ type Engine struct {
 	changed   chan struct{}
 	wake      chan struct{}
 	restarted []string
+	// resumeClean holds the restarted campaigns that were sending when
+	// pbxgate last stopped cleanly (see cleanstop.go); Run resumes them
+	// whatever AutoResume says.
+	resumeClean map[string]bool
 }
 
 type run struct {
@@ -119,8 +123,10 @@ func parseMsgID(s string) (id string, seq, attempt int, ok bool) {
 }
 
 // New loads the campaigns from the store. Campaigns found running or
-// retrying were interrupted by a crash or restart: they are stopped with
-// reason "restart" here (resumed by Run when AutoResume is set).
+// retrying were interrupted by a stop or a crash: they are stopped with
+// reason "restart" here. Run resumes them when the last Run recorded a
+// clean stop with them sending (see cleanstop.go), and after a crash only
+// when AutoResume is set.
 func New(cfg Config) (*Engine, error) {
 	if cfg.Store == nil {
 		return nil, errors.New("campaign: no store")
@@ -173,6 +179,11 @@ func New(cfg Config) (*Engine, error) {
 	if err != nil {
 		return nil, fmt.Errorf("load campaigns: %w", err)
 	}
+	clean, err := e.takeCleanStop()
+	if err != nil {
+		return nil, err
+	}
+	e.resumeClean = map[string]bool{}
 	e.wmu.Lock()
 	defer e.wmu.Unlock()
 	for _, id := range e.sortedIDs() {
@@ -188,7 +199,12 @@ func New(cfg Config) (*Engine, error) {
 			return nil, err
 		}
 		e.restarted = append(e.restarted, id)
-		e.log.Warn("campaign stopped by restart", "campaign", c.Spec.Name, "id", id, "done", c.Counts.Done(), "of", c.Recipients)
+		if slices.Contains(clean, id) {
+			e.resumeClean[id] = true
+			e.log.Info("campaign was sending when pbxgate stopped cleanly; it resumes", "campaign", c.Spec.Name, "id", id, "done", c.Counts.Done(), "of", c.Recipients)
+			continue
+		}
+		e.log.Warn("campaign stopped by restart", "campaign", c.Spec.Name, "id", id, "done", c.Counts.Done(), "of", c.Recipients, "auto_resume", cfg.AutoResume)
 	}
 	return e, nil
 }
@@ -311,7 +327,12 @@ func (e *Engine) afterSave(c *Campaign) {
 	}
 	if e.busy[c.Spec.Channel] == c.ID {
 		delete(e.busy, c.Spec.Channel)
-		e.activatePendingLocked(c.Spec.Channel)
+		if e.runCtx == nil || e.runCtx.Err() == nil {
+			// After Run ended a pending campaign stays pending (Run starts
+			// it at the next start): nothing may become sending after
+			// the clean stop is recorded.
+			e.activatePendingLocked(c.Spec.Channel)
+		}
 	}
 }
 
@@ -376,8 +397,9 @@ func (e *Engine) launchLocked(id string) {
 }
 
 // Run starts the campaigns that were waiting for it, resumes those stopped
-// by a restart when AutoResume is set, and fires scheduled campaigns at
-// their time until ctx ends; then it waits for the dispatchers to stop.
+// by a restart (after a clean stop always, after a crash when AutoResume is
+// set), and fires scheduled campaigns at their time until ctx ends; then it
+// waits for the dispatchers to stop and records the clean stop.
 func (e *Engine) Run(ctx context.Context) error {
 	e.wmu.Lock()
 	if e.runCtx != nil {
@@ -390,25 +412,29 @@ func (e *Engine) Run(ctx context.Context) error {
 			e.launchLocked(id)
 		}
 	}
-	if e.cfg.AutoResume {
-		for _, id := range e.restarted {
-			cur := e.camps[id]
-			if cur == nil || cur.State != Stopped {
-				continue
-			}
-			c := cur.clone()
-			if err := e.startLocked(c, c.Retry, "auto-resume after restart", rAutoResume.R()); err != nil {
-				e.log.Error("auto-resume", "campaign", c.Spec.Name, "err", err)
-				continue
-			}
-			if err := e.save(c, nil); err != nil {
-				e.log.Error("auto-resume", "campaign", c.Spec.Name, "err", err)
-				continue
-			}
-			e.afterSave(c)
+	for _, id := range e.restarted {
+		cur := e.camps[id]
+		if cur == nil || cur.State != Stopped {
+			continue
 		}
+		reason, code := "auto-resume after restart", rAutoResume.R()
+		if e.resumeClean[id] {
+			reason, code = "resumed after pbxgate was stopped cleanly while the campaign was sending", rResumedClean.R()
+		} else if !e.cfg.AutoResume {
+			continue
+		}
+		c := cur.clone()
+		if err := e.startLocked(c, c.Retry, reason, code); err != nil {
+			e.log.Error("resume after restart", "campaign", c.Spec.Name, "err", err)
+			continue
+		}
+		if err := e.save(c, nil); err != nil {
+			e.log.Error("resume after restart", "campaign", c.Spec.Name, "err", err)
+			continue
+		}
+		e.afterSave(c)
 	}
-	e.restarted = nil
+	e.restarted, e.resumeClean = nil, nil
 	chans := map[string]bool{}
 	for _, c := range e.camps {
 		if c.State == Pending {
@@ -429,6 +455,7 @@ func (e *Engine) Run(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			e.wg.Wait()
+			e.recordCleanStop()
 			return nil
 		case <-timer:
 		case <-e.wake:

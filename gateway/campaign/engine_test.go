@@ -189,7 +189,7 @@ func TestRestartStopsCampaignAndResumeLosesNothing(t *testing.T) {
 				t.Fatal(err)
 			}
 			<-ch.blocked
-			ev.close() // the daemon dies with a batch in flight
+			ev.crash() // the daemon dies with a batch in flight
 
 			ch2 := newTestChannel("sms-1", led) // same ledger: the pool's own store
 			ev2 := newEnv(t, dir, Config{BatchSize: 3, AutoResume: auto}, ch2)
@@ -237,7 +237,7 @@ func TestRestartWithResendUnsafeChannelRecordsUnknown(t *testing.T) {
 	ev := newEnv(t, dir, Config{BatchSize: 2}, ch)
 	c, _ := ev.e.Create(bg, smsSpec("X", "wa", "now"), numbers(5))
 	<-ch.blocked
-	ev.close()
+	ev.crash()
 	ch2 := newTestChannel("wa", led)
 	ch2.unsafe = true
 	ev2 := newEnv(t, dir, Config{BatchSize: 2}, ch2)

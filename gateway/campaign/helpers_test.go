@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -274,6 +276,18 @@ func (ev *env) close() {
 	}
 	ev.cancel = nil
 	ev.st.Close()
+}
+
+// crash stops the engine like close but leaves the store as a crash of
+// the daemon would: the clean-stop file is gone, so the next start finds
+// only the store's half of the record (a crash between the halves) and
+// must treat the stop like a crash.
+func (ev *env) crash() {
+	ev.t.Helper()
+	ev.close()
+	if err := os.Remove(filepath.Join(ev.dir, cleanStopFile)); err != nil && !errors.Is(err, os.ErrNotExist) {
+		ev.t.Fatal(err)
+	}
 }
 
 // waitFor waits until cond holds, re-checking at every engine change.

@@ -24,6 +24,7 @@ var (
 	rRestart        = message.NewCode("campaign.restart", 0)
 	rAutoResume     = message.NewCode("campaign.auto_resume", 0)
 	rResumed        = message.NewCode("campaign.resumed", 0)
+	rResumedClean   = message.NewCode("campaign.resumed_after_restart", 0)
 	rChannelFree    = message.NewCode("campaign.channel_free", 1) // channel
 	rRetry          = message.NewCode("campaign.retry", 1)        // failed recipients
 	rCompleted      = message.NewCode("campaign.completed", 1)    // recipients
