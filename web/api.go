@@ -47,6 +47,7 @@ func (s *server) apiRoutes(g *gin.RouterGroup) {
 	g.POST("/campaigns/:id/resume", s.apiCampaignAction("resume"))
 	g.POST("/campaigns/:id/duplicate", s.apiCampaignAction("duplicate"))
 	s.apiMoreRoutes(g)
+	s.modemAPIRoutes(g)
 	admin := g.Group("", s.requireRole(users.RoleAdmin))
 	admin.GET("/users", func(c *gin.Context) {
 		list, err := s.d.Users.List(c.Request.Context())

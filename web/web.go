@@ -76,6 +76,9 @@ type Deps struct {
 	// PBX lets admins change the PBX connection and routing on the PBX
 	// page; nil: the page only shows the status.
 	PBX PBXSettings
+	// ModemPacing lets admins change each SIM's pacing and caps on the
+	// Modems page (applied at once); nil: the page shows no pacing.
+	ModemPacing ModemPacing
 	// Restart restarts the daemon (after a restore upload); nil: the admin
 	// restarts it.
 	Restart func(reason string)
