@@ -46,6 +46,7 @@ func (s *server) apiRoutes(g *gin.RouterGroup) {
 	g.POST("/campaigns/:id/start", s.apiCampaignAction("start"))
 	g.POST("/campaigns/:id/resume", s.apiCampaignAction("resume"))
 	g.POST("/campaigns/:id/duplicate", s.apiCampaignAction("duplicate"))
+	g.POST("/whatsapp/media", s.apiUploadMedia)
 	s.apiMoreRoutes(g)
 	s.modemAPIRoutes(g)
 	admin := g.Group("", s.requireRole(users.RoleAdmin))

@@ -15,6 +15,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/pbxgate/pbxgate/drivers/whatsapp"
 	"github.com/pbxgate/pbxgate/gateway/campaign"
 	"github.com/pbxgate/pbxgate/gateway/recipients"
 	"github.com/pbxgate/pbxgate/gateway/sms"
@@ -112,6 +113,8 @@ type campaignFormData struct {
 	Template  string
 	// EditID is the campaign being edited ("" when adding).
 	EditID string
+	// MediaName is the chosen template's header file for the preview.
+	MediaName string
 }
 
 // Action is where the form posts.
@@ -401,6 +404,7 @@ func (s *server) campaignCreate(c *gin.Context) {
 			fd.TypeOn[recipients.NumberType(t)] = true
 		}
 	}
+	fd.MediaName = mediaPreviewName(v, fd.Template)
 	v.Data = fd
 	// "Load template" shows the chosen template's fields without judging
 	// the half-filled form.
@@ -660,19 +664,7 @@ func (s *server) readTemplateForm(c *gin.Context, v *view, templates []campaign.
 	}
 	switch h := strings.ToUpper(t.Header); h {
 	case "IMAGE", "VIDEO", "DOCUMENT":
-		field := "media|" + key
-		ref := strings.TrimSpace(c.PostForm(field))
-		v.Form[field] = ref
-		hdr := &campaign.Header{Type: strings.ToLower(h)}
-		switch {
-		case strings.HasPrefix(ref, "https://"):
-			hdr.MediaURL = ref
-		case ref != "" && strings.Trim(ref, "0123456789") == "":
-			hdr.MediaID = ref
-		default:
-			v.Errors[field] = v.T("campaign.err.media")
-		}
-		wa.Header = hdr
+		wa.Header = s.readHeaderMedia(c, v, key, h)
 	case "LOCATION":
 		mapsField, addrField := "maps|"+key, "address|"+key
 		v.Form[mapsField], v.Form[addrField] = c.PostForm(mapsField), c.PostForm(addrField)
@@ -687,6 +679,62 @@ func (s *server) readTemplateForm(c *gin.Context, v *view, templates []campaign.
 		wa.Header = &campaign.Header{Type: "location", Location: &loc}
 	}
 	return wa
+}
+
+// readHeaderMedia reads a media header: an uploaded file (checked and
+// taken to Meta now; its media id then stands in the URL/ID field, so a
+// form sent back with other errors does not upload it again) or a typed
+// HTTPS URL or media id.
+func (s *server) readHeaderMedia(c *gin.Context, v *view, key, format string) *campaign.Header {
+	field, fileField := "media|"+key, "mediafile|"+key
+	refField, nameField := "mediaref|"+key, "medianame|"+key
+	hdr := &campaign.Header{Type: strings.ToLower(format)}
+	ref := strings.TrimSpace(c.PostForm(field))
+	// The file name of an earlier upload, as long as its id is unchanged.
+	name := ""
+	if c.PostForm(refField) == ref {
+		name = c.PostForm(nameField)
+	}
+	if fh, err := c.FormFile(fileField); err == nil && fh.Size > 0 && c.PostForm("load") == "" {
+		um, err := s.headerMediaUpload(c.Request.Context(), format, fh)
+		if err != nil {
+			s.log.Info("campaign header media refused", "file", fh.Filename, "err", err)
+			v.Errors[fileField] = s.mediaErrorText(v, err, whatsapp.HeaderMediaTypes(format))
+		} else {
+			s.log.Info("campaign header media uploaded", "id", um.ID, "type", um.MimeType, "size", um.Size, "user", currentUser(c).Name)
+			ref, name = um.ID, um.Filename
+		}
+	}
+	v.Form[field], v.Form[refField], v.Form[nameField] = ref, ref, name
+	if name == "" && ref != "" {
+		v.Form[refField] = ""
+	}
+	switch {
+	case v.Errors[fileField] != "":
+	case strings.HasPrefix(ref, "https://"):
+		hdr.MediaURL = ref
+	case ref != "" && strings.Trim(ref, "0123456789") == "":
+		hdr.MediaID = ref
+		// Meta shows a document's file name; images and videos have none.
+		if hdr.Type == "document" && name != "" {
+			hdr.Filename = name
+		}
+	case ref == "":
+		v.Errors[field] = v.T("media.err.missing")
+	default:
+		v.Errors[field] = v.T("campaign.err.media")
+	}
+	return hdr
+}
+
+// mediaPreviewName is what the preview shows for a media header: the
+// uploaded file's name, else the URL's or id's last part.
+func mediaPreviewName(v *view, key string) string {
+	if n := v.Form["medianame|"+key]; n != "" {
+		return n
+	}
+	ref := v.Form["media|"+key]
+	return ref[strings.LastIndex(ref, "/")+1:]
 }
 
 // campaignEdit shows the add form filled with a draft or scheduled
@@ -732,6 +780,14 @@ func (s *server) campaignEdit(c *gin.Context) {
 		v.Data = fd
 		for k, val := range wa.Values {
 			v.Form["var|"+key+"|"+k] = val
+		}
+		if h := wa.Header; h != nil && h.Location == nil {
+			v.Form["media|"+key] = h.MediaID + h.MediaURL
+			if h.Filename != "" {
+				v.Form["mediaref|"+key], v.Form["medianame|"+key] = h.MediaID, h.Filename
+			}
+			fd.MediaName = mediaPreviewName(v, key)
+			v.Data = fd
 		}
 	}
 	s.render(c, http.StatusOK, "campaign_new", v)

@@ -57,6 +57,8 @@ type Deps struct {
 	// Media serves the media of chat sessions (WhatsApp); nil: media links
 	// answer 404.
 	Media MediaSource
+	// MediaUploader takes campaign header files to Meta; nil: URL/ID only.
+	MediaUploader MediaUploader
 	// Rules backs the Automation screens and the message log (*rules.Engine).
 	Rules RuleService
 	// Consent backs the blacklist and opt-out screen (*consent.Consent).

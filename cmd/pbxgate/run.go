@@ -303,6 +303,7 @@ func (d *daemon) run(ctx context.Context) error {
 	}
 	if d.wa != nil {
 		deps.Media = waMedia{ch: d.wa, dir: filepath.Join(d.cfg.DataDir, "media")}
+		deps.MediaUploader = waMedia{ch: d.wa}
 		deps.Templates = waTemplates{d.wa}
 		deps.SyncTemplates = d.wa.Templates().Sync
 	}

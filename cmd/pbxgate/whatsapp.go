@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"time"
 
@@ -146,7 +147,8 @@ func templateInfo(info whatsapp.TemplateInfo) campaign.TemplateInfo {
 }
 
 // waMedia downloads media contacts sent into the data directory, for the
-// portal's links in chat sessions.
+// portal's links in chat sessions, and uploads the portal's campaign
+// header files to Meta (web.MediaUploader).
 type waMedia struct {
 	ch  *whatsapp.Channel
 	dir string
@@ -155,4 +157,8 @@ type waMedia struct {
 func (m waMedia) MediaFile(ctx context.Context, id string) (string, string, error) {
 	saved, err := m.ch.SaveMedia(ctx, id, m.dir)
 	return saved.Path, saved.MimeType, err
+}
+
+func (m waMedia) UploadMedia(ctx context.Context, filename, mimeType string, r io.Reader) (string, error) {
+	return m.ch.UploadMedia(ctx, filename, mimeType, r)
 }

@@ -115,6 +115,30 @@
     });
   }
 
+  // The preview names the chosen template's header file: a picked file,
+  // else the uploaded one behind the media ID, else the URL's last part.
+  function mediaPreview(out) {
+    var tpl = out.getAttribute("data-tpl");
+    function update() {
+      var name = "";
+      document.querySelectorAll("[data-template]").forEach(function (g) {
+        if (g.hidden || g.offsetParent === null) { return; }
+        var f = g.querySelector("input[data-media-file]"), ref = g.querySelector("input[data-media-ref]");
+        if (f && f.files && f.files.length) {
+          name = f.files[0].name;
+        } else if (ref && ref.value) {
+          name = ref.value === ref.getAttribute("data-ref") && ref.getAttribute("data-name") ?
+            ref.getAttribute("data-name") : ref.value.split("/").pop();
+        }
+      });
+      out.textContent = name ? tpl.split("{0}").join(name) : "";
+      out.hidden = !name;
+    }
+    document.addEventListener("change", update);
+    document.addEventListener("input", update);
+    update();
+  }
+
   // After a restore: wait until the restarted daemon answers, then go on.
   function waitReady(el) {
     var url = el.getAttribute("data-wait-ready"), then = el.getAttribute("data-then");
@@ -134,6 +158,8 @@
     var sender = document.getElementById("sender");
     if (sender) { kindSections(sender); }
     document.querySelectorAll("[data-template-picker]").forEach(templatePicker);
+    var mp = document.getElementById("media-preview");
+    if (mp) { mediaPreview(mp); }
     document.querySelectorAll("[data-live]").forEach(live);
     document.querySelectorAll("textarea[data-counter]").forEach(counter);
     document.querySelectorAll("input[data-preview]").forEach(csvPreview);

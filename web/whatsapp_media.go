@@ -1,0 +1,284 @@
+package web
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"mime/multipart"
+	"net/http"
+	"path/filepath"
+	"strings"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/pbxgate/pbxgate/drivers/whatsapp"
+)
+
+// MediaUploader uploads a file to Meta's media endpoint and returns the
+// media id to send it by (*whatsapp.Channel through the daemon's adapter).
+// r is read once, as a stream; when it can seek, its size is known.
+type MediaUploader interface {
+	UploadMedia(ctx context.Context, filename, mimeType string, r io.Reader) (id string, err error)
+}
+
+// uploadedMedia is a file Meta took.
+type uploadedMedia struct {
+	ID       string `json:"id"`
+	MimeType string `json:"mime_type"`
+	Filename string `json:"filename"`
+	Size     int64  `json:"size"`
+}
+
+var (
+	errMediaUnavailable = errors.New("media upload is not available: the WhatsApp channel is not configured")
+	// errMediaRead: the file could not be read from the client (broken
+	// upload), not Meta's fault.
+	errMediaRead = errors.New("reading the uploaded file failed")
+)
+
+// mediaRefused is Meta's (or the transport's) refusal of an upload.
+type mediaRefused struct{ err error }
+
+func (e *mediaRefused) Error() string { return "WhatsApp media upload: " + e.err.Error() }
+func (e *mediaRefused) Unwrap() error { return e.err }
+
+// sizeLimitReader fails once more than limit bytes were read, so a stream
+// of unknown length cannot exceed the type's limit at Meta.
+type sizeLimitReader struct {
+	r     io.Reader
+	limit int64
+	n     int64
+	kind  string
+}
+
+func (l *sizeLimitReader) Read(p []byte) (int, error) {
+	n, err := l.r.Read(p)
+	l.n += int64(n)
+	if l.n > l.limit {
+		return n, fmt.Errorf("%w: more than %d bytes; WhatsApp accepts %s up to %s", whatsapp.ErrMediaSize, l.limit, l.kind, whatsapp.FormatSize(l.limit))
+	}
+	return n, err
+}
+
+// uploadMedia checks a file by its content (not the sender's claim) and
+// size against WhatsApp's rules — allowed restricts the types (nil: all
+// WhatsApp accepts) — and streams it to Meta. size < 0 means unknown: the
+// stream is cut off at the type's limit. Errors wrap whatsapp.ErrMediaType,
+// whatsapp.ErrMediaSize, errMediaRead, errMediaUnavailable or are
+// *mediaRefused.
+func (s *server) uploadMedia(ctx context.Context, r io.Reader, declared, filename string, size int64, allowed []string) (uploadedMedia, error) {
+	var um uploadedMedia
+	if s.d.MediaUploader == nil {
+		return um, errMediaUnavailable
+	}
+	head := make([]byte, 512)
+	n, err := io.ReadFull(r, head)
+	if err != nil && err != io.ErrUnexpectedEOF && err != io.EOF {
+		return um, fmt.Errorf("%w: %w", errMediaRead, err)
+	}
+	head = head[:n]
+	if n == 0 {
+		return um, fmt.Errorf("%w: the file is empty", whatsapp.ErrMediaType)
+	}
+	check := size
+	if check < 0 {
+		check = int64(n)
+	}
+	mc, err := whatsapp.CheckMedia(head, declared, filename, check, allowed)
+	if err != nil {
+		return um, err
+	}
+	filename = cleanFilename(filename, mc.Type)
+	var body io.Reader
+	if rs, ok := r.(io.ReadSeeker); ok && size >= 0 {
+		if _, err := rs.Seek(0, io.SeekStart); err != nil {
+			return um, fmt.Errorf("%w: %w", errMediaRead, err)
+		}
+		body = rs
+	} else {
+		body = &sizeLimitReader{r: io.MultiReader(bytes.NewReader(head), r), limit: mc.Limit, kind: mc.Type.MIME}
+	}
+	counted := &countReader{r: body}
+	id, err := s.d.MediaUploader.UploadMedia(ctx, filename, mc.Type.MIME, counted)
+	switch {
+	case errors.Is(err, whatsapp.ErrMediaSize):
+		return um, err
+	case err != nil && counted.err != nil:
+		return um, fmt.Errorf("%w: %w", errMediaRead, counted.err)
+	case err != nil:
+		return um, &mediaRefused{err}
+	}
+	return uploadedMedia{ID: id, MimeType: mc.Type.MIME, Filename: filename, Size: counted.n}, nil
+}
+
+// countReader counts what the upload read and keeps a read error.
+type countReader struct {
+	r   io.Reader
+	n   int64
+	err error
+}
+
+func (c *countReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	if err != nil && err != io.EOF && c.err == nil {
+		c.err = err
+	}
+	return n, err
+}
+
+// cleanFilename keeps the base name (browsers may send paths) and gives a
+// nameless file one with the type's extension.
+func cleanFilename(name string, t whatsapp.MediaType) string {
+	name = strings.TrimSpace(filepath.Base(strings.ReplaceAll(name, "\\", "/")))
+	if name == "" || name == "." || name == "/" {
+		name = "upload" + t.Ext[0]
+	}
+	if len(name) > 200 {
+		name = name[len(name)-200:]
+	}
+	return name
+}
+
+// mediaShortNames lists types as administrators know them ("JPG, PNG").
+func mediaShortNames(types []string) string {
+	var out []string
+	for _, m := range types {
+		if t, ok := whatsapp.LookupMediaType(m); ok {
+			out = append(out, strings.ToUpper(strings.TrimPrefix(t.Ext[0], ".")))
+		}
+	}
+	return strings.Join(out, ", ")
+}
+
+// mediaErrorText explains a failed upload in the user's language.
+func (s *server) mediaErrorText(v *view, err error, allowed []string) string {
+	var refused *mediaRefused
+	switch {
+	case errors.Is(err, errMediaUnavailable):
+		return v.T("media.err.unavailable")
+	case errors.Is(err, whatsapp.ErrMediaType):
+		if allowed == nil {
+			return v.T("media.err.type_any")
+		}
+		return v.T("media.err.type", mediaShortNames(allowed))
+	case errors.Is(err, whatsapp.ErrMediaSize):
+		return v.T("media.err.too_large", sizeDetail(err))
+	case errors.Is(err, errMediaRead):
+		return v.T("media.err.read")
+	case errors.As(err, &refused):
+		var ae *whatsapp.APIError
+		if errors.As(err, &ae) {
+			return v.T("media.err.refused", ae.Error())
+		}
+		return v.T("media.err.failed", refused.err.Error())
+	}
+	return v.T("error.internal")
+}
+
+// sizeDetail is the "type up to limit" part of a size error.
+func sizeDetail(err error) string {
+	msg := err.Error()
+	if i := strings.Index(msg, "WhatsApp accepts "); i >= 0 {
+		rest := strings.TrimPrefix(msg[i:], "WhatsApp accepts ")
+		if typ, lim, ok := strings.Cut(rest, " up to "); ok {
+			if t, ok := whatsapp.LookupMediaType(typ); ok {
+				typ = mediaShortNames([]string{t.MIME})
+			}
+			return typ + " ≤ " + lim
+		}
+	}
+	return ""
+}
+
+// headerMediaUpload uploads the file chosen for a template header (IMAGE,
+// VIDEO, DOCUMENT) in the campaign form.
+func (s *server) headerMediaUpload(ctx context.Context, format string, fh *multipart.FileHeader) (uploadedMedia, error) {
+	f, err := fh.Open()
+	if err != nil {
+		return uploadedMedia{}, fmt.Errorf("%w: %w", errMediaRead, err)
+	}
+	defer f.Close()
+	return s.uploadMedia(ctx, f, fh.Header.Get("Content-Type"), fh.Filename, fh.Size, whatsapp.HeaderMediaTypes(format))
+}
+
+// apiUploadMedia takes POST /api/v1/whatsapp/media: the file as the raw
+// body (Content-Type, optional ?filename=) or as multipart field "file".
+// Optional ?header=IMAGE|VIDEO|DOCUMENT restricts it to what that template
+// header takes. The file is streamed to Meta; the answer's id goes into a
+// campaign's header (whatsapp.header.media_id).
+func (s *server) apiUploadMedia(c *gin.Context) {
+	if s.d.MediaUploader == nil {
+		apiError(c, http.StatusServiceUnavailable, "unavailable", errMediaUnavailable.Error(), "")
+		return
+	}
+	var allowed []string
+	if h := c.Query("header"); h != "" {
+		if allowed = whatsapp.HeaderMediaTypes(h); allowed == nil {
+			apiError(c, http.StatusBadRequest, "invalid", "header must be IMAGE, VIDEO or DOCUMENT", "header")
+			return
+		}
+	}
+	c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, whatsapp.MaxMediaBytes+1<<20)
+	var (
+		r        io.Reader = c.Request.Body
+		declared           = c.ContentType()
+		filename           = c.Query("filename")
+		size     int64     = c.Request.ContentLength
+	)
+	if strings.HasPrefix(declared, "multipart/") {
+		mr, err := c.Request.MultipartReader()
+		if err != nil {
+			apiError(c, http.StatusBadRequest, "invalid", "unreadable multipart body: "+err.Error(), "file")
+			return
+		}
+		for {
+			p, err := mr.NextPart()
+			if err != nil {
+				apiError(c, http.StatusBadRequest, "invalid", `multipart body has no part named "file"`, "file")
+				return
+			}
+			if p.FormName() == "file" {
+				r, declared, size = p, p.Header.Get("Content-Type"), -1
+				if filename == "" {
+					filename = p.FileName()
+				}
+				break
+			}
+			p.Close()
+		}
+	} else if filename == "" {
+		if _, params, err := mime.ParseMediaType(c.GetHeader("Content-Disposition")); err == nil {
+			filename = params["filename"]
+		}
+	}
+	um, err := s.uploadMedia(c.Request.Context(), r, declared, filename, size, allowed)
+	var refused *mediaRefused
+	var tooBig *http.MaxBytesError
+	switch {
+	case err == nil:
+		s.log.Info("WhatsApp media uploaded", "id", um.ID, "type", um.MimeType, "size", um.Size, "user", currentUser(c).Name)
+		c.JSON(http.StatusOK, um)
+	case errors.Is(err, whatsapp.ErrMediaType):
+		list := allowed
+		if list == nil {
+			for _, t := range whatsapp.MediaTypes {
+				list = append(list, t.MIME)
+			}
+		}
+		apiError(c, http.StatusUnsupportedMediaType, "media_type",
+			"the file's content is not a type accepted here ("+strings.Join(list, ", ")+")", "file")
+	case errors.Is(err, whatsapp.ErrMediaSize), errors.As(err, &tooBig):
+		apiError(c, http.StatusRequestEntityTooLarge, "too_large", err.Error(), "file")
+	case errors.Is(err, errMediaRead):
+		apiError(c, http.StatusBadRequest, "invalid", err.Error(), "file")
+	case errors.As(err, &refused):
+		s.log.Warn("WhatsApp media upload refused", "err", err)
+		apiError(c, http.StatusBadGateway, "whatsapp_refused", err.Error(), "file")
+	default:
+		apiError(c, http.StatusInternalServerError, "internal", err.Error(), "")
+	}
+}
