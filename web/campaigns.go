@@ -28,6 +28,8 @@ const (
 	// maxUpload bounds a campaign form with a CSV file; recipients.MaxFileSize
 	// bounds the file itself.
 	maxUpload = recipients.MaxFileSize + 1<<20
+	// maxCampaignForm also fits a WhatsApp header document (Meta: 100 MB).
+	maxCampaignForm = maxUpload + 100<<20
 )
 
 type campaignListData struct {
@@ -384,7 +386,7 @@ func (s *server) campaignCreate(c *gin.Context) {
 	if s.campaignsUnavailable(c) {
 		return
 	}
-	c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, maxUpload)
+	c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, maxCampaignForm)
 	ctx := c.Request.Context()
 	fd := s.campaignFormData(ctx)
 	fd.EditID = c.Param("id")

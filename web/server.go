@@ -275,7 +275,7 @@ func (s *server) requireCSRF(c *gin.Context) {
 	}
 	if got == "" {
 		// Reading the token parses the form: bound it before that.
-		c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, maxUpload)
+		c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, formLimit(c))
 		var err error
 		if strings.HasPrefix(c.ContentType(), "multipart/") {
 			err = c.Request.ParseMultipartForm(32 << 20)
@@ -297,6 +297,15 @@ func (s *server) requireCSRF(c *gin.Context) {
 		return
 	}
 	c.Next()
+}
+
+// formLimit bounds a form body before it is parsed: the campaign form
+// may carry a WhatsApp header document, every other form at most a CSV.
+func formLimit(c *gin.Context) int64 {
+	if p := c.Request.URL.Path; p == "/campaigns/new" || strings.HasPrefix(p, "/campaigns/") && strings.HasSuffix(p, "/edit") {
+		return maxCampaignForm
+	}
+	return maxUpload
 }
 
 // lang is the request's language: cookie, then Accept-Language, then the
