@@ -487,7 +487,10 @@ func (ch *Channel) deliver(ctx context.Context, id, ref, to string, req *SendReq
 		if err := ch.putRecord(rec); err != nil {
 			return "", err
 		}
-		resp, err := ch.client.PostMessage(ctx, req)
+		// A request on the wire finishes even when ctx ends (a clean
+		// shutdown): cut off, its outcome would be unknown. The client's
+		// RequestTimeout still bounds it.
+		resp, err := ch.client.PostMessage(context.WithoutCancel(ctx), req)
 		if err == nil {
 			wamid := resp.Messages[0].ID
 			ch.metrics.sent.Inc()

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -185,6 +186,35 @@ func TestTimeoutIsUnknownNotResent(t *testing.T) {
 	}
 	if whatsapp.IsMessageError(err) {
 		t.Error("unknown outcome must not be treated as a refused message")
+	}
+}
+
+// TestShutdownDuringRequestKeepsOutcome: the caller's context ends (a
+// clean shutdown) while Meta is answering; the request finishes and the
+// message is recorded sent, not unknown.
+func TestShutdownDuringRequestKeepsOutcome(t *testing.T) {
+	t.Parallel()
+	inFlight := make(chan struct{})
+	var once sync.Once
+	e := newEnv(t, envConfig{
+		wrap: func(h http.Handler) http.Handler {
+			return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if strings.HasSuffix(r.URL.Path, "/messages") {
+					once.Do(func() { close(inFlight) })
+					time.Sleep(300 * time.Millisecond) // the shutdown happens meanwhile
+				}
+				h.ServeHTTP(w, r)
+			})
+		},
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() { <-inFlight; cancel() }()
+	wamid, err := e.ch.SendMessage(ctx, "s1", "4917100000006", promo("Eva"))
+	if err != nil || wamid == "" {
+		t.Fatalf("send cut off by the shutdown: %q %v", wamid, err)
+	}
+	if rec, _ := e.ch.Record("s1"); rec.Status == message.Unknown || rec.WAMID != wamid {
+		t.Fatalf("record %+v, want sent with %s", rec, wamid)
 	}
 }
 
