@@ -294,9 +294,10 @@ func (d *daemon) run(ctx context.Context) error {
 		Logs:           d.logs,
 		Updates: spool.Spool{Dir: d.cfg.Updates.SpoolDir, Keys: d.cfg.Updates.Keys,
 			Installed: b.Version, Arch: bundle.Arch()},
-		Restore: restoreStager{d},
-		PBX:     pbxSettings{d},
-		Restart: d.requestRestart,
+		Restore:     restoreStager{d},
+		PBX:         pbxSettings{d},
+		ModemPacing: modemPacing{d},
+		Restart:     d.requestRestart,
 	}
 	if d.pbx != nil {
 		deps.Sessions = d.pbx.sessions

@@ -75,6 +75,7 @@ func (d *daemon) startSMS(ctx context.Context, sink smspool.Sink, inbound smspoo
 	for _, dev := range devices {
 		pacing[dev.Name] = dev.Pacing
 	}
+	d.applyPortalPacing(pacing)
 
 	pool, err := smspool.New(smspool.Config{
 		Store:       d.store,
