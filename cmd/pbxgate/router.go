@@ -38,7 +38,16 @@ func (r *statusRouter) route(ctx context.Context, ev message.StatusEvent) error 
 		return errNotStarted
 	}
 	err := e.HandleStatus(ctx, ev)
-	if err == nil || !errors.Is(err, campaign.ErrUnknownStatus) {
+	if err == nil {
+		// A campaign message sent in session mode shows in that chat too.
+		if m := r.sessions.Load(); m != nil {
+			if err := m.HandleCampaignStatus(ctx, ev); err != nil && !errors.Is(err, session.ErrUnknownStatus) {
+				r.log.Warn("campaign message status not shown in its chat session", "id", ev.ID, "err", err)
+			}
+		}
+		return nil
+	}
+	if !errors.Is(err, campaign.ErrUnknownStatus) {
 		return err
 	}
 	if m := r.sessions.Load(); m != nil {

@@ -310,11 +310,28 @@ func (e *Engine) sendBatch(ctx context.Context, c *Campaign, ch Channel, info *T
 	return fatal
 }
 
-// sendOne opens the session (session mode) and hands one message over.
+// sendOne renders the message, opens the session (session mode; the
+// message goes into its chat log) and hands the message over.
 func (e *Engine) sendOne(ctx context.Context, c *Campaign, ch Channel, info *TemplateInfo, r *Recipient) (string, error) {
+	out := message.Outbound{ID: r.MsgID, Channel: c.Spec.Channel, Sender: c.Spec.Sender, To: r.Number, Ref: "campaign/" + c.ID}
+	var tm *TemplateMessage
+	if wa := c.Spec.Content.WhatsApp; wa != nil {
+		m, preview, err := templateMessage(wa, info, r)
+		if err != nil {
+			return "", message.WithReason(fmt.Errorf("%w: %v", ErrRejected, err), rRender.R(err))
+		}
+		tm, out.Text = &m, preview
+	} else {
+		txt, err := render(c.Spec.Content.Text, r.Number, r.Vars)
+		if err != nil {
+			return "", message.WithReason(fmt.Errorf("%w: %v", ErrRejected, err), rRender.R(err))
+		}
+		out.Text, out.DeliveryReport = txt, true
+	}
 	var sessionID string
 	if c.Spec.Mode == Session {
-		id, _, err := e.cfg.Sessions.OpenSession(ctx, SessionRequest{Channel: c.Spec.Channel, Sender: c.Spec.Sender, Contact: r.Number, Target: c.Spec.Target})
+		id, _, err := e.cfg.Sessions.OpenSession(ctx, SessionRequest{Channel: c.Spec.Channel, Sender: c.Spec.Sender, Contact: r.Number, Target: c.Spec.Target,
+			MsgID: r.MsgID, Text: out.Text, By: "campaign:" + c.Spec.Name})
 		if err != nil {
 			if errors.Is(err, ErrRejected) {
 				return "", err
@@ -323,27 +340,16 @@ func (e *Engine) sendOne(ctx context.Context, c *Campaign, ch Channel, info *Tem
 		}
 		sessionID = id
 	}
-	out := message.Outbound{ID: r.MsgID, Channel: c.Spec.Channel, Sender: c.Spec.Sender, To: r.Number, Ref: "campaign/" + c.ID}
-	if wa := c.Spec.Content.WhatsApp; wa != nil {
-		tm, preview, err := templateMessage(wa, info, r)
-		if err != nil {
-			return sessionID, message.WithReason(fmt.Errorf("%w: %v", ErrRejected, err), rRender.R(err))
-		}
-		out.Text = preview
+	if tm != nil {
 		ts, ok := ch.(TemplateSender)
 		if !ok {
 			return sessionID, message.WithReason(fmt.Errorf("channel %q cannot send WhatsApp templates", c.Spec.Channel), rNoTemplateSend.R(c.Spec.Channel))
 		}
-		if err := ts.SendTemplate(ctx, out, tm); err != nil {
+		if err := ts.SendTemplate(ctx, out, *tm); err != nil {
 			return sessionID, chanErr(c, err)
 		}
 		return sessionID, nil
 	}
-	txt, err := render(c.Spec.Content.Text, r.Number, r.Vars)
-	if err != nil {
-		return sessionID, message.WithReason(fmt.Errorf("%w: %v", ErrRejected, err), rRender.R(err))
-	}
-	out.Text, out.DeliveryReport = txt, true
 	if err := ch.Send(ctx, out); err != nil {
 		return sessionID, chanErr(c, err)
 	}

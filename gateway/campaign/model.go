@@ -83,6 +83,10 @@ type SessionRequest struct {
 	Sender  string
 	Contact string // E.164
 	Target  Target
+	// The campaign's message to this recipient, for the session's chat
+	// log: its ID (the channel's status events carry it), text (for a
+	// WhatsApp template the rendered preview) and author.
+	MsgID, Text, By string
 }
 
 // TemplateCatalog is the synchronised list of WhatsApp templates.

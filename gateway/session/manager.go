@@ -27,6 +27,7 @@ const (
 	keyDelivery = "session/dlv/"  // + id/seq/ext → delivery
 	keyQueue    = "session/q/"    // + queue → queueState
 	keySeen     = "session/seen/" // + inbound ID (dedupe of at-least-once channels)
+	keyByOut    = "session/out/"  // + campaign message ID → "<session>/<seq>" of its log entry
 	seenTTL     = 30 * 24 * time.Hour
 	outPrefix   = "ses-" // Outbound IDs: ses-<session>-<seq>
 )
@@ -156,6 +157,7 @@ type change struct {
 	queues   map[string]*queueState
 	seen     string
 	sends    []pendingSend
+	byOut    map[string]string // campaign message ID → "<session>/<seq>"
 }
 
 type entryWrite struct {
@@ -200,6 +202,11 @@ func (m *Manager) commit(c *change) error {
 		}
 		for name, q := range c.queues {
 			if err := store.SetJSON(txn, keyQueue+name, q); err != nil {
+				return err
+			}
+		}
+		for id, ref := range c.byOut {
+			if err := txn.Set([]byte(keyByOut+id), []byte(ref)); err != nil {
 				return err
 			}
 		}
@@ -837,31 +844,87 @@ func (m *Manager) Reply(ctx context.Context, id, by, text string) error {
 
 // OpenSession implements campaign.SessionOpener: the open session with the
 // contact on the channel, or a new one assigned to the campaign's target.
+// The campaign's message (r.Text, with r.MsgID) goes into the session's
+// chat log once, however often the campaign asks (a retry after a crash),
+// and its channel status follows it there (HandleCampaignStatus).
 func (m *Manager) OpenSession(ctx context.Context, r campaign.SessionRequest) (string, bool, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if id, ok := m.active[activeKey(r.Channel, r.Contact)]; ok {
-		return id, true, nil
-	}
-	ch := m.chans[r.Channel]
-	if ch == nil {
-		return "", false, fmt.Errorf("%w: %q", ErrUnknownChannel, r.Channel)
-	}
-	t := Target{Kind: r.Target.Kind, ID: r.Target.ID}
-	switch {
-	case t.IsZero():
-		t = ch.Route
-	case t.Kind == ToQueue && m.queues[t.ID] == nil:
-		return "", false, fmt.Errorf("%w: %s: queue %q", campaign.ErrRejected, ErrUnknownTarget, t.ID)
-	case t.Kind != ToQueue:
-		t.Kind = ToExtension
-	}
 	c := newChange()
-	s := m.newSession(c, ch, r.Sender, r.Contact, "", t, "campaign", m.clock.Now())
+	var s *Session
+	reused := false
+	if id, ok := m.active[activeKey(r.Channel, r.Contact)]; ok {
+		s, reused = m.open[id].clone(), true
+	} else {
+		ch := m.chans[r.Channel]
+		if ch == nil {
+			return "", false, fmt.Errorf("%w: %q", ErrUnknownChannel, r.Channel)
+		}
+		t := Target{Kind: r.Target.Kind, ID: r.Target.ID}
+		switch {
+		case t.IsZero():
+			t = ch.Route
+		case t.Kind == ToQueue && m.queues[t.ID] == nil:
+			return "", false, fmt.Errorf("%w: %s: queue %q", campaign.ErrRejected, ErrUnknownTarget, t.ID)
+		case t.Kind != ToQueue:
+			t.Kind = ToExtension
+		}
+		s = m.newSession(c, ch, r.Sender, r.Contact, "", t, "campaign", m.clock.Now())
+	}
+	if r.Text != "" && r.MsgID != "" && !m.hasCampaignEntry(r.MsgID) {
+		by := r.By
+		if by == "" {
+			by = "campaign"
+		}
+		now := m.clock.Now()
+		e := m.appendEntry(c, s, Entry{Dir: Out, At: now, Text: r.Text, By: by, Status: string(message.Queued), OutboundID: r.MsgID})
+		s.LastActivity = now
+		c.byOut = map[string]string{r.MsgID: fmt.Sprintf("%s/%d", s.ID, e.Seq)}
+	} else if reused {
+		return s.ID, true, nil
+	}
+	c.session(s)
 	if err := m.commit(c); err != nil {
 		return "", false, err
 	}
-	return s.ID, false, nil
+	return s.ID, reused, nil
+}
+
+func (m *Manager) hasCampaignEntry(msgID string) bool {
+	err := m.st.View(func(txn *store.Txn) error {
+		_, err := txn.Get([]byte(keyByOut + msgID))
+		return err
+	})
+	return err == nil
+}
+
+// HandleCampaignStatus shows a campaign message's status in the chat log
+// of the session it was sent in; other events return ErrUnknownStatus.
+func (m *Manager) HandleCampaignStatus(ctx context.Context, ev message.StatusEvent) error {
+	var ref string
+	err := m.st.View(func(txn *store.Txn) error {
+		item, err := txn.Get([]byte(keyByOut + ev.ID))
+		if err != nil {
+			return err
+		}
+		b, err := item.ValueCopy(nil)
+		ref = string(b)
+		return err
+	})
+	if errors.Is(err, store.ErrNotFound) {
+		return ErrUnknownStatus
+	}
+	if err != nil {
+		return err
+	}
+	i := strings.LastIndexByte(ref, '/')
+	seq, err := strconv.Atoi(ref[i+1:])
+	if i < 0 || err != nil {
+		return fmt.Errorf("session: damaged campaign entry reference %q", ref)
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.setEntryStatus(ref[:i], seq, string(ev.Status), ev.Reason, ev.ReasonCode)
 }
 
 // HandleStatus records a channel's status for a session's message; events

@@ -652,3 +652,42 @@ func TestPortalReplyWhatsAppWindow(t *testing.T) {
 		t.Fatalf("%d messages sent outside the window", n)
 	}
 }
+
+// A campaign message sent in session mode shows in the chat log once
+// (a retry after a crash asks again), and its channel status follows.
+func TestCampaignMessageInChatLog(t *testing.T) {
+	h := newHarness(t, Target{Kind: ToExtension, ID: "201"})
+	ctx := context.Background()
+	req := campaign.SessionRequest{Channel: "sms", Contact: alice, MsgID: "c7-1-1", Text: "Ihr Termin ist morgen um 10 Uhr.", By: "campaign:Termine"}
+	id, reused, err := h.m.OpenSession(ctx, req)
+	if err != nil || reused {
+		t.Fatalf("open: %s %v %v", id, reused, err)
+	}
+	if id2, reused, err := h.m.OpenSession(ctx, req); err != nil || id2 != id || !reused {
+		t.Fatalf("again: %s %v %v", id2, reused, err)
+	}
+	log, err := h.m.Log(id)
+	if err != nil || len(log) != 1 {
+		t.Fatalf("log %+v %v, want the campaign message once", log, err)
+	}
+	if e := log[0]; e.Dir != Out || e.Text != req.Text || e.By != "campaign:Termine" || e.Status != string(message.Queued) {
+		t.Fatalf("entry %+v", e)
+	}
+	if err := h.m.HandleCampaignStatus(ctx, message.StatusEvent{ID: "c7-1-1", Status: message.Delivered}); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.m.HandleCampaignStatus(ctx, message.StatusEvent{ID: "other", Status: message.Sent}); !errors.Is(err, ErrUnknownStatus) {
+		t.Fatalf("foreign status: %v", err)
+	}
+	h.st.Close()
+	h.open()
+	log, _ = h.m.Log(id)
+	if log[0].Status != string(message.Delivered) {
+		t.Fatalf("status after restart %q", log[0].Status)
+	}
+	// The contact answers: the reply continues the same session.
+	h.inbound("sms", alice, "Passt, danke!")
+	if log, _ = h.m.Log(id); len(log) != 2 || log[1].Dir != In {
+		t.Fatalf("answer not in the campaign's session: %+v", log)
+	}
+}
