@@ -89,8 +89,9 @@ var ussdRE = regexp.MustCompile(`^[*#][0-9*#]{1,30}#$`)
 
 // ussd runs a USSD code on one modem and shows the network's answer.
 func (s *server) ussd(c *gin.Context) {
-	d := s.channelData(c, "modems")
-	v := s.newView(c, "modems", "nav.modems", d)
+	page := s.modemsPageData(c)
+	d := page.channelPage
+	v := s.newView(c, "modems", "nav.modems", page)
 	modemName, code := strings.TrimSpace(c.PostForm("modem")), strings.TrimSpace(c.PostForm("code"))
 	v.Form["modem"], v.Form["code"] = modemName, code
 	switch {
