@@ -148,6 +148,17 @@ Address=$PBXGATE_FALLBACK_ADDRESS
 MulticastDNS=no
 NET
 in_root systemctl enable systemd-networkd.service systemd-resolved.service systemd-timesyncd.service avahi-daemon.service
+# Without a DHCP server (installer's laptop on a direct cable) the link stays
+# "configuring" and wait-online would hold network-online.target, and
+# pbxgate with it, for its 2-minute timeout and then fail. Wait 30 s at most
+# (DHCP on a LAN takes seconds), and a timeout is no failure: the fallback
+# address is up anyway.
+install -d "$R/etc/systemd/system/systemd-networkd-wait-online.service.d"
+cat > "$R/etc/systemd/system/systemd-networkd-wait-online.service.d/50-pbxgate.conf" <<'UNIT'
+[Service]
+ExecStart=
+ExecStart=-/lib/systemd/systemd-networkd-wait-online --timeout=30
+UNIT
 ln -sfn /run/systemd/resolve/stub-resolv.conf "$R/etc/resolv.conf"
 
 echo "-- ssh off by default"
