@@ -40,6 +40,26 @@ func retryable(t ActionType) bool {
 	return false
 }
 
+// background: actions that wait on another server over the network (up
+// to http_timeout or the SMTP timeout each); the inbound message is stored
+// and handled at once, these run in the retry worker right after.
+func background(t ActionType) bool {
+	switch t {
+	case EmailForward, HTTPForward, HTTPBot:
+		return true
+	}
+	return false
+}
+
+// queue records a background action as due now; Run makes its first
+// attempt (the job's Attempts count attempts made).
+func (e *Engine) queue(in message.Inbound, rule, ruleName string, idx int, a Action) (Outcome, *Job) {
+	now := e.now()
+	o := Outcome{Rule: rule, RuleName: ruleName, Index: idx, Action: a.Type, Status: Queued, At: now, NextAt: now}
+	e.met.actions.WithLabelValues(string(a.Type), string(Queued)).Inc()
+	return o, &Job{MsgID: in.ID, Rule: rule, RuleName: ruleName, Index: idx, Action: a, NextAt: now}
+}
+
 // permanent reports whether err says retrying cannot help (an HTTP 4xx, an
 // SMTP 5xx, a part that is not configured).
 func permanent(err error) bool {

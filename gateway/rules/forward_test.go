@@ -3,6 +3,8 @@ package rules
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -274,7 +276,7 @@ func TestRunRetriesInTheBackground(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- v.e.Run(ctx) }()
 	res, err := v.e.Handle(ctx, message.Inbound{ID: "bg-1", Kind: message.SMS, Channel: "sms1", From: anna, Text: "x"})
-	if err != nil || res.Outcomes[0].Status != Retrying {
+	if err != nil || res.Outcomes[0].Status != Queued {
 		t.Fatalf("%+v %v", res.Outcomes, err)
 	}
 	for i := 0; i < 2; i++ {
@@ -321,15 +323,50 @@ func TestShutdownDuringAForwardKeepsItForLater(t *testing.T) {
 	v.save(Rule{Name: "crm", Order: 1, Keyword: Always, Actions: []Action{{Type: HTTPForward, URL: srv.URL}}})
 	ctx, cancel := context.WithCancel(context.Background())
 	go func() { <-started; cancel() }()
-	res, err := v.e.Handle(ctx, message.Inbound{ID: "sd-1", Kind: message.SMS, Channel: "sms1", From: anna, Text: "x", At: v.clk.Now()})
-	if err != nil {
+	if _, err := v.e.Handle(ctx, message.Inbound{ID: "sd-1", Kind: message.SMS, Channel: "sms1", From: anna, Text: "x", At: v.clk.Now()}); err != nil {
 		t.Fatal(err)
 	}
+	// The worker's attempt is cut off by the shutdown.
+	if _, err := v.e.RetryDue(ctx); err != nil && !errors.Is(err, context.Canceled) {
+		t.Fatal(err)
+	}
+	res, _ := v.e.Record(context.Background(), "sd-1")
 	if o := res.Outcomes[0]; o.Status != Retrying || o.Attempts != 0 {
 		t.Fatalf("interrupted forward: %+v", o)
 	}
 	jobs, _ := v.e.Pending(context.Background())
 	if len(jobs) != 1 || jobs[0].Attempts != 0 || jobs[0].NextAt.After(v.clk.Now()) {
 		t.Fatalf("jobs %+v", jobs)
+	}
+}
+
+// A dead endpoint does not hold up inbound messages: Handle stores and
+// returns at once, the forward waits for the worker.
+func TestHangingForwardDoesNotBlockInbound(t *testing.T) {
+	t.Parallel()
+	var hits atomic.Int32
+	release := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hits.Add(1)
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	}))
+	defer srv.Close()
+	defer close(release)
+	v := newEnv(t)
+	v.save(Rule{Name: "crm", Order: 1, Keyword: Always, Actions: []Action{{Type: HTTPForward, URL: srv.URL}, {Type: AutoAnswer, Text: "Danke!"}}})
+	for i := range 3 {
+		res, err := v.e.Handle(context.Background(), message.Inbound{ID: fmt.Sprintf("h-%d", i), Kind: message.SMS, Channel: "sms1", From: anna, Text: "x", At: v.clk.Now()})
+		if err != nil || !res.Finished || res.Outcomes[0].Status != Queued || res.Outcomes[1].Status != Done {
+			t.Fatalf("message %d: %+v %v", i, res.Outcomes, err)
+		}
+	}
+	if n := hits.Load(); n != 0 {
+		t.Fatalf("Handle waited on the endpoint (%d requests)", n)
+	}
+	if jobs, _ := v.e.Pending(context.Background()); len(jobs) != 3 {
+		t.Fatalf("%d forwards queued, want 3", len(jobs))
 	}
 }

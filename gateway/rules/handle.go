@@ -20,6 +20,7 @@ type Status string
 // Outcome statuses.
 const (
 	Done     Status = "done"
+	Queued   Status = "queued"   // handed to the background worker (network forwards)
 	Retrying Status = "retrying" // failed, a retry is scheduled
 	Failed   Status = "failed"   // failed for good
 	Skipped  Status = "skipped"  // not run (e.g. reply to a send-blocked number)
@@ -111,7 +112,15 @@ func (e *Engine) Handle(ctx context.Context, in message.Inbound) (Result, error)
 			if rec.has(id, i) {
 				continue
 			}
-			out, job := e.runAction(ctx, in, vars, c.ID, c.Name, i, a, 1)
+			var out Outcome
+			var job *Job
+			if background(a.Type) {
+				// A slow or dead endpoint must not hold up the next
+				// inbound message: the worker (Run) makes attempt 1.
+				out, job = e.queue(in, c.ID, c.Name, i, a)
+			} else {
+				out, job = e.runAction(ctx, in, vars, c.ID, c.Name, i, a, 1)
+			}
 			rec.Outcomes = append(rec.Outcomes, out)
 			if err := e.saveWith(rec, job); err != nil {
 				return rec, err

@@ -199,9 +199,23 @@ func (v *env) handle(from, text string) Result {
 
 func (v *env) handleIn(in message.Inbound) Result {
 	v.t.Helper()
-	res, err := v.e.Handle(context.Background(), in)
+	ctx := context.Background()
+	res, err := v.e.Handle(ctx, in)
 	if err != nil {
 		v.t.Fatal(err)
+	}
+	// Network forwards are queued for the worker, which the daemon runs
+	// in the background (Run); here the test runs them right away.
+	for _, o := range res.Outcomes {
+		if o.Status == Queued {
+			if _, err := v.e.RetryDue(ctx); err != nil {
+				v.t.Fatal(err)
+			}
+			if res, err = v.e.Record(ctx, in.ID); err != nil {
+				v.t.Fatal(err)
+			}
+			break
+		}
 	}
 	return res
 }

@@ -19,7 +19,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		}, []string{"result"}),
 		actions: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "pbxgate_automation_actions_total",
-			Help: "Automation action attempts by action and status (done, retrying, failed, skipped).",
+			Help: "Automation action attempts by action and status (done, queued, retrying, failed, skipped).",
 		}, []string{"action", "status"}),
 	}
 	if reg != nil {
