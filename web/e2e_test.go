@@ -17,9 +17,8 @@ import (
 	"github.com/pbxgate/pbxgate/gateway/logbuf"
 	"github.com/pbxgate/pbxgate/gateway/message"
 	chat "github.com/pbxgate/pbxgate/gateway/session"
+	"github.com/pbxgate/pbxgate/web/browsertest"
 )
-
-const chromiumPath = "/usr/bin/chromium"
 
 // TestBrowserEndToEnd drives the portal in real headless Chromium: first-run
 // setup with the console password, logout and login, a CSV import with a
@@ -28,8 +27,8 @@ const chromiumPath = "/usr/bin/chromium"
 // chat session, and the System page with its logs. Screenshots go to
 // testdata/artifacts/.
 func TestBrowserEndToEnd(t *testing.T) {
-	if _, err := os.Stat(chromiumPath); err != nil {
-		t.Skipf("SKIP: %s not found; install Debian's chromium (apt-get install chromium) to run the browser test", chromiumPath)
+	if _, err := os.Stat(browsertest.ChromiumPath); err != nil {
+		t.Skipf("SKIP: %s not found; install Debian's chromium (apt-get install chromium) to run the browser test", browsertest.ChromiumPath)
 	}
 	var env *testEnv
 	var sessions *chat.Manager
@@ -73,84 +72,15 @@ func TestBrowserEndToEnd(t *testing.T) {
 	ch.setReject("+436641234567", true)
 
 	artifacts := filepath.Join("testdata", "artifacts")
-	if err := os.MkdirAll(artifacts, 0o755); err != nil {
-		t.Fatal(err)
-	}
 	csvPath := filepath.Join(t.TempDir(), "empfaenger.csv")
 	if err := os.WriteFile(csvPath, []byte(testCSV), 0o644); err != nil {
 		t.Fatal(err)
 	}
 
-	allocOpts := []chromedp.ExecAllocatorOption{
-		chromedp.ExecPath(chromiumPath),
-		chromedp.Flag("headless", true),
-		chromedp.Flag("no-sandbox", true),
-		chromedp.Flag("disable-gpu", true),
-		chromedp.Flag("no-first-run", true),
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("lang", "de-DE"),
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.WindowSize(1280, 1000),
-	}
-	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), allocOpts...)
-	defer cancelAlloc()
-	bctx, cancelBrowser := chromedp.NewContext(actx, chromedp.WithLogf(t.Logf))
-	defer cancelBrowser()
-	// Start the browser on a context without a deadline (a deadline on
-	// the first call would bound the browser's life), then guard the flow.
-	if err := chromedp.Do(bctx); err != nil {
-		t.Fatalf("start %s: %v", chromiumPath, err)
-	}
-	// A failure guard for the whole flow, not a timing assertion.
-	ctx, cancel := context.WithTimeout(bctx, 180*time.Second)
-	defer cancel()
-
-	shot := func(name string) chromedp.Action[chromedp.Void] {
-		return chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
-			buf, err := chromedp.FullScreenshot(100)(ctx, tg)
-			if err != nil {
-				return err
-			}
-			return os.WriteFile(filepath.Join(artifacts, name+".png"), buf, 0o644)
-		})
-	}
-	run := func(step string, actions ...chromedp.Action[chromedp.Void]) {
-		t.Helper()
-		if err := chromedp.Do(ctx, actions...); err != nil {
-			loc, _ := chromedp.Run(ctx, chromedp.Location())
-			body, _ := chromedp.Run(ctx, chromedp.OuterHTML(chromedp.CSS("body")))
-			_ = chromedp.Do(ctx, shot("failed-"+strings.ReplaceAll(step, " ", "-")))
-			t.Fatalf("%s: %v\nat %s\n%s", step, err, loc, body)
-		}
-	}
-	// A query can race the browser replacing the document right after a
-	// navigation ("Could not find node with given id"); such an action
-	// never reached the page, so it is safe to run again (bounded).
-	stable := func(a chromedp.Action[chromedp.Void]) chromedp.Action[chromedp.Void] {
-		return func(ctx context.Context, tg *chromedp.Target) (chromedp.Void, error) {
-			var err error
-			for range 3 {
-				if _, err = a(ctx, tg); err == nil || !strings.Contains(err.Error(), "node with given id") {
-					return chromedp.Void{}, err
-				}
-			}
-			return chromedp.Void{}, err
-		}
-	}
-	click := func(sel string) chromedp.Action[chromedp.Void] { return stable(chromedp.Click(chromedp.CSS(sel))) }
-	typeIn := func(sel, v string) chromedp.Action[chromedp.Void] {
-		return stable(chromedp.SendKeys(chromedp.CSS(sel), v))
-	}
-	text := func(sel string) string {
-		t.Helper()
-		s, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(sel)))
-		if err != nil {
-			t.Fatalf("read %s: %v", sel, err)
-		}
-		return s
-	}
+	b := browsertest.Start(t, artifacts, "", 180*time.Second)
+	ctx := b.Ctx
+	shot, run, text := b.Shot, b.Run, b.Text
+	click, typeIn, stable := browsertest.Click, browsertest.TypeIn, browsertest.Stable
 	base := env.srv.URL
 
 	// First run: everything leads to setup, which asks for the console

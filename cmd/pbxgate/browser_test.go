@@ -13,9 +13,9 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
-)
 
-const chromiumPath = "/usr/bin/chromium"
+	"github.com/pbxgate/pbxgate/web/browsertest"
+)
 
 // browserCSV is what an administrator exports from a spreadsheet: a header,
 // five German mobile numbers in the usual spellings and, on line 4, a row
@@ -43,8 +43,8 @@ const browserText = "Frühlingsaktion: 20 % Rabatt, nur heute 🌷"
 // retry/duplicate and the switch to English. Screenshots go to
 // testdata/artifacts/.
 func TestPortalEndToEndAgainstSimulatedModems(t *testing.T) {
-	if _, err := os.Stat(chromiumPath); err != nil {
-		t.Skipf("SKIP: %s not found; install Debian's chromium (apt-get install chromium) to run the browser test", chromiumPath)
+	if _, err := os.Stat(browsertest.ChromiumPath); err != nil {
+		t.Skipf("SKIP: %s not found; install Debian's chromium (apt-get install chromium) to run the browser test", browsertest.ChromiumPath)
 	}
 	t.Parallel()
 
@@ -64,91 +64,17 @@ sms_channels: [{name: sms, modems: [sim1, sim2]}]
 	base := strings.TrimSuffix(p.portal, "/")
 
 	artifacts := filepath.Join("testdata", "artifacts")
-	if err := os.MkdirAll(artifacts, 0o755); err != nil {
-		t.Fatal(err)
-	}
 	csvPath := filepath.Join(work, "empfaenger.csv")
 	if err := os.WriteFile(csvPath, []byte(browserCSV), 0o644); err != nil {
 		t.Fatal(err)
 	}
 
-	allocOpts := []chromedp.ExecAllocatorOption{
-		chromedp.ExecPath(chromiumPath),
-		chromedp.Flag("headless", true),
-		chromedp.Flag("no-sandbox", true),
-		chromedp.Flag("disable-gpu", true),
-		chromedp.Flag("no-first-run", true),
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("lang", "de-DE"),
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.WindowSize(1280, 1000),
-	}
-	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), allocOpts...)
-	defer cancelAlloc()
-	bctx, cancelBrowser := chromedp.NewContext(actx, chromedp.WithLogf(t.Logf))
-	defer cancelBrowser()
-	// Start the browser on a context without a deadline (a deadline on the
-	// first call would bound the browser's life), then guard the flow.
-	if err := chromedp.Do(bctx); err != nil {
-		t.Fatalf("start %s: %v", chromiumPath, err)
-	}
-	// A failure guard for the whole flow, not a timing assertion.
-	ctx, cancel := context.WithTimeout(bctx, 120*time.Second)
-	defer cancel()
-
-	shot := func(name string) chromedp.Action[chromedp.Void] {
-		return chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
-			buf, err := chromedp.FullScreenshot(100)(ctx, tg)
-			if err != nil {
-				return err
-			}
-			return os.WriteFile(filepath.Join(artifacts, "daemon-"+name+".png"), buf, 0o644)
-		})
-	}
-	fail := func(step string, err error) {
-		t.Helper()
-		loc, _ := chromedp.Run(ctx, chromedp.Location())
-		body, _ := chromedp.Run(ctx, chromedp.OuterHTML(chromedp.CSS("body")))
-		_ = chromedp.Do(ctx, shot("failed-"+strings.ReplaceAll(step, " ", "-")))
-		t.Fatalf("%s: %v\nat %s\n%s\ndaemon log:\n%s", step, err, loc, body, p.log())
-	}
-	run := func(step string, actions ...chromedp.Action[chromedp.Void]) {
-		t.Helper()
-		if err := chromedp.Do(ctx, actions...); err != nil {
-			fail(step, err)
-		}
-	}
-	// A query can race the browser replacing the document right after a
-	// navigation ("Could not find node with given id"); such an action never
-	// reached the page, so it is safe to run again (bounded).
-	stable := func(a chromedp.Action[chromedp.Void]) chromedp.Action[chromedp.Void] {
-		return func(ctx context.Context, tg *chromedp.Target) (chromedp.Void, error) {
-			var err error
-			for range 3 {
-				if _, err = a(ctx, tg); err == nil || !strings.Contains(err.Error(), "node with given id") {
-					return chromedp.Void{}, err
-				}
-			}
-			return chromedp.Void{}, err
-		}
-	}
-	click := func(sel string) chromedp.Action[chromedp.Void] { return stable(chromedp.Click(chromedp.CSS(sel))) }
-	typeIn := func(sel, v string) chromedp.Action[chromedp.Void] {
-		return stable(chromedp.SendKeys(chromedp.CSS(sel), v))
-	}
-	setValue := func(sel, v string) chromedp.Action[chromedp.Void] {
-		return stable(chromedp.SetValue(chromedp.CSS(sel), v))
-	}
-	text := func(sel string) string {
-		t.Helper()
-		s, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(sel)))
-		if err != nil {
-			fail("read "+sel, err)
-		}
-		return strings.TrimSpace(s)
-	}
+	b := browsertest.Start(t, artifacts, "daemon-", 120*time.Second)
+	b.Context = func() string { return "daemon log:\n" + p.log() }
+	ctx := b.Ctx
+	shot, run, fail := b.Shot, b.Run, b.Fail
+	click, typeIn, setValue, stable := browsertest.Click, browsertest.TypeIn, browsertest.SetValue, browsertest.Stable
+	text := b.Text
 	// watch polls the campaign page until cond (a JavaScript expression)
 	// holds. While the campaign sends, the page reloads itself; at rest the
 	// test reloads it, as a person presses F5, to see delivery reports that
