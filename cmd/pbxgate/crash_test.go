@@ -31,51 +31,9 @@ func TestCampaignSurvivesKill9(t *testing.T) {
 	}
 	t.Parallel()
 	const n = 1000
-	work := t.TempDir()
-	sim := startModemsim(t, work)
-
-	dataDir := filepath.Join(work, "data")
-	cfgPath := filepath.Join(work, "pbxgate.yaml")
-	cfg := fmt.Sprintf(`data_dir: %s
-log: {format: json, level: info}
-http: {listen: "127.0.0.1:0"}
-shutdown_timeout: 5s
-modems:
-  discover: false
-  command_timeout: 3s
-  devices:
-    - {name: a, device: %s, delivery_reports: false}
-    - {name: b, device: %s, delivery_reports: false}
-sms_channels:
-  - {name: sms, modems: [a, b]}
-campaigns: {auto_resume: true}
-`, dataDir, filepath.Join(sim.links, "modem0"), filepath.Join(sim.links, "modem1"))
-	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
-		t.Fatal(err)
-	}
-
-	p := startDaemon(t, cfgPath)
-	completeSetup(t, p)
-	out, stderr, code := runPbxgate(t, "", "user", "token", "admin", "--data", dataDir)
-	if code != 0 {
-		t.Fatalf("user token: %s", stderr)
-	}
-	api := &apiClient{t: t, token: strings.TrimSpace(out)}
-	api.base = p.portal
-
-	numbers := make([]string, n)
-	for i := range numbers {
-		numbers[i] = fmt.Sprintf("+4915901%06d", i)
-	}
-	body, _ := json.Marshal(map[string]any{"name": "kill -9", "channel": "sms", "numbers": numbers,
-		"text": "Ihre Bestellung ist da", "send": "now"})
-	var created struct {
-		ID string `json:"id"`
-	}
-	api.do("POST", "/api/v1/campaigns", body, &created)
-	if created.ID == "" {
-		t.Fatal("campaign not created")
-	}
+	rig := startCampaignRig(t, true)
+	sim, cfgPath, p, api := rig.sim, rig.cfgPath, rig.p, rig.api
+	created, numbers := rig.campaign("kill -9", "+4915901", n, "Ihre Bestellung ist da")
 
 	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 7))
 	kills := 0
@@ -153,6 +111,68 @@ var (
 	firstPasswordRE = regexp.MustCompile(`Password \(shown only this once\): (\S+)`)
 	formTokenRE     = regexp.MustCompile(`name="form_token" value="([^"]+)"`)
 )
+
+// campaignRig is pbxgate sending through two modems of a modemsim in its
+// own process (what the modems sent outlives the daemon), set up, with an
+// admin API client.
+type campaignRig struct {
+	sim     *modemsimProc
+	cfgPath string
+	p       *proc
+	api     *apiClient
+}
+
+func startCampaignRig(t *testing.T, autoResume bool) *campaignRig {
+	t.Helper()
+	work := t.TempDir()
+	r := &campaignRig{sim: startModemsim(t, work), cfgPath: filepath.Join(work, "pbxgate.yaml")}
+	dataDir := filepath.Join(work, "data")
+	cfg := fmt.Sprintf(`data_dir: %s
+log: {format: json, level: info}
+http: {listen: "127.0.0.1:0"}
+shutdown_timeout: 5s
+modems:
+  discover: false
+  command_timeout: 3s
+  devices:
+    - {name: a, device: %s, delivery_reports: false}
+    - {name: b, device: %s, delivery_reports: false}
+sms_channels:
+  - {name: sms, modems: [a, b]}
+campaigns: {auto_resume: %t}
+`, dataDir, filepath.Join(r.sim.links, "modem0"), filepath.Join(r.sim.links, "modem1"), autoResume)
+	if err := os.WriteFile(r.cfgPath, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r.p = startDaemon(t, r.cfgPath)
+	completeSetup(t, r.p)
+	out, stderr, code := runPbxgate(t, "", "user", "token", "admin", "--data", dataDir)
+	if code != 0 {
+		t.Fatalf("user token: %s", stderr)
+	}
+	r.api = &apiClient{t: t, token: strings.TrimSpace(out), base: r.p.portal}
+	return r
+}
+
+// campaign starts an SMS campaign to n numbers prefix+000000… now.
+type createdCampaign struct {
+	ID string `json:"id"`
+}
+
+func (r *campaignRig) campaign(name, prefix string, n int, text string) (createdCampaign, []string) {
+	r.api.t.Helper()
+	numbers := make([]string, n)
+	for i := range numbers {
+		numbers[i] = fmt.Sprintf("%s%06d", prefix, i)
+	}
+	body, _ := json.Marshal(map[string]any{"name": name, "channel": "sms", "numbers": numbers, "text": text, "send": "now"})
+	var created createdCampaign
+	r.api.do("POST", "/api/v1/campaigns", body, &created)
+	if created.ID == "" {
+		r.api.t.Fatal("campaign not created")
+	}
+	return created, numbers
+}
 
 // completeSetup does the portal's first-run setup as a browser would: the
 // API answers only afterwards.

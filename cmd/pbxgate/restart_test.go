@@ -1,10 +1,7 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -19,50 +16,9 @@ import (
 func TestCampaignResumesAfterCleanStop(t *testing.T) {
 	t.Parallel()
 	const n = 300
-	work := t.TempDir()
-	sim := startModemsim(t, work)
-
-	dataDir := filepath.Join(work, "data")
-	cfgPath := filepath.Join(work, "pbxgate.yaml")
-	cfg := fmt.Sprintf(`data_dir: %s
-log: {format: json, level: info}
-http: {listen: "127.0.0.1:0"}
-shutdown_timeout: 5s
-modems:
-  discover: false
-  command_timeout: 3s
-  devices:
-    - {name: a, device: %s, delivery_reports: false}
-    - {name: b, device: %s, delivery_reports: false}
-sms_channels:
-  - {name: sms, modems: [a, b]}
-campaigns: {auto_resume: false}
-`, dataDir, filepath.Join(sim.links, "modem0"), filepath.Join(sim.links, "modem1"))
-	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
-		t.Fatal(err)
-	}
-
-	p := startDaemon(t, cfgPath)
-	completeSetup(t, p)
-	out, stderr, code := runPbxgate(t, "", "user", "token", "admin", "--data", dataDir)
-	if code != 0 {
-		t.Fatalf("user token: %s", stderr)
-	}
-	api := &apiClient{t: t, token: strings.TrimSpace(out), base: p.portal}
-
-	numbers := make([]string, n)
-	for i := range numbers {
-		numbers[i] = fmt.Sprintf("+4915902%06d", i)
-	}
-	body, _ := json.Marshal(map[string]any{"name": "clean restart", "channel": "sms", "numbers": numbers,
-		"text": "Ihr Termin ist morgen", "send": "now"})
-	var created struct {
-		ID string `json:"id"`
-	}
-	api.do("POST", "/api/v1/campaigns", body, &created)
-	if created.ID == "" {
-		t.Fatal("campaign not created")
-	}
+	rig := startCampaignRig(t, false)
+	sim, cfgPath, p, api := rig.sim, rig.cfgPath, rig.p, rig.api
+	created, numbers := rig.campaign("clean restart", "+4915902", n, "Ihr Termin ist morgen")
 
 	// SIGTERM once the modems have sent a part of it.
 	deadline := time.Now().Add(20 * time.Second)
