@@ -63,6 +63,15 @@ func (s *server) apiRoutes(g *gin.RouterGroup) {
 	s.pbxAPIRoutes(admin)
 }
 
+// apiHas answers 503 when a part of the gateway is not in this
+// installation (e.g. no PBX configured); what names it ("sessions are").
+func apiHas(c *gin.Context, present bool, what string) bool {
+	if !present {
+		apiError(c, http.StatusServiceUnavailable, "unavailable", what+" not available in this installation", "")
+	}
+	return present
+}
+
 func pagination(c *gin.Context) (offset, limit int, ok bool) {
 	offset, limit = 0, 50
 	if v := c.Query("offset"); v != "" {
@@ -93,11 +102,7 @@ func (s *server) apiStatus(c *gin.Context) {
 }
 
 func (s *server) apiCampaignsReady(c *gin.Context) bool {
-	if s.d.Campaigns == nil {
-		apiError(c, http.StatusServiceUnavailable, "unavailable", "campaigns are not available in this build", "")
-		return false
-	}
-	return true
+	return apiHas(c, s.d.Campaigns != nil, "campaigns are")
 }
 
 func (s *server) apiCampaigns(c *gin.Context) {

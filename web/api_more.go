@@ -57,11 +57,7 @@ func nonNil[T any](s []T) []T {
 }
 
 func (s *server) apiSessionsReady(c *gin.Context) bool {
-	if s.d.Sessions == nil {
-		apiError(c, http.StatusServiceUnavailable, "unavailable", "sessions are not available in this installation", "")
-		return false
-	}
-	return true
+	return apiHas(c, s.d.Sessions != nil, "sessions are")
 }
 
 func (s *server) apiSessions(c *gin.Context) {
@@ -161,11 +157,7 @@ func (s *server) apiSessionAction(action string) gin.HandlerFunc {
 }
 
 func (s *server) apiRulesReady(c *gin.Context) bool {
-	if s.d.Rules == nil {
-		apiError(c, http.StatusServiceUnavailable, "unavailable", "automation is not available in this installation", "")
-		return false
-	}
-	return true
+	return apiHas(c, s.d.Rules != nil, "automation is")
 }
 
 func (s *server) apiRules(c *gin.Context) {

@@ -297,11 +297,7 @@ func simPacingToJSON(p SIMPacing) simPacingJSON {
 }
 
 func (s *server) apiPacingReady(c *gin.Context) bool {
-	if s.d.ModemPacing == nil {
-		apiError(c, http.StatusServiceUnavailable, "unavailable", "modem pacing is not available in this installation", "")
-		return false
-	}
-	return true
+	return apiHas(c, s.d.ModemPacing != nil, "modem pacing is")
 }
 
 // apiModemPacing lists every SIM's pacing and its use of the caps.

@@ -39,9 +39,9 @@ type pbxPageData struct {
 	Changed  bool
 	// Choices of the selects.
 	Transports, Assignments, Distributions []string
-	By       string
-	At       time.Time
-	F        pbxForm
+	By                                     string
+	At                                     time.Time
+	F                                      pbxForm
 }
 
 type pbxForm struct {
@@ -378,7 +378,7 @@ func fromJSON(j pbxJSON, cur config.SIP) (config.SIP, config.Problems) {
 	for i, q := range j.Queues {
 		mq := config.MessageQueue{Name: q.Name, Members: q.Members, Assignment: q.Assignment, Distribution: q.Distribution,
 			AnswerTimeout: dur(fmt.Sprintf("sip.sessions.queues[%d].answer_timeout", i), q.AnswerTimeout),
-			Fallback: q.Fallback, OutOfHours: q.OutOfHours, AutoReply: q.AutoReply}
+			Fallback:      q.Fallback, OutOfHours: q.OutOfHours, AutoReply: q.AutoReply}
 		if len(q.Days) > 0 || q.Open != "" || q.Close != "" {
 			mq.Hours = &config.BusinessHours{Days: q.Days, Open: q.Open, Close: q.Close}
 		}
@@ -388,11 +388,7 @@ func fromJSON(j pbxJSON, cur config.SIP) (config.SIP, config.Problems) {
 }
 
 func (s *server) apiPBXReady(c *gin.Context) bool {
-	if s.d.PBX == nil {
-		apiError(c, http.StatusServiceUnavailable, "unavailable", "PBX settings are not available in this installation", "")
-		return false
-	}
-	return true
+	return apiHas(c, s.d.PBX != nil, "PBX settings are")
 }
 
 // apiPBXSettings shows the PBX settings (the password only as set/unset).
