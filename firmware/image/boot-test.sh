@@ -1,8 +1,14 @@
 #!/bin/sh
-# Slow check, not in CI: boot the built image in qemu-system-aarch64 and wait
-# until pbxgate's /healthz answers through the emulated network.
+# Slow check, not in CI: provision the built image, boot it in
+# qemu-system-aarch64, use the portal through the emulated network as the
+# provisioned admin, power it down and inspect the disk. Exit 1 and FAIL:
+# lines when a check fails (list in docs/appliance.md, "Boot check").
 #
 #   firmware/image/boot-test.sh dist/image/pbxgate-rpi-arm64.img   (make image-boot-test)
+#
+# Environment: PBXGATE (host binary, bin/pbxgate), BOOT_TIMEOUT (900 s),
+# BOOT_TEST_PORT (18080), BOOT_STABLE_SECONDS (75: how long pbxgate must stay
+# up after /healthz), KEEP_CONSOLE (copy the console log to this file).
 #
 # qemu's raspi machines have no usable network, so this boots the image's
 # own Debian arm64 kernel and initrd (taken from its boot partition) on the
