@@ -1,6 +1,6 @@
 #!/bin/sh
 # Build a flashable Raspberry Pi (arm64: Pi 3, 4, 400, CM4) SD-card image
-# with pbxgate. Run as root on Debian with mmdebstrap, qemu-user-static and
+# with pbxgate. Run as root on Debian with mmdebstrap, arch-test, qemu-user-static and
 # binfmt-support (for the arm64 maintainer scripts), dosfstools, mtools,
 # e2fsprogs and fdisk; bmap-tools and xz-utils are used when present.
 #
@@ -38,8 +38,8 @@ done
 die() { echo "build.sh: $*" >&2; exit 1; }
 [ "$(id -u)" = 0 ] || die "run as root (mmdebstrap, chroot, file ownership)"
 [ -n "$DEB" ] && [ -f "$DEB" ] || die "give --deb pbxgate_VERSION_arm64.deb (make deb)"
-for tool in mmdebstrap mkfs.vfat mcopy mkfs.ext4 sfdisk; do
-	command -v $tool >/dev/null || die "$tool missing: apt-get install mmdebstrap qemu-user-static binfmt-support dosfstools mtools e2fsprogs fdisk"
+for tool in mmdebstrap arch-test mkfs.vfat mcopy mkfs.ext4 sfdisk; do
+	command -v $tool >/dev/null || die "$tool missing: apt-get install mmdebstrap arch-test qemu-user-static binfmt-support dosfstools mtools e2fsprogs fdisk"
 done
 if [ "$(dpkg --print-architecture)" != arm64 ] && [ ! -e /proc/sys/fs/binfmt_misc/qemu-aarch64 ]; then
 	die "arm64 binaries cannot run here: apt-get install qemu-user-static binfmt-support (and in a container: mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc; update-binfmts --enable qemu-aarch64)"
