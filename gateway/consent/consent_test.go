@@ -308,3 +308,98 @@ func TestGroupsJoinLeaveAndRecipientsSkipOptedOut(t *testing.T) {
 		t.Errorf("deleted group: %v", err)
 	}
 }
+
+// The group list counts members and the excluded among them as of now;
+// IsMember answers by canonical number; Members carries the excluded
+// reason's code.
+func TestGroupSummariesIsMemberAndExcludedCode(t *testing.T) {
+	t.Parallel()
+	c, _, _ := newConsent(t)
+	ctx := context.Background()
+	for _, g := range []string{"Angebote", "Angebote2", "Leer"} {
+		if _, err := c.CreateGroup(ctx, g, "über "+g); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, n := range []string{"+491511111111", "+491522222222", "+491533333333"} {
+		if err := c.Join(ctx, "Angebote", n, SourceManual); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := c.Join(ctx, "Angebote2", "+491544444444", SourceManual); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.OptOut(ctx, "+491511111111", "STOP", "sms"); err != nil {
+		t.Fatal(err)
+	}
+	sums, err := c.GroupSummaries(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	type row struct {
+		name              string
+		members, excluded int
+	}
+	var got []row
+	for _, s := range sums {
+		got = append(got, row{s.Name, s.Members, s.Excluded})
+		if s.Description != "über "+s.Name || s.Created.IsZero() {
+			t.Errorf("summary %+v lacks the group's fields", s)
+		}
+	}
+	want := []row{{"Angebote", 3, 1}, {"Angebote2", 1, 0}, {"Leer", 0, 0}}
+	if len(got) != len(want) {
+		t.Fatalf("summaries %+v, want %+v", got, want)
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Errorf("summary %d: %+v, want %+v", i, got[i], want[i])
+		}
+	}
+	// Opting in again takes the member out of the excluded count.
+	if _, err := c.OptIn(ctx, "+491511111111"); err != nil {
+		t.Fatal(err)
+	}
+	if sums, _ := c.GroupSummaries(ctx); sums[0].Excluded != 0 {
+		t.Errorf("after opt-in: %+v", sums[0])
+	}
+
+	for _, tc := range []struct {
+		group, number string
+		want          bool
+	}{
+		{"Angebote", "+491522222222", true},
+		{"Angebote", "0049 152 2222222", true}, // same contact, other spelling
+		{"Angebote", "+491544444444", false},   // in the other group
+		{"Angebote2", "+491544444444", true},
+		{"Leer", "+491522222222", false},
+		{"Angebote", "", false},
+	} {
+		if got, err := c.IsMember(ctx, tc.group, tc.number); got != tc.want || err != nil {
+			t.Errorf("IsMember(%q, %q) = %v, %v; want %v", tc.group, tc.number, got, err, tc.want)
+		}
+	}
+	if _, err := c.IsMember(ctx, "Nope", "+491522222222"); !errors.Is(err, ErrNoGroup) {
+		t.Errorf("IsMember in a missing group: %v", err)
+	}
+
+	if _, err := c.Block(ctx, Entry{Number: "+491533333333", Direction: Send, Reason: "Beschwerde"}); err != nil {
+		t.Fatal(err)
+	}
+	ms, err := c.Members(ctx, "Angebote")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var blocked Member
+	for _, m := range ms {
+		if m.Number == "+491533333333" {
+			blocked = m
+		} else if m.Excluded != "" || !m.ExcludedCode.IsZero() {
+			t.Errorf("member %+v excluded", m)
+		}
+	}
+	text, code, _ := c.BlockedReason(ctx, "+491533333333")
+	if blocked.Excluded != text || blocked.ExcludedCode.Code != "consent.note" || blocked.ExcludedCode.Code != code.Code {
+		t.Errorf("blocked member %+v, want %q %+v", blocked, text, code)
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/pbxgate/pbxgate/gateway/message"
 	"github.com/pbxgate/pbxgate/gateway/recipients"
 	"github.com/pbxgate/pbxgate/gateway/store"
 )
@@ -48,6 +49,81 @@ type Member struct {
 	// Excluded is why the member is left out of sends (opted out,
 	// blacklisted); empty when they get messages.
 	Excluded string `json:"excluded,omitempty"`
+	// ExcludedCode is Excluded for translation (zero: show Excluded).
+	ExcludedCode message.Reason `json:"excluded_code,omitzero"`
+}
+
+// GroupSummary is a group with how many members it has and how many of
+// them are left out of sends, for lists.
+type GroupSummary struct {
+	Group
+	Members  int `json:"members"`
+	Excluded int `json:"excluded"`
+}
+
+// GroupSummaries returns every group by name with its member counts. The
+// excluded count is as of now (opt-outs and blocks change it without the
+// group changing).
+func (c *Consent) GroupSummaries(ctx context.Context) ([]GroupSummary, error) {
+	var out []GroupSummary
+	err := c.st.View(func(txn *store.Txn) error {
+		if err := store.Each(txn, prefixGroup, func(_ string, v []byte) error {
+			var g GroupSummary
+			if err := unmarshal(v, &g.Group); err != nil {
+				return err
+			}
+			out = append(out, g)
+			return nil
+		}); err != nil {
+			return err
+		}
+		for i := range out {
+			if err := store.Each(txn, prefixMember+out[i].Name+"/", func(_ string, v []byte) error {
+				var m Member
+				if err := unmarshal(v, &m); err != nil {
+					return err
+				}
+				out[i].Members++
+				if _, blocked := c.Blocked(ctx, m.Number); blocked {
+					out[i].Excluded++
+				}
+				return nil
+			}); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("consent: groups: %w", err)
+	}
+	return out, nil
+}
+
+// IsMember reports whether number is in group (which must exist).
+func (c *Consent) IsMember(_ context.Context, group, number string) (bool, error) {
+	found := false
+	err := c.st.View(func(txn *store.Txn) error {
+		if _, err := txn.Get([]byte(prefixGroup + group)); errors.Is(err, store.ErrNotFound) {
+			return fmt.Errorf("%w: %q", ErrNoGroup, group)
+		} else if err != nil {
+			return err
+		}
+		key := Canonical(number)
+		if key == "" {
+			return nil
+		}
+		_, err := txn.Get([]byte(prefixMember + group + "/" + key))
+		if errors.Is(err, store.ErrNotFound) {
+			return nil
+		}
+		found = err == nil
+		return err
+	})
+	if err != nil {
+		return false, fmt.Errorf("consent: member of %q: %w", group, err)
+	}
+	return found, nil
 }
 
 func validGroupName(name string) error {
@@ -191,8 +267,8 @@ func (c *Consent) Members(ctx context.Context, group string) ([]Member, error) {
 		return nil, fmt.Errorf("consent: members of %q: %w", group, err)
 	}
 	for i := range out {
-		if reason, blocked := c.Blocked(ctx, out[i].Number); blocked {
-			out[i].Excluded = reason
+		if reason, code, blocked := c.BlockedReason(ctx, out[i].Number); blocked {
+			out[i].Excluded, out[i].ExcludedCode = reason, code
 		}
 	}
 	return out, nil
