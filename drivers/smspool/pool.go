@@ -78,6 +78,14 @@ type InboundSink interface {
 	Inbound(ctx context.Context, in message.Inbound) error
 }
 
+// Journal records every SMS the pool accepts (the daemon's message log),
+// in the transaction that queues it: a message is queued and recorded, or
+// neither (an error fails the Enqueue). Re-enqueuing an ID the pool has
+// does not call it again.
+type Journal interface {
+	Queued(txn *store.Txn, kind message.Kind, msg message.Outbound, summary string, at time.Time) error
+}
+
 // SinkFunc adapts a function to Sink.
 type SinkFunc func(ctx context.Context, ev message.StatusEvent) error
 
@@ -108,6 +116,8 @@ type Config struct {
 	// InboundSink receives received SMS. nil: they are stored and kept in
 	// the outbox until a pool with an InboundSink runs.
 	InboundSink InboundSink
+	// Journal records every accepted SMS; nil: none.
+	Journal Journal
 
 	// MaxAttempts is how many SIMs a message is handed to before it fails
 	// with the last retryable error. Default 5.
@@ -446,6 +456,11 @@ func (p *Pool) Enqueue(ctx context.Context, msg message.Outbound) error {
 		r.Seq = p.nextSeq()
 		if err := p.setRecord(txn, &r); err != nil {
 			return err
+		}
+		if j := p.cfg.Journal; j != nil {
+			if err := j.Queued(txn, message.SMS, msg, "", now); err != nil {
+				return err
+			}
 		}
 		created = true
 		return txn.Set([]byte(seqKey(keyPending, r.Seq)), []byte(msg.ID))

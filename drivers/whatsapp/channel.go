@@ -16,6 +16,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -37,6 +38,16 @@ type StatusSink interface {
 // InboundSink receives messages from contacts, already stored.
 type InboundSink interface {
 	HandleInbound(ctx context.Context, in message.Inbound) error
+}
+
+// Journal records every message the channel takes on (the daemon's message
+// log). Outbound is called once the channel accepts a message, before it
+// goes to Meta (an error refuses the message: it is not sent unrecorded);
+// Status reports outcomes no webhook will (refused by Meta or by the
+// channel's own checks, outcome unknown). Both must be idempotent by ID.
+type Journal interface {
+	Outbound(ctx context.Context, kind message.Kind, o message.Outbound, summary string) error
+	Status(ctx context.Context, ev message.StatusEvent) error
 }
 
 // StatusFunc adapts a function to StatusSink.
@@ -87,6 +98,8 @@ type Options struct {
 	Logger     *slog.Logger
 	Statuses   StatusSink
 	Inbound    InboundSink
+	// Journal records the messages the channel sends; nil: none.
+	Journal Journal
 	// Registerer receives the channel's metrics; nil: not registered.
 	Registerer prometheus.Registerer
 }
@@ -427,7 +440,45 @@ func (ch *Channel) send(ctx context.Context, id, ref, to string, m Message) (str
 	case err != nil && !errors.Is(err, store.ErrNotFound):
 		return "", err
 	}
+	if j := ch.o.Journal; j != nil {
+		o := message.Outbound{ID: id, Channel: ch.o.Name, Sender: ch.o.PhoneNumberID, To: to, Text: m.Text, Ref: ref}
+		if err := j.Outbound(ctx, message.WhatsApp, o, m.summary()); err != nil {
+			return "", fmt.Errorf("whatsapp: message log: %w", err)
+		}
+	}
+	wamid, err := ch.checkAndDeliver(ctx, id, ref, to, m, req)
+	if err != nil && ch.o.Journal != nil {
+		ch.journalFailure(ctx, id, ref, err)
+	}
+	return wamid, err
+}
 
+// journalFailure tells the journal how a message it recorded ended when no
+// webhook will: refused (the caller fails it) or with an unknown outcome.
+// Other errors (limits, the channel stopped, Meta unreachable) leave the
+// message to be sent again under its ID.
+func (ch *Channel) journalFailure(ctx context.Context, id, ref string, err error) {
+	ev := message.StatusEvent{ID: id, Ref: ref, Reason: err.Error(), ReasonCode: message.ReasonOf(err), At: ch.clk.Now()}
+	switch {
+	case errors.Is(err, ErrUnknownOutcome):
+		ev.Status = message.Unknown
+	case IsMessageError(err):
+		ev.Status = message.Failed
+	default:
+		return
+	}
+	var apiErr *APIError
+	if errors.As(err, &apiErr) {
+		ev.Code = strconv.Itoa(apiErr.Code)
+	}
+	if jerr := ch.o.Journal.Status(ctx, ev); jerr != nil {
+		ch.log.Warn("whatsapp: message log: outcome not recorded", "id", id, "status", ev.Status, "err", jerr)
+	}
+}
+
+// checkAndDeliver applies the service window, template and messaging-limit
+// rules, then delivers.
+func (ch *Channel) checkAndDeliver(ctx context.Context, id, ref, to string, m Message, req *SendRequest) (string, error) {
 	now := ch.clk.Now()
 	inWin, err := ch.contacts.inWindow(to, now)
 	if err != nil {

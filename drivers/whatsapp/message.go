@@ -94,6 +94,38 @@ func URLButton(index int, suffix string) TemplateComponent {
 // freeForm reports whether m needs an open customer-service window.
 func (m Message) freeForm() bool { return m.Type != TypeTemplate }
 
+// summary says what m is where it has no text of its own, for the message
+// log: "template hello_world (de): Anna, 12.05.", "image: caption",
+// "location: name"; "" for a text message.
+func (m Message) summary() string {
+	switch {
+	case m.Type == TypeText:
+		return ""
+	case m.Template != nil:
+		s := "template " + m.Template.Name + " (" + m.Template.Language.Code + ")"
+		var vals []string
+		for _, c := range m.Template.Components {
+			if c.Type != "body" {
+				continue
+			}
+			for _, p := range c.Parameters {
+				if p.Text != "" {
+					vals = append(vals, p.Text)
+				}
+			}
+		}
+		if len(vals) > 0 {
+			s += ": " + strings.Join(vals, ", ")
+		}
+		return s
+	case m.Media != nil && m.Media.Caption != "":
+		return m.Type + ": " + m.Media.Caption
+	case m.Location != nil && m.Location.Name != "":
+		return m.Type + ": " + m.Location.Name
+	}
+	return m.Type
+}
+
 // normalizeTo turns "+49 171 1234567" into "491711234567"; business-scoped
 // user ids (not all digits) pass unchanged.
 func normalizeTo(to string) string {
