@@ -20,6 +20,8 @@ type ConsentService interface {
 	Block(ctx context.Context, e consent.Entry) (consent.Entry, error)
 	Unblock(ctx context.Context, id string) error
 	OptOuts(ctx context.Context) []consent.OptOut
+	// GroupService backs the subscriber groups (web/groups.go).
+	GroupService
 }
 
 type blacklistData struct {

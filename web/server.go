@@ -137,6 +137,7 @@ func (s *server) routes(e *gin.Engine) {
 	p.GET("/clicktochat/qr.png", s.clickToChatPNG)
 	s.automationRoutes(p, s.requireRole(users.RoleAdmin))
 	s.blacklistRoutes(p, s.requireRole(users.RoleAdmin))
+	s.groupRoutes(p)
 	s.modemRoutes(p)
 	p.GET("/whatsapp", s.simplePage("whatsapp"))
 	s.pbxRoutes(p)
