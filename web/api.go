@@ -48,6 +48,8 @@ func (s *server) apiRoutes(g *gin.RouterGroup) {
 	g.POST("/campaigns/:id/duplicate", s.apiCampaignAction("duplicate"))
 	g.POST("/whatsapp/media", s.apiUploadMedia)
 	s.apiMoreRoutes(g)
+	// The API twins of every other screen (api_contacts.go, api_system.go, api_channels.go).
+	s.apiContactRoutes(g)
 	s.modemAPIRoutes(g)
 	admin := g.Group("", s.requireRole(users.RoleAdmin))
 	admin.GET("/users", func(c *gin.Context) {
@@ -219,60 +221,80 @@ func (s *server) apiCreateCampaign(c *gin.Context) {
 	if !s.apiCampaignsReady(c) {
 		return
 	}
+	in, ok := s.apiCampaignInput(c, false)
+	if !ok {
+		return
+	}
+	id, err := s.d.Campaigns.CreateCampaign(c.Request.Context(), in)
+	if err != nil {
+		s.apiCampaignErr(c, err)
+		return
+	}
+	s.apiCampaignAnswer(c, http.StatusCreated, id)
+}
+
+// apiCampaignAnswer answers with campaign id as GET /campaigns/{id} would.
+func (s *server) apiCampaignAnswer(c *gin.Context, code int, id string) {
+	cd, err := s.d.Campaigns.Campaign(c.Request.Context(), id)
+	if err != nil {
+		s.apiCampaignErr(c, err)
+		return
+	}
+	c.JSON(code, cd)
+}
+
+// apiCampaignInput reads and validates a campaign body (POST, or PUT of a
+// draft, where no numbers keep the old recipients); false: it answered.
+func (s *server) apiCampaignInput(c *gin.Context, edit bool) (CampaignInput, bool) {
 	ctx := c.Request.Context()
 	var req apiCampaignRequest
 	c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, 4<<20)
 	if err := c.ShouldBindJSON(&req); err != nil {
 		apiError(c, http.StatusBadRequest, "bad_json", "request body is not valid JSON for a campaign: "+err.Error(), "")
-		return
+		return CampaignInput{}, false
 	}
-	fail := func(field, msg string) { apiError(c, http.StatusUnprocessableEntity, "invalid", msg, field) }
+	fail := func(field, msg string) (CampaignInput, bool) {
+		apiError(c, http.StatusUnprocessableEntity, "invalid", msg, field)
+		return CampaignInput{}, false
+	}
 	req.Name = strings.TrimSpace(req.Name)
 	if req.Name == "" || len([]rune(req.Name)) > maxNameLen {
-		fail("name", "name is required (at most 100 characters)")
-		return
+		return fail("name", "name is required (at most 100 characters)")
 	}
 	senders, err := s.d.Campaigns.Senders(ctx)
 	if err != nil {
 		s.apiCampaignErr(c, err)
-		return
+		return CampaignInput{}, false
 	}
 	found := false
 	for _, sd := range senders {
 		found = found || (sd.Channel == req.Channel && sd.ID == req.Sender)
 	}
 	if !found {
-		fail("sender", "unknown channel/sender; GET /api/v1/status lists the channels")
-		return
+		return fail("sender", "unknown channel/sender; GET /api/v1/status lists the channels")
 	}
 	res, err := recipients.ParsePaste(strings.Join(req.Numbers, "\n"), s.defaultCountry(), 0)
 	if errors.Is(err, recipients.ErrTooMany) {
-		fail("numbers", "too many recipients: at most 1000 per campaign")
-		return
+		return fail("numbers", "too many recipients: at most 1000 per campaign")
 	}
 	if len(res.Invalid) > 0 {
-		fail("numbers", "invalid number: "+res.Invalid[0].String())
-		return
+		return fail("numbers", "invalid number: "+res.Invalid[0].String())
 	}
-	if len(res.Valid) == 0 {
-		fail("numbers", "give at least one recipient number")
-		return
+	if len(res.Valid) == 0 && !(edit && len(req.Numbers) == 0) {
+		return fail("numbers", "give at least one recipient number")
 	}
 	if req.WhatsApp == nil {
 		if strings.TrimSpace(req.Text) == "" {
-			fail("text", "text is required (or whatsapp for a WhatsApp template campaign)")
-			return
+			return fail("text", "text is required (or whatsapp for a WhatsApp template campaign)")
 		}
 		if _, err := sms.PlanText(req.Text); err != nil {
-			fail("text", err.Error())
-			return
+			return fail("text", err.Error())
 		}
 	}
 	switch req.Mode {
 	case "", string(campaign.Direct), string(campaign.Session):
 	default:
-		fail("mode", "mode must be direct or session")
-		return
+		return fail("mode", "mode must be direct or session")
 	}
 	switch req.Send {
 	case "":
@@ -280,33 +302,20 @@ func (s *server) apiCreateCampaign(c *gin.Context) {
 	case SendNow, SendDraft:
 	case SendSchedule:
 		if !req.ScheduleAt.After(s.d.Now()) {
-			fail("schedule_at", "schedule_at must be an RFC 3339 time in the future")
-			return
+			return fail("schedule_at", "schedule_at must be an RFC 3339 time in the future")
 		}
 	default:
-		fail("send", "send must be now, schedule or draft")
-		return
+		return fail("send", "send must be now, schedule or draft")
 	}
 	if req.RatePerMinute < 0 || req.RatePerMinute > 1000 {
-		fail("rate_per_minute", "rate_per_minute must be between 1 and 1000, or 0 for the channel's maximum")
-		return
+		return fail("rate_per_minute", "rate_per_minute must be between 1 and 1000, or 0 for the channel's maximum")
 	}
-	id, err := s.d.Campaigns.CreateCampaign(ctx, CampaignInput{
+	return CampaignInput{
 		Name: req.Name, Channel: req.Channel, Sender: req.Sender, Recipients: res.Valid, Text: req.Text,
 		WhatsApp: req.WhatsApp, Mode: req.Mode, Target: req.Target,
 		Send: req.Send, ScheduleAt: req.ScheduleAt.In(s.location()), RatePerMinute: req.RatePerMinute, DNCLists: req.DNCLists,
 		CreatedBy: currentUser(c).Name,
-	})
-	if err != nil {
-		s.apiCampaignErr(c, err)
-		return
-	}
-	cd, err := s.d.Campaigns.Campaign(ctx, id)
-	if err != nil {
-		s.apiCampaignErr(c, err)
-		return
-	}
-	c.JSON(http.StatusCreated, cd)
+	}, true
 }
 
 func (s *server) apiAddUser(c *gin.Context) {

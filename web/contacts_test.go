@@ -12,17 +12,8 @@ import (
 
 func (c *client) upload(path string, fields map[string]string, file []byte) resp {
 	c.env.t.Helper()
-	var buf bytes.Buffer
-	w := multipart.NewWriter(&buf)
-	for k, v := range fields {
-		w.WriteField(k, v)
-	}
-	if file != nil {
-		fw, _ := w.CreateFormFile("file", "upload")
-		fw.Write(file)
-	}
-	w.Close()
-	return c.do("POST", path, &buf, map[string]string{"Content-Type": w.FormDataContentType()})
+	body, ct := fileForm(fields, file)
+	return c.do("POST", path, body, map[string]string{"Content-Type": ct})
 }
 
 func TestContactsImportAndDNCInCampaign(t *testing.T) {
