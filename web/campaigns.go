@@ -17,6 +17,8 @@ import (
 
 	"github.com/pbxgate/pbxgate/drivers/whatsapp"
 	"github.com/pbxgate/pbxgate/gateway/campaign"
+	"github.com/pbxgate/pbxgate/gateway/consent"
+	"github.com/pbxgate/pbxgate/gateway/message"
 	"github.com/pbxgate/pbxgate/gateway/recipients"
 	"github.com/pbxgate/pbxgate/gateway/sms"
 )
@@ -103,10 +105,15 @@ type campaignFormData struct {
 	Senders    []Sender
 	DNCLists   []string
 	Phonebooks []string
+	// Groups are the subscriber groups (another recipient source).
+	Groups     []consent.GroupSummary
 	Types      []recipients.NumberType
 	TypeOn     map[recipients.NumberType]bool
 	Selected   map[string]bool // chosen DNC lists
 	Problems   []recipients.Problem
+	// GroupExcluded are the chosen group's members left out of the
+	// campaign (opted out, blocked), reported like invalid rows.
+	GroupExcluded []recipients.Problem
 	Preview    *recipients.Preview
 	Valid      int
 	MaxChars   int
@@ -169,6 +176,13 @@ func (s *server) campaignFormData(ctx context.Context) campaignFormData {
 			d.Phonebooks = append(d.Phonebooks, b.Name)
 		}
 	}
+	if s.d.Consent != nil {
+		if groups, err := s.d.Consent.GroupSummaries(ctx); err == nil {
+			d.Groups = groups
+		} else {
+			s.log.Error("campaign form: subscriber groups", "err", err)
+		}
+	}
 	return d
 }
 
@@ -185,6 +199,8 @@ func (s *server) campaignNew(c *gin.Context) {
 type campaignForm struct {
 	in       CampaignInput
 	problems []recipients.Problem
+	// excluded are the chosen group's members who may not be messaged.
+	excluded []recipients.Problem
 }
 
 // readCampaignForm validates the add form. errs maps field → catalog key
@@ -194,7 +210,7 @@ func (s *server) readCampaignForm(c *gin.Context, fd campaignFormData) (campaign
 	v := s.newView(c, "campaigns", "campaign.new.title", nil)
 	errs := v.Errors
 	f := campaignForm{}
-	for _, k := range []string{"name", "sender", "numbers", "text", "send", "schedule_at", "rate", "skip_invalid", "phonebook",
+	for _, k := range []string{"name", "sender", "numbers", "text", "send", "schedule_at", "rate", "skip_invalid", "phonebook", "group",
 		"template", "mode", "target_kind", "target_id"} {
 		v.Form[k] = c.PostForm(k)
 	}
@@ -263,6 +279,21 @@ func (s *server) readCampaignForm(c *gin.Context, fd campaignFormData) (campaign
 		}
 		all = mergeResults(all, res)
 	}
+	// A subscriber group: the members who may be messaged now.
+	if group := c.PostForm("group"); group != "" {
+		res, excluded, err := s.groupRecipients(c.Request.Context(), group, region)
+		switch {
+		case errors.Is(err, consent.ErrNoGroup):
+			errs["group"] = v.T("campaign.err.group")
+		case err != nil:
+			s.log.Error("campaign form: group recipients", "group", group, "err", err)
+			errs["group"] = v.T("error.internal")
+		case len(excluded) > 0 && c.PostForm("skip_invalid") == "":
+			errs["group"] = v.T("campaign.err.group_excluded", len(excluded))
+		}
+		f.excluded = excluded
+		all = mergeResults(all, res)
+	}
 	f.problems = all.Invalid
 	in.Recipients = all.Valid
 	if len(in.Recipients) > recipients.DefaultLimit {
@@ -327,6 +358,42 @@ func (s *server) readCampaignForm(c *gin.Context, fd campaignFormData) (campaign
 }
 
 var errNotCSV = errors.New("not a CSV file")
+
+// groupRecipients are a subscriber group's members who may be messaged now,
+// normalised like typed numbers (so a number also typed counts as a
+// duplicate), and the excluded members with why, as problems for the form.
+// A member whose number cannot be read as a phone number (a channel id)
+// is an invalid row.
+func (s *server) groupRecipients(ctx context.Context, group, region string) (recipients.Result, []recipients.Problem, error) {
+	if s.d.Consent == nil {
+		return recipients.Result{}, nil, consent.ErrNoGroup
+	}
+	send, excluded, err := s.d.Consent.Recipients(ctx, group)
+	if err != nil {
+		return recipients.Result{}, nil, err
+	}
+	var res recipients.Result
+	seen := map[string]bool{}
+	for _, r := range send {
+		n, err := recipients.Normalize(r.Number, region)
+		if err != nil {
+			res.Invalid = append(res.Invalid, recipients.Problem{Input: r.Number, Reason: err.Error(), ReasonCode: message.ReasonOf(err)})
+			continue
+		}
+		if seen[n] {
+			res.Duplicates = append(res.Duplicates, recipients.Duplicate{Number: n})
+			continue
+		}
+		seen[n] = true
+		r.Number = n
+		res.Valid = append(res.Valid, r)
+	}
+	problems := make([]recipients.Problem, 0, len(excluded))
+	for _, m := range excluded {
+		problems = append(problems, recipients.Problem{Input: m.Number, Reason: m.Excluded, ReasonCode: m.ExcludedCode})
+	}
+	return res, problems, nil
+}
 
 func importCSVFile(fh *multipart.FileHeader, region string) (recipients.Result, error) {
 	r, err := openCSV(fh)
@@ -396,6 +463,7 @@ func (s *server) campaignCreate(c *gin.Context) {
 	}
 	fd.Template = c.PostForm("template")
 	fd.Problems = f.problems
+	fd.GroupExcluded = f.excluded
 	fd.Valid = len(f.in.Recipients)
 	for _, l := range f.in.DNCLists {
 		fd.Selected[l] = true

@@ -2,11 +2,14 @@ package web
 
 import (
 	"context"
+	"encoding/json"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 
+	"github.com/pbxgate/pbxgate/gateway/campaign"
 	"github.com/pbxgate/pbxgate/gateway/consent"
 )
 
@@ -200,4 +203,89 @@ func TestGroupsUnavailableWithoutConsent(t *testing.T) {
 	admin := env.client()
 	admin.setup("admin password")
 	mustContain(t, admin.get("/groups").body, "Subscriber groups are not available in this installation.")
+}
+
+// A campaign from a subscriber group gets exactly the members who may be
+// messaged; the opted-out and blocked ones are listed with why and the
+// form holds until the admin chooses to skip them.
+func TestCampaignFromGroup(t *testing.T) {
+	t.Parallel()
+	var env *testEnv
+	opt, _, engine := withEngine(t, &env)
+	env, admin, cons := newGroupEnv(t, opt)
+	ctx := context.Background()
+	if _, err := cons.CreateGroup(ctx, "Angebote", ""); err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range []struct{ number, source string }{
+		{"+4915111111111", consent.SourceManual},
+		{"4915122222222", consent.SourceClickToChat}, // a WhatsApp id
+		{"+4915133333333", consent.SourceKeyword},
+		{"+4915144444444", consent.SourceManual},
+	} {
+		if err := cons.Join(ctx, "Angebote", m.number, m.source); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := cons.OptOut(ctx, "+4915133333333", "STOP", "sms"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cons.Block(ctx, consent.Entry{Number: "+4915144444444", Direction: consent.Send}); err != nil {
+		t.Fatal(err)
+	}
+	tok := admin.csrf("/campaigns/new")
+	mustContain(t, admin.body, `<option value="Angebote"`, "Angebote (4 members)")
+	base := map[string]string{"csrf_token": tok, "name": "Wochenangebot", "sender": "gsm|", "group": "Angebote",
+		"numbers": "+4915111111111", "text": "Hallo", "send": "draft"}
+
+	r := admin.postMultipart("/campaigns/new", multipartForm{fields: base})
+	if r.code != http.StatusUnprocessableEntity {
+		t.Fatalf("group with excluded members, not skipped: %d %s", r.code, r.body)
+	}
+	mustContain(t, r.body, "2 members of the group are left out", "2 members left out of this campaign:",
+		"+4915133333333 – opted out (STOP) on", "+4915144444444 – blacklisted", `<option value="Angebote" selected>`)
+	if i, j := strings.Index(r.body, `id="group"`), strings.Index(r.body, "2 members of the group are left out"); i < 0 || j < i {
+		t.Error("the group's error is not next to the group field")
+	}
+	if items, _, _ := env.srvCampaigns(t); len(items) != 0 {
+		t.Fatalf("campaign created without the skip: %+v", items)
+	}
+
+	base["skip_invalid"] = "1"
+	r = admin.postMultipart("/campaigns/new", multipartForm{fields: base})
+	m := idRE.FindStringSubmatch(r.location)
+	if r.code != http.StatusSeeOther || m == nil {
+		t.Fatalf("create from group: %d %s", r.code, r.body)
+	}
+	page, err := engine().Recipients(ctx, m[1], campaign.RecipientQuery{Limit: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, r := range page.Items {
+		got = append(got, r.Number)
+	}
+	// The typed number is also in the group: once.
+	if want := []string{"+4915111111111", "+4915122222222"}; !slices.Equal(got, want) {
+		t.Fatalf("recipients %q, want %q", got, want)
+	}
+
+	// An unknown group is said next to the field.
+	base["group"] = "Nope"
+	mustContain(t, admin.postMultipart("/campaigns/new", multipartForm{fields: base}).body, "This subscriber group does not exist.")
+}
+
+// srvCampaigns lists the campaigns through the API.
+func (e *testEnv) srvCampaigns(t *testing.T) ([]CampaignSummary, int, error) {
+	t.Helper()
+	tok, err := e.users.CreateToken(context.Background(), "admin", "list")
+	if err != nil {
+		return nil, 0, err
+	}
+	r := e.client().do("GET", "/api/v1/campaigns", nil, map[string]string{"Authorization": "Bearer " + tok})
+	var p page[CampaignSummary]
+	if err := json.Unmarshal([]byte(r.body), &p); err != nil {
+		t.Fatalf("campaign list: %d %s", r.code, r.body)
+	}
+	return p.Items, p.Total, nil
 }
