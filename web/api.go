@@ -50,6 +50,7 @@ func (s *server) apiRoutes(g *gin.RouterGroup) {
 	s.apiMoreRoutes(g)
 	// The API twins of every other screen (api_contacts.go, api_system.go, api_channels.go).
 	s.apiContactRoutes(g)
+	s.apiSystemRoutes(g)
 	s.modemAPIRoutes(g)
 	admin := g.Group("", s.requireRole(users.RoleAdmin))
 	admin.GET("/users", func(c *gin.Context) {

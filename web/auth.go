@@ -6,7 +6,6 @@ import (
 	"math"
 	"net/http"
 	"strings"
-	"time"
 
 	"github.com/gin-gonic/gin"
 
@@ -199,10 +198,10 @@ func (s *server) setupSubmit(c *gin.Context) {
 	if !langOK {
 		v.Errors["language"] = v.T("setup.err.language")
 	}
-	if len(country) != 2 || strings.Trim(country, "ABCDEFGHIJKLMNOPQRSTUVWXYZ") != "" {
+	if !validCountry(country) {
 		v.Errors["country"] = v.T("setup.err.country")
 	}
-	if _, err := time.LoadLocation(tz); err != nil || tz == "" || tz == "Local" {
+	if !validTimeZone(tz) {
 		v.Errors["timezone"] = v.T("setup.err.timezone")
 	}
 	if !data.Existing {

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/pbxgate/pbxgate/gateway/store"
 	"github.com/pbxgate/pbxgate/gateway/users"
+	"github.com/pbxgate/pbxgate/web/i18n"
 )
 
 const (
@@ -200,12 +202,15 @@ func (s *server) userChange(c *gin.Context, action string, fn func(name string) 
 }
 
 func (s *server) deleteUser(c *gin.Context) {
-	s.userChange(c, "user.delete", func(name string) error {
-		if err := s.d.Users.Delete(c.Request.Context(), name); err != nil {
-			return err
-		}
-		return s.sessions.deleteUser(name, nil)
-	})
+	s.userChange(c, "user.delete", func(name string) error { return s.removeUser(c.Request.Context(), name) })
+}
+
+// removeUser deletes a user, the user's tokens and portal sessions.
+func (s *server) removeUser(ctx context.Context, name string) error {
+	if err := s.d.Users.Delete(ctx, name); err != nil {
+		return err
+	}
+	return s.sessions.deleteUser(name, nil)
 }
 
 func (s *server) setUserRole(c *gin.Context) {
@@ -215,57 +220,93 @@ func (s *server) setUserRole(c *gin.Context) {
 }
 
 func (s *server) changeOwnPassword(c *gin.Context) {
-	u := currentUser(c)
-	ctx := c.Request.Context()
-	pw, pw2 := c.PostForm("password"), c.PostForm("password2")
-	fail := func(field, key string, args ...any) {
-		s.systemFail(c, http.StatusUnprocessableEntity, nil, func(v *view) { v.Errors[field] = v.T(key, args...) })
-	}
-	if _, err := s.d.Users.Authenticate(ctx, u.Name, c.PostForm("current_password")); err != nil {
-		fail("current_password", "setup.err.current")
-		return
-	}
-	if pw != pw2 {
-		fail("password2", "user.err.mismatch")
-		return
-	}
-	if err := s.d.Users.SetPassword(ctx, u.Name, pw); errors.Is(err, users.ErrWeakPassword) {
-		fail("password", "user.err.weak_password", users.MinPasswordLength)
+	err := s.changePassword(c, c.PostForm("current_password"), c.PostForm("password"), c.PostForm("password2"))
+	if p := (*inputProblem)(nil); errors.As(err, &p) {
+		s.systemFail(c, http.StatusUnprocessableEntity, nil, func(v *view) { v.Errors[p.Field] = v.T(p.Key, p.Args...) })
 		return
 	} else if err != nil {
 		s.renderError(c, http.StatusInternalServerError, "error.internal")
 		return
+	}
+	s.flash(c, "user.password_changed")
+	c.Redirect(http.StatusSeeOther, "/system")
+}
+
+// changePassword changes the caller's own password after checking the
+// current one, ends the caller's other portal sessions and audits it.
+// Problems are *inputProblem for current_password, password2 or password.
+func (s *server) changePassword(c *gin.Context, current, pw, pw2 string) error {
+	u := currentUser(c)
+	ctx := c.Request.Context()
+	if _, err := s.d.Users.Authenticate(ctx, u.Name, current); err != nil {
+		return problem("current_password", "wrong_password", "setup.err.current")
+	}
+	if pw != pw2 {
+		return problem("password2", "mismatch", "user.err.mismatch")
+	}
+	if err := s.d.Users.SetPassword(ctx, u.Name, pw); errors.Is(err, users.ErrWeakPassword) {
+		return problem("password", "weak_password", "user.err.weak_password", users.MinPasswordLength)
+	} else if err != nil {
+		return err
 	}
 	// Other browsers logged in as this user must log in again.
 	if err := s.sessions.deleteUser(u.Name, currentSession(c)); err != nil {
 		s.log.Error("end other sessions", "err", err)
 	}
 	s.audit(c, "user.password", u.Name)
-	s.flash(c, "user.password_changed")
-	c.Redirect(http.StatusSeeOther, "/system")
+	return nil
 }
 
 func (s *server) saveRegion(c *gin.Context) {
 	country := strings.ToUpper(strings.TrimSpace(c.PostForm("country")))
 	tz := strings.TrimSpace(c.PostForm("timezone"))
 	form := map[string]string{"country": country, "timezone": tz}
-	if len(country) != 2 || strings.Trim(country, "ABCDEFGHIJKLMNOPQRSTUVWXYZ") != "" {
-		s.systemFail(c, http.StatusUnprocessableEntity, form, func(v *view) { v.Errors["country"] = v.T("setup.err.country") })
+	_, err := s.applyRegion(c, "", country, tz)
+	if p := (*inputProblem)(nil); errors.As(err, &p) {
+		s.systemFail(c, http.StatusUnprocessableEntity, form, func(v *view) { v.Errors[p.Field] = v.T(p.Key) })
 		return
-	}
-	if _, err := time.LoadLocation(tz); err != nil || tz == "" || tz == "Local" {
-		s.systemFail(c, http.StatusUnprocessableEntity, form, func(v *view) { v.Errors["timezone"] = v.T("setup.err.timezone") })
-		return
-	}
-	st := s.currentSettings()
-	st.DefaultCountry, st.TimeZone, st.Updated = country, tz, s.d.Now().UTC()
-	if err := s.saveSettings(st); err != nil {
+	} else if err != nil {
 		s.renderError(c, http.StatusInternalServerError, "error.internal")
 		return
 	}
-	s.audit(c, "settings.region", country+" "+tz)
 	s.flash(c, "settings.saved")
 	c.Redirect(http.StatusSeeOther, "/system")
+}
+
+func validCountry(country string) bool {
+	return len(country) == 2 && strings.Trim(country, "ABCDEFGHIJKLMNOPQRSTUVWXYZ") == ""
+}
+
+func validTimeZone(tz string) bool {
+	_, err := time.LoadLocation(tz)
+	return err == nil && tz != "" && tz != "Local"
+}
+
+// applyRegion saves the default country (upper case), the time zone and,
+// unless lang is "", the language chosen at setup, and audits it.
+// Problems are *inputProblem for country, timezone or language.
+func (s *server) applyRegion(c *gin.Context, lang, country, tz string) (Settings, error) {
+	l, langOK := i18n.Parse(lang)
+	switch {
+	case !validCountry(country):
+		return Settings{}, problem("country", "invalid", "setup.err.country")
+	case !validTimeZone(tz):
+		return Settings{}, problem("timezone", "invalid", "setup.err.timezone")
+	case lang != "" && !langOK:
+		return Settings{}, problem("language", "invalid", "setup.err.language")
+	}
+	st := s.currentSettings()
+	st.DefaultCountry, st.TimeZone, st.Updated = country, tz, s.d.Now().UTC()
+	target := country + " " + tz
+	if lang != "" {
+		st.Language = string(l)
+		target += " " + st.Language
+	}
+	if err := s.saveSettings(st); err != nil {
+		return Settings{}, err
+	}
+	s.audit(c, "settings.region", target)
+	return st, nil
 }
 
 func (s *server) createToken(c *gin.Context) {
@@ -345,7 +386,7 @@ func (s *server) backup(c *gin.Context) {
 func (s *server) resetPassword(c *gin.Context) {
 	name := c.Param("name")
 	field := "reset|" + name
-	err := s.d.Users.SetPassword(c.Request.Context(), name, c.PostForm("password"))
+	err := s.resetUserPassword(c, name, c.PostForm("password"))
 	switch {
 	case errors.Is(err, users.ErrWeakPassword):
 		s.systemFail(c, http.StatusUnprocessableEntity, nil, func(v *view) {
@@ -358,11 +399,20 @@ func (s *server) resetPassword(c *gin.Context) {
 		s.renderError(c, http.StatusInternalServerError, "error.internal")
 		return
 	default:
-		if err := s.sessions.deleteUser(name, currentSession(c)); err != nil {
-			s.log.Error("end sessions after password reset", "err", err)
-		}
-		s.audit(c, "user.password", name)
 		s.flash(c, "user.password_reset")
 	}
 	c.Redirect(http.StatusSeeOther, "/system")
+}
+
+// resetUserPassword sets another user's password (an admin's reset), ends
+// that user's portal sessions and audits it.
+func (s *server) resetUserPassword(c *gin.Context, name, pw string) error {
+	if err := s.d.Users.SetPassword(c.Request.Context(), name, pw); err != nil {
+		return err
+	}
+	if err := s.sessions.deleteUser(name, currentSession(c)); err != nil {
+		s.log.Error("end sessions after password reset", "err", err)
+	}
+	s.audit(c, "user.password", name)
+	return nil
 }
