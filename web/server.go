@@ -156,7 +156,9 @@ func (s *server) routes(e *gin.Engine) {
 	p.POST("/system/tokens", s.createToken)
 	p.POST("/system/tokens/:id/revoke", s.revokeToken)
 
-	s.apiRoutes(e.Group("/api/v1", s.requireSetup, s.requireAuth(false), s.requireCSRF))
+	api := e.Group("/api/v1", s.requireSetup, s.requireAuth(false), s.requireCSRF)
+	s.apiRoutes(api)
+	s.groupAPIRoutes(api)
 
 	e.NoRoute(func(c *gin.Context) {
 		if isAPI(c) {
