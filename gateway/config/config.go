@@ -45,6 +45,8 @@ type Config struct {
 	Campaign Campaign      `yaml:"campaigns"`
 	// Automation: keyword rules, opt-in/opt-out, forwards.
 	Automation Automation `yaml:"automation"`
+	// MessageLog: the log of every inbound and outbound message.
+	MessageLog MessageLog `yaml:"message_log"`
 	// Updates: firmware update uploads in the portal (appliance).
 	Updates Updates `yaml:"updates"`
 }
@@ -112,6 +114,7 @@ func Default() Config {
 		SIP:        defaultSIP(),
 		Campaign:   Campaign{MaxCampaigns: 1000, MaxRecipients: 1000},
 		Automation: DefaultAutomation(),
+		MessageLog: DefaultMessageLog(),
 		Updates:    Updates{SpoolDir: "/var/lib/pbxgate-updates", Keys: "/etc/pbxgate/update-keys.pem"},
 	}
 }
@@ -326,6 +329,7 @@ func (c *Config) validate() Problems {
 	ps = append(ps, c.WhatsApp.validate("whatsapp")...)
 	ps = append(ps, c.SIP.validate("sip")...)
 	ps = append(ps, c.Automation.Validate("automation")...)
+	ps = append(ps, c.MessageLog.Validate("message_log")...)
 	return ps
 }
 
