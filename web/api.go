@@ -52,6 +52,7 @@ func (s *server) apiRoutes(g *gin.RouterGroup) {
 	s.apiContactRoutes(g)
 	s.apiSystemRoutes(g)
 	s.modemAPIRoutes(g)
+	s.messageAPIRoutes(g)
 	admin := g.Group("", s.requireRole(users.RoleAdmin))
 	admin.GET("/users", func(c *gin.Context) {
 		list, err := s.d.Users.List(c.Request.Context())

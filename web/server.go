@@ -133,6 +133,7 @@ func (s *server) routes(e *gin.Engine) {
 	p.POST("/campaigns/:id/duplicate", s.campaignAction("duplicate"))
 	s.contactRoutes(p)
 	s.sessionRoutes(p)
+	s.messageRoutes(p)
 	p.GET("/clicktochat", s.clickToChat)
 	p.GET("/clicktochat/qr.png", s.clickToChatPNG)
 	s.automationRoutes(p, s.requireRole(users.RoleAdmin))

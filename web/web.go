@@ -63,6 +63,9 @@ type Deps struct {
 	Rules RuleService
 	// Consent backs the blacklist and opt-out screen (*consent.Consent).
 	Consent ConsentService
+	// Messages backs the message log screen and API (*msglog.Log); nil:
+	// the page says it is not available.
+	Messages MessageLogService
 	// WhatsApp is what the WhatsApp page shows for Meta's webhook settings;
 	// nil when the channel is not configured.
 	WhatsApp *WhatsAppSetup

@@ -25,6 +25,13 @@ type automation struct {
 	// pbx, once started (sip.enabled), takes conversations that no rule
 	// consumed or routed: they go to the channel's session route.
 	pbx atomic.Pointer[pbxSide]
+	// journal is the message log; nil: none.
+	journal inboundJournal
+}
+
+// inboundJournal is the message log as the inbound side feeds it.
+type inboundJournal interface {
+	Inbound(ctx context.Context, in message.Inbound) error
 }
 
 // newAutomation builds consent and the rules engine. Actions need the SMS
@@ -97,6 +104,13 @@ func (r lateRouter) Route(ctx context.Context, in message.Inbound, kind, id stri
 // channel's session route delivers it to an extension or queue (the session
 // manager ignores an ID it already has).
 func (a *automation) Inbound(ctx context.Context, in message.Inbound) error {
+	// Logged first, like the rules store it first: an error makes the
+	// channel offer the message again, and logging it twice keeps one entry.
+	if a.journal != nil && in.ID != "" {
+		if err := a.journal.Inbound(ctx, in); err != nil {
+			return err
+		}
+	}
 	rec, err := a.rules.Handle(ctx, in)
 	if err != nil {
 		return err

@@ -13,9 +13,10 @@ import (
 
 // statusRouter hands a channel's status events to whoever sent the message:
 // the campaign engine, then the chat sessions; others (CLI sends, automatic
-// answers) are only logged.
+// answers) are only logged. Every event also updates the message log.
 type statusRouter struct {
 	log       *slog.Logger
+	journal   statusJournal                   // the message log; nil: none
 	campaigns atomic.Pointer[campaign.Engine] // set once the engine exists
 	sessions  atomic.Pointer[session.Manager] // set with sip.enabled
 	traffic   *traffic
@@ -23,7 +24,21 @@ type statusRouter struct {
 
 var errNotStarted = errors.New("campaign engine not started yet")
 
+// statusJournal is the message log as the router feeds it.
+type statusJournal interface {
+	Status(ctx context.Context, ev message.StatusEvent) error
+}
+
 func (r *statusRouter) Status(ctx context.Context, ev message.StatusEvent) error {
+	// The log sees every event, whoever claims it (or nobody). It is
+	// idempotent and never moves backwards, so an event offered again
+	// after a routing error does no harm; a failure to log is reported
+	// but does not hold the campaigns' events back.
+	if r.journal != nil {
+		if err := r.journal.Status(ctx, ev); err != nil {
+			r.log.Warn("message log: status not recorded", "id", ev.ID, "status", ev.Status, "err", err)
+		}
+	}
 	err := r.route(ctx, ev)
 	if err == nil {
 		r.traffic.count(ev)

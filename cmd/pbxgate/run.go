@@ -29,6 +29,7 @@ import (
 	"github.com/pbxgate/pbxgate/gateway/campaign"
 	"github.com/pbxgate/pbxgate/gateway/config"
 	"github.com/pbxgate/pbxgate/gateway/logbuf"
+	"github.com/pbxgate/pbxgate/gateway/msglog"
 	"github.com/pbxgate/pbxgate/gateway/recipients"
 	"github.com/pbxgate/pbxgate/gateway/session"
 	"github.com/pbxgate/pbxgate/gateway/store"
@@ -117,6 +118,7 @@ type daemon struct {
 	sms       *smsStack
 	campaigns *campaign.Engine
 	auto      *automation
+	msglog    *msglog.Log       // every message in and out
 	wa        *whatsapp.Channel // nil unless whatsapp.enabled
 	waemu     *waemu.Server     // the Cloud API emulator with whatsapp.emulate
 	waSetup   *web.WhatsAppSetup
@@ -196,7 +198,12 @@ func (d *daemon) run(ctx context.Context) error {
 
 	// Status events flow from the channels to the campaign engine; the
 	// router is built before either so neither needs the other.
-	router := &statusRouter{log: d.log, traffic: &d.traffic}
+	d.msglog, err = msglog.New(msglog.Config{Store: st, Logger: d.log.With("component", "msglog")})
+	if err != nil {
+		return err
+	}
+	d.goRun(runCtx, "message-log", func(ctx context.Context) error { return d.msglog.Run(ctx, d.cfg.MessageLog.Retention) })
+	router := &statusRouter{log: d.log, traffic: &d.traffic, journal: d.msglog}
 	out := &outbound{}
 	if len(d.cfg.Channels) > 0 {
 		out.defaultSMS = d.cfg.Channels[0].Name
@@ -205,6 +212,7 @@ func (d *daemon) run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	d.auto.journal = d.msglog
 	d.sms, err = d.startSMS(runCtx, router, d.auto)
 	if err != nil {
 		return err
@@ -290,6 +298,7 @@ func (d *daemon) run(ctx context.Context) error {
 		USSD:           d.sms,
 		Rules:          d.auto.rules,
 		Consent:        d.auto.consent,
+		Messages:       d.msglog,
 		WhatsApp:       d.waSetup,
 		Logs:           d.logs,
 		Updates: spool.Spool{Dir: d.cfg.Updates.SpoolDir, Keys: d.cfg.Updates.Keys,

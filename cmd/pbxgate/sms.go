@@ -86,6 +86,7 @@ func (d *daemon) startSMS(ctx context.Context, sink smspool.Sink, inbound smspoo
 		Registerer:  d.reg,
 		Sink:        sink,
 		InboundSink: inbound,
+		Journal:     d.msglog,
 	})
 	if err != nil {
 		if s.sim != nil {

@@ -42,6 +42,7 @@ func (d *daemon) startWhatsApp(ctx context.Context, portalAddr string, statuses 
 	}
 	opts.Store, opts.Logger, opts.Registerer = d.store, d.log.With("component", "whatsapp"), d.reg
 	opts.Statuses, opts.Inbound = statuses, inbound
+	opts.Journal = d.msglog
 	ch, err := whatsapp.New(opts)
 	if err != nil {
 		return nil, err

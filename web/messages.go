@@ -1,0 +1,194 @@
+package web
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/pbxgate/pbxgate/gateway/message"
+	"github.com/pbxgate/pbxgate/gateway/msglog"
+)
+
+// MessageLogService is what the message log screen and API need;
+// *msglog.Log implements it.
+type MessageLogService interface {
+	Search(ctx context.Context, q msglog.Query) (msglog.Page, error)
+	Get(ctx context.Context, id string) (msglog.Entry, error)
+}
+
+// messageStatuses are the statuses the filters offer, in a message's order.
+var messageStatuses = []message.Status{msglog.Received, message.Queued, message.Sending, message.Sent,
+	message.Delivered, message.Read, message.Failed, message.Unknown}
+
+// shortText is how many characters of a message the table shows before
+// the rest folds away.
+const shortText = 80
+
+func (s *server) messageRoutes(p *gin.RouterGroup) {
+	p.GET("/messages", s.messagesPage)
+}
+
+func (s *server) messageAPIRoutes(g *gin.RouterGroup) {
+	g.GET("/messages", s.apiMessages)
+	g.GET("/messages/:id", s.apiMessage)
+}
+
+// messageFilter is the search form: the same query parameters as the API.
+type messageFilter struct {
+	Dir, Kind, Channel, Status, Q string
+}
+
+// parseMessageQuery reads the filters; field names the one that is wrong.
+func parseMessageQuery(c *gin.Context) (f messageFilter, q msglog.Query, field string) {
+	f = messageFilter{Dir: c.Query("dir"), Kind: c.Query("kind"), Channel: strings.TrimSpace(c.Query("channel")),
+		Status: c.Query("status"), Q: strings.TrimSpace(c.Query("q"))}
+	q = msglog.Query{Direction: msglog.Direction(f.Dir), Kind: message.Kind(f.Kind), Channel: f.Channel,
+		Status: message.Status(f.Status), Text: f.Q, Cursor: c.Query("cursor")}
+	switch {
+	case f.Dir != "" && q.Direction != msglog.In && q.Direction != msglog.Out:
+		field = "dir"
+	case f.Kind != "" && q.Kind != message.SMS && q.Kind != message.WhatsApp:
+		field = "kind"
+	case f.Status != "" && !slices.Contains(messageStatuses, q.Status):
+		field = "status"
+	}
+	return f, q, field
+}
+
+// messageRow is one table row.
+type messageRow struct {
+	msglog.Entry
+	Short string // Text shortened to shortText characters
+	Long  bool   // Short is not all of Text
+	Link  string // the origin's page (campaign, chat session), if any
+}
+
+type messagesData struct {
+	F        messageFilter
+	Rows     []messageRow
+	Statuses []message.Status
+	Older    string // URL of the next (older) page
+	Paged    bool   // a later page: offer the newest again
+	BadQuery string // catalog key of a refused filter or cursor
+}
+
+func messageRows(items []msglog.Entry) []messageRow {
+	rows := make([]messageRow, len(items))
+	for i, e := range items {
+		r := messageRow{Entry: e, Short: e.Text}
+		if rs := []rune(e.Text); len(rs) > shortText {
+			r.Short, r.Long = strings.TrimSpace(string(rs[:shortText-1]))+"…", true
+		}
+		switch e.Origin {
+		case msglog.OriginCampaign:
+			if e.OriginID != "" {
+				r.Link = "/campaigns/" + url.PathEscape(e.OriginID)
+			}
+		case msglog.OriginSession:
+			if e.OriginID != "" {
+				r.Link = "/sessions/" + url.PathEscape(e.OriginID)
+			}
+		}
+		rows[i] = r
+	}
+	return rows
+}
+
+func (s *server) messagesPage(c *gin.Context) {
+	if s.d.Messages == nil {
+		s.render(c, http.StatusOK, "unavailable", s.newView(c, "messages", "nav.messages", "msglog.unavailable"))
+		return
+	}
+	f, q, field := parseMessageQuery(c)
+	d := messagesData{F: f, Statuses: messageStatuses, Paged: q.Cursor != ""}
+	if field != "" {
+		// Only a hand-made URL gets here; show everything rather than nothing.
+		d.BadQuery, q = "msglog.err.filter", msglog.Query{Text: q.Text, Cursor: q.Cursor}
+	}
+	q.Limit = msglog.DefaultLimit
+	p, err := s.d.Messages.Search(c.Request.Context(), q)
+	if errors.Is(err, msglog.ErrBadCursor) {
+		d.BadQuery, d.Paged, q.Cursor = "msglog.err.cursor", false, ""
+		p, err = s.d.Messages.Search(c.Request.Context(), q)
+	}
+	if err != nil {
+		s.log.Error("message log search", "err", err)
+		s.renderError(c, http.StatusInternalServerError, "error.internal")
+		return
+	}
+	d.Rows = messageRows(p.Items)
+	if p.Next != "" {
+		v := url.Values{}
+		for k, val := range map[string]string{"dir": f.Dir, "kind": f.Kind, "channel": f.Channel, "status": f.Status, "q": f.Q} {
+			if val != "" {
+				v.Set(k, val)
+			}
+		}
+		v.Set("cursor", p.Next)
+		d.Older = "/messages?" + v.Encode()
+	}
+	s.render(c, http.StatusOK, "messages", s.newView(c, "messages", "nav.messages", d))
+}
+
+// messagePage is the API's list answer: cursor pages, so no total.
+type messagePage struct {
+	Items      []msglog.Entry `json:"items"`
+	Limit      int            `json:"limit"`
+	NextCursor string         `json:"next_cursor,omitempty"`
+}
+
+func (s *server) apiMessages(c *gin.Context) {
+	if !apiHas(c, s.d.Messages != nil, "the message log is") {
+		return
+	}
+	_, q, field := parseMessageQuery(c)
+	if field != "" {
+		msg := map[string]string{"dir": "dir must be in or out", "kind": "kind must be sms or whatsapp",
+			"status": "status must be one of received, queued, sending, sent, delivered, read, failed, unknown"}[field]
+		apiError(c, http.StatusBadRequest, "invalid", msg, field)
+		return
+	}
+	q.Limit = msglog.DefaultLimit
+	if v := c.Query("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > msglog.MaxLimit {
+			apiError(c, http.StatusBadRequest, "invalid", "limit must be between 1 and 500", "limit")
+			return
+		}
+		q.Limit = n
+	}
+	p, err := s.d.Messages.Search(c.Request.Context(), q)
+	if errors.Is(err, msglog.ErrBadCursor) {
+		apiError(c, http.StatusBadRequest, "invalid", err.Error(), "cursor")
+		return
+	}
+	if err != nil {
+		s.log.Error("api: message log search", "err", err)
+		apiError(c, http.StatusInternalServerError, "internal", "searching the message log failed; see the pbxgate log", "")
+		return
+	}
+	c.JSON(http.StatusOK, messagePage{Items: nonNil(p.Items), Limit: q.Limit, NextCursor: p.Next})
+}
+
+func (s *server) apiMessage(c *gin.Context) {
+	if !apiHas(c, s.d.Messages != nil, "the message log is") {
+		return
+	}
+	e, err := s.d.Messages.Get(c.Request.Context(), c.Param("id"))
+	if errors.Is(err, msglog.ErrNotFound) {
+		apiError(c, http.StatusNotFound, "not_found", "no message with this id in the message log", "")
+		return
+	}
+	if err != nil {
+		s.log.Error("api: message log entry", "err", err)
+		apiError(c, http.StatusInternalServerError, "internal", "reading the message log failed; see the pbxgate log", "")
+		return
+	}
+	c.JSON(http.StatusOK, e)
+}
