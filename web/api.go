@@ -48,9 +48,12 @@ func (s *server) apiRoutes(g *gin.RouterGroup) {
 	g.POST("/campaigns/:id/duplicate", s.apiCampaignAction("duplicate"))
 	g.POST("/whatsapp/media", s.apiUploadMedia)
 	s.apiMoreRoutes(g)
-	// The API twins of every other screen (api_contacts.go, api_system.go, api_channels.go).
+	// The API twins of the other screens (web/api_*.go).
 	s.apiContactRoutes(g)
 	s.apiSystemRoutes(g)
+	s.apiChannelRoutes(g)
+	s.apiRuleRoutes(g)
+	s.apiCampaignEditRoutes(g)
 	s.modemAPIRoutes(g)
 	s.messageAPIRoutes(g)
 	admin := g.Group("", s.requireRole(users.RoleAdmin))
@@ -150,6 +153,11 @@ func (s *server) apiCampaignErr(c *gin.Context, err error) {
 }
 
 func (s *server) apiCampaign(c *gin.Context) {
+	s.apiOnCampaign(c, func(cd CampaignDetail) { c.JSON(http.StatusOK, cd) })
+}
+
+// apiOnCampaign runs fn with the path's campaign, or answers why not.
+func (s *server) apiOnCampaign(c *gin.Context, fn func(CampaignDetail)) {
 	if !s.apiCampaignsReady(c) {
 		return
 	}
@@ -158,7 +166,7 @@ func (s *server) apiCampaign(c *gin.Context) {
 		s.apiCampaignErr(c, err)
 		return
 	}
-	c.JSON(http.StatusOK, cd)
+	fn(cd)
 }
 
 func (s *server) apiRecipients(c *gin.Context) {

@@ -158,7 +158,7 @@ func (s *server) ruleCreate(c *gin.Context) {
 		v.Errors["action"] = v.T("automation.err.action")
 	}
 	if len(v.Errors) == 0 {
-		saved, err := s.d.Rules.Save(c.Request.Context(), r)
+		_, err := s.saveRule(c, r)
 		switch {
 		case errors.Is(err, rules.ErrInvalidRule), errors.Is(err, rules.ErrNotWired):
 			v.Errors["rule_form"] = v.T("automation.err.invalid", err.Error())
@@ -166,7 +166,6 @@ func (s *server) ruleCreate(c *gin.Context) {
 			s.log.Error("save rule", "err", err)
 			v.Errors["rule_form"] = v.T("error.internal")
 		default:
-			s.audit(c, "rule.save", saved.Name)
 			s.flash(c, "automation.saved")
 			c.Redirect(http.StatusSeeOther, "/automation")
 			return
@@ -179,8 +178,7 @@ func (s *server) ruleDelete(c *gin.Context) {
 	if s.rulesUnavailable(c) {
 		return
 	}
-	id := c.Param("id")
-	err := s.d.Rules.Delete(c.Request.Context(), id)
+	err := s.deleteRule(c, c.Param("id"))
 	switch {
 	case errors.Is(err, rules.ErrNotFound):
 		s.flash(c, "automation.err.not_found")
@@ -188,10 +186,28 @@ func (s *server) ruleDelete(c *gin.Context) {
 		s.renderError(c, http.StatusInternalServerError, "error.internal")
 		return
 	default:
-		s.audit(c, "rule.delete", id)
 		s.flash(c, "automation.deleted")
 	}
 	c.Redirect(http.StatusSeeOther, "/automation")
+}
+
+// saveRule validates, stores and audits r; errors as RuleService.Save.
+// The saved rule carries its secrets: show only saved.Redacted().
+func (s *server) saveRule(c *gin.Context, r rules.Rule) (rules.Rule, error) {
+	saved, err := s.d.Rules.Save(c.Request.Context(), r)
+	if err == nil {
+		s.audit(c, "rule.save", saved.Name)
+	}
+	return saved, err
+}
+
+// deleteRule removes and audits rule id; rules.ErrNotFound if none.
+func (s *server) deleteRule(c *gin.Context, id string) error {
+	err := s.d.Rules.Delete(c.Request.Context(), id)
+	if err == nil {
+		s.audit(c, "rule.delete", id)
+	}
+	return err
 }
 
 func (s *server) automationRoutes(p *gin.RouterGroup, admin gin.HandlerFunc) {

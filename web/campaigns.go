@@ -672,6 +672,14 @@ func (s *server) campaignExport(c *gin.Context) {
 		s.renderError(c, http.StatusInternalServerError, "error.internal")
 		return
 	}
+	s.writeCampaignCSV(c, cd)
+}
+
+// writeCampaignCSV streams every recipient's result of campaign cd as a
+// CSV download (the portal's and the API's export).
+func (s *server) writeCampaignCSV(c *gin.Context, cd CampaignDetail) {
+	ctx := c.Request.Context()
+	id := cd.ID
 	c.Header("Content-Type", "text/csv; charset=utf-8")
 	c.Header("Content-Disposition", fmt.Sprintf("attachment; filename=%q", "campaign-"+sanitizeFilename(cd.ID)+".csv"))
 	if ex, ok := s.d.Campaigns.(CampaignExporter); ok {

@@ -2,6 +2,7 @@ package web
 
 import (
 	"encoding/base64"
+	"errors"
 	"html/template"
 	"net/http"
 	"strings"
@@ -30,22 +31,31 @@ func (s *server) clickToChatLink(c *gin.Context, v *view) string {
 	if number == "" {
 		return ""
 	}
-	e164, err := recipients.Normalize(number, s.defaultCountry())
-	if err != nil {
-		v.Errors["number"] = v.T("clicktochat.err.number")
+	link, _, err := s.makeClickToChat(kind, number, text)
+	if p := (*inputProblem)(nil); errors.As(err, &p) {
+		v.Errors[p.Field] = v.T(p.Key, p.Args...)
 		return ""
 	}
-	var link string
+	return link
+}
+
+// makeClickToChat builds the sms: link (kind "sms") or wa.me link (any
+// other kind) for number, normalised to E.164, and text. Problems are
+// *inputProblem for number or text.
+func (s *server) makeClickToChat(kind, number, text string) (link, e164 string, err error) {
+	e164, err = recipients.Normalize(number, s.defaultCountry())
+	if err != nil {
+		return "", "", problem("number", "invalid", "clicktochat.err.number")
+	}
 	if kind == "sms" {
 		link, err = clicktochat.SMS(e164, text)
 	} else {
 		link, err = clicktochat.WhatsApp(e164, text)
 	}
 	if err != nil {
-		v.Errors["text"] = v.T("clicktochat.err.link", err.Error())
-		return ""
+		return "", "", problem("text", "invalid", "clicktochat.err.link", err.Error())
 	}
-	return link
+	return link, e164, nil
 }
 
 func (s *server) clickToChat(c *gin.Context) {

@@ -94,29 +94,40 @@ func (s *server) ussd(c *gin.Context) {
 	v := s.newView(c, "modems", "nav.modems", page)
 	modemName, code := strings.TrimSpace(c.PostForm("modem")), strings.TrimSpace(c.PostForm("code"))
 	v.Form["modem"], v.Form["code"] = modemName, code
-	switch {
-	case s.d.USSD == nil:
+	if s.d.USSD == nil {
 		s.renderError(c, http.StatusNotFound, "error.not_found")
 		return
-	case modemName == "":
-		v.Errors["modem"] = v.T("ussd.err.modem")
-	case !ussdRE.MatchString(code):
-		v.Errors["code"] = v.T("ussd.err.code")
 	}
-	if len(v.Errors) > 0 {
+	answer, err := s.runUSSD(c, modemName, code)
+	if p := (*inputProblem)(nil); errors.As(err, &p) {
+		v.Errors[p.Field] = v.T(p.Key)
 		s.render(c, http.StatusUnprocessableEntity, "modems", v)
 		return
-	}
-	s.audit(c, "modem.ussd", modemName+" "+code)
-	answer, err := s.d.USSD.USSD(c.Request.Context(), modemName, code)
-	if err != nil {
-		s.log.Warn("USSD failed", "modem", modemName, "err", err)
+	} else if err != nil {
 		v.Errors["code"] = v.T("ussd.err.failed", err.Error())
 		s.render(c, http.StatusBadGateway, "modems", v)
 		return
 	}
 	d.USSDModem, d.USSDAnswer = modemName, answer
 	s.render(c, http.StatusOK, "modems", v)
+}
+
+// runUSSD checks and audits a USSD code and runs it on modem (s.d.USSD
+// must be set). Problems are *inputProblem for modem or code; other
+// errors are the modem's or the network's.
+func (s *server) runUSSD(c *gin.Context, modem, code string) (string, error) {
+	switch {
+	case modem == "":
+		return "", problem("modem", "required", "ussd.err.modem")
+	case !ussdRE.MatchString(code):
+		return "", problem("code", "invalid", "ussd.err.code")
+	}
+	s.audit(c, "modem.ussd", modem+" "+code)
+	answer, err := s.d.USSD.USSD(c.Request.Context(), modem, code)
+	if err != nil {
+		s.log.Warn("USSD failed", "modem", modem, "err", err)
+	}
+	return answer, err
 }
 
 // simplePage renders a channel page from the status snapshot.
@@ -132,14 +143,20 @@ func (s *server) simplePage(name string) gin.HandlerFunc {
 		}
 		if name == "whatsapp" && s.d.WhatsApp != nil {
 			d.WhatsApp = s.d.WhatsApp
-			scheme := "http"
-			if c.Request.TLS != nil || c.GetHeader("X-Forwarded-Proto") == "https" {
-				scheme = "https"
-			}
-			d.WebhookURL = scheme + "://" + c.Request.Host + s.d.WhatsApp.WebhookPath
+			d.WebhookURL = webhookURL(c, s.d.WhatsApp.WebhookPath)
 		}
 		s.render(c, http.StatusOK, name, s.newView(c, name, "nav."+name, d))
 	}
+}
+
+// webhookURL is where Meta reaches path on this gateway, as the browser
+// (or API client) addressed it.
+func webhookURL(c *gin.Context, path string) string {
+	scheme := "http"
+	if c.Request.TLS != nil || c.GetHeader("X-Forwarded-Proto") == "https" {
+		scheme = "https"
+	}
+	return scheme + "://" + c.Request.Host + path
 }
 
 // syncTemplates fetches the WhatsApp templates from Meta now.
@@ -148,15 +165,24 @@ func (s *server) syncTemplates(c *gin.Context) {
 		s.renderError(c, http.StatusNotFound, "error.not_found")
 		return
 	}
-	if err := s.d.SyncTemplates(c.Request.Context()); err != nil {
-		s.log.Warn("WhatsApp template sync failed", "err", err)
+	if err := s.runTemplateSync(c); err != nil {
 		if errors.Is(err, context.Canceled) {
 			return
 		}
 		s.flash(c, "whatsapp.sync_failed")
 	} else {
-		s.audit(c, "whatsapp.sync", "")
 		s.flash(c, "whatsapp.synced")
 	}
 	c.Redirect(http.StatusSeeOther, "/whatsapp")
+}
+
+// runTemplateSync fetches the templates from Meta (s.d.SyncTemplates must
+// be set) and audits it.
+func (s *server) runTemplateSync(c *gin.Context) error {
+	if err := s.d.SyncTemplates(c.Request.Context()); err != nil {
+		s.log.Warn("WhatsApp template sync failed", "err", err)
+		return err
+	}
+	s.audit(c, "whatsapp.sync", "")
+	return nil
 }

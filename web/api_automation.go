@@ -1,0 +1,141 @@
+package web
+
+import (
+	"errors"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/pbxgate/pbxgate/gateway/rules"
+	"github.com/pbxgate/pbxgate/gateway/users"
+)
+
+// apiRuleRoutes complete the Automation screen's API twin: one rule, and
+// creating, replacing and deleting rules (admins, as in the portal) with
+// the full rule model (limits, windows, several actions).
+func (s *server) apiRuleRoutes(g *gin.RouterGroup) {
+	admin := s.requireRole(users.RoleAdmin)
+	g.GET("/rules/:id", s.apiRule)
+	g.POST("/rules", admin, s.apiSaveRule(false))
+	g.PUT("/rules/:id", admin, s.apiSaveRule(true))
+	g.DELETE("/rules/:id", admin, s.apiDeleteRule)
+}
+
+// findRule is rule id as the engine has it (secrets included).
+func (s *server) findRule(c *gin.Context, id string) (rules.Rule, error) {
+	list, err := s.d.Rules.Rules(c.Request.Context())
+	if err != nil {
+		return rules.Rule{}, err
+	}
+	for _, r := range list {
+		if r.ID == id {
+			return r, nil
+		}
+	}
+	return rules.Rule{}, rules.ErrNotFound
+}
+
+func (s *server) apiRuleErr(c *gin.Context, err error) {
+	switch {
+	case errors.Is(err, rules.ErrNotFound):
+		apiError(c, http.StatusNotFound, "not_found", "no rule with this id", "")
+	case errors.Is(err, rules.ErrNotWired):
+		apiError(c, http.StatusUnprocessableEntity, "not_configured", err.Error(), ruleErrField(err))
+	case errors.Is(err, rules.ErrInvalidRule):
+		apiError(c, http.StatusUnprocessableEntity, "invalid", err.Error(), ruleErrField(err))
+	default:
+		s.log.Error("api: rule", "err", err)
+		apiError(c, http.StatusInternalServerError, "internal", "the rule operation failed; see the pbxgate log", "")
+	}
+}
+
+// ruleErrField is the field a rules validation error names: after
+// `invalid rule "name": ` comes the field ("pattern", "window.end") or
+// "actions[i] (type)" and the action's field ("actions[0].text").
+func ruleErrField(err error) string {
+	msg := err.Error()
+	i := strings.Index(msg, rules.ErrInvalidRule.Error())
+	if i < 0 {
+		return ""
+	}
+	rest := msg[i+len(rules.ErrInvalidRule.Error()):]
+	if strings.HasPrefix(rest, " ") {
+		q, err := strconv.QuotedPrefix(rest[1:])
+		if err != nil {
+			return ""
+		}
+		rest = rest[1+len(q):]
+	}
+	parts := strings.Split(strings.TrimPrefix(rest, ": "), ": ")
+	if len(parts) < 2 {
+		return ""
+	}
+	field := parts[0]
+	if act, _, ok := strings.Cut(field, " ("); ok && strings.HasPrefix(act, "actions[") {
+		field = act
+		if len(parts) > 2 && !strings.ContainsAny(parts[1], " \"") {
+			field += "." + parts[1]
+		}
+	}
+	return field
+}
+
+func (s *server) apiRule(c *gin.Context) {
+	if !s.apiRulesReady(c) {
+		return
+	}
+	r, err := s.findRule(c, c.Param("id"))
+	if err != nil {
+		s.apiRuleErr(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, r.Redacted())
+}
+
+// apiSaveRule creates (POST, no id) or replaces (PUT /rules/{id}) a rule.
+// Secrets sent back masked keep their stored value.
+func (s *server) apiSaveRule(replace bool) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		if !s.apiRulesReady(c) {
+			return
+		}
+		var r rules.Rule
+		if !bindJSON(c, &r, "a rule as GET /rules/{id} answers it") {
+			return
+		}
+		code := http.StatusCreated
+		if replace {
+			if _, err := s.findRule(c, c.Param("id")); err != nil {
+				s.apiRuleErr(c, err)
+				return
+			}
+			if r.ID != "" && r.ID != c.Param("id") {
+				apiError(c, http.StatusUnprocessableEntity, "invalid", "id differs from the path's", "id")
+				return
+			}
+			r.ID, code = c.Param("id"), http.StatusOK
+		} else if r.ID != "" {
+			apiError(c, http.StatusUnprocessableEntity, "invalid", "a new rule has no id; change a rule with PUT /rules/{id}", "id")
+			return
+		}
+		saved, err := s.saveRule(c, r)
+		if err != nil {
+			s.apiRuleErr(c, err)
+			return
+		}
+		c.JSON(code, saved.Redacted())
+	}
+}
+
+func (s *server) apiDeleteRule(c *gin.Context) {
+	if !s.apiRulesReady(c) {
+		return
+	}
+	if err := s.deleteRule(c, c.Param("id")); err != nil {
+		s.apiRuleErr(c, err)
+		return
+	}
+	c.Status(http.StatusNoContent)
+}
