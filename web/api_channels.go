@@ -9,6 +9,7 @@ import (
 
 	"github.com/pbxgate/pbxgate/gateway/campaign"
 	"github.com/pbxgate/pbxgate/gateway/clicktochat"
+	chat "github.com/pbxgate/pbxgate/gateway/session"
 	"github.com/pbxgate/pbxgate/gateway/users"
 )
 
@@ -24,6 +25,26 @@ func (s *server) apiChannelRoutes(g *gin.RouterGroup) {
 	g.POST("/whatsapp/templates/sync", admin, s.apiSyncTemplates)
 	g.GET("/clicktochat", s.apiClickToChat)
 	g.GET("/clicktochat/qr.png", s.apiClickToChatPNG)
+	g.GET("/sessions/:id/media/:media", s.apiSessionMedia)
+}
+
+// apiSessionMedia serves a picture or document a contact sent in a chat
+// session, as the session screen's links do.
+func (s *server) apiSessionMedia(c *gin.Context) {
+	if !s.apiSessionsReady(c) || !apiHas(c, s.d.Media != nil, "session media are") {
+		return
+	}
+	path, mime, err := s.sessionMediaFile(c)
+	switch {
+	case errors.Is(err, chat.ErrNotFound):
+		apiError(c, http.StatusNotFound, "not_found", "no such media in this session", "")
+	case errors.Is(err, errMediaFetch):
+		apiError(c, http.StatusBadGateway, "media_unavailable", err.Error(), "")
+	case err != nil:
+		apiError(c, http.StatusInternalServerError, "internal", "reading the session failed; see the pbxgate log", "")
+	default:
+		serveSessionMedia(c, path, mime)
+	}
 }
 
 // apiDashboard is what the dashboard shows: the channel status with the

@@ -3,6 +3,7 @@ package web
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
@@ -163,31 +164,53 @@ func (s *server) sessionMedia(c *gin.Context) {
 		s.renderError(c, http.StatusNotFound, "sessions.err.not_found")
 		return
 	}
-	id, mediaID := c.Param("id"), c.Param("media")
-	entries, err := s.d.Sessions.Log(id)
-	if errors.Is(err, chat.ErrNotFound) {
+	path, mime, err := s.sessionMediaFile(c)
+	switch {
+	case errors.Is(err, chat.ErrNotFound):
 		s.renderError(c, http.StatusNotFound, "sessions.err.not_found")
 		return
-	}
-	if err != nil {
-		s.log.Error("session log", "err", err)
+	case errors.Is(err, errMediaFetch):
+		s.renderError(c, http.StatusBadGateway, "error.internal")
+		return
+	case err != nil:
 		s.renderError(c, http.StatusInternalServerError, "error.internal")
 		return
+	}
+	serveSessionMedia(c, path, mime)
+}
+
+// errMediaFetch: the media could not be fetched (from Meta).
+var errMediaFetch = errors.New("fetching the media failed")
+
+// sessionMediaFile finds the path's media (:media) in session :id's log
+// and fetches it (s.d.Media must be set); chat.ErrNotFound when the
+// session or the media in it is unknown.
+func (s *server) sessionMediaFile(c *gin.Context) (path, mime string, err error) {
+	id, mediaID := c.Param("id"), c.Param("media")
+	entries, err := s.d.Sessions.Log(id)
+	if err != nil {
+		if !errors.Is(err, chat.ErrNotFound) {
+			s.log.Error("session log", "err", err)
+		}
+		return "", "", err
 	}
 	found := false
 	for _, e := range entries {
 		found = found || (e.MediaID != "" && e.MediaID == mediaID)
 	}
 	if !found {
-		s.renderError(c, http.StatusNotFound, "sessions.err.not_found")
-		return
+		return "", "", chat.ErrNotFound
 	}
-	path, mime, err := s.d.Media.MediaFile(c.Request.Context(), mediaID)
+	path, mime, err = s.d.Media.MediaFile(c.Request.Context(), mediaID)
 	if err != nil {
 		s.log.Error("session media", "session", id, "media", mediaID, "err", err)
-		s.renderError(c, http.StatusBadGateway, "error.internal")
-		return
+		return "", "", fmt.Errorf("%w: %w", errMediaFetch, err)
 	}
+	return path, mime, nil
+}
+
+// serveSessionMedia sends a contact's file as stored, never sniffed.
+func serveSessionMedia(c *gin.Context, path, mime string) {
 	c.Header("Content-Type", mime)
 	c.Header("X-Content-Type-Options", "nosniff")
 	c.Header("Content-Disposition", "inline")

@@ -186,4 +186,11 @@ func TestSessionMediaLink(t *testing.T) {
 	if r := c.get("/sessions/" + id + "/media/other"); r.code != http.StatusNotFound {
 		t.Fatalf("media not in the session: %d, want 404", r.code)
 	}
+	// The API serves the same, with its errors.
+	api := env.apiClient("admin")
+	if r := api.call("GET", "/sessions/"+id+"/media/wa-media-1", ""); r.code != http.StatusOK || r.body != "\xff\xd8\xff\xe0JFIF-bytes" || r.header.Get("Content-Type") != "image/jpeg" {
+		t.Fatalf("API media: %d %q %v", r.code, r.body, r.header)
+	}
+	wantAPIError(t, api.call("GET", "/sessions/"+id+"/media/other", ""), http.StatusNotFound, "not_found", "")
+	wantAPIError(t, api.call("GET", "/sessions/nope/media/wa-media-1", ""), http.StatusNotFound, "not_found", "")
 }
