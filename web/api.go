@@ -4,6 +4,7 @@ import (
 	_ "embed"
 	"errors"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -225,13 +226,20 @@ type apiCampaignRequest struct {
 	ScheduleAt    time.Time                 `json:"schedule_at"`
 	RatePerMinute int                       `json:"rate_per_minute"`
 	DNCLists      []string                  `json:"dnc_lists"`
+	// The campaign form's other recipient sources (web/api_campaign_sources.go).
+	CSV          string                  `json:"csv"` // CSV text; multipart: the "file" part
+	PhoneColumns []string                `json:"phone_columns"`
+	Phonebook    string                  `json:"phonebook"`
+	NumberType   []recipients.NumberType `json:"number_type"`
+	Group        string                  `json:"group"`
+	SkipInvalid  bool                    `json:"skip_invalid"`
 }
 
 func (s *server) apiCreateCampaign(c *gin.Context) {
 	if !s.apiCampaignsReady(c) {
 		return
 	}
-	in, ok := s.apiCampaignInput(c, false)
+	in, skipped, ok := s.apiCampaignInput(c, false)
 	if !ok {
 		return
 	}
@@ -240,32 +248,35 @@ func (s *server) apiCreateCampaign(c *gin.Context) {
 		s.apiCampaignErr(c, err)
 		return
 	}
-	s.apiCampaignAnswer(c, http.StatusCreated, id)
+	s.apiCampaignAnswer(c, http.StatusCreated, id, skipped)
 }
 
-// apiCampaignAnswer answers with campaign id as GET /campaigns/{id} would.
-func (s *server) apiCampaignAnswer(c *gin.Context, code int, id string) {
+// apiCampaignAnswer answers with campaign id as GET /campaigns/{id} would,
+// plus the recipients skip_invalid left out.
+func (s *server) apiCampaignAnswer(c *gin.Context, code int, id string, skipped []recipientProblem) {
 	cd, err := s.d.Campaigns.Campaign(c.Request.Context(), id)
 	if err != nil {
 		s.apiCampaignErr(c, err)
 		return
 	}
-	c.JSON(code, cd)
+	c.JSON(code, struct {
+		CampaignDetail
+		Skipped []recipientProblem `json:"skipped"`
+	}{cd, nonNil(skipped)})
 }
 
 // apiCampaignInput reads and validates a campaign body (POST, or PUT of a
-// draft, where no numbers keep the old recipients); false: it answered.
-func (s *server) apiCampaignInput(c *gin.Context, edit bool) (CampaignInput, bool) {
+// draft, where no recipients keep the old ones) and returns it with the
+// recipients skip_invalid left out; false: it answered.
+func (s *server) apiCampaignInput(c *gin.Context, edit bool) (CampaignInput, []recipientProblem, bool) {
 	ctx := c.Request.Context()
-	var req apiCampaignRequest
-	c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, 4<<20)
-	if err := c.ShouldBindJSON(&req); err != nil {
-		apiError(c, http.StatusBadRequest, "bad_json", "request body is not valid JSON for a campaign: "+err.Error(), "")
-		return CampaignInput{}, false
+	req, csvFile, csvField, ok := s.readAPICampaignRequest(c)
+	if !ok {
+		return CampaignInput{}, nil, false
 	}
-	fail := func(field, msg string) (CampaignInput, bool) {
+	fail := func(field, msg string) (CampaignInput, []recipientProblem, bool) {
 		apiError(c, http.StatusUnprocessableEntity, "invalid", msg, field)
-		return CampaignInput{}, false
+		return CampaignInput{}, nil, false
 	}
 	req.Name = strings.TrimSpace(req.Name)
 	if req.Name == "" || len([]rune(req.Name)) > maxNameLen {
@@ -274,7 +285,7 @@ func (s *server) apiCampaignInput(c *gin.Context, edit bool) (CampaignInput, boo
 	senders, err := s.d.Campaigns.Senders(ctx)
 	if err != nil {
 		s.apiCampaignErr(c, err)
-		return CampaignInput{}, false
+		return CampaignInput{}, nil, false
 	}
 	found := false
 	for _, sd := range senders {
@@ -283,15 +294,15 @@ func (s *server) apiCampaignInput(c *gin.Context, edit bool) (CampaignInput, boo
 	if !found {
 		return fail("sender", "unknown channel/sender; GET /api/v1/status lists the channels")
 	}
-	res, err := recipients.ParsePaste(strings.Join(req.Numbers, "\n"), s.defaultCountry(), 0)
-	if errors.Is(err, recipients.ErrTooMany) {
-		return fail("numbers", "too many recipients: at most 1000 per campaign")
+	for _, t := range req.NumberType {
+		if !slices.Contains(campaignNumberTypes(), t) {
+			return fail("number_type", "number_type must list mobile, work, home or other")
+		}
 	}
-	if len(res.Invalid) > 0 {
-		return fail("numbers", "invalid number: "+res.Invalid[0].String())
-	}
-	if len(res.Valid) == 0 && !(edit && len(req.Numbers) == 0) {
-		return fail("numbers", "give at least one recipient number")
+	rs := s.gatherRecipients(ctx, recipientSources{Numbers: strings.Join(req.Numbers, "\n"), CSV: csvFile, PhoneColumns: req.PhoneColumns,
+		Phonebook: req.Phonebook, NumberTypes: req.NumberType, Group: req.Group, SkipInvalid: req.SkipInvalid, Edit: edit})
+	if !s.apiRecipientsAccepted(c, rs, csvField) {
+		return CampaignInput{}, nil, false
 	}
 	if req.WhatsApp == nil {
 		if strings.TrimSpace(req.Text) == "" {
@@ -321,11 +332,11 @@ func (s *server) apiCampaignInput(c *gin.Context, edit bool) (CampaignInput, boo
 		return fail("rate_per_minute", "rate_per_minute must be between 1 and 1000, or 0 for the channel's maximum")
 	}
 	return CampaignInput{
-		Name: req.Name, Channel: req.Channel, Sender: req.Sender, Recipients: res.Valid, Text: req.Text,
+		Name: req.Name, Channel: req.Channel, Sender: req.Sender, Recipients: rs.Valid, Text: req.Text,
 		WhatsApp: req.WhatsApp, Mode: req.Mode, Target: req.Target,
 		Send: req.Send, ScheduleAt: req.ScheduleAt.In(s.location()), RatePerMinute: req.RatePerMinute, DNCLists: req.DNCLists,
 		CreatedBy: currentUser(c).Name,
-	}, true
+	}, skippedAs(rs.Skipped(), csvField), true
 }
 
 func (s *server) apiAddUser(c *gin.Context) {

@@ -6,18 +6,19 @@ import (
 	"github.com/gin-gonic/gin"
 )
 
-// apiCampaignEditRoutes are the campaign screens' edit form and CSV
-// export.
+// apiCampaignEditRoutes are the campaign screens' edit form, the add
+// form's CSV preview and the CSV export.
 func (s *server) apiCampaignEditRoutes(g *gin.RouterGroup) {
 	g.PUT("/campaigns/:id", s.apiUpdateCampaign)
+	g.POST("/campaigns/preview-csv", s.apiPreviewCSV)
 	g.GET("/campaigns/:id/export.csv", s.apiExportCampaign)
 }
 
 // apiUpdateCampaign edits a draft or scheduled campaign with the same body
-// as POST /campaigns; without numbers the recipients stay.
+// as POST /campaigns; without recipients the old ones stay.
 func (s *server) apiUpdateCampaign(c *gin.Context) {
 	s.apiOnCampaign(c, func(cd CampaignDetail) {
-		in, ok := s.apiCampaignInput(c, true)
+		in, skipped, ok := s.apiCampaignInput(c, true)
 		if !ok {
 			return
 		}
@@ -25,7 +26,7 @@ func (s *server) apiUpdateCampaign(c *gin.Context) {
 			s.apiCampaignErr(c, err)
 			return
 		}
-		s.apiCampaignAnswer(c, http.StatusOK, cd.ID)
+		s.apiCampaignAnswer(c, http.StatusOK, cd.ID, skipped)
 	})
 }
 

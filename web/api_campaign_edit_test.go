@@ -25,7 +25,7 @@ func TestAPICampaignEditAndExport(t *testing.T) {
 	if cd.Name != "Entwurf 2" || cd.Text != "Hallo Welt" || cd.Total != 2 || cd.RatePerMinute != 30 || cd.State != StateDraft {
 		t.Fatalf("edited: %+v", cd)
 	}
-	wantAPIError(t, op.call("PUT", "/campaigns/"+cd.ID, `{"name":"x","channel":"gsm","numbers":["12"],"text":"a"}`), http.StatusUnprocessableEntity, "invalid", "numbers")
+	wantAPIError(t, op.call("PUT", "/campaigns/"+cd.ID, `{"name":"x","channel":"gsm","numbers":["12"],"text":"a"}`), http.StatusUnprocessableEntity, "invalid_rows", "numbers")
 	wantAPIError(t, op.call("PUT", "/campaigns/"+cd.ID, `{"name":"","channel":"gsm","text":"a"}`), http.StatusUnprocessableEntity, "invalid", "name")
 	wantAPIError(t, op.call("PUT", "/campaigns/nope", `{"name":"x","channel":"gsm","text":"a"}`), http.StatusNotFound, "not_found", "")
 	// New numbers replace the old ones; send now starts it.

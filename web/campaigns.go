@@ -148,7 +148,7 @@ func findTemplate(list []campaign.TemplateInfo, key string) (campaign.TemplateIn
 
 func (s *server) campaignFormData(ctx context.Context) campaignFormData {
 	d := campaignFormData{Selected: map[string]bool{}, MaxChars: sms.MaxChars,
-		Types:  []recipients.NumberType{recipients.Mobile, recipients.Work, recipients.Home, recipients.Other},
+		Types:  campaignNumberTypes(),
 		TypeOn: map[recipients.NumberType]bool{recipients.Mobile: true}}
 	if senders, err := s.d.Campaigns.Senders(ctx); err == nil {
 		d.Senders = senders
@@ -234,79 +234,27 @@ func (s *server) readCampaignForm(c *gin.Context, fd campaignFormData) (campaign
 		errs["sender"] = v.T("campaign.err.sender")
 	}
 
-	region := s.defaultCountry()
-	var all recipients.Result
-	if text := strings.TrimSpace(c.PostForm("numbers")); text != "" {
-		res, err := recipients.ParsePaste(text, region, 0)
-		if errors.Is(err, recipients.ErrTooMany) {
-			errs["numbers"] = v.T("campaign.err.too_many", recipients.DefaultLimit)
-		} else if err != nil {
-			errs["numbers"] = err.Error()
-		}
-		all = res
-	}
+	var csvFile func() (io.ReadCloser, error)
 	if fh, err := c.FormFile("csv"); err == nil && fh.Size > 0 {
-		res, err := importCSVFile(fh, region)
-		switch {
-		case errors.Is(err, recipients.ErrTooMany):
-			errs["csv"] = v.T("campaign.err.too_many", recipients.DefaultLimit)
-		case errors.Is(err, recipients.ErrNoPhoneColumn):
-			errs["csv"] = v.T("campaign.err.csv_no_phone")
-		case errors.Is(err, errNotCSV):
-			errs["csv"] = v.T("campaign.err.csv_type")
-		case err != nil:
-			errs["csv"] = v.T("campaign.err.csv_read", err.Error())
-		}
-		all = mergeResults(all, res)
+		csvFile = func() (io.ReadCloser, error) { return openCSV(fh) }
 	}
-	// The seeds' third source: an existing phonebook, by number type.
-	if book := c.PostForm("phonebook"); book != "" {
-		var types []recipients.NumberType
-		for _, t := range c.PostFormArray("number_type") {
-			types = append(types, recipients.NumberType(t))
-		}
-		if len(types) == 0 {
-			errs["phonebook"] = v.T("campaign.err.number_type")
-		}
-		res, err := recipients.NewPhonebooks(s.d.Store).Select(c.Request.Context(), book, types, 0)
-		switch {
-		case errors.Is(err, recipients.ErrNoList):
-			errs["phonebook"] = v.T("campaign.err.phonebook")
-		case errors.Is(err, recipients.ErrTooMany):
-			errs["phonebook"] = v.T("campaign.err.too_many", recipients.DefaultLimit)
-		case err != nil:
-			errs["phonebook"] = err.Error()
-		}
-		all = mergeResults(all, res)
+	var types []recipients.NumberType
+	for _, t := range c.PostFormArray("number_type") {
+		types = append(types, recipients.NumberType(t))
 	}
-	// A subscriber group: the members who may be messaged now.
-	if group := c.PostForm("group"); group != "" {
-		res, excluded, err := s.groupRecipients(c.Request.Context(), group, region)
-		switch {
-		case errors.Is(err, consent.ErrNoGroup):
-			errs["group"] = v.T("campaign.err.group")
-		case err != nil:
-			s.log.Error("campaign form: group recipients", "group", group, "err", err)
-			errs["group"] = v.T("error.internal")
-		case len(excluded) > 0 && c.PostForm("skip_invalid") == "":
-			errs["group"] = v.T("campaign.err.group_excluded", len(excluded))
+	rs := s.gatherRecipients(c.Request.Context(), recipientSources{Numbers: c.PostForm("numbers"), CSV: csvFile,
+		Phonebook: c.PostForm("phonebook"), NumberTypes: types, Group: c.PostForm("group"),
+		SkipInvalid: c.PostForm("skip_invalid") != "", Edit: fd.EditID != ""})
+	for _, p := range rs.Problems {
+		field := p.Field
+		if field == "number_type" { // shown with its phonebook
+			field = "phonebook"
 		}
-		f.excluded = excluded
-		all = mergeResults(all, res)
+		errs[field] = v.T(p.Key, p.Args...)
 	}
-	f.problems = all.Invalid
-	in.Recipients = all.Valid
-	if len(in.Recipients) > recipients.DefaultLimit {
-		errs["numbers"] = v.T("campaign.err.too_many", recipients.DefaultLimit)
-	}
-	if errs["numbers"] == "" && errs["csv"] == "" {
-		switch {
-		case len(f.problems) > 0 && c.PostForm("skip_invalid") == "":
-			errs["numbers"] = v.T("campaign.err.invalid_rows", len(f.problems))
-		case len(in.Recipients) == 0 && fd.EditID == "":
-			errs["numbers"] = v.T("campaign.err.no_recipients")
-		}
-	}
+	f.problems = plainProblems(rs.Invalid)
+	f.excluded = plainProblems(rs.Excluded)
+	in.Recipients = rs.Valid
 
 	if kind == "whatsapp" {
 		in.WhatsApp = s.readTemplateForm(c, v, fd.Templates)
@@ -393,15 +341,6 @@ func (s *server) groupRecipients(ctx context.Context, group, region string) (rec
 		problems = append(problems, recipients.Problem{Input: m.Number, Reason: m.Excluded, ReasonCode: m.ExcludedCode})
 	}
 	return res, problems, nil
-}
-
-func importCSVFile(fh *multipart.FileHeader, region string) (recipients.Result, error) {
-	r, err := openCSV(fh)
-	if err != nil {
-		return recipients.Result{}, err
-	}
-	defer r.Close()
-	return recipients.ImportCSV(r, recipients.CSVOptions{Region: region})
 }
 
 // openCSV opens an uploaded file after checking its size and that it is
@@ -540,22 +479,11 @@ func (s *server) campaignPreviewCSV(c *gin.Context) {
 	if err != nil {
 		v.Errors["csv"] = v.T("campaign.err.csv_missing")
 	} else {
-		region := s.defaultCountry()
-		if r, err := openCSV(fh); err != nil {
-			v.Errors["csv"] = v.T("campaign.err.csv_type")
-		} else {
-			p, perr := recipients.PreviewCSV(r, recipients.CSVOptions{Region: region}, 5)
-			r.Close()
-			fd.Preview = &p
-			if errors.Is(perr, recipients.ErrNoPhoneColumn) {
-				v.Errors["csv"] = v.T("campaign.err.csv_no_phone")
-			}
-			res, ierr := importCSVFile(fh, region)
-			if errors.Is(ierr, recipients.ErrTooMany) {
-				v.Errors["csv"] = v.T("campaign.err.too_many", recipients.DefaultLimit)
-			}
-			fd.Valid, fd.Problems = len(res.Valid), res.Invalid
+		pv, p := previewCSV(func() (io.ReadCloser, error) { return openCSV(fh) }, recipients.CSVOptions{Region: s.defaultCountry()})
+		if p != nil {
+			v.Errors["csv"] = v.T(p.Key, p.Args...)
 		}
+		fd.Preview, fd.Valid, fd.Problems = pv.Preview, pv.Valid, pv.Problems
 	}
 	v.Data = fd
 	s.renderTemplate(c, http.StatusOK, "campaign_new", "csvpreview", v)

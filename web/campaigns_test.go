@@ -329,7 +329,7 @@ func TestCampaignAPI(t *testing.T) {
 		return
 	}
 	code, m := call("POST", "/api/v1/campaigns", `{"name":"api","channel":"gsm","numbers":["+4915112345678","12"],"text":"hi","send":"now"}`)
-	if ec, f := errOf(m); code != http.StatusUnprocessableEntity || ec != "invalid" || f != "numbers" {
+	if ec, f := errOf(m); code != http.StatusUnprocessableEntity || ec != "invalid_rows" || f != "numbers" {
 		t.Fatalf("bad number: %d %v", code, m)
 	}
 	code, m = call("POST", "/api/v1/campaigns", `{"name":"api",`)
