@@ -88,7 +88,7 @@ func TestGroupsScreen(t *testing.T) {
 	if r.code != http.StatusUnprocessableEntity {
 		t.Fatalf("add with invalid: %d %s", r.code, r.body)
 	}
-	mustContain(t, r.body, "2 numbers are not valid and were not added:", `"12" is too short`, `"abc1234567" is not a number`,
+	mustContain(t, r.body, "Not added, not valid (2):", `"12" is too short`, `"abc1234567" is not a number`,
 		"4 added, 0 already in the group.")
 	if !strings.Contains(r.body, ">12\nabc1234567</textarea>") {
 		t.Errorf("the field does not keep the rejected numbers:\n%s", r.body)

@@ -350,4 +350,58 @@ sms_channels: [{name: sms, modems: [sim1, sim2]}]
 	if strings.Count(list, "Completed") != 2 || !strings.Contains(list, "Frühlingsaktion (Kopie)") {
 		t.Fatalf("English list %q: want the campaign and its copy, both Completed", list)
 	}
+
+	// The message log has every SMS to one recipient: the campaign's, the
+	// copy's that the network refused, and the retry's.
+	who := browserRecipients[0]
+	run("message log",
+		click("#nav-messages"),
+		chromedp.WaitVisible(chromedp.CSS(`html[lang="en"] #message-filters`)),
+		typeIn("#m-q", who),
+		setValue("#m-dir", "out"),
+		click("#message-search"),
+		chromedp.WaitVisible(chromedp.CSS("#messages")),
+		shot("10-message-log-en"),
+	)
+	logRows, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](`[...document.querySelectorAll("#messages tbody tr")].map(r =>
+		r.querySelector(".badge").className + "|" + r.textContent.replace(/\s+/g, " "))`))
+	if err != nil {
+		fail("message rows", err)
+	}
+	var delivered, failed int
+	for _, r := range logRows {
+		if !strings.Contains(r, who) || !strings.Contains(r, browserText) || !strings.Contains(r, "Campaign") {
+			t.Errorf("message log row %q: want %s, the campaign text and its origin", r, who)
+		}
+		switch {
+		case strings.Contains(r, "ms-delivered"):
+			delivered++
+		case strings.Contains(r, "ms-failed"):
+			failed++
+		}
+	}
+	if len(logRows) != 3 || delivered != 2 || failed != 1 {
+		t.Errorf("message log for %s: %d rows (%d delivered, %d failed), want 3 (2, 1):\n%s", who, len(logRows), delivered, failed, strings.Join(logRows, "\n"))
+	}
+
+	// A subscriber group: an admin pastes numbers, the invalid one is named
+	// at the field, the valid ones join.
+	run("groups",
+		click("#nav-groups"),
+		chromedp.WaitVisible(chromedp.CSS("#group-create")),
+		typeIn("#name", "Newsletter"),
+		typeIn("#description", "Monthly offers"),
+		click("#group-create button[type=submit]"),
+		chromedp.WaitVisible(chromedp.CSS("#members-add")),
+		typeIn("#numbers", browserRecipients[1]+", 12x45; "+browserRecipients[2]),
+		click("#members-add button[type=submit]"),
+		chromedp.WaitVisible(chromedp.CSS("#members-add .err")),
+		shot("11-group-members-en"),
+	)
+	if e := text("#members-add .err"); !strings.Contains(e, "12x45") {
+		t.Errorf("group member error %q does not name the invalid number 12x45", e)
+	}
+	if m := text("#members"); !strings.Contains(m, browserRecipients[1]) || !strings.Contains(m, browserRecipients[2]) {
+		t.Errorf("group members %q: want %s and %s", m, browserRecipients[1], browserRecipients[2])
+	}
 }
