@@ -49,6 +49,17 @@ func TestAPIDashboardAndModems(t *testing.T) {
 		t.Fatalf("dashboard: %+v", dash)
 	}
 
+	// The portal's chart stacks each hour: failed at the bottom, delivered
+	// above it, the rest of sent on top (scale: the largest sent+failed, 5).
+	c := env.client()
+	if r := c.login("olga", "operator password"); r.code != http.StatusSeeOther {
+		t.Fatalf("login: %d", r.code)
+	}
+	page0 := c.get("/")
+	mustContain(t, page0.body, `<rect class="sent" x="1" y="20" width="8" height="80">`,
+		`<rect class="delivered" x="1" y="40" width="8" height="40">`, `<rect class="failed" x="1" y="80" width="8" height="20">`,
+		`<rect class="delivered" x="11" y="100" width="8" height="0">`, "Delivered")
+
 	var modems page[ModemStatus]
 	op.ok("GET", "/modems?limit=1", "", http.StatusOK, &modems)
 	if modems.Total != 2 || len(modems.Items) != 1 || modems.Items[0].Operator != "Telekom.de" || modems.Items[0].SignalBars != 4 || modems.Items[0].DailyCap != 100 {

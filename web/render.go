@@ -47,6 +47,7 @@ var templateFuncs = template.FuncMap{
 	"add":    func(a, b int) int { return a + b },
 	"sub":    func(a, b int) int { return a - b },
 	"mul":    func(a, b int) int { return a * b },
+	"min":    func(a, b int) int { return min(a, b) },
 	"join":   strings.Join,
 	"tplkey": TemplateKey,
 	"list3":  func(a, b, c string) []string { return []string{a, b, c} },
