@@ -109,10 +109,7 @@ func formFromSIP(s config.SIP, channels []string) pbxForm {
 
 func splitList(s string) []string {
 	var out []string
-	for _, p := range strings.FieldsFunc(s, func(r rune) bool { return r == ',' || r == ' ' || r == ';' }) {
-		out = append(out, p)
-	}
-	return out
+	return append(out, strings.FieldsFunc(s, func(r rune) bool { return r == ',' || r == ' ' || r == ';' })...)
 }
 
 // sipFromForm applies the submitted form to cur (keeping what the form

@@ -242,8 +242,8 @@ sip:
 			var r readyz
 			getJSON(t, p.portal+"readyz", &r)
 			state, detail, ok := r.component("sip")
-			if !r.Ready || !ok || state != "degraded" {
-				t.Fatalf("/readyz = %+v; want ready with sip degraded", r)
+			if !r.Ready || !ok || state != "degraded" || detail == "" {
+				t.Fatalf("/readyz = %+v; want ready with sip degraded and why", r)
 			}
 			if !strings.Contains(metricsText(t, p), "\npbxgate_sip_registered 0\n") {
 				t.Errorf("metrics do not show pbxgate_sip_registered 0:\n%s", metricsText(t, p))
