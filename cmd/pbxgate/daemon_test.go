@@ -90,6 +90,38 @@ func writeConfig(t *testing.T, dataDir string) string {
 	return path
 }
 
+// oneSIM is a running daemon with one simulated SIM (sim1, channel sms),
+// first-run setup done, and an admin's API client.
+type oneSIM struct {
+	p                *proc
+	cfgPath, dataDir string
+	api              *apiClient
+}
+
+// startOneSIM starts such a daemon; extra is appended to its configuration.
+func startOneSIM(t *testing.T, extra string) oneSIM {
+	t.Helper()
+	work := t.TempDir()
+	d := oneSIM{dataDir: filepath.Join(work, "data"), cfgPath: filepath.Join(work, "pbxgate.yaml")}
+	cfg := fmt.Sprintf(`data_dir: %s
+log: {format: json}
+http: {listen: "127.0.0.1:0"}
+modems: {discover: false, simulate: 1}
+sms_channels: [{name: sms, modems: [sim1]}]
+`, d.dataDir) + extra
+	if err := os.WriteFile(d.cfgPath, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	d.p = startDaemon(t, d.cfgPath)
+	completeSetup(t, d.p)
+	out, stderr, code := runPbxgate(t, "", "user", "token", "admin", "--data", d.dataDir)
+	if code != 0 {
+		t.Fatal(stderr)
+	}
+	d.api = &apiClient{t: t, base: d.p.portal, token: strings.TrimSpace(out)}
+	return d
+}
+
 // startDaemon starts pbxgate and waits until it logs "pbxgate ready" (or
 // exits). It fails the test if the daemon is not ready within 10 s.
 func startDaemon(t *testing.T, cfgPath string) *proc {

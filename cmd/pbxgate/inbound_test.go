@@ -45,25 +45,8 @@ func injectSMS(t *testing.T, p *proc, imei, from, text string) {
 // excludes it as opted out.
 func TestInboundStopAnsweredAndExcludedFromCampaigns(t *testing.T) {
 	t.Parallel()
-	work := t.TempDir()
-	dataDir := filepath.Join(work, "data")
-	cfgPath := filepath.Join(work, "pbxgate.yaml")
-	cfg := fmt.Sprintf(`data_dir: %s
-log: {format: json}
-http: {listen: "127.0.0.1:0"}
-modems: {discover: false, simulate: 1}
-sms_channels: [{name: sms, modems: [sim1]}]
-`, dataDir)
-	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	p := startDaemon(t, cfgPath)
-	completeSetup(t, p)
-	out, stderr, code := runPbxgate(t, "", "user", "token", "admin", "--data", dataDir)
-	if code != 0 {
-		t.Fatal(stderr)
-	}
-	api := &apiClient{t: t, base: p.portal, token: strings.TrimSpace(out)}
+	d := startOneSIM(t, "")
+	p, api := d.p, d.api
 
 	imei := onlySimIMEI(t, p)
 	const customer = "+4917099887766"

@@ -1,10 +1,7 @@
 package main
 
 import (
-	"fmt"
 	"net/url"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -28,25 +25,8 @@ type logEntry struct {
 // (GET /api/v1/messages), the outbound ones with their final status.
 func TestMessageLogRecordsInboundAnswerAndCLISend(t *testing.T) {
 	t.Parallel()
-	work := t.TempDir()
-	dataDir := filepath.Join(work, "data")
-	cfgPath := filepath.Join(work, "pbxgate.yaml")
-	cfg := fmt.Sprintf(`data_dir: %s
-log: {format: json}
-http: {listen: "127.0.0.1:0"}
-modems: {discover: false, simulate: 1}
-sms_channels: [{name: sms, modems: [sim1]}]
-`, dataDir)
-	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	p := startDaemon(t, cfgPath)
-	completeSetup(t, p)
-	out, stderr, code := runPbxgate(t, "", "user", "token", "admin", "--data", dataDir)
-	if code != 0 {
-		t.Fatal(stderr)
-	}
-	api := &apiClient{t: t, base: p.portal, token: strings.TrimSpace(out)}
+	d := startOneSIM(t, "")
+	p, dataDir, api := d.p, d.dataDir, d.api
 
 	const customer, other = "+4917099887766", "+4917012340000"
 	injectSMS(t, p, onlySimIMEI(t, p), customer, "STOP")

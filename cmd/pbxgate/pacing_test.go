@@ -7,8 +7,6 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -36,27 +34,8 @@ type pacingReply struct {
 // and raising it sends the two that waited.
 func TestDailyCapFromPortalAppliesLiveAndAfterRestart(t *testing.T) {
 	t.Parallel()
-	work := t.TempDir()
-	dataDir := filepath.Join(work, "data")
-	cfgPath := filepath.Join(work, "pbxgate.yaml")
-	cfg := fmt.Sprintf(`data_dir: %s
-log: {format: json}
-http: {listen: "127.0.0.1:0"}
-modems: {discover: false, simulate: 1}
-sms_channels: [{name: sms, modems: [sim1]}]
-shutdown_timeout: 5s
-updates: {spool_dir: ""}
-`, dataDir)
-	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	p := startDaemon(t, cfgPath)
-	completeSetup(t, p)
-	out, stderr, code := runPbxgate(t, "", "user", "token", "admin", "--data", dataDir)
-	if code != 0 {
-		t.Fatal(stderr)
-	}
-	token := strings.TrimSpace(out)
+	d := startOneSIM(t, "shutdown_timeout: 5s\nupdates: {spool_dir: \"\"}\n")
+	p, cfgPath, dataDir, token := d.p, d.cfgPath, d.dataDir, d.api.token
 	call := func(p *proc, method, path, body string) (int, string) {
 		t.Helper()
 		req, _ := http.NewRequest(method, strings.TrimSuffix(p.portal, "/")+path, bytes.NewReader([]byte(body)))
