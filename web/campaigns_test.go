@@ -156,7 +156,7 @@ func TestCampaignCreateFlow(t *testing.T) {
 	if r.code != http.StatusOK {
 		t.Fatalf("preview: %d %s", r.code, r.body)
 	}
-	mustContain(t, r.body, "phone (phone)", "2 valid recipients", "1 invalid rows", "Line 3", "not a number")
+	mustContain(t, r.body, "phone (phone)", "2 valid recipients", "1 invalid row:", "Line 3", "not a number")
 
 	fields := map[string]string{"csrf_token": tok, "name": "Spring sale", "sender": "gsm|sim1",
 		"numbers": "+49 151 23456789\n0171 1234567", "text": "Hello, 20% off today", "send": "now"}
@@ -166,7 +166,7 @@ func TestCampaignCreateFlow(t *testing.T) {
 	if r.code != http.StatusUnprocessableEntity {
 		t.Fatalf("create with bad row: %d", r.code)
 	}
-	mustContain(t, r.body, "1 entries are invalid", "Line 3", "+49 151 23456789")
+	mustContain(t, r.body, "1 entry is invalid", "Line 3", "+49 151 23456789")
 
 	fields["skip_invalid"] = "1"
 	r = c.postMultipart("/campaigns/new", multipartForm{fields: fields, file: testCSV})

@@ -54,7 +54,7 @@ func TestContactsImportAndDNCInCampaign(t *testing.T) {
 	if r.code != http.StatusOK {
 		t.Fatalf("dnc import: %d %s", r.code, r.body)
 	}
-	mustContain(t, r.body, "“Sperre” was imported.", "1 invalid rows", "Line 3")
+	mustContain(t, r.body, "“Sperre” was imported.", "1 invalid row:", "Line 3")
 
 	// A campaign with the DNC list excludes the blocked number.
 	ctok := admin.csrf("/campaigns/new")

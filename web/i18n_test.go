@@ -204,3 +204,32 @@ func TestNegotiateLanguage(t *testing.T) {
 		}
 	}
 }
+
+// {n|one|other} picks the form for argument n (app.js fmt does the same
+// for the live counters; the browser tests read them).
+func TestCatalogPlurals(t *testing.T) {
+	t.Parallel()
+	cat, err := i18n.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		lang i18n.Lang
+		key  string
+		args []any
+		want string
+	}{
+		{i18n.DE, "csv.invalid", []any{1}, "1 ungültige Zeile:"},
+		{i18n.DE, "csv.invalid", []any{3}, "3 ungültige Zeilen:"},
+		{i18n.EN, "csv.invalid", []any{1}, "1 invalid row:"},
+		{i18n.EN, "csv.invalid", []any{0}, "0 invalid rows:"},
+		{i18n.EN, "groups.counts", []any{1, 0}, "1 member, 0 of them excluded from sends"},
+		{i18n.DE, "campaign.err.group_excluded", []any{"1"}, "1 Mitglied der Gruppe wird ausgelassen"},
+		{i18n.EN, "campaign.counter", []any{71, 2, "UCS-2", 63}, "71 characters · 2 SMS parts · UCS-2 · 63 left in the last part"},
+		// Without its argument the form stays visible, like {0} does.
+		{i18n.EN, "campaign.count", nil, "{0} {0|campaign|campaigns}"},
+	} {
+		if got := cat.T(c.lang, c.key, c.args...); !strings.HasPrefix(got, c.want) {
+			t.Errorf("T(%s, %s, %v) = %q, want %q", c.lang, c.key, c.args, got, c.want)
+		}
+	}}

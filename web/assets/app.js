@@ -2,8 +2,11 @@
 (function () {
   "use strict";
 
+  // As the catalog's T: {n} is argument n, {n|one|other} its plural form.
   function fmt(tpl, args) {
-    return tpl.replace(/\{(\d+)\}/g, function (m, i) { return args[i] === undefined ? m : args[i]; });
+    return tpl.replace(/\{(\d+)\|([^{}|]*)\|([^{}|]*)\}/g, function (m, i, one, other) {
+      return args[i] === undefined ? m : String(args[i]) === "1" ? one : other;
+    }).replace(/\{(\d+)\}/g, function (m, i) { return args[i] === undefined ? m : args[i]; });
   }
 
   // Live dashboard: refetch the server-rendered fragment.

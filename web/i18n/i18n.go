@@ -70,8 +70,10 @@ func Load() (*Catalog, error) {
 	return c, nil
 }
 
-// T translates key into lang. Arguments replace {0}, {1}, … in order. A
-// missing key shows as the key itself, so a gap is visible, not blank.
+// T translates key into lang. Arguments replace {0}, {1}, … in order, and
+// {n|one|other} becomes "one" when argument n is 1 and "other" otherwise
+// (German and English need no more plural forms). A missing key shows as
+// the key itself, so a gap is visible, not blank.
 func (c *Catalog) T(lang Lang, key string, args ...any) string {
 	m, ok := c.msgs[lang]
 	if !ok {
@@ -81,10 +83,43 @@ func (c *Catalog) T(lang Lang, key string, args ...any) string {
 	if !ok {
 		return key
 	}
+	if len(args) > 0 && strings.Contains(s, "|") {
+		s = plurals(s, args)
+	}
 	for i, a := range args {
 		s = strings.ReplaceAll(s, "{"+strconv.Itoa(i)+"}", fmt.Sprint(a))
 	}
 	return s
+}
+
+// plurals replaces each {n|one|other} of s by the form for argument n; a
+// form for an argument that is not given stays as written.
+func plurals(s string, args []any) string {
+	var b strings.Builder
+	for {
+		start := strings.Index(s, "{")
+		if start < 0 {
+			break
+		}
+		end := strings.Index(s[start:], "}")
+		if end < 0 {
+			break
+		}
+		end += start
+		parts := strings.Split(s[start+1:end], "|")
+		n, err := strconv.Atoi(parts[0])
+		b.WriteString(s[:start])
+		if len(parts) != 3 || err != nil || n < 0 || n >= len(args) {
+			b.WriteString(s[start : end+1])
+		} else if fmt.Sprint(args[n]) == "1" {
+			b.WriteString(parts[1])
+		} else {
+			b.WriteString(parts[2])
+		}
+		s = s[end+1:]
+	}
+	b.WriteString(s)
+	return b.String()
 }
 
 // Has reports whether lang has key.
