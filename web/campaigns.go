@@ -106,17 +106,17 @@ type campaignFormData struct {
 	DNCLists   []string
 	Phonebooks []string
 	// Groups are the subscriber groups (another recipient source).
-	Groups     []consent.GroupSummary
-	Types      []recipients.NumberType
-	TypeOn     map[recipients.NumberType]bool
-	Selected   map[string]bool // chosen DNC lists
-	Problems   []recipients.Problem
+	Groups   []consent.GroupSummary
+	Types    []recipients.NumberType
+	TypeOn   map[recipients.NumberType]bool
+	Selected map[string]bool // chosen DNC lists
+	Problems []recipients.Problem
 	// GroupExcluded are the chosen group's members left out of the
 	// campaign (opted out, blocked), reported like invalid rows.
 	GroupExcluded []recipients.Problem
-	Preview    *recipients.Preview
-	Valid      int
-	MaxChars   int
+	Preview       *recipients.Preview
+	Valid         int
+	MaxChars      int
 	// WhatsApp templates (approved ones) and the chosen one's key.
 	Templates []campaign.TemplateInfo
 	Template  string

@@ -131,10 +131,10 @@ func TestGroupsScreen(t *testing.T) {
 		t.Error("operators are offered admin forms")
 	}
 	for path, form := range map[string][]string{
-		"/groups":                        {"name", "Neu"},
-		"/groups/Angebote/members":       {"numbers", "+4915166666666"},
+		"/groups":                         {"name", "Neu"},
+		"/groups/Angebote/members":        {"numbers", "+4915166666666"},
 		"/groups/Angebote/members/remove": {"number", "+4915111111111"},
-		"/groups/Angebote/delete":        {"confirm", "yes"},
+		"/groups/Angebote/delete":         {"confirm", "yes"},
 	} {
 		if r := op.post(path, formVals(append([]string{"csrf_token", optok}, form...)...)); r.code != http.StatusForbidden {
 			t.Errorf("operator POST %s: %d", path, r.code)

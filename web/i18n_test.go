@@ -232,4 +232,5 @@ func TestCatalogPlurals(t *testing.T) {
 		if got := cat.T(c.lang, c.key, c.args...); !strings.HasPrefix(got, c.want) {
 			t.Errorf("T(%s, %s, %v) = %q, want %q", c.lang, c.key, c.args, got, c.want)
 		}
-	}}
+	}
+}
