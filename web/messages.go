@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/gin-gonic/gin"
 
@@ -41,15 +42,33 @@ func (s *server) messageAPIRoutes(g *gin.RouterGroup) {
 
 // messageFilter is the search form: the same query parameters as the API.
 type messageFilter struct {
-	Dir, Kind, Channel, Status, Q string
+	Dir, Kind, Channel, Status, Q, From, To string
+}
+
+// values are the filter as query parameters (empty ones left out).
+func (f messageFilter) values() url.Values {
+	v := url.Values{}
+	for k, val := range map[string]string{"dir": f.Dir, "kind": f.Kind, "channel": f.Channel, "status": f.Status,
+		"q": f.Q, "from": f.From, "to": f.To} {
+		if val != "" {
+			v.Set(k, val)
+		}
+	}
+	return v
 }
 
 // parseMessageQuery reads the filters; field names the one that is wrong.
-func parseMessageQuery(c *gin.Context) (f messageFilter, q msglog.Query, field string) {
+// from and to are days (YYYY-MM-DD in loc, the portal's time zone; to
+// includes its whole day) or RFC 3339 times (to exclusive).
+func parseMessageQuery(c *gin.Context, loc *time.Location) (f messageFilter, q msglog.Query, field string) {
 	f = messageFilter{Dir: c.Query("dir"), Kind: c.Query("kind"), Channel: strings.TrimSpace(c.Query("channel")),
-		Status: c.Query("status"), Q: strings.TrimSpace(c.Query("q"))}
+		Status: c.Query("status"), Q: strings.TrimSpace(c.Query("q")),
+		From: strings.TrimSpace(c.Query("from")), To: strings.TrimSpace(c.Query("to"))}
 	q = msglog.Query{Direction: msglog.Direction(f.Dir), Kind: message.Kind(f.Kind), Channel: f.Channel,
 		Status: message.Status(f.Status), Text: f.Q, Cursor: c.Query("cursor")}
+	var fromOK, toOK bool
+	q.Since, fromOK = parseLogTime(f.From, loc, false)
+	q.Until, toOK = parseLogTime(f.To, loc, true)
 	switch {
 	case f.Dir != "" && q.Direction != msglog.In && q.Direction != msglog.Out:
 		field = "dir"
@@ -57,8 +76,30 @@ func parseMessageQuery(c *gin.Context) (f messageFilter, q msglog.Query, field s
 		field = "kind"
 	case f.Status != "" && !slices.Contains(messageStatuses, q.Status):
 		field = "status"
+	case !fromOK:
+		field = "from"
+	case !toOK:
+		field = "to"
+	case !q.Since.IsZero() && !q.Until.IsZero() && !q.Until.After(q.Since):
+		field = "to"
 	}
 	return f, q, field
+}
+
+// parseLogTime reads a from/to value; a day as the end of a range means
+// the start of the next day. Empty is no bound.
+func parseLogTime(s string, loc *time.Location, end bool) (time.Time, bool) {
+	if s == "" {
+		return time.Time{}, true
+	}
+	if d, err := time.ParseInLocation(time.DateOnly, s, loc); err == nil {
+		if end {
+			d = d.AddDate(0, 0, 1)
+		}
+		return d, true
+	}
+	t, err := time.Parse(time.RFC3339, s)
+	return t, err == nil
 }
 
 // messageRow is one table row.
@@ -74,6 +115,7 @@ type messagesData struct {
 	Rows     []messageRow
 	Statuses []message.Status
 	Older    string // URL of the next (older) page
+	Newest   string // URL of the first page with the same filters
 	Paged    bool   // a later page: offer the newest again
 	BadQuery string // catalog key of a refused filter or cursor
 }
@@ -105,7 +147,7 @@ func (s *server) messagesPage(c *gin.Context) {
 		s.render(c, http.StatusOK, "unavailable", s.newView(c, "messages", "nav.messages", "msglog.unavailable"))
 		return
 	}
-	f, q, field := parseMessageQuery(c)
+	f, q, field := parseMessageQuery(c, s.location())
 	d := messagesData{F: f, Statuses: messageStatuses, Paged: q.Cursor != ""}
 	if field != "" {
 		// Only a hand-made URL gets here; show everything rather than nothing.
@@ -123,13 +165,9 @@ func (s *server) messagesPage(c *gin.Context) {
 		return
 	}
 	d.Rows = messageRows(p.Items)
+	d.Newest = "/messages?" + f.values().Encode()
 	if p.Next != "" {
-		v := url.Values{}
-		for k, val := range map[string]string{"dir": f.Dir, "kind": f.Kind, "channel": f.Channel, "status": f.Status, "q": f.Q} {
-			if val != "" {
-				v.Set(k, val)
-			}
-		}
+		v := f.values()
 		v.Set("cursor", p.Next)
 		d.Older = "/messages?" + v.Encode()
 	}
@@ -147,10 +185,12 @@ func (s *server) apiMessages(c *gin.Context) {
 	if !apiHas(c, s.d.Messages != nil, "the message log is") {
 		return
 	}
-	_, q, field := parseMessageQuery(c)
+	_, q, field := parseMessageQuery(c, s.location())
 	if field != "" {
 		msg := map[string]string{"dir": "dir must be in or out", "kind": "kind must be sms or whatsapp",
-			"status": "status must be one of received, queued, sending, sent, delivered, read, failed, unknown"}[field]
+			"status": "status must be one of received, queued, sending, sent, delivered, read, failed, unknown",
+			"from":   "from must be a day (YYYY-MM-DD, portal time zone) or an RFC 3339 time",
+			"to":     "to must be a day (YYYY-MM-DD, portal time zone) or an RFC 3339 time after from"}[field]
 		apiError(c, http.StatusBadRequest, "invalid", msg, field)
 		return
 	}

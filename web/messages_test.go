@@ -282,3 +282,48 @@ func TestMessagesUnavailable(t *testing.T) {
 		t.Fatalf("API without the log: %d %s", r.code, r.body)
 	}
 }
+
+// from and to: days in the portal's time zone on the page (to includes
+// its day), RFC 3339 times in the API (to exclusive); bad ones are named.
+func TestMessagesTimeRange(t *testing.T) {
+	t.Parallel()
+	var l *msglog.Log
+	env := newEnv(t, withMessageLog(&l))
+	seedMessages(t, l) // 2026-05-04 08:30–08:33 UTC, 10:30–10:33 in Berlin
+	admin := env.client()
+	admin.setup("a long new password") // time zone Europe/Berlin
+	for q, want := range map[string]string{
+		"from=2026-05-04&to=2026-05-04":                     "ses-s9-3 campaign-c7-1-1 reply-sms-in1-ab12 sms-in1",
+		"from=2026-05-05":                                   "",
+		"to=2026-05-03":                                     "",
+		"from=2026-05-04&dir=in":                            "sms-in1",
+		"from=2026-05-04T08:31:00Z&to=2026-05-04T08:33:00Z": "campaign-c7-1-1 reply-sms-in1-ab12",
+	} {
+		r := admin.get("/messages?" + q)
+		if got := strings.Join(rowIDs(r.body), " "); r.code != http.StatusOK || got != want {
+			t.Errorf("/messages?%s: %d %q, want %q", q, r.code, got, want)
+		}
+	}
+	r := admin.get("/messages?from=2026-05-04")
+	mustContain(t, r.body, `id="m-from" name="from" type="date" value="2026-05-04"`)
+
+	tok, err := env.users.CreateToken(context.Background(), "admin", "api")
+	if err != nil {
+		t.Fatal(err)
+	}
+	auth := map[string]string{"Authorization": "Bearer " + tok}
+	r = admin.do("GET", "/api/v1/messages?from="+url.QueryEscape("2026-05-04T10:32:00+02:00"), nil, auth)
+	var p struct {
+		Items []struct{ ID string } `json:"items"`
+	}
+	if err := json.Unmarshal([]byte(r.body), &p); err != nil || len(p.Items) != 2 || p.Items[0].ID != "ses-s9-3" {
+		t.Errorf("API since 08:32 UTC: %d %s", r.code, r.body)
+	}
+	for q, field := range map[string]string{"from=yesterday": "from", "to=2026-13-01": "to",
+		"from=2026-05-04&to=2026-05-03": "to"} {
+		r := admin.do("GET", "/api/v1/messages?"+q, nil, auth)
+		if r.code != http.StatusBadRequest || !strings.Contains(r.body, `"field":"`+field+`"`) {
+			t.Errorf("API %s: %d %s, want 400 naming %s", q, r.code, r.body, field)
+		}
+	}
+}

@@ -47,6 +47,11 @@ func benchLog(b *testing.B) *Log {
 func BenchmarkSearch100k(b *testing.B) {
 	l := benchLog(b)
 	ctx := context.Background()
+	newest, err := l.Search(ctx, Query{Limit: 1})
+	if err != nil || len(newest.Items) != 1 {
+		b.Fatal(newest, err)
+	}
+	lastHour := newest.Items[0].Created.Add(-time.Hour)
 	cases := []struct {
 		name string
 		q    Query
@@ -56,6 +61,8 @@ func BenchmarkSearch100k(b *testing.B) {
 		{"text_few_matches", Query{Text: "rückruf"}, 10},
 		{"number", Query{Text: "0170 0042 000"}, 1},
 		{"failed_none", Query{Status: message.Failed}, 0},
+		// The portal's date fields: only the range is read.
+		{"text_last_hour", Query{Text: "rückruf", Since: lastHour}, 0},
 	}
 	for _, c := range cases {
 		b.Run(c.name, func(b *testing.B) {

@@ -469,3 +469,59 @@ func TestQueuedInCallersTransaction(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// Since (inclusive) and Until (exclusive) bound the recording time, also
+// across pages and together with the other filters.
+func TestSearchTimeRange(t *testing.T) {
+	t.Parallel()
+	l, _, clk := newLog(t)
+	seed(t, l, clk)
+	ctx := context.Background()
+	at := func(id string) time.Time {
+		e, err := l.Get(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return e.Created
+	}
+	x1, x4 := at("x1"), at("x4")
+	cases := []struct {
+		name string
+		q    Query
+		want []string
+	}{
+		{"since x4", Query{Since: x4}, []string{"x5", "x4"}},
+		{"until x4", Query{Until: x4}, []string{"x3", "x2", "x1", "x0"}},
+		{"x1 to x4", Query{Since: x1, Until: x4}, []string{"x3", "x2", "x1"}},
+		{"range and filter", Query{Since: x1, Until: x4, Direction: In}, []string{"x2"}},
+		{"range and text", Query{Since: x1, Text: "+4917011111111"}, []string{"x1"}},
+		{"empty range", Query{Since: x4, Until: x4}, nil},
+		{"a range after everything", Query{Since: at("x5").Add(time.Second)}, nil},
+	}
+	for _, c := range cases {
+		p, err := l.Search(ctx, c.q)
+		if err != nil {
+			t.Fatalf("%s: %v", c.name, err)
+		}
+		if !slices.Equal(ids(p), c.want) || p.Next != "" {
+			t.Errorf("%s: %v next=%q, want %v", c.name, ids(p), p.Next, c.want)
+		}
+	}
+	// Pages of one inside the range walk it and stop at its start.
+	var got []string
+	q := Query{Since: x1, Until: x4, Limit: 1}
+	for range 5 {
+		p, err := l.Search(ctx, q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, ids(p)...)
+		if p.Next == "" {
+			break
+		}
+		q.Cursor = p.Next
+	}
+	if want := []string{"x3", "x2", "x1"}; !slices.Equal(got, want) {
+		t.Errorf("paged range: %v, want %v", got, want)
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 	"unicode"
 	"unicode/utf8"
 
@@ -36,6 +37,10 @@ type Query struct {
 	// digits (spaces, +, -, / and brackets allowed, a national leading 0
 	// too) also matches the number's digits.
 	Text string
+	// Since and Until bound the time the entries were recorded: Since
+	// inclusive, Until exclusive; zero is unbounded. The log is ordered by
+	// that time, so a bounded search reads only its range.
+	Since, Until time.Time
 	// Cursor continues after the last entry of the previous page (its
 	// Next); empty starts with the newest.
 	Cursor string
@@ -230,13 +235,22 @@ func (l *Log) Search(ctx context.Context, q Query) (Page, error) {
 		q.Limit = MaxLimit
 	}
 	seek := []byte(prefixTime + "~") // after every stamp
+	if !q.Until.IsZero() {
+		seek = []byte(prefixTime + stamp(q.Until)) // before the first entry at Until
+	}
 	after := false
 	if q.Cursor != "" {
 		k, err := decodeCursor(q.Cursor)
 		if err != nil {
 			return Page{}, err
 		}
-		seek, after = k, true
+		if bytes.Compare(k, seek) < 0 {
+			seek, after = k, true
+		}
+	}
+	var floor []byte // entries below it are older than Since
+	if !q.Since.IsZero() {
+		floor = []byte(prefixTime + stamp(q.Since))
 	}
 	m := compile(q)
 	var out Page
@@ -254,6 +268,9 @@ func (l *Log) Search(ctx context.Context, q Query) (Page, error) {
 			item := it.Item()
 			if after && bytes.Equal(item.Key(), seek) {
 				continue
+			}
+			if floor != nil && bytes.Compare(item.Key(), floor) < 0 {
+				return nil
 			}
 			if n++; n%1024 == 0 {
 				if err := ctx.Err(); err != nil {
