@@ -3,7 +3,6 @@ package web
 import (
 	"errors"
 	"net/http"
-	"strconv"
 	"strings"
 
 	"github.com/gin-gonic/gin"
@@ -60,22 +59,12 @@ func (s *server) apiGroups(c *gin.Context) {
 	if !s.apiGroupsReady(c) {
 		return
 	}
-	offset, limit, ok := pagination(c)
-	if !ok {
-		return
-	}
 	sums, err := s.d.Consent.GroupSummaries(c.Request.Context())
 	if err != nil {
 		s.apiGroupErr(c, err)
 		return
 	}
-	c.JSON(http.StatusOK, pageOfGroups(sums, offset, limit))
-}
-
-// pageOfGroups cuts one page out of a whole list.
-func pageOfGroups[T any](all []T, offset, limit int) page[T] {
-	from := min(offset, len(all))
-	return page[T]{Items: nonNil(all[from:min(from+limit, len(all))]), Total: len(all), Offset: offset, Limit: limit}
+	apiPage(c, sums)
 }
 
 func (s *server) apiCreateGroup(c *gin.Context) {
@@ -144,7 +133,7 @@ func (s *server) apiGroup(c *gin.Context) {
 		s.apiGroupErr(c, err)
 		return
 	}
-	c.JSON(http.StatusOK, apiGroupDetail{Group: g, Members: pageOfGroups(ms, offset, limit)})
+	c.JSON(http.StatusOK, apiGroupDetail{Group: g, Members: pageOf(ms, offset, limit)})
 }
 
 func (s *server) apiDeleteGroup(c *gin.Context) {
@@ -193,7 +182,6 @@ func (s *server) apiAddGroupMembers(c *gin.Context) {
 		apiError(c, http.StatusUnprocessableEntity, "too_many", "at most 1000 different numbers per request", "numbers")
 		return
 	}
-	out := apiMembersAdded{Added: []string{}, Already: []string{}, Invalid: nonNil(res.Invalid)}
 	if len(res.Valid) == 0 {
 		if len(res.Invalid) == 0 {
 			apiError(c, http.StatusUnprocessableEntity, "invalid", "give at least one number", "numbers")
@@ -206,25 +194,12 @@ func (s *server) apiAddGroupMembers(c *gin.Context) {
 		apiError(c, http.StatusUnprocessableEntity, "invalid_number", "no valid number: "+strings.Join(msgs, "; "), "numbers")
 		return
 	}
-	for _, r := range res.Valid {
-		in, err := s.d.Consent.IsMember(ctx, name, r.Number)
-		if err == nil && !in {
-			err = s.d.Consent.Join(ctx, name, r.Number, consent.SourceManual)
-		}
-		if err != nil {
-			s.apiGroupErr(c, err)
-			return
-		}
-		if in {
-			out.Already = append(out.Already, r.Number)
-		} else {
-			out.Added = append(out.Added, r.Number)
-		}
+	added, already, err := s.joinGroup(c, name, res.Valid)
+	if err != nil {
+		s.apiGroupErr(c, err)
+		return
 	}
-	if len(out.Added) > 0 {
-		s.audit(c, "group.members_add", name+": "+strconv.Itoa(len(out.Added))+" added")
-	}
-	c.JSON(http.StatusOK, out)
+	c.JSON(http.StatusOK, apiMembersAdded{Added: nonNil(added), Already: nonNil(already), Invalid: nonNil(res.Invalid)})
 }
 
 // cmpErr is err, or fallback when err is nil.

@@ -214,46 +214,55 @@ func (s *server) groupDetail(c *gin.Context) {
 // spaces between them) read like every number in the portal: national
 // ones in the portal's default country. Valid numbers are added even when
 // others are not; the error names every rejected one.
+// joinGroup adds the numbers an admin gave to group name (as added by
+// hand, so an opt-out stays in force) and audits the additions, for the
+// portal and the API alike. On an error it stops; what it added until
+// then is reported and audited.
+func (s *server) joinGroup(c *gin.Context, name string, valid []recipients.Recipient) (added, already []string, err error) {
+	ctx := c.Request.Context()
+	for _, r := range valid {
+		var in bool
+		in, err = s.d.Consent.IsMember(ctx, name, r.Number)
+		if err == nil && !in {
+			err = s.d.Consent.Join(ctx, name, r.Number, consent.SourceManual)
+		}
+		if err != nil {
+			break
+		}
+		if in {
+			already = append(already, r.Number)
+		} else {
+			added = append(added, r.Number)
+		}
+	}
+	if len(added) > 0 {
+		s.audit(c, "group.members_add", name+": "+strconv.Itoa(len(added))+" added")
+	}
+	return added, already, err
+}
+
 func (s *server) groupAddMembers(c *gin.Context) {
 	if s.groupsUnavailable(c) {
 		return
 	}
-	ctx := c.Request.Context()
 	name := c.Param("name")
 	text := strings.TrimSpace(c.PostForm("numbers"))
 	res, perr := recipients.ParsePaste(text, s.defaultCountry(), 0)
-	added, already := 0, 0
+	var added, already []string
 	var addErr error
 	if perr == nil {
-		for _, r := range res.Valid {
-			in, err := s.d.Consent.IsMember(ctx, name, r.Number)
-			if err == nil && !in {
-				err = s.d.Consent.Join(ctx, name, r.Number, consent.SourceManual)
-			}
-			if err != nil {
-				addErr = err
-				break
-			}
-			if in {
-				already++
-			} else {
-				added++
-			}
-		}
+		added, already, addErr = s.joinGroup(c, name, res.Valid)
 	}
 	if errors.Is(addErr, consent.ErrNoGroup) {
 		s.renderError(c, http.StatusNotFound, "groups.err.not_found")
 		return
-	}
-	if added > 0 {
-		s.audit(c, "group.members_add", name+": "+strconv.Itoa(added)+" added")
 	}
 	v, ok := s.groupDetailView(c)
 	if !ok {
 		return
 	}
 	d := v.Data.(*groupDetailData)
-	d.Added, d.Already, d.Shown = added, already, true
+	d.Added, d.Already, d.Shown = len(added), len(already), true
 	var bad []string
 	for _, p := range res.Invalid {
 		bad = append(bad, p.Input)

@@ -663,24 +663,6 @@ func putRecordTxn(txn *store.Txn, r Record, wamid string) error {
 	return txn.SetEntry(badger.NewEntry([]byte(keyWAMID+wamid), []byte(r.ID)).WithTTL(RecordTTL))
 }
 
-// statusRank orders statuses so a late or repeated webhook never moves a
-// message backwards; failed and read are final.
-func statusRank(s message.Status) int {
-	switch s {
-	case message.Queued:
-		return 0
-	case message.Sending, message.Unknown:
-		return 1
-	case message.Sent:
-		return 2
-	case message.Delivered:
-		return 3
-	case message.Read, message.Failed:
-		return 4
-	}
-	return 0
-}
-
 // WebhookSetup returns what the administrator pastes into Meta's app
 // settings (WhatsApp > Configuration): the callback URL under publicURL
 // (config http.public_url) and the verify token.

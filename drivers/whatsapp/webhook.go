@@ -405,7 +405,9 @@ func (ch *Channel) handleStatus(ctx context.Context, b *batch, s WebhookStatus) 
 		// biz_opaque_callback_data still names our message.
 		r = Record{ID: id, To: s.RecipientID, Status: message.Sending}
 	}
-	if statusRank(st) <= statusRank(r.Status) && r.Status != message.Unknown {
+	// A late or repeated webhook never moves a message backwards; an
+	// unknown outcome takes whatever Meta reports.
+	if st.Rank() <= r.Status.Rank() && r.Status != message.Unknown {
 		return nil
 	}
 	ev.ID, ev.Ref = id, r.Ref
@@ -427,7 +429,7 @@ func (ch *Channel) handleStatus(ctx context.Context, b *batch, s WebhookStatus) 
 			return err
 		}
 		// The send path may have written the record meanwhile: merge.
-		if statusRank(st) > statusRank(cur.Status) || cur.Status == message.Unknown {
+		if st.Rank() > cur.Status.Rank() || cur.Status == message.Unknown {
 			cur.Status, cur.Updated = st, ev.At
 			if ev.Code != "" {
 				cur.Code, _ = strconv.Atoi(ev.Code)

@@ -75,6 +75,29 @@ type Inbound struct {
 	At        time.Time `json:"at"`
 }
 
+// Rank orders outbound statuses so late, repeated or reordered events never
+// move a message backwards: queued, sending, unknown, sent, delivered, then
+// read and failed. Unknown (may or may not have gone out) sits between
+// sending and sent: news that it was sent, delivered or failed replaces it,
+// a "sending" does not. A status that is none of these ranks -1.
+func (s Status) Rank() int {
+	switch s {
+	case Queued:
+		return 0
+	case Sending:
+		return 1
+	case Unknown:
+		return 2
+	case Sent:
+		return 3
+	case Delivered:
+		return 4
+	case Read, Failed:
+		return 5
+	}
+	return -1
+}
+
 // IsFinal reports whether no further status change is expected for s.
 func (s Status) IsFinal() bool {
 	switch s {

@@ -63,3 +63,19 @@ func TestReasonOf(t *testing.T) {
 		t.Error("WithReason must leave nil and uncoded errors alone")
 	}
 }
+
+// Rank never lets a late event move a message backwards: each status
+// outranks the ones before it, unknown yields to any news that it went out.
+func TestStatusRank(t *testing.T) {
+	order := [][]Status{{Queued}, {Sending}, {Unknown}, {Sent}, {Delivered}, {Read, Failed}}
+	for i, group := range order {
+		for _, s := range group {
+			if s.Rank() != i {
+				t.Errorf("%s ranks %d, want %d", s, s.Rank(), i)
+			}
+		}
+	}
+	if Status("deleted").Rank() >= Queued.Rank() {
+		t.Error("a status pbxgate does not know outranks queued")
+	}
+}

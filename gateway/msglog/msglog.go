@@ -260,31 +260,10 @@ func OriginOf(id, ref string) (Origin, string) {
 	return OriginOther, ""
 }
 
-// rank orders outbound statuses so late, repeated or reordered events never
-// move an entry backwards. Unknown (may or may not have gone out) sits
-// between sending and sent: later news that it was sent, delivered or
-// failed replaces it, a "sending" does not.
-func rank(s message.Status) int {
-	switch s {
-	case message.Queued:
-		return 0
-	case message.Sending:
-		return 1
-	case message.Unknown:
-		return 2
-	case message.Sent:
-		return 3
-	case message.Delivered:
-		return 4
-	case message.Read, message.Failed:
-		return 5
-	}
-	return -1
-}
-
-// Advances reports whether an entry in status from may move to to.
+// Advances reports whether an entry in status from may move to to: never
+// backwards (message.Status.Rank), and an inbound entry not at all.
 func Advances(from, to message.Status) bool {
-	return from != Received && rank(to) > rank(from)
+	return from != Received && to.Rank() > from.Rank()
 }
 
 // Status applies a channel's status event to its entry. An event that
