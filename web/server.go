@@ -278,8 +278,8 @@ func (s *server) requireCSRF(c *gin.Context) {
 		got = c.Query("csrf_token")
 	}
 	if got == "" {
-		// Reading the token parses the form: bound it before that.
-		c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, formLimit(c))
+		// Reading the token parses the form, within the route's body
+		// budget (limitBody).
 		var err error
 		if strings.HasPrefix(c.ContentType(), "multipart/") {
 			err = c.Request.ParseMultipartForm(32 << 20)
@@ -287,7 +287,8 @@ func (s *server) requireCSRF(c *gin.Context) {
 			err = c.Request.ParseForm()
 		}
 		if tooLarge := (*http.MaxBytesError)(nil); errors.As(err, &tooLarge) {
-			s.renderError(c, http.StatusRequestEntityTooLarge, "error.too_large")
+			s.tooLarge(c, tooLarge.Limit)
+			c.Abort()
 			return
 		}
 		got = c.PostForm("csrf_token")
@@ -301,15 +302,6 @@ func (s *server) requireCSRF(c *gin.Context) {
 		return
 	}
 	c.Next()
-}
-
-// formLimit bounds a form body before it is parsed: the campaign form
-// may carry a WhatsApp header document, every other form at most a CSV.
-func formLimit(c *gin.Context) int64 {
-	if p := c.Request.URL.Path; p == "/campaigns/new" || strings.HasPrefix(p, "/campaigns/") && strings.HasSuffix(p, "/edit") {
-		return maxCampaignForm
-	}
-	return maxUpload
 }
 
 // lang is the request's language: cookie, then Accept-Language, then the

@@ -168,7 +168,7 @@ func (s *server) engine() *gin.Engine {
 	e.ContextWithFallback = true
 	e.RedirectTrailingSlash = false
 	e.HandleMethodNotAllowed = false
-	e.Use(s.logRequests, s.recovery)
+	e.Use(s.logRequests, s.recovery, s.limitBody)
 
 	e.GET("/healthz", func(c *gin.Context) {
 		c.JSON(http.StatusOK, gin.H{"status": "ok"})
