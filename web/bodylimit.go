@@ -79,22 +79,52 @@ func (s *server) limitBody(c *gin.Context) {
 	}
 	b := &budgetBody{ReadCloser: http.MaxBytesReader(c.Writer, c.Request.Body, limit)}
 	c.Request.Body = b
-	w := &budgetWriter{ResponseWriter: c.Writer, body: b}
+	// over is the limit a body was cut off at: this budget's or a
+	// handler's own smaller one (bodyTooLarge).
+	over := func() (int64, bool) {
+		if b.hit.Load() {
+			return limit, true
+		}
+		if v, ok := c.Get(ctxBodyLimitHit); ok {
+			n, _ := v.(int64)
+			return n, true
+		}
+		return 0, false
+	}
+	w := &budgetWriter{ResponseWriter: c.Writer, over: over}
 	w.refuse = func() {
+		n, _ := over()
 		c.Writer = w.ResponseWriter
-		s.tooLarge(c, limit)
+		s.tooLarge(c, n)
 		c.Writer = w
 	}
 	c.Writer = w
 	c.Next()
-	if b.hit.Load() && !w.Written() && w.Status() != http.StatusRequestEntityTooLarge {
+	if _, hit := over(); hit && !w.Written() && w.Status() != http.StatusRequestEntityTooLarge {
 		w.replace()
 	}
 	c.Writer = w.ResponseWriter
-	if b.hit.Load() {
+	if n, hit := over(); hit {
 		s.log.Warn("request body over budget", "method", c.Request.Method, "path", c.Request.URL.Path,
-			"limit", limit, "remote", c.ClientIP())
+			"limit", n, "remote", c.ClientIP())
 	}
+}
+
+// ctxBodyLimitHit is set by bodyTooLarge to the limit a handler's own
+// body reader stopped at.
+const ctxBodyLimitHit = "pbxgate.bodyLimitHit"
+
+// bodyTooLarge reports whether err is a body cut off at a limit
+// (http.MaxBytesError); then limitBody answers the 413 in the caller's
+// language and the handler only returns.
+func bodyTooLarge(c *gin.Context, err error) bool {
+	var tooBig *http.MaxBytesError
+	if !errors.As(err, &tooBig) {
+		return false
+	}
+	c.Set(ctxBodyLimitHit, tooBig.Limit)
+	c.Abort()
+	return true
 }
 
 // budgetBody remembers that the body reached its limit.
@@ -117,17 +147,17 @@ func (b *budgetBody) Read(p []byte) (int, error) {
 // refusal instead and drops the rest.
 type budgetWriter struct {
 	gin.ResponseWriter
-	body     *budgetBody
+	over     func() (int64, bool)
 	refuse   func()
 	replaced bool
 }
 
 // over reports whether the answer must be replaced (and replaces it once).
-func (w *budgetWriter) over() bool {
+func (w *budgetWriter) overBudget() bool {
 	if w.replaced {
 		return true
 	}
-	if !w.body.hit.Load() || w.ResponseWriter.Written() || w.Status() == http.StatusRequestEntityTooLarge {
+	if _, hit := w.over(); !hit || w.ResponseWriter.Written() || w.Status() == http.StatusRequestEntityTooLarge {
 		return false
 	}
 	w.replace()
@@ -144,21 +174,21 @@ func (w *budgetWriter) replace() {
 }
 
 func (w *budgetWriter) Write(p []byte) (int, error) {
-	if w.over() {
+	if w.overBudget() {
 		return len(p), nil
 	}
 	return w.ResponseWriter.Write(p)
 }
 
 func (w *budgetWriter) WriteString(s string) (int, error) {
-	if w.over() {
+	if w.overBudget() {
 		return len(s), nil
 	}
 	return w.ResponseWriter.WriteString(s)
 }
 
 func (w *budgetWriter) WriteHeaderNow() {
-	if w.over() {
+	if w.overBudget() {
 		return
 	}
 	w.ResponseWriter.WriteHeaderNow()
@@ -172,7 +202,7 @@ func (w *budgetWriter) WriteHeader(code int) {
 }
 
 func (w *budgetWriter) Flush() {
-	if w.over() {
+	if w.overBudget() {
 		return
 	}
 	w.ResponseWriter.Flush()
