@@ -34,8 +34,8 @@ type bodyEnv struct {
 	// noExpect sends declared bodies without Expect: 100-continue, as a
 	// hostile client would.
 	noExpect bool
-	s     *server
-	read  atomic.Int64
+	s        *server
+	read     atomic.Int64
 }
 
 func newBodyEnv(t *testing.T) *bodyEnv {
