@@ -5,9 +5,11 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"strings"
 	"sync"
 	"time"
+	"unicode"
 
 	"github.com/gin-gonic/gin"
 
@@ -320,12 +322,44 @@ func (s *server) setLanguage(c *gin.Context) {
 		l = i18n.Default
 	}
 	s.setCookie(c, &http.Cookie{Name: langCookie, Value: string(l), Path: "/", MaxAge: 365 * 24 * 3600})
-	next := c.Query("next")
-	// Only local paths: never an open redirect.
-	if !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.Contains(next, "\\") {
-		next = "/"
+	c.Redirect(http.StatusSeeOther, localPath(c.Query("next")))
+}
+
+// localPath returns next when it is a path on this site, else "/": never
+// an open redirect. Browsers (WHATWG URL standard) drop TAB, CR and LF
+// anywhere in a URL, trim leading C0 controls and spaces, and read "\" as
+// "/", so "/\t/evil.example/" and "/\evil" mean "//evil…", another host.
+// Accepted: an absolute path that starts with exactly one "/", with no
+// control characters, no backslash and no scheme or host, also after one
+// more round of percent-decoding.
+func localPath(next string) string {
+	if len(next) > 2048 {
+		return "/"
 	}
-	c.Redirect(http.StatusSeeOther, next)
+	for _, cand := range []string{next, unescapeOnce(next)} {
+		if !strings.HasPrefix(cand, "/") || strings.HasPrefix(cand, "//") || strings.ContainsRune(cand, '\\') {
+			return "/"
+		}
+		for _, r := range cand {
+			if r < 0x20 || r == 0x7f || unicode.IsControl(r) || unicode.IsSpace(r) && r != ' ' {
+				return "/"
+			}
+		}
+		u, err := url.Parse(cand)
+		if err != nil || u.Scheme != "" || u.Host != "" || u.Opaque != "" || u.User != nil {
+			return "/"
+		}
+	}
+	return next
+}
+
+// unescapeOnce percent-decodes s once; undecodable input stays as is (and
+// is checked as is).
+func unescapeOnce(s string) string {
+	if u, err := url.PathUnescape(s); err == nil {
+		return u
+	}
+	return s
 }
 
 // setCookie sets HttpOnly, SameSite=Lax and (over TLS) Secure.
