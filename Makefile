@@ -7,6 +7,9 @@ COMMIT   ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
 DATE     ?= $(shell date -u +%Y-%m-%dT%H:%M:%SZ)
 PKG      := github.com/pbxgate/pbxgate
 LDFLAGS  := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT) -X main.buildDate=$(DATE)
+# nomsgpack leaves gin's MessagePack codec (ugorji/go) out: pbxgate never
+# speaks MessagePack, and it is 6 MB of the arm64 binary (docs/benchmarks.md).
+TAGS     ?= nomsgpack
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 # Tests run with the race detector, which needs cgo; binaries never do.
 TESTFLAGS ?= -race -count=1 -timeout 40m
@@ -24,7 +27,7 @@ test:
 
 ## build: the daemon and the modem simulator for this machine, into ./bin
 build:
-	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/ ./cmd/...
+	CGO_ENABLED=0 $(GO) build -trimpath -tags '$(TAGS)' -ldflags '$(LDFLAGS)' -o bin/ ./cmd/...
 
 ## lint: gofmt, go vet, staticcheck (fetched through the Go module proxy) and netscope (tests and scripts target loopback only)
 lint:
@@ -36,10 +39,10 @@ lint:
 ## dist: static binaries for linux/amd64, linux/arm64 and linux/arm (v7) in ./dist
 dist:
 	@mkdir -p dist
-	CGO_ENABLED=0 GOOS=linux GOARCH=amd64 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o dist/pbxgate-linux-amd64 ./cmd/pbxgate
-	CGO_ENABLED=0 GOOS=linux GOARCH=arm64 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o dist/pbxgate-linux-arm64 ./cmd/pbxgate
-	CGO_ENABLED=0 GOOS=linux GOARCH=arm GOARM=7 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o dist/pbxgate-linux-armv7 ./cmd/pbxgate
-	CGO_ENABLED=0 GOOS=linux GOARCH=amd64 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o dist/modemsim-linux-amd64 ./cmd/modemsim
+	CGO_ENABLED=0 GOOS=linux GOARCH=amd64 $(GO) build -trimpath -tags '$(TAGS)' -ldflags '$(LDFLAGS)' -o dist/pbxgate-linux-amd64 ./cmd/pbxgate
+	CGO_ENABLED=0 GOOS=linux GOARCH=arm64 $(GO) build -trimpath -tags '$(TAGS)' -ldflags '$(LDFLAGS)' -o dist/pbxgate-linux-arm64 ./cmd/pbxgate
+	CGO_ENABLED=0 GOOS=linux GOARCH=arm GOARM=7 $(GO) build -trimpath -tags '$(TAGS)' -ldflags '$(LDFLAGS)' -o dist/pbxgate-linux-armv7 ./cmd/pbxgate
+	CGO_ENABLED=0 GOOS=linux GOARCH=amd64 $(GO) build -trimpath -tags '$(TAGS)' -ldflags '$(LDFLAGS)' -o dist/modemsim-linux-amd64 ./cmd/modemsim
 	cd dist && sha256sum pbxgate-* modemsim-* > SHA256SUMS
 
 ## bench: the benchmarks (see docs/benchmarks.md); BENCH=regexp selects

@@ -79,7 +79,7 @@ func apiBodyErr(c *gin.Context, err error, code, what string) bool {
 	case err == nil:
 		return false
 	case errors.As(err, &tooBig):
-		apiError(c, http.StatusRequestEntityTooLarge, "too_large", fmt.Sprintf("the request is larger than %d MB", maxUpload>>20), "")
+		bodyTooLarge(c, err)
 	default:
 		apiError(c, http.StatusBadRequest, code, what+": "+err.Error(), "")
 	}

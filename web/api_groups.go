@@ -77,6 +77,9 @@ func (s *server) apiCreateGroup(c *gin.Context) {
 	}
 	c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, 64<<10)
 	if err := c.ShouldBindJSON(&req); err != nil {
+		if bodyTooLarge(c, err) {
+			return
+		}
 		apiError(c, http.StatusBadRequest, "bad_json", "request body is not valid JSON for a group: "+err.Error(), "")
 		return
 	}
@@ -168,6 +171,9 @@ func (s *server) apiAddGroupMembers(c *gin.Context) {
 	}
 	c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, 1<<20)
 	if err := c.ShouldBindJSON(&req); err != nil {
+		if bodyTooLarge(c, err) {
+			return
+		}
 		apiError(c, http.StatusBadRequest, "bad_json", "request body is not valid JSON: give {\"numbers\": [\"+49…\", …]}: "+err.Error(), "")
 		return
 	}

@@ -54,7 +54,7 @@ func (s *server) loginSubmit(c *gin.Context) {
 	v.FormToken = s.formToken(c)
 	v.Form["username"] = name
 
-	ipKey, userKey := "ip:"+c.ClientIP(), "user:"+name
+	ipKey, userKey := "ip:"+c.ClientIP(), "user:"+limiterName(name)
 	wait := max(s.limiter.retryAfter(ipKey), s.limiter.retryAfter(userKey))
 	if wait > 0 {
 		mins := int(math.Ceil(wait.Minutes()))
@@ -65,6 +65,13 @@ func (s *server) loginSubmit(c *gin.Context) {
 		return
 	}
 	u, err := s.d.Users.Authenticate(c.Request.Context(), name, pw)
+	if errors.Is(err, users.ErrBusy) {
+		// Password checks are bounded (users.HashGate): not a failed
+		// login, only a "not now".
+		s.busy(c, v, "form")
+		s.render(c, http.StatusServiceUnavailable, "login", v)
+		return
+	}
 	if err != nil {
 		if !errors.Is(err, users.ErrBadCredentials) {
 			s.log.Error("login failed", "err", err)
@@ -84,6 +91,24 @@ func (s *server) loginSubmit(c *gin.Context) {
 	}
 	s.log.Info("portal login", "user", u.Name, "remote", c.ClientIP())
 	c.Redirect(http.StatusSeeOther, "/")
+}
+
+// busy shows "too many logins being checked, try again" at field and
+// sets Retry-After (the HashGate's queue was full).
+func (s *server) busy(c *gin.Context, v *view, field string) {
+	c.Header("Retry-After", "2")
+	v.Errors[field] = v.T("login.busy")
+	s.log.Warn("password check refused: too many waiting", "remote", c.ClientIP())
+}
+
+// limiterName is the login limiter's key for a typed user name: user names
+// are at most 64 characters (users.ErrInvalidName), so anything longer
+// shares one key instead of growing the limiter by what a caller sends.
+func limiterName(name string) string {
+	if len(name) > 64 {
+		return "(too long)"
+	}
+	return name
 }
 
 func (s *server) startSession(c *gin.Context, user string) error {
@@ -217,7 +242,9 @@ func (s *server) setupSubmit(c *gin.Context) {
 		admin = strings.TrimSpace(c.PostForm("username"))
 		if wait := s.limiter.retryAfter(ipKey); wait > 0 {
 			v.Errors["current_password"] = v.T("login.rate_limited", int(math.Ceil(wait.Minutes())))
-		} else if u, err := s.d.Users.Authenticate(ctx, admin, current); err != nil {
+		} else if u, err := s.d.Users.Authenticate(ctx, admin, current); errors.Is(err, users.ErrBusy) {
+			s.busy(c, v, "current_password")
+		} else if err != nil {
 			s.limiter.fail(ipKey)
 			v.Errors["current_password"] = v.T("login.bad_credentials")
 		} else if u.Role != users.RoleAdmin {
@@ -227,7 +254,9 @@ func (s *server) setupSubmit(c *gin.Context) {
 	if data.Generated {
 		if wait := s.limiter.retryAfter(ipKey); wait > 0 {
 			v.Errors["current_password"] = v.T("login.rate_limited", int(math.Ceil(wait.Minutes())))
-		} else if _, err := s.d.Users.Authenticate(ctx, users.FirstAdmin, current); err != nil {
+		} else if _, err := s.d.Users.Authenticate(ctx, users.FirstAdmin, current); errors.Is(err, users.ErrBusy) {
+			s.busy(c, v, "current_password")
+		} else if err != nil {
 			s.limiter.fail(ipKey)
 			v.Errors["current_password"] = v.T("setup.err.current")
 		} else if current == pw {
@@ -235,7 +264,11 @@ func (s *server) setupSubmit(c *gin.Context) {
 		}
 	}
 	if len(v.Errors) > 0 {
-		s.render(c, http.StatusUnprocessableEntity, "setup", v)
+		code := http.StatusUnprocessableEntity
+		if c.Writer.Header().Get("Retry-After") != "" {
+			code = http.StatusServiceUnavailable
+		}
+		s.render(c, code, "setup", v)
 		return
 	}
 

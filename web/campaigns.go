@@ -630,7 +630,7 @@ func (s *server) writeCampaignCSV(c *gin.Context, cd CampaignDetail) {
 			if !r.Updated.IsZero() {
 				upd = r.Updated.UTC().Format(time.RFC3339)
 			}
-			_ = w.Write([]string{r.Number, r.State, strconv.Itoa(r.Attempts), upd, r.Error})
+			_ = w.Write(campaign.CSVCells([]string{r.Number, r.State, strconv.Itoa(r.Attempts), upd, r.Error}))
 		}
 		if len(rs) == 0 || off+len(rs) >= total {
 			break

@@ -48,6 +48,9 @@ func apiPage[T any](c *gin.Context, list []T) {
 func bindJSON(c *gin.Context, v any, shape string) bool {
 	c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, 1<<20)
 	if err := c.ShouldBindJSON(v); err != nil {
+		if bodyTooLarge(c, err) {
+			return false
+		}
 		apiError(c, http.StatusBadRequest, "bad_json", "request body is not valid JSON ("+shape+"): "+err.Error(), "")
 		return false
 	}

@@ -5,9 +5,11 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"strings"
 	"sync"
 	"time"
+	"unicode"
 
 	"github.com/gin-gonic/gin"
 
@@ -278,8 +280,8 @@ func (s *server) requireCSRF(c *gin.Context) {
 		got = c.Query("csrf_token")
 	}
 	if got == "" {
-		// Reading the token parses the form: bound it before that.
-		c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, formLimit(c))
+		// Reading the token parses the form, within the route's body
+		// budget (limitBody).
 		var err error
 		if strings.HasPrefix(c.ContentType(), "multipart/") {
 			err = c.Request.ParseMultipartForm(32 << 20)
@@ -287,7 +289,8 @@ func (s *server) requireCSRF(c *gin.Context) {
 			err = c.Request.ParseForm()
 		}
 		if tooLarge := (*http.MaxBytesError)(nil); errors.As(err, &tooLarge) {
-			s.renderError(c, http.StatusRequestEntityTooLarge, "error.too_large")
+			s.tooLarge(c, tooLarge.Limit)
+			c.Abort()
 			return
 		}
 		got = c.PostForm("csrf_token")
@@ -301,15 +304,6 @@ func (s *server) requireCSRF(c *gin.Context) {
 		return
 	}
 	c.Next()
-}
-
-// formLimit bounds a form body before it is parsed: the campaign form
-// may carry a WhatsApp header document, every other form at most a CSV.
-func formLimit(c *gin.Context) int64 {
-	if p := c.Request.URL.Path; p == "/campaigns/new" || strings.HasPrefix(p, "/campaigns/") && strings.HasSuffix(p, "/edit") {
-		return maxCampaignForm
-	}
-	return maxUpload
 }
 
 // lang is the request's language: cookie, then Accept-Language, then the
@@ -328,12 +322,44 @@ func (s *server) setLanguage(c *gin.Context) {
 		l = i18n.Default
 	}
 	s.setCookie(c, &http.Cookie{Name: langCookie, Value: string(l), Path: "/", MaxAge: 365 * 24 * 3600})
-	next := c.Query("next")
-	// Only local paths: never an open redirect.
-	if !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.Contains(next, "\\") {
-		next = "/"
+	c.Redirect(http.StatusSeeOther, localPath(c.Query("next")))
+}
+
+// localPath returns next when it is a path on this site, else "/": never
+// an open redirect. Browsers (WHATWG URL standard) drop TAB, CR and LF
+// anywhere in a URL, trim leading C0 controls and spaces, and read "\" as
+// "/", so "/\t/evil.example/" and "/\evil" mean "//evil…", another host.
+// Accepted: an absolute path that starts with exactly one "/", with no
+// control characters, no backslash and no scheme or host, also after one
+// more round of percent-decoding.
+func localPath(next string) string {
+	if len(next) > 2048 {
+		return "/"
 	}
-	c.Redirect(http.StatusSeeOther, next)
+	for _, cand := range []string{next, unescapeOnce(next)} {
+		if !strings.HasPrefix(cand, "/") || strings.HasPrefix(cand, "//") || strings.ContainsRune(cand, '\\') {
+			return "/"
+		}
+		for _, r := range cand {
+			if r < 0x20 || r == 0x7f || unicode.IsControl(r) || unicode.IsSpace(r) && r != ' ' {
+				return "/"
+			}
+		}
+		u, err := url.Parse(cand)
+		if err != nil || u.Scheme != "" || u.Host != "" || u.Opaque != "" || u.User != nil {
+			return "/"
+		}
+	}
+	return next
+}
+
+// unescapeOnce percent-decodes s once; undecodable input stays as is (and
+// is checked as is).
+func unescapeOnce(s string) string {
+	if u, err := url.PathUnescape(s); err == nil {
+		return u
+	}
+	return s
 }
 
 // setCookie sets HttpOnly, SameSite=Lax and (over TLS) Secure.

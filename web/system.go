@@ -238,7 +238,9 @@ func (s *server) changeOwnPassword(c *gin.Context) {
 func (s *server) changePassword(c *gin.Context, current, pw, pw2 string) error {
 	u := currentUser(c)
 	ctx := c.Request.Context()
-	if _, err := s.d.Users.Authenticate(ctx, u.Name, current); err != nil {
+	if _, err := s.d.Users.Authenticate(ctx, u.Name, current); errors.Is(err, users.ErrBusy) {
+		return problem("current_password", "busy", "login.busy")
+	} else if err != nil {
 		return problem("current_password", "wrong_password", "setup.err.current")
 	}
 	if pw != pw2 {

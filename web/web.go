@@ -6,6 +6,8 @@ package web
 
 import (
 	"context"
+	"crypto/sha256"
+	"crypto/subtle"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -32,6 +34,9 @@ type Deps struct {
 	// MetricsRequireAuth puts /metrics behind login/bearer tokens (default:
 	// open, as usual for a Prometheus scraping a loopback or LAN address).
 	MetricsRequireAuth bool
+	// MetricsToken, when set, is the only credential /metrics accepts:
+	// "Authorization: Bearer <MetricsToken>" (config metrics.token).
+	MetricsToken string
 	// Ready reports readiness for /readyz; nil means always ready.
 	Ready   func(ctx context.Context) Readiness
 	Version VersionInfo
@@ -168,7 +173,7 @@ func (s *server) engine() *gin.Engine {
 	e.ContextWithFallback = true
 	e.RedirectTrailingSlash = false
 	e.HandleMethodNotAllowed = false
-	e.Use(s.logRequests, s.recovery)
+	e.Use(s.logRequests, s.recovery, s.limitBody)
 
 	e.GET("/healthz", func(c *gin.Context) {
 		c.JSON(http.StatusOK, gin.H{"status": "ok"})
@@ -176,9 +181,12 @@ func (s *server) engine() *gin.Engine {
 	e.GET("/readyz", s.readyz)
 	if s.d.Gatherer != nil {
 		metrics := gin.WrapH(promhttp.HandlerFor(s.d.Gatherer, promhttp.HandlerOpts{ErrorLog: slogPrinter{s.log}}))
-		if s.d.MetricsRequireAuth {
+		switch {
+		case s.d.MetricsToken != "":
+			e.GET("/metrics", s.requireMetricsToken, metrics)
+		case s.d.MetricsRequireAuth:
 			e.GET("/metrics", s.requireAuth(false), metrics)
-		} else {
+		default:
 			e.GET("/metrics", metrics)
 		}
 	}
@@ -192,6 +200,21 @@ func (s *server) engine() *gin.Engine {
 	}
 	s.routes(e)
 	return e
+}
+
+// requireMetricsToken lets a scrape through only with the configured
+// bearer token. Both sides are hashed before the constant-time compare, so
+// neither the content nor the length of the token leaks through timing.
+func (s *server) requireMetricsToken(c *gin.Context) {
+	got, ok := strings.CutPrefix(c.GetHeader("Authorization"), "Bearer ")
+	want := sha256.Sum256([]byte(s.d.MetricsToken))
+	sum := sha256.Sum256([]byte(strings.TrimSpace(got)))
+	if !ok || subtle.ConstantTimeCompare(sum[:], want[:]) != 1 {
+		c.Header("WWW-Authenticate", `Bearer realm="pbxgate metrics"`)
+		apiError(c, http.StatusUnauthorized, "unauthorized", "send Authorization: Bearer <metrics.token>", "")
+		return
+	}
+	c.Next()
 }
 
 func (s *server) readyz(c *gin.Context) {

@@ -59,7 +59,7 @@ sms_channels: [{name: sms, modems: [sim1, sim2]}]
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	p := startDaemon(t, cfgPath)
+	p := startDaemon(t, cfgPath, "--demo")
 	consolePassword := firstRunPassword(t, p)
 	base := strings.TrimSuffix(p.portal, "/")
 

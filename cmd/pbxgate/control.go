@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"net"
@@ -14,8 +15,48 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/pbxgate/pbxgate/drivers/whatsapp"
 	"github.com/pbxgate/pbxgate/gateway/users"
 )
+
+// extraHandlers are mounted on the portal's server without its login: the
+// WhatsApp webhook, and only in demo mode (run --demo) the simulators'
+// control APIs that inject customers' SMS and WhatsApp messages and modem
+// faults. Outside demo mode simulated modems (modems.simulate) and the
+// Cloud API emulator (whatsapp.emulate) still run, but nobody on the
+// network can drive them.
+func (d *daemon) extraHandlers() map[string]http.Handler {
+	extra := map[string]http.Handler{}
+	if d.wa != nil {
+		extra[whatsapp.WebhookPath] = d.wa.Webhook()
+	}
+	if !d.demo {
+		if d.sms.sim != nil || d.waemu != nil {
+			d.log.Info("simulator control routes /sim/ and /waemu/ not mounted: they exist only with pbxgate run --demo")
+		}
+		return extra
+	}
+	if d.sms.sim != nil {
+		extra["/sim/"] = http.StripPrefix("/sim", d.sms.sim.Handler())
+	}
+	if d.waemu != nil {
+		// Demo: inject WhatsApp customers' messages with
+		// POST /waemu/_emu/inbound (see drivers/whatsapp/waemu).
+		extra["/waemu/"] = http.StripPrefix("/waemu", d.waemu)
+	}
+	return extra
+}
+
+// flagGiven reports whether flag name was set on the command line.
+func flagGiven(fs *flag.FlagSet, name string) bool {
+	given := false
+	fs.Visit(func(f *flag.Flag) { given = given || f.Name == name })
+	return given
+}
+
+// maxControlBody bounds a control socket request (JSON of a user, token,
+// SMS): the socket is local, but nothing reads unbounded input.
+const maxControlBody = 1 << 20
 
 // The control socket lets the CLI talk to the running daemon (the daemon
 // holds the store's lock): online backup, users, modems, USSD, send. It lives
@@ -57,7 +98,7 @@ func (d *daemon) startControl(ctx context.Context) (*controlServer, error) {
 	})
 	mux.HandleFunc("POST /v1/users", func(w http.ResponseWriter, r *http.Request) {
 		var req userRequest
-		if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
+		if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxControlBody)).Decode(&req); err != nil {
 			writeControl(w, nil, err)
 			return
 		}
@@ -65,7 +106,7 @@ func (d *daemon) startControl(ctx context.Context) (*controlServer, error) {
 	})
 	mux.HandleFunc("PUT /v1/users/{name}/password", func(w http.ResponseWriter, r *http.Request) {
 		var req userRequest
-		if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
+		if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxControlBody)).Decode(&req); err != nil {
 			writeControl(w, nil, err)
 			return
 		}
@@ -73,7 +114,7 @@ func (d *daemon) startControl(ctx context.Context) (*controlServer, error) {
 	})
 	mux.HandleFunc("POST /v1/users/{name}/tokens", func(w http.ResponseWriter, r *http.Request) {
 		var req tokenRequest
-		if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
+		if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxControlBody)).Decode(&req); err != nil {
 			writeControl(w, nil, err)
 			return
 		}

@@ -90,7 +90,7 @@ func writeConfig(t *testing.T, dataDir string) string {
 	return path
 }
 
-// oneSIM is a running daemon with one simulated SIM (sim1, channel sms),
+// oneSIM is a running demo-mode daemon with one simulated SIM (sim1, channel sms),
 // first-run setup done, and an admin's API client.
 type oneSIM struct {
 	p                *proc
@@ -112,7 +112,7 @@ sms_channels: [{name: sms, modems: [sim1]}]
 	if err := os.WriteFile(d.cfgPath, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	d.p = startDaemon(t, d.cfgPath)
+	d.p = startDaemon(t, d.cfgPath, "--demo") // tests inject SMS through /sim/
 	completeSetup(t, d.p)
 	out, stderr, code := runPbxgate(t, "", "user", "token", "admin", "--data", d.dataDir)
 	if code != 0 {
@@ -123,10 +123,11 @@ sms_channels: [{name: sms, modems: [sim1]}]
 }
 
 // startDaemon starts pbxgate and waits until it logs "pbxgate ready" (or
-// exits). It fails the test if the daemon is not ready within 10 s.
-func startDaemon(t *testing.T, cfgPath string) *proc {
+// exits). It fails the test if the daemon is not ready within 10 s. extra
+// are more arguments of run ("--demo" mounts the simulators' controls).
+func startDaemon(t *testing.T, cfgPath string, extra ...string) *proc {
 	t.Helper()
-	p, err := launch(cfgPath)
+	p, err := launch(cfgPath, extra...)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -114,7 +114,7 @@ func TestWhatsAppStopConfirmedInsideServiceWindow(t *testing.T) {
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	p := startDaemon(t, cfgPath)
+	p := startDaemon(t, cfgPath, "--demo")
 	resp, err := http.Post(p.portal+"waemu/_emu/inbound", "application/json",
 		strings.NewReader(`{"from":"4917055566677","name":"Erika","type":"text","text":"Abmelden"}`))
 	if err != nil || resp.StatusCode != http.StatusOK {

@@ -1,7 +1,7 @@
 // Command pbxgate is the messaging gateway daemon for on-prem PBXs and its
 // command-line tools.
 //
-//	pbxgate run [-c FILE | --demo]   the daemon
+//	pbxgate run [-c FILE] [--demo]   the daemon (--demo: simulator controls)
 //	pbxgate version                  version, commit, build date, Go, platform
 //	pbxgate config check [-c FILE]   validate a configuration file
 //	pbxgate backup FILE              online backup of the store

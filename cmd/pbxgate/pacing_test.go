@@ -118,7 +118,7 @@ func TestDailyCapFromPortalAppliesLiveAndAfterRestart(t *testing.T) {
 
 	// The cap and the count survive a restart.
 	p.stop(t)
-	p = startDaemon(t, cfgPath)
+	p = startDaemon(t, cfgPath, "--demo")
 	if !strings.Contains(p.log(), `"msg":"modem pacing from the portal"`) {
 		t.Fatalf("start-up does not apply the portal's pacing:\n%s", p.log())
 	}

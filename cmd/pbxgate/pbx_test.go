@@ -111,7 +111,7 @@ sip:
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	p := startDaemon(t, cfgPath)
+	p := startDaemon(t, cfgPath, "--demo")
 	imei := onlySimIMEI(t, p)
 	const customer = "+4917012345678"
 	injectSMS(t, p, imei, customer, "Guten Tag, wann öffnen Sie morgen?")

@@ -49,9 +49,9 @@ var migrations = []store.Migration{
 }
 
 func cmdRun(ctx context.Context, env *cliEnv, args []string) error {
-	fs := newFlags(env, "run", "run [-c FILE | --demo] [--data DIR] [--listen ADDR]")
+	fs := newFlags(env, "run", "run [-c FILE] [--demo] [--data DIR] [--listen ADDR]")
 	path := fs.String("c", config.DefaultPath, "configuration file")
-	demo := fs.Bool("demo", false, "run with embedded demo defaults: ./data, 127.0.0.1:8080, simulated modems")
+	demo := fs.Bool("demo", false, "demo mode: mount the simulators' control routes (/sim/, /waemu/); without -c, embedded demo defaults (./data, 127.0.0.1:8080, simulated modems)")
 	dataDir := fs.String("data", "", "override data_dir")
 	listen := fs.String("listen", "", "override http.listen")
 	if err := parseFlags(env, fs, args); err != nil {
@@ -59,7 +59,7 @@ func cmdRun(ctx context.Context, env *cliEnv, args []string) error {
 	}
 	var cfg config.Config
 	var err error
-	if *demo {
+	if *demo && !flagGiven(fs, "c") {
 		cfg, err = config.Parse(demoConfig, env.environ)
 	} else {
 		cfg, err = config.Load(*path, env.environ)
@@ -74,7 +74,7 @@ func cmdRun(ctx context.Context, env *cliEnv, args []string) error {
 		cfg.HTTP.Listen = *listen
 	}
 	logs := logbuf.New(logKeep)
-	d := &daemon{cfg: cfg, fileCfg: cfg, env: env, logs: logs, restart: make(chan string, 1),
+	d := &daemon{cfg: cfg, fileCfg: cfg, env: env, logs: logs, restart: make(chan string, 1), demo: *demo,
 		log: slog.New(logs.Handler(newLogger(cfg.Log, env.stderr).Handler()))}
 	err = d.run(ctx)
 	if errors.Is(err, errRestart) {
@@ -110,6 +110,7 @@ type daemon struct {
 	fileCfg       config.Config
 	sipFromPortal bool
 	env           *cliEnv
+	demo          bool // run --demo: the simulators' control routes are mounted
 	log           *slog.Logger
 	store         *store.Store
 	users         *users.Service
@@ -288,6 +289,7 @@ func (d *daemon) run(ctx context.Context) error {
 		Users:          d.users,
 		Logger:         d.log,
 		Gatherer:       d.reg,
+		MetricsToken:   d.cfg.Metrics.Token.Reveal(),
 		Ready:          d.readiness,
 		Version:        web.VersionInfo{Version: b.Version, Commit: b.Commit, BuildDate: b.BuildDate, GoVersion: b.GoVersion, Platform: b.Platform},
 		Location:       d.cfg.Location(),
@@ -478,25 +480,6 @@ func (d *daemon) backupBeforeMigration(from, to int) error {
 	}
 	d.log.Info("store backed up before migration", "file", path)
 	return nil
-}
-
-// extraHandlers are mounted on the portal's server without its login: the
-// WhatsApp webhook, and in demo mode the simulators' control APIs to inject
-// customer messages (only with modems.simulate / whatsapp.emulate).
-func (d *daemon) extraHandlers() map[string]http.Handler {
-	extra := map[string]http.Handler{}
-	if d.sms.sim != nil {
-		extra["/sim/"] = http.StripPrefix("/sim", d.sms.sim.Handler())
-	}
-	if d.wa != nil {
-		extra[whatsapp.WebhookPath] = d.wa.Webhook()
-	}
-	if d.waemu != nil {
-		// Demo: inject WhatsApp customers' messages with
-		// POST /waemu/_emu/inbound (see drivers/whatsapp/waemu).
-		extra["/waemu/"] = http.StripPrefix("/waemu", d.waemu)
-	}
-	return extra
 }
 
 func (d *daemon) printFirstRun(password string) {

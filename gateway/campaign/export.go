@@ -39,7 +39,7 @@ func (e *Engine) ExportCSV(ctx context.Context, id string, w io.Writer) error {
 	cw := csv.NewWriter(w)
 	head := append([]string{"number"}, vars...)
 	head = append(head, "status", "reason", "code", "attempt", "sending_at", "sent_at", "done_at")
-	if err := cw.Write(head); err != nil {
+	if err := cw.Write(CSVCells(head)); err != nil {
 		return err
 	}
 	ts := func(t time.Time) string {
@@ -51,10 +51,10 @@ func (e *Engine) ExportCSV(ctx context.Context, id string, w io.Writer) error {
 	for _, r := range rs {
 		row := []string{r.Number}
 		for _, k := range vars {
-			row = append(row, cellSafe(r.Vars[k]))
+			row = append(row, r.Vars[k])
 		}
-		row = append(row, string(r.Status), cellSafe(r.Reason), r.Code, strconv.Itoa(r.Attempt), ts(r.SendingAt), ts(r.SentAt), ts(r.DoneAt))
-		if err := cw.Write(row); err != nil {
+		row = append(row, string(r.Status), r.Reason, r.Code, strconv.Itoa(r.Attempt), ts(r.SendingAt), ts(r.SentAt), ts(r.DoneAt))
+		if err := cw.Write(CSVCells(row)); err != nil {
 			return err
 		}
 		if err := ctx.Err(); err != nil {
@@ -68,11 +68,40 @@ func (e *Engine) ExportCSV(ctx context.Context, id string, w io.Writer) error {
 	return nil
 }
 
-// cellSafe keeps spreadsheet programs from running imported text as a
-// formula.
-func cellSafe(s string) string {
-	if strings.HasPrefix(s, "=") || strings.HasPrefix(s, "@") {
-		return "'" + s
+// CSVCell keeps spreadsheet programs from running a cell as a formula
+// (OWASP "CSV Injection"): a cell starting with = + - @ TAB or CR gets a
+// leading apostrophe, which spreadsheets show as text.
+//
+// One exception keeps phone numbers readable: a cell that is exactly an
+// E.164 number (+, then 2–15 digits, the first not 0) stays as it is. It
+// holds no letters, parentheses or operators after the sign, so it cannot
+// call a function or DDE; at worst a spreadsheet shows it as a number, and
+// programs importing the export (CRMs, scripts) get the number unchanged.
+// "+43 664 …" with spaces, "-1+2" or "+1)" are not E.164 and get the
+// apostrophe.
+func CSVCell(s string) string {
+	if s == "" || !strings.ContainsRune("=+-@\t\r", rune(s[0])) || isE164(s) {
+		return s
 	}
-	return s
+	return "'" + s
+}
+
+// CSVCells applies CSVCell to every cell of row, in place.
+func CSVCells(row []string) []string {
+	for i, c := range row {
+		row[i] = CSVCell(c)
+	}
+	return row
+}
+
+func isE164(s string) bool {
+	if len(s) < 3 || len(s) > 16 || s[0] != '+' || s[1] == '0' {
+		return false
+	}
+	for _, r := range s[1:] {
+		if r < '0' || r > '9' {
+			return false
+		}
+	}
+	return true
 }

@@ -49,6 +49,8 @@ type Config struct {
 	MessageLog MessageLog `yaml:"message_log"`
 	// Updates: firmware update uploads in the portal (appliance).
 	Updates Updates `yaml:"updates"`
+	// Metrics: optional bearer token for GET /metrics.
+	Metrics Metrics `yaml:"metrics"`
 }
 
 // Updates configures the portal's firmware update upload. The daemon only
@@ -330,6 +332,7 @@ func (c *Config) validate() Problems {
 	ps = append(ps, c.SIP.validate("sip")...)
 	ps = append(ps, c.Automation.Validate("automation")...)
 	ps = append(ps, c.MessageLog.Validate("message_log")...)
+	ps = append(ps, c.Metrics.Validate("metrics")...)
 	return ps
 }
 

@@ -35,6 +35,7 @@ func applyEnv(c *Config, env []string) {
 	set(&c.WhatsApp.VerifyToken, EnvWhatsAppVerify)
 	set(&c.SIP.Password, EnvSIPPassword)
 	set(&c.Automation.SMTP.Password, EnvSMTPPassword)
+	set(&c.Metrics.Token, EnvMetricsToken)
 	for i := range c.Modems.Devices {
 		set(&c.Modems.Devices[i].PIN, ModemPINEnv(c.Modems.Devices[i].Name))
 	}

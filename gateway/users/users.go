@@ -99,6 +99,13 @@ type Params struct {
 	Threads uint8
 }
 
+// bounded reports whether p stays within what one verification may cost
+// (a stored or provisioned hash names its own parameters): at most 256 MiB,
+// 32 passes and 16 lanes.
+func (p Params) bounded() bool {
+	return p.Memory >= 8 && p.Memory <= 256<<10 && p.Time >= 1 && p.Time <= 32 && p.Threads >= 1 && p.Threads <= 16
+}
+
 // DefaultParams follow OWASP's minimum for argon2id (19 MiB, 2 passes, 1
 // lane): about 50 ms on a Raspberry Pi 4 and modest in memory.
 var DefaultParams = Params{Memory: 19456, Time: 2, Threads: 1}
@@ -108,6 +115,8 @@ type Service struct {
 	s      *store.Store
 	params Params
 	now    func() time.Time
+	// gate bounds the argon2id hashes running and waiting at once.
+	gate *HashGate
 	// dummy is a hash verified when the user does not exist, so a missing
 	// user costs as much time as a wrong password.
 	dummy string
@@ -120,14 +129,39 @@ type Option func(*Service)
 // existing hashes keep verifying with the parameters stored in them).
 func WithParams(p Params) Option { return func(s *Service) { s.params = p } }
 
+// WithHashGate replaces the default gate (DefaultMaxHashes at once,
+// DefaultHashQueue waiting) that bounds the Service's password hashing.
+func WithHashGate(g *HashGate) Option { return func(s *Service) { s.gate = g } }
+
 // New returns a Service on s.
 func New(s *store.Store, opts ...Option) *Service {
 	svc := &Service{s: s, params: DefaultParams, now: time.Now}
 	for _, o := range opts {
 		o(svc)
 	}
-	svc.dummy = hashPassword(svc.params, "dummy password for timing")
+	if svc.gate == nil {
+		svc.gate = NewHashGate(DefaultMaxHashes, DefaultHashQueue)
+	}
+	// The gate is empty while New runs: no error is possible.
+	svc.dummy, _ = svc.hash(context.Background(), "dummy password for timing")
 	return svc
+}
+
+// HashStats returns the counters of the gate bounding password hashing.
+func (svc *Service) HashStats() HashStats { return svc.gate.Stats() }
+
+// hash hashes password with the Service's parameters through the gate.
+func (svc *Service) hash(ctx context.Context, password string) (string, error) {
+	var phc string
+	err := svc.gate.Do(ctx, func() { phc = hashPassword(svc.params, password) })
+	return phc, err
+}
+
+// verify checks password against phc through the gate.
+func (svc *Service) verify(ctx context.Context, phc, password string) (bool, error) {
+	var ok bool
+	err := svc.gate.Do(ctx, func() { ok = verifyPassword(phc, password) })
+	return ok, err
 }
 
 func userKey(name string) string { return userPrefix + name }
@@ -146,12 +180,16 @@ func (svc *Service) Add(ctx context.Context, name, password string, role Role) e
 	if err := checkPassword(password); err != nil {
 		return err
 	}
-	return svc.add(name, password, role, false)
+	return svc.add(ctx, name, password, role, false)
 }
 
-func (svc *Service) add(name, password string, role Role, mustChange bool) error {
+func (svc *Service) add(ctx context.Context, name, password string, role Role, mustChange bool) error {
+	hash, err := svc.hash(ctx, password)
+	if err != nil {
+		return err
+	}
 	rec := record{User: User{Name: name, Role: role, Created: svc.now().UTC(), MustChangePassword: mustChange},
-		Hash: hashPassword(svc.params, password)}
+		Hash: hash}
 	return svc.s.Update(func(txn *store.Txn) error {
 		var old record
 		err := store.GetJSON(txn, userKey(name), &old)
@@ -180,7 +218,10 @@ func (svc *Service) SetPassword(ctx context.Context, name, password string) erro
 	if err := checkPassword(password); err != nil {
 		return err
 	}
-	hash := hashPassword(svc.params, password)
+	hash, err := svc.hash(ctx, password)
+	if err != nil {
+		return err
+	}
 	return svc.modify(name, func(r *record) error {
 		r.Hash = hash
 		r.MustChangePassword = false
@@ -322,7 +363,8 @@ func (svc *Service) Count(ctx context.Context) (int, error) {
 
 // Authenticate checks a name and password and records the login time. It
 // returns ErrBadCredentials for an unknown user and a wrong password alike,
-// taking about the same time for both.
+// taking about the same time for both. Both hash through the Service's
+// HashGate: ErrBusy when too many checks are waiting already.
 func (svc *Service) Authenticate(ctx context.Context, name, password string) (User, error) {
 	if err := ctx.Err(); err != nil {
 		return User{}, err
@@ -330,13 +372,19 @@ func (svc *Service) Authenticate(ctx context.Context, name, password string) (Us
 	var r record
 	err := svc.s.View(func(txn *store.Txn) error { return getUser(txn, name, &r) })
 	if errors.Is(err, ErrNotFound) {
-		verifyPassword(svc.dummy, password)
+		if _, err := svc.verify(ctx, svc.dummy, password); err != nil {
+			return User{}, err
+		}
 		return User{}, ErrBadCredentials
 	}
 	if err != nil {
 		return User{}, err
 	}
-	if !verifyPassword(r.Hash, password) {
+	ok, err := svc.verify(ctx, r.Hash, password)
+	if err != nil {
+		return User{}, err
+	}
+	if !ok {
 		return User{}, ErrBadCredentials
 	}
 	now := svc.now().UTC()
@@ -357,7 +405,7 @@ func (svc *Service) EnsureAdmin(ctx context.Context) (generatedPassword string, 
 		return "", false, err
 	}
 	pw := randomPassword()
-	if err := svc.add(FirstAdmin, pw, RoleAdmin, true); err != nil {
+	if err := svc.add(ctx, FirstAdmin, pw, RoleAdmin, true); err != nil {
 		if errors.Is(err, ErrExists) {
 			return "", false, nil
 		}
@@ -509,7 +557,7 @@ func verifyPassword(phc, password string) bool {
 		return false
 	}
 	var p Params
-	if _, err := fmt.Sscanf(parts[3], "m=%d,t=%d,p=%d", &p.Memory, &p.Time, &p.Threads); err != nil {
+	if _, err := fmt.Sscanf(parts[3], "m=%d,t=%d,p=%d", &p.Memory, &p.Time, &p.Threads); err != nil || !p.bounded() {
 		return false
 	}
 	b64 := base64.RawStdEncoding
