@@ -33,7 +33,7 @@ func TestLanguageRedirectStaysLocal(t *testing.T) {
 		"/%09/evil.example/", "/%0d%0a/evil.example/", "/%0a/evil.example", "%09//evil.example",
 		"//evil.example", "///evil.example", "%2F%2Fevil.example", "/%2F/evil.example", "/%252F/evil.example",
 		`/\evil.example`, "/%5Cevil.example", "%5C%5Cevil.example", "/%5C/evil.example", `\/evil.example`,
-		"https://evil.example", "https:%2F%2Fevil.example", "https:evil.example", "javascript:alert(1)",
+		"https://evil.example", "https:%2F%2Fevil.example", "https:evil.example", "javascript:alert(1)", // netscope: hostile redirect targets, only parsed
 		"%20//evil.example", "/%2509/evil.example", "/%00/evil.example", "/%7F/evil.example", "evil.example",
 		"/%E2%80%A8/evil.example", "/x/%09/../../%09/evil.example",
 	}

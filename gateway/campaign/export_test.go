@@ -11,7 +11,7 @@ import (
 func TestCSVCell(t *testing.T) {
 	t.Parallel()
 	for in, want := range map[string]string{
-		"=HYPERLINK(\"http://x\")":    "'=HYPERLINK(\"http://x\")",
+		"=HYPERLINK(\"http://x\")":    "'=HYPERLINK(\"http://x\")", // netscope: cell text, never fetched
 		"+SUM(1+1)*cmd|' /C calc'!A0": "'+SUM(1+1)*cmd|' /C calc'!A0",
 		"-2+3+cmd|' /C calc'!A0":      "'-2+3+cmd|' /C calc'!A0",
 		"@SUM(1+1)":                   "'@SUM(1+1)",
