@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
@@ -69,6 +70,8 @@ type Manager struct {
 	kick chan struct{}
 	wg   sync.WaitGroup
 	sem  chan struct{}
+	// runCtx is Run's context, for background hand-overs of replies.
+	runCtx atomic.Pointer[context.Context]
 }
 
 // New loads the open sessions and pending deliveries from the store.
@@ -156,8 +159,10 @@ type change struct {
 	dels     []string
 	queues   map[string]*queueState
 	seen     string
-	sends    []pendingSend
+	sends    []outSend
 	byOut    map[string]string // campaign message ID → "<session>/<seq>"
+	// pending stores the sends for hand-over (keyPending) in the commit.
+	pending bool
 }
 
 type entryWrite struct {
@@ -165,7 +170,7 @@ type entryWrite struct {
 	e       Entry
 }
 
-type pendingSend struct {
+type outSend struct {
 	session string
 	seq     int
 	sender  Sender
@@ -215,7 +220,7 @@ func (m *Manager) commit(c *change) error {
 				return err
 			}
 		}
-		return nil
+		return putPending(txn, c)
 	})
 	if err != nil {
 		return fmt.Errorf("store session change: %w", err)
@@ -493,7 +498,7 @@ func (m *Manager) autoReply(c *change, ch *Channel, s *Session, text string, now
 func (m *Manager) addSend(c *change, ch *Channel, s *Session, e *Entry) {
 	e.OutboundID = fmt.Sprintf("%s%s-%d", outPrefix, s.ID, e.Seq)
 	c.entries[len(c.entries)-1].e.OutboundID = e.OutboundID
-	c.sends = append(c.sends, pendingSend{session: s.ID, seq: e.Seq, sender: ch.Sender,
+	c.sends = append(c.sends, outSend{session: s.ID, seq: e.Seq, sender: ch.Sender,
 		out: message.Outbound{ID: e.OutboundID, Channel: s.Channel, Sender: s.Sender, To: s.Contact, Text: e.Text, Ref: "session/" + s.ID}})
 }
 
@@ -533,6 +538,12 @@ func (m *Manager) inboundText(s *Session, in message.Inbound) string {
 // FromExtension handles a message an extension wrote to a contact: an agent
 // command, or a reply sent on the session's channel and sender. Without an
 // open session it opens one on the default channel when allowed.
+//
+// A reply is stored for sending (with its chat-log entry, one commit) and
+// then handed to its channel in the background: FromExtension returns nil
+// once it is stored, or the channel's error when the channel refuses it at
+// once. It stores nothing once ctx has ended or the caller closed the
+// Gate attached to ctx (WithGate); it then returns ErrBusy.
 func (m *Manager) FromExtension(ctx context.Context, ext, contact, text string) error {
 	m.mu.Lock()
 	locked := true
@@ -541,6 +552,9 @@ func (m *Manager) FromExtension(ctx context.Context, ext, contact, text string) 
 			m.mu.Unlock()
 		}
 	}()
+	if gaveUp(ctx) {
+		return ErrBusy
+	}
 	now := m.clock.Now()
 	c := newChange()
 	s, err := m.sessionFor(ext, contact)
@@ -560,6 +574,9 @@ func (m *Manager) FromExtension(ctx context.Context, ext, contact, text string) 
 		if err := m.command(c, s, ext, cmd, arg, now); err != nil {
 			return err
 		}
+		if err := mayStore(ctx); err != nil {
+			return err
+		}
 		return m.commit(c)
 	}
 	if s.Kind == message.WhatsApp && now.Sub(s.LastInbound) >= 24*time.Hour {
@@ -570,12 +587,33 @@ func (m *Manager) FromExtension(ctx context.Context, ext, contact, text string) 
 	e := m.appendEntry(c, s, Entry{Dir: Out, At: now, Text: text, By: ext, Status: string(message.Queued)})
 	s.AnsweredSeq, s.LastActivity = e.Seq, now
 	m.addSend(c, ch, s, &e)
+	c.pending = true
+	if err := mayStore(ctx); err != nil {
+		return err
+	}
 	if err := m.commit(c); err != nil {
 		return err
 	}
 	m.mu.Unlock()
 	locked = false
-	return m.sendAfterCommit(ctx, c)
+	// Stored: the reply goes out. Wait briefly for the channel's answer so
+	// an immediate refusal reaches the extension.
+	wait := time.NewTimer(replyWait)
+	defer wait.Stop()
+	for _, p := range c.sends {
+		done := m.handOver(pendingSend{Session: p.session, Seq: p.seq, Out: p.out}, p.sender)
+		select {
+		case err := <-done:
+			if err != nil {
+				return fmt.Errorf("%s channel did not take the message: %w", p.out.Channel, err)
+			}
+		case <-wait.C:
+			return nil
+		case <-ctx.Done():
+			return nil
+		}
+	}
+	return nil
 }
 
 // sessionFor finds the open session with contact that ext may answer.

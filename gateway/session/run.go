@@ -21,6 +21,10 @@ func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }
 // until ctx ends. It waits for running deliveries before it returns.
 func (m *Manager) Run(ctx context.Context) error {
 	defer m.wg.Wait()
+	m.runCtx.Store(&ctx)
+	if err := m.resumePending(); err != nil {
+		return err
+	}
 	for {
 		next, _ := m.sweep(ctx)
 		wait := time.Minute
