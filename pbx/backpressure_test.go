@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -117,7 +118,7 @@ func peerGateway(t testing.TB) *Gateway {
 // realSessions is a session manager on a store on disk whose SMS channel
 // records what it took; extensions may start conversations on it.
 func realSessions(t testing.TB, g *Gateway) (*countingSessions, *smsOut) {
-	st, err := store.Open(store.Options{Dir: t.TempDir(), Logger: testLogger(), SyncWrites: true})
+	st, err := store.Open(store.Options{Dir: t.TempDir(), Logger: testLogger(), SyncWrites: os.Getenv("PBX_NOSYNC") == ""})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -217,6 +217,7 @@ func (g *Gateway) takeReply(s Sessions, arrived time.Time, ext, contact, text st
 	select {
 	case g.replies <- struct{}{}:
 	default:
+		g.m.busy.WithLabelValues("too_many").Inc()
 		return 503, "Service Unavailable", "too many messages at once; retry", []sip.Header{retryAfterHeader()}
 	}
 	gate := &session.Gate{}
@@ -245,6 +246,7 @@ func (g *Gateway) takeReply(s Sessions, arrived time.Time, ext, contact, text st
 	code, reason := 500, "Server Internal Error"
 	switch {
 	case errors.Is(err, session.ErrBusy):
+		g.m.busy.WithLabelValues("slow_store").Inc()
 		g.log.Warn("message from extension not taken: pbxgate is busy; the PBX may retry", "ext", ext)
 		return 503, "Service Unavailable", "busy; retry", []sip.Header{retryAfterHeader()}
 	case errors.Is(err, session.ErrNoSession), errors.Is(err, session.ErrNotYours):

@@ -126,10 +126,13 @@ func (m *Manager) handOver(p pendingSend, sender Sender) <-chan error {
 		} else {
 			m.m.messages.WithLabelValues(Out).Inc()
 		}
+		done <- err
+		// The channel has it (its own store): the hand-over record goes.
+		// A crash before this hands it over again, which the channel
+		// recognises by its ID.
 		if derr := m.st.Update(func(txn *store.Txn) error { return txn.Delete([]byte(keyPending + p.Out.ID)) }); derr != nil {
 			m.log.Error("remove hand-over record", "id", p.Out.ID, "err", derr)
 		}
-		done <- err
 	}()
 	return done
 }
