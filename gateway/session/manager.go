@@ -659,9 +659,9 @@ func (m *Manager) FromExtension(ctx context.Context, ext, contact, text string) 
 
 // replyReq is one FromExtension call waiting for its store write.
 type replyReq struct {
-	ctx               context.Context
+	ctx                context.Context
 	ext, contact, text string
-	done              chan replyRes
+	done               chan replyRes
 }
 
 type replyRes struct {
