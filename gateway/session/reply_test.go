@@ -3,6 +3,8 @@ package session
 import (
 	"context"
 	"errors"
+	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -109,4 +111,65 @@ func TestGateClosedStoresNothing(t *testing.T) {
 	if sent := h.out.all(); len(sent) != 1 || sent[0].Text != "rechtzeitig" {
 		t.Fatalf("sent %+v", sent)
 	}
+}
+
+// Replies from many extensions at once are stored together (group
+// commit): each is in its session's log once, in a sequence without gaps
+// or doubles, each reaches the channel once, and all of it is still there
+// after a restart.
+func TestConcurrentRepliesGroupCommitted(t *testing.T) {
+	h := newHarness(t, Target{Kind: ToExtension, ID: "201"})
+	h.cfg.DefaultChannel = "sms"
+	h.st.Close()
+	h.open()
+	const contacts, each = 20, 10
+	var wg sync.WaitGroup
+	for c := range contacts {
+		for i := range each {
+			wg.Go(func() {
+				if err := h.m.FromExtension(context.Background(), "201", fmt.Sprintf("+4917100%05d", c), fmt.Sprintf("r%d", i)); err != nil {
+					t.Error(err)
+				}
+			})
+		}
+	}
+	wg.Wait()
+	check := func(when string) {
+		ss, err := h.m.List(true, 0)
+		if err != nil || len(ss) != contacts {
+			t.Fatalf("%s: %d sessions (%v), want %d", when, len(ss), err, contacts)
+		}
+		for _, s := range ss {
+			log, err := h.m.Log(s.ID)
+			if err != nil || len(log) != each {
+				t.Fatalf("%s: session %s has %d entries (%v), want %d", when, s.Contact, len(log), err, each)
+			}
+			texts := map[string]bool{}
+			for i, e := range log {
+				if e.Seq != log[0].Seq+i {
+					t.Fatalf("%s: sequence %v", when, log)
+				}
+				texts[e.Text] = true
+			}
+			if len(texts) != each {
+				t.Fatalf("%s: texts %v", when, texts)
+			}
+		}
+	}
+	check("after the replies")
+	deadline := time.Now().Add(10 * time.Second) // failure guard only
+	for len(h.out.all()) < contacts*each && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond) // hand-overs run in the background
+	}
+	ids := map[string]int{}
+	for _, o := range h.out.all() {
+		ids[o.ID]++
+	}
+	if len(ids) != contacts*each || len(h.out.all()) != contacts*each {
+		t.Fatalf("channel got %d messages, %d distinct, want %d once each", len(h.out.all()), len(ids), contacts*each)
+	}
+	h.m.wg.Wait()
+	h.st.Close()
+	h.open()
+	check("after a restart")
 }
