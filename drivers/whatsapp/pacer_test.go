@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"slices"
 	"sort"
 	"strings"
@@ -214,11 +215,15 @@ func TestRecordStoredBeforeWire(t *testing.T) {
 	}
 }
 
-var pacerSeconds = flag.Duration("wapacer.duration", 30*time.Second, "how long BenchmarkWhatsAppPacer* keep the pacer saturated")
+var (
+	pacerSeconds  = flag.Duration("wapacer.duration", 30*time.Second, "how long BenchmarkWhatsAppPacer* keep the pacer saturated")
+	pacerStatuses = flag.Bool("wapacer.statuses", true, "BenchmarkWhatsAppPacer*: the emulator's status webhooks (3 per message) go to the channel; false: to a server that drops them")
+)
 
 // benchPacer keeps the channel's pacer saturated with campaign template
 // sends for -wapacer.duration (30 s) at the given limit, against the
-// emulator on loopback with its status webhooks flowing back. It records
+// emulator on loopback with its status webhooks flowing back (unless
+// -wapacer.statuses=false). It records
 // when the emulator's HTTP server received each request (before it reads
 // the body) and reports the average rate over the run, the busiest
 // one-second window and how many one-second windows held more than the
@@ -241,6 +246,11 @@ func benchPacer(b *testing.B, limit int) {
 			})
 		},
 	})
+	if !*pacerStatuses {
+		drop := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+		b.Cleanup(drop.Close)
+		e.emu.SetCallbackURL(drop.URL)
+	}
 	ctx := context.Background()
 	total := int(float64(limit) * pacerSeconds.Seconds())
 	senders := max(16, limit/4)
