@@ -559,7 +559,6 @@ func (ch *Channel) deliver(ctx context.Context, id, ref, to string, cls class, r
 		// shutdown): cut off, its outcome would be unknown. The client's
 		// RequestTimeout still bounds it.
 		resp, err := ch.client.PostMessage(wctx, req)
-		ch.wire.answered(t, ch.clk.Now())
 		if err == nil {
 			wamid := resp.Messages[0].ID
 			ch.metrics.sent.Inc()

@@ -36,13 +36,10 @@ func classOf(o message.Outbound) class {
 	return interactive
 }
 
-// answerWait is how long the pacer waits for the answer to a request
-// before it stops holding later requests back for it (see wirePacer).
-const answerWait = time.Second
-
-// pollStep is how often the release loop looks again while it waits for
-// an answer.
-const pollStep = time.Millisecond
+// wireMargin is kept free at the end of each second beyond the pacing: the
+// HTTP server's clock sees requests a little later or earlier than they
+// were written.
+const wireMargin = 2 * time.Millisecond
 
 // wireHeadroom paces 1 % below the limit, so scheduling jitter between the
 // release of a request and its arrival at Meta does not push a second
@@ -55,14 +52,11 @@ const wireHeadroom = 0.99
 // after its record is stored and is written to Meta right when released,
 // so no store latency sits between the slot and the wire.
 //
-// Besides the spacing it remembers the last limit requests: a request is
-// released only a second after the answer to the one limit requests
-// before it arrived. Meta (or the emulator) received that one before it
-// answered, and receives this one after it is released, so any limit+1
-// consecutive requests span more than a second as the server sees them —
-// however late a sender goroutine, the network or the server's own
-// scheduling handled any of them. (A request still unanswered after
-// answerWait no longer holds the next one back.)
+// Besides the spacing it keeps the times the last limit requests were
+// written (httptrace WroteRequest): a request is released only when the
+// one limit requests before it left more than a second (plus wireMargin)
+// ago. A sender goroutine that was scheduled late therefore cannot bunch
+// requests up into one second.
 type wirePacer struct {
 	clk      Clock
 	limit    int
@@ -78,12 +72,11 @@ type wirePacer struct {
 }
 
 type ticket struct {
-	id       string
-	cls      class
-	ready    chan struct{} // closed on release or withdrawal
-	state    ticketState
-	wire     time.Time // release time, then when it was written
-	answered time.Time // when its answer (or error) came; zero before
+	id    string
+	cls   class
+	ready chan struct{} // closed on release or withdrawal
+	state ticketState
+	wire  time.Time // release time, then when it was written
 }
 
 type ticketState int
@@ -171,13 +164,6 @@ func (p *wirePacer) wrote(t *ticket, at time.Time) {
 	p.mu.Unlock()
 }
 
-// answered records that t's request is finished (answer or error).
-func (p *wirePacer) answered(t *ticket, at time.Time) {
-	p.mu.Lock()
-	t.answered = at
-	p.mu.Unlock()
-}
-
 // withdraw takes the waiting requests among ids out of the queue and
 // returns their IDs. Their waiters get ErrWithdrawn.
 func (p *wirePacer) withdraw(ids []string) []string {
@@ -219,21 +205,13 @@ func (p *wirePacer) removeLocked(t *ticket) {
 	}
 }
 
-// slotLocked is the earliest time the next request may be released, as
-// far as is known at now.
-func (p *wirePacer) slotLocked(now time.Time) time.Time {
+// slotLocked is the earliest time the next request may be released.
+func (p *wirePacer) slotLocked() time.Time {
 	at := p.next
-	old := p.recent[p.pos]
-	var g time.Time
-	switch {
-	case old == nil:
-	case !old.answered.IsZero():
-		g = old.answered.Add(time.Second)
-	case now.Sub(old.wire) < answerWait:
-		g = now.Add(pollStep) // its answer is still to come
-	}
-	if g.After(at) {
-		at = g
+	if old := p.recent[p.pos]; old != nil {
+		if g := old.wire.Add(time.Second + wireMargin); g.After(at) {
+			at = g
+		}
 	}
 	return at
 }
@@ -260,7 +238,7 @@ func (p *wirePacer) loop() {
 				p.mu.Unlock()
 				return
 			}
-			if p.slotLocked(now).After(now) {
+			if p.slotLocked().After(now) {
 				break
 			}
 			p.removeLocked(t)
@@ -273,7 +251,7 @@ func (p *wirePacer) loop() {
 			}
 			close(t.ready)
 		}
-		wait := p.slotLocked(now).Sub(now)
+		wait := p.slotLocked().Sub(now)
 		p.mu.Unlock()
 		_ = p.clk.Sleep(ctx, wait)
 	}
