@@ -76,6 +76,7 @@ type Manager struct {
 	replyMu      sync.Mutex
 	replyQ       []*replyReq
 	replyLeading bool
+	handed       []string // replies the channels took: hand-over records to remove
 }
 
 // New loads the open sessions and pending deliveries from the store.
@@ -725,15 +726,17 @@ func (m *Manager) storeBatch(batch []*replyReq) {
 		m.mu.Unlock()
 		return
 	}
+	handed := m.takeHanded()
 	err := m.st.Update(func(txn *store.Txn) error {
 		for _, c := range changes {
 			if err := writeChange(txn, c); err != nil {
 				return err
 			}
 		}
-		return nil
+		return deleteHanded(txn, handed)
 	})
 	if err != nil {
+		m.putBackHanded(handed)
 		for i := len(undos) - 1; i >= 0; i-- {
 			undos[i]()
 		}

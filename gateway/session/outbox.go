@@ -7,6 +7,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/dgraph-io/badger/v4"
+
 	"github.com/pbxgate/pbxgate/gateway/message"
 	"github.com/pbxgate/pbxgate/gateway/store"
 )
@@ -29,6 +31,10 @@ var ErrBusy = errors.New("pbxgate is busy: the reply was not taken")
 // number) is still returned to the extension. After it the reply is sent
 // in the background; it stays stored until the channel took it.
 const replyWait = 100 * time.Millisecond
+
+// handedFlush is how long the records of replies the channels took may
+// wait for a batch of replies to remove them with.
+const handedFlush = time.Second
 
 // sendTimeout bounds one background hand-over to a channel.
 const sendTimeout = 10 * time.Minute
@@ -127,11 +133,16 @@ func (m *Manager) handOver(p pendingSend, sender Sender) <-chan error {
 			m.m.messages.WithLabelValues(Out).Inc()
 		}
 		done <- err
-		// The channel has it (its own store): the hand-over record goes.
-		// A crash before this hands it over again, which the channel
-		// recognises by its ID.
-		if derr := m.st.Update(func(txn *store.Txn) error { return txn.Delete([]byte(keyPending + p.Out.ID)) }); derr != nil {
-			m.log.Error("remove hand-over record", "id", p.Out.ID, "err", derr)
+		// The channel has it (in its own store): the hand-over record goes
+		// with the next batch of replies, or within handedFlush. A crash
+		// before that hands it over again, which the channel recognises by
+		// its ID (it keeps its records for days).
+		m.replyMu.Lock()
+		m.handed = append(m.handed, p.Out.ID)
+		first := len(m.handed) == 1
+		m.replyMu.Unlock()
+		if first {
+			time.AfterFunc(handedFlush, m.flushHanded)
 		}
 	}()
 	return done
@@ -170,4 +181,47 @@ func (m *Manager) resumePending() error {
 		m.handOver(p, ch.Sender)
 	}
 	return nil
+}
+
+// takeHanded returns the IDs whose hand-over records are to be removed.
+func (m *Manager) takeHanded() []string {
+	m.replyMu.Lock()
+	defer m.replyMu.Unlock()
+	ids := m.handed
+	m.handed = nil
+	return ids
+}
+
+// putBackHanded keeps IDs whose removal failed for the next attempt.
+func (m *Manager) putBackHanded(ids []string) {
+	m.replyMu.Lock()
+	m.handed = append(m.handed, ids...)
+	m.replyMu.Unlock()
+}
+
+func deleteHanded(txn *store.Txn, ids []string) error {
+	for _, id := range ids {
+		if err := txn.Delete([]byte(keyPending + id)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// flushHanded removes the hand-over records no batch of replies took
+// along.
+func (m *Manager) flushHanded() {
+	ids := m.takeHanded()
+	if len(ids) == 0 {
+		return
+	}
+	err := m.st.Update(func(txn *store.Txn) error { return deleteHanded(txn, ids) })
+	switch {
+	case errors.Is(err, badger.ErrDBClosed):
+		// Shut down: they are handed over again at the next start.
+	case err != nil:
+		m.log.Error("remove hand-over records", "n", len(ids), "err", err)
+		m.putBackHanded(ids)
+		time.AfterFunc(handedFlush, m.flushHanded)
+	}
 }
