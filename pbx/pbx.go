@@ -34,6 +34,9 @@ import (
 )
 
 // Sessions takes what extensions write to customers (session.Manager).
+// FromExtension returns nil once the message is stored for sending; ctx
+// carries a session.Gate the gateway closes when it stops waiting (then
+// nothing may be stored, and FromExtension returns session.ErrBusy).
 type Sessions interface {
 	FromExtension(ctx context.Context, ext, contact, text string) error
 }
