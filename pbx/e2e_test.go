@@ -195,7 +195,7 @@ func TestE2ESMSToExtensionAndReply(t *testing.T) {
 		t.Fatalf("extension got %+v", got)
 	}
 	res, err := p.send(r.k.addr, customer, "Morgen früh.")
-	if err != nil || res.StatusCode != 200 {
+	if err != nil || res.StatusCode != 202 {
 		t.Fatalf("reply: %s", codeOf(res, err))
 	}
 	r.waitSent(customer, "Morgen früh.")
@@ -335,13 +335,13 @@ func TestE2EQueueModes(t *testing.T) {
 					t.Fatalf("%s got %+v", p.user, got)
 				}
 			}
-			if res, err := p2.send(r.k.addr, customer, "Ich, 202."); err != nil || res.StatusCode != 200 {
+			if res, err := p2.send(r.k.addr, customer, "Ich, 202."); err != nil || res.StatusCode != 202 {
 				t.Fatalf("202's reply: %s", codeOf(res, err))
 			}
 			r.waitSent(customer, "Ich, 202.")
 			res, err := p1.send(r.k.addr, customer, "Ich, 201.")
 			if mode == session.None {
-				if err != nil || res.StatusCode != 200 {
+				if err != nil || res.StatusCode != 202 {
 					t.Fatalf("201's reply in mode none: %s", codeOf(res, err))
 				}
 				r.waitSent(customer, "Ich, 201.")

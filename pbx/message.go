@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -133,6 +134,7 @@ func (g *Gateway) onOptions(req *sip.Request, tx sip.ServerTransaction) {
 
 // onMessage takes a MESSAGE from an extension to a customer.
 func (g *Gateway) onMessage(req *sip.Request, tx sip.ServerTransaction) {
+	arrived := time.Now()
 	if !g.allowed(req.Source()) {
 		g.log.Warn("SIP request from an address not in sip.allow_from refused", "source", req.Source())
 		g.refuse(req, tx, 403, "Forbidden", "address not in sip.allow_from")
@@ -165,19 +167,88 @@ func (g *Gateway) onMessage(req *sip.Request, tx sip.ServerTransaction) {
 	}
 	box := g.sessions.Load()
 	if box == nil {
-		g.refuse(req, tx, 503, "Service Unavailable", "pbxgate is starting")
+		g.refuse(req, tx, 503, "Service Unavailable", "pbxgate is starting", retryAfterHeader())
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	err := box.s.FromExtension(ctx, ext, contact, string(req.Body()))
-	if err == nil {
-		g.m.in.WithLabelValues("accepted").Inc()
-		_ = tx.Respond(sip.NewResponseFromRequest(req, 200, "OK", nil))
+	key := txKey(req)
+	if key == "" {
+		g.refuse(req, tx, 400, "Bad Request", "Call-ID, CSeq or From missing")
 		return
+	}
+	r, first := g.txs.begin(key, arrived)
+	if !first {
+		// The same MESSAGE again on a new transaction: the first one's
+		// answer, never a second message. The first is answered within
+		// answerWithin; the cap only guards against a store that hangs.
+		select {
+		case <-r.done:
+		case <-time.After(10 * time.Second):
+			g.log.Error("retransmitted MESSAGE: the first one was not answered", "ext", ext)
+			return
+		}
+		g.m.in.WithLabelValues("retransmission").Inc()
+		_ = tx.Respond(r.response(req))
+		return
+	}
+	code, reason, why, hdrs := g.takeReply(box.s, arrived, ext, contact, string(req.Body()))
+	if why != "" {
+		hdrs = append(hdrs, g.warning(why))
+	}
+	r.finish(code, reason, hdrs...)
+	switch {
+	case code == 202:
+		g.m.in.WithLabelValues("accepted").Inc()
+		_ = tx.Respond(r.response(req))
+	case code == 503:
+		g.m.in.WithLabelValues("service_unavailable").Inc()
+		_ = tx.Respond(r.response(req))
+	default:
+		g.m.in.WithLabelValues(strings.ToLower(strings.ReplaceAll(reason, " ", "_"))).Inc()
+		_ = tx.Respond(r.response(req))
+		g.tell(req, ext, contact, why)
+	}
+}
+
+// takeReply hands an extension's message to the sessions and returns the
+// answer: 202 once it is stored, 503 with Retry-After when it cannot be
+// taken now (too many at once, or not stored by giveUpAfter), otherwise
+// the refusal and why.
+func (g *Gateway) takeReply(s Sessions, arrived time.Time, ext, contact, text string) (int, string, string, []sip.Header) {
+	select {
+	case g.replies <- struct{}{}:
+	default:
+		g.m.busy.WithLabelValues("too_many").Inc()
+		return 503, "Service Unavailable", "too many messages at once; retry", []sip.Header{retryAfterHeader()}
+	}
+	gate := &session.Gate{}
+	ctx, cancel := context.WithDeadline(context.Background(), arrived.Add(answerWithin-50*time.Millisecond))
+	res := make(chan error, 1)
+	go func() {
+		defer func() { <-g.replies }()
+		defer cancel()
+		res <- s.FromExtension(session.WithGate(ctx, gate), ext, contact, text)
+	}()
+	timer := time.NewTimer(time.Until(arrived.Add(giveUpAfter)))
+	defer timer.Stop()
+	var err error
+	select {
+	case err = <-res:
+	case <-timer.C:
+		if gate.Close() {
+			err = session.ErrBusy
+		} else {
+			err = <-res // being stored: its result comes in milliseconds
+		}
+	}
+	if err == nil {
+		return 202, "Accepted", "", nil
 	}
 	code, reason := 500, "Server Internal Error"
 	switch {
+	case errors.Is(err, session.ErrBusy):
+		g.m.busy.WithLabelValues("slow_store").Inc()
+		g.log.Warn("message from extension not taken: pbxgate is busy; the PBX may retry", "ext", ext)
+		return 503, "Service Unavailable", "busy; retry", []sip.Header{retryAfterHeader()}
 	case errors.Is(err, session.ErrNoSession), errors.Is(err, session.ErrNotYours):
 		code, reason = 403, "Forbidden"
 	case errors.Is(err, session.ErrWindowClosed):
@@ -186,7 +257,13 @@ func (g *Gateway) onMessage(req *sip.Request, tx sip.ServerTransaction) {
 		code, reason = 400, "Bad Request"
 	}
 	g.log.Info("message from extension refused", "ext", ext, "code", code, "err", err)
-	g.refuseAndTell(req, tx, ext, contact, code, reason, err.Error())
+	return code, reason, err.Error(), nil
+}
+
+func retryAfterHeader() sip.Header { return sip.NewHeader("Retry-After", strconv.Itoa(retryAfter)) }
+
+func (g *Gateway) warning(why string) sip.Header {
+	return sip.NewHeader("Warning", fmt.Sprintf("399 %s %q", g.domain, sanitize(why)))
 }
 
 // customer turns the user part an extension wrote to into an E.164 number.
@@ -211,9 +288,12 @@ func (g *Gateway) customer(user string) (string, bool) {
 	return u, true
 }
 
-func (g *Gateway) refuse(req *sip.Request, tx sip.ServerTransaction, code int, reason, why string) {
+func (g *Gateway) refuse(req *sip.Request, tx sip.ServerTransaction, code int, reason, why string, hdrs ...sip.Header) {
 	res := sip.NewResponseFromRequest(req, code, reason, nil)
-	res.AppendHeader(sip.NewHeader("Warning", fmt.Sprintf("399 %s %q", g.domain, sanitize(why))))
+	for _, h := range hdrs {
+		res.AppendHeader(h)
+	}
+	res.AppendHeader(g.warning(why))
 	g.m.in.WithLabelValues(strings.ToLower(strings.ReplaceAll(reason, " ", "_"))).Inc()
 	_ = tx.Respond(res)
 }
@@ -222,9 +302,14 @@ func (g *Gateway) refuse(req *sip.Request, tx sip.ServerTransaction, code int, r
 // errors in their chat view, also sends the reason back as a chat.
 func (g *Gateway) refuseAndTell(req *sip.Request, tx sip.ServerTransaction, ext, from string, code int, reason, why string) {
 	g.refuse(req, tx, code, reason, why)
-	// A phone that answers chats automatically must not start a loop of
-	// notices: none for echoed notices, at most one per extension, reason
-	// and noticeInterval.
+	g.tell(req, ext, from, why)
+}
+
+// tell sends the reason a message was refused back to the extension as a
+// chat. A phone that answers chats automatically must not start a loop
+// of notices: none for echoed notices, at most one per extension, reason
+// and noticeInterval.
+func (g *Gateway) tell(req *sip.Request, ext, from, why string) {
 	if ext == "" || from == "" || strings.HasPrefix(string(req.Body()), noticePrefix) || !g.noticeDue(ext+"\x00"+why) {
 		return
 	}

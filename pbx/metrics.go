@@ -12,6 +12,7 @@ type metrics struct {
 	out        *prometheus.CounterVec
 	parts      prometheus.Counter
 	in         *prometheus.CounterVec
+	busy       *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -26,11 +27,13 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Help: "MESSAGE requests accepted by extensions (a long chat takes several)."}),
 		in: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "pbxgate_sip_messages_in_total",
 			Help: "MESSAGE requests from extensions by result."}, []string{"result"}),
+		busy: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "pbxgate_sip_busy_total",
+			Help: "MESSAGEs from extensions answered 503 (retry later), by why: too_many at once, or slow_store (not stored within the answer budget)."}, []string{"why"}),
 	}
 	if reg == nil {
 		return m, nil
 	}
-	for _, c := range []prometheus.Collector{m.registered, m.registers, m.out, m.parts, m.in} {
+	for _, c := range []prometheus.Collector{m.registered, m.registers, m.out, m.parts, m.in, m.busy} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("register SIP metrics: %w", err)
 		}

@@ -34,6 +34,9 @@ import (
 )
 
 // Sessions takes what extensions write to customers (session.Manager).
+// FromExtension returns nil once the message is stored for sending; ctx
+// carries a session.Gate the gateway closes when it stops waiting (then
+// nothing may be stored, and FromExtension returns session.ErrBusy).
 type Sessions interface {
 	FromExtension(ctx context.Context, ext, contact, text string) error
 }
@@ -82,6 +85,8 @@ type Gateway struct {
 	bg        sync.WaitGroup // refusal notices to extensions
 	noticeMu  sync.Mutex
 	noticed   map[string]time.Time // extension+reason → last refusal notice
+	txs       *txTable             // answers to extensions' MESSAGEs, for retransmissions
+	replies   chan struct{}        // replies being stored (maxReplies)
 
 	regMu sync.Mutex
 	reg   Registration
@@ -122,7 +127,8 @@ func New(opts Config) (*Gateway, error) {
 	if opts.UserAgent == "" {
 		opts.UserAgent = "pbxgate"
 	}
-	g := &Gateway{cfg: c, opts: opts, log: opts.Logger, ready: make(chan struct{}), noticed: map[string]time.Time{}}
+	g := &Gateway{cfg: c, opts: opts, log: opts.Logger, ready: make(chan struct{}), noticed: map[string]time.Time{},
+		txs: newTxTable(), replies: make(chan struct{}, maxReplies)}
 	switch c.Transport {
 	case "udp", "tcp", "tls":
 		g.network = c.Transport

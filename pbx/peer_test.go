@@ -72,7 +72,7 @@ func TestPeerAllowListAndRefusals(t *testing.T) {
 	f.err = nil
 	f.mu.Unlock()
 	res, err = p.send(gw, "0049170999", "Hallo")
-	if err != nil || res.StatusCode != 200 {
+	if err != nil || res.StatusCode != 202 {
 		t.Fatalf("MESSAGE to 0049…: %s", codeOf(res, err))
 	}
 	if got := <-f.got; got != "201|+49170999|Hallo" {

@@ -47,7 +47,7 @@ func TestRegisterDigest(t *testing.T) {
 			g.SetSessions(f)
 			p := newPhone(t, "201", "127.0.0.1", k.addr)
 			res, err := p.send(k.addr, "+491701234567", "Hallo Kunde")
-			if err != nil || res.StatusCode != 200 {
+			if err != nil || res.StatusCode != 202 {
 				t.Fatalf("MESSAGE to customer through Kamailio: %s", codeOf(res, err))
 			}
 			if got := <-f.got; got != "201|+491701234567|Hallo Kunde" {
@@ -135,7 +135,7 @@ func TestTCPWholeMessages(t *testing.T) {
 	g.SetSessions(f)
 	p := newPhone(t, "201", "127.0.0.1", k.addr)
 	p.register(60)
-	if res, err := p.send(k.addr, customer, "über TCP"); err != nil || res.StatusCode != 200 {
+	if res, err := p.send(k.addr, customer, "über TCP"); err != nil || res.StatusCode != 202 {
 		t.Fatalf("MESSAGE to the TCP gateway through Kamailio: %s", codeOf(res, err))
 	}
 	if got := <-f.got; got != "201|"+customer+"|über TCP" {
@@ -172,7 +172,7 @@ func TestReRegisterAndUnregister(t *testing.T) {
 	g.SetSessions(f)
 	p := newPhone(t, "201", "127.0.0.1", k.addr)
 	waitFor(t, "three registrations", func() bool { return counter(g.m.registers.WithLabelValues("ok")) >= 3 })
-	if res, err := p.send(k.addr, customer, "still there?"); err != nil || res.StatusCode != 200 {
+	if res, err := p.send(k.addr, customer, "still there?"); err != nil || res.StatusCode != 202 {
 		t.Fatalf("after refreshes: %s", codeOf(res, err))
 	}
 	cancel()
@@ -198,7 +198,7 @@ func TestRegisterModeOnlyRegistrar(t *testing.T) {
 	if err != nil || res.StatusCode != 403 {
 		t.Fatalf("MESSAGE from a non-registrar address: %s, want 403", codeOf(res, err))
 	}
-	if res, err := p.send(k.addr, customer, "via PBX"); err != nil || res.StatusCode != 200 {
+	if res, err := p.send(k.addr, customer, "via PBX"); err != nil || res.StatusCode != 202 {
 		t.Fatalf("through the registrar: %s", codeOf(res, err))
 	}
 	if got := <-f.got; got != "201|"+customer+"|via PBX" {

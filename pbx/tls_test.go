@@ -122,7 +122,7 @@ func TestTLSPeer(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	res, err := client.Do(ctx, req)
-	if err != nil || res.StatusCode != 200 {
+	if err != nil || res.StatusCode != 202 {
 		t.Fatalf("MESSAGE to the gateway over TLS: %s", codeOf(res, err))
 	}
 	if m := <-f.got; m != "202|"+customer+"|Antwort über TLS" {

@@ -49,7 +49,9 @@ var (
 	urlRe = regexp.MustCompile(`\b(?i:https?|wss?|ftp|smtps?|tcp|udp|tls|nats)://([^/\s"'` + "`" + `<>)\\,;]+)|\b(?i:sips?):[A-Za-z0-9_.!~*'()&=+$,;?/%-]+@([^;>"'\s,)]+)`)
 	// IPv4 literals that are not part of a longer dotted number (versions,
 	// OIDs); a /prefix makes it a network, not a target.
-	ipv4Re = regexp.MustCompile(`(^|[^0-9.])((?:[0-9]{1,3}\.){3}[0-9]{1,3})(/[0-9]{1,2})?($|[^0-9.])`)
+	// A section sign before it makes it a section number (RFC 3261
+	// §17.1.2.2).
+	ipv4Re = regexp.MustCompile(`(^|[^0-9.§])((?:[0-9]{1,3}\.){3}[0-9]{1,3})(/[0-9]{1,2})?($|[^0-9.])`)
 	// Bracketed IPv6 literals, as they appear in host:port and URLs.
 	ipv6Re = regexp.MustCompile(`\[([0-9A-Fa-f:.]+)\]`)
 	// host:port with a domain name, as configurations write a registrar.
@@ -206,10 +208,13 @@ func hostOf(auth string) string {
 		return ""
 	}
 	if strings.HasPrefix(auth, "[") {
+		// An IPv6 literal, or a placeholder such as sipp's [local_ip].
 		if i := strings.Index(auth, "]"); i > 0 {
-			return auth[:i+1]
+			if _, err := netip.ParseAddr(auth[1:i]); err == nil {
+				return auth[:i+1]
+			}
 		}
-		return auth
+		return ""
 	}
 	if i := strings.Index(auth, ":"); i >= 0 {
 		auth = auth[:i]

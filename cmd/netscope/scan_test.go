@@ -49,6 +49,9 @@ func TestTargets(t *testing.T) {
 		{`version 1.2.3.4.5 of the OID 1.3.6.1.4.1`, nil},
 		{`fmt.Sprintf("http://%s/x", addr)`, nil},
 		{`curl "http://$HOST:$PORT/healthz"`, nil},
+		{`From: <sip:201@[local_ip]:[local_port]>;tag=[pid]`, nil},
+		{`retransmits after T1 (RFC 3261 §17.1.2.2)`, nil},
+		{`To: <sip:gw@[remote_ip]>`, nil},
 		{`t := time.Now(); x := cfg.Listen`, nil},
 	} {
 		if got := Targets(c.line); !slices.Equal(got, c.want) {

@@ -16,6 +16,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net/http"
+	"net/http/httptrace"
 	"strconv"
 	"strings"
 	"sync"
@@ -207,7 +208,7 @@ type Channel struct {
 	clk       Clock
 	contacts  *contacts
 	templates *Templates
-	pace      *pacer
+	wire      *wirePacer
 	pairs     *pairLimiter
 	hook      *webhook
 	metrics   *metrics
@@ -242,10 +243,8 @@ func New(o Options) (*Channel, error) {
 		client: newClient(o.BaseURL, o.APIVersion, o.PhoneNumberID, o.BusinessAccountID, o.Token, o.HTTPClient, o.RequestTimeout),
 		log:    o.Logger.With("channel", o.Name),
 		clk:    o.Clock,
-		// 1 % headroom: network jitter can bunch requests up on their way,
-		// and Meta must never count more than the limit in a second.
-		pace:  newPacer(float64(o.MessagesPerSecond)*0.99, 1),
-		pairs: newPairLimiter(o.PairInterval, o.PairBurst),
+		wire:   newWirePacer(o.Clock, o.MessagesPerSecond),
+		pairs:  newPairLimiter(o.PairInterval, o.PairBurst),
 	}
 	var err error
 	if ch.contacts, err = newContacts(o.Store, o.Tier); err != nil {
@@ -362,7 +361,7 @@ func (ch *Channel) OpenWindows() (int, error) { return ch.contacts.openWindows(c
 // inside the service window). The record (and later the wamid) is stored
 // before it returns; Record(o.ID) reads it. Same rules as SendMessage.
 func (ch *Channel) Send(ctx context.Context, o message.Outbound) error {
-	_, err := ch.send(ctx, o.ID, o.Ref, o.To, Text(o.Text))
+	_, err := ch.send(ctx, o.ID, o.Ref, o.To, classOf(o), Text(o.Text))
 	return err
 }
 
@@ -398,7 +397,7 @@ func IsMessageError(err error) bool {
 // in order (and optional header and buttons) under pbxgate's id, with the
 // Outbound's id, ref and recipient; it returns the wamid.
 func (ch *Channel) SendTemplate(ctx context.Context, o message.Outbound, name, lang string, components ...TemplateComponent) (string, error) {
-	return ch.send(ctx, o.ID, o.Ref, o.To, TemplateMessage(name, lang, components...))
+	return ch.send(ctx, o.ID, o.Ref, o.To, classOf(o), TemplateMessage(name, lang, components...))
 }
 
 // SendMessage sends m to recipient to (E.164 with or without +, or a
@@ -413,10 +412,10 @@ func (ch *Channel) SendTemplate(ctx context.Context, o message.Outbound, name, l
 // ErrUnknownOutcome, or *APIError (ErrPermanent / ErrRetryable).
 // Statuses follow through the StatusSink.
 func (ch *Channel) SendMessage(ctx context.Context, id, to string, m Message) (string, error) {
-	return ch.send(ctx, id, "", to, m)
+	return ch.send(ctx, id, "", to, classOf(message.Outbound{ID: id}), m)
 }
 
-func (ch *Channel) send(ctx context.Context, id, ref, to string, m Message) (string, error) {
+func (ch *Channel) send(ctx context.Context, id, ref, to string, cls class, m Message) (string, error) {
 	if id == "" {
 		return "", fmt.Errorf("%w: no message id", ErrInvalidMessage)
 	}
@@ -446,7 +445,7 @@ func (ch *Channel) send(ctx context.Context, id, ref, to string, m Message) (str
 			return "", fmt.Errorf("whatsapp: message log: %w", err)
 		}
 	}
-	wamid, err := ch.checkAndDeliver(ctx, id, ref, to, m, req)
+	wamid, err := ch.checkAndDeliver(ctx, id, ref, to, cls, m, req)
 	if err != nil && ch.o.Journal != nil {
 		ch.journalFailure(ctx, id, ref, err)
 	}
@@ -478,7 +477,7 @@ func (ch *Channel) journalFailure(ctx context.Context, id, ref string, err error
 
 // checkAndDeliver applies the service window, template and messaging-limit
 // rules, then delivers.
-func (ch *Channel) checkAndDeliver(ctx context.Context, id, ref, to string, m Message, req *SendRequest) (string, error) {
+func (ch *Channel) checkAndDeliver(ctx context.Context, id, ref, to string, cls class, m Message, req *SendRequest) (string, error) {
 	now := ch.clk.Now()
 	inWin, err := ch.contacts.inWindow(to, now)
 	if err != nil {
@@ -506,15 +505,17 @@ func (ch *Channel) checkAndDeliver(ctx context.Context, id, ref, to string, m Me
 			tierAt = now
 		}
 	}
-	wamid, err := ch.deliver(ctx, id, ref, to, req)
+	wamid, err := ch.deliver(ctx, id, ref, to, cls, req)
 	if err != nil && !tierAt.IsZero() && !errors.Is(err, ErrUnknownOutcome) {
 		ch.contacts.releaseTier(to, tierAt)
 	}
 	return wamid, err
 }
 
-// deliver paces, posts and retries one request.
-func (ch *Channel) deliver(ctx context.Context, id, ref, to string, req *SendRequest) (string, error) {
+// deliver paces, posts and retries one request. Each attempt stores the
+// record "sending" first, then waits in the wire pacer, and is written to
+// Meta the moment its slot comes.
+func (ch *Channel) deliver(ctx context.Context, id, ref, to string, cls class, req *SendRequest) (string, error) {
 	rec := Record{ID: id, Ref: ref, To: to, Type: req.Type, Status: message.Sending}
 	// gaveUp records that a retry was abandoned: the earlier attempts were
 	// refused, so the message was not sent (and may be sent again).
@@ -529,19 +530,35 @@ func (ch *Channel) deliver(ctx context.Context, id, ref, to string, req *SendReq
 		if err := ch.pairs.wait(ctx, ch.clk, to); err != nil {
 			return gaveUp(attempt, err)
 		}
-		if err := ch.pace.wait(ctx, ch.clk); err != nil {
-			return gaveUp(attempt, err)
+		t, err := ch.wire.claim(id, cls)
+		if err != nil {
+			return "", fmt.Errorf("%w: %s", err, id)
 		}
 		// Stored before the request: a crash during it leaves "sending",
-		// which a restart must treat as unknown, never as unsent.
+		// which a restart must treat as unknown, never as unsent. Stored
+		// before the slot, so that the slot goes straight to the wire.
 		rec.Updated = ch.clk.Now()
 		if err := ch.putRecord(rec); err != nil {
+			ch.wire.drop(t)
 			return "", err
 		}
+		if err := ch.wire.await(ctx, t); err != nil {
+			if errors.Is(err, ErrWithdrawn) {
+				return "", err // Withdraw removed the record
+			}
+			if attempt == 1 {
+				ch.forgetRecord(id)
+				return "", err
+			}
+			return gaveUp(attempt, err)
+		}
+		wctx := httptrace.WithClientTrace(context.WithoutCancel(ctx), &httptrace.ClientTrace{
+			WroteRequest: func(httptrace.WroteRequestInfo) { ch.wire.wrote(t, ch.clk.Now()) },
+		})
 		// A request on the wire finishes even when ctx ends (a clean
 		// shutdown): cut off, its outcome would be unknown. The client's
 		// RequestTimeout still bounds it.
-		resp, err := ch.client.PostMessage(context.WithoutCancel(ctx), req)
+		resp, err := ch.client.PostMessage(wctx, req)
 		if err == nil {
 			wamid := resp.Messages[0].ID
 			ch.metrics.sent.Inc()
@@ -611,6 +628,61 @@ func (ch *Channel) record(id string) (Record, error) {
 // Record returns what the store knows about message id (store.ErrNotFound
 // if it was never handed to this channel).
 func (ch *Channel) Record(id string) (Record, error) { return ch.record(id) }
+
+// forgetRecord deletes the record of a message that never went to Meta
+// (nothing is kept of a send that did not happen).
+func (ch *Channel) forgetRecord(id string) {
+	err := ch.o.Store.Update(func(txn *store.Txn) error { return forgetTxn(txn, id) })
+	if err != nil {
+		ch.log.Error("whatsapp: cannot remove the record of an unsent message", "id", id, "err", err)
+	}
+}
+
+func forgetTxn(txn *store.Txn, id string) error {
+	var cur Record
+	switch err := store.GetJSON(txn, keyOut+id, &cur); {
+	case errors.Is(err, store.ErrNotFound):
+		return nil
+	case err != nil:
+		return err
+	case cur.WAMID != "":
+		return nil // sent after all
+	}
+	return txn.Delete([]byte(keyOut + id))
+}
+
+// Withdraw takes the messages among ids that still wait for their slot
+// out of the pacer and returns their IDs: they are never sent, their
+// records are removed (a later send under the same ID goes out normally),
+// their Send calls return ErrWithdrawn, and they are not reported failed.
+// Messages already on the wire to Meta, or not waiting for a slot, are
+// not returned. The campaign engine uses it for Stop.
+func (ch *Channel) Withdraw(ctx context.Context, ids []string) ([]string, error) {
+	out := ch.wire.withdraw(ids)
+	if len(out) == 0 {
+		return nil, ctx.Err()
+	}
+	err := ch.o.Store.Update(func(txn *store.Txn) error {
+		for _, id := range out {
+			if err := forgetTxn(txn, id); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return out, fmt.Errorf("whatsapp: withdrawn, but their records remain (a resend reports an unknown outcome): %w", err)
+	}
+	ch.log.Debug("whatsapp messages withdrawn before sending", "n", len(out))
+	return out, nil
+}
+
+// Capacity is how many sends the channel can start within the next
+// second beyond those already waiting for a slot (campaigns hand over no
+// more than this, so their backlog stays where Stop acts on it).
+func (ch *Channel) Capacity() int {
+	return max(0, int(float64(ch.o.MessagesPerSecond)*wireHeadroom)-ch.wire.queued())
+}
 
 func (ch *Channel) putRecord(r Record) error {
 	return ch.o.Store.Update(func(txn *store.Txn) error {

@@ -34,17 +34,14 @@ func (wallClock) Sleep(ctx context.Context, d time.Duration) error {
 
 // pacer spaces events evenly: at most one per interval after an initial
 // burst (GCRA). Reserve never lets two callers have the same slot, so
-// concurrent senders together stay at or below the rate.
+// concurrent senders together stay at or below the rate. It paces the
+// messages to one recipient (Meta's pair rate); the channel's throughput
+// is paced on the wire by wirePacer.
 type pacer struct {
 	mu       sync.Mutex
 	interval time.Duration
 	burst    time.Duration // how far ahead of the ideal schedule callers may run
 	tat      time.Time     // theoretical arrival time of the next event
-}
-
-func newPacer(perSecond float64, burst int) *pacer {
-	iv := time.Duration(float64(time.Second) / perSecond)
-	return newIntervalPacer(iv, burst)
 }
 
 func newIntervalPacer(iv time.Duration, burst int) *pacer {

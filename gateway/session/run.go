@@ -20,7 +20,12 @@ func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }
 // moves unanswered and undeliverable sessions on, and closes idle sessions,
 // until ctx ends. It waits for running deliveries before it returns.
 func (m *Manager) Run(ctx context.Context) error {
+	defer m.flushHanded()
 	defer m.wg.Wait()
+	m.runCtx.Store(&ctx)
+	if err := m.resumePending(); err != nil {
+		return err
+	}
 	for {
 		next, _ := m.sweep(ctx)
 		wait := time.Minute
