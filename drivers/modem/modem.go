@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/pbxgate/pbxgate/gateway/sms"
@@ -55,6 +56,8 @@ type Config struct {
 	// DrainInterval paces reading messages left in storage with AT+CMGL
 	// (default 5m). Messages announced by +CMTI are read at once.
 	DrainInterval time.Duration
+	// Hold, when set, can keep received messages on the SIM (hold.go).
+	Hold Hold
 	// ReopenBackoff is the first delay between attempts to reopen a
 	// vanished port; it doubles up to MaxReopenBackoff (defaults 1s, 30s).
 	ReopenBackoff, MaxReopenBackoff time.Duration
@@ -202,6 +205,7 @@ type Modem struct {
 	ussd   chan string
 	hung   chan struct{}
 	done   chan struct{}
+	held   atomic.Bool // messages were left on the SIM by Hold
 }
 
 // New returns a Modem that is not connected yet (StateOffline). Connect or

@@ -40,6 +40,9 @@ func (m *Modem) processEvent(ctx context.Context, lines []string) {
 			m.log.Warn("malformed indication", "line", head)
 			return
 		}
+		if m.holding() {
+			return // stays in storage; read once the hold ends
+		}
 		if strings.HasPrefix(head, "+CMTI:") {
 			if _, err := m.readStored(ctx, f[0], idx); err != nil && !errors.Is(err, errEmptySlot) {
 				m.log.Warn("new message not read yet; the next drain retries", "memory", f[0], "index", idx, "error", err)
@@ -49,6 +52,10 @@ func (m *Modem) processEvent(ctx context.Context, lines []string) {
 		m.readStatusReport(ctx, f[0], idx)
 	case strings.HasPrefix(head, "+CMT:"), strings.HasPrefix(head, "+CDS:"):
 		if len(lines) < 2 {
+			return
+		}
+		if m.holding() {
+			// Not acknowledged: the network delivers it again.
 			return
 		}
 		if err := m.dispatch(ctx, lines[1]); err != nil {
@@ -247,6 +254,9 @@ func parseCMGL(info []string) []storedMessage {
 // them over and deletes those stored. Sent or unsent drafts (stat 2, 3)
 // are not ours and stay.
 func (m *Modem) drain(ctx context.Context) {
+	if m.holding() {
+		return
+	}
 	c, err := m.current()
 	if err != nil {
 		return

@@ -48,6 +48,10 @@ func (m *Modem) Run(ctx context.Context) error {
 			m.poll(ctx)
 		case <-drainT.C:
 			m.drain(ctx)
+		case <-m.heldRetry():
+			if m.drainHeld() {
+				m.drain(ctx)
+			}
 		case <-m.hung:
 			if err := m.recover(ctx); err != nil {
 				return m.stopErr(ctx, err)
