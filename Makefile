@@ -26,11 +26,12 @@ test:
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/ ./cmd/...
 
-## lint: gofmt, go vet and staticcheck (fetched through the Go module proxy)
+## lint: gofmt, go vet, staticcheck (fetched through the Go module proxy) and netscope (tests and scripts target loopback only)
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 	$(GO) run $(STATICCHECK) ./...
+	$(GO) run ./cmd/netscope .
 
 ## dist: static binaries for linux/amd64, linux/arm64 and linux/arm (v7) in ./dist
 dist:

@@ -34,7 +34,7 @@ func TestAPIRules(t *testing.T) {
 	ctx := context.Background()
 	rule := `{"name":"Öffnungszeiten","enabled":true,"keyword":"define","match":"contains","pattern":"offen",
 		"kinds":["sms"],"window":{"start":"18:00","end":"08:00","wrap":true},"limit":{"count":1,"period":"24h"},
-		"actions":[{"type":"auto_answer","text":"Mo–Fr 8–18 Uhr"},{"type":"http_forward","url":"https://crm.example/hook","secret":"s3cret"}]}`
+		"actions":[{"type":"auto_answer","text":"Mo–Fr 8–18 Uhr"},{"type":"http_forward","url":"http://127.0.0.1:9/hook","secret":"s3cret"}]}`
 
 	// Admins only; the full model; the secret never comes back.
 	wantAPIError(t, op.call("POST", "/rules", rule), http.StatusForbidden, "forbidden", "")

@@ -168,7 +168,7 @@ func TestAPIClickToChat(t *testing.T) {
 	_, _, op := newAPIEnv(t)
 	var link struct{ Kind, Number, Link string }
 	op.ok("GET", "/clicktochat?number=0171+1234567&text=Hallo+Praxis", "", http.StatusOK, &link)
-	if link.Kind != "whatsapp" || link.Number != "+491711234567" || link.Link != "https://wa.me/491711234567?text=Hallo%20Praxis" {
+	if link.Kind != "whatsapp" || link.Number != "+491711234567" || link.Link != "https://wa.me/491711234567?text=Hallo%20Praxis" { // netscope: a link built, not followed
 		t.Fatalf("link: %+v", link)
 	}
 	op.ok("GET", "/clicktochat?kind=sms&number=%2B491711234567&text=Hi", "", http.StatusOK, &link)

@@ -35,7 +35,7 @@ func TestBrowserEndToEnd(t *testing.T) {
 	replies := make(chan message.Outbound, 4)
 	opt, ch, engine := withEngine(t, &env)
 	env = newEnv(t, opt, func(d *Deps) {
-		st := Status{QueueDepth: 3, SIP: []SIPStatus{{Name: "pbx", Server: "192.0.2.10:5060", Health: HealthOK, State: "registered"}}}
+		st := Status{QueueDepth: 3, SIP: []SIPStatus{{Name: "pbx", Server: "192.0.2.10:5060", Health: HealthOK, State: "registered"}}} // netscope: a status line rendered
 		for i, bars := range []int{4, 2} {
 			st.Modems = append(st.Modems, ModemStatus{ID: fmt.Sprintf("sim%d", i+1), Model: "EC25", Health: HealthOK, State: "ready",
 				SignalBars: bars, Operator: "Telekom.de", Registration: "home", SIM: fmt.Sprintf("+49152000000%02d", i+1), SentToday: 40 * (i + 1), DailyCap: 500})

@@ -42,7 +42,7 @@ func TestPBXSettingsPage(t *testing.T) {
 	var mu sync.Mutex
 	restarts := 0
 	file := config.Default().SIP
-	file.Enabled, file.Registrar, file.Username, file.Password = true, "pbx.lan:5060", "gw", "file-secret"
+	file.Enabled, file.Registrar, file.Username, file.Password = true, "pbx.lan:5060", "gw", "file-secret" // netscope: settings rendered; no SIP stack in this test
 	env := newEnv(t, func(d *Deps) {
 		d.PBX = storedPBX{st: d.Store, file: file}
 		d.Restart = func(string) { mu.Lock(); restarts++; mu.Unlock() }
@@ -50,14 +50,14 @@ func TestPBXSettingsPage(t *testing.T) {
 	c := env.client()
 	c.setup("admin password")
 	tok := c.csrf("/pbx")
-	mustContain(t, c.body, `id="pbx-form"`, `value="pbx.lan:5060"`, "These settings come from the configuration file.", "(unchanged)")
+	mustContain(t, c.body, `id="pbx-form"`, `value="pbx.lan:5060"`, "These settings come from the configuration file.", "(unchanged)") // netscope: rendered
 	if strings.Contains(c.body, "file-secret") {
 		t.Fatal("the SIP password is rendered into the page")
 	}
 
 	form := func(kv ...string) map[string][]string {
 		base := []string{"csrf_token", tok, "enabled", "on", "mode", "register", "transport", "udp", "listen", "0.0.0.0:5070",
-			"registrar", "pbx.lan:5060", "username", "gw", "expiry", "5m", "max_body_bytes", "1000", "idle_timeout", "24h",
+			"registrar", "pbx.lan:5060", "username", "gw", "expiry", "5m", "max_body_bytes", "1000", "idle_timeout", "24h", // netscope: a form value
 			"route_to|sms", "queue:support", "route_fallback|sms", "200", "queues", "2",
 			"q0_name", "support", "q0_members", "201, 202", "q0_assignment", "manual", "q0_distribution", "ringall", "q0_answer_timeout", "2m",
 			"q0_days", "mon, tue, wed, thu, fri", "q0_open", "09:00", "q0_close", "17:00", "q0_auto_reply", "Wir sind Mo-Fr 9-17 Uhr da.",
@@ -120,7 +120,7 @@ func TestPBXSettingsPage(t *testing.T) {
 	apiTok, _ := env.users.CreateToken(context.Background(), "admin", "api")
 	auth := map[string]string{"Authorization": "Bearer " + apiTok, "Content-Type": "application/json"}
 	r = c.do("GET", "/api/v1/pbx/settings", nil, auth)
-	mustContain(t, r.body, `"password_set":true`, `"changed_in_portal":true`, `"registrar":"pbx.lan:5060"`)
+	mustContain(t, r.body, `"password_set":true`, `"changed_in_portal":true`, `"registrar":"pbx.lan:5060"`) // netscope: rendered
 	if strings.Contains(r.body, "new-secret") {
 		t.Fatal("API shows the SIP password")
 	}
@@ -128,7 +128,7 @@ func TestPBXSettingsPage(t *testing.T) {
 	if r.code != http.StatusUnprocessableEntity || !strings.Contains(r.body, `"field":"sip.`) {
 		t.Fatalf("peer mode without address: %d %s", r.code, r.body)
 	}
-	r = c.do("PUT", "/api/v1/pbx/settings", strings.NewReader(`{"enabled":true,"mode":"peer","transport":"tcp","listen":"0.0.0.0:5070","peer_address":"10.0.0.5:5060","allow_from":["10.0.0.5"],"max_body_bytes":0,"idle_timeout":"12h","queues":[{"name":"sales","members":["301"]}],"routes":[{"channel":"whatsapp","to":"queue:sales"}]}`), auth)
+	r = c.do("PUT", "/api/v1/pbx/settings", strings.NewReader(`{"enabled":true,"mode":"peer","transport":"tcp","listen":"0.0.0.0:5070","peer_address":"127.0.0.5:5060","allow_from":["127.0.0.5"],"max_body_bytes":0,"idle_timeout":"12h","queues":[{"name":"sales","members":["301"]}],"routes":[{"channel":"whatsapp","to":"queue:sales"}]}`), auth)
 	if r.code != http.StatusAccepted {
 		t.Fatalf("api save: %d %s", r.code, r.body)
 	}

@@ -57,7 +57,7 @@ func TestLogsPage(t *testing.T) {
 	c.setup("admin password")
 	log.Info("modem online", "modem", "ec25-1", "operator", "Telekom.de")
 	log.Warn("modem signal weak", "modem", "ec25-2", "rssi", -109)
-	log.Error("SIP registration failed", "registrar", "pbx.lan:5060", "err", "timeout")
+	log.Error("SIP registration failed", "registrar", "pbx.lan:5060", "err", "timeout") // netscope: a log line
 
 	r := c.get("/system/logs")
 	mustContain(t, r.body, "modem online", "operator=Telekom.de", "SIP registration failed", "Warning")
@@ -79,7 +79,7 @@ func TestLogsPage(t *testing.T) {
 	tok, _ := env.users.CreateToken(context.Background(), "admin", "api")
 	auth := map[string]string{"Authorization": "Bearer " + tok}
 	r = c.do("GET", "/api/v1/logs?level=error", nil, auth)
-	mustContain(t, r.body, `"msg":"SIP registration failed"`, `"attrs":"registrar=pbx.lan:5060 err=timeout"`)
+	mustContain(t, r.body, `"msg":"SIP registration failed"`, `"attrs":"registrar=pbx.lan:5060 err=timeout"`) // netscope: a log line
 	if strings.Contains(r.body, "modem online") {
 		t.Fatal("API level filter ignored")
 	}

@@ -289,7 +289,7 @@ func TestCSRF(t *testing.T) {
 		t.Fatalf("cross-site: %d", r.code)
 	}
 	r = c.do("POST", "/system/tokens", strings.NewReader(form.Encode()), map[string]string{
-		"Content-Type": "application/x-www-form-urlencoded", "Origin": "http://evil.example"})
+		"Content-Type": "application/x-www-form-urlencoded", "Origin": "http://evil.example"}) // netscope: an Origin header the portal must refuse
 	if r.code != http.StatusForbidden {
 		t.Fatalf("foreign origin: %d", r.code)
 	}
@@ -515,7 +515,7 @@ func TestClickToChat(t *testing.T) {
 	c := env.client()
 	c.setup("admin password")
 	r := c.get("/clicktochat?kind=whatsapp&number=0171+1234567&text=JOIN+news")
-	mustContain(t, r.body, "https://wa.me/491711234567?text=JOIN", "data:image/svg+xml;base64,", `id="ctc-png"`)
+	mustContain(t, r.body, "https://wa.me/491711234567?text=JOIN", "data:image/svg+xml;base64,", `id="ctc-png"`) // netscope: a link built, not followed
 	r = c.get("/clicktochat/qr.png?kind=sms&number=%2B4917112345678&text=START")
 	if r.code != http.StatusOK || !strings.HasPrefix(r.body, "\x89PNG") {
 		t.Fatalf("qr png: %d %q", r.code, r.body[:min(8, len(r.body))])

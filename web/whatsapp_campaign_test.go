@@ -110,7 +110,7 @@ func TestWhatsAppTemplateCampaign(t *testing.T) {
 	}
 	mustContain(t, r.body, `id="var|angebot|de|2"`, "Enter a value.")
 	// Location header needs a readable Maps URL and an address.
-	f = copyMap(base, "template", "filiale|de", "maps|filiale|de", "https://example.com/nowhere")
+	f = copyMap(base, "template", "filiale|de", "maps|filiale|de", "https://example.com/nowhere") // netscope: a Maps URL parsed and refused
 	r = c.postMultipart("/campaigns/new", multipartForm{fields: f})
 	mustContain(t, r.body, "The Google Maps URL cannot be read", "Enter the address.")
 

@@ -104,18 +104,18 @@ func TestRequestShapesMatchMetaExamples(t *testing.T) {
 		{Type: "date_time", DateTime: &whatsapp.DateTime{FallbackValue: "February 25, 1977", Calendar: "GREGORIAN",
 			DayOfMonth: 25, DayOfWeek: 5, Hour: 15, Minute: 33, Month: 2, Year: 1977}},
 	}}
-	header := whatsapp.HeaderMedia("image", whatsapp.Media{Link: "https://example.com/a.jpg"})
+	header := whatsapp.HeaderMedia("image", whatsapp.Media{Link: "https://example.com/a.jpg"}) // netscope: request shape only
 	cases := map[string]whatsapp.Message{
 		"send_text_message.json":            whatsapp.Text("text-message-content"),
 		"send_reply_to_text_message.json":   {Type: "text", Text: "reply", ReplyTo: "wamid.PREVIOUS"},
 		"send_image_message_by_id.json":     {Type: "image", Media: &whatsapp.Media{ID: imgID}},
-		"send_image_message_by_url.json":    {Type: "image", Media: &whatsapp.Media{Link: "https://example.com/a.jpg"}},
+		"send_image_message_by_url.json":    {Type: "image", Media: &whatsapp.Media{Link: "https://example.com/a.jpg"}}, // netscope: request shape only
 		"send_document_message_by_id.json":  {Type: "document", Media: &whatsapp.Media{ID: docID, Caption: "Invoice", Filename: "invoice.pdf"}},
-		"send_document_message_by_url.json": {Type: "document", Media: &whatsapp.Media{Link: "https://example.com/a.pdf", Caption: "Invoice"}},
+		"send_document_message_by_url.json": {Type: "document", Media: &whatsapp.Media{Link: "https://example.com/a.pdf", Caption: "Invoice"}}, // netscope: request shape only
 		"send_video_message_by_id.json":     {Type: "video", Media: &whatsapp.Media{ID: vidID, Caption: "Clip"}},
-		"send_video_message_by_url.json":    {Type: "video", Media: &whatsapp.Media{Link: "https://example.com/a.mp4", Caption: "Clip"}},
+		"send_video_message_by_url.json":    {Type: "video", Media: &whatsapp.Media{Link: "https://example.com/a.mp4", Caption: "Clip"}}, // netscope: request shape only
 		"send_audio_message_by_id.json":     {Type: "audio", Media: &whatsapp.Media{ID: audID}},
-		"send_audio_message_by_url.json":    {Type: "audio", Media: &whatsapp.Media{Link: "https://example.com/a.ogg"}},
+		"send_audio_message_by_url.json":    {Type: "audio", Media: &whatsapp.Media{Link: "https://example.com/a.ogg"}}, // netscope: request shape only
 		"send_location_message.json": {Type: "location", Location: &whatsapp.Location{Latitude: 52.52, Longitude: 13.405,
 			Name: "Büro", Address: "Unter den Linden 1, Berlin"}},
 		"send_message_template_text.json":  whatsapp.TemplateMessage("shipping_update", "en_US", body3),

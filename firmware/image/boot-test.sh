@@ -6,6 +6,11 @@
 #
 #   firmware/image/boot-test.sh dist/image/pbxgate-rpi-arm64.img   (make image-boot-test)
 #
+# Network: the guest's user-mode network is restricted (restrict=on): it
+# gets an address from qemu's DHCP server and the portal is forwarded to
+# 127.0.0.1:$BOOT_TEST_PORT, but nothing the guest sends (SIP REGISTER, NTP,
+# DNS) leaves qemu, so the check keeps its traffic on this machine.
+#
 # Environment: PBXGATE (host binary, bin/pbxgate), BOOT_TIMEOUT (900 s),
 # BOOT_TEST_PORT (18080), BOOT_STABLE_SECONDS (75: how long pbxgate must stay
 # up after /healthz), KEEP_CONSOLE (copy the console log to this file).
@@ -41,13 +46,16 @@ MTOOLS_SKIP_CHECK=1 mcopy -i "$BOOT" "::$kernel" "::$initrd" "$WORK/"
 
 # Provision like an installer would: the first boot must apply it, take
 # the secrets off the boot partition, and the daemon must come up with
-# them. The registrar is a documentation address nobody answers
-# (RFC 5737): pbxgate must not wait for it.
+# them. The registrar is the host's address inside qemu's user network
+# (10.0.2.2), which restrict=on below makes unreachable: qemu drops every
+# packet the guest sends anywhere but its own DHCP server, so the REGISTERs
+# never leave qemu and pbxgate must not wait for them.
 PBXGATE=${PBXGATE:-bin/pbxgate}
 ADMIN_PW="boot test admin password"
 SIP_PW="sip-secret-$$-boottest"
 PIN=8642
-REGISTRAR=192.0.2.1:5060
+# netscope: inside qemu's restricted user network; qemu drops it (see above)
+REGISTRAR=10.0.2.2:5060
 mkdir "$WORK/prov"
 echo "$ADMIN_PW" | PBXGATE_SIP_PASSWORD=$SIP_PW "$PBXGATE" provision --boot "$WORK/prov" \
 	--admin-password-stdin --hostname gw-boottest --region AT --timezone Europe/Vienna \
@@ -71,7 +79,7 @@ qemu-system-aarch64 -M virt -accel $accel -cpu max -m 1024 -smp 2 -nographic \
 	-kernel "$WORK/$kernel" -initrd "$WORK/$initrd" \
 	-append "root=LABEL=pbxgate-root ro rootwait console=ttyAMA0 net.ifnames=0 systemd.journald.forward_to_console=1" \
 	-drive file="$WORK/disk.img",format=raw,if=virtio \
-	-netdev user,id=n0,hostfwd=tcp:127.0.0.1:$PORT-:8080 -device virtio-net-pci,netdev=n0 \
+	-netdev user,id=n0,restrict=on,hostfwd=tcp:127.0.0.1:$PORT-:8080 -device virtio-net-pci,netdev=n0 \
 	-qmp unix:"$WORK/qmp.sock",server=on,wait=off \
 	</dev/null >"$WORK/console.log" 2>&1 &
 QEMU_PID=$!

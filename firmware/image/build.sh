@@ -15,6 +15,7 @@
 set -eu
 
 SUITE=bookworm
+# netscope: the Debian mirror the image is built from (make image is a build, not a test)
 MIRROR=http://deb.debian.org/debian
 OUT=dist/image
 DEB=

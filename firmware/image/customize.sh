@@ -16,6 +16,7 @@ cp "$PBXGATE_DEB" "$R/tmp/pbxgate.deb"
 in_root dpkg -i /tmp/pbxgate.deb
 rm -f "$R/tmp/pbxgate.deb"
 # The portal on every interface at first boot (http://pbxgate.local:8080/).
+# netscope: sed replaces 127.0.0.1 with group 1 and 0.0.0.0 (the regex sees \10.0.0.0)
 sed -i 's|^\(  listen: \)127\.0\.0\.1:8080|\10.0.0.0:8080|' "$R/etc/pbxgate/pbxgate.yaml"
 grep -q '^  listen: 0.0.0.0:8080' "$R/etc/pbxgate/pbxgate.yaml" || { echo "customize: could not set http.listen" >&2; exit 1; }
 if [ -n "${PBXGATE_UPDATE_KEY:-}" ]; then

@@ -48,7 +48,7 @@ func full(t *testing.T) File {
 	}
 	return File{
 		Hostname: "gw-acme-01", TimeZone: "America/Sao_Paulo", Region: "BR", AdminPasswordHash: phc,
-		PBX:      &PBX{Registrar: "pbx.acme.local:5060", Domain: "acme.local", Username: "gateway", Password: "s1p-s3cret'\"$x"},
+		PBX:      &PBX{Registrar: "pbx.acme.local:5060", Domain: "acme.local", Username: "gateway", Password: "s1p-s3cret'\"$x"}, // netscope: written to a config file only
 		WhatsApp: &WhatsApp{PhoneNumberID: "106540352242922", Token: "EAAG-token-secret", AppSecret: "app-secret-123", VerifyToken: "verify-me-123"},
 		Modems:   []Modem{{Name: "ec25-1", IMEI: "867698041234567", PIN: "4321"}, {Name: "sim7600", IMEI: "861234567890123", PIN: "1111"}},
 	}
@@ -58,7 +58,7 @@ func TestWriteAndApply(t *testing.T) {
 	b := newBox(t)
 	ctx := context.Background()
 	// A previous env file keeps its other lines.
-	os.WriteFile(b.target.EnvPath, []byte("# site settings\nPBXGATE_SIP_PASSWORD=old\nHTTP_PROXY=http://proxy:3128\n"), 0o640)
+	os.WriteFile(b.target.EnvPath, []byte("# site settings\nPBXGATE_SIP_PASSWORD=old\nHTTP_PROXY=http://proxy:3128\n"), 0o640) // netscope: text in an env file
 
 	path, err := Write(b.boot, full(t))
 	if err != nil {
@@ -92,7 +92,7 @@ func TestWriteAndApply(t *testing.T) {
 
 	// The configuration, with the env file, carries everything.
 	envText, _ := os.ReadFile(b.target.EnvPath)
-	if !strings.HasPrefix(string(envText), "# site settings\n") || !strings.Contains(string(envText), "HTTP_PROXY=http://proxy:3128") {
+	if !strings.HasPrefix(string(envText), "# site settings\n") || !strings.Contains(string(envText), "HTTP_PROXY=http://proxy:3128") { // netscope: text in an env file
 		t.Fatalf("env file lost lines:\n%s", envText)
 	}
 	if fi, _ := os.Stat(b.target.EnvPath); fi.Mode().Perm() != 0o640 {
@@ -105,7 +105,7 @@ func TestWriteAndApply(t *testing.T) {
 	if cfg.Region.DefaultCountry != "BR" || cfg.Region.TimeZone != "America/Sao_Paulo" {
 		t.Fatalf("region %+v", cfg.Region)
 	}
-	if !cfg.SIP.Enabled || cfg.SIP.Registrar != "pbx.acme.local:5060" || cfg.SIP.Username != "gateway" || cfg.SIP.Domain != "acme.local" || string(cfg.SIP.Password) != "s1p-s3cret'\"$x" {
+	if !cfg.SIP.Enabled || cfg.SIP.Registrar != "pbx.acme.local:5060" || cfg.SIP.Username != "gateway" || cfg.SIP.Domain != "acme.local" || string(cfg.SIP.Password) != "s1p-s3cret'\"$x" { // netscope: read back from the config file
 		t.Fatalf("sip %+v password ok=%v", cfg.SIP, string(cfg.SIP.Password) == "s1p-s3cret'\"$x")
 	}
 	if !cfg.WhatsApp.Enabled || cfg.WhatsApp.PhoneNumberID != "106540352242922" || string(cfg.WhatsApp.Token) != "EAAG-token-secret" || string(cfg.WhatsApp.AppSecret) != "app-secret-123" {

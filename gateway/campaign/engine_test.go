@@ -639,7 +639,7 @@ func TestWhatsAppTemplateCampaignWithSessions(t *testing.T) {
 	rs := numbers(3)
 	ss := &sessions{active: map[string]string{rs[0].Number: "existing-7"}}
 	ev := newEnv(t, "", Config{Templates: cat, Sessions: ss}, wa)
-	loc, err := ParseMapsURL("https://www.google.com/maps/place/Brandenburger+Tor/@52.5162746,13.3755153,17z/data=!3m1!4b1!4m6!3m5!1s0x0:0x0!8m2!3d52.5162746!4d13.3777041")
+	loc, err := ParseMapsURL("https://www.google.com/maps/place/Brandenburger+Tor/@52.5162746,13.3755153,17z/data=!3m1!4b1!4m6!3m5!1s0x0:0x0!8m2!3d52.5162746!4d13.3777041") // netscope: parsed only, never fetched
 	if err != nil || loc.Name != "Brandenburger Tor" || loc.Longitude != 13.3777041 {
 		t.Fatalf("maps: %+v %v", loc, err)
 	}
@@ -684,9 +684,9 @@ func TestWhatsAppTemplateCampaignWithSessions(t *testing.T) {
 func TestParseMapsURL(t *testing.T) {
 	t.Parallel()
 	ok := map[string][2]float64{
-		"https://maps.google.com/?q=48.137154,11.576124":                                   {48.137154, 11.576124},
-		"https://www.google.com/maps/search/?api=1&query=-33.8567844,151.2152967":          {-33.8567844, 151.2152967},
-		"https://www.google.de/maps/place/Marienplatz,+München/@48.1373968,11.5732598,17z": {48.1373968, 11.5732598},
+		"https://maps.google.com/?q=48.137154,11.576124":                                   {48.137154, 11.576124},     // netscope: parsed only
+		"https://www.google.com/maps/search/?api=1&query=-33.8567844,151.2152967":          {-33.8567844, 151.2152967}, // netscope: parsed only
+		"https://www.google.de/maps/place/Marienplatz,+München/@48.1373968,11.5732598,17z": {48.1373968, 11.5732598},   // netscope: parsed only
 	}
 	for u, want := range ok {
 		l, err := ParseMapsURL(u)
@@ -694,7 +694,7 @@ func TestParseMapsURL(t *testing.T) {
 			t.Errorf("%s: %+v %v", u, l, err)
 		}
 	}
-	for _, u := range []string{"https://maps.app.goo.gl/abc", "not a url", "https://example.com/@1,2", "https://www.google.com/maps/place/Nowhere"} {
+	for _, u := range []string{"https://maps.app.goo.gl/abc", "not a url", "https://example.com/@1,2", "https://www.google.com/maps/place/Nowhere"} { // netscope: parsed and refused, never fetched
 		if _, err := ParseMapsURL(u); err == nil {
 			t.Errorf("%s: no error", u)
 		}

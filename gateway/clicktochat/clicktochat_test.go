@@ -19,9 +19,9 @@ import (
 func TestWhatsAppLink(t *testing.T) {
 	t.Parallel()
 	for _, c := range []struct{ number, text, want string }{
-		{"+43 622 529010", "", "https://wa.me/43622529010"},
-		{"0049 (30) 1234-567", "JOIN NEWS", "https://wa.me/49301234567?text=JOIN%20NEWS"},
-		{"+4930123456", "Anmelden & Grüße?", "https://wa.me/4930123456?text=Anmelden%20%26%20Gr%C3%BC%C3%9Fe%3F"},
+		{"+43 622 529010", "", "https://wa.me/43622529010"},                                                       // netscope: a link built, not followed
+		{"0049 (30) 1234-567", "JOIN NEWS", "https://wa.me/49301234567?text=JOIN%20NEWS"},                         // netscope: a link built, not followed
+		{"+4930123456", "Anmelden & Grüße?", "https://wa.me/4930123456?text=Anmelden%20%26%20Gr%C3%BC%C3%9Fe%3F"}, // netscope: a link built, not followed
 	} {
 		got, err := WhatsApp(c.number, c.text)
 		if err != nil || got != c.want {

@@ -241,7 +241,7 @@ func TestLocalActions(t *testing.T) {
 	v.save(Rule{Name: "fwd", Order: 4, Keyword: Define, Match: Contains, Pattern: "notfall",
 		Actions: []Action{{Type: SMSForward, Number: "+4930555"}}})
 	v.save(Rule{Name: "media", Order: 5, Keyword: Define, Match: Contains, Pattern: "katalog",
-		Actions: []Action{{Type: AutoAnswer, Media: &Media{Type: "document", URL: "https://example.com/k.pdf", Caption: "Katalog für {MSISDN}"}}}})
+		Actions: []Action{{Type: AutoAnswer, Media: &Media{Type: "document", URL: "https://example.com/k.pdf", Caption: "Katalog für {MSISDN}"}}}}) // netscope: a media link stored with the rule, never fetched
 	v.save(Rule{Name: "ignore", Order: 6, Keyword: Define, Match: Contains, Pattern: "spam", Actions: []Action{{Type: DoNothing}}})
 	v.save(Rule{Name: "unsub", Order: 7, Keyword: Define, Match: Contains, Pattern: "keine werbung",
 		Actions: []Action{{Type: OptOutAction, Text: "Ok, keine Werbung mehr."}}})
@@ -363,7 +363,7 @@ func TestBadRulesRejectedWithReasons(t *testing.T) {
 		{Rule{Name: "r", Keyword: Always, Actions: []Action{{Type: RouteTo, RouteKind: "queue"}}}, "route_id: missing destination"},
 		{Rule{Name: "r", Keyword: Always, Actions: []Action{{Type: RouteTo, RouteKind: "fax", RouteID: "1"}}}, "route_kind"},
 		{Rule{Name: "r", Keyword: Always, Actions: []Action{{Type: HTTPForward}}}, "url: missing destination URL"},
-		{Rule{Name: "r", Keyword: Always, Actions: []Action{{Type: HTTPBot, URL: "ftp://x"}}}, "absolute http"},
+		{Rule{Name: "r", Keyword: Always, Actions: []Action{{Type: HTTPBot, URL: "ftp://x"}}}, "absolute http"}, // netscope: refused by validation
 		{Rule{Name: "r", Keyword: Always, Actions: []Action{{Type: SMSForward}}}, "number: missing destination"},
 		{Rule{Name: "r", Keyword: Always, Actions: []Action{{Type: GroupAdd}}}, "group: missing"},
 		{Rule{Name: "r", Keyword: Always, Actions: []Action{{Type: GroupRemove, Group: "nope"}}}, `group: no subscriber group "nope"; create it first`},
@@ -467,7 +467,7 @@ func TestSecretsMaskedAndKept(t *testing.T) {
 	t.Parallel()
 	v := newEnv(t)
 	ctx := context.Background()
-	r := v.save(Rule{Name: "crm", Keyword: Always, Actions: []Action{{Type: HTTPForward, URL: "https://crm.example.com/in", Secret: "s3cret"}}})
+	r := v.save(Rule{Name: "crm", Keyword: Always, Actions: []Action{{Type: HTTPForward, URL: "https://crm.example.com/in", Secret: "s3cret"}}}) // netscope: saved, the rule never runs here
 	shown := r.Redacted()
 	if shown.Actions[0].Secret != SecretMask || r.Actions[0].Secret != "s3cret" {
 		t.Fatalf("redacted %+v original %+v", shown.Actions, r.Actions)
@@ -480,7 +480,7 @@ func TestSecretsMaskedAndKept(t *testing.T) {
 	if got.Name != "crm renamed" || got.Actions[0].Secret != "s3cret" {
 		t.Errorf("after saving the redacted rule: %+v", got)
 	}
-	shown.Actions[0].URL = "https://elsewhere.example.com/"
+	shown.Actions[0].URL = "https://elsewhere.example.com/" // netscope: saved, the rule never runs here
 	if _, err := v.e.Save(ctx, shown); !errors.Is(err, ErrInvalidRule) || !strings.Contains(err.Error(), "enter the secret again") {
 		t.Errorf("mask with a new URL: %v", err)
 	}

@@ -121,7 +121,7 @@ func newHarness(t *testing.T, route Target, queues ...Queue) *harness {
 			{Name: "sms", Kind: message.SMS, Sender: h.out, Route: route},
 			{Name: "wa", Kind: message.WhatsApp, Sender: h.out, Route: route, IdleTimeout: 48 * time.Hour},
 		},
-		RetryMin: time.Second, RetryMax: 4 * time.Second, MaxAttempts: 3, PortalURL: "https://gw.example/"}
+		RetryMin: time.Second, RetryMax: 4 * time.Second, MaxAttempts: 3, PortalURL: "https://gw.example/"} // netscope: portal URL written into texts
 	h.open()
 	t.Cleanup(func() { h.st.Close() })
 	return h
@@ -483,7 +483,7 @@ func TestDedupeMediaStatus(t *testing.T) {
 	}
 	h.settle()
 	got := h.phones.take("201")
-	if len(got) != 1 || !strings.Contains(got[0], "https://gw.example/sessions/") || !strings.Contains(got[0], "/media/m1") {
+	if len(got) != 1 || !strings.Contains(got[0], "https://gw.example/sessions/") || !strings.Contains(got[0], "/media/m1") { // netscope: portal URL in a text
 		t.Fatalf("extension got %q", got)
 	}
 	if err := h.m.FromExtension(ctx, "201", "491700000009", "Danke"); err != nil {

@@ -19,7 +19,7 @@ func TestSIPRoundTripKeepsSecretAndSurvivesReopen(t *testing.T) {
 		t.Fatalf("fresh store: %+v %v", r, err)
 	}
 	sip := config.Default().SIP
-	sip.Enabled, sip.Registrar, sip.Username, sip.Password = true, "pbx.lan:5060", "pbxgate", "s3cret-pw"
+	sip.Enabled, sip.Registrar, sip.Username, sip.Password = true, "pbx.lan:5060", "pbxgate", "s3cret-pw" // netscope: stored and read back
 	sip.Sessions.Queues = []config.MessageQueue{{Name: "support", Members: []string{"201", "202"}, AnswerTimeout: 2 * time.Minute}}
 	at := time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)
 	if err := SaveSIP(st, SIPRecord{SIP: sip, By: "admin", At: at}); err != nil {
@@ -34,7 +34,7 @@ func TestSIPRoundTripKeepsSecretAndSurvivesReopen(t *testing.T) {
 	if err != nil || r == nil {
 		t.Fatalf("after reopen: %v", err)
 	}
-	if r.SIP.Password.Reveal() != "s3cret-pw" || r.SIP.Registrar != "pbx.lan:5060" || r.By != "admin" || !r.At.Equal(at) ||
+	if r.SIP.Password.Reveal() != "s3cret-pw" || r.SIP.Registrar != "pbx.lan:5060" || r.By != "admin" || !r.At.Equal(at) || // netscope: stored and read back
 		len(r.SIP.Sessions.Queues) != 1 || r.SIP.Sessions.Queues[0].AnswerTimeout != 2*time.Minute {
 		t.Fatalf("loaded %+v", r)
 	}

@@ -110,7 +110,7 @@ func TestRemoteRefresh(t *testing.T) {
 	if s := r.Status(); s.Entries != 1 || s.LastError == "" || strings.Contains(s.URL, "geheim") {
 		t.Fatalf("status %+v", s)
 	}
-	if _, err := New(Config{URL: "ftp://x/y"}); err == nil {
+	if _, err := New(Config{URL: "ftp://x/y"}); err == nil { // netscope: refused by validation
 		t.Fatal("ftp URL accepted")
 	}
 }

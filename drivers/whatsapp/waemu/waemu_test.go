@@ -132,7 +132,7 @@ func TestRefusals(t *testing.T) {
 		{"empty text", text("4917012345678", " "), 100},
 		{"text too long", text("4917012345678", strings.Repeat("x", 4097)), 100},
 		{"unknown text field", map[string]any{"messaging_product": "whatsapp", "to": "4917012345678", "type": "text", "text": map[string]any{"body": "x", "bold": true}}, 100},
-		{"image id and link", map[string]any{"messaging_product": "whatsapp", "to": "4917012345678", "type": "image", "image": map[string]any{"id": "1", "link": "https://x/y"}}, 100},
+		{"image id and link", map[string]any{"messaging_product": "whatsapp", "to": "4917012345678", "type": "image", "image": map[string]any{"id": "1", "link": "https://x/y"}}, 100}, // netscope: the emulator validates links, never fetches them
 		{"image never uploaded", map[string]any{"messaging_product": "whatsapp", "to": "4917012345678", "type": "image", "image": map[string]any{"id": "42"}}, 131053},
 		{"template missing", tpl("nope", "en_US"), 132001},
 		{"template language missing", tpl("hello_world", "de"), 132001},
@@ -141,7 +141,7 @@ func TestRefusals(t *testing.T) {
 		{"template disabled", tpl("legacy_notice", "de"), 132016},
 		{"too few parameters", tpl("2023_april_promo", "en_US", body("Mark")), 132000},
 		{"too many parameters", tpl("2023_april_promo", "en_US", body("Mark", "FALL25", "x")), 132000},
-		{"header format mismatch", tpl("invoice_ready", "de", map[string]any{"type": "header", "parameters": []any{map[string]any{"type": "image", "image": map[string]any{"link": "https://x/y.jpg"}}}}, body("1", "2")), 132012},
+		{"header format mismatch", tpl("invoice_ready", "de", map[string]any{"type": "header", "parameters": []any{map[string]any{"type": "image", "image": map[string]any{"link": "https://x/y.jpg"}}}}, body("1", "2")), 132012}, // netscope: the emulator validates links, never fetches them
 		{"header missing", tpl("invoice_ready", "de", body("1", "2")), 132000},
 		{"url button missing", tpl("appointment_reminder", "de", map[string]any{"type": "header", "parameters": []any{map[string]any{"type": "text", "text": "x"}}}, body("a", "b", "c")), 132000},
 		{"outside window", text("4917012345678", "hello"), 131047},
