@@ -48,7 +48,12 @@ type Config struct {
 	// InitTimeout bounds initialisation including waiting for network
 	// registration (default 90s).
 	InitTimeout time.Duration
-	// SendTimeout bounds AT+CMGS per part and a USSD answer (default 60s).
+	// SendTimeout bounds one AT+CMGS (one part) from the command to the
+	// modem's answer, and a USSD answer (default 60s, at least
+	// CommandTimeout). The "> " prompt must come within CommandTimeout:
+	// without it the message was not sent and the send fails at once
+	// (ErrNotSent); a timeout after the PDU was written leaves it unknown
+	// (SendError.MaybeSent).
 	SendTimeout time.Duration
 	// PollInterval paces signal, registration and operator polling
 	// (default 30s).
@@ -70,6 +75,9 @@ type Config struct {
 	// them first (+CMTI/+CDSI). Storing is the default: it survives a
 	// crash between reception and processing.
 	RouteDirect bool
+	// TraceLines is how many lines of the AT trace (both ways) are kept
+	// for Trace (default 200).
+	TraceLines int
 	// ConcatRef seeds the concatenation reference (persist LastConcatRef).
 	ConcatRef uint8
 	Logger    *slog.Logger
@@ -90,6 +98,9 @@ func (c *Config) defaults() {
 	}
 	if c.SendTimeout <= 0 {
 		c.SendTimeout = 60 * time.Second
+	}
+	if c.SendTimeout < c.CommandTimeout {
+		c.SendTimeout = c.CommandTimeout
 	}
 	if c.PollInterval <= 0 {
 		c.PollInterval = 30 * time.Second
@@ -201,6 +212,7 @@ type Modem struct {
 	closed     bool
 	dialect    dialect
 
+	trace  *Trace
 	events *eventQueue
 	ussd   chan string
 	hung   chan struct{}
@@ -218,6 +230,7 @@ func New(cfg Config, h Handlers) *Modem {
 		log:    cfg.Logger.With("modem", cfg.Name),
 		enc:    sms.NewEncoder(cfg.ConcatRef),
 		state:  StateOffline,
+		trace:  NewTrace(cfg.TraceLines),
 		events: newEventQueue(),
 		ussd:   make(chan string, 1),
 		hung:   make(chan struct{}, 1),
@@ -253,6 +266,10 @@ func (m *Modem) Info() Info {
 	defer m.mu.Unlock()
 	return m.info
 }
+
+// Trace returns the last lines exchanged with the modem, oldest first, with
+// PINs and PUKs masked.
+func (m *Modem) Trace() []TraceLine { return m.trace.Lines() }
 
 // Ready reports whether the modem can send now (online: registered, not
 // hung or recovering).
@@ -347,8 +364,15 @@ func (m *Modem) ready() (*conn, error) {
 	return m.conn, nil
 }
 
-// noteTimeout asks Run to recover the modem.
+// noteTimeout marks the modem hung (so nothing more is handed to it) and
+// asks Run to recover it.
 func (m *Modem) noteTimeout() {
+	m.mu.Lock()
+	hang := m.conn != nil && (m.state == StateOnline || m.state == StateRegistering)
+	m.mu.Unlock()
+	if hang {
+		m.setState(StateHung)
+	}
 	select {
 	case m.hung <- struct{}{}:
 	default:

@@ -72,6 +72,7 @@
 //	GET  /modems/{imei}/stored   messages in the modem's memories (memory, index, status, decoded text or report)
 //	GET  /modems/{imei}/fault    current Fault
 //	PUT  /modems/{imei}/fault    replace the Fault, e.g. {"cms_errors":{"38":0.2},"hang":true,"hang_mode":"reopen","report_status":70}
+//	                             ("no_prompt":true: AT+CMGS never prompts; "hang_after_pdu":true: the next SMS goes out, then the modem hangs)
 //	POST /modems/{imei}/reboot   {"down":"2s"}: the port vanishes for that long (default 1s)
 //
 // States: online, deregistered, no-sim, pin-required, puk-required,

@@ -113,6 +113,13 @@ type Fault struct {
 	// NoSIM: the SIM is missing (+CME ERROR: 10, +CMS ERROR: 310, not
 	// registered).
 	NoSIM bool `json:"no_sim,omitempty"`
+	// NoPrompt: AT+CMGS gets neither the "> " prompt nor an error (a stuck
+	// SMS stack); every other command still answers. ESC ends the wait.
+	NoPrompt bool `json:"no_prompt,omitempty"`
+	// HangAfterPDU: the next message typed after the prompt goes out, but
+	// the modem hangs before answering +CMGS (Hang with HangMode from then
+	// on). It clears itself once it has struck.
+	HangAfterPDU bool `json:"hang_after_pdu,omitempty"`
 	// ReportStatus is the TP-ST of status reports for this modem's sends:
 	// 0 delivered (default), e.g. 0x41 (65) incompatible destination or
 	// 0x46 (70) validity period expired for permanent failures.
