@@ -20,6 +20,9 @@ type dialect struct {
 	// ussdPacked: Huawei sticks take and give USSD strings as hex of
 	// packed GSM 7-bit septets.
 	ussdPacked bool
+	// mode and ds are the <mode> and <ds> of AT+CNMI the modem took; -1
+	// before it took any.
+	mode, ds int
 }
 
 // Connect opens the port and initialises the modem within InitTimeout. On
@@ -110,7 +113,7 @@ func (m *Modem) setup(ctx context.Context, c *conn, wakeTries int) error {
 	}
 
 	mf := strings.ToLower(m.Info().Manufacturer)
-	d := dialect{ussdPacked: strings.Contains(mf, "huawei")}
+	d := dialect{ussdPacked: strings.Contains(mf, "huawei"), mode: -1, ds: -1}
 	switch {
 	case strings.Contains(mf, "quectel"):
 		// Some firmware sends URCs (+CMTI…) to the PPP port by default.
@@ -132,7 +135,7 @@ func (m *Modem) setup(ctx context.Context, c *conn, wakeTries int) error {
 			d.csms = true
 		}
 	}
-	if err := m.setIndications(run, d); err != nil {
+	if err := m.setIndications(run, &d); err != nil {
 		return err
 	}
 	// GSM character set for USSD strings; long operator names.
@@ -347,22 +350,41 @@ func (m *Modem) selectStorage(run runFunc, d *dialect) error {
 }
 
 // setIndications asks for new-message indications: stored (+CMTI/+CDSI)
-// by default, routed (+CMT/+CDS) with RouteDirect.
-func (m *Modem) setIndications(run runFunc, d dialect) error {
-	mt, ds := 1, 0
+// by default, routed (+CMT/+CDS) with RouteDirect. Delivery reports are
+// asked for with <ds>=2 (stored, +CDSI), else 1 (routed, +CDS), else 0
+// (not announced: read by polling, see reportsPolled); <mode> 2, else 1
+// (3GPP TS 27.005 §3.4.1). Once the modem took a combination (d.mode,
+// d.ds), only that one is set again.
+func (m *Modem) setIndications(run runFunc, d *dialect) error {
+	mt := 1
 	if m.cfg.RouteDirect {
 		mt = 2
 	}
+	dss := []int{0}
 	if m.cfg.DeliveryReports {
-		ds = 2
+		dss = []int{2, 1, 0}
 		if m.cfg.RouteDirect {
-			ds = 1
+			dss = []int{1, 2, 0}
 		}
 	}
+	modes := []int{2, 1}
+	if d.ds >= 0 && d.mode >= 0 {
+		dss, modes = []int{d.ds}, []int{d.mode}
+	}
 	var err error
-	for _, mode := range []int{2, 1} {
-		if _, err = run(fmt.Sprintf("+CNMI=%d,%d,0,%d,0", mode, mt, ds)); err == nil {
-			return nil
+	for _, ds := range dss {
+		for _, mode := range modes {
+			if _, err = run(fmt.Sprintf("+CNMI=%d,%d,0,%d,0", mode, mt, ds)); err == nil {
+				if m.cfg.DeliveryReports && ds != dss[0] && d.ds < 0 {
+					m.log.Warn("modem refused the preferred delivery report indication; using a fallback",
+						"cnmi_ds", ds, "reports", map[int]string{1: "routed (+CDS)", 0: "read by polling"}[ds])
+				}
+				d.mode, d.ds = mode, ds
+				return nil
+			}
+			if errors.Is(err, ErrTimeout) || errors.Is(err, ErrOffline) {
+				return fmt.Errorf("%s: new message indications (AT+CNMI): %w", m.cfg.Name, err)
+			}
 		}
 	}
 	return fmt.Errorf("%s: new message indications (AT+CNMI): %w", m.cfg.Name, err)

@@ -218,6 +218,10 @@ type Modem struct {
 	hung   chan struct{}
 	done   chan struct{}
 	held   atomic.Bool // messages were left on the SIM by Hold
+	// reportPoll: a report could not be read when announced; polls drain.
+	reportPoll atomic.Bool
+	// announced: memories named by +CMTI/+CDSI (guarded by mu).
+	announced map[string]bool
 }
 
 // New returns a Modem that is not connected yet (StateOffline). Connect or

@@ -25,11 +25,13 @@ func (m *Modem) Run(ctx context.Context) error {
 		}
 	}()
 	if _, err := m.current(); err != nil {
+		// reconnect drains once the modem is up.
 		if err := m.reconnect(ctx); err != nil {
 			return m.stopErr(ctx, err)
 		}
+	} else {
+		m.drain(ctx)
 	}
-	m.drain(ctx)
 	poll := time.NewTicker(m.cfg.PollInterval)
 	defer poll.Stop()
 	drainT := time.NewTicker(m.cfg.DrainInterval)
@@ -117,16 +119,28 @@ func (m *Modem) poll(ctx context.Context) {
 	// Indications are switched off by some modems after an unacknowledged
 	// +CMT (3GPP TS 27.005 §3.4.4) or a SIM refresh; setting them again
 	// costs one command. Stored messages are drained anyway.
-	if err := m.setIndications(run, d); err != nil {
+	if err := m.setIndications(run, &d); err != nil {
 		m.log.Warn("re-enabling new message indications failed", "error", err)
 	}
+	m.mu.Lock()
+	if m.dialect.ds != d.ds || m.dialect.mode != d.mode {
+		m.dialect.ds, m.dialect.mode = d.ds, d.mode
+	}
+	m.mu.Unlock()
+	drained := false
 	switch st := m.State(); {
 	case registered(stat) && st == StateRegistering:
 		m.setState(StateOnline)
 		m.drain(ctx) // the network may hold messages for us
+		drained = true
 	case !registered(stat) && st == StateOnline:
 		m.log.Warn("lost network registration", "status", registrationName(stat))
 		m.setState(StateRegistering)
+	}
+	if !drained && m.State() == StateOnline && m.reportsPolled() {
+		// Reports the modem does not announce (AT+CNMI <ds>=0), or one
+		// announced that could not be read: polling reads them.
+		m.drain(ctx)
 	}
 }
 

@@ -229,7 +229,15 @@ func (m *Modem) takeLocked(p *pendingPart, attached bool) bool {
 	if p.report {
 		switch ds {
 		case 0:
-			return true // the TE did not ask for reports: the network's copy is gone
+			if !m.cfg.StoreReportsUnannounced {
+				return true // the TE did not ask for reports: the network's copy is gone
+			}
+			memName := m.model.statusMemory
+			if memName == "" {
+				memName = m.mem[2]
+			}
+			_, ok := m.storeLocked(memName, p.pdu)
+			return ok
 		case 1:
 			if !attached || mode == 0 {
 				return false

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"math/rand"
 	"os"
+	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -54,6 +55,18 @@ type Config struct {
 	USSDDelay time.Duration
 	// CNMI overrides the model's power-on AT+CNMI setting.
 	CNMI *[5]int
+	// CNMIDS lists the <ds> values AT+CNMI takes (3GPP TS 27.005 §3.4.1
+	// lets a modem support a subset; AT+CNMI=? shows it); others get
+	// +CMS ERROR: 303. Empty means 0, 1 and 2.
+	CNMIDS []int
+	// StoreReportsUnannounced: with <ds>=0 status reports are still stored
+	// (in the model's status memory) but not announced, as some firmware
+	// does; without it they are discarded.
+	StoreReportsUnannounced bool
+	// UnlistedSR: AT+CPMS=? does not list "SR" although status reports are
+	// stored there, announced as +CDSI: "SR",<index>, and AT+CPMS="SR"
+	// selects it.
+	UnlistedSR bool
 	// RSSI is the +CSQ signal value (0..31, 99 unknown); 0 means 20.
 	RSSI int
 	// BootURCs makes the modem print its firmware's start-up lines ("RDY",
@@ -120,6 +133,9 @@ type Fault struct {
 	// the modem hangs before answering +CMGS (Hang with HangMode from then
 	// on). It clears itself once it has struck.
 	HangAfterPDU bool `json:"hang_after_pdu,omitempty"`
+	// RefuseMemories: AT+CPMS selecting one of these memories fails with
+	// +CMS ERROR: 302 (e.g. the SIM is busy) while the fault lasts.
+	RefuseMemories []string `json:"refuse_memories,omitempty"`
 	// ReportStatus is the TP-ST of status reports for this modem's sends:
 	// 0 delivered (default), e.g. 0x41 (65) incompatible destination or
 	// 0x46 (70) validity period expired for permanent failures.
@@ -367,6 +383,7 @@ func (m *Modem) SetFault(f Fault) {
 	}
 	m.mu.Lock()
 	m.fault = f
+	m.fault.RefuseMemories = slices.Clone(f.RefuseMemories)
 	if f.CMSErrors != nil {
 		m.fault.CMSErrors = make(map[int]float64, len(f.CMSErrors))
 		for k, v := range f.CMSErrors {
