@@ -43,9 +43,16 @@ func TestClassifyNotSent(t *testing.T) {
 // Metrics: s-to-hung (hang → gsm1 reported hung), s-to-failover (hang →
 // the first message gsm1 could not send is sent by gsm2), s-to-drain (hang
 // → every message queued at that moment sent). No timed assertions.
+//
+// One run takes 10-30 s of real time (the timeouts are real), so more than
+// 5 runs (e.g. the pool benchmarks' -benchtime=400x) are skipped: use
+// -benchtime=3x.
 func BenchmarkHangFailover(b *testing.B) {
 	for _, mode := range []string{"sending", "idle"} {
 		b.Run(mode, func(b *testing.B) {
+			if b.N > 5 {
+				b.Skipf("%d runs of 10-30 s each: use -benchtime=3x", b.N)
+			}
 			var hung, moved, drained time.Duration
 			for range b.N {
 				h, f, d := hangFailoverOnce(b, mode == "sending")
