@@ -42,7 +42,7 @@ func (m *Modem) dial(ctx context.Context) (*conn, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: open %s: %w: %w%s", m.cfg.Name, path, ErrOffline, err, busyHint(err))
 	}
-	c := &conn{port: p, path: path, tap: newTap(p, m.trace)}
+	c := &conn{port: p, path: path, tap: newTap(p, m.trace, m.restartSignal)}
 	push := func(l []string) { m.events.push(l) }
 	c.at = at.New(c.tap, at.WithTimeout(m.cfg.CommandTimeout),
 		at.WithIndication("+CMTI:", push),

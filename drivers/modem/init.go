@@ -81,6 +81,11 @@ func stateFor(err error) State {
 // setup brings a freshly opened (or recovering) modem into pbxgate's
 // settings. wakeTries bounds the attempts to get a first answer.
 func (m *Modem) setup(ctx context.Context, c *conn, wakeTries int) error {
+	m.inSetup.Store(true)
+	defer func() {
+		m.setupDone.Store(time.Now().UnixNano())
+		m.inSetup.Store(false)
+	}()
 	name := m.cfg.Name
 	timeout := m.cfg.CommandTimeout
 	run := func(cmd string) ([]string, error) {

@@ -222,6 +222,10 @@ type Modem struct {
 	reportPoll atomic.Bool
 	// announced: memories named by +CMTI/+CDSI (guarded by mu).
 	announced map[string]bool
+	// inSetup: initialisation runs (restart signs are its own boot's);
+	// setupDone: when it last finished (UnixNano).
+	inSetup   atomic.Bool
+	setupDone atomic.Int64
 }
 
 // New returns a Modem that is not connected yet (StateOffline). Connect or

@@ -30,6 +30,8 @@ func (m *Modem) processEvents(ctx context.Context) {
 func (m *Modem) processEvent(ctx context.Context, lines []string) {
 	head := lines[0]
 	switch {
+	case head == restartEvent && len(lines) > 1:
+		m.restarted(ctx, lines[1])
 	case strings.HasPrefix(head, "+CMTI:"), strings.HasPrefix(head, "+CDSI:"):
 		f := fields(strings.TrimSpace(head[6:]))
 		if len(f) < 2 {

@@ -5,6 +5,7 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -32,14 +33,23 @@ type tap struct {
 	sms      bool // an AT+CMGS is running
 	pduDone  bool // its PDU and Ctrl-Z were written
 	injected bool // a result was injected for it
+	lastCmd  string
+	pending  string // ID of the command awaiting its result, e.g. "+CPIN"
+
+	// signal, when set, is told about lines that show the modem restarted
+	// (see restartLine) and about an echoed command ("echo"): pbxgate
+	// turns echo off, a restarted modem has it on again (V.250 E1).
+	signal func(line string)
+	line   []byte      // incomplete input line (pump goroutine only)
+	echoed atomic.Bool // a command was echoed since the flag was cleared
 }
 
 // abortMarker is the text of the +CMS ERROR line tap injects; no modem
 // answers with it.
 const abortMarker = "pbxgate-no-prompt"
 
-func newTap(port io.ReadWriter, trace *Trace) *tap {
-	t := &tap{port: port, trace: trace, rx: make(chan []byte, 4), errc: make(chan error, 1), inj: make(chan []byte, 1)}
+func newTap(port io.ReadWriter, trace *Trace, signal func(line string)) *tap {
+	t := &tap{port: port, trace: trace, signal: signal, rx: make(chan []byte, 4), errc: make(chan error, 1), inj: make(chan []byte, 1)}
 	go t.pump()
 	return t
 }
@@ -50,6 +60,7 @@ func (t *tap) pump() {
 		n, err := t.port.Read(b)
 		if n > 0 {
 			t.trace.add(dirIn, b[:n])
+			t.scan(b[:n])
 			t.rx <- b[:n]
 		}
 		if err != nil {
@@ -89,6 +100,12 @@ func (t *tap) Read(p []byte) (int, error) {
 // Write writes to the port and notes a written SMS body (it ends with
 // Ctrl-Z).
 func (t *tap) Write(p []byte) (int, error) {
+	if len(p) > 2 && (p[0] == 'A' || p[0] == 'a') && (p[1] == 'T' || p[1] == 't') && p[len(p)-1] != 0x1a {
+		cmd := strings.TrimRight(string(p), "\r\n")
+		t.mu.Lock()
+		t.lastCmd, t.pending = cmd, cmdID(cmd[2:])
+		t.mu.Unlock()
+	}
 	n, err := t.port.Write(p)
 	t.trace.add(dirOut, p[:n])
 	if err == nil && n == len(p) && len(p) > 0 && p[len(p)-1] == 0x1a {
@@ -99,6 +116,72 @@ func (t *tap) Write(p []byte) (int, error) {
 		t.mu.Unlock()
 	}
 	return n, err
+}
+
+// scan splits input into lines and reports restart signs (pump goroutine).
+func (t *tap) scan(b []byte) {
+	for _, c := range b {
+		if c != '\r' && c != '\n' {
+			if len(t.line) < 256 {
+				t.line = append(t.line, c)
+			}
+			continue
+		}
+		if len(t.line) == 0 {
+			continue
+		}
+		line := string(t.line)
+		t.line = t.line[:0]
+		t.mu.Lock()
+		echo := line == t.lastCmd
+		pending := t.pending
+		if isFinal(line) {
+			t.pending = ""
+		}
+		t.mu.Unlock()
+		if echo {
+			t.echoed.Store(true)
+		}
+		if t.signal == nil {
+			continue
+		}
+		switch {
+		case echo:
+			t.signal("echo")
+		case restartLine(line, pending):
+			t.signal(line)
+		}
+	}
+}
+
+// isFinal recognises a final result code (verbose or numeric).
+func isFinal(l string) bool {
+	switch l {
+	case "OK", "ERROR", "0", "4", "NO CARRIER":
+		return true
+	}
+	return strings.HasPrefix(l, "+CME ERROR:") || strings.HasPrefix(l, "+CMS ERROR:")
+}
+
+// restartLine recognises what modems print when their firmware (re)starts,
+// unless it answers the command pending: Quectel "RDY", "+QIND: SMS DONE",
+// "+QIND: PB DONE", "+QUSIM: 1"; SIMCom "RDY", "SMS DONE", "PB DONE", "SMS
+// Ready", "Call Ready"; Huawei "^SIMST:"; everyone's "+CPIN: READY" and
+// "+CFUN: 1" (27.007 lets them report these unsolicited after start-up).
+func restartLine(l, pending string) bool {
+	switch l {
+	case "RDY", "SMS DONE", "PB DONE", "SMS Ready", "Call Ready", "+QIND: SMS DONE", "+QIND: PB DONE", "+QIND: \"SMS DONE\"", "+QIND: \"PB DONE\"":
+		return true
+	}
+	switch {
+	case strings.HasPrefix(l, "+QUSIM:"), strings.HasPrefix(l, "^SIMST:"):
+		return true
+	case strings.HasPrefix(l, "+CPIN:"):
+		return pending != "+CPIN"
+	case strings.HasPrefix(l, "+CFUN:"):
+		return pending != "+CFUN"
+	}
+	return false
 }
 
 // beginSMS marks the start of an AT+CMGS.

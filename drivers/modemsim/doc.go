@@ -74,6 +74,7 @@
 //	PUT  /modems/{imei}/fault    replace the Fault, e.g. {"cms_errors":{"38":0.2},"hang":true,"hang_mode":"reopen","report_status":70}
 //	                             ("no_prompt":true: AT+CMGS never prompts; "hang_after_pdu":true: the next SMS goes out, then the modem hangs)
 //	POST /modems/{imei}/reboot   {"down":"2s"}: the port vanishes for that long (default 1s)
+//	POST /modems/{imei}/reset    {"announce":false}: firmware restart behind the open port, settings back to power-on values (SilentReset)
 //
 // States: online, deregistered, no-sim, pin-required, puk-required,
 // sim-blocked, hung, rebooting, closed. Errors come back as

@@ -213,6 +213,7 @@ type Modem struct {
 	log   *slog.Logger
 
 	rebootReq chan time.Duration
+	resetReq  chan bool
 	wake      chan struct{}
 	cancel    context.CancelFunc
 	done      chan struct{}
@@ -407,6 +408,19 @@ func (m *Modem) Reboot(downFor time.Duration) {
 	select {
 	case m.rebootReq <- downFor:
 	default: // a reboot is already on its way
+	}
+}
+
+// SilentReset restarts the firmware behind an open port, as a brown-out or
+// watchdog does on a UART board: every setting returns to its power-on
+// value (echo on, AT+CMEE=0, indications off, storage SM, a PIN-protected
+// SIM asks for its PIN again) while the port and its path stay. announce
+// prints the model's start-up lines ("RDY", "+CPIN: READY" …); without it
+// the reset is silent. Stored messages stay.
+func (m *Modem) SilentReset(announce bool) {
+	select {
+	case m.resetReq <- announce:
+	default: // one is already on its way
 	}
 }
 
