@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"strings"
 	"sync"
 	"time"
@@ -14,7 +15,7 @@ import (
 
 // conn is one open port with its AT engine. A reopened port is a new conn.
 type conn struct {
-	port serial.Port
+	port io.ReadWriteCloser
 	tap  *tap
 	at   *at.AT
 	path string
@@ -35,10 +36,13 @@ func (m *Modem) dial(ctx context.Context) (*conn, error) {
 	if path == "" {
 		return nil, fmt.Errorf("%s: no device path configured or found: %w", m.cfg.Name, ErrOffline)
 	}
-	// No InitialStatusBits: setting DTR/RTS fails on ptys and USB modems
-	// do not need it. No read timeout: the at engine blocks in Read and
-	// learns about an unplugged modem from the read error.
-	p, err := serial.Open(path, &serial.Mode{BaudRate: m.cfg.Baud, DataBits: 8, Parity: serial.NoParity, StopBits: serial.OneStopBit})
+	// No read timeout: the at engine blocks in Read and learns about an
+	// unplugged modem from the read error.
+	open := m.cfg.OpenPort
+	if open == nil {
+		open = OpenPort
+	}
+	p, err := open(path, PortSettings{Baud: m.cfg.Baud, FlowControl: m.cfg.FlowControl})
 	if err != nil {
 		return nil, fmt.Errorf("%s: open %s: %w: %w%s", m.cfg.Name, path, ErrOffline, err, busyHint(err))
 	}

@@ -146,6 +146,11 @@ func (m *Modem) setup(ctx context.Context, c *conn, wakeTries int) error {
 	// GSM character set for USSD strings; long operator names.
 	_, _ = run(`+CSCS="GSM"`)
 	_, _ = run("+COPS=3,0")
+	for i, cmd := range m.cfg.InitCommands {
+		if _, err := run(atBody(cmd)); err != nil {
+			return fmt.Errorf("%s: init_commands[%d] %s: %w", name, i, cmd, err)
+		}
+	}
 	if _, err := run("+CEREG?"); err == nil {
 		d.cereg = true
 	}
@@ -495,4 +500,13 @@ func sleep(ctx context.Context, d time.Duration) error {
 	case <-t.C:
 		return nil
 	}
+}
+
+// atBody strips the "AT" of a configured command line: the at engine adds it.
+func atBody(cmd string) string {
+	cmd = strings.TrimSpace(cmd)
+	if len(cmd) >= 2 && strings.EqualFold(cmd[:2], "AT") {
+		return cmd[2:]
+	}
+	return cmd
 }

@@ -39,6 +39,16 @@ type Config struct {
 	IMEI string
 	// Baud is the UART speed (default 115200; USB modems ignore it).
 	Baud int
+	// FlowControl of a UART: FlowNone (default) or FlowRTSCTS.
+	FlowControl string
+	// OpenPort opens the port (default OpenPort, go.bug.st/serial).
+	OpenPort PortOpener
+	// InitCommands run (each must answer OK) after pbxgate's own settings
+	// at every initialisation, also after a reset, e.g. "AT+IFC=2,2".
+	InitCommands []string
+	// ResetCommand restarts a modem that stopped answering (default
+	// "AT+CFUN=1,1").
+	ResetCommand string
 	// PIN is entered when the SIM asks for one. A PIN the SIM rejects is
 	// never entered again by this Modem.
 	PIN string
@@ -101,6 +111,12 @@ func (c *Config) defaults() {
 	}
 	if c.SendTimeout < c.CommandTimeout {
 		c.SendTimeout = c.CommandTimeout
+	}
+	if c.ResetCommand == "" {
+		c.ResetCommand = "AT+CFUN=1,1"
+	}
+	if c.FlowControl == "" {
+		c.FlowControl = FlowNone
 	}
 	if c.PollInterval <= 0 {
 		c.PollInterval = 30 * time.Second

@@ -196,9 +196,9 @@ func (m *Modem) recover(ctx context.Context) error {
 		return nil
 	}
 	m.setState(StateResetting)
-	m.log.Warn("modem still not answering; resetting it (AT+CFUN=1,1)")
+	m.log.Warn("modem still not answering; resetting it", "command", m.cfg.ResetCommand)
 	m.opMu.Lock()
-	_, _ = c.cmd("+CFUN=1,1", m.cfg.CommandTimeout)
+	_, _ = c.cmd(atBody(m.cfg.ResetCommand), m.cfg.CommandTimeout)
 	m.opMu.Unlock()
 	m.dropConn(StateResetting)
 	m.drainHung()
