@@ -17,6 +17,9 @@ type dialect struct {
 	memories []string // AT+CPMS=? first list, e.g. SM ME SR
 	storage  string   // memory used for reading, writing and receiving
 	csms     bool     // AT+CSMS=1 took: routed messages need AT+CNMA
+	// cpms3: AT+CPMS took all three memories; switching the read memory
+	// then names all three too (Huawei E3372-325 refuses AT+CPMS="SM").
+	cpms3 bool
 	// ussdPacked: Huawei sticks take and give USSD strings as hex of
 	// packed GSM 7-bit septets.
 	ussdPacked bool
@@ -355,7 +358,9 @@ func (m *Modem) selectStorage(run runFunc, d *dialect) error {
 		if _, err2 := run(fmt.Sprintf(`+CPMS="%s"`, d.storage)); err2 != nil {
 			return fmt.Errorf("%s: select message storage %s: %w", m.cfg.Name, d.storage, err)
 		}
+		return nil
 	}
+	d.cpms3 = true
 	return nil
 }
 

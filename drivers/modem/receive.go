@@ -153,20 +153,34 @@ func (m *Modem) reportsPolled() bool {
 // the default storage back. The caller holds opMu.
 func (m *Modem) withMemory(c *conn, mem string, f func() error) error {
 	m.mu.Lock()
-	def := m.dialect.storage
+	def, three := m.dialect.storage, m.dialect.cpms3
 	m.mu.Unlock()
 	mem = strings.ToUpper(mem)
 	if mem == "" || mem == def {
 		return f()
 	}
-	if _, err := m.command(c, fmt.Sprintf(`+CPMS="%s"`, mem)); err != nil {
+	if err := m.selectRead(c, mem, def, three); err != nil {
 		return fmt.Errorf("select memory %s: %w", mem, err)
 	}
 	ferr := f()
-	if _, err := m.command(c, fmt.Sprintf(`+CPMS="%s"`, def)); err != nil && ferr == nil {
+	if err := m.selectRead(c, def, def, three); err != nil && ferr == nil {
 		ferr = fmt.Errorf("restore memory %s: %w", def, err)
 	}
 	return ferr
+}
+
+// selectRead makes mem the read (and delete) memory, keeping def for
+// writing and receiving: AT+CPMS="mem","def","def" where the modem took
+// three memories at set-up (some take nothing less), else AT+CPMS="mem".
+func (m *Modem) selectRead(c *conn, mem, def string, three bool) error {
+	if three {
+		_, err := m.command(c, fmt.Sprintf(`+CPMS="%s","%s","%s"`, mem, def, def))
+		if err == nil || errors.Is(err, ErrTimeout) || errors.Is(err, ErrOffline) {
+			return err
+		}
+	}
+	_, err := m.command(c, fmt.Sprintf(`+CPMS="%s"`, mem))
+	return err
 }
 
 // readStored reads the message at mem/idx, hands it over and deletes it once
