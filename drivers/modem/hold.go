@@ -33,14 +33,6 @@ func (m *Modem) holding() bool {
 	return blocked
 }
 
-// heldRetry fires while messages wait on the SIM because of the hold.
-func (m *Modem) heldRetry() <-chan time.Time {
-	if !m.held.Load() {
-		return nil
-	}
-	return time.After(holdRetry)
-}
-
 // drainHeld tells whether the messages left on the SIM once the hold ended.
 func (m *Modem) drainHeld() bool {
 	if m.cfg.Hold != nil {

@@ -67,3 +67,38 @@ func used(r *testRig) int {
 	}
 	return n
 }
+
+// Messages kept on the SIM fill its storage: at 90 % the modem's Info says
+// so (read with AT+CPMS?, 27.005 §3.2.2) and the log warns once; draining
+// clears it.
+func TestStorageNearlyFull(t *testing.T) {
+	t.Parallel()
+	rig := newRig(t, modemsim.Config{Model: "EC25", StorageCapacity: 5})
+	hold := &testHold{}
+	hold.on.Store(true)
+	rig.cfg.Hold = hold
+	rig.cfg.PollInterval = 50 * time.Millisecond
+	m := rig.start(t)
+	for i := range 5 {
+		if err := rig.net.Inject(context.Background(), rig.sim.Number(), modemsim.InboundSMS{From: "+4915100000042", Text: fmt.Sprintf("held %d", i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for !m.Info().StorageNearlyFull {
+		if time.Now().After(deadline) {
+			t.Fatalf("not reported nearly full: %+v", m.Info())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if in := m.Info(); in.StorageUsed != 5 || in.StorageTotal != 5 {
+		t.Fatalf("storage %d/%d", in.StorageUsed, in.StorageTotal)
+	}
+	hold.on.Store(false)
+	rig.rec.wait(t, "5 messages", func() bool { return len(rig.rec.pdus) == 5 })
+	for deadline := time.Now().Add(10 * time.Second); m.Info().StorageNearlyFull; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("still nearly full after draining: %+v", m.Info())
+		}
+	}
+}

@@ -489,6 +489,11 @@ func (m *Modem) readNetwork(run runFunc) {
 	m.mu.Lock()
 	if total >= 0 {
 		m.info.StorageUsed, m.info.StorageTotal = used, total
+		nearly := total > 0 && used*10 >= total*9
+		if nearly && !m.info.StorageNearlyFull {
+			m.log.Warn("message storage nearly full; once full, the network holds new messages back", "used", used, "total", total)
+		}
+		m.info.StorageNearlyFull = nearly
 	}
 	m.info.CSQ, m.info.SignalDBm, m.info.SignalBars = csq, dbm, bars
 	m.info.Operator, m.info.AccessTech = op, accessTech(act)

@@ -186,6 +186,10 @@ type Info struct {
 	// Message storage used and total (AT+CPMS?, the read memory).
 	StorageUsed  int `json:"storage_used"`
 	StorageTotal int `json:"storage_total"`
+	// StorageNearlyFull: 90 % or more of it is used (messages kept on the
+	// SIM by a hold, or not deleted); once full, the network holds new
+	// messages back.
+	StorageNearlyFull bool `json:"storage_nearly_full,omitempty"`
 	// Registration: "home", "roaming", "searching", "denied",
 	// "not_registered" or "unknown".
 	Registration string    `json:"registration"`

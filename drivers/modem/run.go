@@ -36,6 +36,10 @@ func (m *Modem) Run(ctx context.Context) error {
 	defer poll.Stop()
 	drainT := time.NewTicker(m.cfg.DrainInterval)
 	defer drainT.Stop()
+	// One ticker, not a timer per loop turn: frequent events (polls,
+	// indications) would restart a fresh timer for ever.
+	heldT := time.NewTicker(holdRetry)
+	defer heldT.Stop()
 	for {
 		var lost <-chan struct{}
 		if c, err := m.current(); err == nil {
@@ -50,8 +54,8 @@ func (m *Modem) Run(ctx context.Context) error {
 			m.poll(ctx)
 		case <-drainT.C:
 			m.drain(ctx)
-		case <-m.heldRetry():
-			if m.drainHeld() {
+		case <-heldT.C:
+			if m.held.Load() && m.drainHeld() {
 				m.drain(ctx)
 			}
 		case <-m.hung:
