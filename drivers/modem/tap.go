@@ -87,7 +87,12 @@ func (t *tap) Read(p []byte) (int, error) {
 		case b := <-t.rx:
 			t.buf = b
 		case b := <-t.inj:
-			t.buf = b
+			t.mu.Lock()
+			live := t.sms
+			t.mu.Unlock()
+			if live {
+				t.buf = b
+			} // else: the AT+CMGS ended meanwhile; the result must not reach another command
 		case err := <-t.errc:
 			t.rerr = err
 		}
