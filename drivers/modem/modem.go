@@ -2,7 +2,9 @@
 // initialisation (PIN, registration, PDU mode, storage, indications),
 // sending SMS in PDU mode with fresh concatenation references, receiving
 // routed (+CMT) and stored (+CMTI, AT+CMGL) messages and delivery reports,
-// USSD, signal/operator polling and recovery of hung or unplugged modems.
+// USSD, signal/operator polling, recovery of hung or unplugged modems and
+// of modems that restarted by themselves (their start-up lines, echo back
+// on, or a probe of settings only pbxgate makes), and an AT trace.
 //
 // It is built on warthog618/modem's at package over a port opened with
 // go.bug.st/serial, working around that package's quirks: unsolicited lines

@@ -52,6 +52,14 @@
 // as it can (e.g. after AT+CMGD frees a slot). Unsolicited lines are
 // dropped while no one has the port open, like a USB modem's.
 //
+// Firmware variants seen on real modems: Config.CNMIDS limits the <ds>
+// values AT+CNMI takes (others: +CMS ERROR: 303), StoreReportsUnannounced
+// stores reports with <ds>=0 without announcing them, UnlistedSR leaves
+// "SR" out of AT+CPMS=? while storing and announcing reports there.
+// Modem.SilentReset restarts the firmware behind the open port (settings
+// back to power-on values, a PIN asked for again), optionally printing the
+// model's start-up lines.
+//
 // Status reports carry the MR the modem answered in +CMGS and the
 // recipient; Fault.ReportStatus makes them report a failure (TP-ST).
 // Sent lists every accepted part, reassembled per message, and shows parts
