@@ -45,6 +45,7 @@ type sendReply struct {
 }
 
 func (d *daemon) smsControlRoutes(mux *http.ServeMux) {
+	d.modemTraceRoutes(mux)
 	mux.HandleFunc("GET /v1/modems", func(w http.ResponseWriter, r *http.Request) {
 		writeControl(w, modemsReply{Modems: d.sms.modemViews(), Channels: d.sms.pool.ChannelStates(), Unconfigured: d.sms.unconfiguredModems()}, nil)
 	})
@@ -95,6 +96,9 @@ func randomID() string {
 }
 
 func cmdModems(ctx context.Context, env *cliEnv, args []string) error {
+	if len(args) > 0 && args[0] == "trace" {
+		return cmdModemsTrace(ctx, env, args[1:])
+	}
 	fs := newFlags(env, "modems", "modems [-c FILE | --data DIR] [--json]")
 	dir := dataDirFlags(env, fs)
 	asJSON := fs.Bool("json", false, "print JSON")

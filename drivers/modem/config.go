@@ -24,6 +24,10 @@ func ConfigFor(mods config.Modems, d config.ModemDevice, inUse func(path string)
 		InitTimeout:     mods.InitTimeout,
 		PollInterval:    mods.PollInterval,
 		DeliveryReports: d.DeliveryReports,
+		SendTimeout:     d.SendTimeout,
+		InitCommands:    d.InitCommands,
+		ResetCommand:    d.ResetCommand,
+		FlowControl:     d.FlowControl,
 		Logger:          logger,
 	}
 	if d.IMEI != "" && mods.Discover {

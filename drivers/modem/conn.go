@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"strings"
 	"sync"
 	"time"
@@ -14,7 +15,8 @@ import (
 
 // conn is one open port with its AT engine. A reopened port is a new conn.
 type conn struct {
-	port serial.Port
+	port io.ReadWriteCloser
+	tap  *tap
 	at   *at.AT
 	path string
 	once sync.Once
@@ -34,16 +36,19 @@ func (m *Modem) dial(ctx context.Context) (*conn, error) {
 	if path == "" {
 		return nil, fmt.Errorf("%s: no device path configured or found: %w", m.cfg.Name, ErrOffline)
 	}
-	// No InitialStatusBits: setting DTR/RTS fails on ptys and USB modems
-	// do not need it. No read timeout: the at engine blocks in Read and
-	// learns about an unplugged modem from the read error.
-	p, err := serial.Open(path, &serial.Mode{BaudRate: m.cfg.Baud, DataBits: 8, Parity: serial.NoParity, StopBits: serial.OneStopBit})
+	// No read timeout: the at engine blocks in Read and learns about an
+	// unplugged modem from the read error.
+	open := m.cfg.OpenPort
+	if open == nil {
+		open = OpenPort
+	}
+	p, err := open(path, PortSettings{Baud: m.cfg.Baud, FlowControl: m.cfg.FlowControl})
 	if err != nil {
 		return nil, fmt.Errorf("%s: open %s: %w: %w%s", m.cfg.Name, path, ErrOffline, err, busyHint(err))
 	}
-	c := &conn{port: p, path: path}
+	c := &conn{port: p, path: path, tap: newTap(p, m.trace, m.restartSignal)}
 	push := func(l []string) { m.events.push(l) }
-	c.at = at.New(p, at.WithTimeout(m.cfg.CommandTimeout),
+	c.at = at.New(c.tap, at.WithTimeout(m.cfg.CommandTimeout),
 		at.WithIndication("+CMTI:", push),
 		at.WithIndication("+CDSI:", push),
 		at.WithIndication("+CMT:", push, at.WithTrailingLine),
@@ -85,10 +90,43 @@ func (c *conn) cmd(cmd string, timeout time.Duration) ([]string, error) {
 	return filterURCs(cmd, info), commandErr(cmd, err)
 }
 
-// smsCmd runs a two-step command (AT+CMGS=<len>, prompt, PDU, Ctrl-Z).
-func (c *conn) smsCmd(cmd, pdu string, timeout time.Duration) ([]string, error) {
+// sendStage says how far an AT+CMGS got before it failed.
+type sendStage int
+
+const (
+	// stageCommand: the modem never gave the "> " prompt (or the PDU could
+	// not be written): it has nothing to send.
+	stageCommand sendStage = iota
+	// stagePDU: the PDU and Ctrl-Z were written; the modem may have sent it.
+	stagePDU
+)
+
+// smsCmd runs a two-step command (AT+CMGS=<len>, prompt, PDU, Ctrl-Z). The
+// prompt must come within promptTimeout, the whole exchange ends within
+// timeout. It tells how far the command got.
+func (c *conn) smsCmd(cmd, pdu string, promptTimeout, timeout time.Duration) ([]string, sendStage, error) {
+	c.tap.beginSMS()
+	watchdog := time.AfterFunc(promptTimeout, func() { c.tap.abortIfNoPrompt() })
 	info, err := c.at.SMSCommand(cmd, pdu, at.WithTimeout(timeout))
-	return filterURCs(cmd, info), commandErr(cmd, err)
+	watchdog.Stop()
+	written, injected := c.tap.endSMS()
+	stage := stageCommand
+	if written {
+		stage = stagePDU
+	}
+	var cms at.CMSError
+	if errors.As(err, &cms) && string(cms) == abortMarker {
+		if injected && !written {
+			// The modem may still show the prompt later: ESC cancels it
+			// (3GPP TS 27.005 §3.5.1) before anything else is typed.
+			c.at.Escape()
+			return nil, stage, fmt.Errorf("AT%s: no \"> \" prompt within %s: %w", cmd, promptTimeout, ErrTimeout)
+		}
+		// The prompt raced the watchdog and the PDU went out: the
+		// injected result is not the modem's answer.
+		return nil, stage, fmt.Errorf("AT%s: no answer after the message was written: %w", cmd, ErrTimeout)
+	}
+	return filterURCs(cmd, info), stage, commandErr(cmd, err)
 }
 
 // command runs cmd on c for normal operation: a timeout asks Run to recover

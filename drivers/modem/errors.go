@@ -39,6 +39,11 @@ var (
 	ErrClosed = errors.New("modem closed")
 	// ErrUSSD: the network answered a USSD request with an error.
 	ErrUSSD = errors.New("USSD failed")
+	// ErrNotSent: a send stopped before the modem had the message (no "> "
+	// prompt, the PDU could not be written, the port went away before it
+	// was): it certainly did not go out, and another SIM may send it at
+	// once. A SendError wrapping it never has MaybeSent.
+	ErrNotSent = errors.New("message not handed to the modem")
 )
 
 // permanent reports whether err needs the administrator (Run stops retrying).
@@ -319,6 +324,8 @@ func sendErr(err error) *SendError {
 		return &SendError{CMS: code, Reason: reason, ReasonCode: CMSReasonCode(code), Retryable: retry, ModemFault: fault, Err: err}
 	}
 	switch {
+	case errors.Is(err, ErrNotSent) && errors.Is(err, ErrTimeout):
+		return &SendError{Reason: "the modem did not ask for the message (no \"> \" prompt); it was not sent", ReasonCode: rNoPrompt.R(), Retryable: true, ModemFault: true, Err: err}
 	case errors.Is(err, ErrTimeout):
 		return &SendError{Reason: "the modem did not answer; the message may have been sent", ReasonCode: rNoAnswer.R(), Retryable: false, ModemFault: true, MaybeSent: true, Err: err}
 	case errors.Is(err, ErrOffline), errors.Is(err, ErrNotReady), errors.Is(err, ErrClosed):

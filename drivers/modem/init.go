@@ -17,9 +17,15 @@ type dialect struct {
 	memories []string // AT+CPMS=? first list, e.g. SM ME SR
 	storage  string   // memory used for reading, writing and receiving
 	csms     bool     // AT+CSMS=1 took: routed messages need AT+CNMA
+	// cpms3: AT+CPMS took all three memories; switching the read memory
+	// then names all three too (Huawei E3372-325 refuses AT+CPMS="SM").
+	cpms3 bool
 	// ussdPacked: Huawei sticks take and give USSD strings as hex of
 	// packed GSM 7-bit septets.
 	ussdPacked bool
+	// mode and ds are the <mode> and <ds> of AT+CNMI the modem took; -1
+	// before it took any.
+	mode, ds int
 }
 
 // Connect opens the port and initialises the modem within InitTimeout. On
@@ -78,6 +84,11 @@ func stateFor(err error) State {
 // setup brings a freshly opened (or recovering) modem into pbxgate's
 // settings. wakeTries bounds the attempts to get a first answer.
 func (m *Modem) setup(ctx context.Context, c *conn, wakeTries int) error {
+	m.inSetup.Store(true)
+	defer func() {
+		m.setupDone.Store(time.Now().UnixNano())
+		m.inSetup.Store(false)
+	}()
 	name := m.cfg.Name
 	timeout := m.cfg.CommandTimeout
 	run := func(cmd string) ([]string, error) {
@@ -110,7 +121,7 @@ func (m *Modem) setup(ctx context.Context, c *conn, wakeTries int) error {
 	}
 
 	mf := strings.ToLower(m.Info().Manufacturer)
-	d := dialect{ussdPacked: strings.Contains(mf, "huawei")}
+	d := dialect{ussdPacked: strings.Contains(mf, "huawei"), mode: -1, ds: -1}
 	switch {
 	case strings.Contains(mf, "quectel"):
 		// Some firmware sends URCs (+CMTI…) to the PPP port by default.
@@ -132,12 +143,17 @@ func (m *Modem) setup(ctx context.Context, c *conn, wakeTries int) error {
 			d.csms = true
 		}
 	}
-	if err := m.setIndications(run, d); err != nil {
+	if err := m.setIndications(run, &d); err != nil {
 		return err
 	}
 	// GSM character set for USSD strings; long operator names.
 	_, _ = run(`+CSCS="GSM"`)
 	_, _ = run("+COPS=3,0")
+	for i, cmd := range m.cfg.InitCommands {
+		if _, err := run(atBody(cmd)); err != nil {
+			return fmt.Errorf("%s: init_commands[%d] %s: %w", name, i, cmd, err)
+		}
+	}
 	if _, err := run("+CEREG?"); err == nil {
 		d.cereg = true
 	}
@@ -342,27 +358,48 @@ func (m *Modem) selectStorage(run runFunc, d *dialect) error {
 		if _, err2 := run(fmt.Sprintf(`+CPMS="%s"`, d.storage)); err2 != nil {
 			return fmt.Errorf("%s: select message storage %s: %w", m.cfg.Name, d.storage, err)
 		}
+		return nil
 	}
+	d.cpms3 = true
 	return nil
 }
 
 // setIndications asks for new-message indications: stored (+CMTI/+CDSI)
-// by default, routed (+CMT/+CDS) with RouteDirect.
-func (m *Modem) setIndications(run runFunc, d dialect) error {
-	mt, ds := 1, 0
+// by default, routed (+CMT/+CDS) with RouteDirect. Delivery reports are
+// asked for with <ds>=2 (stored, +CDSI), else 1 (routed, +CDS), else 0
+// (not announced: read by polling, see reportsPolled); <mode> 2, else 1
+// (3GPP TS 27.005 §3.4.1). Once the modem took a combination (d.mode,
+// d.ds), only that one is set again.
+func (m *Modem) setIndications(run runFunc, d *dialect) error {
+	mt := 1
 	if m.cfg.RouteDirect {
 		mt = 2
 	}
+	dss := []int{0}
 	if m.cfg.DeliveryReports {
-		ds = 2
+		dss = []int{2, 1, 0}
 		if m.cfg.RouteDirect {
-			ds = 1
+			dss = []int{1, 2, 0}
 		}
 	}
+	modes := []int{2, 1}
+	if d.ds >= 0 && d.mode >= 0 {
+		dss, modes = []int{d.ds}, []int{d.mode}
+	}
 	var err error
-	for _, mode := range []int{2, 1} {
-		if _, err = run(fmt.Sprintf("+CNMI=%d,%d,0,%d,0", mode, mt, ds)); err == nil {
-			return nil
+	for _, ds := range dss {
+		for _, mode := range modes {
+			if _, err = run(fmt.Sprintf("+CNMI=%d,%d,0,%d,0", mode, mt, ds)); err == nil {
+				if m.cfg.DeliveryReports && ds != dss[0] && d.ds < 0 {
+					m.log.Warn("modem refused the preferred delivery report indication; using a fallback",
+						"cnmi_ds", ds, "reports", map[int]string{1: "routed (+CDS)", 0: "read by polling"}[ds])
+				}
+				d.mode, d.ds = mode, ds
+				return nil
+			}
+			if errors.Is(err, ErrTimeout) || errors.Is(err, ErrOffline) {
+				return fmt.Errorf("%s: new message indications (AT+CNMI): %w", m.cfg.Name, err)
+			}
 		}
 	}
 	return fmt.Errorf("%s: new message indications (AT+CNMI): %w", m.cfg.Name, err)
@@ -452,6 +489,11 @@ func (m *Modem) readNetwork(run runFunc) {
 	m.mu.Lock()
 	if total >= 0 {
 		m.info.StorageUsed, m.info.StorageTotal = used, total
+		nearly := total > 0 && used*10 >= total*9
+		if nearly && !m.info.StorageNearlyFull {
+			m.log.Warn("message storage nearly full; once full, the network holds new messages back", "used", used, "total", total)
+		}
+		m.info.StorageNearlyFull = nearly
 	}
 	m.info.CSQ, m.info.SignalDBm, m.info.SignalBars = csq, dbm, bars
 	m.info.Operator, m.info.AccessTech = op, accessTech(act)
@@ -468,4 +510,13 @@ func sleep(ctx context.Context, d time.Duration) error {
 	case <-t.C:
 		return nil
 	}
+}
+
+// atBody strips the "AT" of a configured command line: the at engine adds it.
+func atBody(cmd string) string {
+	cmd = strings.TrimSpace(cmd)
+	if len(cmd) >= 2 && strings.EqualFold(cmd[:2], "AT") {
+		return cmd[2:]
+	}
+	return cmd
 }

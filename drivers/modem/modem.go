@@ -2,7 +2,9 @@
 // initialisation (PIN, registration, PDU mode, storage, indications),
 // sending SMS in PDU mode with fresh concatenation references, receiving
 // routed (+CMT) and stored (+CMTI, AT+CMGL) messages and delivery reports,
-// USSD, signal/operator polling and recovery of hung or unplugged modems.
+// USSD, signal/operator polling, recovery of hung or unplugged modems and
+// of modems that restarted by themselves (their start-up lines, echo back
+// on, or a probe of settings only pbxgate makes), and an AT trace.
 //
 // It is built on warthog618/modem's at package over a port opened with
 // go.bug.st/serial, working around that package's quirks: unsolicited lines
@@ -16,6 +18,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/pbxgate/pbxgate/gateway/sms"
@@ -38,6 +41,16 @@ type Config struct {
 	IMEI string
 	// Baud is the UART speed (default 115200; USB modems ignore it).
 	Baud int
+	// FlowControl of a UART: FlowNone (default) or FlowRTSCTS.
+	FlowControl string
+	// OpenPort opens the port (default OpenPort, go.bug.st/serial).
+	OpenPort PortOpener
+	// InitCommands run (each must answer OK) after pbxgate's own settings
+	// at every initialisation, also after a reset, e.g. "AT+IFC=2,2".
+	InitCommands []string
+	// ResetCommand restarts a modem that stopped answering (default
+	// "AT+CFUN=1,1").
+	ResetCommand string
 	// PIN is entered when the SIM asks for one. A PIN the SIM rejects is
 	// never entered again by this Modem.
 	PIN string
@@ -47,7 +60,12 @@ type Config struct {
 	// InitTimeout bounds initialisation including waiting for network
 	// registration (default 90s).
 	InitTimeout time.Duration
-	// SendTimeout bounds AT+CMGS per part and a USSD answer (default 60s).
+	// SendTimeout bounds one AT+CMGS (one part) from the command to the
+	// modem's answer, and a USSD answer (default 60s, at least
+	// CommandTimeout). The "> " prompt must come within CommandTimeout:
+	// without it the message was not sent and the send fails at once
+	// (ErrNotSent); a timeout after the PDU was written leaves it unknown
+	// (SendError.MaybeSent).
 	SendTimeout time.Duration
 	// PollInterval paces signal, registration and operator polling
 	// (default 30s).
@@ -55,6 +73,8 @@ type Config struct {
 	// DrainInterval paces reading messages left in storage with AT+CMGL
 	// (default 5m). Messages announced by +CMTI are read at once.
 	DrainInterval time.Duration
+	// Hold, when set, can keep received messages on the SIM (hold.go).
+	Hold Hold
 	// ReopenBackoff is the first delay between attempts to reopen a
 	// vanished port; it doubles up to MaxReopenBackoff (defaults 1s, 30s).
 	ReopenBackoff, MaxReopenBackoff time.Duration
@@ -67,6 +87,9 @@ type Config struct {
 	// them first (+CMTI/+CDSI). Storing is the default: it survives a
 	// crash between reception and processing.
 	RouteDirect bool
+	// TraceLines is how many lines of the AT trace (both ways) are kept
+	// for Trace (default 200).
+	TraceLines int
 	// ConcatRef seeds the concatenation reference (persist LastConcatRef).
 	ConcatRef uint8
 	Logger    *slog.Logger
@@ -87,6 +110,15 @@ func (c *Config) defaults() {
 	}
 	if c.SendTimeout <= 0 {
 		c.SendTimeout = 60 * time.Second
+	}
+	if c.SendTimeout < c.CommandTimeout {
+		c.SendTimeout = c.CommandTimeout
+	}
+	if c.ResetCommand == "" {
+		c.ResetCommand = "AT+CFUN=1,1"
+	}
+	if c.FlowControl == "" {
+		c.FlowControl = FlowNone
 	}
 	if c.PollInterval <= 0 {
 		c.PollInterval = 30 * time.Second
@@ -156,6 +188,10 @@ type Info struct {
 	// Message storage used and total (AT+CPMS?, the read memory).
 	StorageUsed  int `json:"storage_used"`
 	StorageTotal int `json:"storage_total"`
+	// StorageNearlyFull: 90 % or more of it is used (messages kept on the
+	// SIM by a hold, or not deleted); once full, the network holds new
+	// messages back.
+	StorageNearlyFull bool `json:"storage_nearly_full,omitempty"`
 	// Registration: "home", "roaming", "searching", "denied",
 	// "not_registered" or "unknown".
 	Registration string    `json:"registration"`
@@ -198,10 +234,20 @@ type Modem struct {
 	closed     bool
 	dialect    dialect
 
+	trace  *Trace
 	events *eventQueue
 	ussd   chan string
 	hung   chan struct{}
 	done   chan struct{}
+	held   atomic.Bool // messages were left on the SIM by Hold
+	// reportPoll: a report could not be read when announced; polls drain.
+	reportPoll atomic.Bool
+	// announced: memories named by +CMTI/+CDSI (guarded by mu).
+	announced map[string]bool
+	// inSetup: initialisation runs (restart signs are its own boot's);
+	// setupDone: when it last finished (UnixNano).
+	inSetup   atomic.Bool
+	setupDone atomic.Int64
 }
 
 // New returns a Modem that is not connected yet (StateOffline). Connect or
@@ -214,6 +260,7 @@ func New(cfg Config, h Handlers) *Modem {
 		log:    cfg.Logger.With("modem", cfg.Name),
 		enc:    sms.NewEncoder(cfg.ConcatRef),
 		state:  StateOffline,
+		trace:  NewTrace(cfg.TraceLines),
 		events: newEventQueue(),
 		ussd:   make(chan string, 1),
 		hung:   make(chan struct{}, 1),
@@ -249,6 +296,10 @@ func (m *Modem) Info() Info {
 	defer m.mu.Unlock()
 	return m.info
 }
+
+// Trace returns the last lines exchanged with the modem, oldest first, with
+// PINs and PUKs masked.
+func (m *Modem) Trace() []TraceLine { return m.trace.Lines() }
 
 // Ready reports whether the modem can send now (online: registered, not
 // hung or recovering).
@@ -343,8 +394,15 @@ func (m *Modem) ready() (*conn, error) {
 	return m.conn, nil
 }
 
-// noteTimeout asks Run to recover the modem.
+// noteTimeout marks the modem hung (so nothing more is handed to it) and
+// asks Run to recover it.
 func (m *Modem) noteTimeout() {
+	m.mu.Lock()
+	hang := m.conn != nil && (m.state == StateOnline || m.state == StateRegistering)
+	m.mu.Unlock()
+	if hang {
+		m.setState(StateHung)
+	}
 	select {
 	case m.hung <- struct{}{}:
 	default:

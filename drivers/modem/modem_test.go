@@ -699,11 +699,13 @@ func TestHangRecovered(t *testing.T) {
 			// that meets the hang.
 			rig.sim.SetFault(modemsim.Fault{Hang: true, HangMode: mode})
 			_, err = m.Send(context.Background(), "+4917012345678", "into the void", false)
+			// A hung modem gives no "> " prompt: the PDU was never written,
+			// so the message certainly did not go out.
 			var se *SendError
-			if !errors.As(err, &se) || !se.MaybeSent || !errors.Is(err, ErrTimeout) {
-				t.Fatalf("send to hung modem: %v", err)
+			if !errors.As(err, &se) || se.MaybeSent || !errors.Is(err, ErrTimeout) || !errors.Is(err, ErrNotSent) || !se.Retryable || !se.ModemFault {
+				t.Fatalf("send to hung modem: %v (%+v)", err, se)
 			}
-			if se.ReasonCode.Code != "modem.no_answer" {
+			if se.ReasonCode.Code != "modem.no_prompt" {
 				t.Fatalf("send to hung modem: reason code %+v", se.ReasonCode)
 			}
 			var code interface{ CMSCode() int }

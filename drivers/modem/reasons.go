@@ -15,6 +15,7 @@ var (
 	rCMSModem   = message.NewCode("cms.modem_specific", 1) // code
 	rCMSOther   = message.NewCode("cms.other", 1)          // code
 	rNoAnswer   = message.NewCode("modem.no_answer", 0)
+	rNoPrompt   = message.NewCode("modem.no_prompt", 0)
 	rOffline    = message.NewCode("modem.offline", 0)
 	rNotReady   = message.NewCode("modem.not_ready", 0)
 	rClosed     = message.NewCode("modem.closed", 0)

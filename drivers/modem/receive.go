@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/pbxgate/pbxgate/gateway/sms"
@@ -29,6 +30,8 @@ func (m *Modem) processEvents(ctx context.Context) {
 func (m *Modem) processEvent(ctx context.Context, lines []string) {
 	head := lines[0]
 	switch {
+	case head == restartEvent && len(lines) > 1:
+		m.restarted(ctx, lines[1])
 	case strings.HasPrefix(head, "+CMTI:"), strings.HasPrefix(head, "+CDSI:"):
 		f := fields(strings.TrimSpace(head[6:]))
 		if len(f) < 2 {
@@ -40,7 +43,11 @@ func (m *Modem) processEvent(ctx context.Context, lines []string) {
 			m.log.Warn("malformed indication", "line", head)
 			return
 		}
+		if m.holding() {
+			return // stays in storage; read once the hold ends
+		}
 		if strings.HasPrefix(head, "+CMTI:") {
+			m.noteMemory(f[0])
 			if _, err := m.readStored(ctx, f[0], idx); err != nil && !errors.Is(err, errEmptySlot) {
 				m.log.Warn("new message not read yet; the next drain retries", "memory", f[0], "index", idx, "error", err)
 			}
@@ -49,6 +56,10 @@ func (m *Modem) processEvent(ctx context.Context, lines []string) {
 		m.readStatusReport(ctx, f[0], idx)
 	case strings.HasPrefix(head, "+CMT:"), strings.HasPrefix(head, "+CDS:"):
 		if len(lines) < 2 {
+			return
+		}
+		if m.holding() {
+			// Not acknowledged: the network delivers it again.
 			return
 		}
 		if err := m.dispatch(ctx, lines[1]); err != nil {
@@ -79,51 +90,97 @@ func (m *Modem) acknowledge() {
 	}
 }
 
-// readStatusReport reads a report announced by +CDSI. Quectel EC25 stores
-// reports in "SR" but announces them as "SM": when the announced slot holds
-// no report, the same index in SR is read too. A real message found in the
-// announced slot is processed like any other.
+// readStatusReport reads a report announced by +CDSI, in the memory the
+// indication names even when AT+CPMS=? does not list it (drains visit that
+// memory from then on). Quectel EC25 stores reports in "SR" but announces
+// them as "SM": when the announced slot holds no report, the same index in
+// SR is read too. A real message found in the announced slot is processed
+// like any other. A report that cannot be read now is left to polling.
 func (m *Modem) readStatusReport(ctx context.Context, mem string, idx int) {
+	m.noteMemory(mem)
 	report, err := m.readStored(ctx, mem, idx)
 	if err != nil && !errors.Is(err, errEmptySlot) && cmsCode(err) != 321 {
-		m.log.Warn("status report not read yet; the next drain retries", "memory", mem, "index", idx, "error", err)
+		m.pollReports(fmt.Sprintf("status report %s/%d not read: %v", mem, idx, err))
 		return
 	}
-	if report || mem == "SR" {
+	if report || strings.EqualFold(mem, "SR") {
+		return
+	}
+	if _, err := m.readStored(ctx, "SR", idx); err != nil && !errors.Is(err, errEmptySlot) && cmsCode(err) != 321 {
+		m.mu.Lock()
+		hasSR := slices.Contains(m.dialect.memories, "SR") || m.announced["SR"]
+		m.mu.Unlock()
+		if hasSR {
+			m.pollReports(fmt.Sprintf("status report SR/%d not read: %v", idx, err))
+		}
+	}
+}
+
+// noteMemory remembers a memory an indication named, so drains visit it.
+func (m *Modem) noteMemory(mem string) {
+	mem = strings.ToUpper(strings.TrimSpace(mem))
+	if mem == "" {
 		return
 	}
 	m.mu.Lock()
-	hasSR := false
-	for _, x := range m.dialect.memories {
-		hasSR = hasSR || x == "SR"
+	defer m.mu.Unlock()
+	if m.announced == nil {
+		m.announced = map[string]bool{}
 	}
+	m.announced[mem] = true
+}
+
+// pollReports makes every poll drain storage from now on: the modem holds
+// reports that are not (or could not be) read when announced.
+func (m *Modem) pollReports(why string) {
+	if !m.reportPoll.Swap(true) {
+		m.log.Warn("delivery reports are read by polling from now on (every poll_interval)", "reason", why)
+	}
+}
+
+// reportsPolled reports whether polls drain storage for delivery reports.
+func (m *Modem) reportsPolled() bool {
+	if !m.cfg.DeliveryReports {
+		return false
+	}
+	m.mu.Lock()
+	ds := m.dialect.ds
 	m.mu.Unlock()
-	if !hasSR {
-		return
-	}
-	if _, err := m.readStored(ctx, "SR", idx); err != nil && !errors.Is(err, errEmptySlot) {
-		m.log.Warn("status report not read from SR yet; the next drain retries", "index", idx, "error", err)
-	}
+	return ds == 0 || m.reportPoll.Load()
 }
 
 // withMemory runs f with mem selected for reading and deleting, then puts
 // the default storage back. The caller holds opMu.
 func (m *Modem) withMemory(c *conn, mem string, f func() error) error {
 	m.mu.Lock()
-	def := m.dialect.storage
+	def, three := m.dialect.storage, m.dialect.cpms3
 	m.mu.Unlock()
 	mem = strings.ToUpper(mem)
 	if mem == "" || mem == def {
 		return f()
 	}
-	if _, err := m.command(c, fmt.Sprintf(`+CPMS="%s"`, mem)); err != nil {
+	if err := m.selectRead(c, mem, def, three); err != nil {
 		return fmt.Errorf("select memory %s: %w", mem, err)
 	}
 	ferr := f()
-	if _, err := m.command(c, fmt.Sprintf(`+CPMS="%s"`, def)); err != nil && ferr == nil {
+	if err := m.selectRead(c, def, def, three); err != nil && ferr == nil {
 		ferr = fmt.Errorf("restore memory %s: %w", def, err)
 	}
 	return ferr
+}
+
+// selectRead makes mem the read (and delete) memory, keeping def for
+// writing and receiving: AT+CPMS="mem","def","def" where the modem took
+// three memories at set-up (some take nothing less), else AT+CPMS="mem".
+func (m *Modem) selectRead(c *conn, mem, def string, three bool) error {
+	if three {
+		_, err := m.command(c, fmt.Sprintf(`+CPMS="%s","%s","%s"`, mem, def, def))
+		if err == nil || errors.Is(err, ErrTimeout) || errors.Is(err, ErrOffline) {
+			return err
+		}
+	}
+	_, err := m.command(c, fmt.Sprintf(`+CPMS="%s"`, mem))
+	return err
 }
 
 // readStored reads the message at mem/idx, hands it over and deletes it once
@@ -247,6 +304,9 @@ func parseCMGL(info []string) []storedMessage {
 // them over and deletes those stored. Sent or unsent drafts (stat 2, 3)
 // are not ours and stay.
 func (m *Modem) drain(ctx context.Context) {
+	if m.holding() {
+		return
+	}
 	c, err := m.current()
 	if err != nil {
 		return
@@ -254,7 +314,13 @@ func (m *Modem) drain(ctx context.Context) {
 	m.mu.Lock()
 	mems := []string{m.dialect.storage}
 	for _, x := range m.dialect.memories {
-		if (x == "SM" || x == "ME" || x == "SR") && x != m.dialect.storage {
+		if (x == "SM" || x == "ME" || x == "SR") && !slices.Contains(mems, x) {
+			mems = append(mems, x)
+		}
+	}
+	for x := range m.announced {
+		// named by an indication although AT+CPMS=? did not list it
+		if !slices.Contains(mems, x) {
 			mems = append(mems, x)
 		}
 	}
@@ -295,4 +361,11 @@ func (m *Modem) drain(ctx context.Context) {
 	if handled > 0 {
 		m.log.Info("drained stored messages", "count", handled)
 	}
+}
+
+// dialectNow returns what initialisation learnt about the modem.
+func (m *Modem) dialectNow() dialect {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.dialect
 }

@@ -25,15 +25,21 @@ func (m *Modem) Run(ctx context.Context) error {
 		}
 	}()
 	if _, err := m.current(); err != nil {
+		// reconnect drains once the modem is up.
 		if err := m.reconnect(ctx); err != nil {
 			return m.stopErr(ctx, err)
 		}
+	} else {
+		m.drain(ctx)
 	}
-	m.drain(ctx)
 	poll := time.NewTicker(m.cfg.PollInterval)
 	defer poll.Stop()
 	drainT := time.NewTicker(m.cfg.DrainInterval)
 	defer drainT.Stop()
+	// One ticker, not a timer per loop turn: frequent events (polls,
+	// indications) would restart a fresh timer for ever.
+	heldT := time.NewTicker(holdRetry)
+	defer heldT.Stop()
 	for {
 		var lost <-chan struct{}
 		if c, err := m.current(); err == nil {
@@ -48,6 +54,10 @@ func (m *Modem) Run(ctx context.Context) error {
 			m.poll(ctx)
 		case <-drainT.C:
 			m.drain(ctx)
+		case <-heldT.C:
+			if m.held.Load() && m.drainHeld() {
+				m.drain(ctx)
+			}
 		case <-m.hung:
 			if err := m.recover(ctx); err != nil {
 				return m.stopErr(ctx, err)
@@ -93,14 +103,12 @@ func (m *Modem) poll(ctx context.Context) {
 		return m.command(c, cmd)
 	}
 	// A modem that restarted without its port going away (a UART board
-	// after a brownout, a firmware watchdog) is back in text mode with
-	// power-on settings: initialise it again.
-	if info, err := run("+CMGF?"); err == nil {
-		if f := infoFields(info, "+CMGF"); len(f) > 0 && f[0] != "0" {
-			m.log.Warn("modem lost its settings (restarted?); initialising it again")
-			m.reinit(ctx, c)
-			return
-		}
+	// after a brownout, a firmware watchdog) is back to power-on settings:
+	// initialise it again.
+	if lost, err := m.settingsLost(c); err == nil && lost {
+		m.log.Warn("modem lost its settings (restarted?); initialising it again")
+		m.reinit(ctx, c)
+		return
 	}
 	m.mu.Lock()
 	d := m.dialect
@@ -113,16 +121,28 @@ func (m *Modem) poll(ctx context.Context) {
 	// Indications are switched off by some modems after an unacknowledged
 	// +CMT (3GPP TS 27.005 §3.4.4) or a SIM refresh; setting them again
 	// costs one command. Stored messages are drained anyway.
-	if err := m.setIndications(run, d); err != nil {
+	if err := m.setIndications(run, &d); err != nil {
 		m.log.Warn("re-enabling new message indications failed", "error", err)
 	}
+	m.mu.Lock()
+	if m.dialect.ds != d.ds || m.dialect.mode != d.mode {
+		m.dialect.ds, m.dialect.mode = d.ds, d.mode
+	}
+	m.mu.Unlock()
+	drained := false
 	switch st := m.State(); {
 	case registered(stat) && st == StateRegistering:
 		m.setState(StateOnline)
 		m.drain(ctx) // the network may hold messages for us
+		drained = true
 	case !registered(stat) && st == StateOnline:
 		m.log.Warn("lost network registration", "status", registrationName(stat))
 		m.setState(StateRegistering)
+	}
+	if !drained && m.State() == StateOnline && m.reportsPolled() {
+		// Reports the modem does not announce (AT+CNMI <ds>=0), or one
+		// announced that could not be read: polling reads them.
+		m.drain(ctx)
 	}
 }
 
@@ -180,9 +200,9 @@ func (m *Modem) recover(ctx context.Context) error {
 		return nil
 	}
 	m.setState(StateResetting)
-	m.log.Warn("modem still not answering; resetting it (AT+CFUN=1,1)")
+	m.log.Warn("modem still not answering; resetting it", "command", m.cfg.ResetCommand)
 	m.opMu.Lock()
-	_, _ = c.cmd("+CFUN=1,1", m.cfg.CommandTimeout)
+	_, _ = c.cmd(atBody(m.cfg.ResetCommand), m.cfg.CommandTimeout)
 	m.opMu.Unlock()
 	m.dropConn(StateResetting)
 	m.drainHung()
@@ -221,4 +241,64 @@ func (m *Modem) reconnect(ctx context.Context) error {
 		}
 		backoff = min(2*backoff, m.cfg.MaxReopenBackoff)
 	}
+}
+
+// restartGrace: restart signs this soon after an initialisation may be late
+// lines of the boot it followed ("PB DONE" comes 10-20 s after "RDY"); they
+// restore the settings only when the probe finds them lost.
+const restartGrace = time.Minute
+
+// restartEvent heads the event queued for a restart sign.
+const restartEvent = "\x00restart"
+
+// restartSignal is told by the port tap about restart signs.
+func (m *Modem) restartSignal(line string) {
+	if m.inSetup.Load() {
+		return // the boot the running initialisation follows
+	}
+	m.events.push([]string{restartEvent, line})
+}
+
+// restarted handles a restart sign: the modem said it (re)started or
+// echoed a command although pbxgate turned echo off. The whole setup is
+// restored (PIN, PDU mode, storage, indications, init commands).
+func (m *Modem) restarted(ctx context.Context, sign string) {
+	c, err := m.current()
+	if err != nil || m.inSetup.Load() {
+		return
+	}
+	if st := m.State(); st == StateHung || st == StateResetting {
+		return // recovery initialises it anyway
+	}
+	if time.Since(time.Unix(0, m.setupDone.Load())) < restartGrace {
+		if lost, err := m.settingsLost(c); err != nil || !lost {
+			return
+		}
+	}
+	m.log.Warn("modem restarted by itself; restoring its settings", "sign", sign)
+	m.reinit(ctx, c)
+}
+
+// settingsLost probes settings only pbxgate sets and a modem loses when it
+// restarts: echo off (V.250 E0; power-on default E1), numeric error codes
+// (AT+CMEE=1; default 0 on most modems) and PDU mode (AT+CMGF=0; some
+// firmware starts in text mode).
+func (m *Modem) settingsLost(c *conn) (bool, error) {
+	m.opMu.Lock()
+	defer m.opMu.Unlock()
+	c.tap.echoed.Store(false)
+	lost := false
+	for _, q := range []struct{ cmd, want string }{{"+CMEE?", "1"}, {"+CMGF?", "0"}} {
+		info, err := m.command(c, q.cmd)
+		if err != nil {
+			if errors.Is(err, ErrTimeout) || errors.Is(err, ErrOffline) {
+				return false, err
+			}
+			continue
+		}
+		if f := infoFields(info, cmdID(q.cmd)); len(f) > 0 && f[0] != q.want {
+			lost = true
+		}
+	}
+	return lost || c.tap.echoed.Load(), nil
 }

@@ -50,12 +50,18 @@ func (m *Modem) sendPart(p sms.Part) (int, error) {
 	defer m.opMu.Unlock()
 	c, err := m.ready()
 	if err != nil {
-		return 0, err
+		return 0, fmt.Errorf("%w: %w", ErrNotSent, err)
 	}
-	info, err := c.smsCmd(fmt.Sprintf("+CMGS=%d", p.Len()), p.PDU(), m.cfg.SendTimeout)
+	info, stage, err := c.smsCmd(fmt.Sprintf("+CMGS=%d", p.Len()), p.PDU(), m.cfg.CommandTimeout, m.cfg.SendTimeout)
 	if err != nil {
 		if errors.Is(err, ErrTimeout) {
+			// Not Ready from now on, so nothing more is handed to this
+			// modem until Run has recovered it.
 			m.noteTimeout()
+		}
+		if stage == stageCommand {
+			// The modem never had the PDU: another SIM may send it at once.
+			err = fmt.Errorf("%w: %w", ErrNotSent, err)
 		}
 		return 0, err
 	}

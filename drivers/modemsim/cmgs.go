@@ -25,6 +25,12 @@ func (s *session) startCMGS(c cmd) {
 		s.respond(errReply(e))
 		return
 	}
+	m.mu.Lock()
+	noPrompt := m.fault.NoPrompt
+	m.mu.Unlock()
+	if noPrompt {
+		return // no prompt, no error: the driver has to give up by itself
+	}
 	p := params(c.args)
 	s.cmgsLen, s.cmgsDA = 0, ""
 	if textMode {
@@ -110,6 +116,15 @@ func (s *session) submit(body string) {
 	m.mu.Unlock()
 
 	m.net.routeSubmit(m, t, mr, now)
+	m.mu.Lock()
+	hang := m.fault.HangAfterPDU
+	if hang {
+		m.fault.HangAfterPDU, m.fault.Hang = false, true
+	}
+	m.mu.Unlock()
+	if hang {
+		return // sent, but the answer never comes
+	}
 	s.respond(reply{info: []string{"+CMGS: " + strconv.Itoa(mr)}, final: "OK"})
 }
 
@@ -214,7 +229,15 @@ func (m *Modem) takeLocked(p *pendingPart, attached bool) bool {
 	if p.report {
 		switch ds {
 		case 0:
-			return true // the TE did not ask for reports: the network's copy is gone
+			if !m.cfg.StoreReportsUnannounced {
+				return true // the TE did not ask for reports: the network's copy is gone
+			}
+			memName := m.model.statusMemory
+			if memName == "" {
+				memName = m.mem[2]
+			}
+			_, ok := m.storeLocked(memName, p.pdu)
+			return ok
 		case 1:
 			if !attached || mode == 0 {
 				return false

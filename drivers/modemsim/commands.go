@@ -3,6 +3,7 @@ package modemsim
 import (
 	"encoding/hex"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -41,6 +42,7 @@ var cmeText = map[int]string{
 // CMS error codes (3GPP TS 27.005 3.2.5) the simulator uses.
 const (
 	cmsNotAllowed    = 302
+	cmsNotSupported  = 303
 	cmsInvalidPDU    = 304
 	cmsInvalidText   = 305
 	cmsSIMPINReq     = 311
@@ -423,7 +425,11 @@ func (s *session) cpms(c cmd) reply {
 	}
 	switch c.op {
 	case "=?":
-		l := `("` + strings.Join(m.model.memories, `","`) + `")`
+		mems := m.model.memories
+		if m.cfg.UnlistedSR {
+			mems = slices.DeleteFunc(slices.Clone(mems), func(x string) bool { return x == "SR" })
+		}
+		l := `("` + strings.Join(mems, `","`) + `")`
 		return reply{info: []string{"+CPMS: " + l + "," + l + "," + l}, final: "OK"}
 	case "?":
 		parts := make([]string, 3)
@@ -443,6 +449,9 @@ func (s *session) cpms(c cmd) reply {
 			if !m.model.hasMemory(name) {
 				return errReply(cms(cmsNotAllowed))
 			}
+			if slices.Contains(m.fault.RefuseMemories, name) {
+				return errReply(cms(cmsNotAllowed))
+			}
 			next[i] = name
 		}
 		m.mem = next
@@ -460,7 +469,15 @@ func (s *session) cnmiCmd(c cmd) reply {
 	m := s.m
 	switch c.op {
 	case "=?":
-		return reply{info: []string{"+CNMI: (0-2),(0-3),(0,2),(0-2),(0,1)"}, final: "OK"}
+		ds := "0-2"
+		if len(m.cfg.CNMIDS) > 0 {
+			var l []string
+			for _, v := range m.cfg.CNMIDS {
+				l = append(l, strconv.Itoa(v))
+			}
+			ds = strings.Join(l, ",")
+		}
+		return reply{info: []string{"+CNMI: (0-2),(0-3),(0,2),(" + ds + "),(0,1)"}, final: "OK"}
 	case "?":
 		v := m.cnmi
 		return reply{info: []string{fmt.Sprintf("+CNMI: %d,%d,%d,%d,%d", v[0], v[1], v[2], v[3], v[4])}, final: "OK"}
@@ -477,6 +494,9 @@ func (s *session) cnmiCmd(c cmd) reply {
 				return errReply(cms(cmsNotAllowed))
 			}
 			next[i] = v
+		}
+		if len(m.cfg.CNMIDS) > 0 && !slices.Contains(m.cfg.CNMIDS, next[3]) {
+			return errReply(cms(cmsNotSupported))
 		}
 		m.cnmi = next
 		return okReply

@@ -86,6 +86,16 @@ func (n *Network) Handler() http.Handler {
 		m.SetFault(f)
 		writeJSON(w, http.StatusOK, m.Fault())
 	}))
+	mux.HandleFunc("POST /modems/{imei}/reset", n.withModem(func(w http.ResponseWriter, r *http.Request, m *Modem) {
+		var req struct {
+			Announce bool `json:"announce"`
+		}
+		if r.ContentLength != 0 && !readJSON(w, r, &req) {
+			return
+		}
+		m.SilentReset(req.Announce)
+		writeJSON(w, http.StatusAccepted, map[string]any{"status": "reset", "announce": req.Announce})
+	}))
 	mux.HandleFunc("POST /modems/{imei}/reboot", n.withModem(func(w http.ResponseWriter, r *http.Request, m *Modem) {
 		var req struct {
 			Down string `json:"down"`

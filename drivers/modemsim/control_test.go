@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/warthog618/modem/at"
 )
@@ -110,6 +111,20 @@ func TestControlAPI(t *testing.T) {
 	}
 	if code := doJSON(t, "POST", mb+"/reboot", `{"down":"soon"}`, &e); code != http.StatusBadRequest {
 		t.Fatalf("bad duration = %d", code)
+	}
+	// A silent reset keeps the port (and its path) but counts as a boot.
+	path, boots := m.Path(), m.Boots()
+	var rr map[string]any
+	if code := doJSON(t, "POST", mb+"/reset", `{"announce":true}`, &rr); code != http.StatusAccepted || rr["announce"] != true {
+		t.Fatalf("reset = %d %v", code, rr)
+	}
+	for deadline := time.Now().Add(5 * time.Second); m.Boots() == boots; time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("reset did not happen")
+		}
+	}
+	if m.Path() != path {
+		t.Fatalf("silent reset moved the port %q → %q", path, m.Path())
 	}
 
 	// hot-plug and unplug

@@ -52,6 +52,14 @@
 // as it can (e.g. after AT+CMGD frees a slot). Unsolicited lines are
 // dropped while no one has the port open, like a USB modem's.
 //
+// Firmware variants seen on real modems: Config.CNMIDS limits the <ds>
+// values AT+CNMI takes (others: +CMS ERROR: 303), StoreReportsUnannounced
+// stores reports with <ds>=0 without announcing them, UnlistedSR leaves
+// "SR" out of AT+CPMS=? while storing and announcing reports there.
+// Modem.SilentReset restarts the firmware behind the open port (settings
+// back to power-on values, a PIN asked for again), optionally printing the
+// model's start-up lines.
+//
 // Status reports carry the MR the modem answered in +CMGS and the
 // recipient; Fault.ReportStatus makes them report a failure (TP-ST).
 // Sent lists every accepted part, reassembled per message, and shows parts
@@ -72,7 +80,9 @@
 //	GET  /modems/{imei}/stored   messages in the modem's memories (memory, index, status, decoded text or report)
 //	GET  /modems/{imei}/fault    current Fault
 //	PUT  /modems/{imei}/fault    replace the Fault, e.g. {"cms_errors":{"38":0.2},"hang":true,"hang_mode":"reopen","report_status":70}
+//	                             ("no_prompt":true: AT+CMGS never prompts; "hang_after_pdu":true: the next SMS goes out, then the modem hangs)
 //	POST /modems/{imei}/reboot   {"down":"2s"}: the port vanishes for that long (default 1s)
+//	POST /modems/{imei}/reset    {"announce":false}: firmware restart behind the open port, settings back to power-on values (SilentReset)
 //
 // States: online, deregistered, no-sim, pin-required, puk-required,
 // sim-blocked, hung, rebooting, closed. Errors come back as

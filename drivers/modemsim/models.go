@@ -132,7 +132,7 @@ var models = map[string]model{
 		firstIndex:  1,
 		cnmiDefault: [5]int{1, 1, 0, 0, 0},
 		pinCounter:  "+SPIC",
-		accepts:     []string{"+CSCLK", "+CIURC"},
+		accepts:     []string{"+CSCLK", "+CIURC", "+IFC"},
 		bootURCs:    []string{"RDY", "+CFUN: 1", "+CPIN: %CPIN%", "Call Ready", "SMS Ready"},
 	},
 }

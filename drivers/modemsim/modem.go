@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"math/rand"
 	"os"
+	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -54,6 +55,18 @@ type Config struct {
 	USSDDelay time.Duration
 	// CNMI overrides the model's power-on AT+CNMI setting.
 	CNMI *[5]int
+	// CNMIDS lists the <ds> values AT+CNMI takes (3GPP TS 27.005 §3.4.1
+	// lets a modem support a subset; AT+CNMI=? shows it); others get
+	// +CMS ERROR: 303. Empty means 0, 1 and 2.
+	CNMIDS []int
+	// StoreReportsUnannounced: with <ds>=0 status reports are still stored
+	// (in the model's status memory) but not announced, as some firmware
+	// does; without it they are discarded.
+	StoreReportsUnannounced bool
+	// UnlistedSR: AT+CPMS=? does not list "SR" although status reports are
+	// stored there, announced as +CDSI: "SR",<index>, and AT+CPMS="SR"
+	// selects it.
+	UnlistedSR bool
 	// RSSI is the +CSQ signal value (0..31, 99 unknown); 0 means 20.
 	RSSI int
 	// BootURCs makes the modem print its firmware's start-up lines ("RDY",
@@ -113,6 +126,16 @@ type Fault struct {
 	// NoSIM: the SIM is missing (+CME ERROR: 10, +CMS ERROR: 310, not
 	// registered).
 	NoSIM bool `json:"no_sim,omitempty"`
+	// NoPrompt: AT+CMGS gets neither the "> " prompt nor an error (a stuck
+	// SMS stack); every other command still answers. ESC ends the wait.
+	NoPrompt bool `json:"no_prompt,omitempty"`
+	// HangAfterPDU: the next message typed after the prompt goes out, but
+	// the modem hangs before answering +CMGS (Hang with HangMode from then
+	// on). It clears itself once it has struck.
+	HangAfterPDU bool `json:"hang_after_pdu,omitempty"`
+	// RefuseMemories: AT+CPMS selecting one of these memories fails with
+	// +CMS ERROR: 302 (e.g. the SIM is busy) while the fault lasts.
+	RefuseMemories []string `json:"refuse_memories,omitempty"`
 	// ReportStatus is the TP-ST of status reports for this modem's sends:
 	// 0 delivered (default), e.g. 0x41 (65) incompatible destination or
 	// 0x46 (70) validity period expired for permanent failures.
@@ -190,6 +213,7 @@ type Modem struct {
 	log   *slog.Logger
 
 	rebootReq chan time.Duration
+	resetReq  chan bool
 	wake      chan struct{}
 	cancel    context.CancelFunc
 	done      chan struct{}
@@ -360,6 +384,7 @@ func (m *Modem) SetFault(f Fault) {
 	}
 	m.mu.Lock()
 	m.fault = f
+	m.fault.RefuseMemories = slices.Clone(f.RefuseMemories)
 	if f.CMSErrors != nil {
 		m.fault.CMSErrors = make(map[int]float64, len(f.CMSErrors))
 		for k, v := range f.CMSErrors {
@@ -383,6 +408,19 @@ func (m *Modem) Reboot(downFor time.Duration) {
 	select {
 	case m.rebootReq <- downFor:
 	default: // a reboot is already on its way
+	}
+}
+
+// SilentReset restarts the firmware behind an open port, as a brown-out or
+// watchdog does on a UART board: every setting returns to its power-on
+// value (echo on, AT+CMEE=0, indications off, storage SM, a PIN-protected
+// SIM asks for its PIN again) while the port and its path stay. announce
+// prints the model's start-up lines ("RDY", "+CPIN: READY" …); without it
+// the reset is silent. Stored messages stay.
+func (m *Modem) SilentReset(announce bool) {
+	select {
+	case m.resetReq <- announce:
+	default: // one is already on its way
 	}
 }
 

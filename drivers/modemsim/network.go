@@ -126,6 +126,7 @@ func (n *Network) AddModem(ctx context.Context, cfg Config) (*Modem, error) {
 		model:     mdl,
 		log:       n.log.With("modem", cfg.IMEI),
 		rebootReq: make(chan time.Duration, 1),
+		resetReq:  make(chan bool, 1),
 		wake:      make(chan struct{}, 1),
 		done:      make(chan struct{}),
 		pathCh:    make(chan struct{}),

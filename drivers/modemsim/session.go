@@ -71,6 +71,18 @@ func (m *Modem) serve(ctx context.Context, p *ptyPort, afterReboot bool) (downFo
 			return 0, false
 		case d := <-m.rebootReq:
 			return d, true
+		case announce := <-m.resetReq:
+			s.line, s.prompt, s.pduBuf = nil, false, nil
+			m.mu.Lock()
+			m.boots++
+			m.bootLocked()
+			if announce {
+				cpin := map[simState]string{simReady: "READY", simPIN: "SIM PIN", simPUK: "SIM PUK", simBlocked: "SIM PUK"}[m.sim]
+				for _, l := range m.model.bootURCs {
+					m.urcs = append(m.urcs, strings.ReplaceAll(l, "%CPIN%", cpin))
+				}
+			}
+			m.mu.Unlock()
 		case b := <-p.in:
 			s.input(b)
 		case open := <-p.attach:

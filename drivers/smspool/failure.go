@@ -38,7 +38,7 @@ func Classify(err error) Failure {
 		if se.CMS != 0 {
 			f.Code = "CMS " + strconv.Itoa(se.CMS)
 		}
-		if !f.MaybeSent && se.CMS == 0 && (errors.Is(err, modem.ErrOffline) || errors.Is(err, modem.ErrClosed)) {
+		if !f.MaybeSent && se.CMS == 0 && !errors.Is(err, modem.ErrNotSent) && (errors.Is(err, modem.ErrOffline) || errors.Is(err, modem.ErrClosed)) {
 			// The port vanished during AT+CMGS. The driver cannot tell
 			// whether that was before or after the modem took the PDU, and
 			// with a real network the wait for the answer (1-4 s) is most

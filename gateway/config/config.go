@@ -51,6 +51,8 @@ type Config struct {
 	Updates Updates `yaml:"updates"`
 	// Metrics: optional bearer token for GET /metrics.
 	Metrics Metrics `yaml:"metrics"`
+	// Memory: the Go runtime's memory limit (budget.go).
+	Memory Memory `yaml:"memory"`
 }
 
 // Updates configures the portal's firmware update upload. The daemon only
@@ -86,6 +88,8 @@ type Store struct {
 	GCInterval    time.Duration `yaml:"value_log_gc_interval"`
 	SyncWrites    bool          `yaml:"sync_writes"`
 	BackupOnStart bool          `yaml:"backup_before_migration"`
+	// Disk: free-space thresholds of the data directory (budget.go).
+	Disk `yaml:",inline"`
 }
 
 // Region holds defaults for numbers and times.
@@ -108,7 +112,7 @@ func Default() Config {
 		DataDir:    "/var/lib/pbxgate",
 		Log:        Log{Level: "info", Format: "auto"},
 		HTTP:       HTTP{Listen: "127.0.0.1:8080"},
-		Store:      Store{Profile: "small", GCInterval: 10 * time.Minute, SyncWrites: true, BackupOnStart: true},
+		Store:      Store{Profile: "small", GCInterval: 10 * time.Minute, SyncWrites: true, BackupOnStart: true, Disk: DefaultDisk()},
 		Region:     Region{DefaultCountry: "DE", TimeZone: "Europe/Berlin"},
 		Shutdown:   10 * time.Second,
 		Modems:     defaultModems(),
@@ -118,6 +122,7 @@ func Default() Config {
 		Automation: DefaultAutomation(),
 		MessageLog: DefaultMessageLog(),
 		Updates:    Updates{SpoolDir: "/var/lib/pbxgate-updates", Keys: "/etc/pbxgate/update-keys.pem"},
+		Memory:     DefaultMemory(),
 	}
 }
 
@@ -333,6 +338,8 @@ func (c *Config) validate() Problems {
 	ps = append(ps, c.Automation.Validate("automation")...)
 	ps = append(ps, c.MessageLog.Validate("message_log")...)
 	ps = append(ps, c.Metrics.Validate("metrics")...)
+	ps = append(ps, c.Memory.Validate("memory")...)
+	ps = append(ps, c.Store.ValidateDisk("store")...)
 	return ps
 }
 

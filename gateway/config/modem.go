@@ -31,6 +31,17 @@ type ModemDevice struct {
 	// DeliveryReports requests a status report for every SMS.
 	DeliveryReports bool   `yaml:"delivery_reports"`
 	Pacing          Pacing `yaml:"pacing"`
+	// SendTimeout bounds one AT+CMGS from the command to the modem's answer
+	// (default 60s, at least command_timeout); see modem_settings.go.
+	SendTimeout time.Duration `yaml:"send_timeout"`
+	// InitCommands run after pbxgate's own settings at every
+	// initialisation (also after a reset), e.g. "AT+IFC=2,2".
+	InitCommands []string `yaml:"init_commands"`
+	// ResetCommand restarts a modem that stopped answering (default
+	// "AT+CFUN=1,1").
+	ResetCommand string `yaml:"reset_command"`
+	// FlowControl of a UART: "none" (default) or "rtscts".
+	FlowControl string `yaml:"flow_control"`
 }
 
 // Pacing protects a SIM from being blocked by its carrier.
@@ -108,6 +119,7 @@ func (m *Modems) validate(key string) Problems {
 			d.Baud = 115200
 		}
 		ps = append(ps, d.Pacing.validate(k+".pacing")...)
+		ps = append(ps, d.validateSettings(k, m.CommandTimeout)...)
 	}
 	return ps
 }

@@ -60,13 +60,24 @@ type Options struct {
 	SyncWrites bool
 	Logger     *slog.Logger
 	ReadOnly   bool
+	// Guard, when set, is asked before every write transaction; its error
+	// (e.g. diskguard.ErrDiskFull with the free space) is returned
+	// instead of writing, so a full disk refuses writes cleanly before
+	// Badger's memory-mapped files could fault.
+	Guard WriteGuard
+}
+
+// WriteGuard decides whether the store may write now.
+type WriteGuard interface {
+	CanWrite() error
 }
 
 // Store is an open pbxgate database.
 type Store struct {
-	db  *badger.DB
-	log *slog.Logger
-	dir string
+	db    *badger.DB
+	log   *slog.Logger
+	dir   string
+	guard WriteGuard
 }
 
 func badgerOptions(o Options) badger.Options {
@@ -124,7 +135,7 @@ func Open(o Options) (*Store, error) {
 		}
 		return nil, fmt.Errorf("open store in %s: %w", o.Dir, err)
 	}
-	return &Store{db: db, log: o.Logger, dir: o.Dir}, nil
+	return &Store{db: db, log: o.Logger, dir: o.Dir, guard: o.Guard}, nil
 }
 
 func checkWritable(dir string) error {
@@ -153,8 +164,14 @@ func (s *Store) Close() error { return s.db.Close() }
 // customer message when sync_writes is off.
 func (s *Store) Sync() error { return s.db.Sync() }
 
-// Update runs fn in a read-write transaction, retrying on conflict.
+// Update runs fn in a read-write transaction, retrying on conflict. With a
+// Guard it first asks whether the disk has room.
 func (s *Store) Update(fn func(txn *Txn) error) error {
+	if s.guard != nil {
+		if err := s.guard.CanWrite(); err != nil {
+			return err
+		}
+	}
 	for range 10 {
 		err := s.db.Update(fn)
 		if !errors.Is(err, badger.ErrConflict) {

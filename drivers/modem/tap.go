@@ -1,0 +1,332 @@
+package modem
+
+import (
+	"io"
+	"regexp"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// tap sits between the port and warthog618/modem's AT engine. It
+//   - keeps the AT trace (the last lines both ways, PIN and PUK masked),
+//   - tells whether the PDU of a running AT+CMGS was written (the point
+//     after which a send's outcome is unknown),
+//   - can end a running command at once by feeding the engine a final
+//     result line of its own (the engine's only timeout for AT+CMGS is one
+//     for the whole exchange, so a missing "> " prompt would otherwise
+//     hold the port for the whole send timeout).
+//
+// Reads go through one pump goroutine so that an injected line can be
+// handed to the engine while the port itself is silent.
+type tap struct {
+	port  io.ReadWriter
+	trace *Trace
+	rx    chan []byte
+	errc  chan error
+	inj   chan []byte
+	buf   []byte
+	rerr  error
+
+	mu       sync.Mutex
+	sms      bool // an AT+CMGS is running
+	pduDone  bool // its PDU and Ctrl-Z were written
+	injected bool // a result was injected for it
+	lastCmd  string
+	pending  string // ID of the command awaiting its result, e.g. "+CPIN"
+
+	// signal, when set, is told about lines that show the modem restarted
+	// (see restartLine) and about an echoed command ("echo"): pbxgate
+	// turns echo off, a restarted modem has it on again (V.250 E1).
+	signal func(line string)
+	line   []byte      // incomplete input line (pump goroutine only)
+	echoed atomic.Bool // a command was echoed since the flag was cleared
+}
+
+// abortMarker is the text of the +CMS ERROR line tap injects; no modem
+// answers with it.
+const abortMarker = "pbxgate-no-prompt"
+
+func newTap(port io.ReadWriter, trace *Trace, signal func(line string)) *tap {
+	t := &tap{port: port, trace: trace, signal: signal, rx: make(chan []byte, 4), errc: make(chan error, 1), inj: make(chan []byte, 1)}
+	go t.pump()
+	return t
+}
+
+func (t *tap) pump() {
+	for {
+		b := make([]byte, 512)
+		n, err := t.port.Read(b)
+		if n > 0 {
+			t.trace.add(dirIn, b[:n])
+			t.scan(b[:n])
+			t.rx <- b[:n]
+		}
+		if err != nil {
+			t.errc <- err
+			return
+		}
+	}
+}
+
+// Read hands the engine what the port (or an injection) delivered. After
+// the port failed, what it delivered before is handed over first.
+func (t *tap) Read(p []byte) (int, error) {
+	for len(t.buf) == 0 {
+		if t.rerr != nil {
+			select {
+			case b := <-t.rx:
+				t.buf = b
+				continue
+			default:
+				return 0, t.rerr
+			}
+		}
+		select {
+		case b := <-t.rx:
+			t.buf = b
+		case b := <-t.inj:
+			t.mu.Lock()
+			live := t.sms
+			t.mu.Unlock()
+			if live {
+				t.buf = b
+			} // else: the AT+CMGS ended meanwhile; the result must not reach another command
+		case err := <-t.errc:
+			t.rerr = err
+		}
+	}
+	n := copy(p, t.buf)
+	t.buf = t.buf[n:]
+	return n, nil
+}
+
+// Write writes to the port and notes a written SMS body (it ends with
+// Ctrl-Z).
+func (t *tap) Write(p []byte) (int, error) {
+	if len(p) > 2 && (p[0] == 'A' || p[0] == 'a') && (p[1] == 'T' || p[1] == 't') && p[len(p)-1] != 0x1a {
+		cmd := strings.TrimRight(string(p), "\r\n")
+		t.mu.Lock()
+		t.lastCmd, t.pending = cmd, cmdID(cmd[2:])
+		t.mu.Unlock()
+	}
+	n, err := t.port.Write(p)
+	t.trace.add(dirOut, p[:n])
+	if err == nil && n == len(p) && len(p) > 0 && p[len(p)-1] == 0x1a {
+		t.mu.Lock()
+		if t.sms {
+			t.pduDone = true
+		}
+		t.mu.Unlock()
+	}
+	return n, err
+}
+
+// scan splits input into lines and reports restart signs (pump goroutine).
+func (t *tap) scan(b []byte) {
+	for _, c := range b {
+		if c != '\r' && c != '\n' {
+			if len(t.line) < 256 {
+				t.line = append(t.line, c)
+			}
+			continue
+		}
+		if len(t.line) == 0 {
+			continue
+		}
+		line := string(t.line)
+		t.line = t.line[:0]
+		t.mu.Lock()
+		echo := line == t.lastCmd
+		pending := t.pending
+		if isFinal(line) {
+			t.pending = ""
+		}
+		t.mu.Unlock()
+		if echo {
+			t.echoed.Store(true)
+		}
+		if t.signal == nil {
+			continue
+		}
+		switch {
+		case echo:
+			t.signal("echo")
+		case restartLine(line, pending):
+			t.signal(line)
+		}
+	}
+}
+
+// isFinal recognises a final result code (verbose or numeric).
+func isFinal(l string) bool {
+	switch l {
+	case "OK", "ERROR", "0", "4", "NO CARRIER":
+		return true
+	}
+	return strings.HasPrefix(l, "+CME ERROR:") || strings.HasPrefix(l, "+CMS ERROR:")
+}
+
+// restartLine recognises what modems print when their firmware (re)starts,
+// unless it answers the command pending: Quectel "RDY", "+QIND: SMS DONE",
+// "+QIND: PB DONE", "+QUSIM: 1"; SIMCom "RDY", "SMS DONE", "PB DONE", "SMS
+// Ready", "Call Ready"; Huawei "^SIMST:"; everyone's "+CPIN: READY" and
+// "+CFUN: 1" (27.007 lets them report these unsolicited after start-up).
+func restartLine(l, pending string) bool {
+	switch l {
+	case "RDY", "SMS DONE", "PB DONE", "SMS Ready", "Call Ready", "+QIND: SMS DONE", "+QIND: PB DONE", "+QIND: \"SMS DONE\"", "+QIND: \"PB DONE\"":
+		return true
+	}
+	switch {
+	case strings.HasPrefix(l, "+QUSIM:"), strings.HasPrefix(l, "^SIMST:"):
+		return true
+	case strings.HasPrefix(l, "+CPIN:"):
+		return pending != "+CPIN"
+	case strings.HasPrefix(l, "+CFUN:"):
+		return pending != "+CFUN"
+	}
+	return false
+}
+
+// beginSMS marks the start of an AT+CMGS.
+func (t *tap) beginSMS() {
+	t.mu.Lock()
+	t.sms, t.pduDone, t.injected = true, false, false
+	t.mu.Unlock()
+}
+
+// endSMS ends it and tells whether the PDU was written and whether the
+// result was injected.
+func (t *tap) endSMS() (pduWritten, injected bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.sms = false
+	return t.pduDone, t.injected
+}
+
+// abortIfNoPrompt ends the running AT+CMGS with an injected error unless its
+// PDU was already written. It reports whether it did.
+func (t *tap) abortIfNoPrompt() bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if !t.sms || t.pduDone || t.injected {
+		return false
+	}
+	t.injected = true
+	select {
+	case t.inj <- []byte("\r\n+CMS ERROR: " + abortMarker + "\r\n"):
+	default:
+	}
+	return true
+}
+
+// Trace keeps the last lines exchanged with one modem, both ways. PINs and
+// PUKs (AT+CPIN, AT+CLCK, AT+CPWD) are masked before they are stored.
+type Trace struct {
+	mu    sync.Mutex
+	lines []TraceLine
+	next  int
+	full  bool
+	part  [2][]byte // incomplete line per direction
+	now   func() time.Time
+}
+
+// TraceLine is one line sent to ("out") or received from ("in") the modem.
+type TraceLine struct {
+	At   time.Time `json:"at"`
+	Dir  string    `json:"dir"`
+	Text string    `json:"text"`
+}
+
+const (
+	dirOut = 0
+	dirIn  = 1
+)
+
+// NewTrace keeps the last n lines (n < 1 means 200).
+func NewTrace(n int) *Trace {
+	if n < 1 {
+		n = 200
+	}
+	return &Trace{lines: make([]TraceLine, n), now: time.Now}
+}
+
+var secretRE = regexp.MustCompile(`(?i)^(AT)?(\+CPIN=|\+CLCK=|\+CPWD=|\^CPIN=|\+CPIN2=)(.*)$`)
+
+// mask hides the secrets of a command line.
+func mask(line string) string {
+	m := secretRE.FindStringSubmatch(line)
+	if m == nil {
+		return line
+	}
+	if strings.HasPrefix(strings.ToUpper(m[2]), "+CLCK=") {
+		// AT+CLCK="SC",1,"1234": facility and mode stay readable.
+		f := strings.SplitN(m[3], ",", 3)
+		if len(f) == 3 {
+			return m[1] + m[2] + f[0] + "," + f[1] + `,"****"`
+		}
+		return line
+	}
+	return m[1] + m[2] + `"****"`
+}
+
+func (tr *Trace) add(dir int, b []byte) {
+	if tr == nil || len(b) == 0 {
+		return
+	}
+	tr.mu.Lock()
+	defer tr.mu.Unlock()
+	for _, c := range b {
+		switch {
+		case c == '\r' || c == '\n' || c == 0x1a || c == 0x1b:
+			tr.flushLocked(dir, c)
+		case dir == dirIn && c == '>' && len(tr.part[dir]) == 0:
+			tr.part[dir] = append(tr.part[dir], c)
+			tr.flushLocked(dir, 0)
+		default:
+			if len(tr.part[dir]) < 600 {
+				tr.part[dir] = append(tr.part[dir], c)
+			}
+		}
+	}
+}
+
+func (tr *Trace) flushLocked(dir int, end byte) {
+	p := tr.part[dir]
+	if len(p) == 0 && end != 0x1a && end != 0x1b {
+		return
+	}
+	text := string(p)
+	switch end {
+	case 0x1a:
+		text += "<Ctrl-Z>"
+	case 0x1b:
+		text += "<ESC>"
+	}
+	tr.part[dir] = p[:0]
+	d := "in"
+	if dir == dirOut {
+		d = "out"
+		text = mask(text)
+	}
+	tr.lines[tr.next] = TraceLine{At: tr.now(), Dir: d, Text: text}
+	tr.next++
+	if tr.next == len(tr.lines) {
+		tr.next, tr.full = 0, true
+	}
+}
+
+// Lines returns the kept lines, oldest first.
+func (tr *Trace) Lines() []TraceLine {
+	if tr == nil {
+		return nil
+	}
+	tr.mu.Lock()
+	defer tr.mu.Unlock()
+	var out []TraceLine
+	if tr.full {
+		out = append(out, tr.lines[tr.next:]...)
+	}
+	return append(out, tr.lines[:tr.next]...)
+}

@@ -1,0 +1,46 @@
+package modem
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/pbxgate/pbxgate/drivers/modemsim"
+)
+
+// The AT trace keeps both directions and never the PIN.
+func TestTraceMasksPIN(t *testing.T) {
+	t.Parallel()
+	rig := newRig(t, modemsim.Config{Model: "EC25", PIN: "4711"})
+	rig.cfg.PIN = "4711"
+	m := rig.start(t)
+	var out, in, pin bool
+	for _, l := range m.Trace() {
+		if strings.Contains(l.Text, "4711") {
+			t.Fatalf("trace shows the PIN: %+v", l)
+		}
+		out = out || (l.Dir == "out" && l.Text == "AT+CMGF=0")
+		in = in || (l.Dir == "in" && l.Text == "+CPIN: SIM PIN")
+		pin = pin || (l.Dir == "out" && l.Text == `AT+CPIN="****"`)
+	}
+	if !out || !in || !pin {
+		t.Fatalf("trace lacks lines (out %v, in %v, masked PIN %v): %+v", out, in, pin, m.Trace())
+	}
+}
+
+// The ring keeps the last n lines; AT+CLCK keeps facility and mode, not the password.
+func TestTraceRing(t *testing.T) {
+	t.Parallel()
+	tr := NewTrace(3)
+	tr.add(dirOut, []byte("AT+CLCK=\"SC\",1,\"1234\"\r"))
+	tr.add(dirIn, []byte("\r\nOK\r\n\r\n> "))
+	tr.add(dirOut, []byte("0011\x1a"))
+	got := tr.Lines()
+	if len(got) != 3 || got[0].Text != "OK" || got[0].Dir != "in" || got[1].Text != ">" || got[2].Text != "0011<Ctrl-Z>" || got[2].Dir != "out" {
+		t.Fatalf("ring %+v", got)
+	}
+	tr2 := NewTrace(5)
+	tr2.add(dirOut, []byte("AT+CLCK=\"SC\",1,\"1234\"\r"))
+	if l := tr2.Lines(); len(l) != 1 || l[0].Text != `AT+CLCK="SC",1,"****"` {
+		t.Fatalf("CLCK %+v", l)
+	}
+}
