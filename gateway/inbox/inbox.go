@@ -61,7 +61,8 @@ type Config struct {
 	Store  *store.Store
 	Logger *slog.Logger
 	// SeenTTL is how long an accepted message's channel and ID are
-	// remembered to drop duplicates. Default 7 days.
+	// remembered to drop duplicates. Default 8 days: Meta retries a webhook
+	// for up to 7 days.
 	SeenTTL time.Duration
 	// RetryBackoff is the pause after the consumer refused a message.
 	// Default 5 s.
@@ -101,7 +102,7 @@ func New(cfg Config) (*Inbox, error) {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	if cfg.SeenTTL <= 0 {
-		cfg.SeenTTL = 7 * 24 * time.Hour
+		cfg.SeenTTL = 8 * 24 * time.Hour
 	}
 	if cfg.RetryBackoff <= 0 {
 		cfg.RetryBackoff = 5 * time.Second
@@ -321,11 +322,12 @@ func (r *runner) commit(taken, bad []entry, failed *entry) error {
 	if len(taken) == 0 && !back {
 		return nil
 	}
+	var n uint64
 	if back {
 		b.mu.Lock()
 		defer b.mu.Unlock()
+		n = b.last
 	}
-	n := b.last
 	err := b.st.Update(func(txn *store.Txn) error {
 		for _, e := range taken {
 			if err := txn.Delete([]byte(e.key)); err != nil {
