@@ -13,8 +13,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/dgraph-io/badger/v4"
-
 	"github.com/pbxgate/pbxgate/gateway/campaign"
 	"github.com/pbxgate/pbxgate/gateway/message"
 	"github.com/pbxgate/pbxgate/gateway/store"
@@ -211,7 +209,7 @@ func (m *Manager) commit(c *change) error {
 			}
 		}
 		if c.seen != "" {
-			if err := txn.SetEntry(badger.NewEntry([]byte(keySeen+c.seen), []byte{1}).WithTTL(seenTTL)); err != nil {
+			if err := store.SetTTL(txn, keySeen+c.seen, []byte{1}, seenTTL); err != nil {
 				return err
 			}
 		}
@@ -414,7 +412,7 @@ func (m *Manager) Inbound(ctx context.Context, in message.Inbound) error {
 				dup = true
 				return nil
 			}
-			if errors.Is(err, badger.ErrKeyNotFound) {
+			if errors.Is(err, store.ErrNotFound) {
 				return nil
 			}
 			return err
