@@ -12,7 +12,7 @@ import (
 	"github.com/pbxgate/pbxgate/gateway/message"
 	"github.com/pbxgate/pbxgate/gateway/msglog"
 	"github.com/pbxgate/pbxgate/gateway/rules"
-	"github.com/pbxgate/pbxgate/gateway/store"
+	"github.com/pbxgate/pbxgate/internal/testkit"
 )
 
 // sessions records what reached the PBX side.
@@ -48,11 +48,7 @@ func (q *queue) Enqueue(_ context.Context, m message.Outbound) error {
 // out of the chat sessions, an ordinary message goes to the sessions of its
 // channel, and one on a channel without a session route goes nowhere else.
 func TestPipelineOrder(t *testing.T) {
-	st, err := store.Open(store.Options{Dir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	st := testkit.Store(t)
 	cs, err := consent.New(consent.Config{Store: st})
 	if err != nil {
 		t.Fatal(err)

@@ -17,16 +17,8 @@ import (
 
 	"github.com/pbxgate/pbxgate/gateway/message"
 	"github.com/pbxgate/pbxgate/gateway/store"
+	"github.com/pbxgate/pbxgate/internal/testkit"
 )
-
-func openStore(t testing.TB, dir string) *store.Store {
-	t.Helper()
-	st, err := store.Open(store.Options{Dir: dir})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return st
-}
 
 // collector is a consumer that records what it took and can refuse.
 type collector struct {
@@ -103,7 +95,7 @@ func ids(ms []message.Inbound) []string {
 }
 
 func TestAcceptRejectsMessagesWithoutIdentity(t *testing.T) {
-	st := openStore(t, t.TempDir())
+	st := testkit.StoreAt(t, t.TempDir())
 	defer st.Close()
 	b, err := New(Config{Store: st})
 	if err != nil {
@@ -127,7 +119,7 @@ func TestAcceptRejectsMessagesWithoutIdentity(t *testing.T) {
 // same id on another channel is another message.
 func TestDuplicatesAreDropped(t *testing.T) {
 	dir := t.TempDir()
-	st := openStore(t, dir)
+	st := testkit.StoreAt(t, dir)
 	b, err := New(Config{Store: st})
 	if err != nil {
 		t.Fatal(err)
@@ -148,7 +140,7 @@ func TestDuplicatesAreDropped(t *testing.T) {
 	stop()
 	st.Close()
 
-	st = openStore(t, dir)
+	st = testkit.StoreAt(t, dir)
 	defer st.Close()
 	b, err = New(Config{Store: st})
 	if err != nil {
@@ -171,7 +163,7 @@ func TestDuplicatesAreDropped(t *testing.T) {
 // what it took is not offered again.
 func TestRedeliveredInOrderAfterRestart(t *testing.T) {
 	dir := t.TempDir()
-	st := openStore(t, dir)
+	st := testkit.StoreAt(t, dir)
 	b, err := New(Config{Store: st, RetryBackoff: time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
@@ -197,7 +189,7 @@ func TestRedeliveredInOrderAfterRestart(t *testing.T) {
 	stop()
 	st.Close()
 
-	st = openStore(t, dir)
+	st = testkit.StoreAt(t, dir)
 	defer st.Close()
 	b, err = New(Config{Store: st})
 	if err != nil {
@@ -222,7 +214,7 @@ func TestRedeliveredInOrderAfterRestart(t *testing.T) {
 // TestRefusedMessageGoesToTheBack: a message the consumer keeps refusing
 // does not hold the others back, and is not dropped.
 func TestRefusedMessageGoesToTheBack(t *testing.T) {
-	st := openStore(t, t.TempDir())
+	st := testkit.StoreAt(t, t.TempDir())
 	defer st.Close()
 	b, err := New(Config{Store: st, RetryBackoff: time.Millisecond, Attempts: 2})
 	if err != nil {
@@ -331,7 +323,7 @@ func TestAcceptSurvivesKill9(t *testing.T) {
 			}
 			n := len(acked) + 5 // a few it may have been storing, and some it never saw
 
-			st := openStore(t, dir)
+			st := testkit.StoreAt(t, dir)
 			defer st.Close()
 			b, err := New(Config{Store: st})
 			if err != nil {

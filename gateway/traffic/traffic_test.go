@@ -6,7 +6,7 @@ import (
 	"time"
 
 	"github.com/pbxgate/pbxgate/gateway/message"
-	"github.com/pbxgate/pbxgate/gateway/store"
+	"github.com/pbxgate/pbxgate/internal/testkit"
 )
 
 func TestTrafficHistoryBuckets(t *testing.T) {
@@ -46,10 +46,7 @@ func TestTrafficHistoryBuckets(t *testing.T) {
 func TestTrafficSurvivesRestart(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	st, err := store.Open(store.Options{Dir: dir})
-	if err != nil {
-		t.Fatal(err)
-	}
+	st := testkit.StoreAt(t, dir)
 	now := time.Now()
 	var tr Counter
 	tr.Count(message.StatusEvent{Status: message.Sent, At: now})
@@ -63,9 +60,7 @@ func TestTrafficSurvivesRestart(t *testing.T) {
 	}
 	st.Close()
 
-	if st, err = store.Open(store.Options{Dir: dir}); err != nil {
-		t.Fatal(err)
-	}
+	st = testkit.StoreAt(t, dir)
 	defer st.Close()
 	var again Counter
 	if err := again.Load(st); err != nil {
