@@ -626,13 +626,6 @@ func (p *Pool) Run(ctx context.Context) error {
 	return nil
 }
 
-func (p *Pool) kick(c chan struct{}) {
-	select {
-	case c <- struct{}{}:
-	default:
-	}
-}
-
 // Status returns the stored state of the message with the given ID.
 func (p *Pool) Status(id string) (Message, error) {
 	var r record

@@ -344,11 +344,11 @@ func TestAcceptSurvivesKill9(t *testing.T) {
 			}
 			c := newCollector()
 			stop := run(t, b, c)
-			got := c.wait(t, n)
+			c.wait(t, n)
 			time.Sleep(50 * time.Millisecond) // a duplicate would show up now
 			stop()
 			c.mu.Lock()
-			got = c.got
+			got := c.got
 			c.mu.Unlock()
 			if len(got) != n {
 				t.Fatalf("consumer took %d messages, want %d (each once)", len(got), n)
