@@ -29,9 +29,10 @@ test:
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -tags '$(TAGS)' -ldflags '$(LDFLAGS)' -o bin/ ./cmd/...
 
-## lint: gofmt, go vet, staticcheck (fetched through the Go module proxy) and netscope (tests and scripts target loopback only)
+## lint: gofmt, go mod tidy, go vet, staticcheck (fetched through the Go module proxy) and netscope (tests and scripts target loopback only)
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	@$(GO) mod tidy -diff || { echo "go.mod/go.sum are not tidy: run go mod tidy"; exit 1; }
 	$(GO) vet ./...
 	$(GO) run $(STATICCHECK) ./...
 	$(GO) run ./cmd/netscope .

@@ -17,6 +17,7 @@ import (
 	"github.com/pbxgate/pbxgate/drivers/modemsim"
 	"github.com/pbxgate/pbxgate/drivers/smspool"
 	"github.com/pbxgate/pbxgate/gateway/config"
+	"github.com/pbxgate/pbxgate/gateway/inbox"
 	"github.com/pbxgate/pbxgate/gateway/message"
 	"github.com/pbxgate/pbxgate/gateway/session"
 	"github.com/pbxgate/pbxgate/gateway/store"
@@ -80,9 +81,13 @@ func newRig(t testing.TB, o rigOpts) *rig {
 		t.Fatal(err)
 	}
 	sink := &lateSink{ready: make(chan struct{})}
+	ib, err := inbox.New(inbox.Config{Store: st, Logger: testLogger(), RetryBackoff: 50 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
 	r.pool, err = smspool.New(smspool.Config{Store: st, Logger: testLogger(),
-		Channels:    []config.SMSChannel{{Name: "sms", Modems: []string{"sim1"}}},
-		InboundSink: smspool.InboundSinkFunc(sink.Inbound), Sink: smspool.SinkFunc(sink.Status),
+		Channels: []config.SMSChannel{{Name: "sms", Modems: []string{"sim1"}}},
+		Inbox:    ib, Sink: smspool.SinkFunc(sink.Status),
 		RetryBackoff: 50 * time.Millisecond, Recheck: 50 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
@@ -103,6 +108,9 @@ func newRig(t testing.TB, o rigOpts) *rig {
 	}
 	sink.mgr = r.mgr
 	close(sink.ready)
+	if err := ib.Register(r.mgr); err != nil {
+		t.Fatal(err)
+	}
 	r.g.SetSessions(r.mgr)
 
 	r.sim, err = r.net.AddModem(ctx, modemsim.Config{Model: "EC25", StorageCapacity: 30})
@@ -130,22 +138,18 @@ func newRig(t testing.TB, o rigOpts) *rig {
 		t.Fatal(err)
 	}
 	run(r.pool.Run)
+	run(ib.Run)
 	run(r.mgr.Run)
 	run(r.g.Run)
 	waitState(t, r.g, "registered")
 	return r
 }
 
-// lateSink hands the pool's inbound messages and status events to the
-// session manager once it exists (it is built after the pool).
+// lateSink hands the pool's status events to the session manager once it
+// exists (it is built after the pool).
 type lateSink struct {
 	ready chan struct{}
 	mgr   *session.Manager
-}
-
-func (s *lateSink) Inbound(ctx context.Context, in message.Inbound) error {
-	<-s.ready
-	return s.mgr.Inbound(ctx, in)
 }
 
 func (s *lateSink) Status(ctx context.Context, ev message.StatusEvent) error {

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 
 	"github.com/pbxgate/pbxgate/drivers/smspool"
@@ -59,7 +58,7 @@ func (d *daemon) startPBX(ctx context.Context, pool *smspool.Pool, wa session.Se
 			return nil, fmt.Errorf("sip.remote_phonebooks: %w", err)
 		}
 		books = append(books, r)
-		d.goRun(ctx, "phonebook", r.Run)
+		d.component("phonebook", r.Run)
 	}
 	mgr, err := session.New(session.Config{
 		Store: d.store, Deliverer: gw, Channels: chans, Queues: queues, Names: books,
@@ -70,32 +69,7 @@ func (d *daemon) startPBX(ctx context.Context, pool *smspool.Pool, wa session.Se
 		return nil, err
 	}
 	gw.SetSessions(mgr)
-	d.goRun(ctx, "sessions", mgr.Run)
-	d.goRun(ctx, "sip", gw.Run)
+	d.component("sessions", mgr.Run)
+	d.component("sip", gw.Run)
 	return &pbxSide{gw: gw, sessions: mgr}, nil
-}
-
-// Route hands a conversation to an extension or queue for a rule's route
-// action: the message joins (or opens) the contact's session on its
-// channel, which is then transferred to the rule's target.
-func (p *pbxSide) Route(ctx context.Context, in message.Inbound, kind, id string) error {
-	if !p.sessions.Handles(in.Channel) {
-		return fmt.Errorf("channel %q has no session route (sip.sessions.routes)", in.Channel)
-	}
-	if err := p.sessions.Inbound(ctx, in); err != nil {
-		return err
-	}
-	open, err := p.sessions.List(true, 0)
-	if err != nil {
-		return err
-	}
-	for _, s := range open {
-		if s.Channel == in.Channel && s.Contact == in.From {
-			if s.Target == (session.Target{Kind: kind, ID: id}) {
-				return nil
-			}
-			return p.sessions.Transfer(ctx, s.ID, "automation", session.Target{Kind: kind, ID: id})
-		}
-	}
-	return errors.New("the session for the message was not found after routing it")
 }

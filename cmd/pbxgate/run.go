@@ -28,11 +28,17 @@ import (
 	"github.com/pbxgate/pbxgate/firmware/spool"
 	"github.com/pbxgate/pbxgate/gateway/campaign"
 	"github.com/pbxgate/pbxgate/gateway/config"
+	"github.com/pbxgate/pbxgate/gateway/consent"
+	"github.com/pbxgate/pbxgate/gateway/events"
+	"github.com/pbxgate/pbxgate/gateway/inbound"
+	"github.com/pbxgate/pbxgate/gateway/inbox"
 	"github.com/pbxgate/pbxgate/gateway/logbuf"
 	"github.com/pbxgate/pbxgate/gateway/msglog"
 	"github.com/pbxgate/pbxgate/gateway/recipients"
+	"github.com/pbxgate/pbxgate/gateway/rules"
 	"github.com/pbxgate/pbxgate/gateway/session"
 	"github.com/pbxgate/pbxgate/gateway/store"
+	"github.com/pbxgate/pbxgate/gateway/traffic"
 	"github.com/pbxgate/pbxgate/gateway/users"
 	"github.com/pbxgate/pbxgate/web"
 )
@@ -116,59 +122,53 @@ type daemon struct {
 	users         *users.Service
 	reg           *prometheus.Registry
 
+	// The message flow, built before the channels: they store what
+	// arrives in the inbox and report statuses to the router; the
+	// components that consume both register with them.
+	msglog  *msglog.Log     // every message in and out
+	router  *events.Router  // status events to whoever sent the message
+	inbox   *inbox.Inbox    // inbound messages of every channel
+	traffic traffic.Counter // dashboard chart, fed by the router
+
 	sms       *smsStack
-	campaigns *campaign.Engine
-	auto      *automation
-	msglog    *msglog.Log       // every message in and out
 	wa        *whatsapp.Channel // nil unless whatsapp.enabled
 	waemu     *waemu.Server     // the Cloud API emulator with whatsapp.emulate
 	waSetup   *web.WhatsAppSetup
 	pbx       *pbxSide // nil unless sip.enabled
-	traffic   traffic  // dashboard chart
-	logs      *logbuf.Ring
-	restart   chan string // requestRestart
+	channels  map[string]campaign.Channel
+	templates campaign.TemplateCatalog // nil without WhatsApp
+	campaigns *campaign.Engine
+	consent   *consent.Consent
+	rules     *rules.Engine
+	pipeline  *inbound.Pipeline
 
-	wg sync.WaitGroup // long-running components
+	logs    *logbuf.Ring
+	restart chan string // requestRestart
+
+	components []component    // built, started by startComponents
+	wg         sync.WaitGroup // long-running components
 }
 
+// component is a long-running part, started once everything is wired.
+type component struct {
+	name string
+	run  func(context.Context) error
+}
+
+// run starts the daemon in named steps, serves until ctx ends or a restart
+// is requested, and stops. Components are built first and started
+// together, so none sees another half-built.
 func (d *daemon) run(ctx context.Context) error {
 	start := time.Now()
 	b := currentBuild()
 	d.log.Info("pbxgate starting", "version", b.Version, "commit", b.Commit, "platform", b.Platform, "data_dir", d.cfg.DataDir)
 
-	// A backup uploaded in the portal takes effect here, before the
-	// store opens (see store.StageRestore).
-	if _, err := store.ApplyStagedRestore(d.cfg.DataDir, d.log); err != nil {
-		return fmt.Errorf("applying the restored backup in %s: %w", d.cfg.DataDir, err)
-	}
-	st, err := store.Open(store.Options{Dir: d.cfg.DataDir, Profile: store.Profile(d.cfg.Store.Profile),
-		SyncWrites: d.cfg.Store.SyncWrites, Logger: d.log})
-	if err != nil {
+	if err := d.openStore(); err != nil {
 		return err
 	}
-	d.store = st
-	defer func() {
-		if err := st.Close(); err != nil {
-			d.log.Error("closing store", "err", err)
-		} else {
-			d.log.Info("store closed")
-		}
-	}()
-	if err := st.Migrate(migrations, d.backupBeforeMigration); err != nil {
+	defer d.closeStore()
+	if err := d.setupAccounts(ctx); err != nil {
 		return err
-	}
-
-	d.applyPortalSIP()
-
-	d.reg = prometheus.NewRegistry()
-	d.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	d.reg.MustRegister(newStoreCollector(st))
-
-	d.users = users.New(st)
-	if pw, created, err := d.users.EnsureAdmin(ctx); err != nil {
-		return fmt.Errorf("first-run admin: %w", err)
-	} else if created {
-		d.printFirstRun(pw)
 	}
 
 	// Components run until runCtx ends; the HTTP server stops first so no
@@ -180,14 +180,6 @@ func (d *daemon) run(ctx context.Context) error {
 		cancel()
 		d.waitComponents(d.cfg.Shutdown)
 	}()
-	if err := d.traffic.load(st); err != nil {
-		d.log.Warn("dashboard chart: saved hours not readable; starting empty", "err", err)
-	}
-	d.goRun(runCtx, "traffic", func(ctx context.Context) error { return d.traffic.run(ctx, st, time.Minute) })
-	d.goRun(runCtx, "store-gc", func(ctx context.Context) error {
-		st.RunGC(ctx, d.cfg.Store.GCInterval)
-		return nil
-	})
 
 	// Listen first: the WhatsApp emulator needs the portal's address for
 	// its webhooks, and a port in use should fail before anything starts.
@@ -197,136 +189,34 @@ func (d *daemon) run(ctx context.Context) error {
 	}
 	defer ln.Close()
 
-	// Status events flow from the channels to the campaign engine; the
-	// router is built before either so neither needs the other.
-	d.msglog, err = msglog.New(msglog.Config{Store: st, Logger: d.log.With("component", "msglog")})
-	if err != nil {
+	if err := d.buildMessageFlow(); err != nil {
 		return err
 	}
-	d.goRun(runCtx, "message-log", func(ctx context.Context) error { return d.msglog.Run(ctx, d.cfg.MessageLog.Retention) })
-	router := &statusRouter{log: d.log, traffic: &d.traffic, journal: d.msglog}
-	out := &outbound{}
-	if len(d.cfg.Channels) > 0 {
-		out.defaultSMS = d.cfg.Channels[0].Name
-	}
-	d.auto, err = d.newAutomation(out)
-	if err != nil {
+	defer func() {
+		if d.sms != nil {
+			d.sms.close()
+		}
+	}()
+	if err := d.buildChannels(runCtx, ln.Addr().String()); err != nil {
 		return err
 	}
-	d.auto.journal = d.msglog
-	d.sms, err = d.startSMS(runCtx, router, d.auto)
-	if err != nil {
+	if err := d.buildPBX(runCtx); err != nil {
 		return err
 	}
-	out.pool.Store(d.sms.pool)
-	defer d.sms.close()
-	channels := map[string]campaign.Channel{}
-	for _, c := range d.cfg.Channels {
-		ch, err := d.sms.pool.Channel(c.Name)
-		if err != nil {
-			return err
-		}
-		channels[c.Name] = smsChannel{ch}
-	}
-	var templates campaign.TemplateCatalog
-	var waSender session.Sender
-	waName := ""
-	if d.cfg.WhatsApp.Enabled {
-		d.wa, err = d.startWhatsApp(runCtx, ln.Addr().String(), router, d.auto)
-		if err != nil {
-			return err
-		}
-		out.wa.Store(d.wa)
-		channels[d.wa.Name()] = waChannel{Channel: d.wa, statuses: router}
-		templates = waTemplates{d.wa}
-		waSender, waName = d.wa, d.wa.Name()
-	}
-	var sessions campaign.SessionOpener
-	if d.cfg.SIP.Enabled {
-		d.pbx, err = d.startPBX(runCtx, d.sms.pool, waSender, waName)
-		if err != nil && d.sipFromPortal {
-			// The admin's settings must not keep the gateway down.
-			d.log.Error("the PBX settings saved in the portal do not start; using the configuration file's", "err", err)
-			d.cfg.SIP, d.sipFromPortal = d.fileCfg.SIP, false
-			d.pbx, err = nil, nil
-			if d.cfg.SIP.Enabled {
-				d.pbx, err = d.startPBX(runCtx, d.sms.pool, waSender, waName)
-			}
-		}
-		if err != nil {
-			return err
-		}
-	}
-	if d.pbx != nil {
-		d.auto.pbx.Store(d.pbx)
-		router.sessions.Store(d.pbx.sessions)
-		sessions = d.pbx.sessions
-	}
-	d.campaigns, err = campaign.New(campaign.Config{
-		Store:      st,
-		Channels:   channels,
-		Logger:     d.log.With("component", "campaign"),
-		Registerer: d.reg,
-		Limits:     campaign.Limits{MaxCampaigns: d.cfg.Campaign.MaxCampaigns, MaxRecipients: d.cfg.Campaign.MaxRecipients},
-		Location:   d.cfg.Location(),
-		Region:     d.cfg.Region.DefaultCountry,
-		AutoResume: d.cfg.Campaign.AutoResume,
-		DNC:        recipients.NewLists(st),
-		Blocker:    d.auto.consent,
-		Templates:  templates,
-		Sessions:   sessions,
-	})
-	if err != nil {
+	if err := d.buildCampaigns(); err != nil {
 		return err
 	}
-	router.campaigns.Store(d.campaigns)
-	out.campaigns.Store(d.campaigns)
-	d.goRun(runCtx, "automation", func(ctx context.Context) error { return d.auto.run(ctx, d.cfg.Automation.Retention) })
-	d.goRun(runCtx, "campaigns", d.campaigns.Run)
+	if err := d.buildAutomation(); err != nil {
+		return err
+	}
+	d.startComponents(runCtx)
 
-	deps := web.Deps{
-		Store:          st,
-		Users:          d.users,
-		Logger:         d.log,
-		Gatherer:       d.reg,
-		MetricsToken:   d.cfg.Metrics.Token.Reveal(),
-		Ready:          d.readiness,
-		Version:        web.VersionInfo{Version: b.Version, Commit: b.Commit, BuildDate: b.BuildDate, GoVersion: b.GoVersion, Platform: b.Platform},
-		Location:       d.cfg.Location(),
-		DefaultCountry: d.cfg.Region.DefaultCountry,
-		Status:         dashboardStatus{d},
-		Campaigns:      web.EngineCampaigns(d.campaigns, channels),
-		Extra:          d.extraHandlers(),
-		USSD:           d.sms,
-		Rules:          d.auto.rules,
-		Consent:        d.auto.consent,
-		Messages:       d.msglog,
-		WhatsApp:       d.waSetup,
-		Logs:           d.logs,
-		Updates: spool.Spool{Dir: d.cfg.Updates.SpoolDir, Keys: d.cfg.Updates.Keys,
-			Installed: b.Version, Arch: bundle.Arch()},
-		Restore:     restoreStager{d},
-		PBX:         pbxSettings{d},
-		ModemPacing: modemPacing{d},
-		Restart:     d.requestRestart,
-	}
-	if d.pbx != nil {
-		deps.Sessions = d.pbx.sessions
-	}
-	if d.wa != nil {
-		deps.Media = waMedia{ch: d.wa, dir: filepath.Join(d.cfg.DataDir, "media")}
-		deps.MediaUploader = waMedia{ch: d.wa}
-		deps.Templates = waTemplates{d.wa}
-		deps.SyncTemplates = d.wa.Templates().Sync
-	}
-	handler, err := web.New(deps)
+	srv, err := d.buildPortal(b)
 	if err != nil {
 		return err
 	}
-	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
 	serveErr := make(chan error, 2)
 	go func() { serveErr <- srv.Serve(ln) }()
-
 	ctl, err := d.startControl(runCtx)
 	if err != nil {
 		return err
@@ -359,6 +249,266 @@ func (d *daemon) run(ctx context.Context) error {
 		return err
 	}
 	return restart
+}
+
+// openStore applies a backup uploaded in the portal (it takes effect
+// before the store opens, see store.StageRestore), opens the store and
+// migrates its schema.
+func (d *daemon) openStore() error {
+	if _, err := store.ApplyStagedRestore(d.cfg.DataDir, d.log); err != nil {
+		return fmt.Errorf("applying the restored backup in %s: %w", d.cfg.DataDir, err)
+	}
+	st, err := store.Open(store.Options{Dir: d.cfg.DataDir, Profile: store.Profile(d.cfg.Store.Profile),
+		SyncWrites: d.cfg.Store.SyncWrites, Logger: d.log})
+	if err != nil {
+		return err
+	}
+	d.store = st
+	if err := st.Migrate(migrations, d.backupBeforeMigration); err != nil {
+		d.closeStore()
+		return err
+	}
+	return nil
+}
+
+func (d *daemon) closeStore() {
+	if err := d.store.Close(); err != nil {
+		d.log.Error("closing store", "err", err)
+	} else {
+		d.log.Info("store closed")
+	}
+}
+
+// setupAccounts applies the portal's PBX settings, creates the metrics
+// registry and, on the first run, the admin account.
+func (d *daemon) setupAccounts(ctx context.Context) error {
+	d.applyPortalSIP()
+	d.reg = prometheus.NewRegistry()
+	d.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	d.reg.MustRegister(newStoreCollector(d.store))
+	d.users = users.New(d.store)
+	pw, created, err := d.users.EnsureAdmin(ctx)
+	if err != nil {
+		return fmt.Errorf("first-run admin: %w", err)
+	}
+	if created {
+		d.printFirstRun(pw)
+	}
+	return nil
+}
+
+// buildMessageFlow builds what the channels feed: the message log, the
+// status-event router (which also counts the dashboard's traffic) and the
+// inbox.
+func (d *daemon) buildMessageFlow() error {
+	if err := d.traffic.Load(d.store); err != nil {
+		d.log.Warn("dashboard chart: saved hours not readable; starting empty", "err", err)
+	}
+	d.component("traffic", func(ctx context.Context) error { return d.traffic.Run(ctx, d.store, time.Minute) })
+	d.component("store-gc", func(ctx context.Context) error {
+		d.store.RunGC(ctx, d.cfg.Store.GCInterval)
+		return nil
+	})
+	var err error
+	d.msglog, err = msglog.New(msglog.Config{Store: d.store, Logger: d.log.With("component", "msglog")})
+	if err != nil {
+		return err
+	}
+	d.component("message-log", func(ctx context.Context) error { return d.msglog.Run(ctx, d.cfg.MessageLog.Retention) })
+	d.router = events.New(events.Config{Logger: d.log.With("component", "events"), Journal: d.msglog})
+	d.router.Observe(d.traffic.Count)
+	d.inbox, err = inbox.New(inbox.Config{Store: d.store, Logger: d.log.With("component", "inbox")})
+	if err != nil {
+		return err
+	}
+	d.component("inbox", d.inbox.Run)
+	return nil
+}
+
+// buildChannels builds the SMS pool with its modems and, with
+// whatsapp.enabled, the WhatsApp number: the channels campaigns send on.
+func (d *daemon) buildChannels(ctx context.Context, portalAddr string) error {
+	var err error
+	d.sms, err = d.startSMS(ctx, d.router, d.inbox)
+	if err != nil {
+		return err
+	}
+	d.channels = map[string]campaign.Channel{}
+	for _, c := range d.cfg.Channels {
+		ch, err := d.sms.pool.Channel(c.Name)
+		if err != nil {
+			return err
+		}
+		d.channels[c.Name] = ch
+	}
+	if d.cfg.WhatsApp.Enabled {
+		d.wa, err = d.startWhatsApp(ctx, portalAddr, d.router, d.inbox)
+		if err != nil {
+			return err
+		}
+		d.channels[d.wa.Name()] = d.wa.ForCampaigns(d.router)
+		d.templates = d.wa
+	}
+	return nil
+}
+
+// buildPBX joins the PBX (sip.enabled) with the chat sessions; settings
+// saved in the portal that do not start fall back to the file's.
+func (d *daemon) buildPBX(ctx context.Context) error {
+	if !d.cfg.SIP.Enabled {
+		return nil
+	}
+	var waSender session.Sender
+	waName := ""
+	if d.wa != nil {
+		waSender, waName = d.wa, d.wa.Name()
+	}
+	built := len(d.components)
+	var err error
+	d.pbx, err = d.startPBX(ctx, d.sms.pool, waSender, waName)
+	if err != nil && d.sipFromPortal {
+		// The admin's settings must not keep the gateway down.
+		d.log.Error("the PBX settings saved in the portal do not start; using the configuration file's", "err", err)
+		d.components = d.components[:built]
+		d.cfg.SIP, d.sipFromPortal = d.fileCfg.SIP, false
+		d.pbx, err = nil, nil
+		if d.cfg.SIP.Enabled {
+			d.pbx, err = d.startPBX(ctx, d.sms.pool, waSender, waName)
+		}
+	}
+	return err
+}
+
+// buildCampaigns builds consent (STOP/START, blacklist) and the campaign
+// engine, which claims the status events of its messages first.
+func (d *daemon) buildCampaigns() error {
+	var err error
+	d.consent, err = d.newConsent()
+	if err != nil {
+		return err
+	}
+	var sessions campaign.SessionOpener
+	if d.pbx != nil {
+		sessions = d.pbx.sessions
+	}
+	d.campaigns, err = campaign.New(campaign.Config{
+		Store:      d.store,
+		Channels:   d.channels,
+		Logger:     d.log.With("component", "campaign"),
+		Registerer: d.reg,
+		Limits:     campaign.Limits{MaxCampaigns: d.cfg.Campaign.MaxCampaigns, MaxRecipients: d.cfg.Campaign.MaxRecipients},
+		Location:   d.cfg.Location(),
+		Region:     d.cfg.Region.DefaultCountry,
+		AutoResume: d.cfg.Campaign.AutoResume,
+		DNC:        recipients.NewLists(d.store),
+		Blocker:    d.consent,
+		Templates:  d.templates,
+		Sessions:   sessions,
+	})
+	if err != nil {
+		return err
+	}
+	// Campaign messages first, then chat replies; a campaign message
+	// sent in session mode shows in its chat too.
+	d.router.Register("campaigns", d.campaigns, campaign.ErrUnknownStatus)
+	if d.pbx != nil {
+		d.router.Register("sessions", d.pbx.sessions, session.ErrUnknownStatus)
+		if err := d.router.Follow("campaigns", "chat sessions", events.HandlerFunc(d.pbx.sessions.HandleCampaignStatus), session.ErrUnknownStatus); err != nil {
+			return err
+		}
+	}
+	d.component("campaigns", d.campaigns.Run)
+	return nil
+}
+
+// buildAutomation builds the keyword rules and the inbound pipeline and
+// registers the pipeline as the inbox's consumer.
+func (d *daemon) buildAutomation() error {
+	out := &inbound.Outbound{SMS: d.sms.pool, Campaigns: d.campaigns}
+	if len(d.cfg.Channels) > 0 {
+		out.DefaultSMS = d.cfg.Channels[0].Name
+	}
+	if d.wa != nil {
+		out.WhatsApp = d.wa
+	}
+	var route rules.Router
+	var sessions inbound.Sessions
+	if d.pbx != nil {
+		route, sessions = d.pbx.sessions, d.pbx.sessions
+	}
+	var err error
+	d.rules, err = d.newRules(d.consent, out, route)
+	if err != nil {
+		return err
+	}
+	d.pipeline, err = inbound.New(inbound.Config{Journal: d.msglog, Rules: d.rules, Sessions: sessions,
+		Retention: d.cfg.Automation.Retention, Logger: d.log.With("component", "inbound")})
+	if err != nil {
+		return err
+	}
+	if err := d.inbox.Register(d.pipeline); err != nil {
+		return err
+	}
+	d.component("automation", d.pipeline.Run)
+	return nil
+}
+
+// buildPortal builds the web portal on everything built before.
+func (d *daemon) buildPortal(b buildInfo) (*http.Server, error) {
+	deps := web.Deps{
+		Store:          d.store,
+		Users:          d.users,
+		Logger:         d.log,
+		Gatherer:       d.reg,
+		MetricsToken:   d.cfg.Metrics.Token.Reveal(),
+		Ready:          d.readiness,
+		Version:        web.VersionInfo{Version: b.Version, Commit: b.Commit, BuildDate: b.BuildDate, GoVersion: b.GoVersion, Platform: b.Platform},
+		Location:       d.cfg.Location(),
+		DefaultCountry: d.cfg.Region.DefaultCountry,
+		Status:         dashboardStatus{d},
+		Campaigns:      web.EngineCampaigns(d.campaigns, d.channels),
+		Extra:          d.extraHandlers(),
+		USSD:           d.sms,
+		Rules:          d.rules,
+		Consent:        d.consent,
+		Messages:       d.msglog,
+		WhatsApp:       d.waSetup,
+		Logs:           d.logs,
+		Updates: spool.Spool{Dir: d.cfg.Updates.SpoolDir, Keys: d.cfg.Updates.Keys,
+			Installed: b.Version, Arch: bundle.Arch()},
+		Restore:     restoreStager{d},
+		PBX:         pbxSettings{d},
+		ModemPacing: modemPacing{d},
+		Restart:     d.requestRestart,
+	}
+	if d.pbx != nil {
+		deps.Sessions = d.pbx.sessions
+	}
+	if d.wa != nil {
+		deps.Media = d.wa.MediaIn(filepath.Join(d.cfg.DataDir, "media"))
+		deps.MediaUploader = d.wa
+		deps.Templates = d.wa
+		deps.SyncTemplates = d.wa.Templates().Sync
+	}
+	handler, err := web.New(deps)
+	if err != nil {
+		return nil, err
+	}
+	return &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}, nil
+}
+
+// component adds a long-running part, started by startComponents.
+func (d *daemon) component(name string, run func(context.Context) error) {
+	d.components = append(d.components, component{name: name, run: run})
+}
+
+// startComponents starts every built component, in the order built, once
+// all are wired: no event or message flows before its consumer is there.
+func (d *daemon) startComponents(ctx context.Context) {
+	for _, c := range d.components {
+		d.goRun(ctx, c.name, c.run)
+	}
+	d.components = nil
 }
 
 // shutdown stops accepting requests, lets in-flight requests and work end

@@ -14,9 +14,7 @@ import (
 	"github.com/pbxgate/pbxgate/drivers/modem"
 	"github.com/pbxgate/pbxgate/drivers/modemsim"
 	"github.com/pbxgate/pbxgate/drivers/smspool"
-	"github.com/pbxgate/pbxgate/gateway/campaign"
 	"github.com/pbxgate/pbxgate/gateway/config"
-	"github.com/pbxgate/pbxgate/gateway/message"
 	"github.com/pbxgate/pbxgate/gateway/store"
 )
 
@@ -38,7 +36,7 @@ func simNumber(i int) string { return fmt.Sprintf("+491520000%04d", i) }
 
 // startSMS builds the pool and starts a supervisor per modem. Simulated
 // modems (modems.simulate) are named sim1, sim2 …
-func (d *daemon) startSMS(ctx context.Context, sink smspool.Sink, inbound smspool.InboundSink) (*smsStack, error) {
+func (d *daemon) startSMS(ctx context.Context, sink smspool.Sink, inbox smspool.Inbox) (*smsStack, error) {
 	mc := d.cfg.Modems
 	s := &smsStack{modems: map[string]*modem.Modem{}}
 	pacing := map[string]config.Pacing{}
@@ -78,15 +76,15 @@ func (d *daemon) startSMS(ctx context.Context, sink smspool.Sink, inbound smspoo
 	d.applyPortalPacing(pacing)
 
 	pool, err := smspool.New(smspool.Config{
-		Store:       d.store,
-		Channels:    channels,
-		Pacing:      pacing,
-		Location:    d.cfg.Location(),
-		Logger:      d.log.With("component", "smspool"),
-		Registerer:  d.reg,
-		Sink:        sink,
-		InboundSink: inbound,
-		Journal:     d.msglog,
+		Store:      d.store,
+		Channels:   channels,
+		Pacing:     pacing,
+		Location:   d.cfg.Location(),
+		Logger:     d.log.With("component", "smspool"),
+		Registerer: d.reg,
+		Sink:       sink,
+		Inbox:      inbox,
+		Journal:    d.msglog,
 	})
 	if err != nil {
 		if s.sim != nil {
@@ -118,7 +116,7 @@ func (d *daemon) startSMS(ctx context.Context, sink smspool.Sink, inbound smspoo
 			return nil, fmt.Errorf("modem %s: %w", dev.Name, err)
 		}
 		name := dev.Name
-		d.goRun(ctx, "modem "+name+" concat-ref", func(ctx context.Context) error {
+		d.component("modem "+name+" concat-ref", func(ctx context.Context) error {
 			// Saved every minute and at the end, so a crash repeats at
 			// most a minute's worth of references.
 			t := time.NewTicker(time.Minute)
@@ -133,7 +131,7 @@ func (d *daemon) startSMS(ctx context.Context, sink smspool.Sink, inbound smspoo
 				}
 			}
 		})
-		d.goRun(ctx, "modem "+name, func(ctx context.Context) error {
+		d.component("modem "+name, func(ctx context.Context) error {
 			err := m.Run(ctx)
 			if errors.Is(err, modem.ErrWrongPIN) || errors.Is(err, modem.ErrPUKLocked) || errors.Is(err, modem.ErrPINRequired) {
 				return fmt.Errorf("modem %s needs the administrator: %w (set modems.devices[].pin or %s)", name, err, config.ModemPINEnv(name))
@@ -141,9 +139,9 @@ func (d *daemon) startSMS(ctx context.Context, sink smspool.Sink, inbound smspoo
 			return err
 		})
 	}
-	d.goRun(ctx, "smspool", pool.Run)
+	d.component("smspool", pool.Run)
 	if mc.Discover {
-		d.goRun(ctx, "modem discovery", func(ctx context.Context) error { return d.discover(ctx, s, devices) })
+		d.component("modem discovery", func(ctx context.Context) error { return d.discover(ctx, s, devices) })
 	}
 	return s, nil
 }
@@ -258,22 +256,6 @@ func (d *daemon) saveConcatRef(name string, m *modem.Modem) {
 	if err := d.store.Update(func(txn *store.Txn) error { return store.SetJSON(txn, concatRefKey(name), ref) }); err != nil {
 		d.log.Warn("saving concatenation reference", "modem", name, "err", err)
 	}
-}
-
-// smsChannel is an SMS channel of the pool as the campaign engine sees it:
-// the pool's own channel view (senders, resend safety), with the pool's
-// errors about one message marked as that recipient's failure.
-type smsChannel struct {
-	*smspool.SMSChannel
-}
-
-func (c smsChannel) Send(ctx context.Context, m message.Outbound) error {
-	err := c.SMSChannel.Send(ctx, m)
-	if errors.Is(err, smspool.ErrInvalid) || errors.Is(err, smspool.ErrUnknownSender) {
-		// Only this recipient fails; the campaign goes on.
-		return fmt.Errorf("%w: %w", campaign.ErrRejected, err)
-	}
-	return err
 }
 
 // modemCollector exports each modem's state and signal at scrape time.

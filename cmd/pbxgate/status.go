@@ -14,7 +14,10 @@ import (
 type dashboardStatus struct{ d *daemon }
 
 func (s dashboardStatus) Status(ctx context.Context) web.Status {
-	st := web.Status{History: s.d.traffic.history(time.Now())}
+	st := web.Status{}
+	for _, b := range s.d.traffic.History(time.Now()) {
+		st.History = append(st.History, web.TrafficBucket{Start: b.Start, Sent: b.Sent, Delivered: b.Delivered, Failed: b.Failed})
+	}
 	sims := map[string]struct{ sent, cap int }{}
 	for _, c := range s.d.sms.pool.ChannelStates() {
 		st.QueueDepth += c.Queued

@@ -2,9 +2,11 @@ package smspool
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 
+	"github.com/pbxgate/pbxgate/gateway/campaign"
 	"github.com/pbxgate/pbxgate/gateway/message"
 )
 
@@ -32,10 +34,15 @@ func (c *SMSChannel) Name() string { return c.ch.name }
 func (c *SMSChannel) Kind() message.Kind { return message.SMS }
 
 // Send queues m on this channel (m.Channel is set to it); see Pool.Enqueue.
-// Errors wrapping ErrInvalid or ErrUnknownSender concern this message only.
+// Errors wrapping ErrInvalid or ErrUnknownSender concern this message only:
+// they wrap campaign.ErrRejected too, so only this recipient fails.
 func (c *SMSChannel) Send(ctx context.Context, m message.Outbound) error {
 	m.Channel = c.ch.name
-	return c.p.Enqueue(ctx, m)
+	err := c.p.Enqueue(ctx, m)
+	if errors.Is(err, ErrInvalid) || errors.Is(err, ErrUnknownSender) {
+		return fmt.Errorf("%w: %w", campaign.ErrRejected, err)
+	}
+	return err
 }
 
 // MaxPerMinute is sms_channels[].max_per_minute (0: no limit).

@@ -363,7 +363,7 @@ func TestE2ECrashWhileSending(t *testing.T) {
 		t.Fatal(err)
 	}
 	h.ev = newEvents()
-	h.cfg.Sink, h.cfg.InboundSink = h.ev, h.ev
+	h.cfg.Sink = h.ev
 	h.open()
 	r.mu.Lock()
 	r.target = h.pool

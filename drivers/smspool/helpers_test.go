@@ -2,6 +2,7 @@ package smspool
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/pbxgate/pbxgate/drivers/modem"
 	"github.com/pbxgate/pbxgate/gateway/config"
+	"github.com/pbxgate/pbxgate/gateway/inbox"
 	"github.com/pbxgate/pbxgate/gateway/message"
 	gsms "github.com/pbxgate/pbxgate/gateway/sms"
 	"github.com/pbxgate/pbxgate/gateway/store"
@@ -284,6 +286,7 @@ type harness struct {
 	ev     *events
 	st     *store.Store
 	pool   *Pool
+	inbox  *inbox.Inbox // the gateway's inbox; the harness's events consume it
 	cancel context.CancelFunc
 	done   chan error
 }
@@ -296,7 +299,6 @@ func newHarness(t testing.TB, cfg Config) *harness {
 	if h.cfg.Sink == nil {
 		h.cfg.Sink = h.ev
 	}
-	h.cfg.InboundSink = h.ev
 	if h.cfg.Logger == nil {
 		h.cfg.Logger = testLogger()
 	}
@@ -317,6 +319,11 @@ func (h *harness) open() {
 	h.st = openStore(h.t, h.dir)
 	cfg := h.cfg
 	cfg.Store = h.st
+	ib, err := inbox.New(inbox.Config{Store: h.st, Logger: cfg.Logger, RetryBackoff: cfg.RetryBackoff})
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	h.inbox, cfg.Inbox = ib, ib
 	p, err := New(cfg)
 	if err != nil {
 		h.t.Fatal(err)
@@ -328,7 +335,15 @@ func (h *harness) run() {
 	ctx, cancel := context.WithCancel(context.Background())
 	h.cancel = cancel
 	h.done = make(chan error, 1)
-	go func() { h.done <- h.pool.Run(ctx) }()
+	if err := h.inbox.Register(h.ev); err != nil {
+		h.t.Fatal(err)
+	}
+	go func() {
+		ib := make(chan error, 1)
+		go func() { ib <- h.inbox.Run(ctx) }()
+		err := h.pool.Run(ctx)
+		h.done <- errors.Join(err, <-ib)
+	}()
 }
 
 // stop stops Run (waiting for sends in progress) and closes the store.

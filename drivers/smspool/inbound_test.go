@@ -9,6 +9,7 @@ import (
 	"github.com/pbxgate/pbxgate/gateway/config"
 	"github.com/pbxgate/pbxgate/gateway/message"
 	gsms "github.com/pbxgate/pbxgate/gateway/sms"
+	"github.com/pbxgate/pbxgate/gateway/store"
 )
 
 func inboundHarness(t *testing.T, cfg Config) *harness {
@@ -209,18 +210,90 @@ func TestInboundRefusedDoesNotBlock(t *testing.T) {
 	}
 	h.run()
 	h.ev.waitFor(t, "the others", func(_ []message.StatusEvent, in []message.Inbound) bool { return len(in) == 2 })
-	h.ev.waitFor(t, "poison offered again", func([]message.StatusEvent, []message.Inbound) bool { return h.ev.refused > inboundAttempts })
+	h.ev.waitFor(t, "poison offered again", func([]message.StatusEvent, []message.Inbound) bool { return h.ev.refused > 3 })
 	_, in := h.ev.snapshot()
 	if in[0].Text != "after 1" || in[1].Text != "after 2" {
 		t.Fatalf("inbound = %+v", in)
 	}
-	// Taken messages leave the outbox after the consumer returned; the
+	// Taken messages leave the inbox after the consumer returned; the
 	// refused one stays.
-	waitUntil(t, "only the refused message left in the outbox", func() bool {
-		var n int
-		if err := h.st.View(func(txn *Txn) error { n = storeCount(txn, keyInMsg); return nil }); err != nil {
+	waitUntil(t, "only the refused message left in the inbox", func() bool {
+		n, err := h.inbox.Pending()
+		if err != nil {
 			t.Fatal(err)
 		}
 		return n == 1
 	})
+}
+
+// Inbound SMS an older pbxgate left in the pool's own outbox (smsq/in/msg/)
+// reach the gateway's inbox at the next start, in order, and leave the
+// outbox.
+func TestInboundOldOutboxMigrated(t *testing.T) {
+	t.Parallel()
+	h := inboundHarness(t, Config{})
+	old := []message.Inbound{
+		{ID: "sms-old1", Kind: message.SMS, Channel: "main", From: "+4915100000001", Text: "first"},
+		{ID: "sms-old2", Kind: message.SMS, Channel: "main", From: "+4915100000002", Text: "second"},
+	}
+	if err := h.st.Update(func(txn *Txn) error {
+		for i, in := range old {
+			if err := store.SetJSON(txn, seqKey(keyInMsg, uint64(100+i)), in); err != nil {
+				return err
+			}
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	h.run()
+	h.ev.waitFor(t, "old messages", func(_ []message.StatusEvent, in []message.Inbound) bool { return len(in) == 2 })
+	_, in := h.ev.snapshot()
+	if in[0].Text != "first" || in[1].Text != "second" {
+		t.Fatalf("inbound = %+v", in)
+	}
+	waitUntil(t, "old outbox empty", func() bool {
+		var n int
+		if err := h.st.View(func(txn *Txn) error { n = storeCount(txn, keyInMsg); return nil }); err != nil {
+			t.Fatal(err)
+		}
+		return n == 0
+	})
+}
+
+// A long SMS whose parts were all stored when the daemon died, before it
+// reached the inbox, is delivered at the next start (not only after the
+// reassembly timeout), once.
+func TestInboundCompleteGroupLeftByCrash(t *testing.T) {
+	t.Parallel()
+	h := inboundHarness(t, Config{ReassemblyTimeout: 24 * time.Hour})
+	text := strings.Repeat("0123456789", 20) // GSM-7, 2 parts
+	pdus := deliverPDUs(t, gsms.NewEncoder(9), "+4915188888888", text)
+	if len(pdus) != 2 {
+		t.Fatalf("%d parts", len(pdus))
+	}
+	// What handlePart commits before handing the message on.
+	g := inGroup{SIM: "a", From: "+4915188888888", Ref: 10, Total: 2, FirstAt: time.Now()} // the encoder takes the reference after 9
+	if d, err := gsms.DecodeDeliver(pdus[0]); err != nil || d.Ref != g.Ref {
+		t.Fatalf("part 1: %+v, %v", d, err)
+	}
+	if err := h.st.Update(func(txn *Txn) error {
+		if err := store.SetJSON(txn, keyInGroup+g.key(), g); err != nil {
+			return err
+		}
+		for i, p := range pdus {
+			if err := store.SetJSON(txn, partKey(g.key(), i+1), inPart{TPDU: p, Hash: pduHash("a", p)}); err != nil {
+				return err
+			}
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	h.run()
+	h.ev.waitFor(t, "reassembled message", func(_ []message.StatusEvent, in []message.Inbound) bool { return len(in) == 1 })
+	_, in := h.ev.snapshot()
+	if in[0].Text != text {
+		t.Fatalf("text = %q", in[0].Text)
+	}
 }

@@ -70,14 +70,6 @@ type Sink interface {
 	Status(ctx context.Context, ev message.StatusEvent) error
 }
 
-// InboundSink receives complete inbound messages, at least once (by
-// Inbound.ID) and in order of completion, from one goroutine. An error
-// makes the pool offer the message again after RetryBackoff, holding later
-// ones back, so return one only for a passing problem.
-type InboundSink interface {
-	Inbound(ctx context.Context, in message.Inbound) error
-}
-
 // Journal records every SMS the pool accepts (the daemon's message log),
 // in the transaction that queues it: a message is queued and recorded, or
 // neither (an error fails the Enqueue). Re-enqueuing an ID the pool has
@@ -91,12 +83,6 @@ type SinkFunc func(ctx context.Context, ev message.StatusEvent) error
 
 // Status calls f.
 func (f SinkFunc) Status(ctx context.Context, ev message.StatusEvent) error { return f(ctx, ev) }
-
-// InboundSinkFunc adapts a function to InboundSink.
-type InboundSinkFunc func(ctx context.Context, in message.Inbound) error
-
-// Inbound calls f.
-func (f InboundSinkFunc) Inbound(ctx context.Context, in message.Inbound) error { return f(ctx, in) }
 
 // Config configures a Pool. Store and Channels are required.
 type Config struct {
@@ -113,9 +99,9 @@ type Config struct {
 	Logger     *slog.Logger
 	Registerer prometheus.Registerer // nil: no metrics
 	Sink       Sink                  // nil: status events are not reported
-	// InboundSink receives received SMS. nil: they are stored and kept in
-	// the outbox until a pool with an InboundSink runs.
-	InboundSink InboundSink
+	// Inbox stores received SMS (gateway/inbox). nil: received SMS are
+	// refused and stay on the SIM.
+	Inbox Inbox
 	// Journal records every accepted SMS; nil: none.
 	Journal Journal
 
@@ -196,7 +182,6 @@ type Pool struct {
 	stopped  bool
 
 	events *eventQueue
-	inWake chan struct{}
 
 	inMu sync.Mutex // one inbound PDU at a time: reassembly reads then writes
 }
@@ -249,7 +234,6 @@ func New(cfg Config) (*Pool, error) {
 		sims:   map[string]*sim{},
 		wake:   make(chan struct{}),
 		events: newEventQueue(),
-		inWake: make(chan struct{}, 1),
 	}
 	p.seq.Store(uint64(time.Now().UnixNano()))
 	for _, c := range cfg.Channels {
@@ -622,11 +606,13 @@ func (p *Pool) Run(ctx context.Context) error {
 		bg.Add(1)
 		go func() { defer bg.Done(); p.runEvents(ctx) }()
 	}
-	if p.cfg.InboundSink != nil {
-		bg.Add(1)
-		go func() { defer bg.Done(); p.runInbound(ctx) }()
-	}
-	p.kick(p.inWake)
+	bg.Add(1)
+	go func() {
+		defer bg.Done()
+		if err := p.migrateOutbox(ctx); err != nil && ctx.Err() == nil {
+			p.log.Error("inbound SMS of an older version not moved to the inbox; trying at the next start", "err", err)
+		}
+	}()
 
 	<-ctx.Done()
 	p.mu.Lock()
@@ -638,13 +624,6 @@ func (p *Pool) Run(ctx context.Context) error {
 	p.workers.Wait()
 	bg.Wait()
 	return nil
-}
-
-func (p *Pool) kick(c chan struct{}) {
-	select {
-	case c <- struct{}{}:
-	default:
-	}
 }
 
 // Status returns the stored state of the message with the given ID.

@@ -449,7 +449,7 @@ func TestCrashWhileSendingBecomesUnknown(t *testing.T) {
 	}
 
 	h.ev = newEvents()
-	h.cfg.Sink, h.cfg.InboundSink = h.ev, h.ev
+	h.cfg.Sink = h.ev
 	h.open()
 	b := newFakeModem("a")
 	h.attach(b)

@@ -27,7 +27,7 @@ import (
 //	smsq/in/part/<group>/<seq>    inPart: one part of a concatenated inbound SMS
 //	smsq/in/group/<group>         inGroup: when the first part of a message arrived
 //	smsq/in/seen/<hash>           received PDU already stored (dedupe, TTL)
-//	smsq/in/msg/<seq>             message.Inbound not yet handed to the InboundSink
+//	smsq/in/msg/<seq>             message.Inbound left by versions before gateway/inbox (moved there at start)
 const (
 	keyMsg      = "smsq/msg/"
 	keyPending  = "smsq/pending/"

@@ -36,11 +36,6 @@ type StatusSink interface {
 	HandleStatus(ctx context.Context, ev message.StatusEvent) error
 }
 
-// InboundSink receives messages from contacts, already stored.
-type InboundSink interface {
-	HandleInbound(ctx context.Context, in message.Inbound) error
-}
-
 // Journal records every message the channel takes on (the daemon's message
 // log). Outbound is called once the channel accepts a message, before it
 // goes to Meta (an error refuses the message: it is not sent unrecorded);
@@ -58,12 +53,6 @@ type StatusFunc func(ctx context.Context, ev message.StatusEvent) error
 func (f StatusFunc) HandleStatus(ctx context.Context, ev message.StatusEvent) error {
 	return f(ctx, ev)
 }
-
-// InboundFunc adapts a function to InboundSink.
-type InboundFunc func(ctx context.Context, in message.Inbound) error
-
-// HandleInbound calls f.
-func (f InboundFunc) HandleInbound(ctx context.Context, in message.Inbound) error { return f(ctx, in) }
 
 // Options configure a Channel. OptionsFromConfig fills them from the
 // configuration file; zero tunables take the defaults noted.
@@ -98,7 +87,7 @@ type Options struct {
 	Clock      Clock
 	Logger     *slog.Logger
 	Statuses   StatusSink
-	Inbound    InboundSink
+	Inbox      Inbox // stores inbound messages; nil: they are dropped
 	// Journal records the messages the channel sends; nil: none.
 	Journal Journal
 	// Registerer receives the channel's metrics; nil: not registered.

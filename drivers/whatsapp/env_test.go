@@ -12,6 +12,7 @@ import (
 
 	"github.com/pbxgate/pbxgate/drivers/whatsapp"
 	"github.com/pbxgate/pbxgate/drivers/whatsapp/waemu"
+	"github.com/pbxgate/pbxgate/gateway/inbox"
 	"github.com/pbxgate/pbxgate/gateway/message"
 	"github.com/pbxgate/pbxgate/gateway/store"
 )
@@ -81,7 +82,8 @@ func (s *sinks) HandleStatus(_ context.Context, ev message.StatusEvent) error {
 	return nil
 }
 
-func (s *sinks) HandleInbound(_ context.Context, in message.Inbound) error {
+// Inbound takes messages from the inbox (gateway/inbox.Consumer).
+func (s *sinks) Inbound(_ context.Context, in message.Inbound) error {
 	s.mu.Lock()
 	s.inbound = append(s.inbound, in)
 	s.mu.Unlock()
@@ -135,7 +137,9 @@ type env struct {
 	hookCh  atomic.Pointer[whatsapp.Channel] // what the webhook server calls; swapped on restart
 	opts    whatsapp.Options
 	sinks   *sinks
-	clock   *virtualClock // nil: wall clock
+	inbox   *inbox.Inbox   // the gateway's inbox on the channel's store
+	consume inbox.Consumer // takes the inbox's messages; default sinks
+	clock   *virtualClock  // nil: wall clock
 	ctx     context.Context
 	stopCh  func()
 }
@@ -144,12 +148,17 @@ type envConfig struct {
 	virtual bool
 	emu     func(*waemu.Options)
 	ch      func(*whatsapp.Options)
+	consume func(*sinks) inbox.Consumer     // wraps the sinks as the inbox's consumer
 	wrap    func(http.Handler) http.Handler // around the emulator
 }
 
 func newEnv(t testing.TB, cfg envConfig) *env {
 	t.Helper()
 	e := &env{t: t, sinks: newSinks()}
+	e.consume = e.sinks
+	if cfg.consume != nil {
+		e.consume = cfg.consume(e.sinks)
+	}
 	eo := waemu.Options{PairInterval: 6 * time.Second}
 	if cfg.virtual {
 		e.clock = newVirtualClock()
@@ -179,7 +188,7 @@ func newEnv(t testing.TB, cfg envConfig) *env {
 		PhoneNumberID: eff.PhoneNumberID, BusinessAccountID: eff.WABAID,
 		Token: eff.Token, AppSecret: eff.AppSecret, VerifyToken: "verify-me",
 		MessagesPerSecond: 1000, Tier: 0, RequestTimeout: 10 * time.Second,
-		Store: st, Statuses: e.sinks, Inbound: e.sinks, Logger: slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn})),
+		Store: st, Statuses: e.sinks, Logger: slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn})),
 	}
 	if e.clock != nil {
 		e.opts.Clock = e.clock
@@ -209,13 +218,29 @@ func (e *env) startChannel() {
 	if e.stopCh != nil {
 		e.stopCh()
 	}
-	ch, err := whatsapp.New(e.opts)
+	ib, err := inbox.New(inbox.Config{Store: e.opts.Store, RetryBackoff: e.opts.WebhookRetry})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if err := ib.Register(e.consume); err != nil {
+		e.t.Fatal(err)
+	}
+	opts := e.opts
+	opts.Inbox = ib
+	ch, err := whatsapp.New(opts)
 	if err != nil {
 		e.t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(e.ctx)
 	done := make(chan struct{})
-	go func() { ch.Run(ctx); close(done) }()
+	go func() {
+		var wg sync.WaitGroup
+		wg.Go(func() { _ = ib.Run(ctx) })
+		ch.Run(ctx)
+		wg.Wait()
+		close(done)
+	}()
+	e.inbox = ib
 	e.ch = ch
 	e.hookCh.Store(ch)
 	e.stopCh = func() { cancel(); <-done }

@@ -16,17 +16,25 @@ import (
 	"sync"
 	"time"
 
-	badger "github.com/dgraph-io/badger/v4"
-
 	"github.com/pbxgate/pbxgate/gateway/message"
 	"github.com/pbxgate/pbxgate/gateway/store"
 )
 
 const (
-	keyQueue = "wa/whq/"   // + ordered key → raw notification body
+	keyQueue = "wa/whq/"   // + ordered key → raw notification body with statuses
 	keyBad   = "wa/whbad/" // + same key → body that could not be parsed
-	keySeen  = "wa/seen/"  // + m/<wamid> of processed inbound messages, with TTL
+	// + m/<wamid>: inbound messages processed by versions before
+	// gateway/inbox, with TTL; read so Meta's retries of them stay
+	// duplicates.
+	keySeen = "wa/seen/"
 )
+
+// Inbox stores inbound messages (gateway/inbox): Accept returns nil once
+// the message is on disk, and drops one it has already (same channel and
+// wamid). The webhook answers Meta 200 only after that.
+type Inbox interface {
+	Accept(ctx context.Context, in message.Inbound) error
+}
 
 // SignatureHeader carries Meta's HMAC-SHA256 of the raw body.
 const SignatureHeader = "X-Hub-Signature-256"
@@ -54,8 +62,10 @@ func validSignature(appSecret, header string, body []byte) bool {
 	return hmac.Equal(got, m.Sum(nil))
 }
 
-// webhook stores verified notifications and processes them from the store,
-// so Meta gets its 200 quickly and nothing is lost in a crash.
+// webhook checks and parses Meta's notifications. Inbound messages go to
+// the Inbox before Meta gets its 200; a notification with statuses is
+// stored and its statuses are applied from the store, in batches, so Meta
+// gets its 200 quickly and nothing is lost in a crash.
 type webhook struct {
 	ch     *Channel
 	notify chan struct{}
@@ -152,6 +162,24 @@ func (w *webhook) receive(rw http.ResponseWriter, r *http.Request) {
 		http.Error(rw, "invalid signature", http.StatusUnauthorized)
 		return
 	}
+	p, perr := ParseNotification(body)
+	for _, in := range p.Inbound {
+		if err := w.ch.acceptInbound(r.Context(), in); err != nil {
+			// Meta retries a non-200 answer; the inbox drops what it
+			// has already.
+			w.ch.metrics.webhooks.WithLabelValues("store_error").Inc()
+			w.ch.log.Error("whatsapp webhook: cannot store inbound message", "err", err)
+			http.Error(rw, "storage unavailable", http.StatusServiceUnavailable)
+			return
+		}
+	}
+	if perr == nil && len(p.Statuses) == 0 {
+		w.ch.metrics.webhooks.WithLabelValues("stored").Inc()
+		rw.WriteHeader(http.StatusOK)
+		return
+	}
+	// Statuses (and a body that cannot be read, kept for inspection) go
+	// through the queue.
 	n := w.begin()
 	err = w.ch.o.Store.Update(func(txn *store.Txn) error { return txn.Set([]byte(queueKey(n)), body) })
 	w.end(n)
@@ -198,24 +226,18 @@ func (w *webhook) drain(ctx context.Context) error {
 		var bodies [][]byte
 		settled := w.settled() // before the read: all keys up to it are visible
 		err := w.ch.o.Store.View(func(txn *store.Txn) error {
-			opts := badger.DefaultIteratorOptions
-			opts.Prefix = []byte(keyQueue)
-			it := txn.NewIterator(opts)
-			defer it.Close()
-			start := []byte(keyQueue)
+			start := keyQueue
 			if w.cursor > 0 {
-				start = []byte(queueKey(w.cursor + 1))
+				start = queueKey(w.cursor + 1)
 			}
-			for it.Seek(start); it.Valid() && len(keys) < 256; it.Next() {
-				item := it.Item()
-				b, err := item.ValueCopy(nil)
-				if err != nil {
-					return err
+			return store.EachFrom(txn, keyQueue, start, func(k string, v []byte) error {
+				keys = append(keys, k)
+				bodies = append(bodies, append([]byte(nil), v...))
+				if len(keys) == 256 {
+					return io.EOF
 				}
-				keys = append(keys, string(item.KeyCopy(nil)))
-				bodies = append(bodies, b)
-			}
-			return nil
+				return nil
+			})
 		})
 		if err != nil {
 			return err
@@ -223,7 +245,7 @@ func (w *webhook) drain(ctx context.Context) error {
 		if len(keys) == 0 {
 			return nil
 		}
-		b := &batch{seen: map[string]bool{}, recs: map[string]Record{}}
+		b := &batch{recs: map[string]Record{}}
 		for i, key := range keys {
 			if err := w.process(ctx, b, key, bodies[i]); err != nil {
 				// Keep what was handed to sinks so far; the failed
@@ -241,10 +263,9 @@ func (w *webhook) drain(ctx context.Context) error {
 }
 
 // batch collects the store changes of processed events until commit, and
-// lets later events in the batch see them (de-duplication, status rank).
+// lets later events in the batch see them (status rank).
 type batch struct {
 	changes []func(*store.Txn) error
-	seen    map[string]bool   // inbound de-duplication keys marked in this batch
 	recs    map[string]Record // records changed in this batch
 }
 
@@ -277,8 +298,10 @@ func (w *webhook) process(ctx context.Context, b *batch, key string, body []byte
 		})
 		return nil
 	}
+	// Inbound messages were accepted before the 200; those of a body an
+	// older version queued are accepted now (the inbox drops duplicates).
 	for _, in := range p.Inbound {
-		if err := w.ch.handleInbound(ctx, b, in); err != nil {
+		if err := w.ch.acceptInbound(ctx, in); err != nil {
 			return err
 		}
 	}
@@ -291,34 +314,24 @@ func (w *webhook) process(ctx context.Context, b *batch, key string, body []byte
 	return nil
 }
 
-// seen reports whether a de-duplication key was processed already.
-func (ch *Channel) seen(key string) (bool, error) {
+// seenBefore reports whether a version before gateway/inbox processed
+// the message already.
+func (ch *Channel) seenBefore(wamid string) (bool, error) {
+	var seen bool
 	err := ch.o.Store.View(func(txn *store.Txn) error {
-		_, err := txn.Get([]byte(keySeen + key))
+		var err error
+		seen, err = store.Exists(txn, keySeen+"m/"+wamid)
 		return err
 	})
-	if errors.Is(err, store.ErrNotFound) {
-		return false, nil
-	}
-	return err == nil, err
+	return seen, err
 }
 
-func (ch *Channel) markSeen(txn *store.Txn, key string) error {
-	return txn.SetEntry(badger.NewEntry([]byte(keySeen+key), nil).WithTTL(ch.o.SeenTTL))
-}
-
-// handleInbound hands a message to the sink once. The service window and
-// the user-id mapping are written before the sink sees the message, so an
-// automatic answer to it (STOP confirmation, keyword reply) may be free
-// text; writing them again on a redelivery changes nothing. The seen mark is
-// written after the sink took it, so a crash in between offers it again (at
-// least once).
-func (ch *Channel) handleInbound(ctx context.Context, b *batch, in InboundEvent) error {
-	dedupe := "m/" + in.Message.ID
-	if b.seen[dedupe] {
-		return nil
-	}
-	if done, err := ch.seen(dedupe); err != nil || done {
+// acceptInbound hands a message to the Inbox. The service window and the
+// user-id mapping are written first, so an automatic answer to it (STOP
+// confirmation, keyword reply) may be free text; writing them again for a
+// duplicate changes nothing.
+func (ch *Channel) acceptInbound(ctx context.Context, in InboundEvent) error {
+	if done, err := ch.seenBefore(in.Message.ID); err != nil || done {
 		return err
 	}
 	err := ch.o.Store.Update(func(txn *store.Txn) error {
@@ -338,16 +351,15 @@ func (ch *Channel) handleInbound(ctx context.Context, b *batch, in InboundEvent)
 	if err != nil {
 		return fmt.Errorf("inbound %s: %w", in.Message.ID, err)
 	}
-	if !in.Skip && ch.o.Inbound != nil {
-		m := in.Message
-		m.Channel = ch.o.Name
-		if err := ch.o.Inbound.HandleInbound(ctx, m); err != nil {
-			return fmt.Errorf("inbound %s: %w", m.ID, err)
-		}
-		ch.metrics.inbound.Inc()
+	if in.Skip || ch.o.Inbox == nil {
+		return nil
 	}
-	b.seen[dedupe] = true
-	b.changes = append(b.changes, func(txn *store.Txn) error { return ch.markSeen(txn, dedupe) })
+	m := in.Message
+	m.Channel = ch.o.Name
+	if err := ch.o.Inbox.Accept(ctx, m); err != nil {
+		return fmt.Errorf("inbound %s: %w", m.ID, err)
+	}
+	ch.metrics.inbound.Inc()
 	return nil
 }
 

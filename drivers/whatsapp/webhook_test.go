@@ -17,6 +17,7 @@ import (
 
 	"github.com/pbxgate/pbxgate/drivers/whatsapp"
 	"github.com/pbxgate/pbxgate/drivers/whatsapp/waemu"
+	"github.com/pbxgate/pbxgate/gateway/inbox"
 	"github.com/pbxgate/pbxgate/gateway/message"
 	"github.com/pbxgate/pbxgate/gateway/store"
 )
@@ -225,8 +226,8 @@ func TestDuplicateWebhooksProcessedOnce(t *testing.T) {
 	for range 3 {
 		postSigned(t, hook, secret, status)
 	}
-	// Notifications are processed in arrival order: once the marker is
-	// through, every duplicate before it was handled.
+	// The inbox delivers in arrival order: once the marker is through,
+	// every duplicate before it was handled.
 	marker, _, _ := e.emu.InboundNotification(waemu.Inbound{From: "4917000000003", Type: "text", Text: "marker"})
 	postSigned(t, hook, secret, marker)
 	e.sinks.waitFor(t, "marker", func() bool {
@@ -246,14 +247,15 @@ func TestDuplicateWebhooksProcessedOnce(t *testing.T) {
 	if n != 1 {
 		t.Errorf("message delivered %d times to the sink, want once", n)
 	}
+	// Statuses go through the queue, inbound messages straight to the
+	// inbox: once the queue is empty, every status was handed on.
+	e.sinks.waitFor(t, "an empty queue", func() bool { return queued(t, e.st) == 0 })
 	e.sinks.mu.Lock()
 	evs := e.sinks.statuses["cmp-1/rcpt-7"]
 	e.sinks.mu.Unlock()
 	if len(evs) != 1 || evs[0].Status != message.Sent || evs[0].ChannelID == "" {
 		t.Errorf("status events %+v, want one sent", evs)
 	}
-	// The marker's queue entry goes right after its sink call.
-	e.sinks.waitFor(t, "an empty queue", func() bool { return queued(t, e.st) == 0 })
 	// A restart keeps the memory of what was processed.
 	e.startChannel()
 	postSigned(t, hook, secret, body)
@@ -354,7 +356,7 @@ type flakySink struct {
 	refuse int
 }
 
-func (f *flakySink) HandleInbound(ctx context.Context, in message.Inbound) error {
+func (f *flakySink) Inbound(ctx context.Context, in message.Inbound) error {
 	f.mu.Lock()
 	if f.refuse > 0 {
 		f.refuse--
@@ -362,20 +364,22 @@ func (f *flakySink) HandleInbound(ctx context.Context, in message.Inbound) error
 		return errors.New("inbox unavailable")
 	}
 	f.mu.Unlock()
-	return f.sinks.HandleInbound(ctx, in)
+	return f.sinks.Inbound(ctx, in)
 }
 
-// TestWebhookStoredFirst: a refusing sink keeps the notification queued
-// until it is taken, and notifications stored while no worker ran (a crash
-// after the 200) are processed after the restart.
+// TestWebhookStoredFirst: a refusing consumer keeps the message in the
+// inbox until it is taken, and messages accepted while nothing consumed (a
+// crash after the 200) are delivered after the restart, in arrival order.
 func TestWebhookStoredFirst(t *testing.T) {
 	t.Parallel()
 	var flaky *flakySink
-	e := newEnv(t, envConfig{ch: func(o *whatsapp.Options) {
-		o.WebhookRetry = 20 * time.Millisecond
-		flaky = &flakySink{sinks: o.Inbound.(*sinks), refuse: 2}
-		o.Inbound = flaky
-	}})
+	e := newEnv(t, envConfig{
+		ch: func(o *whatsapp.Options) { o.WebhookRetry = 20 * time.Millisecond },
+		consume: func(s *sinks) inbox.Consumer {
+			flaky = &flakySink{sinks: s, refuse: 2}
+			return flaky
+		},
+	})
 	hook := e.hookSrv.URL + whatsapp.WebhookPath
 	body, wamid, _ := e.emu.InboundNotification(waemu.Inbound{From: "4917000000020", Type: "text", Text: "retry me"})
 	if code := postSigned(t, hook, e.opts.AppSecret, body); code != 200 {
@@ -394,8 +398,8 @@ func TestWebhookStoredFirst(t *testing.T) {
 			t.Fatalf("HTTP %d", code)
 		}
 	}
-	if n := queued(t, e.st); n != 3 {
-		t.Fatalf("%d notifications stored, want 3", n)
+	if n, err := e.inbox.Pending(); err != nil || n != 3 {
+		t.Fatalf("%d messages in the inbox (%v), want 3", n, err)
 	}
 	e.startChannel()
 	e.sinks.waitFor(t, "queued messages after restart", func() bool { return len(e.sinks.inbound) == 4 })
@@ -403,5 +407,45 @@ func TestWebhookStoredFirst(t *testing.T) {
 		if in.Text != fmt.Sprint("queued ", i) {
 			t.Errorf("message %d: %q (order must follow arrival)", i, in.Text)
 		}
+	}
+}
+
+// TestOlderQueueMigrated: a notification with an inbound message that an
+// older pbxgate stored in its webhook queue (before gateway/inbox) reaches
+// the inbox after the upgrade, once, and leaves the queue; a message the
+// older version marked processed stays a duplicate.
+func TestOlderQueueMigrated(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envConfig{})
+	e.stopCh()
+	body, wamid, _ := e.emu.InboundNotification(waemu.Inbound{From: "4917000000030", Type: "text", Text: "from the old queue"})
+	done, doneID, _ := e.emu.InboundNotification(waemu.Inbound{From: "4917000000031", Type: "text", Text: "processed already"})
+	if err := e.st.Update(func(txn *store.Txn) error {
+		if err := txn.Set([]byte(fmt.Sprintf("wa/whq/%020d", 1)), body); err != nil {
+			return err
+		}
+		if err := txn.Set([]byte(fmt.Sprintf("wa/whq/%020d", 2)), done); err != nil {
+			return err
+		}
+		return store.SetTTL(txn, "wa/seen/m/"+doneID, nil, time.Hour)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	e.startChannel()
+	e.sinks.waitFor(t, "the queued message", func() bool { return len(e.sinks.inbound) == 1 })
+	e.sinks.waitFor(t, "an empty queue", func() bool { return queued(t, e.st) == 0 })
+	// Meta retries both: nothing new.
+	for _, b := range [][]byte{body, done} {
+		if code := postSigned(t, e.hookSrv.URL+whatsapp.WebhookPath, e.opts.AppSecret, b); code != 200 {
+			t.Fatalf("HTTP %d", code)
+		}
+	}
+	if n, err := e.inbox.Pending(); err != nil || n != 0 {
+		t.Fatalf("%d duplicates stored (%v)", n, err)
+	}
+	e.sinks.mu.Lock()
+	defer e.sinks.mu.Unlock()
+	if len(e.sinks.inbound) != 1 || e.sinks.inbound[0].ID != wamid || e.sinks.inbound[0].Channel == "" {
+		t.Fatalf("inbound %+v", e.sinks.inbound)
 	}
 }

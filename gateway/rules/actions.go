@@ -8,10 +8,9 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/dgraph-io/badger/v4"
-
 	"github.com/pbxgate/pbxgate/gateway/consent"
 	"github.com/pbxgate/pbxgate/gateway/message"
+	"github.com/pbxgate/pbxgate/gateway/store"
 )
 
 // errSkipped marks an action deliberately not run.
@@ -290,17 +289,6 @@ func (e *Engine) payload(vars Vars, rule string) ([]byte, error) {
 	return b, nil
 }
 
-func badgerReverse(prefix string) badger.IteratorOptions {
-	o := badger.DefaultIteratorOptions
-	o.PrefetchValues = false
-	o.Reverse = true
-	o.Prefix = []byte(prefix)
-	return o
-}
+func badgerReverse(prefix string) store.IteratorOptions { return store.Prefix(prefix, true, true) }
 
-func badgerForward(prefix string) badger.IteratorOptions {
-	o := badger.DefaultIteratorOptions
-	o.PrefetchValues = false
-	o.Prefix = []byte(prefix)
-	return o
-}
+func badgerForward(prefix string) store.IteratorOptions { return store.Prefix(prefix, true, false) }

@@ -7,8 +7,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/dgraph-io/badger/v4"
-
 	"github.com/pbxgate/pbxgate/gateway/message"
 	"github.com/pbxgate/pbxgate/gateway/store"
 )
@@ -217,7 +215,7 @@ func (m *Manager) flushHanded() {
 	}
 	err := m.st.Update(func(txn *store.Txn) error { return deleteHanded(txn, ids) })
 	switch {
-	case errors.Is(err, badger.ErrDBClosed):
+	case errors.Is(err, store.ErrClosed):
 		// Shut down: they are handed over again at the next start.
 	case err != nil:
 		m.log.Error("remove hand-over records", "n", len(ids), "err", err)

@@ -1,4 +1,4 @@
-package main
+package traffic
 
 import (
 	"context"
@@ -6,15 +6,15 @@ import (
 	"time"
 
 	"github.com/pbxgate/pbxgate/gateway/message"
-	"github.com/pbxgate/pbxgate/gateway/store"
+	"github.com/pbxgate/pbxgate/internal/testkit"
 )
 
 func TestTrafficHistoryBuckets(t *testing.T) {
 	t.Parallel()
 	now := time.Date(2026, 11, 21, 15, 30, 0, 0, time.UTC)
-	var tr traffic
+	var tr Counter
 	ev := func(ago time.Duration, s message.Status) {
-		tr.count(message.StatusEvent{Status: s, At: now.Add(-ago)})
+		tr.Count(message.StatusEvent{Status: s, At: now.Add(-ago)})
 	}
 	ev(0, message.Sent)
 	ev(time.Minute, message.Sent)
@@ -23,7 +23,7 @@ func TestTrafficHistoryBuckets(t *testing.T) {
 	ev(time.Hour, message.Failed)
 	ev(25*time.Hour, message.Sent) // outside the day: its slot is reused
 	ev(30*time.Minute, message.Queued)
-	h := tr.history(now)
+	h := tr.History(now)
 	if len(h) != 24 || !h[23].Start.Equal(now.Truncate(time.Hour)) || !h[0].Start.Equal(now.Truncate(time.Hour).Add(-23*time.Hour)) {
 		t.Fatalf("window: %d buckets from %v to %v", len(h), h[0].Start, h[len(h)-1].Start)
 	}
@@ -46,32 +46,27 @@ func TestTrafficHistoryBuckets(t *testing.T) {
 func TestTrafficSurvivesRestart(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	st, err := store.Open(store.Options{Dir: dir})
-	if err != nil {
-		t.Fatal(err)
-	}
+	st := testkit.StoreAt(t, dir)
 	now := time.Now()
-	var tr traffic
-	tr.count(message.StatusEvent{Status: message.Sent, At: now})
-	tr.count(message.StatusEvent{Status: message.Failed, At: now.Add(-2 * time.Hour)})
+	var tr Counter
+	tr.Count(message.StatusEvent{Status: message.Sent, At: now})
+	tr.Count(message.StatusEvent{Status: message.Failed, At: now.Add(-2 * time.Hour)})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- tr.run(ctx, st, time.Hour) }()
+	go func() { done <- tr.Run(ctx, st, time.Hour) }()
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
 	st.Close()
 
-	if st, err = store.Open(store.Options{Dir: dir}); err != nil {
-		t.Fatal(err)
-	}
+	st = testkit.StoreAt(t, dir)
 	defer st.Close()
-	var again traffic
-	if err := again.load(st); err != nil {
+	var again Counter
+	if err := again.Load(st); err != nil {
 		t.Fatal(err)
 	}
-	h := again.history(now)
+	h := again.History(now)
 	if h[23].Sent != 1 || h[21].Failed != 1 {
 		t.Fatalf("after restart: this hour %+v, two hours ago %+v", h[23], h[21])
 	}

@@ -1,0 +1,37 @@
+package main
+
+import (
+	"github.com/pbxgate/pbxgate/drivers/smspool"
+	"github.com/pbxgate/pbxgate/drivers/whatsapp"
+	"github.com/pbxgate/pbxgate/gateway/events"
+	"github.com/pbxgate/pbxgate/gateway/inbound"
+	"github.com/pbxgate/pbxgate/gateway/inbox"
+	"github.com/pbxgate/pbxgate/gateway/rules"
+	"github.com/pbxgate/pbxgate/gateway/session"
+	"github.com/pbxgate/pbxgate/web"
+)
+
+// How the parts fit, checked at compile time: the drivers implement the
+// gateway's interfaces themselves (their campaign contracts are asserted
+// in the driver packages), the gateway's flow components implement the
+// drivers' sinks, and both implement what the portal asks for. main only
+// wires them.
+var (
+	// Channels store what arrives in the inbox and report statuses to
+	// the router.
+	_ smspool.Inbox       = (*inbox.Inbox)(nil)
+	_ whatsapp.Inbox      = (*inbox.Inbox)(nil)
+	_ smspool.Sink        = (*events.Router)(nil)
+	_ whatsapp.StatusSink = (*events.Router)(nil)
+	// The inbound pipeline consumes the inbox and answers through the
+	// channels.
+	_ inbox.Consumer     = (*inbound.Pipeline)(nil)
+	_ inbound.SMSQueue   = (*smspool.Pool)(nil)
+	_ inbound.TextSender = (*whatsapp.Channel)(nil)
+	_ inbound.Sessions   = (*session.Manager)(nil)
+	_ rules.Router       = (*session.Manager)(nil)
+	_ session.Sender     = (*whatsapp.Channel)(nil)
+	_ web.TemplateSource = (*whatsapp.Channel)(nil)
+	_ web.MediaUploader  = (*whatsapp.Channel)(nil)
+	_ web.MediaSource    = whatsapp.MediaDir{}
+)

@@ -1,0 +1,152 @@
+// Package events routes the status events of every channel (sent,
+// delivered, read, failed, unknown) to whoever sent the message. The
+// router is built before the channels and the components that send
+// through them; each component registers with it while the daemon wires
+// its parts, before any channel runs, so nothing is bound late.
+package events
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"sync"
+
+	"github.com/pbxgate/pbxgate/gateway/message"
+)
+
+// Journal records every status event, whoever claims it (the message log).
+// It must be idempotent and never move a message backwards.
+type Journal interface {
+	Status(ctx context.Context, ev message.StatusEvent) error
+}
+
+// Handler takes the status events of the messages it sent.
+type Handler interface {
+	HandleStatus(ctx context.Context, ev message.StatusEvent) error
+}
+
+// HandlerFunc adapts a function (a method value) to Handler.
+type HandlerFunc func(ctx context.Context, ev message.StatusEvent) error
+
+// HandleStatus calls f.
+func (f HandlerFunc) HandleStatus(ctx context.Context, ev message.StatusEvent) error {
+	return f(ctx, ev)
+}
+
+// Config configures a Router.
+type Config struct {
+	Logger  *slog.Logger
+	Journal Journal // nil: none
+}
+
+// Router hands each event to the first registered handler that claims it.
+type Router struct {
+	log     *slog.Logger
+	journal Journal
+
+	mu        sync.RWMutex
+	routes    []*route
+	observers []func(message.StatusEvent)
+}
+
+type route struct {
+	name      string
+	h         Handler
+	notMine   error // what h returns (wrapped) for a message it did not send
+	followers []follower
+}
+
+type follower struct {
+	name    string
+	h       Handler
+	notMine error
+}
+
+// New builds a router with no handlers.
+func New(cfg Config) *Router {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	return &Router{log: cfg.Logger, journal: cfg.Journal}
+}
+
+// Register adds a handler, tried after those registered before it. It
+// claims an event unless it returns an error wrapping notMine; any other
+// error makes the channel offer the event again later.
+func (r *Router) Register(name string, h Handler, notMine error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.routes = append(r.routes, &route{name: name, h: h, notMine: notMine})
+}
+
+// Follow tells h of every event the handler registered as claimant
+// claimed too (a campaign message sent in session mode shows in its chat
+// session). A failure of h is logged, not retried; notMine is not even
+// logged.
+func (r *Router) Follow(claimant, name string, h Handler, notMine error) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, rt := range r.routes {
+		if rt.name == claimant {
+			rt.followers = append(rt.followers, follower{name: name, h: h, notMine: notMine})
+			return nil
+		}
+	}
+	return errors.New("events: no handler named " + claimant + " to follow")
+}
+
+// Observe calls fn with every event once it was routed (the dashboard's
+// traffic chart).
+func (r *Router) Observe(fn func(message.StatusEvent)) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.observers = append(r.observers, fn)
+}
+
+// Status routes one event: the journal sees it first (a failure to record
+// it is logged and does not hold it back), then the first handler that
+// claims it. An event nobody claims (CLI sends, automatic answers) is only
+// logged. An error means the event was not taken: the channel keeps it and
+// offers it again.
+func (r *Router) Status(ctx context.Context, ev message.StatusEvent) error {
+	if r.journal != nil {
+		if err := r.journal.Status(ctx, ev); err != nil {
+			r.log.Warn("message log: status not recorded", "id", ev.ID, "status", ev.Status, "err", err)
+		}
+	}
+	r.mu.RLock()
+	routes, observers := r.routes, r.observers
+	r.mu.RUnlock()
+	if err := r.route(ctx, routes, ev); err != nil {
+		return err
+	}
+	for _, fn := range observers {
+		fn(ev)
+	}
+	return nil
+}
+
+// HandleStatus is Status under the name the WhatsApp channel asks for.
+func (r *Router) HandleStatus(ctx context.Context, ev message.StatusEvent) error {
+	return r.Status(ctx, ev)
+}
+
+func (r *Router) route(ctx context.Context, routes []*route, ev message.StatusEvent) error {
+	for _, rt := range routes {
+		err := rt.h.HandleStatus(ctx, ev)
+		if rt.notMine != nil && errors.Is(err, rt.notMine) {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		for _, f := range rt.followers {
+			if err := f.h.HandleStatus(ctx, ev); err != nil && (f.notMine == nil || !errors.Is(err, f.notMine)) {
+				r.log.Warn("status event not shown to "+f.name, "id", ev.ID, "claimed_by", rt.name, "err", err)
+			}
+		}
+		return nil
+	}
+	r.log.Debug("message status", "id", ev.ID, "status", ev.Status, "sender", ev.Sender, "reason", ev.Reason)
+	return nil
+}

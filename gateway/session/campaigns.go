@@ -1,0 +1,135 @@
+package session
+
+// Campaign sessions: campaign messages sent in session mode, and the
+// status events of session and campaign messages.
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/pbxgate/pbxgate/gateway/campaign"
+	"github.com/pbxgate/pbxgate/gateway/message"
+	"github.com/pbxgate/pbxgate/gateway/store"
+)
+
+// OpenSession implements campaign.SessionOpener: the open session with the
+// contact on the channel, or a new one assigned to the campaign's target.
+// The campaign's message (r.Text, with r.MsgID) goes into the session's
+// chat log once, however often the campaign asks (a retry after a crash),
+// and its channel status follows it there (HandleCampaignStatus).
+func (m *Manager) OpenSession(ctx context.Context, r campaign.SessionRequest) (string, bool, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	c := newChange()
+	var s *Session
+	reused := false
+	if id, ok := m.active[activeKey(r.Channel, r.Contact)]; ok {
+		s, reused = m.open[id].clone(), true
+	} else {
+		ch := m.chans[r.Channel]
+		if ch == nil {
+			return "", false, fmt.Errorf("%w: %q", ErrUnknownChannel, r.Channel)
+		}
+		t := Target{Kind: r.Target.Kind, ID: r.Target.ID}
+		switch {
+		case t.IsZero():
+			t = ch.Route
+		case t.Kind == ToQueue && m.queues[t.ID] == nil:
+			return "", false, fmt.Errorf("%w: %s: queue %q", campaign.ErrRejected, ErrUnknownTarget, t.ID)
+		case t.Kind != ToQueue:
+			t.Kind = ToExtension
+		}
+		s = m.newSession(c, ch, r.Sender, r.Contact, "", t, "campaign", m.clock.Now())
+	}
+	if r.Text != "" && r.MsgID != "" && !m.hasCampaignEntry(r.MsgID) {
+		by := r.By
+		if by == "" {
+			by = "campaign"
+		}
+		now := m.clock.Now()
+		e := m.appendEntry(c, s, Entry{Dir: Out, At: now, Text: r.Text, By: by, Status: string(message.Queued), OutboundID: r.MsgID})
+		s.LastActivity = now
+		c.byOut = map[string]string{r.MsgID: fmt.Sprintf("%s/%d", s.ID, e.Seq)}
+	} else if reused {
+		return s.ID, true, nil
+	}
+	c.session(s)
+	if err := m.commit(c); err != nil {
+		return "", false, err
+	}
+	return s.ID, reused, nil
+}
+
+func (m *Manager) hasCampaignEntry(msgID string) bool {
+	err := m.st.View(func(txn *store.Txn) error {
+		_, err := txn.Get([]byte(keyByOut + msgID))
+		return err
+	})
+	return err == nil
+}
+
+// HandleCampaignStatus shows a campaign message's status in the chat log
+// of the session it was sent in; other events return ErrUnknownStatus.
+func (m *Manager) HandleCampaignStatus(ctx context.Context, ev message.StatusEvent) error {
+	var ref string
+	err := m.st.View(func(txn *store.Txn) error {
+		item, err := txn.Get([]byte(keyByOut + ev.ID))
+		if err != nil {
+			return err
+		}
+		b, err := item.ValueCopy(nil)
+		ref = string(b)
+		return err
+	})
+	if errors.Is(err, store.ErrNotFound) {
+		return ErrUnknownStatus
+	}
+	if err != nil {
+		return err
+	}
+	i := strings.LastIndexByte(ref, '/')
+	seq, err := strconv.Atoi(ref[i+1:])
+	if i < 0 || err != nil {
+		return fmt.Errorf("session: damaged campaign entry reference %q", ref)
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.setEntryStatus(ref[:i], seq, string(ev.Status), ev.Reason, ev.ReasonCode)
+}
+
+// HandleStatus records a channel's status for a session's message; events
+// for other messages return ErrUnknownStatus.
+func (m *Manager) HandleStatus(ctx context.Context, ev message.StatusEvent) error {
+	rest, ok := strings.CutPrefix(ev.ID, outPrefix)
+	i := strings.LastIndexByte(rest, '-')
+	if !ok || i < 0 {
+		return ErrUnknownStatus
+	}
+	seq, err := strconv.Atoi(rest[i+1:])
+	if err != nil {
+		return ErrUnknownStatus
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.setEntryStatus(rest[:i], seq, string(ev.Status), ev.Reason, ev.ReasonCode)
+}
+
+func (m *Manager) setEntryStatus(id string, seq int, status, reason string, code message.Reason) error {
+	return m.st.Update(func(txn *store.Txn) error {
+		var e Entry
+		if err := store.GetJSON(txn, entryKey(id, seq), &e); err != nil {
+			if errors.Is(err, store.ErrNotFound) {
+				return ErrUnknownStatus
+			}
+			return err
+		}
+		if message.Status(e.Status).IsFinal() && e.Status != string(message.Sent) {
+			return nil
+		}
+		e.Status, e.Reason, e.ReasonCode = status, reason, code
+		return store.SetJSON(txn, entryKey(id, seq), e)
+	})
+}
