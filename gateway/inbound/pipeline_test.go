@@ -12,7 +12,7 @@ import (
 	"github.com/pbxgate/pbxgate/gateway/message"
 	"github.com/pbxgate/pbxgate/gateway/msglog"
 	"github.com/pbxgate/pbxgate/gateway/rules"
-	"github.com/pbxgate/pbxgate/internal/testkit"
+	"github.com/pbxgate/pbxgate/gateway/testkit"
 )
 
 // sessions records what reached the PBX side.

@@ -17,7 +17,7 @@ import (
 
 	"github.com/pbxgate/pbxgate/gateway/message"
 	"github.com/pbxgate/pbxgate/gateway/store"
-	"github.com/pbxgate/pbxgate/internal/testkit"
+	"github.com/pbxgate/pbxgate/gateway/testkit"
 )
 
 // collector is a consumer that records what it took and can refuse.

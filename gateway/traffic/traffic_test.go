@@ -6,7 +6,7 @@ import (
 	"time"
 
 	"github.com/pbxgate/pbxgate/gateway/message"
-	"github.com/pbxgate/pbxgate/internal/testkit"
+	"github.com/pbxgate/pbxgate/gateway/testkit"
 )
 
 func TestTrafficHistoryBuckets(t *testing.T) {
