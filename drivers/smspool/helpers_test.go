@@ -286,6 +286,8 @@ type harness struct {
 	pool   *Pool
 	cancel context.CancelFunc
 	done   chan error
+	// syncWrites opens the store with sync_writes on.
+	syncWrites bool
 }
 
 func newHarness(t testing.TB, cfg Config) *harness {
@@ -314,7 +316,7 @@ func newHarness(t testing.TB, cfg Config) *harness {
 // open opens the store and the pool (not running).
 func (h *harness) open() {
 	h.t.Helper()
-	h.st = openStore(h.t, h.dir)
+	h.st = openStoreSync(h.t, h.dir, h.syncWrites)
 	cfg := h.cfg
 	cfg.Store = h.st
 	p, err := New(cfg)

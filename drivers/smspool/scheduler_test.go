@@ -25,8 +25,9 @@ import (
 // engineSink hands the pool's status events to the campaign engine (as
 // the daemon's router does) and to the harness's collector.
 type engineSink struct {
-	eng atomic.Pointer[campaign.Engine]
-	ev  *events
+	eng     atomic.Pointer[campaign.Engine]
+	ev      *events
+	observe Sink // benchmarks: counts instead of collecting
 }
 
 func (s *engineSink) Status(ctx context.Context, ev message.StatusEvent) error {
@@ -35,24 +36,40 @@ func (s *engineSink) Status(ctx context.Context, ev message.StatusEvent) error {
 			return err
 		}
 	}
+	if s.observe != nil {
+		return s.observe.Status(ctx, ev)
+	}
 	return s.ev.Status(ctx, ev)
 }
 
 // schedRig is a pool on simulated SIMs with a campaign engine on top.
 type schedRig struct {
-	t   *testing.T
+	t   testing.TB
 	h   *harness
 	r   *simRig
 	eng *campaign.Engine
 	ch  *SMSChannel
 }
 
-func newSchedRig(t *testing.T, sims []string, latency time.Duration) *schedRig {
+func newSchedRig(t testing.TB, sims []string, latency time.Duration) *schedRig {
+	return newSchedRigSync(t, sims, latency, false, nil)
+}
+
+// newSchedRigSync is newSchedRig with sync_writes and an extra status
+// observer (nil: none).
+func newSchedRigSync(t testing.TB, sims []string, latency time.Duration, syncWrites bool, observe Sink) *schedRig {
 	t.Helper()
-	sink := &engineSink{ev: newEvents()}
+	sink := &engineSink{ev: newEvents(), observe: observe}
 	h := newHarness(t, Config{Sink: sink, Channels: []config.SMSChannel{{Name: "main", Modems: sims}}})
 	h.ev = sink.ev
-	r := newSimRig(t, h, sims, simOpts{latency: latency})
+	if syncWrites {
+		h.stop()
+		h.syncWrites = true
+		h.open()
+	}
+	// Generous driver timeouts: a loaded CI machine must not turn a slow
+	// AT+CMGS answer into an "unknown" message.
+	r := newSimRig(t, h, sims, simOpts{latency: latency, timeout: 30 * time.Second, storage: 255})
 	ch, err := h.pool.Channel("main")
 	if err != nil {
 		t.Fatal(err)
