@@ -71,7 +71,7 @@ func (c *SMSChannel) State() ChannelState {
 // are attached, ready and not held back by quiet hours or a cap (pacing
 // gaps do not count: they end within seconds). A campaign hands the
 // channel only a small window per such SIM, so the pool's queue never
-// holds a campaign's backlog (gateway/campaign's Capacity).
+// holds a campaign's backlog (gateway/campaign's Capacitor).
 func (c *SMSChannel) Capacity() int { return c.p.capacity(c.ch) }
 
 func (p *Pool) capacity(ch *channel) int {

@@ -248,6 +248,7 @@ type sim struct {
 	cancel   context.CancelFunc
 	done     chan struct{}
 	busy     string // ID being sent
+	sendAvg  time.Duration // moving average of one Send (Forecast)
 	lastErr  string
 	number   string // the SIM's own number, as the modem last said
 }

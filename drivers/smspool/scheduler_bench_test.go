@@ -97,7 +97,7 @@ func BenchmarkSchedulerReplyLatency(b *testing.B) {
 	d := newDoneSink(-1)
 	s := newSchedRigSync(b, sims, latency, false, d)
 	waitReady(b, s, len(sims))
-	s.campaignOf("busy", "A", 10000)
+	s.campaignOf("busy", "A", 1000)
 	time.Sleep(2 * latency) // the campaign is running on both SIMs
 	var lat []time.Duration
 	b.ResetTimer()

@@ -350,6 +350,15 @@ func TestSchedulerTwoCampaignsStatesMatchWire(t *testing.T) {
 		}
 		return c.Counts.Sent+c.Counts.Delivered >= 30
 	})
+	// Honest progress: the rate measured from the reports, the end
+	// foreseen from the SIMs, the remaining recipients from the counts.
+	p, err := s.eng.Progress(context.Background(), a.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cur := s.get(a.ID); p.RatePerMinute <= 0 || p.ETA.Before(time.Now()) || p.Remaining <= 0 || p.Remaining > cur.Counts.Queued+cur.Counts.Sending+2 {
+		t.Errorf("progress %+v with counts %+v", p, cur.Counts)
+	}
 	if _, err := s.eng.Stop(context.Background(), a.ID, ""); err != nil {
 		t.Fatal(err)
 	}
@@ -474,5 +483,47 @@ func TestWithdraw(t *testing.T) {
 	// A second withdrawal finds nothing.
 	if again, err := ch.Withdraw(context.Background(), ids(batch)); err != nil || len(again) != 0 {
 		t.Errorf("second withdraw %v %v", again, err)
+	}
+}
+
+// Forecast plays the SIMs' pacing forward: with both SIMs at their daily
+// cap at 21:00 and quiet hours 22:00-07:00, sending continues tomorrow at
+// 07:00 ("daily cap reached"), and 6 more messages at 2 per SIM and day
+// take until the day after tomorrow.
+func TestForecastCapsAndQuietHours(t *testing.T) {
+	t.Parallel()
+	loc := time.FixedZone("CET", 3600)
+	clk := newClock(time.Date(2026, 11, 21, 21, 0, 0, 0, loc))
+	h := newHarness(t, Config{
+		Channels: []config.SMSChannel{{Name: "main", Modems: []string{"a", "b"}}},
+		Pacing: map[string]config.Pacing{
+			"a": {DailyCap: 2, QuietHours: "22:00-07:00"},
+			"b": {DailyCap: 2, QuietHours: "22:00-07:00"},
+		},
+		Location: loc, Now: clk.Now,
+	})
+	h.attach(newFakeModem("a"), newFakeModem("b"))
+	ch, err := h.pool.Channel("main")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f := ch.Forecast(4); !f.ResumeAt.IsZero() || f.Finish.After(clk.Now().Add(time.Hour)) {
+		t.Errorf("before the caps: %+v", f)
+	}
+	batch := msgs(4, "fc")
+	h.enqueue(batch...)
+	h.run()
+	h.ev.final(t, ids(batch)...)
+	f := ch.Forecast(6)
+	tomorrow7 := time.Date(2026, 11, 22, 7, 0, 0, 0, loc)
+	if !f.ResumeAt.Equal(tomorrow7) || f.WaitCode.Code != "sms.wait_daily_cap" || f.Wait != "daily cap reached" {
+		t.Errorf("wait %s %q %+v, want until %s for the daily cap", f.ResumeAt, f.Wait, f.WaitCode, tomorrow7)
+	}
+	// 2 SIMs × 2 per day: 4 tomorrow from 07:00, 2 the day after.
+	if day := f.Finish.In(loc); day.Day() != 23 || day.Hour() != 7 {
+		t.Errorf("finish %s, want 2026-11-23 07:00 and a few seconds", f.Finish)
+	}
+	if f := ch.Forecast(0); !f.Finish.IsZero() {
+		t.Errorf("nothing to send: %+v", f)
 	}
 }

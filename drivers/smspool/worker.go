@@ -203,8 +203,19 @@ func (p *Pool) send(ctx context.Context, s *sim, m Modem, it *item, prev *sentOu
 	// The send runs to its end even when the pool stops: cutting it off
 	// would leave the message in an unknown state for no reason.
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), p.cfg.SendTimeout)
+	began := time.Now()
 	res, sendErr := m.Send(sctx, r.Msg.To, r.Msg.Text, r.Msg.DeliveryReport)
+	took := time.Since(began)
 	cancel()
+	if sendErr == nil {
+		p.mu.Lock()
+		if s.sendAvg == 0 {
+			s.sendAvg = took
+		} else {
+			s.sendAvg += (took - s.sendAvg) / 8
+		}
+		p.mu.Unlock()
+	}
 	if sendErr == nil {
 		return &sentOutcome{r: r, sim: s.name, res: res}
 	}

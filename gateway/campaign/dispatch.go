@@ -551,6 +551,9 @@ func (e *Engine) HandleStatus(_ context.Context, ev message.StatusEvent) error {
 	if err != nil {
 		return err
 	}
+	if to == RSent {
+		e.rates.add(id, at)
+	}
 	// The last channel report completes the campaign.
 	e.finish(id, false)
 	return nil

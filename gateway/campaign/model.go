@@ -85,11 +85,12 @@ type Capacitor interface {
 	Capacity() int
 }
 
-// Handed-over window of the dispatcher (see Capacitor): two per ready
-// sender keep every sender busy (one transmitting, the next waiting)
-// while the report of the first travels back.
+// Handed-over window of the dispatcher (see Capacitor): three per ready
+// sender keep every sender busy (one transmitting, two waiting) while the
+// reports travel back through the channel's outbox (with two, 4 simulated
+// SIMs at 1 s per SMS idled a quarter of the time: docs/benchmarks.md).
 const (
-	WindowPerSender = 2
+	WindowPerSender = 3
 	DefaultWindow   = 16
 )
 
