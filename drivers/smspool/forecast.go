@@ -169,4 +169,3 @@ func maxTime(a, b time.Time) time.Time {
 	}
 	return b
 }
-

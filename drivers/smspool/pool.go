@@ -247,7 +247,7 @@ type sim struct {
 	channels []*channel
 	cancel   context.CancelFunc
 	done     chan struct{}
-	busy     string // ID being sent
+	busy     string        // ID being sent
 	sendAvg  time.Duration // moving average of one Send (Forecast)
 	lastErr  string
 	number   string // the SIM's own number, as the modem last said

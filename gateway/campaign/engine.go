@@ -76,7 +76,7 @@ type Engine struct {
 	changed   chan struct{}
 	wake      chan struct{}
 	restarted []string
-	rates rates // "sent" report times, for Progress
+	rates     rates // "sent" report times, for Progress
 	// resumeClean holds the restarted campaigns that were sending when
 	// pbxgate last stopped cleanly (see cleanstop.go); Run resumes them
 	// whatever AutoResume says.
