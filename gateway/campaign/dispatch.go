@@ -40,6 +40,13 @@ import (
 //     recipients of the batch not yet handed over go back to "queued", and
 //     the one whose Send was cut off stays "sending" (case 2). The next
 //     start resumes the campaign by itself (cleanstop.go).
+//  6. Only a window of recipients is handed over at a time (Capacitor);
+//     Stop, Delete and a stop by error withdraw from a Withdrawer channel
+//     what it has not started. The channel stores each withdrawal (never
+//     to be sent) and reports it; the recipient goes back to "queued" and
+//     its next hand-over gets a new message ID (Recipient.Withdrawn). A
+//     crash between the two is settled by the channel's report after the
+//     restart (withdraw.go).
 //
 // Because every step is a transaction that also updates the campaign's
 // counters, the counters always match the recipients.
