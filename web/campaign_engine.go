@@ -73,6 +73,9 @@ func (a *engineCampaigns) Campaign(ctx context.Context, id string) (CampaignDeta
 	}
 	d.Mode, d.Target, d.WhatsApp = string(c.Spec.Mode), c.Spec.Target, c.Spec.Content.WhatsApp
 	d.Kind = a.kind(d.Channel)
+	if p, err := a.e.Progress(ctx, id); err == nil {
+		d.Progress = &p
+	}
 	return d, nil
 }
 

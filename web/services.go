@@ -142,6 +142,10 @@ type CampaignDetail struct {
 	Mode     string                    `json:"mode,omitempty"`
 	Target   campaign.Target           `json:"target,omitzero"`
 	WhatsApp *campaign.WhatsAppContent `json:"whatsapp,omitempty"`
+	// Progress is the measured send rate and the expected end, from the
+	// channel's reports and its senders' pacing, caps and quiet hours
+	// (nil when the service cannot tell).
+	Progress *campaign.Progress `json:"progress,omitempty"`
 }
 
 // CampaignQuery filters and pages the campaign list.

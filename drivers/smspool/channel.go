@@ -73,3 +73,108 @@ func (c *SMSChannel) State() ChannelState {
 	}
 	return ChannelState{Name: c.ch.name}
 }
+
+// Capacity is how many messages the channel can start next: its SIMs that
+// are attached, ready and not held back by quiet hours or a cap (pacing
+// gaps do not count: they end within seconds). A campaign hands the
+// channel only a small window per such SIM, so the pool's queue never
+// holds a campaign's backlog (gateway/campaign's Capacitor).
+func (c *SMSChannel) Capacity() int { return c.p.capacity(c.ch) }
+
+func (p *Pool) capacity(ch *channel) int {
+	type cand struct {
+		m       Modem
+		blocked bool
+	}
+	p.mu.Lock()
+	now := p.cfg.Now().In(p.cfg.Location)
+	cands := make([]cand, 0, len(ch.sims))
+	for _, n := range ch.sims {
+		s := p.sims[n]
+		if s == nil || s.modem == nil {
+			continue
+		}
+		reason, _ := s.pc.blocked(now)
+		cands = append(cands, cand{s.modem, reason != ""})
+	}
+	p.mu.Unlock()
+	n := 0
+	for _, c := range cands {
+		if !c.blocked && c.m.Ready() { // Ready outside p.mu, as the workers call it
+			n++
+		}
+	}
+	return n
+}
+
+// Withdraw takes back those of ids that are queued on this channel and
+// not yet handed to a modem, and returns them; they will never be sent
+// (gateway/campaign's Withdrawer). A message a SIM has claimed (at most one
+// per SIM: the one inside AT+CMGS or about to be) is not withdrawn. Each
+// withdrawn message is stored failed with Code message.CodeWithdrawn and
+// reported so, in the transaction that takes it out of the queue.
+func (c *SMSChannel) Withdraw(ctx context.Context, ids []string) ([]string, error) {
+	return c.p.withdraw(ctx, c.ch, ids)
+}
+
+func (p *Pool) withdraw(ctx context.Context, ch *channel, ids []string) ([]string, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	want := make(map[string]bool, len(ids))
+	for _, id := range ids {
+		want[id] = true
+	}
+	// Out of the queue under p.mu: from now on no worker can claim them.
+	var taken []*item
+	p.mu.Lock()
+	for class := range ch.queue {
+		ch.queue[class] = slices.DeleteFunc(ch.queue[class], func(it *item) bool {
+			if want[it.id] {
+				taken = append(taken, it)
+				return true
+			}
+			return false
+		})
+	}
+	p.mu.Unlock()
+	if len(taken) == 0 {
+		return nil, nil
+	}
+	now := p.cfg.Now()
+	var out []string
+	err := p.update(func(t *tx) error {
+		out = out[:0]
+		for _, it := range taken {
+			r, err := getRecord(t.Txn, it.id)
+			if err != nil {
+				return err
+			}
+			if r.Status != message.Queued {
+				continue // cannot happen: only queued messages are in the queue
+			}
+			r.Status, r.Reason, r.ReasonCode, r.Code, r.Retryable, r.UpdatedAt = message.Failed,
+				"withdrawn before it was sent (its campaign was stopped); not sent", rWithdrawn.R(), message.CodeWithdrawn, false, now
+			if err := t.Txn.Delete([]byte(seqKey(keyPending, r.Seq))); err != nil {
+				return err
+			}
+			if err := p.setRecord(t.Txn, &r); err != nil {
+				return err
+			}
+			if err := t.addEvent(&r, now); err != nil {
+				return err
+			}
+			out = append(out, r.Msg.ID)
+		}
+		return nil
+	})
+	if err != nil {
+		p.mu.Lock()
+		for _, it := range taken {
+			p.insertLocked(it)
+		}
+		p.mu.Unlock()
+		return nil, fmt.Errorf("withdraw SMS from channel %s: %w", ch.name, err)
+	}
+	return out, nil
+}

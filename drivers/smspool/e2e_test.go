@@ -57,6 +57,7 @@ type simOpts struct {
 	reportDelay   time.Duration
 	drainInterval time.Duration
 	timeout       time.Duration // command and send timeout (default 2 s / 5 s)
+	storage       int           // slots per SIM memory (default 30)
 }
 
 func newSimRig(t testing.TB, h *harness, names []string, o simOpts) *simRig {
@@ -91,8 +92,12 @@ func newSimRig(t testing.TB, h *harness, names []string, o simOpts) *simRig {
 		if len(o.models) > 0 {
 			model = o.models[i%len(o.models)]
 		}
+		storage := 30
+		if o.storage > 0 {
+			storage = o.storage
+		}
 		sim, err := r.net.AddModem(ctx, modemsim.Config{Model: model, SendLatency: o.latency,
-			DeliveryReportDelay: o.reportDelay, StorageCapacity: 30})
+			DeliveryReportDelay: o.reportDelay, StorageCapacity: storage})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -160,10 +160,42 @@ func (q *eventQueue) done(k int) {
 }
 
 // runEvents hands status events to the Sink until ctx ends.
+//
+// Handed-over events leave the outbox in deferred group deletes (at most
+// every eventDeleteDelay, or eventDeleteBatch at once, and when Run ends):
+// with sync_writes a delete per event would cost an fsync per event.
+// After a crash the events of the last moments are offered again, which
+// the Sink's contract (idempotent by ID and status) allows.
 func (p *Pool) runEvents(ctx context.Context) {
 	q := p.events
 	var lastFailed uint64
 	failures := 0
+	var handed []uint64 // delivered, not yet deleted from the store
+	var flush <-chan time.Time
+	var flushT *time.Timer
+	deleteHanded := func() {
+		if len(handed) == 0 {
+			return
+		}
+		derr := p.st.Update(func(txn *store.Txn) error {
+			for _, seq := range handed {
+				if err := txn.Delete([]byte(seqKey(keyEvents, seq))); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if derr != nil {
+			// Offered again after a restart: the Sink is idempotent.
+			p.log.Warn("cannot remove delivered SMS status events from the outbox", "err", derr)
+		}
+		handed = handed[:0]
+		if flushT != nil {
+			flushT.Stop()
+			flushT, flush = nil, nil
+		}
+	}
+	defer deleteHanded()
 	for {
 		batch := q.next(outboxBatch)
 		delivered := 0
@@ -175,19 +207,16 @@ func (p *Pool) runEvents(ctx context.Context) {
 			delivered++
 		}
 		if delivered > 0 {
-			derr := p.st.Update(func(txn *store.Txn) error {
-				for _, e := range batch[:delivered] {
-					if err := txn.Delete([]byte(seqKey(keyEvents, e.seq))); err != nil {
-						return err
-					}
-				}
-				return nil
-			})
-			if derr != nil {
-				// Offered again after a restart: the Sink is idempotent.
-				p.log.Warn("cannot remove delivered SMS status events from the outbox", "err", derr)
+			for _, e := range batch[:delivered] {
+				handed = append(handed, e.seq)
 			}
 			q.done(delivered)
+			if len(handed) >= eventDeleteBatch {
+				deleteHanded()
+			} else if flushT == nil {
+				flushT = time.NewTimer(eventDeleteDelay)
+				flush = flushT.C
+			}
 		}
 		if ctx.Err() != nil {
 			return
@@ -208,6 +237,7 @@ func (p *Pool) runEvents(ctx context.Context) {
 				continue
 			}
 			p.log.Warn("SMS status consumer failed; offering the event again", "id", failed.ev.ID, "err", err)
+			deleteHanded()
 			if !sleepCtx(ctx, p.cfg.RetryBackoff) {
 				return
 			}
@@ -220,9 +250,18 @@ func (p *Pool) runEvents(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-q.wake:
+		case <-flush:
+			flushT, flush = nil, nil
+			deleteHanded()
 		}
 	}
 }
+
+// Deferred deletes of handed-over status events (see runEvents).
+const (
+	eventDeleteDelay = 200 * time.Millisecond
+	eventDeleteBatch = 256
+)
 
 // sinkAttempts is how often one status event is offered before it is
 // dropped (about 100 s with the default RetryBackoff).

@@ -289,6 +289,8 @@ type harness struct {
 	inbox  *inbox.Inbox // the gateway's inbox; the harness's events consume it
 	cancel context.CancelFunc
 	done   chan error
+	// syncWrites opens the store with sync_writes on.
+	syncWrites bool
 }
 
 func newHarness(t testing.TB, cfg Config) *harness {
@@ -316,7 +318,7 @@ func newHarness(t testing.TB, cfg Config) *harness {
 // open opens the store and the pool (not running).
 func (h *harness) open() {
 	h.t.Helper()
-	h.st = openStore(h.t, h.dir)
+	h.st = openStoreSync(h.t, h.dir, h.syncWrites)
 	cfg := h.cfg
 	cfg.Store = h.st
 	ib, err := inbox.New(inbox.Config{Store: h.st, Logger: cfg.Logger, RetryBackoff: cfg.RetryBackoff})

@@ -190,14 +190,33 @@ type channel struct {
 	name         string
 	sims         []string
 	maxPerMinute int
-	queue        []*item // ordered by seq
+	// queue holds the channel's waiting messages per class (index
+	// message.Interactive, message.Bulk), each ordered by seq. A SIM takes
+	// interactive work before bulk work.
+	queue [nClasses][]*item
 }
+
+// nClasses is the number of message.Class values the pool schedules.
+const nClasses = 2
+
+// classOf maps a message's class to a queue index; unknown classes are
+// bulk (they never overtake an interactive message).
+func classOf(c message.Class) int {
+	if c == message.Interactive {
+		return 0
+	}
+	return 1
+}
+
+// queued is the number of messages waiting in the channel's queues.
+func (ch *channel) queued() int { return len(ch.queue[0]) + len(ch.queue[1]) }
 
 // item is a queued message as the scheduler sees it; the full record
 // stays in the store.
 type item struct {
 	id        string
 	channel   string
+	class     int // index into channel.queue
 	seq       uint64
 	sender    string
 	parts     int
@@ -213,7 +232,8 @@ type sim struct {
 	channels []*channel
 	cancel   context.CancelFunc
 	done     chan struct{}
-	busy     string // ID being sent
+	busy     string        // ID being sent
+	sendAvg  time.Duration // moving average of one Send (Forecast)
 	lastErr  string
 	number   string // the SIM's own number, as the modem last said
 }
@@ -330,7 +350,8 @@ func (p *Pool) recover() error {
 					"id", r.Msg.ID, "channel", r.Msg.Channel)
 				return nil
 			}
-			ch.queue = append(ch.queue, newItem(&r))
+			it := newItem(&r)
+			ch.queue[it.class] = append(ch.queue[it.class], it)
 			return nil
 		})
 	})
@@ -341,7 +362,9 @@ func (p *Pool) recover() error {
 		p.seq.Store(maxSeq + 1)
 	}
 	for _, ch := range p.channels {
-		slices.SortFunc(ch.queue, func(a, b *item) int { return cmpSeq(a.seq, b.seq) })
+		for c := range ch.queue {
+			slices.SortFunc(ch.queue[c], func(a, b *item) int { return cmpSeq(a.seq, b.seq) })
+		}
 	}
 	for _, k := range sending {
 		id := unescape(k[len(keySending):])
@@ -389,7 +412,7 @@ func newItem(r *record) *item {
 	if pl, err := gsms.PlanText(r.Msg.Text); err == nil {
 		parts = pl.Parts
 	}
-	return &item{id: r.Msg.ID, channel: r.Msg.Channel, seq: r.Seq, sender: r.Msg.Sender, parts: parts,
+	return &item{id: r.Msg.ID, channel: r.Msg.Channel, class: classOf(r.Msg.Class), seq: r.Seq, sender: r.Msg.Sender, parts: parts,
 		notBefore: r.NotBefore, tried: slices.Clone(r.Tried)}
 }
 
@@ -509,8 +532,9 @@ func (p *Pool) insertLocked(it *item) {
 	if ch == nil {
 		return
 	}
-	i, _ := slices.BinarySearchFunc(ch.queue, it.seq, func(a *item, s uint64) int { return cmpSeq(a.seq, s) })
-	ch.queue = slices.Insert(ch.queue, i, it)
+	q := &ch.queue[it.class]
+	i, _ := slices.BinarySearchFunc(*q, it.seq, func(a *item, s uint64) int { return cmpSeq(a.seq, s) })
+	*q = slices.Insert(*q, i, it)
 	p.broadcastLocked()
 }
 

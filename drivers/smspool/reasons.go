@@ -26,6 +26,7 @@ var (
 	rNoText          = message.NewCode("sms.no_text", 1)                // number
 	rUnencodable     = message.NewCode("sms.unencodable", 1)            // the encoder's text
 	rUnknownSender   = message.NewCode("sms.unknown_sender", 3)         // sender, channel, SIMs
+	rWithdrawn       = message.NewCode("sms.withdrawn", 0)
 	tpstCodes        = map[int]message.Code{}
 )
 

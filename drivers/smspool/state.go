@@ -44,7 +44,7 @@ func (p *Pool) ChannelStates() []ChannelState {
 	p.mu.Lock()
 	out := make([]ChannelState, len(p.channels))
 	for i, ch := range p.channels {
-		out[i] = ChannelState{Name: ch.name, Queued: len(ch.queue), MaxPerMinute: ch.maxPerMinute}
+		out[i] = ChannelState{Name: ch.name, Queued: ch.queued(), MaxPerMinute: ch.maxPerMinute}
 		for _, n := range ch.sims {
 			out[i].SIMs = append(out[i].SIMs, byName[n])
 		}

@@ -82,30 +82,36 @@ func (p *Pool) nextLocked(ctx context.Context, s *sim, ready bool) (*item, time.
 	if w := s.pc.wait(now); w > 0 {
 		return nil, w
 	}
+	// Interactive work first: a bulk message is taken only when no
+	// interactive one may go on this SIM now. Within a class the smallest
+	// seq over the SIM's channels wins (order of arrival).
 	var best *item
 	var bestCh *channel
 	var bestIdx int
 	wait := p.cfg.Recheck
-	for _, ch := range s.channels {
-		for i, it := range ch.queue {
-			if best != nil && it.seq > best.seq {
+	for class := 0; class < nClasses && best == nil; class++ {
+		for _, ch := range s.channels {
+			for i, it := range ch.queue[class] {
+				if best != nil && it.seq > best.seq {
+					break
+				}
+				if !p.eligibleLocked(s, ch, it) {
+					continue
+				}
+				if now.Before(it.notBefore) {
+					wait = min(wait, it.notBefore.Sub(now))
+					continue
+				}
+				best, bestCh, bestIdx = it, ch, i
 				break
 			}
-			if !p.eligibleLocked(s, ch, it) {
-				continue
-			}
-			if now.Before(it.notBefore) {
-				wait = min(wait, it.notBefore.Sub(now))
-				continue
-			}
-			best, bestCh, bestIdx = it, ch, i
-			break
 		}
 	}
 	if best == nil {
 		return nil, wait
 	}
-	bestCh.queue = slices.Delete(bestCh.queue, bestIdx, bestIdx+1)
+	q := &bestCh.queue[best.class]
+	*q = slices.Delete(*q, bestIdx, bestIdx+1)
 	s.busy = best.id
 	s.pc.took(now, best.parts)
 	return best, 0
@@ -197,8 +203,19 @@ func (p *Pool) send(ctx context.Context, s *sim, m Modem, it *item, prev *sentOu
 	// The send runs to its end even when the pool stops: cutting it off
 	// would leave the message in an unknown state for no reason.
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), p.cfg.SendTimeout)
+	began := time.Now()
 	res, sendErr := m.Send(sctx, r.Msg.To, r.Msg.Text, r.Msg.DeliveryReport)
+	took := time.Since(began)
 	cancel()
+	if sendErr == nil {
+		p.mu.Lock()
+		if s.sendAvg == 0 {
+			s.sendAvg = took
+		} else {
+			s.sendAvg += (took - s.sendAvg) / 8
+		}
+		p.mu.Unlock()
+	}
 	if sendErr == nil {
 		return &sentOutcome{r: r, sim: s.name, res: res}
 	}

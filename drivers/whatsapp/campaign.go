@@ -17,6 +17,8 @@ var (
 	_ campaign.SenderLister    = (*CampaignChannel)(nil)
 	_ campaign.ResendSafety    = (*CampaignChannel)(nil)
 	_ campaign.TemplateCatalog = (*Channel)(nil)
+	_ campaign.Withdrawer      = (*CampaignChannel)(nil)
+	_ campaign.Capacitor       = (*CampaignChannel)(nil)
 )
 
 // CampaignChannel is the WhatsApp number as the campaign engine sees it:

@@ -401,7 +401,13 @@ func (ch *Channel) SendTemplate(ctx context.Context, o message.Outbound, name, l
 // ErrUnknownOutcome, or *APIError (ErrPermanent / ErrRetryable).
 // Statuses follow through the StatusSink.
 func (ch *Channel) SendMessage(ctx context.Context, id, to string, m Message) (string, error) {
-	return ch.send(ctx, id, "", to, classOf(message.Outbound{ID: id}), m)
+	return ch.SendClassed(ctx, id, to, message.Interactive, m)
+}
+
+// SendClassed is SendMessage in scheduling class c: Bulk waits in the
+// pacer behind every Interactive request.
+func (ch *Channel) SendClassed(ctx context.Context, id, to string, c message.Class, m Message) (string, error) {
+	return ch.send(ctx, id, "", to, classOf(message.Outbound{ID: id, Class: c}), m)
 }
 
 func (ch *Channel) send(ctx context.Context, id, ref, to string, cls class, m Message) (string, error) {

@@ -3,7 +3,6 @@ package whatsapp
 import (
 	"context"
 	"errors"
-	"strings"
 	"sync"
 	"time"
 
@@ -25,12 +24,11 @@ const (
 	numClasses
 )
 
-// classOf tells campaign sends from interactive ones. Campaign message IDs
-// are "campaign-<id>-<seq>-<attempt>" (gateway/campaign.MessageID).
-// TODO(merge): once message.Outbound carries its class, decide on that
-// field instead (its zero value is interactive).
+// classOf maps the message's scheduling class (message.Outbound.Class,
+// Bulk for campaign sends, the zero value Interactive for everything else)
+// onto the pacer's.
 func classOf(o message.Outbound) class {
-	if strings.HasPrefix(o.ID, "campaign-") {
+	if o.Class == message.Bulk {
 		return bulk
 	}
 	return interactive

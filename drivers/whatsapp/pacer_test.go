@@ -56,7 +56,7 @@ func TestRepliesBeforeCampaignSends(t *testing.T) {
 	var wg sync.WaitGroup
 	for i := range n {
 		wg.Go(func() {
-			if _, err := e.ch.SendMessage(ctx, campaignID(i), fmt.Sprintf("49160%08d", i), promo("Bulk")); err != nil {
+			if _, err := e.ch.SendClassed(ctx, campaignID(i), fmt.Sprintf("49160%08d", i), message.Bulk, promo("Bulk")); err != nil {
 				t.Error(err)
 			}
 		})
@@ -109,7 +109,7 @@ func TestWithdrawNeverSends(t *testing.T) {
 	for i := range n {
 		ids[i] = campaignID(i)
 		wg.Go(func() {
-			_, errs[i] = e.ch.SendMessage(ctx, ids[i], fmt.Sprintf("49162%08d", i), promo("Stop"))
+			_, errs[i] = e.ch.SendClassed(ctx, ids[i], fmt.Sprintf("49162%08d", i), message.Bulk, promo("Stop"))
 		})
 	}
 	waitInPacer(t, e, n)
@@ -200,7 +200,7 @@ func TestRecordStoredBeforeWire(t *testing.T) {
 	var wg sync.WaitGroup
 	for i := range 20 {
 		wg.Go(func() {
-			if _, err := e.ch.SendMessage(context.Background(), campaignID(i), fmt.Sprintf("49163%08d", i), promo("Rec")); err != nil {
+			if _, err := e.ch.SendClassed(context.Background(), campaignID(i), fmt.Sprintf("49163%08d", i), message.Bulk, promo("Rec")); err != nil {
 				t.Error(err)
 			}
 		})
@@ -260,7 +260,7 @@ func benchPacer(b *testing.B, limit int) {
 			wg.Go(func() {
 				for i := range ids {
 					id := fmt.Sprintf("campaign-b%d-%d-1", run, i)
-					if _, err := e.ch.SendMessage(ctx, id, fmt.Sprintf("4915%d%08d", run%10, i), promo("Bench")); err != nil {
+					if _, err := e.ch.SendClassed(ctx, id, fmt.Sprintf("4915%d%08d", run%10, i), message.Bulk, promo("Bench")); err != nil {
 						b.Error(err)
 					}
 				}

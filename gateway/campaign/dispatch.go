@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -39,6 +40,13 @@ import (
 //     recipients of the batch not yet handed over go back to "queued", and
 //     the one whose Send was cut off stays "sending" (case 2). The next
 //     start resumes the campaign by itself (cleanstop.go).
+//  6. Only a window of recipients is handed over at a time (Capacitor);
+//     Stop, Delete and a stop by error withdraw from a Withdrawer channel
+//     what it has not started. The channel stores each withdrawal (never
+//     to be sent) and reports it; the recipient goes back to "queued" and
+//     its next hand-over gets a new message ID (Recipient.Withdrawn). A
+//     crash between the two is settled by the channel's report after the
+//     restart (withdraw.go).
 //
 // Because every step is a transaction that also updates the campaign's
 // counters, the counters always match the recipients.
@@ -71,21 +79,137 @@ func (e *Engine) dispatch(ctx context.Context, id string) {
 		rate = ch.MaxPerMinute()
 	}
 	lim := newLimiter(e.clock, rate)
-	for len(todo) > 0 {
-		n, err := lim.take(ctx, min(len(todo), e.cfg.BatchSize))
+	// Recipients left "sending" by an earlier run are handed over again
+	// first, whatever the window: they already count as in flight.
+	resend := 0
+	for _, r := range todo {
+		if r.Status == RSending {
+			resend++
+		}
+	}
+	slices.SortStableFunc(todo, func(a, b Recipient) int {
+		return cmpBool(a.Status != RSending, b.Status != RSending)
+	})
+	for {
+		if len(todo) == 0 {
+			// Recipients may have come back to the queue meanwhile (a
+			// channel reported one withdrawn after a restart).
+			if cur := e.current(id); cur == nil || cur.Counts.Queued == 0 {
+				break
+			}
+			if todo, err = e.queuedRecipients(ctx, id); err != nil || len(todo) == 0 {
+				if err != nil && ctx.Err() == nil {
+					e.stopFor(id, err.Error(), message.ReasonOf(err))
+				}
+				if err != nil {
+					return
+				}
+				break
+			}
+		}
+		want := min(len(todo), e.cfg.BatchSize)
+		if resend > 0 {
+			want = min(want, resend)
+		} else {
+			// Pull: hand over only what the channel can start next.
+			free, err := e.awaitWindow(ctx, id, ch)
+			if err != nil {
+				return // stopped or shutting down; state is already stored
+			}
+			want = min(want, free)
+		}
+		n, err := lim.take(ctx, want)
 		if err != nil {
 			return // stopped or shutting down; state is already stored
 		}
 		batch := todo[:n]
 		todo = todo[n:]
+		resend = max(0, resend-n)
 		if err := e.sendBatch(ctx, c, ch, info, batch); err != nil {
 			if !errors.Is(err, errNotSending) && ctx.Err() == nil && e.runCtx.Err() == nil {
 				e.stopFor(id, err.Error(), message.ReasonOf(err))
+			}
+			if e.runCtx.Err() == nil {
+				// Stopped (by the admin or the error): take back what the
+				// channel has not started, including a hand-over that
+				// finished after Stop stopped waiting for it. A clean stop
+				// of pbxgate leaves it with the channel (cleanstop.go).
+				_, _ = e.withdraw(e.runCtx, id) // logged; the events catch up
 			}
 			return
 		}
 	}
 	e.finish(id, true)
+}
+
+func cmpBool(a, b bool) int {
+	switch {
+	case a == b:
+		return 0
+	case !a:
+		return -1
+	}
+	return 1
+}
+
+// current returns the current version of campaign id (nil: deleted).
+func (e *Engine) current(id string) *Campaign {
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	return e.camps[id]
+}
+
+// window is how many of a campaign's messages may be handed to ch and not
+// yet reported (see Capacitor).
+func window(ch Channel) int {
+	if c, ok := ch.(Capacitor); ok {
+		return WindowPerSender * max(1, c.Capacity())
+	}
+	return DefaultWindow
+}
+
+// awaitWindow waits until fewer than the window of campaign id's messages
+// are in flight on ch (handed over, not reported sent or failed) and
+// returns how many more may go. Each report is a campaign change, which
+// wakes it.
+func (e *Engine) awaitWindow(ctx context.Context, id string, ch Channel) (int, error) {
+	for {
+		changed := e.Changes()
+		cur := e.current(id)
+		if cur == nil || !sending(cur.State) {
+			return 0, errNotSending
+		}
+		if free := window(ch) - cur.Counts.Sending; free > 0 {
+			return free, nil
+		}
+		select {
+		case <-ctx.Done():
+			return 0, ctx.Err()
+		case <-changed:
+		}
+	}
+}
+
+// queuedRecipients loads the recipients of campaign id that wait in the
+// campaign.
+func (e *Engine) queuedRecipients(ctx context.Context, id string) ([]Recipient, error) {
+	var todo []Recipient
+	err := e.st.View(func(txn *store.Txn) error {
+		return store.Each(txn, recipKeyPrefix(id), func(_ string, v []byte) error {
+			var r Recipient
+			if err := jsonUnmarshal(v, &r); err != nil {
+				return err
+			}
+			if r.Status == RQueued {
+				todo = append(todo, r)
+			}
+			return ctx.Err()
+		})
+	})
+	if err != nil {
+		return nil, fmt.Errorf("load recipients: %w", err)
+	}
+	return todo, nil
 }
 
 // prepare loads what the dispatcher needs and settles recipients left
@@ -228,7 +352,7 @@ func (e *Engine) sendBatch(ctx context.Context, c *Campaign, ch Channel, info *T
 			}
 			fresh[r.Seq] = true
 			r.Status, r.Attempt, r.SendingAt = RSending, cur.Attempt, now
-			r.MsgID = msgID(cur.ID, r.Seq, cur.Attempt)
+			r.MsgID = recipMsgID(cur.ID, r, cur.Attempt)
 			r.Reason, r.ReasonCode, r.Code = "", message.Reason{}, ""
 			return true
 		case RSending:
@@ -254,6 +378,10 @@ func (e *Engine) sendBatch(ctx context.Context, c *Campaign, ch Channel, info *T
 		rest := marked[i:]
 		if err := e.runCtx.Err(); err != nil {
 			fatal = err
+		} else if ctx.Err() != nil {
+			// Stopped: nothing more is handed over; Stop withdraws what
+			// the channel has not started.
+			fatal = errNotSending
 		} else {
 			res := sendResult{seq: r.Seq}
 			res.sessionID, res.err = e.sendOne(e.runCtx, c, ch, info, &r)
@@ -313,7 +441,8 @@ func (e *Engine) sendBatch(ctx context.Context, c *Campaign, ch Channel, info *T
 // sendOne renders the message, opens the session (session mode; the
 // message goes into its chat log) and hands the message over.
 func (e *Engine) sendOne(ctx context.Context, c *Campaign, ch Channel, info *TemplateInfo, r *Recipient) (string, error) {
-	out := message.Outbound{ID: r.MsgID, Channel: c.Spec.Channel, Sender: c.Spec.Sender, To: r.Number, Ref: "campaign/" + c.ID}
+	out := message.Outbound{ID: r.MsgID, Channel: c.Spec.Channel, Sender: c.Spec.Sender, To: r.Number, Ref: "campaign/" + c.ID,
+		Class: message.Bulk}
 	var tm *TemplateMessage
 	if wa := c.Spec.Content.WhatsApp; wa != nil {
 		m, preview, err := templateMessage(wa, info, r)
@@ -376,6 +505,9 @@ func (e *Engine) HandleStatus(_ context.Context, ev message.StatusEvent) error {
 	if !ok {
 		return fmt.Errorf("%w: %s", ErrUnknownStatus, ev.ID)
 	}
+	if ev.Status == message.Failed && ev.Code == message.CodeWithdrawn {
+		return e.handleWithdrawn(id, seq, attempt, ev.ID)
+	}
 	var to RecipientStatus
 	switch ev.Status {
 	case message.Sent:
@@ -425,6 +557,9 @@ func (e *Engine) HandleStatus(_ context.Context, ev message.StatusEvent) error {
 	}
 	if err != nil {
 		return err
+	}
+	if to == RSent {
+		e.rates.add(id, at)
 	}
 	// The last channel report completes the campaign.
 	e.finish(id, false)

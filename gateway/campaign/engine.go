@@ -76,6 +76,7 @@ type Engine struct {
 	changed   chan struct{}
 	wake      chan struct{}
 	restarted []string
+	rates     rates // "sent" report times, for Progress
 	// resumeClean holds the restarted campaigns that were sending when
 	// pbxgate last stopped cleanly (see cleanstop.go); Run resumes them
 	// whatever AutoResume says.
@@ -103,9 +104,18 @@ func recipKey(id string, seq int) []byte {
 }
 
 // msgID is the channel message ID of one recipient's attempt; a retry gets
-// a new ID so the channel's dedupe does not swallow it.
+// a new ID so the channel's dedupe does not swallow it, and so does a
+// hand-over after a withdrawal (".<n>" after the attempt): the channel
+// keeps the withdrawn ID as never sent.
 func msgID(id string, seq, attempt int) string {
 	return fmt.Sprintf("campaign-%s-%d-%d", id, seq, attempt)
+}
+
+func recipMsgID(id string, r *Recipient, attempt int) string {
+	if r.Withdrawn == 0 {
+		return msgID(id, r.Seq, attempt)
+	}
+	return fmt.Sprintf("campaign-%s-%d-%d.%d", id, r.Seq, attempt, r.Withdrawn)
 }
 
 func parseMsgID(s string) (id string, seq, attempt int, ok bool) {
@@ -118,7 +128,8 @@ func parseMsgID(s string) (id string, seq, attempt int, ok bool) {
 		return "", 0, 0, false
 	}
 	seq, err1 := strconv.Atoi(p[1])
-	attempt, err2 := strconv.Atoi(p[2])
+	a, _, _ := strings.Cut(p[2], ".") // withdrawal suffix, see recipMsgID
+	attempt, err2 := strconv.Atoi(a)
 	return p[0], seq, attempt, err1 == nil && err2 == nil
 }
 
@@ -434,7 +445,6 @@ func (e *Engine) Run(ctx context.Context) error {
 		}
 		e.afterSave(c)
 	}
-	e.restarted, e.resumeClean = nil, nil
 	chans := map[string]bool{}
 	for _, c := range e.camps {
 		if c.State == Pending {
@@ -444,6 +454,22 @@ func (e *Engine) Run(ctx context.Context) error {
 	for ch := range chans {
 		e.activatePendingLocked(ch)
 	}
+	var idle []string // stopped by the restart and not resumed
+	for _, id := range e.restarted {
+		if c := e.camps[id]; c != nil && c.State == Stopped {
+			idle = append(idle, id)
+		}
+	}
+	e.wmu.Unlock()
+	for _, id := range idle {
+		// Stopped means nothing more leaves: take back what the channel
+		// still holds of it (a crash left it there).
+		if _, err := e.withdraw(ctx, id); err != nil {
+			e.log.Warn("campaign stopped by restart: withdrawing its handed-over messages failed", "id", id, "err", err)
+		}
+	}
+	e.wmu.Lock()
+	e.restarted, e.resumeClean = nil, nil
 	e.wmu.Unlock()
 
 	for {

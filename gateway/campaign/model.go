@@ -68,6 +68,32 @@ type ResendSafety interface {
 	ResendSafe() bool
 }
 
+// Withdrawer is implemented by channels that can take back messages they accepted but have not started transmitting.
+type Withdrawer interface {
+	// Withdraw removes those of ids that have not started transmitting and returns the ones removed; they will never be sent.
+	Withdraw(ctx context.Context, ids []string) ([]string, error)
+}
+
+// Capacitor is optionally implemented by a channel that knows how many
+// messages it can start next (an SMS channel: its SIMs that are ready and
+// not held back by quiet hours or caps). The dispatcher keeps at most
+// WindowPerSender × Capacity() of a campaign's messages handed over and
+// not yet reported sent or failed (at least WindowPerSender); the rest
+// waits in the campaign, where Stop and Delete act on it. A channel
+// without it gets DefaultWindow.
+type Capacitor interface {
+	Capacity() int
+}
+
+// Handed-over window of the dispatcher (see Capacitor): three per ready
+// sender keep every sender busy (one transmitting, two waiting) while the
+// reports travel back through the channel's outbox (with two, 4 simulated
+// SIMs at 1 s per SMS idled a quarter of the time: docs/benchmarks.md).
+const (
+	WindowPerSender = 3
+	DefaultWindow   = 16
+)
+
 // SessionOpener attaches campaign messages to PBX chat sessions (send mode
 // "session"); the PBX work implements it.
 type SessionOpener interface {
@@ -347,6 +373,10 @@ type Recipient struct {
 	Sender     string         `json:"sender,omitempty"`
 	ChannelID  string         `json:"channel_id,omitempty"`
 	SendingAt  time.Time      `json:"sending_at,omitzero"`
+	// Withdrawn counts the times a Stop took this recipient's message back
+	// from the channel before it was transmitted; each hand-over after one
+	// gets a new message ID (see msgID).
+	Withdrawn int `json:"withdrawn,omitempty"`
 	// AcceptedAt is when the channel accepted (stored) the message; from
 	// then on its status comes only from the channel's events, and it is
 	// never handed over again.

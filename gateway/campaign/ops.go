@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	badger "github.com/dgraph-io/badger/v4"
 
@@ -371,16 +372,39 @@ func (e *Engine) SaveDraft(_ context.Context, id string) (Campaign, error) {
 	})
 }
 
-// Stop stops a running, retrying or pending campaign. Messages already
-// handed to the channel stay there; Resume continues with the rest.
-func (e *Engine) Stop(_ context.Context, id, reason string) (Campaign, error) {
+// Stop stops a running, retrying or pending campaign. When it returns,
+// the dispatcher has ended and the messages the channel had not started
+// transmitting are withdrawn (Withdrawer) and queued in the campaign
+// again: only a message already being transmitted (for SMS at most one per
+// SIM) still goes out. Resume hands each remaining recipient over once.
+func (e *Engine) Stop(ctx context.Context, id, reason string) (Campaign, error) {
 	if reason == "" {
 		reason = "stopped by the administrator"
 	}
-	return e.change(id, func(c *Campaign) (func(*store.Txn) error, error) {
+	c, err := e.change(id, func(c *Campaign) (func(*store.Txn) error, error) {
 		return nil, e.transition(c, Stopped, reason, stopCode(reason))
 	})
+	if err != nil {
+		return c, err
+	}
+	// The dispatcher ends after the hand-over in progress (a channel's
+	// Send returns at once; one that hangs does not hold Stop for long:
+	// the dispatcher withdraws its last message itself when it ends).
+	wctx, cancel := context.WithTimeout(ctx, stopWait)
+	err = e.awaitDispatcher(wctx, id)
+	cancel()
+	if err != nil && ctx.Err() != nil {
+		return c, ctx.Err()
+	}
+	if _, err := e.withdraw(ctx, id); err != nil {
+		return c, err
+	}
+	return e.Get(ctx, id)
 }
+
+// stopWait bounds how long Stop waits for the dispatcher's hand-over in
+// progress.
+const stopWait = 2 * time.Second
 
 // Resume continues a stopped campaign (running, retrying or pending).
 func (e *Engine) Resume(_ context.Context, id string) (Campaign, error) {
@@ -486,7 +510,12 @@ func (e *Engine) Duplicate(ctx context.Context, id string) (Campaign, error) {
 
 // Delete removes a campaign that is not sending or pending, with its
 // recipients.
-func (e *Engine) Delete(_ context.Context, id string) error {
+func (e *Engine) Delete(ctx context.Context, id string) error {
+	// Whatever the channel still holds of a stopped campaign (e.g. after a
+	// restart) is withdrawn first: a deleted campaign sends nothing more.
+	if _, err := e.withdraw(ctx, id); err != nil {
+		return err
+	}
 	e.wmu.Lock()
 	defer e.wmu.Unlock()
 	c := e.camps[id]

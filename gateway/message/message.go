@@ -42,7 +42,38 @@ type Outbound struct {
 	DeliveryReport bool `json:"delivery_report,omitempty"`
 	// Ref is opaque correlation data echoed in StatusEvents.
 	Ref string `json:"ref,omitempty"`
+	// Class is the message's scheduling class. The zero value is
+	// Interactive, so every sender but the campaign engine gets it without
+	// setting anything.
+	Class Class `json:"class,omitempty"`
 }
+
+// Class is how a channel schedules a message on its scarce capacity (a
+// SIM's sends, a WhatsApp number's rate): interactive messages always go
+// before bulk ones on the sender they need; within a class the order of
+// arrival is kept.
+type Class uint8
+
+const (
+	// Interactive: agent replies (SIP, portal), automatic answers,
+	// STOP/START confirmations, forwards, `pbxgate send`, single API sends.
+	Interactive Class = iota
+	// Bulk: campaign messages.
+	Bulk
+)
+
+// String is "interactive" or "bulk".
+func (c Class) String() string {
+	if c == Bulk {
+		return "bulk"
+	}
+	return "interactive"
+}
+
+// CodeWithdrawn is StatusEvent.Code of a message its channel took back
+// before transmitting it (a campaign was stopped): it was never sent and
+// never will be under this ID. The event has Status Failed.
+const CodeWithdrawn = "withdrawn"
 
 // StatusEvent reports a change of an outbound message's status.
 type StatusEvent struct {

@@ -1,0 +1,170 @@
+package smspool
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/pbxgate/pbxgate/gateway/campaign"
+	"github.com/pbxgate/pbxgate/gateway/message"
+)
+
+// The SIM scheduler's benchmarks (issue 14): a campaign pulls its window
+// from the pool, which drives simulated modems on ptys through
+// drivers/modem. docs/benchmarks.md ("SIM scheduler") has the commands.
+
+// doneSink closes done when want campaign messages reached "sent", and
+// records when each interactive message did.
+type doneSink struct {
+	mu     sync.Mutex
+	want   int
+	n      int
+	done   chan struct{}
+	sentAt map[string]time.Time
+}
+
+func newDoneSink(want int) *doneSink {
+	return &doneSink{want: want, done: make(chan struct{}), sentAt: map[string]time.Time{}}
+}
+
+func (d *doneSink) Status(_ context.Context, ev message.StatusEvent) error {
+	if ev.Status != message.Sent {
+		return nil
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if len(ev.ID) > 9 && ev.ID[:9] == "campaign-" {
+		d.n++
+		if d.n == d.want {
+			close(d.done)
+		}
+		return nil
+	}
+	d.sentAt[ev.ID] = time.Now()
+	return nil
+}
+
+// BenchmarkSchedulerUtilisation: a 400-recipient campaign on 4 simulated
+// modems with a fixed 1 s send latency (modemsim answers AT+CMGS after
+// exactly SendLatency). %of-ideal is messages × latency ÷ modems against
+// the time from Create to the last "sent", with the nominal latency (not
+// what the modems took). Run it with -benchtime 1x: one op is one
+// campaign; it takes about 100 s.
+func BenchmarkSchedulerUtilisation(b *testing.B) {
+	const (
+		n       = 400
+		latency = time.Second
+	)
+	sims := []string{"gsm1", "gsm2", "gsm3", "gsm4"}
+	for i := range b.N {
+		d := newDoneSink(n)
+		s := newSchedRigSync(b, sims, latency, false, d)
+		waitReady(b, s, len(sims))
+		start := time.Now()
+		s.campaignOf(fmt.Sprint("util ", i), "A", n)
+		<-d.done
+		elapsed := time.Since(start)
+		ideal := time.Duration(n) * latency / time.Duration(len(sims))
+		b.ReportMetric(100*float64(ideal)/float64(elapsed), "%of-ideal")
+		b.ReportMetric(elapsed.Seconds(), "s/campaign")
+	}
+}
+
+// waitReady waits until every SIM of the rig can send (modems
+// initialised), so set-up time is not counted.
+func waitReady(b testing.TB, s *schedRig, n int) {
+	deadline := time.Now().Add(30 * time.Second)
+	for s.ch.Capacity() < n {
+		if time.Now().After(deadline) {
+			b.Fatalf("only %d of %d SIMs ready", s.ch.Capacity(), n)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// BenchmarkSchedulerReplyLatency: while a campaign keeps 2 simulated SIMs
+// (1 s per SMS) busy, interactive replies are queued at random moments;
+// reported is the time from Enqueue to the pool's "sent" (the modem's
+// +CMGS answer) as median and worst, in units of one send latency. The
+// ideal is at most 2: the campaign SMS a SIM is transmitting, then the
+// reply. One op is one reply; run with -benchtime 20x.
+func BenchmarkSchedulerReplyLatency(b *testing.B) {
+	const latency = time.Second
+	sims := []string{"gsm1", "gsm2"}
+	d := newDoneSink(-1)
+	s := newSchedRigSync(b, sims, latency, false, d)
+	waitReady(b, s, len(sims))
+	s.campaignOf("busy", "A", 1000)
+	time.Sleep(2 * latency) // the campaign is running on both SIMs
+	var lat []time.Duration
+	b.ResetTimer()
+	for i := range b.N {
+		id := fmt.Sprintf("reply-%d", i)
+		start := time.Now()
+		if err := s.h.pool.Enqueue(context.Background(), message.Outbound{ID: id, Channel: "main", To: "+4917612345678", Text: id}); err != nil {
+			b.Fatal(err)
+		}
+		for {
+			d.mu.Lock()
+			at, ok := d.sentAt[id]
+			d.mu.Unlock()
+			if ok {
+				lat = append(lat, at.Sub(start))
+				break
+			}
+			time.Sleep(2 * time.Millisecond)
+		}
+		// A random moment of the next send cycle.
+		time.Sleep(time.Duration(i*137%1000) * time.Millisecond)
+	}
+	b.StopTimer()
+	slices.Sort(lat)
+	b.ReportMetric(float64(lat[len(lat)/2])/float64(latency), "median-latencies")
+	b.ReportMetric(float64(lat[len(lat)-1])/float64(latency), "worst-latencies")
+	b.ReportMetric(float64(lat[len(lat)/2].Milliseconds()), "median-ms")
+	b.ReportMetric(float64(lat[len(lat)-1].Milliseconds()), "worst-ms")
+}
+
+// BenchmarkSchedulerCPUPerSMS: CPU per SMS end to end — campaign → pool →
+// 2 simulated modems at zero latency (drivers/modem on ptys, modemsim in
+// this process: their CPU counts too) → "sent" back in the campaign —
+// with sync_writes on. One op is one SMS. fsyncs per message are counted
+// from outside with strace (docs/benchmarks.md).
+func BenchmarkSchedulerCPUPerSMS(b *testing.B) {
+	for _, sync := range []bool{true, false} {
+		b.Run(fmt.Sprintf("sync_writes=%v", sync), func(b *testing.B) { benchCPUPerSMS(b, sync) })
+	}
+}
+
+func benchCPUPerSMS(b *testing.B, syncWrites bool) {
+	sims := []string{"gsm1", "gsm2"}
+	d := newDoneSink(b.N)
+	s := newSchedRigSync(b, sims, 0, syncWrites, d)
+	waitReady(b, s, len(sims))
+	b.ReportAllocs()
+	b.ResetTimer()
+	cpu0 := cpuTime()
+	start := time.Now()
+	c := s.campaignOf("cpu", "A", b.N)
+	<-d.done
+	// The campaign completes when its last report is stored.
+	deadline := time.After(60 * time.Second)
+	for {
+		ch := s.eng.Changes()
+		if got := s.get(c.ID); got.State == campaign.Completed {
+			break
+		}
+		select {
+		case <-ch:
+		case <-deadline:
+			b.Fatal("campaign did not complete")
+		}
+	}
+	elapsed := time.Since(start)
+	b.StopTimer()
+	b.ReportMetric(float64((cpuTime()-cpu0).Microseconds())/float64(b.N), "cpu-µs/msg")
+	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "msgs/s")
+}
