@@ -28,6 +28,7 @@ import (
 	"github.com/pbxgate/pbxgate/firmware/spool"
 	"github.com/pbxgate/pbxgate/gateway/campaign"
 	"github.com/pbxgate/pbxgate/gateway/config"
+	"github.com/pbxgate/pbxgate/gateway/diskguard"
 	"github.com/pbxgate/pbxgate/gateway/logbuf"
 	"github.com/pbxgate/pbxgate/gateway/msglog"
 	"github.com/pbxgate/pbxgate/gateway/recipients"
@@ -112,6 +113,7 @@ type daemon struct {
 	env           *cliEnv
 	log           *slog.Logger
 	store         *store.Store
+	disk          *diskguard.Guard // free space of data_dir (budget.go)
 	users         *users.Service
 	reg           *prometheus.Registry
 
@@ -135,13 +137,20 @@ func (d *daemon) run(ctx context.Context) error {
 	b := currentBuild()
 	d.log.Info("pbxgate starting", "version", b.Version, "commit", b.Commit, "platform", b.Platform, "data_dir", d.cfg.DataDir)
 
+	applyMemoryLimit(d.cfg.Memory, d.env.environ, d.log)
+
 	// A backup uploaded in the portal takes effect here, before the
 	// store opens (see store.StageRestore).
 	if _, err := store.ApplyStagedRestore(d.cfg.DataDir, d.log); err != nil {
 		return fmt.Errorf("applying the restored backup in %s: %w", d.cfg.DataDir, err)
 	}
+	disk, err := d.newDiskGuard()
+	if err != nil {
+		return err
+	}
+	d.disk = disk
 	st, err := store.Open(store.Options{Dir: d.cfg.DataDir, Profile: store.Profile(d.cfg.Store.Profile),
-		SyncWrites: d.cfg.Store.SyncWrites, Logger: d.log})
+		SyncWrites: d.cfg.Store.SyncWrites, Logger: d.log, Guard: disk})
 	if err != nil {
 		return err
 	}
@@ -183,6 +192,7 @@ func (d *daemon) run(ctx context.Context) error {
 		d.log.Warn("dashboard chart: saved hours not readable; starting empty", "err", err)
 	}
 	d.goRun(runCtx, "traffic", func(ctx context.Context) error { return d.traffic.run(ctx, st, time.Minute) })
+	d.goRun(runCtx, "disk-guard", disk.Run)
 	d.goRun(runCtx, "store-gc", func(ctx context.Context) error {
 		st.RunGC(ctx, d.cfg.Store.GCInterval)
 		return nil
@@ -261,6 +271,7 @@ func (d *daemon) run(ctx context.Context) error {
 		router.sessions.Store(d.pbx.sessions)
 		sessions = d.pbx.sessions
 	}
+	gateChannels(channels, disk)
 	d.campaigns, err = campaign.New(campaign.Config{
 		Store:      st,
 		Channels:   channels,
@@ -307,6 +318,7 @@ func (d *daemon) run(ctx context.Context) error {
 		PBX:         pbxSettings{d},
 		ModemPacing: modemPacing{d},
 		Restart:     d.requestRestart,
+		Disk:        diskBanner{disk},
 	}
 	if d.pbx != nil {
 		deps.Sessions = d.pbx.sessions
@@ -331,6 +343,9 @@ func (d *daemon) run(ctx context.Context) error {
 	}
 	go func() { serveErr <- ctl.serve() }()
 
+	if err := d.startPprof(runCtx); err != nil {
+		return err
+	}
 	d.log.Info("pbxgate ready", "portal", "http://"+ln.Addr().String()+"/", "startup", time.Since(start).Round(time.Millisecond).String())
 	_, _ = sddaemon.SdNotify(false, sddaemon.SdNotifyReady)
 	// Start-up garbage (argon2's 19 MB for a first-run password, Badger's
@@ -431,6 +446,9 @@ func (d *daemon) readiness(ctx context.Context) web.Readiness {
 	} else {
 		r.Components = append(r.Components, web.Component{Name: "store", State: "ok"})
 	}
+	disk := d.diskComponent()
+	r.Ready = r.Ready && disk.State != "down"
+	r.Components = append(r.Components, disk)
 	// A channel that cannot send right now degrades readiness but does not
 	// fail it: the daemon still stores and queues everything.
 	for _, c := range d.sms.pool.ChannelStates() {
@@ -489,7 +507,7 @@ func (d *daemon) extraHandlers() map[string]http.Handler {
 		extra["/sim/"] = http.StripPrefix("/sim", d.sms.sim.Handler())
 	}
 	if d.wa != nil {
-		extra[whatsapp.WebhookPath] = d.wa.Webhook()
+		extra[whatsapp.WebhookPath] = holdWebhook(d.wa.Webhook(), d.disk)
 	}
 	if d.waemu != nil {
 		// Demo: inject WhatsApp customers' messages with
