@@ -12,7 +12,9 @@ import (
 
 type testHold struct{ on atomic.Bool }
 
-func (h *testHold) Blocked() (string, bool) { return "disk almost full: 3.0 MiB free on /data", h.on.Load() }
+func (h *testHold) Blocked() (string, bool) {
+	return "disk almost full: 3.0 MiB free on /data", h.on.Load()
+}
 
 // TestHoldKeepsMessagesOnSIM: while the hold is on (pbxgate's disk almost
 // full), messages announced with +CMTI (3GPP TS 27.005 §3.4.1, CNMI mt=1)
