@@ -214,6 +214,15 @@ func (s *Store) Update(fn func(txn *Txn) error) error {
 	return s.db.Update(fn)
 }
 
+// CanWrite asks the Guard (if any) whether the disk has room for writes, for
+// callers that write through DB() (write batches).
+func (s *Store) CanWrite() error {
+	if s.guard == nil {
+		return nil
+	}
+	return s.guard.CanWrite()
+}
+
 // View runs fn in a read-only transaction.
 func (s *Store) View(fn func(txn *Txn) error) error { return s.db.View(fn) }
 
