@@ -113,7 +113,7 @@ var small = tuning{
 	memTable:     8 << 20,
 	numMemtables: 2,
 	baseTable:    2 << 20,
-	baseLevel:    10 << 20,
+	baseLevel:    8 << 20,
 	tableMult:    2,
 	blockCache:   8 << 20,
 	indexCache:   4 << 20,
