@@ -33,16 +33,23 @@ func (m *Modem) holding() bool {
 	return blocked
 }
 
-// heldRetry fires while messages wait on the SIM because of the hold.
+// heldRetry fires while messages wait on the SIM because of the hold. Only
+// Run's goroutine calls it; one timer runs at a time, so frequent events do
+// not postpone it.
 func (m *Modem) heldRetry() <-chan time.Time {
 	if !m.held.Load() {
+		m.retryC = nil
 		return nil
 	}
-	return time.After(holdRetry)
+	if m.retryC == nil {
+		m.retryC = time.After(holdRetry)
+	}
+	return m.retryC
 }
 
 // drainHeld tells whether the messages left on the SIM once the hold ended.
 func (m *Modem) drainHeld() bool {
+	m.retryC = nil
 	if m.cfg.Hold != nil {
 		if _, blocked := m.cfg.Hold.Blocked(); blocked {
 			return false

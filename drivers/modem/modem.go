@@ -205,7 +205,8 @@ type Modem struct {
 	ussd   chan string
 	hung   chan struct{}
 	done   chan struct{}
-	held   atomic.Bool // messages were left on the SIM by Hold
+	held   atomic.Bool      // messages were left on the SIM by Hold
+	retryC <-chan time.Time // Run's retry timer while held (hold.go)
 }
 
 // New returns a Modem that is not connected yet (StateOffline). Connect or
