@@ -107,6 +107,7 @@ type view struct {
 	Path         string
 	AssetVersion string
 	Flash        string // catalog key
+	DiskBanner   string // translated low-disk warning (disk.go)
 	Errors       map[string]string
 	Form         map[string]string
 	Data         any
@@ -228,6 +229,7 @@ func (s *server) newView(c *gin.Context, nav, title string, data any) *view {
 	if sess := currentSession(c); sess != nil {
 		v.CSRF = sess.CSRF
 	}
+	v.DiskBanner = s.diskBanner(v)
 	if f, err := c.Cookie(flashCookie); err == nil && s.cat.Has(v.lang, f) {
 		v.Flash = f
 		s.setCookie(c, &http.Cookie{Name: flashCookie, Path: "/", MaxAge: -1})

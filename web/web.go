@@ -26,6 +26,9 @@ import (
 // Deps is everything the web layer needs from the daemon. Store, Users and
 // Logger are required; nil services make their screens say "not available".
 type Deps struct {
+	// Disk, when set, shows a banner on every page while the disk is
+	// almost full (disk.go).
+	Disk   DiskWatch
 	Store  *store.Store
 	Users  *users.Service
 	Logger *slog.Logger

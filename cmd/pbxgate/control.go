@@ -28,7 +28,7 @@ import (
 func (d *daemon) extraHandlers() map[string]http.Handler {
 	extra := map[string]http.Handler{}
 	if d.wa != nil {
-		extra[whatsapp.WebhookPath] = d.wa.Webhook()
+		extra[whatsapp.WebhookPath] = holdWebhook(d.wa.Webhook(), d.disk)
 	}
 	if !d.demo {
 		if d.sms.sim != nil || d.waemu != nil {

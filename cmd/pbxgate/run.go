@@ -29,6 +29,7 @@ import (
 	"github.com/pbxgate/pbxgate/gateway/campaign"
 	"github.com/pbxgate/pbxgate/gateway/config"
 	"github.com/pbxgate/pbxgate/gateway/consent"
+	"github.com/pbxgate/pbxgate/gateway/diskguard"
 	"github.com/pbxgate/pbxgate/gateway/events"
 	"github.com/pbxgate/pbxgate/gateway/inbound"
 	"github.com/pbxgate/pbxgate/gateway/inbox"
@@ -119,6 +120,7 @@ type daemon struct {
 	demo          bool // run --demo: the simulators' control routes are mounted
 	log           *slog.Logger
 	store         *store.Store
+	disk          *diskguard.Guard // free space of data_dir (budget.go)
 	users         *users.Service
 	reg           *prometheus.Registry
 
@@ -223,6 +225,9 @@ func (d *daemon) run(ctx context.Context) error {
 	}
 	go func() { serveErr <- ctl.serve() }()
 
+	if err := d.startPprof(runCtx); err != nil {
+		return err
+	}
 	d.log.Info("pbxgate ready", "portal", "http://"+ln.Addr().String()+"/", "startup", time.Since(start).Round(time.Millisecond).String())
 	_, _ = sddaemon.SdNotify(false, sddaemon.SdNotifyReady)
 	// Start-up garbage (argon2's 19 MB for a first-run password, Badger's
@@ -255,11 +260,17 @@ func (d *daemon) run(ctx context.Context) error {
 // before the store opens, see store.StageRestore), opens the store and
 // migrates its schema.
 func (d *daemon) openStore() error {
+	applyMemoryLimit(d.cfg.Memory, d.env.environ, d.log)
 	if _, err := store.ApplyStagedRestore(d.cfg.DataDir, d.log); err != nil {
 		return fmt.Errorf("applying the restored backup in %s: %w", d.cfg.DataDir, err)
 	}
+	disk, err := d.newDiskGuard()
+	if err != nil {
+		return err
+	}
+	d.disk = disk
 	st, err := store.Open(store.Options{Dir: d.cfg.DataDir, Profile: store.Profile(d.cfg.Store.Profile),
-		SyncWrites: d.cfg.Store.SyncWrites, Logger: d.log})
+		SyncWrites: d.cfg.Store.SyncWrites, Logger: d.log, Guard: disk})
 	if err != nil {
 		return err
 	}
@@ -305,6 +316,7 @@ func (d *daemon) buildMessageFlow() error {
 		d.log.Warn("dashboard chart: saved hours not readable; starting empty", "err", err)
 	}
 	d.component("traffic", func(ctx context.Context) error { return d.traffic.Run(ctx, d.store, time.Minute) })
+	d.component("disk-guard", d.disk.Run)
 	d.component("store-gc", func(ctx context.Context) error {
 		d.store.RunGC(ctx, d.cfg.Store.GCInterval)
 		return nil
@@ -402,6 +414,7 @@ func (d *daemon) buildCampaigns() error {
 		AutoResume: d.cfg.Campaign.AutoResume,
 		DNC:        recipients.NewLists(d.store),
 		Blocker:    d.consent,
+		Hold:       d.disk, // campaigns pause while the data disk is almost full
 		Templates:  d.templates,
 		Sessions:   sessions,
 	})
@@ -480,6 +493,7 @@ func (d *daemon) buildPortal(b buildInfo) (*http.Server, error) {
 		PBX:         pbxSettings{d},
 		ModemPacing: modemPacing{d},
 		Restart:     d.requestRestart,
+		Disk:        diskBanner{d.disk},
 	}
 	if d.pbx != nil {
 		deps.Sessions = d.pbx.sessions
@@ -583,6 +597,9 @@ func (d *daemon) readiness(ctx context.Context) web.Readiness {
 	} else {
 		r.Components = append(r.Components, web.Component{Name: "store", State: "ok"})
 	}
+	disk := d.diskComponent()
+	r.Ready = r.Ready && disk.State != "down"
+	r.Components = append(r.Components, disk)
 	// A channel that cannot send right now degrades readiness but does not
 	// fail it: the daemon still stores and queues everything.
 	for _, c := range d.sms.pool.ChannelStates() {

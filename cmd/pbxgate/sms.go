@@ -101,6 +101,7 @@ func (d *daemon) startSMS(ctx context.Context, sink smspool.Sink, inbox smspool.
 		// may have been used after the last save before a crash, and a SIM
 		// sends far fewer than 64 long messages a minute.
 		mcfg.ConcatRef = d.loadConcatRef(dev.Name) + 64
+		mcfg.Hold = d.disk // inbound SMS stay on the SIM while the disk is almost full
 		if l, ok := locate[dev.Name]; ok {
 			mcfg.Locate = l
 		}

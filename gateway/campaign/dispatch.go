@@ -118,6 +118,11 @@ func (e *Engine) dispatch(ctx context.Context, id string) {
 			}
 			want = min(want, free)
 		}
+		if h := e.cfg.Hold; h != nil {
+			if err := h.Wait(ctx); err != nil {
+				return // stopped or shutting down; state is already stored
+			}
+		}
 		n, err := lim.take(ctx, want)
 		if err != nil {
 			return // stopped or shutting down; state is already stored

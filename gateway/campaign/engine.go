@@ -43,6 +43,9 @@ type Config struct {
 	Templates TemplateCatalog // nil: WhatsApp campaigns are refused
 	DNC       DNCLists        // nil: campaigns with DNC lists are refused
 	Blocker   Blocker         // nil: no global blacklist
+	// Hold makes every dispatcher wait before it hands a channel anything
+	// (the disk guard while the data disk is almost full); nil: never.
+	Hold Hold
 	// AutoResume resumes campaigns stopped by a restart (campaigns.auto_resume).
 	AutoResume bool
 	// BatchSize is how many recipients one store transaction moves (64).

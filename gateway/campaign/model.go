@@ -94,6 +94,12 @@ const (
 	DefaultWindow   = 16
 )
 
+// Hold is what makes campaigns pause without stopping: Wait returns when
+// they may hand a channel the next messages, or ctx's error.
+type Hold interface {
+	Wait(ctx context.Context) error
+}
+
 // SessionOpener attaches campaign messages to PBX chat sessions (send mode
 // "session"); the PBX work implements it.
 type SessionOpener interface {

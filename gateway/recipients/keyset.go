@@ -24,6 +24,9 @@ func itemPrefix(kind, name string, gen uint64) string {
 // writeItems stores items under a generation with a write batch (lists can
 // be larger than one transaction).
 func writeItems(st *store.Store, pfx string, items map[string][]byte) error {
+	if err := st.CanWrite(); err != nil {
+		return fmt.Errorf("store list: %w", err)
+	}
 	wb := st.DB().NewWriteBatch()
 	defer wb.Cancel()
 	for k, v := range items {

@@ -89,20 +89,53 @@ func badgerOptions(o Options) badger.Options {
 	if o.Profile == Default {
 		return bo
 	}
-	// Small: a few MB of memtables and caches. ValueThreshold must stay
-	// under 15% of MemTableSize; NumCompactors must be 0 or >= 2.
+	return small.apply(bo)
+}
+
+// tuning is Badger's memory and disk sizing for the small profile.
+type tuning struct {
+	memTable     int64 // memtable size: its skiplist arena is Go heap, its WAL a 2× mmapped file
+	numMemtables int   // memtables kept in memory (one active, the rest waiting to flush)
+	baseTable    int64 // SST size at L1; table builders hold a whole table in memory
+	baseLevel    int64 // L1 size
+	tableMult    int   // SST size growth per level
+	blockCache   int64
+	indexCache   int64
+	compression  options.CompressionType
+	vlogFile     int64 // value-log file size (mmapped at 2×)
+}
+
+// small keeps pbxgate under its memory limit on a 1 GB Raspberry Pi (see
+// docs/benchmarks.md, "Memory budget", for the measurements behind it).
+// ValueThreshold stays under 15% of the memtable; NumCompactors must be 0
+// or >= 2.
+var small = tuning{
+	memTable:     8 << 20,
+	numMemtables: 2,
+	baseTable:    2 << 20,
+	baseLevel:    8 << 20,
+	tableMult:    2,
+	blockCache:   8 << 20,
+	indexCache:   4 << 20,
+	compression:  options.Snappy,
+	vlogFile:     16 << 20,
+}
+
+func (t tuning) apply(bo badger.Options) badger.Options {
+	bo.TableSizeMultiplier = t.tableMult // no With method
 	return bo.
-		WithMemTableSize(8 << 20).
-		WithNumMemtables(2).
-		WithValueThreshold(1 << 10).
-		WithBaseTableSize(2 << 20).
+		WithMemTableSize(t.memTable).
+		WithNumMemtables(t.numMemtables).
+		WithValueThreshold(min(1<<10, t.memTable*15/100-1)).
+		WithBaseTableSize(t.baseTable).
+		WithBaseLevelSize(t.baseLevel).
 		WithNumLevelZeroTables(2).
 		WithNumLevelZeroTablesStall(6).
-		WithBlockCacheSize(8 << 20).
-		WithIndexCacheSize(4 << 20).
+		WithBlockCacheSize(t.blockCache).
+		WithIndexCacheSize(t.indexCache).
 		WithNumCompactors(2).
-		WithValueLogFileSize(64 << 20).
-		WithCompression(options.Snappy).
+		WithValueLogFileSize(t.vlogFile).
+		WithCompression(t.compression).
 		WithNumGoroutines(4)
 }
 
@@ -179,6 +212,15 @@ func (s *Store) Update(fn func(txn *Txn) error) error {
 		}
 	}
 	return s.db.Update(fn)
+}
+
+// CanWrite asks the Guard (if any) whether the disk has room for writes, for
+// callers that write through DB() (write batches).
+func (s *Store) CanWrite() error {
+	if s.guard == nil {
+		return nil
+	}
+	return s.guard.CanWrite()
 }
 
 // View runs fn in a read-only transaction.

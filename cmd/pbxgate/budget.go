@@ -1,0 +1,81 @@
+package main
+
+import (
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"runtime/debug"
+	"strconv"
+
+	"github.com/pbxgate/pbxgate/gateway/config"
+	"github.com/pbxgate/pbxgate/gateway/diskguard"
+	"github.com/pbxgate/pbxgate/gateway/store"
+	"github.com/pbxgate/pbxgate/web"
+)
+
+// applyMemoryLimit sets the Go runtime's soft memory limit from
+// memory.limit, unless GOMEMLIMIT is set (the runtime already applied it).
+// It returns the limit in effect (math.MaxInt64: none).
+func applyMemoryLimit(m config.Memory, environ []string, log *slog.Logger) int64 {
+	for _, kv := range environ {
+		if v, ok := cutEnv(kv, "GOMEMLIMIT"); ok && v != "" {
+			limit := debug.SetMemoryLimit(-1)
+			log.Info("memory limit from GOMEMLIMIT", "limit", v, "bytes", limit)
+			return limit
+		}
+	}
+	if m.Limit == 0 {
+		return debug.SetMemoryLimit(-1)
+	}
+	debug.SetMemoryLimit(int64(m.Limit))
+	log.Debug("memory limit", "limit", m.Limit.String())
+	return int64(m.Limit)
+}
+
+// newDiskGuard watches the data directory's free space (store section's
+// disk budget).
+func (d *daemon) newDiskGuard() (*diskguard.Guard, error) {
+	if err := os.MkdirAll(d.cfg.DataDir, 0o750); err != nil {
+		return nil, fmt.Errorf("%w: %s: %v (create it and give the pbxgate user write access)", store.ErrNotWritable, d.cfg.DataDir, err)
+	}
+	s := d.cfg.Store.Disk
+	return diskguard.New(diskguard.Config{Dir: d.cfg.DataDir, MinFree: int64(s.MinFree), WriteFloor: int64(s.WriteFloor),
+		Reserve: int64(s.Reserve), Interval: s.CheckInterval, Logger: d.log.With("component", "disk")})
+}
+
+// diskComponent is the disk's part of /readyz: degraded below
+// min_free_space (work pauses), down below write_floor (writes refused).
+func (d *daemon) diskComponent() web.Component {
+	st := d.disk.Status()
+	c := web.Component{Name: "disk", State: "ok", Detail: diskguard.MiB(st.Free) + " free on " + st.Dir}
+	switch {
+	case st.Full:
+		c.State, c.Detail = "down", st.Reason()
+	case st.Low:
+		c.State, c.Detail = "degraded", st.Reason()
+	}
+	return c
+}
+
+// diskBanner feeds the portal's low-disk banner.
+type diskBanner struct{ g *diskguard.Guard }
+
+func (b diskBanner) Low() (free int64, dir string, low bool) {
+	st := b.g.Status()
+	return st.Free, st.Dir, st.Low
+}
+
+// holdWebhook answers Meta's webhook deliveries with 503 while the disk is
+// almost full: Meta retries them (for up to 7 days), so inbound WhatsApp
+// messages wait at Meta as SMS wait on the SIM. Verification (GET) passes.
+func holdWebhook(h http.Handler, g *diskguard.Guard) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if reason, blocked := g.Blocked(); blocked && r.Method == http.MethodPost {
+			w.Header().Set("Retry-After", strconv.Itoa(60))
+			http.Error(w, reason, http.StatusServiceUnavailable)
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
+}

@@ -1,0 +1,468 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/cookiejar"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// BenchmarkMemoryBudget is issue 15's reproducible memory run: the real
+// daemon (default memory limit and store profile "small") sends
+// MEMBUDGET_SMS (default 100,000) SMS as campaigns of 1,000 through four
+// simulated modems in their own process (cmd/modemsim, 1 ms per AT+CMGS,
+// delivery reports after 50 ms), while 20 portal logins (8 at once) browse
+// the portal; then it receives MEMBUDGET_INBOUND (default 2,000) SMS and
+// idles 60 s. It reports peak VmHWM and RssAnon (sampled every 100 ms),
+// idle VmRSS and RssAnon, and the bytes the daemon wrote (/proc/PID/io
+// write_bytes) per SMS sent and per SMS received. With MEMBUDGET_PROFILE=DIR
+// it saves heap profiles at the peak and when idle (see docs/benchmarks.md).
+//
+//	go test ./cmd/pbxgate -run '^$' -bench MemoryBudget -benchtime 1x -timeout 60m
+func BenchmarkMemoryBudget(b *testing.B) {
+	nSMS := envInt(b, "MEMBUDGET_SMS", 100_000)
+	nIn := envInt(b, "MEMBUDGET_INBOUND", 2_000)
+	const perCampaign = 1000
+	for b.Loop() {
+		work := b.TempDir()
+		links := filepath.Join(work, "links")
+		simAPI := startModemsimTB(b, links, "-n", "4", "-latency", "1ms", "-report-delay", "50ms", "-capacity", "50")
+		dataDir := filepath.Join(work, "data")
+		cfgPath := filepath.Join(work, "pbxgate.yaml")
+		var devs strings.Builder
+		for i := range 4 {
+			fmt.Fprintf(&devs, "    - {name: m%d, device: %s, delivery_reports: true}\n", i, filepath.Join(links, fmt.Sprintf("modem%d", i)))
+		}
+		cfg := fmt.Sprintf(`data_dir: %s
+log: {format: json, level: info}
+http: {listen: "127.0.0.1:0"}
+shutdown_timeout: 10s
+modems:
+  discover: false
+  command_timeout: 5s
+  devices:
+%ssms_channels:
+  - {name: sms, modems: [m0, m1, m2, m3]}
+campaigns: {max_recipients: %d, max_campaigns: 1000}
+`, dataDir, devs.String(), perCampaign)
+		if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
+			b.Fatal(err)
+		}
+		pprofAddr := freeLoopbackAddr(b)
+		b.Setenv(envPprof, pprofAddr)
+		p, err := launch(cfgPath)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer func() {
+			if p.cmd.ProcessState == nil {
+				p.cmd.Process.Kill()
+				<-p.done
+			}
+		}()
+		select {
+		case <-p.readyCh():
+		case err := <-p.done:
+			b.Fatalf("daemon exited: %v\n%s", err, p.log())
+		case <-time.After(time.Minute):
+			b.Fatalf("not ready:\n%s", p.log())
+		}
+		pid := p.cmd.Process.Pid
+		web := newPortalClient(b, p.portal)
+		password := web.setup(firstRunPasswordTB(b, p))
+		out, err := exec.Command(pbxgateBin, "user", "token", "admin", "--data", dataDir).Output()
+		if err != nil {
+			b.Fatalf("user token: %v", err)
+		}
+		api := &tbAPI{tb: b, base: p.portal, token: strings.TrimSpace(string(out))}
+
+		// Peak sampler.
+		var peakAnon, peakRSS atomic.Int64
+		stopSampling := make(chan struct{})
+		sampled := make(chan struct{})
+		go func() {
+			defer close(sampled)
+			t := time.NewTicker(100 * time.Millisecond)
+			defer t.Stop()
+			for {
+				if st, err := readProcStatus(pid); err == nil {
+					if st["RssAnon"] > peakAnon.Load() {
+						peakAnon.Store(st["RssAnon"])
+					}
+					if st["VmRSS"] > peakRSS.Load() {
+						peakRSS.Store(st["VmRSS"])
+					}
+				}
+				select {
+				case <-stopSampling:
+					return
+				case <-t.C:
+				}
+			}
+		}()
+
+		wrote0 := procWriteBytes(b, pid)
+		start := time.Now()
+		campaigns := (nSMS + perCampaign - 1) / perCampaign
+		for c := range campaigns {
+			n := min(perCampaign, nSMS-c*perCampaign)
+			numbers := make([]string, n)
+			for i := range numbers {
+				numbers[i] = fmt.Sprintf("+49160%03d%04d", c, i)
+			}
+			body, _ := json.Marshal(map[string]any{"name": fmt.Sprintf("membudget %d", c), "channel": "sms",
+				"numbers": numbers, "text": "Ihre Bestellung ist abholbereit. Ihr Team", "send": "now"})
+			api.do("POST", "/api/v1/campaigns", body, nil)
+		}
+
+		// 20 logins, 8 at once, each browsing a few pages, while sending.
+		var wg sync.WaitGroup
+		sem := make(chan struct{}, 8)
+		for i := range 20 {
+			wg.Add(1)
+			sem <- struct{}{}
+			go func() {
+				defer wg.Done()
+				defer func() { <-sem }()
+				c := newPortalClient(b, p.portal)
+				c.login("admin", password)
+				for _, page := range []string{"/", "/campaigns", "/messages", "/modems", "/system", fmt.Sprintf("/messages?q=%04d", i)} {
+					c.get(page)
+				}
+			}()
+		}
+		wg.Wait()
+
+		profile := os.Getenv("MEMBUDGET_PROFILE")
+		profiled := false
+		deadline := time.Now().Add(50 * time.Minute)
+		for {
+			done := api.count("/api/v1/campaigns?state=completed&limit=1")
+			if !profiled && profile != "" && done >= campaigns/2 {
+				saveProfile(b, pprofAddr, filepath.Join(profile, "heap-sending.pb.gz"))
+				profiled = true
+			}
+			if done == campaigns {
+				break
+			}
+			if time.Now().After(deadline) {
+				b.Fatalf("only %d of %d campaigns completed", done, campaigns)
+			}
+			time.Sleep(time.Second)
+		}
+		sendTime := time.Since(start)
+		time.Sleep(2 * time.Second) // last delivery reports
+		wroteSent := procWriteBytes(b, pid) - wrote0
+
+		// Inbound: nIn SMS spread over the four SIMs.
+		var modems []struct {
+			IMEI string `json:"imei"`
+		}
+		getJSONTB(b, simAPI+"/modems", &modems)
+		received0 := api.inbound()
+		wrote1 := procWriteBytes(b, pid)
+		for i := range nIn {
+			body, _ := json.Marshal(map[string]string{"from": fmt.Sprintf("+49171%07d", i), "text": "Danke, ich komme morgen vorbei."})
+			postJSONTB(b, simAPI+"/modems/"+modems[i%len(modems)].IMEI+"/inject", body)
+		}
+		deadline = time.Now().Add(10 * time.Minute)
+		for api.inbound()-received0 < nIn {
+			if time.Now().After(deadline) {
+				b.Fatalf("only %d of %d inbound SMS logged", api.inbound()-received0, nIn)
+			}
+			time.Sleep(500 * time.Millisecond)
+		}
+		time.Sleep(2 * time.Second)
+		wroteIn := procWriteBytes(b, pid) - wrote1
+		close(stopSampling)
+		<-sampled
+		st, err := readProcStatus(pid)
+		if err != nil {
+			b.Fatal(err)
+		}
+		hwm := st["VmHWM"]
+
+		time.Sleep(60 * time.Second)
+		idle, err := readProcStatus(pid)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if profile != "" {
+			saveProfile(b, pprofAddr, filepath.Join(profile, "heap-idle.pb.gz"))
+		}
+		p.cmd.Process.Signal(os.Interrupt)
+		if err := <-p.done; err != nil {
+			b.Fatalf("daemon exit: %v\n%s", err, p.log())
+		}
+		b.ReportMetric(float64(hwm)/1024, "MB-peak-RSS")
+		b.ReportMetric(float64(peakAnon.Load())/1024, "MB-peak-anon")
+		b.ReportMetric(float64(idle["VmRSS"])/1024, "MB-idle-RSS")
+		b.ReportMetric(float64(idle["RssAnon"])/1024, "MB-idle-anon")
+		b.ReportMetric(float64(nSMS)/sendTime.Seconds(), "SMS/s")
+		b.ReportMetric(float64(wroteSent)/float64(nSMS), "B-written/SMS-sent")
+		b.ReportMetric(float64(wroteIn)/float64(nIn), "B-written/SMS-received")
+	}
+}
+
+func envInt(tb testing.TB, name string, def int) int {
+	v := os.Getenv(name)
+	if v == "" {
+		return def
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 {
+		tb.Fatalf("%s=%q: want a positive number", name, v)
+	}
+	return n
+}
+
+func freeLoopbackAddr(tb testing.TB) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// readProcStatus returns the "kB" fields of /proc/PID/status.
+func readProcStatus(pid int) (map[string]int64, error) {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]int64{}
+	for _, line := range strings.Split(string(data), "\n") {
+		k, v, ok := strings.Cut(line, ":")
+		if v, isKB := strings.CutSuffix(strings.TrimSpace(v), " kB"); ok && isKB {
+			n, _ := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+			out[k] = n
+		}
+	}
+	return out, nil
+}
+
+// procWriteBytes is write_bytes of /proc/PID/io: what the process caused
+// to be written to storage (page cache write-back included).
+func procWriteBytes(tb testing.TB, pid int) int64 {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/io", pid))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if v, ok := strings.CutPrefix(line, "write_bytes: "); ok {
+			n, _ := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+			return n
+		}
+	}
+	tb.Fatal("no write_bytes in /proc/PID/io")
+	return 0
+}
+
+func saveProfile(tb testing.TB, addr, path string) {
+	resp, err := http.Get("http://" + addr + "/debug/pprof/heap")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer resp.Body.Close()
+	data, _ := io.ReadAll(resp.Body)
+	if err := os.WriteFile(path, data, 0o644); err != nil {
+		tb.Fatal(err)
+	}
+}
+
+// startModemsimTB runs cmd/modemsim with args and returns its control API.
+func startModemsimTB(tb testing.TB, links string, args ...string) string {
+	if err := os.MkdirAll(links, 0o755); err != nil {
+		tb.Fatal(err)
+	}
+	cmd := exec.Command(modemsimBin, append(args, "-listen", "127.0.0.1:0", "-link-dir", links)...)
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	cmd.Stderr = io.Discard
+	if err := cmd.Start(); err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	apiCh := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			if rest, ok := strings.CutPrefix(sc.Text(), "control API: "); ok {
+				apiCh <- strings.TrimSuffix(rest, "/modems")
+			}
+		}
+	}()
+	select {
+	case api := <-apiCh:
+		return api
+	case <-time.After(10 * time.Second):
+		tb.Fatal("modemsim did not start within 10 s")
+	}
+	return ""
+}
+
+func firstRunPasswordTB(tb testing.TB, p *proc) string {
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		if m := firstPasswordRE.FindStringSubmatch(p.stdout.String()); m != nil {
+			return m[1]
+		}
+		if time.Now().After(deadline) {
+			tb.Fatalf("no first-run password on stdout:\n%s", p.stdout.String())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// portalClient is a browser: cookies, form tokens.
+type portalClient struct {
+	tb   testing.TB
+	base string
+	c    *http.Client
+}
+
+func newPortalClient(tb testing.TB, base string) *portalClient {
+	jar, _ := cookiejar.New(nil)
+	return &portalClient{tb: tb, base: strings.TrimSuffix(base, "/"), c: &http.Client{Jar: jar}}
+}
+
+func (p *portalClient) get(path string) []byte {
+	resp, err := p.c.Get(p.base + path)
+	if err != nil {
+		p.tb.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		p.tb.Fatalf("GET %s: %s", path, resp.Status)
+	}
+	return body
+}
+
+func (p *portalClient) post(path string, form url.Values) []byte {
+	resp, err := p.c.PostForm(p.base+path, form)
+	if err != nil {
+		p.tb.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		p.tb.Fatalf("POST %s: %s\n%s", path, resp.Status, body)
+	}
+	return body
+}
+
+func (p *portalClient) formToken(path string) string {
+	m := formTokenRE.FindSubmatch(p.get(path))
+	if m == nil {
+		p.tb.Fatalf("no form token on %s", path)
+	}
+	return string(m[1])
+}
+
+// setup completes first-run setup and returns the new admin password.
+func (p *portalClient) setup(firstPassword string) string {
+	const pw = "a new admin password"
+	p.post("/setup", url.Values{"form_token": {p.formToken("/setup")}, "current_password": {firstPassword},
+		"password": {pw}, "password2": {pw}, "language": {"de"}, "country": {"DE"}, "timezone": {"Europe/Berlin"}})
+	return pw
+}
+
+func (p *portalClient) login(user, password string) {
+	body := p.post("/login", url.Values{"form_token": {p.formToken("/login")}, "username": {user}, "password": {password}})
+	if bytes.Contains(body, []byte(`name="password"`)) {
+		p.tb.Fatalf("login as %s failed", user)
+	}
+}
+
+type tbAPI struct {
+	tb    testing.TB
+	base  string
+	token string
+}
+
+func (a *tbAPI) do(method, path string, body []byte, out any) {
+	req, _ := http.NewRequest(method, strings.TrimSuffix(a.base, "/")+path, bytes.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+a.token)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		a.tb.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer resp.Body.Close()
+	data, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode/100 != 2 {
+		a.tb.Fatalf("%s %s: %s %s", method, path, resp.Status, data)
+	}
+	if out != nil {
+		if err := json.Unmarshal(data, out); err != nil {
+			a.tb.Fatalf("%s %s: %v in %s", method, path, err, data)
+		}
+	}
+}
+
+// count is the "total" of a paged API list.
+func (a *tbAPI) count(path string) int {
+	var page struct {
+		Total int `json:"total"`
+	}
+	a.do("GET", path, nil, &page)
+	return page.Total
+}
+
+// inbound counts the received messages in the message log.
+func (a *tbAPI) inbound() int {
+	n, cursor := 0, ""
+	for {
+		var page struct {
+			Items []json.RawMessage `json:"items"`
+			Next  string            `json:"next_cursor"`
+		}
+		a.do("GET", "/api/v1/messages?dir=in&limit=500&cursor="+url.QueryEscape(cursor), nil, &page)
+		n += len(page.Items)
+		if page.Next == "" {
+			return n
+		}
+		cursor = page.Next
+	}
+}
+
+func getJSONTB(tb testing.TB, url string, out any) {
+	resp, err := http.Get(url)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
+		tb.Fatalf("GET %s: %v", url, err)
+	}
+}
+
+func postJSONTB(tb testing.TB, url string, body []byte) {
+	resp, err := http.Post(url, "application/json", bytes.NewReader(body))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode/100 != 2 {
+		data, _ := io.ReadAll(resp.Body)
+		tb.Fatalf("POST %s: %s %s", url, resp.Status, data)
+	}
+}

@@ -1,0 +1,151 @@
+package store
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"runtime/debug"
+	"runtime/metrics"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	badger "github.com/dgraph-io/badger/v4"
+	"github.com/dgraph-io/badger/v4/options"
+)
+
+// BenchmarkBadgerTuning writes what one sent SMS costs the store (a
+// recipient JSON written three times as it goes sending → sent →
+// delivered, plus a message-log entry) for 100,000 messages, with the small
+// profile and variants of it, and reports the peak Go heap (HeapInuse,
+// sampled every 10 ms), the bytes written to disk per message (/proc/self/io
+// write_bytes), and the data directory's size afterwards. sync_writes is
+// off here so the variants finish in seconds, and the Go memory limit is
+// the daemon's default (96 MiB); the daemon's memory run
+// (cmd/pbxgate BenchmarkMemoryBudget) measures with fsync.
+//
+//	go test ./gateway/store -run '^$' -bench BadgerTuning -benchtime 1x
+func BenchmarkBadgerTuning(b *testing.B) {
+	variants := []struct {
+		name string
+		t    tuning
+		def  bool
+	}{
+		{name: "small"},
+		{name: "small-zstd", t: with(func(t *tuning) { t.compression = options.ZSTD })},
+		{name: "small-none", t: with(func(t *tuning) { t.compression = options.None })},
+		{name: "memtable-4MiB", t: with(func(t *tuning) { t.memTable = 4 << 20 })},
+		{name: "memtable-16MiB", t: with(func(t *tuning) { t.memTable = 16 << 20 })},
+		{name: "table-1MiB", t: with(func(t *tuning) { t.baseTable = 1 << 20 })},
+		{name: "table-512KiB", t: with(func(t *tuning) { t.baseTable = 512 << 10 })},
+		{name: "table-1MiB-mult-1", t: with(func(t *tuning) { t.baseTable, t.tableMult = 1<<20, 1 })},
+		{name: "memtable-4MiB-table-1MiB", t: with(func(t *tuning) { t.memTable, t.baseTable = 4<<20, 1<<20 })},
+		{name: "badger-default", def: true},
+	}
+	const messages = 100_000
+	for _, v := range variants {
+		b.Run(v.name, func(b *testing.B) {
+			t := v.t
+			if t == (tuning{}) {
+				t = small
+			}
+			for b.Loop() {
+				dir := filepath.Join(b.TempDir(), "data")
+				bo := badger.DefaultOptions(dir).WithLogger(nil).WithMetricsEnabled(false).WithSyncWrites(false)
+				if !v.def {
+					bo = t.apply(bo)
+				}
+				// The daemon's default memory.limit.
+				defer debug.SetMemoryLimit(debug.SetMemoryLimit(96 << 20))
+				runtime.GC()
+				var peak, peakLive atomic.Uint64
+				live := []metrics.Sample{{Name: "/gc/heap/live:bytes"}}
+				stop := make(chan struct{})
+				sampled := make(chan struct{})
+				go func() {
+					defer close(sampled)
+					var ms runtime.MemStats
+					for {
+						runtime.ReadMemStats(&ms)
+						if ms.HeapInuse > peak.Load() {
+							peak.Store(ms.HeapInuse)
+						}
+						metrics.Read(live)
+						if v := live[0].Value.Uint64(); v > peakLive.Load() {
+							peakLive.Store(v)
+						}
+						select {
+						case <-stop:
+							return
+						case <-time.After(10 * time.Millisecond):
+						}
+					}
+				}()
+				w0 := selfWriteBytes(b)
+				db, err := badger.Open(bo)
+				if err != nil {
+					b.Fatal(err)
+				}
+				for i := range messages {
+					key := fmt.Appendf(nil, "campaign/c%03d/r/%06d", i/1000, i%1000)
+					for _, st := range []string{"sending", "sent", "delivered"} {
+						val := fmt.Appendf(nil, `{"seq":%d,"number":"+49160%07d","status":%q,"attempt":1,"msg_id":"campaign-c%03d-%d-1","sending_at":"2026-12-06T21:00:00Z"}`, i%1000, i, st, i/1000, i%1000)
+						if err := db.Update(func(txn *badger.Txn) error { return txn.Set(key, val) }); err != nil {
+							b.Fatal(err)
+						}
+					}
+					entry := fmt.Appendf(nil, `{"id":"m%08d","dir":"out","kind":"sms","channel":"sms","to":"+49160%07d","text":"Ihre Bestellung ist abholbereit. Ihr Team","status":"delivered","at":"2026-12-06T21:00:00Z"}`, i, i)
+					if err := db.Update(func(txn *badger.Txn) error { return txn.Set(fmt.Appendf(nil, "msglog/e/%08d", i), entry) }); err != nil {
+						b.Fatal(err)
+					}
+				}
+				if err := db.Close(); err != nil {
+					b.Fatal(err)
+				}
+				close(stop)
+				<-sampled
+				b.ReportMetric(float64(peak.Load())/(1<<20), "MB-peak-heap")
+				b.ReportMetric(float64(peakLive.Load())/(1<<20), "MB-peak-live")
+				b.ReportMetric(float64(selfWriteBytes(b)-w0)/messages, "B-written/msg")
+				b.ReportMetric(float64(dirSize(b, dir))/(1<<20), "MB-on-disk")
+			}
+		})
+	}
+}
+
+func with(f func(*tuning)) tuning {
+	t := small
+	f(&t)
+	return t
+}
+
+func selfWriteBytes(tb testing.TB) int64 {
+	data, err := os.ReadFile("/proc/self/io")
+	if err != nil {
+		tb.Skip("no /proc/self/io:", err)
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if v, ok := strings.CutPrefix(line, "write_bytes: "); ok {
+			n, _ := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+			return n
+		}
+	}
+	return 0
+}
+
+func dirSize(tb testing.TB, dir string) int64 {
+	var n int64
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	for _, e := range entries {
+		if fi, err := e.Info(); err == nil {
+			n += fi.Size()
+		}
+	}
+	return n
+}
