@@ -2,6 +2,7 @@ package msglog
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"testing"
 	"time"
@@ -10,59 +11,109 @@ import (
 	"github.com/pbxgate/pbxgate/gateway/store"
 )
 
-// benchLog holds 100,000 entries: a log of a few months on a busy gateway.
-// Every 10,000th text carries "Rückruf", so a search for it matches 10.
-func benchLog(b *testing.B) *Log {
+var benchEntries = flag.Int("msglog.entries", 1_000_000, "entries in the message log of BenchmarkSearch")
+
+// benchStart is the time of the first benchmark entry; entries follow
+// every 8.64 s, so 1,000,000 span 100 days (10,000 messages a day).
+var benchStart = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+
+// benchEntry is entry j of the benchmark log: campaign messages to
+// distinct numbers +49170<j, 7 digits>, every third one inbound, every
+// 50,000th text asks for a "Rückruf" (20 in 1,000,000), every 1,000th
+// went through channel sms2, every 500th is a WhatsApp message.
+func benchEntry(j int) Entry {
+	text := fmt.Sprintf("Ihre Bestellung %d ist versandbereit. Abholung Mo–Fr 9–17 Uhr.", j)
+	if j%50_000 == 0 {
+		text = fmt.Sprintf("Bitte um Rückruf wegen Auftrag %d", j)
+	}
+	created := benchStart.Add(time.Duration(j) * 8640 * time.Millisecond)
+	e := Entry{ID: fmt.Sprintf("campaign-c%d-%d-1", j/5000, j), Direction: Out, Kind: message.SMS, Channel: "sms",
+		Peer: fmt.Sprintf("+49170%07d", j), Local: "sim1", Text: text, Origin: OriginCampaign,
+		OriginID: fmt.Sprintf("c%d", j/5000), Status: message.Delivered, Created: created, Updated: created}
+	if j%3 == 0 {
+		e.Direction, e.Status, e.Origin, e.OriginID = In, Received, "", ""
+	}
+	if j%1000 == 1 {
+		e.Channel = "sms2"
+	}
+	if j%500 == 7 {
+		e.Kind, e.Channel = message.WhatsApp, "whatsapp"
+	}
+	return e
+}
+
+// benchLog builds the log of n entries once per benchmark run in a temp
+// directory: written with a Badger write batch (entries, ID keys and index
+// keys as RecordTxn writes them) under the Default profile for speed, then
+// reopened with the Small profile the daemon uses.
+func benchLog(b *testing.B, n int) *Log {
 	b.Helper()
-	l, st, clk := newLog(b)
-	const total, batch = 100_000, 1000
-	for i := 0; i < total; i += batch {
-		err := st.Update(func(txn *store.Txn) error {
-			for j := i; j < i+batch; j++ {
-				clk.add(time.Second)
-				text := fmt.Sprintf("Ihre Bestellung %d ist versandbereit. Abholung Mo–Fr 9–17 Uhr.", j)
-				if j%10_000 == 0 {
-					text = fmt.Sprintf("Bitte um Rückruf wegen Auftrag %d", j)
-				}
-				e := Entry{ID: fmt.Sprintf("campaign-c%d-%d-1", j/5000, j), Direction: Out, Kind: message.SMS, Channel: "sms",
-					Peer: fmt.Sprintf("+49170%07d", j), Local: "sim1", Text: text, Origin: OriginCampaign,
-					OriginID: fmt.Sprintf("c%d", j/5000), Status: message.Delivered, Created: clk.Now()}
-				if j%3 == 0 {
-					e.Direction, e.Status, e.Origin, e.OriginID = In, Received, "", ""
-				}
-				if _, err := l.RecordTxn(txn, e); err != nil {
-					return err
-				}
-			}
-			return nil
-		})
-		if err != nil {
+	dir := b.TempDir()
+	st, err := store.Open(store.Options{Dir: dir, Profile: store.Default})
+	if err != nil {
+		b.Fatal(err)
+	}
+	if _, err := New(Config{Store: st}); err != nil { // marks the empty log as indexed
+		b.Fatal(err)
+	}
+	start := time.Now()
+	wb := st.DB().NewWriteBatch()
+	var entryB, indexB int
+	for j := range n {
+		e := benchEntry(j)
+		eb, ib := entryBytes(&e)
+		entryB, indexB = entryB+eb, indexB+ib
+		if err := writeEntry(wb.Set, &e); err != nil {
 			b.Fatal(err)
 		}
+	}
+	if err := wb.Flush(); err != nil {
+		b.Fatal(err)
+	}
+	if err := st.Close(); err != nil {
+		b.Fatal(err)
+	}
+	b.Logf("built %d entries in %s; written per message: %d bytes entry+ID, %d bytes index (keys and values)",
+		n, time.Since(start).Round(time.Second), entryB/n, indexB/n)
+	st, err = store.Open(store.Options{Dir: dir})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { st.Close() })
+	l, err := New(Config{Store: st})
+	if err != nil {
+		b.Fatal(err)
 	}
 	return l
 }
 
-// go test -run '^$' -bench . -benchmem ./gateway/msglog
-func BenchmarkSearch100k(b *testing.B) {
-	l := benchLog(b)
+// BenchmarkSearch: searches of the message log at 1,000,000 entries
+// (-msglog.entries), none with a date range. Each result count is checked.
+//
+//	go test -run '^$' -bench BenchmarkSearch -benchtime 20x ./gateway/msglog
+func BenchmarkSearch(b *testing.B) {
+	n := *benchEntries
+	l := benchLog(b, n)
 	ctx := context.Background()
-	newest, err := l.Search(ctx, Query{Limit: 1})
-	if err != nil || len(newest.Items) != 1 {
-		b.Fatal(newest, err)
-	}
-	lastHour := newest.Items[0].Created.Add(-time.Hour)
+	wantN := func(matches int) int { return min(matches, DefaultLimit) }
+	last := n - 1
 	cases := []struct {
 		name string
 		q    Query
 		want int
 	}{
-		{"first_page", Query{}, DefaultLimit},
-		{"text_few_matches", Query{Text: "rückruf"}, 10},
-		{"number", Query{Text: "0170 0042 000"}, 1},
-		{"failed_none", Query{Status: message.Failed}, 0},
-		// The portal's date fields: only the range is read.
-		{"text_last_hour", Query{Text: "rückruf", Since: lastHour}, 0},
+		{"first_page", Query{}, wantN(n)},
+		{"text_rare_word", Query{Text: "rückruf"}, wantN((n + 49_999) / 50_000)},
+		{"text_rare_prefix", Query{Text: "Rückr"}, wantN((n + 49_999) / 50_000)},
+		{"text_common_word", Query{Text: "bestellung"}, DefaultLimit},
+		{"text_none", Query{Text: "stornierung"}, 0},
+		{"number_international", Query{Text: fmt.Sprintf("+49170%07d", last/2)}, 1},
+		{"number_national", Query{Text: fmt.Sprintf("0170 %03d %04d", (last/2)/10000, (last/2)%10000)}, 1},
+		{"number_ending", Query{Text: "42000"}, wantN(countEnding(n, 42000, 100000))},
+		{"filter_failed_none", Query{Status: message.Failed}, 0},
+		{"filter_channel_rare", Query{Channel: "sms2"}, DefaultLimit},
+		{"filter_and_text", Query{Direction: In, Text: "rückruf"}, wantN(countRueckrufIn(n))},
+		{"filter_whatsapp_page2", Query{Kind: message.WhatsApp, Limit: 100}, min(100, (n+492)/500)},
 	}
 	for _, c := range cases {
 		b.Run(c.name, func(b *testing.B) {
@@ -77,4 +128,22 @@ func BenchmarkSearch100k(b *testing.B) {
 			}
 		})
 	}
+}
+
+func countEnding(n, end, mod int) int {
+	c := 0
+	for j := end; j < n; j += mod {
+		c++
+	}
+	return c
+}
+
+func countRueckrufIn(n int) int {
+	c := 0
+	for j := 0; j < n; j += 50_000 {
+		if j%3 == 0 {
+			c++
+		}
+	}
+	return c
 }
