@@ -90,8 +90,7 @@ func filterTerm(t byte, v string) string { return string(t) + v + "\x00" }
 func terms(e *Entry) []string {
 	out := []string{filterTerm(tDirection, string(e.Direction)), filterTerm(tKind, string(e.Kind)),
 		filterTerm(tChannel, e.Channel), filterTerm(tStatus, string(e.Status))}
-	d := digitsOf(e.Peer)
-	if len(d) > 0 && len(d) == len(strings.TrimPrefix(e.Peer, "+")) {
+	if d := digitsOf(e.Peer); d != "" && !strings.ContainsRune(d, 'x') {
 		for i := 0; i < min(4, len(d)); i++ {
 			out = append(out, string(tNumber)+d[i:])
 		}
@@ -137,15 +136,18 @@ func words(s string) []string {
 	return out
 }
 
+// digitsOf is the digits of a phone number as written ("+49 (170) 123-4"),
+// with an x for anything that is no part of one (a WhatsApp user id, an
+// alphanumeric sender).
 func digitsOf(s string) string {
 	return strings.Map(func(r rune) rune {
-		if r >= '0' && r <= '9' {
+		switch {
+		case r >= '0' && r <= '9':
 			return r
-		}
-		if r == '+' || r == ' ' {
+		case strings.ContainsRune("+ -/().", r):
 			return -1
 		}
-		return 'x' // not a plain number
+		return 'x'
 	}, s)
 }
 

@@ -247,3 +247,29 @@ func TestEntryBytes(t *testing.T) {
 	}
 	t.Logf("one message: entry and ID key %d bytes, index keys %d bytes (%d keys)", entry, index, len(terms(&e)))
 }
+
+// A number is indexed whole, without country codes of one to three
+// digits, and reversed, however it is written; a WhatsApp user id or an
+// alphanumeric sender is indexed by its words only.
+func TestTermsOfNumbers(t *testing.T) {
+	t.Parallel()
+	got := terms(&Entry{Direction: In, Kind: message.SMS, Channel: "sms", Status: Received, Peer: "+49 (170) 123-4567", Text: "Hallo Welt"})
+	for _, want := range []string{"n491701234567", "n91701234567", "n1701234567", "n701234567", "r765432107194", "whallo", "wwelt", "w49", "w170"} {
+		if !slices.Contains(got, want) {
+			t.Errorf("terms %q lack %q", got, want)
+		}
+	}
+	for _, peer := range []string{"US.13491208655302741918", "Info"} {
+		for _, term := range terms(&Entry{Peer: peer}) {
+			if term[0] == tNumber || term[0] == tReversed {
+				t.Errorf("%s: number term %q", peer, term)
+			}
+		}
+	}
+	long := strings.Repeat("wort ", 10) + strings.Repeat("x", 40)
+	for _, term := range terms(&Entry{Text: long}) {
+		if len(term) > 1+maxWordBytes && term[0] == tWord {
+			t.Errorf("word term %q longer than %d bytes", term, maxWordBytes)
+		}
+	}
+}

@@ -10,6 +10,10 @@
 //
 //	msglog/t/<unix nanos, 19 digits>/<id> → Entry (JSON)
 //	msglog/id/<id>                        → <unix nanos, 19 digits>
+//	msglog/x/<day><term>\x00<unix nanos>  → "" (the search index, index.go)
+//
+// An entry, its ID key and its index keys are written, changed and deleted
+// in one transaction.
 package msglog
 
 import (
