@@ -5,7 +5,10 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"os"
 	"slices"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -209,4 +212,76 @@ func countRueckrufIn(n int) int {
 		}
 	}
 	return c
+}
+
+// diskWrites is the bytes this process has made the kernel write to
+// storage (write_bytes of /proc/self/io; Badger writes through mmap, so
+// write(2) counts miss most of it).
+func diskWrites(b *testing.B) int64 {
+	b.Helper()
+	raw, err := os.ReadFile("/proc/self/io")
+	if err != nil {
+		b.Skip("no /proc/self/io:", err)
+	}
+	for _, l := range strings.Split(string(raw), "\n") {
+		if v, ok := strings.CutPrefix(l, "write_bytes: "); ok {
+			n, _ := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+			return n
+		}
+	}
+	b.Skip("no write_bytes in /proc/self/io")
+	return 0
+}
+
+// BenchmarkRecordWrites: bytes written per recorded message (one
+// transaction each, as the SMS pool and WhatsApp channel record them),
+// with the index and the way the log wrote entries before it
+// (entry and ID key only). The store is closed inside the measurement,
+// so memtable flushes count; compactions of a long-running store add to
+// both alike.
+//
+//	go test -run '^$' -bench BenchmarkRecordWrites -benchtime 20000x ./gateway/msglog
+func BenchmarkRecordWrites(b *testing.B) {
+	for _, withIndex := range []bool{true, false} {
+		name := "with_index"
+		if !withIndex {
+			name = "without_index"
+		}
+		b.Run(name, func(b *testing.B) {
+			st, err := store.Open(store.Options{Dir: b.TempDir()})
+			if err != nil {
+				b.Fatal(err)
+			}
+			l, err := New(Config{Store: st})
+			if err != nil {
+				b.Fatal(err)
+			}
+			ctx := context.Background()
+			s0 := diskWrites(b)
+			j := 0
+			for b.Loop() {
+				e := benchEntry(j)
+				j++
+				if withIndex {
+					err = l.Record(ctx, e)
+				} else {
+					err = st.Update(func(txn *store.Txn) error {
+						ts := stamp(e.Created)
+						if err := store.SetJSON(txn, string(entryKey(ts, e.ID)), e); err != nil {
+							return err
+						}
+						return txn.Set([]byte(prefixID+e.ID), []byte(ts))
+					})
+				}
+				if err != nil {
+					b.Fatal(err)
+				}
+			}
+			if err := st.Close(); err != nil {
+				b.Fatal(err)
+			}
+			s1 := diskWrites(b)
+			b.ReportMetric(float64(s1-s0)/float64(j), "disk-B/msg")
+		})
+	}
 }
