@@ -175,7 +175,8 @@ func BenchmarkSearch(b *testing.B) {
 		{"text_none", Query{Text: "stornierung"}, 0},
 		{"number_international", Query{Text: fmt.Sprintf("+49170%07d", last/2)}, 1},
 		{"number_national", Query{Text: fmt.Sprintf("0170 %03d %04d", (last/2)/10000, (last/2)%10000)}, 1},
-		{"number_ending", Query{Text: "42000"}, wantN(countEnding(n, 42000, 100000))},
+		// Numbers ending in 42000 and texts with "Bestellung 42000…".
+		{"number_ending", Query{Text: "42000"}, wantN(bruteForce(n, Query{Text: "42000"}))},
 		{"filter_failed_none", Query{Status: message.Failed}, 0},
 		{"filter_channel_rare", Query{Channel: "sms2"}, wantN((n + 998) / 1000)},
 		{"filter_and_text", Query{Direction: In, Text: "rückruf"}, wantN(countRueckrufIn(n))},
@@ -183,6 +184,13 @@ func BenchmarkSearch(b *testing.B) {
 	}
 	for _, c := range cases {
 		b.Run(c.name, func(b *testing.B) {
+			// The first search of a query reads its index blocks from
+			// disk into Badger's block cache: reported on its own.
+			start := time.Now()
+			if p, err := l.Search(ctx, c.q); err != nil || len(p.Items) != c.want {
+				b.Fatalf("%d items (%v), want %d", len(p.Items), err, c.want)
+			}
+			first := time.Since(start)
 			for b.Loop() {
 				p, err := l.Search(ctx, c.q)
 				if err != nil {
@@ -192,14 +200,20 @@ func BenchmarkSearch(b *testing.B) {
 					b.Fatalf("%d items, want %d", len(p.Items), c.want)
 				}
 			}
+			b.ReportMetric(float64(first.Microseconds())/1000, "first-ms")
 		})
 	}
 }
 
-func countEnding(n, end, mod int) int {
+// bruteForce counts the benchmark entries q matches, one by one.
+func bruteForce(n int, q Query) int {
+	m := compile(q)
 	c := 0
-	for j := end; j < n; j += mod {
-		c++
+	for j := range n {
+		e := benchEntry(j)
+		if m.match(&e) {
+			c++
+		}
 	}
 	return c
 }

@@ -233,16 +233,11 @@ func (m *matcher) match(e *Entry) bool {
 // of term prefixes (alternatives), and a match has a term of every
 // clause. No clauses: the index cannot narrow the search.
 func (m *matcher) clauses() [][]string {
+	// Most selective first: the text, then channel and status, then kind
+	// and direction (two values each). Once a clause is small, the next
+	// ones are read only as far as its size.
 	var cs [][]string
 	q := m.q
-	for _, f := range []struct {
-		t byte
-		v string
-	}{{tDirection, string(q.Direction)}, {tKind, string(q.Kind)}, {tChannel, q.Channel}, {tStatus, string(q.Status)}} {
-		if f.v != "" {
-			cs = append(cs, []string{filterTerm(f.t, f.v)})
-		}
-	}
 	ws := words(m.lower)
 	switch {
 	case m.numDigits != "":
@@ -254,6 +249,14 @@ func (m *matcher) clauses() [][]string {
 	default:
 		for _, w := range ws {
 			cs = append(cs, []string{string(tWord) + w})
+		}
+	}
+	for _, f := range []struct {
+		t byte
+		v string
+	}{{tChannel, q.Channel}, {tStatus, string(q.Status)}, {tKind, string(q.Kind)}, {tDirection, string(q.Direction)}} {
+		if f.v != "" {
+			cs = append(cs, []string{filterTerm(f.t, f.v)})
 		}
 	}
 	return cs
