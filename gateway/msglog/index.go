@@ -233,6 +233,9 @@ func (l *Log) reindex() error {
 		if len(batch) == 0 {
 			break
 		}
+		if done == 0 {
+			l.log.Info("message log: building the search index for the existing entries (once; this can take minutes on a large log)")
+		}
 		err = l.st.Update(func(txn *store.Txn) error {
 			for i := range batch {
 				if err := setIndex(txn.Set, &batch[i]); err != nil {
