@@ -3,6 +3,7 @@ package msglog
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"os"
@@ -297,5 +298,49 @@ func BenchmarkRecordWrites(b *testing.B) {
 			s1 := diskWrites(b)
 			b.ReportMetric(float64(s1-s0)/float64(j), "disk-B/msg")
 		})
+	}
+}
+
+// BenchmarkReindex: Run builds the index of a log written before it
+// (entries and ID keys only); time per 100,000 entries.
+//
+//	go test -run '^$' -bench BenchmarkReindex -benchtime 1x ./gateway/msglog
+func BenchmarkReindex(b *testing.B) {
+	const n = 100_000
+	for b.Loop() {
+		b.StopTimer()
+		st, err := store.Open(store.Options{Dir: b.TempDir()})
+		if err != nil {
+			b.Fatal(err)
+		}
+		wb := st.DB().NewWriteBatch()
+		for j := range n {
+			e := benchEntry(j)
+			raw, _ := json.Marshal(e)
+			ts := stamp(e.Created)
+			if err := wb.Set(entryKey(ts, e.ID), raw); err != nil {
+				b.Fatal(err)
+			}
+			if err := wb.Set([]byte(prefixID+e.ID), []byte(ts)); err != nil {
+				b.Fatal(err)
+			}
+		}
+		if err := wb.Flush(); err != nil {
+			b.Fatal(err)
+		}
+		l, err := New(Config{Store: st})
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.StartTimer()
+		if err := l.Run(context.Background(), 0); err != nil || !l.indexed.Load() {
+			b.Fatal("not indexed", err)
+		}
+		b.StopTimer()
+		if p, err := l.Search(context.Background(), Query{Text: "rückruf"}); err != nil || len(p.Items) != 2 {
+			b.Fatalf("after reindex: %d, %v", len(p.Items), err)
+		}
+		st.Close()
+		b.StartTimer()
 	}
 }

@@ -1,6 +1,8 @@
 package msglog
 
 import (
+	"bytes"
+	"context"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
@@ -8,6 +10,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 	"unicode"
 	"unicode/utf8"
 
@@ -196,13 +199,36 @@ func entryBytes(e *Entry) (entry, index int) {
 	return total - idx, idx
 }
 
-// reindex writes the index keys of every entry (a store from before the
-// index); batches keep each transaction small.
-func (l *Log) reindex() error {
-	var done int
+const keyIndexProgress = "msglog/meta/index-progress" // last entry key indexed
+
+// buildIndex writes the index keys of every entry of a log from before
+// the index, in small transactions that re-read each entry (a status
+// change meanwhile conflicts and is retried), saving its progress so a
+// restart continues where it stopped. Searches read the whole log until
+// it is done.
+func (l *Log) buildIndex(ctx context.Context) error {
 	var after []byte
+	err := l.st.View(func(txn *store.Txn) error {
+		item, err := txn.Get([]byte(keyIndexProgress))
+		if errors.Is(err, store.ErrNotFound) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		after, err = item.ValueCopy(nil)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("msglog: %w", err)
+	}
+	start, done := time.Now(), 0
+	l.log.Info("message log: building the search index for the existing entries (once; searches read the whole log until it is done)")
 	for {
-		var batch []Entry
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		var keys [][]byte
 		err := l.st.View(func(txn *store.Txn) error {
 			opts := badger.DefaultIteratorOptions
 			opts.Prefix, opts.PrefetchValues = []byte(prefixTime), false
@@ -211,75 +237,92 @@ func (l *Log) reindex() error {
 			it.Seek([]byte(prefixTime))
 			if after != nil {
 				it.Seek(after)
-				if it.Valid() && string(it.Item().Key()) == string(after) {
+				if it.Valid() && bytes.Equal(it.Item().Key(), after) {
 					it.Next()
 				}
 			}
-			for ; it.Valid() && len(batch) < 200; it.Next() {
-				after = it.Item().KeyCopy(nil)
-				var e Entry
-				err := it.Item().Value(func(v []byte) error { return json.Unmarshal(v, &e) })
-				if err != nil {
-					l.log.Warn("message log: damaged entry not indexed", "key", string(after), "err", err)
-					continue
-				}
-				batch = append(batch, e)
+			for ; it.Valid() && len(keys) < 200; it.Next() {
+				keys = append(keys, it.Item().KeyCopy(nil))
 			}
 			return nil
 		})
 		if err != nil {
-			return err
+			return fmt.Errorf("msglog: building the search index: %w", err)
 		}
-		if len(batch) == 0 {
+		if len(keys) == 0 {
 			break
 		}
-		if done == 0 {
-			l.log.Info("message log: building the search index for the existing entries (once; this can take minutes on a large log)")
-		}
 		err = l.st.Update(func(txn *store.Txn) error {
-			for i := range batch {
-				if err := setIndex(txn.Set, &batch[i]); err != nil {
+			for _, k := range keys {
+				item, err := txn.Get(k)
+				if errors.Is(err, store.ErrNotFound) {
+					continue // pruned meanwhile
+				}
+				if err != nil {
+					return err
+				}
+				var e Entry
+				if err := item.Value(func(v []byte) error { return json.Unmarshal(v, &e) }); err != nil {
+					l.log.Warn("message log: damaged entry not indexed", "key", string(k), "err", err)
+					continue
+				}
+				if err := setIndex(txn.Set, &e); err != nil {
 					return err
 				}
 			}
-			return nil
+			return txn.Set([]byte(keyIndexProgress), keys[len(keys)-1])
 		})
 		if err != nil {
+			return fmt.Errorf("msglog: building the search index: %w", err)
+		}
+		after = keys[len(keys)-1]
+		done += len(keys)
+	}
+	err = l.st.Update(func(txn *store.Txn) error {
+		if err := txn.Delete([]byte(keyIndexProgress)); err != nil {
 			return err
 		}
-		done += len(batch)
-	}
-	if done > 0 {
-		l.log.Info("message log: search index built", "entries", done)
-	}
-	return l.st.Update(func(txn *store.Txn) error { return txn.Set([]byte(keyIndexVer), []byte(indexVersion)) })
-}
-
-// ensureIndex builds the index of a store from before it, once.
-func (l *Log) ensureIndex() error {
-	var have string
-	err := l.st.View(func(txn *store.Txn) error {
-		item, err := txn.Get([]byte(keyIndexVer))
-		if errors.Is(err, store.ErrNotFound) {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		v, err := item.ValueCopy(nil)
-		have = string(v)
-		return err
+		return txn.Set([]byte(keyIndexVer), []byte(indexVersion))
 	})
 	if err != nil {
 		return fmt.Errorf("msglog: %w", err)
 	}
-	if have == indexVersion {
-		return nil
-	}
-	if err := l.reindex(); err != nil {
-		return fmt.Errorf("msglog: building the search index: %w", err)
-	}
+	l.indexed.Store(true)
+	l.log.Info("message log: search index built", "entries", done, "took", time.Since(start).Round(time.Second).String())
 	return nil
+}
+
+// checkIndex tells whether the log is indexed; an empty log without the
+// marker is (every entry recorded from now on has its index keys).
+func (l *Log) checkIndex() error {
+	return l.st.Update(func(txn *store.Txn) error {
+		item, err := txn.Get([]byte(keyIndexVer))
+		if err == nil {
+			v, err := item.ValueCopy(nil)
+			if err != nil {
+				return err
+			}
+			l.indexed.Store(string(v) == indexVersion)
+			return nil
+		}
+		if !errors.Is(err, store.ErrNotFound) {
+			return fmt.Errorf("msglog: %w", err)
+		}
+		if hasAny(txn, prefixTime) {
+			return nil // Run builds it
+		}
+		l.indexed.Store(true)
+		return txn.Set([]byte(keyIndexVer), []byte(indexVersion))
+	})
+}
+
+func hasAny(txn *store.Txn, prefix string) bool {
+	opts := badger.DefaultIteratorOptions
+	opts.Prefix, opts.PrefetchValues = []byte(prefix), false
+	it := txn.NewIterator(opts)
+	defer it.Close()
+	it.Rewind()
+	return it.Valid()
 }
 
 // tsOf parses an entry key's time stamp.

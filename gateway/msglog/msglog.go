@@ -24,6 +24,7 @@ import (
 	"log/slog"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	badger "github.com/dgraph-io/badger/v4"
@@ -107,6 +108,9 @@ type Log struct {
 	st  *store.Store
 	now func() time.Time
 	log *slog.Logger
+	// indexed: every entry has its index keys (false while Run builds the
+	// index of a log from before it; Search then reads the whole log).
+	indexed atomic.Bool
 }
 
 // New returns the log on cfg.Store.
@@ -121,7 +125,7 @@ func New(cfg Config) (*Log, error) {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	l := &Log{st: cfg.Store, now: cfg.Now, log: cfg.Logger}
-	if err := l.ensureIndex(); err != nil {
+	if err := l.checkIndex(); err != nil {
 		return nil, err
 	}
 	return l, nil
@@ -425,9 +429,18 @@ func splitKey(k string) (ts, id string, ok bool) {
 	return rest[:19], rest[20:], true
 }
 
-// Run prunes entries older than retention now and then once a day, until
-// ctx ends; retention 0 keeps everything.
+// Run builds the search index of a log from before it (once, resumed
+// after a restart), then prunes entries older than retention now and then
+// once a day, until ctx ends; retention 0 keeps everything.
 func (l *Log) Run(ctx context.Context, retention time.Duration) error {
+	if !l.indexed.Load() {
+		if err := l.buildIndex(ctx); err != nil {
+			if ctx.Err() != nil {
+				return nil // resumed at the next start
+			}
+			l.log.Error("message log: building the search index failed; searches read the whole log", "err", err)
+		}
+	}
 	if retention <= 0 {
 		return nil
 	}

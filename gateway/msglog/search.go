@@ -485,7 +485,8 @@ func (s *searcher) resolve(it *badger.Iterator, ts int64, upper, floor []byte) (
 // Filters, numbers and words are looked up in the index (see index.go):
 // a word is found by its beginning, a number whole (international, 00 or
 // national) or by its ending. A query without any of them (no filter,
-// text without a letter or digit) reads the log in time order.
+// text without a letter or digit) reads the log in time order, and so does
+// every query while Run still builds the index of a log from before it.
 func (l *Log) Search(ctx context.Context, q Query) (Page, error) {
 	switch {
 	case q.Limit <= 0:
@@ -514,7 +515,7 @@ func (l *Log) Search(ctx context.Context, q Query) (Page, error) {
 	err := l.st.View(func(txn *store.Txn) error {
 		s.txn = txn
 		var err error
-		if cs := s.m.clauses(); len(cs) > 0 {
+		if cs := s.m.clauses(); len(cs) > 0 && l.indexed.Load() {
 			_, err = s.indexed(cs, upper, floor)
 		} else {
 			_, err = s.scan(upper, floor)
