@@ -15,7 +15,7 @@ STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 TESTFLAGS ?= -race -count=1 -timeout 40m
 BENCH    ?= .
 
-.PHONY: run test build lint dist bench clean
+.PHONY: run test build lint dist bench fuzz clean
 
 ## run: build and start the daemon with embedded defaults (./data, http://127.0.0.1:8080, simulated modems)
 run: build
@@ -49,6 +49,24 @@ dist:
 ## bench: the benchmarks (see docs/benchmarks.md); BENCH=regexp selects
 bench:
 	$(GO) test -run '^$$' -bench '$(BENCH)' -benchmem ./...
+
+## fuzz: every fuzz target for FUZZTIME each (docs/benchmarks.md "Fuzzing"); FUZZ=regexp selects
+FUZZTIME ?= 30s
+FUZZ     ?= .
+FUZZ_TARGETS := \
+	./gateway/sms:FuzzDecodePDU \
+	./drivers/modem:FuzzATResponse \
+	./drivers/whatsapp:FuzzWebhook \
+	./gateway/config:FuzzParse \
+	./pbx:FuzzSIPMessage \
+	./gateway/recipients:FuzzCSVImport
+fuzz:
+	@for t in $(FUZZ_TARGETS); do \
+		pkg=$${t%%:*}; name=$${t##*:}; \
+		echo "$$name" | grep -Eq -- '$(FUZZ)' || continue; \
+		echo "== $$name ($$pkg, $(FUZZTIME))"; \
+		$(GO) test -run '^$$' -fuzz "^$$name$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
+	done
 
 clean:
 	rm -rf bin dist

@@ -10,15 +10,21 @@
 //
 //	msglog/t/<unix nanos, 19 digits>/<id> → Entry (JSON)
 //	msglog/id/<id>                        → <unix nanos, 19 digits>
+//	msglog/x/<day><term>\x00<unix nanos>  → "" (the search index, index.go)
+//
+// An entry, its ID key and its index keys are written, changed and deleted
+// in one transaction.
 package msglog
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	badger "github.com/dgraph-io/badger/v4"
@@ -102,6 +108,9 @@ type Log struct {
 	st  *store.Store
 	now func() time.Time
 	log *slog.Logger
+	// indexed: every entry has its index keys (false while Run builds the
+	// index of a log from before it; Search then reads the whole log).
+	indexed atomic.Bool
 }
 
 // New returns the log on cfg.Store.
@@ -115,7 +124,11 @@ func New(cfg Config) (*Log, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Log{st: cfg.Store, now: cfg.Now, log: cfg.Logger}, nil
+	l := &Log{st: cfg.Store, now: cfg.Now, log: cfg.Logger}
+	if err := l.checkIndex(); err != nil {
+		return nil, err
+	}
+	return l, nil
 }
 
 func stamp(t time.Time) string { return fmt.Sprintf("%019d", max(t.UnixNano(), 0)) }
@@ -142,11 +155,7 @@ func (l *Log) RecordTxn(txn *store.Txn, e Entry) (bool, error) {
 		e.Updated = e.Created
 	}
 	e.Created, e.Updated = e.Created.UTC(), e.Updated.UTC()
-	ts := stamp(e.Created)
-	if err := store.SetJSON(txn, string(entryKey(ts, e.ID)), e); err != nil {
-		return false, fmt.Errorf("msglog: %w", err)
-	}
-	if err := txn.Set([]byte(prefixID+e.ID), []byte(ts)); err != nil {
+	if err := writeEntry(txn.Set, &e); err != nil {
 		return false, fmt.Errorf("msglog: %w", err)
 	}
 	return true, nil
@@ -286,6 +295,15 @@ func (l *Log) Status(_ context.Context, ev message.StatusEvent) error {
 			}
 			return nil
 		}
+		if ev.Status != e.Status {
+			n := e.Created.UnixNano()
+			if err := txn.Delete(indexKey(n, filterTerm(tStatus, string(e.Status)))); err != nil {
+				return err
+			}
+			if err := txn.Set(indexKey(n, filterTerm(tStatus, string(ev.Status))), nil); err != nil {
+				return err
+			}
+		}
 		e.Status, e.Reason, e.ReasonCode, e.Code = ev.Status, ev.Reason, ev.ReasonCode, ev.Code
 		if ev.Sender != "" {
 			e.Local = ev.Sender
@@ -345,18 +363,26 @@ func (l *Log) Prune(ctx context.Context, before time.Time) (int, error) {
 		if err := ctx.Err(); err != nil {
 			return n, err
 		}
+		// An entry goes with its ID key and its index keys in one
+		// transaction; 100 entries keep it well below Badger's limit.
 		var keys []string
+		var index [][]byte
 		err := l.st.View(func(txn *store.Txn) error {
 			opts := badger.DefaultIteratorOptions
 			opts.Prefix, opts.PrefetchValues = []byte(prefixTime), false
 			it := txn.NewIterator(opts)
 			defer it.Close()
-			for it.Rewind(); it.Valid() && len(keys) < 1000; it.Next() {
+			for it.Rewind(); it.Valid() && len(keys) < 100; it.Next() {
 				k := string(it.Item().Key())
 				if k >= end {
 					break
 				}
 				keys = append(keys, k)
+				var e Entry
+				if err := it.Item().Value(func(v []byte) error { return json.Unmarshal(v, &e) }); err != nil {
+					continue // damaged: no index keys to find
+				}
+				_ = setIndex(func(k, _ []byte) error { index = append(index, k); return nil }, &e)
 			}
 			return nil
 		})
@@ -375,6 +401,11 @@ func (l *Log) Prune(ctx context.Context, before time.Time) (int, error) {
 					if err := txn.Delete([]byte(prefixID + id)); err != nil {
 						return err
 					}
+				}
+			}
+			for _, k := range index {
+				if err := txn.Delete(k); err != nil {
+					return err
 				}
 			}
 			return nil
@@ -398,9 +429,18 @@ func splitKey(k string) (ts, id string, ok bool) {
 	return rest[:19], rest[20:], true
 }
 
-// Run prunes entries older than retention now and then once a day, until
-// ctx ends; retention 0 keeps everything.
+// Run builds the search index of a log from before it (once, resumed
+// after a restart), then prunes entries older than retention now and then
+// once a day, until ctx ends; retention 0 keeps everything.
 func (l *Log) Run(ctx context.Context, retention time.Duration) error {
+	if !l.indexed.Load() {
+		if err := l.buildIndex(ctx); err != nil {
+			if ctx.Err() != nil {
+				return nil // resumed at the next start
+			}
+			l.log.Error("message log: building the search index failed; searches read the whole log", "err", err)
+		}
+	}
 	if retention <= 0 {
 		return nil
 	}

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 	"unicode"
@@ -82,6 +83,9 @@ type matcher struct {
 	// fields are what the stored JSON of a match must contain for the
 	// filters (`"status":"failed"`), checked before decoding it.
 	fields [][]byte
+	// numDigits: the digits of a number query, national 0 and
+	// international 00 removed, however short ("" if it is none).
+	numDigits string
 }
 
 func compile(q Query) matcher {
@@ -110,6 +114,7 @@ func compile(q Query) matcher {
 			d = d[1:] // national 0170… matches +49170…
 		}
 		d = strings.TrimPrefix(d, "00")
+		m.numDigits = d
 		if len(d) >= 3 {
 			m.digits = d
 		}
@@ -224,9 +229,264 @@ func (m *matcher) match(e *Entry) bool {
 	return false
 }
 
+// clauses are what the index can look up for m: each clause is a list
+// of term prefixes (alternatives), and a match has a term of every
+// clause. No clauses: the index cannot narrow the search.
+func (m *matcher) clauses() [][]string {
+	// Most selective first: the text, then channel and status, then kind
+	// and direction (two values each). Once a clause is small, the next
+	// ones are read only as far as its size.
+	var cs [][]string
+	q := m.q
+	ws := words(m.lower)
+	switch {
+	case m.numDigits != "":
+		alt := []string{string(tNumber) + m.numDigits, string(tReversed) + reverse(m.numDigits)}
+		if len(ws) > 0 {
+			alt = append(alt, string(tWord)+ws[0])
+		}
+		cs = append(cs, alt)
+	default:
+		for _, w := range ws {
+			cs = append(cs, []string{string(tWord) + w})
+		}
+	}
+	for _, f := range []struct {
+		t byte
+		v string
+	}{{tChannel, q.Channel}, {tStatus, string(q.Status)}, {tKind, string(q.Kind)}, {tDirection, string(q.Direction)}} {
+		if f.v != "" {
+			cs = append(cs, []string{filterTerm(f.t, f.v)})
+		}
+	}
+	return cs
+}
+
+// searcher is one Search in its read transaction.
+type searcher struct {
+	ctx     context.Context
+	txn     *store.Txn
+	m       matcher
+	limit   int
+	out     Page
+	lastKey []byte
+	buf     []byte
+	n       int
+}
+
+// emit adds a match; done: the page is full (and Next set).
+func (s *searcher) emit(key []byte, e Entry) (done bool) {
+	if len(s.out.Items) == s.limit {
+		// One more match exists: the page has a next one.
+		s.out.Next = encodeCursor(s.lastKey)
+		return true
+	}
+	s.out.Items = append(s.out.Items, e)
+	s.lastKey = append(s.lastKey[:0], key...)
+	return false
+}
+
+func (s *searcher) tick() error {
+	if s.n++; s.n%1024 == 0 {
+		return s.ctx.Err()
+	}
+	return nil
+}
+
+// consider checks the entry at key (value raw) and emits it if it matches.
+func (s *searcher) consider(key, raw []byte) (done bool, err error) {
+	if !s.m.maybe(raw) {
+		return false, nil
+	}
+	var e Entry
+	if err := json.Unmarshal(raw, &e); err != nil {
+		return false, fmt.Errorf("msglog: damaged entry %s: %w", key, err)
+	}
+	if !s.m.match(&e) {
+		return false, nil
+	}
+	return s.emit(key, e), nil
+}
+
+// scan walks the entries below upper down to floor (nil: the oldest),
+// newest first.
+func (s *searcher) scan(upper, floor []byte) (done bool, err error) {
+	opts := badger.DefaultIteratorOptions
+	opts.Reverse, opts.Prefix = true, []byte(prefixTime)
+	// Entries are far below the value threshold, inline in the LSM
+	// tree: prefetching would only start goroutines.
+	opts.PrefetchValues = false
+	it := s.txn.NewIterator(opts)
+	defer it.Close()
+	for it.Seek(upper); it.Valid(); it.Next() {
+		item := it.Item()
+		if bytes.Compare(item.Key(), upper) >= 0 {
+			continue
+		}
+		if floor != nil && bytes.Compare(item.Key(), floor) < 0 {
+			return false, nil
+		}
+		if err := s.tick(); err != nil {
+			return false, err
+		}
+		if s.buf, err = item.ValueCopy(s.buf[:0]); err != nil {
+			return false, err
+		}
+		if done, err := s.consider(item.KeyCopy(nil), s.buf); done || err != nil {
+			return done, err
+		}
+	}
+	return false, nil
+}
+
+// edge is the time stamp of the newest (reverse) or oldest entry.
+func (s *searcher) edge(reverse bool) (int64, bool) {
+	opts := badger.DefaultIteratorOptions
+	opts.Reverse, opts.Prefix, opts.PrefetchValues = reverse, []byte(prefixTime), false
+	it := s.txn.NewIterator(opts)
+	defer it.Close()
+	if reverse {
+		it.Seek([]byte(prefixTime + "~"))
+	} else {
+		it.Seek([]byte(prefixTime))
+	}
+	if !it.Valid() {
+		return 0, false
+	}
+	ts, _, ok := splitKey(string(it.Item().Key()))
+	return tsOf(ts), ok
+}
+
+// indexed answers the query day by day, newest first, from the index.
+func (s *searcher) indexed(clauses [][]string, upper, floor []byte) (bool, error) {
+	newest, ok := s.edge(true)
+	if !ok {
+		return false, nil
+	}
+	oldest, _ := s.edge(false)
+	if ts, _, ok := splitKey(string(upper) + "/x"); ok {
+		newest = min(newest, tsOf(ts))
+	} else if ts, _, ok := splitKey(string(upper)); ok {
+		newest = min(newest, tsOf(ts))
+	}
+	if floor != nil {
+		if ts, _, ok := splitKey(string(floor) + "/x"); ok {
+			oldest = max(oldest, tsOf(ts))
+		}
+	}
+	if newest < oldest {
+		return false, nil
+	}
+	opts := badger.DefaultIteratorOptions
+	opts.Prefix, opts.PrefetchValues = []byte(prefixIndex), false
+	idx := s.txn.NewIterator(opts)
+	defer idx.Close()
+	eopts := badger.DefaultIteratorOptions
+	eopts.Prefix, eopts.PrefetchValues = []byte(prefixTime), false
+	ent := s.txn.NewIterator(eopts)
+	defer ent.Close()
+
+	var cand, best []int64
+	for d := int(day(newest)); d >= int(day(oldest)); d-- {
+		if err := s.ctx.Err(); err != nil {
+			return false, err
+		}
+		// The smallest clause of the day; nil: all are common.
+		best = best[:0]
+		found := false
+		for _, alts := range clauses {
+			limit := denseDay
+			if found {
+				limit = len(best)
+			}
+			cand = cand[:0]
+			dense := false
+			for _, t := range alts {
+				p := dayPrefix(uint16(d), t)
+				for idx.Seek(p); idx.ValidForPrefix(p); idx.Next() {
+					if len(cand) >= limit {
+						dense = true
+						break
+					}
+					cand = append(cand, keyTime(idx.Item().Key()))
+				}
+				if dense {
+					break
+				}
+			}
+			if !dense {
+				best, cand = cand, best
+				found = true
+				if len(best) == 0 {
+					break
+				}
+			}
+		}
+		if !found {
+			// Every term is common this day: its matches are dense, read
+			// the day in time order.
+			dayUpper := []byte(prefixTime + stamp(time.Unix(0, int64(d+1)*dayNanos)))
+			dayFloor := []byte(prefixTime + stamp(time.Unix(0, int64(d)*dayNanos)))
+			if bytes.Compare(upper, dayUpper) < 0 {
+				dayUpper = upper
+			}
+			if floor != nil && bytes.Compare(floor, dayFloor) > 0 {
+				dayFloor = floor
+			}
+			if done, err := s.scan(dayUpper, dayFloor); done || err != nil {
+				return done, err
+			}
+			continue
+		}
+		slices.Sort(best)
+		best = slices.Compact(best)
+		for i := len(best) - 1; i >= 0; i-- {
+			done, err := s.resolve(ent, best[i], upper, floor)
+			if done || err != nil {
+				return done, err
+			}
+		}
+	}
+	return false, nil
+}
+
+// resolve considers the entries recorded at ts (usually one), newest key
+// first.
+func (s *searcher) resolve(it *badger.Iterator, ts int64, upper, floor []byte) (bool, error) {
+	p := []byte(prefixTime + fmt.Sprintf("%019d", ts) + "/")
+	type kv struct{ k, v []byte }
+	var found []kv
+	for it.Seek(p); it.ValidForPrefix(p); it.Next() {
+		item := it.Item()
+		if bytes.Compare(item.Key(), upper) >= 0 || floor != nil && bytes.Compare(item.Key(), floor) < 0 {
+			continue
+		}
+		v, err := item.ValueCopy(nil)
+		if err != nil {
+			return false, err
+		}
+		found = append(found, kv{item.KeyCopy(nil), v})
+	}
+	for i := len(found) - 1; i >= 0; i-- {
+		if err := s.tick(); err != nil {
+			return false, err
+		}
+		if done, err := s.consider(found[i].k, found[i].v); done || err != nil {
+			return done, err
+		}
+	}
+	return false, nil
+}
+
 // Search returns the entries matching q, newest first, a page at a time.
 // Pages are stable: entries recorded after the first page are newer and
 // never show up on later pages, status changes do not move an entry.
+//
+// Filters, numbers and words are looked up in the index (see index.go):
+// a word is found by its beginning, a number whole (international, 00 or
+// national) or by its ending. A query without any of them (no filter,
+// text without a letter or digit) reads the log in time order, and so does
+// every query while Run still builds the index of a log from before it.
 func (l *Log) Search(ctx context.Context, q Query) (Page, error) {
 	switch {
 	case q.Limit <= 0:
@@ -234,75 +494,36 @@ func (l *Log) Search(ctx context.Context, q Query) (Page, error) {
 	case q.Limit > MaxLimit:
 		q.Limit = MaxLimit
 	}
-	seek := []byte(prefixTime + "~") // after every stamp
+	upper := []byte(prefixTime + "~") // after every stamp
 	if !q.Until.IsZero() {
-		seek = []byte(prefixTime + stamp(q.Until)) // before the first entry at Until
+		upper = []byte(prefixTime + stamp(q.Until)) // before the first entry at Until
 	}
-	after := false
 	if q.Cursor != "" {
 		k, err := decodeCursor(q.Cursor)
 		if err != nil {
 			return Page{}, err
 		}
-		if bytes.Compare(k, seek) < 0 {
-			seek, after = k, true
+		if bytes.Compare(k, upper) < 0 {
+			upper = k
 		}
 	}
 	var floor []byte // entries below it are older than Since
 	if !q.Since.IsZero() {
 		floor = []byte(prefixTime + stamp(q.Since))
 	}
-	m := compile(q)
-	var out Page
-	var lastKey, buf []byte
+	s := &searcher{ctx: ctx, m: compile(q), limit: q.Limit}
 	err := l.st.View(func(txn *store.Txn) error {
-		opts := badger.DefaultIteratorOptions
-		opts.Reverse, opts.Prefix = true, []byte(prefixTime)
-		// Entries are far below the value threshold, inline in the LSM
-		// tree: prefetching would only start goroutines.
-		opts.PrefetchValues = false
-		it := txn.NewIterator(opts)
-		defer it.Close()
-		n := 0
-		for it.Seek(seek); it.Valid(); it.Next() {
-			item := it.Item()
-			if after && bytes.Equal(item.Key(), seek) {
-				continue
-			}
-			if floor != nil && bytes.Compare(item.Key(), floor) < 0 {
-				return nil
-			}
-			if n++; n%1024 == 0 {
-				if err := ctx.Err(); err != nil {
-					return err
-				}
-			}
-			var err error
-			if buf, err = item.ValueCopy(buf[:0]); err != nil {
-				return err
-			}
-			if !m.maybe(buf) {
-				continue
-			}
-			var e Entry
-			if err := json.Unmarshal(buf, &e); err != nil {
-				return fmt.Errorf("msglog: damaged entry %s: %w", item.Key(), err)
-			}
-			if !m.match(&e) {
-				continue
-			}
-			if len(out.Items) == q.Limit {
-				// One more match exists: the page has a next one.
-				out.Next = encodeCursor(lastKey)
-				return nil
-			}
-			out.Items = append(out.Items, e)
-			lastKey = item.KeyCopy(lastKey[:0])
+		s.txn = txn
+		var err error
+		if cs := s.m.clauses(); len(cs) > 0 && l.indexed.Load() {
+			_, err = s.indexed(cs, upper, floor)
+		} else {
+			_, err = s.scan(upper, floor)
 		}
-		return nil
+		return err
 	})
 	if err != nil {
 		return Page{}, err
 	}
-	return out, nil
+	return s.out, nil
 }

@@ -78,5 +78,12 @@ func Normalize(number, region string) (string, error) {
 		}
 		return "", numberErr(fmt.Errorf("%w: %q is not a valid number for %s", ErrInvalidNumber, raw, r), code)
 	}
-	return phonenumbers.Format(num, phonenumbers.E164), nil
+	e164 := phonenumbers.Format(num, phonenumbers.E164)
+	// libphonenumber's German metadata accepts up to 16 digits; an
+	// international number has at most 15 (ITU-T E.164 §6.1), and the SIP
+	// side refuses longer ones (found by FuzzCSVImport).
+	if len(e164)-1 > 15 {
+		return "", numberErr(fmt.Errorf("%w: %q is too long", ErrInvalidNumber, raw), rNumberTooLong.R(raw))
+	}
+	return e164, nil
 }
