@@ -223,7 +223,7 @@ func firstRunPassword(t *testing.T, p *proc) string {
 }
 
 type apiClient struct {
-	t     *testing.T
+	t     testing.TB
 	base  string
 	token string
 }

@@ -88,7 +88,7 @@ campaigns: {max_recipients: %d, max_campaigns: 1000}
 		if err != nil {
 			b.Fatalf("user token: %v", err)
 		}
-		api := &tbAPI{tb: b, base: p.portal, token: strings.TrimSpace(string(out))}
+		api := &apiClient{t: b, base: p.portal, token: strings.TrimSpace(string(out))}
 
 		// Peak sampler.
 		var peakAnon, peakRSS atomic.Int64
@@ -392,34 +392,8 @@ func (p *portalClient) login(user, password string) {
 	}
 }
 
-type tbAPI struct {
-	tb    testing.TB
-	base  string
-	token string
-}
-
-func (a *tbAPI) do(method, path string, body []byte, out any) {
-	req, _ := http.NewRequest(method, strings.TrimSuffix(a.base, "/")+path, bytes.NewReader(body))
-	req.Header.Set("Authorization", "Bearer "+a.token)
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		a.tb.Fatalf("%s %s: %v", method, path, err)
-	}
-	defer resp.Body.Close()
-	data, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode/100 != 2 {
-		a.tb.Fatalf("%s %s: %s %s", method, path, resp.Status, data)
-	}
-	if out != nil {
-		if err := json.Unmarshal(data, out); err != nil {
-			a.tb.Fatalf("%s %s: %v in %s", method, path, err, data)
-		}
-	}
-}
-
 // count is the "total" of a paged API list.
-func (a *tbAPI) count(path string) int {
+func (a *apiClient) count(path string) int {
 	var page struct {
 		Total int `json:"total"`
 	}
@@ -428,7 +402,7 @@ func (a *tbAPI) count(path string) int {
 }
 
 // inbound counts the received messages in the message log.
-func (a *tbAPI) inbound() int {
+func (a *apiClient) inbound() int {
 	n, cursor := 0, ""
 	for {
 		var page struct {
