@@ -9,6 +9,7 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -125,7 +126,7 @@ func customerOracle(user string) (string, bool) {
 // Content-Type other than text/plain is refused with 415 (RFC 3428 §7)
 // before anything is handed on; otherwise a request to a customer number
 // (request URI first, then To) reaches the sessions exactly once with the
-// From user, that number and the body unchanged, and gets 200 or the code
+// From user, that number and the body unchanged, and gets 202 (accepted for relay, RFC 3428 §7) or the code
 // of the sessions' refusal; a request to anything else gets 404 and
 // reaches nobody; a refusal's Warning (RFC 3261 §20.43) is one quoted
 // text without quotes or control characters; and every response
@@ -151,12 +152,17 @@ func FuzzSIPMessage(f *testing.F) {
 	f.Add("+4930123456", "205", "x", " TEXT/PLAIN ", []byte("#broken \"quote\"\r\n\\"))
 	f.Add("unknown", "", "", "text/plain", []byte{})
 
+	// Each input is a new transaction: the same Call-ID, CSeq and From tag
+	// would be a retransmission, answered with the first answer (RFC 3261
+	// §17.2.1) without reaching the sessions again.
+	var calls atomic.Int64
 	f.Fuzz(func(t *testing.T, ruser, fromUser, toUser, ctype string, body []byte) {
+		callID := fmt.Sprintf("fuzz-%d@127.0.0.1", calls.Add(1))
 		raw := "MESSAGE sip:" + ruser + "@127.0.0.1 SIP/2.0\r\n" +
 			"Via: SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bK-fuzz\r\n" +
 			"From: <sip:" + fromUser + "@127.0.0.1>;tag=f1\r\n" +
 			"To: <sip:" + toUser + "@127.0.0.1>\r\n" +
-			"Call-ID: fuzz@127.0.0.1\r\nCSeq: 1 MESSAGE\r\nMax-Forwards: 70\r\n"
+			"Call-ID: " + callID + "\r\nCSeq: 1 MESSAGE\r\nMax-Forwards: 70\r\n"
 		if ctype != "" {
 			raw += "Content-Type: " + ctype + "\r\n"
 		}
@@ -196,7 +202,7 @@ func FuzzSIPMessage(f *testing.F) {
 				t.Fatalf("%s header spans lines: %q", h, v.Value())
 			}
 		}
-		if res.StatusCode != 200 && res.StatusCode != 415 {
+		if res.StatusCode != 202 && res.StatusCode != 415 {
 			w := res.GetHeader("Warning")
 			if w == nil || !warning.MatchString(w.Value()) {
 				t.Fatalf("%d without a clean Warning: %v", res.StatusCode, w)
@@ -223,7 +229,7 @@ func FuzzSIPMessage(f *testing.F) {
 		if len(calls) != 1 || calls[0] != want {
 			t.Fatalf("sessions got %q, want %q", calls, want)
 		}
-		code := 200
+		code := 202
 		if c, ok := wantCode[strings.TrimSpace(firstWord(string(req.Body())))]; ok {
 			code = c
 		}
