@@ -1,6 +1,7 @@
 package store
 
 import (
+	"errors"
 	"fmt"
 	"testing"
 )
@@ -16,8 +17,8 @@ func TestLoaderWritesSortedStreams(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	const n = 60_000 // 60,000 × 300 B values: more than one 16 MiB batch
-	val := func(p string, i int) []byte { return fmt.Appendf(nil, "%s%0300d", p, i) }
+	const n = 6_000 // 2 × 6,000 × 3 KB values: more than one 16 MiB batch
+	val := func(p string, i int) []byte { return fmt.Appendf(nil, "%s%03000d", p, i) }
 	for _, p := range []string{"a/", "b/"} {
 		stream := uint32(p[0])
 		for i := range n {
@@ -60,6 +61,36 @@ func TestLoaderWritesSortedStreams(t *testing.T) {
 		}
 		if ok, err := Exists(txn, "c/after"); !ok || err != nil {
 			return fmt.Errorf("c/after after reopen: %v %v", ok, err)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestTxnTooBigIsReported: a transaction larger than the small profile's
+// memtable (8 MiB) fails with ErrTxnTooBig, which callers turn into an
+// actionable error (campaign.ErrLimit), and writes nothing.
+func TestTxnTooBigIsReported(t *testing.T) {
+	t.Parallel()
+	s := openT(t, t.TempDir())
+	defer s.Close()
+	val := make([]byte, 100)
+	err := s.Update(func(txn *Txn) error {
+		for i := range 1_000_000 { // 100 MB of values: far beyond one memtable
+			if err := txn.Set(fmt.Appendf(nil, "big/%07d", i), val); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if !errors.Is(err, ErrTxnTooBig) {
+		t.Fatalf("want ErrTxnTooBig, got %v", err)
+	}
+	err = s.View(func(txn *Txn) error {
+		if n := Count(txn, "big/"); n != 0 {
+			return fmt.Errorf("%d keys of the failed transaction were written", n)
 		}
 		return nil
 	})
