@@ -18,6 +18,7 @@ import (
 	"github.com/pbxgate/pbxgate/gateway/message"
 	gsms "github.com/pbxgate/pbxgate/gateway/sms"
 	"github.com/pbxgate/pbxgate/gateway/store"
+	"github.com/pbxgate/pbxgate/gateway/testkit"
 )
 
 // The tests in this file run the pool with drivers/modem against simulated
@@ -113,7 +114,7 @@ func newSimRig(t testing.TB, h *harness, names []string, o simOpts) *simRig {
 			CommandTimeout: cmdTimeout, InitTimeout: 10 * time.Second, SendTimeout: sendTimeout,
 			PollInterval: time.Hour, DrainInterval: o.drainInterval,
 			ReopenBackoff: 20 * time.Millisecond, MaxReopenBackoff: 200 * time.Millisecond,
-			DeliveryReports: true, Logger: testLogger(),
+			DeliveryReports: true, Logger: testkit.Logger(),
 		}
 		m, err := modem.Open(ctx, cfg, r.handlers())
 		if err != nil {
@@ -316,7 +317,7 @@ func TestE2ECapsAndQuietHours(t *testing.T) {
 	h.enqueue(batch...)
 	h.run()
 	h.ev.final(t, ids(batch[:4])...)
-	waitUntil(t, "capped", func() bool { return h.pool.ChannelStates()[0].Blocked == "daily cap reached on all SIMs" })
+	testkit.Eventually(t, "capped", func() bool { return h.pool.ChannelStates()[0].Blocked == "daily cap reached on all SIMs" })
 	clk.Set(time.Date(2026, 11, 21, 23, 0, 0, 0, loc))
 	if cs := h.pool.ChannelStates()[0]; cs.Blocked != "quiet hours on all SIMs (until 07:00)" || cs.Queued != 2 {
 		t.Fatalf("23:00: %+v", cs)
@@ -364,7 +365,7 @@ func TestE2ECrashWhileSending(t *testing.T) {
 	r.mu.Unlock()
 	h.stop() // lets cr-000 finish on the modem, as the crashed daemon's modem would
 	h.dir = t.TempDir()
-	if err := store.Restore(context.Background(), h.dir, &snap, testLogger()); err != nil {
+	if err := store.Restore(context.Background(), h.dir, &snap, testkit.Logger()); err != nil {
 		t.Fatal(err)
 	}
 	h.ev = newEvents()

@@ -11,6 +11,7 @@ import (
 	"github.com/pbxgate/pbxgate/drivers/modemsim"
 	"github.com/pbxgate/pbxgate/gateway/config"
 	"github.com/pbxgate/pbxgate/gateway/message"
+	"github.com/pbxgate/pbxgate/gateway/testkit"
 )
 
 // A send the modem never prompted for is "not sent" (modem.ErrNotSent): the
@@ -108,7 +109,7 @@ func hangFailoverOnce(b *testing.B, mode string) (toHung, toFailover, toDrain ti
 			},
 			CommandTimeout: 5 * time.Second, InitTimeout: 30 * time.Second, SendTimeout: 60 * time.Second,
 			PollInterval: 5 * time.Second, DrainInterval: time.Hour,
-			ReopenBackoff: 100 * time.Millisecond, Logger: testLogger(),
+			ReopenBackoff: 100 * time.Millisecond, Logger: testkit.Logger(),
 		}, modem.Handlers{State: func(name string, s modem.State) { h.pool.HandleState(name, s) }})
 		if err != nil {
 			b.Fatal(err)

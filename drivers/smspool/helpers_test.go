@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
-	"os"
 	"slices"
 	"sync"
 	"testing"
@@ -17,23 +15,17 @@ import (
 	"github.com/pbxgate/pbxgate/gateway/message"
 	gsms "github.com/pbxgate/pbxgate/gateway/sms"
 	"github.com/pbxgate/pbxgate/gateway/store"
+	"github.com/pbxgate/pbxgate/gateway/testkit"
 )
 
 // waitLimit guards waits on events; tests never sleep to pass.
 const waitLimit = 10 * time.Second
 
-func testLogger() *slog.Logger {
-	if os.Getenv("SMSPOOL_TEST_LOG") != "" {
-		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	}
-	return slog.New(slog.DiscardHandler)
-}
-
-func openStore(t testing.TB, dir string) *store.Store { return openStoreSync(t, dir, false) }
-
+// openStoreSync opens the store in dir with synchronous writes when sync
+// (the benchmarks measure both); tests use testkit.StoreAt.
 func openStoreSync(t testing.TB, dir string, sync bool) *store.Store {
 	t.Helper()
-	st, err := store.Open(store.Options{Dir: dir, Logger: testLogger(), SyncWrites: sync})
+	st, err := store.Open(store.Options{Dir: dir, Logger: testkit.Logger(), SyncWrites: sync})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -302,7 +294,7 @@ func newHarness(t testing.TB, cfg Config) *harness {
 		h.cfg.Sink = h.ev
 	}
 	if h.cfg.Logger == nil {
-		h.cfg.Logger = testLogger()
+		h.cfg.Logger = testkit.Logger()
 	}
 	if h.cfg.Recheck == 0 {
 		h.cfg.Recheck = 10 * time.Millisecond

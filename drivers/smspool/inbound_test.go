@@ -10,6 +10,7 @@ import (
 	"github.com/pbxgate/pbxgate/gateway/message"
 	gsms "github.com/pbxgate/pbxgate/gateway/sms"
 	"github.com/pbxgate/pbxgate/gateway/store"
+	"github.com/pbxgate/pbxgate/gateway/testkit"
 )
 
 func inboundHarness(t *testing.T, cfg Config) *harness {
@@ -217,7 +218,7 @@ func TestInboundRefusedDoesNotBlock(t *testing.T) {
 	}
 	// Taken messages leave the inbox after the consumer returned; the
 	// refused one stays.
-	waitUntil(t, "only the refused message left in the inbox", func() bool {
+	testkit.Eventually(t, "only the refused message left in the inbox", func() bool {
 		n, err := h.inbox.Pending()
 		if err != nil {
 			t.Fatal(err)
@@ -252,7 +253,7 @@ func TestInboundOldOutboxMigrated(t *testing.T) {
 	if in[0].Text != "first" || in[1].Text != "second" {
 		t.Fatalf("inbound = %+v", in)
 	}
-	waitUntil(t, "old outbox empty", func() bool {
+	testkit.Eventually(t, "old outbox empty", func() bool {
 		var n int
 		if err := h.st.View(func(txn *Txn) error { n = storeCount(txn, keyInMsg); return nil }); err != nil {
 			t.Fatal(err)

@@ -18,6 +18,7 @@ import (
 	"github.com/pbxgate/pbxgate/gateway/message"
 	gsms "github.com/pbxgate/pbxgate/gateway/sms"
 	"github.com/pbxgate/pbxgate/gateway/store"
+	"github.com/pbxgate/pbxgate/gateway/testkit"
 )
 
 func TestEnqueueValidatesAndIsIdempotent(t *testing.T) {
@@ -285,7 +286,7 @@ func TestDailyCapBlocksChannel(t *testing.T) {
 	h.run()
 	h.ev.final(t, "cap-000", "cap-001", "cap-002")
 	var cs ChannelState
-	waitUntil(t, "channel blocked by caps", func() bool {
+	testkit.Eventually(t, "channel blocked by caps", func() bool {
 		cs = h.pool.ChannelStates()[0]
 		return cs.Blocked != ""
 	})
@@ -317,17 +318,6 @@ func TestDailyCapBlocksChannel(t *testing.T) {
 	h.ev.final(t, ids(batch)...)
 	if cs := h.pool.ChannelStates()[0]; cs.Queued != 0 {
 		t.Fatalf("after midnight: %+v", cs)
-	}
-}
-
-func waitUntil(t testing.TB, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(waitLimit)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(2 * time.Millisecond)
 	}
 }
 
@@ -444,7 +434,7 @@ func TestCrashWhileSendingBecomesUnknown(t *testing.T) {
 	close(a.gate)
 	h.stop()
 	h.dir = t.TempDir()
-	if err := store.Restore(context.Background(), h.dir, &snap, testLogger()); err != nil {
+	if err := store.Restore(context.Background(), h.dir, &snap, testkit.Logger()); err != nil {
 		t.Fatal(err)
 	}
 
@@ -725,7 +715,7 @@ func TestChannelHandle(t *testing.T) {
 	if f := h.ev.final(t, "h1")["h1"]; f.Sender != "a" {
 		t.Fatalf("h1 = %+v (must go out on main, whatever m.Channel said)", f)
 	}
-	waitUntil(t, "number known", func() bool { return slices.Contains(ch.Senders(), "+4917000000001") })
+	testkit.Eventually(t, "number known", func() bool { return slices.Contains(ch.Senders(), "+4917000000001") })
 	if got := ch.Senders(); !slices.Equal(got, []string{"a", "b", "+4917000000001"}) {
 		t.Fatalf("senders %q", got)
 	}

@@ -1,14 +1,11 @@
 package smspool
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/url"
 	"strconv"
 	"time"
-
-	badger "github.com/dgraph-io/badger/v4"
 
 	"github.com/pbxgate/pbxgate/gateway/message"
 	"github.com/pbxgate/pbxgate/gateway/store"
@@ -144,11 +141,7 @@ func getInt(txn *store.Txn, key string) (int, error) {
 
 // setTTL writes v under key so Badger forgets it after ttl.
 func setTTL(txn *store.Txn, key string, v any, ttl time.Duration) error {
-	b, err := json.Marshal(v)
-	if err != nil {
-		return fmt.Errorf("encode %s: %w", key, err)
-	}
-	return txn.SetEntry(badger.NewEntry([]byte(key), b).WithTTL(ttl))
+	return store.SetJSONTTL(txn, key, v, ttl)
 }
 
 func exists(txn *store.Txn, key string) (bool, error) {

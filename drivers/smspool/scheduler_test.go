@@ -14,6 +14,7 @@ import (
 	"github.com/pbxgate/pbxgate/gateway/config"
 	"github.com/pbxgate/pbxgate/gateway/message"
 	"github.com/pbxgate/pbxgate/gateway/recipients"
+	"github.com/pbxgate/pbxgate/gateway/testkit"
 )
 
 // The tests in this file run the campaign engine on the pool with
@@ -74,7 +75,7 @@ func newSchedRigSync(t testing.TB, sims []string, latency time.Duration, syncWri
 	if err != nil {
 		t.Fatal(err)
 	}
-	eng, err := campaign.New(campaign.Config{Store: h.st, Channels: map[string]campaign.Channel{"main": ch}, Region: "DE", Logger: testLogger()})
+	eng, err := campaign.New(campaign.Config{Store: h.st, Channels: map[string]campaign.Channel{"main": ch}, Region: "DE", Logger: testkit.Logger()})
 	if err != nil {
 		t.Fatal(err)
 	}

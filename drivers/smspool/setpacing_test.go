@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/pbxgate/pbxgate/gateway/config"
+	"github.com/pbxgate/pbxgate/gateway/testkit"
 )
 
 // A SIM's pacing changed while the pool runs applies at once and keeps
@@ -36,14 +37,14 @@ func TestSetPacingLiveKeepsCounters(t *testing.T) {
 		t.Fatal("no SIM a")
 		return SIMState{}
 	}
-	waitUntil(t, "daily cap 2/2", func() bool { return sim().Blocked == "daily cap reached (2/2)" })
+	testkit.Eventually(t, "daily cap 2/2", func() bool { return sim().Blocked == "daily cap reached (2/2)" })
 
 	// Raise the cap: two more, not four (the two sent still count).
 	if err := h.pool.SetPacing("a", config.Pacing{DailyCap: 4, MonthlyCap: 100}); err != nil {
 		t.Fatal(err)
 	}
 	h.ev.final(t, "live-002", "live-003")
-	waitUntil(t, "daily cap 4/4", func() bool { return sim().Blocked == "daily cap reached (4/4)" })
+	testkit.Eventually(t, "daily cap 4/4", func() bool { return sim().Blocked == "daily cap reached (4/4)" })
 	if n := len(a.sentTexts()); n != 4 {
 		t.Fatalf("sent %d after raising the cap to 4, want 4", n)
 	}

@@ -22,7 +22,6 @@ import (
 	"sync"
 	"time"
 
-	badger "github.com/dgraph-io/badger/v4"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/pbxgate/pbxgate/gateway/config"
@@ -721,13 +720,13 @@ func putRecordTxn(txn *store.Txn, r Record, wamid string) error {
 	if err != nil {
 		return err
 	}
-	if err := txn.SetEntry(badger.NewEntry([]byte(keyOut+r.ID), b).WithTTL(RecordTTL)); err != nil {
+	if err := store.SetTTL(txn, keyOut+r.ID, b, RecordTTL); err != nil {
 		return err
 	}
 	if wamid == "" {
 		return nil
 	}
-	return txn.SetEntry(badger.NewEntry([]byte(keyWAMID+wamid), []byte(r.ID)).WithTTL(RecordTTL))
+	return store.SetTTL(txn, keyWAMID+wamid, []byte(r.ID), RecordTTL)
 }
 
 // WebhookSetup returns what the administrator pastes into Meta's app

@@ -15,19 +15,17 @@ import (
 
 	"github.com/pbxgate/pbxgate/gateway/message"
 	"github.com/pbxgate/pbxgate/gateway/store"
+	"github.com/pbxgate/pbxgate/gateway/testkit"
 )
 
 // storedCampaign reads campaign id straight from a closed engine's store.
 func storedCampaign(t *testing.T, dir, id string) (Campaign, bool) {
 	t.Helper()
-	st, err := store.Open(store.Options{Dir: dir})
-	if err != nil {
-		t.Fatal(err)
-	}
+	st := testkit.StoreAt(t, dir)
 	defer st.Close()
 	var c Campaign
 	var marker bool
-	err = st.View(func(txn *store.Txn) error {
+	err := st.View(func(txn *store.Txn) error {
 		if err := store.GetJSON(txn, string(campKey(id)), &c); err != nil {
 			return err
 		}
@@ -221,10 +219,7 @@ func TestRestoredOfflineBackupDoesNotResume(t *testing.T) {
 	ev.close()
 
 	backup := filepath.Join(t.TempDir(), "pre-update.pbxbak")
-	st, err := store.Open(store.Options{Dir: dir})
-	if err != nil {
-		t.Fatal(err)
-	}
+	st := testkit.StoreAt(t, dir)
 	if _, err := st.BackupFile(backup); err != nil {
 		t.Fatal(err)
 	}

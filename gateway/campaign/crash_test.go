@@ -16,6 +16,7 @@ import (
 
 	"github.com/pbxgate/pbxgate/gateway/message"
 	"github.com/pbxgate/pbxgate/gateway/store"
+	"github.com/pbxgate/pbxgate/gateway/testkit"
 )
 
 // The crash test re-runs this test binary as a child that owns the store and
@@ -189,10 +190,7 @@ func TestCrashKill9DuringCampaign(t *testing.T) {
 	}
 	t.Logf("%d kill -9 rounds", kills)
 
-	st, err := store.Open(store.Options{Dir: filepath.Join(dir, "db")})
-	if err != nil {
-		t.Fatal(err)
-	}
+	st := testkit.StoreAt(t, filepath.Join(dir, "db"))
 	defer st.Close()
 	e, err := New(Config{Store: st, Channels: map[string]Channel{}})
 	if err != nil {

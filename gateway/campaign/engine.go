@@ -13,7 +13,6 @@ import (
 	"sync"
 	"time"
 
-	badger "github.com/dgraph-io/badger/v4"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/pbxgate/pbxgate/gateway/message"
@@ -272,7 +271,7 @@ func (e *Engine) save(c *Campaign, extra func(txn *store.Txn) error) error {
 		}
 		return store.SetJSON(txn, string(campKey(c.ID)), c)
 	})
-	if errors.Is(err, badger.ErrTxnTooBig) {
+	if errors.Is(err, store.ErrTxnTooBig) {
 		// With store.profile small one transaction holds about 10,000
 		// recipients.
 		return fmt.Errorf("%w: campaign %q has too many recipients for one store transaction; lower campaigns.max_recipients or use store.profile default", ErrLimit, c.Spec.Name)

@@ -14,6 +14,7 @@ import (
 	"github.com/pbxgate/pbxgate/gateway/message"
 	"github.com/pbxgate/pbxgate/gateway/recipients"
 	"github.com/pbxgate/pbxgate/gateway/store"
+	"github.com/pbxgate/pbxgate/gateway/testkit"
 )
 
 // fakeClock fires After channels only when the test advances it.
@@ -221,10 +222,7 @@ func newEnv(t testing.TB, dir string, cfg Config, chans ...Channel) *env {
 	if dir == "" {
 		dir = t.TempDir()
 	}
-	st, err := store.Open(store.Options{Dir: dir})
-	if err != nil {
-		t.Fatal(err)
-	}
+	st := testkit.StoreAt(t, dir)
 	ev := &env{t: t, dir: dir, st: st, chans: map[string]Channel{}}
 	for _, c := range chans {
 		ev.chans[c.Name()] = c
@@ -246,11 +244,12 @@ func newEnv(t testing.TB, dir string, cfg Config, chans ...Channel) *env {
 		cfg.Region = "DE"
 	}
 	ev.cfg = cfg
-	ev.e, err = New(cfg)
+	e, err := New(cfg)
 	if err != nil {
 		st.Close()
 		t.Fatal(err)
 	}
+	ev.e = e
 	for _, c := range chans {
 		if tc, ok := c.(*testChannel); ok {
 			tc.eng.Store(ev.e)

@@ -11,8 +11,6 @@ import (
 	"strings"
 	"time"
 
-	badger "github.com/dgraph-io/badger/v4"
-
 	"github.com/pbxgate/pbxgate/gateway/message"
 	"github.com/pbxgate/pbxgate/gateway/recipients"
 	"github.com/pbxgate/pbxgate/gateway/store"
@@ -622,10 +620,7 @@ func (e *Engine) Recipients(ctx context.Context, id string, q RecipientQuery) (R
 		if q.Status == "" {
 			// Seqs are 1..n in key order: seek straight to the page.
 			p.Total = c.Recipients
-			opts := badger.DefaultIteratorOptions
-			opts.Prefix = []byte(recipKeyPrefix(id))
-			opts.PrefetchValues = false
-			it := txn.NewIterator(opts)
+			it := txn.NewIterator(store.Prefix(recipKeyPrefix(id), true, false))
 			defer it.Close()
 			for it.Seek(recipKey(id, q.Offset+1)); it.Valid() && len(p.Items) < q.Limit; it.Next() {
 				var r Recipient

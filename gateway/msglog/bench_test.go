@@ -13,10 +13,6 @@ import (
 	"testing"
 	"time"
 
-	badger "github.com/dgraph-io/badger/v4"
-	"github.com/dgraph-io/badger/v4/pb"
-	"github.com/dgraph-io/ristretto/v2/z"
-
 	"github.com/pbxgate/pbxgate/gateway/message"
 	"github.com/pbxgate/pbxgate/gateway/store"
 )
@@ -54,7 +50,7 @@ func benchEntry(j int) Entry {
 
 // benchLog builds the log of n entries once per benchmark run in a temp
 // directory: the keys and values RecordTxn writes (entries, ID keys, index
-// keys, from writeEntry) loaded with Badger's StreamWriter, which writes
+// keys, from writeEntry) loaded with store.Loader (Badger's StreamWriter), which writes
 // sorted tables straight into the LSM tree (far faster than transactions
 // on 2 cores; the result is the compacted tree a long-running store has),
 // then opened with the Small profile the daemon uses.
@@ -66,12 +62,10 @@ func benchLog(b *testing.B, n int) *Log {
 		b.Fatal(err)
 	}
 	start := time.Now()
-	sw := st.DB().NewStreamWriter()
-	if err := sw.Prepare(); err != nil {
+	ld, err := st.NewLoader()
+	if err != nil {
 		b.Fatal(err)
 	}
-	buf := z.NewBuffer(32<<20, "msglog.bench")
-	defer func() { _ = buf.Release() }()
 	const (
 		streamEntries = iota + 1
 		streamIndex
@@ -79,12 +73,9 @@ func benchLog(b *testing.B, n int) *Log {
 		streamMeta
 	)
 	put := func(stream uint32, k, v []byte) {
-		badger.KVToBuffer(&pb.KV{Key: k, Value: v, Version: 1, StreamId: stream}, buf)
-		if buf.LenNoPadding() > 16<<20 {
-			if err := sw.Write(buf); err != nil {
-				b.Fatal(err)
-			}
-			buf.Reset()
+		if err := ld.Put(stream, k, v); err != nil {
+			ld.Cancel()
+			b.Fatal(err)
 		}
 	}
 	type kv struct{ k, v []byte }
@@ -130,10 +121,7 @@ func benchLog(b *testing.B, n int) *Log {
 		put(streamIDs, x.k, x.v)
 	}
 	put(streamMeta, []byte(keyIndexVer), []byte(indexVersion))
-	if err := sw.Write(buf); err != nil {
-		b.Fatal(err)
-	}
-	if err := sw.Flush(); err != nil {
+	if err := ld.Flush(); err != nil {
 		b.Fatal(err)
 	}
 	if err := st.Close(); err != nil {

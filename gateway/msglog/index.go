@@ -14,8 +14,6 @@ import (
 	"unicode"
 	"unicode/utf8"
 
-	badger "github.com/dgraph-io/badger/v4"
-
 	"github.com/pbxgate/pbxgate/gateway/store"
 )
 
@@ -230,9 +228,7 @@ func (l *Log) buildIndex(ctx context.Context) error {
 		}
 		var keys [][]byte
 		err := l.st.View(func(txn *store.Txn) error {
-			opts := badger.DefaultIteratorOptions
-			opts.Prefix, opts.PrefetchValues = []byte(prefixTime), false
-			it := txn.NewIterator(opts)
+			it := txn.NewIterator(store.Prefix(prefixTime, true, false))
 			defer it.Close()
 			it.Seek([]byte(prefixTime))
 			if after != nil {
@@ -317,9 +313,7 @@ func (l *Log) checkIndex() error {
 }
 
 func hasAny(txn *store.Txn, prefix string) bool {
-	opts := badger.DefaultIteratorOptions
-	opts.Prefix, opts.PrefetchValues = []byte(prefix), false
-	it := txn.NewIterator(opts)
+	it := txn.NewIterator(store.Prefix(prefix, true, false))
 	defer it.Close()
 	it.Rewind()
 	return it.Valid()

@@ -12,6 +12,7 @@ import (
 
 	"github.com/pbxgate/pbxgate/gateway/message"
 	"github.com/pbxgate/pbxgate/gateway/store"
+	"github.com/pbxgate/pbxgate/gateway/testkit"
 )
 
 // allPages collects every page of q.
@@ -155,15 +156,11 @@ func indexKeys(t *testing.T, st *store.Store) int {
 // a status change moves the entry's status term.
 func TestIndexMigrationPruneAndStatus(t *testing.T) {
 	t.Parallel()
-	st, err := store.Open(store.Options{Dir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	st := testkit.Store(t)
 	base := time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)
 	var entries []Entry
 	// Written the way the log did before the index existed.
-	err = st.Update(func(txn *store.Txn) error {
+	err := st.Update(func(txn *store.Txn) error {
 		for i := range 500 {
 			e := Entry{ID: fmt.Sprintf("old%d", i), Direction: Out, Kind: message.SMS, Channel: "sms", Peer: fmt.Sprintf("+4917012%05d", i),
 				Text: fmt.Sprintf("Alte Nachricht %d", i), Status: message.Sent, Created: base.Add(time.Duration(i) * time.Hour)}

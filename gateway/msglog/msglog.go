@@ -27,8 +27,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	badger "github.com/dgraph-io/badger/v4"
-
 	"github.com/pbxgate/pbxgate/gateway/message"
 	"github.com/pbxgate/pbxgate/gateway/store"
 )
@@ -368,9 +366,7 @@ func (l *Log) Prune(ctx context.Context, before time.Time) (int, error) {
 		var keys []string
 		var index [][]byte
 		err := l.st.View(func(txn *store.Txn) error {
-			opts := badger.DefaultIteratorOptions
-			opts.Prefix, opts.PrefetchValues = []byte(prefixTime), false
-			it := txn.NewIterator(opts)
+			it := txn.NewIterator(store.Prefix(prefixTime, true, false))
 			defer it.Close()
 			for it.Rewind(); it.Valid() && len(keys) < 100; it.Next() {
 				k := string(it.Item().Key())

@@ -11,6 +11,7 @@ import (
 
 	"github.com/pbxgate/pbxgate/gateway/message"
 	"github.com/pbxgate/pbxgate/gateway/store"
+	"github.com/pbxgate/pbxgate/gateway/testkit"
 )
 
 // clock is a settable test clock.
@@ -33,11 +34,7 @@ func (c *clock) add(d time.Duration) {
 
 func newLog(t testing.TB) (*Log, *store.Store, *clock) {
 	t.Helper()
-	st, err := store.Open(store.Options{Dir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
+	st := testkit.Store(t)
 	clk := &clock{t: time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)}
 	l, err := New(Config{Store: st, Now: clk.Now})
 	if err != nil {
@@ -427,16 +424,7 @@ func TestPrune(t *testing.T) {
 	runCtx, cancel := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() { done <- l.Run(runCtx, 24*time.Hour) }()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		if e, _ := count(t, st); e < 1300 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("Run did not prune")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	testkit.Eventually(t, "Run to prune", func() bool { e, _ := count(t, st); return e < 1300 })
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatal(err)

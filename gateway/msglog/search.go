@@ -13,8 +13,6 @@ import (
 	"unicode"
 	"unicode/utf8"
 
-	badger "github.com/dgraph-io/badger/v4"
-
 	"github.com/pbxgate/pbxgate/gateway/message"
 	"github.com/pbxgate/pbxgate/gateway/store"
 )
@@ -311,12 +309,9 @@ func (s *searcher) consider(key, raw []byte) (done bool, err error) {
 // scan walks the entries below upper down to floor (nil: the oldest),
 // newest first.
 func (s *searcher) scan(upper, floor []byte) (done bool, err error) {
-	opts := badger.DefaultIteratorOptions
-	opts.Reverse, opts.Prefix = true, []byte(prefixTime)
 	// Entries are far below the value threshold, inline in the LSM
 	// tree: prefetching would only start goroutines.
-	opts.PrefetchValues = false
-	it := s.txn.NewIterator(opts)
+	it := s.txn.NewIterator(store.Prefix(prefixTime, true, true))
 	defer it.Close()
 	for it.Seek(upper); it.Valid(); it.Next() {
 		item := it.Item()
@@ -341,9 +336,7 @@ func (s *searcher) scan(upper, floor []byte) (done bool, err error) {
 
 // edge is the time stamp of the newest (reverse) or oldest entry.
 func (s *searcher) edge(reverse bool) (int64, bool) {
-	opts := badger.DefaultIteratorOptions
-	opts.Reverse, opts.Prefix, opts.PrefetchValues = reverse, []byte(prefixTime), false
-	it := s.txn.NewIterator(opts)
+	it := s.txn.NewIterator(store.Prefix(prefixTime, true, reverse))
 	defer it.Close()
 	if reverse {
 		it.Seek([]byte(prefixTime + "~"))
@@ -377,13 +370,9 @@ func (s *searcher) indexed(clauses [][]string, upper, floor []byte) (bool, error
 	if newest < oldest {
 		return false, nil
 	}
-	opts := badger.DefaultIteratorOptions
-	opts.Prefix, opts.PrefetchValues = []byte(prefixIndex), false
-	idx := s.txn.NewIterator(opts)
+	idx := s.txn.NewIterator(store.Prefix(prefixIndex, true, false))
 	defer idx.Close()
-	eopts := badger.DefaultIteratorOptions
-	eopts.Prefix, eopts.PrefetchValues = []byte(prefixTime), false
-	ent := s.txn.NewIterator(eopts)
+	ent := s.txn.NewIterator(store.Prefix(prefixTime, true, false))
 	defer ent.Close()
 
 	var cand, best []int64
@@ -452,7 +441,7 @@ func (s *searcher) indexed(clauses [][]string, upper, floor []byte) (bool, error
 
 // resolve considers the entries recorded at ts (usually one), newest key
 // first.
-func (s *searcher) resolve(it *badger.Iterator, ts int64, upper, floor []byte) (bool, error) {
+func (s *searcher) resolve(it *store.Iterator, ts int64, upper, floor []byte) (bool, error) {
 	p := []byte(prefixTime + fmt.Sprintf("%019d", ts) + "/")
 	type kv struct{ k, v []byte }
 	var found []kv

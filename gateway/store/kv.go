@@ -12,7 +12,7 @@ import (
 
 // The helpers here are the store's key-value API for the other packages:
 // with them (and the Txn, Item and IteratorOptions aliases) no package but
-// this one imports Badger, which the architecture test in internal/archtest
+// this one imports Badger, which the architecture test in gateway/archtest
 // enforces.
 
 // Item is one key and its value inside a transaction.
@@ -21,11 +21,20 @@ type Item = badger.Item
 // IteratorOptions configure Txn.NewIterator; build them with Prefix.
 type IteratorOptions = badger.IteratorOptions
 
+// Iterator walks keys in a transaction (Txn.NewIterator); close it before
+// the transaction ends.
+type Iterator = badger.Iterator
+
 // ErrConflict: a read-write transaction lost a race (Update retries it).
 var ErrConflict = badger.ErrConflict
 
 // ErrClosed: the store was closed (the daemon is shutting down).
 var ErrClosed = badger.ErrDBClosed
+
+// ErrTxnTooBig: one transaction wrote more than the store's memtable
+// holds (about 10,000 campaign recipients with Profile Small); split the
+// work into several transactions.
+var ErrTxnTooBig = badger.ErrTxnTooBig
 
 // Prefix returns iterator options over the keys under prefix: values are
 // not prefetched when keysOnly, and keys come in descending order when
