@@ -384,7 +384,13 @@ func TestRolesOnServer(t *testing.T) {
 	}
 	op.login("olga", "new operator pw")
 	// Deleting olga ends her session at once.
+	// Without the confirmation the portal asks first and deletes nothing.
 	r = admin.post("/system/users/olga/delete", url.Values{"csrf_token": {tok}})
+	mustContain(t, r.body, `id="confirm-page"`, "Yes, delete the user “olga”.", `action="/system/users/olga/delete"`, `name="confirm" value="yes"`)
+	if _, err := env.users.Authenticate(ctx, "olga", "new operator pw"); err != nil {
+		t.Fatalf("olga deleted without confirmation: %v", err)
+	}
+	r = admin.post("/system/users/olga/delete", url.Values{"csrf_token": {tok}, "confirm": {"yes"}})
 	if r.code != http.StatusSeeOther {
 		t.Fatalf("delete: %d", r.code)
 	}
