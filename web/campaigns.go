@@ -657,15 +657,34 @@ func (s *server) writeCampaignCSV(c *gin.Context, cd CampaignDetail) {
 	id := cd.ID
 	c.Header("Content-Type", "text/csv; charset=utf-8")
 	c.Header("Content-Disposition", fmt.Sprintf("attachment; filename=%q", "campaign-"+sanitizeFilename(cd.ID)+".csv"))
+	var out io.Writer = c.Writer
+	var loc *csvLocalizer
+	if !isAPI(c) {
+		// The portal's download speaks the user's language.
+		loc = &csvLocalizer{v: s.newView(c, "", "", nil)}
+	}
 	if ex, ok := s.d.Campaigns.(CampaignExporter); ok {
-		if err := ex.ExportCampaignCSV(ctx, id, c.Writer); err != nil {
+		export := func(w io.Writer) error { return ex.ExportCampaignCSV(ctx, id, w) }
+		var err error
+		if loc != nil {
+			err = loc.localizedExport(out, export)
+		} else {
+			err = export(out)
+		}
+		if err != nil {
 			s.log.Error("export campaign", "id", id, "err", err)
 			panic(http.ErrAbortHandler) // a truncated file must not look complete
 		}
 		return
 	}
-	w := csv.NewWriter(c.Writer)
-	_ = w.Write([]string{"number", "state", "attempts", "updated", "error"})
+	w := csv.NewWriter(out)
+	head := []string{"number", "state", "attempts", "updated", "error"}
+	if loc != nil {
+		for i, h := range head {
+			head[i] = loc.head(h)
+		}
+	}
+	_ = w.Write(head)
 	for off := 0; ; off += 500 {
 		rs, total, err := s.d.Campaigns.CampaignRecipients(ctx, id, off, 500)
 		if err != nil {
@@ -677,7 +696,11 @@ func (s *server) writeCampaignCSV(c *gin.Context, cd CampaignDetail) {
 			if !r.Updated.IsZero() {
 				upd = r.Updated.UTC().Format(time.RFC3339)
 			}
-			_ = w.Write(campaign.CSVCells([]string{r.Number, r.State, strconv.Itoa(r.Attempts), upd, r.Error}))
+			st := r.State
+			if loc != nil {
+				st = loc.v.RecipientState(st)
+			}
+			_ = w.Write(campaign.CSVCells([]string{r.Number, st, strconv.Itoa(r.Attempts), upd, r.Error}))
 		}
 		if len(rs) == 0 || off+len(rs) >= total {
 			break
