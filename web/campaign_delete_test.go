@@ -107,7 +107,15 @@ func TestCampaignDeleteConfirmed(t *testing.T) {
 	}
 	id = m["id"].(string)
 	waitState(t, engine(), id, campaign.Running)
-	code, m = apiCall(t, admin, tok, "DELETE", "/api/v1/campaigns/"+id, "")
+	// Operators may delete campaigns, as they may stop and duplicate them.
+	if err := env.users.Add(context.Background(), "olga", "operator password", "operator"); err != nil {
+		t.Fatal(err)
+	}
+	optok, err := env.users.CreateToken(context.Background(), "olga", "api")
+	if err != nil {
+		t.Fatal(err)
+	}
+	code, m = apiCall(t, admin, optok, "DELETE", "/api/v1/campaigns/"+id, "")
 	if code != http.StatusNoContent {
 		t.Fatalf("API delete running: %d %v", code, m)
 	}
