@@ -47,6 +47,7 @@ func (s *server) apiRoutes(g *gin.RouterGroup) {
 	g.POST("/campaigns/:id/start", s.apiCampaignAction("start"))
 	g.POST("/campaigns/:id/resume", s.apiCampaignAction("resume"))
 	g.POST("/campaigns/:id/duplicate", s.apiCampaignAction("duplicate"))
+	g.DELETE("/campaigns/:id", s.apiDeleteCampaign)
 	g.POST("/whatsapp/media", s.apiUploadMedia)
 	s.apiMoreRoutes(g)
 	// The API twins of the other screens (web/api_*.go).
@@ -210,6 +211,25 @@ func (s *server) apiCampaignAction(action string) gin.HandlerFunc {
 		}
 		c.JSON(code, cd)
 	}
+}
+
+// apiDeleteCampaign is DELETE /api/v1/campaigns/{id}: a sending campaign
+// is stopped first (what the channel has not started is withdrawn).
+func (s *server) apiDeleteCampaign(c *gin.Context) {
+	if !s.apiCampaignsReady(c) {
+		return
+	}
+	del, ok := s.d.Campaigns.(CampaignDeleter)
+	if !ok {
+		apiError(c, http.StatusNotImplemented, "unavailable", "this campaign service cannot delete campaigns", "")
+		return
+	}
+	if err := del.DeleteCampaign(c.Request.Context(), c.Param("id")); err != nil {
+		s.apiCampaignErr(c, err)
+		return
+	}
+	s.log.Info("campaign deleted", "id", c.Param("id"), "user", currentUser(c).Name)
+	c.Status(http.StatusNoContent)
 }
 
 // apiCampaignRequest is POST /api/v1/campaigns.

@@ -215,5 +215,5 @@ func (s *server) automationRoutes(p *gin.RouterGroup, admin gin.HandlerFunc) {
 	p.POST("/automation/test", s.ruleTest)
 	// Rules change how every inbound message is handled: admins only.
 	p.POST("/automation/rules", admin, s.ruleCreate)
-	p.POST("/automation/rules/:id/delete", admin, s.ruleDelete)
+	p.POST("/automation/rules/:id/delete", admin, s.requireConfirm("confirm.q.rule", ""), s.ruleDelete)
 }

@@ -106,5 +106,10 @@ func TestAutomationScreens(t *testing.T) {
 		t.Fatalf("rules = %d", len(list))
 	}
 	r = admin.post("/automation/rules/"+list[0].ID+"/delete", formVals("csrf_token", tok))
+	mustContain(t, r.body, `id="confirm-page"`, "Yes, delete this rule.")
+	if list, _ := eng.Rules(context.Background()); len(list) != 1 {
+		t.Fatal("rule deleted without confirmation")
+	}
+	r = admin.post("/automation/rules/"+list[0].ID+"/delete", formVals("csrf_token", tok, "confirm", "yes"))
 	mustContain(t, admin.get(r.location).body, "Rule deleted.", "No rules yet.")
 }

@@ -55,5 +55,10 @@ func TestBlacklistScreen(t *testing.T) {
 	}
 	id := cons.Blacklist(ctx)[0].ID
 	r = admin.post("/blacklist/"+id+"/delete", formVals("csrf_token", tok))
+	mustContain(t, r.body, `id="confirm-page"`, "Yes, remove this entry from the blacklist.")
+	if len(cons.Blacklist(ctx)) != 1 {
+		t.Fatal("unblocked without confirmation")
+	}
+	r = admin.post("/blacklist/"+id+"/delete", formVals("csrf_token", tok, "confirm", "yes"))
 	mustContain(t, admin.get(r.location).body, "Unblocked.", "No blocked numbers.")
 }

@@ -175,6 +175,23 @@ func (a *engineCampaigns) DuplicateCampaign(ctx context.Context, id, _ string) (
 	return c.ID, nil
 }
 
+// DeleteCampaign stops a campaign that is sending or pending (Stop
+// withdraws what the channel has not started) and deletes it with its
+// recipients.
+func (a *engineCampaigns) DeleteCampaign(ctx context.Context, id string) error {
+	c, err := a.e.Get(ctx, id)
+	if err != nil {
+		return mapEngineErr(err)
+	}
+	switch c.State {
+	case campaign.Running, campaign.Retrying, campaign.Pending:
+		if _, err := a.e.Stop(ctx, id, ""); err != nil && !errors.Is(err, campaign.ErrTransition) {
+			return mapEngineErr(err)
+		}
+	}
+	return mapEngineErr(a.e.Delete(ctx, id))
+}
+
 func (a *engineCampaigns) Senders(context.Context) ([]Sender, error) {
 	var out []Sender
 	for name, ch := range a.channels {
@@ -213,6 +230,8 @@ func mapEngineErr(err error) error {
 		return &FieldError{Field: "name", Code: "name_taken", Message: err.Error()}
 	case errors.Is(err, campaign.ErrThrottle):
 		return &FieldError{Field: "rate_per_minute", Code: "throttle", Message: err.Error()}
+	case errors.Is(err, campaign.ErrTooManyCampaigns):
+		return &FieldError{Field: "form", Code: "campaign_limit", Message: err.Error()}
 	case errors.Is(err, campaign.ErrLimit), errors.Is(err, campaign.ErrInvalid):
 		return &FieldError{Field: "form", Message: err.Error()}
 	}

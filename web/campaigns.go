@@ -42,6 +42,8 @@ type campaignListData struct {
 	State  string
 	Search string
 	States []CampaignState
+	// CanDelete shows the delete buttons (the service can delete).
+	CanDelete bool
 	// PageURL builds the link of another page with the same filters.
 	PageURL func(page int) string
 }
@@ -85,7 +87,8 @@ func (s *server) campaignList(c *gin.Context) {
 		s.renderError(c, http.StatusInternalServerError, "error.internal")
 		return
 	}
-	d := campaignListData{Items: items, Total: total, Page: page, State: string(state), Search: search,
+	_, canDelete := s.d.Campaigns.(CampaignDeleter)
+	d := campaignListData{Items: items, Total: total, Page: page, State: string(state), Search: search, CanDelete: canDelete,
 		States: CampaignStates(), Pages: max(1, (total+campaignPageSize-1)/campaignPageSize)}
 	d.PageURL = func(p int) string {
 		q := url.Values{}
@@ -438,6 +441,9 @@ func (s *server) campaignCreate(c *gin.Context) {
 			errs["form"] = v.T("campaign.err.state")
 		case errors.As(err, &fe):
 			errs[formField(fe.Field)] = s.fieldMessage(v, fe)
+			if fe.Code == "campaign_limit" {
+				errs["form_limit"] = "1"
+			}
 		case err != nil:
 			s.log.Error("create campaign", "err", err)
 			errs["form"] = v.T("error.internal")
@@ -499,6 +505,7 @@ type campaignDetailData struct {
 	CanRetry   bool
 	CanStart   bool
 	CanResume  bool
+	CanDelete  bool
 }
 
 func canStop(st CampaignState) bool {
@@ -535,6 +542,7 @@ func (s *server) campaignDetail(c *gin.Context) {
 	d := campaignDetailData{C: cd, Recipients: rs, Total: total, Page: page,
 		Pages: max(1, (total+recipientPageSize-1)/recipientPageSize), CanStop: canStop(cd.State), CanRetry: canRetry(cd.CampaignSummary),
 		CanStart: cd.State == StateDraft || cd.State == StateScheduled, CanResume: cd.State == StateStopped}
+	_, d.CanDelete = s.d.Campaigns.(CampaignDeleter)
 	s.render(c, http.StatusOK, "campaign_detail", s.newView(c, "campaigns", "campaign.detail.title", d))
 }
 
@@ -565,7 +573,18 @@ func (s *server) campaignAction(action string) gin.HandlerFunc {
 		}
 		id := c.Param("id")
 		target, err := s.doCampaignAction(c, action, id)
+		var fe *FieldError
 		switch {
+		case errors.As(err, &fe):
+			// e.g. duplicating at campaigns.max_campaigns: the reason in the
+			// user's language, not a 500.
+			v := s.newView(c, "campaigns", "error.title", "campaign.err.state")
+			v.Errors["message"] = s.fieldMessage(v, fe)
+			if fe.Code == "campaign_limit" {
+				v.Errors["campaign_limit"] = "1"
+			}
+			s.render(c, http.StatusUnprocessableEntity, "error", v)
+			return
 		case errors.Is(err, ErrCampaignNotFound):
 			s.renderError(c, http.StatusNotFound, "campaign.err.not_found")
 			return
@@ -581,6 +600,34 @@ func (s *server) campaignAction(action string) gin.HandlerFunc {
 			s.flash(c, "campaign.done."+action)
 		}
 		c.Redirect(http.StatusSeeOther, "/campaigns/"+url.PathEscape(target))
+	}
+}
+
+// campaignDelete deletes a campaign (after requireConfirm); a sending one
+// is stopped first.
+func (s *server) campaignDelete(c *gin.Context) {
+	if s.campaignsUnavailable(c) {
+		return
+	}
+	del, ok := s.d.Campaigns.(CampaignDeleter)
+	if !ok {
+		s.renderError(c, http.StatusNotFound, "error.not_found")
+		return
+	}
+	id := c.Param("id")
+	switch err := del.DeleteCampaign(c.Request.Context(), id); {
+	case errors.Is(err, ErrCampaignNotFound):
+		s.renderError(c, http.StatusNotFound, "campaign.err.not_found")
+	case errors.Is(err, ErrCampaignState):
+		s.flash(c, "campaign.err.state")
+		c.Redirect(http.StatusSeeOther, "/campaigns/"+url.PathEscape(id))
+	case err != nil:
+		s.log.Error("delete campaign", "id", id, "err", err)
+		s.renderError(c, http.StatusInternalServerError, "error.internal")
+	default:
+		s.log.Info("campaign deleted", "id", id, "user", currentUser(c).Name)
+		s.flash(c, "campaign.done.delete")
+		c.Redirect(http.StatusSeeOther, "/campaigns")
 	}
 }
 
@@ -610,15 +657,34 @@ func (s *server) writeCampaignCSV(c *gin.Context, cd CampaignDetail) {
 	id := cd.ID
 	c.Header("Content-Type", "text/csv; charset=utf-8")
 	c.Header("Content-Disposition", fmt.Sprintf("attachment; filename=%q", "campaign-"+sanitizeFilename(cd.ID)+".csv"))
+	var out io.Writer = c.Writer
+	var loc *csvLocalizer
+	if !isAPI(c) {
+		// The portal's download speaks the user's language.
+		loc = &csvLocalizer{v: s.newView(c, "", "", nil)}
+	}
 	if ex, ok := s.d.Campaigns.(CampaignExporter); ok {
-		if err := ex.ExportCampaignCSV(ctx, id, c.Writer); err != nil {
+		export := func(w io.Writer) error { return ex.ExportCampaignCSV(ctx, id, w) }
+		var err error
+		if loc != nil {
+			err = loc.localizedExport(out, export)
+		} else {
+			err = export(out)
+		}
+		if err != nil {
 			s.log.Error("export campaign", "id", id, "err", err)
 			panic(http.ErrAbortHandler) // a truncated file must not look complete
 		}
 		return
 	}
-	w := csv.NewWriter(c.Writer)
-	_ = w.Write([]string{"number", "state", "attempts", "updated", "error"})
+	w := csv.NewWriter(out)
+	head := []string{"number", "state", "attempts", "updated", "error"}
+	if loc != nil {
+		for i, h := range head {
+			head[i] = loc.head(h)
+		}
+	}
+	_ = w.Write(head)
 	for off := 0; ; off += 500 {
 		rs, total, err := s.d.Campaigns.CampaignRecipients(ctx, id, off, 500)
 		if err != nil {
@@ -630,7 +696,11 @@ func (s *server) writeCampaignCSV(c *gin.Context, cd CampaignDetail) {
 			if !r.Updated.IsZero() {
 				upd = r.Updated.UTC().Format(time.RFC3339)
 			}
-			_ = w.Write(campaign.CSVCells([]string{r.Number, r.State, strconv.Itoa(r.Attempts), upd, r.Error}))
+			st := r.State
+			if loc != nil {
+				st = loc.v.RecipientState(st)
+			}
+			_ = w.Write(campaign.CSVCells([]string{r.Number, st, strconv.Itoa(r.Attempts), upd, r.Error}))
 		}
 		if len(rs) == 0 || off+len(rs) >= total {
 			break

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"html/template"
 	"net/http"
+	"net/url"
 	"strings"
 
 	"github.com/gin-gonic/gin"
@@ -20,8 +21,33 @@ type clickToChatData struct {
 	Href template.URL
 	// QR is the SVG as a data: URL (the CSP allows data: images only).
 	QR template.URL
-	// Query is the form as a query string, for the PNG download.
-	Query string
+	// PNG is the PNG download's address with the form as its query string,
+	// built here and marked safe: html/template would escape the query
+	// string's & and = in the attribute (the PNG link answered 400).
+	PNG template.URL
+}
+
+// pngURL is the PNG download's address for the form's values.
+func pngURL(kind, number, text string) template.URL {
+	q := url.Values{"kind": {kind}, "number": {number}}
+	if text != "" {
+		q.Set("text", text)
+	}
+	return template.URL("/clicktochat/qr.png?" + q.Encode())
+}
+
+// ownWhatsAppNumber is the gateway's own WhatsApp number when the status
+// knows it, to pre-fill the form.
+func (s *server) ownWhatsAppNumber(c *gin.Context) string {
+	if s.d.Status == nil {
+		return ""
+	}
+	for _, w := range s.d.Status.Status(c.Request.Context()).WhatsApp {
+		if w.PhoneNumber != "" {
+			return w.PhoneNumber
+		}
+	}
+	return ""
 }
 
 // clickToChatLink builds the wa.me or sms: link from the form.
@@ -71,8 +97,12 @@ func (s *server) clickToChat(c *gin.Context) {
 		} else {
 			d.Link, d.Href = link, template.URL(link)
 			d.QR = template.URL("data:image/svg+xml;base64," + base64.StdEncoding.EncodeToString(svg))
-			d.Query = c.Request.URL.RawQuery
+			d.PNG = pngURL(v.Form["kind"], v.Form["number"], v.Form["text"])
 		}
+	}
+	if c.Request.URL.RawQuery == "" {
+		// A fresh form offers the gateway's own WhatsApp number.
+		v.Form["number"] = s.ownWhatsAppNumber(c)
 	}
 	s.render(c, http.StatusOK, "clicktochat", v)
 }

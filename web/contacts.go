@@ -198,6 +198,6 @@ func (s *server) contactRoutes(p *gin.RouterGroup) {
 	// Do-not-contact lists are compliance data: only admins change them.
 	admin := p.Group("/contacts", s.requireRole(users.RoleAdmin))
 	admin.POST("/dnc", s.importContacts("dnc"))
-	admin.POST("/phonebooks/:name/delete", s.deleteContacts("phonebook"))
-	admin.POST("/dnc/:name/delete", s.deleteContacts("dnc"))
+	admin.POST("/phonebooks/:name/delete", s.requireConfirm("confirm.q.phonebook", "name"), s.deleteContacts("phonebook"))
+	admin.POST("/dnc/:name/delete", s.requireConfirm("confirm.q.dnc", "name"), s.deleteContacts("dnc"))
 }

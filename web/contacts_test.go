@@ -80,6 +80,9 @@ func TestContactsImportAndDNCInCampaign(t *testing.T) {
 
 	// Delete the list (admin).
 	r = admin.post("/contacts/dnc/Sperre/delete", formVals("csrf_token", tok))
+	mustContain(t, r.body, `id="confirm-page"`, "Yes, delete the do-not-contact list “Sperre” with all its numbers.")
+	mustContain(t, admin.get("/contacts").body, "Sperre")
+	r = admin.post("/contacts/dnc/Sperre/delete", formVals("csrf_token", tok, "confirm", "yes"))
 	if r.code != http.StatusSeeOther {
 		t.Fatalf("delete: %d", r.code)
 	}

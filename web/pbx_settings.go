@@ -176,7 +176,7 @@ func sipFromForm(c *gin.Context, cur config.SIP, channels []string) (config.SIP,
 			Distribution: row.Distribution, Fallback: row.Fallback, OutOfHours: row.OutOfHours, AutoReply: row.AutoReply}
 		dur(fmt.Sprintf("q%d.answer_timeout", len(f.Queues)-1), row.AnswerTimeout, &q.AnswerTimeout)
 		if row.Days != "" || row.Open != "" || row.Close != "" {
-			q.Hours = &config.BusinessHours{Days: splitList(row.Days), Open: row.Open, Close: row.Close}
+			q.Hours = &config.BusinessHours{Days: canonicalDays(splitList(row.Days)), Open: row.Open, Close: row.Close}
 		}
 		s.Sessions.Queues = append(s.Sessions.Queues, q)
 	}
@@ -216,6 +216,11 @@ func (s *server) pbxPageData(c *gin.Context) *pbxPageData {
 		sip, changed, by, at := s.d.PBX.SIP()
 		d.Editable, d.Changed, d.By, d.At = true, changed, by, at
 		d.F = formFromSIP(sip, s.d.PBX.Channels())
+		for i, q := range sip.Sessions.Queues {
+			if q.Hours != nil && i < len(d.F.Queues) {
+				d.F.Queues[i].Days = localDays(s.lang(c), q.Hours.Days)
+			}
+		}
 	}
 	return d
 }

@@ -236,6 +236,12 @@ type CampaignService interface {
 	Senders(ctx context.Context) ([]Sender, error)
 }
 
+// CampaignDeleter is optionally implemented by a CampaignService that can
+// delete campaigns; DeleteCampaign stops a sending campaign first.
+type CampaignDeleter interface {
+	DeleteCampaign(ctx context.Context, id string) error
+}
+
 // CampaignExporter is optionally implemented by a CampaignService with its
 // own, richer CSV export; otherwise the portal writes one from
 // CampaignRecipients.

@@ -4,10 +4,12 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"html"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -384,7 +386,13 @@ func TestRolesOnServer(t *testing.T) {
 	}
 	op.login("olga", "new operator pw")
 	// Deleting olga ends her session at once.
+	// Without the confirmation the portal asks first and deletes nothing.
 	r = admin.post("/system/users/olga/delete", url.Values{"csrf_token": {tok}})
+	mustContain(t, r.body, `id="confirm-page"`, "Yes, delete the user “olga”.", `action="/system/users/olga/delete"`, `name="confirm" value="yes"`)
+	if _, err := env.users.Authenticate(ctx, "olga", "new operator pw"); err != nil {
+		t.Fatalf("olga deleted without confirmation: %v", err)
+	}
+	r = admin.post("/system/users/olga/delete", url.Values{"csrf_token": {tok}, "confirm": {"yes"}})
 	if r.code != http.StatusSeeOther {
 		t.Fatalf("delete: %d", r.code)
 	}
@@ -516,6 +524,20 @@ func TestClickToChat(t *testing.T) {
 	c.setup("admin password")
 	r := c.get("/clicktochat?kind=whatsapp&number=0171+1234567&text=JOIN+news")
 	mustContain(t, r.body, "https://wa.me/491711234567?text=JOIN", "data:image/svg+xml;base64,", `id="ctc-png"`) // netscope: a link built, not followed
+	// The page's own PNG link works: its query string is not HTML-escaped
+	// into the attribute (it used to answer 400).
+	m := regexp.MustCompile(`href="(/clicktochat/qr\.png\?[^"]*)" id="ctc-png"`).FindStringSubmatch(r.body)
+	if m == nil {
+		t.Fatalf("no PNG link in %s", r.body)
+	}
+	pngHref := html.UnescapeString(m[1])
+	if !strings.Contains(pngHref, "&number=0171+1234567") || !strings.Contains(pngHref, "text=JOIN+news") {
+		t.Fatalf("PNG link %q", pngHref)
+	}
+	r = c.get(pngHref)
+	if r.code != http.StatusOK || !strings.HasPrefix(r.body, "\x89PNG") {
+		t.Fatalf("page's PNG link %s: %d %q", pngHref, r.code, r.body[:min(8, len(r.body))])
+	}
 	r = c.get("/clicktochat/qr.png?kind=sms&number=%2B4917112345678&text=START")
 	if r.code != http.StatusOK || !strings.HasPrefix(r.body, "\x89PNG") {
 		t.Fatalf("qr png: %d %q", r.code, r.body[:min(8, len(r.body))])

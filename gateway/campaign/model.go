@@ -10,10 +10,15 @@ package campaign
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/pbxgate/pbxgate/gateway/message"
 )
+
+// ErrTooManyCampaigns (an ErrLimit) is Create's and Duplicate's answer
+// when campaigns.max_campaigns exist: the portal points to the list.
+var ErrTooManyCampaigns = fmt.Errorf("%w: too many campaigns", ErrLimit)
 
 // Sentinel errors callers (the REST API) branch on.
 var (

@@ -213,7 +213,7 @@ func (e *Engine) Create(ctx context.Context, spec Spec, rs []recipients.Recipien
 		return Campaign{}, fmt.Errorf("%w: %q; choose another name", ErrNameTaken, spec.Name)
 	}
 	if len(e.camps) >= e.cfg.Limits.MaxCampaigns {
-		return Campaign{}, fmt.Errorf("%w: %d campaigns exist, at most %d are allowed (campaigns.max_campaigns); delete old campaigns first", ErrLimit, len(e.camps), e.cfg.Limits.MaxCampaigns)
+		return Campaign{}, fmt.Errorf("%w: %d campaigns exist, at most %d are allowed (campaigns.max_campaigns); delete old campaigns first", ErrTooManyCampaigns, len(e.camps), e.cfg.Limits.MaxCampaigns)
 	}
 	now := e.clock.Now().UTC()
 	id := strconv.Itoa(e.nextID + 1)

@@ -156,7 +156,21 @@
     setTimeout(poll, 1000);
   }
 
+  // Destructive forms (data-confirm="question") ask before they post and
+  // then say so (confirm=yes); without JavaScript the server asks on a
+  // confirmation page instead.
+  function confirmForm(f) {
+    f.addEventListener("submit", function (e) {
+      if (f.querySelector("input[name=confirm]")) { return; }
+      if (!window.confirm(f.getAttribute("data-confirm"))) { e.preventDefault(); return; }
+      var i = document.createElement("input");
+      i.type = "hidden"; i.name = "confirm"; i.value = "yes";
+      f.appendChild(i);
+    });
+  }
+
   document.addEventListener("DOMContentLoaded", function () {
+    document.querySelectorAll("form[data-confirm]").forEach(confirmForm);
     document.querySelectorAll("[data-wait-ready]").forEach(waitReady);
     var sender = document.getElementById("sender");
     if (sender) { kindSections(sender); }

@@ -1,0 +1,24 @@
+package web
+
+import (
+	"testing"
+)
+
+// TestClickToChatPrefillsOwnNumber: a fresh click-to-chat form offers the
+// gateway's own WhatsApp number; a submitted one keeps what was typed.
+func TestClickToChatPrefillsOwnNumber(t *testing.T) {
+	t.Parallel()
+	env := newEnv(t, func(d *Deps) {
+		d.Status = staticStatus{Status{WhatsApp: []WhatsAppStatus{{PhoneNumber: "+49 30 1234567", Health: HealthOK, State: "connected"}}}}
+	})
+	c := env.client()
+	c.setup("admin password")
+	mustContain(t, c.get("/clicktochat").body, `id="number" name="number" value="&#43;49 30 1234567"`)
+	r := c.get("/clicktochat?kind=whatsapp&number=0171+1234567")
+	mustContain(t, r.body, `id="number" name="number" value="0171 1234567"`)
+
+	bare := newEnv(t)
+	b := bare.client()
+	b.setup("admin password")
+	mustContain(t, b.get("/clicktochat").body, `id="number" name="number" value=""`)
+}
