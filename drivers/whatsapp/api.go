@@ -248,6 +248,13 @@ type InboundMessage struct {
 	Text *struct {
 		Body string `json:"body"`
 	} `json:"text,omitempty"`
+	Referral *struct {
+		SourceURL  string `json:"source_url"`
+		SourceType string `json:"source_type"`
+		SourceID   string `json:"source_id"`
+		Headline   string `json:"headline"`
+		Body       string `json:"body"`
+	} `json:"referral,omitempty"`
 	Image    *InboundMedia `json:"image,omitempty"`
 	Document *InboundMedia `json:"document,omitempty"`
 	Audio    *InboundMedia `json:"audio,omitempty"`
@@ -283,9 +290,10 @@ type InboundMessage struct {
 	Contacts json.RawMessage `json:"contacts,omitempty"`
 	Order    json.RawMessage `json:"order,omitempty"`
 	System   *struct {
-		Body string `json:"body"`
-		Type string `json:"type"`
-		WaID string `json:"wa_id,omitempty"`
+		Body     string `json:"body"`
+		Type     string `json:"type"`
+		WaID     string `json:"wa_id,omitempty"`
+		Customer string `json:"customer,omitempty"`
 	} `json:"system,omitempty"`
 	Errors []StatusError `json:"errors,omitempty"`
 }
@@ -308,7 +316,10 @@ type WebhookStatus struct {
 	RecipientUserID       string        `json:"recipient_user_id,omitempty"`
 	BizOpaqueCallbackData string        `json:"biz_opaque_callback_data,omitempty"`
 	Errors                []StatusError `json:"errors,omitempty"`
-	Pricing               *struct {
+	// PhoneNumberID is the notification's metadata.phone_number_id: the
+	// business number that sent the message (not part of the status).
+	PhoneNumberID string `json:"-"`
+	Pricing       *struct {
 		Billable     bool   `json:"billable"`
 		PricingModel string `json:"pricing_model"`
 		Category     string `json:"category"`
