@@ -82,15 +82,19 @@ type TemplateComponent struct {
 // Parameter is one template variable value. Type is text, currency,
 // date_time, image, document, video, location or payload.
 type Parameter struct {
-	Type     string    `json:"type"`
-	Text     string    `json:"text,omitempty"`
-	Payload  string    `json:"payload,omitempty"`
-	Currency *Currency `json:"currency,omitempty"`
-	DateTime *DateTime `json:"date_time,omitempty"`
-	Image    *Media    `json:"image,omitempty"`
-	Document *Media    `json:"document,omitempty"`
-	Video    *Media    `json:"video,omitempty"`
-	Location *Location `json:"location,omitempty"`
+	Type string `json:"type"`
+	// ParameterName names the placeholder ({{first_name}}) a parameter
+	// fills; required for templates with parameter_format NAMED, absent
+	// for positional ones.
+	ParameterName string    `json:"parameter_name,omitempty"`
+	Text          string    `json:"text,omitempty"`
+	Payload       string    `json:"payload,omitempty"`
+	Currency      *Currency `json:"currency,omitempty"`
+	DateTime      *DateTime `json:"date_time,omitempty"`
+	Image         *Media    `json:"image,omitempty"`
+	Document      *Media    `json:"document,omitempty"`
+	Video         *Media    `json:"video,omitempty"`
+	Location      *Location `json:"location,omitempty"`
 }
 
 // Currency is a currency template parameter.
@@ -180,6 +184,8 @@ type RemoteTemplate struct {
 	Status     string                    `json:"status"`
 	Category   string                    `json:"category"`
 	Components []RemoteTemplateComponent `json:"components"`
+	// ParameterFormat is NAMED or POSITIONAL (the default when absent).
+	ParameterFormat string `json:"parameter_format,omitempty"`
 }
 
 // RemoteTemplateComponent is a HEADER, BODY, FOOTER or BUTTONS component.

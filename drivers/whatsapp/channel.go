@@ -484,7 +484,7 @@ func (ch *Channel) checkAndDeliver(ctx context.Context, id, ref, to string, cls 
 			return "", fmt.Errorf("%w (to %s)", ErrOutsideWindow, to)
 		}
 	} else {
-		if err := ch.templates.Check(ctx, m.Template); err != nil {
+		if err := ch.templates.Check(ctx, req.Template); err != nil {
 			return "", err
 		}
 		if !inWin {

@@ -291,7 +291,7 @@ func (c *Client) TemplatePage(ctx context.Context, after string, limit int) (Tem
 	}
 	q := url.Values{}
 	q.Set("limit", fmt.Sprint(limit))
-	q.Set("fields", "id,name,language,status,category,components")
+	q.Set("fields", "id,name,language,status,category,components,parameter_format")
 	if after != "" {
 		q.Set("after", after)
 	}
