@@ -198,6 +198,29 @@ func TestWebhookBadPartKeepsOthers(t *testing.T) {
 	if kept != 1 {
 		t.Errorf("%d bodies kept for inspection, want 1", kept)
 	}
+
+	// user_changed_number (Meta's system message example) is recorded
+	// before Meta gets its 200, and shown to no one.
+	if code := postSigned(t, hook, e.opts.AppSecret, readTestdata(t, "webhooks/system_message.json")); code != 200 {
+		t.Fatalf("HTTP %d", code)
+	}
+	var newID string
+	e.st.View(func(txn *store.Txn) error {
+		item, err := txn.Get([]byte("wa/changed/16505551234"))
+		if err != nil {
+			return err
+		}
+		return item.Value(func(b []byte) error { newID = string(b); return nil })
+	})
+	if newID != "12195555358" {
+		t.Errorf("number change recorded as %q", newID)
+	}
+	e.openWindow("4917000000078") // marker: the inbox delivered everything before it
+	for _, in := range e.sinks.inbound {
+		if strings.Contains(in.Text, "changed from") {
+			t.Errorf("system notice shown as a message: %+v", in)
+		}
+	}
 }
 
 // TestInboundContentKept: what Meta's examples carry besides the text
