@@ -584,7 +584,7 @@ func (ch *Channel) deliver(ctx context.Context, id, ref, to string, cls class, r
 				return "", apiErr
 			}
 			ch.log.Debug("whatsapp send refused, retrying", "id", id, "code", apiErr.Code, "attempt", attempt)
-			if err := ch.clk.Sleep(ctx, backoff(apiErr.Code, attempt)); err != nil {
+			if err := ch.clk.Sleep(ctx, max(backoff(apiErr.Code, attempt), apiErr.RetryAfter)); err != nil {
 				return gaveUp(attempt+1, err)
 			}
 		case errors.Is(err, errNotSent):

@@ -72,6 +72,9 @@ type APIError struct {
 	} `json:"error_data"`
 	FBTraceID string `json:"fbtrace_id,omitempty"`
 	Transient bool   `json:"is_transient,omitempty"`
+	// RetryAfter is the answer's Retry-After header (seconds), if any: a
+	// retry waits at least this long.
+	RetryAfter time.Duration `json:"-"`
 }
 
 func (e *APIError) Error() string {

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/pbxgate/pbxgate/drivers/whatsapp"
 	"github.com/pbxgate/pbxgate/gateway/message"
@@ -57,6 +58,34 @@ func TestPlain429Retried(t *testing.T) {
 	}
 	if h := e2.ch.Health(); h.State == "stopped" {
 		t.Errorf("429 stopped the channel: %+v", h)
+	}
+}
+
+// TestRetryAfterHonoured: a 429 with Retry-After (RFC 9110 §10.2.3,
+// delay in seconds) waits at least that long before the retry.
+func TestRetryAfterHonoured(t *testing.T) {
+	t.Parallel()
+	var seen atomic.Int32
+	wrap := func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.Method == http.MethodPost && strings.HasSuffix(r.URL.Path, "/messages") && seen.Add(1) == 1 {
+				w.Header().Set("Retry-After", "42")
+				http.Error(w, "Too Many Requests", http.StatusTooManyRequests)
+				return
+			}
+			next.ServeHTTP(w, r)
+		})
+	}
+	e := newEnv(t, envConfig{virtual: true, wrap: wrap})
+	if _, err := e.ch.SendMessage(context.Background(), "m1", "4917100000001", promo("Anna")); err != nil {
+		t.Fatal(err)
+	}
+	var waited time.Duration
+	for _, d := range e.clock.Sleeps() {
+		waited = max(waited, d)
+	}
+	if waited < 42*time.Second {
+		t.Errorf("longest back-off %v, want at least the 42 s of Retry-After", waited)
 	}
 }
 
