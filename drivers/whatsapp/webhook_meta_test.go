@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/pbxgate/pbxgate/drivers/whatsapp"
+	"github.com/pbxgate/pbxgate/drivers/whatsapp/waemu"
 	"github.com/pbxgate/pbxgate/gateway/message"
 	"github.com/pbxgate/pbxgate/gateway/store"
 )
@@ -137,6 +138,20 @@ func TestWebhookOtherNumberIgnored(t *testing.T) {
 	e.sinks.mu.Unlock()
 	postSigned(t, hook, e.opts.AppSecret, status(""))
 	e.sinks.waitFor(t, "read under our own number", read)
+
+	// The emulator sends the same for a second number of its account.
+	n := e.sinks.inboundCount()
+	if _, err := e.emu.Inject(ctx, waemu.Inbound{From: "4915100000098", Type: "text", Text: "emulated other number", To: otherNumberID}); err != nil {
+		t.Fatal(err)
+	}
+	e.openWindow("4917000000079")
+	e.sinks.mu.Lock()
+	for _, in := range e.sinks.inbound[n:] {
+		if in.Text == "emulated other number" {
+			t.Errorf("emulated message to another number delivered: %+v", in)
+		}
+	}
+	e.sinks.mu.Unlock()
 }
 
 // TestWebhookBadPartKeepsOthers: one message with a field of an unexpected
