@@ -688,7 +688,8 @@ func unreadableEvent(raw json.RawMessage, contacts map[string]WebhookContact, re
 	ev.Type = kind
 	ev.Skip = false
 	ev.Message.Unsupported = "pbxgate cannot read this " + strings.TrimSpace(kind+" message") + ": " + err.Error()
-	ev.Message.Text = "[" + ev.Message.Unsupported + "]"
+	// The decoder's words are for the administrator (log, wa/whbad/).
+	ev.Message.Text = "[" + strings.TrimSpace(kind+" message") + " pbxgate cannot read; kept for the administrator]"
 	return ev, true
 }
 
