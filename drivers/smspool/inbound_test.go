@@ -105,7 +105,7 @@ func TestInboundReassemblyAcrossRestart(t *testing.T) {
 	h.ev.waitFor(t, "marker", func(_ []message.StatusEvent, in []message.Inbound) bool { return len(in) >= 2 })
 	_, in := h.ev.snapshot()
 	if len(in) != 2 || in[0].Text != text || in[1].Text != "marker" {
-		t.Fatalf("inbound = %q", in)
+		t.Fatalf("inbound = %+v", in)
 	}
 	if in[0].From != "+4915188888888" {
 		t.Fatalf("from %q", in[0].From)

@@ -82,15 +82,19 @@ type TemplateComponent struct {
 // Parameter is one template variable value. Type is text, currency,
 // date_time, image, document, video, location or payload.
 type Parameter struct {
-	Type     string    `json:"type"`
-	Text     string    `json:"text,omitempty"`
-	Payload  string    `json:"payload,omitempty"`
-	Currency *Currency `json:"currency,omitempty"`
-	DateTime *DateTime `json:"date_time,omitempty"`
-	Image    *Media    `json:"image,omitempty"`
-	Document *Media    `json:"document,omitempty"`
-	Video    *Media    `json:"video,omitempty"`
-	Location *Location `json:"location,omitempty"`
+	Type string `json:"type"`
+	// ParameterName names the placeholder ({{first_name}}) a parameter
+	// fills; required for templates with parameter_format NAMED, absent
+	// for positional ones.
+	ParameterName string    `json:"parameter_name,omitempty"`
+	Text          string    `json:"text,omitempty"`
+	Payload       string    `json:"payload,omitempty"`
+	Currency      *Currency `json:"currency,omitempty"`
+	DateTime      *DateTime `json:"date_time,omitempty"`
+	Image         *Media    `json:"image,omitempty"`
+	Document      *Media    `json:"document,omitempty"`
+	Video         *Media    `json:"video,omitempty"`
+	Location      *Location `json:"location,omitempty"`
 }
 
 // Currency is a currency template parameter.
@@ -180,6 +184,8 @@ type RemoteTemplate struct {
 	Status     string                    `json:"status"`
 	Category   string                    `json:"category"`
 	Components []RemoteTemplateComponent `json:"components"`
+	// ParameterFormat is NAMED or POSITIONAL (the default when absent).
+	ParameterFormat string `json:"parameter_format,omitempty"`
 }
 
 // RemoteTemplateComponent is a HEADER, BODY, FOOTER or BUTTONS component.
@@ -248,6 +254,13 @@ type InboundMessage struct {
 	Text *struct {
 		Body string `json:"body"`
 	} `json:"text,omitempty"`
+	Referral *struct {
+		SourceURL  string `json:"source_url"`
+		SourceType string `json:"source_type"`
+		SourceID   string `json:"source_id"`
+		Headline   string `json:"headline"`
+		Body       string `json:"body"`
+	} `json:"referral,omitempty"`
 	Image    *InboundMedia `json:"image,omitempty"`
 	Document *InboundMedia `json:"document,omitempty"`
 	Audio    *InboundMedia `json:"audio,omitempty"`
@@ -283,9 +296,10 @@ type InboundMessage struct {
 	Contacts json.RawMessage `json:"contacts,omitempty"`
 	Order    json.RawMessage `json:"order,omitempty"`
 	System   *struct {
-		Body string `json:"body"`
-		Type string `json:"type"`
-		WaID string `json:"wa_id,omitempty"`
+		Body     string `json:"body"`
+		Type     string `json:"type"`
+		WaID     string `json:"wa_id,omitempty"`
+		Customer string `json:"customer,omitempty"`
 	} `json:"system,omitempty"`
 	Errors []StatusError `json:"errors,omitempty"`
 }
@@ -308,7 +322,10 @@ type WebhookStatus struct {
 	RecipientUserID       string        `json:"recipient_user_id,omitempty"`
 	BizOpaqueCallbackData string        `json:"biz_opaque_callback_data,omitempty"`
 	Errors                []StatusError `json:"errors,omitempty"`
-	Pricing               *struct {
+	// PhoneNumberID is the notification's metadata.phone_number_id: the
+	// business number that sent the message (not part of the status).
+	PhoneNumberID string `json:"-"`
+	Pricing       *struct {
 		Billable     bool   `json:"billable"`
 		PricingModel string `json:"pricing_model"`
 		Category     string `json:"category"`

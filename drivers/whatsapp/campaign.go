@@ -60,7 +60,14 @@ func (c *CampaignChannel) SendTemplate(ctx context.Context, m message.Outbound, 
 		values[i] = p.Value
 	}
 	if len(values) > 0 {
-		comps = append(comps, BodyText(values...))
+		body := BodyText(values...)
+		// A NAMED template takes each value with its placeholder's name.
+		if info, ok := c.Templates().Get(t.Name, t.Language); ok && info.Vars.Named {
+			for i, p := range t.Params {
+				body.Parameters[i].ParameterName = p.Name
+			}
+		}
+		comps = append(comps, body)
 	}
 	return c.deliver(ctx, m, func() error {
 		_, err := c.Channel.SendTemplate(ctx, m, t.Name, t.Language, comps...)

@@ -483,7 +483,7 @@ func (ch *Channel) checkAndDeliver(ctx context.Context, id, ref, to string, cls 
 			return "", fmt.Errorf("%w (to %s)", ErrOutsideWindow, to)
 		}
 	} else {
-		if err := ch.templates.Check(ctx, m.Template); err != nil {
+		if err := ch.templates.Check(ctx, req.Template); err != nil {
 			return "", err
 		}
 		if !inWin {
@@ -583,7 +583,7 @@ func (ch *Channel) deliver(ctx context.Context, id, ref, to string, cls class, r
 				return "", apiErr
 			}
 			ch.log.Debug("whatsapp send refused, retrying", "id", id, "code", apiErr.Code, "attempt", attempt)
-			if err := ch.clk.Sleep(ctx, backoff(apiErr.Code, attempt)); err != nil {
+			if err := ch.clk.Sleep(ctx, max(backoff(apiErr.Code, attempt), apiErr.RetryAfter)); err != nil {
 				return gaveUp(attempt+1, err)
 			}
 		case errors.Is(err, errNotSent):

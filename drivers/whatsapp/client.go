@@ -15,6 +15,7 @@ import (
 	"net/http/httptrace"
 	"net/textproto"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -79,13 +80,17 @@ func (c *Client) do(ctx context.Context, req *http.Request, out any) error {
 		return fmt.Errorf("%w: %s %s: reading answer: %w", ErrUnknownOutcome, req.Method, redactPath(req.URL), err)
 	}
 	if resp.StatusCode/100 != 2 {
+		var after time.Duration
+		if n, err := strconv.Atoi(strings.TrimSpace(resp.Header.Get("Retry-After"))); err == nil && n > 0 {
+			after = time.Duration(min(n, maxRetryAfter)) * time.Second
+		}
 		var env errorEnvelope
 		if json.Unmarshal(body, &env) == nil && env.Error != nil {
-			env.Error.HTTPStatus = resp.StatusCode
+			env.Error.HTTPStatus, env.Error.RetryAfter = resp.StatusCode, after
 			return env.Error
 		}
 		// Not a Graph error (a proxy page): classify by HTTP status.
-		return &APIError{HTTPStatus: resp.StatusCode, Code: -1,
+		return &APIError{HTTPStatus: resp.StatusCode, Code: -1, RetryAfter: after,
 			Message: fmt.Sprintf("HTTP %d from %s: %.200s", resp.StatusCode, redactPath(req.URL), bytes.TrimSpace(body))}
 	}
 	if out == nil {
@@ -96,6 +101,10 @@ func (c *Client) do(ctx context.Context, req *http.Request, out any) error {
 	}
 	return nil
 }
+
+// maxRetryAfter caps a Retry-After (seconds) so a proxy cannot park a
+// send for hours.
+const maxRetryAfter = 300
 
 // redactPath drops the query (media URLs carry signed tokens).
 func redactPath(u *url.URL) string { return u.Scheme + "://" + u.Host + u.Path }
@@ -291,7 +300,7 @@ func (c *Client) TemplatePage(ctx context.Context, after string, limit int) (Tem
 	}
 	q := url.Values{}
 	q.Set("limit", fmt.Sprint(limit))
-	q.Set("fields", "id,name,language,status,category,components")
+	q.Set("fields", "id,name,language,status,category,components,parameter_format")
 	if after != "" {
 		q.Set("after", after)
 	}

@@ -3,6 +3,9 @@ package whatsapp
 import (
 	"errors"
 	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
 	"time"
 )
 
@@ -69,6 +72,9 @@ type APIError struct {
 	} `json:"error_data"`
 	FBTraceID string `json:"fbtrace_id,omitempty"`
 	Transient bool   `json:"is_transient,omitempty"`
+	// RetryAfter is the answer's Retry-After header (seconds), if any: a
+	// retry waits at least this long.
+	RetryAfter time.Duration `json:"-"`
 }
 
 func (e *APIError) Error() string {
@@ -79,7 +85,23 @@ func (e *APIError) Error() string {
 	if hint := codeHints[e.Code]; hint != "" {
 		s += "; " + hint
 	}
+	if t := e.trace(); t != "" {
+		s += " [" + t + "]"
+	}
 	return s
+}
+
+// trace is what Meta's support asks for: the error subcode and the
+// fbtrace_id of the request.
+func (e *APIError) trace() string {
+	var parts []string
+	if e.Subcode != 0 {
+		parts = append(parts, "error_subcode "+strconv.Itoa(e.Subcode))
+	}
+	if e.FBTraceID != "" {
+		parts = append(parts, "fbtrace_id "+e.FBTraceID)
+	}
+	return strings.Join(parts, ", ")
 }
 
 // Is lets errors.Is(err, ErrPermanent/ErrRetryable/ErrChannelStopped) work
@@ -107,7 +129,8 @@ func (e *APIError) Class() Class {
 
 // ClassifyCode classifies a Graph API error code. Branch on the code, not on
 // the HTTP status or the text; the HTTP status only matters for unknown
-// codes (5xx is retried) and is_transient marks Meta's own passing faults.
+// codes (5xx and 429 are retried) and is_transient marks Meta's own
+// passing faults.
 func ClassifyCode(code, httpStatus int, transient bool) Class {
 	switch code {
 	case 190, 131048:
@@ -118,7 +141,9 @@ func ClassifyCode(code, httpStatus int, transient bool) Class {
 		132000, 132001, 132005, 132007, 132012, 132015, 132016, 368, 131031:
 		return Permanent
 	}
-	if transient || httpStatus >= 500 {
+	// 429 without Meta's body (a proxy's or load balancer's) is a rate
+	// limit like 130429: retried with back-off.
+	if transient || httpStatus >= 500 || httpStatus == http.StatusTooManyRequests {
 		return Retry
 	}
 	return Permanent

@@ -24,7 +24,7 @@ func newMetrics(ch *Channel, reg prometheus.Registerer) (*metrics, error) {
 		sendErrors: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "pbxgate_whatsapp_send_errors_total",
 			Help: "Send attempts refused by the Cloud API, by Meta's error code (retries included).", ConstLabels: labels}, []string{"code"}),
 		webhooks: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "pbxgate_whatsapp_webhooks_total",
-			Help: "Webhook POSTs by result (stored, bad_signature, too_large, store_error).", ConstLabels: labels}, []string{"result"}),
+			Help: "Webhook POSTs by result (stored, bad_signature, too_large, store_error), and notifications partly unreadable (partly_bad) or for a number not configured (other_number).", ConstLabels: labels}, []string{"result"}),
 		statuses: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "pbxgate_whatsapp_statuses_total",
 			Help: "Status changes of sent messages reported by webhook.", ConstLabels: labels}, []string{"status"}),
 		inbound: prometheus.NewCounter(prometheus.CounterOpts{Name: "pbxgate_whatsapp_inbound_total",

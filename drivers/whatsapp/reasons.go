@@ -38,6 +38,9 @@ func (e *APIError) ReasonCode() message.Reason {
 	if e.ErrorData.Details != "" {
 		text += " (" + e.ErrorData.Details + ")"
 	}
+	if t := e.trace(); t != "" {
+		text += " [" + t + "]"
+	}
 	return apiReason(e.Code, text)
 }
 

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -43,6 +44,12 @@ type TemplateVars struct {
 	Body int `json:"body"`
 	// Buttons lists buttons whose URL has a variable (index → 1).
 	Buttons []ButtonVar `json:"buttons,omitempty"`
+	// Named: the template has parameter_format NAMED; every header and
+	// body parameter carries its parameter_name. HeaderNames and
+	// BodyNames are the placeholders in order of first appearance.
+	Named       bool     `json:"named,omitempty"`
+	HeaderNames []string `json:"header_names,omitempty"`
+	BodyNames   []string `json:"body_names,omitempty"`
 }
 
 // ButtonVar is a button that needs a parameter.
@@ -95,6 +102,30 @@ func countVars(s string) int {
 	return len(seen)
 }
 
+// placeholders lists the distinct placeholders of s in order.
+func placeholders(s string) []string {
+	var out []string
+	seen := map[string]bool{}
+	for _, m := range placeholderRE.FindAllStringSubmatch(s, -1) {
+		if !seen[m[1]] {
+			seen[m[1]] = true
+			out = append(out, m[1])
+		}
+	}
+	return out
+}
+
+// VarsOfTemplate derives the variables of a template as Meta lists it,
+// with its parameter format.
+func VarsOfTemplate(rt RemoteTemplate) TemplateVars {
+	v := VarsOf(rt.Components)
+	v.Named = strings.EqualFold(rt.ParameterFormat, "NAMED")
+	if !v.Named {
+		v.HeaderNames, v.BodyNames = nil, nil
+	}
+	return v
+}
+
 // VarsOf derives the variables a send must fill from template components.
 func VarsOf(cs []RemoteTemplateComponent) TemplateVars {
 	var v TemplateVars
@@ -105,11 +136,13 @@ func VarsOf(cs []RemoteTemplateComponent) TemplateVars {
 			switch v.HeaderFormat {
 			case "TEXT", "":
 				v.HeaderParams = countVars(c.Text)
+				v.HeaderNames = placeholders(c.Text)
 			default:
 				v.HeaderParams = 1
 			}
 		case "BODY":
 			v.Body = countVars(c.Text)
+			v.BodyNames = placeholders(c.Text)
 		case "BUTTONS":
 			for i, b := range c.Buttons {
 				if strings.ToUpper(b.Type) == "URL" && countVars(b.URL) > 0 {
@@ -174,6 +207,12 @@ func (t TemplateInfo) Check(tpl *Template) error {
 	if got := count(body); got != t.Vars.Body {
 		return fail("body needs %d variable(s), got %d", t.Vars.Body, got)
 	}
+	if err := checkNames(t.Vars.Named, t.Vars.HeaderNames, header); err != nil {
+		return fail("header: %v", err)
+	}
+	if err := checkNames(t.Vars.Named, t.Vars.BodyNames, body); err != nil {
+		return fail("body: %v", err)
+	}
 	if body != nil {
 		for i, p := range body.Parameters {
 			if err := checkParam(p); err != nil {
@@ -188,6 +227,67 @@ func (t TemplateInfo) Check(tpl *Template) error {
 		}
 	}
 	return nil
+}
+
+// checkNames: a NAMED template needs each placeholder named exactly once
+// by parameter_name; a positional one takes no names.
+func checkNames(named bool, want []string, c *TemplateComponent) error {
+	if c == nil || len(want) == 0 {
+		return nil // media headers and texts without placeholders
+	}
+	if !named {
+		for _, p := range c.Parameters {
+			if p.ParameterName != "" {
+				return fmt.Errorf("parameter_name %q given, but the template's parameters are positional", p.ParameterName)
+			}
+		}
+		return nil
+	}
+	seen := map[string]bool{}
+	for _, p := range c.Parameters {
+		switch {
+		case p.ParameterName == "":
+			return fmt.Errorf("the template has named parameters (%s): each value needs its parameter_name", strings.Join(want, ", "))
+		case !slices.Contains(want, p.ParameterName):
+			return fmt.Errorf("{{%s}} is not a parameter of the template (it has %s)", p.ParameterName, strings.Join(want, ", "))
+		case seen[p.ParameterName]:
+			return fmt.Errorf("{{%s}} is given twice", p.ParameterName)
+		}
+		seen[p.ParameterName] = true
+	}
+	return nil
+}
+
+// nameParams gives the header and body parameters of a NAMED template
+// that have no parameter_name the names of the template's placeholders in
+// order (BodyText and HeaderText fill values in that order).
+func (t TemplateInfo) nameParams(tpl *Template) {
+	if !t.Vars.Named {
+		return
+	}
+	tpl.Components = slices.Clone(tpl.Components)
+	for i := range tpl.Components {
+		c := &tpl.Components[i]
+		var names []string
+		switch strings.ToLower(c.Type) {
+		case "header":
+			names = t.Vars.HeaderNames
+		case "body":
+			names = t.Vars.BodyNames
+		default:
+			continue
+		}
+		if len(names) == 0 || len(c.Parameters) != len(names) {
+			continue // media header, or Check explains the mismatch
+		}
+		ps := slices.Clone(c.Parameters)
+		for j := range ps {
+			if ps[j].ParameterName == "" {
+				ps[j].ParameterName = names[j]
+			}
+		}
+		c.Parameters = ps
+	}
 }
 
 func checkParam(p Parameter) error {
@@ -285,7 +385,7 @@ func (t *Templates) Sync(ctx context.Context) error {
 		}
 		for _, rt := range p.Data {
 			ti := TemplateInfo{ID: rt.ID, Name: rt.Name, Language: rt.Language, Status: rt.Status,
-				Category: rt.Category, Components: rt.Components, Vars: VarsOf(rt.Components), SyncedAt: now}
+				Category: rt.Category, Components: rt.Components, Vars: VarsOfTemplate(rt), SyncedAt: now}
 			fresh[templateKey(rt.Name, rt.Language)] = ti
 		}
 		next := p.Paging.Cursors.After
@@ -392,6 +492,7 @@ func (t *Templates) Check(ctx context.Context, tpl *Template) error {
 			return fmt.Errorf("%w: no template %q in language %q in the WhatsApp Business Account (create it in WhatsApp Manager, then sync)", ErrTemplate, tpl.Name, tpl.Language.Code)
 		}
 	}
+	ti.nameParams(tpl)
 	return ti.Check(tpl)
 }
 

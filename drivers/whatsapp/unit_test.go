@@ -68,6 +68,8 @@ func TestClassifyCode(t *testing.T) {
 		{190, 401, false, Stop}, {131048, 400, false, Stop},
 		// Unknown codes: the HTTP status and is_transient decide.
 		{99999, 502, false, Retry}, {99999, 400, true, Retry}, {99999, 400, false, Permanent},
+		// A plain 429 (no Graph body: code -1) is retried like 5xx.
+		{-1, 429, false, Retry}, {-1, 404, false, Permanent},
 		// A known permanent code stays permanent even if marked transient.
 		{131047, 500, true, Permanent},
 	}

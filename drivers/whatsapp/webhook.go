@@ -1,6 +1,7 @@
 package whatsapp
 
 import (
+	"cmp"
 	"context"
 	"crypto/hmac"
 	"crypto/sha256"
@@ -163,6 +164,7 @@ func (w *webhook) receive(rw http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p, perr := ParseNotification(body)
+	p = w.ch.own(p)
 	for _, in := range p.Inbound {
 		if err := w.ch.acceptInbound(r.Context(), in); err != nil {
 			// Meta retries a non-200 answer; the inbox drops what it
@@ -173,13 +175,13 @@ func (w *webhook) receive(rw http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	if perr == nil && len(p.Statuses) == 0 {
+	if perr == nil && len(p.Statuses) == 0 && len(p.Bad) == 0 {
 		w.ch.metrics.webhooks.WithLabelValues("stored").Inc()
 		rw.WriteHeader(http.StatusOK)
 		return
 	}
-	// Statuses (and a body that cannot be read, kept for inspection) go
-	// through the queue.
+	// Statuses (and a body that cannot be read, or read only in part,
+	// kept for inspection) go through the queue.
 	n := w.begin()
 	err = w.ch.o.Store.Update(func(txn *store.Txn) error { return txn.Set([]byte(queueKey(n)), body) })
 	w.end(n)
@@ -298,6 +300,15 @@ func (w *webhook) process(ctx context.Context, b *batch, key string, body []byte
 		})
 		return nil
 	}
+	p = w.ch.own(p)
+	if len(p.Bad) > 0 {
+		// The readable rest is processed below; the body is kept.
+		w.ch.log.Error("whatsapp webhook: parts of a notification unreadable, body kept for inspection", "key", key, "parts", strings.Join(p.Bad, "; "))
+		w.ch.metrics.webhooks.WithLabelValues("partly_bad").Inc()
+		b.changes = append(b.changes, func(txn *store.Txn) error {
+			return txn.Set([]byte(keyBad+strings.TrimPrefix(key, keyQueue)), body)
+		})
+	}
 	// Inbound messages were accepted before the 200; those of a body an
 	// older version queued are accepted now (the inbox drops duplicates).
 	for _, in := range p.Inbound {
@@ -313,6 +324,44 @@ func (w *webhook) process(ctx context.Context, b *batch, key string, body []byte
 	b.changes = append(b.changes, del)
 	return nil
 }
+
+// own keeps what Meta sent for this channel's phone number. Meta sends the
+// webhooks of every number of the business account to the one callback;
+// messages and statuses of a number not configured are logged and
+// dropped, so they open no service window, reach no inbox and move no
+// record. A change without metadata.phone_number_id is kept.
+func (ch *Channel) own(p Parsed) Parsed {
+	mine := ch.o.PhoneNumberID
+	foreign := map[string]int{}
+	in := p.Inbound[:0:0]
+	for _, ev := range p.Inbound {
+		if ev.PhoneNumberID != "" && ev.PhoneNumberID != mine {
+			foreign[ev.PhoneNumberID]++
+			continue
+		}
+		in = append(in, ev)
+	}
+	sts := p.Statuses[:0:0]
+	for _, st := range p.Statuses {
+		if st.PhoneNumberID != "" && st.PhoneNumberID != mine {
+			foreign[st.PhoneNumberID]++
+			continue
+		}
+		sts = append(sts, st)
+	}
+	for id, n := range foreign {
+		p.Foreign += n
+		ch.metrics.webhooks.WithLabelValues("other_number").Inc()
+		ch.log.Warn("whatsapp webhook for a phone number that is not configured: ignored; configure it or unsubscribe it from this app",
+			"phone_number_id", id, "configured", mine, "items", n)
+	}
+	p.Inbound, p.Statuses = in, sts
+	return p
+}
+
+// keyChanged + old wa_id → new wa_id, from Meta's user_changed_number
+// system messages.
+const keyChanged = "wa/changed/"
 
 // seenBefore reports whether a version before gateway/inbox processed
 // the message already.
@@ -346,10 +395,16 @@ func (ch *Channel) acceptInbound(ctx context.Context, in InboundEvent) error {
 		if in.Type != "system" {
 			return ch.contacts.recordInbound(txn, in.Message.At, in.WaID, in.UserID)
 		}
+		if in.NewWaID != "" && in.WaID != "" {
+			return txn.Set([]byte(keyChanged+in.WaID), []byte(in.NewWaID))
+		}
 		return nil
 	})
 	if err != nil {
 		return fmt.Errorf("inbound %s: %w", in.Message.ID, err)
+	}
+	if in.NewWaID != "" {
+		ch.log.Info("whatsapp user changed number", "from", in.WaID, "to", in.NewWaID, "wamid", in.Message.ID)
 	}
 	if in.Skip || ch.o.Inbox == nil {
 		return nil
@@ -469,8 +524,14 @@ type InboundEvent struct {
 	UserID  string // business-scoped user id (may be empty)
 	Type    string // Meta's message type
 	ReplyTo string // wamid the user replied or reacted to
-	// Skip: nothing to show (system notices, unsupported types); the
-	// message still opens the service window.
+	// PhoneNumberID is metadata.phone_number_id: the business number the
+	// message was sent to.
+	PhoneNumberID string
+	// NewWaID: a system user_changed_number notice; the user now writes
+	// from this wa_id.
+	NewWaID string
+	// Skip: nothing to show (system notices); the message still opens the
+	// service window unless it is a system notice.
 	Skip bool
 }
 
@@ -481,48 +542,155 @@ type Parsed struct {
 	// Ignored counts changes of fields pbxgate does not handle (groups,
 	// account updates).
 	Ignored int
+	// Bad describes the parts (a message, a status, a change) that could
+	// not be decoded; the rest of the notification is still delivered.
+	Bad []string
+	// Foreign counts messages and statuses for business numbers other
+	// than the channel's (set by Channel.own).
+	Foreign int
 }
 
 // ParseNotification decodes a webhook body. Fields other than "messages"
 // are counted as ignored; an object other than whatsapp_business_account
-// is an error.
+// or a body that is not JSON is an error. Each message, status and
+// contact is decoded on its own: one of an unexpected shape is listed in
+// Bad and does not lose the others.
 func ParseNotification(body []byte) (Parsed, error) {
 	var p Parsed
-	var n Notification
+	var n struct {
+		Object string            `json:"object"`
+		Entry  []json.RawMessage `json:"entry"`
+	}
 	if err := json.Unmarshal(body, &n); err != nil {
 		return p, fmt.Errorf("notification is not JSON: %w", err)
 	}
 	if n.Object != "whatsapp_business_account" {
 		return p, fmt.Errorf("notification object %q is not whatsapp_business_account", n.Object)
 	}
-	for _, e := range n.Entry {
-		for _, c := range e.Changes {
+	for i, raw := range n.Entry {
+		var e struct {
+			Changes []json.RawMessage `json:"changes"`
+		}
+		if err := json.Unmarshal(raw, &e); err != nil {
+			p.Bad = append(p.Bad, fmt.Sprintf("entry %d: %v", i, err))
+			continue
+		}
+		for j, rc := range e.Changes {
+			var c struct {
+				Field string          `json:"field"`
+				Value json.RawMessage `json:"value"`
+			}
+			if err := json.Unmarshal(rc, &c); err != nil {
+				p.Bad = append(p.Bad, fmt.Sprintf("entry %d change %d: %v", i, j, err))
+				continue
+			}
 			if c.Field != "messages" {
 				p.Ignored++
 				continue
 			}
-			var v MessagesValue
-			if err := json.Unmarshal(c.Value, &v); err != nil {
-				return p, fmt.Errorf("messages change: %w", err)
-			}
-			names := map[string]WebhookContact{}
-			for _, ct := range v.Contacts {
-				names[ct.WaID] = ct
-				if ct.UserID != "" {
-					names[ct.UserID] = ct
-				}
-			}
-			receiver := v.Metadata.DisplayPhoneNumber
-			if receiver == "" {
-				receiver = v.Metadata.PhoneNumberID
-			}
-			for _, m := range v.Messages {
-				p.Inbound = append(p.Inbound, inboundEvent(m, names, receiver))
-			}
-			p.Statuses = append(p.Statuses, v.Statuses...)
+			p.parseMessages(c.Value, fmt.Sprintf("entry %d change %d", i, j))
 		}
 	}
 	return p, nil
+}
+
+// parseMessages decodes the value of a "messages" change part by part.
+func (p *Parsed) parseMessages(value json.RawMessage, where string) {
+	var v struct {
+		Metadata json.RawMessage   `json:"metadata"`
+		Contacts []json.RawMessage `json:"contacts"`
+		Messages []json.RawMessage `json:"messages"`
+		Statuses []json.RawMessage `json:"statuses"`
+	}
+	if err := json.Unmarshal(value, &v); err != nil {
+		p.Bad = append(p.Bad, fmt.Sprintf("%s: %v", where, err))
+		return
+	}
+	var md struct {
+		DisplayPhoneNumber string `json:"display_phone_number"`
+		PhoneNumberID      string `json:"phone_number_id"`
+	}
+	if len(v.Metadata) > 0 {
+		if err := json.Unmarshal(v.Metadata, &md); err != nil {
+			// Without it the number the messages were sent to is
+			// unknown: nothing of this change can be assigned.
+			p.Bad = append(p.Bad, fmt.Sprintf("%s metadata: %v", where, err))
+			return
+		}
+	}
+	names := map[string]WebhookContact{}
+	for k, rc := range v.Contacts {
+		var ct WebhookContact
+		if err := json.Unmarshal(rc, &ct); err != nil {
+			p.Bad = append(p.Bad, fmt.Sprintf("%s contact %d: %v", where, k, err))
+			continue
+		}
+		names[ct.WaID] = ct
+		if ct.UserID != "" {
+			names[ct.UserID] = ct
+		}
+	}
+	receiver := md.DisplayPhoneNumber
+	if receiver == "" {
+		receiver = md.PhoneNumberID
+	}
+	for k, rm := range v.Messages {
+		var m InboundMessage
+		if err := json.Unmarshal(rm, &m); err != nil {
+			p.Bad = append(p.Bad, fmt.Sprintf("%s message %d: %v", where, k, err))
+			if ev, ok := unreadableEvent(rm, names, receiver, err); ok {
+				ev.PhoneNumberID = md.PhoneNumberID
+				p.Inbound = append(p.Inbound, ev)
+			}
+			continue
+		}
+		ev := inboundEvent(m, names, receiver)
+		ev.PhoneNumberID = md.PhoneNumberID
+		p.Inbound = append(p.Inbound, ev)
+	}
+	for k, rs := range v.Statuses {
+		var st WebhookStatus
+		if err := json.Unmarshal(rs, &st); err != nil {
+			p.Bad = append(p.Bad, fmt.Sprintf("%s status %d: %v", where, k, err))
+			continue
+		}
+		st.PhoneNumberID = md.PhoneNumberID
+		p.Statuses = append(p.Statuses, st)
+	}
+}
+
+// unreadableEvent makes what can be read of a message that does not
+// decode (its id and sender are strings) into an inbound message that
+// says so, so the agent learns the contact wrote.
+func unreadableEvent(raw json.RawMessage, contacts map[string]WebhookContact, receiver string, err error) (InboundEvent, bool) {
+	var fields map[string]json.RawMessage
+	if json.Unmarshal(raw, &fields) != nil {
+		return InboundEvent{}, false
+	}
+	str := func(k string) string {
+		var s string
+		_ = json.Unmarshal(fields[k], &s)
+		return s
+	}
+	m := InboundMessage{ID: str("id"), From: str("from"), FromUser: str("from_user_id"), Timestamp: str("timestamp"), Type: str("type")}
+	if m.ID == "" || (m.From == "" && m.FromUser == "") {
+		return InboundEvent{}, false
+	}
+	if m.Timestamp == "" {
+		var n json.Number
+		if json.Unmarshal(fields["timestamp"], &n) == nil {
+			m.Timestamp = n.String()
+		}
+	}
+	kind := m.Type
+	m.Type = "unreadable"
+	ev := inboundEvent(m, contacts, receiver)
+	ev.Type = kind
+	ev.Skip = false
+	ev.Message.Unsupported = "pbxgate cannot read this " + strings.TrimSpace(kind+" message") + ": " + err.Error()
+	// The decoder's words are for the administrator (log, wa/whbad/).
+	ev.Message.Text = "[" + strings.TrimSpace(kind+" message") + " pbxgate cannot read; kept for the administrator]"
+	return ev, true
 }
 
 func inboundEvent(m InboundMessage, contacts map[string]WebhookContact, receiver string) InboundEvent {
@@ -548,8 +716,16 @@ func inboundEvent(m InboundMessage, contacts map[string]WebhookContact, receiver
 	}
 	in := message.Inbound{ID: m.ID, Kind: message.WhatsApp, Receiver: receiver, From: from,
 		Name: ct.Profile.Name, At: parseUnix(m.Timestamp)}
+	if r := m.Referral; r != nil {
+		in.Referral = &message.Referral{SourceType: r.SourceType, SourceID: r.SourceID, SourceURL: r.SourceURL, Headline: r.Headline, Body: r.Body}
+	}
+	unsupported := func(reason string) {
+		in.Unsupported = reason
+		in.Text = "not supported by WhatsApp: " + reason
+	}
 	media := func(md *InboundMedia) {
 		if md == nil {
+			unsupported(m.Type + " message without its " + m.Type)
 			return
 		}
 		in.MediaType, in.MediaID, in.Text = m.Type, md.ID, md.Caption
@@ -576,32 +752,69 @@ func inboundEvent(m InboundMessage, contacts map[string]WebhookContact, receiver
 		if l := m.Location; l != nil {
 			in.MediaType = "location"
 			in.Text = strings.Join(strings.Fields(fmt.Sprintf("%s %s (%.6f,%.6f)", l.Name, l.Address, l.Latitude, l.Longitude)), " ")
+		} else {
+			unsupported("location message without its location")
 		}
 	case "button":
 		if m.Button != nil {
-			in.Text = m.Button.Text
+			in.Text, in.Payload = m.Button.Text, m.Button.Payload
+		} else {
+			unsupported("button message without its button")
 		}
 	case "interactive":
-		if it := m.Interactive; it != nil {
-			switch {
-			case it.ButtonReply != nil:
-				in.Text = it.ButtonReply.Title
-			case it.ListReply != nil:
-				in.Text = it.ListReply.Title
+		it := m.Interactive
+		switch {
+		case it != nil && it.ButtonReply != nil:
+			in.Text, in.Payload = it.ButtonReply.Title, it.ButtonReply.ID
+		case it != nil && it.ListReply != nil:
+			in.Text, in.Payload = it.ListReply.Title, it.ListReply.ID
+			if d := it.ListReply.Description; d != "" && in.Text != "" {
+				in.Text += " (" + d + ")"
 			}
+		case it != nil:
+			unsupported("interactive reply of type " + strconv.Quote(it.Type))
+		default:
+			unsupported("interactive message without its content")
 		}
 	case "reaction":
-		if m.Reaction != nil {
-			in.Text = m.Reaction.Emoji
-			ev.ReplyTo = m.Reaction.MessageID
+		if r := m.Reaction; r != nil {
+			in.Reaction = true
+			ev.ReplyTo = r.MessageID
+			if r.Emoji == "" {
+				// Meta sends a removed reaction with an empty emoji.
+				in.Removed = true
+				in.Text = "[reaction removed]"
+			} else {
+				in.Text = r.Emoji
+			}
+		} else {
+			unsupported("reaction without its reaction")
 		}
 	case "contacts":
 		in.Text = "[shared contact]"
 	case "order":
 		in.Text = "[order]"
-	default: // system, unsupported, unknown future types
+	case "system":
 		ev.Skip = true
+		if s := m.System; s != nil {
+			in.Text = s.Body
+			if s.Type == "user_changed_number" {
+				ev.NewWaID = s.WaID
+			}
+		}
+	case "unreadable": // set by unreadableEvent
+	default: // "unsupported" and types newer than pbxgate
+		reason := "message type " + strconv.Quote(m.Type)
+		if len(m.Errors) > 0 {
+			e := m.Errors[0]
+			reason = cmp.Or(e.ErrorData.Details, e.Message, e.Title, reason)
+			if e.Code != 0 {
+				reason += " (" + strconv.Itoa(e.Code) + ")"
+			}
+		}
+		unsupported(reason)
 	}
+	in.ReplyTo = ev.ReplyTo
 	ev.Message = in
 	return ev
 }

@@ -40,7 +40,7 @@ func TestWebhookExamplesParse(t *testing.T) {
 		"webhooks/image_message.json":                             {inbound: 1, from: "16505551234", text: "Taj Mahal", media: "image"},
 		"webhooks/location_message.json":                          {inbound: 1, from: "16505551234", text: "Philz Coffee 101 Forest Ave, Palo Alto, CA 94301 (37.442215,-122.161659)", media: "location"},
 		"webhooks/contact_sharing_message.json":                   {inbound: 1, from: "16505551234", text: "[shared contact]"},
-		"webhooks/unsupported_message.json":                       {inbound: 1, from: "16505551234", skip: true},
+		"webhooks/unsupported_message.json":                       {inbound: 1, from: "16505551234", text: "not supported by WhatsApp: Message type is currently not supported. (131051)"},
 		"webhooks/button_message.json":                            {inbound: 1, from: "16505551234", text: "Unsubscribe"},
 		"webhooks/interactive_list_reply_message.json":            {inbound: 1, from: "16505551234"},
 		"webhooks/interactive_button_reply_message.json":          {inbound: 1, from: "16505551234", text: "Cancel"},

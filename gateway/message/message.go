@@ -104,6 +104,31 @@ type Inbound struct {
 	MediaType string    `json:"media_type,omitempty"`
 	MediaID   string    `json:"media_id,omitempty"`
 	At        time.Time `json:"at"`
+	// ReplyTo is the channel id (wamid) of the message this one quotes
+	// or, for a reaction, reacts to.
+	ReplyTo string `json:"reply_to,omitempty"`
+	// Reaction: Text is the emoji the contact reacted to ReplyTo with;
+	// Removed says the contact took its reaction back.
+	Reaction bool `json:"reaction,omitempty"`
+	Removed  bool `json:"removed,omitempty"`
+	// Payload is what stands behind a tapped template button (its payload)
+	// or interactive reply (the button or list row id).
+	Payload string `json:"payload,omitempty"`
+	// Referral names the ad or post the contact came from (WhatsApp
+	// click-to-chat ads).
+	Referral *Referral `json:"referral,omitempty"`
+	// Unsupported is the channel's reason it cannot show the content;
+	// Text then says so.
+	Unsupported string `json:"unsupported,omitempty"`
+}
+
+// Referral is the ad or post an inbound conversation started from.
+type Referral struct {
+	SourceType string `json:"source_type,omitempty"` // "ad" or "post"
+	SourceID   string `json:"source_id,omitempty"`
+	SourceURL  string `json:"source_url,omitempty"`
+	Headline   string `json:"headline,omitempty"`
+	Body       string `json:"body,omitempty"`
 }
 
 // Rank orders outbound statuses so late, repeated or reordered events never

@@ -20,6 +20,9 @@ type Template struct {
 	Status     string              `json:"status"`
 	Category   string              `json:"category"`
 	Components []TemplateComponent `json:"components"`
+	// ParameterFormat is NAMED ({{first_name}}; each send parameter
+	// carries its parameter_name) or POSITIONAL ({{1}}; the default).
+	ParameterFormat string `json:"parameter_format,omitempty"`
 }
 
 // TemplateComponent is a HEADER, BODY, FOOTER or BUTTONS component.
@@ -134,7 +137,26 @@ func (s *Server) listTemplates(w http.ResponseWriter, r *http.Request) {
 		next.RawQuery = nq.Encode()
 		paging["next"] = next.String()
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"data": all[start:end], "paging": paging})
+	// Like the Graph API, only the requested fields are returned.
+	var data any = all[start:end]
+	if f := q.Get("fields"); f != "" {
+		want := map[string]bool{}
+		for _, k := range strings.Split(f, ",") {
+			want[strings.TrimSpace(k)] = true
+		}
+		var rows []map[string]json.RawMessage
+		b, _ := json.Marshal(all[start:end])
+		_ = json.Unmarshal(b, &rows)
+		for _, row := range rows {
+			for k := range row {
+				if !want[k] {
+					delete(row, k)
+				}
+			}
+		}
+		data = rows
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"data": data, "paging": paging})
 }
 
 var placeholderRE = regexp.MustCompile(`\{\{\s*([A-Za-z0-9_]+)\s*\}\}`)
@@ -148,10 +170,11 @@ func countVars(s string) int {
 }
 
 type sentParam struct {
-	Type     string          `json:"type"`
-	Text     json.RawMessage `json:"text"`
-	Payload  string          `json:"payload"`
-	Currency *struct {
+	Type          string          `json:"type"`
+	ParameterName string          `json:"parameter_name"`
+	Text          json.RawMessage `json:"text"`
+	Payload       string          `json:"payload"`
+	Currency      *struct {
 		FallbackValue string `json:"fallback_value"`
 		Code          string `json:"code"`
 	} `json:"currency"`
@@ -257,6 +280,11 @@ func (s *Server) validateTemplate(raw json.RawMessage) *apiErr {
 			if len(header) != want {
 				return mismatch("header", want, len(header))
 			}
+			if format == "TEXT" && want > 0 {
+				if ae := checkNames(tc, "header", c.Text, header); ae != nil {
+					return ae
+				}
+			}
 			if want == 1 {
 				p := header[0]
 				if !strings.EqualFold(p.Type, format) {
@@ -271,6 +299,9 @@ func (s *Server) validateTemplate(raw json.RawMessage) *apiErr {
 			want := countVars(c.Text)
 			if len(body) != want {
 				return mismatch("body", want, len(body))
+			}
+			if ae := checkNames(tc, "body", c.Text, body); ae != nil {
+				return ae
 			}
 			for _, p := range body {
 				if ae := checkParam(p); ae != nil {
@@ -289,6 +320,39 @@ func (s *Server) validateTemplate(raw json.RawMessage) *apiErr {
 	}
 	if len(header) > 0 && !hasComponent(tc, "HEADER") {
 		return mismatch("header", 0, len(header))
+	}
+	return nil
+}
+
+// checkNames enforces named parameters: a template with parameter_format
+// NAMED needs parameter_name on every parameter, naming each placeholder
+// of text exactly once; a positional one takes none.
+func checkNames(t Template, where, text string, params []sentParam) *apiErr {
+	if !strings.EqualFold(t.ParameterFormat, "NAMED") {
+		for _, p := range params {
+			if p.ParameterName != "" {
+				return refuse(100, "(#100) Invalid parameter",
+					fmt.Sprintf("%s: parameter_name %q given for a template with positional parameters", where, p.ParameterName))
+			}
+		}
+		return nil
+	}
+	want := map[string]bool{}
+	for _, m := range placeholderRE.FindAllStringSubmatch(text, -1) {
+		want[m[1]] = true
+	}
+	seen := map[string]bool{}
+	for _, p := range params {
+		switch {
+		case p.ParameterName == "":
+			return refuse(100, "(#100) Invalid parameter", where+": parameter_name is required for templates with parameter_format NAMED")
+		case !want[p.ParameterName]:
+			return refuse(132000, "(#132000) Number of parameters does not match the expected number of params",
+				fmt.Sprintf("%s: parameter_name %q is not a parameter of the template", where, p.ParameterName))
+		case seen[p.ParameterName]:
+			return refuse(100, "(#100) Invalid parameter", fmt.Sprintf("%s: parameter_name %q given twice", where, p.ParameterName))
+		}
+		seen[p.ParameterName] = true
 	}
 	return nil
 }

@@ -2,6 +2,7 @@ package waemu
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/hmac"
 	"crypto/sha256"
@@ -77,8 +78,14 @@ func failTitle(code int) string {
 
 // value wraps a change value in a notification from this number.
 func (s *Server) value(v map[string]any) []byte {
+	return s.valueFor(s.o.PhoneNumberID, s.o.DisplayPhoneNumber, v)
+}
+
+// valueFor wraps a change value in a notification for the business
+// number phoneID (display: its number).
+func (s *Server) valueFor(phoneID, display string, v map[string]any) []byte {
 	v["messaging_product"] = "whatsapp"
-	v["metadata"] = map[string]string{"display_phone_number": s.o.DisplayPhoneNumber, "phone_number_id": s.o.PhoneNumberID}
+	v["metadata"] = map[string]string{"display_phone_number": display, "phone_number_id": phoneID}
 	b, _ := json.Marshal(map[string]any{
 		"object": "whatsapp_business_account",
 		"entry": []any{map[string]any{
@@ -165,6 +172,11 @@ type Inbound struct {
 	ReplyTo   string  `json:"reply_to,omitempty"` // wamid
 	// ID fixes the wamid (to replay a delivery); empty: a new one.
 	ID string `json:"id,omitempty"`
+	// To is the phone_number_id of another number of the same business
+	// account the user writes to (Meta sends its webhooks to the same
+	// callback); empty: the emulated number. ToDisplay is its number.
+	To        string `json:"to,omitempty"`
+	ToDisplay string `json:"to_display,omitempty"`
 }
 
 // Inject delivers an inbound message to the callback URL as a signed
@@ -174,9 +186,12 @@ func (s *Server) Inject(ctx context.Context, in Inbound) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	s.mu.Lock()
-	s.inbound[digits(in.From)] = s.o.Now()
-	s.mu.Unlock()
+	if in.To == "" || in.To == s.o.PhoneNumberID {
+		// Only a message to the emulated number opens its window.
+		s.mu.Lock()
+		s.inbound[digits(in.From)] = s.o.Now()
+		s.mu.Unlock()
+	}
 	return wamid, s.post(ctx, body)
 }
 
@@ -226,7 +241,11 @@ func (s *Server) InboundNotification(in Inbound) (body []byte, wamid string, err
 	if in.UserID != "" {
 		contact["user_id"] = in.UserID
 	}
-	return s.value(map[string]any{"contacts": []any{contact}, "messages": []any{msg}}), wamid, nil
+	v := map[string]any{"contacts": []any{contact}, "messages": []any{msg}}
+	if in.To != "" && in.To != s.o.PhoneNumberID {
+		return s.valueFor(in.To, cmp.Or(in.ToDisplay, in.To), v), wamid, nil
+	}
+	return s.value(v), wamid, nil
 }
 
 // control is a small unauthenticated API for demos (cmd/waemu, make run):
