@@ -12,6 +12,7 @@ import (
 	"github.com/emiago/sipgo"
 	"github.com/emiago/sipgo/sip"
 
+	"github.com/pbxgate/pbxgate/gateway/recipients"
 	"github.com/pbxgate/pbxgate/gateway/session"
 )
 
@@ -127,9 +128,33 @@ func (g *Gateway) onOptions(req *sip.Request, tx sip.ServerTransaction) {
 		return
 	}
 	res := sip.NewResponseFromRequest(req, 200, "OK", nil)
-	res.AppendHeader(sip.NewHeader("Allow", "MESSAGE, OPTIONS"))
-	res.AppendHeader(sip.NewHeader("Accept", "text/plain"))
+	res.AppendHeader(sip.NewHeader("Allow", allowMethods))
+	res.AppendHeader(sip.NewHeader("Accept", acceptTypes))
 	_ = tx.Respond(res)
+}
+
+// allowMethods are the methods pbxgate answers (the Allow header of 405
+// and OPTIONS answers).
+const allowMethods = "MESSAGE, OPTIONS"
+
+// onOther answers methods pbxgate does not support (INVITE, SUBSCRIBE,
+// INFO, …): 405 with the Allow header RFC 3261 §8.2.1 requires
+// (§21.4.6). An ACK is never answered (§17.2.1); a CANCEL that matches no
+// transaction gets 481 (§9.2).
+func (g *Gateway) onOther(req *sip.Request, tx sip.ServerTransaction) {
+	if req.IsAck() {
+		return
+	}
+	if !g.allowed(req.Source()) {
+		g.refuse(req, tx, 403, "Forbidden", "address not in sip.allow_from")
+		return
+	}
+	if req.IsCancel() {
+		g.refuse(req, tx, 481, "Call/Transaction Does Not Exist", "no such transaction")
+		return
+	}
+	why := fmt.Sprintf("%s is not supported: pbxgate carries chats (SIP MESSAGE), not calls", req.Method)
+	g.refuse(req, tx, 405, "Method Not Allowed", why, sip.NewHeader("Allow", allowMethods))
 }
 
 // onMessage takes a MESSAGE from an extension to a customer.
@@ -140,16 +165,18 @@ func (g *Gateway) onMessage(req *sip.Request, tx sip.ServerTransaction) {
 		g.refuse(req, tx, 403, "Forbidden", "address not in sip.allow_from")
 		return
 	}
-	if ct := req.ContentType(); ct != nil && !strings.HasPrefix(strings.ToLower(strings.TrimSpace(ct.Value())), "text/plain") {
-		res := sip.NewResponseFromRequest(req, 415, "Unsupported Media Type", nil)
-		res.AppendHeader(sip.NewHeader("Accept", "text/plain"))
-		g.m.in.WithLabelValues("refused").Inc()
-		_ = tx.Respond(res)
-		return
-	}
 	ext := ""
 	if f := req.From(); f != nil {
 		ext = f.Address.User
+	}
+	ct := ""
+	if h := req.ContentType(); h != nil {
+		ct = h.Value()
+	}
+	text, berr := bodyText(ct, req.Body())
+	if berr != nil && berr.code == 415 {
+		g.refuse(req, tx, 415, "Unsupported Media Type", berr.why, sip.NewHeader("Accept", acceptTypes))
+		return
 	}
 	// The number is in the request URI, or (a PBX that sends to our
 	// registered contact) in To.
@@ -162,7 +189,17 @@ func (g *Gateway) onMessage(req *sip.Request, tx sip.ServerTransaction) {
 	}
 	if !ok {
 		g.refuseAndTell(req, tx, ext, user, 404, "Not Found",
-			fmt.Sprintf("%q is not a customer number; write to +<country><number>", user))
+			fmt.Sprintf("%q is not a customer number; write to +<country><number>%s", user, g.nationalHint()))
+		return
+	}
+	if berr != nil {
+		g.refuseAndTell(req, tx, ext, contact, 400, "Bad Request", berr.why)
+		return
+	}
+	if strings.TrimSpace(text) == "" {
+		// RFC 3428 §7: a MESSAGE the UAS will not process gets a final
+		// error answer; nothing is stored or sent.
+		g.refuseAndTell(req, tx, ext, contact, 400, "Bad Request", "the message is empty; nothing was sent")
 		return
 	}
 	box := g.sessions.Load()
@@ -190,7 +227,7 @@ func (g *Gateway) onMessage(req *sip.Request, tx sip.ServerTransaction) {
 		_ = tx.Respond(r.response(req))
 		return
 	}
-	code, reason, why, hdrs := g.takeReply(box.s, arrived, ext, contact, string(req.Body()))
+	code, reason, why, hdrs := g.takeReply(box.s, arrived, ext, contact, text)
 	if why != "" {
 		hdrs = append(hdrs, g.warning(why))
 	}
@@ -253,7 +290,7 @@ func (g *Gateway) takeReply(s Sessions, arrived time.Time, ext, contact, text st
 		code, reason = 403, "Forbidden"
 	case errors.Is(err, session.ErrWindowClosed):
 		code, reason = 488, "Not Acceptable Here"
-	case errors.Is(err, session.ErrBadCommand), errors.Is(err, session.ErrUnknownTarget):
+	case errors.Is(err, session.ErrBadCommand), errors.Is(err, session.ErrUnknownTarget), errors.Is(err, session.ErrEmptyReply):
 		code, reason = 400, "Bad Request"
 	}
 	g.log.Info("message from extension refused", "ext", ext, "code", code, "err", err)
@@ -281,11 +318,27 @@ func (g *Gateway) customer(user string) (string, bool) {
 	}
 	if rest, ok := strings.CutPrefix(u, "00"); ok {
 		u = "+" + rest
+	} else if g.opts.Region != "" && strings.HasPrefix(u, "0") && allDigits(u) {
+		// A national number (0170…), read in region.default_country.
+		n, err := recipients.Normalize(u, g.opts.Region)
+		if err != nil {
+			return "", false
+		}
+		u = n
 	}
 	if !strings.HasPrefix(u, "+") || !allDigits(u[1:]) || len(u) < 8 || len(u) > 16 {
 		return "", false
 	}
 	return u, true
+}
+
+// nationalHint completes the 404 reason: national numbers work when a
+// default country is set.
+func (g *Gateway) nationalHint() string {
+	if g.opts.Region == "" {
+		return ""
+	}
+	return " or a national number of " + g.opts.Region
 }
 
 func (g *Gateway) refuse(req *sip.Request, tx sip.ServerTransaction, code int, reason, why string, hdrs ...sip.Header) {

@@ -542,6 +542,9 @@ func (m *Manager) replyChange(ctx context.Context, ext, contact, text string) (*
 	if gaveUp(ctx) {
 		return nil, ErrBusy
 	}
+	if strings.TrimSpace(text) == "" {
+		return nil, fmt.Errorf("%w: nothing was sent", ErrEmptyReply)
+	}
 	now := m.clock.Now()
 	c := newChange()
 	s, err := m.sessionFor(ext, contact)
@@ -802,6 +805,32 @@ func (m *Manager) Transfer(ctx context.Context, id, by string, t Target) error {
 	if err := m.transfer(c, s, by, t, m.clock.Now()); err != nil {
 		return err
 	}
+	return m.commit(c)
+}
+
+// PinSender fixes the SIM (name or number) or WhatsApp number the
+// session's replies leave from (portal, an admin): the contact writing to
+// another one no longer moves it. An empty sender unpins; the next message
+// of the contact sets the sender again.
+func (m *Manager) PinSender(ctx context.Context, id, by, sender string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	s := m.open[id]
+	if s == nil {
+		return fmt.Errorf("%w: %s is not open", ErrNotFound, id)
+	}
+	s = s.clone()
+	now := m.clock.Now()
+	sender = strings.TrimSpace(sender)
+	if sender == "" {
+		s.SenderPinned = false
+		s.event(now, "sender", by, "unpinned")
+	} else {
+		s.event(now, "sender", by, "pinned "+sender)
+		s.Sender, s.SenderPinned = sender, true
+	}
+	c := newChange()
+	c.session(s)
 	return m.commit(c)
 }
 

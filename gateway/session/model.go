@@ -134,12 +134,15 @@ type Session struct {
 	Channel string       `json:"channel"`
 	Kind    message.Kind `json:"kind"`
 	// Sender is the SIM (name or number) or WhatsApp number the contact
-	// talks to; replies leave through it.
-	Sender  string `json:"sender,omitempty"`
-	Contact string `json:"contact"`
-	Name    string `json:"name,omitempty"`
-	State   string `json:"state"`
-	Target  Target `json:"target"`
+	// wrote to last; replies leave through it.
+	Sender string `json:"sender,omitempty"`
+	// SenderPinned: an admin fixed Sender (PinSender); the contact writing
+	// to another SIM or number no longer moves it.
+	SenderPinned bool   `json:"sender_pinned,omitempty"`
+	Contact      string `json:"contact"`
+	Name         string `json:"name,omitempty"`
+	State        string `json:"state"`
+	Target       Target `json:"target"`
 	// Owner is the extension that handles the session ("" while a queue's
 	// members are still offered it, and always in assignment mode none).
 	Owner string `json:"owner,omitempty"`
@@ -167,7 +170,7 @@ type Session struct {
 // Event is one operation in a session's timeline.
 type Event struct {
 	At     time.Time `json:"at"`
-	Op     string    `json:"op"` // created, assigned, offered, picked_up, transferred, closed, unreachable
+	Op     string    `json:"op"` // created, assigned, offered, picked_up, transferred, closed, unreachable, sender
 	By     string    `json:"by"` // extension, "campaign", "contact", "pbxgate"
 	Detail string    `json:"detail,omitempty"`
 }

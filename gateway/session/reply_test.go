@@ -173,3 +173,20 @@ func TestConcurrentRepliesGroupCommitted(t *testing.T) {
 	h.open()
 	check("after a restart")
 }
+
+// A blank message from an extension is refused before anything is stored:
+// no chat-log entry, nothing for the channel.
+func TestBlankReplyRefused(t *testing.T) {
+	h := newHarness(t, Target{Kind: ToExtension, ID: "201"})
+	h.inbound("sms", alice, "Hallo")
+	s := h.only("sms")
+	for _, text := range []string{"", " \r\n\t"} {
+		if err := h.m.FromExtension(context.Background(), "201", alice, text); !errors.Is(err, ErrEmptyReply) {
+			t.Fatalf("blank reply %q: %v, want ErrEmptyReply", text, err)
+		}
+	}
+	log, err := h.m.Log(s.ID)
+	if err != nil || len(log) != 1 || len(h.out.all()) != 0 {
+		t.Fatalf("blank replies left traces: log %+v (%v), sent %+v", log, err, h.out.all())
+	}
+}
