@@ -272,3 +272,35 @@ func TestUnsupportedMethodsGet405WithAllow(t *testing.T) {
 		t.Fatalf("OPTIONS: %s", res)
 	}
 }
+
+// Ring all: when one member takes the chat, the other members are told so
+// from pbxgate's own identity (the From user is the gateway's SIP user,
+// not the customer's number, so it does not read as the customer's
+// words); the member who took it gets no such notice.
+func TestE2ERingAllTakenNotice(t *testing.T) {
+	t.Parallel()
+	r := newRig(t, rigOpts{route: session.Target{Kind: session.ToQueue, ID: "team"},
+		queues: []session.Queue{{Name: "team", Members: []string{"201", "202", "203"}, Assignment: session.Manual, Distribution: session.RingAll}}})
+	phones := map[string]*phone{}
+	for _, ext := range []string{"201", "202", "203"} {
+		phones[ext] = newPhone(t, ext, "127.0.0.1", r.k.addr)
+		phones[ext].register(60)
+	}
+	r.sms(customer, "Wer ist da?", false)
+	for _, p := range phones {
+		if got := p.nextFrom(customer, "offered to every member"); got.Body != "Wer ist da?" {
+			t.Fatalf("%s got %+v", p.user, got)
+		}
+	}
+	if res, err := phones["202"].send(r.k.addr, customer, "Ich übernehme."); err != nil || res.StatusCode != 202 {
+		t.Fatalf("202's reply: %s", codeOf(res, err))
+	}
+	for _, ext := range []string{"201", "203"} {
+		n := phones[ext].next("taken notice")
+		if n.From != "gw" || n.Display != "pbxgate" || !strings.Contains(n.Body, "taken by 202") || !strings.Contains(n.Body, customer) {
+			t.Fatalf("%s was told %+v, want a notice from the gateway naming 202 and the customer", ext, n)
+		}
+	}
+	r.waitSent(customer, "Ich übernehme.")
+	phones["202"].none("the member who took it gets no notice")
+}

@@ -29,7 +29,12 @@ func (g *Gateway) DeliverChat(ctx context.Context, ext string, c session.Chat) e
 	case <-ctx.Done():
 		return fmt.Errorf("%w: SIP not started: %v", session.ErrUnreachable, ctx.Err())
 	}
-	parts := splitBody(c.Text, g.bodyLimit(ext, c.Name, contactUser(c)))
+	from, display := contactUser(c), c.Name
+	if c.Notice {
+		// pbxgate's own notices come from the gateway, not the customer.
+		from, display = g.noticeUser(), "pbxgate"
+	}
+	parts := splitBody(c.Text, g.bodyLimit(ext, display, from))
 	// A retry after a failed part continues where it stopped, so the
 	// extension does not see the first parts twice.
 	key := partKey{session: c.SessionID, seq: c.Seq, ext: ext}
@@ -38,7 +43,7 @@ func (g *Gateway) DeliverChat(ctx context.Context, ext string, c session.Chat) e
 		start = v.(partProgress).done
 	}
 	for i := start; i < len(parts); i++ {
-		if err := g.sendMessage(ctx, ext, c.Name, contactUser(c), parts[i]); err != nil {
+		if err := g.sendMessage(ctx, ext, display, from, parts[i]); err != nil {
 			if len(parts) > 1 {
 				g.partsDone.Store(key, partProgress{done: i, total: len(parts)})
 			}
@@ -50,6 +55,15 @@ func (g *Gateway) DeliverChat(ctx context.Context, ext string, c session.Chat) e
 	g.m.out.WithLabelValues("delivered").Inc()
 	g.m.parts.Add(float64(len(parts)))
 	return nil
+}
+
+// noticeUser is the user part of pbxgate's own identity in chats: its
+// SIP user name, or "pbxgate".
+func (g *Gateway) noticeUser() string {
+	if g.cfg.Username != "" {
+		return g.cfg.Username
+	}
+	return "pbxgate"
 }
 
 type partKey struct {

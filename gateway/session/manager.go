@@ -165,6 +165,15 @@ type change struct {
 	byOut    map[string]string // campaign message ID → "<session>/<seq>"
 	// pending stores the sends for hand-over (keyPending) in the commit.
 	pending bool
+	// notices go to extensions once the change is stored (not stored
+	// themselves: they inform, they carry nothing of the contact's).
+	notices []notice
+}
+
+// notice is a chat from pbxgate to extensions.
+type notice struct {
+	exts []string
+	chat Chat
 }
 
 type entryWrite struct {
@@ -379,6 +388,28 @@ func (m *Manager) addSend(c *change, ch *Channel, s *Session, e *Entry) {
 		out: message.Outbound{ID: e.OutboundID, Channel: s.Channel, Sender: s.Sender, To: s.Contact, Text: e.Text, Ref: "session/" + s.ID}})
 }
 
+// sendNotices sends notices to extensions in the background, once each:
+// a notice an offline extension misses is not retried (the chat log and
+// the session's refusal to a late reply still tell).
+func (m *Manager) sendNotices(ns []notice) {
+	p := m.runCtx.Load()
+	if p == nil || len(ns) == 0 {
+		return
+	}
+	ctx := *p
+	for _, n := range ns {
+		for _, ext := range n.exts {
+			go func() {
+				dctx, cancel := context.WithTimeout(ctx, m.cfg.DeliveryTimeout)
+				defer cancel()
+				if err := m.cfg.Deliverer.DeliverChat(dctx, ext, n.chat); err != nil {
+					m.log.Info("notice to extension not delivered", "ext", ext, "session", n.chat.SessionID, "err", err)
+				}
+			}()
+		}
+	}
+}
+
 // sendAfterCommit hands stored outbound entries to their channels; a
 // refusal is recorded on the entry and returned.
 func (m *Manager) sendAfterCommit(ctx context.Context, c *change) error {
@@ -525,6 +556,9 @@ func (m *Manager) storeBatch(batch []*replyReq) {
 		err = fmt.Errorf("store session change: %w", err)
 	} else {
 		m.applied(changes...)
+		for _, c := range changes {
+			m.sendNotices(c.notices)
+		}
 	}
 	m.mu.Unlock()
 	for i, r := range reqs {
@@ -629,6 +663,24 @@ func (m *Manager) pickUp(c *change, s *Session, ext string, now time.Time) {
 	}
 	if s.PickedUp && s.Owner == ext {
 		return
+	}
+	// With ring all (or manual assignment) the other members saw the
+	// session too: they are told who took it, so they need not find out
+	// from a refusal when they answer.
+	var others []string
+	for _, o := range s.Offered {
+		if o != ext {
+			others = append(others, o)
+		}
+	}
+	if len(others) > 0 {
+		who := s.Contact
+		if s.Name != "" {
+			who = s.Name + " (" + s.Contact + ")"
+		}
+		c.notices = append(c.notices, notice{exts: others, chat: Chat{SessionID: s.ID, Contact: s.Contact, Name: s.Name,
+			Channel: s.Channel, Kind: s.Kind, At: now, Notice: true,
+			Text: fmt.Sprintf("pbxgate: the chat with %s was taken by %s", who, ext)}})
 	}
 	s.Owner, s.PickedUp, s.Offered = ext, true, nil
 	s.event(now, "picked_up", ext, "")

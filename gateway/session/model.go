@@ -212,4 +212,8 @@ type Chat struct {
 	Kind      message.Kind
 	Text      string
 	At        time.Time
+	// Notice: from pbxgate itself (e.g. "taken by 201"), not from the
+	// contact; the PBX side sends it from a gateway identity, so it does
+	// not read as if the contact wrote it.
+	Notice bool
 }
