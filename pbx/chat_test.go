@@ -304,3 +304,42 @@ func TestE2ERingAllTakenNotice(t *testing.T) {
 	r.waitSent(customer, "Ich übernehme.")
 	phones["202"].none("the member who took it gets no notice")
 }
+
+// One thread per channel: a customer who writes on two channels appears
+// on the phone as two chats — the first channel's from the plain number,
+// the other's from <number>*<channel> (RFC 3261 §25.1 allows "*" in the
+// user part) — each with a display name naming the channel; the agent's
+// reply in a thread leaves on that thread's channel.
+func TestE2EOneThreadPerChannel(t *testing.T) {
+	t.Parallel()
+	r := newRig(t, rigOpts{service: true})
+	sim1, simService := r.sims[0], r.sims[1]
+	p := newPhone(t, "201", "127.0.0.1", r.k.addr)
+	p.register(60)
+	r.smsTo(sim1, customer, "Über SMS", false)
+	plain := p.next("chat on channel sms")
+	if plain.From != customer || plain.Display != customer+" · sms" || plain.Body != "Über SMS" {
+		t.Fatalf("chat on sms: %+v", plain)
+	}
+	r.smsTo(simService, customer, "Über Service", false)
+	other := p.next("chat on channel service")
+	if other.From != customer+"*service" || other.Display != customer+" · service" || other.Body != "Über Service" {
+		t.Fatalf("chat on service: %+v", other)
+	}
+	// Reply in each thread, the later-active one first.
+	if res, err := p.send(r.k.addr, customer, "Antwort per SMS"); err != nil || res.StatusCode != 202 {
+		t.Fatalf("reply in the plain thread: %s", codeOf(res, err))
+	}
+	if res, err := p.send(r.k.addr, other.From, "Antwort per Service"); err != nil || res.StatusCode != 202 {
+		t.Fatalf("reply in the service thread: %s", codeOf(res, err))
+	}
+	r.waitSentBy(sim1, customer, "Antwort per SMS")
+	r.waitSentBy(simService, customer, "Antwort per Service")
+	if sentText(simService, customer, "Antwort per SMS") || sentText(sim1, customer, "Antwort per Service") {
+		t.Fatal("a reply left on the other thread's channel")
+	}
+	res, err := p.send(r.k.addr, customer+"*nope", "Hallo")
+	if err != nil || res.StatusCode != 404 {
+		t.Fatalf("reply in an unknown thread: %s, want 404", codeOf(res, err))
+	}
+}

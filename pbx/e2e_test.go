@@ -53,6 +53,9 @@ type rigOpts struct {
 	defaultChannel bool
 	// sims is the number of SIMs of channel sms (default 1).
 	sims int
+	// service adds a second SMS channel "service" on its own SIM (the
+	// last one), routed like sms.
+	service bool
 }
 
 func newRig(t testing.TB, o rigOpts) *rig {
@@ -89,12 +92,17 @@ func newRig(t testing.TB, o rigOpts) *rig {
 	for i := range max(o.sims, 1) {
 		simNames = append(simNames, fmt.Sprintf("sim%d", i+1))
 	}
+	smsChannels := []config.SMSChannel{{Name: "sms", Modems: simNames}}
+	if o.service {
+		simNames = append(simNames, fmt.Sprintf("sim%d", len(simNames)+1))
+		smsChannels = append(smsChannels, config.SMSChannel{Name: "service", Modems: simNames[len(simNames)-1:]})
+	}
 	ib, err := inbox.New(inbox.Config{Store: st, Logger: testLogger(), RetryBackoff: 50 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
 	r.pool, err = smspool.New(smspool.Config{Store: st, Logger: testLogger(),
-		Channels: []config.SMSChannel{{Name: "sms", Modems: simNames}},
+		Channels: smsChannels,
 		Inbox:    ib, Sink: smspool.SinkFunc(sink.Status),
 		RetryBackoff: 50 * time.Millisecond, Recheck: 50 * time.Millisecond})
 	if err != nil {
@@ -109,6 +117,9 @@ func newRig(t testing.TB, o rigOpts) *rig {
 		DeliveryTimeout: 5 * time.Second}
 	if o.defaultChannel {
 		scfg.DefaultChannel = "sms"
+	}
+	if o.service {
+		scfg.Channels = append(scfg.Channels, session.Channel{Name: "service", Kind: message.SMS, Sender: session.SenderFunc(r.pool.Enqueue), Route: o.route})
 	}
 	r.mgr, err = session.New(scfg)
 	if err != nil {

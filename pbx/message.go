@@ -29,7 +29,13 @@ func (g *Gateway) DeliverChat(ctx context.Context, ext string, c session.Chat) e
 	case <-ctx.Done():
 		return fmt.Errorf("%w: SIP not started: %v", session.ErrUnreachable, ctx.Err())
 	}
-	from, display := contactUser(c), c.Name
+	from, display := threadUser(contactUser(c), c.Thread), c.Name
+	if c.Label != "" {
+		if display == "" {
+			display = contactUser(c)
+		}
+		display += " · " + c.Label
+	}
 	if c.Notice {
 		// pbxgate's own notices come from the gateway, not the customer.
 		from, display = g.noticeUser(), "pbxgate"
@@ -195,25 +201,27 @@ func (g *Gateway) onMessage(req *sip.Request, tx sip.ServerTransaction) {
 	// The number is in the request URI, or (a PBX that sends to our
 	// registered contact) in To.
 	user := req.Recipient.User
-	contact, ok := g.customer(user)
+	contact, thread, ok := g.address(user)
 	if t := req.To(); !ok && t != nil {
-		if c, tok := g.customer(t.Address.User); tok {
-			contact, ok = c, true
+		if c, th, tok := g.address(t.Address.User); tok {
+			contact, thread, ok = c, th, true
 		}
 	}
+	// Notices about this message go to the thread it was written in.
+	inThread := threadUser(contact, thread)
 	if !ok {
 		g.refuseAndTell(req, tx, ext, user, 404, "Not Found",
 			fmt.Sprintf("%q is not a customer number; write to +<country><number>%s", user, g.nationalHint()))
 		return
 	}
 	if berr != nil {
-		g.refuseAndTell(req, tx, ext, contact, 400, "Bad Request", berr.why)
+		g.refuseAndTell(req, tx, ext, inThread, 400, "Bad Request", berr.why)
 		return
 	}
 	if strings.TrimSpace(text) == "" {
 		// RFC 3428 §7: a MESSAGE the UAS will not process gets a final
 		// error answer; nothing is stored or sent.
-		g.refuseAndTell(req, tx, ext, contact, 400, "Bad Request", "the message is empty; nothing was sent")
+		g.refuseAndTell(req, tx, ext, inThread, 400, "Bad Request", "the message is empty; nothing was sent")
 		return
 	}
 	box := g.sessions.Load()
@@ -241,7 +249,7 @@ func (g *Gateway) onMessage(req *sip.Request, tx sip.ServerTransaction) {
 		_ = tx.Respond(r.response(req))
 		return
 	}
-	code, reason, why, hdrs := g.takeReply(box.s, arrived, ext, contact, text)
+	code, reason, why, hdrs := g.takeReply(box.s, arrived, ext, contact, thread, text)
 	if why != "" {
 		hdrs = append(hdrs, g.warning(why))
 	}
@@ -256,7 +264,7 @@ func (g *Gateway) onMessage(req *sip.Request, tx sip.ServerTransaction) {
 	default:
 		g.m.in.WithLabelValues(strings.ToLower(strings.ReplaceAll(reason, " ", "_"))).Inc()
 		_ = tx.Respond(r.response(req))
-		g.tell(req, ext, contact, why)
+		g.tell(req, ext, inThread, why)
 	}
 }
 
@@ -264,7 +272,7 @@ func (g *Gateway) onMessage(req *sip.Request, tx sip.ServerTransaction) {
 // answer: 202 once it is stored, 503 with Retry-After when it cannot be
 // taken now (too many at once, or not stored by giveUpAfter), otherwise
 // the refusal and why.
-func (g *Gateway) takeReply(s Sessions, arrived time.Time, ext, contact, text string) (int, string, string, []sip.Header) {
+func (g *Gateway) takeReply(s Sessions, arrived time.Time, ext, contact, thread, text string) (int, string, string, []sip.Header) {
 	select {
 	case g.replies <- struct{}{}:
 	default:
@@ -277,7 +285,16 @@ func (g *Gateway) takeReply(s Sessions, arrived time.Time, ext, contact, text st
 	go func() {
 		defer func() { <-g.replies }()
 		defer cancel()
-		res <- s.FromExtension(session.WithGate(ctx, gate), ext, contact, text)
+		gctx := session.WithGate(ctx, gate)
+		if ts, ok := s.(ThreadSessions); ok {
+			res <- ts.FromExtensionThread(gctx, ext, contact, thread, text)
+			return
+		}
+		if thread != "" {
+			res <- fmt.Errorf("%w: %q", session.ErrUnknownChannel, thread)
+			return
+		}
+		res <- s.FromExtension(gctx, ext, contact, text)
 	}()
 	timer := time.NewTimer(time.Until(arrived.Add(giveUpAfter)))
 	defer timer.Stop()
@@ -304,6 +321,8 @@ func (g *Gateway) takeReply(s Sessions, arrived time.Time, ext, contact, text st
 		code, reason = 403, "Forbidden"
 	case errors.Is(err, session.ErrWindowClosed):
 		code, reason = 488, "Not Acceptable Here"
+	case errors.Is(err, session.ErrUnknownChannel):
+		code, reason = 404, "Not Found"
 	case errors.Is(err, session.ErrBadCommand), errors.Is(err, session.ErrUnknownTarget), errors.Is(err, session.ErrEmptyReply):
 		code, reason = 400, "Bad Request"
 	}
@@ -315,6 +334,45 @@ func retryAfterHeader() sip.Header { return sip.NewHeader("Retry-After", strconv
 
 func (g *Gateway) warning(why string) sip.Header {
 	return sip.NewHeader("Warning", fmt.Sprintf("399 %s %q", g.domain, sanitize(why)))
+}
+
+// threadSep separates a contact's number from the thread (a channel
+// other than the first) in the user part: +491701234567*wa-main. "*" is
+// allowed unescaped in a SIP URI user part (RFC 3261 §25.1, mark).
+const threadSep = "*"
+
+// threadUser is the user part of a contact's thread.
+func threadUser(contact, thread string) string {
+	if thread == "" {
+		return contact
+	}
+	var b strings.Builder
+	b.WriteString(contact + threadSep)
+	for _, c := range []byte(thread) {
+		if c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.' {
+			b.WriteByte(c)
+		} else {
+			fmt.Fprintf(&b, "%%%02X", c)
+		}
+	}
+	return b.String()
+}
+
+// address splits the user part an extension wrote to into the customer's
+// number and the thread ("" : the plain thread).
+func (g *Gateway) address(user string) (contact, thread string, ok bool) {
+	u, err := url.PathUnescape(user)
+	if err != nil {
+		return "", "", false
+	}
+	if i := strings.LastIndex(u, threadSep); i >= 0 {
+		u, thread = u[:i], u[i+1:]
+		if thread == "" {
+			return "", "", false
+		}
+	}
+	contact, ok = g.customer(url.PathEscape(u))
+	return contact, thread, ok
 }
 
 // customer turns the user part an extension wrote to into an E.164 number.

@@ -41,6 +41,13 @@ type Sessions interface {
 	FromExtension(ctx context.Context, ext, contact, text string) error
 }
 
+// ThreadSessions takes replies written in one channel's thread of a
+// contact (session.Manager; see session.Chat.Thread). Sessions that do
+// not implement it get plain-thread replies only.
+type ThreadSessions interface {
+	FromExtensionThread(ctx context.Context, ext, contact, thread, text string) error
+}
+
 // Config configures a Gateway.
 type Config struct {
 	SIP        config.SIP

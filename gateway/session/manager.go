@@ -54,6 +54,9 @@ type Manager struct {
 	m      *metrics
 	chans  map[string]*Channel
 	queues map[string]*Queue
+	// threads: channel → its thread on the phone ("" for the first
+	// channel); byThread the reverse; labels: channel → display label.
+	threads, byThread, labels map[string]string
 
 	// mu serialises every change: the manager is the only writer of its
 	// keys, so store transactions never conflict.
@@ -97,6 +100,7 @@ func New(cfg Config) (*Manager, error) {
 	for i := range m.cfg.Queues {
 		m.queues[m.cfg.Queues[i].Name] = &m.cfg.Queues[i]
 	}
+	m.threads, m.byThread, m.labels = threadsOf(m.cfg.Channels)
 	err = m.st.View(func(txn *store.Txn) error {
 		if err := store.Each(txn, keySession, func(_ string, val []byte) error {
 			var s Session
@@ -136,6 +140,44 @@ func New(cfg Config) (*Manager, error) {
 	m.m.open.Set(float64(len(m.open)))
 	m.m.pending.Set(float64(len(m.dlv)))
 	return m, nil
+}
+
+// threadsOf gives every channel its thread and label: the first channel
+// keeps the contact's plain address (as before threads existed), the
+// others are told apart by their name.
+func threadsOf(chans []Channel) (threads, byThread, labels map[string]string) {
+	threads, byThread, labels = map[string]string{}, map[string]string{}, map[string]string{}
+	kinds := map[message.Kind]int{}
+	for _, ch := range chans {
+		kinds[ch.Kind]++
+	}
+	for i, ch := range chans {
+		if i > 0 {
+			threads[ch.Name], byThread[ch.Name] = ch.Name, ch.Name
+		}
+		if len(chans) < 2 {
+			continue
+		}
+		switch {
+		case kinds[ch.Kind] > 1:
+			labels[ch.Name] = ch.Name
+		case ch.Kind == message.WhatsApp:
+			labels[ch.Name] = "WhatsApp"
+		case ch.Kind == message.SMS:
+			labels[ch.Name] = "SMS"
+		default:
+			labels[ch.Name] = ch.Name
+		}
+	}
+	return threads, byThread, labels
+}
+
+// primary is the channel of the plain thread ("" without channels).
+func (m *Manager) primary() string {
+	if len(m.cfg.Channels) == 0 {
+		return ""
+	}
+	return m.cfg.Channels[0].Name
 }
 
 func activeKey(channel, contact string) string { return channel + "\x00" + contact }
@@ -438,7 +480,27 @@ func (m *Manager) sendAfterCommit(ctx context.Context, c *change) error {
 // once. It stores nothing once ctx has ended or the caller closed the
 // Gate attached to ctx (WithGate); it then returns ErrBusy.
 func (m *Manager) FromExtension(ctx context.Context, ext, contact, text string) error {
+	return m.fromExtension(ctx, &replyReq{ctx: ctx, ext: ext, contact: contact, text: text, done: make(chan replyRes, 1)})
+}
+
+// FromExtensionThread is FromExtension for a message written in one
+// channel's thread (Chat.Thread): it goes to the contact's session on that
+// channel only. The plain thread ("") prefers the first channel's session
+// and falls back to the contact's most recent one. An unknown thread
+// wraps ErrUnknownChannel.
+func (m *Manager) FromExtensionThread(ctx context.Context, ext, contact, thread, text string) error {
 	r := &replyReq{ctx: ctx, ext: ext, contact: contact, text: text, done: make(chan replyRes, 1)}
+	if thread != "" {
+		ch, ok := m.byThread[thread]
+		if !ok {
+			return fmt.Errorf("%w: no channel thread %q", ErrUnknownChannel, thread)
+		}
+		r.channel, r.strict = ch, true
+	}
+	return m.fromExtension(ctx, r)
+}
+
+func (m *Manager) fromExtension(ctx context.Context, r *replyReq) error {
 	m.replyMu.Lock()
 	m.replyQ = append(m.replyQ, r)
 	lead := !m.replyLeading
@@ -475,7 +537,11 @@ func (m *Manager) FromExtension(ctx context.Context, ext, contact, text string) 
 type replyReq struct {
 	ctx                context.Context
 	ext, contact, text string
-	done               chan replyRes
+	// channel: the thread's channel; strict: only a session on it (a
+	// reply in a channel's thread), otherwise it is only preferred.
+	channel string
+	strict  bool
+	done    chan replyRes
 }
 
 type replyRes struct {
@@ -527,7 +593,7 @@ func (m *Manager) storeBatch(batch []*replyReq) {
 	var changes []*change
 	var undos []func()
 	for _, r := range batch {
-		c, err := m.replyChange(r.ctx, r.ext, r.contact, r.text)
+		c, err := m.replyChange(r)
 		if err != nil {
 			r.done <- replyRes{err: err}
 			continue
@@ -572,7 +638,8 @@ func (m *Manager) storeBatch(batch []*replyReq) {
 
 // replyChange works out what an extension's message changes (called with
 // m.mu held): the change to store, or why it is refused.
-func (m *Manager) replyChange(ctx context.Context, ext, contact, text string) (*change, error) {
+func (m *Manager) replyChange(r *replyReq) (*change, error) {
+	ctx, ext, contact, text := r.ctx, r.ext, r.contact, r.text
 	if gaveUp(ctx) {
 		return nil, ErrBusy
 	}
@@ -581,11 +648,18 @@ func (m *Manager) replyChange(ctx context.Context, ext, contact, text string) (*
 	}
 	now := m.clock.Now()
 	c := newChange()
-	s, err := m.sessionFor(ext, contact)
+	want := r.channel
+	if !r.strict {
+		want = m.primary()
+	}
+	s, err := m.sessionFor(ext, contact, want, r.strict)
 	cmd, arg, isCmd := parseCommand(text)
 	if err != nil {
 		if !errors.Is(err, ErrNoSession) || isCmd {
 			return nil, err
+		}
+		if r.strict && r.channel != m.cfg.DefaultChannel {
+			return nil, fmt.Errorf("%w on %s: reply in the contact's thread of another channel", ErrNoSession, r.channel)
 		}
 		if s, err = m.openFromExtension(c, ext, contact, now); err != nil {
 			return nil, err
@@ -612,19 +686,28 @@ func (m *Manager) replyChange(ctx context.Context, ext, contact, text string) (*
 	return c, mayStore(ctx)
 }
 
-// sessionFor finds the open session with contact that ext may answer.
-func (m *Manager) sessionFor(ext, contact string) (*Session, error) {
+// sessionFor finds the open session with contact that ext may answer:
+// on channel when strict, otherwise preferably on channel, else the most
+// recent one.
+func (m *Manager) sessionFor(ext, contact, channel string, strict bool) (*Session, error) {
 	var best *Session
 	var refusal error
 	for _, s := range m.open {
-		if s.Contact != contact {
+		if s.Contact != contact || strict && s.Channel != channel {
 			continue
 		}
 		if err := m.mayReply(s, ext); err != nil {
 			refusal = err
 			continue
 		}
-		if best == nil || s.LastActivity.After(best.LastActivity) {
+		switch {
+		case best == nil:
+			best = s
+		case (s.Channel == channel) != (best.Channel == channel):
+			if s.Channel == channel {
+				best = s
+			}
+		case s.LastActivity.After(best.LastActivity):
 			best = s
 		}
 	}

@@ -212,6 +212,16 @@ type Chat struct {
 	Kind      message.Kind
 	Text      string
 	At        time.Time
+	// Thread tells the chat's channel apart on the phone: "" for the
+	// first session channel, the channel's name for the others. The PBX
+	// side makes it part of the contact's address, so each channel of a
+	// contact is its own thread and a reply in it goes back on that
+	// channel (Manager.FromExtensionThread).
+	Thread string
+	// Label names the channel for the display name ("SMS", "WhatsApp", or
+	// the channel's name when two channels share a kind); "" with only
+	// one session channel.
+	Label string
 	// Notice: from pbxgate itself (e.g. "taken by 201"), not from the
 	// contact; the PBX side sends it from a gateway identity, so it does
 	// not read as if the contact wrote it.
