@@ -1,6 +1,9 @@
 package pbx
 
-import "testing"
+import (
+	"strings"
+	"testing"
+)
 
 // bodyText against the formats it reads: text/plain charsets (IANA names,
 // RFC 2781 for UTF-16 byte order) and message/cpim (RFC 3862 §2, §3).
@@ -41,5 +44,28 @@ func TestBodyText(t *testing.T) {
 		if err == nil || err.code != c.code {
 			t.Errorf("%s: %q, %v; want %d", c.name, got, err, c.code)
 		}
+	}
+}
+
+// BenchmarkBodyText measures reading an extension's message body: a
+// 160-character ISO-8859-1 text/plain (transcoded) and the same text in
+// message/cpim (RFC 3862, headers as an RCS client sends them).
+func BenchmarkBodyText(b *testing.B) {
+	latin1 := []byte(strings.Repeat("Gr\xfc\xdfe aus K\xf6ln, ", 8))
+	cpim := []byte("From: <sip:201@pbx>\r\nTo: <sip:+491701234567@pbx>\r\nDateTime: 2026-12-06T10:00:00Z\r\n" +
+		"NS: imdn <urn:ietf:params:imdn>\r\nimdn.Message-ID: 34jk324j\r\n\r\n" +
+		"Content-Type: text/plain;charset=ISO-8859-1\r\n\r\n" + string(latin1))
+	for _, c := range []struct {
+		name, ct string
+		body     []byte
+	}{{"latin1", "text/plain;charset=ISO-8859-1", latin1}, {"cpim", "message/cpim", cpim}} {
+		b.Run(c.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := bodyText(c.ct, c.body); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }
