@@ -343,3 +343,6 @@ func TestE2EOneThreadPerChannel(t *testing.T) {
 		t.Fatalf("reply in an unknown thread: %s, want 404", codeOf(res, err))
 	}
 }
+
+// The session manager keeps threads: replies in a channel's thread reach it.
+var _ ThreadSessions = (*session.Manager)(nil)
