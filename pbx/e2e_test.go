@@ -43,6 +43,7 @@ type rig struct {
 	pool *smspool.Pool
 	net  *modemsim.Network
 	sim  *modemsim.Modem
+	sims []*modemsim.Modem // sim1, sim2, … (sim is sims[0])
 }
 
 type rigOpts struct {
@@ -50,6 +51,11 @@ type rigOpts struct {
 	queues []session.Queue
 	// defaultChannel lets extensions start conversations.
 	defaultChannel bool
+	// sims is the number of SIMs of channel sms (default 1).
+	sims int
+	// service adds a second SMS channel "service" on its own SIM (the
+	// last one), routed like sms.
+	service bool
 }
 
 func newRig(t testing.TB, o rigOpts) *rig {
@@ -76,17 +82,27 @@ func newRig(t testing.TB, o rigOpts) *rig {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	r.g, err = New(Config{SIP: gatewayCfg(r.k, "udp"), Logger: testLogger(), RetryMin: 50 * time.Millisecond, RetryMax: 500 * time.Millisecond})
+	r.g, err = New(Config{SIP: gatewayCfg(r.k, "udp"), Logger: testLogger(), RetryMin: 50 * time.Millisecond, RetryMax: 500 * time.Millisecond,
+		Region: "DE"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	sink := &lateSink{ready: make(chan struct{})}
+	var simNames []string
+	for i := range max(o.sims, 1) {
+		simNames = append(simNames, fmt.Sprintf("sim%d", i+1))
+	}
+	smsChannels := []config.SMSChannel{{Name: "sms", Modems: simNames}}
+	if o.service {
+		simNames = append(simNames, fmt.Sprintf("sim%d", len(simNames)+1))
+		smsChannels = append(smsChannels, config.SMSChannel{Name: "service", Modems: simNames[len(simNames)-1:]})
+	}
 	ib, err := inbox.New(inbox.Config{Store: st, Logger: testLogger(), RetryBackoff: 50 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
 	r.pool, err = smspool.New(smspool.Config{Store: st, Logger: testLogger(),
-		Channels: []config.SMSChannel{{Name: "sms", Modems: []string{"sim1"}}},
+		Channels: smsChannels,
 		Inbox:    ib, Sink: smspool.SinkFunc(sink.Status),
 		RetryBackoff: 50 * time.Millisecond, Recheck: 50 * time.Millisecond})
 	if err != nil {
@@ -102,6 +118,9 @@ func newRig(t testing.TB, o rigOpts) *rig {
 	if o.defaultChannel {
 		scfg.DefaultChannel = "sms"
 	}
+	if o.service {
+		scfg.Channels = append(scfg.Channels, session.Channel{Name: "service", Kind: message.SMS, Sender: session.SenderFunc(r.pool.Enqueue), Route: o.route})
+	}
 	r.mgr, err = session.New(scfg)
 	if err != nil {
 		t.Fatal(err)
@@ -113,12 +132,27 @@ func newRig(t testing.TB, o rigOpts) *rig {
 	}
 	r.g.SetSessions(r.mgr)
 
-	r.sim, err = r.net.AddModem(ctx, modemsim.Config{Model: "EC25", StorageCapacity: 30})
+	for _, name := range simNames {
+		r.attachSIM(ctx, name, run)
+	}
+	r.sim = r.sims[0]
+	run(r.pool.Run)
+	run(ib.Run)
+	run(r.mgr.Run)
+	run(r.g.Run)
+	waitState(t, r.g, "registered")
+	return r
+}
+
+// attachSIM adds a simulated modem to the network and the pool as name.
+func (r *rig) attachSIM(ctx context.Context, name string, run func(func(context.Context) error)) {
+	t := r.t
+	sim, err := r.net.AddModem(ctx, modemsim.Config{Model: "EC25", StorageCapacity: 30})
 	if err != nil {
 		t.Fatal(err)
 	}
-	sim := r.sim
-	m, err := modem.Open(ctx, modem.Config{Name: "sim1",
+	r.sims = append(r.sims, sim)
+	m, err := modem.Open(ctx, modem.Config{Name: name,
 		Locate: func(ctx context.Context) (string, error) {
 			if p := sim.Path(); p != "" {
 				return p, nil
@@ -137,12 +171,6 @@ func newRig(t testing.TB, o rigOpts) *rig {
 	if err := r.pool.Attach(m); err != nil {
 		t.Fatal(err)
 	}
-	run(r.pool.Run)
-	run(ib.Run)
-	run(r.mgr.Run)
-	run(r.g.Run)
-	waitState(t, r.g, "registered")
-	return r
 }
 
 // lateSink hands the pool's status events to the session manager once it
@@ -160,29 +188,51 @@ func (s *lateSink) Status(ctx context.Context, ev message.StatusEvent) error {
 	return nil
 }
 
-// sms sends an SMS from a customer to the gateway's SIM.
+// sms sends an SMS from a customer to the gateway's (first) SIM.
 func (r *rig) sms(from, text string, ucs2 bool) {
 	r.t.Helper()
-	if err := r.net.Inject(context.Background(), r.sim.Number(), modemsim.InboundSMS{From: from, Text: text, UCS2: ucs2}); err != nil {
+	r.smsTo(r.sim, from, text, ucs2)
+}
+
+// smsTo sends an SMS from a customer to one of the gateway's SIMs.
+func (r *rig) smsTo(sim *modemsim.Modem, from, text string, ucs2 bool) {
+	r.t.Helper()
+	if err := r.net.Inject(context.Background(), sim.Number(), modemsim.InboundSMS{From: from, Text: text, UCS2: ucs2}); err != nil {
 		r.t.Fatalf("inject SMS: %v", err)
 	}
 }
 
-// waitSent waits until the SIM sent an SMS to `to` with text.
+// waitSent waits until the (first) SIM sent an SMS to `to` with text.
 func (r *rig) waitSent(to, text string) {
+	r.t.Helper()
+	r.waitSentBy(r.sim, to, text)
+}
+
+// waitSentBy waits until sim sent an SMS to `to` with text.
+func (r *rig) waitSentBy(sim *modemsim.Modem, to, text string) {
 	r.t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		for _, s := range r.sim.Sent() {
+		for _, s := range sim.Sent() {
 			if s.To == to && s.Text == text && s.Complete {
 				return
 			}
 		}
 		if time.Now().After(deadline) {
-			r.t.Fatalf("the SIM did not send %q to %s within 10s (sent: %+v)", text, to, r.sim.Sent())
+			r.t.Fatalf("SIM %s did not send %q to %s within 10s (sent: %+v)", sim.Number(), text, to, sim.Sent())
 		}
 		time.Sleep(10 * time.Millisecond) // polling the simulator; the deadline guards
 	}
+}
+
+// sentText reports whether sim sent text to `to` (complete or not).
+func sentText(sim *modemsim.Modem, to, text string) bool {
+	for _, s := range sim.Sent() {
+		if s.To == to && s.Text == text {
+			return true
+		}
+	}
+	return false
 }
 
 // A customer's SMS reaches the registered extension as a MESSAGE from the

@@ -12,6 +12,7 @@ import (
 	"github.com/emiago/sipgo"
 	"github.com/emiago/sipgo/sip"
 
+	"github.com/pbxgate/pbxgate/gateway/recipients"
 	"github.com/pbxgate/pbxgate/gateway/session"
 )
 
@@ -28,7 +29,18 @@ func (g *Gateway) DeliverChat(ctx context.Context, ext string, c session.Chat) e
 	case <-ctx.Done():
 		return fmt.Errorf("%w: SIP not started: %v", session.ErrUnreachable, ctx.Err())
 	}
-	parts := splitBody(c.Text, g.bodyLimit(ext, c.Name, contactUser(c)))
+	from, display := threadUser(contactUser(c), c.Thread), c.Name
+	if c.Label != "" {
+		if display == "" {
+			display = contactUser(c)
+		}
+		display += " · " + c.Label
+	}
+	if c.Notice {
+		// pbxgate's own notices come from the gateway, not the customer.
+		from, display = g.noticeUser(), "pbxgate"
+	}
+	parts := splitBody(c.Text, g.bodyLimit(ext, display, from))
 	// A retry after a failed part continues where it stopped, so the
 	// extension does not see the first parts twice.
 	key := partKey{session: c.SessionID, seq: c.Seq, ext: ext}
@@ -37,7 +49,7 @@ func (g *Gateway) DeliverChat(ctx context.Context, ext string, c session.Chat) e
 		start = v.(partProgress).done
 	}
 	for i := start; i < len(parts); i++ {
-		if err := g.sendMessage(ctx, ext, c.Name, contactUser(c), parts[i]); err != nil {
+		if err := g.sendMessage(ctx, ext, display, from, parts[i]); err != nil {
 			if len(parts) > 1 {
 				g.partsDone.Store(key, partProgress{done: i, total: len(parts)})
 			}
@@ -49,6 +61,15 @@ func (g *Gateway) DeliverChat(ctx context.Context, ext string, c session.Chat) e
 	g.m.out.WithLabelValues("delivered").Inc()
 	g.m.parts.Add(float64(len(parts)))
 	return nil
+}
+
+// noticeUser is the user part of pbxgate's own identity in chats: its
+// SIP user name, or "pbxgate".
+func (g *Gateway) noticeUser() string {
+	if g.cfg.Username != "" {
+		return g.cfg.Username
+	}
+	return "pbxgate"
 }
 
 type partKey struct {
@@ -127,9 +148,33 @@ func (g *Gateway) onOptions(req *sip.Request, tx sip.ServerTransaction) {
 		return
 	}
 	res := sip.NewResponseFromRequest(req, 200, "OK", nil)
-	res.AppendHeader(sip.NewHeader("Allow", "MESSAGE, OPTIONS"))
-	res.AppendHeader(sip.NewHeader("Accept", "text/plain"))
+	res.AppendHeader(sip.NewHeader("Allow", allowMethods))
+	res.AppendHeader(sip.NewHeader("Accept", acceptTypes))
 	_ = tx.Respond(res)
+}
+
+// allowMethods are the methods pbxgate answers (the Allow header of 405
+// and OPTIONS answers).
+const allowMethods = "MESSAGE, OPTIONS"
+
+// onOther answers methods pbxgate does not support (INVITE, SUBSCRIBE,
+// INFO, …): 405 with the Allow header RFC 3261 §8.2.1 requires
+// (§21.4.6). An ACK is never answered (§17.2.1); a CANCEL that matches no
+// transaction gets 481 (§9.2).
+func (g *Gateway) onOther(req *sip.Request, tx sip.ServerTransaction) {
+	if req.IsAck() {
+		return
+	}
+	if !g.allowed(req.Source()) {
+		g.refuse(req, tx, 403, "Forbidden", "address not in sip.allow_from")
+		return
+	}
+	if req.IsCancel() {
+		g.refuse(req, tx, 481, "Call/Transaction Does Not Exist", "no such transaction")
+		return
+	}
+	why := fmt.Sprintf("%s is not supported: pbxgate carries chats (SIP MESSAGE), not calls", req.Method)
+	g.refuse(req, tx, 405, "Method Not Allowed", why, sip.NewHeader("Allow", allowMethods))
 }
 
 // onMessage takes a MESSAGE from an extension to a customer.
@@ -140,29 +185,43 @@ func (g *Gateway) onMessage(req *sip.Request, tx sip.ServerTransaction) {
 		g.refuse(req, tx, 403, "Forbidden", "address not in sip.allow_from")
 		return
 	}
-	if ct := req.ContentType(); ct != nil && !strings.HasPrefix(strings.ToLower(strings.TrimSpace(ct.Value())), "text/plain") {
-		res := sip.NewResponseFromRequest(req, 415, "Unsupported Media Type", nil)
-		res.AppendHeader(sip.NewHeader("Accept", "text/plain"))
-		g.m.in.WithLabelValues("refused").Inc()
-		_ = tx.Respond(res)
-		return
-	}
 	ext := ""
 	if f := req.From(); f != nil {
 		ext = f.Address.User
 	}
+	ct := ""
+	if h := req.ContentType(); h != nil {
+		ct = h.Value()
+	}
+	text, berr := bodyText(ct, req.Body())
+	if berr != nil && berr.code == 415 {
+		g.refuse(req, tx, 415, "Unsupported Media Type", berr.why, sip.NewHeader("Accept", acceptTypes))
+		return
+	}
 	// The number is in the request URI, or (a PBX that sends to our
 	// registered contact) in To.
 	user := req.Recipient.User
-	contact, ok := g.customer(user)
+	contact, thread, ok := g.address(user)
 	if t := req.To(); !ok && t != nil {
-		if c, tok := g.customer(t.Address.User); tok {
-			contact, ok = c, true
+		if c, th, tok := g.address(t.Address.User); tok {
+			contact, thread, ok = c, th, true
 		}
 	}
+	// Notices about this message go to the thread it was written in.
+	inThread := threadUser(contact, thread)
 	if !ok {
 		g.refuseAndTell(req, tx, ext, user, 404, "Not Found",
-			fmt.Sprintf("%q is not a customer number; write to +<country><number>", user))
+			fmt.Sprintf("%q is not a customer number; write to +<country><number>%s", user, g.nationalHint()))
+		return
+	}
+	if berr != nil {
+		g.refuseAndTell(req, tx, ext, inThread, 400, "Bad Request", berr.why)
+		return
+	}
+	if strings.TrimSpace(text) == "" {
+		// RFC 3428 §7: a MESSAGE the UAS will not process gets a final
+		// error answer; nothing is stored or sent.
+		g.refuseAndTell(req, tx, ext, inThread, 400, "Bad Request", "the message is empty; nothing was sent")
 		return
 	}
 	box := g.sessions.Load()
@@ -190,7 +249,7 @@ func (g *Gateway) onMessage(req *sip.Request, tx sip.ServerTransaction) {
 		_ = tx.Respond(r.response(req))
 		return
 	}
-	code, reason, why, hdrs := g.takeReply(box.s, arrived, ext, contact, string(req.Body()))
+	code, reason, why, hdrs := g.takeReply(box.s, arrived, ext, contact, thread, text)
 	if why != "" {
 		hdrs = append(hdrs, g.warning(why))
 	}
@@ -205,7 +264,7 @@ func (g *Gateway) onMessage(req *sip.Request, tx sip.ServerTransaction) {
 	default:
 		g.m.in.WithLabelValues(strings.ToLower(strings.ReplaceAll(reason, " ", "_"))).Inc()
 		_ = tx.Respond(r.response(req))
-		g.tell(req, ext, contact, why)
+		g.tell(req, ext, inThread, why)
 	}
 }
 
@@ -213,7 +272,7 @@ func (g *Gateway) onMessage(req *sip.Request, tx sip.ServerTransaction) {
 // answer: 202 once it is stored, 503 with Retry-After when it cannot be
 // taken now (too many at once, or not stored by giveUpAfter), otherwise
 // the refusal and why.
-func (g *Gateway) takeReply(s Sessions, arrived time.Time, ext, contact, text string) (int, string, string, []sip.Header) {
+func (g *Gateway) takeReply(s Sessions, arrived time.Time, ext, contact, thread, text string) (int, string, string, []sip.Header) {
 	select {
 	case g.replies <- struct{}{}:
 	default:
@@ -226,7 +285,16 @@ func (g *Gateway) takeReply(s Sessions, arrived time.Time, ext, contact, text st
 	go func() {
 		defer func() { <-g.replies }()
 		defer cancel()
-		res <- s.FromExtension(session.WithGate(ctx, gate), ext, contact, text)
+		gctx := session.WithGate(ctx, gate)
+		if ts, ok := s.(ThreadSessions); ok {
+			res <- ts.FromExtensionThread(gctx, ext, contact, thread, text)
+			return
+		}
+		if thread != "" {
+			res <- fmt.Errorf("%w: %q", session.ErrUnknownChannel, thread)
+			return
+		}
+		res <- s.FromExtension(gctx, ext, contact, text)
 	}()
 	timer := time.NewTimer(time.Until(arrived.Add(giveUpAfter)))
 	defer timer.Stop()
@@ -253,7 +321,9 @@ func (g *Gateway) takeReply(s Sessions, arrived time.Time, ext, contact, text st
 		code, reason = 403, "Forbidden"
 	case errors.Is(err, session.ErrWindowClosed):
 		code, reason = 488, "Not Acceptable Here"
-	case errors.Is(err, session.ErrBadCommand), errors.Is(err, session.ErrUnknownTarget):
+	case errors.Is(err, session.ErrUnknownChannel):
+		code, reason = 404, "Not Found"
+	case errors.Is(err, session.ErrBadCommand), errors.Is(err, session.ErrUnknownTarget), errors.Is(err, session.ErrEmptyReply):
 		code, reason = 400, "Bad Request"
 	}
 	g.log.Info("message from extension refused", "ext", ext, "code", code, "err", err)
@@ -264,6 +334,45 @@ func retryAfterHeader() sip.Header { return sip.NewHeader("Retry-After", strconv
 
 func (g *Gateway) warning(why string) sip.Header {
 	return sip.NewHeader("Warning", fmt.Sprintf("399 %s %q", g.domain, sanitize(why)))
+}
+
+// threadSep separates a contact's number from the thread (a channel
+// other than the first) in the user part: +491701234567*wa-main. "*" is
+// allowed unescaped in a SIP URI user part (RFC 3261 §25.1, mark).
+const threadSep = "*"
+
+// threadUser is the user part of a contact's thread.
+func threadUser(contact, thread string) string {
+	if thread == "" {
+		return contact
+	}
+	var b strings.Builder
+	b.WriteString(contact + threadSep)
+	for _, c := range []byte(thread) {
+		if c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.' {
+			b.WriteByte(c)
+		} else {
+			fmt.Fprintf(&b, "%%%02X", c)
+		}
+	}
+	return b.String()
+}
+
+// address splits the user part an extension wrote to into the customer's
+// number and the thread ("" : the plain thread).
+func (g *Gateway) address(user string) (contact, thread string, ok bool) {
+	u, err := url.PathUnescape(user)
+	if err != nil {
+		return "", "", false
+	}
+	if i := strings.LastIndex(u, threadSep); i >= 0 {
+		u, thread = u[:i], u[i+1:]
+		if thread == "" {
+			return "", "", false
+		}
+	}
+	contact, ok = g.customer(url.PathEscape(u))
+	return contact, thread, ok
 }
 
 // customer turns the user part an extension wrote to into an E.164 number.
@@ -281,11 +390,27 @@ func (g *Gateway) customer(user string) (string, bool) {
 	}
 	if rest, ok := strings.CutPrefix(u, "00"); ok {
 		u = "+" + rest
+	} else if g.opts.Region != "" && strings.HasPrefix(u, "0") && allDigits(u) {
+		// A national number (0170…), read in region.default_country.
+		n, err := recipients.Normalize(u, g.opts.Region)
+		if err != nil {
+			return "", false
+		}
+		u = n
 	}
 	if !strings.HasPrefix(u, "+") || !allDigits(u[1:]) || len(u) < 8 || len(u) > 16 {
 		return "", false
 	}
 	return u, true
+}
+
+// nationalHint completes the 404 reason: national numbers work when a
+// default country is set.
+func (g *Gateway) nationalHint() string {
+	if g.opts.Region == "" {
+		return ""
+	}
+	return " or a national number of " + g.opts.Region
 }
 
 func (g *Gateway) refuse(req *sip.Request, tx sip.ServerTransaction, code int, reason, why string, hdrs ...sip.Header) {

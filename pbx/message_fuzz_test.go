@@ -7,11 +7,13 @@ import (
 	"net"
 	"net/url"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/emiago/sipgo/sip"
 
@@ -105,15 +107,29 @@ var (
 // mean a customer (seed 012 of the design: +<country><number> or
 // 00<country><number>, percent-escapes allowed), written independently
 // of Gateway.customer.
-func customerOracle(user string) (string, bool) {
+//
+// A user part "<number>*<thread>" names a contact's thread of a channel
+// other than the first; threaded is then true.
+func customerOracle(user string) (contact string, ok bool) {
+	c, ok, _ := threadOracle(user)
+	return c, ok
+}
+
+func threadOracle(user string) (contact string, ok, threaded bool) {
 	u, err := url.PathUnescape(user)
 	if err != nil {
-		return "", false
+		return "", false, false
+	}
+	if i := strings.LastIndexByte(u, '*'); i >= 0 {
+		if i == len(u)-1 {
+			return "", false, false
+		}
+		u, threaded = u[:i], true
 	}
 	if strings.HasPrefix(u, "00") {
 		u = "+" + u[2:]
 	}
-	return u, e164Contact.MatchString(u)
+	return u, e164Contact.MatchString(u), threaded
 }
 
 // FuzzSIPMessage sends MESSAGE requests (RFC 3428) built from fuzzed
@@ -123,12 +139,14 @@ func customerOracle(user string) (string, bool) {
 // whose refusal notices go to a loopback socket.
 //
 // Properties: every request gets exactly one final response; a
-// Content-Type other than text/plain is refused with 415 (RFC 3428 §7)
-// before anything is handed on; otherwise a request to a customer number
-// (request URI first, then To) reaches the sessions exactly once with the
-// From user, that number and the body unchanged, and gets 202 (accepted for relay, RFC 3428 §7) or the code
-// of the sessions' refusal; a request to anything else gets 404 and
-// reaches nobody; a refusal's Warning (RFC 3261 §20.43) is one quoted
+// Content-Type other than text/plain or message/cpim is refused with 415
+// and Accept (RFC 3428 §7, RFC 3261 §21.4.13) before anything is handed
+// on; the sessions only ever get valid, non-blank UTF-8; a UTF-8 request
+// to a customer number (request URI first, then To) reaches the sessions
+// exactly once with the From user, that number and the body unchanged,
+// and gets 202 or the code of the sessions' refusal — or 400 when the body
+// is blank or not UTF-8; a request to anything else gets 404 and reaches
+// nobody; a refusal's Warning (RFC 3261 §20.43) is one quoted
 // text without quotes or control characters; and every response
 // serialises to a message sipgo parses back with the same status.
 func FuzzSIPMessage(f *testing.F) {
@@ -152,17 +170,15 @@ func FuzzSIPMessage(f *testing.F) {
 	f.Add("+4930123456", "205", "x", " TEXT/PLAIN ", []byte("#broken \"quote\"\r\n\\"))
 	f.Add("unknown", "", "", "text/plain", []byte{})
 
-	// Each input is a new transaction: the same Call-ID, CSeq and From tag
-	// would be a retransmission, answered with the first answer (RFC 3261
-	// §17.2.1) without reaching the sessions again.
-	var calls atomic.Int64
+	// Every input is a new MESSAGE: with the same Call-ID, CSeq and From
+	// tag the gateway would answer it as a retransmission of the first.
+	var seq atomic.Int64
 	f.Fuzz(func(t *testing.T, ruser, fromUser, toUser, ctype string, body []byte) {
-		callID := fmt.Sprintf("fuzz-%d@127.0.0.1", calls.Add(1))
 		raw := "MESSAGE sip:" + ruser + "@127.0.0.1 SIP/2.0\r\n" +
 			"Via: SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bK-fuzz\r\n" +
 			"From: <sip:" + fromUser + "@127.0.0.1>;tag=f1\r\n" +
 			"To: <sip:" + toUser + "@127.0.0.1>\r\n" +
-			"Call-ID: " + callID + "\r\nCSeq: 1 MESSAGE\r\nMax-Forwards: 70\r\n"
+			"Call-ID: fuzz-" + strconv.FormatInt(seq.Add(1), 10) + "@127.0.0.1\r\nCSeq: 1 MESSAGE\r\nMax-Forwards: 70\r\n"
 		if ctype != "" {
 			raw += "Content-Type: " + ctype + "\r\n"
 		}
@@ -192,8 +208,8 @@ func FuzzSIPMessage(f *testing.F) {
 		// status line, and Accept or Warning. (The copied headers are
 		// sipgo's: it echoes a From it accepted, "<sip:@;[@host>", in a
 		// form its own parser refuses — found by this target, upstream.)
-		text := res.String()
-		status, _, _ := strings.Cut(text, "\r\n")
+		wire := res.String()
+		status, _, _ := strings.Cut(wire, "\r\n")
 		if want := fmt.Sprintf("SIP/2.0 %d %s", res.StatusCode, res.Reason); status != want {
 			t.Fatalf("status line %q, want %q", status, want)
 		}
@@ -208,35 +224,91 @@ func FuzzSIPMessage(f *testing.F) {
 				t.Fatalf("%d without a clean Warning: %v", res.StatusCode, w)
 			}
 		}
+		if res.StatusCode == 415 && (res.GetHeader("Accept") == nil || len(calls) != 0) {
+			t.Fatalf("415 without Accept (RFC 3261 §21.4.13) or handed on: %v, %d calls", res, len(calls))
+		}
+		for _, c := range calls {
+			if txt := strings.SplitN(c, "\x00", 3)[2]; !utf8.ValidString(txt) || strings.TrimSpace(txt) == "" {
+				t.Fatalf("sessions got a blank or invalid UTF-8 text %q", txt)
+			}
+		}
 
-		if ct := req.ContentType(); ct != nil && !strings.HasPrefix(strings.ToLower(strings.TrimSpace(ct.Value())), "text/plain") {
+		form := contentForm(req)
+		if form == unsupported {
 			if res.StatusCode != 415 || len(calls) != 0 {
-				t.Fatalf("Content-Type %q: %d, %d calls; want 415 and none", ct.Value(), res.StatusCode, len(calls))
+				t.Fatalf("Content-Type %q: %d, %d calls; want 415 and none", req.ContentType().Value(), res.StatusCode, len(calls))
 			}
 			return
 		}
-		contact, ok := customerOracle(req.Recipient.User)
+		contact, ok, threaded := threadOracle(req.Recipient.User)
 		if !ok {
-			contact, ok = customerOracle(req.To().Address.User)
+			contact, ok, threaded = threadOracle(req.To().Address.User)
+		}
+		if ok && threaded {
+			// fuzzSessions keeps no threads: a reply in a channel's thread
+			// finds no channel (404) once the body was read.
+			if len(calls) != 0 || form == plainUTF8 && res.StatusCode != 404 && res.StatusCode != 400 {
+				t.Fatalf("threaded %q/%q: %d, %d calls; want 404 (or 400) and none", req.Recipient.User, req.To().Address.User, res.StatusCode, len(calls))
+			}
+			return
 		}
 		if !ok {
-			if res.StatusCode != 404 || len(calls) != 0 {
+			if form == plainUTF8 && res.StatusCode != 404 || len(calls) != 0 {
 				t.Fatalf("to %q/%q (no customer): %d, %d calls; want 404 and none", req.Recipient.User, req.To().Address.User, res.StatusCode, len(calls))
 			}
 			return
 		}
-		want := ext(req) + "\x00" + contact + "\x00" + string(req.Body())
+		if form != plainUTF8 {
+			// Other charsets and CPIM: the general properties above.
+			if len(calls) > 1 || len(calls) == 1 && !strings.HasPrefix(calls[0], ext(req)+"\x00"+contact+"\x00") {
+				t.Fatalf("sessions got %q for %s/%s", calls, ext(req), contact)
+			}
+			return
+		}
+		text := strings.TrimPrefix(string(req.Body()), "\xEF\xBB\xBF")
+		if !utf8.ValidString(text) || strings.TrimSpace(text) == "" {
+			if res.StatusCode != 400 || len(calls) != 0 {
+				t.Fatalf("blank or invalid UTF-8 body %q: %d, %d calls; want 400 and none", text, res.StatusCode, len(calls))
+			}
+			return
+		}
+		want := ext(req) + "\x00" + contact + "\x00" + text
 		if len(calls) != 1 || calls[0] != want {
 			t.Fatalf("sessions got %q, want %q", calls, want)
 		}
 		code := 202
-		if c, ok := wantCode[strings.TrimSpace(firstWord(string(req.Body())))]; ok {
+		if c, ok := wantCode[strings.TrimSpace(firstWord(text))]; ok {
 			code = c
 		}
 		if res.StatusCode != code {
 			t.Fatalf("status %d, want %d", res.StatusCode, code)
 		}
 	})
+}
+
+// Content forms the oracle tells apart, from the Content-Type alone
+// (RFC 3428 §7, RFC 2046 §4.1.2), without the gateway's parser.
+const (
+	plainUTF8   = iota // none, text/plain, text/plain;charset=UTF-8: the body as is
+	unsupported        // a bare type other than text/plain and message/cpim: 415
+	otherForm          // other charsets, CPIM, parameters the oracle does not read
+)
+
+var bareType = regexp.MustCompile(`^[a-z0-9!#$&^_.+-]+/[a-z0-9!#$&^_.+-]+$`)
+
+func contentForm(req *sip.Request) int {
+	ct := req.ContentType()
+	if ct == nil {
+		return plainUTF8
+	}
+	v := strings.ToLower(strings.Join(strings.Fields(ct.Value()), ""))
+	switch {
+	case v == "" || v == "text/plain" || v == "text/plain;charset=utf-8":
+		return plainUTF8
+	case bareType.MatchString(v) && v != "message/cpim":
+		return unsupported
+	}
+	return otherForm
 }
 
 func ext(req *sip.Request) string { return req.From().Address.User }

@@ -41,6 +41,13 @@ type Sessions interface {
 	FromExtension(ctx context.Context, ext, contact, text string) error
 }
 
+// ThreadSessions takes replies written in one channel's thread of a
+// contact (session.Manager; see session.Chat.Thread). Sessions that do
+// not implement it get plain-thread replies only.
+type ThreadSessions interface {
+	FromExtensionThread(ctx context.Context, ext, contact, thread, text string) error
+}
+
 // Config configures a Gateway.
 type Config struct {
 	SIP        config.SIP
@@ -53,6 +60,9 @@ type Config struct {
 	UserAgent string
 	// RequestTimeout bounds one REGISTER transaction (default 10 s).
 	RequestTimeout time.Duration
+	// Region (region.default_country, ISO 3166 such as "DE") reads the
+	// national numbers extensions write to (0170…); "": only +… and 00….
+	Region string
 }
 
 // Gateway is pbxgate's SIP side.
@@ -211,6 +221,7 @@ func New(opts Config) (*Gateway, error) {
 	}
 	g.srv.OnMessage(g.onMessage)
 	g.srv.OnOptions(g.onOptions)
+	g.srv.OnNoRoute(g.onOther)
 	g.setReg(Registration{State: "unregistered", Registrar: c.Registrar})
 	if c.Mode == "peer" {
 		g.setReg(Registration{State: "disabled"})

@@ -23,7 +23,8 @@ type pbxSide struct {
 // WhatsApp number.
 func (d *daemon) startPBX(ctx context.Context, pool *smspool.Pool, wa session.Sender, waName string) (*pbxSide, error) {
 	sc := d.cfg.SIP
-	gw, err := pbx.New(pbx.Config{SIP: sc, Logger: d.log.With("component", "sip"), Registerer: d.reg})
+	gw, err := pbx.New(pbx.Config{SIP: sc, Logger: d.log.With("component", "sip"), Registerer: d.reg,
+		Region: d.cfg.Region.DefaultCountry})
 	if err != nil {
 		return nil, err
 	}

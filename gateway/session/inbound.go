@@ -53,9 +53,7 @@ func (m *Manager) Inbound(ctx context.Context, in message.Inbound) error {
 	if id, ok := m.active[activeKey(in.Channel, in.From)]; ok {
 		s = m.open[id].clone()
 		c.session(s)
-		if s.Sender == "" {
-			s.Sender = in.Receiver
-		}
+		followSender(s, in.Receiver, now)
 	} else {
 		target, autoReply := m.routeNew(ch, now)
 		s = m.newSession(c, ch, in.Receiver, in.From, in.Name, target, "contact", now)
@@ -78,6 +76,19 @@ func (m *Manager) Inbound(ctx context.Context, in message.Inbound) error {
 	m.m.messages.WithLabelValues(In).Inc()
 	m.sendAfterCommit(ctx, c)
 	return nil
+}
+
+// followSender makes the SIM or WhatsApp number the contact wrote to last
+// the one replies leave from, unless an admin pinned the sender
+// (PinSender). A change is recorded in the timeline.
+func followSender(s *Session, receiver string, now time.Time) {
+	if receiver == "" || s.SenderPinned || s.Sender == receiver {
+		return
+	}
+	if s.Sender != "" {
+		s.event(now, "sender", "contact", s.Sender+" → "+receiver)
+	}
+	s.Sender = receiver
 }
 
 func (m *Manager) nameOf(ctx context.Context, number string) string {

@@ -54,6 +54,9 @@ type Manager struct {
 	m      *metrics
 	chans  map[string]*Channel
 	queues map[string]*Queue
+	// threads: channel → its thread on the phone ("" for the first
+	// channel); byThread the reverse; labels: channel → display label.
+	threads, byThread, labels map[string]string
 
 	// mu serialises every change: the manager is the only writer of its
 	// keys, so store transactions never conflict.
@@ -97,6 +100,7 @@ func New(cfg Config) (*Manager, error) {
 	for i := range m.cfg.Queues {
 		m.queues[m.cfg.Queues[i].Name] = &m.cfg.Queues[i]
 	}
+	m.threads, m.byThread, m.labels = threadsOf(m.cfg.Channels)
 	err = m.st.View(func(txn *store.Txn) error {
 		if err := store.Each(txn, keySession, func(_ string, val []byte) error {
 			var s Session
@@ -138,6 +142,44 @@ func New(cfg Config) (*Manager, error) {
 	return m, nil
 }
 
+// threadsOf gives every channel its thread and label: the first channel
+// keeps the contact's plain address (as before threads existed), the
+// others are told apart by their name.
+func threadsOf(chans []Channel) (threads, byThread, labels map[string]string) {
+	threads, byThread, labels = map[string]string{}, map[string]string{}, map[string]string{}
+	kinds := map[message.Kind]int{}
+	for _, ch := range chans {
+		kinds[ch.Kind]++
+	}
+	for i, ch := range chans {
+		if i > 0 {
+			threads[ch.Name], byThread[ch.Name] = ch.Name, ch.Name
+		}
+		if len(chans) < 2 {
+			continue
+		}
+		switch {
+		case kinds[ch.Kind] > 1:
+			labels[ch.Name] = ch.Name
+		case ch.Kind == message.WhatsApp:
+			labels[ch.Name] = "WhatsApp"
+		case ch.Kind == message.SMS:
+			labels[ch.Name] = "SMS"
+		default:
+			labels[ch.Name] = ch.Name
+		}
+	}
+	return threads, byThread, labels
+}
+
+// primary is the channel of the plain thread ("" without channels).
+func (m *Manager) primary() string {
+	if len(m.cfg.Channels) == 0 {
+		return ""
+	}
+	return m.cfg.Channels[0].Name
+}
+
 func activeKey(channel, contact string) string { return channel + "\x00" + contact }
 
 func newID(now time.Time) string {
@@ -165,6 +207,15 @@ type change struct {
 	byOut    map[string]string // campaign message ID → "<session>/<seq>"
 	// pending stores the sends for hand-over (keyPending) in the commit.
 	pending bool
+	// notices go to extensions once the change is stored (not stored
+	// themselves: they inform, they carry nothing of the contact's).
+	notices []notice
+}
+
+// notice is a chat from pbxgate to extensions.
+type notice struct {
+	exts []string
+	chat Chat
 }
 
 type entryWrite struct {
@@ -379,6 +430,28 @@ func (m *Manager) addSend(c *change, ch *Channel, s *Session, e *Entry) {
 		out: message.Outbound{ID: e.OutboundID, Channel: s.Channel, Sender: s.Sender, To: s.Contact, Text: e.Text, Ref: "session/" + s.ID}})
 }
 
+// sendNotices sends notices to extensions in the background, once each:
+// a notice an offline extension misses is not retried (the chat log and
+// the session's refusal to a late reply still tell).
+func (m *Manager) sendNotices(ns []notice) {
+	p := m.runCtx.Load()
+	if p == nil || len(ns) == 0 {
+		return
+	}
+	ctx := *p
+	for _, n := range ns {
+		for _, ext := range n.exts {
+			go func() {
+				dctx, cancel := context.WithTimeout(ctx, m.cfg.DeliveryTimeout)
+				defer cancel()
+				if err := m.cfg.Deliverer.DeliverChat(dctx, ext, n.chat); err != nil {
+					m.log.Info("notice to extension not delivered", "ext", ext, "session", n.chat.SessionID, "err", err)
+				}
+			}()
+		}
+	}
+}
+
 // sendAfterCommit hands stored outbound entries to their channels; a
 // refusal is recorded on the entry and returned.
 func (m *Manager) sendAfterCommit(ctx context.Context, c *change) error {
@@ -407,7 +480,27 @@ func (m *Manager) sendAfterCommit(ctx context.Context, c *change) error {
 // once. It stores nothing once ctx has ended or the caller closed the
 // Gate attached to ctx (WithGate); it then returns ErrBusy.
 func (m *Manager) FromExtension(ctx context.Context, ext, contact, text string) error {
+	return m.fromExtension(ctx, &replyReq{ctx: ctx, ext: ext, contact: contact, text: text, done: make(chan replyRes, 1)})
+}
+
+// FromExtensionThread is FromExtension for a message written in one
+// channel's thread (Chat.Thread): it goes to the contact's session on that
+// channel only. The plain thread ("") prefers the first channel's session
+// and falls back to the contact's most recent one. An unknown thread
+// wraps ErrUnknownChannel.
+func (m *Manager) FromExtensionThread(ctx context.Context, ext, contact, thread, text string) error {
 	r := &replyReq{ctx: ctx, ext: ext, contact: contact, text: text, done: make(chan replyRes, 1)}
+	if thread != "" {
+		ch, ok := m.byThread[thread]
+		if !ok {
+			return fmt.Errorf("%w: no channel thread %q", ErrUnknownChannel, thread)
+		}
+		r.channel, r.strict = ch, true
+	}
+	return m.fromExtension(ctx, r)
+}
+
+func (m *Manager) fromExtension(ctx context.Context, r *replyReq) error {
 	m.replyMu.Lock()
 	m.replyQ = append(m.replyQ, r)
 	lead := !m.replyLeading
@@ -444,7 +537,11 @@ func (m *Manager) FromExtension(ctx context.Context, ext, contact, text string) 
 type replyReq struct {
 	ctx                context.Context
 	ext, contact, text string
-	done               chan replyRes
+	// channel: the thread's channel; strict: only a session on it (a
+	// reply in a channel's thread), otherwise it is only preferred.
+	channel string
+	strict  bool
+	done    chan replyRes
 }
 
 type replyRes struct {
@@ -496,7 +593,7 @@ func (m *Manager) storeBatch(batch []*replyReq) {
 	var changes []*change
 	var undos []func()
 	for _, r := range batch {
-		c, err := m.replyChange(r.ctx, r.ext, r.contact, r.text)
+		c, err := m.replyChange(r)
 		if err != nil {
 			r.done <- replyRes{err: err}
 			continue
@@ -525,6 +622,9 @@ func (m *Manager) storeBatch(batch []*replyReq) {
 		err = fmt.Errorf("store session change: %w", err)
 	} else {
 		m.applied(changes...)
+		for _, c := range changes {
+			m.sendNotices(c.notices)
+		}
 	}
 	m.mu.Unlock()
 	for i, r := range reqs {
@@ -538,17 +638,28 @@ func (m *Manager) storeBatch(batch []*replyReq) {
 
 // replyChange works out what an extension's message changes (called with
 // m.mu held): the change to store, or why it is refused.
-func (m *Manager) replyChange(ctx context.Context, ext, contact, text string) (*change, error) {
+func (m *Manager) replyChange(r *replyReq) (*change, error) {
+	ctx, ext, contact, text := r.ctx, r.ext, r.contact, r.text
 	if gaveUp(ctx) {
 		return nil, ErrBusy
 	}
+	if strings.TrimSpace(text) == "" {
+		return nil, fmt.Errorf("%w: nothing was sent", ErrEmptyReply)
+	}
 	now := m.clock.Now()
 	c := newChange()
-	s, err := m.sessionFor(ext, contact)
+	want := r.channel
+	if !r.strict {
+		want = m.primary()
+	}
+	s, err := m.sessionFor(ext, contact, want, r.strict)
 	cmd, arg, isCmd := parseCommand(text)
 	if err != nil {
 		if !errors.Is(err, ErrNoSession) || isCmd {
 			return nil, err
+		}
+		if r.strict && r.channel != m.cfg.DefaultChannel {
+			return nil, fmt.Errorf("%w on %s: reply in the contact's thread of another channel", ErrNoSession, r.channel)
 		}
 		if s, err = m.openFromExtension(c, ext, contact, now); err != nil {
 			return nil, err
@@ -575,19 +686,28 @@ func (m *Manager) replyChange(ctx context.Context, ext, contact, text string) (*
 	return c, mayStore(ctx)
 }
 
-// sessionFor finds the open session with contact that ext may answer.
-func (m *Manager) sessionFor(ext, contact string) (*Session, error) {
+// sessionFor finds the open session with contact that ext may answer:
+// on channel when strict, otherwise preferably on channel, else the most
+// recent one.
+func (m *Manager) sessionFor(ext, contact, channel string, strict bool) (*Session, error) {
 	var best *Session
 	var refusal error
 	for _, s := range m.open {
-		if s.Contact != contact {
+		if s.Contact != contact || strict && s.Channel != channel {
 			continue
 		}
 		if err := m.mayReply(s, ext); err != nil {
 			refusal = err
 			continue
 		}
-		if best == nil || s.LastActivity.After(best.LastActivity) {
+		switch {
+		case best == nil:
+			best = s
+		case (s.Channel == channel) != (best.Channel == channel):
+			if s.Channel == channel {
+				best = s
+			}
+		case s.LastActivity.After(best.LastActivity):
 			best = s
 		}
 	}
@@ -626,6 +746,24 @@ func (m *Manager) pickUp(c *change, s *Session, ext string, now time.Time) {
 	}
 	if s.PickedUp && s.Owner == ext {
 		return
+	}
+	// With ring all (or manual assignment) the other members saw the
+	// session too: they are told who took it, so they need not find out
+	// from a refusal when they answer.
+	var others []string
+	for _, o := range s.Offered {
+		if o != ext {
+			others = append(others, o)
+		}
+	}
+	if len(others) > 0 {
+		who := s.Contact
+		if s.Name != "" {
+			who = s.Name + " (" + s.Contact + ")"
+		}
+		c.notices = append(c.notices, notice{exts: others, chat: Chat{SessionID: s.ID, Contact: s.Contact, Name: s.Name,
+			Channel: s.Channel, Kind: s.Kind, At: now, Notice: true,
+			Text: fmt.Sprintf("pbxgate: the chat with %s was taken by %s", who, ext)}})
 	}
 	s.Owner, s.PickedUp, s.Offered = ext, true, nil
 	s.event(now, "picked_up", ext, "")
@@ -802,6 +940,32 @@ func (m *Manager) Transfer(ctx context.Context, id, by string, t Target) error {
 	if err := m.transfer(c, s, by, t, m.clock.Now()); err != nil {
 		return err
 	}
+	return m.commit(c)
+}
+
+// PinSender fixes the SIM (name or number) or WhatsApp number the
+// session's replies leave from (portal, an admin): the contact writing to
+// another one no longer moves it. An empty sender unpins; the next message
+// of the contact sets the sender again.
+func (m *Manager) PinSender(ctx context.Context, id, by, sender string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	s := m.open[id]
+	if s == nil {
+		return fmt.Errorf("%w: %s is not open", ErrNotFound, id)
+	}
+	s = s.clone()
+	now := m.clock.Now()
+	sender = strings.TrimSpace(sender)
+	if sender == "" {
+		s.SenderPinned = false
+		s.event(now, "sender", by, "unpinned")
+	} else {
+		s.event(now, "sender", by, "pinned "+sender)
+		s.Sender, s.SenderPinned = sender, true
+	}
+	c := newChange()
+	c.session(s)
 	return m.commit(c)
 }
 

@@ -134,12 +134,15 @@ type Session struct {
 	Channel string       `json:"channel"`
 	Kind    message.Kind `json:"kind"`
 	// Sender is the SIM (name or number) or WhatsApp number the contact
-	// talks to; replies leave through it.
-	Sender  string `json:"sender,omitempty"`
-	Contact string `json:"contact"`
-	Name    string `json:"name,omitempty"`
-	State   string `json:"state"`
-	Target  Target `json:"target"`
+	// wrote to last; replies leave through it.
+	Sender string `json:"sender,omitempty"`
+	// SenderPinned: an admin fixed Sender (PinSender); the contact writing
+	// to another SIM or number no longer moves it.
+	SenderPinned bool   `json:"sender_pinned,omitempty"`
+	Contact      string `json:"contact"`
+	Name         string `json:"name,omitempty"`
+	State        string `json:"state"`
+	Target       Target `json:"target"`
 	// Owner is the extension that handles the session ("" while a queue's
 	// members are still offered it, and always in assignment mode none).
 	Owner string `json:"owner,omitempty"`
@@ -167,7 +170,7 @@ type Session struct {
 // Event is one operation in a session's timeline.
 type Event struct {
 	At     time.Time `json:"at"`
-	Op     string    `json:"op"` // created, assigned, offered, picked_up, transferred, closed, unreachable
+	Op     string    `json:"op"` // created, assigned, offered, picked_up, transferred, closed, unreachable, sender
 	By     string    `json:"by"` // extension, "campaign", "contact", "pbxgate"
 	Detail string    `json:"detail,omitempty"`
 }
@@ -209,4 +212,18 @@ type Chat struct {
 	Kind      message.Kind
 	Text      string
 	At        time.Time
+	// Thread tells the chat's channel apart on the phone: "" for the
+	// first session channel, the channel's name for the others. The PBX
+	// side makes it part of the contact's address, so each channel of a
+	// contact is its own thread and a reply in it goes back on that
+	// channel (Manager.FromExtensionThread).
+	Thread string
+	// Label names the channel for the display name ("SMS", "WhatsApp", or
+	// the channel's name when two channels share a kind); "" with only
+	// one session channel.
+	Label string
+	// Notice: from pbxgate itself (e.g. "taken by 201"), not from the
+	// contact; the PBX side sends it from a gateway identity, so it does
+	// not read as if the contact wrote it.
+	Notice bool
 }

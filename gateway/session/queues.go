@@ -108,6 +108,8 @@ func (m *Manager) queueDeliveries(c *change, s *Session, e Entry, exts []string,
 		if _, ok := m.dlv[k]; ok {
 			continue
 		}
-		c.puts = append(c.puts, &delivery{Key: k, Ext: ext, Chat: s.chat(e), NextAt: now})
+		chat := s.chat(e)
+		chat.Thread, chat.Label = m.threads[s.Channel], m.labels[s.Channel]
+		c.puts = append(c.puts, &delivery{Key: k, Ext: ext, Chat: chat, NextAt: now})
 	}
 }

@@ -173,3 +173,59 @@ func TestConcurrentRepliesGroupCommitted(t *testing.T) {
 	h.open()
 	check("after a restart")
 }
+
+// A blank message from an extension is refused before anything is stored:
+// no chat-log entry, nothing for the channel.
+func TestBlankReplyRefused(t *testing.T) {
+	h := newHarness(t, Target{Kind: ToExtension, ID: "201"})
+	h.inbound("sms", alice, "Hallo")
+	s := h.only("sms")
+	for _, text := range []string{"", " \r\n\t"} {
+		if err := h.m.FromExtension(context.Background(), "201", alice, text); !errors.Is(err, ErrEmptyReply) {
+			t.Fatalf("blank reply %q: %v, want ErrEmptyReply", text, err)
+		}
+	}
+	log, err := h.m.Log(s.ID)
+	if err != nil || len(log) != 1 || len(h.out.all()) != 0 {
+		t.Fatalf("blank replies left traces: log %+v (%v), sent %+v", log, err, h.out.all())
+	}
+}
+
+// One thread per channel: the first channel is the plain thread, others
+// are named; labels name the kind (or the channel when kinds repeat). A
+// reply in a channel's thread goes out on that channel; a plain reply
+// prefers the first channel even when another one was active later.
+func TestThreadsPerChannel(t *testing.T) {
+	threads, byThread, labels := threadsOf([]Channel{{Name: "sms", Kind: message.SMS}, {Name: "wa-main", Kind: message.WhatsApp}})
+	if threads["sms"] != "" || threads["wa-main"] != "wa-main" || byThread["wa-main"] != "wa-main" || labels["sms"] != "SMS" || labels["wa-main"] != "WhatsApp" {
+		t.Fatalf("threads %v, labels %v", threads, labels)
+	}
+	if _, _, labels := threadsOf([]Channel{{Name: "sms", Kind: message.SMS}}); len(labels) != 0 {
+		t.Fatalf("one channel needs no label: %v", labels)
+	}
+	if _, _, labels := threadsOf([]Channel{{Name: "a", Kind: message.SMS}, {Name: "b", Kind: message.SMS}}); labels["a"] != "a" || labels["b"] != "b" {
+		t.Fatalf("same kind: %v", labels)
+	}
+
+	h := newHarness(t, Target{Kind: ToExtension, ID: "201"})
+	ctx := context.Background()
+	h.inbound("sms", alice, "per SMS")
+	h.clock.Add(time.Minute)
+	h.inbound("wa", alice, "per WhatsApp")
+	if err := h.m.FromExtensionThread(ctx, "201", alice, "wa", "Antwort WA"); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.m.FromExtension(ctx, "201", alice, "Antwort SMS"); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.m.FromExtensionThread(ctx, "201", alice, "nope", "x"); !errors.Is(err, ErrUnknownChannel) {
+		t.Fatalf("unknown thread: %v", err)
+	}
+	got := map[string]string{}
+	for _, o := range h.out.all() {
+		got[o.Text] = o.Channel
+	}
+	if got["Antwort WA"] != "wa" || got["Antwort SMS"] != "sms" || len(got) != 2 {
+		t.Fatalf("replies went out as %v", got)
+	}
+}
