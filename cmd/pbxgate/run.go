@@ -212,6 +212,13 @@ func (d *daemon) run(ctx context.Context) error {
 		return err
 	}
 	d.startComponents(runCtx)
+	// Campaigns the last stop left sending are running again before
+	// anyone can look at them.
+	select {
+	case <-d.campaigns.Resumed():
+	case <-runCtx.Done():
+		return runCtx.Err()
+	}
 
 	srv, err := d.buildPortal(b)
 	if err != nil {

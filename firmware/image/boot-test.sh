@@ -9,7 +9,9 @@
 # Network: the guest's user-mode network is restricted (restrict=on): it
 # gets an address from qemu's DHCP server and the portal is forwarded to
 # 127.0.0.1:$BOOT_TEST_PORT, but nothing the guest sends (SIP REGISTER, NTP,
-# DNS) leaves qemu, so the check keeps its traffic on this machine.
+# DNS) leaves qemu, so the check keeps its traffic on this machine. The NIC
+# has no option ROM (romfile=): the kernel is booted directly, no PXE, so
+# ipxe-qemu's efi-virtio.rom is not needed.
 #
 # Environment: PBXGATE (host binary, bin/pbxgate), BOOT_TIMEOUT (900 s),
 # BOOT_TEST_PORT (18080), BOOT_STABLE_SECONDS (75: how long pbxgate must stay
@@ -79,7 +81,7 @@ qemu-system-aarch64 -M virt -accel $accel -cpu max -m 1024 -smp 2 -nographic \
 	-kernel "$WORK/$kernel" -initrd "$WORK/$initrd" \
 	-append "root=LABEL=pbxgate-root ro rootwait console=ttyAMA0 net.ifnames=0 systemd.journald.forward_to_console=1" \
 	-drive file="$WORK/disk.img",format=raw,if=virtio \
-	-netdev user,id=n0,restrict=on,hostfwd=tcp:127.0.0.1:$PORT-:8080 -device virtio-net-pci,netdev=n0 \
+	-netdev user,id=n0,restrict=on,hostfwd=tcp:127.0.0.1:$PORT-:8080 -device virtio-net-pci,netdev=n0,romfile= \
 	-qmp unix:"$WORK/qmp.sock",server=on,wait=off \
 	</dev/null >"$WORK/console.log" 2>&1 &
 QEMU_PID=$!

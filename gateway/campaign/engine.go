@@ -64,19 +64,22 @@ type Engine struct {
 	// versions without conflicts. mu guards the maps readers see; it is held
 	// only to swap in new immutable *Campaign versions, never across a
 	// store commit, so Get and List do not wait for fsync.
-	wmu       sync.Mutex
-	mu        sync.RWMutex
-	gmu       sync.Mutex // guards gqueue and gleader (group commit)
-	gqueue    []*applyReq
-	gleader   bool
-	camps     map[string]*Campaign
-	nextID    int
-	busy      map[string]string // channel -> campaign sending on it
-	runs      map[string]*run
-	runCtx    context.Context
-	wg        sync.WaitGroup
-	changed   chan struct{}
-	wake      chan struct{}
+	wmu     sync.Mutex
+	mu      sync.RWMutex
+	gmu     sync.Mutex // guards gqueue and gleader (group commit)
+	gqueue  []*applyReq
+	gleader bool
+	camps   map[string]*Campaign
+	nextID  int
+	busy    map[string]string // channel -> campaign sending on it
+	runs    map[string]*run
+	runCtx  context.Context
+	wg      sync.WaitGroup
+	changed chan struct{}
+	wake    chan struct{}
+	// resumed is closed once Run has resumed (or withdrawn) the campaigns
+	// the last stop left stopped; see Resumed.
+	resumed   chan struct{}
 	restarted []string
 	rates     rates // "sent" report times, for Progress
 	// resumeClean holds the restarted campaigns that were sending when
@@ -169,7 +172,7 @@ func New(cfg Config) (*Engine, error) {
 	e := &Engine{
 		cfg: cfg, st: cfg.Store, clock: cfg.Clock, log: cfg.Logger, m: m,
 		camps: map[string]*Campaign{}, busy: map[string]string{}, runs: map[string]*run{},
-		changed: make(chan struct{}), wake: make(chan struct{}, 1),
+		changed: make(chan struct{}), wake: make(chan struct{}, 1), resumed: make(chan struct{}),
 	}
 	err = e.st.View(func(txn *store.Txn) error {
 		var n int
@@ -409,6 +412,12 @@ func (e *Engine) launchLocked(id string) {
 	}()
 }
 
+// Resumed is closed once Run has put the campaigns a restart found
+// sending back to running (or, not resumed, taken back what their channel
+// held). Until then such a campaign reads "stopped"; the daemon waits for
+// it before it serves the portal, so nobody sees that in-between state.
+func (e *Engine) Resumed() <-chan struct{} { return e.resumed }
+
 // Run starts the campaigns that were waiting for it, resumes those stopped
 // by a restart (after a clean stop always, after a crash when AutoResume is
 // set), and fires scheduled campaigns at their time until ctx ends; then it
@@ -473,6 +482,7 @@ func (e *Engine) Run(ctx context.Context) error {
 	e.wmu.Lock()
 	e.restarted, e.resumeClean = nil, nil
 	e.wmu.Unlock()
+	close(e.resumed)
 
 	for {
 		next := e.fireDue()
