@@ -103,18 +103,13 @@ var (
 	warning     = regexp.MustCompile(`^399 pbxgate\.test "[^"\\\x00-\x1f]*"$`)
 )
 
-// customerOracle is what RFC 3261 user parts an extension may write to
+// threadOracle is what RFC 3261 user parts an extension may write to
 // mean a customer (seed 012 of the design: +<country><number> or
 // 00<country><number>, percent-escapes allowed), written independently
 // of Gateway.customer.
 //
 // A user part "<number>*<thread>" names a contact's thread of a channel
 // other than the first; threaded is then true.
-func customerOracle(user string) (contact string, ok bool) {
-	c, ok, _ := threadOracle(user)
-	return c, ok
-}
-
 func threadOracle(user string) (contact string, ok, threaded bool) {
 	u, err := url.PathUnescape(user)
 	if err != nil {

@@ -214,7 +214,7 @@ func TestRecordStoredBeforeWire(t *testing.T) {
 }
 
 var (
-	pacerSeconds  = flag.Duration("wapacer.duration", 30*time.Second, "how long BenchmarkWhatsAppPacer* keep the pacer saturated")
+	pacerDuration = flag.Duration("wapacer.duration", 30*time.Second, "how long BenchmarkWhatsAppPacer* keep the pacer saturated")
 	pacerStatuses = flag.Bool("wapacer.statuses", true, "BenchmarkWhatsAppPacer*: the emulator's status webhooks (3 per message) go to the channel; false: to a server that drops them")
 )
 
@@ -250,7 +250,7 @@ func benchPacer(b *testing.B, limit int) {
 		e.emu.SetCallbackURL(drop.URL)
 	}
 	ctx := context.Background()
-	total := int(float64(limit) * pacerSeconds.Seconds())
+	total := int(float64(limit) * pacerDuration.Seconds())
 	senders := max(16, limit/4)
 	b.ResetTimer()
 	for run := range b.N {

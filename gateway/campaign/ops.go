@@ -534,6 +534,7 @@ func (e *Engine) Delete(ctx context.Context, id string) error {
 	}
 	e.mu.Lock()
 	delete(e.camps, id)
+	e.rates.forget(id)
 	e.mu.Unlock()
 	e.publish()
 	e.poke()

@@ -289,23 +289,19 @@ func writeChange(txn *store.Txn, c *change) error {
 // it (a batch of replies applies each change before the next is worked
 // out, and undoes them all when their one store write fails).
 func (m *Manager) apply(c *change) (undo func()) {
-	type was[T any] struct {
-		v  T
-		ok bool
-	}
-	open := map[string]was[*Session]{}
-	active := map[string]was[string]{}
-	dlv := map[string]was[*delivery]{}
-	qs := map[string]was[*queueState]{}
+	open := map[string]saved[*Session]{}
+	active := map[string]saved[string]{}
+	dlv := map[string]saved[*delivery]{}
+	qs := map[string]saved[*queueState]{}
 	for _, s := range c.sessions {
 		if _, seen := open[s.ID]; !seen {
 			v, ok := m.open[s.ID]
-			open[s.ID] = was[*Session]{v, ok}
+			open[s.ID] = saved[*Session]{v, ok}
 		}
 		k := activeKey(s.Channel, s.Contact)
 		if _, seen := active[k]; !seen {
 			v, ok := m.active[k]
-			active[k] = was[string]{v, ok}
+			active[k] = saved[string]{v, ok}
 		}
 		if s.State == Open {
 			m.open[s.ID] = s
@@ -320,50 +316,43 @@ func (m *Manager) apply(c *change) (undo func()) {
 	for _, k := range c.dels {
 		if _, seen := dlv[k]; !seen {
 			v, ok := m.dlv[k]
-			dlv[k] = was[*delivery]{v, ok}
+			dlv[k] = saved[*delivery]{v, ok}
 		}
 		delete(m.dlv, k)
 	}
 	for _, d := range c.puts {
 		if _, seen := dlv[d.Key]; !seen {
 			v, ok := m.dlv[d.Key]
-			dlv[d.Key] = was[*delivery]{v, ok}
+			dlv[d.Key] = saved[*delivery]{v, ok}
 		}
 		m.dlv[d.Key] = d
 	}
 	for name, q := range c.queues {
 		v, ok := m.qstate[name]
-		qs[name] = was[*queueState]{v, ok}
+		qs[name] = saved[*queueState]{v, ok}
 		m.qstate[name] = q
 	}
 	return func() {
-		for k, w := range open {
-			if w.ok {
-				m.open[k] = w.v
-			} else {
-				delete(m.open, k)
-			}
-		}
-		for k, w := range active {
-			if w.ok {
-				m.active[k] = w.v
-			} else {
-				delete(m.active, k)
-			}
-		}
-		for k, w := range dlv {
-			if w.ok {
-				m.dlv[k] = w.v
-			} else {
-				delete(m.dlv, k)
-			}
-		}
-		for k, w := range qs {
-			if w.ok {
-				m.qstate[k] = w.v
-			} else {
-				delete(m.qstate, k)
-			}
+		restore(m.open, open)
+		restore(m.active, active)
+		restore(m.dlv, dlv)
+		restore(m.qstate, qs)
+	}
+}
+
+// saved is a map entry before a change; ok is false when it was absent.
+type saved[T any] struct {
+	v  T
+	ok bool
+}
+
+// restore puts the entries recorded in before back into m.
+func restore[K comparable, V any](m map[K]V, before map[K]saved[V]) {
+	for k, w := range before {
+		if w.ok {
+			m[k] = w.v
+		} else {
+			delete(m, k)
 		}
 	}
 }
