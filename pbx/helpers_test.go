@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"github.com/pbxgate/pbxgate/gateway/testkit"
 	"log/slog"
 	"net"
 	"os"
@@ -29,25 +30,7 @@ func testLogger() *slog.Logger {
 }
 
 // freePort finds a port free for both UDP and TCP on ip.
-func freePort(t testing.TB, ip string) int {
-	t.Helper()
-	for range 50 {
-		u, err := net.ListenPacket("udp", ip+":0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		port := u.LocalAddr().(*net.UDPAddr).Port
-		l, err := net.Listen("tcp", net.JoinHostPort(ip, strconv.Itoa(port)))
-		u.Close()
-		if err != nil {
-			continue
-		}
-		l.Close()
-		return port
-	}
-	t.Fatal("no free port")
-	return 0
-}
+func freePort(t testing.TB, ip string) int { return testkit.FreePort(t, ip) }
 
 // kamailio is a Kamailio process acting as the PBX.
 type kamailio struct {

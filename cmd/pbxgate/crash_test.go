@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/json"
 	"fmt"
@@ -11,7 +10,6 @@ import (
 	"net/http/cookiejar"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -266,36 +264,8 @@ type modemsimProc struct {
 func startModemsim(t *testing.T, work string) *modemsimProc {
 	t.Helper()
 	links := filepath.Join(work, "links")
-	if err := os.MkdirAll(links, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(modemsimBin, "-n", "2", "-latency", "15ms", "-report-delay", "20ms",
-		"-listen", "127.0.0.1:0", "-link-dir", links)
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd.Stderr = io.Discard
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	apiCh := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			if rest, ok := strings.CutPrefix(sc.Text(), "control API: "); ok {
-				apiCh <- strings.TrimSuffix(rest, "/modems")
-			}
-		}
-	}()
-	select {
-	case api := <-apiCh:
-		return &modemsimProc{links: links, api: api}
-	case <-time.After(10 * time.Second):
-		t.Fatal("modemsim did not start within 10 s")
-	}
-	return nil
+	api := startModemsimTB(t, links, "-n", "2", "-latency", "15ms", "-report-delay", "20ms")
+	return &modemsimProc{links: links, api: api}
 }
 
 // sentCounts returns how many complete messages each number received.
