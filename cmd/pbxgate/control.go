@@ -122,6 +122,7 @@ func (d *daemon) startControl(ctx context.Context) (*controlServer, error) {
 		writeControl(w, tokenReply{Token: tok}, err)
 	})
 	d.smsControlRoutes(mux)
+	d.clusterRoutes(mux)
 	return &controlServer{srv: &http.Server{Handler: mux, BaseContext: func(net.Listener) context.Context { return ctx }}, ln: ln, path: path}, nil
 }
 

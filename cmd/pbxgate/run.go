@@ -5,6 +5,7 @@ import (
 	_ "embed"
 	"errors"
 	"fmt"
+	"github.com/pbxgate/pbxgate/gateway/cluster"
 	"io"
 	"log/slog"
 	"net"
@@ -143,6 +144,7 @@ type daemon struct {
 	consent   *consent.Consent
 	rules     *rules.Engine
 	pipeline  *inbound.Pipeline
+	cluster   *cluster.Node // nil unless the configuration has a cluster section
 
 	logs    *logbuf.Ring
 	restart chan string // requestRestart
@@ -172,6 +174,10 @@ func (d *daemon) run(ctx context.Context) error {
 	if err := d.setupAccounts(ctx); err != nil {
 		return err
 	}
+	if err := d.startCluster(ctx); err != nil {
+		return err
+	}
+	defer d.stopCluster()
 
 	// Components run until runCtx ends; the HTTP server stops first so no
 	// new work arrives while in-flight work finishes.
@@ -628,6 +634,9 @@ func (d *daemon) readiness(ctx context.Context) web.Readiness {
 		if h := d.wa.Health(); h.State != "ok" {
 			comp.State, comp.Detail = "degraded", h.Reason
 		}
+		r.Components = append(r.Components, comp)
+	}
+	if comp, ok := d.clusterComponent(); ok {
 		r.Components = append(r.Components, comp)
 	}
 	for _, m := range d.sms.modemViews() {

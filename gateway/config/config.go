@@ -53,6 +53,8 @@ type Config struct {
 	Metrics Metrics `yaml:"metrics"`
 	// Memory: the Go runtime's memory limit (budget.go).
 	Memory Memory `yaml:"memory"`
+	// Cluster: several boxes as one gateway (cluster.go); empty for one box.
+	Cluster Cluster `yaml:"cluster"`
 }
 
 // Updates configures the portal's firmware update upload. The daemon only
@@ -340,6 +342,7 @@ func (c *Config) validate() Problems {
 	ps = append(ps, c.Metrics.Validate("metrics")...)
 	ps = append(ps, c.Memory.Validate("memory")...)
 	ps = append(ps, c.Store.ValidateDisk("store")...)
+	ps = append(ps, c.Cluster.Validate("cluster")...)
 	return ps
 }
 

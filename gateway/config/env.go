@@ -36,6 +36,7 @@ func applyEnv(c *Config, env []string) {
 	set(&c.SIP.Password, EnvSIPPassword)
 	set(&c.Automation.SMTP.Password, EnvSMTPPassword)
 	set(&c.Metrics.Token, EnvMetricsToken)
+	set(&c.Cluster.Password, EnvClusterPassword)
 	for i := range c.Modems.Devices {
 		set(&c.Modems.Devices[i].PIN, ModemPINEnv(c.Modems.Devices[i].Name))
 	}
