@@ -15,6 +15,7 @@ import (
 
 	"github.com/pbxgate/pbxgate/gateway/cluster"
 	"github.com/pbxgate/pbxgate/gateway/config"
+	"github.com/pbxgate/pbxgate/gateway/consentsync"
 	"github.com/pbxgate/pbxgate/web"
 )
 
@@ -53,6 +54,15 @@ func (d *daemon) startCluster(ctx context.Context) error {
 	d.cluster = n
 	d.log.Info("cluster member started", "cluster", c.Name, "node", node, "listen", c.Listen, "peers", len(c.Peers), "leaf_hub", c.Hub != "")
 	return nil
+}
+
+// consentSync shares opt-outs and the blacklist with the other boxes;
+// nil on a box alone.
+func (d *daemon) consentSync() *consentsync.Sync {
+	if d.cluster == nil {
+		return nil
+	}
+	return consentsync.New(d.cluster, d.log.With("component", "consent-sync"))
 }
 
 func (d *daemon) stopCluster() {

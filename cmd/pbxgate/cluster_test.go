@@ -85,6 +85,23 @@ cluster:
 			return rep.Status.Leader == leader && connected(*rep.Status) == 3
 		})
 	}
+	// An entry on box1's blacklist reaches box3 (consent is shared).
+	apis := make([]*apiClient, 3)
+	for i, b := range boxes {
+		completeSetup(t, b.p)
+		out, stderr, code := runPbxgate(t, "", "user", "token", "admin", "--data", b.dataDir)
+		if code != 0 {
+			t.Fatal(stderr)
+		}
+		apis[i] = &apiClient{t: t, base: b.p.portal, token: strings.TrimSpace(out)}
+	}
+	apis[0].do("POST", "/api/v1/blacklist", []byte(`{"entry":"+4917012345678"}`), nil)
+	testkit.Eventually(t, "box1's blacklist entry on box3", func() bool {
+		var list json.RawMessage
+		apis[2].do("GET", "/api/v1/blacklist", nil, &list)
+		return strings.Contains(string(list), "4917012345678")
+	})
+
 	// The text form for the installer.
 	out, _, code := runPbxgate(t, "", "cluster", "status", "--data", boxes[0].dataDir)
 	if code != 0 || !strings.Contains(out, "leader "+leader) || !strings.Contains(out, "3 of 3 boxes connected") {
@@ -117,6 +134,17 @@ cluster:
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
+	// With two of three boxes the consent is still shared.
+	alive := map[string]*apiClient{}
+	for i, b := range boxes {
+		alive[b.name] = apis[i]
+	}
+	alive[rest[0].name].do("POST", "/api/v1/blacklist", []byte(`{"entry":"+4917099999999"}`), nil)
+	testkit.Eventually(t, "a blacklist entry after the loss on the other box", func() bool {
+		var list json.RawMessage
+		alive[rest[1].name].do("GET", "/api/v1/blacklist", nil, &list)
+		return strings.Contains(string(list), "4917099999999")
+	})
 	// /readyz names the cluster as degraded, not down: the box keeps
 	// working.
 	testkit.Eventually(t, "readyz reports the missing box", func() bool {

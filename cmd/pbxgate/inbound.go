@@ -20,7 +20,18 @@ func (d *daemon) newConsent() (*consent.Consent, error) {
 	if len(a.StartWords) > 0 {
 		start = a.StartWords
 	}
-	return consent.New(consent.Config{Store: d.store, StopWords: stop, StartWords: start, Logger: d.log.With("component", "consent")})
+	cfg := consent.Config{Store: d.store, StopWords: stop, StartWords: start, Logger: d.log.With("component", "consent")}
+	sync := d.consentSync()
+	if sync != nil {
+		cfg.Replicator = sync
+	}
+	c, err := consent.New(cfg)
+	if err != nil || sync == nil {
+		return c, err
+	}
+	sync.Attach(c)
+	d.component("consent-sync", sync.Run)
+	return c, nil
 }
 
 // newRules builds the keyword rules engine from the automation section:

@@ -53,7 +53,7 @@ func (e Entry) describe() string {
 }
 
 // Block adds an entry (ID and Created are filled in) and returns it.
-func (c *Consent) Block(_ context.Context, e Entry) (Entry, error) {
+func (c *Consent) Block(ctx context.Context, e Entry) (Entry, error) {
 	switch {
 	case e.Number == "" && e.Prefix == "":
 		return Entry{}, fmt.Errorf("%w: number or prefix: give one", ErrInvalidEntry)
@@ -85,11 +85,12 @@ func (c *Consent) Block(_ context.Context, e Entry) (Entry, error) {
 	c.blocks[e.ID] = e
 	c.indexLocked(e)
 	c.mu.Unlock()
+	c.replicate(ctx, KindBlock, e.ID, e)
 	return e, nil
 }
 
 // Unblock removes blacklist entry id.
-func (c *Consent) Unblock(_ context.Context, id string) error {
+func (c *Consent) Unblock(ctx context.Context, id string) error {
 	c.mu.RLock()
 	_, ok := c.blocks[id]
 	c.mu.RUnlock()
@@ -103,6 +104,7 @@ func (c *Consent) Unblock(_ context.Context, id string) error {
 	delete(c.blocks, id)
 	c.reindexLocked()
 	c.mu.Unlock()
+	c.replicate(ctx, KindBlock, id, nil)
 	return nil
 }
 

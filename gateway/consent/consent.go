@@ -46,6 +46,9 @@ type Config struct {
 	// (automation.stop_words / automation.start_words).
 	StopWords, StartWords []string
 	Logger                *slog.Logger
+	// Replicator, when set, receives every local change (a cluster's
+	// boxes share opt-outs and the blacklist); nil on a box alone.
+	Replicator Replicator
 }
 
 // Consent is the opt-out register, blacklist and group store. Safe for
@@ -62,6 +65,7 @@ type Consent struct {
 	// consulted for every message and every campaign recipient.
 	byNumber, byPrefix map[string][]Entry
 	opted              map[string]OptOut
+	repl               Replicator
 }
 
 // New loads the blacklist and the opt-outs from the store.
@@ -71,7 +75,7 @@ func New(cfg Config) (*Consent, error) {
 	}
 	c := &Consent{
 		st: cfg.Store, now: cfg.Now, log: cfg.Logger,
-		blocks: map[string]Entry{}, opted: map[string]OptOut{},
+		blocks: map[string]Entry{}, opted: map[string]OptOut{}, repl: cfg.Replicator,
 	}
 	if c.now == nil {
 		c.now = time.Now

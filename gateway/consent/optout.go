@@ -20,7 +20,7 @@ type OptOut struct {
 
 // OptOut registers number as opted out (idempotent: the first opt-out is
 // kept). keyword is what the contact sent, channel where.
-func (c *Consent) OptOut(_ context.Context, number, keyword, channel string) error {
+func (c *Consent) OptOut(ctx context.Context, number, keyword, channel string) error {
 	key := Canonical(number)
 	if key == "" {
 		return fmt.Errorf("consent: opt-out: %w: %q", ErrInvalidNumber, number)
@@ -38,11 +38,12 @@ func (c *Consent) OptOut(_ context.Context, number, keyword, channel string) err
 	c.mu.Lock()
 	c.opted[key] = o
 	c.mu.Unlock()
+	c.replicate(ctx, KindOptOut, key, o)
 	return nil
 }
 
 // OptIn removes number's opt-out; it reports whether there was one.
-func (c *Consent) OptIn(_ context.Context, number string) (bool, error) {
+func (c *Consent) OptIn(ctx context.Context, number string) (bool, error) {
 	key := Canonical(number)
 	c.mu.RLock()
 	_, was := c.opted[key]
@@ -63,6 +64,7 @@ func (c *Consent) OptIn(_ context.Context, number string) (bool, error) {
 	c.mu.Lock()
 	delete(c.opted, key)
 	c.mu.Unlock()
+	c.replicate(ctx, KindOptOut, key, nil)
 	return true, nil
 }
 
