@@ -112,6 +112,7 @@ func (g *Gateway) bodyLimit(ext, displayName, user string) int {
 func (g *Gateway) newMessage(ext, displayName, user, body string) *sip.Request {
 	req := sip.NewRequest(sip.MESSAGE, g.pbxURI(ext))
 	req.SetTransport(g.transportParam())
+	g.toPBX(req)
 	from := &sip.FromHeader{DisplayName: displayName, Address: sip.Uri{Scheme: "sip", User: user, Host: g.domain}, Params: sip.NewParams()}
 	from.Params.Add("tag", sip.GenerateTagN(16))
 	to := &sip.ToHeader{Address: sip.Uri{Scheme: "sip", User: ext, Host: g.pbxHost}, Params: sip.NewParams()}
@@ -146,6 +147,9 @@ func (g *Gateway) onOptions(req *sip.Request, tx sip.ServerTransaction) {
 	if !g.allowed(req.Source()) {
 		g.refuse(req, tx, 403, "Forbidden", "address not in sip.allow_from")
 		return
+	}
+	if id := req.CallID(); id != nil && g.probeID != "" && strings.HasPrefix(string(*id), g.probeID) {
+		g.probeLooped.Store(true) // our keepalive, routed back by the registrar
 	}
 	res := sip.NewResponseFromRequest(req, 200, "OK", nil)
 	res.AppendHeader(sip.NewHeader("Allow", allowMethods))

@@ -36,6 +36,13 @@ type SIP struct {
 	// Asterisk empties bodies over 1,023 bytes and RFC 3428 caps UDP at
 	// 1,300; 0 never splits (tcp/tls only).
 	MaxBodyBytes int `yaml:"max_body_bytes"`
+	// Keepalive is how often pbxgate sends OPTIONS to the registrar to
+	// notice a PBX restart or outage and register again at once (0: off;
+	// default 10s).
+	Keepalive time.Duration `yaml:"keepalive"`
+	// Extensions hold per-extension settings (phones differ in what they
+	// show).
+	Extensions []ExtensionSettings `yaml:"extensions"`
 	// TLSCert and TLSKey (PEM files) are pbxgate's certificate for transport
 	// tls; TLSCA (PEM) verifies the PBX's certificate (empty: the system's
 	// roots).
@@ -47,6 +54,15 @@ type SIP struct {
 	// RemotePhonebooks are phonebooks the phones already use (Yealink or
 	// Grandstream XML, CSV) that name contacts in chats.
 	RemotePhonebooks []RemotePhonebook `yaml:"remote_phonebooks"`
+}
+
+// ExtensionSettings are one extension's (or a queue member's) settings.
+type ExtensionSettings struct {
+	Ext string `yaml:"ext"`
+	// MaxBodyBytes overrides sip.max_body_bytes for this extension: longer
+	// chats reach it in ordered "(1/3) " parts (e.g. 450 for baresip 1.0);
+	// 0 keeps sip.max_body_bytes.
+	MaxBodyBytes int `yaml:"max_body_bytes"`
 }
 
 // RemotePhonebook is a phonebook behind a URL, refreshed periodically.
@@ -100,7 +116,7 @@ type BusinessHours struct {
 
 func defaultSIP() SIP {
 	return SIP{Mode: "register", Transport: "udp", Listen: "0.0.0.0:5070", Expiry: 5 * time.Minute,
-		MaxBodyBytes: 1000, Sessions: Sessions{IdleTimeout: 24 * time.Hour}}
+		MaxBodyBytes: 1000, Keepalive: 10 * time.Second, Sessions: Sessions{IdleTimeout: 24 * time.Hour}}
 }
 
 func (s *SIP) validate(key string) Problems {
@@ -120,6 +136,20 @@ func (s *SIP) validate(key string) Problems {
 	}
 	if s.MaxBodyBytes < 0 || s.MaxBodyBytes > 1300 && s.Transport == "udp" || s.MaxBodyBytes == 0 && s.Transport == "udp" {
 		add(key+".max_body_bytes", "%d does not fit UDP; use 1..1300 (1000 suits Asterisk), or transport tcp with 0", s.MaxBodyBytes)
+	}
+	if s.Keepalive != 0 && (s.Keepalive < time.Second || s.Keepalive > 5*time.Minute) {
+		add(key+".keepalive", "%s is out of range; use 1s..5m (10s finds a restarted PBX within 30s), or 0 for none", s.Keepalive)
+	}
+	exts := map[string]bool{}
+	for i, e := range s.Extensions {
+		k := fmt.Sprintf("%s.extensions[%d]", key, i)
+		if e.Ext == "" || exts[e.Ext] {
+			add(k+".ext", "%q must be a unique, non-empty extension (e.g. 201)", e.Ext)
+		}
+		exts[e.Ext] = true
+		if e.MaxBodyBytes < 0 || e.MaxBodyBytes > 1300 && s.Transport == "udp" {
+			add(k+".max_body_bytes", "%d does not fit UDP; use 1..1300 (e.g. 450 for baresip 1.0), or 0 for sip.max_body_bytes", e.MaxBodyBytes)
+		}
 	}
 	if s.Sessions.IdleTimeout < time.Minute {
 		add(key+".sessions.idle_timeout", "%s is too short; use at least 1m (e.g. 24h)", s.Sessions.IdleTimeout)
