@@ -92,10 +92,14 @@ func outcome(err error) string {
 const udpLimit = 1300
 
 // bodyLimit is the most body bytes one MESSAGE may carry: the configured
-// limit and, over UDP, what fits in 1,300 bytes with the headers (plus room
-// for the Via sipgo fills in).
+// limit (the extension's own, sip.extensions[].max_body_bytes, or
+// sip.max_body_bytes) and, over UDP, what fits in 1,300 bytes with the
+// headers (plus room for the Via sipgo fills in).
 func (g *Gateway) bodyLimit(ext, displayName, user string) int {
 	limit := g.cfg.MaxBodyBytes
+	if l, ok := g.extLimit[ext]; ok {
+		limit = l
+	}
 	if g.network != "udp" {
 		return limit
 	}

@@ -111,6 +111,7 @@ type Gateway struct {
 	noticed   map[string]time.Time // extension+reason → last refusal notice
 	txs       *txTable             // answers to extensions' MESSAGEs, for retransmissions
 	replies   chan struct{}        // replies being stored (maxReplies)
+	extLimit  map[string]int       // sip.extensions[].max_body_bytes
 
 	regMu sync.Mutex
 	reg   Registration
@@ -160,6 +161,12 @@ func New(opts Config) (*Gateway, error) {
 		return nil, fmt.Errorf("sip.transport %q: use udp, tcp or tls", c.Transport)
 	}
 	var err error
+	g.extLimit = map[string]int{}
+	for _, e := range c.Extensions {
+		if e.MaxBodyBytes > 0 {
+			g.extLimit[e.Ext] = e.MaxBodyBytes
+		}
+	}
 	g.allow, err = parseAllow(c.AllowFrom)
 	if err != nil {
 		return nil, err
