@@ -38,6 +38,9 @@ type delivery struct {
 	Attempts  int       `json:"attempts"`
 	NextAt    time.Time `json:"next_at"`
 	LastError string    `json:"last_error,omitempty"`
+	// First: goes before the session's other deliveries to the extension
+	// (a transfer note before the backlog it introduces).
+	First bool `json:"first,omitempty"`
 }
 
 type queueState struct {
@@ -807,7 +810,19 @@ func (m *Manager) command(c *change, s *Session, ext, cmd, arg string, now time.
 		if err != nil {
 			return err
 		}
-		return m.transfer(c, s, ext, t, now)
+		if err := m.transfer(c, s, ext, t, now); err != nil {
+			return err
+		}
+		// The agent who transferred is told it went through (from
+		// pbxgate's identity, in the contact's thread).
+		who := s.Contact
+		if s.Name != "" {
+			who = s.Name + " (" + s.Contact + ")"
+		}
+		c.notices = append(c.notices, notice{exts: []string{ext}, chat: Chat{SessionID: s.ID, Contact: s.Contact, Name: s.Name,
+			Channel: s.Channel, Kind: s.Kind, At: now, Notice: true, Thread: m.threads[s.Channel], Label: m.labels[s.Channel],
+			Text: fmt.Sprintf("pbxgate: the chat with %s was transferred to %s", who, t)}})
+		return nil
 	}
 	return fmt.Errorf("%w: /%s (use /close, /pickup, /transfer 201 or /transfer queue:support)", ErrBadCommand, cmd)
 }
@@ -852,7 +867,13 @@ func (m *Manager) transfer(c *change, s *Session, by string, t Target, now time.
 	s.LastActivity = now
 	note := m.appendEntry(c, s, Entry{Dir: Note, At: now, Status: "pending",
 		Text: fmt.Sprintf("pbxgate: conversation with %s transferred to you by %s", s.Contact, by)})
+	// The note introduces the backlog: it goes first although its entry
+	// is newer.
+	n := len(c.puts)
 	m.queueDeliveries(c, s, note, m.audience(s), now)
+	for _, d := range c.puts[n:] {
+		d.First = true
+	}
 	for _, e := range backlog {
 		m.queueDeliveries(c, s, e, m.audience(s), now)
 	}
