@@ -112,6 +112,7 @@ type Gateway struct {
 	txs       *txTable             // answers to extensions' MESSAGEs, for retransmissions
 	replies   chan struct{}        // replies being stored (maxReplies)
 	extLimit  map[string]int       // sip.extensions[].max_body_bytes
+	extText   map[string]bool      // sip.extensions[].delivery_notices: text
 
 	regMu sync.Mutex
 	reg   Registration
@@ -161,8 +162,9 @@ func New(opts Config) (*Gateway, error) {
 		return nil, fmt.Errorf("sip.transport %q: use udp, tcp or tls", c.Transport)
 	}
 	var err error
-	g.extLimit = map[string]int{}
+	g.extLimit, g.extText = map[string]int{}, map[string]bool{}
 	for _, e := range c.Extensions {
+		g.extText[e.Ext] = e.DeliveryNotices == "text"
 		if e.MaxBodyBytes > 0 {
 			g.extLimit[e.Ext] = e.MaxBodyBytes
 		}

@@ -63,6 +63,10 @@ type ExtensionSettings struct {
 	// chats reach it in ordered "(1/3) " parts (e.g. 450 for baresip 1.0);
 	// 0 keeps sip.max_body_bytes.
 	MaxBodyBytes int `yaml:"max_body_bytes"`
+	// DeliveryNotices "text": the extension is told in a short chat when
+	// its reply was delivered or failed (phones that ask for RFC 5438
+	// IMDNs get those regardless); "": none.
+	DeliveryNotices string `yaml:"delivery_notices"`
 }
 
 // RemotePhonebook is a phonebook behind a URL, refreshed periodically.
@@ -147,6 +151,9 @@ func (s *SIP) validate(key string) Problems {
 			add(k+".ext", "%q must be a unique, non-empty extension (e.g. 201)", e.Ext)
 		}
 		exts[e.Ext] = true
+		if e.DeliveryNotices != "" && e.DeliveryNotices != "text" {
+			add(k+".delivery_notices", "%q: use text (a short chat when a reply was delivered or failed) or leave it empty", e.DeliveryNotices)
+		}
 		if e.MaxBodyBytes < 0 || e.MaxBodyBytes > 1300 && s.Transport == "udp" {
 			add(k+".max_body_bytes", "%d does not fit UDP; use 1..1300 (e.g. 450 for baresip 1.0), or 0 for sip.max_body_bytes", e.MaxBodyBytes)
 		}

@@ -419,7 +419,9 @@ func (m *Manager) addSend(c *change, ch *Channel, s *Session, e *Entry) {
 	e.OutboundID = fmt.Sprintf("%s%s-%d", outPrefix, s.ID, e.Seq)
 	c.entries[len(c.entries)-1].e.OutboundID = e.OutboundID
 	c.sends = append(c.sends, outSend{session: s.ID, seq: e.Seq, sender: ch.Sender,
-		out: message.Outbound{ID: e.OutboundID, Channel: s.Channel, Sender: s.Sender, To: s.Contact, Text: e.Text, Ref: "session/" + s.ID}})
+		out: message.Outbound{ID: e.OutboundID, Channel: s.Channel, Sender: s.Sender, To: s.Contact, Text: e.Text, Ref: "session/" + s.ID,
+			// An SMS status report tells whether it was delivered.
+			DeliveryReport: e.Notify != nil && (e.Notify.Delivery || e.Notify.Failure)}})
 }
 
 // sendNotices sends notices to extensions in the background, once each:
@@ -671,7 +673,7 @@ func (m *Manager) replyChange(r *replyReq) (*change, error) {
 	}
 	m.pickUp(c, s, ext, now)
 	ch := m.chans[s.Channel]
-	e := m.appendEntry(c, s, Entry{Dir: Out, At: now, Text: text, By: ext, Status: string(message.Queued)})
+	e := m.appendEntry(c, s, Entry{Dir: Out, At: now, Text: text, By: ext, Status: string(message.Queued), Notify: notifyOf(ctx)})
 	s.AnsweredSeq, s.LastActivity = e.Seq, now
 	m.addSend(c, ch, s, &e)
 	c.pending = true
