@@ -58,6 +58,8 @@ type rigOpts struct {
 	service bool
 	// sip adjusts the gateway's SIP configuration.
 	sip func(*config.SIP)
+	// blocks are the sessions' text blocks.
+	blocks []session.TextBlock
 }
 
 func newRig(t testing.TB, o rigOpts) *rig {
@@ -120,7 +122,7 @@ func newRig(t testing.TB, o rigOpts) *rig {
 	scfg := session.Config{Store: st, Deliverer: r.g, Logger: testLogger(),
 		Channels: []session.Channel{{Name: "sms", Kind: message.SMS, Sender: session.SenderFunc(r.pool.Enqueue), Route: o.route}},
 		Queues:   o.queues, RetryMin: 50 * time.Millisecond, RetryMax: 200 * time.Millisecond, MaxAttempts: 3,
-		DeliveryTimeout: 5 * time.Second}
+		DeliveryTimeout: 5 * time.Second, TextBlocks: o.blocks}
 	if o.defaultChannel {
 		scfg.DefaultChannel = "sms"
 	}

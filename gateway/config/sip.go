@@ -86,7 +86,20 @@ type Sessions struct {
 	// Routes: per channel, where inbound conversations go.
 	Routes []SessionRoute `yaml:"routes"`
 	Queues []MessageQueue `yaml:"queues"`
+	// TextBlocks are canned replies an agent sends from the phone with
+	// "/t <name>", "/t <number>" or "#<number>" ("#<name>"); placeholders
+	// {name} (the contact's name, else number), {number}, {agent}.
+	TextBlocks []TextBlock `yaml:"text_blocks"`
 }
+
+// TextBlock is a named canned reply.
+type TextBlock struct {
+	Name string `yaml:"name"`
+	Text string `yaml:"text"`
+}
+
+// TextBlockPlaceholders are the placeholders a text block may use.
+var TextBlockPlaceholders = []string{"{name}", "{number}", "{agent}"}
 
 // SessionRoute sends a channel's new conversations to an extension ("201")
 // or a queue ("queue:support").
@@ -209,6 +222,26 @@ func (s *SIP) validate(key string) Problems {
 		k := fmt.Sprintf("%s.sessions.queues[%d]", key, i)
 		dest(k+".fallback", q.Fallback, false)
 		dest(k+".out_of_hours", q.OutOfHours, false)
+	}
+	blocks := map[string]bool{}
+	for i, b := range s.Sessions.TextBlocks {
+		k := fmt.Sprintf("%s.sessions.text_blocks[%d]", key, i)
+		if b.Name == "" || blocks[strings.ToLower(b.Name)] || strings.IndexFunc(b.Name, func(r rune) bool {
+			return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_')
+		}) >= 0 {
+			add(k+".name", "%q must be a unique name of letters, digits, - and _ (e.g. opening-hours)", b.Name)
+		}
+		blocks[strings.ToLower(b.Name)] = true
+		if strings.TrimSpace(b.Text) == "" {
+			add(k+".text", "is empty; write the reply the block sends")
+		}
+		rest := b.Text
+		for _, p := range TextBlockPlaceholders {
+			rest = strings.ReplaceAll(rest, p, "")
+		}
+		if i := strings.IndexByte(rest, '{'); i >= 0 && strings.IndexByte(rest[i:], '}') > 0 {
+			add(k+".text", "%q is not a placeholder; use %s", rest[i:i+strings.IndexByte(rest[i:], '}')+1], strings.Join(TextBlockPlaceholders, ", "))
+		}
 	}
 	for i, r := range s.Sessions.Routes {
 		k := fmt.Sprintf("%s.sessions.routes[%d]", key, i)

@@ -38,6 +38,9 @@ type Config struct {
 	DeliveryTimeout time.Duration
 	// Parallel bounds concurrent deliveries (default 16).
 	Parallel   int
+	// TextBlocks are canned replies agents send with "/t <name>" or
+	// "#<number>" (see TextBlock).
+	TextBlocks []TextBlock
 	Clock      Clock
 	Logger     *slog.Logger
 	Registerer prometheus.Registerer

@@ -647,7 +647,9 @@ func (m *Manager) replyChange(r *replyReq) (*change, error) {
 		want = m.primary()
 	}
 	s, err := m.sessionFor(ext, contact, want, r.strict)
+	ref, _, isBlock := m.textBlockRef(text)
 	cmd, arg, isCmd := parseCommand(text)
+	isCmd = isCmd && !isBlock
 	if err != nil {
 		if !errors.Is(err, ErrNoSession) || isCmd {
 			return nil, err
@@ -670,6 +672,12 @@ func (m *Manager) replyChange(r *replyReq) (*change, error) {
 	}
 	if s.Kind == message.WhatsApp && now.Sub(s.LastInbound) >= 24*time.Hour {
 		return nil, fmt.Errorf("%w: %s has not written in the last 24 hours; start with a template campaign", ErrWindowClosed, contact)
+	}
+	if isBlock {
+		// A text block: the agent's shorthand becomes the full reply.
+		if text, err = m.expandTextBlock(ref, s, ext); err != nil {
+			return nil, err
+		}
 	}
 	m.pickUp(c, s, ext, now)
 	ch := m.chans[s.Channel]
