@@ -84,7 +84,7 @@ func imdnRequest(contentType string, body []byte) (n session.DeliveryNotify, ok 
 func isIMDN(contentType string, body []byte) bool {
 	mt, _, err := mime.ParseMediaType(contentType)
 	if err != nil || mt != "message/cpim" {
-		return mt == "message/imdn+xml"
+		return false // RFC 5438 §7.1: an IMDN travels inside message/cpim
 	}
 	ct, _, err := cpimContent(body)
 	if err != nil {
