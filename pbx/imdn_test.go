@@ -130,7 +130,7 @@ func TestIMDNRequest(t *testing.T) {
 			t.Errorf("%s: %+v %v, want %+v %v", tc.name, got, ok, tc.want, tc.ok)
 		}
 	}
-	imdn := []byte("From: <sip:201@x>\r\nNS: imdn <urn:ietf:params:imdn>\r\nimdn.Message-ID: z\r\n\r\nContent-Type: message/imdn+xml\r\nContent-Disposition: notification\r\n\r\n<imdn/>")
+	imdn := []byte("From: <sip:201@127.0.0.1>\r\nNS: imdn <urn:ietf:params:imdn>\r\nimdn.Message-ID: z\r\n\r\nContent-Type: message/imdn+xml\r\nContent-Disposition: notification\r\n\r\n<imdn/>")
 	if !isIMDN("message/cpim", imdn) || isIMDN("message/cpim", body("NS: imdn <urn:ietf:params:imdn>\r\n")) || isIMDN("text/plain", []byte("x")) {
 		t.Error("isIMDN does not tell a notification from a message")
 	}

@@ -194,7 +194,7 @@ func TestLocateRegistrar(t *testing.T) {
 		{"tls", "pbx.test", 0, "127.0.0.11:5081"},
 		{"udp", "plain.test", 0, "127.0.0.13:5060"},
 		{"tls", "plain.test", 0, "127.0.0.13:5061"},
-		{"udp", "plain.test:5070", 0, "127.0.0.13:5070"},
+		{"udp", "plain.test:5070", 0, "127.0.0.13:5070"}, // netscope: a name the test DNS server maps to 127.0.0.13, never dialled
 		{"udp", "127.0.0.14", 0, "127.0.0.14:5060"},
 	} {
 		got, _, err := gw(tc.network, tc.registrar).locate(ctx, tc.skip)
