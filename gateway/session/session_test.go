@@ -41,9 +41,10 @@ func (c *fakeClock) Add(d time.Duration) {
 // phones are extensions: online ones take chats, offline ones are
 // unreachable.
 type phones struct {
-	mu      sync.Mutex
-	offline map[string]bool
-	got     map[string][]string // ext → "contact: text"
+	mu       sync.Mutex
+	offline  map[string]bool
+	got      map[string][]string // ext → "contact: text"
+	receipts map[string][]Receipt
 }
 
 func newPhones() *phones { return &phones{offline: map[string]bool{}, got: map[string][]string{}} }
@@ -55,6 +56,12 @@ func (p *phones) DeliverChat(_ context.Context, ext string, c Chat) error {
 		return fmt.Errorf("%w: 480", ErrUnreachable)
 	}
 	p.got[ext] = append(p.got[ext], c.Contact+": "+c.Text)
+	if c.Receipt != nil {
+		if p.receipts == nil {
+			p.receipts = map[string][]Receipt{}
+		}
+		p.receipts[ext] = append(p.receipts[ext], *c.Receipt)
+	}
 	return nil
 }
 
