@@ -38,6 +38,9 @@ const imdnNS = "urn:ietf:params:imdn"
 // imdnRequest reads the IMDN request of a message/cpim body; ok is false
 // when there is none.
 func imdnRequest(contentType string, body []byte) (n session.DeliveryNotify, ok bool) {
+	if !maybeCPIM(contentType) {
+		return n, false
+	}
 	mt, _, err := mime.ParseMediaType(contentType)
 	if err != nil || mt != "message/cpim" {
 		return n, false
@@ -79,9 +82,18 @@ func imdnRequest(contentType string, body []byte) (n session.DeliveryNotify, ok 
 	return n, true
 }
 
+// maybeCPIM is a cheap test that spares plain-text MESSAGEs the parsing.
+func maybeCPIM(contentType string) bool {
+	ct := strings.TrimSpace(contentType)
+	return len(ct) >= len("message/cpim") && strings.EqualFold(ct[:len("message/cpim")], "message/cpim")
+}
+
 // isIMDN: the body is a disposition notification (a phone confirming a
 // chat pbxgate sent), not a message for the customer.
 func isIMDN(contentType string, body []byte) bool {
+	if !maybeCPIM(contentType) {
+		return false
+	}
 	mt, _, err := mime.ParseMediaType(contentType)
 	if err != nil || mt != "message/cpim" {
 		return false // RFC 5438 §7.1: an IMDN travels inside message/cpim

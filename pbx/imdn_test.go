@@ -4,6 +4,7 @@ import (
 	"encoding/xml"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/pbxgate/pbxgate/gateway/config"
 	"github.com/pbxgate/pbxgate/gateway/session"
@@ -134,4 +135,41 @@ func TestIMDNRequest(t *testing.T) {
 	if !isIMDN("message/cpim", imdn) || isIMDN("message/cpim", body("NS: imdn <urn:ietf:params:imdn>\r\n")) || isIMDN("text/plain", []byte("x")) {
 		t.Error("isIMDN does not tell a notification from a message")
 	}
+}
+
+// BenchmarkIMDN measures what RFC 5438 support adds per MESSAGE: "classify"
+// is what onMessage does before reading the text (isIMDN and the IMDN
+// request, for a plain text/plain body and for message/cpim with a
+// request); "build" is one delivery notification (CPIM + XML).
+func BenchmarkIMDN(b *testing.B) {
+	cpim := []byte("From: <sip:201@127.0.0.1>\r\nTo: <sip:+491701234567@127.0.0.1>\r\nNS: imdn <urn:ietf:params:imdn>\r\n" +
+		"imdn.Message-ID: 34jk324j\r\nDateTime: 2026-12-07T01:00:00Z\r\nimdn.Disposition-Notification: positive-delivery, negative-delivery\r\n\r\n" +
+		"Content-Type: text/plain; charset=utf-8\r\n\r\n" + strings.Repeat("Grüße aus Köln, ", 10))
+	plain := []byte(strings.Repeat("Grüße aus Köln, ", 10))
+	g := &Gateway{extText: map[string]bool{}}
+	for _, c := range []struct {
+		name, ct string
+		body     []byte
+	}{{"classify/plain", "text/plain;charset=UTF-8", plain}, {"classify/cpim", "message/cpim", cpim}} {
+		b.Run(c.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if isIMDN(c.ct, c.body) {
+					b.Fatal("a message classified as IMDN")
+				}
+				_, _ = g.notifyFor("201", c.ct, c.body)
+			}
+		})
+	}
+	b.Run("build", func(b *testing.B) {
+		r := &session.Receipt{DeliveryNotify: session.DeliveryNotify{IMDN: true, MessageID: "34jk324j", DateTime: "2026-12-07T01:00:00Z"},
+			Disposition: session.DispDelivered}
+		now := time.Now()
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := imdnBody(r, "sip:+491701234567@pbxgate.test", "sip:201@127.0.0.1", now); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 }
