@@ -281,3 +281,38 @@ func TestE2EBaresipNeedsShorterParts(t *testing.T) {
 		t.Log("baresip showed the 607-byte MESSAGE whole: this version has no ~470-byte limit")
 	}
 }
+
+// From a real baresip: "#1" sends the admin's text block to the customer,
+// and "/transfer 202" hands the chat to a second baresip, which shows
+// pbxgate's note (from the gateway's identity, sip:gw@…) before the
+// customer's backlog; the first baresip is told the transfer went through.
+func TestE2EBaresipTextBlockAndTransfer(t *testing.T) {
+	t.Parallel()
+	r := newRig(t, rigOpts{blocks: []session.TextBlock{{Name: "hours", Text: "Wir sind Mo–Fr 9–17 Uhr da, {name}."}}})
+	b201 := startBaresip(t, "201", r.k, [][2]string{{"Kunde", "sip:" + customer + "@" + r.k.addr}})
+	b202 := startBaresip(t, "202", r.k, nil)
+	r.sms(customer, "Wann habt ihr offen?", false)
+	if got := b201.waitShown(customer); got != "Wann habt ihr offen?" {
+		t.Fatalf("201 shows %q", got)
+	}
+	b201.do([]byte("/message #1"))
+	r.waitSent(customer, "Wir sind Mo–Fr 9–17 Uhr da, "+customer+".")
+
+	b201.do([]byte("/message /transfer 202"))
+	note := b202.waitShown("gw")
+	if !strings.Contains(note, "transferred to you by 201") {
+		t.Fatalf("202 shows %q from the gateway, want the transfer note", note)
+	}
+	if got := b202.waitShown(customer); got != "Wann habt ihr offen?" {
+		t.Fatalf("202 shows %q from the customer, want the backlog", got)
+	}
+	b202.mu.Lock()
+	out := b202.out.String()
+	b202.mu.Unlock()
+	if strings.Index(out, "sip:gw@") > strings.Index(out, "sip:"+customer+"@") {
+		t.Fatalf("202 showed the backlog before the note:\n%q", out)
+	}
+	if got := b201.waitShown("gw"); !strings.Contains(got, "was transferred to 202") {
+		t.Fatalf("201 shows %q from the gateway, want the confirmation", got)
+	}
+}
