@@ -167,7 +167,7 @@ func BenchmarkIMDN(b *testing.B) {
 		now := time.Now()
 		b.ReportAllocs()
 		for b.Loop() {
-			if _, err := imdnBody(r, "sip:+491701234567@pbxgate.test", "sip:201@127.0.0.1", now); err != nil {
+			if _, err := imdnBody(r, "sip:+491701234567@127.0.0.1", "sip:201@127.0.0.1", now); err != nil {
 				b.Fatal(err)
 			}
 		}
