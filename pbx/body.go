@@ -86,7 +86,16 @@ func bodyTextDepth(contentType string, body []byte, depth int) (string, *bodyErr
 }
 
 func decodeText(charset string, body []byte) (string, *bodyError) {
-	enc, ok := charsets[strings.ToLower(strings.TrimSpace(charset))]
+	cs := strings.ToLower(strings.TrimSpace(charset))
+	if cs == "" && !utf8.Valid(body) {
+		// No charset declared and not UTF-8: a phone that sends raw bytes
+		// typed in a Latin-1 or Windows locale (baresip 1.0 sends
+		// "text/plain" without a charset). Windows-1252 reads ISO-8859-1's
+		// printable range the same and every other byte as something, so
+		// the text arrives instead of being refused.
+		cs = "windows-1252"
+	}
+	enc, ok := charsets[cs]
 	if !ok {
 		return "", &bodyError{415, fmt.Sprintf("charset %s is not supported; use UTF-8, ISO-8859-1, ISO-8859-15, windows-1252 or UTF-16", charset)}
 	}

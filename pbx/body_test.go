@@ -21,6 +21,11 @@ func TestBodyText(t *testing.T) {
 		{"UTF-16LE", "text/plain;charset=UTF-16LE", "G\x00r\x00\xfc\x00", "Grü"},
 		{"CPIM with LF only", "message/cpim", "From: <im:a@b>\n\nContent-Type: text/plain;charset=ISO-8859-1\n\n\xfcber", "über"},
 		{"CPIM without message headers", "Message/CPIM", "\r\nContent-Type: text/plain\r\n\r\nHi", "Hi"},
+		// No charset and not UTF-8 (baresip 1.0 sends "text/plain" with the
+		// bytes as typed): read as Windows-1252, ISO-8859-1's superset.
+		{"undeclared Latin-1", "text/plain", "Gr\xfc\xdfe \x80", "Grüße €"},
+		{"no Content-Type, Latin-1", "", "K\xf6ln", "Köln"},
+		{"undeclared UTF-8 stays UTF-8", "text/plain", "Köln", "Köln"},
 	}
 	for _, c := range ok {
 		got, err := bodyText(c.ct, []byte(c.body))

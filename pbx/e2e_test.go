@@ -56,6 +56,10 @@ type rigOpts struct {
 	// service adds a second SMS channel "service" on its own SIM (the
 	// last one), routed like sms.
 	service bool
+	// sip adjusts the gateway's SIP configuration.
+	sip func(*config.SIP)
+	// blocks are the sessions' text blocks.
+	blocks []session.TextBlock
 }
 
 func newRig(t testing.TB, o rigOpts) *rig {
@@ -82,7 +86,11 @@ func newRig(t testing.TB, o rigOpts) *rig {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	r.g, err = New(Config{SIP: gatewayCfg(r.k, "udp"), Logger: testLogger(), RetryMin: 50 * time.Millisecond, RetryMax: 500 * time.Millisecond,
+	sipCfg := gatewayCfg(r.k, "udp")
+	if o.sip != nil {
+		o.sip(&sipCfg)
+	}
+	r.g, err = New(Config{SIP: sipCfg, Logger: testLogger(), RetryMin: 50 * time.Millisecond, RetryMax: 500 * time.Millisecond,
 		Region: "DE"})
 	if err != nil {
 		t.Fatal(err)
@@ -114,7 +122,7 @@ func newRig(t testing.TB, o rigOpts) *rig {
 	scfg := session.Config{Store: st, Deliverer: r.g, Logger: testLogger(),
 		Channels: []session.Channel{{Name: "sms", Kind: message.SMS, Sender: session.SenderFunc(r.pool.Enqueue), Route: o.route}},
 		Queues:   o.queues, RetryMin: 50 * time.Millisecond, RetryMax: 200 * time.Millisecond, MaxAttempts: 3,
-		DeliveryTimeout: 5 * time.Second}
+		DeliveryTimeout: 5 * time.Second, TextBlocks: o.blocks}
 	if o.defaultChannel {
 		scfg.DefaultChannel = "sms"
 	}
@@ -159,7 +167,7 @@ func (r *rig) attachSIM(ctx context.Context, name string, run func(func(context.
 			}
 			return sim.WaitPath(ctx, "")
 		},
-		CommandTimeout: 2 * time.Second, InitTimeout: 10 * time.Second, SendTimeout: 5 * time.Second,
+		CommandTimeout: 2 * time.Second, InitTimeout: 10 * time.Second, SendTimeout: 5 * time.Second, DeliveryReports: true,
 		PollInterval: time.Hour, DrainInterval: time.Hour, ReopenBackoff: 20 * time.Millisecond,
 		MaxReopenBackoff: 200 * time.Millisecond, Logger: testLogger()},
 		modem.Handlers{PDU: r.pool.HandlePDU, StatusReport: r.pool.HandleStatusReport, State: r.pool.HandleState})

@@ -35,6 +35,7 @@ func freePort(t testing.TB, ip string) int { return testkit.FreePort(t, ip) }
 // kamailio is a Kamailio process acting as the PBX.
 type kamailio struct {
 	addr string // 127.0.0.1:port (UDP and TCP)
+	stop func() // stops it (also at the end of the test)
 }
 
 // startKamailio runs Kamailio with testdata/kamailio.cfg on a free
@@ -83,15 +84,21 @@ func startKamailioShm(t testing.TB, port int, sha256 bool, shmMB int) *kamailio 
 	}
 	exited := make(chan error, 1)
 	go func() { exited <- cmd.Wait() }()
+	var once sync.Once
+	stop := func() {
+		once.Do(func() {
+			// Kamailio forks workers into its process group: stop them all.
+			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
+			select {
+			case <-exited:
+			case <-time.After(5 * time.Second):
+				_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+				<-exited
+			}
+		})
+	}
 	t.Cleanup(func() {
-		// Kamailio forks workers into its process group: stop them all.
-		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
-		select {
-		case <-exited:
-		case <-time.After(5 * time.Second):
-			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-			<-exited
-		}
+		stop()
 		if t.Failed() {
 			logMu.Lock()
 			t.Logf("kamailio log:\n%s", logs.String())
@@ -102,7 +109,7 @@ func startKamailioShm(t testing.TB, port int, sha256 bool, shmMB int) *kamailio 
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		if optionsPing(addr) {
-			return &kamailio{addr: addr}
+			return &kamailio{addr: addr, stop: stop}
 		}
 		select {
 		case err := <-exited:
@@ -263,6 +270,30 @@ func (p *phone) register(expiry int) {
 	}
 	if res.StatusCode != 200 {
 		p.t.Fatalf("phone %s register: %d %s", p.user, res.StatusCode, res.Reason)
+	}
+}
+
+// removeAllBindings removes every contact of the phone's user at the
+// registrar: REGISTER with "Contact: *" and Expires 0 (RFC 3261 §10.2.2).
+func (p *phone) removeAllBindings() {
+	p.t.Helper()
+	host, port, _ := net.SplitHostPort(p.pbx)
+	pn, _ := strconv.Atoi(port)
+	aor := sip.Uri{Scheme: "sip", User: p.user, Host: host}
+	req := sip.NewRequest(sip.REGISTER, sip.Uri{Scheme: "sip", Host: host, Port: pn})
+	req.AppendHeader(&sip.FromHeader{Address: aor, Params: tagParams()})
+	req.AppendHeader(&sip.ToHeader{Address: aor, Params: sip.NewParams()})
+	req.AppendHeader(sip.NewHeader("Contact", "*"))
+	req.AppendHeader(sip.NewHeader("Expires", "0"))
+	req.SetBody(nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	res, err := p.client.Do(ctx, req)
+	if err == nil && res.StatusCode == 401 {
+		res, err = p.client.DoDigestAuth(ctx, req, res, sipgo.DigestAuth{Username: p.user, Password: "pw-" + p.user})
+	}
+	if err != nil || res.StatusCode != 200 {
+		p.t.Fatalf("remove all bindings of %s: %s", p.user, codeOf(res, err))
 	}
 }
 

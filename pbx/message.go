@@ -36,6 +36,13 @@ func (g *Gateway) DeliverChat(ctx context.Context, ext string, c session.Chat) e
 		}
 		display += " · " + c.Label
 	}
+	if c.Receipt != nil && c.Receipt.IMDN {
+		// The phone asked for a disposition notification: an IMDN from
+		// the contact, matched to its message by imdn.Message-ID.
+		err := g.sendIMDN(ctx, ext, c)
+		g.m.out.WithLabelValues(map[bool]string{true: "imdn", false: outcome(err)}[err == nil]).Inc()
+		return err
+	}
 	if c.Notice {
 		// pbxgate's own notices come from the gateway, not the customer.
 		from, display = g.noticeUser(), "pbxgate"
@@ -92,10 +99,14 @@ func outcome(err error) string {
 const udpLimit = 1300
 
 // bodyLimit is the most body bytes one MESSAGE may carry: the configured
-// limit and, over UDP, what fits in 1,300 bytes with the headers (plus room
-// for the Via sipgo fills in).
+// limit (the extension's own, sip.extensions[].max_body_bytes, or
+// sip.max_body_bytes) and, over UDP, what fits in 1,300 bytes with the
+// headers (plus room for the Via sipgo fills in).
 func (g *Gateway) bodyLimit(ext, displayName, user string) int {
 	limit := g.cfg.MaxBodyBytes
+	if l, ok := g.extLimit[ext]; ok {
+		limit = l
+	}
 	if g.network != "udp" {
 		return limit
 	}
@@ -112,6 +123,7 @@ func (g *Gateway) bodyLimit(ext, displayName, user string) int {
 func (g *Gateway) newMessage(ext, displayName, user, body string) *sip.Request {
 	req := sip.NewRequest(sip.MESSAGE, g.pbxURI(ext))
 	req.SetTransport(g.transportParam())
+	g.toPBX(req)
 	from := &sip.FromHeader{DisplayName: displayName, Address: sip.Uri{Scheme: "sip", User: user, Host: g.domain}, Params: sip.NewParams()}
 	from.Params.Add("tag", sip.GenerateTagN(16))
 	to := &sip.ToHeader{Address: sip.Uri{Scheme: "sip", User: ext, Host: g.pbxHost}, Params: sip.NewParams()}
@@ -124,7 +136,11 @@ func (g *Gateway) newMessage(ext, displayName, user, body string) *sip.Request {
 
 // sendMessage sends one MESSAGE from user (a customer) to ext.
 func (g *Gateway) sendMessage(ctx context.Context, ext, displayName, user, body string) error {
-	req := g.newMessage(ext, displayName, user, body)
+	return g.send(ctx, ext, g.newMessage(ext, displayName, user, body))
+}
+
+// send sends a MESSAGE to ext, answering a digest challenge.
+func (g *Gateway) send(ctx context.Context, ext string, req *sip.Request) error {
 	res, err := g.client.Do(ctx, req)
 	if err == nil && (res.StatusCode == 401 || res.StatusCode == 407) && g.cfg.Username != "" {
 		res, err = g.client.DoDigestAuth(ctx, req, res, sipgo.DigestAuth{Username: g.cfg.Username, Password: g.cfg.Password.Reveal()})
@@ -146,6 +162,9 @@ func (g *Gateway) onOptions(req *sip.Request, tx sip.ServerTransaction) {
 	if !g.allowed(req.Source()) {
 		g.refuse(req, tx, 403, "Forbidden", "address not in sip.allow_from")
 		return
+	}
+	if id := req.CallID(); id != nil && g.probeID != "" && strings.HasPrefix(string(*id), g.probeID) {
+		g.probeLooped.Store(true) // our keepalive, routed back by the registrar
 	}
 	res := sip.NewResponseFromRequest(req, 200, "OK", nil)
 	res.AppendHeader(sip.NewHeader("Allow", allowMethods))
@@ -192,6 +211,13 @@ func (g *Gateway) onMessage(req *sip.Request, tx sip.ServerTransaction) {
 	ct := ""
 	if h := req.ContentType(); h != nil {
 		ct = h.Value()
+	}
+	if isIMDN(ct, req.Body()) {
+		// A phone's disposition notification about a chat pbxgate sent:
+		// nothing for the customer (RFC 5438 §7.1).
+		g.m.in.WithLabelValues("imdn").Inc()
+		_ = tx.Respond(sip.NewResponseFromRequest(req, 200, "OK", nil))
+		return
 	}
 	text, berr := bodyText(ct, req.Body())
 	if berr != nil && berr.code == 415 {
@@ -249,7 +275,12 @@ func (g *Gateway) onMessage(req *sip.Request, tx sip.ServerTransaction) {
 		_ = tx.Respond(r.response(req))
 		return
 	}
-	code, reason, why, hdrs := g.takeReply(box.s, arrived, ext, contact, thread, text)
+	notify, wants := g.notifyFor(ext, ct, req.Body())
+	var np *session.DeliveryNotify
+	if wants {
+		np = &notify
+	}
+	code, reason, why, hdrs := g.takeReply(box.s, arrived, ext, contact, thread, text, np)
 	if why != "" {
 		hdrs = append(hdrs, g.warning(why))
 	}
@@ -272,7 +303,7 @@ func (g *Gateway) onMessage(req *sip.Request, tx sip.ServerTransaction) {
 // answer: 202 once it is stored, 503 with Retry-After when it cannot be
 // taken now (too many at once, or not stored by giveUpAfter), otherwise
 // the refusal and why.
-func (g *Gateway) takeReply(s Sessions, arrived time.Time, ext, contact, thread, text string) (int, string, string, []sip.Header) {
+func (g *Gateway) takeReply(s Sessions, arrived time.Time, ext, contact, thread, text string, notify *session.DeliveryNotify) (int, string, string, []sip.Header) {
 	select {
 	case g.replies <- struct{}{}:
 	default:
@@ -286,6 +317,9 @@ func (g *Gateway) takeReply(s Sessions, arrived time.Time, ext, contact, thread,
 		defer func() { <-g.replies }()
 		defer cancel()
 		gctx := session.WithGate(ctx, gate)
+		if notify != nil {
+			gctx = session.WithNotify(gctx, *notify)
+		}
 		if ts, ok := s.(ThreadSessions); ok {
 			res <- ts.FromExtensionThread(gctx, ext, contact, thread, text)
 			return

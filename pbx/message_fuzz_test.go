@@ -16,6 +16,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/emiago/sipgo/sip"
+	"golang.org/x/text/encoding/charmap"
 
 	"github.com/pbxgate/pbxgate/gateway/config"
 	"github.com/pbxgate/pbxgate/gateway/session"
@@ -260,7 +261,13 @@ func FuzzSIPMessage(f *testing.F) {
 			}
 			return
 		}
-		text := strings.TrimPrefix(string(req.Body()), "\xEF\xBB\xBF")
+		got := req.Body()
+		if undeclaredCharset(req) && !utf8.Valid(got) {
+			// No charset and not UTF-8: read as Windows-1252 (x/text's
+			// table of it, the WHATWG/Microsoft code page).
+			got, _ = charmap.Windows1252.NewDecoder().Bytes(got)
+		}
+		text := strings.TrimPrefix(string(got), "\xEF\xBB\xBF")
 		if !utf8.ValidString(text) || strings.TrimSpace(text) == "" {
 			if res.StatusCode != 400 || len(calls) != 0 {
 				t.Fatalf("blank or invalid UTF-8 body %q: %d, %d calls; want 400 and none", text, res.StatusCode, len(calls))
@@ -304,6 +311,13 @@ func contentForm(req *sip.Request) int {
 		return unsupported
 	}
 	return otherForm
+}
+
+// undeclaredCharset: no Content-Type, or text/plain without parameters.
+func undeclaredCharset(req *sip.Request) bool {
+	ct := req.ContentType()
+	return ct == nil || strings.ToLower(strings.Join(strings.Fields(ct.Value()), "")) == "text/plain" ||
+		strings.TrimSpace(ct.Value()) == ""
 }
 
 func ext(req *sip.Request) string { return req.From().Address.User }

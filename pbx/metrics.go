@@ -13,6 +13,7 @@ type metrics struct {
 	parts      prometheus.Counter
 	in         *prometheus.CounterVec
 	busy       *prometheus.CounterVec
+	lost       *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -29,11 +30,13 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Help: "MESSAGE requests from extensions by result."}, []string{"result"}),
 		busy: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "pbxgate_sip_busy_total",
 			Help: "MESSAGEs from extensions answered 503 (retry later), by why: too_many at once, or slow_store (not stored within the answer budget)."}, []string{"why"}),
+		lost: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "pbxgate_sip_registration_lost_total",
+			Help: "Registrations the keepalive found lost, by why: unanswered (registrar down) or forgotten (registrar restarted)."}, []string{"why"}),
 	}
 	if reg == nil {
 		return m, nil
 	}
-	for _, c := range []prometheus.Collector{m.registered, m.registers, m.out, m.parts, m.in, m.busy} {
+	for _, c := range []prometheus.Collector{m.registered, m.registers, m.out, m.parts, m.in, m.busy, m.lost} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("register SIP metrics: %w", err)
 		}

@@ -60,6 +60,8 @@ type Config struct {
 	UserAgent string
 	// RequestTimeout bounds one REGISTER transaction (default 10 s).
 	RequestTimeout time.Duration
+	// Resolver looks up the registrar (SRV, A/AAAA); nil: the system's.
+	Resolver *net.Resolver
 	// Region (region.default_country, ISO 3166 such as "DE") reads the
 	// national numbers extensions write to (0170…); "": only +… and 00….
 	Region string
@@ -88,6 +90,18 @@ type Gateway struct {
 	// allowRegistrar: requests from the registrar's addresses are allowed.
 	allowRegistrar bool
 	registrarIPs   atomic.Pointer[[]netip.Addr]
+	// useSRV: the registrar is a name without a port (RFC 3263 SRV).
+	useSRV   bool
+	resolver *net.Resolver
+	pbxDest  atomic.Pointer[string] // located registrar ip:port (SRV)
+	// keepalive: OPTIONS interval (0: none); probeID prefixes their
+	// Call-IDs and probeLooped is set when one comes back to us.
+	keepalive   time.Duration
+	probeID     string
+	probeLooped atomic.Bool
+	// routesBack: a keepalive came back to pbxgate through the registrar,
+	// so its 404/480 later means the registration is gone.
+	routesBack atomic.Bool
 
 	sessions  atomic.Pointer[sessionsBox]
 	ready     chan struct{}
@@ -97,6 +111,8 @@ type Gateway struct {
 	noticed   map[string]time.Time // extension+reason → last refusal notice
 	txs       *txTable             // answers to extensions' MESSAGEs, for retransmissions
 	replies   chan struct{}        // replies being stored (maxReplies)
+	extLimit  map[string]int       // sip.extensions[].max_body_bytes
+	extText   map[string]bool      // sip.extensions[].delivery_notices: text
 
 	regMu sync.Mutex
 	reg   Registration
@@ -146,6 +162,13 @@ func New(opts Config) (*Gateway, error) {
 		return nil, fmt.Errorf("sip.transport %q: use udp, tcp or tls", c.Transport)
 	}
 	var err error
+	g.extLimit, g.extText = map[string]int{}, map[string]bool{}
+	for _, e := range c.Extensions {
+		g.extText[e.Ext] = e.DeliveryNotices == "text"
+		if e.MaxBodyBytes > 0 {
+			g.extLimit[e.Ext] = e.MaxBodyBytes
+		}
+	}
 	g.allow, err = parseAllow(c.AllowFrom)
 	if err != nil {
 		return nil, err
@@ -159,6 +182,19 @@ func New(opts Config) (*Gateway, error) {
 		return nil, fmt.Errorf("sip: PBX address %q: %w", pbxAddr, err)
 	}
 	g.pbxHost, g.pbxPort = host, port
+	g.resolver = opts.Resolver
+	if g.resolver == nil {
+		g.resolver = net.DefaultResolver
+	}
+	if c.Mode == "register" {
+		g.keepalive = c.Keepalive
+		g.probeID = fmt.Sprintf("pbxgate-ka-%x-", time.Now().UnixNano())
+		if wantsSRV(pbxAddr) {
+			// The request-URI names the domain without a port (RFC 3263).
+			g.useSRV, g.pbxPort = true, 0
+			port = g.defaultPort()
+		}
+	}
 	// Without an allow-list in register mode only the registrar may send
 	// us requests; its addresses are looked up before every REGISTER (DNS
 	// may not be up yet when pbxgate starts).
@@ -185,6 +221,7 @@ func New(opts Config) (*Gateway, error) {
 		g.domain = g.contactHost
 	}
 	uaOpts := []sipgo.UserAgentOption{sipgo.WithUserAgent(opts.UserAgent), sipgo.WithUserAgentHostname(g.domain),
+		sipgo.WithUserAgentDNSResolver(g.resolver),
 		// sipgo logs to slog's default logger unless told otherwise.
 		sipgo.WithUserAgentTransportLayerOptions(sip.WithTransportLayerLogger(g.log)),
 		sipgo.WithUserAgentTransactionLayerOptions(sip.WithTransactionLayerLogger(g.log),
@@ -420,22 +457,6 @@ func (g *Gateway) allowed(source string) bool {
 		}
 	}
 	return false
-}
-
-// resolveRegistrar refreshes the registrar's addresses for allowed.
-func (g *Gateway) resolveRegistrar(ctx context.Context) error {
-	if !g.allowRegistrar {
-		return nil
-	}
-	ips, err := net.DefaultResolver.LookupNetIP(ctx, "ip", g.pbxHost)
-	if err != nil {
-		return fmt.Errorf("sip.registrar %q does not resolve: %w", g.pbxHost, err)
-	}
-	for i := range ips {
-		ips[i] = ips[i].Unmap()
-	}
-	g.registrarIPs.Store(&ips)
-	return nil
 }
 
 func (g *Gateway) transportParam() string { return strings.ToUpper(g.network) }

@@ -36,15 +36,20 @@ func (g *Gateway) setReg(r Registration) {
 
 // registerLoop keeps the registration alive: it re-registers at 3/4 of
 // the granted expiry and, while the PBX is down or refuses, retries with
-// a doubling backoff. On ctx end it removes the registration.
+// a doubling backoff. Between refreshes it sends OPTIONS keepalives
+// (sip.keepalive): when the registrar stops answering, or answers that it
+// no longer knows pbxgate (a restart lost its location table), it
+// registers again at once and retries at least every keepalive interval
+// until the registrar answers. On ctx end it removes the registration.
 func (g *Gateway) registerLoop(ctx context.Context) {
 	r := &registrar{g: g, callID: sip.CallIDHeader(fmt.Sprintf("pbxgate-%d", time.Now().UnixNano()))}
 	backoff := g.opts.RetryMin
+	unanswered := 0 // consecutive REGISTERs without an answer (SRV failover)
 	for {
 		g.setReg(Registration{State: "registering", Registrar: g.cfg.Registrar, Code: g.Registration().Code, LastError: g.Registration().LastError})
 		var granted time.Duration
 		var code int
-		err := g.resolveRegistrar(ctx)
+		err := g.resolveRegistrar(ctx, unanswered)
 		if err == nil {
 			granted, code, err = r.register(ctx, g.cfg.Expiry)
 		}
@@ -58,7 +63,16 @@ func (g *Gateway) registerLoop(ctx context.Context) {
 			g.log.Warn("SIP registration failed; retrying", "registrar", g.cfg.Registrar, "code", code, "err", err, "retry_in", backoff)
 			wait = backoff
 			backoff = min(backoff*2, g.opts.RetryMax)
+			if errors.Is(err, errNoResponse) {
+				unanswered++
+				if g.keepalive > 0 {
+					// Down or restarting: try again soon enough to be back
+					// within a keepalive interval of its return.
+					wait = min(wait, g.keepalive)
+				}
+			}
 		} else {
+			unanswered = 0
 			g.m.registers.WithLabelValues("ok").Inc()
 			if g.Registration().State != "registered" {
 				g.log.Info("registered at the PBX", "registrar", g.cfg.Registrar, "expires", granted)
@@ -66,6 +80,22 @@ func (g *Gateway) registerLoop(ctx context.Context) {
 			g.setReg(Registration{State: "registered", Registrar: g.cfg.Registrar, Code: code, Expires: granted})
 			backoff = g.opts.RetryMin
 			wait = granted * 3 / 4
+			if g.keepalive > 0 {
+				if lost := r.keepAlive(ctx, wait); lost != nil {
+					why := "forgotten"
+					if errors.Is(lost, errNoResponse) {
+						why = "unanswered"
+					}
+					g.m.lost.WithLabelValues(why).Inc()
+					g.log.Warn("SIP registration lost; registering again", "registrar", g.cfg.Registrar, "err", lost)
+					g.setReg(Registration{State: "failed", Registrar: g.cfg.Registrar, LastError: lost.Error()})
+					if errors.Is(lost, errNoResponse) {
+						unanswered++
+					}
+					continue
+				}
+				wait = 0 // refresh now
+			}
 		}
 		select {
 		case <-ctx.Done():
@@ -84,10 +114,78 @@ func (g *Gateway) registerLoop(ctx context.Context) {
 	g.setReg(Registration{State: "unregistered", Registrar: g.cfg.Registrar})
 }
 
+// errLost: the registrar answers but no longer routes to pbxgate.
+var errLost = errors.New("the registrar no longer knows pbxgate's contact (restarted?)")
+
+// keepAlive sends an OPTIONS every keepalive interval until the refresh
+// is due (nil) or the registration looks lost (the reason). The OPTIONS
+// goes to pbxgate's own address of record through the registrar: a
+// registrar that routes it back to pbxgate (a proxy such as Kamailio)
+// proves the registration end to end, and its 404/480/410 afterwards
+// means the registration is gone; a PBX that answers OPTIONS itself
+// (Asterisk) only proves it is up.
+func (r *registrar) keepAlive(ctx context.Context, until time.Duration) error {
+	refresh := time.NewTimer(until)
+	defer refresh.Stop()
+	tick := time.NewTicker(r.g.keepalive)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-refresh.C:
+			return nil
+		case <-tick.C:
+		}
+		code, looped, err := r.probe(ctx)
+		switch {
+		case ctx.Err() != nil:
+			return nil
+		case err != nil:
+			return fmt.Errorf("%w to the keepalive OPTIONS: %v", errNoResponse, err)
+		case code >= 200 && code < 300:
+			if looped && !r.g.routesBack.Swap(true) {
+				r.g.log.Info("keepalive OPTIONS come back through the registrar: a lost registration will be noticed", "registrar", r.g.cfg.Registrar)
+			}
+		case (code == 404 || code == 480 || code == 410) && r.g.routesBack.Load():
+			return fmt.Errorf("%w: keepalive OPTIONS answered %d", errLost, code)
+		}
+	}
+}
+
+// probe sends one keepalive OPTIONS; looped reports whether it reached
+// pbxgate through the registrar.
+func (r *registrar) probe(ctx context.Context) (code int, looped bool, err error) {
+	g := r.g
+	aor := sip.Uri{Scheme: "sip", User: g.cfg.Username, Host: g.pbxHost, Port: g.pbxPort}
+	req := sip.NewRequest(sip.OPTIONS, aor)
+	req.SetTransport(g.transportParam())
+	g.toPBX(req)
+	from := &sip.FromHeader{Address: sip.Uri{Scheme: "sip", User: g.cfg.Username, Host: g.pbxHost}, Params: sip.NewParams()}
+	from.Params.Add("tag", sip.GenerateTagN(16))
+	r.probes++
+	callID := sip.CallIDHeader(g.probeID + strconv.FormatUint(r.probes, 10))
+	req.AppendHeader(from)
+	req.AppendHeader(&sip.ToHeader{Address: aor, Params: sip.NewParams()})
+	req.AppendHeader(&callID)
+	req.AppendHeader(&sip.CSeqHeader{SeqNo: 1, MethodName: sip.OPTIONS})
+	req.AppendHeader(sip.NewHeader("Accept", acceptTypes))
+	req.SetBody(nil)
+	g.probeLooped.Store(false)
+	tctx, cancel := context.WithTimeout(ctx, min(g.opts.RequestTimeout, max(g.keepalive, time.Second)))
+	defer cancel()
+	res, err := g.client.Do(tctx, req)
+	if err != nil {
+		return 0, false, err
+	}
+	return res.StatusCode, g.probeLooped.Load(), nil
+}
+
 type registrar struct {
 	g      *Gateway
 	callID sip.CallIDHeader // the same for every refresh (RFC 3261 10.2.4)
 	cseq   uint32
+	probes uint64 // keepalive OPTIONS sent
 }
 
 var errNoResponse = errors.New("no response from the registrar")
@@ -99,6 +197,7 @@ func (r *registrar) register(ctx context.Context, expiry time.Duration) (time.Du
 	aor := sip.Uri{Scheme: "sip", User: g.cfg.Username, Host: g.pbxHost}
 	req := sip.NewRequest(sip.REGISTER, sip.Uri{Scheme: "sip", Host: g.pbxHost, Port: g.pbxPort})
 	req.SetTransport(g.transportParam())
+	g.toPBX(req)
 	from := &sip.FromHeader{Address: aor, Params: sip.NewParams()}
 	from.Params.Add("tag", sip.GenerateTagN(16))
 	to := &sip.ToHeader{Address: aor, Params: sip.NewParams()}

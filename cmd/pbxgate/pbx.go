@@ -61,9 +61,13 @@ func (d *daemon) startPBX(ctx context.Context, pool *smspool.Pool, wa session.Se
 		books = append(books, r)
 		d.component("phonebook", r.Run)
 	}
+	var blocks []session.TextBlock
+	for _, b := range sc.Sessions.TextBlocks {
+		blocks = append(blocks, session.TextBlock{Name: b.Name, Text: b.Text})
+	}
 	mgr, err := session.New(session.Config{
 		Store: d.store, Deliverer: gw, Channels: chans, Queues: queues, Names: books,
-		DefaultChannel: sc.Sessions.DefaultChannel, PortalURL: d.cfg.HTTP.PublicURL,
+		DefaultChannel: sc.Sessions.DefaultChannel, PortalURL: d.cfg.HTTP.PublicURL, TextBlocks: blocks,
 		Logger: d.log.With("component", "sessions"), Registerer: d.reg,
 	})
 	if err != nil {

@@ -94,3 +94,28 @@ func TestLoadMissingFile(t *testing.T) {
 		t.Fatalf("want not-exist error, got %v", err)
 	}
 }
+
+// sip.keepalive and sip.extensions are checked with the key named.
+func TestSIPKeepaliveAndExtensionsProblems(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct{ yaml, want string }{
+		{"sip:\n  keepalive: 100ms\n", "sip.keepalive: 100ms is out of range"},
+		{"sip:\n  extensions:\n    - {ext: \"202\", max_body_bytes: 2000}\n", "sip.extensions[0].max_body_bytes: 2000 does not fit UDP"},
+		{"sip:\n  extensions:\n    - {ext: \"202\"}\n    - {ext: \"202\"}\n", `sip.extensions[1].ext: "202" must be a unique`},
+		{"sip:\n  extensions:\n    - {max_body_bytes: 400}\n", `sip.extensions[0].ext: "" must be`},
+		{"sip:\n  extensions:\n    - {ext: \"202\", delivery_notices: imdn}\n", `sip.extensions[0].delivery_notices: "imdn": use text`},
+		{"sip:\n  sessions:\n    text_blocks:\n      - {name: hours, text: \"Hallo {kunde}\"}\n", `sip.sessions.text_blocks[0].text: "{kunde}" is not a placeholder`},
+		{"sip:\n  sessions:\n    text_blocks:\n      - {name: a b, text: x}\n", `sip.sessions.text_blocks[0].name: "a b" must be`},
+		{"sip:\n  sessions:\n    text_blocks:\n      - {name: a, text: x}\n      - {name: A, text: y}\n", `sip.sessions.text_blocks[1].name: "A" must be a unique`},
+		{"sip:\n  sessions:\n    text_blocks:\n      - {name: a, text: \" \"}\n", `sip.sessions.text_blocks[0].text: is empty`},
+	} {
+		_, err := Parse([]byte(tc.yaml), nil)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%q: %v, want a problem containing %q", tc.yaml, err, tc.want)
+		}
+	}
+	c, err := Parse([]byte("sip:\n  keepalive: 0s\n  extensions:\n    - {ext: \"202\", max_body_bytes: 450}\n"), nil)
+	if err != nil || c.SIP.Keepalive != 0 || len(c.SIP.Extensions) != 1 || c.SIP.Extensions[0].MaxBodyBytes != 450 {
+		t.Fatalf("valid settings: %+v %v", c.SIP, err)
+	}
+}

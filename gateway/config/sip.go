@@ -36,6 +36,13 @@ type SIP struct {
 	// Asterisk empties bodies over 1,023 bytes and RFC 3428 caps UDP at
 	// 1,300; 0 never splits (tcp/tls only).
 	MaxBodyBytes int `yaml:"max_body_bytes"`
+	// Keepalive is how often pbxgate sends OPTIONS to the registrar to
+	// notice a PBX restart or outage and register again at once (0: off;
+	// default 10s).
+	Keepalive time.Duration `yaml:"keepalive"`
+	// Extensions hold per-extension settings (phones differ in what they
+	// show).
+	Extensions []ExtensionSettings `yaml:"extensions"`
 	// TLSCert and TLSKey (PEM files) are pbxgate's certificate for transport
 	// tls; TLSCA (PEM) verifies the PBX's certificate (empty: the system's
 	// roots).
@@ -47,6 +54,19 @@ type SIP struct {
 	// RemotePhonebooks are phonebooks the phones already use (Yealink or
 	// Grandstream XML, CSV) that name contacts in chats.
 	RemotePhonebooks []RemotePhonebook `yaml:"remote_phonebooks"`
+}
+
+// ExtensionSettings are one extension's (or a queue member's) settings.
+type ExtensionSettings struct {
+	Ext string `yaml:"ext"`
+	// MaxBodyBytes overrides sip.max_body_bytes for this extension: longer
+	// chats reach it in ordered "(1/3) " parts (e.g. 450 for baresip 1.0);
+	// 0 keeps sip.max_body_bytes.
+	MaxBodyBytes int `yaml:"max_body_bytes"`
+	// DeliveryNotices "text": the extension is told in a short chat when
+	// its reply was delivered or failed (phones that ask for RFC 5438
+	// IMDNs get those regardless); "": none.
+	DeliveryNotices string `yaml:"delivery_notices"`
 }
 
 // RemotePhonebook is a phonebook behind a URL, refreshed periodically.
@@ -66,7 +86,20 @@ type Sessions struct {
 	// Routes: per channel, where inbound conversations go.
 	Routes []SessionRoute `yaml:"routes"`
 	Queues []MessageQueue `yaml:"queues"`
+	// TextBlocks are canned replies an agent sends from the phone with
+	// "/t <name>", "/t <number>" or "#<number>" ("#<name>"); placeholders
+	// {name} (the contact's name, else number), {number}, {agent}.
+	TextBlocks []TextBlock `yaml:"text_blocks"`
 }
+
+// TextBlock is a named canned reply.
+type TextBlock struct {
+	Name string `yaml:"name"`
+	Text string `yaml:"text"`
+}
+
+// TextBlockPlaceholders are the placeholders a text block may use.
+var TextBlockPlaceholders = []string{"{name}", "{number}", "{agent}"}
 
 // SessionRoute sends a channel's new conversations to an extension ("201")
 // or a queue ("queue:support").
@@ -100,7 +133,7 @@ type BusinessHours struct {
 
 func defaultSIP() SIP {
 	return SIP{Mode: "register", Transport: "udp", Listen: "0.0.0.0:5070", Expiry: 5 * time.Minute,
-		MaxBodyBytes: 1000, Sessions: Sessions{IdleTimeout: 24 * time.Hour}}
+		MaxBodyBytes: 1000, Keepalive: 10 * time.Second, Sessions: Sessions{IdleTimeout: 24 * time.Hour}}
 }
 
 func (s *SIP) validate(key string) Problems {
@@ -120,6 +153,23 @@ func (s *SIP) validate(key string) Problems {
 	}
 	if s.MaxBodyBytes < 0 || s.MaxBodyBytes > 1300 && s.Transport == "udp" || s.MaxBodyBytes == 0 && s.Transport == "udp" {
 		add(key+".max_body_bytes", "%d does not fit UDP; use 1..1300 (1000 suits Asterisk), or transport tcp with 0", s.MaxBodyBytes)
+	}
+	if s.Keepalive != 0 && (s.Keepalive < time.Second || s.Keepalive > 5*time.Minute) {
+		add(key+".keepalive", "%s is out of range; use 1s..5m (10s finds a restarted PBX within 30s), or 0 for none", s.Keepalive)
+	}
+	exts := map[string]bool{}
+	for i, e := range s.Extensions {
+		k := fmt.Sprintf("%s.extensions[%d]", key, i)
+		if e.Ext == "" || exts[e.Ext] {
+			add(k+".ext", "%q must be a unique, non-empty extension (e.g. 201)", e.Ext)
+		}
+		exts[e.Ext] = true
+		if e.DeliveryNotices != "" && e.DeliveryNotices != "text" {
+			add(k+".delivery_notices", "%q: use text (a short chat when a reply was delivered or failed) or leave it empty", e.DeliveryNotices)
+		}
+		if e.MaxBodyBytes < 0 || e.MaxBodyBytes > 1300 && s.Transport == "udp" {
+			add(k+".max_body_bytes", "%d does not fit UDP; use 1..1300 (e.g. 450 for baresip 1.0), or 0 for sip.max_body_bytes", e.MaxBodyBytes)
+		}
 	}
 	if s.Sessions.IdleTimeout < time.Minute {
 		add(key+".sessions.idle_timeout", "%s is too short; use at least 1m (e.g. 24h)", s.Sessions.IdleTimeout)
@@ -172,6 +222,26 @@ func (s *SIP) validate(key string) Problems {
 		k := fmt.Sprintf("%s.sessions.queues[%d]", key, i)
 		dest(k+".fallback", q.Fallback, false)
 		dest(k+".out_of_hours", q.OutOfHours, false)
+	}
+	blocks := map[string]bool{}
+	for i, b := range s.Sessions.TextBlocks {
+		k := fmt.Sprintf("%s.sessions.text_blocks[%d]", key, i)
+		if b.Name == "" || blocks[strings.ToLower(b.Name)] || strings.IndexFunc(b.Name, func(r rune) bool {
+			return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_')
+		}) >= 0 {
+			add(k+".name", "%q must be a unique name of letters, digits, - and _ (e.g. opening-hours)", b.Name)
+		}
+		blocks[strings.ToLower(b.Name)] = true
+		if strings.TrimSpace(b.Text) == "" {
+			add(k+".text", "is empty; write the reply the block sends")
+		}
+		rest := b.Text
+		for _, p := range TextBlockPlaceholders {
+			rest = strings.ReplaceAll(rest, p, "")
+		}
+		if i := strings.IndexByte(rest, '{'); i >= 0 && strings.IndexByte(rest[i:], '}') > 0 {
+			add(k+".text", "%q is not a placeholder; use %s", rest[i:i+strings.IndexByte(rest[i:], '}')+1], strings.Join(TextBlockPlaceholders, ", "))
+		}
 	}
 	for i, r := range s.Sessions.Routes {
 		k := fmt.Sprintf("%s.sessions.routes[%d]", key, i)

@@ -118,7 +118,9 @@ func (m *Manager) HandleStatus(ctx context.Context, ev message.StatusEvent) erro
 }
 
 func (m *Manager) setEntryStatus(id string, seq int, status, reason string, code message.Reason) error {
-	return m.st.Update(func(txn *store.Txn) error {
+	var ns []notice
+	err := m.st.Update(func(txn *store.Txn) error {
+		ns = nil
 		var e Entry
 		if err := store.GetJSON(txn, entryKey(id, seq), &e); err != nil {
 			if errors.Is(err, store.ErrNotFound) {
@@ -126,10 +128,32 @@ func (m *Manager) setEntryStatus(id string, seq int, status, reason string, code
 			}
 			return err
 		}
+		// The extension that asked is told once per disposition, also of
+		// a read after delivered.
+		changed := false
+		if e.Notify != nil {
+			if e.Reason == "" {
+				e.Reason = reason
+			}
+			if d := e.Notify.disposition(message.Status(status)); d != "" {
+				if n, ok := m.receiptNotice(id, e, d); ok {
+					ns = append(ns, n)
+				}
+				e.Notify.Sent = append(e.Notify.Sent, d)
+				changed = true
+			}
+		}
 		if message.Status(e.Status).IsFinal() && e.Status != string(message.Sent) {
+			if changed {
+				return store.SetJSON(txn, entryKey(id, seq), e)
+			}
 			return nil
 		}
 		e.Status, e.Reason, e.ReasonCode = status, reason, code
 		return store.SetJSON(txn, entryKey(id, seq), e)
 	})
+	if err == nil {
+		m.sendNotices(ns)
+	}
+	return err
 }

@@ -37,7 +37,10 @@ type Config struct {
 	// DeliveryTimeout bounds one delivery attempt (default 15 s).
 	DeliveryTimeout time.Duration
 	// Parallel bounds concurrent deliveries (default 16).
-	Parallel   int
+	Parallel int
+	// TextBlocks are canned replies agents send with "/t <name>" or
+	// "#<number>" (see TextBlock).
+	TextBlocks []TextBlock
 	Clock      Clock
 	Logger     *slog.Logger
 	Registerer prometheus.Registerer

@@ -38,6 +38,9 @@ type delivery struct {
 	Attempts  int       `json:"attempts"`
 	NextAt    time.Time `json:"next_at"`
 	LastError string    `json:"last_error,omitempty"`
+	// First: goes before the session's other deliveries to the extension
+	// (a transfer note before the backlog it introduces).
+	First bool `json:"first,omitempty"`
 }
 
 type queueState struct {
@@ -416,7 +419,9 @@ func (m *Manager) addSend(c *change, ch *Channel, s *Session, e *Entry) {
 	e.OutboundID = fmt.Sprintf("%s%s-%d", outPrefix, s.ID, e.Seq)
 	c.entries[len(c.entries)-1].e.OutboundID = e.OutboundID
 	c.sends = append(c.sends, outSend{session: s.ID, seq: e.Seq, sender: ch.Sender,
-		out: message.Outbound{ID: e.OutboundID, Channel: s.Channel, Sender: s.Sender, To: s.Contact, Text: e.Text, Ref: "session/" + s.ID}})
+		out: message.Outbound{ID: e.OutboundID, Channel: s.Channel, Sender: s.Sender, To: s.Contact, Text: e.Text, Ref: "session/" + s.ID,
+			// An SMS status report tells whether it was delivered.
+			DeliveryReport: e.Notify != nil && (e.Notify.Delivery || e.Notify.Failure)}})
 }
 
 // sendNotices sends notices to extensions in the background, once each:
@@ -642,7 +647,9 @@ func (m *Manager) replyChange(r *replyReq) (*change, error) {
 		want = m.primary()
 	}
 	s, err := m.sessionFor(ext, contact, want, r.strict)
+	ref, _, isBlock := m.textBlockRef(text)
 	cmd, arg, isCmd := parseCommand(text)
+	isCmd = isCmd && !isBlock
 	if err != nil {
 		if !errors.Is(err, ErrNoSession) || isCmd {
 			return nil, err
@@ -666,9 +673,15 @@ func (m *Manager) replyChange(r *replyReq) (*change, error) {
 	if s.Kind == message.WhatsApp && now.Sub(s.LastInbound) >= 24*time.Hour {
 		return nil, fmt.Errorf("%w: %s has not written in the last 24 hours; start with a template campaign", ErrWindowClosed, contact)
 	}
+	if isBlock {
+		// A text block: the agent's shorthand becomes the full reply.
+		if text, err = m.expandTextBlock(ref, s, ext); err != nil {
+			return nil, err
+		}
+	}
 	m.pickUp(c, s, ext, now)
 	ch := m.chans[s.Channel]
-	e := m.appendEntry(c, s, Entry{Dir: Out, At: now, Text: text, By: ext, Status: string(message.Queued)})
+	e := m.appendEntry(c, s, Entry{Dir: Out, At: now, Text: text, By: ext, Status: string(message.Queued), Notify: notifyOf(ctx)})
 	s.AnsweredSeq, s.LastActivity = e.Seq, now
 	m.addSend(c, ch, s, &e)
 	c.pending = true
@@ -807,7 +820,19 @@ func (m *Manager) command(c *change, s *Session, ext, cmd, arg string, now time.
 		if err != nil {
 			return err
 		}
-		return m.transfer(c, s, ext, t, now)
+		if err := m.transfer(c, s, ext, t, now); err != nil {
+			return err
+		}
+		// The agent who transferred is told it went through (from
+		// pbxgate's identity, in the contact's thread).
+		who := s.Contact
+		if s.Name != "" {
+			who = s.Name + " (" + s.Contact + ")"
+		}
+		c.notices = append(c.notices, notice{exts: []string{ext}, chat: Chat{SessionID: s.ID, Contact: s.Contact, Name: s.Name,
+			Channel: s.Channel, Kind: s.Kind, At: now, Notice: true, Thread: m.threads[s.Channel], Label: m.labels[s.Channel],
+			Text: fmt.Sprintf("pbxgate: the chat with %s was transferred to %s", who, t)}})
+		return nil
 	}
 	return fmt.Errorf("%w: /%s (use /close, /pickup, /transfer 201 or /transfer queue:support)", ErrBadCommand, cmd)
 }
@@ -852,7 +877,13 @@ func (m *Manager) transfer(c *change, s *Session, by string, t Target, now time.
 	s.LastActivity = now
 	note := m.appendEntry(c, s, Entry{Dir: Note, At: now, Status: "pending",
 		Text: fmt.Sprintf("pbxgate: conversation with %s transferred to you by %s", s.Contact, by)})
+	// The note introduces the backlog: it goes first although its entry
+	// is newer.
+	n := len(c.puts)
 	m.queueDeliveries(c, s, note, m.audience(s), now)
+	for _, d := range c.puts[n:] {
+		d.First = true
+	}
 	for _, e := range backlog {
 		m.queueDeliveries(c, s, e, m.audience(s), now)
 	}

@@ -200,6 +200,9 @@ type Entry struct {
 	// ReasonCode is Reason for translation (zero: show Reason).
 	ReasonCode message.Reason `json:"reason_code,omitzero"`
 	InboundID  string         `json:"inbound_id,omitempty"`
+	// Notify: the extension that wrote an Out entry asked to be told
+	// what became of it.
+	Notify *DeliveryNotify `json:"notify,omitempty"`
 }
 
 // Chat is what an extension receives.
@@ -226,4 +229,7 @@ type Chat struct {
 	// contact; the PBX side sends it from a gateway identity, so it does
 	// not read as if the contact wrote it.
 	Notice bool
+	// Receipt: a notice about the fate of the extension's reply (IMDN or
+	// text, see DeliveryNotify).
+	Receipt *Receipt
 }

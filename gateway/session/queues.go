@@ -110,6 +110,8 @@ func (m *Manager) queueDeliveries(c *change, s *Session, e Entry, exts []string,
 		}
 		chat := s.chat(e)
 		chat.Thread, chat.Label = m.threads[s.Channel], m.labels[s.Channel]
+		// Notes (a transfer's) are pbxgate's words, not the contact's.
+		chat.Notice = e.Dir == Note
 		c.puts = append(c.puts, &delivery{Key: k, Ext: ext, Chat: chat, NextAt: now})
 	}
 }

@@ -91,7 +91,15 @@ func (m *Manager) sweep(ctx context.Context) (time.Time, int) {
 		}
 	}
 	for g, ds := range groups {
-		slices.SortFunc(ds, func(a, b *delivery) int { return a.Chat.Seq - b.Chat.Seq })
+		slices.SortFunc(ds, func(a, b *delivery) int {
+			if a.First != b.First {
+				if a.First {
+					return -1
+				}
+				return 1
+			}
+			return a.Chat.Seq - b.Chat.Seq
+		})
 		if !due(ds[0].NextAt) {
 			continue
 		}

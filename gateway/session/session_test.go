@@ -41,9 +41,10 @@ func (c *fakeClock) Add(d time.Duration) {
 // phones are extensions: online ones take chats, offline ones are
 // unreachable.
 type phones struct {
-	mu      sync.Mutex
-	offline map[string]bool
-	got     map[string][]string // ext → "contact: text"
+	mu       sync.Mutex
+	offline  map[string]bool
+	got      map[string][]string // ext → "contact: text"
+	receipts map[string][]Receipt
 }
 
 func newPhones() *phones { return &phones{offline: map[string]bool{}, got: map[string][]string{}} }
@@ -55,6 +56,12 @@ func (p *phones) DeliverChat(_ context.Context, ext string, c Chat) error {
 		return fmt.Errorf("%w: 480", ErrUnreachable)
 	}
 	p.got[ext] = append(p.got[ext], c.Contact+": "+c.Text)
+	if c.Receipt != nil {
+		if p.receipts == nil {
+			p.receipts = map[string][]Receipt{}
+		}
+		p.receipts[ext] = append(p.receipts[ext], *c.Receipt)
+	}
 	return nil
 }
 
@@ -65,6 +72,24 @@ func (p *phones) setOffline(ext string, off bool) {
 }
 
 // take returns and forgets what ext received.
+func (p *phones) peek(ext string) []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return slices.Clone(p.got[ext])
+}
+
+// waitUntil polls cond (notices go out in the background).
+func waitUntil(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond) // polling background notices; the deadline guards
+	}
+}
+
 func (p *phones) take(ext string) []string {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -245,7 +270,7 @@ func TestQueueAutoRoundRobinAnswerTimeout(t *testing.T) {
 	eq(t, "203 next", h.phones.take("203"), []string{alice + ": a"})
 	h.clock.Add(61 * time.Second)
 	h.settle()
-	eq(t, "fallback 200 after everyone", h.phones.take("200"), []string{alice + ": a", alice + ": pbxgate: conversation with " + alice + " transferred to you by pbxgate"})
+	eq(t, "fallback 200 after everyone", h.phones.take("200"), []string{alice + ": pbxgate: conversation with " + alice + " transferred to you by pbxgate", alice + ": a"})
 }
 
 // Assignment none: every member gets every message and may answer; nobody
@@ -332,7 +357,7 @@ func TestUnreachableGoesToFallback(t *testing.T) {
 		h.clock.Add(5 * time.Second)
 	}
 	got := h.phones.take("210")
-	if len(got) != 2 || got[0] != alice+": Hilfe" || !strings.Contains(got[1], "transferred to you by pbxgate") {
+	if len(got) != 2 || got[1] != alice+": Hilfe" || !strings.Contains(got[0], "transferred to you by pbxgate") {
 		t.Fatalf("fallback got %q", got)
 	}
 	if s := h.only(""); s.Target != (Target{Kind: ToQueue, ID: "backup"}) || !hasOp(s, "unreachable", "pbxgate") {
@@ -345,6 +370,7 @@ func TestUnreachableGoesToFallback(t *testing.T) {
 func TestCommands(t *testing.T) {
 	h := newHarness(t, Target{Kind: ToExtension, ID: "201"}, Queue{Name: "support", Members: []string{"205"}})
 	ctx := context.Background()
+	h.m.runCtx.Store(&ctx) // notices go out as under Run
 	h.inbound("sms", alice, "Frage")
 	h.settle()
 	h.phones.take("201")
@@ -352,9 +378,16 @@ func TestCommands(t *testing.T) {
 		t.Fatal(err)
 	}
 	h.settle()
-	if got := h.phones.take("202"); len(got) != 2 || got[0] != alice+": Frage" || !strings.Contains(got[1], "by 201") {
-		t.Fatalf("202 got %q", got)
+	// The note before the backlog it introduces; the transferring agent is
+	// told it went through.
+	if got := h.phones.take("202"); len(got) != 2 || got[1] != alice+": Frage" || !strings.Contains(got[0], "by 201") {
+		t.Fatalf("202 got %q, want the note, then the backlog", got)
 	}
+	waitUntil(t, "confirmation to 201", func() bool {
+		got := h.phones.peek("201")
+		return len(got) == 1 && strings.Contains(got[0], "was transferred to 202")
+	})
+	h.phones.take("201")
 	if err := h.m.FromExtension(ctx, "201", alice, "noch da?"); !errors.Is(err, ErrNotYours) {
 		t.Fatalf("old owner after transfer: %v", err)
 	}
@@ -365,6 +398,10 @@ func TestCommands(t *testing.T) {
 	if got := h.phones.take("205"); len(got) != 2 {
 		t.Fatalf("queue member got %q", got)
 	}
+	waitUntil(t, "confirmation to 202", func() bool {
+		got := h.phones.peek("202")
+		return len(got) == 1 && strings.Contains(got[0], "was transferred to queue:support")
+	})
 	if err := h.m.FromExtension(ctx, "205", alice, "/transfer queue:nope"); !errors.Is(err, ErrUnknownTarget) {
 		t.Fatalf("unknown queue: %v", err)
 	}
