@@ -30,12 +30,22 @@ const (
 // "call", "secret", "prompt", "chain" ("" for safe commands).
 type ConsoleCheck struct {
 	Command string // as it will be sent, "AT" prefix upper-cased, trimmed
+	Shown   string // Command with PINs and passwords masked (logs, audit)
 	Risk    ConsoleRisk
 	Reason  string
 }
 
-// ErrConsoleInput: the text typed is not one AT command.
-var ErrConsoleInput = errors.New("not one AT command")
+// ErrConsoleInput: the text typed is not one AT command, or the command
+// is refused or needs confirmation.
+var ErrConsoleInput = errors.New("AT console")
+
+// ConsoleInputError says why a line is not one AT command: Problem is
+// "prefix" (no AT), "length" (over ConsoleMaxLen) or "chars" (not
+// printable ASCII: line breaks, Ctrl-Z, umlauts).
+type ConsoleInputError struct{ Problem, Detail string }
+
+func (e *ConsoleInputError) Error() string { return "not one AT command: " + e.Detail }
+func (e *ConsoleInputError) Unwrap() error { return ErrConsoleInput }
 
 // ConsoleMaxLen is the longest command the console accepts (V.250 §5.2.1
 // requires DCEs to take at least 40 characters; 3GPP TS 27.007 modems take
@@ -49,19 +59,19 @@ const ConsoleMaxLen = 256
 func CheckConsole(line string) (ConsoleCheck, error) {
 	line = strings.TrimSpace(line)
 	if len(line) < 2 || !strings.EqualFold(line[:2], "AT") {
-		return ConsoleCheck{}, fmt.Errorf("%w: it must start with AT, e.g. AT+CSQ", ErrConsoleInput)
+		return ConsoleCheck{}, &ConsoleInputError{"prefix", "it must start with AT, e.g. AT+CSQ"}
 	}
 	if len(line) > ConsoleMaxLen {
-		return ConsoleCheck{}, fmt.Errorf("%w: longer than %d characters", ErrConsoleInput, ConsoleMaxLen)
+		return ConsoleCheck{}, &ConsoleInputError{"length", fmt.Sprintf("longer than %d characters", ConsoleMaxLen)}
 	}
 	for _, r := range line {
 		if r < 0x20 || r > 0x7e {
-			return ConsoleCheck{}, fmt.Errorf("%w: only printable ASCII characters, no line breaks or Ctrl-Z", ErrConsoleInput)
+			return ConsoleCheck{}, &ConsoleInputError{"chars", "only printable ASCII characters, no line breaks or Ctrl-Z"}
 		}
 	}
 	cmd := "AT" + line[2:]
 	body := line[2:]
-	ck := ConsoleCheck{Command: cmd}
+	ck := ConsoleCheck{Command: cmd, Shown: mask(cmd)}
 	if body == "" {
 		return ck, nil // plain AT
 	}
@@ -218,7 +228,7 @@ func (m *Modem) Console(ctx context.Context, line string, timeout time.Duration,
 	if err != nil {
 		return ConsoleResult{}, err
 	}
-	res := ConsoleResult{Command: mask(ck.Command)}
+	res := ConsoleResult{Command: ck.Shown}
 	switch {
 	case ck.Risk == ConsoleRefused:
 		return res, fmt.Errorf("%w: %s is refused in the console (%s)", ErrConsoleInput, res.Command, ck.Reason)
