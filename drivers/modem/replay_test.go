@@ -228,13 +228,16 @@ func (p *replayPeer) sent(prefix string) int {
 }
 
 // replayModem opens the driver on the peer's pty.
-func replayModem(t *testing.T, p *replayPeer, rec *recorder) *Modem {
+func replayModem(t *testing.T, p *replayPeer, rec *recorder, opts ...func(*Config)) *Modem {
 	t.Helper()
 	cfg := Config{
 		Name: "replay", Device: p.slave.Name(),
 		CommandTimeout: 2 * time.Second, InitTimeout: 10 * time.Second, SendTimeout: 5 * time.Second,
 		PollInterval: time.Hour, DrainInterval: time.Hour, DeliveryReports: true,
 		Logger: slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug})),
+	}
+	for _, o := range opts {
+		o(&cfg)
 	}
 	m, err := Open(context.Background(), cfg, rec.handlers(t))
 	if err != nil {
@@ -397,4 +400,30 @@ func TestReplaySIM7600Restart(t *testing.T) {
 	if err != nil || res.Final != "OK" || len(res.Lines) != 1 || res.Lines[0] != "SIMCOM_SIM7600G-H" {
 		t.Fatalf("console after the restart: %+v %v", res, err)
 	}
+}
+
+// SIMCom SIM7600G-H (jestson_STT_and_SMS_server, smstools3 log): the
+// prompt comes, the PDU is written, no answer follows. The message may
+// have gone out, so it is "maybe sent" — not handed to another SIM, not
+// written again — and the modem is taken out of service as hung.
+func TestReplaySIM7600HangAfterPDU(t *testing.T) {
+	t.Parallel()
+	p := newReplayPeer(t, "simcom-sim7600-hang-after-pdu.txt")
+	rec := newRecorder()
+	m := replayModem(t, p, rec, func(c *Config) { c.SendTimeout = time.Second })
+	if in := m.Info(); in.Model != "SIMCOM_SIM7600G-H" || in.Firmware != "SIM7600G_V2.0.2" || in.IMEI != "862636055891897" {
+		t.Fatalf("identity %+v", in)
+	}
+	_, err := m.Send(context.Background(), "+447504128961", "Ora curentă este 14:30. Cu ce vă pot ajuta?", false)
+	var se *SendError
+	if !errors.As(err, &se) || !se.MaybeSent || errors.Is(err, ErrNotSent) {
+		t.Fatalf("send: %v (%+v), want maybe sent", err, se)
+	}
+	p.mu.Lock()
+	typed := len(p.pdus)
+	p.mu.Unlock()
+	if typed != 1 || p.sent("AT+CMGS=") != 1 {
+		t.Fatalf("%d PDUs typed, %d AT+CMGS; want the one attempt only", typed, p.sent("AT+CMGS="))
+	}
+	rec.wait(t, "hung", func() bool { return rec.sawState(StateHung) })
 }
