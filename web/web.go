@@ -93,7 +93,7 @@ type Deps struct {
 	// Modems page (applied at once); nil: the page shows no pacing.
 	ModemPacing ModemPacing
 	// ModemConsole gives admins each modem's AT trace and an AT console
-	// (modems_console.go); nil hides them.
+	// (modems_console.go, /modems/at); nil: those pages answer 404.
 	ModemConsole ModemConsole
 	// Restart restarts the daemon (after a restore upload); nil: the admin
 	// restarts it.
