@@ -143,6 +143,7 @@ func (s *server) routes(e *gin.Engine) {
 	s.blacklistRoutes(p, s.requireRole(users.RoleAdmin))
 	s.groupRoutes(p)
 	s.modemRoutes(p)
+	s.modemConsoleRoutes(p)
 	p.GET("/whatsapp", s.simplePage("whatsapp"))
 	s.pbxRoutes(p)
 	p.GET("/system", s.systemPage)

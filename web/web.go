@@ -92,6 +92,9 @@ type Deps struct {
 	// ModemPacing lets admins change each SIM's pacing and caps on the
 	// Modems page (applied at once); nil: the page shows no pacing.
 	ModemPacing ModemPacing
+	// ModemConsole gives admins each modem's AT trace and an AT console
+	// (modems_console.go, /modems/at); nil: those pages answer 404.
+	ModemConsole ModemConsole
 	// Restart restarts the daemon (after a restore upload); nil: the admin
 	// restarts it.
 	Restart func(reason string)

@@ -495,6 +495,7 @@ func (d *daemon) buildPortal(b buildInfo) (*http.Server, error) {
 		Campaigns:      web.EngineCampaigns(d.campaigns, d.channels),
 		Extra:          d.extraHandlers(),
 		USSD:           d.sms,
+		ModemConsole:   modemConsole{d},
 		Rules:          d.rules,
 		Consent:        d.consent,
 		Messages:       d.msglog,

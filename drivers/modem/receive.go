@@ -32,6 +32,12 @@ func (m *Modem) processEvent(ctx context.Context, lines []string) {
 	switch {
 	case head == restartEvent && len(lines) > 1:
 		m.restarted(ctx, lines[1])
+	case head == consoleEvent:
+		if c, err := m.current(); err == nil && !m.inSetup.Load() {
+			if st := m.State(); st != StateHung && st != StateResetting {
+				m.reinit(ctx, c)
+			}
+		}
 	case strings.HasPrefix(head, "+CMTI:"), strings.HasPrefix(head, "+CDSI:"):
 		f := fields(strings.TrimSpace(head[6:]))
 		if len(f) < 2 {

@@ -228,13 +228,16 @@ func (p *replayPeer) sent(prefix string) int {
 }
 
 // replayModem opens the driver on the peer's pty.
-func replayModem(t *testing.T, p *replayPeer, rec *recorder) *Modem {
+func replayModem(t *testing.T, p *replayPeer, rec *recorder, opts ...func(*Config)) *Modem {
 	t.Helper()
 	cfg := Config{
 		Name: "replay", Device: p.slave.Name(),
 		CommandTimeout: 2 * time.Second, InitTimeout: 10 * time.Second, SendTimeout: 5 * time.Second,
 		PollInterval: time.Hour, DrainInterval: time.Hour, DeliveryReports: true,
 		Logger: slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug})),
+	}
+	for _, o := range opts {
+		o(&cfg)
 	}
 	m, err := Open(context.Background(), cfg, rec.handlers(t))
 	if err != nil {
@@ -329,4 +332,98 @@ func TestReplayCMS500(t *testing.T) {
 	if !m.Ready() {
 		t.Fatalf("a CMS error is an answer, not a hang: state %s", m.State())
 	}
+}
+
+// SIMCom SIM800L (gammu#137, python-gsmmodem#60 and #44): AT+CNMI <ds>=2 is
+// refused in both modes, the driver falls back to <ds>=1 (3GPP TS 27.005
+// §3.4.1: reports routed as +CDS); a message announced in SM is read and
+// handed over as recorded; a send gets the recorded MR 64 and the routed
+// report for it (an SMS-STATUS-REPORT, TS 23.040 §9.2.2.3) settles it.
+func TestReplaySIM800LReportsRouted(t *testing.T) {
+	t.Parallel()
+	p := newReplayPeer(t, "simcom-sim800l-cds.txt")
+	rec := newRecorder()
+	m := replayModem(t, p, rec)
+	if in := m.Info(); in.Model != "SIMCOM_SIM800L" {
+		t.Fatalf("model %q", in.Model)
+	}
+	if d := m.dialectNow(); d.ds != 1 || p.sent("AT+CNMI=2,1,0,1,0") != 1 || p.sent("AT+CNMI=2,1,0,2,0") != 1 {
+		t.Fatalf("CNMI: ds %d, commands %v", d.ds, p.seen)
+	}
+	p.urc(`+CMTI: "SM",7`)
+	rec.wait(t, "the message", func() bool { return len(rec.pdus) == 1 })
+	// Decoded by hand from the recorded PDU: OA 0C91 197909913764, DCS 0,
+	// 11 septets C8B4421174CFD175D014.
+	if d := rec.pdus[0]; d.From != "+919790197346" || d.Text != "Hi\n\nAnshu S" {
+		t.Fatalf("message %+v", d)
+	}
+	res, err := m.Send(context.Background(), "+919790197346", "report me", true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Parts) != 1 || res.Parts[0].MR != 64 {
+		t.Fatalf("result %+v, want MR 64 as recorded", res)
+	}
+	p.write("\r\n+CDS: 25\r\n079119890400202306400C91197909913764511090718384225110907183252200\r\n")
+	rec.wait(t, "the report", func() bool { return len(rec.reports) == 1 })
+	if sr := rec.reports[0]; sr.MR != 64 || sr.Recipient != "+919790197346" || sr.Outcome != sms.Delivered {
+		t.Fatalf("report %+v", sr)
+	}
+}
+
+// SIMCom SIM7600G-H (simcom_wwan-setup, esp-protocols#789, LilyGo#340): the
+// identity as the module gives it; after its start-up lines (RDY, +CPIN:
+// READY, SMS DONE, unsolicited per 27.007 §8.3) the probe finds AT+CMEE at
+// its power-on value 2 and the driver runs the whole setup again (PDU mode,
+// indications), staying usable.
+func TestReplaySIM7600Restart(t *testing.T) {
+	t.Parallel()
+	p := newReplayPeer(t, "simcom-sim7600-restart.txt")
+	rec := newRecorder()
+	m := replayModem(t, p, rec)
+	in := m.Info()
+	if in.Manufacturer != "SIMCOM INCORPORATED" || in.Model != "SIMCOM_SIM7600G-H" || in.IMEI != "868822040061788" || in.Firmware != "SIM7600M22_V2.0" {
+		t.Fatalf("identity %+v", in)
+	}
+	if n := p.sent("AT+CMGF=0"); n != 1 {
+		t.Fatalf("AT+CMGF=0 sent %d times before the restart", n)
+	}
+	for _, l := range []string{"RDY", "+CPIN: READY", "SMS DONE"} {
+		p.urc(l)
+	}
+	rec.wait(t, "setup restored", func() bool { return p.sent("AT+CMGF=0") == 2 && p.sent("AT+CNMI=") >= 2 && m.Ready() })
+	if p.sent("AT+CMEE?") == 0 {
+		t.Fatal("the restart was not probed (AT+CMEE?)")
+	}
+	// Usable again: the AT console gets the recorded identity.
+	res, err := m.Console(context.Background(), "AT+CGMM", 0, false)
+	if err != nil || res.Final != "OK" || len(res.Lines) != 1 || res.Lines[0] != "SIMCOM_SIM7600G-H" {
+		t.Fatalf("console after the restart: %+v %v", res, err)
+	}
+}
+
+// SIMCom SIM7600G-H (jestson_STT_and_SMS_server, smstools3 log): the
+// prompt comes, the PDU is written, no answer follows. The message may
+// have gone out, so it is "maybe sent" — not handed to another SIM, not
+// written again — and the modem is taken out of service as hung.
+func TestReplaySIM7600HangAfterPDU(t *testing.T) {
+	t.Parallel()
+	p := newReplayPeer(t, "simcom-sim7600-hang-after-pdu.txt")
+	rec := newRecorder()
+	m := replayModem(t, p, rec, func(c *Config) { c.SendTimeout = time.Second })
+	if in := m.Info(); in.Model != "SIMCOM_SIM7600G-H" || in.Firmware != "SIM7600G_V2.0.2" || in.IMEI != "862636055891897" {
+		t.Fatalf("identity %+v", in)
+	}
+	_, err := m.Send(context.Background(), "+447504128961", "Ora curentă este 14:30. Cu ce vă pot ajuta?", false)
+	var se *SendError
+	if !errors.As(err, &se) || !se.MaybeSent || errors.Is(err, ErrNotSent) {
+		t.Fatalf("send: %v (%+v), want maybe sent", err, se)
+	}
+	p.mu.Lock()
+	typed := len(p.pdus)
+	p.mu.Unlock()
+	if typed != 1 || p.sent("AT+CMGS=") != 1 {
+		t.Fatalf("%d PDUs typed, %d AT+CMGS; want the one attempt only", typed, p.sent("AT+CMGS="))
+	}
+	rec.wait(t, "hung", func() bool { return rec.sawState(StateHung) })
 }

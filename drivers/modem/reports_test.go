@@ -110,6 +110,19 @@ func TestCNMIStatusReportFallback(t *testing.T) {
 		mr := sendWithReport(t, m, "routed report")
 		wantReport(t, rig, mr)
 	})
+	// The simulator's SIM800 as it comes, like the SIM800L of
+	// python-gsmmodem#60 (testdata/replay/simcom-sim800l-cds.txt): <ds> 0
+	// and 1 only.
+	t.Run("sim800", func(t *testing.T) {
+		t.Parallel()
+		rig := newRig(t, modemsim.Config{Model: "SIM800", DeliveryReportDelay: 5 * time.Millisecond})
+		m := rig.start(t)
+		if d := m.dialectNow(); d.ds != 1 {
+			t.Fatalf("AT+CNMI <ds> %d, want 1", d.ds)
+		}
+		mr := sendWithReport(t, m, "routed report")
+		wantReport(t, rig, mr)
+	})
 	t.Run("ds0", func(t *testing.T) {
 		t.Parallel()
 		rig := newRig(t, modemsim.Config{Model: "EC25", CNMIDS: []int{0}, StoreReportsUnannounced: true, DeliveryReportDelay: 5 * time.Millisecond})

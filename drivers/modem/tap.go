@@ -308,8 +308,10 @@ func (tr *Trace) flushLocked(dir int, end byte) {
 	d := "in"
 	if dir == dirOut {
 		d = "out"
-		text = mask(text)
 	}
+	// Both ways: a modem with echo on (after a reset) sends the PIN
+	// command back.
+	text = mask(text)
 	tr.lines[tr.next] = TraceLine{At: tr.now(), Dir: d, Text: text}
 	tr.next++
 	if tr.next == len(tr.lines) {

@@ -44,3 +44,20 @@ func TestTraceRing(t *testing.T) {
 		t.Fatalf("CLCK %+v", l)
 	}
 }
+
+// A modem with echo on (V.250 E1, e.g. after a reset) sends the PIN
+// command back: the echo is masked too.
+func TestTraceMasksEchoedPIN(t *testing.T) {
+	t.Parallel()
+	tr := NewTrace(10)
+	tr.add(dirOut, []byte("AT+CPIN=\"4711\"\r"))
+	tr.add(dirIn, []byte("AT+CPIN=\"4711\"\r\r\nOK\r\n"))
+	for _, l := range tr.Lines() {
+		if strings.Contains(l.Text, "4711") {
+			t.Fatalf("trace shows the PIN: %+v", tr.Lines())
+		}
+	}
+	if l := tr.Lines(); len(l) != 3 || l[1].Dir != "in" || l[1].Text != `AT+CPIN="****"` {
+		t.Fatalf("lines %+v", l)
+	}
+}

@@ -313,7 +313,7 @@ func regCommand(name string, field func(m *Modem) *int) handler {
 
 func (m *Modem) resetSettingsLocked() {
 	m.echo, m.verbose = true, true
-	m.cmee, m.cmgf = 0, 0
+	m.cmee, m.cmgf = m.model.cmeeDefault, 0
 	m.cscs = "GSM"
 	m.cnmi = m.model.cnmiDefault
 	if m.cfg.CNMI != nil {
@@ -470,6 +470,9 @@ func (s *session) cnmiCmd(c cmd) reply {
 	switch c.op {
 	case "=?":
 		ds := "0-2"
+		if len(m.cfg.CNMIDS) == 0 && m.model.cnmiTest != "" {
+			return reply{info: []string{m.model.cnmiTest}, final: "OK"}
+		}
 		if len(m.cfg.CNMIDS) > 0 {
 			var l []string
 			for _, v := range m.cfg.CNMIDS {
@@ -495,7 +498,11 @@ func (s *session) cnmiCmd(c cmd) reply {
 			}
 			next[i] = v
 		}
-		if len(m.cfg.CNMIDS) > 0 && !slices.Contains(m.cfg.CNMIDS, next[3]) {
+		dsOK := m.cfg.CNMIDS
+		if len(dsOK) == 0 {
+			dsOK = m.model.cnmiDS
+		}
+		if len(dsOK) > 0 && !slices.Contains(dsOK, next[3]) {
 			return errReply(cms(cmsNotSupported))
 		}
 		m.cnmi = next

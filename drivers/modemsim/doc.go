@@ -53,7 +53,9 @@
 // dropped while no one has the port open, like a USB modem's.
 //
 // Firmware variants seen on real modems: Config.CNMIDS limits the <ds>
-// values AT+CNMI takes (others: +CMS ERROR: 303), StoreReportsUnannounced
+// values AT+CNMI takes (others: +CMS ERROR: 303; the SIM800 model takes
+// only 0 and 1 unless CNMIDS says otherwise, as a real SIM800L does, and
+// the SIM7600 model powers on with AT+CMEE=2), StoreReportsUnannounced
 // stores reports with <ds>=0 without announcing them, UnlistedSR leaves
 // "SR" out of AT+CPMS=? while storing and announcing reports there.
 // Modem.SilentReset restarts the firmware behind the open port (settings

@@ -30,6 +30,13 @@ type model struct {
 	act          int // access technology in +COPS (0 GSM, 7 E-UTRAN)
 	firstIndex   int // storage index base (Quectel counts from 0)
 	cnmiDefault  [5]int
+	// cnmiDS are the <ds> values the firmware's AT+CNMI takes (nil: 0, 1
+	// and 2) and cnmiTest its AT+CNMI=? answer ("": built from them);
+	// Config.CNMIDS overrides both.
+	cnmiDS   []int
+	cnmiTest string
+	// cmeeDefault is the power-on AT+CMEE value.
+	cmeeDefault int
 	// pinCounter is the vendor command that reports remaining PIN/PUK tries.
 	pinCounter string
 	// ussdPacked: USSD strings travel as hex of packed GSM 7-bit septets in
@@ -88,8 +95,11 @@ var models = map[string]model{
 		firstIndex:   1,
 		cnmiDefault:  [5]int{2, 1, 0, 0, 0},
 		pinCounter:   "+SPIC",
-		accepts:      []string{"+CATR", "+CNMP"},
-		bootURCs:     []string{"RDY", "+CPIN: %CPIN%", "SMS DONE", "PB DONE"},
+		// Power-on "+CMEE: 2" as a SIM7600G-H shows it in AT&V
+		// (github.com/Xinyuan-LilyGO/LilyGo-Modem-Series/issues/340).
+		cmeeDefault: 2,
+		accepts:     []string{"+CATR", "+CNMP"},
+		bootURCs:    []string{"RDY", "+CPIN: %CPIN%", "SMS DONE", "PB DONE"},
 	},
 	"E3372": {
 		name:         "E3372",
@@ -126,11 +136,16 @@ var models = map[string]model{
 		iccid: map[string]func(string) string{
 			"+CCID": func(s string) string { return s },
 		},
-		memories:    []string{"SM", "ME"},
-		hasCEREG:    false,
-		act:         0,
-		firstIndex:  1,
-		cnmiDefault: [5]int{1, 1, 0, 0, 0},
+		memories:   []string{"SM", "ME"},
+		hasCEREG:   false,
+		act:        0,
+		firstIndex: 1,
+		// A SIM800L takes no stored status reports (<ds> 0 and 1 only) and
+		// powers on with 2,1,0,0,0: AT+CNMI=? and AT+CNMI? as typed on one
+		// in github.com/faucamp/python-gsmmodem/issues/60.
+		cnmiDefault: [5]int{2, 1, 0, 0, 0},
+		cnmiDS:      []int{0, 1},
+		cnmiTest:    "+CNMI: (0-3),(0-3),(0,2),(0,1),(0,1)",
 		pinCounter:  "+SPIC",
 		accepts:     []string{"+CSCLK", "+CIURC", "+IFC"},
 		bootURCs:    []string{"RDY", "+CFUN: 1", "+CPIN: %CPIN%", "Call Ready", "SMS Ready"},
