@@ -64,6 +64,13 @@ type rigOpts struct {
 
 func newRig(t testing.TB, o rigOpts) *rig {
 	t.Helper()
+	// The store closes last: cleanups run in reverse, and the components
+	// (the pool's timers among them) must have stopped before it closes.
+	st, err := store.Open(store.Options{Dir: t.TempDir(), Logger: testLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
 	ctx, cancel := context.WithCancel(context.Background())
 	var stops []chan error
 	t.Cleanup(func() {
@@ -81,11 +88,6 @@ func newRig(t testing.TB, o rigOpts) *rig {
 	}
 	r := &rig{t: t, k: startKamailio(t, false), net: modemsim.NewNetwork(modemsim.WithSeed(1))}
 	t.Cleanup(func() { r.net.Close() })
-	st, err := store.Open(store.Options{Dir: t.TempDir(), Logger: testLogger()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
 	sipCfg := gatewayCfg(r.k, "udp")
 	if o.sip != nil {
 		o.sip(&sipCfg)
