@@ -142,3 +142,69 @@ func isClosed(c chan struct{}) bool {
 		return false
 	}
 }
+
+// TestWirePacerCatchUpBurstBounded: at 1,000/s a release loop that wakes
+// 100 ms late may catch up at most maxCatchUp slots at once (it used to
+// release 50 requests in one burst, which reached the HTTP server's
+// handlers bunched up); the rest follow at their slots.
+func TestWirePacerCatchUpBurstBounded(t *testing.T) {
+	t0 := time.Unix(1_000_000, 0)
+	clk := &stepClock{now: t0}
+	p := newWirePacer(clk, 1000)
+	const n = 60
+	released := make([]chan struct{}, n)
+	for i := range n {
+		tk, err := p.claim(string(rune(0x100+i)), bulk)
+		if err != nil {
+			t.Fatal(err)
+		}
+		released[i] = make(chan struct{})
+		go func() {
+			if err := p.await(context.Background(), tk); err != nil {
+				t.Error(err)
+			}
+			close(released[i])
+		}()
+		for {
+			p.mu.Lock()
+			queued := tk.state != claimed
+			p.mu.Unlock()
+			if queued {
+				break
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}
+	settle := func() {
+		deadline := time.Now().Add(10 * time.Second) // failure guard only
+		for clk.sleeping() == 0 && time.Now().Before(deadline) {
+			time.Sleep(100 * time.Microsecond)
+		}
+	}
+	settle()
+	count := func() int {
+		k := 0
+		for _, r := range released {
+			if isClosed(r) {
+				k++
+			}
+		}
+		return k
+	}
+	// Let the channels of released requests close.
+	time.Sleep(10 * time.Millisecond)
+	before := count()
+	if before != 1 {
+		t.Fatalf("%d released at t0, want 1", before)
+	}
+	clk.advance(100 * time.Millisecond) // the loop wakes 100 ms late
+	settle()
+	time.Sleep(10 * time.Millisecond)
+	burst := count() - before
+	if burst > maxCatchUp+1 {
+		t.Fatalf("%d requests released at once after a 100 ms late wake-up, want at most %d", burst, maxCatchUp+1)
+	}
+	if burst < maxCatchUp {
+		t.Fatalf("only %d requests released after a 100 ms late wake-up, want the %d slots of catch-up", burst, maxCatchUp)
+	}
+}
