@@ -3,7 +3,10 @@ package smspool
 import (
 	"context"
 	"fmt"
+	"os"
 	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -148,6 +151,7 @@ func benchCPUPerSMS(b *testing.B, syncWrites bool) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	cpu0 := cpuTime()
+	io0 := diskWritten()
 	syncs0 := s.h.st.Syncs()
 	start := time.Now()
 	c := s.campaignOf("cpu", "A", b.N)
@@ -172,4 +176,28 @@ func benchCPUPerSMS(b *testing.B, syncWrites bool) {
 	// Group syncs of the store (each one fdatasync of the value log and
 	// of the memtable log(s); strace counts the system calls).
 	b.ReportMetric(float64(s.h.st.Syncs()-syncs0)/float64(b.N), "syncs/msg")
+	if io0 >= 0 {
+		// What the process made the kernel write to the disk (SD-card
+		// wear): every sync rewrites the log pages it touched.
+		b.ReportMetric(float64(diskWritten()-io0)/1024/float64(b.N), "disk-KB/msg")
+	}
+}
+
+// diskWritten is write_bytes of /proc/self/io (bytes this process caused
+// to be written to storage), or -1 where there is none.
+func diskWritten() int64 {
+	b, err := os.ReadFile("/proc/self/io")
+	if err != nil {
+		return -1
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "write_bytes: "); ok {
+			n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+			if err != nil {
+				return -1
+			}
+			return n
+		}
+	}
+	return -1
 }

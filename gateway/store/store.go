@@ -327,10 +327,7 @@ func (s *Store) RunGC(ctx context.Context, interval time.Duration) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			n := 0
-			for s.db.RunValueLogGC(0.5) == nil {
-				n++
-			}
+			n := s.gcOnce()
 			if n > 0 {
 				s.log.Info("store value-log GC reclaimed files", "rewritten", n)
 			}
