@@ -81,6 +81,7 @@ type ticket struct {
 	ready chan struct{} // closed on release or withdrawal
 	state ticketState
 	wire  time.Time // release time, then when it was written
+	seen  time.Time // when its response began to arrive (zero: not yet, or not reported)
 }
 
 type ticketState int
@@ -170,6 +171,20 @@ func (p *wirePacer) wrote(t *ticket, at time.Time) {
 	p.mu.Unlock()
 }
 
+// responded records when the response to t's request began to arrive
+// (httptrace GotFirstResponseByte). The server saw the request before
+// that, so a request released a second after it can never share a
+// one-second window with it at the server, however late the server's
+// clock read the first one; the write time alone leaves that to
+// wireMargin.
+func (p *wirePacer) responded(t *ticket, at time.Time) {
+	p.mu.Lock()
+	if at.After(t.seen) {
+		t.seen = at
+	}
+	p.mu.Unlock()
+}
+
 // withdraw takes the waiting requests among ids out of the queue and
 // returns their IDs. Their waiters get ErrWithdrawn.
 func (p *wirePacer) withdraw(ids []string) []string {
@@ -211,16 +226,27 @@ func (p *wirePacer) removeLocked(t *ticket) {
 	}
 }
 
-// slotLocked is the earliest time the next request may be released.
+// slotLocked is the earliest time the next request may be released: its
+// GCRA slot, and a second after the request limit requests before it
+// reached the server — bounded by when its response arrived, if that was
+// reported, else by its write time plus wireMargin.
 func (p *wirePacer) slotLocked() time.Time {
 	at := p.next
 	if old := p.recent[p.pos]; old != nil {
-		if g := old.wire.Add(time.Second + wireMargin); g.After(at) {
+		g := old.wire.Add(time.Second + wireMargin)
+		if !old.seen.IsZero() {
+			g = old.seen.Add(time.Second + seenMargin)
+		}
+		if g.After(at) {
 			at = g
 		}
 	}
 	return at
 }
+
+// seenMargin is the margin after a reported response time: the server
+// saw the request before it answered, so only clock granularity is left.
+const seenMargin = time.Millisecond
 
 // maxLag bounds how far the schedule may fall behind the clock while
 // requests wait and still catch up (the release loop was scheduled late on
