@@ -243,6 +243,9 @@ func (s *Store) update(fn func(txn *Txn) error) error {
 // commit is Badger's DB.Update, with the commit itself under commitMu's
 // read lock (see syncAll).
 func (s *Store) commit(fn func(txn *Txn) error) error {
+	if s.db.IsClosed() {
+		return badger.ErrDBClosed
+	}
 	txn := s.db.NewTransaction(true)
 	defer txn.Discard()
 	if err := fn(txn); err != nil {
