@@ -269,7 +269,11 @@ func (s *Store) syncSoon() {
 	if s.lazyTimer != nil || s.closed {
 		return
 	}
-	s.lazyTimer = time.AfterFunc(lazyWindow, func() {
+	window := s.lazyWindow
+	if window == 0 {
+		window = lazyWindow
+	}
+	s.lazyTimer = time.AfterFunc(window, func() {
 		s.lazyMu.Lock()
 		s.lazyTimer = nil
 		closed := s.closed

@@ -213,6 +213,9 @@ func TestUpdateNoSyncIsSyncedSoon(t *testing.T) {
 	t.Parallel()
 	s := openT(t, t.TempDir())
 	defer s.Close()
+	s.lazyMu.Lock()
+	s.lazyWindow = time.Hour // no background sync while the first part looks
+	s.lazyMu.Unlock()
 	before := s.Syncs()
 	if err := s.UpdateCtx(DeferSync(context.Background()), func(txn *Txn) error { return txn.Set([]byte("k"), []byte("v")) }); err != nil {
 		t.Fatal(err)
@@ -222,6 +225,14 @@ func TestUpdateNoSyncIsSyncedSoon(t *testing.T) {
 	}
 	if err := s.View(func(txn *Txn) error { _, err := txn.Get([]byte("k")); return err }); err != nil {
 		t.Fatalf("committed write not visible: %v", err)
+	}
+	// With the real window a background sync follows.
+	s.lazyMu.Lock()
+	s.lazyTimer.Stop()
+	s.lazyTimer, s.lazyWindow = nil, 0
+	s.lazyMu.Unlock()
+	if err := s.UpdateNoSync(func(txn *Txn) error { return txn.Set([]byte("k1"), []byte("v")) }); err != nil {
+		t.Fatal(err)
 	}
 	deadline := time.Now().Add(10 * time.Second)
 	for s.Syncs() == before {

@@ -89,6 +89,7 @@ type Store struct {
 	vlogSynced int // newest value-log file a sync covered
 	lazyMu     sync.Mutex
 	lazyTimer  *time.Timer
+	lazyWindow time.Duration // 0: the lazyWindow constant (tests change it)
 	closed     bool
 }
 
