@@ -50,8 +50,14 @@ type tx struct {
 // update runs fn in a transaction whose status events reach the Sink once
 // it committed (and never if it did not).
 func (p *Pool) update(fn func(t *tx) error) error {
+	return p.updateWith(p.st.Update, fn)
+}
+
+// updateWith is update committing through commit (one of the store's
+// Update variants).
+func (p *Pool) updateWith(commit func(func(*store.Txn) error) error, fn func(t *tx) error) error {
 	t := &tx{p: p}
-	err := p.st.Update(func(txn *store.Txn) error {
+	err := commit(func(txn *store.Txn) error {
 		p.events.release(t.evs, false) // a previous attempt lost a conflict
 		t.Txn, t.evs = txn, nil
 		return fn(t)
@@ -177,7 +183,9 @@ func (p *Pool) runEvents(ctx context.Context) {
 		if len(handed) == 0 {
 			return
 		}
-		derr := p.st.Update(func(txn *store.Txn) error {
+		// No sync of its own: a delete lost in a power cut only offers
+		// the events again.
+		derr := p.st.UpdateNoSync(func(txn *store.Txn) error {
 			for _, seq := range handed {
 				if err := txn.Delete([]byte(seqKey(keyEvents, seq))); err != nil {
 					return err
@@ -196,12 +204,18 @@ func (p *Pool) runEvents(ctx context.Context) {
 		}
 	}
 	defer deleteHanded()
+	// The Sink may write what it makes of an event without waiting for
+	// the sync (store.DeferSync): the event leaves the outbox only by a
+	// later commit, and a sync that makes that delete durable makes the
+	// Sink's earlier writes durable too. Lost together, the event is
+	// offered again.
+	sinkCtx := store.DeferSync(ctx)
 	for {
 		batch := q.next(outboxBatch)
 		delivered := 0
 		var err error
 		for _, e := range batch {
-			if err = p.cfg.Sink.Status(ctx, e.ev); err != nil {
+			if err = p.cfg.Sink.Status(sinkCtx, e.ev); err != nil {
 				break
 			}
 			delivered++

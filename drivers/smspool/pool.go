@@ -454,7 +454,11 @@ func (p *Pool) Enqueue(ctx context.Context, msg message.Outbound) error {
 	now := p.cfg.Now()
 	r := record{Msg: msg, Status: message.Queued, QueuedAt: now, UpdatedAt: now}
 	created := false
-	err := p.st.Update(func(txn *store.Txn) error {
+	// A caller that marked ctx with store.DeferSync (a campaign, which
+	// hands the same ID again after a power cut) does not wait for the
+	// sync: the one before the modem sees the message (markSending) covers
+	// this write too.
+	err := p.st.UpdateCtx(ctx, func(txn *store.Txn) error {
 		created = false
 		ok, err := exists(txn, msgKey(msg.ID))
 		if err != nil || ok {

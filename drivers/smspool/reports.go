@@ -14,6 +14,12 @@ import (
 // StatusReport is a decoded SMS-STATUS-REPORT (see gateway/sms).
 type StatusReport = gsms.StatusReport
 
+// reportSyncDelay: a stored status report waits up to this long for a
+// store sync other writers run anyway (each SIM worker syncs before its
+// AT+CMGS) instead of running one of its own; the driver deletes the
+// report from the modem only after that.
+const reportSyncDelay = 20 * time.Millisecond
+
 // orphanTTL: a status report nobody claims within this time belongs to a
 // message the pool does not track (sent before a crash, or by another
 // program on the SIM).
@@ -35,7 +41,7 @@ func (p *Pool) HandleStatusReport(ctx context.Context, simName string, sr Status
 	now := p.cfg.Now()
 	var id string
 	var became message.Status
-	err := p.update(func(t *tx) error {
+	err := p.updateWith(func(fn func(*store.Txn) error) error { return p.st.UpdateWithin(reportSyncDelay, fn) }, func(t *tx) error {
 		txn := t.Txn
 		id, became = "", ""
 		var ref mrRef

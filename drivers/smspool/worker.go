@@ -249,6 +249,12 @@ func (p *Pool) send(ctx context.Context, s *sim, m Modem, it *item, prev *sentOu
 
 var errNotQueued = errors.New("message is no longer queued")
 
+// sendSyncDelay: how long marking a message sending may wait for a store
+// sync another SIM's worker (or a delivery report) starts, instead of
+// running its own — a millisecond against the second or more an SMS takes
+// on the air, and at full load the SIMs share their syncs.
+const sendSyncDelay = time.Millisecond
+
 // markSending stores that the message is handed to SIM simName and counts it
 // against the SIM's caps, in one transaction, before the modem sees it.
 func (p *Pool) markSending(it *item, simName string, prev *sentOutcome) (record, error) {
@@ -258,7 +264,9 @@ func (p *Pool) markSending(it *item, simName string, prev *sentOutcome) (record,
 	var r record
 	var dayN, monthN int
 	var prevRec record
-	err := p.update(func(t *tx) error {
+	// Durable before the modem sees the message; the sync may wait
+	// sendSyncDelay for one the other SIMs' workers start anyway.
+	err := p.updateWith(func(fn func(*store.Txn) error) error { return p.st.UpdateWithin(sendSyncDelay, fn) }, func(t *tx) error {
 		txn := t.Txn
 		var err error
 		if prev != nil {

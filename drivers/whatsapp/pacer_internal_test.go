@@ -142,3 +142,134 @@ func isClosed(c chan struct{}) bool {
 		return false
 	}
 }
+
+// TestWirePacerCatchUpBurstBounded: at 1,000/s a release loop that wakes
+// 100 ms late may catch up at most maxCatchUp slots at once (it used to
+// release 50 requests in one burst, which reached the HTTP server's
+// handlers bunched up); the rest follow at their slots.
+func TestWirePacerCatchUpBurstBounded(t *testing.T) {
+	t0 := time.Unix(1_000_000, 0)
+	clk := &stepClock{now: t0}
+	p := newWirePacer(clk, 1000)
+	const n = 60
+	released := make([]chan struct{}, n)
+	for i := range n {
+		tk, err := p.claim(string(rune(0x100+i)), bulk)
+		if err != nil {
+			t.Fatal(err)
+		}
+		released[i] = make(chan struct{})
+		go func() {
+			if err := p.await(context.Background(), tk); err != nil {
+				t.Error(err)
+			}
+			close(released[i])
+		}()
+		for {
+			p.mu.Lock()
+			queued := tk.state != claimed
+			p.mu.Unlock()
+			if queued {
+				break
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}
+	settle := func() {
+		deadline := time.Now().Add(10 * time.Second) // failure guard only
+		for clk.sleeping() == 0 && time.Now().Before(deadline) {
+			time.Sleep(100 * time.Microsecond)
+		}
+	}
+	settle()
+	count := func() int {
+		k := 0
+		for _, r := range released {
+			if isClosed(r) {
+				k++
+			}
+		}
+		return k
+	}
+	// Let the channels of released requests close.
+	time.Sleep(10 * time.Millisecond)
+	before := count()
+	if before != 1 {
+		t.Fatalf("%d released at t0, want 1", before)
+	}
+	clk.advance(100 * time.Millisecond) // the loop wakes 100 ms late
+	settle()
+	time.Sleep(10 * time.Millisecond)
+	burst := count() - before
+	if burst > maxCatchUp+1 {
+		t.Fatalf("%d requests released at once after a 100 ms late wake-up, want at most %d", burst, maxCatchUp+1)
+	}
+	if burst < maxCatchUp {
+		t.Fatalf("only %d requests released after a 100 ms late wake-up, want the %d slots of catch-up", burst, maxCatchUp)
+	}
+}
+
+// TestWirePacerWindowOnResponseTimes: when the channel reports when a
+// response began to arrive (the server had the request by then), the
+// eleventh request at 10/s waits until a second after the first one's
+// response — the server may have read the first request that late — and
+// not only a second after its write.
+func TestWirePacerWindowOnResponseTimes(t *testing.T) {
+	t0 := time.Unix(1_000_000, 0)
+	clk := &stepClock{now: t0}
+	p := newWirePacer(clk, 10)
+	const n = 11
+	tickets := make([]*ticket, n)
+	released := make([]chan struct{}, n)
+	for i := range n {
+		tk, err := p.claim(string(rune('a'+i)), bulk)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tickets[i], released[i] = tk, make(chan struct{})
+		go func() {
+			if err := p.await(context.Background(), tk); err != nil {
+				t.Error(err)
+			}
+			close(released[i])
+		}()
+		for {
+			p.mu.Lock()
+			queued := tk.state != claimed
+			p.mu.Unlock()
+			if queued {
+				break
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}
+	<-released[0]
+	p.wrote(tickets[0], t0)                               // written at once
+	p.responded(tickets[0], t0.Add(300*time.Millisecond)) // answered 300 ms later
+	settle := func() {
+		deadline := time.Now().Add(10 * time.Second) // failure guard only
+		for clk.sleeping() == 0 {
+			p.mu.Lock()
+			running := p.running
+			p.mu.Unlock()
+			if !running || time.Now().After(deadline) {
+				return
+			}
+			time.Sleep(100 * time.Microsecond)
+		}
+	}
+	settle()
+	for clk.Now().Before(t0.Add(1400 * time.Millisecond)) {
+		clk.advance(time.Millisecond)
+		settle()
+	}
+	if !isClosed(released[n-1]) {
+		t.Fatal("request 11 not released by t0+1.4s")
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	guard := t0.Add(300*time.Millisecond + time.Second + seenMargin)
+	if got := tickets[n-1].wire; got.Before(guard) || got.After(guard.Add(time.Millisecond)) {
+		t.Errorf("request 11 released at t0+%v, want t0+%v (a second after request 1's response)", got.Sub(t0), guard.Sub(t0))
+	}
+}

@@ -345,10 +345,22 @@ func (e *Engine) sendBatch(ctx context.Context, c *Campaign, ch Channel, info *T
 		seqs[i] = r.Seq
 	}
 	now := e.clock.Now().UTC()
+	// With a channel that takes the same ID twice as once across restarts
+	// (the SMS pool), the marks below and the hand-over need not wait for
+	// the store's sync: if a power cut loses them, the recipient is
+	// queued (or sending and not accepted) again and handed over again
+	// under the same ID; the channel syncs before anything leaves (the
+	// pool before AT+CMGS), which makes these earlier writes durable too.
+	safe, ok := ch.(ResendSafety)
+	lazy := ok && safe.ResendSafe()
+	sendCtx := e.runCtx
+	if lazy {
+		sendCtx = store.DeferSync(sendCtx)
+	}
 	// fresh: recipients this batch moved from queued to sending (written by
 	// the committing goroutine before applyRecipients returns).
 	fresh := map[int]bool{}
-	marked, err := e.applyRecipients(c.ID, true, seqs, func(cur *Campaign, r *Recipient) bool {
+	marked, err := e.applyRecipientsSync(c.ID, true, lazy, seqs, func(cur *Campaign, r *Recipient) bool {
 		switch r.Status {
 		case RQueued:
 			if why, ok := excluded[r.Seq]; ok {
@@ -389,7 +401,7 @@ func (e *Engine) sendBatch(ctx context.Context, c *Campaign, ch Channel, info *T
 			fatal = errNotSending
 		} else {
 			res := sendResult{seq: r.Seq}
-			res.sessionID, res.err = e.sendOne(e.runCtx, c, ch, info, &r)
+			res.sessionID, res.err = e.sendOne(sendCtx, c, ch, info, &r)
 			if res.err == nil || errors.Is(res.err, ErrRejected) {
 				results = append(results, res)
 				continue
@@ -411,7 +423,7 @@ func (e *Engine) sendBatch(ctx context.Context, c *Campaign, ch Channel, info *T
 			rs = append(rs, res.seq)
 		}
 		done := e.clock.Now().UTC()
-		if _, err := e.applyRecipients(c.ID, false, rs, func(_ *Campaign, r *Recipient) bool {
+		if _, err := e.applyRecipientsSync(c.ID, false, lazy, rs, func(_ *Campaign, r *Recipient) bool {
 			res := byseq[r.Seq]
 			if res.sessionID != "" {
 				r.SessionID = res.sessionID
@@ -505,7 +517,7 @@ func chanErr(c *Campaign, err error) error {
 // that do not belong to a campaign message return ErrUnknownStatus (the
 // caller routes them elsewhere); late or repeated events never move a
 // recipient backwards, and events of an earlier attempt are ignored.
-func (e *Engine) HandleStatus(_ context.Context, ev message.StatusEvent) error {
+func (e *Engine) HandleStatus(ctx context.Context, ev message.StatusEvent) error {
 	id, seq, attempt, ok := parseMsgID(ev.ID)
 	if !ok {
 		return fmt.Errorf("%w: %s", ErrUnknownStatus, ev.ID)
@@ -530,7 +542,9 @@ func (e *Engine) HandleStatus(_ context.Context, ev message.StatusEvent) error {
 	if ev.At.IsZero() {
 		at = e.clock.Now().UTC()
 	}
-	_, err := e.applyRecipients(id, false, []int{seq}, func(_ *Campaign, r *Recipient) bool {
+	// A channel that keeps the event until this call's write is durable
+	// (the SMS pool's outbox) marks ctx with store.DeferSync.
+	_, err := e.applyRecipientsSync(id, false, store.SyncDeferred(ctx), []int{seq}, func(_ *Campaign, r *Recipient) bool {
 		if r.Attempt != attempt || r.MsgID != ev.ID {
 			return false
 		}

@@ -596,6 +596,7 @@ var errNotSending = errors.New("campaign is no longer sending")
 type applyReq struct {
 	id             string
 	requireSending bool
+	lazy           bool // the caller redoes it if a power cut loses it (store.UpdateNoSync)
 	seqs           []int
 	fn             func(c *Campaign, r *Recipient) bool
 	changed        []Recipient
@@ -613,7 +614,15 @@ type applyReq struct {
 // leader and commits everything queued meanwhile in one transaction, so
 // with sync_writes one fsync serves many updates.
 func (e *Engine) applyRecipients(id string, requireSending bool, seqs []int, fn func(c *Campaign, r *Recipient) bool) ([]Recipient, error) {
-	req := &applyReq{id: id, requireSending: requireSending, seqs: seqs, fn: fn, done: make(chan struct{})}
+	return e.applyRecipientsSync(id, requireSending, false, seqs, fn)
+}
+
+// applyRecipientsSync is applyRecipients; with lazy it does not wait for
+// the store's sync (store.UpdateNoSync) — for callers that redo the
+// change when a power cut loses it. A batch is synced unless every
+// request in it is lazy.
+func (e *Engine) applyRecipientsSync(id string, requireSending, lazy bool, seqs []int, fn func(c *Campaign, r *Recipient) bool) ([]Recipient, error) {
+	req := &applyReq{id: id, requireSending: requireSending, lazy: lazy, seqs: seqs, fn: fn, done: make(chan struct{})}
 	e.gmu.Lock()
 	e.gqueue = append(e.gqueue, req)
 	if e.gleader {
@@ -644,7 +653,14 @@ func (e *Engine) commitBatch(batch []*applyReq) {
 	defer e.wmu.Unlock()
 	work := map[string]*Campaign{}
 	var dirty []*Campaign
-	err := e.st.Update(func(txn *store.Txn) error {
+	update := e.st.UpdateNoSync
+	for _, req := range batch {
+		if !req.lazy {
+			update = e.st.Update
+			break
+		}
+	}
+	err := update(func(txn *store.Txn) error {
 		clear(work)
 		dirty = dirty[:0]
 		for _, req := range batch {

@@ -276,12 +276,14 @@ func Advances(from, to message.Status) bool {
 // Status applies a channel's status event to its entry. An event that
 // would move the entry backwards (delivered, then a late sent) changes
 // nothing; an event for a message not in the log (sent before the log
-// existed, or pruned) is ignored.
-func (l *Log) Status(_ context.Context, ev message.StatusEvent) error {
+// existed, or pruned) is ignored. A channel that keeps the event until
+// this write is durable marks ctx with store.DeferSync; the write then does
+// not wait for the store's sync.
+func (l *Log) Status(ctx context.Context, ev message.StatusEvent) error {
 	if ev.ID == "" {
 		return nil
 	}
-	err := l.st.Update(func(txn *store.Txn) error {
+	err := l.st.UpdateCtx(ctx, func(txn *store.Txn) error {
 		key, e, err := l.getTxn(txn, ev.ID)
 		if err != nil {
 			return err

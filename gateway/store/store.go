@@ -18,6 +18,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	badger "github.com/dgraph-io/badger/v4"
@@ -78,6 +79,18 @@ type Store struct {
 	log   *slog.Logger
 	dir   string
 	guard WriteGuard
+	// syncWrites: Update waits for a group sync (groupsync.go); Badger
+	// itself runs with SyncWrites off.
+	syncWrites bool
+	gs         *groupSync
+	// commitMu: transactions commit under its read lock, syncAll under
+	// its write lock (groupsync.go).
+	commitMu   sync.RWMutex
+	vlogSynced int // newest value-log file a sync covered
+	lazyMu     sync.Mutex
+	lazyTimer  *time.Timer
+	lazyWindow time.Duration // 0: the lazyWindow constant (tests change it)
+	closed     bool
 }
 
 func badgerOptions(o Options) badger.Options {
@@ -152,7 +165,7 @@ func Open(o Options) (*Store, error) {
 			return nil, err
 		}
 	}
-	db, err := badger.Open(badgerOptions(o))
+	db, err := badger.Open(openOptions(o))
 	// Badger formats wrapped errors with %+v, so only the text survives.
 	if err != nil && strings.Contains(err.Error(), z.NewFile.Error()) && !o.ReadOnly {
 		// A crash between creating a memtable or value-log file and its
@@ -160,7 +173,7 @@ func Open(o Options) (*Store, error) {
 		// z.NewFile after sizing the file (dgraph-io/badger#2207). The
 		// file holds no data; the second Open reads it as empty.
 		o.Logger.Warn("store: recovering an empty log file left by a crash", "dir", o.Dir)
-		db, err = badger.Open(badgerOptions(o))
+		db, err = badger.Open(openOptions(o))
 	}
 	if err != nil {
 		if strings.Contains(err.Error(), "Another process is using this Badger database") {
@@ -168,7 +181,8 @@ func Open(o Options) (*Store, error) {
 		}
 		return nil, fmt.Errorf("open store in %s: %w", o.Dir, err)
 	}
-	return &Store{db: db, log: o.Logger, dir: o.Dir, guard: o.Guard}, nil
+	return &Store{db: db, log: o.Logger, dir: o.Dir, guard: o.Guard,
+		syncWrites: o.SyncWrites && !o.ReadOnly, gs: newGroupSync()}, nil
 }
 
 func checkWritable(dir string) error {
@@ -191,27 +205,56 @@ func (s *Store) Dir() string { return s.dir }
 func (s *Store) DB() *badger.DB { return s.db }
 
 // Close flushes and closes the store.
-func (s *Store) Close() error { return s.db.Close() }
+func (s *Store) Close() error {
+	s.stopLazy()
+	return s.db.Close()
+}
 
 // Sync forces pending writes to disk, for callers that just acknowledged a
-// customer message when sync_writes is off.
-func (s *Store) Sync() error { return s.db.Sync() }
+// customer message when sync_writes is off (or wrote with UpdateNoSync).
+// Concurrent callers share one sync (groupsync.go).
+func (s *Store) Sync() error { return s.gs.wait(s.syncAll) }
 
 // Update runs fn in a read-write transaction, retrying on conflict. With a
-// Guard it first asks whether the disk has room.
+// Guard it first asks whether the disk has room. With SyncWrites it returns
+// once the transaction is on disk; concurrent Updates share that sync
+// (group commit, groupsync.go).
 func (s *Store) Update(fn func(txn *Txn) error) error {
+	if err := s.update(fn); err != nil {
+		return err
+	}
+	return s.durable()
+}
+
+func (s *Store) update(fn func(txn *Txn) error) error {
 	if s.guard != nil {
 		if err := s.guard.CanWrite(); err != nil {
 			return err
 		}
 	}
 	for range 10 {
-		err := s.db.Update(fn)
+		err := s.commit(fn)
 		if !errors.Is(err, badger.ErrConflict) {
 			return err
 		}
 	}
-	return s.db.Update(fn)
+	return s.commit(fn)
+}
+
+// commit is Badger's DB.Update, with the commit itself under commitMu's
+// read lock (see syncAll).
+func (s *Store) commit(fn func(txn *Txn) error) error {
+	if s.db.IsClosed() {
+		return badger.ErrDBClosed
+	}
+	txn := s.db.NewTransaction(true)
+	defer txn.Discard()
+	if err := fn(txn); err != nil {
+		return err
+	}
+	s.commitMu.RLock()
+	defer s.commitMu.RUnlock()
+	return txn.Commit()
 }
 
 // CanWrite asks the Guard (if any) whether the disk has room for writes, for
@@ -288,10 +331,7 @@ func (s *Store) RunGC(ctx context.Context, interval time.Duration) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			n := 0
-			for s.db.RunValueLogGC(0.5) == nil {
-				n++
-			}
+			n := s.gcOnce()
 			if n > 0 {
 				s.log.Info("store value-log GC reclaimed files", "rewritten", n)
 			}

@@ -1,0 +1,332 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	badger "github.com/dgraph-io/badger/v4"
+	"golang.org/x/sys/unix"
+)
+
+// Group commit. With SyncWrites on, Badger msyncs its write-ahead log (and
+// the value log) once per transaction, so every stored state change of an
+// SMS paid its own sync: 11.5 per SMS end to end (docs/benchmarks.md, "Group
+// commit"). The store therefore opens Badger with its own SyncWrites off and
+// makes commits durable itself: Update commits (Badger appends the
+// transaction to its log, in commit order) and then waits for a sync that
+// started after its commit. Only one sync runs at a time; every commit
+// that arrives while it runs is covered by the next one, so concurrent
+// writers — the pool's SIM workers, its status outbox, the campaign engine,
+// the message log — share one sync instead of paying one each (classic
+// group commit). Update still returns only once its writes are on disk, as
+// before; UpdateNoSync is for writes whose loss in a power cut is repaired
+// by a later synced write (see its comment).
+//
+// A kill -9 loses nothing either way (the log lives in the page cache, the
+// kernel writes it out); the syncs protect against power loss, for which
+// Badger's replay keeps the longest intact prefix of its log: a synced
+// commit makes every earlier commit durable too.
+
+// groupSync runs at most one sync at a time and lets each waiter return
+// once a sync that started after it arrived has finished.
+type groupSync struct {
+	mu        sync.Mutex
+	cond      *sync.Cond
+	started   uint64 // syncs started
+	completed uint64 // syncs finished
+	running   bool
+	failedAt  uint64 // the last sync that failed (0: none)
+	failErr   error
+	syncs     uint64 // syncs done (for tests and benchmarks)
+}
+
+func newGroupSync() *groupSync {
+	g := &groupSync{}
+	g.cond = sync.NewCond(&g.mu)
+	return g
+}
+
+// wait returns once a call of sync that started after wait was called has
+// finished, running it itself when no other caller is; the error is that
+// of the sync that covered the caller.
+func (g *groupSync) wait(sync func() error) error {
+	return g.waitWithin(sync, 0)
+}
+
+// waitWithin is wait, but leaves the sync to other callers for up to
+// delay: a write that can wait that long rides on a sync somebody else
+// needs anyway, and runs one itself only if none started by then.
+func (g *groupSync) waitWithin(sync func() error, delay time.Duration) error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	// A sync already running may have started before the caller's
+	// commit: only the next one to start counts.
+	target := g.started + 1
+	var deadline time.Time
+	if delay > 0 {
+		deadline = time.Now().Add(delay)
+		t := time.AfterFunc(delay, func() {
+			g.mu.Lock()
+			g.cond.Broadcast()
+			g.mu.Unlock()
+		})
+		defer t.Stop()
+	}
+	for g.completed < target {
+		if g.running || (g.started < target && delay > 0 && time.Now().Before(deadline)) {
+			g.cond.Wait()
+			continue
+		}
+		g.running = true
+		g.started++
+		round := g.started
+		g.mu.Unlock()
+		err := sync()
+		g.mu.Lock()
+		g.running = false
+		g.completed = round
+		g.syncs++
+		if err != nil {
+			g.failedAt, g.failErr = round, err
+		}
+		g.cond.Broadcast()
+	}
+	if g.failedAt >= target {
+		return g.failErr
+	}
+	return nil
+}
+
+// openOptions are Badger's options for Open: those of badgerOptions, with
+// Badger's per-transaction sync replaced by the store's group sync.
+func openOptions(o Options) badger.Options {
+	bo := badgerOptions(o)
+	bo.SyncWrites = false
+	return bo
+}
+
+// syncAll makes every commit so far durable. It holds commitMu, so no
+// transaction is half-way into the logs while it runs, and writes the
+// value log (values of 1 KB and more) before the write-ahead logs that
+// point into it — the order Badger keeps with its own SyncWrites, so a
+// power cut never leaves a log entry pointing at a value that is not on
+// disk. Every memtable log is synced, not only the active one: a memtable
+// that was rotated out (full, waiting to be flushed to a table) still
+// holds commits Badger itself no longer syncs; once flushed, its file is
+// gone and its data in a synced table. fdatasync on a file Badger has
+// mapped writes the same dirty pages back as Badger's msync.
+func (s *Store) syncAll() error {
+	s.commitMu.Lock()
+	defer s.commitMu.Unlock()
+	d, err := os.Open(s.dir)
+	if err != nil {
+		return fmt.Errorf("sync store: %w", err)
+	}
+	names, err := d.Readdirnames(-1)
+	d.Close()
+	if err != nil {
+		return fmt.Errorf("sync store: %w", err)
+	}
+	var vlogs, mems []int
+	for _, n := range names {
+		if f, ok := strings.CutSuffix(n, ".vlog"); ok {
+			if id, err := strconv.Atoi(f); err == nil {
+				vlogs = append(vlogs, id)
+			}
+		} else if f, ok := strings.CutSuffix(n, ".mem"); ok {
+			if id, err := strconv.Atoi(f); err == nil {
+				mems = append(mems, id)
+			}
+		}
+	}
+	// Value-log files before the last synced newest one were synced when
+	// they were newest or by the round that saw them rotate.
+	slices.Sort(vlogs)
+	for _, id := range vlogs {
+		if id < s.vlogSynced {
+			continue
+		}
+		if err := fdatasync(filepath.Join(s.dir, fmt.Sprintf("%06d.vlog", id))); err != nil {
+			return fmt.Errorf("sync store: %w", err)
+		}
+	}
+	if len(vlogs) > 0 {
+		s.vlogSynced = vlogs[len(vlogs)-1]
+	}
+	for _, id := range mems {
+		if err := fdatasync(filepath.Join(s.dir, fmt.Sprintf("%05d.mem", id))); err != nil {
+			return fmt.Errorf("sync store: %w", err)
+		}
+	}
+	return nil
+}
+
+// fdatasync writes path's data to disk; a file that is gone (a memtable
+// flushed and deleted meanwhile, a value-log file collected) needs
+// nothing.
+func fdatasync(path string) error {
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	err = unix.Fdatasync(int(f.Fd()))
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// durable waits until every commit made before the call is on disk (one
+// group sync); with SyncWrites off it returns at once.
+func (s *Store) durable() error {
+	if !s.syncWrites {
+		return nil
+	}
+	return s.gs.wait(s.syncAll)
+}
+
+// UpdateNoSync is Update without waiting for the sync: the transaction is
+// committed (visible to every reader, kept by a kill -9) but may be lost
+// in a power cut until the next Update, Sync or group sync — which then
+// makes it durable too, since it comes earlier in the log. Use it only
+// where such a loss is repaired: e.g. applying a status event whose
+// source record is deleted by a later (synced) write, or removing records
+// that are only read to skip work already done.
+func (s *Store) UpdateNoSync(fn func(txn *Txn) error) error {
+	if err := s.update(fn); err != nil {
+		return err
+	}
+	s.syncSoon()
+	return nil
+}
+
+// UpdateWithin is Update, but the sync that makes the transaction durable
+// may start up to delay later: under load the write rides on a sync other
+// writers run anyway (the SIM workers before each AT+CMGS), so it costs no
+// sync of its own. For writes that must be durable before something
+// outside happens but not at once — a delivery report the driver deletes
+// from the modem once it is stored.
+func (s *Store) UpdateWithin(delay time.Duration, fn func(txn *Txn) error) error {
+	if err := s.update(fn); err != nil {
+		return err
+	}
+	if !s.syncWrites {
+		return nil
+	}
+	return s.gs.waitWithin(s.syncAll, delay)
+}
+
+// UpdateCtx is Update, or UpdateNoSync when ctx says the caller will redo
+// the write itself if a power cut loses it (DeferSync).
+func (s *Store) UpdateCtx(ctx context.Context, fn func(txn *Txn) error) error {
+	if SyncDeferred(ctx) {
+		return s.UpdateNoSync(fn)
+	}
+	return s.Update(fn)
+}
+
+type deferSyncKey struct{}
+
+// DeferSync marks ctx for calls whose writes need not be on disk before
+// they return: the caller keeps what it asked for durably itself and asks
+// again (idempotently) when a power cut lost the write — e.g. the SMS
+// pool's status outbox, which holds an event until the consumer's write
+// came before a later synced one; or a campaign handing a message to a
+// channel that takes the same ID twice as once (ResendSafety).
+func DeferSync(ctx context.Context) context.Context {
+	return context.WithValue(ctx, deferSyncKey{}, true)
+}
+
+// SyncDeferred reports whether ctx was marked with DeferSync.
+func SyncDeferred(ctx context.Context) bool {
+	v, _ := ctx.Value(deferSyncKey{}).(bool)
+	return v
+}
+
+// lazyWindow bounds how long an UpdateNoSync write stays in the page
+// cache only: if no other write syncs it meanwhile, a group sync runs
+// after this long.
+const lazyWindow = 100 * time.Millisecond
+
+// syncSoon makes sure a group sync starts within lazyWindow.
+func (s *Store) syncSoon() {
+	if !s.syncWrites {
+		return
+	}
+	s.lazyMu.Lock()
+	defer s.lazyMu.Unlock()
+	if s.lazyTimer != nil || s.closed {
+		return
+	}
+	window := s.lazyWindow
+	if window == 0 {
+		window = lazyWindow
+	}
+	s.lazyTimer = time.AfterFunc(window, func() {
+		s.lazyMu.Lock()
+		s.lazyTimer = nil
+		closed := s.closed
+		s.lazyMu.Unlock()
+		if closed {
+			return
+		}
+		if err := s.gs.wait(s.syncAll); err != nil {
+			s.log.Warn("store: background sync failed", "err", err)
+		}
+	})
+}
+
+// stopLazy stops the background sync before the store closes (Badger's
+// Close writes everything out itself).
+func (s *Store) stopLazy() {
+	s.lazyMu.Lock()
+	defer s.lazyMu.Unlock()
+	s.closed = true
+	if s.lazyTimer != nil {
+		s.lazyTimer.Stop()
+		s.lazyTimer = nil
+	}
+}
+
+// Syncs is how many group syncs the store has run (benchmarks report it
+// per message).
+func (s *Store) Syncs() uint64 {
+	s.gs.mu.Lock()
+	defer s.gs.mu.Unlock()
+	return s.gs.syncs
+}
+
+// gcOnce runs value-log GC until it finds nothing to rewrite and returns
+// how many files it rewrote. Badger (running without its own SyncWrites)
+// deletes a rewritten file right after moving its live values, before
+// they are synced — unless an iterator is open, which defers the delete
+// until the last one closes. So an iterator stays open across the GC and
+// a group sync, and the old files go only once the moved values are on
+// disk.
+func (s *Store) gcOnce() int {
+	txn := s.db.NewTransaction(false)
+	defer txn.Discard()
+	it := txn.NewIterator(Prefix("\xff-gc-hold/", true, false))
+	n := 0
+	for s.db.RunValueLogGC(0.5) == nil {
+		n++
+	}
+	if n > 0 && s.syncWrites {
+		if err := s.Sync(); err != nil {
+			s.log.Warn("store: sync after value-log GC failed", "err", err)
+		}
+	}
+	it.Close()
+	return n
+}
