@@ -95,7 +95,11 @@ func (e *Engine) dispatch(ctx context.Context, id string) {
 			// Recipients may have come back to the queue meanwhile (a
 			// channel reported one withdrawn after a restart).
 			if cur := e.current(id); cur == nil || cur.Counts.Queued == 0 {
-				break
+				// An always-running campaign waits for new contacts.
+				if todo = e.awaitListContacts(ctx, id); len(todo) == 0 {
+					break
+				}
+				continue
 			}
 			if todo, err = e.queuedRecipients(ctx, id); err != nil || len(todo) == 0 {
 				if err != nil && ctx.Err() == nil {

@@ -42,6 +42,7 @@ type Config struct {
 	Templates TemplateCatalog // nil: WhatsApp campaigns are refused
 	DNC       DNCLists        // nil: campaigns with DNC lists are refused
 	Blocker   Blocker         // nil: no global blacklist
+	Lists     ContactLists    // nil: campaigns from contact lists are refused (livelist.go)
 	// Hold makes every dispatcher wait before it hands a channel anything
 	// (the disk guard while the data disk is almost full); nil: never.
 	Hold Hold
@@ -86,6 +87,7 @@ type Engine struct {
 	// pbxgate last stopped cleanly (see cleanstop.go); Run resumes them
 	// whatever AutoResume says.
 	resumeClean map[string]bool
+	feed        listFeed // wakes always-running campaigns (livelist.go)
 }
 
 type run struct {
@@ -567,7 +569,7 @@ func (e *Engine) finish(id string, byDispatcher bool) {
 	e.wmu.Lock()
 	defer e.wmu.Unlock()
 	cur := e.camps[id]
-	if cur == nil || !sending(cur.State) || cur.Counts.Queued > 0 || cur.Counts.Sending > 0 {
+	if cur == nil || !sending(cur.State) || cur.Counts.Queued > 0 || cur.Counts.Sending > 0 || alwaysRunning(cur) {
 		return
 	}
 	if !byDispatcher && e.runs[id] != nil {

@@ -252,6 +252,9 @@ type Spec struct {
 	Throttle int      `json:"throttle,omitempty"` // messages per minute; 0: the channel's maximum
 	DNCLists []string `json:"dnc_lists,omitempty"`
 	When     When     `json:"when"`
+	// List, when set, is the contact list the recipients came from
+	// (livelist.go).
+	List *ListSource `json:"list,omitempty"`
 }
 
 // Transition is one recorded state change.
