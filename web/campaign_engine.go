@@ -71,7 +71,7 @@ func (a *engineCampaigns) Campaign(ctx context.Context, id string) (CampaignDeta
 	if wa := c.Spec.Content.WhatsApp; wa != nil {
 		d.Template = wa.Template + " (" + wa.Language + ")"
 	}
-	d.Mode, d.Target, d.WhatsApp = string(c.Spec.Mode), c.Spec.Target, c.Spec.Content.WhatsApp
+	d.Mode, d.Target, d.WhatsApp, d.List = string(c.Spec.Mode), c.Spec.Target, c.Spec.Content.WhatsApp, c.Spec.List
 	d.Kind = a.kind(d.Channel)
 	if p, err := a.e.Progress(ctx, id); err == nil {
 		d.Progress = &p
@@ -102,7 +102,7 @@ func specFrom(in CampaignInput) campaign.Spec {
 	spec := campaign.Spec{
 		Name: in.Name, Channel: in.Channel, Sender: in.Sender,
 		Content: campaign.Content{Text: in.Text, WhatsApp: in.WhatsApp}, Mode: campaign.Direct,
-		Throttle: in.RatePerMinute, DNCLists: in.DNCLists,
+		Throttle: in.RatePerMinute, DNCLists: in.DNCLists, List: in.List,
 	}
 	if in.Mode == string(campaign.Session) {
 		spec.Mode, spec.Target = campaign.Session, in.Target
@@ -121,6 +121,9 @@ func specFrom(in CampaignInput) campaign.Spec {
 
 func (a *engineCampaigns) CreateCampaign(ctx context.Context, in CampaignInput) (string, error) {
 	c, err := a.e.Create(ctx, specFrom(in), in.Recipients)
+	if in.List != nil {
+		c, err = a.e.CreateFromList(ctx, specFrom(in))
+	}
 	if err != nil {
 		return "", mapEngineErr(err)
 	}
@@ -131,6 +134,10 @@ func (a *engineCampaigns) UpdateCampaign(ctx context.Context, id string, in Camp
 	rs := in.Recipients
 	if keepRecipients {
 		rs = nil // the engine keeps the stored recipients
+	}
+	if in.List != nil {
+		_, err := a.e.UpdateFromList(ctx, id, specFrom(in))
+		return mapEngineErr(err)
 	}
 	_, err := a.e.Update(ctx, id, specFrom(in), rs)
 	return mapEngineErr(err)

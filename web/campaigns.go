@@ -127,6 +127,8 @@ type campaignFormData struct {
 	EditID string
 	// MediaName is the chosen template's header file for the preview.
 	MediaName string
+	// ContactLists are the living contact lists (contactlists.go).
+	ContactLists []recipients.ContactList
 }
 
 // Action is where the form posts.
@@ -174,6 +176,7 @@ func (s *server) campaignFormData(ctx context.Context) campaignFormData {
 			s.log.Error("campaign form: WhatsApp templates", "err", err)
 		}
 	}
+	d.ContactLists, _ = recipients.NewContactLists(s.d.Store).All(ctx)
 	if books, err := recipients.NewPhonebooks(s.d.Store).All(ctx); err == nil {
 		for _, b := range books {
 			d.Phonebooks = append(d.Phonebooks, b.Name)
@@ -247,7 +250,8 @@ func (s *server) readCampaignForm(c *gin.Context, fd campaignFormData) (campaign
 	}
 	rs := s.gatherRecipients(c.Request.Context(), recipientSources{Numbers: c.PostForm("numbers"), CSV: csvFile,
 		Phonebook: c.PostForm("phonebook"), NumberTypes: types, Group: c.PostForm("group"),
-		SkipInvalid: c.PostForm("skip_invalid") != "", Edit: fd.EditID != ""})
+		SkipInvalid: c.PostForm("skip_invalid") != "", Edit: fd.EditID != "", List: c.PostForm("list") != ""})
+	in.List = s.readListSourceForm(c, v)
 	for _, p := range rs.Problems {
 		field := p.Field
 		if field == "number_type" { // shown with its phonebook

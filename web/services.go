@@ -146,6 +146,8 @@ type CampaignDetail struct {
 	// channel's reports and its senders' pacing, caps and quiet hours
 	// (nil when the service cannot tell).
 	Progress *campaign.Progress `json:"progress,omitempty"`
+	// List is the contact list the recipients come from (contactlists.go).
+	List *campaign.ListSource `json:"list,omitempty"`
 }
 
 // CampaignQuery filters and pages the campaign list.
@@ -201,6 +203,8 @@ type CampaignInput struct {
 	RatePerMinute int             `json:"rate_per_minute"`
 	DNCLists      []string        `json:"dnc_lists,omitempty"`
 	CreatedBy     string          `json:"-"`
+	// List: the recipients are this contact list's selection (contactlists.go).
+	List *campaign.ListSource `json:"list,omitempty"`
 }
 
 // Sender is a selectable sending identity: a configured channel and,

@@ -420,6 +420,7 @@ func (d *daemon) buildCampaigns() error {
 		Region:     d.cfg.Region.DefaultCountry,
 		AutoResume: d.cfg.Campaign.AutoResume,
 		DNC:        recipients.NewLists(d.store),
+		Lists:      recipients.NewContactLists(d.store), // living contact lists (always-running campaigns)
 		Blocker:    d.consent,
 		Hold:       d.disk, // campaigns pause while the data disk is almost full
 		Templates:  d.templates,

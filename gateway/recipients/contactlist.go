@@ -66,7 +66,9 @@ func clMetaKey(name string) string { return prefix + "cl/" + url.PathEscape(name
 func clItemPrefix(name string) string {
 	return prefix + "cle/" + url.PathEscape(name) + "/"
 }
-func clItemKey(name string, seq uint64) string { return fmt.Sprintf("%s%012d", clItemPrefix(name), seq) }
+func clItemKey(name string, seq uint64) string {
+	return fmt.Sprintf("%s%012d", clItemPrefix(name), seq)
+}
 
 // ErrListName: the name of a contact list is empty or too long.
 var ErrListName = errors.New("a contact list needs a name of 1 to 64 characters")
