@@ -466,6 +466,9 @@ func (e *Engine) sendOne(ctx context.Context, c *Campaign, ch Channel, info *Tem
 		}
 		out.Text, out.DeliveryReport = txt, true
 	}
+	if err := e.shortenOut(ctx, c, r, &out, tm); err != nil {
+		return "", err
+	}
 	var sessionID string
 	if c.Spec.Mode == Session {
 		id, _, err := e.cfg.Sessions.OpenSession(ctx, SessionRequest{Channel: c.Spec.Channel, Sender: c.Spec.Sender, Contact: r.Number, Target: c.Spec.Target,
@@ -510,6 +513,9 @@ func chanErr(c *Campaign, err error) error {
 // caller routes them elsewhere); late or repeated events never move a
 // recipient backwards, and events of an earlier attempt are ignored.
 func (e *Engine) HandleStatus(_ context.Context, ev message.StatusEvent) error {
+	if ok, err := e.fallbackStatus(ev); ok { // an SMS fallback's (fallback.go)
+		return err
+	}
 	id, seq, attempt, ok := parseMsgID(ev.ID)
 	if !ok {
 		return fmt.Errorf("%w: %s", ErrUnknownStatus, ev.ID)

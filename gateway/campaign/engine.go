@@ -43,6 +43,7 @@ type Config struct {
 	DNC       DNCLists        // nil: campaigns with DNC lists are refused
 	Blocker   Blocker         // nil: no global blacklist
 	Lists     ContactLists    // nil: campaigns from contact lists are refused (livelist.go)
+	Links     LinkShortener   // nil: no short links (no http.public_url; shortlinks.go)
 	// Hold makes every dispatcher wait before it hands a channel anything
 	// (the disk guard while the data disk is almost full); nil: never.
 	Hold Hold
@@ -431,6 +432,8 @@ func (e *Engine) Run(ctx context.Context) error {
 		return errors.New("campaign engine is already running")
 	}
 	e.runCtx = ctx
+	e.wg.Add(1)
+	go func() { defer e.wg.Done(); e.runFallbacks(ctx) }() // fallback.go
 	for _, id := range e.sortedIDs() {
 		if c := e.camps[id]; sending(c.State) {
 			e.launchLocked(id)

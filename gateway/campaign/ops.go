@@ -64,6 +64,12 @@ func (e *Engine) validateSpec(ctx context.Context, spec *Spec) (Channel, error) 
 			return nil, fmt.Errorf("%w: do-not-contact list %q does not exist", ErrInvalid, l)
 		}
 	}
+	if err := e.checkShortLinks(spec); err != nil {
+		return nil, err
+	}
+	if err := e.checkFallback(spec); err != nil {
+		return nil, err
+	}
 	switch spec.When.Kind {
 	case "", "draft":
 		spec.When = When{Kind: "draft"}
