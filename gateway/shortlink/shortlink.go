@@ -262,7 +262,7 @@ func ValidKey(k string) bool {
 }
 
 // Click resolves key and counts a click; ok false for unknown keys.
-func (l *Links) Click(_ context.Context, key string) (target string, ok bool, err error) {
+func (l *Links) Click(ctx context.Context, key string) (target string, ok bool, err error) {
 	if !ValidKey(key) {
 		return "", false, nil
 	}
@@ -270,12 +270,12 @@ func (l *Links) Click(_ context.Context, key string) (target string, ok bool, er
 	k, hit := l.cache[key]
 	l.mu.Unlock()
 	if !hit {
-		err := l.st.View(func(txn *store.Txn) error { return store.GetJSON(txn, linkPfx+key, &k) })
-		if errors.Is(err, store.ErrNotFound) {
-			return "", false, nil
+		found := false
+		if err := l.lookup(ctx, key, func(f Link) { k, found = f, true }); err != nil {
+			return "", false, err
 		}
-		if err != nil {
-			return "", false, fmt.Errorf("short link: %w", err)
+		if !found {
+			return "", false, nil
 		}
 	}
 	now := l.now().UTC()
@@ -291,6 +291,20 @@ func (l *Links) Click(_ context.Context, key string) (target string, ok bool, er
 	}
 	l.mu.Unlock()
 	return k.Target, true, nil
+}
+
+// lookup calls fn with the stored link of key, if there is one.
+func (l *Links) lookup(_ context.Context, key string, fn func(Link)) error {
+	var k Link
+	err := l.st.View(func(txn *store.Txn) error { return store.GetJSON(txn, linkPfx+key, &k) })
+	if errors.Is(err, store.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("short link: %w", err)
+	}
+	fn(k)
+	return nil
 }
 
 // Run writes the counted clicks every FlushInterval until ctx ends, then
