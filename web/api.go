@@ -169,6 +169,7 @@ func (s *server) apiOnCampaign(c *gin.Context, fn func(CampaignDetail)) {
 		s.apiCampaignErr(c, err)
 		return
 	}
+	s.addClicks(c.Request.Context(), &cd)
 	fn(cd)
 }
 
@@ -256,6 +257,9 @@ type apiCampaignRequest struct {
 	SkipInvalid  bool                    `json:"skip_invalid"`
 	// List takes the recipients from a contact list (contactlists.go).
 	List *campaign.ListSource `json:"list"`
+	// Short links and the SMS fallback of a WhatsApp campaign (reach.go).
+	ShortenLinks bool               `json:"shorten_links"`
+	Fallback     *campaign.Fallback `json:"fallback"`
 }
 
 func (s *server) apiCreateCampaign(c *gin.Context) {
@@ -361,7 +365,7 @@ func (s *server) apiCampaignInput(c *gin.Context, edit bool) (CampaignInput, []r
 		Name: req.Name, Channel: req.Channel, Sender: req.Sender, Recipients: rs.Valid, Text: req.Text,
 		WhatsApp: req.WhatsApp, Mode: req.Mode, Target: req.Target,
 		Send: req.Send, ScheduleAt: req.ScheduleAt.In(s.location()), RatePerMinute: req.RatePerMinute, DNCLists: req.DNCLists,
-		CreatedBy: currentUser(c).Name, List: req.List,
+		CreatedBy: currentUser(c).Name, List: req.List, ShortenLinks: req.ShortenLinks, Fallback: req.Fallback,
 	}, skippedAs(rs.Skipped(), csvField), true
 }
 

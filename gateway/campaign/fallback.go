@@ -125,7 +125,9 @@ func fallbackDue(c *Campaign, r *Recipient, now time.Time) (why string, next tim
 	switch r.Status {
 	case RFailed:
 		if slices.Contains(FallbackCodes, r.Code) || slices.ContainsFunc(FallbackCodes, func(code string) bool {
-			return strings.Contains(r.Reason, "("+code+")") || strings.Contains(r.Reason, "code "+code)
+			// A synchronous refusal keeps only the text: "WhatsApp error
+			// 131026: …" (drivers/whatsapp APIError).
+			return strings.Contains(r.Reason, "("+code+")") || strings.Contains(r.Reason, "code "+code) || strings.Contains(r.Reason, "error "+code+":")
 		}) {
 			return "undeliverable", time.Time{}
 		}
