@@ -72,7 +72,7 @@ func modemSent(t *testing.T, p *proc) map[string][]string {
 	return out
 }
 
-var shortLinkRE = regexp.MustCompile(`http://127\.0\.0\.1:9(/s/[A-Za-z0-9_-]{12})`)
+var shortLinkRE = regexp.MustCompile(`http://127\.0\.0\.1:9(/s/[A-Za-z0-9_-]{12})`) // netscope: the links the daemon writes; the test requests their paths at the portal
 
 func TestShortLinkCampaignCountsClicksPerRecipient(t *testing.T) {
 	t.Parallel()
