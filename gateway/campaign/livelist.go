@@ -40,6 +40,18 @@ type ContactLists interface {
 	Select(ctx context.Context, name string, after uint64, q recipients.Query) (recipients.Selection, error)
 }
 
+// errNoRecipients is prepareRecipients' answer to an empty list.
+var errNoRecipients = fmt.Errorf("%w: the campaign has no recipients", ErrInvalid)
+
+// emptyListOK lets an always-running campaign start with no recipients
+// (seed 001: it "waits idle for more records"); other errors pass.
+func emptyListOK(spec *Spec, err error) error {
+	if errors.Is(err, errNoRecipients) && spec.List != nil && spec.List.AlwaysRunning {
+		return nil
+	}
+	return err
+}
+
 // ErrNoLists: a campaign names a contact list but the engine has no
 // contact lists configured.
 var ErrNoLists = errors.New("contact lists are not available")
@@ -53,6 +65,17 @@ var (
 // when nobody called ListChanged (e.g. contacts written by another process
 // through a restore).
 const listPoll = 30 * time.Second
+
+// clone is a deep copy of l (the campaign keeps its own).
+func (l *ListSource) clone() *ListSource {
+	if l == nil {
+		return nil
+	}
+	n := *l
+	n.Query.Filters = slices.Clone(l.Query.Filters)
+	n.Query.Sort = slices.Clone(l.Query.Sort)
+	return &n
+}
 
 func alwaysRunning(c *Campaign) bool { return c.Spec.List != nil && c.Spec.List.AlwaysRunning }
 
@@ -105,20 +128,20 @@ func (e *Engine) SelectList(ctx context.Context, src *ListSource) ([]recipients.
 	if err != nil {
 		return nil, fmt.Errorf("contact list %q: %w", src.Name, err)
 	}
-	if len(sel.Recipients) == 0 {
+	if len(sel.Recipients) == 0 && !src.AlwaysRunning {
 		return nil, fmt.Errorf("%w: no contact of list %q matches the filters (%d contacts left out)", ErrInvalid, src.Name, sel.Filtered)
 	}
 	src.Cursor = sel.LastSeq
+	if sel.Recipients == nil {
+		sel.Recipients = []recipients.Recipient{} // Update: replace, not keep
+	}
 	return sel.Recipients, nil
 }
 
 // CreateFromList creates a campaign whose recipients are spec.List's
 // selection (see Create).
 func (e *Engine) CreateFromList(ctx context.Context, spec Spec) (Campaign, error) {
-	if spec.List != nil {
-		l := *spec.List
-		spec.List = &l
-	}
+	spec.List = spec.List.clone()
 	rs, err := e.SelectList(ctx, spec.List)
 	if err != nil {
 		return Campaign{}, err
@@ -129,10 +152,7 @@ func (e *Engine) CreateFromList(ctx context.Context, spec Spec) (Campaign, error
 // UpdateFromList replaces a draft or scheduled campaign's settings and
 // recipients with spec.List's selection now (see Update).
 func (e *Engine) UpdateFromList(ctx context.Context, id string, spec Spec) (Campaign, error) {
-	if spec.List != nil {
-		l := *spec.List
-		spec.List = &l
-	}
+	spec.List = spec.List.clone()
 	rs, err := e.SelectList(ctx, spec.List)
 	if err != nil {
 		return Campaign{}, err

@@ -164,3 +164,35 @@ func TestAlwaysRunningCampaignSendsToContactsAddedLater(t *testing.T) {
 	}
 	ev.waitFor("Jan sent", func() bool { return ev.get(c.ID).Counts.Sent == 8 })
 }
+
+// Seed 001: an always-running campaign also runs "when there are currently
+// no contacts in the list" and waits for them.
+func TestAlwaysRunningCampaignStartsWithNoMatchingContact(t *testing.T) {
+	t.Parallel()
+	ev, ch, lists := listEnv(t, Config{})
+	ctx := context.Background()
+	spec := smsSpec("waiting", "sms", "now")
+	spec.Content.Text = "Hallo {{name}}"
+	spec.List = &ListSource{Name: "debtors", AlwaysRunning: true,
+		Query: recipients.Query{Filters: []recipients.Filter{{Column: "city", Op: recipients.OpEquals, Value: "Köln"}}}}
+	c, err := ev.e.CreateFromList(ctx, spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Recipients != 0 || c.State != Running {
+		t.Fatalf("%s with %d recipients", c.State, c.Recipients)
+	}
+	if _, _, err := lists.Append(ctx, "debtors", []recipients.Recipient{{Number: "+4915110000011", Vars: map[string]string{"name": "Kai", "city": "Köln"}}}, "DE"); err != nil {
+		t.Fatal(err)
+	}
+	ev.e.ListChanged("debtors")
+	ev.waitFor("Kai sent", func() bool { return ev.get(c.ID).Counts.Sent == 1 })
+	if got := sentNames(ch); len(got) != 1 || got[0] != "Kai" || ev.get(c.ID).State != Running {
+		t.Fatalf("sent %v, state %s", got, ev.get(c.ID).State)
+	}
+	// Without "always running" an empty selection is refused.
+	spec.Name, spec.List.AlwaysRunning = "once", false
+	spec.List.Query.Filters[0].Value = "Bonn"
+	_, err = ev.e.CreateFromList(ctx, spec)
+	mustErr(t, err, ErrInvalid)
+}
