@@ -147,3 +147,65 @@ func TestShortLinksDisabledWithoutPublicURL(t *testing.T) {
 		t.Fatalf("redirect without links: %d", r.code)
 	}
 }
+
+// A WhatsApp campaign with an SMS fallback, through the portal form: the
+// fields are checked in the user's language, the fallback is stored and
+// shown, the recipient table names the channel.
+func TestPortalWhatsAppFallbackForm(t *testing.T) {
+	t.Parallel()
+	tpls := templateList{{Name: "info", Language: "de", Status: "APPROVED", Category: "UTILITY", Body: "Hallo!"}}
+	wa := &waChannel{}
+	sms := &textChannel{texts: map[string]string{}}
+	var eng *campaign.Engine
+	env := newEnv(t, func(d *Deps) {
+		chans := map[string]campaign.Channel{"wa": wa, "gsm": sms}
+		var err error
+		eng, err = campaign.New(campaign.Config{Store: d.Store, Channels: chans, Logger: slog.New(slog.DiscardHandler),
+			Location: time.UTC, Region: "DE", Templates: tpls})
+		if err != nil {
+			t.Fatal(err)
+		}
+		wa.mu.Lock()
+		wa.eng = eng
+		wa.mu.Unlock()
+		sms.eng = eng
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- eng.Run(ctx) }()
+		t.Cleanup(func() { cancel(); <-done })
+		d.Campaigns = EngineCampaigns(eng, chans)
+		d.Templates = tpls
+	})
+	c := env.client()
+	c.setup("admin password")
+	c.lang = "de"
+	c.get("/lang/de")
+	tok := c.csrf("/campaigns/new")
+	mustContain(t, c.body, "SMS-Ersatz", `name="fallback_sender"`, `value="gsm|sim1"`, "Meta-Fehler 131026")
+	f := map[string]string{"csrf_token": tok, "name": "WA", "sender": "wa|", "numbers": "+4915123456789", "send": "now",
+		"template": "info|de", "fallback_sender": "gsm|sim1", "fallback_after": "viel"}
+	r := c.postMultipart("/campaigns/new", multipartForm{fields: f})
+	if r.code != http.StatusUnprocessableEntity {
+		t.Fatalf("bad fallback: %d", r.code)
+	}
+	mustContain(t, r.body, "Der SMS-Ersatz braucht einen Text.", "Geben Sie die Minuten als Zahl von 0 bis 10080 ein.")
+	f["fallback_text"], f["fallback_after"] = "Bitte per SMS", "30"
+	r = c.postMultipart("/campaigns/new", multipartForm{fields: f})
+	m := idRE.FindStringSubmatch(r.location)
+	if r.code != http.StatusSeeOther || m == nil {
+		t.Fatalf("create: %d %s", r.code, r.body)
+	}
+	got := waitState(t, eng, m[1], campaign.Completed)
+	if fb := got.Spec.Fallback; fb == nil || fb.Channel != "gsm" || fb.Sender != "sim1" || fb.Text != "Bitte per SMS" || fb.After != 30 {
+		t.Fatalf("stored fallback %+v", fb)
+	}
+	r = c.get("/campaigns/" + m[1])
+	mustContain(t, r.body, "SMS-Ersatz", "nach 30 Minuten", "1 per WhatsApp, 0 per SMS", "Erreicht über", "<td>WhatsApp</td>")
+	// The edit form of a draft copy shows the stored fallback.
+	r = c.post("/campaigns/"+m[1]+"/duplicate", formVals("csrf_token", tok))
+	dup := idRE.FindStringSubmatch(r.location)
+	if dup == nil {
+		t.Fatalf("duplicate: %d", r.code)
+	}
+	mustContain(t, c.get("/campaigns/"+dup[1]+"/edit").body, `value="gsm|sim1" selected`, "Bitte per SMS", `value="30"`)
+}
