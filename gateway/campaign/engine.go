@@ -323,7 +323,9 @@ func (e *Engine) startLocked(c *Campaign, retry bool, reason string, code messag
 	if retry {
 		to = Retrying
 	}
-	if holder := e.busy[c.Spec.Channel]; holder != "" && holder != c.ID {
+	// An always-running campaign neither waits for nor holds its channel
+	// (it would hold it for ever): livelist.go.
+	if holder := e.busy[c.Spec.Channel]; holder != "" && holder != c.ID && !alwaysRunning(c) {
 		to = Pending
 		reason = fmt.Sprintf("%s; waiting for campaign %q on channel %s", reason, e.camps[holder].Spec.Name, c.Spec.Channel)
 		code = rWaiting.Wrap(code, e.camps[holder].Spec.Name, c.Spec.Channel)
@@ -336,7 +338,9 @@ func (e *Engine) startLocked(c *Campaign, retry bool, reason string, code messag
 // start the dispatcher, or free the channel for the next pending campaign.
 func (e *Engine) afterSave(c *Campaign) {
 	if sending(c.State) {
-		e.busy[c.Spec.Channel] = c.ID
+		if !alwaysRunning(c) {
+			e.busy[c.Spec.Channel] = c.ID
+		}
 		e.launchLocked(c.ID)
 		return
 	}

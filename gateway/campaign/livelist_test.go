@@ -196,3 +196,42 @@ func TestAlwaysRunningCampaignStartsWithNoMatchingContact(t *testing.T) {
 	_, err = ev.e.CreateFromList(ctx, spec)
 	mustErr(t, err, ErrInvalid)
 }
+
+// An always-running campaign would hold its channel for ever; it does not
+// make the channel's other campaigns wait (pending), nor wait for them.
+func TestAlwaysRunningCampaignDoesNotHoldTheChannel(t *testing.T) {
+	t.Parallel()
+	ev, _, _ := listEnv(t, Config{})
+	spec := smsSpec("live", "sms", "now")
+	spec.Content.Text = "Hallo {{name}}"
+	spec.List = &ListSource{Name: "debtors", AlwaysRunning: true}
+	live, err := ev.e.CreateFromList(bg, spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev.waitFor("the list sent", func() bool { return ev.get(live.ID).Counts.Sent == 5 })
+	other, err := ev.e.Create(bg, smsSpec("other", "sms", "now"), numbers(2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if other.State != Running {
+		t.Fatalf("a campaign next to an always-running one is %s, want running", other.State)
+	}
+	ev.waitState(other.ID, Completed)
+	// And a second always-running campaign starts while a normal one
+	// holds the channel.
+	slow := smsSpec("slow", "sms", "now")
+	slow.Throttle = 1
+	held, err := ev.e.Create(bg, slow, numbers(3))
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec.Name = "live 2"
+	live2, err := ev.e.CreateFromList(bg, spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ev.get(held.ID).State != Running || live2.State != Running {
+		t.Fatalf("states %s, %s", ev.get(held.ID).State, live2.State)
+	}
+}
