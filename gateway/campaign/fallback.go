@@ -149,18 +149,26 @@ func fallbackActive(c *Campaign) bool {
 	return c.Spec.Fallback != nil && (sending(c.State) || c.State == Completed)
 }
 
-// runFallbacks sends the SMS fallbacks until ctx ends: at every campaign
-// change (a status event) and when the next wait runs out.
+// runFallbacks sends the SMS fallbacks until ctx ends: at a campaign's
+// change (a status event; at most once per fallbackGap, which bounds the
+// scans of a big campaign's recipients while its reports pour in) and when
+// its next wait runs out.
 func (e *Engine) runFallbacks(ctx context.Context) {
-	// seen is the version of each campaign last scanned: every change
-	// publishes a new *Campaign.
-	seen := map[string]*Campaign{}
-	var next time.Time
+	type scan struct {
+		ver  *Campaign // version last scanned: every change publishes a new one
+		due  time.Time // when a recipient's wait runs out (engine clock)
+		last time.Time // when it was scanned (wall clock, for fallbackGap)
+	}
+	scans := map[string]*scan{}
+	// timer fires at timerAt; it is made again only when the wake-up moves
+	// (a status event would otherwise add a timer each time).
+	var timer <-chan time.Time
+	var timerAt time.Time
 	for {
 		changed := e.Changes()
 		now := e.clock.Now()
-		timeUp := !next.IsZero() && !next.After(now)
-		next = time.Time{}
+		var wake time.Time     // engine clock
+		var soon time.Duration // wall clock, for throttled changes
 		e.mu.RLock()
 		var ids []string
 		for id, c := range e.camps {
@@ -170,9 +178,9 @@ func (e *Engine) runFallbacks(ctx context.Context) {
 		}
 		e.mu.RUnlock()
 		slices.Sort(ids)
-		for id := range seen {
+		for id := range scans {
 			if _, ok := slices.BinarySearch(ids, id); !ok {
-				delete(seen, id) // deleted, stopped or no longer concerned
+				delete(scans, id) // deleted, stopped or no longer concerned
 			}
 		}
 		for _, id := range ids {
@@ -180,32 +188,56 @@ func (e *Engine) runFallbacks(ctx context.Context) {
 			if c == nil {
 				continue
 			}
-			if seen[id] == c && !timeUp {
-				continue
+			sc := scans[id]
+			if sc == nil {
+				sc = &scan{}
+				scans[id] = sc
 			}
-			seen[id] = c
-			n, err := e.sendFallbacks(ctx, id)
-			if err != nil && ctx.Err() == nil {
-				e.log.Warn("SMS fallback", "campaign", c.Spec.Name, "err", err)
-				delete(seen, id)
-				n = now.Add(fallbackRetry) // try again then (or at the next change)
+			due := !sc.due.IsZero() && !sc.due.After(now)
+			switch {
+			case sc.ver == c && !due:
+			case !due && time.Since(sc.last) < fallbackGap:
+				if w := fallbackGap - time.Since(sc.last); soon == 0 || w < soon {
+					soon = w
+				}
+			default:
+				sc.ver, sc.last = c, time.Now()
+				n, err := e.sendFallbacks(ctx, id)
+				if err != nil && ctx.Err() == nil {
+					e.log.Warn("SMS fallback", "campaign", c.Spec.Name, "err", err)
+					sc.ver = nil
+					n = now.Add(fallbackRetry) // try again then (or at the next change)
+				}
+				sc.due = n
 			}
-			if !n.IsZero() && (next.IsZero() || n.Before(next)) {
-				next = n
+			if !sc.due.IsZero() && (wake.IsZero() || sc.due.Before(wake)) {
+				wake = sc.due
 			}
 		}
-		var timer <-chan time.Time
-		if !next.IsZero() {
-			timer = e.clock.After(next.Sub(e.clock.Now()))
+		var throttle <-chan time.Time
+		if !wake.Equal(timerAt) {
+			timer, timerAt = nil, wake
+			if !wake.IsZero() {
+				timer = e.clock.After(wake.Sub(e.clock.Now()))
+			}
+		}
+		if soon > 0 {
+			throttle = time.After(soon)
 		}
 		select {
 		case <-ctx.Done():
 			return
 		case <-changed:
 		case <-timer:
+			timer, timerAt = nil, time.Time{}
+		case <-throttle:
 		}
 	}
 }
+
+// fallbackGap is the least time between two scans of one campaign for its
+// fallbacks (wall clock).
+const fallbackGap = time.Second
 
 // fallbackRetry is how soon a fallback the SMS channel refused is tried
 // again.
