@@ -126,9 +126,12 @@ func specFrom(in CampaignInput) campaign.Spec {
 }
 
 func (a *engineCampaigns) CreateCampaign(ctx context.Context, in CampaignInput) (string, error) {
-	c, err := a.e.Create(ctx, specFrom(in), in.Recipients)
+	var c campaign.Campaign
+	var err error
 	if in.List != nil {
-		c, err = a.e.CreateFromList(ctx, specFrom(in))
+		c, err = a.e.CreateFromList(ctx, specFrom(in)) // contactlists.go
+	} else {
+		c, err = a.e.Create(ctx, specFrom(in), in.Recipients)
 	}
 	if err != nil {
 		return "", mapEngineErr(err)

@@ -80,6 +80,9 @@ func TestAPIContactListCampaign(t *testing.T) {
 	if cd.List == nil || !cd.List.AlwaysRunning || len(cd.List.Query.Sort) != 1 {
 		t.Fatalf("detail list %+v", cd.List)
 	}
+	if n := apiCampaignCount(op); n != 1 {
+		t.Fatalf("%d campaigns after one create", n)
+	}
 
 	// Bad lists and filters are refused with the field.
 	wantAPIError(t, op.call("POST", "/campaigns", `{"name":"x","channel":"gsm","text":"Hallo","list":{"name":"nope"}}`), http.StatusUnprocessableEntity, "not_found", "list")
