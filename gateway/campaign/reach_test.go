@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/csv"
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -197,4 +198,62 @@ func TestWhatsAppFallbackToSMSExactlyOnce(t *testing.T) {
 		t.Fatalf("export %v:\n%s", err, buf.String())
 	}
 	_ = recipients.Recipient{}
+}
+
+// A fallback the SMS channel could not take (modem gone) stays stored as
+// "sending" under its message ID and is handed over again with the same ID
+// later: the SMS goes out once.
+func TestFallbackRetriedUnderTheSameID(t *testing.T) {
+	t.Parallel()
+	led := newLedger()
+	wa := newTestChannel("wa", newLedger())
+	wa.kind, wa.quiet = message.WhatsApp, true
+	smsCh := newTestChannel("sms", led)
+	smsCh.fail = errors.New("no modem ready")
+	cat := catalog{"info/de": {Name: "info", Language: "de", Status: "APPROVED", Body: "Hallo"}}
+	ev := newEnv(t, "", Config{Templates: cat}, wa, smsCh)
+	spec := Spec{Name: "retry", Channel: "wa", When: When{Kind: "now"},
+		Content:  Content{WhatsApp: &WhatsAppContent{Template: "info", Language: "de"}},
+		Fallback: &Fallback{Channel: "sms", Text: "per SMS"}}
+	rs := numbers(1)
+	c, err := ev.e.Create(bg, spec, rs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev.waitFor("accepted", func() bool { return !ev.recipients(c.ID)[0].AcceptedAt.IsZero() })
+	id := wa.sends()[0].ID
+	if err := ev.e.HandleStatus(bg, message.StatusEvent{ID: id, Status: message.Failed, Code: "131026"}); err != nil {
+		t.Fatal(err)
+	}
+	ev.waitFor("fallback stored", func() bool {
+		r := ev.recipients(c.ID)[0]
+		return r.Fallback != nil && r.Fallback.Status == RSending
+	})
+	if n := len(smsCh.sends()); n != 0 {
+		t.Fatalf("%d SMS accepted by a failing channel", n)
+	}
+	smsCh.mu.Lock()
+	smsCh.fail = nil
+	smsCh.mu.Unlock()
+	for i := 0; i < 1000 && len(smsCh.sends()) == 0; i++ {
+		ev.clk.Advance(fallbackRetry)
+		time.Sleep(2 * time.Millisecond)
+	}
+	ev.waitFor("fallback sent", func() bool { return ev.recipients(c.ID)[0].Fallback.Status == RSent })
+	s := smsCh.sends()
+	led.mu.Lock()
+	n := led.transmitted[id+".sms"]
+	led.mu.Unlock()
+	if len(s) != 1 || s[0].ID != id+".sms" || n != 1 {
+		t.Fatalf("SMS %+v, transmitted %d", s, n)
+	}
+	// More clock and events change nothing.
+	ev.clk.Advance(time.Hour)
+	if err := ev.e.HandleStatus(bg, message.StatusEvent{ID: id, Status: message.Failed, Code: "131026"}); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(1200 * time.Millisecond) // longer than fallbackGap
+	if n := len(smsCh.sends()); n != 1 {
+		t.Fatalf("%d SMS", n)
+	}
 }
