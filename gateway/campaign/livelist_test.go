@@ -235,3 +235,25 @@ func TestAlwaysRunningCampaignDoesNotHoldTheChannel(t *testing.T) {
 		t.Fatalf("states %s, %s", ev.get(held.ID).State, live2.State)
 	}
 }
+
+// A deleted contact list stops its always-running campaign with the reason.
+func TestAlwaysRunningCampaignStopsWhenItsListIsDeleted(t *testing.T) {
+	t.Parallel()
+	ev, _, lists := listEnv(t, Config{})
+	spec := smsSpec("live", "sms", "now")
+	spec.Content.Text = "Hallo {{name}}"
+	spec.List = &ListSource{Name: "debtors", AlwaysRunning: true}
+	c, err := ev.e.CreateFromList(bg, spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev.waitFor("the list sent", func() bool { return ev.get(c.ID).Counts.Sent == 5 })
+	if err := lists.Delete(bg, "debtors"); err != nil {
+		t.Fatal(err)
+	}
+	ev.e.ListChanged("debtors")
+	got := ev.waitState(c.ID, Stopped)
+	if !strings.Contains(got.Reason, `contact list "debtors"`) || got.ReasonCode.Code != "campaign.list_error" {
+		t.Fatalf("reason %q %+v", got.Reason, got.ReasonCode)
+	}
+}
