@@ -52,6 +52,7 @@ func (s *server) apiRoutes(g *gin.RouterGroup) {
 	s.apiMoreRoutes(g)
 	// The API twins of the other screens (web/api_*.go).
 	s.apiContactRoutes(g)
+	s.apiContactListRoutes(g)
 	s.apiSystemRoutes(g)
 	s.apiChannelRoutes(g)
 	s.apiRuleRoutes(g)
@@ -168,6 +169,7 @@ func (s *server) apiOnCampaign(c *gin.Context, fn func(CampaignDetail)) {
 		s.apiCampaignErr(c, err)
 		return
 	}
+	s.addClicks(c.Request.Context(), &cd)
 	fn(cd)
 }
 
@@ -253,6 +255,11 @@ type apiCampaignRequest struct {
 	NumberType   []recipients.NumberType `json:"number_type"`
 	Group        string                  `json:"group"`
 	SkipInvalid  bool                    `json:"skip_invalid"`
+	// List takes the recipients from a contact list (contactlists.go).
+	List *campaign.ListSource `json:"list"`
+	// Short links and the SMS fallback of a WhatsApp campaign (reach.go).
+	ShortenLinks bool               `json:"shorten_links"`
+	Fallback     *campaign.Fallback `json:"fallback"`
 }
 
 func (s *server) apiCreateCampaign(c *gin.Context) {
@@ -320,7 +327,10 @@ func (s *server) apiCampaignInput(c *gin.Context, edit bool) (CampaignInput, []r
 		}
 	}
 	rs := s.gatherRecipients(ctx, recipientSources{Numbers: strings.Join(req.Numbers, "\n"), CSV: csvFile, PhoneColumns: req.PhoneColumns,
-		Phonebook: req.Phonebook, NumberTypes: req.NumberType, Group: req.Group, SkipInvalid: req.SkipInvalid, Edit: edit})
+		Phonebook: req.Phonebook, NumberTypes: req.NumberType, Group: req.Group, SkipInvalid: req.SkipInvalid, Edit: edit, List: req.List != nil})
+	if !s.apiListProblem(c, req.List) {
+		return CampaignInput{}, nil, false
+	}
 	if !s.apiRecipientsAccepted(c, rs, csvField) {
 		return CampaignInput{}, nil, false
 	}
@@ -355,7 +365,7 @@ func (s *server) apiCampaignInput(c *gin.Context, edit bool) (CampaignInput, []r
 		Name: req.Name, Channel: req.Channel, Sender: req.Sender, Recipients: rs.Valid, Text: req.Text,
 		WhatsApp: req.WhatsApp, Mode: req.Mode, Target: req.Target,
 		Send: req.Send, ScheduleAt: req.ScheduleAt.In(s.location()), RatePerMinute: req.RatePerMinute, DNCLists: req.DNCLists,
-		CreatedBy: currentUser(c).Name,
+		CreatedBy: currentUser(c).Name, List: req.List, ShortenLinks: req.ShortenLinks, Fallback: req.Fallback,
 	}, skippedAs(rs.Skipped(), csvField), true
 }
 

@@ -71,7 +71,8 @@ func (a *engineCampaigns) Campaign(ctx context.Context, id string) (CampaignDeta
 	if wa := c.Spec.Content.WhatsApp; wa != nil {
 		d.Template = wa.Template + " (" + wa.Language + ")"
 	}
-	d.Mode, d.Target, d.WhatsApp = string(c.Spec.Mode), c.Spec.Target, c.Spec.Content.WhatsApp
+	d.Mode, d.Target, d.WhatsApp, d.List = string(c.Spec.Mode), c.Spec.Target, c.Spec.Content.WhatsApp, c.Spec.List
+	a.reachOf(ctx, c, &d)
 	d.Kind = a.kind(d.Channel)
 	if p, err := a.e.Progress(ctx, id); err == nil {
 		d.Progress = &p
@@ -85,6 +86,7 @@ func (a *engineCampaigns) CampaignRecipients(ctx context.Context, id string, off
 		return nil, 0, mapEngineErr(err)
 	}
 	out := make([]RecipientResult, 0, len(p.Items))
+	camp, _ := a.e.Get(ctx, id)
 	for _, r := range p.Items {
 		upd := r.DoneAt
 		if upd.IsZero() {
@@ -94,6 +96,9 @@ func (a *engineCampaigns) CampaignRecipients(ctx context.Context, id string, off
 			upd = r.SendingAt
 		}
 		out = append(out, RecipientResult{Number: r.Number, State: string(r.Status), Error: r.Reason, ErrorCode: r.ReasonCode, Attempts: r.Attempt, Updated: upd})
+		if camp.Spec.Fallback != nil {
+			out[len(out)-1].Channel = r.ReachedBy(camp)
+		}
 	}
 	return out, p.Total, nil
 }
@@ -102,7 +107,8 @@ func specFrom(in CampaignInput) campaign.Spec {
 	spec := campaign.Spec{
 		Name: in.Name, Channel: in.Channel, Sender: in.Sender,
 		Content: campaign.Content{Text: in.Text, WhatsApp: in.WhatsApp}, Mode: campaign.Direct,
-		Throttle: in.RatePerMinute, DNCLists: in.DNCLists,
+		Throttle: in.RatePerMinute, DNCLists: in.DNCLists, List: in.List,
+		ShortenLinks: in.ShortenLinks, Fallback: in.Fallback,
 	}
 	if in.Mode == string(campaign.Session) {
 		spec.Mode, spec.Target = campaign.Session, in.Target
@@ -120,7 +126,13 @@ func specFrom(in CampaignInput) campaign.Spec {
 }
 
 func (a *engineCampaigns) CreateCampaign(ctx context.Context, in CampaignInput) (string, error) {
-	c, err := a.e.Create(ctx, specFrom(in), in.Recipients)
+	var c campaign.Campaign
+	var err error
+	if in.List != nil {
+		c, err = a.e.CreateFromList(ctx, specFrom(in)) // contactlists.go
+	} else {
+		c, err = a.e.Create(ctx, specFrom(in), in.Recipients)
+	}
 	if err != nil {
 		return "", mapEngineErr(err)
 	}
@@ -131,6 +143,10 @@ func (a *engineCampaigns) UpdateCampaign(ctx context.Context, id string, in Camp
 	rs := in.Recipients
 	if keepRecipients {
 		rs = nil // the engine keeps the stored recipients
+	}
+	if in.List != nil {
+		_, err := a.e.UpdateFromList(ctx, id, specFrom(in))
+		return mapEngineErr(err)
 	}
 	_, err := a.e.Update(ctx, id, specFrom(in), rs)
 	return mapEngineErr(err)

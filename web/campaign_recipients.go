@@ -29,6 +29,8 @@ type recipientSources struct {
 	SkipInvalid bool
 	// Edit: no recipients keep the campaign's old ones.
 	Edit bool
+	// List: a contact list gives the recipients (contactlists.go).
+	List bool
 }
 
 // recipientProblem is an invalid row or an excluded group member, with the
@@ -169,7 +171,7 @@ func (s *server) gatherRecipients(ctx context.Context, src recipientSources) cam
 		switch {
 		case len(out.Invalid) > 0 && !src.SkipInvalid:
 			out.set(problem("numbers", "invalid_rows", "campaign.err.invalid_rows", len(out.Invalid)))
-		case len(out.Valid) == 0 && !src.Edit:
+		case len(out.Valid) == 0 && !src.Edit && !src.List:
 			out.set(problem("numbers", "required", "campaign.err.no_recipients"))
 		}
 	}

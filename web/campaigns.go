@@ -127,6 +127,10 @@ type campaignFormData struct {
 	EditID string
 	// MediaName is the chosen template's header file for the preview.
 	MediaName string
+	// ContactLists are the living contact lists (contactlists.go).
+	ContactLists []recipients.ContactList
+	// Reach: short links and the SMS fallback (reach.go).
+	Reach reachForm
 }
 
 // Action is where the form posts.
@@ -174,6 +178,8 @@ func (s *server) campaignFormData(ctx context.Context) campaignFormData {
 			s.log.Error("campaign form: WhatsApp templates", "err", err)
 		}
 	}
+	d.ContactLists, _ = recipients.NewContactLists(s.d.Store).All(ctx)
+	d.Reach = s.reachFormData(d.Senders)
 	if books, err := recipients.NewPhonebooks(s.d.Store).All(ctx); err == nil {
 		for _, b := range books {
 			d.Phonebooks = append(d.Phonebooks, b.Name)
@@ -247,7 +253,9 @@ func (s *server) readCampaignForm(c *gin.Context, fd campaignFormData) (campaign
 	}
 	rs := s.gatherRecipients(c.Request.Context(), recipientSources{Numbers: c.PostForm("numbers"), CSV: csvFile,
 		Phonebook: c.PostForm("phonebook"), NumberTypes: types, Group: c.PostForm("group"),
-		SkipInvalid: c.PostForm("skip_invalid") != "", Edit: fd.EditID != ""})
+		SkipInvalid: c.PostForm("skip_invalid") != "", Edit: fd.EditID != "", List: c.PostForm("list") != ""})
+	in.List = s.readListSourceForm(c, v)
+	s.readReachForm(c, v, kind, senders, in)
 	for _, p := range rs.Problems {
 		field := p.Field
 		if field == "number_type" { // shown with its phonebook
@@ -532,6 +540,7 @@ func (s *server) campaignDetail(c *gin.Context) {
 		s.renderError(c, http.StatusInternalServerError, "error.internal")
 		return
 	}
+	s.addClicks(ctx, &cd)
 	page := pageParam(c)
 	rs, total, err := s.d.Campaigns.CampaignRecipients(ctx, id, (page-1)*recipientPageSize, recipientPageSize)
 	if err != nil {
@@ -840,6 +849,7 @@ func (s *server) campaignEdit(c *gin.Context) {
 		fd.Selected[l] = true
 	}
 	v := s.newView(c, "campaigns", "campaign.edit.title", fd)
+	s.prefillReach(v, cd)
 	v.Form["name"], v.Form["sender"], v.Form["text"] = cd.Name, cd.Channel+"|"+cd.Sender, cd.Text
 	v.Form["mode"], v.Form["target_kind"], v.Form["target_id"] = cd.Mode, cd.Target.Kind, cd.Target.ID
 	if cd.RatePerMinute > 0 {

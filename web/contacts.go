@@ -194,6 +194,7 @@ func (s *server) deleteContacts(kind string) gin.HandlerFunc {
 
 func (s *server) contactRoutes(p *gin.RouterGroup) {
 	p.GET("/contacts", s.contactsPage)
+	s.contactListRoutes(p)
 	p.POST("/contacts/phonebooks", s.importContacts("phonebook"))
 	// Do-not-contact lists are compliance data: only admins change them.
 	admin := p.Group("/contacts", s.requireRole(users.RoleAdmin))

@@ -9,6 +9,7 @@ import (
 	"github.com/pbxgate/pbxgate/gateway/campaign"
 	"github.com/pbxgate/pbxgate/gateway/message"
 	"github.com/pbxgate/pbxgate/gateway/recipients"
+	"github.com/pbxgate/pbxgate/gateway/shortlink"
 )
 
 // StatusSource feeds the dashboard; the daemon assembles it from the modem
@@ -146,6 +147,14 @@ type CampaignDetail struct {
 	// channel's reports and its senders' pacing, caps and quiet hours
 	// (nil when the service cannot tell).
 	Progress *campaign.Progress `json:"progress,omitempty"`
+	// List is the contact list the recipients come from (contactlists.go).
+	List *campaign.ListSource `json:"list,omitempty"`
+	// Short links with click statistics and the SMS fallback (reach.go).
+	ShortenLinks bool               `json:"shorten_links,omitempty"`
+	Clicks       *shortlink.Stats   `json:"clicks,omitempty"`
+	ClickRate    *float64           `json:"click_rate,omitempty"` // clicked / sent
+	Fallback     *campaign.Fallback `json:"fallback,omitempty"`
+	Reach        *campaign.Reach    `json:"reach,omitempty"`
 }
 
 // CampaignQuery filters and pages the campaign list.
@@ -163,8 +172,11 @@ type RecipientResult struct {
 	Error  string `json:"error,omitempty"`
 	// ErrorCode is Error for translation (zero: show Error).
 	ErrorCode message.Reason `json:"error_code,omitzero"`
-	Attempts  int            `json:"attempts"`
-	Updated   time.Time      `json:"updated,omitzero"`
+	// Channel reached the recipient: whatsapp, sms (the fallback),
+	// whatsapp+sms; set for campaigns with an SMS fallback (reach.go).
+	Channel  string    `json:"channel,omitempty"`
+	Attempts int       `json:"attempts"`
+	Updated  time.Time `json:"updated,omitzero"`
 }
 
 // SendMode is the seeds' Sendezeit.
@@ -201,6 +213,11 @@ type CampaignInput struct {
 	RatePerMinute int             `json:"rate_per_minute"`
 	DNCLists      []string        `json:"dnc_lists,omitempty"`
 	CreatedBy     string          `json:"-"`
+	// List: the recipients are this contact list's selection (contactlists.go).
+	List *campaign.ListSource `json:"list,omitempty"`
+	// ShortenLinks and Fallback: reach.go.
+	ShortenLinks bool               `json:"shorten_links,omitempty"`
+	Fallback     *campaign.Fallback `json:"fallback,omitempty"`
 }
 
 // Sender is a selectable sending identity: a configured channel and,

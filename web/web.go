@@ -57,6 +57,8 @@ type Deps struct {
 	// Templates feeds the WhatsApp template picker and the WhatsApp page's
 	// template list; nil hides them.
 	Templates TemplateSource
+	// ShortLinks: short links and click statistics (reach.go); nil: off.
+	ShortLinks ShortLinkService
 	// SyncTemplates fetches the templates from Meta now (whatsapp.Templates
 	// Sync); nil hides the button.
 	SyncTemplates func(ctx context.Context) error

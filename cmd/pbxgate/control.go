@@ -27,6 +27,7 @@ import (
 // network can drive them.
 func (d *daemon) extraHandlers() map[string]http.Handler {
 	extra := map[string]http.Handler{}
+	d.addShortLinkRoute(extra) // reach.go
 	if d.wa != nil {
 		extra[whatsapp.WebhookPath] = holdWebhook(d.wa.Webhook(), d.disk)
 	}

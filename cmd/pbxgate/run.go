@@ -39,6 +39,7 @@ import (
 	"github.com/pbxgate/pbxgate/gateway/recipients"
 	"github.com/pbxgate/pbxgate/gateway/rules"
 	"github.com/pbxgate/pbxgate/gateway/session"
+	"github.com/pbxgate/pbxgate/gateway/shortlink"
 	"github.com/pbxgate/pbxgate/gateway/store"
 	"github.com/pbxgate/pbxgate/gateway/traffic"
 	"github.com/pbxgate/pbxgate/gateway/users"
@@ -124,6 +125,7 @@ type daemon struct {
 	disk          *diskguard.Guard // free space of data_dir (budget.go)
 	users         *users.Service
 	reg           *prometheus.Registry
+	links         *shortlink.Links // short links (reach.go)
 
 	// The message flow, built before the channels: they store what
 	// arrives in the inbox and report statuses to the router; the
@@ -416,6 +418,9 @@ func (d *daemon) buildCampaigns() error {
 	if d.pbx != nil {
 		sessions = d.pbx.sessions
 	}
+	if err := d.buildShortLinks(); err != nil {
+		return err
+	}
 	d.campaigns, err = campaign.New(campaign.Config{
 		Store:      d.store,
 		Channels:   d.channels,
@@ -426,6 +431,8 @@ func (d *daemon) buildCampaigns() error {
 		Region:     d.cfg.Region.DefaultCountry,
 		AutoResume: d.cfg.Campaign.AutoResume,
 		DNC:        recipients.NewLists(d.store),
+		Lists:      recipients.NewContactLists(d.store), // living contact lists (always-running campaigns)
+		Links:      d.campaignLinks(),                   // short links (reach.go)
 		Blocker:    d.consent,
 		Hold:       d.disk, // campaigns pause while the data disk is almost full
 		Templates:  d.templates,
@@ -493,6 +500,7 @@ func (d *daemon) buildPortal(b buildInfo) (*http.Server, error) {
 		DefaultCountry: d.cfg.Region.DefaultCountry,
 		Status:         dashboardStatus{d},
 		Campaigns:      web.EngineCampaigns(d.campaigns, d.channels),
+		ShortLinks:     d.portalLinks(),
 		Extra:          d.extraHandlers(),
 		USSD:           d.sms,
 		ModemConsole:   modemConsole{d},

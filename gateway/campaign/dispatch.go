@@ -95,7 +95,11 @@ func (e *Engine) dispatch(ctx context.Context, id string) {
 			// Recipients may have come back to the queue meanwhile (a
 			// channel reported one withdrawn after a restart).
 			if cur := e.current(id); cur == nil || cur.Counts.Queued == 0 {
-				break
+				// An always-running campaign waits for new contacts.
+				if todo = e.awaitListContacts(ctx, id); len(todo) == 0 {
+					break
+				}
+				continue
 			}
 			if todo, err = e.queuedRecipients(ctx, id); err != nil || len(todo) == 0 {
 				if err != nil && ctx.Err() == nil {
@@ -474,6 +478,9 @@ func (e *Engine) sendOne(ctx context.Context, c *Campaign, ch Channel, info *Tem
 		}
 		out.Text, out.DeliveryReport = txt, true
 	}
+	if err := e.shortenOut(ctx, c, r, &out, tm); err != nil {
+		return "", err
+	}
 	var sessionID string
 	if c.Spec.Mode == Session {
 		id, _, err := e.cfg.Sessions.OpenSession(ctx, SessionRequest{Channel: c.Spec.Channel, Sender: c.Spec.Sender, Contact: r.Number, Target: c.Spec.Target,
@@ -518,6 +525,9 @@ func chanErr(c *Campaign, err error) error {
 // caller routes them elsewhere); late or repeated events never move a
 // recipient backwards, and events of an earlier attempt are ignored.
 func (e *Engine) HandleStatus(ctx context.Context, ev message.StatusEvent) error {
+	if ok, err := e.fallbackStatus(ev); ok { // an SMS fallback's (fallback.go)
+		return err
+	}
 	id, seq, attempt, ok := parseMsgID(ev.ID)
 	if !ok {
 		return fmt.Errorf("%w: %s", ErrUnknownStatus, ev.ID)

@@ -42,6 +42,8 @@ type Config struct {
 	Templates TemplateCatalog // nil: WhatsApp campaigns are refused
 	DNC       DNCLists        // nil: campaigns with DNC lists are refused
 	Blocker   Blocker         // nil: no global blacklist
+	Lists     ContactLists    // nil: campaigns from contact lists are refused (livelist.go)
+	Links     LinkShortener   // nil: no short links (no http.public_url; shortlinks.go)
 	// Hold makes every dispatcher wait before it hands a channel anything
 	// (the disk guard while the data disk is almost full); nil: never.
 	Hold Hold
@@ -86,6 +88,7 @@ type Engine struct {
 	// pbxgate last stopped cleanly (see cleanstop.go); Run resumes them
 	// whatever AutoResume says.
 	resumeClean map[string]bool
+	feed        listFeed // wakes always-running campaigns (livelist.go)
 }
 
 type run struct {
@@ -320,7 +323,9 @@ func (e *Engine) startLocked(c *Campaign, retry bool, reason string, code messag
 	if retry {
 		to = Retrying
 	}
-	if holder := e.busy[c.Spec.Channel]; holder != "" && holder != c.ID {
+	// An always-running campaign neither waits for nor holds its channel
+	// (it would hold it for ever): livelist.go.
+	if holder := e.busy[c.Spec.Channel]; holder != "" && holder != c.ID && !alwaysRunning(c) {
 		to = Pending
 		reason = fmt.Sprintf("%s; waiting for campaign %q on channel %s", reason, e.camps[holder].Spec.Name, c.Spec.Channel)
 		code = rWaiting.Wrap(code, e.camps[holder].Spec.Name, c.Spec.Channel)
@@ -333,7 +338,9 @@ func (e *Engine) startLocked(c *Campaign, retry bool, reason string, code messag
 // start the dispatcher, or free the channel for the next pending campaign.
 func (e *Engine) afterSave(c *Campaign) {
 	if sending(c.State) {
-		e.busy[c.Spec.Channel] = c.ID
+		if !alwaysRunning(c) {
+			e.busy[c.Spec.Channel] = c.ID
+		}
 		e.launchLocked(c.ID)
 		return
 	}
@@ -429,6 +436,8 @@ func (e *Engine) Run(ctx context.Context) error {
 		return errors.New("campaign engine is already running")
 	}
 	e.runCtx = ctx
+	e.wg.Add(1)
+	go func() { defer e.wg.Done(); e.runFallbacks(ctx) }() // fallback.go
 	for _, id := range e.sortedIDs() {
 		if c := e.camps[id]; sending(c.State) {
 			e.launchLocked(id)
@@ -567,7 +576,7 @@ func (e *Engine) finish(id string, byDispatcher bool) {
 	e.wmu.Lock()
 	defer e.wmu.Unlock()
 	cur := e.camps[id]
-	if cur == nil || !sending(cur.State) || cur.Counts.Queued > 0 || cur.Counts.Sending > 0 {
+	if cur == nil || !sending(cur.State) || cur.Counts.Queued > 0 || cur.Counts.Sending > 0 || alwaysRunning(cur) {
 		return
 	}
 	if !byDispatcher && e.runs[id] != nil {

@@ -18,7 +18,12 @@ var zeroTime time.Time
 // ExportCSV writes campaign id's results: number, variables, status,
 // reason, attempt and times (in the configured time zone).
 func (e *Engine) ExportCSV(ctx context.Context, id string, w io.Writer) error {
-	if _, err := e.Get(ctx, id); err != nil {
+	c, err := e.Get(ctx, id)
+	if err != nil {
+		return err
+	}
+	extra, err := e.exportExtra(ctx, c) // reach.go: clicks, channel
+	if err != nil {
 		return err
 	}
 	rs, err := e.allRecipients(id)
@@ -39,6 +44,7 @@ func (e *Engine) ExportCSV(ctx context.Context, id string, w io.Writer) error {
 	cw := csv.NewWriter(w)
 	head := append([]string{"number"}, vars...)
 	head = append(head, "status", "reason", "code", "attempt", "sending_at", "sent_at", "done_at")
+	head = append(head, extra.head...)
 	if err := cw.Write(CSVCells(head)); err != nil {
 		return err
 	}
@@ -54,6 +60,7 @@ func (e *Engine) ExportCSV(ctx context.Context, id string, w io.Writer) error {
 			row = append(row, r.Vars[k])
 		}
 		row = append(row, string(r.Status), r.Reason, r.Code, strconv.Itoa(r.Attempt), ts(r.SendingAt), ts(r.SentAt), ts(r.DoneAt))
+		row = append(row, extra.cells(r)...)
 		if err := cw.Write(CSVCells(row)); err != nil {
 			return err
 		}

@@ -252,6 +252,15 @@ type Spec struct {
 	Throttle int      `json:"throttle,omitempty"` // messages per minute; 0: the channel's maximum
 	DNCLists []string `json:"dnc_lists,omitempty"`
 	When     When     `json:"when"`
+	// List, when set, is the contact list the recipients came from
+	// (livelist.go).
+	List *ListSource `json:"list,omitempty"`
+	// ShortenLinks replaces the text's links by per-recipient short links
+	// with click counting (shortlinks.go).
+	ShortenLinks bool `json:"shorten_links,omitempty"`
+	// Fallback sends an SMS to WhatsApp recipients the template does not
+	// reach (fallback.go).
+	Fallback *Fallback `json:"fallback,omitempty"`
 }
 
 // Transition is one recorded state change.
@@ -394,4 +403,6 @@ type Recipient struct {
 	AcceptedAt time.Time `json:"accepted_at,omitzero"`
 	SentAt     time.Time `json:"sent_at,omitzero"`
 	DoneAt     time.Time `json:"done_at,omitzero"`
+	// Fallback is the SMS sent instead of the WhatsApp template (fallback.go).
+	Fallback *FallbackState `json:"fallback,omitempty"`
 }

@@ -64,6 +64,12 @@ func (e *Engine) validateSpec(ctx context.Context, spec *Spec) (Channel, error) 
 			return nil, fmt.Errorf("%w: do-not-contact list %q does not exist", ErrInvalid, l)
 		}
 	}
+	if err := e.checkShortLinks(spec); err != nil {
+		return nil, err
+	}
+	if err := e.checkFallback(spec); err != nil {
+		return nil, err
+	}
 	switch spec.When.Kind {
 	case "", "draft":
 		spec.When = When{Kind: "draft"}
@@ -100,7 +106,7 @@ func (e *Engine) prepareRecipients(in []recipients.Recipient) ([]Recipient, int,
 		out = append(out, rec)
 	}
 	if len(out) == 0 {
-		return nil, dups, fmt.Errorf("%w: the campaign has no recipients", ErrInvalid)
+		return nil, dups, errNoRecipients
 	}
 	if len(out) > e.cfg.Limits.MaxRecipients {
 		return nil, dups, fmt.Errorf("%w: %d recipients, a campaign takes at most %d (campaigns.max_recipients); split the list", ErrLimit, len(out), e.cfg.Limits.MaxRecipients)
@@ -201,7 +207,7 @@ func (e *Engine) Create(ctx context.Context, spec Spec, rs []recipients.Recipien
 		return Campaign{}, err
 	}
 	recs, dups, err := e.prepareRecipients(rs)
-	if err != nil {
+	if err = emptyListOK(&spec, err); err != nil {
 		return Campaign{}, err
 	}
 	if err := e.validateContent(ctx, &spec, ch, recs); err != nil {
@@ -252,7 +258,9 @@ func (e *Engine) Update(ctx context.Context, id string, spec Spec, rs []recipien
 	dups := -1
 	if rs != nil {
 		if recs, dups, err = e.prepareRecipients(rs); err != nil {
-			return Campaign{}, err
+			if err = emptyListOK(&spec, err); err != nil {
+				return Campaign{}, err
+			}
 		}
 	} else if recs, err = e.allRecipients(id); err != nil {
 		return Campaign{}, err

@@ -78,8 +78,9 @@ type Log struct {
 // HTTP configures the portal, REST API, health and metrics listener.
 type HTTP struct {
 	Listen string `yaml:"listen"`
-	// PublicURL is how the outside world (Meta's webhooks) reaches the
-	// portal, e.g. https://gw.example.com. Shown in the portal.
+	// PublicURL is how the outside world (Meta's webhooks, the recipients
+	// of campaign short links) reaches the portal, e.g.
+	// https://gw.example.com. Shown in the portal.
 	PublicURL string `yaml:"public_url"`
 }
 

@@ -55,8 +55,16 @@
   function counter(area) {
     var out = document.getElementById(area.getAttribute("data-counter"));
     var preview = document.querySelector("[data-source='" + area.id + "']");
+    var shorten = document.getElementById("shorten_links");
+    var sample = out.getAttribute("data-shortlink");
+    // With "shorten links" the counter counts what is really sent: every
+    // link as a short link of the real length (gateway/shortlink's pattern).
+    function sent() {
+      if (!shorten || !shorten.checked || !sample) { return area.value; }
+      return area.value.replace(/https?:\/\/[^\s<>"]*[^\s<>".,;:!?)\]}'*]/g, sample);
+    }
     function update() {
-      var p = plan(area.value);
+      var p = plan(sent());
       var enc = p.gsm ? out.getAttribute("data-gsm") : out.getAttribute("data-ucs");
       out.textContent = fmt(out.getAttribute("data-tpl"), [p.chars, p.parts, enc, p.left]);
       if (p.chars > +out.getAttribute("data-max")) { out.textContent += " – " + out.getAttribute("data-over"); out.classList.add("err"); }
@@ -64,6 +72,7 @@
       if (preview) { preview.textContent = area.value; }
     }
     area.addEventListener("input", update);
+    if (shorten) { shorten.addEventListener("change", update); }
     update();
   }
 

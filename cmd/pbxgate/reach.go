@@ -1,0 +1,53 @@
+package main
+
+import (
+	"fmt"
+	"net/http"
+
+	"github.com/pbxgate/pbxgate/gateway/campaign"
+	"github.com/pbxgate/pbxgate/gateway/shortlink"
+	"github.com/pbxgate/pbxgate/web"
+)
+
+// Short links with click statistics (issue 21): made on http.public_url;
+// the redirect /s/{key} is mounted without login (extraHandlers), clicks
+// are written once a second by the "shortlinks" component.
+
+// buildShortLinks opens the short links (also without a public URL: the
+// links made before keep redirecting).
+func (d *daemon) buildShortLinks() error {
+	l, err := shortlink.New(shortlink.Config{Store: d.store, PublicURL: d.cfg.HTTP.PublicURL, Logger: d.log.With("component", "shortlink")})
+	if err != nil {
+		return fmt.Errorf("short links: %w", err)
+	}
+	d.links = l
+	d.component("shortlinks", l.Run)
+	if !l.Enabled() {
+		d.log.Info("short links are off: http.public_url is not set")
+	}
+	return nil
+}
+
+// campaignLinks is the engine's shortener: nil (not a typed nil) when
+// short links are off.
+func (d *daemon) campaignLinks() campaign.LinkShortener {
+	if d.links == nil || !d.links.Enabled() {
+		return nil
+	}
+	return d.links
+}
+
+// portalLinks is the portal's view of the short links.
+func (d *daemon) portalLinks() web.ShortLinkService {
+	if d.links == nil {
+		return nil
+	}
+	return d.links
+}
+
+// addShortLinkRoute mounts the redirect.
+func (d *daemon) addShortLinkRoute(extra map[string]http.Handler) {
+	if d.links != nil {
+		extra[shortlink.PathPrefix] = d.links.Handler(shortlink.HandlerOptions{})
+	}
+}
