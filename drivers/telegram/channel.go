@@ -678,6 +678,7 @@ func (ch *Channel) transmit(ctx context.Context, chat int64, text string) (Messa
 		}
 		sctx, cancel := context.WithTimeout(ctx, ch.o.RequestTimeout)
 		m, err := ch.client.SendMessage(sctx, chat, text)
+		timedOut := sctx.Err() != nil
 		cancel()
 		var ae *APIError
 		if errors.As(err, &ae) && ae.Code == http.StatusTooManyRequests {
@@ -690,7 +691,7 @@ func (ch *Channel) transmit(ctx context.Context, chat int64, text string) (Messa
 			last = err
 			continue
 		}
-		if err != nil && sctx.Err() != nil && ctx.Err() == nil {
+		if err != nil && timedOut && ctx.Err() == nil {
 			return Message{}, fmt.Errorf("telegram sendMessage: %w: timed out", ErrUnknownOutcome)
 		}
 		return m, err
