@@ -29,6 +29,8 @@ type recipientSources struct {
 	SkipInvalid bool
 	// Edit: no recipients keep the campaign's old ones.
 	Edit bool
+	// ChatIDs: Numbers are a Telegram bot's chat ids, not phone numbers.
+	ChatIDs bool
 }
 
 // recipientProblem is an invalid row or an excluded group member, with the
@@ -112,6 +114,9 @@ func (s *server) gatherRecipients(ctx context.Context, src recipientSources) cam
 	var all recipients.Result
 	if text := strings.TrimSpace(src.Numbers); text != "" {
 		res, err := recipients.ParsePaste(text, region, 0)
+		if src.ChatIDs {
+			res, err = recipients.ParseIDs(text, 0) // a Telegram bot's subscribers
+		}
 		switch {
 		case errors.Is(err, recipients.ErrTooMany):
 			out.set(problem("numbers", "too_many", "campaign.err.too_many", recipients.DefaultLimit))

@@ -247,7 +247,7 @@ func (s *server) readCampaignForm(c *gin.Context, fd campaignFormData) (campaign
 	}
 	rs := s.gatherRecipients(c.Request.Context(), recipientSources{Numbers: c.PostForm("numbers"), CSV: csvFile,
 		Phonebook: c.PostForm("phonebook"), NumberTypes: types, Group: c.PostForm("group"),
-		SkipInvalid: c.PostForm("skip_invalid") != "", Edit: fd.EditID != ""})
+		SkipInvalid: c.PostForm("skip_invalid") != "", Edit: fd.EditID != "", ChatIDs: kind == string(message.Telegram)})
 	for _, p := range rs.Problems {
 		field := p.Field
 		if field == "number_type" { // shown with its phonebook
