@@ -140,7 +140,7 @@ type daemon struct {
 	waSetup   *web.WhatsAppSetup
 	tg        *telegram.Channel // nil unless telegram.enabled
 	tgemu     *tgemu.Server     // the Bot API emulator with telegram.emulate
-	pbx       *pbxSide // nil unless sip.enabled
+	pbx       *pbxSide          // nil unless sip.enabled
 	channels  map[string]campaign.Channel
 	templates campaign.TemplateCatalog // nil without WhatsApp
 	campaigns *campaign.Engine
