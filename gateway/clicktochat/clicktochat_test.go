@@ -162,7 +162,7 @@ func TestTelegramDeepLink(t *testing.T) {
 	t.Parallel()
 	for _, c := range []struct{ bot, payload, want string }{
 		{"pbxgate_demo_bot", "flyer-2026", "https://t.me/pbxgate_demo_bot?start=flyer-2026"}, // netscope: expected link text, never dialled
-		{"@ShopBot", "", "https://t.me/ShopBot"}, // netscope: expected link text, never dialled
+		{"@ShopBot", "", "https://t.me/ShopBot"},                                             // netscope: expected link text, never dialled
 	} {
 		got, err := Telegram(c.bot, c.payload)
 		if err != nil || got != c.want {
