@@ -265,7 +265,7 @@ func (s *server) readCampaignForm(c *gin.Context, fd campaignFormData) (campaign
 		in.Text = c.PostForm("text")
 		if strings.TrimSpace(in.Text) == "" {
 			errs["text"] = v.T("campaign.err.text_required")
-		} else if _, err := sms.PlanText(in.Text); errors.Is(err, sms.ErrTooLong) {
+		} else if _, err := sms.PlanText(in.Text); kind != "telegram" && errors.Is(err, sms.ErrTooLong) {
 			errs["text"] = v.T("campaign.err.text_too_long", sms.MaxChars)
 		}
 	}
