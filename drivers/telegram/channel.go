@@ -466,7 +466,7 @@ type Subscriber struct {
 	Username string    `json:"username,omitempty"`
 	Payload  string    `json:"payload,omitempty"` // the deep link it came from
 	First    time.Time `json:"first"`
-	Last     time.Time `json:"last"`
+	Changed  time.Time `json:"changed"` // last change of name, link or block
 	Blocked  bool      `json:"blocked,omitempty"`
 }
 
@@ -477,15 +477,21 @@ func (ch *Channel) subKey(id int64) string {
 func (ch *Channel) remember(m *Message, payload string) error {
 	key := ch.subKey(m.Chat.ID)
 	now := time.Now().UTC()
+	name := strings.TrimSpace(m.Chat.FirstName + " " + m.Chat.LastName)
 	return ch.o.Store.Update(func(txn *store.Txn) error {
 		var s Subscriber
 		if err := store.GetJSON(txn, key, &s); err != nil && !errors.Is(err, store.ErrNotFound) {
 			return err
 		}
+		// Written only when something changed: an unchanged subscriber
+		// costs no write (and no fsync) per message.
+		if s.ChatID != 0 && s.Name == name && s.Username == m.Chat.Username && !s.Blocked && (payload == "" || payload == s.Payload) {
+			return nil
+		}
 		if s.ChatID == 0 {
 			s = Subscriber{ChatID: m.Chat.ID, First: now}
 		}
-		s.Name, s.Username, s.Last, s.Blocked = strings.TrimSpace(m.Chat.FirstName+" "+m.Chat.LastName), m.Chat.Username, now, false
+		s.Name, s.Username, s.Changed, s.Blocked = name, m.Chat.Username, now, false
 		if payload != "" {
 			s.Payload = payload
 		}
