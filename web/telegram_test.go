@@ -34,7 +34,7 @@ func TestTelegramPageStatusLinkAndTest(t *testing.T) {
 	r := c.get("/telegram?start=flyer-2026")
 	mustContain(t, r.body, `id="tg-bot">@shop_service_bot`, "long polling (getUpdates)",
 		`href="https://t.me/shop_service_bot?start=flyer-2026"`, `id="tg-qr"`, "5 (of which 1 blocked the bot)", // netscope: expected link text, never dialled
-		`<a href="/telegram" class="active" aria-current="page">Telegram</a>`)
+		`<a href="/telegram" id="nav-telegram" class="active" aria-current="page">Telegram</a>`)
 	// A bad start parameter is explained, not turned into a link.
 	r = c.get("/telegram?start=" + url.QueryEscape("mit Leerzeichen"))
 	mustContain(t, r.body, "Use at most 64 characters")
