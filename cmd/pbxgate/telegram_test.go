@@ -5,11 +5,15 @@ import (
 	"encoding/json"
 	"fmt"
 	"net"
+	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/pbxgate/pbxgate/drivers/telegram/tgemu"
+	"github.com/pbxgate/pbxgate/gateway/testkit"
 )
 
 // startTelegramEmulator runs the Bot API emulator on loopback for a
@@ -190,5 +194,78 @@ sip:
 	}
 	if sent := emu.SentMessages(); len(sent) != before+1 {
 		t.Errorf("second campaign sent %d messages, want 1: %+v", len(sent)-before, sent[before:])
+	}
+}
+
+// With http.public_url set the daemon registers its webhook with
+// setWebhook and a secret token (https://core.telegram.org/bots/api#setwebhook);
+// the emulator posts the subscriber's update to the portal with the
+// X-Telegram-Bot-Api-Secret-Token header, and a call without it is
+// refused.
+func TestTelegramWebhookModeThroughDaemon(t *testing.T) {
+	t.Parallel()
+	emu, apiURL := startTelegramEmulator(t)
+	port := testkit.FreePort(t, "127.0.0.1")
+	work := t.TempDir()
+	cfgPath := filepath.Join(work, "pbxgate.yaml")
+	cfg := fmt.Sprintf(`data_dir: %s
+log: {format: json}
+http: {listen: "127.0.0.1:%d", public_url: "http://127.0.0.1:%d"}
+modems: {discover: false}
+telegram: {enabled: true, token: %q, api_url: %s}
+`, filepath.Join(work, "data"), port, port, emu.Options().Token, apiURL)
+	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	p := startDaemon(t, cfgPath)
+	hook := fmt.Sprintf("http://127.0.0.1:%d/webhooks/telegram", port)
+	deadline := time.Now().Add(30 * time.Second)
+	for emu.Stats().Webhook != hook {
+		if time.Now().After(deadline) {
+			t.Fatalf("webhook %q, want %q; log:\n%s", emu.Stats().Webhook, hook, p.log())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	// getUpdates is a conflict now (the emulator's 409), so only the
+	// webhook can deliver.
+	if _, err := emu.Write(tgemu.Inbound{ChatID: 99, FirstName: "Webhook", Text: "über den Webhook"}); err != nil {
+		t.Fatal(err)
+	}
+	for emu.Stats().Pending != 0 || emu.Stats().HookCalls == 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("update not taken by the webhook: %+v; log:\n%s", emu.Stats(), p.log())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	res, err := http.Post(hook, "application/json", strings.NewReader(`{"update_id":1,"message":{"message_id":1,"date":1,"chat":{"id":66,"type":"private"},"text":"forged"}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("webhook call without the secret: %d", res.StatusCode)
+	}
+	completeSetup(t, p)
+	out, stderr, code := runPbxgate(t, "", "user", "token", "admin", "--data", filepath.Join(work, "data"))
+	if code != 0 {
+		t.Fatal(stderr)
+	}
+	api := &apiClient{t: t, base: p.portal, token: strings.TrimSpace(out)}
+	var page struct {
+		Items []struct {
+			Kind string `json:"kind"`
+			Peer string `json:"peer"`
+			Text string `json:"text"`
+		} `json:"items"`
+	}
+	for {
+		api.do("GET", "/api/v1/messages?dir=in&kind=telegram", nil, &page)
+		if len(page.Items) == 1 && page.Items[0].Peer == "tg99" && page.Items[0].Text == "über den Webhook" {
+			break
+		}
+		if len(page.Items) > 1 || time.Now().After(deadline) {
+			t.Fatalf("message log: %+v", page.Items)
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 }
