@@ -613,7 +613,7 @@ func (ch *Channel) Send(ctx context.Context, m message.Outbound) error {
 			ch.log.Warn("telegram: message log: outbound not recorded", "id", m.ID, "err", err)
 		}
 	}
-	sent, err := ch.transmit(ctx, chat, m.Text)
+	sent, err := ch.transmit(ctx, chat, m.Text, m.Class == message.Bulk)
 	switch {
 	case err == nil:
 		ch.finish(key, outRecord{State: outSent, MessageID: sent.MessageID})
@@ -676,10 +676,10 @@ func (ch *Channel) report(ctx context.Context, m message.Outbound, st message.St
 }
 
 // transmit paces and sends one message, waiting out 429s.
-func (ch *Channel) transmit(ctx context.Context, chat int64, text string) (Message, error) {
+func (ch *Channel) transmit(ctx context.Context, chat int64, text string, bulk bool) (Message, error) {
 	var last error
 	for range ch.o.MaxAttempts {
-		if err := ch.pace.wait(ctx, chat); err != nil {
+		if err := ch.pace.wait(ctx, chat, bulk); err != nil {
 			return Message{}, err
 		}
 		sctx, cancel := context.WithTimeout(ctx, ch.o.RequestTimeout)
@@ -743,14 +743,44 @@ func (p *pacer) reserve(chat int64, now time.Time) time.Time {
 	return at
 }
 
-func (p *pacer) wait(ctx context.Context, chat int64) error {
-	at := p.reserve(chat, time.Now())
-	if d := time.Until(at); d > 0 {
+// wait returns when a message to chat may go. Interactive messages
+// (replies, confirmations) book the next free slot at once; bulk
+// (campaign) messages book one only when it is free now, so an
+// interactive message waits behind at most one campaign message, never
+// behind the campaign's backlog (ARCHITECTURE: interactive first).
+func (p *pacer) wait(ctx context.Context, chat int64, bulk bool) error {
+	if !bulk {
+		if d := time.Until(p.reserve(chat, time.Now())); d > 0 && !sleep(ctx, d) {
+			return ctx.Err()
+		}
+		return nil
+	}
+	for {
+		d, ok := p.tryReserve(chat, time.Now())
+		if ok {
+			return nil
+		}
 		if !sleep(ctx, d) {
 			return ctx.Err()
 		}
 	}
-	return nil
+}
+
+// tryReserve books a slot for chat if one is free at now; otherwise it
+// says how long to wait before trying again.
+func (p *pacer) tryReserve(chat int64, now time.Time) (time.Duration, bool) {
+	p.mu.Lock()
+	at := p.next
+	if c := p.chats[chat]; c.After(at) {
+		at = c
+	}
+	if at.After(now) {
+		p.mu.Unlock()
+		return max(at.Sub(now), time.Millisecond), false
+	}
+	p.mu.Unlock()
+	p.reserve(chat, now)
+	return 0, true
 }
 
 func (p *pacer) hold(d time.Duration) {
