@@ -35,7 +35,23 @@ type TelegramStatus struct {
 	Sent        int64
 	Subscribers int
 	Blocked     int
+	// List is the subscribers, newest first (at most MaxTelegramList):
+	// their chat ids are what a campaign to them is addressed to.
+	List []TelegramSubscriber
 }
+
+// TelegramSubscriber is one chat that wrote to the bot.
+type TelegramSubscriber struct {
+	ChatID   int64
+	Name     string
+	Username string
+	Payload  string // the start parameter of the link it came by
+	First    time.Time
+	Blocked  bool
+}
+
+// MaxTelegramList bounds the subscriber table on the page.
+const MaxTelegramList = 200
 
 type telegramData struct {
 	Status *TelegramStatus

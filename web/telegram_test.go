@@ -27,7 +27,8 @@ func (f *fakeTelegram) TestTelegram(context.Context) (string, error) {
 func TestTelegramPageStatusLinkAndTest(t *testing.T) {
 	t.Parallel()
 	tg := &fakeTelegram{st: TelegramStatus{Channel: "telegram", Mode: "polling", Bot: "shop_service_bot",
-		LastOK: time.Now(), Received: 3, Sent: 2, Subscribers: 5, Blocked: 1}}
+		LastOK: time.Now(), Received: 3, Sent: 2, Subscribers: 5, Blocked: 1,
+		List: []TelegramSubscriber{{ChatID: 4711, Name: "Erika Muster", Username: "erika", Payload: "flyer-2026", First: time.Now(), Blocked: true}}}}
 	env := newEnv(t, func(d *Deps) { d.Telegram = tg })
 	c := env.client()
 	c.setup("admin password")
@@ -35,6 +36,7 @@ func TestTelegramPageStatusLinkAndTest(t *testing.T) {
 	mustContain(t, r.body, `id="tg-bot">@shop_service_bot`, "long polling (getUpdates)",
 		`href="https://t.me/shop_service_bot?start=flyer-2026"`, `id="tg-qr"`, "5 (of which 1 blocked the bot)", // netscope: expected link text, never dialled
 		`<a href="/telegram" id="nav-telegram" class="active" aria-current="page">Telegram</a>`)
+	mustContain(t, r.body, `<td><code>4711</code></td><td>Erika Muster (@erika)</td><td>flyer-2026</td>`, "blocked the bot</span>")
 	// A bad start parameter is explained, not turned into a link.
 	r = c.get("/telegram?start=" + url.QueryEscape("mit Leerzeichen"))
 	mustContain(t, r.body, "Use at most 64 characters")

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"slices"
 
 	"github.com/pbxgate/pbxgate/drivers/telegram"
 	"github.com/pbxgate/pbxgate/drivers/telegram/tgemu"
@@ -68,12 +69,20 @@ func (p telegramPortal) TelegramStatus(ctx context.Context) web.TelegramStatus {
 	st := p.ch.Status()
 	out := web.TelegramStatus{Channel: p.ch.Name(), Mode: st.Mode, Bot: st.Bot, WebhookURL: st.WebhookURL,
 		LastOK: st.LastOK, LastError: st.LastError, Received: st.Received, Sent: st.Sent}
-	if subs, err := p.ch.Subscribers(ctx); err == nil {
-		for _, s := range subs {
-			out.Subscribers++
-			if s.Blocked {
-				out.Blocked++
-			}
+	subs, err := p.ch.Subscribers(ctx)
+	if err != nil {
+		out.LastError = "subscribers not readable: " + err.Error()
+		return out
+	}
+	slices.SortFunc(subs, func(a, b telegram.Subscriber) int { return b.First.Compare(a.First) })
+	for _, s := range subs {
+		out.Subscribers++
+		if s.Blocked {
+			out.Blocked++
+		}
+		if len(out.List) < web.MaxTelegramList {
+			out.List = append(out.List, web.TelegramSubscriber{ChatID: s.ChatID, Name: s.Name, Username: s.Username,
+				Payload: s.Payload, First: s.First, Blocked: s.Blocked})
 		}
 	}
 	return out

@@ -54,7 +54,7 @@ telegram: {enabled: true, emulate: true, poll_timeout: 1s}
 	}
 	res.Body.Close()
 
-	b := browsertest.Start(t, filepath.Join("testdata", "artifacts"), "telegram-", 120*time.Second)
+	b := browsertest.Start(t, filepath.Join("testdata", "artifacts"), "telegram-", 180*time.Second)
 	b.Context = func() string { return "daemon log:\n" + p.log() }
 	run, shot, fail, text := b.Run, b.Shot, b.Fail, b.Text
 	click, typeIn := browsertest.Click, browsertest.TypeIn
@@ -81,6 +81,9 @@ telegram: {enabled: true, emulate: true, poll_timeout: 1s}
 	run("status", shot("01-status"))
 	if s := text("#tg-bot"); s != "@pbxgate_demo_bot" {
 		t.Errorf("bot %q", s)
+	}
+	if s := text("#tg-subscriber-list tbody"); !strings.Contains(s, "4711") || !strings.Contains(s, "plakat") {
+		t.Errorf("subscriber list %q, want chat 4711 from link plakat", s)
 	}
 	if s := text("#tg-mode"); s != "Long Polling (getUpdates)" {
 		t.Errorf("mode %q, want the German polling label", s)
