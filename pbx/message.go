@@ -422,6 +422,10 @@ func (g *Gateway) customer(user string) (string, bool) {
 		}
 		u = rest
 	}
+	// A Telegram subscriber: "tg" and its chat id (drivers/telegram.Address).
+	if id, ok := strings.CutPrefix(u, "tg"); ok && allDigits(id) && len(id) <= 20 {
+		return u, true
+	}
 	if rest, ok := strings.CutPrefix(u, "00"); ok {
 		u = "+" + rest
 	} else if g.opts.Region != "" && strings.HasPrefix(u, "0") && allDigits(u) {

@@ -314,9 +314,11 @@ func (s *server) apiCampaignInput(c *gin.Context, edit bool) (CampaignInput, []r
 		s.apiCampaignErr(c, err)
 		return CampaignInput{}, nil, false
 	}
-	found := false
+	found, chatIDs := false, false
 	for _, sd := range senders {
-		found = found || (sd.Channel == req.Channel && sd.ID == req.Sender)
+		if sd.Channel == req.Channel && sd.ID == req.Sender {
+			found, chatIDs = true, sd.Kind == "telegram"
+		}
 	}
 	if !found {
 		return fail("sender", "unknown channel/sender; GET /api/v1/status lists the channels")
@@ -327,7 +329,7 @@ func (s *server) apiCampaignInput(c *gin.Context, edit bool) (CampaignInput, []r
 		}
 	}
 	rs := s.gatherRecipients(ctx, recipientSources{Numbers: strings.Join(req.Numbers, "\n"), CSV: csvFile, PhoneColumns: req.PhoneColumns,
-		Phonebook: req.Phonebook, NumberTypes: req.NumberType, Group: req.Group, SkipInvalid: req.SkipInvalid, Edit: edit, List: req.List != nil})
+		Phonebook: req.Phonebook, NumberTypes: req.NumberType, Group: req.Group, SkipInvalid: req.SkipInvalid, Edit: edit, List: req.List != nil, ChatIDs: chatIDs})
 	if !s.apiListProblem(c, req.List) {
 		return CampaignInput{}, nil, false
 	}

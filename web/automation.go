@@ -97,7 +97,7 @@ func (s *server) ruleTest(c *gin.Context) {
 	text := c.PostForm("test_text")
 	kind := message.Kind(c.PostForm("kind"))
 	v.Form["test_text"], v.Form["kind"] = text, string(kind)
-	if kind != message.SMS && kind != message.WhatsApp {
+	if kind != message.SMS && kind != message.WhatsApp && kind != message.Telegram {
 		v.Errors["kind"] = v.T("automation.err.kind")
 	}
 	if strings.TrimSpace(text) == "" {

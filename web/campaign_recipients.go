@@ -31,6 +31,8 @@ type recipientSources struct {
 	Edit bool
 	// List: a contact list gives the recipients (contactlists.go).
 	List bool
+	// ChatIDs: Numbers are a Telegram bot's chat ids, not phone numbers.
+	ChatIDs bool
 }
 
 // recipientProblem is an invalid row or an excluded group member, with the
@@ -114,6 +116,9 @@ func (s *server) gatherRecipients(ctx context.Context, src recipientSources) cam
 	var all recipients.Result
 	if text := strings.TrimSpace(src.Numbers); text != "" {
 		res, err := recipients.ParsePaste(text, region, 0)
+		if src.ChatIDs {
+			res, err = recipients.ParseIDs(text, 0) // a Telegram bot's subscribers
+		}
 		switch {
 		case errors.Is(err, recipients.ErrTooMany):
 			out.set(problem("numbers", "too_many", "campaign.err.too_many", recipients.DefaultLimit))

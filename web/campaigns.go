@@ -253,7 +253,8 @@ func (s *server) readCampaignForm(c *gin.Context, fd campaignFormData) (campaign
 	}
 	rs := s.gatherRecipients(c.Request.Context(), recipientSources{Numbers: c.PostForm("numbers"), CSV: csvFile,
 		Phonebook: c.PostForm("phonebook"), NumberTypes: types, Group: c.PostForm("group"),
-		SkipInvalid: c.PostForm("skip_invalid") != "", Edit: fd.EditID != "", List: c.PostForm("list") != ""})
+		SkipInvalid: c.PostForm("skip_invalid") != "", Edit: fd.EditID != "", List: c.PostForm("list") != "",
+		ChatIDs: kind == string(message.Telegram)})
 	in.List = s.readListSourceForm(c, v)
 	s.readReachForm(c, v, kind, senders, in)
 	for _, p := range rs.Problems {
@@ -273,7 +274,7 @@ func (s *server) readCampaignForm(c *gin.Context, fd campaignFormData) (campaign
 		in.Text = c.PostForm("text")
 		if strings.TrimSpace(in.Text) == "" {
 			errs["text"] = v.T("campaign.err.text_required")
-		} else if _, err := sms.PlanText(in.Text); errors.Is(err, sms.ErrTooLong) {
+		} else if _, err := sms.PlanText(in.Text); kind != "telegram" && errors.Is(err, sms.ErrTooLong) {
 			errs["text"] = v.T("campaign.err.text_too_long", sms.MaxChars)
 		}
 	}

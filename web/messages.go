@@ -72,7 +72,7 @@ func parseMessageQuery(c *gin.Context, loc *time.Location) (f messageFilter, q m
 	switch {
 	case f.Dir != "" && q.Direction != msglog.In && q.Direction != msglog.Out:
 		field = "dir"
-	case f.Kind != "" && q.Kind != message.SMS && q.Kind != message.WhatsApp:
+	case f.Kind != "" && q.Kind != message.SMS && q.Kind != message.WhatsApp && q.Kind != message.Telegram:
 		field = "kind"
 	case f.Status != "" && !slices.Contains(messageStatuses, q.Status):
 		field = "status"
@@ -187,7 +187,7 @@ func (s *server) apiMessages(c *gin.Context) {
 	}
 	_, q, field := parseMessageQuery(c, s.location())
 	if field != "" {
-		msg := map[string]string{"dir": "dir must be in or out", "kind": "kind must be sms or whatsapp",
+		msg := map[string]string{"dir": "dir must be in or out", "kind": "kind must be sms, whatsapp or telegram",
 			"status": "status must be one of received, queued, sending, sent, delivered, read, failed, unknown",
 			"from":   "from must be a day (YYYY-MM-DD, portal time zone) or an RFC 3339 time",
 			"to":     "to must be a day (YYYY-MM-DD, portal time zone) or an RFC 3339 time after from"}[field]

@@ -145,6 +145,7 @@ func (s *server) routes(e *gin.Engine) {
 	s.modemRoutes(p)
 	s.modemConsoleRoutes(p)
 	p.GET("/whatsapp", s.simplePage("whatsapp"))
+	s.telegramRoutes(p)
 	s.pbxRoutes(p)
 	p.GET("/system", s.systemPage)
 	p.POST("/system/password", s.changeOwnPassword)

@@ -79,6 +79,7 @@ type Deps struct {
 	// WhatsApp is what the WhatsApp page shows for Meta's webhook settings;
 	// nil when the channel is not configured.
 	WhatsApp *WhatsAppSetup
+	Telegram TelegramSetup // nil: no Telegram bot (web/telegram.go)
 	// Logs are the daemon's recent log records (System > Logs); nil hides
 	// the page's content.
 	Logs LogSource

@@ -2,7 +2,10 @@ package main
 
 import (
 	"github.com/pbxgate/pbxgate/drivers/smspool"
+	"github.com/pbxgate/pbxgate/drivers/telegram"
 	"github.com/pbxgate/pbxgate/drivers/whatsapp"
+	"github.com/pbxgate/pbxgate/gateway/campaign"
+	"github.com/pbxgate/pbxgate/gateway/consent"
 	"github.com/pbxgate/pbxgate/gateway/events"
 	"github.com/pbxgate/pbxgate/gateway/inbound"
 	"github.com/pbxgate/pbxgate/gateway/inbox"
@@ -25,13 +28,21 @@ var (
 	_ whatsapp.StatusSink = (*events.Router)(nil)
 	// The inbound pipeline consumes the inbox and answers through the
 	// channels.
-	_ inbox.Consumer     = (*inbound.Pipeline)(nil)
-	_ inbound.SMSQueue   = (*smspool.Pool)(nil)
-	_ inbound.TextSender = (*whatsapp.Channel)(nil)
-	_ inbound.Sessions   = (*session.Manager)(nil)
-	_ rules.Router       = (*session.Manager)(nil)
-	_ session.Sender     = (*whatsapp.Channel)(nil)
-	_ web.TemplateSource = (*whatsapp.Channel)(nil)
-	_ web.MediaUploader  = (*whatsapp.Channel)(nil)
-	_ web.MediaSource    = whatsapp.MediaDir{}
+	_ inbox.Consumer             = (*inbound.Pipeline)(nil)
+	_ inbound.SMSQueue           = (*smspool.Pool)(nil)
+	_ inbound.TextSender         = (*whatsapp.Channel)(nil)
+	_ inbound.Sessions           = (*session.Manager)(nil)
+	_ rules.Router               = (*session.Manager)(nil)
+	_ session.Sender             = (*whatsapp.Channel)(nil)
+	_ telegram.Inbox             = (*inbox.Inbox)(nil)
+	_ telegram.StatusSink        = (*events.Router)(nil)
+	_ telegram.OptOuts           = (*consent.Consent)(nil)
+	_ inbound.TextSender         = (*telegram.Channel)(nil)
+	_ session.Sender             = (*telegram.Channel)(nil)
+	_ campaign.Channel           = (*telegram.Channel)(nil)
+	_ campaign.ResendSafety      = (*telegram.Channel)(nil)
+	_ campaign.AddressNormalizer = (*telegram.Channel)(nil)
+	_ web.TemplateSource         = (*whatsapp.Channel)(nil)
+	_ web.MediaUploader          = (*whatsapp.Channel)(nil)
+	_ web.MediaSource            = whatsapp.MediaDir{}
 )

@@ -31,6 +31,7 @@ func (d *daemon) extraHandlers() map[string]http.Handler {
 	if d.wa != nil {
 		extra[whatsapp.WebhookPath] = holdWebhook(d.wa.Webhook(), d.disk)
 	}
+	d.telegramRoutes(extra)
 	if !d.demo {
 		if d.sms.sim != nil || d.waemu != nil {
 			d.log.Info("simulator control routes /sim/ and /waemu/ not mounted: they exist only with pbxgate run --demo")

@@ -41,6 +41,8 @@ func (d *daemon) startPBX(ctx context.Context, pool *smspool.Pool, wa session.Se
 			}), true
 		case wa != nil && name == waName:
 			return message.WhatsApp, wa, true
+		case d.tg != nil && name == d.tg.Name():
+			return message.Telegram, d.tg, true
 		}
 		return "", nil, false
 	})

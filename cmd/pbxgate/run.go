@@ -23,6 +23,8 @@ import (
 	"golang.org/x/term"
 
 	"github.com/pbxgate/pbxgate/drivers/modem"
+	"github.com/pbxgate/pbxgate/drivers/telegram"
+	"github.com/pbxgate/pbxgate/drivers/telegram/tgemu"
 	"github.com/pbxgate/pbxgate/drivers/whatsapp"
 	"github.com/pbxgate/pbxgate/drivers/whatsapp/waemu"
 	"github.com/pbxgate/pbxgate/firmware/bundle"
@@ -139,7 +141,9 @@ type daemon struct {
 	wa        *whatsapp.Channel // nil unless whatsapp.enabled
 	waemu     *waemu.Server     // the Cloud API emulator with whatsapp.emulate
 	waSetup   *web.WhatsAppSetup
-	pbx       *pbxSide // nil unless sip.enabled
+	tg        *telegram.Channel // nil unless telegram.enabled
+	tgemu     *tgemu.Server     // the Bot API emulator with telegram.emulate
+	pbx       *pbxSide          // nil unless sip.enabled
 	channels  map[string]campaign.Channel
 	templates campaign.TemplateCatalog // nil without WhatsApp
 	campaigns *campaign.Engine
@@ -376,6 +380,12 @@ func (d *daemon) buildChannels(ctx context.Context, portalAddr string) error {
 		d.channels[d.wa.Name()] = d.wa.ForCampaigns(d.router)
 		d.templates = d.wa
 	}
+	if d.cfg.Telegram.Enabled {
+		if d.tg, err = d.startTelegram(ctx); err != nil {
+			return err
+		}
+		d.channels[d.tg.Name()] = d.tg
+	}
 	return nil
 }
 
@@ -413,6 +423,9 @@ func (d *daemon) buildCampaigns() error {
 	d.consent, err = d.newConsent()
 	if err != nil {
 		return err
+	}
+	if d.tg != nil {
+		d.tg.UseOptOuts(d.consent) // a blocked bot is an opt-out
 	}
 	var sessions campaign.SessionOpener
 	if d.pbx != nil {
@@ -464,6 +477,9 @@ func (d *daemon) buildAutomation() error {
 	if d.wa != nil {
 		out.WhatsApp = d.wa
 	}
+	if d.tg != nil {
+		out.Telegram = d.tg
+	}
 	var route rules.Router
 	var sessions inbound.Sessions
 	if d.pbx != nil {
@@ -508,6 +524,7 @@ func (d *daemon) buildPortal(b buildInfo) (*http.Server, error) {
 		Consent:        d.consent,
 		Messages:       d.msglog,
 		WhatsApp:       d.waSetup,
+		Telegram:       d.telegramSetup(),
 		Logs:           d.logs,
 		Updates: spool.Spool{Dir: d.cfg.Updates.SpoolDir, Keys: d.cfg.Updates.Keys,
 			Installed: b.Version, Arch: bundle.Arch()},
@@ -646,6 +663,13 @@ func (d *daemon) readiness(ctx context.Context) web.Readiness {
 		r.Components = append(r.Components, comp)
 	}
 	if comp, ok := d.clusterComponent(); ok {
+		r.Components = append(r.Components, comp)
+	}
+	if d.tg != nil {
+		comp := web.Component{Name: "telegram/" + d.tg.Name(), State: "ok"}
+		if st := d.tg.Status(); st.LastError != "" {
+			comp.State, comp.Detail = "degraded", st.LastError
+		}
 		r.Components = append(r.Components, comp)
 	}
 	for _, m := range d.sms.modemViews() {

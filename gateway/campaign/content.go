@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf16"
 
 	"github.com/pbxgate/pbxgate/gateway/message"
 	"github.com/pbxgate/pbxgate/gateway/sms"
@@ -66,6 +67,9 @@ func whenInstant(w When, def *time.Location) (time.Time, error) {
 	return t.UTC(), nil
 }
 
+// maxTelegramText is sendMessage's limit (Bot API: 1-4096 characters).
+const maxTelegramText = 4096
+
 // validateContent checks the content against the channel kind and every
 // recipient's variables.
 func (e *Engine) validateContent(ctx context.Context, spec *Spec, ch Channel, rs []Recipient) error {
@@ -90,6 +94,26 @@ func (e *Engine) validateContent(ctx context.Context, spec *Spec, ch Channel, rs
 			}
 			if _, err := sms.PlanText(txt); err != nil {
 				return fmt.Errorf("%w: recipient %s: %w", ErrInvalid, who(r), err)
+			}
+		}
+	case message.Telegram:
+		if spec.Content.WhatsApp != nil {
+			return fmt.Errorf("%w: channel %q is a Telegram bot; use text, not a WhatsApp template", ErrInvalid, spec.Channel)
+		}
+		if strings.TrimSpace(spec.Content.Text) == "" {
+			return fmt.Errorf("%w: the message text is empty", ErrInvalid)
+		}
+		for _, r := range rs {
+			if r.Status == RExcluded {
+				continue
+			}
+			txt, err := render(spec.Content.Text, r.Number, r.Vars)
+			if err != nil {
+				return fmt.Errorf("%w: recipient %s: %v (add the column to the import or remove the placeholder)", ErrInvalid, who(r), err)
+			}
+			// Telegram counts UTF-16 code units: 4096 per message.
+			if n := len(utf16.Encode([]rune(txt))); n > maxTelegramText {
+				return fmt.Errorf("%w: recipient %s: the message has %d characters; Telegram takes at most %d", ErrInvalid, who(r), n, maxTelegramText)
 			}
 		}
 	case message.WhatsApp:

@@ -224,7 +224,7 @@ func (e *Engine) feedList(ctx context.Context, id string) ([]Recipient, error) {
 	}
 	var recs []Recipient
 	if len(fresh) > 0 {
-		if recs, _, err = e.prepareRecipients(fresh); err != nil && !errors.Is(err, ErrLimit) {
+		if recs, _, err = e.prepareRecipients(e.cfg.Channels[cur.Spec.Channel], fresh); err != nil && !errors.Is(err, ErrLimit) {
 			return nil, err
 		}
 	}

@@ -51,6 +51,13 @@ type Channel interface {
 	MaxPerMinute() int
 }
 
+// AddressNormalizer is implemented by a channel whose recipients are not
+// phone numbers (a Telegram bot's chat ids): it reads and normalises a
+// recipient instead of the phone number rules.
+type AddressNormalizer interface {
+	NormalizeAddress(s string) (string, error)
+}
+
 // TemplateSender is what a WhatsApp channel implements in addition to
 // Channel: campaigns send approved templates, never free text.
 type TemplateSender interface {

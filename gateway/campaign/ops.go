@@ -87,12 +87,16 @@ func (e *Engine) validateSpec(ctx context.Context, spec *Spec) (Channel, error) 
 
 // prepareRecipients normalises and dedupes numbers; invalid ones are kept
 // as excluded so nothing the admin entered disappears.
-func (e *Engine) prepareRecipients(in []recipients.Recipient) ([]Recipient, int, error) {
+func (e *Engine) prepareRecipients(ch Channel, in []recipients.Recipient) ([]Recipient, int, error) {
 	seen := map[string]bool{}
 	out := make([]Recipient, 0, len(in))
 	dups := 0
+	normalize := func(s string) (string, error) { return recipients.Normalize(s, e.cfg.Region) }
+	if an, ok := ch.(AddressNormalizer); ok {
+		normalize = an.NormalizeAddress
+	}
 	for _, r := range in {
-		n, err := recipients.Normalize(r.Number, e.cfg.Region)
+		n, err := normalize(r.Number)
 		rec := Recipient{Number: n, Vars: r.Vars, Line: r.Line, Status: RQueued}
 		if err != nil {
 			rec.Number, rec.Status, rec.Reason, rec.ReasonCode = strings.TrimSpace(r.Number), RExcluded, err.Error(), message.ReasonOf(err)
@@ -206,7 +210,7 @@ func (e *Engine) Create(ctx context.Context, spec Spec, rs []recipients.Recipien
 	if err != nil {
 		return Campaign{}, err
 	}
-	recs, dups, err := e.prepareRecipients(rs)
+	recs, dups, err := e.prepareRecipients(ch, rs)
 	if err = emptyListOK(&spec, err); err != nil {
 		return Campaign{}, err
 	}
@@ -257,7 +261,7 @@ func (e *Engine) Update(ctx context.Context, id string, spec Spec, rs []recipien
 	var recs []Recipient
 	dups := -1
 	if rs != nil {
-		if recs, dups, err = e.prepareRecipients(rs); err != nil {
+		if recs, dups, err = e.prepareRecipients(ch, rs); err != nil {
 			if err = emptyListOK(&spec, err); err != nil {
 				return Campaign{}, err
 			}

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"regexp"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -159,3 +160,29 @@ func SVG(content string, level Level) ([]byte, error) {
 	b.WriteString(`"/>` + "\n</svg>\n")
 	return b.Bytes(), nil
 }
+
+// Telegram returns https://t.me/<bot>?start=<payload>: opening it opens the
+// bot, and tapping Start sends "/start <payload>" (Telegram's deep
+// linking: the payload is up to 64 characters A-Z, a-z, 0-9, _ and -).
+// pbxgate takes /start as the opt-in keyword and remembers the payload
+// (which poster or flyer the subscriber came from). bot is the bot's
+// username, with or without @; payload may be empty.
+func Telegram(bot, payload string) (string, error) {
+	b := strings.TrimPrefix(strings.TrimSpace(bot), "@")
+	if !botNameRE.MatchString(b) {
+		return "", fmt.Errorf("%w: %q is not a Telegram bot username (5 to 32 characters a-z, 0-9 and _, ending in \"bot\")", ErrInvalid, bot)
+	}
+	link := "https://t.me/" + b
+	if payload != "" {
+		if !startPayloadRE.MatchString(payload) {
+			return "", fmt.Errorf("%w: start parameter %q: use up to 64 characters A-Z, a-z, 0-9, _ and - (no spaces)", ErrInvalid, payload)
+		}
+		link += "?start=" + payload
+	}
+	return link, nil
+}
+
+var (
+	botNameRE      = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_]{3,30}[Bb][Oo][Tt]$`)
+	startPayloadRE = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
+)

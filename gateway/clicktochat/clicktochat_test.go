@@ -154,3 +154,26 @@ func TestSVGDecodesToTheLink(t *testing.T) {
 		t.Errorf("decoded %q, want %q", got, link)
 	}
 }
+
+// Telegram deep links (https://core.telegram.org/api/links#bot-links and
+// the Bot API's "Deep linking": t.me/<bot>?start=<parameter>, the
+// parameter up to 64 characters A-Z, a-z, 0-9, _ and -).
+func TestTelegramDeepLink(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct{ bot, payload, want string }{
+		{"pbxgate_demo_bot", "flyer-2026", "https://t.me/pbxgate_demo_bot?start=flyer-2026"}, // netscope: expected link text, never dialled
+		{"@ShopBot", "", "https://t.me/ShopBot"},                                             // netscope: expected link text, never dialled
+	} {
+		got, err := Telegram(c.bot, c.payload)
+		if err != nil || got != c.want {
+			t.Errorf("Telegram(%q, %q) = %q, %v; want %q", c.bot, c.payload, got, err, c.want)
+		}
+	}
+	for _, c := range []struct{ bot, payload string }{
+		{"shop", ""}, {"my shop bot", ""}, {"pbxgate_bot", "has space"}, {"pbxgate_bot", strings.Repeat("a", 65)}, {"pbxgate_bot", "ä"},
+	} {
+		if _, err := Telegram(c.bot, c.payload); !errors.Is(err, ErrInvalid) {
+			t.Errorf("Telegram(%q, %q) accepted: %v", c.bot, c.payload, err)
+		}
+	}
+}

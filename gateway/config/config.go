@@ -41,6 +41,7 @@ type Config struct {
 	Modems   Modems        `yaml:"modems"`
 	Channels []SMSChannel  `yaml:"sms_channels"`
 	WhatsApp WhatsApp      `yaml:"whatsapp"`
+	Telegram Telegram      `yaml:"telegram"`
 	SIP      SIP           `yaml:"sip"`
 	Campaign Campaign      `yaml:"campaigns"`
 	// Automation: keyword rules, opt-in/opt-out, forwards.
@@ -120,6 +121,7 @@ func Default() Config {
 		Shutdown:   10 * time.Second,
 		Modems:     defaultModems(),
 		WhatsApp:   defaultWhatsApp(),
+		Telegram:   defaultTelegram(),
 		SIP:        defaultSIP(),
 		Campaign:   Campaign{MaxCampaigns: 1000, MaxRecipients: 1000},
 		Automation: DefaultAutomation(),
@@ -337,6 +339,7 @@ func (c *Config) validate() Problems {
 	ps = append(ps, c.Modems.validate("modems")...)
 	ps = append(ps, validateChannels(c.Channels, &c.Modems)...)
 	ps = append(ps, c.WhatsApp.validate("whatsapp")...)
+	ps = append(ps, c.Telegram.validate("telegram")...)
 	ps = append(ps, c.SIP.validate("sip")...)
 	ps = append(ps, c.Automation.Validate("automation")...)
 	ps = append(ps, c.MessageLog.Validate("message_log")...)

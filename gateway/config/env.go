@@ -33,6 +33,7 @@ func applyEnv(c *Config, env []string) {
 	set(&c.WhatsApp.Token, EnvWhatsAppToken)
 	set(&c.WhatsApp.AppSecret, EnvWhatsAppAppSecret)
 	set(&c.WhatsApp.VerifyToken, EnvWhatsAppVerify)
+	set(&c.Telegram.Token, EnvTelegramToken)
 	set(&c.SIP.Password, EnvSIPPassword)
 	set(&c.Automation.SMTP.Password, EnvSMTPPassword)
 	set(&c.Metrics.Token, EnvMetricsToken)

@@ -35,6 +35,7 @@ type Campaigns interface {
 type Outbound struct {
 	SMS       SMSQueue   // required
 	WhatsApp  TextSender // nil: no WhatsApp number
+	Telegram  TextSender // nil: no Telegram bot
 	Campaigns Campaigns  // required for keyword campaigns
 	// DefaultSMS is the SMS channel of forwards of messages that came in
 	// on WhatsApp.
@@ -59,6 +60,12 @@ func (o *Outbound) Reply(ctx context.Context, in message.Inbound, text string) e
 			return ErrNoChannel
 		}
 		return o.WhatsApp.SendText(ctx, id, in.From, text)
+	}
+	if in.Kind == message.Telegram {
+		if o.Telegram == nil {
+			return ErrNoChannel
+		}
+		return o.Telegram.SendText(ctx, id, in.From, text)
 	}
 	return o.SMS.Enqueue(ctx, message.Outbound{ID: id, Channel: in.Channel, Sender: in.Receiver, To: in.From, Text: text})
 }

@@ -10,6 +10,7 @@ type Kind string
 const (
 	SMS      Kind = "sms"
 	WhatsApp Kind = "whatsapp"
+	Telegram Kind = "telegram"
 )
 
 // Status of an outbound message. The final ones are Delivered, Failed and

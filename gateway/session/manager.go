@@ -168,6 +168,8 @@ func threadsOf(chans []Channel) (threads, byThread, labels map[string]string) {
 			labels[ch.Name] = "WhatsApp"
 		case ch.Kind == message.SMS:
 			labels[ch.Name] = "SMS"
+		case ch.Kind == message.Telegram:
+			labels[ch.Name] = "Telegram"
 		default:
 			labels[ch.Name] = ch.Name
 		}

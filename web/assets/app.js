@@ -97,7 +97,7 @@
     function update() {
       var opt = sel.options[sel.selectedIndex], kind = opt ? opt.getAttribute("data-kind") : "";
       document.querySelectorAll("[data-kind-section]").forEach(function (el) {
-        el.hidden = !!kind && el.getAttribute("data-kind-section") !== kind;
+        el.hidden = !!kind && el.getAttribute("data-kind-section").split(" ").indexOf(kind) < 0;
       });
     }
     sel.addEventListener("change", update);

@@ -1,0 +1,15 @@
+package telegram
+
+import (
+	"github.com/pbxgate/pbxgate/gateway/campaign"
+)
+
+// The driver's contract with the gateway: checked at compile time. The
+// bot is a campaign channel of its own (text to chat ids, no templates),
+// its sends survive restarts without resending, and its recipients are
+// chat ids, not phone numbers.
+var (
+	_ campaign.Channel           = (*Channel)(nil)
+	_ campaign.ResendSafety      = (*Channel)(nil)
+	_ campaign.AddressNormalizer = (*Channel)(nil)
+)
