@@ -5,12 +5,16 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"mime"
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
+
+	"github.com/pbxgate/pbxgate/drivers/whatsapp/metaschema"
 )
 
 // apiErr is a refusal in the Graph API's terms.
@@ -58,6 +62,10 @@ func (s *Server) sendMessage(w http.ResponseWriter, r *http.Request) {
 	dec.UseNumber()
 	if err := dec.Decode(&body); err != nil {
 		s.reject(w, badParam("body is not a JSON object: %v", err))
+		return
+	}
+	if ae := checkSchema(body); ae != nil {
+		s.reject(w, ae)
 		return
 	}
 	req, ae := s.validate(body)
@@ -260,6 +268,36 @@ func (s *Server) validate(b map[string]json.RawMessage) (sendReq, *apiErr) {
 		ae = s.validateTemplate(obj)
 	}
 	return req, ae
+}
+
+// metaSchema is Meta's Message schema from its OpenAPI description
+// (drivers/whatsapp/metaschema), compiled once; it is read-only and safe
+// for concurrent use.
+var metaSchema = sync.OnceValues(metaschema.New)
+
+// checkSchema refuses a message body that does not match Meta's Message
+// schema, as Meta does with (#100) Invalid parameter. A body without
+// "type" is checked as the text message Meta takes it for.
+func checkSchema(b map[string]json.RawMessage) *apiErr {
+	if _, ok := b["status"]; ok {
+		return nil // a read receipt / typing indicator: no Message
+	}
+	v, err := metaSchema()
+	if err != nil {
+		return &apiErr{status: http.StatusInternalServerError, code: 1, msg: "emulator: " + err.Error()}
+	}
+	if _, ok := b["type"]; !ok {
+		b = maps.Clone(b)
+		b["type"] = json.RawMessage(`"text"`)
+	}
+	raw, err := json.Marshal(b)
+	if err != nil {
+		return badParam("body: %v", err)
+	}
+	if err := v.Message(raw); err != nil {
+		return badParam("%s", metaschema.Short(err))
+	}
+	return nil
 }
 
 func strictDecode(raw json.RawMessage, v any) error {

@@ -1,0 +1,112 @@
+package whatsapp_test
+
+// The bodies the client builds, checked against the JSON schemas of Meta's
+// OpenAPI description (github.com/facebook/openapi,
+// business-messaging-api_v23.0.yaml, schema Message and what it references)
+// through drivers/whatsapp/metaschema; the rules of Meta's schema set aside
+// there are listed in metaschema.Rewrites.
+
+import (
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/pbxgate/pbxgate/drivers/whatsapp"
+	"github.com/pbxgate/pbxgate/drivers/whatsapp/metaschema"
+)
+
+// everyMessage is one message of every kind the client can send: each
+// message type, each template component and parameter kind, reply-to,
+// named and positional parameters.
+func everyMessage() map[string]whatsapp.Message {
+	link := func(ext string) whatsapp.Media {
+		return whatsapp.Media{Link: "https://example.com/a." + ext} // netscope: request body only, never fetched
+	}
+	doc := link("pdf")
+	doc.Filename, doc.Caption = "Rechnung.pdf", "Ihre Rechnung"
+	loc := whatsapp.Location{Latitude: 52.52, Longitude: 13.405, Name: "Büro", Address: "Unter den Linden 1, Berlin"}
+	named := whatsapp.TemplateComponent{Type: "body", Parameters: []whatsapp.Parameter{
+		{Type: "text", ParameterName: "first_name", Text: "Anna"}, {Type: "text", ParameterName: "order_id", Text: "4711"}}}
+	money := whatsapp.TemplateComponent{Type: "body", Parameters: []whatsapp.Parameter{
+		{Type: "currency", Currency: &whatsapp.Currency{FallbackValue: "12,50 €", Code: "EUR", Amount1000: 12500}},
+		{Type: "date_time", DateTime: &whatsapp.DateTime{FallbackValue: "7. Dezember 2026"}},
+		{Type: "date_time", DateTime: &whatsapp.DateTime{FallbackValue: "February 25, 1977", Calendar: "GREGORIAN",
+			DayOfMonth: 25, DayOfWeek: 5, Hour: 15, Minute: 33, Month: 2, Year: 1977}},
+	}}
+	return map[string]whatsapp.Message{
+		"text":              whatsapp.Text("Hallo"),
+		"text preview":      {Type: whatsapp.TypeText, Text: "https://example.com", PreviewURL: true}, // netscope: request body only
+		"text reply":        {Type: whatsapp.TypeText, Text: "Gern", ReplyTo: "wamid.HBgLMTY1MDM4Nzk0MzkVAgASGBQzQUYzMjEzNDM2RTZGQ0MzMDJBRgA="},
+		"image id":          {Type: whatsapp.TypeImage, Media: &whatsapp.Media{ID: "1", Caption: "Foto"}},
+		"image link":        {Type: whatsapp.TypeImage, Media: ptr(link("jpg"))},
+		"document id":       {Type: whatsapp.TypeDocument, Media: &whatsapp.Media{ID: "2", Filename: "a.pdf", Caption: "PDF"}},
+		"document link":     {Type: whatsapp.TypeDocument, Media: &doc},
+		"video id":          {Type: whatsapp.TypeVideo, Media: &whatsapp.Media{ID: "3", Caption: "Clip"}},
+		"video link":        {Type: whatsapp.TypeVideo, Media: ptr(link("mp4"))},
+		"audio id":          {Type: whatsapp.TypeAudio, Media: &whatsapp.Media{ID: "4"}},
+		"audio link reply":  {Type: whatsapp.TypeAudio, Media: ptr(link("ogg")), ReplyTo: "wamid.X"},
+		"location":          {Type: whatsapp.TypeLocation, Location: &loc},
+		"location bare":     {Type: whatsapp.TypeLocation, Location: &whatsapp.Location{Latitude: -33.86, Longitude: 151.2}},
+		"template bare":     whatsapp.TemplateMessage("hello_world", "en_US"),
+		"template body":     whatsapp.TemplateMessage("order", "de", whatsapp.BodyText("Anna", "4711")),
+		"template named":    whatsapp.TemplateMessage("order_named", "de", named),
+		"template currency": whatsapp.TemplateMessage("invoice", "de", money),
+		"template header text": whatsapp.TemplateMessage("news", "de", whatsapp.HeaderText("Dezember"),
+			whatsapp.BodyText("Anna")),
+		"template header image":    whatsapp.TemplateMessage("promo", "de", whatsapp.HeaderMedia("image", whatsapp.Media{ID: "1"})),
+		"template header document": whatsapp.TemplateMessage("invoice_doc", "de", whatsapp.HeaderMedia("document", doc)),
+		"template header video":    whatsapp.TemplateMessage("clip", "de", whatsapp.HeaderMedia("video", link("mp4"))),
+		"template header location": whatsapp.TemplateMessage("visit", "de", whatsapp.HeaderLocation(loc)),
+		"template buttons": whatsapp.TemplateMessage("confirm", "de", whatsapp.BodyText("Anna"),
+			whatsapp.QuickReplyButton(0, "yes"), whatsapp.QuickReplyButton(1, "no"), whatsapp.URLButton(2, "order/4711")),
+	}
+}
+
+func ptr[T any](v T) *T { return &v }
+
+// TestEveryRequestBodyMatchesMetaSchema builds the body of every kind of
+// message the client sends and validates it against Meta's schema.
+func TestEveryRequestBodyMatchesMetaSchema(t *testing.T) {
+	t.Parallel()
+	v, err := metaschema.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	types := map[string]bool{}
+	params := map[string]bool{}
+	for name, m := range everyMessage() {
+		b, err := whatsapp.RequestBody(m, "+49 171 1234567", "msg-"+strings.ReplaceAll(name, " ", "-"))
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if err := v.Message(b); err != nil {
+			t.Errorf("%s: %s\n  body %s", name, metaschema.Short(err), b)
+		}
+		types[m.Type] = true
+		if m.Template != nil {
+			for _, c := range m.Template.Components {
+				params[c.Type+"/"+c.SubType] = true
+				for _, p := range c.Parameters {
+					params[p.Type] = true
+				}
+			}
+		}
+	}
+	// Every message type the client accepts is covered: an unknown one is
+	// refused, so this list is the client's.
+	for _, typ := range []string{whatsapp.TypeText, whatsapp.TypeImage, whatsapp.TypeDocument, whatsapp.TypeVideo,
+		whatsapp.TypeAudio, whatsapp.TypeLocation, whatsapp.TypeTemplate} {
+		if !types[typ] {
+			t.Errorf("no %s message checked", typ)
+		}
+	}
+	if _, err := whatsapp.RequestBody(whatsapp.Message{Type: "sticker"}, "491711234567", ""); !errors.Is(err, whatsapp.ErrInvalidMessage) {
+		t.Errorf("the client builds a type this test does not cover: %v", err)
+	}
+	for _, p := range []string{"header/", "body/", "button/quick_reply", "button/url",
+		"text", "currency", "date_time", "image", "document", "video", "location", "payload"} {
+		if !params[p] {
+			t.Errorf("no template %s checked", p)
+		}
+	}
+}
