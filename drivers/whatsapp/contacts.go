@@ -37,20 +37,23 @@ const tierWindow = 24 * time.Hour
 type contacts struct {
 	st   *store.Store
 	tier int // 0: unlimited
+	// keyWindow and keyTier are this number's key prefixes (scoped when
+	// several numbers share the store).
+	keyWindow, keyTier string
 
 	mu      sync.Mutex
 	reached map[string]time.Time // contact → when counted (within tierWindow)
 }
 
-func newContacts(st *store.Store, tier int) (*contacts, error) {
-	c := &contacts{st: st, tier: tier, reached: map[string]time.Time{}}
+func newContacts(st *store.Store, tier int, k storeKeys) (*contacts, error) {
+	c := &contacts{st: st, tier: tier, keyWindow: k.window, keyTier: k.tier, reached: map[string]time.Time{}}
 	err := st.View(func(txn *store.Txn) error {
-		return store.Each(txn, keyTier, func(key string, val []byte) error {
+		return store.Each(txn, c.keyTier, func(key string, val []byte) error {
 			t, err := parseUnixNano(val)
 			if err != nil {
 				return fmt.Errorf("%s: %w", key, err)
 			}
-			c.reached[key[len(keyTier):]] = t
+			c.reached[key[len(c.keyTier):]] = t
 			return nil
 		})
 	})
@@ -74,7 +77,7 @@ func parseUnixNano(b []byte) (time.Time, error) {
 func (c *contacts) lastInbound(contact string) (time.Time, error) {
 	var t time.Time
 	err := c.st.View(func(txn *store.Txn) error {
-		item, err := txn.Get([]byte(keyWindow + contact))
+		item, err := txn.Get([]byte(c.keyWindow + contact))
 		if errors.Is(err, store.ErrNotFound) {
 			return nil
 		}
@@ -104,7 +107,7 @@ func (c *contacts) recordInbound(txn *store.Txn, at time.Time, keys ...string) e
 		if k == "" {
 			continue
 		}
-		key := []byte(keyWindow + k)
+		key := []byte(c.keyWindow + k)
 		if item, err := txn.Get(key); err == nil {
 			var prev time.Time
 			if err := item.Value(func(b []byte) error { prev, err = parseUnixNano(b); return err }); err == nil && prev.After(at) {
@@ -155,11 +158,11 @@ func (c *contacts) reserveTier(contact string, now time.Time) error {
 	c.mu.Unlock()
 	err := c.st.Update(func(txn *store.Txn) error {
 		for _, k := range expired {
-			if err := txn.Delete([]byte(keyTier + k)); err != nil {
+			if err := txn.Delete([]byte(c.keyTier + k)); err != nil {
 				return err
 			}
 		}
-		return txn.Set([]byte(keyTier+contact), unixNano(now))
+		return txn.Set([]byte(c.keyTier+contact), unixNano(now))
 	})
 	if err != nil {
 		c.mu.Lock()
@@ -182,7 +185,7 @@ func (c *contacts) releaseTier(contact string, at time.Time) {
 	if t, ok := c.reached[contact]; !ok || !t.Equal(at) {
 		return
 	}
-	if c.st.Update(func(txn *store.Txn) error { return txn.Delete([]byte(keyTier + contact)) }) == nil {
+	if c.st.Update(func(txn *store.Txn) error { return txn.Delete([]byte(c.keyTier + contact)) }) == nil {
 		delete(c.reached, contact)
 	}
 }
@@ -193,7 +196,7 @@ func (c *contacts) deleteKeys(keys []string) error {
 	}
 	return c.st.Update(func(txn *store.Txn) error {
 		for _, k := range keys {
-			if err := txn.Delete([]byte(keyTier + k)); err != nil {
+			if err := txn.Delete([]byte(c.keyTier + k)); err != nil {
 				return err
 			}
 		}
@@ -249,8 +252,8 @@ func (c *contacts) resolve(to string) (string, error) {
 func (c *contacts) openWindows(now time.Time) (int, error) {
 	n := 0
 	err := c.st.View(func(txn *store.Txn) error {
-		return store.Each(txn, keyWindow, func(key string, val []byte) error {
-			id := key[len(keyWindow):]
+		return store.Each(txn, c.keyWindow, func(key string, val []byte) error {
+			id := key[len(c.keyWindow):]
 			if id == "" || strings.Trim(id, "0123456789") != "" {
 				return nil
 			}

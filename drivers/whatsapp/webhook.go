@@ -86,7 +86,7 @@ func newWebhook(ch *Channel) *webhook {
 	return &webhook{ch: ch, notify: make(chan struct{}, 1), inflight: map[int64]struct{}{}}
 }
 
-func queueKey(n int64) string { return fmt.Sprintf("%s%020d", keyQueue, n) }
+func (w *webhook) queueKey(n int64) string { return fmt.Sprintf("%s%020d", w.ch.keys.queue, n) }
 
 // begin hands out the next key: time-ordered, so processing follows arrival
 // order, also across restarts.
@@ -163,41 +163,49 @@ func (w *webhook) receive(rw http.ResponseWriter, r *http.Request) {
 		http.Error(rw, "invalid signature", http.StatusUnauthorized)
 		return
 	}
+	if status, msg := w.accept(r.Context(), body); status != http.StatusOK {
+		http.Error(rw, msg, status)
+		return
+	}
+	rw.WriteHeader(http.StatusOK)
+}
+
+// accept takes a notification whose signature is checked: inbound
+// messages to the Inbox, statuses (and what cannot be read) to the queue.
+// Anything but 200 makes Meta send it again.
+func (w *webhook) accept(ctx context.Context, body []byte) (int, string) {
 	p, perr := ParseNotification(body)
 	p = w.ch.own(p)
 	for _, in := range p.Inbound {
-		if err := w.ch.acceptInbound(r.Context(), in); err != nil {
+		if err := w.ch.acceptInbound(ctx, in); err != nil {
 			// Meta retries a non-200 answer; the inbox drops what it
 			// has already.
 			w.ch.metrics.webhooks.WithLabelValues("store_error").Inc()
 			w.ch.log.Error("whatsapp webhook: cannot store inbound message", "err", err)
-			http.Error(rw, "storage unavailable", http.StatusServiceUnavailable)
-			return
+			return http.StatusServiceUnavailable, "storage unavailable"
 		}
 	}
 	if perr == nil && len(p.Statuses) == 0 && len(p.Bad) == 0 {
 		w.ch.metrics.webhooks.WithLabelValues("stored").Inc()
-		rw.WriteHeader(http.StatusOK)
-		return
+		return http.StatusOK, ""
 	}
 	// Statuses (and a body that cannot be read, or read only in part,
 	// kept for inspection) go through the queue.
 	n := w.begin()
-	err = w.ch.o.Store.Update(func(txn *store.Txn) error { return txn.Set([]byte(queueKey(n)), body) })
+	err := w.ch.o.Store.Update(func(txn *store.Txn) error { return txn.Set([]byte(w.queueKey(n)), body) })
 	w.end(n)
 	if err != nil {
 		// Meta retries a non-200 answer, so nothing is lost.
 		w.ch.metrics.webhooks.WithLabelValues("store_error").Inc()
 		w.ch.log.Error("whatsapp webhook: cannot store notification", "err", err)
-		http.Error(rw, "storage unavailable", http.StatusServiceUnavailable)
-		return
+		return http.StatusServiceUnavailable, "storage unavailable"
 	}
 	w.ch.metrics.webhooks.WithLabelValues("stored").Inc()
 	select {
 	case w.notify <- struct{}{}:
 	default:
 	}
-	rw.WriteHeader(http.StatusOK)
+	return http.StatusOK, ""
 }
 
 // run processes the stored queue until ctx ends. A notification whose sink
@@ -228,11 +236,11 @@ func (w *webhook) drain(ctx context.Context) error {
 		var bodies [][]byte
 		settled := w.settled() // before the read: all keys up to it are visible
 		err := w.ch.o.Store.View(func(txn *store.Txn) error {
-			start := keyQueue
+			start := w.ch.keys.queue
 			if w.cursor > 0 {
-				start = queueKey(w.cursor + 1)
+				start = w.queueKey(w.cursor + 1)
 			}
-			return store.EachFrom(txn, keyQueue, start, func(k string, v []byte) error {
+			return store.EachFrom(txn, w.ch.keys.queue, start, func(k string, v []byte) error {
 				keys = append(keys, k)
 				bodies = append(bodies, append([]byte(nil), v...))
 				if len(keys) == 256 {
@@ -258,7 +266,7 @@ func (w *webhook) drain(ctx context.Context) error {
 		if err := w.commit(b); err != nil {
 			return err
 		}
-		last, _ := strconv.ParseInt(strings.TrimPrefix(keys[len(keys)-1], keyQueue), 10, 64)
+		last, _ := strconv.ParseInt(strings.TrimPrefix(keys[len(keys)-1], w.ch.keys.queue), 10, 64)
 		w.cursor = min(last, settled)
 	}
 	return ctx.Err()
@@ -293,7 +301,7 @@ func (w *webhook) process(ctx context.Context, b *batch, key string, body []byte
 	if err != nil {
 		w.ch.log.Error("whatsapp webhook: unreadable notification kept for inspection", "key", key, "err", err)
 		b.changes = append(b.changes, func(txn *store.Txn) error {
-			if err := txn.Set([]byte(keyBad+strings.TrimPrefix(key, keyQueue)), body); err != nil {
+			if err := txn.Set([]byte(w.ch.keys.bad+strings.TrimPrefix(key, w.ch.keys.queue)), body); err != nil {
 				return err
 			}
 			return del(txn)
@@ -306,7 +314,7 @@ func (w *webhook) process(ctx context.Context, b *batch, key string, body []byte
 		w.ch.log.Error("whatsapp webhook: parts of a notification unreadable, body kept for inspection", "key", key, "parts", strings.Join(p.Bad, "; "))
 		w.ch.metrics.webhooks.WithLabelValues("partly_bad").Inc()
 		b.changes = append(b.changes, func(txn *store.Txn) error {
-			return txn.Set([]byte(keyBad+strings.TrimPrefix(key, keyQueue)), body)
+			return txn.Set([]byte(w.ch.keys.bad+strings.TrimPrefix(key, w.ch.keys.queue)), body)
 		})
 	}
 	// Inbound messages were accepted before the 200; those of a body an
@@ -349,8 +357,12 @@ func (ch *Channel) own(p Parsed) Parsed {
 		}
 		sts = append(sts, st)
 	}
+	g := ch.group.Load()
 	for id, n := range foreign {
 		p.Foreign += n
+		if g != nil && g.byID[id] != nil {
+			continue // a sibling number's: it takes them from the same body
+		}
 		ch.metrics.webhooks.WithLabelValues("other_number").Inc()
 		ch.log.Warn("whatsapp webhook for a phone number that is not configured: ignored; configure it or unsubscribe it from this app",
 			"phone_number_id", id, "configured", mine, "items", n)

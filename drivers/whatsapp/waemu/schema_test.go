@@ -55,3 +55,36 @@ func TestSendEnforcesMetaSchema(t *testing.T) {
 		t.Errorf("valid template refused: %d %v", status, out)
 	}
 }
+
+// TestSeveralNumbers: each number of the account has its own service
+// windows; a number the emulator does not serve cannot send; webhooks of a
+// number carry its metadata.
+func TestSeveralNumbers(t *testing.T) {
+	t.Parallel()
+	const second, display = "106540352242933", "15550783999"
+	h := newHarness(t, waemu.Options{Numbers: []waemu.Number{{PhoneNumberID: second, DisplayPhoneNumber: display}}})
+	body, _, err := h.emu.InboundNotification(waemu.Inbound{From: "491711234567", Type: "text", Text: "hi", To: second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(body), `"phone_number_id":"`+second+`"`) || !strings.Contains(string(body), `"display_phone_number":"`+display+`"`) {
+		t.Errorf("notification lacks the second number's metadata: %s", body)
+	}
+	// No callback is configured, so the delivery fails; the window opens.
+	h.emu.Inject(t.Context(), waemu.Inbound{From: "491711234567", Type: "text", Text: "hi", To: second})
+	text := map[string]any{"messaging_product": "whatsapp", "recipient_type": "individual", "to": "491711234567", "type": "text", "text": map[string]any{"body": "Antwort"}}
+	if status, out := h.send(text); status != http.StatusBadRequest || code(out) != 131047 {
+		t.Errorf("primary number answered a customer of the second: %d %v, want 131047", status, out)
+	}
+	base2 := strings.Replace(h.base, h.emu.Options().PhoneNumberID, second, 1)
+	if status, out := h.call(http.MethodPost, base2+"/messages", "emu-token", text); status != http.StatusOK {
+		t.Errorf("second number: %d %v", status, out)
+	}
+	if s := h.emu.Sent(); len(s) != 1 || s[0].From != second {
+		t.Errorf("sent %+v, want one from %s", s, second)
+	}
+	base3 := strings.Replace(h.base, h.emu.Options().PhoneNumberID, "106540352242944", 1)
+	if status, out := h.call(http.MethodPost, base3+"/messages", "emu-token", text); status != http.StatusBadRequest || code(out) != 100 {
+		t.Errorf("unknown number: %d %v, want (#100)", status, out)
+	}
+}

@@ -46,7 +46,7 @@ var sendTypes = map[string]bool{
 	"sticker": true, "location": true, "template": true,
 }
 
-func (s *Server) sendMessage(w http.ResponseWriter, r *http.Request) {
+func (s *Server) sendMessage(w http.ResponseWriter, r *http.Request, from string) {
 	ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	if ct != "application/json" {
 		s.reject(w, badParam("Content-Type must be application/json, got %q", r.Header.Get("Content-Type")))
@@ -87,7 +87,7 @@ func (s *Server) sendMessage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if req.freeForm {
-		last, ok := s.inbound[req.to]
+		last, ok := s.inbound[from+"|"+req.to]
 		if !ok || now.Sub(last) >= 24*time.Hour {
 			s.mu.Unlock()
 			s.reject(w, refuse(131047, "Re-engagement message",
@@ -96,13 +96,13 @@ func (s *Server) sendMessage(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	wamid := "wamid." + randomID(24)
-	s.sent = append(s.sent, Sent{WAMID: wamid, To: req.to, Type: req.typ, Body: raw, Callback: req.callback, At: now})
+	s.sent = append(s.sent, Sent{WAMID: wamid, From: from, To: req.to, Type: req.typ, Body: raw, Callback: req.callback, At: now})
 	s.stats.Accepted++
 	failCode := s.failAsync[req.to]
 	s.mu.Unlock()
 
 	s.inflight.Add(1)
-	s.queue <- statusJob{wamid: wamid, to: req.to, callback: req.callback, failCode: failCode, pricing: req.typ == "template"}
+	s.queue <- statusJob{wamid: wamid, from: from, to: req.to, callback: req.callback, failCode: failCode, pricing: req.typ == "template"}
 	writeJSON(w, http.StatusOK, map[string]any{
 		"messaging_product": "whatsapp",
 		"contacts":          []map[string]string{{"input": req.input, "wa_id": req.to}},
