@@ -83,7 +83,7 @@ type Options struct {
 	PairBurst        int           // messages to one user before pacing; default 2
 	MaxAttempts      int           // tries per message for retryable errors; default 5
 	RequestTimeout   time.Duration // per HTTP request; default 20 s
-	MaxWebhookBody   int64         // bytes; default 1 MiB
+	MaxWebhookBody   int64         // bytes; default 3 MiB
 	MediaMaxBytes    int64         // inbound media download limit; default 16 MiB
 	SeenTTL          time.Duration // webhook de-duplication memory; default 8 days (Meta retries 7)
 	TemplatePageSize int           // templates per listing page; default 100
@@ -116,7 +116,28 @@ func OptionsFromConfig(c config.WhatsApp) Options {
 		TemplateSyncInterval: c.TemplateSync,
 		RequestTimeout:       c.RequestTimeout,
 		MediaMaxBytes:        c.MediaMaxBytes,
+		MaxWebhookBody:       c.WebhookMaxBytes,
+		DisplayName:          c.DisplayName,
 	}
+}
+
+// NumberOptions are the options of whatsapp.numbers[i]: the account's,
+// with the number's id, channel name, display name, store scope and, where
+// set, its own throughput and tier.
+func NumberOptions(c config.WhatsApp, i int) Options {
+	n := c.Numbers[i]
+	o := OptionsFromConfig(c)
+	o.Name, o.PhoneNumberID, o.DisplayName, o.StoreScope = n.Channel, n.PhoneNumberID, n.DisplayName, n.PhoneNumberID
+	if n.Throughput > 0 {
+		o.MessagesPerSecond = n.Throughput
+	}
+	switch {
+	case n.Tier > 0:
+		o.Tier = n.Tier
+	case n.Tier < 0:
+		o.Tier = 0 // unlimited
+	}
+	return o
 }
 
 func (o *Options) defaults() {
@@ -142,7 +163,10 @@ func (o *Options) defaults() {
 		o.RequestTimeout = 20 * time.Second
 	}
 	if o.MaxWebhookBody <= 0 {
-		o.MaxWebhookBody = 1 << 20
+		o.MaxWebhookBody = config.DefaultWebhookMaxBytes
+	}
+	if o.DisplayName == "" {
+		o.DisplayName = o.Name
 	}
 	if o.MediaMaxBytes <= 0 {
 		o.MediaMaxBytes = 16 << 20
@@ -396,6 +420,15 @@ func (ch *Channel) Send(ctx context.Context, o message.Outbound) error {
 	_, err := ch.sendHere(ctx, o.ID, o.Ref, o.To, classOf(o), Text(o.Text))
 	return err
 }
+
+// Numbers is the group of numbers this channel is served with, or nil.
+func (ch *Channel) Numbers() *Numbers { return ch.group.Load() }
+
+// PhoneNumberID is Meta's id of this channel's number.
+func (ch *Channel) PhoneNumberID() string { return ch.o.PhoneNumberID }
+
+// DisplayName is how the portal names this number.
+func (ch *Channel) DisplayName() string { return ch.o.DisplayName }
 
 // Name is the channel's configured name.
 func (ch *Channel) Name() string { return ch.o.Name }
