@@ -249,3 +249,23 @@ func TestNewNumbersRefusesConflicts(t *testing.T) {
 		}
 	}
 }
+
+// TestWebhookDefaultLimitTakesLargeNotifications: with the default limit
+// (whatsapp.webhook_max_bytes, 3 MiB) a 2.5 MiB notification — Meta's
+// text-message example padded with JSON whitespace — is taken, through the
+// group webhook of two numbers too; one above the limit gets 413.
+func TestWebhookDefaultLimitTakesLargeNotifications(t *testing.T) {
+	t.Parallel()
+	e, _, _ := twoNumbers(t)
+	hook := e.hookSrv.URL + whatsapp.WebhookPath
+	ex := readTestdata(t, "webhooks/text_message.json")
+	big := append(bytes.Repeat([]byte(" "), 5<<19), ex...) // 2.5 MiB
+	if code := postSigned(t, hook, e.opts.AppSecret, big); code != http.StatusOK {
+		t.Fatalf("2.5 MiB notification: HTTP %d, want 200", code)
+	}
+	e.sinks.waitFor(t, "the padded message", func() bool { return len(e.sinks.inbound) == 1 })
+	huge := append(bytes.Repeat([]byte(" "), 3<<20), ex...)
+	if code := postSigned(t, hook, e.opts.AppSecret, huge); code != http.StatusRequestEntityTooLarge {
+		t.Errorf("3 MiB + example: HTTP %d, want 413", code)
+	}
+}
