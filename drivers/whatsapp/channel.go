@@ -220,15 +220,15 @@ type Record struct {
 // records, wamids, templates, media and user ids are unique by their own
 // ids and shared.
 type storeKeys struct {
-	state, window, tier, queue, bad string
+	state, window, tier, limit, queue, bad string
 }
 
 func keysFor(scope string) storeKeys {
 	if scope == "" {
-		return storeKeys{state: keyState, window: keyWindow, tier: keyTier, queue: keyQueue, bad: keyBad}
+		return storeKeys{state: keyState, window: keyWindow, tier: keyTier, limit: "wa/tierlimit", queue: keyQueue, bad: keyBad}
 	}
 	p := "wa/n/" + scope + "/"
-	return storeKeys{state: p + "state", window: p + "win/", tier: p + "tier/", queue: p + "whq/", bad: p + "whbad/"}
+	return storeKeys{state: p + "state", window: p + "win/", tier: p + "tier/", limit: p + "tierlimit", queue: p + "whq/", bad: p + "whbad/"}
 }
 
 const (
@@ -252,8 +252,12 @@ type Channel struct {
 	hook      *webhook
 	// group is set when several numbers of the account are served
 	// together (NewNumbers): one webhook, replies from the right number.
-	group   atomic.Pointer[Numbers]
-	metrics *metrics
+	group atomic.Pointer[Numbers]
+	// display is the number's display phone number as Meta's metadata
+	// gives it (string; learnt from inbound messages).
+	display   atomic.Value
+	signalsMu sync.Mutex
+	metrics   *metrics
 
 	mu      sync.Mutex
 	stopped *Health // non-nil: stopped until Resume
@@ -347,7 +351,7 @@ func (ch *Channel) Run(ctx context.Context) error {
 // Health returns the channel's state.
 func (ch *Channel) Health() Health {
 	now := ch.clk.Now()
-	h := Health{State: "ok", TierUsed: ch.contacts.tierUsage(now), TierLimit: ch.o.Tier}
+	h := Health{State: "ok", TierUsed: ch.contacts.tierUsage(now), TierLimit: ch.contacts.limit()}
 	ch.mu.Lock()
 	defer ch.mu.Unlock()
 	switch {

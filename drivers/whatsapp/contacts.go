@@ -39,15 +39,20 @@ type contacts struct {
 	tier int // 0: unlimited
 	// keyWindow and keyTier are this number's key prefixes (scoped when
 	// several numbers share the store).
-	keyWindow, keyTier string
+	keyWindow, keyTier, keyLimit string
 
 	mu      sync.Mutex
 	reached map[string]time.Time // contact → when counted (within tierWindow)
 }
 
 func newContacts(st *store.Store, tier int, k storeKeys) (*contacts, error) {
-	c := &contacts{st: st, tier: tier, keyWindow: k.window, keyTier: k.tier, reached: map[string]time.Time{}}
+	c := &contacts{st: st, tier: tier, keyWindow: k.window, keyTier: k.tier, keyLimit: k.limit, reached: map[string]time.Time{}}
 	err := st.View(func(txn *store.Txn) error {
+		// A limit Meta announced (phone_number_quality_update) wins over
+		// the configured one.
+		if err := store.GetJSON(txn, c.keyLimit, &c.tier); err != nil && !errors.Is(err, store.ErrNotFound) {
+			return fmt.Errorf("%s: %w", c.keyLimit, err)
+		}
 		return store.Each(txn, c.keyTier, func(key string, val []byte) error {
 			t, err := parseUnixNano(val)
 			if err != nil {
@@ -71,6 +76,29 @@ func parseUnixNano(b []byte) (time.Time, error) {
 		return time.Time{}, fmt.Errorf("damaged timestamp %q", b)
 	}
 	return time.Unix(0, n), nil
+}
+
+// setTier changes the messaging limit (0: unlimited), as Meta announced
+// it; the new limit is kept over restarts, ahead of the configured tier.
+// It reports whether the limit changed.
+func (c *contacts) setTier(limit int) (bool, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if err := c.st.Update(func(txn *store.Txn) error { return store.SetJSON(txn, c.keyLimit, limit) }); err != nil {
+		return false, fmt.Errorf("store messaging limit: %w", err)
+	}
+	if c.tier == limit {
+		return false, nil
+	}
+	c.tier = limit
+	return true, nil
+}
+
+// limit is the messaging limit in force (0: unlimited).
+func (c *contacts) limit() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.tier
 }
 
 // lastInbound returns when the contact last wrote (zero if never).
@@ -127,7 +155,7 @@ func (c *contacts) recordInbound(txn *store.Txn, at time.Time, keys ...string) e
 // The count is reserved in memory under the lock and written to the store
 // after it, so parallel senders do not queue behind each other's writes.
 func (c *contacts) reserveTier(contact string, now time.Time) error {
-	if c.tier == 0 {
+	if c.limit() == 0 {
 		return nil
 	}
 	c.mu.Lock()
@@ -177,7 +205,7 @@ func (c *contacts) reserveTier(contact string, now time.Time) error {
 
 // releaseTier undoes reserveTier when the message was not sent after all.
 func (c *contacts) releaseTier(contact string, at time.Time) {
-	if c.tier == 0 {
+	if c.limit() == 0 {
 		return
 	}
 	c.mu.Lock()

@@ -176,6 +176,13 @@ func (w *webhook) receive(rw http.ResponseWriter, r *http.Request) {
 func (w *webhook) accept(ctx context.Context, body []byte) (int, string) {
 	p, perr := ParseNotification(body)
 	p = w.ch.own(p)
+	for _, ev := range p.Account {
+		if err := w.ch.applyAccount(ev); err != nil {
+			w.ch.metrics.webhooks.WithLabelValues("store_error").Inc()
+			w.ch.log.Error("whatsapp webhook: cannot store account update", "err", err)
+			return http.StatusServiceUnavailable, "storage unavailable"
+		}
+	}
 	for _, in := range p.Inbound {
 		if err := w.ch.acceptInbound(ctx, in); err != nil {
 			// Meta retries a non-200 answer; the inbox drops what it
@@ -423,6 +430,9 @@ func (ch *Channel) acceptInbound(ctx context.Context, in InboundEvent) error {
 	}
 	m := in.Message
 	m.Channel = ch.o.Name
+	if m.Receiver != "" {
+		ch.display.Store(m.Receiver)
+	}
 	if err := ch.o.Inbox.Accept(ctx, m); err != nil {
 		return fmt.Errorf("inbound %s: %w", m.ID, err)
 	}
@@ -551,8 +561,11 @@ type InboundEvent struct {
 type Parsed struct {
 	Inbound  []InboundEvent
 	Statuses []WebhookStatus
+	// Account are the account-level changes: template status, category
+	// and quality, number quality and messaging limit, account updates.
+	Account []AccountEvent
 	// Ignored counts changes of fields pbxgate does not handle (groups,
-	// account updates).
+	// history …).
 	Ignored int
 	// Bad describes the parts (a message, a status, a change) that could
 	// not be decoded; the rest of the notification is still delivered.
@@ -581,6 +594,8 @@ func ParseNotification(body []byte) (Parsed, error) {
 	}
 	for i, raw := range n.Entry {
 		var e struct {
+			ID      string            `json:"id"`
+			Time    json.RawMessage   `json:"time"`
 			Changes []json.RawMessage `json:"changes"`
 		}
 		if err := json.Unmarshal(raw, &e); err != nil {
@@ -597,7 +612,16 @@ func ParseNotification(body []byte) (Parsed, error) {
 				continue
 			}
 			if c.Field != "messages" {
-				p.Ignored++
+				at, _ := strconv.ParseInt(strings.Trim(string(e.Time), `"`), 10, 64)
+				ev, known, err := parseAccount(c.Field, e.ID, at, c.Value)
+				switch {
+				case err != nil:
+					p.Bad = append(p.Bad, fmt.Sprintf("entry %d change %d: %v", i, j, err))
+				case known:
+					p.Account = append(p.Account, ev)
+				default:
+					p.Ignored++
+				}
 				continue
 			}
 			p.parseMessages(c.Value, fmt.Sprintf("entry %d change %d", i, j))

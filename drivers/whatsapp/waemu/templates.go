@@ -1,6 +1,7 @@
 package waemu
 
 import (
+	"context"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
@@ -404,4 +405,68 @@ func checkParam(p sentParam) *apiErr {
 		return bad(fmt.Sprintf("parameter type %q is not valid here", p.Type))
 	}
 	return nil
+}
+
+// SetTemplateStatus changes a template's status as Meta's review or
+// quality system would and sends the message_template_status_update
+// webhook Meta sends then (shape of Meta's webhook reference: numeric
+// message_template_id, language as "en-US"). event is Meta's: APPROVED,
+// PAUSED, DISABLED, REJECTED, REINSTATED …; reason e.g. NONE,
+// INVALID_FORMAT; title and description fill other_info when given.
+func (s *Server) SetTemplateStatus(ctx context.Context, name, lang, event, reason, title, description string) error {
+	status := event
+	if event == "REINSTATED" || event == "UNPAUSED" {
+		status = "APPROVED"
+	}
+	s.mu.Lock()
+	var found *Template
+	for i := range s.templates {
+		if s.templates[i].Name == name && s.templates[i].Language == lang {
+			s.templates[i].Status = status
+			found = &s.templates[i]
+		}
+	}
+	var t Template
+	if found != nil {
+		t = *found
+	}
+	s.mu.Unlock()
+	if found == nil {
+		return fmt.Errorf("no template %s (%s)", name, lang)
+	}
+	id, err := strconv.ParseInt(t.ID, 10, 64)
+	if err != nil {
+		return fmt.Errorf("template id %q is not numeric", t.ID)
+	}
+	v := map[string]any{"event": event, "message_template_id": id, "message_template_name": name,
+		"message_template_language": strings.ReplaceAll(lang, "_", "-"), "reason": reason, "message_template_category": t.Category}
+	if title != "" || description != "" {
+		v["other_info"] = map[string]string{"title": title, "description": description}
+	}
+	return s.post(ctx, s.accountNotification("message_template_status_update", v))
+}
+
+// SetMessagingLimit sends the phone_number_quality_update webhook Meta
+// sends when a number's messaging limit changes (tier: TIER_250, TIER_2K,
+// TIER_10K, TIER_100K, TIER_UNLIMITED) for phone number id phoneID.
+func (s *Server) SetMessagingLimit(ctx context.Context, phoneID, event, tier string) error {
+	display, ok := s.numbers[phoneID]
+	if !ok {
+		return fmt.Errorf("phone number %s is not emulated", phoneID)
+	}
+	v := map[string]any{"display_phone_number": display, "event": event, "current_limit": tier,
+		"max_daily_conversations_per_business": tier}
+	return s.post(ctx, s.accountNotification("phone_number_quality_update", v))
+}
+
+// accountNotification wraps an account-level change value.
+func (s *Server) accountNotification(field string, v map[string]any) []byte {
+	b, _ := json.Marshal(map[string]any{
+		"object": "whatsapp_business_account",
+		"entry": []any{map[string]any{
+			"id": s.o.WABAID, "time": s.o.Now().Unix(),
+			"changes": []any{map[string]any{"field": field, "value": v}},
+		}},
+	})
+	return b
 }
