@@ -23,6 +23,8 @@ type SendRequest struct {
 	Audio            *Media        `json:"audio,omitempty"`
 	Location         *Location     `json:"location,omitempty"`
 	Template         *Template     `json:"template,omitempty"`
+	Reaction         *Reaction     `json:"reaction,omitempty"`
+	Interactive      *Interactive  `json:"interactive,omitempty"`
 	// BizOpaqueCallbackData is echoed in status webhooks; pbxgate puts its
 	// own message ID here so a status can be matched even when it arrives
 	// before the send's response was stored.

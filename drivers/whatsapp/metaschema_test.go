@@ -7,12 +7,15 @@ package whatsapp_test
 // there are listed in metaschema.Rewrites.
 
 import (
+	"context"
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/pbxgate/pbxgate/drivers/whatsapp"
 	"github.com/pbxgate/pbxgate/drivers/whatsapp/metaschema"
+	"github.com/pbxgate/pbxgate/drivers/whatsapp/waemu"
 )
 
 // everyMessage is one message of every kind the client can send: each
@@ -57,6 +60,20 @@ func everyMessage() map[string]whatsapp.Message {
 		"template header document": whatsapp.TemplateMessage("invoice_doc", "de", whatsapp.HeaderMedia("document", doc)),
 		"template header video":    whatsapp.TemplateMessage("clip", "de", whatsapp.HeaderMedia("video", link("mp4"))),
 		"template header location": whatsapp.TemplateMessage("visit", "de", whatsapp.HeaderLocation(loc)),
+		"reaction":         whatsapp.ReactionMessage("wamid.HBgLMTY1MDM4Nzk0MzkVAgASGBQzQUYzMjEzNDM2RTZGQ0MzMDJBRgA=", "👍"),
+		"reaction removed": whatsapp.ReactionMessage("wamid.HBgLMTY1MDM4Nzk0MzkVAgASGBQzQUYzMjEzNDM2RTZGQ0MzMDJBRgA=", ""),
+		"buttons":          whatsapp.ButtonsMessage("Termin bestätigen?", whatsapp.ReplyTitle{ID: "yes", Title: "Ja"}, whatsapp.ReplyTitle{ID: "no", Title: "Nein"}),
+		"buttons header footer reply": func() whatsapp.Message {
+			m := whatsapp.ButtonsMessage("Wie war der Service?", whatsapp.ReplyTitle{ID: "good", Title: "Gut"},
+				whatsapp.ReplyTitle{ID: "ok", Title: "Geht so"}, whatsapp.ReplyTitle{ID: "bad", Title: "Schlecht"})
+			m.Interactive.Header = &whatsapp.InteractiveHeader{Type: "text", Text: "Umfrage"}
+			m.Interactive.Footer = &whatsapp.InteractiveText{Text: "Danke!"}
+			m.ReplyTo = "wamid.X"
+			return m
+		}(),
+		"list": whatsapp.ListMessage("Womit können wir helfen?", "Themen",
+			whatsapp.ListSection{Title: "Verkauf", Rows: []whatsapp.ListRow{{ID: "offer", Title: "Angebot", Description: "Preis und Lieferzeit"}}},
+			whatsapp.ListSection{Title: "Service", Rows: []whatsapp.ListRow{{ID: "repair", Title: "Reparatur"}, {ID: "invoice", Title: "Rechnung"}}}),
 		"template buttons": whatsapp.TemplateMessage("confirm", "de", whatsapp.BodyText("Anna"),
 			whatsapp.QuickReplyButton(0, "yes"), whatsapp.QuickReplyButton(1, "no"), whatsapp.URLButton(2, "order/4711")),
 	}
@@ -95,7 +112,7 @@ func TestEveryRequestBodyMatchesMetaSchema(t *testing.T) {
 	// Every message type the client accepts is covered: an unknown one is
 	// refused, so this list is the client's.
 	for _, typ := range []string{whatsapp.TypeText, whatsapp.TypeImage, whatsapp.TypeDocument, whatsapp.TypeVideo,
-		whatsapp.TypeAudio, whatsapp.TypeLocation, whatsapp.TypeTemplate} {
+		whatsapp.TypeAudio, whatsapp.TypeLocation, whatsapp.TypeTemplate, whatsapp.TypeReaction, whatsapp.TypeInteractive} {
 		if !types[typ] {
 			t.Errorf("no %s message checked", typ)
 		}
@@ -107,6 +124,59 @@ func TestEveryRequestBodyMatchesMetaSchema(t *testing.T) {
 		"text", "currency", "date_time", "image", "document", "video", "location", "payload"} {
 		if !params[p] {
 			t.Errorf("no template %s checked", p)
+		}
+	}
+}
+
+// TestInteractiveAndReactionSent: reply buttons, a list and a reaction go
+// out through the emulator (which checks them against Meta's schema and
+// the service window); interactive messages breaking Meta's limits are
+// refused before sending with the rule named.
+func TestInteractiveAndReactionSent(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envConfig{emu: func(o *waemu.Options) { o.PairInterval = time.Millisecond },
+		ch: func(o *whatsapp.Options) { o.PairInterval = time.Millisecond }})
+	const user = "4915112345099"
+	e.openWindow(user)
+	ctx := context.Background()
+	wamid, err := e.ch.SendMessage(ctx, "q-1", "+"+user, whatsapp.ButtonsMessage("Termin bestätigen?",
+		whatsapp.ReplyTitle{ID: "yes", Title: "Ja"}, whatsapp.ReplyTitle{ID: "no", Title: "Nein"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.ch.SendMessage(ctx, "q-2", "+"+user, whatsapp.ListMessage("Thema?", "Auswahl",
+		whatsapp.ListSection{Rows: []whatsapp.ListRow{{ID: "a", Title: "Angebot"}, {ID: "b", Title: "Bestellung"}}})); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.ch.SendMessage(ctx, "r-1", "+"+user, whatsapp.ReactionMessage(wamid, "👍")); err != nil {
+		t.Fatal(err)
+	}
+	types := map[string]int{}
+	for _, s := range e.emu.Sent() {
+		types[s.Type]++
+	}
+	if types["interactive"] != 2 || types["reaction"] != 1 {
+		t.Errorf("emulator received %v", types)
+	}
+	long := strings.Repeat("x", 21)
+	bad := map[string]struct {
+		m    whatsapp.Message
+		want string
+	}{
+		"four buttons": {whatsapp.ButtonsMessage("?", whatsapp.ReplyTitle{ID: "1", Title: "a"}, whatsapp.ReplyTitle{ID: "2", Title: "b"},
+			whatsapp.ReplyTitle{ID: "3", Title: "c"}, whatsapp.ReplyTitle{ID: "4", Title: "d"}), "4 reply buttons"},
+		"long title":   {whatsapp.ButtonsMessage("?", whatsapp.ReplyTitle{ID: "1", Title: long}), "WhatsApp allows 20"},
+		"same id":      {whatsapp.ButtonsMessage("?", whatsapp.ReplyTitle{ID: "1", Title: "a"}, whatsapp.ReplyTitle{ID: "1", Title: "b"}), "not unique"},
+		"no body":      {whatsapp.ButtonsMessage("", whatsapp.ReplyTitle{ID: "1", Title: "a"}), "body text"},
+		"list no rows": {whatsapp.ListMessage("?", "Wahl", whatsapp.ListSection{Title: "x"}), "no rows"},
+		"list two untitled": {whatsapp.ListMessage("?", "Wahl", whatsapp.ListSection{Rows: []whatsapp.ListRow{{ID: "a", Title: "A"}}},
+			whatsapp.ListSection{Rows: []whatsapp.ListRow{{ID: "b", Title: "B"}}}), "needs a title"},
+		"reaction without message": {whatsapp.ReactionMessage("", "👍"), "reacts to"},
+	}
+	for name, c := range bad {
+		_, err := e.ch.SendMessage(ctx, "bad-"+strings.ReplaceAll(name, " ", "-"), "+"+user, c.m)
+		if !errors.Is(err, whatsapp.ErrInvalidMessage) || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: %v, want ErrInvalidMessage naming %q", name, err, c.want)
 		}
 	}
 }

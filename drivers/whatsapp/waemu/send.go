@@ -43,7 +43,7 @@ var topLevelKeys = map[string]bool{
 
 var sendTypes = map[string]bool{
 	"text": true, "image": true, "document": true, "video": true, "audio": true,
-	"sticker": true, "location": true, "template": true,
+	"sticker": true, "location": true, "template": true, "reaction": true, "interactive": true,
 }
 
 func (s *Server) sendMessage(w http.ResponseWriter, r *http.Request, from string) {
