@@ -60,9 +60,9 @@ func everyMessage() map[string]whatsapp.Message {
 		"template header document": whatsapp.TemplateMessage("invoice_doc", "de", whatsapp.HeaderMedia("document", doc)),
 		"template header video":    whatsapp.TemplateMessage("clip", "de", whatsapp.HeaderMedia("video", link("mp4"))),
 		"template header location": whatsapp.TemplateMessage("visit", "de", whatsapp.HeaderLocation(loc)),
-		"reaction":         whatsapp.ReactionMessage("wamid.HBgLMTY1MDM4Nzk0MzkVAgASGBQzQUYzMjEzNDM2RTZGQ0MzMDJBRgA=", "👍"),
-		"reaction removed": whatsapp.ReactionMessage("wamid.HBgLMTY1MDM4Nzk0MzkVAgASGBQzQUYzMjEzNDM2RTZGQ0MzMDJBRgA=", ""),
-		"buttons":          whatsapp.ButtonsMessage("Termin bestätigen?", whatsapp.ReplyTitle{ID: "yes", Title: "Ja"}, whatsapp.ReplyTitle{ID: "no", Title: "Nein"}),
+		"reaction":                 whatsapp.ReactionMessage("wamid.HBgLMTY1MDM4Nzk0MzkVAgASGBQzQUYzMjEzNDM2RTZGQ0MzMDJBRgA=", "👍"),
+		"reaction removed":         whatsapp.ReactionMessage("wamid.HBgLMTY1MDM4Nzk0MzkVAgASGBQzQUYzMjEzNDM2RTZGQ0MzMDJBRgA=", ""),
+		"buttons":                  whatsapp.ButtonsMessage("Termin bestätigen?", whatsapp.ReplyTitle{ID: "yes", Title: "Ja"}, whatsapp.ReplyTitle{ID: "no", Title: "Nein"}),
 		"buttons header footer reply": func() whatsapp.Message {
 			m := whatsapp.ButtonsMessage("Wie war der Service?", whatsapp.ReplyTitle{ID: "good", Title: "Gut"},
 				whatsapp.ReplyTitle{ID: "ok", Title: "Geht so"}, whatsapp.ReplyTitle{ID: "bad", Title: "Schlecht"})

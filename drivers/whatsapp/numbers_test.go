@@ -4,11 +4,16 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"net/http"
+	"os"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"gopkg.in/yaml.v3"
 
 	"github.com/pbxgate/pbxgate/drivers/whatsapp"
 	"github.com/pbxgate/pbxgate/drivers/whatsapp/waemu"
@@ -267,5 +272,53 @@ func TestWebhookDefaultLimitTakesLargeNotifications(t *testing.T) {
 	huge := append(bytes.Repeat([]byte(" "), 3<<20), ex...)
 	if code := postSigned(t, hook, e.opts.AppSecret, huge); code != http.StatusRequestEntityTooLarge {
 		t.Errorf("3 MiB + example: HTTP %d, want 413", code)
+	}
+}
+
+// TestMarkReadWithTypingIndicator: the read receipt with typing indicator
+// has exactly the shape of Meta's example "Send typing indicator and read
+// receipt" (Meta's OpenAPI description, messages call); the emulator takes
+// it for a message the number received and refuses one it did not, and
+// a second number's message is marked read from that number.
+func TestMarkReadWithTypingIndicator(t *testing.T) {
+	t.Parallel()
+	e, second, _ := twoNumbers(t)
+	ctx := context.Background()
+	wamid, err := e.emu.Inject(ctx, waemu.Inbound{From: "4915112345111", Type: "text", Text: "Hallo?", To: secondID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := second.MarkRead(ctx, wamid, true); err != nil {
+		t.Fatalf("mark read: %v", err)
+	}
+	if err := second.MarkRead(ctx, wamid, false); err != nil {
+		t.Fatalf("mark read without typing: %v", err)
+	}
+	reads := e.emu.Reads()
+	if len(reads) != 2 || reads[0].From != secondID || reads[0].MessageID != wamid || !reads[0].Typing || reads[1].Typing {
+		t.Errorf("emulator reads %+v", reads)
+	}
+	// The message went to the second number: the primary cannot mark it.
+	var ae *whatsapp.APIError
+	if err := e.ch.MarkRead(ctx, wamid, false); !errors.As(err, &ae) || ae.Code != 100 {
+		t.Errorf("primary marking the second number's message: %v, want (#100)", err)
+	}
+	if err := second.MarkRead(ctx, "not-a-wamid", false); !errors.Is(err, whatsapp.ErrInvalidMessage) {
+		t.Errorf("bad id: %v", err)
+	}
+	// The body against Meta's example.
+	b, _ := json.Marshal(whatsapp.ReadRequest{MessagingProduct: "whatsapp", Status: "read", MessageID: wamid,
+		TypingIndicator: &whatsapp.TypingIndicator{Type: "text"}})
+	var ex map[string]any
+	raw, err := os.ReadFile("metaschema/testdata/message_examples.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := yaml.Unmarshal(raw, &ex); err != nil {
+		t.Fatal(err)
+	}
+	want, _ := json.Marshal(ex["Send typing indicator and read receipt"])
+	if got, w := shapeOf(t, b), shapeOf(t, want); !reflect.DeepEqual(got, w) {
+		t.Errorf("read receipt shape %v, Meta's example %v", got, w)
 	}
 }

@@ -64,6 +64,10 @@ func (s *Server) sendMessage(w http.ResponseWriter, r *http.Request, from string
 		s.reject(w, badParam("body is not a JSON object: %v", err))
 		return
 	}
+	if _, ok := body["status"]; ok {
+		s.markRead(w, from, body)
+		return
+	}
 	if ae := checkSchema(body); ae != nil {
 		s.reject(w, ae)
 		return
@@ -341,4 +345,60 @@ func (s *Server) validateMedia(typ string, raw json.RawMessage) *apiErr {
 		}
 	}
 	return nil
+}
+
+// Read is a read receipt the emulator received.
+type Read struct {
+	From      string // phone_number_id that sent it
+	MessageID string
+	Typing    bool
+	At        time.Time
+}
+
+// markRead takes a read receipt with optional typing indicator, in the
+// shape of Meta's example "Send typing indicator and read receipt": only
+// those keys, status "read", typing_indicator.type "text", and message_id
+// an inbound message to this number.
+func (s *Server) markRead(w http.ResponseWriter, from string, b map[string]json.RawMessage) {
+	var r struct {
+		MessagingProduct string `json:"messaging_product"`
+		Status           string `json:"status"`
+		MessageID        string `json:"message_id"`
+		Typing           *struct {
+			Type string `json:"type"`
+		} `json:"typing_indicator"`
+	}
+	raw, _ := json.Marshal(b)
+	if err := strictDecode(raw, &r); err != nil {
+		s.reject(w, badParam("read receipt: %v", err))
+		return
+	}
+	switch {
+	case r.MessagingProduct != "whatsapp":
+		s.reject(w, refuse(100, "(#100) The parameter messaging_product is required.", "messaging_product must be \"whatsapp\""))
+		return
+	case r.Status != "read":
+		s.reject(w, badParam("status must be \"read\", got %q", r.Status))
+		return
+	case r.Typing != nil && r.Typing.Type != "text":
+		s.reject(w, badParam("typing_indicator.type must be \"text\", got %q", r.Typing.Type))
+		return
+	}
+	s.mu.Lock()
+	to, ok := s.received[r.MessageID]
+	if !ok || to != from {
+		s.mu.Unlock()
+		s.reject(w, badParam("message_id %q is not a message this phone number received", r.MessageID))
+		return
+	}
+	s.reads = append(s.reads, Read{From: from, MessageID: r.MessageID, Typing: r.Typing != nil, At: s.o.Now()})
+	s.mu.Unlock()
+	writeJSON(w, http.StatusOK, map[string]any{"success": true})
+}
+
+// Reads are the read receipts received, in order.
+func (s *Server) Reads() []Read {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]Read(nil), s.reads...)
 }

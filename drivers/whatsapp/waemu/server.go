@@ -70,7 +70,9 @@ type Server struct {
 	media       map[string]*mediaObject
 	inbound     map[string]time.Time // phone_number_id + "|" + wa_id → last inbound message
 	numbers     map[string]string    // phone_number_id → display number, all numbers
-	bucket      float64              // throughput tokens
+	received    map[string]string    // inbound wamid → phone_number_id it was sent to
+	reads       []Read
+	bucket      float64 // throughput tokens
 	bucketAt    time.Time
 	pairs       map[string]time.Time // recipient → GCRA theoretical arrival time
 	failNext    map[string][]int     // recipient → error codes for the next sends
@@ -150,6 +152,7 @@ func New(o Options) *Server {
 	s := &Server{
 		o:         o,
 		numbers:   numbers,
+		received:  map[string]string{},
 		callback:  o.CallbackURL,
 		templates: DefaultTemplates(),
 		media:     map[string]*mediaObject{},

@@ -188,6 +188,7 @@ func (s *Server) Inject(ctx context.Context, in Inbound) (string, error) {
 		// Only a message to one of the emulated numbers opens its window.
 		s.mu.Lock()
 		s.inbound[to+"|"+digits(in.From)] = s.o.Now()
+		s.received[wamid] = to
 		s.mu.Unlock()
 	}
 	return wamid, s.post(ctx, body)
