@@ -97,6 +97,8 @@ type Parameter struct {
 	Document      *Media    `json:"document,omitempty"`
 	Video         *Media    `json:"video,omitempty"`
 	Location      *Location `json:"location,omitempty"`
+	// CouponCode is the code of a copy-code button (type coupon_code).
+	CouponCode string `json:"coupon_code,omitempty"`
 }
 
 // Currency is a currency template parameter.

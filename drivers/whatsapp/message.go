@@ -197,6 +197,13 @@ func URLButton(index int, suffix string) TemplateComponent {
 		Parameters: []Parameter{{Type: "text", Text: suffix}}}
 }
 
+// CopyCodeButton fills a copy-code button (a coupon the user copies; at
+// most 15 characters).
+func CopyCodeButton(index int, code string) TemplateComponent {
+	return TemplateComponent{Type: "button", SubType: "copy_code", Index: fmt.Sprint(index),
+		Parameters: []Parameter{{Type: "coupon_code", CouponCode: code}}}
+}
+
 // freeForm reports whether m needs an open customer-service window.
 func (m Message) freeForm() bool { return m.Type != TypeTemplate }
 

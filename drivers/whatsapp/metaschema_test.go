@@ -76,6 +76,7 @@ func everyMessage() map[string]whatsapp.Message {
 			whatsapp.ListSection{Title: "Service", Rows: []whatsapp.ListRow{{ID: "repair", Title: "Reparatur"}, {ID: "invoice", Title: "Rechnung"}}}),
 		"template buttons": whatsapp.TemplateMessage("confirm", "de", whatsapp.BodyText("Anna"),
 			whatsapp.QuickReplyButton(0, "yes"), whatsapp.QuickReplyButton(1, "no"), whatsapp.URLButton(2, "order/4711")),
+		"template copy code": whatsapp.TemplateMessage("coupon", "de", whatsapp.BodyText("Anna"), whatsapp.CopyCodeButton(0, "SOMMER25")),
 	}
 }
 
@@ -121,7 +122,7 @@ func TestEveryRequestBodyMatchesMetaSchema(t *testing.T) {
 		t.Errorf("the client builds a type this test does not cover: %v", err)
 	}
 	for _, p := range []string{"header/", "body/", "button/quick_reply", "button/url",
-		"text", "currency", "date_time", "image", "document", "video", "location", "payload"} {
+		"button/copy_code", "text", "currency", "date_time", "image", "document", "video", "location", "payload", "coupon_code"} {
 		if !params[p] {
 			t.Errorf("no template %s checked", p)
 		}
@@ -177,6 +178,39 @@ func TestInteractiveAndReactionSent(t *testing.T) {
 		_, err := e.ch.SendMessage(ctx, "bad-"+strings.ReplaceAll(name, " ", "-"), "+"+user, c.m)
 		if !errors.Is(err, whatsapp.ErrInvalidMessage) || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%s: %v, want ErrInvalidMessage naming %q", name, err, c.want)
+		}
+	}
+}
+
+// TestCopyCodeAndURLButtonsSent: a template with a copy-code and a dynamic
+// URL button goes out with both filled; a missing or too long code is
+// refused by the channel before sending, naming the button.
+func TestCopyCodeAndURLButtonsSent(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envConfig{})
+	e.emu.AddTemplate(waemu.Template{ID: "77", Name: "coupon", Language: "de", Status: "APPROVED", Category: "MARKETING",
+		Components: []waemu.TemplateComponent{{Type: "BODY", Text: "Hallo {{1}}, Ihr Rabatt:"},
+			{Type: "BUTTONS", Buttons: []waemu.TemplateButton{{Type: "COPY_CODE", Text: "Code kopieren"},
+				{Type: "URL", Text: "Shop", URL: "https://shop.example/{{1}}"}}}}}) // netscope: template text, never fetched
+	ctx := context.Background()
+	send := func(id string, comps ...whatsapp.TemplateComponent) error {
+		_, err := e.ch.SendMessage(ctx, id, "+4915112345222", whatsapp.TemplateMessage("coupon", "de", comps...))
+		return err
+	}
+	body := whatsapp.BodyText("Anna")
+	if err := send("c-1", body, whatsapp.CopyCodeButton(0, "SOMMER25"), whatsapp.URLButton(1, "sale")); err != nil {
+		t.Fatalf("coupon template: %v", err)
+	}
+	for name, c := range map[string]struct {
+		comps []whatsapp.TemplateComponent
+		want  string
+	}{
+		"no code":       {[]whatsapp.TemplateComponent{body, whatsapp.URLButton(1, "sale")}, "copy-code button 0 needs its code"},
+		"long code":     {[]whatsapp.TemplateComponent{body, whatsapp.CopyCodeButton(0, "SOMMER2025ABCDEF"), whatsapp.URLButton(1, "sale")}, "more than 15"},
+		"no URL suffix": {[]whatsapp.TemplateComponent{body, whatsapp.CopyCodeButton(0, "X")}, "URL button 1 needs its variable"},
+	} {
+		if err := send("c-"+strings.ReplaceAll(name, " ", "-"), c.comps...); !errors.Is(err, whatsapp.ErrTemplate) || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: %v, want ErrTemplate %q", name, err, c.want)
 		}
 	}
 }

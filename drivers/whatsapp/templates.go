@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/pbxgate/pbxgate/gateway/store"
 )
@@ -148,8 +149,11 @@ func VarsOf(cs []RemoteTemplateComponent) TemplateVars {
 			v.BodyNames = placeholders(c.Text)
 		case "BUTTONS":
 			for i, b := range c.Buttons {
-				if strings.ToUpper(b.Type) == "URL" && countVars(b.URL) > 0 {
+				switch t := strings.ToUpper(b.Type); {
+				case t == "URL" && countVars(b.URL) > 0:
 					v.Buttons = append(v.Buttons, ButtonVar{Index: i, SubType: "url", Params: 1})
+				case t == "COPY_CODE":
+					v.Buttons = append(v.Buttons, ButtonVar{Index: i, SubType: "copy_code", Params: 1})
 				}
 			}
 		}
@@ -229,8 +233,16 @@ func (t TemplateInfo) Check(tpl *Template) error {
 	}
 	for _, b := range t.Vars.Buttons {
 		c := buttons[b.Index]
-		if c == nil || len(c.Parameters) != b.Params || c.Parameters[0].Text == "" {
+		switch {
+		case b.SubType == "copy_code" && (c == nil || len(c.Parameters) != 1 || c.Parameters[0].CouponCode == ""):
+			return fail("copy-code button %d needs its code", b.Index)
+		case b.SubType == "copy_code" && utf8.RuneCountInString(c.Parameters[0].CouponCode) > 15:
+			return fail("copy-code button %d: the code has more than 15 characters", b.Index)
+		case b.SubType == "url" && (c == nil || len(c.Parameters) != b.Params || c.Parameters[0].Text == ""):
 			return fail("URL button %d needs its variable", b.Index)
+		}
+		if c != nil && !strings.EqualFold(c.SubType, b.SubType) {
+			return fail("button %d is %s, not %s", b.Index, b.SubType, c.SubType)
 		}
 	}
 	return nil

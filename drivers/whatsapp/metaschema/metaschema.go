@@ -59,6 +59,9 @@ var Rewrites = []Rewrite{
 	{Name: "recipient-type", SetAside: true, Why: "BaseMessageProperties requires recipient_type, but Meta's own Send Test Message, " +
 		"Send Contact Message and several other examples leave it out (Meta defaults it to individual); pbxgate always sends it",
 		apply: recipientType},
+	{Name: "copy-code-button", SetAside: true, Why: `button sub_type "copy_code" with a "coupon_code" parameter (coupon templates, ` +
+		`Meta's template documentation) is in neither the sub_type enum nor ButtonParameterObject; both are added, the code limited to 15 characters`,
+		apply: copyCode},
 	{Name: "language-policy", SetAside: true, Why: "LanguageObject requires policy, but every template example sends only language.code",
 		apply: languagePolicy},
 	{Name: "location-number", SetAside: true, Why: "LocationMessage types latitude/longitude as string, but its own examples (and its field examples) are numbers; both are accepted",
@@ -405,6 +408,57 @@ func locationHeader(schemas map[string]any) error {
 					"latitude": map[string]any{"type": []any{"number", "string"}}, "longitude": map[string]any{"type": []any{"number", "string"}},
 					"name": map[string]any{"type": "string"}, "address": map[string]any{"type": "string"},
 				}},
+		},
+	}
+	return nil
+}
+
+func copyCode(schemas map[string]any) error {
+	addEnum := func(p map[string]any, v string) error {
+		enum, ok := p["enum"].([]any)
+		if !ok {
+			return errors.New("no enum")
+		}
+		p["enum"] = append(enum, v)
+		return nil
+	}
+	st, err := obj(schemas, "TemplateComponent", "properties", "sub_type")
+	if err != nil {
+		return err
+	}
+	if err := addEnum(st, "copy_code"); err != nil {
+		return err
+	}
+	parts, _ := dig(schemas, "ButtonComponent", "allOf").([]any)
+	found := false
+	for _, part := range parts {
+		if p, ok := dig(part, "properties", "sub_type").(map[string]any); ok {
+			if err := addEnum(p, "copy_code"); err != nil {
+				return err
+			}
+			found = true
+		}
+	}
+	if !found {
+		return errors.New("ButtonComponent has no sub_type")
+	}
+	bt, err := obj(schemas, "ButtonParameterObject", "properties", "type")
+	if err != nil {
+		return err
+	}
+	if err := addEnum(bt, "coupon_code"); err != nil {
+		return err
+	}
+	mp, err := obj(schemas, "ButtonParameterObject", "discriminator", "mapping")
+	if err != nil {
+		return err
+	}
+	mp["coupon_code"] = refPrefix + "ButtonCouponParameter__pbxgate"
+	schemas["ButtonCouponParameter__pbxgate"] = map[string]any{
+		"type": "object", "required": []any{"type", "coupon_code"},
+		"properties": map[string]any{
+			"type":        map[string]any{"const": "coupon_code"},
+			"coupon_code": map[string]any{"type": "string", "minLength": json.Number("1"), "maxLength": json.Number("15")},
 		},
 	}
 	return nil

@@ -107,6 +107,8 @@ var witness = map[string]struct {
 	"recipient-type": {body(`{"messaging_product":"whatsapp","to":"491711234567","type":"text","text":{"body":"hi"}}`), true},
 	"button-index": {body(`{"messaging_product":"whatsapp","recipient_type":"individual","to":"491711234567","type":"template",
 		"template":{"name":"t","language":{"code":"de"},"components":[{"type":"button","sub_type":"quick_reply","index":"0","parameters":[{"type":"payload","payload":"p"}]}]}}`), true},
+	"copy-code-button": {body(`{"messaging_product":"whatsapp","recipient_type":"individual","to":"491711234567","type":"template",
+		"template":{"name":"t","language":{"code":"de"},"components":[{"type":"button","sub_type":"copy_code","index":"1","parameters":[{"type":"coupon_code","coupon_code":"SOMMER25"}]}]}}`), true},
 	"language-policy": {body(`{"messaging_product":"whatsapp","recipient_type":"individual","to":"491711234567","type":"template","template":{"name":"t","language":{"code":"de"}}}`), true},
 	"location-number": {body(`{"messaging_product":"whatsapp","recipient_type":"individual","to":"491711234567","type":"location","location":{"latitude":52.5,"longitude":13.4}}`), true},
 	"location-header": {body(`{"messaging_product":"whatsapp","recipient_type":"individual","to":"491711234567","type":"template",

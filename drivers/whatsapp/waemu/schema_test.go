@@ -2,6 +2,7 @@ package waemu_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -86,5 +87,49 @@ func TestSeveralNumbers(t *testing.T) {
 	base3 := strings.Replace(h.base, h.emu.Options().PhoneNumberID, "106540352242944", 1)
 	if status, out := h.call(http.MethodPost, base3+"/messages", "emu-token", text); status != http.StatusBadRequest || code(out) != 100 {
 		t.Errorf("unknown number: %d %v, want (#100)", status, out)
+	}
+}
+
+// TestTemplateButtonParameters: the emulator checks each button parameter
+// against the template's button: a URL button takes its suffix as text, a
+// copy-code button a coupon_code of at most 15 characters, and the
+// sub_type must be the button's kind.
+func TestTemplateButtonParameters(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, waemu.Options{})
+	h.emu.AddTemplate(waemu.Template{ID: "9", Name: "coupon", Language: "de", Status: "APPROVED", Category: "MARKETING",
+		Components: []waemu.TemplateComponent{{Type: "BODY", Text: "Ihr Code"},
+			{Type: "BUTTONS", Buttons: []waemu.TemplateButton{{Type: "COPY_CODE", Text: "Code kopieren"},
+				{Type: "URL", Text: "Shop", URL: "https://shop.example/{{1}}"}}}}}) // netscope: template text, never fetched
+	send := func(buttons string) (int, map[string]any) {
+		var c any
+		if err := json.Unmarshal([]byte(`[`+buttons+`]`), &c); err != nil {
+			t.Fatal(err)
+		}
+		return h.send(map[string]any{"messaging_product": "whatsapp", "recipient_type": "individual", "to": "491711234567", "type": "template",
+			"template": map[string]any{"name": "coupon", "language": map[string]any{"code": "de"}, "components": c}})
+	}
+	const code0 = `{"type":"button","sub_type":"copy_code","index":"0","parameters":[{"type":"coupon_code","coupon_code":%q}]}`
+	const url1 = `{"type":"button","sub_type":"url","index":"1","parameters":[{"type":"text","text":"sale"}]}`
+	if status, out := send(fmt.Sprintf(code0, "SOMMER25") + "," + url1); status != http.StatusOK {
+		t.Fatalf("valid buttons refused: %d %v", status, out)
+	}
+	cases := map[string]struct {
+		buttons string
+		code    int
+		want    string
+	}{
+		"no code":       {url1, 132000, "button 0"},
+		"code too long": {fmt.Sprintf(code0, "SOMMER2025ABCDEF") + "," + url1, 100, "coupon_code"},
+		"wrong sub_type": {`{"type":"button","sub_type":"url","index":"0","parameters":[{"type":"text","text":"x"}]},` + url1,
+			132012, "COPY_CODE"},
+		"index beyond": {fmt.Sprintf(code0, "A") + "," + url1 + `,{"type":"button","sub_type":"quick_reply","index":"2","parameters":[{"type":"payload","payload":"p"}]}`,
+			100, "2 buttons"},
+	}
+	for name, c := range cases {
+		status, out := send(c.buttons)
+		if d, _ := json.Marshal(out); status != http.StatusBadRequest || code(out) != c.code || !strings.Contains(string(d), c.want) {
+			t.Errorf("%s: %d %s, want (#%d) naming %q", name, status, d, c.code, c.want)
+		}
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 )
 
 // Template is a message template of the emulated WhatsApp Business
@@ -182,10 +183,11 @@ type sentParam struct {
 	DateTime *struct {
 		FallbackValue string `json:"fallback_value"`
 	} `json:"date_time"`
-	Image    *json.RawMessage `json:"image"`
-	Document *json.RawMessage `json:"document"`
-	Video    *json.RawMessage `json:"video"`
-	Location *json.RawMessage `json:"location"`
+	Image      *json.RawMessage `json:"image"`
+	Document   *json.RawMessage `json:"document"`
+	Video      *json.RawMessage `json:"video"`
+	Location   *json.RawMessage `json:"location"`
+	CouponCode string           `json:"coupon_code"`
 }
 
 // validateTemplate checks a template send against the account's templates
@@ -247,6 +249,7 @@ func (s *Server) validateTemplate(raw json.RawMessage) *apiErr {
 	}
 	var header, body []sentParam
 	buttons := map[int][]sentParam{}
+	subTypes := map[int]string{}
 	for _, c := range t.Components {
 		switch strings.ToLower(c.Type) {
 		case "header":
@@ -259,6 +262,7 @@ func (s *Server) validateTemplate(raw json.RawMessage) *apiErr {
 				return badParam("button index %q is not a number", c.Index)
 			}
 			buttons[idx] = c.Parameters
+			subTypes[idx] = strings.ToLower(c.SubType)
 		default:
 			return badParam("unknown template component type %q", c.Type)
 		}
@@ -311,9 +315,23 @@ func (s *Server) validateTemplate(raw json.RawMessage) *apiErr {
 			}
 		case "BUTTONS":
 			for i, b := range c.Buttons {
-				if b.Type == "URL" && countVars(b.URL) > 0 {
-					if len(buttons[i]) != 1 {
-						return mismatch(fmt.Sprintf("button %d", i), 1, len(buttons[i]))
+				needs := (b.Type == "URL" && countVars(b.URL) > 0) || b.Type == "COPY_CODE"
+				if needs && len(buttons[i]) != 1 {
+					return mismatch(fmt.Sprintf("button %d", i), 1, len(buttons[i]))
+				}
+			}
+			for idx, params := range buttons {
+				if idx < 0 || idx >= len(c.Buttons) {
+					return badParam("button index %d: the template has %d buttons", idx, len(c.Buttons))
+				}
+				b := c.Buttons[idx]
+				if want := strings.ToLower(b.Type); subTypes[idx] != want {
+					return refuse(132012, "(#132012) Parameter format does not match format in the created template",
+						fmt.Sprintf("button %d is %s, sub_type %q given", idx, b.Type, subTypes[idx]))
+				}
+				for _, p := range params {
+					if ae := checkButtonParam(b.Type, idx, p); ae != nil {
+						return ae
 					}
 				}
 			}
@@ -469,4 +487,33 @@ func (s *Server) accountNotification(field string, v map[string]any) []byte {
 		}},
 	})
 	return b
+}
+
+// checkButtonParam: a URL button takes its suffix as text, a copy-code
+// button its code (at most 15 characters) as coupon_code, a quick reply
+// its payload.
+func checkButtonParam(typ string, idx int, p sentParam) *apiErr {
+	bad := func(format string, a ...any) *apiErr {
+		return refuse(132012, "(#132012) Parameter format does not match format in the created template",
+			fmt.Sprintf("button %d: ", idx)+fmt.Sprintf(format, a...))
+	}
+	switch typ {
+	case "URL":
+		var text string
+		if p.Type != "text" || json.Unmarshal(p.Text, &text) != nil || text == "" {
+			return bad("a URL button takes a text parameter with the URL suffix")
+		}
+	case "COPY_CODE":
+		if p.Type != "coupon_code" || p.CouponCode == "" {
+			return bad("a copy-code button takes a coupon_code parameter")
+		}
+		if n := utf8.RuneCountInString(p.CouponCode); n > 15 {
+			return bad("coupon_code has %d characters, at most 15", n)
+		}
+	case "QUICK_REPLY":
+		if p.Type != "payload" {
+			return bad("a quick-reply button takes a payload parameter")
+		}
+	}
+	return nil
 }
