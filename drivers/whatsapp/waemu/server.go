@@ -296,6 +296,17 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		s.uploadMedia(w, r)
+	case len(parts) == 3 && parts[2] == "message_templates" && (r.Method == http.MethodPost || r.Method == http.MethodDelete):
+		if parts[1] != s.o.WABAID {
+			writeError(w, http.StatusBadRequest, 100, "GraphMethodException",
+				fmt.Sprintf("Unsupported %s request. Object with ID '%s' does not exist, cannot be loaded due to missing permissions, or does not support this operation.", strings.ToLower(r.Method), parts[1]), "")
+			return
+		}
+		if r.Method == http.MethodPost {
+			s.createTemplate(w, r)
+		} else {
+			s.deleteTemplate(w, r)
+		}
 	case len(parts) == 3 && parts[2] == "message_templates" && r.Method == http.MethodGet:
 		if parts[1] != s.o.WABAID {
 			writeError(w, http.StatusBadRequest, 100, "GraphMethodException",

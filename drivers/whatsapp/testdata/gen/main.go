@@ -65,6 +65,23 @@ func main() {
 	tpl := paths["/{Version}/{WABA-ID}/message_templates"].(map[string]any)["get"].(map[string]any)
 	write("responses", "Message Templates", dig(tpl, "responses", "200", "content", "application/json", "examples", "Example response", "value"))
 
+	// Template creation: the examples of plain templates (flows, catalogs
+	// and authentication templates pbxgate does not create).
+	create := tpl0(paths)
+	tpls := map[string]any{}
+	for name, ex := range dig(create, "requestBody", "content", "application/json", "examples").(map[string]any) {
+		if strings.HasPrefix(name, "Create template w/") {
+			tpls[name] = ex.(map[string]any)["value"]
+		}
+	}
+	tpls["Create template response"] = dig(create, "responses", "200", "content", "application/json", "examples", "Example response", "value")
+	del := paths["/{Version}/{WABA-ID}/message_templates"].(map[string]any)["delete"].(map[string]any)
+	tpls["Delete template response"] = dig(del, "responses", "200", "content", "application/json", "examples", "Example response", "value")
+	tb, err := yaml.Marshal(tpls)
+	check(err)
+	check(os.WriteFile(filepath.Join(out, "template_examples.yaml"),
+		append([]byte("# netscope:file Meta's published template-creation examples (business-messaging-api_v23.0.yaml); their URLs are template content, never fetched\n"), tb...), 0o644))
+
 	schemas := dig(doc, "components", "schemas").(map[string]any)
 	writeSchemas(schemas, schemaRoots)
 	// Every request example of the messages call, to check the schema
@@ -145,6 +162,10 @@ func writeSchemas(all map[string]any, roots []string) {
 	check(err)
 	check(os.MkdirAll(filepath.Dir(schemaOut), 0o755))
 	check(os.WriteFile(schemaOut, append(b, '\n'), 0o644))
+}
+
+func tpl0(paths map[string]any) map[string]any {
+	return paths["/{Version}/{WABA-ID}/message_templates"].(map[string]any)["post"].(map[string]any)
 }
 
 func dig(v any, keys ...string) any {
