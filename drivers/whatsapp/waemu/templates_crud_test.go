@@ -82,7 +82,9 @@ func TestCreateAndDeleteTemplates(t *testing.T) {
 			m["components"].([]any)[0].(map[string]any)["text"] = "Hallo {{1}}{{2}} bis bald."
 		}, "next to each other"},
 		"order": {func(m map[string]any) { m["components"].([]any)[0].(map[string]any)["text"] = "Hallo {{2}}, am {{1}}." }, "in order"},
-		"start": {func(m map[string]any) { m["components"].([]any)[0].(map[string]any)["text"] = "{{1}}, Ihr Termin am {{2}}." }, "start or end"},
+		"start": {func(m map[string]any) {
+			m["components"].([]any)[0].(map[string]any)["text"] = "{{1}}, Ihr Termin am {{2}}."
+		}, "start or end"},
 		"no body": {func(m map[string]any) {
 			m["components"] = []any{map[string]any{"type": "FOOTER", "text": "Danke"}}
 		}, "exactly one BODY"},
