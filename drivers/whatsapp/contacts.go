@@ -272,7 +272,36 @@ func (c *contacts) resolve(to string) (string, error) {
 	if waID == "" {
 		waID = to
 	}
+	if err != nil {
+		return waID, err
+	}
+	// A user who changed number (user_changed_number) is written to at
+	// the new one.
+	err = c.st.View(func(txn *store.Txn) error {
+		for range 8 {
+			next, err := getString(txn, keyChanged+waID)
+			if err != nil || next == "" || next == waID {
+				return err
+			}
+			waID = next
+		}
+		return nil
+	})
 	return waID, err
+}
+
+// getString is the value at key, "" when there is none.
+func getString(txn *store.Txn, key string) (string, error) {
+	item, err := txn.Get([]byte(key))
+	if errors.Is(err, store.ErrNotFound) {
+		return "", nil
+	}
+	if err != nil {
+		return "", err
+	}
+	var s string
+	err = item.Value(func(b []byte) error { s = string(b); return nil })
+	return s, err
 }
 
 // openWindows counts phone contacts (wa_id) whose service window is open

@@ -379,8 +379,52 @@ func (ch *Channel) own(p Parsed) Parsed {
 }
 
 // keyChanged + old wa_id → new wa_id, from Meta's user_changed_number
-// system messages.
-const keyChanged = "wa/changed/"
+// system messages; keyAlias + new wa_id → the wa_id pbxgate first knew
+// the user by.
+const (
+	keyChanged = "wa/changed/"
+	keyAlias   = "wa/alias/"
+)
+
+// changeNumber moves a user's conversation to their new number: messages
+// to the old number go to the new one, messages from the new number keep
+// the contact pbxgate knows (the first number), and the open service
+// window moves along.
+func (ch *Channel) changeNumber(txn *store.Txn, oldID, newID string) error {
+	root, err := getString(txn, keyAlias+oldID)
+	if err != nil {
+		return err
+	}
+	if root == "" {
+		root = oldID
+	}
+	if root != newID {
+		if err := txn.Set([]byte(keyAlias+newID), []byte(root)); err != nil {
+			return err
+		}
+	} else if err := txn.Delete([]byte(keyAlias + newID)); err != nil { // changed back
+		return err
+	}
+	if err := txn.Delete([]byte(keyChanged + newID)); err != nil {
+		return err
+	}
+	if err := txn.Set([]byte(keyChanged+oldID), []byte(newID)); err != nil {
+		return err
+	}
+	if root != oldID {
+		if err := txn.Set([]byte(keyChanged+root), []byte(newID)); err != nil {
+			return err
+		}
+	}
+	last, err := getString(txn, ch.keys.window+oldID)
+	if err != nil || last == "" {
+		return err
+	}
+	if t, err := parseUnixNano([]byte(last)); err == nil {
+		return ch.contacts.recordInbound(txn, t, newID)
+	}
+	return nil
+}
 
 // seenBefore reports whether a version before gateway/inbox processed
 // the message already.
@@ -414,8 +458,8 @@ func (ch *Channel) acceptInbound(ctx context.Context, in InboundEvent) error {
 		if in.Type != "system" {
 			return ch.contacts.recordInbound(txn, in.Message.At, in.WaID, in.UserID)
 		}
-		if in.NewWaID != "" && in.WaID != "" {
-			return txn.Set([]byte(keyChanged+in.WaID), []byte(in.NewWaID))
+		if in.NewWaID != "" && in.WaID != "" && in.NewWaID != in.WaID {
+			return ch.changeNumber(txn, in.WaID, in.NewWaID)
 		}
 		return nil
 	})
@@ -430,6 +474,21 @@ func (ch *Channel) acceptInbound(ctx context.Context, in InboundEvent) error {
 	}
 	m := in.Message
 	m.Channel = ch.o.Name
+	if m.From == in.WaID && in.WaID != "" {
+		// A user who changed number stays the contact pbxgate knows: the
+		// conversation, its history and opt-outs continue.
+		var old string
+		if err := ch.o.Store.View(func(txn *store.Txn) error {
+			var err error
+			old, err = getString(txn, keyAlias+in.WaID)
+			return err
+		}); err != nil {
+			return fmt.Errorf("inbound %s: %w", m.ID, err)
+		}
+		if old != "" {
+			m.From = old
+		}
+	}
 	if m.Receiver != "" {
 		ch.display.Store(m.Receiver)
 	}
