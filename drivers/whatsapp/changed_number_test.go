@@ -3,6 +3,7 @@ package whatsapp_test
 import (
 	"context"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -49,5 +50,37 @@ func TestUserChangedNumberMovesConversation(t *testing.T) {
 	}
 	if to != newID {
 		t.Errorf("answer to the old contact went to %q, want the new number %s", to, newID)
+	}
+}
+
+// TestFallbackTextsInGerman: with Options.Language "de" the texts pbxgate
+// shows in place of content it cannot show are German; Meta's shared-
+// contact and unsupported-message examples (testdata/webhooks) as input.
+func TestFallbackTextsInGerman(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envConfig{ch: func(o *whatsapp.Options) { o.Language = "de" }})
+	hook := e.hookSrv.URL + whatsapp.WebhookPath
+	for _, f := range []string{"webhooks/contact_sharing_message.json", "webhooks/unsupported_message.json"} {
+		if code := postSigned(t, hook, e.opts.AppSecret, readTestdata(t, f)); code != http.StatusOK {
+			t.Fatalf("%s: HTTP %d", f, code)
+		}
+	}
+	e.sinks.waitFor(t, "two messages", func() bool { return len(e.sinks.inbound) == 2 })
+	texts := map[string]bool{}
+	for _, in := range e.sinks.inbound {
+		texts[in.Text] = true
+		if in.Text == "[shared contact]" || strings.HasPrefix(in.Text, "not supported") {
+			t.Errorf("English fallback %q with language de", in.Text)
+		}
+	}
+	if !texts["[geteilter Kontakt]"] {
+		t.Errorf("no German shared-contact text in %v", texts)
+	}
+	var unsupported bool
+	for s := range texts {
+		unsupported = unsupported || strings.HasPrefix(s, "von WhatsApp nicht unterstützt: ")
+	}
+	if !unsupported {
+		t.Errorf("no German unsupported text in %v", texts)
 	}
 }

@@ -68,6 +68,10 @@ type Options struct {
 	// DisplayName is how the portal names this number ("Service",
 	// "+49 30 1234567"); default the channel name.
 	DisplayName string
+	// Language ("de" or "en", default "en") is the language of the texts
+	// pbxgate writes in place of content it cannot show (shared contact,
+	// order, removed reaction, unsupported or unreadable message).
+	Language string
 	// StoreScope separates this number's windows, tier count, state and
 	// webhook queue from other numbers' in the shared store; "" for the
 	// first (or only) number. Set it to the phone number id for others.
@@ -118,6 +122,7 @@ func OptionsFromConfig(c config.WhatsApp) Options {
 		MediaMaxBytes:        c.MediaMaxBytes,
 		MaxWebhookBody:       c.WebhookMaxBytes,
 		DisplayName:          c.DisplayName,
+		Language:             c.Language,
 	}
 }
 

@@ -474,6 +474,9 @@ func (ch *Channel) acceptInbound(ctx context.Context, in InboundEvent) error {
 	}
 	m := in.Message
 	m.Channel = ch.o.Name
+	if in.Fallback != "" {
+		m.Text = fallbackText(ch.o.Language, in.Fallback, in.FallbackArg)
+	}
 	if m.From == in.WaID && in.WaID != "" {
 		// A user who changed number stays the contact pbxgate knows: the
 		// conversation, its history and opt-outs continue.
@@ -614,6 +617,11 @@ type InboundEvent struct {
 	// Skip: nothing to show (system notices); the message still opens the
 	// service window unless it is a system notice.
 	Skip bool
+	// Fallback names the text pbxgate wrote in place of content it
+	// cannot show (Message.Text has it in English); the channel writes
+	// it in its Options.Language.
+	Fallback    string
+	FallbackArg string
 }
 
 // Parsed is the content of one notification.
@@ -785,6 +793,7 @@ func unreadableEvent(raw json.RawMessage, contacts map[string]WebhookContact, re
 	ev.Message.Unsupported = "pbxgate cannot read this " + strings.TrimSpace(kind+" message") + ": " + err.Error()
 	// The decoder's words are for the administrator (log, wa/whbad/).
 	ev.Message.Text = "[" + strings.TrimSpace(kind+" message") + " pbxgate cannot read; kept for the administrator]"
+	ev.Fallback, ev.FallbackArg = fbUnreadable, kind
 	return ev, true
 }
 
@@ -817,6 +826,7 @@ func inboundEvent(m InboundMessage, contacts map[string]WebhookContact, receiver
 	unsupported := func(reason string) {
 		in.Unsupported = reason
 		in.Text = "not supported by WhatsApp: " + reason
+		ev.Fallback, ev.FallbackArg = fbUnsupported, reason
 	}
 	media := func(md *InboundMedia) {
 		if md == nil {
@@ -879,6 +889,7 @@ func inboundEvent(m InboundMessage, contacts map[string]WebhookContact, receiver
 				// Meta sends a removed reaction with an empty emoji.
 				in.Removed = true
 				in.Text = "[reaction removed]"
+				ev.Fallback = fbReactionRemoved
 			} else {
 				in.Text = r.Emoji
 			}
@@ -887,8 +898,10 @@ func inboundEvent(m InboundMessage, contacts map[string]WebhookContact, receiver
 		}
 	case "contacts":
 		in.Text = "[shared contact]"
+		ev.Fallback = fbContact
 	case "order":
 		in.Text = "[order]"
+		ev.Fallback = fbOrder
 	case "system":
 		ev.Skip = true
 		if s := m.System; s != nil {

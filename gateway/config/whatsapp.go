@@ -40,6 +40,10 @@ type WhatsApp struct {
 	// WebhookMaxBytes limits one webhook notification; Meta retries a
 	// refused one for days and then drops it, so keep it generous.
 	WebhookMaxBytes int64 `yaml:"webhook_max_bytes"`
+	// Language ("de" or "en") of the texts pbxgate shows in place of
+	// WhatsApp content it cannot show (shared contact, order, removed
+	// reaction, unsupported message).
+	Language string `yaml:"language"`
 }
 
 // WhatsAppNumber is one more phone number of the business account.
@@ -72,6 +76,7 @@ func defaultWhatsApp() WhatsApp {
 		MediaMaxBytes:  16 << 20,
 
 		WebhookMaxBytes: DefaultWebhookMaxBytes,
+		Language:        "de",
 	}
 }
 
@@ -110,6 +115,9 @@ func (w *WhatsApp) validate(key string) Problems {
 	}
 	if w.WebhookMaxBytes < 1<<20 || w.WebhookMaxBytes > 64<<20 {
 		add(key+".webhook_max_bytes", "%d is out of range 1048576..67108864 (1 to 64 MiB; default 3 MiB)", w.WebhookMaxBytes)
+	}
+	if w.Language != "de" && w.Language != "en" {
+		add(key+".language", "%q: use de or en", w.Language)
 	}
 	ps = append(ps, w.validateNumbers(key)...)
 	if w.BusinessID != "" && !digitsRE.MatchString(w.BusinessID) {
