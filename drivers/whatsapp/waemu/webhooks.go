@@ -260,6 +260,8 @@ func (s *Server) display(id, given string) string {
 //
 //	POST /_emu/inbound  {Inbound}                → {"id": wamid}
 //	POST /_emu/fail     {"to", "codes": [..]}    → next sends to "to" fail
+//	POST /_emu/template_status {"name", "language", "event", "reason", "title", "description"}
+//	                                             → status change + Meta's webhook
 //	POST /_emu/undeliverable {"to", "code"}      → failed status webhooks
 //	GET  /_emu/stats                             → Stats
 //	GET  /_emu/sent                              → accepted sends
@@ -281,6 +283,19 @@ func (s *Server) control(w http.ResponseWriter, r *http.Request, parts []string)
 			return
 		}
 		writeJSON(w, http.StatusOK, map[string]string{"id": id})
+	case parts[0] == "template_status" && r.Method == http.MethodPost:
+		var f struct {
+			Name, Language, Event, Reason, Title, Description string
+		}
+		if err := json.NewDecoder(r.Body).Decode(&f); err != nil || f.Name == "" || f.Language == "" || f.Event == "" {
+			http.Error(w, `want {"name": "hello_world", "language": "en_US", "event": "PAUSED", "reason": "NONE", "title": "FIRST_PAUSE", "description": "…"}`, http.StatusBadRequest)
+			return
+		}
+		if err := s.SetTemplateStatus(r.Context(), f.Name, f.Language, f.Event, f.Reason, f.Title, f.Description); err != nil {
+			http.Error(w, err.Error(), http.StatusBadGateway)
+			return
+		}
+		w.WriteHeader(http.StatusNoContent)
 	case parts[0] == "fail" && r.Method == http.MethodPost:
 		var f struct {
 			To    string `json:"to"`
