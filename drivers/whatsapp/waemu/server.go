@@ -68,9 +68,10 @@ type Server struct {
 	callback    string
 	templates   []Template
 	media       map[string]*mediaObject
-	inbound     map[string]time.Time // phone_number_id + "|" + wa_id → last inbound message
-	numbers     map[string]string    // phone_number_id → display number, all numbers
-	received    map[string]string    // inbound wamid → phone_number_id it was sent to
+	inbound     map[string]time.Time  // phone_number_id + "|" + wa_id → last inbound message
+	numbers     map[string]string     // phone_number_id → display number, all numbers
+	received    map[string]string     // inbound wamid → phone_number_id it was sent to
+	schemaOK    map[[32]byte]struct{} // message shapes that passed Meta's schema
 	reads       []Read
 	bucket      float64 // throughput tokens
 	bucketAt    time.Time
@@ -153,6 +154,7 @@ func New(o Options) *Server {
 		o:         o,
 		numbers:   numbers,
 		received:  map[string]string{},
+		schemaOK:  map[[32]byte]struct{}{},
 		callback:  o.CallbackURL,
 		templates: DefaultTemplates(),
 		media:     map[string]*mediaObject{},
