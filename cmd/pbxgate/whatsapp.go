@@ -86,7 +86,7 @@ func (d *daemon) startWhatsApp(ctx context.Context, portalAddr string, statuses 
 		}
 	}
 	primary := chans[0]
-	d.waSetup = &web.WhatsAppSetup{WebhookPath: whatsapp.WebhookPath, VerifyToken: opts.VerifyToken,
+	d.waSetup = &web.WhatsAppSetup{WebhookPath: whatsapp.WebhookPath, VerifyToken: opts.VerifyToken, WebhookMaxBytes: cfg.WebhookMaxBytes,
 		PhoneNumberID: opts.PhoneNumberID, BusinessID: opts.BusinessAccountID, APIVersion: opts.APIVersion, TokenSet: opts.Token != ""}
 	d.component("whatsapp", primary.Run)
 	return primary, nil

@@ -2,6 +2,9 @@ package main
 
 import (
 	"bytes"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -76,5 +79,48 @@ func TestWhatsAppPausedTemplateRefusesCampaign(t *testing.T) {
 	}
 	if !strings.Contains(p.log(), "account signal from Meta") || !strings.Contains(p.log(), "FIRST_PAUSE") {
 		t.Errorf("the pause is not logged:\n%s", p.log())
+	}
+}
+
+// A 2.5 MiB notification (Meta's text-message example padded with JSON
+// whitespace, signed with the app secret) reaches the WhatsApp channel
+// through the portal: the default whatsapp.webhook_max_bytes is 3 MiB,
+// above the portal's 1 MiB budget for other routes.
+func TestWhatsAppLargeWebhookAccepted(t *testing.T) {
+	t.Parallel()
+	d := startOneSIM(t, "whatsapp: {enabled: true, emulate: true}\n")
+	ex, err := os.ReadFile(filepath.Join("..", "..", "drivers", "whatsapp", "testdata", "webhooks", "text_message.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := append(bytes.Repeat([]byte(" "), 5<<19), ex...)
+	mac := hmac.New(sha256.New, []byte("emu-app-secret"))
+	mac.Write(body)
+	req, _ := http.NewRequest(http.MethodPost, d.p.portal+"webhooks/whatsapp", bytes.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("X-Hub-Signature-256", "sha256="+hex.EncodeToString(mac.Sum(nil)))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("2.5 MiB webhook: %s", resp.Status)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		var page struct {
+			Items []logEntry `json:"items"`
+		}
+		d.api.do("GET", "/api/v1/messages", nil, &page)
+		for _, e := range page.Items {
+			if e.Direction == "in" && e.Text == "Does it come in another color?" {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the padded message is not in the message log: %+v", page.Items)
+		}
+		time.Sleep(200 * time.Millisecond)
 	}
 }
