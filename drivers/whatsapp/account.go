@@ -223,8 +223,15 @@ func (ch *Channel) applyAccount(ev AccountEvent) error {
 	}
 	level("whatsapp account signal from Meta: "+ev.Summary(), "field", ev.Field, "event", ev.Event, "channel", target.o.Name)
 	if st := ev.TemplateStatus(); st != "" || ev.Field == "template_category_update" {
-		if err := ch.templates.apply(ev); err != nil {
-			return err
+		// Every number of the account sends the account's templates.
+		chans := []*Channel{ch}
+		if g := ch.group.Load(); g != nil {
+			chans = g.list
+		}
+		for _, c := range chans {
+			if err := c.templates.apply(ev); err != nil {
+				return err
+			}
 		}
 	}
 	if ev.Field == "phone_number_quality_update" && ev.Limit >= 0 {

@@ -322,3 +322,26 @@ func TestMarkReadWithTypingIndicator(t *testing.T) {
 		t.Errorf("read receipt shape %v, Meta's example %v", got, w)
 	}
 }
+
+// TestNumbersShareTemplateStatus: a template paused by Meta (one
+// account-level webhook, no phone number) is refused on every number of
+// the account at once.
+func TestNumbersShareTemplateStatus(t *testing.T) {
+	t.Parallel()
+	e, second, _ := twoNumbers(t)
+	ctx := context.Background()
+	for _, ch := range []*whatsapp.Channel{e.ch, second} {
+		if err := ch.Templates().Sync(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := e.emu.SetTemplateStatus(ctx, "hello_world", "en_US", "DISABLED", "NONE", "DISABLED", "Your WhatsApp message template has been disabled."); err != nil {
+		t.Fatal(err)
+	}
+	for _, ch := range []*whatsapp.Channel{e.ch, second} {
+		_, err := ch.SendMessage(ctx, "d-"+ch.Name(), "+4915112345444", whatsapp.TemplateMessage("hello_world", "en_US"))
+		if !errors.Is(err, whatsapp.ErrTemplate) || !strings.Contains(err.Error(), "DISABLED") {
+			t.Errorf("%s: %v, want the disabled template refused", ch.Name(), err)
+		}
+	}
+}
