@@ -62,7 +62,7 @@ func bodyLimit(method, route string) int64 {
 // answered 413 itself), so no route can turn it into a 400 or a
 // half-applied change, and new routes are covered without their own code.
 func (s *server) limitBody(c *gin.Context) {
-	limit := bodyLimit(c.Request.Method, c.FullPath())
+	limit := s.routeLimit(c.Request.Method, c.FullPath())
 	if c.Request.ContentLength > limit {
 		s.log.Warn("request body over budget", "method", c.Request.Method, "path", c.Request.URL.Path,
 			"declared", c.Request.ContentLength, "limit", limit, "remote", c.ClientIP())

@@ -126,6 +126,10 @@ type WhatsAppSetup struct {
 	BusinessID    string
 	APIVersion    string
 	TokenSet      bool
+
+	// WebhookMaxBytes is the body budget of the webhook
+	// (whatsapp.webhook_max_bytes) when above DefaultBodyLimit.
+	WebhookMaxBytes int64
 }
 
 // VersionInfo describes the running build (System > About).

@@ -39,7 +39,7 @@ func (d *daemon) startPBX(ctx context.Context, pool *smspool.Pool, wa session.Se
 				m.Channel = name
 				return pool.Enqueue(ctx, m)
 			}), true
-		case wa != nil && name == waName:
+		case wa != nil && (name == waName || d.whatsappNumber(name)):
 			return message.WhatsApp, wa, true
 		case d.tg != nil && name == d.tg.Name():
 			return message.Telegram, d.tg, true

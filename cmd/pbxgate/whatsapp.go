@@ -11,40 +11,94 @@ import (
 	"github.com/pbxgate/pbxgate/web"
 )
 
-// startWhatsApp builds the WhatsApp channel; with whatsapp.emulate it first
-// starts the built-in Cloud API emulator on loopback, which calls the
+// startWhatsApp builds the WhatsApp channel of whatsapp.phone_number_id
+// and one channel per entry of whatsapp.numbers, grouped behind the one
+// webhook Meta calls for all numbers of the app (the primary channel's
+// Webhook). With whatsapp.emulate it first starts the built-in Cloud API
+// emulator on loopback, serving every configured number, which calls the
 // portal's webhook at portalAddr like Meta would.
+//
+// The further numbers are registered for campaigns here (d.channels);
+// sessions and automatic answers reach them through the primary channel,
+// which sends from the number a message names or, for free text, from the
+// number the customer wrote to.
 func (d *daemon) startWhatsApp(ctx context.Context, portalAddr string, statuses whatsapp.StatusSink, inbox whatsapp.Inbox) (*whatsapp.Channel, error) {
-	opts := whatsapp.OptionsFromConfig(d.cfg.WhatsApp)
-	if d.cfg.WhatsApp.Emulate {
-		emu := waemu.New(waemu.Options{CallbackURL: "http://" + portalAddr + whatsapp.WebhookPath, StatusDelay: time.Second})
+	cfg := d.cfg.WhatsApp
+	opts := whatsapp.OptionsFromConfig(cfg)
+	var numbers []whatsapp.Options
+	for i := range cfg.Numbers {
+		numbers = append(numbers, whatsapp.NumberOptions(cfg, i))
+	}
+	if cfg.Emulate {
+		eo := waemu.Options{CallbackURL: "http://" + portalAddr + whatsapp.WebhookPath, StatusDelay: time.Second}
+		for _, n := range numbers {
+			eo.Numbers = append(eo.Numbers, waemu.Number{PhoneNumberID: n.PhoneNumberID, DisplayPhoneNumber: n.PhoneNumberID})
+		}
+		emu := waemu.New(eo)
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
 			return nil, fmt.Errorf("WhatsApp emulator: %w", err)
 		}
 		d.goRun(ctx, "whatsapp-emulator", func(ctx context.Context) error { return emu.Serve(ctx, ln) })
 		d.waemu = emu
-		eo := emu.Options()
-		opts.BaseURL = "http://" + ln.Addr().String()
-		opts.PhoneNumberID, opts.BusinessAccountID = eo.PhoneNumberID, eo.WABAID
-		opts.Token, opts.AppSecret = eo.Token, eo.AppSecret
-		if opts.VerifyToken == "" {
-			opts.VerifyToken = "pbxgate-demo-verify"
+		eff := emu.Options()
+		emulated := func(o *whatsapp.Options) {
+			o.BaseURL, o.BusinessAccountID = "http://"+ln.Addr().String(), eff.WABAID
+			o.Token, o.AppSecret = eff.Token, eff.AppSecret
+			if o.VerifyToken == "" {
+				o.VerifyToken = "pbxgate-demo-verify"
+			}
+			if o.TemplateSyncInterval == 0 {
+				o.TemplateSyncInterval = time.Hour
+			}
 		}
-		if opts.TemplateSyncInterval == 0 {
-			opts.TemplateSyncInterval = time.Hour
+		emulated(&opts)
+		opts.PhoneNumberID = eff.PhoneNumberID
+		for i := range numbers {
+			emulated(&numbers[i])
 		}
-		d.log.Info("WhatsApp Cloud API emulator started", "url", opts.BaseURL)
+		d.log.Info("WhatsApp Cloud API emulator started", "url", opts.BaseURL, "numbers", 1+len(numbers))
 	}
-	opts.Store, opts.Logger, opts.Registerer = d.store, d.log.With("component", "whatsapp"), d.reg
-	opts.Statuses, opts.Inbox = statuses, inbox
-	opts.Journal = d.msglog
-	ch, err := whatsapp.New(opts)
-	if err != nil {
-		return nil, err
+	chans := make([]*whatsapp.Channel, 0, 1+len(numbers))
+	for _, o := range append([]whatsapp.Options{opts}, numbers...) {
+		if o.Name != "" {
+			if _, taken := d.channels[o.Name]; taken {
+				return nil, fmt.Errorf("whatsapp.numbers: channel name %q is already an SMS channel; choose another", o.Name)
+			}
+		}
+		o.Store, o.Logger, o.Registerer = d.store, d.log.With("component", "whatsapp"), d.reg
+		o.Statuses, o.Inbox = statuses, inbox
+		o.Journal = d.msglog
+		ch, err := whatsapp.New(o)
+		if err != nil {
+			return nil, err
+		}
+		chans = append(chans, ch)
 	}
-	d.waSetup = &web.WhatsAppSetup{WebhookPath: whatsapp.WebhookPath, VerifyToken: opts.VerifyToken,
+	if len(chans) > 1 {
+		if _, err := whatsapp.NewNumbers(chans...); err != nil {
+			return nil, err
+		}
+		for _, ch := range chans[1:] {
+			d.channels[ch.Name()] = ch.ForCampaigns(d.router)
+			d.component("whatsapp/"+ch.Name(), ch.Run)
+			d.log.Info("WhatsApp number configured", "channel", ch.Name(), "phone_number_id", ch.PhoneNumberID(), "display_name", ch.DisplayName())
+		}
+	}
+	primary := chans[0]
+	d.waSetup = &web.WhatsAppSetup{WebhookPath: whatsapp.WebhookPath, VerifyToken: opts.VerifyToken, WebhookMaxBytes: cfg.WebhookMaxBytes,
 		PhoneNumberID: opts.PhoneNumberID, BusinessID: opts.BusinessAccountID, APIVersion: opts.APIVersion, TokenSet: opts.Token != ""}
-	d.component("whatsapp", ch.Run)
-	return ch, nil
+	d.component("whatsapp", primary.Run)
+	return primary, nil
+}
+
+// whatsappNumber reports whether name is the channel of one of the
+// further WhatsApp numbers (whatsapp.numbers); the primary channel sends
+// a message naming it from that number.
+func (d *daemon) whatsappNumber(name string) bool {
+	if d.wa == nil || d.wa.Numbers() == nil {
+		return false
+	}
+	ch := d.wa.Numbers().ByName(name)
+	return ch != nil && ch != d.wa
 }

@@ -7,6 +7,10 @@
 // token, app secret and ids it prints. Inject a customer message with
 //
 //	curl -d '{"from":"491701234567","name":"Anna","type":"text","text":"Hallo"}' http://127.0.0.1:8090/_emu/inbound
+//
+// Further numbers of the same account (whatsapp.numbers in pbxgate):
+// -numbers 106540352242933=15550783999,… ; a customer writes to one with
+// "to": "106540352242933" in the inbound body.
 package main
 
 import (
@@ -17,6 +21,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -33,7 +38,19 @@ func main() {
 	flag.StringVar(&o.WABAID, "waba-id", "102290129340398", "WhatsApp Business Account id")
 	flag.IntVar(&o.Throughput, "throughput", 80, "messages per second before error 130429")
 	flag.DurationVar(&o.StatusDelay, "status-delay", time.Second, "pause between sent, delivered and read webhooks")
+	numbers := flag.String("numbers", "", "further phone numbers of the account: id=display,… (display optional)")
 	flag.Parse()
+	for _, n := range strings.Split(*numbers, ",") {
+		if n = strings.TrimSpace(n); n == "" {
+			continue
+		}
+		id, display, _ := strings.Cut(n, "=")
+		if strings.Trim(id, "0123456789") != "" || id == "" {
+			fmt.Fprintf(os.Stderr, "waemu: -numbers: %q is not a numeric phone number id\n", id)
+			os.Exit(2)
+		}
+		o.Numbers = append(o.Numbers, waemu.Number{PhoneNumberID: id, DisplayPhoneNumber: display})
+	}
 	o.Logger = slog.New(slog.NewTextHandler(os.Stderr, nil))
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -47,6 +64,9 @@ func main() {
 	eo := emu.Options()
 	fmt.Printf("WhatsApp Cloud API emulator on http://%s\n  base_url: http://%s\n  phone_number_id: %s\n  business_account_id: %s\n  token: %s\n  app_secret: %s\n  callback: %s\n",
 		ln.Addr(), ln.Addr(), eo.PhoneNumberID, eo.WABAID, eo.Token, eo.AppSecret, eo.CallbackURL)
+	for _, n := range eo.Numbers {
+		fmt.Printf("  numbers: phone_number_id %s (display %s)\n", n.PhoneNumberID, n.DisplayPhoneNumber)
+	}
 	if err := emu.Serve(ctx, ln); err != nil {
 		fmt.Fprintln(os.Stderr, "waemu:", err)
 		os.Exit(1)

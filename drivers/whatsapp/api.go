@@ -23,6 +23,8 @@ type SendRequest struct {
 	Audio            *Media        `json:"audio,omitempty"`
 	Location         *Location     `json:"location,omitempty"`
 	Template         *Template     `json:"template,omitempty"`
+	Reaction         *Reaction     `json:"reaction,omitempty"`
+	Interactive      *Interactive  `json:"interactive,omitempty"`
 	// BizOpaqueCallbackData is echoed in status webhooks; pbxgate puts its
 	// own message ID here so a status can be matched even when it arrives
 	// before the send's response was stored.
@@ -95,6 +97,8 @@ type Parameter struct {
 	Document      *Media    `json:"document,omitempty"`
 	Video         *Media    `json:"video,omitempty"`
 	Location      *Location `json:"location,omitempty"`
+	// CouponCode is the code of a copy-code button (type coupon_code).
+	CouponCode string `json:"coupon_code,omitempty"`
 }
 
 // Currency is a currency template parameter.

@@ -20,6 +20,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -64,6 +65,17 @@ type Options struct {
 	Token             string
 	AppSecret         string
 	VerifyToken       string
+	// DisplayName is how the portal names this number ("Service",
+	// "+49 30 1234567"); default the channel name.
+	DisplayName string
+	// Language ("de" or "en", default "en") is the language of the texts
+	// pbxgate writes in place of content it cannot show (shared contact,
+	// order, removed reaction, unsupported or unreadable message).
+	Language string
+	// StoreScope separates this number's windows, tier count, state and
+	// webhook queue from other numbers' in the shared store; "" for the
+	// first (or only) number. Set it to the phone number id for others.
+	StoreScope string
 
 	MessagesPerSecond int // per-number throughput; default 80
 	// Tier is the messaging limit (unique users outside the service window
@@ -75,7 +87,7 @@ type Options struct {
 	PairBurst        int           // messages to one user before pacing; default 2
 	MaxAttempts      int           // tries per message for retryable errors; default 5
 	RequestTimeout   time.Duration // per HTTP request; default 20 s
-	MaxWebhookBody   int64         // bytes; default 1 MiB
+	MaxWebhookBody   int64         // bytes; default 3 MiB
 	MediaMaxBytes    int64         // inbound media download limit; default 16 MiB
 	SeenTTL          time.Duration // webhook de-duplication memory; default 8 days (Meta retries 7)
 	TemplatePageSize int           // templates per listing page; default 100
@@ -108,7 +120,29 @@ func OptionsFromConfig(c config.WhatsApp) Options {
 		TemplateSyncInterval: c.TemplateSync,
 		RequestTimeout:       c.RequestTimeout,
 		MediaMaxBytes:        c.MediaMaxBytes,
+		MaxWebhookBody:       c.WebhookMaxBytes,
+		DisplayName:          c.DisplayName,
+		Language:             c.Language,
 	}
+}
+
+// NumberOptions are the options of whatsapp.numbers[i]: the account's,
+// with the number's id, channel name, display name, store scope and, where
+// set, its own throughput and tier.
+func NumberOptions(c config.WhatsApp, i int) Options {
+	n := c.Numbers[i]
+	o := OptionsFromConfig(c)
+	o.Name, o.PhoneNumberID, o.DisplayName, o.StoreScope = n.Channel, n.PhoneNumberID, n.DisplayName, n.PhoneNumberID
+	if n.Throughput > 0 {
+		o.MessagesPerSecond = n.Throughput
+	}
+	switch {
+	case n.Tier > 0:
+		o.Tier = n.Tier
+	case n.Tier < 0:
+		o.Tier = 0 // unlimited
+	}
+	return o
 }
 
 func (o *Options) defaults() {
@@ -134,7 +168,10 @@ func (o *Options) defaults() {
 		o.RequestTimeout = 20 * time.Second
 	}
 	if o.MaxWebhookBody <= 0 {
-		o.MaxWebhookBody = 1 << 20
+		o.MaxWebhookBody = config.DefaultWebhookMaxBytes
+	}
+	if o.DisplayName == "" {
+		o.DisplayName = o.Name
 	}
 	if o.MediaMaxBytes <= 0 {
 		o.MediaMaxBytes = 16 << 20
@@ -181,6 +218,24 @@ type Record struct {
 	Updated time.Time      `json:"updated"`
 }
 
+// storeKeys are the key prefixes of what belongs to one phone number:
+// its stopped state, service windows, messaging-limit count and webhook
+// queue. The first number keeps the unscoped keys ("wa/win/" …); a number
+// with Options.StoreScope set uses "wa/n/<scope>/win/" and so on. Sent
+// records, wamids, templates, media and user ids are unique by their own
+// ids and shared.
+type storeKeys struct {
+	state, window, tier, limit, queue, bad string
+}
+
+func keysFor(scope string) storeKeys {
+	if scope == "" {
+		return storeKeys{state: keyState, window: keyWindow, tier: keyTier, limit: "wa/tierlimit", queue: keyQueue, bad: keyBad}
+	}
+	p := "wa/n/" + scope + "/"
+	return storeKeys{state: p + "state", window: p + "win/", tier: p + "tier/", limit: p + "tierlimit", queue: p + "whq/", bad: p + "whbad/"}
+}
+
 const (
 	keyOut   = "wa/out/"   // + our id → Record
 	keyWAMID = "wa/wamid/" // + wamid → our id
@@ -191,6 +246,7 @@ const (
 // sessions, Webhook for Meta's notifications, Run for the background work.
 type Channel struct {
 	o         Options
+	keys      storeKeys
 	client    *Client
 	log       *slog.Logger
 	clk       Clock
@@ -199,6 +255,13 @@ type Channel struct {
 	wire      *wirePacer
 	pairs     *pairLimiter
 	hook      *webhook
+	// group is set when several numbers of the account are served
+	// together (NewNumbers): one webhook, replies from the right number.
+	group atomic.Pointer[Numbers]
+	// display is the number's display phone number as Meta's metadata
+	// gives it (string; learnt from inbound messages).
+	display   atomic.Value
+	signalsMu sync.Mutex
 	metrics   *metrics
 
 	mu      sync.Mutex
@@ -235,7 +298,8 @@ func New(o Options) (*Channel, error) {
 		pairs:  newPairLimiter(o.PairInterval, o.PairBurst),
 	}
 	var err error
-	if ch.contacts, err = newContacts(o.Store, o.Tier); err != nil {
+	ch.keys = keysFor(o.StoreScope)
+	if ch.contacts, err = newContacts(o.Store, o.Tier, ch.keys); err != nil {
 		return nil, err
 	}
 	if ch.templates, err = newTemplates(o.Store, ch.client, ch.log, o.Clock.Now); err != nil {
@@ -246,7 +310,7 @@ func New(o Options) (*Channel, error) {
 		ch.templates.pageSize = o.TemplatePageSize
 	}
 	var h Health
-	err = o.Store.View(func(txn *store.Txn) error { return store.GetJSON(txn, keyState, &h) })
+	err = o.Store.View(func(txn *store.Txn) error { return store.GetJSON(txn, ch.keys.state, &h) })
 	switch {
 	case err == nil && h.State == "stopped":
 		ch.stopped = &h
@@ -268,7 +332,12 @@ func (ch *Channel) Templates() *Templates { return ch.templates }
 
 // Webhook returns the handler for Meta's webhook (GET handshake, POST
 // notifications). Mount it at WebhookPath on the portal's server.
-func (ch *Channel) Webhook() http.Handler { return ch.hook }
+func (ch *Channel) Webhook() http.Handler {
+	if g := ch.group.Load(); g != nil {
+		return g
+	}
+	return ch.hook
+}
 
 // WebhookPath is where the portal mounts Webhook; the callback URL to
 // paste into Meta's app settings is public_url + WebhookPath.
@@ -287,7 +356,7 @@ func (ch *Channel) Run(ctx context.Context) error {
 // Health returns the channel's state.
 func (ch *Channel) Health() Health {
 	now := ch.clk.Now()
-	h := Health{State: "ok", TierUsed: ch.contacts.tierUsage(now), TierLimit: ch.o.Tier}
+	h := Health{State: "ok", TierUsed: ch.contacts.tierUsage(now), TierLimit: ch.contacts.limit()}
 	ch.mu.Lock()
 	defer ch.mu.Unlock()
 	switch {
@@ -307,7 +376,7 @@ func (ch *Channel) Resume() error {
 	ch.mu.Lock()
 	ch.stopped = nil
 	ch.mu.Unlock()
-	err := ch.o.Store.Update(func(txn *store.Txn) error { return txn.Delete([]byte(keyState)) })
+	err := ch.o.Store.Update(func(txn *store.Txn) error { return txn.Delete([]byte(ch.keys.state)) })
 	ch.log.Info("whatsapp channel resumed")
 	return err
 }
@@ -317,7 +386,7 @@ func (ch *Channel) stop(e *APIError) {
 	ch.mu.Lock()
 	ch.stopped = &h
 	ch.mu.Unlock()
-	if err := ch.o.Store.Update(func(txn *store.Txn) error { return store.SetJSON(txn, keyState, h) }); err != nil {
+	if err := ch.o.Store.Update(func(txn *store.Txn) error { return store.SetJSON(txn, ch.keys.state, h) }); err != nil {
 		ch.log.Error("whatsapp: cannot store stopped state", "err", err)
 	}
 	ch.log.Error("whatsapp channel stopped; the administrator must act, then resume it", "code", e.Code, "reason", e.Error())
@@ -349,9 +418,26 @@ func (ch *Channel) OpenWindows() (int, error) { return ch.contacts.openWindows(c
 // inside the service window). The record (and later the wamid) is stored
 // before it returns; Record(o.ID) reads it. Same rules as SendMessage.
 func (ch *Channel) Send(ctx context.Context, o message.Outbound) error {
-	_, err := ch.send(ctx, o.ID, o.Ref, o.To, classOf(o), Text(o.Text))
+	// A session or campaign names its channel: with several numbers that
+	// is the number it leaves from.
+	if g := ch.group.Load(); g != nil && o.Channel != "" && o.Channel != ch.o.Name {
+		if t := g.byName[o.Channel]; t != nil {
+			_, err := t.sendHere(ctx, o.ID, o.Ref, o.To, classOf(o), Text(o.Text))
+			return err
+		}
+	}
+	_, err := ch.sendHere(ctx, o.ID, o.Ref, o.To, classOf(o), Text(o.Text))
 	return err
 }
+
+// Numbers is the group of numbers this channel is served with, or nil.
+func (ch *Channel) Numbers() *Numbers { return ch.group.Load() }
+
+// PhoneNumberID is Meta's id of this channel's number.
+func (ch *Channel) PhoneNumberID() string { return ch.o.PhoneNumberID }
+
+// DisplayName is how the portal names this number.
+func (ch *Channel) DisplayName() string { return ch.o.DisplayName }
 
 // Name is the channel's configured name.
 func (ch *Channel) Name() string { return ch.o.Name }
@@ -409,7 +495,16 @@ func (ch *Channel) SendClassed(ctx context.Context, id, to string, c message.Cla
 	return ch.send(ctx, id, "", to, classOf(message.Outbound{ID: id, Class: c}), m)
 }
 
+// send sends m from this number or, for a free-form message, from the
+// number of the account the contact wrote to last (see Numbers.pick).
 func (ch *Channel) send(ctx context.Context, id, ref, to string, cls class, m Message) (string, error) {
+	if g := ch.group.Load(); g != nil && m.freeForm() {
+		return g.pick(ch, to).sendHere(ctx, id, ref, to, cls, m)
+	}
+	return ch.sendHere(ctx, id, ref, to, cls, m)
+}
+
+func (ch *Channel) sendHere(ctx context.Context, id, ref, to string, cls class, m Message) (string, error) {
 	if id == "" {
 		return "", fmt.Errorf("%w: no message id", ErrInvalidMessage)
 	}

@@ -37,20 +37,28 @@ const tierWindow = 24 * time.Hour
 type contacts struct {
 	st   *store.Store
 	tier int // 0: unlimited
+	// keyWindow and keyTier are this number's key prefixes (scoped when
+	// several numbers share the store).
+	keyWindow, keyTier, keyLimit string
 
 	mu      sync.Mutex
 	reached map[string]time.Time // contact → when counted (within tierWindow)
 }
 
-func newContacts(st *store.Store, tier int) (*contacts, error) {
-	c := &contacts{st: st, tier: tier, reached: map[string]time.Time{}}
+func newContacts(st *store.Store, tier int, k storeKeys) (*contacts, error) {
+	c := &contacts{st: st, tier: tier, keyWindow: k.window, keyTier: k.tier, keyLimit: k.limit, reached: map[string]time.Time{}}
 	err := st.View(func(txn *store.Txn) error {
-		return store.Each(txn, keyTier, func(key string, val []byte) error {
+		// A limit Meta announced (phone_number_quality_update) wins over
+		// the configured one.
+		if err := store.GetJSON(txn, c.keyLimit, &c.tier); err != nil && !errors.Is(err, store.ErrNotFound) {
+			return fmt.Errorf("%s: %w", c.keyLimit, err)
+		}
+		return store.Each(txn, c.keyTier, func(key string, val []byte) error {
 			t, err := parseUnixNano(val)
 			if err != nil {
 				return fmt.Errorf("%s: %w", key, err)
 			}
-			c.reached[key[len(keyTier):]] = t
+			c.reached[key[len(c.keyTier):]] = t
 			return nil
 		})
 	})
@@ -70,11 +78,34 @@ func parseUnixNano(b []byte) (time.Time, error) {
 	return time.Unix(0, n), nil
 }
 
+// setTier changes the messaging limit (0: unlimited), as Meta announced
+// it; the new limit is kept over restarts, ahead of the configured tier.
+// It reports whether the limit changed.
+func (c *contacts) setTier(limit int) (bool, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if err := c.st.Update(func(txn *store.Txn) error { return store.SetJSON(txn, c.keyLimit, limit) }); err != nil {
+		return false, fmt.Errorf("store messaging limit: %w", err)
+	}
+	if c.tier == limit {
+		return false, nil
+	}
+	c.tier = limit
+	return true, nil
+}
+
+// limit is the messaging limit in force (0: unlimited).
+func (c *contacts) limit() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.tier
+}
+
 // lastInbound returns when the contact last wrote (zero if never).
 func (c *contacts) lastInbound(contact string) (time.Time, error) {
 	var t time.Time
 	err := c.st.View(func(txn *store.Txn) error {
-		item, err := txn.Get([]byte(keyWindow + contact))
+		item, err := txn.Get([]byte(c.keyWindow + contact))
 		if errors.Is(err, store.ErrNotFound) {
 			return nil
 		}
@@ -104,7 +135,7 @@ func (c *contacts) recordInbound(txn *store.Txn, at time.Time, keys ...string) e
 		if k == "" {
 			continue
 		}
-		key := []byte(keyWindow + k)
+		key := []byte(c.keyWindow + k)
 		if item, err := txn.Get(key); err == nil {
 			var prev time.Time
 			if err := item.Value(func(b []byte) error { prev, err = parseUnixNano(b); return err }); err == nil && prev.After(at) {
@@ -124,7 +155,7 @@ func (c *contacts) recordInbound(txn *store.Txn, at time.Time, keys ...string) e
 // The count is reserved in memory under the lock and written to the store
 // after it, so parallel senders do not queue behind each other's writes.
 func (c *contacts) reserveTier(contact string, now time.Time) error {
-	if c.tier == 0 {
+	if c.limit() == 0 {
 		return nil
 	}
 	c.mu.Lock()
@@ -155,11 +186,11 @@ func (c *contacts) reserveTier(contact string, now time.Time) error {
 	c.mu.Unlock()
 	err := c.st.Update(func(txn *store.Txn) error {
 		for _, k := range expired {
-			if err := txn.Delete([]byte(keyTier + k)); err != nil {
+			if err := txn.Delete([]byte(c.keyTier + k)); err != nil {
 				return err
 			}
 		}
-		return txn.Set([]byte(keyTier+contact), unixNano(now))
+		return txn.Set([]byte(c.keyTier+contact), unixNano(now))
 	})
 	if err != nil {
 		c.mu.Lock()
@@ -174,7 +205,7 @@ func (c *contacts) reserveTier(contact string, now time.Time) error {
 
 // releaseTier undoes reserveTier when the message was not sent after all.
 func (c *contacts) releaseTier(contact string, at time.Time) {
-	if c.tier == 0 {
+	if c.limit() == 0 {
 		return
 	}
 	c.mu.Lock()
@@ -182,7 +213,7 @@ func (c *contacts) releaseTier(contact string, at time.Time) {
 	if t, ok := c.reached[contact]; !ok || !t.Equal(at) {
 		return
 	}
-	if c.st.Update(func(txn *store.Txn) error { return txn.Delete([]byte(keyTier + contact)) }) == nil {
+	if c.st.Update(func(txn *store.Txn) error { return txn.Delete([]byte(c.keyTier + contact)) }) == nil {
 		delete(c.reached, contact)
 	}
 }
@@ -193,7 +224,7 @@ func (c *contacts) deleteKeys(keys []string) error {
 	}
 	return c.st.Update(func(txn *store.Txn) error {
 		for _, k := range keys {
-			if err := txn.Delete([]byte(keyTier + k)); err != nil {
+			if err := txn.Delete([]byte(c.keyTier + k)); err != nil {
 				return err
 			}
 		}
@@ -241,7 +272,36 @@ func (c *contacts) resolve(to string) (string, error) {
 	if waID == "" {
 		waID = to
 	}
+	if err != nil {
+		return waID, err
+	}
+	// A user who changed number (user_changed_number) is written to at
+	// the new one.
+	err = c.st.View(func(txn *store.Txn) error {
+		for range 8 {
+			next, err := getString(txn, keyChanged+waID)
+			if err != nil || next == "" || next == waID {
+				return err
+			}
+			waID = next
+		}
+		return nil
+	})
 	return waID, err
+}
+
+// getString is the value at key, "" when there is none.
+func getString(txn *store.Txn, key string) (string, error) {
+	item, err := txn.Get([]byte(key))
+	if errors.Is(err, store.ErrNotFound) {
+		return "", nil
+	}
+	if err != nil {
+		return "", err
+	}
+	var s string
+	err = item.Value(func(b []byte) error { s = string(b); return nil })
+	return s, err
 }
 
 // openWindows counts phone contacts (wa_id) whose service window is open
@@ -249,8 +309,8 @@ func (c *contacts) resolve(to string) (string, error) {
 func (c *contacts) openWindows(now time.Time) (int, error) {
 	n := 0
 	err := c.st.View(func(txn *store.Txn) error {
-		return store.Each(txn, keyWindow, func(key string, val []byte) error {
-			id := key[len(keyWindow):]
+		return store.Each(txn, c.keyWindow, func(key string, val []byte) error {
+			id := key[len(c.keyWindow):]
 			if id == "" || strings.Trim(id, "0123456789") != "" {
 				return nil
 			}

@@ -72,6 +72,10 @@ type APIError struct {
 	} `json:"error_data"`
 	FBTraceID string `json:"fbtrace_id,omitempty"`
 	Transient bool   `json:"is_transient,omitempty"`
+	// UserTitle and UserMsg are Meta's explanation for people (template
+	// creation: which field is wrong and why).
+	UserTitle string `json:"error_user_title,omitempty"`
+	UserMsg   string `json:"error_user_msg,omitempty"`
 	// RetryAfter is the answer's Retry-After header (seconds), if any: a
 	// retry waits at least this long.
 	RetryAfter time.Duration `json:"-"`
@@ -81,6 +85,9 @@ func (e *APIError) Error() string {
 	s := fmt.Sprintf("WhatsApp error %d: %s", e.Code, e.Message)
 	if e.ErrorData.Details != "" {
 		s += " (" + e.ErrorData.Details + ")"
+	}
+	if e.UserMsg != "" {
+		s += ": " + strings.TrimSpace(e.UserTitle+" — "+e.UserMsg)
 	}
 	if hint := codeHints[e.Code]; hint != "" {
 		s += "; " + hint

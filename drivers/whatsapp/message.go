@@ -1,6 +1,7 @@
 package whatsapp
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 	"unicode/utf8"
@@ -15,7 +16,108 @@ const (
 	TypeAudio    = "audio"
 	TypeLocation = "location"
 	TypeTemplate = "template"
+	// TypeReaction reacts to a message with an emoji ("" removes it).
+	TypeReaction = "reaction"
+	// TypeInteractive is a message with reply buttons or a list.
+	TypeInteractive = "interactive"
 )
+
+// Limits Meta's Message schema sets on interactive messages.
+const (
+	maxReplyButtons    = 3
+	maxButtonTitle     = 20
+	maxButtonID        = 256
+	maxListSections    = 10
+	maxListRows        = 10 // in all sections together
+	maxRowTitle        = 24
+	maxRowID           = 200
+	maxRowDesc         = 72
+	maxHeaderText      = 60
+	maxSectionTitle    = 24
+	maxInteractiveBody = 1024 // body text
+	maxFooterText      = 60
+)
+
+// Reaction is an emoji on an earlier message (by wamid).
+type Reaction struct {
+	MessageID string `json:"message_id"`
+	Emoji     string `json:"emoji"`
+}
+
+// Interactive is a reply-button ("button") or list ("list") message.
+type Interactive struct {
+	Type   string             `json:"type"`
+	Header *InteractiveHeader `json:"header,omitempty"`
+	Body   *InteractiveText   `json:"body,omitempty"`
+	Footer *InteractiveText   `json:"footer,omitempty"`
+	Action InteractiveAction  `json:"action"`
+}
+
+// InteractiveHeader is a text header (type "text").
+type InteractiveHeader struct {
+	Type string `json:"type"`
+	Text string `json:"text,omitempty"`
+}
+
+// InteractiveText is a body or footer.
+type InteractiveText struct {
+	Text string `json:"text"`
+}
+
+// InteractiveAction holds the reply buttons, or the list's button label
+// and sections.
+type InteractiveAction struct {
+	Buttons  []ReplyButton `json:"buttons,omitempty"`
+	Button   string        `json:"button,omitempty"`
+	Sections []ListSection `json:"sections,omitempty"`
+}
+
+// ReplyButton is one reply button; its ID comes back in the user's
+// button_reply.
+type ReplyButton struct {
+	Type  string     `json:"type"` // reply
+	Reply ReplyTitle `json:"reply"`
+}
+
+// ReplyTitle is a button's or row's id and title.
+type ReplyTitle struct {
+	ID    string `json:"id"`
+	Title string `json:"title"`
+}
+
+// ListSection is one section of a list message.
+type ListSection struct {
+	Title string    `json:"title,omitempty"`
+	Rows  []ListRow `json:"rows"`
+}
+
+// ListRow is one choice of a list; its ID comes back in list_reply.
+type ListRow struct {
+	ID          string `json:"id"`
+	Title       string `json:"title"`
+	Description string `json:"description,omitempty"`
+}
+
+// ReactionMessage reacts with emoji to message wamid ("" removes it).
+func ReactionMessage(wamid, emoji string) Message {
+	return Message{Type: TypeReaction, Reaction: &Reaction{MessageID: wamid, Emoji: emoji}}
+}
+
+// ButtonsMessage offers up to three reply buttons under body text; each
+// button is id → title.
+func ButtonsMessage(body string, buttons ...ReplyTitle) Message {
+	in := &Interactive{Type: "button", Body: &InteractiveText{Text: body}}
+	for _, b := range buttons {
+		in.Action.Buttons = append(in.Action.Buttons, ReplyButton{Type: "reply", Reply: b})
+	}
+	return Message{Type: TypeInteractive, Interactive: in}
+}
+
+// ListMessage offers a list behind the button label.
+func ListMessage(body, button string, sections ...ListSection) Message {
+	return Message{Type: TypeInteractive, Interactive: &Interactive{Type: "list", Body: &InteractiveText{Text: body},
+		Action: InteractiveAction{Button: button, Sections: sections}}}
+}
 
 // MaxTextLen is Meta's limit for a text body, in characters.
 const MaxTextLen = 4096
@@ -32,6 +134,10 @@ type Message struct {
 	Media      *Media    `json:"media,omitempty"` // image, document, video, audio
 	Location   *Location `json:"location,omitempty"`
 	Template   *Template `json:"template,omitempty"`
+	// Reaction and Interactive: see ReactionMessage, ButtonsMessage and
+	// ListMessage.
+	Reaction    *Reaction    `json:"reaction,omitempty"`
+	Interactive *Interactive `json:"interactive,omitempty"`
 	// ReplyTo is the wamid of the message this one answers.
 	ReplyTo string `json:"reply_to,omitempty"`
 }
@@ -91,6 +197,13 @@ func URLButton(index int, suffix string) TemplateComponent {
 		Parameters: []Parameter{{Type: "text", Text: suffix}}}
 }
 
+// CopyCodeButton fills a copy-code button (a coupon the user copies; at
+// most 15 characters).
+func CopyCodeButton(index int, code string) TemplateComponent {
+	return TemplateComponent{Type: "button", SubType: "copy_code", Index: fmt.Sprint(index),
+		Parameters: []Parameter{{Type: "coupon_code", CouponCode: code}}}
+}
+
 // freeForm reports whether m needs an open customer-service window.
 func (m Message) freeForm() bool { return m.Type != TypeTemplate }
 
@@ -122,6 +235,26 @@ func (m Message) summary() string {
 		return m.Type + ": " + m.Media.Caption
 	case m.Location != nil && m.Location.Name != "":
 		return m.Type + ": " + m.Location.Name
+	case m.Reaction != nil:
+		if m.Reaction.Emoji == "" {
+			return "reaction removed"
+		}
+		return "reaction " + m.Reaction.Emoji
+	case m.Interactive != nil:
+		var opts []string
+		for _, b := range m.Interactive.Action.Buttons {
+			opts = append(opts, b.Reply.Title)
+		}
+		for _, s := range m.Interactive.Action.Sections {
+			for _, r := range s.Rows {
+				opts = append(opts, r.Title)
+			}
+		}
+		s := ""
+		if m.Interactive.Body != nil {
+			s = m.Interactive.Body.Text
+		}
+		return "interactive: " + s + " [" + strings.Join(opts, " | ") + "]"
 	}
 	return m.Type
 }
@@ -206,11 +339,130 @@ func (m Message) request(to, callback string) (*SendRequest, error) {
 		}
 		t := *m.Template
 		r.Template = &t
+	case TypeReaction:
+		if m.Reaction == nil || m.Reaction.MessageID == "" {
+			return nil, bad("reaction without the message it reacts to")
+		}
+		if m.ReplyTo != "" {
+			return nil, bad("a reaction names its message itself, it cannot also reply")
+		}
+		rc := *m.Reaction
+		r.Reaction = &rc
+	case TypeInteractive:
+		if err := m.Interactive.check(); err != nil {
+			return nil, bad("%v", err)
+		}
+		in := *m.Interactive
+		r.Interactive = &in
 	default:
-		return nil, bad("unsupported type %q (text, image, document, video, audio, location, template)", m.Type)
+		return nil, bad("unsupported type %q (text, image, document, video, audio, location, template, reaction, interactive)", m.Type)
 	}
 	if err != nil {
 		return nil, err
 	}
 	return r, nil
+}
+
+// check applies the rules of Meta's InteractiveObject/ActionObject schema
+// to a button or list message, so a bad one is refused before it is sent.
+func (in *Interactive) check() error {
+	long := func(what, s string, n int) error {
+		if c := utf8.RuneCountInString(s); c > n {
+			return fmt.Errorf("%s %q has %d characters, WhatsApp allows %d", what, s, c, n)
+		}
+		return nil
+	}
+	if in == nil {
+		return errors.New("interactive message without content")
+	}
+	if in.Body == nil || strings.TrimSpace(in.Body.Text) == "" {
+		return errors.New("interactive message needs a body text")
+	}
+	if err := long("body", in.Body.Text, maxInteractiveBody); err != nil {
+		return err
+	}
+	if in.Footer != nil {
+		if err := long("footer", in.Footer.Text, maxFooterText); err != nil {
+			return err
+		}
+	}
+	if in.Header != nil {
+		if in.Header.Type != "text" || in.Header.Text == "" {
+			return errors.New("only a text header is supported")
+		}
+		if err := long("header", in.Header.Text, maxHeaderText); err != nil {
+			return err
+		}
+	}
+	seen := map[string]bool{}
+	uniq := func(id, title string, maxID, maxTitle int) error {
+		if strings.TrimSpace(id) != id || id == "" || strings.TrimSpace(title) == "" {
+			return fmt.Errorf("choice %q needs an id without leading or trailing spaces and a title", title)
+		}
+		if seen["id:"+id] || seen["t:"+title] {
+			return fmt.Errorf("choice %q/%q is not unique", id, title)
+		}
+		seen["id:"+id], seen["t:"+title] = true, true
+		if err := long("id", id, maxID); err != nil {
+			return err
+		}
+		return long("title", title, maxTitle)
+	}
+	switch in.Type {
+	case "button":
+		if n := len(in.Action.Buttons); n < 1 || n > maxReplyButtons {
+			return fmt.Errorf("%d reply buttons; WhatsApp allows 1 to %d", n, maxReplyButtons)
+		}
+		if in.Action.Button != "" || len(in.Action.Sections) > 0 {
+			return errors.New("reply buttons take no list")
+		}
+		for _, b := range in.Action.Buttons {
+			if b.Type != "reply" {
+				return fmt.Errorf("button type %q; only reply", b.Type)
+			}
+			if err := uniq(b.Reply.ID, b.Reply.Title, maxButtonID, maxButtonTitle); err != nil {
+				return err
+			}
+		}
+	case "list":
+		if strings.TrimSpace(in.Action.Button) == "" {
+			return errors.New("a list needs the label of its button")
+		}
+		if err := long("list button", in.Action.Button, maxButtonTitle); err != nil {
+			return err
+		}
+		if len(in.Action.Buttons) > 0 {
+			return errors.New("a list takes no reply buttons")
+		}
+		if n := len(in.Action.Sections); n < 1 || n > maxListSections {
+			return fmt.Errorf("%d sections; WhatsApp allows 1 to %d", n, maxListSections)
+		}
+		rows := 0
+		for _, s := range in.Action.Sections {
+			if len(in.Action.Sections) > 1 && s.Title == "" {
+				return errors.New("with several sections each needs a title")
+			}
+			if err := long("section title", s.Title, maxSectionTitle); err != nil {
+				return err
+			}
+			if len(s.Rows) == 0 {
+				return fmt.Errorf("section %q has no rows", s.Title)
+			}
+			for _, r := range s.Rows {
+				rows++
+				if err := uniq(r.ID, r.Title, maxRowID, maxRowTitle); err != nil {
+					return err
+				}
+				if err := long("row description", r.Description, maxRowDesc); err != nil {
+					return err
+				}
+			}
+		}
+		if rows > maxListRows {
+			return fmt.Errorf("%d rows; WhatsApp allows %d in all sections", rows, maxListRows)
+		}
+	default:
+		return fmt.Errorf("interactive type %q; pbxgate sends button and list", in.Type)
+	}
+	return nil
 }

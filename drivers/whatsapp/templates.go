@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/pbxgate/pbxgate/gateway/store"
 )
@@ -23,14 +24,17 @@ const keyTemplate = "wa/tpl/"
 // TemplateInfo is the local copy of one template translation, with the
 // variables a sender must fill.
 type TemplateInfo struct {
-	ID         string                    `json:"id"`
-	Name       string                    `json:"name"`
-	Language   string                    `json:"language"`
-	Status     string                    `json:"status"`   // APPROVED, PENDING, REJECTED, PAUSED, DISABLED …
-	Category   string                    `json:"category"` // MARKETING, UTILITY, AUTHENTICATION
-	Components []RemoteTemplateComponent `json:"components"`
-	Vars       TemplateVars              `json:"vars"`
-	SyncedAt   time.Time                 `json:"synced_at"`
+	ID       string `json:"id"`
+	Name     string `json:"name"`
+	Language string `json:"language"`
+	Status   string `json:"status"`   // APPROVED, PENDING, REJECTED, PAUSED, DISABLED …
+	Category string `json:"category"` // MARKETING, UTILITY, AUTHENTICATION
+	// StatusReason is what Meta said with the last status change
+	// (message_template_status_update: event, reason, explanation).
+	StatusReason string                    `json:"status_reason,omitempty"`
+	Components   []RemoteTemplateComponent `json:"components"`
+	Vars         TemplateVars              `json:"vars"`
+	SyncedAt     time.Time                 `json:"synced_at"`
 }
 
 // TemplateVars describes the parameters a send of the template needs.
@@ -145,8 +149,11 @@ func VarsOf(cs []RemoteTemplateComponent) TemplateVars {
 			v.BodyNames = placeholders(c.Text)
 		case "BUTTONS":
 			for i, b := range c.Buttons {
-				if strings.ToUpper(b.Type) == "URL" && countVars(b.URL) > 0 {
+				switch t := strings.ToUpper(b.Type); {
+				case t == "URL" && countVars(b.URL) > 0:
 					v.Buttons = append(v.Buttons, ButtonVar{Index: i, SubType: "url", Params: 1})
+				case t == "COPY_CODE":
+					v.Buttons = append(v.Buttons, ButtonVar{Index: i, SubType: "copy_code", Params: 1})
 				}
 			}
 		}
@@ -161,7 +168,11 @@ func (t TemplateInfo) Check(tpl *Template) error {
 		return fmt.Errorf("%w: template %q (%s): %s", ErrTemplate, t.Name, t.Language, fmt.Sprintf(format, a...))
 	}
 	if !t.Approved() {
-		return fail("status is %s; only APPROVED templates can be sent", t.Status)
+		why := ""
+		if t.StatusReason != "" {
+			why = " (Meta: " + t.StatusReason + ")"
+		}
+		return fail("status is %s%s; only APPROVED templates can be sent", t.Status, why)
 	}
 	var header, body *TemplateComponent
 	buttons := map[int]*TemplateComponent{}
@@ -222,8 +233,16 @@ func (t TemplateInfo) Check(tpl *Template) error {
 	}
 	for _, b := range t.Vars.Buttons {
 		c := buttons[b.Index]
-		if c == nil || len(c.Parameters) != b.Params || c.Parameters[0].Text == "" {
+		switch {
+		case b.SubType == "copy_code" && (c == nil || len(c.Parameters) != 1 || c.Parameters[0].CouponCode == ""):
+			return fail("copy-code button %d needs its code", b.Index)
+		case b.SubType == "copy_code" && utf8.RuneCountInString(c.Parameters[0].CouponCode) > 15:
+			return fail("copy-code button %d: the code has more than 15 characters", b.Index)
+		case b.SubType == "url" && (c == nil || len(c.Parameters) != b.Params || c.Parameters[0].Text == ""):
 			return fail("URL button %d needs its variable", b.Index)
+		}
+		if c != nil && !strings.EqualFold(c.SubType, b.SubType) {
+			return fail("button %d is %s, not %s", b.Index, b.SubType, c.SubType)
 		}
 	}
 	return nil
@@ -386,6 +405,9 @@ func (t *Templates) Sync(ctx context.Context) error {
 		for _, rt := range p.Data {
 			ti := TemplateInfo{ID: rt.ID, Name: rt.Name, Language: rt.Language, Status: rt.Status,
 				Category: rt.Category, Components: rt.Components, Vars: VarsOfTemplate(rt), SyncedAt: now}
+			if prev, ok := t.Get(rt.Name, rt.Language); ok && prev.Status == rt.Status {
+				ti.StatusReason = prev.StatusReason // the listing has no reason
+			}
 			fresh[templateKey(rt.Name, rt.Language)] = ti
 		}
 		next := p.Paging.Cursors.After
@@ -433,6 +455,72 @@ func (t *Templates) setErr(err error) {
 	if errors.As(err, &ae) && ae.Class() == Stop && t.onStop != nil {
 		t.onStop(ae)
 	}
+}
+
+// apply records a status or category change Meta announced by webhook in
+// the local copy (matched by template id, else by name and language).
+func (t *Templates) apply(ev AccountEvent) error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	var keys []string
+	for k, ti := range t.byKey {
+		if (ev.TemplateID != "" && ti.ID == ev.TemplateID) ||
+			(ti.Name == ev.TemplateName && (ev.TemplateLanguage == "" || ti.Language == ev.TemplateLanguage)) {
+			keys = append(keys, k)
+		}
+	}
+	if len(keys) == 0 {
+		t.log.Info("whatsapp template update for a template not yet synchronised; the next sync brings it",
+			"template", ev.TemplateName, "language", ev.TemplateLanguage)
+		return nil
+	}
+	changed := map[string]TemplateInfo{}
+	for _, k := range keys {
+		ti := t.byKey[k]
+		if st := ev.TemplateStatus(); st != "" {
+			ti.Status = st
+			ti.StatusReason = ""
+			if st != "APPROVED" {
+				ti.StatusReason = strings.Join(nonEmpty(ev.Event, reasonText(ev.Reason), ev.Detail), ", ")
+			}
+		}
+		if ev.Field == "template_category_update" && ev.Category != "" {
+			ti.Category = ev.Category
+		}
+		changed[k] = ti
+	}
+	err := t.st.Update(func(txn *store.Txn) error {
+		for k, ti := range changed {
+			if err := store.SetJSON(txn, k, ti); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("template update: %w", err)
+	}
+	for k, ti := range changed {
+		t.byKey[k] = ti
+	}
+	return nil
+}
+
+func reasonText(r string) string {
+	if r == "NONE" {
+		return ""
+	}
+	return r
+}
+
+func nonEmpty(s ...string) []string {
+	var out []string
+	for _, v := range s {
+		if v != "" {
+			out = append(out, v)
+		}
+	}
+	return out
 }
 
 // Get returns the template name in language lang.

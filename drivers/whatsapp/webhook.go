@@ -86,7 +86,7 @@ func newWebhook(ch *Channel) *webhook {
 	return &webhook{ch: ch, notify: make(chan struct{}, 1), inflight: map[int64]struct{}{}}
 }
 
-func queueKey(n int64) string { return fmt.Sprintf("%s%020d", keyQueue, n) }
+func (w *webhook) queueKey(n int64) string { return fmt.Sprintf("%s%020d", w.ch.keys.queue, n) }
 
 // begin hands out the next key: time-ordered, so processing follows arrival
 // order, also across restarts.
@@ -163,41 +163,56 @@ func (w *webhook) receive(rw http.ResponseWriter, r *http.Request) {
 		http.Error(rw, "invalid signature", http.StatusUnauthorized)
 		return
 	}
+	if status, msg := w.accept(r.Context(), body); status != http.StatusOK {
+		http.Error(rw, msg, status)
+		return
+	}
+	rw.WriteHeader(http.StatusOK)
+}
+
+// accept takes a notification whose signature is checked: inbound
+// messages to the Inbox, statuses (and what cannot be read) to the queue.
+// Anything but 200 makes Meta send it again.
+func (w *webhook) accept(ctx context.Context, body []byte) (int, string) {
 	p, perr := ParseNotification(body)
 	p = w.ch.own(p)
+	for _, ev := range p.Account {
+		if err := w.ch.applyAccount(ev); err != nil {
+			w.ch.metrics.webhooks.WithLabelValues("store_error").Inc()
+			w.ch.log.Error("whatsapp webhook: cannot store account update", "err", err)
+			return http.StatusServiceUnavailable, "storage unavailable"
+		}
+	}
 	for _, in := range p.Inbound {
-		if err := w.ch.acceptInbound(r.Context(), in); err != nil {
+		if err := w.ch.acceptInbound(ctx, in); err != nil {
 			// Meta retries a non-200 answer; the inbox drops what it
 			// has already.
 			w.ch.metrics.webhooks.WithLabelValues("store_error").Inc()
 			w.ch.log.Error("whatsapp webhook: cannot store inbound message", "err", err)
-			http.Error(rw, "storage unavailable", http.StatusServiceUnavailable)
-			return
+			return http.StatusServiceUnavailable, "storage unavailable"
 		}
 	}
 	if perr == nil && len(p.Statuses) == 0 && len(p.Bad) == 0 {
 		w.ch.metrics.webhooks.WithLabelValues("stored").Inc()
-		rw.WriteHeader(http.StatusOK)
-		return
+		return http.StatusOK, ""
 	}
 	// Statuses (and a body that cannot be read, or read only in part,
 	// kept for inspection) go through the queue.
 	n := w.begin()
-	err = w.ch.o.Store.Update(func(txn *store.Txn) error { return txn.Set([]byte(queueKey(n)), body) })
+	err := w.ch.o.Store.Update(func(txn *store.Txn) error { return txn.Set([]byte(w.queueKey(n)), body) })
 	w.end(n)
 	if err != nil {
 		// Meta retries a non-200 answer, so nothing is lost.
 		w.ch.metrics.webhooks.WithLabelValues("store_error").Inc()
 		w.ch.log.Error("whatsapp webhook: cannot store notification", "err", err)
-		http.Error(rw, "storage unavailable", http.StatusServiceUnavailable)
-		return
+		return http.StatusServiceUnavailable, "storage unavailable"
 	}
 	w.ch.metrics.webhooks.WithLabelValues("stored").Inc()
 	select {
 	case w.notify <- struct{}{}:
 	default:
 	}
-	rw.WriteHeader(http.StatusOK)
+	return http.StatusOK, ""
 }
 
 // run processes the stored queue until ctx ends. A notification whose sink
@@ -228,11 +243,11 @@ func (w *webhook) drain(ctx context.Context) error {
 		var bodies [][]byte
 		settled := w.settled() // before the read: all keys up to it are visible
 		err := w.ch.o.Store.View(func(txn *store.Txn) error {
-			start := keyQueue
+			start := w.ch.keys.queue
 			if w.cursor > 0 {
-				start = queueKey(w.cursor + 1)
+				start = w.queueKey(w.cursor + 1)
 			}
-			return store.EachFrom(txn, keyQueue, start, func(k string, v []byte) error {
+			return store.EachFrom(txn, w.ch.keys.queue, start, func(k string, v []byte) error {
 				keys = append(keys, k)
 				bodies = append(bodies, append([]byte(nil), v...))
 				if len(keys) == 256 {
@@ -258,7 +273,7 @@ func (w *webhook) drain(ctx context.Context) error {
 		if err := w.commit(b); err != nil {
 			return err
 		}
-		last, _ := strconv.ParseInt(strings.TrimPrefix(keys[len(keys)-1], keyQueue), 10, 64)
+		last, _ := strconv.ParseInt(strings.TrimPrefix(keys[len(keys)-1], w.ch.keys.queue), 10, 64)
 		w.cursor = min(last, settled)
 	}
 	return ctx.Err()
@@ -293,7 +308,7 @@ func (w *webhook) process(ctx context.Context, b *batch, key string, body []byte
 	if err != nil {
 		w.ch.log.Error("whatsapp webhook: unreadable notification kept for inspection", "key", key, "err", err)
 		b.changes = append(b.changes, func(txn *store.Txn) error {
-			if err := txn.Set([]byte(keyBad+strings.TrimPrefix(key, keyQueue)), body); err != nil {
+			if err := txn.Set([]byte(w.ch.keys.bad+strings.TrimPrefix(key, w.ch.keys.queue)), body); err != nil {
 				return err
 			}
 			return del(txn)
@@ -306,7 +321,7 @@ func (w *webhook) process(ctx context.Context, b *batch, key string, body []byte
 		w.ch.log.Error("whatsapp webhook: parts of a notification unreadable, body kept for inspection", "key", key, "parts", strings.Join(p.Bad, "; "))
 		w.ch.metrics.webhooks.WithLabelValues("partly_bad").Inc()
 		b.changes = append(b.changes, func(txn *store.Txn) error {
-			return txn.Set([]byte(keyBad+strings.TrimPrefix(key, keyQueue)), body)
+			return txn.Set([]byte(w.ch.keys.bad+strings.TrimPrefix(key, w.ch.keys.queue)), body)
 		})
 	}
 	// Inbound messages were accepted before the 200; those of a body an
@@ -349,8 +364,12 @@ func (ch *Channel) own(p Parsed) Parsed {
 		}
 		sts = append(sts, st)
 	}
+	g := ch.group.Load()
 	for id, n := range foreign {
 		p.Foreign += n
+		if g != nil && g.byID[id] != nil {
+			continue // a sibling number's: it takes them from the same body
+		}
 		ch.metrics.webhooks.WithLabelValues("other_number").Inc()
 		ch.log.Warn("whatsapp webhook for a phone number that is not configured: ignored; configure it or unsubscribe it from this app",
 			"phone_number_id", id, "configured", mine, "items", n)
@@ -360,8 +379,52 @@ func (ch *Channel) own(p Parsed) Parsed {
 }
 
 // keyChanged + old wa_id → new wa_id, from Meta's user_changed_number
-// system messages.
-const keyChanged = "wa/changed/"
+// system messages; keyAlias + new wa_id → the wa_id pbxgate first knew
+// the user by.
+const (
+	keyChanged = "wa/changed/"
+	keyAlias   = "wa/alias/"
+)
+
+// changeNumber moves a user's conversation to their new number: messages
+// to the old number go to the new one, messages from the new number keep
+// the contact pbxgate knows (the first number), and the open service
+// window moves along.
+func (ch *Channel) changeNumber(txn *store.Txn, oldID, newID string) error {
+	root, err := getString(txn, keyAlias+oldID)
+	if err != nil {
+		return err
+	}
+	if root == "" {
+		root = oldID
+	}
+	if root != newID {
+		if err := txn.Set([]byte(keyAlias+newID), []byte(root)); err != nil {
+			return err
+		}
+	} else if err := txn.Delete([]byte(keyAlias + newID)); err != nil { // changed back
+		return err
+	}
+	if err := txn.Delete([]byte(keyChanged + newID)); err != nil {
+		return err
+	}
+	if err := txn.Set([]byte(keyChanged+oldID), []byte(newID)); err != nil {
+		return err
+	}
+	if root != oldID {
+		if err := txn.Set([]byte(keyChanged+root), []byte(newID)); err != nil {
+			return err
+		}
+	}
+	last, err := getString(txn, ch.keys.window+oldID)
+	if err != nil || last == "" {
+		return err
+	}
+	if t, err := parseUnixNano([]byte(last)); err == nil {
+		return ch.contacts.recordInbound(txn, t, newID)
+	}
+	return nil
+}
 
 // seenBefore reports whether a version before gateway/inbox processed
 // the message already.
@@ -395,8 +458,8 @@ func (ch *Channel) acceptInbound(ctx context.Context, in InboundEvent) error {
 		if in.Type != "system" {
 			return ch.contacts.recordInbound(txn, in.Message.At, in.WaID, in.UserID)
 		}
-		if in.NewWaID != "" && in.WaID != "" {
-			return txn.Set([]byte(keyChanged+in.WaID), []byte(in.NewWaID))
+		if in.NewWaID != "" && in.WaID != "" && in.NewWaID != in.WaID {
+			return ch.changeNumber(txn, in.WaID, in.NewWaID)
 		}
 		return nil
 	})
@@ -411,6 +474,27 @@ func (ch *Channel) acceptInbound(ctx context.Context, in InboundEvent) error {
 	}
 	m := in.Message
 	m.Channel = ch.o.Name
+	if in.Fallback != "" {
+		m.Text = fallbackText(ch.o.Language, in.Fallback, in.FallbackArg)
+	}
+	if m.From == in.WaID && in.WaID != "" {
+		// A user who changed number stays the contact pbxgate knows: the
+		// conversation, its history and opt-outs continue.
+		var old string
+		if err := ch.o.Store.View(func(txn *store.Txn) error {
+			var err error
+			old, err = getString(txn, keyAlias+in.WaID)
+			return err
+		}); err != nil {
+			return fmt.Errorf("inbound %s: %w", m.ID, err)
+		}
+		if old != "" {
+			m.From = old
+		}
+	}
+	if m.Receiver != "" {
+		ch.display.Store(m.Receiver)
+	}
 	if err := ch.o.Inbox.Accept(ctx, m); err != nil {
 		return fmt.Errorf("inbound %s: %w", m.ID, err)
 	}
@@ -533,14 +617,22 @@ type InboundEvent struct {
 	// Skip: nothing to show (system notices); the message still opens the
 	// service window unless it is a system notice.
 	Skip bool
+	// Fallback names the text pbxgate wrote in place of content it
+	// cannot show (Message.Text has it in English); the channel writes
+	// it in its Options.Language.
+	Fallback    string
+	FallbackArg string
 }
 
 // Parsed is the content of one notification.
 type Parsed struct {
 	Inbound  []InboundEvent
 	Statuses []WebhookStatus
+	// Account are the account-level changes: template status, category
+	// and quality, number quality and messaging limit, account updates.
+	Account []AccountEvent
 	// Ignored counts changes of fields pbxgate does not handle (groups,
-	// account updates).
+	// history …).
 	Ignored int
 	// Bad describes the parts (a message, a status, a change) that could
 	// not be decoded; the rest of the notification is still delivered.
@@ -569,6 +661,8 @@ func ParseNotification(body []byte) (Parsed, error) {
 	}
 	for i, raw := range n.Entry {
 		var e struct {
+			ID      string            `json:"id"`
+			Time    json.RawMessage   `json:"time"`
 			Changes []json.RawMessage `json:"changes"`
 		}
 		if err := json.Unmarshal(raw, &e); err != nil {
@@ -585,7 +679,16 @@ func ParseNotification(body []byte) (Parsed, error) {
 				continue
 			}
 			if c.Field != "messages" {
-				p.Ignored++
+				at, _ := strconv.ParseInt(strings.Trim(string(e.Time), `"`), 10, 64)
+				ev, known, err := parseAccount(c.Field, e.ID, at, c.Value)
+				switch {
+				case err != nil:
+					p.Bad = append(p.Bad, fmt.Sprintf("entry %d change %d: %v", i, j, err))
+				case known:
+					p.Account = append(p.Account, ev)
+				default:
+					p.Ignored++
+				}
 				continue
 			}
 			p.parseMessages(c.Value, fmt.Sprintf("entry %d change %d", i, j))
@@ -690,6 +793,7 @@ func unreadableEvent(raw json.RawMessage, contacts map[string]WebhookContact, re
 	ev.Message.Unsupported = "pbxgate cannot read this " + strings.TrimSpace(kind+" message") + ": " + err.Error()
 	// The decoder's words are for the administrator (log, wa/whbad/).
 	ev.Message.Text = "[" + strings.TrimSpace(kind+" message") + " pbxgate cannot read; kept for the administrator]"
+	ev.Fallback, ev.FallbackArg = fbUnreadable, kind
 	return ev, true
 }
 
@@ -722,6 +826,7 @@ func inboundEvent(m InboundMessage, contacts map[string]WebhookContact, receiver
 	unsupported := func(reason string) {
 		in.Unsupported = reason
 		in.Text = "not supported by WhatsApp: " + reason
+		ev.Fallback, ev.FallbackArg = fbUnsupported, reason
 	}
 	media := func(md *InboundMedia) {
 		if md == nil {
@@ -784,6 +889,7 @@ func inboundEvent(m InboundMessage, contacts map[string]WebhookContact, receiver
 				// Meta sends a removed reaction with an empty emoji.
 				in.Removed = true
 				in.Text = "[reaction removed]"
+				ev.Fallback = fbReactionRemoved
 			} else {
 				in.Text = r.Emoji
 			}
@@ -792,8 +898,10 @@ func inboundEvent(m InboundMessage, contacts map[string]WebhookContact, receiver
 		}
 	case "contacts":
 		in.Text = "[shared contact]"
+		ev.Fallback = fbContact
 	case "order":
 		in.Text = "[order]"
+		ev.Fallback = fbOrder
 	case "system":
 		ev.Skip = true
 		if s := m.System; s != nil {

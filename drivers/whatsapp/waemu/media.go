@@ -201,7 +201,7 @@ func (s *Server) uploadMedia(w http.ResponseWriter, r *http.Request) {
 
 // mediaInfo answers GET /{media-id} with a fresh short-lived URL.
 func (s *Server) mediaInfo(w http.ResponseWriter, r *http.Request, id string) {
-	if pn := r.URL.Query().Get("phone_number_id"); pn != "" && pn != s.o.PhoneNumberID {
+	if pn := r.URL.Query().Get("phone_number_id"); pn != "" && s.numbers[pn] == "" {
 		s.reject(w, badParam("media %s does not belong to phone number %s", id, pn))
 		return
 	}

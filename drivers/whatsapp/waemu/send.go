@@ -2,15 +2,20 @@ package waemu
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"mime"
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
+
+	"github.com/pbxgate/pbxgate/drivers/whatsapp/metaschema"
 )
 
 // apiErr is a refusal in the Graph API's terms.
@@ -39,10 +44,10 @@ var topLevelKeys = map[string]bool{
 
 var sendTypes = map[string]bool{
 	"text": true, "image": true, "document": true, "video": true, "audio": true,
-	"sticker": true, "location": true, "template": true,
+	"sticker": true, "location": true, "template": true, "reaction": true, "interactive": true,
 }
 
-func (s *Server) sendMessage(w http.ResponseWriter, r *http.Request) {
+func (s *Server) sendMessage(w http.ResponseWriter, r *http.Request, from string) {
 	ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	if ct != "application/json" {
 		s.reject(w, badParam("Content-Type must be application/json, got %q", r.Header.Get("Content-Type")))
@@ -58,6 +63,14 @@ func (s *Server) sendMessage(w http.ResponseWriter, r *http.Request) {
 	dec.UseNumber()
 	if err := dec.Decode(&body); err != nil {
 		s.reject(w, badParam("body is not a JSON object: %v", err))
+		return
+	}
+	if _, ok := body["status"]; ok {
+		s.markRead(w, from, body)
+		return
+	}
+	if ae := s.checkSchema(body); ae != nil {
+		s.reject(w, ae)
 		return
 	}
 	req, ae := s.validate(body)
@@ -79,7 +92,7 @@ func (s *Server) sendMessage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if req.freeForm {
-		last, ok := s.inbound[req.to]
+		last, ok := s.inbound[from+"|"+req.to]
 		if !ok || now.Sub(last) >= 24*time.Hour {
 			s.mu.Unlock()
 			s.reject(w, refuse(131047, "Re-engagement message",
@@ -88,13 +101,13 @@ func (s *Server) sendMessage(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	wamid := "wamid." + randomID(24)
-	s.sent = append(s.sent, Sent{WAMID: wamid, To: req.to, Type: req.typ, Body: raw, Callback: req.callback, At: now})
+	s.sent = append(s.sent, Sent{WAMID: wamid, From: from, To: req.to, Type: req.typ, Body: raw, Callback: req.callback, At: now})
 	s.stats.Accepted++
 	failCode := s.failAsync[req.to]
 	s.mu.Unlock()
 
 	s.inflight.Add(1)
-	s.queue <- statusJob{wamid: wamid, to: req.to, callback: req.callback, failCode: failCode, pricing: req.typ == "template"}
+	s.queue <- statusJob{wamid: wamid, from: from, to: req.to, callback: req.callback, failCode: failCode, pricing: req.typ == "template"}
 	writeJSON(w, http.StatusOK, map[string]any{
 		"messaging_product": "whatsapp",
 		"contacts":          []map[string]string{{"input": req.input, "wa_id": req.to}},
@@ -262,6 +275,71 @@ func (s *Server) validate(b map[string]json.RawMessage) (sendReq, *apiErr) {
 	return req, ae
 }
 
+// metaSchema is Meta's Message schema from its OpenAPI description
+// (drivers/whatsapp/metaschema), compiled once; it is read-only and safe
+// for concurrent use.
+var metaSchema = sync.OnceValues(metaschema.New)
+
+// checkSchema refuses a message body that does not match Meta's Message
+// schema, as Meta does with (#100) Invalid parameter. A body without
+// "type" is checked as the text message Meta takes it for.
+//
+// A validation costs about a third of a millisecond, too much for the
+// throughput tests at 1,000 messages/s; bodies that differ only in "to"
+// and "biz_opaque_callback_data" have the same verdict (validate checks
+// those two itself), so passed shapes are remembered (at most
+// schemaCacheSize).
+func (s *Server) checkSchema(b map[string]json.RawMessage) *apiErr {
+	if _, ok := b["status"]; ok {
+		return nil // a read receipt / typing indicator: no Message
+	}
+	v, err := metaSchema()
+	if err != nil {
+		return &apiErr{status: http.StatusInternalServerError, code: 1, msg: "emulator: " + err.Error()}
+	}
+	b = maps.Clone(b)
+	if _, ok := b["type"]; !ok {
+		b["type"] = json.RawMessage(`"text"`)
+	}
+	raw, err := json.Marshal(b)
+	if err != nil {
+		return badParam("body: %v", err)
+	}
+	to, cb := b["to"], b["biz_opaque_callback_data"]
+	delete(b, "to")
+	delete(b, "biz_opaque_callback_data")
+	shape, _ := json.Marshal(b) // map keys sorted: a stable key
+	key := sha256.Sum256(append(append(shape, kindOf(to)), kindOf(cb)))
+	s.mu.Lock()
+	_, ok := s.schemaOK[key]
+	s.mu.Unlock()
+	if ok {
+		return nil
+	}
+	if err := v.Message(raw); err != nil {
+		return badParam("%s", metaschema.Short(err))
+	}
+	s.mu.Lock()
+	if len(s.schemaOK) >= schemaCacheSize {
+		clear(s.schemaOK)
+	}
+	s.schemaOK[key] = struct{}{}
+	s.mu.Unlock()
+	return nil
+}
+
+const schemaCacheSize = 4096
+
+// kindOf tells a JSON value's kind by its first byte (absent: 0), so a
+// remembered verdict is only reused for "to" and callback data of the
+// same kind.
+func kindOf(raw json.RawMessage) byte {
+	if t := bytes.TrimSpace(raw); len(t) > 0 {
+		return t[0]
+	}
+	return 0
+}
+
 func strictDecode(raw json.RawMessage, v any) error {
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.DisallowUnknownFields()
@@ -303,4 +381,60 @@ func (s *Server) validateMedia(typ string, raw json.RawMessage) *apiErr {
 		}
 	}
 	return nil
+}
+
+// Read is a read receipt the emulator received.
+type Read struct {
+	From      string // phone_number_id that sent it
+	MessageID string
+	Typing    bool
+	At        time.Time
+}
+
+// markRead takes a read receipt with optional typing indicator, in the
+// shape of Meta's example "Send typing indicator and read receipt": only
+// those keys, status "read", typing_indicator.type "text", and message_id
+// an inbound message to this number.
+func (s *Server) markRead(w http.ResponseWriter, from string, b map[string]json.RawMessage) {
+	var r struct {
+		MessagingProduct string `json:"messaging_product"`
+		Status           string `json:"status"`
+		MessageID        string `json:"message_id"`
+		Typing           *struct {
+			Type string `json:"type"`
+		} `json:"typing_indicator"`
+	}
+	raw, _ := json.Marshal(b)
+	if err := strictDecode(raw, &r); err != nil {
+		s.reject(w, badParam("read receipt: %v", err))
+		return
+	}
+	switch {
+	case r.MessagingProduct != "whatsapp":
+		s.reject(w, refuse(100, "(#100) The parameter messaging_product is required.", "messaging_product must be \"whatsapp\""))
+		return
+	case r.Status != "read":
+		s.reject(w, badParam("status must be \"read\", got %q", r.Status))
+		return
+	case r.Typing != nil && r.Typing.Type != "text":
+		s.reject(w, badParam("typing_indicator.type must be \"text\", got %q", r.Typing.Type))
+		return
+	}
+	s.mu.Lock()
+	to, ok := s.received[r.MessageID]
+	if !ok || to != from {
+		s.mu.Unlock()
+		s.reject(w, badParam("message_id %q is not a message this phone number received", r.MessageID))
+		return
+	}
+	s.reads = append(s.reads, Read{From: from, MessageID: r.MessageID, Typing: r.Typing != nil, At: s.o.Now()})
+	s.mu.Unlock()
+	writeJSON(w, http.StatusOK, map[string]any{"success": true})
+}
+
+// Reads are the read receipts received, in order.
+func (s *Server) Reads() []Read {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]Read(nil), s.reads...)
 }

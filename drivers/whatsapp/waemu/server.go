@@ -10,6 +10,7 @@
 package waemu
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/base64"
@@ -29,9 +30,13 @@ type Options struct {
 	Token              string // bearer token the client must send; default "emu-token"
 	PhoneNumberID      string // default "106540352242922"
 	DisplayPhoneNumber string // default "15550783881"
-	WABAID             string // default "102290129340398"
-	AppSecret          string // signs webhooks; default "emu-app-secret"
-	CallbackURL        string // where webhooks go; may be set later with SetCallbackURL
+	// Numbers are further phone numbers of the same business account:
+	// each can send (POST /{its id}/messages), has its own customer-service
+	// windows, and its inbound messages and statuses carry its metadata.
+	Numbers     []Number
+	WABAID      string // default "102290129340398"
+	AppSecret   string // signs webhooks; default "emu-app-secret"
+	CallbackURL string // where webhooks go; may be set later with SetCallbackURL
 
 	Throughput   int           // messages per second per number; default 80
 	PairInterval time.Duration // pair rate per recipient; default 6 s
@@ -49,6 +54,12 @@ type Options struct {
 	Logger     *slog.Logger
 }
 
+// Number is one more phone number of the emulated business account.
+type Number struct {
+	PhoneNumberID      string `json:"phone_number_id"`
+	DisplayPhoneNumber string `json:"display_phone_number"`
+}
+
 // Server is the emulator; it is an http.Handler.
 type Server struct {
 	o Options
@@ -57,8 +68,12 @@ type Server struct {
 	callback    string
 	templates   []Template
 	media       map[string]*mediaObject
-	inbound     map[string]time.Time // wa_id → last inbound message
-	bucket      float64              // throughput tokens
+	inbound     map[string]time.Time  // phone_number_id + "|" + wa_id → last inbound message
+	numbers     map[string]string     // phone_number_id → display number, all numbers
+	received    map[string]string     // inbound wamid → phone_number_id it was sent to
+	schemaOK    map[[32]byte]struct{} // message shapes that passed Meta's schema
+	reads       []Read
+	bucket      float64 // throughput tokens
 	bucketAt    time.Time
 	pairs       map[string]time.Time // recipient → GCRA theoretical arrival time
 	failNext    map[string][]int     // recipient → error codes for the next sends
@@ -73,7 +88,9 @@ type Server struct {
 
 // Sent is an accepted send as the emulator saw it.
 type Sent struct {
-	WAMID    string
+	WAMID string
+	// From is the phone_number_id the message was sent from.
+	From     string
 	To       string
 	Type     string
 	Body     json.RawMessage
@@ -129,8 +146,15 @@ func New(o Options) *Server {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
+	numbers := map[string]string{o.PhoneNumberID: o.DisplayPhoneNumber}
+	for _, n := range o.Numbers {
+		numbers[n.PhoneNumberID] = cmp.Or(n.DisplayPhoneNumber, n.PhoneNumberID)
+	}
 	s := &Server{
 		o:         o,
+		numbers:   numbers,
+		received:  map[string]string{},
+		schemaOK:  map[[32]byte]struct{}{},
 		callback:  o.CallbackURL,
 		templates: DefaultTemplates(),
 		media:     map[string]*mediaObject{},
@@ -268,12 +292,23 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if !s.phoneNumber(w, parts[1]) {
 			return
 		}
-		s.sendMessage(w, r)
+		s.sendMessage(w, r, parts[1])
 	case len(parts) == 3 && parts[2] == "media" && r.Method == http.MethodPost:
 		if !s.phoneNumber(w, parts[1]) {
 			return
 		}
 		s.uploadMedia(w, r)
+	case len(parts) == 3 && parts[2] == "message_templates" && (r.Method == http.MethodPost || r.Method == http.MethodDelete):
+		if parts[1] != s.o.WABAID {
+			writeError(w, http.StatusBadRequest, 100, "GraphMethodException",
+				fmt.Sprintf("Unsupported %s request. Object with ID '%s' does not exist, cannot be loaded due to missing permissions, or does not support this operation.", strings.ToLower(r.Method), parts[1]), "")
+			return
+		}
+		if r.Method == http.MethodPost {
+			s.createTemplate(w, r)
+		} else {
+			s.deleteTemplate(w, r)
+		}
 	case len(parts) == 3 && parts[2] == "message_templates" && r.Method == http.MethodGet:
 		if parts[1] != s.o.WABAID {
 			writeError(w, http.StatusBadRequest, 100, "GraphMethodException",
@@ -302,7 +337,7 @@ func (s *Server) authorized(w http.ResponseWriter, r *http.Request) bool {
 }
 
 func (s *Server) phoneNumber(w http.ResponseWriter, id string) bool {
-	if id != s.o.PhoneNumberID {
+	if _, ok := s.numbers[id]; !ok {
 		writeError(w, http.StatusBadRequest, 100, "GraphMethodException",
 			fmt.Sprintf("Unsupported post request. Object with ID '%s' does not exist, cannot be loaded due to missing permissions, or does not support this operation.", id), "")
 		return false

@@ -1,6 +1,7 @@
 package waemu
 
 import (
+	"context"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
@@ -9,6 +10,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 )
 
 // Template is a message template of the emulated WhatsApp Business
@@ -181,10 +183,11 @@ type sentParam struct {
 	DateTime *struct {
 		FallbackValue string `json:"fallback_value"`
 	} `json:"date_time"`
-	Image    *json.RawMessage `json:"image"`
-	Document *json.RawMessage `json:"document"`
-	Video    *json.RawMessage `json:"video"`
-	Location *json.RawMessage `json:"location"`
+	Image      *json.RawMessage `json:"image"`
+	Document   *json.RawMessage `json:"document"`
+	Video      *json.RawMessage `json:"video"`
+	Location   *json.RawMessage `json:"location"`
+	CouponCode string           `json:"coupon_code"`
 }
 
 // validateTemplate checks a template send against the account's templates
@@ -246,6 +249,7 @@ func (s *Server) validateTemplate(raw json.RawMessage) *apiErr {
 	}
 	var header, body []sentParam
 	buttons := map[int][]sentParam{}
+	subTypes := map[int]string{}
 	for _, c := range t.Components {
 		switch strings.ToLower(c.Type) {
 		case "header":
@@ -258,6 +262,7 @@ func (s *Server) validateTemplate(raw json.RawMessage) *apiErr {
 				return badParam("button index %q is not a number", c.Index)
 			}
 			buttons[idx] = c.Parameters
+			subTypes[idx] = strings.ToLower(c.SubType)
 		default:
 			return badParam("unknown template component type %q", c.Type)
 		}
@@ -310,9 +315,23 @@ func (s *Server) validateTemplate(raw json.RawMessage) *apiErr {
 			}
 		case "BUTTONS":
 			for i, b := range c.Buttons {
-				if b.Type == "URL" && countVars(b.URL) > 0 {
-					if len(buttons[i]) != 1 {
-						return mismatch(fmt.Sprintf("button %d", i), 1, len(buttons[i]))
+				needs := (b.Type == "URL" && countVars(b.URL) > 0) || b.Type == "COPY_CODE"
+				if needs && len(buttons[i]) != 1 {
+					return mismatch(fmt.Sprintf("button %d", i), 1, len(buttons[i]))
+				}
+			}
+			for idx, params := range buttons {
+				if idx < 0 || idx >= len(c.Buttons) {
+					return badParam("button index %d: the template has %d buttons", idx, len(c.Buttons))
+				}
+				b := c.Buttons[idx]
+				if want := strings.ToLower(b.Type); subTypes[idx] != want {
+					return refuse(132012, "(#132012) Parameter format does not match format in the created template",
+						fmt.Sprintf("button %d is %s, sub_type %q given", idx, b.Type, subTypes[idx]))
+				}
+				for _, p := range params {
+					if ae := checkButtonParam(b.Type, idx, p); ae != nil {
+						return ae
 					}
 				}
 			}
@@ -402,6 +421,99 @@ func checkParam(p sentParam) *apiErr {
 		}
 	default:
 		return bad(fmt.Sprintf("parameter type %q is not valid here", p.Type))
+	}
+	return nil
+}
+
+// SetTemplateStatus changes a template's status as Meta's review or
+// quality system would and sends the message_template_status_update
+// webhook Meta sends then (shape of Meta's webhook reference: numeric
+// message_template_id, language as "en-US"). event is Meta's: APPROVED,
+// PAUSED, DISABLED, REJECTED, REINSTATED …; reason e.g. NONE,
+// INVALID_FORMAT; title and description fill other_info when given.
+func (s *Server) SetTemplateStatus(ctx context.Context, name, lang, event, reason, title, description string) error {
+	status := event
+	if event == "REINSTATED" || event == "UNPAUSED" {
+		status = "APPROVED"
+	}
+	s.mu.Lock()
+	var found *Template
+	for i := range s.templates {
+		if s.templates[i].Name == name && s.templates[i].Language == lang {
+			s.templates[i].Status = status
+			found = &s.templates[i]
+		}
+	}
+	var t Template
+	if found != nil {
+		t = *found
+	}
+	s.mu.Unlock()
+	if found == nil {
+		return fmt.Errorf("no template %s (%s)", name, lang)
+	}
+	id, err := strconv.ParseInt(t.ID, 10, 64)
+	if err != nil {
+		return fmt.Errorf("template id %q is not numeric", t.ID)
+	}
+	v := map[string]any{"event": event, "message_template_id": id, "message_template_name": name,
+		"message_template_language": strings.ReplaceAll(lang, "_", "-"), "reason": reason, "message_template_category": t.Category}
+	if title != "" || description != "" {
+		v["other_info"] = map[string]string{"title": title, "description": description}
+	}
+	return s.post(ctx, s.accountNotification("message_template_status_update", v))
+}
+
+// SetMessagingLimit sends the phone_number_quality_update webhook Meta
+// sends when a number's messaging limit changes (tier: TIER_250, TIER_2K,
+// TIER_10K, TIER_100K, TIER_UNLIMITED) for phone number id phoneID.
+func (s *Server) SetMessagingLimit(ctx context.Context, phoneID, event, tier string) error {
+	display, ok := s.numbers[phoneID]
+	if !ok {
+		return fmt.Errorf("phone number %s is not emulated", phoneID)
+	}
+	v := map[string]any{"display_phone_number": display, "event": event, "current_limit": tier,
+		"max_daily_conversations_per_business": tier}
+	return s.post(ctx, s.accountNotification("phone_number_quality_update", v))
+}
+
+// accountNotification wraps an account-level change value.
+func (s *Server) accountNotification(field string, v map[string]any) []byte {
+	b, _ := json.Marshal(map[string]any{
+		"object": "whatsapp_business_account",
+		"entry": []any{map[string]any{
+			"id": s.o.WABAID, "time": s.o.Now().Unix(),
+			"changes": []any{map[string]any{"field": field, "value": v}},
+		}},
+	})
+	return b
+}
+
+// checkButtonParam: a URL button takes its suffix as text, a copy-code
+// button its code (at most 15 characters) as coupon_code, a quick reply
+// its payload.
+func checkButtonParam(typ string, idx int, p sentParam) *apiErr {
+	bad := func(format string, a ...any) *apiErr {
+		return refuse(132012, "(#132012) Parameter format does not match format in the created template",
+			fmt.Sprintf("button %d: ", idx)+fmt.Sprintf(format, a...))
+	}
+	switch typ {
+	case "URL":
+		var text string
+		if p.Type != "text" || json.Unmarshal(p.Text, &text) != nil || text == "" {
+			return bad("a URL button takes a text parameter with the URL suffix")
+		}
+	case "COPY_CODE":
+		if p.Type != "coupon_code" || p.CouponCode == "" {
+			return bad("a copy-code button takes a coupon_code parameter")
+		}
+		if n := utf8.RuneCountInString(p.CouponCode); n > 15 {
+			return bad("coupon_code has %d characters, at most 15", n)
+		}
+	case "QUICK_REPLY":
+		if p.Type != "payload" {
+			return bad("a quick-reply button takes a payload parameter")
+		}
 	}
 	return nil
 }

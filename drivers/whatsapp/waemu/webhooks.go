@@ -17,9 +17,9 @@ import (
 )
 
 type statusJob struct {
-	wamid, to, callback string
-	failCode            int
-	pricing             bool
+	wamid, from, to, callback string
+	failCode                  int
+	pricing                   bool
 }
 
 // deliverStatuses sends the statuses of one message in order.
@@ -55,7 +55,7 @@ func (s *Server) deliverStatuses(ctx context.Context, j statusJob) {
 				"error_data": map[string]string{"details": failTitle(j.failCode) + " (injected by the emulator)"},
 			}}
 		}
-		if err := s.post(ctx, s.value(map[string]any{"statuses": []any{status}})); err != nil {
+		if err := s.post(ctx, s.valueFor(j.from, s.numbers[j.from], map[string]any{"statuses": []any{status}})); err != nil {
 			s.o.Logger.Warn("waemu: status webhook not delivered", "wamid", j.wamid, "status", st, "err", err)
 			return
 		}
@@ -74,11 +74,6 @@ func failTitle(code int) string {
 		return "Unable to deliver the message. This recipient has chosen to stop receiving marketing messages on WhatsApp from your business."
 	}
 	return "Message failed (error " + strconv.Itoa(code) + ")"
-}
-
-// value wraps a change value in a notification from this number.
-func (s *Server) value(v map[string]any) []byte {
-	return s.valueFor(s.o.PhoneNumberID, s.o.DisplayPhoneNumber, v)
 }
 
 // valueFor wraps a change value in a notification for the business
@@ -172,9 +167,11 @@ type Inbound struct {
 	ReplyTo   string  `json:"reply_to,omitempty"` // wamid
 	// ID fixes the wamid (to replay a delivery); empty: a new one.
 	ID string `json:"id,omitempty"`
-	// To is the phone_number_id of another number of the same business
-	// account the user writes to (Meta sends its webhooks to the same
-	// callback); empty: the emulated number. ToDisplay is its number.
+	// To is the phone_number_id the user writes to: one of Options.Numbers,
+	// or a number the emulator does not serve (Meta sends the webhooks of
+	// every number of the account to the same callback); empty: the
+	// primary number. ToDisplay is a number's display number if it is not
+	// emulated.
 	To        string `json:"to,omitempty"`
 	ToDisplay string `json:"to_display,omitempty"`
 }
@@ -186,10 +183,12 @@ func (s *Server) Inject(ctx context.Context, in Inbound) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if in.To == "" || in.To == s.o.PhoneNumberID {
-		// Only a message to the emulated number opens its window.
+	to := cmp.Or(in.To, s.o.PhoneNumberID)
+	if _, ok := s.numbers[to]; ok {
+		// Only a message to one of the emulated numbers opens its window.
 		s.mu.Lock()
-		s.inbound[digits(in.From)] = s.o.Now()
+		s.inbound[to+"|"+digits(in.From)] = s.o.Now()
+		s.received[wamid] = to
 		s.mu.Unlock()
 	}
 	return wamid, s.post(ctx, body)
@@ -208,7 +207,7 @@ func (s *Server) InboundNotification(in Inbound) (body []byte, wamid string, err
 	msg := map[string]any{"from": digits(in.From), "id": wamid,
 		"timestamp": strconv.FormatInt(s.o.Now().Unix(), 10), "type": in.Type}
 	if in.ReplyTo != "" && in.Type != "reaction" {
-		msg["context"] = map[string]string{"from": s.o.DisplayPhoneNumber, "id": in.ReplyTo}
+		msg["context"] = map[string]string{"from": s.display(in.To, in.ToDisplay), "id": in.ReplyTo}
 	}
 	switch in.Type {
 	case "text":
@@ -242,16 +241,27 @@ func (s *Server) InboundNotification(in Inbound) (body []byte, wamid string, err
 		contact["user_id"] = in.UserID
 	}
 	v := map[string]any{"contacts": []any{contact}, "messages": []any{msg}}
-	if in.To != "" && in.To != s.o.PhoneNumberID {
-		return s.valueFor(in.To, cmp.Or(in.ToDisplay, in.To), v), wamid, nil
+	return s.valueFor(cmp.Or(in.To, s.o.PhoneNumberID), s.display(in.To, in.ToDisplay), v), wamid, nil
+}
+
+// display is the display number of phone number id (the emulated
+// number's for ""); for a number not emulated, given or the id itself.
+func (s *Server) display(id, given string) string {
+	if id == "" {
+		return s.o.DisplayPhoneNumber
 	}
-	return s.value(v), wamid, nil
+	if d, ok := s.numbers[id]; ok {
+		return d
+	}
+	return cmp.Or(given, id)
 }
 
 // control is a small unauthenticated API for demos (cmd/waemu, make run):
 //
 //	POST /_emu/inbound  {Inbound}                → {"id": wamid}
 //	POST /_emu/fail     {"to", "codes": [..]}    → next sends to "to" fail
+//	POST /_emu/template_status {"name", "language", "event", "reason", "title", "description"}
+//	                                             → status change + Meta's webhook
 //	POST /_emu/undeliverable {"to", "code"}      → failed status webhooks
 //	GET  /_emu/stats                             → Stats
 //	GET  /_emu/sent                              → accepted sends
@@ -273,6 +283,19 @@ func (s *Server) control(w http.ResponseWriter, r *http.Request, parts []string)
 			return
 		}
 		writeJSON(w, http.StatusOK, map[string]string{"id": id})
+	case parts[0] == "template_status" && r.Method == http.MethodPost:
+		var f struct {
+			Name, Language, Event, Reason, Title, Description string
+		}
+		if err := json.NewDecoder(r.Body).Decode(&f); err != nil || f.Name == "" || f.Language == "" || f.Event == "" {
+			http.Error(w, `want {"name": "hello_world", "language": "en_US", "event": "PAUSED", "reason": "NONE", "title": "FIRST_PAUSE", "description": "…"}`, http.StatusBadRequest)
+			return
+		}
+		if err := s.SetTemplateStatus(r.Context(), f.Name, f.Language, f.Event, f.Reason, f.Title, f.Description); err != nil {
+			http.Error(w, err.Error(), http.StatusBadGateway)
+			return
+		}
+		w.WriteHeader(http.StatusNoContent)
 	case parts[0] == "fail" && r.Method == http.MethodPost:
 		var f struct {
 			To    string `json:"to"`

@@ -65,10 +65,107 @@ func main() {
 	tpl := paths["/{Version}/{WABA-ID}/message_templates"].(map[string]any)["get"].(map[string]any)
 	write("responses", "Message Templates", dig(tpl, "responses", "200", "content", "application/json", "examples", "Example response", "value"))
 
+	// Template creation: the examples of plain templates (flows, catalogs
+	// and authentication templates pbxgate does not create).
+	create := tpl0(paths)
+	tpls := map[string]any{}
+	for name, ex := range dig(create, "requestBody", "content", "application/json", "examples").(map[string]any) {
+		if strings.HasPrefix(name, "Create template w/") {
+			tpls[name] = ex.(map[string]any)["value"]
+		}
+	}
+	tpls["Create template response"] = dig(create, "responses", "200", "content", "application/json", "examples", "Example response", "value")
+	del := paths["/{Version}/{WABA-ID}/message_templates"].(map[string]any)["delete"].(map[string]any)
+	tpls["Delete template response"] = dig(del, "responses", "200", "content", "application/json", "examples", "Example response", "value")
+	tb, err := yaml.Marshal(tpls)
+	check(err)
+	check(os.WriteFile(filepath.Join(out, "template_examples.yaml"),
+		append([]byte("# netscope:file Meta's published template-creation examples (business-messaging-api_v23.0.yaml); their URLs are template content, never fetched\n"), tb...), 0o644))
+
+	schemas := dig(doc, "components", "schemas").(map[string]any)
+	writeSchemas(schemas, schemaRoots)
+	// Every request example of the messages call, to check the schema
+	// rewrites against Meta's own examples.
+	all := map[string]any{}
+	for name, ex := range reqEx {
+		all[name] = ex.(map[string]any)["value"]
+	}
+	// YAML, so the file can say that its URLs are never dialled.
+	b, err := yaml.Marshal(all)
+	check(err)
+	head := "# netscope:file Meta's published request examples (business-messaging-api_v23.0.yaml); only validated, never sent, their URLs never fetched\n"
+	check(os.MkdirAll("drivers/whatsapp/metaschema/testdata", 0o755))
+	check(os.WriteFile("drivers/whatsapp/metaschema/testdata/message_examples.yaml", append([]byte(head), b...), 0o644))
+
 	hooks := paths["/whatsapp/webhooks"].(map[string]any)["post"].(map[string]any)
 	for name, ex := range dig(hooks, "requestBody", "content", "application/json", "examples").(map[string]any) {
 		write("webhooks", name, ex.(map[string]any)["value"])
 	}
+}
+
+// schemaRoots are the request-body schemas of the calls the client makes;
+// writeSchemas copies them with everything they reference ($ref and
+// discriminator mappings), unchanged, for drivers/whatsapp/metaschema.
+var schemaRoots = []string{"Message"}
+
+const schemaOut = "drivers/whatsapp/metaschema/schemas.json"
+
+func writeSchemas(all map[string]any, roots []string) {
+	keep := map[string]any{}
+	var walk func(v any)
+	add := func(ref string) {
+		name := strings.TrimPrefix(ref, "#/components/schemas/")
+		if _, ok := keep[name]; ok || name == ref {
+			return
+		}
+		s, ok := all[name]
+		if !ok {
+			check(fmt.Errorf("schema %s missing", ref))
+		}
+		keep[name] = s
+		walk(s)
+	}
+	walk = func(v any) {
+		switch x := v.(type) {
+		case map[string]any:
+			for k, c := range x {
+				switch {
+				case k == "$ref":
+					if s, ok := c.(string); ok {
+						add(s)
+					}
+				case k == "mapping":
+					if m, ok := c.(map[string]any); ok {
+						for _, r := range m {
+							if s, ok := r.(string); ok {
+								add(s)
+							}
+						}
+					}
+				default:
+					walk(c)
+				}
+			}
+		case []any:
+			for _, c := range x {
+				walk(c)
+			}
+		}
+	}
+	for _, r := range roots {
+		add("#/components/schemas/" + r)
+	}
+	b, err := json.MarshalIndent(map[string]any{
+		"$comment":   "components.schemas copied unchanged from Meta's business-messaging-api_v23.0.yaml (github.com/facebook/openapi, MIT) by drivers/whatsapp/testdata/gen",
+		"components": map[string]any{"schemas": keep},
+	}, "", " ")
+	check(err)
+	check(os.MkdirAll(filepath.Dir(schemaOut), 0o755))
+	check(os.WriteFile(schemaOut, append(b, '\n'), 0o644))
+}
+
+func tpl0(paths map[string]any) map[string]any {
+	return paths["/{Version}/{WABA-ID}/message_templates"].(map[string]any)["post"].(map[string]any)
 }
 
 func dig(v any, keys ...string) any {

@@ -1,0 +1,13 @@
+package web
+
+// routeLimit is bodyLimit, except that Meta's notifications to the
+// WhatsApp webhook may be as large as whatsapp.webhook_max_bytes (default
+// 3 MiB): Meta retries a refused notification for days and then drops it.
+// The WhatsApp handler enforces that limit itself too.
+func (s *server) routeLimit(method, route string) int64 {
+	limit := bodyLimit(method, route)
+	if wa := s.d.WhatsApp; wa != nil && wa.WebhookPath != "" && route == wa.WebhookPath {
+		limit = max(limit, wa.WebhookMaxBytes)
+	}
+	return limit
+}
