@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -143,13 +144,15 @@ func (d *daemon) clusterRoutes(mux *http.ServeMux) {
 
 // cmdCluster: pbxgate cluster status.
 func cmdCluster(ctx context.Context, env *cliEnv, args []string) error {
-	if len(args) == 0 || args[0] != "status" {
-		return usageErr("pbxgate cluster status [-c FILE | --data DIR] [--json]")
-	}
 	fs := newFlags(env, "cluster status", "cluster status [-c FILE | --data DIR] [--json]")
 	dir := dataDirFlags(env, fs)
 	asJSON := fs.Bool("json", false, "print JSON")
-	if err := parseFlags(env, fs, args[1:]); err != nil {
+	if len(args) > 0 && args[0] == "status" {
+		args = args[1:]
+	} else if len(args) == 0 || !strings.HasPrefix(args[0], "-") {
+		return usageErr("pbxgate cluster status [-c FILE | --data DIR] [--json]")
+	}
+	if err := parseFlags(env, fs, args); err != nil {
 		return err
 	}
 	dataDir, err := dir()

@@ -80,13 +80,23 @@ func TestThreeBoxesFormOneCluster(t *testing.T) {
 	if _, err := kv.Put(ctx, "4915112345678", []byte("opted-out")); err != nil {
 		t.Fatal(err)
 	}
-	kv3, err := nodes[2].JetStream().KeyValue(ctx, "consent")
-	if err != nil {
-		t.Fatal(err)
-	}
-	e, err := kv3.Get(ctx, "4915112345678")
-	if err != nil || string(e.Value()) != "opted-out" {
-		t.Fatalf("read on box3: %v %v", e, err)
+	// Right after the bucket is made its stream may still be electing a
+	// leader ("no responders"): the read is retried, bounded.
+	var got string
+	testkit.Eventually(t, "the value read on box3", func() bool {
+		kv3, err := nodes[2].JetStream().KeyValue(ctx, "consent")
+		if err != nil {
+			return false
+		}
+		e, err := kv3.Get(ctx, "4915112345678")
+		if err != nil {
+			return false
+		}
+		got = string(e.Value())
+		return true
+	})
+	if got != "opted-out" {
+		t.Fatalf("read on box3: %q", got)
 	}
 }
 
@@ -132,12 +142,13 @@ func TestLeaderLossElectsAnother(t *testing.T) {
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
-	kv2, err := rest[1].JetStream().KeyValue(ctx, "sessions")
-	if err != nil {
-		t.Fatal(err)
-	}
+	var kv2 jetstream.KeyValue
 	testkit.Eventually(t, "a write with two of three boxes", func() bool {
-		_, err := kv2.Put(ctx, "s2", []byte("queue sales"))
+		var err error
+		if kv2, err = rest[1].JetStream().KeyValue(ctx, "sessions"); err != nil {
+			return false
+		}
+		_, err = kv2.Put(ctx, "s2", []byte("queue sales"))
 		return err == nil
 	})
 	e, err := kv2.Get(ctx, "s1")
