@@ -94,9 +94,10 @@ type Gateway struct {
 	partsDone sync.Map       // partKey → partProgress of long chats
 	bg        sync.WaitGroup // refusal notices to extensions
 	noticeMu  sync.Mutex
-	noticed   map[string]time.Time // extension+reason → last refusal notice
-	txs       *txTable             // answers to extensions' MESSAGEs, for retransmissions
-	replies   chan struct{}        // replies being stored (maxReplies)
+	noticed   map[string]time.Time        // extension+reason → last refusal notice
+	txs       *txTable                    // answers to extensions' MESSAGEs, for retransmissions
+	replies   chan struct{}               // replies being stored (maxReplies)
+	diskHold  atomic.Pointer[diskHoldBox] // diskhold.go
 
 	regMu sync.Mutex
 	reg   Registration
