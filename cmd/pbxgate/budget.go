@@ -1,12 +1,14 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"net/http"
 	"os"
 	"runtime/debug"
 	"strconv"
+	"time"
 
 	"github.com/pbxgate/pbxgate/gateway/config"
 	"github.com/pbxgate/pbxgate/gateway/diskguard"
@@ -31,6 +33,19 @@ func applyMemoryLimit(m config.Memory, environ []string, log *slog.Logger) int64
 	debug.SetMemoryLimit(int64(m.Limit))
 	log.Debug("memory limit", "limit", m.Limit.String())
 	return int64(m.Limit)
+}
+
+// trimMappedFiles keeps the resident pages of the store's memory-mapped
+// files within memory.mapped_files (store.RunTrim), checking every second.
+func (d *daemon) trimMappedFiles() {
+	budget := int64(d.cfg.Memory.MappedFiles)
+	if budget == 0 {
+		return
+	}
+	d.component("store-trim", func(ctx context.Context) error {
+		d.store.RunTrim(ctx, time.Second, budget)
+		return nil
+	})
 }
 
 // newDiskGuard watches the data directory's free space (store section's

@@ -328,6 +328,7 @@ func (d *daemon) buildMessageFlow() error {
 		d.store.RunGC(ctx, d.cfg.Store.GCInterval)
 		return nil
 	})
+	d.trimMappedFiles()
 	var err error
 	d.msglog, err = msglog.New(msglog.Config{Store: d.store, Logger: d.log.With("component", "msglog")})
 	if err != nil {

@@ -103,6 +103,13 @@ type tuning struct {
 	indexCache   int64
 	compression  options.CompressionType
 	vlogFile     int64 // value-log file size (mmapped at 2×)
+	// valueThreshold: larger values go to the value log. Every value
+	// written there stays mapped (resident) until value-log GC rewrites
+	// its file, and old versions are only reclaimed by that GC; in the
+	// LSM tree compaction drops them. pbxgate's largest frequent value,
+	// a campaign record (~1.1 KiB, rewritten as it progresses), stays in
+	// the tree.
+	valueThreshold int64
 }
 
 // small keeps pbxgate under its memory limit on a 1 GB Raspberry Pi (see
@@ -119,6 +126,8 @@ var small = tuning{
 	indexCache:   4 << 20,
 	compression:  options.Snappy,
 	vlogFile:     16 << 20,
+	// 16 KiB stays well under 15 % of the memtable (1.2 MiB).
+	valueThreshold: 16 << 10,
 }
 
 func (t tuning) apply(bo badger.Options) badger.Options {
@@ -126,7 +135,7 @@ func (t tuning) apply(bo badger.Options) badger.Options {
 	return bo.
 		WithMemTableSize(t.memTable).
 		WithNumMemtables(t.numMemtables).
-		WithValueThreshold(min(1<<10, t.memTable*15/100-1)).
+		WithValueThreshold(min(t.valueThreshold, t.memTable*15/100-1)).
 		WithBaseTableSize(t.baseTable).
 		WithBaseLevelSize(t.baseLevel).
 		WithNumLevelZeroTables(2).
