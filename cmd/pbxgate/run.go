@@ -329,6 +329,7 @@ func (d *daemon) buildMessageFlow() error {
 		return nil
 	})
 	d.trimMappedFiles()
+	d.releaseMemory()
 	var err error
 	d.msglog, err = msglog.New(msglog.Config{Store: d.store, Logger: d.log.With("component", "msglog")})
 	if err != nil {

@@ -117,16 +117,20 @@ type tuning struct {
 // ValueThreshold stays under 15% of the memtable; NumCompactors must be 0
 // or >= 2.
 var small = tuning{
-	memTable:     8 << 20,
+	// Flushing a memtable builds one L0 table of all of it in memory (the
+	// builder's buffers double: 4+8+16 MiB for an 8 MiB memtable), and
+	// compactions build L1+ tables at twice their size: 4 MiB memtables
+	// and 1 MiB tables halve both peaks (docs/benchmarks.md).
+	memTable:     4 << 20,
 	numMemtables: 2,
-	baseTable:    2 << 20,
+	baseTable:    1 << 20,
 	baseLevel:    8 << 20,
 	tableMult:    2,
 	blockCache:   8 << 20,
 	indexCache:   4 << 20,
 	compression:  options.Snappy,
 	vlogFile:     16 << 20,
-	// 16 KiB stays well under 15 % of the memtable (1.2 MiB).
+	// 16 KiB stays well under 15 % of the memtable (614 KiB).
 	valueThreshold: 16 << 10,
 }
 
