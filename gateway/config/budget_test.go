@@ -14,7 +14,7 @@ func TestBudgetKeys(t *testing.T) {
 	if cfg.Memory.Limit != 128<<20 || cfg.Memory.MappedFiles != 0 || cfg.Store.MinFree != 100_000_000 || cfg.Store.WriteFloor != 8<<20 || cfg.Store.Reserve != 0 {
 		t.Fatalf("parsed %+v %+v", cfg.Memory, cfg.Store.Disk)
 	}
-	if d := Default(); d.Memory.Limit != 96<<20 || d.Memory.MappedFiles != 16<<20 || d.Store.MinFree != 64<<20 {
+	if d := Default(); d.Memory.Limit != 64<<20 || d.Memory.MappedFiles != 16<<20 || d.Store.MinFree != 64<<20 {
 		t.Fatalf("defaults %+v %+v", d.Memory, d.Store.Disk)
 	}
 }

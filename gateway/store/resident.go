@@ -13,8 +13,15 @@ type Resident struct {
 	Mappings     int // mappings of store files
 }
 
+// idleChecks is how many checks in a row without growth of the resident
+// mapped pages count as idle (RunTrim then hands back all of them): 30 s
+// at the daemon's 250 ms.
+const idleChecks = 120
+
 // RunTrim keeps the resident pages of the store's memory-mapped files at or
-// under budget bytes, checking every interval, until ctx ends.
+// under budget bytes, checking every interval, until ctx ends; once they
+// have not grown for idleChecks checks in a row (the daemon is idle), it
+// hands back all of them.
 //
 // Badger v4 reads and writes its tables, value log and memtable logs
 // through shared file mappings (it has no option to use read/write
@@ -30,6 +37,8 @@ func (s *Store) RunTrim(ctx context.Context, interval time.Duration, budget int6
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	var other int64 // last measured resident size of other files
+	var last int64  // last reading of residentShared
+	quiet := 0      // checks in a row without growth
 	for {
 		select {
 		case <-ctx.Done():
@@ -41,14 +50,27 @@ func (s *Store) RunTrim(ctx context.Context, interval time.Duration, budget int6
 			s.log.Warn("store: cannot watch the resident size of mapped files; not trimming", "err", err)
 			return
 		}
-		if shared <= other+budget {
+		if shared > last {
+			quiet = 0
+		} else {
+			quiet++
+		}
+		last = shared
+		limit := budget
+		switch {
+		case quiet == idleChecks:
+			limit = 0
+		case shared <= other+budget:
 			continue // cheap check (statm) says the store is within budget
 		}
-		r, err := s.Trim(budget)
+		r, err := s.Trim(limit)
 		if err != nil {
 			s.log.Warn("store: cannot trim resident pages of mapped files; not trimming", "err", err)
 			return
 		}
 		other = r.Other
+		if shared, err = residentShared(); err == nil {
+			last = shared
+		}
 	}
 }

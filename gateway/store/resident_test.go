@@ -128,3 +128,36 @@ func TestRunTrimKeepsBudget(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 }
+
+// TestRunTrimHandsBackAllWhenIdle: under budget, but once nothing grows
+// for idleChecks checks in a row, the trimmer hands back every page.
+func TestRunTrimHandsBackAllWhenIdle(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("resident pages are measured through /proc/self/smaps (Linux)")
+	}
+	s := openT(t, t.TempDir())
+	defer s.Close()
+	fillT(t, s, 40<<20)
+	before, err := s.Resident()
+	if err != nil || before.Store < 1<<20 {
+		t.Fatalf("store files hold %d bytes resident (%v); want at least 1 MiB for this test to mean anything", before.Store, err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); s.RunTrim(ctx, 10*time.Millisecond, 1<<30) }()
+	defer func() { cancel(); <-done }()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		r, err := s.Resident()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.Store < before.Store/10 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("store files still hold %d of %d bytes resident after 10 s idle", r.Store, before.Store)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}

@@ -24,7 +24,7 @@ import (
 // sampled every 10 ms), the bytes written to disk per message (/proc/self/io
 // write_bytes), and the data directory's size afterwards. sync_writes is
 // off here so the variants finish in seconds, and the Go memory limit is
-// the daemon's default (96 MiB); the daemon's memory run
+// the daemon's default (64 MiB); the daemon's memory run
 // (cmd/pbxgate BenchmarkMemoryBudget) measures with fsync.
 //
 //	go test ./gateway/store -run '^$' -bench BadgerTuning -benchtime 1x
@@ -60,7 +60,7 @@ func BenchmarkBadgerTuning(b *testing.B) {
 					bo = t.apply(bo)
 				}
 				// The daemon's default memory.limit.
-				defer debug.SetMemoryLimit(debug.SetMemoryLimit(96 << 20))
+				defer debug.SetMemoryLimit(debug.SetMemoryLimit(64 << 20))
 				runtime.GC()
 				var peak, peakLive atomic.Uint64
 				live := []metrics.Sample{{Name: "/gc/heap/live:bytes"}}
