@@ -255,6 +255,11 @@ func (g *Gateway) onMessage(req *sip.Request, tx sip.ServerTransaction) {
 		g.refuse(req, tx, 503, "Service Unavailable", "pbxgate is starting", retryAfterHeader())
 		return
 	}
+	if why, hdrs, held := g.diskHeld(); held {
+		g.refuse(req, tx, 503, "Service Unavailable", why, hdrs...)
+		g.tell(req, ext, inThread, why)
+		return
+	}
 	key := txKey(req)
 	if key == "" {
 		g.refuse(req, tx, 400, "Bad Request", "Call-ID, CSeq or From missing")

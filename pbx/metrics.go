@@ -29,7 +29,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		in: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "pbxgate_sip_messages_in_total",
 			Help: "MESSAGE requests from extensions by result."}, []string{"result"}),
 		busy: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "pbxgate_sip_busy_total",
-			Help: "MESSAGEs from extensions answered 503 (retry later), by why: too_many at once, or slow_store (not stored within the answer budget)."}, []string{"why"}),
+			Help: "MESSAGEs from extensions answered 503 (retry later), by why: too_many at once, slow_store (not stored within the answer budget), or disk_low (data disk below store.min_free_space)."}, []string{"why"}),
 		lost: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "pbxgate_sip_registration_lost_total",
 			Help: "Registrations the keepalive found lost, by why: unanswered (registrar down) or forgotten (registrar restarted)."}, []string{"why"}),
 	}

@@ -108,11 +108,12 @@ type Gateway struct {
 	partsDone sync.Map       // partKey → partProgress of long chats
 	bg        sync.WaitGroup // refusal notices to extensions
 	noticeMu  sync.Mutex
-	noticed   map[string]time.Time // extension+reason → last refusal notice
-	txs       *txTable             // answers to extensions' MESSAGEs, for retransmissions
-	replies   chan struct{}        // replies being stored (maxReplies)
-	extLimit  map[string]int       // sip.extensions[].max_body_bytes
-	extText   map[string]bool      // sip.extensions[].delivery_notices: text
+	noticed   map[string]time.Time        // extension+reason → last refusal notice
+	txs       *txTable                    // answers to extensions' MESSAGEs, for retransmissions
+	replies   chan struct{}               // replies being stored (maxReplies)
+	extLimit  map[string]int              // sip.extensions[].max_body_bytes
+	extText   map[string]bool             // sip.extensions[].delivery_notices: text
+	diskHold  atomic.Pointer[diskHoldBox] // diskhold.go
 
 	regMu sync.Mutex
 	reg   Registration

@@ -120,7 +120,8 @@ func TestServiceSettings(t *testing.T) {
 	s := string(b)
 	for _, want := range []string{"Type=notify", "WatchdogSec=", "Restart=on-failure", "User=pbxgate", "SupplementaryGroups=dialout",
 		"StateDirectory=pbxgate pbxgate-backups pbxgate-updates", "ConfigurationDirectory=pbxgate", "NoNewPrivileges=yes", "ProtectSystem=strict",
-		"ProtectHome=yes", "PrivateTmp=yes", "CapabilityBoundingSet=\n", "RestrictAddressFamilies=", "EnvironmentFile=-/etc/pbxgate/pbxgate.env"} {
+		"ProtectHome=yes", "PrivateTmp=yes", "CapabilityBoundingSet=\n", "RestrictAddressFamilies=", "EnvironmentFile=-/etc/pbxgate/pbxgate.env",
+		"MemoryHigh=", "MemoryMax="} {
 		if !strings.Contains(s, want) {
 			t.Errorf("pbxgate.service lacks %q", strings.TrimSpace(want))
 		}

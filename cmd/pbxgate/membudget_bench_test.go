@@ -16,7 +16,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -30,7 +29,8 @@ import (
 // idles 60 s. It reports peak VmHWM and RssAnon (sampled every 100 ms),
 // idle VmRSS and RssAnon, and the bytes the daemon wrote (/proc/PID/io
 // write_bytes) per SMS sent and per SMS received. With MEMBUDGET_PROFILE=DIR
-// it saves heap profiles at the peak and when idle (see docs/benchmarks.md).
+// it saves heap profiles at each new anonymous peak and when idle, with
+// MEMBUDGET_KEEP=DIR the data directory stays in DIR (see docs/benchmarks.md).
 //
 //	go test ./cmd/pbxgate -run '^$' -bench MemoryBudget -benchtime 1x -timeout 60m
 func BenchmarkMemoryBudget(b *testing.B) {
@@ -42,6 +42,9 @@ func BenchmarkMemoryBudget(b *testing.B) {
 		links := filepath.Join(work, "links")
 		simAPI := startModemsimTB(b, links, "-n", "4", "-latency", "1ms", "-report-delay", "50ms", "-capacity", "50")
 		dataDir := filepath.Join(work, "data")
+		if keep := os.Getenv("MEMBUDGET_KEEP"); keep != "" {
+			dataDir = keep // kept for inspection; must not exist yet
+		}
 		cfgPath := filepath.Join(work, "pbxgate.yaml")
 		var devs strings.Builder
 		for i := range 4 {
@@ -90,21 +93,31 @@ campaigns: {max_recipients: %d, max_campaigns: 1000}
 		}
 		api := &apiClient{t: b, base: p.portal, token: strings.TrimSpace(string(out))}
 
-		// Peak sampler.
-		var peakAnon, peakRSS atomic.Int64
+		// Peak sampler: /proc/PID/status every 100 ms, /proc/PID/smaps
+		// (what the resident file pages are) every 2 s; with
+		// MEMBUDGET_PROFILE a heap profile at each new anonymous peak.
+		profile := os.Getenv("MEMBUDGET_PROFILE")
+		peaks := &memPeaks{}
 		stopSampling := make(chan struct{})
 		sampled := make(chan struct{})
 		go func() {
 			defer close(sampled)
 			t := time.NewTicker(100 * time.Millisecond)
 			defer t.Stop()
+			var lastSmaps, lastProfile time.Time
+			var profiledAnon int64
 			for {
 				if st, err := readProcStatus(pid); err == nil {
-					if st["RssAnon"] > peakAnon.Load() {
-						peakAnon.Store(st["RssAnon"])
+					peaks.status(st)
+					if profile != "" && st["RssAnon"] > profiledAnon+8<<10 && time.Since(lastProfile) > 2*time.Second {
+						profiledAnon, lastProfile = st["RssAnon"], time.Now()
+						saveProfileTo(pprofAddr, filepath.Join(profile, fmt.Sprintf("heap-peak-%03dMB.pb.gz", st["RssAnon"]>>10)))
 					}
-					if st["VmRSS"] > peakRSS.Load() {
-						peakRSS.Store(st["VmRSS"])
+				}
+				if time.Since(lastSmaps) > 2*time.Second {
+					lastSmaps = time.Now()
+					if m, err := readSmapsByKind(pid); err == nil {
+						peaks.smaps(m)
 					}
 				}
 				select {
@@ -147,7 +160,6 @@ campaigns: {max_recipients: %d, max_campaigns: 1000}
 		}
 		wg.Wait()
 
-		profile := os.Getenv("MEMBUDGET_PROFILE")
 		profiled := false
 		deadline := time.Now().Add(50 * time.Minute)
 		for {
@@ -195,12 +207,17 @@ campaigns: {max_recipients: %d, max_campaigns: 1000}
 			b.Fatal(err)
 		}
 		hwm := st["VmHWM"]
+		b.Logf("peaks: %s", peaks)
 
 		time.Sleep(60 * time.Second)
 		idle, err := readProcStatus(pid)
 		if err != nil {
 			b.Fatal(err)
 		}
+		idleKinds, _ := readSmapsByKind(pid)
+		b.Logf("idle 60 s: VmRSS %d kB, RssAnon %d kB, RssFile %d kB; resident files: %s", idle["VmRSS"], idle["RssAnon"], idle["RssFile"], kindString(idleKinds))
+		minflt, majflt := procFaults(b, pid)
+		readBytes := procIOField(b, pid, "read_bytes")
 		if profile != "" {
 			saveProfile(b, pprofAddr, filepath.Join(profile, "heap-idle.pb.gz"))
 		}
@@ -209,9 +226,13 @@ campaigns: {max_recipients: %d, max_campaigns: 1000}
 			b.Fatalf("daemon exit: %v\n%s", err, p.log())
 		}
 		b.ReportMetric(float64(hwm)/1024, "MB-peak-RSS")
-		b.ReportMetric(float64(peakAnon.Load())/1024, "MB-peak-anon")
+		b.ReportMetric(float64(peaks.anon)/1024, "MB-peak-anon")
+		b.ReportMetric(float64(peaks.file)/1024, "MB-peak-file")
 		b.ReportMetric(float64(idle["VmRSS"])/1024, "MB-idle-RSS")
 		b.ReportMetric(float64(idle["RssAnon"])/1024, "MB-idle-anon")
+		b.ReportMetric(float64(majflt), "major-faults")
+		b.ReportMetric(float64(minflt), "minor-faults")
+		b.ReportMetric(float64(readBytes)/1e6, "MB-read")
 		b.ReportMetric(float64(nSMS)/sendTime.Seconds(), "SMS/s")
 		b.ReportMetric(float64(wroteSent)/float64(nSMS), "B-written/SMS-sent")
 		b.ReportMetric(float64(wroteIn)/float64(nIn), "B-written/SMS-received")
@@ -258,31 +279,127 @@ func readProcStatus(pid int) (map[string]int64, error) {
 
 // procWriteBytes is write_bytes of /proc/PID/io: what the process caused
 // to be written to storage (page cache write-back included).
-func procWriteBytes(tb testing.TB, pid int) int64 {
+func procWriteBytes(tb testing.TB, pid int) int64 { return procIOField(tb, pid, "write_bytes") }
+
+// procIOField is one field of /proc/PID/io (read_bytes: what the process
+// caused to be read from storage, e.g. page faults on evicted file pages).
+func procIOField(tb testing.TB, pid int, field string) int64 {
 	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/io", pid))
 	if err != nil {
 		tb.Fatal(err)
 	}
 	for _, line := range strings.Split(string(data), "\n") {
-		if v, ok := strings.CutPrefix(line, "write_bytes: "); ok {
+		if v, ok := strings.CutPrefix(line, field+": "); ok {
 			n, _ := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
 			return n
 		}
 	}
-	tb.Fatal("no write_bytes in /proc/PID/io")
+	tb.Fatalf("no %s in /proc/PID/io", field)
 	return 0
 }
 
-func saveProfile(tb testing.TB, addr, path string) {
-	resp, err := http.Get("http://" + addr + "/debug/pprof/heap")
+// procFaults is minflt and majflt of /proc/PID/stat (proc(5)).
+func procFaults(tb testing.TB, pid int) (minflt, majflt int64) {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
 		tb.Fatal(err)
 	}
-	defer resp.Body.Close()
-	data, _ := io.ReadAll(resp.Body)
-	if err := os.WriteFile(path, data, 0o644); err != nil {
+	// Fields after the command name in parentheses: state(3) … minflt(10)
+	// cminflt(11) majflt(12).
+	f := strings.Fields(string(data[bytes.LastIndexByte(data, ')')+1:]))
+	minflt, _ = strconv.ParseInt(f[7], 10, 64)
+	majflt, _ = strconv.ParseInt(f[9], 10, 64)
+	return minflt, majflt
+}
+
+// readSmapsByKind sums the resident kB of /proc/PID/smaps by what is
+// mapped: Badger's tables (sst), value log (vlog), memtable write-ahead
+// logs (mem), other files (the binary, libraries) and anonymous memory.
+func readSmapsByKind(pid int) (map[string]int64, error) {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/smaps", pid))
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]int64{}
+	kind := ""
+	for _, line := range strings.Split(string(data), "\n") {
+		f := strings.Fields(line)
+		if len(f) == 0 {
+			continue
+		}
+		if strings.Contains(f[0], "-") && !strings.HasSuffix(f[0], ":") {
+			kind = "anon"
+			if len(f) >= 6 {
+				switch path := f[5]; {
+				case strings.HasSuffix(path, ".sst"):
+					kind = "sst"
+				case strings.HasSuffix(path, ".vlog"):
+					kind = "vlog"
+				case strings.HasSuffix(path, ".mem"):
+					kind = "mem"
+				case strings.HasPrefix(path, "/"):
+					kind = "file"
+				}
+			}
+			continue
+		}
+		if f[0] == "Rss:" && len(f) >= 2 {
+			n, _ := strconv.ParseInt(f[1], 10, 64)
+			out[kind] += n
+		}
+	}
+	return out, nil
+}
+
+func kindString(m map[string]int64) string {
+	return fmt.Sprintf("sst %d kB, vlog %d kB, mem %d kB, other files %d kB", m["sst"], m["vlog"], m["mem"], m["file"])
+}
+
+// memPeaks are the largest values the sampler saw.
+type memPeaks struct {
+	mu              sync.Mutex
+	rss, anon, file int64
+	kinds           map[string]int64 // smaps breakdown at the largest file total
+	kindsFile       int64
+}
+
+func (p *memPeaks) status(st map[string]int64) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.rss, p.anon, p.file = max(p.rss, st["VmRSS"]), max(p.anon, st["RssAnon"]), max(p.file, st["RssFile"])
+}
+
+func (p *memPeaks) smaps(m map[string]int64) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if t := m["sst"] + m["vlog"] + m["mem"] + m["file"]; t > p.kindsFile {
+		p.kinds, p.kindsFile = m, t
+	}
+}
+
+func (p *memPeaks) String() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return fmt.Sprintf("VmRSS %d kB, RssAnon %d kB, RssFile %d kB; resident files at their peak: %s", p.rss, p.anon, p.file, kindString(p.kinds))
+}
+
+func saveProfile(tb testing.TB, addr, path string) {
+	if err := saveProfileTo(addr, path); err != nil {
 		tb.Fatal(err)
 	}
+}
+
+func saveProfileTo(addr, path string) error {
+	resp, err := http.Get("http://" + addr + "/debug/pprof/heap")
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(path, data, 0o644)
 }
 
 // startModemsimTB runs cmd/modemsim with args and returns its control API.

@@ -76,6 +76,7 @@ func (d *daemon) startPBX(ctx context.Context, pool *smspool.Pool, wa session.Se
 		return nil, err
 	}
 	gw.SetSessions(mgr)
+	gw.HoldWhen(d.disk) // 503 + Retry-After while the data disk is low
 	d.component("sessions", mgr.Run)
 	d.component("sip", gw.Run)
 	return &pbxSide{gw: gw, sessions: mgr}, nil

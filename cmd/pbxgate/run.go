@@ -340,6 +340,8 @@ func (d *daemon) buildMessageFlow() error {
 		d.store.RunGC(ctx, d.cfg.Store.GCInterval)
 		return nil
 	})
+	d.trimMappedFiles()
+	d.releaseMemory()
 	var err error
 	d.msglog, err = msglog.New(msglog.Config{Store: d.store, Logger: d.log.With("component", "msglog")})
 	if err != nil {

@@ -12,17 +12,29 @@ type Memory struct {
 	// as the heap approaches it instead of letting it double. 0 turns it
 	// off. The GOMEMLIMIT environment variable, when set, wins.
 	Limit Size `yaml:"limit"`
+	// MappedFiles bounds how much of the store's memory-mapped files
+	// (Badger's tables, value log and memtable logs) stays resident:
+	// above it pbxgate hands the pages back to the kernel, which reads
+	// them from disk again when needed. 0 leaves them to the kernel.
+	MappedFiles Size `yaml:"mapped_files"`
 }
 
 // DefaultMemory suits a 1 GB Raspberry Pi that also runs a PBX.
-func DefaultMemory() Memory { return Memory{Limit: 96 * MiB} }
+// The live heap under a 100,000-SMS run stays under ~50 MiB (argon2id's
+// 19 MiB included), so 64 MiB leaves the collector room without letting
+// the heap double (docs/benchmarks.md, "Memory budget").
+func DefaultMemory() Memory { return Memory{Limit: 64 * MiB, MappedFiles: 16 * MiB} }
 
 // Validate reports problems under key (e.g. "memory").
 func (m *Memory) Validate(key string) Problems {
+	var ps Problems
 	if m.Limit != 0 && m.Limit < 32*MiB {
-		return Problems{{Key: key + ".limit", Msg: fmt.Sprintf("%s is too small for pbxgate; use at least 32MiB (or 0 for no limit)", m.Limit)}}
+		ps = append(ps, Problem{Key: key + ".limit", Msg: fmt.Sprintf("%s is too small for pbxgate; use at least 32MiB (or 0 for no limit)", m.Limit)})
 	}
-	return nil
+	if m.MappedFiles != 0 && m.MappedFiles < 4*MiB {
+		ps = append(ps, Problem{Key: key + ".mapped_files", Msg: fmt.Sprintf("%s is too small: the database would read from disk all the time; use at least 4MiB (or 0 to leave it to the kernel)", m.MappedFiles)})
+	}
+	return ps
 }
 
 // Disk is the store's disk budget (keys of the "store" section).

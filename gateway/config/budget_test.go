@@ -7,14 +7,14 @@ import (
 
 func TestBudgetKeys(t *testing.T) {
 	t.Parallel()
-	cfg, err := Parse([]byte("memory:\n  limit: 128MiB\nstore:\n  min_free_space: 100MB\n  write_floor: 8388608\n  disk_reserve: 0\n"), nil)
+	cfg, err := Parse([]byte("memory:\n  limit: 128MiB\n  mapped_files: 0\nstore:\n  min_free_space: 100MB\n  write_floor: 8388608\n  disk_reserve: 0\n"), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cfg.Memory.Limit != 128<<20 || cfg.Store.MinFree != 100_000_000 || cfg.Store.WriteFloor != 8<<20 || cfg.Store.Reserve != 0 {
+	if cfg.Memory.Limit != 128<<20 || cfg.Memory.MappedFiles != 0 || cfg.Store.MinFree != 100_000_000 || cfg.Store.WriteFloor != 8<<20 || cfg.Store.Reserve != 0 {
 		t.Fatalf("parsed %+v %+v", cfg.Memory, cfg.Store.Disk)
 	}
-	if d := Default(); d.Memory.Limit != 96<<20 || d.Store.MinFree != 64<<20 {
+	if d := Default(); d.Memory.Limit != 64<<20 || d.Memory.MappedFiles != 16<<20 || d.Store.MinFree != 64<<20 {
 		t.Fatalf("defaults %+v %+v", d.Memory, d.Store.Disk)
 	}
 }
@@ -24,6 +24,7 @@ func TestBudgetProblemsNameKeyAndLine(t *testing.T) {
 	cases := []struct{ yaml, want string }{
 		{"memory:\n  limit: lots\n", `line 2: memory.limit: "lots" is not a size`},
 		{"memory:\n  limit: 8MiB\n", "line 2: memory.limit: 8MiB is too small"},
+		{"memory:\n  mapped_files: 1MiB\n", "line 2: memory.mapped_files: 1MiB is too small"},
 		{"store:\n  min_free_space: 10MiB\n", "line 2: store.min_free_space: 10MiB must be larger than write_floor (24MiB)"},
 		{"store:\n  write_floor: 1MiB\n", "line 2: store.write_floor: 1MiB is too small"},
 		{"store:\n  disk_check_interval: 1h\n", "line 2: store.disk_check_interval"},

@@ -116,6 +116,13 @@ type tuning struct {
 	indexCache   int64
 	compression  options.CompressionType
 	vlogFile     int64 // value-log file size (mmapped at 2×)
+	// valueThreshold: larger values go to the value log. Every value
+	// written there stays mapped (resident) until value-log GC rewrites
+	// its file, and old versions are only reclaimed by that GC; in the
+	// LSM tree compaction drops them. pbxgate's largest frequent value,
+	// a campaign record (~1.1 KiB, rewritten as it progresses), stays in
+	// the tree.
+	valueThreshold int64
 }
 
 // small keeps pbxgate under its memory limit on a 1 GB Raspberry Pi (see
@@ -123,15 +130,21 @@ type tuning struct {
 // ValueThreshold stays under 15% of the memtable; NumCompactors must be 0
 // or >= 2.
 var small = tuning{
-	memTable:     8 << 20,
+	// Flushing a memtable builds one L0 table of all of it in memory (the
+	// builder's buffers double: 4+8+16 MiB for an 8 MiB memtable), and
+	// compactions build L1+ tables at twice their size: 4 MiB memtables
+	// and 1 MiB tables halve both peaks (docs/benchmarks.md).
+	memTable:     4 << 20,
 	numMemtables: 2,
-	baseTable:    2 << 20,
+	baseTable:    1 << 20,
 	baseLevel:    8 << 20,
 	tableMult:    2,
 	blockCache:   8 << 20,
 	indexCache:   4 << 20,
 	compression:  options.Snappy,
 	vlogFile:     16 << 20,
+	// 16 KiB stays well under 15 % of the memtable (614 KiB).
+	valueThreshold: 16 << 10,
 }
 
 func (t tuning) apply(bo badger.Options) badger.Options {
@@ -139,7 +152,7 @@ func (t tuning) apply(bo badger.Options) badger.Options {
 	return bo.
 		WithMemTableSize(t.memTable).
 		WithNumMemtables(t.numMemtables).
-		WithValueThreshold(min(1<<10, t.memTable*15/100-1)).
+		WithValueThreshold(min(t.valueThreshold, t.memTable*15/100-1)).
 		WithBaseTableSize(t.baseTable).
 		WithBaseLevelSize(t.baseLevel).
 		WithNumLevelZeroTables(2).

@@ -24,7 +24,7 @@ import (
 // sampled every 10 ms), the bytes written to disk per message (/proc/self/io
 // write_bytes), and the data directory's size afterwards. sync_writes is
 // off here so the variants finish in seconds, and the Go memory limit is
-// the daemon's default (96 MiB); the daemon's memory run
+// the daemon's default (64 MiB); the daemon's memory run
 // (cmd/pbxgate BenchmarkMemoryBudget) measures with fsync.
 //
 //	go test ./gateway/store -run '^$' -bench BadgerTuning -benchtime 1x
@@ -37,12 +37,13 @@ func BenchmarkBadgerTuning(b *testing.B) {
 		{name: "small"},
 		{name: "small-zstd", t: with(func(t *tuning) { t.compression = options.ZSTD })},
 		{name: "small-none", t: with(func(t *tuning) { t.compression = options.None })},
-		{name: "memtable-4MiB", t: with(func(t *tuning) { t.memTable = 4 << 20 })},
+		{name: "memtable-8MiB", t: with(func(t *tuning) { t.memTable = 8 << 20 })},
 		{name: "memtable-16MiB", t: with(func(t *tuning) { t.memTable = 16 << 20 })},
-		{name: "table-1MiB", t: with(func(t *tuning) { t.baseTable = 1 << 20 })},
+		{name: "table-2MiB", t: with(func(t *tuning) { t.baseTable = 2 << 20 })},
 		{name: "table-512KiB", t: with(func(t *tuning) { t.baseTable = 512 << 10 })},
-		{name: "table-1MiB-mult-1", t: with(func(t *tuning) { t.baseTable, t.tableMult = 1<<20, 1 })},
-		{name: "memtable-4MiB-table-1MiB", t: with(func(t *tuning) { t.memTable, t.baseTable = 4<<20, 1<<20 })},
+		{name: "table-mult-1", t: with(func(t *tuning) { t.tableMult = 1 })},
+		{name: "memtable-8MiB-table-2MiB", t: with(func(t *tuning) { t.memTable, t.baseTable = 8<<20, 2<<20 })},
+		{name: "value-threshold-1KiB", t: with(func(t *tuning) { t.valueThreshold = 1 << 10 })},
 		{name: "badger-default", def: true},
 	}
 	const messages = 100_000
@@ -59,7 +60,7 @@ func BenchmarkBadgerTuning(b *testing.B) {
 					bo = t.apply(bo)
 				}
 				// The daemon's default memory.limit.
-				defer debug.SetMemoryLimit(debug.SetMemoryLimit(96 << 20))
+				defer debug.SetMemoryLimit(debug.SetMemoryLimit(64 << 20))
 				runtime.GC()
 				var peak, peakLive atomic.Uint64
 				live := []metrics.Sample{{Name: "/gc/heap/live:bytes"}}

@@ -1,0 +1,130 @@
+package store
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+
+	"golang.org/x/sys/unix"
+)
+
+// residentShared is the process's resident file-backed and shared memory
+// (the third field of /proc/self/statm, in pages): a cheap upper bound of
+// what the store's mappings hold, read without walking page tables.
+func residentShared() (int64, error) {
+	data, err := os.ReadFile("/proc/self/statm")
+	if err != nil {
+		return 0, err
+	}
+	f := bytes.Fields(data)
+	if len(f) < 3 {
+		return 0, fmt.Errorf("/proc/self/statm: unexpected %q", data)
+	}
+	pages, err := strconv.ParseInt(string(f[2]), 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("/proc/self/statm: %w", err)
+	}
+	return pages * int64(os.Getpagesize()), nil
+}
+
+type mapping struct{ start, end uintptr }
+
+// Resident measures the resident size of the store's mapped files and of
+// other mapped files from /proc/self/smaps.
+func (s *Store) Resident() (Resident, error) {
+	r, _, err := s.residentMappings()
+	return r, err
+}
+
+// Trim pages out the store's mapped files when they hold more than budget
+// bytes of memory (see RunTrim). It returns what was resident before.
+func (s *Store) Trim(budget int64) (Resident, error) {
+	r, maps, err := s.residentMappings()
+	if err != nil || r.Store <= budget {
+		return r, err
+	}
+	for _, m := range maps {
+		// A mapping Badger unmapped since smaps was read fails with
+		// ENOMEM, or its range now holds another mapping: MADV_PAGEOUT
+		// never changes contents (anonymous pages would go to swap), so
+		// that race costs at most a page-in.
+		_, _, errno := unix.Syscall(unix.SYS_MADVISE, m.start, m.end-m.start, unix.MADV_PAGEOUT)
+		if errno == unix.EINVAL {
+			return r, fmt.Errorf("madvise(MADV_PAGEOUT) is not supported by this kernel (Linux 5.4 or later has it): %w", errno)
+		}
+	}
+	return r, nil
+}
+
+func (s *Store) residentMappings() (Resident, []mapping, error) {
+	var r Resident
+	dir, err := filepath.Abs(s.dir)
+	if err != nil {
+		return r, nil, err
+	}
+	if d, err := filepath.EvalSymlinks(dir); err == nil {
+		dir = d
+	}
+	prefix := []byte(dir + string(filepath.Separator))
+	f, err := os.Open("/proc/self/smaps")
+	if err != nil {
+		return r, nil, err
+	}
+	defer f.Close()
+	var maps []mapping
+	kind := 0 // of the current mapping: 0 anonymous, 1 store file, 2 other file
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		line := sc.Bytes()
+		if len(line) == 0 {
+			continue
+		}
+		if c := line[0]; c >= '0' && c <= '9' || c >= 'a' && c <= 'f' {
+			// Header: start-end perms offset dev inode [path]
+			fields := bytes.Fields(line)
+			kind = 0
+			if len(fields) < 6 {
+				continue
+			}
+			path := line[bytes.Index(line, fields[5]):]
+			switch {
+			case bytes.HasPrefix(path, prefix):
+				kind = 1
+				lo, hi, ok := bytes.Cut(fields[0], []byte("-"))
+				start, err1 := strconv.ParseUint(string(lo), 16, 64)
+				end, err2 := strconv.ParseUint(string(hi), 16, 64)
+				if !ok || err1 != nil || err2 != nil {
+					return r, nil, fmt.Errorf("/proc/self/smaps: bad range %q", fields[0])
+				}
+				maps = append(maps, mapping{uintptr(start), uintptr(end)})
+				r.Mappings++
+			case path[0] == '/':
+				kind = 2
+			}
+			continue
+		}
+		if kind == 0 || !bytes.HasPrefix(line, []byte("Rss:")) {
+			continue
+		}
+		kb, err := strconv.ParseInt(string(bytes.Fields(line[4:])[0]), 10, 64)
+		if err != nil {
+			return r, nil, fmt.Errorf("/proc/self/smaps: %q: %w", line, err)
+		}
+		if kind == 1 {
+			r.Store += kb << 10
+		} else {
+			r.Other += kb << 10
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return r, nil, err
+	}
+	if r.Store == 0 && r.Other == 0 {
+		return r, nil, errors.New("/proc/self/smaps lists no file mappings")
+	}
+	return r, maps, nil
+}
