@@ -89,6 +89,8 @@ var d = "https://example.org/" // netscope:
 	write("x/c_test.go", "package x\n// netscope:file too late: not in the leading comment\nvar b = 1\nvar a = \"https://example.net/\"\n")
 	write("x/main.go", `var prod = "https://graph.facebook.com"`+"\n") // product code is not scanned
 	write("docs/x.md", "http://192.0.2.9/\n")
+	write("x/testdata/artifacts/shot.txt", "http://192.0.2.3/\n") // a test's output
+	write("x/testdata/capture.bin", "\x89PNG\x00\x1a G.KMQ:6 http://192.0.2.4/\n")
 	found, err := Scan(root)
 	if err != nil {
 		t.Fatal(err)
