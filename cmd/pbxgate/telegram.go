@@ -21,7 +21,7 @@ func (d *daemon) startTelegram(ctx context.Context) (*telegram.Channel, error) {
 		emu := tgemu.New(tgemu.Options{})
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
-			return nil, fmt.Errorf("Telegram emulator: %w", err)
+			return nil, fmt.Errorf("telegram emulator: %w", err)
 		}
 		d.goRun(ctx, "telegram-emulator", func(ctx context.Context) error { return emu.Serve(ctx, ln) })
 		d.tgemu = emu
