@@ -9,19 +9,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/pbxgate/pbxgate/gateway/rules"
-	"github.com/pbxgate/pbxgate/gateway/users"
 )
-
-// apiRuleRoutes complete the Automation screen's API twin: one rule, and
-// creating, replacing and deleting rules (admins, as in the portal) with
-// the full rule model (limits, windows, several actions).
-func (s *server) apiRuleRoutes(g *gin.RouterGroup) {
-	admin := s.requireRole(users.RoleAdmin)
-	g.GET("/rules/:id", s.apiRule)
-	g.POST("/rules", admin, s.apiSaveRule(false))
-	g.PUT("/rules/:id", admin, s.apiSaveRule(true))
-	g.DELETE("/rules/:id", admin, s.apiDeleteRule)
-}
 
 // findRule is rule id as the engine has it (secrets included).
 func (s *server) findRule(c *gin.Context, id string) (rules.Rule, error) {

@@ -6,14 +6,6 @@ import (
 	"github.com/gin-gonic/gin"
 )
 
-// apiCampaignEditRoutes are the campaign screens' edit form, the add
-// form's CSV preview and the CSV export.
-func (s *server) apiCampaignEditRoutes(g *gin.RouterGroup) {
-	g.PUT("/campaigns/:id", s.apiUpdateCampaign)
-	g.POST("/campaigns/preview-csv", s.apiPreviewCSV)
-	g.GET("/campaigns/:id/export.csv", s.apiExportCampaign)
-}
-
 // apiUpdateCampaign edits a draft or scheduled campaign with the same body
 // as POST /campaigns; without recipients the old ones stay.
 func (s *server) apiUpdateCampaign(c *gin.Context) {

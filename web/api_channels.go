@@ -13,21 +13,6 @@ import (
 	"github.com/pbxgate/pbxgate/gateway/users"
 )
 
-// apiChannelRoutes are the API twins of the Dashboard, Modems, WhatsApp and
-// Click-to-chat screens.
-func (s *server) apiChannelRoutes(g *gin.RouterGroup) {
-	admin := s.requireRole(users.RoleAdmin)
-	g.GET("/dashboard", s.apiDashboard)
-	g.GET("/modems", s.apiModems)
-	g.POST("/modems/:name/ussd", admin, s.apiUSSD)
-	g.GET("/whatsapp", s.apiWhatsApp)
-	g.GET("/whatsapp/templates", s.apiTemplates)
-	g.POST("/whatsapp/templates/sync", admin, s.apiSyncTemplates)
-	g.GET("/clicktochat", s.apiClickToChat)
-	g.GET("/clicktochat/qr.png", s.apiClickToChatPNG)
-	g.GET("/sessions/:id/media/:media", s.apiSessionMedia)
-}
-
 // apiSessionMedia serves a picture or document a contact sent in a chat
 // session, as the session screen's links do.
 func (s *server) apiSessionMedia(c *gin.Context) {

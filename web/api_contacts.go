@@ -11,26 +11,7 @@ import (
 
 	"github.com/pbxgate/pbxgate/gateway/consent"
 	"github.com/pbxgate/pbxgate/gateway/recipients"
-	"github.com/pbxgate/pbxgate/gateway/users"
 )
-
-// apiContactRoutes are the API twins of the Contacts and Blacklist
-// screens, with the same roles: everyone reads and imports phonebooks,
-// admins delete them and change do-not-contact lists and the blacklist.
-func (s *server) apiContactRoutes(g *gin.RouterGroup) {
-	admin := s.requireRole(users.RoleAdmin)
-	g.POST("/phonebooks", s.apiImportContacts("phonebook"))
-	g.GET("/phonebooks/:name", s.apiPhonebook)
-	g.DELETE("/phonebooks/:name", admin, s.apiDeleteContacts("phonebook"))
-	g.POST("/dnc-lists", admin, s.apiImportContacts("dnc"))
-	g.GET("/dnc-lists/:name", s.apiDNCList)
-	g.DELETE("/dnc-lists/:name", admin, s.apiDeleteContacts("dnc"))
-
-	g.GET("/blacklist", s.apiBlacklist)
-	g.POST("/blacklist", admin, s.apiBlock)
-	g.DELETE("/blacklist/:id", admin, s.apiUnblock)
-	g.GET("/opt-outs", s.apiOptOuts)
-}
 
 // apiImportContacts takes a CSV or vCard file as multipart (fields "name"
 // and "file", as the portal's form) or as the raw body with ?name=.

@@ -9,20 +9,7 @@ import (
 
 	"github.com/pbxgate/pbxgate/gateway/consent"
 	"github.com/pbxgate/pbxgate/gateway/recipients"
-	"github.com/pbxgate/pbxgate/gateway/users"
 )
-
-// groupAPIRoutes are the subscriber groups' API, with the portal's roles:
-// everyone reads, admins change.
-func (s *server) groupAPIRoutes(g *gin.RouterGroup) {
-	admin := s.requireRole(users.RoleAdmin)
-	g.GET("/groups", s.apiGroups)
-	g.POST("/groups", admin, s.apiCreateGroup)
-	g.GET("/groups/:name", s.apiGroup)
-	g.DELETE("/groups/:name", admin, s.apiDeleteGroup)
-	g.POST("/groups/:name/members", admin, s.apiAddGroupMembers)
-	g.DELETE("/groups/:name/members/:number", admin, s.apiRemoveGroupMember)
-}
 
 func (s *server) apiGroupsReady(c *gin.Context) bool {
 	return apiHas(c, s.d.Consent != nil, "subscriber groups are")

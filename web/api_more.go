@@ -15,38 +15,22 @@ import (
 	"github.com/pbxgate/pbxgate/gateway/users"
 )
 
-// apiMoreRoutes are the API twins of the Contacts, Sessions, Automation and
-// token screens.
-func (s *server) apiMoreRoutes(g *gin.RouterGroup) {
-	g.GET("/phonebooks", func(c *gin.Context) {
-		list, err := recipients.NewPhonebooks(s.d.Store).All(c.Request.Context())
-		if err != nil {
-			apiError(c, http.StatusInternalServerError, "internal", "listing phonebooks failed; see the pbxgate log", "")
-			return
-		}
-		c.JSON(http.StatusOK, page[recipients.Phonebook]{Items: nonNil(list), Total: len(list), Limit: len(list)})
-	})
-	g.GET("/dnc-lists", func(c *gin.Context) {
-		list, err := recipients.NewLists(s.d.Store).All(c.Request.Context())
-		if err != nil {
-			apiError(c, http.StatusInternalServerError, "internal", "listing do-not-contact lists failed; see the pbxgate log", "")
-			return
-		}
-		c.JSON(http.StatusOK, page[recipients.DNCList]{Items: nonNil(list), Total: len(list), Limit: len(list)})
-	})
+func (s *server) apiPhonebooks(c *gin.Context) {
+	list, err := recipients.NewPhonebooks(s.d.Store).All(c.Request.Context())
+	if err != nil {
+		apiError(c, http.StatusInternalServerError, "internal", "listing phonebooks failed; see the pbxgate log", "")
+		return
+	}
+	c.JSON(http.StatusOK, page[recipients.Phonebook]{Items: nonNil(list), Total: len(list), Limit: len(list)})
+}
 
-	g.GET("/sessions", s.apiSessions)
-	g.GET("/sessions/:id", s.apiSession)
-	g.POST("/sessions/:id/close", s.apiSessionAction("close"))
-	g.POST("/sessions/:id/transfer", s.apiSessionAction("transfer"))
-	g.POST("/sessions/:id/reply", s.apiSessionAction("reply"))
-
-	g.GET("/rules", s.apiRules)
-	g.POST("/rules/test", s.apiRuleTest)
-
-	g.GET("/tokens", s.apiTokens)
-	g.POST("/tokens", s.apiCreateToken)
-	g.DELETE("/tokens/:id", s.apiRevokeToken)
+func (s *server) apiDNCLists(c *gin.Context) {
+	list, err := recipients.NewLists(s.d.Store).All(c.Request.Context())
+	if err != nil {
+		apiError(c, http.StatusInternalServerError, "internal", "listing do-not-contact lists failed; see the pbxgate log", "")
+		return
+	}
+	c.JSON(http.StatusOK, page[recipients.DNCList]{Items: nonNil(list), Total: len(list), Limit: len(list)})
 }
 
 func nonNil[T any](s []T) []T {

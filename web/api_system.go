@@ -11,23 +11,6 @@ import (
 	"github.com/pbxgate/pbxgate/web/i18n"
 )
 
-// apiSystemRoutes are the API twins of the System screen: everyone
-// changes their own password and reads the region settings; admins
-// manage users, change the settings, download backups and read the audit
-// log.
-func (s *server) apiSystemRoutes(g *gin.RouterGroup) {
-	g.PUT("/me/password", s.apiChangeOwnPassword)
-	g.GET("/settings", s.apiSettings)
-	admin := g.Group("", s.requireRole(users.RoleAdmin))
-	admin.PUT("/settings", s.apiSaveSettings)
-	admin.DELETE("/users/:name", s.apiDeleteUser)
-	admin.PUT("/users/:name/role", s.apiSetUserRole)
-	admin.PUT("/users/:name/password", s.apiResetPassword)
-	// The same stream as the portal's download.
-	admin.GET("/backup", s.backup)
-	admin.GET("/audit", s.apiAudit)
-}
-
 // apiUserErr answers the users service's errors; field names the body's
 // field a validation error is about.
 func (s *server) apiUserErr(c *gin.Context, err error, field string) {

@@ -3,29 +3,18 @@ package web
 import (
 	"context"
 	"encoding/json"
-	"log/slog"
 	"net/http"
 	"regexp"
 	"slices"
 	"strings"
 	"testing"
-	"time"
-
-	"github.com/pbxgate/pbxgate/gateway/store"
-	"github.com/pbxgate/pbxgate/gateway/users"
 )
 
 // TestOpenAPIMatchesRoutes: every /api/v1 route is documented and every
 // documented operation is served.
 func TestOpenAPIMatchesRoutes(t *testing.T) {
 	t.Parallel()
-	st, err := store.Open(store.Options{Dir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	s, err := newServer(Deps{Store: st, Users: users.New(st, users.WithParams(fastHash)), Logger: slog.New(slog.DiscardHandler),
-		Location: time.UTC, Now: time.Now})
+	s, err := newServer(testDeps(t))
 	if err != nil {
 		t.Fatal(err)
 	}

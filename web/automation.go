@@ -209,11 +209,3 @@ func (s *server) deleteRule(c *gin.Context, id string) error {
 	}
 	return err
 }
-
-func (s *server) automationRoutes(p *gin.RouterGroup, admin gin.HandlerFunc) {
-	p.GET("/automation", s.automationPage)
-	p.POST("/automation/test", s.ruleTest)
-	// Rules change how every inbound message is handled: admins only.
-	p.POST("/automation/rules", admin, s.ruleCreate)
-	p.POST("/automation/rules/:id/delete", admin, s.requireConfirm("confirm.q.rule", ""), s.ruleDelete)
-}

@@ -130,9 +130,3 @@ func (s *server) blacklistRemove(c *gin.Context) {
 	}
 	c.Redirect(http.StatusSeeOther, "/blacklist")
 }
-
-func (s *server) blacklistRoutes(p *gin.RouterGroup, admin gin.HandlerFunc) {
-	p.GET("/blacklist", s.blacklistPage)
-	p.POST("/blacklist", admin, s.blacklistAdd)
-	p.POST("/blacklist/:id/delete", admin, s.requireConfirm("confirm.q.blacklist", ""), s.blacklistRemove)
-}

@@ -10,7 +10,6 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/pbxgate/pbxgate/gateway/recipients"
-	"github.com/pbxgate/pbxgate/gateway/users"
 )
 
 // contactsData is the Contacts page: phonebooks (campaign recipients by
@@ -190,14 +189,4 @@ func (s *server) deleteContacts(kind string) gin.HandlerFunc {
 		}
 		c.Redirect(http.StatusSeeOther, "/contacts")
 	}
-}
-
-func (s *server) contactRoutes(p *gin.RouterGroup) {
-	p.GET("/contacts", s.contactsPage)
-	p.POST("/contacts/phonebooks", s.importContacts("phonebook"))
-	// Do-not-contact lists are compliance data: only admins change them.
-	admin := p.Group("/contacts", s.requireRole(users.RoleAdmin))
-	admin.POST("/dnc", s.importContacts("dnc"))
-	admin.POST("/phonebooks/:name/delete", s.requireConfirm("confirm.q.phonebook", "name"), s.deleteContacts("phonebook"))
-	admin.POST("/dnc/:name/delete", s.requireConfirm("confirm.q.dnc", "name"), s.deleteContacts("dnc"))
 }

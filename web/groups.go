@@ -12,7 +12,6 @@ import (
 
 	"github.com/pbxgate/pbxgate/gateway/consent"
 	"github.com/pbxgate/pbxgate/gateway/recipients"
-	"github.com/pbxgate/pbxgate/gateway/users"
 )
 
 // GroupService is what the subscriber group screens, their API and the
@@ -355,16 +354,4 @@ func (s *server) groupDelete(c *gin.Context) {
 	s.audit(c, "group.delete", name)
 	s.flash(c, "groups.deleted")
 	c.Redirect(http.StatusSeeOther, "/groups")
-}
-
-// groupRoutes: everyone logged in sees the groups, only admins change them
-// (subscriber lists are consent data, like the blacklist).
-func (s *server) groupRoutes(p *gin.RouterGroup) {
-	admin := s.requireRole(users.RoleAdmin)
-	p.GET("/groups", s.groupsPage)
-	p.POST("/groups", admin, s.groupCreate)
-	p.GET("/groups/:name", s.groupDetail)
-	p.POST("/groups/:name/members", admin, s.groupAddMembers)
-	p.POST("/groups/:name/members/remove", admin, s.groupRemoveMember)
-	p.POST("/groups/:name/delete", admin, s.groupDelete)
 }

@@ -35,6 +35,19 @@ type testEnv struct {
 
 type envOption func(*Deps)
 
+// testDeps are the required dependencies on a store in t.TempDir(), for
+// tests that build the server without an HTTP listener.
+func testDeps(t testing.TB) Deps {
+	t.Helper()
+	st, err := store.Open(store.Options{Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return Deps{Store: st, Users: users.New(st, users.WithParams(fastHash)), Logger: slog.New(slog.DiscardHandler),
+		Location: time.UTC, DefaultCountry: "DE", Now: time.Now}
+}
+
 func newEnv(t *testing.T, opts ...envOption) *testEnv {
 	t.Helper()
 	st, err := store.Open(store.Options{Dir: t.TempDir()})

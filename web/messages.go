@@ -31,15 +31,6 @@ var messageStatuses = []message.Status{msglog.Received, message.Queued, message.
 // the rest folds away.
 const shortText = 80
 
-func (s *server) messageRoutes(p *gin.RouterGroup) {
-	p.GET("/messages", s.messagesPage)
-}
-
-func (s *server) messageAPIRoutes(g *gin.RouterGroup) {
-	g.GET("/messages", s.apiMessages)
-	g.GET("/messages/:id", s.apiMessage)
-}
-
 // messageFilter is the search form: the same query parameters as the API.
 type messageFilter struct {
 	Dir, Kind, Channel, Status, Q, From, To string

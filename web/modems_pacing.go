@@ -391,19 +391,3 @@ func (s *server) apiPacingOf(c *gin.Context, name string) {
 	}
 	c.JSON(http.StatusOK, gin.H{"modem": name})
 }
-
-// modemRoutes: the Modems page for everyone, pacing changes for admins.
-func (s *server) modemRoutes(p *gin.RouterGroup) {
-	p.GET("/modems", s.modemsPage)
-	admin := p.Group("/modems", s.requireRole(users.RoleAdmin))
-	admin.POST("/:name/pacing", s.saveModemPacing)
-	admin.POST("/:name/pacing/reset", s.resetModemPacing)
-}
-
-// modemAPIRoutes: everyone reads the pacing, admins change it.
-func (s *server) modemAPIRoutes(g *gin.RouterGroup) {
-	g.GET("/modems/pacing", s.apiModemPacing)
-	admin := g.Group("/modems", s.requireRole(users.RoleAdmin))
-	admin.PUT("/:name/pacing", s.apiSetModemPacing)
-	admin.DELETE("/:name/pacing", s.apiResetModemPacing)
-}

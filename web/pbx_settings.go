@@ -438,17 +438,3 @@ func (s *server) apiSavePBXSettings(c *gin.Context) {
 	c.JSON(http.StatusAccepted, gin.H{"restarting": s.d.Restart != nil})
 	s.restartAfterResponse(c, "PBX settings changed")
 }
-
-// pbxRoutes: the page for everyone, changes for admins.
-func (s *server) pbxRoutes(p *gin.RouterGroup) {
-	p.GET("/pbx", s.pbxPage)
-	admin := p.Group("/pbx", s.requireRole(users.RoleAdmin))
-	admin.POST("/settings", s.savePBX)
-	admin.POST("/settings/reset", s.resetPBX)
-}
-
-// pbxAPIRoutes are the admin-only API twins.
-func (s *server) pbxAPIRoutes(apiAdmin *gin.RouterGroup) {
-	apiAdmin.GET("/pbx/settings", s.apiPBXSettings)
-	apiAdmin.PUT("/pbx/settings", s.apiSavePBXSettings)
-}

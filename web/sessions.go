@@ -144,15 +144,6 @@ func (s *server) sessionAction(action string) gin.HandlerFunc {
 	}
 }
 
-func (s *server) sessionRoutes(p *gin.RouterGroup) {
-	p.GET("/sessions", s.sessionList)
-	p.GET("/sessions/:id", s.sessionDetail)
-	p.POST("/sessions/:id/close", s.sessionAction("close"))
-	p.POST("/sessions/:id/transfer", s.sessionAction("transfer"))
-	p.POST("/sessions/:id/reply", s.sessionAction("reply"))
-	p.GET("/sessions/:id/media/:media", s.sessionMedia)
-}
-
 // sessionMedia serves a picture or document a contact sent in a session:
 // the link the extension got in its chat. Only media that appear in that
 // session's log are served, to logged-in users.

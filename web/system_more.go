@@ -62,22 +62,6 @@ func streamingUpload(c *gin.Context) bool {
 	return false
 }
 
-// systemMoreRoutes are the admin-only System routes below /system.
-func (s *server) systemMoreRoutes(admin *gin.RouterGroup) {
-	admin.GET("/logs", s.logsPage)
-	admin.GET("/logs.txt", s.logsText)
-	admin.POST("/update", s.uploadUpdate)
-	admin.POST("/restore", s.uploadRestore)
-}
-
-// systemMoreAPIRoutes are their admin-only API twins.
-func (s *server) systemMoreAPIRoutes(api *gin.RouterGroup) {
-	api.GET("/logs", s.apiLogs)
-	api.GET("/system/update", s.apiUpdateStatus)
-	api.POST("/system/update", s.apiUploadUpdate)
-	api.POST("/system/restore", s.apiUploadRestore)
-}
-
 // ---- logs ----
 
 type logsData struct {

@@ -17,7 +17,6 @@ import (
 
 	"github.com/gin-gonic/gin"
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/pbxgate/pbxgate/gateway/store"
 	"github.com/pbxgate/pbxgate/gateway/users"
@@ -178,21 +177,6 @@ func (s *server) engine() *gin.Engine {
 	e.HandleMethodNotAllowed = false
 	e.Use(s.logRequests, s.recovery, s.limitBody)
 
-	e.GET("/healthz", func(c *gin.Context) {
-		c.JSON(http.StatusOK, gin.H{"status": "ok"})
-	})
-	e.GET("/readyz", s.readyz)
-	if s.d.Gatherer != nil {
-		metrics := gin.WrapH(promhttp.HandlerFor(s.d.Gatherer, promhttp.HandlerOpts{ErrorLog: slogPrinter{s.log}}))
-		switch {
-		case s.d.MetricsToken != "":
-			e.GET("/metrics", s.requireMetricsToken, metrics)
-		case s.d.MetricsRequireAuth:
-			e.GET("/metrics", s.requireAuth(false), metrics)
-		default:
-			e.GET("/metrics", metrics)
-		}
-	}
 	for path, h := range s.d.Extra {
 		wrapped := gin.WrapH(h)
 		if len(path) > 1 && path[len(path)-1] == '/' {
@@ -201,7 +185,7 @@ func (s *server) engine() *gin.Engine {
 			e.Any(path, wrapped)
 		}
 	}
-	s.routes(e)
+	s.mount(e)
 	return e
 }
 

@@ -5,14 +5,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"html"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"regexp"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/gin-gonic/gin"
 
@@ -206,12 +204,7 @@ func TestLoginLogoutAndRateLimit(t *testing.T) {
 
 func TestAuditLogBounded(t *testing.T) {
 	t.Parallel()
-	st, err := store.Open(store.Options{Dir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	s, err := newServer(Deps{Store: st, Users: users.New(st, users.WithParams(fastHash)), Logger: slog.New(slog.DiscardHandler), Now: time.Now, Location: time.UTC})
+	s, err := newServer(testDeps(t))
 	if err != nil {
 		t.Fatal(err)
 	}
