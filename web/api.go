@@ -249,7 +249,7 @@ func (s *server) apiCreateCampaign(c *gin.Context) {
 
 // apiCampaignAnswer answers with campaign id as GET /campaigns/{id} would,
 // plus the recipients skip_invalid left out.
-func (s *server) apiCampaignAnswer(c *gin.Context, code int, id string, skipped []recipientProblem) {
+func (s *server) apiCampaignAnswer(c *gin.Context, code int, id string, skipped []recipients.FieldProblem) {
 	cd, err := s.d.Campaigns.Campaign(c.Request.Context(), id)
 	if err != nil {
 		s.apiCampaignErr(c, err)
@@ -257,20 +257,20 @@ func (s *server) apiCampaignAnswer(c *gin.Context, code int, id string, skipped 
 	}
 	c.JSON(code, struct {
 		CampaignDetail
-		Skipped []recipientProblem `json:"skipped"`
+		Skipped []recipients.FieldProblem `json:"skipped"`
 	}{cd, nonNil(skipped)})
 }
 
 // apiCampaignInput reads and validates a campaign body (POST, or PUT of a
 // draft, where no recipients keep the old ones) and returns it with the
 // recipients skip_invalid left out; false: it answered.
-func (s *server) apiCampaignInput(c *gin.Context, edit bool) (CampaignInput, []recipientProblem, bool) {
+func (s *server) apiCampaignInput(c *gin.Context, edit bool) (CampaignInput, []recipients.FieldProblem, bool) {
 	ctx := c.Request.Context()
 	req, csvFile, csvField, ok := s.readAPICampaignRequest(c)
 	if !ok {
 		return CampaignInput{}, nil, false
 	}
-	fail := func(field, msg string) (CampaignInput, []recipientProblem, bool) {
+	fail := func(field, msg string) (CampaignInput, []recipients.FieldProblem, bool) {
 		apiError(c, http.StatusUnprocessableEntity, "invalid", msg, field)
 		return CampaignInput{}, nil, false
 	}
@@ -291,13 +291,13 @@ func (s *server) apiCampaignInput(c *gin.Context, edit bool) (CampaignInput, []r
 		return fail("sender", "unknown channel/sender; GET /api/v1/status lists the channels")
 	}
 	for _, t := range req.NumberType {
-		if !slices.Contains(campaignNumberTypes(), t) {
+		if !slices.Contains(recipients.CampaignNumberTypes(), t) {
 			return fail("number_type", "number_type must list mobile, work, home or other")
 		}
 	}
-	rs := s.gatherRecipients(ctx, recipientSources{Numbers: strings.Join(req.Numbers, "\n"), CSV: csvFile, PhoneColumns: req.PhoneColumns,
+	rs, probs := s.gatherRecipients(ctx, recipients.Sources{Numbers: strings.Join(req.Numbers, "\n"), CSV: csvFile, PhoneColumns: req.PhoneColumns,
 		Phonebook: req.Phonebook, NumberTypes: req.NumberType, Group: req.Group, SkipInvalid: req.SkipInvalid, Edit: edit})
-	if !s.apiRecipientsAccepted(c, rs, csvField) {
+	if !s.apiRecipientsAccepted(c, rs, probs, csvField) {
 		return CampaignInput{}, nil, false
 	}
 	if req.WhatsApp == nil {

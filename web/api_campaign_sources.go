@@ -87,7 +87,7 @@ func apiBodyErr(c *gin.Context, err error, code, what string) bool {
 }
 
 // skippedAs names the CSV's problems csvField.
-func skippedAs(ps []recipientProblem, csvField string) []recipientProblem {
+func skippedAs(ps []recipients.FieldProblem, csvField string) []recipients.FieldProblem {
 	for i := range ps {
 		if ps[i].Field == "csv" {
 			ps[i].Field = csvField
@@ -99,11 +99,11 @@ func skippedAs(ps []recipientProblem, csvField string) []recipientProblem {
 // apiRecipientsAccepted answers the sources' first problem as the form
 // shows it (invalid rows and excluded members listed in "problems");
 // false: it answered.
-func (s *server) apiRecipientsAccepted(c *gin.Context, rs campaignRecipients, csvField string) bool {
-	if len(rs.Problems) == 0 {
+func (s *server) apiRecipientsAccepted(c *gin.Context, rs recipients.Gathered, probs []*inputProblem, csvField string) bool {
+	if len(probs) == 0 {
 		return true
 	}
-	p := rs.Problems[0]
+	p := probs[0]
 	field := p.Field
 	if field == "csv" {
 		field = csvField

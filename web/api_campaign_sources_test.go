@@ -25,14 +25,14 @@ const sourcesCSV = "name;phone\nAnna;0171 1234567\nBernd;12\nClara;0151 23456789
 // campaignAnswer is POST/PUT /campaigns' answer.
 type campaignAnswer struct {
 	CampaignDetail
-	Skipped []recipientProblem `json:"skipped"`
+	Skipped []recipients.FieldProblem `json:"skipped"`
 }
 
 // recipientsRefused is the 422 for invalid rows or excluded members.
 type recipientsRefused struct {
 	Error struct {
 		Code, Message, Field string
-		Problems             []recipientProblem `json:"problems"`
+		Problems             []recipients.FieldProblem `json:"problems"`
 	} `json:"error"`
 }
 

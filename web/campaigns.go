@@ -18,7 +18,6 @@ import (
 	"github.com/pbxgate/pbxgate/drivers/whatsapp"
 	"github.com/pbxgate/pbxgate/gateway/campaign"
 	"github.com/pbxgate/pbxgate/gateway/consent"
-	"github.com/pbxgate/pbxgate/gateway/message"
 	"github.com/pbxgate/pbxgate/gateway/recipients"
 	"github.com/pbxgate/pbxgate/gateway/sms"
 )
@@ -151,7 +150,7 @@ func findTemplate(list []campaign.TemplateInfo, key string) (campaign.TemplateIn
 
 func (s *server) campaignFormData(ctx context.Context) campaignFormData {
 	d := campaignFormData{Selected: map[string]bool{}, MaxChars: sms.MaxChars,
-		Types:  campaignNumberTypes(),
+		Types:  recipients.CampaignNumberTypes(),
 		TypeOn: map[recipients.NumberType]bool{recipients.Mobile: true}}
 	if senders, err := s.d.Campaigns.Senders(ctx); err == nil {
 		d.Senders = senders
@@ -245,18 +244,18 @@ func (s *server) readCampaignForm(c *gin.Context, fd campaignFormData) (campaign
 	for _, t := range c.PostFormArray("number_type") {
 		types = append(types, recipients.NumberType(t))
 	}
-	rs := s.gatherRecipients(c.Request.Context(), recipientSources{Numbers: c.PostForm("numbers"), CSV: csvFile,
+	rs, probs := s.gatherRecipients(c.Request.Context(), recipients.Sources{Numbers: c.PostForm("numbers"), CSV: csvFile,
 		Phonebook: c.PostForm("phonebook"), NumberTypes: types, Group: c.PostForm("group"),
 		SkipInvalid: c.PostForm("skip_invalid") != "", Edit: fd.EditID != ""})
-	for _, p := range rs.Problems {
+	for _, p := range probs {
 		field := p.Field
 		if field == "number_type" { // shown with its phonebook
 			field = "phonebook"
 		}
 		errs[field] = v.T(p.Key, p.Args...)
 	}
-	f.problems = plainProblems(rs.Invalid)
-	f.excluded = plainProblems(rs.Excluded)
+	f.problems = recipients.Plain(rs.Invalid)
+	f.excluded = recipients.Plain(rs.Excluded)
 	in.Recipients = rs.Valid
 
 	if kind == "whatsapp" {
@@ -310,42 +309,6 @@ func (s *server) readCampaignForm(c *gin.Context, fd campaignFormData) (campaign
 
 var errNotCSV = errors.New("not a CSV file")
 
-// groupRecipients are a subscriber group's members who may be messaged now,
-// normalised like typed numbers (so a number also typed counts as a
-// duplicate), and the excluded members with why, as problems for the form.
-// A member whose number cannot be read as a phone number (a channel id)
-// is an invalid row.
-func (s *server) groupRecipients(ctx context.Context, group, region string) (recipients.Result, []recipients.Problem, error) {
-	if s.d.Consent == nil {
-		return recipients.Result{}, nil, consent.ErrNoGroup
-	}
-	send, excluded, err := s.d.Consent.Recipients(ctx, group)
-	if err != nil {
-		return recipients.Result{}, nil, err
-	}
-	var res recipients.Result
-	seen := map[string]bool{}
-	for _, r := range send {
-		n, err := recipients.Normalize(r.Number, region)
-		if err != nil {
-			res.Invalid = append(res.Invalid, recipients.Problem{Input: r.Number, Reason: err.Error(), ReasonCode: message.ReasonOf(err)})
-			continue
-		}
-		if seen[n] {
-			res.Duplicates = append(res.Duplicates, recipients.Duplicate{Number: n})
-			continue
-		}
-		seen[n] = true
-		r.Number = n
-		res.Valid = append(res.Valid, r)
-	}
-	problems := make([]recipients.Problem, 0, len(excluded))
-	for _, m := range excluded {
-		problems = append(problems, recipients.Problem{Input: m.Number, Reason: m.Excluded, ReasonCode: m.ExcludedCode})
-	}
-	return res, problems, nil
-}
-
 // openCSV opens an uploaded file after checking its size and that it is
 // text (browsers send text/csv, application/vnd.ms-excel or
 // application/octet-stream for .csv, so the content decides).
@@ -369,26 +332,6 @@ func openCSV(fh *multipart.FileHeader) (multipart.File, error) {
 		return nil, err
 	}
 	return f, nil
-}
-
-// mergeResults joins typed numbers and a CSV import, counting a number in
-// both as a duplicate.
-func mergeResults(a, b recipients.Result) recipients.Result {
-	seen := map[string]bool{}
-	for _, r := range a.Valid {
-		seen[r.Number] = true
-	}
-	for _, r := range b.Valid {
-		if seen[r.Number] {
-			a.Duplicates = append(a.Duplicates, recipients.Duplicate{Line: r.Line, Number: r.Number})
-			continue
-		}
-		seen[r.Number] = true
-		a.Valid = append(a.Valid, r)
-	}
-	a.Invalid = append(a.Invalid, b.Invalid...)
-	a.Duplicates = append(a.Duplicates, b.Duplicates...)
-	return a
 }
 
 func (s *server) campaignCreate(c *gin.Context) {
