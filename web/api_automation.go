@@ -8,6 +8,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/pbxgate/pbxgate/gateway/message"
 	"github.com/pbxgate/pbxgate/gateway/rules"
 )
 
@@ -126,4 +127,44 @@ func (s *server) apiDeleteRule(c *gin.Context) {
 		return
 	}
 	c.Status(http.StatusNoContent)
+}
+
+func (s *server) apiRulesReady(c *gin.Context) bool {
+	return apiHas(c, s.d.Rules != nil, "automation is")
+}
+
+func (s *server) apiRules(c *gin.Context) {
+	if !s.apiRulesReady(c) {
+		return
+	}
+	list, err := s.d.Rules.Rules(c.Request.Context())
+	if err != nil {
+		apiError(c, http.StatusInternalServerError, "internal", "listing rules failed; see the pbxgate log", "")
+		return
+	}
+	out := make([]rules.Rule, 0, len(list))
+	for _, r := range list {
+		out = append(out, r.Redacted())
+	}
+	c.JSON(http.StatusOK, page[rules.Rule]{Items: out, Total: len(out), Limit: len(out)})
+}
+
+func (s *server) apiRuleTest(c *gin.Context) {
+	if !s.apiRulesReady(c) {
+		return
+	}
+	var req struct {
+		Text    string       `json:"text"`
+		Channel string       `json:"channel"`
+		Kind    message.Kind `json:"kind"`
+	}
+	if err := c.ShouldBindJSON(&req); err != nil {
+		apiError(c, http.StatusBadRequest, "bad_json", `body must be {"text":"…","kind":"sms"|"whatsapp"}`, "")
+		return
+	}
+	if req.Kind != message.SMS && req.Kind != message.WhatsApp {
+		apiError(c, http.StatusUnprocessableEntity, "invalid", "kind must be sms or whatsapp", "kind")
+		return
+	}
+	c.JSON(http.StatusOK, s.d.Rules.Test(c.Request.Context(), req.Text, req.Channel, req.Kind, s.d.Now()))
 }

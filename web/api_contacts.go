@@ -210,3 +210,21 @@ func (s *server) apiUnblock(c *gin.Context) {
 		c.Status(http.StatusNoContent)
 	}
 }
+
+func (s *server) apiPhonebooks(c *gin.Context) {
+	list, err := recipients.NewPhonebooks(s.d.Store).All(c.Request.Context())
+	if err != nil {
+		apiError(c, http.StatusInternalServerError, "internal", "listing phonebooks failed; see the pbxgate log", "")
+		return
+	}
+	c.JSON(http.StatusOK, page[recipients.Phonebook]{Items: nonNil(list), Total: len(list), Limit: len(list)})
+}
+
+func (s *server) apiDNCLists(c *gin.Context) {
+	list, err := recipients.NewLists(s.d.Store).All(c.Request.Context())
+	if err != nil {
+		apiError(c, http.StatusInternalServerError, "internal", "listing do-not-contact lists failed; see the pbxgate log", "")
+		return
+	}
+	c.JSON(http.StatusOK, page[recipients.DNCList]{Items: nonNil(list), Total: len(list), Limit: len(list)})
+}

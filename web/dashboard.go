@@ -5,7 +5,6 @@ import (
 	"errors"
 	"net/http"
 	"regexp"
-	"strings"
 
 	"github.com/gin-gonic/gin"
 
@@ -86,31 +85,6 @@ func (s *server) channelData(c *gin.Context, name string) *channelPage {
 }
 
 var ussdRE = regexp.MustCompile(`^[*#][0-9*#]{1,30}#$`)
-
-// ussd runs a USSD code on one modem and shows the network's answer.
-func (s *server) ussd(c *gin.Context) {
-	page := s.modemsPageData(c)
-	d := page.channelPage
-	v := s.newView(c, "modems", "nav.modems", page)
-	modemName, code := strings.TrimSpace(c.PostForm("modem")), strings.TrimSpace(c.PostForm("code"))
-	v.Form["modem"], v.Form["code"] = modemName, code
-	if s.d.USSD == nil {
-		s.renderError(c, http.StatusNotFound, "error.not_found")
-		return
-	}
-	answer, err := s.runUSSD(c, modemName, code)
-	if p := (*inputProblem)(nil); errors.As(err, &p) {
-		v.Errors[p.Field] = v.T(p.Key)
-		s.render(c, http.StatusUnprocessableEntity, "modems", v)
-		return
-	} else if err != nil {
-		v.Errors["code"] = v.T("ussd.err.failed", err.Error())
-		s.render(c, http.StatusBadGateway, "modems", v)
-		return
-	}
-	d.USSDModem, d.USSDAnswer = modemName, answer
-	s.render(c, http.StatusOK, "modems", v)
-}
 
 // runUSSD checks and audits a USSD code and runs it on modem (s.d.USSD
 // must be set). Problems are *inputProblem for modem or code; other

@@ -1,10 +1,12 @@
 package web
 
 import (
+	"bytes"
 	"context"
 	"html"
 	"io"
 	"log/slog"
+	"mime/multipart"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
@@ -176,4 +178,30 @@ func mustContain(t *testing.T, body string, wants ...string) {
 			t.Fatalf("response lacks %q:\n%s", w, body)
 		}
 	}
+}
+
+// upload posts a streamed multipart form: fields in order, then the file.
+func (c *client) uploadFile(path, field, name string, data []byte, fields ...string) resp {
+	c.env.t.Helper()
+	var buf bytes.Buffer
+	w := multipart.NewWriter(&buf)
+	for i := 0; i+1 < len(fields); i += 2 {
+		w.WriteField(fields[i], fields[i+1])
+	}
+	fw, _ := w.CreateFormFile(field, name)
+	fw.Write(data)
+	w.Close()
+	return c.do("POST", path, &buf, map[string]string{"Content-Type": w.FormDataContentType()})
+}
+
+func operatorClient(t *testing.T, env *testEnv) *client {
+	t.Helper()
+	if err := env.users.Add(context.Background(), "olga", "operator password", "operator"); err != nil {
+		t.Fatal(err)
+	}
+	op := env.client()
+	if r := op.login("olga", "operator password"); r.code != http.StatusSeeOther {
+		t.Fatalf("operator login: %d", r.code)
+	}
+	return op
 }

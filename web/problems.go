@@ -56,3 +56,10 @@ func bindJSON(c *gin.Context, v any, shape string) bool {
 	}
 	return true
 }
+
+func nonNil[T any](s []T) []T {
+	if s == nil {
+		return []T{}
+	}
+	return s
+}

@@ -418,3 +418,28 @@ func (s *server) resetUserPassword(c *gin.Context, name, pw string) error {
 	s.audit(c, "user.password", name)
 	return nil
 }
+
+// streamingUpload: the handler streams the body itself (requireCSRF then
+// takes the token from the query string instead of parsing the form).
+func streamingUpload(c *gin.Context) bool {
+	if c.Request.Method != http.MethodPost {
+		return false
+	}
+	switch c.Request.URL.Path {
+	case "/system/update", "/system/restore":
+		return true
+	}
+	return false
+}
+
+// systemNotice renders the System page with a change to its data (an
+// upload's outcome) instead of redirecting.
+func (s *server) systemNotice(c *gin.Context, code int, fn func(v *view, d *systemData)) {
+	v, err := s.systemView(c)
+	if err != nil {
+		s.renderError(c, http.StatusInternalServerError, "error.internal")
+		return
+	}
+	fn(v, v.Data.(*systemData))
+	s.render(c, code, "system", v)
+}

@@ -252,142 +252,27 @@ func (s *server) resetModemPacing(c *gin.Context) {
 	c.Redirect(http.StatusSeeOther, "/modems#pacing-"+name)
 }
 
-// pacingJSON is the API's shape of one SIM's pacing; durations as
-// "5s", "1m30s".
-type pacingJSON struct {
-	PerMinute  int    `json:"per_minute"`
-	DelayMin   string `json:"delay_min"`
-	DelayMax   string `json:"delay_max"`
-	DailyCap   int    `json:"daily_cap"`
-	MonthlyCap int    `json:"monthly_cap"`
-	QuietHours string `json:"quiet_hours"`
-}
-
-func pacingToJSON(p config.Pacing) pacingJSON {
-	d := func(v time.Duration) string {
-		if v == 0 {
-			return "0s"
-		}
-		return fmtDur(v)
-	}
-	return pacingJSON{PerMinute: p.PerMinute, DelayMin: d(p.DelayMin), DelayMax: d(p.DelayMax), DailyCap: p.DailyCap,
-		MonthlyCap: p.MonthlyCap, QuietHours: p.QuietHours}
-}
-
-type simPacingJSON struct {
-	Modem           string     `json:"modem"`
-	Pacing          pacingJSON `json:"pacing"`
-	FilePacing      pacingJSON `json:"file_pacing"`
-	ChangedInPortal bool       `json:"changed_in_portal"`
-	ChangedBy       string     `json:"changed_by,omitempty"`
-	ChangedAt       *time.Time `json:"changed_at,omitempty"`
-	SentToday       int        `json:"sent_today"`
-	SentMonth       int        `json:"sent_month"`
-	Blocked         string     `json:"blocked,omitempty"`
-}
-
-func simPacingToJSON(p SIMPacing) simPacingJSON {
-	j := simPacingJSON{Modem: p.Modem, Pacing: pacingToJSON(p.Pacing), FilePacing: pacingToJSON(p.File),
-		ChangedInPortal: p.Changed, ChangedBy: p.By, SentToday: p.SentToday, SentMonth: p.SentMonth, Blocked: p.Blocked}
-	if p.Changed {
-		at := p.At
-		j.ChangedAt = &at
-	}
-	return j
-}
-
-func (s *server) apiPacingReady(c *gin.Context) bool {
-	return apiHas(c, s.d.ModemPacing != nil, "modem pacing is")
-}
-
-// apiModemPacing lists every SIM's pacing and its use of the caps.
-func (s *server) apiModemPacing(c *gin.Context) {
-	if !s.apiPacingReady(c) {
+// ussd runs a USSD code on one modem and shows the network's answer.
+func (s *server) ussd(c *gin.Context) {
+	page := s.modemsPageData(c)
+	d := page.channelPage
+	v := s.newView(c, "modems", "nav.modems", page)
+	modemName, code := strings.TrimSpace(c.PostForm("modem")), strings.TrimSpace(c.PostForm("code"))
+	v.Form["modem"], v.Form["code"] = modemName, code
+	if s.d.USSD == nil {
+		s.renderError(c, http.StatusNotFound, "error.not_found")
 		return
 	}
-	list, err := s.d.ModemPacing.ModemPacing(c.Request.Context())
-	if err != nil {
-		s.log.Error("modem pacing", "err", err)
-		apiError(c, http.StatusInternalServerError, "internal", "reading the modems' pacing failed; see the pbxgate log", "")
+	answer, err := s.runUSSD(c, modemName, code)
+	if p := (*inputProblem)(nil); errors.As(err, &p) {
+		v.Errors[p.Field] = v.T(p.Key)
+		s.render(c, http.StatusUnprocessableEntity, "modems", v)
+		return
+	} else if err != nil {
+		v.Errors["code"] = v.T("ussd.err.failed", err.Error())
+		s.render(c, http.StatusBadGateway, "modems", v)
 		return
 	}
-	out := make([]simPacingJSON, 0, len(list))
-	for _, p := range list {
-		out = append(out, simPacingToJSON(p))
-	}
-	c.JSON(http.StatusOK, gin.H{"modems": out})
-}
-
-// apiSetModemPacing replaces one SIM's pacing; it applies at once.
-func (s *server) apiSetModemPacing(c *gin.Context) {
-	if !s.apiPacingReady(c) {
-		return
-	}
-	name := c.Param("name")
-	var j pacingJSON
-	if err := c.ShouldBindJSON(&j); err != nil {
-		apiError(c, http.StatusBadRequest, "bad_json", "body must be the pacing object GET /api/v1/modems/pacing shows per modem: "+err.Error(), "")
-		return
-	}
-	p := config.Pacing{PerMinute: j.PerMinute, DailyCap: j.DailyCap, MonthlyCap: j.MonthlyCap, QuietHours: strings.TrimSpace(j.QuietHours)}
-	var err error
-	if p.DelayMin, err = parsePacingDuration(j.DelayMin); err != nil {
-		apiError(c, http.StatusUnprocessableEntity, "invalid", "delay_min "+strconv.Quote(j.DelayMin)+" is not a duration (e.g. 2s, 1m30s)", "delay_min")
-		return
-	}
-	if p.DelayMax, err = parsePacingDuration(j.DelayMax); err != nil {
-		apiError(c, http.StatusUnprocessableEntity, "invalid", "delay_max "+strconv.Quote(j.DelayMax)+" is not a duration (e.g. 5s, 1m)", "delay_max")
-		return
-	}
-	err = s.d.ModemPacing.SetModemPacing(c.Request.Context(), name, p, currentUser(c).Name)
-	var ps config.Problems
-	switch {
-	case errors.Is(err, ErrUnknownModem):
-		apiError(c, http.StatusNotFound, "not_found", "no modem named "+strconv.Quote(name)+" (GET /api/v1/modems/pacing lists them)", "")
-		return
-	case errors.As(err, &ps):
-		field, _ := pacingProblemField(ps[0].Key)
-		apiError(c, http.StatusUnprocessableEntity, "invalid", ps[0].Msg, field)
-		return
-	case err != nil:
-		s.log.Error("saving modem pacing", "modem", name, "err", err)
-		apiError(c, http.StatusInternalServerError, "internal", "saving the pacing failed; see the pbxgate log", "")
-		return
-	}
-	s.audit(c, "modem.pacing", name)
-	s.apiPacingOf(c, name)
-}
-
-// apiResetModemPacing returns one SIM to the configuration file's pacing.
-func (s *server) apiResetModemPacing(c *gin.Context) {
-	if !s.apiPacingReady(c) {
-		return
-	}
-	name := c.Param("name")
-	err := s.d.ModemPacing.ResetModemPacing(c.Request.Context(), name, currentUser(c).Name)
-	if errors.Is(err, ErrUnknownModem) {
-		apiError(c, http.StatusNotFound, "not_found", "no modem named "+strconv.Quote(name)+" (GET /api/v1/modems/pacing lists them)", "")
-		return
-	}
-	if err != nil {
-		s.log.Error("resetting modem pacing", "modem", name, "err", err)
-		apiError(c, http.StatusInternalServerError, "internal", "resetting the pacing failed; see the pbxgate log", "")
-		return
-	}
-	s.audit(c, "modem.pacing_reset", name)
-	s.apiPacingOf(c, name)
-}
-
-// apiPacingOf answers with one SIM's pacing after a change.
-func (s *server) apiPacingOf(c *gin.Context, name string) {
-	list, err := s.d.ModemPacing.ModemPacing(c.Request.Context())
-	if err == nil {
-		for _, p := range list {
-			if p.Modem == name {
-				c.JSON(http.StatusOK, simPacingToJSON(p))
-				return
-			}
-		}
-	}
-	c.JSON(http.StatusOK, gin.H{"modem": name})
+	d.USSDModem, d.USSDAnswer = modemName, answer
+	s.render(c, http.StatusOK, "modems", v)
 }
