@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/pbxgate/pbxgate/web/api"
 )
 
 // TestOpenAPIMatchesRoutes: every /api/v1 route is documented and every
@@ -21,7 +23,7 @@ func TestOpenAPIMatchesRoutes(t *testing.T) {
 	var doc struct {
 		Paths map[string]map[string]json.RawMessage `json:"paths"`
 	}
-	if err := json.Unmarshal(openAPIDoc, &doc); err != nil {
+	if err := json.Unmarshal(api.OpenAPIDoc, &doc); err != nil {
 		t.Fatalf("openapi.json: %v", err)
 	}
 	param := regexp.MustCompile(`:([a-z]+)`)

@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pbxgate/pbxgate/web/app"
+
 	"github.com/pbxgate/pbxgate/gateway/campaign"
 	"github.com/pbxgate/pbxgate/gateway/recipients"
 )
@@ -19,7 +21,7 @@ import (
 func withLimitedEngine(t *testing.T, maxCampaigns int) (envOption, func() *campaign.Engine) {
 	ch := &reportingChannel{name: "gsm", reject: map[string]bool{}, sent: map[string]bool{}}
 	var eng *campaign.Engine
-	opt := func(d *Deps) {
+	opt := func(d *app.Deps) {
 		chans := map[string]campaign.Channel{"gsm": ch}
 		var err error
 		eng, err = campaign.New(campaign.Config{Store: d.Store, Channels: chans, Logger: slog.New(slog.DiscardHandler),
@@ -35,7 +37,7 @@ func withLimitedEngine(t *testing.T, maxCampaigns int) (envOption, func() *campa
 			cancel()
 			<-done
 		})
-		d.Campaigns = EngineCampaigns(eng, chans)
+		d.Campaigns = app.EngineCampaigns(eng, chans)
 	}
 	return opt, func() *campaign.Engine { return eng }
 }

@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pbxgate/pbxgate/web/app"
+
 	"github.com/pbxgate/pbxgate/gateway/campaign"
 	"github.com/pbxgate/pbxgate/gateway/message"
 	"github.com/pbxgate/pbxgate/gateway/recipients"
@@ -32,10 +34,13 @@ type reportingChannel struct {
 	sent   map[string]bool
 }
 
-func (c *reportingChannel) Name() string       { return c.name }
+func (c *reportingChannel) Name() string { return c.name }
+
 func (c *reportingChannel) Kind() message.Kind { return message.SMS }
-func (c *reportingChannel) MaxPerMinute() int  { return 0 }
-func (c *reportingChannel) Senders() []string  { return []string{"sim1"} }
+
+func (c *reportingChannel) MaxPerMinute() int { return 0 }
+
+func (c *reportingChannel) Senders() []string { return []string{"sim1"} }
 
 func (c *reportingChannel) Send(ctx context.Context, m message.Outbound) error {
 	c.mu.Lock()
@@ -66,7 +71,7 @@ func (c *reportingChannel) setReject(num string, on bool) {
 func withEngine(t *testing.T, env **testEnv) (envOption, *reportingChannel, func() *campaign.Engine) {
 	ch := &reportingChannel{name: "gsm", reject: map[string]bool{}, sent: map[string]bool{}}
 	var eng *campaign.Engine
-	opt := func(d *Deps) {
+	opt := func(d *app.Deps) {
 		chans := map[string]campaign.Channel{"gsm": ch}
 		var err error
 		eng, err = campaign.New(campaign.Config{Store: d.Store, Channels: chans, Logger: slog.New(slog.DiscardHandler),
@@ -82,7 +87,7 @@ func withEngine(t *testing.T, env **testEnv) (envOption, *reportingChannel, func
 			cancel()
 			<-done
 		})
-		d.Campaigns = EngineCampaigns(eng, chans)
+		d.Campaigns = app.EngineCampaigns(eng, chans)
 	}
 	return opt, ch, func() *campaign.Engine { return eng }
 }

@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pbxgate/pbxgate/web/app"
+
 	"github.com/pbxgate/pbxgate/firmware/bundle"
 	"github.com/pbxgate/pbxgate/firmware/spool"
 )
@@ -41,7 +43,7 @@ func TestFirmwareUpdateUpload(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, stranger, _ := ed25519.GenerateKey(nil)
-	env := newEnv(t, func(d *Deps) {
+	env := newEnv(t, func(d *app.Deps) {
 		d.Updates = spool.Spool{Dir: spoolDir, Keys: filepath.Join(keyDir, "release.pub"), Installed: "1.2.3", Arch: bundle.Arch()}
 	})
 	c := env.client()
@@ -122,7 +124,7 @@ func TestFirmwareUpdateUpload(t *testing.T) {
 
 func TestFirmwareUpdateUnavailable(t *testing.T) {
 	t.Parallel()
-	env := newEnv(t, func(d *Deps) { d.Updates = spool.Spool{Dir: ""} })
+	env := newEnv(t, func(d *app.Deps) { d.Updates = spool.Spool{Dir: ""} })
 	c := env.client()
 	c.setup("admin password")
 	mustContain(t, c.get("/system").body, `id="update-unavailable"`, "pbxgate update FILE")

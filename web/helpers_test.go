@@ -16,6 +16,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pbxgate/pbxgate/web/app"
+
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
@@ -35,18 +37,18 @@ type testEnv struct {
 	adminPassword string
 }
 
-type envOption func(*Deps)
+type envOption func(*app.Deps)
 
 // testDeps are the required dependencies on a store in t.TempDir(), for
 // tests that build the server without an HTTP listener.
-func testDeps(t testing.TB) Deps {
+func testDeps(t testing.TB) app.Deps {
 	t.Helper()
 	st, err := store.Open(store.Options{Dir: t.TempDir()})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	return Deps{Store: st, Users: users.New(st, users.WithParams(fastHash)), Logger: slog.New(slog.DiscardHandler),
+	return app.Deps{Store: st, Users: users.New(st, users.WithParams(fastHash)), Logger: slog.New(slog.DiscardHandler),
 		Location: time.UTC, DefaultCountry: "DE", Now: time.Now}
 }
 
@@ -64,8 +66,8 @@ func newEnv(t *testing.T, opts ...envOption) *testEnv {
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector())
-	d := Deps{Store: st, Users: us, Logger: slog.New(slog.DiscardHandler), Gatherer: reg,
-		Version: VersionInfo{Version: "1.2.3-test"}, Location: time.UTC, DefaultCountry: "DE"}
+	d := app.Deps{Store: st, Users: us, Logger: slog.New(slog.DiscardHandler), Gatherer: reg,
+		Version: app.VersionInfo{Version: "1.2.3-test"}, Location: time.UTC, DefaultCountry: "DE"}
 	for _, o := range opts {
 		o(&d)
 	}

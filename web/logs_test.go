@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/pbxgate/pbxgate/web/app"
+
 	"github.com/pbxgate/pbxgate/gateway/logbuf"
 )
 
@@ -15,7 +17,7 @@ func TestLogsPage(t *testing.T) {
 	t.Parallel()
 	ring := logbuf.New(100)
 	log := slog.New(ring.Handler(slog.NewTextHandler(io.Discard, &slog.HandlerOptions{Level: slog.LevelDebug})))
-	env := newEnv(t, func(d *Deps) { d.Logs, d.Logger = ring, log })
+	env := newEnv(t, func(d *app.Deps) { d.Logs, d.Logger = ring, log })
 	c := env.client()
 	c.setup("admin password")
 	log.Info("modem online", "modem", "ec25-1", "operator", "Telekom.de")

@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pbxgate/pbxgate/web/app"
+
 	"github.com/pbxgate/pbxgate/drivers/smspool"
 	"github.com/pbxgate/pbxgate/gateway/config"
 	"github.com/pbxgate/pbxgate/gateway/settings"
@@ -22,15 +24,15 @@ type poolPacing struct {
 	file map[string]config.Pacing
 }
 
-func (p poolPacing) ModemPacing(context.Context) ([]SIMPacing, error) {
+func (p poolPacing) ModemPacing(context.Context) ([]app.SIMPacing, error) {
 	recs, err := settings.LoadPacing(p.st)
 	if err != nil {
 		return nil, err
 	}
-	var out []SIMPacing
+	var out []app.SIMPacing
 	for _, st := range p.pool.SIMStates() {
 		cur, _ := p.pool.Pacing(st.Name)
-		sp := SIMPacing{Modem: st.Name, Pacing: cur, File: p.file[st.Name], SentToday: st.SentToday, SentMonth: st.SentMonth}
+		sp := app.SIMPacing{Modem: st.Name, Pacing: cur, File: p.file[st.Name], SentToday: st.SentToday, SentMonth: st.SentMonth}
 		if r, ok := recs[st.Name]; ok {
 			sp.Changed, sp.By, sp.At = true, r.By, r.At
 		}
@@ -41,7 +43,7 @@ func (p poolPacing) ModemPacing(context.Context) ([]SIMPacing, error) {
 
 func (p poolPacing) SetModemPacing(_ context.Context, name string, pc config.Pacing, by string) error {
 	if _, ok := p.pool.Pacing(name); !ok {
-		return ErrUnknownModem
+		return app.ErrUnknownModem
 	}
 	if err := config.ValidatePacing("pacing", pc); err != nil {
 		return err
@@ -54,7 +56,7 @@ func (p poolPacing) SetModemPacing(_ context.Context, name string, pc config.Pac
 
 func (p poolPacing) ResetModemPacing(_ context.Context, name, _ string) error {
 	if _, ok := p.pool.Pacing(name); !ok {
-		return ErrUnknownModem
+		return app.ErrUnknownModem
 	}
 	if err := settings.ResetPacing(p.st, name); err != nil {
 		return err
@@ -69,7 +71,7 @@ func newPacingEnv(t *testing.T) (*testEnv, *smspool.Pool) {
 		"ec25-2": {},
 	}
 	var pool *smspool.Pool
-	env := newEnv(t, func(d *Deps) {
+	env := newEnv(t, func(d *app.Deps) {
 		var err error
 		pool, err = smspool.New(smspool.Config{Store: d.Store, Pacing: file,
 			Channels: []config.SMSChannel{{Name: "sms", Modems: []string{"ec25-1", "ec25-2"}}}})

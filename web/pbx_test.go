@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pbxgate/pbxgate/web/app"
+
 	"github.com/pbxgate/pbxgate/gateway/config"
 	"github.com/pbxgate/pbxgate/gateway/settings"
 	"github.com/pbxgate/pbxgate/gateway/store"
@@ -35,7 +37,8 @@ func (p storedPBX) SaveSIP(_ context.Context, s config.SIP, by string) error {
 }
 
 func (p storedPBX) ResetSIP(context.Context, string) error { return settings.ResetSIP(p.st) }
-func (p storedPBX) Channels() []string                     { return []string{"sms", "whatsapp"} }
+
+func (p storedPBX) Channels() []string { return []string{"sms", "whatsapp"} }
 
 func TestPBXSettingsPage(t *testing.T) {
 	t.Parallel()
@@ -43,7 +46,7 @@ func TestPBXSettingsPage(t *testing.T) {
 	restarts := 0
 	file := config.Default().SIP
 	file.Enabled, file.Registrar, file.Username, file.Password = true, "pbx.lan:5060", "gw", "file-secret" // netscope: settings rendered; no SIP stack in this test
-	env := newEnv(t, func(d *Deps) {
+	env := newEnv(t, func(d *app.Deps) {
 		d.PBX = storedPBX{st: d.Store, file: file}
 		d.Restart = func(string) { mu.Lock(); restarts++; mu.Unlock() }
 	})

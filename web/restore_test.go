@@ -10,6 +10,8 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/pbxgate/pbxgate/web/app"
+
 	"github.com/pbxgate/pbxgate/gateway/store"
 )
 
@@ -37,7 +39,7 @@ func TestRestoreUpload(t *testing.T) {
 
 	var mu sync.Mutex
 	var restarts []string
-	env := newEnv(t, func(d *Deps) {
+	env := newEnv(t, func(d *app.Deps) {
 		d.Restore = stagingRestorer{dir: d.Store.Dir()}
 		d.Restart = func(reason string) { mu.Lock(); restarts = append(restarts, reason); mu.Unlock() }
 	})

@@ -39,7 +39,7 @@ func TestRouteTableIsTheRouter(t *testing.T) {
 }
 
 // TestRouteTableAccess walks the table's access column against the running
-// server: without a login every member/admin route answers 401 (API) or
+// Server: without a login every member/admin route answers 401 (API) or
 // sends the browser to /login; an operator gets 403 from every admin row,
 // in the portal (with a valid CSRF token) and with an API token.
 func TestRouteTableAccess(t *testing.T) {
