@@ -45,33 +45,17 @@ func (s *API) APICreateToken(c *gin.Context) {
 }
 
 func (s *API) APIRevokeToken(c *gin.Context) {
-	u := app.CurrentUser(c)
-	ctx := c.Request.Context()
 	id := c.Param("id")
-	if u.Role != users.RoleAdmin {
-		own, err := s.D.Users.ListTokens(ctx, u.Name)
-		if err != nil {
-			app.APIError(c, http.StatusInternalServerError, "internal", "listing tokens failed", "")
-			return
-		}
-		found := false
-		for _, t := range own {
-			found = found || t.ID == id
-		}
-		if !found {
-			app.APIError(c, http.StatusNotFound, "not_found", "no token of yours with this id", "")
-			return
-		}
-	}
-	err := s.D.Users.RevokeToken(ctx, id)
-	if errors.Is(err, users.ErrBadToken) {
+	err := s.RevokeAPIToken(c, app.CurrentUser(c), id)
+	switch {
+	case errors.Is(err, app.ErrNotYourToken):
+		app.APIError(c, http.StatusNotFound, "not_found", "no token of yours with this id", "")
+	case errors.Is(err, users.ErrBadToken):
 		app.APIError(c, http.StatusNotFound, "not_found", "no token with this id", "")
-		return
-	}
-	if err != nil {
+	case err != nil:
+		s.Log.Error("revoking API token", "err", err)
 		app.APIError(c, http.StatusInternalServerError, "internal", "revoking the token failed", "")
-		return
+	default:
+		c.Status(http.StatusNoContent)
 	}
-	s.Audit(c, "token.revoke", id)
-	c.Status(http.StatusNoContent)
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -181,4 +182,27 @@ func streamingUpload(c *gin.Context) bool {
 		return true
 	}
 	return false
+}
+
+// ErrNotYourToken: an operator named another user's API token.
+var ErrNotYourToken = errors.New("not your API token")
+
+// RevokeAPIToken revokes the API token id for u (operators only their own:
+// ErrNotYourToken) and audits it; users.ErrBadToken when there is none.
+func (s *Server) RevokeAPIToken(c *gin.Context, u users.User, id string) error {
+	ctx := c.Request.Context()
+	if u.Role != users.RoleAdmin {
+		toks, err := s.D.Users.ListTokens(ctx, u.Name)
+		if err != nil {
+			return fmt.Errorf("listing tokens: %w", err)
+		}
+		if !slices.ContainsFunc(toks, func(t users.Token) bool { return t.ID == id }) {
+			return ErrNotYourToken
+		}
+	}
+	if err := s.D.Users.RevokeToken(ctx, id); err != nil {
+		return err
+	}
+	s.Audit(c, "token.revoke", id)
+	return nil
 }

@@ -409,19 +409,10 @@ func canRetry(c app.CampaignSummary) bool {
 }
 
 func (s *Screens) CampaignDetail(c *gin.Context) {
-	if s.campaignsUnavailable(c) {
-		return
-	}
 	ctx := c.Request.Context()
 	id := c.Param("id")
-	cd, err := s.D.Campaigns.Campaign(ctx, id)
-	if errors.Is(err, app.ErrCampaignNotFound) {
-		s.RenderError(c, http.StatusNotFound, "campaign.err.not_found")
-		return
-	}
-	if err != nil {
-		s.Log.Error("get campaign", "id", id, "err", err)
-		s.RenderError(c, http.StatusInternalServerError, "error.internal")
+	cd, ok := s.campaign(c)
+	if !ok {
 		return
 	}
 	page := pageParam(c)
@@ -505,18 +496,8 @@ func (s *Screens) CampaignDelete(c *gin.Context) {
 
 // CampaignExport streams every recipient's result as CSV.
 func (s *Screens) CampaignExport(c *gin.Context) {
-	if s.campaignsUnavailable(c) {
-		return
-	}
-	ctx := c.Request.Context()
-	id := c.Param("id")
-	cd, err := s.D.Campaigns.Campaign(ctx, id)
-	if errors.Is(err, app.ErrCampaignNotFound) {
-		s.RenderError(c, http.StatusNotFound, "campaign.err.not_found")
-		return
-	}
-	if err != nil {
-		s.RenderError(c, http.StatusInternalServerError, "error.internal")
+	cd, ok := s.campaign(c)
+	if !ok {
 		return
 	}
 	s.WriteCampaignCSV(c, cd)
@@ -620,17 +601,9 @@ func mediaPreviewName(v *app.View, key string) string {
 // CampaignEdit shows the add form filled with a draft or scheduled
 // campaign; recipients stay unless new ones are given.
 func (s *Screens) CampaignEdit(c *gin.Context) {
-	if s.campaignsUnavailable(c) {
-		return
-	}
 	ctx := c.Request.Context()
-	cd, err := s.D.Campaigns.Campaign(ctx, c.Param("id"))
-	if errors.Is(err, app.ErrCampaignNotFound) {
-		s.RenderError(c, http.StatusNotFound, "campaign.err.not_found")
-		return
-	}
-	if err != nil {
-		s.RenderError(c, http.StatusInternalServerError, "error.internal")
+	cd, ok := s.campaign(c)
+	if !ok {
 		return
 	}
 	if cd.State != app.StateDraft && cd.State != app.StateScheduled {
@@ -671,4 +644,24 @@ func (s *Screens) CampaignEdit(c *gin.Context) {
 		}
 	}
 	s.Render(c, http.StatusOK, "campaign_new", v)
+}
+
+// campaign is the campaign the path names; false: it answered (not
+// available, not found, failed).
+func (s *Screens) campaign(c *gin.Context) (app.CampaignDetail, bool) {
+	if s.campaignsUnavailable(c) {
+		return app.CampaignDetail{}, false
+	}
+	id := c.Param("id")
+	cd, err := s.D.Campaigns.Campaign(c.Request.Context(), id)
+	if errors.Is(err, app.ErrCampaignNotFound) {
+		s.RenderError(c, http.StatusNotFound, "campaign.err.not_found")
+		return cd, false
+	}
+	if err != nil {
+		s.Log.Error("get campaign", "id", id, "err", err)
+		s.RenderError(c, http.StatusInternalServerError, "error.internal")
+		return cd, false
+	}
+	return cd, true
 }

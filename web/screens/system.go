@@ -192,32 +192,17 @@ func (s *Screens) CreateToken(c *gin.Context) {
 }
 
 func (s *Screens) RevokeToken(c *gin.Context) {
-	u := app.CurrentUser(c)
-	ctx := c.Request.Context()
-	id := c.Param("id")
-	// Operators may revoke only their own tokens.
-	if u.Role != users.RoleAdmin {
-		toks, err := s.D.Users.ListTokens(ctx, u.Name)
-		if err != nil {
-			s.RenderError(c, http.StatusInternalServerError, "error.internal")
-			return
-		}
-		own := false
-		for _, t := range toks {
-			own = own || t.ID == id
-		}
-		if !own {
-			s.RenderError(c, http.StatusForbidden, "error.forbidden")
-			return
-		}
-	}
-	if err := s.D.Users.RevokeToken(ctx, id); errors.Is(err, users.ErrBadToken) {
+	switch err := s.RevokeAPIToken(c, app.CurrentUser(c), c.Param("id")); {
+	case errors.Is(err, app.ErrNotYourToken):
+		s.RenderError(c, http.StatusForbidden, "error.forbidden")
+		return
+	case errors.Is(err, users.ErrBadToken):
 		s.Flash(c, "token.err.not_found")
-	} else if err != nil {
+	case err != nil:
+		s.Log.Error("revoking API token", "err", err)
 		s.RenderError(c, http.StatusInternalServerError, "error.internal")
 		return
-	} else {
-		s.Audit(c, "token.revoke", id)
+	default:
 		s.Flash(c, "token.revoked")
 	}
 	c.Redirect(http.StatusSeeOther, "/system")
