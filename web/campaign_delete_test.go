@@ -5,11 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"log/slog"
 	"net/http"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/pbxgate/pbxgate/web/app"
 
@@ -22,22 +20,8 @@ func withLimitedEngine(t *testing.T, maxCampaigns int) (envOption, func() *campa
 	ch := &reportingChannel{name: "gsm", reject: map[string]bool{}, sent: map[string]bool{}}
 	var eng *campaign.Engine
 	opt := func(d *app.Deps) {
-		chans := map[string]campaign.Channel{"gsm": ch}
-		var err error
-		eng, err = campaign.New(campaign.Config{Store: d.Store, Channels: chans, Logger: slog.New(slog.DiscardHandler),
-			Location: time.UTC, Region: "DE", DNC: recipients.NewLists(d.Store), Limits: campaign.Limits{MaxCampaigns: maxCampaigns}})
-		if err != nil {
-			t.Fatal(err)
-		}
+		eng = startEngine(t, d, map[string]campaign.Channel{"gsm": ch}, campaign.Config{DNC: recipients.NewLists(d.Store), Limits: campaign.Limits{MaxCampaigns: maxCampaigns}})
 		ch.eng = eng
-		ctx, cancel := context.WithCancel(context.Background())
-		done := make(chan error, 1)
-		go func() { done <- eng.Run(ctx) }()
-		t.Cleanup(func() {
-			cancel()
-			<-done
-		})
-		d.Campaigns = app.EngineCampaigns(eng, chans)
 	}
 	return opt, func() *campaign.Engine { return eng }
 }

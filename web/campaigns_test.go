@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"log/slog"
 	"mime/multipart"
 	"net/http"
 	"regexp"
@@ -72,22 +71,8 @@ func withEngine(t *testing.T, env **testEnv) (envOption, *reportingChannel, func
 	ch := &reportingChannel{name: "gsm", reject: map[string]bool{}, sent: map[string]bool{}}
 	var eng *campaign.Engine
 	opt := func(d *app.Deps) {
-		chans := map[string]campaign.Channel{"gsm": ch}
-		var err error
-		eng, err = campaign.New(campaign.Config{Store: d.Store, Channels: chans, Logger: slog.New(slog.DiscardHandler),
-			Location: time.UTC, Region: "DE", DNC: recipients.NewLists(d.Store)})
-		if err != nil {
-			t.Fatal(err)
-		}
+		eng = startEngine(t, d, map[string]campaign.Channel{"gsm": ch}, campaign.Config{DNC: recipients.NewLists(d.Store)})
 		ch.eng = eng
-		ctx, cancel := context.WithCancel(context.Background())
-		done := make(chan error, 1)
-		go func() { done <- eng.Run(ctx) }()
-		t.Cleanup(func() {
-			cancel()
-			<-done
-		})
-		d.Campaigns = app.EngineCampaigns(eng, chans)
 	}
 	return opt, ch, func() *campaign.Engine { return eng }
 }

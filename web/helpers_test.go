@@ -21,6 +21,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/pbxgate/pbxgate/gateway/campaign"
 	"github.com/pbxgate/pbxgate/gateway/store"
 	"github.com/pbxgate/pbxgate/gateway/users"
 )
@@ -206,4 +207,34 @@ func operatorClient(t *testing.T, env *testEnv) *client {
 		t.Fatalf("operator login: %d", r.code)
 	}
 	return op
+}
+
+// startEngine runs a real campaign engine with cfg (Store, Channels,
+// Logger, Location and Region filled in when empty) on the test store
+// until the test ends, and gives it to the portal.
+func startEngine(t *testing.T, d *app.Deps, chans map[string]campaign.Channel, cfg campaign.Config) *campaign.Engine {
+	t.Helper()
+	cfg.Store, cfg.Channels = d.Store, chans
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Location == nil {
+		cfg.Location = time.UTC
+	}
+	if cfg.Region == "" {
+		cfg.Region = "DE"
+	}
+	eng, err := campaign.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- eng.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		<-done
+	})
+	d.Campaigns = app.EngineCampaigns(eng, chans)
+	return eng
 }

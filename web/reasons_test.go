@@ -176,21 +176,8 @@ func TestGermanReasonsInThePortal(t *testing.T) {
 		if _, _, err := lists.Import(context.Background(), "Sperre", strings.NewReader("phone\n0171 1234567\n"), recipients.CSVOptions{Region: "DE"}); err != nil {
 			t.Fatal(err)
 		}
-		chans := map[string]campaign.Channel{"gsm": ch}
-		var err error
-		eng, err = campaign.New(campaign.Config{Store: d.Store, Channels: chans, Location: time.UTC, Region: "DE", DNC: lists})
-		if err != nil {
-			t.Fatal(err)
-		}
+		eng = startEngine(t, d, map[string]campaign.Channel{"gsm": ch}, campaign.Config{DNC: lists})
 		ch.eng = eng
-		ctx, cancel := context.WithCancel(context.Background())
-		done := make(chan error, 1)
-		go func() { done <- eng.Run(ctx) }()
-		t.Cleanup(func() {
-			cancel()
-			<-done
-		})
-		d.Campaigns = app.EngineCampaigns(eng, chans)
 	})
 	c := env.client()
 	c.setup("admin password")

@@ -137,19 +137,8 @@ func TestCampaignHeaderMediaUpload(t *testing.T) {
 	ch := &waChannel{}
 	var eng *campaign.Engine
 	env := newEnv(t, func(d *app.Deps) {
-		chans := map[string]campaign.Channel{"wa": ch}
-		var err error
-		eng, err = campaign.New(campaign.Config{Store: d.Store, Channels: chans, Logger: slog.New(slog.DiscardHandler),
-			Location: time.UTC, Region: "DE", Templates: tpls})
-		if err != nil {
-			t.Fatal(err)
-		}
+		eng = startEngine(t, d, map[string]campaign.Channel{"wa": ch}, campaign.Config{Templates: tpls})
 		ch.eng = eng
-		ctx, cancel := context.WithCancel(context.Background())
-		done := make(chan error, 1)
-		go func() { done <- eng.Run(ctx) }()
-		t.Cleanup(func() { cancel(); <-done })
-		d.Campaigns = app.EngineCampaigns(eng, chans)
 		d.Templates = tpls
 		d.MediaUploader = wa
 	})
