@@ -70,6 +70,7 @@ func (s *server) routes() []route {
 		// Screens: dashboard.
 		{method: "GET", path: "/", access: member, handle: s.Dashboard},
 		{method: "GET", path: "/dashboard/live", access: member, handle: s.DashboardLive},
+		{method: "GET", path: "/dashboard/events", access: member, handle: s.DashboardEvents},
 
 		// Screens: campaigns.
 		{method: "GET", path: "/campaigns", access: member, handle: s.CampaignList},
@@ -78,6 +79,7 @@ func (s *server) routes() []route {
 		{method: "POST", path: "/campaigns/preview-csv", access: member, handle: s.CampaignPreviewCSV},
 		{method: "GET", path: "/campaigns/:id", access: member, handle: s.CampaignDetail},
 		{method: "GET", path: "/campaigns/:id/export.csv", access: member, handle: s.CampaignExport},
+		{method: "GET", path: "/campaigns/:id/events", access: member, handle: s.CampaignEvents},
 		{method: "GET", path: "/campaigns/:id/edit", access: member, handle: s.CampaignEdit},
 		{method: "POST", path: "/campaigns/:id/edit", access: member, handle: s.CampaignCreate},
 		{method: "POST", path: "/campaigns/:id/stop", access: member, handle: s.CampaignAction("stop")},
@@ -105,6 +107,7 @@ func (s *server) routes() []route {
 
 		// Screens: chat sessions and the message log.
 		{method: "GET", path: "/sessions", access: member, handle: s.SessionList},
+		{method: "GET", path: "/sessions/events", access: member, handle: s.SessionEvents},
 		{method: "GET", path: "/sessions/:id", access: member, handle: s.SessionDetail},
 		{method: "POST", path: "/sessions/:id/close", access: member, handle: s.SessionAction("close")},
 		{method: "POST", path: "/sessions/:id/transfer", access: member, handle: s.SessionAction("transfer")},

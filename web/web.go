@@ -116,7 +116,7 @@ func (s *server) logRequests(c *gin.Context) {
 	level := slog.LevelInfo
 	switch {
 	// Probes, scrapes, assets and the dashboard's poll would drown the log.
-	case path == "/healthz" || path == "/readyz" || path == "/metrics" || path == "/dashboard/live" || strings.HasPrefix(path, "/static/"):
+	case path == "/healthz" || path == "/readyz" || path == "/metrics" || path == "/dashboard/live" || strings.HasSuffix(path, "/events") || strings.HasPrefix(path, "/static/"):
 		level = slog.LevelDebug
 	case c.Writer.Status() >= 500:
 		level = slog.LevelError

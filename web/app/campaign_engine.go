@@ -18,6 +18,14 @@ func EngineCampaigns(e *campaign.Engine, channels map[string]campaign.Channel) C
 	return &engineCampaigns{e: e, channels: channels}
 }
 
+// CampaignChanges is what a CampaignService offers the live views: a
+// channel closed at the next change of any campaign.
+type CampaignChanges interface {
+	Changes() <-chan struct{}
+}
+
+func (a *engineCampaigns) Changes() <-chan struct{} { return a.e.Changes() }
+
 type engineCampaigns struct {
 	e        *campaign.Engine
 	channels map[string]campaign.Channel

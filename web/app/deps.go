@@ -10,6 +10,7 @@ import (
 
 	"github.com/pbxgate/pbxgate/gateway/store"
 	"github.com/pbxgate/pbxgate/gateway/users"
+	"github.com/pbxgate/pbxgate/web/live"
 )
 
 // Deps is everything the web layer needs from the daemon. Store, Users and
@@ -95,6 +96,13 @@ type Deps struct {
 	// X-Forwarded-For names the client; none by default, so a client cannot
 	// dodge the login rate limit by sending the header itself.
 	TrustedProxies []string
+	// Stopping, when closed, ends the live views' event streams: the daemon
+	// closes it as the HTTP server shuts down (http.Server.Shutdown waits
+	// for streaming responses, it does not end them). Nil: they end with
+	// their connection or after live.Limits.MaxAge.
+	Stopping <-chan struct{}
+	// LiveLimits bound the live views' streams (zero: live.DefaultLimits).
+	LiveLimits live.Limits
 	// Now is the clock (tests); nil means time.Now.
 	Now func() time.Time
 }

@@ -271,6 +271,19 @@ func (s *Server) RenderTemplate(c *gin.Context, code int, page, tmpl string, v *
 	_, _ = c.Writer.Write(buf.Bytes())
 }
 
+// Fragment renders template tmpl of page to a string (live views).
+func (s *Server) Fragment(page, tmpl string, v *View) (string, error) {
+	t, ok := s.pages.byName[page]
+	if !ok {
+		return "", fmt.Errorf("web: no template %s", page)
+	}
+	var buf bytes.Buffer
+	if err := t.ExecuteTemplate(&buf, tmpl, v); err != nil {
+		return "", fmt.Errorf("render %s/%s: %w", page, tmpl, err)
+	}
+	return buf.String(), nil
+}
+
 func (s *Server) RenderError(c *gin.Context, code int, key string) {
 	v := s.NewView(c, "", "error.title", nil)
 	v.Data = key

@@ -16,6 +16,7 @@ import (
 	"github.com/pbxgate/pbxgate/gateway/store"
 	"github.com/pbxgate/pbxgate/gateway/users"
 	"github.com/pbxgate/pbxgate/web/i18n"
+	"github.com/pbxgate/pbxgate/web/live"
 )
 
 // Server holds the portal's state; one per New.
@@ -26,8 +27,10 @@ type Server struct {
 	pages    *pages
 	Sessions *sessions
 	Limiter  *loginLimiter
-	// auditKeep is how many audit entries are kept.
+	// AuditKeep is how many audit entries are kept.
 	AuditKeep int
+	// Live bounds and serves the live views' event streams.
+	Live *live.Streams
 
 	// settings are cached: every request checks SetupDone.
 	mu       sync.RWMutex
@@ -54,6 +57,7 @@ func NewServer(d Deps) (*Server, error) {
 		Sessions:  &sessions{st: d.Store, now: d.Now},
 		Limiter:   newLoginLimiter(d.Now, 5, 15*time.Minute),
 		AuditKeep: defaultAuditKeep,
+		Live:      live.New(d.LiveLimits, d.Stopping),
 	}
 	st, err := LoadSettings(d.Store)
 	if err != nil {
@@ -292,4 +296,24 @@ func (s *Server) SetCookie(c *gin.Context, ck *http.Cookie) {
 	ck.SameSite = http.SameSiteLaxMode
 	ck.Secure = s.D.SecureCookies || c.Request.TLS != nil || c.GetHeader("X-Forwarded-Proto") == "https"
 	http.SetCookie(c.Writer, ck)
+}
+
+// Stream serves a live view as server-sent events (web/live); over the
+// stream bound it answers 503 and the page keeps reloading instead.
+func (s *Server) Stream(c *gin.Context, v live.View) {
+	if c.Request.ContentLength != 0 || len(c.Request.TransferEncoding) > 0 {
+		// EventSource sends none; a body here is a mistake or an attack.
+		c.String(http.StatusBadRequest, "an event stream takes no request body")
+		c.Abort()
+		return
+	}
+	err := s.Live.Serve(c.Request.Context(), c.Writer, v)
+	switch {
+	case errors.Is(err, live.ErrBusy):
+		c.Header("Retry-After", "30")
+		c.String(http.StatusServiceUnavailable, "too many live views open")
+		c.Abort()
+	case err != nil && c.Request.Context().Err() == nil:
+		s.Log.Debug("live view ended", "path", c.Request.URL.Path, "err", err)
+	}
 }

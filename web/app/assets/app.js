@@ -9,9 +9,14 @@
     }).replace(/\{(\d+)\}/g, function (m, i) { return args[i] === undefined ? m : args[i]; });
   }
 
-  // Live dashboard: refetch the server-rendered fragment.
-  function live(el) {
+  // Live views: the server pushes the fragment as server-sent events
+  // (web/live) whenever it changes; without EventSource, or when the
+  // server has no stream slot free, the fragment is refetched (data-live)
+  // or the page reloads (data-refresh).
+  var streaming = 0;
+  function poll(el) {
     var url = el.getAttribute("data-live"), every = +el.getAttribute("data-interval") || 5000;
+    if (!url) { return; }
     function tick() {
       fetch(url, { credentials: "same-origin", headers: { "Accept": "text/html" } }).then(function (r) {
         if (r.redirected || !r.ok) { return null; }
@@ -22,6 +27,28 @@
       }).catch(function () { setTimeout(tick, every * 2); });
     }
     setTimeout(tick, every);
+  }
+  function live(el) {
+    var url = el.getAttribute("data-events");
+    if (!url || !window.EventSource) { poll(el); return; }
+    var es = new EventSource(url), open = false;
+    es.addEventListener("update", function (e) {
+      if (!open) { open = true; streaming++; }
+      el.innerHTML = e.data;
+      el.setAttribute("data-live-state", "streaming");
+      var st = el.querySelector("[data-state-label]"), badge = document.getElementById("campaign-state");
+      if (st && badge) {
+        badge.textContent = st.getAttribute("data-state-label");
+        badge.className = "badge st-" + st.getAttribute("data-state");
+      }
+    });
+    es.addEventListener("error", function () {
+      if (es.readyState === EventSource.CLOSED) {
+        if (open) { open = false; streaming--; }
+        el.setAttribute("data-live-state", "polling");
+        poll(el);
+      }
+    });
   }
 
   // GSM 03.38 basic and extension tables, as in gateway/sms.
@@ -177,7 +204,7 @@
     document.querySelectorAll("[data-template-picker]").forEach(templatePicker);
     var mp = document.getElementById("media-preview");
     if (mp) { mediaPreview(mp); }
-    document.querySelectorAll("[data-live]").forEach(live);
+    document.querySelectorAll("[data-live], [data-events]").forEach(live);
     document.querySelectorAll("textarea[data-counter]").forEach(counter);
     document.querySelectorAll("input[data-preview]").forEach(csvPreview);
     // Pages of running work reload themselves, but never while the user
@@ -189,7 +216,7 @@
       var wait = function () {
         setTimeout(function () {
           var a = document.activeElement;
-          if (dirty || (a && /^(INPUT|TEXTAREA|SELECT)$/.test(a.tagName))) { wait(); } else { location.reload(); }
+          if (streaming > 0 || dirty || (a && /^(INPUT|TEXTAREA|SELECT)$/.test(a.tagName))) { wait(); } else { location.reload(); }
         }, every);
       };
       wait();
