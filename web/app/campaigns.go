@@ -7,6 +7,7 @@ import (
 	"io"
 	"mime/multipart"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -153,4 +154,76 @@ func sanitizeFilename(s string) string {
 		}
 		return '_'
 	}, s)
+}
+
+// MaxBulk is the most campaigns one bulk operation takes.
+const MaxBulk = 100
+
+// BulkActions are what a bulk operation may do to each campaign.
+var BulkActions = []string{"stop", "retry", "duplicate", "delete"}
+
+// BulkResult is one campaign's outcome of a bulk operation.
+type BulkResult struct {
+	ID    string `json:"id"`
+	OK    bool   `json:"ok"`
+	NewID string `json:"new_id,omitempty"` // duplicate: the copy
+	// Code says why not: "not_found", "state", "campaign_limit", "internal".
+	Code  string `json:"code,omitempty"`
+	Error string `json:"error,omitempty"`
+}
+
+// BulkCampaigns applies action to every campaign in ids (each once, in
+// order; one's failure does not stop the others). A *FieldError refuses
+// the request as a whole: an unknown action, no ids, more than MaxBulk.
+func (s *Server) BulkCampaigns(c *gin.Context, action string, ids []string) ([]BulkResult, error) {
+	if !slices.Contains(BulkActions, action) {
+		return nil, &FieldError{Field: "action", Code: "invalid", Message: "action must be stop, retry, duplicate or delete"}
+	}
+	seen := map[string]bool{}
+	ids = slices.DeleteFunc(slices.Clone(ids), func(id string) bool {
+		dup := seen[id] || strings.TrimSpace(id) == ""
+		seen[id] = true
+		return dup
+	})
+	switch {
+	case len(ids) == 0:
+		return nil, &FieldError{Field: "ids", Code: "required", Message: "ids must name at least one campaign"}
+	case len(ids) > MaxBulk:
+		return nil, &FieldError{Field: "ids", Code: "too_many", Message: fmt.Sprintf("at most %d campaigns at once", MaxBulk)}
+	}
+	del, canDelete := s.D.Campaigns.(CampaignDeleter)
+	if action == "delete" && !canDelete {
+		return nil, &FieldError{Field: "action", Code: "unavailable", Message: "this campaign service cannot delete campaigns"}
+	}
+	out := make([]BulkResult, 0, len(ids))
+	for _, id := range ids {
+		r := BulkResult{ID: id}
+		var err error
+		if action == "delete" {
+			err = del.DeleteCampaign(c.Request.Context(), id)
+		} else {
+			var target string
+			target, err = s.DoCampaignAction(c, action, id)
+			if action == "duplicate" && err == nil {
+				r.NewID = target
+			}
+		}
+		var fe *FieldError
+		switch {
+		case err == nil:
+			r.OK = true
+			s.Log.Info("campaign bulk "+action, "id", id, "user", CurrentUser(c).Name)
+		case errors.Is(err, ErrCampaignNotFound):
+			r.Code, r.Error = "not_found", "no campaign with this id"
+		case errors.Is(err, ErrCampaignState):
+			r.Code, r.Error = "state", err.Error()
+		case errors.As(err, &fe):
+			r.Code, r.Error = CmpOr(fe.Code, "invalid"), fe.Message
+		default:
+			s.Log.Error("campaign bulk "+action, "id", id, "err", err)
+			r.Code, r.Error = "internal", "failed; see the pbxgate log"
+		}
+		out = append(out, r)
+	}
+	return out, nil
 }

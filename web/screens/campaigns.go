@@ -665,3 +665,33 @@ func (s *Screens) campaign(c *gin.Context) (app.CampaignDetail, bool) {
 	}
 	return cd, true
 }
+
+// CampaignBulk stops, retries or duplicates the campaigns ticked in the
+// list; CampaignBulkDelete (behind the confirmation) deletes them.
+func (s *Screens) CampaignBulk(c *gin.Context) {
+	if s.campaignsUnavailable(c) {
+		return
+	}
+	action := c.PostForm("action")
+	if c.FullPath() == "/campaigns/bulk-delete" {
+		action = "delete"
+	}
+	res, err := s.BulkCampaigns(c, action, c.PostFormArray("id"))
+	if err != nil {
+		s.Flash(c, "campaign.bulk.none")
+		c.Redirect(http.StatusSeeOther, "/campaigns")
+		return
+	}
+	failed := 0
+	for _, r := range res {
+		if !r.OK {
+			failed++
+		}
+	}
+	if failed > 0 {
+		s.Flash(c, "campaign.bulk.partly")
+	} else {
+		s.Flash(c, "campaign.bulk.done."+action)
+	}
+	c.Redirect(http.StatusSeeOther, "/campaigns")
+}
