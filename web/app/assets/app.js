@@ -1,6 +1,16 @@
 // pbxgate portal: progressive enhancements only; every page works without.
 (function () {
   "use strict";
+  document.documentElement.classList.add("js");
+
+  // Phones: the menu button opens and closes the navigation.
+  function navToggle(btn) {
+    var header = btn.closest("header");
+    btn.addEventListener("click", function () {
+      var open = header.classList.toggle("open");
+      btn.setAttribute("aria-expanded", open ? "true" : "false");
+    });
+  }
 
   // As the catalog's T: {n} is argument n, {n|one|other} its plural form.
   function fmt(tpl, args) {
@@ -205,6 +215,8 @@
     var mp = document.getElementById("media-preview");
     if (mp) { mediaPreview(mp); }
     document.querySelectorAll("[data-live], [data-events]").forEach(live);
+    var nt = document.getElementById("nav-toggle");
+    if (nt) { navToggle(nt); }
     document.querySelectorAll("textarea[data-counter]").forEach(counter);
     document.querySelectorAll("input[data-preview]").forEach(csvPreview);
     // Pages of running work reload themselves, but never while the user
