@@ -105,6 +105,9 @@ type campaignFormData struct {
 	EditID string
 	// MediaName is the chosen template's header file for the preview.
 	MediaName string
+	// HasPBX: the PBX connection is configured, so session mode (replies
+	// go to an extension or queue) is offered.
+	HasPBX bool
 }
 
 // Action is where the form posts.
@@ -125,7 +128,7 @@ func findTemplate(list []campaign.TemplateInfo, key string) (campaign.TemplateIn
 }
 
 func (s *Screens) campaignFormData(ctx context.Context) campaignFormData {
-	d := campaignFormData{Selected: map[string]bool{}, MaxChars: sms.MaxChars,
+	d := campaignFormData{Selected: map[string]bool{}, MaxChars: sms.MaxChars, HasPBX: s.D.Sessions != nil,
 		Types:  recipients.CampaignNumberTypes(),
 		TypeOn: map[recipients.NumberType]bool{recipients.Mobile: true}}
 	if senders, err := s.D.Campaigns.Senders(ctx); err == nil {
@@ -246,7 +249,10 @@ func (s *Screens) readCampaignForm(c *gin.Context, fd campaignFormData) (campaig
 	}
 
 	in.Mode = string(campaign.Direct)
-	if c.PostForm("mode") == string(campaign.Session) {
+	if c.PostForm("mode") == string(campaign.Session) && s.D.Sessions == nil {
+		// Offered only with a PBX; said at the field, in the user's language.
+		errs["mode"] = v.T("campaign.err.no_pbx")
+	} else if c.PostForm("mode") == string(campaign.Session) {
 		in.Mode = string(campaign.Session)
 		in.Target = campaign.Target{Kind: c.PostForm("target_kind"), ID: strings.TrimSpace(c.PostForm("target_id"))}
 		if (in.Target.Kind != "extension" && in.Target.Kind != "queue") || in.Target.ID == "" {

@@ -215,6 +215,13 @@
     var mp = document.getElementById("media-preview");
     if (mp) { mediaPreview(mp); }
     document.querySelectorAll("[data-live], [data-events]").forEach(live);
+    // The sessions' target only matters in session mode.
+    var sm = document.getElementById("send-mode");
+    if (sm) {
+      var showTarget = function () { document.getElementById("session-target").hidden = !document.getElementById("mode-session").checked; };
+      sm.addEventListener("change", showTarget);
+      showTarget();
+    }
     var nt = document.getElementById("nav-toggle");
     if (nt) { navToggle(nt); }
     document.querySelectorAll("textarea[data-counter]").forEach(counter);
