@@ -428,10 +428,9 @@ func (s *Screens) CampaignDetail(c *gin.Context) {
 		s.RenderError(c, http.StatusInternalServerError, "error.internal")
 		return
 	}
-	d := campaignDetailData{C: cd, Recipients: rs, Total: total, Page: page,
-		Pages: max(1, (total+app.RecipientPageSize-1)/app.RecipientPageSize), CanStop: canStop(cd.State), CanRetry: canRetry(cd.CampaignSummary),
-		CanStart: cd.State == app.StateDraft || cd.State == app.StateScheduled, CanResume: cd.State == app.StateStopped}
-	_, d.CanDelete = s.D.Campaigns.(app.CampaignDeleter)
+	d := s.detailData(cd)
+	d.Recipients, d.Total, d.Page = rs, total, page
+	d.Pages = max(1, (total+app.RecipientPageSize-1)/app.RecipientPageSize)
 	s.Render(c, http.StatusOK, "campaign_detail", s.NewView(c, "campaigns", "campaign.detail.title", d))
 }
 
@@ -700,4 +699,13 @@ func (s *Screens) CampaignBulk(c *gin.Context) {
 		s.Flash(c, "campaign.bulk.done."+action)
 	}
 	c.Redirect(http.StatusSeeOther, "/campaigns")
+}
+
+// detailData is the campaign page's model without the recipients: what
+// the live view renders.
+func (s *Screens) detailData(cd app.CampaignDetail) campaignDetailData {
+	d := campaignDetailData{C: cd, CanStop: canStop(cd.State), CanRetry: canRetry(cd.CampaignSummary),
+		CanStart: cd.State == app.StateDraft || cd.State == app.StateScheduled, CanResume: cd.State == app.StateStopped}
+	_, d.CanDelete = s.D.Campaigns.(app.CampaignDeleter)
+	return d
 }

@@ -45,7 +45,7 @@ func (s *Screens) CampaignEvents(c *gin.Context) {
 		if err != nil {
 			return "", err
 		}
-		v.Data = campaignDetailData{C: cd}
+		v.Data = s.detailData(cd)
 		return s.Fragment("campaign_detail", "campaign-live", v)
 	}})
 }

@@ -41,16 +41,23 @@
   function live(el) {
     var url = el.getAttribute("data-events");
     if (!url || !window.EventSource) { poll(el); return; }
-    var es = new EventSource(url), open = false;
+    var es = new EventSource(url), open = false, pending = null;
+    // Never pull a button or field from under the user: an update waits
+    // while focus is inside the view.
+    function apply(html) {
+      var a = document.activeElement;
+      if (a && a !== document.body && el.contains(a)) { pending = html; return; }
+      el.innerHTML = html;
+      el.setAttribute("data-live-state", "streaming");
+    }
+    el.addEventListener("focusout", function () {
+      setTimeout(function () {
+        if (pending !== null) { var h = pending; pending = null; apply(h); }
+      }, 0);
+    });
     es.addEventListener("update", function (e) {
       if (!open) { open = true; streaming++; }
-      el.innerHTML = e.data;
-      el.setAttribute("data-live-state", "streaming");
-      var st = el.querySelector("[data-state-label]"), badge = document.getElementById("campaign-state");
-      if (st && badge) {
-        badge.textContent = st.getAttribute("data-state-label");
-        badge.className = "badge st-" + st.getAttribute("data-state");
-      }
+      apply(e.data);
     });
     es.addEventListener("error", function () {
       if (es.readyState === EventSource.CLOSED) {
