@@ -3,8 +3,6 @@ package web
 import (
 	"context"
 	"net/http"
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -18,26 +16,13 @@ import (
 // tick two campaigns, duplicate them, then delete the ticked ones through
 // the confirmation page. Screenshots go to testdata/artifacts/bulk-*.png.
 func TestBrowserCampaignBulk(t *testing.T) {
-	if _, err := os.Stat(browsertest.ChromiumPath); err != nil {
-		t.Skipf("SKIP: %s not found; install Debian's chromium (apt-get install chromium) to run the browser test", browsertest.ChromiumPath)
-	}
 	var env *testEnv
 	opt, _, _ := withEngine(t, &env)
 	env = newEnv(t, opt)
-	b := browsertest.Start(t, filepath.Join("testdata", "artifacts"), "bulk-", 180*time.Second)
+	b := startBrowser(t, env, "bulk-", 180*time.Second)
 	ctx := b.Ctx
-	run, click, typeIn, stable := b.Run, browsertest.Click, browsertest.TypeIn, browsertest.Stable
+	run, click, stable := b.Run, browsertest.Click, browsertest.Stable
 	base := env.srv.URL
-	run("setup",
-		chromedp.Navigate(base+"/"),
-		chromedp.WaitVisible(chromedp.CSS("#setup-form")),
-		typeIn("#current_password", env.adminPassword),
-		typeIn("#password", "ein sicheres Passwort"),
-		typeIn("#password2", "ein sicheres Passwort"),
-		stable(chromedp.SetValue(chromedp.CSS("#language"), "de")),
-		click("#setup-submit"),
-		chromedp.WaitVisible(chromedp.CSS("#live")),
-	)
 	tok, err := env.users.CreateToken(context.Background(), "admin", "api")
 	if err != nil {
 		t.Fatal(err)

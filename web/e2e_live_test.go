@@ -3,14 +3,10 @@ package web
 import (
 	"context"
 	"net/http"
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/chromedp/chromedp"
-
-	"github.com/pbxgate/pbxgate/web/browsertest"
 )
 
 // TestBrowserLiveViews drives headless Chromium in German and in English,
@@ -20,27 +16,14 @@ import (
 // completed without a reload; the dashboard streams too. Screenshots go
 // to testdata/artifacts/live-*.png.
 func TestBrowserLiveViews(t *testing.T) {
-	if _, err := os.Stat(browsertest.ChromiumPath); err != nil {
-		t.Skipf("SKIP: %s not found; install Debian's chromium (apt-get install chromium) to run the browser test", browsertest.ChromiumPath)
-	}
 	var env *testEnv
 	opt, _, _ := withEngine(t, &env)
 	env = newEnv(t, opt)
-	b := browsertest.Start(t, filepath.Join("testdata", "artifacts"), "live-", 180*time.Second)
+	b := startBrowser(t, env, "live-", 180*time.Second)
 	ctx := b.Ctx
-	run, click, typeIn, stable := b.Run, browsertest.Click, browsertest.TypeIn, browsertest.Stable
+	run := b.Run
 	base := env.srv.URL
 
-	run("setup",
-		chromedp.Navigate(base+"/"),
-		chromedp.WaitVisible(chromedp.CSS("#setup-form")),
-		typeIn("#current_password", env.adminPassword),
-		typeIn("#password", "ein sicheres Passwort"),
-		typeIn("#password2", "ein sicheres Passwort"),
-		stable(chromedp.SetValue(chromedp.CSS("#language"), "de")),
-		click("#setup-submit"),
-		chromedp.WaitVisible(chromedp.CSS("#live")),
-	)
 	tok, err := env.users.CreateToken(context.Background(), "admin", "api")
 	if err != nil {
 		t.Fatal(err)

@@ -1,8 +1,6 @@
 package web
 
 import (
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -16,24 +14,11 @@ import (
 // tap; at desktop width it is open and the button hidden; German and
 // English. Screenshots go to testdata/artifacts/nav-*.png.
 func TestBrowserNavCollapses(t *testing.T) {
-	if _, err := os.Stat(browsertest.ChromiumPath); err != nil {
-		t.Skipf("SKIP: %s not found; install Debian's chromium (apt-get install chromium) to run the browser test", browsertest.ChromiumPath)
-	}
 	env := newEnv(t)
-	b := browsertest.Start(t, filepath.Join("testdata", "artifacts"), "nav-", 120*time.Second)
+	b := startBrowser(t, env, "nav-", 120*time.Second)
 	ctx := b.Ctx
-	run, click, typeIn, stable := b.Run, browsertest.Click, browsertest.TypeIn, browsertest.Stable
+	run, click := b.Run, browsertest.Click
 	base := env.srv.URL
-	run("setup",
-		chromedp.Navigate(base+"/"),
-		chromedp.WaitVisible(chromedp.CSS("#setup-form")),
-		typeIn("#current_password", env.adminPassword),
-		typeIn("#password", "ein sicheres Passwort"),
-		typeIn("#password2", "ein sicheres Passwort"),
-		stable(chromedp.SetValue(chromedp.CSS("#language"), "de")),
-		click("#setup-submit"),
-		chromedp.WaitVisible(chromedp.CSS("#live")),
-	)
 	evalInt := func(js string) int {
 		v, err := chromedp.Run(ctx, chromedp.Evaluate[int](js))
 		if err != nil {

@@ -29,31 +29,12 @@ func (c *client) stream(path string) (*http.Response, func() (string, string)) {
 	}
 	c.env.t.Cleanup(func() { resp.Body.Close() })
 	r := bufio.NewReader(resp.Body)
-	// next reads one event (WHATWG HTML §9.2.6: data lines joined by LF,
-	// a blank line dispatches).
-	next := func() (name, data string) {
-		var lines []string
-		for {
-			line, err := r.ReadString('\n')
-			if err != nil {
-				c.env.t.Fatalf("%s: stream ended: %v", path, err)
-			}
-			line = strings.TrimSuffix(line, "\n")
-			if line == "" {
-				if name == "" {
-					continue
-				}
-				return name, strings.Join(lines, "\n")
-			}
-			field, value, _ := strings.Cut(line, ":")
-			value = strings.TrimPrefix(value, " ")
-			switch field {
-			case "event":
-				name = value
-			case "data":
-				lines = append(lines, value)
-			}
+	next := func() (string, string) {
+		name, data, err := live.ReadEvent(r)
+		if err != nil {
+			c.env.t.Fatalf("%s: stream ended: %v", path, err)
 		}
+		return name, data
 	}
 	return resp, next
 }

@@ -8,6 +8,7 @@
 package live
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -155,4 +156,34 @@ func Event(name, data string) []byte {
 	}
 	b.WriteByte('\n')
 	return []byte(b.String())
+}
+
+// ReadEvent reads the next event from a stream as the WHATWG HTML
+// "Server-sent events" interpretation (§9.2.6) has it: "field: value"
+// lines (one leading space dropped), data lines joined with LF, a blank
+// line dispatches; blocks without an event name (retry) are skipped.
+func ReadEvent(r *bufio.Reader) (name, data string, err error) {
+	var lines []string
+	for {
+		line, err := r.ReadString('\n')
+		if err != nil {
+			return "", "", err
+		}
+		line = strings.TrimSuffix(line, "\n")
+		if line == "" {
+			if name == "" {
+				lines = nil
+				continue
+			}
+			return name, strings.Join(lines, "\n"), nil
+		}
+		field, value, _ := strings.Cut(line, ":")
+		value = strings.TrimPrefix(value, " ")
+		switch field {
+		case "event":
+			name = value
+		case "data":
+			lines = append(lines, value)
+		}
+	}
 }

@@ -16,34 +16,13 @@ import (
 	"time"
 )
 
-// readEvent reads one event as the WHATWG HTML "Server-sent events"
-// interpretation (§9.2.6) defines it: "field: value" lines, a space after
-// the colon dropped, data lines joined with LF, a blank line dispatches.
-// Comment lines and "retry" are skipped.
 func readEvent(t *testing.T, r *bufio.Reader) (name, data string) {
 	t.Helper()
-	var lines []string
-	for {
-		line, err := r.ReadString('\n')
-		if err != nil {
-			t.Fatalf("stream ended: %v", err)
-		}
-		line = strings.TrimSuffix(line, "\n")
-		if line == "" {
-			if name == "" && lines == nil {
-				continue // the retry block
-			}
-			return name, strings.Join(lines, "\n")
-		}
-		field, value, _ := strings.Cut(line, ":")
-		value = strings.TrimPrefix(value, " ")
-		switch field {
-		case "event":
-			name = value
-		case "data":
-			lines = append(lines, value)
-		}
+	name, data, err := ReadEvent(r)
+	if err != nil {
+		t.Fatalf("stream ended: %v", err)
 	}
+	return name, data
 }
 
 func open(t *testing.T, url string) (*http.Response, *bufio.Reader) {
