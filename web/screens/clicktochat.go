@@ -97,11 +97,16 @@ func (s *Screens) ClickToChatPNG(c *gin.Context) {
 		s.RenderError(c, http.StatusBadRequest, "clicktochat.err.number")
 		return
 	}
+	s.qrPNG(c, link, "click-to-chat.png")
+}
+
+// qrPNG answers link's QR code as a PNG download called filename.
+func (s *Screens) qrPNG(c *gin.Context, link, filename string) {
 	png, err := clicktochat.PNG(link, clicktochat.Medium, 1024)
 	if err != nil {
 		s.RenderError(c, http.StatusInternalServerError, "error.internal")
 		return
 	}
-	c.Header("Content-Disposition", `attachment; filename="click-to-chat.png"`)
+	c.Header("Content-Disposition", `attachment; filename="`+filename+`"`)
 	c.Data(http.StatusOK, "image/png", png)
 }

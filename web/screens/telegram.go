@@ -72,11 +72,5 @@ func (s *Screens) TelegramPNG(c *gin.Context) {
 		s.RenderError(c, http.StatusBadRequest, "telegram.err.start")
 		return
 	}
-	png, err := clicktochat.PNG(link, clicktochat.Medium, 1024)
-	if err != nil {
-		s.RenderError(c, http.StatusInternalServerError, "error.internal")
-		return
-	}
-	c.Header("Content-Disposition", `attachment; filename="telegram-qr.png"`)
-	c.Data(http.StatusOK, "image/png", png)
+	s.qrPNG(c, link, "telegram-qr.png")
 }
