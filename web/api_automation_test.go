@@ -10,6 +10,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pbxgate/pbxgate/web/api"
+	"github.com/pbxgate/pbxgate/web/app"
+
 	"github.com/pbxgate/pbxgate/drivers/forward"
 	"github.com/pbxgate/pbxgate/gateway/consent"
 	"github.com/pbxgate/pbxgate/gateway/message"
@@ -19,7 +22,7 @@ import (
 func TestAPIRules(t *testing.T) {
 	t.Parallel()
 	var eng *rules.Engine
-	env, admin, op := newAPIEnv(t, func(d *Deps) {
+	env, admin, op := newAPIEnv(t, func(d *app.Deps) {
 		cons, err := consent.New(consent.Config{Store: d.Store, Logger: slog.New(slog.DiscardHandler)})
 		if err != nil {
 			t.Fatal(err)
@@ -102,7 +105,7 @@ func TestRuleErrField(t *testing.T) {
 		`invalid rule "x": actions[0] (route): not configured on this gateway: PBX routing (sip)`: "actions[0]",
 		`something else`: "",
 	} {
-		if got := ruleErrField(errors.New(msg)); got != want {
+		if got := api.RuleErrField(errors.New(msg)); got != want {
 			t.Errorf("%s: field %q, want %q", msg, got, want)
 		}
 	}

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/pbxgate/pbxgate/web/app"
+
 	"github.com/pbxgate/pbxgate/gateway/campaign"
 )
 
@@ -15,14 +17,14 @@ func TestAPICampaignEditAndExport(t *testing.T) {
 	opt, _, engine := withEngine(t, &env)
 	env, _, op := newAPIEnv(t, opt)
 
-	var cd CampaignDetail
+	var cd app.CampaignDetail
 	op.ok("POST", "/campaigns", `{"name":"Entwurf","channel":"gsm","numbers":["0171 1234567","0151 23456789"],"text":"Hallo"}`, http.StatusCreated, &cd)
-	if cd.State != StateDraft || cd.Total != 2 {
+	if cd.State != app.StateDraft || cd.Total != 2 {
 		t.Fatalf("draft: %+v", cd)
 	}
 	// Without numbers the recipients stay.
 	op.ok("PUT", "/campaigns/"+cd.ID, `{"name":"Entwurf 2","channel":"gsm","text":"Hallo Welt","rate_per_minute":30}`, http.StatusOK, &cd)
-	if cd.Name != "Entwurf 2" || cd.Text != "Hallo Welt" || cd.Total != 2 || cd.RatePerMinute != 30 || cd.State != StateDraft {
+	if cd.Name != "Entwurf 2" || cd.Text != "Hallo Welt" || cd.Total != 2 || cd.RatePerMinute != 30 || cd.State != app.StateDraft {
 		t.Fatalf("edited: %+v", cd)
 	}
 	wantAPIError(t, op.call("PUT", "/campaigns/"+cd.ID, `{"name":"x","channel":"gsm","numbers":["12"],"text":"a"}`), http.StatusUnprocessableEntity, "invalid_rows", "numbers")

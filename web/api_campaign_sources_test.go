@@ -11,28 +11,26 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/pbxgate/pbxgate/web/app"
+
 	"github.com/pbxgate/pbxgate/gateway/consent"
 	"github.com/pbxgate/pbxgate/gateway/recipients"
 )
-
-// The campaign API takes recipients from the portal form's sources: CSV
-// (inline or uploaded), phonebook by number type and subscriber group, with
-// the form's "skip invalid rows" policy.
 
 // sourcesCSV has a bad row on line 3 and a number twice (line 5).
 const sourcesCSV = "name;phone\nAnna;0171 1234567\nBernd;12\nClara;0151 23456789\nAnna2;+491711234567\n"
 
 // campaignAnswer is POST/PUT /campaigns' answer.
 type campaignAnswer struct {
-	CampaignDetail
-	Skipped []recipientProblem `json:"skipped"`
+	app.CampaignDetail
+	Skipped []recipients.FieldProblem `json:"skipped"`
 }
 
 // recipientsRefused is the 422 for invalid rows or excluded members.
 type recipientsRefused struct {
 	Error struct {
 		Code, Message, Field string
-		Problems             []recipientProblem `json:"problems"`
+		Problems             []recipients.FieldProblem `json:"problems"`
 	} `json:"error"`
 }
 
@@ -47,7 +45,7 @@ func refused(t *testing.T, r resp, code, field string) recipientsRefused {
 // apiNumbers are campaign id's recipient numbers, in order.
 func apiNumbers(a *apiClient, id string) []string {
 	a.t.Helper()
-	var p page[RecipientResult]
+	var p app.Page[app.RecipientResult]
 	a.ok("GET", "/campaigns/"+id+"/recipients", "", http.StatusOK, &p)
 	var out []string
 	for _, r := range p.Items {
@@ -58,7 +56,7 @@ func apiNumbers(a *apiClient, id string) []string {
 
 func apiCampaignCount(a *apiClient) int {
 	a.t.Helper()
-	var p page[CampaignSummary]
+	var p app.Page[app.CampaignSummary]
 	a.ok("GET", "/campaigns", "", http.StatusOK, &p)
 	return p.Total
 }
@@ -177,7 +175,7 @@ func TestAPICampaignCSVUpload(t *testing.T) {
 		t.Fatalf("multipart without file: %+v", cd)
 	}
 	// A body over the upload limit is 413.
-	big := "phone\n" + strings.Repeat("0171 1234567\n", maxUpload/13+1000)
+	big := "phone\n" + strings.Repeat("0171 1234567\n", app.MaxUpload/13+1000)
 	if r := campaignUpload(op, "POST", "/campaigns", campaignJSON("big", `"numbers":[]`), big); r.code != http.StatusRequestEntityTooLarge || !strings.Contains(r.body, `"too_large"`) {
 		t.Fatalf("oversized upload: %d %.200s", r.code, r.body)
 	}
@@ -218,7 +216,7 @@ func TestAPICampaignFromGroupExcludesOptedOut(t *testing.T) {
 	var env *testEnv
 	var cons *consent.Consent
 	opt, _, _ := withEngine(t, &env)
-	env, _, op := newAPIEnv(t, opt, func(d *Deps) {
+	env, _, op := newAPIEnv(t, opt, func(d *app.Deps) {
 		var err error
 		if cons, err = consent.New(consent.Config{Store: d.Store, Logger: slog.New(slog.DiscardHandler)}); err != nil {
 			t.Fatal(err)

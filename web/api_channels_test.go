@@ -10,6 +10,9 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/pbxgate/pbxgate/web/api"
+	"github.com/pbxgate/pbxgate/web/app"
 )
 
 // ussdFunc is a USSDRunner (the console against a real modem is in
@@ -23,13 +26,13 @@ func (f ussdFunc) USSD(ctx context.Context, modem, code string) (string, error) 
 func TestAPIDashboardAndModems(t *testing.T) {
 	t.Parallel()
 	hour := time.Date(2026, 5, 4, 10, 0, 0, 0, time.UTC)
-	st := Status{
-		Modems: []ModemStatus{{ID: "gsm1", Model: "EC25", Health: HealthOK, State: "ready", SignalBars: 4, Operator: "Telekom.de",
-			Registration: "home", SIM: "…1234", SentToday: 7, DailyCap: 100}, {ID: "gsm2", Health: HealthDown, State: "no_sim"}},
-		WhatsApp: []WhatsAppStatus{{PhoneNumber: "+4930123456", Name: "Praxis", Health: HealthOK, State: "connected", Tier: "TIER_1K"}},
-		History:  []TrafficBucket{{Start: hour, Sent: 3, Delivered: 2, Failed: 1}, {Start: hour.Add(time.Hour), Sent: 5}},
+	st := app.Status{
+		Modems: []app.ModemStatus{{ID: "gsm1", Model: "EC25", Health: app.HealthOK, State: "ready", SignalBars: 4, Operator: "Telekom.de",
+			Registration: "home", SIM: "…1234", SentToday: 7, DailyCap: 100}, {ID: "gsm2", Health: app.HealthDown, State: "no_sim"}},
+		WhatsApp: []app.WhatsAppStatus{{PhoneNumber: "+4930123456", Name: "Praxis", Health: app.HealthOK, State: "connected", Tier: "TIER_1K"}},
+		History:  []app.TrafficBucket{{Start: hour, Sent: 3, Delivered: 2, Failed: 1}, {Start: hour.Add(time.Hour), Sent: 5}},
 	}
-	env, admin, op := newAPIEnv(t, func(d *Deps) {
+	env, admin, op := newAPIEnv(t, func(d *app.Deps) {
 		d.Status = staticStatus{st}
 		d.USSD = ussdFunc(func(_ context.Context, modem, code string) (string, error) {
 			if code == "*199#" {
@@ -40,9 +43,9 @@ func TestAPIDashboardAndModems(t *testing.T) {
 	})
 
 	var dash struct {
-		Status    *Status           `json:"status"`
-		Campaigns []CampaignSummary `json:"campaigns"`
-		MaxBucket int               `json:"max_bucket"`
+		Status    *app.Status           `json:"status"`
+		Campaigns []app.CampaignSummary `json:"campaigns"`
+		MaxBucket int                   `json:"max_bucket"`
 	}
 	op.ok("GET", "/dashboard", "", http.StatusOK, &dash)
 	if dash.Status == nil || len(dash.Status.History) != 2 || dash.Status.History[0].Failed != 1 || dash.MaxBucket != 5 || dash.Campaigns == nil {
@@ -60,7 +63,7 @@ func TestAPIDashboardAndModems(t *testing.T) {
 		`<rect class="delivered" x="1" y="40" width="8" height="40">`, `<rect class="failed" x="1" y="80" width="8" height="20">`,
 		`<rect class="delivered" x="11" y="100" width="8" height="0">`, "Delivered")
 
-	var modems page[ModemStatus]
+	var modems app.Page[app.ModemStatus]
 	op.ok("GET", "/modems?limit=1", "", http.StatusOK, &modems)
 	if modems.Total != 2 || len(modems.Items) != 1 || modems.Items[0].Operator != "Telekom.de" || modems.Items[0].SignalBars != 4 || modems.Items[0].DailyCap != 100 {
 		t.Fatalf("modems: %+v", modems)
@@ -85,8 +88,8 @@ func TestAPIWithoutStatus(t *testing.T) {
 	t.Parallel()
 	_, admin, _ := newAPIEnv(t)
 	var dash struct {
-		Status    *Status           `json:"status"`
-		Campaigns []CampaignSummary `json:"campaigns"`
+		Status    *app.Status           `json:"status"`
+		Campaigns []app.CampaignSummary `json:"campaigns"`
 	}
 	admin.ok("GET", "/dashboard", "", http.StatusOK, &dash)
 	if dash.Status != nil {
@@ -97,7 +100,7 @@ func TestAPIWithoutStatus(t *testing.T) {
 	wantAPIError(t, admin.call("GET", "/whatsapp/templates", ""), http.StatusServiceUnavailable, "unavailable", "")
 	var wa struct {
 		Configured bool
-		Numbers    []WhatsAppStatus
+		Numbers    []app.WhatsAppStatus
 	}
 	admin.ok("GET", "/whatsapp", "", http.StatusOK, &wa)
 	if wa.Configured || wa.Numbers == nil {
@@ -110,9 +113,9 @@ func TestAPIWhatsApp(t *testing.T) {
 	var syncs atomic.Int32
 	var failSync atomic.Bool
 	tpls := templateList{{Name: "termin", Language: "de", Status: "APPROVED", Category: "UTILITY", Variables: []string{"1"}, Body: "Ihr Termin am {{1}}"}}
-	env, admin, op := newAPIEnv(t, func(d *Deps) {
-		d.Status = staticStatus{Status{WhatsApp: []WhatsAppStatus{{PhoneNumber: "+4930123456", Health: HealthOK, State: "connected"}}}}
-		d.WhatsApp = &WhatsAppSetup{WebhookPath: "/webhooks/whatsapp", VerifyToken: "verify-me-123", PhoneNumberID: "1055", BusinessID: "2077",
+	env, admin, op := newAPIEnv(t, func(d *app.Deps) {
+		d.Status = staticStatus{app.Status{WhatsApp: []app.WhatsAppStatus{{PhoneNumber: "+4930123456", Health: app.HealthOK, State: "connected"}}}}
+		d.WhatsApp = &app.WhatsAppSetup{WebhookPath: "/webhooks/whatsapp", VerifyToken: "verify-me-123", PhoneNumberID: "1055", BusinessID: "2077",
 			APIVersion: "v21.0", TokenSet: true}
 		d.Templates = tpls
 		d.SyncTemplates = func(context.Context) error {
@@ -130,9 +133,9 @@ func TestAPIWhatsApp(t *testing.T) {
 		TokenSet      bool   `json:"token_set"`
 	}
 	var wa struct {
-		Configured bool             `json:"configured"`
-		Setup      setup            `json:"setup"`
-		Numbers    []WhatsAppStatus `json:"numbers"`
+		Configured bool                 `json:"configured"`
+		Setup      setup                `json:"setup"`
+		Numbers    []app.WhatsAppStatus `json:"numbers"`
 	}
 	r := op.ok("GET", "/whatsapp", "", http.StatusOK, &wa)
 	if !wa.Configured || wa.Setup.WebhookURL != env.srv.URL+"/webhooks/whatsapp" || wa.Setup.PhoneNumberID != "1055" || !wa.Setup.TokenSet || len(wa.Numbers) != 1 {
@@ -146,7 +149,7 @@ func TestAPIWhatsApp(t *testing.T) {
 		t.Fatalf("admin lacks the verify token: %+v", wa.Setup)
 	}
 
-	var list page[templateJSON]
+	var list app.Page[api.TemplateJSON]
 	op.ok("GET", "/whatsapp/templates", "", http.StatusOK, &list)
 	if list.Total != 1 || list.Items[0].Name != "termin" || list.Items[0].Status != "APPROVED" || len(list.Items[0].Variables) != 1 {
 		t.Fatalf("templates: %+v", list)

@@ -8,6 +8,8 @@ import (
 	"mime/multipart"
 	"strings"
 	"testing"
+
+	"github.com/pbxgate/pbxgate/web/app"
 )
 
 // apiClient calls /api/v1 with one user's bearer token.
@@ -87,7 +89,7 @@ func wantAPIError(t *testing.T, r resp, status int, code, field string) {
 
 // auditHas reports whether the audit log has action on target.
 func (e *testEnv) auditHas(action, target string) bool {
-	for _, a := range (&server{d: Deps{Store: e.store}}).recentAudit(1000) {
+	for _, a := range (&app.Server{D: app.Deps{Store: e.store}}).RecentAudit(1000) {
 		if a.Action == action && (target == "" || a.Target == target) {
 			return true
 		}

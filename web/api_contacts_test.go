@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/pbxgate/pbxgate/web/app"
+
 	"github.com/pbxgate/pbxgate/gateway/consent"
 	"github.com/pbxgate/pbxgate/gateway/recipients"
 )
@@ -19,7 +21,7 @@ func TestAPIPhonebooksAndDNCLists(t *testing.T) {
 	// An operator imports a vCard phonebook as multipart, like the form.
 	vcard := []byte("BEGIN:VCARD\r\nVERSION:3.0\r\nFN:Anna Muster\r\nTEL;TYPE=cell:0171 1234567\r\nTEL;TYPE=work:030 1234567\r\nEND:VCARD\r\n")
 	r := op.upload("/phonebooks", map[string]string{"name": "Team"}, vcard)
-	var imp contactImport
+	var imp app.ContactImport
 	if jsonInto(t, r, http.StatusCreated, &imp); imp.Phonebook == nil || imp.Phonebook.Entries != 1 || imp.Phonebook.Numbers != 2 {
 		t.Fatalf("vcard import: %d %s", r.code, r.body)
 	}
@@ -28,7 +30,7 @@ func TestAPIPhonebooksAndDNCLists(t *testing.T) {
 	wantAPIError(t, r, http.StatusUnprocessableEntity, "required", "file")
 	r = op.c.do("POST", "/api/v1/phonebooks?name=Kunden", strings.NewReader("name,mobile\nAnna,0171 1234567\nBert,12\n"),
 		map[string]string{"Authorization": "Bearer " + op.tok, "Content-Type": "text/csv"})
-	imp = contactImport{}
+	imp = app.ContactImport{}
 	if jsonInto(t, r, http.StatusCreated, &imp); imp.Phonebook.Entries != 1 || len(imp.Problems) == 0 || imp.Problems[0].Line != 3 {
 		t.Fatalf("csv import: %d %s", r.code, r.body)
 	}
@@ -40,7 +42,7 @@ func TestAPIPhonebooksAndDNCLists(t *testing.T) {
 
 	var pb struct {
 		Phonebook recipients.Phonebook `json:"phonebook"`
-		page[recipients.Entry]
+		app.Page[recipients.Entry]
 	}
 	op.ok("GET", "/phonebooks/Team?limit=1", "", http.StatusOK, &pb)
 	if pb.Phonebook.Name != "Team" || pb.Total != 1 || len(pb.Items) != 1 || pb.Items[0].Name != "Anna Muster" || len(pb.Items[0].Numbers) != 2 {
@@ -54,7 +56,7 @@ func TestAPIPhonebooksAndDNCLists(t *testing.T) {
 	wantAPIError(t, op.upload("/dnc-lists", map[string]string{"name": "Sperre"}, dnc), http.StatusForbidden, "forbidden", "")
 	wantAPIError(t, op.call("DELETE", "/phonebooks/Team", ""), http.StatusForbidden, "forbidden", "")
 	r = admin.upload("/dnc-lists", map[string]string{"name": "Sperre"}, dnc)
-	imp = contactImport{}
+	imp = app.ContactImport{}
 	if jsonInto(t, r, http.StatusCreated, &imp); imp.DNCList == nil || imp.DNCList.Numbers != 1 || len(imp.Problems) != 1 || imp.Problems[0].Line != 3 {
 		t.Fatalf("dnc import: %d %s", r.code, r.body)
 	}
@@ -81,7 +83,7 @@ func TestAPIPhonebooksAndDNCLists(t *testing.T) {
 func TestAPIBlacklist(t *testing.T) {
 	t.Parallel()
 	var cons *consent.Consent
-	env, admin, op := newAPIEnv(t, func(d *Deps) {
+	env, admin, op := newAPIEnv(t, func(d *app.Deps) {
 		var err error
 		if cons, err = consent.New(consent.Config{Store: d.Store, Logger: slog.New(slog.DiscardHandler)}); err != nil {
 			t.Fatal(err)
@@ -92,7 +94,7 @@ func TestAPIBlacklist(t *testing.T) {
 	if err := cons.OptOut(ctx, "+4915123456789", "STOP", "gsm"); err != nil {
 		t.Fatal(err)
 	}
-	var outs page[consent.OptOut]
+	var outs app.Page[consent.OptOut]
 	op.ok("GET", "/opt-outs", "", http.StatusOK, &outs)
 	if outs.Total != 1 || outs.Items[0].Keyword != "STOP" {
 		t.Fatalf("opt-outs: %+v", outs)
@@ -114,7 +116,7 @@ func TestAPIBlacklist(t *testing.T) {
 		t.Fatal("prefix not blocked")
 	}
 	admin.ok("POST", "/blacklist", `{"number":"+4917012345678"}`, http.StatusCreated, nil)
-	var list page[consent.Entry]
+	var list app.Page[consent.Entry]
 	op.ok("GET", "/blacklist?limit=1", "", http.StatusOK, &list)
 	if list.Total != 2 || len(list.Items) != 1 || list.Limit != 1 {
 		t.Fatalf("blacklist page: %+v", list)

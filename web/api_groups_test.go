@@ -9,6 +9,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/pbxgate/pbxgate/web/api"
+	"github.com/pbxgate/pbxgate/web/app"
+
 	"github.com/pbxgate/pbxgate/gateway/consent"
 )
 
@@ -72,7 +75,7 @@ func TestGroupAPI(t *testing.T) {
 	}
 	admin, op := newGroupAPI(t, env, "admin"), newGroupAPI(t, env, "olga")
 
-	var list page[consent.GroupSummary]
+	var list app.Page[consent.GroupSummary]
 	admin.call("GET", "/api/v1/groups", "", http.StatusOK, &list)
 	if list.Items == nil || len(list.Items) != 0 || list.Total != 0 {
 		t.Fatalf("empty list: %+v", list)
@@ -96,7 +99,7 @@ func TestGroupAPI(t *testing.T) {
 	}
 
 	// Members: the valid ones added, the invalid ones named.
-	var added apiMembersAdded
+	var added api.APIMembersAdded
 	admin.call("POST", "/api/v1/groups/Angebote/members", `{"numbers":["+4915111111111","0151 22222222","12","+4915133333333, +4915144444444"]}`, http.StatusOK, &added)
 	if want := []string{"+4915111111111", "+4915122222222", "+4915133333333", "+4915144444444"}; !slices.Equal(added.Added, want) || len(added.Already) != 0 {
 		t.Errorf("added %+v, want %q", added, want)
@@ -118,7 +121,7 @@ func TestGroupAPI(t *testing.T) {
 	if err := cons.OptOut(ctx, "+4915122222222", "STOP", "sms"); err != nil {
 		t.Fatal(err)
 	}
-	var detail apiGroupDetail
+	var detail api.APIGroupDetail
 	op.call("GET", "/api/v1/groups/Angebote?offset=1&limit=2", "", http.StatusOK, &detail)
 	if detail.Group.Name != "Angebote" || detail.Group.Members != 4 || detail.Group.Excluded != 1 {
 		t.Errorf("group %+v", detail.Group)
@@ -177,9 +180,9 @@ func TestGroupAPI(t *testing.T) {
 
 // auditActions lists the audit log as "action target".
 func auditActions(env *testEnv) []string {
-	s := &server{d: Deps{Store: env.store}}
+	s := &app.Server{D: app.Deps{Store: env.store}}
 	var out []string
-	for _, e := range s.recentAudit(1000) {
+	for _, e := range s.RecentAudit(1000) {
 		out = append(out, e.Action+" "+e.Target)
 	}
 	return out

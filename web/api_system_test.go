@@ -6,6 +6,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/pbxgate/pbxgate/web/api"
+	"github.com/pbxgate/pbxgate/web/app"
+
 	"github.com/pbxgate/pbxgate/gateway/store"
 	"github.com/pbxgate/pbxgate/gateway/users"
 )
@@ -79,9 +82,9 @@ func TestAPIOwnPassword(t *testing.T) {
 func TestAPISettingsAuditBackup(t *testing.T) {
 	t.Parallel()
 	env, admin, op := newAPIEnv(t)
-	var reg regionJSON
+	var reg api.RegionJSON
 	op.ok("GET", "/settings", "", http.StatusOK, &reg)
-	if reg != (regionJSON{Language: "en", DefaultCountry: "DE", TimeZone: "Europe/Berlin"}) {
+	if reg != (api.RegionJSON{Language: "en", DefaultCountry: "DE", TimeZone: "Europe/Berlin"}) {
 		t.Fatalf("settings after setup: %+v", reg)
 	}
 	body := `{"language":"de","default_country":"at","time_zone":"Europe/Vienna"}`
@@ -90,16 +93,16 @@ func TestAPISettingsAuditBackup(t *testing.T) {
 	wantAPIError(t, admin.call("PUT", "/settings", `{"default_country":"AT","time_zone":"Mars/Olympus"}`), http.StatusUnprocessableEntity, "invalid", "time_zone")
 	wantAPIError(t, admin.call("PUT", "/settings", `{"language":"fr","default_country":"AT","time_zone":"Europe/Vienna"}`), http.StatusUnprocessableEntity, "invalid", "language")
 	admin.ok("PUT", "/settings", body, http.StatusOK, &reg)
-	if reg != (regionJSON{Language: "de", DefaultCountry: "AT", TimeZone: "Europe/Vienna"}) {
+	if reg != (api.RegionJSON{Language: "de", DefaultCountry: "AT", TimeZone: "Europe/Vienna"}) {
 		t.Fatalf("settings: %+v", reg)
 	}
-	if st, _ := LoadSettings(env.store); st.DefaultCountry != "AT" || st.TimeZone != "Europe/Vienna" || st.Language != "de" {
+	if st, _ := app.LoadSettings(env.store); st.DefaultCountry != "AT" || st.TimeZone != "Europe/Vienna" || st.Language != "de" {
 		t.Fatalf("stored settings: %+v", st)
 	}
 
 	// The audit log, newest first, paged; admins only.
 	wantAPIError(t, op.call("GET", "/audit", ""), http.StatusForbidden, "forbidden", "")
-	var audit page[AuditEntry]
+	var audit app.Page[app.AuditEntry]
 	admin.ok("GET", "/audit?limit=1", "", http.StatusOK, &audit)
 	if audit.Total < 1 || len(audit.Items) != 1 || audit.Items[0].Action != "settings.region" || audit.Items[0].User != "admin" {
 		t.Fatalf("audit: %+v", audit)
@@ -120,7 +123,7 @@ func TestAPISettingsAuditBackup(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	if got, err := LoadSettings(st); err != nil || got.DefaultCountry != "AT" {
+	if got, err := app.LoadSettings(st); err != nil || got.DefaultCountry != "AT" {
 		t.Fatalf("restored settings: %+v %v", got, err)
 	}
 	if !env.auditHas("backup.download", "") {

@@ -3,36 +3,27 @@ package web
 import (
 	"context"
 	"encoding/json"
-	"log/slog"
 	"net/http"
 	"regexp"
 	"slices"
 	"strings"
 	"testing"
-	"time"
 
-	"github.com/pbxgate/pbxgate/gateway/store"
-	"github.com/pbxgate/pbxgate/gateway/users"
+	"github.com/pbxgate/pbxgate/web/api"
 )
 
 // TestOpenAPIMatchesRoutes: every /api/v1 route is documented and every
 // documented operation is served.
 func TestOpenAPIMatchesRoutes(t *testing.T) {
 	t.Parallel()
-	st, err := store.Open(store.Options{Dir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	s, err := newServer(Deps{Store: st, Users: users.New(st, users.WithParams(fastHash)), Logger: slog.New(slog.DiscardHandler),
-		Location: time.UTC, Now: time.Now})
+	s, err := newServer(testDeps(t))
 	if err != nil {
 		t.Fatal(err)
 	}
 	var doc struct {
 		Paths map[string]map[string]json.RawMessage `json:"paths"`
 	}
-	if err := json.Unmarshal(openAPIDoc, &doc); err != nil {
+	if err := json.Unmarshal(api.OpenAPIDoc, &doc); err != nil {
 		t.Fatalf("openapi.json: %v", err)
 	}
 	param := regexp.MustCompile(`:([a-z]+)`)

@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pbxgate/pbxgate/web/app"
+
 	"github.com/pbxgate/pbxgate/gateway/consent"
 	"github.com/pbxgate/pbxgate/gateway/message"
 	"github.com/pbxgate/pbxgate/gateway/rules"
@@ -31,7 +33,7 @@ func TestAutomationScreens(t *testing.T) {
 	t.Parallel()
 	var eng *rules.Engine
 	rep := &replies{}
-	env := newEnv(t, func(d *Deps) {
+	env := newEnv(t, func(d *app.Deps) {
 		cons, err := consent.New(consent.Config{Store: d.Store, Logger: slog.New(slog.DiscardHandler)})
 		if err != nil {
 			t.Fatal(err)

@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pbxgate/pbxgate/web/app"
+
 	"github.com/pbxgate/pbxgate/gateway/campaign"
 	"github.com/pbxgate/pbxgate/gateway/message"
 	"github.com/pbxgate/pbxgate/gateway/recipients"
@@ -22,12 +24,12 @@ import (
 func TestAssetBudget(t *testing.T) {
 	t.Parallel()
 	total := 0
-	err := fs.WalkDir(assetFS, "assets", func(p string, d fs.DirEntry, err error) error {
+	err := fs.WalkDir(app.AssetFS, "assets", func(p string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() {
 			return err
 		}
 		if strings.HasSuffix(p, ".css") || strings.HasSuffix(p, ".js") {
-			b, err := assetFS.ReadFile(p)
+			b, err := app.AssetFS.ReadFile(p)
 			total += len(b)
 			return err
 		}
@@ -42,16 +44,19 @@ func TestAssetBudget(t *testing.T) {
 	t.Logf("CSS+JS shipped: %d bytes", total)
 }
 
-type staticStatus struct{ st Status }
+type staticStatus struct{ st app.Status }
 
-func (s staticStatus) Status(context.Context) Status { return s.st }
+func (s staticStatus) Status(context.Context) app.Status { return s.st }
 
 // idleChannel accepts nothing: the benchmark's campaigns are drafts.
 type idleChannel struct{}
 
-func (idleChannel) Name() string                                 { return "gsm" }
-func (idleChannel) Kind() message.Kind                           { return message.SMS }
-func (idleChannel) MaxPerMinute() int                            { return 0 }
+func (idleChannel) Name() string { return "gsm" }
+
+func (idleChannel) Kind() message.Kind { return message.SMS }
+
+func (idleChannel) MaxPerMinute() int { return 0 }
+
 func (idleChannel) Send(context.Context, message.Outbound) error { return nil }
 
 // benchServer is a portal over a real engine holding n draft campaigns,
@@ -80,27 +85,27 @@ func benchServer(b *testing.B, n int) (http.Handler, *http.Cookie) {
 			b.Fatal(err)
 		}
 	}
-	status := Status{QueueDepth: 12}
+	status := app.Status{QueueDepth: 12}
 	for i := range 4 {
-		status.Modems = append(status.Modems, ModemStatus{ID: fmt.Sprintf("modem%d", i), Model: "EC25", Health: HealthOK, State: "ready",
+		status.Modems = append(status.Modems, app.ModemStatus{ID: fmt.Sprintf("modem%d", i), Model: "EC25", Health: app.HealthOK, State: "ready",
 			SignalBars: 4, Operator: "Telekom.de", Registration: "home", SIM: "…1234", SentToday: 100 * i, DailyCap: 1000})
 	}
 	for h := range 24 {
-		status.History = append(status.History, TrafficBucket{Start: time.Unix(int64(h)*3600, 0), Sent: 10 * h, Delivered: 9 * h, Failed: h % 3})
+		status.History = append(status.History, app.TrafficBucket{Start: time.Unix(int64(h)*3600, 0), Sent: 10 * h, Delivered: 9 * h, Failed: h % 3})
 	}
-	s, err := newServer(Deps{Store: st, Users: us, Logger: slog.New(slog.DiscardHandler), Location: time.UTC, DefaultCountry: "DE",
-		Now: time.Now, Campaigns: EngineCampaigns(eng, chans), Status: staticStatus{status}})
+	s, err := newServer(app.Deps{Store: st, Users: us, Logger: slog.New(slog.DiscardHandler), Location: time.UTC, DefaultCountry: "DE",
+		Now: time.Now, Campaigns: app.EngineCampaigns(eng, chans), Status: staticStatus{status}})
 	if err != nil {
 		b.Fatal(err)
 	}
-	if err := s.saveSettings(Settings{SetupDone: true, Language: "de"}); err != nil {
+	if err := s.SaveSettings(app.Settings{SetupDone: true, Language: "de"}); err != nil {
 		b.Fatal(err)
 	}
-	id, _, err := s.sessions.create("admin")
+	id, _, err := s.Sessions.Create("admin")
 	if err != nil {
 		b.Fatal(err)
 	}
-	return s.handler(), &http.Cookie{Name: sessionCookie, Value: id}
+	return s.handler(), &http.Cookie{Name: app.SessionCookie, Value: id}
 }
 
 func benchPage(b *testing.B, path string) {

@@ -7,13 +7,15 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/pbxgate/pbxgate/web/app"
+
 	"github.com/pbxgate/pbxgate/gateway/consent"
 )
 
 func TestBlacklistScreen(t *testing.T) {
 	t.Parallel()
 	var cons *consent.Consent
-	env := newEnv(t, func(d *Deps) {
+	env := newEnv(t, func(d *app.Deps) {
 		var err error
 		if cons, err = consent.New(consent.Config{Store: d.Store, Logger: slog.New(slog.DiscardHandler)}); err != nil {
 			t.Fatal(err)

@@ -16,6 +16,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pbxgate/pbxgate/web/app"
+	"github.com/pbxgate/pbxgate/web/screens"
+
 	"github.com/pbxgate/pbxgate/drivers/forward"
 	"github.com/pbxgate/pbxgate/gateway/consent"
 	"github.com/pbxgate/pbxgate/gateway/rules"
@@ -65,13 +68,13 @@ func newBodyEnv(t *testing.T) *bodyEnv {
 		}
 		w.WriteHeader(http.StatusNoContent)
 	})
-	d := Deps{Store: st, Users: us, Logger: slog.New(slog.DiscardHandler), Location: time.UTC, DefaultCountry: "DE", Now: time.Now,
+	d := app.Deps{Store: st, Users: us, Logger: slog.New(slog.DiscardHandler), Location: time.UTC, DefaultCountry: "DE", Now: time.Now,
 		Rules: eng, Consent: cons, Extra: map[string]http.Handler{"/webhooks/test": readAll, "/ctl/": readAll}}
 	s, err := newServer(d)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := s.saveSettings(Settings{SetupDone: true, Language: "en", DefaultCountry: "DE", TimeZone: "UTC"}); err != nil {
+	if err := s.SaveSettings(app.Settings{SetupDone: true, Language: "en", DefaultCountry: "DE", TimeZone: "UTC"}); err != nil {
 		t.Fatal(err)
 	}
 	tok, err := us.CreateToken(context.Background(), users.FirstAdmin, "body test")
@@ -194,11 +197,11 @@ func TestUploadLimitsAreRoutes(t *testing.T) {
 	for _, r := range e.s.engine().Routes() {
 		served[r.Method+" "+r.Path] = true
 	}
-	for route, limit := range uploadLimits {
+	for route, limit := range app.UploadLimits {
 		if !served[route] {
 			t.Errorf("uploadLimits names %q, which is not a route", route)
 		}
-		if limit <= DefaultBodyLimit {
+		if limit <= app.DefaultBodyLimit {
 			t.Errorf("%s: limit %d is not above the default", route, limit)
 		}
 	}
@@ -206,9 +209,9 @@ func TestUploadLimitsAreRoutes(t *testing.T) {
 	// over the budget is refused before the handler, one just over the
 	// default is not.
 	h := e.s.handler()
-	for route, limit := range uploadLimits {
+	for route, limit := range app.UploadLimits {
 		method, path, _ := strings.Cut(route, " ")
-		for _, size := range []int64{limit + 1, DefaultBodyLimit + 1} {
+		for _, size := range []int64{limit + 1, app.DefaultBodyLimit + 1} {
 			req := httptest.NewRequest(method, routeURL(path), strings.NewReader("x"))
 			req.ContentLength = size
 			req.Header.Set("Authorization", "Bearer "+e.token)
@@ -237,8 +240,8 @@ func TestOversizedBodyEveryRoute(t *testing.T) {
 		if r.Method == http.MethodConnect || r.Method == http.MethodTrace {
 			continue // Any() mounts; net/http's client cannot send these with a body
 		}
-		limit := bodyLimit(r.Method, r.Path)
-		if limit > DefaultBodyLimit {
+		limit := app.BodyLimit(r.Method, r.Path)
+		if limit > app.DefaultBodyLimit {
 			continue // uploads: TestUploadLimitsAreRoutes (no 4 GB over loopback)
 		}
 		what := r.Method + " " + r.Path
@@ -295,7 +298,7 @@ func TestTooLargeInUsersLanguage(t *testing.T) {
 	e := newBodyEnv(t)
 	req, _ := http.NewRequest(http.MethodPost, e.srv.URL+"/login", flood(2<<20))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.AddCookie(&http.Cookie{Name: formCookie, Value: strings.Repeat("f", 32)})
+	req.AddCookie(&http.Cookie{Name: screens.FormCookie, Value: strings.Repeat("f", 32)})
 	req.Header.Set("Accept-Language", "de-AT,de;q=0.9")
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {

@@ -13,7 +13,7 @@ import (
 func TestWebhookBodyBudget(t *testing.T) {
 	t.Parallel()
 	e := newBodyEnv(t)
-	e.s.d.WhatsApp = &WhatsAppSetup{WebhookPath: "/webhooks/test", WebhookMaxBytes: 3 << 20}
+	e.s.D.WhatsApp = &WhatsAppSetup{WebhookPath: "/webhooks/test", WebhookMaxBytes: 3 << 20}
 	h := e.s.handler()
 	post := func(path string, size int64) int {
 		req := httptest.NewRequest(http.MethodPost, path, strings.NewReader("x"))

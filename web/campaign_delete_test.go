@@ -5,11 +5,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"log/slog"
 	"net/http"
 	"strings"
 	"testing"
-	"time"
+
+	"github.com/pbxgate/pbxgate/web/app"
 
 	"github.com/pbxgate/pbxgate/gateway/campaign"
 	"github.com/pbxgate/pbxgate/gateway/recipients"
@@ -19,23 +19,9 @@ import (
 func withLimitedEngine(t *testing.T, maxCampaigns int) (envOption, func() *campaign.Engine) {
 	ch := &reportingChannel{name: "gsm", reject: map[string]bool{}, sent: map[string]bool{}}
 	var eng *campaign.Engine
-	opt := func(d *Deps) {
-		chans := map[string]campaign.Channel{"gsm": ch}
-		var err error
-		eng, err = campaign.New(campaign.Config{Store: d.Store, Channels: chans, Logger: slog.New(slog.DiscardHandler),
-			Location: time.UTC, Region: "DE", DNC: recipients.NewLists(d.Store), Limits: campaign.Limits{MaxCampaigns: maxCampaigns}})
-		if err != nil {
-			t.Fatal(err)
-		}
+	opt := func(d *app.Deps) {
+		eng = startEngine(t, d, map[string]campaign.Channel{"gsm": ch}, campaign.Config{DNC: recipients.NewLists(d.Store), Limits: campaign.Limits{MaxCampaigns: maxCampaigns}})
 		ch.eng = eng
-		ctx, cancel := context.WithCancel(context.Background())
-		done := make(chan error, 1)
-		go func() { done <- eng.Run(ctx) }()
-		t.Cleanup(func() {
-			cancel()
-			<-done
-		})
-		d.Campaigns = EngineCampaigns(eng, chans)
 	}
 	return opt, func() *campaign.Engine { return eng }
 }

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"log/slog"
 	"mime/multipart"
 	"net/http"
 	"regexp"
@@ -13,6 +12,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/pbxgate/pbxgate/web/app"
 
 	"github.com/pbxgate/pbxgate/gateway/campaign"
 	"github.com/pbxgate/pbxgate/gateway/message"
@@ -32,10 +33,13 @@ type reportingChannel struct {
 	sent   map[string]bool
 }
 
-func (c *reportingChannel) Name() string       { return c.name }
+func (c *reportingChannel) Name() string { return c.name }
+
 func (c *reportingChannel) Kind() message.Kind { return message.SMS }
-func (c *reportingChannel) MaxPerMinute() int  { return 0 }
-func (c *reportingChannel) Senders() []string  { return []string{"sim1"} }
+
+func (c *reportingChannel) MaxPerMinute() int { return 0 }
+
+func (c *reportingChannel) Senders() []string { return []string{"sim1"} }
 
 func (c *reportingChannel) Send(ctx context.Context, m message.Outbound) error {
 	c.mu.Lock()
@@ -66,23 +70,9 @@ func (c *reportingChannel) setReject(num string, on bool) {
 func withEngine(t *testing.T, env **testEnv) (envOption, *reportingChannel, func() *campaign.Engine) {
 	ch := &reportingChannel{name: "gsm", reject: map[string]bool{}, sent: map[string]bool{}}
 	var eng *campaign.Engine
-	opt := func(d *Deps) {
-		chans := map[string]campaign.Channel{"gsm": ch}
-		var err error
-		eng, err = campaign.New(campaign.Config{Store: d.Store, Channels: chans, Logger: slog.New(slog.DiscardHandler),
-			Location: time.UTC, Region: "DE", DNC: recipients.NewLists(d.Store)})
-		if err != nil {
-			t.Fatal(err)
-		}
+	opt := func(d *app.Deps) {
+		eng = startEngine(t, d, map[string]campaign.Channel{"gsm": ch}, campaign.Config{DNC: recipients.NewLists(d.Store)})
 		ch.eng = eng
-		ctx, cancel := context.WithCancel(context.Background())
-		done := make(chan error, 1)
-		go func() { done <- eng.Run(ctx) }()
-		t.Cleanup(func() {
-			cancel()
-			<-done
-		})
-		d.Campaigns = EngineCampaigns(eng, chans)
 	}
 	return opt, ch, func() *campaign.Engine { return eng }
 }

@@ -2,14 +2,16 @@ package web
 
 import (
 	"testing"
+
+	"github.com/pbxgate/pbxgate/web/app"
 )
 
 // TestClickToChatPrefillsOwnNumber: a fresh click-to-chat form offers the
 // gateway's own WhatsApp number; a submitted one keeps what was typed.
 func TestClickToChatPrefillsOwnNumber(t *testing.T) {
 	t.Parallel()
-	env := newEnv(t, func(d *Deps) {
-		d.Status = staticStatus{Status{WhatsApp: []WhatsAppStatus{{PhoneNumber: "+49 30 1234567", Health: HealthOK, State: "connected"}}}}
+	env := newEnv(t, func(d *app.Deps) {
+		d.Status = staticStatus{app.Status{WhatsApp: []app.WhatsAppStatus{{PhoneNumber: "+49 30 1234567", Health: app.HealthOK, State: "connected"}}}}
 	})
 	c := env.client()
 	c.setup("admin password")

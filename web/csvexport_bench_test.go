@@ -7,6 +7,8 @@ import (
 	"io"
 	"testing"
 
+	"github.com/pbxgate/pbxgate/web/app"
+
 	"github.com/pbxgate/pbxgate/web/i18n"
 )
 
@@ -26,11 +28,11 @@ func BenchmarkLocalizedExport(b *testing.B) {
 	}
 	w.Flush()
 	src := in.Bytes()
-	l := csvLocalizer{v: &view{cat: cat, lang: i18n.DE}}
+	l := app.CSVLocalizer{V: &app.View{Cat: cat, Language: i18n.DE}}
 	b.SetBytes(int64(len(src)))
 	b.ReportAllocs()
 	for b.Loop() {
-		err := l.localizedExport(io.Discard, func(w io.Writer) error {
+		err := l.LocalizedExport(io.Discard, func(w io.Writer) error {
 			_, err := w.Write(src)
 			return err
 		})
@@ -47,9 +49,9 @@ func TestLocalizedExport(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	l := csvLocalizer{v: &view{cat: cat, lang: i18n.DE}}
+	l := app.CSVLocalizer{V: &app.View{Cat: cat, Language: i18n.DE}}
 	var out bytes.Buffer
-	err = l.localizedExport(&out, func(w io.Writer) error {
+	err = l.LocalizedExport(&out, func(w io.Writer) error {
 		_, err := io.WriteString(w, "number,name,status,reason\n+4915112345678,\"Anna, M.\",failed,\"bad, number\"\n")
 		return err
 	})
@@ -60,7 +62,7 @@ func TestLocalizedExport(t *testing.T) {
 		t.Fatalf("localised export:\n%s", got)
 	}
 	// An export error reaches the caller (the download is then aborted).
-	err = l.localizedExport(io.Discard, func(w io.Writer) error { return io.ErrUnexpectedEOF })
+	err = l.LocalizedExport(io.Discard, func(w io.Writer) error { return io.ErrUnexpectedEOF })
 	if err == nil {
 		t.Fatal("export error lost")
 	}

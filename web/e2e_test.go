@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pbxgate/pbxgate/web/app"
+
 	"github.com/chromedp/chromedp"
 
 	"github.com/pbxgate/pbxgate/gateway/config"
@@ -34,14 +36,14 @@ func TestBrowserEndToEnd(t *testing.T) {
 	var sessions *chat.Manager
 	replies := make(chan message.Outbound, 4)
 	opt, ch, engine := withEngine(t, &env)
-	env = newEnv(t, opt, func(d *Deps) {
-		st := Status{QueueDepth: 3, SIP: []SIPStatus{{Name: "pbx", Server: "192.0.2.10:5060", Health: HealthOK, State: "registered"}}} // netscope: a status line rendered
+	env = newEnv(t, opt, func(d *app.Deps) {
+		st := app.Status{QueueDepth: 3, SIP: []app.SIPStatus{{Name: "pbx", Server: "192.0.2.10:5060", Health: app.HealthOK, State: "registered"}}} // netscope: a status line rendered
 		for i, bars := range []int{4, 2} {
-			st.Modems = append(st.Modems, ModemStatus{ID: fmt.Sprintf("sim%d", i+1), Model: "EC25", Health: HealthOK, State: "ready",
+			st.Modems = append(st.Modems, app.ModemStatus{ID: fmt.Sprintf("sim%d", i+1), Model: "EC25", Health: app.HealthOK, State: "ready",
 				SignalBars: bars, Operator: "Telekom.de", Registration: "home", SIM: fmt.Sprintf("+49152000000%02d", i+1), SentToday: 40 * (i + 1), DailyCap: 500})
 		}
 		for h := range 24 {
-			st.History = append(st.History, TrafficBucket{Start: time.Date(2026, 11, 21, h, 0, 0, 0, time.UTC), Sent: 5 + h*3%17, Delivered: 4 + h*3%15, Failed: h % 4})
+			st.History = append(st.History, app.TrafficBucket{Start: time.Date(2026, 11, 21, h, 0, 0, 0, time.UTC), Sent: 5 + h*3%17, Delivered: 4 + h*3%15, Failed: h % 4})
 		}
 		d.Status = staticStatus{st}
 		ring := logbuf.New(200)

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/pbxgate/pbxgate/web/app"
+
 	"github.com/pbxgate/pbxgate/gateway/campaign"
 	"github.com/pbxgate/pbxgate/gateway/config"
 )
@@ -40,9 +42,9 @@ func TestGermanUIHasNoEnglish(t *testing.T) {
 	file.Enabled, file.Registrar, file.Username = true, "pbx.lan:5060", "gw" // netscope: rendered settings only
 	file.Sessions.Queues = []config.MessageQueue{{Name: "empfang", Members: []string{"201"}, Assignment: "manual", Distribution: "ringall",
 		Hours: &config.BusinessHours{Days: []string{"mon", "tue", "wed"}, Open: "09:00", Close: "17:00"}}}
-	env := newEnv(t, opt, func(d *Deps) {
+	env := newEnv(t, opt, func(d *app.Deps) {
 		d.PBX = storedPBX{st: d.Store, file: file}
-		d.Status = staticStatus{Status{WhatsApp: []WhatsAppStatus{{PhoneNumber: "+4930123456", Name: "Praxis", Health: HealthOK, State: "connected", Tier: "TIER_250"}}}}
+		d.Status = staticStatus{app.Status{WhatsApp: []app.WhatsAppStatus{{PhoneNumber: "+4930123456", Name: "Praxis", Health: app.HealthOK, State: "connected", Tier: "TIER_250"}}}}
 	})
 	c := env.client()
 	c.setup("admin password")
@@ -105,14 +107,14 @@ func TestGermanUIHasNoEnglish(t *testing.T) {
 // TestCanonicalDays: the German form's days become the configuration's
 // names; an unknown word stays for the configuration's check to name.
 func TestCanonicalDays(t *testing.T) {
-	got := strings.Join(canonicalDays([]string{"Mo", "di", "Freitag", "sun", "SAT", "xyz"}), ",")
+	got := strings.Join(app.CanonicalDays([]string{"Mo", "di", "Freitag", "sun", "SAT", "xyz"}), ",")
 	if got != "mon,tue,fri,sun,sat,xyz" {
 		t.Fatalf("canonicalDays = %s", got)
 	}
-	if got := localDays("de", []string{"mon", "sun"}); got != "Mo, So" {
+	if got := app.LocalDays("de", []string{"mon", "sun"}); got != "Mo, So" {
 		t.Fatalf("localDays de = %s", got)
 	}
-	if got := localDays("en", []string{"mon", "sun"}); got != "mon, sun" {
+	if got := app.LocalDays("en", []string{"mon", "sun"}); got != "mon, sun" {
 		t.Fatalf("localDays en = %s", got)
 	}
 }

@@ -9,19 +9,21 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/pbxgate/pbxgate/web/app"
+
 	"github.com/pbxgate/pbxgate/gateway/campaign"
 	"github.com/pbxgate/pbxgate/gateway/consent"
 )
 
 // The daemon passes *consent.Consent as Deps.Consent.
-var _ ConsentService = (*consent.Consent)(nil)
+var _ app.ConsentService = (*consent.Consent)(nil)
 
 // newGroupEnv is a portal with a real consent service on the test store
 // and first-run setup done; the client is logged in as admin.
 func newGroupEnv(t *testing.T, opts ...envOption) (*testEnv, *client, *consent.Consent) {
 	t.Helper()
 	var cons *consent.Consent
-	env := newEnv(t, append([]envOption{func(d *Deps) {
+	env := newEnv(t, append([]envOption{func(d *app.Deps) {
 		var err error
 		if cons, err = consent.New(consent.Config{Store: d.Store, Logger: slog.New(slog.DiscardHandler)}); err != nil {
 			t.Fatal(err)
@@ -276,14 +278,14 @@ func TestCampaignFromGroup(t *testing.T) {
 }
 
 // srvCampaigns lists the campaigns through the API.
-func (e *testEnv) srvCampaigns(t *testing.T) ([]CampaignSummary, int, error) {
+func (e *testEnv) srvCampaigns(t *testing.T) ([]app.CampaignSummary, int, error) {
 	t.Helper()
 	tok, err := e.users.CreateToken(context.Background(), "admin", "list")
 	if err != nil {
 		return nil, 0, err
 	}
 	r := e.client().do("GET", "/api/v1/campaigns", nil, map[string]string{"Authorization": "Bearer " + tok})
-	var p page[CampaignSummary]
+	var p app.Page[app.CampaignSummary]
 	if err := json.Unmarshal([]byte(r.body), &p); err != nil {
 		t.Fatalf("campaign list: %d %s", r.code, r.body)
 	}

@@ -1,10 +1,12 @@
 package web
 
 import (
+	"bytes"
 	"context"
 	"html"
 	"io"
 	"log/slog"
+	"mime/multipart"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
@@ -14,9 +16,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pbxgate/pbxgate/web/app"
+
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/pbxgate/pbxgate/gateway/campaign"
 	"github.com/pbxgate/pbxgate/gateway/store"
 	"github.com/pbxgate/pbxgate/gateway/users"
 )
@@ -33,7 +38,20 @@ type testEnv struct {
 	adminPassword string
 }
 
-type envOption func(*Deps)
+type envOption func(*app.Deps)
+
+// testDeps are the required dependencies on a store in t.TempDir(), for
+// tests that build the server without an HTTP listener.
+func testDeps(t testing.TB) app.Deps {
+	t.Helper()
+	st, err := store.Open(store.Options{Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return app.Deps{Store: st, Users: users.New(st, users.WithParams(fastHash)), Logger: slog.New(slog.DiscardHandler),
+		Location: time.UTC, DefaultCountry: "DE", Now: time.Now}
+}
 
 func newEnv(t *testing.T, opts ...envOption) *testEnv {
 	t.Helper()
@@ -49,8 +67,8 @@ func newEnv(t *testing.T, opts ...envOption) *testEnv {
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector())
-	d := Deps{Store: st, Users: us, Logger: slog.New(slog.DiscardHandler), Gatherer: reg,
-		Version: VersionInfo{Version: "1.2.3-test"}, Location: time.UTC, DefaultCountry: "DE"}
+	d := app.Deps{Store: st, Users: us, Logger: slog.New(slog.DiscardHandler), Gatherer: reg,
+		Version: app.VersionInfo{Version: "1.2.3-test"}, Location: time.UTC, DefaultCountry: "DE"}
 	for _, o := range opts {
 		o(&d)
 	}
@@ -163,4 +181,60 @@ func mustContain(t *testing.T, body string, wants ...string) {
 			t.Fatalf("response lacks %q:\n%s", w, body)
 		}
 	}
+}
+
+// upload posts a streamed multipart form: fields in order, then the file.
+func (c *client) uploadFile(path, field, name string, data []byte, fields ...string) resp {
+	c.env.t.Helper()
+	var buf bytes.Buffer
+	w := multipart.NewWriter(&buf)
+	for i := 0; i+1 < len(fields); i += 2 {
+		w.WriteField(fields[i], fields[i+1])
+	}
+	fw, _ := w.CreateFormFile(field, name)
+	fw.Write(data)
+	w.Close()
+	return c.do("POST", path, &buf, map[string]string{"Content-Type": w.FormDataContentType()})
+}
+
+func operatorClient(t *testing.T, env *testEnv) *client {
+	t.Helper()
+	if err := env.users.Add(context.Background(), "olga", "operator password", "operator"); err != nil {
+		t.Fatal(err)
+	}
+	op := env.client()
+	if r := op.login("olga", "operator password"); r.code != http.StatusSeeOther {
+		t.Fatalf("operator login: %d", r.code)
+	}
+	return op
+}
+
+// startEngine runs a real campaign engine with cfg (Store, Channels,
+// Logger, Location and Region filled in when empty) on the test store
+// until the test ends, and gives it to the portal.
+func startEngine(t *testing.T, d *app.Deps, chans map[string]campaign.Channel, cfg campaign.Config) *campaign.Engine {
+	t.Helper()
+	cfg.Store, cfg.Channels = d.Store, chans
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Location == nil {
+		cfg.Location = time.UTC
+	}
+	if cfg.Region == "" {
+		cfg.Region = "DE"
+	}
+	eng, err := campaign.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- eng.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		<-done
+	})
+	d.Campaigns = app.EngineCampaigns(eng, chans)
+	return eng
 }

@@ -10,6 +10,8 @@ import (
 	"testing"
 	"unicode"
 
+	"github.com/pbxgate/pbxgate/web/app"
+
 	"github.com/pbxgate/pbxgate/web/i18n"
 )
 
@@ -61,7 +63,7 @@ func TestEveryKeyUsedExists(t *testing.T) {
 	}
 	var used []string
 	tmplKey := regexp.MustCompile(`\.T "([a-z0-9_.]+)"`)
-	goKey := regexp.MustCompile(`(?:\.T\(|flash\(c, |renderError\(c, [^,]+, |"error\.|Title: )"([a-z0-9_.]+)"`)
+	goKey := regexp.MustCompile(`(?:\.T\(|[fF]lash\(c, |[rR]enderError\(c, [^,]+, |"error\.|Title: )"([a-z0-9_.]+)"`)
 	err = filepath.WalkDir(".", func(p string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() && p != "." && (strings.HasPrefix(d.Name(), ".") || d.Name() == "testdata") {
 			if d != nil && d.IsDir() {
@@ -98,7 +100,7 @@ func TestEveryKeyUsedExists(t *testing.T) {
 		t.Fatalf("found only %d key uses; the scan is broken", len(used))
 	}
 	// Families built at run time.
-	for _, st := range CampaignStates() {
+	for _, st := range app.CampaignStates() {
 		used = append(used, "state."+string(st))
 	}
 	for _, l := range i18n.Supported() {
@@ -138,7 +140,7 @@ func TestEveryKeyUsedExists(t *testing.T) {
 // visible string goes through the catalog.
 func TestTemplatesHaveNoLiteralText(t *testing.T) {
 	t.Parallel()
-	files, err := filepath.Glob("templates/*.html")
+	files, err := filepath.Glob("app/templates/*.html")
 	if err != nil || len(files) < 5 {
 		t.Fatalf("templates: %v %v", files, err)
 	}

@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pbxgate/pbxgate/web/app"
+
 	"github.com/pbxgate/pbxgate/gateway/store"
 	"github.com/pbxgate/pbxgate/gateway/users"
 )
@@ -20,7 +22,7 @@ import (
 // withGate gives the portal a users.Service (same store, same admin)
 // whose hashing goes through g.
 func withGate(g *users.HashGate, p users.Params) envOption {
-	return func(d *Deps) { d.Users = users.New(d.Store, users.WithParams(p), users.WithHashGate(g)) }
+	return func(d *app.Deps) { d.Users = users.New(d.Store, users.WithParams(p), users.WithHashGate(g)) }
 }
 
 // holdGate occupies all of g's slots until release.
@@ -189,11 +191,11 @@ func newLoginBench(b *testing.B, g *users.HashGate) string {
 	if err := us.Add(ctx, "admin", "admin password 1", users.RoleAdmin); err != nil {
 		b.Fatal(err)
 	}
-	s, err := newServer(Deps{Store: st, Users: us, Logger: slog.New(slog.DiscardHandler), Location: time.UTC, Now: time.Now})
+	s, err := newServer(app.Deps{Store: st, Users: us, Logger: slog.New(slog.DiscardHandler), Location: time.UTC, Now: time.Now})
 	if err != nil {
 		b.Fatal(err)
 	}
-	if err := s.saveSettings(Settings{SetupDone: true, Language: "en", DefaultCountry: "DE", TimeZone: "UTC"}); err != nil {
+	if err := s.SaveSettings(app.Settings{SetupDone: true, Language: "en", DefaultCountry: "DE", TimeZone: "UTC"}); err != nil {
 		b.Fatal(err)
 	}
 	srv := httptest.NewServer(s.handler())

@@ -11,13 +11,15 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pbxgate/pbxgate/web/app"
+
 	"github.com/pbxgate/pbxgate/gateway/message"
 	"github.com/pbxgate/pbxgate/gateway/msglog"
 )
 
 // withMessageLog gives the portal a real message log on its store.
 func withMessageLog(l **msglog.Log) envOption {
-	return func(d *Deps) {
+	return func(d *app.Deps) {
 		log, err := msglog.New(msglog.Config{Store: d.Store})
 		if err != nil {
 			panic(err)

@@ -5,6 +5,8 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+
+	"github.com/pbxgate/pbxgate/web/app"
 )
 
 // With a metrics token, /metrics answers only to exactly that bearer
@@ -13,7 +15,7 @@ import (
 func TestMetricsToken(t *testing.T) {
 	t.Parallel()
 	const token = "scrape-0123456789abcdef"
-	env := newEnv(t, func(d *Deps) { d.MetricsToken = token })
+	env := newEnv(t, func(d *app.Deps) { d.MetricsToken = token })
 	c := env.client()
 	apiTok, err := env.users.CreateToken(context.Background(), "admin", "not for metrics")
 	if err != nil {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/pbxgate/pbxgate/gateway/store"
 	"github.com/pbxgate/pbxgate/gateway/users"
+	"github.com/pbxgate/pbxgate/web/app"
 )
 
 // staticTrace serves a fixed AT trace (the render is measured, not a modem).
@@ -48,14 +49,14 @@ func BenchmarkATTraceLive(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	if err := s.saveSettings(Settings{SetupDone: true, Language: "de"}); err != nil {
+	if err := s.SaveSettings(Settings{SetupDone: true, Language: "de"}); err != nil {
 		b.Fatal(err)
 	}
-	id, _, err := s.sessions.create("admin")
+	id, _, err := s.Sessions.Create("admin")
 	if err != nil {
 		b.Fatal(err)
 	}
-	h, ck := s.handler(), &http.Cookie{Name: sessionCookie, Value: id}
+	h, ck := s.handler(), &http.Cookie{Name: app.SessionCookie, Value: id}
 	b.ReportAllocs()
 	for b.Loop() {
 		req := httptest.NewRequest("GET", "/modems/at/trace?modem=gsm1", nil)

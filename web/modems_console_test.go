@@ -14,6 +14,7 @@ import (
 	"github.com/pbxgate/pbxgate/drivers/modem"
 	"github.com/pbxgate/pbxgate/drivers/modemsim"
 	"github.com/pbxgate/pbxgate/gateway/store"
+	"github.com/pbxgate/pbxgate/web/app"
 )
 
 // driverConsole backs the AT tools with a real modem driver on a pty
@@ -96,20 +97,11 @@ func newConsoleEnv(t *testing.T) (*testEnv, *modemsim.Modem) {
 func auditTargets(t *testing.T, st *store.Store) []string {
 	t.Helper()
 	var out []string
-	err := st.View(func(txn *store.Txn) error {
-		return store.Each(txn, auditPrefix, func(_ string, val []byte) error {
-			var e AuditEntry
-			if err := jsonUnmarshal(val, &e); err != nil {
-				return err
-			}
-			if e.Action == "modem.at" {
-				out = append(out, e.User+": "+e.Target)
-			}
-			return nil
-		})
-	})
-	if err != nil {
-		t.Fatal(err)
+	all := (&app.Server{D: app.Deps{Store: st}}).RecentAudit(1000) // newest first
+	for i := len(all) - 1; i >= 0; i-- {
+		if e := all[i]; e.Action == "modem.at" {
+			out = append(out, e.User+": "+e.Target)
+		}
 	}
 	return out
 }

@@ -17,6 +17,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pbxgate/pbxgate/web/app"
+
 	"github.com/pbxgate/pbxgate/drivers/modem"
 	"github.com/pbxgate/pbxgate/drivers/smspool"
 	_ "github.com/pbxgate/pbxgate/drivers/whatsapp" // its reason codes
@@ -137,9 +139,11 @@ type cmsChannel struct {
 	reject map[string]bool
 }
 
-func (c *cmsChannel) Name() string       { return "gsm" }
+func (c *cmsChannel) Name() string { return "gsm" }
+
 func (c *cmsChannel) Kind() message.Kind { return message.SMS }
-func (c *cmsChannel) MaxPerMinute() int  { return 0 }
+
+func (c *cmsChannel) MaxPerMinute() int { return 0 }
 
 func (c *cmsChannel) Send(_ context.Context, m message.Outbound) error {
 	c.mu.Lock()
@@ -167,26 +171,13 @@ func TestGermanReasonsInThePortal(t *testing.T) {
 	t.Parallel()
 	ch := &cmsChannel{fail: map[string]bool{"+4915123456789": true}, reject: map[string]bool{"+4915222222222": true}}
 	var eng *campaign.Engine
-	env := newEnv(t, func(d *Deps) {
+	env := newEnv(t, func(d *app.Deps) {
 		lists := recipients.NewLists(d.Store)
 		if _, _, err := lists.Import(context.Background(), "Sperre", strings.NewReader("phone\n0171 1234567\n"), recipients.CSVOptions{Region: "DE"}); err != nil {
 			t.Fatal(err)
 		}
-		chans := map[string]campaign.Channel{"gsm": ch}
-		var err error
-		eng, err = campaign.New(campaign.Config{Store: d.Store, Channels: chans, Location: time.UTC, Region: "DE", DNC: lists})
-		if err != nil {
-			t.Fatal(err)
-		}
+		eng = startEngine(t, d, map[string]campaign.Channel{"gsm": ch}, campaign.Config{DNC: lists})
 		ch.eng = eng
-		ctx, cancel := context.WithCancel(context.Background())
-		done := make(chan error, 1)
-		go func() { done <- eng.Run(ctx) }()
-		t.Cleanup(func() {
-			cancel()
-			<-done
-		})
-		d.Campaigns = EngineCampaigns(eng, chans)
 	})
 	c := env.client()
 	c.setup("admin password")
@@ -252,7 +243,7 @@ func TestReasonHelper(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	de := &view{cat: cat, lang: i18n.DE}
+	de := &app.View{Cat: cat, Language: i18n.DE}
 	in := message.Reason{Code: "sms.gave_up", Args: []string{"3"}, Cause: &message.Reason{Code: "modem.part", Args: []string{"2", "3"}, Cause: &message.Reason{Code: "cms.42"}}}
 	if got, want := de.Reason(in, "english"), "nach 3 Versuchen aufgegeben: Teil 2 von 3: Netzüberlastung"; got != want {
 		t.Errorf("nested = %q, want %q", got, want)

@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pbxgate/pbxgate/web/app"
+
 	"github.com/pbxgate/pbxgate/gateway/message"
 	chat "github.com/pbxgate/pbxgate/gateway/session"
 )
@@ -33,7 +35,7 @@ func TestSessionScreens(t *testing.T) {
 	var mgr *chat.Manager
 	var sentMu sync.Mutex
 	var sent []message.Outbound
-	env := newEnv(t, func(d *Deps) {
+	env := newEnv(t, func(d *app.Deps) {
 		var err error
 		mgr, err = chat.New(chat.Config{Store: d.Store, Deliverer: &phones{got: map[string]int{}}, Logger: slog.New(slog.DiscardHandler),
 			Channels: []chat.Channel{{Name: "gsm", Kind: message.SMS, Route: chat.Target{Kind: "extension", ID: "201"},
@@ -157,7 +159,7 @@ func TestSessionMediaLink(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "other.jpg"), []byte("secret"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	env := newEnv(t, func(d *Deps) {
+	env := newEnv(t, func(d *app.Deps) {
 		var err error
 		mgr, err = chat.New(chat.Config{Store: d.Store, Deliverer: &phones{got: map[string]int{}}, Logger: slog.New(slog.DiscardHandler),
 			Channels: []chat.Channel{{Name: "wa", Kind: message.WhatsApp, Route: chat.Target{Kind: "extension", ID: "201"},

@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pbxgate/pbxgate/web/app"
+
 	"github.com/pbxgate/pbxgate/drivers/modem"
 	"github.com/pbxgate/pbxgate/drivers/modemsim"
 )
@@ -54,9 +56,9 @@ func TestUSSDConsole(t *testing.T) {
 		md.Close()
 	}()
 
-	env := newEnv(t, func(d *Deps) {
+	env := newEnv(t, func(d *app.Deps) {
 		d.USSD = modemUSSD{"gsm1": md}
-		d.Status = staticStatus{Status{Modems: []ModemStatus{{ID: "gsm1", Health: HealthOK, State: "ready"}}}}
+		d.Status = staticStatus{app.Status{Modems: []app.ModemStatus{{ID: "gsm1", Health: app.HealthOK, State: "ready"}}}}
 	})
 	admin := env.client()
 	admin.setup("admin password")

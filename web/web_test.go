@@ -5,14 +5,14 @@ import (
 	"encoding/json"
 	"fmt"
 	"html"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"regexp"
 	"strings"
 	"testing"
-	"time"
+
+	"github.com/pbxgate/pbxgate/web/app"
 
 	"github.com/gin-gonic/gin"
 
@@ -23,12 +23,12 @@ import (
 func TestHealthReadyMetrics(t *testing.T) {
 	t.Parallel()
 	ready := true
-	env := newEnv(t, func(d *Deps) {
-		d.Ready = func(context.Context) Readiness {
+	env := newEnv(t, func(d *app.Deps) {
+		d.Ready = func(context.Context) app.Readiness {
 			if ready {
-				return Readiness{Ready: true, Components: []Component{{Name: "store", State: "ok"}}}
+				return app.Readiness{Ready: true, Components: []app.Component{{Name: "store", State: "ok"}}}
 			}
-			return Readiness{Ready: false, Components: []Component{{Name: "modem:0", State: "down", Detail: "port gone"}}}
+			return app.Readiness{Ready: false, Components: []app.Component{{Name: "modem:0", State: "down", Detail: "port gone"}}}
 		}
 	})
 	c := env.client()
@@ -37,7 +37,7 @@ func TestHealthReadyMetrics(t *testing.T) {
 		t.Fatalf("healthz: %d %s", r.code, r.body)
 	}
 	r = c.get("/readyz")
-	var rd Readiness
+	var rd app.Readiness
 	if err := json.Unmarshal([]byte(r.body), &rd); err != nil || r.code != http.StatusOK || !rd.Ready || rd.Components[0].Name != "store" {
 		t.Fatalf("readyz: %d %s", r.code, r.body)
 	}
@@ -61,7 +61,7 @@ func TestHealthReadyMetrics(t *testing.T) {
 
 func TestMetricsCanRequireAuth(t *testing.T) {
 	t.Parallel()
-	env := newEnv(t, func(d *Deps) { d.MetricsRequireAuth = true })
+	env := newEnv(t, func(d *app.Deps) { d.MetricsRequireAuth = true })
 	c := env.client()
 	if r := c.get("/metrics"); r.code != http.StatusUnauthorized {
 		t.Fatalf("metrics without auth: %d", r.code)
@@ -77,7 +77,7 @@ func TestMetricsCanRequireAuth(t *testing.T) {
 
 func TestExtraHandlersMountedWithoutAuth(t *testing.T) {
 	t.Parallel()
-	env := newEnv(t, func(d *Deps) {
+	env := newEnv(t, func(d *app.Deps) {
 		d.Extra = map[string]http.Handler{
 			"/webhooks/whatsapp": http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("hook:" + r.Method)) }),
 			"/hooks/":            http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("tree:" + r.URL.Path)) }),
@@ -134,7 +134,7 @@ func TestFirstRunSetup(t *testing.T) {
 		t.Fatalf("dashboard after setup: %d", r.code)
 	}
 	mustContain(t, r.body, "Einrichtung abgeschlossen", "Übersicht", "Nachrichtenkampagne")
-	st, err := LoadSettings(env.store)
+	st, err := app.LoadSettings(env.store)
 	if err != nil || !st.SetupDone || st.DefaultCountry != "AT" || st.TimeZone != "Europe/Vienna" || st.Language != "de" {
 		t.Fatalf("settings = %+v, %v", st, err)
 	}
@@ -168,7 +168,7 @@ func TestLoginLogoutAndRateLimit(t *testing.T) {
 	}
 	var sessionCookieSeen bool
 	for _, ck := range c.http.Jar.Cookies(mustURL(env.srv.URL)) {
-		sessionCookieSeen = sessionCookieSeen || ck.Name == sessionCookie
+		sessionCookieSeen = sessionCookieSeen || ck.Name == app.SessionCookie
 	}
 	if !sessionCookieSeen {
 		t.Fatal("no session cookie")
@@ -206,22 +206,17 @@ func TestLoginLogoutAndRateLimit(t *testing.T) {
 
 func TestAuditLogBounded(t *testing.T) {
 	t.Parallel()
-	st, err := store.Open(store.Options{Dir: t.TempDir()})
+	s, err := newServer(testDeps(t))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer st.Close()
-	s, err := newServer(Deps{Store: st, Users: users.New(st, users.WithParams(fastHash)), Logger: slog.New(slog.DiscardHandler), Now: time.Now, Location: time.UTC})
-	if err != nil {
-		t.Fatal(err)
-	}
-	s.auditKeep = 3
+	s.AuditKeep = 3
 	c, _ := gin.CreateTestContext(httptest.NewRecorder())
 	c.Request = httptest.NewRequest("POST", "/", nil)
 	for i := range 5 {
-		s.audit(c, "user.add", fmt.Sprint("u", i))
+		s.Audit(c, "user.add", fmt.Sprint("u", i))
 	}
-	got := s.recentAudit(10)
+	got := s.RecentAudit(10)
 	if len(got) != 3 || got[0].Target != "u4" || got[2].Target != "u2" {
 		t.Fatalf("audit = %+v, want the newest 3", got)
 	}
@@ -247,7 +242,7 @@ func TestSessionCookieFlags(t *testing.T) {
 	r.Body.Close()
 	var found bool
 	for _, ck := range r.Cookies() {
-		if ck.Name == sessionCookie {
+		if ck.Name == app.SessionCookie {
 			found = true
 			if !ck.HttpOnly || !ck.Secure || ck.SameSite != http.SameSiteLaxMode {
 				t.Fatalf("session cookie flags: %+v", ck)
@@ -455,8 +450,8 @@ func TestBackupDownloadRestores(t *testing.T) {
 
 func TestWhatsAppSetupPage(t *testing.T) {
 	t.Parallel()
-	env := newEnv(t, func(d *Deps) {
-		d.WhatsApp = &WhatsAppSetup{WebhookPath: "/webhooks/whatsapp", VerifyToken: "verify-me-123", PhoneNumberID: "1234567890", TokenSet: true}
+	env := newEnv(t, func(d *app.Deps) {
+		d.WhatsApp = &app.WhatsAppSetup{WebhookPath: "/webhooks/whatsapp", VerifyToken: "verify-me-123", PhoneNumberID: "1234567890", TokenSet: true}
 	})
 	admin := env.client()
 	admin.setup("admin password")
@@ -496,7 +491,7 @@ func TestSetupWithExistingUsers(t *testing.T) {
 	if err := us.Add(ctx, "olga", "operator password", users.RoleOperator); err != nil {
 		t.Fatal(err)
 	}
-	env := newEnv(t, func(d *Deps) { d.Store, d.Users = st, us })
+	env := newEnv(t, func(d *app.Deps) { d.Store, d.Users = st, us })
 	c := env.client()
 	r := c.get("/setup")
 	mustContain(t, r.body, "Users already exist", `id="username"`)

@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pbxgate/pbxgate/web/app"
+
 	"github.com/pbxgate/pbxgate/gateway/campaign"
 	"github.com/pbxgate/pbxgate/gateway/message"
 )
@@ -39,12 +41,16 @@ type waChannel struct {
 	sent []campaign.TemplateMessage
 }
 
-func (c *waChannel) Name() string       { return "wa" }
+func (c *waChannel) Name() string { return "wa" }
+
 func (c *waChannel) Kind() message.Kind { return message.WhatsApp }
-func (c *waChannel) MaxPerMinute() int  { return 0 }
+
+func (c *waChannel) MaxPerMinute() int { return 0 }
+
 func (c *waChannel) Send(context.Context, message.Outbound) error {
 	return errors.New("free text is not allowed")
 }
+
 func (c *waChannel) SendTemplate(_ context.Context, m message.Outbound, t campaign.TemplateMessage) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -66,7 +72,7 @@ func TestWhatsAppTemplateCampaign(t *testing.T) {
 	ch := &waChannel{}
 	var syncs atomic.Int32
 	var eng *campaign.Engine
-	env := newEnv(t, func(d *Deps) {
+	env := newEnv(t, func(d *app.Deps) {
 		chans := map[string]campaign.Channel{"wa": ch}
 		var err error
 		eng, err = campaign.New(campaign.Config{Store: d.Store, Channels: chans, Logger: slog.New(slog.DiscardHandler),
@@ -81,7 +87,7 @@ func TestWhatsAppTemplateCampaign(t *testing.T) {
 		done := make(chan error, 1)
 		go func() { done <- eng.Run(ctx) }()
 		t.Cleanup(func() { cancel(); <-done })
-		d.Campaigns = EngineCampaigns(eng, chans)
+		d.Campaigns = app.EngineCampaigns(eng, chans)
 		d.Templates = tpls
 		d.SyncTemplates = func(context.Context) error { syncs.Add(1); return nil }
 	})

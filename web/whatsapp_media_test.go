@@ -19,6 +19,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pbxgate/pbxgate/web/app"
+
 	"github.com/pbxgate/pbxgate/drivers/whatsapp"
 	"github.com/pbxgate/pbxgate/drivers/whatsapp/waemu"
 	"github.com/pbxgate/pbxgate/gateway/campaign"
@@ -134,20 +136,9 @@ func TestCampaignHeaderMediaUpload(t *testing.T) {
 	}
 	ch := &waChannel{}
 	var eng *campaign.Engine
-	env := newEnv(t, func(d *Deps) {
-		chans := map[string]campaign.Channel{"wa": ch}
-		var err error
-		eng, err = campaign.New(campaign.Config{Store: d.Store, Channels: chans, Logger: slog.New(slog.DiscardHandler),
-			Location: time.UTC, Region: "DE", Templates: tpls})
-		if err != nil {
-			t.Fatal(err)
-		}
+	env := newEnv(t, func(d *app.Deps) {
+		eng = startEngine(t, d, map[string]campaign.Channel{"wa": ch}, campaign.Config{Templates: tpls})
 		ch.eng = eng
-		ctx, cancel := context.WithCancel(context.Background())
-		done := make(chan error, 1)
-		go func() { done <- eng.Run(ctx) }()
-		t.Cleanup(func() { cancel(); <-done })
-		d.Campaigns = EngineCampaigns(eng, chans)
 		d.Templates = tpls
 		d.MediaUploader = wa
 	})
@@ -247,7 +238,7 @@ func TestCampaignHeaderMediaUpload(t *testing.T) {
 func TestAPIUploadMedia(t *testing.T) {
 	t.Parallel()
 	wa, emu := realWhatsApp(t)
-	env := newEnv(t, func(d *Deps) { d.MediaUploader = wa })
+	env := newEnv(t, func(d *app.Deps) { d.MediaUploader = wa })
 	c := env.client()
 	c.setup("admin password")
 	tok := c.csrf("/campaigns")

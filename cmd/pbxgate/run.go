@@ -545,11 +545,16 @@ func (d *daemon) buildPortal(b buildInfo) (*http.Server, error) {
 		deps.Templates = d.wa
 		deps.SyncTemplates = d.wa.Templates().Sync
 	}
+	// Shutdown does not end the live views' event streams by itself.
+	stopping := make(chan struct{})
+	deps.Stopping = stopping
 	handler, err := web.New(deps)
 	if err != nil {
 		return nil, err
 	}
-	return &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}, nil
+	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
+	srv.RegisterOnShutdown(func() { close(stopping) })
+	return srv, nil
 }
 
 // component adds a long-running part, started by startComponents.

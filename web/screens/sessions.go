@@ -1,0 +1,155 @@
+package screens
+
+import (
+	"errors"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/pbxgate/pbxgate/web/app"
+
+	"github.com/gin-gonic/gin"
+
+	chat "github.com/pbxgate/pbxgate/gateway/session"
+)
+
+const sessionListLimit = 200
+
+type sessionListData struct {
+	Items []chat.Session
+	All   bool
+}
+
+type sessionDetailData struct {
+	S   chat.Session
+	Log []chat.Entry
+}
+
+func (s *Screens) sessionsUnavailable(c *gin.Context) bool {
+	if s.D.Sessions != nil {
+		return false
+	}
+	v := s.NewView(c, "sessions", "nav.sessions", nil)
+	v.Data = "sessions.unavailable"
+	s.Render(c, http.StatusOK, "unavailable", v)
+	return true
+}
+
+func (s *Screens) SessionList(c *gin.Context) {
+	if s.sessionsUnavailable(c) {
+		return
+	}
+	all := c.Query("all") == "1"
+	list, err := s.D.Sessions.List(!all, sessionListLimit)
+	if err != nil {
+		s.Log.Error("list sessions", "err", err)
+		s.RenderError(c, http.StatusInternalServerError, "error.internal")
+		return
+	}
+	s.Render(c, http.StatusOK, "sessions", s.NewView(c, "sessions", "nav.sessions", sessionListData{Items: list, All: all}))
+}
+
+func (s *Screens) SessionDetail(c *gin.Context) {
+	if s.sessionsUnavailable(c) {
+		return
+	}
+	id := c.Param("id")
+	sess, err := s.D.Sessions.Get(id)
+	if errors.Is(err, chat.ErrNotFound) {
+		s.RenderError(c, http.StatusNotFound, "sessions.err.not_found")
+		return
+	}
+	if err != nil {
+		s.Log.Error("get session", "err", err)
+		s.RenderError(c, http.StatusInternalServerError, "error.internal")
+		return
+	}
+	entries, err := s.D.Sessions.Log(id)
+	if err != nil {
+		s.Log.Error("session log", "err", err)
+		s.RenderError(c, http.StatusInternalServerError, "error.internal")
+		return
+	}
+	s.Render(c, http.StatusOK, "session_detail", s.NewView(c, "sessions", "nav.sessions", sessionDetailData{S: sess, Log: entries}))
+}
+
+// SessionAction closes or transfers a session for the portal user; "by"
+// in the timeline names the portal user.
+func (s *Screens) SessionAction(action string) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		if s.sessionsUnavailable(c) {
+			return
+		}
+		ctx := c.Request.Context()
+		id := c.Param("id")
+		by := "portal:" + app.CurrentUser(c).Name
+		var err error
+		switch action {
+		case "reply":
+			text := c.PostForm("text")
+			if strings.TrimSpace(text) == "" || len([]rune(text)) > app.MaxReplyLen {
+				s.Flash(c, "sessions.err.reply_length")
+				c.Redirect(http.StatusSeeOther, "/sessions/"+url.PathEscape(id))
+				return
+			}
+			err = s.D.Sessions.Reply(ctx, id, by, text)
+		case "close":
+			err = s.D.Sessions.Close(ctx, id, by)
+		case "transfer":
+			t := chat.ParseTarget(strings.TrimSpace(c.PostForm("target")))
+			if t.IsZero() {
+				s.Flash(c, "sessions.err.target")
+				c.Redirect(http.StatusSeeOther, "/sessions/"+url.PathEscape(id))
+				return
+			}
+			err = s.D.Sessions.Transfer(ctx, id, by, t)
+		}
+		switch {
+		case errors.Is(err, chat.ErrNotFound):
+			s.Flash(c, "sessions.err.closed")
+		case errors.Is(err, chat.ErrUnknownTarget):
+			s.Flash(c, "sessions.err.target")
+		case errors.Is(err, chat.ErrWindowClosed):
+			s.Flash(c, "sessions.err.window")
+		case err != nil && action == "reply":
+			// Stored, but the channel refused it: the chat log shows the
+			// entry as failed with the channel's reason.
+			s.Log.Warn("portal reply not sent", "id", id, "err", err)
+			s.Flash(c, "sessions.err.reply_failed")
+		case err != nil:
+			s.Log.Error("session action", "action", action, "err", err)
+			s.RenderError(c, http.StatusInternalServerError, "error.internal")
+			return
+		default:
+			s.Log.Info("session action", "action", action, "id", id, "user", by)
+			s.Flash(c, "sessions.done."+action)
+		}
+		c.Redirect(http.StatusSeeOther, "/sessions/"+url.PathEscape(id))
+	}
+}
+
+// SessionMedia serves a picture or document a contact sent in a session:
+// the link the extension got in its chat. Only media that appear in that
+// session's log are served, to logged-in users.
+func (s *Screens) SessionMedia(c *gin.Context) {
+	if s.sessionsUnavailable(c) {
+		return
+	}
+	if s.D.Media == nil {
+		s.RenderError(c, http.StatusNotFound, "sessions.err.not_found")
+		return
+	}
+	path, mime, err := s.SessionMediaFile(c)
+	switch {
+	case errors.Is(err, chat.ErrNotFound):
+		s.RenderError(c, http.StatusNotFound, "sessions.err.not_found")
+		return
+	case errors.Is(err, app.ErrMediaFetch):
+		s.RenderError(c, http.StatusBadGateway, "error.internal")
+		return
+	case err != nil:
+		s.RenderError(c, http.StatusInternalServerError, "error.internal")
+		return
+	}
+	app.ServeSessionMedia(c, path, mime)
+}
