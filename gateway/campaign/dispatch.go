@@ -535,17 +535,8 @@ func (e *Engine) HandleStatus(ctx context.Context, ev message.StatusEvent) error
 	if ev.Status == message.Failed && ev.Code == message.CodeWithdrawn {
 		return e.handleWithdrawn(id, seq, attempt, ev.ID)
 	}
-	var to RecipientStatus
-	switch ev.Status {
-	case message.Sent:
-		to = RSent
-	case message.Delivered, message.Read:
-		to = RDelivered
-	case message.Failed:
-		to = RFailed
-	case message.Unknown:
-		to = RUnknown
-	default:
+	to, ok := recipientStatus(ev.Status)
+	if !ok {
 		return nil // queued/sending: the recipient is already at least there
 	}
 	at := ev.At.UTC()
@@ -593,4 +584,20 @@ func (e *Engine) HandleStatus(ctx context.Context, ev message.StatusEvent) error
 	// The last channel report completes the campaign.
 	e.finish(id, false)
 	return nil
+}
+
+// recipientStatus is the recipient state a channel's final or progress
+// status moves a recipient to; queued and sending move nothing.
+func recipientStatus(s message.Status) (RecipientStatus, bool) {
+	switch s {
+	case message.Sent:
+		return RSent, true
+	case message.Delivered, message.Read:
+		return RDelivered, true
+	case message.Failed:
+		return RFailed, true
+	case message.Unknown:
+		return RUnknown, true
+	}
+	return "", false
 }

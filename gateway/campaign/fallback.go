@@ -352,17 +352,8 @@ func (e *Engine) fallbackStatus(ev message.StatusEvent) (bool, error) {
 	if !ok {
 		return false, nil
 	}
-	var to RecipientStatus
-	switch ev.Status {
-	case message.Sent:
-		to = RSent
-	case message.Delivered, message.Read:
-		to = RDelivered
-	case message.Failed:
-		to = RFailed
-	case message.Unknown:
-		to = RUnknown
-	default:
+	to, moves := recipientStatus(ev.Status)
+	if !moves {
 		return true, nil
 	}
 	at := ev.At.UTC()
