@@ -43,23 +43,7 @@ const browserText = "Frühlingsaktion: 20 % Rabatt, nur heute 🌷"
 // retry/duplicate and the switch to English. Screenshots go to
 // testdata/artifacts/.
 func TestPortalEndToEndAgainstSimulatedModems(t *testing.T) {
-	if _, err := os.Stat(browsertest.ChromiumPath); err != nil {
-		t.Skipf("SKIP: %s not found; install Debian's chromium (apt-get install chromium) to run the browser test", browsertest.ChromiumPath)
-	}
-	t.Parallel()
-
-	work := t.TempDir()
-	cfgPath := filepath.Join(work, "pbxgate.yaml")
-	cfg := fmt.Sprintf(`data_dir: %s
-log: {format: json}
-http: {listen: "127.0.0.1:0"}
-modems: {discover: false, simulate: 2}
-sms_channels: [{name: sms, modems: [sim1, sim2]}]
-`, filepath.Join(work, "data"))
-	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	p := startDaemon(t, cfgPath, "--demo")
+	p, work := startBrowserDaemon(t, 2, "")
 	consolePassword := firstRunPassword(t, p)
 	base := strings.TrimSuffix(p.portal, "/")
 
@@ -404,4 +388,33 @@ sms_channels: [{name: sms, modems: [sim1, sim2]}]
 	if m := text("#members"); !strings.Contains(m, browserRecipients[1]) || !strings.Contains(m, browserRecipients[2]) {
 		t.Errorf("group members %q: want %s and %s", m, browserRecipients[1], browserRecipients[2])
 	}
+}
+
+// startBrowserDaemon is the set-up of the daemon browser tests: it skips
+// without Debian's chromium, runs the test in parallel, and starts a
+// demo-mode daemon (the simulators' controls mounted) with sims simulated
+// modems on one SMS channel "sms" and extra appended to its
+// configuration. It returns the daemon and the test's work directory.
+func startBrowserDaemon(t *testing.T, sims int, extra string) (*proc, string) {
+	t.Helper()
+	if _, err := os.Stat(browsertest.ChromiumPath); err != nil {
+		t.Skipf("SKIP: %s not found; install Debian's chromium (apt-get install chromium) to run the browser test", browsertest.ChromiumPath)
+	}
+	t.Parallel()
+	work := t.TempDir()
+	names := make([]string, sims)
+	for i := range names {
+		names[i] = fmt.Sprintf("sim%d", i+1)
+	}
+	cfgPath := filepath.Join(work, "pbxgate.yaml")
+	cfg := fmt.Sprintf(`data_dir: %s
+log: {format: json}
+http: {listen: "127.0.0.1:0"}
+modems: {discover: false, simulate: %d}
+sms_channels: [{name: sms, modems: [%s]}]
+`, filepath.Join(work, "data"), sims, strings.Join(names, ", ")) + extra
+	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return startDaemon(t, cfgPath, "--demo"), work
 }

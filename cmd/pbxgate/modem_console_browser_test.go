@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -22,23 +21,7 @@ import (
 // without the CSRF token is refused (403), and so is an operator (403,
 // and no link). The flow runs in German, then in English.
 func TestModemATConsoleInBrowser(t *testing.T) {
-	if _, err := os.Stat(browsertest.ChromiumPath); err != nil {
-		t.Skipf("SKIP: %s not found; install Debian's chromium (apt-get install chromium) to run the browser test", browsertest.ChromiumPath)
-	}
-	t.Parallel()
-
-	work := t.TempDir()
-	cfgPath := filepath.Join(work, "pbxgate.yaml")
-	cfg := fmt.Sprintf(`data_dir: %s
-log: {format: json}
-http: {listen: "127.0.0.1:0"}
-modems: {discover: false, simulate: 1}
-sms_channels: [{name: sms, modems: [sim1]}]
-`, filepath.Join(work, "data"))
-	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	p := startDaemon(t, cfgPath)
+	p, _ := startBrowserDaemon(t, 1, "")
 	consolePassword := firstRunPassword(t, p)
 	base := strings.TrimSuffix(p.portal, "/")
 

@@ -3,7 +3,6 @@ package main
 import (
 	"fmt"
 	"net/http"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -22,24 +21,9 @@ import (
 // the message log filtered to Telegram. Screenshots go to
 // testdata/artifacts/.
 func TestTelegramPageInBrowser(t *testing.T) {
-	if _, err := os.Stat(browsertest.ChromiumPath); err != nil {
-		t.Skipf("SKIP: %s not found; install Debian's chromium to run the browser test", browsertest.ChromiumPath)
-	}
-	t.Parallel()
-	work := t.TempDir()
-	cfgPath := filepath.Join(work, "pbxgate.yaml")
-	cfg := fmt.Sprintf(`data_dir: %s
-log: {format: json}
-http: {listen: "127.0.0.1:0"}
-modems: {discover: false, simulate: 1}
-sms_channels: [{name: sms, modems: [sim1]}]
-telegram: {enabled: true, emulate: true, poll_timeout: 1s}
-`, filepath.Join(work, "data"))
-	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	p := startDaemon(t, cfgPath, "--demo") // mounts /tgemu/
-	completeSetup(t, p)                    // German, password "a new admin password"
+	// Demo mode mounts the emulator's controls under /tgemu/.
+	p, _ := startBrowserDaemon(t, 1, "telegram: {enabled: true, emulate: true, poll_timeout: 1s}\n")
+	completeSetup(t, p) // German, password "a new admin password"
 	base := strings.TrimSuffix(p.portal, "/")
 
 	res, err := http.Post(base+"/tgemu/_emu/message", "application/json",
