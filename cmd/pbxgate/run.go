@@ -663,11 +663,19 @@ func (d *daemon) readiness(ctx context.Context) web.Readiness {
 		r.Components = append(r.Components, comp)
 	}
 	if d.wa != nil {
-		comp := web.Component{Name: "whatsapp/" + d.wa.Name(), State: "ok"}
-		if h := d.wa.Health(); h.State != "ok" {
-			comp.State, comp.Detail = "degraded", h.Reason
+		// Every configured number (whatsapp.numbers) has its own tier,
+		// quality and stop state: one line each.
+		chans := []*whatsapp.Channel{d.wa}
+		if g := d.wa.Numbers(); g != nil {
+			chans = g.Channels()
 		}
-		r.Components = append(r.Components, comp)
+		for _, ch := range chans {
+			comp := web.Component{Name: "whatsapp/" + ch.Name(), State: "ok"}
+			if h := ch.Health(); h.State != "ok" {
+				comp.State, comp.Detail = "degraded", h.Reason
+			}
+			r.Components = append(r.Components, comp)
+		}
 	}
 	if comp, ok := d.clusterComponent(); ok {
 		r.Components = append(r.Components, comp)

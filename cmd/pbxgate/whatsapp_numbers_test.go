@@ -127,4 +127,16 @@ func TestWhatsAppSecondNumberConversation(t *testing.T) {
 	if !strings.Contains(p.log(), unknown) || !strings.Contains(p.log(), "not configured") {
 		t.Errorf("the unconfigured number is not logged:\n%s", p.log())
 	}
+	// /readyz has a line for each configured number.
+	var ready struct {
+		Components []struct{ Name, State string } `json:"components"`
+	}
+	getJSON(t, p.portal+"readyz", &ready)
+	lines := map[string]bool{}
+	for _, c := range ready.Components {
+		lines[c.Name] = true
+	}
+	if !lines["whatsapp/whatsapp"] || !lines["whatsapp/whatsapp-service"] {
+		t.Errorf("readyz components %+v, want one per WhatsApp number", ready.Components)
+	}
 }
