@@ -69,6 +69,7 @@ func (c *CampaignChannel) SendTemplate(ctx context.Context, m message.Outbound, 
 		}
 		comps = append(comps, body)
 	}
+	comps = append(comps, buttonComponents(t.Buttons)...)
 	return c.deliver(ctx, m, func() error {
 		_, err := c.Channel.SendTemplate(ctx, m, t.Name, t.Language, comps...)
 		return err
@@ -131,7 +132,7 @@ func (ch *Channel) ListTemplates(context.Context) ([]campaign.TemplateInfo, erro
 
 func templateInfo(info TemplateInfo) campaign.TemplateInfo {
 	return campaign.TemplateInfo{Name: info.Name, Language: info.Language, Status: info.Status, Category: info.Category,
-		Header: info.Vars.HeaderFormat, Variables: info.Variables(), Body: info.BodyText()}
+		Header: info.Vars.HeaderFormat, Variables: info.Variables(), Body: info.BodyText(), Buttons: templateButtons(info)}
 }
 
 // MediaDir serves the media contacts sent from dir, downloading each the

@@ -142,6 +142,12 @@ func (e *Engine) validateContent(ctx context.Context, spec *Spec, ch Channel, rs
 		if err := checkHeader(info.Header, wa.Header); err != nil {
 			return fmt.Errorf("%w: template %q: %v", ErrInvalid, wa.Template, err)
 		}
+		if err := checkButtons(wa.Template, info.Buttons, wa.Buttons); err != nil {
+			return err
+		}
+		if err := checkRecipientButtons(wa.Buttons, rs); err != nil {
+			return err
+		}
 		for _, r := range rs {
 			if r.Status == RExcluded {
 				continue
@@ -211,6 +217,11 @@ func templateMessage(wa *WhatsAppContent, info *TemplateInfo, r *Recipient) (Tem
 		vals[k] = v
 		tm.Params = append(tm.Params, Param{Name: k, Value: v})
 	}
+	bs, err := renderButtons(wa.Buttons, r)
+	if err != nil {
+		return tm, "", err
+	}
+	tm.Buttons = bs
 	preview := wa.Template
 	if info != nil && info.Body != "" {
 		preview, _ = render(info.Body, r.Number, vals)

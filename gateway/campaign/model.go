@@ -150,6 +150,8 @@ type TemplateInfo struct {
 	// order: "1", "2"… or named parameters.
 	Variables []string
 	Body      string // with {{1}} placeholders, for the preview
+	// Buttons are the template's buttons in order (buttons.go).
+	Buttons []TemplateButton
 }
 
 // DNCLists checks numbers against named do-not-contact lists;
@@ -215,6 +217,9 @@ type WhatsAppContent struct {
 	// recipient variables ("{{first_name}}").
 	Values map[string]string `json:"values,omitempty"`
 	Header *Header           `json:"header,omitempty"`
+	// Buttons fill the template's buttons (URL suffix, quick-reply
+	// payload, copy code); values may contain recipient variables.
+	Buttons []ButtonValue `json:"buttons,omitempty"`
 }
 
 // Header fills a template's media or location header.
@@ -240,6 +245,7 @@ type TemplateMessage struct {
 	Language string
 	Params   []Param
 	Header   *Header
+	Buttons  []ButtonValue // rendered for the recipient
 }
 
 // Param is one template variable with its rendered value.
