@@ -6,9 +6,11 @@ import (
 	"errors"
 	"io"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/pbxgate/pbxgate/gateway/campaign"
+	"github.com/pbxgate/pbxgate/gateway/message"
 )
 
 // EngineCampaigns adapts the campaign engine to the portal's
@@ -257,7 +259,11 @@ func mapEngineErr(err error) error {
 	case errors.Is(err, campaign.ErrTooManyCampaigns):
 		return &FieldError{Field: "form", Code: "campaign_limit", Message: err.Error()}
 	case errors.Is(err, campaign.ErrLimit), errors.Is(err, campaign.ErrInvalid):
-		return &FieldError{Field: "form", Message: err.Error()}
+		fe := &FieldError{Field: "form", Message: err.Error(), Reason: message.ReasonOf(err)}
+		if strings.HasPrefix(fe.Reason.Code, "campaign.button_") {
+			fe.Field = "buttons" // the WhatsApp template's button values
+		}
+		return fe
 	}
 	return err
 }

@@ -280,6 +280,8 @@ type FieldError struct {
 	Field   string
 	Code    string
 	Message string
+	// Reason translates Message where the engine coded it.
+	Reason message.Reason
 }
 
 func (e *FieldError) Error() string { return e.Field + ": " + e.Message }

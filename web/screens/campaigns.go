@@ -380,7 +380,7 @@ func (s *Screens) fieldMessage(v *app.View, fe *app.FieldError) string {
 	if key := "campaign.err." + fe.Code; fe.Code != "" && s.Cat.Has(v.Language, key) {
 		return v.T(key)
 	}
-	return fe.Message
+	return v.Reason(fe.Reason, fe.Message)
 }
 
 // CampaignPreviewCSV answers the add form's script with the detected
