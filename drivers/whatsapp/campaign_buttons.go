@@ -16,7 +16,7 @@ func templateButtons(info TemplateInfo) []campaign.TemplateButton {
 		}
 		for _, b := range c.Buttons {
 			out = append(out, campaign.TemplateButton{Type: strings.ToUpper(b.Type),
-				Dynamic: strings.EqualFold(b.Type, "URL") && countVars(b.URL) > 0})
+				Dynamic: strings.EqualFold(b.Type, "URL") && countVars(b.URL) > 0, Text: b.Text})
 		}
 	}
 	return out

@@ -32,7 +32,8 @@ func TestCampaignTemplateButtons(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []campaign.TemplateButton{{Type: "URL", Dynamic: true}, {Type: "QUICK_REPLY"}, {Type: "COPY_CODE"}}
+	want := []campaign.TemplateButton{{Type: "URL", Dynamic: true, Text: "Status"}, {Type: "QUICK_REPLY", Text: "Absagen"},
+		{Type: "COPY_CODE", Text: "Code kopieren"}}
 	if len(info.Buttons) != 3 || info.Buttons[0] != want[0] || info.Buttons[1] != want[1] || info.Buttons[2] != want[2] {
 		t.Fatalf("template buttons %+v, want %+v", info.Buttons, want)
 	}

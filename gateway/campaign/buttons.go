@@ -50,11 +50,13 @@ type TemplateButton struct {
 	Type string
 	// Dynamic: a URL button whose URL ends in a variable ({{1}}).
 	Dynamic bool
+	// Text is the button's label, for the portal.
+	Text string
 }
 
-// fillable is the campaign kind of a template button, "" when a campaign
-// cannot fill it (phone number, static URL …).
-func (b TemplateButton) fillable() string {
+// Fillable is the campaign kind of a template button (url, quick_reply,
+// copy_code), "" when a campaign cannot fill it (phone number, static URL …).
+func (b TemplateButton) Fillable() string {
 	switch strings.ToUpper(b.Type) {
 	case "URL":
 		if b.Dynamic {
@@ -68,10 +70,10 @@ func (b TemplateButton) fillable() string {
 	return ""
 }
 
-// required: a dynamic URL and a copy-code button cannot be sent without
+// Required: a dynamic URL and a copy-code button cannot be sent without
 // their value; a quick reply's payload is optional.
-func (b TemplateButton) required() bool {
-	k := b.fillable()
+func (b TemplateButton) Required() bool {
+	k := b.Fillable()
 	return k == ButtonURL || k == ButtonCopyCode
 }
 
@@ -94,7 +96,7 @@ func checkButtons(tpl string, want []TemplateButton, got []ButtonValue) error {
 		}
 		seen[b.Index] = true
 		tb := want[b.Index]
-		kind := tb.fillable()
+		kind := tb.Fillable()
 		switch {
 		case strings.EqualFold(tb.Type, "URL") && !tb.Dynamic:
 			return invalid(rButtonStatic.R(tpl, b.Index),
@@ -102,15 +104,15 @@ func checkButtons(tpl string, want []TemplateButton, got []ButtonValue) error {
 		case kind == "" || !strings.EqualFold(b.Type, kind):
 			return invalid(rButtonKind.R(tpl, b.Index, strings.ToLower(tb.Type), b.Type),
 				"template %q: button %d is a %s button, not %q", tpl, b.Index, strings.ToLower(tb.Type), b.Type)
-		case tb.required() && strings.TrimSpace(b.Value) == "":
+		case tb.Required() && strings.TrimSpace(b.Value) == "":
 			return invalid(rButtonMissing.R(tpl, b.Index, kind),
 				"template %q: button %d (%s) needs a value", tpl, b.Index, kind)
 		}
 	}
 	for i, tb := range want {
-		if tb.required() && !seen[i] {
-			return invalid(rButtonMissing.R(tpl, i, tb.fillable()),
-				"template %q: button %d (%s) needs a value", tpl, i, tb.fillable())
+		if tb.Required() && !seen[i] {
+			return invalid(rButtonMissing.R(tpl, i, tb.Fillable()),
+				"template %q: button %d (%s) needs a value", tpl, i, tb.Fillable())
 		}
 	}
 	return nil

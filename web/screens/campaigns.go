@@ -555,6 +555,7 @@ func (s *Screens) readTemplateForm(c *gin.Context, v *app.View, templates []camp
 		}
 		wa.Header = &campaign.Header{Type: "location", Location: &loc}
 	}
+	wa.Buttons = readButtonForm(c, v, key, t.Buttons)
 	return wa
 }
 
@@ -650,6 +651,9 @@ func (s *Screens) CampaignEdit(c *gin.Context) {
 		v.Data = fd
 		for k, val := range wa.Values {
 			v.Form["var|"+key+"|"+k] = val
+		}
+		for _, b := range wa.Buttons {
+			v.Form[buttonField(key, b.Index)] = b.Value
 		}
 		if h := wa.Header; h != nil && h.Location == nil {
 			v.Form["media|"+key] = h.MediaID + h.MediaURL
