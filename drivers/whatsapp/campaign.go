@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/pbxgate/pbxgate/gateway/campaign"
@@ -55,15 +56,29 @@ func (c *CampaignChannel) SendTemplate(ctx context.Context, m message.Outbound, 
 			comps = append(comps, HeaderMedia(h.Type, Media{ID: h.MediaID, Link: h.MediaURL, Filename: h.Filename}))
 		}
 	}
-	values := make([]string, len(t.Params))
-	for i, p := range t.Params {
-		values[i] = p.Value
+	info, known := c.Templates().Get(t.Name, t.Language)
+	named := known && info.Vars.Named
+	params := t.Params
+	// The values come in the order of TemplateInfo.Variables: a TEXT
+	// header's placeholder first, then the body's. The header's goes in
+	// its own component (Meta: "header needs 1 parameter").
+	if known && strings.EqualFold(info.Vars.HeaderFormat, "TEXT") && info.Vars.HeaderParams > 0 && len(params) > 0 {
+		h := HeaderText(params[0].Value)
+		if named {
+			h.Parameters[0].ParameterName = params[0].Name
+		}
+		comps = append(comps, h)
+		params = params[1:]
 	}
-	if len(values) > 0 {
+	if len(params) > 0 {
+		values := make([]string, len(params))
+		for i, p := range params {
+			values[i] = p.Value
+		}
 		body := BodyText(values...)
 		// A NAMED template takes each value with its placeholder's name.
-		if info, ok := c.Templates().Get(t.Name, t.Language); ok && info.Vars.Named {
-			for i, p := range t.Params {
+		if named {
+			for i, p := range params {
 				body.Parameters[i].ParameterName = p.Name
 			}
 		}

@@ -3,6 +3,7 @@ package whatsapp_test
 import (
 	"context"
 	"encoding/json"
+	"strings"
 	"testing"
 
 	"github.com/pbxgate/pbxgate/drivers/whatsapp/metaschema"
@@ -81,5 +82,64 @@ func TestCampaignTemplateButtons(t *testing.T) {
 	if found["url/0/text"] != "k-4711" || found["quick_reply/1/payload"] != "cancel-4711" ||
 		found["copy_code/2/coupon_code"] != "ABHOL25" || len(found) != 3 {
 		t.Errorf("button components %v in %s", found, body)
+	}
+}
+
+// TestCampaignTemplateTextHeader: a template whose TEXT header has a
+// variable ("Termin {{1}}") gets the first campaign value in a header
+// component and the rest in the body, as Meta's template message reference
+// shows (header parameters apart from body parameters); the emulator
+// refuses a header without its parameter ("header needs 1 parameter(s)"),
+// and the body sent must validate against Meta's schema.
+func TestCampaignTemplateTextHeader(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envConfig{virtual: true})
+	ctx := context.Background()
+	if err := e.ch.Templates().Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	info, err := e.ch.Template(ctx, "appointment_reminder", "de")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(info.Variables) != 4 {
+		t.Fatalf("variables %q, want the header's and the body's three", info.Variables)
+	}
+	cc := e.ch.ForCampaigns(nil)
+	err = cc.SendTemplate(ctx, message.Outbound{ID: "hdr-1", To: "4917100000010"}, campaign.TemplateMessage{
+		Name: "appointment_reminder", Language: "de",
+		Params:  []campaign.Param{{Name: "1", Value: "Zahnarzt"}, {Name: "1", Value: "Anna"}, {Name: "2", Value: "3. März"}, {Name: "3", Value: "9:30"}},
+		Buttons: []campaign.ButtonValue{{Index: 0, Type: "url", Value: "t-4711"}}})
+	if err != nil {
+		t.Fatalf("campaign send of a template with a text header variable: %v", err)
+	}
+	sent := e.emu.Sent()
+	body := sent[len(sent)-1].Body
+	v, err := metaschema.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := v.Message(body); err != nil {
+		t.Errorf("body does not match Meta's schema: %s\n%s", metaschema.Short(err), body)
+	}
+	var got struct {
+		Template struct {
+			Components []struct {
+				Type       string              `json:"type"`
+				Parameters []map[string]string `json:"parameters"`
+			} `json:"components"`
+		} `json:"template"`
+	}
+	if err := json.Unmarshal(body, &got); err != nil {
+		t.Fatal(err)
+	}
+	texts := map[string][]string{}
+	for _, c := range got.Template.Components {
+		for _, p := range c.Parameters {
+			texts[c.Type] = append(texts[c.Type], p["text"])
+		}
+	}
+	if strings.Join(texts["header"], "|") != "Zahnarzt" || strings.Join(texts["body"], "|") != "Anna|3. März|9:30" {
+		t.Errorf("header %q body %q in %s", texts["header"], texts["body"], body)
 	}
 }
