@@ -79,7 +79,9 @@ func (c *fakeClock) Registered() int {
 // waitRegistered blocks until more than n After calls were made.
 func (c *fakeClock) waitRegistered(t *testing.T, n int) {
 	t.Helper()
-	deadline := time.After(10 * time.Second)
+	// A failure guard only: under a loaded CI the engine's goroutine may
+	// take seconds to reach its next wait.
+	deadline := time.After(60 * time.Second)
 	for {
 		c.mu.Lock()
 		got, ch := c.registered, c.cond
