@@ -15,17 +15,13 @@ import (
 	"github.com/pbxgate/pbxgate/web/app"
 )
 
-// The reply box's text-block picker: the admin's blocks
-// (sip.sessions.text_blocks) are offered; "Insert" puts the block, filled
-// in by gateway/session for this contact and portal user, after the text
-// typed so far, and sends nothing; an unknown block is said in the user's
-// language and keeps the typed text; the reply then goes out as shown.
-func TestSessionTextBlockPicker(t *testing.T) {
-	t.Parallel()
-	var mgr *chat.Manager
+// textBlockEnv is a portal with a chat session manager that has two text
+// blocks and one SMS channel whose sends are recorded (sentOut).
+func textBlockEnv(t *testing.T) (env *testEnv, mgr *chat.Manager, sentOut func() []message.Outbound) {
+	t.Helper()
 	var sentMu sync.Mutex
 	var sent []message.Outbound
-	env := newEnv(t, func(d *app.Deps) {
+	env = newEnv(t, func(d *app.Deps) {
 		var err error
 		mgr, err = chat.New(chat.Config{Store: d.Store, Deliverer: &phones{got: map[string]int{}}, Logger: slog.New(slog.DiscardHandler),
 			TextBlocks: []chat.TextBlock{
@@ -48,8 +44,16 @@ func TestSessionTextBlockPicker(t *testing.T) {
 		t.Cleanup(func() { cancel(); <-done })
 		d.Sessions = mgr
 	})
-	c := env.client()
-	c.setup("admin password")
+	return env, mgr, func() []message.Outbound {
+		sentMu.Lock()
+		defer sentMu.Unlock()
+		return append([]message.Outbound(nil), sent...)
+	}
+}
+
+// textBlockSession opens a session from +4915123456789 and returns its id.
+func textBlockSession(t *testing.T, mgr *chat.Manager) string {
+	t.Helper()
 	if err := mgr.Inbound(context.Background(), message.Inbound{ID: "in-1", Kind: message.SMS, Channel: "gsm", Receiver: "+4930123",
 		From: "+4915123456789", Text: "Wann haben Sie geöffnet?", At: time.Now()}); err != nil {
 		t.Fatal(err)
@@ -58,13 +62,29 @@ func TestSessionTextBlockPicker(t *testing.T) {
 	if err != nil || len(list) != 1 {
 		t.Fatalf("sessions = %v, %v", list, err)
 	}
-	id := list[0].ID
+	return list[0].ID
+}
+
+// The reply box's text-block picker: the admin's blocks
+// (sip.sessions.text_blocks) are offered; "Insert" puts the block, filled
+// in by gateway/session for this contact and portal user, after the text
+// typed so far, and sends nothing; an unknown block is said in the user's
+// language and keeps the typed text; the reply then goes out as shown.
+func TestSessionTextBlockPicker(t *testing.T) {
+	t.Parallel()
+	env, mgr, sentOut := textBlockEnv(t)
+	c := env.client()
+	c.setup("admin password")
+	id := textBlockSession(t, mgr)
 	tok := c.csrf("/sessions/" + id)
-	mustContain(t, c.body, `id="text-block"`, `<option value="greeting">greeting</option>`, `<option value="hours">hours</option>`, ">Insert</button>")
+	mustContain(t, c.body, `data-refresh="10000"`, `id="text-block"`, `<option value="greeting">greeting</option>`, `<option value="hours">hours</option>`, ">Insert</button>")
 
 	r := c.post("/sessions/"+id+"/textblock", formVals("csrf_token", tok, "text", "Danke für Ihre Frage.", "block", "hours"))
 	if r.code != http.StatusOK {
 		t.Fatalf("insert: %d\n%s", r.code, r.body)
+	}
+	if strings.Contains(r.body, "data-refresh") {
+		t.Fatal("the page with the inserted block reloads itself (posting again)")
 	}
 	// No name is known, so {name} is the number; {agent} is the portal user.
 	want := "Danke für Ihre Frage.\nHallo +4915123456789, wir sind Mo–Fr 9–17 Uhr für Sie da (Ihre Nummer: +4915123456789). Ihr admin"
@@ -78,10 +98,7 @@ func TestSessionTextBlockPicker(t *testing.T) {
 	if err != nil || !strings.HasSuffix(want, "\n"+phone) {
 		t.Fatalf("phone expansion %q, %v; portal inserted %q", phone, err, want)
 	}
-	sentMu.Lock()
-	n := len(sent)
-	sentMu.Unlock()
-	if n != 0 {
+	if n := len(sentOut()); n != 0 {
 		t.Fatalf("inserting a block sent %d messages", n)
 	}
 
@@ -109,12 +126,10 @@ func TestSessionTextBlockPicker(t *testing.T) {
 	}
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		sentMu.Lock()
 		var got string
-		if len(sent) == 1 {
+		if sent := sentOut(); len(sent) == 1 {
 			got = sent[0].Text
 		}
-		sentMu.Unlock()
 		if got == want {
 			break
 		}

@@ -28,6 +28,9 @@ type sessionDetailData struct {
 	Blocks []chat.TextBlock
 	Draft  string
 	Block  string // the block picked last
+	// Posted: the page answers a POST (a block was inserted), so it must
+	// not reload itself (that would post again and lose the draft).
+	Posted bool
 }
 
 func (s *Screens) sessionsUnavailable(c *gin.Context) bool {

@@ -20,7 +20,7 @@ func (s *Screens) SessionTextBlock(c *gin.Context) {
 	if s.sessionsUnavailable(c) {
 		return
 	}
-	d := sessionDetailData{Draft: c.PostForm("text"), Block: c.PostForm("block")}
+	d := sessionDetailData{Draft: c.PostForm("text"), Block: c.PostForm("block"), Posted: true}
 	tb, ok := s.D.Sessions.(app.TextBlockService)
 	if !ok {
 		s.sessionDetail(c, http.StatusUnprocessableEntity, d, "sessions.err.text_block")
