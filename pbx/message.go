@@ -99,7 +99,8 @@ func outcome(err error) string {
 const udpLimit = 1300
 
 // bodyLimit is the most body bytes one MESSAGE may carry: the configured
-// limit (the extension's own, sip.extensions[].max_body_bytes, or
+// limit (the extension's own, sip.extensions[].max_body_bytes, else its
+// queues' sip.sessions.queues[].max_body_bytes, else
 // sip.max_body_bytes) and, over UDP, what fits in 1,300 bytes with the
 // headers (plus room for the Via sipgo fills in).
 func (g *Gateway) bodyLimit(ext, displayName, user string) int {

@@ -111,7 +111,7 @@ type Gateway struct {
 	noticed   map[string]time.Time        // extension+reason → last refusal notice
 	txs       *txTable                    // answers to extensions' MESSAGEs, for retransmissions
 	replies   chan struct{}               // replies being stored (maxReplies)
-	extLimit  map[string]int              // sip.extensions[].max_body_bytes
+	extLimit  map[string]int              // sip.extensions[] or sip.sessions.queues[] max_body_bytes
 	extText   map[string]bool             // sip.extensions[].delivery_notices: text
 	diskHold  atomic.Pointer[diskHoldBox] // diskhold.go
 
@@ -163,12 +163,9 @@ func New(opts Config) (*Gateway, error) {
 		return nil, fmt.Errorf("sip.transport %q: use udp, tcp or tls", c.Transport)
 	}
 	var err error
-	g.extLimit, g.extText = map[string]int{}, map[string]bool{}
+	g.extLimit, g.extText = extBodyLimits(c), map[string]bool{}
 	for _, e := range c.Extensions {
 		g.extText[e.Ext] = e.DeliveryNotices == "text"
-		if e.MaxBodyBytes > 0 {
-			g.extLimit[e.Ext] = e.MaxBodyBytes
-		}
 	}
 	g.allow, err = parseAllow(c.AllowFrom)
 	if err != nil {

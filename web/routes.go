@@ -117,6 +117,7 @@ func (s *server) routes() []route {
 		{method: "POST", path: "/sessions/:id/close", access: member, handle: s.SessionAction("close")},
 		{method: "POST", path: "/sessions/:id/transfer", access: member, handle: s.SessionAction("transfer")},
 		{method: "POST", path: "/sessions/:id/reply", access: member, handle: s.SessionAction("reply")},
+		{method: "POST", path: "/sessions/:id/textblock", access: member, handle: s.SessionTextBlock},
 		{method: "GET", path: "/sessions/:id/media/:media", access: member, handle: s.SessionMedia},
 		{method: "GET", path: "/messages", access: member, handle: s.MessagesPage},
 

@@ -103,6 +103,8 @@ func TestSIPKeepaliveAndExtensionsProblems(t *testing.T) {
 		{"sip:\n  extensions:\n    - {ext: \"202\", max_body_bytes: 2000}\n", "sip.extensions[0].max_body_bytes: 2000 does not fit UDP"},
 		{"sip:\n  extensions:\n    - {ext: \"202\"}\n    - {ext: \"202\"}\n", `sip.extensions[1].ext: "202" must be a unique`},
 		{"sip:\n  extensions:\n    - {max_body_bytes: 400}\n", `sip.extensions[0].ext: "" must be`},
+		{"sip:\n  sessions:\n    queues:\n      - {name: support, members: [\"202\"], max_body_bytes: 2000}\n", "sip.sessions.queues[0].max_body_bytes: 2000 does not fit UDP"},
+		{"sip:\n  sessions:\n    queues:\n      - {name: support, members: [\"202\"], max_body_bytes: -1}\n", "sip.sessions.queues[0].max_body_bytes: -1 does not fit UDP"},
 		{"sip:\n  extensions:\n    - {ext: \"202\", delivery_notices: imdn}\n", `sip.extensions[0].delivery_notices: "imdn": use text`},
 		{"sip:\n  sessions:\n    text_blocks:\n      - {name: hours, text: \"Hallo {kunde}\"}\n", `sip.sessions.text_blocks[0].text: "{kunde}" is not a placeholder`},
 		{"sip:\n  sessions:\n    text_blocks:\n      - {name: a b, text: x}\n", `sip.sessions.text_blocks[0].name: "a b" must be`},

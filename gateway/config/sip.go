@@ -122,6 +122,10 @@ type MessageQueue struct {
 	Hours      *BusinessHours `yaml:"hours"`
 	OutOfHours string         `yaml:"out_of_hours"` // destination outside hours
 	AutoReply  string         `yaml:"auto_reply"`   // text sent to the contact outside hours
+	// MaxBodyBytes is the split size for the queue's members that have no
+	// sip.extensions[].max_body_bytes of their own (a member of several
+	// queues gets the smallest); 0 keeps sip.max_body_bytes.
+	MaxBodyBytes int `yaml:"max_body_bytes"`
 }
 
 // BusinessHours of a queue.
@@ -183,6 +187,9 @@ func (s *SIP) validate(key string) Problems {
 		queues[q.Name] = true
 		if len(q.Members) == 0 {
 			add(k+".members", "a queue needs at least one extension")
+		}
+		if q.MaxBodyBytes < 0 || q.MaxBodyBytes > 1300 && s.Transport == "udp" {
+			add(k+".max_body_bytes", "%d does not fit UDP; use 1..1300 (e.g. 450 for baresip 1.0), or 0 for sip.max_body_bytes", q.MaxBodyBytes)
 		}
 		switch q.Assignment {
 		case "", "manual", "auto", "none":

@@ -2,6 +2,7 @@ package session
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -63,4 +64,15 @@ func (m *Manager) expandTextBlock(ref string, s *Session, ext string) (string, e
 		name = s.Contact
 	}
 	return strings.NewReplacer("{name}", name, "{number}", s.Contact, "{agent}", ext).Replace(b.Text), nil
+}
+
+// TextBlocks are the configured text blocks in order (block i is number
+// i+1), for a picker.
+func (m *Manager) TextBlocks() []TextBlock { return slices.Clone(m.cfg.TextBlocks) }
+
+// ExpandTextBlock is text block ref (name or number) filled in for session
+// s, with agent as {agent}: the same text the phone's "/t ref" sends.
+// ErrBadCommand names the blocks there are when ref is none of them.
+func (m *Manager) ExpandTextBlock(ref string, s Session, agent string) (string, error) {
+	return m.expandTextBlock(ref, &s, agent)
 }

@@ -63,3 +63,11 @@ func ServeSessionMedia(c *gin.Context, path, mime string) {
 	c.Header("Content-Disposition", "inline")
 	c.File(path)
 }
+
+// TextBlockService offers the admin's text blocks (sip.sessions.text_blocks)
+// to the portal's reply box; *session.Manager implements it. The screens
+// use it when the SessionService has it too.
+type TextBlockService interface {
+	TextBlocks() []chat.TextBlock
+	ExpandTextBlock(ref string, s chat.Session, agent string) (string, error)
+}

@@ -23,6 +23,14 @@ type sessionListData struct {
 type sessionDetailData struct {
 	S   chat.Session
 	Log []chat.Entry
+	// Blocks are the text blocks of the reply box's picker; Draft is the
+	// reply box's text (with an inserted block).
+	Blocks []chat.TextBlock
+	Draft  string
+	Block  string // the block picked last
+	// Posted: the page answers a POST (a block was inserted), so it must
+	// not reload itself (that would post again and lose the draft).
+	Posted bool
 }
 
 func (s *Screens) sessionsUnavailable(c *gin.Context) bool {
@@ -53,6 +61,12 @@ func (s *Screens) SessionDetail(c *gin.Context) {
 	if s.sessionsUnavailable(c) {
 		return
 	}
+	s.sessionDetail(c, http.StatusOK, sessionDetailData{}, "")
+}
+
+// sessionDetail renders session :id with d's reply box (Draft, Block) and
+// flash, if not "".
+func (s *Screens) sessionDetail(c *gin.Context, code int, d sessionDetailData, flash string) {
 	id := c.Param("id")
 	sess, err := s.D.Sessions.Get(id)
 	if errors.Is(err, chat.ErrNotFound) {
@@ -70,7 +84,15 @@ func (s *Screens) SessionDetail(c *gin.Context) {
 		s.RenderError(c, http.StatusInternalServerError, "error.internal")
 		return
 	}
-	s.Render(c, http.StatusOK, "session_detail", s.NewView(c, "sessions", "nav.sessions", sessionDetailData{S: sess, Log: entries}))
+	d.S, d.Log = sess, entries
+	if tb, ok := s.D.Sessions.(app.TextBlockService); ok {
+		d.Blocks = tb.TextBlocks()
+	}
+	v := s.NewView(c, "sessions", "nav.sessions", d)
+	if flash != "" {
+		v.Flash = flash
+	}
+	s.Render(c, code, "session_detail", v)
 }
 
 // SessionAction closes or transfers a session for the portal user; "by"
