@@ -227,6 +227,9 @@ func TestWebhookModeWithSecret(t *testing.T) {
 	if res.StatusCode != http.StatusUnauthorized {
 		t.Fatalf("forged call: %d", res.StatusCode)
 	}
+	// The count moves after the inbox took the update, which its consumer
+	// may see first.
+	testkit.Eventually(t, "one update counted", func() bool { return ch.Status().Received >= 1 })
 	if st := ch.Status(); st.Mode != "webhook" || st.Received != 1 {
 		t.Fatalf("status %+v", st)
 	}
