@@ -110,19 +110,9 @@ func (d *daemon) clusterComponent() (web.Component, bool) {
 	case !st.Healthy():
 		comp.State, comp.Detail = "degraded", "no leader: this box sends from its own queue until the cluster is back"
 	case !st.Complete():
-		comp.State, comp.Detail = "degraded", fmt.Sprintf("%d of %d boxes connected", connected(st), st.Expected)
+		comp.State, comp.Detail = "degraded", fmt.Sprintf("%d of %d boxes connected", st.Connected(), st.Expected)
 	}
 	return comp, true
-}
-
-func connected(st cluster.Status) int {
-	n := 0
-	for _, m := range st.Members {
-		if m.Self || m.Route {
-			n++
-		}
-	}
-	return n
 }
 
 // clusterReply is GET /v1/cluster on the control socket.
@@ -178,7 +168,7 @@ func cmdCluster(ctx context.Context, env *cliEnv, args []string) error {
 		leader = "none (no quorum: each box sends from its own queue)"
 	}
 	fmt.Fprintf(env.stdout, "cluster %s, this box %s, leader %s, %d of %d boxes connected\n\n",
-		st.Cluster, st.Node, leader, connected(*st), st.Expected)
+		st.Cluster, st.Node, leader, st.Connected(), st.Expected)
 	tw := tabwriter.NewWriter(env.stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "BOX\tROLE\tSTATE\tLAST SEEN\tADDRESS")
 	for _, m := range st.Members {

@@ -82,7 +82,7 @@ cluster:
 			if leader == "" {
 				leader = rep.Status.Leader
 			}
-			return rep.Status.Leader == leader && connected(*rep.Status) == 3
+			return rep.Status.Leader == leader && rep.Status.Connected() == 3
 		})
 	}
 	// An entry on box1's blacklist reaches box3 (consent is shared).

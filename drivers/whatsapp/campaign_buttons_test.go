@@ -46,15 +46,7 @@ func TestCampaignTemplateButtons(t *testing.T) {
 	if err != nil {
 		t.Fatalf("campaign send with buttons (the emulator checks every button parameter): %v", err)
 	}
-	sent := e.emu.Sent()
-	body := sent[len(sent)-1].Body
-	v, err := metaschema.New()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := v.Message(body); err != nil {
-		t.Errorf("body does not match Meta's schema: %s\n%s", metaschema.Short(err), body)
-	}
+	body := lastSentMetaChecked(t, e)
 	var got struct {
 		Template struct {
 			Components []struct {
@@ -113,15 +105,7 @@ func TestCampaignTemplateTextHeader(t *testing.T) {
 	if err != nil {
 		t.Fatalf("campaign send of a template with a text header variable: %v", err)
 	}
-	sent := e.emu.Sent()
-	body := sent[len(sent)-1].Body
-	v, err := metaschema.New()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := v.Message(body); err != nil {
-		t.Errorf("body does not match Meta's schema: %s\n%s", metaschema.Short(err), body)
-	}
+	body := lastSentMetaChecked(t, e)
 	var got struct {
 		Template struct {
 			Components []struct {
@@ -142,4 +126,24 @@ func TestCampaignTemplateTextHeader(t *testing.T) {
 	if strings.Join(texts["header"], "|") != "Zahnarzt" || strings.Join(texts["body"], "|") != "Anna|3. März|9:30" {
 		t.Errorf("header %q body %q in %s", texts["header"], texts["body"], body)
 	}
+}
+
+// lastSentMetaChecked is the body of the emulator's last received message,
+// checked against the Message schema of Meta's OpenAPI description
+// (drivers/whatsapp/metaschema), not only against the emulator's rules.
+func lastSentMetaChecked(t *testing.T, e *env) []byte {
+	t.Helper()
+	sent := e.emu.Sent()
+	if len(sent) == 0 {
+		t.Fatal("the emulator received nothing")
+	}
+	body := sent[len(sent)-1].Body
+	v, err := metaschema.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := v.Message(body); err != nil {
+		t.Errorf("body does not match Meta's schema: %s\n%s", metaschema.Short(err), body)
+	}
+	return body
 }

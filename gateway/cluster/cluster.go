@@ -285,16 +285,18 @@ type Status struct {
 // meta group under one leader counts them all. Only the leader knows
 // whether the others are caught up, so a follower counts routes.
 func (s Status) Complete() bool {
-	if !s.Healthy() || s.Size < s.Expected {
-		return false
-	}
-	up := 0
+	return s.Healthy() && s.Size >= s.Expected && s.Connected() >= s.Expected
+}
+
+// Connected counts this box and the boxes it has a route to.
+func (s Status) Connected() int {
+	n := 0
 	for _, m := range s.Members {
 		if m.Self || m.Route {
-			up++
+			n++
 		}
 	}
-	return up >= s.Expected
+	return n
 }
 
 // Healthy reports whether the meta group has a leader this box knows.
