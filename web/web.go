@@ -14,11 +14,13 @@
 package web
 
 import (
+	"context"
 	"crypto/sha256"
 	"crypto/subtle"
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"strings"
 	"time"
@@ -64,10 +66,10 @@ func (s *server) engine() *gin.Engine {
 	e.ContextWithFallback = true
 	e.RedirectTrailingSlash = false
 	e.HandleMethodNotAllowed = false
-	e.Use(s.logRequests, s.recovery, s.LimitBody)
+	e.Use(s.logRequests, s.recovery, s.onlyRedirectsOnShortLinkHost, s.LimitBody)
 
 	for path, h := range s.D.Extra {
-		wrapped := gin.WrapH(h)
+		wrapped := withClientIP(h)
 		if len(path) > 1 && path[len(path)-1] == '/' {
 			e.Any(path+"*rest", wrapped)
 		} else {
@@ -76,6 +78,53 @@ func (s *server) engine() *gin.Engine {
 	}
 	s.mount(e)
 	return e
+}
+
+// clientIPKey carries the client address gin works out (the
+// trusted-proxy rule, Deps.TrustedProxies) to the Extra handlers.
+type clientIPKey struct{}
+
+// withClientIP mounts h with the client's address in its request context.
+func withClientIP(h http.Handler) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		ctx := context.WithValue(c.Request.Context(), clientIPKey{}, c.ClientIP())
+		h.ServeHTTP(c.Writer, c.Request.WithContext(ctx))
+	}
+}
+
+// ClientIP is the client address of a request served by an Extra handler:
+// behind a trusted proxy the address its X-Forwarded-For names, else the
+// connection's. Outside the portal's handler it is the connection's.
+func ClientIP(r *http.Request) string {
+	if ip, ok := r.Context().Value(clientIPKey{}).(string); ok && ip != "" {
+		return ip
+	}
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
+// onlyRedirectsOnShortLinkHost keeps the portal off the short links' own
+// domain (Deps.ShortLinkHost): there only the redirects are served, and
+// everything else is a bare 404, so the domain printed in campaign texts
+// reveals nothing of the gateway.
+func (s *server) onlyRedirectsOnShortLinkHost(c *gin.Context) {
+	if s.D.ShortLinkHost == "" || !strings.EqualFold(hostOnly(c.Request.Host), s.D.ShortLinkHost) ||
+		(s.D.ShortLinkPath != "" && strings.HasPrefix(c.Request.URL.Path, s.D.ShortLinkPath)) {
+		c.Next()
+		return
+	}
+	c.AbortWithStatus(http.StatusNotFound)
+}
+
+// hostOnly is the host of a Host header without its port.
+func hostOnly(h string) string {
+	if host, _, err := net.SplitHostPort(h); err == nil {
+		return host
+	}
+	return h
 }
 
 // requireMetricsToken lets a scrape through only with the configured

@@ -11,6 +11,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/netip"
+	"net/url"
 	"os"
 	"regexp"
 	"sort"
@@ -83,6 +85,16 @@ type HTTP struct {
 	// of campaign short links) reaches the portal, e.g.
 	// https://gw.example.com. Shown in the portal.
 	PublicURL string `yaml:"public_url"`
+	// ShortLinkURL is the own domain of campaign short links, e.g.
+	// https://go.example.com (a DNS name pointing at this box or its
+	// proxy); empty: they live on PublicURL. On that host pbxgate serves
+	// the redirects only, never the portal.
+	ShortLinkURL string `yaml:"short_link_url"`
+	// TrustedProxies are the addresses (CIDRs or single IPs) of reverse
+	// proxies in front of pbxgate whose X-Forwarded-For names the client:
+	// the login rate limit and the short-link redirect's rate limit count
+	// per client, not per proxy. Empty: no header is believed.
+	TrustedProxies []string `yaml:"trusted_proxies"`
 }
 
 // Store tunes the embedded Badger database.
@@ -312,6 +324,18 @@ func (c *Config) validate() Problems {
 	}
 	if c.HTTP.PublicURL != "" && !strings.HasPrefix(c.HTTP.PublicURL, "https://") && !strings.HasPrefix(c.HTTP.PublicURL, "http://") {
 		add("http.public_url", "%q must start with https:// (Meta only calls HTTPS webhooks)", c.HTTP.PublicURL)
+	}
+	if u := c.HTTP.ShortLinkURL; u != "" {
+		if p, err := url.Parse(u); err != nil || (p.Scheme != "https" && p.Scheme != "http") || p.Host == "" || strings.Trim(p.Path, "/") != "" {
+			add("http.short_link_url", "%q is not a bare http(s) address such as https://go.example.com (no path)", u)
+		}
+	}
+	for i, tp := range c.HTTP.TrustedProxies {
+		if _, err := netip.ParsePrefix(tp); err != nil {
+			if _, err := netip.ParseAddr(tp); err != nil {
+				add(fmt.Sprintf("http.trusted_proxies[%d]", i), "%q is neither an address nor a CIDR such as 192.168.1.10 or 10.0.0.0/8", tp) // netscope: examples in an error text
+			}
+		}
 	}
 	switch c.Store.Profile {
 	case "small", "default":

@@ -41,6 +41,10 @@ func TestProblemsNameKeyAndLine(t *testing.T) {
 		{"channel names unknown modem", "sms_channels:\n  - name: sms\n    modems: [nope]\n",
 			[]string{`line 3: sms_channels[0].modems[0]: no modem named "nope"`}},
 		{"syntax", "log: [\n", []string{"invalid YAML"}},
+		{"short link url with a path", "http:\n  short_link_url: https://go.example.com/x\n", // netscope: never dialled
+			[]string{`http.short_link_url: "https://go.example.com/x" is not a bare http(s) address`}}, // netscope: never dialled
+		{"trusted proxy", "http:\n  trusted_proxies: [192.168.1.10, 10.0.0.0/8, proxy.lan]\n", // netscope: parsed, never dialled
+			[]string{`http.trusted_proxies[2]: "proxy.lan" is neither an address nor a CIDR`}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -119,5 +123,16 @@ func TestSIPKeepaliveAndExtensionsProblems(t *testing.T) {
 	c, err := Parse([]byte("sip:\n  keepalive: 0s\n  extensions:\n    - {ext: \"202\", max_body_bytes: 450}\n"), nil)
 	if err != nil || c.SIP.Keepalive != 0 || len(c.SIP.Extensions) != 1 || c.SIP.Extensions[0].MaxBodyBytes != 450 {
 		t.Fatalf("valid settings: %+v %v", c.SIP, err)
+	}
+}
+
+func TestShortLinkURLAndTrustedProxiesAccepted(t *testing.T) {
+	t.Parallel()
+	c, err := Parse([]byte("http:\n  short_link_url: https://go.example.com/\n  trusted_proxies: [192.168.1.10, 10.0.0.0/8, \"::1\"]\n"), nil) // netscope: parsed, never dialled
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.HTTP.ShortLinkURL != "https://go.example.com/" || len(c.HTTP.TrustedProxies) != 3 { // netscope: never dialled
+		t.Fatalf("http = %+v", c.HTTP)
 	}
 }

@@ -48,7 +48,7 @@ const KeyLen = 12
 const PathPrefix = "/s/"
 
 // ErrDisabled: short links need http.public_url.
-var ErrDisabled = errors.New("short links need the gateway's public URL (http.public_url), which is not configured")
+var ErrDisabled = errors.New("short links need the gateway's public URL (http.public_url) or their own domain (http.short_link_url); neither is configured")
 
 // Link is one stored short link.
 type Link struct {

@@ -94,6 +94,10 @@ type Deps struct {
 	// Extra handlers are mounted as-is, without authentication (webhooks).
 	// A path ending in "/" also serves everything below it.
 	Extra map[string]http.Handler
+	// ShortLinkHost is the short links' own domain (http.short_link_url's
+	// host): requests for it get only what lies under ShortLinkPath, the
+	// rest a bare 404. Empty: no such domain.
+	ShortLinkHost, ShortLinkPath string
 	// SecureCookies forces the Secure flag on cookies even for plain-HTTP
 	// requests (set it when a TLS proxy fronts pbxgate without
 	// X-Forwarded-Proto). Requests over TLS always get Secure cookies.
