@@ -74,15 +74,17 @@ func fillStore(b *testing.B, dir string, n int) {
 		b.Fatal(err)
 	}
 	defer s.Close()
-	wb := s.DB().NewWriteBatch()
-	for i := range n {
-		key := fmt.Sprintf("bench/rec/%08d", i)
-		val := fmt.Sprintf(`{"to":"+4917%08d","status":"delivered","at":"2026-11-21T10:00:00Z"}`, i)
-		if err := wb.Set([]byte(key), []byte(val)); err != nil {
-			b.Fatal(err)
+	err = s.WriteBatch(func(wb *store.Batch) error {
+		for i := range n {
+			key := fmt.Sprintf("bench/rec/%08d", i)
+			val := fmt.Sprintf(`{"to":"+4917%08d","status":"delivered","at":"2026-11-21T10:00:00Z"}`, i)
+			if err := wb.Set([]byte(key), []byte(val)); err != nil {
+				return err
+			}
 		}
-	}
-	if err := wb.Flush(); err != nil {
+		return nil
+	})
+	if err != nil {
 		b.Fatal(err)
 	}
 }

@@ -21,20 +21,18 @@ func itemPrefix(kind, name string, gen uint64) string {
 	return fmt.Sprintf("%s%se/%s/%d/", prefix, kind, url.PathEscape(name), gen)
 }
 
-// writeItems stores items under a generation with a write batch (lists can
-// be larger than one transaction).
+// writeItems stores items under a generation (lists can be larger than one
+// transaction).
 func writeItems(st *store.Store, pfx string, items map[string][]byte) error {
-	if err := st.CanWrite(); err != nil {
-		return fmt.Errorf("store list: %w", err)
-	}
-	wb := st.DB().NewWriteBatch()
-	defer wb.Cancel()
-	for k, v := range items {
-		if err := wb.Set([]byte(pfx+k), v); err != nil {
-			return fmt.Errorf("store list: %w", err)
+	err := st.WriteBatch(func(b *store.Batch) error {
+		for k, v := range items {
+			if err := b.Set([]byte(pfx+k), v); err != nil {
+				return err
+			}
 		}
-	}
-	if err := wb.Flush(); err != nil {
+		return nil
+	})
+	if err != nil {
 		return fmt.Errorf("store list: %w", err)
 	}
 	return nil
@@ -52,12 +50,12 @@ func deletePrefix(ctx context.Context, st *store.Store, pfx string) error {
 	if err != nil {
 		return err
 	}
-	wb := st.DB().NewWriteBatch()
-	defer wb.Cancel()
-	for _, k := range keys {
-		if err := wb.Delete(k); err != nil {
-			return err
+	return st.WriteBatch(func(b *store.Batch) error {
+		for _, k := range keys {
+			if err := b.Delete(k); err != nil {
+				return err
+			}
 		}
-	}
-	return wb.Flush()
+		return nil
+	})
 }

@@ -214,7 +214,8 @@ func checkWritable(dir string) error {
 // Dir is the data directory.
 func (s *Store) Dir() string { return s.dir }
 
-// DB exposes Badger for iteration and sequences.
+// DB exposes Badger to the store's own tests and the benchmarks that fill a
+// store quickly; code writes through Update and WriteBatch (group sync).
 func (s *Store) DB() *badger.DB { return s.db }
 
 // Close flushes and closes the store.

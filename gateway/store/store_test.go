@@ -107,16 +107,18 @@ func TestBackupRestoreRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	wb := src.DB().NewWriteBatch()
-	for i := range n {
-		k := fmt.Sprintf("rec/%06d", i)
-		v := fmt.Sprintf("value-%d-%s", i, bytes.Repeat([]byte("x"), i%3000)) // some above the value threshold
-		want[k] = v
-		if err := wb.Set([]byte(k), []byte(v)); err != nil {
-			t.Fatal(err)
+	err = src.WriteBatch(func(wb *Batch) error {
+		for i := range n {
+			k := fmt.Sprintf("rec/%06d", i)
+			v := fmt.Sprintf("value-%d-%s", i, bytes.Repeat([]byte("x"), i%3000)) // some above the value threshold
+			want[k] = v
+			if err := wb.Set([]byte(k), []byte(v)); err != nil {
+				return err
+			}
 		}
-	}
-	if err := wb.Flush(); err != nil {
+		return nil
+	})
+	if err != nil {
 		t.Fatal(err)
 	}
 	if err := src.Migrate([]Migration{{Version: 1, Name: "init"}}, nil); err != nil {
