@@ -207,7 +207,7 @@ func TestFitRefuses(t *testing.T) {
 		t.Fatalf("err %v", err)
 	}
 	// A noisy picture cannot get under 3 KB at 160 px.
-	_, err = Fit("big.jpg", noisyJPEG(t, 1200, 1200), 3*1024+Overhead)
+	_, err = Fit("big.jpg", noisyJPEG(t, 320, 320), 3*1024+Overhead)
 	if !errors.As(err, &fe) || fe.Code != "cannot_fit" {
 		t.Fatalf("err %v", err)
 	}
