@@ -123,7 +123,8 @@ func Fit(name string, data []byte, limit int) (Fitted, error) {
 	long := max(b.Dx(), b.Dy())
 	// JPEG size grows roughly with the pixel count: start near the scale
 	// the ratio suggests, then step down.
-	scale := math.Min(1, math.Sqrt(float64(budget)/float64(len(data)))*1.2)
+	floor := math.Min(1, float64(MinImageSide)/float64(long))
+	scale := math.Max(floor, math.Min(1, math.Sqrt(float64(budget)/float64(len(data)))*1.2))
 	for {
 		w := max(1, int(float64(b.Dx())*scale))
 		h := max(1, int(float64(b.Dy())*scale))
@@ -145,10 +146,10 @@ func Fit(name string, data []byte, limit int) (Fitted, error) {
 				return f, nil
 			}
 		}
-		if float64(long)*scale <= MinImageSide {
+		if scale <= floor {
 			return f, &FitError{Code: "cannot_fit", ContentType: ct, Size: len(data), Limit: limit}
 		}
-		scale = math.Max(scale*0.7, float64(MinImageSide)/float64(long))
+		scale = math.Max(scale*0.7, floor)
 	}
 }
 

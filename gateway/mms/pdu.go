@@ -118,11 +118,11 @@ var ErrMalformed = errors.New("malformed MMS PDU")
 
 // Well-known content types (WAP-230-WSP Appendix A, Table 40) used here.
 var wellKnownTypes = map[string]byte{
-	"*/*":        0x00,
-	"text/plain": 0x03,
-	"image/gif":  0x1D,
-	"image/jpeg": 0x1E,
-	"image/png":  0x20,
+	"*/*":                                   0x00,
+	"text/plain":                            0x03,
+	"image/gif":                             0x1D,
+	"image/jpeg":                            0x1E,
+	"image/png":                             0x20,
 	"application/vnd.wap.multipart.mixed":   0x23,
 	"application/vnd.wap.multipart.related": 0x33,
 	"application/vnd.wap.mms-message":       0x3E,
