@@ -79,8 +79,10 @@ func mmsError(c *gin.Context, err error) {
 	var fe *app.MMSFitError
 	switch {
 	case errors.As(err, &fe):
-		c.AbortWithStatusJSON(http.StatusUnprocessableEntity, gin.H{"code": "mms_" + fe.Code, "message": fe.Msg, "field": "file",
-			"content_type": fe.ContentType, "size_kb": fe.SizeKB, "limit_kb": fe.LimitKB})
+		body := app.APIErrorBody("mms_"+fe.Code, fe.Msg, "file")
+		e := body["error"].(gin.H)
+		e["content_type"], e["size_kb"], e["limit_kb"] = fe.ContentType, fe.SizeKB, fe.LimitKB
+		c.AbortWithStatusJSON(http.StatusUnprocessableEntity, body)
 	case errors.Is(err, app.ErrUnknownModem):
 		app.APIError(c, http.StatusUnprocessableEntity, "invalid", err.Error(), "modem")
 	case errors.Is(err, app.ErrNoMMSModem), errors.Is(err, app.ErrMMSNotConfigured):
