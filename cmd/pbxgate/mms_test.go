@@ -3,12 +3,14 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"html"
 	"image"
 	"image/jpeg"
 	"io"
 	"math/rand"
 	"mime/multipart"
 	"net/http"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -110,5 +112,73 @@ func TestDaemonMMSThroughAPI(t *testing.T) {
 	code, out = mmsPost(t, d.api, "/api/v1/mms/fit", map[string]string{"limit_kb": "100"}, "foto.jpg", photo.Bytes())
 	if code != http.StatusOK || out["scaled"] != true || out["size"].(float64) > 100*1024 {
 		t.Fatalf("fit: %d %v", code, out)
+	}
+}
+
+var csrfRE = regexp.MustCompile(`name="csrf_token" value="([^"]+)"`)
+
+// portalMMS posts the MMS form as a browser does and returns status and page.
+func portalMMS(t *testing.T, p *portalClient, fields map[string]string, fileName string, file []byte) (int, string) {
+	t.Helper()
+	m := csrfRE.FindSubmatch(p.get("/mms"))
+	if m == nil {
+		t.Fatal("no CSRF token on /mms")
+	}
+	var b bytes.Buffer
+	w := multipart.NewWriter(&b)
+	_ = w.WriteField("csrf_token", string(m[1]))
+	for k, v := range fields {
+		_ = w.WriteField(k, v)
+	}
+	fw, _ := w.CreateFormFile("file", fileName)
+	_, _ = fw.Write(file)
+	w.Close()
+	resp, err := p.c.Post(p.base+"/mms", w.FormDataContentType(), &b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, html.UnescapeString(string(body))
+}
+
+// The MMS screen in German and English: capability per modem, the
+// refusal's reason in the user's language, the scaling reported.
+func TestPortalMMSGermanAndEnglish(t *testing.T) {
+	d := startOneSIM(t, "")
+	p := newPortalClient(t, d.p.portal)
+	p.login("admin", "a new admin password")
+	deadline := time.Now().Add(20 * time.Second)
+	for !strings.Contains(string(p.get("/mms")), `id="mms-form"`) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no MMS form (sim1 not capable?):\n%s", p.get("/mms"))
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	page := html.UnescapeString(string(p.get("/mms")))
+	for _, want := range []string{"Modems und MMS", "MMS senden", "nur Benachrichtigung", "Netzbetreiber-Vorlagen", "de-telekom"} {
+		if !strings.Contains(page, want) {
+			t.Errorf("German page lacks %q", want)
+		}
+	}
+	code, page := portalMMS(t, p, map[string]string{"modem": "sim1", "to": "+4917012345678"}, "ansage.amr", append([]byte("#!AMR\n"), make([]byte, 400*1024)...))
+	if code != http.StatusUnprocessableEntity || !strings.Contains(page, "nur Bilder lassen sich verkleinern") || !strings.Contains(page, "300 KB") {
+		t.Fatalf("German refusal: %d\n%s", code, page)
+	}
+	p.get("/lang/en")
+	img := image.NewRGBA(image.Rect(0, 0, 1000, 800))
+	r := rand.New(rand.NewSource(4))
+	for i := range img.Pix {
+		img.Pix[i] = byte(r.Intn(256))
+	}
+	var photo bytes.Buffer
+	_ = jpeg.Encode(&photo, img, &jpeg.Options{Quality: 95})
+	code, page = portalMMS(t, p, map[string]string{"modem": "sim1", "to": "+4917012345678", "text": "Hello"}, "photo.jpg", photo.Bytes())
+	if code != http.StatusOK || !strings.Contains(page, "MMS to +4917012345678 sent through sim1") || !strings.Contains(page, "The picture was made smaller to fit: 1000×800") {
+		t.Fatalf("English send: %d\n%s", code, page)
+	}
+	code, page = portalMMS(t, p, map[string]string{"modem": "sim1", "to": "0170"}, "photo.jpg", photo.Bytes())
+	if code != http.StatusUnprocessableEntity || !strings.Contains(page, "international format") {
+		t.Fatalf("bad recipient: %d", code)
 	}
 }
