@@ -79,7 +79,7 @@ func newMMSRig(t *testing.T, model string, limit int) *mmsRig {
 }
 
 func TestMMSSendFittedPhoto(t *testing.T) {
-	for _, model := range []string{"EC25", "SIM7600"} {
+	for _, model := range []string{"EC25", "SIM7600", "SIM800"} {
 		t.Run(model, func(t *testing.T) {
 			r := newMMSRig(t, model, 300*1024)
 			ctx := context.Background()
@@ -87,7 +87,7 @@ func TestMMSSendFittedPhoto(t *testing.T) {
 			if err != nil || !sup.Send {
 				t.Fatalf("capability %+v %v", sup, err)
 			}
-			if want := model == "SIM7600"; sup.Receive != want {
+			if want := model != "EC25"; sup.Receive != want {
 				t.Fatalf("receive=%v for %s", sup.Receive, model)
 			}
 			orig := photo(t, 1600, 1200)
@@ -99,7 +99,7 @@ func TestMMSSendFittedPhoto(t *testing.T) {
 			if err != nil {
 				t.Fatalf("SendMMS: %v (trace %v)", err, r.m.Trace())
 			}
-			if res.Dialect != strings.ToLower(map[string]string{"EC25": "quectel", "SIM7600": "simcom"}[model]) {
+			if res.Dialect != map[string]string{"EC25": "quectel", "SIM7600": "simcom", "SIM800": "simcom"}[model] {
 				t.Fatalf("dialect %q", res.Dialect)
 			}
 			got := r.mmsc.Received()
