@@ -52,6 +52,13 @@ type (
 	Component          = app.Component
 	MediaUploader      = app.MediaUploader
 	ModemConsole       = app.ModemConsole
+	MMSService         = app.MMSService
+	MMSModem           = app.MMSModem
+	MMSPreset          = app.MMSPreset
+	MMSRequest         = app.MMSRequest
+	MMSFit             = app.MMSFit
+	MMSOutcome         = app.MMSOutcome
+	MMSFitError        = app.MMSFitError
 	ATLine             = app.ATLine
 	ATRisk             = app.ATRisk
 	ATCheck            = app.ATCheck
@@ -89,6 +96,9 @@ var (
 	ErrUnknownModem     = app.ErrUnknownModem
 	ErrCampaignNotFound = app.ErrCampaignNotFound
 	ErrCampaignState    = app.ErrCampaignState
+	ErrNoMMSModem       = app.ErrNoMMSModem
+	ErrMMSNotConfigured = app.ErrMMSNotConfigured
+	ErrMMSRejected      = app.ErrMMSRejected
 )
 
 // EngineCampaigns adapts the campaign engine to CampaignService.

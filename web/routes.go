@@ -144,6 +144,14 @@ func (s *server) routes() []route {
 		{method: "GET", path: "/modems/at", access: admin, handle: s.ATPage},
 		{method: "GET", path: "/modems/at/trace", access: admin, handle: s.ATTraceLive},
 		{method: "POST", path: "/modems/at", access: admin, handle: s.ATRun},
+
+		// MMS through the modems (docs/mms.md): screen and API.
+		{method: "GET", path: "/mms", access: member, handle: s.MMSPage},
+		{method: "POST", path: "/mms", access: member, handle: s.MMSSend},
+		{method: "GET", path: v1 + "/mms/modems", access: member, handle: s.APIMMSModems},
+		{method: "GET", path: v1 + "/mms/presets", access: member, handle: s.APIMMSPresets},
+		{method: "POST", path: v1 + "/mms/fit", access: member, handle: s.APIMMSFit},
+		{method: "POST", path: v1 + "/mms/messages", access: member, handle: s.APIMMSSend},
 		{method: "GET", path: "/whatsapp", access: member, handle: s.SimplePage("whatsapp")},
 		{method: "POST", path: "/whatsapp/sync", access: admin, handle: s.SyncTemplates},
 		{method: "GET", path: "/telegram", access: member, handle: s.TelegramPage},

@@ -548,6 +548,10 @@ func (d *daemon) buildPortal(b buildInfo) (*http.Server, error) {
 		deps.Templates = d.wa
 		deps.SyncTemplates = d.wa.Templates().Sync
 	}
+	if d.sms != nil && d.sms.mms != nil {
+		deps.MMS = mmsService{d.sms.mms}
+		deps.Media = mmsMedia{dir: d.sms.mms.dir, next: deps.Media}
+	}
 	// Shutdown does not end the live views' event streams by itself.
 	stopping := make(chan struct{})
 	deps.Stopping = stopping

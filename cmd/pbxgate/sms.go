@@ -24,6 +24,8 @@ type smsStack struct {
 	pool *smspool.Pool
 	sim  *modemsim.Network // nil without simulated modems
 
+	mms *mmsSide // MMS settings, the simulated MMSC (mms.go)
+
 	mu     sync.Mutex
 	modems map[string]*modem.Modem
 	// unconfigured are known modems' AT ports that discovery found but no
@@ -68,7 +70,19 @@ func (d *daemon) startSMS(ctx context.Context, sink smspool.Sink, inbox smspool.
 			}
 		}
 		d.log.Info("simulated modems started", "count", mc.Simulate)
+		if err := d.simulateMMS(s, devices); err != nil {
+			s.sim.Close()
+			return nil, err
+		}
 	}
+	mmsSide, err := d.newMMSSide(devices, inbox, s)
+	if err != nil {
+		if s.sim != nil {
+			s.sim.Close()
+		}
+		return nil, err
+	}
+	s.mms = mmsSide
 	channels := d.cfg.Channels
 	for _, dev := range devices {
 		pacing[dev.Name] = dev.Pacing
@@ -109,7 +123,9 @@ func (d *daemon) startSMS(ctx context.Context, sink smspool.Sink, inbox smspool.
 			PDU:          pool.HandlePDU,
 			StatusReport: pool.HandleStatusReport,
 			State:        pool.HandleState,
+			MMS:          s.mms.inbound,
 		})
+		s.mms.attach(dev.Name, m)
 		s.mu.Lock()
 		s.modems[dev.Name] = m
 		s.mu.Unlock()

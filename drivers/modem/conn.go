@@ -54,6 +54,9 @@ func (m *Modem) dial(ctx context.Context) (*conn, error) {
 		at.WithIndication("+CMT:", push, at.WithTrailingLine),
 		at.WithIndication("+CDS:", push, at.WithTrailingLine),
 		at.WithIndication("+CUSD:", m.ussdIndication),
+		at.WithIndication("+QMMSEND:", m.mmsIndication),
+		at.WithIndication("+CMMSSEND:", m.mmsIndication),
+		at.WithIndication("+CMMSRECV:", m.mmsIndication),
 	)
 	return c, nil
 }
@@ -172,6 +175,7 @@ func isURC(l string) bool {
 		"RING", "+CRING:", "+CLIP:", "NO CARRIER",
 		"+CREG:", "+CEREG:", "+CGREG:", "+C5GREG:", "+CGEV:", "+CPIN:", "+CFUN:", "+CIEV:",
 		"+QIND:", "+QUSIM:", "+CPSI:", "+PACSP", "RDY", "SMS DONE", "PB DONE", "SMS Ready", "Call Ready",
+		"+QMMSEND:", "+CMMSSEND:", "+CMMSRECV:",
 	} {
 		if strings.HasPrefix(l, p) {
 			return true

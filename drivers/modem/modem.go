@@ -151,6 +151,10 @@ type Handlers struct {
 	// State is told about every state change. It must not block and may
 	// be called from several goroutines.
 	State func(modem string, s State)
+	// MMS receives MMS notifications (WAP push) and, where the modem can
+	// fetch them, their content; same contract as PDU. A nil MMS hands
+	// the push SMS to PDU like any other message.
+	MMS func(ctx context.Context, modem string, in InboundMMS) error
 }
 
 // State of a modem.
@@ -248,6 +252,8 @@ type Modem struct {
 	// setupDone: when it last finished (UnixNano).
 	inSetup   atomic.Bool
 	setupDone atomic.Int64
+
+	mms mmsState // MMS capability, settings and result URCs (mms.go)
 }
 
 // New returns a Modem that is not connected yet (StateOffline). Connect or
@@ -265,6 +271,7 @@ func New(cfg Config, h Handlers) *Modem {
 		ussd:   make(chan string, 1),
 		hung:   make(chan struct{}, 1),
 		done:   make(chan struct{}),
+		mms:    mmsState{urc: make(chan string, 4)},
 	}
 }
 

@@ -270,6 +270,11 @@ func (m *Modem) dispatch(ctx context.Context, line string) error {
 		}
 		return m.h.StatusReport(ctx, m.cfg.Name, sr)
 	}
+	if m.h.MMS != nil {
+		if n, ok := wapPush(t); ok {
+			return m.mmsArrived(ctx, n)
+		}
+	}
 	if m.h.PDU == nil {
 		return errNoHandler
 	}

@@ -42,6 +42,11 @@ type tap struct {
 	signal func(line string)
 	line   []byte      // incomplete input line (pump goroutine only)
 	echoed atomic.Bool // a command was echoed since the flag was cleared
+
+	// raw transfers of MMS files (mms_tap.go), guarded by mu.
+	connectData []byte // written when the modem answers CONNECT
+	connectDone chan error
+	rawRead     *rawRead // bytes after a header line are taken out
 }
 
 // abortMarker is the text of the +CMS ERROR line tap injects; no modem
@@ -59,9 +64,12 @@ func (t *tap) pump() {
 		b := make([]byte, 512)
 		n, err := t.port.Read(b)
 		if n > 0 {
-			t.trace.add(dirIn, b[:n])
-			t.scan(b[:n])
-			t.rx <- b[:n]
+			in := t.filterRaw(b[:n])
+			t.trace.add(dirIn, in)
+			t.scan(in)
+			if len(in) > 0 {
+				t.rx <- in
+			}
 		}
 		if err != nil {
 			t.errc <- err
@@ -137,6 +145,9 @@ func (t *tap) scan(b []byte) {
 		}
 		line := string(t.line)
 		t.line = t.line[:0]
+		if line == "CONNECT" {
+			t.connected()
+		}
 		t.mu.Lock()
 		echo := line == t.lastCmd
 		pending := t.pending

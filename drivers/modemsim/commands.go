@@ -115,7 +115,9 @@ func (s *session) exec(c cmd) reply {
 	}
 	h, ok := handlers[c.name]
 	if !ok {
-		return errReply("ERROR")
+		if h, ok = mmsHandler(m.model.mms, c.name); !ok {
+			return errReply("ERROR")
+		}
 	}
 	return h(s, c)
 }

@@ -67,6 +67,17 @@
 // Sent lists every accepted part, reassembled per message, and shows parts
 // sent twice as Duplicates.
 //
+// # MMS
+//
+// Network.StartMMSC runs a fake MMS centre on loopback (MM1: HTTP POST of
+// an OMA-MMS-ENC m-send-req, m-send-conf back; size limit; failure modes)
+// and Network.DeliverMMS hands an MMS to a simulated SIM as a WAP push SMS.
+// EC25 speaks Quectel's MMS commands (send only: AT+QMMSCFG, AT+QFUPL,
+// AT+QMMSEDIT, AT+QMMSEND), SIM7600 and SIM800 SIMCom's (AT+CMMSCURL,
+// AT+CMMSPROTO, AT+CMMSEDIT, AT+CMMSDOWN, AT+CMMSRECP, AT+CMMSSEND,
+// AT+CMMSRECV, AT+CMMSVIEW, AT+CMMSREAD); the E3372 has none (mms.go,
+// docs/mms.md).
+//
 // # Control API
 //
 // Network.Handler serves JSON over HTTP (cmd/modemsim serves it on

@@ -50,6 +50,10 @@ type model struct {
 	// bootURCs are the lines the firmware prints when it has booted
 	// (Config.BootURCs); "%CPIN%" becomes the SIM state.
 	bootURCs []string
+	// mms is the MMS command set: "quectel" (AT+QMMS…, send only, as in
+	// Quectel's LTE Standard MMS Application Note), "simcom" (AT+CMMS…,
+	// send and receive) or "" (none).
+	mms string
 }
 
 var models = map[string]model{
@@ -74,6 +78,7 @@ var models = map[string]model{
 		pinCounter:   "+QPINC",
 		accepts:      []string{"+QURCCFG", "+QINDCFG", "+QCFG"},
 		bootURCs:     []string{"RDY", "+CFUN: 1", "+CPIN: %CPIN%", "+QUSIM: 1", "+QIND: SMS DONE"},
+		mms:          "quectel",
 	},
 	"SIM7600": {
 		name:         "SIM7600",
@@ -100,6 +105,7 @@ var models = map[string]model{
 		cmeeDefault: 2,
 		accepts:     []string{"+CATR", "+CNMP"},
 		bootURCs:    []string{"RDY", "+CPIN: %CPIN%", "SMS DONE", "PB DONE"},
+		mms:         "simcom",
 	},
 	"E3372": {
 		name:         "E3372",
@@ -149,6 +155,7 @@ var models = map[string]model{
 		pinCounter:  "+SPIC",
 		accepts:     []string{"+CSCLK", "+CIURC", "+IFC"},
 		bootURCs:    []string{"RDY", "+CFUN: 1", "+CPIN: %CPIN%", "Call Ready", "SMS Ready"},
+		mms:         "simcom",
 	},
 }
 

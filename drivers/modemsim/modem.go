@@ -257,6 +257,8 @@ type Modem struct {
 	mr     int
 
 	fault Fault
+
+	mms mmsState // MMS settings, message being edited, uploaded files (mms.go)
 }
 
 // Path is the pty slave a driver opens ("" while the modem reboots).

@@ -29,6 +29,7 @@ type Network struct {
 	timers  map[*time.Timer]struct{}
 	closed  bool
 	started time.Time
+	mmsc    *MMSC // StartMMSC
 }
 
 // NetworkOption configures a Network.
@@ -376,9 +377,13 @@ func (n *Network) Close() error {
 	}
 	n.timers = map[*time.Timer]struct{}{}
 	ms := append([]*Modem(nil), n.modems...)
+	mmsc := n.mmsc
 	n.mu.Unlock()
 	for _, m := range ms {
 		m.Close()
+	}
+	if mmsc != nil {
+		_ = mmsc.Close()
 	}
 	return nil
 }

@@ -31,7 +31,8 @@ type session struct {
 	boot     []string // start-up lines for the first opener
 	rebootIn time.Duration
 	reboot   bool
-	echoBuf  []byte // echoed input, written in one go before any other output
+	echoBuf  []byte  // echoed input, written in one go before any other output
+	upload   *upload // raw data after CONNECT (AT+QFUPL, AT+CMMSDOWN)
 }
 
 // serve runs the session until the context ends or a reboot is due.
@@ -72,7 +73,7 @@ func (m *Modem) serve(ctx context.Context, p *ptyPort, afterReboot bool) (downFo
 		case d := <-m.rebootReq:
 			return d, true
 		case announce := <-m.resetReq:
-			s.line, s.prompt, s.pduBuf = nil, false, nil
+			s.line, s.prompt, s.pduBuf, s.upload = nil, false, nil, nil
 			m.mu.Lock()
 			m.boots++
 			m.bootLocked()
@@ -112,7 +113,7 @@ func (s *session) flushEcho() {
 func (s *session) attachChanged(open bool) {
 	if !open {
 		// A new opener starts with a clean input buffer and no prompt.
-		s.line, s.prompt, s.pduBuf = nil, false, nil
+		s.line, s.prompt, s.pduBuf, s.upload = nil, false, nil, nil
 	}
 	if open && len(s.boot) > 0 {
 		var b strings.Builder
@@ -139,6 +140,10 @@ func (s *session) input(b []byte) {
 	for _, c := range b {
 		if s.reboot {
 			return
+		}
+		if s.upload != nil {
+			s.uploadByte(c)
+			continue
 		}
 		if s.prompt {
 			s.promptByte(c)
@@ -233,6 +238,11 @@ func (s *session) commandLine(line string) {
 			return
 		}
 		r := s.exec(c)
+		if s.upload != nil { // CONNECT: the data follows, then the result
+			s.respond(reply{info: append(all.info, r.info...)})
+			return
+		}
+		all.raw += r.raw
 		all.info = append(all.info, r.info...)
 		all.pairs = all.pairs || r.pairs
 		if r.final != "" && r.final != "OK" {
@@ -262,6 +272,7 @@ type reply struct {
 	info   []string
 	pairs  bool // info comes as header+PDU pairs (CMGL, CMGR)
 	final  string
+	raw    string // written after the info lines, before the final result (AT+CMMSREAD data)
 	after  func() // runs after the reply is written (reboot, USSD answer)
 	afters []func()
 }
@@ -301,6 +312,7 @@ func (s *session) respond(r reply) {
 			b.WriteString("\r\n")
 		}
 	}
+	b.WriteString(r.raw)
 	if r.final == "" {
 		s.write(b.String())
 		return

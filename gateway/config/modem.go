@@ -42,6 +42,9 @@ type ModemDevice struct {
 	ResetCommand string `yaml:"reset_command"`
 	// FlowControl of a UART: "none" (default) or "rtscts".
 	FlowControl string `yaml:"flow_control"`
+	// MMS settings of the SIM (a carrier preset and overrides; mms.go).
+	// Nil: the SIM sends no MMS.
+	MMS *MMS `yaml:"mms"`
 }
 
 // Pacing protects a SIM from being blocked by its carrier.

@@ -42,6 +42,9 @@ var UploadLimits = map[string]int64{
 	"POST /api/v1/contact-lists/:name/import":   MaxUpload,
 	"POST /api/v1/contact-lists/:name/contacts": MaxUpload,
 	"POST /api/v1/whatsapp/media":               whatsapp.MaxMediaBytes + 1<<20,
+	"POST /mms":                                 MaxMMSUpload + 1<<20,
+	"POST /api/v1/mms/fit":                      MaxMMSUpload + 1<<20,
+	"POST /api/v1/mms/messages":                 MaxMMSUpload + 1<<20,
 	"POST /api/v1/system/update":                maxBundleUpload,
 	"POST /api/v1/system/restore":               MaxBackupUpload,
 }

@@ -88,6 +88,9 @@ type Deps struct {
 	// ModemConsole gives admins each modem's AT trace and an AT console
 	// (modem_console.go, /modems/at); nil: those pages answer 404.
 	ModemConsole ModemConsole
+	// MMS sends MMS through the modems and shows their capability (mms.go,
+	// /mms); nil: the page answers 404.
+	MMS MMSService
 	// Restart restarts the daemon (after a restore upload); nil: the admin
 	// restarts it.
 	Restart func(reason string)
