@@ -74,7 +74,7 @@ func newMMSRig(t *testing.T, model string, limit int) *mmsRig {
 	rig.run(t, m)
 	r.m = m
 	// Proxy as a carrier preset names it; the simulator records it.
-	m.SetMMSSettings(MMSSettings{APN: "mms.example", MMSC: c.URL(), Proxy: "10.0.0.1", ProxyPort: 8080, MaxSize: limit})
+	m.SetMMSSettings(MMSSettings{APN: "mms.example", MMSC: c.URL(), Proxy: "10.0.0.1", ProxyPort: 8080, MaxSize: limit}) // netscope: the simulator records the proxy, nothing dials it
 	return r
 }
 

@@ -1,3 +1,4 @@
+// netscope:file carrier presets and MMS settings here are only resolved and validated, never dialled.
 package config
 
 import (

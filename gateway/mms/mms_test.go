@@ -1,3 +1,4 @@
+// netscope:file real carriers' WAP push notifications (MuditaOS' public tests): their MMSC URLs are decoded and compared, never fetched.
 package mms
 
 import (
