@@ -119,8 +119,8 @@ func newSimRig(t testing.TB, h *harness, names []string, o simOpts) *simRig {
 			}
 		}
 		cfg := modem.Config{
-			Name:   n,
-			Locate: locate,
+			Name:           n,
+			Locate:         locate,
 			CommandTimeout: cmdTimeout, InitTimeout: 10 * time.Second, SendTimeout: sendTimeout,
 			PollInterval: time.Hour, DrainInterval: o.drainInterval,
 			ReopenBackoff: 20 * time.Millisecond, MaxReopenBackoff: 200 * time.Millisecond,
