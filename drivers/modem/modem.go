@@ -242,6 +242,9 @@ type Modem struct {
 	held   atomic.Bool // messages were left on the SIM by Hold
 	// reportPoll: a report could not be read when announced; polls drain.
 	reportPoll atomic.Bool
+	// reportsInSR: a report announced in "SM" was found in "SR" (Quectel
+	// EC25); such announcements are then looked up in SR first.
+	reportsInSR atomic.Bool
 	// announced: memories named by +CMTI/+CDSI (guarded by mu).
 	announced map[string]bool
 	// inSetup: initialisation runs (restart signs are its own boot's);

@@ -254,8 +254,25 @@ func NewTrace(n int) *Trace {
 
 var secretRE = regexp.MustCompile(`(?i)^(AT)?(\+CPIN=|\+CLCK=|\+CPWD=|\^CPIN=|\+CPIN2=)(.*)$`)
 
+// mayHoldSecret is a cheap test that line could match secretRE: after an
+// optional AT, "+" or "^" and CPIN, CLCK or CPWD. Most lines of the trace
+// (every SMS's AT+CMGS, its PDU and the answers) skip the regexp.
+func mayHoldSecret(line string) bool {
+	if len(line) >= 2 && strings.EqualFold(line[:2], "AT") {
+		line = line[2:]
+	}
+	if len(line) < 6 || (line[0] != '+' && line[0] != '^') {
+		return false
+	}
+	w := line[1:5]
+	return strings.EqualFold(w, "CPIN") || strings.EqualFold(w, "CLCK") || strings.EqualFold(w, "CPWD")
+}
+
 // mask hides the secrets of a command line.
 func mask(line string) string {
+	if !mayHoldSecret(line) {
+		return line
+	}
 	m := secretRE.FindStringSubmatch(line)
 	if m == nil {
 		return line
