@@ -55,13 +55,15 @@ func newTap(port io.ReadWriter, trace *Trace, signal func(line string)) *tap {
 }
 
 func (t *tap) pump() {
+	b := make([]byte, 512)
 	for {
-		b := make([]byte, 512)
 		n, err := t.port.Read(b)
 		if n > 0 {
 			t.trace.add(dirIn, b[:n])
 			t.scan(b[:n])
-			t.rx <- b[:n]
+			// The engine keeps what it is handed until it read it all:
+			// a copy of what came, not a new 512-byte buffer per read.
+			t.rx <- append([]byte(nil), b[:n]...)
 		}
 		if err != nil {
 			t.errc <- err
