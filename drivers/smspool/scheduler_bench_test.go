@@ -146,9 +146,9 @@ func BenchmarkSchedulerReplyLatency(b *testing.B) {
 // syncs/msg is the store's group syncs per message; the fsync system
 // calls are counted from outside with strace (docs/benchmarks.md).
 func BenchmarkSchedulerCPUPerSMS(b *testing.B) {
-	for _, sim := range []string{"external", "inprocess"} {
-		for _, sync := range []bool{true, false} {
-			b.Run(fmt.Sprintf("sim=%s/sync_writes=%v", sim, sync), func(b *testing.B) { benchCPUPerSMS(b, sync, sim == "external") })
+	for _, sync := range []bool{true, false} {
+		for _, sim := range []string{"external", "inprocess"} {
+			b.Run(fmt.Sprintf("sync_writes=%v/sim=%s", sync, sim), func(b *testing.B) { benchCPUPerSMS(b, sync, sim == "external") })
 		}
 	}
 }
