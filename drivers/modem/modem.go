@@ -185,7 +185,8 @@ type Info struct {
 	CSQ        int `json:"csq"`
 	SignalDBm  int `json:"signal_dbm"`
 	SignalBars int `json:"signal_bars"`
-	// Message storage used and total (AT+CPMS?, the read memory).
+	// Message storage used and total (AT+CPMS?, the memory new messages
+	// are stored in).
 	StorageUsed  int `json:"storage_used"`
 	StorageTotal int `json:"storage_total"`
 	// StorageNearlyFull: 90 % or more of it is used (messages kept on the
