@@ -20,6 +20,10 @@ type conn struct {
 	at   *at.AT
 	path string
 	once sync.Once
+	// readMem is the memory AT+CPMS last selected for reading on this
+	// port ("": not known, e.g. before or during set-up, or after a
+	// console command). Guarded by Modem.opMu.
+	readMem string
 }
 
 // dial opens the port (found by Locate, else Device) and starts the AT

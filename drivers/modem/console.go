@@ -251,8 +251,24 @@ func (m *Modem) Console(ctx context.Context, line string, timeout time.Duration,
 	if err != nil {
 		return res, err
 	}
+	// The admin reads the default memory, as after set-up, when the driver
+	// left another one selected for reading reports; afterwards the
+	// selection is not known (the command may have changed it).
+	if def := m.dialectNow().storage; c.readMem != "" && c.readMem != def {
+		m.mu.Lock()
+		three := m.dialect.cpms3
+		m.mu.Unlock()
+		sel := fmt.Sprintf(`+CPMS="%s"`, def)
+		if three {
+			sel = fmt.Sprintf(`+CPMS="%s","%s","%s"`, def, def, def)
+		}
+		if _, err := c.cmd(sel, timeout); err == nil {
+			c.readMem = def
+		}
+	}
 	start := time.Now()
 	info, err := c.cmd(ck.Command[2:], timeout)
+	c.readMem = ""
 	res.Took = time.Since(start)
 	res.Lines = info
 	var ce *CommandError

@@ -84,6 +84,17 @@ func stateFor(err error) State {
 // setup brings a freshly opened (or recovering) modem into pbxgate's
 // settings. wakeTries bounds the attempts to get a first answer.
 func (m *Modem) setup(ctx context.Context, c *conn, wakeTries int) error {
+	c.readMem = "" // set-up selects the memories again
+	err := m.setupPort(ctx, c, wakeTries)
+	if err == nil {
+		m.mu.Lock()
+		c.readMem = m.dialect.storage
+		m.mu.Unlock()
+	}
+	return err
+}
+
+func (m *Modem) setupPort(ctx context.Context, c *conn, wakeTries int) error {
 	m.inSetup.Store(true)
 	defer func() {
 		m.setupDone.Store(time.Now().UnixNano())
@@ -481,9 +492,14 @@ func (m *Modem) readNetwork(run runFunc) {
 	dbm, bars := signal(csq)
 	used, total := -1, -1
 	if info, err := run("+CPMS?"); err == nil {
+		// +CPMS: <mem1>,<used1>,<total1>[,<mem2>,…[,<mem3>,<used3>,<total3>]]
+		// (27.005 §3.2.2): the figures of the last memory given, the one
+		// new messages are stored in (<mem3>); the read memory <mem1> may
+		// be another one while reports are read from SR.
 		if f := infoFields(info, "+CPMS"); len(f) >= 3 {
-			used, _ = atoi(f[1])
-			total, _ = atoi(f[2])
+			k := (len(f)/3 - 1) * 3
+			used, _ = atoi(f[k+1])
+			total, _ = atoi(f[k+2])
 		}
 	}
 	m.mu.Lock()

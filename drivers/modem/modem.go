@@ -189,7 +189,8 @@ type Info struct {
 	CSQ        int `json:"csq"`
 	SignalDBm  int `json:"signal_dbm"`
 	SignalBars int `json:"signal_bars"`
-	// Message storage used and total (AT+CPMS?, the read memory).
+	// Message storage used and total (AT+CPMS?, the memory new messages
+	// are stored in).
 	StorageUsed  int `json:"storage_used"`
 	StorageTotal int `json:"storage_total"`
 	// StorageNearlyFull: 90 % or more of it is used (messages kept on the
@@ -246,6 +247,9 @@ type Modem struct {
 	held   atomic.Bool // messages were left on the SIM by Hold
 	// reportPoll: a report could not be read when announced; polls drain.
 	reportPoll atomic.Bool
+	// reportsInSR: a report announced in "SM" was found in "SR" (Quectel
+	// EC25); such announcements are then looked up in SR first.
+	reportsInSR atomic.Bool
 	// announced: memories named by +CMTI/+CDSI (guarded by mu).
 	announced map[string]bool
 	// inSetup: initialisation runs (restart signs are its own boot's);

@@ -104,6 +104,22 @@ func (m *Modem) acknowledge() {
 // like any other. A report that cannot be read now is left to polling.
 func (m *Modem) readStatusReport(ctx context.Context, mem string, idx int) {
 	m.noteMemory(mem)
+	if strings.EqualFold(mem, "SM") && m.reportsInSR.Load() {
+		// Learnt from an earlier report of this modem: try SR first, the
+		// announced slot only when SR holds nothing there.
+		report, err := m.readStored(ctx, "SR", idx)
+		if err == nil && report {
+			return
+		}
+		if err != nil && !errors.Is(err, errEmptySlot) && cmsCode(err) != 321 {
+			m.pollReports(fmt.Sprintf("status report SR/%d not read: %v", idx, err))
+			return
+		}
+		if _, err := m.readStored(ctx, mem, idx); err != nil && !errors.Is(err, errEmptySlot) && cmsCode(err) != 321 {
+			m.pollReports(fmt.Sprintf("status report %s/%d not read: %v", mem, idx, err))
+		}
+		return
+	}
 	report, err := m.readStored(ctx, mem, idx)
 	if err != nil && !errors.Is(err, errEmptySlot) && cmsCode(err) != 321 {
 		m.pollReports(fmt.Sprintf("status report %s/%d not read: %v", mem, idx, err))
@@ -112,13 +128,18 @@ func (m *Modem) readStatusReport(ctx context.Context, mem string, idx int) {
 	if report || strings.EqualFold(mem, "SR") {
 		return
 	}
-	if _, err := m.readStored(ctx, "SR", idx); err != nil && !errors.Is(err, errEmptySlot) && cmsCode(err) != 321 {
+	report, err = m.readStored(ctx, "SR", idx)
+	if err != nil && !errors.Is(err, errEmptySlot) && cmsCode(err) != 321 {
 		m.mu.Lock()
 		hasSR := slices.Contains(m.dialect.memories, "SR") || m.announced["SR"]
 		m.mu.Unlock()
 		if hasSR {
 			m.pollReports(fmt.Sprintf("status report SR/%d not read: %v", idx, err))
 		}
+		return
+	}
+	if err == nil && report && strings.EqualFold(mem, "SM") {
+		m.reportsInSR.Store(true)
 	}
 }
 
@@ -155,24 +176,31 @@ func (m *Modem) reportsPolled() bool {
 	return ds == 0 || m.reportPoll.Load()
 }
 
-// withMemory runs f with mem selected for reading and deleting, then puts
-// the default storage back. The caller holds opMu.
+// withMemory runs f with mem selected for reading and deleting. The
+// selection is left in place afterwards (the write and receive memories
+// stay the default), so a run of reports read from SR costs no AT+CPMS
+// each. The storage figures (AT+CPMS?) are read for the receive memory,
+// the console selects the default again first. The caller holds opMu.
 func (m *Modem) withMemory(c *conn, mem string, f func() error) error {
 	m.mu.Lock()
 	def, three := m.dialect.storage, m.dialect.cpms3
 	m.mu.Unlock()
 	mem = strings.ToUpper(mem)
-	if mem == "" || mem == def {
-		return f()
+	if mem == "" {
+		mem = def
 	}
-	if err := m.selectRead(c, mem, def, three); err != nil {
-		return fmt.Errorf("select memory %s: %w", mem, err)
+	if mem != c.readMem {
+		if err := m.selectRead(c, mem, def, three); err != nil {
+			c.readMem = ""
+			if mem != def {
+				return fmt.Errorf("select memory %s: %w", mem, err)
+			}
+			// Set-up selected the default: read it as before.
+			return f()
+		}
+		c.readMem = mem
 	}
-	ferr := f()
-	if err := m.selectRead(c, def, def, three); err != nil && ferr == nil {
-		ferr = fmt.Errorf("restore memory %s: %w", def, err)
-	}
-	return ferr
+	return f()
 }
 
 // selectRead makes mem the read (and delete) memory, keeping def for

@@ -162,3 +162,68 @@ func TestStartupDrainsOnce(t *testing.T) {
 		t.Fatalf("%d AT+CMGL at start-up, want %d (one per memory)", lists, mems)
 	}
 }
+
+// Reports read one after the other from SR (Quectel EC25 announces them as
+// +CDSI: "SM",<index> but stores them in SR) select SR once: AT+CPMS
+// (3GPP TS 27.005 §3.2.2) sets the read memory until it is set again, so
+// the driver leaves SR selected instead of switching back to the default
+// after every read and delete, and after the first report looks such an
+// announcement up in SR first. The AT console still reads the default.
+func TestReportsInSRSelectOnce(t *testing.T) {
+	t.Parallel()
+	rig := newRig(t, modemsim.Config{Model: "EC25", DeliveryReportDelay: 5 * time.Millisecond})
+	m := rig.start(t)
+	const n = 5
+	for i := range n {
+		mr := sendWithReport(t, m, "report "+string(rune('a'+i)))
+		rig.rec.wait(t, "the delivery report", func() bool {
+			for _, sr := range rig.rec.reports {
+				if sr.MR == mr && sr.Outcome == sms.Delivered {
+					return true
+				}
+			}
+			return false
+		})
+	}
+	waitStorageEmpty(t, rig)
+	var out []string
+	for _, l := range m.Trace() {
+		if l.Dir == "out" {
+			out = append(out, l.Text)
+		}
+	}
+	// Once a report announced in SM was found in SR (by the second send at
+	// the latest: the first report may be found by the start-up drain),
+	// each report costs AT+CMGR and AT+CMGD in SR, nothing else.
+	first, sends := -1, 0
+	for i, l := range out {
+		if strings.HasPrefix(l, "AT+CMGS=") {
+			if sends++; sends == 3 {
+				first = i
+				break
+			}
+		}
+	}
+	if first < 0 {
+		t.Fatalf("not 3 AT+CMGS in the trace: %q", out)
+	}
+	cpms, cmgr := 0, 0
+	for _, l := range out[first:] {
+		switch {
+		case strings.HasPrefix(l, "AT+CPMS="):
+			cpms++
+		case strings.HasPrefix(l, "AT+CMGR="):
+			cmgr++
+		}
+	}
+	if cpms != 0 || cmgr != n-2 {
+		t.Fatalf("%d AT+CPMS= and %d AT+CMGR for the last %d reports, want 0 and %d: %q", cpms, cmgr, n-2, n-2, out)
+	}
+	res, err := m.Console(context.Background(), "AT+CPMS?", 0, false)
+	if err != nil || len(res.Lines) == 0 {
+		t.Fatalf("console: %+v %v", res, err)
+	}
+	if def := m.dialectNow().storage; !strings.HasPrefix(res.Lines[0], `+CPMS: "`+def+`"`) {
+		t.Fatalf("console reads %q, want the default memory %s first", res.Lines[0], def)
+	}
+}

@@ -60,15 +60,18 @@ func newTap(port io.ReadWriter, trace *Trace, signal func(line string)) *tap {
 }
 
 func (t *tap) pump() {
+	b := make([]byte, 512)
 	for {
-		b := make([]byte, 512)
 		n, err := t.port.Read(b)
 		if n > 0 {
 			in := t.filterRaw(b[:n])
 			t.trace.add(dirIn, in)
 			t.scan(in)
 			if len(in) > 0 {
-				t.rx <- in
+				// The engine keeps what it is handed until it read it all:
+				// a copy of what came (filterRaw may return b itself), not
+				// a new 512-byte buffer per read.
+				t.rx <- append([]byte(nil), in...)
 			}
 		}
 		if err != nil {
@@ -265,8 +268,25 @@ func NewTrace(n int) *Trace {
 
 var secretRE = regexp.MustCompile(`(?i)^(AT)?(\+CPIN=|\+CLCK=|\+CPWD=|\^CPIN=|\+CPIN2=)(.*)$`)
 
+// mayHoldSecret is a cheap test that line could match secretRE: after an
+// optional AT, "+" or "^" and CPIN, CLCK or CPWD. Most lines of the trace
+// (every SMS's AT+CMGS, its PDU and the answers) skip the regexp.
+func mayHoldSecret(line string) bool {
+	if len(line) >= 2 && strings.EqualFold(line[:2], "AT") {
+		line = line[2:]
+	}
+	if len(line) < 6 || (line[0] != '+' && line[0] != '^') {
+		return false
+	}
+	w := line[1:5]
+	return strings.EqualFold(w, "CPIN") || strings.EqualFold(w, "CLCK") || strings.EqualFold(w, "CPWD")
+}
+
 // mask hides the secrets of a command line.
 func mask(line string) string {
+	if !mayHoldSecret(line) {
+		return line
+	}
 	m := secretRE.FindStringSubmatch(line)
 	if m == nil {
 		return line

@@ -61,3 +61,31 @@ func TestTraceMasksEchoedPIN(t *testing.T) {
 		t.Fatalf("lines %+v", l)
 	}
 }
+
+// mask's cheap pre-test lets every line the regexp would mask through:
+// each form of the commands that carry a PIN, PUK or password (3GPP TS
+// 27.007 §8.3 +CPIN, §7.4 +CLCK, §7.5 +CPWD; Huawei ^CPIN) in any case,
+// with and without AT, is masked; ordinary lines are kept as they are.
+func TestMaskSecrets(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{`AT+CPIN="1234"`, `AT+CPIN="****"`},
+		{`at+cpin="1234"`, `at+cpin="****"`},
+		{`+CPIN="12345678","1234"`, `+CPIN="****"`},
+		{`AT+CPIN2="1234"`, `AT+CPIN2="****"`},
+		{`AT^CPIN="1234"`, `AT^CPIN="****"`},
+		{`At+ClCk="SC",1,"1234"`, `At+ClCk="SC",1,"****"`},
+		{`AT+CPWD="SC","1234","5678"`, `AT+CPWD="****"`},
+		{`AT+CPIN?`, `AT+CPIN?`},
+		{`+CPIN: READY`, `+CPIN: READY`},
+		{`AT+CMGS=21`, `AT+CMGS=21`},
+		{`AT`, `AT`},
+		{`+CDSI: "SM",0`, `+CDSI: "SM",0`},
+	} {
+		if got := mask(tc.in); got != tc.want {
+			t.Errorf("mask(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+		if !mayHoldSecret(tc.in) && secretRE.MatchString(tc.in) {
+			t.Errorf("%q skips the regexp that matches it", tc.in)
+		}
+	}
+}

@@ -59,6 +59,10 @@ type simOpts struct {
 	drainInterval time.Duration
 	timeout       time.Duration // command and send timeout (default 2 s / 5 s)
 	storage       int           // slots per SIM memory (default 30)
+	// paths, when set, are the ptys of modems simulated elsewhere (another
+	// process, see extsim_test.go), per SIM name: no modem is simulated
+	// here, and r.sims stays empty.
+	paths map[string]string
 }
 
 func newSimRig(t testing.TB, h *harness, names []string, o simOpts) *simRig {
@@ -97,20 +101,26 @@ func newSimRig(t testing.TB, h *harness, names []string, o simOpts) *simRig {
 		if o.storage > 0 {
 			storage = o.storage
 		}
-		sim, err := r.net.AddModem(ctx, modemsim.Config{Model: model, SendLatency: o.latency,
-			DeliveryReportDelay: o.reportDelay, StorageCapacity: storage})
-		if err != nil {
-			t.Fatal(err)
-		}
-		r.sims[n] = sim
-		cfg := modem.Config{
-			Name: n,
-			Locate: func(ctx context.Context) (string, error) {
+		var locate func(ctx context.Context) (string, error)
+		if p, ok := o.paths[n]; ok {
+			locate = func(context.Context) (string, error) { return p, nil }
+		} else {
+			sim, err := r.net.AddModem(ctx, modemsim.Config{Model: model, SendLatency: o.latency,
+				DeliveryReportDelay: o.reportDelay, StorageCapacity: storage})
+			if err != nil {
+				t.Fatal(err)
+			}
+			r.sims[n] = sim
+			locate = func(ctx context.Context) (string, error) {
 				if p := sim.Path(); p != "" {
 					return p, nil
 				}
 				return sim.WaitPath(ctx, "")
-			},
+			}
+		}
+		cfg := modem.Config{
+			Name:           n,
+			Locate:         locate,
 			CommandTimeout: cmdTimeout, InitTimeout: 10 * time.Second, SendTimeout: sendTimeout,
 			PollInterval: time.Hour, DrainInterval: o.drainInterval,
 			ReopenBackoff: 20 * time.Millisecond, MaxReopenBackoff: 200 * time.Millisecond,

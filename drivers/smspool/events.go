@@ -83,7 +83,7 @@ func (t *tx) addEvent(r *record, now time.Time) error {
 	}
 	seq := p.events.alloc(p)
 	t.evs = append(t.evs, queuedEvent{seq: seq, ev: ev})
-	return store.SetJSON(t.Txn, seqKey(keyEvents, seq), ev)
+	return store.SetJSONFast(t.Txn, seqKey(keyEvents, seq), ev)
 }
 
 // alloc takes a seq and marks it in flight, atomically: every seq handed

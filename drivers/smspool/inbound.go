@@ -142,7 +142,7 @@ func (p *Pool) handlePart(ctx context.Context, g inGroup, seq int, pt inPart, ch
 	var old inGroup
 	reused := false
 	err := p.st.View(func(txn *store.Txn) error {
-		err := store.GetJSON(txn, keyInGroup+gk, &old)
+		err := store.GetJSONFast(txn, keyInGroup+gk, &old)
 		if errors.Is(err, store.ErrNotFound) {
 			return nil
 		}
@@ -169,11 +169,11 @@ func (p *Pool) handlePart(ctx context.Context, g inGroup, seq int, pt inPart, ch
 		if has, err := store.Exists(txn, keyInGroup+gk); err != nil {
 			return err
 		} else if !has {
-			if err := store.SetJSON(txn, keyInGroup+gk, g); err != nil {
+			if err := store.SetJSONFast(txn, keyInGroup+gk, g); err != nil {
 				return err
 			}
 		}
-		if err := store.SetJSON(txn, partKey(gk, seq), pt); err != nil {
+		if err := store.SetJSONFast(txn, partKey(gk, seq), pt); err != nil {
 			return err
 		}
 		var err error
@@ -240,7 +240,7 @@ func (p *Pool) flushGroup(ctx context.Context, g inGroup, channel, receiver stri
 	err := p.st.View(func(txn *store.Txn) error {
 		for i := 1; i <= g.Total; i++ {
 			var pt inPart
-			err := store.GetJSON(txn, partKey(gk, i), &pt)
+			err := store.GetJSONFast(txn, partKey(gk, i), &pt)
 			if errors.Is(err, store.ErrNotFound) {
 				continue
 			}

@@ -116,7 +116,7 @@ type Message struct {
 
 func getRecord(txn *store.Txn, id string) (record, error) {
 	var r record
-	err := store.GetJSON(txn, msgKey(id), &r)
+	err := store.GetJSONFast(txn, msgKey(id), &r)
 	return r, err
 }
 
@@ -125,14 +125,14 @@ func getRecord(txn *store.Txn, id string) (record, error) {
 // appliance must not grow for ever, and an ID is not reused that late.
 func (p *Pool) setRecord(txn *store.Txn, r *record) error {
 	if r.Status == message.Queued || r.Status == message.Sending {
-		return store.SetJSON(txn, msgKey(r.Msg.ID), r)
+		return store.SetJSONFast(txn, msgKey(r.Msg.ID), r)
 	}
 	return setTTL(txn, msgKey(r.Msg.ID), r, p.cfg.Retention)
 }
 
 func getInt(txn *store.Txn, key string) (int, error) {
 	var n int
-	err := store.GetJSON(txn, key, &n)
+	err := store.GetJSONFast(txn, key, &n)
 	if errors.Is(err, store.ErrNotFound) {
 		return 0, nil
 	}
@@ -141,7 +141,7 @@ func getInt(txn *store.Txn, key string) (int, error) {
 
 // setTTL writes v under key so Badger forgets it after ttl.
 func setTTL(txn *store.Txn, key string, v any, ttl time.Duration) error {
-	return store.SetJSONTTL(txn, key, v, ttl)
+	return store.SetJSONTTLFast(txn, key, v, ttl)
 }
 
 func exists(txn *store.Txn, key string) (bool, error) {

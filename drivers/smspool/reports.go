@@ -45,7 +45,7 @@ func (p *Pool) HandleStatusReport(ctx context.Context, simName string, sr Status
 		txn := t.Txn
 		id, became = "", ""
 		var ref mrRef
-		err := store.GetJSON(txn, mrKey(simName, sr.MR), &ref)
+		err := store.GetJSONFast(txn, mrKey(simName, sr.MR), &ref)
 		if errors.Is(err, store.ErrNotFound) || (err == nil && !sameNumber(ref.To, sr.Recipient)) {
 			// Not known (yet): the send result of a long message may still
 			// be on its way. Keep it for markSent.

@@ -60,6 +60,13 @@ func newSchedRig(t testing.TB, sims []string, latency time.Duration) *schedRig {
 // observer (nil: none).
 func newSchedRigSync(t testing.TB, sims []string, latency time.Duration, syncWrites bool, observe Sink) *schedRig {
 	t.Helper()
+	return newSchedRigPaths(t, sims, latency, syncWrites, observe, nil)
+}
+
+// newSchedRigPaths is newSchedRigSync on modems simulated elsewhere when
+// paths (pty per SIM name) is set.
+func newSchedRigPaths(t testing.TB, sims []string, latency time.Duration, syncWrites bool, observe Sink, paths map[string]string) *schedRig {
+	t.Helper()
 	sink := &engineSink{ev: newEvents(), observe: observe}
 	h := newHarness(t, Config{Sink: sink, Channels: []config.SMSChannel{{Name: "main", Modems: sims}}})
 	h.ev = sink.ev
@@ -70,7 +77,7 @@ func newSchedRigSync(t testing.TB, sims []string, latency time.Duration, syncWri
 	}
 	// Generous driver timeouts: a loaded CI machine must not turn a slow
 	// AT+CMGS answer into an "unknown" message.
-	r := newSimRig(t, h, sims, simOpts{latency: latency, timeout: 30 * time.Second, storage: 255})
+	r := newSimRig(t, h, sims, simOpts{latency: latency, timeout: 30 * time.Second, storage: 255, paths: paths})
 	ch, err := h.pool.Channel("main")
 	if err != nil {
 		t.Fatal(err)

@@ -381,7 +381,7 @@ func (p *Pool) applySent(t *tx, o *sentOutcome, now time.Time) (record, error) {
 				continue // the modem gave no reference: no report can be matched
 			}
 			var or orphanReport
-			err := store.GetJSON(txn, orphanKey(o.sim, mr), &or)
+			err := store.GetJSONFast(txn, orphanKey(o.sim, mr), &or)
 			if err == nil && !or.ReceivedAt.Before(sentAt) && sameNumber(or.Report.Recipient, rr.Msg.To) {
 				if err := txn.Delete([]byte(orphanKey(o.sim, mr))); err != nil {
 					return rr, err
@@ -394,7 +394,7 @@ func (p *Pool) applySent(t *tx, o *sentOutcome, now time.Time) (record, error) {
 			if err != nil && !errors.Is(err, store.ErrNotFound) {
 				return rr, err
 			}
-			if err := store.SetJSON(txn, mrKey(o.sim, mr), mrRef{ID: rr.Msg.ID, Part: i, To: rr.Msg.To}); err != nil {
+			if err := store.SetJSONFast(txn, mrKey(o.sim, mr), mrRef{ID: rr.Msg.ID, Part: i, To: rr.Msg.To}); err != nil {
 				return rr, err
 			}
 		}

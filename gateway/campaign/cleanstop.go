@@ -80,7 +80,7 @@ func (e *Engine) recordCleanStop() {
 	var b [16]byte
 	_, _ = rand.Read(b[:])
 	rec := cleanStop{Token: hex.EncodeToString(b[:]), At: e.clock.Now().UTC(), Campaigns: ids}
-	err := e.st.Update(func(txn *store.Txn) error { return store.SetJSON(txn, cleanStopKey, rec) })
+	err := e.st.Update(func(txn *store.Txn) error { return store.SetJSONFast(txn, cleanStopKey, rec) })
 	if err == nil {
 		err = writeFileSynced(path, []byte(rec.Token+"\n"))
 	}
@@ -99,7 +99,7 @@ func (e *Engine) recordCleanStop() {
 func (e *Engine) takeCleanStop() ([]string, error) {
 	var rec cleanStop
 	found := true
-	err := e.st.View(func(txn *store.Txn) error { return store.GetJSON(txn, cleanStopKey, &rec) })
+	err := e.st.View(func(txn *store.Txn) error { return store.GetJSONFast(txn, cleanStopKey, &rec) })
 	if errors.Is(err, store.ErrNotFound) {
 		found = false
 	} else if err != nil {

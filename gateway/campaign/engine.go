@@ -179,7 +179,7 @@ func New(cfg Config) (*Engine, error) {
 	}
 	err = e.st.View(func(txn *store.Txn) error {
 		var n int
-		if err := store.GetJSON(txn, nextIDKey, &n); err != nil && !errors.Is(err, store.ErrNotFound) {
+		if err := store.GetJSONFast(txn, nextIDKey, &n); err != nil && !errors.Is(err, store.ErrNotFound) {
 			return err
 		}
 		e.nextID = n
@@ -275,7 +275,7 @@ func (e *Engine) save(c *Campaign, extra func(txn *store.Txn) error) error {
 				return err
 			}
 		}
-		return store.SetJSON(txn, string(campKey(c.ID)), c)
+		return store.SetJSONFast(txn, string(campKey(c.ID)), c)
 	})
 	if errors.Is(err, store.ErrTxnTooBig) {
 		// With store.profile small one transaction holds about 10,000
@@ -690,7 +690,7 @@ func (e *Engine) commitBatch(batch []*applyReq) {
 			}
 			for _, seq := range req.seqs {
 				var r Recipient
-				if err := store.GetJSON(txn, string(recipKey(req.id, seq)), &r); err != nil {
+				if err := store.GetJSONFast(txn, string(recipKey(req.id, seq)), &r); err != nil {
 					if errors.Is(err, store.ErrNotFound) {
 						req.err = fmt.Errorf("%w: recipient %d of campaign %s", ErrNotFound, seq, req.id)
 						break
@@ -703,7 +703,7 @@ func (e *Engine) commitBatch(batch []*applyReq) {
 				}
 				c.Counts.add(old, -1)
 				c.Counts.add(r.Status, 1)
-				if err := store.SetJSON(txn, string(recipKey(req.id, seq)), &r); err != nil {
+				if err := store.SetJSONFast(txn, string(recipKey(req.id, seq)), &r); err != nil {
 					return err
 				}
 				req.changed = append(req.changed, r)
@@ -715,7 +715,7 @@ func (e *Engine) commitBatch(batch []*applyReq) {
 		now := e.clock.Now().UTC()
 		for _, c := range dirty {
 			c.UpdatedAt = now
-			if err := store.SetJSON(txn, string(campKey(c.ID)), c); err != nil {
+			if err := store.SetJSONFast(txn, string(campKey(c.ID)), c); err != nil {
 				return err
 			}
 		}

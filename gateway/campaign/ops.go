@@ -16,7 +16,7 @@ import (
 	"github.com/pbxgate/pbxgate/gateway/store"
 )
 
-func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }
+func jsonUnmarshal(b []byte, v any) error { return store.UnmarshalFast(b, v) }
 
 // normalizeSpec trims the spec and checks everything but the content.
 func (e *Engine) validateSpec(ctx context.Context, spec *Spec) (Channel, error) {
@@ -129,7 +129,7 @@ func (e *Engine) nameTakenLocked(name, except string) bool {
 
 func writeRecipients(txn *store.Txn, id string, rs []Recipient) error {
 	for i := range rs {
-		if err := store.SetJSON(txn, string(recipKey(id, rs[i].Seq)), &rs[i]); err != nil {
+		if err := store.SetJSONFast(txn, string(recipKey(id, rs[i].Seq)), &rs[i]); err != nil {
 			return err
 		}
 	}
@@ -237,7 +237,7 @@ func (e *Engine) Create(ctx context.Context, spec Spec, rs []recipients.Recipien
 		return Campaign{}, err
 	}
 	err = e.save(c, func(txn *store.Txn) error {
-		if err := store.SetJSON(txn, nextIDKey, e.nextID+1); err != nil {
+		if err := store.SetJSONFast(txn, nextIDKey, e.nextID+1); err != nil {
 			return err
 		}
 		return writeRecipients(txn, id, recs)
@@ -469,7 +469,7 @@ func (e *Engine) RetryFailed(_ context.Context, id string) (Campaign, error) {
 			// changed a recipient since allRecipients.
 			for _, r := range failed {
 				var now Recipient
-				if err := store.GetJSON(txn, string(recipKey(id, r.Seq)), &now); err != nil {
+				if err := store.GetJSONFast(txn, string(recipKey(id, r.Seq)), &now); err != nil {
 					return err
 				}
 				if now.Status != RFailed {

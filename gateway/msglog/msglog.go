@@ -291,7 +291,7 @@ func (l *Log) Status(ctx context.Context, ev message.StatusEvent) error {
 		if !Advances(e.Status, ev.Status) {
 			if e.Local == "" && ev.Sender != "" {
 				e.Local = ev.Sender
-				return store.SetJSON(txn, key, e)
+				return store.SetJSONFast(txn, key, e)
 			}
 			return nil
 		}
@@ -309,7 +309,7 @@ func (l *Log) Status(ctx context.Context, ev message.StatusEvent) error {
 			e.Local = ev.Sender
 		}
 		e.Updated = l.now().UTC()
-		return store.SetJSON(txn, key, e)
+		return store.SetJSONFast(txn, key, e)
 	})
 	if errors.Is(err, ErrNotFound) {
 		l.log.Debug("msglog: status of a message not in the log", "id", ev.ID, "status", ev.Status)
@@ -335,7 +335,7 @@ func (l *Log) getTxn(txn *store.Txn, id string) (string, Entry, error) {
 		return "", e, err
 	}
 	key := string(entryKey(string(ts), id))
-	if err := store.GetJSON(txn, key, &e); errors.Is(err, store.ErrNotFound) {
+	if err := store.GetJSONFast(txn, key, &e); errors.Is(err, store.ErrNotFound) {
 		return "", e, fmt.Errorf("%w: %s", ErrNotFound, id)
 	} else if err != nil {
 		return "", e, err
