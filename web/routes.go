@@ -150,10 +150,12 @@ func (s *server) routes() []route {
 		// templates (screens/whatsapp.go) and their API
 		// (api/api_whatsapp_account.go).
 		{method: "GET", path: "/whatsapp/account", access: member, handle: s.WhatsAppAccountPage},
+		{method: "POST", path: "/whatsapp/account/refresh", access: admin, handle: s.WhatsAppAccountRefresh},
 		{method: "GET", path: "/whatsapp/templates", access: member, handle: s.WhatsAppTemplatesPage},
 		{method: "POST", path: "/whatsapp/templates", access: admin, handle: s.WhatsAppTemplateCreate},
 		{method: "POST", path: "/whatsapp/templates/:name/delete", access: admin, confirm: "whatsapp.confirm.q.template", param: "name", handle: s.WhatsAppTemplateDelete},
 		{method: "GET", path: v1 + "/whatsapp/numbers", access: member, handle: s.APIWhatsAppNumbers},
+		{method: "POST", path: v1 + "/whatsapp/numbers/refresh", access: admin, handle: s.APIWhatsAppRefresh},
 		{method: "GET", path: v1 + "/whatsapp/signals", access: member, handle: s.APIWhatsAppSignals},
 		{method: "GET", path: "/telegram", access: member, handle: s.TelegramPage},
 		{method: "POST", path: "/telegram/test", access: admin, handle: s.TelegramPage},

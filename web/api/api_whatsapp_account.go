@@ -46,3 +46,20 @@ func (s *API) waAccount() app.WhatsAppAccount {
 	}
 	return s.D.WhatsApp.Account
 }
+
+// APIWhatsAppRefresh answers POST /api/v1/whatsapp/numbers/refresh
+// (admins): every number's standing is read from Meta now; the answer is
+// the numbers as GET /whatsapp/numbers gives them, 502 with Meta's error
+// when a reading failed.
+func (s *API) APIWhatsAppRefresh(c *gin.Context) {
+	a := s.waAccount()
+	if a == nil {
+		app.APIError(c, http.StatusServiceUnavailable, "unavailable", app.ErrNoWhatsApp.Error(), "")
+		return
+	}
+	if err := a.RefreshWhatsAppNumbers(c.Request.Context()); err != nil {
+		app.APIError(c, http.StatusBadGateway, "upstream", "reading the numbers from Meta failed: "+err.Error(), "")
+		return
+	}
+	c.JSON(http.StatusOK, gin.H{"numbers": app.NonNil(a.WhatsAppNumbers())})
+}

@@ -15,6 +15,10 @@ import (
 type WhatsAppAccount interface {
 	// WhatsAppNumbers are the configured numbers, the primary first.
 	WhatsAppNumbers() []WhatsAppNumber
+	// RefreshWhatsAppNumbers reads every number's standing from Meta now
+	// (otherwise at start and hourly); the first error is returned, the
+	// other numbers are read all the same.
+	RefreshWhatsAppNumbers(ctx context.Context) error
 	// WhatsAppSignals are Meta's last account signals, newest last.
 	WhatsAppSignals() ([]whatsapp.AccountEvent, error)
 	// WhatsAppTemplates are the account's templates (local copy).
@@ -60,6 +64,16 @@ func (a waAccount) WhatsAppNumbers() []WhatsAppNumber {
 			Primary: i == 0, Health: c.Health(), Phone: c.Phone()})
 	}
 	return out
+}
+
+func (a waAccount) RefreshWhatsAppNumbers(ctx context.Context) error {
+	var first error
+	for _, c := range a.chans() {
+		if _, err := c.RefreshPhone(ctx); err != nil && first == nil {
+			first = err
+		}
+	}
+	return first
 }
 
 func (a waAccount) WhatsAppSignals() ([]whatsapp.AccountEvent, error) { return a.ch.AccountSignals() }

@@ -223,3 +223,21 @@ func (s *Screens) WhatsAppTemplateDelete(c *gin.Context) {
 	s.Flash(c, "whatsapp.templates.deleted")
 	c.Redirect(http.StatusSeeOther, "/whatsapp/templates")
 }
+
+// WhatsAppAccountRefresh reads the numbers' standing from Meta now.
+func (s *Screens) WhatsAppAccountRefresh(c *gin.Context) {
+	a := s.waAccount()
+	if a == nil {
+		s.RenderError(c, http.StatusNotFound, "whatsapp.not_configured")
+		return
+	}
+	ctx, cancel := context.WithTimeout(c.Request.Context(), 30*time.Second)
+	defer cancel()
+	if err := a.RefreshWhatsAppNumbers(ctx); err != nil {
+		s.Log.Warn("WhatsApp numbers not read from Meta", "err", err)
+		s.Flash(c, "whatsapp.account.refresh_failed")
+	} else {
+		s.Flash(c, "whatsapp.account.refreshed")
+	}
+	c.Redirect(http.StatusSeeOther, "/whatsapp/account")
+}
