@@ -154,6 +154,7 @@ func (s *server) routes() []route {
 		{method: "GET", path: "/whatsapp/templates", access: member, handle: s.WhatsAppTemplatesPage},
 		{method: "POST", path: "/whatsapp/templates", access: admin, handle: s.WhatsAppTemplateCreate},
 		{method: "POST", path: "/whatsapp/templates/:name/delete", access: admin, confirm: "whatsapp.confirm.q.template", param: "name", handle: s.WhatsAppTemplateDelete},
+		{method: "POST", path: "/whatsapp/typing/:id", access: member, handle: s.WhatsAppTyping},
 		{method: "GET", path: v1 + "/whatsapp/numbers", access: member, handle: s.APIWhatsAppNumbers},
 		{method: "POST", path: v1 + "/whatsapp/numbers/refresh", access: admin, handle: s.APIWhatsAppRefresh},
 		{method: "GET", path: v1 + "/whatsapp/signals", access: member, handle: s.APIWhatsAppSignals},

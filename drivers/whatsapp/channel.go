@@ -276,6 +276,9 @@ type Channel struct {
 	signalsMu sync.Mutex
 	metrics   *metrics
 	phone     phoneState
+	// typing: when ShowTyping last showed the indicator, per wamid.
+	typingMu sync.Mutex
+	typing   map[string]time.Time
 
 	mu      sync.Mutex
 	stopped *Health // non-nil: stopped until Resume

@@ -19,6 +19,10 @@ type WhatsAppAccount interface {
 	// (otherwise at start and hourly); the first error is returned, the
 	// other numbers are read all the same.
 	RefreshWhatsAppNumbers(ctx context.Context) error
+	// WhatsAppTyping shows a contact that an answer to message wamid is
+	// being typed, from the number of channel (the session's); at most
+	// once per whatsapp.TypingInterval per message (sent false otherwise).
+	WhatsAppTyping(ctx context.Context, channel, wamid string) (sent bool, err error)
 	// WhatsAppSignals are Meta's last account signals, newest last.
 	WhatsAppSignals() ([]whatsapp.AccountEvent, error)
 	// WhatsAppTemplates are the account's templates (local copy).
@@ -74,6 +78,16 @@ func (a waAccount) RefreshWhatsAppNumbers(ctx context.Context) error {
 		}
 	}
 	return first
+}
+
+func (a waAccount) WhatsAppTyping(ctx context.Context, channel, wamid string) (bool, error) {
+	ch := a.ch
+	for _, c := range a.chans() {
+		if c.Name() == channel {
+			ch = c
+		}
+	}
+	return ch.ShowTyping(ctx, wamid)
 }
 
 func (a waAccount) WhatsAppSignals() ([]whatsapp.AccountEvent, error) { return a.ch.AccountSignals() }

@@ -12,6 +12,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/pbxgate/pbxgate/drivers/whatsapp"
+	"github.com/pbxgate/pbxgate/gateway/message"
 	"github.com/pbxgate/pbxgate/web/app"
 )
 
@@ -240,4 +241,46 @@ func (s *Screens) WhatsAppAccountRefresh(c *gin.Context) {
 		s.Flash(c, "whatsapp.account.refreshed")
 	}
 	c.Redirect(http.StatusSeeOther, "/whatsapp/account")
+}
+
+// WhatsAppTyping answers the reply box's keystrokes in a WhatsApp
+// session (POST /whatsapp/typing/:id, whatsapp.js): the contact sees the
+// typing indicator on their last message, at most every
+// whatsapp.TypingInterval. 204 whether shown or not; 404 for a session
+// that is not a WhatsApp one or has no message of the contact yet.
+func (s *Screens) WhatsAppTyping(c *gin.Context) {
+	a := s.waAccount()
+	if a == nil || s.D.Sessions == nil {
+		c.Status(http.StatusNotFound)
+		return
+	}
+	id := c.Param("id")
+	sess, err := s.D.Sessions.Get(id)
+	if err != nil || sess.Kind != message.WhatsApp || sess.State != "open" {
+		c.Status(http.StatusNotFound)
+		return
+	}
+	entries, err := s.D.Sessions.Log(id)
+	if err != nil {
+		c.Status(http.StatusNotFound)
+		return
+	}
+	wamid := ""
+	for _, e := range entries {
+		if e.Dir == "in" && strings.HasPrefix(e.InboundID, "wamid.") {
+			wamid = e.InboundID
+		}
+	}
+	if wamid == "" {
+		c.Status(http.StatusNotFound)
+		return
+	}
+	ctx, cancel := context.WithTimeout(c.Request.Context(), 10*time.Second)
+	defer cancel()
+	if _, err := a.WhatsAppTyping(ctx, sess.Channel, wamid); err != nil {
+		s.Log.Warn("WhatsApp typing indicator not shown", "session", id, "err", err)
+		c.Status(http.StatusBadGateway)
+		return
+	}
+	c.Status(http.StatusNoContent)
 }
