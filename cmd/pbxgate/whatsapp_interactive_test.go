@@ -55,8 +55,8 @@ func TestWhatsAppInteractiveAutoAnswer(t *testing.T) {
 	}
 	var body struct {
 		Interactive struct {
-			Type string
-			Body struct{ Text string }
+			Type   string
+			Body   struct{ Text string }
 			Action struct {
 				Buttons []struct {
 					Type  string
