@@ -110,11 +110,44 @@ func (d *daemon) whatsappNumber(name string) bool {
 
 // emulatedTier is Meta's name of a configured messaging limit (0:
 // unlimited) for the emulator to report.
-func emulatedTier(limit int) string {
-	if limit == 1000 {
-		return "TIER_1K"
+func emulatedTier(limit int) string { return tierName(limit) }
+
+// whatsappStatuses are the dashboard's lines of every configured number
+// (the primary first): state, tier in force (read from Meta), open
+// windows, and Meta's quality rating when it is not GREEN.
+func (d *daemon) whatsappStatuses() []web.WhatsAppStatus {
+	if d.wa == nil {
+		return nil
 	}
-	return tierName(limit)
+	chans := []*whatsapp.Channel{d.wa}
+	if g := d.wa.Numbers(); g != nil {
+		chans = g.Channels()
+	}
+	out := make([]web.WhatsAppStatus, 0, len(chans))
+	for _, ch := range chans {
+		h := ch.Health()
+		open, _ := ch.OpenWindows()
+		number := ch.PhoneNumberID()
+		if ps := ch.Phone(); ps.Known && ps.Info.DisplayPhoneNumber != "" {
+			number = ps.Info.DisplayPhoneNumber
+		}
+		ws := web.WhatsAppStatus{PhoneNumber: number, Name: ch.DisplayName(), State: h.State,
+			OpenWindows: open, Detail: h.Reason, Tier: tierName(h.TierLimit)}
+		switch h.State {
+		case "ok":
+			ws.Health = web.HealthOK
+		case "stopped":
+			ws.Health = web.HealthDown
+		default:
+			ws.Health = web.HealthDegraded
+		}
+		if h.Quality == "RED" || (h.NumberStatus != "" && h.NumberStatus != "CONNECTED") {
+			ws.Health = web.HealthDegraded
+			ws.Detail = strings.TrimSpace(ws.Detail + " quality " + h.Quality + ", status " + h.NumberStatus)
+		}
+		out = append(out, ws)
+	}
+	return out
 }
 
 // whatsappComponent is one number's line in /readyz: its channel state,

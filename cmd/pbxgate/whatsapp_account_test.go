@@ -13,8 +13,8 @@ import (
 // start: /readyz and GET /api/v1/whatsapp/numbers show the configured
 // tier as Meta reports it. Meta then flags the number (quality RED,
 // TIER_250, phone_number_quality_update webhook); after "read from Meta
-// now" /readyz degrades the number's line naming the reason, and the
-// account signal is listed.
+// now" /readyz and the dashboard's status degrade the number's line
+// naming the reason, and the account signal is listed.
 func TestWhatsAppStandingInReadyz(t *testing.T) {
 	t.Parallel()
 	d := startOneSIM(t, "whatsapp: {enabled: true, emulate: true, messaging_limit_tier: 2000}\n")
@@ -77,6 +77,16 @@ func TestWhatsAppStandingInReadyz(t *testing.T) {
 	}
 	if got := readyz(); !strings.HasPrefix(got, "degraded: number status FLAGGED") || !strings.Contains(got, "tier TIER_250") {
 		t.Errorf("readyz after Meta flagged the number: %q", got)
+	}
+	var st struct {
+		Numbers []struct {
+			Tier   string `json:"tier"`
+			Health string `json:"health"`
+		} `json:"numbers"`
+	}
+	d.api.do("GET", "/api/v1/whatsapp", nil, &st)
+	if len(st.Numbers) != 1 || st.Numbers[0].Tier != "TIER_250" || st.Numbers[0].Health != "degraded" {
+		t.Errorf("dashboard status %+v, want TIER_250 and degraded", st)
 	}
 	var sig struct {
 		Signals []struct {
