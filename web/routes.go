@@ -154,6 +154,18 @@ func (s *server) routes() []route {
 		{method: "POST", path: v1 + "/mms/messages", access: member, handle: s.APIMMSSend},
 		{method: "GET", path: "/whatsapp", access: member, handle: s.SimplePage("whatsapp")},
 		{method: "POST", path: "/whatsapp/sync", access: admin, handle: s.SyncTemplates},
+		// WhatsApp account: numbers' standing at Meta, account signals,
+		// templates (screens/whatsapp.go) and their API
+		// (api/api_whatsapp_account.go).
+		{method: "GET", path: "/whatsapp/account", access: member, handle: s.WhatsAppAccountPage},
+		{method: "POST", path: "/whatsapp/account/refresh", access: admin, handle: s.WhatsAppAccountRefresh},
+		{method: "GET", path: "/whatsapp/templates", access: member, handle: s.WhatsAppTemplatesPage},
+		{method: "POST", path: "/whatsapp/templates", access: admin, handle: s.WhatsAppTemplateCreate},
+		{method: "POST", path: "/whatsapp/templates/:name/delete", access: admin, confirm: "whatsapp.confirm.q.template", param: "name", handle: s.WhatsAppTemplateDelete},
+		{method: "POST", path: "/whatsapp/typing/:id", access: member, handle: s.WhatsAppTyping},
+		{method: "GET", path: v1 + "/whatsapp/numbers", access: member, handle: s.APIWhatsAppNumbers},
+		{method: "POST", path: v1 + "/whatsapp/numbers/refresh", access: admin, handle: s.APIWhatsAppRefresh},
+		{method: "GET", path: v1 + "/whatsapp/signals", access: member, handle: s.APIWhatsAppSignals},
 		{method: "GET", path: "/telegram", access: member, handle: s.TelegramPage},
 		{method: "POST", path: "/telegram/test", access: admin, handle: s.TelegramPage},
 		{method: "GET", path: "/telegram/qr.png", access: member, handle: s.TelegramPNG},

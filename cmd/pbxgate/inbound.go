@@ -40,19 +40,21 @@ func (d *daemon) newConsent() (*consent.Consent, error) {
 func (d *daemon) newRules(cs *consent.Consent, out *inbound.Outbound, route rules.Router) (*rules.Engine, error) {
 	a := d.cfg.Automation
 	rc := rules.Config{
-		Store:      d.store,
-		Consent:    cs,
-		Replier:    out,
-		SMS:        out,
-		Campaigns:  out,
-		Router:     route,
-		HTTP:       forward.NewHTTP(forward.HTTPConfig{Timeout: a.HTTPTimeout, UserAgent: "pbxgate/" + version}),
-		Location:   d.cfg.Location(),
-		Logger:     d.log.With("component", "rules"),
-		Registerer: d.reg,
-		StopReply:  a.StopReply,
-		StartReply: a.StartReply,
-		Retry:      rules.Retry{First: a.RetryFirst, Max: a.RetryMax, Attempts: a.RetryAttempts},
+		Store:   d.store,
+		Consent: cs,
+		Replier: out,
+		// WhatsApp answers with buttons or a list (whatsapp_interactive.go).
+		Interactive: d.interactiveReplier(),
+		SMS:         out,
+		Campaigns:   out,
+		Router:      route,
+		HTTP:        forward.NewHTTP(forward.HTTPConfig{Timeout: a.HTTPTimeout, UserAgent: "pbxgate/" + version}),
+		Location:    d.cfg.Location(),
+		Logger:      d.log.With("component", "rules"),
+		Registerer:  d.reg,
+		StopReply:   a.StopReply,
+		StartReply:  a.StartReply,
+		Retry:       rules.Retry{First: a.RetryFirst, Max: a.RetryMax, Attempts: a.RetryAttempts},
 	}
 	if s := a.SMTP; s.Host != "" {
 		m, err := forward.NewSMTP(forward.SMTPConfig{Host: s.Host, Port: s.Port, TLS: s.TLS, Username: s.Username,

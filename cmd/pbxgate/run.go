@@ -677,11 +677,7 @@ func (d *daemon) readiness(ctx context.Context) web.Readiness {
 			chans = g.Channels()
 		}
 		for _, ch := range chans {
-			comp := web.Component{Name: "whatsapp/" + ch.Name(), State: "ok"}
-			if h := ch.Health(); h.State != "ok" {
-				comp.State, comp.Detail = "degraded", h.Reason
-			}
-			r.Components = append(r.Components, comp)
+			r.Components = append(r.Components, whatsappComponent(ch))
 		}
 	}
 	if comp, ok := d.clusterComponent(); ok {

@@ -64,21 +64,7 @@ func (s dashboardStatus) Status(ctx context.Context) web.Status {
 		st.SIP = append(st.SIP, ss)
 		st.QueueDepth += p.sessions.Pending()
 	}
-	if wa := s.d.wa; wa != nil {
-		h := wa.Health()
-		open, _ := wa.OpenWindows()
-		ws := web.WhatsAppStatus{PhoneNumber: wa.Senders()[0], Name: wa.Name(), State: h.State,
-			OpenWindows: open, Detail: h.Reason, Tier: tierName(h.TierLimit)}
-		switch h.State {
-		case "ok":
-			ws.Health = web.HealthOK
-		case "stopped":
-			ws.Health = web.HealthDown
-		default:
-			ws.Health = web.HealthDegraded
-		}
-		st.WhatsApp = append(st.WhatsApp, ws)
-	}
+	st.WhatsApp = append(st.WhatsApp, s.d.whatsappStatuses()...)
 	return st
 }
 
@@ -87,8 +73,12 @@ func tierName(limit int) string {
 	switch limit {
 	case 0:
 		return "TIER_UNLIMITED"
+	case 50:
+		return "TIER_50"
 	case 250:
 		return "TIER_250"
+	case 1000:
+		return "TIER_1K"
 	case 2000:
 		return "TIER_2K"
 	case 10000:

@@ -4,11 +4,13 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"strings"
 	"time"
 
 	"github.com/pbxgate/pbxgate/drivers/whatsapp"
 	"github.com/pbxgate/pbxgate/drivers/whatsapp/waemu"
 	"github.com/pbxgate/pbxgate/web"
+	"github.com/pbxgate/pbxgate/web/app"
 )
 
 // startWhatsApp builds the WhatsApp channel of whatsapp.phone_number_id
@@ -30,9 +32,11 @@ func (d *daemon) startWhatsApp(ctx context.Context, portalAddr string, statuses 
 		numbers = append(numbers, whatsapp.NumberOptions(cfg, i))
 	}
 	if cfg.Emulate {
-		eo := waemu.Options{CallbackURL: "http://" + portalAddr + whatsapp.WebhookPath, StatusDelay: time.Second}
+		// The emulated "Meta" reports the configured tier, so the tier
+		// read from it at start is the one configured.
+		eo := waemu.Options{CallbackURL: "http://" + portalAddr + whatsapp.WebhookPath, StatusDelay: time.Second, Tier: emulatedTier(opts.Tier)}
 		for _, n := range numbers {
-			eo.Numbers = append(eo.Numbers, waemu.Number{PhoneNumberID: n.PhoneNumberID, DisplayPhoneNumber: n.PhoneNumberID})
+			eo.Numbers = append(eo.Numbers, waemu.Number{PhoneNumberID: n.PhoneNumberID, DisplayPhoneNumber: n.PhoneNumberID, Tier: emulatedTier(n.Tier)})
 		}
 		emu := waemu.New(eo)
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -87,7 +91,8 @@ func (d *daemon) startWhatsApp(ctx context.Context, portalAddr string, statuses 
 	}
 	primary := chans[0]
 	d.waSetup = &web.WhatsAppSetup{WebhookPath: whatsapp.WebhookPath, VerifyToken: opts.VerifyToken, WebhookMaxBytes: cfg.WebhookMaxBytes,
-		PhoneNumberID: opts.PhoneNumberID, BusinessID: opts.BusinessAccountID, APIVersion: opts.APIVersion, TokenSet: opts.Token != ""}
+		PhoneNumberID: opts.PhoneNumberID, BusinessID: opts.BusinessAccountID, APIVersion: opts.APIVersion, TokenSet: opts.Token != "",
+		Account: app.NewWhatsAppAccount(chans[0])}
 	d.component("whatsapp", primary.Run)
 	return primary, nil
 }
@@ -101,4 +106,72 @@ func (d *daemon) whatsappNumber(name string) bool {
 	}
 	ch := d.wa.Numbers().ByName(name)
 	return ch != nil && ch != d.wa
+}
+
+// emulatedTier is Meta's name of a configured messaging limit (0:
+// unlimited) for the emulator to report.
+func emulatedTier(limit int) string { return tierName(limit) }
+
+// whatsappStatuses are the dashboard's lines of every configured number
+// (the primary first): state, tier in force (read from Meta), open
+// windows, and Meta's quality rating when it is not GREEN.
+func (d *daemon) whatsappStatuses() []web.WhatsAppStatus {
+	if d.wa == nil {
+		return nil
+	}
+	chans := []*whatsapp.Channel{d.wa}
+	if g := d.wa.Numbers(); g != nil {
+		chans = g.Channels()
+	}
+	out := make([]web.WhatsAppStatus, 0, len(chans))
+	for _, ch := range chans {
+		h := ch.Health()
+		open, _ := ch.OpenWindows()
+		number := ch.PhoneNumberID()
+		if ps := ch.Phone(); ps.Known && ps.Info.DisplayPhoneNumber != "" {
+			number = ps.Info.DisplayPhoneNumber
+		}
+		ws := web.WhatsAppStatus{PhoneNumber: number, Name: ch.DisplayName(), State: h.State,
+			OpenWindows: open, Detail: h.Reason, Tier: tierName(h.TierLimit)}
+		switch h.State {
+		case "ok":
+			ws.Health = web.HealthOK
+		case "stopped":
+			ws.Health = web.HealthDown
+		default:
+			ws.Health = web.HealthDegraded
+		}
+		if h.Quality == "RED" || (h.NumberStatus != "" && h.NumberStatus != "CONNECTED") {
+			ws.Health = web.HealthDegraded
+			ws.Detail = strings.TrimSpace(ws.Detail + " quality " + h.Quality + ", status " + h.NumberStatus)
+		}
+		out = append(out, ws)
+	}
+	return out
+}
+
+// whatsappComponent is one number's line in /readyz: its channel state,
+// and its standing at Meta (quality rating, messaging limit, status) as
+// last read; a RED rating or a flagged/restricted number degrades it.
+func whatsappComponent(ch *whatsapp.Channel) web.Component {
+	comp := web.Component{Name: "whatsapp/" + ch.Name(), State: "ok"}
+	h := ch.Health()
+	ps := ch.Phone()
+	var detail []string
+	if h.State != "ok" {
+		comp.State = "degraded"
+		detail = append(detail, h.Reason)
+	}
+	if ps.Known {
+		if bad := ps.Info.Degraded(); bad != "" {
+			comp.State = "degraded"
+			detail = append(detail, bad)
+		}
+		detail = append(detail, "quality "+ps.Info.QualityRating+", tier "+ps.Info.MessagingLimitTier)
+	}
+	if ps.Error != "" {
+		detail = append(detail, "last reading from Meta failed: "+ps.Error)
+	}
+	comp.Detail = strings.Join(detail, "; ")
+	return comp
 }

@@ -222,7 +222,7 @@ func (ch *Channel) applyAccount(ev AccountEvent) error {
 		level = ch.log.Warn
 	}
 	level("whatsapp account signal from Meta: "+ev.Summary(), "field", ev.Field, "event", ev.Event, "channel", target.o.Name)
-	if st := ev.TemplateStatus(); st != "" || ev.Field == "template_category_update" {
+	if st := ev.TemplateStatus(); st != "" || ev.Field == "template_category_update" || ev.Field == "message_template_quality_update" {
 		// Every number of the account sends the account's templates.
 		chans := []*Channel{ch}
 		if g := ch.group.Load(); g != nil {
@@ -242,6 +242,7 @@ func (ch *Channel) applyAccount(ev AccountEvent) error {
 		if changed {
 			target.log.Warn("whatsapp messaging limit changed by Meta", "limit", ev.LimitRaw, "users_per_24h", ev.Limit, "channel", target.o.Name)
 		}
+		target.phoneTierChanged(ev.LimitRaw)
 	}
 	return ch.remember(ev)
 }
@@ -254,7 +255,7 @@ func (ch *Channel) numberByDisplay(display string) *Channel {
 		return ch
 	}
 	for _, c := range g.list {
-		if d, _ := c.display.Load().(string); d == display {
+		if d, _ := c.display.Load().(string); digitsOnly(d) == digitsOnly(display) {
 			return c
 		}
 	}

@@ -82,6 +82,10 @@ type Options struct {
 	// per rolling 24 h): 250, 2000, 10000, 100000; 0 is unlimited.
 	Tier                 int
 	TemplateSyncInterval time.Duration // 0: only on demand
+	// PhoneInfoInterval is how often the number's quality rating,
+	// messaging limit tier, name status and throughput are read from Meta
+	// (also once at start); default 1 h, negative: never.
+	PhoneInfoInterval time.Duration
 
 	PairInterval     time.Duration // pair rate per recipient; default 6 s
 	PairBurst        int           // messages to one user before pacing; default 2
@@ -179,6 +183,9 @@ func (o *Options) defaults() {
 	if o.WebhookRetry <= 0 {
 		o.WebhookRetry = 5 * time.Second
 	}
+	if o.PhoneInfoInterval == 0 {
+		o.PhoneInfoInterval = time.Hour
+	}
 	if o.SeenTTL <= 0 {
 		o.SeenTTL = 8 * 24 * time.Hour
 	}
@@ -203,6 +210,11 @@ type Health struct {
 	// the last 24 h; TierLimit is the configured tier (0: unlimited).
 	TierUsed  int `json:"tier_used"`
 	TierLimit int `json:"tier_limit"`
+	// Quality is the number's quality rating as Meta last said (GREEN,
+	// YELLOW, RED, NA; "" not read yet); NumberStatus its status
+	// (CONNECTED, FLAGGED, RESTRICTED …).
+	Quality      string `json:"quality,omitempty"`
+	NumberStatus string `json:"number_status,omitempty"`
 }
 
 // Record is what the store keeps about one sent message.
@@ -263,6 +275,10 @@ type Channel struct {
 	display   atomic.Value
 	signalsMu sync.Mutex
 	metrics   *metrics
+	phone     phoneState
+	// typing: when ShowTyping last showed the indicator, per wamid.
+	typingMu sync.Mutex
+	typing   map[string]time.Time
 
 	mu      sync.Mutex
 	stopped *Health // non-nil: stopped until Resume
@@ -317,6 +333,9 @@ func New(o Options) (*Channel, error) {
 	case err != nil && !errors.Is(err, store.ErrNotFound):
 		return nil, fmt.Errorf("whatsapp: load state: %w", err)
 	}
+	if err := ch.loadPhone(); err != nil {
+		return nil, err
+	}
 	ch.hook = newWebhook(ch)
 	if ch.metrics, err = newMetrics(ch, o.Registerer); err != nil {
 		return nil, err
@@ -349,6 +368,7 @@ func (ch *Channel) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	wg.Go(func() { ch.templates.run(ctx, ch.o.TemplateSyncInterval) })
 	wg.Go(func() { ch.hook.run(ctx) })
+	wg.Go(func() { ch.runPhone(ctx, ch.o.PhoneInfoInterval) })
 	wg.Wait()
 	return nil
 }
@@ -357,12 +377,15 @@ func (ch *Channel) Run(ctx context.Context) error {
 func (ch *Channel) Health() Health {
 	now := ch.clk.Now()
 	h := Health{State: "ok", TierUsed: ch.contacts.tierUsage(now), TierLimit: ch.contacts.limit()}
+	if ps := ch.Phone(); ps.Known {
+		h.Quality, h.NumberStatus = ps.Info.QualityRating, ps.Info.Status
+	}
 	ch.mu.Lock()
 	defer ch.mu.Unlock()
 	switch {
 	case ch.stopped != nil:
 		s := *ch.stopped
-		s.TierUsed, s.TierLimit = h.TierUsed, h.TierLimit
+		s.TierUsed, s.TierLimit, s.Quality, s.NumberStatus = h.TierUsed, h.TierLimit, h.Quality, h.NumberStatus
 		return s
 	case ch.waiting != nil && now.Before(ch.waiting.RetryAt):
 		h.State, h.Reason, h.Since = "waiting", ch.waiting.Error(), now

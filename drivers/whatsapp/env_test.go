@@ -188,7 +188,10 @@ func newEnv(t testing.TB, cfg envConfig) *env {
 		PhoneNumberID: eff.PhoneNumberID, BusinessAccountID: eff.WABAID,
 		Token: eff.Token, AppSecret: eff.AppSecret, VerifyToken: "verify-me",
 		MessagesPerSecond: 1000, Tier: 0, RequestTimeout: 10 * time.Second,
-		Store: st, Statuses: e.sinks, Logger: slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn})),
+		// The number's standing is read from the emulator only by the
+		// tests of it (phone_test.go): others keep the tier they set.
+		PhoneInfoInterval: -1,
+		Store:             st, Statuses: e.sinks, Logger: slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn})),
 	}
 	if e.clock != nil {
 		e.opts.Clock = e.clock

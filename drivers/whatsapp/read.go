@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"time"
 )
 
 // ReadRequest marks an inbound message as read and, with TypingIndicator,
@@ -70,4 +71,39 @@ func (ch *Channel) MarkRead(ctx context.Context, wamid string, typing bool) erro
 		return fmt.Errorf("whatsapp: mark %s read: %w", wamid, err)
 	}
 	return nil
+}
+
+// TypingInterval is how often ShowTyping sends the typing indicator again
+// for the same message while an agent keeps typing: Meta shows it for up
+// to 25 s (or until the answer is sent).
+const TypingInterval = 20 * time.Second
+
+// ShowTyping shows the contact of message wamid that an answer is being
+// typed (and marks the message read), at most once per TypingInterval per
+// message: sent is false when it was shown recently and nothing was sent.
+// Call it on the channel of the number the message was sent to.
+func (ch *Channel) ShowTyping(ctx context.Context, wamid string) (sent bool, err error) {
+	now := ch.clk.Now()
+	ch.typingMu.Lock()
+	if last, ok := ch.typing[wamid]; ok && now.Sub(last) < TypingInterval {
+		ch.typingMu.Unlock()
+		return false, nil
+	}
+	if ch.typing == nil {
+		ch.typing = map[string]time.Time{}
+	}
+	for k, at := range ch.typing {
+		if now.Sub(at) >= TypingInterval {
+			delete(ch.typing, k)
+		}
+	}
+	ch.typing[wamid] = now
+	ch.typingMu.Unlock()
+	if err := ch.MarkRead(ctx, wamid, true); err != nil {
+		ch.typingMu.Lock()
+		delete(ch.typing, wamid)
+		ch.typingMu.Unlock()
+		return false, err
+	}
+	return true, nil
 }

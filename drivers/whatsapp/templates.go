@@ -31,10 +31,14 @@ type TemplateInfo struct {
 	Category string `json:"category"` // MARKETING, UTILITY, AUTHENTICATION
 	// StatusReason is what Meta said with the last status change
 	// (message_template_status_update: event, reason, explanation).
-	StatusReason string                    `json:"status_reason,omitempty"`
-	Components   []RemoteTemplateComponent `json:"components"`
-	Vars         TemplateVars              `json:"vars"`
-	SyncedAt     time.Time                 `json:"synced_at"`
+	StatusReason string `json:"status_reason,omitempty"`
+	// Quality is the template's quality rating from Meta's last
+	// message_template_quality_update (GREEN, YELLOW, RED, UNKNOWN; ""
+	// none yet); the listing does not carry it, a sync keeps it.
+	Quality    string                    `json:"quality,omitempty"`
+	Components []RemoteTemplateComponent `json:"components"`
+	Vars       TemplateVars              `json:"vars"`
+	SyncedAt   time.Time                 `json:"synced_at"`
 }
 
 // TemplateVars describes the parameters a send of the template needs.
@@ -405,8 +409,11 @@ func (t *Templates) Sync(ctx context.Context) error {
 		for _, rt := range p.Data {
 			ti := TemplateInfo{ID: rt.ID, Name: rt.Name, Language: rt.Language, Status: rt.Status,
 				Category: rt.Category, Components: rt.Components, Vars: VarsOfTemplate(rt), SyncedAt: now}
-			if prev, ok := t.Get(rt.Name, rt.Language); ok && prev.Status == rt.Status {
-				ti.StatusReason = prev.StatusReason // the listing has no reason
+			if prev, ok := t.Get(rt.Name, rt.Language); ok {
+				if prev.Status == rt.Status {
+					ti.StatusReason = prev.StatusReason // the listing has no reason
+				}
+				ti.Quality = prev.Quality
 			}
 			fresh[templateKey(rt.Name, rt.Language)] = ti
 		}
@@ -486,6 +493,9 @@ func (t *Templates) apply(ev AccountEvent) error {
 		}
 		if ev.Field == "template_category_update" && ev.Category != "" {
 			ti.Category = ev.Category
+		}
+		if ev.Field == "message_template_quality_update" && ev.Quality != "" {
+			ti.Quality = ev.Quality
 		}
 		changed[k] = ti
 	}

@@ -72,19 +72,19 @@ var templateNameRE = regexp.MustCompile(`^[a-z0-9_]{1,512}$`)
 // side, a sample for each variable, at most 10 buttons. Errors wrap
 // ErrTemplate and name the field.
 func (t NewTemplate) Check() error {
-	fail := func(field, format string, a ...any) error {
-		return fmt.Errorf("%w: %s: %s", ErrTemplate, field, fmt.Sprintf(format, a...))
+	fail := func(field, rule, format string, a ...any) error {
+		return &TemplateFieldError{Path: field, Field: formField(field), Rule: rule, Detail: fmt.Sprintf(format, a...)}
 	}
 	if !templateNameRE.MatchString(t.Name) {
-		return fail("name", "%q: use 1-512 lower-case letters, digits and underscores", t.Name)
+		return fail("name", "name", "%q: use 1-512 lower-case letters, digits and underscores", t.Name)
 	}
 	if t.Language == "" {
-		return fail("language", "missing (e.g. de, en_US)")
+		return fail("language", "language", "missing (e.g. de, en_US)")
 	}
 	switch t.Category {
 	case "MARKETING", "UTILITY", "AUTHENTICATION":
 	default:
-		return fail("category", "%q: use MARKETING, UTILITY or AUTHENTICATION", t.Category)
+		return fail("category", "category", "%q: use MARKETING, UTILITY or AUTHENTICATION", t.Category)
 	}
 	named := strings.EqualFold(t.ParameterFormat, "NAMED")
 	bodies := 0
@@ -94,76 +94,113 @@ func (t NewTemplate) Check() error {
 		case "BODY":
 			bodies++
 			if strings.TrimSpace(c.Text) == "" {
-				return fail(where, "the body needs a text")
+				return fail(where, "body_empty", "the body needs a text")
 			}
 			if n := utf8.RuneCountInString(c.Text); n > 1024 {
-				return fail(where, "%d characters, at most 1024", n)
+				return fail(where, "body_long", "%d characters, at most 1024", n)
 			}
 			if err := checkVariables(c.Text, named, true); err != nil {
-				return fail(where, "%v", err)
+				return fail(where, "variables", "%v", err)
 			}
 			if n := len(placeholders(c.Text)); n > 0 && (c.Example == nil || len(c.Example.BodyText) != 1 || len(c.Example.BodyText[0]) != n) {
-				return fail(where, "needs one sample value for each of its %d variables (example.body_text)", n)
+				return fail(where, "body_examples", "needs one sample value for each of its %d variables (example.body_text)", n)
 			}
 		case "HEADER":
 			switch c.Format {
 			case "TEXT":
 				if n := utf8.RuneCountInString(c.Text); n == 0 || n > 60 {
-					return fail(where, "a text header has 1 to 60 characters, not %d", n)
+					return fail(where, "header_length", "a text header has 1 to 60 characters, not %d", n)
 				}
 				vars := placeholders(c.Text)
 				if len(vars) > 1 {
-					return fail(where, "a text header takes at most one variable")
+					return fail(where, "header_variables", "a text header takes at most one variable")
 				}
 				if len(vars) == 1 && (c.Example == nil || len(c.Example.HeaderText) != 1) {
-					return fail(where, "needs a sample value for its variable (example.header_text)")
+					return fail(where, "header_example", "needs a sample value for its variable (example.header_text)")
 				}
 			case "IMAGE", "VIDEO", "DOCUMENT":
 				if c.Example == nil || len(c.Example.HeaderHandle) == 0 {
-					return fail(where, "a media header needs a sample (example.header_handle from the resumable upload)")
+					return fail(where, "header_media", "a media header needs a sample (example.header_handle from the resumable upload)")
 				}
 			case "LOCATION":
 			default:
-				return fail(where, "format %q: use TEXT, IMAGE, VIDEO, DOCUMENT or LOCATION", c.Format)
+				return fail(where, "header_format", "format %q: use TEXT, IMAGE, VIDEO, DOCUMENT or LOCATION", c.Format)
 			}
 		case "FOOTER":
 			if n := utf8.RuneCountInString(c.Text); n == 0 || n > 60 {
-				return fail(where, "a footer has 1 to 60 characters, not %d", n)
+				return fail(where, "footer_length", "a footer has 1 to 60 characters, not %d", n)
 			}
 		case "BUTTONS":
 			if n := len(c.Buttons); n == 0 || n > 10 {
-				return fail(where, "%d buttons; 1 to 10", n)
+				return fail(where, "buttons_count", "%d buttons; 1 to 10", n)
 			}
 			for j, b := range c.Buttons {
 				bw := fmt.Sprintf("%s.buttons[%d]", where, j)
 				if n := utf8.RuneCountInString(b.Text); n == 0 || n > 25 {
-					return fail(bw, "button text has 1 to 25 characters, not %d", n)
+					return fail(bw, "button_text", "button text has 1 to 25 characters, not %d", n)
 				}
 				switch b.Type {
 				case "QUICK_REPLY", "COPY_CODE":
 				case "URL":
 					if !strings.HasPrefix(b.URL, "https://") && !strings.HasPrefix(b.URL, "http://") {
-						return fail(bw, "URL %q is not http(s)", b.URL)
+						return fail(bw, "button_url", "URL %q is not http(s)", b.URL)
 					}
 					if countVars(b.URL) > 0 && len(b.Example) == 0 {
-						return fail(bw, "a URL with a variable needs a sample (example)")
+						return fail(bw, "button_url_example", "a URL with a variable needs a sample (example)")
 					}
 				case "PHONE_NUMBER":
 					if b.PhoneNumber == "" {
-						return fail(bw, "needs phone_number")
+						return fail(bw, "button_phone", "needs phone_number")
 					}
 				default:
-					return fail(bw, "type %q: use QUICK_REPLY, URL, PHONE_NUMBER or COPY_CODE", b.Type)
+					return fail(bw, "button_type", "type %q: use QUICK_REPLY, URL, PHONE_NUMBER or COPY_CODE", b.Type)
 				}
 			}
 		default:
-			return fail(where, "type %q: use HEADER, BODY, FOOTER or BUTTONS", c.Type)
+			return fail(where, "component_type", "type %q: use HEADER, BODY, FOOTER or BUTTONS", c.Type)
 		}
 	}
 	if bodies != 1 {
-		return fail("components", "%d BODY components; a template has exactly one", bodies)
+		return fail("components", "bodies", "%d BODY components; a template has exactly one", bodies)
 	}
 	return nil
+}
+
+// TemplateFieldError is the first rule of Meta's a new template breaks
+// (NewTemplate.Check); it wraps ErrTemplate.
+type TemplateFieldError struct {
+	// Path is where in the request: name, category, components[2] (BODY),
+	// components[3] (BUTTONS).buttons[1] ….
+	Path string
+	// Field is the form field: name, language, category, header, body,
+	// footer, buttons, button.<j> (0-based) or components.
+	Field string
+	// Rule is a machine word for the rule (translations: the portal's
+	// "whatsapp.tpl.rule.<Rule>"): name, body_examples, button_url ….
+	Rule string
+	// Detail explains it in English.
+	Detail string
+}
+
+func (e *TemplateFieldError) Error() string {
+	return fmt.Sprintf("%v: %s: %s", ErrTemplate, e.Path, e.Detail)
+}
+
+func (e *TemplateFieldError) Unwrap() error { return ErrTemplate }
+
+var buttonPathRE = regexp.MustCompile(`\.buttons\[(\d+)\]$`)
+
+// formField maps a request path to the form field it came from.
+func formField(path string) string {
+	if m := buttonPathRE.FindStringSubmatch(path); m != nil {
+		return "button." + m[1]
+	}
+	for _, f := range []string{"BODY", "HEADER", "FOOTER", "BUTTONS"} {
+		if strings.HasSuffix(path, "("+f+")") {
+			return strings.ToLower(f)
+		}
+	}
+	return path
 }
 
 var (

@@ -134,7 +134,12 @@ func (e *Engine) perform(ctx context.Context, in message.Inbound, vars Vars, rul
 		if err := e.replyAllowed(ctx, in); err != nil {
 			return "", err
 		}
-		if a.Text != "" {
+		switch {
+		case a.Interactive != nil:
+			if err := e.replyInteractive(ctx, in, vars, a); err != nil {
+				return "", fmt.Errorf("reply: %w", err)
+			}
+		case a.Text != "":
 			if err := e.cfg.Replier.Reply(ctx, in, vars.Render(a.Text)); err != nil {
 				return "", fmt.Errorf("reply: %w", err)
 			}

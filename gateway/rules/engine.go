@@ -90,16 +90,19 @@ type Retry struct {
 // Config wires an Engine. Only Store and Consent are required; actions
 // whose part is nil are refused when a rule is saved (ErrNotWired).
 type Config struct {
-	Store     *store.Store
-	Consent   *consent.Consent
-	Replier   Replier
-	Media     MediaReplier
-	Router    Router
-	Mailer    Mailer
-	HTTP      Poster
-	SMS       SMSSender
-	Campaigns CampaignStarter
-	Contacts  Contacts
+	Store   *store.Store
+	Consent *consent.Consent
+	Replier Replier
+	Media   MediaReplier
+	// Interactive sends answers with buttons or a list to WhatsApp
+	// contacts; nil: they get the choices as text (interactive.go).
+	Interactive InteractiveReplier
+	Router      Router
+	Mailer      Mailer
+	HTTP        Poster
+	SMS         SMSSender
+	Campaigns   CampaignStarter
+	Contacts    Contacts
 	// Location is the zone of time windows and TIMESTAMP (region.time_zone).
 	Location *time.Location
 	Now      func() time.Time // nil: time.Now

@@ -136,6 +136,9 @@ type Action struct {
 	// e-mail body (default for e-mail/SMS: the message with its sender).
 	Text  string `json:"text,omitempty"`
 	Media *Media `json:"media,omitempty"`
+	// Interactive offers Text with reply buttons or a list (WhatsApp;
+	// other channels get the choices as numbered text), interactive.go.
+	Interactive *Interactive `json:"interactive,omitempty"`
 
 	RouteKind string `json:"route_kind,omitempty"` // extension or queue
 	RouteID   string `json:"route_id,omitempty"`
@@ -276,6 +279,11 @@ func validAction(a Action) error {
 		}
 		if m := a.Media; m != nil && m.ID == "" && m.URL == "" {
 			return errors.New("media: give an id or a url")
+		}
+		if a.Interactive != nil {
+			if err := checkInteractive(a.Text, a.Interactive); err != nil {
+				return err
+			}
 		}
 	case RouteTo:
 		if a.RouteKind != "extension" && a.RouteKind != "queue" {

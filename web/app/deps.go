@@ -134,6 +134,10 @@ type WhatsAppSetup struct {
 	// WebhookMaxBytes is the body budget of the webhook
 	// (whatsapp.webhook_max_bytes) when above DefaultBodyLimit.
 	WebhookMaxBytes int64
+
+	// Account backs the number, signal and template screens
+	// (whatsapp_account.go); nil: they say WhatsApp is not configured.
+	Account WhatsAppAccount
 }
 
 // VersionInfo describes the running build (System > About).

@@ -33,7 +33,11 @@ type Options struct {
 	// Numbers are further phone numbers of the same business account:
 	// each can send (POST /{its id}/messages), has its own customer-service
 	// windows, and its inbound messages and statuses carry its metadata.
-	Numbers     []Number
+	Numbers []Number
+	// Tier is the primary number's messaging limit tier as
+	// GET /{phone-number-id} reports it (TIER_250 … TIER_UNLIMITED);
+	// default TIER_1K.
+	Tier        string
 	WABAID      string // default "102290129340398"
 	AppSecret   string // signs webhooks; default "emu-app-secret"
 	CallbackURL string // where webhooks go; may be set later with SetCallbackURL
@@ -58,6 +62,8 @@ type Options struct {
 type Number struct {
 	PhoneNumberID      string `json:"phone_number_id"`
 	DisplayPhoneNumber string `json:"display_phone_number"`
+	// Tier is its messaging limit tier; default TIER_1K.
+	Tier string `json:"messaging_limit_tier,omitempty"`
 }
 
 // Server is the emulator; it is an http.Handler.
@@ -79,6 +85,8 @@ type Server struct {
 	failNext    map[string][]int     // recipient → error codes for the next sends
 	failAsync   map[string]int       // recipient → code of a failed status
 	failUploads []int                // error codes for the next media uploads
+	phones      map[string]Phone     // phone_number_id → standing (default: defaultPhone)
+	phoneReads  int
 	sent        []Sent
 	stats       Stats
 
@@ -162,10 +170,22 @@ func New(o Options) *Server {
 		pairs:     map[string]time.Time{},
 		failNext:  map[string][]int{},
 		failAsync: map[string]int{},
+		phones:    map[string]Phone{},
 		bucket:    float64(o.Throughput),
 		bucketAt:  o.Now(),
 		stats:     Stats{Rejected: map[int]int{}},
 		queue:     make(chan statusJob, 1<<16),
+	}
+	withTier := func(id, tier string) {
+		if tier != "" {
+			p := defaultPhone()
+			p.Tier = tier
+			s.phones[id] = p
+		}
+	}
+	withTier(o.PhoneNumberID, o.Tier)
+	for _, n := range o.Numbers {
+		withTier(n.PhoneNumberID, n.Tier)
 	}
 	return s
 }
@@ -316,11 +336,21 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		s.listTemplates(w, r)
+	case len(parts) == 2 && r.Method == http.MethodGet && s.isNumber(parts[1]):
+		s.phoneInfo(w, r, parts[1])
 	case len(parts) == 2 && r.Method == http.MethodGet:
 		s.mediaInfo(w, r, parts[1])
 	default:
 		writeError(w, http.StatusBadRequest, 100, "GraphMethodException", "Unsupported "+strings.ToLower(r.Method)+" request: "+r.URL.Path, "")
 	}
+}
+
+// isNumber reports whether id is one of the emulated phone numbers.
+func (s *Server) isNumber(id string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	_, ok := s.numbers[id]
+	return ok
 }
 
 func (s *Server) authorized(w http.ResponseWriter, r *http.Request) bool {

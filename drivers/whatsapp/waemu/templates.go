@@ -25,6 +25,8 @@ type Template struct {
 	// ParameterFormat is NAMED ({{first_name}}; each send parameter
 	// carries its parameter_name) or POSITIONAL ({{1}}; the default).
 	ParameterFormat string `json:"parameter_format,omitempty"`
+	// Quality is the last quality Meta gave it (not listed; webhook only).
+	Quality string `json:"-"`
 }
 
 // TemplateComponent is a HEADER, BODY, FOOTER or BUTTONS component.
@@ -468,7 +470,14 @@ func (s *Server) SetTemplateStatus(ctx context.Context, name, lang, event, reaso
 // sends when a number's messaging limit changes (tier: TIER_250, TIER_2K,
 // TIER_10K, TIER_100K, TIER_UNLIMITED) for phone number id phoneID.
 func (s *Server) SetMessagingLimit(ctx context.Context, phoneID, event, tier string) error {
+	s.mu.Lock()
 	display, ok := s.numbers[phoneID]
+	if ok {
+		p := s.phoneOf(phoneID)
+		p.Tier = tier
+		s.phones[phoneID] = p
+	}
+	s.mu.Unlock()
 	if !ok {
 		return fmt.Errorf("phone number %s is not emulated", phoneID)
 	}

@@ -263,6 +263,9 @@ func (s *Server) display(id, given string) string {
 //	POST /_emu/template_status {"name", "language", "event", "reason", "title", "description"}
 //	                                             → status change + Meta's webhook
 //	POST /_emu/undeliverable {"to", "code"}      → failed status webhooks
+//	POST /_emu/phone {"phone_number_id", "quality_rating", "messaging_limit_tier", "status", "name_status", "event"}
+//	                                             → the number's standing + Meta's webhook
+//	POST /_emu/template_quality {"name", "language", "quality"} → Meta's quality webhook
 //	GET  /_emu/stats                             → Stats
 //	GET  /_emu/sent                              → accepted sends
 func (s *Server) control(w http.ResponseWriter, r *http.Request, parts []string) {
@@ -318,6 +321,8 @@ func (s *Server) control(w http.ResponseWriter, r *http.Request, parts []string)
 		}
 		s.FailDelivery(f.To, f.Code)
 		w.WriteHeader(http.StatusNoContent)
+	case (parts[0] == "phone" || parts[0] == "template_quality") && r.Method == http.MethodPost:
+		s.controlPhone(w, r, parts[0])
 	case parts[0] == "stats" && r.Method == http.MethodGet:
 		writeJSON(w, http.StatusOK, s.Stats())
 	case parts[0] == "sent" && r.Method == http.MethodGet:
