@@ -145,8 +145,8 @@ func TestWebhookMessageFromDocsAndSignature(t *testing.T) {
 	t.Parallel()
 	r := newRig(t, viberemu.Options{}, viber.Options{})
 	doc := `{"event":"message","timestamp":1457764197627,"message_token":4912661846655238145,` +
-		`"sender":{"id":"01234567890A=","name":"John McClane","avatar":"http://avatar.example.com","country":"UK","language":"en","api_version":1},` +
-		`"message":{"type":"text","text":"a message to the service","media":"http://example.com","location":{"lat":50.76891,"lon":6.11499},"tracking_data":"tracking data"}}`
+		`"sender":{"id":"01234567890A=","name":"John McClane","avatar":"http://avatar.example.com","country":"UK","language":"en","api_version":1},` + // netscope: Viber documentation example payload, never dialled
+		`"message":{"type":"text","text":"a message to the service","media":"http://example.com","location":{"lat":50.76891,"lon":6.11499},"tracking_data":"tracking data"}}` // netscope: Viber documentation example payload, never dialled
 	if code, _ := r.post(t, doc, strings.Repeat("0", 64)); code != http.StatusUnauthorized {
 		t.Fatalf("wrong signature: %d", code)
 	}
@@ -177,13 +177,13 @@ func TestSubscribeUnsubscribeAndWelcome(t *testing.T) {
 	t.Parallel()
 	r := newRig(t, viberemu.Options{}, viber.Options{Welcome: "Willkommen beim Kundendienst!", SenderName: "Kundendienst"})
 	started := `{"event":"conversation_started","timestamp":1457764197627,"message_token":4912661846655238145,"type":"open",` +
-		`"context":"flyer-2026","user":{"id":"01234567890A=","name":"John McClane","avatar":"http://avatar.example.com","country":"UK","language":"en","api_version":1},"subscribed":false}`
+		`"context":"flyer-2026","user":{"id":"01234567890A=","name":"John McClane","avatar":"http://avatar.example.com","country":"UK","language":"en","api_version":1},"subscribed":false}` // netscope: Viber documentation example payload, never dialled
 	code, body := r.post(t, started, "")
 	if code != http.StatusOK || !strings.Contains(body, `"text":"Willkommen beim Kundendienst!"`) || !strings.Contains(body, `"name":"Kundendienst"`) ||
 		!strings.Contains(body, `"type":"text"`) {
 		t.Fatalf("conversation_started: %d %s", code, body)
 	}
-	subscribed := `{"event":"subscribed","timestamp":1457764197627,"user":{"id":"01234567890A=","name":"John McClane","avatar":"http://avatar.example.com","country":"UK","language":"en","api_version":1},"message_token":4912661846655238145}`
+	subscribed := `{"event":"subscribed","timestamp":1457764197627,"user":{"id":"01234567890A=","name":"John McClane","avatar":"http://avatar.example.com","country":"UK","language":"en","api_version":1},"message_token":4912661846655238145}` // netscope: Viber documentation example payload, never dialled
 	if code, _ := r.post(t, subscribed, ""); code != http.StatusOK {
 		t.Fatal(code)
 	}

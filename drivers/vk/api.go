@@ -281,12 +281,14 @@ func (c *Client) Poll(ctx context.Context, s LongPollServer, ts string, wait int
 
 // Message is a private message (the message object of message_new).
 type Message struct {
-	ID          int64        `json:"id"`
-	Date        int64        `json:"date"`
-	PeerID      int64        `json:"peer_id"`
-	FromID      int64        `json:"from_id"`
-	Text        string       `json:"text"`
-	Payload     string       `json:"payload,omitempty"`
+	ID      int64  `json:"id"`
+	Date    int64  `json:"date"`
+	PeerID  int64  `json:"peer_id"`
+	FromID  int64  `json:"from_id"`
+	Text    string `json:"text"`
+	Payload string `json:"payload,omitempty"`
+	// Ref is the ref parameter of the vk.me link the user came by.
+	Ref         string       `json:"ref,omitempty"`
 	RandomID    int64        `json:"random_id"`
 	Attachments []Attachment `json:"attachments,omitempty"`
 	Geo         *struct {

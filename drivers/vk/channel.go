@@ -416,7 +416,7 @@ func (ch *Channel) handleUpdate(ctx context.Context, u Update) error {
 		if m.FromID <= 0 || m.PeerID != m.FromID {
 			return nil
 		}
-		if err := ch.remember(m.FromID, "", true); err != nil {
+		if err := ch.remember(m.FromID, m.Ref, true); err != nil {
 			return err
 		}
 		return ch.accept(ctx, ch.inbound(m))
@@ -465,6 +465,7 @@ func (ch *Channel) inbound(m Message) message.Inbound {
 		From:     Address(m.FromID),
 		At:       time.Unix(m.Date, 0).UTC(),
 		Text:     m.Text,
+		Payload:  m.Ref, // the vk.me link's ref
 	}
 	if m.ID == 0 {
 		in.ID = "vk-" + strconv.FormatInt(m.PeerID, 10) + "-c" + strconv.FormatInt(m.ConversationMessageID, 10)

@@ -30,6 +30,9 @@ func ParseKindIDs(kind message.Kind, text string, limit int) (Result, error) {
 	return ParseIDs(text, limit)
 }
 
+// rUserID: a pasted entry is not a Viber or VK user id.
+var rUserID = message.NewCode("number.user_id", 1) // input
+
 func parseIDList(text string, limit int, parse func(string) (string, string)) (Result, error) {
 	c := newCollector()
 	for i, line := range strings.Split(strings.ReplaceAll(text, "\r\n", "\n"), "\n") {
@@ -39,7 +42,7 @@ func parseIDList(text string, limit int, parse func(string) (string, string)) (R
 		}) {
 			addr, why := parse(tok)
 			if why != "" {
-				c.invalid(Problem{Line: i + 1, Input: tok, Reason: why, ReasonCode: rChatID.R(tok)})
+				c.invalid(Problem{Line: i + 1, Input: tok, Reason: why, ReasonCode: rUserID.R(tok)})
 				continue
 			}
 			c.add(Recipient{Number: addr, Line: i + 1})

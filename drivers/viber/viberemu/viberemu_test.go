@@ -68,7 +68,7 @@ func TestSendMessageRules(t *testing.T) {
 		t.Fatalf("set_webhook: %v", st)
 	}
 	// "Text message" example of the REST Bot API.
-	example := `{"receiver":"01234567890A=","min_api_version":1,"sender":{"name":"John McClane","avatar":"http://avatar.example.com"},"tracking_data":"tracking data","type":"text","text":"Hello world!"}`
+	example := `{"receiver":"01234567890A=","min_api_version":1,"sender":{"name":"John McClane","avatar":"http://avatar.example.com"},"tracking_data":"tracking data","type":"text","text":"Hello world!"}` // netscope: Viber documentation example payload, never dialled
 	if st := call(t, base, "send_message", tok, example); st["status"] != 5.0 || st["status_message"] != "receiverNotRegistered" {
 		t.Fatalf("to a stranger: %v", st)
 	}
