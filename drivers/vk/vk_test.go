@@ -35,7 +35,6 @@ type rig struct {
 	box     *inbox.Inbox
 	got     chan message.Inbound
 	consent *consent.Consent
-	fail    func() error // the inbox consumer's answer, nil: accept
 }
 
 type failingInbox struct {
@@ -259,7 +258,7 @@ func TestLostAnswerRetriedWithSameRandomID(t *testing.T) {
 		req.Header = q.Header.Clone()
 		res, err := http.DefaultClient.Do(req)
 		if err != nil {
-			http.Error(w, err.Error(), 502)
+			http.Error(w, err.Error(), http.StatusBadGateway)
 			return
 		}
 		defer res.Body.Close()
