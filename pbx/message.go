@@ -432,6 +432,14 @@ func (g *Gateway) customer(user string) (string, bool) {
 	if id, ok := strings.CutPrefix(u, "tg"); ok && allDigits(id) && len(id) <= 20 {
 		return u, true
 	}
+	// A VK user: "vk" and the user id (drivers/vk.Address); a Viber
+	// user: "vb" and the base64 user id (drivers/viber.Address).
+	if id, ok := strings.CutPrefix(u, "vk"); ok && allDigits(id) && len(id) <= 12 {
+		return u, true
+	}
+	if id, ok := strings.CutPrefix(u, "vb"); ok && viberUserID(id) {
+		return u, true
+	}
 	if rest, ok := strings.CutPrefix(u, "00"); ok {
 		u = "+" + rest
 	} else if g.opts.Region != "" && strings.HasPrefix(u, "0") && allDigits(u) {
@@ -519,4 +527,17 @@ func sanitize(s string) string {
 		}
 		return r
 	}, s)
+}
+
+// viberUserID: 1 to 64 base64 characters (a Viber user id).
+func viberUserID(s string) bool {
+	if s == "" || len(s) > 64 {
+		return false
+	}
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '+' || r == '/' || r == '=') {
+			return false
+		}
+	}
+	return true
 }

@@ -68,6 +68,12 @@ type (
 	TelegramSetup      = app.TelegramSetup
 	TelegramStatus     = app.TelegramStatus
 	TelegramSubscriber = app.TelegramSubscriber
+	ViberSetup         = app.ViberSetup
+	ViberStatus        = app.ViberStatus
+	ViberSubscriber    = app.ViberSubscriber
+	VKSetup            = app.VKSetup
+	VKStatus           = app.VKStatus
+	VKSubscriber       = app.VKSubscriber
 )
 
 const (
@@ -89,6 +95,8 @@ const (
 	ATConfirm        = app.ATConfirm
 	ATRefused        = app.ATRefused
 	MaxTelegramList  = app.MaxTelegramList
+	MaxViberList     = app.MaxViberList
+	MaxVKList        = app.MaxVKList
 )
 
 // The errors services return to the portal (errors.Is).

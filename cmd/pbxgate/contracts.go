@@ -3,6 +3,8 @@ package main
 import (
 	"github.com/pbxgate/pbxgate/drivers/smspool"
 	"github.com/pbxgate/pbxgate/drivers/telegram"
+	"github.com/pbxgate/pbxgate/drivers/viber"
+	"github.com/pbxgate/pbxgate/drivers/vk"
 	"github.com/pbxgate/pbxgate/drivers/whatsapp"
 	"github.com/pbxgate/pbxgate/gateway/campaign"
 	"github.com/pbxgate/pbxgate/gateway/consent"
@@ -45,4 +47,20 @@ var (
 	_ web.TemplateSource         = (*whatsapp.Channel)(nil)
 	_ web.MediaUploader          = (*whatsapp.Channel)(nil)
 	_ web.MediaSource            = whatsapp.MediaDir{}
+)
+
+// Viber and VK fit like Telegram.
+var (
+	_ viber.Inbox        = (*inbox.Inbox)(nil)
+	_ viber.StatusSink   = (*events.Router)(nil)
+	_ viber.OptOuts      = (*consent.Consent)(nil)
+	_ inbound.TextSender = (*viber.Channel)(nil)
+	_ session.Sender     = (*viber.Channel)(nil)
+	_ vk.Inbox           = (*inbox.Inbox)(nil)
+	_ vk.StatusSink      = (*events.Router)(nil)
+	_ vk.OptOuts         = (*consent.Consent)(nil)
+	_ inbound.TextSender = (*vk.Channel)(nil)
+	_ session.Sender     = (*vk.Channel)(nil)
+	_ web.ViberSetup     = viberPortal{}
+	_ web.VKSetup        = vkPortal{}
 )

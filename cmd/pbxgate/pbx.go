@@ -44,6 +44,9 @@ func (d *daemon) startPBX(ctx context.Context, pool *smspool.Pool, wa session.Se
 		case d.tg != nil && name == d.tg.Name():
 			return message.Telegram, d.tg, true
 		}
+		if k, s, ok := d.vv.sessionChannel(name); ok { // viber.go
+			return k, s, true
+		}
 		return "", nil, false
 	})
 	if err != nil {

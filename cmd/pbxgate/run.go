@@ -143,6 +143,7 @@ type daemon struct {
 	waSetup   *web.WhatsAppSetup
 	tg        *telegram.Channel // nil unless telegram.enabled
 	tgemu     *tgemu.Server     // the Bot API emulator with telegram.emulate
+	vv        viberVK           // Viber bot and VK community (viber.go, vk.go)
 	pbx       *pbxSide          // nil unless sip.enabled
 	channels  map[string]campaign.Channel
 	templates campaign.TemplateCatalog // nil without WhatsApp
@@ -388,6 +389,9 @@ func (d *daemon) buildChannels(ctx context.Context, portalAddr string) error {
 		}
 		d.channels[d.tg.Name()] = d.tg
 	}
+	if err := d.startViberVK(ctx, portalAddr); err != nil { // viber.go
+		return err
+	}
 	return nil
 }
 
@@ -429,6 +433,7 @@ func (d *daemon) buildCampaigns() error {
 	if d.tg != nil {
 		d.tg.UseOptOuts(d.consent) // a blocked bot is an opt-out
 	}
+	d.vv.useOptOuts(d.consent) // Viber unsubscribed, VK message_deny
 	var sessions campaign.SessionOpener
 	if d.pbx != nil {
 		sessions = d.pbx.sessions
@@ -482,6 +487,7 @@ func (d *daemon) buildAutomation() error {
 	if d.tg != nil {
 		out.Telegram = d.tg
 	}
+	out.Viber, out.VK = d.vv.senders()
 	var route rules.Router
 	var sessions inbound.Sessions
 	if d.pbx != nil {
@@ -530,6 +536,8 @@ func (d *daemon) buildPortal(b buildInfo) (*http.Server, error) {
 		Messages:       d.msglog,
 		WhatsApp:       d.waSetup,
 		Telegram:       d.telegramSetup(),
+		Viber:          d.viberSetup(),
+		VK:             d.vkSetup(),
 		Logs:           d.logs,
 		Updates: spool.Spool{Dir: d.cfg.Updates.SpoolDir, Keys: d.cfg.Updates.Keys,
 			Installed: b.Version, Arch: bundle.Arch()},
@@ -690,6 +698,7 @@ func (d *daemon) readiness(ctx context.Context) web.Readiness {
 		}
 		r.Components = append(r.Components, comp)
 	}
+	r.Components = append(r.Components, d.vv.components()...)
 	for _, m := range d.sms.modemViews() {
 		comp := web.Component{Name: "modem/" + m.Name, State: "ok"}
 		if m.State != modem.StateOnline {

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 	"unicode/utf16"
+	"unicode/utf8"
 
 	"github.com/pbxgate/pbxgate/gateway/message"
 	"github.com/pbxgate/pbxgate/gateway/sms"
@@ -114,6 +115,31 @@ func (e *Engine) validateContent(ctx context.Context, spec *Spec, ch Channel, rs
 			// Telegram counts UTF-16 code units: 4096 per message.
 			if n := len(utf16.Encode([]rune(txt))); n > maxTelegramText {
 				return fmt.Errorf("%w: recipient %s: the message has %d characters; Telegram takes at most %d", ErrInvalid, who(r), n, maxTelegramText)
+			}
+		}
+	case message.Viber, message.VK:
+		// Viber's text message takes 7,000 characters, VK's messages.send
+		// 4,096 (drivers/viber, drivers/vk).
+		limit, name := 7000, "Viber"
+		if ch.Kind() == message.VK {
+			limit, name = 4096, "VK"
+		}
+		if spec.Content.WhatsApp != nil {
+			return fmt.Errorf("%w: channel %q is a %s channel; use text, not a WhatsApp template", ErrInvalid, spec.Channel, name)
+		}
+		if strings.TrimSpace(spec.Content.Text) == "" {
+			return fmt.Errorf("%w: the message text is empty", ErrInvalid)
+		}
+		for _, r := range rs {
+			if r.Status == RExcluded {
+				continue
+			}
+			txt, err := render(spec.Content.Text, r.Number, r.Vars)
+			if err != nil {
+				return fmt.Errorf("%w: recipient %s: %v (add the column to the import or remove the placeholder)", ErrInvalid, who(r), err)
+			}
+			if n := utf8.RuneCountInString(txt); n > limit {
+				return fmt.Errorf("%w: recipient %s: the message has %d characters; %s takes at most %d", ErrInvalid, who(r), n, name, limit)
 			}
 		}
 	case message.WhatsApp:

@@ -44,6 +44,8 @@ type Config struct {
 	Channels []SMSChannel  `yaml:"sms_channels"`
 	WhatsApp WhatsApp      `yaml:"whatsapp"`
 	Telegram Telegram      `yaml:"telegram"`
+	Viber    Viber         `yaml:"viber"` // viber.go
+	VK       VK            `yaml:"vk"`    // vk.go
 	SIP      SIP           `yaml:"sip"`
 	Campaign Campaign      `yaml:"campaigns"`
 	// Automation: keyword rules, opt-in/opt-out, forwards.
@@ -134,6 +136,8 @@ func Default() Config {
 		Modems:     defaultModems(),
 		WhatsApp:   defaultWhatsApp(),
 		Telegram:   defaultTelegram(),
+		Viber:      defaultViber(),
+		VK:         defaultVK(),
 		SIP:        defaultSIP(),
 		Campaign:   Campaign{MaxCampaigns: 1000, MaxRecipients: 1000},
 		Automation: DefaultAutomation(),
@@ -364,6 +368,8 @@ func (c *Config) validate() Problems {
 	ps = append(ps, validateChannels(c.Channels, &c.Modems)...)
 	ps = append(ps, c.WhatsApp.validate("whatsapp")...)
 	ps = append(ps, c.Telegram.validate("telegram")...)
+	ps = append(ps, c.Viber.validate("viber")...)
+	ps = append(ps, c.VK.validate("vk")...)
 	ps = append(ps, c.SIP.validate("sip")...)
 	ps = append(ps, c.Automation.Validate("automation")...)
 	ps = append(ps, c.MessageLog.Validate("message_log")...)

@@ -36,6 +36,8 @@ type Outbound struct {
 	SMS       SMSQueue   // required
 	WhatsApp  TextSender // nil: no WhatsApp number
 	Telegram  TextSender // nil: no Telegram bot
+	Viber     TextSender // nil: no Viber bot
+	VK        TextSender // nil: no VK community
 	Campaigns Campaigns  // required for keyword campaigns
 	// DefaultSMS is the SMS channel of forwards of messages that came in
 	// on WhatsApp.
@@ -66,6 +68,16 @@ func (o *Outbound) Reply(ctx context.Context, in message.Inbound, text string) e
 			return ErrNoChannel
 		}
 		return o.Telegram.SendText(ctx, id, in.From, text)
+	}
+	if in.Kind == message.Viber || in.Kind == message.VK {
+		s := o.Viber
+		if in.Kind == message.VK {
+			s = o.VK
+		}
+		if s == nil {
+			return ErrNoChannel
+		}
+		return s.SendText(ctx, id, in.From, text)
 	}
 	return o.SMS.Enqueue(ctx, message.Outbound{ID: id, Channel: in.Channel, Sender: in.Receiver, To: in.From, Text: text})
 }

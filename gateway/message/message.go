@@ -11,6 +11,10 @@ const (
 	SMS      Kind = "sms"
 	WhatsApp Kind = "whatsapp"
 	Telegram Kind = "telegram"
+	// Viber and VK: subscribers addressed by their Viber user id ("vb…")
+	// and VK user id ("vk…") (drivers/viber, drivers/vk).
+	Viber Kind = "viber"
+	VK    Kind = "vk"
 )
 
 // Status of an outbound message. The final ones are Delivered, Failed and

@@ -33,6 +33,9 @@ type Sources struct {
 	List bool
 	// ChatIDs: Numbers are a Telegram bot's chat ids, not phone numbers.
 	ChatIDs bool
+	// IDKind: Numbers are messenger ids of this kind (viber, vk; see
+	// IDKind in ids_viber_vk.go), not phone numbers.
+	IDKind message.Kind
 }
 
 // CampaignNumberTypes are the phonebook number types a campaign chooses
@@ -141,7 +144,9 @@ func (g Gatherer) Gather(ctx context.Context, src Sources) Gathered {
 	if text := strings.TrimSpace(src.Numbers); text != "" {
 		var res Result
 		var err error
-		if src.ChatIDs {
+		if src.IDKind != "" {
+			res, err = ParseKindIDs(src.IDKind, text, limit) // Viber, VK subscribers
+		} else if src.ChatIDs {
 			res, err = ParseIDs(text, limit) // a Telegram bot's subscribers
 		} else {
 			res, err = ParsePaste(text, g.Region, limit)

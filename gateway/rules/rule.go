@@ -222,8 +222,8 @@ func compile(r Rule) (*compiled, error) {
 	if len(r.Kinds) > 0 {
 		c.kinds = map[message.Kind]bool{}
 		for _, k := range r.Kinds {
-			if k != message.SMS && k != message.WhatsApp && k != message.Telegram {
-				return nil, bad("kinds", "%q: use sms, whatsapp or telegram", k)
+			if k != message.SMS && k != message.WhatsApp && k != message.Telegram && k != message.Viber && k != message.VK {
+				return nil, bad("kinds", "%q: use sms, whatsapp, telegram, viber or vk", k)
 			}
 			c.kinds[k] = true
 		}

@@ -170,6 +170,10 @@ func threadsOf(chans []Channel) (threads, byThread, labels map[string]string) {
 			labels[ch.Name] = "SMS"
 		case ch.Kind == message.Telegram:
 			labels[ch.Name] = "Telegram"
+		case ch.Kind == message.Viber:
+			labels[ch.Name] = "Viber"
+		case ch.Kind == message.VK:
+			labels[ch.Name] = "VK"
 		default:
 			labels[ch.Name] = ch.Name
 		}

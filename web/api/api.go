@@ -13,6 +13,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/pbxgate/pbxgate/gateway/campaign"
+	"github.com/pbxgate/pbxgate/gateway/message"
 	"github.com/pbxgate/pbxgate/gateway/recipients"
 	"github.com/pbxgate/pbxgate/gateway/sms"
 	"github.com/pbxgate/pbxgate/gateway/users"
@@ -259,10 +260,13 @@ func (s *API) apiCampaignInput(c *gin.Context, edit bool) (app.CampaignInput, []
 		s.apiCampaignErr(c, err)
 		return app.CampaignInput{}, nil, false
 	}
-	found, chatIDs := false, false
+	found, chatIDs, idKind := false, false, message.Kind("")
 	for _, sd := range senders {
 		if sd.Channel == req.Channel && sd.ID == req.Sender {
 			found, chatIDs = true, sd.Kind == "telegram"
+			if k := message.Kind(sd.Kind); k == message.Viber || k == message.VK {
+				idKind = k // Viber and VK subscribers by id
+			}
 		}
 	}
 	if !found {
@@ -275,7 +279,7 @@ func (s *API) apiCampaignInput(c *gin.Context, edit bool) (app.CampaignInput, []
 	}
 	rs, probs := s.GatherRecipients(ctx, recipients.Sources{Numbers: strings.Join(req.Numbers, "\n"), CSV: csvFile, PhoneColumns: req.PhoneColumns,
 		Phonebook: req.Phonebook, NumberTypes: req.NumberType, Group: req.Group, SkipInvalid: req.SkipInvalid, Edit: edit,
-		List: req.List != nil, ChatIDs: chatIDs})
+		List: req.List != nil, ChatIDs: chatIDs, IDKind: idKind})
 	if !s.apiListProblem(c, req.List) {
 		return app.CampaignInput{}, nil, false
 	}
@@ -286,7 +290,7 @@ func (s *API) apiCampaignInput(c *gin.Context, edit bool) (app.CampaignInput, []
 		if strings.TrimSpace(req.Text) == "" {
 			return fail("text", "text is required (or whatsapp for a WhatsApp template campaign)")
 		}
-		if _, err := sms.PlanText(req.Text); err != nil {
+		if _, err := sms.PlanText(req.Text); err != nil && idKind == "" { // Viber/VK: the channel's own limit
 			return fail("text", err.Error())
 		}
 	}

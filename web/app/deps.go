@@ -70,6 +70,8 @@ type Deps struct {
 	// nil when the channel is not configured.
 	WhatsApp *WhatsAppSetup
 	Telegram TelegramSetup // nil: no Telegram bot (telegram.go)
+	Viber    ViberSetup    // nil: no Viber bot (viber.go)
+	VK       VKSetup       // nil: no VK community (vk.go)
 	// Logs are the daemon's recent log records (System > Logs); nil hides
 	// the page's content.
 	Logs LogSource

@@ -1,0 +1,13 @@
+package viber
+
+import "github.com/pbxgate/pbxgate/gateway/campaign"
+
+// The driver's contract with the gateway: checked at compile time. The
+// bot is a campaign channel of its own (text to user ids), its sends
+// survive restarts without resending, and its recipients are Viber user
+// ids, not phone numbers.
+var (
+	_ campaign.Channel           = (*Channel)(nil)
+	_ campaign.ResendSafety      = (*Channel)(nil)
+	_ campaign.AddressNormalizer = (*Channel)(nil)
+)

@@ -1,0 +1,760 @@
+package vk
+
+import (
+	"context"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/pbxgate/pbxgate/gateway/campaign"
+	"github.com/pbxgate/pbxgate/gateway/config"
+	"github.com/pbxgate/pbxgate/gateway/message"
+	"github.com/pbxgate/pbxgate/gateway/store"
+)
+
+// Inbox stores inbound messages before they are confirmed to VK
+// (gateway/inbox.Inbox).
+type Inbox interface {
+	Accept(ctx context.Context, in message.Inbound) error
+}
+
+// StatusSink takes the outcome of each sent message (the gateway's status
+// router: campaigns, sessions, message log).
+type StatusSink interface {
+	HandleStatus(ctx context.Context, ev message.StatusEvent) error
+}
+
+// Journal records outbound messages in the message log before they go out.
+type Journal interface {
+	Outbound(ctx context.Context, kind message.Kind, o message.Outbound, summary string) error
+	Status(ctx context.Context, ev message.StatusEvent) error
+}
+
+// OptOuts records that a subscriber does not want messages any more
+// (gateway/consent.Consent): message_deny is an opt-out.
+type OptOuts interface {
+	OptOut(ctx context.Context, number, keyword, channel string) error
+}
+
+// CallbackPath is where the portal takes Callback API events.
+const CallbackPath = "/webhooks/vk"
+
+// Receive modes.
+const (
+	LongPoll = "longpoll"
+	Callback = "callback"
+)
+
+// Options configure a Channel.
+type Options struct {
+	Name    string // channel name; default "vk"
+	BaseURL string // DefaultBaseURL or vkemu
+	Token   string // community access token with the messages right
+	Version string // API version; default DefaultVersion
+	GroupID int64  // the community
+	// Receive is LongPoll (default; no public URL needed) or Callback.
+	Receive string
+	// Confirmation is what the Callback API's confirmation request gets
+	// back; Secret must match every event's secret (empty: not checked).
+	Confirmation string
+	Secret       string
+	PollWait     time.Duration // a_check's wait; default 25 s
+	// PerSecond is the rate of API calls (VK: 20 per second with a
+	// community token).
+	PerSecond      int
+	MaxAttempts    int           // tries on error 6 and lost answers; default 5
+	RequestTimeout time.Duration // per messages.send; default 20 s
+	RetryPause     time.Duration // after a failed poll; default 5 s
+
+	Store      *store.Store // required
+	HTTPClient *http.Client
+	Logger     *slog.Logger
+	Inbox      Inbox
+	Statuses   StatusSink
+	Journal    Journal
+}
+
+// OptionsFromConfig maps the vk section.
+func OptionsFromConfig(c config.VK) Options {
+	return Options{Name: c.Name, BaseURL: c.APIURL, Token: c.Token.Reveal(), Version: c.APIVersion, GroupID: c.GroupID,
+		Receive: c.Receive, Confirmation: c.Confirmation, Secret: c.Secret.Reveal(), PollWait: c.PollWait,
+		PerSecond: c.MessagesPerSecond}
+}
+
+func (o *Options) defaults() {
+	if o.Name == "" {
+		o.Name = "vk"
+	}
+	if o.BaseURL == "" {
+		o.BaseURL = DefaultBaseURL
+	}
+	if o.Version == "" {
+		o.Version = DefaultVersion
+	}
+	if o.Receive == "" {
+		o.Receive = LongPoll
+	}
+	if o.PollWait <= 0 {
+		o.PollWait = 25 * time.Second
+	}
+	if o.PerSecond <= 0 {
+		o.PerSecond = 20
+	}
+	if o.MaxAttempts <= 0 {
+		o.MaxAttempts = 5
+	}
+	if o.RequestTimeout <= 0 {
+		o.RequestTimeout = 20 * time.Second
+	}
+	if o.RetryPause <= 0 {
+		o.RetryPause = 5 * time.Second
+	}
+	if o.HTTPClient == nil {
+		o.HTTPClient = &http.Client{}
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+}
+
+// Status is the channel's state for the portal's setup page.
+type Status struct {
+	Mode       string    `json:"mode"` // "longpoll" or "callback"
+	Group      string    `json:"group,omitempty"`
+	ScreenName string    `json:"screen_name,omitempty"`
+	LastOK     time.Time `json:"last_ok,omitzero"`
+	LastError  string    `json:"last_error,omitempty"`
+	Received   int64     `json:"received"`
+	Sent       int64     `json:"sent"`
+}
+
+// Channel is one VK community.
+type Channel struct {
+	o      Options
+	client *Client
+	log    *slog.Logger
+	pace   *pacer
+
+	omu     sync.Mutex
+	optouts OptOuts
+
+	smu    sync.Mutex
+	status Status
+}
+
+// New builds the channel; Run starts receiving.
+func New(o Options) (*Channel, error) {
+	o.defaults()
+	if o.Store == nil {
+		return nil, errors.New("vk: Options.Store is required")
+	}
+	if o.Token == "" {
+		return nil, errors.New("vk: no access token (vk.token; a community token with the messages right)")
+	}
+	if o.GroupID <= 0 {
+		return nil, errors.New("vk: no community id (vk.group_id)")
+	}
+	if o.Receive != LongPoll && o.Receive != Callback {
+		return nil, fmt.Errorf("vk: receive %q: use longpoll or callback", o.Receive)
+	}
+	ch := &Channel{o: o, log: o.Logger, pace: newPacer(o.PerSecond),
+		client: &Client{BaseURL: o.BaseURL, Token: o.Token, Version: o.Version, HTTP: o.HTTPClient}}
+	ch.status.Mode = o.Receive
+	return ch, nil
+}
+
+// UseOptOuts sets where message_deny is recorded; call before Run.
+func (ch *Channel) UseOptOuts(o OptOuts) {
+	ch.omu.Lock()
+	ch.optouts = o
+	ch.omu.Unlock()
+}
+
+// Name is the configured channel name.
+func (ch *Channel) Name() string { return ch.o.Name }
+
+// Kind is message.VK.
+func (ch *Channel) Kind() message.Kind { return message.VK }
+
+// MaxPerMinute is the community's rate.
+func (ch *Channel) MaxPerMinute() int { return ch.o.PerSecond * 60 }
+
+// ResendSafe: a message's record survives a restart, and random_id makes
+// VK ignore a repeat.
+func (ch *Channel) ResendSafe() bool { return true }
+
+// NormalizeAddress reads a campaign recipient: a VK user id, with or
+// without "vk".
+func (ch *Channel) NormalizeAddress(s string) (string, error) {
+	id, err := ParseUserID(s)
+	if err != nil {
+		return "", err
+	}
+	return Address(id), nil
+}
+
+// Client is the API client (the portal's connection test).
+func (ch *Channel) Client() *Client { return ch.client }
+
+// GroupID is the community's id.
+func (ch *Channel) GroupID() int64 { return ch.o.GroupID }
+
+// Status returns the channel's state.
+func (ch *Channel) Status() Status {
+	ch.smu.Lock()
+	defer ch.smu.Unlock()
+	return ch.status
+}
+
+func (ch *Channel) noteOK() {
+	ch.smu.Lock()
+	ch.status.LastOK, ch.status.LastError = time.Now(), ""
+	ch.smu.Unlock()
+}
+
+func (ch *Channel) noteErr(err error) {
+	ch.smu.Lock()
+	ch.status.LastError = redact(err.Error(), ch.o.Token)
+	ch.smu.Unlock()
+}
+
+func (ch *Channel) keyPrefix() string { return "vk/" + ch.o.Name + "/" }
+
+// Run receives events until ctx ends: by Bots Long Poll, or (Callback)
+// it only asks who the community is and the portal serves Webhook.
+func (ch *Channel) Run(ctx context.Context) error {
+	if g, err := ch.client.GetGroup(ctx, ch.o.GroupID); err == nil {
+		ch.smu.Lock()
+		ch.status.Group, ch.status.ScreenName = g.Name, g.ScreenName
+		ch.smu.Unlock()
+		ch.noteOK()
+	} else if ctx.Err() == nil {
+		ch.log.Error("vk: groups.getById failed; check vk.token and vk.group_id", "err", redact(err.Error(), ch.o.Token))
+		ch.noteErr(err)
+	}
+	if ch.o.Receive == Callback {
+		<-ctx.Done()
+		return nil
+	}
+	return ch.runLongPoll(ctx)
+}
+
+func (ch *Channel) tsKey() string { return ch.keyPrefix() + "ts" }
+
+func (ch *Channel) loadTS() string {
+	var ts string
+	_ = ch.o.Store.View(func(txn *store.Txn) error { return store.GetJSON(txn, ch.tsKey(), &ts) })
+	return ts
+}
+
+func (ch *Channel) saveTS(ts string) error {
+	return ch.o.Store.Update(func(txn *store.Txn) error { return store.SetJSON(txn, ch.tsKey(), ts) })
+}
+
+// runLongPoll follows the Bots Long Poll API: a session from
+// groups.getLongPollServer, then a_check with the last ts. failed 1: the
+// history is outdated, go on with the ts given; 2: the key expired, get a
+// new one and keep ts; 3: information lost, get key and ts anew. The ts
+// after the stored events is kept in the store, so a restart continues
+// where it stopped.
+func (ch *Channel) runLongPoll(ctx context.Context) error {
+	var srv LongPollServer
+	ts := ch.loadTS()
+	fresh := func(keepTS bool) bool {
+		for ctx.Err() == nil {
+			s, err := ch.client.GetLongPollServer(ctx, ch.o.GroupID)
+			if err == nil {
+				srv = s
+				if !keepTS || ts == "" {
+					ts = s.TS
+				}
+				return true
+			}
+			if ctx.Err() != nil {
+				return false
+			}
+			ch.noteErr(err)
+			ch.log.Warn("vk: groups.getLongPollServer failed; retrying", "err", redact(err.Error(), ch.o.Token), "in", ch.o.RetryPause)
+			if !sleep(ctx, ch.o.RetryPause) {
+				return false
+			}
+		}
+		return false
+	}
+	if !fresh(true) {
+		return nil
+	}
+	wait := int(ch.o.PollWait / time.Second)
+	for ctx.Err() == nil {
+		pctx, cancel := context.WithTimeout(ctx, ch.o.PollWait+15*time.Second)
+		ck, err := ch.client.Poll(pctx, srv, ts, wait)
+		cancel()
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			ch.noteErr(err)
+			ch.log.Warn("vk: long poll failed; retrying", "err", err, "in", ch.o.RetryPause)
+			if !sleep(ctx, ch.o.RetryPause) {
+				return nil
+			}
+			continue
+		}
+		switch ck.Failed {
+		case 0:
+		case 1:
+			ch.log.Warn("vk: long poll history outdated; events may have been missed", "ts", ck.TS.String())
+			ts = ck.TS.String()
+			continue
+		case 2:
+			if !fresh(true) {
+				return nil
+			}
+			continue
+		default:
+			ch.log.Warn("vk: long poll information lost; starting a new session", "failed", ck.Failed)
+			if !fresh(false) {
+				return nil
+			}
+			continue
+		}
+		ch.noteOK()
+		stored := true
+		for _, u := range ck.Updates {
+			if err := ch.handleUpdate(ctx, u); err != nil {
+				// ts is not advanced: the next a_check hands the events
+				// over again (VK keeps them).
+				ch.log.Warn("vk: event not stored; asking for it again", "type", u.Type, "err", err)
+				stored = false
+				break
+			}
+		}
+		if !stored {
+			sleep(ctx, ch.o.RetryPause)
+			continue
+		}
+		if next := ck.TS.String(); next != "" && next != ts {
+			ts = next
+			if err := ch.saveTS(ts); err != nil {
+				ch.log.Warn("vk: long poll position not saved", "err", err)
+			}
+		}
+	}
+	return nil
+}
+
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
+
+// Webhook serves the Callback API: the confirmation request gets the
+// confirmation string, every other event must carry the secret key, is
+// stored, then answered "ok" (VK retries otherwise).
+func (ch *Channel) Webhook() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodPost {
+			w.Header().Set("Allow", http.MethodPost)
+			http.Error(w, "POST only", http.StatusMethodNotAllowed)
+			return
+		}
+		var u Update
+		if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<20)).Decode(&u); err != nil {
+			http.Error(w, "not a VK Callback API event: "+err.Error(), http.StatusBadRequest)
+			return
+		}
+		if u.GroupID != ch.o.GroupID {
+			http.Error(w, "event for another community", http.StatusForbidden)
+			return
+		}
+		if u.Type == "confirmation" {
+			w.Header().Set("Content-Type", "text/plain")
+			_, _ = w.Write([]byte(ch.o.Confirmation))
+			return
+		}
+		if ch.o.Secret != "" && subtle.ConstantTimeCompare([]byte(u.Secret), []byte(ch.o.Secret)) != 1 {
+			ch.log.Warn("vk: callback event without the right secret key refused", "remote", r.RemoteAddr)
+			http.Error(w, "wrong or missing secret", http.StatusForbidden)
+			return
+		}
+		if err := ch.handleUpdate(r.Context(), u); err != nil {
+			ch.log.Warn("vk: callback event not stored; VK will retry", "type", u.Type, "err", err)
+			http.Error(w, "not stored, try again", http.StatusServiceUnavailable)
+			return
+		}
+		ch.noteOK()
+		w.Header().Set("Content-Type", "text/plain")
+		_, _ = w.Write([]byte("ok"))
+	})
+}
+
+// handleUpdate stores one event; nil means it may be confirmed.
+func (ch *Channel) handleUpdate(ctx context.Context, u Update) error {
+	switch u.Type {
+	case "message_new":
+		var mn MessageNew
+		if err := json.Unmarshal(u.Object, &mn); err != nil {
+			ch.log.Warn("vk: message_new not readable; skipped", "err", err)
+			return nil
+		}
+		m := mn.Message
+		// Private messages only: peer_id is the user's id (chats are
+		// 2000000000+; the community's own messages have from_id < 0).
+		if m.FromID <= 0 || m.PeerID != m.FromID {
+			return nil
+		}
+		if err := ch.remember(m.FromID, m.Ref, true); err != nil {
+			return err
+		}
+		return ch.accept(ctx, ch.inbound(m))
+	case "message_allow":
+		var ma MessageAllow
+		if err := json.Unmarshal(u.Object, &ma); err != nil || ma.UserID <= 0 {
+			return nil
+		}
+		if err := ch.remember(ma.UserID, ma.Key, true); err != nil {
+			return err
+		}
+		// Allowing messages is the opt-in keyword START.
+		in := message.Inbound{ID: "vk-allow-" + strconv.FormatInt(ma.UserID, 10) + "-" + u.EventID, Kind: message.VK,
+			Channel: ch.o.Name, Receiver: ch.Status().ScreenName, From: Address(ma.UserID), Text: "START",
+			Payload: ma.Key, At: time.Now().UTC()}
+		return ch.accept(ctx, in)
+	case "message_deny":
+		var md MessageDeny
+		if err := json.Unmarshal(u.Object, &md); err != nil || md.UserID <= 0 {
+			return nil
+		}
+		return ch.denied(ctx, md.UserID, "user denied messages from the community")
+	}
+	return nil
+}
+
+func (ch *Channel) accept(ctx context.Context, in message.Inbound) error {
+	if ch.o.Inbox == nil {
+		return nil
+	}
+	if err := ch.o.Inbox.Accept(ctx, in); err != nil {
+		return err
+	}
+	ch.smu.Lock()
+	ch.status.Received++
+	ch.smu.Unlock()
+	return nil
+}
+
+func (ch *Channel) inbound(m Message) message.Inbound {
+	in := message.Inbound{
+		ID:       "vk-" + strconv.FormatInt(m.PeerID, 10) + "-" + strconv.FormatInt(m.ID, 10),
+		Kind:     message.VK,
+		Channel:  ch.o.Name,
+		Receiver: ch.Status().ScreenName,
+		From:     Address(m.FromID),
+		At:       time.Unix(m.Date, 0).UTC(),
+		Text:     m.Text,
+		Payload:  m.Ref, // the vk.me link's ref
+	}
+	if m.ID == 0 {
+		in.ID = "vk-" + strconv.FormatInt(m.PeerID, 10) + "-c" + strconv.FormatInt(m.ConversationMessageID, 10)
+	}
+	switch {
+	case m.Geo != nil:
+		in.MediaType = "location"
+		in.Text = fmt.Sprintf("%.6f, %.6f", m.Geo.Coordinates.Latitude, m.Geo.Coordinates.Longitude)
+	case len(m.Attachments) > 0:
+		switch m.Attachments[0].Type {
+		case "photo":
+			in.MediaType = "image"
+		case "doc":
+			in.MediaType = "document"
+		default:
+			in.Unsupported = "this kind of VK attachment (" + m.Attachments[0].Type + ") is not shown here"
+			if in.Text == "" {
+				in.Text = "(unsupported VK message)"
+			}
+		}
+	case strings.TrimSpace(m.Text) == "":
+		in.Unsupported = "an empty VK message"
+		in.Text = "(empty VK message)"
+	}
+	return in
+}
+
+// Subscriber is a user who wrote to the community or allowed messages.
+type Subscriber struct {
+	UserID  int64     `json:"user_id"`
+	Key     string    `json:"key,omitempty"` // the link parameter of message_allow
+	First   time.Time `json:"first"`
+	Changed time.Time `json:"changed"`
+	Allowed bool      `json:"allowed"`
+	Denied  bool      `json:"denied,omitempty"`
+}
+
+func (ch *Channel) subKey(id int64) string {
+	return ch.keyPrefix() + "sub/" + strconv.FormatInt(id, 10)
+}
+
+func (ch *Channel) remember(id int64, key string, allowed bool) error {
+	k := ch.subKey(id)
+	now := time.Now().UTC()
+	return ch.o.Store.Update(func(txn *store.Txn) error {
+		var s Subscriber
+		if err := store.GetJSON(txn, k, &s); err != nil && !errors.Is(err, store.ErrNotFound) {
+			return err
+		}
+		if s.UserID != 0 && s.Allowed == allowed && !s.Denied && (key == "" || key == s.Key) {
+			return nil
+		}
+		if s.UserID == 0 {
+			s = Subscriber{UserID: id, First: now}
+		}
+		if key != "" {
+			s.Key = key
+		}
+		s.Allowed, s.Denied, s.Changed = allowed, false, now
+		return store.SetJSON(txn, k, s)
+	})
+}
+
+// Subscribers lists the users known to the community.
+func (ch *Channel) Subscribers(context.Context) ([]Subscriber, error) {
+	var out []Subscriber
+	err := ch.o.Store.View(func(txn *store.Txn) error {
+		return store.EachFrom(txn, ch.keyPrefix()+"sub/", "", func(_ string, v []byte) error {
+			var s Subscriber
+			if json.Unmarshal(v, &s) == nil {
+				out = append(out, s)
+			}
+			return nil
+		})
+	})
+	return out, err
+}
+
+// denied records the opt-out and marks the subscriber.
+func (ch *Channel) denied(ctx context.Context, id int64, why string) error {
+	ch.omu.Lock()
+	o := ch.optouts
+	ch.omu.Unlock()
+	if o != nil {
+		if err := o.OptOut(ctx, Address(id), "vk: "+why, ch.o.Name); err != nil {
+			return err
+		}
+	}
+	k := ch.subKey(id)
+	return ch.o.Store.Update(func(txn *store.Txn) error {
+		var s Subscriber
+		if err := store.GetJSON(txn, k, &s); err != nil {
+			if !errors.Is(err, store.ErrNotFound) {
+				return err
+			}
+			s = Subscriber{UserID: id, First: time.Now().UTC()}
+		}
+		s.Allowed, s.Denied, s.Changed = false, true, time.Now().UTC()
+		return store.SetJSON(txn, k, s)
+	})
+}
+
+// SendText sends free text (the automation's replies).
+func (ch *Channel) SendText(ctx context.Context, id, to, text string) error {
+	return ch.Send(ctx, message.Outbound{ID: id, Channel: ch.o.Name, To: to, Text: text})
+}
+
+const (
+	outSending = "sending"
+	outSent    = "sent"
+	outFailed  = "failed"
+)
+
+type outRecord struct {
+	State     string `json:"state"`
+	MessageID int64  `json:"message_id,omitempty"`
+	Reason    string `json:"reason,omitempty"`
+}
+
+func (ch *Channel) outKey(id string) string { return ch.keyPrefix() + "out/" + id }
+
+// Send sends m.Text to the VK user m.To. It is idempotent by m.ID: the
+// store remembers sent messages, and random_id (derived from m.ID) makes
+// VK itself ignore a repeat, so a send cut short by a restart or a lost
+// answer is simply made again. A message VK refuses for good (no
+// permission, too long) returns an error wrapping campaign.ErrRejected;
+// 901 also records an opt-out-free "not allowed" mark.
+func (ch *Channel) Send(ctx context.Context, m message.Outbound) error {
+	if m.Channel == "" {
+		m.Channel = ch.o.Name
+	}
+	user, err := ParseUserID(m.To)
+	if err != nil {
+		return fmt.Errorf("%w: %w", campaign.ErrRejected, err)
+	}
+	if strings.TrimSpace(m.Text) == "" {
+		return fmt.Errorf("%w: the message text is empty", campaign.ErrRejected)
+	}
+	if n := TextLen(m.Text); n > MaxTextLen {
+		return fmt.Errorf("%w: %w (%d)", campaign.ErrRejected, ErrTooLong, n)
+	}
+	key := ch.outKey(m.ID)
+	var prev outRecord
+	err = ch.o.Store.Update(func(txn *store.Txn) error {
+		prev = outRecord{}
+		if err := store.GetJSON(txn, key, &prev); err == nil {
+			return nil
+		} else if !errors.Is(err, store.ErrNotFound) {
+			return err
+		}
+		return store.SetJSON(txn, key, outRecord{State: outSending})
+	})
+	if err != nil {
+		return fmt.Errorf("vk: record message %s: %w", m.ID, err)
+	}
+	switch prev.State {
+	case outSent:
+		return nil
+	case outFailed:
+		return fmt.Errorf("%w: %s", campaign.ErrRejected, prev.Reason)
+	case "":
+		m.To = Address(user)
+		if j := ch.o.Journal; j != nil {
+			if err := j.Outbound(ctx, message.VK, m, ""); err != nil {
+				ch.log.Warn("vk: message log: outbound not recorded", "id", m.ID, "err", err)
+			}
+		}
+	}
+	// outSending from before a restart: sent again with the same
+	// random_id, which VK does not deliver twice.
+	mid, err := ch.transmit(ctx, user, RandomID(m.ID), m.Text)
+	switch {
+	case err == nil:
+		ch.finish(key, outRecord{State: outSent, MessageID: mid})
+		ch.smu.Lock()
+		ch.status.Sent++
+		ch.smu.Unlock()
+		return ch.report(ctx, m, message.Sent, mid, "")
+	case errors.Is(err, ErrUnknownOutcome):
+		return ch.report(ctx, m, message.Unknown, 0, err.Error())
+	case errors.Is(err, ErrNoPermission), errors.Is(err, ErrTooLong):
+		if errors.Is(err, ErrNoPermission) {
+			if rerr := ch.remember(user, "", false); rerr != nil {
+				ch.log.Warn("vk: subscriber not marked", "user", user, "err", rerr)
+			}
+		}
+		ch.finish(key, outRecord{State: outFailed, Reason: err.Error()})
+		ch.journalFailed(ctx, m, err)
+		return fmt.Errorf("%w: %w", campaign.ErrRejected, err)
+	default:
+		// Not sent (token refused, flood control, VK down): the record
+		// goes, so the campaign may try again.
+		_ = ch.o.Store.Update(func(txn *store.Txn) error { return txn.Delete([]byte(key)) })
+		ch.noteErr(err)
+		return err
+	}
+}
+
+func (ch *Channel) finish(key string, r outRecord) {
+	if err := ch.o.Store.Update(func(txn *store.Txn) error { return store.SetJSON(txn, key, r) }); err != nil {
+		ch.log.Error("vk: outcome not recorded", "key", key, "err", err)
+	}
+}
+
+func (ch *Channel) journalFailed(ctx context.Context, m message.Outbound, err error) {
+	if ch.o.Journal == nil {
+		return
+	}
+	ev := message.StatusEvent{ID: m.ID, Ref: m.Ref, Status: message.Failed, Reason: err.Error(), At: time.Now()}
+	var ae *APIError
+	if errors.As(err, &ae) {
+		ev.Code = strconv.Itoa(ae.Code)
+	}
+	if jerr := ch.o.Journal.Status(ctx, ev); jerr != nil {
+		ch.log.Warn("vk: message log: failure not recorded", "id", m.ID, "err", jerr)
+	}
+}
+
+func (ch *Channel) report(ctx context.Context, m message.Outbound, st message.Status, mid int64, reason string) error {
+	if ch.o.Statuses == nil {
+		return nil
+	}
+	ev := message.StatusEvent{ID: m.ID, Ref: m.Ref, Status: st, Sender: ch.Status().ScreenName, Reason: reason, At: time.Now()}
+	if mid != 0 {
+		ev.ChannelID = strconv.FormatInt(mid, 10)
+	}
+	if err := ch.o.Statuses.HandleStatus(ctx, ev); err != nil {
+		ch.log.Debug("vk: status not taken", "id", m.ID, "status", st, "err", err)
+	}
+	return nil
+}
+
+// transmit paces and sends one message. Error 6 (too many requests) and
+// a lost answer are retried with the same random_id, which VK does not
+// deliver twice.
+func (ch *Channel) transmit(ctx context.Context, user int64, rid int32, text string) (int64, error) {
+	var last error
+	for range ch.o.MaxAttempts {
+		if err := ch.pace.wait(ctx); err != nil {
+			return 0, err
+		}
+		sctx, cancel := context.WithTimeout(ctx, ch.o.RequestTimeout)
+		mid, err := ch.client.SendMessage(sctx, user, rid, text)
+		cancel()
+		switch {
+		case errors.Is(err, ErrTooMany):
+			ch.log.Warn("vk: too many requests per second (error 6); waiting")
+			ch.pace.hold(time.Second)
+			last = err
+			continue
+		case err != nil && ctx.Err() == nil && (errors.Is(err, ErrUnknownOutcome) || errors.Is(err, context.DeadlineExceeded)):
+			last = fmt.Errorf("vk messages.send: %w", ErrUnknownOutcome)
+			sleep(ctx, ch.o.RetryPause)
+			continue
+		}
+		return mid, err
+	}
+	return 0, last
+}
+
+// pacer spaces API calls evenly at PerSecond; error 6 holds everything
+// back.
+type pacer struct {
+	mu   sync.Mutex
+	gap  time.Duration
+	next time.Time
+}
+
+func newPacer(perSecond int) *pacer { return &pacer{gap: time.Second / time.Duration(perSecond)} }
+
+func (p *pacer) wait(ctx context.Context) error {
+	p.mu.Lock()
+	now := time.Now()
+	at := now
+	if p.next.After(at) {
+		at = p.next
+	}
+	p.next = at.Add(p.gap)
+	p.mu.Unlock()
+	if d := at.Sub(now); d > 0 && !sleep(ctx, d) {
+		return ctx.Err()
+	}
+	return nil
+}
+
+func (p *pacer) hold(d time.Duration) {
+	p.mu.Lock()
+	if t := time.Now().Add(d); t.After(p.next) {
+		p.next = t
+	}
+	p.mu.Unlock()
+}
