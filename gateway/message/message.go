@@ -11,6 +11,10 @@ const (
 	SMS      Kind = "sms"
 	WhatsApp Kind = "whatsapp"
 	Telegram Kind = "telegram"
+	// Messenger and Instagram: a Facebook Page's and an Instagram
+	// account's conversations (drivers/metamsg).
+	Messenger Kind = "messenger"
+	Instagram Kind = "instagram"
 )
 
 // Status of an outbound message. The final ones are Delivered, Failed and
