@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -61,12 +62,36 @@ type Entry struct {
 type Event struct {
 	Sender    ID        `json:"sender"`
 	Recipient ID        `json:"recipient"`
-	Timestamp int64     `json:"timestamp"` // milliseconds
+	Timestamp Millis    `json:"timestamp"`
 	Message   *Msg      `json:"message,omitempty"`
 	Postback  *Postback `json:"postback,omitempty"`
 	Referral  *Ref      `json:"referral,omitempty"`
 	Delivery  *Delivery `json:"delivery,omitempty"`
 	Read      *Read     `json:"read,omitempty"`
+}
+
+// Millis is a timestamp in milliseconds. Meta documents it as a number
+// in entry.messaging[] but as a string in its field/value examples ("All
+// JSON properties in a webhook notification are strings",
+// messaging_postbacks reference): both are read.
+type Millis int64
+
+// UnmarshalJSON reads 1458692752478 and "1458692752478".
+func (m *Millis) UnmarshalJSON(b []byte) error {
+	s := strings.Trim(string(b), `"`)
+	if s == "" || s == "null" {
+		*m = 0
+		return nil
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil {
+		return fmt.Errorf("timestamp %s: %w", b, err)
+	}
+	if n > 0 && n < 100_000_000_000 {
+		n *= 1000 // seconds (the messaging_postbacks example: "1527459824")
+	}
+	*m = Millis(n)
+	return nil
 }
 
 // ID is {"id": "..."}.
@@ -256,7 +281,7 @@ func (ch *Channel) handleEvent(ctx context.Context, ev Event) error {
 // become Payload; the Get Started button (a postback without text) is the
 // opt-in keyword START.
 func (ch *Channel) inbound(ev Event) (message.Inbound, bool) {
-	at := time.UnixMilli(ev.Timestamp).UTC()
+	at := time.UnixMilli(int64(ev.Timestamp)).UTC()
 	if ev.Timestamp == 0 {
 		at = time.Now().UTC()
 	}
