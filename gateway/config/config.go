@@ -56,6 +56,11 @@ type Config struct {
 	Memory Memory `yaml:"memory"`
 	// Cluster: several boxes as one gateway (cluster.go); empty for one box.
 	Cluster Cluster `yaml:"cluster"`
+
+	// Messenger and Instagram: a Facebook Page and an Instagram account
+	// (messenger.go).
+	Messenger MetaChat `yaml:"messenger"`
+	Instagram MetaChat `yaml:"instagram"`
 }
 
 // Updates configures the portal's firmware update upload. The daemon only
@@ -122,6 +127,8 @@ func Default() Config {
 		Modems:     defaultModems(),
 		WhatsApp:   defaultWhatsApp(),
 		Telegram:   defaultTelegram(),
+		Messenger:  defaultMessenger(),
+		Instagram:  defaultInstagram(),
 		SIP:        defaultSIP(),
 		Campaign:   Campaign{MaxCampaigns: 1000, MaxRecipients: 1000},
 		Automation: DefaultAutomation(),
@@ -340,6 +347,8 @@ func (c *Config) validate() Problems {
 	ps = append(ps, validateChannels(c.Channels, &c.Modems)...)
 	ps = append(ps, c.WhatsApp.validate("whatsapp")...)
 	ps = append(ps, c.Telegram.validate("telegram")...)
+	ps = append(ps, c.Messenger.validate("messenger", "Facebook Page")...)
+	ps = append(ps, c.Instagram.validate("instagram", "Instagram account")...)
 	ps = append(ps, c.SIP.validate("sip")...)
 	ps = append(ps, c.Automation.Validate("automation")...)
 	ps = append(ps, c.MessageLog.Validate("message_log")...)
