@@ -61,6 +61,9 @@ type (
 	TelegramSetup      = app.TelegramSetup
 	TelegramStatus     = app.TelegramStatus
 	TelegramSubscriber = app.TelegramSubscriber
+	MetaSetup          = app.MetaSetup
+	MetaStatus         = app.MetaStatus
+	MetaSubscriber     = app.MetaSubscriber
 )
 
 const (
@@ -82,6 +85,7 @@ const (
 	ATConfirm        = app.ATConfirm
 	ATRefused        = app.ATRefused
 	MaxTelegramList  = app.MaxTelegramList
+	MaxMetaList      = app.MaxMetaList
 )
 
 // The errors services return to the portal (errors.Is).

@@ -32,6 +32,7 @@ func (d *daemon) extraHandlers() map[string]http.Handler {
 		extra[whatsapp.WebhookPath] = holdWebhook(d.wa.Webhook(), d.disk)
 	}
 	d.telegramRoutes(extra)
+	d.metaRoutes(extra) // messenger.go
 	if !d.demo {
 		if d.sms.sim != nil || d.waemu != nil {
 			d.log.Info("simulator control routes /sim/ and /waemu/ not mounted: they exist only with pbxgate run --demo")

@@ -44,6 +44,9 @@ func (d *daemon) startPBX(ctx context.Context, pool *smspool.Pool, wa session.Se
 		case d.tg != nil && name == d.tg.Name():
 			return message.Telegram, d.tg, true
 		}
+		if ch, ok := d.metaSession(name); ok {
+			return ch.Kind(), ch, true
+		}
 		return "", nil, false
 	})
 	if err != nil {

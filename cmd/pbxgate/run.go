@@ -143,6 +143,7 @@ type daemon struct {
 	waSetup   *web.WhatsAppSetup
 	tg        *telegram.Channel // nil unless telegram.enabled
 	tgemu     *tgemu.Server     // the Bot API emulator with telegram.emulate
+	fb, ig    *metaSide         // nil unless messenger/instagram.enabled (messenger.go)
 	pbx       *pbxSide          // nil unless sip.enabled
 	channels  map[string]campaign.Channel
 	templates campaign.TemplateCatalog // nil without WhatsApp
@@ -388,7 +389,7 @@ func (d *daemon) buildChannels(ctx context.Context, portalAddr string) error {
 		}
 		d.channels[d.tg.Name()] = d.tg
 	}
-	return nil
+	return d.startMetaChannels(ctx, portalAddr)
 }
 
 // buildPBX joins the PBX (sip.enabled) with the chat sessions; settings
@@ -429,6 +430,7 @@ func (d *daemon) buildCampaigns() error {
 	if d.tg != nil {
 		d.tg.UseOptOuts(d.consent) // a blocked bot is an opt-out
 	}
+	d.metaOptOuts()
 	var sessions campaign.SessionOpener
 	if d.pbx != nil {
 		sessions = d.pbx.sessions
@@ -482,6 +484,7 @@ func (d *daemon) buildAutomation() error {
 	if d.tg != nil {
 		out.Telegram = d.tg
 	}
+	d.metaReplies(out)
 	var route rules.Router
 	var sessions inbound.Sessions
 	if d.pbx != nil {
@@ -527,6 +530,8 @@ func (d *daemon) buildPortal(b buildInfo) (*http.Server, error) {
 		Messages:       d.msglog,
 		WhatsApp:       d.waSetup,
 		Telegram:       d.telegramSetup(),
+		Messenger:      d.metaSetup(d.fb),
+		Instagram:      d.metaSetup(d.ig),
 		Logs:           d.logs,
 		Updates: spool.Spool{Dir: d.cfg.Updates.SpoolDir, Keys: d.cfg.Updates.Keys,
 			Installed: b.Version, Arch: bundle.Arch()},
@@ -687,6 +692,7 @@ func (d *daemon) readiness(ctx context.Context) web.Readiness {
 		}
 		r.Components = append(r.Components, comp)
 	}
+	r.Components = append(r.Components, d.metaComponents()...)
 	for _, m := range d.sms.modemViews() {
 		comp := web.Component{Name: "modem/" + m.Name, State: "ok"}
 		if m.State != modem.StateOnline {

@@ -17,6 +17,19 @@ const (
 	Instagram Kind = "instagram"
 )
 
+// Known reports whether k is a channel kind pbxgate has (rules, filters).
+func (k Kind) Known() bool {
+	switch k {
+	case SMS, WhatsApp, Telegram, Messenger, Instagram:
+		return true
+	}
+	return false
+}
+
+// ByID reports whether the kind's contacts are messenger ids (a Telegram
+// chat id, a page-scoped id), not phone numbers.
+func (k Kind) ByID() bool { return k == Telegram || k == Messenger || k == Instagram }
+
 // Status of an outbound message. The final ones are Delivered, Failed and
 // Unknown (the channel may or may not have sent it: e.g. a crash after the
 // modem took it, or a timed-out HTTP request). Sent becomes final when no

@@ -219,8 +219,8 @@ func compile(r Rule) (*compiled, error) {
 	if len(r.Kinds) > 0 {
 		c.kinds = map[message.Kind]bool{}
 		for _, k := range r.Kinds {
-			if k != message.SMS && k != message.WhatsApp && k != message.Telegram {
-				return nil, bad("kinds", "%q: use sms, whatsapp or telegram", k)
+			if !k.Known() {
+				return nil, bad("kinds", "%q: use sms, whatsapp, telegram, messenger or instagram", k)
 			}
 			c.kinds[k] = true
 		}

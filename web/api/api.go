@@ -13,6 +13,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/pbxgate/pbxgate/gateway/campaign"
+	"github.com/pbxgate/pbxgate/gateway/message"
 	"github.com/pbxgate/pbxgate/gateway/recipients"
 	"github.com/pbxgate/pbxgate/gateway/sms"
 	"github.com/pbxgate/pbxgate/gateway/users"
@@ -262,7 +263,7 @@ func (s *API) apiCampaignInput(c *gin.Context, edit bool) (app.CampaignInput, []
 	found, chatIDs := false, false
 	for _, sd := range senders {
 		if sd.Channel == req.Channel && sd.ID == req.Sender {
-			found, chatIDs = true, sd.Kind == "telegram"
+			found, chatIDs = true, message.Kind(sd.Kind).ByID()
 		}
 	}
 	if !found {

@@ -70,6 +70,9 @@ type Deps struct {
 	// nil when the channel is not configured.
 	WhatsApp *WhatsAppSetup
 	Telegram TelegramSetup // nil: no Telegram bot (telegram.go)
+	// Messenger and Instagram: nil when not configured (messenger.go).
+	Messenger MetaSetup
+	Instagram MetaSetup
 	// Logs are the daemon's recent log records (System > Logs); nil hides
 	// the page's content.
 	Logs LogSource
