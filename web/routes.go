@@ -149,6 +149,13 @@ func (s *server) routes() []route {
 		{method: "GET", path: "/telegram", access: member, handle: s.TelegramPage},
 		{method: "POST", path: "/telegram/test", access: admin, handle: s.TelegramPage},
 		{method: "GET", path: "/telegram/qr.png", access: member, handle: s.TelegramPNG},
+		// Facebook Messenger and Instagram (screens/messenger.go).
+		{method: "GET", path: "/messenger", access: member, handle: s.MessengerPage},
+		{method: "POST", path: "/messenger/test", access: admin, handle: s.MessengerPage},
+		{method: "GET", path: "/messenger/qr.png", access: member, handle: s.MessengerPNG},
+		{method: "GET", path: "/instagram", access: member, handle: s.InstagramPage},
+		{method: "POST", path: "/instagram/test", access: admin, handle: s.InstagramPage},
+		{method: "GET", path: "/instagram/qr.png", access: member, handle: s.InstagramPNG},
 		{method: "GET", path: "/pbx", access: member, handle: s.PBXPage},
 		{method: "POST", path: "/pbx/settings", access: admin, handle: s.SavePBX},
 		{method: "POST", path: "/pbx/settings/reset", access: admin, handle: s.ResetPBX},
