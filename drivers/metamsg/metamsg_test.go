@@ -53,7 +53,7 @@ func (s *statusLog) all() []message.StatusEvent {
 	return append([]message.StatusEvent(nil), s.evs...)
 }
 
-func newRig(t *testing.T, p metamsg.Platform) *rig {
+func newRig(t testing.TB, p metamsg.Platform) *rig {
 	t.Helper()
 	r := &rig{platform: p, st: testkit.Store(t), got: make(chan message.Inbound, 64), status: &statusLog{}}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -73,7 +73,7 @@ func newRig(t *testing.T, p metamsg.Platform) *rig {
 	return r
 }
 
-func (r *rig) channel(t *testing.T, o metamsg.Options) *metamsg.Channel {
+func (r *rig) channel(t testing.TB, o metamsg.Options) *metamsg.Channel {
 	t.Helper()
 	o.Store, o.Statuses = r.st, r.status
 	if o.Inbox == nil {
