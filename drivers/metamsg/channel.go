@@ -433,7 +433,7 @@ func (ch *Channel) Send(ctx context.Context, m message.Outbound) error {
 		return fmt.Errorf("%w: the message text is empty", campaign.ErrRejected)
 	}
 	if n, max := TextLen(ch.o.Platform, m.Text), MaxTextLen(ch.o.Platform); n > max {
-		return fmt.Errorf("%w: %w (%d; %s takes at most %d)", campaign.ErrRejected, ErrTooLong, n, ch.label(), max)
+		return rejected(fmt.Errorf("%w (%d; %s takes at most %d)", ErrTooLong, n, ch.label(), max))
 	}
 	m.To = ch.Address(id)
 	sub, known, err := ch.Subscriber(id)
@@ -499,7 +499,7 @@ func (ch *Channel) Send(ctx context.Context, m message.Outbound) error {
 		}
 		ch.finish(key, outRecord{State: outFailed, Reason: err.Error()}, m)
 		ch.journalFailed(ctx, m, err)
-		return fmt.Errorf("%w: %w", campaign.ErrRejected, err)
+		return rejected(err)
 	default:
 		// Not sent (token refused, Meta down): the record goes, so the
 		// campaign may try again once the admin fixed it.
@@ -517,7 +517,33 @@ func (ch *Channel) refuse(ctx context.Context, m message.Outbound, err error) er
 			ch.journalFailed(ctx, m, err)
 		}
 	}
-	return fmt.Errorf("%w: %w", campaign.ErrRejected, err)
+	return rejected(err)
+}
+
+// Reason codes of refusals, translated in the portal (web/i18n
+// *.messenger.json, "reason.meta.*").
+var (
+	rWindow      = message.NewCode("meta.window", 0)
+	rNoUser      = message.NewCode("meta.no_user", 0)
+	rUnavailable = message.NewCode("meta.unavailable", 0)
+	rTooLong     = message.NewCode("meta.too_long", 0)
+)
+
+// rejected marks err a refusal for good (campaign.ErrRejected) and gives
+// it its reason code.
+func rejected(err error) error {
+	out := fmt.Errorf("%w: %w", campaign.ErrRejected, err)
+	switch {
+	case errors.Is(err, ErrWindowClosed):
+		return message.WithReason(out, rWindow.R())
+	case errors.Is(err, ErrNoUser):
+		return message.WithReason(out, rNoUser.R())
+	case errors.Is(err, ErrUnavailable):
+		return message.WithReason(out, rUnavailable.R())
+	case errors.Is(err, ErrTooLong):
+		return message.WithReason(out, rTooLong.R())
+	}
+	return out
 }
 
 func (ch *Channel) finish(key string, r outRecord, m message.Outbound) {

@@ -345,3 +345,22 @@ func TestCheckAccount(t *testing.T) {
 		t.Fatalf("wrong token: %v", err)
 	}
 }
+
+// Refusals carry reason codes the portal translates.
+func TestRefusalReasonCodes(t *testing.T) {
+	t.Parallel()
+	r := newRig(t, metamsg.Messenger)
+	emu, ch := r.emulated(t, metaemu.Options{}, metamsg.Options{})
+	write(t, emu, "4711", "Hallo")
+	r.next(t)
+	ctx := context.Background()
+	err := ch.Send(ctx, message.Outbound{ID: "1", To: "fb999", Text: "x"})
+	if rc := message.ReasonOf(err); rc.Code != "meta.no_user" {
+		t.Errorf("unknown person: %v, reason %+v", err, rc)
+	}
+	r.shift.Store(int64(25 * time.Hour))
+	err = ch.Send(ctx, message.Outbound{ID: "2", To: "fb4711", Text: "x", Class: message.Bulk})
+	if rc := message.ReasonOf(err); rc.Code != "meta.window" || !errors.Is(err, campaign.ErrRejected) {
+		t.Errorf("window: %v, reason %+v", err, rc)
+	}
+}
