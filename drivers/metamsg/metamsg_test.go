@@ -364,3 +364,28 @@ func TestRefusalReasonCodes(t *testing.T) {
 		t.Errorf("window: %v, reason %+v", err, rc)
 	}
 }
+
+// Meta's delivery event (message_deliveries: mids and a watermark) marks
+// the sent message delivered, found by its mid.
+func TestDeliveryEvent(t *testing.T) {
+	t.Parallel()
+	r := newRig(t, metamsg.Messenger)
+	emu, ch := r.emulated(t, metaemu.Options{DeliveryDelay: 10 * time.Millisecond}, metamsg.Options{})
+	write(t, emu, "4711", "Hallo")
+	r.next(t)
+	if err := ch.SendText(context.Background(), "d1", "fb4711", "Guten Tag"); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		for _, ev := range r.status.all() {
+			if ev.ID == "d1" && ev.Status == message.Delivered && ev.ChannelID == emu.Sent()[0].MID {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no delivered status within 10 s: %+v", r.status.all())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
