@@ -440,6 +440,13 @@ func (g *Gateway) customer(user string) (string, bool) {
 	if id, ok := strings.CutPrefix(u, "vb"); ok && viberUserID(id) {
 		return u, true
 	}
+	// A Messenger or Instagram person: "fb"/"ig" and the page-scoped id
+	// (drivers/metamsg.Channel.Address).
+	for _, p := range []string{"fb", "ig"} {
+		if id, ok := strings.CutPrefix(u, p); ok && id != "" && allDigits(id) && len(id) <= 24 {
+			return u, true
+		}
+	}
 	if rest, ok := strings.CutPrefix(u, "00"); ok {
 		u = "+" + rest
 	} else if g.opts.Region != "" && strings.HasPrefix(u, "0") && allDigits(u) {

@@ -74,6 +74,10 @@ type (
 	VKSetup            = app.VKSetup
 	VKStatus           = app.VKStatus
 	VKSubscriber       = app.VKSubscriber
+
+	MetaSetup      = app.MetaSetup
+	MetaStatus     = app.MetaStatus
+	MetaSubscriber = app.MetaSubscriber
 )
 
 const (
@@ -97,6 +101,8 @@ const (
 	MaxTelegramList  = app.MaxTelegramList
 	MaxViberList     = app.MaxViberList
 	MaxVKList        = app.MaxVKList
+
+	MaxMetaList = app.MaxMetaList
 )
 
 // The errors services return to the portal (errors.Is).

@@ -19,6 +19,7 @@ import (
 
 	"github.com/pbxgate/pbxgate/web/app"
 
+	_ "github.com/pbxgate/pbxgate/drivers/metamsg" // its reason codes
 	"github.com/pbxgate/pbxgate/drivers/modem"
 	"github.com/pbxgate/pbxgate/drivers/smspool"
 	_ "github.com/pbxgate/pbxgate/drivers/whatsapp" // its reason codes
@@ -44,7 +45,7 @@ func TestEveryReasonCodeTranslated(t *testing.T) {
 	codes := message.Codes()
 	// The packages that produce reasons, each checked by one code it must
 	// have registered (so a package dropped from the imports is noticed).
-	for _, probe := range []string{"number.too_short", "csv.open_quote", "campaign.dnc", "consent.opted_out", "cms.38", "modem.no_answer", "sms.gave_up", "tpst.70", "wa.131047"} {
+	for _, probe := range []string{"number.too_short", "csv.open_quote", "campaign.dnc", "consent.opted_out", "cms.38", "modem.no_answer", "sms.gave_up", "tpst.70", "wa.131047", "meta.window"} {
 		if !slices.ContainsFunc(codes, func(c message.CodeInfo) bool { return c.Name == probe }) {
 			t.Errorf("code %s is not registered; is its package still imported by this test?", probe)
 		}

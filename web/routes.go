@@ -175,6 +175,14 @@ func (s *server) routes() []route {
 		{method: "GET", path: "/vk", access: member, handle: s.VKPage},
 		{method: "POST", path: "/vk/test", access: admin, handle: s.VKPage},
 		{method: "GET", path: "/vk/qr.png", access: member, handle: s.VKPNG},
+
+		// Facebook Messenger and Instagram (screens/messenger.go).
+		{method: "GET", path: "/messenger", access: member, handle: s.MessengerPage},
+		{method: "POST", path: "/messenger/test", access: admin, handle: s.MessengerPage},
+		{method: "GET", path: "/messenger/qr.png", access: member, handle: s.MessengerPNG},
+		{method: "GET", path: "/instagram", access: member, handle: s.InstagramPage},
+		{method: "POST", path: "/instagram/test", access: admin, handle: s.InstagramPage},
+		{method: "GET", path: "/instagram/qr.png", access: member, handle: s.InstagramPNG},
 		{method: "GET", path: "/pbx", access: member, handle: s.PBXPage},
 		{method: "POST", path: "/pbx/settings", access: admin, handle: s.SavePBX},
 		{method: "POST", path: "/pbx/settings/reset", access: admin, handle: s.ResetPBX},

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"github.com/pbxgate/pbxgate/drivers/metamsg"
 	"github.com/pbxgate/pbxgate/drivers/smspool"
 	"github.com/pbxgate/pbxgate/drivers/telegram"
 	"github.com/pbxgate/pbxgate/drivers/viber"
@@ -44,6 +45,11 @@ var (
 	_ campaign.Channel           = (*telegram.Channel)(nil)
 	_ campaign.ResendSafety      = (*telegram.Channel)(nil)
 	_ campaign.AddressNormalizer = (*telegram.Channel)(nil)
+	_ metamsg.Inbox              = (*inbox.Inbox)(nil)
+	_ metamsg.StatusSink         = (*events.Router)(nil)
+	_ metamsg.OptOuts            = (*consent.Consent)(nil)
+	_ inbound.TextSender         = (*metamsg.Channel)(nil)
+	_ session.Sender             = (*metamsg.Channel)(nil)
 	_ web.TemplateSource         = (*whatsapp.Channel)(nil)
 	_ web.MediaUploader          = (*whatsapp.Channel)(nil)
 	_ web.MediaSource            = whatsapp.MediaDir{}

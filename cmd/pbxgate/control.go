@@ -33,6 +33,8 @@ func (d *daemon) extraHandlers() map[string]http.Handler {
 	}
 	d.telegramRoutes(extra)
 	d.viberVKRoutes(extra) // viber.go
+
+	d.metaRoutes(extra) // messenger.go
 	if !d.demo {
 		if d.sms.sim != nil || d.waemu != nil {
 			d.log.Info("simulator control routes /sim/ and /waemu/ not mounted: they exist only with pbxgate run --demo")

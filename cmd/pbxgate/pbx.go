@@ -47,6 +47,9 @@ func (d *daemon) startPBX(ctx context.Context, pool *smspool.Pool, wa session.Se
 		if k, s, ok := d.vv.sessionChannel(name); ok { // viber.go
 			return k, s, true
 		}
+		if ch, ok := d.metaSession(name); ok {
+			return ch.Kind(), ch, true
+		}
 		return "", nil, false
 	})
 	if err != nil {

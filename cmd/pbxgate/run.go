@@ -137,14 +137,16 @@ type daemon struct {
 	inbox   *inbox.Inbox    // inbound messages of every channel
 	traffic traffic.Counter // dashboard chart, fed by the router
 
-	sms       *smsStack
-	wa        *whatsapp.Channel // nil unless whatsapp.enabled
-	waemu     *waemu.Server     // the Cloud API emulator with whatsapp.emulate
-	waSetup   *web.WhatsAppSetup
-	tg        *telegram.Channel // nil unless telegram.enabled
-	tgemu     *tgemu.Server     // the Bot API emulator with telegram.emulate
-	vv        viberVK           // Viber bot and VK community (viber.go, vk.go)
-	pbx       *pbxSide          // nil unless sip.enabled
+	sms     *smsStack
+	wa      *whatsapp.Channel // nil unless whatsapp.enabled
+	waemu   *waemu.Server     // the Cloud API emulator with whatsapp.emulate
+	waSetup *web.WhatsAppSetup
+	tg      *telegram.Channel // nil unless telegram.enabled
+	tgemu   *tgemu.Server     // the Bot API emulator with telegram.emulate
+	vv      viberVK           // Viber bot and VK community (viber.go, vk.go)
+
+	fb, ig    *metaSide // nil unless messenger/instagram.enabled (messenger.go)
+	pbx       *pbxSide  // nil unless sip.enabled
 	channels  map[string]campaign.Channel
 	templates campaign.TemplateCatalog // nil without WhatsApp
 	campaigns *campaign.Engine
@@ -392,7 +394,7 @@ func (d *daemon) buildChannels(ctx context.Context, portalAddr string) error {
 	if err := d.startViberVK(ctx, portalAddr); err != nil { // viber.go
 		return err
 	}
-	return nil
+	return d.startMetaChannels(ctx, portalAddr)
 }
 
 // buildPBX joins the PBX (sip.enabled) with the chat sessions; settings
@@ -434,6 +436,8 @@ func (d *daemon) buildCampaigns() error {
 		d.tg.UseOptOuts(d.consent) // a blocked bot is an opt-out
 	}
 	d.vv.useOptOuts(d.consent) // Viber unsubscribed, VK message_deny
+
+	d.metaOptOuts()
 	var sessions campaign.SessionOpener
 	if d.pbx != nil {
 		sessions = d.pbx.sessions
@@ -488,6 +492,8 @@ func (d *daemon) buildAutomation() error {
 		out.Telegram = d.tg
 	}
 	out.Viber, out.VK = d.vv.senders()
+
+	d.metaReplies(out)
 	var route rules.Router
 	var sessions inbound.Sessions
 	if d.pbx != nil {
@@ -538,7 +544,10 @@ func (d *daemon) buildPortal(b buildInfo) (*http.Server, error) {
 		Telegram:       d.telegramSetup(),
 		Viber:          d.viberSetup(),
 		VK:             d.vkSetup(),
-		Logs:           d.logs,
+
+		Messenger: d.metaSetup(d.fb),
+		Instagram: d.metaSetup(d.ig),
+		Logs:      d.logs,
 		Updates: spool.Spool{Dir: d.cfg.Updates.SpoolDir, Keys: d.cfg.Updates.Keys,
 			Installed: b.Version, Arch: bundle.Arch()},
 		Restore:     restoreStager{d},
@@ -699,6 +708,8 @@ func (d *daemon) readiness(ctx context.Context) web.Readiness {
 		r.Components = append(r.Components, comp)
 	}
 	r.Components = append(r.Components, d.vv.components()...)
+
+	r.Components = append(r.Components, d.metaComponents()...)
 	for _, m := range d.sms.modemViews() {
 		comp := web.Component{Name: "modem/" + m.Name, State: "ok"}
 		if m.State != modem.StateOnline {

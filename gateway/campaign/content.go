@@ -97,6 +97,8 @@ func (e *Engine) validateContent(ctx context.Context, spec *Spec, ch Channel, rs
 				return fmt.Errorf("%w: recipient %s: %w", ErrInvalid, who(r), err)
 			}
 		}
+	case message.Messenger, message.Instagram:
+		return validateMetaText(spec, ch.Kind(), rs)
 	case message.Telegram:
 		if spec.Content.WhatsApp != nil {
 			return fmt.Errorf("%w: channel %q is a Telegram bot; use text, not a WhatsApp template", ErrInvalid, spec.Channel)

@@ -60,6 +60,11 @@ type Config struct {
 	Memory Memory `yaml:"memory"`
 	// Cluster: several boxes as one gateway (cluster.go); empty for one box.
 	Cluster Cluster `yaml:"cluster"`
+
+	// Messenger and Instagram: a Facebook Page and an Instagram account
+	// (messenger.go).
+	Messenger MetaChat `yaml:"messenger"`
+	Instagram MetaChat `yaml:"instagram"`
 }
 
 // Updates configures the portal's firmware update upload. The daemon only
@@ -127,17 +132,20 @@ type Campaign struct {
 // Default returns the configuration used when a key is absent.
 func Default() Config {
 	return Config{
-		DataDir:    "/var/lib/pbxgate",
-		Log:        Log{Level: "info", Format: "auto"},
-		HTTP:       HTTP{Listen: "127.0.0.1:8080"},
-		Store:      Store{Profile: "small", GCInterval: 10 * time.Minute, SyncWrites: true, BackupOnStart: true, Disk: DefaultDisk()},
-		Region:     Region{DefaultCountry: "DE", TimeZone: "Europe/Berlin"},
-		Shutdown:   10 * time.Second,
-		Modems:     defaultModems(),
-		WhatsApp:   defaultWhatsApp(),
-		Telegram:   defaultTelegram(),
-		Viber:      defaultViber(),
-		VK:         defaultVK(),
+		DataDir:  "/var/lib/pbxgate",
+		Log:      Log{Level: "info", Format: "auto"},
+		HTTP:     HTTP{Listen: "127.0.0.1:8080"},
+		Store:    Store{Profile: "small", GCInterval: 10 * time.Minute, SyncWrites: true, BackupOnStart: true, Disk: DefaultDisk()},
+		Region:   Region{DefaultCountry: "DE", TimeZone: "Europe/Berlin"},
+		Shutdown: 10 * time.Second,
+		Modems:   defaultModems(),
+		WhatsApp: defaultWhatsApp(),
+		Telegram: defaultTelegram(),
+		Viber:    defaultViber(),
+		VK:       defaultVK(),
+
+		Messenger:  defaultMessenger(),
+		Instagram:  defaultInstagram(),
 		SIP:        defaultSIP(),
 		Campaign:   Campaign{MaxCampaigns: 1000, MaxRecipients: 1000},
 		Automation: DefaultAutomation(),
@@ -370,6 +378,9 @@ func (c *Config) validate() Problems {
 	ps = append(ps, c.Telegram.validate("telegram")...)
 	ps = append(ps, c.Viber.validate("viber")...)
 	ps = append(ps, c.VK.validate("vk")...)
+
+	ps = append(ps, c.Messenger.validate("messenger", "Facebook Page")...)
+	ps = append(ps, c.Instagram.validate("instagram", "Instagram account")...)
 	ps = append(ps, c.SIP.validate("sip")...)
 	ps = append(ps, c.Automation.Validate("automation")...)
 	ps = append(ps, c.MessageLog.Validate("message_log")...)

@@ -37,6 +37,13 @@ func applyEnv(c *Config, env []string) {
 	set(&c.Viber.Token, EnvViberToken)
 	set(&c.VK.Token, EnvVKToken)
 	set(&c.VK.Secret, EnvVKSecret)
+
+	set(&c.Messenger.Token, EnvMessengerToken)
+	set(&c.Messenger.AppSecret, EnvMessengerAppSecret)
+	set(&c.Messenger.VerifyToken, EnvMessengerVerify)
+	set(&c.Instagram.Token, EnvInstagramToken)
+	set(&c.Instagram.AppSecret, EnvInstagramAppSecret)
+	set(&c.Instagram.VerifyToken, EnvInstagramVerify)
 	set(&c.SIP.Password, EnvSIPPassword)
 	set(&c.Automation.SMTP.Password, EnvSMTPPassword)
 	set(&c.Metrics.Token, EnvMetricsToken)

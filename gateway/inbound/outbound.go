@@ -42,6 +42,10 @@ type Outbound struct {
 	// DefaultSMS is the SMS channel of forwards of messages that came in
 	// on WhatsApp.
 	DefaultSMS string
+
+	// Chats answer on further chat channels by kind (Messenger,
+	// Instagram); a kind not here has no channel.
+	Chats map[message.Kind]TextSender
 }
 
 var (
@@ -78,6 +82,14 @@ func (o *Outbound) Reply(ctx context.Context, in message.Inbound, text string) e
 			return ErrNoChannel
 		}
 		return s.SendText(ctx, id, in.From, text)
+	}
+	if in.Kind != message.SMS && in.Kind != "" {
+		if s, ok := o.Chats[in.Kind]; ok {
+			return s.SendText(ctx, id, in.From, text)
+		}
+		if in.Kind == message.Messenger || in.Kind == message.Instagram {
+			return ErrNoChannel
+		}
 	}
 	return o.SMS.Enqueue(ctx, message.Outbound{ID: id, Channel: in.Channel, Sender: in.Receiver, To: in.From, Text: text})
 }

@@ -15,7 +15,26 @@ const (
 	// and VK user id ("vk…") (drivers/viber, drivers/vk).
 	Viber Kind = "viber"
 	VK    Kind = "vk"
+	// Messenger and Instagram: a Facebook Page's and an Instagram
+	// account's conversations (drivers/metamsg).
+	Messenger Kind = "messenger"
+	Instagram Kind = "instagram"
 )
+
+// Known reports whether k is a channel kind pbxgate has (rules, filters).
+func (k Kind) Known() bool {
+	switch k {
+	case SMS, WhatsApp, Telegram, Messenger, Instagram, Viber, VK:
+		return true
+	}
+	return false
+}
+
+// ByID reports whether the kind's contacts are messenger ids (a Telegram
+// chat id, a page-scoped id, a Viber or VK user id), not phone numbers.
+func (k Kind) ByID() bool {
+	return k == Telegram || k == Messenger || k == Instagram || k == Viber || k == VK
+}
 
 // Status of an outbound message. The final ones are Delivered, Failed and
 // Unknown (the channel may or may not have sent it: e.g. a crash after the

@@ -24,7 +24,15 @@ func ParseIDs(text string, limit int) (Result, error) {
 		for _, tok := range strings.FieldsFunc(line, func(r rune) bool {
 			return r == ',' || r == ';' || r == ' ' || r == '\t'
 		}) {
-			s := strings.TrimPrefix(strings.TrimPrefix(strings.ToLower(tok), "tg:"), "tg")
+			s := strings.ToLower(tok)
+			// "tg" (Telegram), "fb"/"ig" (Messenger, Instagram: the
+			// channel's NormalizeAddress gives the id its own prefix).
+			for _, p := range []string{"tg", "fb", "ig"} {
+				if rest, ok := strings.CutPrefix(s, p); ok {
+					s = strings.TrimPrefix(rest, ":")
+					break
+				}
+			}
 			id, err := strconv.ParseInt(s, 10, 64)
 			if err != nil || id <= 0 {
 				c.invalid(Problem{Line: i + 1, Input: tok, Reason: fmt.Sprintf("%q is not a chat id (the digits the bot sees, e.g. 123456789)", tok),

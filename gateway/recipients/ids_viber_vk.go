@@ -13,12 +13,6 @@ import (
 // becomes "vb<id>" (drivers/viber.Address), a VK user id "vk<id>"
 // (drivers/vk.Address).
 
-// IDKind says whether a campaign on channels of kind k is addressed by
-// messenger ids (Sources.IDKind) rather than phone numbers.
-func IDKind(k message.Kind) bool {
-	return k == message.Telegram || k == message.Viber || k == message.VK
-}
-
 // ParseKindIDs reads a pasted list of ids of kind (telegram, viber, vk).
 func ParseKindIDs(kind message.Kind, text string, limit int) (Result, error) {
 	switch kind {

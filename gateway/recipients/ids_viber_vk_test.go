@@ -38,7 +38,12 @@ func TestParseKindIDsViberAndVK(t *testing.T) {
 	if len(res.Invalid) != 2 {
 		t.Fatalf("vk invalid %+v (a chat peer 2000000001 and abc)", res.Invalid)
 	}
-	if !IDKind(message.Viber) || !IDKind(message.VK) || !IDKind(message.Telegram) || IDKind(message.SMS) {
-		t.Fatal("IDKind")
+	for _, k := range []message.Kind{message.Viber, message.VK, message.Telegram, message.Messenger, message.Instagram} {
+		if !k.ByID() || !k.Known() {
+			t.Fatalf("%s: ByID %v Known %v", k, k.ByID(), k.Known())
+		}
+	}
+	if message.SMS.ByID() || message.WhatsApp.ByID() {
+		t.Fatal("sms/whatsapp contacts are phone numbers")
 	}
 }

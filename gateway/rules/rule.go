@@ -222,8 +222,8 @@ func compile(r Rule) (*compiled, error) {
 	if len(r.Kinds) > 0 {
 		c.kinds = map[message.Kind]bool{}
 		for _, k := range r.Kinds {
-			if k != message.SMS && k != message.WhatsApp && k != message.Telegram && k != message.Viber && k != message.VK {
-				return nil, bad("kinds", "%q: use sms, whatsapp, telegram, viber or vk", k)
+			if !k.Known() {
+				return nil, bad("kinds", "%q: use sms, whatsapp, telegram, messenger, instagram, viber or vk", k)
 			}
 			c.kinds[k] = true
 		}

@@ -263,8 +263,9 @@ func (s *API) apiCampaignInput(c *gin.Context, edit bool) (app.CampaignInput, []
 	found, chatIDs, idKind := false, false, message.Kind("")
 	for _, sd := range senders {
 		if sd.Channel == req.Channel && sd.ID == req.Sender {
-			found, chatIDs = true, sd.Kind == "telegram"
-			if k := message.Kind(sd.Kind); k == message.Viber || k == message.VK {
+			k := message.Kind(sd.Kind)
+			found, chatIDs = true, k.ByID()
+			if k == message.Viber || k == message.VK {
 				idKind = k // Viber and VK subscribers by id
 			}
 		}

@@ -25,7 +25,7 @@ func (s *API) APIMessages(c *gin.Context) {
 	}
 	_, q, field := app.ParseMessageQuery(c, s.Location())
 	if field != "" {
-		msg := map[string]string{"dir": "dir must be in or out", "kind": "kind must be sms, whatsapp, telegram, viber or vk",
+		msg := map[string]string{"dir": "dir must be in or out", "kind": "kind must be sms, whatsapp, telegram, messenger, instagram, viber or vk",
 			"status": "status must be one of received, queued, sending, sent, delivered, read, failed, unknown",
 			"from":   "from must be a day (YYYY-MM-DD, portal time zone) or an RFC 3339 time",
 			"to":     "to must be a day (YYYY-MM-DD, portal time zone) or an RFC 3339 time after from"}[field]

@@ -72,6 +72,10 @@ type Deps struct {
 	Telegram TelegramSetup // nil: no Telegram bot (telegram.go)
 	Viber    ViberSetup    // nil: no Viber bot (viber.go)
 	VK       VKSetup       // nil: no VK community (vk.go)
+
+	// Messenger and Instagram: nil when not configured (messenger.go).
+	Messenger MetaSetup
+	Instagram MetaSetup
 	// Logs are the daemon's recent log records (System > Logs); nil hides
 	// the page's content.
 	Logs LogSource

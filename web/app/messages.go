@@ -56,8 +56,7 @@ func ParseMessageQuery(c *gin.Context, loc *time.Location) (f MessageFilter, q m
 	switch {
 	case f.Dir != "" && q.Direction != msglog.In && q.Direction != msglog.Out:
 		field = "dir"
-	case f.Kind != "" && q.Kind != message.SMS && q.Kind != message.WhatsApp && q.Kind != message.Telegram &&
-		q.Kind != message.Viber && q.Kind != message.VK:
+	case f.Kind != "" && !q.Kind.Known():
 		field = "kind"
 	case f.Status != "" && !slices.Contains(MessageStatuses, q.Status):
 		field = "status"

@@ -87,7 +87,7 @@ func (s *Screens) RuleTest(c *gin.Context) {
 	text := c.PostForm("test_text")
 	kind := message.Kind(c.PostForm("kind"))
 	v.Form["test_text"], v.Form["kind"] = text, string(kind)
-	if kind != message.SMS && kind != message.WhatsApp && kind != message.Telegram && kind != message.Viber && kind != message.VK {
+	if !kind.Known() {
 		v.Errors["kind"] = v.T("automation.err.kind")
 	}
 	if strings.TrimSpace(text) == "" {

@@ -233,7 +233,7 @@ func (s *Screens) readCampaignForm(c *gin.Context, fd campaignFormData) (campaig
 	rs, probs := s.GatherRecipients(c.Request.Context(), recipients.Sources{Numbers: c.PostForm("numbers"), CSV: csvFile,
 		Phonebook: c.PostForm("phonebook"), NumberTypes: types, Group: c.PostForm("group"),
 		SkipInvalid: c.PostForm("skip_invalid") != "", Edit: fd.EditID != "", List: c.PostForm("list") != "",
-		ChatIDs: kind == string(message.Telegram), IDKind: viberVKKind(kind)})
+		ChatIDs: message.Kind(kind).ByID(), IDKind: viberVKKind(kind)})
 	in.List = s.readListSourceForm(c, v)
 	s.readReachForm(c, v, kind, senders, in)
 	for _, p := range probs {
@@ -253,7 +253,7 @@ func (s *Screens) readCampaignForm(c *gin.Context, fd campaignFormData) (campaig
 		in.Text = c.PostForm("text")
 		if strings.TrimSpace(in.Text) == "" {
 			errs["text"] = v.T("campaign.err.text_required")
-		} else if _, err := sms.PlanText(in.Text); !recipients.IDKind(message.Kind(kind)) && errors.Is(err, sms.ErrTooLong) {
+		} else if _, err := sms.PlanText(in.Text); !message.Kind(kind).ByID() && errors.Is(err, sms.ErrTooLong) {
 			errs["text"] = v.T("campaign.err.text_too_long", sms.MaxChars)
 		}
 	}
