@@ -121,7 +121,7 @@ func TestServiceSettings(t *testing.T) {
 	for _, want := range []string{"Type=notify", "WatchdogSec=", "Restart=on-failure", "User=pbxgate", "SupplementaryGroups=dialout",
 		"StateDirectory=pbxgate pbxgate-backups pbxgate-updates", "ConfigurationDirectory=pbxgate", "NoNewPrivileges=yes", "ProtectSystem=strict",
 		"ProtectHome=yes", "PrivateTmp=yes", "CapabilityBoundingSet=\n", "RestrictAddressFamilies=", "EnvironmentFile=-/etc/pbxgate/pbxgate.env",
-		"MemoryHigh=", "MemoryMax="} {
+		"MemoryHigh=", "MemoryMax=", "LimitNOFILE=65536"} {
 		if !strings.Contains(s, want) {
 			t.Errorf("pbxgate.service lacks %q", strings.TrimSpace(want))
 		}

@@ -32,7 +32,7 @@ import (
 // it saves heap profiles at each new anonymous peak and when idle, with
 // MEMBUDGET_KEEP=DIR the data directory stays in DIR (see docs/benchmarks.md).
 //
-//	go test ./cmd/pbxgate -run '^$' -bench MemoryBudget -benchtime 1x -timeout 60m
+//	go test ./cmd/pbxgate -run '^$' -bench MemoryBudget -benchtime 1x -timeout 150m
 func BenchmarkMemoryBudget(b *testing.B) {
 	nSMS := envInt(b, "MEMBUDGET_SMS", 100_000)
 	nIn := envInt(b, "MEMBUDGET_INBOUND", 2_000)
@@ -97,7 +97,7 @@ campaigns: {max_recipients: %d, max_campaigns: 1000}
 		// (what the resident file pages are) every 2 s; with
 		// MEMBUDGET_PROFILE a heap profile at each new anonymous peak.
 		profile := os.Getenv("MEMBUDGET_PROFILE")
-		peaks := &memPeaks{}
+		peaks := &memPeaks{start: time.Now(), phase: "setup", dataDir: dataDir}
 		stopSampling := make(chan struct{})
 		sampled := make(chan struct{})
 		go func() {
@@ -130,6 +130,7 @@ campaigns: {max_recipients: %d, max_campaigns: 1000}
 
 		wrote0 := procWriteBytes(b, pid)
 		start := time.Now()
+		peaks.setPhase("sending")
 		campaigns := (nSMS + perCampaign - 1) / perCampaign
 		for c := range campaigns {
 			n := min(perCampaign, nSMS-c*perCampaign)
@@ -161,7 +162,9 @@ campaigns: {max_recipients: %d, max_campaigns: 1000}
 		wg.Wait()
 
 		profiled := false
-		deadline := time.Now().Add(50 * time.Minute)
+		// A generous bound: on a loaded 2-core machine the simulator and
+		// the daemon share the CPU with everything else (24 SMS/s seen).
+		deadline := time.Now().Add(120 * time.Minute)
 		for {
 			done := api.count("/api/v1/campaigns?state=completed&limit=1")
 			if !profiled && profile != "" && done >= campaigns/2 {
@@ -187,6 +190,7 @@ campaigns: {max_recipients: %d, max_campaigns: 1000}
 		getJSONTB(b, simAPI+"/modems", &modems)
 		received0 := api.inbound()
 		wrote1 := procWriteBytes(b, pid)
+		peaks.setPhase("receiving")
 		for i := range nIn {
 			body, _ := json.Marshal(map[string]string{"from": fmt.Sprintf("+49171%07d", i), "text": "Danke, ich komme morgen vorbei."})
 			postJSONTB(b, simAPI+"/modems/"+modems[i%len(modems)].IMEI+"/inject", body)
@@ -361,12 +365,46 @@ type memPeaks struct {
 	rss, anon, file int64
 	kinds           map[string]int64 // smaps breakdown at the largest file total
 	kindsFile       int64
+	// When the anonymous peak happened: the run's phase, the time since
+	// the start and the data directory's size on disk then.
+	start      time.Time
+	phase      string
+	dataDir    string
+	anonAt     string
+	anonAtSeen int64 // anon when anonAt was last described
+}
+
+func (p *memPeaks) setPhase(phase string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.phase = phase
 }
 
 func (p *memPeaks) status(st map[string]int64) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if a := st["RssAnon"]; a > p.anon && a > p.anonAtSeen+1024 {
+		// Described at most once per MB of growth (the size walk costs).
+		p.anonAtSeen = a
+		p.anonAt = fmt.Sprintf("%s, %s after the start, store %.1f MB on disk", p.phase,
+			time.Since(p.start).Round(time.Second), float64(dirBytes(p.dataDir))/1e6)
+	}
 	p.rss, p.anon, p.file = max(p.rss, st["VmRSS"]), max(p.anon, st["RssAnon"]), max(p.file, st["RssFile"])
+}
+
+// dirBytes sums the sizes of the files in dir (0 when unreadable).
+func dirBytes(dir string) int64 {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return 0
+	}
+	var n int64
+	for _, e := range entries {
+		if fi, err := e.Info(); err == nil && fi.Mode().IsRegular() && !strings.HasPrefix(e.Name(), ".") {
+			n += fi.Size()
+		}
+	}
+	return n
 }
 
 func (p *memPeaks) smaps(m map[string]int64) {
@@ -380,7 +418,7 @@ func (p *memPeaks) smaps(m map[string]int64) {
 func (p *memPeaks) String() string {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return fmt.Sprintf("VmRSS %d kB, RssAnon %d kB, RssFile %d kB; resident files at their peak: %s", p.rss, p.anon, p.file, kindString(p.kinds))
+	return fmt.Sprintf("VmRSS %d kB, RssAnon %d kB (%s), RssFile %d kB; resident files at their peak: %s", p.rss, p.anon, p.anonAt, p.file, kindString(p.kinds))
 }
 
 func saveProfile(tb testing.TB, addr, path string) {

@@ -21,8 +21,9 @@ type Memory struct {
 
 // DefaultMemory suits a 1 GB Raspberry Pi that also runs a PBX.
 // The live heap under a 100,000-SMS run stays under ~50 MiB (argon2id's
-// 19 MiB included), so 64 MiB leaves the collector room without letting
-// the heap double (docs/benchmarks.md, "Memory budget").
+// 7 MiB and Badger's table builders included), so 64 MiB leaves the
+// collector room without letting the heap double (docs/benchmarks.md,
+// "Memory budget").
 func DefaultMemory() Memory { return Memory{Limit: 64 * MiB, MappedFiles: 16 * MiB} }
 
 // Validate reports problems under key (e.g. "memory").

@@ -18,6 +18,15 @@ type Resident struct {
 // at the daemon's 250 ms.
 const idleChecks = 120
 
+// exeSettleChecks is when RunTrim hands back the binary's pages once after
+// the start (60 s at the daemon's 250 ms): by then initialisation is over,
+// and what it alone touched need not stay resident.
+const exeSettleChecks = 240
+
+// exeRepeatChecks is the least number of checks between two page-outs of
+// the binary (10 min at 250 ms).
+const exeRepeatChecks = 2400
+
 // RunTrim keeps the resident pages of the store's memory-mapped files at or
 // under budget bytes, checking every interval, until ctx ends; once they
 // have not grown for idleChecks checks in a row (the daemon is idle), it
@@ -33,17 +42,44 @@ const idleChecks = 120
 // memory.high would do; pages Badger needs again are read back from disk.
 // On kernels without MADV_PAGEOUT (before Linux 5.4) or systems without
 // /proc it logs once and returns.
+//
+// The running binary's read-only pages (code, read-only data) are handed
+// back too: once exeSettleChecks checks after the start and whenever the
+// daemon goes idle. The pages in use come back from the file at once; the
+// rest — startup code, fault-around neighbours — no longer count in RSS.
 func (s *Store) RunTrim(ctx context.Context, interval time.Duration, budget int64) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	var other int64 // last measured resident size of other files
 	var last int64  // last reading of residentShared
 	quiet := 0      // checks in a row without growth
+	checks := 0
+	exeOK := true               // pageOutExecutable works here
+	exeLast := -exeRepeatChecks // check of the last page-out of the binary
+	pageOutExe := func() {
+		// At most every exeRepeatChecks: the pages in use come back from
+		// the file each time.
+		if !exeOK || checks-exeLast < exeRepeatChecks {
+			return
+		}
+		exeLast = checks
+		other = 0 // re-measured by the next Trim
+		if n, err := pageOutExecutable(); err != nil {
+			exeOK = false
+			s.log.Warn("store: cannot hand back the binary's resident pages", "err", err)
+		} else {
+			s.log.Debug("store: handed back the binary's resident pages", "resident", n)
+		}
+	}
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+		}
+		checks++
+		if checks == exeSettleChecks {
+			pageOutExe()
 		}
 		shared, err := residentShared()
 		if err != nil {
@@ -60,6 +96,7 @@ func (s *Store) RunTrim(ctx context.Context, interval time.Duration, budget int6
 		switch {
 		case quiet == idleChecks:
 			limit = 0
+			pageOutExe()
 		case shared <= other+budget:
 			continue // cheap check (statm) says the store is within budget
 		}

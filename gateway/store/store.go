@@ -129,21 +129,33 @@ type tuning struct {
 // docs/benchmarks.md, "Memory budget", for the measurements behind it).
 // ValueThreshold stays under 15% of the memtable; NumCompactors must be 0
 // or >= 2.
+//
+// Badger's transient memory is its table builders, all Go heap: a builder
+// keeps a whole table in an allocator that starts at twice the table size
+// and doubles (2T, +4T, +8T, …), holding the uncompressed blocks and, with
+// compression, a worst-case-sized buffer for each compressed block — about
+// 7.6 times the table size for pbxgate's data (Snappy compresses it 3–3.7×).
+// A compaction runs up to five builders at once (sub-compactions), more while
+// earlier tables are being synced to disk, and Badger keeps up to eight
+// finished allocators pooled for reuse, at their largest size. So:
+//   - tables keep one size on every level (tableMult 1): with the default
+//     doubling, the deepest level of a 127 MB store has 4 MiB tables whose
+//     builders hold 56 MiB each — the late anonymous peak of the 100,000-SMS
+//     run (docs/benchmarks.md);
+//   - 512 KiB tables: a builder's allocator stops at 1+2+4 = 7 MiB;
+//   - 2 MiB memtables: flushing one builds a single L0 table of all of it,
+//     which then also fits 7 MiB, and the two arenas are 2 × 2.6 MiB.
 var small = tuning{
-	// Flushing a memtable builds one L0 table of all of it in memory (the
-	// builder's buffers double: 4+8+16 MiB for an 8 MiB memtable), and
-	// compactions build L1+ tables at twice their size: 4 MiB memtables
-	// and 1 MiB tables halve both peaks (docs/benchmarks.md).
-	memTable:     4 << 20,
+	memTable:     2 << 20,
 	numMemtables: 2,
-	baseTable:    1 << 20,
+	baseTable:    512 << 10,
 	baseLevel:    8 << 20,
-	tableMult:    2,
+	tableMult:    1,
 	blockCache:   8 << 20,
 	indexCache:   4 << 20,
 	compression:  options.Snappy,
 	vlogFile:     16 << 20,
-	// 16 KiB stays well under 15 % of the memtable (614 KiB).
+	// 16 KiB stays well under 15 % of the memtable (307 KiB).
 	valueThreshold: 16 << 10,
 }
 

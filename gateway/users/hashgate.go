@@ -11,7 +11,7 @@ import (
 var ErrBusy = errors.New("too many password checks at once: try again in a few seconds")
 
 // Defaults of the Service's HashGate. Each argon2id hash holds its memory
-// parameter (19 MiB with DefaultParams) while it runs, so at most
+// parameter (7 MiB with DefaultParams) while it runs, so at most
 // DefaultMaxHashes run at a time; DefaultHashQueue more wait (a burst of
 // portal logins at once is served, slower), and the next is refused
 // instead of growing memory or latency without bound.

@@ -145,12 +145,27 @@ func TestHashGateRefusesWhenQueueFull(t *testing.T) {
 	}
 }
 
-// OWASP Password Storage Cheat Sheet, argon2id minimum: m=19 MiB (19456
-// KiB), t=2, p=1. The default must not fall below it, and the gate must
-// keep the memory at one or two hashes.
+// OWASP Password Storage Cheat Sheet, argon2id: "use one of the following
+// configuration settings": m=47104 (46 MiB) t=1, m=19456 (19 MiB) t=2,
+// m=12288 (12 MiB) t=3, m=9216 (9 MiB) t=4, m=7168 (7 MiB) t=5, each p=1.
+// The default must meet one of them, and the gate must keep the memory at
+// one or two hashes.
 func TestDefaultsMeetOWASPAndBoundMemory(t *testing.T) {
-	if DefaultParams.Memory < 19456 || DefaultParams.Time < 2 || DefaultParams.Threads < 1 {
-		t.Fatalf("DefaultParams %+v below OWASP's argon2id minimum", DefaultParams)
+	if !DefaultParams.MeetsOWASP() || DefaultParams.Threads < 1 {
+		t.Fatalf("DefaultParams %+v below OWASP's argon2id minimums", DefaultParams)
+	}
+	for _, c := range []struct {
+		p    Params
+		want bool
+	}{
+		{Params{47104, 1, 1}, true}, {Params{19456, 2, 1}, true}, {Params{12288, 3, 1}, true},
+		{Params{9216, 4, 1}, true}, {Params{7168, 5, 1}, true}, {Params{65536, 3, 4}, true},
+		{Params{19456, 1, 1}, false}, {Params{12288, 2, 1}, false}, {Params{9216, 3, 1}, false},
+		{Params{7168, 4, 1}, false}, {Params{7167, 5, 1}, false}, {Params{4096, 10, 1}, false},
+	} {
+		if got := c.p.MeetsOWASP(); got != c.want {
+			t.Errorf("%+v.MeetsOWASP() = %v, want %v", c.p, got, c.want)
+		}
 	}
 	if DefaultMaxHashes < 1 || DefaultMaxHashes > 2 {
 		t.Fatalf("DefaultMaxHashes %d", DefaultMaxHashes)

@@ -106,9 +106,36 @@ func (p Params) bounded() bool {
 	return p.Memory >= 8 && p.Memory <= 256<<10 && p.Time >= 1 && p.Time <= 32 && p.Threads >= 1 && p.Threads <= 16
 }
 
-// DefaultParams follow OWASP's minimum for argon2id (19 MiB, 2 passes, 1
-// lane): about 50 ms on a Raspberry Pi 4 and modest in memory.
-var DefaultParams = Params{Memory: 19456, Time: 2, Threads: 1}
+// DefaultParams are one of OWASP's equivalent minimum settings for argon2id
+// (Password Storage Cheat Sheet: m=47104 t=1, m=19456 t=2, m=12288 t=3,
+// m=9216 t=4 or m=7168 t=5, each with p=1 — "equal levels of defense"):
+// 7 MiB and 5 passes cost about the CPU time of 19 MiB and 2 passes, but a
+// hash holds 7 MiB instead of 19 MiB of the appliance's memory budget
+// (docs/benchmarks.md, "Memory budget: the peak"). Hashes stored with other
+// parameters keep verifying and are rehashed with these at the user's next
+// successful login (Authenticate).
+var DefaultParams = Params{Memory: 7168, Time: 5, Threads: 1}
+
+// owaspMinimum lists OWASP's equivalent argon2id minimums (memory in KiB,
+// passes; one lane each).
+var owaspMinimum = []Params{
+	{Memory: 47104, Time: 1, Threads: 1},
+	{Memory: 19456, Time: 2, Threads: 1},
+	{Memory: 12288, Time: 3, Threads: 1},
+	{Memory: 9216, Time: 4, Threads: 1},
+	{Memory: 7168, Time: 5, Threads: 1},
+}
+
+// MeetsOWASP reports whether p is at or above one of OWASP's equivalent
+// argon2id minimums (at least its memory and its passes).
+func (p Params) MeetsOWASP() bool {
+	for _, m := range owaspMinimum {
+		if p.Memory >= m.Memory && p.Time >= m.Time && p.Threads >= m.Threads {
+			return true
+		}
+	}
+	return false
+}
 
 // Service manages users and tokens.
 type Service struct {
@@ -387,8 +414,25 @@ func (svc *Service) Authenticate(ctx context.Context, name, password string) (Us
 	if !ok {
 		return User{}, ErrBadCredentials
 	}
+	// A hash made with other parameters (an older pbxgate's 19 MiB, a
+	// provisioned one) is replaced by one with the Service's, now that the
+	// password is known; a busy gate leaves it for the next login.
+	var rehashed string
+	if p, ok := phcParams(r.Hash); !ok || p != svc.params {
+		if h, err := svc.hash(ctx, password); err == nil {
+			rehashed = h
+		} else if !errors.Is(err, ErrBusy) {
+			return User{}, err
+		}
+	}
 	now := svc.now().UTC()
-	err = svc.modify(name, func(rr *record) error { rr.LastLogin = now; return nil })
+	err = svc.modify(name, func(rr *record) error {
+		rr.LastLogin = now
+		if rehashed != "" && rr.Hash == r.Hash { // unless the password changed meanwhile
+			rr.Hash = rehashed
+		}
+		return nil
+	})
 	if err != nil {
 		return User{}, err
 	}
@@ -556,8 +600,8 @@ func verifyPassword(phc, password string) bool {
 	if _, err := fmt.Sscanf(parts[2], "v=%d", &v); err != nil || v != argon2.Version {
 		return false
 	}
-	var p Params
-	if _, err := fmt.Sscanf(parts[3], "m=%d,t=%d,p=%d", &p.Memory, &p.Time, &p.Threads); err != nil || !p.bounded() {
+	p, ok := phcParams(phc)
+	if !ok {
 		return false
 	}
 	b64 := base64.RawStdEncoding
@@ -571,6 +615,20 @@ func verifyPassword(phc, password string) bool {
 	}
 	got := argon2.IDKey([]byte(password), salt, p.Time, p.Memory, p.Threads, uint32(len(want)))
 	return subtle.ConstantTimeCompare(got, want) == 1
+}
+
+// phcParams returns the cost parameters a PHC argon2id hash names, and
+// whether they are well-formed and within what a verification may cost.
+func phcParams(phc string) (Params, bool) {
+	parts := strings.Split(phc, "$")
+	if len(parts) != 6 || parts[1] != "argon2id" {
+		return Params{}, false
+	}
+	var p Params
+	if _, err := fmt.Sscanf(parts[3], "m=%d,t=%d,p=%d", &p.Memory, &p.Time, &p.Threads); err != nil || !p.bounded() {
+		return Params{}, false
+	}
+	return p, true
 }
 
 func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }

@@ -105,6 +105,46 @@ func TestHashIsPHCAndNeverListed(t *testing.T) {
 	}
 }
 
+// A hash stored with other parameters (an older pbxgate's m=19 MiB, t=2)
+// is replaced by one with the Service's at the next successful login, and
+// the password keeps working; a wrong password changes nothing.
+func TestLoginRehashesOldParameters(t *testing.T) {
+	t.Parallel()
+	svc, s := newService(t)
+	ctx := context.Background()
+	old := Params{Memory: 128, Time: 2, Threads: 1}
+	if err := svc.SetPasswordHash(ctx, "alice", hashPassword(old, "correct horse")); err != nil {
+		t.Fatal(err)
+	}
+	stored := func() string {
+		var r record
+		if err := s.View(func(txn *store.Txn) error { return store.GetJSON(txn, userKey("alice"), &r) }); err != nil {
+			t.Fatal(err)
+		}
+		return r.Hash
+	}
+	before := stored()
+	if _, err := svc.Authenticate(ctx, "alice", "wrong horse"); !errors.Is(err, ErrBadCredentials) {
+		t.Fatalf("wrong password: %v", err)
+	}
+	if stored() != before {
+		t.Fatal("a failed login changed the hash")
+	}
+	if _, err := svc.Authenticate(ctx, "alice", "correct horse"); err != nil {
+		t.Fatal(err)
+	}
+	after := stored()
+	if p, ok := phcParams(after); !ok || p != fast {
+		t.Fatalf("after login the hash is %q, want parameters %+v", after, fast)
+	}
+	if _, err := svc.Authenticate(ctx, "alice", "correct horse"); err != nil {
+		t.Fatalf("login with the rehashed password: %v", err)
+	}
+	if stored() != after {
+		t.Fatal("a hash with current parameters was rehashed again")
+	}
+}
+
 func TestSetPasswordRoleDelete(t *testing.T) {
 	t.Parallel()
 	svc, _ := newService(t)
