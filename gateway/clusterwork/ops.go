@@ -263,7 +263,9 @@ func (w *Work) Get(ctx context.Context, id string, detail bool) (Progress, error
 	if detail {
 		p.Claims = map[string]Claim{}
 	}
-	wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	// A bucket between leaders (a box just died) does not answer; the
+	// caller asks again rather than wait.
+	wctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	watch, err := w.claims.Watch(wctx, id+".*", jetstream.IgnoreDeletes())
 	if err != nil {
@@ -272,7 +274,7 @@ func (w *Work) Get(ctx context.Context, id string, detail bool) (Progress, error
 	defer func() { _ = watch.Stop() }()
 	claimed := 0
 	for e := range watch.Updates() {
-		if e == nil {
+		if e == nil || wctx.Err() != nil {
 			break
 		}
 		var cl Claim
