@@ -237,11 +237,18 @@ cluster:
 		t.Fatal(err)
 	}
 	started := time.Now()
-	progress := func(b *box) clusterwork.Progress {
+	// progress is a box's view; while a box's bucket changes leader it
+	// may not answer (ok false: ask again).
+	progressOK := func(b *box) (clusterwork.Progress, bool) {
 		p, err := sharedProgress(t, b.dataDir, created.ID, false)
 		if err != nil {
 			t.Logf("%s: %v", b.name, err)
+			return p, false
 		}
+		return p, true
+	}
+	progress := func(b *box) clusterwork.Progress {
+		p, _ := progressOK(b)
 		return p
 	}
 	waitUntil := func(what string, limit time.Duration, cond func() bool) time.Duration {
@@ -260,14 +267,14 @@ cluster:
 		p := progress(boxes[0])
 		return p.ByBox["box1"].Sent > 50 && p.ByBox["box2"].Sent > 50 && p.ByBox["box3"].Sent > 50 && p.ByBox["box2"].Sending > 0
 	})
-	before := progress(boxes[0])
+	before, _ := progressOK(boxes[0])
 	if err := boxes[1].p.cmd.Process.Kill(); err != nil {
 		t.Fatal(err)
 	}
 	<-boxes[1].p.done
 	takeover := waitUntil("box2's held work taken over", 60*time.Second, func() bool {
-		p := progress(boxes[0])
-		return p.ByBox["box2"].Sending == 0
+		p, ok := progressOK(boxes[0])
+		return ok && p.Counts.Final()+p.Counts.Waiting+p.Counts.Sending == recipients && p.ByBox["box2"].Sending == 0
 	})
 	t.Logf("kill -9 of box2 at %d of %d final (box2 held %d); its held work was taken over after %v",
 		before.Counts.Final(), recipients, before.ByBox["box2"].Sending, takeover.Round(100*time.Millisecond))
@@ -301,8 +308,8 @@ cluster:
 
 	// All final, the same on every box.
 	waitUntil("every recipient final", 3*time.Minute, func() bool {
-		p := progress(boxes[2])
-		return p.Counts.Final() == recipients && p.Counts.Sending == 0 && p.Counts.Waiting == 0
+		p, ok := progressOK(boxes[2])
+		return ok && p.Counts.Final() == recipients && p.Counts.Sending == 0 && p.Counts.Waiting == 0
 	})
 	t.Logf("campaign through %v after it was created", time.Since(started).Round(time.Second))
 	final, err := sharedProgress(t, boxes[0].dataDir, created.ID, true)

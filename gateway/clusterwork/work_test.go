@@ -99,7 +99,7 @@ type box struct {
 	done chan struct{}
 }
 
-func startBoxes(t *testing.T, n, sims int, latency, ackWait time.Duration, wr *wire) []*box {
+func startBoxes(t testing.TB, n, sims int, latency, ackWait time.Duration, wr *wire) []*box {
 	t.Helper()
 	ports := make([]int, n)
 	for i := range ports {
