@@ -161,6 +161,8 @@ type held struct {
 	camp string
 	key  string
 	msg  jetstream.Msg
+	rev  uint64 // the claim's revision when this box created it
+	to   string
 }
 
 // Work runs the shared campaigns on one box.
@@ -175,6 +177,7 @@ type Work struct {
 	held    map[string]*held // by message ID
 	perCamp map[string]int   // held items per campaign
 	pending map[string]Claim // final outcomes not yet written (no quorum)
+	unsent  map[string]bool  // claims whose creation failed here: never handed over
 	pullers map[string]context.CancelFunc
 	freed   chan struct{}
 	ready   chan struct{} // closed once the buckets are open
@@ -196,7 +199,7 @@ func New(cfg Config) *Work {
 	}
 	return &Work{cfg: cfg, log: cfg.Logger, node: cfg.Node, js: cfg.Node.JetStream(),
 		camps: map[string]Campaign{}, held: map[string]*held{}, perCamp: map[string]int{},
-		pending: map[string]Claim{}, pullers: map[string]context.CancelFunc{},
+		pending: map[string]Claim{}, unsent: map[string]bool{}, pullers: map[string]context.CancelFunc{},
 		freed: make(chan struct{}, 1), ready: make(chan struct{})}
 }
 
@@ -435,86 +438,152 @@ func (w *Work) take(ctx context.Context, c Campaign, s Sender, m jetstream.Msg) 
 	key := claimKey(c.ID, it.Seq)
 	me := w.node.Name()
 	now := time.Now().UTC()
-	if e, err := w.claims.Get(ctx, key); err == nil {
-		var cl Claim
-		if err := json.Unmarshal(e.Value(), &cl); err != nil {
-			w.log.Error("shared campaign: damaged claim", "key", key, "err", err)
-			return // held until AckWait; logged each time
-		}
-		switch {
-		case cl.State.Final():
-			_ = m.Ack()
-		case cl.Box == me && w.isHeld(MsgID(c.ID, it.Seq)):
-			// Redelivered to this box while its pool still has it (the
-			// heartbeat did not get through): hold the new delivery.
-			w.mu.Lock()
-			if h := w.held[MsgID(c.ID, it.Seq)]; h != nil {
-				h.msg = m
-			}
-			w.mu.Unlock()
-		default:
-			// Another box (or this one before a restart) handed it to a
-			// modem and went away: it may have left. Never sent again.
-			taken := cl
-			taken.State, taken.TakenBy, taken.At = CUnknown, me, now
-			taken.Reason = "box " + cl.Box + " handed it to its modems and stopped answering; it may or may not have been sent"
-			v, _ := json.Marshal(taken)
-			if _, err := w.claims.Update(ctx, key, v, e.Revision()); err != nil {
-				w.log.Warn("shared campaign: recording a lost box's item failed; retried", "key", key, "err", err)
-				_ = m.NakWithDelay(time.Second)
-				return
-			}
-			w.mu.Lock()
-			w.taken++
-			w.mu.Unlock()
-			w.log.Warn("shared campaign: item of a lost box recorded unknown", "key", key, "box", cl.Box)
-			_ = m.Ack()
-		}
-		return
-	} else if !errors.Is(err, jetstream.ErrKeyNotFound) {
-		_ = m.NakWithDelay(time.Second)
-		return
-	}
 	if b := w.cfg.Blocker; b != nil {
 		if why, blocked := b.Blocked(ctx, it.To); blocked {
 			v, _ := json.Marshal(Claim{State: CExcluded, Box: me, To: it.To, Reason: why, At: now})
-			if _, err := w.claims.Create(ctx, key, v); err != nil && !errors.Is(err, jetstream.ErrKeyExists) {
+			_, err := w.claims.Create(ctx, key, v)
+			switch {
+			case errors.Is(err, jetstream.ErrKeyExists):
+				w.settle(ctx, c, s, it, key, m)
+			case err != nil:
 				_ = m.NakWithDelay(time.Second)
-				return
+			default:
+				_ = m.Ack()
 			}
-			_ = m.Ack()
 			return
 		}
 	}
+	// The claim first (one round trip in the usual case: nobody has it).
+	// A Stop cancelling ctx must not cut the write off half-way.
 	v, _ := json.Marshal(Claim{State: CSending, Box: me, To: it.To, At: now})
-	rev, err := w.claims.Create(ctx, key, v)
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	rev, err := w.claims.Create(cctx, key, v)
+	cancel()
+	if errors.Is(err, jetstream.ErrKeyExists) {
+		w.settle(ctx, c, s, it, key, m)
+		return
+	}
 	if err != nil {
-		// Exists: another box claimed it meanwhile (it comes back to a
-		// box only after AckWait). Otherwise no quorum: nothing is sent.
+		// No quorum (or no answer): nothing is sent; it comes back. The
+		// claim may have been written all the same: remember that this
+		// box did not hand it over (settle).
+		w.mu.Lock()
+		w.unsent[key] = true
+		w.mu.Unlock()
 		_ = m.NakWithDelay(time.Second)
 		return
 	}
+	w.handOver(ctx, c, s, it, key, rev, m)
+}
+
+// handOver gives a claimed item to this box's pool and holds it.
+func (w *Work) handOver(ctx context.Context, c Campaign, s Sender, it item, key string, rev uint64, m jetstream.Msg) {
+	me := w.node.Name()
 	id := MsgID(c.ID, it.Seq)
 	w.mu.Lock()
-	w.held[id] = &held{camp: c.ID, key: key, msg: m}
+	w.held[id] = &held{camp: c.ID, key: key, msg: m, rev: rev, to: it.To}
 	w.perCamp[c.ID]++
 	w.mu.Unlock()
 	out := message.Outbound{ID: id, Channel: c.Channel, To: it.To, Text: c.Text, DeliveryReport: true,
 		Ref: "cluster-campaign/" + c.ID, Class: message.Bulk}
+	if ctx.Err() != nil {
+		// Stopped while the claim was written: not handed over.
+		w.giveBack(ctx, id, key, rev, m)
+		return
+	}
 	if err := s.Send(ctx, out); err != nil {
 		if w.cfg.Rejected != nil && w.cfg.Rejected(err) {
 			w.finish(id, key, Claim{State: CFailed, Box: me, To: it.To, Reason: err.Error(), At: time.Now().UTC()})
 			return
 		}
-		// Not accepted by the pool: nothing left this box. Give the item
-		// back (the claim goes first, guarded by its revision).
-		w.release(id)
-		if err := w.claims.Delete(ctx, key, jetstream.LastRevision(rev)); err != nil {
-			w.log.Warn("shared campaign: send failed and the claim stays (recorded unknown by the next box)", "key", key, "err", err)
+		// Not accepted by the pool (or stopped just now): nothing left
+		// this box. Give the item back.
+		w.giveBack(ctx, id, key, rev, m)
+		if ctx.Err() == nil {
+			w.log.Warn("shared campaign: the SMS channel did not take the message; it goes back to the queue", "key", key, "err", err)
 		}
-		_ = m.NakWithDelay(2 * time.Second)
-		w.log.Warn("shared campaign: the SMS channel did not take the message; it goes back to the queue", "key", key, "err", err)
 	}
+}
+
+// giveBack returns an item this box claimed and did not hand over: the
+// claim goes (guarded by its revision), the item goes back to the queue.
+// A claim that cannot be removed stays marked as never handed over here.
+func (w *Work) giveBack(ctx context.Context, id, key string, rev uint64, m jetstream.Msg) {
+	w.release(id)
+	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	if err := w.claims.Delete(dctx, key, jetstream.LastRevision(rev)); err != nil {
+		w.mu.Lock()
+		w.unsent[key] = true
+		w.mu.Unlock()
+	}
+	_ = m.NakWithDelay(time.Second)
+}
+
+// settle handles an item that already has a claim: final (acknowledge),
+// still in this box's pool (hold the new delivery), or handed to a modem
+// by a box that went away (record unknown, never send again).
+func (w *Work) settle(ctx context.Context, c Campaign, s Sender, it item, key string, m jetstream.Msg) {
+	me := w.node.Name()
+	e, err := w.claims.Get(ctx, key)
+	if err != nil {
+		_ = m.NakWithDelay(time.Second)
+		return
+	}
+	var cl Claim
+	if err := json.Unmarshal(e.Value(), &cl); err != nil {
+		w.log.Error("shared campaign: damaged claim", "key", key, "err", err)
+		return // held until AckWait; logged each time
+	}
+	id := MsgID(c.ID, it.Seq)
+	switch {
+	case cl.State.Final():
+		_ = m.Ack()
+	case cl.Box == me && cl.State == CSending && w.wasUnsent(key):
+		// This box's claim whose write it did not see succeed: it never
+		// handed the item over, so it does now.
+		v, _ := json.Marshal(Claim{State: CSending, Box: me, To: it.To, At: time.Now().UTC()})
+		rev, err := w.claims.Update(ctx, key, v, e.Revision())
+		if err != nil {
+			_ = m.NakWithDelay(time.Second)
+			return
+		}
+		w.mu.Lock()
+		delete(w.unsent, key)
+		w.mu.Unlock()
+		w.handOver(ctx, c, s, it, key, rev, m)
+	case cl.Box == me && w.isHeld(id):
+		// Redelivered to this box while its pool still has it (the
+		// heartbeat did not get through): hold the new delivery.
+		w.mu.Lock()
+		if h := w.held[id]; h != nil {
+			h.msg = m
+		}
+		w.mu.Unlock()
+	default:
+		// Another box (or this one before a restart) handed it to a
+		// modem and went away: it may have left. Never sent again.
+		taken := cl
+		taken.State, taken.TakenBy, taken.At = CUnknown, me, time.Now().UTC()
+		taken.Reason = "box " + cl.Box + " handed it to its modems and stopped answering; it may or may not have been sent"
+		v, _ := json.Marshal(taken)
+		if _, err := w.claims.Update(ctx, key, v, e.Revision()); err != nil {
+			w.log.Warn("shared campaign: recording a lost box's item failed; retried", "key", key, "err", err)
+			_ = m.NakWithDelay(time.Second)
+			return
+		}
+		w.mu.Lock()
+		w.taken++
+		w.mu.Unlock()
+		w.log.Warn("shared campaign: item of a lost box recorded unknown", "key", key, "box", cl.Box)
+		_ = m.Ack()
+	}
+}
+
+func (w *Work) wasUnsent(key string) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.unsent[key]
 }
 
 func (w *Work) isHeld(id string) bool {
@@ -606,7 +675,18 @@ func (w *Work) finish(msgID, key string, cl Claim) {
 	w.mu.Unlock()
 	if claims != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		err := w.writeOutcome(ctx, key, cl)
+		err := errors.New("no revision")
+		if h != nil && h.rev != 0 && cl.State.Final() {
+			// The usual case: nobody touched the claim since this box
+			// created it, so one compare-and-set writes the outcome.
+			nw := cl
+			nw.To = h.to
+			v, _ := json.Marshal(nw)
+			_, err = claims.Update(ctx, key, v, h.rev)
+		}
+		if err != nil {
+			err = w.writeOutcome(ctx, key, cl)
+		}
 		cancel()
 		if err == nil {
 			w.mu.Lock()
