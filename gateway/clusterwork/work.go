@@ -375,7 +375,10 @@ func (w *Work) pull(ctx context.Context, c Campaign, s Sender) {
 			}
 			continue
 		}
+		// The claims of a batch are written in parallel: each is a
+		// replicated write, and the SIMs wait for the batch.
 		n := 0
+		var wg sync.WaitGroup
 		for m := range batch.Messages() {
 			n++
 			if ctx.Err() != nil {
@@ -383,8 +386,13 @@ func (w *Work) pull(ctx context.Context, c Campaign, s Sender) {
 				_ = m.Nak()
 				continue
 			}
-			w.take(ctx, c, s, m)
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				w.take(ctx, c, s, m)
+			}()
 		}
+		wg.Wait()
 		if err := batch.Error(); err != nil && !errors.Is(err, jetstream.ErrNoMessages) && n == 0 && ctx.Err() == nil {
 			log.Debug("shared campaign: fetch", "err", err)
 			sleep(ctx, 500*time.Millisecond)
@@ -673,6 +681,12 @@ func (w *Work) finish(msgID, key string, cl Claim) {
 	w.pending[key] = cl
 	claims := w.claims
 	w.mu.Unlock()
+	// The caller (the pool's report) does not wait for the cluster: the
+	// slot is free now, the outcome and the acknowledgement follow.
+	go w.writeAndAck(claims, h, key, cl)
+}
+
+func (w *Work) writeAndAck(claims jetstream.KeyValue, h *held, key string, cl Claim) {
 	if claims != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		err := errors.New("no revision")
