@@ -791,6 +791,10 @@ func (w *Work) Taken() int {
 	return w.taken
 }
 
+// Ready is closed once this box has opened the cluster's stream and
+// buckets (it needs a leader).
+func (w *Work) Ready() <-chan struct{} { return w.ready }
+
 func (w *Work) await(ctx context.Context) error {
 	select {
 	case <-w.ready:
