@@ -130,6 +130,7 @@ func (d *daemon) clusterRoutes(mux *http.ServeMux) {
 		st, err := d.cluster.Status()
 		writeControl(w, clusterReply{Enabled: true, Status: &st}, err)
 	})
+	d.clusterCampaignRoutes(mux)
 }
 
 // cmdCluster: pbxgate cluster status.
@@ -137,10 +138,13 @@ func cmdCluster(ctx context.Context, env *cliEnv, args []string) error {
 	fs := newFlags(env, "cluster status", "cluster status [-c FILE | --data DIR] [--json]")
 	dir := dataDirFlags(env, fs)
 	asJSON := fs.Bool("json", false, "print JSON")
+	if len(args) > 0 && args[0] == "campaign" {
+		return cmdClusterCampaign(ctx, env, args[1:])
+	}
 	if len(args) > 0 && args[0] == "status" {
 		args = args[1:]
 	} else if len(args) == 0 || !strings.HasPrefix(args[0], "-") {
-		return usageErr("pbxgate cluster status [-c FILE | --data DIR] [--json]")
+		return usageErr("pbxgate cluster status [-c FILE | --data DIR] [--json] | pbxgate %s", clusterCampaignSynopsis)
 	}
 	if err := parseFlags(env, fs, args); err != nil {
 		return err

@@ -49,7 +49,7 @@ func commands() []command {
 		{"user", "manage portal users: add, passwd, list", cmdUser},
 		{"modems", "show modems, their state, signal and operator, and the SMS channels", cmdModems},
 		{"ussd", "send a USSD code through a modem: pbxgate ussd MODEM CODE", cmdUSSD},
-		{"cluster", "show the boxes of the cluster, their state and the leader: pbxgate cluster status", cmdCluster},
+		{"cluster", "the boxes of the cluster and the leader (pbxgate cluster status); shared SMS campaigns (pbxgate cluster campaign …)", cmdCluster},
 		{"send", "send one SMS through the running daemon: pbxgate send CHANNEL NUMBER TEXT", cmdSend},
 	}, applianceCommands()...)
 }

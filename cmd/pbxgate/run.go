@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"github.com/pbxgate/pbxgate/gateway/cluster"
+	"github.com/pbxgate/pbxgate/gateway/clusterwork"
 	"io"
 	"log/slog"
 	"net"
@@ -154,6 +155,9 @@ type daemon struct {
 	rules     *rules.Engine
 	pipeline  *inbound.Pipeline
 	cluster   *cluster.Node // nil unless the configuration has a cluster section
+	// clusterWork runs the shared campaigns (cluster_campaigns.go); nil
+	// on a box alone.
+	clusterWork *clusterwork.Work
 
 	logs    *logbuf.Ring
 	restart chan string // requestRestart
@@ -224,6 +228,9 @@ func (d *daemon) run(ctx context.Context) error {
 		return err
 	}
 	if err := d.buildAutomation(); err != nil {
+		return err
+	}
+	if err := d.buildClusterWork(); err != nil {
 		return err
 	}
 	d.startComponents(runCtx)

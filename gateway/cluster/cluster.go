@@ -175,6 +175,11 @@ func serverOptions(o Options, token string) (*server.Options, error) {
 		so.JetStreamDomain = o.Node
 		return so, nil
 	}
+	if len(o.Peers) == 0 && o.LeafListen == "" {
+		// One box alone (benchmarks' baseline; the configuration asks
+		// for peers): JetStream without routes, its own leader.
+		return so, nil
+	}
 	if o.Listen == "" {
 		return nil, errors.New("cluster: listen (host:port for the other boxes) is required unless hub is set")
 	}
@@ -321,6 +326,13 @@ func (n *Node) Status() (Status, error) {
 		}
 	}
 	members := map[string]Member{n.opts.Node: {Name: n.opts.Node, Self: true, Current: true}}
+	if jsz.Meta == nil && len(n.opts.Peers) == 0 && n.opts.Hub == "" && n.opts.LeafListen == "" {
+		// Standalone JetStream: this box is the whole cluster.
+		st.Leader, st.Size, st.Quorum = n.opts.Node, 1, 1
+		self := members[n.opts.Node]
+		self.Leader = true
+		members[n.opts.Node] = self
+	}
 	if m := jsz.Meta; m != nil {
 		st.Leader, st.Size, st.Quorum = m.Leader, m.Size, m.QuorumNeeded
 		self := members[n.opts.Node]

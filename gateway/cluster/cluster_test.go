@@ -142,16 +142,22 @@ func TestLeaderLossElectsAnother(t *testing.T) {
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
+	// Each attempt has its own deadline: the start-up above may have used
+	// most of ctx's minute on a loaded machine.
 	var kv2 jetstream.KeyValue
 	testkit.Eventually(t, "a write with two of three boxes", func() bool {
+		actx, acancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer acancel()
 		var err error
-		if kv2, err = rest[1].JetStream().KeyValue(ctx, "sessions"); err != nil {
+		if kv2, err = rest[1].JetStream().KeyValue(actx, "sessions"); err != nil {
 			return false
 		}
-		_, err = kv2.Put(ctx, "s2", []byte("queue sales"))
+		_, err = kv2.Put(actx, "s2", []byte("queue sales"))
 		return err == nil
 	})
-	e, err := kv2.Get(ctx, "s1")
+	gctx, gcancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer gcancel()
+	e, err := kv2.Get(gctx, "s1")
 	if err != nil || string(e.Value()) != "ext 201" {
 		t.Fatalf("s1 after the loss: %v %v", e, err)
 	}
