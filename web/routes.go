@@ -192,6 +192,11 @@ func (s *server) routes() []route {
 		{method: "POST", path: v1 + "/campaigns/:id/resume", access: member, handle: s.APICampaignAction("resume")},
 		{method: "POST", path: v1 + "/campaigns/:id/duplicate", access: member, handle: s.APICampaignAction("duplicate")},
 
+		// Campaign recipients (issue 20, screens and API): retry one
+		// failed recipient; the recipient lists filter by ?state=.
+		{method: "POST", path: "/campaigns/:id/recipients/:number/retry", access: member, handle: s.CampaignRetryRecipient},
+		{method: "POST", path: v1 + "/campaigns/:id/recipients/:number/retry", access: member, handle: s.APIRetryRecipient},
+
 		// API: contacts, do-not-contact lists, blacklist, opt-outs.
 		{method: "GET", path: v1 + "/phonebooks", access: member, handle: s.APIPhonebooks},
 		{method: "POST", path: v1 + "/phonebooks", access: member, handle: s.APIImportContacts("phonebook")},

@@ -122,11 +122,16 @@ func (s *API) APIRecipients(c *gin.Context) {
 	if !s.apiCampaignsReady(c) {
 		return
 	}
+	state := c.Query("state")
+	if !app.ValidRecipientState(state) {
+		app.APIError(c, http.StatusBadRequest, "invalid", "state must be one of "+strings.Join(app.RecipientStates, ", "), "state")
+		return
+	}
 	offset, limit, ok := app.Pagination(c)
 	if !ok {
 		return
 	}
-	items, total, err := s.D.Campaigns.CampaignRecipients(c.Request.Context(), c.Param("id"), offset, limit)
+	items, total, err := s.Recipients(c.Request.Context(), c.Param("id"), state, offset, limit)
 	if err != nil {
 		s.apiCampaignErr(c, err)
 		return

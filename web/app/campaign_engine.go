@@ -91,7 +91,11 @@ func (a *engineCampaigns) Campaign(ctx context.Context, id string) (CampaignDeta
 }
 
 func (a *engineCampaigns) CampaignRecipients(ctx context.Context, id string, offset, limit int) ([]RecipientResult, int, error) {
-	p, err := a.e.Recipients(ctx, id, campaign.RecipientQuery{Offset: offset, Limit: limit})
+	return a.recipients(ctx, id, campaign.RecipientQuery{Offset: offset, Limit: limit})
+}
+
+func (a *engineCampaigns) recipients(ctx context.Context, id string, q campaign.RecipientQuery) ([]RecipientResult, int, error) {
+	p, err := a.e.Recipients(ctx, id, q)
 	if err != nil {
 		return nil, 0, mapEngineErr(err)
 	}

@@ -414,6 +414,8 @@ type campaignDetailData struct {
 	CanStart   bool
 	CanResume  bool
 	CanDelete  bool
+	// The recipient filter (campaign_recipients.go).
+	RecipientFilter
 }
 
 func canStop(st app.CampaignState) bool {
@@ -433,7 +435,11 @@ func (s *Screens) CampaignDetail(c *gin.Context) {
 	}
 	s.AddClicks(ctx, &cd)
 	page := pageParam(c)
-	rs, total, err := s.D.Campaigns.CampaignRecipients(ctx, id, (page-1)*app.RecipientPageSize, app.RecipientPageSize)
+	state := c.Query("state")
+	if !app.ValidRecipientState(state) {
+		state = ""
+	}
+	rs, total, err := s.Recipients(ctx, id, state, (page-1)*app.RecipientPageSize, app.RecipientPageSize)
 	if err != nil {
 		s.Log.Error("campaign recipients", "id", id, "err", err)
 		s.RenderError(c, http.StatusInternalServerError, "error.internal")
@@ -442,6 +448,7 @@ func (s *Screens) CampaignDetail(c *gin.Context) {
 	d := s.detailData(cd)
 	d.Recipients, d.Total, d.Page = rs, total, page
 	d.Pages = max(1, (total+app.RecipientPageSize-1)/app.RecipientPageSize)
+	d.RecipientFilter = s.recipientFilter(cd, state)
 	s.Render(c, http.StatusOK, "campaign_detail", s.NewView(c, "campaigns", "campaign.detail.title", d))
 }
 
