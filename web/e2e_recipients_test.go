@@ -73,7 +73,7 @@ func TestBrowserCampaignRecipients(t *testing.T) {
 	attempt := 1
 	for _, tc := range []struct {
 		lang, reason, flash, count, csvHead string
-		width, height                        int64
+		width, height                       int64
 	}{
 		{"de", "Netz außer Betrieb", "Die Nachricht an diesen Empfänger wird erneut gesendet.", "1 Empfänger", "Grund", 1280, 1000},
 		{"de", "Netz außer Betrieb", "Die Nachricht an diesen Empfänger wird erneut gesendet.", "1 Empfänger", "Grund", 390, 844},

@@ -15,9 +15,9 @@ import (
 // ("" for all), the states to pick from, and whether a failed recipient
 // has its own retry button.
 type RecipientFilter struct {
-	State      string
-	States     []string
-	CanFilter  bool
+	State       string
+	States      []string
+	CanFilter   bool
 	CanRetryOne bool
 }
 
