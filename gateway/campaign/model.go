@@ -150,6 +150,9 @@ type TemplateInfo struct {
 	// order: "1", "2"… or named parameters.
 	Variables []string
 	Body      string // with {{1}} placeholders, for the preview
+	// HeaderText is a TEXT header (with its placeholder) and Footer the
+	// footer, for the portal's preview.
+	HeaderText, Footer string
 	// Buttons are the template's buttons in order (buttons.go).
 	Buttons []TemplateButton
 }

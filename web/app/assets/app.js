@@ -163,6 +163,7 @@
     update();
     document.querySelectorAll("[data-template]").forEach(function (group) {
       var body = group.querySelector(".tpl-body");
+      if (!body) { return; } // composer.js previews the whole message
       function render() {
         var text = body.getAttribute("data-body");
         group.querySelectorAll("[data-var]").forEach(function (inp) {
