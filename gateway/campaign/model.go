@@ -343,6 +343,11 @@ type Campaign struct {
 	UpdatedAt    time.Time    `json:"updated_at"`
 	PendingSince time.Time    `json:"pending_since,omitzero"`
 	History      []Transition `json:"history,omitempty"`
+	// Archived campaigns are finished, hidden from the default list and
+	// read-only (archive.go); PrunedAt is when the retention deleted the
+	// recipients' details, keeping the totals (retention.go).
+	Archived bool      `json:"archived,omitempty"`
+	PrunedAt time.Time `json:"pruned_at,omitzero"`
 }
 
 // Progress is the share of recipients the dispatcher is done with, 0..1.

@@ -73,7 +73,12 @@ func (s *API) APICampaigns(c *gin.Context) {
 	if !ok {
 		return
 	}
-	items, total, err := s.D.Campaigns.ListCampaigns(c.Request.Context(), app.CampaignQuery{State: state, Search: c.Query("q"), Offset: offset, Limit: limit})
+	archived := c.Query("archived")
+	if archived != "" && archived != "true" && archived != "false" {
+		app.APIError(c, http.StatusBadRequest, "invalid", "archived must be true or false", "archived")
+		return
+	}
+	items, total, err := s.D.Campaigns.ListCampaigns(c.Request.Context(), app.CampaignQuery{State: state, Search: c.Query("q"), Archived: archived == "true", Offset: offset, Limit: limit})
 	if err != nil {
 		s.Log.Error("api: list campaigns", "err", err)
 		app.APIError(c, http.StatusInternalServerError, "internal", "listing campaigns failed; see the pbxgate log", "")

@@ -39,6 +39,7 @@ func summary(c campaign.Campaign) CampaignSummary {
 		State: CampaignState(c.State), Reason: c.Reason, ReasonCode: c.ReasonCode, Total: c.Recipients, Done: c.Counts.Done(),
 		Sent: c.Counts.Sent + c.Counts.Delivered, Delivered: c.Counts.Delivered, Failed: c.Counts.Failed,
 		Excluded: c.Counts.Excluded, Created: c.CreatedAt, ScheduledAt: c.ScheduledAt,
+		Archived: c.Archived, PrunedAt: c.PrunedAt,
 	}
 	for _, t := range c.History {
 		if (t.To == campaign.Running || t.To == campaign.Retrying) && s.StartedAt.IsZero() {
@@ -62,7 +63,7 @@ func (a *engineCampaigns) kind(channel string) string {
 }
 
 func (a *engineCampaigns) ListCampaigns(ctx context.Context, q CampaignQuery) ([]CampaignSummary, int, error) {
-	p := a.e.List(ctx, campaign.ListQuery{State: campaign.State(q.State), Search: q.Search, Offset: q.Offset, Limit: q.Limit})
+	p := a.e.List(ctx, campaign.ListQuery{State: campaign.State(q.State), Search: q.Search, Archived: q.Archived, Offset: q.Offset, Limit: q.Limit})
 	out := make([]CampaignSummary, 0, len(p.Items))
 	for _, c := range p.Items {
 		s := summary(c)

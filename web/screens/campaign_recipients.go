@@ -26,7 +26,7 @@ func (s *Screens) recipientFilter(cd app.CampaignDetail, state string) Recipient
 	_, canFilter := s.D.Campaigns.(app.RecipientFilter)
 	_, canRetry := s.D.Campaigns.(app.RecipientRetrier)
 	return RecipientFilter{State: state, States: app.RecipientStates, CanFilter: canFilter,
-		CanRetryOne: canRetry && cd.State == app.StateCompleted}
+		CanRetryOne: canRetry && cd.State == app.StateCompleted && !app.ReadOnly(cd.CampaignSummary)}
 }
 
 // PageURL links page p of the recipients with the same filter.

@@ -32,6 +32,9 @@ type campaignListData struct {
 	States []app.CampaignState
 	// CanDelete shows the delete buttons (the service can delete).
 	CanDelete bool
+	// Archived: the list shows the archive; CanArchive: the service has
+	// one (campaign_archive.go).
+	Archived, CanArchive bool
 	// PageURL builds the link of another page with the same filters.
 	PageURL func(page int) string
 }
@@ -59,8 +62,9 @@ func (s *Screens) CampaignList(c *gin.Context) {
 	state, _ := app.ParseState(c.Query("state"))
 	search := strings.TrimSpace(c.Query("q"))
 	page := pageParam(c)
+	archived := c.Query("archived") == "1"
 	items, total, err := s.D.Campaigns.ListCampaigns(c.Request.Context(), app.CampaignQuery{
-		State: state, Search: search, Offset: (page - 1) * app.CampaignPageSize, Limit: app.CampaignPageSize})
+		State: state, Search: search, Archived: archived, Offset: (page - 1) * app.CampaignPageSize, Limit: app.CampaignPageSize})
 	if err != nil {
 		s.Log.Error("list campaigns", "err", err)
 		s.RenderError(c, http.StatusInternalServerError, "error.internal")
@@ -69,8 +73,13 @@ func (s *Screens) CampaignList(c *gin.Context) {
 	_, canDelete := s.D.Campaigns.(app.CampaignDeleter)
 	d := campaignListData{Items: items, Total: total, Page: page, State: string(state), Search: search, CanDelete: canDelete,
 		States: app.CampaignStates(), Pages: max(1, (total+app.CampaignPageSize-1)/app.CampaignPageSize)}
+	_, d.CanArchive = s.D.Campaigns.(app.CampaignArchiver)
+	d.Archived = archived
 	d.PageURL = func(p int) string {
 		q := url.Values{}
+		if archived {
+			q.Set("archived", "1")
+		}
 		if state != "" {
 			q.Set("state", string(state))
 		}
@@ -416,6 +425,8 @@ type campaignDetailData struct {
 	CanDelete  bool
 	// The recipient filter (campaign_recipients.go).
 	RecipientFilter
+	// Archive and unarchive buttons (campaign_archive.go).
+	CanArchive, CanUnarchive bool
 }
 
 func canStop(st app.CampaignState) bool {
@@ -869,5 +880,6 @@ func (s *Screens) detailData(cd app.CampaignDetail) campaignDetailData {
 	d := campaignDetailData{C: cd, CanStop: canStop(cd.State), CanRetry: canRetry(cd.CampaignSummary),
 		CanStart: cd.State == app.StateDraft || cd.State == app.StateScheduled, CanResume: cd.State == app.StateStopped}
 	_, d.CanDelete = s.D.Campaigns.(app.CampaignDeleter)
+	s.archiveData(&d)
 	return d
 }
