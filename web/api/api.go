@@ -93,6 +93,8 @@ func (s *API) APICampaigns(c *gin.Context) {
 func (s *API) apiCampaignErr(c *gin.Context, err error) {
 	var fe *app.FieldError
 	switch {
+	case errors.Is(err, app.ErrRecipientNotFound):
+		app.APIError(c, http.StatusNotFound, "not_found", "the campaign has no recipient with this number", "number")
 	case errors.Is(err, app.ErrCampaignNotFound):
 		app.APIError(c, http.StatusNotFound, "not_found", "no campaign with this id", "")
 	case errors.Is(err, app.ErrCampaignState):
@@ -173,16 +175,7 @@ func (s *API) APICampaignAction(action string) gin.HandlerFunc {
 // APIDeleteCampaign is DELETE /api/v1/campaigns/{id}: a sending campaign
 // is stopped first (what the channel has not started is withdrawn).
 func (s *API) APIDeleteCampaign(c *gin.Context) {
-	if !s.apiCampaignsReady(c) {
-		return
-	}
-	del, ok := s.D.Campaigns.(app.CampaignDeleter)
-	if !ok {
-		app.APIError(c, http.StatusNotImplemented, "unavailable", "this campaign service cannot delete campaigns", "")
-		return
-	}
-	if err := del.DeleteCampaign(c.Request.Context(), c.Param("id")); err != nil {
-		s.apiCampaignErr(c, err)
+	if !campaignOp(s, c, "delete campaigns", func(d app.CampaignDeleter) error { return d.DeleteCampaign(c.Request.Context(), c.Param("id")) }) {
 		return
 	}
 	s.Log.Info("campaign deleted", "id", c.Param("id"), "user", app.CurrentUser(c).Name)

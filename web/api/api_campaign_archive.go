@@ -13,19 +13,11 @@ import (
 // (read-only, left out of GET /campaigns unless ?archived=true) or back.
 func (s *API) APIArchiveCampaign(on bool) gin.HandlerFunc {
 	return func(c *gin.Context) {
-		if !s.apiCampaignsReady(c) {
+		id := c.Param("id")
+		if !campaignOp(s, c, "archive campaigns", func(a app.CampaignArchiver) error { return a.ArchiveCampaign(c.Request.Context(), id, on) }) {
 			return
 		}
-		ar, ok := s.D.Campaigns.(app.CampaignArchiver)
-		if !ok {
-			app.APIError(c, http.StatusNotImplemented, "unavailable", "this campaign service has no archive", "")
-			return
-		}
-		if err := ar.ArchiveCampaign(c.Request.Context(), c.Param("id"), on); err != nil {
-			s.apiCampaignErr(c, err)
-			return
-		}
-		s.Log.Info("campaign archive", "id", c.Param("id"), "archived", on, "user", app.CurrentUser(c).Name)
+		s.Log.Info("campaign archive", "id", id, "archived", on, "user", app.CurrentUser(c).Name)
 		s.apiOnCampaign(c, func(cd app.CampaignDetail) { c.JSON(http.StatusOK, cd) })
 	}
 }

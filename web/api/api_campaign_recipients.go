@@ -1,7 +1,6 @@
 package api
 
 import (
-	"errors"
 	"net/http"
 
 	"github.com/gin-gonic/gin"
@@ -13,21 +12,10 @@ import (
 // one failed recipient of a completed campaign is sent again; the answer
 // is the campaign (now retrying or pending).
 func (s *API) APIRetryRecipient(c *gin.Context) {
-	if !s.apiCampaignsReady(c) {
-		return
-	}
-	rr, ok := s.D.Campaigns.(app.RecipientRetrier)
-	if !ok {
-		app.APIError(c, http.StatusNotImplemented, "unavailable", "this campaign service cannot retry one recipient", "")
-		return
-	}
-	id, number := c.Param("id"), c.Param("number")
-	if err := rr.RetryRecipient(c.Request.Context(), id, number); err != nil {
-		if errors.Is(err, app.ErrRecipientNotFound) {
-			app.APIError(c, http.StatusNotFound, "not_found", "the campaign has no recipient with this number", "number")
-			return
-		}
-		s.apiCampaignErr(c, err)
+	id := c.Param("id")
+	if !campaignOp(s, c, "retry one recipient", func(r app.RecipientRetrier) error {
+		return r.RetryRecipient(c.Request.Context(), id, c.Param("number"))
+	}) {
 		return
 	}
 	s.Log.Info("campaign recipient retried", "id", id, "user", app.CurrentUser(c).Name)

@@ -1,8 +1,6 @@
 package screens
 
 import (
-	"errors"
-	"net/http"
 	"net/url"
 	"strconv"
 
@@ -42,33 +40,13 @@ func (f RecipientFilter) PageURL(p int) string {
 // CampaignRetryRecipient sends one failed recipient of a completed campaign
 // again and returns to the campaign page (keeping its filter).
 func (s *Screens) CampaignRetryRecipient(c *gin.Context) {
-	if s.campaignsUnavailable(c) {
-		return
-	}
-	rr, ok := s.D.Campaigns.(app.RecipientRetrier)
-	if !ok {
-		s.RenderError(c, http.StatusNotFound, "error.not_found")
-		return
-	}
-	id, number := c.Param("id"), c.Param("number")
+	id := c.Param("id")
 	back := "/campaigns/" + url.PathEscape(id)
 	if st := c.PostForm("state"); st != "" && app.ValidRecipientState(st) {
 		back += "?state=" + url.QueryEscape(st)
 	}
-	switch err := rr.RetryRecipient(c.Request.Context(), id, number); {
-	case errors.Is(err, app.ErrRecipientNotFound):
-		s.RenderError(c, http.StatusNotFound, "campaign.err.recipient_not_found")
-	case errors.Is(err, app.ErrCampaignNotFound):
-		s.RenderError(c, http.StatusNotFound, "campaign.err.not_found")
-	case errors.Is(err, app.ErrCampaignState):
-		s.Flash(c, "campaign.err.retry_one_state")
-		c.Redirect(http.StatusSeeOther, back)
-	case err != nil:
-		s.Log.Error("retry recipient", "id", id, "err", err)
-		s.RenderError(c, http.StatusInternalServerError, "error.internal")
-	default:
-		s.Log.Info("campaign recipient retried", "id", id, "user", app.CurrentUser(c).Name)
-		s.Flash(c, "campaign.done.retry_one")
-		c.Redirect(http.StatusSeeOther, back)
-	}
+	campaignOp(s, c, "campaign recipient retried", "campaign.err.retry_one_state", back, "campaign.done.retry_one", back,
+		func(r app.RecipientRetrier) error {
+			return r.RetryRecipient(c.Request.Context(), id, c.Param("number"))
+		})
 }

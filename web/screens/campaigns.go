@@ -503,29 +503,9 @@ func (s *Screens) CampaignAction(action string) gin.HandlerFunc {
 // CampaignDelete deletes a campaign (after requireConfirm); a sending one
 // is stopped first.
 func (s *Screens) CampaignDelete(c *gin.Context) {
-	if s.campaignsUnavailable(c) {
-		return
-	}
-	del, ok := s.D.Campaigns.(app.CampaignDeleter)
-	if !ok {
-		s.RenderError(c, http.StatusNotFound, "error.not_found")
-		return
-	}
 	id := c.Param("id")
-	switch err := del.DeleteCampaign(c.Request.Context(), id); {
-	case errors.Is(err, app.ErrCampaignNotFound):
-		s.RenderError(c, http.StatusNotFound, "campaign.err.not_found")
-	case errors.Is(err, app.ErrCampaignState):
-		s.Flash(c, "campaign.err.state")
-		c.Redirect(http.StatusSeeOther, "/campaigns/"+url.PathEscape(id))
-	case err != nil:
-		s.Log.Error("delete campaign", "id", id, "err", err)
-		s.RenderError(c, http.StatusInternalServerError, "error.internal")
-	default:
-		s.Log.Info("campaign deleted", "id", id, "user", app.CurrentUser(c).Name)
-		s.Flash(c, "campaign.done.delete")
-		c.Redirect(http.StatusSeeOther, "/campaigns")
-	}
+	campaignOp(s, c, "campaign deleted", "campaign.err.state", "/campaigns/"+url.PathEscape(id), "campaign.done.delete", "/campaigns",
+		func(d app.CampaignDeleter) error { return d.DeleteCampaign(c.Request.Context(), id) })
 }
 
 // CampaignExport streams every recipient's result as CSV.
