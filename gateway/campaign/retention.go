@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/pbxgate/pbxgate/gateway/retention"
 	"github.com/pbxgate/pbxgate/gateway/store"
 )
 
@@ -113,30 +114,9 @@ func (e *Engine) deleteRecipientsBatched(ctx context.Context, id string) error {
 var errBatchFull = errors.New("batch full")
 
 // RunRetention prunes the recipient details of campaigns completed more
-// than retention ago now and then once a day, until ctx ends; retention 0
-// keeps everything (the message log's retention works the same way).
-func (e *Engine) RunRetention(ctx context.Context, retention time.Duration) error {
-	if retention <= 0 {
-		return nil
-	}
-	prune := func() {
-		n, err := e.PruneRecipients(ctx, e.clock.Now().Add(-retention))
-		switch {
-		case err != nil && ctx.Err() == nil:
-			e.log.Error("campaign retention: pruning failed", "err", err)
-		case n > 0:
-			e.log.Info("campaign retention: deleted the recipient details of completed campaigns", "campaigns", n, "retention", retention.String())
-		}
-	}
-	prune()
-	t := time.NewTicker(24 * time.Hour)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-t.C:
-			prune()
-		}
-	}
+// than keep ago now and then once a day, until ctx ends; keep 0 keeps
+// everything (gateway/retention, as the message log's retention).
+func (e *Engine) RunRetention(ctx context.Context, keep time.Duration) error {
+	retention.Daily(ctx, keep, e.clock.Now, e.PruneRecipients, e.log, "campaign retention (recipient details of completed campaigns)")
+	return nil
 }
