@@ -1,6 +1,7 @@
 package campaign
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -651,7 +652,13 @@ func (e *Engine) Recipients(ctx context.Context, id string, q RecipientQuery) (R
 			return nil
 		}
 		i := 0
+		// Records without the status's JSON can be skipped undecoded (a
+		// record that has it, even in a variable, is decoded and checked).
+		want := []byte(`"status":"` + string(q.Status) + `"`)
 		return store.Each(txn, recipKeyPrefix(id), func(_ string, v []byte) error {
+			if !bytes.Contains(v, want) {
+				return nil
+			}
 			var r Recipient
 			if err := json.Unmarshal(v, &r); err != nil {
 				return err
