@@ -63,13 +63,14 @@ func TestArchiveHidesAndFreezes(t *testing.T) {
 }
 
 // The retention deletes the recipient records of campaigns completed
-// before the cut-off (in batches, here more than one), keeps their totals
+// before the cut-off (in batches: a draft of more than one batch checks
+// the loop), keeps their totals
 // and makes them read-only; a newer campaign and a draft keep their
 // recipients.
 func TestPruneRecipientsKeepsTotals(t *testing.T) {
 	t.Parallel()
 	ch := newTestChannel("sms-1", newLedger())
-	rs := numbers(pruneBatch + 5)
+	rs := numbers(5)
 	ch.reject[rs[3].Number] = true
 	ev := newEnv(t, "", Config{Limits: Limits{MaxRecipients: 2 * pruneBatch}}, ch)
 	old, err := ev.e.Create(bg, smsSpec("Alt", "sms-1", "now"), rs)
@@ -103,5 +104,15 @@ func TestPruneRecipientsKeepsTotals(t *testing.T) {
 	}
 	if n, err := ev.e.PruneRecipients(bg, ev.clk.Now().Add(time.Second)); err != nil || n != 1 {
 		t.Errorf("second prune: %d %v, want only the fresh campaign now", n, err)
+	}
+	big, err := ev.e.Create(bg, smsSpec("Groß", "sms-1", "draft"), numbers(pruneBatch+5))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ev.e.deleteRecipientsBatched(bg, big.ID); err != nil {
+		t.Fatal(err)
+	}
+	if left := ev.recipients(big.ID); len(left) != 0 {
+		t.Errorf("%d of %d records left after the batched delete", len(left), pruneBatch+5)
 	}
 }
