@@ -19,7 +19,7 @@ import (
 // Screenshots: testdata/artifacts/archive-*.png.
 func TestBrowserCampaignArchive(t *testing.T) {
 	env, _, id := recipientsEnv(t)
-	b := startBrowser(t, env, "archive-", 240*time.Second)
+	b := startBrowser(t, env, "archive-", 480*time.Second)
 	base := env.srv.URL
 	listed := func(path string) bool {
 		n, err := chromedp.Run(b.Ctx, chromedp.Evaluate[int](`document.querySelectorAll('#campaign-list a[href="/campaigns/`+id+`"]').length`))

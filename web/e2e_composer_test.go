@@ -32,7 +32,7 @@ func TestBrowserComposer(t *testing.T) {
 	var env *testEnv
 	opt, _, _ := withEngine(t, &env)
 	env = newEnv(t, opt)
-	b := startBrowser(t, env, "composer-", 180*time.Second)
+	b := startBrowser(t, env, "composer-", 480*time.Second)
 	vectors := planVectors(t)
 	texts := make([]string, len(vectors))
 	for i, v := range vectors {

@@ -68,7 +68,7 @@ func waitAttempt(t *testing.T, eng *campaign.Engine, id string, n int) {
 // language. Screenshots: testdata/artifacts/recipients-*.png.
 func TestBrowserCampaignRecipients(t *testing.T) {
 	env, eng, id := recipientsEnv(t)
-	b := startBrowser(t, env, "recipients-", 240*time.Second)
+	b := startBrowser(t, env, "recipients-", 480*time.Second)
 	base := env.srv.URL
 	attempt := 1
 	for _, tc := range []struct {

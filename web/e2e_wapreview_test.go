@@ -73,7 +73,7 @@ func TestBrowserWhatsAppPreview(t *testing.T) {
 	}
 	f.Close()
 
-	b := startBrowser(t, env, "wapreview-", 240*time.Second)
+	b := startBrowser(t, env, "wapreview-", 480*time.Second)
 	text := func(sel string) string { return b.Text(sel) }
 	for _, tc := range []struct {
 		lang, sample, image, location string
