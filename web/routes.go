@@ -226,6 +226,16 @@ func (s *server) routes() []route {
 		{method: "POST", path: v1 + "/campaigns/:id/resume", access: member, handle: s.APICampaignAction("resume")},
 		{method: "POST", path: v1 + "/campaigns/:id/duplicate", access: member, handle: s.APICampaignAction("duplicate")},
 
+		// Campaigns, issue 20 (screens and API): retry one failed
+		// recipient (the recipient lists filter by ?state=); the archive.
+		{method: "POST", path: "/campaigns/:id/recipients/:number/retry", access: member, handle: s.CampaignRetryRecipient},
+		{method: "POST", path: v1 + "/campaigns/:id/recipients/:number/retry", access: member, handle: s.APIRetryRecipient},
+		// The archive (GET lists take ?archived=1 / ?archived=true).
+		{method: "POST", path: "/campaigns/:id/archive", access: member, handle: s.CampaignArchive(true)},
+		{method: "POST", path: "/campaigns/:id/unarchive", access: member, handle: s.CampaignArchive(false)},
+		{method: "POST", path: v1 + "/campaigns/:id/archive", access: member, handle: s.APIArchiveCampaign(true)},
+		{method: "POST", path: v1 + "/campaigns/:id/unarchive", access: member, handle: s.APIArchiveCampaign(false)},
+
 		// API: contacts, do-not-contact lists, blacklist, opt-outs.
 		{method: "GET", path: v1 + "/phonebooks", access: member, handle: s.APIPhonebooks},
 		{method: "POST", path: v1 + "/phonebooks", access: member, handle: s.APIImportContacts("phonebook")},

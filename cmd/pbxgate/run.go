@@ -482,6 +482,10 @@ func (d *daemon) buildCampaigns() error {
 		}
 	}
 	d.component("campaigns", d.campaigns.Run)
+	// campaigns.retention: completed campaigns lose their recipient
+	// details after it (the totals stay), checked daily like the message
+	// log's retention.
+	d.component("campaign-retention", func(ctx context.Context) error { return d.campaigns.RunRetention(ctx, d.cfg.Campaign.Retention) })
 	return nil
 }
 

@@ -147,7 +147,8 @@ func (ch *Channel) ListTemplates(context.Context) ([]campaign.TemplateInfo, erro
 
 func templateInfo(info TemplateInfo) campaign.TemplateInfo {
 	return campaign.TemplateInfo{Name: info.Name, Language: info.Language, Status: info.Status, Category: info.Category,
-		Header: info.Vars.HeaderFormat, Variables: info.Variables(), Body: info.BodyText(), Buttons: templateButtons(info)}
+		Header: info.Vars.HeaderFormat, Variables: info.Variables(), Body: info.BodyText(), Buttons: templateButtons(info),
+		HeaderText: info.ComponentText("HEADER"), Footer: info.ComponentText("FOOTER")}
 }
 
 // MediaDir serves the media contacts sent from dir, downloading each the

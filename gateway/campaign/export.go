@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/pbxgate/pbxgate/gateway/message"
 )
 
 const time5min = 5 * time.Minute
@@ -18,6 +20,13 @@ var zeroTime time.Time
 // ExportCSV writes campaign id's results: number, variables, status,
 // reason, attempt and times (in the configured time zone).
 func (e *Engine) ExportCSV(ctx context.Context, id string, w io.Writer) error {
+	return e.ExportCSVReasons(ctx, id, w, nil)
+}
+
+// ExportCSVReasons is ExportCSV with the reason column written by reason
+// (given the recipient's reason code and English text), e.g. translated
+// for the portal user; nil writes the English text.
+func (e *Engine) ExportCSVReasons(ctx context.Context, id string, w io.Writer, reason func(code message.Reason, text string) string) error {
 	c, err := e.Get(ctx, id)
 	if err != nil {
 		return err
@@ -59,7 +68,11 @@ func (e *Engine) ExportCSV(ctx context.Context, id string, w io.Writer) error {
 		for _, k := range vars {
 			row = append(row, r.Vars[k])
 		}
-		row = append(row, string(r.Status), r.Reason, r.Code, strconv.Itoa(r.Attempt), ts(r.SendingAt), ts(r.SentAt), ts(r.DoneAt))
+		why := r.Reason
+		if reason != nil {
+			why = reason(r.ReasonCode, r.Reason)
+		}
+		row = append(row, string(r.Status), why, r.Code, strconv.Itoa(r.Attempt), ts(r.SendingAt), ts(r.SentAt), ts(r.DoneAt))
 		row = append(row, extra.cells(r)...)
 		if err := cw.Write(CSVCells(row)); err != nil {
 			return err

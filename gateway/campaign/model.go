@@ -150,6 +150,9 @@ type TemplateInfo struct {
 	// order: "1", "2"… or named parameters.
 	Variables []string
 	Body      string // with {{1}} placeholders, for the preview
+	// HeaderText is a TEXT header (with its placeholder) and Footer the
+	// footer, for the portal's preview.
+	HeaderText, Footer string
 	// Buttons are the template's buttons in order (buttons.go).
 	Buttons []TemplateButton
 }
@@ -340,6 +343,11 @@ type Campaign struct {
 	UpdatedAt    time.Time    `json:"updated_at"`
 	PendingSince time.Time    `json:"pending_since,omitzero"`
 	History      []Transition `json:"history,omitempty"`
+	// Archived campaigns are finished, hidden from the default list and
+	// read-only (archive.go); PrunedAt is when the retention deleted the
+	// recipients' details, keeping the totals (retention.go).
+	Archived bool      `json:"archived,omitempty"`
+	PrunedAt time.Time `json:"pruned_at,omitzero"`
 }
 
 // Progress is the share of recipients the dispatcher is done with, 0..1.

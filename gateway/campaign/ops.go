@@ -1,6 +1,7 @@
 package campaign
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -332,6 +333,9 @@ func (e *Engine) change(id string, op func(c *Campaign) (extra func(*store.Txn) 
 	if cur == nil {
 		return Campaign{}, fmt.Errorf("%w: %s", ErrNotFound, id)
 	}
+	if err := readOnly(cur); err != nil {
+		return Campaign{}, err
+	}
 	c := cur.clone()
 	extra, err := op(c)
 	if err != nil {
@@ -571,8 +575,11 @@ type ListQuery struct {
 	State   State  // empty: all
 	Channel string // empty: all
 	Search  string // case-insensitive part of the name
-	Offset  int
-	Limit   int // 0: 50
+	// Archived lists the archived campaigns instead of the others
+	// (archive.go).
+	Archived bool
+	Offset   int
+	Limit    int // 0: 50
 }
 
 // ListPage is one page of campaigns (without history), newest first.
@@ -590,7 +597,7 @@ func (e *Engine) List(_ context.Context, q ListQuery) ListPage {
 	e.mu.RLock()
 	match := make([]*Campaign, 0, len(e.camps))
 	for _, c := range e.camps {
-		if (q.State == "" || c.State == q.State) && (q.Channel == "" || c.Spec.Channel == q.Channel) &&
+		if c.Archived == q.Archived && (q.State == "" || c.State == q.State) && (q.Channel == "" || c.Spec.Channel == q.Channel) &&
 			(search == "" || strings.Contains(strings.ToLower(c.Spec.Name), search)) {
 			match = append(match, c)
 		}
@@ -645,7 +652,13 @@ func (e *Engine) Recipients(ctx context.Context, id string, q RecipientQuery) (R
 			return nil
 		}
 		i := 0
+		// Records without the status's JSON can be skipped undecoded (a
+		// record that has it, even in a variable, is decoded and checked).
+		want := []byte(`"status":"` + string(q.Status) + `"`)
 		return store.Each(txn, recipKeyPrefix(id), func(_ string, v []byte) error {
+			if !bytes.Contains(v, want) {
+				return nil
+			}
 			var r Recipient
 			if err := json.Unmarshal(v, &r); err != nil {
 				return err

@@ -127,6 +127,9 @@ type Campaign struct {
 	MaxCampaigns  int  `yaml:"max_campaigns"`
 	MaxRecipients int  `yaml:"max_recipients"`
 	AutoResume    bool `yaml:"auto_resume"`
+	// Retention deletes the recipient details of campaigns completed
+	// longer ago (the totals stay; checked daily); 0 keeps them.
+	Retention time.Duration `yaml:"retention"`
 }
 
 // Default returns the configuration used when a key is absent.
@@ -371,6 +374,9 @@ func (c *Config) validate() Problems {
 	}
 	if c.Campaign.MaxRecipients < 1 {
 		add("campaigns.max_recipients", "must be at least 1")
+	}
+	if r := c.Campaign.Retention; r != 0 && r < 24*time.Hour {
+		add("campaigns.retention", "%s is too short; keep at least 24h (or 0 for ever)", r)
 	}
 	ps = append(ps, c.Modems.validate("modems")...)
 	ps = append(ps, validateChannels(c.Channels, &c.Modems)...)

@@ -28,6 +28,7 @@ import (
 	"time"
 
 	"github.com/pbxgate/pbxgate/gateway/message"
+	"github.com/pbxgate/pbxgate/gateway/retention"
 	"github.com/pbxgate/pbxgate/gateway/store"
 )
 
@@ -428,9 +429,9 @@ func splitKey(k string) (ts, id string, ok bool) {
 }
 
 // Run builds the search index of a log from before it (once, resumed
-// after a restart), then prunes entries older than retention now and then
-// once a day, until ctx ends; retention 0 keeps everything.
-func (l *Log) Run(ctx context.Context, retention time.Duration) error {
+// after a restart), then prunes entries older than keep now and then once
+// a day (gateway/retention), until ctx ends; keep 0 keeps everything.
+func (l *Log) Run(ctx context.Context, keep time.Duration) error {
 	if !l.indexed.Load() {
 		if err := l.buildIndex(ctx); err != nil {
 			if ctx.Err() != nil {
@@ -439,27 +440,6 @@ func (l *Log) Run(ctx context.Context, retention time.Duration) error {
 			l.log.Error("message log: building the search index failed; searches read the whole log", "err", err)
 		}
 	}
-	if retention <= 0 {
-		return nil
-	}
-	prune := func() {
-		n, err := l.Prune(ctx, l.now().Add(-retention))
-		switch {
-		case err != nil && ctx.Err() == nil:
-			l.log.Error("message log: pruning failed", "err", err)
-		case n > 0:
-			l.log.Info("message log: pruned old entries", "deleted", n, "retention", retention.String())
-		}
-	}
-	prune()
-	t := time.NewTicker(24 * time.Hour)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-t.C:
-			prune()
-		}
-	}
+	retention.Daily(ctx, keep, l.now, l.Prune, l.log, "message log")
+	return nil
 }

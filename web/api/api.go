@@ -74,7 +74,12 @@ func (s *API) APICampaigns(c *gin.Context) {
 	if !ok {
 		return
 	}
-	items, total, err := s.D.Campaigns.ListCampaigns(c.Request.Context(), app.CampaignQuery{State: state, Search: c.Query("q"), Offset: offset, Limit: limit})
+	archived := c.Query("archived")
+	if archived != "" && archived != "true" && archived != "false" {
+		app.APIError(c, http.StatusBadRequest, "invalid", "archived must be true or false", "archived")
+		return
+	}
+	items, total, err := s.D.Campaigns.ListCampaigns(c.Request.Context(), app.CampaignQuery{State: state, Search: c.Query("q"), Archived: archived == "true", Offset: offset, Limit: limit})
 	if err != nil {
 		s.Log.Error("api: list campaigns", "err", err)
 		app.APIError(c, http.StatusInternalServerError, "internal", "listing campaigns failed; see the pbxgate log", "")
@@ -89,6 +94,8 @@ func (s *API) APICampaigns(c *gin.Context) {
 func (s *API) apiCampaignErr(c *gin.Context, err error) {
 	var fe *app.FieldError
 	switch {
+	case errors.Is(err, app.ErrRecipientNotFound):
+		app.APIError(c, http.StatusNotFound, "not_found", "the campaign has no recipient with this number", "number")
 	case errors.Is(err, app.ErrCampaignNotFound):
 		app.APIError(c, http.StatusNotFound, "not_found", "no campaign with this id", "")
 	case errors.Is(err, app.ErrCampaignState):
@@ -123,11 +130,16 @@ func (s *API) APIRecipients(c *gin.Context) {
 	if !s.apiCampaignsReady(c) {
 		return
 	}
+	state := c.Query("state")
+	if !app.ValidRecipientState(state) {
+		app.APIError(c, http.StatusBadRequest, "invalid", "state must be one of "+strings.Join(app.RecipientStates, ", "), "state")
+		return
+	}
 	offset, limit, ok := app.Pagination(c)
 	if !ok {
 		return
 	}
-	items, total, err := s.D.Campaigns.CampaignRecipients(c.Request.Context(), c.Param("id"), offset, limit)
+	items, total, err := s.Recipients(c.Request.Context(), c.Param("id"), state, offset, limit)
 	if err != nil {
 		s.apiCampaignErr(c, err)
 		return
@@ -164,16 +176,7 @@ func (s *API) APICampaignAction(action string) gin.HandlerFunc {
 // APIDeleteCampaign is DELETE /api/v1/campaigns/{id}: a sending campaign
 // is stopped first (what the channel has not started is withdrawn).
 func (s *API) APIDeleteCampaign(c *gin.Context) {
-	if !s.apiCampaignsReady(c) {
-		return
-	}
-	del, ok := s.D.Campaigns.(app.CampaignDeleter)
-	if !ok {
-		app.APIError(c, http.StatusNotImplemented, "unavailable", "this campaign service cannot delete campaigns", "")
-		return
-	}
-	if err := del.DeleteCampaign(c.Request.Context(), c.Param("id")); err != nil {
-		s.apiCampaignErr(c, err)
+	if !campaignOp(s, c, "delete campaigns", func(d app.CampaignDeleter) error { return d.DeleteCampaign(c.Request.Context(), c.Param("id")) }) {
 		return
 	}
 	s.Log.Info("campaign deleted", "id", c.Param("id"), "user", app.CurrentUser(c).Name)

@@ -39,6 +39,7 @@ func summary(c campaign.Campaign) CampaignSummary {
 		State: CampaignState(c.State), Reason: c.Reason, ReasonCode: c.ReasonCode, Total: c.Recipients, Done: c.Counts.Done(),
 		Sent: c.Counts.Sent + c.Counts.Delivered, Delivered: c.Counts.Delivered, Failed: c.Counts.Failed,
 		Excluded: c.Counts.Excluded, Created: c.CreatedAt, ScheduledAt: c.ScheduledAt,
+		Archived: c.Archived, PrunedAt: c.PrunedAt,
 	}
 	for _, t := range c.History {
 		if (t.To == campaign.Running || t.To == campaign.Retrying) && s.StartedAt.IsZero() {
@@ -62,7 +63,7 @@ func (a *engineCampaigns) kind(channel string) string {
 }
 
 func (a *engineCampaigns) ListCampaigns(ctx context.Context, q CampaignQuery) ([]CampaignSummary, int, error) {
-	p := a.e.List(ctx, campaign.ListQuery{State: campaign.State(q.State), Search: q.Search, Offset: q.Offset, Limit: q.Limit})
+	p := a.e.List(ctx, campaign.ListQuery{State: campaign.State(q.State), Search: q.Search, Archived: q.Archived, Offset: q.Offset, Limit: q.Limit})
 	out := make([]CampaignSummary, 0, len(p.Items))
 	for _, c := range p.Items {
 		s := summary(c)
@@ -91,7 +92,11 @@ func (a *engineCampaigns) Campaign(ctx context.Context, id string) (CampaignDeta
 }
 
 func (a *engineCampaigns) CampaignRecipients(ctx context.Context, id string, offset, limit int) ([]RecipientResult, int, error) {
-	p, err := a.e.Recipients(ctx, id, campaign.RecipientQuery{Offset: offset, Limit: limit})
+	return a.recipients(ctx, id, campaign.RecipientQuery{Offset: offset, Limit: limit})
+}
+
+func (a *engineCampaigns) recipients(ctx context.Context, id string, q campaign.RecipientQuery) ([]RecipientResult, int, error) {
+	p, err := a.e.Recipients(ctx, id, q)
 	if err != nil {
 		return nil, 0, mapEngineErr(err)
 	}

@@ -103,6 +103,10 @@ func (s *Server) WriteCampaignCSV(c *gin.Context, cd CampaignDetail) {
 	}
 	if ex, ok := s.D.Campaigns.(CampaignExporter); ok {
 		export := func(w io.Writer) error { return ex.ExportCampaignCSV(ctx, id, w) }
+		if rx, ok := ex.(ReasonExporter); ok && loc != nil {
+			// The reason column in the user's language.
+			export = func(w io.Writer) error { return rx.ExportCampaignCSVReasons(ctx, id, w, loc.V.Reason) }
+		}
 		var err error
 		if loc != nil {
 			err = loc.LocalizedExport(out, export)
@@ -138,7 +142,11 @@ func (s *Server) WriteCampaignCSV(c *gin.Context, cd CampaignDetail) {
 			if loc != nil {
 				st = loc.V.RecipientState(st)
 			}
-			_ = w.Write(campaign.CSVCells([]string{r.Number, st, strconv.Itoa(r.Attempts), upd, r.Error}))
+			why := r.Error
+			if loc != nil {
+				why = loc.V.Reason(r.ErrorCode, r.Error)
+			}
+			_ = w.Write(campaign.CSVCells([]string{r.Number, st, strconv.Itoa(r.Attempts), upd, why}))
 		}
 		if len(rs) == 0 || off+len(rs) >= total {
 			break

@@ -130,6 +130,11 @@ type CampaignSummary struct {
 	ScheduledAt time.Time      `json:"scheduled_at,omitzero"`
 	StartedAt   time.Time      `json:"started_at,omitzero"`
 	FinishedAt  time.Time      `json:"finished_at,omitzero"`
+	// Archived campaigns are read-only and left out of the default list;
+	// PrunedAt is when the retention deleted the recipient details
+	// (campaign_archive.go).
+	Archived bool      `json:"archived,omitempty"`
+	PrunedAt time.Time `json:"pruned_at,omitzero"`
 }
 
 // CampaignDetail is one campaign with its content and rules.
@@ -161,8 +166,10 @@ type CampaignDetail struct {
 type CampaignQuery struct {
 	State  CampaignState // "" for all
 	Search string        // in the name, case-insensitive
-	Offset int
-	Limit  int
+	// Archived lists the archive instead of the other campaigns.
+	Archived bool
+	Offset   int
+	Limit    int
 }
 
 // RecipientResult is one recipient's outcome.

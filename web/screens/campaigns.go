@@ -32,6 +32,9 @@ type campaignListData struct {
 	States []app.CampaignState
 	// CanDelete shows the delete buttons (the service can delete).
 	CanDelete bool
+	// Archived: the list shows the archive; CanArchive: the service has
+	// one (campaign_archive.go).
+	Archived, CanArchive bool
 	// PageURL builds the link of another page with the same filters.
 	PageURL func(page int) string
 }
@@ -59,8 +62,9 @@ func (s *Screens) CampaignList(c *gin.Context) {
 	state, _ := app.ParseState(c.Query("state"))
 	search := strings.TrimSpace(c.Query("q"))
 	page := pageParam(c)
+	archived := c.Query("archived") == "1"
 	items, total, err := s.D.Campaigns.ListCampaigns(c.Request.Context(), app.CampaignQuery{
-		State: state, Search: search, Offset: (page - 1) * app.CampaignPageSize, Limit: app.CampaignPageSize})
+		State: state, Search: search, Archived: archived, Offset: (page - 1) * app.CampaignPageSize, Limit: app.CampaignPageSize})
 	if err != nil {
 		s.Log.Error("list campaigns", "err", err)
 		s.RenderError(c, http.StatusInternalServerError, "error.internal")
@@ -69,8 +73,13 @@ func (s *Screens) CampaignList(c *gin.Context) {
 	_, canDelete := s.D.Campaigns.(app.CampaignDeleter)
 	d := campaignListData{Items: items, Total: total, Page: page, State: string(state), Search: search, CanDelete: canDelete,
 		States: app.CampaignStates(), Pages: max(1, (total+app.CampaignPageSize-1)/app.CampaignPageSize)}
+	_, d.CanArchive = s.D.Campaigns.(app.CampaignArchiver)
+	d.Archived = archived
 	d.PageURL = func(p int) string {
 		q := url.Values{}
+		if archived {
+			q.Set("archived", "1")
+		}
 		if state != "" {
 			q.Set("state", string(state))
 		}
@@ -414,6 +423,10 @@ type campaignDetailData struct {
 	CanStart   bool
 	CanResume  bool
 	CanDelete  bool
+	// The recipient filter (campaign_recipients.go).
+	RecipientFilter
+	// Archive and unarchive buttons (campaign_archive.go).
+	CanArchive, CanUnarchive bool
 }
 
 func canStop(st app.CampaignState) bool {
@@ -433,7 +446,11 @@ func (s *Screens) CampaignDetail(c *gin.Context) {
 	}
 	s.AddClicks(ctx, &cd)
 	page := pageParam(c)
-	rs, total, err := s.D.Campaigns.CampaignRecipients(ctx, id, (page-1)*app.RecipientPageSize, app.RecipientPageSize)
+	state := c.Query("state")
+	if !app.ValidRecipientState(state) {
+		state = ""
+	}
+	rs, total, err := s.Recipients(ctx, id, state, (page-1)*app.RecipientPageSize, app.RecipientPageSize)
 	if err != nil {
 		s.Log.Error("campaign recipients", "id", id, "err", err)
 		s.RenderError(c, http.StatusInternalServerError, "error.internal")
@@ -442,6 +459,7 @@ func (s *Screens) CampaignDetail(c *gin.Context) {
 	d := s.detailData(cd)
 	d.Recipients, d.Total, d.Page = rs, total, page
 	d.Pages = max(1, (total+app.RecipientPageSize-1)/app.RecipientPageSize)
+	d.RecipientFilter = s.recipientFilter(cd, state)
 	s.Render(c, http.StatusOK, "campaign_detail", s.NewView(c, "campaigns", "campaign.detail.title", d))
 }
 
@@ -485,29 +503,9 @@ func (s *Screens) CampaignAction(action string) gin.HandlerFunc {
 // CampaignDelete deletes a campaign (after requireConfirm); a sending one
 // is stopped first.
 func (s *Screens) CampaignDelete(c *gin.Context) {
-	if s.campaignsUnavailable(c) {
-		return
-	}
-	del, ok := s.D.Campaigns.(app.CampaignDeleter)
-	if !ok {
-		s.RenderError(c, http.StatusNotFound, "error.not_found")
-		return
-	}
 	id := c.Param("id")
-	switch err := del.DeleteCampaign(c.Request.Context(), id); {
-	case errors.Is(err, app.ErrCampaignNotFound):
-		s.RenderError(c, http.StatusNotFound, "campaign.err.not_found")
-	case errors.Is(err, app.ErrCampaignState):
-		s.Flash(c, "campaign.err.state")
-		c.Redirect(http.StatusSeeOther, "/campaigns/"+url.PathEscape(id))
-	case err != nil:
-		s.Log.Error("delete campaign", "id", id, "err", err)
-		s.RenderError(c, http.StatusInternalServerError, "error.internal")
-	default:
-		s.Log.Info("campaign deleted", "id", id, "user", app.CurrentUser(c).Name)
-		s.Flash(c, "campaign.done.delete")
-		c.Redirect(http.StatusSeeOther, "/campaigns")
-	}
+	campaignOp(s, c, "campaign deleted", "campaign.err.state", "/campaigns/"+url.PathEscape(id), "campaign.done.delete", "/campaigns",
+		func(d app.CampaignDeleter) error { return d.DeleteCampaign(c.Request.Context(), id) })
 }
 
 // CampaignExport streams every recipient's result as CSV.
@@ -862,5 +860,6 @@ func (s *Screens) detailData(cd app.CampaignDetail) campaignDetailData {
 	d := campaignDetailData{C: cd, CanStop: canStop(cd.State), CanRetry: canRetry(cd.CampaignSummary),
 		CanStart: cd.State == app.StateDraft || cd.State == app.StateScheduled, CanResume: cd.State == app.StateStopped}
 	_, d.CanDelete = s.D.Campaigns.(app.CampaignDeleter)
+	s.archiveData(&d)
 	return d
 }

@@ -151,7 +151,7 @@ func (s *Screens) ATRun(c *gin.Context) {
 			return
 		}
 		s.Log.Warn("AT console", "modem", modem, "command", ck.Shown, "err", err)
-		fail(http.StatusBadGateway, "command", v.T("at.err.failed", err.Error()))
+		fail(http.StatusBadGateway, "command", v.T("at.err.failed", v.ErrorText(err)))
 		return
 	}
 	s.Audit(c, "modem.at", fmt.Sprintf("%s %s → %s", modem, ck.Shown, res.Final))

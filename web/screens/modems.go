@@ -200,7 +200,8 @@ func (s *Screens) USSD(c *gin.Context) {
 		s.Render(c, http.StatusUnprocessableEntity, "modems", v)
 		return
 	} else if err != nil {
-		v.Errors["code"] = v.T("ussd.err.failed", err.Error())
+		s.Log.Warn("USSD failed", "modem", modemName, "err", err)
+		v.Errors["code"] = v.T("ussd.err.failed", v.ErrorText(err))
 		s.Render(c, http.StatusBadGateway, "modems", v)
 		return
 	}

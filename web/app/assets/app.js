@@ -86,15 +86,19 @@
     };
     var single = gsm ? 160 : 70, multi = gsm ? 153 : 67, units = 0;
     chars.forEach(function (ch) { units += cost(ch); });
-    if (units <= single) { return { gsm: gsm, chars: chars.length, parts: 1, left: single - units }; }
+    if (units <= single) { return { gsm: gsm, chars: chars.length, parts: 1, units: units, left: single - units }; }
     var parts = 1, used = 0;
     chars.forEach(function (ch) {
       var u = cost(ch);
       if (used + u > multi) { parts++; used = 0; }
       used += u;
     });
-    return { gsm: gsm, chars: chars.length, parts: parts, left: multi - used };
+    return { gsm: gsm, chars: chars.length, parts: parts, units: units, left: multi - used };
   }
+
+  // composer.js (the emoji picker's warning) and the browser test that
+  // compares plan with sms.PlanText use it too.
+  window.pbxgatePlan = plan;
 
   function counter(area) {
     var out = document.getElementById(area.getAttribute("data-counter"));
@@ -159,6 +163,7 @@
     update();
     document.querySelectorAll("[data-template]").forEach(function (group) {
       var body = group.querySelector(".tpl-body");
+      if (!body) { return; } // composer.js previews the whole message
       function render() {
         var text = body.getAttribute("data-body");
         group.querySelectorAll("[data-var]").forEach(function (inp) {

@@ -1,0 +1,78 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"io"
+
+	"github.com/pbxgate/pbxgate/gateway/campaign"
+	"github.com/pbxgate/pbxgate/gateway/message"
+)
+
+// RecipientStates are the recipient states the campaign page and the API
+// filter by, in the order a recipient passes them (excluded: on a
+// do-not-contact list, blacklisted or opted out).
+var RecipientStates = []string{"queued", "sending", "sent", "delivered", "failed", "excluded", "unknown"}
+
+// ValidRecipientState reports whether st is "" (all) or one of
+// RecipientStates.
+func ValidRecipientState(st string) bool {
+	if st == "" {
+		return true
+	}
+	for _, s := range RecipientStates {
+		if s == st {
+			return true
+		}
+	}
+	return false
+}
+
+// RecipientFilter is optionally implemented by a CampaignService that can
+// page one recipient state of a campaign ("" for all).
+type RecipientFilter interface {
+	FilterRecipients(ctx context.Context, id, state string, offset, limit int) ([]RecipientResult, int, error)
+}
+
+// RecipientRetrier is optionally implemented by a CampaignService that can
+// send one failed recipient of a completed campaign again.
+type RecipientRetrier interface {
+	RetryRecipient(ctx context.Context, id, number string) error
+}
+
+// ReasonExporter is optionally implemented by a CampaignExporter that can
+// write the reason column through a translation.
+type ReasonExporter interface {
+	ExportCampaignCSVReasons(ctx context.Context, id string, w io.Writer, reason func(message.Reason, string) string) error
+}
+
+// ErrRecipientNotFound: the campaign has no recipient with that number.
+var ErrRecipientNotFound = errors.New("recipient not found")
+
+// Recipients pages campaign id's recipients in state ("" for all), through
+// RecipientFilter when the service has it.
+func (s *Server) Recipients(ctx context.Context, id, state string, offset, limit int) ([]RecipientResult, int, error) {
+	if f, ok := s.D.Campaigns.(RecipientFilter); ok {
+		return f.FilterRecipients(ctx, id, state, offset, limit)
+	}
+	if state != "" {
+		return nil, 0, errors.New("this campaign service cannot filter recipients")
+	}
+	return s.D.Campaigns.CampaignRecipients(ctx, id, offset, limit)
+}
+
+func (a *engineCampaigns) FilterRecipients(ctx context.Context, id, state string, offset, limit int) ([]RecipientResult, int, error) {
+	return a.recipients(ctx, id, campaign.RecipientQuery{Status: campaign.RecipientStatus(state), Offset: offset, Limit: limit})
+}
+
+func (a *engineCampaigns) RetryRecipient(ctx context.Context, id, number string) error {
+	_, err := a.e.RetryRecipient(ctx, id, number)
+	if errors.Is(err, campaign.ErrRecipientNotFound) {
+		return errors.Join(ErrRecipientNotFound, err)
+	}
+	return mapEngineErr(err)
+}
+
+func (a *engineCampaigns) ExportCampaignCSVReasons(ctx context.Context, id string, w io.Writer, reason func(message.Reason, string) string) error {
+	return mapEngineErr(a.e.ExportCSVReasons(ctx, id, w, reason))
+}
