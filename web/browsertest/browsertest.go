@@ -6,6 +6,7 @@ package browsertest
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -73,9 +74,24 @@ func Start(t *testing.T, artifacts, prefix string, guard time.Duration) *Browser
 // Shot saves a full-page screenshot.
 func (b *Browser) Shot(name string) Action {
 	return chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
-		buf, err := chromedp.FullScreenshot(100)(ctx, tg)
+		var buf []byte
+		var err error
+		for range 3 {
+			// A click that navigates may still be loading the next page
+			// (a WaitVisible before the Shot can match the old one), and a
+			// screenshot taken while the documents swap can wait forever:
+			// wait for a loaded document, and bound each try.
+			tctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+			if _, err = chromedp.Poll[bool](`document.readyState === "complete"`, chromedp.WithPollingInterval(50*time.Millisecond))(tctx, tg); err == nil {
+				buf, err = chromedp.FullScreenshot(100)(tctx, tg)
+			}
+			cancel()
+			if err == nil || ctx.Err() != nil {
+				break
+			}
+		}
 		if err != nil {
-			return err
+			return fmt.Errorf("screenshot %s: %w", name, err)
 		}
 		return os.WriteFile(filepath.Join(b.artifacts, b.prefix+name+".png"), buf, 0o644)
 	})
