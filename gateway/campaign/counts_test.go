@@ -114,3 +114,40 @@ func TestCountsRecountedAfterCrash(t *testing.T) {
 		t.Fatalf("stale marker after delete: %v", err)
 	}
 }
+
+// With a channel that takes the same ID twice as once (ResendSafety), the
+// accepted marks ride in the next batch's transaction; the last ones are
+// stored when the dispatcher ends. Every recipient the channel accepted
+// ends up "sending" with AcceptedAt, so neither a Resume nor a restart
+// hands it over again.
+func TestAcceptedMarksRideOnTheNextBatch(t *testing.T) {
+	t.Parallel()
+	led := newLedger()
+	ch := newTestChannel("sms-1", led)
+	ch.quiet = true // no reports: the recipients stay "sending"
+	ev := newEnv(t, "", Config{BatchSize: 2}, ch)
+	c, err := ev.e.Create(bg, smsSpec("Termine", "sms-1", "now"), numbers(7))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev.waitFor("every recipient accepted", func() bool {
+		rs := ev.recipients(c.ID)
+		for _, r := range rs {
+			if r.Status != RSending || r.AcceptedAt.IsZero() {
+				return false
+			}
+		}
+		return len(rs) == 7
+	})
+	if n := len(ch.sends()); n != 7 {
+		t.Fatalf("%d hand-overs, want 7", n)
+	}
+	for _, r := range ev.recipients(c.ID) {
+		if r.MsgID == "" || r.AcceptedAt.Before(r.SendingAt) {
+			t.Errorf("recipient %d: %+v", r.Seq, r)
+		}
+	}
+	if got := ev.get(c.ID).Counts; got != (Counts{Sending: 7}) {
+		t.Errorf("counts %+v", got)
+	}
+}

@@ -504,6 +504,10 @@ func (e *Engine) launchLocked(id string) {
 			delete(e.runs, id)
 		}
 		e.wmu.Unlock()
+		// A channel's last report may have come after the dispatcher's
+		// own finish but before the run was gone (finish leaves it to a
+		// running dispatcher): complete the campaign now.
+		e.finish(id, false)
 	}()
 }
 
