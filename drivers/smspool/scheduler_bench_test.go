@@ -176,6 +176,7 @@ func benchCPUPerSMS(b *testing.B, syncWrites, external bool) {
 	cpu0 := cpuTime()
 	io0 := diskWritten()
 	syncs0 := s.h.st.Syncs()
+	commits0 := s.h.st.Commits()
 	start := time.Now()
 	c := s.campaignOf("cpu", "A", b.N)
 	<-d.done
@@ -205,6 +206,7 @@ func benchCPUPerSMS(b *testing.B, syncWrites, external bool) {
 	// Group syncs of the store (each one fdatasync of the value log and
 	// of the memtable log(s); strace counts the system calls).
 	b.ReportMetric(float64(s.h.st.Syncs()-syncs0)/float64(b.N), "syncs/msg")
+	b.ReportMetric(float64(s.h.st.Commits()-commits0)/float64(b.N), "txns/msg")
 	if io0 >= 0 {
 		// What the process made the kernel write to the disk (SD-card
 		// wear): every sync rewrites the log pages it touched.

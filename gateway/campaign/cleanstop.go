@@ -67,6 +67,7 @@ func (e *Engine) cleanStopPath() string {
 func (e *Engine) recordCleanStop() {
 	e.wmu.Lock()
 	defer e.wmu.Unlock()
+	e.saveStaleLocked()
 	var ids []string
 	for _, id := range e.sortedIDs() {
 		if sending(e.camps[id].State) {

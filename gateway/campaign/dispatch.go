@@ -48,8 +48,15 @@ import (
 //     crash between the two is settled by the channel's report after the
 //     restart (withdraw.go).
 //
-// Because every step is a transaction that also updates the campaign's
-// counters, the counters always match the recipients.
+// Every step is one transaction; the campaign's counters change with it in
+// memory, and the campaign record is marked stale until it is saved again
+// (New recounts a marked campaign from its recipients after a crash), so
+// the counters always match the recipients.
+//
+// With a ResendSafety channel the AcceptedAt marks of step 3 are not a
+// transaction of their own: they ride in the next batch's step 2 (or a
+// last one when the dispatcher ends, before a withdrawal). Losing them
+// in a crash is case 2 — the same ID handed over again, a no-op.
 func (e *Engine) dispatch(ctx context.Context, id string) {
 	c, ch, todo, err := e.prepare(ctx, id)
 	if err != nil {
@@ -79,6 +86,8 @@ func (e *Engine) dispatch(ctx context.Context, id string) {
 		rate = ch.MaxPerMinute()
 	}
 	lim := newLimiter(e.clock, rate)
+	acc := &acceptedMarks{}
+	defer e.flushAccepted(c.ID, acc)
 	// Recipients left "sending" by an earlier run are handed over again
 	// first, whatever the window: they already count as in flight.
 	resend := 0
@@ -134,7 +143,8 @@ func (e *Engine) dispatch(ctx context.Context, id string) {
 		batch := todo[:n]
 		todo = todo[n:]
 		resend = max(0, resend-n)
-		if err := e.sendBatch(ctx, c, ch, info, batch); err != nil {
+		if err := e.sendBatch(ctx, c, ch, info, batch, acc); err != nil {
+			e.flushAccepted(c.ID, acc)
 			if !errors.Is(err, errNotSending) && ctx.Err() == nil && e.runCtx.Err() == nil {
 				e.stopFor(id, err.Error(), message.ReasonOf(err))
 			}
@@ -148,7 +158,63 @@ func (e *Engine) dispatch(ctx context.Context, id string) {
 			return
 		}
 	}
+	e.flushAccepted(c.ID, acc)
 	e.finish(id, true)
+}
+
+// acceptedMarks are the recipients a ResendSafety channel accepted whose
+// AcceptedAt is not stored yet: the next batch's marks store it (see the
+// argument above dispatch).
+type acceptedMarks struct {
+	bySeq map[int]acceptedMark
+}
+
+type acceptedMark struct {
+	msgID     string // the message ID handed over
+	sessionID string
+	at        time.Time
+}
+
+func (a *acceptedMarks) empty() bool { return len(a.bySeq) == 0 }
+
+func (a *acceptedMarks) add(seq int, m acceptedMark) {
+	if a.bySeq == nil {
+		a.bySeq = map[int]acceptedMark{}
+	}
+	a.bySeq[seq] = m
+}
+
+// apply stores the mark on r if r still carries the message ID handed
+// over (not withdrawn or retried since: both give it a new one); a report
+// of the channel may have moved it on already, as without deferring.
+func (a *acceptedMarks) apply(r *Recipient) bool {
+	m, ok := a.bySeq[r.Seq]
+	if !ok || m.msgID == "" || r.MsgID != m.msgID {
+		return false
+	}
+	if m.sessionID != "" {
+		r.SessionID = m.sessionID
+	}
+	r.AcceptedAt = m.at
+	return true
+}
+
+// flushAccepted stores the pending accepted marks on their own.
+func (e *Engine) flushAccepted(id string, a *acceptedMarks) {
+	if a.empty() {
+		return
+	}
+	seqs := make([]int, 0, len(a.bySeq))
+	for seq := range a.bySeq {
+		seqs = append(seqs, seq)
+	}
+	slices.Sort(seqs)
+	if _, err := e.applyRecipientsSync(id, false, true, seqs, func(_ *Campaign, r *Recipient) bool { return a.apply(r) }); err != nil {
+		// Only means the recipients are handed over again (same ID) by
+		// the next run: the channel takes that as a no-op.
+		e.log.Warn("store accepted marks", "id", id, "err", err)
+	}
+	clear(a.bySeq)
 }
 
 func cmpBool(a, b bool) int {
@@ -304,7 +370,7 @@ type sendResult struct {
 }
 
 // sendBatch does steps 2 and 3 of the argument in dispatch for one batch.
-func (e *Engine) sendBatch(ctx context.Context, c *Campaign, ch Channel, info *TemplateInfo, batch []Recipient) error {
+func (e *Engine) sendBatch(ctx context.Context, c *Campaign, ch Channel, info *TemplateInfo, batch []Recipient, acc *acceptedMarks) error {
 	// DNC and blacklist at send time, outside the engine lock (store reads).
 	type exclusion struct {
 		text string
@@ -344,7 +410,7 @@ func (e *Engine) sendBatch(ctx context.Context, c *Campaign, ch Channel, info *T
 			}
 		}
 	}
-	seqs := make([]int, len(batch))
+	seqs := make([]int, len(batch), len(batch)+len(acc.bySeq))
 	for i, r := range batch {
 		seqs[i] = r.Seq
 	}
@@ -364,7 +430,18 @@ func (e *Engine) sendBatch(ctx context.Context, c *Campaign, ch Channel, info *T
 	// fresh: recipients this batch moved from queued to sending (written by
 	// the committing goroutine before applyRecipients returns).
 	fresh := map[int]bool{}
+	// The previous batches' accepted marks ride along (lazy channels).
+	riding := map[int]bool{}
+	for seq := range acc.bySeq {
+		if !slices.Contains(seqs, seq) {
+			riding[seq] = true
+			seqs = append(seqs, seq)
+		}
+	}
 	marked, err := e.applyRecipientsSync(c.ID, true, lazy, seqs, func(cur *Campaign, r *Recipient) bool {
+		if riding[r.Seq] {
+			return acc.apply(r)
+		}
 		switch r.Status {
 		case RQueued:
 			if why, ok := excluded[r.Seq]; ok {
@@ -383,6 +460,10 @@ func (e *Engine) sendBatch(ctx context.Context, c *Campaign, ch Channel, info *T
 	})
 	if err != nil {
 		return err
+	}
+	if len(riding) > 0 {
+		clear(acc.bySeq)
+		marked = slices.DeleteFunc(marked, func(r Recipient) bool { return riding[r.Seq] })
 	}
 	var results []sendResult
 	var fatal error
@@ -418,6 +499,26 @@ func (e *Engine) sendBatch(ctx context.Context, c *Campaign, ch Channel, info *T
 			}
 		}
 		break
+	}
+	if lazy {
+		// Failures are stored now; accepted marks ride on the next batch.
+		done := e.clock.Now().UTC()
+		msgIDs := make(map[int]string, len(marked))
+		for _, r := range marked {
+			msgIDs[r.Seq] = r.MsgID
+		}
+		kept := results[:0]
+		for _, res := range results {
+			if res.err != nil {
+				kept = append(kept, res)
+				continue
+			}
+			acc.add(res.seq, acceptedMark{msgID: msgIDs[res.seq], sessionID: res.sessionID, at: done})
+		}
+		if len(kept) < len(results) {
+			e.publish() // handed over: a change as with the mark stored
+		}
+		results = kept
 	}
 	if len(results) > 0 {
 		byseq := map[int]sendResult{}

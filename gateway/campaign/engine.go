@@ -89,6 +89,13 @@ type Engine struct {
 	// whatever AutoResume says.
 	resumeClean map[string]bool
 	feed        listFeed // wakes always-running campaigns (livelist.go)
+	// staleCounts holds the campaigns whose stored record's counts lag
+	// behind their recipients (guarded by wmu): recipient changes
+	// (commitBatch) write a marker under staleKey instead of rewriting
+	// the campaign record; the next save of the record writes the counts
+	// and deletes the marker, and New recounts the campaigns a marker
+	// names (a kill -9 between the two).
+	staleCounts map[string]bool
 }
 
 type run struct {
@@ -101,7 +108,11 @@ const (
 	campPrefix  = "campaign/c/"
 	recipPrefix = "campaign/r/"
 	nextIDKey   = "campaign/meta/next_id"
+	stalePrefix = "campaign/stale/"
 )
+
+// staleKey marks campaign id's stored counts as behind its recipients.
+func staleKey(id string) []byte { return []byte(stalePrefix + id) }
 
 func campKey(id string) []byte { return []byte(campPrefix + id) }
 func recipKeyPrefix(id string) string {
@@ -174,7 +185,7 @@ func New(cfg Config) (*Engine, error) {
 	}
 	e := &Engine{
 		cfg: cfg, st: cfg.Store, clock: cfg.Clock, log: cfg.Logger, m: m,
-		camps: map[string]*Campaign{}, busy: map[string]string{}, runs: map[string]*run{},
+		camps: map[string]*Campaign{}, busy: map[string]string{}, runs: map[string]*run{}, staleCounts: map[string]bool{},
 		changed: make(chan struct{}), wake: make(chan struct{}, 1), resumed: make(chan struct{}),
 	}
 	err = e.st.View(func(txn *store.Txn) error {
@@ -196,6 +207,9 @@ func New(cfg Config) (*Engine, error) {
 		})
 	})
 	if err != nil {
+		return nil, fmt.Errorf("load campaigns: %w", err)
+	}
+	if err := e.recount(); err != nil {
 		return nil, fmt.Errorf("load campaigns: %w", err)
 	}
 	clean, err := e.takeCleanStop()
@@ -268,10 +282,19 @@ func (e *Engine) transition(c *Campaign, to State, reason string, code message.R
 // save stores c (and whatever extra writes) in one transaction, then makes
 // it the current version. e.wmu must be held: the engine is the only writer
 // of campaign records, so no read-modify-write conflict is possible.
+//
+// The record carries c's counts, so a marker of stale counts (staleKey)
+// goes with it.
 func (e *Engine) save(c *Campaign, extra func(txn *store.Txn) error) error {
+	stale := e.staleCounts[c.ID]
 	err := e.st.Update(func(txn *store.Txn) error {
 		if extra != nil {
 			if err := extra(txn); err != nil {
+				return err
+			}
+		}
+		if stale {
+			if err := txn.Delete(staleKey(c.ID)); err != nil {
 				return err
 			}
 		}
@@ -285,7 +308,72 @@ func (e *Engine) save(c *Campaign, extra func(txn *store.Txn) error) error {
 	if err != nil {
 		return fmt.Errorf("store campaign %q: %w", c.Spec.Name, err)
 	}
+	delete(e.staleCounts, c.ID)
 	e.publish(c)
+	return nil
+}
+
+// saveStaleLocked stores the campaign records whose stored counts lag
+// behind (a clean stop leaves them right, so the next start need not
+// recount). e.wmu must be held; a failure only leaves the recount to New.
+func (e *Engine) saveStaleLocked() {
+	for _, id := range e.sortedIDs() {
+		if !e.staleCounts[id] {
+			continue
+		}
+		if err := e.save(e.camps[id].clone(), nil); err != nil {
+			e.log.Warn("store campaign counts", "id", id, "err", err)
+		}
+	}
+}
+
+// recount sets the counts of every campaign a stale-counts marker names
+// from its recipient records and stores them (New, before anything
+// else): the recipient writes after the record's last save were kept,
+// their effect on the counts only in memory.
+func (e *Engine) recount() error {
+	var ids []string
+	err := e.st.View(func(txn *store.Txn) error {
+		return store.Each(txn, stalePrefix, func(k string, _ []byte) error {
+			ids = append(ids, strings.TrimPrefix(k, stalePrefix))
+			return nil
+		})
+	})
+	if err != nil {
+		return err
+	}
+	e.wmu.Lock()
+	defer e.wmu.Unlock()
+	for _, id := range ids {
+		e.staleCounts[id] = true
+		cur := e.camps[id]
+		if cur == nil { // deleted
+			if err := e.st.Update(func(txn *store.Txn) error { return txn.Delete(staleKey(id)) }); err != nil {
+				return err
+			}
+			delete(e.staleCounts, id)
+			continue
+		}
+		var n Counts
+		err := e.st.View(func(txn *store.Txn) error {
+			return store.Each(txn, recipKeyPrefix(id), func(k string, v []byte) error {
+				var r Recipient
+				if err := store.UnmarshalFast(v, &r); err != nil {
+					return fmt.Errorf("recipient record %s is damaged: %w", k, err)
+				}
+				n.add(r.Status, 1)
+				return nil
+			})
+		})
+		if err != nil {
+			return err
+		}
+		c := cur.clone()
+		c.Counts = n
+		if err := e.save(c, nil); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 
@@ -416,6 +504,10 @@ func (e *Engine) launchLocked(id string) {
 			delete(e.runs, id)
 		}
 		e.wmu.Unlock()
+		// A channel's last report may have come after the dispatcher's
+		// own finish but before the run was gone (finish leaves it to a
+		// running dispatcher): complete the campaign now.
+		e.finish(id, false)
 	}()
 }
 
@@ -661,7 +753,7 @@ func (e *Engine) commitBatch(batch []*applyReq) {
 	e.wmu.Lock()
 	defer e.wmu.Unlock()
 	work := map[string]*Campaign{}
-	var dirty []*Campaign
+	var dirty, marked []*Campaign
 	update := e.st.UpdateNoSync
 	for _, req := range batch {
 		if !req.lazy {
@@ -671,7 +763,7 @@ func (e *Engine) commitBatch(batch []*applyReq) {
 	}
 	err := update(func(txn *store.Txn) error {
 		clear(work)
-		dirty = dirty[:0]
+		dirty, marked = dirty[:0], marked[:0]
 		for _, req := range batch {
 			req.changed, req.err = nil, nil
 			c := work[req.id]
@@ -712,12 +804,21 @@ func (e *Engine) commitBatch(batch []*applyReq) {
 				dirty = append(dirty, c)
 			}
 		}
+		// The counts change in memory only: the campaign record (its
+		// spec, history and counts: often larger than the recipients
+		// written) is not rewritten for every recipient change. A marker,
+		// written once until the record is saved again, has New recount
+		// them from the recipients after a kill -9 or power cut.
 		now := e.clock.Now().UTC()
 		for _, c := range dirty {
 			c.UpdatedAt = now
-			if err := store.SetJSONFast(txn, string(campKey(c.ID)), c); err != nil {
+			if e.staleCounts[c.ID] {
+				continue
+			}
+			if err := txn.Set(staleKey(c.ID), nil); err != nil {
 				return err
 			}
+			marked = append(marked, c)
 		}
 		return nil
 	})
@@ -728,6 +829,9 @@ func (e *Engine) commitBatch(batch []*applyReq) {
 			close(req.done)
 		}
 		return
+	}
+	for _, c := range marked {
+		e.staleCounts[c.ID] = true
 	}
 	if len(dirty) > 0 {
 		e.publish(dirty...)

@@ -543,11 +543,15 @@ func (e *Engine) Delete(ctx context.Context, id string) error {
 		if err := deleteRecipients(txn, id); err != nil {
 			return err
 		}
+		if err := txn.Delete(staleKey(id)); err != nil {
+			return err
+		}
 		return txn.Delete(campKey(id))
 	})
 	if err != nil {
 		return fmt.Errorf("delete campaign %q: %w", c.Spec.Name, err)
 	}
+	delete(e.staleCounts, id)
 	e.mu.Lock()
 	delete(e.camps, id)
 	e.rates.forget(id)

@@ -48,6 +48,7 @@ func (b *Batch) commit() error {
 	b.s.commitMu.RLock()
 	defer b.s.commitMu.RUnlock()
 	b.commits++
+	b.s.commits.Add(1)
 	return b.txn.Commit()
 }
 

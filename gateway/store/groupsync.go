@@ -118,55 +118,127 @@ func openOptions(o Options) badger.Options {
 // value log (values of 1 KB and more) before the write-ahead logs that
 // point into it — the order Badger keeps with its own SyncWrites, so a
 // power cut never leaves a log entry pointing at a value that is not on
-// disk. Every memtable log is synced, not only the active one: a memtable
-// that was rotated out (full, waiting to be flushed to a table) still
-// holds commits Badger itself no longer syncs; once flushed, its file is
-// gone and its data in a synced table. fdatasync on a file Badger has
-// mapped writes the same dirty pages back as Badger's msync.
+// disk. Every memtable log that may hold unsynced commits is synced, not
+// only the active one: a memtable that was rotated out (full, waiting to
+// be flushed to a table) still holds commits Badger itself no longer
+// syncs; once flushed, its file is gone and its data in a synced table.
+// fdatasync on a file Badger has mapped writes the same dirty pages back
+// as Badger's msync.
+//
+// Which files: the first round lists the data directory; later rounds do
+// not (listing it cost about an eighth of a sync). Badger numbers both
+// kinds of log file in sequence — a new memtable gets nextMemFid, which
+// grows only once its file was created (memtable.go newMemTable), a new
+// value-log file maxFid+1 (value.go createVlogFile) — and writes only to
+// the newest of each: a rotated-out file never changes again. So a round
+// syncs the newest file of each kind the previous round synced plus every
+// file that appeared after it, found by looking for the next number until
+// one is missing. A file that rotated out is synced by the first round
+// that sees its successor, after its last write (a write that goes to it
+// commits before the rotation, and the rotation before the successor
+// exists), and never needs it again. (DropAll and DropPrefix, which start
+// memtables outside this sequence, are not used by the store.)
 func (s *Store) syncAll() error {
 	s.commitMu.Lock()
 	defer s.commitMu.Unlock()
-	d, err := os.Open(s.dir)
+	lf := &s.logFiles
+	if len(lf.vlogs) == 0 || len(lf.mems) == 0 {
+		if err := lf.list(s.dir, s.vlogSynced); err != nil {
+			return fmt.Errorf("sync store: %w", err)
+		}
+	} else {
+		var err error
+		if lf.vlogs, err = probeNext(lf.vlogs, func(id int) string { return vlogPath(s.dir, id) }); err != nil {
+			return fmt.Errorf("sync store: %w", err)
+		}
+		if lf.mems, err = probeNext(lf.mems, func(id int) string { return memPath(s.dir, id) }); err != nil {
+			return fmt.Errorf("sync store: %w", err)
+		}
+	}
+	for _, id := range lf.vlogs {
+		if err := fdatasync(vlogPath(s.dir, id)); err != nil {
+			return fmt.Errorf("sync store: %w", err)
+		}
+	}
+	for _, id := range lf.mems {
+		if err := fdatasync(memPath(s.dir, id)); err != nil {
+			return fmt.Errorf("sync store: %w", err)
+		}
+	}
+	// Only after every file is on disk: a failed round retries them all.
+	if n := len(lf.vlogs); n > 0 {
+		s.vlogSynced = lf.vlogs[n-1]
+		lf.vlogs = append(lf.vlogs[:0], lf.vlogs[n-1])
+	}
+	if n := len(lf.mems); n > 0 {
+		lf.mems = append(lf.mems[:0], lf.mems[n-1])
+	}
+	return nil
+}
+
+// logFiles are the log files the next group sync writes back (syncAll):
+// the newest value-log and memtable files the last round synced, and
+// those found since.
+type logFiles struct {
+	vlogs, mems []int // file numbers, ascending
+	lists       int   // directory listings so far (tests)
+}
+
+// list reads the data directory: every memtable log, and the value-log
+// files from vlogSynced on (those before it were synced when they were
+// newest or by the round that saw them rotate).
+func (lf *logFiles) list(dir string, vlogSynced int) error {
+	d, err := os.Open(dir)
 	if err != nil {
-		return fmt.Errorf("sync store: %w", err)
+		return err
 	}
 	names, err := d.Readdirnames(-1)
 	d.Close()
 	if err != nil {
-		return fmt.Errorf("sync store: %w", err)
+		return err
 	}
-	var vlogs, mems []int
+	lf.lists++
+	lf.vlogs, lf.mems = lf.vlogs[:0], lf.mems[:0]
 	for _, n := range names {
 		if f, ok := strings.CutSuffix(n, ".vlog"); ok {
-			if id, err := strconv.Atoi(f); err == nil {
-				vlogs = append(vlogs, id)
+			if id, err := strconv.Atoi(f); err == nil && id >= vlogSynced {
+				lf.vlogs = append(lf.vlogs, id)
 			}
 		} else if f, ok := strings.CutSuffix(n, ".mem"); ok {
 			if id, err := strconv.Atoi(f); err == nil {
-				mems = append(mems, id)
+				lf.mems = append(lf.mems, id)
 			}
 		}
 	}
-	// Value-log files before the last synced newest one were synced when
-	// they were newest or by the round that saw them rotate.
-	slices.Sort(vlogs)
-	for _, id := range vlogs {
-		if id < s.vlogSynced {
-			continue
-		}
-		if err := fdatasync(filepath.Join(s.dir, fmt.Sprintf("%06d.vlog", id))); err != nil {
-			return fmt.Errorf("sync store: %w", err)
-		}
-	}
-	if len(vlogs) > 0 {
-		s.vlogSynced = vlogs[len(vlogs)-1]
-	}
-	for _, id := range mems {
-		if err := fdatasync(filepath.Join(s.dir, fmt.Sprintf("%05d.mem", id))); err != nil {
-			return fmt.Errorf("sync store: %w", err)
-		}
-	}
+	slices.Sort(lf.vlogs)
+	slices.Sort(lf.mems)
 	return nil
+}
+
+// probeNext appends to ids (ascending, not empty) the files numbered
+// after its last one that exist, stopping at the first that does not; an
+// error other than "does not exist" fails the sync rather than skip a
+// file.
+func probeNext(ids []int, path func(int) string) ([]int, error) {
+	for next := ids[len(ids)-1] + 1; ; next++ {
+		var st unix.Stat_t
+		err := unix.Stat(path(next), &st)
+		if errors.Is(err, unix.ENOENT) {
+			return ids, nil
+		}
+		if err != nil {
+			return ids, err
+		}
+		ids = append(ids, next)
+	}
+}
+
+func vlogPath(dir string, id int) string {
+	return filepath.Join(dir, fmt.Sprintf("%06d.vlog", id))
+}
+
+func memPath(dir string, id int) string {
+	return filepath.Join(dir, fmt.Sprintf("%05d.mem", id))
 }
 
 // fdatasync writes path's data to disk; a file that is gone (a memtable

@@ -285,6 +285,7 @@ func TestSyncAllCoversEveryLogFile(t *testing.T) {
 	s := openT(t, dir)
 	defer s.Close()
 	big := []byte(strings.Repeat("x", 2048))
+	mems := map[int]bool{}
 	for i := range 200 {
 		if err := s.Update(func(txn *Txn) error {
 			for j := range 50 {
@@ -296,6 +297,23 @@ func TestSyncAllCoversEveryLogFile(t *testing.T) {
 		}); err != nil {
 			t.Fatal(err)
 		}
+		// The round of this Update covered the newest files of the
+		// directory without listing it again (rotations found by number).
+		vlog, mem := newestLogs(t, dir)
+		lf := &s.logFiles
+		if got := lf.vlogs[len(lf.vlogs)-1]; got != vlog {
+			t.Fatalf("update %d: newest value log synced %d, directory has %d", i, got, vlog)
+		}
+		if got := lf.mems[len(lf.mems)-1]; got != mem {
+			t.Fatalf("update %d: newest memtable synced %d, directory has %d", i, got, mem)
+		}
+		mems[mem] = true
+	}
+	if len(mems) < 2 {
+		t.Fatalf("the memtable never rotated (%v): the test proves nothing", mems)
+	}
+	if n := s.logFiles.lists; n != 1 {
+		t.Fatalf("data directory listed %d times, want once", n)
 	}
 	es, err := os.ReadDir(dir)
 	if err != nil {
@@ -320,4 +338,27 @@ func TestSyncAllCoversEveryLogFile(t *testing.T) {
 	if s.vlogSynced != newest {
 		t.Fatalf("newest value log synced: %d, want %d", s.vlogSynced, newest)
 	}
+}
+
+// newestLogs is the highest value-log and memtable file number in dir.
+func newestLogs(t *testing.T, dir string) (vlog, mem int) {
+	t.Helper()
+	es, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	vlog, mem = -1, -1
+	for _, e := range es {
+		var id int
+		if f, ok := strings.CutSuffix(e.Name(), ".vlog"); ok {
+			if _, err := fmt.Sscanf(f, "%d", &id); err == nil {
+				vlog = max(vlog, id)
+			}
+		} else if f, ok := strings.CutSuffix(e.Name(), ".mem"); ok {
+			if _, err := fmt.Sscanf(f, "%d", &id); err == nil {
+				mem = max(mem, id)
+			}
+		}
+	}
+	return vlog, mem
 }

@@ -19,6 +19,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	badger "github.com/dgraph-io/badger/v4"
@@ -86,7 +87,9 @@ type Store struct {
 	// commitMu: transactions commit under its read lock, syncAll under
 	// its write lock (groupsync.go).
 	commitMu   sync.RWMutex
-	vlogSynced int // newest value-log file a sync covered
+	vlogSynced int           // newest value-log file a sync covered
+	logFiles   logFiles      // the log files the next group sync covers (syncAll)
+	commits    atomic.Uint64 // read-write transactions committed (benchmarks)
 	lazyMu     sync.Mutex
 	lazyTimer  *time.Timer
 	lazyWindow time.Duration // 0: the lazyWindow constant (tests change it)
@@ -280,8 +283,14 @@ func (s *Store) commit(fn func(txn *Txn) error) error {
 	}
 	s.commitMu.RLock()
 	defer s.commitMu.RUnlock()
+	s.commits.Add(1)
 	return txn.Commit()
 }
+
+// Commits is how many read-write transactions the store has committed
+// (benchmarks report it per message: unlike CPU time it does not depend
+// on the machine's load).
+func (s *Store) Commits() uint64 { return s.commits.Load() }
 
 // CanWrite asks the Guard (if any) whether the disk has room for writes, for
 // callers that write through DB() (write batches).

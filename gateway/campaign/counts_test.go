@@ -1,0 +1,153 @@
+package campaign
+
+import (
+	"errors"
+	"testing"
+
+	"github.com/pbxgate/pbxgate/gateway/message"
+	"github.com/pbxgate/pbxgate/gateway/store"
+	"github.com/pbxgate/pbxgate/gateway/testkit"
+)
+
+// storedRecord is campaign id's record as stored, and whether a
+// stale-counts marker names it.
+func storedRecord(t *testing.T, st *store.Store, id string) (Campaign, bool) {
+	t.Helper()
+	var c Campaign
+	stale := false
+	err := st.View(func(txn *store.Txn) error {
+		if err := store.GetJSONFast(txn, string(campKey(id)), &c); err != nil {
+			return err
+		}
+		_, err := txn.Get(staleKey(id))
+		if err == nil {
+			stale = true
+		} else if !errors.Is(err, store.ErrNotFound) {
+			return err
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c, stale
+}
+
+// Recipient changes do not rewrite the campaign record: its counts are
+// kept in memory and a marker says the stored ones are behind. After a
+// crash the next start recounts them from the recipient records, and the
+// stored record is right again.
+func TestCountsRecountedAfterCrash(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	led := newLedger()
+	ch := newTestChannel("sms-1", led)
+	ev := newEnv(t, dir, Config{BatchSize: 2}, ch)
+	c, err := ev.e.Create(bg, smsSpec("Termine", "sms-1", "now"), numbers(5))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c = ev.waitState(c.ID, Completed)
+	if sc, stale := storedRecord(t, ev.st, c.ID); stale || sc.Counts != c.Counts {
+		t.Fatalf("after completion: stored counts %+v (stale %v), engine %+v", sc.Counts, stale, c.Counts)
+	}
+	sends := ch.sends()
+	for _, s := range []message.StatusEvent{
+		{ID: sends[0].ID, Status: message.Delivered},
+		{ID: sends[1].ID, Status: message.Delivered},
+		{ID: sends[2].ID, Status: message.Failed, Reason: "CMS ERROR 500", Code: "500"},
+	} {
+		if err := ev.e.HandleStatus(bg, s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want := Counts{Sent: 2, Delivered: 2, Failed: 1}
+	if got := ev.get(c.ID).Counts; got != want {
+		t.Fatalf("engine counts %+v, want %+v", got, want)
+	}
+	// The stored record lags behind (this is what the test is about).
+	lagging, stale := storedRecord(t, ev.st, c.ID)
+	if !stale || lagging.Counts == want {
+		t.Fatalf("stored counts %+v, stale marker %v: the record was rewritten", lagging.Counts, stale)
+	}
+	// A stop writes the counts (the next start need not recount) ...
+	ev.crash()
+	st := testkit.StoreAt(t, dir)
+	if sc, stale := storedRecord(t, st, c.ID); stale || sc.Counts != want {
+		t.Fatalf("after the stop: stored counts %+v, stale marker %v", sc.Counts, stale)
+	}
+	// ... a kill -9 does not: put the store back as it was before the
+	// stop (lagging record, marker, recipients as they are).
+	if err := st.Update(func(txn *store.Txn) error {
+		if err := txn.Set(staleKey(c.ID), nil); err != nil {
+			return err
+		}
+		return store.SetJSONFast(txn, string(campKey(c.ID)), &lagging)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+
+	ev2 := newEnv(t, dir, Config{BatchSize: 2}, ch)
+	c2 := ev2.get(c.ID)
+	if c2.Counts != want || countsOf(ev2.recipients(c.ID)) != want {
+		t.Fatalf("after restart: counts %+v, recipients %+v, want %+v", c2.Counts, countsOf(ev2.recipients(c.ID)), want)
+	}
+	if sc, stale := storedRecord(t, ev2.st, c.ID); stale || sc.Counts != want {
+		t.Fatalf("after restart: stored counts %+v, stale marker %v", sc.Counts, stale)
+	}
+	// Deleting the campaign takes a marker with it.
+	if err := ev2.e.HandleStatus(bg, message.StatusEvent{ID: sends[3].ID, Status: message.Delivered}); err != nil {
+		t.Fatal(err)
+	}
+	if _, stale := storedRecord(t, ev2.st, c.ID); !stale {
+		t.Fatal("no stale marker after a status event")
+	}
+	if err := ev2.e.Delete(bg, c.ID); err != nil {
+		t.Fatal(err)
+	}
+	err = ev2.st.View(func(txn *store.Txn) error {
+		_, err := txn.Get(staleKey(c.ID))
+		return err
+	})
+	if !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("stale marker after delete: %v", err)
+	}
+}
+
+// With a channel that takes the same ID twice as once (ResendSafety), the
+// accepted marks ride in the next batch's transaction; the last ones are
+// stored when the dispatcher ends. Every recipient the channel accepted
+// ends up "sending" with AcceptedAt, so neither a Resume nor a restart
+// hands it over again.
+func TestAcceptedMarksRideOnTheNextBatch(t *testing.T) {
+	t.Parallel()
+	led := newLedger()
+	ch := newTestChannel("sms-1", led)
+	ch.quiet = true // no reports: the recipients stay "sending"
+	ev := newEnv(t, "", Config{BatchSize: 2}, ch)
+	c, err := ev.e.Create(bg, smsSpec("Termine", "sms-1", "now"), numbers(7))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev.waitFor("every recipient accepted", func() bool {
+		rs := ev.recipients(c.ID)
+		for _, r := range rs {
+			if r.Status != RSending || r.AcceptedAt.IsZero() {
+				return false
+			}
+		}
+		return len(rs) == 7
+	})
+	if n := len(ch.sends()); n != 7 {
+		t.Fatalf("%d hand-overs, want 7", n)
+	}
+	for _, r := range ev.recipients(c.ID) {
+		if r.MsgID == "" || r.AcceptedAt.Before(r.SendingAt) {
+			t.Errorf("recipient %d: %+v", r.Seq, r)
+		}
+	}
+	if got := ev.get(c.ID).Counts; got != (Counts{Sending: 7}) {
+		t.Errorf("counts %+v", got)
+	}
+}
