@@ -26,6 +26,5 @@ func (a *engineCampaigns) FitCampaignMedia(ctx context.Context, channel, name st
 	return &m, nil
 }
 
-
 // isMediaReason: r is about the MMS file.
 func isMediaReason(r message.Reason) bool { return strings.HasPrefix(r.Code, "campaign.mms_") }
