@@ -235,3 +235,17 @@ func TestMMSCampaignMMSCFailureIsReason(t *testing.T) {
 		t.Fatalf("the SIM without MMS sent %d messages", n)
 	}
 }
+
+func TestMMSCampaignPinnedToSIMWithoutMMS(t *testing.T) {
+	s := newMMSCampRig(t)
+	ctx := context.Background()
+	md, err := s.eng.FitMedia(ctx, "main", "a.png", noisyPhoto(t, 64, 64))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = s.eng.Create(ctx, campaign.Spec{Name: "pin", Channel: "main", Sender: "b", Content: campaign.Content{Media: &md},
+		When: campaign.When{Kind: "draft"}}, three("80"))
+	if rc := message.ReasonOf(err); !errors.Is(err, campaign.ErrInvalid) || rc.Code != "campaign.mms_sender" || rc.Args[1] != "a" {
+		t.Fatalf("pinned to the E3372: %v (%+v)", err, rc)
+	}
+}

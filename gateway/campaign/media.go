@@ -9,6 +9,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/pbxgate/pbxgate/gateway/message"
@@ -70,30 +71,37 @@ var (
 	rMMSUnreadable  = message.NewCode("campaign.mms_unreadable", 1)       // error text
 	rMMSUpload      = message.NewCode("campaign.mms_upload_size", 1)      // MB
 	rMMSFileGone    = message.NewCode("campaign.mms_file_missing", 1)     // name
+	rMMSSender      = message.NewCode("campaign.mms_sender", 2)           // sender, capable SIMs
 )
 
 // mmsChannel returns the channel's MMS limit, or an error with the reason
 // why it cannot send MMS.
 func (e *Engine) mmsChannel(ctx context.Context, channel string) (int, error) {
+	limit, _, err := e.mmsSIMs(ctx, channel)
+	return limit, err
+}
+
+// mmsSIMs is mmsChannel with the names of the capable SIMs.
+func (e *Engine) mmsSIMs(ctx context.Context, channel string) (int, []string, error) {
 	ch := e.cfg.Channels[channel]
 	if ch == nil {
-		return 0, fmt.Errorf("%w: channel %q does not exist", ErrInvalid, channel)
+		return 0, nil, fmt.Errorf("%w: channel %q does not exist", ErrInvalid, channel)
 	}
 	mc, ok := ch.(MMSCapable)
 	if ch.Kind() != message.SMS || !ok {
-		return 0, message.WithReason(fmt.Errorf("%w: channel %q is not an SMS channel; only SMS channels send MMS", ErrInvalid, channel), rMMSNotSMS.R(channel))
+		return 0, nil, message.WithReason(fmt.Errorf("%w: channel %q is not an SMS channel; only SMS channels send MMS", ErrInvalid, channel), rMMSNotSMS.R(channel))
 	}
 	sims, limit, why := mc.MMSSIMs(ctx)
 	if len(sims) == 0 {
 		if why == "" {
 			why = "no SIM attached"
 		}
-		return 0, message.WithReason(fmt.Errorf("%w: no SIM of channel %q can send MMS (%s)", ErrInvalid, channel, why), rMMSNoSIM.R(channel, why))
+		return 0, nil, message.WithReason(fmt.Errorf("%w: no SIM of channel %q can send MMS (%s)", ErrInvalid, channel, why), rMMSNoSIM.R(channel, why))
 	}
 	if limit <= 0 {
 		limit = DefaultMMSLimit
 	}
-	return limit, nil
+	return limit, sims, nil
 }
 
 // FitMedia fits an uploaded file to the MMS limit of channel's capable
@@ -172,9 +180,16 @@ func (e *Engine) validateMedia(ctx context.Context, spec *Spec, rs []Recipient) 
 	if spec.Content.WhatsApp != nil {
 		return fmt.Errorf("%w: an MMS carries a file and text, not a WhatsApp template", ErrInvalid)
 	}
-	limit, err := e.mmsChannel(ctx, spec.Channel)
+	limit, sims, err := e.mmsSIMs(ctx, spec.Channel)
 	if err != nil {
 		return err
+	}
+	// A SIM chosen by name must be a capable one; one chosen by its number
+	// ("+49…") is matched by the channel, which offers MMS to capable SIMs
+	// only.
+	if spec.Sender != "" && !strings.HasPrefix(spec.Sender, "+") && !slices.Contains(sims, spec.Sender) {
+		return message.WithReason(fmt.Errorf("%w: sender %s cannot send MMS (SIMs that can: %s)", ErrInvalid, spec.Sender, strings.Join(sims, ", ")),
+			rMMSSender.R(spec.Sender, strings.Join(sims, ", ")))
 	}
 	if e.cfg.MediaDir == "" || filepath.Dir(md.Path) != filepath.Clean(e.cfg.MediaDir) {
 		return message.WithReason(fmt.Errorf("%w: the MMS file %q is not one pbxgate stored (upload it again)", ErrInvalid, md.Name), rMMSFileGone.R(md.Name))
