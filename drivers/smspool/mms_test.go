@@ -228,7 +228,7 @@ func TestMMSCampaignMMSCFailureIsReason(t *testing.T) {
 		t.Fatalf("recipients %v %v", rs, err)
 	}
 	rc := rs.Items[0].ReasonCode
-	if !strings.Contains(rs.Items[0].Reason, "MMSC refused") || !strings.Contains(fmt.Sprint(rc), "mms.mmsc_rejected") {
+	if !strings.Contains(rs.Items[0].Reason, "MMSC refused") || !strings.Contains(rs.Items[0].Reason, "+QMMSEND:") || !strings.Contains(fmt.Sprint(rc), "mms.mmsc_rejected") {
 		t.Fatalf("reason %q code %+v", rs.Items[0].Reason, rc)
 	}
 	if n := len(s.r.sims["b"].Sent()); n != 0 {
