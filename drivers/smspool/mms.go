@@ -50,39 +50,44 @@ type mmsCap struct {
 	tried  time.Time
 }
 
-// probeMMS learns once per attached modem whether it can send MMS. It runs
-// in the SIM's worker, outside p.mu (it may send a test command).
-func (p *Pool) probeMMS(ctx context.Context, s *sim, m Modem) {
+// probeMMS learns once per attached modem whether it can send MMS and
+// reports whether that is known now. It runs in the SIM's worker, outside
+// p.mu (it may send a test command).
+func (p *Pool) probeMMS(ctx context.Context, s *sim, m Modem) bool {
 	mm, ok := m.(MMSModem)
 	p.mu.Lock()
 	c := s.mms
 	p.mu.Unlock()
-	if c.known || time.Since(c.tried) < mmsProbeEvery && !c.tried.IsZero() {
-		return
+	if c.known {
+		return true
+	}
+	if time.Since(c.tried) < mmsProbeEvery && !c.tried.IsZero() {
+		return false
 	}
 	if !ok {
 		p.mu.Lock()
 		s.mms = mmsCap{known: true, reason: "this modem has no MMS support in pbxgate"}
 		p.mu.Unlock()
-		return
+		return true
 	}
 	if !m.Ready() {
-		return
+		return false
 	}
 	sup, err := mm.MMSCapability(ctx)
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if s.modem != m {
-		return // replaced meanwhile
+		return true // replaced meanwhile: its new worker asks
 	}
 	if err != nil {
 		s.mms.tried = time.Now()
-		return
+		return false
 	}
 	s.mms = mmsCap{known: true, send: sup.Send, reason: sup.Reason, limit: mm.MMSSettings().MaxSize}
 	if sup.Send {
 		p.broadcastLocked() // MMS waiting for a capable SIM may go now
 	}
+	return true
 }
 
 // noMMSLocked: SIM n is known not to send MMS (its modem said so, or it

@@ -30,8 +30,11 @@ func unescape(s string) string {
 func (p *Pool) work(ctx context.Context, s *sim, m Modem) {
 	var sent *sentOutcome // stored with the next hand-over, or before idling
 	defer func() { p.storeSent(sent) }()
+	mmsKnown := false // an Attach starts a new worker, which asks again
 	for ctx.Err() == nil {
-		p.probeMMS(ctx, s, m)
+		if !mmsKnown {
+			mmsKnown = p.probeMMS(ctx, s, m)
+		}
 		ready, number := m.Ready(), numberOf(m)
 		p.mu.Lock()
 		s.number = number
