@@ -468,6 +468,7 @@ func (d *daemon) buildCampaigns() error {
 		Hold:       d.disk, // campaigns pause while the data disk is almost full
 		Templates:  d.templates,
 		Sessions:   sessions,
+		MediaDir:   filepath.Join(d.cfg.DataDir, "mms", "campaigns"), // MMS campaign files (docs/mms.md)
 	})
 	if err != nil {
 		return err

@@ -8,4 +8,5 @@ var (
 	_ campaign.Channel      = (*SMSChannel)(nil)
 	_ campaign.SenderLister = (*SMSChannel)(nil)
 	_ campaign.ResendSafety = (*SMSChannel)(nil)
+	_ campaign.MMSCapable   = (*SMSChannel)(nil)
 )

@@ -222,6 +222,7 @@ type item struct {
 	parts     int
 	notBefore time.Time
 	tried     []string
+	mms       bool // Media set: only MMS-capable SIMs take it (mms.go)
 }
 
 // sim is one SIM the pool knows of: configured in a channel, attached, or both.
@@ -236,6 +237,7 @@ type sim struct {
 	sendAvg  time.Duration // moving average of one Send (Forecast)
 	lastErr  string
 	number   string // the SIM's own number, as the modem last said
+	mms      mmsCap // what its modem can do with MMS (mms.go)
 }
 
 // New opens the pool on cfg.Store: it loads the queue, marks messages a
@@ -412,8 +414,11 @@ func newItem(r *record) *item {
 	if pl, err := gsms.PlanText(r.Msg.Text); err == nil {
 		parts = pl.Parts
 	}
+	if r.Msg.Media != nil {
+		parts = 1
+	}
 	return &item{id: r.Msg.ID, channel: r.Msg.Channel, class: classOf(r.Msg.Class), seq: r.Seq, sender: r.Msg.Sender, parts: parts,
-		notBefore: r.NotBefore, tried: slices.Clone(r.Tried)}
+		notBefore: r.NotBefore, tried: slices.Clone(r.Tried), mms: r.Msg.Media != nil}
 }
 
 // loadCounters mirrors today's and this month's cap counters of every
@@ -503,10 +508,14 @@ func (p *Pool) validate(msg *message.Outbound) error {
 	if !validNumber(msg.To) {
 		return message.WithReason(fmt.Errorf("%w: recipient %q is not a phone number (digits with an optional leading +)", ErrInvalid, msg.To), rInvalidTo.R(msg.To))
 	}
-	if msg.Text == "" {
+	if msg.Media != nil {
+		if err := p.validateMMS(msg); err != nil {
+			return err
+		}
+	} else if msg.Text == "" {
 		return message.WithReason(fmt.Errorf("%w: the message to %s has no text", ErrInvalid, msg.To), rNoText.R(msg.To))
 	}
-	if _, err := gsms.PlanText(msg.Text); err != nil {
+	if _, err := gsms.PlanText(msg.Text); err != nil && msg.Media == nil {
 		return message.WithReason(fmt.Errorf("%w: %w", ErrInvalid, err), rUnencodable.R(err))
 	}
 	if msg.Sender != "" && !slices.Contains(ch.sims, msg.Sender) && !validNumber(msg.Sender) {
@@ -557,7 +566,7 @@ func (p *Pool) Attach(m Modem) error {
 		return err
 	}
 	p.stopWorkerLocked(s)
-	s.modem = m
+	s.modem, s.mms = m, mmsCap{}
 	if p.runCtx != nil && !p.stopped {
 		p.startWorkerLocked(s)
 	}

@@ -30,7 +30,11 @@ func unescape(s string) string {
 func (p *Pool) work(ctx context.Context, s *sim, m Modem) {
 	var sent *sentOutcome // stored with the next hand-over, or before idling
 	defer func() { p.storeSent(sent) }()
+	mmsKnown := false // an Attach starts a new worker, which asks again
 	for ctx.Err() == nil {
+		if !mmsKnown {
+			mmsKnown = p.probeMMS(ctx, s, m)
+		}
 		ready, number := m.Ready(), numberOf(m)
 		p.mu.Lock()
 		s.number = number
@@ -120,6 +124,9 @@ func (p *Pool) nextLocked(ctx context.Context, s *sim, ready bool) (*item, time.
 // eligibleLocked: a pinned message goes only to its SIM; any other prefers
 // SIMs that have not failed it yet.
 func (p *Pool) eligibleLocked(s *sim, ch *channel, it *item) bool {
+	if !p.mmsEligibleLocked(s, it) {
+		return false
+	}
 	if it.sender != "" {
 		return s.matches(it.sender)
 	}
@@ -128,7 +135,7 @@ func (p *Pool) eligibleLocked(s *sim, ch *channel, it *item) bool {
 	}
 	// Every SIM of the channel failed it once: try again anywhere.
 	for _, n := range ch.sims {
-		if !slices.Contains(it.tried, n) {
+		if !slices.Contains(it.tried, n) && !(it.mms && p.noMMSLocked(n)) {
 			return false
 		}
 	}
@@ -204,7 +211,7 @@ func (p *Pool) send(ctx context.Context, s *sim, m Modem, it *item, prev *sentOu
 	// would leave the message in an unknown state for no reason.
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), p.cfg.SendTimeout)
 	began := time.Now()
-	res, sendErr := m.Send(sctx, r.Msg.To, r.Msg.Text, r.Msg.DeliveryReport)
+	res, sendErr := p.transmit(sctx, m, &r)
 	took := time.Since(began)
 	cancel()
 	if sendErr == nil {

@@ -74,6 +74,9 @@ const maxTelegramText = 4096
 // validateContent checks the content against the channel kind and every
 // recipient's variables.
 func (e *Engine) validateContent(ctx context.Context, spec *Spec, ch Channel, rs []Recipient) error {
+	if spec.Content.Media != nil {
+		return e.validateMedia(ctx, spec, rs)
+	}
 	switch ch.Kind() {
 	case message.SMS:
 		if spec.Content.WhatsApp != nil {

@@ -578,6 +578,7 @@ func (e *Engine) sendOne(ctx context.Context, c *Campaign, ch Channel, info *Tem
 			return "", message.WithReason(fmt.Errorf("%w: %v", ErrRejected, err), rRender.R(err))
 		}
 		out.Text, out.DeliveryReport = txt, true
+		out.Media = outboundMedia(c.Spec.Content.Media)
 	}
 	if err := e.shortenOut(ctx, c, r, &out, tm); err != nil {
 		return "", err

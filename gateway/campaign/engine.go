@@ -49,6 +49,9 @@ type Config struct {
 	Hold Hold
 	// AutoResume resumes campaigns stopped by a restart (campaigns.auto_resume).
 	AutoResume bool
+	// MediaDir is where MMS campaign files are stored (data_dir/mms/campaigns;
+	// media.go); empty: MMS campaigns are refused.
+	MediaDir string
 	// BatchSize is how many recipients one store transaction moves (64).
 	BatchSize int
 }

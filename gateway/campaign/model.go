@@ -210,6 +210,9 @@ type When struct {
 type Content struct {
 	Text     string           `json:"text,omitempty"`
 	WhatsApp *WhatsAppContent `json:"whatsapp,omitempty"`
+	// Media makes an SMS campaign an MMS campaign (media.go); Text is
+	// then optional.
+	Media *Media `json:"media,omitempty"`
 }
 
 // WhatsAppContent is an approved template with its values.

@@ -70,6 +70,19 @@ type Outbound struct {
 	// Interactive, so every sender but the campaign engine gets it without
 	// setting anything.
 	Class Class `json:"class,omitempty"`
+	// Media makes the message an MMS (SMS channels whose SIM can send
+	// MMS): a file already fitted to the carrier's limit, stored once on
+	// disk; Text is its optional text.
+	Media *Media `json:"media,omitempty"`
+}
+
+// Media is the file of an MMS: Path is the fitted file on disk (under the
+// data directory), read at each send; Name and ContentType go on the wire.
+type Media struct {
+	Path        string `json:"path"`
+	Name        string `json:"name"`
+	ContentType string `json:"content_type"`
+	Size        int    `json:"size"`
 }
 
 // Class is how a channel schedules a message on its scarce capacity (a

@@ -209,6 +209,8 @@ type apiCampaignRequest struct {
 	// Short links and the SMS fallback of a WhatsApp campaign (app/reach.go).
 	ShortenLinks bool               `json:"shorten_links"`
 	Fallback     *campaign.Fallback `json:"fallback"`
+	// Media makes an SMS campaign an MMS campaign (api_campaign_media.go).
+	Media *apiMediaFile `json:"media"`
 }
 
 func (s *API) APICreateCampaign(c *gin.Context) {
@@ -290,7 +292,11 @@ func (s *API) apiCampaignInput(c *gin.Context, edit bool) (app.CampaignInput, []
 	if !s.apiRecipientsAccepted(c, rs, probs, csvField) {
 		return app.CampaignInput{}, nil, false
 	}
-	if req.WhatsApp == nil {
+	media, ok := s.apiCampaignMedia(c, &req)
+	if !ok {
+		return app.CampaignInput{}, nil, false
+	}
+	if req.WhatsApp == nil && media == nil {
 		if strings.TrimSpace(req.Text) == "" {
 			return fail("text", "text is required (or whatsapp for a WhatsApp template campaign)")
 		}
@@ -321,7 +327,7 @@ func (s *API) apiCampaignInput(c *gin.Context, edit bool) (app.CampaignInput, []
 		Name: req.Name, Channel: req.Channel, Sender: req.Sender, Recipients: rs.Valid, Text: req.Text,
 		WhatsApp: req.WhatsApp, Mode: req.Mode, Target: req.Target,
 		Send: req.Send, ScheduleAt: req.ScheduleAt.In(s.Location()), RatePerMinute: req.RatePerMinute, DNCLists: req.DNCLists,
-		CreatedBy: app.CurrentUser(c).Name, List: req.List, ShortenLinks: req.ShortenLinks, Fallback: req.Fallback,
+		CreatedBy: app.CurrentUser(c).Name, List: req.List, ShortenLinks: req.ShortenLinks, Fallback: req.Fallback, Media: media,
 	}, skippedAs(rs.Skipped(), csvField), true
 }
 

@@ -125,6 +125,7 @@ func specFrom(in CampaignInput) campaign.Spec {
 		Throttle: in.RatePerMinute, DNCLists: in.DNCLists, List: in.List,
 		ShortenLinks: in.ShortenLinks, Fallback: in.Fallback,
 	}
+	spec.Content.Media = in.Media // an MMS campaign (campaign_media.go)
 	if in.Mode == string(campaign.Session) {
 		spec.Mode, spec.Target = campaign.Session, in.Target
 	}
@@ -267,6 +268,9 @@ func mapEngineErr(err error) error {
 		fe := &FieldError{Field: "form", Message: err.Error(), Reason: message.ReasonOf(err)}
 		if strings.HasPrefix(fe.Reason.Code, "campaign.button_") {
 			fe.Field = "buttons" // the WhatsApp template's button values
+		}
+		if isMediaReason(fe.Reason) {
+			fe.Field = "media" // the MMS file (campaign_media.go)
 		}
 		return fe
 	}

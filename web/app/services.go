@@ -225,6 +225,9 @@ type CampaignInput struct {
 	// ShortenLinks and Fallback: reach.go.
 	ShortenLinks bool               `json:"shorten_links,omitempty"`
 	Fallback     *campaign.Fallback `json:"fallback,omitempty"`
+	// Media, fitted by CampaignMedia, makes an SMS campaign an MMS
+	// campaign; Text is then optional.
+	Media *campaign.Media `json:"media,omitempty"`
 }
 
 // Sender is a selectable sending identity: a configured channel and,

@@ -122,6 +122,12 @@ type campaignFormData struct {
 	ContactLists []recipients.ContactList
 	// Reach: short links and the SMS fallback (app/reach.go).
 	Reach app.ReachForm
+	// Media is an SMS campaign's MMS file, MediaJSON it for the hidden
+	// field, MediaFit what fitting did (campaign_media.go).
+	Media     *campaign.Media
+	MediaJSON string
+	MediaFit  string
+	mms       bool // the service fits MMS files (HasMMS)
 }
 
 // Action is where the form posts.
@@ -145,6 +151,7 @@ func (s *Screens) campaignFormData(ctx context.Context) campaignFormData {
 	d := campaignFormData{Selected: map[string]bool{}, MaxChars: sms.MaxChars, HasPBX: s.D.Sessions != nil,
 		Types:  recipients.CampaignNumberTypes(),
 		TypeOn: map[recipients.NumberType]bool{recipients.Mobile: true}}
+	_, d.mms = s.D.Campaigns.(app.CampaignMedia) // the MMS file field (campaign_media.go)
 	if senders, err := s.D.Campaigns.Senders(ctx); err == nil {
 		d.Senders = senders
 	} else {
@@ -260,9 +267,12 @@ func (s *Screens) readCampaignForm(c *gin.Context, fd campaignFormData) (campaig
 		in.WhatsApp = s.readTemplateForm(c, v, fd.Templates)
 	} else {
 		in.Text = c.PostForm("text")
-		if strings.TrimSpace(in.Text) == "" {
+		if kind == string(message.SMS) && in.Channel != "" {
+			in.Media = s.readCampaignMediaForm(c, v, in.Channel) // an MMS campaign (campaign_media.go)
+		}
+		if strings.TrimSpace(in.Text) == "" && in.Media == nil && errs["media"] == "" {
 			errs["text"] = v.T("campaign.err.text_required")
-		} else if _, err := sms.PlanText(in.Text); !message.Kind(kind).ByID() && errors.Is(err, sms.ErrTooLong) {
+		} else if _, err := sms.PlanText(in.Text); !message.Kind(kind).ByID() && in.Media == nil && errors.Is(err, sms.ErrTooLong) {
 			errs["text"] = v.T("campaign.err.text_too_long", sms.MaxChars)
 		}
 	}
@@ -334,11 +344,16 @@ func (s *Screens) CampaignCreate(c *gin.Context) {
 		}
 	}
 	fd.MediaName = mediaPreviewName(v, fd.Template)
+	fd.setMedia(v, f.in.Media)
 	v.Data = fd
 	// "Load template" shows the chosen template's fields without judging
-	// the half-filled form.
-	if c.PostForm("load") != "" {
+	// the half-filled form; "Check file" the MMS file's fitting.
+	if c.PostForm("load") != "" || c.PostForm("fit_media") != "" {
+		media := errs["media"]
 		clear(errs)
+		if media != "" {
+			errs["media"] = media
+		}
 		s.Render(c, http.StatusOK, "campaign_new", v)
 		return
 	}
