@@ -117,7 +117,7 @@ func TestModemConsolePage(t *testing.T) {
 	c := env.client()
 	c.setup("admin password")
 	tok := c.csrf("/modems")
-	mustContain(t, c.body, `id="at-link"`)
+	mustContain(t, c.body, `id="at-link"`, `<a href="/mms" id="mms-link">`)
 
 	r := c.get("/modems/at")
 	if r.code != http.StatusOK {
