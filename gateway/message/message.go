@@ -70,6 +70,9 @@ type Outbound struct {
 	// Interactive, so every sender but the campaign engine gets it without
 	// setting anything.
 	Class Class `json:"class,omitempty"`
+	// ReplyTo is the channel id (WhatsApp: wamid) of an earlier message
+	// this one quotes; channels that cannot quote send the text alone.
+	ReplyTo string `json:"reply_to,omitempty"`
 }
 
 // Class is how a channel schedules a message on its scarce capacity (a
