@@ -120,7 +120,7 @@ func checkQuotedBody(t *testing.T, body []byte, wamid string) {
 // schema) and the log shows the quote above it. A message that cannot be
 // quoted (unknown number, not a number, pbxgate's own reply) is refused
 // with the reason in the user's language, nothing is sent and the text
-// stays in the box.
+// stays in the box. The API takes {"text","quote"} alike.
 func TestWhatsAppQuoteReply(t *testing.T) {
 	t.Parallel()
 	env, emu, mgr, id, first := quoteEnv(t)
@@ -168,10 +168,22 @@ func TestWhatsAppQuoteReply(t *testing.T) {
 	if n := len(emu.Sent()); n != 1 {
 		t.Errorf("%d messages sent, want only the valid quoted reply", n)
 	}
+	// The API twin: {"text","quote"}; a quote that cannot be is 422.
+	apiTok, _ := env.users.CreateToken(context.Background(), "admin", "api")
+	auth := map[string]string{"Authorization": "Bearer " + apiTok, "Content-Type": "application/json"}
+	if r = c.do("POST", "/api/v1/sessions/"+id+"/reply", strings.NewReader(`{"text":"Nein.","quote":3}`), auth); r.code != http.StatusUnprocessableEntity ||
+		!strings.Contains(r.body, `"field":"quote"`) {
+		t.Errorf("api quote of pbxgate's reply: %d %s", r.code, r.body)
+	}
+	if r = c.do("POST", "/api/v1/sessions/"+id+"/reply", strings.NewReader(`{"text":"Morgen früh.","quote":2}`), auth); r.code != http.StatusOK {
+		t.Fatalf("api quoted reply: %d %s", r.code, r.body)
+	}
 	log, err := mgr.Log(id)
-	if err != nil || len(log) != 3 || log[2].QuoteID != first {
+	if err != nil || len(log) != 4 || log[2].QuoteID != first || log[3].QuoteID != log[1].InboundID {
 		t.Errorf("log %+v %v", log, err)
 	}
+	sent = waitSent(t, emu, 2)
+	checkQuotedBody(t, sent[1].Body, log[1].InboundID)
 }
 
 // In Chromium, German then English, desktop and phone width: "Antworten
