@@ -116,7 +116,7 @@ var witness = map[string]struct {
 	// Meta's documentation example ("See Dates").
 	"cta-url": {body(`{"messaging_product":"whatsapp","recipient_type":"individual","to":"491711234567","type":"interactive",
 		"interactive":{"type":"cta_url","body":{"text":"Tap the button below to see available dates."},
-		"action":{"name":"cta_url","parameters":{"display_text":"See Dates","url":"https://www.luckyshrub.com?clickID=kqDGWd24Q5TRwoEQTICY7W1JKoXvaZOXWAS7h1P76s0R7Paec4"}}}}`), true},
+		"action":{"name":"cta_url","parameters":{"display_text":"See Dates","url":"https://www.luckyshrub.com?clickID=kqDGWd24Q5TRwoEQTICY7W1JKoXvaZOXWAS7h1P76s0R7Paec4"}}}}`), true}, // netscope: Meta's documented example body, never fetched
 }
 
 // TestEachRewriteMatters: each rewrite changes the verdict on its witness,
