@@ -24,10 +24,13 @@ func (d *daemon) interactiveReplier() rules.InteractiveReplier {
 	return waInteractive{d.wa}
 }
 
-// ReplyInteractive builds Meta's interactive button or list message.
+// ReplyInteractive builds Meta's interactive button, list or
+// call-to-action URL message.
 func (w waInteractive) ReplyInteractive(ctx context.Context, in message.Inbound, text string, ia rules.Interactive) error {
 	var m whatsapp.Message
-	if len(ia.Rows) > 0 {
+	if ia.CTA != nil {
+		m = whatsapp.CTAURLMessage(text, ia.CTA.Title, ia.CTA.URL)
+	} else if len(ia.Rows) > 0 {
 		rows := make([]whatsapp.ListRow, 0, len(ia.Rows))
 		for _, r := range ia.Rows {
 			rows = append(rows, whatsapp.ListRow{ID: r.ID, Title: r.Title, Description: r.Description})

@@ -443,13 +443,16 @@ func (ch *Channel) OpenWindows() (int, error) { return ch.contacts.openWindows(c
 func (ch *Channel) Send(ctx context.Context, o message.Outbound) error {
 	// A session or campaign names its channel: with several numbers that
 	// is the number it leaves from.
+	// A quoted message (o.ReplyTo) becomes Meta's context.message_id.
+	m := Text(o.Text)
+	m.ReplyTo = o.ReplyTo
 	if g := ch.group.Load(); g != nil && o.Channel != "" && o.Channel != ch.o.Name {
 		if t := g.byName[o.Channel]; t != nil {
-			_, err := t.sendHere(ctx, o.ID, o.Ref, o.To, classOf(o), Text(o.Text))
+			_, err := t.sendHere(ctx, o.ID, o.Ref, o.To, classOf(o), m)
 			return err
 		}
 	}
-	_, err := ch.sendHere(ctx, o.ID, o.Ref, o.To, classOf(o), Text(o.Text))
+	_, err := ch.sendHere(ctx, o.ID, o.Ref, o.To, classOf(o), m)
 	return err
 }
 

@@ -3,6 +3,7 @@ package whatsapp
 import (
 	"errors"
 	"fmt"
+	"net/url"
 	"strings"
 	"unicode/utf8"
 )
@@ -44,7 +45,8 @@ type Reaction struct {
 	Emoji     string `json:"emoji"`
 }
 
-// Interactive is a reply-button ("button") or list ("list") message.
+// Interactive is a reply-button ("button"), list ("list") or
+// call-to-action URL ("cta_url") message.
 type Interactive struct {
 	Type   string             `json:"type"`
 	Header *InteractiveHeader `json:"header,omitempty"`
@@ -70,6 +72,16 @@ type InteractiveAction struct {
 	Buttons  []ReplyButton `json:"buttons,omitempty"`
 	Button   string        `json:"button,omitempty"`
 	Sections []ListSection `json:"sections,omitempty"`
+	// Name and Parameters: a call-to-action URL button ("cta_url").
+	Name       string     `json:"name,omitempty"`
+	Parameters *CTAParams `json:"parameters,omitempty"`
+}
+
+// CTAParams is a call-to-action URL button: the label shown and the URL
+// it opens (Meta's "Interactive Call-to-Action URL Button Messages").
+type CTAParams struct {
+	DisplayText string `json:"display_text"`
+	URL         string `json:"url"`
 }
 
 // ReplyButton is one reply button; its ID comes back in the user's
@@ -117,6 +129,26 @@ func ButtonsMessage(body string, buttons ...ReplyTitle) Message {
 func ListMessage(body, button string, sections ...ListSection) Message {
 	return Message{Type: TypeInteractive, Interactive: &Interactive{Type: "list", Body: &InteractiveText{Text: body},
 		Action: InteractiveAction{Button: button, Sections: sections}}}
+}
+
+// CTAURLMessage offers one button labelled label that opens link (an
+// http or https URL) under body text, instead of the raw link.
+func CTAURLMessage(body, label, link string) Message {
+	return Message{Type: TypeInteractive, Interactive: &Interactive{Type: "cta_url", Body: &InteractiveText{Text: body},
+		Action: InteractiveAction{Name: "cta_url", Parameters: &CTAParams{DisplayText: label, URL: link}}}}
+}
+
+// CheckCTAURL says what is wrong with a call-to-action button's label and
+// link, or nil: a label of 1 to 20 characters, an absolute http(s) URL.
+func CheckCTAURL(label, link string) error {
+	if n := utf8.RuneCountInString(strings.TrimSpace(label)); n == 0 || n > maxButtonTitle {
+		return fmt.Errorf("the button label has 1 to %d characters, not %d", maxButtonTitle, n)
+	}
+	u, err := url.Parse(link)
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+		return fmt.Errorf("the button's link %q is not an http or https URL", link)
+	}
+	return nil
 }
 
 // MaxTextLen is Meta's limit for a text body, in characters.
@@ -249,6 +281,9 @@ func (m Message) summary() string {
 			for _, r := range s.Rows {
 				opts = append(opts, r.Title)
 			}
+		}
+		if p := m.Interactive.Action.Parameters; p != nil {
+			opts = append(opts, p.DisplayText+" → "+p.URL)
 		}
 		s := ""
 		if m.Interactive.Body != nil {
@@ -408,7 +443,20 @@ func (in *Interactive) check() error {
 		}
 		return long("title", title, maxTitle)
 	}
+	if in.Type != "cta_url" && (in.Action.Name != "" || in.Action.Parameters != nil) {
+		return fmt.Errorf("a %s message takes no call-to-action button", in.Type)
+	}
 	switch in.Type {
+	case "cta_url":
+		if in.Action.Name != "cta_url" || in.Action.Parameters == nil {
+			return errors.New("a call-to-action message needs its button (name cta_url, label and URL)")
+		}
+		if len(in.Action.Buttons) > 0 || in.Action.Button != "" || len(in.Action.Sections) > 0 {
+			return errors.New("a call-to-action message takes no reply buttons or list")
+		}
+		if err := CheckCTAURL(in.Action.Parameters.DisplayText, in.Action.Parameters.URL); err != nil {
+			return err
+		}
 	case "button":
 		if n := len(in.Action.Buttons); n < 1 || n > maxReplyButtons {
 			return fmt.Errorf("%d reply buttons; WhatsApp allows 1 to %d", n, maxReplyButtons)
@@ -462,7 +510,7 @@ func (in *Interactive) check() error {
 			return fmt.Errorf("%d rows; WhatsApp allows %d in all sections", rows, maxListRows)
 		}
 	default:
-		return fmt.Errorf("interactive type %q; pbxgate sends button and list", in.Type)
+		return fmt.Errorf("interactive type %q; pbxgate sends button, list and cta_url", in.Type)
 	}
 	return nil
 }

@@ -77,6 +77,7 @@ func everyMessage() map[string]whatsapp.Message {
 		"template buttons": whatsapp.TemplateMessage("confirm", "de", whatsapp.BodyText("Anna"),
 			whatsapp.QuickReplyButton(0, "yes"), whatsapp.QuickReplyButton(1, "no"), whatsapp.URLButton(2, "order/4711")),
 		"template copy code": whatsapp.TemplateMessage("coupon", "de", whatsapp.BodyText("Anna"), whatsapp.CopyCodeButton(0, "SOMMER25")),
+		"cta url":            whatsapp.CTAURLMessage("Ihr Termin lässt sich online verschieben.", "Termin ändern", "https://example.com/termin?id=4711"), // netscope: request body only
 	}
 }
 
@@ -129,7 +130,8 @@ func TestEveryRequestBodyMatchesMetaSchema(t *testing.T) {
 	}
 }
 
-// TestInteractiveAndReactionSent: reply buttons, a list and a reaction go
+// TestInteractiveAndReactionSent: reply buttons, a list, a call-to-action
+// URL button and a reaction go
 // out through the emulator (which checks them against Meta's schema and
 // the service window); interactive messages breaking Meta's limits are
 // refused before sending with the rule named.
@@ -152,11 +154,15 @@ func TestInteractiveAndReactionSent(t *testing.T) {
 	if _, err := e.ch.SendMessage(ctx, "r-1", "+"+user, whatsapp.ReactionMessage(wamid, "👍")); err != nil {
 		t.Fatal(err)
 	}
+	if _, err := e.ch.SendMessage(ctx, "q-3", "+"+user, whatsapp.CTAURLMessage("Online verschieben?", "Termin ändern",
+		"https://example.com/termin")); err != nil { // netscope: request body only, never fetched
+		t.Fatal(err)
+	}
 	types := map[string]int{}
 	for _, s := range e.emu.Sent() {
 		types[s.Type]++
 	}
-	if types["interactive"] != 2 || types["reaction"] != 1 {
+	if types["interactive"] != 3 || types["reaction"] != 1 {
 		t.Errorf("emulator received %v", types)
 	}
 	long := strings.Repeat("x", 21)
@@ -173,6 +179,13 @@ func TestInteractiveAndReactionSent(t *testing.T) {
 		"list two untitled": {whatsapp.ListMessage("?", "Wahl", whatsapp.ListSection{Rows: []whatsapp.ListRow{{ID: "a", Title: "A"}}},
 			whatsapp.ListSection{Rows: []whatsapp.ListRow{{ID: "b", Title: "B"}}}), "needs a title"},
 		"reaction without message": {whatsapp.ReactionMessage("", "👍"), "reacts to"},
+		"cta long label":           {whatsapp.CTAURLMessage("?", long, "https://example.com/"), "1 to 20 characters"}, // netscope: request body only
+		"cta not a URL":            {whatsapp.CTAURLMessage("?", "Los", "termin"), "not an http or https URL"},
+		"cta with buttons": {func() whatsapp.Message {
+			m := whatsapp.CTAURLMessage("?", "Los", "https://example.com/") // netscope: request body only
+			m.Interactive.Action.Buttons = []whatsapp.ReplyButton{{Type: "reply", Reply: whatsapp.ReplyTitle{ID: "1", Title: "a"}}}
+			return m
+		}(), "no reply buttons"},
 	}
 	for name, c := range bad {
 		_, err := e.ch.SendMessage(ctx, "bad-"+strings.ReplaceAll(name, " ", "-"), "+"+user, c.m)

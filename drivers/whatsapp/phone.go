@@ -128,6 +128,34 @@ func (ch *Channel) Phone() PhoneStatus {
 	return ps
 }
 
+// SenderLabel names number id for whoever picks the sending number (the
+// campaign form's "Absender"): the configured display name (where none
+// was configured, the verified name Meta reported) and the display phone number as Meta
+// formats it; while Meta has not been read, the number learnt from
+// webhooks or else the phone-number id stands in. "" for an id that is
+// not this channel's.
+func (ch *Channel) SenderLabel(id string) string {
+	if id != ch.o.PhoneNumberID {
+		return ""
+	}
+	ps := ch.Phone()
+	number := id
+	if d, _ := ch.display.Load().(string); d != "" {
+		number = "+" + d
+	}
+	if ps.Known && ps.Info.DisplayPhoneNumber != "" {
+		number = ps.Info.DisplayPhoneNumber
+	}
+	name := ch.o.DisplayName
+	if (name == "" || name == ch.o.Name) && ps.Info.VerifiedName != "" {
+		name = ps.Info.VerifiedName
+	}
+	if name == "" {
+		return number
+	}
+	return name + " · " + number
+}
+
 // keyPhone is the last PhoneInfo of a number.
 func (k storeKeys) phone() string { return k.state + "/phone" }
 

@@ -74,6 +74,9 @@ type Outbound struct {
 	// MMS): a file already fitted to the carrier's limit, stored once on
 	// disk; Text is its optional text.
 	Media *Media `json:"media,omitempty"`
+	// ReplyTo is the channel id (WhatsApp: wamid) of an earlier message
+	// this one quotes; channels that cannot quote send the text alone.
+	ReplyTo string `json:"reply_to,omitempty"`
 }
 
 // Media is the file of an MMS: Path is the fitted file on disk (under the

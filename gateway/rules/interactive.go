@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/url"
 	"strings"
 	"unicode/utf8"
 
@@ -11,7 +12,8 @@ import (
 )
 
 // Interactive answers (WhatsApp only): an automatic answer whose Text is
-// offered with reply buttons or a list the contact taps; the tapped
+// offered with reply buttons or a list the contact taps, or with one
+// call-to-action button opening a web page (CTA); the tapped
 // choice's ID comes back as the inbound message's Payload, so a further
 // rule can match it. Contacts on other channels (SMS, Telegram) get the
 // same answer as text, the choices numbered below it (FallbackText).
@@ -21,7 +23,9 @@ import (
 // the schema ActionObject of its OpenAPI description): 1–3 buttons with a
 // title of up to 20 characters; 1–10 list rows with a title of up to 24
 // and a description of up to 72, behind a button label of up to 20; ids
-// up to 256 characters, unique; a body of up to 1,024 characters.
+// up to 256 characters, unique; a body of up to 1,024 characters. A CTA
+// URL button ("Interactive Call-to-Action URL Button Messages") has a
+// label of up to 20 characters and an http(s) URL.
 
 // Interactive is the choices of an answer: Buttons, or a list (Rows
 // behind ListButton).
@@ -29,6 +33,15 @@ type Interactive struct {
 	Buttons    []Choice `json:"buttons,omitempty"`
 	ListButton string   `json:"list_button,omitempty"`
 	Rows       []Choice `json:"rows,omitempty"`
+	// CTA is a call-to-action button that opens a web page (Meta's
+	// interactive "cta_url" message), instead of buttons or a list.
+	CTA *LinkButton `json:"cta,omitempty"`
+}
+
+// LinkButton is a button labelled Title that opens URL.
+type LinkButton struct {
+	Title string `json:"title"`
+	URL   string `json:"url"`
 }
 
 // Choice is one button or list row.
@@ -50,6 +63,18 @@ func checkInteractive(text string, ia *Interactive) error {
 	}
 	if n := utf8.RuneCountInString(text); n > 1024 {
 		return fmt.Errorf("text: %d characters; with buttons or a list WhatsApp allows 1024", n)
+	}
+	if c := ia.CTA; c != nil {
+		if len(ia.Buttons) > 0 || len(ia.Rows) > 0 || ia.ListButton != "" {
+			return errors.New("interactive.cta: a link button stands alone, without reply buttons or a list")
+		}
+		if n := utf8.RuneCountInString(strings.TrimSpace(c.Title)); n == 0 || n > 20 {
+			return fmt.Errorf("interactive.cta.title: 1 to 20 characters, not %d", n)
+		}
+		if u, err := url.Parse(c.URL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+			return fmt.Errorf("interactive.cta.url: %q is not a web address (https://…)", c.URL)
+		}
+		return nil
 	}
 	choices, what, maxTitle := ia.Buttons, "buttons", 20
 	switch {
@@ -92,7 +117,8 @@ func checkInteractive(text string, ia *Interactive) error {
 }
 
 // FallbackText is an interactive answer as plain text for channels
-// without buttons: the text, then one line per choice ("1) Yes").
+// without buttons: the text, then one line per choice ("1) Yes") or the
+// link button as "Title: URL".
 func FallbackText(text string, ia Interactive) string {
 	choices := ia.Buttons
 	if len(choices) == 0 {
@@ -100,6 +126,9 @@ func FallbackText(text string, ia Interactive) string {
 	}
 	var b strings.Builder
 	b.WriteString(text)
+	if c := ia.CTA; c != nil {
+		b.WriteString("\n" + c.Title + ": " + c.URL)
+	}
 	for i, c := range choices {
 		fmt.Fprintf(&b, "\n%d) %s", i+1, c.Title)
 		if c.Description != "" {

@@ -86,13 +86,16 @@ func TestInteractiveLimitsCheckedAtSave(t *testing.T) {
 		return out
 	}
 	cases := map[string]Action{
-		"interactive.buttons: 4 buttons":                 {Text: "x", Interactive: &Interactive{Buttons: b(4)}},
-		"interactive.rows: 11 rows":                      {Text: "x", Interactive: &Interactive{ListButton: "Wahl", Rows: b(11)}},
-		"interactive.list_button":                        {Text: "x", Interactive: &Interactive{Rows: b(2)}},
-		"interactive.buttons[0].title: 1 to 20":          {Text: "x", Interactive: &Interactive{Buttons: []Choice{{ID: "a", Title: strings.Repeat("x", 21)}}}},
-		"interactive.buttons[1].id: \"a\" is used twice": {Text: "x", Interactive: &Interactive{Buttons: []Choice{{ID: "a", Title: "A"}, {ID: "a", Title: "B"}}}},
-		"text or media: give the answer":                 {Interactive: &Interactive{Buttons: b(1)}},
-		"not both":                                       {Text: "x", Interactive: &Interactive{Buttons: b(1), ListButton: "L", Rows: b(1)}},
+		"interactive.buttons: 4 buttons":                                   {Text: "x", Interactive: &Interactive{Buttons: b(4)}},
+		"interactive.rows: 11 rows":                                        {Text: "x", Interactive: &Interactive{ListButton: "Wahl", Rows: b(11)}},
+		"interactive.list_button":                                          {Text: "x", Interactive: &Interactive{Rows: b(2)}},
+		"interactive.buttons[0].title: 1 to 20":                            {Text: "x", Interactive: &Interactive{Buttons: []Choice{{ID: "a", Title: strings.Repeat("x", 21)}}}},
+		"interactive.buttons[1].id: \"a\" is used twice":                   {Text: "x", Interactive: &Interactive{Buttons: []Choice{{ID: "a", Title: "A"}, {ID: "a", Title: "B"}}}},
+		"text or media: give the answer":                                   {Interactive: &Interactive{Buttons: b(1)}},
+		"not both":                                                         {Text: "x", Interactive: &Interactive{Buttons: b(1), ListButton: "L", Rows: b(1)}},
+		"interactive.cta: a link button stands alone":                      {Text: "x", Interactive: &Interactive{Buttons: b(1), CTA: &LinkButton{Title: "Web", URL: "https://example.com/"}}},    // netscope: rule text, never fetched
+		"interactive.cta.title: 1 to 20 characters":                        {Text: "x", Interactive: &Interactive{CTA: &LinkButton{Title: strings.Repeat("x", 21), URL: "https://example.com/"}}}, // netscope: rule text, never fetched
+		"interactive.cta.url: \"example.com/termin\" is not a web address": {Text: "x", Interactive: &Interactive{CTA: &LinkButton{Title: "Web", URL: "example.com/termin"}}},
 	}
 	for want, a := range cases {
 		a.Type = AutoAnswer
@@ -100,5 +103,28 @@ func TestInteractiveLimitsCheckedAtSave(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%s: %v", want, err)
 		}
+	}
+}
+
+// A link button (Meta's call-to-action URL message): a WhatsApp contact
+// gets it as such, an SMS contact the text with "Title: URL" below it.
+func TestInteractiveCTAAnswerAndFallback(t *testing.T) {
+	t.Parallel()
+	box := &interactiveBox{}
+	v := newEnv(t, func(c *Config) { c.Interactive = box })
+	const link = "https://example.com/termin" // netscope: rule text, never fetched
+	v.save(Rule{Name: "cta", Keyword: Define, Match: Contains, Pattern: "verschieben", Actions: []Action{{Type: AutoAnswer,
+		Text: "Sie können Ihren Termin online verschieben.", Interactive: &Interactive{CTA: &LinkButton{Title: "Termin ändern", URL: link}}}}})
+	v.clk.Add(1)
+	wa := v.handleIn(message.Inbound{ID: "wamid.3", Kind: message.WhatsApp, Channel: "whatsapp", From: "+4915112345678", Text: "Termin verschieben", At: v.clk.Now()})
+	if len(wa.Outcomes) != 1 || wa.Outcomes[0].Status != Done {
+		t.Fatalf("whatsapp outcome %+v", wa.Outcomes)
+	}
+	if len(box.sent) != 1 || box.sent[0].IA.CTA == nil || box.sent[0].IA.CTA.URL != link || box.sent[0].IA.CTA.Title != "Termin ändern" {
+		t.Fatalf("interactive %+v", box.sent)
+	}
+	v.handle("+4915112345678", "verschieben")
+	if got := v.out.texts(); len(got) != 1 || got[0] != "Sie können Ihren Termin online verschieben.\nTermin ändern: "+link {
+		t.Errorf("SMS fallback %q", got)
 	}
 }

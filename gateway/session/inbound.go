@@ -68,7 +68,7 @@ func (m *Manager) Inbound(ctx context.Context, in message.Inbound) error {
 	}
 	s.LastActivity, s.LastInbound = now, now
 	e := m.appendEntry(c, s, Entry{Dir: In, At: now, Text: m.inboundText(s, in), MediaType: in.MediaType,
-		MediaID: in.MediaID, Status: "pending", InboundID: in.ID})
+		MediaID: in.MediaID, Status: "pending", InboundID: in.ID, QuoteID: quoteOf(in)})
 	m.queueDeliveries(c, s, e, m.audience(s), now)
 	if err := m.commit(c); err != nil {
 		return err
@@ -135,4 +135,13 @@ func (m *Manager) inboundText(s *Session, in message.Inbound) string {
 		return fmt.Sprintf("%s\n[%s: %s]", in.Text, kind, link)
 	}
 	return fmt.Sprintf("[%s: %s]", kind, link)
+}
+
+// quoteOf is the message an inbound one quotes; a reaction's ReplyTo is
+// the message it reacts to, not a quote.
+func quoteOf(in message.Inbound) string {
+	if in.Reaction {
+		return ""
+	}
+	return in.ReplyTo
 }

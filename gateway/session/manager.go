@@ -425,7 +425,7 @@ func (m *Manager) addSend(c *change, ch *Channel, s *Session, e *Entry) {
 	e.OutboundID = fmt.Sprintf("%s%s-%d", outPrefix, s.ID, e.Seq)
 	c.entries[len(c.entries)-1].e.OutboundID = e.OutboundID
 	c.sends = append(c.sends, outSend{session: s.ID, seq: e.Seq, sender: ch.Sender,
-		out: message.Outbound{ID: e.OutboundID, Channel: s.Channel, Sender: s.Sender, To: s.Contact, Text: e.Text, Ref: "session/" + s.ID,
+		out: message.Outbound{ID: e.OutboundID, Channel: s.Channel, Sender: s.Sender, To: s.Contact, Text: e.Text, Ref: "session/" + s.ID, ReplyTo: e.QuoteID,
 			// An SMS status report tells whether it was delivered.
 			DeliveryReport: e.Notify != nil && (e.Notify.Delivery || e.Notify.Failure)}})
 }
@@ -1000,6 +1000,15 @@ func (m *Manager) PinSender(ctx context.Context, id, by, sender string) error {
 // an extension. The session keeps its owner; the timeline records who
 // answered. WhatsApp's 24-hour window applies as for extensions.
 func (m *Manager) Reply(ctx context.Context, id, by, text string) error {
+	return m.ReplyQuoting(ctx, id, by, text, 0)
+}
+
+// ReplyQuoting is Reply quoting the contact's message with sequence
+// number quote in the session's log (0: none): WhatsApp shows the quote
+// above the reply (Meta's context.message_id). Only a WhatsApp message the
+// contact wrote can be quoted; anything else is ErrCannotQuote and
+// nothing is sent.
+func (m *Manager) ReplyQuoting(ctx context.Context, id, by, text string, quote int) error {
 	if strings.TrimSpace(text) == "" {
 		return fmt.Errorf("%w: the reply is empty", ErrEmptyReply)
 	}
@@ -1014,10 +1023,24 @@ func (m *Manager) Reply(ctx context.Context, id, by, text string) error {
 		m.mu.Unlock()
 		return fmt.Errorf("%w: %s has not written in the last 24 hours; start with a template campaign", ErrWindowClosed, s.Contact)
 	}
+	var quoteID string
+	if quote != 0 {
+		var q Entry
+		err := m.st.View(func(txn *store.Txn) error { return store.GetJSON(txn, entryKey(id, quote), &q) })
+		if errors.Is(err, store.ErrNotFound) || (err == nil && (s.Kind != message.WhatsApp || q.Dir != In || q.InboundID == "")) {
+			m.mu.Unlock()
+			return fmt.Errorf("%w: message %d of session %s", ErrCannotQuote, quote, id)
+		}
+		if err != nil {
+			m.mu.Unlock()
+			return fmt.Errorf("read quoted message %d of %s: %w", quote, id, err)
+		}
+		quoteID = q.InboundID
+	}
 	s = s.clone()
 	c := newChange()
 	c.session(s)
-	e := m.appendEntry(c, s, Entry{Dir: Out, At: now, Text: text, By: by, Status: string(message.Queued)})
+	e := m.appendEntry(c, s, Entry{Dir: Out, At: now, Text: text, By: by, Status: string(message.Queued), QuoteID: quoteID})
 	s.AnsweredSeq, s.LastActivity = e.Seq, now
 	s.event(now, "replied", by, "")
 	m.addSend(c, m.chans[s.Channel], s, &e)

@@ -40,6 +40,9 @@ var (
 	ErrNotFound = errors.New("session not found")
 	// ErrEmptyReply: a reply without text.
 	ErrEmptyReply = errors.New("empty reply")
+	// ErrCannotQuote: the message a reply would quote is not a message
+	// the contact wrote in this WhatsApp session.
+	ErrCannotQuote = errors.New("this message cannot be quoted")
 	// ErrUnknownStatus: a status event for a message sessions did not send.
 	ErrUnknownStatus = errors.New("status event does not belong to a session")
 )
@@ -200,6 +203,10 @@ type Entry struct {
 	// ReasonCode is Reason for translation (zero: show Reason).
 	ReasonCode message.Reason `json:"reason_code,omitzero"`
 	InboundID  string         `json:"inbound_id,omitempty"`
+	// QuoteID is the channel id (WhatsApp: wamid) of the message this
+	// one quotes: an In entry's context.id, an Out entry's quoted
+	// customer message (the InboundID of an earlier In entry).
+	QuoteID string `json:"quote_id,omitempty"`
 	// Notify: the extension that wrote an Out entry asked to be told
 	// what became of it.
 	Notify *DeliveryNotify `json:"notify,omitempty"`

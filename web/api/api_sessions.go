@@ -70,14 +70,30 @@ func (s *API) APISessionAction(action string) gin.HandlerFunc {
 		case "reply":
 			var req struct {
 				Text string `json:"text"`
+				// Quote is the seq of the contact's message (WhatsApp) the
+				// reply quotes; 0: none.
+				Quote int `json:"quote"`
 			}
 			if err := c.ShouldBindJSON(&req); err != nil {
-				app.APIError(c, http.StatusBadRequest, "bad_json", `body must be {"text":"…"}`, "")
+				app.APIError(c, http.StatusBadRequest, "bad_json", `body must be {"text":"…"} or {"text":"…","quote":seq}`, "")
 				return
 			}
 			if strings.TrimSpace(req.Text) == "" || len([]rune(req.Text)) > app.MaxReplyLen {
 				app.APIError(c, http.StatusUnprocessableEntity, "invalid", fmt.Sprintf("text must have 1 to %d characters", app.MaxReplyLen), "text")
 				return
+			}
+			if req.Quote != 0 {
+				qr, ok := s.D.Sessions.(app.QuoteReplier)
+				if !ok {
+					err = chat.ErrCannotQuote
+				} else {
+					err = qr.ReplyQuoting(ctx, id, by, req.Text, req.Quote)
+				}
+				if errors.Is(err, chat.ErrCannotQuote) {
+					app.APIError(c, http.StatusUnprocessableEntity, "invalid", err.Error()+"; quote names the seq of a message the contact wrote in this open WhatsApp session", "quote")
+					return
+				}
+				break
 			}
 			err = s.D.Sessions.Reply(ctx, id, by, req.Text)
 		default:

@@ -224,14 +224,25 @@ func (a *engineCampaigns) DeleteCampaign(ctx context.Context, id string) error {
 	return mapEngineErr(a.e.Delete(ctx, id))
 }
 
+// senderLabeler names a channel's sender for people (a WhatsApp number's
+// name and display number instead of Meta's phone-number id).
+type senderLabeler interface {
+	SenderLabel(id string) string
+}
+
 func (a *engineCampaigns) Senders(context.Context) ([]Sender, error) {
 	var out []Sender
 	for name, ch := range a.channels {
 		kind := string(ch.Kind())
 		out = append(out, Sender{Channel: name, Kind: kind, Label: name})
 		if sl, ok := ch.(campaign.SenderLister); ok {
+			lb, _ := ch.(senderLabeler)
 			for _, s := range sl.Senders() {
-				out = append(out, Sender{Channel: name, Kind: kind, ID: s, Label: name + " · " + s})
+				label := s
+				if lb != nil {
+					label = cmp.Or(lb.SenderLabel(s), s)
+				}
+				out = append(out, Sender{Channel: name, Kind: kind, ID: s, Label: name + " · " + label})
 			}
 		}
 	}

@@ -64,6 +64,13 @@ func ServeSessionMedia(c *gin.Context, path, mime string) {
 	c.File(path)
 }
 
+// QuoteReplier sends a reply quoting the contact's message with sequence
+// number quote in the session's log (WhatsApp); *session.Manager
+// implements it. A message that cannot be quoted is chat.ErrCannotQuote.
+type QuoteReplier interface {
+	ReplyQuoting(ctx context.Context, id, by, text string, quote int) error
+}
+
 // TextBlockService offers the admin's text blocks (sip.sessions.text_blocks)
 // to the portal's reply box; *session.Manager implements it. The screens
 // use it when the SessionService has it too.

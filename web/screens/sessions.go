@@ -1,11 +1,14 @@
 package screens
 
 import (
+	"cmp"
 	"errors"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 
+	"github.com/pbxgate/pbxgate/gateway/message"
 	"github.com/pbxgate/pbxgate/web/app"
 
 	"github.com/gin-gonic/gin"
@@ -31,6 +34,26 @@ type sessionDetailData struct {
 	// Posted: the page answers a POST (a block was inserted), so it must
 	// not reload itself (that would post again and lose the draft).
 	Posted bool
+	// Quote is the contact's message the reply quotes (WhatsApp), or nil;
+	// byInbound finds a quoted message by its channel id.
+	Quote     *chat.Entry
+	CanQuote  bool
+	byInbound map[string]chat.Entry
+}
+
+// Quoted is the message e quotes, if it is in this session's log; nil
+// with e.QuoteID set: it quotes a message pbxgate does not show here
+// (e.g. one of pbxgate's own replies, or an older conversation).
+func (d sessionDetailData) Quoted(e chat.Entry) *chat.Entry {
+	if q, ok := d.byInbound[e.QuoteID]; ok {
+		return &q
+	}
+	return nil
+}
+
+// quotable reports whether a portal user can quote e in session sess.
+func quotable(sess chat.Session, e chat.Entry) bool {
+	return sess.Kind == message.WhatsApp && sess.State == "open" && e.Dir == chat.In && e.InboundID != ""
 }
 
 func (s *Screens) sessionsUnavailable(c *gin.Context) bool {
@@ -85,6 +108,27 @@ func (s *Screens) sessionDetail(c *gin.Context, code int, d sessionDetailData, f
 		return
 	}
 	d.S, d.Log = sess, entries
+	_, d.CanQuote = s.D.Sessions.(app.QuoteReplier)
+	d.CanQuote = d.CanQuote && sess.Kind == message.WhatsApp && sess.State == "open"
+	d.byInbound = map[string]chat.Entry{}
+	for _, e := range entries {
+		if e.Dir == chat.In && e.InboundID != "" {
+			d.byInbound[e.InboundID] = e
+		}
+	}
+	// The message to quote: "Reply to…" links with ?quote=seq, the reply
+	// form posts it back (also when a text block is inserted).
+	if q := cmp.Or(c.Query("quote"), c.PostForm("quote")); q != "" && d.CanQuote {
+		seq, _ := strconv.Atoi(q)
+		for i, e := range entries {
+			if e.Seq == seq && quotable(sess, e) {
+				d.Quote = &entries[i]
+			}
+		}
+		if d.Quote == nil && flash == "" {
+			flash, code = "whatsapp.quote.err", http.StatusUnprocessableEntity
+		}
+	}
 	if tb, ok := s.D.Sessions.(app.TextBlockService); ok {
 		d.Blocks = tb.TextBlocks()
 	}
@@ -113,6 +157,21 @@ func (s *Screens) SessionAction(action string) gin.HandlerFunc {
 				s.Flash(c, "sessions.err.reply_length")
 				c.Redirect(http.StatusSeeOther, "/sessions/"+url.PathEscape(id))
 				return
+			}
+			if q := c.PostForm("quote"); q != "" {
+				seq, aerr := strconv.Atoi(q)
+				qr, ok := s.D.Sessions.(app.QuoteReplier)
+				if aerr == nil && ok {
+					err = qr.ReplyQuoting(ctx, id, by, text, seq)
+				} else {
+					err = chat.ErrCannotQuote
+				}
+				if errors.Is(err, chat.ErrCannotQuote) {
+					// Nothing was sent: the text stays in the box.
+					s.sessionDetail(c, http.StatusUnprocessableEntity, sessionDetailData{Draft: text, Posted: true}, "whatsapp.quote.err")
+					return
+				}
+				break
 			}
 			err = s.D.Sessions.Reply(ctx, id, by, text)
 		case "close":

@@ -69,6 +69,10 @@ var Rewrites = []Rewrite{
 	{Name: "location-header", SetAside: true, Why: `ParameterObject's type enum lacks "location", the parameter of a LOCATION template header ` +
 		`(Meta's template documentation); a location parameter with latitude, longitude, name and address is allowed`,
 		apply: locationHeader},
+	{Name: "cta-url", SetAside: true, Why: `InteractiveObject's type enum lacks "cta_url" and ActionObject has no branch for its action ` +
+		`{"name":"cta_url","parameters":{"display_text","url"}} (Meta's "Interactive Call-to-Action URL Button Messages" documentation); ` +
+		`both are added, display_text limited to 20 characters as documented`,
+		apply: ctaURL},
 }
 
 // Validator checks request bodies; it is safe for concurrent use.
@@ -461,5 +465,45 @@ func copyCode(schemas map[string]any) error {
 			"coupon_code": map[string]any{"type": "string", "minLength": json.Number("1"), "maxLength": json.Number("15")},
 		},
 	}
+	return nil
+}
+
+// ctaURL adds the interactive call-to-action URL message (Meta's
+// documentation: interactive.type "cta_url", action.name "cta_url",
+// action.parameters.display_text (≤ 20 characters) and url).
+func ctaURL(schemas map[string]any) error {
+	typ, err := obj(schemas, "InteractiveObject", "properties", "type")
+	if err != nil {
+		return err
+	}
+	enum, ok := typ["enum"].([]any)
+	if !ok {
+		return errors.New("InteractiveObject.type has no enum")
+	}
+	typ["enum"] = append(enum, "cta_url")
+	action, err := obj(schemas, "ActionObject")
+	if err != nil {
+		return err
+	}
+	branches, ok := action["oneOf"].([]any)
+	if !ok {
+		return errors.New("ActionObject has no oneOf")
+	}
+	action["oneOf"] = append(branches, map[string]any{
+		"required":             []any{"name", "parameters"},
+		"additionalProperties": false,
+		"properties": map[string]any{
+			"name": map[string]any{"type": "string", "enum": []any{"cta_url"}},
+			"parameters": map[string]any{
+				"type":                 "object",
+				"required":             []any{"display_text", "url"},
+				"additionalProperties": false,
+				"properties": map[string]any{
+					"display_text": map[string]any{"type": "string", "minLength": 1, "maxLength": 20},
+					"url":          map[string]any{"type": "string", "minLength": 1},
+				},
+			},
+		},
+	})
 	return nil
 }

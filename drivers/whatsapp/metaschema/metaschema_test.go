@@ -113,6 +113,10 @@ var witness = map[string]struct {
 	"location-number": {body(`{"messaging_product":"whatsapp","recipient_type":"individual","to":"491711234567","type":"location","location":{"latitude":52.5,"longitude":13.4}}`), true},
 	"location-header": {body(`{"messaging_product":"whatsapp","recipient_type":"individual","to":"491711234567","type":"template",
 		"template":{"name":"t","language":{"code":"de"},"components":[{"type":"header","parameters":[{"type":"location","location":{"latitude":52.5,"longitude":13.4,"name":"Büro"}}]}]}}`), true},
+	// Meta's documentation example ("See Dates").
+	"cta-url": {body(`{"messaging_product":"whatsapp","recipient_type":"individual","to":"491711234567","type":"interactive",
+		"interactive":{"type":"cta_url","body":{"text":"Tap the button below to see available dates."},
+		"action":{"name":"cta_url","parameters":{"display_text":"See Dates","url":"https://www.luckyshrub.com?clickID=kqDGWd24Q5TRwoEQTICY7W1JKoXvaZOXWAS7h1P76s0R7Paec4"}}}}`), true}, // netscope: Meta's documented example body, never fetched
 }
 
 // TestEachRewriteMatters: each rewrite changes the verdict on its witness,
@@ -159,7 +163,11 @@ func TestRejects(t *testing.T) {
 			"components":[{"type":"button","sub_type":"copy","index":"0","parameters":[{"type":"text","text":"x"}]}]}}`, "/template/components/0/sub_type"},
 		"currency without code": {`{` + base + `"type":"template","template":{"name":"t","language":{"code":"de"},
 			"components":[{"type":"body","parameters":[{"type":"currency","currency":{"fallback_value":"1 €","amount_1000":1000}}]}]}}`, "/template/components/0/parameters/0/currency"},
-		"callback data too long":  {`{` + base + `"type":"text","text":{"body":"hi"},"biz_opaque_callback_data":"` + strings.Repeat("x", 513) + `"}`, "/biz_opaque_callback_data"},
+		"callback data too long": {`{` + base + `"type":"text","text":{"body":"hi"},"biz_opaque_callback_data":"` + strings.Repeat("x", 513) + `"}`, "/biz_opaque_callback_data"},
+		"cta_url label too long": {`{` + base + `"type":"interactive","interactive":{"type":"cta_url","body":{"text":"x"},
+			"action":{"name":"cta_url","parameters":{"display_text":"` + strings.Repeat("x", 21) + `","url":"https://example.com/"}}}}`, "/interactive/action"}, // netscope: request shape only, never fetched
+		"cta_url without url": {`{` + base + `"type":"interactive","interactive":{"type":"cta_url","body":{"text":"x"},
+			"action":{"name":"cta_url","parameters":{"display_text":"Go"}}}}`, "/interactive/action"},
 		"not JSON":                {`{`, "not JSON"},
 		"unknown top-level field": {`{` + base + `"type":"text","text":{"body":"hi"},"smuggled":1}`, "/smuggled"},
 	}
