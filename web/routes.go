@@ -219,6 +219,7 @@ func (s *server) routes() []route {
 		{method: "PUT", path: v1 + "/campaigns/:id", access: member, handle: s.APIUpdateCampaign},
 		{method: "DELETE", path: v1 + "/campaigns/:id", access: member, handle: s.APIDeleteCampaign},
 		{method: "GET", path: v1 + "/campaigns/:id/recipients", access: member, handle: s.APIRecipients},
+		{method: "GET", path: v1 + "/campaigns/:id/recipients/reasons", access: member, handle: s.APIRecipientReasons},
 		{method: "GET", path: v1 + "/campaigns/:id/export.csv", access: member, handle: s.APIExportCampaign},
 		{method: "POST", path: v1 + "/campaigns/:id/stop", access: member, handle: s.APICampaignAction("stop")},
 		{method: "POST", path: v1 + "/campaigns/:id/retry", access: member, handle: s.APICampaignAction("retry")},

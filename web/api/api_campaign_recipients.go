@@ -21,3 +21,23 @@ func (s *API) APIRetryRecipient(c *gin.Context) {
 	s.Log.Info("campaign recipient retried", "id", id, "user", app.CurrentUser(c).Name)
 	s.apiOnCampaign(c, func(cd app.CampaignDetail) { c.JSON(http.StatusOK, cd) })
 }
+
+// APIRecipientReasons is GET /api/v1/campaigns/{id}/recipients/reasons:
+// the campaign's failed recipients grouped by failure reason, the most
+// frequent first; each key filters GET …/recipients?reason=key.
+func (s *API) APIRecipientReasons(c *gin.Context) {
+	if !s.apiCampaignsReady(c) {
+		return
+	}
+	f, ok := s.D.Campaigns.(app.RecipientSearcher)
+	if !ok {
+		app.APIError(c, http.StatusNotImplemented, "unavailable", "this campaign service cannot group failure reasons", "")
+		return
+	}
+	rs, err := f.FailureReasons(c.Request.Context(), c.Param("id"))
+	if err != nil {
+		s.apiCampaignErr(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, gin.H{"items": rs})
+}

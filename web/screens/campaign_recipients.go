@@ -1,7 +1,9 @@
 package screens
 
 import (
+	"context"
 	"net/url"
+	"strings"
 	"strconv"
 
 	"github.com/gin-gonic/gin"
@@ -10,30 +12,73 @@ import (
 )
 
 // RecipientFilter is the campaign page's recipient filter: the state shown
-// ("" for all), the states to pick from, and whether a failed recipient
-// has its own retry button.
+// ("" for all), the states to pick from, the part of the number searched
+// for, the failure reason shown (a key of Reasons), the failed
+// recipients grouped by reason, and whether a failed recipient has its
+// own retry button.
 type RecipientFilter struct {
 	State       string
 	States      []string
+	Number      string
+	Reason      string
+	Reasons     []app.ReasonCount
 	CanFilter   bool
+	CanSearch   bool
 	CanRetryOne bool
 }
 
-// recipientFilter is the filter of campaign cd's page showing state.
-func (s *Screens) recipientFilter(cd app.CampaignDetail, state string) RecipientFilter {
+// recipientQuery reads the recipient filter of the campaign page's query
+// (or of a retry form): an unknown state shows all.
+func recipientQuery(get func(string) string) app.RecipientQuery {
+	q := app.RecipientQuery{State: get("state"), Number: strings.TrimSpace(get("number")), Reason: strings.TrimSpace(get("reason"))}
+	if !app.ValidRecipientState(q.State) {
+		q.State = ""
+	}
+	return q
+}
+
+// recipientFilter is the filter of campaign cd's page showing q.
+func (s *Screens) recipientFilter(ctx context.Context, cd app.CampaignDetail, q app.RecipientQuery) RecipientFilter {
 	_, canFilter := s.D.Campaigns.(app.RecipientFilter)
 	_, canRetry := s.D.Campaigns.(app.RecipientRetrier)
-	return RecipientFilter{State: state, States: app.RecipientStates, CanFilter: canFilter,
+	f := RecipientFilter{State: q.State, States: app.RecipientStates, Number: q.Number, Reason: q.Reason, CanFilter: canFilter,
 		CanRetryOne: canRetry && cd.State == app.StateCompleted && !app.ReadOnly(cd.CampaignSummary)}
+	if se, ok := s.D.Campaigns.(app.RecipientSearcher); ok {
+		f.CanSearch = true
+		rs, err := se.FailureReasons(ctx, cd.ID)
+		if err != nil {
+			s.Log.Warn("campaign failure reasons", "id", cd.ID, "err", err)
+		}
+		f.Reasons = rs
+	}
+	return f
+}
+
+// values is the filter as a query (without the page).
+func (f RecipientFilter) values() url.Values {
+	q := url.Values{}
+	for k, v := range map[string]string{"state": f.State, "number": f.Number, "reason": f.Reason} {
+		if v != "" {
+			q.Set(k, v)
+		}
+	}
+	return q
 }
 
 // PageURL links page p of the recipients with the same filter.
 func (f RecipientFilter) PageURL(p int) string {
-	q := url.Values{}
-	if f.State != "" {
-		q.Set("state", f.State)
-	}
+	q := f.values()
 	q.Set("page", strconv.Itoa(p))
+	return "?" + q.Encode()
+}
+
+// ReasonURL links the failed recipients with reason key (keeping the
+// number searched for).
+func (f RecipientFilter) ReasonURL(key string) string {
+	q := url.Values{"state": {"failed"}, "reason": {key}}
+	if f.Number != "" {
+		q.Set("number", f.Number)
+	}
 	return "?" + q.Encode()
 }
 
@@ -42,8 +87,9 @@ func (f RecipientFilter) PageURL(p int) string {
 func (s *Screens) CampaignRetryRecipient(c *gin.Context) {
 	id := c.Param("id")
 	back := "/campaigns/" + url.PathEscape(id)
-	if st := c.PostForm("state"); st != "" && app.ValidRecipientState(st) {
-		back += "?state=" + url.QueryEscape(st)
+	q := recipientQuery(c.PostForm)
+	if v := (RecipientFilter{State: q.State, Number: q.Number, Reason: q.Reason}).values(); len(v) > 0 {
+		back += "?" + v.Encode()
 	}
 	campaignOp(s, c, "campaign recipient retried", "campaign.err.retry_one_state", back, "campaign.done.retry_one", back,
 		func(r app.RecipientRetrier) error {
