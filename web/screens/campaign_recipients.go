@@ -3,8 +3,8 @@ package screens
 import (
 	"context"
 	"net/url"
-	"strings"
 	"strconv"
+	"strings"
 
 	"github.com/gin-gonic/gin"
 
