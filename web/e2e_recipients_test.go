@@ -2,6 +2,7 @@ package web
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -132,12 +133,99 @@ func TestBrowserCampaignRecipients(t *testing.T) {
 		if err != nil || page.Total != 1 || page.Items[0].Attempt != attempt {
 			t.Fatalf("%s: failed recipients after the retry %+v (%v), want the one at attempt %d", name, page, err, attempt)
 		}
+		// Failure reasons grouped with counts, in the page's language;
+		// the link filters the list to the failed recipients with it.
+		b.Run(name+" reasons",
+			chromedp.Navigate(base+"/campaigns/"+id),
+			chromedp.WaitVisible(chromedp.CSS("#recipient-reasons a")),
+			b.Shot(name+"-03-reasons"),
+		)
+		reasons, err := chromedp.Run(b.Ctx, chromedp.Evaluate[[]string](`Array.from(document.querySelectorAll("#recipient-reasons a[data-key]")).map(a => a.innerText.trim())`))
+		if err != nil {
+			b.Fail("reasons", err)
+		}
+		if want := []string{tc.reason + " — 1"}; !slices.Equal(reasons, want) {
+			t.Fatalf("%s: failure reasons %q, want %q", name, reasons, want)
+		}
+		b.Run(name+" reason link",
+			browsertest.Click("#recipient-reasons a[data-key]"),
+			chromedp.WaitVisible(chromedp.CSS("#recipient-reasons-all")),
+			b.Shot(name+"-04-reason-filtered"),
+		)
+		if rows := recipientRows(b); len(rows) != 1 || !strings.Contains(rows[0], "+4915123456789") {
+			t.Errorf("%s: rows after the reason link %q, want only +4915123456789", name, rows)
+		}
+		if loc := evalString(b, `location.search`); !strings.Contains(loc, "reason=") || !strings.Contains(loc, "state=failed") {
+			t.Errorf("%s: the reason link leads to %q, want state=failed and reason=", name, loc)
+		}
+		// Search by a part of the number, with spaces, alone and together
+		// with the state filter.
+		b.Run(name+" search",
+			chromedp.Navigate(base+"/campaigns/"+id),
+			chromedp.WaitVisible(chromedp.CSS("#recipient-number")),
+			browsertest.SetValue("#recipient-number", "222 222"),
+			browsertest.Click("#recipient-filter-apply"),
+			waitJS(`location.search.includes("number=")`),
+			chromedp.WaitVisible(chromedp.CSS("#recipient-list")),
+			b.Shot(name+"-05-search"),
+		)
+		if rows := recipientRows(b); len(rows) != 1 || !strings.Contains(rows[0], "+4915222222222") {
+			t.Errorf("%s: rows for the search 222 222 %q, want only +4915222222222", name, rows)
+		}
+		if got := evalString(b, `document.querySelector("#recipient-number").value`); got != "222 222" {
+			t.Errorf("%s: the search field shows %q after the search", name, got)
+		}
+		b.Run(name+" search with state",
+			browsertest.SetValue("#recipient-number", "2345"),
+			browsertest.SetValue("#recipient-state", "delivered"),
+			browsertest.Click("#recipient-filter-apply"),
+			waitJS(`location.search.includes("number=2345")`),
+			chromedp.WaitVisible(chromedp.CSS("#recipient-none")),
+		)
+		if got, want := b.Text("#recipient-count"), map[string]string{"de": "0 Empfänger", "en": "0 recipients"}[tc.lang]; got != want {
+			t.Errorf("%s: count for 2345 among the delivered %q, want %q", name, got, want)
+		}
 		w, err := chromedp.Run(b.Ctx, chromedp.Evaluate[int](`document.documentElement.scrollWidth`))
 		if err != nil {
 			b.Fail("measure", err)
 		}
 		if int64(w) > tc.width {
 			t.Errorf("%s: the campaign page is %d px wide at %d px", name, w, tc.width)
+		}
+	}
+}
+
+// recipientRows are the texts of the campaign page's recipient rows.
+func recipientRows(b *browsertest.Browser) []string {
+	rows, err := chromedp.Run(b.Ctx, chromedp.Evaluate[[]string](`Array.from(document.querySelectorAll("#recipient-list tbody tr")).map(r => r.innerText)`))
+	if err != nil {
+		b.Fail("rows", err)
+	}
+	return rows
+}
+
+// evalString is the string value of the JavaScript expression js.
+func evalString(b *browsertest.Browser, js string) string {
+	s, err := chromedp.Run(b.Ctx, chromedp.Evaluate[string](js))
+	if err != nil {
+		b.Fail("evaluate "+js, err)
+	}
+	return s
+}
+
+// waitJS waits (up to 20 s) until the JavaScript expression js is true,
+// across the navigation a form submit starts (a poll that races the
+// document swap is tried again).
+func waitJS(js string) browsertest.Action {
+	return func(ctx context.Context, tg *chromedp.Target) (chromedp.Void, error) {
+		ctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+		defer cancel()
+		for {
+			_, err := chromedp.Poll[bool](js, chromedp.WithPollingInterval(50*time.Millisecond))(ctx, tg)
+			if err == nil || ctx.Err() != nil {
+				return chromedp.Void{}, err
+			}
+			time.Sleep(50 * time.Millisecond)
 		}
 	}
 }
