@@ -103,6 +103,23 @@ func TestAPICampaignRecipientsFilterAndRetryOne(t *testing.T) {
 	if code, m = apiCall(t, c, tok, "POST", "/api/v1/campaigns/nope/recipients/%2B4915123456789/retry", ""); code != http.StatusNotFound {
 		t.Fatalf("unknown campaign: %d %v", code, m)
 	}
+	// A selection: refused whole when it holds a delivered or an unknown
+	// number, or nothing.
+	sel := func(body string) (int, map[string]any) {
+		return apiCall(t, c, tok, "POST", "/api/v1/campaigns/"+id+"/recipients/retry", body)
+	}
+	if code, m = sel(`{"numbers":["+4915123456789","+4915111111111"]}`); code != http.StatusConflict || m["error"].(map[string]any)["code"] != "state" {
+		t.Fatalf("selection with a delivered number: %d %v", code, m)
+	}
+	if code, m = sel(`{"numbers":["+4915123456789","+4915999999999"]}`); code != http.StatusNotFound {
+		t.Fatalf("selection with an unknown number: %d %v", code, m)
+	}
+	if code, m = sel(`{"numbers":[]}`); code != http.StatusBadRequest || m["error"].(map[string]any)["field"] != "numbers" {
+		t.Fatalf("empty selection: %d %v", code, m)
+	}
+	if got, _ := eng.Get(context.Background(), id); got.Attempt != 1 {
+		t.Fatalf("a refused selection retried: attempt %d", got.Attempt)
+	}
 	if code, m = retry("%2B4915123456789"); code != http.StatusOK || m["id"] != id {
 		t.Fatalf("retry one: %d %v", code, m)
 	}
@@ -114,4 +131,9 @@ func TestAPICampaignRecipientsFilterAndRetryOne(t *testing.T) {
 	if got.Counts.Failed != 1 || got.Counts.Delivered != 2 {
 		t.Errorf("counts after the retry %+v (the channel fails the number again)", got.Counts)
 	}
+	if code, m = sel(`{"numbers":["+4915123456789"]}`); code != http.StatusOK || m["id"] != id {
+		t.Fatalf("retry the selection: %d %v", code, m)
+	}
+	waitAttempt(t, eng, id, 3)
+
 }

@@ -231,6 +231,8 @@ func (s *server) routes() []route {
 		// recipient (the recipient lists filter by ?state=); the archive.
 		{method: "POST", path: "/campaigns/:id/recipients/:number/retry", access: member, handle: s.CampaignRetryRecipient},
 		{method: "POST", path: v1 + "/campaigns/:id/recipients/:number/retry", access: member, handle: s.APIRetryRecipient},
+		{method: "POST", path: "/campaigns/:id/recipients/retry", access: member, handle: s.CampaignRetrySelected},
+		{method: "POST", path: v1 + "/campaigns/:id/recipients/retry", access: member, handle: s.APIRetrySelected},
 		// The archive (GET lists take ?archived=1 / ?archived=true).
 		{method: "POST", path: "/campaigns/:id/archive", access: member, handle: s.CampaignArchive(true)},
 		{method: "POST", path: "/campaigns/:id/unarchive", access: member, handle: s.CampaignArchive(false)},

@@ -41,3 +41,29 @@ func (s *API) APIRecipientReasons(c *gin.Context) {
 	}
 	c.JSON(http.StatusOK, gin.H{"items": rs})
 }
+
+// APIRetrySelected is POST /api/v1/campaigns/{id}/recipients/retry with
+// {"numbers": [...]}: those failed recipients of a completed campaign are
+// sent again in one retry; the answer is the campaign. Nothing is retried
+// when one number is unknown (404) or did not fail (409).
+func (s *API) APIRetrySelected(c *gin.Context) {
+	var req struct {
+		Numbers []string `json:"numbers"`
+	}
+	if err := c.ShouldBindJSON(&req); err != nil {
+		app.APIError(c, http.StatusBadRequest, "invalid", "the body must be JSON: {\"numbers\": [\"+4915…\"]}", "")
+		return
+	}
+	if len(req.Numbers) == 0 {
+		app.APIError(c, http.StatusBadRequest, "required", "numbers lists the failed recipients to send again", "numbers")
+		return
+	}
+	id := c.Param("id")
+	if !campaignOp(s, c, "retry recipients", func(r app.RecipientsRetrier) error {
+		return r.RetryRecipients(c.Request.Context(), id, req.Numbers)
+	}) {
+		return
+	}
+	s.Log.Info("campaign recipients retried", "id", id, "count", len(req.Numbers), "user", app.CurrentUser(c).Name)
+	s.apiOnCampaign(c, func(cd app.CampaignDetail) { c.JSON(http.StatusOK, cd) })
+}

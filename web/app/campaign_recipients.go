@@ -40,6 +40,13 @@ type RecipientRetrier interface {
 	RetryRecipient(ctx context.Context, id, number string) error
 }
 
+// RecipientsRetrier is optionally implemented by a CampaignService that
+// can send a selection of failed recipients of a completed campaign again
+// in one retry (nothing is retried when one is unknown or did not fail).
+type RecipientsRetrier interface {
+	RetryRecipients(ctx context.Context, id string, numbers []string) error
+}
+
 // ReasonExporter is optionally implemented by a CampaignExporter that can
 // write the reason column through a translation.
 type ReasonExporter interface {
@@ -126,6 +133,14 @@ func (a *engineCampaigns) FilterRecipients(ctx context.Context, id, state string
 
 func (a *engineCampaigns) RetryRecipient(ctx context.Context, id, number string) error {
 	_, err := a.e.RetryRecipient(ctx, id, number)
+	if errors.Is(err, campaign.ErrRecipientNotFound) {
+		return errors.Join(ErrRecipientNotFound, err)
+	}
+	return mapEngineErr(err)
+}
+
+func (a *engineCampaigns) RetryRecipients(ctx context.Context, id string, numbers []string) error {
+	_, err := a.e.RetryRecipients(ctx, id, numbers)
 	if errors.Is(err, campaign.ErrRecipientNotFound) {
 		return errors.Join(ErrRecipientNotFound, err)
 	}

@@ -2,6 +2,7 @@ package screens
 
 import (
 	"context"
+	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
@@ -25,6 +26,9 @@ type RecipientFilter struct {
 	CanFilter   bool
 	CanSearch   bool
 	CanRetryOne bool
+	// CanRetrySelected: failed rows have a checkbox for "send selected
+	// again".
+	CanRetrySelected bool
 }
 
 // recipientQuery reads the recipient filter of the campaign page's query
@@ -43,6 +47,8 @@ func (s *Screens) recipientFilter(ctx context.Context, cd app.CampaignDetail, q 
 	_, canRetry := s.D.Campaigns.(app.RecipientRetrier)
 	f := RecipientFilter{State: q.State, States: app.RecipientStates, Number: q.Number, Reason: q.Reason, CanFilter: canFilter,
 		CanRetryOne: canRetry && cd.State == app.StateCompleted && !app.ReadOnly(cd.CampaignSummary)}
+	_, canRetrySel := s.D.Campaigns.(app.RecipientsRetrier)
+	f.CanRetrySelected = canRetrySel && f.CanRetryOne
 	if se, ok := s.D.Campaigns.(app.RecipientSearcher); ok {
 		f.CanSearch = true
 		rs, err := se.FailureReasons(ctx, cd.ID)
@@ -94,5 +100,27 @@ func (s *Screens) CampaignRetryRecipient(c *gin.Context) {
 	campaignOp(s, c, "campaign recipient retried", "campaign.err.retry_one_state", back, "campaign.done.retry_one", back,
 		func(r app.RecipientRetrier) error {
 			return r.RetryRecipient(c.Request.Context(), id, c.Param("number"))
+		})
+}
+
+// CampaignRetrySelected sends the failed recipients ticked on the campaign
+// page (form field numbers) again in one retry and returns to the page
+// (keeping its filter); with none ticked it says so.
+func (s *Screens) CampaignRetrySelected(c *gin.Context) {
+	id := c.Param("id")
+	back := "/campaigns/" + url.PathEscape(id)
+	q := recipientQuery(c.PostForm)
+	if v := (RecipientFilter{State: q.State, Number: q.Number, Reason: q.Reason}).values(); len(v) > 0 {
+		back += "?" + v.Encode()
+	}
+	numbers := c.PostFormArray("numbers")
+	if len(numbers) == 0 {
+		s.Flash(c, "recipients.retry_selected.none")
+		c.Redirect(http.StatusSeeOther, back)
+		return
+	}
+	campaignOp(s, c, "campaign recipients retried", "campaign.err.retry_one_state", back, "campaign.done.retry_selected", back,
+		func(r app.RecipientsRetrier) error {
+			return r.RetryRecipients(c.Request.Context(), id, numbers)
 		})
 }
