@@ -3,6 +3,7 @@ package web
 import (
 	"context"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -185,6 +186,31 @@ func TestBrowserCampaignRecipients(t *testing.T) {
 		if got, want := b.Text("#recipient-count"), map[string]string{"de": "0 Empfänger", "en": "0 recipients"}[tc.lang]; got != want {
 			t.Errorf("%s: count for 2345 among the delivered %q, want %q", name, got, want)
 		}
+		// Send a selection again: none ticked says so; the ticked failed
+		// recipient is retried (the engine's attempt moves on).
+		selNone := map[string]string{"de": "Wählen Sie mindestens einen fehlgeschlagenen Empfänger aus.", "en": "Select at least one failed recipient."}[tc.lang]
+		selDone := map[string]string{"de": "Die Nachrichten an die ausgewählten Empfänger werden erneut gesendet.", "en": "The messages to the selected recipients are being sent again."}[tc.lang]
+		b.Run(name+" retry selected none",
+			chromedp.Navigate(base+"/campaigns/"+id+"?state=failed"),
+			chromedp.WaitVisible(chromedp.CSS("#recipient-list input.retry-select")),
+			browsertest.Click("#retry-selected"),
+			chromedp.WaitVisible(chromedp.CSS(".flash")),
+		)
+		if got := b.Text(".flash"); got != selNone {
+			t.Errorf("%s: flash for an empty selection %q, want %q", name, got, selNone)
+		}
+		b.Run(name+" retry selected",
+			browsertest.Click(`#recipient-list input.retry-select[value="+4915123456789"]`),
+			b.Shot(name+"-06-selected"),
+			browsertest.Click("#retry-selected"),
+			waitJS(`document.querySelector(".flash") && document.querySelector(".flash").innerText.trim() === `+strconv.Quote(selDone)),
+			b.Shot(name+"-07-selected-retried"),
+		)
+		if loc := evalString(b, `location.search`); loc != "?state=failed" {
+			t.Errorf("%s: after retrying the selection the page is at %q, want the failed filter kept", name, loc)
+		}
+		attempt++
+		waitAttempt(t, eng, id, attempt)
 		w, err := chromedp.Run(b.Ctx, chromedp.Evaluate[int](`document.documentElement.scrollWidth`))
 		if err != nil {
 			b.Fail("measure", err)
