@@ -247,7 +247,7 @@ func evalString(b *browsertest.Browser, js string) string {
 // does (a form's submit button submits it; no second click from a retry).
 func clickJS(sel string) browsertest.Action {
 	return func(ctx context.Context, tg *chromedp.Target) (chromedp.Void, error) {
-		_, err := chromedp.Evaluate[any](`document.querySelector(` + strconv.Quote(sel) + `).click()`)(ctx, tg)
+		_, err := chromedp.Evaluate[any](`document.querySelector(`+strconv.Quote(sel)+`).click()`)(ctx, tg)
 		return chromedp.Void{}, err
 	}
 }
