@@ -78,9 +78,16 @@ func (e *Engine) SearchRecipients(ctx context.Context, id string, q RecipientSea
 	if q.Limit <= 0 {
 		q.Limit = 100
 	}
+	// A record whose JSON lacks the number part (numbers are stored
+	// verbatim) is skipped undecoded; one that has it, even elsewhere, is
+	// decoded and checked.
+	part := []byte(q.Number)
 	var p RecipientPage
 	err := e.st.View(func(txn *store.Txn) error {
 		return store.Each(txn, recipKeyPrefix(id), func(_ string, v []byte) error {
+			if !bytes.Contains(v, part) {
+				return nil
+			}
 			var r Recipient
 			if err := json.Unmarshal(v, &r); err != nil {
 				return err
