@@ -2,6 +2,8 @@ package web
 
 import (
 	"context"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -132,12 +134,138 @@ func TestBrowserCampaignRecipients(t *testing.T) {
 		if err != nil || page.Total != 1 || page.Items[0].Attempt != attempt {
 			t.Fatalf("%s: failed recipients after the retry %+v (%v), want the one at attempt %d", name, page, err, attempt)
 		}
+		// Failure reasons grouped with counts, in the page's language;
+		// the link filters the list to the failed recipients with it.
+		b.Run(name+" reasons",
+			chromedp.Navigate(base+"/campaigns/"+id),
+			chromedp.WaitVisible(chromedp.CSS("#recipient-reasons a")),
+			b.Shot(name+"-03-reasons"),
+		)
+		reasons, err := chromedp.Run(b.Ctx, chromedp.Evaluate[[]string](`Array.from(document.querySelectorAll("#recipient-reasons a[data-key]")).map(a => a.innerText.trim())`))
+		if err != nil {
+			b.Fail("reasons", err)
+		}
+		if want := []string{tc.reason + " — 1"}; !slices.Equal(reasons, want) {
+			t.Fatalf("%s: failure reasons %q, want %q", name, reasons, want)
+		}
+		b.Run(name+" reason link",
+			clickJS("#recipient-reasons a[data-key]"),
+			waitJS(`location.search.includes("reason=") && document.readyState === "complete" && !!document.querySelector("#recipient-reasons-all")`),
+			b.Shot(name+"-04-reason-filtered"),
+		)
+		if rows := recipientRows(b); len(rows) != 1 || !strings.Contains(rows[0], "+4915123456789") {
+			t.Errorf("%s: rows after the reason link %q, want only +4915123456789", name, rows)
+		}
+		if loc := evalString(b, `location.search`); !strings.Contains(loc, "reason=") || !strings.Contains(loc, "state=failed") {
+			t.Errorf("%s: the reason link leads to %q, want state=failed and reason=", name, loc)
+		}
+		// Search by a part of the number, with spaces, alone and together
+		// with the state filter.
+		b.Run(name+" search",
+			chromedp.Navigate(base+"/campaigns/"+id),
+			chromedp.WaitVisible(chromedp.CSS("#recipient-number")),
+			browsertest.SetValue("#recipient-number", "222 222"),
+			clickJS("#recipient-filter-apply"),
+			waitJS(`location.search.includes("number=") && document.readyState === "complete" && !!document.querySelector("#recipient-list")`),
+			b.Shot(name+"-05-search"),
+		)
+		if rows := recipientRows(b); len(rows) != 1 || !strings.Contains(rows[0], "+4915222222222") {
+			t.Errorf("%s: rows for the search 222 222 %q, want only +4915222222222", name, rows)
+		}
+		if got := evalString(b, `document.querySelector("#recipient-number").value`); got != "222 222" {
+			t.Errorf("%s: the search field shows %q after the search", name, got)
+		}
+		b.Run(name+" search with state",
+			browsertest.SetValue("#recipient-number", "2345"),
+			// Picking a state submits the filter with the number typed
+			// (chromedp's SetValue fires change, the select autosubmits).
+			browsertest.SetValue("#recipient-state", "delivered"),
+			waitJS(`location.search.includes("number=2345") && document.readyState === "complete" && !!document.querySelector("#recipient-none")`),
+		)
+		if got, want := evalString(b, `document.querySelector("#recipient-count").innerText.trim()`), map[string]string{"de": "0 Empfänger", "en": "0 recipients"}[tc.lang]; got != want {
+			t.Errorf("%s: count for 2345 among the delivered %q, want %q", name, got, want)
+		}
+		// Send a selection again: none ticked says so; the ticked failed
+		// recipient is retried (the engine's attempt moves on).
+		selNone := map[string]string{"de": "Wählen Sie mindestens einen fehlgeschlagenen Empfänger aus.", "en": "Select at least one failed recipient."}[tc.lang]
+		selDone := map[string]string{"de": "Die Nachrichten an die ausgewählten Empfänger werden erneut gesendet.", "en": "The messages to the selected recipients are being sent again."}[tc.lang]
+		b.Run(name+" retry selected none",
+			chromedp.Navigate(base+"/campaigns/"+id+"?state=failed"),
+			chromedp.WaitVisible(chromedp.CSS("#recipient-list input.retry-select")),
+			clickJS("#retry-selected"),
+			waitJS(`document.readyState === "complete" && !!document.querySelector(".flash")`),
+		)
+		if got := evalString(b, `document.querySelector(".flash").innerText.trim()`); got != selNone {
+			t.Errorf("%s: flash for an empty selection %q, want %q", name, got, selNone)
+		}
+		b.Run(name+" retry selected",
+			clickJS(`#recipient-list input.retry-select[value="+4915123456789"]`),
+			b.Shot(name+"-06-selected"),
+			clickJS("#retry-selected"),
+			waitJS(`document.querySelector(".flash") && document.querySelector(".flash").innerText.trim() === `+strconv.Quote(selDone)),
+			b.Shot(name+"-07-selected-retried"),
+		)
+		if loc := evalString(b, `location.search`); loc != "?state=failed" {
+			t.Errorf("%s: after retrying the selection the page is at %q, want the failed filter kept", name, loc)
+		}
+		attempt++
+		waitAttempt(t, eng, id, attempt)
 		w, err := chromedp.Run(b.Ctx, chromedp.Evaluate[int](`document.documentElement.scrollWidth`))
 		if err != nil {
 			b.Fail("measure", err)
 		}
 		if int64(w) > tc.width {
 			t.Errorf("%s: the campaign page is %d px wide at %d px", name, w, tc.width)
+		}
+	}
+}
+
+// recipientRows are the texts of the campaign page's recipient rows.
+func recipientRows(b *browsertest.Browser) []string {
+	rows, err := chromedp.Run(b.Ctx, chromedp.Evaluate[[]string](`Array.from(document.querySelectorAll("#recipient-list tbody tr")).map(r => r.innerText)`))
+	if err != nil {
+		b.Fail("rows", err)
+	}
+	return rows
+}
+
+// evalString is the string value of the JavaScript expression js (tried
+// again while the browser still swaps the document of a navigation).
+func evalString(b *browsertest.Browser, js string) string {
+	var err error
+	for range 20 {
+		var s string
+		if s, err = chromedp.Run(b.Ctx, chromedp.Evaluate[string](js)); err == nil {
+			return s
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	b.Fail("evaluate "+js, err)
+	return ""
+}
+
+// clickJS clicks the element sel selects once, as the page's own click()
+// does (a form's submit button submits it; no second click from a retry).
+func clickJS(sel string) browsertest.Action {
+	return func(ctx context.Context, tg *chromedp.Target) (chromedp.Void, error) {
+		_, err := chromedp.Evaluate[any](`document.querySelector(`+strconv.Quote(sel)+`).click()`)(ctx, tg)
+		return chromedp.Void{}, err
+	}
+}
+
+// waitJS waits (up to 20 s) until the JavaScript expression js is true,
+// across the navigation a form submit starts (a poll that races the
+// document swap is tried again).
+func waitJS(js string) browsertest.Action {
+	return func(ctx context.Context, tg *chromedp.Target) (chromedp.Void, error) {
+		ctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+		defer cancel()
+		for {
+			_, err := chromedp.Poll[bool](js, chromedp.WithPollingInterval(50*time.Millisecond))(ctx, tg)
+			if err == nil || ctx.Err() != nil {
+				return chromedp.Void{}, err
+			}
+			time.Sleep(50 * time.Millisecond)
 		}
 	}
 }

@@ -219,6 +219,7 @@ func (s *server) routes() []route {
 		{method: "PUT", path: v1 + "/campaigns/:id", access: member, handle: s.APIUpdateCampaign},
 		{method: "DELETE", path: v1 + "/campaigns/:id", access: member, handle: s.APIDeleteCampaign},
 		{method: "GET", path: v1 + "/campaigns/:id/recipients", access: member, handle: s.APIRecipients},
+		{method: "GET", path: v1 + "/campaigns/:id/recipients/reasons", access: member, handle: s.APIRecipientReasons},
 		{method: "GET", path: v1 + "/campaigns/:id/export.csv", access: member, handle: s.APIExportCampaign},
 		{method: "POST", path: v1 + "/campaigns/:id/stop", access: member, handle: s.APICampaignAction("stop")},
 		{method: "POST", path: v1 + "/campaigns/:id/retry", access: member, handle: s.APICampaignAction("retry")},
@@ -230,6 +231,8 @@ func (s *server) routes() []route {
 		// recipient (the recipient lists filter by ?state=); the archive.
 		{method: "POST", path: "/campaigns/:id/recipients/:number/retry", access: member, handle: s.CampaignRetryRecipient},
 		{method: "POST", path: v1 + "/campaigns/:id/recipients/:number/retry", access: member, handle: s.APIRetryRecipient},
+		{method: "POST", path: "/campaigns/:id/recipients/retry", access: member, handle: s.CampaignRetrySelected},
+		{method: "POST", path: v1 + "/campaigns/:id/recipients/retry", access: member, handle: s.APIRetrySelected},
 		// The archive (GET lists take ?archived=1 / ?archived=true).
 		{method: "POST", path: "/campaigns/:id/archive", access: member, handle: s.CampaignArchive(true)},
 		{method: "POST", path: "/campaigns/:id/unarchive", access: member, handle: s.CampaignArchive(false)},

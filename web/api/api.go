@@ -139,7 +139,8 @@ func (s *API) APIRecipients(c *gin.Context) {
 	if !ok {
 		return
 	}
-	items, total, err := s.Recipients(c.Request.Context(), c.Param("id"), state, offset, limit)
+	items, total, err := s.SearchRecipients(c.Request.Context(), c.Param("id"),
+		app.RecipientQuery{State: state, Number: c.Query("number"), Reason: c.Query("reason"), Offset: offset, Limit: limit})
 	if err != nil {
 		s.apiCampaignErr(c, err)
 		return

@@ -100,6 +100,11 @@ func (a *engineCampaigns) recipients(ctx context.Context, id string, q campaign.
 	if err != nil {
 		return nil, 0, mapEngineErr(err)
 	}
+	return a.results(ctx, id, p), p.Total, nil
+}
+
+// results are page p of campaign id's recipients as the portal shows them.
+func (a *engineCampaigns) results(ctx context.Context, id string, p campaign.RecipientPage) []RecipientResult {
 	out := make([]RecipientResult, 0, len(p.Items))
 	camp, _ := a.e.Get(ctx, id)
 	for _, r := range p.Items {
@@ -115,7 +120,7 @@ func (a *engineCampaigns) recipients(ctx context.Context, id string, q campaign.
 			out[len(out)-1].Channel = r.ReachedBy(camp)
 		}
 	}
-	return out, p.Total, nil
+	return out
 }
 
 func specFrom(in CampaignInput) campaign.Spec {

@@ -461,11 +461,9 @@ func (s *Screens) CampaignDetail(c *gin.Context) {
 	}
 	s.AddClicks(ctx, &cd)
 	page := pageParam(c)
-	state := c.Query("state")
-	if !app.ValidRecipientState(state) {
-		state = ""
-	}
-	rs, total, err := s.Recipients(ctx, id, state, (page-1)*app.RecipientPageSize, app.RecipientPageSize)
+	q := recipientQuery(c.Query)
+	q.Offset, q.Limit = (page-1)*app.RecipientPageSize, app.RecipientPageSize
+	rs, total, err := s.SearchRecipients(ctx, id, q)
 	if err != nil {
 		s.Log.Error("campaign recipients", "id", id, "err", err)
 		s.RenderError(c, http.StatusInternalServerError, "error.internal")
@@ -474,7 +472,7 @@ func (s *Screens) CampaignDetail(c *gin.Context) {
 	d := s.detailData(cd)
 	d.Recipients, d.Total, d.Page = rs, total, page
 	d.Pages = max(1, (total+app.RecipientPageSize-1)/app.RecipientPageSize)
-	d.RecipientFilter = s.recipientFilter(cd, state)
+	d.RecipientFilter = s.recipientFilter(ctx, cd, q)
 	s.Render(c, http.StatusOK, "campaign_detail", s.NewView(c, "campaigns", "campaign.detail.title", d))
 }
 
