@@ -134,7 +134,7 @@ var (
 	ErrWindowClosed   = errors.New("outside the messaging window: Meta allows messages only within 24 hours of the person's last message (7 days with the HUMAN_AGENT tag for a human agent's reply)")
 	ErrNoUser         = errors.New("no such person for this page or account (they must write first; the id is page-scoped)")
 	ErrUnavailable    = errors.New("the person is not available (they blocked the page or account, or deleted theirs)")
-	ErrRateLimited    = errors.New("Meta's rate limit reached")
+	ErrRateLimited    = errors.New("rate limit of Meta's Send API reached")
 	ErrUnauthorized   = errors.New("the access token was refused (check the page access token)")
 	ErrTooLong        = errors.New("message text is too long")
 	ErrUnknownOutcome = errors.New("no answer from Meta; the message may or may not have been sent")

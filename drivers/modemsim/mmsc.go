@@ -3,7 +3,6 @@ package modemsim
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -261,5 +260,3 @@ func getMMS(ctx context.Context, location, proxy string) (mms.Message, error) {
 func mmsClient(string) *http.Client {
 	return &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{Proxy: nil}}
 }
-
-var errNoMMSC = errors.New("no MMSC URL configured")
