@@ -1,12 +1,7 @@
 package screens
 
 import (
-	"context"
-	"encoding/base64"
-	"html/template"
 	"net/http"
-	"strings"
-	"time"
 
 	"github.com/gin-gonic/gin"
 
@@ -18,11 +13,17 @@ import (
 // the viber:// link with its QR code, the subscribers.
 
 type viberData struct {
-	Status          *app.ViberStatus
-	TestOK, TestErr string
-	Link            string
-	Href            template.URL
-	QR              template.URL
+	Status *app.ViberStatus
+	chatLink
+}
+
+// viberLink builds the link on what the Viber API reported (ok false
+// until it did).
+func viberLink(st app.ViberStatus) func(string) (string, bool, error) {
+	return func(p string) (string, bool, error) {
+		link, err := clicktochat.Viber(st.URI, p)
+		return link, st.URI != "", err
+	}
 }
 
 // ViberPage is the bot's setup page; POSTed (admins), it also tests the
@@ -33,27 +34,7 @@ func (s *Screens) ViberPage(c *gin.Context) {
 	if s.D.Viber != nil {
 		st := s.D.Viber.ViberStatus(c.Request.Context())
 		d.Status = &st
-		if c.Request.Method == http.MethodPost {
-			ctx, cancel := context.WithTimeout(c.Request.Context(), 15*time.Second)
-			name, err := s.D.Viber.TestViber(ctx)
-			cancel()
-			if err != nil {
-				d.TestErr = v.T("viber.test_failed", err.Error())
-			} else {
-				d.TestOK = v.T("viber.test_ok", name)
-			}
-		}
-		ctxParam := strings.TrimSpace(c.Query("context"))
-		v.Form["context"] = ctxParam
-		if st.URI != "" {
-			link, err := clicktochat.Viber(st.URI, ctxParam)
-			if err != nil {
-				v.Errors["context"] = v.T("viber.err.context")
-			} else if svg, err := clicktochat.SVG(link, clicktochat.Medium); err == nil {
-				d.Link, d.Href = link, template.URL(link)
-				d.QR = template.URL("data:image/svg+xml;base64," + base64.StdEncoding.EncodeToString(svg))
-			}
-		}
+		s.chatLinkPage(c, v, &d.chatLink, "viber", "context", s.D.Viber.TestViber, viberLink(st))
 	}
 	s.Render(c, http.StatusOK, "viber", v)
 }
@@ -64,11 +45,5 @@ func (s *Screens) ViberPNG(c *gin.Context) {
 		s.RenderError(c, http.StatusNotFound, "viber.not_configured")
 		return
 	}
-	st := s.D.Viber.ViberStatus(c.Request.Context())
-	link, err := clicktochat.Viber(st.URI, strings.TrimSpace(c.Query("context")))
-	if err != nil {
-		s.RenderError(c, http.StatusBadRequest, "viber.err.context")
-		return
-	}
-	s.qrPNG(c, link, "viber-qr.png")
+	s.chatLinkPNG(c, "viber", "context", "viber-qr.png", viberLink(s.D.Viber.ViberStatus(c.Request.Context())))
 }

@@ -1,12 +1,7 @@
 package screens
 
 import (
-	"context"
-	"encoding/base64"
-	"html/template"
 	"net/http"
-	"strings"
-	"time"
 
 	"github.com/gin-gonic/gin"
 
@@ -18,11 +13,17 @@ import (
 // the vk.me link with its QR code, the subscribers.
 
 type vkData struct {
-	Status          *app.VKStatus
-	TestOK, TestErr string
-	Link            string
-	Href            template.URL
-	QR              template.URL
+	Status *app.VKStatus
+	chatLink
+}
+
+// vkLink builds the link on what the VK API reported (ok false
+// until it did).
+func vkLink(st app.VKStatus) func(string) (string, bool, error) {
+	return func(p string) (string, bool, error) {
+		link, err := clicktochat.VK(st.ScreenName, p)
+		return link, st.ScreenName != "", err
+	}
 }
 
 // VKPage is the community's setup page; POSTed (admins), it also tests
@@ -33,27 +34,7 @@ func (s *Screens) VKPage(c *gin.Context) {
 	if s.D.VK != nil {
 		st := s.D.VK.VKStatus(c.Request.Context())
 		d.Status = &st
-		if c.Request.Method == http.MethodPost {
-			ctx, cancel := context.WithTimeout(c.Request.Context(), 15*time.Second)
-			name, err := s.D.VK.TestVK(ctx)
-			cancel()
-			if err != nil {
-				d.TestErr = v.T("vk.test_failed", err.Error())
-			} else {
-				d.TestOK = v.T("vk.test_ok", name)
-			}
-		}
-		ref := strings.TrimSpace(c.Query("ref"))
-		v.Form["ref"] = ref
-		if st.ScreenName != "" {
-			link, err := clicktochat.VK(st.ScreenName, ref)
-			if err != nil {
-				v.Errors["ref"] = v.T("vk.err.ref")
-			} else if svg, err := clicktochat.SVG(link, clicktochat.Medium); err == nil {
-				d.Link, d.Href = link, template.URL(link)
-				d.QR = template.URL("data:image/svg+xml;base64," + base64.StdEncoding.EncodeToString(svg))
-			}
-		}
+		s.chatLinkPage(c, v, &d.chatLink, "vk", "ref", s.D.VK.TestVK, vkLink(st))
 	}
 	s.Render(c, http.StatusOK, "vk", v)
 }
@@ -64,11 +45,5 @@ func (s *Screens) VKPNG(c *gin.Context) {
 		s.RenderError(c, http.StatusNotFound, "vk.not_configured")
 		return
 	}
-	st := s.D.VK.VKStatus(c.Request.Context())
-	link, err := clicktochat.VK(st.ScreenName, strings.TrimSpace(c.Query("ref")))
-	if err != nil {
-		s.RenderError(c, http.StatusBadRequest, "vk.err.ref")
-		return
-	}
-	s.qrPNG(c, link, "vk-qr.png")
+	s.chatLinkPNG(c, "vk", "ref", "vk-qr.png", vkLink(s.D.VK.VKStatus(c.Request.Context())))
 }
