@@ -53,6 +53,7 @@ type simChannel struct {
 	work    *clusterwork.Work
 	mu      sync.Mutex
 	hang    bool
+	gate    chan struct{} // non-nil: transmit only once it is closed
 	started int
 }
 
@@ -66,10 +67,17 @@ func newSimChannel(ctx context.Context, box string, sims int, latency time.Durat
 					return
 				case m := <-c.queue:
 					c.mu.Lock()
-					hang := c.hang
+					hang, gate := c.hang, c.gate
 					c.mu.Unlock()
 					if hang {
 						continue
+					}
+					if gate != nil {
+						select {
+						case <-gate:
+						case <-ctx.Done():
+							return
+						}
 					}
 					time.Sleep(latency)
 					c.wire.record(m.To, c.box)
@@ -237,6 +245,14 @@ func TestLostBoxWorkTakenOver(t *testing.T) {
 	boxes[2].ch.mu.Lock()
 	boxes[2].ch.hang = true
 	boxes[2].ch.mu.Unlock()
+	// Boxes 1 and 2 transmit only once box3 holds items: under load they
+	// could otherwise drain the queue before box3 pulled any.
+	gate := make(chan struct{})
+	for _, b := range boxes[:2] {
+		b.ch.mu.Lock()
+		b.ch.gate = gate
+		b.ch.mu.Unlock()
+	}
 	nums := numbers(300)
 	c, err := boxes[0].work.Create(ctx, clusterwork.Spec{Name: "spring", Channel: "sms", Text: "Hallo", Numbers: nums})
 	if err != nil {
@@ -247,6 +263,7 @@ func TestLostBoxWorkTakenOver(t *testing.T) {
 		defer boxes[2].ch.mu.Unlock()
 		return boxes[2].ch.started > 0
 	})
+	close(gate)
 	killed := time.Now()
 	boxes[2].kill()
 	p := waitFinal(t, boxes[0].work, c.ID, len(nums))
