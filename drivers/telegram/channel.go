@@ -15,35 +15,24 @@ import (
 	"time"
 	"unicode/utf16"
 
+	"github.com/pbxgate/pbxgate/drivers/chatchannel"
 	"github.com/pbxgate/pbxgate/gateway/campaign"
 	"github.com/pbxgate/pbxgate/gateway/config"
 	"github.com/pbxgate/pbxgate/gateway/message"
 	"github.com/pbxgate/pbxgate/gateway/store"
 )
 
-// Inbox stores inbound messages before they are confirmed to Telegram
-// (gateway/inbox.Inbox).
-type Inbox interface {
-	Accept(ctx context.Context, in message.Inbound) error
-}
-
-// StatusSink takes the outcome of each sent message (the gateway's status
-// router: campaigns, sessions, message log).
-type StatusSink interface {
-	HandleStatus(ctx context.Context, ev message.StatusEvent) error
-}
-
-// Journal records outbound messages in the message log before they go out.
-type Journal interface {
-	Outbound(ctx context.Context, kind message.Kind, o message.Outbound, summary string) error
-	Status(ctx context.Context, ev message.StatusEvent) error
-}
-
-// OptOuts records that a subscriber does not want messages any more
-// (gateway/consent.Consent): a blocked bot is an opt-out.
-type OptOuts interface {
-	OptOut(ctx context.Context, number, keyword, channel string) error
-}
+// The ports the channel feeds (chatchannel): the inbox stores inbound
+// messages before they are confirmed to Telegram (gateway/inbox.Inbox),
+// the status sink takes each sent message's outcome, the journal is the
+// message log, and OptOuts records a blocked bot as an opt-out
+// (gateway/consent.Consent).
+type (
+	Inbox      = chatchannel.Inbox
+	StatusSink = chatchannel.StatusSink
+	Journal    = chatchannel.Journal
+	OptOuts    = chatchannel.OptOuts
+)
 
 // WebhookPath is where the portal takes Telegram's webhook calls.
 const WebhookPath = "/webhooks/telegram"
@@ -131,16 +120,17 @@ type Status struct {
 
 // Channel is one Telegram bot.
 type Channel struct {
-	o      Options
-	client *Client
-	log    *slog.Logger
-	pace   *pacer
-
-	omu     sync.Mutex
-	optouts OptOuts
+	o       Options
+	client  *Client
+	log     *slog.Logger
+	pace    *chatchannel.Pacer
+	health  *chatchannel.Health
+	outbox  *chatchannel.Outbox
+	subs    chatchannel.Subscribers[Subscriber]
+	optouts chatchannel.OptOutSlot
 
 	smu    sync.Mutex
-	status Status
+	status Status // Mode, Bot, WebhookURL; the counters are health's
 	secret string
 }
 
@@ -154,7 +144,12 @@ func New(o Options) (*Channel, error) {
 		return nil, errors.New("telegram: no bot token (telegram.token; create a bot with @BotFather)")
 	}
 	ch := &Channel{o: o, log: o.Logger, client: &Client{BaseURL: o.BaseURL, Token: o.Token, HTTP: o.HTTPClient},
-		pace: newPacer(o.PerSecond, o.PerChat)}
+		pace:   chatchannel.NewPacer(o.PerSecond, o.PerChat),
+		health: chatchannel.NewHealth(func(s string) string { return redact(s, o.Token) }),
+		subs:   chatchannel.Subscribers[Subscriber]{Store: o.Store, Prefix: "telegram/" + o.Name + "/"}}
+	ch.outbox = &chatchannel.Outbox{Store: o.Store, Prefix: ch.keyPrefix(), Kind: message.Telegram, Name: "telegram",
+		Service: "Telegram", Journal: o.Journal, Statuses: o.Statuses, Health: ch.health, Log: o.Logger,
+		Sender: func() string { return ch.Status().Bot }, Code: errorCode}
 	ch.status.Mode = "polling"
 	if o.PublicURL != "" {
 		ch.status.Mode = "webhook"
@@ -170,11 +165,7 @@ func New(o Options) (*Channel, error) {
 
 // UseOptOuts sets where blocked bots are recorded (built after the
 // channels); call before Run.
-func (ch *Channel) UseOptOuts(o OptOuts) {
-	ch.omu.Lock()
-	ch.optouts = o
-	ch.omu.Unlock()
-}
+func (ch *Channel) UseOptOuts(o OptOuts) { ch.optouts.Use(o) }
 
 // Name is the configured channel name.
 func (ch *Channel) Name() string { return ch.o.Name }
@@ -205,23 +196,16 @@ func (ch *Channel) Client() *Client { return ch.client }
 // Status returns the channel's state.
 func (ch *Channel) Status() Status {
 	ch.smu.Lock()
-	defer ch.smu.Unlock()
-	return ch.status
-}
-
-func (ch *Channel) noteOK() {
-	ch.smu.Lock()
-	ch.status.LastOK, ch.status.LastError = time.Now(), ""
+	st := ch.status
 	ch.smu.Unlock()
+	c := ch.health.Counts()
+	st.LastOK, st.LastError, st.Received, st.Sent = c.LastOK, c.LastError, c.Received, c.Sent
+	return st
 }
 
-func (ch *Channel) noteErr(err error) {
-	ch.smu.Lock()
-	ch.status.LastError = redact(err.Error(), ch.o.Token)
-	ch.smu.Unlock()
-}
+func (ch *Channel) noteOK() { ch.health.OK(time.Now()) }
 
-func (ch *Channel) keyPrefix() string { return "telegram/" + ch.o.Name + "/" }
+func (ch *Channel) noteErr(err error) { ch.health.Err(err) }
 
 func (ch *Channel) loadSecret() (string, error) {
 	if ch.o.WebhookSecret != "" {
@@ -266,23 +250,16 @@ func (ch *Channel) Run(ctx context.Context) error {
 
 func (ch *Channel) runWebhook(ctx context.Context) error {
 	url := ch.Status().WebhookURL
-	for {
-		err := ch.client.SetWebhook(ctx, url, ch.secret)
-		if err == nil {
-			ch.noteOK()
-			ch.log.Info("telegram: webhook registered", "url", url)
-			<-ctx.Done()
-			return nil
-		}
-		if ctx.Err() != nil {
-			return nil
-		}
+	set := func(ctx context.Context) error { return ch.client.SetWebhook(ctx, url, ch.secret) }
+	if chatchannel.Retry(ctx, ch.o.RetryPause, set, func(err error) {
 		ch.noteErr(err)
 		ch.log.Error("telegram: setWebhook failed; retrying", "url", url, "err", redact(err.Error(), ch.o.Token))
-		if !sleep(ctx, ch.o.RetryPause) {
-			return nil
-		}
+	}) {
+		ch.noteOK()
+		ch.log.Info("telegram: webhook registered", "url", url)
+		<-ctx.Done()
 	}
+	return nil
 }
 
 func (ch *Channel) runPolling(ctx context.Context) error {
@@ -312,7 +289,7 @@ func (ch *Channel) runPolling(ctx context.Context) error {
 			} else {
 				ch.log.Warn("telegram: getUpdates failed; retrying", "err", redact(err.Error(), ch.o.Token), "in", wait)
 			}
-			if !sleep(ctx, wait) {
+			if !chatchannel.Sleep(ctx, wait) {
 				return nil
 			}
 			continue
@@ -323,7 +300,7 @@ func (ch *Channel) runPolling(ctx context.Context) error {
 				// Not confirmed: the next getUpdates asks from this
 				// update on, so Telegram hands it over again.
 				ch.log.Warn("telegram: update not stored; asking for it again", "update", u.UpdateID, "err", err)
-				sleep(ctx, ch.o.RetryPause)
+				chatchannel.Sleep(ctx, ch.o.RetryPause)
 				break
 			}
 			offset = u.UpdateID + 1
@@ -332,24 +309,11 @@ func (ch *Channel) runPolling(ctx context.Context) error {
 	return nil
 }
 
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
-}
-
 // Webhook serves Telegram's webhook calls: the secret header must match,
 // and the update is stored before the 200 answer confirms it.
 func (ch *Channel) Webhook() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method != http.MethodPost {
-			w.Header().Set("Allow", http.MethodPost)
-			http.Error(w, "POST only", http.StatusMethodNotAllowed)
+		if !chatchannel.PostOnly(w, r) {
 			return
 		}
 		if !equalSecret(r.Header.Get(SecretHeader), ch.secret) {
@@ -358,13 +322,13 @@ func (ch *Channel) Webhook() http.Handler {
 			return
 		}
 		var u Update
-		if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<20)).Decode(&u); err != nil {
+		if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, chatchannel.MaxWebhookBody)).Decode(&u); err != nil {
 			http.Error(w, "not a Telegram update: "+err.Error(), http.StatusBadRequest)
 			return
 		}
 		if err := ch.handleUpdate(r.Context(), u); err != nil {
 			ch.log.Warn("telegram: webhook update not stored; Telegram will retry", "update", u.UpdateID, "err", err)
-			http.Error(w, "not stored, try again", http.StatusServiceUnavailable)
+			chatchannel.NotStored(w)
 			return
 		}
 		ch.noteOK()
@@ -403,16 +367,7 @@ func (ch *Channel) handleUpdate(ctx context.Context, u Update) error {
 	if err := ch.remember(m, in.Payload); err != nil {
 		return err
 	}
-	if ch.o.Inbox == nil {
-		return nil
-	}
-	if err := ch.o.Inbox.Accept(ctx, in); err != nil {
-		return err
-	}
-	ch.smu.Lock()
-	ch.status.Received++
-	ch.smu.Unlock()
-	return nil
+	return ch.health.Accept(ctx, ch.o.Inbox, in)
 }
 
 // inbound converts a private message. "/start" (also "/start <payload>"
@@ -470,72 +425,38 @@ type Subscriber struct {
 	Blocked  bool      `json:"blocked,omitempty"`
 }
 
-func (ch *Channel) subKey(id int64) string {
-	return ch.keyPrefix() + "sub/" + strconv.FormatInt(id, 10)
-}
+func chatKey(id int64) string { return strconv.FormatInt(id, 10) }
 
 func (ch *Channel) remember(m *Message, payload string) error {
-	key := ch.subKey(m.Chat.ID)
 	now := time.Now().UTC()
 	name := strings.TrimSpace(m.Chat.FirstName + " " + m.Chat.LastName)
-	return ch.o.Store.Update(func(txn *store.Txn) error {
-		var s Subscriber
-		if err := store.GetJSON(txn, key, &s); err != nil && !errors.Is(err, store.ErrNotFound) {
-			return err
-		}
-		// Written only when something changed: an unchanged subscriber
-		// costs no write (and no fsync) per message.
+	return ch.subs.Edit(chatKey(m.Chat.ID), func(s *Subscriber, _ bool) bool {
 		if s.ChatID != 0 && s.Name == name && s.Username == m.Chat.Username && !s.Blocked && (payload == "" || payload == s.Payload) {
-			return nil
+			return false
 		}
 		if s.ChatID == 0 {
-			s = Subscriber{ChatID: m.Chat.ID, First: now}
+			*s = Subscriber{ChatID: m.Chat.ID, First: now}
 		}
 		s.Name, s.Username, s.Changed, s.Blocked = name, m.Chat.Username, now, false
 		if payload != "" {
 			s.Payload = payload
 		}
-		return store.SetJSON(txn, key, s)
+		return true
 	})
 }
 
 // Subscribers lists the chats that wrote to the bot.
-func (ch *Channel) Subscribers(context.Context) ([]Subscriber, error) {
-	var out []Subscriber
-	err := ch.o.Store.View(func(txn *store.Txn) error {
-		return store.EachFrom(txn, ch.keyPrefix()+"sub/", "", func(_ string, v []byte) error {
-			var s Subscriber
-			if json.Unmarshal(v, &s) == nil {
-				out = append(out, s)
-			}
-			return nil
-		})
-	})
-	return out, err
-}
+func (ch *Channel) Subscribers(ctx context.Context) ([]Subscriber, error) { return ch.subs.List(ctx) }
 
 // blocked records that chat blocked the bot: an opt-out, and the
 // subscriber is marked.
 func (ch *Channel) blocked(ctx context.Context, chat int64, why string) error {
-	ch.omu.Lock()
-	o := ch.optouts
-	ch.omu.Unlock()
-	if o != nil {
-		if err := o.OptOut(ctx, Address(chat), "telegram: "+why, ch.o.Name); err != nil {
-			return err
-		}
+	if err := ch.optouts.OptOut(ctx, Address(chat), "telegram: "+why, ch.o.Name); err != nil {
+		return err
 	}
-	key := ch.subKey(chat)
-	return ch.o.Store.Update(func(txn *store.Txn) error {
-		var s Subscriber
-		if err := store.GetJSON(txn, key, &s); err != nil {
-			if errors.Is(err, store.ErrNotFound) {
-				return nil
-			}
-			return err
-		}
+	return ch.subs.Edit(chatKey(chat), func(s *Subscriber, found bool) bool {
 		s.Blocked = true
-		return store.SetJSON(txn, key, s)
+		return found
 	})
 }
 
@@ -547,20 +468,14 @@ func (ch *Channel) SendText(ctx context.Context, id, to, text string) error {
 	return ch.Send(ctx, message.Outbound{ID: id, Channel: ch.o.Name, To: to, Text: text})
 }
 
-// Outcome records of sent messages, so an ID is never sent twice.
-const (
-	outSending = "sending"
-	outSent    = "sent"
-	outFailed  = "failed"
-)
-
-type outRecord struct {
+// sentRecord is the outbox record of a sent message (a stored shape:
+// {"state":"sent","message_id":…}).
+type sentRecord struct {
 	State     string `json:"state"`
 	MessageID int64  `json:"message_id,omitempty"`
-	Reason    string `json:"reason,omitempty"`
 }
 
-func (ch *Channel) outKey(id string) string { return ch.keyPrefix() + "out/" + id }
+func (ch *Channel) keyPrefix() string { return "telegram/" + ch.o.Name + "/" }
 
 // Send sends m.Text to the chat m.To. It is idempotent by m.ID, also
 // across restarts: a message whose send was cut short is reported unknown,
@@ -582,104 +497,46 @@ func (ch *Channel) Send(ctx context.Context, m message.Outbound) error {
 	if n := TextLen(m.Text); n > MaxTextLen {
 		return fmt.Errorf("%w: %w (%d)", campaign.ErrRejected, ErrTooLong, n)
 	}
-	key := ch.outKey(m.ID)
-	var prev outRecord
-	fresh := false
-	err = ch.o.Store.Update(func(txn *store.Txn) error {
-		prev, fresh = outRecord{}, false
-		if err := store.GetJSON(txn, key, &prev); err == nil {
-			return nil
-		} else if !errors.Is(err, store.ErrNotFound) {
-			return err
-		}
-		fresh = true
-		return store.SetJSON(txn, key, outRecord{State: outSending})
-	})
-	if err != nil {
-		return fmt.Errorf("telegram: record message %s: %w", m.ID, err)
-	}
-	if !fresh {
-		switch prev.State {
-		case outSent:
-			return nil
-		case outFailed:
-			return fmt.Errorf("%w: %s", campaign.ErrRejected, prev.Reason)
-		}
-		return ch.report(ctx, m, message.Unknown, 0, "interrupted while sending to Telegram (not resent)")
-	}
 	m.To = Address(chat)
-	if j := ch.o.Journal; j != nil {
-		if err := j.Outbound(ctx, message.Telegram, m, ""); err != nil {
-			ch.log.Warn("telegram: message log: outbound not recorded", "id", m.ID, "err", err)
-		}
-	}
-	sent, err := ch.transmit(ctx, chat, m.Text, m.Class == message.Bulk)
-	switch {
-	case err == nil:
-		ch.finish(key, outRecord{State: outSent, MessageID: sent.MessageID})
-		ch.smu.Lock()
-		ch.status.Sent++
-		ch.smu.Unlock()
-		return ch.report(ctx, m, message.Sent, sent.MessageID, "")
-	case errors.Is(err, ErrUnknownOutcome):
-		return ch.report(ctx, m, message.Unknown, 0, err.Error())
-	case errors.Is(err, ErrBlocked), errors.Is(err, ErrChatNotFound), errors.Is(err, ErrTooLong):
-		if errors.Is(err, ErrBlocked) {
+	return ch.outbox.Send(ctx, m, chatchannel.Attempt{
+		Transmit: func(ctx context.Context) (chatchannel.Sent, error) {
+			sent, err := ch.transmit(ctx, chat, m.Text, m.Class == message.Bulk)
+			if err != nil {
+				return chatchannel.Sent{}, err
+			}
+			var id string
+			if sent.MessageID != 0 {
+				id = strconv.FormatInt(sent.MessageID, 10)
+			}
+			return chatchannel.Sent{ChannelID: id, Record: sentRecord{State: chatchannel.StateSent, MessageID: sent.MessageID}}, nil
+		},
+		Unknown:  ErrUnknownOutcome,
+		Refusals: []error{ErrBlocked, ErrChatNotFound, ErrTooLong},
+		Refused: func(ctx context.Context, err error) {
+			if !errors.Is(err, ErrBlocked) {
+				return
+			}
 			if berr := ch.blocked(context.WithoutCancel(ctx), chat, "bot was blocked by the user"); berr != nil {
 				ch.log.Error("telegram: opt-out of a blocked bot not recorded", "chat", chat, "err", berr)
 			}
-		}
-		ch.finish(key, outRecord{State: outFailed, Reason: err.Error()})
-		ch.journalFailed(ctx, m, err)
-		return fmt.Errorf("%w: %w", campaign.ErrRejected, err)
-	default:
-		// Not sent (token refused, Telegram down): the record goes, so
-		// the campaign may try again once the admin fixed it.
-		_ = ch.o.Store.Update(func(txn *store.Txn) error { return txn.Delete([]byte(key)) })
-		ch.noteErr(err)
-		return err
-	}
+		},
+	})
 }
 
-func (ch *Channel) finish(key string, r outRecord) {
-	if err := ch.o.Store.Update(func(txn *store.Txn) error { return store.SetJSON(txn, key, r) }); err != nil {
-		ch.log.Error("telegram: outcome not recorded", "key", key, "err", err)
-	}
-}
-
-func (ch *Channel) journalFailed(ctx context.Context, m message.Outbound, err error) {
-	if ch.o.Journal == nil {
-		return
-	}
-	ev := message.StatusEvent{ID: m.ID, Ref: m.Ref, Status: message.Failed, Reason: err.Error(), At: time.Now()}
+// errorCode is the message log's code of a Bot API error.
+func errorCode(err error) string {
 	var ae *APIError
 	if errors.As(err, &ae) {
-		ev.Code = strconv.Itoa(ae.Code)
+		return strconv.Itoa(ae.Code)
 	}
-	if jerr := ch.o.Journal.Status(ctx, ev); jerr != nil {
-		ch.log.Warn("telegram: message log: failure not recorded", "id", m.ID, "err", jerr)
-	}
-}
-
-func (ch *Channel) report(ctx context.Context, m message.Outbound, st message.Status, msgID int64, reason string) error {
-	if ch.o.Statuses == nil {
-		return nil
-	}
-	ev := message.StatusEvent{ID: m.ID, Ref: m.Ref, Status: st, Sender: ch.Status().Bot, Reason: reason, At: time.Now()}
-	if msgID != 0 {
-		ev.ChannelID = strconv.FormatInt(msgID, 10)
-	}
-	if err := ch.o.Statuses.HandleStatus(ctx, ev); err != nil {
-		ch.log.Debug("telegram: status not taken", "id", m.ID, "status", st, "err", err)
-	}
-	return nil
+	return ""
 }
 
 // transmit paces and sends one message, waiting out 429s.
 func (ch *Channel) transmit(ctx context.Context, chat int64, text string, bulk bool) (Message, error) {
 	var last error
 	for range ch.o.MaxAttempts {
-		if err := ch.pace.wait(ctx, chat, bulk); err != nil {
+		if err := ch.pace.Wait(ctx, chatKey(chat), bulk); err != nil {
 			return Message{}, err
 		}
 		sctx, cancel := context.WithTimeout(ctx, ch.o.RequestTimeout)
@@ -693,7 +550,7 @@ func (ch *Channel) transmit(ctx context.Context, chat int64, text string, bulk b
 				wait = time.Second
 			}
 			ch.log.Warn("telegram: rate limited; waiting as Telegram asks", "retry_after", wait)
-			ch.pace.hold(wait)
+			ch.pace.Hold(wait)
 			last = err
 			continue
 		}
@@ -703,90 +560,4 @@ func (ch *Channel) transmit(ctx context.Context, chat int64, text string, bulk b
 		return m, err
 	}
 	return Message{}, last
-}
-
-// pacer keeps the bot under Telegram's limits: overall PerSecond, and one
-// message per PerChat to each chat. A 429 holds everything back for
-// retry_after.
-type pacer struct {
-	mu      sync.Mutex
-	gap     time.Duration
-	perChat time.Duration
-	next    time.Time
-	chats   map[int64]time.Time
-}
-
-func newPacer(perSecond int, perChat time.Duration) *pacer {
-	return &pacer{gap: time.Second / time.Duration(perSecond), perChat: perChat, chats: map[int64]time.Time{}}
-}
-
-// reserve books the next slot for chat and returns when it is.
-func (p *pacer) reserve(chat int64, now time.Time) time.Time {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	at := now
-	if p.next.After(at) {
-		at = p.next
-	}
-	if c := p.chats[chat]; c.After(at) {
-		at = c
-	}
-	p.next = at.Add(p.gap)
-	p.chats[chat] = at.Add(p.perChat)
-	if len(p.chats) > 4096 {
-		for id, t := range p.chats {
-			if t.Before(now) {
-				delete(p.chats, id)
-			}
-		}
-	}
-	return at
-}
-
-// wait returns when a message to chat may go. Interactive messages
-// (replies, confirmations) book the next free slot at once; bulk
-// (campaign) messages book one only when it is free now, so an
-// interactive message waits behind at most one campaign message, never
-// behind the campaign's backlog (ARCHITECTURE: interactive first).
-func (p *pacer) wait(ctx context.Context, chat int64, bulk bool) error {
-	if !bulk {
-		if d := time.Until(p.reserve(chat, time.Now())); d > 0 && !sleep(ctx, d) {
-			return ctx.Err()
-		}
-		return nil
-	}
-	for {
-		d, ok := p.tryReserve(chat, time.Now())
-		if ok {
-			return nil
-		}
-		if !sleep(ctx, d) {
-			return ctx.Err()
-		}
-	}
-}
-
-// tryReserve books a slot for chat if one is free at now; otherwise it
-// says how long to wait before trying again.
-func (p *pacer) tryReserve(chat int64, now time.Time) (time.Duration, bool) {
-	p.mu.Lock()
-	at := p.next
-	if c := p.chats[chat]; c.After(at) {
-		at = c
-	}
-	if at.After(now) {
-		p.mu.Unlock()
-		return max(at.Sub(now), time.Millisecond), false
-	}
-	p.mu.Unlock()
-	p.reserve(chat, now)
-	return 0, true
-}
-
-func (p *pacer) hold(d time.Duration) {
-	p.mu.Lock()
-	if t := time.Now().Add(d); t.After(p.next) {
-		p.next = t
-	}
-	p.mu.Unlock()
 }

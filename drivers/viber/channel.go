@@ -14,35 +14,24 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/pbxgate/pbxgate/drivers/chatchannel"
 	"github.com/pbxgate/pbxgate/gateway/campaign"
 	"github.com/pbxgate/pbxgate/gateway/config"
 	"github.com/pbxgate/pbxgate/gateway/message"
 	"github.com/pbxgate/pbxgate/gateway/store"
 )
 
-// Inbox stores inbound messages before the webhook answers 200
-// (gateway/inbox.Inbox).
-type Inbox interface {
-	Accept(ctx context.Context, in message.Inbound) error
-}
-
-// StatusSink takes the outcome of each sent message (the gateway's status
-// router: campaigns, sessions, message log).
-type StatusSink interface {
-	HandleStatus(ctx context.Context, ev message.StatusEvent) error
-}
-
-// Journal records outbound messages in the message log before they go out.
-type Journal interface {
-	Outbound(ctx context.Context, kind message.Kind, o message.Outbound, summary string) error
-	Status(ctx context.Context, ev message.StatusEvent) error
-}
-
-// OptOuts records that a subscriber does not want messages any more
-// (gateway/consent.Consent): unsubscribing from the bot is an opt-out.
-type OptOuts interface {
-	OptOut(ctx context.Context, number, keyword, channel string) error
-}
+// The ports the channel feeds (chatchannel): the inbox stores inbound
+// messages before the webhook answers 200 (gateway/inbox.Inbox), the
+// status sink takes each sent message's outcome and receipts, the journal
+// is the message log, and OptOuts records an unsubscribe as an opt-out
+// (gateway/consent.Consent).
+type (
+	Inbox      = chatchannel.Inbox
+	StatusSink = chatchannel.StatusSink
+	Journal    = chatchannel.Journal
+	OptOuts    = chatchannel.OptOuts
+)
 
 // WebhookPath is where the portal takes Viber's callbacks.
 const WebhookPath = "/webhooks/viber"
@@ -122,16 +111,17 @@ type Status struct {
 
 // Channel is one Viber bot.
 type Channel struct {
-	o      Options
-	client *Client
-	log    *slog.Logger
-	pace   *pacer
-
-	omu     sync.Mutex
-	optouts OptOuts
+	o       Options
+	client  *Client
+	log     *slog.Logger
+	pace    *chatchannel.Pacer
+	health  *chatchannel.Health
+	outbox  *chatchannel.Outbox
+	subs    chatchannel.Subscribers[Subscriber]
+	optouts chatchannel.OptOutSlot
 
 	smu    sync.Mutex
-	status Status
+	status Status // Mode, Bot, URI, WebhookURL; the counters are health's
 }
 
 // New builds the channel; Run registers the webhook.
@@ -147,7 +137,12 @@ func New(o Options) (*Channel, error) {
 		return nil, fmt.Errorf("viber: sender name %q is longer than %d characters", o.SenderName, MaxSenderName)
 	}
 	ch := &Channel{o: o, log: o.Logger, client: &Client{BaseURL: o.BaseURL, Token: o.Token, HTTP: o.HTTPClient},
-		pace: newPacer(o.PerSecond)}
+		pace:   chatchannel.NewPacer(o.PerSecond, 0),
+		health: chatchannel.NewHealth(func(s string) string { return redact(s, o.Token) })}
+	ch.subs = chatchannel.Subscribers[Subscriber]{Store: o.Store, Prefix: ch.keyPrefix()}
+	ch.outbox = &chatchannel.Outbox{Store: o.Store, Prefix: ch.keyPrefix(), Kind: message.Viber, Name: "viber",
+		Service: "Viber", Journal: o.Journal, Statuses: o.Statuses, Health: ch.health, Log: o.Logger,
+		Sender: func() string { return ch.Status().Bot }, Code: errorCode}
 	ch.status.Mode = "send-only"
 	if o.PublicURL != "" {
 		ch.status.Mode = "webhook"
@@ -157,11 +152,7 @@ func New(o Options) (*Channel, error) {
 }
 
 // UseOptOuts sets where unsubscribes are recorded; call before Run.
-func (ch *Channel) UseOptOuts(o OptOuts) {
-	ch.omu.Lock()
-	ch.optouts = o
-	ch.omu.Unlock()
-}
+func (ch *Channel) UseOptOuts(o OptOuts) { ch.optouts.Use(o) }
 
 // Name is the configured channel name.
 func (ch *Channel) Name() string { return ch.o.Name }
@@ -192,21 +183,16 @@ func (ch *Channel) Client() *Client { return ch.client }
 // Status returns the channel's state.
 func (ch *Channel) Status() Status {
 	ch.smu.Lock()
-	defer ch.smu.Unlock()
-	return ch.status
+	st := ch.status
+	ch.smu.Unlock()
+	c := ch.health.Counts()
+	st.LastOK, st.LastError, st.Received, st.Sent = c.LastOK, c.LastError, c.Received, c.Sent
+	return st
 }
 
-func (ch *Channel) noteOK() {
-	ch.smu.Lock()
-	ch.status.LastOK, ch.status.LastError = time.Now(), ""
-	ch.smu.Unlock()
-}
+func (ch *Channel) noteOK() { ch.health.OK(time.Now()) }
 
-func (ch *Channel) noteErr(err error) {
-	ch.smu.Lock()
-	ch.status.LastError = redact(err.Error(), ch.o.Token)
-	ch.smu.Unlock()
-}
+func (ch *Channel) noteErr(err error) { ch.health.Err(err) }
 
 func (ch *Channel) keyPrefix() string { return "viber/" + ch.o.Name + "/" }
 
@@ -240,7 +226,7 @@ func (ch *Channel) Run(ctx context.Context) error {
 		}
 		ch.noteErr(err)
 		ch.log.Error("viber: get_account_info failed; check viber.token", "err", redact(err.Error(), ch.o.Token))
-		if errors.Is(err, ErrUnauthorized) || !sleep(ctx, ch.o.RetryPause) {
+		if errors.Is(err, ErrUnauthorized) || !chatchannel.Sleep(ctx, ch.o.RetryPause) {
 			break
 		}
 	}
@@ -250,34 +236,16 @@ func (ch *Channel) Run(ctx context.Context) error {
 		return nil
 	}
 	url := ch.Status().WebhookURL
-	for {
-		err := ch.client.SetWebhook(ctx, url)
-		if err == nil {
-			ch.noteOK()
-			ch.log.Info("viber: webhook registered", "url", url)
-			<-ctx.Done()
-			return nil
-		}
-		if ctx.Err() != nil {
-			return nil
-		}
+	set := func(ctx context.Context) error { return ch.client.SetWebhook(ctx, url) }
+	if chatchannel.Retry(ctx, ch.o.RetryPause, set, func(err error) {
 		ch.noteErr(err)
 		ch.log.Error("viber: set_webhook failed; retrying", "url", url, "err", redact(err.Error(), ch.o.Token))
-		if !sleep(ctx, ch.o.RetryPause) {
-			return nil
-		}
+	}) {
+		ch.noteOK()
+		ch.log.Info("viber: webhook registered", "url", url)
+		<-ctx.Done()
 	}
-}
-
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
+	return nil
 }
 
 // Webhook serves Viber's callbacks: the body's signature must match, and
@@ -286,12 +254,10 @@ func sleep(ctx context.Context, d time.Duration) bool {
 // carries the welcome message.
 func (ch *Channel) Webhook() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method != http.MethodPost {
-			w.Header().Set("Allow", http.MethodPost)
-			http.Error(w, "POST only", http.StatusMethodNotAllowed)
+		if !chatchannel.PostOnly(w, r) {
 			return
 		}
-		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 1<<20))
+		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, chatchannel.MaxWebhookBody))
 		if err != nil {
 			http.Error(w, "body too large or unreadable", http.StatusBadRequest)
 			return
@@ -315,7 +281,7 @@ func (ch *Channel) Webhook() http.Handler {
 		reply, err := ch.handleEvent(r.Context(), ev)
 		if err != nil {
 			ch.log.Warn("viber: callback not stored; Viber will retry", "event", ev.Event, "token", ev.MessageToken, "err", err)
-			http.Error(w, "not stored, try again", http.StatusServiceUnavailable)
+			chatchannel.NotStored(w)
 			return
 		}
 		ch.noteOK()
@@ -395,16 +361,7 @@ func (ch *Channel) base(ev Event, u User) message.Inbound {
 }
 
 func (ch *Channel) accept(ctx context.Context, in message.Inbound) error {
-	if ch.o.Inbox == nil {
-		return nil
-	}
-	if err := ch.o.Inbox.Accept(ctx, in); err != nil {
-		return err
-	}
-	ch.smu.Lock()
-	ch.status.Received++
-	ch.smu.Unlock()
-	return nil
+	return ch.health.Accept(ctx, ch.o.Inbox, in)
 }
 
 // inbound converts a user's message.
@@ -454,24 +411,15 @@ type Subscriber struct {
 	Unsubscribed bool      `json:"unsubscribed,omitempty"`
 }
 
-func (ch *Channel) subKey(id string) string { return ch.keyPrefix() + "sub/" + id }
-
 func (ch *Channel) remember(u User, context string, subscribed bool) error {
-	key := ch.subKey(u.ID)
 	now := time.Now().UTC()
-	return ch.o.Store.Update(func(txn *store.Txn) error {
-		var s Subscriber
-		if err := store.GetJSON(txn, key, &s); err != nil && !errors.Is(err, store.ErrNotFound) {
-			return err
-		}
-		// Written only when something changed: an unchanged subscriber
-		// costs no write per message.
+	return ch.subs.Edit(u.ID, func(s *Subscriber, _ bool) bool {
 		if s.UserID != "" && (u.Name == "" || s.Name == u.Name) && (!subscribed || (s.Subscribed && !s.Unsubscribed)) &&
 			(context == "" || context == s.Context) {
-			return nil
+			return false
 		}
 		if s.UserID == "" {
-			s = Subscriber{UserID: u.ID, First: now}
+			*s = Subscriber{UserID: u.ID, First: now}
 		}
 		if u.Name != "" {
 			s.Name = u.Name
@@ -486,47 +434,24 @@ func (ch *Channel) remember(u User, context string, subscribed bool) error {
 			s.Subscribed, s.Unsubscribed = true, false
 		}
 		s.Changed = now
-		return store.SetJSON(txn, key, s)
+		return true
 	})
 }
 
 // Subscribers lists the users known to the bot.
-func (ch *Channel) Subscribers(context.Context) ([]Subscriber, error) {
-	var out []Subscriber
-	err := ch.o.Store.View(func(txn *store.Txn) error {
-		return store.EachFrom(txn, ch.keyPrefix()+"sub/", "", func(_ string, v []byte) error {
-			var s Subscriber
-			if json.Unmarshal(v, &s) == nil {
-				out = append(out, s)
-			}
-			return nil
-		})
-	})
-	return out, err
-}
+func (ch *Channel) Subscribers(ctx context.Context) ([]Subscriber, error) { return ch.subs.List(ctx) }
 
 // unsubscribed records the opt-out and marks the subscriber.
 func (ch *Channel) unsubscribed(ctx context.Context, id, why string) error {
-	ch.omu.Lock()
-	o := ch.optouts
-	ch.omu.Unlock()
-	if o != nil {
-		if err := o.OptOut(ctx, Address(id), "viber: "+why, ch.o.Name); err != nil {
-			return err
-		}
+	if err := ch.optouts.OptOut(ctx, Address(id), "viber: "+why, ch.o.Name); err != nil {
+		return err
 	}
-	key := ch.subKey(id)
-	return ch.o.Store.Update(func(txn *store.Txn) error {
-		var s Subscriber
-		if err := store.GetJSON(txn, key, &s); err != nil {
-			if errors.Is(err, store.ErrNotFound) {
-				s = Subscriber{UserID: id, First: time.Now().UTC()}
-			} else {
-				return err
-			}
+	return ch.subs.Edit(id, func(s *Subscriber, found bool) bool {
+		if !found {
+			*s = Subscriber{UserID: id, First: time.Now().UTC()}
 		}
 		s.Subscribed, s.Unsubscribed, s.Changed = false, true, time.Now().UTC()
-		return store.SetJSON(txn, key, s)
+		return true
 	})
 }
 
@@ -535,17 +460,11 @@ func (ch *Channel) SendText(ctx context.Context, id, to, text string) error {
 	return ch.Send(ctx, message.Outbound{ID: id, Channel: ch.o.Name, To: to, Text: text})
 }
 
-// Outcome records of sent messages, so an ID is never sent twice.
-const (
-	outSending = "sending"
-	outSent    = "sent"
-	outFailed  = "failed"
-)
-
-type outRecord struct {
-	State  string `json:"state"`
-	Token  int64  `json:"token,omitempty"`
-	Reason string `json:"reason,omitempty"`
+// sentRecord is the outbox record of a sent message (a stored shape:
+// {"state":"sent","token":…}).
+type sentRecord struct {
+	State string `json:"state"`
+	Token int64  `json:"token,omitempty"`
 }
 
 // tokRecord maps a message_token back to the message (receipts).
@@ -554,7 +473,6 @@ type tokRecord struct {
 	Ref string `json:"ref,omitempty"`
 }
 
-func (ch *Channel) outKey(id string) string { return ch.keyPrefix() + "out/" + id }
 func (ch *Channel) tokKey(tok int64) string {
 	return ch.keyPrefix() + "tok/" + strconv.FormatInt(tok, 10)
 }
@@ -578,97 +496,34 @@ func (ch *Channel) Send(ctx context.Context, m message.Outbound) error {
 	if n := utf8.RuneCountInString(m.Text); n > MaxTextLen {
 		return fmt.Errorf("%w: %w (%d)", campaign.ErrRejected, ErrTooLong, n)
 	}
-	key := ch.outKey(m.ID)
-	var prev outRecord
-	fresh := false
-	err = ch.o.Store.Update(func(txn *store.Txn) error {
-		prev, fresh = outRecord{}, false
-		if err := store.GetJSON(txn, key, &prev); err == nil {
-			return nil
-		} else if !errors.Is(err, store.ErrNotFound) {
-			return err
-		}
-		fresh = true
-		return store.SetJSON(txn, key, outRecord{State: outSending})
-	})
-	if err != nil {
-		return fmt.Errorf("viber: record message %s: %w", m.ID, err)
-	}
-	if !fresh {
-		switch prev.State {
-		case outSent:
-			return nil
-		case outFailed:
-			return fmt.Errorf("%w: %s", campaign.ErrRejected, prev.Reason)
-		}
-		return ch.report(ctx, m.ID, m.Ref, message.Unknown, 0, "interrupted while sending to Viber (not resent)")
-	}
 	m.To = Address(user)
-	if j := ch.o.Journal; j != nil {
-		if err := j.Outbound(ctx, message.Viber, m, ""); err != nil {
-			ch.log.Warn("viber: message log: outbound not recorded", "id", m.ID, "err", err)
-		}
-	}
-	tok, err := ch.transmit(ctx, user, m.Text)
-	switch {
-	case err == nil:
-		ch.finish(key, outRecord{State: outSent, Token: tok})
-		if werr := ch.o.Store.Update(func(txn *store.Txn) error {
-			return store.SetJSON(txn, ch.tokKey(tok), tokRecord{ID: m.ID, Ref: m.Ref})
-		}); werr != nil {
-			ch.log.Warn("viber: receipt index not written", "id", m.ID, "err", werr)
-		}
-		ch.smu.Lock()
-		ch.status.Sent++
-		ch.smu.Unlock()
-		return ch.report(ctx, m.ID, m.Ref, message.Sent, tok, "")
-	case errors.Is(err, ErrUnknownOutcome):
-		return ch.report(ctx, m.ID, m.Ref, message.Unknown, 0, err.Error())
-	case errors.Is(err, ErrNotSubscribed):
-		ch.finish(key, outRecord{State: outFailed, Reason: err.Error()})
-		ch.journalFailed(ctx, m, err)
-		return fmt.Errorf("%w: %w", campaign.ErrRejected, err)
-	default:
-		// Not sent (token refused, Viber down, rate limit not lifting):
-		// the record goes, so the campaign may try again.
-		_ = ch.o.Store.Update(func(txn *store.Txn) error { return txn.Delete([]byte(key)) })
-		ch.noteErr(err)
-		return err
-	}
+	return ch.outbox.Send(ctx, m, chatchannel.Attempt{
+		Transmit: func(ctx context.Context) (chatchannel.Sent, error) {
+			tok, err := ch.transmit(ctx, user, m.Text)
+			if err != nil {
+				return chatchannel.Sent{}, err
+			}
+			// The token's index is written with the record: receipts find
+			// the message by it.
+			var id string
+			if tok != 0 {
+				id = strconv.FormatInt(tok, 10)
+			}
+			return chatchannel.Sent{ChannelID: id, Record: sentRecord{State: chatchannel.StateSent, Token: tok},
+				Also: map[string]any{ch.tokKey(tok): tokRecord{ID: m.ID, Ref: m.Ref}}}, nil
+		},
+		Unknown:  ErrUnknownOutcome,
+		Refusals: []error{ErrNotSubscribed},
+	})
 }
 
-func (ch *Channel) finish(key string, r outRecord) {
-	if err := ch.o.Store.Update(func(txn *store.Txn) error { return store.SetJSON(txn, key, r) }); err != nil {
-		ch.log.Error("viber: outcome not recorded", "key", key, "err", err)
-	}
-}
-
-func (ch *Channel) journalFailed(ctx context.Context, m message.Outbound, err error) {
-	if ch.o.Journal == nil {
-		return
-	}
-	ev := message.StatusEvent{ID: m.ID, Ref: m.Ref, Status: message.Failed, Reason: err.Error(), At: time.Now()}
+// errorCode is the message log's code of a REST Bot API error.
+func errorCode(err error) string {
 	var ae *APIError
 	if errors.As(err, &ae) {
-		ev.Code = strconv.Itoa(ae.Status)
+		return strconv.Itoa(ae.Status)
 	}
-	if jerr := ch.o.Journal.Status(ctx, ev); jerr != nil {
-		ch.log.Warn("viber: message log: failure not recorded", "id", m.ID, "err", jerr)
-	}
-}
-
-func (ch *Channel) report(ctx context.Context, id, ref string, st message.Status, tok int64, reason string) error {
-	if ch.o.Statuses == nil {
-		return nil
-	}
-	ev := message.StatusEvent{ID: id, Ref: ref, Status: st, Sender: ch.Status().Bot, Reason: reason, At: time.Now()}
-	if tok != 0 {
-		ev.ChannelID = strconv.FormatInt(tok, 10)
-	}
-	if err := ch.o.Statuses.HandleStatus(ctx, ev); err != nil {
-		ch.log.Debug("viber: status not taken", "id", id, "status", st, "err", err)
-	}
-	return nil
+	return ""
 }
 
 // receipt turns delivered/seen/failed into the message's status.
@@ -695,7 +550,7 @@ func (ch *Channel) transmit(ctx context.Context, user, text string) (int64, erro
 	var last error
 	wait := time.Second
 	for range ch.o.MaxAttempts {
-		if err := ch.pace.wait(ctx); err != nil {
+		if err := ch.pace.Wait(ctx, "", false); err != nil {
 			return 0, err
 		}
 		sctx, cancel := context.WithTimeout(ctx, ch.o.RequestTimeout)
@@ -704,7 +559,7 @@ func (ch *Channel) transmit(ctx context.Context, user, text string) (int64, erro
 		cancel()
 		if errors.Is(err, ErrRateLimited) {
 			ch.log.Warn("viber: rate limited (status 12); waiting", "for", wait)
-			ch.pace.hold(wait)
+			ch.pace.Hold(wait)
 			wait *= 2
 			last = err
 			continue
@@ -715,37 +570,4 @@ func (ch *Channel) transmit(ctx context.Context, user, text string) (int64, erro
 		return tok, err
 	}
 	return 0, last
-}
-
-// pacer spaces messages evenly at PerSecond; a status 12 holds
-// everything back.
-type pacer struct {
-	mu   sync.Mutex
-	gap  time.Duration
-	next time.Time
-}
-
-func newPacer(perSecond int) *pacer { return &pacer{gap: time.Second / time.Duration(perSecond)} }
-
-func (p *pacer) wait(ctx context.Context) error {
-	p.mu.Lock()
-	now := time.Now()
-	at := now
-	if p.next.After(at) {
-		at = p.next
-	}
-	p.next = at.Add(p.gap)
-	p.mu.Unlock()
-	if d := at.Sub(now); d > 0 && !sleep(ctx, d) {
-		return ctx.Err()
-	}
-	return nil
-}
-
-func (p *pacer) hold(d time.Duration) {
-	p.mu.Lock()
-	if t := time.Now().Add(d); t.After(p.next) {
-		p.next = t
-	}
-	p.mu.Unlock()
 }
