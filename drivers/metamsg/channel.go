@@ -2,7 +2,6 @@ package metamsg
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -12,34 +11,23 @@ import (
 	"sync"
 	"time"
 
+	"github.com/pbxgate/pbxgate/drivers/chatchannel"
 	"github.com/pbxgate/pbxgate/gateway/campaign"
 	"github.com/pbxgate/pbxgate/gateway/message"
 	"github.com/pbxgate/pbxgate/gateway/store"
 )
 
-// Inbox stores inbound messages before Meta's webhook call is answered
-// (gateway/inbox.Inbox).
-type Inbox interface {
-	Accept(ctx context.Context, in message.Inbound) error
-}
-
-// StatusSink takes the outcome of each sent message (the gateway's status
-// router: campaigns, sessions, message log).
-type StatusSink interface {
-	HandleStatus(ctx context.Context, ev message.StatusEvent) error
-}
-
-// Journal records outbound messages in the message log before they go out.
-type Journal interface {
-	Outbound(ctx context.Context, kind message.Kind, o message.Outbound, summary string) error
-	Status(ctx context.Context, ev message.StatusEvent) error
-}
-
-// OptOuts records that a person does not want messages any more
-// (gateway/consent.Consent): a person who blocked the page is an opt-out.
-type OptOuts interface {
-	OptOut(ctx context.Context, number, keyword, channel string) error
-}
+// The ports the channel feeds (chatchannel): the inbox stores inbound
+// messages before Meta's webhook call is answered (gateway/inbox.Inbox),
+// the status sink takes each sent message's outcome, the journal is the
+// message log, and OptOuts records a person who blocked the page as an
+// opt-out (gateway/consent.Consent).
+type (
+	Inbox      = chatchannel.Inbox
+	StatusSink = chatchannel.StatusSink
+	Journal    = chatchannel.Journal
+	OptOuts    = chatchannel.OptOuts
+)
 
 // WebhookPath is where the portal takes the platform's webhook calls.
 func WebhookPath(p Platform) string { return "/webhooks/" + string(p) }
@@ -123,16 +111,17 @@ type Status struct {
 
 // Channel is one Facebook Page or Instagram account.
 type Channel struct {
-	o      Options
-	client *Client
-	log    *slog.Logger
-	pace   *pacer
-
-	omu     sync.Mutex
-	optouts OptOuts
+	o       Options
+	client  *Client
+	log     *slog.Logger
+	pace    *chatchannel.Pacer
+	health  *chatchannel.Health
+	outbox  *chatchannel.Outbox
+	subs    chatchannel.Subscribers[Subscriber]
+	optouts chatchannel.OptOutSlot
 
 	smu    sync.Mutex
-	status Status
+	status Status // Account; the counters are health's
 }
 
 // New builds the channel; Run checks the token.
@@ -150,19 +139,20 @@ func New(o Options) (*Channel, error) {
 	if o.AppSecret == "" {
 		return nil, fmt.Errorf("%s: no app secret (%s.app_secret): webhook calls could not be checked", o.Platform, o.Platform)
 	}
-	ch := &Channel{o: o, log: o.Logger, pace: newPacer(o.PerSecond),
-		client: &Client{BaseURL: o.BaseURL, Version: o.Version, Token: o.Token, HTTP: o.HTTPClient}}
+	ch := &Channel{o: o, log: o.Logger, pace: chatchannel.NewPacer(o.PerSecond, 0),
+		client: &Client{BaseURL: o.BaseURL, Version: o.Version, Token: o.Token, HTTP: o.HTTPClient},
+		health: chatchannel.NewHealth(func(s string) string { return redact(s, o.Token) })}
 	ch.status.Account.ID = o.AccountID
+	ch.subs = chatchannel.Subscribers[Subscriber]{Store: o.Store, Prefix: ch.keyPrefix()}
+	ch.outbox = &chatchannel.Outbox{Store: o.Store, Prefix: ch.keyPrefix(), Kind: ch.Kind(), Name: ch.pfx(),
+		ErrName: string(o.Platform), Service: "Meta", Journal: o.Journal, Statuses: o.Statuses, Health: ch.health,
+		Log: o.Logger, Now: o.Now, Sender: func() string { return o.AccountID }, Code: errorCode, Reject: rejected}
 	return ch, nil
 }
 
 // UseOptOuts sets where blocks are recorded (built after the channels);
 // call before sending.
-func (ch *Channel) UseOptOuts(o OptOuts) {
-	ch.omu.Lock()
-	ch.optouts = o
-	ch.omu.Unlock()
-}
+func (ch *Channel) UseOptOuts(o OptOuts) { ch.optouts.Use(o) }
 
 // Platform is Messenger or Instagram.
 func (ch *Channel) Platform() Platform { return ch.o.Platform }
@@ -235,21 +225,16 @@ func (ch *Channel) NormalizeAddress(s string) (string, error) {
 // Status returns the channel's state.
 func (ch *Channel) Status() Status {
 	ch.smu.Lock()
-	defer ch.smu.Unlock()
-	return ch.status
+	st := ch.status
+	ch.smu.Unlock()
+	c := ch.health.Counts()
+	st.LastOK, st.LastError, st.Received, st.Sent = c.LastOK, c.LastError, c.Received, c.Sent
+	return st
 }
 
-func (ch *Channel) noteOK() {
-	ch.smu.Lock()
-	ch.status.LastOK, ch.status.LastError = ch.o.Now(), ""
-	ch.smu.Unlock()
-}
+func (ch *Channel) noteOK() { ch.health.OK(ch.o.Now()) }
 
-func (ch *Channel) noteErr(err error) {
-	ch.smu.Lock()
-	ch.status.LastError = redact(err.Error(), ch.o.Token)
-	ch.smu.Unlock()
-}
+func (ch *Channel) noteErr(err error) { ch.health.Err(err) }
 
 // Run asks Meta which Page or account the token is for, then waits for
 // ctx: messages come by webhook.
@@ -299,17 +284,10 @@ type Subscriber struct {
 	Blocked bool      `json:"blocked,omitempty"`
 }
 
-func (ch *Channel) subKey(id string) string { return ch.keyPrefix() + "sub/" + id }
-
 func (ch *Channel) remember(id string, at time.Time, payload string) error {
-	key := ch.subKey(id)
-	return ch.o.Store.Update(func(txn *store.Txn) error {
-		var s Subscriber
-		if err := store.GetJSON(txn, key, &s); err != nil && !errors.Is(err, store.ErrNotFound) {
-			return err
-		}
+	return ch.subs.Edit(id, func(s *Subscriber, _ bool) bool {
 		if s.ID == "" {
-			s = Subscriber{ID: id, First: at}
+			*s = Subscriber{ID: id, First: at}
 		}
 		if at.After(s.LastIn) {
 			s.LastIn = at
@@ -318,57 +296,25 @@ func (ch *Channel) remember(id string, at time.Time, payload string) error {
 		if payload != "" {
 			s.Payload = payload
 		}
-		return store.SetJSON(txn, key, s)
+		return true
 	})
 }
 
 // Subscriber returns one person's record.
-func (ch *Channel) Subscriber(id string) (Subscriber, bool, error) {
-	var s Subscriber
-	err := ch.o.Store.View(func(txn *store.Txn) error { return store.GetJSON(txn, ch.subKey(id), &s) })
-	if errors.Is(err, store.ErrNotFound) {
-		return s, false, nil
-	}
-	return s, err == nil, err
-}
+func (ch *Channel) Subscriber(id string) (Subscriber, bool, error) { return ch.subs.Get(id) }
 
 // Subscribers lists the people who wrote.
-func (ch *Channel) Subscribers(context.Context) ([]Subscriber, error) {
-	var out []Subscriber
-	err := ch.o.Store.View(func(txn *store.Txn) error {
-		return store.EachFrom(txn, ch.keyPrefix()+"sub/", "", func(_ string, v []byte) error {
-			var s Subscriber
-			if json.Unmarshal(v, &s) == nil {
-				out = append(out, s)
-			}
-			return nil
-		})
-	})
-	return out, err
-}
+func (ch *Channel) Subscribers(ctx context.Context) ([]Subscriber, error) { return ch.subs.List(ctx) }
 
 // blocked records that a person is not reachable any more: an opt-out,
 // and the subscriber is marked.
 func (ch *Channel) blocked(ctx context.Context, id, why string) error {
-	ch.omu.Lock()
-	o := ch.optouts
-	ch.omu.Unlock()
-	if o != nil {
-		if err := o.OptOut(ctx, ch.Address(id), string(ch.o.Platform)+": "+why, ch.o.Name); err != nil {
-			return err
-		}
+	if err := ch.optouts.OptOut(ctx, ch.Address(id), string(ch.o.Platform)+": "+why, ch.o.Name); err != nil {
+		return err
 	}
-	key := ch.subKey(id)
-	return ch.o.Store.Update(func(txn *store.Txn) error {
-		var s Subscriber
-		if err := store.GetJSON(txn, key, &s); err != nil {
-			if errors.Is(err, store.ErrNotFound) {
-				return nil
-			}
-			return err
-		}
+	return ch.subs.Edit(id, func(s *Subscriber, found bool) bool {
 		s.Blocked = true
-		return store.SetJSON(txn, key, s)
+		return found
 	})
 }
 
@@ -377,19 +323,13 @@ func (ch *Channel) SendText(ctx context.Context, id, to, text string) error {
 	return ch.Send(ctx, message.Outbound{ID: id, Channel: ch.o.Name, To: to, Text: text})
 }
 
-const (
-	outSending = "sending"
-	outSent    = "sent"
-	outFailed  = "failed"
-)
-
-type outRecord struct {
+// sentRecord is the outbox record of a sent message (a stored shape:
+// {"state":"sent","mid":…}).
+type sentRecord struct {
 	State     string `json:"state"`
 	MessageID string `json:"mid,omitempty"`
-	Reason    string `json:"reason,omitempty"`
 }
 
-func (ch *Channel) outKey(id string) string  { return ch.keyPrefix() + "out/" + id }
 func (ch *Channel) midKey(mid string) string { return ch.keyPrefix() + "mid/" + mid }
 
 // Policy decides how a message to a person whose last message was at
@@ -450,74 +390,37 @@ func (ch *Channel) Send(ctx context.Context, m message.Outbound) error {
 	if err != nil {
 		return ch.refuse(ctx, m, err)
 	}
-	key := ch.outKey(m.ID)
-	var prev outRecord
-	fresh := false
-	err = ch.o.Store.Update(func(txn *store.Txn) error {
-		prev, fresh = outRecord{}, false
-		if err := store.GetJSON(txn, key, &prev); err == nil {
-			return nil
-		} else if !errors.Is(err, store.ErrNotFound) {
-			return err
-		}
-		fresh = true
-		return store.SetJSON(txn, key, outRecord{State: outSending})
-	})
-	if err != nil {
-		return fmt.Errorf("%s: record message %s: %w", ch.o.Platform, m.ID, err)
-	}
-	if !fresh {
-		switch prev.State {
-		case outSent:
-			return nil
-		case outFailed:
-			return fmt.Errorf("%w: %s", campaign.ErrRejected, prev.Reason)
-		}
-		return ch.report(ctx, m, message.Unknown, "", "interrupted while sending to Meta (not resent)")
-	}
-	if j := ch.o.Journal; j != nil {
-		if err := j.Outbound(ctx, ch.Kind(), m, ""); err != nil {
-			ch.log.Warn(ch.pfx()+": message log: outbound not recorded", "id", m.ID, "err", err)
-		}
-	}
 	req := SendRequest{Recipient: Recipient{ID: id}, MessagingType: msgType, Tag: tag, Message: TextMessage{Text: m.Text}}
-	res, err := ch.transmit(ctx, req, m.Class == message.Bulk)
-	switch {
-	case err == nil:
-		ch.finish(key, outRecord{State: outSent, MessageID: res.MessageID}, m)
-		ch.smu.Lock()
-		ch.status.Sent++
-		ch.smu.Unlock()
-		return ch.report(ctx, m, message.Sent, res.MessageID, "")
-	case errors.Is(err, ErrUnknownOutcome):
-		return ch.report(ctx, m, message.Unknown, "", err.Error())
-	case errors.Is(err, ErrUnavailable), errors.Is(err, ErrNoUser), errors.Is(err, ErrWindowClosed), errors.Is(err, ErrTooLong):
-		if errors.Is(err, ErrUnavailable) {
+	return ch.outbox.Send(ctx, m, chatchannel.Attempt{
+		Transmit: func(ctx context.Context) (chatchannel.Sent, error) {
+			res, err := ch.transmit(ctx, req, m.Class == message.Bulk)
+			if err != nil {
+				return chatchannel.Sent{}, err
+			}
+			sent := chatchannel.Sent{ChannelID: res.MessageID, Record: sentRecord{State: chatchannel.StateSent, MessageID: res.MessageID}}
+			if res.MessageID != "" {
+				// Delivery events name the mid: it leads back to the message.
+				sent.Also = map[string]any{ch.midKey(res.MessageID): midRecord{ID: m.ID, Ref: m.Ref, To: m.To}}
+			}
+			return sent, nil
+		},
+		Unknown:  ErrUnknownOutcome,
+		Refusals: []error{ErrUnavailable, ErrNoUser, ErrWindowClosed, ErrTooLong},
+		Refused: func(ctx context.Context, err error) {
+			if !errors.Is(err, ErrUnavailable) {
+				return
+			}
 			if berr := ch.blocked(context.WithoutCancel(ctx), id, "person not available (blocked the page)"); berr != nil {
 				ch.log.Error(ch.pfx()+": opt-out of a blocking person not recorded", "to", m.To, "err", berr)
 			}
-		}
-		ch.finish(key, outRecord{State: outFailed, Reason: err.Error()}, m)
-		ch.journalFailed(ctx, m, err)
-		return rejected(err)
-	default:
-		// Not sent (token refused, Meta down): the record goes, so the
-		// campaign may try again once the admin fixed it.
-		_ = ch.o.Store.Update(func(txn *store.Txn) error { return txn.Delete([]byte(key)) })
-		ch.noteErr(err)
-		return err
-	}
+		},
+	})
 }
 
 // refuse fails a message before it reaches Meta, with the reason in the
 // message log.
 func (ch *Channel) refuse(ctx context.Context, m message.Outbound, err error) error {
-	if j := ch.o.Journal; j != nil {
-		if jerr := j.Outbound(ctx, ch.Kind(), m, ""); jerr == nil {
-			ch.journalFailed(ctx, m, err)
-		}
-	}
-	return rejected(err)
+	return ch.outbox.Refuse(ctx, m, err)
 }
 
 // Reason codes of refusals, translated in the portal (web/i18n
@@ -544,20 +447,6 @@ func rejected(err error) error {
 		return message.WithReason(out, rTooLong.R())
 	}
 	return out
-}
-
-func (ch *Channel) finish(key string, r outRecord, m message.Outbound) {
-	err := ch.o.Store.Update(func(txn *store.Txn) error {
-		if r.MessageID != "" {
-			if err := store.SetJSON(txn, ch.midKey(r.MessageID), midRecord{ID: m.ID, Ref: m.Ref, To: m.To}); err != nil {
-				return err
-			}
-		}
-		return store.SetJSON(txn, key, r)
-	})
-	if err != nil {
-		ch.log.Error(ch.pfx()+": outcome not recorded", "key", key, "err", err)
-	}
 }
 
 type midRecord struct {
@@ -606,32 +495,18 @@ func (ch *Channel) applyStatus(ctx context.Context, ev message.StatusEvent) erro
 	return nil
 }
 
-func (ch *Channel) journalFailed(ctx context.Context, m message.Outbound, err error) {
-	if ch.o.Journal == nil {
-		return
-	}
-	ev := message.StatusEvent{ID: m.ID, Ref: m.Ref, Status: message.Failed, Reason: err.Error(), At: ch.o.Now()}
+// errorCode is the message log's code of a Graph API error: code, and
+// "/subcode" when there is one.
+func errorCode(err error) string {
 	var ae *APIError
-	if errors.As(err, &ae) {
-		ev.Code = strconv.Itoa(ae.Code)
-		if ae.Subcode != 0 {
-			ev.Code += "/" + strconv.Itoa(ae.Subcode)
-		}
+	if !errors.As(err, &ae) {
+		return ""
 	}
-	if jerr := ch.o.Journal.Status(ctx, ev); jerr != nil {
-		ch.log.Warn(ch.pfx()+": message log: failure not recorded", "id", m.ID, "err", jerr)
+	code := strconv.Itoa(ae.Code)
+	if ae.Subcode != 0 {
+		code += "/" + strconv.Itoa(ae.Subcode)
 	}
-}
-
-func (ch *Channel) report(ctx context.Context, m message.Outbound, st message.Status, mid, reason string) error {
-	if ch.o.Statuses == nil {
-		return nil
-	}
-	ev := message.StatusEvent{ID: m.ID, Ref: m.Ref, Status: st, ChannelID: mid, Sender: ch.o.AccountID, Reason: reason, At: ch.o.Now()}
-	if err := ch.o.Statuses.HandleStatus(ctx, ev); err != nil {
-		ch.log.Debug(ch.pfx()+": status not taken", "id", m.ID, "status", st, "err", err)
-	}
-	return nil
+	return code
 }
 
 // transmit paces and sends one message, backing off on Meta's rate limit.
@@ -639,7 +514,7 @@ func (ch *Channel) transmit(ctx context.Context, req SendRequest, bulk bool) (Se
 	var last error
 	wait := time.Second
 	for range ch.o.MaxAttempts {
-		if err := ch.pace.wait(ctx, bulk); err != nil {
+		if err := ch.pace.Wait(ctx, "", bulk); err != nil {
 			return SendResponse{}, err
 		}
 		sctx, cancel := context.WithTimeout(ctx, ch.o.RequestTimeout)
@@ -648,7 +523,7 @@ func (ch *Channel) transmit(ctx context.Context, req SendRequest, bulk bool) (Se
 		cancel()
 		if errors.Is(err, ErrRateLimited) {
 			ch.log.Warn(ch.pfx()+": Meta's rate limit reached; backing off", "wait", wait)
-			ch.pace.hold(wait)
+			ch.pace.Hold(wait)
 			last = err
 			wait *= 2
 			continue
@@ -664,59 +539,4 @@ func (ch *Channel) transmit(ctx context.Context, req SendRequest, bulk bool) (Se
 		return res, err
 	}
 	return SendResponse{}, last
-}
-
-// pacer keeps the channel under its rate: interactive messages book the
-// next free slot at once; bulk (campaign) messages only a slot free now,
-// so a reply waits behind at most one campaign message (ARCHITECTURE:
-// interactive first). A rate-limit answer holds everything back.
-type pacer struct {
-	mu   sync.Mutex
-	gap  time.Duration
-	next time.Time
-}
-
-func newPacer(perSecond int) *pacer { return &pacer{gap: time.Second / time.Duration(perSecond)} }
-
-func (p *pacer) wait(ctx context.Context, bulk bool) error {
-	for {
-		p.mu.Lock()
-		now := time.Now()
-		at := now
-		if p.next.After(at) {
-			at = p.next
-		}
-		if bulk && at.After(now) {
-			p.mu.Unlock()
-			if !sleep(ctx, at.Sub(now)) {
-				return ctx.Err()
-			}
-			continue
-		}
-		p.next = at.Add(p.gap)
-		p.mu.Unlock()
-		if d := at.Sub(now); d > 0 && !sleep(ctx, d) {
-			return ctx.Err()
-		}
-		return nil
-	}
-}
-
-func (p *pacer) hold(d time.Duration) {
-	p.mu.Lock()
-	if t := time.Now().Add(d); t.After(p.next) {
-		p.next = t
-	}
-	p.mu.Unlock()
-}
-
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
 }

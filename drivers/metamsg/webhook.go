@@ -15,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/pbxgate/pbxgate/drivers/chatchannel"
 	"github.com/pbxgate/pbxgate/gateway/message"
 )
 
@@ -198,7 +199,7 @@ func (ch *Channel) handshake(w http.ResponseWriter, r *http.Request) {
 }
 
 func (ch *Channel) receive(w http.ResponseWriter, r *http.Request) {
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 1<<20))
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, chatchannel.MaxWebhookBody))
 	if err != nil {
 		http.Error(w, "notification too large or unreadable", http.StatusRequestEntityTooLarge)
 		return
@@ -215,7 +216,7 @@ func (ch *Channel) receive(w http.ResponseWriter, r *http.Request) {
 	}
 	if err := ch.HandleNotification(r.Context(), n); err != nil {
 		ch.log.Warn(ch.pfx()+": webhook notification not stored; Meta will send it again", "err", err)
-		http.Error(w, "not stored, try again", http.StatusServiceUnavailable)
+		chatchannel.NotStored(w)
 		return
 	}
 	ch.noteOK()
@@ -264,16 +265,7 @@ func (ch *Channel) handleEvent(ctx context.Context, ev Event) error {
 	if err := ch.remember(ev.Sender.ID, in.At, in.Payload); err != nil {
 		return err
 	}
-	if ch.o.Inbox == nil {
-		return nil
-	}
-	if err := ch.o.Inbox.Accept(ctx, in); err != nil {
-		return err
-	}
-	ch.smu.Lock()
-	ch.status.Received++
-	ch.smu.Unlock()
-	return nil
+	return ch.health.Accept(ctx, ch.o.Inbox, in)
 }
 
 // inbound converts a message, postback or referral event. A link's ref

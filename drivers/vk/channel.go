@@ -13,35 +13,24 @@ import (
 	"sync"
 	"time"
 
+	"github.com/pbxgate/pbxgate/drivers/chatchannel"
 	"github.com/pbxgate/pbxgate/gateway/campaign"
 	"github.com/pbxgate/pbxgate/gateway/config"
 	"github.com/pbxgate/pbxgate/gateway/message"
 	"github.com/pbxgate/pbxgate/gateway/store"
 )
 
-// Inbox stores inbound messages before they are confirmed to VK
-// (gateway/inbox.Inbox).
-type Inbox interface {
-	Accept(ctx context.Context, in message.Inbound) error
-}
-
-// StatusSink takes the outcome of each sent message (the gateway's status
-// router: campaigns, sessions, message log).
-type StatusSink interface {
-	HandleStatus(ctx context.Context, ev message.StatusEvent) error
-}
-
-// Journal records outbound messages in the message log before they go out.
-type Journal interface {
-	Outbound(ctx context.Context, kind message.Kind, o message.Outbound, summary string) error
-	Status(ctx context.Context, ev message.StatusEvent) error
-}
-
-// OptOuts records that a subscriber does not want messages any more
-// (gateway/consent.Consent): message_deny is an opt-out.
-type OptOuts interface {
-	OptOut(ctx context.Context, number, keyword, channel string) error
-}
+// The ports the channel feeds (chatchannel): the inbox stores inbound
+// messages before they are confirmed to VK (gateway/inbox.Inbox), the
+// status sink takes each sent message's outcome, the journal is the
+// message log, and OptOuts records message_deny as an opt-out
+// (gateway/consent.Consent).
+type (
+	Inbox      = chatchannel.Inbox
+	StatusSink = chatchannel.StatusSink
+	Journal    = chatchannel.Journal
+	OptOuts    = chatchannel.OptOuts
+)
 
 // CallbackPath is where the portal takes Callback API events.
 const CallbackPath = "/webhooks/vk"
@@ -137,16 +126,17 @@ type Status struct {
 
 // Channel is one VK community.
 type Channel struct {
-	o      Options
-	client *Client
-	log    *slog.Logger
-	pace   *pacer
-
-	omu     sync.Mutex
-	optouts OptOuts
+	o       Options
+	client  *Client
+	log     *slog.Logger
+	pace    *chatchannel.Pacer
+	health  *chatchannel.Health
+	outbox  *chatchannel.Outbox
+	subs    chatchannel.Subscribers[Subscriber]
+	optouts chatchannel.OptOutSlot
 
 	smu    sync.Mutex
-	status Status
+	status Status // Mode, Group, ScreenName; the counters are health's
 }
 
 // New builds the channel; Run starts receiving.
@@ -164,18 +154,21 @@ func New(o Options) (*Channel, error) {
 	if o.Receive != LongPoll && o.Receive != Callback {
 		return nil, fmt.Errorf("vk: receive %q: use longpoll or callback", o.Receive)
 	}
-	ch := &Channel{o: o, log: o.Logger, pace: newPacer(o.PerSecond),
-		client: &Client{BaseURL: o.BaseURL, Token: o.Token, Version: o.Version, HTTP: o.HTTPClient}}
+	ch := &Channel{o: o, log: o.Logger, pace: chatchannel.NewPacer(o.PerSecond, 0),
+		client: &Client{BaseURL: o.BaseURL, Token: o.Token, Version: o.Version, HTTP: o.HTTPClient},
+		health: chatchannel.NewHealth(func(s string) string { return redact(s, o.Token) })}
+	ch.subs = chatchannel.Subscribers[Subscriber]{Store: o.Store, Prefix: ch.keyPrefix()}
+	// Resend: random_id (derived from the message ID) makes VK itself
+	// ignore a repeat, so a send cut short is simply made again.
+	ch.outbox = &chatchannel.Outbox{Store: o.Store, Prefix: ch.keyPrefix(), Kind: message.VK, Name: "vk",
+		Service: "VK", Resend: true, Journal: o.Journal, Statuses: o.Statuses, Health: ch.health, Log: o.Logger,
+		Sender: func() string { return ch.Status().ScreenName }, Code: errorCode}
 	ch.status.Mode = o.Receive
 	return ch, nil
 }
 
 // UseOptOuts sets where message_deny is recorded; call before Run.
-func (ch *Channel) UseOptOuts(o OptOuts) {
-	ch.omu.Lock()
-	ch.optouts = o
-	ch.omu.Unlock()
-}
+func (ch *Channel) UseOptOuts(o OptOuts) { ch.optouts.Use(o) }
 
 // Name is the configured channel name.
 func (ch *Channel) Name() string { return ch.o.Name }
@@ -209,21 +202,16 @@ func (ch *Channel) GroupID() int64 { return ch.o.GroupID }
 // Status returns the channel's state.
 func (ch *Channel) Status() Status {
 	ch.smu.Lock()
-	defer ch.smu.Unlock()
-	return ch.status
+	st := ch.status
+	ch.smu.Unlock()
+	c := ch.health.Counts()
+	st.LastOK, st.LastError, st.Received, st.Sent = c.LastOK, c.LastError, c.Received, c.Sent
+	return st
 }
 
-func (ch *Channel) noteOK() {
-	ch.smu.Lock()
-	ch.status.LastOK, ch.status.LastError = time.Now(), ""
-	ch.smu.Unlock()
-}
+func (ch *Channel) noteOK() { ch.health.OK(time.Now()) }
 
-func (ch *Channel) noteErr(err error) {
-	ch.smu.Lock()
-	ch.status.LastError = redact(err.Error(), ch.o.Token)
-	ch.smu.Unlock()
-}
+func (ch *Channel) noteErr(err error) { ch.health.Err(err) }
 
 func (ch *Channel) keyPrefix() string { return "vk/" + ch.o.Name + "/" }
 
@@ -268,25 +256,19 @@ func (ch *Channel) runLongPoll(ctx context.Context) error {
 	var srv LongPollServer
 	ts := ch.loadTS()
 	fresh := func(keepTS bool) bool {
-		for ctx.Err() == nil {
+		return chatchannel.Retry(ctx, ch.o.RetryPause, func(ctx context.Context) error {
 			s, err := ch.client.GetLongPollServer(ctx, ch.o.GroupID)
 			if err == nil {
 				srv = s
 				if !keepTS || ts == "" {
 					ts = s.TS
 				}
-				return true
 			}
-			if ctx.Err() != nil {
-				return false
-			}
+			return err
+		}, func(err error) {
 			ch.noteErr(err)
 			ch.log.Warn("vk: groups.getLongPollServer failed; retrying", "err", redact(err.Error(), ch.o.Token), "in", ch.o.RetryPause)
-			if !sleep(ctx, ch.o.RetryPause) {
-				return false
-			}
-		}
-		return false
+		})
 	}
 	if !fresh(true) {
 		return nil
@@ -302,7 +284,7 @@ func (ch *Channel) runLongPoll(ctx context.Context) error {
 			}
 			ch.noteErr(err)
 			ch.log.Warn("vk: long poll failed; retrying", "err", err, "in", ch.o.RetryPause)
-			if !sleep(ctx, ch.o.RetryPause) {
+			if !chatchannel.Sleep(ctx, ch.o.RetryPause) {
 				return nil
 			}
 			continue
@@ -337,7 +319,7 @@ func (ch *Channel) runLongPoll(ctx context.Context) error {
 			}
 		}
 		if !stored {
-			sleep(ctx, ch.o.RetryPause)
+			chatchannel.Sleep(ctx, ch.o.RetryPause)
 			continue
 		}
 		if next := ck.TS.String(); next != "" && next != ts {
@@ -350,29 +332,16 @@ func (ch *Channel) runLongPoll(ctx context.Context) error {
 	return nil
 }
 
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
-}
-
 // Webhook serves the Callback API: the confirmation request gets the
 // confirmation string, every other event must carry the secret key, is
 // stored, then answered "ok" (VK retries otherwise).
 func (ch *Channel) Webhook() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method != http.MethodPost {
-			w.Header().Set("Allow", http.MethodPost)
-			http.Error(w, "POST only", http.StatusMethodNotAllowed)
+		if !chatchannel.PostOnly(w, r) {
 			return
 		}
 		var u Update
-		if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<20)).Decode(&u); err != nil {
+		if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, chatchannel.MaxWebhookBody)).Decode(&u); err != nil {
 			http.Error(w, "not a VK Callback API event: "+err.Error(), http.StatusBadRequest)
 			return
 		}
@@ -392,7 +361,7 @@ func (ch *Channel) Webhook() http.Handler {
 		}
 		if err := ch.handleUpdate(r.Context(), u); err != nil {
 			ch.log.Warn("vk: callback event not stored; VK will retry", "type", u.Type, "err", err)
-			http.Error(w, "not stored, try again", http.StatusServiceUnavailable)
+			chatchannel.NotStored(w)
 			return
 		}
 		ch.noteOK()
@@ -444,16 +413,7 @@ func (ch *Channel) handleUpdate(ctx context.Context, u Update) error {
 }
 
 func (ch *Channel) accept(ctx context.Context, in message.Inbound) error {
-	if ch.o.Inbox == nil {
-		return nil
-	}
-	if err := ch.o.Inbox.Accept(ctx, in); err != nil {
-		return err
-	}
-	ch.smu.Lock()
-	ch.status.Received++
-	ch.smu.Unlock()
-	return nil
+	return ch.health.Accept(ctx, ch.o.Inbox, in)
 }
 
 func (ch *Channel) inbound(m Message) message.Inbound {
@@ -503,68 +463,39 @@ type Subscriber struct {
 	Denied  bool      `json:"denied,omitempty"`
 }
 
-func (ch *Channel) subKey(id int64) string {
-	return ch.keyPrefix() + "sub/" + strconv.FormatInt(id, 10)
-}
+func userKey(id int64) string { return strconv.FormatInt(id, 10) }
 
 func (ch *Channel) remember(id int64, key string, allowed bool) error {
-	k := ch.subKey(id)
 	now := time.Now().UTC()
-	return ch.o.Store.Update(func(txn *store.Txn) error {
-		var s Subscriber
-		if err := store.GetJSON(txn, k, &s); err != nil && !errors.Is(err, store.ErrNotFound) {
-			return err
-		}
+	return ch.subs.Edit(userKey(id), func(s *Subscriber, _ bool) bool {
 		if s.UserID != 0 && s.Allowed == allowed && !s.Denied && (key == "" || key == s.Key) {
-			return nil
+			return false
 		}
 		if s.UserID == 0 {
-			s = Subscriber{UserID: id, First: now}
+			*s = Subscriber{UserID: id, First: now}
 		}
 		if key != "" {
 			s.Key = key
 		}
 		s.Allowed, s.Denied, s.Changed = allowed, false, now
-		return store.SetJSON(txn, k, s)
+		return true
 	})
 }
 
 // Subscribers lists the users known to the community.
-func (ch *Channel) Subscribers(context.Context) ([]Subscriber, error) {
-	var out []Subscriber
-	err := ch.o.Store.View(func(txn *store.Txn) error {
-		return store.EachFrom(txn, ch.keyPrefix()+"sub/", "", func(_ string, v []byte) error {
-			var s Subscriber
-			if json.Unmarshal(v, &s) == nil {
-				out = append(out, s)
-			}
-			return nil
-		})
-	})
-	return out, err
-}
+func (ch *Channel) Subscribers(ctx context.Context) ([]Subscriber, error) { return ch.subs.List(ctx) }
 
 // denied records the opt-out and marks the subscriber.
 func (ch *Channel) denied(ctx context.Context, id int64, why string) error {
-	ch.omu.Lock()
-	o := ch.optouts
-	ch.omu.Unlock()
-	if o != nil {
-		if err := o.OptOut(ctx, Address(id), "vk: "+why, ch.o.Name); err != nil {
-			return err
-		}
+	if err := ch.optouts.OptOut(ctx, Address(id), "vk: "+why, ch.o.Name); err != nil {
+		return err
 	}
-	k := ch.subKey(id)
-	return ch.o.Store.Update(func(txn *store.Txn) error {
-		var s Subscriber
-		if err := store.GetJSON(txn, k, &s); err != nil {
-			if !errors.Is(err, store.ErrNotFound) {
-				return err
-			}
-			s = Subscriber{UserID: id, First: time.Now().UTC()}
+	return ch.subs.Edit(userKey(id), func(s *Subscriber, found bool) bool {
+		if !found {
+			*s = Subscriber{UserID: id, First: time.Now().UTC()}
 		}
 		s.Allowed, s.Denied, s.Changed = false, true, time.Now().UTC()
-		return store.SetJSON(txn, k, s)
+		return true
 	})
 }
 
@@ -573,19 +504,12 @@ func (ch *Channel) SendText(ctx context.Context, id, to, text string) error {
 	return ch.Send(ctx, message.Outbound{ID: id, Channel: ch.o.Name, To: to, Text: text})
 }
 
-const (
-	outSending = "sending"
-	outSent    = "sent"
-	outFailed  = "failed"
-)
-
-type outRecord struct {
+// sentRecord is the outbox record of a sent message (a stored shape:
+// {"state":"sent","message_id":…}).
+type sentRecord struct {
 	State     string `json:"state"`
 	MessageID int64  `json:"message_id,omitempty"`
-	Reason    string `json:"reason,omitempty"`
 }
-
-func (ch *Channel) outKey(id string) string { return ch.keyPrefix() + "out/" + id }
 
 // Send sends m.Text to the VK user m.To. It is idempotent by m.ID: the
 // store remembers sent messages, and random_id (derived from m.ID) makes
@@ -607,95 +531,39 @@ func (ch *Channel) Send(ctx context.Context, m message.Outbound) error {
 	if n := TextLen(m.Text); n > MaxTextLen {
 		return fmt.Errorf("%w: %w (%d)", campaign.ErrRejected, ErrTooLong, n)
 	}
-	key := ch.outKey(m.ID)
-	var prev outRecord
-	err = ch.o.Store.Update(func(txn *store.Txn) error {
-		prev = outRecord{}
-		if err := store.GetJSON(txn, key, &prev); err == nil {
-			return nil
-		} else if !errors.Is(err, store.ErrNotFound) {
-			return err
-		}
-		return store.SetJSON(txn, key, outRecord{State: outSending})
-	})
-	if err != nil {
-		return fmt.Errorf("vk: record message %s: %w", m.ID, err)
-	}
-	switch prev.State {
-	case outSent:
-		return nil
-	case outFailed:
-		return fmt.Errorf("%w: %s", campaign.ErrRejected, prev.Reason)
-	case "":
-		m.To = Address(user)
-		if j := ch.o.Journal; j != nil {
-			if err := j.Outbound(ctx, message.VK, m, ""); err != nil {
-				ch.log.Warn("vk: message log: outbound not recorded", "id", m.ID, "err", err)
+	m.To = Address(user)
+	return ch.outbox.Send(ctx, m, chatchannel.Attempt{
+		Transmit: func(ctx context.Context) (chatchannel.Sent, error) {
+			mid, err := ch.transmit(ctx, user, RandomID(m.ID), m.Text)
+			if err != nil {
+				return chatchannel.Sent{}, err
 			}
-		}
-	}
-	// outSending from before a restart: sent again with the same
-	// random_id, which VK does not deliver twice.
-	mid, err := ch.transmit(ctx, user, RandomID(m.ID), m.Text)
-	switch {
-	case err == nil:
-		ch.finish(key, outRecord{State: outSent, MessageID: mid})
-		ch.smu.Lock()
-		ch.status.Sent++
-		ch.smu.Unlock()
-		return ch.report(ctx, m, message.Sent, mid, "")
-	case errors.Is(err, ErrUnknownOutcome):
-		return ch.report(ctx, m, message.Unknown, 0, err.Error())
-	case errors.Is(err, ErrNoPermission), errors.Is(err, ErrTooLong):
-		if errors.Is(err, ErrNoPermission) {
+			var id string
+			if mid != 0 {
+				id = strconv.FormatInt(mid, 10)
+			}
+			return chatchannel.Sent{ChannelID: id, Record: sentRecord{State: chatchannel.StateSent, MessageID: mid}}, nil
+		},
+		Unknown:  ErrUnknownOutcome,
+		Refusals: []error{ErrNoPermission, ErrTooLong},
+		Refused: func(_ context.Context, err error) {
+			if !errors.Is(err, ErrNoPermission) {
+				return
+			}
 			if rerr := ch.remember(user, "", false); rerr != nil {
 				ch.log.Warn("vk: subscriber not marked", "user", user, "err", rerr)
 			}
-		}
-		ch.finish(key, outRecord{State: outFailed, Reason: err.Error()})
-		ch.journalFailed(ctx, m, err)
-		return fmt.Errorf("%w: %w", campaign.ErrRejected, err)
-	default:
-		// Not sent (token refused, flood control, VK down): the record
-		// goes, so the campaign may try again.
-		_ = ch.o.Store.Update(func(txn *store.Txn) error { return txn.Delete([]byte(key)) })
-		ch.noteErr(err)
-		return err
-	}
+		},
+	})
 }
 
-func (ch *Channel) finish(key string, r outRecord) {
-	if err := ch.o.Store.Update(func(txn *store.Txn) error { return store.SetJSON(txn, key, r) }); err != nil {
-		ch.log.Error("vk: outcome not recorded", "key", key, "err", err)
-	}
-}
-
-func (ch *Channel) journalFailed(ctx context.Context, m message.Outbound, err error) {
-	if ch.o.Journal == nil {
-		return
-	}
-	ev := message.StatusEvent{ID: m.ID, Ref: m.Ref, Status: message.Failed, Reason: err.Error(), At: time.Now()}
+// errorCode is the message log's code of a VK API error.
+func errorCode(err error) string {
 	var ae *APIError
 	if errors.As(err, &ae) {
-		ev.Code = strconv.Itoa(ae.Code)
+		return strconv.Itoa(ae.Code)
 	}
-	if jerr := ch.o.Journal.Status(ctx, ev); jerr != nil {
-		ch.log.Warn("vk: message log: failure not recorded", "id", m.ID, "err", jerr)
-	}
-}
-
-func (ch *Channel) report(ctx context.Context, m message.Outbound, st message.Status, mid int64, reason string) error {
-	if ch.o.Statuses == nil {
-		return nil
-	}
-	ev := message.StatusEvent{ID: m.ID, Ref: m.Ref, Status: st, Sender: ch.Status().ScreenName, Reason: reason, At: time.Now()}
-	if mid != 0 {
-		ev.ChannelID = strconv.FormatInt(mid, 10)
-	}
-	if err := ch.o.Statuses.HandleStatus(ctx, ev); err != nil {
-		ch.log.Debug("vk: status not taken", "id", m.ID, "status", st, "err", err)
-	}
-	return nil
+	return ""
 }
 
 // transmit paces and sends one message. Error 6 (too many requests) and
@@ -704,7 +572,7 @@ func (ch *Channel) report(ctx context.Context, m message.Outbound, st message.St
 func (ch *Channel) transmit(ctx context.Context, user int64, rid int32, text string) (int64, error) {
 	var last error
 	for range ch.o.MaxAttempts {
-		if err := ch.pace.wait(ctx); err != nil {
+		if err := ch.pace.Wait(ctx, "", false); err != nil {
 			return 0, err
 		}
 		sctx, cancel := context.WithTimeout(ctx, ch.o.RequestTimeout)
@@ -713,48 +581,15 @@ func (ch *Channel) transmit(ctx context.Context, user int64, rid int32, text str
 		switch {
 		case errors.Is(err, ErrTooMany):
 			ch.log.Warn("vk: too many requests per second (error 6); waiting")
-			ch.pace.hold(time.Second)
+			ch.pace.Hold(time.Second)
 			last = err
 			continue
 		case err != nil && ctx.Err() == nil && (errors.Is(err, ErrUnknownOutcome) || errors.Is(err, context.DeadlineExceeded)):
 			last = fmt.Errorf("vk messages.send: %w", ErrUnknownOutcome)
-			sleep(ctx, ch.o.RetryPause)
+			chatchannel.Sleep(ctx, ch.o.RetryPause)
 			continue
 		}
 		return mid, err
 	}
 	return 0, last
-}
-
-// pacer spaces API calls evenly at PerSecond; error 6 holds everything
-// back.
-type pacer struct {
-	mu   sync.Mutex
-	gap  time.Duration
-	next time.Time
-}
-
-func newPacer(perSecond int) *pacer { return &pacer{gap: time.Second / time.Duration(perSecond)} }
-
-func (p *pacer) wait(ctx context.Context) error {
-	p.mu.Lock()
-	now := time.Now()
-	at := now
-	if p.next.After(at) {
-		at = p.next
-	}
-	p.next = at.Add(p.gap)
-	p.mu.Unlock()
-	if d := at.Sub(now); d > 0 && !sleep(ctx, d) {
-		return ctx.Err()
-	}
-	return nil
-}
-
-func (p *pacer) hold(d time.Duration) {
-	p.mu.Lock()
-	if t := time.Now().Add(d); t.After(p.next) {
-		p.next = t
-	}
-	p.mu.Unlock()
 }
