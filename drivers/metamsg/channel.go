@@ -83,21 +83,11 @@ func (o *Options) defaults() {
 	if o.PerSecond <= 0 {
 		o.PerSecond = 20
 	}
-	if o.MaxAttempts <= 0 {
-		o.MaxAttempts = 5
-	}
-	if o.RequestTimeout <= 0 {
-		o.RequestTimeout = 20 * time.Second
-	}
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	if o.HTTPClient == nil {
-		o.HTTPClient = &http.Client{}
-	}
-	if o.Logger == nil {
-		o.Logger = slog.New(slog.DiscardHandler)
-	}
+	chatchannel.Defaults{MaxAttempts: &o.MaxAttempts, RequestTimeout: &o.RequestTimeout, HTTPClient: &o.HTTPClient,
+		Logger: &o.Logger}.Fill()
 }
 
 // Status is the channel's state for the portal's setup page.

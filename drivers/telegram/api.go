@@ -14,11 +14,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/pbxgate/pbxgate/drivers/chatchannel"
 )
 
 // DefaultBaseURL is Telegram's Bot API server; a self-hosted Bot API
@@ -117,30 +118,18 @@ func (c *Client) call(ctx context.Context, method string, params, out any) error
 		return fmt.Errorf("telegram %s: bad base URL %q", method, base)
 	}
 	req.Header.Set("Content-Type", "application/json")
-	hc := c.HTTP
-	if hc == nil {
-		hc = http.DefaultClient
-	}
-	res, err := hc.Do(req)
+	status, raw, err := chatchannel.Exchange(ctx, c.HTTP, req, 8<<20, "telegram "+method, ErrUnknownOutcome, c.Token)
 	if err != nil {
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-		return fmt.Errorf("telegram %s: %w: %s", method, ErrUnknownOutcome, redact(err.Error(), c.Token))
-	}
-	defer res.Body.Close()
-	raw, err := io.ReadAll(io.LimitReader(res.Body, 8<<20))
-	if err != nil {
-		return fmt.Errorf("telegram %s: %w: reading the answer: %v", method, ErrUnknownOutcome, err)
+		return err
 	}
 	var r Response
 	if err := json.Unmarshal(raw, &r); err != nil {
-		return fmt.Errorf("telegram %s: HTTP %d with an answer that is not the Bot API's JSON: %.120q", method, res.StatusCode, raw)
+		return fmt.Errorf("telegram %s: HTTP %d with an answer that is not the Bot API's JSON: %.120q", method, status, raw)
 	}
 	if !r.OK {
 		e := &APIError{Method: method, Code: r.ErrorCode, Description: r.Description}
 		if e.Code == 0 {
-			e.Code = res.StatusCode
+			e.Code = status
 		}
 		if r.Parameters != nil && r.Parameters.RetryAfter > 0 {
 			e.RetryAfter = time.Duration(r.Parameters.RetryAfter) * time.Second
@@ -156,12 +145,7 @@ func (c *Client) call(ctx context.Context, method string, params, out any) error
 	return nil
 }
 
-func redact(s, token string) string {
-	if token == "" {
-		return s
-	}
-	return strings.ReplaceAll(s, token, "<token>")
-}
+func redact(s, token string) string { return chatchannel.Redact(s, token) }
 
 // User is a Telegram user or bot (User in the Bot API).
 type User struct {

@@ -90,21 +90,8 @@ func (o *Options) defaults() {
 	if o.PerChat <= 0 {
 		o.PerChat = time.Second
 	}
-	if o.MaxAttempts <= 0 {
-		o.MaxAttempts = 5
-	}
-	if o.RequestTimeout <= 0 {
-		o.RequestTimeout = 20 * time.Second
-	}
-	if o.RetryPause <= 0 {
-		o.RetryPause = 5 * time.Second
-	}
-	if o.HTTPClient == nil {
-		o.HTTPClient = &http.Client{}
-	}
-	if o.Logger == nil {
-		o.Logger = slog.New(slog.DiscardHandler)
-	}
+	chatchannel.Defaults{MaxAttempts: &o.MaxAttempts, RequestTimeout: &o.RequestTimeout, RetryPause: &o.RetryPause,
+		HTTPClient: &o.HTTPClient, Logger: &o.Logger}.Fill()
 }
 
 // Status is the channel's state for the portal's setup page.

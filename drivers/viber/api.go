@@ -18,9 +18,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"strings"
+
+	"github.com/pbxgate/pbxgate/drivers/chatchannel"
 )
 
 // DefaultBaseURL is Viber's chat API; the emulator (viberemu) stands in
@@ -119,28 +120,16 @@ func (c *Client) call(ctx context.Context, method string, params, out any) error
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set(AuthHeader, c.Token)
-	hc := c.HTTP
-	if hc == nil {
-		hc = http.DefaultClient
-	}
-	res, err := hc.Do(req)
+	status, raw, err := chatchannel.Exchange(ctx, c.HTTP, req, 4<<20, "viber "+method, ErrUnknownOutcome, c.Token)
 	if err != nil {
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-		return fmt.Errorf("viber %s: %w: %s", method, ErrUnknownOutcome, redact(err.Error(), c.Token))
-	}
-	defer res.Body.Close()
-	raw, err := io.ReadAll(io.LimitReader(res.Body, 4<<20))
-	if err != nil {
-		return fmt.Errorf("viber %s: %w: reading the answer: %v", method, ErrUnknownOutcome, err)
+		return err
 	}
 	var st struct {
 		Status        *int   `json:"status"`
 		StatusMessage string `json:"status_message"`
 	}
 	if err := json.Unmarshal(raw, &st); err != nil || st.Status == nil {
-		return fmt.Errorf("viber %s: HTTP %d with an answer that is not the REST Bot API's JSON: %.120q", method, res.StatusCode, raw)
+		return fmt.Errorf("viber %s: HTTP %d with an answer that is not the REST Bot API's JSON: %.120q", method, status, raw)
 	}
 	if *st.Status != StatusOK {
 		return &APIError{Method: method, Status: *st.Status, Message: st.StatusMessage}
@@ -154,12 +143,7 @@ func (c *Client) call(ctx context.Context, method string, params, out any) error
 	return nil
 }
 
-func redact(s, token string) string {
-	if token == "" {
-		return s
-	}
-	return strings.ReplaceAll(s, token, "<token>")
-}
+func redact(s, token string) string { return chatchannel.Redact(s, token) }
 
 // Sign is the X-Viber-Content-Signature of body: HMAC-SHA256 keyed with
 // the authentication token, hex.

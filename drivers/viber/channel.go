@@ -80,21 +80,8 @@ func (o *Options) defaults() {
 	if o.PerSecond <= 0 {
 		o.PerSecond = 20
 	}
-	if o.MaxAttempts <= 0 {
-		o.MaxAttempts = 5
-	}
-	if o.RequestTimeout <= 0 {
-		o.RequestTimeout = 20 * time.Second
-	}
-	if o.RetryPause <= 0 {
-		o.RetryPause = 5 * time.Second
-	}
-	if o.HTTPClient == nil {
-		o.HTTPClient = &http.Client{}
-	}
-	if o.Logger == nil {
-		o.Logger = slog.New(slog.DiscardHandler)
-	}
+	chatchannel.Defaults{MaxAttempts: &o.MaxAttempts, RequestTimeout: &o.RequestTimeout, RetryPause: &o.RetryPause,
+		HTTPClient: &o.HTTPClient, Logger: &o.Logger}.Fill()
 }
 
 // Status is the channel's state for the portal's setup page.

@@ -22,6 +22,8 @@ import (
 	"strconv"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/pbxgate/pbxgate/drivers/chatchannel"
 )
 
 // DefaultBaseURL is VK's API server; the emulator (vkemu) stands in by
@@ -119,21 +121,9 @@ func (c *Client) call(ctx context.Context, method string, params url.Values, out
 		return fmt.Errorf("vk %s: bad base URL %q", method, base)
 	}
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	hc := c.HTTP
-	if hc == nil {
-		hc = http.DefaultClient
-	}
-	res, err := hc.Do(req)
+	status, raw, err := chatchannel.Exchange(ctx, c.HTTP, req, 4<<20, "vk "+method, ErrUnknownOutcome, c.Token)
 	if err != nil {
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-		return fmt.Errorf("vk %s: %w: %s", method, ErrUnknownOutcome, redact(err.Error(), c.Token))
-	}
-	defer res.Body.Close()
-	raw, err := io.ReadAll(io.LimitReader(res.Body, 4<<20))
-	if err != nil {
-		return fmt.Errorf("vk %s: %w: reading the answer: %v", method, ErrUnknownOutcome, err)
+		return err
 	}
 	var r struct {
 		Response json.RawMessage `json:"response"`
@@ -143,7 +133,7 @@ func (c *Client) call(ctx context.Context, method string, params url.Values, out
 		} `json:"error"`
 	}
 	if err := json.Unmarshal(raw, &r); err != nil {
-		return fmt.Errorf("vk %s: HTTP %d with an answer that is not the VK API's JSON: %.120q", method, res.StatusCode, redact(string(raw), c.Token))
+		return fmt.Errorf("vk %s: HTTP %d with an answer that is not the VK API's JSON: %.120q", method, status, redact(string(raw), c.Token))
 	}
 	if r.Error != nil {
 		return &APIError{Method: method, Code: r.Error.Code, Msg: redact(r.Error.Msg, c.Token)}
@@ -160,12 +150,7 @@ func (c *Client) call(ctx context.Context, method string, params url.Values, out
 	return nil
 }
 
-func redact(s, token string) string {
-	if token == "" {
-		return s
-	}
-	return strings.ReplaceAll(s, token, "<token>")
-}
+func redact(s, token string) string { return chatchannel.Redact(s, token) }
 
 // Group is a community (groups.getById).
 type Group struct {
