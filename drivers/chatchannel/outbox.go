@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/pbxgate/pbxgate/gateway/campaign"
@@ -231,4 +233,26 @@ func (o *Outbox) report(ctx context.Context, m message.Outbound, st message.Stat
 		o.Log.Debug(o.Name+": status not taken", "id", m.ID, "status", st, "err", err)
 	}
 	return nil
+}
+
+// CheckText refuses for good (campaign.ErrRejected) an empty text and one
+// longer than max, length measured as the platform counts it; tooLong is
+// the platform's error for it.
+func CheckText(text string, length, max int, tooLong error) error {
+	if strings.TrimSpace(text) == "" {
+		return fmt.Errorf("%w: the message text is empty", campaign.ErrRejected)
+	}
+	if length > max {
+		return fmt.Errorf("%w: %w (%d)", campaign.ErrRejected, tooLong, length)
+	}
+	return nil
+}
+
+// NumberID is a numeric platform message id as status events carry it:
+// "" for 0 (none).
+func NumberID(n int64) string {
+	if n == 0 {
+		return ""
+	}
+	return strconv.FormatInt(n, 10)
 }

@@ -344,3 +344,22 @@ func TestRetry(t *testing.T) {
 		t.Fatal("Retry succeeded on a cancelled context")
 	}
 }
+
+// CheckText refuses empty and overlong text for good; NumberID leaves out
+// a missing id.
+func TestCheckTextAndNumberID(t *testing.T) {
+	errLong := errors.New("too long")
+	if err := chatchannel.CheckText(" \n", 2, 10, errLong); !errors.Is(err, campaign.ErrRejected) || !strings.Contains(err.Error(), "empty") {
+		t.Fatalf("empty: %v", err)
+	}
+	if err := chatchannel.CheckText("x", 11, 10, errLong); !errors.Is(err, campaign.ErrRejected) || !errors.Is(err, errLong) ||
+		!strings.Contains(err.Error(), "(11)") {
+		t.Fatalf("long: %v", err)
+	}
+	if err := chatchannel.CheckText("x", 10, 10, errLong); err != nil {
+		t.Fatalf("at the limit: %v", err)
+	}
+	if chatchannel.NumberID(0) != "" || chatchannel.NumberID(42) != "42" {
+		t.Fatalf("%q %q", chatchannel.NumberID(0), chatchannel.NumberID(42))
+	}
+}

@@ -478,11 +478,8 @@ func (ch *Channel) Send(ctx context.Context, m message.Outbound) error {
 	if err != nil {
 		return fmt.Errorf("%w: %w", campaign.ErrRejected, err)
 	}
-	if strings.TrimSpace(m.Text) == "" {
-		return fmt.Errorf("%w: the message text is empty", campaign.ErrRejected)
-	}
-	if n := TextLen(m.Text); n > MaxTextLen {
-		return fmt.Errorf("%w: %w (%d)", campaign.ErrRejected, ErrTooLong, n)
+	if err := chatchannel.CheckText(m.Text, TextLen(m.Text), MaxTextLen, ErrTooLong); err != nil {
+		return err
 	}
 	m.To = Address(chat)
 	return ch.outbox.Send(ctx, m, chatchannel.Attempt{
@@ -491,11 +488,7 @@ func (ch *Channel) Send(ctx context.Context, m message.Outbound) error {
 			if err != nil {
 				return chatchannel.Sent{}, err
 			}
-			var id string
-			if sent.MessageID != 0 {
-				id = strconv.FormatInt(sent.MessageID, 10)
-			}
-			return chatchannel.Sent{ChannelID: id, Record: sentRecord{State: chatchannel.StateSent, MessageID: sent.MessageID}}, nil
+			return chatchannel.Sent{ChannelID: chatchannel.NumberID(sent.MessageID), Record: sentRecord{State: chatchannel.StateSent, MessageID: sent.MessageID}}, nil
 		},
 		Unknown:  ErrUnknownOutcome,
 		Refusals: []error{ErrBlocked, ErrChatNotFound, ErrTooLong},

@@ -477,11 +477,8 @@ func (ch *Channel) Send(ctx context.Context, m message.Outbound) error {
 	if err != nil {
 		return fmt.Errorf("%w: %w", campaign.ErrRejected, err)
 	}
-	if strings.TrimSpace(m.Text) == "" {
-		return fmt.Errorf("%w: the message text is empty", campaign.ErrRejected)
-	}
-	if n := utf8.RuneCountInString(m.Text); n > MaxTextLen {
-		return fmt.Errorf("%w: %w (%d)", campaign.ErrRejected, ErrTooLong, n)
+	if err := chatchannel.CheckText(m.Text, utf8.RuneCountInString(m.Text), MaxTextLen, ErrTooLong); err != nil {
+		return err
 	}
 	m.To = Address(user)
 	return ch.outbox.Send(ctx, m, chatchannel.Attempt{
@@ -492,11 +489,7 @@ func (ch *Channel) Send(ctx context.Context, m message.Outbound) error {
 			}
 			// The token's index is written with the record: receipts find
 			// the message by it.
-			var id string
-			if tok != 0 {
-				id = strconv.FormatInt(tok, 10)
-			}
-			return chatchannel.Sent{ChannelID: id, Record: sentRecord{State: chatchannel.StateSent, Token: tok},
+			return chatchannel.Sent{ChannelID: chatchannel.NumberID(tok), Record: sentRecord{State: chatchannel.StateSent, Token: tok},
 				Also: map[string]any{ch.tokKey(tok): tokRecord{ID: m.ID, Ref: m.Ref}}}, nil
 		},
 		Unknown:  ErrUnknownOutcome,

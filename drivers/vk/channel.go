@@ -512,11 +512,8 @@ func (ch *Channel) Send(ctx context.Context, m message.Outbound) error {
 	if err != nil {
 		return fmt.Errorf("%w: %w", campaign.ErrRejected, err)
 	}
-	if strings.TrimSpace(m.Text) == "" {
-		return fmt.Errorf("%w: the message text is empty", campaign.ErrRejected)
-	}
-	if n := TextLen(m.Text); n > MaxTextLen {
-		return fmt.Errorf("%w: %w (%d)", campaign.ErrRejected, ErrTooLong, n)
+	if err := chatchannel.CheckText(m.Text, TextLen(m.Text), MaxTextLen, ErrTooLong); err != nil {
+		return err
 	}
 	m.To = Address(user)
 	return ch.outbox.Send(ctx, m, chatchannel.Attempt{
@@ -525,11 +522,7 @@ func (ch *Channel) Send(ctx context.Context, m message.Outbound) error {
 			if err != nil {
 				return chatchannel.Sent{}, err
 			}
-			var id string
-			if mid != 0 {
-				id = strconv.FormatInt(mid, 10)
-			}
-			return chatchannel.Sent{ChannelID: id, Record: sentRecord{State: chatchannel.StateSent, MessageID: mid}}, nil
+			return chatchannel.Sent{ChannelID: chatchannel.NumberID(mid), Record: sentRecord{State: chatchannel.StateSent, MessageID: mid}}, nil
 		},
 		Unknown:  ErrUnknownOutcome,
 		Refusals: []error{ErrNoPermission, ErrTooLong},
