@@ -101,14 +101,10 @@ type Status struct {
 
 // Channel is one Facebook Page or Instagram account.
 type Channel struct {
-	o       Options
-	client  *Client
-	log     *slog.Logger
-	pace    *chatchannel.Pacer
-	health  *chatchannel.Health
-	outbox  *chatchannel.Outbox
-	subs    chatchannel.Subscribers[Subscriber]
-	optouts chatchannel.OptOutSlot
+	o      Options
+	client *Client
+	log    *slog.Logger
+	cc     *chatchannel.Parts[Subscriber] // pacer, outbox, subscribers, health, opt-outs
 
 	smu    sync.Mutex
 	status Status // Account; the counters are health's
@@ -129,20 +125,18 @@ func New(o Options) (*Channel, error) {
 	if o.AppSecret == "" {
 		return nil, fmt.Errorf("%s: no app secret (%s.app_secret): webhook calls could not be checked", o.Platform, o.Platform)
 	}
-	ch := &Channel{o: o, log: o.Logger, pace: chatchannel.NewPacer(o.PerSecond, 0),
-		client: &Client{BaseURL: o.BaseURL, Version: o.Version, Token: o.Token, HTTP: o.HTTPClient},
-		health: chatchannel.NewHealth(func(s string) string { return redact(s, o.Token) })}
+	ch := &Channel{o: o, log: o.Logger, client: &Client{BaseURL: o.BaseURL, Version: o.Version, Token: o.Token, HTTP: o.HTTPClient}}
 	ch.status.Account.ID = o.AccountID
-	ch.subs = chatchannel.Subscribers[Subscriber]{Store: o.Store, Prefix: ch.keyPrefix()}
-	ch.outbox = &chatchannel.Outbox{Store: o.Store, Prefix: ch.keyPrefix(), Kind: ch.Kind(), Name: ch.pfx(),
-		ErrName: string(o.Platform), Service: "Meta", Journal: o.Journal, Statuses: o.Statuses, Health: ch.health,
-		Log: o.Logger, Now: o.Now, Sender: func() string { return o.AccountID }, Code: errorCode, Reject: rejected}
+	ch.cc = chatchannel.NewParts[Subscriber](chatchannel.Outbox{Store: o.Store, Prefix: ch.keyPrefix(), Kind: ch.Kind(),
+		Name: ch.pfx(), ErrName: string(o.Platform), Service: "Meta", Journal: o.Journal, Statuses: o.Statuses,
+		Log: o.Logger, Now: o.Now, Sender: func() string { return o.AccountID }, Code: errorCode, Reject: rejected},
+		o.PerSecond, 0, func(s string) string { return redact(s, o.Token) })
 	return ch, nil
 }
 
 // UseOptOuts sets where blocks are recorded (built after the channels);
 // call before sending.
-func (ch *Channel) UseOptOuts(o OptOuts) { ch.optouts.Use(o) }
+func (ch *Channel) UseOptOuts(o OptOuts) { ch.cc.OptOuts.Use(o) }
 
 // Platform is Messenger or Instagram.
 func (ch *Channel) Platform() Platform { return ch.o.Platform }
@@ -217,14 +211,14 @@ func (ch *Channel) Status() Status {
 	ch.smu.Lock()
 	st := ch.status
 	ch.smu.Unlock()
-	c := ch.health.Counts()
+	c := ch.cc.Health.Counts()
 	st.LastOK, st.LastError, st.Received, st.Sent = c.LastOK, c.LastError, c.Received, c.Sent
 	return st
 }
 
-func (ch *Channel) noteOK() { ch.health.OK(ch.o.Now()) }
+func (ch *Channel) noteOK() { ch.cc.Health.OK(ch.o.Now()) }
 
-func (ch *Channel) noteErr(err error) { ch.health.Err(err) }
+func (ch *Channel) noteErr(err error) { ch.cc.Health.Err(err) }
 
 // Run asks Meta which Page or account the token is for, then waits for
 // ctx: messages come by webhook.
@@ -275,7 +269,7 @@ type Subscriber struct {
 }
 
 func (ch *Channel) remember(id string, at time.Time, payload string) error {
-	return ch.subs.Edit(id, func(s *Subscriber, _ bool) bool {
+	return ch.cc.Subs.Edit(id, func(s *Subscriber, _ bool) bool {
 		if s.ID == "" {
 			*s = Subscriber{ID: id, First: at}
 		}
@@ -291,18 +285,20 @@ func (ch *Channel) remember(id string, at time.Time, payload string) error {
 }
 
 // Subscriber returns one person's record.
-func (ch *Channel) Subscriber(id string) (Subscriber, bool, error) { return ch.subs.Get(id) }
+func (ch *Channel) Subscriber(id string) (Subscriber, bool, error) { return ch.cc.Subs.Get(id) }
 
 // Subscribers lists the people who wrote.
-func (ch *Channel) Subscribers(ctx context.Context) ([]Subscriber, error) { return ch.subs.List(ctx) }
+func (ch *Channel) Subscribers(ctx context.Context) ([]Subscriber, error) {
+	return ch.cc.Subs.List(ctx)
+}
 
 // blocked records that a person is not reachable any more: an opt-out,
 // and the subscriber is marked.
 func (ch *Channel) blocked(ctx context.Context, id, why string) error {
-	if err := ch.optouts.OptOut(ctx, ch.Address(id), string(ch.o.Platform)+": "+why, ch.o.Name); err != nil {
+	if err := ch.cc.OptOuts.OptOut(ctx, ch.Address(id), string(ch.o.Platform)+": "+why, ch.o.Name); err != nil {
 		return err
 	}
-	return ch.subs.Edit(id, func(s *Subscriber, found bool) bool {
+	return ch.cc.Subs.Edit(id, func(s *Subscriber, found bool) bool {
 		s.Blocked = true
 		return found
 	})
@@ -381,7 +377,7 @@ func (ch *Channel) Send(ctx context.Context, m message.Outbound) error {
 		return ch.refuse(ctx, m, err)
 	}
 	req := SendRequest{Recipient: Recipient{ID: id}, MessagingType: msgType, Tag: tag, Message: TextMessage{Text: m.Text}}
-	return ch.outbox.Send(ctx, m, chatchannel.Attempt{
+	return ch.cc.Outbox.Send(ctx, m, chatchannel.Attempt{
 		Transmit: func(ctx context.Context) (chatchannel.Sent, error) {
 			res, err := ch.transmit(ctx, req, m.Class == message.Bulk)
 			if err != nil {
@@ -410,7 +406,7 @@ func (ch *Channel) Send(ctx context.Context, m message.Outbound) error {
 // refuse fails a message before it reaches Meta, with the reason in the
 // message log.
 func (ch *Channel) refuse(ctx context.Context, m message.Outbound, err error) error {
-	return ch.outbox.Refuse(ctx, m, err)
+	return ch.cc.Outbox.Refuse(ctx, m, err)
 }
 
 // Reason codes of refusals, translated in the portal (web/i18n
@@ -504,7 +500,7 @@ func (ch *Channel) transmit(ctx context.Context, req SendRequest, bulk bool) (Se
 	var last error
 	wait := time.Second
 	for range ch.o.MaxAttempts {
-		if err := ch.pace.Wait(ctx, "", bulk); err != nil {
+		if err := ch.cc.Pace.Wait(ctx, "", bulk); err != nil {
 			return SendResponse{}, err
 		}
 		sctx, cancel := context.WithTimeout(ctx, ch.o.RequestTimeout)
@@ -513,7 +509,7 @@ func (ch *Channel) transmit(ctx context.Context, req SendRequest, bulk bool) (Se
 		cancel()
 		if errors.Is(err, ErrRateLimited) {
 			ch.log.Warn(ch.pfx()+": Meta's rate limit reached; backing off", "wait", wait)
-			ch.pace.Hold(wait)
+			ch.cc.Pace.Hold(wait)
 			last = err
 			wait *= 2
 			continue

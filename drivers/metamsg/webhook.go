@@ -265,7 +265,7 @@ func (ch *Channel) handleEvent(ctx context.Context, ev Event) error {
 	if err := ch.remember(ev.Sender.ID, in.At, in.Payload); err != nil {
 		return err
 	}
-	return ch.health.Accept(ctx, ch.o.Inbox, in)
+	return ch.cc.Health.Accept(ctx, ch.o.Inbox, in)
 }
 
 // inbound converts a message, postback or referral event. A link's ref

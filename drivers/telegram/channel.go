@@ -107,14 +107,10 @@ type Status struct {
 
 // Channel is one Telegram bot.
 type Channel struct {
-	o       Options
-	client  *Client
-	log     *slog.Logger
-	pace    *chatchannel.Pacer
-	health  *chatchannel.Health
-	outbox  *chatchannel.Outbox
-	subs    chatchannel.Subscribers[Subscriber]
-	optouts chatchannel.OptOutSlot
+	o      Options
+	client *Client
+	log    *slog.Logger
+	cc     *chatchannel.Parts[Subscriber] // pacer, outbox, subscribers, health, opt-outs
 
 	smu    sync.Mutex
 	status Status // Mode, Bot, WebhookURL; the counters are health's
@@ -130,13 +126,11 @@ func New(o Options) (*Channel, error) {
 	if o.Token == "" {
 		return nil, errors.New("telegram: no bot token (telegram.token; create a bot with @BotFather)")
 	}
-	ch := &Channel{o: o, log: o.Logger, client: &Client{BaseURL: o.BaseURL, Token: o.Token, HTTP: o.HTTPClient},
-		pace:   chatchannel.NewPacer(o.PerSecond, o.PerChat),
-		health: chatchannel.NewHealth(func(s string) string { return redact(s, o.Token) }),
-		subs:   chatchannel.Subscribers[Subscriber]{Store: o.Store, Prefix: "telegram/" + o.Name + "/"}}
-	ch.outbox = &chatchannel.Outbox{Store: o.Store, Prefix: ch.keyPrefix(), Kind: message.Telegram, Name: "telegram",
-		Service: "Telegram", Journal: o.Journal, Statuses: o.Statuses, Health: ch.health, Log: o.Logger,
-		Sender: func() string { return ch.Status().Bot }, Code: errorCode}
+	ch := &Channel{o: o, log: o.Logger, client: &Client{BaseURL: o.BaseURL, Token: o.Token, HTTP: o.HTTPClient}}
+	ch.cc = chatchannel.NewParts[Subscriber](chatchannel.Outbox{Store: o.Store, Prefix: ch.keyPrefix(), Kind: message.Telegram,
+		Name: "telegram", Service: "Telegram", Journal: o.Journal, Statuses: o.Statuses, Log: o.Logger,
+		Sender: func() string { return ch.Status().Bot }, Code: errorCode},
+		o.PerSecond, o.PerChat, func(s string) string { return redact(s, o.Token) })
 	ch.status.Mode = "polling"
 	if o.PublicURL != "" {
 		ch.status.Mode = "webhook"
@@ -152,7 +146,7 @@ func New(o Options) (*Channel, error) {
 
 // UseOptOuts sets where blocked bots are recorded (built after the
 // channels); call before Run.
-func (ch *Channel) UseOptOuts(o OptOuts) { ch.optouts.Use(o) }
+func (ch *Channel) UseOptOuts(o OptOuts) { ch.cc.OptOuts.Use(o) }
 
 // Name is the configured channel name.
 func (ch *Channel) Name() string { return ch.o.Name }
@@ -185,14 +179,14 @@ func (ch *Channel) Status() Status {
 	ch.smu.Lock()
 	st := ch.status
 	ch.smu.Unlock()
-	c := ch.health.Counts()
+	c := ch.cc.Health.Counts()
 	st.LastOK, st.LastError, st.Received, st.Sent = c.LastOK, c.LastError, c.Received, c.Sent
 	return st
 }
 
-func (ch *Channel) noteOK() { ch.health.OK(time.Now()) }
+func (ch *Channel) noteOK() { ch.cc.Health.OK(time.Now()) }
 
-func (ch *Channel) noteErr(err error) { ch.health.Err(err) }
+func (ch *Channel) noteErr(err error) { ch.cc.Health.Err(err) }
 
 func (ch *Channel) loadSecret() (string, error) {
 	if ch.o.WebhookSecret != "" {
@@ -354,7 +348,7 @@ func (ch *Channel) handleUpdate(ctx context.Context, u Update) error {
 	if err := ch.remember(m, in.Payload); err != nil {
 		return err
 	}
-	return ch.health.Accept(ctx, ch.o.Inbox, in)
+	return ch.cc.Health.Accept(ctx, ch.o.Inbox, in)
 }
 
 // inbound converts a private message. "/start" (also "/start <payload>"
@@ -417,7 +411,7 @@ func chatKey(id int64) string { return strconv.FormatInt(id, 10) }
 func (ch *Channel) remember(m *Message, payload string) error {
 	now := time.Now().UTC()
 	name := strings.TrimSpace(m.Chat.FirstName + " " + m.Chat.LastName)
-	return ch.subs.Edit(chatKey(m.Chat.ID), func(s *Subscriber, _ bool) bool {
+	return ch.cc.Subs.Edit(chatKey(m.Chat.ID), func(s *Subscriber, _ bool) bool {
 		if s.ChatID != 0 && s.Name == name && s.Username == m.Chat.Username && !s.Blocked && (payload == "" || payload == s.Payload) {
 			return false
 		}
@@ -433,15 +427,17 @@ func (ch *Channel) remember(m *Message, payload string) error {
 }
 
 // Subscribers lists the chats that wrote to the bot.
-func (ch *Channel) Subscribers(ctx context.Context) ([]Subscriber, error) { return ch.subs.List(ctx) }
+func (ch *Channel) Subscribers(ctx context.Context) ([]Subscriber, error) {
+	return ch.cc.Subs.List(ctx)
+}
 
 // blocked records that chat blocked the bot: an opt-out, and the
 // subscriber is marked.
 func (ch *Channel) blocked(ctx context.Context, chat int64, why string) error {
-	if err := ch.optouts.OptOut(ctx, Address(chat), "telegram: "+why, ch.o.Name); err != nil {
+	if err := ch.cc.OptOuts.OptOut(ctx, Address(chat), "telegram: "+why, ch.o.Name); err != nil {
 		return err
 	}
-	return ch.subs.Edit(chatKey(chat), func(s *Subscriber, found bool) bool {
+	return ch.cc.Subs.Edit(chatKey(chat), func(s *Subscriber, found bool) bool {
 		s.Blocked = true
 		return found
 	})
@@ -482,7 +478,7 @@ func (ch *Channel) Send(ctx context.Context, m message.Outbound) error {
 		return err
 	}
 	m.To = Address(chat)
-	return ch.outbox.Send(ctx, m, chatchannel.Attempt{
+	return ch.cc.Outbox.Send(ctx, m, chatchannel.Attempt{
 		Transmit: func(ctx context.Context) (chatchannel.Sent, error) {
 			sent, err := ch.transmit(ctx, chat, m.Text, m.Class == message.Bulk)
 			if err != nil {
@@ -516,7 +512,7 @@ func errorCode(err error) string {
 func (ch *Channel) transmit(ctx context.Context, chat int64, text string, bulk bool) (Message, error) {
 	var last error
 	for range ch.o.MaxAttempts {
-		if err := ch.pace.Wait(ctx, chatKey(chat), bulk); err != nil {
+		if err := ch.cc.Pace.Wait(ctx, chatKey(chat), bulk); err != nil {
 			return Message{}, err
 		}
 		sctx, cancel := context.WithTimeout(ctx, ch.o.RequestTimeout)
@@ -530,7 +526,7 @@ func (ch *Channel) transmit(ctx context.Context, chat int64, text string, bulk b
 				wait = time.Second
 			}
 			ch.log.Warn("telegram: rate limited; waiting as Telegram asks", "retry_after", wait)
-			ch.pace.Hold(wait)
+			ch.cc.Pace.Hold(wait)
 			last = err
 			continue
 		}

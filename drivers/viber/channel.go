@@ -98,14 +98,10 @@ type Status struct {
 
 // Channel is one Viber bot.
 type Channel struct {
-	o       Options
-	client  *Client
-	log     *slog.Logger
-	pace    *chatchannel.Pacer
-	health  *chatchannel.Health
-	outbox  *chatchannel.Outbox
-	subs    chatchannel.Subscribers[Subscriber]
-	optouts chatchannel.OptOutSlot
+	o      Options
+	client *Client
+	log    *slog.Logger
+	cc     *chatchannel.Parts[Subscriber] // pacer, outbox, subscribers, health, opt-outs
 
 	smu    sync.Mutex
 	status Status // Mode, Bot, URI, WebhookURL; the counters are health's
@@ -123,13 +119,11 @@ func New(o Options) (*Channel, error) {
 	if utf8.RuneCountInString(o.SenderName) > MaxSenderName {
 		return nil, fmt.Errorf("viber: sender name %q is longer than %d characters", o.SenderName, MaxSenderName)
 	}
-	ch := &Channel{o: o, log: o.Logger, client: &Client{BaseURL: o.BaseURL, Token: o.Token, HTTP: o.HTTPClient},
-		pace:   chatchannel.NewPacer(o.PerSecond, 0),
-		health: chatchannel.NewHealth(func(s string) string { return redact(s, o.Token) })}
-	ch.subs = chatchannel.Subscribers[Subscriber]{Store: o.Store, Prefix: ch.keyPrefix()}
-	ch.outbox = &chatchannel.Outbox{Store: o.Store, Prefix: ch.keyPrefix(), Kind: message.Viber, Name: "viber",
-		Service: "Viber", Journal: o.Journal, Statuses: o.Statuses, Health: ch.health, Log: o.Logger,
-		Sender: func() string { return ch.Status().Bot }, Code: errorCode}
+	ch := &Channel{o: o, log: o.Logger, client: &Client{BaseURL: o.BaseURL, Token: o.Token, HTTP: o.HTTPClient}}
+	ch.cc = chatchannel.NewParts[Subscriber](chatchannel.Outbox{Store: o.Store, Prefix: ch.keyPrefix(), Kind: message.Viber,
+		Name: "viber", Service: "Viber", Journal: o.Journal, Statuses: o.Statuses, Log: o.Logger,
+		Sender: func() string { return ch.Status().Bot }, Code: errorCode},
+		o.PerSecond, 0, func(s string) string { return redact(s, o.Token) })
 	ch.status.Mode = "send-only"
 	if o.PublicURL != "" {
 		ch.status.Mode = "webhook"
@@ -139,7 +133,7 @@ func New(o Options) (*Channel, error) {
 }
 
 // UseOptOuts sets where unsubscribes are recorded; call before Run.
-func (ch *Channel) UseOptOuts(o OptOuts) { ch.optouts.Use(o) }
+func (ch *Channel) UseOptOuts(o OptOuts) { ch.cc.OptOuts.Use(o) }
 
 // Name is the configured channel name.
 func (ch *Channel) Name() string { return ch.o.Name }
@@ -172,14 +166,14 @@ func (ch *Channel) Status() Status {
 	ch.smu.Lock()
 	st := ch.status
 	ch.smu.Unlock()
-	c := ch.health.Counts()
+	c := ch.cc.Health.Counts()
 	st.LastOK, st.LastError, st.Received, st.Sent = c.LastOK, c.LastError, c.Received, c.Sent
 	return st
 }
 
-func (ch *Channel) noteOK() { ch.health.OK(time.Now()) }
+func (ch *Channel) noteOK() { ch.cc.Health.OK(time.Now()) }
 
-func (ch *Channel) noteErr(err error) { ch.health.Err(err) }
+func (ch *Channel) noteErr(err error) { ch.cc.Health.Err(err) }
 
 func (ch *Channel) keyPrefix() string { return "viber/" + ch.o.Name + "/" }
 
@@ -348,7 +342,7 @@ func (ch *Channel) base(ev Event, u User) message.Inbound {
 }
 
 func (ch *Channel) accept(ctx context.Context, in message.Inbound) error {
-	return ch.health.Accept(ctx, ch.o.Inbox, in)
+	return ch.cc.Health.Accept(ctx, ch.o.Inbox, in)
 }
 
 // inbound converts a user's message.
@@ -400,7 +394,7 @@ type Subscriber struct {
 
 func (ch *Channel) remember(u User, context string, subscribed bool) error {
 	now := time.Now().UTC()
-	return ch.subs.Edit(u.ID, func(s *Subscriber, _ bool) bool {
+	return ch.cc.Subs.Edit(u.ID, func(s *Subscriber, _ bool) bool {
 		if s.UserID != "" && (u.Name == "" || s.Name == u.Name) && (!subscribed || (s.Subscribed && !s.Unsubscribed)) &&
 			(context == "" || context == s.Context) {
 			return false
@@ -426,14 +420,16 @@ func (ch *Channel) remember(u User, context string, subscribed bool) error {
 }
 
 // Subscribers lists the users known to the bot.
-func (ch *Channel) Subscribers(ctx context.Context) ([]Subscriber, error) { return ch.subs.List(ctx) }
+func (ch *Channel) Subscribers(ctx context.Context) ([]Subscriber, error) {
+	return ch.cc.Subs.List(ctx)
+}
 
 // unsubscribed records the opt-out and marks the subscriber.
 func (ch *Channel) unsubscribed(ctx context.Context, id, why string) error {
-	if err := ch.optouts.OptOut(ctx, Address(id), "viber: "+why, ch.o.Name); err != nil {
+	if err := ch.cc.OptOuts.OptOut(ctx, Address(id), "viber: "+why, ch.o.Name); err != nil {
 		return err
 	}
-	return ch.subs.Edit(id, func(s *Subscriber, found bool) bool {
+	return ch.cc.Subs.Edit(id, func(s *Subscriber, found bool) bool {
 		if !found {
 			*s = Subscriber{UserID: id, First: time.Now().UTC()}
 		}
@@ -481,7 +477,7 @@ func (ch *Channel) Send(ctx context.Context, m message.Outbound) error {
 		return err
 	}
 	m.To = Address(user)
-	return ch.outbox.Send(ctx, m, chatchannel.Attempt{
+	return ch.cc.Outbox.Send(ctx, m, chatchannel.Attempt{
 		Transmit: func(ctx context.Context) (chatchannel.Sent, error) {
 			tok, err := ch.transmit(ctx, user, m.Text)
 			if err != nil {
@@ -530,7 +526,7 @@ func (ch *Channel) transmit(ctx context.Context, user, text string) (int64, erro
 	var last error
 	wait := time.Second
 	for range ch.o.MaxAttempts {
-		if err := ch.pace.Wait(ctx, "", false); err != nil {
+		if err := ch.cc.Pace.Wait(ctx, "", false); err != nil {
 			return 0, err
 		}
 		sctx, cancel := context.WithTimeout(ctx, ch.o.RequestTimeout)
@@ -539,7 +535,7 @@ func (ch *Channel) transmit(ctx context.Context, user, text string) (int64, erro
 		cancel()
 		if errors.Is(err, ErrRateLimited) {
 			ch.log.Warn("viber: rate limited (status 12); waiting", "for", wait)
-			ch.pace.Hold(wait)
+			ch.cc.Pace.Hold(wait)
 			wait *= 2
 			last = err
 			continue

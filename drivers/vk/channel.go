@@ -113,14 +113,10 @@ type Status struct {
 
 // Channel is one VK community.
 type Channel struct {
-	o       Options
-	client  *Client
-	log     *slog.Logger
-	pace    *chatchannel.Pacer
-	health  *chatchannel.Health
-	outbox  *chatchannel.Outbox
-	subs    chatchannel.Subscribers[Subscriber]
-	optouts chatchannel.OptOutSlot
+	o      Options
+	client *Client
+	log    *slog.Logger
+	cc     *chatchannel.Parts[Subscriber] // pacer, outbox, subscribers, health, opt-outs
 
 	smu    sync.Mutex
 	status Status // Mode, Group, ScreenName; the counters are health's
@@ -141,21 +137,19 @@ func New(o Options) (*Channel, error) {
 	if o.Receive != LongPoll && o.Receive != Callback {
 		return nil, fmt.Errorf("vk: receive %q: use longpoll or callback", o.Receive)
 	}
-	ch := &Channel{o: o, log: o.Logger, pace: chatchannel.NewPacer(o.PerSecond, 0),
-		client: &Client{BaseURL: o.BaseURL, Token: o.Token, Version: o.Version, HTTP: o.HTTPClient},
-		health: chatchannel.NewHealth(func(s string) string { return redact(s, o.Token) })}
-	ch.subs = chatchannel.Subscribers[Subscriber]{Store: o.Store, Prefix: ch.keyPrefix()}
+	ch := &Channel{o: o, log: o.Logger, client: &Client{BaseURL: o.BaseURL, Token: o.Token, Version: o.Version, HTTP: o.HTTPClient}}
 	// Resend: random_id (derived from the message ID) makes VK itself
 	// ignore a repeat, so a send cut short is simply made again.
-	ch.outbox = &chatchannel.Outbox{Store: o.Store, Prefix: ch.keyPrefix(), Kind: message.VK, Name: "vk",
-		Service: "VK", Resend: true, Journal: o.Journal, Statuses: o.Statuses, Health: ch.health, Log: o.Logger,
-		Sender: func() string { return ch.Status().ScreenName }, Code: errorCode}
+	ch.cc = chatchannel.NewParts[Subscriber](chatchannel.Outbox{Store: o.Store, Prefix: ch.keyPrefix(), Kind: message.VK,
+		Name: "vk", Service: "VK", Resend: true, Journal: o.Journal, Statuses: o.Statuses, Log: o.Logger,
+		Sender: func() string { return ch.Status().ScreenName }, Code: errorCode},
+		o.PerSecond, 0, func(s string) string { return redact(s, o.Token) })
 	ch.status.Mode = o.Receive
 	return ch, nil
 }
 
 // UseOptOuts sets where message_deny is recorded; call before Run.
-func (ch *Channel) UseOptOuts(o OptOuts) { ch.optouts.Use(o) }
+func (ch *Channel) UseOptOuts(o OptOuts) { ch.cc.OptOuts.Use(o) }
 
 // Name is the configured channel name.
 func (ch *Channel) Name() string { return ch.o.Name }
@@ -191,14 +185,14 @@ func (ch *Channel) Status() Status {
 	ch.smu.Lock()
 	st := ch.status
 	ch.smu.Unlock()
-	c := ch.health.Counts()
+	c := ch.cc.Health.Counts()
 	st.LastOK, st.LastError, st.Received, st.Sent = c.LastOK, c.LastError, c.Received, c.Sent
 	return st
 }
 
-func (ch *Channel) noteOK() { ch.health.OK(time.Now()) }
+func (ch *Channel) noteOK() { ch.cc.Health.OK(time.Now()) }
 
-func (ch *Channel) noteErr(err error) { ch.health.Err(err) }
+func (ch *Channel) noteErr(err error) { ch.cc.Health.Err(err) }
 
 func (ch *Channel) keyPrefix() string { return "vk/" + ch.o.Name + "/" }
 
@@ -400,7 +394,7 @@ func (ch *Channel) handleUpdate(ctx context.Context, u Update) error {
 }
 
 func (ch *Channel) accept(ctx context.Context, in message.Inbound) error {
-	return ch.health.Accept(ctx, ch.o.Inbox, in)
+	return ch.cc.Health.Accept(ctx, ch.o.Inbox, in)
 }
 
 func (ch *Channel) inbound(m Message) message.Inbound {
@@ -454,7 +448,7 @@ func userKey(id int64) string { return strconv.FormatInt(id, 10) }
 
 func (ch *Channel) remember(id int64, key string, allowed bool) error {
 	now := time.Now().UTC()
-	return ch.subs.Edit(userKey(id), func(s *Subscriber, _ bool) bool {
+	return ch.cc.Subs.Edit(userKey(id), func(s *Subscriber, _ bool) bool {
 		if s.UserID != 0 && s.Allowed == allowed && !s.Denied && (key == "" || key == s.Key) {
 			return false
 		}
@@ -470,14 +464,16 @@ func (ch *Channel) remember(id int64, key string, allowed bool) error {
 }
 
 // Subscribers lists the users known to the community.
-func (ch *Channel) Subscribers(ctx context.Context) ([]Subscriber, error) { return ch.subs.List(ctx) }
+func (ch *Channel) Subscribers(ctx context.Context) ([]Subscriber, error) {
+	return ch.cc.Subs.List(ctx)
+}
 
 // denied records the opt-out and marks the subscriber.
 func (ch *Channel) denied(ctx context.Context, id int64, why string) error {
-	if err := ch.optouts.OptOut(ctx, Address(id), "vk: "+why, ch.o.Name); err != nil {
+	if err := ch.cc.OptOuts.OptOut(ctx, Address(id), "vk: "+why, ch.o.Name); err != nil {
 		return err
 	}
-	return ch.subs.Edit(userKey(id), func(s *Subscriber, found bool) bool {
+	return ch.cc.Subs.Edit(userKey(id), func(s *Subscriber, found bool) bool {
 		if !found {
 			*s = Subscriber{UserID: id, First: time.Now().UTC()}
 		}
@@ -516,7 +512,7 @@ func (ch *Channel) Send(ctx context.Context, m message.Outbound) error {
 		return err
 	}
 	m.To = Address(user)
-	return ch.outbox.Send(ctx, m, chatchannel.Attempt{
+	return ch.cc.Outbox.Send(ctx, m, chatchannel.Attempt{
 		Transmit: func(ctx context.Context) (chatchannel.Sent, error) {
 			mid, err := ch.transmit(ctx, user, RandomID(m.ID), m.Text)
 			if err != nil {
@@ -552,7 +548,7 @@ func errorCode(err error) string {
 func (ch *Channel) transmit(ctx context.Context, user int64, rid int32, text string) (int64, error) {
 	var last error
 	for range ch.o.MaxAttempts {
-		if err := ch.pace.Wait(ctx, "", false); err != nil {
+		if err := ch.cc.Pace.Wait(ctx, "", false); err != nil {
 			return 0, err
 		}
 		sctx, cancel := context.WithTimeout(ctx, ch.o.RequestTimeout)
@@ -561,7 +557,7 @@ func (ch *Channel) transmit(ctx context.Context, user int64, rid int32, text str
 		switch {
 		case errors.Is(err, ErrTooMany):
 			ch.log.Warn("vk: too many requests per second (error 6); waiting")
-			ch.pace.Hold(time.Second)
+			ch.cc.Pace.Hold(time.Second)
 			last = err
 			continue
 		case err != nil && ctx.Err() == nil && (errors.Is(err, ErrUnknownOutcome) || errors.Is(err, context.DeadlineExceeded)):
