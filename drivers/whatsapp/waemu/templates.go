@@ -10,6 +10,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"time"
 	"unicode/utf8"
 )
 
@@ -27,6 +28,9 @@ type Template struct {
 	ParameterFormat string `json:"parameter_format,omitempty"`
 	// Quality is the last quality Meta gave it (not listed; webhook only).
 	Quality string `json:"-"`
+	// edits are when the template was edited while APPROVED (Meta's
+	// limits: one per 24 hours, ten per 30 days).
+	edits []time.Time
 }
 
 // TemplateComponent is a HEADER, BODY, FOOTER or BUTTONS component.

@@ -19,31 +19,37 @@ import (
 // SetTemplateStatus approves or rejects it (with the webhook).
 
 type createReq struct {
-	Name            string `json:"name"`
-	Language        string `json:"language"`
-	Category        string `json:"category"`
-	ParameterFormat string `json:"parameter_format"`
-	Components      []struct {
-		Type    string `json:"type"`
-		Format  string `json:"format"`
-		Text    string `json:"text"`
-		Example *struct {
-			HeaderText    []string   `json:"header_text"`
-			BodyText      [][]string `json:"body_text"`
-			HeaderHandle  []string   `json:"header_handle"`
-			BodyTextNamed []struct {
-				ParamName string `json:"param_name"`
-				Example   string `json:"example"`
-			} `json:"body_text_named_params"`
-		} `json:"example"`
-		Buttons []struct {
-			Type        string   `json:"type"`
-			Text        string   `json:"text"`
-			URL         string   `json:"url"`
-			PhoneNumber string   `json:"phone_number"`
-			Example     []string `json:"example"`
-		} `json:"buttons"`
-	} `json:"components"`
+	Name            string                   `json:"name"`
+	Language        string                   `json:"language"`
+	Category        string                   `json:"category"`
+	ParameterFormat string                   `json:"parameter_format"`
+	Components      []createReqComponentJSON `json:"components"`
+}
+
+// createReqComponentJSON is a component of a creation or edit body.
+type createReqComponentJSON struct {
+	Type    string `json:"type"`
+	Format  string `json:"format"`
+	Text    string `json:"text"`
+	Example *struct {
+		HeaderText    []string   `json:"header_text"`
+		BodyText      [][]string `json:"body_text"`
+		HeaderHandle  []string   `json:"header_handle"`
+		BodyTextNamed []struct {
+			ParamName string `json:"param_name"`
+			Example   string `json:"example"`
+		} `json:"body_text_named_params"`
+	} `json:"example"`
+	Buttons []createReqButton `json:"buttons"`
+}
+
+// createReqButton is a button of a BUTTONS component.
+type createReqButton struct {
+	Type        string   `json:"type"`
+	Text        string   `json:"text"`
+	URL         string   `json:"url"`
+	PhoneNumber string   `json:"phone_number"`
+	Example     []string `json:"example"`
 }
 
 var (
