@@ -110,7 +110,7 @@ func (t *Templates) Edit(ctx context.Context, name, lang string, e TemplateEdit)
 				rc.Example, _ = json.Marshal(c.Example)
 			}
 			for _, b := range c.Buttons {
-				rc.Buttons = append(rc.Buttons, RemoteButton{Type: b.Type, Text: b.Text, URL: b.URL, PhoneNumber: b.PhoneNumber})
+				rc.Buttons = append(rc.Buttons, RemoteButton{Type: b.Type, Text: b.Text, URL: b.URL, PhoneNumber: b.PhoneNumber, Example: b.Example})
 			}
 			ti.Components = append(ti.Components, rc)
 		}
@@ -150,7 +150,7 @@ func NewTemplateOf(ti TemplateInfo) NewTemplate {
 			}
 		}
 		for _, b := range c.Buttons {
-			nc.Buttons = append(nc.Buttons, NewTemplateButton{Type: b.Type, Text: b.Text, URL: b.URL, PhoneNumber: b.PhoneNumber})
+			nc.Buttons = append(nc.Buttons, NewTemplateButton{Type: b.Type, Text: b.Text, URL: b.URL, PhoneNumber: b.PhoneNumber, Example: b.Example})
 		}
 		nt.Components = append(nt.Components, nc)
 	}

@@ -1,6 +1,7 @@
 package waemu
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -98,8 +99,11 @@ func (s *Server) createTemplate(w http.ResponseWriter, r *http.Request) {
 		Status: "PENDING", Category: t.Category, ParameterFormat: strings.ToUpper(t.ParameterFormat)}
 	for _, c := range t.Components {
 		tc := TemplateComponent{Type: c.Type, Format: c.Format, Text: c.Text}
+		if c.Example != nil {
+			tc.Example, _ = json.Marshal(c.Example)
+		}
 		for _, b := range c.Buttons {
-			tc.Buttons = append(tc.Buttons, TemplateButton{Type: b.Type, Text: b.Text, URL: b.URL})
+			tc.Buttons = append(tc.Buttons, TemplateButton{Type: b.Type, Text: b.Text, URL: b.URL, Example: b.Example})
 		}
 		nt.Components = append(nt.Components, tc)
 	}

@@ -1,6 +1,7 @@
 package waemu
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
 	"mime"
@@ -132,8 +133,11 @@ func (s *Server) editTemplate(w http.ResponseWriter, r *http.Request, id string)
 		t.Components = nil
 		for _, c := range e.Components {
 			tc := TemplateComponent{Type: c.Type, Format: c.Format, Text: c.Text}
+			if c.Example != nil {
+				tc.Example, _ = json.Marshal(c.Example)
+			}
 			for _, b := range c.Buttons {
-				tc.Buttons = append(tc.Buttons, TemplateButton{Type: b.Type, Text: b.Text, URL: b.URL})
+				tc.Buttons = append(tc.Buttons, TemplateButton{Type: b.Type, Text: b.Text, URL: b.URL, Example: b.Example})
 			}
 			t.Components = append(t.Components, tc)
 		}
