@@ -118,13 +118,15 @@ func (m *Manager) HandleStatus(ctx context.Context, ev message.StatusEvent) erro
 }
 
 // setEntryChannelID keeps the channel's id of an Out entry (the wamid of
-// a WhatsApp reply or campaign message) unless it has one; "" changes
-// nothing.
+// a WhatsApp reply) unless it has one; "" changes nothing. The write
+// rides on the next sync rather than forcing one (an SD card's cost per
+// reply): lost in a power cut, the id comes again with the message's
+// status webhooks (HandleStatus keeps it).
 func (m *Manager) setEntryChannelID(id string, seq int, chID string) error {
 	if chID == "" {
 		return nil
 	}
-	return m.st.Update(func(txn *store.Txn) error {
+	return m.st.UpdateNoSync(func(txn *store.Txn) error {
 		var e Entry
 		if err := store.GetJSON(txn, entryKey(id, seq), &e); err != nil {
 			if errors.Is(err, store.ErrNotFound) {
