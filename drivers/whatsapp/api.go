@@ -207,6 +207,8 @@ type RemoteButton struct {
 	Text        string `json:"text"`
 	URL         string `json:"url,omitempty"`
 	PhoneNumber string `json:"phone_number,omitempty"`
+	// Example is the sample of a URL button's variable (or a copy code).
+	Example []string `json:"example,omitempty"`
 }
 
 // Notification is a webhook POST body.

@@ -441,6 +441,14 @@ func (ch *Channel) OpenWindows() (int, error) { return ch.contacts.openWindows(c
 // inside the service window). The record (and later the wamid) is stored
 // before it returns; Record(o.ID) reads it. Same rules as SendMessage.
 func (ch *Channel) Send(ctx context.Context, o message.Outbound) error {
+	_, err := ch.SendID(ctx, o)
+	return err
+}
+
+// SendID is Send that also returns the wamid Meta gave the message (a
+// chat session keeps it on the reply, so a customer's quote of the reply
+// — context.id — finds it).
+func (ch *Channel) SendID(ctx context.Context, o message.Outbound) (string, error) {
 	// A session or campaign names its channel: with several numbers that
 	// is the number it leaves from.
 	// A quoted message (o.ReplyTo) becomes Meta's context.message_id.
@@ -448,12 +456,10 @@ func (ch *Channel) Send(ctx context.Context, o message.Outbound) error {
 	m.ReplyTo = o.ReplyTo
 	if g := ch.group.Load(); g != nil && o.Channel != "" && o.Channel != ch.o.Name {
 		if t := g.byName[o.Channel]; t != nil {
-			_, err := t.sendHere(ctx, o.ID, o.Ref, o.To, classOf(o), m)
-			return err
+			return t.sendHere(ctx, o.ID, o.Ref, o.To, classOf(o), m)
 		}
 	}
-	_, err := ch.sendHere(ctx, o.ID, o.Ref, o.To, classOf(o), m)
-	return err
+	return ch.sendHere(ctx, o.ID, o.Ref, o.To, classOf(o), m)
 }
 
 // Numbers is the group of numbers this channel is served with, or nil.

@@ -308,8 +308,11 @@ func (t *Templates) Create(ctx context.Context, nt NewTemplate) (TemplateInfo, e
 		Category: firstNonEmpty(created.Category, nt.Category), ParameterFormat: nt.ParameterFormat}
 	for _, c := range nt.Components {
 		rc := RemoteTemplateComponent{Type: c.Type, Format: c.Format, Text: c.Text}
+		if c.Example != nil {
+			rc.Example, _ = json.Marshal(c.Example)
+		}
 		for _, b := range c.Buttons {
-			rc.Buttons = append(rc.Buttons, RemoteButton{Type: b.Type, Text: b.Text, URL: b.URL, PhoneNumber: b.PhoneNumber})
+			rc.Buttons = append(rc.Buttons, RemoteButton{Type: b.Type, Text: b.Text, URL: b.URL, PhoneNumber: b.PhoneNumber, Example: b.Example})
 		}
 		rt.Components = append(rt.Components, rc)
 	}

@@ -97,7 +97,7 @@ func (m *Manager) HandleCampaignStatus(ctx context.Context, ev message.StatusEve
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	return m.setEntryStatus(ref[:i], seq, string(ev.Status), ev.Reason, ev.ReasonCode)
+	return m.setEntryStatus(ref[:i], seq, string(ev.Status), ev.Reason, ev.ReasonCode, ev.ChannelID)
 }
 
 // HandleStatus records a channel's status for a session's message; events
@@ -114,10 +114,37 @@ func (m *Manager) HandleStatus(ctx context.Context, ev message.StatusEvent) erro
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	return m.setEntryStatus(rest[:i], seq, string(ev.Status), ev.Reason, ev.ReasonCode)
+	return m.setEntryStatus(rest[:i], seq, string(ev.Status), ev.Reason, ev.ReasonCode, ev.ChannelID)
 }
 
-func (m *Manager) setEntryStatus(id string, seq int, status, reason string, code message.Reason) error {
+// setEntryChannelID keeps the channel's id of an Out entry (the wamid of
+// a WhatsApp reply) unless it has one; "" changes nothing. The write
+// rides on the next sync rather than forcing one (an SD card's cost per
+// reply): lost in a power cut, the id comes again with the message's
+// status webhooks (HandleStatus keeps it).
+func (m *Manager) setEntryChannelID(id string, seq int, chID string) error {
+	if chID == "" {
+		return nil
+	}
+	return m.st.UpdateNoSync(func(txn *store.Txn) error {
+		var e Entry
+		if err := store.GetJSON(txn, entryKey(id, seq), &e); err != nil {
+			if errors.Is(err, store.ErrNotFound) {
+				return ErrUnknownStatus
+			}
+			return err
+		}
+		if e.Dir != Out || e.ChannelID != "" {
+			return nil
+		}
+		e.ChannelID = chID
+		return store.SetJSON(txn, entryKey(id, seq), e)
+	})
+}
+
+// setEntryStatus records a status of entry seq of session id; chID, when
+// given, is the channel's id of the message (kept if the entry has none).
+func (m *Manager) setEntryStatus(id string, seq int, status, reason string, code message.Reason, chID string) error {
 	var ns []notice
 	err := m.st.Update(func(txn *store.Txn) error {
 		ns = nil
@@ -131,6 +158,9 @@ func (m *Manager) setEntryStatus(id string, seq int, status, reason string, code
 		// The extension that asked is told once per disposition, also of
 		// a read after delivered.
 		changed := false
+		if chID != "" && e.Dir == Out && e.ChannelID == "" {
+			e.ChannelID, changed = chID, true
+		}
 		if e.Notify != nil {
 			if e.Reason == "" {
 				e.Reason = reason

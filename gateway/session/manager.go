@@ -457,9 +457,9 @@ func (m *Manager) sendNotices(ns []notice) {
 func (m *Manager) sendAfterCommit(ctx context.Context, c *change) error {
 	var first error
 	for _, p := range c.sends {
-		if err := p.sender.Send(ctx, p.out); err != nil {
+		if err := m.sendOut(ctx, p.sender, p.out, p.session, p.seq); err != nil {
 			m.m.messages.WithLabelValues("out_failed").Inc()
-			m.setEntryStatus(p.session, p.seq, string(message.Failed), err.Error(), message.ReasonOf(err))
+			m.setEntryStatus(p.session, p.seq, string(message.Failed), err.Error(), message.ReasonOf(err), "")
 			if first == nil {
 				first = fmt.Errorf("%s channel did not take the message: %w", p.out.Channel, err)
 			}

@@ -60,6 +60,14 @@ type Sender interface {
 	Send(ctx context.Context, out message.Outbound) error
 }
 
+// IDSender is a Sender that also tells the channel's id of the message it
+// took (WhatsApp: the wamid Meta returned). The manager keeps it on the
+// reply's entry (Entry.ChannelID), so a contact's quote of that reply
+// (WhatsApp's context.id) finds it. *whatsapp.Channel implements it.
+type IDSender interface {
+	SendID(ctx context.Context, out message.Outbound) (channelID string, err error)
+}
+
 // SenderFunc adapts a function (e.g. (*smspool.Pool).Enqueue) to Sender.
 type SenderFunc func(ctx context.Context, out message.Outbound) error
 
@@ -207,6 +215,10 @@ type Entry struct {
 	// one quotes: an In entry's context.id, an Out entry's quoted
 	// customer message (the InboundID of an earlier In entry).
 	QuoteID string `json:"quote_id,omitempty"`
+	// ChannelID is the channel's id of an Out entry once the channel took
+	// it (WhatsApp: the wamid Meta returned, or the one its status
+	// webhooks carry): a contact quoting this reply names it as QuoteID.
+	ChannelID string `json:"channel_id,omitempty"`
 	// Notify: the extension that wrote an Out entry asked to be told
 	// what became of it.
 	Notify *DeliveryNotify `json:"notify,omitempty"`

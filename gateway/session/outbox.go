@@ -107,6 +107,23 @@ func putPending(txn *store.Txn, c *change) error {
 	return nil
 }
 
+// sendOut hands out (entry seq of session) to sender; an IDSender's id
+// of the message (the wamid) is kept on the entry, so a contact's quote
+// of it is found.
+func (m *Manager) sendOut(ctx context.Context, sender Sender, out message.Outbound, session string, seq int) error {
+	ids, ok := sender.(IDSender)
+	if !ok {
+		return sender.Send(ctx, out)
+	}
+	chID, err := ids.SendID(ctx, out)
+	if err == nil && chID != "" {
+		if err := m.setEntryChannelID(session, seq, chID); err != nil {
+			m.log.Warn("reply sent, its channel id not kept", "session", session, "err", err)
+		}
+	}
+	return err
+}
+
 // handOver gives a stored reply to its channel in the background and
 // returns a channel that yields the channel's answer. The hand-over
 // record is removed once the channel took the message or refused it.
@@ -117,7 +134,7 @@ func (m *Manager) handOver(p pendingSend, sender Sender) <-chan error {
 		defer m.wg.Done()
 		ctx, cancel := context.WithTimeout(m.baseCtx(), sendTimeout)
 		defer cancel()
-		err := sender.Send(ctx, p.Out)
+		err := m.sendOut(ctx, sender, p.Out, p.Session, p.Seq)
 		if err != nil && ctx.Err() != nil {
 			// Shutting down or timed out: stays stored for the next start.
 			done <- err
@@ -125,7 +142,7 @@ func (m *Manager) handOver(p pendingSend, sender Sender) <-chan error {
 		}
 		if err != nil {
 			m.m.messages.WithLabelValues("out_failed").Inc()
-			m.setEntryStatus(p.Session, p.Seq, string(message.Failed), err.Error(), message.ReasonOf(err))
+			m.setEntryStatus(p.Session, p.Seq, string(message.Failed), err.Error(), message.ReasonOf(err), "")
 			m.log.Warn("reply refused by its channel", "session", p.Session, "channel", p.Out.Channel, "err", err)
 		} else {
 			m.m.messages.WithLabelValues(Out).Inc()

@@ -31,6 +31,9 @@ type WhatsAppAccount interface {
 	// errors are *whatsapp.TemplateFieldError (a rule broken before
 	// sending) or Meta's refusal (*whatsapp.APIError).
 	CreateWhatsAppTemplate(ctx context.Context, t whatsapp.NewTemplate) (whatsapp.TemplateInfo, error)
+	// EditWhatsAppTemplate submits an edit of a template (Meta reviews
+	// it again: it is PENDING until approved); errors as for creation.
+	EditWhatsAppTemplate(ctx context.Context, name, lang string, e whatsapp.TemplateEdit) (whatsapp.TemplateInfo, error)
 	// DeleteWhatsAppTemplate deletes a template (one language when lang
 	// is set) at Meta and locally.
 	DeleteWhatsAppTemplate(ctx context.Context, name, lang string) error
@@ -114,6 +117,10 @@ func (a waAccount) WhatsAppTemplates() []whatsapp.TemplateInfo {
 
 func (a waAccount) CreateWhatsAppTemplate(ctx context.Context, t whatsapp.NewTemplate) (whatsapp.TemplateInfo, error) {
 	return a.ch.Templates().Create(ctx, t)
+}
+
+func (a waAccount) EditWhatsAppTemplate(ctx context.Context, name, lang string, e whatsapp.TemplateEdit) (whatsapp.TemplateInfo, error) {
+	return a.ch.Templates().Edit(ctx, name, lang, e)
 }
 
 func (a waAccount) DeleteWhatsAppTemplate(ctx context.Context, name, lang string) error {

@@ -41,9 +41,10 @@ type sessionDetailData struct {
 	byInbound map[string]chat.Entry
 }
 
-// Quoted is the message e quotes, if it is in this session's log; nil
-// with e.QuoteID set: it quotes a message pbxgate does not show here
-// (e.g. one of pbxgate's own replies, or an older conversation).
+// Quoted is the message e quotes, if it is in this session's log (the
+// contact's messages and pbxgate's replies by their wamid); nil with
+// e.QuoteID set: it quotes a message pbxgate does not show here (e.g.
+// one of an older conversation).
 func (d sessionDetailData) Quoted(e chat.Entry) *chat.Entry {
 	if q, ok := d.byInbound[e.QuoteID]; ok {
 		return &q
@@ -114,6 +115,8 @@ func (s *Screens) sessionDetail(c *gin.Context, code int, d sessionDetailData, f
 	for _, e := range entries {
 		if e.Dir == chat.In && e.InboundID != "" {
 			d.byInbound[e.InboundID] = e
+		} else if e.Dir == chat.Out && e.ChannelID != "" {
+			d.byInbound[e.ChannelID] = e // a reply the contact quotes
 		}
 	}
 	// The message to quote: "Reply to…" links with ?quote=seq, the reply

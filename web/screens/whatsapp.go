@@ -60,6 +60,8 @@ type waTemplatesData struct {
 	Buttons []int
 	// MetaError is Meta's refusal of a submitted template, in its words.
 	MetaError string
+	// Edit is the template the form edits (nil: the create form).
+	Edit *waTemplateEdit
 }
 
 // maxFormButtons is how many button rows the create form offers.
@@ -73,8 +75,14 @@ func (s *Screens) WhatsAppTemplatesPage(c *gin.Context) {
 }
 
 func (s *Screens) renderTemplates(c *gin.Context, code int, v *app.View, metaErr string) {
-	d := &waTemplatesData{MetaError: metaErr}
-	for i := range maxFormButtons {
+	s.renderTemplatesEdit(c, code, v, metaErr, nil, maxFormButtons)
+}
+
+// renderTemplatesEdit renders the templates page: the list and the
+// create form, or (edit set) the edit form with rows button rows.
+func (s *Screens) renderTemplatesEdit(c *gin.Context, code int, v *app.View, metaErr string, edit *waTemplateEdit, rows int) {
+	d := &waTemplatesData{MetaError: metaErr, Edit: edit}
+	for i := range rows {
 		d.Buttons = append(d.Buttons, i)
 	}
 	if a := s.waAccount(); a != nil {
@@ -108,7 +116,7 @@ func (s *Screens) WhatsAppTemplateCreate(c *gin.Context) {
 		s.RenderError(c, http.StatusNotFound, "whatsapp.not_configured")
 		return
 	}
-	nt, buttonRow := templateFromForm(v.Form)
+	nt, buttonRow := templateFromForm(v.Form, maxFormButtons)
 	ctx, cancel := context.WithTimeout(c.Request.Context(), 30*time.Second)
 	defer cancel()
 	ti, err := a.CreateWhatsAppTemplate(ctx, nt)
@@ -121,15 +129,7 @@ func (s *Screens) WhatsAppTemplateCreate(c *gin.Context) {
 		c.Redirect(http.StatusSeeOther, "/whatsapp/templates")
 		return
 	case errors.As(err, &fe):
-		field := fe.Field
-		if j, ok := strings.CutPrefix(field, "button."); ok {
-			field = "button_" + buttonRow[j]
-		}
-		switch field {
-		case "components", "buttons":
-			field = "body"
-		}
-		v.Errors[field] = v.T("whatsapp.tpl.rule."+fe.Rule) + " (" + fe.Detail + ")"
+		templateFieldError(v, fe, buttonRow)
 		s.renderTemplates(c, http.StatusUnprocessableEntity, v, "")
 	case errors.As(err, &ae):
 		msg := strings.Trim(strings.TrimSpace(ae.UserTitle+": "+ae.UserMsg), ": ")
@@ -143,10 +143,24 @@ func (s *Screens) WhatsAppTemplateCreate(c *gin.Context) {
 	}
 }
 
+// templateFieldError shows a rule the template breaks at its form field
+// (a button's at its row, buttonRow mapping request index to row).
+func templateFieldError(v *app.View, fe *whatsapp.TemplateFieldError, buttonRow map[string]string) {
+	field := fe.Field
+	if j, ok := strings.CutPrefix(field, "button."); ok {
+		field = "button_" + buttonRow[j]
+	}
+	switch field {
+	case "components", "buttons":
+		field = "body"
+	}
+	v.Errors[field] = v.T("whatsapp.tpl.rule."+fe.Rule) + " (" + fe.Detail + ")"
+}
+
 // templateFromForm builds the template in the order of Meta's examples
-// (HEADER, BODY, FOOTER, BUTTONS); buttonRow maps a button's index in the
-// request to its form row.
-func templateFromForm(f map[string]string) (whatsapp.NewTemplate, map[string]string) {
+// (HEADER, BODY, FOOTER, BUTTONS) from the form with rows button rows;
+// buttonRow maps a button's index in the request to its form row.
+func templateFromForm(f map[string]string, nrows int) (whatsapp.NewTemplate, map[string]string) {
 	nt := whatsapp.NewTemplate{Name: f["name"], Language: f["language"], Category: f["category"]}
 	if f["parameter_format"] == "NAMED" {
 		nt.ParameterFormat = "NAMED"
@@ -174,7 +188,7 @@ func templateFromForm(f map[string]string) (whatsapp.NewTemplate, map[string]str
 	}
 	rows := map[string]string{}
 	var buttons []whatsapp.NewTemplateButton
-	for i := range maxFormButtons {
+	for i := range nrows {
 		k := func(n string) string { return f[fmt.Sprintf("button_%s_%d", n, i)] }
 		if k("type") == "" {
 			continue

@@ -336,6 +336,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		s.listTemplates(w, r)
+	case len(parts) == 2 && r.Method == http.MethodPost && s.isTemplate(parts[1]):
+		s.editTemplate(w, r, parts[1])
 	case len(parts) == 2 && r.Method == http.MethodGet && s.isNumber(parts[1]):
 		s.phoneInfo(w, r, parts[1])
 	case len(parts) == 2 && r.Method == http.MethodGet:

@@ -10,6 +10,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"time"
 	"unicode/utf8"
 )
 
@@ -27,6 +28,9 @@ type Template struct {
 	ParameterFormat string `json:"parameter_format,omitempty"`
 	// Quality is the last quality Meta gave it (not listed; webhook only).
 	Quality string `json:"-"`
+	// edits are when the template was edited while APPROVED (Meta's
+	// limits: one per 24 hours, ten per 30 days).
+	edits []time.Time
 }
 
 // TemplateComponent is a HEADER, BODY, FOOTER or BUTTONS component.
@@ -35,13 +39,17 @@ type TemplateComponent struct {
 	Format  string           `json:"format,omitempty"`
 	Text    string           `json:"text,omitempty"`
 	Buttons []TemplateButton `json:"buttons,omitempty"`
+	// Example are the samples given for review, listed as Meta lists
+	// them (example.body_text …).
+	Example json.RawMessage `json:"example,omitempty"`
 }
 
 // TemplateButton is a button of a BUTTONS component.
 type TemplateButton struct {
-	Type string `json:"type"`
-	Text string `json:"text"`
-	URL  string `json:"url,omitempty"`
+	Type    string   `json:"type"`
+	Text    string   `json:"text"`
+	URL     string   `json:"url,omitempty"`
+	Example []string `json:"example,omitempty"`
 }
 
 // DefaultTemplates are the templates a new emulator has: Meta's sample
@@ -57,7 +65,8 @@ func DefaultTemplates() []Template {
 				{Type: "FOOTER", Text: "WhatsApp Business API Team"}}},
 		{ID: "920070352646140", Name: "2023_april_promo", Language: "en_US", Status: "APPROVED", Category: "MARKETING",
 			Components: []TemplateComponent{{Type: "HEADER", Format: "TEXT", Text: "Fall Sale"},
-				body("Hi {{1}}, our Fall Sale is on! Use promo code {{2}} Get an extra 25% off every order above $350!"),
+				{Type: "BODY", Text: "Hi {{1}}, our Fall Sale is on! Use promo code {{2}} Get an extra 25% off every order above $350!",
+					Example: json.RawMessage(`{"body_text":[["Mark","FALL25"]]}`)},
 				{Type: "FOOTER", Text: "Not interested in any of our sales? Tap Stop Promotions"},
 				{Type: "BUTTONS", Buttons: []TemplateButton{{Type: "QUICK_REPLY", Text: "Stop promotions"}}}}},
 		{ID: "700000000000001", Name: "appointment_reminder", Language: "de", Status: "APPROVED", Category: "UTILITY",

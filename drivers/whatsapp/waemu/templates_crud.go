@@ -1,6 +1,7 @@
 package waemu
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -19,31 +20,37 @@ import (
 // SetTemplateStatus approves or rejects it (with the webhook).
 
 type createReq struct {
-	Name            string `json:"name"`
-	Language        string `json:"language"`
-	Category        string `json:"category"`
-	ParameterFormat string `json:"parameter_format"`
-	Components      []struct {
-		Type    string `json:"type"`
-		Format  string `json:"format"`
-		Text    string `json:"text"`
-		Example *struct {
-			HeaderText    []string   `json:"header_text"`
-			BodyText      [][]string `json:"body_text"`
-			HeaderHandle  []string   `json:"header_handle"`
-			BodyTextNamed []struct {
-				ParamName string `json:"param_name"`
-				Example   string `json:"example"`
-			} `json:"body_text_named_params"`
-		} `json:"example"`
-		Buttons []struct {
-			Type        string   `json:"type"`
-			Text        string   `json:"text"`
-			URL         string   `json:"url"`
-			PhoneNumber string   `json:"phone_number"`
-			Example     []string `json:"example"`
-		} `json:"buttons"`
-	} `json:"components"`
+	Name            string                   `json:"name"`
+	Language        string                   `json:"language"`
+	Category        string                   `json:"category"`
+	ParameterFormat string                   `json:"parameter_format"`
+	Components      []createReqComponentJSON `json:"components"`
+}
+
+// createReqComponentJSON is a component of a creation or edit body.
+type createReqComponentJSON struct {
+	Type    string `json:"type"`
+	Format  string `json:"format"`
+	Text    string `json:"text"`
+	Example *struct {
+		HeaderText    []string   `json:"header_text"`
+		BodyText      [][]string `json:"body_text"`
+		HeaderHandle  []string   `json:"header_handle"`
+		BodyTextNamed []struct {
+			ParamName string `json:"param_name"`
+			Example   string `json:"example"`
+		} `json:"body_text_named_params"`
+	} `json:"example"`
+	Buttons []createReqButton `json:"buttons"`
+}
+
+// createReqButton is a button of a BUTTONS component.
+type createReqButton struct {
+	Type        string   `json:"type"`
+	Text        string   `json:"text"`
+	URL         string   `json:"url"`
+	PhoneNumber string   `json:"phone_number"`
+	Example     []string `json:"example"`
 }
 
 var (
@@ -92,8 +99,11 @@ func (s *Server) createTemplate(w http.ResponseWriter, r *http.Request) {
 		Status: "PENDING", Category: t.Category, ParameterFormat: strings.ToUpper(t.ParameterFormat)}
 	for _, c := range t.Components {
 		tc := TemplateComponent{Type: c.Type, Format: c.Format, Text: c.Text}
+		if c.Example != nil {
+			tc.Example, _ = json.Marshal(c.Example)
+		}
 		for _, b := range c.Buttons {
-			tc.Buttons = append(tc.Buttons, TemplateButton{Type: b.Type, Text: b.Text, URL: b.URL})
+			tc.Buttons = append(tc.Buttons, TemplateButton{Type: b.Type, Text: b.Text, URL: b.URL, Example: b.Example})
 		}
 		nt.Components = append(nt.Components, tc)
 	}

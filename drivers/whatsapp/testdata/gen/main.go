@@ -77,6 +77,12 @@ func main() {
 	tpls["Create template response"] = dig(create, "responses", "200", "content", "application/json", "examples", "Example response", "value")
 	del := paths["/{Version}/{WABA-ID}/message_templates"].(map[string]any)["delete"].(map[string]any)
 	tpls["Delete template response"] = dig(del, "responses", "200", "content", "application/json", "examples", "Example response", "value")
+	// Template editing (POST /{template-id}): Meta's example, its answer
+	// and the request schema the client's edit bodies are checked against.
+	edit := paths["/{Version}/{TEMPLATE_ID}"].(map[string]any)["post"].(map[string]any)
+	tpls["Edit template"] = dig(edit, "requestBody", "content", "application/json", "examples", "Edit template", "value")
+	tpls["Edit template schema"] = dig(edit, "requestBody", "content", "application/json", "schema")
+	tpls["Edit template response"] = dig(edit, "responses", "200", "content", "application/json", "examples", "Example response", "value")
 	tb, err := yaml.Marshal(tpls)
 	check(err)
 	check(os.WriteFile(filepath.Join(out, "template_examples.yaml"),
