@@ -116,7 +116,10 @@ func (m *Manager) ReplyWithFile(ctx context.Context, id, by, text, name string, 
 	md, err := campaign.FitAndStore(m.cfg.MediaDir, name, data, offer.Limit)
 	if err != nil {
 		if errors.Is(err, campaign.ErrInvalid) {
-			return Attachment{}, message.WithReason(fmt.Errorf("%w: %w", ErrMediaRefused, err), message.ReasonOf(err))
+			// The reason is the campaign form's (type, size, limit); the
+			// text without "invalid campaign".
+			why := strings.TrimPrefix(err.Error(), campaign.ErrInvalid.Error()+": ")
+			return Attachment{}, message.WithReason(fmt.Errorf("%w: %s", ErrMediaRefused, why), message.ReasonOf(err))
 		}
 		return Attachment{}, err
 	}
