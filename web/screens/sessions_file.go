@@ -98,4 +98,3 @@ func (s *Screens) replyWithFile(c *gin.Context, id, by, text string) bool {
 	c.Redirect(http.StatusSeeOther, "/sessions/"+url.PathEscape(id)+"#chat-log")
 	return true
 }
-
