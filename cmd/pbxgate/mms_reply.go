@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"regexp"
 	"slices"
 	"strings"
 
@@ -85,12 +84,11 @@ func (s smsSessionSender) simOf(sender string) string {
 	return ""
 }
 
-var replyMediaRE = regexp.MustCompile(`^` + session.MediaIDPrefix + `[0-9a-f]{32}(\.[a-z0-9]{1,5})?$`)
-
-// replyMedia serves the files of chat replies ("mmsout-…" ids) from
-// data_dir/mms/replies and hands other ids to next.
+// replyMedia serves the files of chat replies ("mmsout-…" ids, stored
+// under data_dir/mms/replies; the session manager's MediaPath finds them)
+// and hands other ids to next.
 type replyMedia struct {
-	dir  string
+	path func(id string) (string, bool)
 	next interface {
 		MediaFile(ctx context.Context, id string) (string, string, error)
 	}
@@ -103,13 +101,12 @@ func (r replyMedia) MediaFile(ctx context.Context, id string) (string, string, e
 		}
 		return r.next.MediaFile(ctx, id)
 	}
-	if !replyMediaRE.MatchString(id) {
+	p, ok := r.path(id)
+	if !ok {
 		return "", "", fmt.Errorf("reply media %q: %w", id, os.ErrNotExist)
 	}
-	name := strings.TrimPrefix(id, session.MediaIDPrefix)
-	p := filepath.Join(r.dir, name)
 	if _, err := os.Stat(p); err != nil {
 		return "", "", err
 	}
-	return p, mms.DetectType(name, nil), nil
+	return p, mms.DetectType(p, nil), nil
 }
