@@ -35,10 +35,7 @@ func (d *daemon) startPBX(ctx context.Context, pool *smspool.Pool, wa session.Se
 	chans, err := session.ChannelsFromConfig(sc.Sessions, func(name string) (message.Kind, session.Sender, bool) {
 		switch {
 		case sms[name]:
-			return message.SMS, session.SenderFunc(func(ctx context.Context, m message.Outbound) error {
-				m.Channel = name
-				return pool.Enqueue(ctx, m)
-			}), true
+			return message.SMS, smsSessionSender{name: name, pool: pool, mms: d.sms.mms}, true
 		case wa != nil && (name == waName || d.whatsappNumber(name)):
 			return message.WhatsApp, wa, true
 		case d.tg != nil && name == d.tg.Name():
@@ -76,7 +73,8 @@ func (d *daemon) startPBX(ctx context.Context, pool *smspool.Pool, wa session.Se
 	mgr, err := session.New(session.Config{
 		Store: d.store, Deliverer: gw, Channels: chans, Queues: queues, Names: books,
 		DefaultChannel: sc.Sessions.DefaultChannel, PortalURL: d.cfg.HTTP.PublicURL, TextBlocks: blocks,
-		Logger: d.log.With("component", "sessions"), Registerer: d.reg,
+		MediaDir: sessionMediaDir(d.cfg.DataDir), // files of chat replies sent as MMS (docs/mms.md)
+		Logger:   d.log.With("component", "sessions"), Registerer: d.reg,
 	})
 	if err != nil {
 		return nil, err

@@ -580,6 +580,9 @@ func (d *daemon) buildPortal(b buildInfo) (*http.Server, error) {
 	if d.sms != nil && d.sms.mms != nil {
 		deps.MMS = mmsService{d.sms.mms}
 		deps.Media = mmsMedia{dir: d.sms.mms.dir, next: deps.Media}
+		if d.pbx != nil {
+			deps.Media = replyMedia{path: d.pbx.sessions.MediaPath, next: deps.Media} // mms_reply.go
+		}
 	}
 	// Shutdown does not end the live views' event streams by itself.
 	stopping := make(chan struct{})

@@ -12,6 +12,7 @@ import (
 // Handler serves the control API (see the package documentation).
 func (n *Network) Handler() http.Handler {
 	mux := http.NewServeMux()
+	n.mmscControls(mux)
 	mux.HandleFunc("GET /modems", func(w http.ResponseWriter, r *http.Request) {
 		ms := n.Modems()
 		out := make([]Status, 0, len(ms))

@@ -96,6 +96,8 @@
 //	                             ("no_prompt":true: AT+CMGS never prompts; "hang_after_pdu":true: the next SMS goes out, then the modem hangs)
 //	POST /modems/{imei}/reboot   {"down":"2s"}: the port vanishes for that long (default 1s)
 //	POST /modems/{imei}/reset    {"announce":false}: firmware restart behind the open port, settings back to power-on values (SilentReset)
+//	GET  /mmsc/received          the MMSC's accepted m-send-req: [{"message_id","size","raw" (the PDU, base64),"at"}] (404 without an MMSC)
+//	PUT  /mmsc/failure           {"mode":"status"}: every submission fails (m-send-conf transient error; "http": 503; "": works again)
 //
 // States: online, deregistered, no-sim, pin-required, puk-required,
 // sim-blocked, hung, rebooting, closed. Errors come back as

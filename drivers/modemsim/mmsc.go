@@ -45,7 +45,10 @@ type ReceivedMMS struct {
 	MessageID string
 	Size      int // bytes of the PDU
 	PDU       mms.Message
-	At        time.Time
+	// Raw is the m-send-req as it arrived (OMA-MMS-ENC binary PDU), for
+	// tests that decode it themselves.
+	Raw []byte    `json:"raw"`
+	At  time.Time `json:"at"`
 }
 
 // StartMMSC starts the MMSC of this network on 127.0.0.1 with a size
@@ -84,6 +87,52 @@ func (c *MMSC) Received() []ReceivedMMS {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return append([]ReceivedMMS(nil), c.received...)
+}
+
+// controls serves the MMSC's part of the control API: GET /mmsc/received
+// lists the accepted submissions (raw PDUs base64), PUT /mmsc/failure
+// {"mode":"http"|"status"|""} switches the failure mode.
+func (n *Network) mmscControls(mux *http.ServeMux) {
+	mmsc := func(w http.ResponseWriter) *MMSC {
+		n.mu.Lock()
+		c := n.mmsc
+		n.mu.Unlock()
+		if c == nil {
+			writeError(w, http.StatusNotFound, fmt.Errorf("modemsim: no MMSC is running"))
+		}
+		return c
+	}
+	mux.HandleFunc("GET /mmsc/received", func(w http.ResponseWriter, r *http.Request) {
+		if c := mmsc(w); c != nil {
+			type item struct {
+				MessageID string    `json:"message_id"`
+				Size      int       `json:"size"`
+				Raw       []byte    `json:"raw"`
+				At        time.Time `json:"at"`
+			}
+			out := []item{}
+			for _, m := range c.Received() {
+				out = append(out, item{m.MessageID, m.Size, m.Raw, m.At})
+			}
+			writeJSON(w, http.StatusOK, out)
+		}
+	})
+	mux.HandleFunc("PUT /mmsc/failure", func(w http.ResponseWriter, r *http.Request) {
+		var req struct {
+			Mode MMSCFailure `json:"mode"`
+		}
+		if !readJSON(w, r, &req) {
+			return
+		}
+		if req.Mode != "" && req.Mode != "http" && req.Mode != "status" {
+			writeError(w, http.StatusUnprocessableEntity, fmt.Errorf("modemsim: MMSC failure mode %q: use \"http\", \"status\" or \"\"", req.Mode))
+			return
+		}
+		if c := mmsc(w); c != nil {
+			c.SetFailure(req.Mode)
+			writeJSON(w, http.StatusOK, req)
+		}
+	})
 }
 
 // Close stops the server.
@@ -135,7 +184,7 @@ func (c *MMSC) submit(w http.ResponseWriter, r *http.Request) {
 	c.mu.Lock()
 	c.seq++
 	id := "msg" + strconv.Itoa(c.seq)
-	c.received = append(c.received, ReceivedMMS{MessageID: id, Size: len(body), PDU: m, At: time.Now()})
+	c.received = append(c.received, ReceivedMMS{MessageID: id, Size: len(body), PDU: m, Raw: body, At: time.Now()})
 	c.mu.Unlock()
 	c.conf(w, m.TransactionID, mms.StatusOK, "", id)
 	from := ""

@@ -111,12 +111,27 @@ func (e *Engine) FitMedia(ctx context.Context, channel, name string, data []byte
 	if e.cfg.MediaDir == "" {
 		return Media{}, message.WithReason(fmt.Errorf("%w: MMS campaigns are not available (no media directory)", ErrInvalid), rMMSNoDir.R())
 	}
-	if len(data) > MaxMediaUpload {
-		return Media{}, message.WithReason(fmt.Errorf("%w: the file is larger than %d MB", ErrInvalid, MaxMediaUpload>>20), rMMSUpload.R(MaxMediaUpload>>20))
-	}
 	limit, err := e.mmsChannel(ctx, channel)
 	if err != nil {
 		return Media{}, err
+	}
+	return FitAndStore(e.cfg.MediaDir, name, data, limit)
+}
+
+// FitAndStore fits a file to an MMS of at most limit bytes (mms.Fit) and
+// stores the result content-addressed under dir: what FitMedia does once
+// it knows the channel's limit, for every other sender of MMS files (a
+// session's chat reply). Refusals wrap ErrInvalid and carry the reason
+// code ("campaign.mms_…": the file's type, size or the limit).
+func FitAndStore(dir, name string, data []byte, limit int) (Media, error) {
+	if dir == "" {
+		return Media{}, message.WithReason(fmt.Errorf("%w: MMS files are not available (no media directory)", ErrInvalid), rMMSNoDir.R())
+	}
+	if len(data) > MaxMediaUpload {
+		return Media{}, message.WithReason(fmt.Errorf("%w: the file is larger than %d MB", ErrInvalid, MaxMediaUpload>>20), rMMSUpload.R(MaxMediaUpload>>20))
+	}
+	if limit <= 0 {
+		limit = DefaultMMSLimit
 	}
 	f, err := mms.Fit(name, data, limit)
 	if err != nil {
@@ -132,7 +147,7 @@ func (e *Engine) FitMedia(ctx context.Context, channel, name string, data []byte
 		return Media{}, message.WithReason(fmt.Errorf("%w: %w", ErrInvalid, err), rMMSUnreadable.R(err))
 	}
 	sum := sha256.Sum256(f.Data)
-	p := filepath.Join(e.cfg.MediaDir, hex.EncodeToString(sum[:16])+strings.ToLower(path.Ext(f.Name)))
+	p := filepath.Join(dir, hex.EncodeToString(sum[:16])+strings.ToLower(path.Ext(f.Name)))
 	if err := writeOnce(p, f.Data); err != nil {
 		return Media{}, fmt.Errorf("store MMS file: %w", err)
 	}

@@ -41,6 +41,9 @@ type Config struct {
 	// TextBlocks are canned replies agents send with "/t <name>" or
 	// "#<number>" (see TextBlock).
 	TextBlocks []TextBlock
+	// MediaDir is where files of chat replies sent as MMS are stored
+	// (ReplyWithFile; "" : replies carry text only).
+	MediaDir   string
 	Clock      Clock
 	Logger     *slog.Logger
 	Registerer prometheus.Registerer

@@ -1009,7 +1009,13 @@ func (m *Manager) Reply(ctx context.Context, id, by, text string) error {
 // contact wrote can be quoted; anything else is ErrCannotQuote and
 // nothing is sent.
 func (m *Manager) ReplyQuoting(ctx context.Context, id, by, text string, quote int) error {
-	if strings.TrimSpace(text) == "" {
+	return m.reply(ctx, id, by, text, quote, nil, nil)
+}
+
+// reply stores and sends a portal or API user's reply; att and media: the
+// reply's file (ReplyWithFile), sent through att.SIM.
+func (m *Manager) reply(ctx context.Context, id, by, text string, quote int, att *Attachment, media *message.Media) error {
+	if strings.TrimSpace(text) == "" && media == nil {
 		return fmt.Errorf("%w: the reply is empty", ErrEmptyReply)
 	}
 	m.mu.Lock()
@@ -1040,10 +1046,20 @@ func (m *Manager) ReplyQuoting(ctx context.Context, id, by, text string, quote i
 	s = s.clone()
 	c := newChange()
 	c.session(s)
-	e := m.appendEntry(c, s, Entry{Dir: Out, At: now, Text: text, By: by, Status: string(message.Queued), QuoteID: quoteID})
+	e := Entry{Dir: Out, At: now, Text: text, By: by, Status: string(message.Queued), QuoteID: quoteID}
+	if media != nil {
+		e.MediaType, e.MediaID, e.Attachment = media.ContentType, mediaID(media.Path), att
+	}
+	e = m.appendEntry(c, s, e)
 	s.AnsweredSeq, s.LastActivity = e.Seq, now
 	s.event(now, "replied", by, "")
 	m.addSend(c, m.chans[s.Channel], s, &e)
+	if media != nil {
+		// An MMS: through the SIM the file was fitted for ("" any
+		// MMS-capable SIM of the channel).
+		out := &c.sends[len(c.sends)-1].out
+		out.Media, out.Sender = media, att.SIM
+	}
 	if err := m.commit(c); err != nil {
 		m.mu.Unlock()
 		return err

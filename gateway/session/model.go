@@ -201,7 +201,10 @@ type Entry struct {
 	Text      string    `json:"text"`
 	MediaType string    `json:"media_type,omitempty"`
 	MediaID   string    `json:"media_id,omitempty"`
-	By        string    `json:"by,omitempty"` // extension that wrote an Out entry
+	// Attachment: the file an Out entry sent as MMS (ReplyWithFile) and
+	// what fitting did to it; MediaID then names the stored file.
+	Attachment *Attachment `json:"attachment,omitempty"`
+	By         string      `json:"by,omitempty"` // extension that wrote an Out entry
 	// Status of an Out entry (message.Status) or of an In entry: "pending"
 	// until an extension took it, then "delivered".
 	Status      string   `json:"status"`

@@ -68,14 +68,12 @@ func (s *API) APISessionAction(action string) gin.HandlerFunc {
 		case "close":
 			err = s.D.Sessions.Close(ctx, id, by)
 		case "reply":
-			var req struct {
-				Text string `json:"text"`
-				// Quote is the seq of the contact's message (WhatsApp) the
-				// reply quotes; 0: none.
-				Quote int `json:"quote"`
+			var req apiReplyRequest
+			if ok := s.bindReply(c, &req); !ok {
+				return
 			}
-			if err := c.ShouldBindJSON(&req); err != nil {
-				app.APIError(c, http.StatusBadRequest, "bad_json", `body must be {"text":"…"} or {"text":"…","quote":seq}`, "")
+			if req.Media != nil {
+				s.apiReplyWithFile(c, id, by, req)
 				return
 			}
 			if strings.TrimSpace(req.Text) == "" || len([]rune(req.Text)) > app.MaxReplyLen {

@@ -45,6 +45,8 @@ var UploadLimits = map[string]int64{
 	"POST /mms":                                 MaxMMSUpload + 1<<20,
 	"POST /api/v1/mms/fit":                      MaxMMSUpload + 1<<20,
 	"POST /api/v1/mms/messages":                 MaxMMSUpload + 1<<20,
+	"POST /sessions/:id/reply":                  MaxReplyFile + 1<<20,
+	"POST /api/v1/sessions/:id/reply":           MaxReplyFile*4/3 + 1<<20, // base64 in JSON
 	"POST /api/v1/system/update":                maxBundleUpload,
 	"POST /api/v1/system/restore":               MaxBackupUpload,
 }

@@ -78,3 +78,16 @@ type TextBlockService interface {
 	TextBlocks() []chat.TextBlock
 	ExpandTextBlock(ref string, s chat.Session, agent string) (string, error)
 }
+
+// MediaReplier sends replies with a file: on an SMS session with an
+// MMS-capable SIM the file is fitted to that SIM's carrier limit and sent
+// as MMS (docs/mms.md). *session.Manager implements it. Refusals wrap
+// chat.ErrMediaRefused with the reason code; nothing was sent then.
+type MediaReplier interface {
+	MediaOffer(ctx context.Context, id string) (chat.MediaOffer, error)
+	ReplyWithFile(ctx context.Context, id, by, text, name string, data []byte) (chat.Attachment, error)
+}
+
+// MaxReplyFile bounds a file attached to a chat reply (as the MMS page's
+// upload): what goes over the air is the carrier's limit.
+const MaxReplyFile = MaxMMSUpload

@@ -39,6 +39,15 @@ type sessionDetailData struct {
 	Quote     *chat.Entry
 	CanQuote  bool
 	byInbound map[string]chat.Entry
+	// The reply's file (MMS on SMS sessions, sessions_file.go): File
+	// says it can be attached (FileLimitKB, FileSIM); FileWhy why not;
+	// FileErr why the last one was refused.
+	File        bool
+	FileLimitKB int
+	FileSIM     string
+	FileWhy     string
+	FileErr     string
+	fileErr     error
 }
 
 // Quoted is the message e quotes, if it is in this session's log (the
@@ -135,7 +144,9 @@ func (s *Screens) sessionDetail(c *gin.Context, code int, d sessionDetailData, f
 	if tb, ok := s.D.Sessions.(app.TextBlockService); ok {
 		d.Blocks = tb.TextBlocks()
 	}
-	v := s.NewView(c, "sessions", "nav.sessions", d)
+	v := s.NewView(c, "sessions", "nav.sessions", nil)
+	s.fileOffer(c, v, &d)
+	v.Data = d
 	if flash != "" {
 		v.Flash = flash
 	}
@@ -156,6 +167,9 @@ func (s *Screens) SessionAction(action string) gin.HandlerFunc {
 		switch action {
 		case "reply":
 			text := c.PostForm("text")
+			if done := s.replyWithFile(c, id, by, text); done {
+				return
+			}
 			if strings.TrimSpace(text) == "" || len([]rune(text)) > app.MaxReplyLen {
 				s.Flash(c, "sessions.err.reply_length")
 				c.Redirect(http.StatusSeeOther, "/sessions/"+url.PathEscape(id))
