@@ -139,9 +139,9 @@ func TestTemplateSearchWithoutScript(t *testing.T) {
 		count     string
 	}{
 		{"rechnung", "", []string{"rechnung_faellig|de"}, "1 von 303 Vorlagen"},
-		{"zahnarzt", "", []string{"termin_hinweis|de"}, "1 von 303 Vorlagen"}, // body only; the pending one is not offered
-		{"tr utility", "", []string{"kontoauszug|tr"}, "1 von 303 Vorlagen"},  // language and category
-		{"AKTION_007 woche", "", []string{"aktion_007|en"}, "1 von 303 Vorlagen"}, // name and body words
+		{"zahnarzt", "", []string{"termin_hinweis|de"}, "1 von 303 Vorlagen"},                           // body only; the pending one is not offered
+		{"tr utility", "", []string{"kontoauszug|tr"}, "1 von 303 Vorlagen"},                            // language and category
+		{"AKTION_007 woche", "", []string{"aktion_007|en"}, "1 von 303 Vorlagen"},                       // name and body words
 		{"Weiß", "aktion_001|en", []string{"aktion_001|en", "termin_hinweis|de"}, "1 von 303 Vorlagen"}, // footer; the choice stays but is no match
 		{"mahnung", "", nil, "Keine Vorlage passt zur Suche."},
 		{"mahnung", "aktion_002|fr", []string{"aktion_002|fr"}, "Keine Vorlage passt zur Suche."},
