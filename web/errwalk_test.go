@@ -65,7 +65,7 @@ func backupOf(t *testing.T, v int) []byte {
 type failingRestorer struct{ err error }
 
 func (r failingRestorer) StageRestore(context.Context, io.Reader) (string, error) { return "", r.err }
-func (failingRestorer) RestorePending() bool                                    { return false }
+func (failingRestorer) RestorePending() bool                                      { return false }
 
 // TestRestoreRefusalsInGerman uploads what the restore form refuses —
 // a text file, a backup without pbxgate data, a backup of a newer schema,
