@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"html"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"path/filepath"
@@ -14,9 +15,12 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/pbxgate/pbxgate/firmware/bundle"
 	"github.com/pbxgate/pbxgate/firmware/spool"
+	"github.com/pbxgate/pbxgate/gateway/consent"
+	"github.com/pbxgate/pbxgate/gateway/rules"
 	"github.com/pbxgate/pbxgate/gateway/store"
 	"github.com/pbxgate/pbxgate/web/app"
 	"github.com/pbxgate/pbxgate/web/i18n/leakcheck"
@@ -202,4 +206,74 @@ type failingSpool struct{ err error }
 func (failingSpool) Status() (spool.State, error) { return spool.State{}, nil }
 func (s failingSpool) Stage(context.Context, io.Reader) (bundle.Manifest, error) {
 	return bundle.Manifest{}, s.err
+}
+
+// TestRuleAndFileRefusalsInGerman: the automation form's refusals from the
+// rules engine (an invalid regular expression with what is wrong in it, a
+// match kind the form does not offer, routing without a PBX) and the
+// contact imports' unreadable files (empty, only broken rows, no valid
+// number) are German sentences, no English detail (leakcheck finds none).
+func TestRuleAndFileRefusalsInGerman(t *testing.T) {
+	t.Parallel()
+	det, err := leakcheck.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := newEnv(t, func(d *app.Deps) {
+		cons, err := consent.New(consent.Config{Store: d.Store, Logger: slog.New(slog.DiscardHandler)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		eng, err := rules.New(rules.Config{Store: d.Store, Consent: cons, Replier: &replies{}, Location: time.UTC, Logger: slog.New(slog.DiscardHandler)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		d.Rules, d.Consent = eng, cons
+	})
+	c := env.client()
+	c.setup("admin password")
+	c.get("/lang/de?next=/automation")
+	tok := c.csrf("/automation")
+	for _, tc := range []struct {
+		match, pattern, action string
+		want                   string
+	}{
+		{"regexp", "(abc", "auto_answer", "Der reguläre Ausdruck „(abc“ ist ungültig: eine runde Klammer ( wird nicht geschlossen."},
+		{"regexp", "a**", "auto_answer", "Der reguläre Ausdruck „**“ ist ungültig: Wiederholungszeichen stehen doppelt (z. B. **)."},
+		{"regexp", `(?=x)`, "auto_answer", "Der reguläre Ausdruck „(?=“ ist ungültig: diese Perl-Syntax (z. B. Lookahead) gibt es in RE2 nicht."},
+		{"regex", "hallo", "auto_answer", "Wählen Sie, wie die Nachricht passen soll"},
+		{"contains", "hallo", "route", "Diese Aktion ist auf diesem Gateway nicht eingerichtet"},
+	} {
+		r := c.post("/automation/rules", formVals("csrf_token", tok, "rule_name", "Regel", "match", tc.match, "pattern", tc.pattern,
+			"action", tc.action, "answer", "Danke", "route", "201"))
+		errs := pageErrors(r.body)
+		if r.code != http.StatusUnprocessableEntity || len(errs) != 1 {
+			t.Fatalf("%s %q: %d, errors %q", tc.match, tc.pattern, r.code, errs)
+		}
+		if !strings.HasPrefix(errs[0], tc.want) || len(det.Check(errs[0])) > 0 {
+			t.Errorf("%s %q: error %q, want %q; English: %v", tc.match, tc.pattern, errs[0], tc.want, det.Check(errs[0]))
+		}
+	}
+
+	tok = c.csrf("/contacts")
+	for _, tc := range []struct {
+		form, file string
+		data       []byte
+		want       string
+	}{
+		{"/contacts/dnc", "sperre.csv", []byte("\n\n"), "Die Datei ist leer."},
+		{"/contacts/dnc", "sperre.csv", []byte("telefon\nkeine Nummer\nauch keine\n"), "Die Datei enthält keine gültige Telefonnummer."},
+		{"/contacts/phonebooks", "kunden.csv", []byte("\"Anna;0171 1234567\n"), "Keine Zeile der Datei ist lesbar (die erste fehlerhafte ist Zeile 1"},
+		{"/contacts/phonebooks", "kunden.csv", []byte("name;telefon\nAnna;keine\n"), "Die Datei enthält keine gültige Telefonnummer."},
+		{"/contacts/lists", "liste.csv", []byte("\n"), "Die Datei ist leer."},
+	} {
+		r := c.uploadFile(tc.form+"?csrf_token="+url.QueryEscape(tok), "file", tc.file, tc.data, "name", "Test", "csrf_token", tok)
+		errs := pageErrors(r.body)
+		if len(errs) == 0 {
+			t.Fatalf("%s %q: %d, no error\n%s", tc.form, tc.data, r.code, r.body)
+		}
+		if !strings.HasPrefix(errs[0], tc.want) || len(det.Check(strings.Join(errs, "\n"))) > 0 {
+			t.Errorf("%s %q: errors %q, want %q; English: %v", tc.form, tc.data, errs, tc.want, det.Check(strings.Join(errs, "\n")))
+		}
+	}
 }
