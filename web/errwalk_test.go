@@ -255,6 +255,19 @@ func TestRuleAndFileRefusalsInGerman(t *testing.T) {
 		}
 	}
 
+	tok = c.csrf("/blacklist")
+	for _, tc := range []struct{ entry, direction, want string }{
+		{"keine Nummer", "both", "„keine Nummer“ ist keine Nummer und kein Präfix"},
+		{"abc*", "both", "„abc“ ist keine Nummer und kein Präfix"},
+		{"+4915123456701", "irgendwohin", "Wählen Sie eine Richtung"},
+	} {
+		r := c.post("/blacklist", formVals("csrf_token", tok, "entry", tc.entry, "direction", tc.direction))
+		errs := pageErrors(r.body)
+		if len(errs) != 1 || !strings.HasPrefix(errs[0], tc.want) || len(det.Check(errs[0])) > 0 {
+			t.Errorf("blacklist %q %q: %d, errors %q, want %q", tc.entry, tc.direction, r.code, errs, tc.want)
+		}
+	}
+
 	tok = c.csrf("/contacts")
 	for _, tc := range []struct {
 		form, file string

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"regexp/syntax"
 
+	"github.com/pbxgate/pbxgate/gateway/consent"
 	"github.com/pbxgate/pbxgate/gateway/rules"
 )
 
@@ -57,4 +58,13 @@ func (v *View) RuleErrorText(err error) (text string, known bool) {
 		return v.T("errwalk.rule.invalid"), true
 	}
 	return "", false
+}
+
+// blockProblem says why the blacklist refused entry e (consent.
+// ErrInvalidEntry): a number or prefix without digits, else in general.
+func blockProblem(e consent.Entry, err error) *InputProblem {
+	if errors.Is(err, consent.ErrInvalidNumber) {
+		return Problem("entry", "invalid_number", "errwalk.blacklist.no_digits", e.Number+e.Prefix)
+	}
+	return Problem("entry", "invalid", "errwalk.blacklist.invalid")
 }

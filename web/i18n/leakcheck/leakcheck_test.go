@@ -44,6 +44,11 @@ func TestCatchesKnownEnglish(t *testing.T) {
 		"error parsing regexp: missing closing ): `(abc`",
 		"campaign limit reached: delete old campaigns first",
 		"no such file or directory",
+		// Found by TestBrowserErrorPathsInGerman (cmd/pbxgate), then fixed.
+		`Der Name darf nur Kleinbuchstaben, Ziffern und Unterstriche enthalten. ("Hallo Welt!": use 1-512 lower-case letters, digits and underscores)`,
+		`Ungültiger Eintrag: invalid blacklist entry: invalid number: "keine Nummer" has no digits`,
+		`Die CSV-Datei kann nicht gelesen werden: do-not-contact list "Sperre": the file is empty`,
+		`Die Regel kann so nicht gespeichert werden: invalid rule "Klammer": match: "regex": use contains or regexp`,
 	} {
 		if f := Heuristic(s); len(f) == 0 {
 			t.Errorf("heuristic misses %q", s)
