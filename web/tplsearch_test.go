@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"regexp"
 	"strings"
 	"testing"
@@ -14,6 +15,8 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/pbxgate/pbxgate/gateway/campaign"
+	"github.com/pbxgate/pbxgate/gateway/store"
+	"github.com/pbxgate/pbxgate/gateway/users"
 	"github.com/pbxgate/pbxgate/web/app"
 	"github.com/pbxgate/pbxgate/web/browsertest"
 )
@@ -261,4 +264,63 @@ func TestBrowserTemplateSearch(t *testing.T) {
 // SetValueAndInput replaces an input's value and fires "input" as typing does.
 func SetValueAndInput(sel, v string) browsertest.Action {
 	return chromedp.Evaluate[chromedp.Void](fmt.Sprintf(`(function(){var e=document.querySelector(%q);e.value=%q;e.dispatchEvent(new Event("input"));})()`, sel, v))
+}
+
+// BenchmarkCampaignFormTemplates renders the campaign form with 303
+// WhatsApp templates (the picker, every template's fields and preview),
+// through the real router with a signed-in admin.
+func BenchmarkCampaignFormTemplates(b *testing.B) {
+	st, err := store.Open(store.Options{Dir: b.TempDir()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { st.Close() })
+	us := users.New(st, users.WithParams(fastHash))
+	if err := us.Add(context.Background(), "admin", "admin password", users.RoleAdmin); err != nil {
+		b.Fatal(err)
+	}
+	tpls := manyTemplates(300)
+	chans := map[string]campaign.Channel{"wa": &waChannel{}}
+	eng, err := campaign.New(campaign.Config{Store: st, Channels: chans, Logger: slog.New(slog.DiscardHandler), Location: time.UTC, Region: "DE", Templates: tpls})
+	if err != nil {
+		b.Fatal(err)
+	}
+	s, err := newServer(app.Deps{Store: st, Users: us, Logger: slog.New(slog.DiscardHandler), Location: time.UTC, DefaultCountry: "DE",
+		Now: time.Now, Campaigns: app.EngineCampaigns(eng, chans), Templates: tpls})
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := s.SaveSettings(app.Settings{SetupDone: true, Language: "de"}); err != nil {
+		b.Fatal(err)
+	}
+	id, _, err := s.Sessions.Create("admin")
+	if err != nil {
+		b.Fatal(err)
+	}
+	h := s.handler()
+	b.ReportAllocs()
+	size := 0
+	for b.Loop() {
+		req := httptest.NewRequest("GET", "/campaigns/new", nil)
+		req.AddCookie(&http.Cookie{Name: app.SessionCookie, Value: id})
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, req)
+		if w.Code != http.StatusOK || len(pickerOptions(w.Body.String())) != 303 {
+			b.Fatalf("form: %d", w.Code)
+		}
+		size = w.Body.Len()
+	}
+	b.ReportMetric(float64(size), "page-bytes")
+}
+
+// BenchmarkFilterTemplates is the server-side search over 303 templates
+// (two words, one match).
+func BenchmarkFilterTemplates(b *testing.B) {
+	tpls := manyTemplates(300)
+	b.ReportAllocs()
+	for b.Loop() {
+		if got := app.FilterTemplates(tpls, "zahnarzt morgen", ""); len(got) != 1 {
+			b.Fatalf("%d matches", len(got))
+		}
+	}
 }

@@ -129,7 +129,7 @@ func (s *Screens) WhatsAppTemplateCreate(c *gin.Context) {
 		case "components", "buttons":
 			field = "body"
 		}
-		v.Errors[field] = v.T("whatsapp.tpl.rule."+fe.Rule) // fe.Detail is English (the API's)
+		v.Errors[field] = v.T("whatsapp.tpl.rule." + fe.Rule) // fe.Detail is English (the API's)
 		s.renderTemplates(c, http.StatusUnprocessableEntity, v, "")
 	case errors.As(err, &ae):
 		msg := strings.Trim(strings.TrimSpace(ae.UserTitle+": "+ae.UserMsg), ": ")
