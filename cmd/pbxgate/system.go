@@ -66,11 +66,11 @@ func (r restoreStager) StageRestore(ctx context.Context, rd io.Reader) (string, 
 	}
 	dir := d.backupDir()
 	if err := os.MkdirAll(dir, 0o750); err != nil {
-		return "", d.unstage(fmt.Errorf("restore: saving the current data first: %w", err))
+		return "", d.unstage(fmt.Errorf("restore: %w: %w", store.ErrSafetyBackup, err))
 	}
 	path := filepath.Join(dir, "before-restore-"+time.Now().UTC().Format("20060102T150405Z")+".pbxbak")
 	if _, err := d.store.BackupFile(path); err != nil {
-		return "", d.unstage(fmt.Errorf("restore: saving the current data first: %w", err))
+		return "", d.unstage(fmt.Errorf("restore: %w: %w", store.ErrSafetyBackup, err))
 	}
 	d.log.Info("restore staged; the current store was saved", "backup", path)
 	return path, nil

@@ -83,7 +83,7 @@ func readAllLimited(r io.Reader) ([]byte, error) {
 		return nil, fmt.Errorf("read file: %w", err)
 	}
 	if len(b) > MaxFileSize {
-		return nil, fmt.Errorf("the file is larger than %d MB; that is far more than a campaign can take", MaxFileSize>>20)
+		return nil, fmt.Errorf("%w: larger than %d MB; that is far more than a campaign can take", ErrFileTooLarge, MaxFileSize>>20)
 	}
 	return b, nil
 }
@@ -201,9 +201,9 @@ func parseFile(b []byte, o CSVOptions) (*csvFile, error) {
 	}
 	if len(f.records) == 0 {
 		if len(f.broken) > 0 {
-			return f, fmt.Errorf("no readable rows: %s", f.broken[0])
+			return f, &NoReadableRowsError{First: f.broken[0]}
 		}
-		return f, errors.New("the file is empty")
+		return f, ErrEmptyFile
 	}
 	hasHeader := false
 	switch o.Header {

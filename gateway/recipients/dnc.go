@@ -60,7 +60,7 @@ func (l *Lists) Import(ctx context.Context, name string, r io.Reader, o CSVOptio
 		return DNCList{}, res, fmt.Errorf("do-not-contact list %q: %w", name, err)
 	}
 	if len(res.Valid) == 0 {
-		return DNCList{}, res, fmt.Errorf("do-not-contact list %q: the file has no valid phone number (%d rows rejected)", name, len(res.Invalid))
+		return DNCList{}, res, fmt.Errorf("do-not-contact list %q: %w (%d rows rejected)", name, ErrNoValidNumber, len(res.Invalid))
 	}
 	items := make(map[string][]byte, len(res.Valid))
 	for _, rc := range res.Valid {

@@ -213,10 +213,10 @@ func (p *Phonebooks) store(ctx context.Context, name, source string, entries []E
 		return Phonebook{}, errors.New("a phonebook needs a name")
 	}
 	if len(entries) == 0 {
-		return Phonebook{}, fmt.Errorf("phonebook %q: the file has no contact with a valid number", name)
+		return Phonebook{}, fmt.Errorf("phonebook %q: %w (no contact with one)", name, ErrNoValidNumber)
 	}
 	if len(entries) > MaxPhonebookEntries {
-		return Phonebook{}, fmt.Errorf("phonebook %q: %d contacts, at most %d are allowed", name, len(entries), MaxPhonebookEntries)
+		return Phonebook{}, fmt.Errorf("%w: phonebook %q: %d contacts, at most %d are allowed", ErrTooMany, name, len(entries), MaxPhonebookEntries)
 	}
 	pb := Phonebook{Name: name, Entries: len(entries), Source: source, ImportedAt: time.Now().UTC()}
 	items := make(map[string][]byte, len(entries))

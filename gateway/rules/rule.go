@@ -181,7 +181,7 @@ type compiled struct {
 func compile(r Rule) (*compiled, error) {
 	c := &compiled{Rule: r}
 	bad := func(field, format string, args ...any) error {
-		return fmt.Errorf("%w %q: %s: %s", ErrInvalidRule, r.Name, field, fmt.Sprintf(format, args...))
+		return &FieldError{Rule: r.Name, Field: field, Detail: fmt.Sprintf(format, args...)}
 	}
 	if strings.TrimSpace(r.Name) == "" {
 		return nil, fmt.Errorf("%w: name: give the rule a name", ErrInvalidRule)
@@ -201,7 +201,7 @@ func compile(r Rule) (*compiled, error) {
 		case Regexp:
 			re, err := regexp.Compile(r.Pattern)
 			if err != nil {
-				return nil, bad("pattern", "not a valid regular expression (Go RE2 syntax): %v", err)
+				return nil, &FieldError{Rule: r.Name, Field: "pattern", Detail: fmt.Sprintf("not a valid regular expression (Go RE2 syntax): %v", err), Err: err}
 			}
 			c.re, c.run, c.req = re, matcher(r.Pattern), required(r.Pattern)
 			if c.run == nil {

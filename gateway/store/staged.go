@@ -26,6 +26,26 @@ const (
 // ErrRestorePending: a staged restore waits for the restart.
 var ErrRestorePending = errors.New("a restored backup is waiting for the restart")
 
+// Why a restore was refused, for the portal to say in the user's language
+// (web/app/restore.go): the file is damaged or no backup at all, or it is
+// a backup without pbxgate data; saving the current data first failed.
+var (
+	ErrDamagedBackup = errors.New("backup file is damaged or not a pbxgate backup")
+	ErrNoPbxgateData = errors.New("the backup holds no pbxgate data (no schema version); choose a file made by pbxgate backup or System > Backup")
+	ErrSafetyBackup  = errors.New("saving the current data first failed")
+)
+
+// NewerSchemaError: the backup was written by a newer pbxgate (it is
+// ErrNewerSchema); Backup is its schema, Known the newest this one knows.
+type NewerSchemaError struct{ Backup, Known int }
+
+func (e *NewerSchemaError) Error() string {
+	return fmt.Sprintf("%v: the backup has schema %d, this pbxgate knows %d; update pbxgate first", ErrNewerSchema, e.Backup, e.Known)
+}
+
+// Is makes errors.Is(err, ErrNewerSchema) hold.
+func (e *NewerSchemaError) Is(target error) bool { return target == ErrNewerSchema }
+
 // StageRestore loads the backup in r into dataDir/restore-pending and
 // checks it: a damaged file or a backup of a newer pbxgate (schema above
 // maxSchema) is refused and leaves nothing behind.
@@ -49,7 +69,7 @@ func StageRestore(ctx context.Context, dataDir string, r io.Reader, maxSchema in
 	}
 	s, err := Open(Options{Dir: dir, Logger: logger, ReadOnly: true})
 	if err != nil {
-		return fmt.Errorf("restore: the loaded backup does not open: %w", err)
+		return fmt.Errorf("restore: the loaded backup does not open: %w: %w", ErrDamagedBackup, err)
 	}
 	v, err := s.SchemaVersion()
 	if cerr := s.Close(); err == nil {
@@ -59,10 +79,10 @@ func StageRestore(ctx context.Context, dataDir string, r io.Reader, maxSchema in
 		return fmt.Errorf("restore: %w", err)
 	}
 	if v == 0 {
-		return fmt.Errorf("restore: the backup holds no pbxgate data (no schema version); choose a file made by pbxgate backup or System > Backup")
+		return fmt.Errorf("restore: %w", ErrNoPbxgateData)
 	}
 	if v > maxSchema {
-		return fmt.Errorf("%w: the backup has schema %d, this pbxgate knows %d; update pbxgate first", ErrNewerSchema, v, maxSchema)
+		return &NewerSchemaError{Backup: v, Known: maxSchema}
 	}
 	if err := writeSynced(filepath.Join(dir, stagedReady)); err != nil {
 		return fmt.Errorf("restore: %w", err)

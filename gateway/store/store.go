@@ -401,7 +401,7 @@ func Restore(ctx context.Context, dir string, r io.Reader, logger *slog.Logger) 
 	}
 	if err := s.db.Load(&frameCheck{r: r}, 256); err != nil {
 		s.Close()
-		return fmt.Errorf("restore: backup file is damaged or not a pbxgate backup: %w", err)
+		return fmt.Errorf("restore: %w: %w", ErrDamagedBackup, err)
 	}
 	if err := s.db.Sync(); err != nil {
 		s.Close()

@@ -45,9 +45,12 @@ func (s *Server) BlockEntry(c *gin.Context, entry, direction, reason, days strin
 	if entry == "" {
 		return e, Problem("entry", "required", "blacklist.err.entry")
 	}
+	if e.Direction != "" && e.Direction != consent.Send && e.Direction != consent.Receive && e.Direction != consent.Both {
+		return e, Problem("direction", "invalid", "errwalk.blacklist.direction")
+	}
 	saved, err := s.D.Consent.Block(c.Request.Context(), e)
 	if errors.Is(err, consent.ErrInvalidEntry) {
-		return e, Problem("entry", "invalid", "blacklist.err.invalid", err.Error())
+		return e, blockProblem(e, err) // errwalk.go: no English detail
 	}
 	if err != nil {
 		return e, err

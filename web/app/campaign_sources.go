@@ -48,7 +48,11 @@ func (s *Server) sourceProblem(p recipients.SourceProblem) *InputProblem {
 	case "no_phone_column":
 		return Problem(p.Field, p.Code, "campaign.err.csv_no_phone")
 	case "unreadable":
-		return csvProblem(p.Err)
+		ip := csvProblem(p.Err)
+		if FileUnreadable(ip) {
+			s.Log.Warn("campaign recipients: CSV file unreadable", "err", p.Err)
+		}
+		return ip
 	}
 	s.Log.Error("campaign recipients", "field", p.Field, "err", p.Err)
 	return Problem(p.Field, "internal", "error.internal")
@@ -91,7 +95,7 @@ func csvProblem(err error) *InputProblem {
 	case errors.As(err, &tooBig):
 		return Problem("csv", "too_large", "campaign.err.csv_type")
 	}
-	return Problem("csv", "unreadable", "campaign.err.csv_read", err.Error())
+	return FileProblem("csv", err)
 }
 
 // OpenCSVText opens CSV text given inline (the API's "csv") after the

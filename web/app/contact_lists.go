@@ -47,7 +47,11 @@ func (s *Server) ImportListCSV(c *gin.Context, name string, b []byte, replace bo
 	case errors.Is(err, recipients.ErrTooMany):
 		return meta, res, Problem("file", "too_many", "lists.err.too_many", recipients.MaxListContacts)
 	case err != nil:
-		return meta, res, Problem("file", "unreadable", "campaign.err.csv_read", err.Error())
+		p := FileProblem("file", err)
+		if FileUnreadable(p) {
+			s.Log.Warn("contact list import: file unreadable", "err", err)
+		}
+		return meta, res, p
 	}
 	s.Audit(c, "contact_list.import", name)
 	s.ListChanged(name)

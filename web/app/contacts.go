@@ -73,7 +73,11 @@ func (s *Server) ImportContactFile(c *gin.Context, kind, name string, b []byte) 
 	case errors.Is(err, recipients.ErrTooMany):
 		return out, Problem("file", "too_many", "contacts.err.too_many")
 	case err != nil:
-		return out, Problem("file", "unreadable", "campaign.err.csv_read", err.Error())
+		p := FileProblem("file", err)
+		if FileUnreadable(p) {
+			s.Log.Warn("contact import: file unreadable", "kind", kind, "err", err)
+		}
+		return out, p
 	}
 	s.Audit(c, "contacts.import", kind+": "+name)
 	out.Problems = NonNil(out.Problems)

@@ -4,9 +4,12 @@ import (
 	"context"
 	"errors"
 	"io"
+	"net/http"
+	"syscall"
 
 	"github.com/pbxgate/pbxgate/firmware/bundle"
 	"github.com/pbxgate/pbxgate/firmware/spool"
+	"github.com/pbxgate/pbxgate/gateway/diskguard"
 )
 
 // UpdateSpool hands firmware bundles uploaded in System to the appliance's
@@ -67,6 +70,12 @@ func UpdateErrKey(err error) (string, []any) {
 		return "update.err.too_large", []any{spool.MaxBundleSize >> 20}
 	case errors.Is(err, spool.ErrUnavailable):
 		return "update.err.unavailable", nil
+	case errors.Is(err, diskguard.ErrDiskFull), errors.Is(err, syscall.ENOSPC):
+		return "update.err.disk_full", nil
+	case errors.As(err, new(*http.MaxBytesError)):
+		return "update.err.too_large", []any{spool.MaxBundleSize >> 20}
+	case errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, context.Canceled):
+		return "update.err.upload_broken", nil
 	}
 	return "update.err.other", nil
 }

@@ -50,8 +50,10 @@ var templateFuncs = template.FuncMap{
 	"min":    func(a, b int) int { return min(a, b) },
 	"join":   strings.Join,
 	"tplkey": TemplateKey,
-	"list3":  func(a, b, c string) []string { return []string{a, b, c} },
-	"upper":  strings.ToUpper,
+	// tplsearch is a template's search text (template_search.go).
+	"tplsearch": TemplateSearchText,
+	"list3":     func(a, b, c string) []string { return []string{a, b, c} },
+	"upper":     strings.ToUpper,
 }
 
 func loadPages() (*pages, error) {

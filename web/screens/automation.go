@@ -151,7 +151,9 @@ func (s *Screens) RuleCreate(c *gin.Context) {
 		_, err := s.SaveRule(c, r)
 		switch {
 		case errors.Is(err, rules.ErrInvalidRule), errors.Is(err, rules.ErrNotWired):
-			v.Errors["rule_form"] = v.T("automation.err.invalid", err.Error())
+			text, _ := v.RuleErrorText(err) // errwalk.go: no English detail
+			s.Log.Info("rule refused", "err", err)
+			v.Errors["rule_form"] = text
 		case err != nil:
 			s.Log.Error("save rule", "err", err)
 			v.Errors["rule_form"] = v.T("error.internal")

@@ -111,6 +111,9 @@ type campaignFormData struct {
 	// WhatsApp templates (approved ones) and the chosen one's key.
 	Templates []campaign.TemplateInfo
 	Template  string
+	// TemplateQuery is the template search (name, language, category,
+	// text); the picker offers TemplateOptions.
+	TemplateQuery string
 	// EditID is the campaign being edited ("" when adding).
 	EditID string
 	// MediaName is the chosen template's header file for the preview.
@@ -136,6 +139,23 @@ func (d campaignFormData) Action() string {
 		return "/campaigns/" + url.PathEscape(d.EditID) + "/edit"
 	}
 	return "/campaigns/new"
+}
+
+// TemplateOptions are the templates the picker offers: those matching the
+// search, and the chosen one.
+func (d campaignFormData) TemplateOptions() []campaign.TemplateInfo {
+	return app.FilterTemplates(d.Templates, d.TemplateQuery, d.Template)
+}
+
+// TemplateMatches counts the templates matching the search.
+func (d campaignFormData) TemplateMatches() int {
+	n := 0
+	for _, t := range d.Templates {
+		if app.MatchTemplate(t, d.TemplateQuery) {
+			n++
+		}
+	}
+	return n
 }
 
 func findTemplate(list []campaign.TemplateInfo, key string) (campaign.TemplateInfo, bool) {
@@ -331,6 +351,7 @@ func (s *Screens) CampaignCreate(c *gin.Context) {
 		v.Title = "campaign.edit.title"
 	}
 	fd.Template = c.PostForm("template")
+	fd.TemplateQuery = strings.TrimSpace(c.PostForm("template_q"))
 	fd.Problems = f.problems
 	fd.GroupExcluded = f.excluded
 	fd.Valid = len(f.in.Recipients)
@@ -348,7 +369,8 @@ func (s *Screens) CampaignCreate(c *gin.Context) {
 	v.Data = fd
 	// "Load template" shows the chosen template's fields without judging
 	// the half-filled form; "Check file" the MMS file's fitting.
-	if c.PostForm("load") != "" || c.PostForm("fit_media") != "" {
+	// "Search" narrows the template picker the same way.
+	if c.PostForm("load") != "" || c.PostForm("fit_media") != "" || c.PostForm("template_search") != "" {
 		media := errs["media"]
 		clear(errs)
 		if media != "" {

@@ -44,9 +44,9 @@ func (s *Screens) UploadUpdate(c *gin.Context) {
 		key, args := app.UpdateErrKey(err)
 		s.Log.Warn("firmware update refused", "err", err, "user", app.CurrentUser(c).Name)
 		s.systemNotice(c, http.StatusUnprocessableEntity, func(v *app.View, d *systemData) {
-			msg := v.T(key, args...)
+			msg := v.T(key, args...) // the English detail is in the log
 			if key == "update.err.other" {
-				msg += " (" + err.Error() + ")"
+				msg += " " + v.T("update.err.see_log")
 			}
 			v.Errors["bundle"] = msg
 		})

@@ -66,7 +66,7 @@ func (s *Screens) UploadRestore(c *gin.Context) {
 		key, args := s.RestoreErr(err)
 		s.Log.Warn("restore upload refused", "err", err, "user", app.CurrentUser(c).Name)
 		s.systemNotice(c, http.StatusUnprocessableEntity, func(v *app.View, d *systemData) {
-			v.Errors["backup"] = v.T(key, args...) + " (" + err.Error() + ")"
+			v.Errors["backup"] = v.T(key, args...) // the English detail is in the log
 		})
 		return
 	}

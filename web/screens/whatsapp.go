@@ -139,7 +139,7 @@ func (s *Screens) WhatsAppTemplateCreate(c *gin.Context) {
 		s.renderTemplates(c, http.StatusUnprocessableEntity, v, v.T("whatsapp.templates.meta_refused", msg))
 	default:
 		s.Log.Warn("WhatsApp template not created", "err", err)
-		s.renderTemplates(c, http.StatusBadGateway, v, v.T("whatsapp.templates.failed", err.Error()))
+		s.renderTemplates(c, http.StatusBadGateway, v, v.T("whatsapp.templates.failed", v.ErrorText(err)))
 	}
 }
 
@@ -154,7 +154,7 @@ func templateFieldError(v *app.View, fe *whatsapp.TemplateFieldError, buttonRow 
 	case "components", "buttons":
 		field = "body"
 	}
-	v.Errors[field] = v.T("whatsapp.tpl.rule."+fe.Rule) + " (" + fe.Detail + ")"
+	v.Errors[field] = v.T("whatsapp.tpl.rule." + fe.Rule) // fe.Detail is English (the API's)
 }
 
 // templateFromForm builds the template in the order of Meta's examples
@@ -231,7 +231,7 @@ func (s *Screens) WhatsAppTemplateDelete(c *gin.Context) {
 		s.Log.Warn("WhatsApp template not deleted", "template", name, "err", err)
 		v := s.NewView(c, "whatsapp", "whatsapp.templates.title", nil)
 		v.Form["category"], v.Form["language"] = "UTILITY", "de"
-		s.renderTemplates(c, http.StatusBadGateway, v, v.T("whatsapp.templates.delete_failed", name, err.Error()))
+		s.renderTemplates(c, http.StatusBadGateway, v, v.T("whatsapp.templates.delete_failed", name, v.ErrorText(err)))
 		return
 	}
 	s.Audit(c, "whatsapp.template.delete", strings.TrimSpace(name+" "+lang))
