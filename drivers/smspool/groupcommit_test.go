@@ -3,6 +3,8 @@ package smspool
 import (
 	"context"
 	"fmt"
+	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -84,5 +86,73 @@ func TestStatusOutboxDefersConsumerSync(t *testing.T) {
 		if m.Status != message.Sent && m.Status != message.Delivered {
 			t.Errorf("%s after restart: %s", id, m.Status)
 		}
+	}
+}
+
+// batchSink takes the outbox's events in batches (BatchSink), slowly, so
+// that they pile up; once it takes only part of a batch and fails.
+type batchSink struct {
+	mu      sync.Mutex
+	next    *events
+	sizes   []int
+	failed  bool
+	partial bool
+}
+
+func (b *batchSink) Status(ctx context.Context, ev message.StatusEvent) error {
+	return b.next.Status(ctx, ev)
+}
+
+func (b *batchSink) StatusBatch(ctx context.Context, evs []message.StatusEvent) (int, error) {
+	time.Sleep(20 * time.Millisecond)
+	b.mu.Lock()
+	b.sizes = append(b.sizes, len(evs))
+	take := len(evs)
+	var err error
+	if !b.failed && len(evs) > 2 {
+		b.failed, take, err = true, 1, fmt.Errorf("store busy")
+	}
+	if !store.SyncDeferred(ctx) {
+		b.partial = true
+	}
+	b.mu.Unlock()
+	for _, ev := range evs[:take] {
+		if err := b.next.Status(ctx, ev); err != nil {
+			return 0, err
+		}
+	}
+	return take, err
+}
+
+// A Sink that takes batches gets the outbox's events several at a time
+// (the campaign engine stores each batch in one transaction); a batch it
+// took only in part is offered again from the first event it did not
+// take, so every event arrives once and in order.
+func TestStatusOutboxHandsOverBatches(t *testing.T) {
+	t.Parallel()
+	sink := &batchSink{next: newEvents()}
+	h := newHarness(t, Config{Sink: sink, Channels: []config.SMSChannel{{Name: "main", Modems: []string{"a", "b"}}}})
+	h.ev = sink.next
+	h.attach(newFakeModem("a"))
+	h.attach(newFakeModem("b"))
+	h.run()
+	all := msgs(30, "bt")
+	h.enqueue(all...)
+	var ids []string
+	for _, m := range all {
+		ids = append(ids, m.ID)
+	}
+	h.ev.final(t, ids...)
+	st, _ := h.ev.snapshot()
+	for _, id := range ids {
+		tr := trail(st, id)
+		if len(tr) != 2 || !strings.HasPrefix(tr[0], "sending@") || !strings.HasPrefix(tr[1], "sent@") {
+			t.Fatalf("trail of %s = %v, want sending then sent, once each", id, tr)
+		}
+	}
+	sink.mu.Lock()
+	defer sink.mu.Unlock()
+	if !sink.failed || slices.Max(sink.sizes) < 3 || sink.partial {
+		t.Fatalf("batch sizes %v, a partial take happened: %v, offered without DeferSync: %v", sink.sizes, sink.failed, sink.partial)
 	}
 }

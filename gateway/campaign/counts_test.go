@@ -151,3 +151,44 @@ func TestAcceptedMarksRideOnTheNextBatch(t *testing.T) {
 		t.Errorf("counts %+v", got)
 	}
 }
+
+// HandleStatuses stores the changes of a whole batch of channel reports
+// in one transaction and answers each event as HandleStatus would: events
+// of one message in order, a late "sent" after "delivered" moves nothing,
+// an ID that is no campaign's is ErrUnknownStatus.
+func TestHandleStatusesOneTransaction(t *testing.T) {
+	t.Parallel()
+	led := newLedger()
+	ch := newTestChannel("sms-1", led)
+	ev := newEnv(t, "", Config{BatchSize: 2}, ch)
+	c, err := ev.e.Create(bg, smsSpec("Termine", "sms-1", "now"), numbers(5))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c = ev.waitState(c.ID, Completed)
+	sends := ch.sends()
+	evs := []message.StatusEvent{
+		{ID: sends[0].ID, Status: message.Delivered},
+		{ID: "wa-xyz", Status: message.Sent},
+		{ID: sends[0].ID, Status: message.Sent}, // late: moves nothing
+		{ID: sends[1].ID, Status: message.Failed, Reason: "CMS ERROR 500", Code: "500"},
+		{ID: sends[2].ID, Status: message.Delivered},
+	}
+	before := ev.st.Commits()
+	errs := ev.e.HandleStatuses(bg, evs)
+	if got := ev.st.Commits() - before; got != 1 {
+		t.Fatalf("%d transactions for one batch, want 1", got)
+	}
+	for i, err := range errs {
+		if (i == 1) != errors.Is(err, ErrUnknownStatus) || (i != 1 && err != nil) {
+			t.Fatalf("event %d (%s): %v", i, evs[i].ID, err)
+		}
+	}
+	want := Counts{Sent: 2, Delivered: 2, Failed: 1}
+	if got := ev.get(c.ID).Counts; got != want {
+		t.Fatalf("engine counts %+v, want %+v", got, want)
+	}
+	if got := countsOf(ev.recipients(c.ID)); got != want {
+		t.Fatalf("stored recipients %+v, want %+v", got, want)
+	}
+}

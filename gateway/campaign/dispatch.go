@@ -630,16 +630,73 @@ func (e *Engine) HandleStatus(ctx context.Context, ev message.StatusEvent) error
 	if ok, err := e.fallbackStatus(ev); ok { // an SMS fallback's (fallback.go)
 		return err
 	}
+	req, err := e.statusReq(ctx, ev)
+	if req == nil {
+		return err
+	}
+	e.submit(req)
+	if err := e.statusDone(ev, req); err != nil {
+		return err
+	}
+	// The last channel report completes the campaign.
+	e.finish(req.id, false)
+	return nil
+}
+
+// HandleStatuses is HandleStatus for several events at once (the SMS
+// pool's outbox hands them over in batches): the recipient changes of all
+// of them are stored in one transaction of the group commit instead of
+// one each. errs[i] is what HandleStatus returns for evs[i]; events of
+// one message are applied in the order given.
+func (e *Engine) HandleStatuses(ctx context.Context, evs []message.StatusEvent) []error {
+	errs := make([]error, len(evs))
+	var reqs []*applyReq
+	var idx []int
+	var camps []string
+	flush := func() {
+		e.submit(reqs...)
+		for k, req := range reqs {
+			if errs[idx[k]] = e.statusDone(evs[idx[k]], req); errs[idx[k]] == nil && !slices.Contains(camps, req.id) {
+				camps = append(camps, req.id)
+			}
+		}
+		reqs, idx = reqs[:0], idx[:0]
+	}
+	for i, ev := range evs {
+		if strings.HasSuffix(ev.ID, fallbackSuffix) || (ev.Status == message.Failed && ev.Code == message.CodeWithdrawn) {
+			// Rare: handled on their own, after what came before.
+			flush()
+			errs[i] = e.HandleStatus(ctx, ev)
+			continue
+		}
+		req, err := e.statusReq(ctx, ev)
+		if req == nil {
+			errs[i] = err
+			continue
+		}
+		reqs, idx = append(reqs, req), append(idx, i)
+	}
+	flush()
+	// The last channel report completes the campaign.
+	for _, id := range camps {
+		e.finish(id, false)
+	}
+	return errs
+}
+
+// statusReq is the recipient change ev asks for, or nil with the answer
+// to give when there is nothing to store (or ev is not a campaign's).
+func (e *Engine) statusReq(ctx context.Context, ev message.StatusEvent) (*applyReq, error) {
 	id, seq, attempt, ok := parseMsgID(ev.ID)
 	if !ok {
-		return fmt.Errorf("%w: %s", ErrUnknownStatus, ev.ID)
+		return nil, fmt.Errorf("%w: %s", ErrUnknownStatus, ev.ID)
 	}
 	if ev.Status == message.Failed && ev.Code == message.CodeWithdrawn {
-		return e.handleWithdrawn(id, seq, attempt, ev.ID)
+		return nil, e.handleWithdrawn(id, seq, attempt, ev.ID)
 	}
 	to, ok := recipientStatus(ev.Status)
 	if !ok {
-		return nil // queued/sending: the recipient is already at least there
+		return nil, nil // queued/sending: the recipient is already at least there
 	}
 	at := ev.At.UTC()
 	if ev.At.IsZero() {
@@ -647,44 +704,52 @@ func (e *Engine) HandleStatus(ctx context.Context, ev message.StatusEvent) error
 	}
 	// A channel that keeps the event until this call's write is durable
 	// (the SMS pool's outbox) marks ctx with store.DeferSync.
-	_, err := e.applyRecipientsSync(id, false, store.SyncDeferred(ctx), []int{seq}, func(_ *Campaign, r *Recipient) bool {
-		if r.Attempt != attempt || r.MsgID != ev.ID {
-			return false
-		}
-		if ev.ChannelID != "" {
-			r.ChannelID = ev.ChannelID
-		}
-		if ev.Sender != "" {
-			r.Sender = ev.Sender
-		}
-		if !advances(r.Status, to) {
-			return false
-		}
-		r.Status = to
-		switch to {
-		case RSent:
-			r.SentAt = at
-		case RFailed, RUnknown:
-			r.Reason, r.ReasonCode, r.Code, r.DoneAt = ev.Reason, ev.ReasonCode, ev.Code, at
-		case RDelivered:
-			r.DoneAt = at
-			if r.SentAt.IsZero() {
-				r.SentAt = at
+	return &applyReq{id: id, lazy: store.SyncDeferred(ctx), seqs: []int{seq}, done: make(chan struct{}),
+		fn: func(_ *Campaign, r *Recipient) bool {
+			if r.Attempt != attempt || r.MsgID != ev.ID {
+				return false
 			}
-		}
-		return true
-	})
+			if ev.ChannelID != "" {
+				r.ChannelID = ev.ChannelID
+			}
+			if ev.Sender != "" {
+				r.Sender = ev.Sender
+			}
+			if !advances(r.Status, to) {
+				return false
+			}
+			r.Status = to
+			switch to {
+			case RSent:
+				r.SentAt = at
+			case RFailed, RUnknown:
+				r.Reason, r.ReasonCode, r.Code, r.DoneAt = ev.Reason, ev.ReasonCode, ev.Code, at
+			case RDelivered:
+				r.DoneAt = at
+				if r.SentAt.IsZero() {
+					r.SentAt = at
+				}
+			}
+			return true
+		}}, nil
+}
+
+// statusDone is the answer to ev once its request was committed.
+func (e *Engine) statusDone(ev message.StatusEvent, req *applyReq) error {
+	err := req.err
 	if errors.Is(err, ErrNotFound) || errors.Is(err, store.ErrNotFound) {
 		return fmt.Errorf("%w: %s (campaign deleted?)", ErrUnknownStatus, ev.ID)
 	}
 	if err != nil {
 		return err
 	}
-	if to == RSent {
-		e.rates.add(id, at)
+	if ev.Status == message.Sent {
+		at := ev.At.UTC()
+		if ev.At.IsZero() {
+			at = e.clock.Now().UTC()
+		}
+		e.rates.add(req.id, at)
 	}
-	// The last channel report completes the campaign.
-	e.finish(id, false)
 	return nil
 }
 

@@ -727,12 +727,25 @@ func (e *Engine) applyRecipients(id string, requireSending bool, seqs []int, fn 
 // request in it is lazy.
 func (e *Engine) applyRecipientsSync(id string, requireSending, lazy bool, seqs []int, fn func(c *Campaign, r *Recipient) bool) ([]Recipient, error) {
 	req := &applyReq{id: id, requireSending: requireSending, lazy: lazy, seqs: seqs, fn: fn, done: make(chan struct{})}
+	e.submit(req)
+	return req.changed, req.err
+}
+
+// submit queues reqs for the group commit and returns once every one of
+// them is done. Requests submitted together land in the same batch unless
+// one is already being committed, in the order given.
+func (e *Engine) submit(reqs ...*applyReq) {
+	if len(reqs) == 0 {
+		return
+	}
 	e.gmu.Lock()
-	e.gqueue = append(e.gqueue, req)
+	e.gqueue = append(e.gqueue, reqs...)
 	if e.gleader {
 		e.gmu.Unlock()
-		<-req.done
-		return req.changed, req.err
+		for _, req := range reqs {
+			<-req.done
+		}
+		return
 	}
 	e.gleader = true
 	e.gmu.Unlock()
@@ -748,8 +761,9 @@ func (e *Engine) applyRecipientsSync(id string, requireSending, lazy bool, seqs 
 		e.gmu.Unlock()
 		e.commitBatch(batch)
 	}
-	<-req.done
-	return req.changed, req.err
+	for _, req := range reqs {
+		<-req.done
+	}
 }
 
 func (e *Engine) commitBatch(batch []*applyReq) {
