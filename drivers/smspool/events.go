@@ -28,6 +28,9 @@ import (
 type queuedEvent struct {
 	seq uint64
 	ev  message.StatusEvent
+	// volatile: not in the outbox (a "sending" event, see addEvent), so
+	// nothing to delete once handed over.
+	volatile bool
 }
 
 type eventQueue struct {
@@ -83,6 +86,16 @@ func (t *tx) addEvent(r *record, now time.Time) error {
 		ev.ChannelID = "mr:" + strings.Join(mrs, ",")
 	}
 	seq := p.events.alloc(p)
+	if r.Status == message.Sending {
+		// Handed over from memory only: every "sending" is followed by
+		// an event that is stored (sent, failed, unknown, or queued
+		// again; after a crash the restart marks the message unknown),
+		// and a Sink never moves a message backwards, so losing this one
+		// in a crash loses nothing the Sink needs. That saves the
+		// outbox write and its later delete for every SMS.
+		t.evs = append(t.evs, queuedEvent{seq: seq, ev: ev, volatile: true})
+		return nil
+	}
 	t.evs = append(t.evs, queuedEvent{seq: seq, ev: ev})
 	return store.SetJSONFast(t.Txn, seqKey(keyEvents, seq), ev)
 }
@@ -217,12 +230,14 @@ func (p *Pool) runEvents(ctx context.Context) {
 		delivered, err := p.handOver(sinkCtx, batch, &evs)
 		if delivered > 0 {
 			for _, e := range batch[:delivered] {
-				handed = append(handed, e.seq)
+				if !e.volatile {
+					handed = append(handed, e.seq)
+				}
 			}
 			q.done(delivered)
 			if len(handed) >= eventDeleteBatch {
 				deleteHanded()
-			} else if flushT == nil {
+			} else if flushT == nil && len(handed) > 0 {
 				flushT = time.NewTimer(eventDeleteDelay)
 				flush = flushT.C
 			}

@@ -156,3 +156,63 @@ func TestStatusOutboxHandsOverBatches(t *testing.T) {
 		t.Fatalf("batch sizes %v, a partial take happened: %v, offered without DeferSync: %v", sink.sizes, sink.failed, sink.partial)
 	}
 }
+
+// A "sending" event is handed to the Sink from memory and never stored in
+// the outbox (an outbox write and delete less per SMS); the events after
+// it are stored. After a restart the stored ones are offered again, so
+// the Sink still learns every final outcome.
+func TestSendingEventNotStoredInOutbox(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, Config{RetryBackoff: 100 * time.Millisecond, Channels: []config.SMSChannel{{Name: "main", Modems: []string{"a"}}}})
+	h.ev.mu.Lock()
+	h.ev.failNext = 1 << 30 // the Sink is down: events stay in the outbox
+	h.ev.mu.Unlock()
+	h.attach(newFakeModem("a"))
+	h.run()
+	all := msgs(3, "vo")
+	h.enqueue(all...)
+	deadline := time.Now().Add(waitLimit)
+	for _, id := range ids(all) {
+		for {
+			m, err := h.pool.Status(id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if m.Status == message.Sent {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s is %s", id, m.Status)
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+	stored := map[message.Status]int{}
+	if err := h.st.View(func(txn *store.Txn) error {
+		return store.Each(txn, keyEvents, func(_ string, v []byte) error {
+			var ev message.StatusEvent
+			if err := store.UnmarshalFast(v, &ev); err != nil {
+				return err
+			}
+			stored[ev.Status]++
+			return nil
+		})
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if stored[message.Sending] != 0 || stored[message.Sent] != 3 {
+		t.Fatalf("outbox holds %v, want 3 sent and no sending", stored)
+	}
+	h.stop()
+	h.ev.mu.Lock()
+	h.ev.failNext = 0
+	h.ev.mu.Unlock()
+	h.open()
+	h.run()
+	final := h.ev.final(t, ids(all)...)
+	for _, id := range ids(all) {
+		if final[id].Status != message.Sent {
+			t.Fatalf("%s after restart: %+v", id, final[id])
+		}
+	}
+}
