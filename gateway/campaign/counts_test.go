@@ -192,3 +192,31 @@ func TestHandleStatusesOneTransaction(t *testing.T) {
 		t.Fatalf("stored recipients %+v, want %+v", got, want)
 	}
 }
+
+// An accepted mark is stored only while the recipient is still "sending"
+// under the ID handed over: once a report moved it on (the usual case at
+// full speed), AcceptedAt has no use and writing it would cost a
+// recipient write per message.
+func TestAcceptedMarkSkippedOnceReported(t *testing.T) {
+	at := baseTime()
+	var a acceptedMarks
+	a.add(1, acceptedMark{msgID: "campaign-x-1-1", at: at})
+	a.add(2, acceptedMark{msgID: "campaign-x-2-1", at: at, sessionID: "s-2"})
+	sending := Recipient{Seq: 1, Status: RSending, MsgID: "campaign-x-1-1"}
+	if !a.apply(&sending) || !sending.AcceptedAt.Equal(at) {
+		t.Fatalf("sending recipient not marked: %+v", sending)
+	}
+	sent := Recipient{Seq: 1, Status: RSent, MsgID: "campaign-x-1-1"}
+	if a.apply(&sent) || !sent.AcceptedAt.IsZero() {
+		t.Fatalf("reported recipient rewritten: %+v", sent)
+	}
+	other := Recipient{Seq: 1, Status: RSending, MsgID: "campaign-x-1-2"}
+	if a.apply(&other) {
+		t.Fatal("a recipient handed over again under a new ID took the old mark")
+	}
+	// A session ID still has to be stored.
+	withSession := Recipient{Seq: 2, Status: RSent, MsgID: "campaign-x-2-1"}
+	if !a.apply(&withSession) || withSession.SessionID != "s-2" {
+		t.Fatalf("session ID not stored: %+v", withSession)
+	}
+}

@@ -192,6 +192,12 @@ func (a *acceptedMarks) apply(r *Recipient) bool {
 	if !ok || m.msgID == "" || r.MsgID != m.msgID {
 		return false
 	}
+	if r.Status != RSending && (m.sessionID == "" || r.SessionID == m.sessionID) {
+		// A report moved it on already (at full speed the usual case):
+		// AcceptedAt only keeps a "sending" recipient from being handed
+		// over again, so storing it now would be a write for nothing.
+		return false
+	}
 	if m.sessionID != "" {
 		r.SessionID = m.sessionID
 	}
