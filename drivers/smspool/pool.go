@@ -443,7 +443,7 @@ func (p *Pool) loadCounters() error {
 			if err != nil {
 				return err
 			}
-			m, err := getInt(txn, countKey(n, month))
+			m, err := monthCount(txn, n, month, day, d)
 			if err != nil {
 				return err
 			}
