@@ -165,7 +165,10 @@ func benchCPUPerSMS(b *testing.B, syncWrites, external bool) {
 			paths[n] = ext.paths[i]
 		}
 	}
-	s := newSchedRigPaths(b, sims, 0, syncWrites, d, paths)
+	// The daemon's Recheck (Config.defaults: 1 s), not the tests' 10 ms:
+	// idle workers and the long-SMS reassembly timer would otherwise wake
+	// 100 times a second and count against the messages.
+	s := newSchedRigPaths(b, sims, 0, syncWrites, d, paths, func(c *Config) { c.Recheck = time.Second })
 	waitReady(b, s, len(sims))
 	b.ReportAllocs()
 	b.ResetTimer()

@@ -89,10 +89,14 @@ func newSchedRigSync(t testing.TB, sims []string, latency time.Duration, syncWri
 
 // newSchedRigPaths is newSchedRigSync on modems simulated elsewhere when
 // paths (pty per SIM name) is set.
-func newSchedRigPaths(t testing.TB, sims []string, latency time.Duration, syncWrites bool, observe Sink, paths map[string]string) *schedRig {
+func newSchedRigPaths(t testing.TB, sims []string, latency time.Duration, syncWrites bool, observe Sink, paths map[string]string, opts ...func(*Config)) *schedRig {
 	t.Helper()
 	sink := &engineSink{ev: newEvents(), observe: observe}
-	h := newHarness(t, Config{Sink: sink, Channels: []config.SMSChannel{{Name: "main", Modems: sims}}})
+	cfg := Config{Sink: sink, Channels: []config.SMSChannel{{Name: "main", Modems: sims}}}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	h := newHarness(t, cfg)
 	h.ev = sink.ev
 	if syncWrites {
 		h.stop()
