@@ -220,3 +220,33 @@ func TestAcceptedMarkSkippedOnceReported(t *testing.T) {
 		t.Fatalf("session ID not stored: %+v", withSession)
 	}
 }
+
+// A pending accepted mark whose recipient a stored report moved on is
+// dropped before the next batch (not even read), unless it carries a
+// session ID; the engine forgets every mark it no longer needs.
+func TestReportedMarksDropped(t *testing.T) {
+	e := &Engine{}
+	var a acceptedMarks
+	for i, id := range []string{"m1", "m2", "m3"} {
+		e.awaitReport(id)
+		m := acceptedMark{msgID: id, at: baseTime()}
+		if id == "m3" {
+			m.sessionID = "s3"
+		}
+		a.add(i+1, m)
+	}
+	e.reported("m1")
+	e.reported("m3")
+	e.reported("m9") // no mark: nothing to note
+	e.dropReported(&a)
+	if _, ok := a.bySeq[1]; ok || len(a.bySeq) != 2 {
+		t.Fatalf("marks left %v, want m2 and m3 (session ID)", a.bySeq)
+	}
+	if len(e.marks) != 2 {
+		t.Fatalf("engine still tracks %v", e.marks)
+	}
+	e.forgetMarks(&a)
+	if len(e.marks) != 0 {
+		t.Fatalf("engine still tracks %v after the marks were stored", e.marks)
+	}
+}

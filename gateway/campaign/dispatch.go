@@ -220,7 +220,62 @@ func (e *Engine) flushAccepted(id string, a *acceptedMarks) {
 		// the next run: the channel takes that as a no-op.
 		e.log.Warn("store accepted marks", "id", id, "err", err)
 	}
+	e.forgetMarks(a)
 	clear(a.bySeq)
+}
+
+// awaitReport notes an accepted mark of message msgID not stored yet.
+func (e *Engine) awaitReport(msgID string) {
+	e.marksMu.Lock()
+	if e.marks == nil {
+		e.marks = map[string]bool{}
+	}
+	e.marks[msgID] = false
+	e.marksMu.Unlock()
+}
+
+// reported notes that a stored report moved the recipient of msgID on
+// from "sending": its accepted mark, if one is pending, has no use.
+func (e *Engine) reported(msgID string) {
+	e.marksMu.Lock()
+	if _, ok := e.marks[msgID]; ok {
+		e.marks[msgID] = true
+	}
+	e.marksMu.Unlock()
+}
+
+// dropReported removes from a the marks of recipients a report moved on
+// (those without a session ID to store): nothing to read or write.
+func (e *Engine) dropReported(a *acceptedMarks) {
+	e.marksMu.Lock()
+	defer e.marksMu.Unlock()
+	for seq, m := range a.bySeq {
+		if e.marks[m.msgID] && m.sessionID == "" {
+			delete(a.bySeq, seq)
+			delete(e.marks, m.msgID)
+		}
+	}
+}
+
+// forgetUnmarked forgets the hand-overs of marked that got no accepted
+// mark in a (failed, or never handed over).
+func (e *Engine) forgetUnmarked(marked []Recipient, a *acceptedMarks) {
+	e.marksMu.Lock()
+	for _, r := range marked {
+		if m, ok := a.bySeq[r.Seq]; !ok || m.msgID != r.MsgID {
+			delete(e.marks, r.MsgID)
+		}
+	}
+	e.marksMu.Unlock()
+}
+
+// forgetMarks: a's marks are stored (or given up).
+func (e *Engine) forgetMarks(a *acceptedMarks) {
+	e.marksMu.Lock()
+	for _, m := range a.bySeq {
+		delete(e.marks, m.msgID)
+	}
+	e.marksMu.Unlock()
 }
 
 func cmpBool(a, b bool) int {
@@ -438,6 +493,7 @@ func (e *Engine) sendBatch(ctx context.Context, c *Campaign, ch Channel, info *T
 	fresh := map[int]bool{}
 	// The previous batches' accepted marks ride along (lazy channels).
 	riding := map[int]bool{}
+	e.dropReported(acc)
 	for seq := range acc.bySeq {
 		if !slices.Contains(seqs, seq) {
 			riding[seq] = true
@@ -468,6 +524,7 @@ func (e *Engine) sendBatch(ctx context.Context, c *Campaign, ch Channel, info *T
 		return err
 	}
 	if len(riding) > 0 {
+		e.forgetMarks(acc)
 		clear(acc.bySeq)
 		marked = slices.DeleteFunc(marked, func(r Recipient) bool { return riding[r.Seq] })
 	}
@@ -479,6 +536,15 @@ func (e *Engine) sendBatch(ctx context.Context, c *Campaign, ch Channel, info *T
 	// guess about them (ResendSafety) nor hands them over twice. The one
 	// whose Send failed stays "sending": it may have reached the channel.
 	var untouched []int
+	if lazy {
+		// Before the hand-over: a report may come back before Send
+		// returns.
+		for _, r := range marked {
+			if r.Status == RSending {
+				e.awaitReport(r.MsgID)
+			}
+		}
+	}
 	for i, r := range marked {
 		if r.Status != RSending {
 			continue
@@ -524,6 +590,7 @@ func (e *Engine) sendBatch(ctx context.Context, c *Campaign, ch Channel, info *T
 		if len(kept) < len(results) {
 			e.publish() // handed over: a change as with the mark stored
 		}
+		e.forgetUnmarked(marked, acc)
 		results = kept
 	}
 	if len(results) > 0 {
@@ -748,6 +815,11 @@ func (e *Engine) statusDone(ev message.StatusEvent, req *applyReq) error {
 	}
 	if err != nil {
 		return err
+	}
+	for _, r := range req.changed {
+		if r.Status != RSending {
+			e.reported(ev.ID)
+		}
 	}
 	if ev.Status == message.Sent {
 		at := ev.At.UTC()

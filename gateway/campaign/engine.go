@@ -99,6 +99,12 @@ type Engine struct {
 	// and deletes the marker, and New recounts the campaigns a marker
 	// names (a kill -9 between the two).
 	staleCounts map[string]bool
+	// marks are the accepted marks of the dispatchers not stored yet, by
+	// message ID: true once a report moved the recipient on, so the next
+	// batch need not even read it to store the mark (see
+	// acceptedMarks.apply). Guarded by marksMu.
+	marksMu sync.Mutex
+	marks   map[string]bool
 }
 
 type run struct {
