@@ -12,6 +12,7 @@ import (
 	"github.com/pbxgate/pbxgate/gateway/events"
 	"github.com/pbxgate/pbxgate/gateway/inbound"
 	"github.com/pbxgate/pbxgate/gateway/inbox"
+	"github.com/pbxgate/pbxgate/gateway/msglog"
 	"github.com/pbxgate/pbxgate/gateway/rules"
 	"github.com/pbxgate/pbxgate/gateway/session"
 	"github.com/pbxgate/pbxgate/web"
@@ -29,6 +30,12 @@ var (
 	_ whatsapp.Inbox      = (*inbox.Inbox)(nil)
 	_ smspool.Sink        = (*events.Router)(nil)
 	_ whatsapp.StatusSink = (*events.Router)(nil)
+	// The SMS pool's outbox hands status events over in batches, each
+	// stored by the message log and the campaign engine in one
+	// transaction.
+	_ smspool.BatchSink   = (*events.Router)(nil)
+	_ events.BatchJournal = (*msglog.Log)(nil)
+	_ events.BatchHandler = (*campaign.Engine)(nil)
 	// The inbound pipeline consumes the inbox and answers through the
 	// channels.
 	_ inbox.Consumer             = (*inbound.Pipeline)(nil)

@@ -3,6 +3,7 @@ package smspool
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"slices"
 	"strconv"
 	"strings"
@@ -27,6 +28,9 @@ import (
 type queuedEvent struct {
 	seq uint64
 	ev  message.StatusEvent
+	// volatile: not in the outbox (a "sending" event, see addEvent), so
+	// nothing to delete once handed over.
+	volatile bool
 }
 
 type eventQueue struct {
@@ -82,6 +86,16 @@ func (t *tx) addEvent(r *record, now time.Time) error {
 		ev.ChannelID = "mr:" + strings.Join(mrs, ",")
 	}
 	seq := p.events.alloc(p)
+	if r.Status == message.Sending {
+		// Handed over from memory only: every "sending" is followed by
+		// an event that is stored (sent, failed, unknown, or queued
+		// again; after a crash the restart marks the message unknown),
+		// and a Sink never moves a message backwards, so losing this one
+		// in a crash loses nothing the Sink needs. That saves the
+		// outbox write and its later delete for every SMS.
+		t.evs = append(t.evs, queuedEvent{seq: seq, ev: ev, volatile: true})
+		return nil
+	}
 	t.evs = append(t.evs, queuedEvent{seq: seq, ev: ev})
 	return store.SetJSONFast(t.Txn, seqKey(keyEvents, seq), ev)
 }
@@ -210,24 +224,20 @@ func (p *Pool) runEvents(ctx context.Context) {
 	// Sink's earlier writes durable too. Lost together, the event is
 	// offered again.
 	sinkCtx := store.DeferSync(ctx)
+	var evs []message.StatusEvent
 	for {
 		batch := q.next(outboxBatch)
-		delivered := 0
-		var err error
-		for _, e := range batch {
-			if err = p.cfg.Sink.Status(sinkCtx, e.ev); err != nil {
-				break
-			}
-			delivered++
-		}
+		delivered, err := p.handOver(sinkCtx, batch, &evs)
 		if delivered > 0 {
 			for _, e := range batch[:delivered] {
-				handed = append(handed, e.seq)
+				if !e.volatile {
+					handed = append(handed, e.seq)
+				}
 			}
 			q.done(delivered)
 			if len(handed) >= eventDeleteBatch {
 				deleteHanded()
-			} else if flushT == nil {
+			} else if flushT == nil && len(handed) > 0 {
 				flushT = time.NewTimer(eventDeleteDelay)
 				flush = flushT.C
 			}
@@ -269,6 +279,35 @@ func (p *Pool) runEvents(ctx context.Context) {
 			deleteHanded()
 		}
 	}
+}
+
+// handOver gives batch to the Sink, all at once when it takes batches,
+// and says how many of it, from the first on, it took. evs is scratch.
+func (p *Pool) handOver(ctx context.Context, batch []queuedEvent, evs *[]message.StatusEvent) (int, error) {
+	if len(batch) == 0 {
+		return 0, nil
+	}
+	if bs, ok := p.cfg.Sink.(BatchSink); ok && len(batch) > 1 {
+		*evs = (*evs)[:0]
+		for _, e := range batch {
+			*evs = append(*evs, e.ev)
+		}
+		n, err := bs.StatusBatch(ctx, *evs)
+		clear(*evs) // no references kept between batches
+		if n > len(batch) {
+			n = len(batch)
+		}
+		if n < len(batch) && err == nil {
+			err = errors.New("the consumer took only part of a batch of status events")
+		}
+		return n, err
+	}
+	for i, e := range batch {
+		if err := p.cfg.Sink.Status(ctx, e.ev); err != nil {
+			return i, err
+		}
+	}
+	return len(batch), nil
 }
 
 // Deferred deletes of handed-over status events (see runEvents).

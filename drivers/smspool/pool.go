@@ -78,6 +78,17 @@ type Journal interface {
 	Queued(txn *store.Txn, kind message.Kind, msg message.Outbound, summary string, at time.Time) error
 }
 
+// BatchSink is a Sink that also takes several events at once (the
+// campaign engine stores the changes of a whole batch in one transaction).
+// StatusBatch returns how many of evs, from the first on, it took; err
+// says why the next one was not taken. Those are offered again, and so
+// may be later ones it handled anyway (a Sink is idempotent by ID and
+// status).
+type BatchSink interface {
+	Sink
+	StatusBatch(ctx context.Context, evs []message.StatusEvent) (int, error)
+}
+
 // SinkFunc adapts a function to Sink.
 type SinkFunc func(ctx context.Context, ev message.StatusEvent) error
 
@@ -432,7 +443,7 @@ func (p *Pool) loadCounters() error {
 			if err != nil {
 				return err
 			}
-			m, err := getInt(txn, countKey(n, month))
+			m, err := monthCount(txn, n, month, day, d)
 			if err != nil {
 				return err
 			}

@@ -19,7 +19,8 @@ import (
 //	smsq/sending/<id>             SIM name: handed to a modem, result not stored yet
 //	smsq/mr/<sim>/<mr>            mrRef: sent part awaiting its status report
 //	smsq/sr/<sim>/<mr>            orphanReport: status report that beat the send result (TTL)
-//	smsq/count/<sim>/<date|month> int: parts sent that day or month (caps)
+//	smsq/count/<sim>/<date>       int: parts sent that day (caps; a month is the sum of its days;
+//	                              smsq/count/<sim>/<month> was its own counter before and is no longer read)
 //	smsq/events/<seq>             message.StatusEvent not yet handed to the Sink
 //	smsq/in/part/<group>/<seq>    inPart: one part of a concatenated inbound SMS
 //	smsq/in/group/<group>         inGroup: when the first part of a message arrived

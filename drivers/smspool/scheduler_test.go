@@ -43,6 +43,30 @@ func (s *engineSink) Status(ctx context.Context, ev message.StatusEvent) error {
 	return s.ev.Status(ctx, ev)
 }
 
+// StatusBatch hands a batch to the engine in one call (its group commit
+// stores them in one transaction), as the daemon's router does.
+func (s *engineSink) StatusBatch(ctx context.Context, evs []message.StatusEvent) (int, error) {
+	if e := s.eng.Load(); e != nil {
+		for i, err := range e.HandleStatuses(ctx, evs) {
+			if err != nil && !errors.Is(err, campaign.ErrUnknownStatus) {
+				return i, err
+			}
+		}
+	}
+	for i, ev := range evs {
+		var err error
+		if s.observe != nil {
+			err = s.observe.Status(ctx, ev)
+		} else {
+			err = s.ev.Status(ctx, ev)
+		}
+		if err != nil {
+			return i, err
+		}
+	}
+	return len(evs), nil
+}
+
 // schedRig is a pool on simulated SIMs with a campaign engine on top.
 type schedRig struct {
 	t   testing.TB
@@ -65,10 +89,14 @@ func newSchedRigSync(t testing.TB, sims []string, latency time.Duration, syncWri
 
 // newSchedRigPaths is newSchedRigSync on modems simulated elsewhere when
 // paths (pty per SIM name) is set.
-func newSchedRigPaths(t testing.TB, sims []string, latency time.Duration, syncWrites bool, observe Sink, paths map[string]string) *schedRig {
+func newSchedRigPaths(t testing.TB, sims []string, latency time.Duration, syncWrites bool, observe Sink, paths map[string]string, opts ...func(*Config)) *schedRig {
 	t.Helper()
 	sink := &engineSink{ev: newEvents(), observe: observe}
-	h := newHarness(t, Config{Sink: sink, Channels: []config.SMSChannel{{Name: "main", Modems: sims}}})
+	cfg := Config{Sink: sink, Channels: []config.SMSChannel{{Name: "main", Modems: sims}}}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	h := newHarness(t, cfg)
 	h.ev = sink.ev
 	if syncWrites {
 		h.stop()

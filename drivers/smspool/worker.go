@@ -302,7 +302,15 @@ func (p *Pool) markSending(it *item, simName string, prev *sentOutcome) (record,
 		if dayN, err = bump(txn, countKey(simName, day), it.parts); err != nil {
 			return err
 		}
-		if monthN, err = bump(txn, countKey(simName, month), it.parts); err != nil {
+		// The month's count is the sum of its days: not a counter of its
+		// own, which would be a read and a write more per SMS.
+		p.mu.Lock()
+		pc := p.sims[simName].pc
+		known, base := pc.month == month && pc.day == day, pc.monthN-pc.dayN
+		p.mu.Unlock()
+		if known {
+			monthN = base + dayN
+		} else if monthN, err = monthCount(txn, simName, month, day, dayN); err != nil {
 			return err
 		}
 		return t.addEvent(&r, now)
@@ -317,6 +325,26 @@ func (p *Pool) markSending(it *item, simName string, prev *sentOutcome) (record,
 	p.sims[simName].pc.count(day, month, dayN, monthN)
 	p.mu.Unlock()
 	return r, nil
+}
+
+// monthCount is what SIM sim sent in month (a monthKey): the sum of its
+// day counters, with today's (day) taken as dayN.
+func monthCount(txn *store.Txn, sim, month, day string, dayN int) (int, error) {
+	total := dayN
+	prefix := countKey(sim, month) + "-"
+	today := countKey(sim, day)
+	err := store.Each(txn, prefix, func(k string, v []byte) error {
+		if k == today {
+			return nil
+		}
+		var n int
+		if err := store.UnmarshalFast(v, &n); err != nil {
+			return fmt.Errorf("SMS counter %s: %w", k, err)
+		}
+		total += n
+		return nil
+	})
+	return total, err
 }
 
 // bump adds n to the counter under key. Counters expire long after their

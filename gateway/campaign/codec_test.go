@@ -2,7 +2,10 @@ package campaign
 
 import (
 	"encoding/json"
+	"math/rand/v2"
 	"reflect"
+	"regexp"
+	"strings"
 	"testing"
 	"time"
 
@@ -42,6 +45,29 @@ func TestCodecMatchesEncodingJSON(t *testing.T) {
 		}
 		if !reflect.DeepEqual(a, v) {
 			t.Errorf("%T read back as\n%+v\nwant %+v", v, a, v)
+		}
+	}
+}
+
+// placeholder is the regexp render used before replacePlaceholders.
+var placeholder = regexp.MustCompile(`\{\{\s*([^{}]+?)\s*\}\}`)
+
+// replacePlaceholders finds and replaces what the placeholder regexp
+// (the reference: Go's regexp, leftmost-first) finds, on random texts
+// made of braces, spaces and letters.
+func TestReplacePlaceholdersLikeRegexp(t *testing.T) {
+	rnd := rand.New(rand.NewPCG(7, 14))
+	alphabet := []string{"{", "}", "{{", "}}", " ", "n", "ab", "ä", "\t"}
+	f := func(m string) string { return "<" + strings.ToUpper(m) + ">" }
+	for range 20000 {
+		var sb strings.Builder
+		for range rnd.IntN(12) {
+			sb.WriteString(alphabet[rnd.IntN(len(alphabet))])
+		}
+		text := sb.String()
+		want := placeholder.ReplaceAllStringFunc(text, f)
+		if got := replacePlaceholders(text, f); got != want {
+			t.Fatalf("%q: got %q, regexp gives %q", text, got, want)
 		}
 	}
 }

@@ -17,13 +17,11 @@ import (
 	"github.com/pbxgate/pbxgate/gateway/sms"
 )
 
-var placeholder = regexp.MustCompile(`\{\{\s*([^{}]+?)\s*\}\}`)
-
 // render replaces {{name}} with vars[name] ("number" is the recipient's
 // number). A placeholder without a value is an error naming it.
 func render(text string, number string, vars map[string]string) (string, error) {
 	var missing []string
-	out := placeholder.ReplaceAllStringFunc(text, func(m string) string {
+	out := replacePlaceholders(text, func(m string) string {
 		k := strings.TrimSpace(m[2 : len(m)-2])
 		if k == "number" {
 			return number
@@ -38,6 +36,40 @@ func render(text string, number string, vars map[string]string) (string, error) 
 		return out, fmt.Errorf("no value for {{%s}}", strings.Join(missing, "}}, {{"))
 	}
 	return out, nil
+}
+
+// replacePlaceholders is placeholder.ReplaceAllStringFunc(text, f)
+// without the regexp machinery (render runs once per message sent):
+// a placeholder is "{{", at least one character that is no brace, "}}".
+func replacePlaceholders(text string, f func(string) string) string {
+	var b strings.Builder
+	last := 0 // text[:last] is written (or nothing was replaced yet)
+	for i := 0; ; {
+		j := strings.Index(text[i:], "{{")
+		if j < 0 {
+			break
+		}
+		j += i
+		k := j + 2
+		for k < len(text) && text[k] != '{' && text[k] != '}' {
+			k++
+		}
+		if k == j+2 || k+1 >= len(text) || text[k] != '}' || text[k+1] != '}' {
+			i = j + 1
+			continue
+		}
+		if b.Cap() == 0 {
+			b.Grow(len(text) + 16)
+		}
+		b.WriteString(text[last:j])
+		b.WriteString(f(text[j : k+2]))
+		last, i = k+2, k+2
+	}
+	if last == 0 {
+		return text
+	}
+	b.WriteString(text[last:])
+	return b.String()
 }
 
 // whenInstant resolves a scheduled When to an instant. Local times that do

@@ -151,3 +151,102 @@ func TestAcceptedMarksRideOnTheNextBatch(t *testing.T) {
 		t.Errorf("counts %+v", got)
 	}
 }
+
+// HandleStatuses stores the changes of a whole batch of channel reports
+// in one transaction and answers each event as HandleStatus would: events
+// of one message in order, a late "sent" after "delivered" moves nothing,
+// an ID that is no campaign's is ErrUnknownStatus.
+func TestHandleStatusesOneTransaction(t *testing.T) {
+	t.Parallel()
+	led := newLedger()
+	ch := newTestChannel("sms-1", led)
+	ev := newEnv(t, "", Config{BatchSize: 2}, ch)
+	c, err := ev.e.Create(bg, smsSpec("Termine", "sms-1", "now"), numbers(5))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c = ev.waitState(c.ID, Completed)
+	sends := ch.sends()
+	evs := []message.StatusEvent{
+		{ID: sends[0].ID, Status: message.Delivered},
+		{ID: "wa-xyz", Status: message.Sent},
+		{ID: sends[0].ID, Status: message.Sent}, // late: moves nothing
+		{ID: sends[1].ID, Status: message.Failed, Reason: "CMS ERROR 500", Code: "500"},
+		{ID: sends[2].ID, Status: message.Delivered},
+	}
+	before := ev.st.Commits()
+	errs := ev.e.HandleStatuses(bg, evs)
+	if got := ev.st.Commits() - before; got != 1 {
+		t.Fatalf("%d transactions for one batch, want 1", got)
+	}
+	for i, err := range errs {
+		if (i == 1) != errors.Is(err, ErrUnknownStatus) || (i != 1 && err != nil) {
+			t.Fatalf("event %d (%s): %v", i, evs[i].ID, err)
+		}
+	}
+	want := Counts{Sent: 2, Delivered: 2, Failed: 1}
+	if got := ev.get(c.ID).Counts; got != want {
+		t.Fatalf("engine counts %+v, want %+v", got, want)
+	}
+	if got := countsOf(ev.recipients(c.ID)); got != want {
+		t.Fatalf("stored recipients %+v, want %+v", got, want)
+	}
+}
+
+// An accepted mark is stored only while the recipient is still "sending"
+// under the ID handed over: once a report moved it on (the usual case at
+// full speed), AcceptedAt has no use and writing it would cost a
+// recipient write per message.
+func TestAcceptedMarkSkippedOnceReported(t *testing.T) {
+	at := baseTime()
+	var a acceptedMarks
+	a.add(1, acceptedMark{msgID: "campaign-x-1-1", at: at})
+	a.add(2, acceptedMark{msgID: "campaign-x-2-1", at: at, sessionID: "s-2"})
+	sending := Recipient{Seq: 1, Status: RSending, MsgID: "campaign-x-1-1"}
+	if !a.apply(&sending) || !sending.AcceptedAt.Equal(at) {
+		t.Fatalf("sending recipient not marked: %+v", sending)
+	}
+	sent := Recipient{Seq: 1, Status: RSent, MsgID: "campaign-x-1-1"}
+	if a.apply(&sent) || !sent.AcceptedAt.IsZero() {
+		t.Fatalf("reported recipient rewritten: %+v", sent)
+	}
+	other := Recipient{Seq: 1, Status: RSending, MsgID: "campaign-x-1-2"}
+	if a.apply(&other) {
+		t.Fatal("a recipient handed over again under a new ID took the old mark")
+	}
+	// A session ID still has to be stored.
+	withSession := Recipient{Seq: 2, Status: RSent, MsgID: "campaign-x-2-1"}
+	if !a.apply(&withSession) || withSession.SessionID != "s-2" {
+		t.Fatalf("session ID not stored: %+v", withSession)
+	}
+}
+
+// A pending accepted mark whose recipient a stored report moved on is
+// dropped before the next batch (not even read), unless it carries a
+// session ID; the engine forgets every mark it no longer needs.
+func TestReportedMarksDropped(t *testing.T) {
+	e := &Engine{}
+	var a acceptedMarks
+	for i, id := range []string{"m1", "m2", "m3"} {
+		e.awaitReport(id)
+		m := acceptedMark{msgID: id, at: baseTime()}
+		if id == "m3" {
+			m.sessionID = "s3"
+		}
+		a.add(i+1, m)
+	}
+	e.reported("m1")
+	e.reported("m3")
+	e.reported("m9") // no mark: nothing to note
+	e.dropReported(&a)
+	if _, ok := a.bySeq[1]; ok || len(a.bySeq) != 2 {
+		t.Fatalf("marks left %v, want m2 and m3 (session ID)", a.bySeq)
+	}
+	if len(e.marks) != 2 {
+		t.Fatalf("engine still tracks %v", e.marks)
+	}
+	e.forgetMarks(&a)
+	if len(e.marks) != 0 {
+		t.Fatalf("engine still tracks %v after the marks were stored", e.marks)
+	}
+}

@@ -192,6 +192,12 @@ func (a *acceptedMarks) apply(r *Recipient) bool {
 	if !ok || m.msgID == "" || r.MsgID != m.msgID {
 		return false
 	}
+	if r.Status != RSending && (m.sessionID == "" || r.SessionID == m.sessionID) {
+		// A report moved it on already (at full speed the usual case):
+		// AcceptedAt only keeps a "sending" recipient from being handed
+		// over again, so storing it now would be a write for nothing.
+		return false
+	}
 	if m.sessionID != "" {
 		r.SessionID = m.sessionID
 	}
@@ -214,7 +220,62 @@ func (e *Engine) flushAccepted(id string, a *acceptedMarks) {
 		// the next run: the channel takes that as a no-op.
 		e.log.Warn("store accepted marks", "id", id, "err", err)
 	}
+	e.forgetMarks(a)
 	clear(a.bySeq)
+}
+
+// awaitReport notes an accepted mark of message msgID not stored yet.
+func (e *Engine) awaitReport(msgID string) {
+	e.marksMu.Lock()
+	if e.marks == nil {
+		e.marks = map[string]bool{}
+	}
+	e.marks[msgID] = false
+	e.marksMu.Unlock()
+}
+
+// reported notes that a stored report moved the recipient of msgID on
+// from "sending": its accepted mark, if one is pending, has no use.
+func (e *Engine) reported(msgID string) {
+	e.marksMu.Lock()
+	if _, ok := e.marks[msgID]; ok {
+		e.marks[msgID] = true
+	}
+	e.marksMu.Unlock()
+}
+
+// dropReported removes from a the marks of recipients a report moved on
+// (those without a session ID to store): nothing to read or write.
+func (e *Engine) dropReported(a *acceptedMarks) {
+	e.marksMu.Lock()
+	defer e.marksMu.Unlock()
+	for seq, m := range a.bySeq {
+		if e.marks[m.msgID] && m.sessionID == "" {
+			delete(a.bySeq, seq)
+			delete(e.marks, m.msgID)
+		}
+	}
+}
+
+// forgetUnmarked forgets the hand-overs of marked that got no accepted
+// mark in a (failed, or never handed over).
+func (e *Engine) forgetUnmarked(marked []Recipient, a *acceptedMarks) {
+	e.marksMu.Lock()
+	for _, r := range marked {
+		if m, ok := a.bySeq[r.Seq]; !ok || m.msgID != r.MsgID {
+			delete(e.marks, r.MsgID)
+		}
+	}
+	e.marksMu.Unlock()
+}
+
+// forgetMarks: a's marks are stored (or given up).
+func (e *Engine) forgetMarks(a *acceptedMarks) {
+	e.marksMu.Lock()
+	for _, m := range a.bySeq {
+		delete(e.marks, m.msgID)
+	}
+	e.marksMu.Unlock()
 }
 
 func cmpBool(a, b bool) int {
@@ -432,6 +493,7 @@ func (e *Engine) sendBatch(ctx context.Context, c *Campaign, ch Channel, info *T
 	fresh := map[int]bool{}
 	// The previous batches' accepted marks ride along (lazy channels).
 	riding := map[int]bool{}
+	e.dropReported(acc)
 	for seq := range acc.bySeq {
 		if !slices.Contains(seqs, seq) {
 			riding[seq] = true
@@ -462,6 +524,7 @@ func (e *Engine) sendBatch(ctx context.Context, c *Campaign, ch Channel, info *T
 		return err
 	}
 	if len(riding) > 0 {
+		e.forgetMarks(acc)
 		clear(acc.bySeq)
 		marked = slices.DeleteFunc(marked, func(r Recipient) bool { return riding[r.Seq] })
 	}
@@ -473,6 +536,15 @@ func (e *Engine) sendBatch(ctx context.Context, c *Campaign, ch Channel, info *T
 	// guess about them (ResendSafety) nor hands them over twice. The one
 	// whose Send failed stays "sending": it may have reached the channel.
 	var untouched []int
+	if lazy {
+		// Before the hand-over: a report may come back before Send
+		// returns.
+		for _, r := range marked {
+			if r.Status == RSending {
+				e.awaitReport(r.MsgID)
+			}
+		}
+	}
 	for i, r := range marked {
 		if r.Status != RSending {
 			continue
@@ -518,6 +590,7 @@ func (e *Engine) sendBatch(ctx context.Context, c *Campaign, ch Channel, info *T
 		if len(kept) < len(results) {
 			e.publish() // handed over: a change as with the mark stored
 		}
+		e.forgetUnmarked(marked, acc)
 		results = kept
 	}
 	if len(results) > 0 {
@@ -630,16 +703,73 @@ func (e *Engine) HandleStatus(ctx context.Context, ev message.StatusEvent) error
 	if ok, err := e.fallbackStatus(ev); ok { // an SMS fallback's (fallback.go)
 		return err
 	}
+	req, err := e.statusReq(ctx, ev)
+	if req == nil {
+		return err
+	}
+	e.submit(req)
+	if err := e.statusDone(ev, req); err != nil {
+		return err
+	}
+	// The last channel report completes the campaign.
+	e.finish(req.id, false)
+	return nil
+}
+
+// HandleStatuses is HandleStatus for several events at once (the SMS
+// pool's outbox hands them over in batches): the recipient changes of all
+// of them are stored in one transaction of the group commit instead of
+// one each. errs[i] is what HandleStatus returns for evs[i]; events of
+// one message are applied in the order given.
+func (e *Engine) HandleStatuses(ctx context.Context, evs []message.StatusEvent) []error {
+	errs := make([]error, len(evs))
+	var reqs []*applyReq
+	var idx []int
+	var camps []string
+	flush := func() {
+		e.submit(reqs...)
+		for k, req := range reqs {
+			if errs[idx[k]] = e.statusDone(evs[idx[k]], req); errs[idx[k]] == nil && !slices.Contains(camps, req.id) {
+				camps = append(camps, req.id)
+			}
+		}
+		reqs, idx = reqs[:0], idx[:0]
+	}
+	for i, ev := range evs {
+		if strings.HasSuffix(ev.ID, fallbackSuffix) || (ev.Status == message.Failed && ev.Code == message.CodeWithdrawn) {
+			// Rare: handled on their own, after what came before.
+			flush()
+			errs[i] = e.HandleStatus(ctx, ev)
+			continue
+		}
+		req, err := e.statusReq(ctx, ev)
+		if req == nil {
+			errs[i] = err
+			continue
+		}
+		reqs, idx = append(reqs, req), append(idx, i)
+	}
+	flush()
+	// The last channel report completes the campaign.
+	for _, id := range camps {
+		e.finish(id, false)
+	}
+	return errs
+}
+
+// statusReq is the recipient change ev asks for, or nil with the answer
+// to give when there is nothing to store (or ev is not a campaign's).
+func (e *Engine) statusReq(ctx context.Context, ev message.StatusEvent) (*applyReq, error) {
 	id, seq, attempt, ok := parseMsgID(ev.ID)
 	if !ok {
-		return fmt.Errorf("%w: %s", ErrUnknownStatus, ev.ID)
+		return nil, fmt.Errorf("%w: %s", ErrUnknownStatus, ev.ID)
 	}
 	if ev.Status == message.Failed && ev.Code == message.CodeWithdrawn {
-		return e.handleWithdrawn(id, seq, attempt, ev.ID)
+		return nil, e.handleWithdrawn(id, seq, attempt, ev.ID)
 	}
 	to, ok := recipientStatus(ev.Status)
 	if !ok {
-		return nil // queued/sending: the recipient is already at least there
+		return nil, nil // queued/sending: the recipient is already at least there
 	}
 	at := ev.At.UTC()
 	if ev.At.IsZero() {
@@ -647,44 +777,57 @@ func (e *Engine) HandleStatus(ctx context.Context, ev message.StatusEvent) error
 	}
 	// A channel that keeps the event until this call's write is durable
 	// (the SMS pool's outbox) marks ctx with store.DeferSync.
-	_, err := e.applyRecipientsSync(id, false, store.SyncDeferred(ctx), []int{seq}, func(_ *Campaign, r *Recipient) bool {
-		if r.Attempt != attempt || r.MsgID != ev.ID {
-			return false
-		}
-		if ev.ChannelID != "" {
-			r.ChannelID = ev.ChannelID
-		}
-		if ev.Sender != "" {
-			r.Sender = ev.Sender
-		}
-		if !advances(r.Status, to) {
-			return false
-		}
-		r.Status = to
-		switch to {
-		case RSent:
-			r.SentAt = at
-		case RFailed, RUnknown:
-			r.Reason, r.ReasonCode, r.Code, r.DoneAt = ev.Reason, ev.ReasonCode, ev.Code, at
-		case RDelivered:
-			r.DoneAt = at
-			if r.SentAt.IsZero() {
-				r.SentAt = at
+	return &applyReq{id: id, lazy: store.SyncDeferred(ctx), seqs: []int{seq}, done: make(chan struct{}),
+		fn: func(_ *Campaign, r *Recipient) bool {
+			if r.Attempt != attempt || r.MsgID != ev.ID {
+				return false
 			}
-		}
-		return true
-	})
+			if ev.ChannelID != "" {
+				r.ChannelID = ev.ChannelID
+			}
+			if ev.Sender != "" {
+				r.Sender = ev.Sender
+			}
+			if !advances(r.Status, to) {
+				return false
+			}
+			r.Status = to
+			switch to {
+			case RSent:
+				r.SentAt = at
+			case RFailed, RUnknown:
+				r.Reason, r.ReasonCode, r.Code, r.DoneAt = ev.Reason, ev.ReasonCode, ev.Code, at
+			case RDelivered:
+				r.DoneAt = at
+				if r.SentAt.IsZero() {
+					r.SentAt = at
+				}
+			}
+			return true
+		}}, nil
+}
+
+// statusDone is the answer to ev once its request was committed.
+func (e *Engine) statusDone(ev message.StatusEvent, req *applyReq) error {
+	err := req.err
 	if errors.Is(err, ErrNotFound) || errors.Is(err, store.ErrNotFound) {
 		return fmt.Errorf("%w: %s (campaign deleted?)", ErrUnknownStatus, ev.ID)
 	}
 	if err != nil {
 		return err
 	}
-	if to == RSent {
-		e.rates.add(id, at)
+	for _, r := range req.changed {
+		if r.Status != RSending {
+			e.reported(ev.ID)
+		}
 	}
-	// The last channel report completes the campaign.
-	e.finish(id, false)
+	if ev.Status == message.Sent {
+		at := ev.At.UTC()
+		if ev.At.IsZero() {
+			at = e.clock.Now().UTC()
+		}
+		e.rates.add(req.id, at)
+	}
 	return nil
 }
 

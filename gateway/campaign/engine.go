@@ -99,6 +99,12 @@ type Engine struct {
 	// and deletes the marker, and New recounts the campaigns a marker
 	// names (a kill -9 between the two).
 	staleCounts map[string]bool
+	// marks are the accepted marks of the dispatchers not stored yet, by
+	// message ID: true once a report moved the recipient on, so the next
+	// batch need not even read it to store the mark (see
+	// acceptedMarks.apply). Guarded by marksMu.
+	marksMu sync.Mutex
+	marks   map[string]bool
 }
 
 type run struct {
@@ -727,12 +733,25 @@ func (e *Engine) applyRecipients(id string, requireSending bool, seqs []int, fn 
 // request in it is lazy.
 func (e *Engine) applyRecipientsSync(id string, requireSending, lazy bool, seqs []int, fn func(c *Campaign, r *Recipient) bool) ([]Recipient, error) {
 	req := &applyReq{id: id, requireSending: requireSending, lazy: lazy, seqs: seqs, fn: fn, done: make(chan struct{})}
+	e.submit(req)
+	return req.changed, req.err
+}
+
+// submit queues reqs for the group commit and returns once every one of
+// them is done. Requests submitted together land in the same batch unless
+// one is already being committed, in the order given.
+func (e *Engine) submit(reqs ...*applyReq) {
+	if len(reqs) == 0 {
+		return
+	}
 	e.gmu.Lock()
-	e.gqueue = append(e.gqueue, req)
+	e.gqueue = append(e.gqueue, reqs...)
 	if e.gleader {
 		e.gmu.Unlock()
-		<-req.done
-		return req.changed, req.err
+		for _, req := range reqs {
+			<-req.done
+		}
+		return
 	}
 	e.gleader = true
 	e.gmu.Unlock()
@@ -748,8 +767,9 @@ func (e *Engine) applyRecipientsSync(id string, requireSending, lazy bool, seqs 
 		e.gmu.Unlock()
 		e.commitBatch(batch)
 	}
-	<-req.done
-	return req.changed, req.err
+	for _, req := range reqs {
+		<-req.done
+	}
 }
 
 func (e *Engine) commitBatch(batch []*applyReq) {

@@ -25,6 +25,20 @@ type Handler interface {
 	HandleStatus(ctx context.Context, ev message.StatusEvent) error
 }
 
+// BatchJournal is a Journal that records several events in one go.
+type BatchJournal interface {
+	Journal
+	Statuses(ctx context.Context, evs []message.StatusEvent) error
+}
+
+// BatchHandler is a Handler that takes several events in one go (the
+// campaign engine stores them in one transaction). errs[i] is what
+// HandleStatus would return for evs[i].
+type BatchHandler interface {
+	Handler
+	HandleStatuses(ctx context.Context, evs []message.StatusEvent) (errs []error)
+}
+
 // HandlerFunc adapts a function (a method value) to Handler.
 type HandlerFunc func(ctx context.Context, ev message.StatusEvent) error
 
@@ -126,6 +140,82 @@ func (r *Router) Status(ctx context.Context, ev message.StatusEvent) error {
 	return nil
 }
 
+// StatusBatch routes several events as Status does, each handler taking
+// its share in one call where it can (BatchHandler, BatchJournal): the
+// SMS pool's outbox hands its events over in batches. It returns how many
+// of evs, from the first on, were taken; the rest are offered again
+// (handlers are idempotent by ID and status), err says why the first of
+// them was not taken.
+func (r *Router) StatusBatch(ctx context.Context, evs []message.StatusEvent) (int, error) {
+	if r.journal != nil {
+		if bj, ok := r.journal.(BatchJournal); ok {
+			if err := bj.Statuses(ctx, evs); err != nil {
+				r.log.Warn("message log: statuses not recorded", "events", len(evs), "err", err)
+			}
+		} else {
+			for _, ev := range evs {
+				if err := r.journal.Status(ctx, ev); err != nil {
+					r.log.Warn("message log: status not recorded", "id", ev.ID, "status", ev.Status, "err", err)
+				}
+			}
+		}
+	}
+	r.mu.RLock()
+	routes, observers := r.routes, r.observers
+	r.mu.RUnlock()
+	taken := len(evs)
+	var takenErr error
+	pending := make([]int, len(evs))
+	for i := range pending {
+		pending[i] = i
+	}
+	var sub []message.StatusEvent
+	for _, rt := range routes {
+		if len(pending) == 0 {
+			break
+		}
+		sub = sub[:0]
+		for _, i := range pending {
+			sub = append(sub, evs[i])
+		}
+		var errs []error
+		if bh, ok := rt.h.(BatchHandler); ok {
+			errs = bh.HandleStatuses(ctx, sub)
+		} else {
+			errs = make([]error, len(sub))
+			for k, ev := range sub {
+				errs[k] = rt.h.HandleStatus(ctx, ev)
+			}
+		}
+		next := pending[:0]
+		for k, i := range pending {
+			err := errs[k]
+			if rt.notMine != nil && errors.Is(err, rt.notMine) {
+				next = append(next, i)
+				continue
+			}
+			if err != nil {
+				if i < taken {
+					taken, takenErr = i, err
+				}
+				continue
+			}
+			r.follow(ctx, rt, evs[i])
+		}
+		pending = next
+	}
+	for _, i := range pending {
+		ev := evs[i]
+		r.log.Debug("message status", "id", ev.ID, "status", ev.Status, "sender", ev.Sender, "reason", ev.Reason)
+	}
+	for _, ev := range evs[:taken] {
+		for _, fn := range observers {
+			fn(ev)
+		}
+	}
+	return taken, takenErr
+}
+
 // HandleStatus is Status under the name the WhatsApp channel asks for.
 func (r *Router) HandleStatus(ctx context.Context, ev message.StatusEvent) error {
 	return r.Status(ctx, ev)
@@ -140,13 +230,18 @@ func (r *Router) route(ctx context.Context, routes []*route, ev message.StatusEv
 		if err != nil {
 			return err
 		}
-		for _, f := range rt.followers {
-			if err := f.h.HandleStatus(ctx, ev); err != nil && (f.notMine == nil || !errors.Is(err, f.notMine)) {
-				r.log.Warn("status event not shown to "+f.name, "id", ev.ID, "claimed_by", rt.name, "err", err)
-			}
-		}
+		r.follow(ctx, rt, ev)
 		return nil
 	}
 	r.log.Debug("message status", "id", ev.ID, "status", ev.Status, "sender", ev.Sender, "reason", ev.Reason)
 	return nil
+}
+
+// follow shows ev, claimed by rt, to rt's followers.
+func (r *Router) follow(ctx context.Context, rt *route, ev message.StatusEvent) {
+	for _, f := range rt.followers {
+		if err := f.h.HandleStatus(ctx, ev); err != nil && (f.notMine == nil || !errors.Is(err, f.notMine)) {
+			r.log.Warn("status event not shown to "+f.name, "id", ev.ID, "claimed_by", rt.name, "err", err)
+		}
+	}
 }

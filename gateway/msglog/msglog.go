@@ -281,45 +281,73 @@ func Advances(from, to message.Status) bool {
 // this write is durable marks ctx with store.DeferSync; the write then does
 // not wait for the store's sync.
 func (l *Log) Status(ctx context.Context, ev message.StatusEvent) error {
-	if ev.ID == "" {
+	return l.Statuses(ctx, []message.StatusEvent{ev})
+}
+
+// Statuses is Status for several events, stored in one transaction
+// (events of one message in the order given).
+func (l *Log) Statuses(ctx context.Context, evs []message.StatusEvent) error {
+	var missing []string
+	err := l.st.UpdateCtx(ctx, func(txn *store.Txn) error {
+		missing = missing[:0]
+		found := 0
+		for _, ev := range evs {
+			if ev.ID == "" {
+				continue
+			}
+			err := l.statusTxn(txn, ev)
+			if errors.Is(err, ErrNotFound) {
+				missing = append(missing, ev.ID)
+				continue
+			}
+			if err != nil {
+				return fmt.Errorf("msglog: status of %s: %w", ev.ID, err)
+			}
+			found++
+		}
+		if found == 0 {
+			return errNothingToStore // no commit, no sync
+		}
+		return nil
+	})
+	for _, id := range missing {
+		l.log.Debug("msglog: status of a message not in the log", "id", id)
+	}
+	if errors.Is(err, errNothingToStore) {
 		return nil
 	}
-	err := l.st.UpdateCtx(ctx, func(txn *store.Txn) error {
-		key, e, err := l.getTxn(txn, ev.ID)
-		if err != nil {
+	return err
+}
+
+var errNothingToStore = errors.New("nothing to store")
+
+func (l *Log) statusTxn(txn *store.Txn, ev message.StatusEvent) error {
+	key, e, err := l.getTxn(txn, ev.ID)
+	if err != nil {
+		return err
+	}
+	if !Advances(e.Status, ev.Status) {
+		if e.Local == "" && ev.Sender != "" {
+			e.Local = ev.Sender
+			return store.SetJSONFast(txn, key, e)
+		}
+		return nil
+	}
+	if ev.Status != e.Status {
+		n := e.Created.UnixNano()
+		if err := txn.Delete(indexKey(n, filterTerm(tStatus, string(e.Status)))); err != nil {
 			return err
 		}
-		if !Advances(e.Status, ev.Status) {
-			if e.Local == "" && ev.Sender != "" {
-				e.Local = ev.Sender
-				return store.SetJSONFast(txn, key, e)
-			}
-			return nil
+		if err := txn.Set(indexKey(n, filterTerm(tStatus, string(ev.Status))), nil); err != nil {
+			return err
 		}
-		if ev.Status != e.Status {
-			n := e.Created.UnixNano()
-			if err := txn.Delete(indexKey(n, filterTerm(tStatus, string(e.Status)))); err != nil {
-				return err
-			}
-			if err := txn.Set(indexKey(n, filterTerm(tStatus, string(ev.Status))), nil); err != nil {
-				return err
-			}
-		}
-		e.Status, e.Reason, e.ReasonCode, e.Code = ev.Status, ev.Reason, ev.ReasonCode, ev.Code
-		if ev.Sender != "" {
-			e.Local = ev.Sender
-		}
-		e.Updated = l.now().UTC()
-		return store.SetJSONFast(txn, key, e)
-	})
-	if errors.Is(err, ErrNotFound) {
-		l.log.Debug("msglog: status of a message not in the log", "id", ev.ID, "status", ev.Status)
-		return nil
 	}
-	if err != nil {
-		return fmt.Errorf("msglog: status of %s: %w", ev.ID, err)
+	e.Status, e.Reason, e.ReasonCode, e.Code = ev.Status, ev.Reason, ev.ReasonCode, ev.Code
+	if ev.Sender != "" {
+		e.Local = ev.Sender
 	}
-	return nil
+	e.Updated = l.now().UTC()
+	return store.SetJSONFast(txn, key, e)
 }
 
 func (l *Log) getTxn(txn *store.Txn, id string) (string, Entry, error) {

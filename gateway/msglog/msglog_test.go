@@ -513,3 +513,71 @@ func TestSearchTimeRange(t *testing.T) {
 		t.Errorf("paged range: %v, want %v", got, want)
 	}
 }
+
+// Statuses (a batch of events in one transaction, as the SMS pool's
+// outbox hands them over) ends where Status one event at a time ends,
+// including the status index the search filters by, with several events
+// of one message in one batch; a batch of only unknown IDs stores nothing.
+func TestStatusesBatchLikeOneByOne(t *testing.T) {
+	t.Parallel()
+	l, st, _ := newLog(t)
+	ctx := context.Background()
+	seqs := [][]message.Status{
+		{message.Sending, message.Sent, message.Delivered},
+		{message.Sending, message.Delivered, message.Sent},
+		{message.Sending, message.Sent, message.Failed},
+		{message.Sent, message.Unknown},
+	}
+	var batch []message.StatusEvent
+	for i, evs := range seqs {
+		for _, mode := range []string{"one", "batch"} {
+			id := fmt.Sprintf("%s%d", mode, i)
+			if err := l.Outbound(ctx, message.SMS, message.Outbound{ID: id, Channel: "sms", To: "+491701", Text: id}, ""); err != nil {
+				t.Fatal(err)
+			}
+			for _, s := range evs {
+				ev := message.StatusEvent{ID: id, Status: s, Sender: "sim1"}
+				if s == message.Failed {
+					ev.Reason, ev.Code = "CMS ERROR 38", "38"
+				}
+				if mode == "batch" {
+					batch = append(batch, ev)
+				} else if err := l.Status(ctx, ev); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+	}
+	batch = append(batch, message.StatusEvent{ID: "ghost", Status: message.Sent})
+	before := st.Commits()
+	if err := l.Statuses(ctx, batch); err != nil {
+		t.Fatal(err)
+	}
+	if n := st.Commits() - before; n != 1 {
+		t.Fatalf("%d transactions for one batch, want 1", n)
+	}
+	for i := range seqs {
+		one, _ := l.Get(ctx, fmt.Sprintf("one%d", i))
+		b, _ := l.Get(ctx, fmt.Sprintf("batch%d", i))
+		if one.Status != b.Status || one.Reason != b.Reason || one.Code != b.Code || one.Local != b.Local {
+			t.Errorf("case %d: one by one %s %q %q %q, batch %s %q %q %q", i, one.Status, one.Reason, one.Code, one.Local, b.Status, b.Reason, b.Code, b.Local)
+		}
+	}
+	for _, s := range []message.Status{message.Delivered, message.Failed, message.Sent, message.Sending, message.Unknown} {
+		p, err := l.Search(ctx, Query{Status: s})
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := map[string]int{}
+		for _, e := range p.Items {
+			n[e.ID[:len(e.ID)-1]]++
+		}
+		if n["one"] != n["batch"] {
+			t.Errorf("status %s: index finds %d one by one, %d batched", s, n["one"], n["batch"])
+		}
+	}
+	before = st.Commits()
+	if err := l.Statuses(ctx, []message.StatusEvent{{ID: "ghost", Status: message.Sent}}); err != nil || st.Commits() != before {
+		t.Fatalf("unknown IDs only: %v, %d transactions", err, st.Commits()-before)
+	}
+}

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	badger "github.com/dgraph-io/badger/v4"
@@ -156,12 +157,12 @@ func (s *Store) syncAll() error {
 		}
 	}
 	for _, id := range lf.vlogs {
-		if err := fdatasync(vlogPath(s.dir, id)); err != nil {
+		if err := lf.fdatasync(vlogPath(s.dir, id)); err != nil {
 			return fmt.Errorf("sync store: %w", err)
 		}
 	}
 	for _, id := range lf.mems {
-		if err := fdatasync(memPath(s.dir, id)); err != nil {
+		if err := lf.fdatasync(memPath(s.dir, id)); err != nil {
 			return fmt.Errorf("sync store: %w", err)
 		}
 	}
@@ -180,8 +181,18 @@ func (s *Store) syncAll() error {
 // the newest value-log and memtable files the last round synced, and
 // those found since.
 type logFiles struct {
-	vlogs, mems []int // file numbers, ascending
-	lists       int   // directory listings so far (tests)
+	vlogs, mems []int         // file numbers, ascending
+	lists       int           // directory listings so far (tests)
+	fsyncs      atomic.Uint64 // fdatasync system calls so far (benchmarks)
+}
+
+// fdatasync writes path's data to disk (fdatasyncFile), counted.
+func (lf *logFiles) fdatasync(path string) error {
+	synced, err := fdatasyncFile(path)
+	if synced {
+		lf.fsyncs.Add(1)
+	}
+	return err
 }
 
 // list reads the data directory: every memtable log, and the value-log
@@ -241,22 +252,22 @@ func memPath(dir string, id int) string {
 	return filepath.Join(dir, fmt.Sprintf("%05d.mem", id))
 }
 
-// fdatasync writes path's data to disk; a file that is gone (a memtable
-// flushed and deleted meanwhile, a value-log file collected) needs
-// nothing.
-func fdatasync(path string) error {
+// fdatasyncFile writes path's data to disk and says whether it made the
+// system call: a file that is gone (a memtable flushed and deleted
+// meanwhile, a value-log file collected) needs nothing.
+func fdatasyncFile(path string) (bool, error) {
 	f, err := os.OpenFile(path, os.O_RDWR, 0)
 	if errors.Is(err, os.ErrNotExist) {
-		return nil
+		return false, nil
 	}
 	if err != nil {
-		return err
+		return false, err
 	}
 	err = unix.Fdatasync(int(f.Fd()))
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
-	return err
+	return true, err
 }
 
 // durable waits until every commit made before the call is on disk (one
@@ -370,6 +381,10 @@ func (s *Store) stopLazy() {
 		s.lazyTimer = nil
 	}
 }
+
+// Fsyncs is how many fdatasync system calls the group syncs made (one
+// per log file a sync covers: the value log's and the memtable logs').
+func (s *Store) Fsyncs() uint64 { return s.logFiles.fsyncs.Load() }
 
 // Syncs is how many group syncs the store has run (benchmarks report it
 // per message).

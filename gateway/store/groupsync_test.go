@@ -362,3 +362,21 @@ func newestLogs(t *testing.T, dir string) (vlog, mem int) {
 	}
 	return vlog, mem
 }
+
+// Fsyncs counts the fdatasync calls of the group syncs: one per log file a
+// sync covers — in a fresh store the value log and the memtable log.
+func TestFsyncsCounted(t *testing.T) {
+	t.Parallel()
+	s := openT(t, t.TempDir())
+	defer s.Close()
+	syncs, fsyncs := s.Syncs(), s.Fsyncs()
+	for i := range 3 {
+		if err := s.Update(func(txn *Txn) error { return SetJSON(txn, fmt.Sprintf("f/%d", i), i) }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ds, df := s.Syncs()-syncs, s.Fsyncs()-fsyncs
+	if ds != 3 || df != 2*ds {
+		t.Fatalf("%d group syncs made %d fdatasync calls, want 3 and two each", ds, df)
+	}
+}
