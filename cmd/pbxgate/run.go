@@ -575,6 +575,9 @@ func (d *daemon) buildPortal(b buildInfo) (*http.Server, error) {
 	if d.pbx != nil {
 		deps.Sessions = d.pbx.sessions
 	}
+	if d.clusterWork != nil {
+		deps.Cluster = clusterPortal{Work: d.clusterWork, d: d}
+	}
 	if d.wa != nil {
 		deps.Media = d.wa.MediaIn(filepath.Join(d.cfg.DataDir, "media"))
 		deps.MediaUploader = d.wa
