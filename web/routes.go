@@ -189,6 +189,13 @@ func (s *server) routes() []route {
 		{method: "POST", path: "/pbx/settings", access: admin, handle: s.SavePBX},
 		{method: "POST", path: "/pbx/settings/reset", access: admin, handle: s.ResetPBX},
 
+		// Screens: the cluster's shared campaigns (a clustered box only).
+		{method: "GET", path: "/cluster/campaigns", access: member, handle: s.ClusterCampaigns},
+		{method: "POST", path: "/cluster/campaigns", access: admin, handle: s.ClusterCampaignCreate},
+		{method: "POST", path: "/cluster/campaigns/:id/stop", access: admin, handle: s.ClusterCampaignAction("stop")},
+		{method: "POST", path: "/cluster/campaigns/:id/resume", access: admin, handle: s.ClusterCampaignAction("resume")},
+		{method: "POST", path: "/cluster/campaigns/:id/delete", access: admin, confirm: "cluster.confirm_delete_id", param: "id", handle: s.ClusterCampaignAction("delete")},
+
 		// Screens: system (users, tokens, settings, backup, logs, updates).
 		{method: "GET", path: "/system", access: member, handle: s.SystemPage},
 		{method: "POST", path: "/system/password", access: member, handle: s.ChangeOwnPassword},
@@ -211,6 +218,15 @@ func (s *server) routes() []route {
 		{method: "GET", path: v1 + "/version", access: member, handle: s.APIVersion},
 		{method: "GET", path: v1 + "/status", access: member, handle: s.APIStatus},
 		{method: "GET", path: v1 + "/dashboard", access: member, handle: s.APIDashboard},
+
+		// API: the cluster and its shared campaigns (404 on a box alone).
+		{method: "GET", path: v1 + "/cluster", access: member, handle: s.APICluster},
+		{method: "GET", path: v1 + "/cluster/campaigns", access: member, handle: s.APIClusterCampaigns},
+		{method: "POST", path: v1 + "/cluster/campaigns", access: admin, handle: s.APIClusterCreate},
+		{method: "GET", path: v1 + "/cluster/campaigns/:id", access: member, handle: s.APIClusterCampaign},
+		{method: "POST", path: v1 + "/cluster/campaigns/:id/stop", access: admin, handle: s.APIClusterAction("stop")},
+		{method: "POST", path: v1 + "/cluster/campaigns/:id/resume", access: admin, handle: s.APIClusterAction("resume")},
+		{method: "DELETE", path: v1 + "/cluster/campaigns/:id", access: admin, handle: s.APIClusterAction("delete")},
 
 		// API: campaigns.
 		{method: "GET", path: v1 + "/campaigns", access: member, handle: s.APICampaigns},

@@ -38,8 +38,22 @@ func (d *daemon) buildClusterWork() error {
 		Logger:   d.log.With("component", "cluster-campaigns"),
 	})
 	d.clusterWork = w
+	d.clusterClaims.Store(w)
 	d.router.Register("cluster campaigns", w, clusterwork.ErrUnknownStatus)
 	d.component("cluster-campaigns", w.Run)
+	return nil
+}
+
+// beforeTransmit is the SMS pool's question before a SIM transmits: a
+// shared campaign's item is claimed in the cluster first (a box alone, or
+// a message of its own, passes).
+func (d *daemon) beforeTransmit(ctx context.Context, id string) error {
+	if w := d.clusterClaims.Load(); w != nil {
+		return w.BeforeTransmit(ctx, id)
+	}
+	if strings.HasPrefix(id, "cluster-") && d.cluster != nil {
+		return fmt.Errorf("%w: the shared campaigns are not running yet", clusterwork.ErrWithdrawn)
+	}
 	return nil
 }
 

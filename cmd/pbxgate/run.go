@@ -16,6 +16,7 @@ import (
 	"runtime/debug"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	sddaemon "github.com/coreos/go-systemd/v22/daemon"
@@ -158,6 +159,9 @@ type daemon struct {
 	// clusterWork runs the shared campaigns (cluster_campaigns.go); nil
 	// on a box alone.
 	clusterWork *clusterwork.Work
+	// clusterClaims is clusterWork for the SMS pool's workers, which may
+	// start before it is built (beforeTransmit).
+	clusterClaims atomic.Pointer[clusterwork.Work]
 
 	logs    *logbuf.Ring
 	restart chan string // requestRestart
@@ -570,6 +574,9 @@ func (d *daemon) buildPortal(b buildInfo) (*http.Server, error) {
 	}
 	if d.pbx != nil {
 		deps.Sessions = d.pbx.sessions
+	}
+	if d.clusterWork != nil {
+		deps.Cluster = clusterPortal{Work: d.clusterWork, d: d}
 	}
 	if d.wa != nil {
 		deps.Media = d.wa.MediaIn(filepath.Join(d.cfg.DataDir, "media"))

@@ -99,6 +99,9 @@ func (d *daemon) startSMS(ctx context.Context, sink smspool.Sink, inbox smspool.
 		Sink:       sink,
 		Inbox:      inbox,
 		Journal:    d.msglog,
+		// Shared campaigns claim an item when a SIM takes it
+		// (cluster_campaigns.go).
+		BeforeTransmit: d.beforeTransmit,
 	})
 	if err != nil {
 		if s.sim != nil {

@@ -115,6 +115,11 @@ type Config struct {
 	Inbox Inbox
 	// Journal records every accepted SMS; nil: none.
 	Journal Journal
+	// BeforeTransmit, when set, is asked right before a SIM transmits a
+	// message (after it is recorded sending); an error keeps the message
+	// off the modem and fails it with that reason (the cluster's shared
+	// campaigns claim their items here). nil: no question.
+	BeforeTransmit func(ctx context.Context, id string) error
 
 	// MaxAttempts is how many SIMs a message is handed to before it fails
 	// with the last retryable error. Default 5.

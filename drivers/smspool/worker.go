@@ -207,6 +207,14 @@ func (p *Pool) send(ctx context.Context, s *sim, m Modem, it *item, prev *sentOu
 		p.mu.Unlock()
 		return nil
 	}
+	if bt := p.cfg.BeforeTransmit; bt != nil {
+		if err := bt(ctx, r.Msg.ID); err != nil {
+			if err := p.markFailed(&r, s.name, Failure{Permanent: true, Reason: "not transmitted: " + err.Error()}); err != nil {
+				p.log.Error("cannot record SMS send result", "id", r.Msg.ID, "sim", s.name, "err", err)
+			}
+			return nil
+		}
+	}
 	// The send runs to its end even when the pool stops: cutting it off
 	// would leave the message in an unknown state for no reason.
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), p.cfg.SendTimeout)

@@ -7,26 +7,34 @@
 //
 // Why every recipient leaves a modem at most once across the boxes:
 //
-//  1. Before a box hands an item to its pool it creates the item's claim
-//     in the replicated bucket pbxgate_work_claims (key <campaign>.<seq>,
-//     Create: only if no claim exists). The write needs the cluster's
-//     quorum; a box cut off from the majority therefore hands nothing new
-//     to its modems.
-//  2. The box holds the work item un-acknowledged while the pool has it,
-//     telling JetStream it is still working on it (InProgress) every
-//     AckWait/3. It acknowledges the item when the pool reports it sent,
-//     failed or unknown, after writing that outcome into the claim.
-//  3. When a box dies or is cut off, its held items come back after
-//     AckWait (10 s) to another box. That box finds the claim: an item
-//     that has none was never handed to a modem and is sent; an item
-//     whose claim says another box handed it to its pool is recorded
+//  1. A box pulls a small window of items per SIM and hands them to its
+//     SMS pool under a pool ID unique to that delivery. It holds each
+//     item un-acknowledged while the pool has it, telling JetStream it is
+//     still working on it (InProgress) every AckWait/3.
+//  2. Right before a SIM transmits an item (AT+CMGS) the pool asks
+//     BeforeTransmit, which creates the item's claim in the replicated
+//     bucket pbxgate_work_claims (key <campaign>.<seq>, Create: only if no
+//     claim exists). The write needs the cluster's quorum. Without the
+//     claim the item does not reach the modem: the pool drops it (it is
+//     recorded failed there, "withdrawn") and the box gives it back to the
+//     queue. A box cut off from the majority therefore transmits nothing
+//     new, and a stopped campaign's items wait in the queue, not in a pool.
+//  3. The box acknowledges the item when the pool reports it sent, failed
+//     or unknown, after writing that outcome into the claim.
+//  4. When a box dies or is cut off, its held items come back after
+//     AckWait (10 s) to another box. An item without a claim never reached
+//     a modem (it sat in the lost box's pool queue): it is sent. An item
+//     whose claim says another box handed it to a modem is recorded
 //     "unknown" (it may have left that box's modem) and never sent again.
-//  4. A box that comes back (the partition healed) writes its pool's real
-//     outcome over an "unknown" the others recorded for its items: only
-//     the box that handed an item to a modem knows whether it left.
+//  5. A box that comes back (the partition healed, or restarted) finds the
+//     items of its pool queue no longer its own: BeforeTransmit withdraws
+//     them. It writes its pool's real outcome over an "unknown" the others
+//     recorded for its claimed items: only the box whose modem had an
+//     item knows whether it left.
 package clusterwork
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/json"
@@ -161,9 +169,14 @@ type held struct {
 	camp string
 	key  string
 	msg  jetstream.Msg
-	rev  uint64 // the claim's revision when this box created it
+	rev  uint64 // the claim's revision when this box created it; 0: not claimed (not at a modem yet)
 	to   string
 }
+
+// ErrWithdrawn: BeforeTransmit keeps an item off the modem (no claim:
+// another box has it, the campaign stopped, or the cluster has no
+// quorum). The pool drops the message; the item is not this box's.
+var ErrWithdrawn = errors.New("shared campaign item withdrawn from this box")
 
 // Work runs the shared campaigns on one box.
 type Work struct {
@@ -174,16 +187,20 @@ type Work struct {
 
 	mu      sync.Mutex
 	camps   map[string]Campaign
-	held    map[string]*held // by message ID
-	perCamp map[string]int   // held items per campaign
-	pending map[string]Claim // final outcomes not yet written (no quorum)
-	unsent  map[string]bool  // claims whose creation failed here: never handed over
-	pullers map[string]context.CancelFunc
-	freed   chan struct{}
-	ready   chan struct{} // closed once the buckets are open
-	claims  jetstream.KeyValue
-	cbucket jetstream.KeyValue
-	taken   int // items of a lost box this box recorded unknown
+	held    map[string]*held  // by message ID
+	heldKey map[string]string // claim key -> message ID of held items
+	// withdrawn are pool message IDs BeforeTransmit kept off the modem;
+	// the pool's "failed" report on them is not an outcome.
+	withdrawn map[string]bool
+	perCamp   map[string]int   // held items per campaign
+	pending   map[string]Claim // final outcomes not yet written (no quorum)
+	unsent    map[string]bool  // claims whose creation failed here: never handed over
+	pullers   map[string]context.CancelFunc
+	freed     chan struct{}
+	ready     chan struct{} // closed once the buckets are open
+	claims    jetstream.KeyValue
+	cbucket   jetstream.KeyValue
+	taken     int // items of a lost box this box recorded unknown
 }
 
 // New makes a Work; Run runs it.
@@ -198,7 +215,7 @@ func New(cfg Config) *Work {
 		cfg.WindowPerSender = 3
 	}
 	return &Work{cfg: cfg, log: cfg.Logger, node: cfg.Node, js: cfg.Node.JetStream(),
-		camps: map[string]Campaign{}, held: map[string]*held{}, perCamp: map[string]int{},
+		camps: map[string]Campaign{}, held: map[string]*held{}, heldKey: map[string]string{}, withdrawn: map[string]bool{}, perCamp: map[string]int{},
 		pending: map[string]Claim{}, unsent: map[string]bool{}, pullers: map[string]context.CancelFunc{},
 		freed: make(chan struct{}, 1), ready: make(chan struct{})}
 }
@@ -417,9 +434,12 @@ func (w *Work) heldCount(id string) int {
 
 func claimKey(id string, seq int) string { return id + "." + strconv.Itoa(seq) }
 
-// MsgID is the pool message ID of a shared campaign's recipient: the same
-// on every box (each pool dedupes its own).
-func MsgID(id string, seq int) string { return msgIDPrefix + id + "-" + strconv.Itoa(seq) }
+// MsgID is the pool message ID of a shared campaign's recipient in its
+// delivery-th delivery from the queue: a pool that dropped an earlier
+// delivery (withdrawn) takes a later one as a new message.
+func MsgID(id string, seq int, delivery uint64) string {
+	return msgIDPrefix + id + "-" + strconv.Itoa(seq) + "-" + strconv.FormatUint(delivery, 10)
+}
 
 func parseMsgID(s string) (id string, seq int, ok bool) {
 	rest, found := strings.CutPrefix(s, msgIDPrefix)
@@ -430,12 +450,13 @@ func parseMsgID(s string) (id string, seq int, ok bool) {
 	if !found {
 		return "", 0, false
 	}
+	n, _, _ = strings.Cut(n, "-")
 	seq, err := strconv.Atoi(n)
 	return id, seq, err == nil
 }
 
-// take settles one item: send it (no claim yet), or record what a lost
-// box left (its claim), then hand it to the pool. See the package comment.
+// take settles one item: hand it to the pool (nobody claimed it), or
+// record what a lost box left (its claim). See the package comment.
 func (w *Work) take(ctx context.Context, c Campaign, s Sender, m jetstream.Msg) {
 	var it item
 	if err := json.Unmarshal(m.Data(), &it); err != nil {
@@ -445,10 +466,18 @@ func (w *Work) take(ctx context.Context, c Campaign, s Sender, m jetstream.Msg) 
 	}
 	key := claimKey(c.ID, it.Seq)
 	me := w.node.Name()
-	now := time.Now().UTC()
+	w.mu.Lock()
+	if id, ok := w.heldKey[key]; ok {
+		// Redelivered to this box while its pool still has it (the
+		// heartbeat did not get through): hold the new delivery.
+		w.held[id].msg = m
+		w.mu.Unlock()
+		return
+	}
+	w.mu.Unlock()
 	if b := w.cfg.Blocker; b != nil {
 		if why, blocked := b.Blocked(ctx, it.To); blocked {
-			v, _ := json.Marshal(Claim{State: CExcluded, Box: me, To: it.To, Reason: why, At: now})
+			v, _ := json.Marshal(Claim{State: CExcluded, Box: me, To: it.To, Reason: why, At: time.Now().UTC()})
 			_, err := w.claims.Create(ctx, key, v)
 			switch {
 			case errors.Is(err, jetstream.ErrKeyExists):
@@ -461,79 +490,147 @@ func (w *Work) take(ctx context.Context, c Campaign, s Sender, m jetstream.Msg) 
 			return
 		}
 	}
-	// The claim first (one round trip in the usual case: nobody has it).
-	// A Stop cancelling ctx must not cut the write off half-way.
-	v, _ := json.Marshal(Claim{State: CSending, Box: me, To: it.To, At: now})
-	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-	rev, err := w.claims.Create(cctx, key, v)
-	cancel()
-	if errors.Is(err, jetstream.ErrKeyExists) {
+	var delivery uint64 = 1
+	if md, err := m.Metadata(); err == nil {
+		delivery = md.NumDelivered
+	}
+	if delivery != 1 {
+		// Delivered before: a box that went away may have claimed it.
 		w.settle(ctx, c, s, it, key, m)
 		return
 	}
-	if err != nil {
-		// No quorum (or no answer): nothing is sent; it comes back. The
-		// claim may have been written all the same: remember that this
-		// box did not hand it over (settle).
-		w.mu.Lock()
-		w.unsent[key] = true
-		w.mu.Unlock()
-		_ = m.NakWithDelay(time.Second)
-		return
-	}
-	w.handOver(ctx, c, s, it, key, rev, m)
+	w.handOver(ctx, c, s, it, key, m)
 }
 
-// handOver gives a claimed item to this box's pool and holds it.
-func (w *Work) handOver(ctx context.Context, c Campaign, s Sender, it item, key string, rev uint64, m jetstream.Msg) {
-	me := w.node.Name()
-	id := MsgID(c.ID, it.Seq)
+// handOver gives an item to this box's pool and holds it; its claim
+// follows when a SIM takes it (BeforeTransmit).
+func (w *Work) handOver(ctx context.Context, c Campaign, s Sender, it item, key string, m jetstream.Msg) {
+	var delivery uint64 = 1
+	if md, err := m.Metadata(); err == nil {
+		delivery = md.NumDelivered
+	}
+	id := MsgID(c.ID, it.Seq, delivery)
 	w.mu.Lock()
-	w.held[id] = &held{camp: c.ID, key: key, msg: m, rev: rev, to: it.To}
+	w.held[id] = &held{camp: c.ID, key: key, msg: m, to: it.To}
+	w.heldKey[key] = id
 	w.perCamp[c.ID]++
 	w.mu.Unlock()
 	out := message.Outbound{ID: id, Channel: c.Channel, To: it.To, Text: c.Text, DeliveryReport: true,
 		Ref: "cluster-campaign/" + c.ID, Class: message.Bulk}
 	if ctx.Err() != nil {
-		// Stopped while the claim was written: not handed over.
-		w.giveBack(ctx, id, key, rev, m)
+		// Stopped meanwhile: not handed over.
+		w.giveBack(id, m)
 		return
 	}
 	if err := s.Send(ctx, out); err != nil {
 		if w.cfg.Rejected != nil && w.cfg.Rejected(err) {
-			w.finish(id, key, Claim{State: CFailed, Box: me, To: it.To, Reason: err.Error(), At: time.Now().UTC()})
+			w.finish(id, key, Claim{State: CFailed, Box: w.node.Name(), To: it.To, Reason: err.Error(), At: time.Now().UTC()})
 			return
 		}
 		// Not accepted by the pool (or stopped just now): nothing left
 		// this box. Give the item back.
-		w.giveBack(ctx, id, key, rev, m)
+		w.giveBack(id, m)
 		if ctx.Err() == nil {
 			w.log.Warn("shared campaign: the SMS channel did not take the message; it goes back to the queue", "key", key, "err", err)
 		}
 	}
 }
 
-// giveBack returns an item this box claimed and did not hand over: the
-// claim goes (guarded by its revision), the item goes back to the queue.
-// A claim that cannot be removed stays marked as never handed over here.
-func (w *Work) giveBack(ctx context.Context, id, key string, rev uint64, m jetstream.Msg) {
+// giveBack returns an item this box holds and did not claim to the queue.
+func (w *Work) giveBack(id string, m jetstream.Msg) {
 	w.release(id)
-	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-	defer cancel()
-	if err := w.claims.Delete(dctx, key, jetstream.LastRevision(rev)); err != nil {
-		w.mu.Lock()
-		w.unsent[key] = true
-		w.mu.Unlock()
-	}
 	_ = m.NakWithDelay(time.Second)
 }
 
-// settle handles an item that already has a claim: final (acknowledge),
-// still in this box's pool (hold the new delivery), or handed to a modem
-// by a box that went away (record unknown, never send again).
+// BeforeTransmit is the SMS pool's last question before a SIM transmits
+// message id (smspool.Config.BeforeTransmit): for a shared campaign's
+// item it creates the item's claim, which makes the item this box's for
+// good. It returns an error wrapping ErrWithdrawn when the item must not
+// reach the modem (the pool then drops it); other messages pass.
+func (w *Work) BeforeTransmit(ctx context.Context, id string) error {
+	camp, _, ok := parseMsgID(id)
+	if !ok {
+		return nil
+	}
+	w.mu.Lock()
+	h := w.held[id]
+	c, known := w.camps[camp]
+	claims := w.claims
+	if h != nil && h.rev != 0 {
+		w.mu.Unlock()
+		return nil // claimed on an earlier attempt (another SIM retries it)
+	}
+	if h == nil || claims == nil {
+		w.withdrawn[id] = true
+		w.mu.Unlock()
+		return fmt.Errorf("%w: no longer this box's (taken over by another box after a restart or an interruption)", ErrWithdrawn)
+	}
+	w.mu.Unlock()
+	if !known || c.State != Running {
+		w.withdraw(id, h, true)
+		return fmt.Errorf("%w: the campaign is %s; the recipient waits in the cluster's queue", ErrWithdrawn, cmp.Or(c.State, Deleted))
+	}
+	me := w.node.Name()
+	v, _ := json.Marshal(Claim{State: CSending, Box: me, To: h.to, At: time.Now().UTC()})
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	rev, err := claims.Create(cctx, h.key, v)
+	if errors.Is(err, jetstream.ErrKeyExists) && w.wasUnsent(h.key) {
+		// Perhaps this box's own earlier claim whose write it did not see
+		// succeed (it did not transmit then): take it over.
+		if e, gerr := claims.Get(cctx, h.key); gerr == nil {
+			var cl Claim
+			if json.Unmarshal(e.Value(), &cl) == nil && cl.Box == me && cl.State == CSending {
+				rev, err = claims.Update(cctx, h.key, v, e.Revision())
+			}
+		}
+	}
+	switch {
+	case errors.Is(err, jetstream.ErrKeyExists):
+		// Another box took it over (this box's hold lapsed).
+		w.withdraw(id, h, false)
+		return fmt.Errorf("%w: another box has it", ErrWithdrawn)
+	case err != nil:
+		// No quorum (or no answer): it goes back to the queue. The claim
+		// may have been written all the same: remember that this box did
+		// not transmit it.
+		w.mu.Lock()
+		w.unsent[h.key] = true
+		w.mu.Unlock()
+		w.withdraw(id, h, true)
+		return fmt.Errorf("%w: the cluster did not confirm the claim: %w", ErrWithdrawn, err)
+	}
+	w.mu.Lock()
+	h.rev = rev
+	delete(w.unsent, h.key)
+	w.mu.Unlock()
+	return nil
+}
+
+// withdraw lets go of a held item the pool drops; with nak it goes back
+// to the queue at once (this box's delivery is still valid).
+func (w *Work) withdraw(id string, h *held, nak bool) {
+	w.mu.Lock()
+	w.withdrawn[id] = true
+	m := h.msg
+	w.mu.Unlock()
+	w.release(id)
+	if nak {
+		_ = m.NakWithDelay(time.Second)
+	}
+}
+
+// settle handles an item delivered before: no claim (it never reached a
+// modem: hand it over), final (acknowledge), this box's own unconfirmed
+// claim (hand it over), or handed to a modem by a box that went away
+// (record unknown, never send again).
 func (w *Work) settle(ctx context.Context, c Campaign, s Sender, it item, key string, m jetstream.Msg) {
 	me := w.node.Name()
 	e, err := w.claims.Get(ctx, key)
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		w.handOver(ctx, c, s, it, key, m)
+		return
+	}
 	if err != nil {
 		_ = m.NakWithDelay(time.Second)
 		return
@@ -543,37 +640,19 @@ func (w *Work) settle(ctx context.Context, c Campaign, s Sender, it item, key st
 		w.log.Error("shared campaign: damaged claim", "key", key, "err", err)
 		return // held until AckWait; logged each time
 	}
-	id := MsgID(c.ID, it.Seq)
 	switch {
 	case cl.State.Final():
 		_ = m.Ack()
 	case cl.Box == me && cl.State == CSending && w.wasUnsent(key):
 		// This box's claim whose write it did not see succeed: it never
-		// handed the item over, so it does now.
-		v, _ := json.Marshal(Claim{State: CSending, Box: me, To: it.To, At: time.Now().UTC()})
-		rev, err := w.claims.Update(ctx, key, v, e.Revision())
-		if err != nil {
-			_ = m.NakWithDelay(time.Second)
-			return
-		}
-		w.mu.Lock()
-		delete(w.unsent, key)
-		w.mu.Unlock()
-		w.handOver(ctx, c, s, it, key, rev, m)
-	case cl.Box == me && w.isHeld(id):
-		// Redelivered to this box while its pool still has it (the
-		// heartbeat did not get through): hold the new delivery.
-		w.mu.Lock()
-		if h := w.held[id]; h != nil {
-			h.msg = m
-		}
-		w.mu.Unlock()
+		// transmitted the item; BeforeTransmit takes the claim over.
+		w.handOver(ctx, c, s, it, key, m)
 	default:
 		// Another box (or this one before a restart) handed it to a
 		// modem and went away: it may have left. Never sent again.
 		taken := cl
 		taken.State, taken.TakenBy, taken.At = CUnknown, me, time.Now().UTC()
-		taken.Reason = "box " + cl.Box + " handed it to its modems and stopped answering; it may or may not have been sent"
+		taken.Reason = "box " + cl.Box + " handed it to a modem and stopped answering; it may or may not have been sent"
 		v, _ := json.Marshal(taken)
 		if _, err := w.claims.Update(ctx, key, v, e.Revision()); err != nil {
 			w.log.Warn("shared campaign: recording a lost box's item failed; retried", "key", key, "err", err)
@@ -594,17 +673,14 @@ func (w *Work) wasUnsent(key string) bool {
 	return w.unsent[key]
 }
 
-func (w *Work) isHeld(id string) bool {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.held[id] != nil
-}
-
 func (w *Work) release(id string) *held {
 	w.mu.Lock()
 	h := w.held[id]
 	if h != nil {
 		delete(w.held, id)
+		if w.heldKey[h.key] == id {
+			delete(w.heldKey, h.key)
+		}
 		w.perCamp[h.camp]--
 		if w.perCamp[h.camp] <= 0 {
 			delete(w.perCamp, h.camp)
@@ -650,6 +726,15 @@ func (w *Work) HandleStatus(ctx context.Context, ev message.StatusEvent) error {
 	if !ok {
 		return fmt.Errorf("%w: %s", ErrUnknownStatus, ev.ID)
 	}
+	w.mu.Lock()
+	withdrawn := w.withdrawn[ev.ID]
+	if withdrawn && ev.Status.IsFinal() {
+		delete(w.withdrawn, ev.ID)
+	}
+	w.mu.Unlock()
+	if withdrawn {
+		return nil // dropped before its modem: not an outcome
+	}
 	var st ClaimState
 	switch ev.Status {
 	case message.Sent:
@@ -674,6 +759,9 @@ func (w *Work) HandleStatus(ctx context.Context, ev message.StatusEvent) error {
 // finish writes an outcome and acknowledges the held item.
 func (w *Work) finish(msgID, key string, cl Claim) {
 	h := w.release(msgID)
+	if h != nil && cl.To == "" {
+		cl.To = h.to
+	}
 	w.mu.Lock()
 	if prev, ok := w.pending[key]; ok && rank(prev.State) > rank(cl.State) {
 		cl = prev
@@ -690,6 +778,12 @@ func (w *Work) writeAndAck(claims jetstream.KeyValue, h *held, key string, cl Cl
 	if claims != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		err := errors.New("no revision")
+		if h != nil && h.rev == 0 && cl.State.Final() {
+			// Final before a SIM took it (the pool refused the number):
+			// the outcome is the claim.
+			v, _ := json.Marshal(cl)
+			_, err = claims.Create(ctx, key, v)
+		}
 		if h != nil && h.rev != 0 && cl.State.Final() {
 			// The usual case: nobody touched the claim since this box
 			// created it, so one compare-and-set writes the outcome.
@@ -734,6 +828,15 @@ func rank(s ClaimState) int {
 func (w *Work) writeOutcome(ctx context.Context, key string, cl Claim) error {
 	for range 3 {
 		e, err := w.claims.Get(ctx, key)
+		if errors.Is(err, jetstream.ErrKeyNotFound) {
+			// Never claimed (final before a SIM took it): the outcome is
+			// the claim, unless another box claims it first.
+			v, _ := json.Marshal(cl)
+			if _, err = w.claims.Create(ctx, key, v); err == nil || !errors.Is(err, jetstream.ErrKeyExists) {
+				return err
+			}
+			continue
+		}
 		if err != nil {
 			return err
 		}

@@ -43,8 +43,10 @@ func (w *wire) snapshot() map[string][]string {
 }
 
 // simChannel: sims workers, each transmitting one message per latency,
-// reporting sent back to the box's Work. With hang set it accepts but
-// never transmits (a box whose modems stalled before it died).
+// reporting sent back to the box's Work. Like the SMS pool, a worker asks
+// BeforeTransmit right before it transmits and drops the message (failed)
+// when that refuses. With hang set a worker takes one message, has it
+// claimed and then never finishes (a modem that stalled after AT+CMGS).
 type simChannel struct {
 	box     string
 	queue   chan message.Outbound
@@ -55,6 +57,8 @@ type simChannel struct {
 	hang    bool
 	gate    chan struct{} // non-nil: transmit only once it is closed
 	started int
+	got     []string // numbers the pool accepted
+	claimed []string // numbers BeforeTransmit let through
 }
 
 func newSimChannel(ctx context.Context, box string, sims int, latency time.Duration, wr *wire) *simChannel {
@@ -69,15 +73,23 @@ func newSimChannel(ctx context.Context, box string, sims int, latency time.Durat
 					c.mu.Lock()
 					hang, gate := c.hang, c.gate
 					c.mu.Unlock()
-					if hang {
-						continue
-					}
 					if gate != nil {
 						select {
 						case <-gate:
 						case <-ctx.Done():
 							return
 						}
+					}
+					if err := c.work.BeforeTransmit(ctx, m.ID); err != nil {
+						_ = c.work.HandleStatus(ctx, message.StatusEvent{ID: m.ID, Status: message.Failed, Reason: err.Error(), At: time.Now()})
+						continue
+					}
+					c.mu.Lock()
+					c.claimed = append(c.claimed, m.To)
+					c.mu.Unlock()
+					if hang {
+						<-ctx.Done()
+						return
 					}
 					time.Sleep(latency)
 					c.wire.record(m.To, c.box)
@@ -92,6 +104,7 @@ func newSimChannel(ctx context.Context, box string, sims int, latency time.Durat
 func (c *simChannel) Send(_ context.Context, m message.Outbound) error {
 	c.mu.Lock()
 	c.started++
+	c.got = append(c.got, m.To)
 	c.mu.Unlock()
 	c.queue <- m
 	return nil
@@ -234,19 +247,22 @@ func TestSharedCampaignAcrossThreeBoxes(t *testing.T) {
 	t.Logf("sent per box %v", perBox)
 }
 
-// TestLostBoxWorkTakenOver: box3's modems stall (they accept and never
-// transmit), then box3 dies. Its held items come back after AckWait to
-// the other boxes, which record them unknown (box3 had handed them to
-// its modems) and never transmit them; everything else is sent once.
+// TestLostBoxWorkTakenOver: box3's modems stall after their first
+// message each (claimed, then AT+CMGS never answers), then box3 dies. The
+// items it had pulled but not handed to a modem come back after AckWait
+// and the other boxes send them; the ones its modems had are recorded
+// unknown and never transmitted again. (The failover rule; the
+// real pool and modems run in cmd/pbxgate's TestSharedCampaign….)
 func TestLostBoxWorkTakenOver(t *testing.T) {
 	wr := &wire{sends: map[string][]string{}}
 	boxes := startBoxes(t, 3, 2, 20*time.Millisecond, 2*time.Second, wr)
 	ctx := context.Background()
-	boxes[2].ch.mu.Lock()
-	boxes[2].ch.hang = true
-	boxes[2].ch.mu.Unlock()
-	// Boxes 1 and 2 transmit only once box3 holds items: under load they
-	// could otherwise drain the queue before box3 pulled any.
+	b3 := boxes[2].ch
+	b3.mu.Lock()
+	b3.hang = true
+	b3.mu.Unlock()
+	// Boxes 1 and 2 transmit only once box3 holds its window: under load
+	// they could otherwise drain the queue before box3 pulled any.
 	gate := make(chan struct{})
 	for _, b := range boxes[:2] {
 		b.ch.mu.Lock()
@@ -258,27 +274,42 @@ func TestLostBoxWorkTakenOver(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	testkit.Eventually(t, "box3 holds items", func() bool {
-		boxes[2].ch.mu.Lock()
-		defer boxes[2].ch.mu.Unlock()
-		return boxes[2].ch.started > 0
+	testkit.Eventually(t, "box3's modems have one each and more wait in its pool", func() bool {
+		b3.mu.Lock()
+		defer b3.mu.Unlock()
+		return len(b3.claimed) == b3.sims && len(b3.got) > b3.sims
 	})
 	close(gate)
+	b3.mu.Lock()
+	got, claimed := append([]string(nil), b3.got...), append([]string(nil), b3.claimed...)
+	b3.mu.Unlock()
 	killed := time.Now()
 	boxes[2].kill()
 	p := waitFinal(t, boxes[0].work, c.ID, len(nums))
-	t.Logf("all final %v after box3 died: %+v", time.Since(killed).Round(time.Millisecond), p.Counts)
+	t.Logf("all final %v after box3 died: %+v; box3 had %d pulled, %d at its modems", time.Since(killed).Round(time.Millisecond), p.Counts, len(got), len(claimed))
 	sends := wr.snapshot()
 	for _, n := range nums {
 		if len(sends[n]) > 1 {
 			t.Errorf("%s transmitted %d times", n, len(sends[n]))
 		}
 	}
-	if p.Counts.Unknown == 0 || p.ByBox["box3"].Unknown != p.Counts.Unknown {
-		t.Errorf("counts %+v by box %+v: want box3's held items unknown", p.Counts, p.ByBox)
+	if p.Counts.Unknown != len(claimed) || p.ByBox["box3"].Unknown != len(claimed) {
+		t.Errorf("counts %+v by box %+v: want exactly box3's %d items at its modems unknown", p.Counts, p.ByBox, len(claimed))
 	}
-	if len(sends)+p.Counts.Unknown != len(nums) {
-		t.Errorf("%d transmitted + %d unknown != %d", len(sends), p.Counts.Unknown, len(nums))
+	atModem := map[string]bool{}
+	for _, n := range claimed {
+		atModem[n] = true
+		if len(sends[n]) != 0 {
+			t.Errorf("%s was at box3's modem and was transmitted again by %v", n, sends[n])
+		}
+	}
+	for _, n := range got {
+		if !atModem[n] && len(sends[n]) != 1 {
+			t.Errorf("%s was pulled by box3 but not at its modem; want it sent once by another box, got %v", n, sends[n])
+		}
+	}
+	if len(sends)+p.Counts.Unknown != len(nums) || p.Counts.Sent != len(sends) {
+		t.Errorf("%d transmitted + %d unknown != %d (counts %+v)", len(sends), p.Counts.Unknown, len(nums), p.Counts)
 	}
 	if boxes[0].work.Taken()+boxes[1].work.Taken() != p.Counts.Unknown {
 		t.Errorf("taken %d+%d, unknown %d", boxes[0].work.Taken(), boxes[1].work.Taken(), p.Counts.Unknown)

@@ -16,6 +16,9 @@ import (
 // Deps is everything the web layer needs from the daemon. Store, Users and
 // Logger are required; nil services make their screens say "not available".
 type Deps struct {
+	// Cluster, when set (a clustered box), shows the cluster's members on
+	// the System page and the shared campaigns (cluster.go).
+	Cluster ClusterService
 	// Disk, when set, shows a banner on every page while the disk is
 	// almost full (disk.go).
 	Disk   DiskWatch

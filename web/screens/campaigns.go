@@ -37,6 +37,9 @@ type campaignListData struct {
 	Archived, CanArchive bool
 	// PageURL builds the link of another page with the same filters.
 	PageURL func(page int) string
+	// Cluster: this box is clustered; the page links the shared
+	// campaigns (cluster.go).
+	Cluster bool
 }
 
 func pageParam(c *gin.Context) int {
@@ -75,6 +78,7 @@ func (s *Screens) CampaignList(c *gin.Context) {
 		States: app.CampaignStates(), Pages: max(1, (total+app.CampaignPageSize-1)/app.CampaignPageSize)}
 	_, d.CanArchive = s.D.Campaigns.(app.CampaignArchiver)
 	d.Archived = archived
+	d.Cluster = s.D.Cluster != nil
 	d.PageURL = func(p int) string {
 		q := url.Values{}
 		if archived {

@@ -27,13 +27,15 @@ type systemData struct {
 	Update           *app.UpdateView
 	RestoreAvailable bool
 	RestorePending   bool
+	// Cluster: the cluster's members (nil on a box alone; cluster.go).
+	Cluster *clusterView
 }
 
 func (s *Screens) systemView(c *gin.Context) (*app.View, error) {
 	ctx := c.Request.Context()
 	u := app.CurrentUser(c)
 	d := systemData{Version: s.D.Version, Settings: s.CurrentSettings(), Country: s.DefaultCountry(),
-		TimeZone: s.Location().String(), Zones: setupZones}
+		TimeZone: s.Location().String(), Zones: setupZones, Cluster: s.systemCluster()}
 	var err error
 	owner := u.Name
 	if u.Role == users.RoleAdmin {
