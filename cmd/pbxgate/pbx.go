@@ -76,7 +76,7 @@ func (d *daemon) startPBX(ctx context.Context, pool *smspool.Pool, wa session.Se
 	mgr, err := session.New(session.Config{
 		Store: d.store, Deliverer: gw, Channels: chans, Queues: queues, Names: books,
 		DefaultChannel: sc.Sessions.DefaultChannel, PortalURL: d.cfg.HTTP.PublicURL, TextBlocks: blocks,
-		Logger: d.log.With("component", "sessions"), Registerer: d.reg,
+		Logger: d.log.With("component", "sessions"), Registerer: d.reg, Replicator: d.sessionReplicator(),
 	})
 	if err != nil {
 		return nil, err

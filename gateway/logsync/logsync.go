@@ -233,6 +233,39 @@ func EnsureStream(ctx context.Context, node *cluster.Node) (jetstream.Stream, er
 	return st, nil
 }
 
+// consumer finds this box's durable consumer, making the stream and the
+// consumer the first time. After a partition the lookups are answered by
+// the stream's leader as soon as the routes are back, while a create or
+// update would wait for this box's own copy of the stream to catch up.
+func (s *Sync) consumer(ctx context.Context) (jetstream.Consumer, error) {
+	lctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	name := consumerName(s.box)
+	stream, err := s.node.JetStream().Stream(lctx, StreamName)
+	if errors.Is(err, jetstream.ErrStreamNotFound) {
+		stream, err = EnsureStream(lctx, s.node)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("logsync: stream %s: %w", StreamName, err)
+	}
+	cons, err := stream.Consumer(lctx, name)
+	if errors.Is(err, jetstream.ErrConsumerNotFound) {
+		cons, err = stream.CreateOrUpdateConsumer(lctx, jetstream.ConsumerConfig{
+			Durable:       name,
+			Description:   "changes of the other boxes applied on " + s.box,
+			AckPolicy:     jetstream.AckAllPolicy,
+			DeliverPolicy: jetstream.DeliverAllPolicy,
+			AckWait:       ackWait,
+			MaxAckPending: 4 * batchSize,
+			Replicas:      s.node.Replicas(),
+		})
+	}
+	if err != nil {
+		return nil, fmt.Errorf("logsync: consumer %s: %w", name, err)
+	}
+	return cons, nil
+}
+
 // consumerName is this box's durable consumer (names allow no dots).
 func consumerName(box string) string {
 	return "logsync_" + strings.Map(func(r rune) rune {
@@ -253,31 +286,16 @@ func (s *Sync) session(ctx context.Context) error {
 	if _, err := s.node.WaitLeader(ctx); err != nil {
 		return err
 	}
-	sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	stream, err := EnsureStream(sctx, s.node)
+	cons, err := s.consumer(ctx)
 	if err != nil {
-		cancel()
 		return err
-	}
-	cons, err := stream.CreateOrUpdateConsumer(sctx, jetstream.ConsumerConfig{
-		Durable:       consumerName(s.box),
-		Description:   "changes of the other boxes applied on " + s.box,
-		AckPolicy:     jetstream.AckAllPolicy,
-		DeliverPolicy: jetstream.DeliverAllPolicy,
-		AckWait:       ackWait,
-		MaxAckPending: 4 * batchSize,
-		Replicas:      s.node.Replicas(),
-	})
-	cancel()
-	if err != nil {
-		return fmt.Errorf("logsync: consumer: %w", err)
 	}
 	js, err := jetstream.New(s.node.Conn(), jetstream.WithPublishAsyncTimeout(5*time.Second),
 		jetstream.WithPublishAsyncMaxPending(batchSize))
 	if err != nil {
 		return err
 	}
-	sctx, cancel = context.WithCancel(ctx)
+	sctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	errc := make(chan error, 2)
 	go func() { errc <- s.publishLoop(sctx, js) }()
