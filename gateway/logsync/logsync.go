@@ -482,8 +482,20 @@ func (s *Sync) applyLoop(ctx context.Context, cons jetstream.Consumer, ml Messag
 		if len(msgs) == 0 {
 			continue
 		}
-		if err := s.apply(ml, msgs); err != nil {
-			return err
+		// The batch is applied before anything after it: a later
+		// acknowledgement (AckAll) would also acknowledge it. A store
+		// that refuses (a full disk) is asked again until it takes it.
+		for {
+			err := s.apply(ml, msgs)
+			if err == nil {
+				break
+			}
+			s.log.Warn("logsync: changes from the cluster not stored; trying again", "err", err)
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(time.Second):
+			}
 		}
 		// One acknowledgement for the batch (AckAll), confirmed by the
 		// server: the consumer's position is durable before the next.
