@@ -534,7 +534,7 @@ func (s *Sync) apply(ml MessageLog, msgs []jetstream.Msg) error {
 		}
 		recs = append(recs, r)
 	}
-	s.received.Add(uint64(len(recs)))
+	total := uint64(len(recs))
 	for len(recs) > 0 {
 		chunk := recs[:min(applyChunk, len(recs))]
 		recs = recs[len(chunk):]
@@ -554,6 +554,7 @@ func (s *Sync) apply(ml MessageLog, msgs []jetstream.Msg) error {
 			return fmt.Errorf("logsync: apply: %w", err)
 		}
 	}
+	s.received.Add(total)
 	return nil
 }
 
