@@ -17,6 +17,7 @@ import (
 	"github.com/pbxgate/pbxgate/gateway/cluster"
 	"github.com/pbxgate/pbxgate/gateway/config"
 	"github.com/pbxgate/pbxgate/gateway/consentsync"
+	"github.com/pbxgate/pbxgate/gateway/logsync"
 	"github.com/pbxgate/pbxgate/web"
 )
 
@@ -53,6 +54,7 @@ func (d *daemon) startCluster(ctx context.Context) error {
 		return fmt.Errorf("joining cluster %q as %q: %w", c.Name, node, err)
 	}
 	d.cluster = n
+	d.logSync = logsync.New(n, d.store, d.log.With("component", "log-sync"))
 	d.log.Info("cluster member started", "cluster", c.Name, "node", node, "listen", c.Listen, "peers", len(c.Peers), "leaf_hub", c.Hub != "")
 	return nil
 }
@@ -131,6 +133,7 @@ func (d *daemon) clusterRoutes(mux *http.ServeMux) {
 		writeControl(w, clusterReply{Enabled: true, Status: &st}, err)
 	})
 	d.clusterCampaignRoutes(mux)
+	d.logSyncRoutes(mux)
 }
 
 // cmdCluster: pbxgate cluster status.

@@ -74,7 +74,7 @@ func (d *daemon) startPBX(ctx context.Context, pool *smspool.Pool, wa session.Se
 		Store: d.store, Deliverer: gw, Channels: chans, Queues: queues, Names: books,
 		DefaultChannel: sc.Sessions.DefaultChannel, PortalURL: d.cfg.HTTP.PublicURL, TextBlocks: blocks,
 		MediaDir: sessionMediaDir(d.cfg.DataDir), // files of chat replies sent as MMS (docs/mms.md)
-		Logger:   d.log.With("component", "sessions"), Registerer: d.reg,
+		Logger:   d.log.With("component", "sessions"), Registerer: d.reg, Replicator: d.sessionReplicator(),
 	})
 	if err != nil {
 		return nil, err

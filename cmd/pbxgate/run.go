@@ -39,6 +39,7 @@ import (
 	"github.com/pbxgate/pbxgate/gateway/inbound"
 	"github.com/pbxgate/pbxgate/gateway/inbox"
 	"github.com/pbxgate/pbxgate/gateway/logbuf"
+	"github.com/pbxgate/pbxgate/gateway/logsync"
 	"github.com/pbxgate/pbxgate/gateway/msglog"
 	"github.com/pbxgate/pbxgate/gateway/recipients"
 	"github.com/pbxgate/pbxgate/gateway/rules"
@@ -162,6 +163,9 @@ type daemon struct {
 	// clusterClaims is clusterWork for the SMS pool's workers, which may
 	// start before it is built (beforeTransmit).
 	clusterClaims atomic.Pointer[clusterwork.Work]
+	// logSync replicates the message log and sessions
+	// (cluster_logsync.go); nil on a box alone.
+	logSync *logsync.Sync
 
 	logs    *logbuf.Ring
 	restart chan string // requestRestart
@@ -357,10 +361,11 @@ func (d *daemon) buildMessageFlow() error {
 	d.trimMappedFiles()
 	d.releaseMemory()
 	var err error
-	d.msglog, err = msglog.New(msglog.Config{Store: d.store, Logger: d.log.With("component", "msglog")})
+	d.msglog, err = msglog.New(msglog.Config{Store: d.store, Logger: d.log.With("component", "msglog"), Replicator: d.msglogReplicator()})
 	if err != nil {
 		return err
 	}
+	d.attachLogSync()
 	d.component("message-log", func(ctx context.Context) error { return d.msglog.Run(ctx, d.cfg.MessageLog.Retention) })
 	d.router = events.New(events.Config{Logger: d.log.With("component", "events"), Journal: d.msglog})
 	d.router.Observe(d.traffic.Count)

@@ -56,6 +56,21 @@ func (b *Bucket) Create(ctx context.Context, key string, value []byte) (bool, er
 	return err == nil, err
 }
 
+// Keys lists the keys the bucket has a value for (deleted ones are not
+// listed). A listing cut short lists fewer keys.
+func (b *Bucket) Keys(ctx context.Context) (map[string]bool, error) {
+	l, err := b.kv.ListKeys(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer func() { _ = l.Stop() }()
+	keys := map[string]bool{}
+	for k := range l.Keys() {
+		keys[k] = true
+	}
+	return keys, nil
+}
+
 // Delete removes key.
 func (b *Bucket) Delete(ctx context.Context, key string) error {
 	return b.kv.Delete(ctx, key)

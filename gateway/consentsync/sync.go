@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/pbxgate/pbxgate/gateway/cluster"
@@ -32,6 +33,9 @@ type Sync struct {
 	c       *consent.Consent
 	pending map[string]consent.Change // by bucket key, newest wins
 	kick    chan struct{}
+	// rounds and creates count the reconciliations at the start of each
+	// session and the create requests they made (Reconciled).
+	rounds, creates atomic.Int64
 }
 
 // New makes a Sync for node; Attach gives it the consent register
@@ -64,6 +68,12 @@ func (s *Sync) Pending() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return len(s.pending)
+}
+
+// Reconciled is how many reconciliations the sessions with the cluster
+// made and how many entries they asked the bucket to create.
+func (s *Sync) Reconciled() (rounds, creates int) {
+	return int(s.rounds.Load()), int(s.creates.Load())
 }
 
 // Run keeps the box in sync until ctx ends: it waits for a leader,
@@ -100,9 +110,22 @@ func (s *Sync) session(ctx context.Context) error {
 		return err
 	}
 	// What this box has that the bucket lacks (written while cut off, or
-	// before the box joined): Create never overwrites another box's.
+	// before the box joined): Create never overwrites another box's. The
+	// bucket's keys are listed first, so a reconnect creates only what is
+	// missing instead of asking once per entry (each create is a write
+	// through the cluster's quorum).
+	lctx, cancelList := context.WithTimeout(ctx, 10*time.Second)
+	have, err := b.Keys(lctx)
+	cancelList()
+	if err != nil {
+		return fmt.Errorf("consentsync: reconcile: %w", err)
+	}
 	pushed := 0
 	for _, ch := range c.Changes() {
+		if have[bucketKey(ch.Kind, ch.Key)] {
+			continue
+		}
+		s.creates.Add(1)
 		v, err := json.Marshal(ch)
 		if err != nil {
 			return err
@@ -118,6 +141,7 @@ func (s *Sync) session(ctx context.Context) error {
 	if pushed > 0 {
 		s.log.Info("consent entries of this box sent to the cluster", "entries", pushed)
 	}
+	s.rounds.Add(1)
 	wctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	watchErr := make(chan error, 1)

@@ -84,4 +84,25 @@ func TestOptOutWhileAloneReachesTheClusterLater(t *testing.T) {
 		_, on2 := b2.c.OptedOut(ctx, "4915112345678")
 		return !on2
 	})
+
+	// A new session with the cluster (as after a reconnect) finds every
+	// entry of box1 in the bucket already: it creates none, instead of
+	// asking the bucket once per entry.
+	if len(b1.c.Changes()) == 0 {
+		t.Fatal("box1 has no consent entries to reconcile")
+	}
+	again := consentsync.New(b1.node, testkit.Logger())
+	again.Attach(b1.c)
+	actx, acancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { _ = again.Run(actx); close(done) }()
+	testkit.Eventually(t, "the new session's reconciliation", func() bool {
+		rounds, _ := again.Reconciled()
+		return rounds > 0
+	})
+	acancel()
+	<-done
+	if _, creates := again.Reconciled(); creates != 0 {
+		t.Errorf("the reconnect asked the bucket to create %d entries it has", creates)
+	}
 }

@@ -85,6 +85,9 @@ type Entry struct {
 	Code       string         `json:"code,omitempty"` // the channel's error code (CMS 38, WA 131047)
 	Created    time.Time      `json:"created"`
 	Updated    time.Time      `json:"updated"`
+	// Box is the cluster box that last wrote the entry (its Replicator
+	// sets it); empty on a box alone.
+	Box string `json:"box,omitempty"`
 }
 
 // ErrNotFound: no entry with that ID.
@@ -100,13 +103,17 @@ type Config struct {
 	Store  *store.Store
 	Now    func() time.Time // default time.Now
 	Logger *slog.Logger
+	// Replicator, when set (a box in a cluster), is told of every entry
+	// this box records or changes (peer.go); nil on a box alone.
+	Replicator Replicator
 }
 
 // Log is the message log.
 type Log struct {
-	st  *store.Store
-	now func() time.Time
-	log *slog.Logger
+	st   *store.Store
+	now  func() time.Time
+	log  *slog.Logger
+	repl Replicator
 	// indexed: every entry has its index keys (false while Run builds the
 	// index of a log from before it; Search then reads the whole log).
 	indexed atomic.Bool
@@ -123,7 +130,7 @@ func New(cfg Config) (*Log, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	l := &Log{st: cfg.Store, now: cfg.Now, log: cfg.Logger}
+	l := &Log{st: cfg.Store, now: cfg.Now, log: cfg.Logger, repl: cfg.Replicator}
 	if err := l.checkIndex(); err != nil {
 		return nil, err
 	}
@@ -154,6 +161,9 @@ func (l *Log) RecordTxn(txn *store.Txn, e Entry) (bool, error) {
 		e.Updated = e.Created
 	}
 	e.Created, e.Updated = e.Created.UTC(), e.Updated.UTC()
+	if err := l.replicate(txn, &e); err != nil {
+		return false, err
+	}
 	if err := writeEntry(txn.Set, &e); err != nil {
 		return false, fmt.Errorf("msglog: %w", err)
 	}
@@ -329,6 +339,12 @@ func (l *Log) statusTxn(txn *store.Txn, ev message.StatusEvent) error {
 	if !Advances(e.Status, ev.Status) {
 		if e.Local == "" && ev.Sender != "" {
 			e.Local = ev.Sender
+			if l.repl != nil {
+				e.Updated = l.now().UTC() // so the change wins on the other boxes (peer.go)
+			}
+			if err := l.replicate(txn, &e); err != nil {
+				return err
+			}
 			return store.SetJSONFast(txn, key, e)
 		}
 		return nil
@@ -347,6 +363,9 @@ func (l *Log) statusTxn(txn *store.Txn, ev message.StatusEvent) error {
 		e.Local = ev.Sender
 	}
 	e.Updated = l.now().UTC()
+	if err := l.replicate(txn, &e); err != nil {
+		return err
+	}
 	return store.SetJSONFast(txn, key, e)
 }
 

@@ -175,12 +175,12 @@ func (m *Manager) setEntryStatus(id string, seq int, status, reason string, code
 		}
 		if message.Status(e.Status).IsFinal() && e.Status != string(message.Sent) {
 			if changed {
-				return store.SetJSON(txn, entryKey(id, seq), e)
+				return m.setEntry(txn, id, &e)
 			}
 			return nil
 		}
 		e.Status, e.Reason, e.ReasonCode = status, reason, code
-		return store.SetJSON(txn, entryKey(id, seq), e)
+		return m.setEntry(txn, id, &e)
 	})
 	if err == nil {
 		m.sendNotices(ns)

@@ -47,6 +47,9 @@ type Config struct {
 	Clock      Clock
 	Logger     *slog.Logger
 	Registerer prometheus.Registerer
+	// Replicator, when set (a box in a cluster), is told of every session
+	// and chat-log entry this box writes (peer.go); nil on a box alone.
+	Replicator Replicator
 }
 
 // Channel is a channel sessions run on.

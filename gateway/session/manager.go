@@ -110,7 +110,7 @@ func New(cfg Config) (*Manager, error) {
 			if err := jsonUnmarshal(val, &s); err != nil {
 				return err
 			}
-			if s.State == Open {
+			if s.State == Open && m.holds(&s) {
 				m.open[s.ID] = &s
 				m.active[activeKey(s.Channel, s.Contact)] = s.ID
 			}
@@ -246,7 +246,7 @@ func newChange() *change {
 func (c *change) session(s *Session) { c.sessions[s.ID] = s }
 
 func (m *Manager) commit(c *change) error {
-	if err := m.st.Update(func(txn *store.Txn) error { return writeChange(txn, c) }); err != nil {
+	if err := m.st.Update(func(txn *store.Txn) error { return m.writeChange(txn, c) }); err != nil {
 		return fmt.Errorf("store session change: %w", err)
 	}
 	m.apply(c)
@@ -255,14 +255,17 @@ func (m *Manager) commit(c *change) error {
 }
 
 // writeChange puts c's writes into txn.
-func writeChange(txn *store.Txn, c *change) error {
+func (m *Manager) writeChange(txn *store.Txn, c *change) error {
 	for _, s := range c.sessions {
+		if err := m.replicateSession(txn, s); err != nil {
+			return err
+		}
 		if err := store.SetJSON(txn, keySession+s.ID, s); err != nil {
 			return err
 		}
 	}
 	for _, w := range c.entries {
-		if err := store.SetJSON(txn, entryKey(w.session, w.e.Seq), w.e); err != nil {
+		if err := m.setEntry(txn, w.session, &w.e); err != nil {
 			return err
 		}
 	}
@@ -608,7 +611,7 @@ func (m *Manager) storeBatch(batch []*replyReq) {
 	handed := m.takeHanded()
 	err := m.st.Update(func(txn *store.Txn) error {
 		for _, c := range changes {
-			if err := writeChange(txn, c); err != nil {
+			if err := m.writeChange(txn, c); err != nil {
 				return err
 			}
 		}

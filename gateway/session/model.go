@@ -176,6 +176,11 @@ type Session struct {
 	ClosedAt     time.Time `json:"closed_at,omitzero"`
 	NextSeq      int       `json:"next_seq"`
 	Timeline     []Event   `json:"timeline"`
+	// Box is the cluster box that holds the session (created it and
+	// writes it) and Updated when it last did; both empty on a box alone
+	// (peer.go).
+	Box     string    `json:"box,omitempty"`
+	Updated time.Time `json:"updated,omitzero"`
 }
 
 // Event is one operation in a session's timeline.
@@ -225,6 +230,10 @@ type Entry struct {
 	// Notify: the extension that wrote an Out entry asked to be told
 	// what became of it.
 	Notify *DeliveryNotify `json:"notify,omitempty"`
+	// Box and Updated: the cluster box that last wrote the entry, and
+	// when (peer.go); empty on a box alone.
+	Box     string    `json:"box,omitempty"`
+	Updated time.Time `json:"updated,omitzero"`
 }
 
 // Chat is what an extension receives.

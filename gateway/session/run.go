@@ -168,7 +168,7 @@ func (m *Manager) result(d *delivery, derr error) {
 				e.DeliveredTo = append(e.DeliveredTo, d.Ext)
 			}
 			e.Status = "delivered"
-			return store.SetJSON(txn, k, e)
+			return m.setEntry(txn, d.Chat.SessionID, &e)
 		}); err != nil {
 			m.log.Error("store delivered state", "session", d.Chat.SessionID, "err", err)
 		}
