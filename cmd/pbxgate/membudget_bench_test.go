@@ -128,6 +128,7 @@ campaigns: {max_recipients: %d, max_campaigns: 1000}
 			}
 		}()
 
+		b.Logf("start: load average %s", loadAvg())
 		wrote0 := procWriteBytes(b, pid)
 		cpu0, gc0 := procCPU(b, pid), goMetrics(b, p.portal)
 		start := time.Now()
@@ -226,7 +227,9 @@ campaigns: {max_recipients: %d, max_campaigns: 1000}
 			b.Fatal(err)
 		}
 		idleKinds, _ := readSmapsByKind(pid)
-		b.Logf("idle 60 s: VmRSS %d kB, RssAnon %d kB, RssFile %d kB; resident files: %s", idle["VmRSS"], idle["RssAnon"], idle["RssFile"], kindString(idleKinds))
+		onDisk := dirBytes(dataDir)
+		b.Logf("idle 60 s: VmRSS %d kB, RssAnon %d kB, RssFile %d kB; resident files: %s; store %.1f MB on disk; load average %s",
+			idle["VmRSS"], idle["RssAnon"], idle["RssFile"], kindString(idleKinds), float64(onDisk)/1e6, loadAvg())
 		minflt, majflt := procFaults(b, pid)
 		readBytes := procIOField(b, pid, "read_bytes")
 		if profile != "" {
@@ -241,6 +244,7 @@ campaigns: {max_recipients: %d, max_campaigns: 1000}
 		b.ReportMetric(float64(peaks.file)/1024, "MB-peak-file")
 		b.ReportMetric(float64(idle["VmRSS"])/1024, "MB-idle-RSS")
 		b.ReportMetric(float64(idle["RssAnon"])/1024, "MB-idle-anon")
+		b.ReportMetric(float64(onDisk)/1e6, "MB-on-disk")
 		b.ReportMetric(float64(majflt), "major-faults")
 		b.ReportMetric(float64(minflt), "minor-faults")
 		b.ReportMetric(float64(readBytes)/1e6, "MB-read")

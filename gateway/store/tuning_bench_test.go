@@ -37,17 +37,21 @@ func BenchmarkBadgerTuning(b *testing.B) {
 		def  bool
 	}{
 		{name: "small"},
-		{name: "small-zstd", t: with(func(t *tuning) { t.compression = options.ZSTD })},
-		{name: "small-none", t: with(func(t *tuning) { t.compression = options.None })},
+		// The small profile until 2026-12-07 (Snappy, 512 KiB tables,
+		// block and index caches, compaction at 2 L0 tables).
+		{name: "before-snappy-512KiB", t: snappy512},
+		{name: "zstd", t: with(func(t *tuning) { t.compression, t.blockCache = options.ZSTD, 8<<20 })},
 		{name: "memtable-4MiB", t: with(func(t *tuning) { t.memTable = 4 << 20 })},
 		{name: "table-1MiB", t: with(func(t *tuning) { t.baseTable = 1 << 20 })},
-		{name: "table-256KiB", t: with(func(t *tuning) { t.baseTable = 256 << 10 })},
-		{name: "none-table-1MiB", t: with(func(t *tuning) { t.compression, t.baseTable = options.None, 1<<20 })},
-		{name: "none-table-2MiB", t: with(func(t *tuning) { t.compression, t.baseTable = options.None, 2<<20 })},
+		{name: "l0-2", t: with(func(t *tuning) { t.l0Tables, t.l0Stall = 2, 6 })},
 		{name: "table-mult-2", t: with(func(t *tuning) { t.tableMult = 2 })},
 		// The small profile before the 100,000-SMS run's late peak was
 		// traced to table builders (docs/benchmarks.md).
-		{name: "before-4MiB-1MiB-mult-2", t: with(func(t *tuning) { t.memTable, t.baseTable, t.tableMult = 4<<20, 1<<20, 2 })},
+		{name: "before-4MiB-1MiB-mult-2", t: func() tuning {
+			t := snappy512
+			t.memTable, t.baseTable, t.tableMult = 4<<20, 1<<20, 2
+			return t
+		}()},
 		{name: "value-threshold-1KiB", t: with(func(t *tuning) { t.valueThreshold = 1 << 10 })},
 		{name: "badger-default", def: true},
 	}
@@ -153,6 +157,11 @@ func ballast(size int) *ballastNode {
 	}
 	return head
 }
+
+// snappy512 is the small profile until 2026-12-07.
+var snappy512 = tuning{memTable: 2 << 20, numMemtables: 2, baseTable: 512 << 10, baseLevel: 8 << 20, tableMult: 1,
+	l0Tables: 2, l0Stall: 6, blockCache: 8 << 20, indexCache: 4 << 20, compression: options.Snappy,
+	vlogFile: 16 << 20, valueThreshold: 16 << 10}
 
 func with(f func(*tuning)) tuning {
 	t := small
