@@ -149,15 +149,22 @@ type tuning struct {
 // heap sat at the limit while sending, and the daemon spent more than half
 // its CPU collecting (170–690 collections per 1,000 SMS). So:
 //   - no compression: a builder holds one copy of the table, no more than
-//     its initial allocator (2 × 2 MiB), and reads need no block cache (the
-//     blocks are read through the mapping instead of being decompressed
-//     into the heap) — 9 collections per 1,000 SMS, less than half the CPU
-//     per SMS; the price is more bytes on disk (3–4×) and written;
+//     its initial allocator (2 × the table size), and reads need no block
+//     cache (the blocks are read through the mapping instead of being
+//     decompressed into the heap) — 9 collections per 1,000 SMS, less than
+//     half the CPU per SMS; the price is more bytes on disk (3–4×) and
+//     written;
+//   - 1 MiB tables: a compaction still keeps up to 8 + 2 × its
+//     sub-compactions builders alive at once (built tables wait for their
+//     file to be written), each with its allocator and the index builder:
+//     2 + 3 MiB instead of 4 + 3 MiB with 2 MiB tables (the 100,000-SMS
+//     run's peak held twelve of them);
 //   - tables keep one size on every level (tableMult 1): with the default
 //     doubling the deepest level's builders grow with the store (the late
 //     anonymous peak of the 100,000-SMS run, docs/benchmarks.md);
-//   - 2 MiB memtables: flushing one builds a single L0 table of all of it,
-//     which fits the same allocator, and the two arenas are 2 × 2.6 MiB;
+//   - 2 MiB memtables: flushing one (one at a time) builds a single L0
+//     table of all of it (an allocator of 2 + 4 MiB), and the two arenas
+//     are 2 × 2.6 MiB;
 //   - compaction into L1 waits for 6 L0 tables instead of 2: each one
 //     rewrites the overlapping L1 tables, so batching more L0 tables
 //     writes fewer bytes per message (the SD card's wear);
@@ -166,7 +173,7 @@ type tuning struct {
 var small = tuning{
 	memTable:     2 << 20,
 	numMemtables: 2,
-	baseTable:    2 << 20,
+	baseTable:    1 << 20,
 	baseLevel:    8 << 20,
 	tableMult:    1,
 	l0Tables:     6,

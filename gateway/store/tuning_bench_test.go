@@ -42,7 +42,7 @@ func BenchmarkBadgerTuning(b *testing.B) {
 		{name: "before-snappy-512KiB", t: snappy512},
 		{name: "zstd", t: with(func(t *tuning) { t.compression, t.blockCache = options.ZSTD, 8<<20 })},
 		{name: "memtable-4MiB", t: with(func(t *tuning) { t.memTable = 4 << 20 })},
-		{name: "table-1MiB", t: with(func(t *tuning) { t.baseTable = 1 << 20 })},
+		{name: "table-2MiB", t: with(func(t *tuning) { t.baseTable = 2 << 20 })},
 		{name: "l0-2", t: with(func(t *tuning) { t.l0Tables, t.l0Stall = 2, 6 })},
 		{name: "table-mult-2", t: with(func(t *tuning) { t.tableMult = 2 })},
 		// The small profile before the 100,000-SMS run's late peak was
