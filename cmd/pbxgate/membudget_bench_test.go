@@ -27,8 +27,12 @@ import (
 // delivery reports after 50 ms), while 20 portal logins (8 at once) browse
 // the portal; then it receives MEMBUDGET_INBOUND (default 2,000) SMS and
 // idles 60 s. It reports peak VmHWM and RssAnon (sampled every 100 ms),
-// idle VmRSS and RssAnon, and the bytes the daemon wrote (/proc/PID/io
-// write_bytes) per SMS sent and per SMS received. With MEMBUDGET_PROFILE=DIR
+// idle VmRSS and RssAnon, the bytes the daemon wrote (/proc/PID/io
+// write_bytes) per SMS sent and per SMS received, and what the sending
+// cost it independent of the machine's load: CPU time per SMS
+// (/proc/PID/stat) and garbage collections per 1,000 SMS (/metrics); the
+// log also has bytes allocated per SMS, the load average and the store's
+// size on disk when idle. With MEMBUDGET_PROFILE=DIR
 // it saves heap profiles at each new anonymous peak and when idle, with
 // MEMBUDGET_KEEP=DIR the data directory stays in DIR (see docs/benchmarks.md).
 //
