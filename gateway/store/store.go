@@ -154,11 +154,14 @@ type tuning struct {
 //     decompressed into the heap) — 9 collections per 1,000 SMS, less than
 //     half the CPU per SMS; the price is more bytes on disk (3–4×) and
 //     written;
-//   - 1 MiB tables: a compaction still keeps up to 8 + 2 × its
-//     sub-compactions builders alive at once (built tables wait for their
-//     file to be written), each with its allocator and the index builder:
-//     2 + 3 MiB instead of 4 + 3 MiB with 2 MiB tables (the 100,000-SMS
-//     run's peak held twelve of them);
+//   - 1 MiB tables (a builder's allocator: 2 MiB). How many builders a
+//     compaction keeps alive is Badger's: up to 8 + 2 × its
+//     sub-compactions, queued with their index builders while their tables
+//     are written and synced (hard-coded; dgraph-io/badger#1373). On a busy
+//     disk that queue fills: the anonymous peaks of the 100,000-SMS runs
+//     held 12 × (4 + 3 MiB) with 2 MiB tables and 21 allocators plus 10
+//     index builders (73 MB) with 1 MiB tables — the count, not the table
+//     size, sets that peak (docs/benchmarks.md);
 //   - tables keep one size on every level (tableMult 1): with the default
 //     doubling the deepest level's builders grow with the store (the late
 //     anonymous peak of the 100,000-SMS run, docs/benchmarks.md);
