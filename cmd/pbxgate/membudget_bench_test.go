@@ -27,8 +27,12 @@ import (
 // delivery reports after 50 ms), while 20 portal logins (8 at once) browse
 // the portal; then it receives MEMBUDGET_INBOUND (default 2,000) SMS and
 // idles 60 s. It reports peak VmHWM and RssAnon (sampled every 100 ms),
-// idle VmRSS and RssAnon, and the bytes the daemon wrote (/proc/PID/io
-// write_bytes) per SMS sent and per SMS received. With MEMBUDGET_PROFILE=DIR
+// idle VmRSS and RssAnon, the bytes the daemon wrote (/proc/PID/io
+// write_bytes) per SMS sent and per SMS received, and what the sending
+// cost it independent of the machine's load: CPU time per SMS
+// (/proc/PID/stat) and garbage collections per 1,000 SMS (/metrics); the
+// log also has bytes allocated per SMS, the load average and the store's
+// size on disk when idle. With MEMBUDGET_PROFILE=DIR
 // it saves heap profiles at each new anonymous peak and when idle, with
 // MEMBUDGET_KEEP=DIR the data directory stays in DIR (see docs/benchmarks.md).
 //
@@ -128,7 +132,9 @@ campaigns: {max_recipients: %d, max_campaigns: 1000}
 			}
 		}()
 
+		b.Logf("start: load average %s", loadAvg())
 		wrote0 := procWriteBytes(b, pid)
+		cpu0, gc0 := procCPU(b, pid), goMetrics(b, p.portal)
 		start := time.Now()
 		peaks.setPhase("sending")
 		campaigns := (nSMS + perCampaign - 1) / perCampaign
@@ -182,6 +188,12 @@ campaigns: {max_recipients: %d, max_campaigns: 1000}
 		sendTime := time.Since(start)
 		time.Sleep(2 * time.Second) // last delivery reports
 		wroteSent := procWriteBytes(b, pid) - wrote0
+		// What the sending cost the daemon, independent of the machine's
+		// load: CPU time, garbage collections and bytes allocated.
+		cpuSent, gcSent := procCPU(b, pid)-cpu0, goMetrics(b, p.portal)
+		b.Logf("sending: %d SMS in %s, daemon CPU %s (%.2f ms/SMS), %.0f collections (%.1f per 1,000 SMS), %.1f KB allocated per SMS; load average %s",
+			nSMS, sendTime.Round(time.Second), cpuSent.Round(time.Second), cpuSent.Seconds()*1000/float64(nSMS),
+			gcSent.gcs-gc0.gcs, (gcSent.gcs-gc0.gcs)*1000/float64(nSMS), (gcSent.alloc-gc0.alloc)/1000/float64(nSMS), loadAvg())
 
 		// Inbound: nIn SMS spread over the four SIMs.
 		var modems []struct {
@@ -219,7 +231,9 @@ campaigns: {max_recipients: %d, max_campaigns: 1000}
 			b.Fatal(err)
 		}
 		idleKinds, _ := readSmapsByKind(pid)
-		b.Logf("idle 60 s: VmRSS %d kB, RssAnon %d kB, RssFile %d kB; resident files: %s", idle["VmRSS"], idle["RssAnon"], idle["RssFile"], kindString(idleKinds))
+		onDisk := dirBytes(dataDir)
+		b.Logf("idle 60 s: VmRSS %d kB, RssAnon %d kB, RssFile %d kB; resident files: %s; store %.1f MB on disk; load average %s",
+			idle["VmRSS"], idle["RssAnon"], idle["RssFile"], kindString(idleKinds), float64(onDisk)/1e6, loadAvg())
 		minflt, majflt := procFaults(b, pid)
 		readBytes := procIOField(b, pid, "read_bytes")
 		if profile != "" {
@@ -234,10 +248,13 @@ campaigns: {max_recipients: %d, max_campaigns: 1000}
 		b.ReportMetric(float64(peaks.file)/1024, "MB-peak-file")
 		b.ReportMetric(float64(idle["VmRSS"])/1024, "MB-idle-RSS")
 		b.ReportMetric(float64(idle["RssAnon"])/1024, "MB-idle-anon")
+		b.ReportMetric(float64(onDisk)/1e6, "MB-on-disk")
 		b.ReportMetric(float64(majflt), "major-faults")
 		b.ReportMetric(float64(minflt), "minor-faults")
 		b.ReportMetric(float64(readBytes)/1e6, "MB-read")
 		b.ReportMetric(float64(nSMS)/sendTime.Seconds(), "SMS/s")
+		b.ReportMetric(cpuSent.Seconds()*1000/float64(nSMS), "CPU-ms/SMS")
+		b.ReportMetric((gcSent.gcs-gc0.gcs)*1000/float64(nSMS), "GCs/kSMS")
 		b.ReportMetric(float64(wroteSent)/float64(nSMS), "B-written/SMS-sent")
 		b.ReportMetric(float64(wroteIn)/float64(nIn), "B-written/SMS-received")
 	}
@@ -253,6 +270,58 @@ func envInt(tb testing.TB, name string, def int) int {
 		tb.Fatalf("%s=%q: want a positive number", name, v)
 	}
 	return n
+}
+
+// procCPU is the CPU time (user and system) process pid used so far
+// (proc(5): utime and stime of /proc/PID/stat, in USER_HZ = 100 ticks/s).
+func procCPU(tb testing.TB, pid int) time.Duration {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	f := strings.Fields(string(data[bytes.LastIndexByte(data, ')')+1:]))
+	utime, _ := strconv.ParseInt(f[11], 10, 64)
+	stime, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(utime+stime) * 10 * time.Millisecond
+}
+
+// goStats are the Go runtime's counters the daemon exports on /metrics.
+type goStats struct{ gcs, alloc float64 }
+
+func goMetrics(tb testing.TB, portal string) goStats {
+	resp, err := http.Get(strings.TrimSuffix(portal, "/") + "/metrics")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var st goStats
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		name, v, ok := strings.Cut(sc.Text(), " ")
+		if !ok {
+			continue
+		}
+		switch name {
+		case "go_gc_duration_seconds_count":
+			st.gcs, _ = strconv.ParseFloat(v, 64)
+		case "go_memstats_alloc_bytes_total":
+			st.alloc, _ = strconv.ParseFloat(v, 64)
+		}
+	}
+	return st
+}
+
+// loadAvg is the machine's load average over 1, 5 and 15 minutes.
+func loadAvg() string {
+	data, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "unknown"
+	}
+	f := strings.Fields(string(data))
+	if len(f) < 3 {
+		return "unknown"
+	}
+	return strings.Join(f[:3], " ")
 }
 
 func freeLoopbackAddr(tb testing.TB) string {

@@ -115,6 +115,8 @@ type tuning struct {
 	baseTable    int64 // SST size at L1; table builders hold a whole table in memory
 	baseLevel    int64 // L1 size
 	tableMult    int   // SST size growth per level
+	l0Tables     int   // L0 tables that start a compaction into L1
+	l0Stall      int   // L0 tables at which writes stall
 	blockCache   int64
 	indexCache   int64
 	compression  options.CompressionType
@@ -135,28 +137,53 @@ type tuning struct {
 //
 // Badger's transient memory is its table builders, all Go heap: a builder
 // keeps a whole table in an allocator that starts at twice the table size
-// and doubles (2T, +4T, +8T, …), holding the uncompressed blocks and, with
-// compression, a worst-case-sized buffer for each compressed block — about
-// 7.6 times the table size for pbxgate's data (Snappy compresses it 3–3.7×).
-// A compaction runs up to five builders at once (sub-compactions), more while
-// earlier tables are being synced to disk, and Badger keeps up to eight
-// finished allocators pooled for reuse, at their largest size. So:
+// and doubles (2T, +4T, +8T, …) as the table grows. A compaction runs up to
+// five builders at once (sub-compactions), more while earlier tables are
+// being synced to disk, Badger keeps up to eight finished allocators pooled
+// for reuse at their largest size, and every table built allocates a 3 MiB
+// index builder that is garbage right after. Under the daemon's memory
+// limit (64 MiB) that heap decides how often the collector runs: with
+// Snappy, a builder holds each block twice (uncompressed, and a
+// worst-case-sized buffer for the compressed copy) and tables count their
+// compressed size, so a 512 KiB table's builder grew to 7 MiB, the live
+// heap sat at the limit while sending, and the daemon spent more than half
+// its CPU collecting (170–690 collections per 1,000 SMS). So:
+//   - no compression: a builder holds one copy of the table, no more than
+//     its initial allocator (2 × the table size), and reads need no block
+//     cache (the blocks are read through the mapping instead of being
+//     decompressed into the heap) — 9 collections per 1,000 SMS, less than
+//     half the CPU per SMS; the price is more bytes on disk (3–4×) and
+//     written;
+//   - 1 MiB tables (a builder's allocator: 2 MiB). How many builders a
+//     compaction keeps alive is Badger's: up to 8 + 2 × its
+//     sub-compactions, queued with their index builders while their tables
+//     are written and synced (hard-coded; dgraph-io/badger#1373). On a busy
+//     disk that queue fills: the anonymous peaks of the 100,000-SMS runs
+//     held 12 × (4 + 3 MiB) with 2 MiB tables and 21 allocators plus 10
+//     index builders (73 MB) with 1 MiB tables — the count, not the table
+//     size, sets that peak (docs/benchmarks.md);
 //   - tables keep one size on every level (tableMult 1): with the default
-//     doubling, the deepest level of a 127 MB store has 4 MiB tables whose
-//     builders hold 56 MiB each — the late anonymous peak of the 100,000-SMS
-//     run (docs/benchmarks.md);
-//   - 512 KiB tables: a builder's allocator stops at 1+2+4 = 7 MiB;
-//   - 2 MiB memtables: flushing one builds a single L0 table of all of it,
-//     which then also fits 7 MiB, and the two arenas are 2 × 2.6 MiB.
+//     doubling the deepest level's builders grow with the store (the late
+//     anonymous peak of the 100,000-SMS run, docs/benchmarks.md);
+//   - 2 MiB memtables: flushing one (one at a time) builds a single L0
+//     table of all of it (an allocator of 2 + 4 MiB), and the two arenas
+//     are 2 × 2.6 MiB;
+//   - compaction into L1 waits for 6 L0 tables instead of 2: each one
+//     rewrites the overlapping L1 tables, so batching more L0 tables
+//     writes fewer bytes per message (the SD card's wear);
+//   - no index cache: it is used only for encrypted tables (the indexes
+//     are read through the mapping otherwise).
 var small = tuning{
 	memTable:     2 << 20,
 	numMemtables: 2,
-	baseTable:    512 << 10,
+	baseTable:    1 << 20,
 	baseLevel:    8 << 20,
 	tableMult:    1,
-	blockCache:   8 << 20,
-	indexCache:   4 << 20,
-	compression:  options.Snappy,
+	l0Tables:     6,
+	l0Stall:      14,
+	blockCache:   0,
+	indexCache:   0,
+	compression:  options.None,
 	vlogFile:     16 << 20,
 	// 16 KiB stays well under 15 % of the memtable (307 KiB).
 	valueThreshold: 16 << 10,
@@ -170,8 +197,8 @@ func (t tuning) apply(bo badger.Options) badger.Options {
 		WithValueThreshold(min(t.valueThreshold, t.memTable*15/100-1)).
 		WithBaseTableSize(t.baseTable).
 		WithBaseLevelSize(t.baseLevel).
-		WithNumLevelZeroTables(2).
-		WithNumLevelZeroTablesStall(6).
+		WithNumLevelZeroTables(t.l0Tables).
+		WithNumLevelZeroTablesStall(t.l0Stall).
 		WithBlockCacheSize(t.blockCache).
 		WithIndexCacheSize(t.indexCache).
 		WithNumCompactors(2).
