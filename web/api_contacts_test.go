@@ -103,7 +103,7 @@ func TestAPIBlacklist(t *testing.T) {
 	wantAPIError(t, op.call("POST", "/blacklist", `{"entry":"+4917012345678"}`), http.StatusForbidden, "forbidden", "")
 	wantAPIError(t, admin.call("POST", "/blacklist", `{"entry":""}`), http.StatusUnprocessableEntity, "required", "entry")
 	wantAPIError(t, admin.call("POST", "/blacklist", `{"entry":"+49900*","days":0}`), http.StatusUnprocessableEntity, "invalid", "days")
-	wantAPIError(t, admin.call("POST", "/blacklist", `{"entry":"+49900*","direction":"sideways"}`), http.StatusUnprocessableEntity, "invalid", "entry")
+	wantAPIError(t, admin.call("POST", "/blacklist", `{"entry":"+49900*","direction":"sideways"}`), http.StatusUnprocessableEntity, "invalid", "direction")
 	wantAPIError(t, admin.call("POST", "/blacklist", `{"number":"+4917012345678","prefix":"+49900"}`), http.StatusUnprocessableEntity, "invalid", "entry")
 	wantAPIError(t, admin.call("POST", "/blacklist", `{"entry":`), http.StatusBadRequest, "bad_json", "")
 

@@ -98,7 +98,7 @@ func TestWhatsAppAccountPagesEnglish(t *testing.T) {
 	if r.code != http.StatusUnprocessableEntity {
 		t.Fatalf("bad body: %d", r.code)
 	}
-	mustContain(t, r.body, "The variables break Meta&#39;s rules", "the body may not start or end with a variable", `value="order_update"`)
+	mustContain(t, r.body, "The variables break Meta&#39;s rules", "not at the start or end", `value="order_update"`)
 	if _, ok := ch.Templates().Get("order_update", "en"); ok {
 		t.Error("a refused template was kept")
 	}

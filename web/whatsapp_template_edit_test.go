@@ -54,7 +54,7 @@ func TestWhatsAppTemplateEditEnglish(t *testing.T) {
 	if r.code != http.StatusUnprocessableEntity {
 		t.Fatalf("bad body: %d", r.code)
 	}
-	mustContain(t, r.body, "The variables break Meta&#39;s rules", "the body may not start or end with a variable", "Edit template 2023_april_promo")
+	mustContain(t, r.body, "The variables break Meta&#39;s rules", "not at the start or end", "Edit template 2023_april_promo")
 	if ti, _ := ch.Templates().Get("2023_april_promo", "en_US"); ti.Status != "APPROVED" {
 		t.Errorf("a refused edit changed the status to %s", ti.Status)
 	}
