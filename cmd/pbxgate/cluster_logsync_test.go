@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net"
 	"os"
@@ -9,10 +10,13 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/pbxgate/pbxgate/drivers/modemsim"
+	"github.com/pbxgate/pbxgate/gateway/msglog"
+	"github.com/pbxgate/pbxgate/gateway/store"
 	"github.com/pbxgate/pbxgate/gateway/testkit"
 )
 
@@ -288,4 +292,60 @@ sms_channels:
 		}
 		time.Sleep(500 * time.Millisecond)
 	}
+}
+
+// logDifferences stops the daemons of dataDirs (they hold their stores)
+// and returns up to max message-log entries that differ between them,
+// as each box has it: what a failed "the boxes agree" shows.
+func logDifferences(t *testing.T, procs []*proc, dataDirs []string, max int) string {
+	t.Helper()
+	for _, p := range procs {
+		_ = p.cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-p.done:
+		case <-time.After(20 * time.Second):
+			_ = p.cmd.Process.Kill()
+			<-p.done
+		}
+	}
+	byBox := make([]map[string]string, len(dataDirs))
+	ids := map[string]bool{}
+	for i, dir := range dataDirs {
+		byBox[i] = map[string]string{}
+		st, err := store.Open(store.Options{Dir: dir, ReadOnly: true})
+		if err != nil {
+			return fmt.Sprintf("open %s: %v", dir, err)
+		}
+		err = st.View(func(txn *store.Txn) error {
+			return msglog.EachTxn(txn, func(e msglog.Entry) error {
+				b, err := json.Marshal(e)
+				byBox[i][e.ID] = string(b)
+				ids[e.ID] = true
+				return err
+			})
+		})
+		_ = st.Close()
+		if err != nil {
+			return fmt.Sprintf("read %s: %v", dir, err)
+		}
+	}
+	var out []string
+	for id := range ids {
+		same := true
+		for i := 1; i < len(byBox); i++ {
+			if byBox[i][id] != byBox[0][id] {
+				same = false
+			}
+		}
+		if same {
+			continue
+		}
+		for i := range byBox {
+			out = append(out, fmt.Sprintf("  %s: %s", filepath.Base(dataDirs[i]), byBox[i][id]))
+		}
+		if len(out) >= max*len(byBox) {
+			break
+		}
+	}
+	return strings.Join(out, "\n")
 }

@@ -265,7 +265,7 @@ func (s *Sync) consumer(ctx context.Context) (jetstream.Consumer, error) {
 		cons, err = stream.CreateOrUpdateConsumer(lctx, jetstream.ConsumerConfig{
 			Durable:       name,
 			Description:   "changes of the other boxes applied on " + s.box,
-			AckPolicy:     jetstream.AckAllPolicy,
+			AckPolicy:     jetstream.AckExplicitPolicy, // applyLoop
 			DeliverPolicy: jetstream.DeliverAllPolicy,
 			AckWait:       ackWait,
 			MaxAckPending: 4 * batchSize,
@@ -482,9 +482,8 @@ func (s *Sync) applyLoop(ctx context.Context, cons jetstream.Consumer, ml Messag
 		if len(msgs) == 0 {
 			continue
 		}
-		// The batch is applied before anything after it: a later
-		// acknowledgement (AckAll) would also acknowledge it. A store
-		// that refuses (a full disk) is asked again until it takes it.
+		// The batch is stored before it is acknowledged. A store that
+		// refuses (a full disk) is asked again until it takes it.
 		for {
 			err := s.apply(ml, msgs)
 			if err == nil {
@@ -497,8 +496,19 @@ func (s *Sync) applyLoop(ctx context.Context, cons jetstream.Consumer, ml Messag
 			case <-time.After(time.Second):
 			}
 		}
-		// One acknowledgement for the batch (AckAll), confirmed by the
-		// server: the consumer's position is durable before the next.
+		// Each change is acknowledged on its own (AckExplicit): changes a
+		// box fetched but never stored (it died in between) come again
+		// after ackWait, even if the box meanwhile stored and
+		// acknowledged later ones — an acknowledgement of "everything up
+		// to here" (AckAll) would have covered and lost them. The merge
+		// does not depend on the order changes arrive in (peer.go). The
+		// last acknowledgement is confirmed by the server; the earlier
+		// ones went before it on the same connection.
+		for _, m := range msgs[:len(msgs)-1] {
+			if err := m.Ack(); err != nil {
+				return fmt.Errorf("logsync: ack: %w", err)
+			}
+		}
 		actx, cancel := context.WithTimeout(ctx, 5*time.Second)
 		err = msgs[len(msgs)-1].DoubleAck(actx)
 		cancel()
