@@ -48,6 +48,37 @@ func newClient(baseURL, version, phoneID, wabaID, token string, hc *http.Client,
 	}
 }
 
+// doConfirmed sends method to path (below the Graph API's base) with
+// body as JSON (none when nil) and expects Meta's {"success": true};
+// what names the request in the error when it is missing.
+func (c *Client) doConfirmed(ctx context.Context, method, path string, body any, what string) error {
+	var rd io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			return err
+		}
+		rd = bytes.NewReader(b)
+	}
+	req, err := http.NewRequest(method, c.base+path, rd)
+	if err != nil {
+		return err
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	var out struct {
+		Success bool `json:"success"`
+	}
+	if err := c.do(ctx, req, &out); err != nil {
+		return err
+	}
+	if !out.Success {
+		return fmt.Errorf("whatsapp: %s not confirmed (no success:true)", what)
+	}
+	return nil
+}
+
 // do sends req with the bearer token and decodes a JSON answer into out. A
 // Graph API error answer becomes *APIError. A failure after the request
 // was written wraps ErrUnknownOutcome; one before wraps errNotSent.

@@ -1,10 +1,7 @@
 package whatsapp
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"net/http"
 	"strings"
@@ -30,25 +27,7 @@ type TypingIndicator struct {
 
 // PostRead sends a read receipt (and typing indicator).
 func (c *Client) PostRead(ctx context.Context, r *ReadRequest) error {
-	b, err := json.Marshal(r)
-	if err != nil {
-		return err
-	}
-	req, err := http.NewRequest(http.MethodPost, c.base+"/"+c.phoneID+"/messages", bytes.NewReader(b))
-	if err != nil {
-		return err
-	}
-	req.Header.Set("Content-Type", "application/json")
-	var out struct {
-		Success bool `json:"success"`
-	}
-	if err := c.do(ctx, req, &out); err != nil {
-		return err
-	}
-	if !out.Success {
-		return errors.New("whatsapp: read receipt not confirmed (no success:true)")
-	}
-	return nil
+	return c.doConfirmed(ctx, http.MethodPost, "/"+c.phoneID+"/messages", r, "read receipt")
 }
 
 // MarkRead tells the user that the business read their message wamid (the

@@ -273,20 +273,7 @@ func (c *Client) DeleteTemplate(ctx context.Context, name, id string) error {
 	if id != "" {
 		q.Set("hsm_id", id)
 	}
-	req, err := http.NewRequest(http.MethodDelete, c.base+"/"+c.wabaID+"/message_templates?"+q.Encode(), nil)
-	if err != nil {
-		return err
-	}
-	var out struct {
-		Success bool `json:"success"`
-	}
-	if err := c.do(ctx, req, &out); err != nil {
-		return err
-	}
-	if !out.Success {
-		return errors.New("whatsapp: template deletion not confirmed (no success:true)")
-	}
-	return nil
+	return c.doConfirmed(ctx, http.MethodDelete, "/"+c.wabaID+"/message_templates?"+q.Encode(), nil, "template deletion")
 }
 
 // Create checks t, submits it and keeps it in the local copy with the

@@ -1,7 +1,6 @@
 package whatsapp
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -37,25 +36,7 @@ func (c *Client) EditTemplate(ctx context.Context, id string, e TemplateEdit) er
 	if id == "" {
 		return errors.New("whatsapp: the template has no id from Meta; sync the templates first")
 	}
-	b, err := json.Marshal(e)
-	if err != nil {
-		return err
-	}
-	req, err := http.NewRequest(http.MethodPost, c.base+"/"+url.PathEscape(id), bytes.NewReader(b))
-	if err != nil {
-		return err
-	}
-	req.Header.Set("Content-Type", "application/json")
-	var out struct {
-		Success bool `json:"success"`
-	}
-	if err := c.do(ctx, req, &out); err != nil {
-		return err
-	}
-	if !out.Success {
-		return errors.New("whatsapp: template edit not confirmed (no success:true)")
-	}
-	return nil
+	return c.doConfirmed(ctx, http.MethodPost, "/"+url.PathEscape(id), e, "template edit")
 }
 
 // Edit checks and submits an edit of template name in language lang and
