@@ -68,19 +68,28 @@ func userErr(w http.ResponseWriter, title, format string, a ...any) {
 		"error_user_title": title, "error_user_msg": msg, "fbtrace_id": randomID(12)}})
 }
 
-func (s *Server) createTemplate(w http.ResponseWriter, r *http.Request) {
+// decodeTemplate reads a template request's JSON body into v as Meta
+// does (JSON only, unknown fields refused); on false it has answered.
+func (s *Server) decodeTemplate(w http.ResponseWriter, r *http.Request, v any) bool {
 	if ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); ct != "application/json" {
 		s.reject(w, badParam("Content-Type must be application/json"))
-		return
+		return false
 	}
 	raw, err := io.ReadAll(io.LimitReader(r.Body, 1<<20))
 	if err != nil {
 		s.reject(w, badParam("cannot read body"))
-		return
+		return false
 	}
-	var t createReq
-	if err := strictDecode(raw, &t); err != nil {
+	if err := strictDecode(raw, v); err != nil {
 		s.reject(w, badParam("template: %v", err))
+		return false
+	}
+	return true
+}
+
+func (s *Server) createTemplate(w http.ResponseWriter, r *http.Request) {
+	var t createReq
+	if !s.decodeTemplate(w, r, &t) {
 		return
 	}
 	if title, msg := checkNewTemplate(t); title != "" {

@@ -3,8 +3,6 @@ package waemu
 import (
 	"encoding/json"
 	"fmt"
-	"io"
-	"mime"
 	"net/http"
 	"time"
 )
@@ -47,18 +45,8 @@ func (s *Server) isTemplate(id string) bool {
 }
 
 func (s *Server) editTemplate(w http.ResponseWriter, r *http.Request, id string) {
-	if ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); ct != "application/json" {
-		s.reject(w, badParam("Content-Type must be application/json"))
-		return
-	}
-	raw, err := io.ReadAll(io.LimitReader(r.Body, 1<<20))
-	if err != nil {
-		s.reject(w, badParam("cannot read body"))
-		return
-	}
 	var e editReq
-	if err := strictDecode(raw, &e); err != nil {
-		s.reject(w, badParam("template: %v", err))
+	if !s.decodeTemplate(w, r, &e) {
 		return
 	}
 	if e.Category == "" && e.Components == nil {
