@@ -276,6 +276,22 @@ func (c *Client) DeleteTemplate(ctx context.Context, name, id string) error {
 	return c.doConfirmed(ctx, http.MethodDelete, "/"+c.wabaID+"/message_templates?"+q.Encode(), nil, "template deletion")
 }
 
+// remoteComponents is what Meta lists for a template submitted with cs.
+func remoteComponents(cs []NewTemplateComponent) []RemoteTemplateComponent {
+	var out []RemoteTemplateComponent
+	for _, c := range cs {
+		rc := RemoteTemplateComponent{Type: c.Type, Format: c.Format, Text: c.Text}
+		if c.Example != nil {
+			rc.Example, _ = json.Marshal(c.Example)
+		}
+		for _, b := range c.Buttons {
+			rc.Buttons = append(rc.Buttons, RemoteButton(b))
+		}
+		out = append(out, rc)
+	}
+	return out
+}
+
 // Create checks t, submits it and keeps it in the local copy with the
 // status Meta gave (PENDING), so the portal lists it at once; the status
 // webhook or the next sync moves it on.
@@ -293,16 +309,7 @@ func (t *Templates) Create(ctx context.Context, nt NewTemplate) (TemplateInfo, e
 	}
 	rt := RemoteTemplate{ID: created.ID, Name: nt.Name, Language: nt.Language, Status: created.Status,
 		Category: firstNonEmpty(created.Category, nt.Category), ParameterFormat: nt.ParameterFormat}
-	for _, c := range nt.Components {
-		rc := RemoteTemplateComponent{Type: c.Type, Format: c.Format, Text: c.Text}
-		if c.Example != nil {
-			rc.Example, _ = json.Marshal(c.Example)
-		}
-		for _, b := range c.Buttons {
-			rc.Buttons = append(rc.Buttons, RemoteButton{Type: b.Type, Text: b.Text, URL: b.URL, PhoneNumber: b.PhoneNumber, Example: b.Example})
-		}
-		rt.Components = append(rt.Components, rc)
-	}
+	rt.Components = remoteComponents(nt.Components)
 	ti := TemplateInfo{ID: rt.ID, Name: rt.Name, Language: rt.Language, Status: rt.Status, Category: rt.Category,
 		Components: rt.Components, Vars: VarsOfTemplate(rt), SyncedAt: t.now()}
 	key := templateKey(ti.Name, ti.Language)

@@ -84,17 +84,7 @@ func (t *Templates) Edit(ctx context.Context, name, lang string, e TemplateEdit)
 	}
 	ti.Status, ti.StatusReason, ti.Category, ti.SyncedAt = "PENDING", "", nt.Category, t.now()
 	if e.Components != nil {
-		ti.Components = nil
-		for _, c := range e.Components {
-			rc := RemoteTemplateComponent{Type: c.Type, Format: c.Format, Text: c.Text}
-			if c.Example != nil {
-				rc.Example, _ = json.Marshal(c.Example)
-			}
-			for _, b := range c.Buttons {
-				rc.Buttons = append(rc.Buttons, RemoteButton{Type: b.Type, Text: b.Text, URL: b.URL, PhoneNumber: b.PhoneNumber, Example: b.Example})
-			}
-			ti.Components = append(ti.Components, rc)
-		}
+		ti.Components = remoteComponents(e.Components)
 		ti.Vars = VarsOfTemplate(RemoteTemplate{ID: ti.ID, Name: ti.Name, Language: ti.Language, Status: ti.Status,
 			Category: ti.Category, Components: ti.Components, ParameterFormat: nt.ParameterFormat})
 	}
@@ -131,7 +121,7 @@ func NewTemplateOf(ti TemplateInfo) NewTemplate {
 			}
 		}
 		for _, b := range c.Buttons {
-			nc.Buttons = append(nc.Buttons, NewTemplateButton{Type: b.Type, Text: b.Text, URL: b.URL, PhoneNumber: b.PhoneNumber, Example: b.Example})
+			nc.Buttons = append(nc.Buttons, NewTemplateButton(b))
 		}
 		nt.Components = append(nt.Components, nc)
 	}

@@ -147,7 +147,7 @@ func BenchmarkBadgerTuning(b *testing.B) {
 // which every collection has to mark, like the daemon's parsed templates.
 type ballastNode struct {
 	next *ballastNode
-	pad  [56]byte
+	_    [56]byte // size of a small object
 }
 
 func ballast(size int) *ballastNode {
