@@ -221,7 +221,7 @@ func (m *Modem) regURCsLocked() {
 // per AT+CNMI. It reports false when the modem cannot take it yet.
 func (m *Modem) takeLocked(p *pendingPart, attached bool) bool {
 	mode, mt, ds := m.cnmi[0], m.cnmi[1], m.cnmi[3]
-	hexs, l, err := pduHex(m.net.smsc, p.pdu)
+	hexs, l, err := p.encoded(m.net.smsc)
 	if err != nil {
 		m.log.Error("modemsim: cannot encode PDU, dropping it", "imei", m.cfg.IMEI, "err", err)
 		return true

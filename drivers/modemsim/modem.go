@@ -203,6 +203,25 @@ type pendingPart struct {
 	pdu      *tpdu.TPDU
 	report   bool
 	accepted func() // called (outside locks) once the modem took it
+	// hex and hexLen are the PDU as the modem shows it, encoded once:
+	// a part may wait through many delivery passes (the SIM's memory
+	// full), and encoding it on each pass made the simulator, not the
+	// gateway, the bottleneck of long runs.
+	hex    string
+	hexLen int
+}
+
+// encoded is p's PDU in hex with its TPDU length (pduHex), encoded on
+// first use.
+func (p *pendingPart) encoded(smsc string) (string, int, error) {
+	if p.hex == "" {
+		h, l, err := pduHex(smsc, p.pdu)
+		if err != nil {
+			return "", 0, err
+		}
+		p.hex, p.hexLen = h, l
+	}
+	return p.hex, p.hexLen, nil
 }
 
 // Modem is a simulated modem serving AT commands on a pty.
