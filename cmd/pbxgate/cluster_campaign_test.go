@@ -89,19 +89,10 @@ func (l *netnsLink) cut(t *testing.T, down bool) {
 }
 
 // startDaemonIn starts pbxgate inside the namespace (ip netns exec
-// execs pbxgate in the same process, so kill -9 reaches it). The test is
-// not parallel: no other test reads pbxgateBin meanwhile.
+// execs pbxgate in the same process, so kill -9 reaches it).
 func startDaemonIn(t *testing.T, ns, cfgPath string) *proc {
 	t.Helper()
-	wrapper := filepath.Join(t.TempDir(), "pbxgate-in-"+ns)
-	script := fmt.Sprintf("#!/bin/sh\nexec ip netns exec %s %s \"$@\"\n", ns, pbxgateBin)
-	if err := os.WriteFile(wrapper, []byte(script), 0o700); err != nil {
-		t.Fatal(err)
-	}
-	bin := pbxgateBin
-	pbxgateBin = wrapper
-	defer func() { pbxgateBin = bin }()
-	return startDaemon(t, cfgPath)
+	return startDaemonWith(t, []string{"ip", "netns", "exec", ns}, cfgPath)
 }
 
 // sharedProgress runs pbxgate cluster campaign show --json on a box.

@@ -127,7 +127,14 @@ sms_channels: [{name: sms, modems: [sim1]}]
 // are more arguments of run ("--demo" mounts the simulators' controls).
 func startDaemon(t *testing.T, cfgPath string, extra ...string) *proc {
 	t.Helper()
-	p, err := launch(cfgPath, extra...)
+	return startDaemonWith(t, nil, cfgPath, extra...)
+}
+
+// startDaemonWith is startDaemon with prefix run in front of the binary
+// (e.g. "ip netns exec NS", which execs pbxgate in its own process).
+func startDaemonWith(t *testing.T, prefix []string, cfgPath string, extra ...string) *proc {
+	t.Helper()
+	p, err := launchWith(prefix, cfgPath, extra...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -149,8 +156,13 @@ func startDaemon(t *testing.T, cfgPath string, extra ...string) *proc {
 }
 
 func launch(cfgPath string, extra ...string) (*proc, error) {
+	return launchWith(nil, cfgPath, extra...)
+}
+
+func launchWith(prefix []string, cfgPath string, extra ...string) (*proc, error) {
 	p := &proc{done: make(chan error, 1)}
-	p.cmd = exec.Command(pbxgateBin, append([]string{"run", "-c", cfgPath}, extra...)...)
+	args := append(append(append([]string{}, prefix...), pbxgateBin, "run", "-c", cfgPath), extra...)
+	p.cmd = exec.Command(args[0], args[1:]...)
 	p.cmd.Stdout = &p.stdout
 	errPipe, err := p.cmd.StderrPipe()
 	if err != nil {

@@ -311,8 +311,27 @@ func TestLostBoxWorkTakenOver(t *testing.T) {
 	if len(sends)+p.Counts.Unknown != len(nums) || p.Counts.Sent != len(sends) {
 		t.Errorf("%d transmitted + %d unknown != %d (counts %+v)", len(sends), p.Counts.Unknown, len(nums), p.Counts)
 	}
-	if boxes[0].work.Taken()+boxes[1].work.Taken() != p.Counts.Unknown {
-		t.Errorf("taken %d+%d, unknown %d", boxes[0].work.Taken(), boxes[1].work.Taken(), p.Counts.Unknown)
+	// Every final "unknown" was recorded by box1 or box2 (taken over).
+	// They may have recorded more: under load a live box's heartbeat can
+	// come later than AckWait (2 s here), its item is delivered to
+	// another box, which records it unknown, and the live box then writes
+	// its real outcome over it ("a box's own outcome replaces an unknown",
+	// docs/cluster.md) — the wire checks above hold either way.
+	taken := boxes[0].work.Taken() + boxes[1].work.Taken()
+	if taken < p.Counts.Unknown {
+		t.Errorf("taken %d+%d, fewer than the %d unknown", boxes[0].work.Taken(), boxes[1].work.Taken(), p.Counts.Unknown)
+	}
+	detail, err := boxes[0].work.Get(ctx, c.ID, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for key, cl := range detail.Claims {
+		if cl.State == clusterwork.CUnknown && (cl.TakenBy == "" || cl.TakenBy == "box3" || cl.Box != "box3") {
+			t.Errorf("claim %s: unknown, handed to a modem by %q, taken by %q; want box3's, taken over by box1 or box2", key, cl.Box, cl.TakenBy)
+		}
+	}
+	if taken > p.Counts.Unknown {
+		t.Logf("%d items were recorded unknown while their box was late and then got that box's real outcome", taken-p.Counts.Unknown)
 	}
 }
 
