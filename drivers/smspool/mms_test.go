@@ -172,7 +172,7 @@ func TestMMSCampaignRefusedAtSave(t *testing.T) {
 		t.Fatalf("a refused file was stored: %v", ents)
 	}
 	// A spec naming a file pbxgate did not store is refused too.
-	bad := campaign.Media{Path: "/etc/passwd", Name: "passwd", ContentType: "text/plain", Size: 10}
+	bad := campaign.Media{Path: "/etc/passwd", Fitting: campaign.Fitting{Name: "passwd", ContentType: "text/plain", Size: 10}}
 	if _, err := s.eng.Create(ctx, campaign.Spec{Name: "x", Channel: "main", Content: campaign.Content{Media: &bad},
 		When: campaign.When{Kind: "draft"}}, three("78")); !errors.Is(err, campaign.ErrInvalid) {
 		t.Fatalf("foreign file accepted: %v", err)

@@ -43,7 +43,14 @@ const MaxMediaUpload = 100 << 20
 // Media is a campaign's MMS file after fitting.
 type Media struct {
 	// Path is the fitted file under Config.MediaDir (content-addressed).
-	Path        string `json:"path"`
+	Path string `json:"path"`
+	Fitting
+}
+
+// Fitting is a file fitted to a carrier's MMS limit (FitAndStore) and
+// what fitting did; campaign files (Media) and chat replies with a file
+// (session.Attachment) carry it.
+type Fitting struct {
 	Name        string `json:"name"`
 	ContentType string `json:"content_type"`
 	Size        int    `json:"size"`
@@ -151,9 +158,9 @@ func FitAndStore(dir, name string, data []byte, limit int) (Media, error) {
 	if err := writeOnce(p, f.Data); err != nil {
 		return Media{}, fmt.Errorf("store MMS file: %w", err)
 	}
-	return Media{Path: p, Name: f.Name, ContentType: f.ContentType, Size: len(f.Data), OriginalSize: f.OriginalSize,
+	return Media{Path: p, Fitting: Fitting{Name: f.Name, ContentType: f.ContentType, Size: len(f.Data), OriginalSize: f.OriginalSize,
 		Scaled: f.Scaled, FromWidth: f.FromWidth, FromHeight: f.FromHeight, Width: f.Width, Height: f.Height, Quality: f.Quality,
-		Limit: limit}, nil
+		Limit: limit}}, nil
 }
 
 func kb(n int) int { return (n + 1023) / 1024 }

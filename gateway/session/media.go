@@ -54,18 +54,8 @@ type MediaOffer struct {
 // Attachment is the file of an Out entry: what the agent chose, what
 // fitting made of it, and the SIM it was sent through.
 type Attachment struct {
-	Name         string `json:"name"`
-	ContentType  string `json:"content_type"`
-	Size         int    `json:"size"`
-	OriginalSize int    `json:"original_size"`
-	Scaled       bool   `json:"scaled,omitempty"`
-	FromWidth    int    `json:"from_width,omitempty"`
-	FromHeight   int    `json:"from_height,omitempty"`
-	Width        int    `json:"width,omitempty"`
-	Height       int    `json:"height,omitempty"`
-	Quality      int    `json:"quality,omitempty"`
-	Limit        int    `json:"limit"`
-	SIM          string `json:"sim,omitempty"`
+	campaign.Fitting
+	SIM string `json:"sim,omitempty"`
 }
 
 // MediaIDPrefix starts the MediaID of a file pbxgate sent in a session:
@@ -123,9 +113,7 @@ func (m *Manager) ReplyWithFile(ctx context.Context, id, by, text, name string, 
 		}
 		return Attachment{}, err
 	}
-	a := Attachment{Name: md.Name, ContentType: md.ContentType, Size: md.Size, OriginalSize: md.OriginalSize, Scaled: md.Scaled,
-		FromWidth: md.FromWidth, FromHeight: md.FromHeight, Width: md.Width, Height: md.Height, Quality: md.Quality,
-		Limit: md.Limit, SIM: offer.SIM}
+	a := Attachment{Fitting: md.Fitting, SIM: offer.SIM}
 	out := &message.Media{Path: md.Path, Name: md.Name, ContentType: md.ContentType, Size: md.Size}
 	return a, m.reply(ctx, id, by, text, 0, &a, out)
 }
