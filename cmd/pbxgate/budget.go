@@ -36,17 +36,17 @@ func applyMemoryLimit(m config.Memory, environ []string, log *slog.Logger) int64
 }
 
 // trimMappedFiles keeps the resident pages of the store's memory-mapped
-// files within memory.mapped_files (store.RunTrim), checking four times a
-// second (a read of /proc/self/statm; compaction writes tables at MB/s, so
-// a slower check overshoots the budget), and hands all of them back after
-// idleChecks quiet checks.
+// files within memory.mapped_files (store.RunTrim with its defaults: a read
+// of /proc/self/statm every 20 ms — a compaction makes tens of MB of table
+// pages resident within 200 ms, so slower checks overshoot the budget), and
+// hands back the binary's pages that only start-up or a burst touched.
 func (d *daemon) trimMappedFiles() {
 	budget := int64(d.cfg.Memory.MappedFiles)
 	if budget == 0 {
 		return
 	}
 	d.component("store-trim", func(ctx context.Context) error {
-		d.store.RunTrim(ctx, 250*time.Millisecond, budget)
+		d.store.RunTrim(ctx, store.TrimOptions{Budget: budget})
 		return nil
 	})
 }

@@ -13,62 +13,90 @@ type Resident struct {
 	Mappings     int // mappings of store files
 }
 
-// idleChecks is how many checks in a row without growth of the resident
-// mapped pages count as idle (RunTrim then hands back all of them): 30 s
-// at the daemon's 250 ms.
-const idleChecks = 120
+// TrimOptions configure RunTrim. Zero durations take the defaults below.
+type TrimOptions struct {
+	// Interval between two checks of the resident file pages (a read of
+	// /proc/self/statm, which walks no page tables). Default 20 ms: a
+	// compaction makes ~50 MB of table pages resident within ~170 ms
+	// (docs/benchmarks.md, "Memory budget: the compaction spike"), so a
+	// check every 250 ms saw the spike only after it had set the peak.
+	Interval time.Duration
+	// Budget in bytes for the store's resident mapped pages.
+	Budget int64
+	// IdleAfter: once the resident file pages have not grown for this
+	// long the daemon counts as idle and every page is handed back.
+	// Default 30 s.
+	IdleAfter time.Duration
+	// ExeSettle: the binary's read-only pages are handed back this long
+	// after the start — by then initialisation is over, and what it alone
+	// touched need not stay resident. Default 10 s.
+	ExeSettle time.Duration
+	// ExeRepeat: while busy, the binary's pages are handed back this
+	// often (under load they creep back up, by ~2 MB a minute in the
+	// 100,000-SMS runs, to a working set of ~20 MB). Default 60 s.
+	ExeRepeat time.Duration
+}
 
-// exeSettleChecks is when RunTrim hands back the binary's pages once after
-// the start (60 s at the daemon's 250 ms): by then initialisation is over,
-// and what it alone touched need not stay resident.
-const exeSettleChecks = 240
-
-// exeRepeatChecks is how often the binary's pages are handed back while
-// the daemon runs (60 s at 250 ms): under load its resident pages creep
-// back up (35–44 MB in the 100,000-SMS runs, of a working set of ~21 MB)
-// and count in the peak RSS; the pages in use come back from the page
-// cache (minor faults).
-const exeRepeatChecks = 240
+func (o TrimOptions) withDefaults() TrimOptions {
+	if o.Interval <= 0 {
+		o.Interval = 20 * time.Millisecond
+	}
+	if o.IdleAfter <= 0 {
+		o.IdleAfter = 30 * time.Second
+	}
+	if o.ExeSettle <= 0 {
+		o.ExeSettle = 10 * time.Second
+	}
+	if o.ExeRepeat <= 0 {
+		o.ExeRepeat = time.Minute
+	}
+	return o
+}
 
 // RunTrim keeps the resident pages of the store's memory-mapped files at or
-// under budget bytes, checking every interval, until ctx ends; once they
-// have not grown for idleChecks checks in a row (the daemon is idle), it
-// hands back all of them.
+// under o.Budget bytes, checking every o.Interval, until ctx ends; once
+// they have not grown for o.IdleAfter (the daemon is idle), it hands back
+// all of them.
 //
 // Badger v4 reads and writes its tables, value log and memtable logs
 // through shared file mappings (it has no option to use read/write
-// instead), and every page it touched — each table it wrote by compaction
-// in full — stays in the process's resident set until the file is deleted:
-// RSS grows with the database, not with what pbxgate uses. Above budget the
-// trimmer hands the pages back (madvise MADV_PAGEOUT: the kernel writes
-// back what is dirty and drops them from memory), which is what a cgroup's
-// memory.high would do; pages Badger needs again are read back from disk.
-// On kernels without MADV_PAGEOUT (before Linux 5.4) or systems without
-// /proc it logs once and returns.
+// instead), and every page it touched — each table a compaction read or
+// wrote, in full — stays in the process's resident set until the file is
+// deleted: RSS grows with the database, not with what pbxgate uses, and a
+// compaction makes tens of MB resident within a fraction of a second.
+// Above budget the trimmer hands the pages back (madvise MADV_PAGEOUT: the
+// kernel writes back what is dirty and drops them from memory), which is
+// what a cgroup's memory.high would do; pages Badger needs again are read
+// back from disk. MADV_DONTNEED would keep them in the page cache, but
+// Badger may unmap a table between the trimmer's look at
+// /proc/self/maps and the madvise, and the Go runtime may map anonymous
+// memory at that address: DONTNEED would zero it, PAGEOUT never changes
+// contents. On kernels without MADV_PAGEOUT (before Linux 5.4) or systems
+// without /proc it logs once and returns.
 //
 // The running binary's read-only pages (code, read-only data) are handed
-// back too: from exeSettleChecks checks after the start every
-// exeRepeatChecks while the mapped pages grow (the daemon is busy), and
-// whenever the daemon goes idle. The pages in use come
-// back from the file at once; the rest — startup code, fault-around
+// back too: o.ExeSettle after the start, every o.ExeRepeat while the
+// daemon is busy, and whenever it goes idle. The pages in use come back
+// from the file at once; the rest — startup code, fault-around
 // neighbours — no longer count in RSS.
-func (s *Store) RunTrim(ctx context.Context, interval time.Duration, budget int64) {
-	t := time.NewTicker(interval)
+func (s *Store) RunTrim(ctx context.Context, o TrimOptions) {
+	o = o.withDefaults()
+	t := time.NewTicker(o.Interval)
 	defer t.Stop()
-	var other int64 // last measured resident size of other files
-	var last int64  // last reading of residentShared
-	quiet := 0      // checks in a row without growth
-	checks := 0
-	exeOK := true               // pageOutExecutable works here
-	exeLast := -exeRepeatChecks // check of the last page-out of the binary
-	pageOutExe := func(gap int) {
-		// At most every gap checks: the pages in use come back from the
-		// file each time.
-		if !exeOK || checks-exeLast < gap {
+	start := time.Now()
+	// other: resident file pages that are not the store's (the binary),
+	// as of the last trim; the check compares statm against other+budget.
+	var other int64
+	var last int64 // last reading of residentShared
+	grew := start  // last time the resident file pages grew
+	idle := false  // everything was handed back since the last growth
+	exeOK := true  // pageOutExecutable works here
+	var exeLast time.Time
+	pageOutExe := func(now time.Time) {
+		if !exeOK {
 			return
 		}
-		exeLast = checks
-		other = 0 // re-measured by the next Trim
+		exeLast = now
 		if n, err := pageOutExecutable(); err != nil {
 			exeOK = false
 			s.log.Warn("store: cannot hand back the binary's resident pages", "err", err)
@@ -76,46 +104,64 @@ func (s *Store) RunTrim(ctx context.Context, interval time.Duration, budget int6
 			s.log.Debug("store: handed back the binary's resident pages", "resident", n)
 		}
 	}
+	// trim hands back every resident page of the store's files; other is
+	// re-measured from /proc/self/smaps on the way (the binary's
+	// resident pages change: page-outs, and the working set coming back).
+	trim := func() bool {
+		r, err := s.Trim(0)
+		if err != nil {
+			s.log.Warn("store: cannot trim resident pages of mapped files; not trimming", "err", err)
+			return false
+		}
+		other = r.Other
+		if last, err = residentShared(); err != nil {
+			s.log.Warn("store: cannot watch the resident size of mapped files; not trimming", "err", err)
+			return false
+		}
+		return true
+	}
+	r, err := s.Resident()
+	if err != nil {
+		s.log.Warn("store: cannot watch the resident size of mapped files; not trimming", "err", err)
+		return
+	}
+	other = r.Other
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
 		}
-		checks++
+		now := time.Now()
 		shared, err := residentShared()
 		if err != nil {
 			s.log.Warn("store: cannot watch the resident size of mapped files; not trimming", "err", err)
 			return
 		}
 		if shared > last {
-			quiet = 0
-			if checks >= exeSettleChecks {
-				// Busy: the binary's pages every exeRepeatChecks.
-				pageOutExe(exeRepeatChecks)
-			}
-		} else {
-			quiet++
+			grew, idle = now, false
 		}
 		last = shared
-		limit := budget
-		switch {
-		case quiet == idleChecks:
-			limit = 0
-			// Just gone idle: a busy page-out is at least idleChecks
-			// ago unless the daemon was busy only briefly.
-			pageOutExe(idleChecks)
-		case shared <= other+budget:
-			continue // cheap check (statm) says the store is within budget
+		if exeOK && (exeLast.IsZero() && now.Sub(start) >= o.ExeSettle ||
+			!exeLast.IsZero() && !idle && now.Sub(exeLast) >= o.ExeRepeat) {
+			pageOutExe(now)
+			if !trim() {
+				return
+			}
+			continue
 		}
-		r, err := s.Trim(limit)
-		if err != nil {
-			s.log.Warn("store: cannot trim resident pages of mapped files; not trimming", "err", err)
+		if !idle && now.Sub(grew) >= o.IdleAfter {
+			idle = true
+			if now.Sub(exeLast) >= o.IdleAfter {
+				pageOutExe(now)
+			}
+			if !trim() {
+				return
+			}
+			continue
+		}
+		if shared > other+o.Budget && !trim() {
 			return
-		}
-		other = r.Other
-		if shared, err = residentShared(); err == nil {
-			last = shared
 		}
 	}
 }

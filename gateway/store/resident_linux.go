@@ -48,13 +48,8 @@ func (s *Store) Trim(budget int64) (Resident, error) {
 		return r, err
 	}
 	for _, m := range maps {
-		// A mapping Badger unmapped since smaps was read fails with
-		// ENOMEM, or its range now holds another mapping: MADV_PAGEOUT
-		// never changes contents (anonymous pages would go to swap), so
-		// that race costs at most a page-in.
-		_, _, errno := unix.Syscall(unix.SYS_MADVISE, m.start, m.end-m.start, unix.MADV_PAGEOUT)
-		if errno == unix.EINVAL {
-			return r, fmt.Errorf("madvise(MADV_PAGEOUT) is not supported by this kernel (Linux 5.4 or later has it): %w", errno)
+		if err := pageOut(m); err != nil {
+			return r, err
 		}
 	}
 	return r, nil
@@ -95,13 +90,11 @@ func pageOutExecutable() (int64, error) {
 			if !mine {
 				continue
 			}
-			lo, hi, ok := bytes.Cut(fields[0], []byte("-"))
-			start, err1 := strconv.ParseUint(string(lo), 16, 64)
-			end, err2 := strconv.ParseUint(string(hi), 16, 64)
-			if !ok || err1 != nil || err2 != nil {
-				return 0, fmt.Errorf("/proc/self/smaps: bad range %q", fields[0])
+			m, err := parseRange(fields[0])
+			if err != nil {
+				return 0, err
 			}
-			maps = append(maps, mapping{uintptr(start), uintptr(end)})
+			maps = append(maps, m)
 			continue
 		}
 		if mine && bytes.HasPrefix(line, []byte("Rss:")) {
@@ -119,24 +112,54 @@ func pageOutExecutable() (int64, error) {
 		return 0, fmt.Errorf("/proc/self/smaps lists no read-only mapping of %s", exe)
 	}
 	for _, m := range maps {
-		_, _, errno := unix.Syscall(unix.SYS_MADVISE, m.start, m.end-m.start, unix.MADV_PAGEOUT)
-		if errno == unix.EINVAL {
-			return resident, fmt.Errorf("madvise(MADV_PAGEOUT) is not supported by this kernel (Linux 5.4 or later has it): %w", errno)
+		if err := pageOut(m); err != nil {
+			return resident, err
 		}
 	}
 	return resident, nil
 }
 
-func (s *Store) residentMappings() (Resident, []mapping, error) {
-	var r Resident
+// mapPrefix is the path prefix of the store's files in /proc/self/maps.
+func (s *Store) mapPrefix() ([]byte, error) {
 	dir, err := filepath.Abs(s.dir)
 	if err != nil {
-		return r, nil, err
+		return nil, err
 	}
 	if d, err := filepath.EvalSymlinks(dir); err == nil {
 		dir = d
 	}
-	prefix := []byte(dir + string(filepath.Separator))
+	return []byte(dir + string(filepath.Separator)), nil
+}
+
+// parseRange parses the "start-end" field of a maps or smaps header.
+func parseRange(field []byte) (mapping, error) {
+	lo, hi, ok := bytes.Cut(field, []byte("-"))
+	start, err1 := strconv.ParseUint(string(lo), 16, 64)
+	end, err2 := strconv.ParseUint(string(hi), 16, 64)
+	if !ok || err1 != nil || err2 != nil {
+		return mapping{}, fmt.Errorf("/proc/self/maps: bad range %q", field)
+	}
+	return mapping{uintptr(start), uintptr(end)}, nil
+}
+
+// pageOut: madvise(MADV_PAGEOUT) on m. A mapping Badger unmapped since
+// /proc/self/maps was read fails with ENOMEM, or its range now holds
+// another mapping: MADV_PAGEOUT never changes contents (anonymous pages
+// would go to swap), so that race costs at most a page-in.
+func pageOut(m mapping) error {
+	_, _, errno := unix.Syscall(unix.SYS_MADVISE, m.start, m.end-m.start, unix.MADV_PAGEOUT)
+	if errno == unix.EINVAL {
+		return fmt.Errorf("madvise(MADV_PAGEOUT) is not supported by this kernel (Linux 5.4 or later has it): %w", errno)
+	}
+	return nil
+}
+
+func (s *Store) residentMappings() (Resident, []mapping, error) {
+	var r Resident
+	prefix, err := s.mapPrefix()
+	if err != nil {
+		return r, nil, err
+	}
 	f, err := os.Open("/proc/self/smaps")
 	if err != nil {
 		return r, nil, err
@@ -161,13 +184,11 @@ func (s *Store) residentMappings() (Resident, []mapping, error) {
 			switch {
 			case bytes.HasPrefix(path, prefix):
 				kind = 1
-				lo, hi, ok := bytes.Cut(fields[0], []byte("-"))
-				start, err1 := strconv.ParseUint(string(lo), 16, 64)
-				end, err2 := strconv.ParseUint(string(hi), 16, 64)
-				if !ok || err1 != nil || err2 != nil {
-					return r, nil, fmt.Errorf("/proc/self/smaps: bad range %q", fields[0])
+				m, err := parseRange(fields[0])
+				if err != nil {
+					return r, nil, err
 				}
-				maps = append(maps, mapping{uintptr(start), uintptr(end)})
+				maps = append(maps, m)
 				r.Mappings++
 			case path[0] == '/':
 				kind = 2
