@@ -23,7 +23,9 @@ type recorder struct {
 	reports []sms.StatusReport
 	states  []State
 	fail    int // fail this many PDU handler calls first
-	changed chan struct{}
+	// failReports fails this many StatusReport handler calls first.
+	failReports int
+	changed     chan struct{}
 }
 
 func newRecorder() *recorder { return &recorder{changed: make(chan struct{}, 1)} }
@@ -56,6 +58,12 @@ func (r *recorder) handlers(t *testing.T) Handlers {
 		},
 		StatusReport: func(_ context.Context, _ string, sr sms.StatusReport) error {
 			r.mu.Lock()
+			if r.failReports > 0 {
+				r.failReports--
+				r.mu.Unlock()
+				r.notify()
+				return errors.New("store unavailable")
+			}
 			r.reports = append(r.reports, sr)
 			r.mu.Unlock()
 			r.notify()

@@ -239,7 +239,7 @@ func (m *Modem) takeLocked(p *pendingPart, attached bool) bool {
 			_, ok := m.storeLocked(memName, p.pdu)
 			return ok
 		case 1:
-			if !attached || mode == 0 {
+			if !attached || mode == 0 || m.awaitingAckLocked() {
 				return false
 			}
 			if m.cmgf == 0 {
@@ -278,6 +278,9 @@ func (m *Modem) takeLocked(p *pendingPart, attached bool) bool {
 		if !attached {
 			return false // nobody to route to: the network retries
 		}
+		if m.awaitingAckLocked() {
+			return false
+		}
 		if m.cmgf == 0 {
 			m.urcs = append(m.urcs, fmt.Sprintf("+CMT: ,%d\r\n%s", l, hexs))
 		} else {
@@ -307,6 +310,12 @@ func (m *Modem) storeLocked(memName string, t *tpdu.TPDU) (int, bool) {
 	}
 	return mem.put(&stored{stat: statRecUnread, pdu: t})
 }
+
+// awaitingAckLocked: a routed +CMT/+CDS awaits its AT+CNMA; "TA shall not
+// send another +CMT or +CDS result code to TE before previous one is
+// acknowledged" (27.005 §3.4.4, as in Siemens' MC35/MC55 AT manuals;
+// Telit: "next +CDS response is depend on acknowledge of current").
+func (m *Modem) awaitingAckLocked() bool { return m.csms == 1 && len(m.unacked) > 0 }
 
 // awaitAckLocked starts the AT+CNMA timer for a routed part (AT+CSMS=1).
 func (m *Modem) awaitAckLocked(p *pendingPart) {

@@ -238,6 +238,9 @@ func (n *Network) fillDefaultsLocked(cfg *Config) {
 	if cfg.AckTimeout <= 0 {
 		cfg.AckTimeout = 10 * time.Second
 	}
+	if cfg.RetryDelay <= 0 {
+		cfg.RetryDelay = time.Second
+	}
 	if cfg.USSDDelay <= 0 {
 		cfg.USSDDelay = 20 * time.Millisecond
 	}
