@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"reflect"
+	"time"
 
 	"go.bug.st/serial"
 	"golang.org/x/sys/unix"
@@ -94,6 +95,10 @@ func (p *pollPort) Read(b []byte) (int, error) { return p.f.Read(b) }
 // Write writes all of b, waiting on the poller while the output queue is
 // full.
 func (p *pollPort) Write(b []byte) (int, error) { return p.f.Write(b) }
+
+// SetReadDeadline ends a pending Read at t (os.ErrDeadlineExceeded);
+// the zero time waits for ever again.
+func (p *pollPort) SetReadDeadline(t time.Time) error { return p.f.SetReadDeadline(t) }
 
 // Close wakes a pending Read and closes both descriptors.
 func (p *pollPort) Close() error {

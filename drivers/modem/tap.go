@@ -1,7 +1,9 @@
 package modem
 
 import (
+	"errors"
 	"io"
+	"os"
 	"regexp"
 	"strings"
 	"sync"
@@ -18,7 +20,10 @@ import (
 //     for the whole exchange, so a missing "> " prompt would otherwise
 //     hold the port for the whole send timeout).
 //
-// Reads go through one pump goroutine so that an injected line can be
+// On a port with read deadlines (pollPort: the OpenPort default on
+// Linux) the engine's reader goroutine reads the port itself, and an
+// injection wakes a pending read with a past deadline. On other ports
+// reads go through a pump goroutine so that an injected line can be
 // handed to the engine while the port itself is silent.
 type tap struct {
 	port  io.ReadWriter
@@ -28,6 +33,10 @@ type tap struct {
 	inj   chan []byte
 	buf   []byte
 	rerr  error
+	// direct: the port's read deadline, when reads are direct; rbuf is
+	// their buffer (buf may point into it until the engine took it all).
+	direct deadliner
+	rbuf   []byte
 
 	mu       sync.Mutex
 	sms      bool // an AT+CMGS is running
@@ -53,10 +62,30 @@ type tap struct {
 // answers with it.
 const abortMarker = "pbxgate-no-prompt"
 
+// deadliner is a port whose pending Read a deadline can end (os.File on
+// a pollable descriptor).
+type deadliner interface {
+	SetReadDeadline(time.Time) error
+}
+
 func newTap(port io.ReadWriter, trace *Trace, signal func(line string)) *tap {
-	t := &tap{port: port, trace: trace, signal: signal, rx: make(chan []byte, 4), errc: make(chan error, 1), inj: make(chan []byte, 1)}
+	t := &tap{port: port, trace: trace, signal: signal, inj: make(chan []byte, 1)}
+	if d, ok := port.(deadliner); ok && d.SetReadDeadline(time.Time{}) == nil {
+		t.direct, t.rbuf = d, make([]byte, 512)
+		return t
+	}
+	t.rx, t.errc = make(chan []byte, 4), make(chan error, 1)
 	go t.pump()
 	return t
+}
+
+// received passes what the port delivered through the raw-transfer filter,
+// the trace and the line scanner, and returns what goes to the engine.
+func (t *tap) received(b []byte) []byte {
+	in := t.filterRaw(b)
+	t.trace.add(dirIn, in)
+	t.scan(in)
+	return in
 }
 
 func (t *tap) pump() {
@@ -64,10 +93,7 @@ func (t *tap) pump() {
 	for {
 		n, err := t.port.Read(b)
 		if n > 0 {
-			in := t.filterRaw(b[:n])
-			t.trace.add(dirIn, in)
-			t.scan(in)
-			if len(in) > 0 {
+			if in := t.received(b[:n]); len(in) > 0 {
 				// The engine keeps what it is handed until it read it all:
 				// a copy of what came (filterRaw may return b itself), not
 				// a new 512-byte buffer per read.
@@ -84,6 +110,9 @@ func (t *tap) pump() {
 // Read hands the engine what the port (or an injection) delivered. After
 // the port failed, what it delivered before is handed over first.
 func (t *tap) Read(p []byte) (int, error) {
+	if t.direct != nil {
+		return t.readDirect(p)
+	}
 	for len(t.buf) == 0 {
 		if t.rerr != nil {
 			select {
@@ -105,6 +134,45 @@ func (t *tap) Read(p []byte) (int, error) {
 				t.buf = b
 			} // else: the AT+CMGS ended meanwhile; the result must not reach another command
 		case err := <-t.errc:
+			t.rerr = err
+		}
+	}
+	n := copy(p, t.buf)
+	t.buf = t.buf[n:]
+	return n, nil
+}
+
+// readDirect reads the port on the engine's reader goroutine. An
+// injection (abortIfNoPrompt) is sent before the read deadline is moved
+// to the past; the deadline is cleared before the injection is looked
+// for, so none is missed.
+func (t *tap) readDirect(p []byte) (int, error) {
+	for len(t.buf) == 0 {
+		if t.rerr != nil {
+			return 0, t.rerr
+		}
+		select {
+		case b := <-t.inj:
+			t.mu.Lock()
+			live := t.sms
+			t.mu.Unlock()
+			if live {
+				t.buf = b
+			} // else: the AT+CMGS ended meanwhile; the result must not reach another command
+			continue
+		default:
+		}
+		n, err := t.port.Read(t.rbuf)
+		if n > 0 {
+			t.buf = t.received(t.rbuf[:n])
+		}
+		if err != nil {
+			if errors.Is(err, os.ErrDeadlineExceeded) {
+				if err := t.direct.SetReadDeadline(time.Time{}); err != nil {
+					t.rerr = err
+				}
+				continue
+			}
 			t.rerr = err
 		}
 	}
@@ -231,6 +299,9 @@ func (t *tap) abortIfNoPrompt() bool {
 	select {
 	case t.inj <- []byte("\r\n+CMS ERROR: " + abortMarker + "\r\n"):
 	default:
+	}
+	if t.direct != nil {
+		_ = t.direct.SetReadDeadline(time.Now()) // wake the pending read
 	}
 	return true
 }
