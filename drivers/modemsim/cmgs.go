@@ -187,7 +187,9 @@ func (m *Modem) deliverPending(attached bool) []func() {
 		return nil
 	}
 	var acc []func()
-	keep := make([]*pendingPart, 0, len(m.pending))
+	// Filtered in place: a pass that takes nothing (reports waiting for
+	// an AT+CNMA) allocates nothing.
+	keep := m.pending[:0]
 	for _, p := range m.pending {
 		if !m.takeLocked(p, attached) {
 			keep = append(keep, p)
@@ -198,6 +200,7 @@ func (m *Modem) deliverPending(attached bool) []func() {
 			p.accepted = nil // a redelivery (missing +CNMA) reports once
 		}
 	}
+	clear(m.pending[len(keep):])
 	m.pending = keep
 	return acc
 }
@@ -221,6 +224,9 @@ func (m *Modem) regURCsLocked() {
 // per AT+CNMI. It reports false when the modem cannot take it yet.
 func (m *Modem) takeLocked(p *pendingPart, attached bool) bool {
 	mode, mt, ds := m.cnmi[0], m.cnmi[1], m.cnmi[3]
+	if p.report && ds == 1 && m.awaitingAckLocked() {
+		return false // waits for the AT+CNMA of the one before
+	}
 	hexs, l, err := p.encoded(m.net.smsc)
 	if err != nil {
 		m.log.Error("modemsim: cannot encode PDU, dropping it", "imei", m.cfg.IMEI, "err", err)
