@@ -90,8 +90,8 @@ type Config struct {
 	// StoredReports keeps delivery reports in the modem's storage (+CDSI,
 	// then AT+CMGR and AT+CMGD) also on Quectel and SIMCom modems, whose
 	// reports are otherwise routed (+CDS, acknowledged with AT+CNMA once
-	// stored: one command per report instead of two). See
-	// docs/modems.md, "Delivery reports", for what each way risks.
+	// stored: one command per report instead of two). README.md,
+	// "Delivery reports", says what each way risks.
 	StoredReports bool
 	// TraceLines is how many lines of the AT trace (both ways) are kept
 	// for Trace (default 200).
