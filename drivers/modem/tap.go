@@ -214,13 +214,14 @@ func (t *tap) scan(b []byte) {
 		if len(t.line) == 0 {
 			continue
 		}
-		line := string(t.line)
+		// Compared as bytes: a string is made only for a restart sign.
+		line := t.line
 		t.line = t.line[:0]
-		if line == "CONNECT" {
+		if string(line) == "CONNECT" {
 			t.connected()
 		}
 		t.mu.Lock()
-		echo := line == t.lastCmd
+		echo := string(line) == t.lastCmd
 		pending := t.pending
 		if isFinal(line) {
 			t.pending = ""
@@ -236,18 +237,23 @@ func (t *tap) scan(b []byte) {
 		case echo:
 			t.signal("echo")
 		case restartLine(line, pending):
-			t.signal(line)
+			t.signal(string(line))
 		}
 	}
 }
 
+// hasPrefix is strings.HasPrefix for a line as string or bytes.
+func hasPrefix[T string | []byte](l T, prefix string) bool {
+	return len(l) >= len(prefix) && string(l[:len(prefix)]) == prefix
+}
+
 // isFinal recognises a final result code (verbose or numeric).
-func isFinal(l string) bool {
-	switch l {
+func isFinal[T string | []byte](l T) bool {
+	switch string(l) {
 	case "OK", "ERROR", "0", "4", "NO CARRIER":
 		return true
 	}
-	return strings.HasPrefix(l, "+CME ERROR:") || strings.HasPrefix(l, "+CMS ERROR:")
+	return hasPrefix(l, "+CME ERROR:") || hasPrefix(l, "+CMS ERROR:")
 }
 
 // restartLine recognises what modems print when their firmware (re)starts,
@@ -255,17 +261,17 @@ func isFinal(l string) bool {
 // "+QIND: PB DONE", "+QUSIM: 1"; SIMCom "RDY", "SMS DONE", "PB DONE", "SMS
 // Ready", "Call Ready"; Huawei "^SIMST:"; everyone's "+CPIN: READY" and
 // "+CFUN: 1" (27.007 lets them report these unsolicited after start-up).
-func restartLine(l, pending string) bool {
-	switch l {
+func restartLine[T string | []byte](l T, pending string) bool {
+	switch string(l) {
 	case "RDY", "SMS DONE", "PB DONE", "SMS Ready", "Call Ready", "+QIND: SMS DONE", "+QIND: PB DONE", "+QIND: \"SMS DONE\"", "+QIND: \"PB DONE\"":
 		return true
 	}
 	switch {
-	case strings.HasPrefix(l, "+QUSIM:"), strings.HasPrefix(l, "^SIMST:"):
+	case hasPrefix(l, "+QUSIM:"), hasPrefix(l, "^SIMST:"):
 		return true
-	case strings.HasPrefix(l, "+CPIN:"):
+	case hasPrefix(l, "+CPIN:"):
 		return pending != "+CPIN"
-	case strings.HasPrefix(l, "+CFUN:"):
+	case hasPrefix(l, "+CFUN:"):
 		return pending != "+CFUN"
 	}
 	return false
@@ -308,13 +314,21 @@ func (t *tap) abortIfNoPrompt() bool {
 
 // Trace keeps the last lines exchanged with one modem, both ways. PINs and
 // PUKs (AT+CPIN, AT+CLCK, AT+CPWD) are masked before they are stored.
+// Each slot of the ring keeps its own byte buffer, reused when the ring
+// comes round: a line costs no allocation (Lines makes the strings).
 type Trace struct {
-	mu    sync.Mutex
-	lines []TraceLine
-	next  int
-	full  bool
-	part  [2][]byte // incomplete line per direction
-	now   func() time.Time
+	mu   sync.Mutex
+	ring []traceEntry
+	next int
+	full bool
+	part [2][]byte // incomplete line per direction
+	now  func() time.Time
+}
+
+type traceEntry struct {
+	at   time.Time
+	dir  int
+	text []byte
 }
 
 // TraceLine is one line sent to ("out") or received from ("in") the modem.
@@ -334,7 +348,7 @@ func NewTrace(n int) *Trace {
 	if n < 1 {
 		n = 200
 	}
-	return &Trace{lines: make([]TraceLine, n), now: time.Now}
+	return &Trace{ring: make([]traceEntry, n), now: time.Now}
 }
 
 var secretRE = regexp.MustCompile(`(?i)^(AT)?(\+CPIN=|\+CLCK=|\+CPWD=|\^CPIN=|\+CPIN2=)(.*)$`)
@@ -342,15 +356,35 @@ var secretRE = regexp.MustCompile(`(?i)^(AT)?(\+CPIN=|\+CLCK=|\+CPWD=|\^CPIN=|\+
 // mayHoldSecret is a cheap test that line could match secretRE: after an
 // optional AT, "+" or "^" and CPIN, CLCK or CPWD. Most lines of the trace
 // (every SMS's AT+CMGS, its PDU and the answers) skip the regexp.
-func mayHoldSecret(line string) bool {
-	if len(line) >= 2 && strings.EqualFold(line[:2], "AT") {
+func mayHoldSecret[T string | []byte](line T) bool {
+	if len(line) >= 2 && upper(line[0]) == 'A' && upper(line[1]) == 'T' {
 		line = line[2:]
 	}
 	if len(line) < 6 || (line[0] != '+' && line[0] != '^') {
 		return false
 	}
 	w := line[1:5]
-	return strings.EqualFold(w, "CPIN") || strings.EqualFold(w, "CLCK") || strings.EqualFold(w, "CPWD")
+	return foldIs(w, "CPIN") || foldIs(w, "CLCK") || foldIs(w, "CPWD")
+}
+
+func upper(c byte) byte {
+	if 'a' <= c && c <= 'z' {
+		return c - 'a' + 'A'
+	}
+	return c
+}
+
+// foldIs compares ASCII w with upper-case want, ignoring case.
+func foldIs[T string | []byte](w T, want string) bool {
+	if len(w) != len(want) {
+		return false
+	}
+	for i := range len(want) {
+		if upper(w[i]) != want[i] {
+			return false
+		}
+	}
+	return true
 }
 
 // mask hides the secrets of a command line.
@@ -399,24 +433,23 @@ func (tr *Trace) flushLocked(dir int, end byte) {
 	if len(p) == 0 && end != 0x1a && end != 0x1b {
 		return
 	}
-	text := string(p)
+	e := &tr.ring[tr.next]
+	text := append(e.text[:0], p...)
 	switch end {
 	case 0x1a:
-		text += "<Ctrl-Z>"
+		text = append(text, "<Ctrl-Z>"...)
 	case 0x1b:
-		text += "<ESC>"
+		text = append(text, "<ESC>"...)
 	}
 	tr.part[dir] = p[:0]
-	d := "in"
-	if dir == dirOut {
-		d = "out"
-	}
 	// Both ways: a modem with echo on (after a reset) sends the PIN
 	// command back.
-	text = mask(text)
-	tr.lines[tr.next] = TraceLine{At: tr.now(), Dir: d, Text: text}
+	if mayHoldSecret(text) {
+		text = append(text[:0], mask(string(text))...)
+	}
+	e.at, e.dir, e.text = tr.now(), dir, text
 	tr.next++
-	if tr.next == len(tr.lines) {
+	if tr.next == len(tr.ring) {
 		tr.next, tr.full = 0, true
 	}
 }
@@ -428,9 +461,28 @@ func (tr *Trace) Lines() []TraceLine {
 	}
 	tr.mu.Lock()
 	defer tr.mu.Unlock()
-	var out []TraceLine
+	n := tr.next
 	if tr.full {
-		out = append(out, tr.lines[tr.next:]...)
+		n = len(tr.ring)
 	}
-	return append(out, tr.lines[:tr.next]...)
+	if n == 0 {
+		return nil // as before: JSON null, not []
+	}
+	out := make([]TraceLine, 0, n)
+	line := func(e *traceEntry) {
+		d := "in"
+		if e.dir == dirOut {
+			d = "out"
+		}
+		out = append(out, TraceLine{At: e.at, Dir: d, Text: string(e.text)})
+	}
+	if tr.full {
+		for i := tr.next; i < len(tr.ring); i++ {
+			line(&tr.ring[i])
+		}
+	}
+	for i := 0; i < tr.next; i++ {
+		line(&tr.ring[i])
+	}
+	return out
 }
