@@ -329,7 +329,7 @@ func (m *Modem) awaitAckLocked(p *pendingPart) {
 		return
 	}
 	m.unacked = append(m.unacked, p)
-	m.net.afterFunc(m.cfg.AckTimeout, func() { m.ackTimedOut(p) })
+	p.stopAck = m.net.afterFunc(m.cfg.AckTimeout, func() { m.ackTimedOut(p) })
 }
 
 // ackTimedOut: the TE never acknowledged p. The network keeps it for a

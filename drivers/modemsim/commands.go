@@ -766,6 +766,10 @@ func (s *session) cnma(c cmd) reply {
 	}
 	p := m.unacked[0]
 	m.unacked = m.unacked[1:]
+	if p.stopAck != nil {
+		p.stopAck()
+		p.stopAck = nil
+	}
 	if n == 2 {
 		m.net.afterFunc(m.cfg.RetryDelay, func() {
 			m.mu.Lock()

@@ -214,6 +214,8 @@ type pendingPart struct {
 	// gateway, the bottleneck of long runs.
 	hex    string
 	hexLen int
+	// stopAck cancels the AT+CNMA timer of a routed part (nil: none).
+	stopAck func()
 }
 
 // encoded is p's PDU in hex with its TPDU length (pduHex), encoded on

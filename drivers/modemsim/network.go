@@ -78,12 +78,13 @@ func (n *Network) ussdAnswer(code string) (string, bool) {
 	return a, ok
 }
 
-// afterFunc runs f after d unless the network is closed first.
-func (n *Network) afterFunc(d time.Duration, f func()) {
+// afterFunc runs f after d unless the network is closed first. The
+// returned func cancels it.
+func (n *Network) afterFunc(d time.Duration, f func()) (stop func()) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	if n.closed {
-		return
+		return func() {}
 	}
 	var t *time.Timer
 	t = time.AfterFunc(d, func() {
@@ -96,6 +97,13 @@ func (n *Network) afterFunc(d time.Duration, f func()) {
 		}
 	})
 	n.timers[t] = struct{}{}
+	return func() {
+		if t.Stop() {
+			n.mu.Lock()
+			delete(n.timers, t)
+			n.mu.Unlock()
+		}
+	}
 }
 
 // AddModem creates a modem and serves AT commands on a new pty until ctx
