@@ -186,6 +186,11 @@ func (m *Modem) deliverPending(attached bool) []func() {
 	if m.closed || m.rebooting || m.fault.Hang || !m.registeredLocked() || len(m.pending) == 0 {
 		return nil
 	}
+	if m.awaitingAckLocked() && m.cnmi[3] == 1 && onlyReports(m.pending) {
+		// Every one waits for the AT+CNMA of the routed one before: a
+		// backlog of reports costs no pass over it per wake-up.
+		return nil
+	}
 	var acc []func()
 	// Filtered in place: a pass that takes nothing (reports waiting for
 	// an AT+CNMA) allocates nothing.
@@ -203,6 +208,15 @@ func (m *Modem) deliverPending(attached bool) []func() {
 	clear(m.pending[len(keep):])
 	m.pending = keep
 	return acc
+}
+
+func onlyReports(ps []*pendingPart) bool {
+	for _, p := range ps {
+		if !p.report {
+			return false
+		}
+	}
+	return true
 }
 
 // regURCsLocked emits +CREG/+CEREG when the registration changed.
