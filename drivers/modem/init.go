@@ -31,21 +31,26 @@ type dialect struct {
 	routeReports bool
 }
 
-// routesReports tells whether delivery reports of a modem by this
-// manufacturer (AT+CGMI, lower case) are taken routed: AT+CNMI <ds>=1,
-// +CDS: <length><CR><LF><pdu>, acknowledged with AT+CNMA once stored
-// (3GPP TS 27.005 §3.4.1, §3.4.4). The vendors' manuals document exactly
-// that for the supported models: Quectel EC25&EC21 AT Commands Manual
-// (AT+CNMI <ds> 0-2, the +CDS URC; AT+CNMA for "+CDS for <ds>=1" with
-// AT+CSMS=1, a second AT+CNMA answers +CMS ERROR: 340), SIMCom SIM800
-// Series AT Command Manual V1.09 (<ds> 0 and 1 only, +CDS: <length>
-// <CR><LF><pdu>) and SIMCom's SIM7000/SIM7500/SIM7600 manuals (the same
-// <ds> 1 and 2 text); SIM800L and python-gsmmodem logs show the +CDS
-// lines (testdata/replay/simcom-sim800l-cds.txt). Huawei sticks and
-// unknown modems keep stored reports: Huawei's MU509 manual documents
-// +CDS, but no transcript of a Huawei stick acknowledging one was found.
-func routesReports(manufacturer string) bool {
-	return strings.Contains(manufacturer, "quectel") || strings.Contains(manufacturer, "simcom")
+// routesReports tells whether delivery reports of this modem (AT+CGMI,
+// AT+CGMM) are taken routed: AT+CNMI <ds>=1, +CDS: <length><CR><LF><pdu>,
+// acknowledged with AT+CNMA once stored (3GPP TS 27.005 §3.4.1, §3.4.4).
+// Only where a vendor manual documents it and real logs show +CDS:
+// Quectel (EC25&EC21 AT Commands Manual: AT+CNMI <ds> 0-2 and the +CDS
+// URC; AT+CNMA for "+CDS for <ds>=1" with AT+CSMS=1, a second AT+CNMA
+// answers +CMS ERROR: 340; asterisk-chan-quectel#75 takes EC25/EG25
+// reports as +CDS) and SIMCom's SIM800 series (SIM800 Series AT Command
+// Manual V1.09: <ds> 0 and 1 only, +CDS: <length><CR><LF><pdu>; the
+// SIM800L logs of python-gsmmodem#44 and #60, testdata/replay/
+// simcom-sim800l-cds.txt). SIM7600 (whose stored reports in SR work as
+// announced), Huawei and unknown modems keep stored reports: no SIM7600
+// manual page or log of a routed, acknowledged report was found, and
+// Huawei's MU509 manual documents +CDS but no stick's log shows one
+// acknowledged.
+func routesReports(manufacturer, model string) bool {
+	if strings.Contains(manufacturer, "quectel") {
+		return true
+	}
+	return strings.Contains(manufacturer, "simcom") && strings.Contains(strings.ToUpper(model), "SIM800")
 }
 
 // Connect opens the port and initialises the modem within InitTimeout. On
@@ -167,7 +172,7 @@ func (m *Modem) setupPort(ctx context.Context, c *conn, wakeTries int) error {
 	if err := m.selectStorage(run, &d); err != nil {
 		return err
 	}
-	d.routeReports = m.cfg.DeliveryReports && !m.cfg.StoredReports && routesReports(mf)
+	d.routeReports = m.cfg.DeliveryReports && !m.cfg.StoredReports && routesReports(mf, m.Info().Model)
 	if m.cfg.RouteDirect || d.routeReports {
 		// Phase 2+ lets us acknowledge routed messages only once stored;
 		// without it the modem forgets a +CMT or +CDS as soon as it

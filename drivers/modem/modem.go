@@ -88,7 +88,7 @@ type Config struct {
 	// crash between reception and processing.
 	RouteDirect bool
 	// StoredReports keeps delivery reports in the modem's storage (+CDSI,
-	// then AT+CMGR and AT+CMGD) also on Quectel and SIMCom modems, whose
+	// then AT+CMGR and AT+CMGD) also on Quectel and SIM800 modems, whose
 	// reports are otherwise routed (+CDS, acknowledged with AT+CNMA once
 	// stored: one command per report instead of two). README.md,
 	// "Delivery reports", says what each way risks.

@@ -21,17 +21,17 @@ func outLines(m *Modem) []string {
 	return out
 }
 
-// On Quectel and SIMCom modems delivery reports are routed to the port
-// (AT+CNMI <ds>=1: "+CDS: <length><CR><LF><pdu>", 3GPP TS 27.005 §3.4.1;
-// Quectel EC25&EC21 AT Commands Manual, AT+CNMI and its URC table; SIMCom
-// SIM800 Series AT Command Manual V1.09, AT+CNMI <ds> 1) with AT+CSMS=1,
+// On Quectel and SIMCom SIM800 modems delivery reports are routed to the
+// port (AT+CNMI <ds>=1: "+CDS: <length><CR><LF><pdu>", 3GPP TS 27.005
+// §3.4.1; Quectel EC25&EC21 AT Commands Manual, AT+CNMI and its URC table;
+// SIMCom SIM800 Series AT Command Manual V1.09, AT+CNMI <ds> 1) with AT+CSMS=1,
 // and each is acknowledged with one AT+CNMA once the handler stored it
 // (27.005 §3.4.4; the EC25 manual's AT+CNMA: "+CDS for <ds>=1" with
 // <service> 1). A report then costs one command (AT+CNMA) instead of
 // AT+CMGR and AT+CMGD, and nothing is left in the modem's storage.
 func TestReportsRoutedAndAcknowledged(t *testing.T) {
 	t.Parallel()
-	for _, model := range []string{"EC25", "SIM7600", "SIM800"} {
+	for _, model := range []string{"EC25", "SIM800"} {
 		t.Run(model, func(t *testing.T) {
 			t.Parallel()
 			rig := newRig(t, modemsim.Config{Model: model, DeliveryReportDelay: 5 * time.Millisecond})
@@ -210,6 +210,20 @@ func TestReportsStoredWhileStopped(t *testing.T) {
 	if d := m2.dialectNow(); d.ds != 1 {
 		t.Fatalf("<ds> %d after the restart, want 1 (routed again)", d.ds)
 	}
+}
+
+// A SIM7600 keeps stored reports (routesReports: no reference for routed
+// ones on it), read from SR where it announces them.
+func TestSIM7600ReportsStored(t *testing.T) {
+	t.Parallel()
+	rig := newRig(t, modemsim.Config{Model: "SIM7600", DeliveryReportDelay: 5 * time.Millisecond})
+	m := rig.start(t)
+	if d := m.dialectNow(); d.ds != 2 || d.csms {
+		t.Fatalf("<ds> %d, AT+CSMS=1 %v; want 2 and false", d.ds, d.csms)
+	}
+	mr := sendWithReport(t, m, "stored on a SIM7600")
+	wantReport(t, rig, mr)
+	waitStorageEmpty(t, rig)
 }
 
 // StoredReports keeps the stored path on a modem that could route them.
