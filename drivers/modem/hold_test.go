@@ -102,3 +102,44 @@ func TestStorageNearlyFull(t *testing.T) {
 		}
 	}
 }
+
+// A delivery report routed to pbxgate (+CDS) while the hold is on is
+// refused with AT+CNMA=2 (RP-ERROR, 3GPP TS 27.005 §3.4.4): the network
+// keeps it and offers it again, and routing stays on. Once the hold ends
+// it is stored once and acknowledged.
+func TestHoldRefusesRoutedReport(t *testing.T) {
+	t.Parallel()
+	rig := newRig(t, modemsim.Config{Model: "EC25", DeliveryReportDelay: 5 * time.Millisecond, RetryDelay: 50 * time.Millisecond})
+	hold := &testHold{}
+	rig.cfg.Hold = hold
+	m := rig.start(t)
+	hold.on.Store(true)
+	mr := sendWithReport(t, m, "report during a hold")
+	nacks := func() int {
+		n := 0
+		for _, l := range outLines(m) {
+			if l == "AT+CNMA=2" {
+				n++
+			}
+		}
+		return n
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for nacks() < 2 { // refused, offered again, refused again
+		if time.Now().After(deadline) {
+			t.Fatalf("the report was not refused twice: %q", outLines(m))
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	rig.rec.mu.Lock()
+	early := len(rig.rec.reports)
+	rig.rec.mu.Unlock()
+	if early != 0 {
+		t.Fatalf("%d reports handed over during the hold", early)
+	}
+	hold.on.Store(false)
+	wantReport(t, rig, mr)
+	if d := m.dialectNow(); d.ds != 1 {
+		t.Fatalf("<ds> %d after the hold, want 1", d.ds)
+	}
+}

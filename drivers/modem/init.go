@@ -26,6 +26,31 @@ type dialect struct {
 	// mode and ds are the <mode> and <ds> of AT+CNMI the modem took; -1
 	// before it took any.
 	mode, ds int
+	// routeReports: delivery reports are asked for routed (+CDS, <ds>=1)
+	// before stored (<ds>=2), acknowledged with AT+CNMA (routesReports).
+	routeReports bool
+}
+
+// routesReports tells whether delivery reports of this modem (AT+CGMI,
+// AT+CGMM) are taken routed: AT+CNMI <ds>=1, +CDS: <length><CR><LF><pdu>,
+// acknowledged with AT+CNMA once stored (3GPP TS 27.005 §3.4.1, §3.4.4).
+// Only where a vendor manual documents it and real logs show +CDS:
+// Quectel (EC25&EC21 AT Commands Manual: AT+CNMI <ds> 0-2 and the +CDS
+// URC; AT+CNMA for "+CDS for <ds>=1" with AT+CSMS=1, a second AT+CNMA
+// answers +CMS ERROR: 340; asterisk-chan-quectel#75 takes EC25/EG25
+// reports as +CDS) and SIMCom's SIM800 series (SIM800 Series AT Command
+// Manual V1.09: <ds> 0 and 1 only, +CDS: <length><CR><LF><pdu>; the
+// SIM800L logs of python-gsmmodem#44 and #60, testdata/replay/
+// simcom-sim800l-cds.txt). SIM7600 (whose stored reports in SR work as
+// announced), Huawei and unknown modems keep stored reports: no SIM7600
+// manual page or log of a routed, acknowledged report was found, and
+// Huawei's MU509 manual documents +CDS but no stick's log shows one
+// acknowledged.
+func routesReports(manufacturer, model string) bool {
+	if strings.Contains(manufacturer, "quectel") {
+		return true
+	}
+	return strings.Contains(manufacturer, "simcom") && strings.Contains(strings.ToUpper(model), "SIM800")
 }
 
 // Connect opens the port and initialises the modem within InitTimeout. On
@@ -147,9 +172,11 @@ func (m *Modem) setupPort(ctx context.Context, c *conn, wakeTries int) error {
 	if err := m.selectStorage(run, &d); err != nil {
 		return err
 	}
-	if m.cfg.RouteDirect {
+	d.routeReports = m.cfg.DeliveryReports && !m.cfg.StoredReports && routesReports(mf, m.Info().Model)
+	if m.cfg.RouteDirect || d.routeReports {
 		// Phase 2+ lets us acknowledge routed messages only once stored;
-		// without it the modem forgets a +CMT as soon as it printed it.
+		// without it the modem forgets a +CMT or +CDS as soon as it
+		// printed it (27.005 §3.2.1, §3.4.4).
 		if _, err := run("+CSMS=1"); err == nil {
 			d.csms = true
 		}
@@ -378,8 +405,9 @@ func (m *Modem) selectStorage(run runFunc, d *dialect) error {
 // setIndications asks for new-message indications: stored (+CMTI/+CDSI)
 // by default, routed (+CMT/+CDS) with RouteDirect. Delivery reports are
 // asked for with <ds>=2 (stored, +CDSI), else 1 (routed, +CDS), else 0
-// (not announced: read by polling, see reportsPolled); <mode> 2, else 1
-// (3GPP TS 27.005 §3.4.1). Once the modem took a combination (d.mode,
+// (not announced: read by polling, see reportsPolled); routed first where
+// AT+CSMS=1 took and routesReports or RouteDirect says so; <mode> 2,
+// else 1 (3GPP TS 27.005 §3.4.1). Once the modem took a combination (d.mode,
 // d.ds), only that one is set again.
 func (m *Modem) setIndications(run runFunc, d *dialect) error {
 	mt := 1
@@ -389,7 +417,7 @@ func (m *Modem) setIndications(run runFunc, d *dialect) error {
 	dss := []int{0}
 	if m.cfg.DeliveryReports {
 		dss = []int{2, 1, 0}
-		if m.cfg.RouteDirect {
+		if m.cfg.RouteDirect || (d.routeReports && d.csms) {
 			dss = []int{1, 2, 0}
 		}
 	}
@@ -403,7 +431,7 @@ func (m *Modem) setIndications(run runFunc, d *dialect) error {
 			if _, err = run(fmt.Sprintf("+CNMI=%d,%d,0,%d,0", mode, mt, ds)); err == nil {
 				if m.cfg.DeliveryReports && ds != dss[0] && d.ds < 0 {
 					m.log.Warn("modem refused the preferred delivery report indication; using a fallback",
-						"cnmi_ds", ds, "reports", map[int]string{1: "routed (+CDS)", 0: "read by polling"}[ds])
+						"cnmi_ds", ds, "reports", map[int]string{2: "stored (+CDSI)", 1: "routed (+CDS)", 0: "read by polling"}[ds])
 				}
 				d.mode, d.ds = mode, ds
 				return nil

@@ -125,15 +125,27 @@ func (m *Modem) upload(c *conn, cmd string, data []byte, timeout time.Duration) 
 	if err != nil {
 		return info, err
 	}
+	if !c.tap.connectTaken(done) {
+		return info, fmt.Errorf("AT%s: the modem answered without CONNECT", cmd)
+	}
+	// CONNECT came: the data went out before the modem could answer, but
+	// the writer may not have reported yet.
 	select {
 	case werr := <-done:
 		if werr != nil {
 			return info, fmt.Errorf("AT%s: writing %d bytes: %w", cmd, len(data), werr)
 		}
-	default:
-		return info, fmt.Errorf("AT%s: the modem answered without CONNECT", cmd)
+	case <-time.After(timeout):
+		return info, fmt.Errorf("AT%s: writing %d bytes: %w", cmd, len(data), ErrTimeout)
 	}
 	return info, nil
+}
+
+// connectTaken tells whether CONNECT took the data armed with done.
+func (t *tap) connectTaken(done chan error) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.connectDone != done
 }
 
 // readRaw runs cmd whose answer carries a file after a header line.

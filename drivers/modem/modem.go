@@ -87,6 +87,12 @@ type Config struct {
 	// them first (+CMTI/+CDSI). Storing is the default: it survives a
 	// crash between reception and processing.
 	RouteDirect bool
+	// StoredReports keeps delivery reports in the modem's storage (+CDSI,
+	// then AT+CMGR and AT+CMGD) also on Quectel and SIM800 modems, whose
+	// reports are otherwise routed (+CDS, acknowledged with AT+CNMA once
+	// stored: one command per report instead of two). README.md,
+	// "Delivery reports", says what each way risks.
+	StoredReports bool
 	// TraceLines is how many lines of the AT trace (both ways) are kept
 	// for Trace (default 200).
 	TraceLines int
@@ -359,7 +365,11 @@ func (m *Modem) Close() error {
 	}
 	c := m.conn
 	m.conn = nil
+	st := m.state
 	m.mu.Unlock()
+	if c != nil && st == StateOnline {
+		m.storeWhileStopped(c)
+	}
 	m.setState(StateClosed)
 	m.mu.Lock()
 	m.closed = true
@@ -369,6 +379,41 @@ func (m *Modem) Close() error {
 		return c.close()
 	}
 	return nil
+}
+
+// storeWhileStopped asks a modem that routes messages or reports to the
+// port (AT+CNMI <mt>=2 or <ds>=1) to store them instead before the port is
+// closed: what arrives while pbxgate is stopped then waits in the modem's
+// storage (+CMTI/+CDSI, <mt>=1, <ds>=2) and the start-up drain reads it,
+// instead of being printed to a closed port and, unacknowledged, refused
+// (3GPP TS 27.005 §3.4.4). Set-up routes again at the next start. A modem
+// that refuses <ds>=2 (SIM800) keeps routing. It waits at most a second
+// for a command in progress and gives the modem two seconds to answer.
+func (m *Modem) storeWhileStopped(c *conn) {
+	m.mu.Lock()
+	d := m.dialect
+	m.mu.Unlock()
+	if d.mode < 0 || (d.ds != 1 && !m.cfg.RouteDirect) {
+		return
+	}
+	locked := m.opMu.TryLock()
+	for i := 0; i < 100 && !locked; i++ {
+		time.Sleep(10 * time.Millisecond)
+		locked = m.opMu.TryLock()
+	}
+	if !locked {
+		m.log.Warn("modem busy at close; it keeps routing messages and reports to the port")
+		return
+	}
+	defer m.opMu.Unlock()
+	ds := d.ds
+	if ds == 1 {
+		ds = 2
+	}
+	cmd := fmt.Sprintf("+CNMI=%d,1,0,%d,0", d.mode, ds)
+	if _, err := c.cmd(cmd, min(m.cfg.CommandTimeout, 2*time.Second)); err != nil {
+		m.log.Warn("modem keeps routing messages and reports to the port after close", "command", "AT"+cmd, "error", err)
+	}
 }
 
 func (m *Modem) isClosed() bool {

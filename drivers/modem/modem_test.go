@@ -23,7 +23,9 @@ type recorder struct {
 	reports []sms.StatusReport
 	states  []State
 	fail    int // fail this many PDU handler calls first
-	changed chan struct{}
+	// failReports fails this many StatusReport handler calls first.
+	failReports int
+	changed     chan struct{}
 }
 
 func newRecorder() *recorder { return &recorder{changed: make(chan struct{}, 1)} }
@@ -56,6 +58,12 @@ func (r *recorder) handlers(t *testing.T) Handlers {
 		},
 		StatusReport: func(_ context.Context, _ string, sr sms.StatusReport) error {
 			r.mu.Lock()
+			if r.failReports > 0 {
+				r.failReports--
+				r.mu.Unlock()
+				r.notify()
+				return errors.New("store unavailable")
+			}
 			r.reports = append(r.reports, sr)
 			r.mu.Unlock()
 			r.notify()
@@ -828,17 +836,21 @@ func TestSettingsLostAreRestored(t *testing.T) {
 	}
 }
 
-// A routed message the store could not take is not acknowledged: the
-// modem turns routing off (27.005) and the network delivers it again, now
-// into storage, where pbxgate finds it; routing is switched on again.
+// A routed message the store could not take is refused with AT+CNMA=2
+// (RP-ERROR, 27.005 §3.4.4): the network delivers it again later, routing
+// stays on, and pbxgate stores it then. (One left unanswered past the
+// network's timeout goes to storage instead: TestCNMAAcknowledgement in
+// drivers/modemsim, TestLateAcknowledgementRestoresRouting.) The ack
+// timeout is long here: an AT+CNMA=2 that arrives after it would answer
+// the next routed copy instead (27.005 ties AT+CNMA to no message).
 func TestRoutedNotAcknowledgedIsRedelivered(t *testing.T) {
 	t.Parallel()
-	rig := newRig(t, modemsim.Config{Model: "EC25", AckTimeout: 100 * time.Millisecond})
+	rig := newRig(t, modemsim.Config{Model: "EC25", AckTimeout: 5 * time.Second, RetryDelay: 50 * time.Millisecond})
 	rig.cfg.RouteDirect = true
 	rig.cfg.PollInterval = 30 * time.Millisecond
 	rig.cfg.DrainInterval = 50 * time.Millisecond
 	rig.rec.fail = 1
-	rig.start(t)
+	m := rig.start(t)
 	if err := rig.net.Inject(context.Background(), rig.sim.Number(), modemsim.InboundSMS{From: "+4915100000004", Text: "try again"}); err != nil {
 		t.Fatal(err)
 	}
@@ -847,6 +859,15 @@ func TestRoutedNotAcknowledgedIsRedelivered(t *testing.T) {
 		t.Fatalf("got %q", rig.rec.pdus[0].Text)
 	}
 	waitStorageEmpty(t, rig)
+	nacks := 0
+	for _, l := range outLines(m) {
+		if l == "AT+CNMA=2" {
+			nacks++
+		}
+	}
+	if nacks != 1 {
+		t.Fatalf("%d AT+CNMA=2, want 1", nacks)
+	}
 	// Routing works again for the next message.
 	if err := rig.net.Inject(context.Background(), rig.sim.Number(), modemsim.InboundSMS{From: "+4915100000004", Text: "second"}); err != nil {
 		t.Fatal(err)

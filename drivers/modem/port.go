@@ -46,5 +46,5 @@ func OpenPort(path string, s PortSettings) (io.ReadWriteCloser, error) {
 			return nil, fmt.Errorf("RTS/CTS flow control on %s: %w", path, err)
 		}
 	}
-	return p, nil
+	return pollable(p, path), nil
 }

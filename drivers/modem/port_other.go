@@ -4,6 +4,7 @@ package modem
 
 import (
 	"errors"
+	"io"
 
 	"go.bug.st/serial"
 )
@@ -11,3 +12,5 @@ import (
 func enableRTSCTS(serial.Port) error {
 	return errors.New("RTS/CTS flow control is only supported on Linux")
 }
+
+func pollable(p serial.Port, _ string) io.ReadWriteCloser { return p }

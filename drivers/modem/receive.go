@@ -65,34 +65,61 @@ func (m *Modem) processEvent(ctx context.Context, lines []string) {
 			return
 		}
 		if m.holding() {
-			// Not acknowledged: the network delivers it again.
+			// Refused: the network delivers it again later.
+			m.acknowledge(false)
 			return
 		}
 		if err := m.dispatch(ctx, lines[1]); err != nil {
-			// Not acknowledged: the network delivers it again.
-			m.log.Warn("routed message not stored; not acknowledging it", "error", err)
+			// Refused: the network delivers it again later.
+			m.log.Warn("routed message not stored; refusing it", "error", err)
+			m.acknowledge(false)
 			return
 		}
-		m.acknowledge()
+		m.acknowledge(true)
 	}
 }
 
-// acknowledge confirms a routed message (+CMT/+CDS) once it is stored.
-func (m *Modem) acknowledge() {
+// acknowledge answers a routed message (+CMT/+CDS) where AT+CSMS=1 took
+// (3GPP TS 27.005 §3.4.4): AT+CNMA (RP-ACK) once it is stored, AT+CNMA=2
+// (RP-ERROR, PDU mode) when it could not be: the network keeps it and
+// delivers it again later. Until then the modem routes no further +CMT or
+// +CDS, and one left unanswered past the network's timeout is refused by
+// the modem itself, which also switches routing off (<mt> and <ds> of
+// AT+CNMI become 0). An answer the modem did not take (+CMS ERROR: 340,
+// no acknowledgement expected: it timed out) sets AT+CNMI again at once;
+// every poll does so too.
+func (m *Modem) acknowledge(stored bool) {
 	m.mu.Lock()
-	csms := m.dialect.csms
+	d := m.dialect
 	m.mu.Unlock()
-	if !csms {
+	if !d.csms {
 		return
 	}
 	c, err := m.current()
 	if err != nil {
 		return
 	}
+	cmd := "+CNMA"
+	if !stored {
+		cmd = "+CNMA=2"
+	}
 	m.opMu.Lock()
 	defer m.opMu.Unlock()
-	if _, err := m.command(c, "+CNMA"); err != nil {
+	_, err = m.command(c, cmd)
+	if err == nil {
+		return
+	}
+	if stored {
 		m.log.Warn("acknowledging a routed message failed; the network may deliver it again", "error", err)
+	} else {
+		m.log.Warn("refusing a routed message failed", "error", err)
+	}
+	if errors.Is(err, ErrTimeout) || errors.Is(err, ErrOffline) {
+		return // recovery initialises the modem again
+	}
+	run := func(cmd string) ([]string, error) { return m.command(c, cmd) }
+	if err := m.setIndications(run, &d); err != nil {
+		m.log.Warn("re-enabling new message indications failed", "error", err)
 	}
 }
 

@@ -54,7 +54,8 @@ func storedReports(rig *testRig) int {
 func TestReportInUnlistedSR(t *testing.T) {
 	t.Parallel()
 	rig := newRig(t, modemsim.Config{Model: "SIM7600", UnlistedSR: true, DeliveryReportDelay: 5 * time.Millisecond})
-	m := rig.start(t) // PollInterval 1h: only the indication can make it read
+	rig.cfg.StoredReports = true // the stored path (+CDSI), not +CDS
+	m := rig.start(t)            // PollInterval 1h: only the indication can make it read
 	mr := sendWithReport(t, m, "report from an unlisted memory")
 	wantReport(t, rig, mr)
 	waitStorageEmpty(t, rig)
@@ -66,6 +67,7 @@ func TestReportInUnlistedSR(t *testing.T) {
 func TestReportReadLaterByPolling(t *testing.T) {
 	t.Parallel()
 	rig := newRig(t, modemsim.Config{Model: "SIM7600", UnlistedSR: true, DeliveryReportDelay: 5 * time.Millisecond})
+	rig.cfg.StoredReports = true // the stored path (+CDSI), not +CDS
 	rig.cfg.PollInterval = 50 * time.Millisecond
 	m := rig.start(t)
 	rig.sim.SetFault(modemsim.Fault{RefuseMemories: []string{"SR"}})
@@ -172,6 +174,7 @@ func TestStartupDrainsOnce(t *testing.T) {
 func TestReportsInSRSelectOnce(t *testing.T) {
 	t.Parallel()
 	rig := newRig(t, modemsim.Config{Model: "EC25", DeliveryReportDelay: 5 * time.Millisecond})
+	rig.cfg.StoredReports = true // the stored path (+CDSI), not +CDS
 	m := rig.start(t)
 	const n = 5
 	for i := range n {

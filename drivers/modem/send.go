@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf16"
@@ -52,7 +53,7 @@ func (m *Modem) sendPart(p sms.Part) (int, error) {
 	if err != nil {
 		return 0, fmt.Errorf("%w: %w", ErrNotSent, err)
 	}
-	info, stage, err := c.smsCmd(fmt.Sprintf("+CMGS=%d", p.Len()), p.PDU(), m.cfg.CommandTimeout, m.cfg.SendTimeout)
+	info, stage, err := c.smsCmd("+CMGS="+strconv.Itoa(p.Len()), p.PDU(), m.cfg.CommandTimeout, m.cfg.SendTimeout)
 	if err != nil {
 		if errors.Is(err, ErrTimeout) {
 			// Not Ready from now on, so nothing more is handed to this

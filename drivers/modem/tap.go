@@ -1,7 +1,9 @@
 package modem
 
 import (
+	"errors"
 	"io"
+	"os"
 	"regexp"
 	"strings"
 	"sync"
@@ -18,7 +20,10 @@ import (
 //     for the whole exchange, so a missing "> " prompt would otherwise
 //     hold the port for the whole send timeout).
 //
-// Reads go through one pump goroutine so that an injected line can be
+// On a port with read deadlines (pollPort: the OpenPort default on
+// Linux) the engine's reader goroutine reads the port itself, and an
+// injection wakes a pending read with a past deadline. On other ports
+// reads go through a pump goroutine so that an injected line can be
 // handed to the engine while the port itself is silent.
 type tap struct {
 	port  io.ReadWriter
@@ -28,6 +33,10 @@ type tap struct {
 	inj   chan []byte
 	buf   []byte
 	rerr  error
+	// direct: the port's read deadline, when reads are direct; rbuf is
+	// their buffer (buf may point into it until the engine took it all).
+	direct deadliner
+	rbuf   []byte
 
 	mu       sync.Mutex
 	sms      bool // an AT+CMGS is running
@@ -53,10 +62,30 @@ type tap struct {
 // answers with it.
 const abortMarker = "pbxgate-no-prompt"
 
+// deadliner is a port whose pending Read a deadline can end (os.File on
+// a pollable descriptor).
+type deadliner interface {
+	SetReadDeadline(time.Time) error
+}
+
 func newTap(port io.ReadWriter, trace *Trace, signal func(line string)) *tap {
-	t := &tap{port: port, trace: trace, signal: signal, rx: make(chan []byte, 4), errc: make(chan error, 1), inj: make(chan []byte, 1)}
+	t := &tap{port: port, trace: trace, signal: signal, inj: make(chan []byte, 1)}
+	if d, ok := port.(deadliner); ok && d.SetReadDeadline(time.Time{}) == nil {
+		t.direct, t.rbuf = d, make([]byte, 512)
+		return t
+	}
+	t.rx, t.errc = make(chan []byte, 4), make(chan error, 1)
 	go t.pump()
 	return t
+}
+
+// received passes what the port delivered through the raw-transfer filter,
+// the trace and the line scanner, and returns what goes to the engine.
+func (t *tap) received(b []byte) []byte {
+	in := t.filterRaw(b)
+	t.trace.add(dirIn, in)
+	t.scan(in)
+	return in
 }
 
 func (t *tap) pump() {
@@ -64,10 +93,7 @@ func (t *tap) pump() {
 	for {
 		n, err := t.port.Read(b)
 		if n > 0 {
-			in := t.filterRaw(b[:n])
-			t.trace.add(dirIn, in)
-			t.scan(in)
-			if len(in) > 0 {
+			if in := t.received(b[:n]); len(in) > 0 {
 				// The engine keeps what it is handed until it read it all:
 				// a copy of what came (filterRaw may return b itself), not
 				// a new 512-byte buffer per read.
@@ -84,6 +110,9 @@ func (t *tap) pump() {
 // Read hands the engine what the port (or an injection) delivered. After
 // the port failed, what it delivered before is handed over first.
 func (t *tap) Read(p []byte) (int, error) {
+	if t.direct != nil {
+		return t.readDirect(p)
+	}
 	for len(t.buf) == 0 {
 		if t.rerr != nil {
 			select {
@@ -105,6 +134,45 @@ func (t *tap) Read(p []byte) (int, error) {
 				t.buf = b
 			} // else: the AT+CMGS ended meanwhile; the result must not reach another command
 		case err := <-t.errc:
+			t.rerr = err
+		}
+	}
+	n := copy(p, t.buf)
+	t.buf = t.buf[n:]
+	return n, nil
+}
+
+// readDirect reads the port on the engine's reader goroutine. An
+// injection (abortIfNoPrompt) is sent before the read deadline is moved
+// to the past; the deadline is cleared before the injection is looked
+// for, so none is missed.
+func (t *tap) readDirect(p []byte) (int, error) {
+	for len(t.buf) == 0 {
+		if t.rerr != nil {
+			return 0, t.rerr
+		}
+		select {
+		case b := <-t.inj:
+			t.mu.Lock()
+			live := t.sms
+			t.mu.Unlock()
+			if live {
+				t.buf = b
+			} // else: the AT+CMGS ended meanwhile; the result must not reach another command
+			continue
+		default:
+		}
+		n, err := t.port.Read(t.rbuf)
+		if n > 0 {
+			t.buf = t.received(t.rbuf[:n])
+		}
+		if err != nil {
+			if errors.Is(err, os.ErrDeadlineExceeded) {
+				if err := t.direct.SetReadDeadline(time.Time{}); err != nil {
+					t.rerr = err
+				}
+				continue
+			}
 			t.rerr = err
 		}
 	}
@@ -146,13 +214,14 @@ func (t *tap) scan(b []byte) {
 		if len(t.line) == 0 {
 			continue
 		}
-		line := string(t.line)
+		// Compared as bytes: a string is made only for a restart sign.
+		line := t.line
 		t.line = t.line[:0]
-		if line == "CONNECT" {
+		if string(line) == "CONNECT" {
 			t.connected()
 		}
 		t.mu.Lock()
-		echo := line == t.lastCmd
+		echo := string(line) == t.lastCmd
 		pending := t.pending
 		if isFinal(line) {
 			t.pending = ""
@@ -168,18 +237,23 @@ func (t *tap) scan(b []byte) {
 		case echo:
 			t.signal("echo")
 		case restartLine(line, pending):
-			t.signal(line)
+			t.signal(string(line))
 		}
 	}
 }
 
+// hasPrefix is strings.HasPrefix for a line as string or bytes.
+func hasPrefix[T string | []byte](l T, prefix string) bool {
+	return len(l) >= len(prefix) && string(l[:len(prefix)]) == prefix
+}
+
 // isFinal recognises a final result code (verbose or numeric).
-func isFinal(l string) bool {
-	switch l {
+func isFinal[T string | []byte](l T) bool {
+	switch string(l) {
 	case "OK", "ERROR", "0", "4", "NO CARRIER":
 		return true
 	}
-	return strings.HasPrefix(l, "+CME ERROR:") || strings.HasPrefix(l, "+CMS ERROR:")
+	return hasPrefix(l, "+CME ERROR:") || hasPrefix(l, "+CMS ERROR:")
 }
 
 // restartLine recognises what modems print when their firmware (re)starts,
@@ -187,17 +261,17 @@ func isFinal(l string) bool {
 // "+QIND: PB DONE", "+QUSIM: 1"; SIMCom "RDY", "SMS DONE", "PB DONE", "SMS
 // Ready", "Call Ready"; Huawei "^SIMST:"; everyone's "+CPIN: READY" and
 // "+CFUN: 1" (27.007 lets them report these unsolicited after start-up).
-func restartLine(l, pending string) bool {
-	switch l {
+func restartLine[T string | []byte](l T, pending string) bool {
+	switch string(l) {
 	case "RDY", "SMS DONE", "PB DONE", "SMS Ready", "Call Ready", "+QIND: SMS DONE", "+QIND: PB DONE", "+QIND: \"SMS DONE\"", "+QIND: \"PB DONE\"":
 		return true
 	}
 	switch {
-	case strings.HasPrefix(l, "+QUSIM:"), strings.HasPrefix(l, "^SIMST:"):
+	case hasPrefix(l, "+QUSIM:"), hasPrefix(l, "^SIMST:"):
 		return true
-	case strings.HasPrefix(l, "+CPIN:"):
+	case hasPrefix(l, "+CPIN:"):
 		return pending != "+CPIN"
-	case strings.HasPrefix(l, "+CFUN:"):
+	case hasPrefix(l, "+CFUN:"):
 		return pending != "+CFUN"
 	}
 	return false
@@ -232,18 +306,29 @@ func (t *tap) abortIfNoPrompt() bool {
 	case t.inj <- []byte("\r\n+CMS ERROR: " + abortMarker + "\r\n"):
 	default:
 	}
+	if t.direct != nil {
+		_ = t.direct.SetReadDeadline(time.Now()) // wake the pending read
+	}
 	return true
 }
 
 // Trace keeps the last lines exchanged with one modem, both ways. PINs and
 // PUKs (AT+CPIN, AT+CLCK, AT+CPWD) are masked before they are stored.
+// Each slot of the ring keeps its own byte buffer, reused when the ring
+// comes round: a line costs no allocation (Lines makes the strings).
 type Trace struct {
-	mu    sync.Mutex
-	lines []TraceLine
-	next  int
-	full  bool
-	part  [2][]byte // incomplete line per direction
-	now   func() time.Time
+	mu   sync.Mutex
+	ring []traceEntry
+	next int
+	full bool
+	part [2][]byte // incomplete line per direction
+	now  func() time.Time
+}
+
+type traceEntry struct {
+	at   time.Time
+	dir  int
+	text []byte
 }
 
 // TraceLine is one line sent to ("out") or received from ("in") the modem.
@@ -263,7 +348,7 @@ func NewTrace(n int) *Trace {
 	if n < 1 {
 		n = 200
 	}
-	return &Trace{lines: make([]TraceLine, n), now: time.Now}
+	return &Trace{ring: make([]traceEntry, n), now: time.Now}
 }
 
 var secretRE = regexp.MustCompile(`(?i)^(AT)?(\+CPIN=|\+CLCK=|\+CPWD=|\^CPIN=|\+CPIN2=)(.*)$`)
@@ -271,15 +356,35 @@ var secretRE = regexp.MustCompile(`(?i)^(AT)?(\+CPIN=|\+CLCK=|\+CPWD=|\^CPIN=|\+
 // mayHoldSecret is a cheap test that line could match secretRE: after an
 // optional AT, "+" or "^" and CPIN, CLCK or CPWD. Most lines of the trace
 // (every SMS's AT+CMGS, its PDU and the answers) skip the regexp.
-func mayHoldSecret(line string) bool {
-	if len(line) >= 2 && strings.EqualFold(line[:2], "AT") {
+func mayHoldSecret[T string | []byte](line T) bool {
+	if len(line) >= 2 && upper(line[0]) == 'A' && upper(line[1]) == 'T' {
 		line = line[2:]
 	}
 	if len(line) < 6 || (line[0] != '+' && line[0] != '^') {
 		return false
 	}
 	w := line[1:5]
-	return strings.EqualFold(w, "CPIN") || strings.EqualFold(w, "CLCK") || strings.EqualFold(w, "CPWD")
+	return foldIs(w, "CPIN") || foldIs(w, "CLCK") || foldIs(w, "CPWD")
+}
+
+func upper(c byte) byte {
+	if 'a' <= c && c <= 'z' {
+		return c - 'a' + 'A'
+	}
+	return c
+}
+
+// foldIs compares ASCII w with upper-case want, ignoring case.
+func foldIs[T string | []byte](w T, want string) bool {
+	if len(w) != len(want) {
+		return false
+	}
+	for i := range len(want) {
+		if upper(w[i]) != want[i] {
+			return false
+		}
+	}
+	return true
 }
 
 // mask hides the secrets of a command line.
@@ -328,24 +433,23 @@ func (tr *Trace) flushLocked(dir int, end byte) {
 	if len(p) == 0 && end != 0x1a && end != 0x1b {
 		return
 	}
-	text := string(p)
+	e := &tr.ring[tr.next]
+	text := append(e.text[:0], p...)
 	switch end {
 	case 0x1a:
-		text += "<Ctrl-Z>"
+		text = append(text, "<Ctrl-Z>"...)
 	case 0x1b:
-		text += "<ESC>"
+		text = append(text, "<ESC>"...)
 	}
 	tr.part[dir] = p[:0]
-	d := "in"
-	if dir == dirOut {
-		d = "out"
-	}
 	// Both ways: a modem with echo on (after a reset) sends the PIN
 	// command back.
-	text = mask(text)
-	tr.lines[tr.next] = TraceLine{At: tr.now(), Dir: d, Text: text}
+	if mayHoldSecret(text) {
+		text = append(text[:0], mask(string(text))...)
+	}
+	e.at, e.dir, e.text = tr.now(), dir, text
 	tr.next++
-	if tr.next == len(tr.lines) {
+	if tr.next == len(tr.ring) {
 		tr.next, tr.full = 0, true
 	}
 }
@@ -357,9 +461,28 @@ func (tr *Trace) Lines() []TraceLine {
 	}
 	tr.mu.Lock()
 	defer tr.mu.Unlock()
-	var out []TraceLine
+	n := tr.next
 	if tr.full {
-		out = append(out, tr.lines[tr.next:]...)
+		n = len(tr.ring)
 	}
-	return append(out, tr.lines[:tr.next]...)
+	if n == 0 {
+		return nil // as before: JSON null, not []
+	}
+	out := make([]TraceLine, 0, n)
+	line := func(e *traceEntry) {
+		d := "in"
+		if e.dir == dirOut {
+			d = "out"
+		}
+		out = append(out, TraceLine{At: e.at, Dir: d, Text: string(e.text)})
+	}
+	if tr.full {
+		for i := tr.next; i < len(tr.ring); i++ {
+			line(&tr.ring[i])
+		}
+	}
+	for i := 0; i < tr.next; i++ {
+		line(&tr.ring[i])
+	}
+	return out
 }

@@ -186,8 +186,15 @@ func (m *Modem) deliverPending(attached bool) []func() {
 	if m.closed || m.rebooting || m.fault.Hang || !m.registeredLocked() || len(m.pending) == 0 {
 		return nil
 	}
+	if m.awaitingAckLocked() && m.cnmi[3] == 1 && onlyReports(m.pending) {
+		// Every one waits for the AT+CNMA of the routed one before: a
+		// backlog of reports costs no pass over it per wake-up.
+		return nil
+	}
 	var acc []func()
-	keep := make([]*pendingPart, 0, len(m.pending))
+	// Filtered in place: a pass that takes nothing (reports waiting for
+	// an AT+CNMA) allocates nothing.
+	keep := m.pending[:0]
 	for _, p := range m.pending {
 		if !m.takeLocked(p, attached) {
 			keep = append(keep, p)
@@ -198,8 +205,18 @@ func (m *Modem) deliverPending(attached bool) []func() {
 			p.accepted = nil // a redelivery (missing +CNMA) reports once
 		}
 	}
+	clear(m.pending[len(keep):])
 	m.pending = keep
 	return acc
+}
+
+func onlyReports(ps []*pendingPart) bool {
+	for _, p := range ps {
+		if !p.report {
+			return false
+		}
+	}
+	return true
 }
 
 // regURCsLocked emits +CREG/+CEREG when the registration changed.
@@ -221,6 +238,9 @@ func (m *Modem) regURCsLocked() {
 // per AT+CNMI. It reports false when the modem cannot take it yet.
 func (m *Modem) takeLocked(p *pendingPart, attached bool) bool {
 	mode, mt, ds := m.cnmi[0], m.cnmi[1], m.cnmi[3]
+	if p.report && ds == 1 && m.awaitingAckLocked() {
+		return false // waits for the AT+CNMA of the one before
+	}
 	hexs, l, err := p.encoded(m.net.smsc)
 	if err != nil {
 		m.log.Error("modemsim: cannot encode PDU, dropping it", "imei", m.cfg.IMEI, "err", err)
@@ -239,7 +259,7 @@ func (m *Modem) takeLocked(p *pendingPart, attached bool) bool {
 			_, ok := m.storeLocked(memName, p.pdu)
 			return ok
 		case 1:
-			if !attached || mode == 0 {
+			if !attached || mode == 0 || m.awaitingAckLocked() {
 				return false
 			}
 			if m.cmgf == 0 {
@@ -278,6 +298,9 @@ func (m *Modem) takeLocked(p *pendingPart, attached bool) bool {
 		if !attached {
 			return false // nobody to route to: the network retries
 		}
+		if m.awaitingAckLocked() {
+			return false
+		}
 		if m.cmgf == 0 {
 			m.urcs = append(m.urcs, fmt.Sprintf("+CMT: ,%d\r\n%s", l, hexs))
 		} else {
@@ -308,13 +331,19 @@ func (m *Modem) storeLocked(memName string, t *tpdu.TPDU) (int, bool) {
 	return mem.put(&stored{stat: statRecUnread, pdu: t})
 }
 
+// awaitingAckLocked: a routed +CMT/+CDS awaits its AT+CNMA; "TA shall not
+// send another +CMT or +CDS result code to TE before previous one is
+// acknowledged" (27.005 §3.4.4, as in Siemens' MC35/MC55 AT manuals;
+// Telit: "next +CDS response is depend on acknowledge of current").
+func (m *Modem) awaitingAckLocked() bool { return m.csms == 1 && len(m.unacked) > 0 }
+
 // awaitAckLocked starts the AT+CNMA timer for a routed part (AT+CSMS=1).
 func (m *Modem) awaitAckLocked(p *pendingPart) {
 	if m.csms != 1 {
 		return
 	}
 	m.unacked = append(m.unacked, p)
-	m.net.afterFunc(m.cfg.AckTimeout, func() { m.ackTimedOut(p) })
+	p.stopAck = m.net.afterFunc(m.cfg.AckTimeout, func() { m.ackTimedOut(p) })
 }
 
 // ackTimedOut: the TE never acknowledged p. The network keeps it for a

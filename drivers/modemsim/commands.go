@@ -741,15 +741,44 @@ func (s *session) cmgd(c cmd) reply {
 	return okReply
 }
 
+// cnma acknowledges the routed +CMT/+CDS awaiting it (3GPP TS 27.005
+// §3.4.4; Quectel EC25&EC21 AT Commands Manual, AT+CNMA): AT+CNMA or
+// AT+CNMA=0/1 sends RP-ACK, AT+CNMA=2 RP-ERROR — the network keeps the
+// message and delivers it again after Config.RetryDelay, routing stays on.
+// <n> is taken in PDU mode only; with nothing to acknowledge (AT+CSMS=0,
+// none routed, or the ack timer ran out) the answer is +CMS ERROR: 340.
+// The next routed message follows the acknowledgement.
 func (s *session) cnma(c cmd) reply {
 	m := s.m
 	if c.op == "=?" {
 		return reply{info: []string{"+CNMA: (0-2)"}, final: "OK"}
 	}
-	if len(m.unacked) == 0 {
+	n := 0
+	if c.op == "=" {
+		v, ok := intParam(params(c.args), 0, -1)
+		if m.cmgf != 0 || !ok || v < 0 || v > 2 {
+			return errReply(cms(cmsNotAllowed))
+		}
+		n = v
+	}
+	if m.csms != 1 || len(m.unacked) == 0 {
 		return errReply(cms(cmsNoAckExpected))
 	}
+	p := m.unacked[0]
 	m.unacked = m.unacked[1:]
+	if p.stopAck != nil {
+		p.stopAck()
+		p.stopAck = nil
+	}
+	if n == 2 {
+		m.net.afterFunc(m.cfg.RetryDelay, func() {
+			m.mu.Lock()
+			m.pending = append(m.pending, p)
+			m.mu.Unlock()
+			m.kick()
+		})
+	}
+	m.kick()
 	return okReply
 }
 

@@ -38,8 +38,13 @@
 // entry or AT+CFUN=1; +CREG/+CEREG URCs report changes when enabled.
 //
 // With AT+CSMS=1 routed +CMT/+CDS must be acknowledged by AT+CNMA within
-// Config.AckTimeout; otherwise the network retries later and the modem
-// sets <mt> and <ds> of +CNMI to 0 (27.005), so the message ends up stored.
+// Config.AckTimeout, and no further one is routed until then (27.005
+// §3.4.4); otherwise the network retries later and the modem sets <mt>
+// and <ds> of +CNMI to 0 (27.005), so a message ends up stored and a
+// report is discarded (<ds>=0) unless StoreReportsUnannounced. AT+CNMA=2
+// (PDU mode) refuses it: the network delivers it again after
+// Config.RetryDelay, routing stays on. With AT+CSMS=0 nothing is
+// acknowledged (AT+CNMA: +CMS ERROR: 340): the modem acknowledged it.
 //
 // Storage is real: SM, ME (and SR on EC25/SIM7600) with Config.StorageCapacity
 // slots each. EC25 numbers slots from 0, the others from 1. Inbound SMS

@@ -51,6 +51,11 @@ type Config struct {
 	// 27.005 prescribes, the network gets an error and retries later and the
 	// modem turns routing off (AT+CNMI <mt> and <ds> become 0).
 	AckTimeout time.Duration
+	// RetryDelay is how long the network waits before it delivers again a
+	// message or report the TE refused with AT+CNMA=2 (RP-ERROR); default
+	// 1s. (One left unacknowledged past AckTimeout is offered again at
+	// once, to a modem that has switched routing off.)
+	RetryDelay time.Duration
 	// USSDDelay is the gap between OK and the +CUSD answer (default 20ms).
 	USSDDelay time.Duration
 	// CNMI overrides the model's power-on AT+CNMI setting.
@@ -209,6 +214,8 @@ type pendingPart struct {
 	// gateway, the bottleneck of long runs.
 	hex    string
 	hexLen int
+	// stopAck cancels the AT+CNMA timer of a routed part (nil: none).
+	stopAck func()
 }
 
 // encoded is p's PDU in hex with its TPDU length (pduHex), encoded on

@@ -78,12 +78,13 @@ func (n *Network) ussdAnswer(code string) (string, bool) {
 	return a, ok
 }
 
-// afterFunc runs f after d unless the network is closed first.
-func (n *Network) afterFunc(d time.Duration, f func()) {
+// afterFunc runs f after d unless the network is closed first. The
+// returned func cancels it.
+func (n *Network) afterFunc(d time.Duration, f func()) (stop func()) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	if n.closed {
-		return
+		return func() {}
 	}
 	var t *time.Timer
 	t = time.AfterFunc(d, func() {
@@ -96,6 +97,13 @@ func (n *Network) afterFunc(d time.Duration, f func()) {
 		}
 	})
 	n.timers[t] = struct{}{}
+	return func() {
+		if t.Stop() {
+			n.mu.Lock()
+			delete(n.timers, t)
+			n.mu.Unlock()
+		}
+	}
 }
 
 // AddModem creates a modem and serves AT commands on a new pty until ctx
@@ -237,6 +245,9 @@ func (n *Network) fillDefaultsLocked(cfg *Config) {
 	}
 	if cfg.AckTimeout <= 0 {
 		cfg.AckTimeout = 10 * time.Second
+	}
+	if cfg.RetryDelay <= 0 {
+		cfg.RetryDelay = time.Second
 	}
 	if cfg.USSDDelay <= 0 {
 		cfg.USSDDelay = 20 * time.Millisecond

@@ -481,3 +481,95 @@ func TestInjectPartsInTwoGoes(t *testing.T) {
 		t.Fatal("ref 256 accepted")
 	}
 }
+
+// Routed status reports with AT+CSMS=1 follow 3GPP TS 27.005 §3.4.4 as the
+// Quectel EC25&EC21 AT Commands Manual (AT+CNMA) and Siemens' MC35/MC55
+// manuals word it: the TA sends no further +CDS before the previous one is
+// acknowledged; AT+CNMA=2 (PDU mode only) sends RP-ERROR, so the network
+// delivers the report again later (Config.RetryDelay) while routing stays
+// on and the next one may follow at once; an AT+CNMA with nothing to
+// acknowledge answers +CMS ERROR: 340.
+func TestRoutedReportsAcknowledgedOneAtATime(t *testing.T) {
+	t.Parallel()
+	n := newNet(t)
+	m := addModem(t, n, Config{Model: "EC25", DeliveryReportDelay: time.Millisecond, RetryDelay: 50 * time.Millisecond})
+	cds := make(lineCh, 8)
+	a, _ := openAT(t, m.Path(), at.WithIndication("+CDS:", cds.handler, at.WithTrailingLine))
+	initAT(t, a)
+	mustCmd(t, a, "+CMGF=0")
+	mustCmd(t, a, "+CSMS=1")
+	mustCmd(t, a, "+CNMI=2,1,0,1,0")
+	var mrs []int
+	for i, text := range []string{"one", "two"} {
+		mr, err := sendPDU(a, submitPDUs(t, "+4940123", text, i+1, true)[0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		mrs = append(mrs, mr)
+	}
+	mrOf := func(lines []string) int {
+		t.Helper()
+		if len(lines) != 2 || !strings.HasPrefix(lines[0], "+CDS: ") {
+			t.Fatalf("+CDS lines %q", lines)
+		}
+		return int(decodePDU(t, lines[1]).MR)
+	}
+	first := mrOf(cds.wait(t, "the first +CDS"))
+	select {
+	case l := <-cds:
+		t.Fatalf("a second +CDS before AT+CNMA: %q", l)
+	case <-time.After(200 * time.Millisecond):
+	}
+	mustCmd(t, a, "+CNMA=2") // refused: the next one may follow, this one comes again later
+	second := mrOf(cds.wait(t, "the second +CDS"))
+	if got := []int{first, second}; !(got[0] == mrs[0] && got[1] == mrs[1]) && !(got[0] == mrs[1] && got[1] == mrs[0]) {
+		t.Fatalf("reports for MRs %v, sent %v", got, mrs)
+	}
+	mustCmd(t, a, "+CNMA")
+	again := mrOf(cds.wait(t, "the refused +CDS again"))
+	if again != first {
+		t.Fatalf("redelivered MR %d, want %d", again, first)
+	}
+	mustCmd(t, a, "+CNMA=1")
+	if err := cmdErr(a, "+CNMA"); err != at.CMSError("340") {
+		t.Fatalf("AT+CNMA with nothing to acknowledge: %v, want +CMS ERROR: 340", err)
+	}
+	if got := mustCmd(t, a, "+CNMI?"); got[0] != "+CNMI: 2,1,0,1,0" {
+		t.Fatalf("routing after acknowledgements: %q", got)
+	}
+	mustCmd(t, a, "+CMGF=1")
+	if err := cmdErr(a, "+CNMA=2"); err != at.CMSError("302") {
+		t.Fatalf("AT+CNMA=2 in text mode: %v, want +CMS ERROR: 302", err)
+	}
+	if st := m.Stored(); len(st) != 0 {
+		t.Fatalf("routed reports were stored: %+v", st)
+	}
+}
+
+// With AT+CSMS=0 the modem acknowledges a routed report itself (27.005
+// §3.2.1 <service> 0; Telit: "sent to network immediately"): AT+CNMA has
+// nothing to acknowledge and routing stays on.
+func TestRoutedReportPhase2(t *testing.T) {
+	t.Parallel()
+	n := newNet(t)
+	m := addModem(t, n, Config{Model: "SIM800", DeliveryReportDelay: time.Millisecond, AckTimeout: 50 * time.Millisecond})
+	cds := make(lineCh, 4)
+	a, _ := openAT(t, m.Path(), at.WithIndication("+CDS:", cds.handler, at.WithTrailingLine))
+	initAT(t, a)
+	mustCmd(t, a, "+CMGF=0")
+	mustCmd(t, a, "+CNMI=2,1,0,1,0")
+	for i := range 2 {
+		if _, err := sendPDU(a, submitPDUs(t, "+4940123", "x", i+1, true)[0]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cds.wait(t, "the first +CDS")
+	cds.wait(t, "the second +CDS, unacknowledged")
+	if err := cmdErr(a, "+CNMA"); err != at.CMSError("340") {
+		t.Fatalf("AT+CNMA with AT+CSMS=0: %v, want +CMS ERROR: 340", err)
+	}
+	time.Sleep(100 * time.Millisecond)
+	if got := mustCmd(t, a, "+CNMI?"); got[0] != "+CNMI: 2,1,0,1,0" {
+		t.Fatalf("routing: %q", got)
+	}
+}
