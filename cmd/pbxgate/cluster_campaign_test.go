@@ -19,10 +19,47 @@ import (
 	"github.com/pbxgate/pbxgate/gateway/testkit"
 )
 
-// clusterTestNet is the point-to-point network of the veth pair between
-// this machine's root namespace and the namespace the partition test
-// makes: it exists only while the test runs and only on this machine.
-const clusterTestNet = "10.231.77.0/30"
+// clusterTestNet holds the point-to-point networks (/30) of the veth
+// pairs between this machine's root namespace and the namespaces the
+// partition tests make: each exists only while its test runs and only on
+// this machine. A test process takes the /30 of its pid, so two test runs
+// at once (developers' worktrees) do not put the same address on two
+// interfaces.
+const clusterTestNet = "10.231.0.0/16"
+
+// testNet is the /30 of test process pid within clusterTestNet.
+func testNet(pid int) netip.Prefix {
+	base := netip.MustParsePrefix(clusterTestNet).Addr().As4()
+	i := uint32(pid%(1<<14)) * 4
+	base[2], base[3] = byte(i>>8), byte(i)
+	return netip.PrefixFrom(netip.AddrFrom4(base), 30)
+}
+
+// sweepStaleNetns deletes the namespaces and host links of earlier test
+// processes that were killed before their cleanup ran (their pid is gone):
+// a left-over link keeps its address and routes.
+func sweepStaleNetns() {
+	out, err := exec.Command("ip", "netns", "list").Output()
+	if err != nil {
+		return
+	}
+	for _, line := range strings.Split(string(out), "\n") {
+		f := strings.Fields(line)
+		if len(f) == 0 {
+			continue
+		}
+		suffix, ok := strings.CutPrefix(f[0], "pbxgt")
+		pid, err := strconv.Atoi(suffix)
+		if !ok || err != nil {
+			continue
+		}
+		if _, err := os.Stat("/proc/" + suffix); err == nil || pid == os.Getpid() {
+			continue
+		}
+		_ = ipCmd("link", "del", "pgh"+suffix)
+		_ = ipCmd("netns", "del", f[0])
+	}
+}
 
 // netnsLink is a network namespace with a veth pair to the root
 // namespace, made by the test (root only).
@@ -48,8 +85,9 @@ func makeNetns(t *testing.T) *netnsLink {
 	if _, err := exec.LookPath("ip"); err != nil {
 		t.Skip("the partition needs iproute2's ip command")
 	}
-	pfx := netip.MustParsePrefix(clusterTestNet)
-	suffix := strconv.Itoa(os.Getpid() % 100000)
+	sweepStaleNetns()
+	pfx := testNet(os.Getpid())
+	suffix := strconv.Itoa(os.Getpid())
 	l := &netnsLink{ns: "pbxgt" + suffix, hostIf: "pgh" + suffix, nsIf: "pgn" + suffix,
 		host: pfx.Addr().Next(), inside: pfx.Addr().Next().Next()}
 	if err := ipCmd("netns", "add", l.ns); err != nil {
