@@ -200,6 +200,8 @@ type Pool struct {
 	events *eventQueue
 
 	inMu sync.Mutex // one inbound PDU at a time: reassembly reads then writes
+
+	reports reportQueue // delivery reports waiting for a transaction (reports.go)
 }
 
 type channel struct {
