@@ -247,6 +247,12 @@ func (s *Store) vlogUnwritten(now time.Time) bool {
 // at; and whether the stamp has a fraction of a second (fine). Any error:
 // false.
 func mmapWritesStampMtime(dir string) (stamps, fine bool) {
+	// One a kill left behind (the probe takes a few milliseconds).
+	if old, err := filepath.Glob(filepath.Join(dir, ".mtime-probe-*")); err == nil {
+		for _, p := range old {
+			os.Remove(p)
+		}
+	}
 	f, err := os.CreateTemp(dir, ".mtime-probe-*")
 	if err != nil {
 		return false, false
