@@ -8,6 +8,7 @@ import (
 
 	"github.com/pbxgate/pbxgate/gateway/campaign"
 	"github.com/pbxgate/pbxgate/gateway/message"
+	"github.com/pbxgate/pbxgate/gateway/store"
 )
 
 // SMSChannel is one configured channel as its users (campaigns, chat
@@ -44,6 +45,21 @@ func (c *SMSChannel) Send(ctx context.Context, m message.Outbound) error {
 	}
 	return err
 }
+
+// SendTxn is Send in the caller's transaction txn (see Pool.EnqueueTxn;
+// campaign.TxnSender): m is stored queued in txn, and committed, called
+// once txn has committed, puts it into the queue. Errors are Send's.
+func (c *SMSChannel) SendTxn(txn *store.Txn, m message.Outbound) (committed func(), err error) {
+	m.Channel = c.ch.name
+	committed, err = c.p.EnqueueTxn(txn, m)
+	if errors.Is(err, ErrInvalid) || errors.Is(err, ErrUnknownSender) {
+		return nil, fmt.Errorf("%w: %w", campaign.ErrRejected, err)
+	}
+	return committed, err
+}
+
+// TxnStore is the store SendTxn writes to: the pool's.
+func (c *SMSChannel) TxnStore() *store.Store { return c.p.st }
 
 // MaxPerMinute is sms_channels[].max_per_minute (0: no limit).
 func (c *SMSChannel) MaxPerMinute() int { return c.ch.maxPerMinute }

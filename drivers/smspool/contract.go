@@ -9,4 +9,5 @@ var (
 	_ campaign.SenderLister = (*SMSChannel)(nil)
 	_ campaign.ResendSafety = (*SMSChannel)(nil)
 	_ campaign.MMSCapable   = (*SMSChannel)(nil)
+	_ campaign.TxnSender    = (*SMSChannel)(nil)
 )

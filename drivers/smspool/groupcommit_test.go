@@ -100,6 +100,11 @@ type batchSink struct {
 }
 
 func (b *batchSink) Status(ctx context.Context, ev message.StatusEvent) error {
+	// As slow as a batch: events pile up behind a single one too (when
+	// the first events came one at a time and this returned at once,
+	// the outbox never had more than one ready and the test never saw a
+	// batch — a flake since the batches were introduced).
+	time.Sleep(20 * time.Millisecond)
 	return b.next.Status(ctx, ev)
 }
 

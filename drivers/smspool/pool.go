@@ -200,6 +200,8 @@ type Pool struct {
 	events *eventQueue
 
 	inMu sync.Mutex // one inbound PDU at a time: reassembly reads then writes
+
+	reports reportQueue // delivery reports waiting for a transaction (reports.go)
 }
 
 type channel struct {
@@ -472,41 +474,83 @@ func (p *Pool) Enqueue(ctx context.Context, msg message.Outbound) error {
 	if err := p.validate(&msg); err != nil {
 		return err
 	}
-	now := p.cfg.Now()
-	r := record{Msg: msg, Status: message.Queued, QueuedAt: now, UpdatedAt: now}
+	var r record
 	created := false
 	// A caller that marked ctx with store.DeferSync (a campaign, which
 	// hands the same ID again after a power cut) does not wait for the
 	// sync: the one before the modem sees the message (markSending) covers
 	// this write too.
 	err := p.st.UpdateCtx(ctx, func(txn *store.Txn) error {
-		created = false
-		ok, err := exists(txn, msgKey(msg.ID))
-		if err != nil || ok {
-			return err
-		}
-		r.Seq = p.nextSeq()
-		if err := p.setRecord(txn, &r); err != nil {
-			return err
-		}
-		if j := p.cfg.Journal; j != nil {
-			if err := j.Queued(txn, message.SMS, msg, "", now); err != nil {
-				return err
-			}
-		}
-		created = true
-		return txn.Set([]byte(seqKey(keyPending, r.Seq)), []byte(msg.ID))
+		var err error
+		r, created, err = p.enqueueIn(txn, msg)
+		return err
 	})
 	if err != nil {
 		return fmt.Errorf("queue SMS %s: %w", msg.ID, err)
 	}
-	if !created {
-		return nil
+	if created {
+		p.queueStored(&r)
 	}
-	p.mu.Lock()
-	p.insertLocked(newItem(&r))
-	p.mu.Unlock()
 	return nil
+}
+
+// EnqueueTxn is Enqueue in the caller's transaction txn (of the pool's
+// store): it checks msg, stores it queued (and its journal entry) in txn
+// and returns what to call once txn has committed — that puts the message
+// into the scheduler's queue. If txn does not commit, drop committed:
+// nothing was queued. committed is nil when the pool already has msg.ID
+// (idempotent, as Enqueue). A transaction that fn of store.Update runs
+// again after a conflict calls EnqueueTxn again; only the last attempt's
+// committed counts.
+//
+// A campaign stores its recipient as handed over in the same transaction
+// (campaign.TxnSender): one write for the hand-over instead of the
+// campaign's mark, the pool's own transaction and the accepted mark.
+func (p *Pool) EnqueueTxn(txn *store.Txn, msg message.Outbound) (committed func(), err error) {
+	if msg.Channel == "" && len(p.channels) == 1 {
+		msg.Channel = p.channels[0].name
+	}
+	if err := p.validate(&msg); err != nil {
+		return nil, err
+	}
+	r, created, err := p.enqueueIn(txn, msg)
+	if err != nil {
+		return nil, fmt.Errorf("queue SMS %s: %w", msg.ID, err)
+	}
+	if !created {
+		return nil, nil
+	}
+	return func() { p.queueStored(&r) }, nil
+}
+
+// enqueueIn stores msg (validated) as queued in txn unless the pool has
+// its ID already.
+func (p *Pool) enqueueIn(txn *store.Txn, msg message.Outbound) (record, bool, error) {
+	now := p.cfg.Now()
+	r := record{Msg: msg, Status: message.Queued, QueuedAt: now, UpdatedAt: now}
+	ok, err := exists(txn, msgKey(msg.ID))
+	if err != nil || ok {
+		return r, false, err
+	}
+	r.Seq = p.nextSeq()
+	if err := p.setRecord(txn, &r); err != nil {
+		return r, false, err
+	}
+	if j := p.cfg.Journal; j != nil {
+		if err := j.Queued(txn, message.SMS, msg, "", now); err != nil {
+			return r, false, err
+		}
+	}
+	return r, true, txn.Set([]byte(seqKey(keyPending, r.Seq)), []byte(msg.ID))
+}
+
+// queueStored puts a message enqueueIn stored (committed) into its
+// channel's queue.
+func (p *Pool) queueStored(r *record) {
+	it := newItem(r)
+	p.mu.Lock()
+	p.insertLocked(it)
+	p.mu.Unlock()
 }
 
 func (p *Pool) validate(msg *message.Outbound) error {

@@ -862,3 +862,57 @@ func TestMonthlyCapSumsDays(t *testing.T) {
 		t.Fatalf("%d sent, want 4", got)
 	}
 }
+
+// A delivery report rides on the next transaction a SIM worker commits
+// anyway (marking its next message sending, synced before the modem sees
+// it) and HandleStatusReport returns once that is stored; with no such
+// transaction it is stored on its own (reportRideDelay; here far longer,
+// so only the ride can store it in time).
+func TestStatusReportRidesOnMarkSending(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, Config{Channels: []config.SMSChannel{{Name: "main", Modems: []string{"a"}}}})
+	h.pool.reports.delay = time.Hour
+	a := newFakeModem("a")
+	h.attach(a)
+	h.run()
+	ctx := context.Background()
+	h.enqueue(message.Outbound{ID: "r1", Channel: "main", To: "+4915111", Text: "x", DeliveryReport: true})
+	h.ev.waitFor(t, "r1 sent", func(st []message.StatusEvent, _ []message.Inbound) bool { return len(trail(st, "r1")) == 2 })
+	a.mu.Lock()
+	mr := a.sent[0].MRs[0]
+	a.mu.Unlock()
+	outcome, reason := gsms.StatusOutcome(0)
+	done := make(chan error, 1)
+	go func() {
+		done <- h.pool.HandleStatusReport(ctx, "a", StatusReport{MR: mr, Recipient: "+4915111", Outcome: outcome, Reason: reason})
+	}()
+	for {
+		h.pool.reports.mu.Lock()
+		n := len(h.pool.reports.q)
+		h.pool.reports.mu.Unlock()
+		if n == 1 {
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
+	select {
+	case err := <-done:
+		t.Fatalf("returned before the report was stored: %v", err)
+	case <-time.After(20 * time.Millisecond):
+	}
+	h.enqueue(message.Outbound{ID: "r2", Channel: "main", To: "+4915122", Text: "y"})
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(waitLimit):
+		t.Fatal("the report did not ride on r2's transaction")
+	}
+	if m, err := h.pool.Status("r1"); err != nil || m.Status != message.Delivered {
+		t.Fatalf("r1 = %+v, %v", m, err)
+	}
+	h.ev.waitFor(t, "r1 delivered", func(st []message.StatusEvent, _ []message.Inbound) bool {
+		return slices.Equal(trail(st, "r1"), []string{"sending@a", "sent@a", "delivered"})
+	})
+}

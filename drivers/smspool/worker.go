@@ -279,6 +279,9 @@ func (p *Pool) markSending(it *item, simName string, prev *sentOutcome) (record,
 	var r record
 	var dayN, monthN int
 	var prevRec record
+	// Delivery reports waiting to be stored ride along (after prev: one
+	// of them may be for it).
+	reps := p.takeReports()
 	// Durable before the modem sees the message; the sync may wait
 	// sendSyncDelay for one the other SIMs' workers start anyway.
 	err := p.updateWith(func(fn func(*store.Txn) error) error { return p.st.UpdateWithin(sendSyncDelay, fn) }, func(t *tx) error {
@@ -286,6 +289,11 @@ func (p *Pool) markSending(it *item, simName string, prev *sentOutcome) (record,
 		var err error
 		if prev != nil {
 			if prevRec, err = p.applySent(t, prev, now); err != nil {
+				return err
+			}
+		}
+		for _, pr := range reps {
+			if err := p.applyStatusReport(t, pr); err != nil {
 				return err
 			}
 		}
@@ -324,8 +332,12 @@ func (p *Pool) markSending(it *item, simName string, prev *sentOutcome) (record,
 		return t.addEvent(&r, now)
 	})
 	if err != nil {
+		if len(reps) > 0 {
+			p.queueReports(true, reps...) // stored by the next try or on their own
+		}
 		return r, err
 	}
+	p.finishReports(reps, nil)
 	if prev != nil {
 		p.countSent(prev.sim, prevRec.Status)
 	}

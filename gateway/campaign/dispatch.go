@@ -57,6 +57,11 @@ import (
 // transaction of their own: they ride in the next batch's step 2 (or a
 // last one when the dispatcher ends, before a withdrawal). Losing them
 // in a crash is case 2 — the same ID handed over again, a no-op.
+//
+// With a TxnSender channel on the engine's store (the SMS pool), steps 2
+// and 3 and the channel's own write are one transaction (sendBatchTxn): a
+// kill -9 keeps all of it or none, so a recipient is either queued
+// (nothing handed over) or sending and accepted (the channel has it).
 func (e *Engine) dispatch(ctx context.Context, id string) {
 	c, ch, todo, err := e.prepare(ctx, id)
 	if err != nil {
@@ -433,10 +438,6 @@ type sendResult struct {
 // sendBatch does steps 2 and 3 of the argument in dispatch for one batch.
 func (e *Engine) sendBatch(ctx context.Context, c *Campaign, ch Channel, info *TemplateInfo, batch []Recipient, acc *acceptedMarks) error {
 	// DNC and blacklist at send time, outside the engine lock (store reads).
-	type exclusion struct {
-		text string
-		code message.Reason
-	}
 	excluded := map[int]exclusion{}
 	for _, r := range batch {
 		if r.Status != RQueued {
@@ -470,6 +471,9 @@ func (e *Engine) sendBatch(ctx context.Context, c *Campaign, ch Channel, info *T
 				excluded[r.Seq] = exclusion{why, code}
 			}
 		}
+	}
+	if ts := e.txnSender(c, ch); ts != nil && acc.empty() {
+		return e.sendBatchTxn(ctx, c, ts, batch, excluded)
 	}
 	seqs := make([]int, len(batch), len(batch)+len(acc.bySeq))
 	for i, r := range batch {
@@ -633,25 +637,140 @@ func (e *Engine) sendBatch(ctx context.Context, c *Campaign, ch Channel, info *T
 	return fatal
 }
 
+// exclusion is why a recipient is not sent to (DNC list, blacklist).
+type exclusion struct {
+	text string
+	code message.Reason
+}
+
+// txnSender returns ch as a TxnSender when the recipients of c can be
+// handed over in the transaction that marks them (sendBatchTxn): a
+// resend-safe channel on the engine's own store, and nothing to do per
+// recipient outside the store (no PBX session, no WhatsApp template, no
+// short links). nil: sendBatch's steps.
+func (e *Engine) txnSender(c *Campaign, ch Channel) TxnSender {
+	ts, ok := ch.(TxnSender)
+	if !ok || ts.TxnStore() != e.st {
+		return nil
+	}
+	if rs, ok := ch.(ResendSafety); !ok || !rs.ResendSafe() {
+		return nil
+	}
+	if c.Spec.Mode == Session || c.Spec.Content.WhatsApp != nil || (c.Spec.ShortenLinks && e.cfg.Links != nil) {
+		return nil
+	}
+	return ts
+}
+
+// sendBatchTxn is sendBatch for a TxnSender: each recipient of the batch
+// is stored "sending" with its message ID and AcceptedAt, and the channel
+// stores the message, in one transaction (steps 2 and 3 of the argument
+// in dispatch at once; no accepted marks to carry). A kill -9 keeps both
+// or neither; a power cut may lose both (the transaction does not wait
+// for the sync, as the marks of sendBatch do not): the recipient is then
+// queued again and handed over under the same ID — the channel syncs
+// before anything leaves. A recipient the channel rejects fails in the
+// same transaction; any other error of the channel fails the transaction
+// (the batch stays queued) and stops the campaign. When ctx or the
+// engine's run ends, the recipients not handed over yet stay queued.
+func (e *Engine) sendBatchTxn(ctx context.Context, c *Campaign, ts TxnSender, batch []Recipient, excluded map[int]exclusion) error {
+	seqs := make([]int, len(batch))
+	for i, r := range batch {
+		seqs[i] = r.Seq
+	}
+	now := e.clock.Now().UTC()
+	req := &applyReq{id: c.ID, requireSending: true, lazy: true, seqs: seqs, done: make(chan struct{})}
+	req.fnTxn = func(t applyTxn, cur *Campaign, r *Recipient) (bool, error) {
+		if t.failed() != nil {
+			return false, nil
+		}
+		switch r.Status {
+		case RQueued:
+			if why, ok := excluded[r.Seq]; ok {
+				r.Status, r.Reason, r.ReasonCode, r.DoneAt = RExcluded, why.text, why.code, now
+				return true, nil
+			}
+		case RSending:
+			// resume: hand the same ID over again
+		default:
+			return false, nil
+		}
+		if err := e.runCtx.Err(); err != nil {
+			t.fail(err)
+			return false, nil
+		}
+		if ctx.Err() != nil {
+			// Stopped: nothing more is handed over; Stop withdraws what
+			// the channel has not started.
+			t.fail(errNotSending)
+			return false, nil
+		}
+		rr := *r
+		if rr.Status == RQueued {
+			rr.Status, rr.Attempt, rr.SendingAt = RSending, cur.Attempt, now
+			rr.MsgID = recipMsgID(cur.ID, &rr, cur.Attempt)
+			rr.Reason, rr.ReasonCode, rr.Code = "", message.Reason{}, ""
+		}
+		out, err := smsOutbound(c, &rr)
+		if err == nil {
+			var committed func()
+			if committed, err = ts.SendTxn(t.Txn, out); err == nil {
+				if committed != nil {
+					t.afterCommit(committed)
+				}
+				rr.AcceptedAt = now
+				*r = rr
+				return true, nil
+			}
+			if !errors.Is(err, ErrRejected) {
+				// The channel may have written part of the message to
+				// the transaction: none of it must be stored.
+				return false, chanErr(c, err)
+			}
+		}
+		rr.Status, rr.Reason, rr.ReasonCode, rr.DoneAt = RFailed, err.Error(), failReason(err), now
+		*r = rr
+		return true, nil
+	}
+	e.submit(req)
+	if req.err != nil {
+		return req.err
+	}
+	return req.fatal
+}
+
+// smsOutbound renders recipient r's message of c (not a WhatsApp
+// template) as handed to the channel.
+func smsOutbound(c *Campaign, r *Recipient) (message.Outbound, error) {
+	out := message.Outbound{ID: r.MsgID, Channel: c.Spec.Channel, Sender: c.Spec.Sender, To: r.Number, Ref: "campaign/" + c.ID,
+		Class: message.Bulk}
+	txt, err := render(c.Spec.Content.Text, r.Number, r.Vars)
+	if err != nil {
+		return out, message.WithReason(fmt.Errorf("%w: %v", ErrRejected, err), rRender.R(err))
+	}
+	out.Text, out.DeliveryReport = txt, true
+	out.Media = outboundMedia(c.Spec.Content.Media)
+	return out, nil
+}
+
 // sendOne renders the message, opens the session (session mode; the
 // message goes into its chat log) and hands the message over.
 func (e *Engine) sendOne(ctx context.Context, c *Campaign, ch Channel, info *TemplateInfo, r *Recipient) (string, error) {
-	out := message.Outbound{ID: r.MsgID, Channel: c.Spec.Channel, Sender: c.Spec.Sender, To: r.Number, Ref: "campaign/" + c.ID,
-		Class: message.Bulk}
+	var out message.Outbound
 	var tm *TemplateMessage
 	if wa := c.Spec.Content.WhatsApp; wa != nil {
+		out = message.Outbound{ID: r.MsgID, Channel: c.Spec.Channel, Sender: c.Spec.Sender, To: r.Number, Ref: "campaign/" + c.ID,
+			Class: message.Bulk}
 		m, preview, err := templateMessage(wa, info, r)
 		if err != nil {
 			return "", message.WithReason(fmt.Errorf("%w: %v", ErrRejected, err), rRender.R(err))
 		}
 		tm, out.Text = &m, preview
 	} else {
-		txt, err := render(c.Spec.Content.Text, r.Number, r.Vars)
-		if err != nil {
-			return "", message.WithReason(fmt.Errorf("%w: %v", ErrRejected, err), rRender.R(err))
+		var err error
+		if out, err = smsOutbound(c, r); err != nil {
+			return "", err
 		}
-		out.Text, out.DeliveryReport = txt, true
-		out.Media = outboundMedia(c.Spec.Content.Media)
 	}
 	if err := e.shortenOut(ctx, c, r, &out, tm); err != nil {
 		return "", err

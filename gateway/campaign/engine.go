@@ -709,10 +709,33 @@ type applyReq struct {
 	lazy           bool // the caller redoes it if a power cut loses it (store.UpdateNoSync)
 	seqs           []int
 	fn             func(c *Campaign, r *Recipient) bool
-	changed        []Recipient
-	err            error
-	done           chan struct{}
+	// fnTxn, when set, is used instead of fn: it may write to the
+	// transaction too (a TxnSender's hand-over). An error fails the whole
+	// batch's transaction.
+	fnTxn   func(t applyTxn, c *Campaign, r *Recipient) (bool, error)
+	changed []Recipient
+	err     error
+	// after: what fnTxn asked to run once the transaction committed;
+	// fatal: the error it noted for its caller (see applyTxn). Both are
+	// reset when the transaction is run again after a conflict.
+	after []func()
+	fatal error
+	done  chan struct{}
 }
+
+// applyTxn is the transaction an applyReq's fnTxn runs in.
+type applyTxn struct {
+	*store.Txn
+	req *applyReq
+}
+
+// afterCommit runs f once the transaction committed (never if it did not).
+func (t applyTxn) afterCommit(f func()) { t.req.after = append(t.req.after, f) }
+
+// fail notes err for the request's caller without failing the
+// transaction; failed reports the error noted so far in this attempt.
+func (t applyTxn) fail(err error) { t.req.fatal = err }
+func (t applyTxn) failed() error  { return t.req.fatal }
 
 // applyRecipients changes recipients of campaign id in one transaction
 // together with the campaign's counters. fn returns whether it changed r.
@@ -788,7 +811,7 @@ func (e *Engine) commitBatch(batch []*applyReq) {
 		clear(work)
 		dirty, marked = dirty[:0], marked[:0]
 		for _, req := range batch {
-			req.changed, req.err = nil, nil
+			req.changed, req.err, req.after, req.fatal = nil, nil, nil, nil
 			c := work[req.id]
 			if c == nil {
 				cur := e.camps[req.id]
@@ -813,7 +836,15 @@ func (e *Engine) commitBatch(batch []*applyReq) {
 					return fmt.Errorf("recipient %d: %w", seq, err)
 				}
 				old := r.Status
-				if !req.fn(c, &r) {
+				if req.fnTxn != nil {
+					ok, err := req.fnTxn(applyTxn{Txn: txn, req: req}, c, &r)
+					if err != nil {
+						return err
+					}
+					if !ok {
+						continue
+					}
+				} else if !req.fn(c, &r) {
 					continue
 				}
 				c.Counts.add(old, -1)
@@ -848,10 +879,15 @@ func (e *Engine) commitBatch(batch []*applyReq) {
 	if err != nil {
 		err = fmt.Errorf("store recipient updates: %w", err)
 		for _, req := range batch {
-			req.changed, req.err = nil, err
+			req.changed, req.err, req.after, req.fatal = nil, err, nil, nil
 			close(req.done)
 		}
 		return
+	}
+	for _, req := range batch {
+		for _, f := range req.after {
+			f()
+		}
 	}
 	for _, c := range marked {
 		e.staleCounts[c.ID] = true

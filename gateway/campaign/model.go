@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/pbxgate/pbxgate/gateway/message"
+	"github.com/pbxgate/pbxgate/gateway/store"
 )
 
 // ErrTooManyCampaigns (an ErrLimit) is Create's and Duplicate's answer
@@ -70,6 +71,21 @@ type TemplateSender interface {
 // Spec.Sender (SIMs of an SMS channel, the number of a WhatsApp channel).
 type SenderLister interface {
 	Senders() []string
+}
+
+// TxnSender is optionally implemented by a ResendSafety channel that keeps
+// what it is handed in a store.Store: SendTxn is Send in txn, the
+// transaction of that store that records the recipient as handed over
+// (and accepted), so a hand-over is one write instead of three (the
+// campaign's "sending", the channel's own transaction, the accepted
+// mark). The channel stores m in txn and returns what to call once txn
+// has committed (nil: nothing); it must not act on m before that, and
+// forgets it if txn does not commit (it may be called again for the same
+// m when the transaction is retried after a conflict). Errors are Send's.
+// The engine uses it only when TxnStore is its own store.
+type TxnSender interface {
+	SendTxn(txn *store.Txn, m message.Outbound) (committed func(), err error)
+	TxnStore() *store.Store
 }
 
 // ResendSafety is optionally implemented by a channel whose idempotency by

@@ -156,9 +156,13 @@ func (s *Store) syncAll() error {
 			return fmt.Errorf("sync store: %w", err)
 		}
 	}
-	for _, id := range lf.vlogs {
-		if err := lf.fdatasync(vlogPath(s.dir, id)); err != nil {
-			return fmt.Errorf("sync store: %w", err)
+	started := time.Now()
+	skipVlog := s.vlogUnwritten(started)
+	if !skipVlog {
+		for _, id := range lf.vlogs {
+			if err := lf.fdatasync(vlogPath(s.dir, id)); err != nil {
+				return fmt.Errorf("sync store: %w", err)
+			}
 		}
 	}
 	for _, id := range lf.mems {
@@ -167,6 +171,9 @@ func (s *Store) syncAll() error {
 		}
 	}
 	// Only after every file is on disk: a failed round retries them all.
+	if !skipVlog {
+		lf.vlogSyncedAt = started
+	}
 	if n := len(lf.vlogs); n > 0 {
 		s.vlogSynced = lf.vlogs[n-1]
 		lf.vlogs = append(lf.vlogs[:0], lf.vlogs[n-1])
@@ -184,6 +191,97 @@ type logFiles struct {
 	vlogs, mems []int         // file numbers, ascending
 	lists       int           // directory listings so far (tests)
 	fsyncs      atomic.Uint64 // fdatasync system calls so far (benchmarks)
+	// vlogSyncedAt: when the last round that synced the value log
+	// started (zero: none yet); mtimeTracks: writes through a mapping
+	// move a file's mtime in the data directory (vlogUnwritten).
+	vlogSyncedAt time.Time
+	mtimeTracks  bool
+	vlogMargin   time.Duration // how much older the mtime must be (vlogUnwritten)
+}
+
+// How much older than the start of the last round that synced it the
+// value log's mtime must be for a round to skip it: the kernel stamps
+// mtime from its coarse clock (up to a tick, 10 ms at HZ=100, behind the
+// time), and some file systems (ext4 with 128-byte inodes) keep whole
+// seconds only — the probe at Open tells which.
+const (
+	vlogMarginFine   = 100 * time.Millisecond
+	vlogMarginCoarse = 2 * time.Second
+)
+
+// vlogUnwritten reports whether this round (starting at now) may leave
+// out the value log: nothing can have been written to it since the last
+// round that synced it. Values under the value threshold (every record
+// pbxgate writes per message) go to the memtable log only, so most rounds
+// have nothing to write back there, yet each fdatasync of it was a system
+// call (with an open and a close), half of the store's per message.
+//
+// Badger writes the value log through a shared mapping. The first write
+// to a page after fdatasync cleaned it faults, and the kernel stamps the
+// file's mtime then (file_update_time in page_mkwrite; a write to a page
+// that is still dirty needs no stamp: the round that cleans it is still
+// to come). So if the newest value-log file — the only one Badger writes,
+// and the only one this round covers (a file found since means a
+// rotation: all are synced) — has an mtime well before the start of the
+// last round that synced it, nothing was written after that round's
+// fdatasync. Whether the file system stamps mapped writes is checked
+// once when the store opens (mmapWritesStampMtime); if not, or on any
+// doubt (no round yet, the clock went back, a stat error), the value log
+// is synced as before.
+func (s *Store) vlogUnwritten(now time.Time) bool {
+	lf := &s.logFiles
+	if !lf.mtimeTracks || len(lf.vlogs) != 1 || lf.vlogSyncedAt.IsZero() || now.Before(lf.vlogSyncedAt) {
+		return false
+	}
+	var st unix.Stat_t
+	if err := unix.Stat(vlogPath(s.dir, lf.vlogs[0]), &st); err != nil {
+		return false
+	}
+	return time.Unix(st.Mtim.Unix()).Before(lf.vlogSyncedAt.Add(-lf.vlogMargin))
+}
+
+// mmapWritesStampMtime reports whether, in dir, a write through a shared
+// mapping to a page fdatasync cleaned moves the file's mtime (as ext4,
+// f2fs, xfs and btrfs do): a probe file is mapped, written, synced, its
+// mtime set an hour back, written again through the mapping and looked
+// at; and whether the stamp has a fraction of a second (fine). Any error:
+// false.
+func mmapWritesStampMtime(dir string) (stamps, fine bool) {
+	// One a kill left behind (the probe takes a few milliseconds).
+	if old, err := filepath.Glob(filepath.Join(dir, ".mtime-probe-*")); err == nil {
+		for _, p := range old {
+			os.Remove(p)
+		}
+	}
+	f, err := os.CreateTemp(dir, ".mtime-probe-*")
+	if err != nil {
+		return false, false
+	}
+	defer os.Remove(f.Name())
+	defer f.Close()
+	const size = 4096
+	if err := f.Truncate(size); err != nil {
+		return false, false
+	}
+	data, err := unix.Mmap(int(f.Fd()), 0, size, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
+	if err != nil {
+		return false, false
+	}
+	defer unix.Munmap(data)
+	data[0] = 1
+	if err := unix.Fdatasync(int(f.Fd())); err != nil {
+		return false, false
+	}
+	old := time.Now().Add(-time.Hour)
+	if err := os.Chtimes(f.Name(), old, old); err != nil {
+		return false, false
+	}
+	data[1] = 1
+	var st unix.Stat_t
+	if err := unix.Fstat(int(f.Fd()), &st); err != nil {
+		return false, false
+	}
+	return time.Unix(st.Mtim.Unix()).After(old.Add(30 * time.Minute)), st.Mtim.Nsec != 0
 }
 
 // fdatasync writes path's data to disk (fdatasyncFile), counted.

@@ -369,6 +369,7 @@ func TestFsyncsCounted(t *testing.T) {
 	t.Parallel()
 	s := openT(t, t.TempDir())
 	defer s.Close()
+	s.logFiles.mtimeTracks = false // every round syncs the value log (see TestValueLogSyncedOnlyWhenWritten)
 	syncs, fsyncs := s.Syncs(), s.Fsyncs()
 	for i := range 3 {
 		if err := s.Update(func(txn *Txn) error { return SetJSON(txn, fmt.Sprintf("f/%d", i), i) }); err != nil {
@@ -379,4 +380,106 @@ func TestFsyncsCounted(t *testing.T) {
 	if ds != 3 || df != 2*ds {
 		t.Fatalf("%d group syncs made %d fdatasync calls, want 3 and two each", ds, df)
 	}
+}
+
+// A group sync leaves out the value log when nothing was written to it
+// since the round that last synced it (every value under the threshold
+// goes to the memtable log only): one fdatasync per round instead of two.
+// A value at or above the threshold is in the value log, and the next
+// round syncs it — every round does until one that synced it started
+// more than the margin after its mtime.
+func TestValueLogSyncedOnlyWhenWritten(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	s := openT(t, dir)
+	defer s.Close()
+	if !s.logFiles.mtimeTracks {
+		t.Skipf("the file system of %s does not stamp mapped writes; the value log is always synced", dir)
+	}
+	margin := s.logFiles.vlogMargin
+	if margin > vlogMarginFine {
+		t.Skipf("the file system of %s keeps whole seconds: the test would take too long", dir)
+	}
+	small := func(i int) {
+		t.Helper()
+		if err := s.Update(func(txn *Txn) error { return SetJSON(txn, fmt.Sprintf("s/%d", i), i) }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// fsyncsOf is how many fdatasync calls the round of one small update made.
+	fsyncsOf := func(i int) uint64 {
+		t.Helper()
+		f := s.Fsyncs()
+		small(i)
+		return s.Fsyncs() - f
+	}
+	if n := fsyncsOf(0); n != 2 {
+		t.Fatalf("first round: %d fdatasync calls, want 2 (value log and memtable log)", n)
+	}
+	time.Sleep(2 * margin)
+	if n := fsyncsOf(1); n != 2 {
+		// The file's mtime (created at Open) is within the margin of the
+		// first round's start: synced again.
+		t.Logf("second round: %d fdatasync calls", n)
+	}
+	time.Sleep(2 * margin)
+	for i := range 5 {
+		if n := fsyncsOf(2 + i); n != 1 {
+			t.Fatalf("round %d with only small values: %d fdatasync calls, want 1 (memtable log only)", i, n)
+		}
+	}
+	// A large value goes to the value log: the next round must sync it.
+	big := []byte(strings.Repeat("v", 64<<10))
+	f := s.Fsyncs()
+	if err := s.Update(func(txn *Txn) error { return txn.Set([]byte("big"), big) }); err != nil {
+		t.Fatal(err)
+	}
+	if n := s.Fsyncs() - f; n != 2 {
+		t.Fatalf("round after a value-log write: %d fdatasync calls, want 2", n)
+	}
+	// The round that synced it started right after the write, within the
+	// margin of its mtime: the next round syncs it once more (and starts
+	// more than the margin after the write); the one after that skips it.
+	time.Sleep(2 * margin)
+	fsyncsOf(10)
+	if n := fsyncsOf(11); n != 1 {
+		t.Fatalf("second round after the margin: %d fdatasync calls, want 1", n)
+	}
+	// Written again later (a page the last sync cleaned): synced again.
+	f = s.Fsyncs()
+	if err := s.Update(func(txn *Txn) error { return txn.Set([]byte("big2"), big) }); err != nil {
+		t.Fatal(err)
+	}
+	if n := s.Fsyncs() - f; n != 2 {
+		t.Fatalf("round after a second value-log write: %d fdatasync calls, want 2", n)
+	}
+	if err := s.View(func(txn *Txn) error {
+		it, err := txn.Get([]byte("big2"))
+		if err != nil {
+			return err
+		}
+		v, err := it.ValueCopy(nil)
+		if err != nil {
+			return err
+		}
+		if string(v) != string(big) {
+			return fmt.Errorf("value of %d bytes read back", len(v))
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// The probe the store runs at Open finds what the kernel does in the test
+// directory (ext4 and the like stamp mapped writes); a directory it cannot
+// write in disables the skip.
+func TestMmapWritesStampMtimeProbe(t *testing.T) {
+	t.Parallel()
+	if ok, _ := mmapWritesStampMtime(filepath.Join(t.TempDir(), "missing")); ok {
+		t.Fatal("a probe that could not run said yes")
+	}
+	dir := t.TempDir()
+	ok, fine := mmapWritesStampMtime(dir)
+	t.Logf("stamps in %s: %v, fraction of a second: %v", dir, ok, fine)
 }

@@ -236,8 +236,17 @@ func Open(o Options) (*Store, error) {
 		}
 		return nil, fmt.Errorf("open store in %s: %w", o.Dir, err)
 	}
-	return &Store{db: db, log: o.Logger, dir: o.Dir, guard: o.Guard,
-		syncWrites: o.SyncWrites && !o.ReadOnly, gs: newGroupSync()}, nil
+	s := &Store{db: db, log: o.Logger, dir: o.Dir, guard: o.Guard,
+		syncWrites: o.SyncWrites && !o.ReadOnly, gs: newGroupSync()}
+	if s.syncWrites {
+		var fine bool
+		s.logFiles.mtimeTracks, fine = mmapWritesStampMtime(o.Dir)
+		s.logFiles.vlogMargin = vlogMarginCoarse
+		if fine {
+			s.logFiles.vlogMargin = vlogMarginFine
+		}
+	}
+	return s, nil
 }
 
 func checkWritable(dir string) error {
