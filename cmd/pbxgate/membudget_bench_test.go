@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -34,17 +35,23 @@ import (
 // log also has bytes allocated per SMS, the load average and the store's
 // size on disk when idle. With MEMBUDGET_PROFILE=DIR
 // it saves heap profiles at each new anonymous peak and when idle, with
-// MEMBUDGET_KEEP=DIR the data directory stays in DIR (see docs/benchmarks.md).
+// MEMBUDGET_KEEP=DIR the data directory stays in DIR (see docs/benchmarks.md);
+// MEMBUDGET_LATENCY (a Go duration, default 1ms) is the simulated modems'
+// time per AT+CMGS, which sets the send rate (4 modems at 40ms: ~100 SMS/s).
 //
 //	go test ./cmd/pbxgate -run '^$' -bench MemoryBudget -benchtime 1x -timeout 150m
 func BenchmarkMemoryBudget(b *testing.B) {
 	nSMS := envInt(b, "MEMBUDGET_SMS", 100_000)
 	nIn := envInt(b, "MEMBUDGET_INBOUND", 2_000)
+	latency := cmp.Or(os.Getenv("MEMBUDGET_LATENCY"), "1ms")
+	if _, err := time.ParseDuration(latency); err != nil {
+		b.Fatalf("MEMBUDGET_LATENCY: %v", err)
+	}
 	const perCampaign = 1000
 	for b.Loop() {
 		work := b.TempDir()
 		links := filepath.Join(work, "links")
-		simAPI := startModemsimTB(b, links, "-n", "4", "-latency", "1ms", "-report-delay", "50ms", "-capacity", "50")
+		simAPI := startModemsimTB(b, links, "-n", "4", "-latency", latency, "-report-delay", "50ms", "-capacity", "50")
 		dataDir := filepath.Join(work, "data")
 		if keep := os.Getenv("MEMBUDGET_KEEP"); keep != "" {
 			dataDir = keep // kept for inspection; must not exist yet
