@@ -15,8 +15,10 @@ type Resident struct {
 
 // TrimOptions configure RunTrim. Zero durations take the defaults below.
 type TrimOptions struct {
-	// Interval between two checks of the resident file pages (a read of
-	// /proc/self/statm, which walks no page tables). Default 20 ms: a
+	// Interval between two checks of the resident file pages while the
+	// daemon is busy (a read of /proc/self/statm, which walks no page
+	// tables); once idle it checks idleSlowdown times less often, until the
+	// pages grow again. Default 20 ms: a
 	// compaction makes ~50 MB of table pages resident within ~170 ms
 	// (docs/benchmarks.md, "Memory budget: the compaction spike"), so a
 	// check every 250 ms saw the spike only after it had set the peak.
@@ -36,6 +38,11 @@ type TrimOptions struct {
 	// 100,000-SMS runs, to a working set of ~20 MB). Default 60 s.
 	ExeRepeat time.Duration
 }
+
+// idleSlowdown: an idle daemon checks this many times less often (every
+// 500 ms at the default interval) — an appliance at rest should not wake
+// 50 times a second; the first growth brings the short interval back.
+const idleSlowdown = 25
 
 func (o TrimOptions) withDefaults() TrimOptions {
 	if o.Interval <= 0 {
@@ -75,10 +82,11 @@ func (o TrimOptions) withDefaults() TrimOptions {
 // without /proc it logs once and returns.
 //
 // The running binary's read-only pages (code, read-only data) are handed
-// back too: o.ExeSettle after the start, every o.ExeRepeat while the
-// daemon is busy, and whenever it goes idle. The pages in use come back
-// from the file at once; the rest — startup code, fault-around
-// neighbours — no longer count in RSS.
+// back too: o.ExeSettle after the start, then — once the store went over
+// budget since the last time — every o.ExeRepeat while the daemon is busy
+// and when it goes idle. The pages in use come back from the file at
+// once; the rest — startup code, fault-around neighbours — no longer
+// count in RSS. An idle daemon checks o.Interval×idleSlowdown apart.
 func (s *Store) RunTrim(ctx context.Context, o TrimOptions) {
 	o = o.withDefaults()
 	t := time.NewTicker(o.Interval)
@@ -92,11 +100,17 @@ func (s *Store) RunTrim(ctx context.Context, o TrimOptions) {
 	idle := false  // everything was handed back since the last growth
 	exeOK := true  // pageOutExecutable works here
 	var exeLast time.Time
+	// trimmed: the store went over budget since the binary's last
+	// page-out. Only then is the binary handed back again (while busy or
+	// on going idle): an idle daemon's timers touch a few pages of it,
+	// which counts as growth, and handing it back every time would read
+	// its idle working set (~7 MB) from disk every half minute for ever.
+	trimmed := false
 	pageOutExe := func(now time.Time) {
 		if !exeOK {
 			return
 		}
-		exeLast = now
+		exeLast, trimmed = now, false
 		if n, err := pageOutExecutable(); err != nil {
 			exeOK = false
 			s.log.Warn("store: cannot hand back the binary's resident pages", "err", err)
@@ -139,11 +153,14 @@ func (s *Store) RunTrim(ctx context.Context, o TrimOptions) {
 			return
 		}
 		if shared > last {
+			if idle {
+				t.Reset(o.Interval)
+			}
 			grew, idle = now, false
 		}
 		last = shared
 		if exeOK && (exeLast.IsZero() && now.Sub(start) >= o.ExeSettle ||
-			!exeLast.IsZero() && !idle && now.Sub(exeLast) >= o.ExeRepeat) {
+			!exeLast.IsZero() && !idle && trimmed && now.Sub(exeLast) >= o.ExeRepeat) {
 			pageOutExe(now)
 			if !trim() {
 				return
@@ -152,7 +169,8 @@ func (s *Store) RunTrim(ctx context.Context, o TrimOptions) {
 		}
 		if !idle && now.Sub(grew) >= o.IdleAfter {
 			idle = true
-			if now.Sub(exeLast) >= o.IdleAfter {
+			t.Reset(o.Interval * idleSlowdown)
+			if trimmed && now.Sub(exeLast) >= o.IdleAfter {
 				pageOutExe(now)
 			}
 			if !trim() {
@@ -160,8 +178,11 @@ func (s *Store) RunTrim(ctx context.Context, o TrimOptions) {
 			}
 			continue
 		}
-		if shared > other+o.Budget && !trim() {
-			return
+		if shared > other+o.Budget {
+			trimmed = true
+			if !trim() {
+				return
+			}
 		}
 	}
 }
