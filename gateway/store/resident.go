@@ -103,8 +103,8 @@ func (s *Store) RunTrim(ctx context.Context, o TrimOptions) {
 	// trimmed: the store went over budget since the binary's last
 	// page-out. Only then is the binary handed back again (while busy or
 	// on going idle): an idle daemon's timers touch a few pages of it,
-	// which counts as growth, and handing it back every time would read
-	// its idle working set (~7 MB) from disk every half minute for ever.
+	// which counts as growth, and handing it back after each such growth
+	// would read its idle working set (~7 MB) from disk again each time.
 	trimmed := false
 	pageOutExe := func(now time.Time) {
 		if !exeOK {
