@@ -273,9 +273,22 @@ func (w *Work) Get(ctx context.Context, id string, detail bool) (Progress, error
 	}
 	defer func() { _ = watch.Stop() }()
 	claimed := 0
-	for e := range watch.Updates() {
-		if e == nil || wctx.Err() != nil {
-			break
+	// The watcher does not end with wctx (nats.go uses it only to create
+	// its consumer): a watch whose initial values stall — a stream leader
+	// changing — would block a range over Updates, and with it the portal
+	// page or API request that asked, for as long as the client waits.
+	updates := watch.Updates()
+read:
+	for {
+		var e jetstream.KeyValueEntry
+		select {
+		case <-wctx.Done():
+			break read
+		case u, ok := <-updates:
+			if !ok || u == nil {
+				break read
+			}
+			e = u
 		}
 		var cl Claim
 		if err := json.Unmarshal(e.Value(), &cl); err != nil {
