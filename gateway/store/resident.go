@@ -76,7 +76,7 @@ func (o TrimOptions) withDefaults() TrimOptions {
 // what a cgroup's memory.high would do; pages Badger needs again are read
 // back from disk. MADV_DONTNEED would keep them in the page cache, but
 // Badger may unmap a table between the trimmer's look at
-// /proc/self/maps and the madvise, and the Go runtime may map anonymous
+// /proc/self/smaps and the madvise, and the Go runtime may map anonymous
 // memory at that address: DONTNEED would zero it, PAGEOUT never changes
 // contents. On kernels without MADV_PAGEOUT (before Linux 5.4) or systems
 // without /proc it logs once and returns.
