@@ -36,10 +36,11 @@ func applyMemoryLimit(m config.Memory, environ []string, log *slog.Logger) int64
 }
 
 // trimMappedFiles keeps the resident pages of the store's memory-mapped
-// files within memory.mapped_files (store.RunTrim with its defaults: a read
-// of /proc/self/statm every 20 ms — a compaction makes tens of MB of table
-// pages resident within 200 ms, so slower checks overshoot the budget), and
-// hands back the binary's pages that only start-up or a burst touched.
+// files near memory.mapped_files (store.RunTrim with its defaults: a read
+// of /proc/self/statm every 20 ms; a compaction still makes tens of MB of
+// table pages resident for a moment, faster than a trim reclaims them —
+// docs/benchmarks.md, "Memory budget: the compaction spike"), and hands
+// back the binary's pages that only start-up or a burst touched.
 func (d *daemon) trimMappedFiles() {
 	budget := int64(d.cfg.Memory.MappedFiles)
 	if budget == 0 {
