@@ -127,12 +127,7 @@ func (t *tap) Read(p []byte) (int, error) {
 		case b := <-t.rx:
 			t.buf = b
 		case b := <-t.inj:
-			t.mu.Lock()
-			live := t.sms
-			t.mu.Unlock()
-			if live {
-				t.buf = b
-			} // else: the AT+CMGS ended meanwhile; the result must not reach another command
+			t.takeInjected(b)
 		case err := <-t.errc:
 			t.rerr = err
 		}
@@ -140,6 +135,18 @@ func (t *tap) Read(p []byte) (int, error) {
 	n := copy(p, t.buf)
 	t.buf = t.buf[n:]
 	return n, nil
+}
+
+// takeInjected makes an injected result (abortIfNoPrompt) the next thing
+// read — unless the AT+CMGS it was meant for ended meanwhile: the result
+// must not reach another command.
+func (t *tap) takeInjected(b []byte) {
+	t.mu.Lock()
+	live := t.sms
+	t.mu.Unlock()
+	if live {
+		t.buf = b
+	}
 }
 
 // readDirect reads the port on the engine's reader goroutine. An
@@ -153,12 +160,7 @@ func (t *tap) readDirect(p []byte) (int, error) {
 		}
 		select {
 		case b := <-t.inj:
-			t.mu.Lock()
-			live := t.sms
-			t.mu.Unlock()
-			if live {
-				t.buf = b
-			} // else: the AT+CMGS ended meanwhile; the result must not reach another command
+			t.takeInjected(b)
 			continue
 		default:
 		}
