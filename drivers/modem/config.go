@@ -24,6 +24,7 @@ func ConfigFor(mods config.Modems, d config.ModemDevice, inUse func(path string)
 		InitTimeout:     mods.InitTimeout,
 		PollInterval:    mods.PollInterval,
 		DeliveryReports: d.DeliveryReports,
+		StoredReports:   d.StoredReports,
 		SendTimeout:     d.SendTimeout,
 		InitCommands:    d.InitCommands,
 		ResetCommand:    d.ResetCommand,

@@ -29,8 +29,15 @@ type ModemDevice struct {
 	Baud   int    `yaml:"baud"`
 	PIN    Secret `yaml:"pin"`
 	// DeliveryReports requests a status report for every SMS.
-	DeliveryReports bool   `yaml:"delivery_reports"`
-	Pacing          Pacing `yaml:"pacing"`
+	DeliveryReports bool `yaml:"delivery_reports"`
+	// StoredReports keeps delivery reports in the modem's storage (+CDSI,
+	// then AT+CMGR and AT+CMGD) also on Quectel and SIM800 modems, whose
+	// reports are otherwise routed to pbxgate and acknowledged with
+	// AT+CNMA: stored reports survive pbxgate crashing while the modem
+	// keeps power, routed ones cost one AT command per report instead of
+	// two (README "Delivery reports").
+	StoredReports bool   `yaml:"stored_reports"`
+	Pacing        Pacing `yaml:"pacing"`
 	// SendTimeout bounds one AT+CMGS from the command to the modem's answer
 	// (default 60s, at least command_timeout); see modem_settings.go.
 	SendTimeout time.Duration `yaml:"send_timeout"`
