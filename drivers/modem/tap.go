@@ -49,8 +49,12 @@ type tap struct {
 	// (see restartLine) and about an echoed command ("echo"): pbxgate
 	// turns echo off, a restarted modem has it on again (V.250 E1).
 	signal func(line string)
-	line   []byte      // incomplete input line (pump goroutine only)
-	echoed atomic.Bool // a command was echoed since the flag was cleared
+	line   []byte // incomplete input line (pump goroutine only)
+	// midLine: the engine was last handed bytes of a line not yet ended;
+	// prompt: the last thing handed over was a '>' at the start of a line
+	// (dropBlank; the reading goroutine only).
+	midLine, prompt bool
+	echoed          atomic.Bool // a command was echoed since the flag was cleared
 
 	// raw transfers of MMS files (mms_tap.go), guarded by mu.
 	connectData []byte // written when the modem answers CONNECT
@@ -85,7 +89,42 @@ func (t *tap) received(b []byte) []byte {
 	in := t.filterRaw(b)
 	t.trace.add(dirIn, in)
 	t.scan(in)
-	return in
+	return t.dropBlank(in)
+}
+
+// dropBlank removes, in place, what would reach the engine as empty lines:
+// line ends at the start of a line (a modem frames every answer in
+// <CR><LF>, 3GPP TS 27.007 §4.1 / V.250 §5.7.1, so "\r\n+CMGS: 5\r\n\r\nOK\r\n"
+// holds two) and the spaces after a "> " prompt at the start of a line
+// (the engine's scanner takes '>' there as a line of its own and skips the
+// spaces after it). warthog618/modem's engine hands every line from its
+// reader to its indication loop and on to its command loop, each over an
+// unbuffered channel, and only then ignores an empty one: two goroutine
+// hand-offs per blank line, four of them in every AT+CMGS.
+func (t *tap) dropBlank(b []byte) []byte {
+	out := b[:0]
+	for _, c := range b {
+		switch {
+		case c == '\r' || c == '\n':
+			if !t.midLine {
+				continue
+			}
+			if c == '\n' {
+				t.midLine = false
+			}
+		case t.prompt && c == ' ':
+			continue
+		case !t.midLine && c == '>':
+			t.prompt = true
+			out = append(out, c)
+			continue
+		default:
+			t.midLine = true
+		}
+		t.prompt = false
+		out = append(out, c)
+	}
+	return out
 }
 
 func (t *tap) pump() {
