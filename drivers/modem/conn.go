@@ -24,6 +24,13 @@ type conn struct {
 	// port ("": not known, e.g. before or during set-up, or after a
 	// console command). Guarded by Modem.opMu.
 	readMem string
+	// Kept from one AT+CMGS to the next (guarded by Modem.opMu): the
+	// prompt watchdog, re-armed per message, the hex PDU's buffer and
+	// the last command line with its length.
+	watchdog *time.Timer
+	pduHex   []byte
+	cmgs     string
+	cmgsLen  int
 }
 
 // dial opens the port (found by Locate, else Device) and starts the AT
@@ -112,17 +119,21 @@ const (
 // prompt must come within promptTimeout, the whole exchange ends within
 // timeout. It tells how far the command got.
 func (c *conn) smsCmd(cmd, pdu string, promptTimeout, timeout time.Duration) ([]string, sendStage, error) {
-	c.tap.beginSMS()
-	watchdog := time.AfterFunc(promptTimeout, func() { c.tap.abortIfNoPrompt() })
+	c.tap.beginSMS(promptTimeout)
+	if c.watchdog == nil {
+		c.watchdog = time.AfterFunc(promptTimeout, c.tap.promptOverdue)
+	} else {
+		c.watchdog.Reset(promptTimeout)
+	}
 	info, err := c.at.SMSCommand(cmd, pdu, at.WithTimeout(timeout))
-	watchdog.Stop()
+	c.watchdog.Stop()
 	written, injected := c.tap.endSMS()
 	stage := stageCommand
 	if written {
 		stage = stagePDU
 	}
-	var cms at.CMSError
-	if errors.As(err, &cms) && string(cms) == abortMarker {
+	// The engine returns the error of a +CMS ERROR line as it is.
+	if cms, ok := err.(at.CMSError); ok && string(cms) == abortMarker {
 		if injected && !written {
 			// The modem may still show the prompt later: ESC cancels it
 			// (3GPP TS 27.005 §3.5.1) before anything else is typed.

@@ -1,6 +1,7 @@
 package modem
 
 import (
+	"bytes"
 	"errors"
 	"io"
 	"os"
@@ -38,12 +39,18 @@ type tap struct {
 	direct deadliner
 	rbuf   []byte
 
-	mu       sync.Mutex
-	sms      bool // an AT+CMGS is running
-	pduDone  bool // its PDU and Ctrl-Z were written
-	injected bool // a result was injected for it
-	lastCmd  string
-	pending  string // ID of the command awaiting its result, e.g. "+CPIN"
+	mu  sync.Mutex
+	sms bool // an AT+CMGS is running
+	// smsStart is when it began, promptTimeout its prompt's deadline.
+	smsStart      time.Time
+	promptTimeout time.Duration
+	pduDone       bool // its PDU and Ctrl-Z were written
+	injected      bool // a result was injected for it
+	// lastCmd is the last command line written (without its line end),
+	// pending the ID of the command awaiting its result, e.g. "+CPIN": a
+	// part of lastCmd's buffer, which every command line reuses.
+	lastCmd []byte
+	pending []byte
 
 	// signal, when set, is told about lines that show the modem restarted
 	// (see restartLine) and about an echoed command ("echo"): pbxgate
@@ -226,9 +233,16 @@ func (t *tap) readDirect(p []byte) (int, error) {
 // Ctrl-Z).
 func (t *tap) Write(p []byte) (int, error) {
 	if len(p) > 2 && (p[0] == 'A' || p[0] == 'a') && (p[1] == 'T' || p[1] == 't') && p[len(p)-1] != 0x1a {
-		cmd := strings.TrimRight(string(p), "\r\n")
+		end := len(p)
+		for end > 0 && (p[end-1] == '\r' || p[end-1] == '\n') {
+			end--
+		}
 		t.mu.Lock()
-		t.lastCmd, t.pending = cmd, cmdID(cmd[2:])
+		t.lastCmd = append(t.lastCmd[:0], p[:end]...)
+		t.pending = t.lastCmd[2:]
+		if i := bytes.IndexAny(t.pending, "=?"); i >= 0 {
+			t.pending = t.pending[:i]
+		}
 		t.mu.Unlock()
 	}
 	n, err := t.port.Write(p)
@@ -262,10 +276,10 @@ func (t *tap) scan(b []byte) {
 			t.connected()
 		}
 		t.mu.Lock()
-		echo := string(line) == t.lastCmd
-		pending := t.pending
+		echo := bytes.Equal(line, t.lastCmd)
+		restart := !echo && t.signal != nil && restartLine(line, t.pending)
 		if isFinal(line) {
-			t.pending = ""
+			t.pending = nil
 		}
 		t.mu.Unlock()
 		if echo {
@@ -277,7 +291,7 @@ func (t *tap) scan(b []byte) {
 		switch {
 		case echo:
 			t.signal("echo")
-		case restartLine(line, pending):
+		case restart:
 			t.signal(string(line))
 		}
 	}
@@ -302,7 +316,7 @@ func isFinal[T string | []byte](l T) bool {
 // "+QIND: PB DONE", "+QUSIM: 1"; SIMCom "RDY", "SMS DONE", "PB DONE", "SMS
 // Ready", "Call Ready"; Huawei "^SIMST:"; everyone's "+CPIN: READY" and
 // "+CFUN: 1" (27.007 lets them report these unsolicited after start-up).
-func restartLine[T string | []byte](l T, pending string) bool {
+func restartLine[T, P string | []byte](l T, pending P) bool {
 	switch string(l) {
 	case "RDY", "SMS DONE", "PB DONE", "SMS Ready", "Call Ready", "+QIND: SMS DONE", "+QIND: PB DONE", "+QIND: \"SMS DONE\"", "+QIND: \"PB DONE\"":
 		return true
@@ -311,18 +325,33 @@ func restartLine[T string | []byte](l T, pending string) bool {
 	case hasPrefix(l, "+QUSIM:"), hasPrefix(l, "^SIMST:"):
 		return true
 	case hasPrefix(l, "+CPIN:"):
-		return pending != "+CPIN"
+		return string(pending) != "+CPIN"
 	case hasPrefix(l, "+CFUN:"):
-		return pending != "+CFUN"
+		return string(pending) != "+CFUN"
 	}
 	return false
 }
 
-// beginSMS marks the start of an AT+CMGS.
-func (t *tap) beginSMS() {
+// beginSMS marks the start of an AT+CMGS whose prompt must come within
+// promptTimeout.
+func (t *tap) beginSMS(promptTimeout time.Duration) {
 	t.mu.Lock()
 	t.sms, t.pduDone, t.injected = true, false, false
+	t.smsStart, t.promptTimeout = time.Now(), promptTimeout
 	t.mu.Unlock()
+}
+
+// promptOverdue is the prompt watchdog's function (one timer per port,
+// re-armed for every AT+CMGS): it aborts the running AT+CMGS unless that
+// started less than its prompt timeout ago — a late run of the timer armed
+// for the AT+CMGS before must not end the next one.
+func (t *tap) promptOverdue() {
+	t.mu.Lock()
+	early := time.Since(t.smsStart) < t.promptTimeout
+	t.mu.Unlock()
+	if !early {
+		t.abortIfNoPrompt()
+	}
 }
 
 // endSMS ends it and tells whether the PDU was written and whether the

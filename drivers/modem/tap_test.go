@@ -1,7 +1,11 @@
 package modem
 
 import (
+	"strings"
 	"testing"
+	"time"
+
+	"github.com/pbxgate/pbxgate/gateway/sms"
 )
 
 // What the AT engine is handed: the modem's lines without the blank lines
@@ -47,5 +51,47 @@ func TestDropBlank(t *testing.T) {
 		if string(got) != tc.want {
 			t.Errorf("dropBlank(%q) byte by byte = %q, want %q", tc.in, got, tc.want)
 		}
+	}
+}
+
+// The PDU written after the prompt is sms.Part.PDU's: "00" (no SMSC
+// address: the SIM's, 3GPP TS 27.005 §3.1 <pdu>) and the TPDU in hex.
+func TestAppendPDU(t *testing.T) {
+	t.Parallel()
+	enc := sms.NewEncoder(0)
+	var buf []byte
+	for _, text := range []string{"Your appointment is confirmed for Monday 10:00.", "Grüße, 10 € 🙂", strings.Repeat("a long message ", 30)} {
+		parts, err := enc.Submit("+4917012345678", text, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range parts {
+			buf = appendPDU(buf[:0], p.TPDU)
+			if string(buf) != p.PDU() {
+				t.Fatalf("appendPDU %q, Part.PDU %q", buf, p.PDU())
+			}
+		}
+	}
+}
+
+// The prompt watchdog is one timer per port, re-armed for every AT+CMGS:
+// a late run of the one armed before must not abort the next AT+CMGS, a
+// run after the prompt timeout aborts it (an injected +CMS ERROR).
+func TestPromptOverdue(t *testing.T) {
+	t.Parallel()
+	tp := &tap{inj: make(chan []byte, 1)}
+	tp.beginSMS(time.Hour)
+	tp.promptOverdue()
+	if _, injected := tp.endSMS(); injected {
+		t.Fatal("aborted an AT+CMGS that began just now")
+	}
+	tp.beginSMS(time.Millisecond)
+	time.Sleep(2 * time.Millisecond)
+	tp.promptOverdue()
+	if _, injected := tp.endSMS(); !injected {
+		t.Fatal("did not abort an AT+CMGS past its prompt timeout")
+	}
+	if b := <-tp.inj; string(b) != "\r\n+CMS ERROR: "+abortMarker+"\r\n" {
+		t.Fatalf("injected %q", b)
 	}
 }
