@@ -31,6 +31,24 @@ type conn struct {
 	pduHex   []byte
 	cmgs     string
 	cmgsLen  int
+	// opts are the engine's timeout options for the timeouts this port
+	// uses all the time (command and send timeout), boxed once at dial.
+	opts [2]timeoutOpt
+}
+
+type timeoutOpt struct {
+	d   time.Duration
+	opt at.CommandOption
+}
+
+// timeout is the engine's option for d.
+func (c *conn) timeout(d time.Duration) at.CommandOption {
+	for _, o := range c.opts {
+		if o.opt != nil && o.d == d {
+			return o.opt
+		}
+	}
+	return at.WithTimeout(d)
 }
 
 // dial opens the port (found by Locate, else Device) and starts the AT
@@ -57,7 +75,10 @@ func (m *Modem) dial(ctx context.Context) (*conn, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: open %s: %w: %w%s", m.cfg.Name, path, ErrOffline, err, busyHint(err))
 	}
-	c := &conn{port: p, path: path, tap: newTap(p, m.trace, m.restartSignal)}
+	c := &conn{port: p, path: path, tap: newTap(p, m.trace, m.restartSignal), opts: [2]timeoutOpt{
+		{m.cfg.CommandTimeout, at.WithTimeout(m.cfg.CommandTimeout)},
+		{m.cfg.SendTimeout, at.WithTimeout(m.cfg.SendTimeout)},
+	}}
 	push := func(l []string) { m.events.push(l) }
 	c.at = at.New(c.tap, at.WithTimeout(m.cfg.CommandTimeout),
 		at.WithIndication("+CMTI:", push),
@@ -100,7 +121,7 @@ func (c *conn) close() error {
 // indication to its handler and also into the reply of the command that
 // was running when it arrived.
 func (c *conn) cmd(cmd string, timeout time.Duration) ([]string, error) {
-	info, err := c.at.Command(cmd, at.WithTimeout(timeout))
+	info, err := c.at.Command(cmd, c.timeout(timeout))
 	return filterURCs(cmd, info), commandErr(cmd, err)
 }
 
@@ -125,7 +146,7 @@ func (c *conn) smsCmd(cmd, pdu string, promptTimeout, timeout time.Duration) ([]
 	} else {
 		c.watchdog.Reset(promptTimeout)
 	}
-	info, err := c.at.SMSCommand(cmd, pdu, at.WithTimeout(timeout))
+	info, err := c.at.SMSCommand(cmd, pdu, c.timeout(timeout))
 	c.watchdog.Stop()
 	written, injected := c.tap.endSMS()
 	stage := stageCommand
@@ -205,6 +226,7 @@ func isURC(l string) bool {
 type eventQueue struct {
 	mu     sync.Mutex
 	items  [][]string
+	spare  [][]string // the slice take handed out before, for reuse
 	signal chan struct{}
 }
 
@@ -220,10 +242,21 @@ func (q *eventQueue) push(lines []string) {
 	}
 }
 
+// take hands out the queued indications; done gives the slice back once
+// they are processed, so that the queue reuses it.
 func (q *eventQueue) take() [][]string {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	items := q.items
-	q.items = nil
+	q.items, q.spare = q.spare[:0], nil
 	return items
+}
+
+func (q *eventQueue) done(items [][]string) {
+	clear(items) // the lines are not kept
+	q.mu.Lock()
+	if q.spare == nil {
+		q.spare = items[:0]
+	}
+	q.mu.Unlock()
 }

@@ -87,16 +87,26 @@ func (m *Modem) sendPart(p sms.Part) (int, error) {
 		}
 		return 0, err
 	}
-	f := infoFields(info, "+CMGS")
-	if len(f) == 0 {
+	mr, ok := messageRef(info)
+	if !ok {
 		// Sent (OK) but no reference: delivery reports cannot be matched.
 		return -1, nil
 	}
-	mr, ok := atoi(f[0])
-	if !ok {
-		return -1, nil
-	}
 	return mr, nil
+}
+
+// messageRef reads <mr> from AT+CMGS's answer "+CMGS: <mr>[,<ackpdu>]"
+// (3GPP TS 27.005 §3.5.1).
+func messageRef(info []string) (int, bool) {
+	for _, l := range info {
+		if v, ok := strings.CutPrefix(l, "+CMGS:"); ok {
+			if i := strings.IndexByte(v, ','); i >= 0 {
+				v = v[:i]
+			}
+			return atoi(v)
+		}
+	}
+	return 0, false
 }
 
 // USSD sends a USSD code (e.g. *100#) and returns the network's answer. A
