@@ -217,7 +217,7 @@ func selfSwitches() int64 {
 	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
 		return 0
 	}
-	return ru.Nvcsw + ru.Nivcsw
+	return int64(ru.Nvcsw) + int64(ru.Nivcsw)
 }
 
 // selfCPU is this process's CPU time so far (user + system).
