@@ -120,8 +120,10 @@ func pollable(p serial.Port, path string) io.ReadWriteCloser {
 // (modem unplugged: read(2) returns 0) reads io.EOF.
 //
 // The read(2) itself is a raw system call: on the non-blocking descriptor
-// it returns at once (data or EAGAIN, then the poller waits), so the Go
-// runtime need not treat it as one that may block. os.File.Read's
+// it returns at once (data or EAGAIN, then the poller waits; Linux's tty
+// layer only tries its read and write locks with O_NONBLOCK, n_tty_read
+// and tty_write_lock), so the Go runtime need not treat it as one that
+// may block. os.File.Read's
 // syscall.Read enters the scheduler's syscall state, and the first such
 // call after the process was idle wakes the runtime's monitor thread
 // (sysmon), which then polls every 20 µs for at least a millisecond — on
