@@ -107,7 +107,9 @@ func (t *tap) received(b []byte) []byte {
 // spaces after it). warthog618/modem's engine hands every line from its
 // reader to its indication loop and on to its command loop, each over an
 // unbuffered channel, and only then ignores an empty one: two goroutine
-// hand-offs per blank line, four of them in every AT+CMGS.
+// hand-offs per blank line, three of them in every AT+CMGS (one before
+// the prompt, two in the answer), one before a +CDS and one in AT+CNMA's
+// answer.
 func (t *tap) dropBlank(b []byte) []byte {
 	out := b[:0]
 	for _, c := range b {
