@@ -24,6 +24,31 @@ type conn struct {
 	// port ("": not known, e.g. before or during set-up, or after a
 	// console command). Guarded by Modem.opMu.
 	readMem string
+	// Kept from one AT+CMGS to the next (guarded by Modem.opMu): the
+	// prompt watchdog, re-armed per message, the hex PDU's buffer and
+	// the last command line with its length.
+	watchdog *time.Timer
+	pduHex   []byte
+	cmgs     string
+	cmgsLen  int
+	// opts are the engine's timeout options for the timeouts this port
+	// uses all the time (command and send timeout), boxed once at dial.
+	opts [2]timeoutOpt
+}
+
+type timeoutOpt struct {
+	d   time.Duration
+	opt at.CommandOption
+}
+
+// timeout is the engine's option for d.
+func (c *conn) timeout(d time.Duration) at.CommandOption {
+	for _, o := range c.opts {
+		if o.opt != nil && o.d == d {
+			return o.opt
+		}
+	}
+	return at.WithTimeout(d)
 }
 
 // dial opens the port (found by Locate, else Device) and starts the AT
@@ -50,7 +75,10 @@ func (m *Modem) dial(ctx context.Context) (*conn, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: open %s: %w: %w%s", m.cfg.Name, path, ErrOffline, err, busyHint(err))
 	}
-	c := &conn{port: p, path: path, tap: newTap(p, m.trace, m.restartSignal)}
+	c := &conn{port: p, path: path, tap: newTap(p, m.trace, m.restartSignal), opts: [2]timeoutOpt{
+		{m.cfg.CommandTimeout, at.WithTimeout(m.cfg.CommandTimeout)},
+		{m.cfg.SendTimeout, at.WithTimeout(m.cfg.SendTimeout)},
+	}}
 	push := func(l []string) { m.events.push(l) }
 	c.at = at.New(c.tap, at.WithTimeout(m.cfg.CommandTimeout),
 		at.WithIndication("+CMTI:", push),
@@ -93,7 +121,7 @@ func (c *conn) close() error {
 // indication to its handler and also into the reply of the command that
 // was running when it arrived.
 func (c *conn) cmd(cmd string, timeout time.Duration) ([]string, error) {
-	info, err := c.at.Command(cmd, at.WithTimeout(timeout))
+	info, err := c.at.Command(cmd, c.timeout(timeout))
 	return filterURCs(cmd, info), commandErr(cmd, err)
 }
 
@@ -112,17 +140,21 @@ const (
 // prompt must come within promptTimeout, the whole exchange ends within
 // timeout. It tells how far the command got.
 func (c *conn) smsCmd(cmd, pdu string, promptTimeout, timeout time.Duration) ([]string, sendStage, error) {
-	c.tap.beginSMS()
-	watchdog := time.AfterFunc(promptTimeout, func() { c.tap.abortIfNoPrompt() })
-	info, err := c.at.SMSCommand(cmd, pdu, at.WithTimeout(timeout))
-	watchdog.Stop()
+	c.tap.beginSMS(promptTimeout)
+	if c.watchdog == nil {
+		c.watchdog = time.AfterFunc(promptTimeout, c.tap.promptOverdue)
+	} else {
+		c.watchdog.Reset(promptTimeout)
+	}
+	info, err := c.at.SMSCommand(cmd, pdu, c.timeout(timeout))
+	c.watchdog.Stop()
 	written, injected := c.tap.endSMS()
 	stage := stageCommand
 	if written {
 		stage = stagePDU
 	}
-	var cms at.CMSError
-	if errors.As(err, &cms) && string(cms) == abortMarker {
+	// The engine returns the error of a +CMS ERROR line as it is.
+	if cms, ok := err.(at.CMSError); ok && string(cms) == abortMarker {
 		if injected && !written {
 			// The modem may still show the prompt later: ESC cancels it
 			// (3GPP TS 27.005 §3.5.1) before anything else is typed.
@@ -194,6 +226,7 @@ func isURC(l string) bool {
 type eventQueue struct {
 	mu     sync.Mutex
 	items  [][]string
+	spare  [][]string // the slice take handed out before, for reuse
 	signal chan struct{}
 }
 
@@ -209,10 +242,21 @@ func (q *eventQueue) push(lines []string) {
 	}
 }
 
+// take hands out the queued indications; done gives the slice back once
+// they are processed, so that the queue reuses it.
 func (q *eventQueue) take() [][]string {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	items := q.items
-	q.items = nil
+	q.items, q.spare = q.spare[:0], nil
 	return items
+}
+
+func (q *eventQueue) done(items [][]string) {
+	clear(items) // the lines are not kept
+	q.mu.Lock()
+	if q.spare == nil {
+		q.spare = items[:0]
+	}
+	q.mu.Unlock()
 }

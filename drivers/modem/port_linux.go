@@ -7,7 +7,11 @@ import (
 	"io"
 	"os"
 	"reflect"
+	"sync"
+	"sync/atomic"
+	"syscall"
 	"time"
+	"unsafe"
 
 	"go.bug.st/serial"
 	"golang.org/x/sys/unix"
@@ -66,7 +70,23 @@ func portFD(p serial.Port) (int, bool) {
 // the serial.Port, which pollPort embeds.
 type pollPort struct {
 	serial.Port
-	f *os.File
+	f      *os.File
+	rc     syscall.RawConn
+	closed atomic.Bool
+
+	// The state of one Read and one Write, for the raw system calls the
+	// poller runs (rawRead, rawWrite: method values made once, so that a
+	// read or write allocates nothing).
+	rmu     sync.Mutex
+	rb      []byte
+	rn      int
+	rerrno  syscall.Errno
+	readFn  func(fd uintptr) bool
+	wmu     sync.Mutex
+	wb      []byte
+	wdone   int
+	werrno  syscall.Errno
+	writeFn func(fd uintptr) bool
 }
 
 // pollable wraps p in a pollPort, or returns p as it is when its
@@ -85,16 +105,111 @@ func pollable(p serial.Port, path string) io.ReadWriteCloser {
 		return p
 	}
 	// os.NewFile registers a non-blocking descriptor with the poller.
-	return &pollPort{Port: p, f: os.NewFile(uintptr(nfd), path)}
+	f := os.NewFile(uintptr(nfd), path)
+	rc, err := f.SyscallConn()
+	if err != nil {
+		f.Close()
+		return p
+	}
+	pp := &pollPort{Port: p, f: f, rc: rc}
+	pp.readFn, pp.writeFn = pp.rawRead, pp.rawWrite
+	return pp
 }
 
 // Read reads what the port has, waiting on the poller. A hung-up port
 // (modem unplugged: read(2) returns 0) reads io.EOF.
-func (p *pollPort) Read(b []byte) (int, error) { return p.f.Read(b) }
+//
+// The read(2) itself is a raw system call: on the non-blocking descriptor
+// it returns at once (data or EAGAIN, then the poller waits; Linux's tty
+// layer only tries its read and write locks with O_NONBLOCK, n_tty_read
+// and tty_write_lock), so the Go runtime need not treat it as one that
+// may block. os.File.Read's
+// syscall.Read enters the scheduler's syscall state, and the first such
+// call after the process was idle wakes the runtime's monitor thread
+// (sysmon), which then polls every 20 µs for at least a millisecond — on
+// the AT port that is every answer of the modem.
+func (p *pollPort) Read(b []byte) (int, error) {
+	if len(b) == 0 {
+		return 0, nil
+	}
+	p.rmu.Lock()
+	defer p.rmu.Unlock()
+	p.rb, p.rn, p.rerrno = b, 0, 0
+	err := p.rc.Read(p.readFn)
+	n, errno := p.rn, p.rerrno
+	p.rb = nil
+	switch {
+	case err != nil:
+		return 0, p.portErr(err)
+	case errno != 0:
+		return 0, &os.PathError{Op: "read", Path: p.f.Name(), Err: errno}
+	case n == 0:
+		return 0, io.EOF
+	}
+	return n, nil
+}
+
+// rawRead is one read(2); false (EAGAIN) lets the poller wait.
+func (p *pollPort) rawRead(fd uintptr) bool {
+	for {
+		r, _, e := syscall.RawSyscall(syscall.SYS_READ, fd, uintptr(unsafe.Pointer(&p.rb[0])), uintptr(len(p.rb)))
+		if e == syscall.EINTR {
+			continue
+		}
+		p.rn, p.rerrno = int(r), e
+		return e != syscall.EAGAIN
+	}
+}
 
 // Write writes all of b, waiting on the poller while the output queue is
-// full.
-func (p *pollPort) Write(b []byte) (int, error) { return p.f.Write(b) }
+// full; raw write(2)s on the non-blocking descriptor, as Read.
+func (p *pollPort) Write(b []byte) (int, error) {
+	if len(b) == 0 {
+		return 0, nil
+	}
+	p.wmu.Lock()
+	defer p.wmu.Unlock()
+	p.wb, p.wdone, p.werrno = b, 0, 0
+	err := p.rc.Write(p.writeFn)
+	done, errno := p.wdone, p.werrno
+	p.wb = nil
+	switch {
+	case err != nil:
+		return done, p.portErr(err)
+	case errno != 0:
+		return done, &os.PathError{Op: "write", Path: p.f.Name(), Err: errno}
+	}
+	return done, nil
+}
+
+// rawWrite writes what is left of wb; false (EAGAIN: the output queue is
+// full) lets the poller wait.
+func (p *pollPort) rawWrite(fd uintptr) bool {
+	for p.wdone < len(p.wb) {
+		r, _, e := syscall.RawSyscall(syscall.SYS_WRITE, fd, uintptr(unsafe.Pointer(&p.wb[p.wdone])), uintptr(len(p.wb)-p.wdone))
+		switch e {
+		case 0:
+			p.wdone += int(r)
+		case syscall.EINTR:
+		case syscall.EAGAIN:
+			return false
+		default:
+			p.werrno = e
+			return true
+		}
+	}
+	return true
+}
+
+// portErr gives the poller's errors as os.File's Read and Write do: a
+// passed deadline is os.ErrDeadlineExceeded already, a closed port
+// (the poller's "use of closed file") becomes os.ErrClosed.
+func (p *pollPort) portErr(err error) error {
+	if p.closed.Load() && !errors.Is(err, os.ErrDeadlineExceeded) {
+		return os.ErrClosed
+	}
+	return err
+}
 
 // SetReadDeadline ends a pending Read at t (os.ErrDeadlineExceeded);
 // the zero time waits for ever again.
@@ -102,6 +217,7 @@ func (p *pollPort) SetReadDeadline(t time.Time) error { return p.f.SetReadDeadli
 
 // Close wakes a pending Read and closes both descriptors.
 func (p *pollPort) Close() error {
+	p.closed.Store(true)
 	err := p.f.Close()
 	if err2 := p.Port.Close(); err == nil {
 		err = err2

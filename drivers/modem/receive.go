@@ -19,7 +19,9 @@ var errNoHandler = errors.New("no PDU handler: message left on the modem")
 
 // processEvents handles queued indications in arrival order of the queue.
 func (m *Modem) processEvents(ctx context.Context) {
-	for _, lines := range m.events.take() {
+	items := m.events.take()
+	defer m.events.done(items)
+	for _, lines := range items {
 		if ctx.Err() != nil {
 			return
 		}

@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strconv"
 	"strings"
 	"time"
@@ -42,8 +43,24 @@ func (m *Modem) Send(ctx context.Context, to, text string, statusReport bool) (S
 		}
 		res.Parts = append(res.Parts, PartResult{Seq: p.Seq, MR: mr, At: time.Now()})
 	}
-	m.log.Debug("sms sent", "parts", len(parts), "encoding", res.Encoding)
+	if m.log.Enabled(ctx, slog.LevelDebug) {
+		m.log.Debug("sms sent", "parts", len(parts), "encoding", res.Encoding)
+	}
 	return res, nil
+}
+
+// appendPDU appends what follows the AT+CMGS prompt in PDU mode, as
+// sms.Part.PDU makes it: an empty SMSC address ("00": the SIM's service
+// centre) and the TPDU, in upper-case hex (3GPP TS 27.005 §3.1 <pdu>,
+// §3.5.1). Into a buffer the port keeps: one string per part instead of
+// a buffer and a string.
+func appendPDU(b, tpdu []byte) []byte {
+	const digits = "0123456789ABCDEF"
+	b = append(b, '0', '0')
+	for _, c := range tpdu {
+		b = append(b, digits[c>>4], digits[c&0x0f])
+	}
+	return b
 }
 
 func (m *Modem) sendPart(p sms.Part) (int, error) {
@@ -53,7 +70,11 @@ func (m *Modem) sendPart(p sms.Part) (int, error) {
 	if err != nil {
 		return 0, fmt.Errorf("%w: %w", ErrNotSent, err)
 	}
-	info, stage, err := c.smsCmd("+CMGS="+strconv.Itoa(p.Len()), p.PDU(), m.cfg.CommandTimeout, m.cfg.SendTimeout)
+	if c.cmgsLen != p.Len() || c.cmgs == "" {
+		c.cmgsLen, c.cmgs = p.Len(), "+CMGS="+strconv.Itoa(p.Len())
+	}
+	c.pduHex = appendPDU(c.pduHex[:0], p.TPDU)
+	info, stage, err := c.smsCmd(c.cmgs, string(c.pduHex), m.cfg.CommandTimeout, m.cfg.SendTimeout)
 	if err != nil {
 		if errors.Is(err, ErrTimeout) {
 			// Not Ready from now on, so nothing more is handed to this
@@ -66,16 +87,26 @@ func (m *Modem) sendPart(p sms.Part) (int, error) {
 		}
 		return 0, err
 	}
-	f := infoFields(info, "+CMGS")
-	if len(f) == 0 {
+	mr, ok := messageRef(info)
+	if !ok {
 		// Sent (OK) but no reference: delivery reports cannot be matched.
 		return -1, nil
 	}
-	mr, ok := atoi(f[0])
-	if !ok {
-		return -1, nil
-	}
 	return mr, nil
+}
+
+// messageRef reads <mr> from AT+CMGS's answer "+CMGS: <mr>[,<ackpdu>]"
+// (3GPP TS 27.005 §3.5.1).
+func messageRef(info []string) (int, bool) {
+	for _, l := range info {
+		if v, ok := strings.CutPrefix(l, "+CMGS:"); ok {
+			if i := strings.IndexByte(v, ','); i >= 0 {
+				v = v[:i]
+			}
+			return atoi(v)
+		}
+	}
+	return 0, false
 }
 
 // USSD sends a USSD code (e.g. *100#) and returns the network's answer. A

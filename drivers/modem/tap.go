@@ -1,6 +1,7 @@
 package modem
 
 import (
+	"bytes"
 	"errors"
 	"io"
 	"os"
@@ -38,19 +39,29 @@ type tap struct {
 	direct deadliner
 	rbuf   []byte
 
-	mu       sync.Mutex
-	sms      bool // an AT+CMGS is running
-	pduDone  bool // its PDU and Ctrl-Z were written
-	injected bool // a result was injected for it
-	lastCmd  string
-	pending  string // ID of the command awaiting its result, e.g. "+CPIN"
+	mu  sync.Mutex
+	sms bool // an AT+CMGS is running
+	// smsStart is when it began, promptTimeout its prompt's deadline.
+	smsStart      time.Time
+	promptTimeout time.Duration
+	pduDone       bool // its PDU and Ctrl-Z were written
+	injected      bool // a result was injected for it
+	// lastCmd is the last command line written (without its line end),
+	// pending the ID of the command awaiting its result, e.g. "+CPIN": a
+	// part of lastCmd's buffer, which every command line reuses.
+	lastCmd []byte
+	pending []byte
 
 	// signal, when set, is told about lines that show the modem restarted
 	// (see restartLine) and about an echoed command ("echo"): pbxgate
 	// turns echo off, a restarted modem has it on again (V.250 E1).
 	signal func(line string)
-	line   []byte      // incomplete input line (pump goroutine only)
-	echoed atomic.Bool // a command was echoed since the flag was cleared
+	line   []byte // incomplete input line (pump goroutine only)
+	// midLine: the engine was last handed bytes of a line not yet ended;
+	// prompt: the last thing handed over was a '>' at the start of a line
+	// (dropBlank; the reading goroutine only).
+	midLine, prompt bool
+	echoed          atomic.Bool // a command was echoed since the flag was cleared
 
 	// raw transfers of MMS files (mms_tap.go), guarded by mu.
 	connectData []byte // written when the modem answers CONNECT
@@ -85,7 +96,44 @@ func (t *tap) received(b []byte) []byte {
 	in := t.filterRaw(b)
 	t.trace.add(dirIn, in)
 	t.scan(in)
-	return in
+	return t.dropBlank(in)
+}
+
+// dropBlank removes, in place, what would reach the engine as empty lines:
+// line ends at the start of a line (a modem frames every answer in
+// <CR><LF>, 3GPP TS 27.007 §4.1 / V.250 §5.7.1, so "\r\n+CMGS: 5\r\n\r\nOK\r\n"
+// holds two) and the spaces after a "> " prompt at the start of a line
+// (the engine's scanner takes '>' there as a line of its own and skips the
+// spaces after it). warthog618/modem's engine hands every line from its
+// reader to its indication loop and on to its command loop, each over an
+// unbuffered channel, and only then ignores an empty one: two goroutine
+// hand-offs per blank line, three of them in every AT+CMGS (one before
+// the prompt, two in the answer), one before a +CDS and one in AT+CNMA's
+// answer.
+func (t *tap) dropBlank(b []byte) []byte {
+	out := b[:0]
+	for _, c := range b {
+		switch {
+		case c == '\r' || c == '\n':
+			if !t.midLine {
+				continue
+			}
+			if c == '\n' {
+				t.midLine = false
+			}
+		case t.prompt && c == ' ':
+			continue
+		case !t.midLine && c == '>':
+			t.prompt = true
+			out = append(out, c)
+			continue
+		default:
+			t.midLine = true
+		}
+		t.prompt = false
+		out = append(out, c)
+	}
+	return out
 }
 
 func (t *tap) pump() {
@@ -187,9 +235,16 @@ func (t *tap) readDirect(p []byte) (int, error) {
 // Ctrl-Z).
 func (t *tap) Write(p []byte) (int, error) {
 	if len(p) > 2 && (p[0] == 'A' || p[0] == 'a') && (p[1] == 'T' || p[1] == 't') && p[len(p)-1] != 0x1a {
-		cmd := strings.TrimRight(string(p), "\r\n")
+		end := len(p)
+		for end > 0 && (p[end-1] == '\r' || p[end-1] == '\n') {
+			end--
+		}
 		t.mu.Lock()
-		t.lastCmd, t.pending = cmd, cmdID(cmd[2:])
+		t.lastCmd = append(t.lastCmd[:0], p[:end]...)
+		t.pending = t.lastCmd[2:]
+		if i := bytes.IndexAny(t.pending, "=?"); i >= 0 {
+			t.pending = t.pending[:i]
+		}
 		t.mu.Unlock()
 	}
 	n, err := t.port.Write(p)
@@ -223,10 +278,10 @@ func (t *tap) scan(b []byte) {
 			t.connected()
 		}
 		t.mu.Lock()
-		echo := string(line) == t.lastCmd
-		pending := t.pending
+		echo := bytes.Equal(line, t.lastCmd)
+		restart := !echo && t.signal != nil && restartLine(line, t.pending)
 		if isFinal(line) {
-			t.pending = ""
+			t.pending = nil
 		}
 		t.mu.Unlock()
 		if echo {
@@ -238,7 +293,7 @@ func (t *tap) scan(b []byte) {
 		switch {
 		case echo:
 			t.signal("echo")
-		case restartLine(line, pending):
+		case restart:
 			t.signal(string(line))
 		}
 	}
@@ -263,7 +318,7 @@ func isFinal[T string | []byte](l T) bool {
 // "+QIND: PB DONE", "+QUSIM: 1"; SIMCom "RDY", "SMS DONE", "PB DONE", "SMS
 // Ready", "Call Ready"; Huawei "^SIMST:"; everyone's "+CPIN: READY" and
 // "+CFUN: 1" (27.007 lets them report these unsolicited after start-up).
-func restartLine[T string | []byte](l T, pending string) bool {
+func restartLine[T, P string | []byte](l T, pending P) bool {
 	switch string(l) {
 	case "RDY", "SMS DONE", "PB DONE", "SMS Ready", "Call Ready", "+QIND: SMS DONE", "+QIND: PB DONE", "+QIND: \"SMS DONE\"", "+QIND: \"PB DONE\"":
 		return true
@@ -272,18 +327,33 @@ func restartLine[T string | []byte](l T, pending string) bool {
 	case hasPrefix(l, "+QUSIM:"), hasPrefix(l, "^SIMST:"):
 		return true
 	case hasPrefix(l, "+CPIN:"):
-		return pending != "+CPIN"
+		return string(pending) != "+CPIN"
 	case hasPrefix(l, "+CFUN:"):
-		return pending != "+CFUN"
+		return string(pending) != "+CFUN"
 	}
 	return false
 }
 
-// beginSMS marks the start of an AT+CMGS.
-func (t *tap) beginSMS() {
+// beginSMS marks the start of an AT+CMGS whose prompt must come within
+// promptTimeout.
+func (t *tap) beginSMS(promptTimeout time.Duration) {
 	t.mu.Lock()
 	t.sms, t.pduDone, t.injected = true, false, false
+	t.smsStart, t.promptTimeout = time.Now(), promptTimeout
 	t.mu.Unlock()
+}
+
+// promptOverdue is the prompt watchdog's function (one timer per port,
+// re-armed for every AT+CMGS): it aborts the running AT+CMGS unless that
+// started less than its prompt timeout ago — a late run of the timer armed
+// for the AT+CMGS before must not end the next one.
+func (t *tap) promptOverdue() {
+	t.mu.Lock()
+	early := time.Since(t.smsStart) < t.promptTimeout
+	t.mu.Unlock()
+	if !early {
+		t.abortIfNoPrompt()
+	}
 }
 
 // endSMS ends it and tells whether the PDU was written and whether the
