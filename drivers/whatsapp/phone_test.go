@@ -104,9 +104,11 @@ func TestPhoneStandingFromEmulator(t *testing.T) {
 	e := newEnv(t, envConfig{ch: func(o *whatsapp.Options) { o.PhoneInfoInterval = time.Hour }})
 	ctx := context.Background()
 	deadline := time.Now().Add(10 * time.Second)
-	for !e.ch.Phone().Known {
+	// RefreshPhone publishes the standing before it applies the tier, so
+	// the start's reading is done once both are seen.
+	for !e.ch.Phone().Known || e.ch.Health().TierLimit == 0 {
 		if time.Now().After(deadline) {
-			t.Fatalf("standing not read at start: %+v", e.ch.Phone())
+			t.Fatalf("standing not read and applied at start: %+v health %+v", e.ch.Phone(), e.ch.Health())
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
