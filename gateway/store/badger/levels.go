@@ -949,15 +949,17 @@ func (s *levelsController) compactBuildTables(
 	newIterator := func() []y.Iterator {
 		// Create iterators across all the tables involved first.
 		var iters []y.Iterator
+		// pbxgate: DROPBEHIND, a compaction reads each input once.
+		opt := table.NOCACHE | table.DROPBEHIND
 		switch {
 		case lev == 0:
-			iters = appendIteratorsReversed(iters, topTables, table.NOCACHE)
+			iters = appendIteratorsReversed(iters, topTables, opt)
 		case len(topTables) > 0:
 			y.AssertTrue(len(topTables) == 1)
-			iters = []y.Iterator{topTables[0].NewIterator(table.NOCACHE)}
+			iters = []y.Iterator{topTables[0].NewIterator(opt)}
 		}
 		// Next level has level>=1 and we can use ConcatIterator as key ranges do not overlap.
-		return append(iters, table.NewConcatIterator(valid, table.NOCACHE))
+		return append(iters, table.NewConcatIterator(valid, opt))
 	}
 
 	res := make(chan *table.Table, 3)

@@ -6,9 +6,11 @@
 package table
 
 import (
+	"bufio"
 	"crypto/aes"
 	"errors"
 	"math"
+	"os"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -413,6 +415,25 @@ func (bd *buildData) Copy(dst []byte) int {
 	written += copy(dst[written:], bd.checksum)
 	written += copy(dst[written:], y.U32ToBytes(uint32(len(bd.checksum))))
 	return written
+}
+
+// pbxgate: writeTo writes what Copy copies to f, through a 64 KiB buffer
+// (CreateTable), and returns the bytes written.
+func (bd *buildData) writeTo(f *os.File) (int, error) {
+	w := bufio.NewWriterSize(f, 64<<10)
+	var written int
+	write := func(b []byte) {
+		n, _ := w.Write(b) // the error is sticky: Flush returns it
+		written += n
+	}
+	for _, bl := range bd.blockList {
+		write(bl.data[:bl.end])
+	}
+	write(bd.index)
+	write(y.U32ToBytes(uint32(len(bd.index))))
+	write(bd.checksum)
+	write(y.U32ToBytes(uint32(len(bd.checksum))))
+	return written, w.Flush()
 }
 
 func (b *Builder) Done() buildData {

@@ -170,7 +170,11 @@ type Iterator struct {
 
 	// Internally, Iterator is bidirectional. However, we only expose the
 	// unidirectional functionality for now.
-	opt int // Valid options are REVERSED and NOCACHE.
+	opt int // Valid options are REVERSED, NOCACHE and DROPBEHIND.
+
+	// pbxgate: with DROPBEHIND, [readFrom, readEnd) is the part of the
+	// table's mapping read since the last drop (pagesRead).
+	readFrom, readEnd int
 }
 
 // NewIterator returns a new iterator of the Table
@@ -182,6 +186,7 @@ func (t *Table) NewIterator(opt int) *Iterator {
 
 // Close closes the iterator (and it must be called).
 func (itr *Iterator) Close() error {
+	itr.dropRead() // pbxgate: DROPBEHIND
 	itr.bi.Close()
 	return itr.t.DecrRef()
 }
@@ -212,6 +217,7 @@ func (itr *Iterator) seekToFirst() {
 		itr.err = err
 		return
 	}
+	itr.pagesRead(itr.bpos) // pbxgate: DROPBEHIND
 	itr.bi.tableID = itr.t.id
 	itr.bi.blockID = itr.bpos
 	itr.bi.setBlock(block)
@@ -245,6 +251,7 @@ func (itr *Iterator) seekHelper(blockIdx int, key []byte) {
 		itr.err = err
 		return
 	}
+	itr.pagesRead(blockIdx) // pbxgate: DROPBEHIND
 	itr.bi.tableID = itr.t.id
 	itr.bi.blockID = itr.bpos
 	itr.bi.setBlock(block)
@@ -312,6 +319,7 @@ func (itr *Iterator) next() {
 	itr.err = nil
 
 	if itr.bpos >= itr.t.offsetsLength() {
+		itr.dropRead() // pbxgate: DROPBEHIND, the end of the table
 		itr.err = io.EOF
 		return
 	}
@@ -322,6 +330,7 @@ func (itr *Iterator) next() {
 			itr.err = err
 			return
 		}
+		itr.pagesRead(itr.bpos) // pbxgate: DROPBEHIND
 		itr.bi.tableID = itr.t.id
 		itr.bi.blockID = itr.bpos
 		itr.bi.setBlock(block)
@@ -419,7 +428,61 @@ func (itr *Iterator) Seek(key []byte) {
 var (
 	REVERSED int = 2
 	NOCACHE  int = 4
+	// pbxgate: DROPBEHIND (not upstream, PATCHES.md): a forward iterator
+	// takes the pages of the table's mapping it has read out of the
+	// resident set as it moves on (pagesRead), for compactions, which read
+	// every input table once, in full. Without it those pages stay
+	// resident until the input tables are deleted at the end of the
+	// compaction — tens of MB at once.
+	DROPBEHIND int = 8
 )
+
+// pbxgate: dropChunk is how much a DROPBEHIND iterator reads between two
+// drops (one madvise each).
+const dropChunk = 64 << 10
+
+// pbxgate: pagesRead records that block idx was read; with DROPBEHIND,
+// once dropChunk bytes were read, the whole pages of what was read before
+// block idx are dropped from the resident set (dropPages). A block that
+// does not follow the last one read (a seek) drops what was read and
+// starts a new range. The table's pages are dropped only while this
+// iterator holds its reference, and never those of in-memory tables
+// (their data is Go heap).
+func (itr *Iterator) pagesRead(idx int) {
+	if itr.opt&DROPBEHIND == 0 || itr.opt&REVERSED != 0 || itr.t.IsInmemory {
+		return
+	}
+	var ko fb.BlockOffset
+	y.AssertTrue(itr.t.offsets(&ko, idx))
+	off := int(ko.Offset())
+	switch {
+	case itr.readEnd == 0 || off != itr.readEnd:
+		itr.dropRead()
+		itr.readFrom = off
+	case off-itr.readFrom >= dropChunk:
+		itr.drop(off)
+	}
+	itr.readEnd = off + int(ko.Len())
+}
+
+// pbxgate: dropRead drops the whole pages of everything read since the
+// last drop (DROPBEHIND).
+func (itr *Iterator) dropRead() {
+	if itr.readEnd > 0 {
+		itr.drop(itr.readEnd)
+	}
+	itr.readFrom, itr.readEnd = 0, 0
+}
+
+// pbxgate: drop drops the whole pages of [readFrom, to) (DROPBEHIND).
+func (itr *Iterator) drop(to int) {
+	from := (itr.readFrom + pageSize - 1) &^ (pageSize - 1)
+	to &^= pageSize - 1
+	if to > from {
+		dropPages(itr.t.Data[from:to])
+		itr.readFrom = to
+	}
+}
 
 // ConcatIterator concatenates the sequences defined by several iterators.  (It only works with
 // TableIterators, probably just because it's faster to not be so generic.)

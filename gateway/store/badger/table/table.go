@@ -244,19 +244,31 @@ func (b *Block) verifyCheckSum() error {
 
 func CreateTable(fname string, builder *Builder) (*Table, error) {
 	bd := builder.Done()
-	mf, err := z.OpenMmapFile(fname, os.O_CREATE|os.O_RDWR|os.O_EXCL, bd.Size)
-	if err == z.NewFile {
-		// Expected.
+	// pbxgate: upstream maps the new file and copies the table into the
+	// mapping, so every page of every table being built is resident
+	// until the table is deleted (a compaction writing 30 tables raised
+	// RSS by ~30 MB). The table is written with write(2) instead (the
+	// page cache holds it, not the process) and mapped once synced; only
+	// what is read through the mapping later becomes resident.
+	fd, err := os.OpenFile(fname, os.O_CREATE|os.O_RDWR|os.O_EXCL, 0666)
+	if errors.Is(err, os.ErrExist) {
+		return nil, fmt.Errorf("file already exists: %s", fname)
 	} else if err != nil {
 		return nil, y.Wrapf(err, "while creating table: %s", fname)
-	} else {
-		return nil, fmt.Errorf("file already exists: %s", fname)
 	}
-
-	written := bd.Copy(mf.Data)
-	y.AssertTrue(written == len(mf.Data))
-	if err := z.Msync(mf.Data); err != nil {
-		return nil, y.Wrapf(err, "while calling msync on %s", fname)
+	written, err := bd.writeTo(fd)
+	if err == nil {
+		y.AssertTrue(written == bd.Size)
+		err = fd.Sync()
+	}
+	if err != nil {
+		_ = fd.Close()
+		return nil, y.Wrapf(err, "while writing table %s", fname)
+	}
+	mf, err := z.OpenMmapFileUsing(fd, 0, true)
+	if err != nil {
+		_ = fd.Close()
+		return nil, y.Wrapf(err, "while mapping table %s", fname)
 	}
 	return OpenTable(mf, *builder.opts)
 }
