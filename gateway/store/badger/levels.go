@@ -963,7 +963,8 @@ func (s *levelsController) compactBuildTables(
 	}
 
 	res := make(chan *table.Table, 3)
-	inflightBuilders := y.NewThrottle(8 + len(cd.splits))
+	// pbxgate: CompactionBuilders instead of a hard-coded 8.
+	inflightBuilders := y.NewThrottle(max(s.kv.opt.CompactionBuilders, 1) + len(cd.splits))
 	for _, kr := range cd.splits {
 		// Initiate Do here so we can register the goroutines for buildTables too.
 		if err := inflightBuilders.Do(); err != nil {

@@ -74,6 +74,7 @@ type Options struct {
 	ValueLogMaxEntries uint32
 
 	NumCompactors        int
+	CompactionBuilders   int // pbxgate: not upstream (PATCHES.md)
 	CompactL0OnClose     bool
 	LmaxCompaction       bool
 	ZSTDCompressionLevel int
@@ -135,6 +136,7 @@ func DefaultOptions(path string) Options {
 		MetricsEnabled:      true,
 
 		NumCompactors:           4, // Run at least 2 compactors. Zero-th compactor prioritizes L0.
+		CompactionBuilders:      8, // pbxgate: upstream's hard-coded value
 		NumLevelZeroTables:      5,
 		NumLevelZeroTablesStall: 15,
 		NumMemtables:            5,
@@ -606,6 +608,19 @@ func (opt Options) WithValueLogMaxEntries(val uint32) Options {
 // The default value of NumCompactors is 4. One is dedicated just for L0 and L1.
 func (opt Options) WithNumCompactors(val int) Options {
 	opt.NumCompactors = val
+	return opt
+}
+
+// pbxgate: WithCompactionBuilders sets how many finished tables a
+// compaction keeps in flight (being written and synced) besides the ones
+// its sub-compactions are filling; a sub-compaction that finished a table
+// waits, holding it, while that many are in flight. Each holds its
+// table builder's memory (about twice the table size). Upstream
+// hard-codes 8 (dgraph-io/badger#1373).
+//
+// The default value of CompactionBuilders is 8.
+func (opt Options) WithCompactionBuilders(val int) Options {
+	opt.CompactionBuilders = val
 	return opt
 }
 

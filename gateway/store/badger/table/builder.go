@@ -545,7 +545,11 @@ func (b *Builder) compressData(data []byte) ([]byte, error) {
 }
 
 func (b *Builder) buildIndex(bloom []byte) ([]byte, uint32) {
-	builder := fbs.NewBuilder(3 << 20)
+	// pbxgate: sized from the blocks (lenOffsets: their keys and
+	// offsets), the offsets vector and the bloom filter instead of a fixed
+	// 3 MiB, which every table built allocated (a 1 MiB table's index
+	// takes ~20 KiB); the flatbuffers builder grows if this falls short.
+	builder := fbs.NewBuilder(int(b.lenOffsets) + 4*len(b.blockList) + len(bloom) + 1<<10)
 
 	boList, dataSize := b.writeBlockOffsets(builder)
 	// Write block offset vector the the idxBuilder.
