@@ -37,10 +37,10 @@ func applyMemoryLimit(m config.Memory, environ []string, log *slog.Logger) int64
 
 // trimMappedFiles keeps the resident pages of the store's memory-mapped
 // files near memory.mapped_files (store.RunTrim with its defaults: a read
-// of /proc/self/statm every 20 ms; a compaction still makes tens of MB of
-// table pages resident for a moment, faster than a trim reclaims them —
-// docs/benchmarks.md, "Memory budget: the compaction spike"), and hands
-// back the binary's pages that only start-up or a burst touched.
+// of /proc/self/statm every 20 ms; compactions no longer make their tables
+// resident — the patched Badger copy, docs/benchmarks.md, "Memory budget: a
+// patched Badger" — so what it trims are the pages reads make resident),
+// and hands back the binary's pages that only start-up or a burst touched.
 func (d *daemon) trimMappedFiles() {
 	budget := int64(d.cfg.Memory.MappedFiles)
 	if budget == 0 {

@@ -18,10 +18,11 @@ type TrimOptions struct {
 	// Interval between two checks of the resident file pages while the
 	// daemon is busy (a read of /proc/self/statm, which walks no page
 	// tables); once idle it checks idleSlowdown times less often, until the
-	// pages grow again. Default 20 ms: a
-	// compaction makes ~50 MB of table pages resident within ~170 ms
+	// pages grow again. Default 20 ms: with upstream Badger a
+	// compaction made ~50 MB of table pages resident within ~170 ms
 	// (docs/benchmarks.md, "Memory budget: the compaction spike"), so a
-	// check every 250 ms saw the spike only after it had set the peak.
+	// check every 250 ms saw the spike only after it had set the peak
+	// (the patched copy no longer does; the interval was not re-measured).
 	Interval time.Duration
 	// Budget in bytes for the store's resident mapped pages.
 	Budget int64
@@ -65,13 +66,16 @@ func (o TrimOptions) withDefaults() TrimOptions {
 // they have not grown for o.IdleAfter (the daemon is idle), it hands back
 // all of them.
 //
-// Badger v4 reads and writes its tables, value log and memtable logs
-// through shared file mappings (it has no option to use read/write
-// instead), and every page it touched — each table a compaction read or
-// wrote, in full — stays in the process's resident set until the file is
-// deleted: RSS grows with the database, not with what pbxgate uses, and a
-// compaction makes tens of MB resident within a fraction of a second.
-// Above budget the trimmer hands the pages back (madvise MADV_PAGEOUT: the
+// Badger v4 reads its tables, and reads and writes its value log and
+// memtable logs, through shared file mappings (it has no option to use
+// read/write instead), and every page it touched stays in the process's
+// resident set until the file is deleted: RSS grows with the database, not
+// with what pbxgate uses. Upstream, a compaction also wrote its new tables
+// through mappings and left its inputs resident — tens of MB within a
+// fraction of a second, faster than any trim; the patched copy
+// (gateway/store/badger/PATCHES.md) writes tables with write(2) and drops
+// a compaction's input pages as it reads them, so what is left for the
+// trimmer are the pages reads and the logs make resident. Above budget the trimmer hands the pages back (madvise MADV_PAGEOUT: the
 // kernel writes back what is dirty and drops them from memory), which is
 // what a cgroup's memory.high would do; pages Badger needs again are read
 // back from disk. MADV_DONTNEED would keep them in the page cache, but

@@ -121,6 +121,11 @@ type tuning struct {
 	indexCache   int64
 	compression  options.CompressionType
 	vlogFile     int64 // value-log file size (mmapped at 2×)
+	// builders: finished tables a compaction keeps in flight (written
+	// and synced) besides those its sub-compactions fill — an option of
+	// the patched Badger copy (gateway/store/badger/PATCHES.md); upstream
+	// hard-codes 8.
+	builders int
 	// valueThreshold: larger values go to the value log. Every value
 	// written there stays mapped (resident) until value-log GC rewrites
 	// its file, and old versions are only reclaimed by that GC; in the
@@ -140,8 +145,9 @@ type tuning struct {
 // and doubles (2T, +4T, +8T, …) as the table grows. A compaction runs up to
 // five builders at once (sub-compactions), more while earlier tables are
 // being synced to disk, Badger keeps up to eight finished allocators pooled
-// for reuse at their largest size, and every table built allocates a 3 MiB
-// index builder that is garbage right after. Under the daemon's memory
+// for reuse at their largest size, and every table built allocated a 3 MiB
+// index builder that is garbage right after (upstream; the patched copy
+// sizes it from the table). Under the daemon's memory
 // limit (64 MiB) that heap decides how often the collector runs: with
 // Snappy, a builder holds each block twice (uncompressed, and a
 // worst-case-sized buffer for the compressed copy) and tables count their
@@ -154,14 +160,17 @@ type tuning struct {
 //     decompressed into the heap) — 9 collections per 1,000 SMS, less than
 //     half the CPU per SMS; the price is more bytes on disk (3–4×) and
 //     written;
-//   - 1 MiB tables (a builder's allocator: 2 MiB). How many builders a
-//     compaction keeps alive is Badger's: up to 8 + 2 × its
-//     sub-compactions, queued with their index builders while their tables
-//     are written and synced (hard-coded; dgraph-io/badger#1373). On a busy
-//     disk that queue fills: the anonymous peaks of the 100,000-SMS runs
-//     held 12 × (4 + 3 MiB) with 2 MiB tables and 21 allocators plus 10
-//     index builders (73 MB) with 1 MiB tables — the count, not the table
-//     size, sets that peak (docs/benchmarks.md);
+//   - 1 MiB tables (a builder's allocator: 2 MiB). A compaction keeps up
+//     to builders + 2 × its sub-compactions alive: one filling per
+//     sub-compaction, one finished waiting per sub-compaction, and
+//     builders tables being written and synced (upstream hard-codes
+//     8; dgraph-io/badger#1373). On a busy disk that queue fills: the
+//     anonymous peaks of the 100,000-SMS runs held 12 × (4 + 3 MiB) with
+//     2 MiB tables and 21 allocators plus 10 index builders (73 MB) with
+//     1 MiB tables — the count, not the table size, sets that peak
+//     (docs/benchmarks.md). The patched copy lets pbxgate set builders
+//     (2) and sizes each table's index builder from its blocks instead of
+//     3 MiB;
 //   - tables keep one size on every level (tableMult 1): with the default
 //     doubling the deepest level's builders grow with the store (the late
 //     anonymous peak of the 100,000-SMS run, docs/benchmarks.md);
@@ -185,6 +194,7 @@ var small = tuning{
 	indexCache:   0,
 	compression:  options.None,
 	vlogFile:     16 << 20,
+	builders:     2,
 	// 16 KiB stays well under 15 % of the memtable (307 KiB).
 	valueThreshold: 16 << 10,
 }
@@ -202,6 +212,7 @@ func (t tuning) apply(bo badger.Options) badger.Options {
 		WithBlockCacheSize(t.blockCache).
 		WithIndexCacheSize(t.indexCache).
 		WithNumCompactors(2).
+		WithCompactionBuilders(t.builders).
 		WithValueLogFileSize(t.vlogFile).
 		WithCompression(t.compression).
 		WithNumGoroutines(4)
