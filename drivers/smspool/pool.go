@@ -229,9 +229,21 @@ func classOf(c message.Class) int {
 // queued is the number of messages waiting in the channel's queues.
 func (ch *channel) queued() int { return len(ch.queue[0]) + len(ch.queue[1]) }
 
-// item is a queued message as the scheduler sees it; the full record
-// stays in the store.
+// heldRecords: items of a channel whose queue is this long or longer do
+// not keep their record in memory (item.rec). Under the campaigns' pull
+// the queue holds a small window per SIM; a bulk of API sends does not
+// make the pool hold every text twice.
+const heldRecords = 256
+
+// item is a queued message as the scheduler sees it. rec, when set, is a
+// copy of its stored record: a queued record is written only by whoever
+// took its item out of the queue under p.mu (markSending, markRetry,
+// Withdraw), and an item goes back only with the record as stored, so the
+// worker that claims the item may write the next state without reading
+// the record first. Only items of the last heldRecords messages queued
+// hold one (memory on a 1 GB board); the others are read at markSending.
 type item struct {
+	rec       *record
 	id        string
 	channel   string
 	class     int // index into channel.queue
@@ -549,6 +561,10 @@ func (p *Pool) enqueueIn(txn *store.Txn, msg message.Outbound) (record, bool, er
 func (p *Pool) queueStored(r *record) {
 	it := newItem(r)
 	p.mu.Lock()
+	if ch := p.byName[it.channel]; ch != nil && ch.queued() < heldRecords {
+		rc := *r
+		it.rec = &rc
+	}
 	p.insertLocked(it)
 	p.mu.Unlock()
 }
