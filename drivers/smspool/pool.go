@@ -89,6 +89,20 @@ type BatchSink interface {
 	StatusBatch(ctx context.Context, evs []message.StatusEvent) (int, error)
 }
 
+// TxnSink is a Sink that can take a status event inside the pool's
+// transaction that stores it (the daemon's events.Router: the campaign's
+// recipient and the message log's entry change in the same commit as the
+// pool's record). StatusTxn returns false, having written nothing, when
+// the event must take the ordinary way (outbox, then Status or
+// StatusBatch). With true, the pool writes no outbox entry for it and
+// calls done exactly once: with true after txn committed, with false when
+// it did not (a conflict runs the transaction again and offers the event
+// again). An error fails the pool's transaction.
+type TxnSink interface {
+	Sink
+	StatusTxn(ctx context.Context, txn *store.Txn, ev message.StatusEvent) (taken bool, done func(committed bool), err error)
+}
+
 // SinkFunc adapts a function to Sink.
 type SinkFunc func(ctx context.Context, ev message.StatusEvent) error
 
@@ -194,6 +208,10 @@ type Pool struct {
 	sims     map[string]*sim
 	wake     chan struct{} // closed and replaced when work may be available
 	runCtx   context.Context
+	// txnCtx is set while Run runs: status events are offered to a
+	// TxnSink inside the pool's transactions only then (before, the
+	// daemon may still be registering the events' consumers).
+	txnCtx atomic.Pointer[context.Context]
 	workers  sync.WaitGroup
 	stopped  bool
 
@@ -705,6 +723,8 @@ func (p *Pool) Run(ctx context.Context) error {
 		return errors.New("smspool: Run called twice")
 	}
 	p.runCtx = ctx
+	tctx := context.WithoutCancel(ctx) // sends finishing after ctx ended are recorded too
+	p.txnCtx.Store(&tctx)
 	for _, s := range p.sims {
 		if s.modem != nil {
 			p.startWorkerLocked(s)

@@ -105,6 +105,11 @@ type Engine struct {
 	// store.DecodeCache): a recipient's hand-over, "sent" and "delivered"
 	// each read what the one before wrote.
 	recips *store.DecodeCache[Recipient]
+	// txnPending counts, per campaign, recipient changes written in a
+	// channel's transaction (HandleStatusTxn) whose commit or failure the
+	// engine has not heard of yet: their counts are not in memory, so
+	// save keeps the stale-counts marker meanwhile. Guarded by wmu.
+	txnPending map[string]int
 	// marks are the accepted marks of the dispatchers not stored yet, by
 	// message ID: true once a report moved the recipient on, so the next
 	// batch need not even read it to store the mark (see
@@ -201,7 +206,7 @@ func New(cfg Config) (*Engine, error) {
 	e := &Engine{
 		cfg: cfg, st: cfg.Store, clock: cfg.Clock, log: cfg.Logger, m: m,
 		camps: map[string]*Campaign{}, busy: map[string]string{}, runs: map[string]*run{}, staleCounts: map[string]bool{},
-		recips:  store.NewDecodeCache(recipientCacheSize, cloneRecipient),
+		recips: store.NewDecodeCache(recipientCacheSize, cloneRecipient), txnPending: map[string]int{},
 		changed: make(chan struct{}), wake: make(chan struct{}, 1), resumed: make(chan struct{}),
 	}
 	err = e.st.View(func(txn *store.Txn) error {
@@ -300,9 +305,11 @@ func (e *Engine) transition(c *Campaign, to State, reason string, code message.R
 // of campaign records, so no read-modify-write conflict is possible.
 //
 // The record carries c's counts, so a marker of stale counts (staleKey)
-// goes with it.
+// goes with it — unless a channel's transaction holds a recipient change
+// of c the counts do not show yet (txnPending).
 func (e *Engine) save(c *Campaign, extra func(txn *store.Txn) error) error {
-	stale := e.staleCounts[c.ID]
+	keep := e.txnPending[c.ID] > 0
+	stale := e.staleCounts[c.ID] && !keep
 	err := e.st.Update(func(txn *store.Txn) error {
 		if extra != nil {
 			if err := extra(txn); err != nil {
@@ -324,7 +331,9 @@ func (e *Engine) save(c *Campaign, extra func(txn *store.Txn) error) error {
 	if err != nil {
 		return fmt.Errorf("store campaign %q: %w", c.Spec.Name, err)
 	}
-	delete(e.staleCounts, c.ID)
+	if !keep {
+		delete(e.staleCounts, c.ID)
+	}
 	e.publish(c)
 	return nil
 }

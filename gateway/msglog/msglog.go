@@ -331,6 +331,23 @@ func (l *Log) Statuses(ctx context.Context, evs []message.StatusEvent) error {
 
 var errNothingToStore = errors.New("nothing to store")
 
+// StatusTxn is Status inside txn, the transaction in which the channel
+// stores the event (events.TxnJournal): durable with it.
+func (l *Log) StatusTxn(txn *store.Txn, ev message.StatusEvent) error {
+	if ev.ID == "" {
+		return nil
+	}
+	err := l.statusTxn(txn, ev)
+	if errors.Is(err, ErrNotFound) {
+		l.log.Debug("msglog: status of a message not in the log", "id", ev.ID)
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("msglog: status of %s: %w", ev.ID, err)
+	}
+	return nil
+}
+
 func (l *Log) statusTxn(txn *store.Txn, ev message.StatusEvent) error {
 	key, e, err := l.getTxn(txn, ev.ID)
 	if err != nil {
