@@ -211,9 +211,9 @@ type Pool struct {
 	// txnCtx is set while Run runs: status events are offered to a
 	// TxnSink inside the pool's transactions only then (before, the
 	// daemon may still be registering the events' consumers).
-	txnCtx atomic.Pointer[context.Context]
-	workers  sync.WaitGroup
-	stopped  bool
+	txnCtx  atomic.Pointer[context.Context]
+	workers sync.WaitGroup
+	stopped bool
 
 	events *eventQueue
 
