@@ -75,7 +75,7 @@ func (s *engineSink) StatusBatch(ctx context.Context, evs []message.StatusEvent)
 func (s *engineSink) StatusTxn(ctx context.Context, txn *store.Txn, ev message.StatusEvent) (bool, func(bool), error) {
 	var done func(bool)
 	if e := s.eng.Load(); e != nil {
-		d, err := e.HandleStatusTxn(txn, ev)
+		d, err := e.HandleStatusTxn(ctx, txn, ev)
 		switch {
 		case errors.Is(err, evroute.ErrNotInTxn):
 			return false, nil, nil

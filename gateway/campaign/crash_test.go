@@ -109,7 +109,7 @@ func (c *fileChannel) Send(ctx context.Context, m message.Outbound) error {
 		if err := txn.Set([]byte("chan/"+m.ID), []byte("sent")); err != nil {
 			return err
 		}
-		d, err := c.eng.HandleStatusTxn(txn, ev)
+		d, err := c.eng.HandleStatusTxn(ctx, txn, ev)
 		switch {
 		case errors.Is(err, events.ErrNotInTxn):
 			return nil

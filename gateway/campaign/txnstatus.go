@@ -28,14 +28,14 @@ import (
 // only once txn committed (done). Until then save keeps the stale-counts
 // marker (see Engine.txnPending): a campaign record stored meanwhile
 // carries counts without this change, and a crash then has New recount.
-func (e *Engine) HandleStatusTxn(txn *store.Txn, ev message.StatusEvent) (func(committed bool), error) {
+func (e *Engine) HandleStatusTxn(ctx context.Context, txn *store.Txn, ev message.StatusEvent) (func(committed bool), error) {
 	if strings.HasSuffix(ev.ID, fallbackSuffix) || (ev.Status == message.Failed && ev.Code == message.CodeWithdrawn) {
 		if _, _, _, ok := parseMsgID(strings.TrimSuffix(ev.ID, fallbackSuffix)); !ok {
 			return nil, fmt.Errorf("%w: %s", ErrUnknownStatus, ev.ID)
 		}
 		return nil, events.ErrNotInTxn
 	}
-	req, err := e.statusReq(context.Background(), ev)
+	req, err := e.statusReq(ctx, ev)
 	if req == nil {
 		return nil, err // not ours, or nothing to store (queued, sending)
 	}

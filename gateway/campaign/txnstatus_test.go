@@ -21,7 +21,7 @@ func statusInTxn(t *testing.T, e *Engine, st *store.Store, ev message.StatusEven
 		if err := txn.Set([]byte("chan/"+ev.ID), []byte(ev.Status)); err != nil {
 			return err
 		}
-		d, err := e.HandleStatusTxn(txn, ev)
+		d, err := e.HandleStatusTxn(bg, txn, ev)
 		if err != nil {
 			return err
 		}

@@ -62,7 +62,7 @@ type TxnJournal interface {
 // Any other error fails the channel's transaction.
 type TxnHandler interface {
 	Handler
-	HandleStatusTxn(txn *store.Txn, ev message.StatusEvent) (done func(committed bool), err error)
+	HandleStatusTxn(ctx context.Context, txn *store.Txn, ev message.StatusEvent) (done func(committed bool), err error)
 }
 
 // HandlerFunc adapts a function (a method value) to Handler.
@@ -269,7 +269,7 @@ func (r *Router) StatusTxn(ctx context.Context, txn *store.Txn, ev message.Statu
 		if !ok {
 			return false, nil, nil
 		}
-		d, err := th.HandleStatusTxn(txn, ev)
+		d, err := th.HandleStatusTxn(ctx, txn, ev)
 		if rt.notMine != nil && errors.Is(err, rt.notMine) {
 			continue
 		}

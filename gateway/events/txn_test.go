@@ -19,7 +19,7 @@ type txnOwner struct {
 	dones []string
 }
 
-func (o *txnOwner) HandleStatusTxn(txn *store.Txn, ev message.StatusEvent) (func(bool), error) {
+func (o *txnOwner) HandleStatusTxn(_ context.Context, txn *store.Txn, ev message.StatusEvent) (func(bool), error) {
 	if !o.ids[ev.ID] {
 		return nil, fmt.Errorf("%s: %w", ev.ID, o.notMine)
 	}
