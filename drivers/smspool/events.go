@@ -167,11 +167,10 @@ func (q *eventQueue) release(evs []queuedEvent, committed bool) {
 		delete(q.inflight, e.seq)
 		if !committed {
 			q.forgetLocked(e.ev.ID)
+			continue
 		}
-		if committed {
-			i, _ := slices.BinarySearchFunc(q.ready, e.seq, func(a queuedEvent, s uint64) int { return cmpSeq(a.seq, s) })
-			q.ready = slices.Insert(q.ready, i, e)
-		}
+		i, _ := slices.BinarySearchFunc(q.ready, e.seq, func(a queuedEvent, s uint64) int { return cmpSeq(a.seq, s) })
+		q.ready = slices.Insert(q.ready, i, e)
 	}
 	q.mu.Unlock()
 	select {

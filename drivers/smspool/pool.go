@@ -258,8 +258,9 @@ const heldRecords = 256
 // took its item out of the queue under p.mu (markSending, markRetry,
 // Withdraw), and an item goes back only with the record as stored, so the
 // worker that claims the item may write the next state without reading
-// the record first. Only items of the last heldRecords messages queued
-// hold one (memory on a 1 GB board); the others are read at markSending.
+// the record first. An item queued while its channel's queue holds
+// heldRecords or more gets none (memory on a 1 GB board); its record is
+// read at markSending.
 type item struct {
 	rec       *record
 	id        string
