@@ -37,11 +37,15 @@ type eventQueue struct {
 	mu       sync.Mutex
 	inflight map[uint64]struct{} // seqs of transactions not finished yet
 	ready    []queuedEvent       // committed, not yet handed over; by seq
-	wake     chan struct{}
+	// queued counts the events of each message in flight or ready: while
+	// one is, the message's later events take the queue too (not a
+	// TxnSink inside the transaction), so the Sink sees them in order.
+	queued map[string]int
+	wake   chan struct{}
 }
 
 func newEventQueue() *eventQueue {
-	return &eventQueue{inflight: map[uint64]struct{}{}, wake: make(chan struct{}, 1)}
+	return &eventQueue{inflight: map[uint64]struct{}{}, queued: map[string]int{}, wake: make(chan struct{}, 1)}
 }
 
 // tx is a store transaction that may add status events.
@@ -49,6 +53,9 @@ type tx struct {
 	*store.Txn
 	p   *Pool
 	evs []queuedEvent
+	// dones: what a TxnSink asked to hear once the transaction committed
+	// or did not (events it took in this attempt).
+	dones []func(committed bool)
 }
 
 // update runs fn in a transaction whose status events reach the Sink once
@@ -62,12 +69,22 @@ func (p *Pool) update(fn func(t *tx) error) error {
 func (p *Pool) updateWith(commit func(func(*store.Txn) error) error, fn func(t *tx) error) error {
 	t := &tx{p: p}
 	err := commit(func(txn *store.Txn) error {
-		p.events.release(t.evs, false) // a previous attempt lost a conflict
-		t.Txn, t.evs = txn, nil
+		t.finish(false) // a previous attempt lost a conflict
+		t.Txn = txn
 		return fn(t)
 	})
-	p.events.release(t.evs, err == nil)
+	t.finish(err == nil)
 	return err
+}
+
+// finish ends an attempt of t's transaction: its events reach the Sink
+// (committed) or are forgotten.
+func (t *tx) finish(committed bool) {
+	t.p.events.release(t.evs, committed)
+	for _, d := range t.dones {
+		d(committed)
+	}
+	t.evs, t.dones = nil, nil
 }
 
 // addEvent stores the status of r in the outbox, in this transaction.
@@ -85,7 +102,21 @@ func (t *tx) addEvent(r *record, now time.Time) error {
 		}
 		ev.ChannelID = "mr:" + strings.Join(mrs, ",")
 	}
-	seq := p.events.alloc(p)
+	if ts, ok := p.cfg.Sink.(TxnSink); ok {
+		if ctx := p.txnCtx.Load(); ctx != nil && !p.events.has(ev.ID) {
+			taken, done, err := ts.StatusTxn(*ctx, t.Txn, ev)
+			if err != nil {
+				return err
+			}
+			if taken {
+				if done != nil {
+					t.dones = append(t.dones, done)
+				}
+				return nil
+			}
+		}
+	}
+	seq := p.events.alloc(p, ev.ID)
 	if r.Status == message.Sending {
 		// Handed over from memory only: every "sending" is followed by
 		// an event that is stored (sent, failed, unknown, or queued
@@ -100,14 +131,30 @@ func (t *tx) addEvent(r *record, now time.Time) error {
 	return store.SetJSONFast(t.Txn, seqKey(keyEvents, seq), ev)
 }
 
-// alloc takes a seq and marks it in flight, atomically: every seq handed
-// out before is in flight or finished when a later one exists.
-func (q *eventQueue) alloc(p *Pool) uint64 {
+// alloc takes a seq for an event of message id and marks it in flight,
+// atomically: every seq handed out before is in flight or finished when a
+// later one exists.
+func (q *eventQueue) alloc(p *Pool, id string) uint64 {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	seq := p.nextSeq()
 	q.inflight[seq] = struct{}{}
+	q.queued[id]++
 	return seq
+}
+
+// has reports whether an event of message id is in flight or waiting.
+func (q *eventQueue) has(id string) bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.queued[id] > 0
+}
+
+// forgetLocked drops one event of message id from queued. q.mu is held.
+func (q *eventQueue) forgetLocked(id string) {
+	if q.queued[id]--; q.queued[id] <= 0 {
+		delete(q.queued, id)
+	}
 }
 
 // release ends the transaction of evs: committed ones become ready.
@@ -118,10 +165,12 @@ func (q *eventQueue) release(evs []queuedEvent, committed bool) {
 	q.mu.Lock()
 	for _, e := range evs {
 		delete(q.inflight, e.seq)
-		if committed {
-			i, _ := slices.BinarySearchFunc(q.ready, e.seq, func(a queuedEvent, s uint64) int { return cmpSeq(a.seq, s) })
-			q.ready = slices.Insert(q.ready, i, e)
+		if !committed {
+			q.forgetLocked(e.ev.ID)
+			continue
 		}
+		i, _ := slices.BinarySearchFunc(q.ready, e.seq, func(a queuedEvent, s uint64) int { return cmpSeq(a.seq, s) })
+		q.ready = slices.Insert(q.ready, i, e)
 	}
 	q.mu.Unlock()
 	select {
@@ -152,6 +201,9 @@ func (q *eventQueue) load(st *store.Store) error {
 	}
 	q.mu.Lock()
 	q.ready = append(evs, q.ready...)
+	for _, e := range evs {
+		q.queued[e.ev.ID]++
+	}
 	q.mu.Unlock()
 	return nil
 }
@@ -175,6 +227,9 @@ func (q *eventQueue) next(n int) []queuedEvent {
 // have slipped in front of them: their seqs were in flight when next ran.
 func (q *eventQueue) done(k int) {
 	q.mu.Lock()
+	for _, e := range q.ready[:k] {
+		q.forgetLocked(e.ev.ID)
+	}
 	q.ready = slices.Delete(q.ready, 0, k)
 	q.mu.Unlock()
 }

@@ -89,6 +89,20 @@ type BatchSink interface {
 	StatusBatch(ctx context.Context, evs []message.StatusEvent) (int, error)
 }
 
+// TxnSink is a Sink that can take a status event inside the pool's
+// transaction that stores it (the daemon's events.Router: the campaign's
+// recipient and the message log's entry change in the same commit as the
+// pool's record). StatusTxn returns false, having written nothing, when
+// the event must take the ordinary way (outbox, then Status or
+// StatusBatch). With true, the pool writes no outbox entry for it and
+// calls done exactly once: with true after txn committed, with false when
+// it did not (a conflict runs the transaction again and offers the event
+// again). An error fails the pool's transaction.
+type TxnSink interface {
+	Sink
+	StatusTxn(ctx context.Context, txn *store.Txn, ev message.StatusEvent) (taken bool, done func(committed bool), err error)
+}
+
 // SinkFunc adapts a function to Sink.
 type SinkFunc func(ctx context.Context, ev message.StatusEvent) error
 
@@ -194,8 +208,12 @@ type Pool struct {
 	sims     map[string]*sim
 	wake     chan struct{} // closed and replaced when work may be available
 	runCtx   context.Context
-	workers  sync.WaitGroup
-	stopped  bool
+	// txnCtx is set while Run runs: status events are offered to a
+	// TxnSink inside the pool's transactions only then (before, the
+	// daemon may still be registering the events' consumers).
+	txnCtx  atomic.Pointer[context.Context]
+	workers sync.WaitGroup
+	stopped bool
 
 	events *eventQueue
 
@@ -229,9 +247,22 @@ func classOf(c message.Class) int {
 // queued is the number of messages waiting in the channel's queues.
 func (ch *channel) queued() int { return len(ch.queue[0]) + len(ch.queue[1]) }
 
-// item is a queued message as the scheduler sees it; the full record
-// stays in the store.
+// heldRecords: items of a channel whose queue is this long or longer do
+// not keep their record in memory (item.rec). Under the campaigns' pull
+// the queue holds a small window per SIM; a bulk of API sends does not
+// make the pool hold every text twice.
+const heldRecords = 256
+
+// item is a queued message as the scheduler sees it. rec, when set, is a
+// copy of its stored record: a queued record is written only by whoever
+// took its item out of the queue under p.mu (markSending, markRetry,
+// Withdraw), and an item goes back only with the record as stored, so the
+// worker that claims the item may write the next state without reading
+// the record first. An item queued while its channel's queue holds
+// heldRecords or more gets none (memory on a 1 GB board); its record is
+// read at markSending.
 type item struct {
+	rec       *record
 	id        string
 	channel   string
 	class     int // index into channel.queue
@@ -549,6 +580,10 @@ func (p *Pool) enqueueIn(txn *store.Txn, msg message.Outbound) (record, bool, er
 func (p *Pool) queueStored(r *record) {
 	it := newItem(r)
 	p.mu.Lock()
+	if ch := p.byName[it.channel]; ch != nil && ch.queued() < heldRecords {
+		rc := *r
+		it.rec = &rc
+	}
 	p.insertLocked(it)
 	p.mu.Unlock()
 }
@@ -689,6 +724,8 @@ func (p *Pool) Run(ctx context.Context) error {
 		return errors.New("smspool: Run called twice")
 	}
 	p.runCtx = ctx
+	tctx := context.WithoutCancel(ctx) // sends finishing after ctx ended are recorded too
+	p.txnCtx.Store(&tctx)
 	for _, s := range p.sims {
 		if s.modem != nil {
 			p.startWorkerLocked(s)

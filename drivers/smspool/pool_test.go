@@ -730,7 +730,7 @@ func TestEventQueueOrder(t *testing.T) {
 	t.Parallel()
 	p := &Pool{}
 	q := newEventQueue()
-	a, b, c := q.alloc(p), q.alloc(p), q.alloc(p)
+	a, b, c := q.alloc(p, "1"), q.alloc(p, "2"), q.alloc(p, "3")
 	ev := func(seq uint64) queuedEvent {
 		return queuedEvent{seq: seq, ev: message.StatusEvent{ID: fmt.Sprint(seq)}}
 	}
@@ -747,9 +747,15 @@ func TestEventQueueOrder(t *testing.T) {
 	if len(got) != 2 || got[0].seq != a || got[1].seq != c {
 		t.Fatalf("next = %v, want %d then %d", got, a, c)
 	}
+	if !q.has("1") || q.has("2") || !q.has("3") {
+		t.Fatalf("waiting events of 1, 2, 3: %v, %v, %v (want true, false, true)", q.has("1"), q.has("2"), q.has("3"))
+	}
 	q.done(1)
 	if got := q.next(10); len(got) != 1 || got[0].seq != c {
 		t.Fatalf("after done(1): %v", got)
+	}
+	if q.has("1") || !q.has("3") {
+		t.Fatalf("after done(1): waiting events of 1, 3: %v, %v (want false, true)", q.has("1"), q.has("3"))
 	}
 }
 

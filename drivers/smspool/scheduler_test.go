@@ -12,8 +12,10 @@ import (
 
 	"github.com/pbxgate/pbxgate/gateway/campaign"
 	"github.com/pbxgate/pbxgate/gateway/config"
+	evroute "github.com/pbxgate/pbxgate/gateway/events"
 	"github.com/pbxgate/pbxgate/gateway/message"
 	"github.com/pbxgate/pbxgate/gateway/recipients"
+	"github.com/pbxgate/pbxgate/gateway/store"
 	"github.com/pbxgate/pbxgate/gateway/testkit"
 )
 
@@ -65,6 +67,36 @@ func (s *engineSink) StatusBatch(ctx context.Context, evs []message.StatusEvent)
 		}
 	}
 	return len(evs), nil
+}
+
+// StatusTxn takes an event inside the pool's transaction where the engine
+// can (HandleStatusTxn), as the daemon's router does (events.Router
+// StatusTxn); the collector or observer sees it once that committed.
+func (s *engineSink) StatusTxn(ctx context.Context, txn *store.Txn, ev message.StatusEvent) (bool, func(bool), error) {
+	var done func(bool)
+	if e := s.eng.Load(); e != nil {
+		d, err := e.HandleStatusTxn(ctx, txn, ev)
+		switch {
+		case errors.Is(err, evroute.ErrNotInTxn):
+			return false, nil, nil
+		case err != nil && !errors.Is(err, campaign.ErrUnknownStatus):
+			return false, nil, err
+		}
+		done = d
+	}
+	return true, func(committed bool) {
+		if done != nil {
+			done(committed)
+		}
+		if !committed {
+			return
+		}
+		if s.observe != nil {
+			_ = s.observe.Status(ctx, ev)
+			return
+		}
+		_ = s.ev.Status(ctx, ev)
+	}, nil
 }
 
 // schedRig is a pool on simulated SIMs with a campaign engine on top.

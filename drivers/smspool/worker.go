@@ -297,7 +297,9 @@ func (p *Pool) markSending(it *item, simName string, prev *sentOutcome) (record,
 				return err
 			}
 		}
-		if r, err = getRecord(txn, it.id); err != nil {
+		if it.rec != nil {
+			r = *it.rec // as stored (see item)
+		} else if r, err = getRecord(txn, it.id); err != nil {
 			return err
 		}
 		if r.Status != message.Queued {
@@ -544,6 +546,8 @@ func (p *Pool) markRetry(r *record, it *item, simName string, f Failure) error {
 	p.log.Warn("SMS moved back to the queue after a modem error", "id", r.Msg.ID, "sim", simName, "reason", f.Reason)
 	p.met.retried.WithLabelValues(simName).Inc()
 	it.notBefore, it.tried = r.NotBefore, slices.Clone(r.Tried)
+	rc := *r
+	it.rec = &rc
 	p.mu.Lock()
 	p.insertLocked(it)
 	p.mu.Unlock()

@@ -3,6 +3,7 @@ package campaign
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -14,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pbxgate/pbxgate/gateway/events"
 	"github.com/pbxgate/pbxgate/gateway/message"
 	"github.com/pbxgate/pbxgate/gateway/store"
 	"github.com/pbxgate/pbxgate/gateway/testkit"
@@ -22,6 +24,11 @@ import (
 // The crash test re-runs this test binary as a child that owns the store and
 // kills it with SIGKILL at random moments of a 1,000-recipient campaign.
 const crashChildEnv = "PBXGATE_CAMPAIGN_CRASH_CHILD"
+
+// crashTxnEnv set: the child's channel reports "sent" inside a transaction
+// of its own that also stores its record of the message (HandleStatusTxn,
+// as the SMS pool does through the router).
+const crashTxnEnv = "PBXGATE_CAMPAIGN_CRASH_TXN"
 
 func TestMain(m *testing.M) {
 	if dir := os.Getenv(crashChildEnv); dir != "" {
@@ -44,6 +51,7 @@ type fileChannel struct {
 	f    *os.File
 	seen map[string]bool
 	eng  *Engine
+	st   *store.Store // set: report through HandleStatusTxn in a transaction of st
 }
 
 func openFileChannel(path string) (*fileChannel, error) {
@@ -85,7 +93,42 @@ func (c *fileChannel) Send(ctx context.Context, m message.Outbound) error {
 		}
 		c.seen[m.ID] = true
 	}
-	return c.eng.HandleStatus(ctx, message.StatusEvent{ID: m.ID, Status: message.Sent, At: time.Now()})
+	ev := message.StatusEvent{ID: m.ID, Status: message.Sent, At: time.Now()}
+	if c.st == nil {
+		return c.eng.HandleStatus(ctx, ev)
+	}
+	// As the SMS pool: the channel's own record and the status event in
+	// one transaction, the engine's part in it where it can.
+	var done func(bool)
+	inTxn := false
+	err := c.st.Update(func(txn *store.Txn) error {
+		if done != nil {
+			done(false) // the attempt before lost a conflict
+		}
+		done, inTxn = nil, false
+		if err := txn.Set([]byte("chan/"+m.ID), []byte("sent")); err != nil {
+			return err
+		}
+		d, err := c.eng.HandleStatusTxn(ctx, txn, ev)
+		switch {
+		case errors.Is(err, events.ErrNotInTxn):
+			return nil
+		case err != nil:
+			return err
+		}
+		done, inTxn = d, true
+		return nil
+	})
+	if done != nil {
+		done(err == nil)
+	}
+	if err != nil {
+		return err
+	}
+	if !inTxn {
+		return c.eng.HandleStatus(ctx, ev)
+	}
+	return nil
 }
 
 func crashChild(dir string) int {
@@ -105,6 +148,9 @@ func crashChild(dir string) int {
 		return 2
 	}
 	ch.eng = e
+	if os.Getenv(crashTxnEnv) != "" {
+		ch.st = st
+	}
 	ctx := context.Background()
 	go e.Run(ctx)
 	if p := e.List(ctx, ListQuery{}); p.Total == 0 {
@@ -133,6 +179,19 @@ func crashChild(dir string) int {
 }
 
 func TestCrashKill9DuringCampaign(t *testing.T) {
+	testCrashKill9(t, false)
+}
+
+// The channel reports "sent" inside its own transaction
+// (HandleStatusTxn): the recipient changes in that commit, the counts only
+// in memory after it. Killed at random moments, the stored counts must
+// still come out right (the stale-counts marker, kept by save while such
+// a change is pending) and nothing may be sent twice.
+func TestCrashKill9StatusInChannelTxn(t *testing.T) {
+	testCrashKill9(t, true)
+}
+
+func testCrashKill9(t *testing.T, inTxn bool) {
 	if testing.Short() {
 		t.Skip("spawns processes")
 	}
@@ -146,6 +205,9 @@ func TestCrashKill9DuringCampaign(t *testing.T) {
 	for round := 0; round < 200 && !completed; round++ {
 		cmd := exec.Command(os.Args[0], "-test.run=^$")
 		cmd.Env = append(os.Environ(), crashChildEnv+"="+dir)
+		if inTxn {
+			cmd.Env = append(cmd.Env, crashTxnEnv+"=1")
+		}
 		var stderr strings.Builder
 		cmd.Stderr = &stderr
 		if err := cmd.Start(); err != nil {
@@ -213,6 +275,21 @@ func TestCrashKill9DuringCampaign(t *testing.T) {
 	}
 	if len(perNumber) != 1000 {
 		t.Errorf("%d numbers transmitted", len(perNumber))
+	}
+	if inTxn {
+		// Every recipient "sent" has the channel's record of it: they
+		// were one commit.
+		err := st.View(func(txn *store.Txn) error {
+			for _, r := range rs {
+				if _, err := txn.Get([]byte("chan/" + r.MsgID)); err != nil {
+					t.Errorf("recipient %d sent, but the channel has no record of %s: %v", r.Seq, r.MsgID, err)
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
 	}
 	var restarts int
 	for _, h := range c.History {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"slices"
 	"sort"
 	"strconv"
@@ -99,6 +100,16 @@ type Engine struct {
 	// and deletes the marker, and New recounts the campaigns a marker
 	// names (a kill -9 between the two).
 	staleCounts map[string]bool
+	// recips: the recipients commitBatch wrote or read last, decoded
+	// (checked against the stored bytes on every read, see
+	// store.DecodeCache): a recipient's hand-over, "sent" and "delivered"
+	// each read what the one before wrote.
+	recips *store.DecodeCache[Recipient]
+	// txnPending counts, per campaign, recipient changes written in a
+	// channel's transaction (HandleStatusTxn) whose commit or failure the
+	// engine has not heard of yet: their counts are not in memory, so
+	// save keeps the stale-counts marker meanwhile. Guarded by wmu.
+	txnPending map[string]int
 	// marks are the accepted marks of the dispatchers not stored yet, by
 	// message ID: true once a report moved the recipient on, so the next
 	// batch need not even read it to store the mark (see
@@ -195,6 +206,7 @@ func New(cfg Config) (*Engine, error) {
 	e := &Engine{
 		cfg: cfg, st: cfg.Store, clock: cfg.Clock, log: cfg.Logger, m: m,
 		camps: map[string]*Campaign{}, busy: map[string]string{}, runs: map[string]*run{}, staleCounts: map[string]bool{},
+		recips: store.NewDecodeCache(recipientCacheSize, cloneRecipient), txnPending: map[string]int{},
 		changed: make(chan struct{}), wake: make(chan struct{}, 1), resumed: make(chan struct{}),
 	}
 	err = e.st.View(func(txn *store.Txn) error {
@@ -293,9 +305,11 @@ func (e *Engine) transition(c *Campaign, to State, reason string, code message.R
 // of campaign records, so no read-modify-write conflict is possible.
 //
 // The record carries c's counts, so a marker of stale counts (staleKey)
-// goes with it.
+// goes with it — unless a channel's transaction holds a recipient change
+// of c the counts do not show yet (txnPending).
 func (e *Engine) save(c *Campaign, extra func(txn *store.Txn) error) error {
-	stale := e.staleCounts[c.ID]
+	keep := e.txnPending[c.ID] > 0
+	stale := e.staleCounts[c.ID] && !keep
 	err := e.st.Update(func(txn *store.Txn) error {
 		if extra != nil {
 			if err := extra(txn); err != nil {
@@ -317,7 +331,9 @@ func (e *Engine) save(c *Campaign, extra func(txn *store.Txn) error) error {
 	if err != nil {
 		return fmt.Errorf("store campaign %q: %w", c.Spec.Name, err)
 	}
-	delete(e.staleCounts, c.ID)
+	if !keep {
+		delete(e.staleCounts, c.ID)
+	}
 	e.publish(c)
 	return nil
 }
@@ -702,6 +718,21 @@ func (e *Engine) finish(id string, byDispatcher bool) {
 
 var errNotSending = errors.New("campaign is no longer sending")
 
+// recipientCacheSize: recipients Engine.recips holds (about 1 KB each):
+// the windows of all channels' SIMs in flight with room to spare.
+const recipientCacheSize = 1024
+
+// cloneRecipient copies r with its own Vars and Fallback (a caller may
+// change them in place).
+func cloneRecipient(r Recipient) Recipient {
+	r.Vars = maps.Clone(r.Vars)
+	if r.Fallback != nil {
+		fb := *r.Fallback
+		r.Fallback = &fb
+	}
+	return r
+}
+
 // applyReq is one applyRecipients call waiting for a group commit.
 type applyReq struct {
 	id             string
@@ -828,7 +859,7 @@ func (e *Engine) commitBatch(batch []*applyReq) {
 			}
 			for _, seq := range req.seqs {
 				var r Recipient
-				if err := store.GetJSONFast(txn, string(recipKey(req.id, seq)), &r); err != nil {
+				if err := e.recips.Get(txn, string(recipKey(req.id, seq)), &r); err != nil {
 					if errors.Is(err, store.ErrNotFound) {
 						req.err = fmt.Errorf("%w: recipient %d of campaign %s", ErrNotFound, seq, req.id)
 						break
@@ -849,7 +880,7 @@ func (e *Engine) commitBatch(batch []*applyReq) {
 				}
 				c.Counts.add(old, -1)
 				c.Counts.add(r.Status, 1)
-				if err := store.SetJSONFast(txn, string(recipKey(req.id, seq)), &r); err != nil {
+				if err := e.recips.Set(txn, string(recipKey(req.id, seq)), &r); err != nil {
 					return err
 				}
 				req.changed = append(req.changed, r)

@@ -12,6 +12,7 @@ import (
 	"sync"
 
 	"github.com/pbxgate/pbxgate/gateway/message"
+	"github.com/pbxgate/pbxgate/gateway/store"
 )
 
 // Journal records every status event, whoever claims it (the message log).
@@ -37,6 +38,31 @@ type BatchJournal interface {
 type BatchHandler interface {
 	Handler
 	HandleStatuses(ctx context.Context, evs []message.StatusEvent) (errs []error)
+}
+
+// ErrNotInTxn is a TxnHandler's answer for an event it takes only the
+// ordinary way (HandleStatus, once the channel hands it over); it wrote
+// nothing to the transaction.
+var ErrNotInTxn = errors.New("events: status not taken inside the channel's transaction")
+
+// TxnJournal is a Journal that can record an event inside the transaction
+// in which the channel stores it.
+type TxnJournal interface {
+	Journal
+	StatusTxn(txn *store.Txn, ev message.StatusEvent) error
+}
+
+// TxnHandler is a Handler that can take an event inside the transaction in
+// which the channel stores it (the SMS pool's: a campaign recipient then
+// changes in the same commit as the pool's record). It answers as
+// HandleStatus does (nil: taken; the route's notMine: not its message),
+// or ErrNotInTxn. When it took the event, done (nil: nothing to do) is
+// called once: with true after the transaction committed, with false when
+// it did not (what it wrote is gone; the channel offers the event again).
+// Any other error fails the channel's transaction.
+type TxnHandler interface {
+	Handler
+	HandleStatusTxn(ctx context.Context, txn *store.Txn, ev message.StatusEvent) (done func(committed bool), err error)
 }
 
 // HandlerFunc adapts a function (a method value) to Handler.
@@ -214,6 +240,70 @@ func (r *Router) StatusBatch(ctx context.Context, evs []message.StatusEvent) (in
 		}
 	}
 	return taken, takenErr
+}
+
+// StatusTxn routes ev inside txn, the channel's transaction that stores
+// it (smspool.TxnSink): the journal and the handler that claims it write
+// there, so one commit stores the channel's change, the message log's and
+// the sender's. It returns false, having written nothing, when a part can
+// take ev only the ordinary way (a journal or a handler before the
+// claimant without the Txn interface, or ErrNotInTxn); the channel then
+// keeps ev in its outbox and hands it to Status or StatusBatch. With true,
+// done must be called once with whether txn committed; the claimant's
+// followers and the observers see ev after the commit (ctx is theirs).
+func (r *Router) StatusTxn(ctx context.Context, txn *store.Txn, ev message.StatusEvent) (bool, func(committed bool), error) {
+	var tj TxnJournal
+	if r.journal != nil {
+		var ok bool
+		if tj, ok = r.journal.(TxnJournal); !ok {
+			return false, nil, nil
+		}
+	}
+	r.mu.RLock()
+	routes, observers := r.routes, r.observers
+	r.mu.RUnlock()
+	var claimant *route
+	var hdone func(bool)
+	for _, rt := range routes {
+		th, ok := rt.h.(TxnHandler)
+		if !ok {
+			return false, nil, nil
+		}
+		d, err := th.HandleStatusTxn(ctx, txn, ev)
+		if rt.notMine != nil && errors.Is(err, rt.notMine) {
+			continue
+		}
+		if errors.Is(err, ErrNotInTxn) {
+			return false, nil, nil
+		}
+		if err != nil {
+			return false, nil, err
+		}
+		claimant, hdone = rt, d
+		break
+	}
+	if tj != nil {
+		// As in Status: a failure to record it does not hold it back.
+		if err := tj.StatusTxn(txn, ev); err != nil {
+			r.log.Warn("message log: status not recorded", "id", ev.ID, "status", ev.Status, "err", err)
+		}
+	}
+	return true, func(committed bool) {
+		if hdone != nil {
+			hdone(committed)
+		}
+		if !committed {
+			return
+		}
+		if claimant != nil {
+			r.follow(ctx, claimant, ev)
+		} else {
+			r.log.Debug("message status", "id", ev.ID, "status", ev.Status, "sender", ev.Sender, "reason", ev.Reason)
+		}
+		for _, fn := range observers {
+			fn(ev)
+		}
+	}, nil
 }
 
 // HandleStatus is Status under the name the WhatsApp channel asks for.

@@ -117,7 +117,16 @@ type Log struct {
 	// indexed: every entry has its index keys (false while Run builds the
 	// index of a log from before it; Search then reads the whole log).
 	indexed atomic.Bool
+	// entries: the entries statusTxn wrote or read last, decoded (checked
+	// against the stored bytes on every read, store.DecodeCache): an
+	// outbound message's sending, sent and delivered each read what the
+	// one before wrote. Entries are copied whole (ReasonCode is replaced,
+	// never changed in place).
+	entries *store.DecodeCache[Entry]
 }
+
+// entryCacheSize: entries Log.entries holds (about 0.5–1 KB each).
+const entryCacheSize = 1024
 
 // New returns the log on cfg.Store.
 func New(cfg Config) (*Log, error) {
@@ -130,7 +139,7 @@ func New(cfg Config) (*Log, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	l := &Log{st: cfg.Store, now: cfg.Now, log: cfg.Logger, repl: cfg.Replicator}
+	l := &Log{st: cfg.Store, now: cfg.Now, log: cfg.Logger, repl: cfg.Replicator, entries: store.NewDecodeCache[Entry](entryCacheSize, nil)}
 	if err := l.checkIndex(); err != nil {
 		return nil, err
 	}
@@ -331,6 +340,23 @@ func (l *Log) Statuses(ctx context.Context, evs []message.StatusEvent) error {
 
 var errNothingToStore = errors.New("nothing to store")
 
+// StatusTxn is Status inside txn, the transaction in which the channel
+// stores the event (events.TxnJournal): durable with it.
+func (l *Log) StatusTxn(txn *store.Txn, ev message.StatusEvent) error {
+	if ev.ID == "" {
+		return nil
+	}
+	err := l.statusTxn(txn, ev)
+	if errors.Is(err, ErrNotFound) {
+		l.log.Debug("msglog: status of a message not in the log", "id", ev.ID)
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("msglog: status of %s: %w", ev.ID, err)
+	}
+	return nil
+}
+
 func (l *Log) statusTxn(txn *store.Txn, ev message.StatusEvent) error {
 	key, e, err := l.getTxn(txn, ev.ID)
 	if err != nil {
@@ -345,7 +371,7 @@ func (l *Log) statusTxn(txn *store.Txn, ev message.StatusEvent) error {
 			if err := l.replicate(txn, &e); err != nil {
 				return err
 			}
-			return store.SetJSONFast(txn, key, e)
+			return l.entries.Set(txn, key, &e)
 		}
 		return nil
 	}
@@ -366,7 +392,7 @@ func (l *Log) statusTxn(txn *store.Txn, ev message.StatusEvent) error {
 	if err := l.replicate(txn, &e); err != nil {
 		return err
 	}
-	return store.SetJSONFast(txn, key, e)
+	return l.entries.Set(txn, key, &e)
 }
 
 func (l *Log) getTxn(txn *store.Txn, id string) (string, Entry, error) {
@@ -383,7 +409,7 @@ func (l *Log) getTxn(txn *store.Txn, id string) (string, Entry, error) {
 		return "", e, err
 	}
 	key := string(entryKey(string(ts), id))
-	if err := store.GetJSONFast(txn, key, &e); errors.Is(err, store.ErrNotFound) {
+	if err := l.entries.Get(txn, key, &e); errors.Is(err, store.ErrNotFound) {
 		return "", e, fmt.Errorf("%w: %s", ErrNotFound, id)
 	} else if err != nil {
 		return "", e, err
