@@ -41,6 +41,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -105,6 +106,14 @@ type Config struct {
 	// WindowPerSender is how many items per ready SIM a box holds (3, as
 	// campaign.WindowPerSender).
 	WindowPerSender int
+	// Resync is how often the campaign watch is checked against a fresh
+	// reading of the bucket (default 15 s). A KV watch can stop
+	// delivering without ending (nats-io/nats.go#1094, nats-io/nats.rs#1596:
+	// its ordered consumer not recreated after a server or leader
+	// change); a watch found behind at two checks in a row is replaced,
+	// so a box misses a campaign's start, stop or deletion for at most
+	// twice this long.
+	Resync time.Duration
 }
 
 // State of a shared campaign.
@@ -185,8 +194,11 @@ type Work struct {
 	node *cluster.Node
 	js   jetstream.JetStream
 
-	mu      sync.Mutex
-	camps   map[string]Campaign
+	mu    sync.Mutex
+	camps map[string]Campaign
+	// revs: the bucket revision of each campaign key the watch delivered
+	// last (puts and deletes), for the resync check.
+	revs    map[string]uint64
 	held    map[string]*held  // by message ID
 	heldKey map[string]string // claim key -> message ID of held items
 	// withdrawn are pool message IDs BeforeTransmit kept off the modem;
@@ -214,8 +226,11 @@ func New(cfg Config) *Work {
 	if cfg.WindowPerSender <= 0 {
 		cfg.WindowPerSender = 3
 	}
+	if cfg.Resync <= 0 {
+		cfg.Resync = 15 * time.Second
+	}
 	return &Work{cfg: cfg, log: cfg.Logger, node: cfg.Node, js: cfg.Node.JetStream(),
-		camps: map[string]Campaign{}, held: map[string]*held{}, heldKey: map[string]string{}, withdrawn: map[string]bool{}, perCamp: map[string]int{},
+		camps: map[string]Campaign{}, revs: map[string]uint64{}, held: map[string]*held{}, heldKey: map[string]string{}, withdrawn: map[string]bool{}, perCamp: map[string]int{},
 		pending: map[string]Claim{}, unsent: map[string]bool{}, pullers: map[string]context.CancelFunc{},
 		freed: make(chan struct{}, 1), ready: make(chan struct{})}
 }
@@ -287,12 +302,21 @@ func (w *Work) session(ctx context.Context) error {
 	defer func() { _ = watch.Stop() }()
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
+	resync := time.NewTicker(w.cfg.Resync)
+	defer resync.Stop()
+	var lagging map[string]uint64
 	for {
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-tick.C:
 			w.flushPending(ctx)
+		case <-resync.C:
+			var still []string
+			lagging, still = w.behind(ctx, lagging)
+			if len(still) > 0 {
+				return fmt.Errorf("clusterwork: the campaign watch missed updates of %s; watching again", strings.Join(still, ", "))
+			}
 		case e, ok := <-watch.Updates():
 			if !ok {
 				return errors.New("clusterwork: campaign watch ended")
@@ -300,6 +324,9 @@ func (w *Work) session(ctx context.Context) error {
 			if e == nil {
 				continue
 			}
+			w.mu.Lock()
+			w.revs[e.Key()] = e.Revision()
+			w.mu.Unlock()
 			if e.Operation() != jetstream.KeyValuePut {
 				w.apply(ctx, Campaign{ID: e.Key(), State: Deleted})
 				continue
@@ -310,6 +337,49 @@ func (w *Work) session(ctx context.Context) error {
 				continue
 			}
 			w.apply(ctx, c)
+		}
+	}
+}
+
+// behind reads the campaign keys' revisions from a fresh watch of the
+// bucket and returns the keys whose revision the session's watch has not
+// delivered yet (lagging), and those of them that were lagging at the
+// previous check (prev) already, with no newer delivery since (still): a
+// watch a moment behind (an update on its way) catches up by the next
+// check, a stalled one does not. A bucket that cannot be read now is not
+// held against the watch.
+func (w *Work) behind(ctx context.Context, prev map[string]uint64) (lagging map[string]uint64, still []string) {
+	rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	fresh, err := w.cbucket.WatchAll(rctx, jetstream.MetaOnly())
+	if err != nil {
+		return nil, nil
+	}
+	defer func() { _ = fresh.Stop() }()
+	lagging = map[string]uint64{}
+	updates := fresh.Updates()
+	for {
+		select {
+		case <-rctx.Done():
+			return nil, nil
+		case e, ok := <-updates:
+			if !ok {
+				return nil, nil
+			}
+			if e == nil {
+				w.mu.Lock()
+				defer w.mu.Unlock()
+				for k, rev := range lagging {
+					if w.revs[k] >= rev {
+						delete(lagging, k)
+					} else if p, ok := prev[k]; ok && p <= rev && w.revs[k] < p {
+						still = append(still, k)
+					}
+				}
+				sort.Strings(still)
+				return lagging, still
+			}
+			lagging[e.Key()] = e.Revision()
 		}
 	}
 }
