@@ -51,6 +51,23 @@ dist:
 	CGO_ENABLED=0 GOOS=linux GOARCH=amd64 $(GO) build -trimpath -tags '$(TAGS)' -ldflags '$(LDFLAGS)' -o dist/modemsim-linux-amd64 ./cmd/modemsim
 	cd dist && sha256sum pbxgate-* modemsim-* > SHA256SUMS
 
+## test-32bit: the store's tests built for linux/386 (run natively on x86) and linux/arm GOARM=7 (run under qemu-arm-static when installed); not part of `make test` (gateway/store/badger/PATCHES.md, change 4)
+# qemu-user ignores madvise (MADV_PAGEOUT included; the same under
+# qemu-aarch64-static), so the trimmer's tests are skipped under qemu.
+QEMU_SKIP := ^(TestTrimPagesOutMappedFiles|TestRunTrimKeepsBudget|TestRunTrimHandsBackAllWhenIdle|TestPageOutExecutable)$$
+.PHONY: test-32bit
+test-32bit:
+	@dir=$$(mktemp -d) && trap 'rm -rf "$$dir"' EXIT && \
+	case $$(uname -m) in x86_64|i?86) \
+		CGO_ENABLED=0 GOOS=linux GOARCH=386 $(GO) test -c -o "$$dir/store.386" ./gateway/store && \
+		echo "== linux/386" && (cd gateway/store && "$$dir/store.386" -test.count=1) || exit 1;; \
+	*) echo "== linux/386 not run: not an x86 machine";; esac && \
+	if command -v qemu-arm-static >/dev/null; then \
+		CGO_ENABLED=0 GOOS=linux GOARCH=arm GOARM=7 $(GO) test -c -o "$$dir/store.arm" ./gateway/store && \
+		echo "== linux/arm (GOARM=7) under qemu-arm-static" && \
+		(cd gateway/store && qemu-arm-static "$$dir/store.arm" -test.count=1 -test.skip '$(QEMU_SKIP)'); \
+	else echo "== linux/arm not run: qemu-arm-static is not installed (apt-get install qemu-user-static)"; fi
+
 ## bench: the benchmarks (see docs/benchmarks.md); BENCH=regexp selects
 bench:
 	$(GO) test -run '^$$' -bench '$(BENCH)' -benchmem ./...

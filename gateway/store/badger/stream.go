@@ -200,7 +200,8 @@ func (st *Stream) produceKVs(ctx context.Context, threadId int) error {
 		itr.ThreadId = threadId
 		defer itr.Close()
 
-		itr.Alloc = z.NewAllocator(1<<20, "Stream.Iterate")
+		// pbxgate: nil (the Go heap) on 32-bit platforms (y.NewAllocator).
+		itr.Alloc = y.NewAllocator(1<<20, "Stream.Iterate")
 		defer itr.Alloc.Release()
 
 		// This unique stream id is used to identify all the keys from this iteration.
@@ -240,7 +241,9 @@ func (st *Stream) produceKVs(ctx context.Context, threadId int) error {
 			}
 
 			// Now convert to key value.
-			itr.Alloc.Reset()
+			if itr.Alloc != nil { // pbxgate: nil on 32-bit platforms
+				itr.Alloc.Reset()
+			}
 			var list *pb.KVList
 			var err error
 			if st.UseKeyToListWithThreadId {

@@ -122,10 +122,13 @@ func NewTableBuilder(opts Options) *Builder {
 		sz = maxAllocatorInitialSz
 	}
 	b := &Builder{
-		alloc: opts.AllocPool.Get(sz, "TableBuilder"),
+		// pbxgate: no allocator on 32-bit platforms (y.GetAllocator).
+		alloc: y.GetAllocator(opts.AllocPool, sz, "TableBuilder"),
 		opts:  &opts,
 	}
-	b.alloc.Tag = "Builder"
+	if b.alloc != nil { // pbxgate: nil on 32-bit platforms
+		b.alloc.Tag = "Builder"
+	}
 	b.curBlock = &bblock{
 		data: b.alloc.Allocate(opts.BlockSize + padding),
 	}
