@@ -51,7 +51,7 @@ dist:
 	CGO_ENABLED=0 GOOS=linux GOARCH=amd64 $(GO) build -trimpath -tags '$(TAGS)' -ldflags '$(LDFLAGS)' -o dist/modemsim-linux-amd64 ./cmd/modemsim
 	cd dist && sha256sum pbxgate-* modemsim-* > SHA256SUMS
 
-## test-32bit: the store's tests built for linux/386 (run natively on x86) and linux/arm GOARM=7 (run under qemu-arm-static when installed); not part of `make test` (gateway/store/badger/PATCHES.md, change 4)
+## test-32bit: the store's tests built for linux/386 (run natively on x86) and linux/arm GOARM=7 (run under qemu-arm-static when installed); `make test` runs only the two allocator tests built for 386 (TestArenaTestsBuiltFor386; gateway/store/badger/PATCHES.md, change 4)
 # qemu-user ignores madvise (MADV_PAGEOUT included; the same under
 # qemu-aarch64-static), so the trimmer's tests are skipped under qemu.
 QEMU_SKIP := ^(TestTrimPagesOutMappedFiles|TestRunTrimKeepsBudget|TestRunTrimHandsBackAllWhenIdle|TestPageOutExecutable)$$
