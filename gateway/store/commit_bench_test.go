@@ -4,9 +4,7 @@ import (
 	"fmt"
 	"strconv"
 	"sync"
-	"syscall"
 	"testing"
-	"time"
 )
 
 // BenchmarkSyncedCommit: what one synced state change of one outbound
@@ -34,7 +32,7 @@ func BenchmarkSyncedCommit(b *testing.B) {
 			}
 			b.ReportAllocs()
 			b.ResetTimer()
-			cpu0, fsyncs0 := rusageCPU(), s.Fsyncs()
+			cpu0, fsyncs0 := selfCPU(b), s.Fsyncs()
 			var wg sync.WaitGroup
 			errs := make(chan error, writers)
 			for w := range writers {
@@ -51,7 +49,7 @@ func BenchmarkSyncedCommit(b *testing.B) {
 				}()
 			}
 			wg.Wait()
-			cpu := rusageCPU() - cpu0
+			cpu := selfCPU(b) - cpu0
 			b.StopTimer()
 			close(errs)
 			if err := <-errs; err != nil {
@@ -61,12 +59,4 @@ func BenchmarkSyncedCommit(b *testing.B) {
 			b.ReportMetric(float64(s.Fsyncs()-fsyncs0)/float64(b.N), "fsyncs/commit")
 		})
 	}
-}
-
-func rusageCPU() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
