@@ -27,7 +27,7 @@ func TestArenaTestsBuiltFor386(t *testing.T) {
 	}
 	goBin, err := exec.LookPath("go")
 	if err != nil {
-		goBin = filepath.Join(runtime.GOROOT(), "bin", "go")
+		t.Skipf("SKIP: no go command on PATH to build for linux/386: %v", err)
 	}
 	bin := filepath.Join(t.TempDir(), "store.386")
 	build := exec.Command(goBin, "test", "-c", "-o", bin, ".")
