@@ -5,8 +5,6 @@ import (
 	_ "embed"
 	"errors"
 	"fmt"
-	"github.com/pbxgate/pbxgate/gateway/cluster"
-	"github.com/pbxgate/pbxgate/gateway/clusterwork"
 	"io"
 	"log/slog"
 	"net"
@@ -18,6 +16,9 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/pbxgate/pbxgate/gateway/cluster"
+	"github.com/pbxgate/pbxgate/gateway/clusterwork"
 
 	sddaemon "github.com/coreos/go-systemd/v22/daemon"
 	"github.com/prometheus/client_golang/prometheus"
@@ -487,7 +488,7 @@ func (d *daemon) buildCampaigns() error {
 	d.router.Register("campaigns", d.campaigns, campaign.ErrUnknownStatus)
 	if d.pbx != nil {
 		d.router.Register("sessions", d.pbx.sessions, session.ErrUnknownStatus)
-		if err := d.router.Follow("campaigns", "chat sessions", events.HandlerFunc(d.pbx.sessions.HandleCampaignStatus), session.ErrUnknownStatus); err != nil {
+		if err := d.router.Follow("campaigns", "chat sessions", d.pbx.sessions.CampaignFollower(), session.ErrUnknownStatus); err != nil {
 			return err
 		}
 	}

@@ -65,6 +65,18 @@ type TxnHandler interface {
 	HandleStatusTxn(ctx context.Context, txn *store.Txn, ev message.StatusEvent) (done func(committed bool), err error)
 }
 
+// TxnFollower is a follower (Follow) that can tell, inside the channel's
+// transaction, whether it must see an event. An event taken inside that
+// transaction (StatusTxn) reaches the followers only in memory, after the
+// commit: a crash in between loses it for them. So StatusTxn leaves an
+// event to the ordinary way (the channel's outbox, kept until every part
+// has seen it) when a follower of its claimant answers true here — or is
+// not a TxnFollower at all.
+type TxnFollower interface {
+	Handler
+	FollowsTxn(txn *store.Txn, ev message.StatusEvent) (bool, error)
+}
+
 // HandlerFunc adapts a function (a method value) to Handler.
 type HandlerFunc func(ctx context.Context, ev message.StatusEvent) error
 
@@ -248,7 +260,9 @@ func (r *Router) StatusBatch(ctx context.Context, evs []message.StatusEvent) (in
 // the sender's. It returns false, having written nothing, when a part can
 // take ev only the ordinary way (a journal or a handler before the
 // claimant without the Txn interface, or ErrNotInTxn); the channel then
-// keeps ev in its outbox and hands it to Status or StatusBatch. With true,
+// keeps ev in its outbox and hands it to Status or StatusBatch; so also
+// when a follower of a route up to the claimant must see ev (TxnFollower).
+// With true,
 // done must be called once with whether txn committed; the claimant's
 // followers and the observers see ev after the commit (ctx is theirs).
 func (r *Router) StatusTxn(ctx context.Context, txn *store.Txn, ev message.StatusEvent) (bool, func(committed bool), error) {
@@ -268,6 +282,21 @@ func (r *Router) StatusTxn(ctx context.Context, txn *store.Txn, ev message.Statu
 		th, ok := rt.h.(TxnHandler)
 		if !ok {
 			return false, nil, nil
+		}
+		// Asked before the handler writes anything: a follower that
+		// must see ev sends it the ordinary way.
+		for _, f := range rt.followers {
+			tf, ok := f.h.(TxnFollower)
+			if !ok {
+				return false, nil, nil
+			}
+			follows, err := tf.FollowsTxn(txn, ev)
+			if err != nil {
+				return false, nil, err
+			}
+			if follows {
+				return false, nil, nil
+			}
 		}
 		d, err := th.HandleStatusTxn(ctx, txn, ev)
 		if rt.notMine != nil && errors.Is(err, rt.notMine) {

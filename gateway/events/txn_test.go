@@ -32,6 +32,17 @@ func (o *txnOwner) HandleStatusTxn(_ context.Context, txn *store.Txn, ev message
 	return func(committed bool) { o.dones = append(o.dones, fmt.Sprint(ev.ID, " ", committed)) }, nil
 }
 
+// txnFollower is a follower that must see the events of the IDs in
+// durable (as chat sessions must see their campaign messages' statuses).
+type txnFollower struct {
+	owner
+	durable map[string]bool
+}
+
+func (f *txnFollower) FollowsTxn(_ *store.Txn, ev message.StatusEvent) (bool, error) {
+	return f.durable[ev.ID], nil
+}
+
 type txnJournal struct{ journal }
 
 func (j *txnJournal) StatusTxn(txn *store.Txn, ev message.StatusEvent) error {
@@ -54,7 +65,8 @@ func TestStatusTxn(t *testing.T) {
 	r := New(Config{Journal: j})
 	campaigns := &txnOwner{owner: owner{ids: map[string]bool{"c1": true, "c2": true}, notMine: errNotCampaign}}
 	sessions := &owner{ids: map[string]bool{"s1": true}, notMine: errNotSession}
-	chats := &owner{ids: map[string]bool{"c1": true, "c2": true}, notMine: errNotSession}
+	chats := &txnFollower{owner: owner{ids: map[string]bool{"c1": true, "c2": true, "c3": true}, notMine: errNotSession},
+		durable: map[string]bool{"c3": true}}
 	r.Register("campaigns", campaigns, errNotCampaign)
 	if err := r.Follow("campaigns", "chat sessions", chats, errNotSession); err != nil {
 		t.Fatal(err)
@@ -118,6 +130,12 @@ func TestStatusTxn(t *testing.T) {
 	if !offer("x1", true) || !stored("j/x1") || !slices.Equal(observed, []string{"c1", "x1"}) {
 		t.Fatalf("unclaimed: journal %v, observers %v", stored("j/x1"), observed)
 	}
+	// A follower that must see c3 across a crash: the ordinary way, with
+	// nothing written (asked before the claimant writes).
+	campaigns.ids["c3"] = true
+	if offer("c3", true) || stored("h/c3") || stored("j/c3") || len(chats.got) != 1 {
+		t.Fatalf("c3 (a follower must see it durably): taken or written; followers %v", chats.got)
+	}
 	campaigns.later = true
 	if offer("c2", true) || stored("j/c2") || stored("h/c2") {
 		t.Fatal("ErrNotInTxn: taken or written")
@@ -138,6 +156,22 @@ func TestStatusTxn(t *testing.T) {
 		taken, _, err := plain.StatusTxn(context.Background(), txn, message.StatusEvent{ID: "c1", Status: message.Delivered})
 		if taken {
 			t.Error("taken with a journal that has no StatusTxn")
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A follower that cannot tell (no FollowsTxn): the ordinary way.
+	blind := New(Config{Journal: &txnJournal{}})
+	blind.Register("campaigns", campaigns, errNotCampaign)
+	if err := blind.Follow("campaigns", "chat sessions", &owner{ids: map[string]bool{}, notMine: errNotSession}, errNotSession); err != nil {
+		t.Fatal(err)
+	}
+	err = st.Update(func(txn *store.Txn) error {
+		taken, _, err := blind.StatusTxn(context.Background(), txn, message.StatusEvent{ID: "c1", Status: message.Delivered})
+		if taken {
+			t.Error("taken with a follower that has no FollowsTxn")
 		}
 		return err
 	})

@@ -71,6 +71,34 @@ func (m *Manager) hasCampaignEntry(msgID string) bool {
 	return err == nil
 }
 
+// CampaignFollower is HandleCampaignStatus as the campaigns' follower in
+// the events router (events.TxnFollower): a campaign message sent in a
+// session must see its statuses even across a crash, so the router sends
+// those the durable way (the channel's outbox) rather than inside the
+// channel's transaction.
+type CampaignFollower struct{ m *Manager }
+
+// CampaignFollower returns m's follower of campaign statuses.
+func (m *Manager) CampaignFollower() CampaignFollower { return CampaignFollower{m} }
+
+// HandleStatus is Manager.HandleCampaignStatus.
+func (f CampaignFollower) HandleStatus(ctx context.Context, ev message.StatusEvent) error {
+	return f.m.HandleCampaignStatus(ctx, ev)
+}
+
+// FollowsTxn reports whether ev is of a campaign message sent in a
+// session (its chat log shows the status), read in txn.
+func (f CampaignFollower) FollowsTxn(txn *store.Txn, ev message.StatusEvent) (bool, error) {
+	_, err := txn.Get([]byte(keyByOut + ev.ID))
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return false, nil
+	case err != nil:
+		return false, err
+	}
+	return true, nil
+}
+
 // HandleCampaignStatus shows a campaign message's status in the chat log
 // of the session it was sent in; other events return ErrUnknownStatus.
 func (m *Manager) HandleCampaignStatus(ctx context.Context, ev message.StatusEvent) error {

@@ -716,6 +716,21 @@ func TestCampaignMessageInChatLog(t *testing.T) {
 	if err := h.m.HandleCampaignStatus(ctx, message.StatusEvent{ID: "other", Status: message.Sent}); !errors.Is(err, ErrUnknownStatus) {
 		t.Fatalf("foreign status: %v", err)
 	}
+	// As the router's follower: this message's statuses must reach the
+	// chat log durably (not inside the channel's transaction), others'
+	// need not.
+	f := h.m.CampaignFollower()
+	if err := h.st.View(func(txn *store.Txn) error {
+		for id, want := range map[string]bool{"c7-1-1": true, "other": false} {
+			got, err := f.FollowsTxn(txn, message.StatusEvent{ID: id, Status: message.Sent})
+			if err != nil || got != want {
+				t.Errorf("FollowsTxn(%s) = %v, %v; want %v", id, got, err, want)
+			}
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
 	h.st.Close()
 	h.open()
 	log, _ = h.m.Log(id)
