@@ -4,11 +4,11 @@ import (
 	"context"
 	"fmt"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/pbxgate/pbxgate/drivers/modem"
+	"github.com/pbxgate/pbxgate/drivers/modemsim/simproc"
 	"github.com/pbxgate/pbxgate/gateway/config"
 	"github.com/pbxgate/pbxgate/gateway/message"
 )
@@ -67,13 +67,13 @@ func benchDrain(b *testing.B, latency time.Duration, syncWrites bool) {
 	done := make(chan error, 1)
 	b.ReportAllocs()
 	b.ResetTimer()
-	cpu0 := cpuTime()
+	cpu0 := simproc.CPU()
 	start := time.Now()
 	go func() { done <- p.Run(runCtx) }()
 	<-ev.done
 	elapsed := time.Since(start)
 	b.StopTimer()
-	b.ReportMetric(float64((cpuTime()-cpu0).Microseconds())/float64(b.N), "cpu-µs/msg")
+	b.ReportMetric(float64((simproc.CPU()-cpu0).Microseconds())/float64(b.N), "cpu-µs/msg")
 	cancel()
 	<-done
 	reportDrain(b, elapsed, latency, modems, time.Duration(busy.Load()))
@@ -91,16 +91,6 @@ func reportDrain(b *testing.B, elapsed, latency time.Duration, modems int, busy 
 		b.ReportMetric(100*float64(elapsed-perModem)/float64(perModem), "%over-busy")
 	}
 	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "msgs/s")
-}
-
-// cpuTime is the CPU time (user + system) this process has used: the
-// gateway's cost per message independent of how loaded the machine is.
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // countingSink closes done when want messages have reached "sent".
@@ -169,13 +159,13 @@ func BenchmarkDrainSim4Modems20ms(b *testing.B) {
 	}
 	b.ReportAllocs()
 	b.ResetTimer()
-	cpu0 := cpuTime()
+	cpu0 := simproc.CPU()
 	start := time.Now()
 	h.run()
 	<-ev.done
 	elapsed := time.Since(start)
 	b.StopTimer()
 	// Includes the driver and the simulator, which run in this process.
-	b.ReportMetric(float64((cpuTime()-cpu0).Microseconds())/float64(b.N), "cpu-µs/msg")
+	b.ReportMetric(float64((simproc.CPU()-cpu0).Microseconds())/float64(b.N), "cpu-µs/msg")
 	reportDrain(b, elapsed, 20*time.Millisecond, len(names), time.Duration(busy.Load()))
 }

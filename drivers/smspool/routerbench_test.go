@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pbxgate/pbxgate/drivers/modemsim/simproc"
 	"github.com/pbxgate/pbxgate/gateway/campaign"
 	evroute "github.com/pbxgate/pbxgate/gateway/events"
 	"github.com/pbxgate/pbxgate/gateway/message"
@@ -54,7 +55,7 @@ func BenchmarkSchedulerCPUPerSMSRouter(b *testing.B) {
 	ext := startExtSim(b, len(sims), 0, 255)
 	paths := map[string]string{}
 	for i, n := range sims {
-		paths[n] = ext.paths[i]
+		paths[n] = ext.Paths[i]
 	}
 	j := &lateLog{}
 	router := evroute.New(evroute.Config{Journal: j})
@@ -73,8 +74,8 @@ func BenchmarkSchedulerCPUPerSMSRouter(b *testing.B) {
 	waitReady(b, s, len(sims))
 	b.ReportAllocs()
 	b.ResetTimer()
-	simCPU0 := ext.cpu(b)
-	cpu0 := cpuTime()
+	simCPU0 := ext.CPU(b)
+	cpu0 := simproc.CPU()
 	commits0, fsyncs0 := s.h.st.Commits(), s.h.st.Fsyncs()
 	start := time.Now()
 	c := s.campaignOf("cpu", "A", b.N)
@@ -92,10 +93,10 @@ func BenchmarkSchedulerCPUPerSMSRouter(b *testing.B) {
 		}
 	}
 	elapsed := time.Since(start)
-	cpu := cpuTime() - cpu0
+	cpu := simproc.CPU() - cpu0
 	b.StopTimer()
 	b.ReportMetric(float64(cpu.Microseconds())/float64(b.N), "cpu-µs/msg")
-	b.ReportMetric(float64((ext.cpu(b)-simCPU0).Microseconds())/float64(b.N), "sim-cpu-µs/msg")
+	b.ReportMetric(float64((ext.CPU(b)-simCPU0).Microseconds())/float64(b.N), "sim-cpu-µs/msg")
 	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "msgs/s")
 	b.ReportMetric(float64(s.h.st.Fsyncs()-fsyncs0)/float64(b.N), "fsyncs/msg")
 	b.ReportMetric(float64(s.h.st.Commits()-commits0)/float64(b.N), "txns/msg")

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pbxgate/pbxgate/drivers/modemsim/simproc"
 	"github.com/pbxgate/pbxgate/gateway/campaign"
 	"github.com/pbxgate/pbxgate/gateway/message"
 )
@@ -157,13 +158,13 @@ func BenchmarkSchedulerCPUPerSMS(b *testing.B) {
 func benchCPUPerSMS(b *testing.B, syncWrites, external bool) {
 	sims := []string{"gsm1", "gsm2"}
 	d := newDoneSink(b.N)
-	var ext *extSim
+	var ext *simproc.Child
 	var paths map[string]string
 	if external {
 		ext = startExtSim(b, len(sims), 0, 255)
 		paths = map[string]string{}
 		for i, n := range sims {
-			paths[n] = ext.paths[i]
+			paths[n] = ext.Paths[i]
 		}
 	}
 	// The daemon's Recheck (Config.defaults: 1 s), not the tests' 10 ms:
@@ -175,9 +176,9 @@ func benchCPUPerSMS(b *testing.B, syncWrites, external bool) {
 	b.ResetTimer()
 	var simCPU0 time.Duration
 	if ext != nil {
-		simCPU0 = ext.cpu(b)
+		simCPU0 = ext.CPU(b)
 	}
-	cpu0 := cpuTime()
+	cpu0 := simproc.CPU()
 	io0 := diskWritten()
 	syncs0, fsyncs0 := s.h.st.Syncs(), s.h.st.Fsyncs()
 	commits0 := s.h.st.Commits()
@@ -198,11 +199,11 @@ func benchCPUPerSMS(b *testing.B, syncWrites, external bool) {
 		}
 	}
 	elapsed := time.Since(start)
-	cpu := cpuTime() - cpu0
+	cpu := simproc.CPU() - cpu0
 	b.StopTimer()
 	b.ReportMetric(float64(cpu.Microseconds())/float64(b.N), "cpu-µs/msg")
 	if ext != nil {
-		simCPU := ext.cpu(b) - simCPU0
+		simCPU := ext.CPU(b) - simCPU0
 		b.ReportMetric(float64(simCPU.Microseconds())/float64(b.N), "sim-cpu-µs/msg")
 		b.ReportMetric(float64((cpu+simCPU).Microseconds())/float64(b.N), "total-cpu-µs/msg")
 	}
