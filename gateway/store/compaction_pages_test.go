@@ -1,13 +1,12 @@
+//go:build linux
+
 package store
 
 import (
-	"bufio"
 	"bytes"
 	"fmt"
 	"math/rand/v2"
-	"os"
 	"runtime"
-	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -23,39 +22,14 @@ func tableResident(t *testing.T, s *Store) (resident int64, tables int) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f, err := os.Open("/proc/self/smaps")
+	err = eachSmaps(func(_ mapping, _, path []byte) bool {
+		mine := bytes.HasPrefix(path, prefix) && bytes.HasSuffix(path, []byte(".sst"))
+		if mine {
+			tables++
+		}
+		return mine
+	}, func(rss int64) { resident += rss })
 	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	mine := false
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		line := sc.Bytes()
-		if len(line) == 0 {
-			continue
-		}
-		if c := line[0]; c >= '0' && c <= '9' || c >= 'a' && c <= 'f' {
-			fields := bytes.Fields(line)
-			mine = false
-			if len(fields) >= 6 {
-				path := line[bytes.Index(line, fields[5]):]
-				mine = bytes.HasPrefix(path, prefix) && bytes.HasSuffix(path, []byte(".sst"))
-			}
-			if mine {
-				tables++
-			}
-			continue
-		}
-		if mine && bytes.HasPrefix(line, []byte("Rss:")) {
-			kb, err := strconv.ParseInt(string(bytes.Fields(line[4:])[0]), 10, 64)
-			if err != nil {
-				t.Fatalf("/proc/self/smaps: %q: %v", line, err)
-			}
-			resident += kb << 10
-		}
-	}
-	if err := sc.Err(); err != nil {
 		t.Fatal(err)
 	}
 	return resident, tables

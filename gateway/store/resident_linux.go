@@ -69,43 +69,16 @@ func pageOutExecutable() (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	f, err := os.Open("/proc/self/smaps")
-	if err != nil {
-		return 0, err
-	}
-	defer f.Close()
 	var maps []mapping
 	var resident int64
-	mine := false
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		line := sc.Bytes()
-		if len(line) == 0 {
-			continue
+	err = eachSmaps(func(m mapping, perms, path []byte) bool {
+		if string(path) != exe || len(perms) < 2 || perms[1] == 'w' {
+			return false
 		}
-		if c := line[0]; c >= '0' && c <= '9' || c >= 'a' && c <= 'f' {
-			fields := bytes.Fields(line)
-			mine = len(fields) >= 6 && string(line[bytes.Index(line, fields[5]):]) == exe &&
-				len(fields[1]) > 1 && fields[1][1] != 'w'
-			if !mine {
-				continue
-			}
-			m, err := parseRange(fields[0])
-			if err != nil {
-				return 0, err
-			}
-			maps = append(maps, m)
-			continue
-		}
-		if mine && bytes.HasPrefix(line, []byte("Rss:")) {
-			kb, err := strconv.ParseInt(string(bytes.Fields(line[4:])[0]), 10, 64)
-			if err != nil {
-				return 0, fmt.Errorf("/proc/self/smaps: %q: %w", line, err)
-			}
-			resident += kb << 10
-		}
-	}
-	if err := sc.Err(); err != nil {
+		maps = append(maps, m)
+		return true
+	}, func(rss int64) { resident += rss })
+	if err != nil {
 		return 0, err
 	}
 	if len(maps) == 0 {
@@ -160,13 +133,41 @@ func (s *Store) residentMappings() (Resident, []mapping, error) {
 	if err != nil {
 		return r, nil, err
 	}
-	f, err := os.Open("/proc/self/smaps")
+	var maps []mapping
+	store := false // the current mapping is one of the store's files
+	err = eachSmaps(func(m mapping, _, path []byte) bool {
+		store = bytes.HasPrefix(path, prefix)
+		if store {
+			maps = append(maps, m)
+			r.Mappings++
+		}
+		return len(path) > 0 && path[0] == '/'
+	}, func(rss int64) {
+		if store {
+			r.Store += rss
+		} else {
+			r.Other += rss
+		}
+	})
 	if err != nil {
 		return r, nil, err
 	}
+	if r.Store == 0 && r.Other == 0 {
+		return r, nil, errors.New("/proc/self/smaps lists no file mappings")
+	}
+	return r, maps, nil
+}
+
+// eachSmaps walks /proc/self/smaps: header is called with each mapping's
+// range, permissions ("r-xp") and path (empty for an anonymous one), and
+// rss with the resident bytes of each mapping it returned true for.
+func eachSmaps(header func(m mapping, perms, path []byte) bool, rss func(bytes int64)) error {
+	f, err := os.Open("/proc/self/smaps")
+	if err != nil {
+		return err
+	}
 	defer f.Close()
-	var maps []mapping
-	kind := 0 // of the current mapping: 0 anonymous, 1 store file, 2 other file
+	want := false
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
 		line := sc.Bytes()
@@ -176,43 +177,28 @@ func (s *Store) residentMappings() (Resident, []mapping, error) {
 		if c := line[0]; c >= '0' && c <= '9' || c >= 'a' && c <= 'f' {
 			// Header: start-end perms offset dev inode [path]
 			fields := bytes.Fields(line)
-			kind = 0
-			if len(fields) < 6 {
-				continue
+			if len(fields) < 5 {
+				return fmt.Errorf("/proc/self/smaps: bad header %q", line)
 			}
-			path := line[bytes.Index(line, fields[5]):]
-			switch {
-			case bytes.HasPrefix(path, prefix):
-				kind = 1
-				m, err := parseRange(fields[0])
-				if err != nil {
-					return r, nil, err
-				}
-				maps = append(maps, m)
-				r.Mappings++
-			case path[0] == '/':
-				kind = 2
+			m, err := parseRange(fields[0])
+			if err != nil {
+				return err
 			}
+			var path []byte
+			if len(fields) >= 6 {
+				path = line[bytes.Index(line, fields[5]):]
+			}
+			want = header(m, fields[1], path)
 			continue
 		}
-		if kind == 0 || !bytes.HasPrefix(line, []byte("Rss:")) {
+		if !want || !bytes.HasPrefix(line, []byte("Rss:")) {
 			continue
 		}
 		kb, err := strconv.ParseInt(string(bytes.Fields(line[4:])[0]), 10, 64)
 		if err != nil {
-			return r, nil, fmt.Errorf("/proc/self/smaps: %q: %w", line, err)
+			return fmt.Errorf("/proc/self/smaps: %q: %w", line, err)
 		}
-		if kind == 1 {
-			r.Store += kb << 10
-		} else {
-			r.Other += kb << 10
-		}
+		rss(kb << 10)
 	}
-	if err := sc.Err(); err != nil {
-		return r, nil, err
-	}
-	if r.Store == 0 && r.Other == 0 {
-		return r, nil, errors.New("/proc/self/smaps lists no file mappings")
-	}
-	return r, maps, nil
+	return sc.Err()
 }
