@@ -80,18 +80,7 @@ func BenchmarkSchedulerCPUPerSMSRouter(b *testing.B) {
 	start := time.Now()
 	c := s.campaignOf("cpu", "A", b.N)
 	<-d.done
-	deadline := time.After(60 * time.Second)
-	for {
-		ch := s.eng.Changes()
-		if got := s.get(c.ID); got.State == campaign.Completed {
-			break
-		}
-		select {
-		case <-ch:
-		case <-deadline:
-			b.Fatal("campaign did not complete")
-		}
-	}
+	s.waitCompleted(b, c.ID)
 	elapsed := time.Since(start)
 	cpu := simproc.CPU() - cpu0
 	b.StopTimer()

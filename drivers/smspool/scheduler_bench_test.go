@@ -185,19 +185,7 @@ func benchCPUPerSMS(b *testing.B, syncWrites, external bool) {
 	start := time.Now()
 	c := s.campaignOf("cpu", "A", b.N)
 	<-d.done
-	// The campaign completes when its last report is stored.
-	deadline := time.After(60 * time.Second)
-	for {
-		ch := s.eng.Changes()
-		if got := s.get(c.ID); got.State == campaign.Completed {
-			break
-		}
-		select {
-		case <-ch:
-		case <-deadline:
-			b.Fatal("campaign did not complete")
-		}
-	}
+	s.waitCompleted(b, c.ID)
 	elapsed := time.Since(start)
 	cpu := simproc.CPU() - cpu0
 	b.StopTimer()
@@ -217,6 +205,24 @@ func benchCPUPerSMS(b *testing.B, syncWrites, external bool) {
 		// What the process made the kernel write to the disk (SD-card
 		// wear): every sync rewrites the log pages it touched.
 		b.ReportMetric(float64(diskWritten()-io0)/1024/float64(b.N), "disk-KB/msg")
+	}
+}
+
+// waitCompleted waits (60 s at most) until campaign id is completed: when
+// its last report is stored.
+func (s *schedRig) waitCompleted(tb testing.TB, id string) {
+	tb.Helper()
+	deadline := time.After(60 * time.Second)
+	for {
+		ch := s.eng.Changes()
+		if got := s.get(id); got.State == campaign.Completed {
+			return
+		}
+		select {
+		case <-ch:
+		case <-deadline:
+			tb.Fatal("campaign did not complete")
+		}
 	}
 }
 
