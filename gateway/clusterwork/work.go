@@ -112,7 +112,8 @@ type Config struct {
 	// its ordered consumer not recreated after a server or leader
 	// change); a watch found behind at two checks in a row is replaced,
 	// so a box misses a campaign's start, stop or deletion for at most
-	// twice this long.
+	// twice this long plus the reconnection (Run waits 1 s, then opens
+	// the buckets and the new watch).
 	Resync time.Duration
 }
 
